@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sets up DD Bridge from nothing (a .venv in this folder), then runs it.
+#   ./bootstrap.sh serve [dd-bridge serve options]   start the service on the bundled model
+#   ./bootstrap.sh test  [pytest options]            run every test suite (Python, Node, Lua)
+set -euo pipefail
+cd "$(dirname "$0")"
+mode="${1:-serve}"
+[ $# -gt 0 ] && shift
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+py=.venv/bin/python
+
+# torch first and pinned: a plain "torch" requirement would pull a multi-GB build where 2.13.0 lies on disk.
+if ! "$py" -c "import torch" 2>/dev/null; then
+  log "installing torch 2.13.0"
+  "$py" -m pip install -q "torch==2.13.0"
+fi
+
+if command -v nvidia-smi >/dev/null 2>&1; then extra=gpu; else extra=cpu; fi
+[ "$mode" = test ] && extra="$extra,test"
+log "installing dd-bridge [$extra]"
+"$py" -m pip install -q -e ".[$extra]"
+
+case "$mode" in
+  serve)
+    exec .venv/bin/dd-bridge serve "$@"
+    ;;
+  test)
+    # Real drum one-shots, Lua and Node for the test suites: Debian packages.
+    need=()
+    [ -d /usr/share/hydrogen/data/drumkits ] || need+=(hydrogen-drumkits)
+    command -v lua5.4 >/dev/null 2>&1 || need+=(lua5.4)
+    command -v node >/dev/null 2>&1 || need+=(nodejs)
+    if [ ${#need[@]} -gt 0 ]; then
+      if command -v apt-get >/dev/null 2>&1; then
+        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        log "installing ${need[*]}"
+        $sudo apt-get update -qq && $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+      else
+        log "missing ${need[*]}: install them with your package manager"; exit 1
+      fi
+    fi
+    exec "$py" -m pytest "$@"
+    ;;
+  *)
+    log "unknown mode '$mode' (serve or test)"; exit 2
+    ;;
+esac

@@ -1,0 +1,50 @@
+"""`dd-bridge`: one subcommand per user action; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from bridge import __version__
+from bridge.errors import BridgeError
+
+# Each module defines register(subparsers), adding its commands with set_defaults(run=function(args) -> int).
+COMMAND_MODULES = [
+    "bridge.cli.render",  # generate, vary, interpolate
+    "bridge.cli.models",  # models, convert
+]
+
+log = logging.getLogger("bridge")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dd-bridge", description="Dance Diffusion variations for your DAW.")
+    parser.add_argument("--version", action="version", version=f"dd-bridge {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--quiet", action="store_true", help="only errors on stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except BridgeError as error:
+        if args.debug:
+            raise
+        print(f"dd-bridge {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dd-bridge {args.command}: interrupted", file=sys.stderr)
+        return 130
