@@ -1,0 +1,290 @@
+"""Audio files in and out, and the trip to and from the model's rate and stereo layout.
+
+Reading takes wav, aiff, flac, ogg and mp3 (libsndfile) at any rate, channel count and bit depth. Writing makes
+WAV only, clamped to [-1, 1] and never normalised, to a hidden temporary name in the target folder that is then
+hard-linked to its final name, so a file is complete when it appears and an existing file is never replaced.
+
+Channels meet the model's stereo as L/R pairs: channels (1, 2), (3, 4), ... are pairs and an unpaired last
+channel (all of a mono file) is centred. The model hears the average of the pairs' lefts (plus the centre) on
+its left and of their rights (plus the centre) on its right; on the way back every pair gets the result's L and
+R and an unpaired channel gets its mid (L + R) / 2. Mono and stereo are the plain cases of that rule, quad
+(FL FR BL BR) maps exactly, and 5.1 (FL FR C LFE BL BR) keeps centre and LFE in the mix, as the pair they
+form, instead of dropping them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+import torch
+
+from bridge.constants import OUTPUT_FORMATS
+from bridge.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
+assert set(SUBTYPES) == set(OUTPUT_FORMATS)
+RESAMPLE_QUALITY = "VHQ"
+LOSSY_FORMATS = {"MP3", "OGG"}  # their header frame counts are estimates: allow 1 % slack
+# libsndfile logs a chunk whose declared size runs past the end of the file as "data : 288000 (should be 143978)".
+_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_PLACEHOLDER_SIZES = {0xFFFFFFFF, 0x7FFFFFFF}  # streaming writers leave these until they know the size
+_TOLERATED_MISSING_BYTES = 64  # a miscounted pad byte or frame is not a truncation worth refusing
+
+
+@dataclass(frozen=True, eq=False)
+class Clip:
+    """Audio in memory: float32 samples [frames, channels] at sample_rate."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self):
+        samples = np.asarray(self.samples, dtype=np.float32)
+        if samples.ndim == 1:
+            samples = samples[:, None]
+        if samples.ndim != 2 or samples.shape[1] < 1:
+            raise ValueError(f"samples must be [frames, channels], got shape {samples.shape}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample rate must be positive, got {self.sample_rate}")
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+
+    @property
+    def frames(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[1]
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def read_audio(path: str | os.PathLike) -> Clip:
+    """Read an audio file whole; every way it can be unusable is one AudioError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: permission denied")
+    try:
+        with soundfile.SoundFile(path) as file:
+            declared = file.frames
+            log_text = file.extra_info
+            kind = file.format
+            try:
+                samples = file.read(dtype="float32", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError) as error:
+                raise AudioError(f"{path}: damaged or truncated audio ({_reason(error)})") from None
+            sample_rate = file.samplerate
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
+    _check_complete(path, samples.shape[0], declared, log_text, kind)
+    if samples.shape[0] == 0:
+        raise AudioError(f"{path}: holds no audio (0 frames)")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{path}: contains NaN or infinite samples")
+    return Clip(samples, sample_rate)
+
+
+def _reason(error: Exception) -> str:
+    """libsndfile's own words without its prefix: "Error opening 'x.wav': Format not recognised." -> the last part."""
+    lines = str(error).strip().splitlines()
+    return lines[-1].rsplit(": ", 1)[-1].strip().rstrip(".") if lines else type(error).__name__
+
+
+def _check_complete(path: Path, frames_read: int, frames_declared: int, log_text: str, kind: str) -> None:
+    """Refuse a file cut short: libsndfile reads what is there without complaint, so compare with the header."""
+    for declared, present in _SHORT_CHUNK.findall(log_text):
+        declared, present = int(declared), int(present)
+        if declared not in _PLACEHOLDER_SIZES and declared - present > _TOLERATED_MISSING_BYTES:
+            raise AudioError(f"{path}: truncated: the header announces {declared} bytes of audio, "
+                             f"the file holds {present}")
+    slack = frames_declared // 100 if kind in LOSSY_FORMATS else 0
+    if frames_read < frames_declared - slack:
+        raise AudioError(f"{path}: truncated: the header announces {frames_declared} frames, "
+                         f"the file holds {frames_read}")
+
+
+def write_audio(path: str | os.PathLike, clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> Path:
+    """Write a new WAV file at path, complete or not at all; an existing path is refused, never replaced."""
+    path = Path(path)
+    if path.suffix.lower() != ".wav":
+        raise AudioError(f"{path}: output files are WAV, the name must end in .wav")
+    if path.exists() or path.is_symlink():
+        raise AudioError(f"{path}: already exists; not overwriting it")
+    temporary = _write_temporary(path.parent, clip, fmt, metadata)
+    try:
+        _publish(temporary, path)
+    except FileExistsError:
+        raise AudioError(f"{path}: already exists; not overwriting it") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def write_numbered(folder: str | os.PathLike, stem: str, clip: Clip, fmt: str = "pcm24",
+                   metadata: dict | None = None) -> Path:
+    """Write clip as the next free "<stem> NNN.wav" in folder; safe against other writers taking numbers too."""
+    folder = Path(folder)
+    temporary = _write_temporary(folder, clip, fmt, metadata)
+    try:
+        for _ in range(1000):
+            path = next_free_path(folder, stem)
+            try:
+                _publish(temporary, path)
+                return path
+            except FileExistsError:
+                continue  # another writer took this number between our look and our link
+        raise AudioError(f"{folder}: could not find a free name for {stem!r}")
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def next_free_path(folder: str | os.PathLike, stem: str, *, digits: int = 3) -> Path:
+    """"<stem> 001.wav", or one above the highest number already in folder, so new files sort after old ones."""
+    folder = Path(folder)
+    pattern = re.compile(re.escape(stem) + r" (\d+)\.wav", re.IGNORECASE)
+    taken = [int(match.group(1)) for name in _names(folder) if (match := pattern.fullmatch(name))]
+    number = max(taken, default=0) + 1
+    while (path := folder / f"{stem} {number:0{digits}d}.wav").exists():
+        number += 1
+    return path
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
+def _write_temporary(folder: Path, clip: Clip, fmt: str, metadata: dict | None) -> Path:
+    if fmt not in SUBTYPES:
+        raise AudioError(f"unknown output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    samples = clip.samples
+    if not np.isfinite(samples).all():
+        raise AudioError("refusing to write audio with NaN or infinite samples (the render went wrong)")
+    samples = np.clip(samples, -1.0, 1.0)
+    if not folder.is_dir():
+        raise AudioError(f"{folder}: no such folder")
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".dd-bridge-", suffix=".partial.wav")
+    except OSError as error:
+        raise AudioError(f"{folder}: cannot write here ({error.strerror})") from None
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        with soundfile.SoundFile(temporary, "w", clip.sample_rate, clip.channels, SUBTYPES[fmt], format="WAV") as file:
+            if metadata is not None:
+                # ASCII JSON: WAV INFO text has no declared encoding, and readers differ on what they assume.
+                file.comment = json.dumps(metadata, ensure_ascii=True, separators=(",", ":"))
+            file.write(samples)
+        with open(temporary, "rb+") as file:
+            os.fsync(file.fileno())
+    except (OSError, RuntimeError) as error:
+        temporary.unlink(missing_ok=True)
+        raise AudioError(f"{folder}: could not write audio ({_reason(error)})") from None
+    return temporary
+
+
+def _publish(temporary: Path, path: Path) -> None:
+    """Give the finished file its name; FileExistsError if the name is taken, whoever took it and when."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links here (FAT, some network shares): reserve the name exclusively, then move the file onto it.
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        os.replace(temporary, path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict | None:
+    """The JSON this project stores in a WAV's comment (INFO/ICMT), or None when there is none.
+
+    Parsed from the RIFF chunks directly: libsndfile drops comments longer than about 2 kB when reading.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise AudioError(f"{path}: cannot read ({error.strerror})") from None
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    for chunk_id, body in _chunks(data, 12):
+        if chunk_id == b"LIST" and body[:4] == b"INFO":
+            for sub_id, text in _chunks(body, 4):
+                if sub_id == b"ICMT":
+                    try:
+                        value = json.loads(text.rstrip(b"\0").decode("utf-8"))
+                    except (UnicodeDecodeError, ValueError):
+                        return None
+                    return value if isinstance(value, dict) else None
+    return None
+
+
+def _chunks(data: bytes, offset: int):
+    while offset + 8 <= len(data):
+        chunk_id, size = struct.unpack_from("<4sI", data, offset)
+        yield chunk_id, data[offset + 8: offset + 8 + size]
+        offset += 8 + size + (size & 1)
+
+
+def to_model(clip: Clip, sample_rate: int) -> torch.Tensor:
+    """The clip as the model hears it: float32 [2, L] at sample_rate (L follows the duration)."""
+    stereo = clip.samples @ _mixdown(clip.channels)
+    if clip.sample_rate != sample_rate:
+        stereo = soxr.resample(stereo, clip.sample_rate, sample_rate, quality=RESAMPLE_QUALITY)
+    return torch.from_numpy(np.ascontiguousarray(stereo.T, dtype=np.float32))
+
+
+def from_model(x: torch.Tensor, like: Clip, *, sample_rate: int) -> Clip:
+    """A model output [2, L] at sample_rate back in like's rate, channel layout and exact frame count."""
+    if x.ndim != 2 or x.shape[0] != 2:
+        raise ValueError(f"expected a [2, L] model output, got shape {tuple(x.shape)}")
+    stereo = x.detach().to("cpu", torch.float32).numpy().T
+    if sample_rate != like.sample_rate:
+        stereo = soxr.resample(np.ascontiguousarray(stereo), sample_rate, like.sample_rate, quality=RESAMPLE_QUALITY)
+    stereo = stereo[: like.frames]
+    if stereo.shape[0] < like.frames:  # the resampler's rounding can leave us a frame or two short
+        stereo = np.pad(stereo, ((0, like.frames - stereo.shape[0]), (0, 0)))
+    return Clip(stereo @ _upmix(like.channels), like.sample_rate)
+
+
+def _mixdown(channels: int) -> np.ndarray:
+    """[channels, 2]: pairs feed L and R, an unpaired last channel feeds both; each side is an average."""
+    weights = np.zeros((channels, 2), np.float32)
+    weights[0: channels - channels % 2: 2, 0] = 1
+    weights[1: channels - channels % 2: 2, 1] = 1
+    if channels % 2:
+        weights[-1, :] = 1
+    return weights / weights.sum(axis=0)
+
+
+def _upmix(channels: int) -> np.ndarray:
+    """[2, channels]: every pair gets L and R, an unpaired last channel the mid."""
+    weights = np.zeros((2, channels), np.float32)
+    weights[0, 0: channels - channels % 2: 2] = 1
+    weights[1, 1: channels - channels % 2: 2] = 1
+    if channels % 2:
+        weights[:, -1] = 0.5
+    return weights
