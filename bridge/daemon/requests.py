@@ -1,0 +1,105 @@
+"""What a front end (OSC, MIDI) asks the service to do: immutable values, validated before they arrive.
+
+No torch here: the transports build these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.daemon.settings import validate
+
+# Per-request options (`key=value` after the positional arguments); they apply to that request only.
+OPTION_KEYS = ("folder", "seed", "steps", "sampler", "noise", "count", "format")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-request overrides; None means "use the current setting"."""
+
+    folder: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    sampler: str | None = None
+    noise: float | None = None
+    count: int | None = None
+    format: str | None = None
+
+    @classmethod
+    def parse(cls, pairs: dict[str, object]) -> "Options":
+        return cls(**{key: validate(key, value) for key, value in pairs.items()})
+
+    @property
+    def changes_render(self) -> bool:
+        """Whether these options ask for audio other than what the current settings give."""
+        return any(v is not None for v in (self.seed, self.steps, self.sampler, self.noise))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    request_id: str | None = None
+
+    address = "/dd/?"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ping(Request):
+    address = "/dd/ping"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hello(Request):
+    port: int | None = None  # None: the sender's own port
+    address = "/dd/hello"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status(Request):
+    address = "/dd/status"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cancel(Request):
+    address = "/dd/cancel"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Select(Request):
+    path: str
+    address = "/dd/select"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vary(Request):
+    path: str | None = None  # None: the selected clip
+    count: int | None = None
+    noise: float | None = None
+    options: Options = field(default_factory=Options)
+    address = "/dd/vary"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Generate(Request):
+    count: int | None = None
+    seconds: float | None = None
+    options: Options = field(default_factory=Options)
+    address = "/dd/generate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interpolate(Request):
+    a: str
+    b: str
+    count: int | None = None
+    options: Options = field(default_factory=Options)
+    address = "/dd/interpolate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Set(Request):
+    key: str
+    value: object
+    address = "/dd/set"
+
+
+SET_KEYS = ("noise", "steps", "sampler", "count", "seed", "model", "folder", "prefetch", "format")

@@ -1,0 +1,82 @@
+"""A one-request OSC client: send with a fresh request id, wait for the final reply (used by `dd-bridge send`)."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pythonosc.osc_packet import OscPacket
+
+from bridge.transports.osc import protocol
+from bridge.transports.osc.server import MAX_DATAGRAM, build_message
+
+
+@dataclass(frozen=True)
+class Reply:
+    address: str
+    args: tuple
+
+    @property
+    def ok(self) -> bool:
+        return self.address != "/dd/error"
+
+
+def new_request_id() -> str:
+    return "#" + secrets.token_hex(4)
+
+
+class OscClient:
+    """Talks to one service; each request waits for its own reply, matched by request id."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9000):
+        self.server = (host, port)
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1" if host in ("127.0.0.1", "localhost") else "0.0.0.0", 0))
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def __enter__(self) -> "OscClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, address: str, *args) -> None:
+        self.socket.sendto(build_message(address, args), self.server)
+
+    def request(self, address: str, args=(), timeout: float = 30.0,
+                on_progress: Callable[[float], None] | None = None) -> Reply | None:
+        """The final reply, or None when nothing came for ``timeout`` seconds (each progress restarts the wait)."""
+        request_id = new_request_id()
+        self.send(address, request_id, *args)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.socket.settimeout(remaining)
+            try:
+                datagram = self.socket.recv(MAX_DATAGRAM + 1)
+            except (socket.timeout, ConnectionRefusedError):
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                continue
+            try:
+                messages = [timed.message for timed in OscPacket(datagram).messages]
+            except Exception:
+                continue
+            for message in messages:
+                params = list(message.params)
+                if not params or params[0] != request_id:
+                    continue
+                if message.address == "/dd/progress":
+                    deadline = time.monotonic() + timeout
+                    if on_progress and len(params) >= 3 and isinstance(params[2], (int, float)):
+                        on_progress(float(params[2]))
+                elif message.address in protocol.FINAL_REPLIES:
+                    return Reply(message.address, tuple(params[1:]))

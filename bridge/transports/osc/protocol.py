@@ -1,0 +1,154 @@
+"""The OSC address space (docs/osc.md): OSC messages in, validated request values out, and the replies' shape.
+
+Pure functions on (address, args); no sockets and no torch, so it is tested with recorded datagrams.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bridge.daemon import requests as rq
+from bridge.daemon.settings import as_int, as_text, validate
+from bridge.errors import ConfigError
+
+PREFIX = "/dd/"
+REQUEST_ID = re.compile(r"^#[\w.:-]{1,64}$")
+OPTION = re.compile(r"^([a-z]+)=(.*)$", re.S)
+
+USAGE = {
+    "/dd/ping": "/dd/ping",
+    "/dd/hello": "/dd/hello [port]",
+    "/dd/status": "/dd/status",
+    "/dd/cancel": "/dd/cancel",
+    "/dd/select": "/dd/select <path>",
+    "/dd/vary": "/dd/vary [path] [count] [noise] [key=value ...]",
+    "/dd/generate": "/dd/generate [count] [seconds] [key=value ...]",
+    "/dd/interpolate": "/dd/interpolate <a> <b> [count] [key=value ...]",
+    "/dd/set": f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})",
+}
+
+# Replies that end a request: a client waiting for one request stops at the first of these.
+FINAL_REPLIES = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/status", "/dd/hello", "/dd/error")
+
+
+class ProtocolError(ConfigError):
+    """A request that does not fit the address space; answered with /dd/error <address> <message>."""
+
+    def __init__(self, address: str, message: str, request_id: str | None = None):
+        super().__init__(message)
+        self.address = address
+        self.request_id = request_id
+
+
+def split_request_id(args: list) -> tuple[str | None, list]:
+    """A request id is a first argument like ``#r17``; replies carry it back."""
+    if args and isinstance(args[0], str) and args[0].startswith("#"):
+        if not REQUEST_ID.match(args[0]):
+            return None, args
+        return args[0], list(args[1:])
+    return None, list(args)
+
+
+def _split_options(address: str, args: list) -> tuple[list, dict]:
+    positional, options = [], {}
+    for arg in args:
+        # A lowercase word then "=" is an option; paths from the DAWs are absolute, so they never look like one.
+        match = OPTION.match(arg) if isinstance(arg, str) else None
+        if match:
+            if match.group(1) not in rq.OPTION_KEYS:
+                raise ConfigError(f"unknown option {match.group(1)!r}; known: {', '.join(rq.OPTION_KEYS)}")
+            options[match.group(1)] = match.group(2)
+        elif options:
+            raise ConfigError(f"positional argument {arg!r} after options; usage: {USAGE[address]}")
+        else:
+            positional.append(arg)
+    return positional, options
+
+
+def _arity(address: str, args: list, low: int, high: int) -> None:
+    if not low <= len(args) <= high:
+        raise ConfigError(f"takes {low}..{high} arguments, got {len(args)}; usage: {USAGE[address]}"
+                          if low != high else
+                          f"takes {low} argument{'s' * (low != 1)}, got {len(args)}; usage: {USAGE[address]}")
+
+
+def _path(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a file path, not the number {value!r}")
+    return as_text(name, value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _optional(key: str, args: list, index: int):
+    if index >= len(args):
+        return None
+    return validate(key, args[index])
+
+
+def parse(address: str, args: list) -> rq.Request:
+    """The request value for one OSC message, or ProtocolError naming what is wrong and what is allowed."""
+    request_id, args = split_request_id(args)
+    try:
+        if address not in USAGE:
+            known = ", ".join(USAGE)
+            raise ConfigError(f"unknown address; known: {known}")
+        if address != "/dd/set":
+            args, options = _split_options(address, args)
+        else:
+            options = {}
+        request = _parse(address, args, options, request_id)
+    except ConfigError as error:
+        raise ProtocolError(address, str(error), request_id) from None
+    return request
+
+
+def _parse(address: str, args: list, options: dict, request_id: str | None) -> rq.Request:
+    if options and address not in ("/dd/vary", "/dd/generate", "/dd/interpolate"):
+        raise ConfigError(f"takes no key=value options; usage: {USAGE[address]}")
+    opts = rq.Options.parse(options)
+    if address in ("/dd/ping", "/dd/status", "/dd/cancel"):
+        _arity(address, args, 0, 0)
+        kind = {"/dd/ping": rq.Ping, "/dd/status": rq.Status, "/dd/cancel": rq.Cancel}[address]
+        return kind(request_id=request_id)
+    if address == "/dd/hello":
+        _arity(address, args, 0, 1)
+        port = as_int("port", args[0], 1, 65535) if args else None
+        return rq.Hello(request_id=request_id, port=port)
+    if address == "/dd/select":
+        _arity(address, args, 1, 1)
+        return rq.Select(request_id=request_id, path=_path("path", args[0]))
+    if address == "/dd/vary":
+        # The path may be absent or empty (the selected clip): a leading number is then the count.
+        path = None
+        if args and not _is_number(args[0]):
+            path = args[0].strip() if isinstance(args[0], str) else args[0]
+            path = _path("path", path) if path else None
+            args = args[1:]
+        _arity(address, args, 0, 2)
+        count = _optional("count", args, 0)
+        noise = _optional("noise", args, 1)
+        return rq.Vary(request_id=request_id, path=path, count=count, noise=noise, options=opts)
+    if address == "/dd/generate":
+        _arity(address, args, 0, 2)
+        return rq.Generate(request_id=request_id, count=_optional("count", args, 0),
+                           seconds=_optional("seconds", args, 1), options=opts)
+    if address == "/dd/interpolate":
+        _arity(address, args, 2, 3)
+        return rq.Interpolate(request_id=request_id, a=_path("a", args[0]), b=_path("b", args[1]),
+                              count=_optional("count", args, 2), options=opts)
+    # /dd/set
+    _arity(address, args, 2, 2)
+    key = args[0]
+    if not isinstance(key, str) or key not in rq.SET_KEYS:
+        raise ConfigError(f"unknown key {key!r}; keys: {', '.join(rq.SET_KEYS)}")
+    if key in ("model", "folder") and _is_number(args[1]):
+        raise ConfigError(f"{key} must be a name or path, not the number {args[1]!r}")
+    return rq.Set(request_id=request_id, key=key, value=validate(key, args[1]))
+
+
+def reply_args(request_id: str | None, args) -> list:
+    """A reply's arguments: the request id first when the request had one."""
+    return ([request_id] if request_id else []) + list(args)
