@@ -1,0 +1,1143 @@
+{
+	"patcher": {
+		"fileversion": 1,
+		"appversion": {
+			"major": 8,
+			"minor": 6,
+			"revision": 0,
+			"architecture": "x64",
+			"modernui": 1
+		},
+		"classnamespace": "box",
+		"rect": [
+			100.0,
+			100.0,
+			1000.0,
+			600.0
+		],
+		"openinpresentation": 1,
+		"default_fontsize": 10.0,
+		"default_fontname": "Arial Bold",
+		"gridsize": [
+			8.0,
+			8.0
+		],
+		"description": "Dance Diffusion variations of the selected clip, rendered by the dd-bridge service",
+		"boxes": [
+			{
+				"box": {
+					"id": "obj-thisdevice",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"bang",
+						"int",
+						"int"
+					],
+					"patching_rect": [
+						20,
+						20,
+						90,
+						22
+					],
+					"text": "live.thisdevice"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-deferlow",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20,
+						50,
+						60,
+						22
+					],
+					"text": "deferlow"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-init",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20,
+						80,
+						40,
+						22
+					],
+					"text": "init"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-js",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						300,
+						300,
+						140,
+						22
+					],
+					"text": "js dd_bridge.js",
+					"saved_object_attributes": {
+						"filename": "dd_bridge.js",
+						"parameter_enable": 0
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-udpsend",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						300,
+						360,
+						150,
+						22
+					],
+					"text": "udpsend 127.0.0.1 9000"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-udpreceive",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						500,
+						220,
+						100,
+						22
+					],
+					"text": "udpreceive 9001"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-osc",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						500,
+						250,
+						80,
+						22
+					],
+					"text": "prepend osc"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-midiin",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"patching_rect": [
+						700,
+						20,
+						45,
+						22
+					],
+					"text": "midiin"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-midiout",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						760,
+						80,
+						50,
+						22
+					],
+					"text": "midiout"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-midiparse",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 8,
+					"outlettype": [
+						"",
+						"",
+						"",
+						"int",
+						"int",
+						"",
+						"int",
+						""
+					],
+					"patching_rect": [
+						700,
+						50,
+						100,
+						22
+					],
+					"text": "midiparse"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-note",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						700,
+						110,
+						80,
+						22
+					],
+					"text": "prepend note"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-noise",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						20,
+						140,
+						44,
+						48
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						8,
+						4,
+						44,
+						48
+					],
+					"parameter_enable": 1,
+					"varname": "Noise",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Noise",
+							"parameter_shortname": "Noise",
+							"parameter_type": 0,
+							"parameter_modmode": 0,
+							"parameter_mmin": 0.0,
+							"parameter_mmax": 1.0,
+							"parameter_unitstyle": 1,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.5
+							],
+							"parameter_info": "How far each variation moves from the clip: 0 keeps it, 1 is a new sound"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-count",
+					"maxclass": "live.numbox",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						80,
+						140,
+						44,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						60,
+						8,
+						40,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Count",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Count",
+							"parameter_shortname": "Count",
+							"parameter_type": 1,
+							"parameter_modmode": 0,
+							"parameter_mmin": 1,
+							"parameter_mmax": 16,
+							"parameter_unitstyle": 0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								4
+							],
+							"parameter_info": "How many variations a press renders"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-steps",
+					"maxclass": "live.numbox",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						140,
+						140,
+						44,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						60,
+						30,
+						40,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Steps",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Steps",
+							"parameter_shortname": "Steps",
+							"parameter_type": 1,
+							"parameter_modmode": 0,
+							"parameter_mmin": 5,
+							"parameter_mmax": 200,
+							"parameter_unitstyle": 0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								50
+							],
+							"parameter_info": "Sampler steps: more is slower and cleaner"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-target",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"patching_rect": [
+						200,
+						140,
+						100,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						8,
+						56,
+						92,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Target",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Target",
+							"parameter_shortname": "Target",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"Below source",
+								"DD Variations track"
+							],
+							"parameter_mmax": 1,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0
+							],
+							"parameter_info": "Where new clips go (Live 12.0.5 and later)"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-label-count",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						80,
+						120,
+						40,
+						18
+					],
+					"text": "Count",
+					"presentation": 1,
+					"presentation_rect": [
+						104,
+						6,
+						40,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-label-steps",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						140,
+						120,
+						40,
+						18
+					],
+					"text": "Steps",
+					"presentation": 1,
+					"presentation_rect": [
+						104,
+						28,
+						40,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-noise",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20,
+						200,
+						80,
+						22
+					],
+					"text": "prepend noise"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-count",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						80,
+						200,
+						80,
+						22
+					],
+					"text": "prepend count"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-steps",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						140,
+						200,
+						80,
+						22
+					],
+					"text": "prepend steps"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-target",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						200,
+						200,
+						80,
+						22
+					],
+					"text": "prepend target"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-vary",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						320,
+						140,
+						60,
+						18
+					],
+					"text": "Vary",
+					"presentation": 1,
+					"presentation_rect": [
+						150,
+						8,
+						60,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Vary",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Vary",
+							"parameter_shortname": "Vary",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_button_mode": "Momentary",
+							"parameter_info": "Variations of the selected audio clip (a MIDI note does the same)"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-vary",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						320,
+						170,
+						60,
+						22
+					],
+					"text": "vary"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-generate",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						410,
+						140,
+						60,
+						18
+					],
+					"text": "Generate",
+					"presentation": 1,
+					"presentation_rect": [
+						150,
+						30,
+						60,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Generate",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Generate",
+							"parameter_shortname": "Generate",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_button_mode": "Momentary",
+							"parameter_info": "New sounds from the model alone"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-generate",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						410,
+						170,
+						60,
+						22
+					],
+					"text": "generate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-interpolate",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						500,
+						140,
+						60,
+						18
+					],
+					"text": "Interpolate",
+					"presentation": 1,
+					"presentation_rect": [
+						150,
+						52,
+						60,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Interpolate",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Interpolate",
+							"parameter_shortname": "Interpolate",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_button_mode": "Momentary",
+							"parameter_info": "Steps between the two audio clips selected last"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-interpolate",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						500,
+						170,
+						60,
+						22
+					],
+					"text": "interpolate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-status",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						300,
+						420,
+						300,
+						20
+					],
+					"text": "starting",
+					"presentation": 1,
+					"presentation_rect": [
+						220,
+						4,
+						330,
+						18
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-files",
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"int",
+						""
+					],
+					"patching_rect": [
+						620,
+						420,
+						300,
+						80
+					],
+					"text": "New files appear here",
+					"presentation": 1,
+					"presentation_rect": [
+						220,
+						26,
+						330,
+						140
+					],
+					"readonly": 1
+				}
+			},
+			{
+				"box": {
+					"id": "obj-about",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						20,
+						240,
+						240,
+						20
+					],
+					"text": "DD Bridge: Dance Diffusion variations of the selected clip",
+					"presentation": 1,
+					"presentation_rect": [
+						8,
+						150,
+						210,
+						18
+					]
+				}
+			}
+		],
+		"lines": [
+			{
+				"patchline": {
+					"destination": [
+						"obj-deferlow",
+						0
+					],
+					"source": [
+						"obj-thisdevice",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-init",
+						0
+					],
+					"source": [
+						"obj-deferlow",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-init",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-udpsend",
+						0
+					],
+					"source": [
+						"obj-js",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-osc",
+						0
+					],
+					"source": [
+						"obj-udpreceive",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-osc",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-midiout",
+						0
+					],
+					"source": [
+						"obj-midiin",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-midiparse",
+						0
+					],
+					"source": [
+						"obj-midiin",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-note",
+						0
+					],
+					"source": [
+						"obj-midiparse",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-note",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-noise",
+						0
+					],
+					"source": [
+						"obj-noise",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-noise",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-count",
+						0
+					],
+					"source": [
+						"obj-count",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-count",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-steps",
+						0
+					],
+					"source": [
+						"obj-steps",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-steps",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-target",
+						0
+					],
+					"source": [
+						"obj-target",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-target",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-vary",
+						0
+					],
+					"source": [
+						"obj-button-vary",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-vary",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-generate",
+						0
+					],
+					"source": [
+						"obj-button-generate",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-generate",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-interpolate",
+						0
+					],
+					"source": [
+						"obj-button-interpolate",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-interpolate",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-status",
+						0
+					],
+					"source": [
+						"obj-js",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-files",
+						0
+					],
+					"source": [
+						"obj-js",
+						2
+					]
+				}
+			}
+		],
+		"parameters": {
+			"obj-noise": [
+				"Noise",
+				"Noise",
+				0
+			],
+			"obj-count": [
+				"Count",
+				"Count",
+				0
+			],
+			"obj-steps": [
+				"Steps",
+				"Steps",
+				0
+			],
+			"obj-target": [
+				"Target",
+				"Target",
+				0
+			],
+			"obj-button-vary": [
+				"Vary",
+				"Vary",
+				0
+			],
+			"obj-button-generate": [
+				"Generate",
+				"Generate",
+				0
+			],
+			"obj-button-interpolate": [
+				"Interpolate",
+				"Interpolate",
+				0
+			],
+			"inherited_shortname": 1
+		},
+		"latency": 0,
+		"is_mpe": 0,
+		"minimum_live_version": "",
+		"minimum_max_version": "",
+		"platform_compatibility": 0,
+		"autosave": 0
+	}
+}

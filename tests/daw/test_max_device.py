@@ -1,0 +1,140 @@
+"""The built Max for Live device: chunk layout, frozen contents, the objects and files it names, its ports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+from bridge.constants import OSC_HOST, OSC_PORT, OSC_REPLY_PORT, REPO_DIR
+
+MAX_PATCH = REPO_DIR / "max_patch"
+COMMITTED_DEVICE = MAX_PATCH / "DD Bridge.amxd"
+
+# Objects that ship with Max and Max for Live; anything else would be an external the device cannot carry.
+MAX_OBJECTS = {"live.thisdevice", "deferlow", "js", "udpsend", "udpreceive", "prepend", "midiin", "midiout",
+               "midiparse"}
+MAX_UI = {"newobj", "message", "comment", "textedit", "live.dial", "live.numbox", "live.menu", "live.text",
+          "live.comment"}
+
+
+def load_build():
+    spec = importlib.util.spec_from_file_location("max_patch_build", MAX_PATCH / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, position = [], 0
+    while position < len(data):
+        kind = data[position:position + 4]
+        (size,) = struct.unpack("<I", data[position + 4:position + 8])
+        chunks.append((kind, data[position + 8:position + 8 + size]))
+        position += 8 + size
+    assert position == len(data), "chunk sizes do not add up to the file"
+    return chunks
+
+
+def read_frozen(patch: bytes) -> dict[str, tuple[bytes, int]]:
+    """name -> (data, flag), read the way Ableton/maxdevtools reads frozen devices."""
+    assert patch[:4] == b"mx@c"
+    header_size, directory_at = struct.unpack(">IQ", patch[4:16])
+    assert header_size == 16
+    footer = patch[directory_at:]
+    assert footer[:4] == b"dlst" and struct.unpack(">I", footer[4:8])[0] == len(footer)
+    files, rest = {}, footer[8:]
+    while rest:
+        assert rest[:4] == b"dire"
+        size = struct.unpack(">I", rest[4:8])[0]
+        entry, fields = rest[8:size], {}
+        while entry:
+            field_size = struct.unpack(">I", entry[4:8])[0]
+            fields[entry[:4]] = entry[8:field_size]
+            entry = entry[field_size:]
+        name = fields[b"fnam"].rstrip(b"\x00").decode("utf-8")
+        offset, length = (struct.unpack(">I", fields[key])[0] for key in (b"of32", b"sz32"))
+        files[name] = (patch[offset:offset + length], struct.unpack(">I", fields[b"flag"])[0])
+        rest = rest[size:]
+    return files
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("device") / "DD Bridge.amxd"
+    return load_build().build(out=out)
+
+
+def test_committed_device_is_a_fresh_build(built):
+    assert COMMITTED_DEVICE.read_bytes() == built.read_bytes(), \
+        "max_patch/DD Bridge.amxd is stale: run `python max_patch/build.py` and commit it"
+
+
+def test_chunk_layout_is_a_frozen_midi_effect(built):
+    chunks = read_chunks(built.read_bytes())
+    assert [kind for kind, _ in chunks] == [b"ampf", b"meta", b"ptch"]
+    assert chunks[0][1] == b"mmmm"
+    files = read_frozen(chunks[2][1])
+    assert list(files) == ["DD Bridge.amxd", "dd_bridge.js"]
+    assert files["DD Bridge.amxd"][1] == 0x11
+
+
+def test_device_carries_its_javascript_and_every_object_is_known(built):
+    files = read_frozen(read_chunks(built.read_bytes())[2][1])
+    device, _ = files["DD Bridge.amxd"]
+    assert device.endswith(b"\x00")
+    patcher = json.loads(device[:-1].decode("utf-8"))["patcher"]
+    boxes = [entry["box"] for entry in patcher["boxes"]]
+    ids = {box["id"] for box in boxes}
+    for box in boxes:
+        assert box["maxclass"] in MAX_UI, box
+        if box["maxclass"] == "newobj":
+            assert box["text"].split()[0] in MAX_OBJECTS, box["text"]
+    for line in patcher["lines"]:
+        source, destination = line["patchline"]["source"], line["patchline"]["destination"]
+        assert source[0] in ids and destination[0] in ids
+        outlets = next(box["numoutlets"] for box in boxes if box["id"] == source[0])
+        inlets = next(box["numinlets"] for box in boxes if box["id"] == destination[0])
+        assert source[1] < outlets and destination[1] < inlets, line
+    scripts = [box["text"].split()[1] for box in boxes if box.get("text", "").startswith("js ")]
+    assert scripts == ["dd_bridge.js"]
+    assert files["dd_bridge.js"][0] == (MAX_PATCH / "dd_bridge.js").read_bytes()
+    assert [entry["name"] for entry in patcher["dependency_cache"]] == scripts
+    # The js box has as many outlets as the script declares.
+    declared = int(re.search(r"^outlets = (\d+);", files["dd_bridge.js"][0].decode(), re.M).group(1))
+    assert next(box["numoutlets"] for box in boxes if box["text"].startswith("js ")) == declared
+
+
+def test_ports_are_the_service_defaults(built):
+    device = read_frozen(read_chunks(built.read_bytes())[2][1])["DD Bridge.amxd"][0]
+    texts = {entry["box"].get("text") for entry in json.loads(device[:-1])["patcher"]["boxes"]}
+    assert f"udpsend {OSC_HOST} {OSC_PORT}" in texts
+    assert f"udpreceive {OSC_REPLY_PORT}" in texts
+
+
+def test_controls_are_saved_mappable_parameters(built):
+    device = read_frozen(read_chunks(built.read_bytes())[2][1])["DD Bridge.amxd"][0]
+    patcher = json.loads(device[:-1])["patcher"]
+    names = {box["box"]["saved_attribute_attributes"]["valueof"]["parameter_longname"]
+             for box in patcher["boxes"] if box["box"].get("parameter_enable")}
+    assert {"Noise", "Count", "Steps", "Target", "Vary", "Generate", "Interpolate"} <= names
+    assert set(patcher["parameters"]) - {"inherited_shortname"} == \
+        {box["box"]["id"] for box in patcher["boxes"] if box["box"].get("parameter_enable")}
+
+
+def test_build_refuses_a_patcher_with_other_ports(tmp_path):
+    build = load_build()
+    source = json.loads((MAX_PATCH / "DD Bridge.maxpat").read_text())
+    for entry in source["patcher"]["boxes"]:
+        if entry["box"].get("text", "").startswith("udpsend"):
+            entry["box"]["text"] = "udpsend 127.0.0.1 9100"
+    patcher = tmp_path / "Other.maxpat"
+    patcher.write_text(json.dumps(source))
+    (tmp_path / "dd_bridge.js").write_text("")
+    with pytest.raises(build.BuildError, match="udpsend 127.0.0.1 9000"):
+        build.build(patcher, tmp_path / "Other.amxd")
+    assert not (tmp_path / "Other.amxd").exists()
