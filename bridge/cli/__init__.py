@@ -48,3 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dd-bridge {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug or the machine (out of memory): still one line unless --debug
+        if args.debug:
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {first_line} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
