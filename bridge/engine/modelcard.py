@@ -1,0 +1,194 @@
+"""Model cards (YAML next to the weights) and the registry of named models.
+
+A card says what the weights cannot: the sample rate and window the model was trained at, where the weights came
+from and under which licence. Fields the project does not know (training notes, ...) are kept as they are and
+written back unchanged. Cards are read with ``yaml.safe_load``: a card never runs code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+import yaml
+
+from bridge import constants
+from bridge.engine.unet import UNetConfig
+from bridge.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+CARD_SUFFIX = ".yaml"
+WEIGHTS_SUFFIX = ".safetensors"
+KNOWN_FIELDS = ("name", "sample_rate", "window", "architecture", "provenance", "licence")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+SAMPLE_RATE_RANGE = (1000, 384000)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    sample_rate: int
+    window: int
+    architecture: UNetConfig
+    provenance: str = "unknown"
+    licence: str = "unknown"
+    extra: dict = field(default_factory=dict)  # any other fields, kept on round trip
+    path: Path | None = field(default=None, compare=False)  # where the card was read from; never written
+
+    def __post_init__(self):
+        where = f"model card {self.path}" if self.path else "model card"
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise CheckpointError(f"{where}: name must be letters, digits, '.', '_', '+' or '-', got {self.name!r}")
+        low, high = SAMPLE_RATE_RANGE
+        if not _is_int(self.sample_rate) or not low <= self.sample_rate <= high:
+            raise CheckpointError(f"{where}: sample_rate must be an integer in [{low}, {high}], "
+                                  f"got {self.sample_rate!r}")
+        multiple = self.architecture.length_multiple
+        if not _is_int(self.window) or self.window <= 0 or self.window % multiple:
+            raise CheckpointError(f"{where}: window must be a positive multiple of {multiple} samples "
+                                  f"for this architecture, got {self.window!r}")
+        for key in ("provenance", "licence"):
+            if not isinstance(getattr(self, key), str):
+                raise CheckpointError(f"{where}: {key} must be text, got {getattr(self, key)!r}")
+
+    @property
+    def weights_path(self) -> Path:
+        """The card ``X.yaml`` describes the weights ``X.safetensors`` beside it."""
+        if self.path is None:
+            raise CheckpointError(f"model card {self.name!r} was not read from a file: its weights have no path")
+        return self.path.with_suffix(WEIGHTS_SUFFIX)
+
+    def to_dict(self) -> dict:
+        data = {
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "window": self.window,
+            "architecture": self.architecture.to_dict(),
+            "provenance": self.provenance,
+            "licence": self.licence,
+        }
+        data.update(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object, path: Path | None = None) -> "ModelCard":
+        where = f"model card {path}" if path else "model card"
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
+        missing = [key for key in ("name", "sample_rate", "window", "architecture") if key not in data]
+        if missing:
+            raise CheckpointError(f"{where}: missing field(s) {', '.join(missing)}")
+        architecture = data["architecture"]
+        if not isinstance(architecture, dict):
+            raise CheckpointError(f"{where}: architecture must be a mapping, got {architecture!r}")
+        try:
+            config = UNetConfig.from_dict(architecture)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{where}: architecture: {error}") from None
+        extra = {key: value for key, value in data.items() if key not in KNOWN_FIELDS}
+        return cls(name=data["name"], sample_rate=data["sample_rate"], window=data["window"], architecture=config,
+                   provenance=data.get("provenance", "unknown"), licence=data.get("licence", "unknown"),
+                   extra=extra, path=path)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_card(path: str | os.PathLike) -> ModelCard:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such model card") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: cannot read model card: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise CheckpointError(f"{path}: not valid YAML{at}") from None
+    return ModelCard.from_dict(data, path=path.resolve())
+
+
+def write_card(card: ModelCard, path: str | os.PathLike) -> Path:
+    """Writes the card to a new file; an existing file is never replaced."""
+    path = Path(path)
+    text = yaml.safe_dump(card.to_dict(), sort_keys=False, allow_unicode=True)
+    write_new_file(path, text.encode("utf-8"))
+    return path
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Writes under a temporary name, then links it into place: a reader never sees half a file and an existing
+    file (even one created meanwhile) is never overwritten."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        temp.write_bytes(data)
+        _link_into_place(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _link_into_place(temp: Path, path: Path) -> None:
+    """Gives the finished file ``temp`` its final name, refusing if that name is taken."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise CheckpointError(f"{path}: already exists; choose another name") from None
+    except OSError:
+        # Filesystems without hard links: the check and the rename are not atomic together, but close.
+        if path.exists():
+            raise CheckpointError(f"{path}: already exists; choose another name") from None
+        os.replace(temp, path)
+
+
+# The registry ---------------------------------------------------------------------------------------------------
+
+def user_models_dir() -> Path:
+    return Path(platformdirs.user_data_dir("dd-bridge")) / "models"
+
+
+def model_folders() -> list[Path]:
+    """Where model names are looked up, in order: the bundled models, then the user's own."""
+    return [constants.MODELS_DIR, user_models_dir()]
+
+
+def list_models() -> list[ModelCard]:
+    """Every readable card in the model folders; a broken card is skipped with a warning, not fatal."""
+    cards = []
+    for folder in model_folders():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{CARD_SUFFIX}")):
+            try:
+                cards.append(read_card(path))
+            except CheckpointError as error:
+                log.warning("skipping %s", error)
+    return cards
+
+
+def find_model(name_or_path: str | os.PathLike) -> Path:
+    """The path of a model: an existing path as it is (any layout), or a name resolved to its card."""
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists():
+        return path
+    if _looks_like_path(text):
+        raise CheckpointError(f"{text}: no such file or directory")
+    for card in list_models():
+        if card.name == text:
+            return card.path
+    folders = ", ".join(str(folder) for folder in model_folders())
+    raise CheckpointError(f"no model named {text!r} (looked in {folders}); `dd-bridge models` lists the known ones")
+
+
+def _looks_like_path(text: str) -> bool:
+    return os.sep in text or "/" in text or Path(text).suffix.lower() in {
+        ".ckpt", ".pt", ".pth", ".bin", WEIGHTS_SUFFIX, CARD_SUFFIX, ".yml"}
