@@ -1,0 +1,37 @@
+"""Which device the model runs on and in which precision, from the names users type."""
+
+from __future__ import annotations
+
+import torch
+
+from bridge.errors import ConfigError
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` takes the fastest present: an NVIDIA GPU, then Apple silicon, then the CPU."""
+    if name not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build of PyTorch" if torch.version.cuda is None else "no usable NVIDIA GPU"
+        raise ConfigError(f"device cuda asked for, but this machine has {build}; use --device auto or cpu")
+    if name == "mps" and not _mps_available():
+        raise ConfigError("device mps asked for, but Apple's Metal backend is not available here; "
+                          "use --device auto or cpu")
+    return torch.device(name)
+
+
+def pick_dtype(name: str = "fp32") -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError(f"precision must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]
