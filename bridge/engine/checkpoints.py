@@ -57,6 +57,15 @@ class LoadedModel:
     state_dict: dict[str, torch.Tensor]
     source: Path
 
+    @classmethod
+    def from_network(cls, network: DanceDiffusionUNet, *, name: str, sample_rate: int, window: int,
+                     provenance: str = "unknown", licence: str = "unknown", **extra) -> "LoadedModel":
+        """Wraps a network made in this process (a training run, a test) so it saves and loads like any other."""
+        card = ModelCard(name=name, sample_rate=sample_rate, window=window, architecture=network.config,
+                         provenance=provenance, licence=licence, extra=extra)
+        state = {key: value.detach().cpu().clone() for key, value in network.state_dict().items()}
+        return cls(card=card, state_dict=state, source=Path(f"<{name} in memory>"))
+
     @property
     def name(self) -> str:
         return self.card.name
