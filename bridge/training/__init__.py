@@ -1,0 +1,1 @@
+"""Training and measuring models: data loading, the train loop, eval and the memorization check."""

@@ -1,0 +1,143 @@
+"""Training data: folders of one-shots turned into stereo windows at the model's rate.
+
+Every file is read once, resampled, made stereo and cut to the window starting at its onset (one-shots are
+short: the whole set fits in memory). Files that cannot be read are listed and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg", ".mp3")
+ONSET_DB = -30.0  # a file starts where it first rises within 30 dB of its peak
+PRE_ROLL = 32  # frames kept before the onset so the attack is not cut
+FADE_OUT = 2048  # frames faded when a long file is cut to the window, so no click is learned
+SILENCE = 1e-5  # a file whose peak is below this holds nothing to learn
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+def scan(folders) -> list[Path]:
+    """Audio files under the folders (or the files themselves), recursively, in a stable order."""
+    found = []
+    for folder in map(Path, folders):
+        if folder.is_file():
+            found.append(folder)
+        elif folder.is_dir():
+            found.extend(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            from bridge.errors import BridgeError
+            raise BridgeError(f"{folder}: no such file or folder")
+    return sorted(set(found))
+
+
+def _read(path: Path, sample_rate: int) -> np.ndarray:
+    """[frames, channels] float32 at sample_rate."""
+    # Interim reader until bridge.engine.audio lands; then this becomes read_audio + its resampler.
+    import soundfile
+    import soxr
+
+    samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    if rate != sample_rate and len(samples):
+        samples = soxr.resample(samples, rate, sample_rate, quality="VHQ").astype(np.float32)
+    return samples
+
+
+def onset(samples: np.ndarray) -> int:
+    """First frame within ONSET_DB of the peak, less a short pre-roll."""
+    level = np.abs(samples).max(axis=1)
+    loud = np.flatnonzero(level >= level.max() * 10 ** (ONSET_DB / 20))
+    return max(int(loud[0]) - PRE_ROLL, 0) if len(loud) else 0
+
+
+def to_window(samples: np.ndarray, window: int) -> np.ndarray:
+    """[2, window]: stereo, from the onset, faded out if cut, padded with silence if short."""
+    if samples.shape[1] == 1:
+        samples = np.repeat(samples, 2, axis=1)
+    elif samples.shape[1] > 2:
+        samples = samples[:, :2]  # multichannel files: the front pair
+    start = onset(samples)
+    cut = samples[start:start + window].T.copy()
+    if start + window < len(samples):
+        fade = min(FADE_OUT, window)
+        cut[:, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    out = np.zeros((2, window), dtype=np.float32)
+    out[:, :cut.shape[1]] = cut
+    return out
+
+
+@dataclass
+class OneShots:
+    """Every readable file of a set as one [N, 2, window] tensor, and the files that were skipped."""
+
+    files: list[Path]
+    windows: torch.Tensor
+    sample_rate: int
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, files, sample_rate: int, window: int) -> "OneShots":
+        kept, windows, skipped = [], [], []
+        for path in files:
+            try:
+                samples = _read(Path(path), sample_rate)
+                if samples.size == 0 or np.abs(samples).max() < SILENCE:
+                    raise ValueError("silent or empty")
+                windows.append(to_window(samples, window))
+                kept.append(Path(path))
+            except Exception as error:  # any unreadable file is reported and skipped
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                skipped.append(Skipped(Path(path), reason))
+                log.warning("skipped %s: %s", path, reason)
+        stacked = torch.from_numpy(np.stack(windows)) if windows else torch.zeros((0, 2, window))
+        return cls(kept, stacked, sample_rate, skipped)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def split_held_out(files: list[Path], fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """(training, held out): a fixed random fraction held out for evaluation, at least one when possible."""
+    files = sorted(files)
+    count = int(round(len(files) * fraction))
+    if fraction > 0 and len(files) > 1:
+        count = max(count, 1)
+    held = set(random.Random(seed).sample(files, count))
+    return [f for f in files if f not in held], [f for f in files if f in held]
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Changes that keep the sound: gain (0 to -6 dB), polarity, left/right swap."""
+    n = batch.shape[0]
+    gain = 10 ** (-6.0 * torch.rand(n, generator=generator) / 20)
+    polarity = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    swap = torch.rand(n, generator=generator) < 0.5
+    batch = torch.where(swap[:, None, None], batch.flip(1), batch)
+    return batch * (gain * polarity)[:, None, None]
+
+
+def batch_at(windows: torch.Tensor, step: int, batch_size: int, seed: int) -> torch.Tensor:
+    """The step's batch, unaugmented: epochs are seeded permutations, so a resumed run sees the same batches."""
+    n = len(windows)
+    if n == 0:
+        from bridge.errors import BridgeError
+        raise BridgeError("no readable audio files to train on")
+    first = step * batch_size
+    index = []
+    while len(index) < batch_size:
+        epoch, offset = divmod(first + len(index), n)
+        order = torch.randperm(n, generator=torch.Generator("cpu").manual_seed(seed * 1_000_003 + epoch))
+        index.extend(order[offset:offset + batch_size - len(index)].tolist())
+    return windows[index]

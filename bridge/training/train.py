@@ -1,0 +1,275 @@
+"""The training loop of Dance Diffusion's trainer, resumable from a run folder.
+
+As in Harmonai's train_uncond.py: the network predicts v, t is drawn uniformly and bent by the crash schedule,
+the loss is the MSE to v = alpha * noise - sigma * x, and an EMA copy of the weights is what inference uses.
+Here the optimiser is AdamW with gradient clipping, t is drawn stratified across the batch, and everything a
+run needs to continue (weights, EMA, optimiser, step, random state) lives in RUN_DIR/state.pt.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from torch.nn import functional as F
+
+from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
+from bridge.errors import BridgeError, ConfigError
+from bridge.training import data
+
+log = logging.getLogger(__name__)
+
+# Named sizes for training from scratch. "small" (7.2 M parameters) is the bundled model's architecture: narrow
+# outer levels, where the time axis is long and convolutions cost most, the released model's 14 levels (length
+# multiple 8192) and its attention placement.
+SIZES = {
+    "tiny": UNetConfig(channels=(32, 32, 64, 64), n_attn_layers=2),
+    "small": UNetConfig(channels=(16, 32, 32, 64, 64, 64) + (96,) * 8, n_attn_layers=4),
+    "medium": UNetConfig(channels=(32, 64, 64, 128, 128, 128, 256, 256, 256, 256, 256, 256, 256, 256),
+                         n_attn_layers=4),
+    "full": UNetConfig(),
+}
+
+STATE_FILE = "state.pt"
+SETTINGS_FILE = "run.yaml"
+LOSS_FILE = "loss.csv"
+
+
+@dataclass
+class Settings:
+    """What a run was started with; stored in RUN_DIR/run.yaml so the same command continues it."""
+
+    data: list[str]
+    architecture: dict
+    sample_rate: int
+    window: int
+    steps: int
+    batch_size: int = 8
+    lr: float = 2e-4
+    warmup: int = 100
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    weight_decay: float = 0.01
+    held_out: float = 0.1
+    seed: int = 0
+    save_every: int = 50
+    demo_every: int = 250
+    demo_count: int = 4
+    demo_steps: int = 50
+    base_model: str | None = None  # the model fine-tuned from, if any
+    held_out_files: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> UNetConfig:
+        return UNetConfig.from_dict(self.architecture)
+
+
+def crash_t(u: torch.Tensor) -> torch.Tensor:
+    """The crash schedule: uniform u in [0, 1] -> t, with sigma = sin^2(pi u / 2), alpha = sqrt(1 - sigma^2)."""
+    sigma = torch.sin(u * math.pi / 2) ** 2
+    alpha = (1 - sigma ** 2).sqrt()
+    return torch.atan2(sigma, alpha) * 2 / math.pi
+
+
+def v_loss(model, reals: torch.Tensor, u: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """MSE between the predicted and the true v at crash-schedule times."""
+    t = crash_t(u)
+    alpha, sigma = torch.cos(t * math.pi / 2)[:, None, None], torch.sin(t * math.pi / 2)[:, None, None]
+    noised = reals * alpha + noise * sigma
+    target = noise * alpha - reals * sigma
+    return F.mse_loss(model(noised, t).float(), target)
+
+
+@torch.no_grad()
+def ema_update(model, ema, decay: float) -> None:
+    for p, q in zip(model.parameters(), ema.parameters()):
+        q.lerp_(p, 1 - decay)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """Warm-up so early EMA weights are not dominated by the random initialisation."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16/fp16 autocast on GPU (and bf16 on CPU when asked); fp32 otherwise."""
+    if precision == "fp32":
+        return torch.autocast(device.type, enabled=False)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def pick_precision(device: torch.device, precision: str) -> str:
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+class Run:
+    """A training run in RUN_DIR: network, EMA, optimiser and step, saved and restored as a whole."""
+
+    def __init__(self, run_dir: Path, settings: Settings, model: DanceDiffusionUNet, device: torch.device,
+                 precision: str = "auto"):
+        self.dir = Path(run_dir)
+        self.settings = settings
+        self.device = device
+        self.precision = pick_precision(device, precision)
+        self.model = model.to(device).train()
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr,
+                                           weight_decay=settings.weight_decay)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        self.generator = torch.Generator("cpu").manual_seed(settings.seed)
+        self.step = 0
+        self.elapsed = 0.0  # seconds of training over all sessions of this run
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / STATE_FILE
+
+    def save(self) -> None:
+        """Write state.pt atomically: a run interrupted mid-save keeps its previous state."""
+        state = {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "generator": self.generator.get_state(),
+        }
+        tmp = self.state_path.with_name(f".{STATE_FILE}.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.state_path)
+
+    def restore(self) -> None:
+        try:
+            state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        except Exception as error:
+            raise BridgeError(f"{self.state_path}: cannot resume from this run state ({error})") from error
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.elapsed = float(state["elapsed"])
+        self.generator.set_state(state["generator"].cpu())
+
+    # -- training ------------------------------------------------------------------------------------------
+
+    def lr_at(self, step: int) -> float:
+        return self.settings.lr * min(1.0, (step + 1) / max(self.settings.warmup, 1))
+
+    def train_step(self, reals: torch.Tensor) -> float:
+        n = reals.shape[0]
+        u = (torch.arange(n) + torch.rand(n, generator=self.generator)) / n  # stratified over the batch
+        noise = torch.randn(reals.shape, generator=self.generator)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        with autocast(self.device, self.precision):
+            loss = v_loss(self.model, reals.to(self.device), u.to(self.device), noise.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        ema_update(self.model, self.ema, ema_decay_at(self.step, self.settings.ema_decay))
+        self.step += 1
+        return float(loss.detach())
+
+
+def write_settings(run_dir: Path, settings: Settings) -> None:
+    tmp = run_dir / f".{SETTINGS_FILE}.tmp"
+    tmp.write_text(yaml.safe_dump(asdict(settings), sort_keys=False))
+    os.replace(tmp, run_dir / SETTINGS_FILE)
+
+
+def read_settings(run_dir: Path) -> Settings | None:
+    path = Path(run_dir) / SETTINGS_FILE
+    if not path.exists():
+        return None
+    try:
+        return Settings(**yaml.safe_load(path.read_text()))
+    except (TypeError, yaml.YAMLError) as error:
+        raise BridgeError(f"{path}: not a run settings file ({error})") from error
+
+
+def append_loss(run_dir: Path, step: int, loss: float, elapsed: float) -> None:
+    path = Path(run_dir) / LOSS_FILE
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(["step", "loss", "seconds"])
+        writer.writerow([step, f"{loss:.6f}", f"{elapsed:.1f}"])
+
+
+def read_losses(run_dir: Path) -> list[tuple[int, float, float]]:
+    path = Path(run_dir) / LOSS_FILE
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [(int(r["step"]), float(r["loss"]), float(r["seconds"])) for r in csv.DictReader(f)]
+
+
+def open_run(run_dir, settings: Settings, model: DanceDiffusionUNet | None = None, device="cpu",
+             precision: str = "auto") -> Run:
+    """A new run (settings written) or the existing one in run_dir (state restored; settings must agree)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    previous = read_settings(run_dir)
+    if previous is not None:
+        for key in ("architecture", "sample_rate", "window", "data", "base_model"):
+            if getattr(previous, key) != getattr(settings, key):
+                raise ConfigError(f"{run_dir} holds a run with another {key} ({getattr(previous, key)}); "
+                                  "use a new --out folder")
+        previous.steps = settings.steps  # the one setting a continued run may change
+        settings = previous
+    run = Run(run_dir, settings, model if model is not None else DanceDiffusionUNet(settings.config), device,
+              precision)
+    if run.state_path.exists():
+        run.restore()
+        log.info("resuming %s at step %d", run_dir, run.step)
+    write_settings(run_dir, settings)
+    return run
+
+
+def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_stop=lambda: False) -> Run:
+    """Train until settings.steps, saving every save_every steps and when interrupted.
+
+    on_step(run, loss) after every step; on_save(run) after every save (demos and plots hang here).
+    """
+    settings = run.settings
+    started = time.monotonic()
+    start_elapsed = run.elapsed
+    try:
+        while run.step < settings.steps and not should_stop():
+            batch = data.batch_at(windows, run.step, settings.batch_size, settings.seed)
+            loss = run.train_step(data.augment(batch, run.generator))
+            run.elapsed = start_elapsed + time.monotonic() - started
+            append_loss(run.dir, run.step, loss, run.elapsed)
+            if on_step:
+                on_step(run, loss)
+            if run.step % settings.save_every == 0 or run.step == settings.steps:
+                run.save()
+                if on_save:
+                    on_save(run)
+    except KeyboardInterrupt:
+        run.save()
+        log.info("interrupted: saved %s at step %d; the same command continues", run.dir, run.step)
+        raise
+    return run
