@@ -1,0 +1,344 @@
+"""The Engine: one model kept warm on a device; generate, vary and interpolate on [2, L] tensors, in batches.
+
+The network is only "a callable ``model(x, t) -> v``": the backend picks which one (the torch module, or an ONNX
+Runtime session), the samplers never know. Everything here works at the model's sample rate; files and other
+rates are ``bridge.engine.clips``' business.
+
+Seeds (docs/architecture.md): an int draws the starting noise of the whole request as diffusers does,
+``torch.randn((count, 2, L), generator=torch.Generator("cpu").manual_seed(seed))``; a list draws each output as a
+batch of one with its own seed, so any output can be made again alone; None picks random seeds, one per output,
+reported in ``last_seeds``. Noise that stochastic samplers add along the way comes from CPU generators too, one
+per output, so results depend on neither the device nor how the request is cut into batches.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT
+from bridge.engine.checkpoints import LoadedModel, load_model
+from bridge.engine.devices import pick_device, pick_dtype
+from bridge.engine.modelcard import ModelCard
+from bridge.engine.samplers import SAMPLERS
+from bridge.engine.schedules import alpha_sigma, step_grid
+from bridge.engine.unet import DanceDiffusionUNet
+from bridge.errors import Cancelled, ConfigError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None] | None
+Cancel = Callable[[], bool] | None
+Seed = int | Sequence[int] | None
+
+BACKENDS = ("torch", "onnx")
+MIN_MULTIPLES = 3  # the innermost level needs 3 samples for its reflect padding (diffusers asks the same)
+GPU_BATCH_SAMPLES = 8 * 65536  # items x length per batch on a GPU: 8 windows of the full model fit in ~16 GiB
+SEED_LIMIT = 2**31  # random seeds stay within a 32-bit signed int, what a DAW's UI can show and send back
+_MASK64 = 2**64 - 1
+
+
+class Engine:
+    """Keeps one model warm on one device. Every method returns float32 CPU [count, 2, L] clamped to [-1, 1]."""
+
+    def __init__(self, model: LoadedModel | str | Path | None = None, device: str = "auto",
+                 precision: str = "fp32", backend: str = "torch", *, max_batch: int | None = None):
+        loaded = model if isinstance(model, LoadedModel) else load_model(model)
+        self._setup(loaded, loaded.build(), device, precision, backend, max_batch)
+
+    @classmethod
+    def from_module(cls, module: DanceDiffusionUNet, sample_rate: int, window: int, *, name: str = "in-memory",
+                    device: str | None = None, precision: str = "fp32", max_batch: int | None = None) -> "Engine":
+        """An Engine around a network already in memory (tests, training's evaluation); it stays where it is
+        unless ``device`` says otherwise."""
+        loaded = LoadedModel.from_network(module, name=name, sample_rate=sample_rate, window=window,
+                                          provenance="in memory")
+        if device is None:
+            device = next(module.parameters()).device.type
+        engine = cls.__new__(cls)
+        engine._setup(loaded, module, device, precision, "torch", max_batch)
+        return engine
+
+    def _setup(self, loaded: LoadedModel, module: DanceDiffusionUNet, device: str, precision: str, backend: str,
+               max_batch: int | None) -> None:
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
+            raise ConfigError(f"max_batch must be an integer >= 1, got {max_batch!r}")
+        self._loaded = loaded
+        self._device = pick_device(device)
+        self._dtype = pick_dtype(precision)
+        self._precision = precision
+        self._backend = backend
+        self._max_batch = max_batch
+        self._module = module.eval().to(self._device)
+        self.network = self._network()
+        self.last_seeds: Seed = None
+        log.info("%s on %s (%s, %s backend)", loaded.name, self._device, precision, backend)
+
+    def _network(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        if self._backend == "onnx":
+            from bridge.engine import onnx_backend
+            return onnx_backend.load_network(self._loaded, device=self._device, precision=self._precision)
+        module, device_type, dtype = self._module, self._device.type, self._dtype
+
+        def network(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
+                return module(x, t).float()
+
+        return network
+
+    # What the model is
+
+    @property
+    def card(self) -> ModelCard:
+        return self._loaded.card
+
+    @property
+    def sample_rate(self) -> int:
+        return self._loaded.sample_rate
+
+    @property
+    def window(self) -> int:
+        return self._loaded.window
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def precision(self) -> str:
+        return self._precision
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @property
+    def model_hash(self) -> str:
+        return self._loaded.sha256
+
+    @property
+    def length_multiple(self) -> int:
+        return self._module.config.length_multiple
+
+    def padded_length(self, length: int) -> int:
+        """The length the network runs at: a multiple of its length multiple, at least MIN_MULTIPLES of them."""
+        multiple = self.length_multiple
+        return max(math.ceil(length / multiple), MIN_MULTIPLES) * multiple
+
+    def batch_size(self, length: int) -> int:
+        """How many outputs run together: one on a CPU, where batching makes each item slower, more on a GPU."""
+        if self._max_batch is not None:
+            return self._max_batch
+        if self._device.type == "cpu":
+            return 1
+        return max(1, GPU_BATCH_SAMPLES // self.padded_length(length))
+
+    # Operations
+
+    def generate(self, count: int, length: int | None = None, *, steps: int = DEFAULT_STEPS,
+                 sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
+                 cancel: Cancel = None, **options) -> torch.Tensor:
+        """``count`` new sounds of ``length`` samples (default: the model's window)."""
+        length = self.window if length is None else length
+        _check_positive_int("length", length)
+        seeds = self._seeds(count, seed)
+        padded = self.padded_length(length)
+        x = self._starting_noise(count, padded, seeds)
+        ts = step_grid(_steps(steps), 1.0)
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options)
+        return out[..., :length].clamp(-1, 1)
+
+    def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
+             sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None, cancel: Cancel = None,
+             **options) -> torch.Tensor:
+        """``count`` variations of ``audio`` [2, L]: noised to time ``noise`` (0 = the clip, 1 = a new sound),
+        then sampled back to 0."""
+        audio = self._check_audio("audio", audio)
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
+            raise ConfigError(f"noise must be a number in [0, 1], got {noise!r}")
+        seeds = self._seeds(count, seed)
+        length = audio.shape[-1]
+        if noise == 0:
+            return audio.expand(count, -1, -1).clamp(-1, 1).clone()
+        clip = F.pad(audio, (0, self.padded_length(length) - length))
+        alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
+        x = (alpha * clip + sigma * self._starting_noise(count, clip.shape[-1], seeds)).float()
+        ts = step_grid(_steps(steps), float(noise))
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options)
+        return out[..., :length].clamp(-1, 1)
+
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
+                    sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
+                    **options) -> torch.Tensor:
+        """``count`` sounds from ``a`` to ``b`` (both [2, L], ends included): both clips are taken to noise along
+        the ODE (DDIM inversion, deterministic), the noises are slerped, and each point is sampled back."""
+        a, b = self._check_audio("a", a), self._check_audio("b", b)
+        if a.shape != b.shape:
+            raise ConfigError(f"a and b must have the same length, got {a.shape[-1]} and {b.shape[-1]} samples")
+        _check_count(count)
+        if count < 2:
+            raise ConfigError(f"count must be at least 2 to go from a to b, got {count}")
+        ts = step_grid(_steps(steps), 1.0)
+        length = a.shape[-1]
+        pair = F.pad(torch.stack([a, b]), (0, self.padded_length(length) - length))
+        batches = _batches(2, self.batch_size(length)) + _batches(count, self.batch_size(length))
+        tracker = _Tracker(len(ts) - 1, len(batches), progress, cancel)
+        ends = torch.cat([self._run(SAMPLERS["v-ddim"], pair[rows], ts.flip(0), None, tracker, {})
+                          for rows in _batches(2, self.batch_size(length))])
+        weights = torch.linspace(0, 1, count, dtype=torch.float64)
+        latents = torch.stack([_slerp(ends[0], ends[1], w) for w in weights])
+        out = self._sample(latents, ts, sampler, None, None, None, options, tracker=tracker)
+        return out[..., :length].clamp(-1, 1)
+
+    # The work
+
+    def _sample(self, x: torch.Tensor, ts: torch.Tensor, sampler: str, seeds: Seed, progress: Progress,
+                cancel: Cancel, options: dict, tracker: "_Tracker | None" = None) -> torch.Tensor:
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        known = set(inspect.signature(SAMPLERS[sampler]).parameters) - {"model", "x", "ts", "callback", "noise_sampler"}
+        if set(options) - known:
+            raise ConfigError(f"{sampler} takes the options {', '.join(sorted(known)) or '(none)'}, "
+                              f"got {', '.join(sorted(options))}")
+        batches = _batches(x.shape[0], self.batch_size(x.shape[-1]))
+        tracker = tracker or _Tracker(len(ts) - 1, len(batches), progress, cancel)
+        return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, _noise_seeds(seeds, rows), tracker, options)
+                          for rows in batches])
+
+    def _run(self, sample, x: torch.Tensor, ts: torch.Tensor, noise_seeds: list[int] | None,
+             tracker: "_Tracker", options: dict) -> torch.Tensor:
+        tracker.check()
+        x = x.to(self._device, torch.float32)
+        noise_sampler = _NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
+        try:
+            with torch.inference_mode():
+                out = sample(self.network, x, ts, callback=tracker.step, noise_sampler=noise_sampler, **options)
+        except ValueError as error:  # the samplers' check of their options
+            raise ConfigError(str(error)) from None
+        return out.float().cpu()
+
+    def _starting_noise(self, count: int, length: int, seeds: Seed) -> torch.Tensor:
+        if isinstance(seeds, int):
+            return torch.randn((count, 2, length), generator=torch.Generator("cpu").manual_seed(seeds))
+        return torch.cat([torch.randn((1, 2, length), generator=torch.Generator("cpu").manual_seed(s))
+                          for s in seeds])
+
+    def _seeds(self, count: int, seed: Seed) -> int | list[int]:
+        _check_count(count)
+        if seed is None:
+            seeds: int | list[int] = [secrets.randbelow(SEED_LIMIT) for _ in range(count)]
+        elif isinstance(seed, int) and not isinstance(seed, bool):
+            _check_seed(seed)
+            seeds = seed
+        elif isinstance(seed, Sequence) and not isinstance(seed, str):
+            seeds = list(seed)
+            if len(seeds) != count:
+                raise ConfigError(f"give one seed per output: {count} outputs, {len(seeds)} seeds")
+            for s in seeds:
+                _check_seed(s)
+        else:
+            raise ConfigError(f"seed must be an integer, a list of integers or None, got {seed!r}")
+        self.last_seeds = seeds
+        return seeds
+
+    def _check_audio(self, name: str, audio: torch.Tensor) -> torch.Tensor:
+        if not isinstance(audio, torch.Tensor) or audio.dim() != 2 or audio.shape[0] != 2 or audio.shape[1] < 1:
+            shape = tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
+            raise ConfigError(f"{name} must be a stereo tensor [2, samples] at the model's rate, got {shape}")
+        audio = audio.detach().float().cpu()
+        if not torch.isfinite(audio).all():
+            raise ConfigError(f"{name} has NaN or infinite samples")
+        return audio
+
+
+class _Tracker:
+    """Counts sampler steps across batches for ``progress(done, total)`` and stops the work when ``cancel()``."""
+
+    def __init__(self, steps: int, batches: int, progress: Progress, cancel: Cancel):
+        self.done, self.total = 0, steps * batches
+        self.progress, self.cancel = progress, cancel
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled(f"cancelled after {self.done} of {self.total} steps")
+
+    def step(self, info: dict) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        self.check()
+
+
+class _NoiseSampler:
+    """Standard normal noise for stochastic samplers: one CPU generator per output, so neither the device nor the
+    batching changes it."""
+
+    def __init__(self, seeds: list[int], like: torch.Tensor):
+        self.generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        self.shape, self.device = (1, *like.shape[1:]), like.device
+
+    def __call__(self, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.randn(self.shape, generator=g) for g in self.generators]).to(self.device)
+
+
+def _noise_seeds(seeds: Seed, rows: slice) -> list[int] | None:
+    """Seeds for the noise added while sampling, one per output: derived from, and independent of, the seed of
+    its starting noise. Output i of an int seed S and output 0 of a seed list [S] share theirs (count 1 = list)."""
+    if seeds is None:
+        return None
+    if isinstance(seeds, int):
+        pairs = [(seeds, i) for i in range(rows.start, rows.stop)]
+    else:
+        pairs = [(s, 0) for s in seeds[rows]]
+    return [_mix(seed, index) for seed, index in pairs]
+
+
+def _mix(seed: int, index: int) -> int:
+    # splitmix64's finaliser: nearby (seed, index) pairs give unrelated generator streams.
+    z = (seed * 0x9E3779B97F4A7C15 + (index + 1) * 0xD1B54A32D192ED03) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _slerp(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation: noise stays noise-sized all the way from a to b."""
+    a64, b64 = a.double(), b.double()
+    cos = (a64 * b64).sum() / (a64.norm() * b64.norm())
+    theta = cos.clamp(-1, 1).acos()
+    if theta < 1e-6:
+        return torch.lerp(a64, b64, w).float()
+    return ((torch.sin((1 - w) * theta) * a64 + torch.sin(w * theta) * b64) / torch.sin(theta)).float()
+
+
+def _batches(count: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def _steps(steps: int) -> int:
+    _check_positive_int("steps", steps)
+    return steps
+
+
+def _check_count(count: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise ConfigError(f"count must be an integer in [1, {MAX_COUNT}], got {count!r}")
+
+
+def _check_positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MASK64:
+        raise ConfigError(f"seeds must be integers in [0, 2**64), got {seed!r}")

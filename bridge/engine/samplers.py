@@ -1,0 +1,190 @@
+"""Samplers: one function each, one signature.
+
+``sample_x(model, x, ts, *, callback=None, noise_sampler=None, **options) -> x``
+
+- ``model(x, t) -> v``: the v-objective network; ``x`` [B, C, L], ``t`` [B] times in [0, 1].
+- ``x``: the state at time ``ts[0]`` (``alpha * clip + sigma * noise``); the result is the state at ``ts[-1]`` = 0.
+- ``ts``: the decreasing grid from ``schedules.step_grid``; len(ts) - 1 steps.
+- ``callback({"i", "t", "x", "denoised"})`` after each step; ``noise_sampler(t, t_next)`` returns standard normal
+  noise shaped like ``x`` for the stochastic samplers.
+
+The ``v-`` samplers work on the variance-preserving state the network sees. The others are k-diffusion's,
+in the variance-exploding variables of Karras et al. (2022): state ``x / alpha`` at ``sigma = tan(pi t / 2)``,
+through ``VDenoiser``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from bridge.engine.schedules import SIGMA_MAX, alpha_sigma, t_from_ve_sigma, ve_sigma
+
+Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Adams–Bashforth weights, newest first, for orders 1 to 4.
+ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12), (55 / 24, -59 / 24, 37 / 24, -9 / 24))
+
+
+def _times(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return x.new_full((x.shape[0],), float(t))
+
+
+def _default_noise(x: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    return lambda t, t_next: torch.randn_like(x)
+
+
+class VDenoiser:
+    """A v-objective model as Karras et al. (2022)'s denoiser: D(x; sigma) = x0-hat for x = x0 + sigma * eps."""
+
+    def __init__(self, model: Model):
+        self.model = model
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        c_in = (1 + sigma**2).rsqrt()  # = alpha: back to the variance-preserving state the network was trained on
+        x_vp = x * c_in
+        v = self.model(x_vp, _times(t_from_ve_sigma(sigma), x))
+        return c_in * x_vp - sigma * c_in * v
+
+
+def _to_sigma_space(model: Model, x: torch.Tensor, ts: torch.Tensor):
+    sigmas = ve_sigma(ts)
+    return VDenoiser(model), x * (1 + sigmas[0] ** 2).sqrt(), sigmas
+
+
+def _euler_step(x, denoised, sigma, sigma_next):
+    # x + (sigma_next - sigma) * (x - denoised) / sigma, written as the interpolation it equals: exact from SIGMA_MAX.
+    return denoised + (sigma_next / sigma) * (x - denoised)
+
+
+@torch.inference_mode()
+def sample_v_iplms(model: Model, x, ts, *, callback=None, noise_sampler=None):
+    """Improved pseudo linear multistep (Zhang & Chen 2022, iPNDM): Adams–Bashforth in eps, order 1 to 4."""
+    eps_history: list[torch.Tensor] = []
+    for i in range(len(ts) - 1):
+        (alpha, sigma), (alpha_next, sigma_next) = alpha_sigma(ts[i]), alpha_sigma(ts[i + 1])
+        v = model(x, _times(ts[i], x))
+        eps_history = [sigma * x + alpha * v] + eps_history[:3]
+        eps = sum(w * e for w, e in zip(ADAMS_BASHFORTH[len(eps_history) - 1], eps_history))
+        # At t = 1 alpha is 0 and x0-hat is taken as 0, the data mean: what diffusers' IPNDMScheduler does.
+        denoised = (x - sigma * eps) / alpha.clamp(min=1e-8)
+        x = alpha_next * denoised + sigma_next * eps
+        if callback is not None:
+            callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
+    return x
+
+
+@torch.inference_mode()
+def sample_v_ddim(model: Model, x, ts, *, callback=None, noise_sampler=None, eta: float = 0.0):
+    """DDIM (Song et al. 2021, eq. 12) for v-prediction: eta = 0 follows the ODE, eta = 1 is ancestral (DDPM)."""
+    if not 0 <= eta <= 1:
+        raise ValueError(f"eta must be in [0, 1], got {eta!r}")
+    noise_sampler = noise_sampler or _default_noise(x)
+    for i in range(len(ts) - 1):
+        (alpha, sigma), (alpha_next, sigma_next) = alpha_sigma(ts[i]), alpha_sigma(ts[i + 1])
+        v = model(x, _times(ts[i], x))
+        denoised, eps = alpha * x - sigma * v, sigma * x + alpha * v
+        if eta > 0:
+            ddim_sigma = eta * sigma_next / sigma * (1 - alpha**2 / alpha_next**2).sqrt()
+            x = alpha_next * denoised + (sigma_next**2 - ddim_sigma**2).clamp(min=0).sqrt() * eps
+            x = x + ddim_sigma * noise_sampler(ts[i], ts[i + 1])
+        else:  # also runs upwards in t, the ODE's inversion
+            x = alpha_next * denoised + sigma_next * eps
+        if callback is not None:
+            callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
+    return x
+
+
+@torch.inference_mode()
+def sample_euler(model: Model, x, ts, *, callback=None, noise_sampler=None):
+    """Euler on the probability-flow ODE dx/dsigma = (x - D(x; sigma)) / sigma (Karras et al. 2022, Alg. 1)."""
+    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    for i in range(len(sigmas) - 1):
+        denoised = denoise(x, sigmas[i])
+        x = _euler_step(x, denoised, sigmas[i], sigmas[i + 1])
+        if callback is not None:
+            callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
+    return x
+
+
+@torch.inference_mode()
+def sample_heun(model: Model, x, ts, *, callback=None, noise_sampler=None):
+    """Heun's second-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1)."""
+    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = denoise(x, sigma)
+        x_euler = _euler_step(x, denoised, sigma, sigma_next)
+        # No slope at sigma = 0, and from pure noise the trapezoid rule diverges: Euler on those steps.
+        if sigma_next == 0 or sigma >= SIGMA_MAX:
+            x = x_euler
+        else:
+            d = (x - denoised) / sigma
+            d_next = (x_euler - denoise(x_euler, sigma_next)) / sigma_next
+            x = x_euler + (d_next - d) / 2 * (sigma_next - sigma)
+        if callback is not None:
+            callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
+    return x
+
+
+@torch.inference_mode()
+def sample_dpmpp_2m(model: Model, x, ts, *, callback=None, noise_sampler=None):
+    """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep in the data prediction, lambda = -log sigma."""
+    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    old_denoised, h_last = None, None
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = denoise(x, sigma)
+        if old_denoised is None or sigma_next == 0:
+            x = _euler_step(x, denoised, sigma, sigma_next)  # DPM-Solver++(1), the same step as DDIM
+        else:
+            h = (sigma / sigma_next).log()
+            r = h_last / h
+            denoised_d = (1 + 1 / (2 * r)) * denoised - 1 / (2 * r) * old_denoised
+            x = (sigma_next / sigma) * x - torch.expm1(-h) * denoised_d
+        if sigma_next > 0:
+            h_last = (sigma / sigma_next).log()
+        old_denoised = denoised
+        if callback is not None:
+            callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
+    return x
+
+
+@torch.inference_mode()
+def sample_dpmpp_2m_sde(model: Model, x, ts, *, callback=None, noise_sampler=None, eta: float = 1.0):
+    """DPM-Solver++(2M) SDE (Lu et al. 2022; k-diffusion's midpoint form): eta scales the noise injected per step."""
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0, got {eta!r}")
+    noise_sampler = noise_sampler or _default_noise(x)
+    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    old_denoised, h_last = None, None
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = denoise(x, sigma)
+        if sigma_next == 0:
+            x = denoised
+        else:
+            h = (sigma / sigma_next).log()
+            eta_h = eta * h
+            x = (sigma_next / sigma) * (-eta_h).exp() * x - torch.expm1(-h - eta_h) * denoised
+            if old_denoised is not None:
+                r = h_last / h
+                x = x - 0.5 * torch.expm1(-h - eta_h) / r * (denoised - old_denoised)
+            if eta > 0:
+                x = x + noise_sampler(ts[i], ts[i + 1]) * sigma_next * (-torch.expm1(-2 * eta_h)).sqrt()
+            h_last = h
+        old_denoised = denoised
+        if callback is not None:
+            callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
+    return x
+
+
+SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
+    "v-iplms": sample_v_iplms,
+    "v-ddim": sample_v_ddim,
+    "dpmpp-2m": sample_dpmpp_2m,
+    "dpmpp-2m-sde": sample_dpmpp_2m_sde,
+    "euler": sample_euler,
+    "heun": sample_heun,
+}
