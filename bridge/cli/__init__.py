@@ -14,6 +14,7 @@ from bridge.errors import BridgeError
 COMMAND_MODULES = [
     "bridge.cli.render",  # generate, vary, interpolate
     "bridge.cli.models",  # models, convert
+    "bridge.cli.train",  # train, eval, check-memorization
 ]
 
 log = logging.getLogger("bridge")
