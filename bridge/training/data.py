@@ -1,6 +1,7 @@
 """Training data: folders of one-shots turned into stereo windows at the model's rate.
 
-Every file is read once, resampled, made stereo and cut to the window starting at its onset (one-shots are
+Every file is read once, brought to the model's rate and stereo layout as the engine does (so a model hears
+training data exactly as it will hear a producer's clips), and cut to the window starting at its onset (one-shots are
 short: the whole set fits in memory). Files that cannot be read are listed and skipped, never fatal.
 """
 
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from bridge.engine.audio import read_audio, to_model
+from bridge.errors import BridgeError
 
 log = logging.getLogger(__name__)
 
@@ -38,39 +42,27 @@ def scan(folders) -> list[Path]:
         elif folder.is_dir():
             found.extend(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         else:
-            from bridge.errors import BridgeError
             raise BridgeError(f"{folder}: no such file or folder")
     return sorted(set(found))
 
 
 def _read(path: Path, sample_rate: int) -> np.ndarray:
-    """[frames, channels] float32 at sample_rate."""
-    # Interim reader until bridge.engine.audio lands; then this becomes read_audio + its resampler.
-    import soundfile
-    import soxr
-
-    samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    if rate != sample_rate and len(samples):
-        samples = soxr.resample(samples, rate, sample_rate, quality="VHQ").astype(np.float32)
-    return samples
+    """[2, frames] float32 at sample_rate, as the model hears the file."""
+    return to_model(read_audio(path), sample_rate).numpy()
 
 
 def onset(samples: np.ndarray) -> int:
-    """First frame within ONSET_DB of the peak, less a short pre-roll."""
-    level = np.abs(samples).max(axis=1)
+    """First frame of [2, frames] within ONSET_DB of the peak, less a short pre-roll."""
+    level = np.abs(samples).max(axis=0)
     loud = np.flatnonzero(level >= level.max() * 10 ** (ONSET_DB / 20))
     return max(int(loud[0]) - PRE_ROLL, 0) if len(loud) else 0
 
 
 def to_window(samples: np.ndarray, window: int) -> np.ndarray:
-    """[2, window]: stereo, from the onset, faded out if cut, padded with silence if short."""
-    if samples.shape[1] == 1:
-        samples = np.repeat(samples, 2, axis=1)
-    elif samples.shape[1] > 2:
-        samples = samples[:, :2]  # multichannel files: the front pair
+    """[2, window] from stereo [2, frames]: from the onset, faded out if cut, padded with silence if short."""
     start = onset(samples)
-    cut = samples[start:start + window].T.copy()
-    if start + window < len(samples):
+    cut = samples[:, start:start + window].copy()
+    if start + window < samples.shape[1]:
         fade = min(FADE_OUT, window)
         cut[:, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     out = np.zeros((2, window), dtype=np.float32)
@@ -99,6 +91,7 @@ class OneShots:
                 kept.append(Path(path))
             except Exception as error:  # any unreadable file is reported and skipped
                 reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                reason = reason.removeprefix(f"{path}: ")
                 skipped.append(Skipped(Path(path), reason))
                 log.warning("skipped %s: %s", path, reason)
         stacked = torch.from_numpy(np.stack(windows)) if windows else torch.zeros((0, 2, window))
@@ -132,7 +125,6 @@ def batch_at(windows: torch.Tensor, step: int, batch_size: int, seed: int) -> to
     """The step's batch, unaugmented: epochs are seeded permutations, so a resumed run sees the same batches."""
     n = len(windows)
     if n == 0:
-        from bridge.errors import BridgeError
         raise BridgeError("no readable audio files to train on")
     first = step * batch_size
     index = []

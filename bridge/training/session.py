@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from bridge.engine.audio import Clip, write_audio
+from bridge.engine.checkpoints import LoadedModel, load_model, save_model
+from bridge.engine.devices import pick_device
+from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, ConfigError
-from bridge.training import data
-from bridge.training.train import SIZES, Run, Settings, fit, open_run, write_settings
+from bridge.training import data, pictures
+from bridge.training.train import SIZES, Run, Settings, fit, open_run, read_losses, write_settings
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +28,11 @@ def prepare(data_dirs, run_dir, *, size: str | None = "small", base_model: str |
     """The run's settings and, when fine-tuning, the network to start from."""
     model = None
     if base_model is not None:
-        from bridge.engine.checkpoints import load_model
-
         loaded = load_model(base_model)
-        model = loaded.model
-        config = model.config
-        sample_rate = sample_rate or loaded.card.sample_rate
-        window = window or loaded.card.window
+        model = loaded.build().train().requires_grad_(True)
+        config = loaded.architecture
+        sample_rate = sample_rate or loaded.sample_rate
+        window = window or loaded.window
         options.setdefault("lr", 4e-5)  # the original fine-tuning rate: keep what the model knows
     else:
         if size not in SIZES:
@@ -85,13 +88,14 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def train(data_dirs, run_dir, *, device: str = "cpu", precision: str = "auto", threads: int | None = None,
+def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", threads: int | None = None,
           should_stop=lambda: False, **settings_options) -> Run:
     """Train (or continue training) in run_dir on the one-shots under data_dirs."""
     run_dir = Path(run_dir)
     if threads:
         torch.set_num_threads(threads)
     settings, model = prepare(data_dirs, run_dir, **settings_options)
+    device = pick_device(device)
     files = data.scan(settings.data)
     if not files:
         raise BridgeError(f"no audio files under {', '.join(settings.data)}")
@@ -109,4 +113,79 @@ def train(data_dirs, run_dir, *, device: str = "cpu", precision: str = "auto", t
     log.info("training on %d files (%d skipped, %d held out) at %d Hz, window %d; %s, %.1f M parameters",
              len(shots), len(shots.skipped), len(held), settings.sample_rate, settings.window,
              run.precision, run.model.num_parameters / 1e6)
-    return fit(run, shots.windows, on_step=Progress(), should_stop=should_stop)
+    fit(run, shots.windows, on_step=Progress(), on_save=after_save, should_stop=should_stop)
+    return run
+
+
+def after_save(run: Run) -> None:
+    """The loss plot after every save; demo renders every demo_every steps."""
+    losses = read_losses(run.dir)
+    pictures.loss_png(run.dir / "loss.png", [r[0] for r in losses], [r[1] for r in losses])
+    every = run.settings.demo_every
+    if every and run.settings.demo_count and run.step % every < run.settings.save_every:
+        render_demos(run)
+
+
+def render_demos(run: Run) -> list[Path]:
+    """demo_count sounds from the EMA weights, same seeds each time, as WAVs and one spectrogram PNG."""
+    settings = run.settings
+    folder = run.dir / "demos"
+    folder.mkdir(exist_ok=True)
+    stem = f"step{run.step:07d}"
+    if (folder / f"{stem}.png").exists():
+        return []
+    started = time.monotonic()
+    engine = Engine.from_module(run.ema, settings.sample_rate, settings.window, name=run.dir.name)
+    with torch.no_grad():
+        audio = engine.generate(settings.demo_count, steps=settings.demo_steps, seed=list(range(settings.demo_count)))
+    paths = []
+    for i, clip in enumerate(audio):
+        path = folder / f"{stem}-{i + 1}.wav"
+        if not path.exists():
+            paths.append(write_audio(path, Clip(clip.numpy().T, settings.sample_rate), "pcm24"))
+    paths.append(pictures.spectrogram_png(folder / f"{stem}.png", list(audio), settings.sample_rate))
+    log.info("demos at step %d in %.0f s: %s", run.step, time.monotonic() - started, folder / f"{stem}.png")
+    return paths
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unknown",
+           provenance: str | None = None, **extra) -> tuple[Path, Path]:
+    """The run's EMA weights in the project's own format, with a card that records how they were trained."""
+    settings = run.settings
+    default = f"{run.dir.name}-step{run.step}"
+    name = name or default
+    training = {
+        "data": settings.data,
+        "held_out_files": settings.held_out_files,
+        "steps": run.step,
+        "seconds": round(run.elapsed),
+        "hardware": hardware(run.device),
+        "precision": run.precision,
+        "base_model": settings.base_model,
+        "batch_size": settings.batch_size,
+        "lr": settings.lr,
+        "ema_decay": settings.ema_decay,
+    }
+    loaded = LoadedModel.from_network(
+        run.ema, name=name, sample_rate=settings.sample_rate, window=settings.window, licence=licence,
+        provenance=provenance or f"trained with dd-bridge train ({run.step} steps)", training=training, **extra)
+    dst = Path(dst) if dst is not None else run.dir / name
+    done = (run.dir / f"{default}.safetensors", run.dir / f"{default}.yaml")
+    if dst == run.dir / default and all(path.exists() for path in done):
+        log.info("already exported at step %d: %s", run.step, done[0])  # a finished run, asked again
+        return done
+    return save_model(loaded, dst)

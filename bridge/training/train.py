@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import csv
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ import torch
 import yaml
 from torch.nn import functional as F
 
+from bridge.engine.schedules import alpha_sigma, crash_schedule
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import BridgeError, ConfigError
 from bridge.training import data
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # multiple 8192) and its attention placement.
 SIZES = {
     "tiny": UNetConfig(channels=(32, 32, 64, 64), n_attn_layers=2),
-    "small": UNetConfig(channels=(16, 32, 32, 64, 64, 64) + (96,) * 8, n_attn_layers=4),
+    "small": UNetConfig(channels=(8, 16, 32, 32, 64, 64) + (96,) * 8, n_attn_layers=4),
     "medium": UNetConfig(channels=(32, 64, 64, 128, 128, 128, 256, 256, 256, 256, 256, 256, 256, 256),
                          n_attn_layers=4),
     "full": UNetConfig(),
@@ -72,17 +72,10 @@ class Settings:
         return UNetConfig.from_dict(self.architecture)
 
 
-def crash_t(u: torch.Tensor) -> torch.Tensor:
-    """The crash schedule: uniform u in [0, 1] -> t, with sigma = sin^2(pi u / 2), alpha = sqrt(1 - sigma^2)."""
-    sigma = torch.sin(u * math.pi / 2) ** 2
-    alpha = (1 - sigma ** 2).sqrt()
-    return torch.atan2(sigma, alpha) * 2 / math.pi
-
-
 def v_loss(model, reals: torch.Tensor, u: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """MSE between the predicted and the true v at crash-schedule times."""
-    t = crash_t(u)
-    alpha, sigma = torch.cos(t * math.pi / 2)[:, None, None], torch.sin(t * math.pi / 2)[:, None, None]
+    """MSE between the predicted and the true v at the crash-schedule times of uniform u."""
+    t = crash_schedule(u).to(reals.dtype)
+    alpha, sigma = (w.to(reals.dtype)[:, None, None] for w in alpha_sigma(t))
     noised = reals * alpha + noise * sigma
     target = noise * alpha - reals * sigma
     return F.mse_loss(model(noised, t).float(), target)
