@@ -1,0 +1,49 @@
+-- @description DD Bridge - Interpolate between two selected items
+-- @version 1.0
+-- @author DD Bridge
+-- @about
+--   Sounds on the way from one selected audio item to the other, rendered by the DD Bridge service and
+--   placed one after another on a new track below the first item's track, from the first item's position.
+
+local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
+local lib = dofile(script_folder .. "DD Bridge - lib.lua")
+
+local function main()
+  local targets, skipped = lib.selected_audio_items()
+  if #targets ~= 2 then
+    lib.message(#targets == 0 and lib.no_audio_message(skipped) or
+      string.format("Select exactly two audio items (%d are selected).", #targets))
+    return
+  end
+  local position = function(target) return reaper.GetMediaItemInfo_Value(target.item, "D_POSITION") end
+  table.sort(targets, function(a, b) return position(a) < position(b) end)
+  local first, second = targets[1], targets[2]
+  local start = position(first)
+  local settings = lib.settings()
+  local requests = {
+    { address = "/dd/interpolate", label = lib.basename(first.file) .. " to " .. lib.basename(second.file),
+      args = { first.file, second.file, math.floor(settings.count), "steps=" .. math.floor(settings.steps),
+        "folder=" .. lib.output_folder() } },
+  }
+  local window = lib.progress_window("Interpolate")
+  lib.run(settings, requests, window.show, function(results)
+    window.close()
+    local errors = lib.errors(requests, results)
+    if errors then
+      lib.message("Nothing was interpolated:\n\n" .. errors)
+      return
+    end
+    local index = reaper.CountTracks(0)
+    if reaper.ValidatePtr2(0, first.item, "MediaItem*") then
+      local track = reaper.GetMediaItem_Track(first.item)
+      index = math.floor(reaper.GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER"))  -- 1-based: the next index
+    end
+    lib.begin_changes()
+    local track = lib.new_track(index, "DD Interpolated")
+    lib.place_files(track, results[1].lines, start)
+    lib.end_changes("DD Bridge: interpolate between two items")
+  end)
+end
+
+main()
+reaper.defer(function() end)  -- no empty undo point when the action stops early

@@ -1,0 +1,272 @@
+-- The REAPER actions, run for real against the mock REAPER of mock_reaper.lua.
+--   lua5.4 actions_test.lua <scenario>
+-- Environment: DD_SCRIPTS (reaper_scripts/), DD_WORK (an empty folder), DD_COMMAND (dd-bridge), DD_PORT (where
+-- the service listens, or where nothing does), DD_SAMPLE (an audio file). tests/daw/test_reaper_scripts.py
+-- runs each scenario; a failed check raises an error, which ends lua5.4 with a non-zero status.
+
+local here = arg[0]:match("^(.*[/\\])") or "./"
+local mock = dofile(here .. "mock_reaper.lua")
+
+local env = setmetatable({}, { __index = function(_, key)
+  return os.getenv(key) or error("environment variable " .. key .. " is not set")
+end })
+
+local function script(name)
+  return env.DD_SCRIPTS .. "/DD Bridge - " .. name .. ".lua"
+end
+
+local function check(condition, message, ...)
+  if not condition then
+    error(string.format(message, ...), 2)
+  end
+end
+
+local function equal(actual, expected, what)
+  check(actual == expected, "%s: expected %s, got %s", what, tostring(expected), tostring(actual))
+end
+
+local function shell(word)
+  return "'" .. word:gsub("'", "'\\''") .. "'"
+end
+
+local function copy(from, to)
+  assert(os.execute("mkdir -p " .. shell(to:match("^(.*)/")) .. " && cp " .. shell(from) .. " " .. shell(to)))
+end
+
+-- A project whose media folder and source file have spaces, quotes and non-ASCII in their names.
+local function project(settings)
+  local work = env.DD_WORK
+  local state = mock.setup({ resource = work .. "/REAPER resources", project_path = work .. "/Prøject \"media\"" })
+  assert(os.execute("mkdir -p " .. shell(state.project_path)))
+  state.ext["DD Bridge/command"] = env.DD_COMMAND
+  state.ext["DD Bridge/port"] = env.DD_PORT
+  state.ext["DD Bridge/steps"] = "4"
+  state.ext["DD Bridge/count"] = "2"
+  for key, value in pairs(settings or {}) do
+    state.ext["DD Bridge/" .. key] = value
+  end
+  local source = work .. "/Drüms 'n' bass/kick 01 (hard).wav"
+  copy(env.DD_SAMPLE, source)
+  return state, source
+end
+
+local function find(list, pattern)
+  for _, text in ipairs(list) do
+    if text:find(pattern) then
+      return text
+    end
+  end
+  return nil
+end
+
+local function every_start_was_non_blocking(state)
+  check(#state.exec > 0, "nothing was started")
+  for _, started in ipairs(state.exec) do
+    equal(started.timeout, -2, "ExecProcess timeout")
+  end
+end
+
+local scenarios = {}
+
+function scenarios.vary()
+  local state, source = project()
+  local drums = mock.add_track("Drums")
+  local first = mock.add_item(drums, { file = source, position = 1, startoffs = 0.01 })
+  local second = mock.add_item(drums, { file = source, position = 3 })
+  mock.run_action(script("Vary selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  every_start_was_non_blocking(state)
+  equal(#state.undo.blocks, 1, "undo blocks")
+  equal(state.undo.blocks[1].description, "DD Bridge: vary 2 items", "undo description")
+  local vary_starts = 0
+  for _, started in ipairs(state.exec) do
+    if started.argv[#started.argv - 5] == "/dd/vary" then
+      vary_starts = vary_starts + 1
+      equal(started.argv[#started.argv - 4], source, "the source path as dd-bridge received it")
+      equal(started.argv[#started.argv], "folder=" .. state.project_path, "the output folder")
+    end
+  end
+  equal(vary_starts, 1, "one request for the two items that share a file")
+  local source_seconds = mock.wav_seconds(source)
+  for _, item in ipairs({ first, second }) do
+    equal(#item.takes, 3, "takes on the item")
+    equal(item.active, item.takes[2], "the first new take is active")
+    for i = 2, 3 do
+      local take = item.takes[i]
+      local file = take.source.file
+      check(file:sub(1, #state.project_path + 1) == state.project_path .. "/", "%s is not in the media folder", file)
+      equal(mock.wav_seconds(file), source_seconds, "length of " .. file)
+      equal(take.startoffs, item.takes[1].startoffs, "D_STARTOFFS of the new take")
+      equal(take.name, file:match("[^/]+$"), "take name")
+    end
+  end
+  check(find(state.gfx.drawn, "kick 01 %(hard%)%.wav: "), "no progress was shown")
+  check(not state.gfx.open, "the progress window stayed open")
+end
+
+function scenarios.stopped_service()
+  local state, source = project()
+  local item = mock.add_item(mock.add_track("Drums"), { file = source })
+  local seconds = mock.run_action(script("Vary selected items"), { limit = 30 })
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("service is not running %(no answer on port " .. env.DD_PORT .. "%)"),
+    "unclear message: %s", state.messages[1])
+  check(state.messages[1]:find("dd%-bridge serve"), "the message does not say how to start it")
+  equal(#state.undo.blocks, 0, "undo blocks")
+  equal(#item.takes, 1, "takes")
+  every_start_was_non_blocking(state)
+  equal(#state.exec, 1, "only the ping was started")
+  check(seconds < 20, "the loop took %s s", seconds)
+end
+
+function scenarios.midi_item()
+  local state = project()
+  mock.add_item(mock.add_track("Keys"), { midi = true })
+  mock.run_action(script("Vary selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("MIDI"), "unclear message: %s", state.messages[1])
+  equal(#state.exec, 0, "processes started")
+  equal(#state.undo.blocks, 0, "undo blocks")
+end
+
+function scenarios.missing_command()
+  local state, source = project({ command = env.DD_WORK .. "/not installed/dd-bridge" })
+  mock.add_item(mock.add_track("Drums"), { file = source })
+  mock.run_action(script("Vary selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("Cannot find dd%-bridge"), "unclear message: %s", state.messages[1])
+  check(state.messages[1]:find("DD Bridge %- Settings"), "the message does not say where to fix it")
+  equal(#state.exec, 0, "processes started")
+end
+
+function scenarios.generate()
+  local state = project()
+  mock.add_track("Drums")
+  state.cursor = 2.5
+  mock.run_action(script("Generate at edit cursor"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(#state.undo.blocks, 1, "undo blocks")
+  local track = state.tracks[2]
+  equal(track.name, "DD Generated", "new track")
+  equal(#track.items, 2, "generated items")
+  equal(track.items[1].position, 2.5, "first item at the edit cursor")
+  equal(track.items[2].position, 2.5 + track.items[1].length, "second item right after the first")
+  for _, item in ipairs(track.items) do
+    check(item.takes[1].source.file:find(state.project_path, 1, true) == 1, "not in the media folder")
+    check(item.length > 0, "empty item")
+  end
+end
+
+function scenarios.interpolate()
+  local state, source = project()
+  local other = env.DD_WORK .. "/other/snare.wav"
+  copy(env.DD_SAMPLE, other)
+  local drums = mock.add_track("Drums")
+  mock.add_track("Bass")
+  mock.add_item(drums, { file = other, position = 4 })
+  mock.add_item(drums, { file = source, position = 1 })
+  mock.run_action(script("Interpolate between two selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(#state.undo.blocks, 1, "undo blocks")
+  equal(state.tracks[2].name, "DD Interpolated", "the new track is right below the first item's track")
+  equal(#state.tracks[2].items, 2, "interpolated items")
+  equal(state.tracks[2].items[1].position, 1, "starts at the earlier item")
+  local request = state.exec[#state.exec].argv
+  equal(request[#request - 4], source, "from the earlier item")
+  equal(request[#request - 3], other, "to the later item")
+end
+
+function scenarios.interpolate_needs_two()
+  local state, source = project()
+  mock.add_item(mock.add_track("Drums"), { file = source })
+  mock.run_action(script("Interpolate between two selected items"))
+  check(state.messages[1] and state.messages[1]:find("exactly two audio items"), "unclear message")
+  equal(#state.exec, 0, "processes started")
+end
+
+function scenarios.follow_selection()
+  local state, source = project()
+  local other = env.DD_WORK .. "/other/snare.wav"
+  copy(env.DD_SAMPLE, other)
+  local drums = mock.add_track("Drums")
+  local first = mock.add_item(drums, { file = source })
+  local second = mock.add_item(drums, { file = other, selected = false })
+  local toggled_on, second_started = false, nil
+  -- A quick request unanswered for 8 s ends the loop with a message; 9 s after the second selection either
+  -- that message is there or both selections were answered. Then the toggle is run again (ends the script).
+  mock.run_action(script("Follow selection"), {
+    each = function(seconds)
+      toggled_on = toggled_on or state.toggles["0/55555"] == 1
+      if seconds > 1 and first.selected then
+        first.selected, second.selected = false, true
+      end
+      if not second_started and #state.exec == 2 then
+        second_started = seconds
+      end
+      return second_started ~= nil and seconds > second_started + 9
+    end,
+    limit = 60,
+  })
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  check(toggled_on, "the toggle was never on")
+  equal(state.toggles["0/55555"], 0, "the toggle is off after the script ends")
+  equal(state.action_options, 5, "re-launch ends it and the button shows on")
+  local selected = {}
+  for _, started in ipairs(state.exec) do
+    selected[#selected + 1] = started.argv[#started.argv - 1] == "/dd/select" and started.argv[#started.argv] or nil
+  end
+  equal(selected[1], source, "first selection")
+  equal(selected[2], other, "second selection")
+  equal(#state.undo.blocks, 0, "undo blocks")
+end
+
+function scenarios.settings()
+  local state = project()
+  state.inputs = "0.3|8|20||" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
+  mock.run_action(script("Settings"))
+  equal(#state.messages, 0, "messages")
+  equal(state.ext["DD Bridge/noise"], "0.3", "noise")
+  equal(state.ext["DD Bridge/count"], "8", "count")
+  equal(state.ext["DD Bridge/steps"], "20", "steps")
+  equal(state.ext["DD Bridge/model"], "", "model")
+  equal(state.ext["DD Bridge/command"], env.DD_WORK .. "/my tools/dd-bridge", "command")
+  equal(state.ext["DD Bridge/port"], "9100", "port")
+  state.inputs = "1.5|0|20|big|dd-bridge|9100"
+  mock.run_action(script("Settings"))
+  check(state.dialog.values:find("^0%.3|8|20||"), "the dialog does not show the saved values: %s", state.dialog.values)
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("noise must be a number from 0 to 1, not '1%.5'"), "unclear: %s", state.messages[1])
+  check(state.messages[1]:find("count must be a whole number from 1 to 64, not '0'"), "unclear: %s", state.messages[1])
+  equal(state.ext["DD Bridge/noise"], "0.3", "noise after a refused edit")
+  equal(state.ext["DD Bridge/model"], "", "model after a refused edit")
+end
+
+-- lib.quote against REAPER's splitting: every argument comes back unchanged, on each system.
+function scenarios.quoting()
+  for _, system in ipairs({ "Other", "OSX64", "Win" }) do
+    mock.setup({ os = system, resource = env.DD_WORK, project_path = env.DD_WORK })
+    _G.reaper = mock.reaper
+    local lib = dofile(env.DD_SCRIPTS .. "/DD Bridge - lib.lua")
+    local arguments = { "plain", "with space", "Prøject \"media\"", "it's", "`tick` and \"quote\"",
+      "folder=/a b/ü", "C:\\Users\\Zoë\\Music\\kick 01.wav", "", "ends with \\" }
+    local words = {}
+    for i, argument in ipairs(arguments) do
+      words[i] = assert(lib.quote(argument), argument)
+    end
+    local argv = mock.split_command(table.concat(words, " "))
+    equal(#argv, #arguments, system .. ": argument count")
+    for i, argument in ipairs(arguments) do
+      local expected = argument
+      if system == "Win" and argument:sub(-1) == "\\" then
+        expected = argument .. "\\"  -- doubled, so a Windows program reads one backslash before the quote
+      end
+      equal(argv[i], expected, system .. ": argument " .. i)
+    end
+    equal(lib.quote("all \" ' ` three"), nil, "an argument with every quote character")
+  end
+end
+
+local name = arg[1]
+check(scenarios[name], "no scenario %s", tostring(name))
+scenarios[name]()
+print("ok " .. name)

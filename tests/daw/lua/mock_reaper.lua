@@ -1,0 +1,455 @@
+-- A stand-in for REAPER around the real ReaScripts: the `reaper` and `gfx` tables with the real API's names,
+-- argument orders and return values, over a small project (tracks, items, takes, sources). ExecProcess really
+-- starts the program, splitting the command line the way REAPER does (at spaces, honouring "", '' and ``
+-- quotes, every other character literal), so the scripts talk to a real `dd-bridge`.
+--
+--   local mock = dofile("mock_reaper.lua")
+--   mock.setup{resource = DIR, project_path = DIR}
+--   local item = mock.add_item(track, {file = ..., position = 1})
+--   mock.run_action(script_path)      -- runs the script, then its defer loop until it ends
+
+local mock = {}
+
+local function fail(message)
+  error(message, 3)
+end
+
+-- ---- The project ----
+
+local function new_state(options)
+  return {
+    os = options.os or "Other",
+    resource = options.resource,
+    project_path = options.project_path,
+    tracks = {},
+    valid = {},          -- pointers that exist: [object] = kind
+    ext = {},            -- [section .. "/" .. key] = value
+    messages = {},       -- ShowMessageBox texts
+    undo = { depth = 0, blocks = {} },
+    ui_refresh = 0,
+    deferred = {},
+    atexit = {},
+    clock = 1000.0,
+    exec = {},           -- {command, timeout, argv}
+    toggles = {},
+    cursor = options.cursor or 0,
+    gfx = { open = false, drawn = {} },
+    inputs = options.inputs,  -- what GetUserInputs "types"
+  }
+end
+
+local state
+
+function mock.setup(options)
+  state = new_state(options)
+  mock.state = state
+  return state
+end
+
+function mock.add_track(name)
+  local track = { name = name or "", items = {} }
+  table.insert(state.tracks, track)
+  state.valid[track] = "MediaTrack*"
+  return track
+end
+
+-- file: an audio file, or nil with midi = true for a MIDI item.
+function mock.add_item(track, options)
+  local item = { track = track, position = options.position or 0, length = options.length or 1,
+    takes = {}, selected = options.selected ~= false }
+  local take = { item = item, startoffs = options.startoffs or 0, playrate = 1, name = "",
+    midi = options.midi or false }
+  if options.file then
+    take.source = { file = options.file }
+    state.valid[take.source] = "PCM_source*"
+  end
+  item.takes[1] = take
+  item.active = take
+  table.insert(track.items, item)
+  state.valid[item] = "MediaItem*"
+  state.valid[take] = "MediaItem_Take*"
+  return item
+end
+
+function mock.delete_item(item)
+  state.valid[item] = nil
+  for i, other in ipairs(item.track.items) do
+    if other == item then
+      table.remove(item.track.items, i)
+    end
+  end
+end
+
+-- The length in seconds of a WAV file, read from its header (so a take's length comes from the real file).
+local function wav_seconds(path)
+  local file = io.open(path, "rb")
+  if not file then
+    return nil
+  end
+  local data = file:read("a")
+  file:close()
+  if data:sub(1, 4) ~= "RIFF" or data:sub(9, 12) ~= "WAVE" then
+    return nil
+  end
+  local position, rate, block, frames = 13, nil, nil, nil
+  while position + 8 <= #data do
+    local id, size = data:sub(position, position + 3), string.unpack("<I4", data, position + 4)
+    if id == "fmt " then
+      rate = string.unpack("<I4", data, position + 12)
+      block = string.unpack("<I2", data, position + 20)
+    elseif id == "data" then
+      frames = size // block
+    end
+    position = position + 8 + size + size % 2
+  end
+  return rate and frames and frames / rate or nil
+end
+mock.wav_seconds = wav_seconds
+
+-- ---- REAPER's command-line splitting and process start ----
+
+function mock.split_command(command)
+  local argv, current, quote, started = {}, {}, nil, false
+  for char in command:gmatch(utf8.charpattern) do
+    if quote then
+      if char == quote then
+        quote = nil
+      else
+        current[#current + 1] = char
+      end
+    elseif char == '"' or char == "'" or char == "`" then
+      quote, started = char, true
+    elseif char == " " then
+      if started then
+        argv[#argv + 1] = table.concat(current)
+        current, started = {}, false
+      end
+    else
+      current[#current + 1] = char
+      started = true
+    end
+  end
+  if quote then
+    fail("unbalanced quote in command line: " .. command)
+  end
+  if started then
+    argv[#argv + 1] = table.concat(current)
+  end
+  return argv
+end
+
+local function shell_word(word)
+  return "'" .. word:gsub("'", "'\\''") .. "'"
+end
+
+local function file_exists(path)
+  local file = io.open(path, "rb")
+  if file then
+    file:close()
+    return true
+  end
+  return false
+end
+
+-- ---- The reaper table ----
+
+local reaper = {}
+mock.reaper = reaper
+
+local function check(value, kind, name)
+  if state.valid[value] ~= kind then
+    fail(string.format("%s: expected a %s, got %s", name, kind, tostring(value)))
+  end
+end
+
+local function selected_items()
+  local items = {}
+  for _, track in ipairs(state.tracks) do
+    for _, item in ipairs(track.items) do
+      if item.selected then
+        items[#items + 1] = item
+      end
+    end
+  end
+  return items
+end
+
+function reaper.GetOS() return state.os == "Win" and "Win64" or state.os end
+function reaper.GetResourcePath() return state.resource end
+function reaper.GetProjectPath(_) return state.project_path end
+function reaper.time_precise() return state.clock end
+function reaper.file_exists(path) return file_exists(path) end
+function reaper.RecursiveCreateDirectory(path, _)
+  os.execute("mkdir -p " .. shell_word(path))
+  return 1
+end
+
+function reaper.get_action_context()
+  return false, state.script, 0, 55555, -1, -1, -1
+end
+
+function reaper.ExecProcess(command, timeout)
+  if type(command) ~= "string" or type(timeout) ~= "number" then
+    fail("ExecProcess(string command, integer timeoutmsec)")
+  end
+  local argv = mock.split_command(command)
+  table.insert(state.exec, { command = command, timeout = timeout, argv = argv })
+  if timeout ~= -1 and timeout ~= -2 then
+    fail("ExecProcess must not wait (timeout -1 or -2), it froze REAPER: " .. command)
+  end
+  if not file_exists(argv[1]) then
+    return nil
+  end
+  local words = {}
+  for i, word in ipairs(argv) do
+    words[i] = shell_word(word)
+  end
+  os.execute(table.concat(words, " ") .. " >>" .. shell_word(state.resource .. "/exec.log") .. " 2>&1 &")
+  return ""
+end
+
+function reaper.defer(fn) table.insert(state.deferred, fn) end
+function reaper.atexit(fn) table.insert(state.atexit, fn) end
+
+function reaper.ShowMessageBox(text, title, kind)
+  if type(text) ~= "string" or type(title) ~= "string" or type(kind) ~= "number" then
+    fail("ShowMessageBox(string msg, string title, integer type)")
+  end
+  table.insert(state.messages, text)
+  return 1
+end
+
+function reaper.GetExtState(section, key) return state.ext[section .. "/" .. key] or "" end
+function reaper.SetExtState(section, key, value, persist)
+  if type(value) ~= "string" or type(persist) ~= "boolean" then
+    fail("SetExtState(string section, string key, string value, boolean persist)")
+  end
+  state.ext[section .. "/" .. key] = value
+end
+
+function reaper.GetUserInputs(title, count, captions, values)
+  state.dialog = { title = title, count = count, captions = captions, values = values }
+  if not state.inputs then
+    return false, values
+  end
+  return true, state.inputs
+end
+
+function reaper.SetToggleCommandState(section, command, value)
+  state.toggles[section .. "/" .. command] = value
+  return true
+end
+function reaper.RefreshToolbar2(_, _) end
+function reaper.set_action_options(flags) state.action_options = flags end
+
+function reaper.Undo_BeginBlock() state.undo.depth = state.undo.depth + 1 end
+function reaper.Undo_EndBlock(description, flags)
+  if state.undo.depth < 1 then
+    fail("Undo_EndBlock without Undo_BeginBlock")
+  end
+  state.undo.depth = state.undo.depth - 1
+  table.insert(state.undo.blocks, { description = description, flags = flags })
+end
+function reaper.PreventUIRefresh(change) state.ui_refresh = state.ui_refresh + change end
+function reaper.UpdateArrange() state.arrange_updated = true end
+
+function reaper.CountSelectedMediaItems(project)
+  assert(project == 0, "project 0")
+  return #selected_items()
+end
+function reaper.GetSelectedMediaItem(project, index)
+  assert(project == 0, "project 0")
+  return selected_items()[index + 1]
+end
+function reaper.GetActiveTake(item)
+  check(item, "MediaItem*", "GetActiveTake")
+  return item.active
+end
+function reaper.TakeIsMIDI(take)
+  check(take, "MediaItem_Take*", "TakeIsMIDI")
+  return take.midi
+end
+function reaper.GetMediaItemTake_Source(take)
+  check(take, "MediaItem_Take*", "GetMediaItemTake_Source")
+  return take.source
+end
+function reaper.GetMediaSourceParent(source)
+  check(source, "PCM_source*", "GetMediaSourceParent")
+  return source.parent
+end
+function reaper.GetMediaSourceFileName(source, _)
+  check(source, "PCM_source*", "GetMediaSourceFileName")
+  return source.file or ""
+end
+function reaper.GetMediaSourceLength(source)
+  check(source, "PCM_source*", "GetMediaSourceLength")
+  return source.length, false
+end
+function reaper.PCM_Source_CreateFromFile(path)
+  local seconds = wav_seconds(path)
+  if not seconds then
+    fail("PCM_Source_CreateFromFile: not a WAV file: " .. tostring(path))
+  end
+  local source = { file = path, length = seconds }
+  state.valid[source] = "PCM_source*"
+  return source
+end
+function reaper.ValidatePtr2(project, pointer, kind)
+  assert(project == 0, "project 0")
+  return state.valid[pointer] == kind
+end
+
+local ITEM_NUMBERS = { D_POSITION = "position", D_LENGTH = "length" }
+local TAKE_NUMBERS = { D_STARTOFFS = "startoffs", D_PLAYRATE = "playrate" }
+
+function reaper.GetMediaItemInfo_Value(item, name)
+  check(item, "MediaItem*", "GetMediaItemInfo_Value")
+  return item[ITEM_NUMBERS[name] or fail("unknown item value " .. name)]
+end
+function reaper.SetMediaItemInfo_Value(item, name, value)
+  check(item, "MediaItem*", "SetMediaItemInfo_Value")
+  item[ITEM_NUMBERS[name] or fail("unknown item value " .. name)] = value
+  return true
+end
+function reaper.GetMediaItemTakeInfo_Value(take, name)
+  check(take, "MediaItem_Take*", "GetMediaItemTakeInfo_Value")
+  return take[TAKE_NUMBERS[name] or fail("unknown take value " .. name)]
+end
+function reaper.SetMediaItemTakeInfo_Value(take, name, value)
+  check(take, "MediaItem_Take*", "SetMediaItemTakeInfo_Value")
+  take[TAKE_NUMBERS[name] or fail("unknown take value " .. name)] = value
+  return true
+end
+function reaper.GetSetMediaItemTakeInfo_String(take, name, value, set)
+  check(take, "MediaItem_Take*", "GetSetMediaItemTakeInfo_String")
+  assert(name == "P_NAME", "take strings: P_NAME")
+  if set then
+    take.name = value
+  end
+  return true, take.name
+end
+function reaper.AddTakeToMediaItem(item)
+  check(item, "MediaItem*", "AddTakeToMediaItem")
+  local take = { item = item, startoffs = 0, playrate = 1, name = "", midi = false }
+  table.insert(item.takes, take)
+  state.valid[take] = "MediaItem_Take*"
+  return take
+end
+function reaper.SetMediaItemTake_Source(take, source)
+  check(take, "MediaItem_Take*", "SetMediaItemTake_Source")
+  check(source, "PCM_source*", "SetMediaItemTake_Source")
+  take.source = source
+  return true
+end
+function reaper.SetActiveTake(take)
+  check(take, "MediaItem_Take*", "SetActiveTake")
+  take.item.active = take
+end
+function reaper.GetMediaItem_Track(item)
+  check(item, "MediaItem*", "GetMediaItem_Track")
+  return item.track
+end
+
+function reaper.CountTracks(project)
+  assert(project == 0, "project 0")
+  return #state.tracks
+end
+function reaper.GetTrack(project, index)
+  assert(project == 0, "project 0")
+  return state.tracks[index + 1]
+end
+function reaper.InsertTrackAtIndex(index, _)
+  local track = { name = "", items = {} }
+  table.insert(state.tracks, index + 1, track)
+  state.valid[track] = "MediaTrack*"
+end
+function reaper.GetMediaTrackInfo_Value(track, name)
+  check(track, "MediaTrack*", "GetMediaTrackInfo_Value")
+  assert(name == "IP_TRACKNUMBER", "track values: IP_TRACKNUMBER")
+  for i, other in ipairs(state.tracks) do
+    if other == track then
+      return i
+    end
+  end
+end
+function reaper.GetSetMediaTrackInfo_String(track, name, value, set)
+  check(track, "MediaTrack*", "GetSetMediaTrackInfo_String")
+  assert(name == "P_NAME", "track strings: P_NAME")
+  if set then
+    track.name = value
+  end
+  return true, track.name
+end
+function reaper.AddMediaItemToTrack(track)
+  check(track, "MediaTrack*", "AddMediaItemToTrack")
+  local item = { track = track, position = 0, length = 0, takes = {}, selected = false }
+  table.insert(track.items, item)
+  state.valid[item] = "MediaItem*"
+  return item
+end
+function reaper.GetCursorPosition() return state.cursor end
+
+-- ---- gfx: the progress window ----
+
+local gfx = { w = 0, h = 0, x = 0, y = 0 }
+mock.gfx = gfx
+function gfx.init(title, w, h)
+  state.gfx.open, state.gfx.title = true, title
+  gfx.w, gfx.h = w, h
+end
+function gfx.setfont() end
+function gfx.set() end
+function gfx.rect() end
+function gfx.drawstr(text) table.insert(state.gfx.drawn, text) end
+function gfx.update() end
+function gfx.getchar() return state.gfx.open and 0 or -1 end
+function gfx.quit() state.gfx.open = false end
+
+-- ---- Running an action ----
+
+local function sleep(seconds)
+  os.execute("sleep " .. seconds)
+  state.clock = state.clock + seconds  -- never ahead of the real time that passed
+end
+
+-- Runs the script as REAPER would, then its defer loop until it stops. options.each(seconds) is called between
+-- rounds; returning true ends the script there, as re-launching a toggle action does. More than
+-- options.limit seconds (120) is an error: the loop never ended.
+function mock.run_action(script, options)
+  options = options or {}
+  local limit = options.limit or 120
+  state.script = script
+  _G.reaper, _G.gfx = reaper, gfx
+  dofile(script)
+  local waited = 0
+  while #state.deferred > 0 do
+    local due = state.deferred
+    state.deferred = {}
+    for _, fn in ipairs(due) do
+      fn()
+    end
+    if #state.deferred > 0 then
+      if waited > limit then
+        fail("the defer loop did not end within " .. limit .. " s")
+      end
+      sleep(0.05)
+      waited = waited + 0.05
+      if options.each and options.each(waited) then
+        state.deferred = {}
+      end
+    end
+  end
+  for _, fn in ipairs(state.atexit) do
+    fn()
+  end
+  state.atexit = {}
+  if state.undo.depth ~= 0 then
+    fail("an undo block was left open")
+  end
+  if state.ui_refresh ~= 0 then
+    fail("PreventUIRefresh is unbalanced")
+  end
+  return waited
+end
+
+return mock

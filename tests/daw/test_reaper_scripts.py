@@ -1,0 +1,76 @@
+"""The REAPER actions, run by plain Lua 5.4 with a mock `reaper` table (tests/daw/lua), against a real service."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.constants import DEFAULT_NOISE, DEFAULT_STEPS, MAX_COUNT, OSC_PORT, REPO_DIR
+
+SCRIPTS = REPO_DIR / "reaper_scripts"
+LUA_TESTS = Path(__file__).resolve().parent / "lua"
+ACTIONS = ["Vary selected items", "Generate at edit cursor", "Interpolate between two selected items",
+           "Follow selection", "Settings"]
+
+
+def lua() -> str:
+    found = shutil.which("lua5.4")
+    assert found, "lua5.4 is missing: ./bootstrap.sh test installs it"
+    return found
+
+
+def dd_bridge_command() -> str:
+    return str(Path(sys.executable).with_name("dd-bridge"))
+
+
+def run_scenario(name: str, work: Path, sample: Path, port: int, command: str | None = None,
+                 timeout: float = 180) -> None:
+    env = dict(os.environ, DD_SCRIPTS=str(SCRIPTS), DD_WORK=str(work), DD_SAMPLE=str(sample), DD_PORT=str(port),
+               DD_COMMAND=command or dd_bridge_command())
+    result = subprocess.run([lua(), str(LUA_TESTS / "actions_test.lua"), name], env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    log = work / "REAPER resources" / "exec.log"
+    extra = f"\n--- dd-bridge output ---\n{log.read_text(errors='replace')}" if log.exists() else ""
+    assert result.returncode == 0, f"lua scenario {name} failed:\n{result.stdout}\n{result.stderr}{extra}"
+    assert result.stdout.strip() == f"ok {name}"
+
+
+@pytest.fixture
+def sample(drum_samples) -> Path:
+    return drum_samples["wav"]
+
+
+@pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two"])
+def test_actions_without_the_service(name, tmp_path, sample):
+    run_scenario(name, tmp_path, sample, port=OSC_PORT)
+
+
+def test_library_defaults_match_the_service():
+    code = ('local lib = dofile(arg[1]); print(lib.DEFAULTS.noise, lib.DEFAULTS.steps, lib.DEFAULTS.port, '
+            'lib.MAX_COUNT)')
+    result = subprocess.run([lua(), "-e", f"reaper = {{}}; arg = {{'{SCRIPTS / 'DD Bridge - lib.lua'}'}}; {code}"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    noise, steps, port, max_count = result.stdout.split()
+    assert (float(noise), int(steps), int(port), int(max_count)) == (DEFAULT_NOISE, DEFAULT_STEPS, OSC_PORT, MAX_COUNT)
+
+
+def test_every_action_has_reapack_headers_and_is_indexed(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_index", SCRIPTS / "make_index.py")
+    make_index = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_index)
+    for action in ACTIONS:
+        tags = make_index.headers(SCRIPTS / f"DD Bridge - {action}.lua")
+        assert {"description", "version", "author", "about"} <= set(tags), action
+        assert tags["description"] == f"DD Bridge - {action}"
+    assert [path.name for path in make_index.actions()] == sorted(f"DD Bridge - {action}.lua" for action in ACTIONS)
+    fresh = tmp_path / "index.xml"
+    assert make_index.main(["--out", str(fresh)]) == 0
+    assert (SCRIPTS / "index.xml").read_text() == fresh.read_text(), \
+        "reaper_scripts/index.xml is stale: run `python reaper_scripts/make_index.py` and commit it"
