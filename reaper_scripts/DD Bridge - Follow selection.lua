@@ -32,10 +32,10 @@ local function follow()
   if pending then
     local answer = lib.poll(pending)
     if answer and answer.status == "error" then
-      lib.message("Follow selection stopped:\n\n" .. table.concat(answer.lines, "\n"))
+      lib.message("Follow selection is now off:\n\n" .. table.concat(answer.lines, "\n"))
       return
     elseif not answer and lib.overdue(pending, now) then
-      lib.message(lib.not_running(settings) .. "\n\nFollow selection is now off.")
+      lib.message(lib.no_answer(settings) .. "\n\nFollow selection is now off.")
       return
     end
     pending = not answer and pending or nil

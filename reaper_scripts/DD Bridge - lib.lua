@@ -18,6 +18,7 @@ local NO_WAIT_MINIMIZED = -2
 local POLL_SECONDS = 0.3
 local QUICK_SECONDS = 5     -- a running service answers these at once, even while rendering
 local QUICK = { ["/dd/ping"] = true, ["/dd/select"] = true, ["/dd/set"] = true }
+local OVERDUE_SECONDS = 20  -- on top of QUICK_SECONDS: starting dd-bridge can take seconds on a busy machine
 local REQUEST_TIMEOUT = 600  -- seconds `dd-bridge send` waits for a render without a reply or a progress message
 local UNDO_STATE_ITEMS = 4
 
@@ -209,9 +210,15 @@ function lib.not_running(settings)
     "Start it with 'dd-bridge serve' (or ./bootstrap.sh serve) and try again.", settings.port)
 end
 
--- A quick request with no answer long after `dd-bridge send` gave up waiting.
+-- dd-bridge writes an answer even when the service is silent; none long after that means the program did not
+-- run as it should (a wrong path in Settings, a broken install).
 function lib.overdue(job, now)
-  return now - job.started > QUICK_SECONDS + 3
+  return now - job.started > QUICK_SECONDS + OVERDUE_SECONDS
+end
+
+function lib.no_answer(settings)
+  return string.format("'%s' gave no answer within %d s.\n\nCheck the path to dd-bridge in 'DD Bridge - Settings' " ..
+    "and that 'dd-bridge serve' is running.", settings.command, QUICK_SECONDS + OVERDUE_SECONDS)
 end
 
 -- Runs `requests` ({address, args, label}) side by side. First a ping tells quickly whether the service is
@@ -248,10 +255,17 @@ function lib.run(settings, requests, progress, finish)
         if settings.model == "" then
           return start_requests()
         end
-        waiting = lib.start(settings, "/dd/set", { "model", settings.model })
+        waiting, failure = lib.start(settings, "/dd/set", { "model", settings.model })
+        if not waiting then
+          lib.message(failure)
+          return false
+        end
         phase = "model"
-      elseif answer or lib.overdue(waiting, now) then
+      elseif answer then
         lib.message(lib.not_running(settings))
+        return false
+      elseif lib.overdue(waiting, now) then
+        lib.message(lib.no_answer(settings))
         return false
       end
     elseif phase == "model" then

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,14 +26,61 @@ def lua() -> str:
     return found
 
 
-def dd_bridge_command() -> str:
-    return str(Path(sys.executable).with_name("dd-bridge"))
+@pytest.fixture(scope="session")
+def dd_bridge(tmp_path_factory) -> Path:
+    """A `dd-bridge` launcher in a folder with a space and non-ASCII in its name, as REAPER users have them."""
+    folder = tmp_path_factory.mktemp("tools") / "dd bridge tøols"
+    folder.mkdir()
+    launcher = folder / "dd-bridge"
+    launcher.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO_DIR}" exec "{sys.executable}" -m bridge "$@"\n')
+    launcher.chmod(0o755)
+    return launcher
 
 
-def run_scenario(name: str, work: Path, sample: Path, port: int, command: str | None = None,
-                 timeout: float = 180) -> None:
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, tiny_model_path):
+    """`dd-bridge serve` on the tiny test model, on a free port, allowed to write under its own folder."""
+    root = tmp_path_factory.mktemp("service")
+    config = root / "config.yaml"
+    config.write_text(
+        f"folder: {root / 'samples'}\n"
+        f"allowed_folders: [{root}]\n"
+        "osc: {port: 0, reply_port: null}\n"
+        "midi: {port: none}\n"
+        "render: {prefetch: 0, sampler: v-ddim}\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--model", str(tiny_model_path),
+         "--device", "cpu"],
+        cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_DIR)))
+    port, log = None, []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        log.append(line)
+        found = re.search(r"listening for OSC on [\d.]+:(\d+)", line)
+        port = int(found[1]) if found else port
+        if "ready" in line:
+            break
+    try:
+        assert port and process.poll() is None, "the service did not start:\n" + "".join(log)
+        yield {"port": port, "root": root}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def free_udp_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_scenario(name: str, work: Path, sample: Path, port: int, command: Path, timeout: float = 180) -> None:
     env = dict(os.environ, DD_SCRIPTS=str(SCRIPTS), DD_WORK=str(work), DD_SAMPLE=str(sample), DD_PORT=str(port),
-               DD_COMMAND=command or dd_bridge_command())
+               DD_COMMAND=str(command))
     result = subprocess.run([lua(), str(LUA_TESTS / "actions_test.lua"), name], env=env, capture_output=True,
                             text=True, timeout=timeout)
     log = work / "REAPER resources" / "exec.log"
@@ -46,8 +95,19 @@ def sample(drum_samples) -> Path:
 
 
 @pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two"])
-def test_actions_without_the_service(name, tmp_path, sample):
-    run_scenario(name, tmp_path, sample, port=OSC_PORT)
+def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):
+    run_scenario(name, tmp_path, sample, OSC_PORT, dd_bridge)
+
+
+def test_stopped_service_is_a_clear_message(tmp_path, sample, dd_bridge):
+    run_scenario("stopped_service", tmp_path, sample, free_udp_port(), dd_bridge)
+
+
+@pytest.mark.parametrize("name", ["vary", "generate", "interpolate", "follow_selection"])
+def test_actions_with_the_service(name, service, sample, dd_bridge):
+    work = service["root"] / name  # inside the service's allowed folders
+    work.mkdir()
+    run_scenario(name, work, sample, service["port"], dd_bridge)
 
 
 def test_library_defaults_match_the_service():

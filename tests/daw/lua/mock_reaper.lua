@@ -31,6 +31,7 @@ local function new_state(options)
     atexit = {},
     clock = 1000.0,
     exec = {},           -- {command, timeout, argv}
+    removed = {},        -- [path] = true for every file the script removed
     toggles = {},
     cursor = options.cursor or 0,
     gfx = { open = false, drawn = {} },
@@ -193,7 +194,11 @@ function reaper.ExecProcess(command, timeout)
     fail("ExecProcess(string command, integer timeoutmsec)")
   end
   local argv = mock.split_command(command)
-  table.insert(state.exec, { command = command, timeout = timeout, argv = argv })
+  local started = { command = command, timeout = timeout, argv = argv }
+  for i, word in ipairs(argv) do
+    started.result = argv[i - 1] == "--result" and word or started.result
+  end
+  table.insert(state.exec, started)
   if timeout ~= -1 and timeout ~= -2 then
     fail("ExecProcess must not wait (timeout -1 or -2), it froze REAPER: " .. command)
   end
@@ -420,6 +425,12 @@ function mock.run_action(script, options)
   local limit = options.limit or 120
   state.script = script
   _G.reaper, _G.gfx = reaper, gfx
+  state.removed = state.removed or {}
+  local remove = os.remove
+  os.remove = function(path)  -- noted, so tests can tell which answers the script has read
+    state.removed[path] = true
+    return remove(path)
+  end
   dofile(script)
   local waited = 0
   while #state.deferred > 0 do
@@ -443,6 +454,7 @@ function mock.run_action(script, options)
     fn()
   end
   state.atexit = {}
+  os.remove = remove
   if state.undo.depth ~= 0 then
     fail("an undo block was left open")
   end
