@@ -76,7 +76,8 @@ class OscClient:
                     continue
                 if message.address == "/dd/progress":
                     deadline = time.monotonic() + timeout
-                    if on_progress and len(params) >= 3 and isinstance(params[2], (int, float)):
-                        on_progress(float(params[2]))
+                    # with a request id, progress is "/dd/progress <id> <fraction>"
+                    if on_progress and len(params) >= 2 and isinstance(params[1], (int, float)):
+                        on_progress(float(params[1]))
                 elif message.address in protocol.FINAL_REPLIES:
                     return Reply(message.address, tuple(params[1:]))

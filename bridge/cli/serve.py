@@ -1,0 +1,220 @@
+"""`dd-bridge serve | send | status`: the service and the small clients that talk to it.
+
+`send` is what REAPER's scripts run (docs/osc.md): one request, its final reply printed, exit 0 on success,
+1 on /dd/error, 3 when no reply came (the service is not running); `--result FILE` for callers that cannot read
+a pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from bridge import constants
+from bridge.daemon.config import config_path, load_config
+from bridge.errors import BridgeError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
+NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def register(subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="run the service: OSC and MIDI triggers, variations rendered ahead",
+        description="Keep one model warm and answer OSC (docs/osc.md) and MIDI; results go to the sample folder. "
+                    f"Settings come from {config_path()} (every key documented in bridge/daemon/config.py); "
+                    "these flags override it.")
+    serve.add_argument("--config", type=Path, default=None, metavar="FILE", help="config file to read instead")
+    serve.add_argument("--model", default=None, metavar="M", help="model card name or path")
+    serve.add_argument("--osc-port", type=int, default=None, metavar="P",
+                       help=f"UDP port to listen on (default {constants.OSC_PORT}; 0: any free port)")
+    serve.add_argument("--folder", default=None, metavar="DIR", help="the sample folder")
+    serve.add_argument("--device", default=None, choices=("auto", "cuda", "mps", "cpu"))
+    serve.add_argument("--midi-port", default=None, metavar="NAME|none",
+                       help=f"MIDI input port (default: a virtual port {constants.MIDI_PORT_NAME!r}); none: no MIDI")
+    serve.set_defaults(run=run_serve)
+
+    send = subparsers.add_parser(
+        "send", help="send one OSC request to the service and print its reply",
+        description="Send ADDRESS ARGS... with a fresh request id and wait for the reply. Exit 0 on success "
+                    "(/dd/done: one path a line), 1 on /dd/error, 3 when no reply came before the timeout.")
+    _client_options(send)
+    send.add_argument("--result", type=Path, default=None, metavar="FILE",
+                      help="also write the outcome to FILE (line 1: done, ok or error) and progress to FILE.progress")
+    send.add_argument("address", help="e.g. /dd/vary")
+    send.add_argument("args", nargs=argparse.REMAINDER, help="arguments; numbers are sent as numbers, paths as text")
+    send.set_defaults(run=run_send)
+
+    status = subparsers.add_parser("status", help="what the running service is doing",
+                                   description="Model, device, queue, prefetch and recent renders of the service.")
+    _client_options(status)
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.set_defaults(run=run_status)
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=constants.OSC_HOST, help="where the service listens (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=constants.OSC_PORT, help="its OSC port (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                        help="seconds to wait without any reply or progress (default: %(default)s)")
+
+
+# -- serve ---------------------------------------------------------------------------------------------------------
+def run_serve(args) -> int:
+    from bridge.daemon.renderer import Renderer
+    from bridge.daemon.service import Service
+    from bridge.transports.midi import MidiTriggers, open_midi
+    from bridge.transports.osc.server import OscServer
+
+    config = load_config(args.config).with_overrides(
+        model=args.model, device=args.device, osc_port=args.osc_port, folder=args.folder, midi_port=args.midi_port)
+    # Bind first: a port in use fails in a second, not after the model has loaded.
+    server = OscServer(None, config.osc_host, config.osc_port, config.reply_port)
+    try:
+        log.info("loading model %s ...", config.model or constants.DEFAULT_MODEL)
+        renderer = Renderer.load(config.model, config.device, config.precision)
+        service = Service(config, renderer)
+    except BaseException:
+        server.stop()
+        raise
+    server.handle = service.handle
+    service.status_extras["osc"] = lambda: {"host": server.host, "port": server.port, "received": server.received,
+                                            "malformed": server.malformed}
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    service.start()
+    server.start()
+    triggers = MidiTriggers(service.handle, server.reply_for(None), dict(config.midi_notes), dict(config.midi_cc))
+    midi = open_midi(triggers, config.midi_port)
+    info = renderer.info
+    if config.osc_host != "127.0.0.1":
+        log.warning("listening on %s: other machines on the network can send requests", config.osc_host)
+    log.info("listening for OSC on %s:%d%s", server.host, server.port,
+             f" (replies also to 127.0.0.1:{config.reply_port})" if config.reply_port else "")
+    log.info("model: %s (%s parameters, %d Hz) on %s, %s", info.name, f"{info.parameters:,}", info.sample_rate,
+             info.device, info.precision)
+    log.info("sample folder: %s", service.folder)
+    log.info("config: %s", config.source or f"defaults ({config_path()} not found)")
+    log.info("ready; Ctrl-C stops")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("stopping: finishing the file being written ...")
+        if midi is not None:
+            midi.close()
+        service.stop()
+        server.stop()
+        log.info("stopped")
+    return EXIT_OK
+
+
+# -- send / status ---------------------------------------------------------------------------------------------------
+def osc_argument(text: str):
+    """A command-line word as OSC sends it: existing paths made absolute (the service has its own working folder),
+    numbers as numbers, the rest as text."""
+    if text.startswith("folder="):
+        return "folder=" + os.path.abspath(os.path.expanduser(text[7:]))
+    if os.path.exists(text):
+        return os.path.abspath(text)
+    if NUMBER.match(text):
+        return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+    return text
+
+
+def write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run_send(args) -> int:
+    from bridge.transports.osc.client import OscClient
+
+    arguments = [osc_argument(word) for word in args.args]
+    result = args.result.resolve() if args.result else None
+    progress_file = result.with_name(result.name + ".progress") if result else None
+
+    def on_progress(fraction: float) -> None:
+        if progress_file:
+            write_atomically(progress_file, f"{fraction:.2f}\n")
+
+    with OscClient(args.host, args.port) as client:
+        reply = client.request(args.address, arguments, timeout=args.timeout, on_progress=on_progress)
+    if reply is None:
+        message = (f"no reply from the service at {args.host}:{args.port} within {args.timeout:g} s "
+                   "(is `dd-bridge serve` running?)")
+        lines, code = ["error", message], EXIT_NO_REPLY
+        print(f"dd-bridge send: {message}", file=sys.stderr)
+    elif not reply.ok:
+        message = " ".join(map(str, reply.args[1:])) or "failed"
+        lines, code = ["error", message], EXIT_ERROR
+        print(f"dd-bridge send: {message}", file=sys.stderr)
+    elif reply.address == "/dd/done":
+        paths = [str(arg) for arg in reply.args[1:]]
+        lines, code = ["done", *paths], EXIT_OK
+        for path in paths:
+            print(path)
+    else:
+        words = [str(arg) for arg in reply.args]
+        lines, code = ["ok", *words], EXIT_OK
+        print(" ".join(words))
+    if result:
+        write_atomically(result, "\n".join(lines) + "\n")
+        progress_file.unlink(missing_ok=True)
+    return code
+
+
+def run_status(args) -> int:
+    from bridge.transports.osc.client import OscClient
+
+    with OscClient(args.host, args.port) as client:
+        reply = client.request("/dd/status", timeout=args.timeout)
+    if reply is None:
+        message = f"no reply from the service at {args.host}:{args.port} (is `dd-bridge serve` running?)"
+        print(f"dd-bridge status: {message}", file=sys.stderr)
+        return EXIT_NO_REPLY
+    if not reply.ok:
+        raise BridgeError(" ".join(map(str, reply.args[1:])))
+    status = json.loads(reply.args[0])
+    print(json.dumps(status, indent=2) if args.json else describe_status(status))
+    return EXIT_OK
+
+
+def describe_status(status: dict) -> str:
+    settings = status.get("settings", {})
+    running = status.get("running")
+    lines = [
+        f"model      {status['model']} ({status['model_hash'][:12]}) on {status['device']}, {status['precision']}",
+        f"folder     {status['folder']}",
+        f"settings   noise {settings.get('noise')}  steps {settings.get('steps')}  sampler {settings.get('sampler')}"
+        f"  count {settings.get('count')}  seed {settings.get('seed') if settings.get('seed') is not None else 'random'}"
+        f"  prefetch {settings.get('prefetch')}",
+        f"selected   {status.get('selected') or '-'}",
+        f"working    {running['kind'] + ' ' + format(running['progress'], '.0%') if running else 'idle'}; "
+        f"{status['queue']} queued ({status['queued_outputs']} outputs)",
+    ]
+    for path, count in status.get("prefetched", {}).items():
+        lines.append(f"prefetched {count} of {Path(path).name}")
+    if status.get("last_error"):
+        lines.append(f"last error {status['last_error']}")
+    for render in status.get("recent", []):
+        lines.append(f"recent     {render['path']}  ({'prefetched' if render['prefetched'] else 'rendered'}, "
+                     f"{render['render_s']:.2f} s)")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""Variations rendered ahead, in memory, per source clip, at the settings they were rendered with.
+
+An entry belongs to one source file (as it was on disk: path, size and modification time) and one render key
+(noise, steps, sampler, seed); asking for it with another key starts it afresh, so stale work is never served.
+Bounded: at most ``max_clips`` entries (least recently used dropped first), each holding at most the prefetch depth.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from bridge.engine.audio import Clip
+from bridge.errors import AudioError
+
+RANDOM_SEEDS = 2**31  # seeds fit a 32-bit OSC int and a Max integer
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source file as it is on disk now; a changed file is another source."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str) -> "Source":
+        """The source at ``path``, or an AudioError that says why it cannot be one."""
+        if not os.path.isabs(path):
+            raise AudioError(f"{path}: give the full path (the service does not share your working folder)")
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            raise AudioError(f"{path}: no such file") from None
+        except OSError as error:
+            raise AudioError(f"{path}: cannot read ({error.strerror})") from None
+        if os.path.isdir(path):
+            raise AudioError(f"{path}: is a folder, not an audio file")
+        if stat.st_size == 0:
+            raise AudioError(f"{path}: empty file (0 bytes)")
+        if not os.access(path, os.R_OK):
+            raise AudioError(f"{path}: permission denied")
+        return cls(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+@dataclass(frozen=True)
+class RenderKey:
+    """The settings that shape a variation's audio (not where it is written or in which format)."""
+
+    noise: float
+    steps: int
+    sampler: str
+    seed: int | None  # None: a fresh random seed per variation
+
+
+@dataclass(frozen=True)
+class Variation:
+    clip: Clip
+    seed: int
+    seconds: float  # how long it took to render
+    renderer: object  # the model that made it: its metadata goes into the file
+
+
+@dataclass(eq=False)
+class Entry:
+    key: RenderKey
+    ready: deque = field(default_factory=deque)
+    clip: Clip | None = None  # the decoded source, kept while the entry lives
+    next_seed: int | None = None
+    failed: str | None = None  # why this source cannot be prefetched; cleared by a new selection
+
+    def seeds(self, count: int) -> list[int]:
+        """Seeds for the next ``count`` variations: consecutive from the key's seed, else fresh random ones."""
+        if self.key.seed is None:
+            return [secrets.randbelow(RANDOM_SEEDS) for _ in range(count)]
+        if self.next_seed is None:
+            self.next_seed = self.key.seed
+        first, self.next_seed = self.next_seed, self.next_seed + count
+        return list(range(first, first + count))
+
+
+class PrefetchCache:
+    def __init__(self, max_clips: int):
+        self.max_clips = max_clips
+        self._entries: OrderedDict[Source, Entry] = OrderedDict()
+
+    def entry(self, source: Source, key: RenderKey) -> Entry:
+        """The entry for source at key; a different key replaces the old one (its variations are stale)."""
+        entry = self._entries.get(source)
+        if entry is None or entry.key != key:
+            entry = Entry(key, clip=entry.clip if entry else None)
+            self._entries[source] = entry
+        self._entries.move_to_end(source)
+        while len(self._entries) > self.max_clips:
+            self._entries.popitem(last=False)
+        return entry
+
+    def peek(self, source: Source, key: RenderKey) -> Entry | None:
+        entry = self._entries.get(source)
+        return entry if entry is not None and entry.key == key else None
+
+    def take(self, source: Source, key: RenderKey, count: int) -> list[Variation]:
+        entry = self.peek(source, key)
+        if entry is None:
+            return []
+        return [entry.ready.popleft() for _ in range(min(count, len(entry.ready)))]
+
+    def drop_variations(self) -> None:
+        """Forget every rendered variation (settings changed); decoded sources stay."""
+        for source, entry in self._entries.items():
+            self._entries[source] = Entry(entry.key, clip=entry.clip)
+
+    def counts(self) -> dict[str, int]:
+        return {source.path: len(entry.ready) for source, entry in self._entries.items()}
+
+    def __len__(self) -> int:
+        return sum(len(entry.ready) for entry in self._entries.values())

@@ -1,0 +1,107 @@
+"""The service's one warm model: the engine and the file-level operations behind one small object.
+
+The worker thread is the only caller. Loading falls back to a small random-weight stand-in only when no model was
+asked for and the bundled default is not installed, and says so loudly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge import constants
+from bridge.engine import clips
+from bridge.engine.audio import Clip, read_audio
+from bridge.engine.checkpoints import LoadedModel, load_model
+from bridge.engine.engine import Engine
+from bridge.engine.modelcard import find_model
+from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
+from bridge.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+STAND_IN_NAME = "random-stand-in"
+STAND_IN_ARCHITECTURE = UNetConfig(channels=(32, 32, 64, 64, 64, 64), n_attn_layers=2)
+STAND_IN_WINDOW = 32768
+
+
+def stand_in_model() -> LoadedModel:
+    """A small random-weight model in the real architecture: the service runs, the sounds are noise."""
+    return LoadedModel.from_network(DanceDiffusionUNet(STAND_IN_ARCHITECTURE), name=STAND_IN_NAME,
+                                    sample_rate=constants.DEFAULT_SAMPLE_RATE, window=STAND_IN_WINDOW,
+                                    provenance="random weights made at start-up", licence="none")
+
+
+def load_for_service(spec: str | None) -> tuple[LoadedModel, str]:
+    """The model and the reference to it that `dd-bridge --model` takes (what the recreate commands name)."""
+    if spec is None:
+        try:
+            find_model(constants.DEFAULT_MODEL)
+        except CheckpointError as error:
+            log.warning("!" * 78)
+            log.warning("the bundled model %r is not installed (%s)", constants.DEFAULT_MODEL, error)
+            log.warning("running on a RANDOM-WEIGHT stand-in model: it renders noise, not drums.")
+            log.warning("give a real model with --model (a .ckpt, a diffusers folder or a model card name)")
+            log.warning("!" * 78)
+            return stand_in_model(), STAND_IN_NAME
+        spec = constants.DEFAULT_MODEL
+    loaded = load_model(spec)
+    path = Path(spec).expanduser()
+    return loaded, str(path.resolve()) if path.exists() else spec
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    reference: str
+    hash: str
+    device: str
+    precision: str
+    sample_rate: int
+    window: int
+    parameters: int
+    recreatable: bool
+
+
+class Renderer:
+    def __init__(self, loaded: LoadedModel, reference: str, device: str = "auto", precision: str = "auto"):
+        kwargs = {} if precision == "auto" else {"precision": precision}
+        self.engine = Engine(loaded, device=device, **kwargs)
+        self.info = ModelInfo(
+            name=loaded.name, reference=reference, hash=self.engine.model_hash, device=str(self.engine.device),
+            precision=str(getattr(self.engine, "precision", precision)), sample_rate=self.engine.sample_rate,
+            window=self.engine.window, parameters=loaded.num_parameters,
+            recreatable=reference != STAND_IN_NAME)
+
+    @classmethod
+    def load(cls, spec: str | None, device: str = "auto", precision: str = "auto") -> "Renderer":
+        loaded, reference = load_for_service(spec)
+        return cls(loaded, reference, device, precision)
+
+    @property
+    def samplers(self) -> tuple[str, ...]:
+        from bridge.engine.samplers import SAMPLERS
+        return tuple(SAMPLERS)
+
+    @staticmethod
+    def read(path: str) -> Clip:
+        return read_audio(path)
+
+    def vary(self, clip: Clip, seeds: list[int], **kwargs) -> list[Clip]:
+        return clips.vary_clip(self.engine, clip, len(seeds), seed=list(seeds), **kwargs)
+
+    def generate(self, seeds: list[int], seconds: float | None, **kwargs) -> list[Clip]:
+        return clips.generate_clips(self.engine, len(seeds), seconds, seed=list(seeds), **kwargs)
+
+    def interpolate(self, a: Clip, b: Clip, count: int, **kwargs) -> list[Clip]:
+        return clips.interpolate_clips(self.engine, a, b, count, **kwargs)
+
+    def metadata(self, operation: str, sources, options: dict, **details) -> dict:
+        options = {**options, "precision": self.info.precision}
+        data = clips.render_metadata(operation, model=self.info.reference, model_hash=self.info.hash,
+                                     sources=sources, options=options, **details)
+        if not self.info.recreatable:
+            data["command"] = "(rendered by a random-weight stand-in model: cannot be recreated)"
+        return data
+

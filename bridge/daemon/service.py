@@ -1,0 +1,573 @@
+"""The service: one warm model, a bounded queue of jobs, variations of the selected clip rendered ahead.
+
+Front ends (OSC, MIDI) call ``handle(request, reply)`` from their own threads; it validates, answers what needs no
+model at once, and queues the rest for the one render thread, so it never waits on the model. ``reply(address,
+*args)`` sends one reply to whoever asked (the transport adds the request id). The render thread takes queued
+requests first; when there are none it keeps the selected clip's prefetch full. A render that stops being wanted
+(new selection, changed settings, /dd/cancel, shutdown) is cancelled between sampler steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import soundfile
+
+from bridge import __version__, constants
+from bridge.daemon import requests as rq
+from bridge.daemon.config import Config
+from bridge.daemon.prefetch import Entry, PrefetchCache, RenderKey, Source, Variation
+from bridge.daemon.renderer import Renderer
+from bridge.daemon.writer import SampleFolder
+from bridge.errors import AudioError, BridgeError, Cancelled, ConfigError
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[..., None]
+RECENT = 10
+RENDER_KEYS = ("noise", "steps", "sampler", "seed")  # settings that change the audio: prefetch goes stale
+
+
+class Busy(BridgeError):
+    """The queue is full; the request is refused rather than held in memory."""
+
+
+def _silent(address: str, *args) -> None:
+    pass
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One request waiting for a job's results; coalesced requests share a job."""
+
+    reply: Reply
+    request: rq.Request
+    count: int
+
+    def error(self, message: str) -> None:
+        self.reply("/dd/error", self.request.address, message)
+
+    def progress(self, name: str, fraction: float) -> None:
+        # With a request id the transport puts it first: "/dd/progress <id> <fraction>"; else the job's kind.
+        if self.request.request_id:
+            self.reply("/dd/progress", float(fraction))
+        else:
+            self.reply("/dd/progress", name, float(fraction))
+
+
+@dataclass(eq=False)
+class Job:
+    kind: str  # vary | generate | interpolate | prefetch | model
+    waiters: list[Waiter]
+    source: Source | None = None
+    source_b: Source | None = None
+    key: RenderKey | None = None
+    seed: int | None = None  # a per-request seed: outputs get seed, seed + 1, ...
+    taken: list[Variation] = field(default_factory=list)  # prefetched variations already claimed
+    folder: Path | None = None
+    format: str = constants.DEFAULT_OUTPUT_FORMAT
+    seconds: float | None = None
+    model: str | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def total(self) -> int:
+        return sum(waiter.count for waiter in self.waiters)
+
+    @property
+    def to_render(self) -> int:
+        return self.total - len(self.taken)
+
+    def merges_with(self, other: "Job") -> bool:
+        """Identical key presses in a flood become one job (each still gets its own reply)."""
+        return (self.kind == other.kind == "vary" and self.seed is None and other.seed is None
+                and (self.source, self.key, self.folder, self.format) == (other.source, other.key, other.folder,
+                                                                          other.format)
+                and self.total + other.total <= constants.MAX_COUNT)
+
+
+def probe_audio(source: Source) -> None:
+    """Refuse a file that is not audio at once, before it reaches the render thread (reads the header only)."""
+    try:
+        soundfile.info(source.path)
+    except Exception:
+        raise AudioError(f"{source.path}: not an audio file this can read (wav, aiff, flac, ogg, mp3)") from None
+
+
+class Service:
+    def __init__(self, config: Config, renderer: Renderer):
+        self.config = config
+        self.renderer = renderer
+        self.settings = config.render
+        self.folders = SampleFolder(config.folder, config.writable_folders)
+        self.folder = self.folders.default
+        self.cache = PrefetchCache(config.prefetch_clips)
+        self.queue: deque[Job] = deque()
+        self.selected: Source | None = None
+        self.select_waiter: Waiter | None = None
+        self.running: Job | None = None
+        self.progress = 0.0
+        self.prefetch_paused = False
+        self.counters: Counter = Counter()
+        self.recent: deque = deque(maxlen=RECENT)
+        self.last_error: str | None = None
+        self.status_extras: dict[str, Callable[[], object]] = {}
+        self.started = time.time()
+        self._next_generate_seed: int | None = None
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="render", daemon=True)
+        self._handlers = {
+            rq.Ping: self._on_ping, rq.Hello: self._on_hello, rq.Status: self._on_status,
+            rq.Select: self._on_select, rq.Vary: self._on_vary, rq.Generate: self._on_generate,
+            rq.Interpolate: self._on_interpolate, rq.Set: self._on_set, rq.Cancel: self._on_cancel,
+        }
+
+    # -- life ------------------------------------------------------------------------------------------------
+    def start(self) -> "Service":
+        self._worker.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop rendering (between steps), refuse what is queued, let a file being written finish, then return."""
+        with self._cond:
+            self._stopping = True
+            if self.running is not None:
+                self.running.cancelled.set()
+            dropped = list(self.queue)
+            self.queue.clear()
+            self._cond.notify_all()
+        for job in dropped:
+            self._fail(job, "the service is stopping")
+        if self._worker.is_alive():
+            self._worker.join(timeout)
+
+    # -- requests (front-end threads; never wait on the model) -------------------------------------------------
+    def handle(self, request: rq.Request, reply: Reply) -> None:
+        self.counters["requests"] += 1
+        try:
+            self._handlers[type(request)](request, reply)
+        except BridgeError as error:
+            self._note_error(request.address, str(error))
+            reply("/dd/error", request.address, str(error))
+
+    def _on_ping(self, request, reply):
+        reply("/dd/pong", __version__)
+
+    def _on_hello(self, request, reply):
+        reply("/dd/hello", __version__)
+
+    def _on_status(self, request, reply):
+        reply("/dd/status", json.dumps(self.status(), separators=(",", ":")))
+
+    def _on_select(self, request: rq.Select, reply: Reply):
+        source = Source.of(request.path)
+        probe_audio(source)
+        with self._cond:
+            if self.selected != source:
+                self._cancel_prefetch()
+            self.selected = source
+            self.select_waiter = Waiter(reply, request, 0)
+            self.prefetch_paused = False
+            self.cache.entry(source, self._render_key()).failed = None
+            self._cond.notify_all()
+        reply("/dd/ack", "select", request.path)
+
+    def _on_vary(self, request: rq.Vary, reply: Reply):
+        options = request.options
+        if request.path:
+            source = Source.of(request.path)
+            probe_audio(source)
+        else:
+            with self._cond:
+                source = self.selected
+            if source is None:
+                raise ConfigError("no clip selected: send /dd/select <path> first, or give the path")
+        count = _first(request.count, options.count, self.settings.count)
+        key = self._render_key(request.noise if request.noise is not None else options.noise,
+                               options.steps, options.sampler)
+        job = Job("vary", [Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
+                  folder=self._folder(options), format=options.format or self.settings.format)
+        with self._cond:
+            if job.seed is None:
+                job.taken = self.cache.take(source, key, count)
+                self.counters["prefetch_hits"] += len(job.taken)
+            if job.to_render == 0:
+                self._cond.notify_all()  # refill what was taken
+            else:
+                self.counters["prefetch_misses"] += 1
+                try:
+                    self._enqueue(job)
+                except Busy:
+                    self._give_back(job)
+                    raise
+        if job.to_render == 0:
+            self._finish_vary(job, [])  # already rendered: written from here, at once
+
+    def _on_generate(self, request: rq.Generate, reply: Reply):
+        options = request.options
+        count = _first(request.count, options.count, self.settings.count)
+        key = self._render_key(None, options.steps, options.sampler)
+        job = Job("generate", [Waiter(reply, request, count)], key=key, seed=options.seed,
+                  folder=self._folder(options), format=options.format or self.settings.format,
+                  seconds=request.seconds)
+        with self._cond:
+            self._enqueue(job)
+
+    def _on_interpolate(self, request: rq.Interpolate, reply: Reply):
+        options = request.options
+        a, b = Source.of(request.a), Source.of(request.b)
+        probe_audio(a)
+        probe_audio(b)
+        count = _first(request.count, options.count, 5)
+        if count < 2:
+            raise ConfigError(f"count must be in 2..{constants.MAX_COUNT} for an interpolation (it includes a and b)")
+        key = self._render_key(None, options.steps, options.sampler)
+        job = Job("interpolate", [Waiter(reply, request, count)], source=a, source_b=b, key=key,
+                  folder=self._folder(options), format=options.format or self.settings.format)
+        with self._cond:
+            self._enqueue(job)
+
+    def _on_set(self, request: rq.Set, reply: Reply):
+        key, value = request.key, request.value
+        shown = "random" if value is None else value
+        if key == "model":
+            with self._cond:
+                self._enqueue(Job("model", [Waiter(reply, request, 0)], model=value))
+            return  # acknowledged once loaded
+        if key == "folder":
+            folder = self.folders.resolve(value)
+            with self._cond:
+                self.folder = folder
+            reply("/dd/ack", "set", key, str(folder))
+            return
+        if key == "sampler":
+            self._check_sampler(value)
+        with self._cond:
+            self.settings = replace(self.settings, **{key: value})
+            if key in RENDER_KEYS:
+                self.cache.drop_variations()
+                self._cancel_prefetch()
+                self._next_generate_seed = None
+            self.prefetch_paused = False
+            self._cond.notify_all()
+        reply("/dd/ack", "set", key, shown)
+
+    def _on_cancel(self, request, reply):
+        with self._cond:
+            dropped = list(self.queue)
+            self.queue.clear()
+            if self.running is not None and self.running.kind != "model":
+                self.running.cancelled.set()
+            self.cache.drop_variations()
+            self.prefetch_paused = True  # until the next /dd/select or /dd/set
+        for job in dropped:
+            self._fail(job, "cancelled by /dd/cancel")
+        reply("/dd/ack", "cancel")
+
+    # -- helpers for requests ----------------------------------------------------------------------------------
+    def _render_key(self, noise=None, steps=None, sampler=None) -> RenderKey:
+        if sampler is not None:
+            self._check_sampler(sampler)
+        s = self.settings
+        return RenderKey(_first(noise, s.noise), _first(steps, s.steps), _first(sampler, s.sampler), s.seed)
+
+    def _check_sampler(self, name: str) -> None:
+        known = self.renderer.samplers
+        if name not in known:
+            raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(known)}")
+
+    def _folder(self, options: rq.Options) -> Path:
+        return self.folders.resolve(options.folder) if options.folder else self.folder
+
+    def _enqueue(self, job: Job) -> None:
+        """Queue a job (under the lock), merged into an identical queued one where it can be; Busy when full."""
+        if self._stopping:
+            raise BridgeError("the service is stopping")
+        pending = sum(queued.to_render for queued in self.queue) + job.to_render
+        if pending > self.config.max_pending:
+            self.counters["refused"] += 1
+            raise Busy(f"busy: {pending} outputs would be waiting (limit {self.config.max_pending}); "
+                       "wait for them or send /dd/cancel")
+        merged = next((queued for queued in self.queue if queued.merges_with(job)), None)
+        if merged is not None:
+            merged.waiters += job.waiters
+            merged.taken += job.taken
+            self.counters["coalesced"] += 1
+        elif len(self.queue) >= self.config.max_queue:
+            self.counters["refused"] += 1
+            raise Busy(f"busy: {len(self.queue)} requests queued (limit {self.config.max_queue}); "
+                       "wait for them or send /dd/cancel")
+        else:
+            self.queue.append(job)
+            running = self.running
+            if running is not None and running.kind == "prefetch" and not (
+                    job.kind == "vary" and job.seed is None and (job.source, job.key) == (running.source, running.key)):
+                running.cancelled.set()  # the device turns to what is asked for now; prefetch resumes after
+            self._cond.notify_all()
+        for waiter in job.waiters:
+            waiter.progress(job.kind, 0.0)  # tells a waiting client the request is in hand
+
+    def _give_back(self, job: Job) -> None:
+        entry = self.cache.peek(job.source, job.key)
+        if entry is not None:
+            entry.ready.extendleft(reversed(job.taken))
+        self.counters["prefetch_hits"] -= len(job.taken)
+        job.taken = []
+
+    def _cancel_prefetch(self) -> None:
+        if self.running is not None and self.running.kind == "prefetch":
+            self.running.cancelled.set()
+
+    def _note_error(self, address: str, message: str) -> None:
+        self.last_error = f"{address}: {message}"
+        self.counters["errors"] += 1
+        log.warning("%s: %s", address, message)
+
+    def _fail(self, job: Job, message: str) -> None:
+        for waiter in job.waiters:
+            self._note_error(waiter.request.address, message)
+            waiter.error(message)
+
+    # -- status ----------------------------------------------------------------------------------------------
+    def status(self) -> dict:
+        info = self.renderer.info
+        with self._cond:
+            running = self.running
+            data = {
+                "version": __version__,
+                "model": info.name, "model_ref": info.reference, "model_hash": info.hash,
+                "model_recreatable": info.recreatable,
+                "device": info.device, "precision": info.precision,
+                "sample_rate": info.sample_rate, "window": info.window,
+                "folder": str(self.folder),
+                "settings": {k: v for k, v in vars(self.settings).items()},
+                "selected": self.selected.path if self.selected else None,
+                "queue": len(self.queue),
+                "queued_outputs": sum(job.to_render for job in self.queue),
+                "running": None if running is None else {"kind": running.kind, "progress": round(self.progress, 3)},
+                "prefetched": self.cache.counts(),
+                "last_error": self.last_error,
+                "recent": list(self.recent),
+                "counters": dict(self.counters),
+                "uptime_s": round(time.time() - self.started, 1),
+            }
+        for name, value in self.status_extras.items():
+            data[name] = value()
+        return data
+
+    # -- the render thread -------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                job = self._next_job()
+                if job is None:
+                    return
+                self.running, self.progress = job, 0.0
+            try:
+                getattr(self, f"_run_{job.kind}")(job)
+            except Cancelled:
+                self.counters["cancelled"] += 1
+                log.debug("%s cancelled", job.kind)
+                if job.kind != "prefetch":
+                    self._fail(job, "the service is stopping" if self._stopping else "cancelled")
+            except BridgeError as error:
+                self._fail(job, str(error))
+            except Exception as error:  # one bad request never takes the service down
+                log.exception("%s failed", job.kind)
+                self._fail(job, f"internal error: {type(error).__name__}: {error}")
+            finally:
+                with self._cond:
+                    self.running = None
+                    self._cond.notify_all()
+
+    def _next_job(self) -> Job | None:
+        while not self._stopping:
+            if self.queue:
+                return self.queue.popleft()
+            job = self._prefetch_job()
+            if job is not None:
+                return job
+            self._cond.wait()
+        return None
+
+    def _prefetch_job(self) -> Job | None:
+        if self.prefetch_paused or self.selected is None or self.settings.prefetch == 0:
+            return None
+        key = self._render_key()
+        entry = self.cache.entry(self.selected, key)
+        missing = self.settings.prefetch - len(entry.ready)
+        if entry.failed or missing <= 0:
+            return None
+        waiters = [replace(self.select_waiter, count=missing)] if self.select_waiter else []
+        return Job("prefetch", waiters, source=self.selected, key=key)
+
+    def _cancel_hook(self, job: Job) -> Callable[[], bool]:
+        return lambda: job.cancelled.is_set() or self._stopping
+
+    def _progress_hook(self, job: Job) -> Callable[[int, int], None]:
+        waiters, last = list(job.waiters), [0.0]
+
+        def progress(done: int, total: int) -> None:
+            fraction = done / max(total, 1)
+            self.progress = fraction
+            if fraction - last[0] >= 0.05 or done >= total:
+                last[0] = fraction
+                for waiter in waiters:
+                    waiter.progress(job.kind, fraction)
+        return progress
+
+    def _source_clip(self, source: Source, entry=None):
+        if entry is not None and entry.clip is not None:
+            return entry.clip
+        clip = self.renderer.read(source.path)
+        if entry is not None and clip.seconds <= self.config.prefetch_seconds:
+            entry.clip = clip
+        return clip
+
+    def _render_variations(self, job: Job, clip, seeds: list[int]) -> list[Variation]:
+        renderer, key = self.renderer, job.key
+        began = time.perf_counter()
+        clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler,
+                              progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+        each = (time.perf_counter() - began) / max(len(seeds), 1)
+        self.counters["rendered"] += len(clips)
+        return [Variation(c, seed, each, renderer) for c, seed in zip(clips, seeds)]
+
+    def _run_prefetch(self, job: Job) -> None:
+        with self._cond:
+            entry = self.cache.peek(job.source, job.key)
+        if entry is None or job.cancelled.is_set():
+            return
+        try:
+            clip = self._source_clip(job.source, entry)
+        except BridgeError as error:
+            entry.failed = str(error)
+            raise
+        if clip.seconds > self.config.prefetch_seconds:
+            entry.failed = f"longer than {self.config.prefetch_seconds:g} s: not prefetched"
+            log.info("%s is %s", job.source.path, entry.failed)
+            return
+        with self._cond:
+            seeds = entry.seeds(job.to_render)
+        variations = self._render_variations(job, clip, seeds)
+        with self._cond:
+            if self.cache.peek(job.source, job.key) is entry and not job.cancelled.is_set():
+                entry.ready.extend(variations)
+                self.counters["prefetched"] += len(variations)
+                self._cond.notify_all()
+
+    def _run_vary(self, job: Job) -> None:
+        with self._cond:
+            entry = self.cache.peek(job.source, job.key)
+            if job.seed is None and job.to_render > 0:  # prefetch may have landed while this waited
+                more = self.cache.take(job.source, job.key, job.to_render)
+                job.taken += more
+                self.counters["prefetch_hits"] += len(more)
+        rendered = []
+        if job.to_render > 0:
+            for waiter in job.waiters:
+                waiter.progress(job.kind, 0.0)
+            clip = self._source_clip(job.source, entry)
+            with self._cond:
+                if job.seed is not None:
+                    seeds = list(range(job.seed, job.seed + job.to_render))
+                else:
+                    seeds = (entry or Entry(job.key)).seeds(job.to_render)
+            rendered = self._render_variations(job, clip, seeds)
+        self._finish_vary(job, rendered)
+
+    def _finish_vary(self, job: Job, rendered: list[Variation]) -> None:
+        key, source = job.key, job.source
+        paths = []
+        try:
+            for variation in job.taken + rendered:
+                options = {"count": 1, "seed": variation.seed, "noise": key.noise, "steps": key.steps,
+                           "sampler": key.sampler, "format": job.format}
+                metadata = variation.renderer.metadata("vary", [source.path], options)
+                paths.append(self.folders.write(job.folder, variation.clip, job.format, metadata,
+                                                operation="vary", sources=(source.path,)))
+                self._note_render("vary", paths[-1], variation.seed, variation.seconds, variation in job.taken)
+        except BridgeError as error:
+            self._fail(job, str(error))
+            return
+        self._deliver(job, paths)
+
+    def _run_generate(self, job: Job) -> None:
+        key, renderer = job.key, self.renderer
+        with self._cond:
+            seeds = self._generate_seeds(job)
+        began = time.perf_counter()
+        clips = renderer.generate(seeds, job.seconds, steps=key.steps, sampler=key.sampler,
+                                  progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+        each = (time.perf_counter() - began) / len(seeds)
+        self.counters["rendered"] += len(clips)
+        paths = []
+        for clip, seed in zip(clips, seeds):
+            options = {"count": 1, "seed": seed, "seconds": job.seconds, "steps": key.steps, "sampler": key.sampler,
+                       "format": job.format}
+            metadata = renderer.metadata("generate", [], options)
+            paths.append(self.folders.write(job.folder, clip, job.format, metadata, operation="generate",
+                                            model=renderer.info.name))
+            self._note_render("generate", paths[-1], seed, each, False)
+        self._deliver(job, paths)
+
+    def _generate_seeds(self, job: Job) -> list[int]:
+        if job.seed is not None:
+            return list(range(job.seed, job.seed + job.total))
+        if self.settings.seed is None:
+            return Entry(job.key).seeds(job.total)
+        first = self._next_generate_seed if self._next_generate_seed is not None else self.settings.seed
+        self._next_generate_seed = first + job.total
+        return list(range(first, first + job.total))
+
+    def _run_interpolate(self, job: Job) -> None:
+        key, renderer = job.key, self.renderer
+        a, b = renderer.read(job.source.path), renderer.read(job.source_b.path)
+        began = time.perf_counter()
+        clips = renderer.interpolate(a, b, job.total, steps=key.steps, sampler=key.sampler,
+                                     progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+        each = (time.perf_counter() - began) / len(clips)
+        sources = (job.source.path, job.source_b.path)
+        paths = []
+        for index, clip in enumerate(clips, 1):
+            options = {"count": job.total, "steps": key.steps, "sampler": key.sampler, "format": job.format}
+            metadata = renderer.metadata("interpolate", list(sources), options, index=index)
+            paths.append(self.folders.write(job.folder, clip, job.format, metadata, operation="interpolate",
+                                            sources=sources))
+            self._note_render("interpolate", paths[-1], None, each, False)
+        self._deliver(job, paths)
+
+    def _run_model(self, job: Job) -> None:
+        renderer = Renderer.load(job.model, self.config.device, self.config.precision)
+        with self._cond:
+            self.renderer = renderer
+            self.cache.drop_variations()
+            self._cond.notify_all()
+        log.info("model: %s on %s (%s)", renderer.info.name, renderer.info.device, renderer.info.precision)
+        for waiter in job.waiters:
+            waiter.reply("/dd/ack", "set", "model", renderer.info.reference)
+
+    def _deliver(self, job: Job, paths: list[Path]) -> None:
+        start = 0
+        for waiter in job.waiters:
+            mine = paths[start:start + waiter.count]
+            start += waiter.count
+            waiter.reply("/dd/done", job.kind, *map(str, mine))
+
+    def _note_render(self, kind: str, path: Path, seed, seconds: float, prefetched: bool) -> None:
+        self.recent.appendleft({"kind": kind, "path": str(path), "seed": seed, "render_s": round(seconds, 3),
+                                "prefetched": prefetched, "at": round(time.time(), 3)})
+        log.info("%s %s", kind, path)
+
+
+def _first(*values):
+    return next(value for value in values if value is not None)
+
