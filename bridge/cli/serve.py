@@ -87,7 +87,7 @@ def run_serve(args) -> int:
     except BaseException:
         server.stop()
         raise
-    server.handle = service.handle
+    server.handle, server.on_error = service.handle, service.note_error
     service.status_extras["osc"] = lambda: {"host": server.host, "port": server.port, "received": server.received,
                                             "malformed": server.malformed}
     stop = threading.Event()

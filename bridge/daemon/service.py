@@ -155,7 +155,7 @@ class Service:
         try:
             self._handlers[type(request)](request, reply)
         except BridgeError as error:
-            self._note_error(request.address, str(error))
+            self.note_error(request.address, str(error), quiet=isinstance(error, Busy))
             reply("/dd/error", request.address, str(error))
 
     def _on_ping(self, request, reply):
@@ -326,14 +326,14 @@ class Service:
         if self.running is not None and self.running.kind == "prefetch":
             self.running.cancelled.set()
 
-    def _note_error(self, address: str, message: str) -> None:
+    def note_error(self, address: str, message: str, quiet: bool = False) -> None:
         self.last_error = f"{address}: {message}"
         self.counters["errors"] += 1
-        log.warning("%s: %s", address, message)
+        log.log(logging.DEBUG if quiet else logging.WARNING, "%s: %s", address, message)  # a flood: counted, not logged
 
     def _fail(self, job: Job, message: str) -> None:
         for waiter in job.waiters:
-            self._note_error(waiter.request.address, message)
+            self.note_error(waiter.request.address, message)
             waiter.error(message)
 
     # -- status ----------------------------------------------------------------------------------------------

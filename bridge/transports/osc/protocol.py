@@ -78,6 +78,11 @@ def _path(name: str, value) -> str:
     return as_text(name, value)
 
 
+def _from_float32(value):
+    """OSC floats are 32-bit: 0.3 arrives as 0.30000001192...; keep the 7 digits it carries, as the sender meant."""
+    return float(f"{value:.7g}") if isinstance(value, float) else value
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -91,6 +96,7 @@ def _optional(key: str, args: list, index: int):
 def parse(address: str, args: list) -> rq.Request:
     """The request value for one OSC message, or ProtocolError naming what is wrong and what is allowed."""
     request_id, args = split_request_id(args)
+    args = [_from_float32(arg) for arg in args]
     try:
         if address not in USAGE:
             known = ", ".join(USAGE)

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MAX_DATAGRAM = 65507
 MAX_HOSTS = 64  # registered reply ports are bounded: a flood of /dd/hello cannot grow memory
 MAX_PORTS_PER_HOST = 8
+RECEIVE_BUFFER = 2**20  # room for a burst of hundreds of key presses while the network thread catches up
 
 Address = tuple[str, int]
 
@@ -46,12 +47,20 @@ class OscReply:
 
 
 class OscServer:
-    """Receives OSC on ``host:port`` and calls ``handle(request, reply)`` for each valid request."""
+    """Receives OSC on ``host:port`` and calls ``handle(request, reply)`` for each valid request.
+
+    Requests that do not parse are answered here with /dd/error and reported to ``on_error(address, message)``.
+    """
 
     def __init__(self, handle: Callable, host: str = "127.0.0.1", port: int = 9000,
-                 reply_port: int | None = None):
+                 reply_port: int | None = None, on_error: Callable[[str, str], None] | None = None):
         self.handle = handle
+        self.on_error = on_error
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass  # the system's limit stands; a burst beyond it loses datagrams, as UDP may
         try:
             self.socket.bind((host, port))
         except OSError as error:
@@ -130,8 +139,11 @@ class OscServer:
             messages = [timed.message for timed in OscPacket(datagram).messages]
         except Exception as error:  # ParseError, and whatever else a hostile datagram makes the parser raise
             self.malformed += 1
-            log.warning("malformed OSC packet from %s:%s (%d so far): %s", *sender, self.malformed, error)
-            self.send([sender], "/dd/error", ["?", f"malformed OSC packet: {error}"[:200]])
+            message = f"malformed OSC packet: {error}"[:200]
+            log.warning("from %s:%s (%d so far): %s", *sender, self.malformed, message)
+            if self.on_error:
+                self.on_error("?", message)
+            self.send([sender], "/dd/error", ["?", message])
             return
         for message in messages:
             self.on_message(message.address, list(message.params), sender)
@@ -140,6 +152,8 @@ class OscServer:
         try:
             request = protocol.parse(address, args)
         except protocol.ProtocolError as error:
+            if self.on_error:
+                self.on_error(address, str(error))
             self.reply_for(sender, error.request_id)("/dd/error", address, str(error))
             return
         reply = self.reply_for(sender, request.request_id)
