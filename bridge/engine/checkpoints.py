@@ -208,12 +208,12 @@ def _unpickle_weights(path: Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as error:
         found = re.search(r"WeightsUnpickler error:\s*(.+)", str(error))
-        detail = found.group(1).strip() if found else str(error).splitlines()[0]
+        detail = found.group(1).strip() if found else _one_line(error)
         found_global = re.search(r"GLOBAL (\S+)", detail)
         if found_global:
-            detail = f"it refers to {found_global.group(1)}, which could run code"
-        raise CheckpointError(f"{path}: refused: holds more than weights ({detail}); "
-                              "only tensors and plain containers are loaded") from None
+            raise CheckpointError(f"{path}: refused: it refers to {found_global.group(1)}, which could run code; "
+                                  "only tensors and plain containers are loaded") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({detail})") from None
     except (OSError, EOFError) as error:
         raise CheckpointError(f"{path}: cannot read: {_one_line(error) or 'file is empty or truncated'}") from None
     except Exception as error:  # torch raises assorted types for garbage bytes

@@ -49,9 +49,10 @@ class ModelCard:
             raise CheckpointError(f"{where}: sample_rate must be an integer in [{low}, {high}], "
                                   f"got {self.sample_rate!r}")
         multiple = self.architecture.length_multiple
-        if not _is_int(self.window) or self.window <= 0 or self.window % multiple:
-            raise CheckpointError(f"{where}: window must be a positive multiple of {multiple} samples "
-                                  f"for this architecture, got {self.window!r}")
+        # Reflect padding needs 3 samples at the innermost level: 3 multiples is the shortest input there is.
+        if not _is_int(self.window) or self.window < 3 * multiple or self.window % multiple:
+            raise CheckpointError(f"{where}: window must be a multiple of {multiple} samples, at least "
+                                  f"{3 * multiple}, for this architecture; got {self.window!r}")
         for key in ("provenance", "licence"):
             if not isinstance(getattr(self, key), str):
                 raise CheckpointError(f"{where}: {key} must be text, got {getattr(self, key)!r}")

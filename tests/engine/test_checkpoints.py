@@ -1,0 +1,281 @@
+"""Loading the three layouts: parity with diffusers, the Lightning EMA copy, the own format, and refusing bad files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+
+from bridge.engine.checkpoints import LoadedModel, load_model, save_model
+from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
+from bridge.errors import CheckpointError
+from tests.model_files import (FULL_DIFFUSERS, SMALL_DIFFUSERS, Malicious, dance_diffusion_unet1d,
+                               random_native_state, write_diffusers_folder, write_lightning_checkpoint)
+
+PARITY_TOLERANCE = 1e-4
+
+
+def forward_both(reference, model, length, batch=2, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 2, length, generator=generator)
+    t = torch.rand(batch, generator=generator)
+    with torch.no_grad():
+        expected = reference(x, t).sample
+        got = model(x, t)
+    return expected, got
+
+
+def assert_one_line_error(excinfo, *fragments):
+    message = str(excinfo.value)
+    assert "\n" not in message and message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.fixture(scope="module")
+def small_reference():
+    return dance_diffusion_unet1d(*SMALL_DIFFUSERS, sample_rate=44100, sample_size=32768)
+
+
+@pytest.fixture(scope="module")
+def small_folder(small_reference, tmp_path_factory):
+    return write_diffusers_folder(small_reference, tmp_path_factory.mktemp("diffusers") / "dd-small")
+
+
+def test_native_names_are_the_original_sample_generator_names():
+    # Names as in Harmonai's DiffusionAttnUnet1D (and diffusers' conversion script): levels nest at index 3 of
+    # the outer Sequential and index 7 of each SkipBlock; attention follows each ResConvBlock.
+    with torch.device("meta"):
+        keys = set(DanceDiffusionUNet(UNetConfig()).state_dict())
+    innermost = "net.3.main." + "7.main." * 12
+    for key in ("timestep_embed.weight", "net.0.main.0.weight", "net.0.skip.weight", "net.6.main.3.bias",
+                "net.3.main.1.main.4.weight", "net.3.main.12.main.0.weight", "net.3.main.7.main.1.skip.weight",
+                innermost + "2.qkv_proj.weight", innermost + "13.out_proj.bias", innermost + "12.main.3.weight"):
+        assert key in keys, key
+    assert not any(key.endswith("kernel") for key in keys)
+
+
+def test_small_diffusers_folder_matches_diffusers(small_reference, small_folder):
+    loaded = load_model(small_folder)
+    assert loaded.architecture == UNetConfig(channels=(32, 64, 64, 64, 64), n_attn_layers=1)
+    assert (loaded.sample_rate, loaded.window) == (44100, 32768)  # from config.json
+    model = loaded.build()
+    assert not model.training
+    expected, got = forward_both(small_reference, model, length=1024)
+    assert expected.abs().mean() > 0.1  # a live network, not zeros
+    assert (expected - got).abs().max().item() <= PARITY_TOLERANCE
+
+
+def test_hub_config_without_time_embedding_dim_takes_the_size_from_the_weights(small_reference, small_folder):
+    config = json.loads((small_folder / "config.json").read_text())
+    assert "time_embedding_dim" not in config  # newer diffusers would build a 256-wide embedding from this
+    loaded = load_model(small_folder)
+    assert loaded.state_dict["timestep_embed.weight"].shape == (8, 1)
+    assert torch.equal(loaded.state_dict["timestep_embed.weight"][:, 0], small_reference.time_proj.weight)
+
+
+def test_diffusers_bin_weights_load_the_same(small_reference, small_folder, tmp_path):
+    folder = write_diffusers_folder(small_reference, tmp_path / "dd-small-bin", safetensors=False)
+    assert (folder / "diffusion_pytorch_model.bin").is_file()
+    from_bin, from_safetensors = load_model(folder), load_model(small_folder)
+    assert from_bin.sha256 == from_safetensors.sha256
+
+
+def test_lightning_checkpoint_loads_the_ema_copy(small_reference, small_folder, tmp_path):
+    ema = load_model(small_folder).state_dict
+    online = {key: value + 0.5 * torch.randn_like(value) for key, value in ema.items()}
+    path = write_lightning_checkpoint(tmp_path / "my-finetune.ckpt", ema, online=online)
+    written = torch.load(path, weights_only=True)["state_dict"]
+    assert any(key.endswith(".kernel") for key in written) and any(key.startswith("diffusion.") for key in written)
+
+    loaded = load_model(path)
+    assert loaded.state_dict.keys() == ema.keys()  # kernels, optimizer state and the online copy dropped
+    for key, value in ema.items():
+        assert torch.equal(loaded.state_dict[key], value), key
+    assert (loaded.name, loaded.sample_rate, loaded.window) == ("my-finetune", 48000, 65536)
+    expected, got = forward_both(small_reference, loaded.build(), length=1024)
+    assert (expected - got).abs().max().item() <= PARITY_TOLERANCE
+
+
+def test_lightning_checkpoint_takes_sample_rate_and_window_when_given(tmp_path, tiny_config):
+    path = write_lightning_checkpoint(tmp_path / "custom.ckpt", random_native_state(tiny_config))
+    loaded = load_model(path, sample_rate=22050, window=32768)
+    # Attention on all inner levels: n_attn_layers 1 and tiny_config's 2 mean the same network.
+    assert (loaded.architecture.channels, loaded.architecture.attention_levels) == \
+        (tiny_config.channels, tiny_config.attention_levels)
+    assert (loaded.sample_rate, loaded.window) == (22050, 32768)
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model(path, window=1001)
+    assert_one_line_error(excinfo, "window", "multiple of 8 samples")
+
+
+@pytest.mark.parametrize("architecture", [UNetConfig(channels=(16, 32, 32), n_attn_layers=0),
+                                          UNetConfig(channels=(32, 32, 64, 64, 64), n_attn_layers=2)])
+def test_architecture_is_read_from_the_weights(tmp_path, architecture):
+    path = write_lightning_checkpoint(tmp_path / "any.ckpt", random_native_state(architecture))
+    assert load_model(path).architecture == architecture
+
+
+def test_full_size_diffusers_parity_and_released_checkpoint(tmp_path):
+    """The 221M-parameter model: hub-style diffusers folder and a released .ckpt name, one forward each."""
+    reference = dance_diffusion_unet1d(*FULL_DIFFUSERS, sample_rate=48000, sample_size=131072)
+    folder = write_diffusers_folder(reference, tmp_path / "jmann-large-580k")
+    loaded = load_model(folder)
+    assert loaded.architecture == UNetConfig()
+    assert 221e6 < loaded.num_parameters < 222e6
+    model = loaded.build()
+    # 3 x 8192 is the shortest input the full model takes: reflect padding needs 3 samples at the innermost level.
+    expected, got = forward_both(reference, model, length=24576, batch=1)
+    difference = (expected - got).abs().max().item()
+    print(f"full-size parity with diffusers: max abs diff {difference:.2e}")
+    assert difference <= PARITY_TOLERANCE
+    del reference, model
+
+    # Released checkpoints carry no hyper-parameters: the file name says which one it is.
+    ckpt = load_model(write_lightning_checkpoint(tmp_path / "jmann-large-580k.ckpt", loaded.state_dict))
+    assert (ckpt.sample_rate, ckpt.window, ckpt.name) == (48000, 131072, "jmann-large-580k")
+    assert "release" in ckpt.card.provenance
+    assert ckpt.sha256 == loaded.sha256
+
+
+def test_own_format_round_trip_by_path_and_name(small_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    folder = tmp_path / "data" / "dd-bridge" / "models"
+    folder.mkdir(parents=True)
+    original = load_model(small_folder)
+    weights, card = save_model(original, folder / "kick-model")
+    assert (weights.name, card.name) == ("kick-model.safetensors", "kick-model.yaml")
+
+    for spec in (weights, card, "kick-model"):
+        again = load_model(spec)
+        assert again.name == "kick-model"
+        assert again.sha256 == original.sha256
+        assert (again.sample_rate, again.window, again.architecture) == (44100, 32768, original.architecture)
+    assert load_model("kick-model").card.provenance == original.card.provenance
+
+
+def test_half_precision_save(small_reference, small_folder, tmp_path):
+    original = load_model(small_folder)
+    weights, _ = save_model(original, tmp_path / "half.safetensors", half=True)
+    half = load_model(weights)
+    assert all(value.dtype == torch.float16 for value in half.state_dict.values())
+    assert weights.stat().st_size < 0.6 * sum(v.numel() * 4 for v in original.state_dict.values())
+    expected, got = forward_both(small_reference, half.build(), length=1024)
+    assert (expected - got).abs().max().item() < 2e-2  # fp16 rounding of the weights only
+
+
+def test_save_never_replaces_files(small_folder, tmp_path):
+    loaded = load_model(small_folder)
+    (tmp_path / "taken.yaml").write_text("mine")
+    with pytest.raises(CheckpointError) as excinfo:
+        save_model(loaded, tmp_path / "taken")
+    assert_one_line_error(excinfo, "taken.yaml", "already exists")
+    assert (tmp_path / "taken.yaml").read_text() == "mine"
+    assert not (tmp_path / "taken.safetensors").exists()
+    save_model(loaded, tmp_path)  # a folder: named after the model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dd-small.safetensors", "dd-small.yaml", "taken.yaml"]
+
+
+def test_from_network_saves_and_loads(tmp_path, tiny_config):
+    network = DanceDiffusionUNet(tiny_config)
+    loaded = LoadedModel.from_network(network, name="trained", sample_rate=48000, window=8192,
+                                      training={"steps": 10})
+    save_model(loaded, tmp_path / "trained")
+    again = load_model(tmp_path / "trained.yaml")
+    assert again.card.extra == {"training": {"steps": 10}}
+    x, t = torch.randn(1, 2, 64), torch.tensor([0.5])
+    with torch.no_grad():
+        assert torch.equal(again.build()(x, t), network.eval()(x, t))
+
+
+# Bad files: each one clear line ------------------------------------------------------------------------------------
+
+def test_wrong_shape_checkpoint_names_the_keys_and_shapes(tmp_path, tiny_config):
+    state = random_native_state(tiny_config)
+    state["net.3.main.7.main.1.main.3.weight"] = torch.randn(64, 64, 3)
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model(write_lightning_checkpoint(tmp_path / "wrong.ckpt", state))
+    assert_one_line_error(excinfo, "wrong.ckpt", "net.3.main.7.main.1.main.3.weight", "(64, 64, 3)", "(64, 64, 5)")
+
+
+def test_card_that_does_not_fit_its_weights(small_folder, tmp_path):
+    weights, card = save_model(load_model(small_folder), tmp_path / "m")
+    card.write_text(card.read_text().replace("- 64\n  n_attn_layers", "- 128\n  n_attn_layers"))
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model(card)
+    assert_one_line_error(excinfo, "m.safetensors", "expected (128,")
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle"])
+def test_pickle_that_would_run_code_is_refused_and_does_not_run(tmp_path, tiny_config, writer):
+    marker = tmp_path / "pwned"
+    payload = {"state_dict": {f"diffusion_ema.{k}": v for k, v in random_native_state(tiny_config).items()},
+               "hook": Malicious(marker)}
+    path = tmp_path / "gwf-440k.ckpt"
+    if writer == "torch.save":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model(path)
+    assert_one_line_error(excinfo, "gwf-440k.ckpt", "refused")
+    if writer == "torch.save":
+        assert "open" in str(excinfo.value)  # names what it would have called
+    assert not marker.exists()
+
+
+def test_malicious_diffusers_bin_is_refused(small_folder, tmp_path):
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "config.json").write_text((small_folder / "config.json").read_text())
+    marker = tmp_path / "pwned"
+    torch.save({"time_proj.weight": torch.randn(8), "x": Malicious(marker)}, folder / "diffusion_pytorch_model.bin")
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model(folder)
+    assert_one_line_error(excinfo, "refused")
+    assert not marker.exists()
+
+
+def test_bad_files_each_give_one_line(tmp_path, small_folder):
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    (tmp_path / "garbage.ckpt").write_bytes(b"definitely not a checkpoint" * 100)
+    torch.save([1, 2, 3], tmp_path / "list.ckpt")
+    torch.save({"state_dict": {"model.weight": torch.zeros(3)}}, tmp_path / "no-ema.ckpt")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("hello")
+    weights, _ = save_model(load_model(small_folder), tmp_path / "cut")
+    weights.write_bytes(weights.read_bytes()[:5000])  # truncated download
+    (tmp_path / "lonely.safetensors").write_bytes(b"\x00" * 64)
+    broken_config = tmp_path / "broken-config"
+    broken_config.mkdir()
+    (broken_config / "config.json").write_text("{not json")
+    no_weights = tmp_path / "no-weights"
+    no_weights.mkdir()
+    (no_weights / "config.json").write_text((small_folder / "config.json").read_text())
+
+    cases = {
+        "missing.ckpt": "no such file",
+        "empty.ckpt": "empty",
+        "garbage.ckpt": "not a PyTorch checkpoint",
+        "list.ckpt": "no state_dict",
+        "no-ema.ckpt": "diffusion_ema",
+        "folder": "without config.json",
+        "notes.txt": "not a model file",
+        "cut.yaml": "not a readable safetensors file",
+        "lonely.safetensors": "no model card",
+        "broken-config": "not valid JSON",
+        "no-weights": "diffusion_pytorch_model",
+    }
+    for name, fragment in cases.items():
+        with pytest.raises(CheckpointError) as excinfo:
+            load_model(tmp_path / name)
+        assert_one_line_error(excinfo, name.split(".")[0], fragment)
+
+
+def test_unknown_name_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model("no-such-model")
+    assert_one_line_error(excinfo, "no-such-model", str(tmp_path), "dd-bridge models")
