@@ -1,0 +1,91 @@
+"""The OSC address space parsed from recorded datagrams: no sockets, no model."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from pythonosc.osc_message import OscMessage
+
+from bridge.daemon import requests as rq
+from bridge.transports.osc.protocol import ProtocolError, parse, reply_args
+
+# What Max's udpsend and python-osc put on the wire.
+PING = b"/dd/ping\x00\x00\x00\x00,\x00\x00\x00"
+VARY_WITH_ID_FLOAT_COUNT_OPTION = (b"/dd/vary\x00\x00\x00\x00,ssfs\x00\x00\x00#r1\x00/tmp/a b.wav\x00\x00\x00\x00"
+                                   b"@\x80\x00\x00noise=0.3\x00\x00\x00")
+SET_NOISE_FLOAT32 = b"/dd/set\x00,sf\x00noise\x00\x00\x00>\x99\x99\x9a"  # 0.3 as a 32-bit float
+
+
+def parse_datagram(datagram: bytes) -> rq.Request:
+    message = OscMessage(datagram)
+    return parse(message.address, list(message.params))
+
+
+def test_recorded_datagrams():
+    assert parse_datagram(PING) == rq.Ping()
+    vary = parse_datagram(VARY_WITH_ID_FLOAT_COUNT_OPTION)
+    assert vary == rq.Vary(request_id="#r1", path="/tmp/a b.wav", count=4, options=rq.Options(noise=0.3))
+    assert isinstance(vary.count, int)
+    assert parse_datagram(SET_NOISE_FLOAT32) == rq.Set(key="noise", value=0.3)  # not 0.30000001192092896
+
+
+@pytest.mark.parametrize("address, args, expected", [
+    ("/dd/vary", [], rq.Vary()),
+    ("/dd/vary", [""], rq.Vary()),
+    ("/dd/vary", [3], rq.Vary(count=3)),  # a leading number is the count: the selected clip
+    ("/dd/vary", ["/a.wav", 2, 0.25, "seed=9", "folder=/x"],
+     rq.Vary(path="/a.wav", count=2, noise=0.25, options=rq.Options(seed=9, folder="/x"))),
+    ("/dd/generate", [2.0, 1.5], rq.Generate(count=2, seconds=1.5)),
+    ("/dd/interpolate", ["/a.wav", "/b.wav", 7], rq.Interpolate(a="/a.wav", b="/b.wav", count=7)),
+    ("/dd/set", ["seed", "random"], rq.Set(key="seed", value=None)),
+    ("/dd/set", ["prefetch", 0], rq.Set(key="prefetch", value=0)),
+    ("/dd/set", ["sampler", "DPMPP-2M"], rq.Set(key="sampler", value="dpmpp-2m")),
+    ("/dd/hello", [9005], rq.Hello(port=9005)),
+    ("/dd/hello", [], rq.Hello()),
+    ("/dd/select", ["#7", "/a.wav"], rq.Select(request_id="#7", path="/a.wav")),
+    ("/dd/status", [], rq.Status()),
+    ("/dd/cancel", [], rq.Cancel()),
+])
+def test_requests(address, args, expected):
+    assert parse(address, args) == expected
+
+
+@pytest.mark.parametrize("address, args, message", [
+    ("/dd/vary", ["/a.wav", 4.5], "count must be a whole number in 1..64, not 4.5"),
+    ("/dd/vary", ["/a.wav", 65], "count must be in 1..64, not 65"),
+    ("/dd/vary", ["/a.wav", 1, -0.1], "noise must be in 0..1"),
+    ("/dd/vary", ["/a.wav", 1, float("nan")], "finite"),
+    ("/dd/vary", ["/a.wav", "four"], "count must be a number, not 'four'"),
+    ("/dd/vary", ["/a.wav", "steps=5000"], "steps must be in 1..1000"),
+    ("/dd/vary", ["/a.wav", "format=mp3"], "format must be one of pcm16, pcm24, float"),
+    ("/dd/vary", ["/a.wav", "seed=1", 3], "after options"),
+    ("/dd/vary", ["/a.wav", 1, 0.5, 7], "takes 0..2 arguments"),
+    ("/dd/select", [], "usage: /dd/select <path>"),
+    ("/dd/select", [1.0], "must be a file path"),
+    ("/dd/ping", ["extra"], "takes 0 arguments"),
+    ("/dd/set", ["noise"], "takes 2 arguments"),
+    ("/dd/set", ["loudness", 1], "unknown key 'loudness'"),
+    ("/dd/set", ["folder", 3], "must be a name or path"),
+    ("/dd/hello", [70000], "port must be in 1..65535"),
+    ("/dd/status", ["seed=1"], "takes no key=value options"),
+    ("/dd/nope", [], "unknown address; known: /dd/ping"),
+    ("/other", [], "unknown address"),
+])
+def test_errors_name_the_allowed_values(address, args, message):
+    with pytest.raises(ProtocolError) as caught:
+        parse(address, ["#id"] + args)
+    assert message in str(caught.value)
+    assert caught.value.address == address and caught.value.request_id == "#id"
+
+
+def test_replies_carry_the_request_id_first():
+    assert reply_args("#r1", ["vary", "/a.wav"]) == ["#r1", "vary", "/a.wav"]
+    assert reply_args(None, ["vary", "/a.wav"]) == ["vary", "/a.wav"]
+
+
+def test_transport_modules_never_import_torch():
+    import subprocess
+    code = ("import sys; import bridge.transports.osc.server, bridge.transports.osc.client, bridge.transports.midi; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
