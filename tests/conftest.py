@@ -42,3 +42,24 @@ def tiny_config() -> UNetConfig:
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
+
+
+# For renders of whole clips: TINY's attention runs at a quarter of the input length (2048 samples for a 0.2 s
+# one-shot: seconds per step on this CPU); here it sits at 1/32 and below, about 0.1 s per step for such a clip.
+TINY_RENDER = UNetConfig(channels=(16, 16, 32, 32, 32, 32, 32, 32), n_attn_layers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """A tiny random model (TINY_RENDER, 48 kHz, window 8192) in the project's own format; the .safetensors path
+    (its card tiny-test.yaml lies beside it). Any command's --model takes it."""
+    from bridge.engine.checkpoints import LoadedModel, save_model
+    from bridge.engine.unet import DanceDiffusionUNet
+
+    with torch.random.fork_rng():
+        torch.manual_seed(1234)
+        network = DanceDiffusionUNet(TINY_RENDER)
+    loaded = LoadedModel.from_network(network, name="tiny-test", sample_rate=48000, window=8192,
+                                      provenance="random weights made by the tests")
+    weights, _card = save_model(loaded, tmp_path_factory.mktemp("models") / "tiny-test")
+    return weights

@@ -18,8 +18,8 @@ import json
 import logging
 import os
 import re
+import secrets
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,12 +186,7 @@ def _write_temporary(folder: Path, clip: Clip, fmt: str, metadata: dict | None) 
     samples = np.clip(samples, -1.0, 1.0)
     if not folder.is_dir():
         raise AudioError(f"{folder}: no such folder")
-    try:
-        handle, name = tempfile.mkstemp(dir=folder, prefix=".dd-bridge-", suffix=".partial.wav")
-    except OSError as error:
-        raise AudioError(f"{folder}: cannot write here ({error.strerror})") from None
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _create_temporary(folder)
     try:
         with soundfile.SoundFile(temporary, "w", clip.sample_rate, clip.channels, SUBTYPES[fmt], format="WAV") as file:
             if metadata is not None:
@@ -204,6 +199,20 @@ def _write_temporary(folder: Path, clip: Clip, fmt: str, metadata: dict | None) 
         temporary.unlink(missing_ok=True)
         raise AudioError(f"{folder}: could not write audio ({_reason(error)})") from None
     return temporary
+
+
+def _create_temporary(folder: Path) -> Path:
+    """A new hidden file in folder, created exclusively with the permissions the user's umask gives any file."""
+    for _ in range(100):
+        temporary = folder / f".dd-bridge-{secrets.token_hex(6)}.partial.wav"
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return temporary
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise AudioError(f"{folder}: cannot write here ({error.strerror})") from None
+    raise AudioError(f"{folder}: cannot create a temporary file")
 
 
 def _publish(temporary: Path, path: Path) -> None:

@@ -319,3 +319,10 @@ def test_clip_properties():
     assert (clip.frames, clip.channels, clip.seconds) == (44100, 1, 1.0)
     with pytest.raises(ValueError):
         Clip(np.zeros((2, 2, 2)), 48000)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = write_audio(tmp_path / "out.wav", tone())
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

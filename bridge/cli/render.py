@@ -1,0 +1,222 @@
+"""`dd-bridge generate | vary | interpolate`: render to WAV files, print their paths.
+
+Outputs go to --out (default: the current folder) under numbered names that never replace a file:
+"<input stem> var 001.wav", "<model name> 001.wav", "<a stem> to <b stem> 001.wav". Each written path goes to
+stdout, one a line; progress and logs go to stderr. Each file's WAV comment holds the JSON of what made it and
+the command that makes it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bridge import constants
+from bridge.daemon.settings import validate
+from bridge.engine.audio import Clip, read_audio, write_numbered
+from bridge.engine.samplers import SAMPLERS
+from bridge.errors import AudioError, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    generate = subparsers.add_parser("generate", help="new sounds from the model alone",
+                                     description="Render new sounds from the model alone.")
+    generate.add_argument("--seconds", type=_setting("seconds"), default=None, metavar="T",
+                          help="length of each sound in seconds (default: the model's window)")
+    _common_options(generate, seed=True)
+    generate.set_defaults(run=run_generate)
+
+    vary = subparsers.add_parser("vary", help="variations of an audio file",
+                                 description="Render variations of INPUT with its length, sample rate and channels.")
+    vary.add_argument("input", type=Path, metavar="INPUT", help="audio file: wav, aiff, flac, ogg or mp3")
+    vary.add_argument("--noise", type=_setting("noise"), default=constants.DEFAULT_NOISE, metavar="F",
+                      help="how far from the source, 0 (unchanged) to 1 (a new sound) (default: %(default)s)")
+    _common_options(vary, seed=True)
+    vary.set_defaults(run=run_vary)
+
+    interpolate = subparsers.add_parser("interpolate", help="steps between two audio files",
+                                        description="Render COUNT steps from A to B (both ends included), "
+                                                    "with A's length, sample rate and channels.")
+    interpolate.add_argument("a", type=Path, metavar="A", help="audio file to start from")
+    interpolate.add_argument("b", type=Path, metavar="B", help="audio file to end at")
+    _common_options(interpolate, seed=False, count=5)
+    interpolate.set_defaults(run=run_interpolate)
+
+
+def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int = constants.DEFAULT_COUNT) -> None:
+    parser.add_argument("--model", default=None, metavar="M",
+                        help="model card name or path: .ckpt, diffusers folder, or .safetensors with its card "
+                             f"(default: {constants.DEFAULT_MODEL})")
+    parser.add_argument("--count", type=_setting("count"), default=count, metavar="N",
+                        help="how many outputs (default: %(default)s)")
+    parser.add_argument("--steps", type=_setting("steps"), default=constants.DEFAULT_STEPS, metavar="S",
+                        help="sampler steps (default: %(default)s)")
+    parser.add_argument("--sampler", type=_setting("sampler"), default=constants.DEFAULT_SAMPLER, metavar="X",
+                        help=f"sampling method: {', '.join(SAMPLERS)} (default: %(default)s)")
+    if seed:
+        parser.add_argument("--seed", type=_setting("seed"), default=None, metavar="K",
+                            help="makes the render repeatable (default: a fresh seed, stored in each file)")
+    parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
+                        help="folder for the results (default: the current folder)")
+    parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
+                        metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
+    parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
+                        help="where to run (default: %(default)s)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+                        help="arithmetic precision (default: %(default)s)")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")
+    parser.add_argument("--sample-rate", type=_bounded(1000, 384000), default=None, metavar="R",
+                        help="sample rate of a custom .ckpt (default: 48000)")
+    parser.add_argument("--window", type=_bounded(1, 2**24), default=None, metavar="W",
+                        help="training window of a custom .ckpt in samples (default: 65536)")
+
+
+def _setting(key: str):
+    """Parse an option with the service's own validation, so both front ends accept exactly the same values."""
+    def parse(text: str):
+        try:
+            return validate(key, text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    parse.__name__ = key  # argparse names the type in some messages
+    return parse
+
+
+def _bounded(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
+        return value
+    return parse
+
+
+def run_generate(args) -> int:
+    engine, model = _engine(args)
+    clips = _render(engine, "generate", args)
+    options = {"seconds": args.seconds, "count": args.count, **_settings(args)}
+    return _write_all(args, clips, engine, model, "generate", engine.card.name, [], options)
+
+
+def run_vary(args) -> int:
+    source = read_audio(args.input)
+    engine, model = _engine(args)
+    clips = _render(engine, f"vary {args.input.name}", args, clip=source)
+    options = {"noise": args.noise, "count": args.count, **_settings(args)}
+    return _write_all(args, clips, engine, model, "vary", f"{args.input.stem} var", [args.input], options)
+
+
+def run_interpolate(args) -> int:
+    a, b = read_audio(args.a), read_audio(args.b)
+    engine, model = _engine(args)
+    clips = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, clip=a, clip_b=b)
+    options = {"count": args.count, **_settings(args)}
+    return _write_all(args, clips, engine, model, "interpolate", f"{args.a.stem} to {args.b.stem}",
+                      [args.a, args.b], options)
+
+
+def _settings(args) -> dict:
+    return {"steps": args.steps, "sampler": args.sampler, "seed": getattr(args, "seed", None),
+            "format": args.format, "precision": args.precision, "sample_rate": args.sample_rate,
+            "window": args.window}
+
+
+def _engine(args):
+    """The engine, and how the recreating command should name its model: a path made absolute, or a card name."""
+    from bridge.engine.checkpoints import load_model
+    from bridge.engine.engine import Engine
+
+    _prepare_out(args.out)
+    loaded = load_model(args.model, sample_rate=args.sample_rate, window=args.window)
+    engine = Engine(loaded, device=args.device, precision=args.precision, backend=args.backend)
+    model = _model_reference(args.model, loaded.name)
+    log.debug("model %s: %d Hz, window %d", loaded.name, engine.sample_rate, engine.window)
+    return engine, model
+
+
+def _model_reference(spec: str | None, name: str) -> str:
+    if spec is None:
+        return name
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
+
+
+def _prepare_out(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise AudioError(f"--out {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AudioError(f"--out {folder}: cannot create it ({error.strerror})") from None
+
+
+def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip | None = None) -> list[Clip]:
+    from bridge.engine import clips
+
+    progress = ProgressLine(label)
+    common = {"steps": args.steps, "sampler": args.sampler, "progress": progress}
+    try:
+        if args.command == "generate":
+            return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed, **common)
+        if args.command == "vary":
+            return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, **common)
+        return clips.interpolate_clips(engine, clip, clip_b, args.count, **common)
+    finally:
+        progress.close()
+
+
+def _write_all(args, clips: list[Clip], engine, model: str, operation: str, stem: str, sources: list[Path],
+               options: dict) -> int:
+    from bridge.engine.clips import render_metadata
+
+    seeds = _seeds(engine, options["seed"], len(clips))
+    for index, clip in enumerate(clips):
+        recipe = dict(options)
+        if seeds is not None:  # drawn per output: each file is recreated alone with its own seed
+            recipe.update(seed=seeds[index], count=1)
+        metadata = render_metadata(operation, model=model, model_hash=engine.model_hash, sources=sources,
+                                   options=recipe, index=index + 1, of=len(clips))
+        path = write_numbered(args.out, stem, clip, args.format, metadata)
+        print(path.resolve(), flush=True)
+    return 0
+
+
+def _seeds(engine, seed: int | None, count: int) -> list[int] | None:
+    """Per-output seeds when the engine drew them (no --seed); None when --seed fixed the whole batch."""
+    if seed is not None:
+        return None
+    drawn = getattr(engine, "last_seeds", None)
+    return list(drawn) if drawn is not None and len(drawn) == count else None
+
+
+class ProgressLine:
+    """One line on stderr, rewritten in place on a terminal; a few plain lines otherwise (logs, pipes)."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.step = 1 if self.live else 25  # percent between lines
+        self.shown = 0
+        self.enabled = logging.getLogger("bridge").isEnabledFor(logging.INFO)
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        percent = 100 * done // total
+        if percent // self.step <= self.shown // self.step:
+            return
+        self.shown = percent
+        start, end = ("\r", "") if self.live else ("", "\n")
+        print(f"{start}{self.label}: {percent:3d}% ({done}/{total})", end=end, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.live and self.shown > 0:
+            print(file=self.stream, flush=True)

@@ -1,0 +1,92 @@
+"""The operations on audio as producers have it: clips in, clips out; shared by the CLI and the service.
+
+The engine works on [2, L] tensors at the model's rate; these functions take a clip to that form and bring every
+result back. A variation keeps its source's frames, rate and channels exactly. An interpolation takes the frames,
+rate and channels of its first clip `a`; `b` is fitted to `a`'s length (cut, or padded with silence at the end).
+A clip longer than the model's window is rendered in one pass: the U-Net is convolutional, so it takes any length
+that is a multiple of its length multiple (the engine pads and trims), at a memory cost that grows with length.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from torch.nn import functional as F
+
+from bridge import __version__
+from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from bridge.engine.audio import Clip, from_model, to_model
+from bridge.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None] | None
+Cancel = Callable[[], bool] | None
+Seed = int | Sequence[int] | None
+
+LONG_CLIP_WINDOWS = 4  # beyond this many model windows, say that one pass needs that much more memory
+
+
+def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, steps: int = DEFAULT_STEPS,
+              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
+              cancel: Cancel = None) -> list[Clip]:
+    """`count` variations of clip at noise level `noise`, each with clip's frames, sample rate and channels."""
+    x = to_model(clip, engine.sample_rate)
+    _note_length(engine, x.shape[-1])
+    outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
+                          cancel=cancel)
+    return [from_model(y, clip, sample_rate=engine.sample_rate) for y in outputs]
+
+
+def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
+                   sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
+                   cancel: Cancel = None) -> list[Clip]:
+    """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window)."""
+    length = engine.window if seconds is None else round(seconds * engine.sample_rate)
+    if length < 1:
+        raise ConfigError(f"seconds must be positive, got {seconds}")
+    _note_length(engine, length)
+    outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
+                              cancel=cancel)
+    return [Clip(y.numpy().T, engine.sample_rate) for y in outputs]
+
+
+def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFAULT_STEPS,
+                      sampler: str = DEFAULT_SAMPLER, progress: Progress = None,
+                      cancel: Cancel = None) -> list[Clip]:
+    """`count` clips from a to b (both ends included), with a's frames, sample rate and channels."""
+    xa = to_model(a, engine.sample_rate)
+    xb = to_model(b, engine.sample_rate)
+    length = xa.shape[-1]
+    xb = xb[:, :length] if xb.shape[-1] >= length else F.pad(xb, (0, length - xb.shape[-1]))
+    _note_length(engine, length)
+    outputs = engine.interpolate(xa, xb, count, steps=steps, sampler=sampler, progress=progress, cancel=cancel)
+    return [from_model(y, a, sample_rate=engine.sample_rate) for y in outputs]
+
+
+def _note_length(engine, length: int) -> None:
+    windows = length / engine.window
+    if windows > LONG_CLIP_WINDOWS:
+        log.warning("%.1f s is %.0f model windows: rendered in one pass, needing about %.0f times the memory of one",
+                    length / engine.sample_rate, windows, windows)
+
+
+def render_metadata(operation: str, *, model: str, model_hash: str, sources: Sequence[str | Path] = (),
+                    options: dict, **details) -> dict:
+    """What made an output, for its WAV comment: model, settings, sources and the command that makes it again.
+
+    `options` are the command's own options (count, steps, sampler, seed, noise, seconds, precision, ...): they go
+    into the JSON and into the recreating command; `details` (such as the output's index in its batch) only
+    into the JSON. Sources are written as absolute paths so the command works from any folder.
+    """
+    sources = [str(Path(source).resolve()) for source in sources]
+    options = {key: value for key, value in options.items() if value is not None}
+    command = ["dd-bridge", operation, *sources, "--model", str(model)]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    return {"operation": operation, "model": str(model), "model_hash": model_hash, **options, "sources": sources,
+            **details, "command": shlex.join(command), "dd_bridge": __version__}
+
