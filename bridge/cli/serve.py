@@ -25,6 +25,8 @@ from bridge.errors import BridgeError
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
+FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
+                 ".yaml", ".yml")  # words with these endings are files even before they exist
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -122,12 +124,12 @@ def run_serve(args) -> int:
 
 # -- send / status ---------------------------------------------------------------------------------------------------
 def osc_argument(text: str):
-    """A command-line word as OSC sends it: existing paths made absolute (the service has its own working folder),
-    numbers as numbers, the rest as text."""
+    """A command-line word as OSC sends it: paths made absolute (the service has its own working folder), numbers
+    as numbers, the rest as text."""
     if text.startswith("folder="):
         return "folder=" + os.path.abspath(os.path.expanduser(text[7:]))
-    if os.path.exists(text):
-        return os.path.abspath(text)
+    if os.path.exists(text) or os.sep in text or Path(text).suffix.lower() in FILE_SUFFIXES:
+        return os.path.abspath(os.path.expanduser(text))
     if NUMBER.match(text):
         return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
     return text

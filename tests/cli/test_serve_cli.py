@@ -1,0 +1,180 @@
+"""`dd-bridge serve | send | status` as users and the REAPER scripts run them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import soundfile
+
+from bridge import __version__, constants
+from bridge.cli import main
+from bridge.daemon import renderer as renderer_module
+from bridge.engine.checkpoints import save_model
+from tests.daemon.conftest import _one_torch_thread, drum, renderer  # noqa: F401
+from tests.daemon.harness import micro_model, running_service, service_config
+
+
+def send(capsys, port, *words, timeout="10"):
+    code = main(["send", "--port", str(port), "--timeout", timeout, *words])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_send_prints_the_reply_and_exits_by_its_kind(tmp_path, renderer, drum, capsys, monkeypatch):
+    with running_service(service_config(tmp_path), renderer) as svc:
+        assert send(capsys, svc.port, "/dd/ping")[:2] == (0, f"{__version__}\n")
+
+        # Paths relative to the caller's folder are sent absolute; the reply's paths go one a line to stdout.
+        monkeypatch.chdir(drum.parent)
+        code, out, _ = send(capsys, svc.port, "/dd/vary", "kick.wav", "2", "0.3")
+        assert code == 0 and out.splitlines() == [str(tmp_path / "samples" / "kick" / f"kick var 00{i}.wav")
+                                                   for i in (1, 2)]
+
+        code, out, err = send(capsys, svc.port, "/dd/vary", "missing.wav")
+        assert code == 1 and out == "" and "no such file" in err and len(err.splitlines()) == 1
+
+        code, out, _ = send(capsys, svc.port, "/dd/set", "seed", "-1")  # a negative number stays a number
+        assert code == 0 and out == "set seed random\n"
+
+        code, out, _ = send(capsys, svc.port, "/dd/status")
+        assert code == 0 and json.loads(out)["model"] == "micro"
+
+
+def test_send_result_file_for_callers_without_a_pipe(tmp_path, renderer, drum, capsys):
+    result = tmp_path / "result.txt"
+    progress_seen = []
+    with running_service(service_config(tmp_path, render={"steps": 40, "prefetch": 0}), renderer) as svc:
+        stop = threading.Event()
+
+        def watch_progress():
+            while not stop.is_set():
+                try:
+                    progress_seen.append(float((tmp_path / "result.txt.progress").read_text()))
+                except (FileNotFoundError, ValueError):
+                    pass
+                time.sleep(0.005)
+        watcher = threading.Thread(target=watch_progress)
+        watcher.start()
+        try:
+            code, out, _ = send(capsys, svc.port, "--result", str(result), "/dd/vary", str(drum))
+        finally:
+            stop.set()
+            watcher.join()
+        lines = result.read_text().splitlines()
+        assert code == 0 and lines[0] == "done" and lines[1:] == out.splitlines() and len(lines) == 2
+        assert progress_seen and all(0 <= p <= 1 for p in progress_seen) and max(progress_seen) > 0
+        assert not (tmp_path / "result.txt.progress").exists()
+
+        code, _, _ = send(capsys, svc.port, "--result", str(result), "/dd/vary", str(drum), "99")
+        assert code == 1 and result.read_text().splitlines() == ["error", "count must be in 1..64, not 99"]
+
+        code, _, _ = send(capsys, svc.port, "--result", str(result), "/dd/select", str(drum))
+        assert code == 0 and result.read_text().splitlines() == ["ok", "select", str(drum)]
+    # Nobody listening: exit 3, and the result file says why.
+    code, _, err = send(capsys, svc.port, "--result", str(result), "/dd/ping", timeout="0.5")
+    assert code == 3 and "is `dd-bridge serve` running?" in err
+    assert result.read_text().splitlines()[0] == "error"
+
+
+def test_status_describes_the_service(tmp_path, renderer, drum, capsys):
+    with running_service(service_config(tmp_path), renderer) as svc:
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+        svc.ask("/dd/vary")
+        assert main(["status", "--port", str(svc.port)]) == 0
+        out = capsys.readouterr().out
+        assert "model      micro" in out and "on cpu, fp32" in out
+        assert "prefetched 2 of kick.wav" in out or "prefetched 1 of kick.wav" in out
+        assert "kick var 001.wav" in out and "(prefetched" in out
+    assert main(["status", "--port", str(svc.port), "--timeout", "0.3"]) == 3
+
+
+def test_the_stand_in_model_only_when_the_default_is_missing(monkeypatch, caplog):
+    monkeypatch.setattr(constants, "DEFAULT_MODEL", "not-installed-anywhere")
+    with caplog.at_level(logging.WARNING):
+        loaded, reference = renderer_module.load_for_service(None)
+    assert reference == renderer_module.STAND_IN_NAME and loaded.name == renderer_module.STAND_IN_NAME
+    assert "RANDOM-WEIGHT stand-in" in caplog.text
+    with pytest.raises(Exception, match="no model named 'also-missing'"):
+        renderer_module.load_for_service("also-missing")  # a model asked for by name never falls back
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    (tmp_path / "models").mkdir()
+    weights, _card = save_model(micro_model(), tmp_path / "models" / "micro")
+    return weights
+
+
+def test_serve_starts_listens_and_stops_cleanly_on_sigterm_mid_render(tmp_path, model_file, drum):
+    """SIGTERM while a render runs: the process exits 0 at once and leaves no partial file."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"osc: {{reply_port: null}}\nallowed_folders: [{tmp_path}]\n"
+                      "render: {steps: 1000, prefetch: 2}\n")
+    folder = tmp_path / "samples"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--model", str(model_file),
+         "--osc-port", "0", "--folder", str(folder), "--midi-port", "none", "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        while not any("ready" in line for line in lines):
+            assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        log = "".join(lines)
+        port = int(re.search(r"listening for OSC on 127\.0\.0\.1:(\d+)", log).group(1))
+        assert "model: micro" in log and "on cpu, fp32" in log and f"sample folder: {folder}" in log
+
+        from bridge.transports.osc.client import OscClient
+        with OscClient("127.0.0.1", port) as client:
+            assert client.request("/dd/select", [str(drum)]).address == "/dd/ack"
+            while True:
+                status = json.loads(client.request("/dd/status").args[0])
+                if status["running"] and status["running"]["progress"] > 0:
+                    break
+                time.sleep(0.05)
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert time.monotonic() - began < 15
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join()
+        process.stdout.close()
+        process.stderr.close()
+    assert "stopped" in "".join(lines)
+    leftovers = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    assert leftovers == []  # nothing half-written, no temporary files
+
+
+def test_serve_refuses_a_bad_config_in_one_line(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text("render: {noise: 7}\n")
+    assert main(["serve", "--config", str(config), "--midi-port", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "noise must be in 0..1, not 7" in err and "Traceback" not in err
+
+
+def test_files_written_before_a_stop_are_complete(tmp_path, renderer, drum):
+    with running_service(service_config(tmp_path), renderer) as svc:
+        svc.ask("/dd/select", str(drum))
+        made = svc.ask("/dd/vary", "", 3).args[1:]
+        svc.service.stop(timeout=30)
+        assert svc.ask("/dd/vary").address == "/dd/error"  # refuses work once stopping
+    frames = soundfile.info(drum).frames
+    assert [soundfile.info(p).frames for p in made] == [frames] * 3
+    assert not [p for p in (tmp_path / "samples").rglob(".*")]
