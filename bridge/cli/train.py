@@ -48,6 +48,7 @@ def register(subparsers) -> None:
     train.add_argument("--licence", default=None,
                        help="licence of the exported model (default: the base model's, else 'unknown')")
     train.set_defaults(run=run_train)
+    register_measures(subparsers)
 
 
 def _positive_int(text: str) -> int:
@@ -86,3 +87,139 @@ def run_train(args: argparse.Namespace) -> int:
     for path in session.export(run, name=args.name, licence=licence or "unknown"):
         print(path)
     return 0
+
+
+def register_measures(subparsers) -> None:
+    evaluate = subparsers.add_parser(
+        "eval", help="how close a model's sounds are to real ones, beside baselines",
+        description="Render --count sounds per sampler/steps setting and print their distance (MMD^2 over log-mel "
+                    "statistics, envelope and level) to the real one-shots in --data, beside the floor (real vs "
+                    "real), noise bursts with drum envelopes and the untrained network. For a model trained here, "
+                    "the files it held out are the reference and the rest of --data the floor's training files.")
+    evaluate.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
+    evaluate.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR", help="real one-shots")
+    evaluate.add_argument("--train-data", nargs="+", type=Path, default=None, metavar="DIR",
+                          help="the model's training files, for the floor (default: from the model card or --data)")
+    evaluate.add_argument("--sampler", default=None, help="sampler, or several separated by commas")
+    evaluate.add_argument("--steps", default=None, help="steps, or several separated by commas")
+    evaluate.add_argument("--count", type=_positive_int, default=16, metavar="N", help="sounds per setting")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--no-baselines", action="store_true", help="only the model's rows")
+    evaluate.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(run=run_eval)
+
+    memorization = subparsers.add_parser(
+        "check-memorization", help="does a model copy its training files?",
+        description="Render --count sounds and find each one's nearest file in --data (a distance that ignores "
+                    "gain, polarity and shifts up to 25 ms). Renders closer to a training file than distinct "
+                    "training files are to each other are flagged as likely copies.")
+    memorization.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
+    memorization.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR",
+                              help="the model's training files")
+    memorization.add_argument("--count", type=_positive_int, default=16, metavar="N")
+    memorization.add_argument("--steps", type=_positive_int, default=None)
+    memorization.add_argument("--sampler", default=None)
+    memorization.add_argument("--seed", type=int, default=0)
+    memorization.add_argument("--device", default="auto")
+    memorization.set_defaults(run=run_check_memorization)
+
+
+def _engine(args):
+    from bridge.engine.engine import Engine
+    return Engine(args.model, device=args.device)
+
+
+def _held_out(engine) -> set[Path]:
+    training = engine.card.extra.get("training") or {}
+    return {Path(p) for p in training.get("held_out_files") or []}
+
+
+def _load(files, engine):
+    from bridge.errors import BridgeError
+    from bridge.training.data import OneShots
+
+    shots = OneShots.load(files, engine.sample_rate, engine.window)
+    if len(shots) < 2:
+        raise BridgeError(f"need at least 2 readable audio files, found {len(shots)}")
+    return shots
+
+
+def reference_and_training(engine, data, train_data=None) -> tuple[list[Path], list[Path]]:
+    """(reference, training) files: held-out files named by the card are the reference when --data has them."""
+    import random
+
+    from bridge.training.data import scan
+
+    files = scan(data)
+    held = _held_out(engine)
+    if train_data:
+        reference = files
+        training = [f for f in scan(train_data) if f not in set(files)]
+    elif held & set(files):
+        reference = [f for f in files if f in held]
+        training = [f for f in files if f not in held]
+        if len(training) < 2:
+            card_data = (engine.card.extra.get("training") or {}).get("data") or []
+            training = [f for f in scan([d for d in card_data if Path(d).exists()]) if f not in held]
+    else:
+        shuffled = files[:]
+        random.Random(0).shuffle(shuffled)
+        half = len(shuffled) // 2
+        reference, training = sorted(shuffled[:half]), sorted(shuffled[half:])
+    return reference, training
+
+
+def _list(text, kind, default):
+    if text is None:
+        return [default]
+    try:
+        return [kind(part) for part in str(text).split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS
+    from bridge.errors import ConfigError
+    from bridge.training import evaluate
+
+    engine = _engine(args)
+    reference_files, training_files = reference_and_training(engine, args.data, args.train_data)
+    reference = _load(reference_files, engine)
+    log.info("reference: %d real files; floor: %d training files", len(reference), len(training_files))
+    try:
+        samplers = _list(args.sampler, str, DEFAULT_SAMPLER)
+        steps = _list(args.steps, int, DEFAULT_STEPS)
+    except argparse.ArgumentTypeError as error:
+        raise ConfigError(str(error)) from None
+    judge = evaluate.Judge(reference.windows, engine.sample_rate)
+    rows = evaluate.quality_table(engine, judge, [(s, n) for s in samplers for n in steps], count=args.count,
+                                  seed=args.seed)
+    rows = [evaluate.Score(f"{engine.card.name}: {row.label}", row.mmd2, row.count, row.seconds_per_sound)
+            for row in rows]
+    if not args.no_baselines:
+        training = _load(training_files, engine)
+        rows += evaluate.baselines(judge, engine, training.windows, sampler=samplers[0], steps=steps[0],
+                                   count=args.count, seed=args.seed)
+    print(evaluate.format_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps([row.__dict__ for row in rows], indent=2))
+    return 0
+
+
+def run_check_memorization(args: argparse.Namespace) -> int:
+    from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS
+    from bridge.training import evaluate, memorization
+    from bridge.training.data import scan
+
+    engine = _engine(args)
+    held = _held_out(engine)
+    shots = _load([f for f in scan(args.data) if f not in held], engine)
+    renders, _ = evaluate.render(engine, args.count, sampler=args.sampler or DEFAULT_SAMPLER,
+                                 steps=args.steps or DEFAULT_STEPS, seed=args.seed)
+    report = memorization.check(renders, shots.windows, shots.files, engine.sample_rate)
+    print(report.summary())
+    return 1 if report.flagged else 0

@@ -1,0 +1,102 @@
+"""Does a model hand back its training files? Nearest training file per render, against a calibrated threshold.
+
+Two sounds are compared as mel spectrograms with magnitudes raised to the power 0.3: the compression lets quiet
+detail count, and since (g m)^0.3 = g^0.3 m^0.3, the cosine similarity of such spectrograms ignores gain. Trying
+every offset up to MAX_SHIFT_SECONDS makes it ignore a small shift in time; comparing magnitudes makes it ignore
+polarity. distance = 1 - the best cosine similarity: 0 for a copy.
+
+The threshold comes from the data: the distance from each training file to its nearest other training file. A
+render closer to a training file than LOW_QUANTILE of the training files are to each other is flagged as a
+likely copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bridge.training.features import HOP, mel_magnitudes
+
+MAX_SHIFT_SECONDS = 0.025
+COMPRESSION = 0.3
+LOW_QUANTILE = 0.05
+
+
+@dataclass(frozen=True)
+class Match:
+    render: int
+    file: Path
+    distance: float
+    shift_seconds: float
+
+
+@dataclass
+class Report:
+    matches: list[Match]  # one per render, closest first
+    threshold: float
+    training_distances: torch.Tensor  # each training file's distance to its nearest other one
+
+    @property
+    def flagged(self) -> list[Match]:
+        return [m for m in self.matches if m.distance < self.threshold]
+
+    def summary(self, top: int = 5) -> str:
+        d = self.training_distances
+        lines = [f"threshold {self.threshold:.4f} (the {LOW_QUANTILE:.0%} quantile of {len(d)} training files' "
+                 f"distances to their nearest other file; median {float(d.median()):.4f})",
+                 f"{len(self.flagged)} of {len(self.matches)} renders flagged as likely copies"]
+        for m in self.matches[:top]:
+            flag = "  LIKELY COPY" if m.distance < self.threshold else ""
+            lines.append(f"  render {m.render + 1}: {m.distance:.4f} to {m.file} "
+                         f"(shifted {m.shift_seconds * 1000:+.0f} ms){flag}")
+        return "\n".join(lines)
+
+
+def fingerprints(clips: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """[N, mels, frames] compressed mel magnitudes: the form in which clips are compared."""
+    return mel_magnitudes(clips, sample_rate).clamp(min=0) ** COMPRESSION
+
+
+def distances(a: torch.Tensor, b: torch.Tensor, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[Na, Nb] smallest 1 - cosine similarity over frame shifts in [-max_shift, max_shift], and the best shift."""
+    frames = a.shape[-1]
+    best = torch.full((len(a), len(b)), -1.0)
+    best_shift = torch.zeros((len(a), len(b)), dtype=torch.long)
+    for shift in range(-max_shift, max_shift + 1):
+        if abs(shift) >= frames:
+            continue
+        x = a[..., max(shift, 0): frames + min(shift, 0)].flatten(1)
+        y = b[..., max(-shift, 0): frames + min(-shift, 0)].flatten(1)
+        similarity = torch.nn.functional.normalize(x, dim=1, eps=1e-12) @ \
+            torch.nn.functional.normalize(y, dim=1, eps=1e-12).T
+        better = similarity > best
+        best = torch.where(better, similarity, best)
+        best_shift = torch.where(better, torch.full_like(best_shift, shift), best_shift)
+    return 1 - best, best_shift
+
+
+def calibrate(training: torch.Tensor, max_shift: int) -> tuple[float, torch.Tensor]:
+    """The threshold and every training file's distance to its nearest other training file."""
+    if len(training) < 2:
+        raise ValueError("calibrating the threshold needs at least 2 training files")
+    within, _ = distances(training, training, max_shift)
+    within.fill_diagonal_(float("inf"))
+    nearest = within.min(dim=1).values
+    return float(torch.quantile(nearest, LOW_QUANTILE)), nearest
+
+
+def check(renders: torch.Tensor, training: torch.Tensor, files: list[Path], sample_rate: int) -> Report:
+    """Nearest training file for each render [N, 2, L], compared with training windows [M, 2, L]."""
+    max_shift = max(1, round(MAX_SHIFT_SECONDS * sample_rate / HOP))
+    length = min(renders.shape[-1], training.shape[-1])
+    ours = fingerprints(renders[..., :length], sample_rate)
+    theirs = fingerprints(training[..., :length], sample_rate)
+    threshold, nearest = calibrate(theirs, max_shift)
+    d, shift = distances(ours, theirs, max_shift)
+    closest = d.min(dim=1)
+    matches = [Match(i, files[int(j)], float(closest.values[i]), int(shift[i, j]) * HOP / sample_rate)
+               for i, j in enumerate(closest.indices)]
+    matches.sort(key=lambda m: m.distance)
+    return Report(matches, threshold, nearest)

@@ -1,0 +1,105 @@
+"""The training data loader on real one-shots and on the odd files producers' folders hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from bridge.errors import BridgeError
+from bridge.training import data
+
+RATE = 48000
+WINDOW = 8192
+
+
+@pytest.fixture
+def odd_folder(tmp_path, drum_samples):
+    """A folder of real drums in every shape, plus files that cannot be used."""
+    hit, rate = soundfile.read(drum_samples["wav"], dtype="float32", always_2d=True)
+    mono = hit.mean(axis=1)
+    nested = tmp_path / "kit" / "deeper"
+    nested.mkdir(parents=True)
+    soundfile.write(tmp_path / "mono.wav", mono, RATE)  # at the model rate: comparable frame by frame
+    soundfile.write(nested / "stereo_22k.flac", np.stack([mono, -mono], 1)[::2], rate // 2)
+    soundfile.write(tmp_path / "quad.wav", np.stack([mono, mono, 0 * mono, 0 * mono], 1), rate, subtype="FLOAT")
+    soundfile.write(tmp_path / "late.aiff", np.concatenate([np.zeros(3000, np.float32), mono]), RATE)
+    soundfile.write(tmp_path / "long.wav", np.tile(mono, 40)[: rate * 3] * 0.5 + 0.25, rate)
+    soundfile.write(tmp_path / "tiny.wav", mono[:10], rate)
+    soundfile.write(tmp_path / "silent.wav", np.zeros(4000, np.float32), rate)
+    (tmp_path / "notes.wav").write_text("this is not audio")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "readme.txt").write_text("ignored: not an audio suffix")
+    return tmp_path
+
+
+def test_scan_finds_audio_recursively_in_stable_order(odd_folder):
+    files = data.scan([odd_folder])
+    names = [f.name for f in files]
+    assert "stereo_22k.flac" in names and "late.aiff" in names
+    assert "readme.txt" not in names
+    assert files == sorted(files) == data.scan([odd_folder])
+
+
+def test_scan_of_a_missing_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(BridgeError, match="no such file or folder"):
+        data.scan([tmp_path / "nope"])
+
+
+def test_odd_files_load_or_are_listed_as_skipped(odd_folder):
+    shots = data.OneShots.load(data.scan([odd_folder]), RATE, WINDOW)
+    skipped = {s.path.name: s.reason for s in shots.skipped}
+    assert set(skipped) == {"notes.wav", "empty.wav", "silent.wav"}
+    assert all(reason for reason in skipped.values())
+    assert shots.windows.shape == (len(shots.files), 2, WINDOW)
+    assert shots.windows.dtype == torch.float32 and torch.isfinite(shots.windows).all()
+    by_name = dict(zip((f.name for f in shots.files), shots.windows))
+    # mono is centred on both sides; the 22 kHz file came back to 48 kHz with its channels kept apart
+    assert torch.equal(by_name["mono.wav"][0], by_name["mono.wav"][1])
+    assert torch.allclose(by_name["stereo_22k.flac"][0], -by_name["stereo_22k.flac"][1], atol=1e-6)
+    # a very short file is padded with silence
+    assert by_name["tiny.wav"][:, 100:].abs().max() == 0
+
+
+def test_window_starts_at_the_onset(odd_folder):
+    shots = data.OneShots.load([odd_folder / "mono.wav", odd_folder / "late.aiff"], RATE, WINDOW)
+    early, late = shots.windows
+    # the 3000 frames of leading silence are gone, but for a short pre-roll that keeps the attack whole
+    assert late[:, :data.PRE_ROLL // 2].abs().max() < 1e-3
+    half = WINDOW // 2  # before either fade-out
+    assert torch.allclose(early[:, :half], late[:, data.PRE_ROLL:half + data.PRE_ROLL], atol=1e-6)
+
+
+def test_a_long_file_is_cut_with_a_fade_not_a_click(odd_folder):
+    window = data.to_window(data.to_model(data.read_audio(odd_folder / "long.wav"), RATE).numpy(), WINDOW)
+    assert abs(window[:, -1]).max() < 1e-3
+    assert abs(window[:, WINDOW // 2]).max() > 0.1
+
+
+def test_held_out_split_is_fixed_and_disjoint(tmp_path):
+    files = [tmp_path / f"{i}.wav" for i in range(20)]
+    training, held = data.split_held_out(files, 0.1, seed=3)
+    assert len(held) == 2 and not set(held) & set(training) and len(training) + len(held) == 20
+    assert (training, held) == data.split_held_out(list(reversed(files)), 0.1, seed=3)
+    assert len(data.split_held_out(files[:3], 0.1)[1]) == 1
+
+
+def test_batches_repeat_exactly_and_cover_every_file():
+    windows = torch.arange(5.0)[:, None, None].expand(5, 2, 4)
+    seen = torch.cat([data.batch_at(windows, step, 2, seed=1)[:, 0, 0] for step in range(5)])
+    assert sorted(seen[:5].tolist()) == [0, 1, 2, 3, 4]  # the first epoch is a permutation
+    assert torch.equal(data.batch_at(windows, 3, 2, seed=1), data.batch_at(windows, 3, 2, seed=1))
+    with pytest.raises(BridgeError):
+        data.batch_at(windows[:0], 0, 2, seed=1)
+
+
+def test_augmentation_keeps_the_sound():
+    batch = torch.randn(64, 2, 32)
+    out = data.augment(batch, torch.Generator().manual_seed(0))
+    ratio = out.abs().amax(dim=(1, 2)) / batch.abs().amax(dim=(1, 2))
+    assert (ratio <= 1 + 1e-6).all() and (ratio >= 10 ** (-6 / 20) - 1e-6).all()
+    swapped_or_not = torch.stack([batch, batch.flip(1)], 1)  # each item is +-gain times itself or its swap
+    fits = [(out[i] / swapped_or_not[i]).flatten(1).std(dim=1).min() < 1e-5 for i in range(64)]
+    assert all(fits)
+    assert (out * batch).sum(dim=(1, 2)).lt(0).any()  # some polarity flips happened
