@@ -85,7 +85,7 @@ def sample_v_ddim(model: Model, x, ts, *, callback=None, noise_sampler=None, eta
         (alpha, sigma), (alpha_next, sigma_next) = alpha_sigma(ts[i]), alpha_sigma(ts[i + 1])
         v = model(x, _times(ts[i], x))
         denoised, eps = alpha * x - sigma * v, sigma * x + alpha * v
-        if eta > 0:
+        if eta > 0 and sigma_next > 0:
             ddim_sigma = eta * sigma_next / sigma * (1 - alpha**2 / alpha_next**2).sqrt()
             x = alpha_next * denoised + (sigma_next**2 - ddim_sigma**2).clamp(min=0).sqrt() * eps
             x = x + ddim_sigma * noise_sampler(ts[i], ts[i + 1])
