@@ -243,6 +243,7 @@ DIFFUSERS_REQUIRED = {
     "out_block_type": None,
     "mid_block_type": "UNetMidBlock1D",
     "extra_in_channels": TIMESTEP_FEATURES,
+    "downsample_each_block": False,
 }
 DIFFUSERS_BLOCKS = {"DownBlock1DNoSkip", "DownBlock1D", "AttnDownBlock1D",
                     "UpBlock1DNoSkip", "UpBlock1D", "AttnUpBlock1D"}

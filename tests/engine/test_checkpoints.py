@@ -83,6 +83,20 @@ def test_diffusers_bin_weights_load_the_same(small_reference, small_folder, tmp_
     assert from_bin.sha256 == from_safetensors.sha256
 
 
+@pytest.mark.parametrize("key, value", [("flip_sin_to_cos", False), ("use_timestep_embedding", True),
+                                        ("downsample_each_block", True), ("_class_name", "UNet2DModel")])
+def test_diffusers_settings_that_change_the_maths_are_refused(small_folder, tmp_path, key, value):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    config = json.loads((small_folder / "config.json").read_text())
+    config[key] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "diffusion_pytorch_model.safetensors").symlink_to(small_folder / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model(folder)
+    assert_one_line_error(excinfo, "odd", "config.json")
+
+
 def test_lightning_checkpoint_loads_the_ema_copy(small_reference, small_folder, tmp_path):
     ema = load_model(small_folder).state_dict
     online = {key: value + 0.5 * torch.randn_like(value) for key, value in ema.items()}
