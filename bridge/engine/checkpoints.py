@@ -173,13 +173,15 @@ def save_model(loaded: LoadedModel, dst: str | os.PathLike, half: bool = False,
     return weights_path, card_path
 
 
-# Layout 1: Harmonai PyTorch Lightning checkpoint -----------------------------------------------------------------
+# Layout 1: Harmonai training checkpoint (Lightning .ckpt, or the fine-tuning script's .pth) -----------------
 
 def _load_lightning(path: Path, told_rate: bool = False) -> LoadedModel:
     checkpoint = _unpickle_weights(path)
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    # Lightning (train_uncond.py) keeps the network under "state_dict"; finetune_dance_diffusion.py under "model".
+    found = [checkpoint[key] for key in ("state_dict", "model") if isinstance(checkpoint, dict) and key in checkpoint]
+    state = found[0] if found else None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: no state_dict inside (not a PyTorch Lightning checkpoint)")
+        raise CheckpointError(f"{path}: no state_dict inside (not a Dance Diffusion training checkpoint)")
     ema = {key[len(EMA_PREFIX):]: value for key, value in state.items()
            if key.startswith(EMA_PREFIX) and not key.endswith("kernel")}  # kernels: fixed resampling taps
     if not ema:
@@ -192,7 +194,7 @@ def _load_lightning(path: Path, told_rate: bool = False) -> LoadedModel:
         sample_rate, window = RELEASED_MODELS[released]
         provenance = f"Harmonai Dance Diffusion release {released} ({path.name}), EMA weights"
     else:
-        sample_rate, window = constants.DEFAULT_SAMPLE_RATE, max(constants.DEFAULT_WINDOW, config.length_multiple)
+        sample_rate, window = constants.DEFAULT_SAMPLE_RATE, max(constants.DEFAULT_WINDOW, 3 * config.length_multiple)
         provenance = f"{path.name} (PyTorch Lightning checkpoint), EMA weights"
         if not told_rate:
             log.info("%s is not one of the released models: assuming %d Hz and a %d-sample window unless given",

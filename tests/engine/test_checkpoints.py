@@ -113,6 +113,18 @@ def test_lightning_checkpoint_loads_the_ema_copy(small_reference, small_folder, 
     assert (expected - got).abs().max().item() <= PARITY_TOLERANCE
 
 
+def test_finetune_script_checkpoint_loads_the_ema_copy(tmp_path, tiny_config):
+    # finetune_dance_diffusion.py saves {"model": network state, "opt", "sched", "ema_sched", "epoch", "step"}.
+    ema, online = random_native_state(tiny_config, seed=1), random_native_state(tiny_config, seed=2)
+    model = {**{f"diffusion.{k}": v for k, v in online.items()}, **{f"diffusion_ema.{k}": v for k, v in ema.items()}}
+    torch.save({"model": model, "opt": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0]}]},
+                "sched": {"inv_gamma": 20000.0, "power": 1.0, "warmup": 0.99, "last_epoch": 500},
+                "ema_sched": {"power": 2 / 3, "max_value": 0.9999, "last_epoch": 500}, "epoch": 3, "step": 500},
+               tmp_path / "my-kit_00000500.pth")
+    loaded = load_model(tmp_path / "my-kit_00000500.pth")
+    assert all(torch.equal(loaded.state_dict[key], value) for key, value in ema.items())
+
+
 def test_lightning_checkpoint_takes_sample_rate_and_window_when_given(tmp_path, tiny_config):
     path = write_lightning_checkpoint(tmp_path / "custom.ckpt", random_native_state(tiny_config))
     loaded = load_model(path, sample_rate=22050, window=32768)
