@@ -18,7 +18,7 @@ local NO_WAIT_MINIMIZED = -2
 local POLL_SECONDS = 0.3
 local QUICK_SECONDS = 5     -- a running service answers these at once, even while rendering
 local QUICK = { ["/dd/ping"] = true, ["/dd/select"] = true, ["/dd/set"] = true }
-local OVERDUE_SECONDS = 20  -- on top of QUICK_SECONDS: starting dd-bridge can take seconds on a busy machine
+local OVERDUE_SECONDS = 60  -- on top of QUICK_SECONDS: starting dd-bridge can take long on a busy machine
 local REQUEST_TIMEOUT = 600  -- seconds `dd-bridge send` waits for a render without a reply or a progress message
 local UNDO_STATE_ITEMS = 4
 

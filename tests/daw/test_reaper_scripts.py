@@ -48,27 +48,30 @@ def service(tmp_path_factory, tiny_model_path):
         "osc: {port: 0, reply_port: null}\n"
         "midi: {port: none}\n"
         "render: {prefetch: 0, sampler: v-ddim}\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--model", str(tiny_model_path),
-         "--device", "cpu"],
-        cwd=REPO_DIR, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_DIR)))
-    port, log = None, []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        log.append(line)
-        found = re.search(r"listening for OSC on [\d.]+:(\d+)", line)
-        port = int(found[1]) if found else port
-        if "ready" in line:
-            break
+    log = root / "service.log"  # a file, not a pipe: a full pipe would block the service's logging
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--model", str(tiny_model_path),
+             "--device", "cpu"],
+            cwd=REPO_DIR, stderr=log_file, env=dict(os.environ, PYTHONPATH=str(REPO_DIR)))
     try:
-        assert port and process.poll() is None, "the service did not start:\n" + "".join(log)
+        port = None
+        deadline = time.monotonic() + 180
+        while port is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            text = log.read_text()
+            found = re.search(r"listening for OSC on [\d.]+:(\d+)", text)
+            port = int(found[1]) if found and "ready" in text else None
+        assert port, "the service did not start:\n" + log.read_text()
         yield {"port": port, "root": root}
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError("the service did not stop within 30 s of SIGTERM:\n" + log.read_text())
 
 
 def free_udp_port() -> int:
@@ -78,7 +81,7 @@ def free_udp_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_scenario(name: str, work: Path, sample: Path, port: int, command: Path, timeout: float = 180) -> None:
+def run_scenario(name: str, work: Path, sample: Path, port: int, command: Path, timeout: float = 400) -> None:
     env = dict(os.environ, DD_SCRIPTS=str(SCRIPTS), DD_WORK=str(work), DD_SAMPLE=str(sample), DD_PORT=str(port),
                DD_COMMAND=str(command))
     result = subprocess.run([lua(), str(LUA_TESTS / "actions_test.lua"), name], env=env, capture_output=True,

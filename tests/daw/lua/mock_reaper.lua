@@ -419,10 +419,10 @@ end
 
 -- Runs the script as REAPER would, then its defer loop until it stops. options.each(seconds) is called between
 -- rounds; returning true ends the script there, as re-launching a toggle action does. More than
--- options.limit seconds (120) is an error: the loop never ended.
+-- options.limit seconds (300) is an error: the loop never ended.
 function mock.run_action(script, options)
   options = options or {}
-  local limit = options.limit or 120
+  local limit = options.limit or 300
   state.script = script
   _G.reaper, _G.gfx = reaper, gfx
   state.removed = state.removed or {}
