@@ -119,7 +119,7 @@ def load_model(spec: str | os.PathLike | None = None, *, sample_rate: int | None
             and not path.with_suffix(CARD_SUFFIX).is_file():
         loaded = _load_diffusers(path.parent)
     elif path.suffix.lower() in PICKLE_SUFFIXES:
-        loaded = _load_lightning(path, told_rate=sample_rate is not None and window is not None)
+        loaded = _load_training_checkpoint(path, told_rate=sample_rate is not None and window is not None)
     elif path.suffix.lower() in (WEIGHTS_SUFFIX, CARD_SUFFIX, ".yml"):
         loaded = _load_own(path)
     else:
@@ -175,7 +175,7 @@ def save_model(loaded: LoadedModel, dst: str | os.PathLike, half: bool = False,
 
 # Layout 1: Harmonai training checkpoint (Lightning .ckpt, or the fine-tuning script's .pth) -----------------
 
-def _load_lightning(path: Path, told_rate: bool = False) -> LoadedModel:
+def _load_training_checkpoint(path: Path, told_rate: bool = False) -> LoadedModel:
     checkpoint = _unpickle_weights(path)
     # Lightning (train_uncond.py) keeps the network under "state_dict"; finetune_dance_diffusion.py under "model".
     found = [checkpoint[key] for key in ("state_dict", "model") if isinstance(checkpoint, dict) and key in checkpoint]
@@ -195,7 +195,7 @@ def _load_lightning(path: Path, told_rate: bool = False) -> LoadedModel:
         provenance = f"Harmonai Dance Diffusion release {released} ({path.name}), EMA weights"
     else:
         sample_rate, window = constants.DEFAULT_SAMPLE_RATE, max(constants.DEFAULT_WINDOW, 3 * config.length_multiple)
-        provenance = f"{path.name} (PyTorch Lightning checkpoint), EMA weights"
+        provenance = f"{path.name} (Dance Diffusion training checkpoint), EMA weights"
         if not told_rate:
             log.info("%s is not one of the released models: assuming %d Hz and a %d-sample window unless given",
                      path.name, sample_rate, window)
@@ -293,13 +293,14 @@ def _read_diffusers_weights(folder: Path) -> dict[str, torch.Tensor]:
         state = _unpickle_weights(path)
         if not isinstance(state, dict):
             raise CheckpointError(f"{path}: expected a dict of tensors")
-        return {key: _tensor(value, key, path) for key, value in state.items()}
+        return {key: _tensor(value, key, path).clone() for key, value in state.items()}
     raise CheckpointError(f"{folder}: no {' or '.join(DIFFUSERS_WEIGHTS)} in the folder")
 
 
 _RESNET_NAMES = {"conv_1": "main.0", "group_norm_1": "main.1", "conv_2": "main.3", "group_norm_2": "main.4",
                  "conv_skip": "skip"}
-_DIFFUSERS_KEY = re.compile(r"^(?:down_blocks\.(\d+)|up_blocks\.(\d+)|mid_block)\.(resnets|attentions)\.(\d+)\.(\w+)\.(weight|bias)$")
+_DIFFUSERS_KEY = re.compile(r"^(?:down_blocks\.(\d+)|up_blocks\.(\d+)|mid_block)"
+                            r"\.(resnets|attentions)\.(\d+)\.(\w+)\.(weight|bias)$")
 
 
 def diffusers_to_native(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
