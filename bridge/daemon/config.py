@@ -34,7 +34,7 @@ osc:
   port: {constants.OSC_PORT}           # where requests arrive
   reply_port: {constants.OSC_REPLY_PORT}     # replies also go to 127.0.0.1 on this port (the Max device); null: none
 midi:
-  port: "{constants.MIDI_PORT_NAME}"     # an input port's name; "{constants.MIDI_PORT_NAME}" opens a virtual port (Linux, macOS); none: no MIDI
+  port: "{constants.MIDI_PORT_NAME}"    # an input port's name; "{constants.MIDI_PORT_NAME}" opens a virtual port (Linux, macOS); none: no MIDI
   notes: {{36: vary, 37: generate}}   # note number -> action ({", ".join(ACTIONS)})
   cc: {{1: noise}}                     # controller number -> setting ({", ".join(CC_TARGETS)}), 0..127 scaled to its range
 render:                # how variations are rendered until /dd/set changes it
@@ -43,7 +43,7 @@ render:                # how variations are rendered until /dd/set changes it
   sampler: {constants.DEFAULT_SAMPLER}
   count: {constants.DEFAULT_COUNT}             # outputs per key press
   seed: null           # null: a fresh seed per variation
-  format: {constants.DEFAULT_OUTPUT_FORMAT}         # pcm16 | pcm24 | float
+  format: {constants.DEFAULT_OUTPUT_FORMAT}        # pcm16 | pcm24 | float
   prefetch: 4          # variations kept rendered ahead for the selected clip; 0: none
 limits:
   queue: 32            # requests waiting to render; more are refused with /dd/error

@@ -74,3 +74,8 @@ def test_a_named_config_must_exist(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="--osc-port must be in 0..65535"):
         Config().with_overrides(osc_port=123456)
+
+
+def test_the_readme_documents_every_key():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert DEFAULT_YAML in readme
