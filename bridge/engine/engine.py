@@ -43,6 +43,7 @@ MIN_MULTIPLES = 3  # the innermost level needs 3 samples for its reflect padding
 GPU_BATCH_SAMPLES = 8 * 65536  # items x length per batch on a GPU: 8 windows of the full model fit in ~16 GiB
 SEED_LIMIT = 2**31  # random seeds stay within a 32-bit signed int, what a DAW's UI can show and send back
 _MASK64 = 2**64 - 1
+INTERPOLATION_SEED = 0
 
 
 class Engine:
@@ -179,24 +180,30 @@ class Engine:
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
                     sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
                     **options) -> torch.Tensor:
-        """``count`` sounds from ``a`` to ``b`` (both [2, L], ends included): both clips are taken to noise along
-        the ODE (DDIM inversion, deterministic), the noises are slerped, and each point is sampled back."""
+        """``count`` sounds from ``a`` to ``b`` (both [2, L], ends included): both clips are taken almost to noise
+        along the ODE (deterministic, v-iplms), the two latents are slerped, and each point is sampled back.
+
+        The latents stay one step short of t = 1, where the network's output stops mattering to the state and
+        the way back could not recover the clips; ``steps`` counts the grid of a full render.
+        Stochastic samplers draw their noise from a fixed seed, so the result is reproducible too."""
         a, b = self._check_audio("a", a), self._check_audio("b", b)
         if a.shape != b.shape:
             raise ConfigError(f"a and b must have the same length, got {a.shape[-1]} and {b.shape[-1]} samples")
         _check_count(count)
         if count < 2:
             raise ConfigError(f"count must be at least 2 to go from a to b, got {count}")
-        ts = step_grid(_steps(steps), 1.0)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ConfigError(f"steps must be an integer >= 2 for an interpolation, got {steps!r}")
+        ts = step_grid(steps, 1.0)[1:]
         length = a.shape[-1]
         pair = F.pad(torch.stack([a, b]), (0, self.padded_length(length) - length))
-        batches = _batches(2, self.batch_size(length)) + _batches(count, self.batch_size(length))
-        tracker = _Tracker(len(ts) - 1, len(batches), progress, cancel)
-        ends = torch.cat([self._run(SAMPLERS["v-ddim"], pair[rows], ts.flip(0), None, tracker, {})
-                          for rows in _batches(2, self.batch_size(length))])
+        batch = self.batch_size(length)
+        tracker = _Tracker(len(ts) - 1, len(_batches(2, batch)) + len(_batches(count, batch)), progress, cancel)
+        ends = torch.cat([self._run(SAMPLERS["v-iplms"], pair[rows], ts.flip(0), None, tracker, {})
+                          for rows in _batches(2, batch)])
         weights = torch.linspace(0, 1, count, dtype=torch.float64)
         latents = torch.stack([_slerp(ends[0], ends[1], w) for w in weights])
-        out = self._sample(latents, ts, sampler, None, None, None, options, tracker=tracker)
+        out = self._sample(latents, ts, sampler, INTERPOLATION_SEED, None, None, options, tracker=tracker)
         return out[..., :length].clamp(-1, 1)
 
     # The work
