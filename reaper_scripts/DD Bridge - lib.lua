@@ -20,7 +20,7 @@ local QUICK_SECONDS = 5     -- a running service answers these at once, even whi
 local QUICK = { ["/dd/ping"] = true, ["/dd/select"] = true, ["/dd/set"] = true }
 local OVERDUE_SECONDS = 60  -- on top of QUICK_SECONDS: starting dd-bridge can take long on a busy machine
 local REQUEST_TIMEOUT = 600  -- seconds `dd-bridge send` waits for a render without a reply or a progress message
-local UNDO_STATE_ITEMS = 4
+local UNDO_STATE_ALL = -1  -- items, takes and the tracks Generate and Interpolate add
 
 -- ---- Settings ----
 
@@ -415,7 +415,7 @@ end
 function lib.end_changes(description)
   reaper.PreventUIRefresh(-1)
   reaper.UpdateArrange()
-  reaper.Undo_EndBlock(description, UNDO_STATE_ITEMS)
+  reaper.Undo_EndBlock(description, UNDO_STATE_ALL)
 end
 
 -- A new track at `index` (0-based) named `name`; returns it.
