@@ -11,6 +11,7 @@ import os
 import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bridge.engine.audio import Clip
 from bridge.errors import AudioError
@@ -66,6 +67,8 @@ class Variation:
     seed: int
     seconds: float  # how long it took to render
     renderer: object  # the model that made it: its metadata goes into the file
+    staged: Path | None = None  # the complete file written ahead, if any
+    staged_format: str | None = None
 
 
 @dataclass(eq=False)
@@ -87,19 +90,24 @@ class Entry:
 
 
 class PrefetchCache:
+    """Variations dropped as stale are collected in ``dropped`` for the owner to discard (their staged files)."""
+
     def __init__(self, max_clips: int):
         self.max_clips = max_clips
         self._entries: OrderedDict[Source, Entry] = OrderedDict()
+        self.dropped: list[Variation] = []
 
     def entry(self, source: Source, key: RenderKey) -> Entry:
         """The entry for source at key; a different key replaces the old one (its variations are stale)."""
         entry = self._entries.get(source)
         if entry is None or entry.key != key:
+            if entry is not None:
+                self.dropped.extend(entry.ready)
             entry = Entry(key, clip=entry.clip if entry else None)
             self._entries[source] = entry
         self._entries.move_to_end(source)
         while len(self._entries) > self.max_clips:
-            self._entries.popitem(last=False)
+            self.dropped.extend(self._entries.popitem(last=False)[1].ready)
         return entry
 
     def peek(self, source: Source, key: RenderKey) -> Entry | None:
@@ -115,7 +123,15 @@ class PrefetchCache:
     def drop_variations(self) -> None:
         """Forget every rendered variation (settings changed); decoded sources stay."""
         for source, entry in self._entries.items():
+            self.dropped.extend(entry.ready)
             self._entries[source] = Entry(entry.key, clip=entry.clip)
+
+    def take_dropped(self) -> list[Variation]:
+        dropped, self.dropped = self.dropped, []
+        return dropped
+
+    def all_variations(self) -> list[Variation]:
+        return [variation for entry in self._entries.values() for variation in entry.ready]
 
     def counts(self) -> dict[str, int]:
         return {source.path: len(entry.ready) for source, entry in self._entries.items()}

@@ -25,7 +25,7 @@ from bridge.daemon import requests as rq
 from bridge.daemon.config import Config
 from bridge.daemon.prefetch import Entry, PrefetchCache, RenderKey, Source, Variation
 from bridge.daemon.renderer import Renderer
-from bridge.daemon.writer import SampleFolder
+from bridge.daemon.writer import SampleFolder, discard
 from bridge.errors import AudioError, BridgeError, Cancelled, ConfigError
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ class Service:
 
     # -- life ------------------------------------------------------------------------------------------------
     def start(self) -> "Service":
+        self.folders.clear_staging()
         self._worker.start()
         return self
 
@@ -148,6 +149,11 @@ class Service:
             self._fail(job, "the service is stopping")
         if self._worker.is_alive():
             self._worker.join(timeout)
+        with self._cond:
+            staged = self.cache.all_variations() + self.cache.take_dropped()
+        for variation in staged:
+            discard(variation.staged)
+        self.folders.clear_staging()
 
     # -- requests (front-end threads; never wait on the model) -------------------------------------------------
     def handle(self, request: rq.Request, reply: Reply) -> None:
@@ -157,6 +163,8 @@ class Service:
         except BridgeError as error:
             self.note_error(request.address, str(error), quiet=isinstance(error, Busy))
             reply("/dd/error", request.address, str(error))
+        finally:
+            self._discard_dropped()
 
     def _on_ping(self, request, reply):
         reply("/dd/pong", __version__)
@@ -199,9 +207,7 @@ class Service:
             if job.seed is None:
                 job.taken = self.cache.take(source, key, count)
                 self.counters["prefetch_hits"] += len(job.taken)
-            if job.to_render == 0:
-                self._cond.notify_all()  # refill what was taken
-            else:
+            if job.to_render > 0:
                 self.counters["prefetch_misses"] += 1
                 try:
                     self._enqueue(job)
@@ -209,7 +215,9 @@ class Service:
                     self._give_back(job)
                     raise
         if job.to_render == 0:
-            self._finish_vary(job, [])  # already rendered: written from here, at once
+            self._finish_vary(job, [])  # already rendered: named from here, at once
+            with self._cond:
+                self._cond.notify_all()  # refill what was taken, once the answer is out
 
     def _on_generate(self, request: rq.Generate, reply: Reply):
         options = request.options
@@ -322,6 +330,12 @@ class Service:
         self.counters["prefetch_hits"] -= len(job.taken)
         job.taken = []
 
+    def _discard_dropped(self) -> None:
+        with self._cond:
+            dropped = self.cache.take_dropped()
+        for variation in dropped:
+            discard(variation.staged)
+
     def _cancel_prefetch(self) -> None:
         if self.running is not None and self.running.kind == "prefetch":
             self.running.cancelled.set()
@@ -387,6 +401,7 @@ class Service:
                 with self._cond:
                     self.running = None
                     self._cond.notify_all()
+                self._discard_dropped()
 
     def _next_job(self) -> Job | None:
         while not self._stopping:
@@ -457,12 +472,33 @@ class Service:
             return
         with self._cond:
             seeds = entry.seeds(job.to_render)
-        variations = self._render_variations(job, clip, seeds)
+        variations = [self._stage(job, variation) for variation in self._render_variations(job, clip, seeds)]
         with self._cond:
-            if self.cache.peek(job.source, job.key) is entry and not job.cancelled.is_set():
+            wanted = self.cache.peek(job.source, job.key) is entry and not job.cancelled.is_set()
+            if wanted:
                 entry.ready.extend(variations)
                 self.counters["prefetched"] += len(variations)
                 self._cond.notify_all()
+        if not wanted:
+            for variation in variations:
+                discard(variation.staged)
+
+    def _stage(self, job: Job, variation: Variation) -> Variation:
+        """Write a prefetched variation ahead, so that a key press only has to name it."""
+        fmt = self.settings.format
+        metadata = variation.renderer.metadata("vary", [job.source.path], self._vary_options(job, variation, fmt))
+        try:
+            staged = self.folders.stage(variation.clip, fmt, metadata)
+        except (BridgeError, OSError) as error:
+            log.warning("could not write a variation ahead (%s); it will be written when asked for", error)
+            return variation
+        return replace(variation, staged=staged, staged_format=fmt)
+
+    @staticmethod
+    def _vary_options(job: Job, variation: Variation, fmt: str) -> dict:
+        key = job.key
+        return {"count": 1, "seed": variation.seed, "noise": key.noise, "steps": key.steps, "sampler": key.sampler,
+                "format": fmt}
 
     def _run_vary(self, job: Job) -> None:
         with self._cond:
@@ -485,20 +521,28 @@ class Service:
         self._finish_vary(job, rendered)
 
     def _finish_vary(self, job: Job, rendered: list[Variation]) -> None:
-        key, source = job.key, job.source
-        paths = []
+        variations, paths = job.taken + rendered, []
         try:
-            for variation in job.taken + rendered:
-                options = {"count": 1, "seed": variation.seed, "noise": key.noise, "steps": key.steps,
-                           "sampler": key.sampler, "format": job.format}
-                metadata = variation.renderer.metadata("vary", [source.path], options)
-                paths.append(self.folders.write(job.folder, variation.clip, job.format, metadata,
-                                                operation="vary", sources=(source.path,)))
+            for variation in variations:
+                paths.append(self._write_variation(job, variation))
                 self._note_render("vary", paths[-1], variation.seed, variation.seconds, variation in job.taken)
         except BridgeError as error:
             self._fail(job, str(error))
             return
+        finally:
+            for variation in variations:
+                discard(variation.staged)  # published ones are gone already; the rest are of no use now
         self._deliver(job, paths)
+
+    def _write_variation(self, job: Job, variation: Variation) -> Path:
+        sources = (job.source.path,)
+        if variation.staged is not None and variation.staged_format == job.format:
+            try:
+                return self.folders.publish(variation.staged, job.folder, operation="vary", sources=sources)
+            except OSError as error:  # e.g. the folder is on another disk: write it out instead
+                log.debug("could not link %s: %s", variation.staged, error)
+        metadata = variation.renderer.metadata("vary", list(sources), self._vary_options(job, variation, job.format))
+        return self.folders.write(job.folder, variation.clip, job.format, metadata, operation="vary", sources=sources)
 
     def _run_generate(self, job: Job) -> None:
         key, renderer = job.key, self.renderer

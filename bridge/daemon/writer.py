@@ -1,20 +1,30 @@
-"""The sample folder: where results go, what they are called, and what each file says about its making.
+"""The sample folder: where results go and what they are called.
 
 A request names a folder (or leaves it to the settings) and a source file; neither can make the service write
 outside the configured folders: folders are resolved (symlinks included) and must lie inside an allowed one, and
 names taken from source files are reduced to one plain path component.
+
+Prefetched variations are written ahead into a hidden staging folder inside the sample folder, complete and
+with their metadata; a key press then only gives the staged file its name (a hard link, no data written), so
+answering takes the same time for a long clip as for a short one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import secrets
+import shutil
 from pathlib import Path
 
-from bridge.engine.audio import Clip, write_numbered
+from bridge.engine.audio import Clip, next_free_path, write_audio, write_numbered
 from bridge.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 MAX_NAME = 80
+STAGING = ".dd-bridge-staging"  # hidden: DAW browsers and Finder do not list it
 _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')  # separators, and what Windows and macOS Finder refuse
 
 
@@ -54,18 +64,56 @@ class SampleFolder:
             raise ConfigError(f"{target} leads outside the sample folder; not writing there")
         return real
 
-    def write(self, folder: Path, clip: Clip, fmt: str, metadata: dict, *, operation: str,
-              sources: tuple[str, ...] = (), model: str = "model") -> Path:
-        """Write one result under ``folder`` as the next free "<stem> NNN.wav" of its kind; returns its path.
-
-        vary: "<source>/<source> var NNN.wav"; generate: "generated/<model> NNN.wav";
-        interpolate: "interpolated/<a> to <b> NNN.wav".
-        """
+    def _target(self, folder: Path, operation: str, sources: tuple[str, ...], model: str) -> tuple[Path, str]:
+        """vary: "<source>/<source> var NNN.wav"; generate: "generated/<model> NNN.wav";
+        interpolate: "interpolated/<a> to <b> NNN.wav"."""
         stems = [safe_name(Path(source).stem) for source in sources]
         if operation == "vary":
-            target, numbered = self._subfolder(folder, stems[0]), f"{stems[0]} var"
-        elif operation == "generate":
-            target, numbered = self._subfolder(folder, "generated"), safe_name(model, "model")
-        else:
-            target, numbered = self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"[:2 * MAX_NAME]
-        return write_numbered(target, numbered, clip, fmt, metadata)
+            return self._subfolder(folder, stems[0]), f"{stems[0]} var"
+        if operation == "generate":
+            return self._subfolder(folder, "generated"), safe_name(model, "model")
+        return self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"[:2 * MAX_NAME]
+
+    def write(self, folder: Path, clip: Clip, fmt: str, metadata: dict, *, operation: str,
+              sources: tuple[str, ...] = (), model: str = "model") -> Path:
+        """Write one result under ``folder`` as the next free "<stem> NNN.wav" of its kind; returns its path."""
+        target, stem = self._target(folder, operation, sources, model)
+        return write_numbered(target, stem, clip, fmt, metadata)
+
+    # -- staged results ----------------------------------------------------------------------------------------
+    @property
+    def staging(self) -> Path:
+        return self.default / STAGING
+
+    def stage(self, clip: Clip, fmt: str, metadata: dict) -> Path:
+        """Write a complete file ahead, under a hidden name, for ``publish`` to name later."""
+        self.staging.mkdir(parents=True, exist_ok=True)
+        return write_audio(self.staging / f"{secrets.token_hex(8)}.wav", clip, fmt, metadata)
+
+    def publish(self, staged: Path, folder: Path, *, operation: str, sources: tuple[str, ...] = (),
+                model: str = "model") -> Path:
+        """Give a staged file the next free name, as ``write`` would; OSError where a link cannot be made
+        (another file system): the caller then writes the result out instead."""
+        target, stem = self._target(folder, operation, sources, model)
+        for _ in range(1000):
+            path = next_free_path(target, stem)
+            try:
+                os.link(staged, path)  # fails rather than replace: never overwrites, even in a race
+            except FileExistsError:
+                continue
+            discard(staged)
+            return path
+        raise OSError(f"{target}: no free name for {stem!r}")
+
+    def clear_staging(self) -> None:
+        """Staged files left by a service that did not stop cleanly are of no use: remove them."""
+        if self.staging.is_dir():
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def discard(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            log.debug("could not remove %s: %s", path, error)
