@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bridge.engine import unet
+from bridge.engine.devices import pick_dtype
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ CHANNELS_LAST = torch.channels_last
 
 def fast_network(module: unet.DanceDiffusionUNet, device: torch.device, precision: str = "fp32") -> Network:
     """The fastest way this device runs ``module`` (already on ``device``) in ``precision``: fp32, fp16 or bf16."""
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    dtype = pick_dtype(precision)
     if device.type == "cuda":
         return CompiledCudaNetwork(module, dtype)
     if device.type == "cpu":
@@ -220,6 +221,16 @@ class ChannelsLastUNet(nn.Module):
 
 # CUDA: low precision, compiled, CUDA graphs -------------------------------------------------------------------------
 
+def _twin(module: unet.DanceDiffusionUNet, dtype: torch.dtype) -> unet.DanceDiffusionUNet:
+    """A copy of ``module`` in ``dtype`` on its device, without a transient full-precision copy."""
+    device = next(module.parameters()).device
+    with torch.device("meta"):
+        twin = unet.DanceDiffusionUNet(module.config)
+    twin = twin.to_empty(device=device).to(dtype)
+    twin.load_state_dict(module.state_dict())
+    return twin.eval()
+
+
 class CompiledCudaNetwork:
     """The module in fp16/bf16 (or fp32) weights, compiled by inductor with CUDA graphs.
 
@@ -234,7 +245,8 @@ class CompiledCudaNetwork:
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype == torch.float32
         self.dtype = dtype
-        self.module = module.to(dtype)
+        # A low-precision twin: the module itself stays as it is (training may own it); fp32 uses it directly.
+        self.module = module if dtype == torch.float32 else _twin(module, dtype)
         self.compiled = torch.compile(self.module, mode="reduce-overhead", fullgraph=True, dynamic=False) \
             if compile else self.module
         self.shapes: set[tuple[int, int]] = set()

@@ -24,6 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT
+from bridge.engine.acceleration import fast_network
 from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.devices import pick_device, pick_dtype
 from bridge.engine.modelcard import ModelCard
@@ -88,13 +89,7 @@ class Engine:
         if self._backend == "onnx":
             from bridge.engine import onnx_backend
             return onnx_backend.load_network(self._loaded, device=self._device, precision=self._precision)
-        module, device_type, dtype = self._module, self._device.type, self._dtype
-
-        def network(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            with torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
-                return module(x, t).float()
-
-        return network
+        return fast_network(self._module, self._device, self._precision)
 
     # What the model is
 

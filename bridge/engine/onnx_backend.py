@@ -1,0 +1,188 @@
+"""The U-Net as an ONNX file, run by ONNX Runtime behind the same call as the torch network: ``model(x, t) -> v``.
+
+The export has a dynamic batch and a dynamic length (any multiple of the architecture's length multiple), and
+carries the weights' SHA-256 in its metadata, so a cached export is only ever used with the weights it came from.
+On CUDA the session takes TensorRT where onnxruntime-gpu has it, else the CUDA provider, and binds torch's own
+device buffers (I/O binding): no copy through the host between steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import platformdirs
+import torch
+
+from bridge.engine.checkpoints import LoadedModel
+from bridge.engine.engine import MIN_MULTIPLES
+from bridge.engine.modelcard import write_new_file
+from bridge.errors import BridgeError, CheckpointError, ConfigError
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+WEIGHTS_KEY = "dd_bridge.weights_sha256"
+MAX_BATCH = 1024
+MAX_LENGTH_MULTIPLES = 2**16  # lengths up to 65536 x the length multiple: far past any window
+
+
+def cache_dir() -> Path:
+    """Where exports made on demand for ``--backend onnx`` are kept, one per set of weights."""
+    return Path(platformdirs.user_cache_dir("dd-bridge")) / "onnx"
+
+
+def export_onnx(loaded: LoadedModel, path: str | os.PathLike, *, model: torch.nn.Module | None = None) -> Path:
+    """Writes the float32 network of ``loaded`` to a new ONNX file ``path`` (never replacing one) and returns it.
+
+    ``model``: the network already built from ``loaded`` (saves building it twice); float32, on the CPU.
+    """
+    path = Path(path).expanduser()
+    if path.exists():
+        raise CheckpointError(f"{path}: already exists; choose another name")
+    if not path.parent.is_dir():
+        raise CheckpointError(f"{path.parent}: no such folder")
+    model = loaded.build() if model is None else model
+    multiple = loaded.architecture.length_multiple
+    x = torch.zeros(1, loaded.architecture.io_channels, MIN_MULTIPLES * multiple)
+    t = torch.zeros(1)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    # Length as a multiple of `multiple`, so the exporter can prove every halving is exact.
+    blocks = torch.export.Dim("blocks", min=MIN_MULTIPLES, max=MAX_LENGTH_MULTIPLES)
+    log.info("exporting %s to ONNX (%d parameters); this takes a while for the full-size model",
+             loaded.name, loaded.num_parameters)
+    with warnings.catch_warnings(), _quiet_exporter():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model.eval(), (x, t), dynamo=True, opset_version=OPSET, verbose=False,
+                                    input_names=["x", "t"], output_names=["v"], optimize=True,
+                                    dynamic_shapes=({0: batch, 2: multiple * blocks}, {0: batch}))
+    proto = program.model_proto
+    for key, value in {WEIGHTS_KEY: loaded.sha256, "dd_bridge.model": loaded.name,
+                       "dd_bridge.sample_rate": str(loaded.sample_rate), "dd_bridge.window": str(loaded.window),
+                       "dd_bridge.length_multiple": str(multiple)}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    write_new_file(path, proto.SerializeToString())
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter prints its progress on stdout, where the CLI keeps only result paths: send it to the log."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        for line in printed.getvalue().splitlines():
+            log.debug("%s", line)
+
+
+def cached_export(loaded: LoadedModel, model: torch.nn.Module | None = None) -> Path:
+    """The ONNX file for these weights in the cache, exported on first use."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{loaded.name}-{loaded.sha256[:16]}.onnx"
+    if not path.exists():
+        try:
+            export_onnx(loaded, path, model=model)
+        except CheckpointError:
+            if not path.exists():  # another process finishing the same export first is fine
+                raise
+    return path
+
+
+def _providers(device: torch.device, precision: str, available: list[str], cache: Path) -> list:
+    if device.type == "cpu":
+        return ["CPUExecutionProvider"]
+    if device.type != "cuda":
+        raise ConfigError(f"the onnx backend runs on cpu or cuda, not {device.type}; use --backend torch")
+    if "CUDAExecutionProvider" not in available:
+        raise ConfigError("this onnxruntime has no CUDA provider (install onnxruntime-gpu) or use --backend torch")
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    providers: list = []
+    if "TensorrtExecutionProvider" in available:
+        providers.append(("TensorrtExecutionProvider", {
+            "device_id": index, "trt_fp16_enable": precision == "fp16", "trt_bf16_enable": precision == "bf16",
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache / "tensorrt")}))
+    providers.append(("CUDAExecutionProvider", {"device_id": index}))
+    providers.append("CPUExecutionProvider")
+    return providers
+
+
+class OnnxModel:
+    """An ONNX Runtime session with the network's call: ``model(x, t) -> v``, torch tensors in and out.
+
+    ``x`` and ``v`` stay on ``device``. ``weights_sha256``, when given, must match the export's metadata.
+    """
+
+    def __init__(self, path: str | os.PathLike, device: torch.device | str = "cpu", precision: str = "fp32",
+                 weights_sha256: str | None = None):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ConfigError("the onnx backend needs onnxruntime: pip install 'dd-bridge[cpu]' "
+                              "(or [gpu]), or use --backend torch") from None
+        self.path = Path(path)
+        self.device = torch.device(device)
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if self.device.type == "cpu":
+            options.intra_op_num_threads = torch.get_num_threads()
+        providers = _providers(self.device, precision, onnxruntime.get_available_providers(), self.path.parent)
+        try:
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as error:  # onnxruntime raises its own exception types, one per failure kind
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CheckpointError(f"{self.path}: not a usable ONNX model ({message})") from None
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if weights_sha256 is not None and metadata.get(WEIGHTS_KEY) != weights_sha256:
+            raise CheckpointError(f"{self.path}: exported from other weights than the model loaded")
+        inputs = [arg.name for arg in self.session.get_inputs()]
+        if inputs != ["x", "t"]:
+            raise CheckpointError(f"{self.path}: inputs {inputs}, expected a DD Bridge export with inputs x, t")
+        self.providers = self.session.get_providers()
+        self._binding = self.session.io_binding() if self.device.type == "cuda" else None
+        log.debug("onnxruntime session on %s with %s", self.device, ", ".join(self.providers))
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, torch.float32).contiguous()
+        t = t.to(self.device, torch.float32).reshape(-1).expand(x.shape[0]).contiguous()
+        if self._binding is None:
+            (v,) = self.session.run(["v"], {"x": x.numpy(), "t": t.numpy()})
+            return torch.from_numpy(v)
+        return self._run_bound(x, t)
+
+    def _run_bound(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        import numpy as np
+        v = torch.empty_like(x)
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        binding = self._binding
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        for name, tensor in (("x", x), ("t", t)):
+            binding.bind_input(name, "cuda", index, np.float32, list(tensor.shape), tensor.data_ptr())
+        binding.bind_output("v", "cuda", index, np.float32, list(v.shape), v.data_ptr())
+        # ONNX Runtime runs on its own stream: wait for torch's work on the inputs, and make torch wait for v.
+        torch.cuda.current_stream(self.device).synchronize()
+        self.session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        return v
+
+
+def load_network(loaded: LoadedModel, device: torch.device | str = "cpu", precision: str = "fp32",
+               model: torch.nn.Module | None = None) -> OnnxModel:
+    """The onnx backend for ``loaded``: its cached export (made now if missing) in an ONNX Runtime session."""
+    try:
+        path = cached_export(loaded, model=model)
+    except BridgeError:
+        raise
+    except Exception as error:  # the exporter's many failure types: one line for the user
+        raise CheckpointError(f"{loaded.name}: ONNX export failed ({type(error).__name__}: "
+                              f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from None
+    return OnnxModel(path, device=device, precision=precision, weights_sha256=loaded.sha256)
