@@ -3,7 +3,9 @@ but heun's second-order steps), fp32 against bf16, on the machine it runs on.
 
     .venv/bin/python benchmarks/model_step.py [--length 65536] [--repeats 3] [--device auto]
 
-Prints one line per precision: best and median seconds per step over the repeats, and the speed-up over fp32.
+Prints one line per precision: best and median wall seconds per step over the repeats, the speed-up over fp32,
+and the CPU seconds the process used per step (on a shared machine wall time counts the neighbours' work too;
+CPU time / threads is what the step costs on an idle one).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ def time_forward(model, x, t, device, autocast_dtype, repeats):
             torch.cuda.synchronize()
 
     once()  # warm-up: allocator, kernel selection
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         once()
         times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+        cpu_times.append(time.process_time() - cpu_start)
+    return min(times), statistics.median(times), min(cpu_times)
 
 
 def main() -> None:
@@ -50,14 +53,15 @@ def main() -> None:
     print(f"{model.num_parameters / 1e6:.1f}M parameters, 1 x 2 x {args.length} samples on {device} "
           f"({torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f})")
 
-    fp32_best, fp32_median = time_forward(model, x, t, device, None, args.repeats)
-    print(f"fp32            {fp32_best:6.2f} s/step best  {fp32_median:6.2f} median  1.00x")
-    bf16_best, bf16_median = time_forward(model, x, t, device, torch.bfloat16, args.repeats)
-    print(f"bf16 autocast   {bf16_best:6.2f} s/step best  {bf16_median:6.2f} median  {fp32_best / bf16_best:.2f}x")
-    model_bf16 = model.to(torch.bfloat16)
-    bf16w_best, bf16w_median = time_forward(model_bf16, x.bfloat16(), t, device, None, args.repeats)
-    print(f"bf16 weights    {bf16w_best:6.2f} s/step best  {bf16w_median:6.2f} median  {fp32_best / bf16w_best:.2f}x")
-
+    fp32_best = None
+    for label, autocast_dtype, weights_dtype in (("fp32", None, torch.float32),
+                                                 ("bf16 autocast", torch.bfloat16, torch.float32),
+                                                 ("bf16 weights", None, torch.bfloat16)):
+        model.to(weights_dtype)
+        best, median, cpu = time_forward(model, x.to(weights_dtype), t, device, autocast_dtype, args.repeats)
+        fp32_best = fp32_best or best
+        print(f"{label:14} {best:6.2f} s/step best {median:6.2f} median {fp32_best / best:5.2f}x   "
+              f"cpu {cpu:6.2f} s/step")
 
 if __name__ == "__main__":
     main()
