@@ -178,3 +178,13 @@ def test_files_written_before_a_stop_are_complete(tmp_path, renderer, drum):
     frames = soundfile.info(drum).frames
     assert [soundfile.info(p).frames for p in made] == [frames] * 3
     assert not [p for p in (tmp_path / "samples").rglob(".*")]
+
+
+def test_bench_latency_runs_both_modes_and_prints_the_table(model_file, capsys):
+    """Runs, not timed: the figures are the benchmark's output, read by people."""
+    assert main(["bench-latency", "--model", str(model_file), "--device", "cpu", "--steps", "2", "--presses", "3",
+                 "--prefetch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "model micro" in out and "render of one variation: median" in out
+    assert re.search(r"without prefetch(\s+\d+\.\d){4}", out) and re.search(r"with prefetch \(2\)(\s+\d+\.\d){4}", out)
+    assert "target p95 with prefetch < 20 ms:" in out
