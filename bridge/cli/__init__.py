@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "bridge.cli.models",  # models, convert
     "bridge.cli.train",  # train, eval, check-memorization
     "bridge.cli.serve",  # serve, send, status
+    "bridge.cli.latency",  # bench-latency
 ]
 
 log = logging.getLogger("bridge")
