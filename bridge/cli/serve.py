@@ -42,6 +42,8 @@ def register(subparsers) -> None:
                        help=f"UDP port to listen on (default {constants.OSC_PORT}; 0: any free port)")
     serve.add_argument("--folder", default=None, metavar="DIR", help="the sample folder")
     serve.add_argument("--device", default=None, choices=("auto", "cuda", "mps", "cpu"))
+    serve.add_argument("--backend", default=None, choices=("torch", "onnx"),
+                       help="torch (default) or onnx: ONNX Runtime, the model exported once on first use")
     serve.add_argument("--midi-port", default=None, metavar="NAME|none",
                        help=f"MIDI input port (default: a virtual port {constants.MIDI_PORT_NAME!r}); none: no MIDI")
     serve.set_defaults(run=run_serve)
@@ -79,12 +81,12 @@ def run_serve(args) -> int:
     from bridge.transports.osc.server import OscServer
 
     config = load_config(args.config).with_overrides(
-        model=args.model, device=args.device, osc_port=args.osc_port, folder=args.folder, midi_port=args.midi_port)
+        model=args.model, device=args.device, backend=args.backend, osc_port=args.osc_port, folder=args.folder, midi_port=args.midi_port)
     # Bind first: a port in use fails in a second, not after the model has loaded.
     server = OscServer(None, config.osc_host, config.osc_port, config.reply_port)
     try:
         log.info("loading model %s ...", config.model or constants.DEFAULT_MODEL)
-        renderer = Renderer.load(config.model, config.device, config.precision)
+        renderer = Renderer.load(config.model, config.device, config.precision, config.backend)
         service = Service(config, renderer)
     except BaseException:
         server.stop()

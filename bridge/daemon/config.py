@@ -26,6 +26,7 @@ DEFAULT_YAML = f"""\
 model: null            # model card name, or a path (.ckpt, diffusers folder, .safetensors); null: {constants.DEFAULT_MODEL}
 device: auto           # auto (cuda, then mps, then cpu) | cuda | mps | cpu
 precision: auto        # auto (the device's best) | fp32 | fp16 | bf16
+backend: torch         # torch | onnx (ONNX Runtime; its first start exports the model once, minutes at full size)
 folder: null           # the sample folder; null: "DD Bridge" in your music folder
 allowed_folders: []    # extra folders requests may write into (folder= option, /dd/set folder), e.g. your
                        # REAPER projects; the sample folder, your music and documents folders are always allowed
@@ -53,7 +54,7 @@ limits:
 """
 
 SECTIONS = {
-    "": ("model", "device", "precision", "folder", "allowed_folders", "osc", "midi", "render", "limits"),
+    "": ("model", "device", "precision", "backend", "folder", "allowed_folders", "osc", "midi", "render", "limits"),
     "osc": ("host", "port", "reply_port"),
     "midi": ("port", "notes", "cc"),
     "render": ("noise", "steps", "sampler", "count", "seed", "format", "prefetch"),
@@ -61,6 +62,7 @@ SECTIONS = {
 }
 DEVICES = ("auto", "cuda", "mps", "cpu")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+BACKENDS = ("torch", "onnx")
 
 
 def config_path() -> Path:
@@ -76,6 +78,7 @@ class Config:
     model: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "torch"
     folder: Path = field(default_factory=default_folder)
     allowed_folders: tuple[Path, ...] = ()
     osc_host: str = constants.OSC_HOST
@@ -104,6 +107,8 @@ class Config:
             changes["model"] = as_text("--model", flags["model"])
         if flags.get("device") is not None:
             changes["device"] = _choice("--device", flags["device"], DEVICES)
+        if flags.get("backend") is not None:
+            changes["backend"] = _choice("--backend", flags["backend"], BACKENDS)
         if flags.get("osc_port") is not None:
             changes["osc_port"] = as_int("--osc-port", flags["osc_port"], 0, 65535)
         if flags.get("folder") is not None:
@@ -170,6 +175,8 @@ def parse_config(data, source: Path | None = None) -> Config:
         changes["device"] = _choice("device", top["device"], DEVICES)
     if "precision" in top:
         changes["precision"] = _choice("precision", top["precision"], PRECISIONS)
+    if "backend" in top:
+        changes["backend"] = _choice("backend", top["backend"], BACKENDS)
     if top.get("folder") is not None:
         changes["folder"] = _folder("folder", top["folder"])
     if top.get("allowed_folders") is not None:

@@ -66,9 +66,10 @@ class ModelInfo:
 
 
 class Renderer:
-    def __init__(self, loaded: LoadedModel, reference: str, device: str = "auto", precision: str = "auto"):
+    def __init__(self, loaded: LoadedModel, reference: str, device: str = "auto", precision: str = "auto",
+                 backend: str = "torch"):
         kwargs = {} if precision == "auto" else {"precision": precision}
-        self.engine = Engine(loaded, device=device, **kwargs)
+        self.engine = Engine(loaded, device=device, backend=backend, **kwargs)
         self.info = ModelInfo(
             name=loaded.name, reference=reference, hash=self.engine.model_hash, device=str(self.engine.device),
             precision=str(getattr(self.engine, "precision", precision)), sample_rate=self.engine.sample_rate,
@@ -76,9 +77,10 @@ class Renderer:
             recreatable=reference != STAND_IN_NAME)
 
     @classmethod
-    def load(cls, spec: str | None, device: str = "auto", precision: str = "auto") -> "Renderer":
+    def load(cls, spec: str | None, device: str = "auto", precision: str = "auto",
+             backend: str = "torch") -> "Renderer":
         loaded, reference = load_for_service(spec)
-        return cls(loaded, reference, device, precision)
+        return cls(loaded, reference, device, precision, backend)
 
     @property
     def samplers(self) -> tuple[str, ...]:
