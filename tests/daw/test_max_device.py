@@ -138,3 +138,13 @@ def test_build_refuses_a_patcher_with_other_ports(tmp_path):
     with pytest.raises(build.BuildError, match="udpsend 127.0.0.1 9000"):
         build.build(patcher, tmp_path / "Other.amxd")
     assert not (tmp_path / "Other.amxd").exists()
+
+
+def test_device_javascript_is_es5():
+    """Max's classic `js` object runs ES5: no let/const, arrow functions, template strings or classes."""
+    source = (MAX_PATCH / "dd_bridge.js").read_text()
+    code = re.sub(r'"(?:[^"\\]|\\.)*"|//[^\n]*', '""', source)  # strings and comments may say anything
+    for pattern, what in ((r"\blet\s", "let"), (r"\bconst\s", "const"), (r"=>", "an arrow function"),
+                          (r"`", "a template string"), (r"\bclass\s", "a class")):
+        assert not re.search(pattern, code), f"dd_bridge.js uses {what}, which Max's js object cannot run"
+    assert '"use strict";' in source.splitlines()[:10]
