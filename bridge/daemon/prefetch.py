@@ -13,6 +13,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import soundfile
+
 from bridge.engine.audio import Clip
 from bridge.errors import AudioError
 
@@ -49,6 +51,14 @@ class Source:
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
+
+
+def probe_audio(source: Source) -> None:
+    """Refuse a file that is not audio at once, before it reaches the render thread (reads the header only)."""
+    try:
+        soundfile.info(source.path)
+    except Exception:
+        raise AudioError(f"{source.path}: not an audio file this can read (wav, aiff, flac, ogg, mp3)") from None
 
 
 @dataclass(frozen=True)

@@ -14,91 +14,23 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
-
-import soundfile
 
 from bridge import __version__, constants
 from bridge.daemon import requests as rq
 from bridge.daemon.config import Config
-from bridge.daemon.prefetch import Entry, PrefetchCache, RenderKey, Source, Variation
+from bridge.daemon.jobs import Busy, Job, Reply, Waiter
+from bridge.daemon.prefetch import Entry, PrefetchCache, RenderKey, Source, Variation, probe_audio
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.writer import SampleFolder, discard
-from bridge.errors import AudioError, BridgeError, Cancelled, ConfigError
+from bridge.errors import BridgeError, Cancelled, ConfigError
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[..., None]
 RECENT = 10
 RENDER_KEYS = ("noise", "steps", "sampler", "seed")  # settings that change the audio: prefetch goes stale
-
-
-class Busy(BridgeError):
-    """The queue is full; the request is refused rather than held in memory."""
-
-
-def _silent(address: str, *args) -> None:
-    pass
-
-
-@dataclass(eq=False)
-class Waiter:
-    """One request waiting for a job's results; coalesced requests share a job."""
-
-    reply: Reply
-    request: rq.Request
-    count: int
-
-    def error(self, message: str) -> None:
-        self.reply("/dd/error", self.request.address, message)
-
-    def progress(self, name: str, fraction: float) -> None:
-        # With a request id the transport puts it first: "/dd/progress <id> <fraction>"; else the job's kind.
-        if self.request.request_id:
-            self.reply("/dd/progress", float(fraction))
-        else:
-            self.reply("/dd/progress", name, float(fraction))
-
-
-@dataclass(eq=False)
-class Job:
-    kind: str  # vary | generate | interpolate | prefetch | model
-    waiters: list[Waiter]
-    source: Source | None = None
-    source_b: Source | None = None
-    key: RenderKey | None = None
-    seed: int | None = None  # a per-request seed: outputs get seed, seed + 1, ...
-    taken: list[Variation] = field(default_factory=list)  # prefetched variations already claimed
-    folder: Path | None = None
-    format: str = constants.DEFAULT_OUTPUT_FORMAT
-    seconds: float | None = None
-    model: str | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def total(self) -> int:
-        return sum(waiter.count for waiter in self.waiters)
-
-    @property
-    def to_render(self) -> int:
-        return self.total - len(self.taken)
-
-    def merges_with(self, other: "Job") -> bool:
-        """Identical key presses in a flood become one job (each still gets its own reply)."""
-        return (self.kind == other.kind == "vary" and self.seed is None and other.seed is None
-                and (self.source, self.key, self.folder, self.format) == (other.source, other.key, other.folder,
-                                                                          other.format)
-                and self.total + other.total <= constants.MAX_COUNT)
-
-
-def probe_audio(source: Source) -> None:
-    """Refuse a file that is not audio at once, before it reaches the render thread (reads the header only)."""
-    try:
-        soundfile.info(source.path)
-    except Exception:
-        raise AudioError(f"{source.path}: not an audio file this can read (wav, aiff, flac, ogg, mp3)") from None
 
 
 class Service:
