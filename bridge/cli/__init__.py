@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "bridge.cli.train",  # train, eval, check-memorization
     "bridge.cli.serve",  # serve, send, status
     "bridge.cli.latency",  # bench-latency
+    "bridge.cli.bench",  # bench, export-onnx
 ]
 
 log = logging.getLogger("bridge")

@@ -1,0 +1,134 @@
+"""`dd-bridge bench`: model speed side by side with diffusers; `dd-bridge export-onnx`: the ONNX file of a model.
+
+(The service's key-press latency is `dd-bridge bench-latency`.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from bridge import constants
+from bridge.engine.devices import DEVICES, pick_device
+from bridge.errors import BridgeError
+
+log = logging.getLogger(__name__)
+
+QUICK = dict(channels=(32, 32, 64, 64), n_attn_layers=2, length=256, repeats=1)
+
+
+def register(subparsers) -> None:
+    bench = subparsers.add_parser(
+        "bench", help="time the model: ours (torch, onnxruntime) against diffusers, side by side",
+        description="One forward pass of the full-size (221 M) model at the service's window, per backend and "
+                    "precision, as ratios to diffusers' UNet1DModel; then one sound end to end, our default "
+                    "sampler and steps against DanceDiffusionPipeline's 100 IPNDM steps, with the quality of each. "
+                    "Rows are timed interleaved on the same weights and inputs. Takes minutes on a CPU.")
+    bench.add_argument("--json", action="store_true", help="print the tables as JSON")
+    bench.add_argument("--quick", action="store_true", help="a tiny random model and short inputs: checks that "
+                                                            "everything runs, in seconds; the figures mean nothing")
+    bench.add_argument("--model", default=None, metavar="M",
+                       help=f"model for the end-to-end table (default: {constants.DEFAULT_MODEL} if installed)")
+    bench.add_argument("--device", default="auto", choices=DEVICES)
+    bench.add_argument("--length", type=int, default=constants.DEFAULT_WINDOW, metavar="N",
+                       help=f"samples per forward pass (default {constants.DEFAULT_WINDOW}, the service's window)")
+    bench.add_argument("--batch", type=int, default=None, metavar="B",
+                       help="forward-pass batch (default: what the Engine uses on this device for that length)")
+    bench.add_argument("--repeats", type=int, default=3, metavar="R", help="timed rounds; the best counts")
+    bench.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime rows (the first run exports "
+                                                             "the model to ONNX, minutes at full size)")
+    bench.add_argument("--only", choices=("forward", "sound"), default=None, help="run one of the two tables")
+    bench.set_defaults(run=run_bench)
+
+    export = subparsers.add_parser(
+        "export-onnx", help="write a model as an ONNX file (dynamic batch and length) for ONNX Runtime",
+        description="Writes the float32 network of M to a new file F.onnx with a dynamic batch and length. "
+                    "`--backend onnx` does this by itself on first use; this is for using the file elsewhere.")
+    export.add_argument("--model", default=None, metavar="M", help="model card name or path (default: bundled)")
+    export.add_argument("--out", required=True, type=Path, metavar="F.onnx", help="the new file (never replaced)")
+    export.set_defaults(run=run_export)
+
+
+def run_export(args) -> int:
+    from bridge.engine.checkpoints import load_model
+    from bridge.engine.onnx_backend import export_onnx
+
+    out = args.out.expanduser()
+    if out.suffix.lower() != ".onnx":
+        raise BridgeError(f"{out}: the output must be named .onnx")
+    path = export_onnx(load_model(args.model), out)
+    print(path)
+    return 0
+
+
+def run_bench(args) -> int:
+    from bridge.engine import benchmark
+    from bridge.engine.checkpoints import load_model
+    from bridge.engine.unet import UNetConfig
+
+    device = pick_device(args.device)
+    for name in ("length", "repeats", "batch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise BridgeError(f"--{name} must be at least 1, got {value}")
+    if args.quick:
+        config = UNetConfig(channels=QUICK["channels"], n_attn_layers=QUICK["n_attn_layers"])
+        length, repeats = QUICK["length"], QUICK["repeats"]
+    else:
+        config, length, repeats = benchmark.FULL_SIZE, args.length, args.repeats
+    if length % config.length_multiple:
+        raise BridgeError(f"--length must be a multiple of {config.length_multiple} samples, got {length}")
+    sampler, steps = benchmark.default_settings()
+    log.info("%s", benchmark.machine())
+    tables = []
+    if args.only in (None, "forward"):
+        loaded, network, reference = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)
+        batch = args.batch or _engine_batch(device, length)
+        tables.append(benchmark.forward_table(loaded, network, reference, batch=batch, length=length,
+                                              device=device, repeats=repeats, onnx=not args.no_onnx))
+        del loaded, network, reference
+    if args.only in (None, "sound"):
+        if args.quick:
+            loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0]
+        else:
+            loaded = _quality_model(args.model)
+        tables.append(benchmark.variation_table(loaded, device=device, steps=steps, sampler=sampler))
+    if args.json:
+        json.dump({"machine": benchmark.machine(), "tables": [table.to_dict() for table in tables]}, sys.stdout,
+                  indent=2)
+        print()
+    else:
+        print(f"dd-bridge bench: {benchmark.machine()}")
+        for table in tables:
+            print()
+            print(benchmark.format_table(table))
+    return 0
+
+
+def _engine_batch(device: torch.device, length: int) -> int:
+    from bridge.engine.engine import GPU_BATCH_SAMPLES
+
+    return 1 if device.type == "cpu" else max(1, GPU_BATCH_SAMPLES // length)
+
+
+def _quality_model(spec: str | None):
+    from bridge.engine import benchmark
+    from bridge.engine.checkpoints import load_model
+    from bridge.errors import CheckpointError
+
+    try:
+        return load_model(spec)
+    except CheckpointError:
+        if spec is not None:
+            raise
+    log.warning("no bundled model %s: the end-to-end table uses random weights of the small architecture",
+                constants.DEFAULT_MODEL)
+    from bridge.engine.unet import UNetConfig
+
+    small = UNetConfig(channels=(32, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64), n_attn_layers=4)
+    return benchmark.reference_pair(small, constants.DEFAULT_SAMPLE_RATE, constants.DEFAULT_WINDOW, seed=1)[0]
