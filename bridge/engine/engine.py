@@ -277,7 +277,8 @@ class _Tracker:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, self.total)
-        self.check()
+        if self.done < self.total:  # finished work is kept, whatever cancel() says now
+            self.check()
 
 
 class _NoiseSampler:

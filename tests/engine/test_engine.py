@@ -176,6 +176,10 @@ def test_cancel_stops_between_steps(engine):
     with Recording(engine) as recording, pytest.raises(Cancelled):
         engine.vary(torch.zeros(2, 40), 1, noise=0.5, steps=STEPS, cancel=lambda: True)
     assert not recording.calls
+    seen.clear()
+    finished = engine.generate(1, 40, steps=STEPS, seed=1, progress=lambda done, total: seen.append(done),
+                               cancel=lambda: len(seen) >= STEPS)
+    assert finished.shape == (1, 2, 40)
 
 
 def test_interpolate_goes_from_a_to_b(engine, clip):
