@@ -1,0 +1,50 @@
+"""What the DAW suites share: a real `dd-bridge serve` on the tiny test model."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bridge.constants import REPO_DIR
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory, tiny_model_path):
+    """`dd-bridge serve` on the tiny test model, on a free port, allowed to write under its own folder."""
+    root = tmp_path_factory.mktemp("service")
+    config = root / "config.yaml"
+    config.write_text(
+        f"folder: {root / 'samples'}\n"
+        f"allowed_folders: [{root}]\n"
+        "osc: {port: 0, reply_port: null}\n"
+        "midi: {port: none}\n"
+        "render: {prefetch: 0, sampler: v-ddim}\n")
+    log = root / "service.log"  # a file, not a pipe: a full pipe would block the service's logging
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--model", str(tiny_model_path),
+             "--device", "cpu"],
+            cwd=REPO_DIR, stderr=log_file, env=dict(os.environ, PYTHONPATH=str(REPO_DIR)))
+    try:
+        port = None
+        deadline = time.monotonic() + 180
+        while port is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            text = log.read_text()
+            found = re.search(r"listening for OSC on [\d.]+:(\d+)", text)
+            port = int(found[1]) if found and "ready" in text else None
+        assert port, "the service did not start:\n" + log.read_text()
+        yield {"port": port, "root": root}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError("the service did not stop within 30 s of SIGTERM:\n" + log.read_text())

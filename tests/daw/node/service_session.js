@@ -1,0 +1,141 @@
+// The device's script against a real running service, over real UDP: what Max's udpsend/udpreceive do, done
+// here with a minimal OSC encoder and decoder. Used by tests/daw/test_device_with_service.py:
+//   node service_session.js <service port> <audio file>
+// Exits 0 when the device connected, selected the clip, got variations and put them into empty clip slots.
+"use strict";
+
+const dgram = require("node:dgram");
+const fs = require("node:fs");
+const assert = require("node:assert/strict");
+const { loadDevice } = require("./fake_max.js");
+
+const [servicePort, audioFile] = process.argv.slice(2);
+
+function pad(buffer) {
+  return Buffer.concat([buffer, Buffer.alloc(4 - (buffer.length % 4))]);
+}
+
+// Max's udpsend: whole numbers go out as int32, others as float32, symbols as strings.
+function encode(atoms) {
+  const [address, ...args] = atoms;
+  let tags = ",";
+  const parts = [];
+  for (const arg of args) {
+    if (typeof arg === "number" && Number.isInteger(arg)) {
+      tags += "i";
+      const part = Buffer.alloc(4);
+      part.writeInt32BE(arg);
+      parts.push(part);
+    } else if (typeof arg === "number") {
+      tags += "f";
+      const part = Buffer.alloc(4);
+      part.writeFloatBE(arg);
+      parts.push(part);
+    } else {
+      tags += "s";
+      parts.push(pad(Buffer.from(String(arg), "utf8")));
+    }
+  }
+  return Buffer.concat([pad(Buffer.from(address)), pad(Buffer.from(tags)), ...parts]);
+}
+
+function readString(buffer, offset) {
+  const end = buffer.indexOf(0, offset);
+  return [buffer.toString("utf8", offset, end), end + 4 - ((end - offset) % 4)];
+}
+
+// Messages out of a packet (a bundle's elements in order), each as [address, ...args].
+function decode(buffer) {
+  const [address, afterAddress] = readString(buffer, 0);
+  if (address === "#bundle") {
+    const messages = [];
+    let offset = afterAddress + 8;
+    while (offset < buffer.length) {
+      const size = buffer.readInt32BE(offset);
+      messages.push(...decode(buffer.subarray(offset + 4, offset + 4 + size)));
+      offset += 4 + size;
+    }
+    return messages;
+  }
+  let [tags, offset] = readString(buffer, afterAddress);
+  const args = [];
+  for (const tag of tags.slice(1)) {
+    if (tag === "i") {
+      args.push(buffer.readInt32BE(offset));
+      offset += 4;
+    } else if (tag === "f") {
+      args.push(buffer.readFloatBE(offset));
+      offset += 4;
+    } else if (tag === "d") {
+      args.push(buffer.readDoubleBE(offset));
+      offset += 8;
+    } else if (tag === "s") {
+      let text;
+      [text, offset] = readString(buffer, offset);
+      args.push(text);
+    } else if (tag === "T" || tag === "F") {
+      args.push(tag === "T" ? 1 : 0);
+    } else {
+      throw new Error(`unexpected OSC type ${tag} in ${address}`);
+    }
+  }
+  return [[address, ...args]];
+}
+
+async function main() {
+  const probe = loadDevice({
+    version: [12, 1, 0],
+    tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }],
+  });
+  const socket = dgram.createSocket("udp4");
+  await new Promise((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const received = [];
+  socket.on("message", (packet) => {
+    for (const [address, ...args] of decode(packet)) {
+      received.push(address);
+      probe.reply(address, ...args);  // udpreceive -> prepend osc -> js
+    }
+  });
+  let sentCount = 0;
+  const flush = () => {  // js outlet 0 -> udpsend
+    for (const atoms of probe.sent().slice(sentCount)) {
+      socket.send(encode(atoms), Number(servicePort), "127.0.0.1");
+    }
+    sentCount = probe.sent().length;
+  };
+  const waitFor = async (what, condition, seconds) => {
+    const deadline = Date.now() + seconds * 1000;
+    while (!condition()) {
+      flush();
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}; status: ${probe.status()}; received: ${received.join(" ")}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  probe.message("init");
+  await waitFor("a pong", () => /^connected to dd-bridge /.test(probe.status()), 30);
+  probe.message("count", 2);
+  probe.message("steps", 2);
+  probe.message("noise", 0.25);
+  probe.live.select(0, 0);
+  await waitFor("the select to be acknowledged", () => received.includes("/dd/ack"), 30);
+  probe.message("note", 36, 100);  // a key press
+  await waitFor("the variations", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
+  assert.doesNotMatch(probe.status(), /error/);
+  probe.clock.runScheduled();
+  const created = probe.live.calls.filter((call) => call.name === "create_audio_clip");
+  assert.deepEqual(created.map((call) => call.path), ["live_set tracks 0 clip_slots 1", "live_set tracks 0 clip_slots 2"]);
+  for (const call of created) {
+    assert.ok(fs.statSync(call.args[0]).size > 44, `${call.args[0]} is not a rendered file`);
+  }
+  assert.ok(received.includes("/dd/progress") || received.includes("/dd/done"));
+  console.log(JSON.stringify({ files: created.map((call) => call.args[0]), status: probe.status() }));
+  socket.close();
+}
+
+main().catch((error) => {
+  console.error(error.stack || String(error));
+  process.exit(1);
+});

@@ -1,0 +1,25 @@
+"""The Max device's script talking to a real `dd-bridge serve` over UDP, as udpsend/udpreceive would."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+NODE_SESSION = Path(__file__).resolve().parent / "node" / "service_session.js"
+
+
+def test_device_gets_variations_from_the_service(service, drum_samples):
+    node = shutil.which("node")
+    assert node, "node is missing: ./bootstrap.sh test installs it (Debian package nodejs)"
+    clip = service["root"] / "Live set" / "Samples" / "Kick ü 'one'.wav"
+    clip.parent.mkdir(parents=True)
+    shutil.copy(drum_samples["wav"], clip)
+    result = subprocess.run([node, str(NODE_SESSION), str(service["port"]), str(clip)], capture_output=True, text=True,
+                            timeout=400)
+    log = (service["root"] / "service.log").read_text()
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n--- service log ---\n{log}"
+    outcome = json.loads(result.stdout)
+    assert len(outcome["files"]) == 2
+    assert all(Path(file).parent.name == clip.stem for file in outcome["files"])
