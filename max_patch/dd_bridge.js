@@ -28,7 +28,8 @@ var state = {
   awaitingPong: false,
   missedPongs: 0,
   nextRequest: 1,
-  pending: {},        // request id -> {kind, anchor, progress}
+  pending: {},        // request id -> {kind, anchor, progress}: renders
+  acknowledged: {},   // request id -> what it was, for requests answered by /dd/ack (select, set)
   lastError: "",
   clips: [],          // the last two distinct audio clips selected: [{path, file}], newest last
   canCreateClips: false,
@@ -155,7 +156,16 @@ var REPLIES = {
     placeTask.schedule(0);
     showStatus();
   },
+  "/dd/ack": function (id, args) {
+    delete state.acknowledged[id];
+  },
   "/dd/error": function (id, args) {
+    if (state.acknowledged[id]) {
+      var what = state.acknowledged[id];
+      delete state.acknowledged[id];
+      fail(what + ": " + args.slice(1).join(" "));
+      return;
+    }
     if (!state.pending[id]) {
       return;
     }
@@ -185,7 +195,7 @@ function onDetailClipChanged(args) {
     return;
   }
   rememberClip({ path: clip.unquotedpath, file: file });
-  send("/dd/select", [file]);
+  state.acknowledged[send("/dd/select", [file])] = "Select " + file.split(/[\\/]/).pop();
 }
 
 function rememberClip(clip) {
@@ -319,6 +329,7 @@ function dropPending() {
     }
   }
   state.pending = {};
+  state.acknowledged = {};
 }
 
 function request(kind, args, anchor) {
@@ -337,16 +348,16 @@ function send(address, args) {
 
 function sendSetting(key, value) {
   if (state.connected) {
-    send("/dd/set", [key, value]);
+    state.acknowledged[send("/dd/set", [key, value])] = "Setting " + key;
   }
   showStatus();
 }
 
 // The service's prefetch renders with its own settings: bring them in line with the device's dials.
 function sendCurrentSettings() {
-  send("/dd/set", ["noise", settings.noise]);
-  send("/dd/set", ["count", settings.count]);
-  send("/dd/set", ["steps", settings.steps]);
+  sendSetting("noise", settings.noise);
+  sendSetting("count", settings.count);
+  sendSetting("steps", settings.steps);
 }
 
 // ---- Status line ----

@@ -170,6 +170,19 @@ test("errors show in words; replies to other clients are ignored", () => {
   assert.match(probe.status(), /error: Vary: cannot read Kick\.wav: not an audio file/);
 });
 
+test("a refused setting or selection is shown, its acknowledgement is not", () => {
+  const probe = started();
+  probe.message("steps", 5000);
+  const id = lastSent(probe, "/dd/set")[1];
+  probe.reply("/dd/error", id, "/dd/set", "steps must be from 1 to 1000, not 5000");
+  assert.match(probe.status(), /error: Setting steps: steps must be from 1 to 1000, not 5000/);
+  probe.live.select(0, 1);
+  const select = lastSent(probe, "/dd/select")[1];
+  probe.reply("/dd/ack", select, "select", KICK);
+  probe.reply("/dd/error", select, "/dd/select", "late");
+  assert.doesNotMatch(probe.status(), /late/);
+});
+
 test("only the device's own messages are answered", () => {
   const probe = started();
   probe.message("placeResults", {}, ["/etc/passwd"]);
