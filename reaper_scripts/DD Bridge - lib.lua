@@ -17,7 +17,7 @@ lib.MAX_STEPS = 1000
 local NO_WAIT_MINIMIZED = -2
 local POLL_SECONDS = 0.3
 local QUICK_SECONDS = 5     -- a running service answers these at once, even while rendering
-local QUICK = { ["/dd/ping"] = true, ["/dd/select"] = true, ["/dd/set"] = true }
+local QUICK = { ["/dd/ping"] = true, ["/dd/select"] = true }  -- not /dd/set: a new model takes a while to load
 local OVERDUE_SECONDS = 60  -- on top of QUICK_SECONDS: starting dd-bridge can take long on a busy machine
 local REQUEST_TIMEOUT = 600  -- seconds `dd-bridge send` waits for a render without a reply or a progress message
 local UNDO_STATE_ALL = -1  -- items, takes and the tracks Generate and Interpolate add
