@@ -232,8 +232,11 @@ def open_run(run_dir, settings: Settings, model: DanceDiffusionUNet | None = Non
                                   "use a new --out folder")
         previous.steps = settings.steps  # the one setting a continued run may change
         settings = previous
-    run = Run(run_dir, settings, model if model is not None else DanceDiffusionUNet(settings.config), device,
-              precision)
+    if model is None:
+        with torch.random.fork_rng(devices=[]):  # the seed alone decides the starting weights
+            torch.manual_seed(settings.seed)
+            model = DanceDiffusionUNet(settings.config)
+    run = Run(run_dir, settings, model, device, precision)
     if run.state_path.exists():
         run.restore()
         log.info("resuming %s at step %d", run_dir, run.step)

@@ -1,0 +1,71 @@
+"""The train loop on a tiny network and real drums: it learns, keeps an EMA, and resumes exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bridge.engine.unet import DanceDiffusionUNet
+from bridge.errors import ConfigError
+from bridge.training import data
+from bridge.training.train import Settings, fit, open_run, read_losses
+
+RATE = 48000
+WINDOW = 512  # the tiny network has attention from its second level: keep that short
+
+
+@pytest.fixture(scope="module")
+def windows(drumkits):
+    files = sorted((drumkits / "Audiophob").glob("*.wav"))[:6]
+    return data.OneShots.load(files, RATE, WINDOW).windows
+
+
+def settings_for(config, steps, **overrides):
+    options = dict(data=["drums"], architecture=config.to_dict(), sample_rate=RATE, window=WINDOW, steps=steps,
+                   batch_size=2, lr=1e-3, warmup=1, save_every=2, seed=0)
+    options.update(overrides)
+    return Settings(**options)
+
+
+def test_training_lowers_the_loss_and_moves_the_ema(tmp_path, tiny_config, windows):
+    run = open_run(tmp_path / "run", settings_for(tiny_config, 16, batch_size=6))
+    start = {k: v.clone() for k, v in run.ema.state_dict().items()}
+    fit(run, windows[:6])
+    losses = [loss for _, loss, _ in read_losses(run.dir)]
+    assert len(losses) == 16 and run.step == 16
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
+    moved = [k for k, v in run.ema.state_dict().items() if not torch.equal(v, start[k])]
+    assert moved, "EMA weights never changed"
+    differs = any(not torch.equal(a, b) for a, b in zip(run.ema.parameters(), run.model.parameters()))
+    assert differs, "the EMA is a copy of the live weights, not an average"
+    assert not any(p.requires_grad for p in run.ema.parameters())
+
+
+def test_an_interrupted_run_continues_exactly(tmp_path, tiny_config, windows):
+    straight = open_run(tmp_path / "straight", settings_for(tiny_config, 4))
+    fit(straight, windows)
+
+    first = open_run(tmp_path / "resumed", settings_for(tiny_config, 4))
+    calls = iter([False, False, True])
+    with pytest.raises(KeyboardInterrupt):
+        fit(first, windows, on_step=lambda run, loss: next(calls) and (_ for _ in ()).throw(KeyboardInterrupt))
+    assert first.step == 3 and (tmp_path / "resumed" / "state.pt").exists()
+    del first
+
+    resumed = open_run(tmp_path / "resumed", settings_for(tiny_config, 4), model=DanceDiffusionUNet(tiny_config))
+    assert resumed.step == 3
+    fit(resumed, windows)
+    assert resumed.step == 4
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(straight.ema.state_dict().values(), resumed.ema.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert [s for s, _, _ in read_losses(tmp_path / "resumed")] == [1, 2, 3, 4]
+
+
+def test_a_run_folder_refuses_other_settings(tmp_path, tiny_config):
+    open_run(tmp_path / "run", settings_for(tiny_config, 4))
+    with pytest.raises(ConfigError, match="window"):
+        open_run(tmp_path / "run", settings_for(tiny_config, 4, window=4096))
+    longer = open_run(tmp_path / "run", settings_for(tiny_config, 10))
+    assert longer.settings.steps == 10  # the one setting a continued run may change
