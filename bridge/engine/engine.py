@@ -289,7 +289,7 @@ class _NoiseSampler:
         self.generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         self.shape, self.device = (1, *like.shape[1:]), like.device
 
-    def __call__(self, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+    def __call__(self, t: float, t_next: float) -> torch.Tensor:
         return torch.cat([torch.randn(self.shape, generator=g) for g in self.generators]).to(self.device)
 
 

@@ -8,6 +8,8 @@
 - ``callback({"i", "t", "x", "denoised"})`` after each step; ``noise_sampler(t, t_next)`` returns standard normal
   noise shaped like ``x`` for the stochastic samplers.
 
+Per-step coefficients are Python floats (float64 maths, and no float64 tensor ever meets a device that lacks it).
+
 The ``v-`` samplers work on the variance-preserving state the network sees. The others are k-diffusion's,
 in the variance-exploding variables of Karras et al. (2022): state ``x / alpha`` at ``sigma = tan(pi t / 2)``,
 through ``VDenoiser``.
@@ -16,6 +18,8 @@ through ``VDenoiser``.
 from __future__ import annotations
 
 from typing import Callable
+
+import math
 
 import torch
 
@@ -27,11 +31,17 @@ Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ADAMS_BASHFORTH = ((1.0,), (3 / 2, -1 / 2), (23 / 12, -16 / 12, 5 / 12), (55 / 24, -59 / 24, 37 / 24, -9 / 24))
 
 
-def _times(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return x.new_full((x.shape[0],), float(t))
+def _times(t: float, x: torch.Tensor) -> torch.Tensor:
+    return x.new_full((x.shape[0],), t)
 
 
-def _default_noise(x: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _grid(ts: torch.Tensor) -> tuple[list[float], list[tuple[float, float]]]:
+    """The times as floats, and (alpha, sigma) at each."""
+    alphas, sigmas = alpha_sigma(ts)
+    return torch.as_tensor(ts, dtype=torch.float64).tolist(), list(zip(alphas.tolist(), sigmas.tolist()))
+
+
+def _default_noise(x: torch.Tensor) -> Callable[[float, float], torch.Tensor]:
     return lambda t, t_next: torch.randn_like(x)
 
 
@@ -41,16 +51,16 @@ class VDenoiser:
     def __init__(self, model: Model):
         self.model = model
 
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        c_in = (1 + sigma**2).rsqrt()  # = alpha: back to the variance-preserving state the network was trained on
+    def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        c_in = 1 / math.sqrt(1 + sigma**2)  # = alpha: back to the variance-preserving state the network knows
         x_vp = x * c_in
-        v = self.model(x_vp, _times(t_from_ve_sigma(sigma), x))
+        v = self.model(x_vp, _times(float(t_from_ve_sigma(sigma)), x))
         return c_in * x_vp - sigma * c_in * v
 
 
 def _to_sigma_space(model: Model, x: torch.Tensor, ts: torch.Tensor):
-    sigmas = ve_sigma(ts)
-    return VDenoiser(model), x * (1 + sigmas[0] ** 2).sqrt(), sigmas
+    sigmas = ve_sigma(ts).tolist()
+    return VDenoiser(model), x * math.sqrt(1 + sigmas[0] ** 2), torch.as_tensor(ts).tolist(), sigmas
 
 
 def _euler_step(x, denoised, sigma, sigma_next):
@@ -61,14 +71,15 @@ def _euler_step(x, denoised, sigma, sigma_next):
 @torch.inference_mode()
 def sample_v_iplms(model: Model, x, ts, *, callback=None, noise_sampler=None):
     """Improved pseudo linear multistep (Zhang & Chen 2022, iPNDM): Adams–Bashforth in eps, order 1 to 4."""
+    ts, coefficients = _grid(ts)
     eps_history: list[torch.Tensor] = []
     for i in range(len(ts) - 1):
-        (alpha, sigma), (alpha_next, sigma_next) = alpha_sigma(ts[i]), alpha_sigma(ts[i + 1])
+        (alpha, sigma), (alpha_next, sigma_next) = coefficients[i], coefficients[i + 1]
         v = model(x, _times(ts[i], x))
         eps_history = [sigma * x + alpha * v] + eps_history[:3]
         eps = sum(w * e for w, e in zip(ADAMS_BASHFORTH[len(eps_history) - 1], eps_history))
         # At t = 1 alpha is 0 and x0-hat is taken as 0, the data mean: what diffusers' IPNDMScheduler does.
-        denoised = (x - sigma * eps) / alpha.clamp(min=1e-8)
+        denoised = (x - sigma * eps) / max(alpha, 1e-8)
         x = alpha_next * denoised + sigma_next * eps
         if callback is not None:
             callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
@@ -81,13 +92,14 @@ def sample_v_ddim(model: Model, x, ts, *, callback=None, noise_sampler=None, eta
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must be in [0, 1], got {eta!r}")
     noise_sampler = noise_sampler or _default_noise(x)
+    ts, coefficients = _grid(ts)
     for i in range(len(ts) - 1):
-        (alpha, sigma), (alpha_next, sigma_next) = alpha_sigma(ts[i]), alpha_sigma(ts[i + 1])
+        (alpha, sigma), (alpha_next, sigma_next) = coefficients[i], coefficients[i + 1]
         v = model(x, _times(ts[i], x))
         denoised, eps = alpha * x - sigma * v, sigma * x + alpha * v
         if eta > 0 and sigma_next > 0:
-            ddim_sigma = eta * sigma_next / sigma * (1 - alpha**2 / alpha_next**2).sqrt()
-            x = alpha_next * denoised + (sigma_next**2 - ddim_sigma**2).clamp(min=0).sqrt() * eps
+            ddim_sigma = eta * sigma_next / sigma * math.sqrt(1 - alpha**2 / alpha_next**2)
+            x = alpha_next * denoised + math.sqrt(max(sigma_next**2 - ddim_sigma**2, 0)) * eps
             x = x + ddim_sigma * noise_sampler(ts[i], ts[i + 1])
         else:  # also runs upwards in t, the ODE's inversion
             x = alpha_next * denoised + sigma_next * eps
@@ -99,7 +111,7 @@ def sample_v_ddim(model: Model, x, ts, *, callback=None, noise_sampler=None, eta
 @torch.inference_mode()
 def sample_euler(model: Model, x, ts, *, callback=None, noise_sampler=None):
     """Euler on the probability-flow ODE dx/dsigma = (x - D(x; sigma)) / sigma (Karras et al. 2022, Alg. 1)."""
-    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    denoise, x, ts, sigmas = _to_sigma_space(model, x, ts)
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
         x = _euler_step(x, denoised, sigmas[i], sigmas[i + 1])
@@ -111,7 +123,7 @@ def sample_euler(model: Model, x, ts, *, callback=None, noise_sampler=None):
 @torch.inference_mode()
 def sample_heun(model: Model, x, ts, *, callback=None, noise_sampler=None):
     """Heun's second-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1)."""
-    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    denoise, x, ts, sigmas = _to_sigma_space(model, x, ts)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         denoised = denoise(x, sigma)
@@ -131,7 +143,7 @@ def sample_heun(model: Model, x, ts, *, callback=None, noise_sampler=None):
 @torch.inference_mode()
 def sample_dpmpp_2m(model: Model, x, ts, *, callback=None, noise_sampler=None):
     """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep in the data prediction, lambda = -log sigma."""
-    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    denoise, x, ts, sigmas = _to_sigma_space(model, x, ts)
     old_denoised, h_last = None, None
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
@@ -139,12 +151,12 @@ def sample_dpmpp_2m(model: Model, x, ts, *, callback=None, noise_sampler=None):
         if old_denoised is None or sigma_next == 0:
             x = _euler_step(x, denoised, sigma, sigma_next)  # DPM-Solver++(1), the same step as DDIM
         else:
-            h = (sigma / sigma_next).log()
+            h = math.log(sigma / sigma_next)
             r = h_last / h
             denoised_d = (1 + 1 / (2 * r)) * denoised - 1 / (2 * r) * old_denoised
-            x = (sigma_next / sigma) * x - torch.expm1(-h) * denoised_d
+            x = (sigma_next / sigma) * x - math.expm1(-h) * denoised_d
         if sigma_next > 0:
-            h_last = (sigma / sigma_next).log()
+            h_last = math.log(sigma / sigma_next)
         old_denoised = denoised
         if callback is not None:
             callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
@@ -157,7 +169,7 @@ def sample_dpmpp_2m_sde(model: Model, x, ts, *, callback=None, noise_sampler=Non
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta!r}")
     noise_sampler = noise_sampler or _default_noise(x)
-    denoise, x, sigmas = _to_sigma_space(model, x, ts)
+    denoise, x, ts, sigmas = _to_sigma_space(model, x, ts)
     old_denoised, h_last = None, None
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
@@ -165,14 +177,14 @@ def sample_dpmpp_2m_sde(model: Model, x, ts, *, callback=None, noise_sampler=Non
         if sigma_next == 0:
             x = denoised
         else:
-            h = (sigma / sigma_next).log()
+            h = math.log(sigma / sigma_next)
             eta_h = eta * h
-            x = (sigma_next / sigma) * (-eta_h).exp() * x - torch.expm1(-h - eta_h) * denoised
+            x = (sigma_next / sigma) * math.exp(-eta_h) * x - math.expm1(-h - eta_h) * denoised
             if old_denoised is not None:
                 r = h_last / h
-                x = x - 0.5 * torch.expm1(-h - eta_h) / r * (denoised - old_denoised)
+                x = x - 0.5 * math.expm1(-h - eta_h) / r * (denoised - old_denoised)
             if eta > 0:
-                x = x + noise_sampler(ts[i], ts[i + 1]) * sigma_next * (-torch.expm1(-2 * eta_h)).sqrt()
+                x = x + noise_sampler(ts[i], ts[i + 1]) * sigma_next * math.sqrt(-math.expm1(-2 * eta_h))
             h_last = h
         old_denoised = denoised
         if callback is not None:
