@@ -119,6 +119,17 @@ function scenarios.stopped_service()
   check(seconds < 60, "the loop took %s s", seconds)
 end
 
+function scenarios.unknown_model()
+  local state, source = project({ model = "no such model" })
+  local item = mock.add_item(mock.add_track("Drums"), { file = source })
+  mock.run_action(script("Vary selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("Cannot use the model 'no such model'"), "unclear message: %s", state.messages[1])
+  check(state.messages[1]:find("DD Bridge %- Settings"), "the message does not say where to fix it")
+  equal(#state.undo.blocks, 0, "undo blocks")
+  equal(#item.takes, 1, "takes")
+end
+
 function scenarios.midi_item()
   local state = project()
   mock.add_item(mock.add_track("Keys"), { midi = true })
