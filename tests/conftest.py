@@ -39,6 +39,16 @@ def tiny_config() -> UNetConfig:
     return TINY
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread; on a shared, busy CPU torch's extra threads spin: 10-100x slower.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
