@@ -395,16 +395,18 @@ class Service:
             return
         try:
             clip = self._source_clip(job.source, entry)
-        except BridgeError as error:
-            entry.failed = str(error)
+            if clip.seconds > self.config.prefetch_seconds:
+                entry.failed = f"longer than {self.config.prefetch_seconds:g} s: not prefetched"
+                log.info("%s is %s", job.source.path, entry.failed)
+                return
+            with self._cond:
+                seeds = entry.seeds(job.to_render)
+            variations = [self._stage(job, variation) for variation in self._render_variations(job, clip, seeds)]
+        except Cancelled:
             raise
-        if clip.seconds > self.config.prefetch_seconds:
-            entry.failed = f"longer than {self.config.prefetch_seconds:g} s: not prefetched"
-            log.info("%s is %s", job.source.path, entry.failed)
-            return
-        with self._cond:
-            seeds = entry.seeds(job.to_render)
-        variations = [self._stage(job, variation) for variation in self._render_variations(job, clip, seeds)]
+        except Exception as error:  # said once; not tried again until the clip is selected anew
+            entry.failed = str(error) or type(error).__name__
+            raise
         with self._cond:
             wanted = self.cache.peek(job.source, job.key) is entry and not job.cancelled.is_set()
             if wanted:

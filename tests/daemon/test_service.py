@@ -305,3 +305,23 @@ def test_status_json_and_replies_to_registered_ports(tmp_path, renderer, drum):
             assert json.loads(json.dumps(status)) == status
     finally:
         listener.close()
+
+
+def test_a_clip_that_fails_while_prefetching_is_reported_once(tmp_path, renderer, drum):
+    """A truncated file passes the header probe, then fails when read: one /dd/error, no retry loop."""
+    truncated = tmp_path / "in" / "cut.wav"
+    truncated.write_bytes(drum.read_bytes()[: drum.stat().st_size // 2])
+    listener = Listener()
+    try:
+        with running_service(service_config(tmp_path), renderer) as svc:
+            listener.send(svc.port, "/dd/select", "#sel", str(truncated))
+            listener.wait_for(lambda m: m[0] == "/dd/ack")
+            [(_, args)] = listener.wait_for(lambda m: m[0] == "/dd/error")
+            assert args[:2] == ["#sel", "/dd/select"] and "truncated" in args[2]
+            time.sleep(0.5)
+            status = svc.status()
+            assert status["running"] is None and status["counters"]["errors"] == 1
+            assert len([m for m in listener.messages if m[0] == "/dd/error"]) == 1
+            assert svc.ask("/dd/vary").address == "/dd/error"  # asking again says why again
+    finally:
+        listener.close()
