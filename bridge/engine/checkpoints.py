@@ -252,6 +252,10 @@ DIFFUSERS_BLOCKS = {"DownBlock1DNoSkip", "DownBlock1D", "AttnDownBlock1D",
 
 
 def _load_diffusers(folder: Path) -> LoadedModel:
+    # A hub download is the whole pipeline (model_index.json, scheduler/, unet/): the network is in unet/.
+    if not (folder / "config.json").is_file() and (folder / "unet" / "config.json").is_file():
+        folder = folder / "unet"
+    name = folder.parent.name if folder.name == "unet" else folder.name
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise CheckpointError(f"{folder}: a folder without config.json (not a diffusers model folder)")
@@ -267,7 +271,7 @@ def _load_diffusers(folder: Path) -> LoadedModel:
     architecture = infer_architecture(native, folder)
     sample_rate = config.get("sample_rate") or constants.DEFAULT_SAMPLE_RATE
     window = config.get("sample_size") or constants.DEFAULT_WINDOW
-    card = _card(folder.name, sample_rate, window, architecture, f"{folder.name} (diffusers UNet1DModel)")
+    card = _card(name, sample_rate, window, architecture, f"{name} (diffusers UNet1DModel)")
     return LoadedModel(card=card, state_dict=native, source=folder)
 
 

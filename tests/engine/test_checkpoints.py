@@ -76,6 +76,21 @@ def test_hub_config_without_time_embedding_dim_takes_the_size_from_the_weights(s
     assert torch.equal(loaded.state_dict["timestep_embed.weight"][:, 0], small_reference.time_proj.weight)
 
 
+def test_hub_pipeline_download_loads_from_its_unet_folder(small_reference, small_folder, tmp_path):
+    # harmonai/* on the hub: model_index.json, scheduler/ and the network in unet/ (.bin weights, older diffusers).
+    root = tmp_path / "maestro-150k"
+    write_diffusers_folder(small_reference, root / "unet", safetensors=False)
+    (root / "model_index.json").write_text(json.dumps(
+        {"_class_name": "DanceDiffusionPipeline", "scheduler": ["diffusers", "IPNDMScheduler"],
+         "unet": ["diffusers", "UNet1DModel"]}))
+    (root / "scheduler").mkdir()
+    (root / "scheduler" / "scheduler_config.json").write_text('{"_class_name": "IPNDMScheduler"}')
+    for spec in (root, root / "unet"):
+        loaded = load_model(spec)
+        assert loaded.name == "maestro-150k"
+        assert loaded.sha256 == load_model(small_folder).sha256
+
+
 def test_diffusers_bin_weights_load_the_same(small_reference, small_folder, tmp_path):
     folder = write_diffusers_folder(small_reference, tmp_path / "dd-small-bin", safetensors=False)
     assert (folder / "diffusion_pytorch_model.bin").is_file()
