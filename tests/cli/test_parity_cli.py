@@ -14,16 +14,9 @@ import torch
 from tests.engine.test_pipeline_parity import LENGTH, PIPELINE_TOLERANCE, RATE, STEPS, pipeline_render
 from tests.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d, write_diffusers_folder
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks run fastest on one thread; on a shared, loaded CPU extra threads spin and cost 10-50x.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cli_generate_equals_dance_diffusion_pipeline(tmp_path):

@@ -13,17 +13,10 @@ from bridge.engine.schedules import alpha_sigma, step_grid
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import Cancelled, ConfigError
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 RATE, WINDOW = 48000, 64
 STEPS = 6
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny networks run fastest on one thread; on a shared, loaded CPU extra threads spin and cost 10-50x.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,12 @@ from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import Engine
 from tests.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d, write_diffusers_folder
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PIPELINE_TOLERANCE = 2e-3
 RATE = 16000
 LENGTH = 1000  # not a multiple of the model's 16: both sides pad to 1008 and trim back
 STEPS = 20
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

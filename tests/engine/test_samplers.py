@@ -11,18 +11,11 @@ from bridge.engine.samplers import SAMPLERS, sample_dpmpp_2m, sample_dpmpp_2m_sd
 from bridge.engine.schedules import SIGMA_MAX, alpha_sigma, step_grid, t_from_ve_sigma, ve_sigma
 from bridge.engine.unet import DanceDiffusionUNet
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ODE_SAMPLERS = ["v-iplms", "v-ddim", "dpmpp-2m", "euler", "heun"]
 STEP_COUNTS = (10, 20, 40, 80)
 DATA_SCALE = 0.5  # the analytic model's data: x0 ~ N(0, DATA_SCALE^2)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny networks run fastest on one thread; on a shared, loaded CPU extra threads spin and cost 10-50x.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def gaussian_v_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
