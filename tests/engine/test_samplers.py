@@ -98,7 +98,9 @@ def unet_reference(tiny_unet):
 @pytest.mark.parametrize("name", ODE_SAMPLERS)
 def test_ode_samplers_converge_on_a_random_unet(name, tiny_unet, unet_reference):
     x, reference = unet_reference
-    assert_converges(errors_by_steps(SAMPLERS[name], tiny_unet, x, 1.0, reference, step_counts=(4, 8, 16, 32)))
+    errors = errors_by_steps(SAMPLERS[name], tiny_unet, x, 1.0, reference, step_counts=(4, 8, 16, 32))
+    print(f"{name}: max abs error at 4, 8, 16, 32 steps: {', '.join(f'{e:.1e}' for e in errors)}")
+    assert_converges(errors)
 
 
 class BrownianNoise:
