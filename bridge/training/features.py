@@ -38,6 +38,8 @@ def mel_filterbank(sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -
 def mel_magnitudes(clips: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """[N, n_mels, frames] mel-band magnitudes of the mid channel of [N, 2, L] clips."""
     mid = clips.float().mean(dim=1)
+    if mid.shape[-1] <= N_FFT // 2:  # too short for the STFT's reflect padding: extend with silence
+        mid = torch.nn.functional.pad(mid, (0, N_FFT))
     window = torch.hann_window(N_FFT)
     spec = torch.stft(mid, N_FFT, HOP, window=window, center=True, return_complex=True).abs()
     spec = spec / (window.sum() / 2)  # a full-scale sine reads 1

@@ -48,6 +48,8 @@ def spectrogram(audio: torch.Tensor, sample_rate: int, height: int = 256, n_fft:
                 hop: int = 256) -> np.ndarray:
     """[H, W] in [0, 1]: dBFS of the mid channel on a log-frequency axis (20 Hz at the bottom to Nyquist)."""
     mid = audio.float().mean(0) if audio.ndim == 2 else audio.float()
+    if mid.shape[-1] <= n_fft // 2:  # too short for the STFT's reflect padding: extend with silence
+        mid = torch.nn.functional.pad(mid, (0, n_fft))
     window = torch.hann_window(n_fft)
     spec = torch.stft(mid, n_fft, hop, window=window, return_complex=True, center=True).abs()
     db = 20 * torch.log10(spec / (window.sum() / 2) + 1e-10)  # a full-scale sine reads 0 dBFS
