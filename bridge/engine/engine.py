@@ -53,7 +53,8 @@ class Engine:
     def __init__(self, model: LoadedModel | str | Path | None = None, device: str = "auto",
                  precision: str = "fp32", backend: str = "torch", *, max_batch: int | None = None):
         loaded = model if isinstance(model, LoadedModel) else load_model(model)
-        self._setup(loaded, loaded.build(), device, precision, backend, max_batch)
+        # The onnx backend holds its own copy of the weights: no torch module beside it.
+        self._setup(loaded, loaded.build() if backend == "torch" else None, device, precision, backend, max_batch)
 
     @classmethod
     def from_module(cls, module: DanceDiffusionUNet, sample_rate: int, window: int, *, name: str = "in-memory",
@@ -68,8 +69,8 @@ class Engine:
         engine._setup(loaded, module, device, precision, "torch", max_batch)
         return engine
 
-    def _setup(self, loaded: LoadedModel, module: DanceDiffusionUNet, device: str, precision: str, backend: str,
-               max_batch: int | None) -> None:
+    def _setup(self, loaded: LoadedModel, module: DanceDiffusionUNet | None, device: str, precision: str,
+               backend: str, max_batch: int | None) -> None:
         if backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
@@ -80,16 +81,15 @@ class Engine:
         self._precision = precision
         self._backend = backend
         self._max_batch = max_batch
-        self._module = module.eval().to(self._device)
-        self.network = self._network()
+        self.network = self._network(module)
         self.last_seeds: Seed = None
         log.info("%s on %s (%s, %s backend)", loaded.name, self._device, precision, backend)
 
-    def _network(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def _network(self, module: DanceDiffusionUNet | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         if self._backend == "onnx":
             from bridge.engine import onnx_backend
             return onnx_backend.load_network(self._loaded, device=self._device, precision=self._precision)
-        return fast_network(self._module, self._device, self._precision)
+        return fast_network(module.eval().to(self._device), self._device, self._precision)
 
     # What the model is
 
@@ -123,7 +123,7 @@ class Engine:
 
     @property
     def length_multiple(self) -> int:
-        return self._module.config.length_multiple
+        return self._loaded.architecture.length_multiple
 
     def padded_length(self, length: int) -> int:
         """The length the network runs at: a multiple of its length multiple, at least MIN_MULTIPLES of them."""
