@@ -6,8 +6,8 @@ rates are ``bridge.engine.clips``' business.
 
 Seeds (docs/architecture.md): an int draws the starting noise of the whole request as diffusers does,
 ``torch.randn((count, 2, L), generator=torch.Generator("cpu").manual_seed(seed))``; a list draws each output as a
-batch of one with its own seed, so any output can be made again alone; None picks random seeds, one per output,
-reported in ``last_seeds``. Noise that stochastic samplers add along the way comes from CPU generators too, one
+batch of one with its own seed, so any output can be made again alone; None picks random seeds, one per output.
+``last_seeds`` holds what recreates the last request when passed back as ``seed``: the int, or the list. Noise that stochastic samplers add along the way comes from CPU generators too, one
 per output, so results depend on neither the device nor how the request is cut into batches.
 """
 
