@@ -115,6 +115,8 @@ def run_vary(args) -> int:
 
 
 def run_interpolate(args) -> int:
+    if args.count < 2:
+        raise ConfigError(f"--count must be at least 2 (a and b are both included), got {args.count}")
     a, b = read_audio(args.a), read_audio(args.b)
     engine, model = _engine(args)
     clips = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, clip=a, clip_b=b)

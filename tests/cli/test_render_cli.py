@@ -1,0 +1,179 @@
+"""`dd-bridge generate | vary | interpolate` as a user runs them: a subprocess, real drum one-shots, a model file."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from bridge.engine.audio import read_audio, read_metadata
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--steps", "6"]
+
+
+def dd_bridge(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    # One thread: the tiny model's convolutions are too small to share, and on a busy 2-core machine two threads
+    # waiting on each other took 6x the time of one.
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def written(result: subprocess.CompletedProcess, count: int) -> list[Path]:
+    """The paths a successful run printed: stdout holds them and nothing else."""
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    paths = [Path(line) for line in result.stdout.splitlines()]
+    assert len(paths) == count and all(p.is_absolute() and p.is_file() for p in paths), result.stdout
+    return paths
+
+
+def relative_distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b ** 2)))
+
+
+@pytest.fixture(scope="module")
+def three_channel_96k(tmp_path_factory, drum_samples) -> Path:
+    """A real drum laid out as L R C at 96 kHz: an odd rate and more channels than the model has."""
+    drum = read_audio(drum_samples["wav"]).samples[:, 0]
+    path = tmp_path_factory.mktemp("sources") / "tambourine LRC.wav"
+    soundfile.write(path, np.stack([drum, 0.5 * drum, 0.25 * drum], axis=1), 96000, subtype="PCM_24")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["wav", "flac", "aiff", "3ch-96k"])
+def test_vary_keeps_length_rate_and_channels(tmp_path, tiny_model_path, drum_samples, three_channel_96k, kind):
+    source_path = three_channel_96k if kind == "3ch-96k" else drum_samples[kind]
+    source = read_audio(source_path)
+    result = dd_bridge("vary", source_path, "--model", tiny_model_path, "--count", 2, "--seed", 3,
+                       "--out", tmp_path / "out", *FAST)
+    paths = written(result, 2)
+    assert [p.name for p in paths] == [f"{source_path.stem} var 001.wav", f"{source_path.stem} var 002.wav"]
+    outputs = [read_audio(p) for p in paths]
+    for output in outputs:
+        assert (output.frames, output.sample_rate, output.channels) == \
+               (source.frames, source.sample_rate, source.channels)
+        assert soundfile.info(str(paths[0])).subtype == "PCM_24"
+        assert np.abs(output.samples).max() <= 1.0
+    assert not np.array_equal(outputs[0].samples, outputs[1].samples)
+    metadata = read_metadata(paths[1])
+    assert metadata["sources"] == [str(source_path.resolve())]
+    assert (metadata["seed"], metadata["count"], metadata["index"], metadata["noise"]) == (3, 2, 2, 0.5)
+    assert metadata["model_hash"] and metadata["model"] == str(tiny_model_path)
+
+
+def test_noise_level_is_monotone_in_distance_from_the_source(tmp_path, tiny_model_path, drum_samples):
+    source_path = drum_samples["aiff"]
+    source = read_audio(source_path)
+    distances = {}
+    for noise in (0.05, 0.5, 0.9):
+        result = dd_bridge("vary", source_path, "--model", tiny_model_path, "--noise", noise, "--seed", 1,
+                           "--out", tmp_path / str(noise), "--format", "float", *FAST)
+        distances[noise] = relative_distance(read_audio(written(result, 1)[0]).samples, source.samples)
+    assert distances[0.05] < distances[0.5] < distances[0.9], distances
+    assert distances[0.05] < 0.25 * distances[0.9], distances
+
+
+def test_a_seed_reproduces_a_render_bit_for_bit_and_never_overwrites(tmp_path, tiny_model_path, drum_samples):
+    source = drum_samples["flac"]
+    args = ("vary", source, "--model", tiny_model_path, "--count", 2, "--seed", 42, "--format", "float",
+            "--out", tmp_path, *FAST)
+    first = written(dd_bridge(*args), 2)
+    before = [p.read_bytes() for p in first]
+    second = written(dd_bridge(*args), 2)
+    assert [p.name for p in second] == [f"{source.stem} var 003.wav", f"{source.stem} var 004.wav"]
+    assert [p.read_bytes() for p in first] == before  # untouched
+    for a, b in zip(first, second):
+        assert np.array_equal(read_audio(a).samples, read_audio(b).samples)
+
+
+def test_each_output_is_recreated_alone_from_its_stored_command(tmp_path, tiny_model_path, drum_samples):
+    """Without --seed every output gets its own seed; the command in its metadata makes that one file again."""
+    result = dd_bridge("vary", drum_samples["wav"], "--model", tiny_model_path, "--count", 2, "--format", "float",
+                       "--out", tmp_path / "first", *FAST)
+    second = written(result, 2)[1]
+    command = shlex.split(read_metadata(second)["command"])
+    assert command[0] == "dd-bridge" and "--seed" in command
+    again = written(dd_bridge(*command[1:], "--out", tmp_path / "again"), 1)[0]
+    assert np.array_equal(read_audio(again).samples, read_audio(second).samples)
+
+
+def test_generate_in_the_current_folder(tmp_path, tiny_model_path):
+    result = dd_bridge("generate", "--model", tiny_model_path, "--seconds", 0.25, "--count", 2, "--seed", 5, *FAST,
+                       cwd=tmp_path)
+    paths = written(result, 2)
+    assert [p.name for p in paths] == ["tiny-test 001.wav", "tiny-test 002.wav"]
+    assert all(p.parent == tmp_path for p in paths)
+    for path in paths:
+        clip = read_audio(path)
+        assert (clip.frames, clip.sample_rate, clip.channels) == (12000, 48000, 2)
+        assert np.abs(clip.samples).max() > 0
+    assert "--seconds 0.25" in read_metadata(paths[0])["command"]
+
+
+def test_interpolate_gives_count_outputs_shaped_like_a(tmp_path, tiny_model_path, drum_samples):
+    a, b = drum_samples["aiff"], drum_samples["flac"]
+    result = dd_bridge("interpolate", a, b, "--model", tiny_model_path, "--count", 3, "--out", tmp_path, "--steps", 4)
+    paths = written(result, 3)
+    assert [p.name for p in paths] == [f"{a.stem} to {b.stem} {n:03d}.wav" for n in (1, 2, 3)]
+    source = read_audio(a)
+    outputs = [read_audio(p) for p in paths]
+    for output in outputs:
+        assert (output.frames, output.sample_rate, output.channels) == \
+               (source.frames, source.sample_rate, source.channels)
+    assert read_metadata(paths[2])["sources"] == [str(a.resolve()), str(b.resolve())]
+
+
+def _bad_inputs(tmp: Path, drum: Path) -> dict[str, Path]:
+    (tmp / "empty.wav").touch()
+    (tmp / "notes.wav").write_text("kick on one\n" * 50)
+    data = drum.read_bytes()
+    (tmp / "cut.wav").write_bytes(data[: len(data) // 2])
+    samples = read_audio(drum).samples.copy()
+    samples[10] = np.nan
+    soundfile.write(tmp / "nan.wav", samples, 44100, subtype="FLOAT")
+    (tmp / "a folder.wav").mkdir()
+    return {"missing": tmp / "missing.wav", "directory": tmp / "a folder.wav", "empty": tmp / "empty.wav",
+            "text": tmp / "notes.wav", "truncated": tmp / "cut.wav", "nan": tmp / "nan.wav"}
+
+
+@pytest.mark.parametrize("case, words", [("missing", "no such file"), ("directory", "folder"), ("empty", "empty"),
+                                         ("text", "not an audio file"), ("truncated", "truncated"),
+                                         ("nan", "NaN")])
+def test_bad_input_is_one_line_and_a_failure(tmp_path, tiny_model_path, drum_samples, case, words):
+    path = _bad_inputs(tmp_path, drum_samples["wav"])[case]
+    result = dd_bridge("vary", path, "--model", tiny_model_path, "--out", tmp_path / "out")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(path) in result.stderr and words in result.stderr
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "{tmp}/no such model.safetensors"], "no such model.safetensors"),
+    (["--sampler", "v-imaginary"], "v-imaginary"),
+    (["--out", "{source}"], "is a file"),
+])
+def test_bad_options_are_one_line(tmp_path, tiny_model_path, drum_samples, args, words):
+    source = drum_samples["wav"]
+    args = [arg.format(tmp=tmp_path, source=source) for arg in args]
+    if "--model" not in args:
+        args += ["--model", tiny_model_path]
+    result = dd_bridge("--quiet", "vary", source, *args, "--steps", 2)
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert words in result.stderr
+
+
+def test_interpolate_needs_two_outputs(tmp_path, tiny_model_path, drum_samples):
+    result = dd_bridge("--quiet", "interpolate", drum_samples["wav"], drum_samples["flac"], "--model",
+                       tiny_model_path, "--count", 1, "--out", tmp_path)
+    assert result.returncode != 0 and result.stderr.count("\n") == 1 and "count" in result.stderr, result.stderr
+    assert os.listdir(tmp_path) == []
