@@ -20,22 +20,28 @@ COMMAND_MODULES = [
     "bridge.cli.bench",  # bench, export-onnx
 ]
 
+# REAPER runs `send` on every key press: these load only their own module, not the ones that import torch
+# (0.3 s instead of 5 s to start on a busy machine).
+LIGHT_COMMANDS = {"send": "bridge.cli.serve", "status": "bridge.cli.serve"}
+
 log = logging.getLogger("bridge")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: list[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dd-bridge", description="Dance Diffusion variations for your DAW.")
     parser.add_argument("--version", action="version", version=f"dd-bridge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--quiet", action="store_true", help="only errors on stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((word for word in argv if not word.startswith("-")), None)
+    parser = build_parser([LIGHT_COMMANDS[command]] if command in LIGHT_COMMANDS else COMMAND_MODULES)
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
