@@ -16,8 +16,7 @@ local function main()
       args = { math.floor(settings.count), "steps=" .. math.floor(settings.steps), "folder=" .. lib.output_folder() } },
   }
   local window = lib.progress_window("Generate")
-  lib.run(settings, requests, window.show, function(results)
-    window.close()
+  lib.run(settings, requests, window, function(results)
     local errors = lib.errors(requests, results)
     if errors then
       lib.message("Nothing was generated:\n\n" .. errors)

@@ -26,8 +26,7 @@ local function main()
         "folder=" .. lib.output_folder() } },
   }
   local window = lib.progress_window("Interpolate")
-  lib.run(settings, requests, window.show, function(results)
-    window.close()
+  lib.run(settings, requests, window, function(results)
     local errors = lib.errors(requests, results)
     if errors then
       lib.message("Nothing was interpolated:\n\n" .. errors)

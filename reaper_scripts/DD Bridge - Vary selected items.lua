@@ -50,8 +50,7 @@ local function main()
     table.insert(by_file[target.file], target)
   end
   local window = lib.progress_window("Vary")
-  lib.run(settings, requests, window.show, function(results)
-    window.close()
+  lib.run(settings, requests, window, function(results)
     local added = 0
     lib.begin_changes()
     for i, request in ipairs(requests) do

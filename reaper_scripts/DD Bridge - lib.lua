@@ -222,10 +222,11 @@ function lib.no_answer(settings)
 end
 
 -- Runs `requests` ({address, args, label}) side by side. First a ping tells quickly whether the service is
--- there, then the model setting (when one is set) is applied, then the requests start. progress(lines) is
--- called while waiting; finish(results) once with {[i] = {status, lines}} when all have answered. A failure
--- before the requests start is shown in a message box and nothing else is called.
-function lib.run(settings, requests, progress, finish)
+-- there, then the model setting (when one is set) is applied, then the requests start. window (see
+-- lib.progress_window) shows a line a request while they run and is closed at the end; finish(results) is
+-- called once with {[i] = {status, lines}} when all have answered. A failure before the requests start is
+-- shown in a message box and finish is not called.
+function lib.run(settings, requests, window, finish)
   local waiting, failure = lib.start(settings, "/dd/ping", {})
   if not waiting then
     lib.message(failure)
@@ -235,12 +236,20 @@ function lib.run(settings, requests, progress, finish)
   local jobs, results, remaining = {}, {}, #requests
   local next_poll = 0
 
+  -- Ends the run: the window closes before any message shows. Returns false, for advance.
+  local function stop(message)
+    window.close()
+    if message then
+      lib.message(message)
+    end
+    return false
+  end
+
   local function start_requests()
     for i, request in ipairs(requests) do
       jobs[i], failure = lib.start(settings, request.address, request.args)
       if not jobs[i] then
-        lib.message(failure)
-        return false
+        return stop(failure)
       end
     end
     phase = "requests"
@@ -257,23 +266,19 @@ function lib.run(settings, requests, progress, finish)
         end
         waiting, failure = lib.start(settings, "/dd/set", { "model", settings.model })
         if not waiting then
-          lib.message(failure)
-          return false
+          return stop(failure)
         end
         phase = "model"
       elseif answer then
-        lib.message(lib.not_running(settings))
-        return false
+        return stop(lib.not_running(settings))
       elseif lib.overdue(waiting, now) then
-        lib.message(lib.no_answer(settings))
-        return false
+        return stop(lib.no_answer(settings))
       end
     elseif phase == "model" then
       local answer = lib.poll(waiting)
       if answer and answer.status ~= "ok" then
-        lib.message("Cannot use the model '" .. settings.model .. "':\n\n" .. table.concat(answer.lines, "\n") ..
+        return stop("Cannot use the model '" .. settings.model .. "':\n\n" .. table.concat(answer.lines, "\n") ..
           "\n\nChange it in 'DD Bridge - Settings'.")
-        return false
       elseif answer then
         return start_requests()
       end
@@ -285,6 +290,7 @@ function lib.run(settings, requests, progress, finish)
         end
       end
       if remaining == 0 then
+        stop()
         finish(results)
         return false
       end
@@ -305,7 +311,7 @@ function lib.run(settings, requests, progress, finish)
           string.format("%d%%", math.floor(100 * (jobs[i].fraction or 0)))
         lines[#lines + 1] = request.label .. ": " .. state
       end
-      progress(lines)
+      window.show(lines)
     end
     reaper.defer(step)
   end
