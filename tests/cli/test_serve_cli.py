@@ -188,3 +188,12 @@ def test_bench_latency_runs_both_modes_and_prints_the_table(model_file, capsys):
     assert "model micro" in out and "render of one variation: median" in out
     assert re.search(r"without prefetch(\s+\d+\.\d){4}", out) and re.search(r"with prefetch \(2\)(\s+\d+\.\d){4}", out)
     assert "target p95 with prefetch < 20 ms:" in out
+
+
+def test_send_starts_without_loading_torch():
+    """REAPER runs `dd-bridge send` on every key press: it must not pay for importing torch."""
+    code = ("import sys; from bridge.cli import main; "
+            "code = main(['send', '--port', '9', '--timeout', '0.1', '/dd/ping']); "
+            "sys.exit(10 + code if 'torch' not in sys.modules else 99)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 13, result.stderr  # exit 3 (no reply), torch never imported
