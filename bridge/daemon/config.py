@@ -25,7 +25,7 @@ DEFAULT_YAML = f"""\
 # DD Bridge service configuration (dd-bridge serve). Every key is optional.
 model: null            # model card name, or a path (.ckpt, diffusers folder, .safetensors); null: {constants.DEFAULT_MODEL}
 device: auto           # auto (cuda, then mps, then cpu) | cuda | mps | cpu
-precision: auto        # auto (the device's best) | fp32 | fp16 | bf16
+precision: auto        # auto (the engine's default: fp32) | fp32 | fp16 | bf16
 backend: torch         # torch | onnx (ONNX Runtime; its first start exports the model once, minutes at full size)
 folder: null           # the sample folder; null: "DD Bridge" in your music folder
 allowed_folders: []    # extra folders requests may write into (folder= option, /dd/set folder), e.g. your
