@@ -51,16 +51,21 @@ local function main()
   end
   local window = lib.progress_window("Vary")
   lib.run(settings, requests, window, function(results)
-    local added = 0
-    lib.begin_changes()
+    local added, rendered = 0, {}
     for i, request in ipairs(requests) do
-      if request.file and results[i].status == "done" then
-        for _, target in ipairs(by_file[request.file]) do
-          added = added + add_takes(target, results[i].lines)
-        end
+      if results[i].status == "done" then
+        rendered[#rendered + 1] = { file = request.file, files = results[i].lines }
       end
     end
-    lib.end_changes("DD Bridge: vary " .. #targets .. " item" .. (#targets == 1 and "" or "s"))
+    if #rendered > 0 then  -- collect first: no empty undo point when every request failed
+      lib.begin_changes()
+      for _, result in ipairs(rendered) do
+        for _, target in ipairs(by_file[result.file]) do
+          added = added + add_takes(target, result.files)
+        end
+      end
+      lib.end_changes("DD Bridge: vary " .. #targets .. " item" .. (#targets == 1 and "" or "s"))
+    end
     local errors = lib.errors(requests, results)
     if errors then
       lib.message("Some variations could not be made:\n\n" .. errors)

@@ -67,7 +67,8 @@ def test_stopped_service_is_a_clear_message(tmp_path, sample, dd_bridge):
     run_scenario("stopped_service", tmp_path, sample, free_udp_port(), dd_bridge)
 
 
-@pytest.mark.parametrize("name", ["vary", "generate", "interpolate", "follow_selection", "unknown_model"])
+@pytest.mark.parametrize("name", ["vary", "generate", "interpolate", "follow_selection", "unknown_model",
+                                  "unreadable_source"])
 def test_actions_with_the_service(name, service, sample, dd_bridge):
     work = service["root"] / name  # inside the service's allowed folders
     work.mkdir()

@@ -130,6 +130,21 @@ function scenarios.unknown_model()
   equal(#item.takes, 1, "takes")
 end
 
+function scenarios.unreadable_source()
+  local state = project()
+  local broken = env.DD_WORK .. "/not audio.wav"
+  local file = assert(io.open(broken, "wb"))
+  file:write("this is text, not a WAV file")
+  file:close()
+  local item = mock.add_item(mock.add_track("Drums"), { file = broken })
+  mock.run_action(script("Vary selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("^Some variations could not be made:\n\nnot audio%.wav: ."), "unclear message: %s",
+    state.messages[1])
+  equal(#state.undo.blocks, 0, "no empty undo point")
+  equal(#item.takes, 1, "takes")
+end
+
 function scenarios.midi_item()
   local state = project()
   mock.add_item(mock.add_track("Keys"), { midi = true })
