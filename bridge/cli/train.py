@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     train.add_argument("--demo-every", type=int, default=250, metavar="N",
                        help="steps between demo renders (0: none)")
     train.add_argument("--demo-count", type=int, default=4, metavar="N", help="sounds per demo")
+    train.add_argument("--demo-steps", type=_positive_int, default=50, metavar="N", help="sampler steps per demo")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -74,7 +75,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     _stop_on_terminate()
     options = {"batch_size": args.batch_size, "held_out": args.held_out, "save_every": args.save_every,
-               "demo_every": args.demo_every, "demo_count": args.demo_count, "seed": args.seed}
+               "demo_every": args.demo_every, "demo_count": args.demo_count, "demo_steps": args.demo_steps,
+               "seed": args.seed}
     if args.lr is not None:
         options["lr"] = args.lr
     run = session.train(args.data, args.out, size=args.size or "small", base_model=args.base_model,
@@ -113,7 +115,7 @@ def register_measures(subparsers) -> None:
         "check-memorization", help="does a model copy its training files?",
         description="Render --count sounds and find each one's nearest file in --data (a distance that ignores "
                     "gain, polarity and shifts up to 25 ms). Renders closer to a training file than distinct "
-                    "training files are to each other are flagged as likely copies.")
+                    "training files are to each other are flagged as likely copies; the exit status is then 1.")
     memorization.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
     memorization.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR",
                               help="the model's training files")

@@ -54,12 +54,12 @@ def prepare(data_dirs, run_dir, *, size: str | None = "small", base_model: str |
 class Progress:
     """A one-line progress report on stderr: step, smoothed loss, speed and time left."""
 
-    def __init__(self, every_seconds: float = 10.0, stream=sys.stderr):
+    def __init__(self, every_seconds: float = 10.0, stream=None):
         self.every = every_seconds
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.last = 0.0
         self.smoothed = None
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.first_step = None
         self.started = time.monotonic()
 

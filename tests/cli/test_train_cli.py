@@ -1,0 +1,89 @@
+"""`dd-bridge train`, `eval` and `check-memorization` end to end on real drums with a tiny network."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from bridge.cli import main
+from bridge.engine.checkpoints import load_model
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # see tests/training/conftest.py
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def kit(tmp_path, drumkits):
+    folder = tmp_path / "my samples"
+    (folder / "snares").mkdir(parents=True)
+    files = sorted((drumkits / "rumpf_kit_z01_h2").glob("*.flac"), key=lambda p: p.stat().st_size)[:8]
+    for i, src in enumerate(files):
+        (folder / ("snares" if i % 2 else "") / src.name).symlink_to(src)
+    (folder / "broken.wav").write_text("not audio")
+    return folder
+
+
+def train(kit, run, *extra):
+    return main(["train", str(kit), "--out", str(run), "--window", "512", "--batch-size", "2",
+                 "--held-out", "0.25", "--save-every", "1", "--demo-count", "1", "--demo-steps", "3", *extra])
+
+
+def test_train_resume_export_and_fine_tune(tmp_path, kit, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "2", "--demo-every", "2") == 0
+    first = capsys.readouterr()
+    exported = [line for line in first.out.splitlines() if line]
+    assert [p.rsplit(".", 1)[1] for p in exported] == ["safetensors", "yaml"]
+    assert "broken.wav" in caplog.text  # listed, not fatal
+    assert "step 2/2" in first.err  # the progress line
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "demos" / "step0000002.png").exists() and (run / "demos" / "step0000002-1.wav").exists()
+
+    model = load_model(exported[0])
+    assert model.window == 512 and model.sample_rate == 48000
+    training = model.card.extra["training"]
+    assert training["steps"] == 2 and len(training["held_out_files"]) == 2
+
+    # The same command, asked for more steps, continues the run
+    assert train(kit, run, "--size", "tiny", "--steps", "3", "--demo-every", "0") == 0
+    assert "resuming" in caplog.text
+    assert capsys.readouterr().out.split()[0].endswith("run-step3.safetensors")
+    steps = [line.split(",")[0] for line in (run / "loss.csv").read_text().splitlines()[1:]]
+    assert steps == ["1", "2", "3"]
+
+    # Fine-tuning starts from the exported model and records it
+    tuned = tmp_path / "tuned"
+    assert train(kit, tuned, "--from", exported[0], "--steps", "1", "--demo-every", "0", "--licence", "CC0") == 0
+    out = capsys.readouterr().out.split()
+    card = load_model(out[0]).card
+    assert card.extra["training"]["base_model"] == exported[0] and card.licence == "CC0"
+    assert card.architecture == model.architecture
+
+
+def test_bad_training_input_is_one_line(tmp_path, kit, capsys):
+    assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    assert train(kit, tmp_path / "r", "--size", "tiny", "--window", "500") == 1
+    assert "multiple of 8" in capsys.readouterr().err
+
+
+def test_eval_and_memorization_commands_print_their_figures(tmp_path, kit, capsys):
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    model = capsys.readouterr().out.split()[0]
+    assert main(["eval", "--model", model, "--data", str(kit), "--count", "2", "--steps", "2,3",
+                 "--sampler", "v-ddim"]) == 0
+    table = capsys.readouterr().out
+    for label in ("v-ddim, 2 steps", "v-ddim, 3 steps", "floor", "noise bursts", "untrained"):
+        assert label in table
+    code = main(["check-memorization", "--model", model, "--data", str(kit), "--count", "2", "--steps", "2"])
+    report = capsys.readouterr().out
+    assert code in (0, 1) and "threshold" in report and "renders flagged" in report
