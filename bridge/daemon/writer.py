@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from bridge.engine.audio import Clip, next_free_path, write_audio, write_numbered
-from bridge.errors import ConfigError
+from bridge.errors import AudioError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,10 @@ class SampleFolder:
 
     def _subfolder(self, folder: Path, name: str) -> Path:
         target = folder / safe_name(name)
-        target.mkdir(parents=True, exist_ok=True)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise AudioError(f"{target}: cannot create this folder ({error.strerror or error})") from None
         real = Path(os.path.realpath(target))
         if not _inside(real, folder):  # a symlink planted inside the sample folder
             raise ConfigError(f"{target} leads outside the sample folder; not writing there")

@@ -325,3 +325,13 @@ def test_a_clip_that_fails_while_prefetching_is_reported_once(tmp_path, renderer
             assert svc.ask("/dd/vary").address == "/dd/error"  # asking again says why again
     finally:
         listener.close()
+
+
+def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path, renderer, drum):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "kick").write_text("a file where the folder would go")
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        reply = svc.ask("/dd/vary", str(drum), f"folder={locked}")
+        assert reply.address == "/dd/error" and "cannot create this folder" in reply.args[1]
+        assert svc.ask("/dd/ping").address == "/dd/pong"

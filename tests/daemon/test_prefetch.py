@@ -1,0 +1,57 @@
+"""The prefetch cache on its own: keys, bounds, seeds, and what it hands back for discarding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge.daemon.prefetch import PrefetchCache, RenderKey, Source, Variation
+from bridge.engine.audio import Clip
+from bridge.errors import AudioError
+
+KEY = RenderKey(noise=0.5, steps=10, sampler="v-iplms", seed=None)
+
+
+def source(name: str) -> Source:
+    return Source(f"/clips/{name}.wav", 100, 1)
+
+
+def variation(seed: int) -> Variation:
+    return Variation(Clip(np.zeros((4, 1)), 48000), seed, 0.1, None)
+
+
+def test_another_key_replaces_the_entry_and_hands_back_its_variations():
+    cache = PrefetchCache(max_clips=4)
+    cache.entry(source("a"), KEY).ready.extend([variation(1), variation(2)])
+    assert [v.seed for v in cache.take(source("a"), KEY, 1)] == [1]
+    assert cache.take(source("a"), RenderKey(0.6, 10, "v-iplms", None), 1) == []  # other settings: nothing
+    cache.entry(source("a"), RenderKey(0.6, 10, "v-iplms", None))
+    assert [v.seed for v in cache.take_dropped()] == [2] and cache.counts() == {"/clips/a.wav": 0}
+
+
+def test_clips_are_bounded_least_recently_used_first():
+    cache = PrefetchCache(max_clips=2)
+    for name in "abc":
+        cache.entry(source(name), KEY).ready.append(variation(ord(name)))
+    assert list(cache.counts()) == ["/clips/b.wav", "/clips/c.wav"]
+    assert [v.seed for v in cache.take_dropped()] == [ord("a")]
+    cache.drop_variations()
+    assert len(cache) == 0 and len(cache.take_dropped()) == 2
+
+
+def test_seeds_are_consecutive_from_a_set_seed_and_random_otherwise():
+    cache = PrefetchCache(max_clips=2)
+    fixed = cache.entry(source("a"), RenderKey(0.5, 10, "v-iplms", 40))
+    assert fixed.seeds(3) == [40, 41, 42] and fixed.seeds(1) == [43]
+    random = cache.entry(source("b"), KEY).seeds(8)
+    assert len(set(random)) == 8 and all(0 <= s < 2**31 for s in random)
+
+
+def test_a_source_is_the_file_as_it_is_now(tmp_path):
+    path = tmp_path / "kick.wav"
+    path.write_bytes(b"RIFF....")
+    before = Source.of(str(path))
+    path.write_bytes(b"RIFF.....")
+    assert Source.of(str(path)) != before  # edited since: its prefetch is not served
+    with pytest.raises(AudioError, match="give the full path"):
+        Source.of("kick.wav")
