@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from bridge.daemon import requests as rq
 from bridge.transports.osc.client import OscClient
@@ -31,6 +32,8 @@ def test_replies_go_to_the_sender_and_each_registered_port_once():
             extra.send(server.port, "/dd/hello", default_port.port)  # already registered: still one copy
             client.request("/dd/ping")
             extra.wait_for(lambda m: m[0] == "/dd/pong")
+        default_port.wait_for(lambda m: len([x for x in default_port.messages if x[0] == "/dd/pong"]) >= 2)
+        time.sleep(0.1)  # a duplicate would have arrived by now
         assert len([m for m in default_port.messages if m[0] == "/dd/pong"]) == 2
         assert server.destinations(None) == [("127.0.0.1", default_port.port), ("127.0.0.1", extra.port)]
     finally:
