@@ -294,7 +294,7 @@ class Service:
                 "device": info.device, "precision": info.precision,
                 "sample_rate": info.sample_rate, "window": info.window,
                 "folder": str(self.folder),
-                "settings": {k: v for k, v in vars(self.settings).items()},
+                "settings": dict(vars(self.settings)),
                 "selected": self.selected.path if self.selected else None,
                 "queue": len(self.queue),
                 "queued_outputs": sum(job.to_render for job in self.queue),

@@ -334,3 +334,17 @@ def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path, renderer, dr
         reply = svc.ask("/dd/vary", str(drum), f"folder={locked}")
         assert reply.address == "/dd/error" and "cannot create this folder" in reply.args[1]
         assert svc.ask("/dd/ping").address == "/dd/pong"
+
+
+def test_set_model_loads_it_warm_and_drops_the_old_prefetch(tmp_path, renderer, drum):
+    (tmp_path / "models").mkdir()
+    weights, _card = save_model(micro_model(seed=5), tmp_path / "models" / "other")
+    with running_service(service_config(tmp_path, device="cpu"), renderer) as svc:
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+        before = svc.status()["model_hash"]
+        assert svc.ask("/dd/set", "model", str(weights)).args == ("set", "model", str(weights))
+        status = svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch on the new model")
+        assert status["model"] == "other" and status["model_hash"] != before
+        path = svc.ask("/dd/vary").args[1]
+        assert read_metadata(path)["model_hash"] == status["model_hash"]
