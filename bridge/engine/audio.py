@@ -4,6 +4,10 @@ Reading takes wav, aiff, flac, ogg and mp3 (libsndfile) at any rate, channel cou
 WAV only, clamped to [-1, 1] and never normalised, to a hidden temporary name in the target folder that is then
 hard-linked to its final name, so a file is complete when it appears and an existing file is never replaced.
 
+A file cut short is refused, not read as the shorter sound it still holds: WAV and AIFF by their chunk sizes,
+FLAC, MP3 and the rest by the frame count in their header. An Ogg file carries no total length, so a cut one
+reads as what is left (or, where libsndfile finds it malformed, is refused).
+
 Channels meet the model's stereo as L/R pairs: channels (1, 2), (3, 4), ... are pairs and an unpaired last
 channel (all of a mono file) is centred. The model hears the average of the pairs' lefts (plus the centre) on
 its left and of their rights (plus the centre) on its right; on the way back every pair gets the result's L and

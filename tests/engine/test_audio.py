@@ -326,3 +326,22 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     os.umask(umask)
     path = write_audio(tmp_path / "out.wav", tone())
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("signal", ["tone", "noise"])
+def test_cut_ogg_is_the_rest_or_one_line(tmp_path, signal):
+    """Ogg has no total length to compare with: a cut file is the shorter sound or, where libsndfile finds it
+    malformed, a one-line error; never a crash."""
+    samples = tone(seconds=1.0).samples if signal == "tone" else \
+        np.random.default_rng(0).uniform(-0.5, 0.5, (48000, 2)).astype(np.float32)
+    whole = tmp_path / "whole.ogg"
+    soundfile.write(whole, samples, 48000)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ogg"
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        clip = read_audio(cut)
+    except AudioError as error:
+        assert "\n" not in str(error) and str(cut) in str(error)
+    else:
+        assert 0 < clip.frames < 48000 and np.isfinite(clip.samples).all()
