@@ -83,6 +83,11 @@ class Renderer:
         return cls(loaded, reference, device, precision, backend)
 
     @property
+    def batch_size(self) -> int:
+        """Outputs the device renders at once (one on a CPU, where batching makes each slower)."""
+        return self.engine.batch_size(self.engine.window)
+
+    @property
     def samplers(self) -> tuple[str, ...]:
         from bridge.engine.samplers import SAMPLERS
         return tuple(SAMPLERS)

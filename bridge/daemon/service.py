@@ -350,7 +350,8 @@ class Service:
             return None
         key = self._render_key()
         entry = self.cache.entry(self.selected, key)
-        missing = self.settings.prefetch - len(entry.ready)
+        # One device batch at a time: a press that comes meanwhile waits for that batch only.
+        missing = min(self.settings.prefetch - len(entry.ready), self.renderer.batch_size)
         if entry.failed or missing <= 0:
             return None
         waiters = [replace(self.select_waiter, count=missing)] if self.select_waiter else []
