@@ -64,7 +64,7 @@ class Service:
 
     # -- life ------------------------------------------------------------------------------------------------
     def start(self) -> "Service":
-        self.folders.clear_staging()
+        self.folders.clear_leftovers()
         self._worker.start()
         return self
 

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from bridge.engine.audio import Clip, next_free_path, write_audio, write_numbered
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_NAME = 80
 STAGING = ".dd-bridge-staging"  # hidden: DAW browsers and Finder do not list it
+TEMPORARY_GLOB = ".dd-bridge-*.partial.wav"  # bridge.engine.audio's name for a file being written
+STALE_TEMPORARY_S = 600
 _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')  # separators, and what Windows and macOS Finder refuse
 
 
@@ -109,9 +112,21 @@ class SampleFolder:
         raise OSError(f"{target}: no free name for {stem!r}")
 
     def clear_staging(self) -> None:
-        """Staged files left by a service that did not stop cleanly are of no use: remove them."""
+        """Staged files are of no use once the service stops: remove them."""
         if self.staging.is_dir():
             shutil.rmtree(self.staging, ignore_errors=True)
+
+    def clear_leftovers(self) -> None:
+        """What a killed service can leave: staged files, and the hidden temporary of a write cut off (only those
+        older than any write takes, where the service writes: another program may be writing right now)."""
+        self.clear_staging()
+        cutoff = time.time() - STALE_TEMPORARY_S
+        for temporary in self.default.glob(f"*/{TEMPORARY_GLOB}"):
+            try:
+                if temporary.stat().st_mtime < cutoff:
+                    discard(temporary)
+            except OSError:
+                pass
 
 
 def discard(path: Path | None) -> None:

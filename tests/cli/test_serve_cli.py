@@ -115,8 +115,10 @@ def model_file(tmp_path):
     return weights
 
 
-def test_serve_starts_listens_and_stops_cleanly_on_sigterm_mid_render(tmp_path, model_file, drum):
-    """SIGTERM while a render runs: the process exits 0 at once and leaves no partial file."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_serve_starts_listens_and_stopping_mid_render_leaves_no_partial_file(tmp_path, model_file, drum, signum):
+    """SIGTERM while a render runs: the process exits 0 at once, its staged files gone. Even SIGKILL leaves
+    nothing in the sample folder but complete files."""
     config = tmp_path / "config.yaml"
     config.write_text(f"osc: {{reply_port: null}}\nallowed_folders: [{tmp_path}]\n"
                       "render: {steps: 1000, prefetch: 2}\n")
@@ -140,6 +142,9 @@ def test_serve_starts_listens_and_stops_cleanly_on_sigterm_mid_render(tmp_path, 
 
         from bridge.transports.osc.client import OscClient
         with OscClient("127.0.0.1", port) as client:
+            client.request("/dd/set", ["steps", 2])
+            assert client.request("/dd/vary", [str(drum)]).address == "/dd/done"  # one file made before the stop
+            client.request("/dd/set", ["steps", 1000])
             assert client.request("/dd/select", [str(drum)]).address == "/dd/ack"
             while True:
                 status = json.loads(client.request("/dd/status").args[0])
@@ -147,8 +152,8 @@ def test_serve_starts_listens_and_stops_cleanly_on_sigterm_mid_render(tmp_path, 
                     break
                 time.sleep(0.05)
         began = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        process.send_signal(signum)
+        assert process.wait(timeout=30) == (0 if signum == signal.SIGTERM else -signal.SIGKILL)
         assert time.monotonic() - began < 15
     finally:
         if process.poll() is None:
@@ -156,9 +161,12 @@ def test_serve_starts_listens_and_stops_cleanly_on_sigterm_mid_render(tmp_path, 
         reader.join()
         process.stdout.close()
         process.stderr.close()
-    assert "stopped" in "".join(lines)
-    leftovers = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-    assert leftovers == []  # nothing half-written, no temporary files
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert [p.name for p in files if not any(part.startswith(".") for part in p.relative_to(folder).parts)] == [
+        "kick var 001.wav"]
+    assert all(soundfile.info(p).frames == soundfile.info(drum).frames for p in files)  # each one complete
+    if signum == signal.SIGTERM:
+        assert "stopped" in "".join(lines) and len(files) == 1  # no temporary or staged file left
 
 
 def test_serve_refuses_a_bad_config_in_one_line(tmp_path, capsys):

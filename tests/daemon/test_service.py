@@ -348,3 +348,20 @@ def test_set_model_loads_it_warm_and_drops_the_old_prefetch(tmp_path, renderer, 
         assert status["model"] == "other" and status["model_hash"] != before
         path = svc.ask("/dd/vary").args[1]
         assert read_metadata(path)["model_hash"] == status["model_hash"]
+
+
+def test_leftovers_of_a_killed_service_are_cleared_at_start(tmp_path, renderer):
+    samples = tmp_path / "samples"
+    (samples / ".dd-bridge-staging").mkdir(parents=True)
+    (samples / ".dd-bridge-staging" / "0123.wav").write_bytes(b"RIFF")
+    (samples / "kick").mkdir()
+    old = samples / "kick" / ".dd-bridge-abc.partial.wav"
+    old.write_bytes(b"RIFF")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fresh = samples / "kick" / ".dd-bridge-def.partial.wav"  # maybe another program writing right now
+    fresh.write_bytes(b"RIFF")
+    mine = samples / "kick" / "kick var 001.wav"
+    mine.write_bytes(b"RIFF")
+    with running_service(service_config(tmp_path), renderer):
+        assert not (samples / ".dd-bridge-staging").exists() and not old.exists()
+        assert fresh.exists() and mine.exists()
