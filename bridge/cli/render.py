@@ -15,7 +15,10 @@ from pathlib import Path
 
 from bridge import constants
 from bridge.daemon.settings import validate
+from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio, write_numbered
+from bridge.engine.checkpoints import load_model
+from bridge.engine.engine import BACKENDS, Engine
 from bridge.engine.samplers import SAMPLERS
 from bridge.errors import AudioError, ConfigError
 
@@ -68,7 +71,7 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
                         help="where to run (default: %(default)s)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
                         help="arithmetic precision (default: %(default)s)")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")
     parser.add_argument("--sample-rate", type=_bounded(1000, 384000), default=None, metavar="R",
                         help="sample rate of a custom .ckpt (default: 48000)")
@@ -101,17 +104,17 @@ def _bounded(low: int, high: int):
 
 def run_generate(args) -> int:
     engine, model = _engine(args)
-    clips = _render(engine, "generate", args)
-    options = {"seconds": args.seconds, "count": args.count, **_settings(args)}
-    return _write_all(args, clips, engine, model, "generate", engine.card.name, [], options)
+    outputs = _render(engine, "generate", args)
+    options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args)}
+    return _write_all(args, outputs, engine, model, "generate", engine.card.name, [], options)
 
 
 def run_vary(args) -> int:
     source = read_audio(args.input)
     engine, model = _engine(args)
-    clips = _render(engine, f"vary {args.input.name}", args, clip=source)
-    options = {"noise": args.noise, "count": args.count, **_settings(args)}
-    return _write_all(args, clips, engine, model, "vary", f"{args.input.stem} var", [args.input], options)
+    outputs = _render(engine, f"vary {args.input.name}", args, clip=source)
+    options = {"noise": args.noise, "count": args.count, "seed": args.seed, **_settings(args)}
+    return _write_all(args, outputs, engine, model, "vary", f"{args.input.stem} var", [args.input], options)
 
 
 def run_interpolate(args) -> int:
@@ -119,23 +122,20 @@ def run_interpolate(args) -> int:
         raise ConfigError(f"--count must be at least 2 (a and b are both included), got {args.count}")
     a, b = read_audio(args.a), read_audio(args.b)
     engine, model = _engine(args)
-    clips = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, clip=a, clip_b=b)
+    outputs = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, clip=a, clip_b=b)
     options = {"count": args.count, **_settings(args)}
-    return _write_all(args, clips, engine, model, "interpolate", f"{args.a.stem} to {args.b.stem}",
+    return _write_all(args, outputs, engine, model, "interpolate", f"{args.a.stem} to {args.b.stem}",
                       [args.a, args.b], options)
 
 
 def _settings(args) -> dict:
-    return {"steps": args.steps, "sampler": args.sampler, "seed": getattr(args, "seed", None),
-            "format": args.format, "precision": args.precision, "sample_rate": args.sample_rate,
-            "window": args.window}
+    """The options every command shares that decide the result, for the stored recipe."""
+    return {"steps": args.steps, "sampler": args.sampler, "format": args.format, "precision": args.precision,
+            "sample_rate": args.sample_rate, "window": args.window}
 
 
 def _engine(args):
     """The engine, and how the recreating command should name its model: a path made absolute, or a card name."""
-    from bridge.engine.checkpoints import load_model
-    from bridge.engine.engine import Engine
-
     _prepare_out(args.out)
     loaded = load_model(args.model, sample_rate=args.sample_rate, window=args.window)
     engine = Engine(loaded, device=args.device, precision=args.precision, backend=args.backend)
@@ -161,8 +161,6 @@ def _prepare_out(folder: Path) -> None:
 
 
 def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip | None = None) -> list[Clip]:
-    from bridge.engine import clips
-
     progress = ProgressLine(label)
     common = {"steps": args.steps, "sampler": args.sampler, "progress": progress}
     try:
@@ -175,17 +173,15 @@ def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip 
         progress.close()
 
 
-def _write_all(args, clips: list[Clip], engine, model: str, operation: str, stem: str, sources: list[Path],
+def _write_all(args, outputs: list[Clip], engine, model: str, operation: str, stem: str, sources: list[Path],
                options: dict) -> int:
-    from bridge.engine.clips import render_metadata
-
-    seeds = _seeds(engine, options["seed"], len(clips))
-    for index, clip in enumerate(clips):
+    seeds = _seeds(engine, options["seed"], len(outputs)) if "seed" in options else None
+    for index, clip in enumerate(outputs):
         recipe = dict(options)
         if seeds is not None:  # drawn per output: each file is recreated alone with its own seed
             recipe.update(seed=seeds[index], count=1)
-        metadata = render_metadata(operation, model=model, model_hash=engine.model_hash, sources=sources,
-                                   options=recipe, index=index + 1, of=len(clips))
+        metadata = clips.render_metadata(operation, model=model, model_hash=engine.model_hash, sources=sources,
+                                         options=recipe, index=index + 1, of=len(outputs))
         path = write_numbered(args.out, stem, clip, args.format, metadata)
         print(path.resolve(), flush=True)
     return 0
