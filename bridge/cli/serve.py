@@ -101,6 +101,7 @@ def run_serve(args) -> int:
     server.start()
     triggers = MidiTriggers(service.handle, server.reply_for(None), dict(config.midi_notes), dict(config.midi_cc))
     midi = open_midi(triggers, config.midi_port)
+    service.status_extras["midi"] = lambda: {"port": midi.name if midi else None, "received": triggers.received}
     info = renderer.info
     if config.osc_host != "127.0.0.1":
         log.warning("listening on %s: other machines on the network can send requests", config.osc_host)
