@@ -65,8 +65,9 @@ def run_models(args: argparse.Namespace) -> int:
         return 0
     rows = [("NAME", "SAMPLE RATE", "WINDOW", "PARAMETERS", "PATH")]
     for card in cards:
+        where = str(card.weights_path) + ("" if card.weights_path.is_file() else " (weights missing)")
         rows.append((card.name, str(card.sample_rate), str(card.window),
-                     f"{_parameter_count(card.architecture) / 1e6:.1f}M", str(card.weights_path)))
+                     f"{_parameter_count(card.architecture) / 1e6:.1f}M", where))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])

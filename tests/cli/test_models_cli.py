@@ -62,12 +62,15 @@ def test_models_lists_what_convert_put_in_the_user_folder(tmp_path, tiny_config)
 
     converted = dd_bridge("convert", ckpt, folder / "snare", "--window", 16384)
     assert converted.returncode == 0, converted.stderr
+    (folder / "orphan.yaml").write_text((folder / "snare.yaml").read_text().replace("name: snare", "name: orphan"))
     listed = dd_bridge("models")
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()]
     assert rows[0] == ["NAME", "SAMPLE", "RATE", "WINDOW", "PARAMETERS", "PATH"]
     parameters = sum(value.numel() for value in random_native_state(tiny_config).values())
     assert ["snare", "48000", "16384", f"{parameters / 1e6:.1f}M", str(folder / "snare.safetensors")] in rows
+    assert ["orphan", "48000", "16384", f"{parameters / 1e6:.1f}M", str(folder / "orphan.safetensors"),
+            "(weights", "missing)"] in rows
 
 
 def test_convert_refuses_a_pickle_that_runs_code(tmp_path, capsys):
