@@ -144,12 +144,14 @@ def diffusers_available() -> bool:
 
 def diffusers_unet(config: UNetConfig, sample_rate: int, window: int):
     """An empty diffusers UNet1DModel laid out as ``config`` (Dance Diffusion's blocks), or None when diffusers
-    cannot express it (it always puts attention in the innermost level and needs it as wide as the next)."""
+    cannot express it: its innermost level always has attention, and every level with attention must be as wide
+    as the level around it (true of the released architecture)."""
     from diffusers import UNet1DModel
 
-    depth = config.depth
+    depth, channels = config.depth, config.channels
     attention = [level in config.attention_levels for level in range(2, depth)]
-    if depth < 3 or config.channels[-1] != config.channels[-2] or depth not in config.attention_levels:
+    if depth < 3 or depth not in config.attention_levels or \
+            any(channels[level - 1] != channels[level - 2] for level in config.attention_levels):
         return None
     plain = attention.count(False)
     return UNet1DModel(
@@ -164,7 +166,9 @@ def diffusers_unet(config: UNetConfig, sample_rate: int, window: int):
 def native_to_diffusers(state: dict[str, torch.Tensor], reference) -> dict[str, torch.Tensor]:
     """Our weights under diffusers' names: ``diffusers_to_native`` run on element numbers tells where each of
     our values came from, so the renaming (and the q/k/v split) is known in one place only."""
-    layout = {key: value for key, value in reference.state_dict().items() if value.is_floating_point()}
+    # The resamplers' fixed kernels are buffers diffusers saves and we compute: the model keeps its own.
+    layout = {key: value for key, value in reference.state_dict().items()
+              if value.is_floating_point() and not key.endswith(".kernel")}
     numbered, offset = {}, 0
     for key, value in layout.items():
         numbered[key] = torch.arange(offset, offset + value.numel(), dtype=torch.float64).view(value.shape)
@@ -210,7 +214,7 @@ def forward_table(loaded: LoadedModel, network: DanceDiffusionUNet, reference, *
     config = loaded.architecture
     gmacs = forward_gmacs(config, batch, length)
     title = (f"one forward pass (= one sampler step): {loaded.num_parameters / 1e6:.1f} M parameters, "
-             f"batch {batch} x {length} samples, {device}, {gmacs:.0f} GMAC")
+             f"batch {batch} x {length} samples, {device}, {gmacs:.3g} GMAC")
     table = Table(title)
     generator = torch.Generator("cpu").manual_seed(SEED)
     x = torch.randn(batch, config.io_channels, length, generator=generator).to(device)

@@ -74,10 +74,17 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, *, model: torch.nn
 def _quiet_exporter():
     """The exporter prints its progress on stdout, where the CLI keeps only result paths: send it to the log."""
     printed = io.StringIO()
+    # Its optimizer logs every initializer it merges at INFO; those lines mean nothing to a producer.
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
     try:
         with contextlib.redirect_stdout(printed):
             yield
     finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
         for line in printed.getvalue().splitlines():
             log.debug("%s", line)
 

@@ -1,0 +1,77 @@
+"""`dd-bridge bench --quick` runs every row on a tiny model; `dd-bridge export-onnx` writes a usable file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bridge.cli import main
+from bridge.engine import onnx_backend
+from bridge.engine.checkpoints import LoadedModel, save_model
+from bridge.engine.unet import DanceDiffusionUNet
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny networks run fastest on one thread; on a shared, loaded CPU extra threads spin.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    folder = tmp_path_factory.getbasetemp() / "onnx-cache"
+    folder.mkdir(exist_ok=True)
+    monkeypatch.setattr(onnx_backend, "cache_dir", lambda: folder)
+
+
+def test_bench_quick_prints_every_row(capsys):
+    assert main(["bench", "--quick"]) == 0
+    out = capsys.readouterr().out
+    forward, sound = out.split("\n\n")[1:3]
+    assert forward.startswith("one forward pass")
+    for row in ("diffusers UNet1DModel fp32", "ours, torch fp32 (plain module)", "ours, torch fp32 (fast path)",
+                "ours, onnxruntime fp32", "ours, torch bf16 (fast path)"):
+        line = next(line for line in forward.splitlines() if line.strip().startswith(row))
+        seconds, ratio = line[len(row) + 2:].split()[:2]
+        assert float(seconds) > 0 and float(ratio) > 0
+    assert "DanceDiffusionPipeline: IPNDM, 100 steps" in sound and "ours: v-iplms" in sound
+
+
+def test_bench_json_carries_the_same_tables(capsys):
+    assert main(["bench", "--quick", "--json", "--no-onnx"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    forward, sound = data["tables"]
+    rows = {row["name"]: row for row in forward["rows"]}
+    assert rows["diffusers UNet1DModel fp32"]["ratio"] == 1.0
+    # Same weights, same input: our torch paths agree with diffusers to float32 rounding.
+    assert rows["ours, torch fp32 (fast path)"]["max_abs_diff"] < 1e-4
+    assert rows["ours, torch fp32 (plain module)"]["max_abs_diff"] < 1e-4
+    assert "ours, onnxruntime fp32" not in rows
+    assert all(row["quality"] is not None for row in sound["rows"])
+
+
+def test_bench_rejects_bad_numbers(capsys):
+    assert main(["bench", "--length", "1000"]) == 1
+    assert "--length must be a multiple of 8192" in capsys.readouterr().err
+
+
+def test_export_onnx_writes_a_file_onnxruntime_runs(tmp_path, capsys, tiny_config):
+    network = DanceDiffusionUNet(tiny_config).eval()
+    weights, _ = save_model(LoadedModel.from_network(network, name="tiny", sample_rate=48000, window=64),
+                            tmp_path / "tiny")
+    out = tmp_path / "tiny.onnx"
+    assert main(["export-onnx", "--model", str(weights), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    x, t = torch.randn(2, 2, 64), torch.rand(2)
+    with torch.inference_mode():
+        assert (onnx_backend.OnnxModel(out)(x, t) - network(x, t)).abs().max() < 1e-4
+
+    assert main(["export-onnx", "--model", str(weights), "--out", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["export-onnx", "--model", str(weights), "--out", str(tmp_path / "tiny.bin")]) == 1
+    assert "must be named .onnx" in capsys.readouterr().err
