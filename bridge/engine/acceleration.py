@@ -234,9 +234,10 @@ def _twin(module: unet.DanceDiffusionUNet, dtype: torch.dtype) -> unet.DanceDiff
 class CompiledCudaNetwork:
     """The module in fp16/bf16 (or fp32) weights, compiled by inductor with CUDA graphs.
 
-    Each new (batch, length) compiles once and records a graph; ``warm_up`` does that ahead for the shapes the
-    service will use, so no request pays for it. Results are copied out of the graph's memory pool, which the next
-    replay reuses.
+    ``warm_up`` compiles and records a graph for each (batch, length) the service will use, so no request pays
+    for it; a smaller batch of a warmed length is padded up to the nearest warmed batch, keeping to the recorded
+    graphs (on a GPU a partly empty batch costs about what a full one does). Results are copied out of the
+    graph's memory pool, which the next replay reuses.
     """
 
     def __init__(self, module: unet.DanceDiffusionUNet, dtype: torch.dtype, compile: bool = True):
@@ -249,13 +250,18 @@ class CompiledCudaNetwork:
         self.module = module if dtype == torch.float32 else _twin(module, dtype)
         self.compiled = torch.compile(self.module, mode="reduce-overhead", fullgraph=True, dynamic=False) \
             if compile else self.module
-        self.shapes: set[tuple[int, int]] = set()
+        self.warmed: set[tuple[int, int]] = set()
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        self.shapes.add((x.shape[0], x.shape[2]))
+        batch, length = x.shape[0], x.shape[2]
+        t = t.reshape(-1).expand(batch)
+        padded = min((b for b, n in self.warmed if n == length and b >= batch), default=batch)
+        if padded > batch:
+            x = torch.cat([x, x.new_zeros(padded - batch, *x.shape[1:])])
+            t = torch.cat([t, t.new_full((padded - batch,), 0.5)])
         with torch.inference_mode():
             torch.compiler.cudagraph_mark_step_begin()
-            v = self.compiled(x.to(self.dtype), t.to(self.dtype))
+            v = self.compiled(x.to(self.dtype), t.to(self.dtype))[:batch]
             return v.float() if v.dtype != torch.float32 else v.clone()
 
     def warm_up(self, shapes: Iterable[tuple[int, int]]) -> None:
@@ -266,5 +272,6 @@ class CompiledCudaNetwork:
             t = torch.full((batch,), 0.5, device=device)
             for _ in range(3):
                 self(x, t)
+            self.warmed.add((batch, length))
             log.info("compiled for batch %d x %d samples", batch, length)
         torch.cuda.synchronize(device)

@@ -15,6 +15,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import platformdirs
 import torch
 
@@ -74,11 +75,12 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, *, model: torch.nn
 def _quiet_exporter():
     """The exporter prints its progress on stdout, where the CLI keeps only result paths: send it to the log."""
     printed = io.StringIO()
-    # Its optimizer logs every initializer it merges at INFO; those lines mean nothing to a producer.
-    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir")]
+    # Its optimizer logs every initializer it merges, its registry every torchvision op it skips: nothing a
+    # producer can act on.
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+        logger.setLevel(max(logging.ERROR, logger.getEffectiveLevel()))
     try:
         with contextlib.redirect_stdout(printed):
             yield
@@ -145,8 +147,7 @@ class OnnxModel:
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types, one per failure kind
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise CheckpointError(f"{self.path}: not a usable ONNX model ({message})") from None
+            raise CheckpointError(f"{self.path}: not a usable ONNX model ({_first_line(error)})") from None
         metadata = self.session.get_modelmeta().custom_metadata_map
         if weights_sha256 is not None and metadata.get(WEIGHTS_KEY) != weights_sha256:
             raise CheckpointError(f"{self.path}: exported from other weights than the model loaded")
@@ -166,7 +167,6 @@ class OnnxModel:
         return self._run_bound(x, t)
 
     def _run_bound(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        import numpy as np
         v = torch.empty_like(x)
         index = self.device.index if self.device.index is not None else torch.cuda.current_device()
         binding = self._binding
@@ -183,13 +183,17 @@ class OnnxModel:
 
 
 def load_network(loaded: LoadedModel, device: torch.device | str = "cpu", precision: str = "fp32",
-               model: torch.nn.Module | None = None) -> OnnxModel:
+                 model: torch.nn.Module | None = None) -> OnnxModel:
     """The onnx backend for ``loaded``: its cached export (made now if missing) in an ONNX Runtime session."""
     try:
         path = cached_export(loaded, model=model)
     except BridgeError:
         raise
     except Exception as error:  # the exporter's many failure types: one line for the user
-        raise CheckpointError(f"{loaded.name}: ONNX export failed ({type(error).__name__}: "
-                              f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from None
+        raise CheckpointError(f"{loaded.name}: ONNX export failed ({_first_line(error)})") from None
     return OnnxModel(path, device=device, precision=precision, weights_sha256=loaded.sha256)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
