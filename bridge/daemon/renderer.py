@@ -70,6 +70,9 @@ class Renderer:
                  backend: str = "torch"):
         kwargs = {} if precision == "auto" else {"precision": precision}
         self.engine = Engine(loaded, device=device, backend=backend, **kwargs)
+        warm_up = getattr(self.engine.network, "warm_up", None)
+        if warm_up is not None:  # CUDA: compile for the service's window now, not on the first key press
+            warm_up([(self.engine.batch_size(self.engine.window), self.engine.padded_length(self.engine.window))])
         self.info = ModelInfo(
             name=loaded.name, reference=reference, hash=self.engine.model_hash, device=str(self.engine.device),
             precision=str(getattr(self.engine, "precision", precision)), sample_rate=self.engine.sample_rate,
