@@ -19,6 +19,8 @@ from bridge.errors import BridgeError
 
 log = logging.getLogger(__name__)
 
+STEP_SAMPLERS = ("v-iplms", "dpmpp-2m", "v-ddim")
+STEP_COUNTS = (10, 15, 20, 30, 50, 100)
 # The smallest layout diffusers' UNet1DModel can also express (attention levels as wide as their parents).
 QUICK = dict(channels=(32, 64, 64, 64, 64), n_attn_layers=1, length=256, repeats=1)
 
@@ -43,7 +45,9 @@ def register(subparsers) -> None:
     bench.add_argument("--repeats", type=int, default=3, metavar="R", help="timed rounds; the best counts")
     bench.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime rows (the first run exports "
                                                              "the model to ONNX, minutes at full size)")
-    bench.add_argument("--only", choices=("forward", "sound"), default=None, help="run one of the two tables")
+    bench.add_argument("--only", choices=("forward", "sound", "steps"), default=None,
+                       help="one table: forward, sound, or steps (quality per step of each sampler on --model, "
+                            "what the defaults are chosen from; not part of the default run)")
     bench.set_defaults(run=run_bench)
 
     export = subparsers.add_parser(
@@ -93,6 +97,11 @@ def run_bench(args) -> int:
         tables.append(benchmark.forward_table(loaded, network, reference, batch=batch, length=length,
                                               device=device, repeats=repeats, onnx=not args.no_onnx))
         del loaded, network, reference
+    if args.only == "steps":
+        loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0] \
+            if args.quick else _quality_model(args.model)
+        tables.append(benchmark.steps_table(loaded, device=device, samplers=STEP_SAMPLERS,
+                                            steps=(4, 8) if args.quick else STEP_COUNTS, seeds=1 if args.quick else 2))
     if args.only in (None, "sound"):
         if args.quick:
             loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0]

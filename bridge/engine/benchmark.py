@@ -297,6 +297,27 @@ def variation_table(loaded: LoadedModel, *, device: torch.device, steps: int, sa
     return table
 
 
+def steps_table(loaded: LoadedModel, *, device: torch.device, samplers: tuple[str, ...], steps: tuple[int, ...],
+                seeds: int = 2, reference_steps: int = REFERENCE_STEPS) -> Table:
+    """Quality per step, for choosing the defaults: each sampler's closeness to a ``reference_steps`` render of
+    the same noise (v-iplms, 4th order: converged), averaged over ``seeds`` sounds, and its seconds per sound."""
+    length = loaded.window
+    table = Table(f"quality per step: {loaded.name}, {length} samples, {device}, {seeds} sounds; SNR against a "
+                  f"{reference_steps}-step render of the same noise (dB, higher is better)")
+    engine = Engine(loaded, device=device.type)
+    seed_list = list(range(SEED, SEED + seeds))
+    exact = engine.generate(seeds, length, steps=reference_steps, sampler="v-iplms", seed=seed_list)
+    for sampler in samplers:
+        for count in steps:
+            started = time.perf_counter()
+            audio = engine.generate(seeds, length, steps=count, sampler=sampler, seed=seed_list)
+            seconds = (time.perf_counter() - started) / seeds
+            quality = sum(snr_db(audio[i], exact[i]) for i in range(seeds)) / seeds
+            table.rows.append(Row(f"{sampler}, {count} steps", seconds, quality=quality))
+            log.info("%s, %d steps: %.1f dB, %.2f s per sound", sampler, count, quality, seconds)
+    return table
+
+
 def snr_db(audio: torch.Tensor, exact: torch.Tensor) -> float:
     error = (audio.float().cpu() - exact.float().cpu()).pow(2).mean()
     return float(10 * torch.log10(exact.float().pow(2).mean() / error.clamp(min=1e-20)))

@@ -75,3 +75,11 @@ def test_export_onnx_writes_a_file_onnxruntime_runs(tmp_path, capsys, tiny_confi
     assert "already exists" in capsys.readouterr().err
     assert main(["export-onnx", "--model", str(weights), "--out", str(tmp_path / "tiny.bin")]) == 1
     assert "must be named .onnx" in capsys.readouterr().err
+
+
+def test_bench_steps_table_runs(capsys):
+    assert main(["bench", "--quick", "--only", "steps"]) == 0
+    out = capsys.readouterr().out
+    assert "quality per step" in out
+    for sampler in ("v-iplms", "dpmpp-2m", "v-ddim"):
+        assert f"{sampler}, 8 steps" in out
