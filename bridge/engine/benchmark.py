@@ -272,8 +272,12 @@ def variation_table(loaded: LoadedModel, *, device: torch.device, steps: int, sa
                   f"quality = SNR against a {reference_steps}-step render of the same noise (dB, higher is better)")
     engine = Engine(loaded, device=device.type)
     exact = engine.generate(1, length, steps=reference_steps, sampler="v-iplms", seed=SEED)
+    low = "fp16" if device.type == "cuda" else "bf16"
+    low_engine = Engine(loaded, device=device.type, precision=low)
     candidates = {f"ours: {sampler}, {steps} steps (fast path)":
-                  lambda: engine.generate(1, length, steps=steps, sampler=sampler, seed=SEED)}
+                  lambda: engine.generate(1, length, steps=steps, sampler=sampler, seed=SEED),
+                  f"ours: {sampler}, {steps} steps, {low} (fast path)":
+                  lambda: low_engine.generate(1, length, steps=steps, sampler=sampler, seed=SEED)}
     reference = _diffusers_twin(loaded)
     if reference is not None:
         from diffusers import DanceDiffusionPipeline, IPNDMScheduler

@@ -18,6 +18,15 @@ CPU = torch.device("cpu")
 WIDE = UNetConfig(channels=(64, 64, 128, 128), n_attn_layers=2)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Small networks run fastest on one thread; on a shared, loaded CPU extra threads spin.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def dense_resampling_weight(channels: int, scale: float) -> torch.Tensor:
     """The reference's C x C x 8 weight: the cubic kernel on the diagonal, zeros elsewhere."""
     weight = torch.zeros(channels, channels, len(unet.CUBIC_KERNEL), dtype=torch.float64)
@@ -99,12 +108,22 @@ def test_winograd_convolution_matches_conv1d(length):
                          ids=["tiny", "wide"])
 def test_fast_network_equals_the_module(config):
     model = DanceDiffusionUNet(config).eval()
-    network = acceleration.fast_network(model, CPU, "fp32")
-    for batch, length in ((1, 3 * config.length_multiple), (2, 200)):
-        x, t = torch.randn(batch, 2, length), torch.rand(batch)
-        assert (network(x, t) - model(x, t)).abs().max() < 1e-4
+    for winograd in (False, True):
+        network = acceleration.ChannelsLastUNet(model, winograd=winograd)
+        for batch, length in ((1, 3 * config.length_multiple), (2, 200)):
+            x, t = torch.randn(batch, 2, length), torch.rand(batch)
+            assert (network(x, t) - model(x, t)).abs().max() < 1e-4
+        kinds = {type(module).__name__ for module in network.modules()}
+        assert {"ChannelsLastConv", "ChannelsLastAttention"} <= kinds
+        assert ("WinogradConv" in kinds) == winograd
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_winograd_only_single_threaded(threads, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    network = acceleration.fast_network(DanceDiffusionUNet(WIDE).eval(), CPU, "fp32")
     kinds = {type(module).__name__ for module in network.module.modules()}
-    assert {"ChannelsLastConv", "WinogradConv", "ChannelsLastAttention"} <= kinds
+    assert ("WinogradConv" in kinds) == (threads == 1)
 
 
 @torch.inference_mode()
@@ -113,7 +132,7 @@ def test_fast_network_equals_diffusers_on_the_same_weights():
     native = diffusers_to_native(reference.state_dict(), Path("diffusers"))
     model = DanceDiffusionUNet(infer_architecture(native, Path("diffusers"))).eval()
     model.load_state_dict(native)
-    network = acceleration.fast_network(model, CPU, "fp32")
+    network = acceleration.ChannelsLastUNet(model, winograd=True)
     x, t = torch.randn(2, 2, 256), torch.rand(2)
     expected = reference(x, t).sample
     assert (network(x, t) - expected).abs().max() < 1e-4
@@ -122,9 +141,10 @@ def test_fast_network_equals_diffusers_on_the_same_weights():
 def test_fast_network_follows_weights_changed_in_place():
     """Training keeps updating the module an evaluation Engine wraps: the transformed weights must follow."""
     model = DanceDiffusionUNet(WIDE).eval()
-    network = acceleration.fast_network(model, CPU, "fp32")
+    network = acceleration.ChannelsLastUNet(model, winograd=True)
     x, t = torch.randn(1, 2, 64), torch.rand(1)
-    network(x, t)
+    with torch.inference_mode():
+        network(x, t)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(1.1)

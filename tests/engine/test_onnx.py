@@ -13,6 +13,15 @@ from bridge.errors import CheckpointError, ConfigError
 from tests.conftest import TINY
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Small networks run fastest on one thread; on a shared, loaded CPU extra threads spin.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """One tiny network exported once, into a cache folder of its own (the export is the slow part)."""
