@@ -108,6 +108,9 @@ def run_bench(args) -> int:
         else:
             loaded = _quality_model(args.model)
         tables.append(benchmark.variation_table(loaded, device=device, steps=steps, sampler=sampler))
+    if args.only is None and device.type == "cuda" and not args.quick:
+        loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)[0]
+        tables.append(benchmark.batch_table(loaded, device=device, count=16, steps=steps, sampler=sampler))
     if args.json:
         json.dump({"machine": benchmark.machine(), "tables": [table.to_dict() for table in tables]}, sys.stdout,
                   indent=2)

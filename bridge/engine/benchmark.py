@@ -234,9 +234,10 @@ def forward_table(loaded: LoadedModel, network: DanceDiffusionUNet, reference, *
             from bridge.engine.onnx_backend import load_network
             candidates["ours, onnxruntime fp32"] = _bound(load_network(loaded, device, "fp32",
                                                                        model=network.to("cpu")), x, t)
-            network.to(device)
         except Exception as error:  # no onnxruntime, no CUDA provider: the row says why
             table.rows.append(Row("ours, onnxruntime fp32", note=f"not run: {error}"))
+        finally:
+            network.to(device)
     low = "fp16" if device.type == "cuda" else "bf16"
     if device.type != "mps":
         candidates[f"ours, torch {low} (fast path)"] = _bound(fast_network(network, device, low), x, t)
@@ -298,6 +299,23 @@ def variation_table(loaded: LoadedModel, *, device: torch.device, steps: int, sa
     for name in candidates:
         table.rows.append(Row(name, seconds[name], seconds[baseline] / seconds[name],
                               quality=snr_db(outputs[name], exact)))
+    return table
+
+
+def batch_table(loaded: LoadedModel, *, device: torch.device, count: int, steps: int, sampler: str) -> Table:
+    """GPU: ``count`` new sounds at the model's window in one request, per precision, compiled beforehand."""
+    table = Table(f"{count} sounds of {loaded.window} samples in one request, {sampler}, {steps} steps, {device}")
+    runs = {}
+    for precision in ("fp16", "bf16"):
+        engine = Engine(loaded, device=device.type, precision=precision)
+        warm_up = getattr(engine.network, "warm_up", None)
+        if warm_up is not None:
+            warm_up([(engine.batch_size(loaded.window), engine.padded_length(loaded.window))])
+        runs[f"ours, torch {precision} (fast path)"] = \
+            lambda engine=engine: engine.generate(count, steps=steps, sampler=sampler, seed=SEED)
+    seconds, peaks, _ = time_side_by_side(runs, 1, device)
+    for name in runs:
+        table.rows.append(Row(name, seconds[name], peak_mib=peaks[name]))
     return table
 
 
