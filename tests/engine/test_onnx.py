@@ -51,8 +51,8 @@ def test_parity_with_torch_at_any_batch_and_length(exported):
         x, t = torch.randn(batch, 2, length), torch.rand(batch)
         v = model(x, t)
         assert v.shape == x.shape and v.dtype == torch.float32
-        assert (v - network(x, t)).abs().max() <= 1e-3
-        assert (v - network(x, t)).abs().max() <= 1e-4  # in practice float32 rounding only
+        # The bound the backend promises is 1e-3; on this network it is float32 rounding, ~1e-6.
+        assert (v - network(x, t)).abs().max() <= 1e-4
 
 
 def test_export_records_its_weights_and_never_overwrites(exported, tmp_path):
