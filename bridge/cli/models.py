@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from bridge.cli.arguments import positive_int
 from bridge.engine.checkpoints import load_model, save_model
 from bridge.engine.modelcard import list_models, model_folders
 from bridge.engine.unet import DanceDiffusionUNet
@@ -29,24 +30,14 @@ def register(subparsers) -> None:
     convert.add_argument("dst", type=Path, metavar="DST",
                          help="output path (with or without .safetensors), or an existing folder")
     convert.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
-    convert.add_argument("--sample-rate", type=_positive_int, default=None, metavar="R",
+    convert.add_argument("--sample-rate", type=positive_int, default=None, metavar="R",
                          help="sample rate the model was trained at, for a .ckpt that is not a released model "
                               "(default: 48000)")
-    convert.add_argument("--window", type=_positive_int, default=None, metavar="W",
+    convert.add_argument("--window", type=positive_int, default=None, metavar="W",
                          help="training window in samples, for a .ckpt that is not a released model "
                               "(default: 65536)")
     convert.add_argument("--name", default=None, metavar="N", help="model name in the card (default: DST's name)")
     convert.set_defaults(run=run_convert)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
 
 
 def run_convert(args: argparse.Namespace) -> int:

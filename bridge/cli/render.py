@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bridge import constants
+from bridge.cli.arguments import bounded_int
 from bridge.daemon.settings import validate
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio, write_numbered
@@ -73,9 +74,9 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
                         help="arithmetic precision (default: %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")
-    parser.add_argument("--sample-rate", type=_bounded(1000, 384000), default=None, metavar="R",
+    parser.add_argument("--sample-rate", type=bounded_int(1000, 384000), default=None, metavar="R",
                         help="sample rate of a custom .ckpt (default: 48000)")
-    parser.add_argument("--window", type=_bounded(1, 2**24), default=None, metavar="W",
+    parser.add_argument("--window", type=bounded_int(1, 2**24), default=None, metavar="W",
                         help="training window of a custom .ckpt in samples (default: 65536)")
 
 
@@ -87,18 +88,6 @@ def _setting(key: str):
         except ConfigError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
     parse.__name__ = key  # argparse names the type in some messages
-    return parse
-
-
-def _bounded(low: int, high: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {value}")
-        return value
     return parse
 
 

@@ -7,6 +7,7 @@ import logging
 import signal
 from pathlib import Path
 
+from bridge.cli.arguments import positive_int
 from bridge.training.train import SIZES
 
 log = logging.getLogger(__name__)
@@ -26,21 +27,21 @@ def register(subparsers) -> None:
                        help="fine-tune this model (a name or a path in any layout)")
     start.add_argument("--size", choices=list(SIZES), default=None,
                        help="train from scratch with this architecture (default: small)")
-    train.add_argument("--sample-rate", type=_positive_int, default=None, metavar="R",
+    train.add_argument("--sample-rate", type=positive_int, default=None, metavar="R",
                        help="training rate (default: the model's; 48000 from scratch)")
-    train.add_argument("--window", type=_positive_int, default=None, metavar="W",
+    train.add_argument("--window", type=positive_int, default=None, metavar="W",
                        help="training window in samples (default: the model's; 32768 from scratch)")
-    train.add_argument("--steps", type=_positive_int, default=2000, metavar="N",
+    train.add_argument("--steps", type=positive_int, default=2000, metavar="N",
                        help="train until this step (a continued run may raise it; default: 2000)")
-    train.add_argument("--batch-size", type=_positive_int, default=8, metavar="B")
+    train.add_argument("--batch-size", type=positive_int, default=8, metavar="B")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: 2e-4, fine-tuning 4e-5)")
     train.add_argument("--held-out", type=float, default=0.1, metavar="F",
                        help="fraction of files kept out of training for `dd-bridge eval` (default: 0.1)")
-    train.add_argument("--save-every", type=_positive_int, default=50, metavar="N", help="steps between saves")
+    train.add_argument("--save-every", type=positive_int, default=50, metavar="N", help="steps between saves")
     train.add_argument("--demo-every", type=int, default=250, metavar="N",
                        help="steps between demo renders (0: none)")
     train.add_argument("--demo-count", type=int, default=4, metavar="N", help="sounds per demo")
-    train.add_argument("--demo-steps", type=_positive_int, default=50, metavar="N", help="sampler steps per demo")
+    train.add_argument("--demo-steps", type=positive_int, default=50, metavar="N", help="sampler steps per demo")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -50,16 +51,6 @@ def register(subparsers) -> None:
                        help="licence of the exported model (default: the base model's, else 'unknown')")
     train.set_defaults(run=run_train)
     register_measures(subparsers)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
 
 
 def _stop_on_terminate() -> None:
@@ -104,7 +95,7 @@ def register_measures(subparsers) -> None:
                           help="the model's training files, for the floor (default: from the model card or --data)")
     evaluate.add_argument("--sampler", default=None, help="sampler, or several separated by commas")
     evaluate.add_argument("--steps", default=None, help="steps, or several separated by commas")
-    evaluate.add_argument("--count", type=_positive_int, default=16, metavar="N", help="sounds per setting")
+    evaluate.add_argument("--count", type=positive_int, default=16, metavar="N", help="sounds per setting")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--no-baselines", action="store_true", help="only the model's rows")
     evaluate.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON")
@@ -119,8 +110,8 @@ def register_measures(subparsers) -> None:
     memorization.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
     memorization.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR",
                               help="the model's training files")
-    memorization.add_argument("--count", type=_positive_int, default=16, metavar="N")
-    memorization.add_argument("--steps", type=_positive_int, default=None)
+    memorization.add_argument("--count", type=positive_int, default=16, metavar="N")
+    memorization.add_argument("--steps", type=positive_int, default=None)
     memorization.add_argument("--sampler", default=None)
     memorization.add_argument("--seed", type=int, default=0)
     memorization.add_argument("--device", default="auto")
