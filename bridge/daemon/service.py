@@ -525,7 +525,7 @@ class Service:
         self._deliver(job, paths)
 
     def _run_model(self, job: Job) -> None:
-        renderer = Renderer.load(job.model, self.config.device, self.config.precision)
+        renderer = Renderer.load(job.model, self.config.device, self.config.precision, self.config.backend)
         with self._cond:
             self.renderer = renderer
             self.cache.drop_variations()
