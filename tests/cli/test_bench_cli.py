@@ -13,13 +13,7 @@ from bridge.engine.checkpoints import LoadedModel, save_model
 from bridge.engine.unet import DanceDiffusionUNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny networks run fastest on one thread; on a shared, loaded CPU extra threads spin.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -18,13 +18,7 @@ CPU = torch.device("cpu")
 WIDE = UNetConfig(channels=(64, 64, 128, 128), n_attn_layers=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small networks run fastest on one thread; on a shared, loaded CPU extra threads spin.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def dense_resampling_weight(channels: int, scale: float) -> torch.Tensor:

@@ -13,13 +13,7 @@ from bridge.errors import CheckpointError, ConfigError
 from tests.conftest import TINY
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small networks run fastest on one thread; on a shared, loaded CPU extra threads spin.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
