@@ -5,18 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-import torch
 
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/training/conftest.py
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import shlex
 
 import numpy as np
 import pytest
-import torch
 
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio
@@ -17,12 +16,9 @@ from tests.conftest import TINY_RENDER
 
 
 @pytest.fixture(scope="module")
-def engine():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/cli/test_render_cli.py: one thread is faster for this model here
-    yield Engine.from_module(DanceDiffusionUNet(TINY_RENDER), sample_rate=48000, window=8192, name="clips-test",
-                             device="cpu")
-    torch.set_num_threads(threads)
+def engine(one_thread):
+    return Engine.from_module(DanceDiffusionUNet(TINY_RENDER), sample_rate=48000, window=8192, name="clips-test",
+                              device="cpu")
 
 
 def test_vary_clip_keeps_shape_at_any_rate(engine, drum_samples):
