@@ -173,12 +173,15 @@ def _list(text, kind, default):
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
 
     from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS
     from bridge.errors import ConfigError
     from bridge.training import evaluate
 
+    if args.count < 3:
+        raise ConfigError(f"--count must be at least 3 (the error estimate leaves one sound out), got {args.count}")
     engine = _engine(args)
     reference_files, training_files = reference_and_training(engine, args.data, args.train_data)
     reference = _load(reference_files, engine)
@@ -191,8 +194,7 @@ def run_eval(args: argparse.Namespace) -> int:
     judge = evaluate.Judge(reference.windows, engine.sample_rate)
     rows = evaluate.quality_table(engine, judge, [(s, n) for s in samplers for n in steps], count=args.count,
                                   seed=args.seed)
-    rows = [evaluate.Score(f"{engine.card.name}: {row.label}", row.mmd2, row.count, row.seconds_per_sound)
-            for row in rows]
+    rows = [dataclasses.replace(row, label=f"{engine.card.name}: {row.label}") for row in rows]
     if not args.no_baselines:
         training = _load(training_files, engine)
         rows += evaluate.baselines(judge, engine, training.windows, sampler=samplers[0], steps=steps[0],

@@ -32,6 +32,7 @@ class Score:
     mmd2: float
     count: int
     seconds_per_sound: float | None = None
+    spread: float | None = None  # jackknife standard error over the row's clips
 
 
 class Judge:
@@ -51,12 +52,37 @@ class Judge:
     def _standardise(self, features: torch.Tensor) -> torch.Tensor:
         return (features - self.mean) / self.std
 
+    def features(self, clips: torch.Tensor) -> torch.Tensor:
+        """The standardised description of clips [N, 2, L], on the reference's scale."""
+        if len(clips) < 3:
+            raise ValueError("need at least 3 clips to compare")
+        return self._standardise(describe(clips, self.sample_rate).double())
+
     def mmd2(self, clips: torch.Tensor) -> float:
         """Unbiased MMD^2 between clips [N, 2, L] and the reference; about 0 when they come from one distribution."""
-        if len(clips) < 2:
-            raise ValueError("need at least 2 clips to compare")
-        x = self._standardise(describe(clips, self.sample_rate).double())
-        return mmd2(x, self.reference, self.bandwidth)
+        return mmd2(self.features(clips), self.reference, self.bandwidth)
+
+    def score(self, label: str, clips: torch.Tensor, seconds_per_sound: float | None = None) -> Score:
+        features = self.features(clips)
+        value = mmd2(features, self.reference, self.bandwidth)
+        spread = jackknife_error(lambda keep: mmd2(features[keep], self.reference, self.bandwidth), len(features))
+        return Score(label, value, len(clips), seconds_per_sound, spread)
+
+    def paired_difference(self, clips: torch.Tensor, baseline: torch.Tensor) -> tuple[float, float]:
+        """MMD^2(clips) - MMD^2(baseline) and its standard error, for two sets rendered from the same seeds.
+
+        Pairing cancels most of what the choice of seeds adds to each figure: two samplers on the same noise land
+        near the same sounds, so this error is far smaller than either row's own.
+        """
+        if len(clips) != len(baseline):
+            raise ValueError("paired sets must have the same number of clips")
+        ours, theirs = self.features(clips), self.features(baseline)
+
+        def difference(keep) -> float:
+            return (mmd2(ours[keep], self.reference, self.bandwidth)
+                    - mmd2(theirs[keep], self.reference, self.bandwidth))
+
+        return difference(slice(None)), jackknife_error(difference, len(ours))
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
@@ -69,6 +95,16 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
     within_x = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
     within_y = (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
     return float(within_x + within_y - 2 * kxy.mean())
+
+
+def jackknife_error(statistic, count: int) -> float:
+    """Delete-one jackknife standard error of statistic(indices kept) over ``count`` items (Efron & Stein 1981).
+
+    Leaving one out, rather than resampling with replacement, keeps duplicates out of the unbiased MMD^2, whose
+    within-set term would read a duplicate as a perfect match.
+    """
+    values = torch.tensor([statistic([j for j in range(count) if j != i]) for i in range(count)], dtype=torch.float64)
+    return float(((count - 1) / count * (values - values.mean()).pow(2).sum()).sqrt())
 
 
 def noise_bursts(reals: torch.Tensor, generator: torch.Generator, smoothing: int = 512) -> torch.Tensor:
@@ -100,10 +136,10 @@ def baselines(judge: Judge, engine: Engine, training: torch.Tensor, *, sampler: 
     generator = torch.Generator("cpu").manual_seed(seed)
     pick = torch.randperm(len(training), generator=generator)[:max(count, 2)]
     floor = training[pick]
-    scores = [Score("real training files (floor)", judge.mmd2(floor), len(floor)),
-              Score("noise bursts with drum envelopes", judge.mmd2(noise_bursts(floor, generator)), len(floor))]
+    scores = [judge.score("real training files (floor)", floor),
+              judge.score("noise bursts with drum envelopes", noise_bursts(floor, generator))]
     audio, seconds = render(untrained_like(engine, seed), count, sampler=sampler, steps=steps, seed=seed)
-    scores.append(Score(f"untrained network ({sampler}, {steps} steps)", judge.mmd2(audio), count, seconds))
+    scores.append(judge.score(f"untrained network ({sampler}, {steps} steps)", audio, seconds))
     return scores
 
 
@@ -113,15 +149,16 @@ def quality_table(engine: Engine, judge: Judge, settings: list[tuple[str, int]],
     rows = []
     for sampler, steps in settings:
         audio, seconds = render(engine, count, sampler=sampler, steps=steps, seed=seed)
-        rows.append(Score(f"{sampler}, {steps} steps", judge.mmd2(audio), count, seconds))
+        rows.append(judge.score(f"{sampler}, {steps} steps", audio, seconds))
         log.info("%s: MMD^2 %.4f, %.2f s per sound", rows[-1].label, rows[-1].mmd2, seconds)
     return rows
 
 
 def format_table(rows: list[Score]) -> str:
     width = max(len(row.label) for row in rows)
-    lines = [f"{'':{width}}  {'MMD^2':>8}  {'n':>3}  {'s/sound':>8}"]
+    lines = [f"{'':{width}}  {'MMD^2':>8}  {'± se':>6}  {'n':>3}  {'s/sound':>8}"]
     for row in rows:
         seconds = f"{row.seconds_per_sound:8.2f}" if row.seconds_per_sound is not None else f"{'':8}"
-        lines.append(f"{row.label:{width}}  {row.mmd2:8.4f}  {row.count:3d}  {seconds}")
+        spread = f"{row.spread:6.3f}" if row.spread is not None else f"{'':6}"
+        lines.append(f"{row.label:{width}}  {row.mmd2:8.4f}  {spread}  {row.count:3d}  {seconds}")
     return "\n".join(lines)

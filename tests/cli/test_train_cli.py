@@ -73,10 +73,12 @@ def test_eval_and_memorization_commands_print_their_figures(tmp_path, kit, capsy
     run = tmp_path / "run"
     assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
     model = capsys.readouterr().out.split()[0]
-    assert main(["eval", "--model", model, "--data", str(kit), "--count", "2", "--steps", "2,3",
+    assert main(["eval", "--model", model, "--data", str(kit), "--count", "2"]) == 1
+    assert "--count must be at least 3" in capsys.readouterr().err
+    assert main(["eval", "--model", model, "--data", str(kit), "--count", "3", "--steps", "2,3",
                  "--sampler", "v-ddim"]) == 0
     table = capsys.readouterr().out
-    for label in ("v-ddim, 2 steps", "v-ddim, 3 steps", "floor", "noise bursts", "untrained"):
+    for label in ("± se", "v-ddim, 2 steps", "v-ddim, 3 steps", "floor", "noise bursts", "untrained"):
         assert label in table
     code = main(["check-memorization", "--model", model, "--data", str(kit), "--count", "2", "--steps", "2"])
     report = capsys.readouterr().out

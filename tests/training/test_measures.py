@@ -54,12 +54,30 @@ def test_the_distance_ranks_noise_above_real_drums(kit):
 def test_quality_table_and_baselines_run_for_a_real_network(kit, tiny_config):
     engine = Engine.from_module(DanceDiffusionUNet(tiny_config), RATE, 2048, device="cpu")
     judge = evaluate.Judge(kit.windows[:6, :, :2048], RATE)
-    rows = evaluate.quality_table(engine, judge, [("v-ddim", 2), ("v-iplms", 3)], count=2)
+    rows = evaluate.quality_table(engine, judge, [("v-ddim", 2), ("v-iplms", 3)], count=3)
     assert [r.label for r in rows] == ["v-ddim, 2 steps", "v-iplms, 3 steps"]
-    assert all(r.seconds_per_sound > 0 and r.mmd2 == r.mmd2 for r in rows)
-    rows += evaluate.baselines(judge, engine, kit.windows[6:, :, :2048], sampler="v-ddim", steps=2, count=2)
+    assert all(r.seconds_per_sound > 0 and r.mmd2 == r.mmd2 and r.spread > 0 for r in rows)
+    rows += evaluate.baselines(judge, engine, kit.windows[6:, :, :2048], sampler="v-ddim", steps=2, count=3)
     table = evaluate.format_table(rows)
     assert "floor" in table and "noise bursts" in table and "untrained" in table
+
+
+def test_jackknife_error_of_a_mean_is_the_textbook_standard_error():
+    values = torch.randn(40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    error = evaluate.jackknife_error(lambda keep: float(values[keep].mean()), len(values))
+    assert abs(error - float(values.std() / len(values) ** 0.5)) < 1e-9
+
+
+def test_paired_difference_sees_a_small_change_that_single_rows_cannot(kit):
+    judge = evaluate.Judge(kit.windows[:6], RATE)
+    sounds = kit.windows[6:]
+    nudged = sounds * 0.98 + 1e-5 * torch.randn(sounds.shape, generator=torch.Generator().manual_seed(2))
+    assert judge.paired_difference(sounds, sounds) == (0.0, 0.0)
+    difference, error = judge.paired_difference(nudged, sounds)
+    own = judge.score("real", sounds).spread
+    assert 0 < error < own / 3 and abs(difference) < own
+    with pytest.raises(ValueError, match="same number"):
+        judge.paired_difference(sounds[:4], sounds)
 
 
 def test_a_memorizing_model_is_flagged_and_noise_is_not(kit, tiny_config):
