@@ -45,6 +45,11 @@ def register(subparsers) -> None:
     bench.add_argument("--repeats", type=int, default=3, metavar="R", help="timed rounds; the best counts")
     bench.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime rows (the first run exports "
                                                              "the model to ONNX, minutes at full size)")
+    bench.add_argument("--real", nargs="+", type=Path, default=None, metavar="DIR",
+                       help="real one-shots for the end-to-end table's MMD^2 column (default: the held-out files "
+                            "the model card names, where they are on this machine)")
+    bench.add_argument("--sounds", type=int, default=8, metavar="N",
+                       help="sounds per row for the MMD^2 column (default 8; at least 3)")
     bench.add_argument("--only", choices=("forward", "sound", "steps"), default=None,
                        help="one table: forward, sound, or steps (quality per step of each sampler on --model, "
                             "what the defaults are chosen from; not part of the default run)")
@@ -81,6 +86,8 @@ def run_bench(args) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise BridgeError(f"--{name} must be at least 1, got {value}")
+    if args.sounds < 3:
+        raise BridgeError(f"--sounds must be at least 3 (the error estimate leaves one out), got {args.sounds}")
     if args.quick:
         config = UNetConfig(channels=QUICK["channels"], n_attn_layers=QUICK["n_attn_layers"])
         length, repeats = QUICK["length"], QUICK["repeats"]
@@ -107,7 +114,12 @@ def run_bench(args) -> int:
             loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0]
         else:
             loaded = _quality_model(args.model)
-        tables.append(benchmark.variation_table(loaded, device=device, steps=steps, sampler=sampler))
+        judge = _judge(loaded, args.real)
+        tables.append(benchmark.variation_table(loaded, device=device, steps=steps, sampler=sampler, judge=judge,
+                                                sounds=args.sounds))
+        if judge is None:
+            tables[-1].notes.append("no MMD^2 column: no real one-shots (--real, or held-out files named by the "
+                                    "model card) on this machine")
     if args.only is None and device.type == "cuda" and not args.quick:
         loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)[0]
         tables.append(benchmark.batch_table(loaded, device=device, count=16, steps=steps, sampler=sampler))
@@ -127,6 +139,24 @@ def _engine_batch(device: torch.device, length: int) -> int:
     from bridge.engine.engine import GPU_BATCH_SAMPLES
 
     return 1 if device.type == "cpu" else max(1, GPU_BATCH_SAMPLES // length)
+
+
+def _judge(loaded, folders: list[Path] | None):
+    """A Judge on real one-shots: --real, else the files the model's training held out, when they are here."""
+    from bridge.training.data import OneShots, scan
+    from bridge.training.evaluate import Judge
+
+    if folders:
+        files = scan(folders)
+    else:
+        named = (loaded.card.extra.get("training") or {}).get("held_out_files") or []
+        files = [Path(name) for name in named if Path(name).is_file()]
+    shots = OneShots.load(files, loaded.sample_rate, loaded.window)
+    if len(shots) < 3:
+        if folders:
+            raise BridgeError(f"--real: need at least 3 readable audio files, found {len(shots)}")
+        return None
+    return Judge(shots.windows, loaded.sample_rate)
 
 
 def _quality_model(spec: str | None):

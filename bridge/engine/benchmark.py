@@ -43,6 +43,9 @@ class Row:
     peak_mib: float | None = None  # memory the run added at its peak (CPU: resident set; GPU: allocated)
     max_abs_diff: float | None = None  # against the baseline's output
     quality: float | None = None  # section 2: closeness to the 200-step render, dB (higher is better)
+    mmd2: float | None = None  # section 2: distance to real drums (bridge.training.evaluate; lower is better)
+    mmd2_change: float | None = None  # mmd2 minus the first row's, on the same seeds
+    mmd2_change_error: float | None = None  # its standard error
     tflops: float | None = None
     peak_fraction: float | None = None
     note: str = ""
@@ -269,21 +272,27 @@ def forward_table(loaded: LoadedModel, network: DanceDiffusionUNet, reference, *
     return table
 
 
-def variation_table(loaded: LoadedModel, *, device: torch.device, steps: int, sampler: str,
-                    reference_steps: int = REFERENCE_STEPS, pipeline_steps: int = PIPELINE_STEPS) -> Table:
+def variation_table(loaded: LoadedModel, *, device: torch.device, steps: int, sampler: str, judge=None,
+                    sounds: int = 8, reference_steps: int = REFERENCE_STEPS,
+                    pipeline_steps: int = PIPELINE_STEPS) -> Table:
     """One sound end to end: our default sampler and steps against DanceDiffusionPipeline's default (100 IPNDM
-    steps), same weights, same starting noise; quality = closeness to a 200-step render of the same noise."""
+    steps), same weights, same starting noise. Quality, twice: closeness to a 200-step render of the same noise
+    (SNR), and, given a ``judge`` (bridge.training.evaluate.Judge on real drums), MMD^2 of ``sounds`` renders per
+    row from the same seeds, with each row's difference to the first and that difference's standard error."""
     length = loaded.window
     table = Table(f"one sound end to end: {loaded.name}, {length} samples at {loaded.sample_rate} Hz, {device}; "
-                  f"quality = SNR against a {reference_steps}-step render of the same noise (dB, higher is better)")
+                  f"quality = SNR against a {reference_steps}-step render of the same noise (dB, higher is better)"
+                  + (f" and MMD^2 to real drums over {sounds} sounds (lower is better)" if judge else ""))
     engine = Engine(loaded, device=device.type)
     exact = engine.generate(1, length, steps=reference_steps, sampler="v-iplms", seed=SEED)
     low = "fp16" if device.type == "cuda" else "bf16"
     low_engine = Engine(loaded, device=device.type, precision=low)
-    candidates = {f"ours: {sampler}, {steps} steps (fast path)":
-                  lambda: engine.generate(1, length, steps=steps, sampler=sampler, seed=SEED),
-                  f"ours: {sampler}, {steps} steps, {low} (fast path)":
-                  lambda: low_engine.generate(1, length, steps=steps, sampler=sampler, seed=SEED)}
+
+    def ours(engine: Engine) -> Callable[[list[int]], torch.Tensor]:
+        return lambda seeds: engine.generate(len(seeds), length, steps=steps, sampler=sampler, seed=seeds)
+
+    renders = {f"ours: {sampler}, {steps} steps (fast path)": ours(engine),
+               f"ours: {sampler}, {steps} steps, {low} (fast path)": ours(low_engine)}
     reference = _diffusers_twin(loaded)
     if reference is not None:
         from diffusers import DanceDiffusionPipeline, IPNDMScheduler
@@ -291,21 +300,43 @@ def variation_table(loaded: LoadedModel, *, device: torch.device, steps: int, sa
         pipeline = DanceDiffusionPipeline(unet=reference.to(device), scheduler=IPNDMScheduler())
         pipeline.set_progress_bar_config(disable=True)
 
-        def pipeline_run() -> torch.Tensor:
-            audio = pipeline(batch_size=1, num_inference_steps=pipeline_steps, audio_length_in_s=length /
-                             loaded.sample_rate, generator=torch.Generator("cpu").manual_seed(SEED)).audios
+        def pipeline_run(seeds: list[int]) -> torch.Tensor:
+            audio = pipeline(batch_size=len(seeds), num_inference_steps=pipeline_steps,
+                             audio_length_in_s=length / loaded.sample_rate,
+                             generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).audios
             return torch.from_numpy(audio)
 
-        candidates = {f"DanceDiffusionPipeline: IPNDM, {pipeline_steps} steps": pipeline_run, **candidates}
+        renders = {f"DanceDiffusionPipeline: IPNDM, {pipeline_steps} steps": pipeline_run, **renders}
     else:
         table.notes.append("diffusers is not installed or cannot express this model: no pipeline row")
+    candidates = {name: (lambda render=render: render([SEED])) for name, render in renders.items()}
     # Each row takes long: on a CPU (nothing to compile) the first run is the timed one; a GPU compiles first.
     seconds, _, outputs = time_side_by_side(candidates, 1, device, warm_up=device.type == "cuda")
     baseline = next(iter(candidates))
     for name in candidates:
         table.rows.append(Row(name, seconds[name], seconds[baseline] / seconds[name],
                               quality=snr_db(outputs[name], exact)))
+    if judge is not None:
+        _judge_rows(table, renders, judge, sounds)
     return table
+
+
+def _judge_rows(table: Table, renders: dict[str, Callable[[list[int]], torch.Tensor]], judge, sounds: int) -> None:
+    """MMD^2 to real drums per row, and the paired difference to the first row (same seeds, so the choice of
+    seeds cancels): "equal quality" reads as a difference within about two standard errors of zero."""
+    seeds = list(range(SEED, SEED + sounds))
+    clips = {}
+    for name, render in renders.items():
+        with torch.inference_mode():
+            clips[name] = render(seeds).float().cpu()
+        log.info("%s: %d sounds rendered for the MMD^2 column", name, sounds)
+    first = next(iter(renders))
+    for row in table.rows:
+        row.mmd2 = judge.mmd2(clips[row.name])
+        if row.name != first:
+            row.mmd2_change, row.mmd2_change_error = judge.paired_difference(clips[row.name], clips[first])
+    table.notes.append(f"MMD^2 change: this row minus the first on the same {sounds} seeds, +- its jackknife "
+                       "standard error; within about two errors of zero is equal quality")
 
 
 def batch_table(loaded: LoadedModel, *, device: torch.device, count: int, steps: int, sampler: str) -> Table:
@@ -365,6 +396,8 @@ def _bound(network, x: torch.Tensor, t: torch.Tensor) -> Callable[[], torch.Tens
 def format_table(table: Table) -> str:
     columns = [("seconds", "seconds", "{:.3f}"), ("ratio", "x", "{:.2f}"), ("peak_mib", "peak MiB", "{:.0f}"),
                ("max_abs_diff", "max|diff|", "{:.1e}"), ("quality", "SNR dB", "{:.1f}"),
+               ("mmd2", "MMD^2", "{:.4f}"), ("mmd2_change", "change", "{:+.4f}"),
+               ("mmd2_change_error", "+- se", "{:.4f}"),
                ("tflops", "TFLOP/s", "{:.1f}"), ("peak_fraction", "of peak", "{:.0%}")]
     shown = [c for c in columns if any(getattr(row, c[0]) is not None for row in table.rows)]
     width = max([len(row.name) for row in table.rows] + [4])

@@ -49,9 +49,26 @@ def test_bench_json_carries_the_same_tables(capsys):
     assert all(row["quality"] is not None for row in sound["rows"])
 
 
-def test_bench_rejects_bad_numbers(capsys):
+def test_bench_rejects_bad_numbers(capsys, tmp_path):
     assert main(["bench", "--length", "1000"]) == 1
     assert "--length must be a multiple of 8192" in capsys.readouterr().err
+    assert main(["bench", "--quick", "--only", "sound", "--sounds", "2"]) == 1
+    assert "--sounds must be at least 3" in capsys.readouterr().err
+    assert main(["bench", "--quick", "--only", "sound", "--real", str(tmp_path)]) == 1
+    assert "--real: need at least 3 readable audio files" in capsys.readouterr().err
+
+
+def test_bench_sound_table_judges_every_row_against_real_drums(capsys, drumkits):
+    kit = drumkits / "Audiophob"
+    assert main(["bench", "--quick", "--json", "--only", "sound", "--real", str(kit), "--sounds", "3"]) == 0
+    (sound,) = json.loads(capsys.readouterr().out)["tables"]
+    pipeline, ours, low = sound["rows"]
+    assert pipeline["name"].startswith("DanceDiffusionPipeline") and pipeline["mmd2_change"] is None
+    assert all(row["mmd2"] is not None for row in (pipeline, ours, low))
+    # Same weights and seeds: 50 v-iplms steps land ~40 dB from the pipeline's 100 IPNDM steps, so nearly the same
+    # sounds and nearly the same distance to real drums.
+    assert abs(ours["mmd2_change"]) < 2e-3 and 0 < ours["mmd2_change_error"] < 2e-3
+    assert low["mmd2_change"] != 0 and low["mmd2_change_error"] > 0
 
 
 def test_export_onnx_writes_a_file_onnxruntime_runs(tmp_path, capsys, tiny_config):
