@@ -13,6 +13,7 @@ noise bursts shaped by real drum envelopes (right envelope, wrong sound) and the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class Score:
     count: int
     seconds_per_sound: float | None = None
     spread: float | None = None  # jackknife standard error over the row's clips
+    change: float | None = None  # mmd2 minus the first setting's, on the same seeds
+    change_error: float | None = None  # its standard error
 
 
 class Judge:
@@ -145,20 +148,36 @@ def baselines(judge: Judge, engine: Engine, training: torch.Tensor, *, sampler: 
 
 def quality_table(engine: Engine, judge: Judge, settings: list[tuple[str, int]], *, count: int = 16,
                   seed: int = 0) -> list[Score]:
-    """MMD^2 to real drums and seconds per sound for each (sampler, steps): how quality buys speed."""
-    rows = []
+    """MMD^2 to real drums and seconds per sound for each (sampler, steps): how quality buys speed.
+
+    Every setting renders from the same seeds, so each row after the first also carries its paired change from
+    the first (with its standard error): put the setting to compare against first.
+    """
+    rows, first = [], None
     for sampler, steps in settings:
         audio, seconds = render(engine, count, sampler=sampler, steps=steps, seed=seed)
-        rows.append(judge.score(f"{sampler}, {steps} steps", audio, seconds))
-        log.info("%s: MMD^2 %.4f, %.2f s per sound", rows[-1].label, rows[-1].mmd2, seconds)
+        row = judge.score(f"{sampler}, {steps} steps", audio, seconds)
+        if first is None:
+            first = audio
+        else:
+            change, error = judge.paired_difference(audio, first)
+            row = dataclasses.replace(row, change=change, change_error=error)
+        rows.append(row)
+        log.info("%s: MMD^2 %.4f, %.2f s per sound", row.label, row.mmd2, seconds)
     return rows
 
 
 def format_table(rows: list[Score]) -> str:
     width = max(len(row.label) for row in rows)
-    lines = [f"{'':{width}}  {'MMD^2':>8}  {'± se':>6}  {'n':>3}  {'s/sound':>8}"]
+    def cell(value, form: str, size: int) -> str:
+        return f"{value:{form}}".rjust(size) if value is not None else " " * size
+
+    lines = [f"{'':{width}}  {'MMD^2':>8}  {'± se':>6}  {'change':>8}  {'± se':>6}  {'n':>3}  {'s/sound':>8}"]
     for row in rows:
-        seconds = f"{row.seconds_per_sound:8.2f}" if row.seconds_per_sound is not None else f"{'':8}"
-        spread = f"{row.spread:6.3f}" if row.spread is not None else f"{'':6}"
-        lines.append(f"{row.label:{width}}  {row.mmd2:8.4f}  {spread}  {row.count:3d}  {seconds}")
+        lines.append(f"{row.label:{width}}  {row.mmd2:8.4f}  {cell(row.spread, '.3f', 6)}  "
+                     f"{cell(row.change, '+.4f', 8)}  {cell(row.change_error, '.4f', 6)}  {row.count:3d}  "
+                     f"{cell(row.seconds_per_sound, '.2f', 8)}")
+    if any(row.change is not None for row in rows):
+        lines.append(f"change: MMD^2 minus the first row's ({rows[0].label}) on the same seeds; within about two "
+                     "standard errors of zero is equal quality")
     return "\n".join(lines)

@@ -57,8 +57,11 @@ def test_quality_table_and_baselines_run_for_a_real_network(kit, tiny_config):
     rows = evaluate.quality_table(engine, judge, [("v-ddim", 2), ("v-iplms", 3)], count=3)
     assert [r.label for r in rows] == ["v-ddim, 2 steps", "v-iplms, 3 steps"]
     assert all(r.seconds_per_sound > 0 and r.mmd2 == r.mmd2 and r.spread > 0 for r in rows)
+    assert rows[0].change is None and rows[1].change_error > 0
+    assert abs(rows[1].change - (rows[1].mmd2 - rows[0].mmd2)) < 1e-9
     rows += evaluate.baselines(judge, engine, kit.windows[6:, :, :2048], sampler="v-ddim", steps=2, count=3)
     table = evaluate.format_table(rows)
+    assert "change: MMD^2 minus the first row's (v-ddim, 2 steps)" in table
     assert "floor" in table and "noise bursts" in table and "untrained" in table
 
 
