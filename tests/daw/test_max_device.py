@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.constants import OSC_HOST, OSC_PORT, OSC_REPLY_PORT, REPO_DIR
+from bridge.constants import DEFAULT_NOISE, DEFAULT_STEPS, OSC_HOST, OSC_PORT, OSC_REPLY_PORT, REPO_DIR
 
 MAX_PATCH = REPO_DIR / "max_patch"
 COMMITTED_DEVICE = MAX_PATCH / "DD Bridge.amxd"
@@ -124,6 +124,18 @@ def test_controls_are_saved_mappable_parameters(built):
     assert {"Noise", "Count", "Steps", "Target", "Vary", "Generate", "Interpolate"} <= names
     assert set(patcher["parameters"]) - {"inherited_shortname"} == \
         {box["box"]["id"] for box in patcher["boxes"] if box["box"].get("parameter_enable")}
+
+
+def test_noise_and_steps_start_at_the_service_defaults(built):
+    device = read_frozen(read_chunks(built.read_bytes())[2][1])["DD Bridge.amxd"][0]
+    initial = {box["box"]["saved_attribute_attributes"]["valueof"]["parameter_longname"]:
+               box["box"]["saved_attribute_attributes"]["valueof"].get("parameter_initial")
+               for box in json.loads(device[:-1])["patcher"]["boxes"] if box["box"].get("parameter_enable")}
+    assert (initial["Noise"], initial["Steps"]) == ([DEFAULT_NOISE], [DEFAULT_STEPS])
+    # Until Live sends the saved values at load, the script's own defaults are what a press sends.
+    script = (MAX_PATCH / "dd_bridge.js").read_text()
+    defaults = re.search(r"^var settings = \{ noise: ([\d.]+), count: \d+, steps: (\d+),", script, re.M)
+    assert (float(defaults.group(1)), int(defaults.group(2))) == (DEFAULT_NOISE, DEFAULT_STEPS)
 
 
 def test_build_refuses_a_patcher_with_other_ports(tmp_path):
