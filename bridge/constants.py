@@ -14,7 +14,7 @@ DEFAULT_MODEL = "dd-drums-small"  # name of the bundled model card in models/
 
 # Sampling
 DEFAULT_SAMPLER = "v-iplms"
-DEFAULT_STEPS = 50
+DEFAULT_STEPS = 25
 DEFAULT_NOISE = 0.5
 DEFAULT_COUNT = 1
 MAX_COUNT = 64

@@ -353,7 +353,7 @@
 							"parameter_unitstyle": 0,
 							"parameter_initial_enable": 1,
 							"parameter_initial": [
-								50
+								25
 							],
 							"parameter_info": "Sampler steps: more is slower and cleaner"
 						}

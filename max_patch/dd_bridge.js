@@ -20,7 +20,7 @@ var TARGET_BELOW_SOURCE = 0;
 var TARGET_VARIATIONS_TRACK = 1;
 var ACTIONS = { vary: "Vary", generate: "Generate", interpolate: "Interpolate" };
 
-var settings = { noise: 0.5, count: 4, steps: 50, target: TARGET_BELOW_SOURCE };
+var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE };
 var state = {
   started: false,
   connected: false,

@@ -10,7 +10,7 @@ lib.SECTION = "DD Bridge"  -- ExtState section for every setting
 lib.TITLE = "DD Bridge"
 
 -- Defaults and limits: the same values as bridge/constants.py (tests/daw checks they agree).
-lib.DEFAULTS = { noise = 0.5, count = 4, steps = 50, model = "", command = "dd-bridge", port = 9000 }
+lib.DEFAULTS = { noise = 0.5, count = 4, steps = 25, model = "", command = "dd-bridge", port = 9000 }
 lib.MAX_COUNT = 64
 lib.MAX_STEPS = 1000
 

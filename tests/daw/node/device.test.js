@@ -111,7 +111,7 @@ test("results for a clip on a MIDI track go to the DD Variations track, never on
   const probe = started();
   probe.live.selectedTrack = 1;
   probe.message("generate");
-  assert.deepEqual(lastSent(probe, "/dd/generate").slice(2), [4, "steps=50"]);
+  assert.deepEqual(lastSent(probe, "/dd/generate").slice(2), [4, "steps=25"]);
   probe.reply("/dd/done", requestId(probe, "/dd/generate"), "generate", "/s/generated/dd 001.wav");
   probe.clock.runScheduled();
   assert.deepEqual(probe.live.tracks[1].slots.slice(1).filter(Boolean), []);
@@ -138,7 +138,7 @@ test("interpolate takes the two clips selected last", () => {
   assert.match(probe.status(), /select two audio clips/);
   probe.live.select(0, 2);
   probe.message("interpolate");
-  assert.deepEqual(lastSent(probe, "/dd/interpolate").slice(2), [KICK, SNARE, 4, "steps=50"]);
+  assert.deepEqual(lastSent(probe, "/dd/interpolate").slice(2), [KICK, SNARE, 4, "steps=25"]);
 });
 
 test("a dead service shows as not running, and pending work as lost", () => {
