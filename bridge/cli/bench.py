@@ -149,8 +149,7 @@ def _judge(loaded, folders: list[Path] | None):
     if folders:
         files = scan(folders)
     else:
-        named = (loaded.card.extra.get("training") or {}).get("held_out_files") or []
-        files = [Path(name) for name in named if Path(name).is_file()]
+        files = [path for path in loaded.card.held_out_files if path.is_file()]
     shots = OneShots.load(files, loaded.sample_rate, loaded.window)
     if len(shots) < 3:
         if folders:

@@ -123,11 +123,6 @@ def _engine(args):
     return Engine(args.model, device=args.device)
 
 
-def _held_out(engine) -> set[Path]:
-    training = engine.card.extra.get("training") or {}
-    return {Path(p) for p in training.get("held_out_files") or []}
-
-
 def _load(files, engine):
     from bridge.errors import BridgeError
     from bridge.training.data import OneShots
@@ -145,7 +140,7 @@ def reference_and_training(engine, data, train_data=None) -> tuple[list[Path], l
     from bridge.training.data import scan
 
     files = scan(data)
-    held = _held_out(engine)
+    held = set(engine.card.held_out_files)
     if train_data:
         reference = files
         training = [f for f in scan(train_data) if f not in set(files)]
@@ -211,7 +206,7 @@ def run_check_memorization(args: argparse.Namespace) -> int:
     from bridge.training.data import scan
 
     engine = _engine(args)
-    held = _held_out(engine)
+    held = set(engine.card.held_out_files)
     shots = _load([f for f in scan(args.data) if f not in held], engine)
     renders, _ = evaluate.render(engine, args.count, sampler=args.sampler or DEFAULT_SAMPLER,
                                  steps=args.steps or DEFAULT_STEPS, seed=args.seed)

@@ -332,9 +332,8 @@ def _judge_rows(table: Table, renders: dict[str, Callable[[list[int]], torch.Ten
         log.info("%s: %d sounds rendered for the MMD^2 column", name, sounds)
     first = next(iter(renders))
     for row in table.rows:
-        row.mmd2 = judge.mmd2(clips[row.name])
-        if row.name != first:
-            row.mmd2_change, row.mmd2_change_error = judge.paired_difference(clips[row.name], clips[first])
+        score = judge.score(row.name, clips[row.name], baseline=clips[first] if row.name != first else None)
+        row.mmd2, row.mmd2_change, row.mmd2_change_error = score.mmd2, score.change, score.change_error
     table.notes.append(f"MMD^2 change: this row minus the first on the same {sounds} seeds, +- its jackknife "
                        "standard error; within about two errors of zero is equal quality")
 

@@ -58,6 +58,12 @@ class ModelCard:
                 raise CheckpointError(f"{where}: {key} must be text, got {getattr(self, key)!r}")
 
     @property
+    def held_out_files(self) -> list[Path]:
+        """The files a model trained here kept out of training (``training.held_out_files``), for eval."""
+        training = self.extra.get("training") or {}
+        return [Path(name) for name in training.get("held_out_files") or []]
+
+    @property
     def weights_path(self) -> Path:
         """The card ``X.yaml`` describes the weights ``X.safetensors`` beside it."""
         if self.path is None:

@@ -13,7 +13,6 @@ noise bursts shaped by real drum envelopes (right envelope, wrong sound) and the
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -65,11 +64,15 @@ class Judge:
         """Unbiased MMD^2 between clips [N, 2, L] and the reference; about 0 when they come from one distribution."""
         return mmd2(self.features(clips), self.reference, self.bandwidth)
 
-    def score(self, label: str, clips: torch.Tensor, seconds_per_sound: float | None = None) -> Score:
+    def score(self, label: str, clips: torch.Tensor, seconds_per_sound: float | None = None, *,
+              baseline: torch.Tensor | None = None) -> Score:
+        """MMD^2 of clips with its standard error and, given a ``baseline`` set rendered from the same seeds, the
+        paired change from it (see paired_difference)."""
         features = self.features(clips)
         value = mmd2(features, self.reference, self.bandwidth)
         spread = jackknife_error(lambda keep: mmd2(features[keep], self.reference, self.bandwidth), len(features))
-        return Score(label, value, len(clips), seconds_per_sound, spread)
+        change = self._paired(features, self.features(baseline)) if baseline is not None else (None, None)
+        return Score(label, value, len(clips), seconds_per_sound, spread, *change)
 
     def paired_difference(self, clips: torch.Tensor, baseline: torch.Tensor) -> tuple[float, float]:
         """MMD^2(clips) - MMD^2(baseline) and its standard error, for two sets rendered from the same seeds.
@@ -77,9 +80,11 @@ class Judge:
         Pairing cancels most of what the choice of seeds adds to each figure: two samplers on the same noise land
         near the same sounds, so this error is far smaller than either row's own.
         """
-        if len(clips) != len(baseline):
+        return self._paired(self.features(clips), self.features(baseline))
+
+    def _paired(self, ours: torch.Tensor, theirs: torch.Tensor) -> tuple[float, float]:
+        if len(ours) != len(theirs):
             raise ValueError("paired sets must have the same number of clips")
-        ours, theirs = self.features(clips), self.features(baseline)
 
         def difference(keep) -> float:
             return (mmd2(ours[keep], self.reference, self.bandwidth)
@@ -156,12 +161,8 @@ def quality_table(engine: Engine, judge: Judge, settings: list[tuple[str, int]],
     rows, first = [], None
     for sampler, steps in settings:
         audio, seconds = render(engine, count, sampler=sampler, steps=steps, seed=seed)
-        row = judge.score(f"{sampler}, {steps} steps", audio, seconds)
-        if first is None:
-            first = audio
-        else:
-            change, error = judge.paired_difference(audio, first)
-            row = dataclasses.replace(row, change=change, change_error=error)
+        row = judge.score(f"{sampler}, {steps} steps", audio, seconds, baseline=first)
+        first = audio if first is None else first
         rows.append(row)
         log.info("%s: MMD^2 %.4f, %.2f s per sound", row.label, row.mmd2, seconds)
     return rows
