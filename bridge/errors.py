@@ -13,6 +13,10 @@ class CheckpointError(BridgeError):
     """A model file that cannot be loaded safely or does not fit the architecture."""
 
 
+class DownloadError(BridgeError):
+    """A model download that failed: no network, the server's answer, a full disk, a file that does not verify."""
+
+
 class ConfigError(BridgeError):
     """A configuration value or request argument out of range or of the wrong type."""
 

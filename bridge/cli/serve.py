@@ -77,6 +77,7 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 def run_serve(args) -> int:
     from bridge.daemon.renderer import Renderer
     from bridge.daemon.service import Service
+    from bridge.engine.catalogue import demo_model_hint
     from bridge.transports.midi import MidiTriggers, open_midi
     from bridge.transports.osc.server import OscServer
 
@@ -109,6 +110,8 @@ def run_serve(args) -> int:
              f" (replies also to 127.0.0.1:{config.reply_port})" if config.reply_port else "")
     log.info("model: %s (%s parameters, %d Hz) on %s, %s", info.name, f"{info.parameters:,}", info.sample_rate,
              info.device, info.precision)
+    if info.name == constants.DEFAULT_MODEL:
+        log.info("note: %s", demo_model_hint())
     log.info("sample folder: %s", service.folder)
     log.info("config: %s", config.source or f"defaults ({config_path()} not found)")
     log.info("ready; Ctrl-C stops")

@@ -26,6 +26,7 @@ import safetensors.torch
 import torch
 
 from bridge import constants
+from bridge.engine.catalogue import release_for_file
 from bridge.engine.modelcard import (CARD_SUFFIX, WEIGHTS_SUFFIX, ModelCard, find_model, read_card, write_card,
                                      write_new_file)
 from bridge.engine.unet import TIMESTEP_FEATURES, DanceDiffusionUNet, UNetConfig
@@ -35,15 +36,7 @@ log = logging.getLogger(__name__)
 
 # The six released models share one architecture and their checkpoints carry no hyper-parameters (the training
 # script never saves them), so nothing inside the file tells them apart: the file name does, as in diffusers'
-# conversion script. Values: (sample rate, window).
-RELEASED_MODELS = {
-    "gwf-440k": (48000, 65536),
-    "jmann-small-190k": (48000, 65536),
-    "jmann-large-580k": (48000, 131072),
-    "maestro-uncond-150k": (16000, 65536),
-    "unlocked-uncond-250k": (16000, 65536),
-    "honk-140k": (16000, 65536),
-}
+# conversion script. Their sample rates and windows are in the catalogue (bridge.engine.catalogue).
 RELEASED_ARCHITECTURE = UNetConfig()
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth")
 EMA_PREFIX = "diffusion_ema."
@@ -189,10 +182,10 @@ def _load_training_checkpoint(path: Path, told_rate: bool = False) -> LoadedMode
                               "(not a Dance Diffusion training checkpoint)")
     ema = {key: _tensor(value, key, path).clone() for key, value in ema.items()}  # owned, not a view of the file
     config = infer_architecture(ema, path)
-    released = next((name for name in RELEASED_MODELS if name in path.stem.lower()), None)
+    released = release_for_file(path.stem)
     if released and config == RELEASED_ARCHITECTURE:
-        sample_rate, window = RELEASED_MODELS[released]
-        provenance = f"Harmonai Dance Diffusion release {released} ({path.name}), EMA weights"
+        sample_rate, window = released.sample_rate, released.window
+        provenance = f"Harmonai Dance Diffusion release {released.name} ({path.name}), EMA weights"
     else:
         sample_rate, window = constants.DEFAULT_SAMPLE_RATE, max(constants.DEFAULT_WINDOW, 3 * config.length_multiple)
         provenance = f"{path.name} (Dance Diffusion training checkpoint), EMA weights"

@@ -1,0 +1,257 @@
+"""`dd-bridge models get`: fetch a released checkpoint, verify it, convert it into the user's model folder.
+
+The download goes to the cache folder, never to the model folder: ``NAME.ckpt.part`` grows there and an
+interrupted transfer continues where it stopped (HTTP Range) the next time the same command runs. Only a file of
+the stated length whose SHA-256 matches the published one (where one is published) becomes ``NAME.ckpt``; it is
+then loaded as weights only (a pickle that would run code is refused), written to the model folder as
+``NAME.safetensors`` + ``NAME.yaml`` (each under a temporary name first, never replacing a file) and deleted.
+Every failure is a one-line ``DownloadError`` or ``CheckpointError`` and leaves nothing half-written in the model
+folder. Plain ``urllib``: one GET with a Range header is all this needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import http.client
+import logging
+import os
+import re
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import platformdirs
+
+from bridge import __version__
+from bridge.engine.catalogue import Release
+from bridge.engine.checkpoints import load_model, save_model
+from bridge.errors import CheckpointError, DownloadError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two downloads of one model at once are then the user's doing
+    fcntl = None
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+TIMEOUT_S = 30  # per connect and per read: a stalled server fails instead of hanging the command
+PART_SUFFIX = ".part"
+MB = 1e6
+
+Progress = Callable[[int, "int | None"], None]  # (bytes on disk, total bytes or None)
+
+
+def download_dir() -> Path:
+    """Where downloads are staged, outside the model folder (a partial one waits there to be resumed)."""
+    return Path(platformdirs.user_cache_dir("dd-bridge")) / "downloads"
+
+
+def install(release: Release, models_dir: Path, *, half: bool = False,
+            progress: Progress | None = None) -> tuple[Path, Path]:
+    """Downloads, verifies and converts ``release`` into ``models_dir``; returns the weights and card paths."""
+    for path in (models_dir / f"{release.name}.safetensors", models_dir / f"{release.name}.yaml"):
+        if path.exists():
+            raise DownloadError(f"{path}: already exists; {release.name} is installed (or remove that file first)")
+    url = release.address()
+    ckpt = fetch(url, download_dir() / f"{release.name}.ckpt", size=release.size, sha256=release.sha256,
+                 progress=progress)
+    try:
+        loaded = load_model(ckpt, sample_rate=release.sample_rate, window=release.window)
+    except CheckpointError as error:
+        ckpt.unlink(missing_ok=True)  # it verified as bytes but is no model: no reason to keep it
+        raise CheckpointError(f"{url}: the downloaded file is not a usable model and was deleted: {error}") from None
+    loaded.card = replace(
+        loaded.card, provenance=f"Harmonai Dance Diffusion release {release.name}, downloaded from {url}, EMA weights",
+        licence=release.licence_terms,
+        extra={**loaded.card.extra, "trained_on": release.trained_on,
+               "download": {"url": url, "sha256": release.sha256 or "not published; checked by size and loading"}})
+    models_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        paths = save_model(loaded, models_dir / release.name, half=half)
+    except OSError as error:
+        need = loaded.num_parameters * (2 if half else 4) / MB
+        if error.errno == errno.ENOSPC:
+            raise DownloadError(f"{models_dir}: disk full while writing {release.name} (needs about {need:.0f} MB); "
+                                f"the verified download is kept in {ckpt.parent}: free space and run again") from None
+        raise DownloadError(f"{models_dir}: cannot write {release.name}: {error.strerror or error}") from None
+    ckpt.unlink(missing_ok=True)
+    return paths
+
+
+def fetch(url: str, dest: Path, *, size: int | None = None, sha256: str | None = None,
+          progress: Progress | None = None) -> Path:
+    """``dest`` complete and verified: downloaded through ``dest.part``, resuming what an earlier run left there."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():  # a verified download from a run whose conversion failed: check it again, then reuse it
+        _verify(dest, size, sha256, url)
+        return dest
+    part = dest.with_name(dest.name + PART_SUFFIX)
+    with open(part, "ab") as out:
+        _lock(out, part)
+        try:
+            total = _transfer(url, out, part, size, progress)
+        finally:
+            if out.tell() == 0:  # nothing arrived: nothing to resume
+                part.unlink(missing_ok=True)
+    _verify(part, total, sha256, url)
+    os.replace(part, dest)
+    return dest
+
+
+def _lock(file, path: Path) -> None:
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise DownloadError(f"{path}: another download of this model is running; wait for it to finish") from None
+
+
+def _transfer(url: str, out, part: Path, size: int | None, progress: Progress | None) -> int | None:
+    """Appends the rest of ``url`` to ``out``; returns the file's total length (None when the server never said)."""
+    have = out.tell()
+    response = _open(url, have)
+    if isinstance(response, int):  # 416: nothing after `have`
+        if response == have:
+            return have  # complete already: an earlier run stopped between the last byte and the rename
+        log.info("%s: the file on the server is shorter than the partial download; starting again", url)
+        out.truncate(0)
+        out.seek(0)
+        have = 0
+        response = _open(url, have)
+    with contextlib.closing(response):
+        total = _total_length(response, have, url)
+        if response.status == 200 and have:
+            log.info("%s: the server cannot resume; starting again from the beginning", url)
+            out.truncate(0)
+            out.seek(0)
+            have = 0
+        if size is not None and total is not None and total != size:
+            raise DownloadError(f"{url}: the server offers {total:,} bytes, the catalogue says {size:,}; "
+                                "not downloading it")
+        total = total if total is not None else size
+        if total is not None:
+            free = shutil.disk_usage(part.parent).free
+            if total - have > free:
+                raise DownloadError(f"{part.parent}: not enough disk space for {part.name[:-len(PART_SUFFIX)]}: "
+                                    f"needs {(total - have) / MB:,.0f} MB more, {free / MB:,.0f} MB free")
+        if have:
+            log.info("resuming %s at %.1f of %s MB", url, have / MB, f"{total / MB:,.1f}" if total else "?")
+        _copy(response, out, part, have, total, url, progress)
+        received = out.tell()
+    if total is not None and received < total:
+        raise DownloadError(f"{url}: the download was interrupted at {received / MB:,.1f} of {total / MB:,.1f} MB; "
+                            "run the same command again to resume it")
+    return total
+
+
+def _open(url: str, have: int):
+    """The response from byte ``have`` on; for a 416 (nothing there), the file's length the server states."""
+    request = urllib.request.Request(url, headers={"User-Agent": f"dd-bridge/{__version__}"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        return urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as error:
+        found = re.fullmatch(r"bytes \*/(\d+)", (error.headers.get("Content-Range") or "").strip())
+        if error.code == 416 and have and found:
+            error.close()
+            return int(found.group(1))
+        error.close()
+        raise DownloadError(f"{url}: the server answered {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        raise DownloadError(f"{url}: cannot reach the server ({_reason(error.reason)}); check the network, "
+                            f"or set DD_BRIDGE_MODELS_URL to a mirror") from None
+    except (socket.timeout, OSError, http.client.HTTPException) as error:
+        raise DownloadError(f"{url}: cannot reach the server ({_reason(error)})") from None
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, socket.gaierror):
+        return "the host name does not resolve: no network?"
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return f"no answer within {TIMEOUT_S} s"
+    if isinstance(reason, OSError):
+        return reason.strerror or str(reason) or type(reason).__name__
+    return str(reason) or type(reason).__name__
+
+
+def _total_length(response, have: int, url: str) -> int | None:
+    if response.status == 206:
+        found = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", response.headers.get("Content-Range", "").strip())
+        if not found or int(found.group(1)) != have:
+            raise DownloadError(f"{url}: the server resumed at the wrong place "
+                                f"({response.headers.get('Content-Range')!r} for byte {have:,})")
+        return int(found.group(3))
+    length = response.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def _copy(response, out, part: Path, have: int, total: int | None, url: str, progress: Progress | None) -> None:
+    done = have
+    while True:
+        try:
+            chunk = response.read(CHUNK_BYTES)
+        except (http.client.HTTPException, OSError) as error:  # reset, timeout, truncated chunked body
+            log.debug("%s: read failed: %s", url, error)
+            break  # what arrived is on disk; the length check after reports the interruption
+        if not chunk:
+            break
+        try:
+            out.write(chunk)
+            out.flush()
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise DownloadError(f"{part.parent}: disk full at {done / MB:,.1f} MB; free space and run the same "
+                                    "command again to resume") from None
+            raise DownloadError(f"{part}: cannot write: {error.strerror or error}") from None
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+
+
+def _verify(path: Path, size: int | None, sha256: str | None, url: str) -> None:
+    """Size first (cheap), then the published checksum; a file that fails is deleted: it cannot be resumed."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        path.unlink(missing_ok=True)
+        raise DownloadError(f"{url}: the download has {actual:,} bytes, expected {size:,}; deleted it, run again")
+    if sha256 is None:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(CHUNK_BYTES * 8):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        path.unlink(missing_ok=True)
+        raise DownloadError(f"{url}: corrupt download (sha256 {digest.hexdigest()[:16]}..., published "
+                            f"{sha256[:16]}...); deleted it, run again")
+
+
+class ProgressLine:
+    """At most one progress line every ``every`` seconds (and the last), for stderr."""
+
+    def __init__(self, name: str, every: float = 2.0):
+        self.name, self.every, self.last = name, every, 0.0
+        self.started, self.first = time.monotonic(), None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = done
+        if now - self.last < self.every and done != total:
+            return
+        self.last = now
+        rate = (done - self.first) / max(now - self.started, 1e-6) / MB
+        of = f" of {total / MB:,.1f} MB ({100 * done / total:.0f} %)" if total else " MB"
+        log.info("%s: %.1f%s, %.1f MB/s", self.name, done / MB, of, rate)
