@@ -12,7 +12,7 @@ import torch
 from bridge.cli.arguments import positive_int
 from bridge.engine.catalogue import MIRROR_ENV, Release, find_release, releases
 from bridge.engine.checkpoints import load_model, save_model
-from bridge.engine.modelcard import list_models, model_folders, user_models_dir
+from bridge.engine.modelcard import list_models, user_models_dir
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError
 

@@ -13,12 +13,10 @@ import logging
 import os
 import pty
 import re
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -379,27 +377,3 @@ def test_a_bad_catalogue_file_is_one_line(home, capsys):
     Path(home["DD_BRIDGE_CATALOGUE"]).write_text("- {name: x, url: ftp://x/x.ckpt, sample_rate: 1, window: 8}\n")
     code, out, err = get(capsys, "x", "--yes")
     assert code == 1 and "url must be an http:// or https:// address" in one_error_line(err)
-
-
-def test_serve_says_the_bundled_model_is_a_demo_and_how_to_get_a_real_one(tmp_path):
-    process = dd_bridge({"XDG_CONFIG_HOME": str(tmp_path)}, "serve", "--osc-port", "0", "--midi-port", "none",
-                        "--device", "cpu", "--folder", tmp_path / "samples", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
-    reader.start()
-    try:
-        deadline = time.monotonic() + 120
-        while not any("ready" in line for line in lines):
-            assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-        reader.join()
-        process.stdout.close()
-        process.stderr.close()
-    log = "".join(lines)
-    assert f"model: {constants.DEFAULT_MODEL}" in log
-    assert "small demo model" in log and f"dd-bridge models get {catalogue.RECOMMENDED}" in log

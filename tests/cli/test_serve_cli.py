@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import soundfile
 from bridge import __version__, constants
 from bridge.cli import main
 from bridge.daemon import renderer as renderer_module
+from bridge.engine.catalogue import RECOMMENDED
 from bridge.engine.checkpoints import save_model
 from tests.daemon.conftest import _one_torch_thread, drum, renderer  # noqa: F401
 from tests.daemon.harness import micro_model, running_service, service_config
@@ -115,19 +117,14 @@ def model_file(tmp_path):
     return weights
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
-def test_serve_starts_listens_and_stopping_mid_render_leaves_no_partial_file(tmp_path, model_file, drum, signum):
-    """SIGTERM while a render runs: the process exits 0 at once, its staged files gone. Even SIGKILL leaves
-    nothing in the sample folder but complete files."""
-    config = tmp_path / "config.yaml"
-    config.write_text(f"osc: {{reply_port: null}}\nallowed_folders: [{tmp_path}]\n"
-                      "render: {steps: 1000, prefetch: 2}\n")
-    folder = tmp_path / "samples"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+@contextlib.contextmanager
+def serving(*argv, env: dict | None = None):
+    """`dd-bridge serve` in a subprocess on a free port, on the CPU, without MIDI; yields once it is ready, with
+    its stderr lines so far (still growing); kills it on the way out if the test has not stopped it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd(), **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--model", str(model_file),
-         "--osc-port", "0", "--folder", str(folder), "--midi-port", "none", "--device", "cpu"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [sys.executable, "-m", "bridge", "serve", "--osc-port", "0", "--midi-port", "none", "--device", "cpu",
+         *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
     reader.start()
@@ -136,6 +133,24 @@ def test_serve_starts_listens_and_stopping_mid_render_leaves_no_partial_file(tmp
         while not any("ready" in line for line in lines):
             assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
             time.sleep(0.05)
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join()
+        process.stdout.close()
+        process.stderr.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_serve_starts_listens_and_stopping_mid_render_leaves_no_partial_file(tmp_path, model_file, drum, signum):
+    """SIGTERM while a render runs: the process exits 0 at once, its staged files gone. Even SIGKILL leaves
+    nothing in the sample folder but complete files."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"osc: {{reply_port: null}}\nallowed_folders: [{tmp_path}]\n"
+                      "render: {steps: 1000, prefetch: 2}\n")
+    folder = tmp_path / "samples"
+    with serving("--config", config, "--model", model_file, "--folder", folder) as (process, lines):
         log = "".join(lines)
         port = int(re.search(r"listening for OSC on 127\.0\.0\.1:(\d+)", log).group(1))
         assert "model: micro" in log and "on cpu, fp32" in log and f"sample folder: {folder}" in log
@@ -155,18 +170,21 @@ def test_serve_starts_listens_and_stopping_mid_render_leaves_no_partial_file(tmp
         process.send_signal(signum)
         assert process.wait(timeout=30) == (0 if signum == signal.SIGTERM else -signal.SIGKILL)
         assert time.monotonic() - began < 15
-    finally:
-        if process.poll() is None:
-            process.kill()
-        reader.join()
-        process.stdout.close()
-        process.stderr.close()
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert [p.name for p in files if not any(part.startswith(".") for part in p.relative_to(folder).parts)] == [
         "kick var 001.wav"]
     assert all(soundfile.info(p).frames == soundfile.info(drum).frames for p in files)  # each one complete
     if signum == signal.SIGTERM:
         assert "stopped" in "".join(lines) and len(files) == 1  # no temporary or staged file left
+
+
+def test_serve_says_the_bundled_model_is_a_demo_and_how_to_get_a_real_one(tmp_path):
+    with serving("--folder", tmp_path / "samples", env={"XDG_CONFIG_HOME": str(tmp_path)}) as (process, lines):
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    log = "".join(lines)
+    assert f"model: {constants.DEFAULT_MODEL}" in log
+    assert "small demo model" in log and f"dd-bridge models get {RECOMMENDED}" in log
 
 
 def test_serve_refuses_a_bad_config_in_one_line(tmp_path, capsys):
