@@ -73,3 +73,21 @@ def tiny_model_path(tmp_path_factory) -> Path:
                                       provenance="random weights made by the tests")
     weights, _card = save_model(loaded, tmp_path_factory.mktemp("models") / "tiny-test")
     return weights
+
+
+@pytest.fixture(scope="session")
+def drum_loop(drum_samples, tmp_path_factory) -> Path:
+    """A 3 s, 44.1 kHz stereo file of three real one-shots one second apart (wav, flac, aiff hits): what a DAW
+    clip plays a region of. Each hit's first channel, cut or padded to 1 s; its right channel at half level."""
+    import numpy as np
+    import soundfile
+
+    rate = 44100
+    hits = []
+    for path in drum_samples.values():
+        data, _ = soundfile.read(path, dtype="float32", always_2d=True, frames=rate)
+        hits.append(np.pad(data[:, 0], (0, rate - data.shape[0])))
+    mono = np.concatenate(hits)
+    path = tmp_path_factory.mktemp("loops") / "loop.wav"
+    soundfile.write(path, np.stack([mono, 0.5 * mono], axis=1), rate, subtype="PCM_24")
+    return path

@@ -1,7 +1,8 @@
 """`dd-bridge generate | vary | interpolate`: render to WAV files, print their paths.
 
 Outputs go to --out (default: the current folder) under numbered names that never replace a file:
-"<input stem> var 001.wav", "<model name> 001.wav", "<a stem> to <b stem> 001.wav". Each written path goes to
+"<input stem> var 001.wav", "<model name> 001.wav", "<a stem> to <b stem> 001.wav"; with --start/--end the stem
+shows the region: "<input stem> 1.000-1.200s var 001.wav". Each written path goes to
 stdout, one a line; progress and logs go to stderr. Each file's WAV comment holds the JSON of what made it and
 the command that makes it again.
 """
@@ -17,9 +18,10 @@ from bridge import constants
 from bridge.cli.arguments import bounded_int
 from bridge.daemon.settings import validate
 from bridge.engine import clips
-from bridge.engine.audio import Clip, read_audio, write_numbered
+from bridge.engine.audio import Clip, read_audio, resolve_region, write_numbered
 from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import BACKENDS, Engine
+from bridge.engine.regions import Region, named
 from bridge.engine.samplers import SAMPLERS
 from bridge.errors import AudioError, ConfigError
 
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
     vary.add_argument("input", type=Path, metavar="INPUT", help="audio file: wav, aiff, flac, ogg or mp3")
     vary.add_argument("--noise", type=_setting("noise"), default=constants.DEFAULT_NOISE, metavar="F",
                       help="how far from the source, 0 (unchanged) to 1 (a new sound) (default: %(default)s)")
+    _region_options(vary, "INPUT", tail=True)
     _common_options(vary, seed=True)
     vary.set_defaults(run=run_vary)
 
@@ -47,6 +50,8 @@ def register(subparsers) -> None:
                                                     "with A's length, sample rate and channels.")
     interpolate.add_argument("a", type=Path, metavar="A", help="audio file to start from")
     interpolate.add_argument("b", type=Path, metavar="B", help="audio file to end at")
+    _region_options(interpolate, "A")
+    _region_options(interpolate, "B", prefix="b_")
     _common_options(interpolate, seed=False, count=5)
     interpolate.set_defaults(run=run_interpolate)
 
@@ -80,6 +85,25 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
                         help="training window of a custom .ckpt in samples (default: 65536)")
 
 
+def _region_options(parser: argparse.ArgumentParser, name: str, *, prefix: str = "", tail: bool = False) -> None:
+    """--start/--end (and --tail): the part of a file to use, in seconds of the file (bridge.engine.regions)."""
+    flag = "--" + prefix.replace("_", "-")
+    parser.add_argument(f"{flag}start", dest=f"{prefix}start", type=_setting(f"{prefix}start"), default=None,
+                        metavar="S", help=f"use {name} from S seconds into the file (default: its start)")
+    parser.add_argument(f"{flag}end", dest=f"{prefix}end", type=_setting(f"{prefix}end"), default=None,
+                        metavar="E", help=f"use {name} up to E seconds into the file (default: its end); "
+                                          "outputs are exactly that long")
+    if tail:
+        parser.add_argument("--tail", type=_setting("tail"), default=None, metavar="T",
+                            help="let a one-shot ring past --end with up to T seconds more of the file")
+
+
+def _read(path: Path, region: Region | None) -> tuple[Clip, Region | None]:
+    """The part of the file the options ask for, and that region as names and recipes give it (None: whole)."""
+    clip = read_audio(path, region)  # the file's own problems are reported first
+    return clip, resolve_region(path, region)
+
+
 def _setting(key: str):
     """Parse an option with the service's own validation, so both front ends accept exactly the same values."""
     def parse(text: str):
@@ -99,22 +123,25 @@ def run_generate(args) -> int:
 
 
 def run_vary(args) -> int:
-    source = read_audio(args.input)
+    source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
     engine, model = _engine(args)
     outputs = _render(engine, f"vary {args.input.name}", args, clip=source)
     options = {"noise": args.noise, "count": args.count, "seed": args.seed, **_settings(args)}
-    return _write_all(args, outputs, engine, model, "vary", f"{args.input.stem} var", [args.input], options)
+    return _write_all(args, outputs, engine, model, "vary", f"{named(args.input.stem, region)} var", [args.input],
+                      options, [region])
 
 
 def run_interpolate(args) -> int:
     if args.count < 2:
         raise ConfigError(f"--count must be at least 2 (a and b are both included), got {args.count}")
-    a, b = read_audio(args.a), read_audio(args.b)
+    a, region_a = _read(args.a, Region.of(args.start, args.end))
+    b, region_b = _read(args.b, Region.of(args.b_start, args.b_end))
+    regions = [region_a, region_b]
     engine, model = _engine(args)
     outputs = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, clip=a, clip_b=b)
     options = {"count": args.count, **_settings(args)}
-    return _write_all(args, outputs, engine, model, "interpolate", f"{args.a.stem} to {args.b.stem}",
-                      [args.a, args.b], options)
+    stem = f"{named(args.a.stem, regions[0])} to {named(args.b.stem, regions[1])}"
+    return _write_all(args, outputs, engine, model, "interpolate", stem, [args.a, args.b], options, regions)
 
 
 def _settings(args) -> dict:
@@ -163,14 +190,14 @@ def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip 
 
 
 def _write_all(args, outputs: list[Clip], engine, model: str, operation: str, stem: str, sources: list[Path],
-               options: dict) -> int:
+               options: dict, regions: list[Region | None] = ()) -> int:
     seeds = _seeds(engine, options["seed"], len(outputs)) if "seed" in options else None
     for index, clip in enumerate(outputs):
         recipe = dict(options)
         if seeds is not None:  # drawn per output: each file is recreated alone with its own seed
             recipe.update(seed=seeds[index], count=1)
         metadata = clips.render_metadata(operation, model=model, model_hash=engine.model_hash, sources=sources,
-                                         options=recipe, index=index + 1, of=len(outputs))
+                                         options=recipe, regions=regions, index=index + 1, of=len(outputs))
         path = write_numbered(args.out, stem, clip, args.format, metadata)
         print(path.resolve(), flush=True)
     return 0

@@ -1,7 +1,8 @@
 """Variations rendered ahead, in memory, per source clip, at the settings they were rendered with.
 
-An entry belongs to one source file (as it was on disk: path, size and modification time) and one render key
-(noise, steps, sampler, seed); asking for it with another key starts it afresh, so stale work is never served.
+An entry belongs to one source (a file as it was on disk: path, size and modification time, and the region of it
+the clip plays) and one render key (noise, steps, sampler, seed); asking for it with another key starts it
+afresh, so stale work is never served. One entry per file: another region of it replaces the old one.
 Bounded: at most ``max_clips`` entries (least recently used dropped first), each holding at most the prefetch depth.
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import soundfile
 
-from bridge.engine.audio import Clip
+from bridge.engine.audio import Clip, resolve_region
+from bridge.engine.regions import Region
 from bridge.errors import AudioError
 
 RANDOM_SEEDS = 2**31  # seeds fit a 32-bit OSC int and a Max integer
@@ -23,11 +25,12 @@ RANDOM_SEEDS = 2**31  # seeds fit a 32-bit OSC int and a Max integer
 
 @dataclass(frozen=True)
 class Source:
-    """A source file as it is on disk now; a changed file is another source."""
+    """A source file as it is on disk now, and the part of it used; a changed file is another source."""
 
     path: str
     size: int
     mtime_ns: int
+    region: Region | None = None  # None: the whole file
 
     @classmethod
     def of(cls, path: str) -> "Source":
@@ -59,6 +62,13 @@ def probe_audio(source: Source) -> None:
         soundfile.info(source.path)
     except Exception:
         raise AudioError(f"{source.path}: not an audio file this can read (wav, aiff, flac, ogg, mp3)") from None
+
+
+def open_source(path: str, region: Region | None = None) -> Source:
+    """The source a request names, probed, with its region checked against the file (headers only)."""
+    source = Source.of(path)
+    probe_audio(source)
+    return replace(source, region=resolve_region(source.path, region))
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,9 @@ class PrefetchCache:
     def entry(self, source: Source, key: RenderKey) -> Entry:
         """The entry for source at key; a different key replaces the old one (its variations are stale)."""
         entry = self._entries.get(source)
+        if entry is None:  # another region (or an older state) of this file is stale now
+            for other in [s for s in self._entries if s.path == source.path]:
+                self.dropped.extend(self._entries.pop(other).ready)
         if entry is None or entry.key != key:
             if entry is not None:
                 self.dropped.extend(entry.ready)

@@ -14,6 +14,7 @@ from bridge import constants
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio
 from bridge.engine.checkpoints import LoadedModel, load_model
+from bridge.engine.regions import Region
 from bridge.engine.engine import Engine
 from bridge.engine.modelcard import find_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
@@ -96,8 +97,8 @@ class Renderer:
         return tuple(SAMPLERS)
 
     @staticmethod
-    def read(path: str) -> Clip:
-        return read_audio(path)
+    def read(path: str, region: Region | None = None) -> Clip:
+        return read_audio(path, region)
 
     def vary(self, clip: Clip, seeds: list[int], **kwargs) -> list[Clip]:
         return clips.vary_clip(self.engine, clip, len(seeds), seed=list(seeds), **kwargs)

@@ -8,9 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bridge.daemon.settings import validate
+from bridge.engine.regions import Region
 
 # Per-request options (`key=value` after the positional arguments); they apply to that request only.
 OPTION_KEYS = ("folder", "seed", "steps", "sampler", "noise", "count", "format")
+# The region of the source file (seconds in the file); for /dd/interpolate start/end are a's and b_start/b_end b's.
+REGION_KEYS = ("start", "end", "tail")
+ADDRESS_OPTIONS = {
+    "/dd/select": REGION_KEYS,
+    "/dd/vary": OPTION_KEYS + REGION_KEYS,
+    "/dd/generate": OPTION_KEYS,
+    "/dd/interpolate": OPTION_KEYS + ("start", "end", "b_start", "b_end"),
+}
 
 
 @dataclass(frozen=True)
@@ -24,10 +33,27 @@ class Options:
     noise: float | None = None
     count: int | None = None
     format: str | None = None
+    start: float | None = None
+    end: float | None = None
+    tail: float | None = None
+    b_start: float | None = None
+    b_end: float | None = None
+
+    def __post_init__(self):
+        Region.of(self.start, self.end, self.tail)  # a region that cannot be (start >= end) is refused on arrival
+        Region.of(self.b_start, self.b_end)
 
     @classmethod
     def parse(cls, pairs: dict[str, object]) -> "Options":
         return cls(**{key: validate(key, value) for key, value in pairs.items()})
+
+    @property
+    def region(self) -> Region | None:
+        return Region.of(self.start, self.end, self.tail)
+
+    @property
+    def region_b(self) -> Region | None:
+        return Region.of(self.b_start, self.b_end)
 
     @property
     def changes_render(self) -> bool:
@@ -66,6 +92,7 @@ class Cancel(Request):
 @dataclass(frozen=True, kw_only=True)
 class Select(Request):
     path: str
+    region: Region | None = None  # the part of the file the clip plays; key presses vary that part
     address = "/dd/select"
 
 

@@ -22,7 +22,7 @@ from bridge import __version__, constants
 from bridge.daemon import requests as rq
 from bridge.daemon.config import Config
 from bridge.daemon.jobs import Busy, Job, Reply, Waiter
-from bridge.daemon.prefetch import Entry, PrefetchCache, RenderKey, Source, Variation, probe_audio
+from bridge.daemon.prefetch import Entry, PrefetchCache, RenderKey, Source, Variation, open_source
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.writer import SampleFolder, discard
 from bridge.errors import BridgeError, Cancelled, ConfigError
@@ -108,8 +108,7 @@ class Service:
         reply("/dd/status", json.dumps(self.status(), separators=(",", ":")))
 
     def _on_select(self, request: rq.Select, reply: Reply):
-        source = Source.of(request.path)
-        probe_audio(source)
+        source = open_source(request.path, request.region)
         with self._cond:
             if self.selected != source:
                 self._cancel_prefetch()
@@ -123,13 +122,14 @@ class Service:
     def _on_vary(self, request: rq.Vary, reply: Reply):
         options = request.options
         if request.path:
-            source = Source.of(request.path)
-            probe_audio(source)
+            source = open_source(request.path, options.region)
         else:
             with self._cond:
                 source = self.selected
             if source is None:
                 raise ConfigError("no clip selected: send /dd/select <path> first, or give the path")
+            if options.region is not None:  # a key press with its own region of the selected file
+                source = open_source(source.path, options.region)
         count = _first(request.count, options.count, self.settings.count)
         key = self._render_key(request.noise if request.noise is not None else options.noise,
                                options.steps, options.sampler)
@@ -163,9 +163,7 @@ class Service:
 
     def _on_interpolate(self, request: rq.Interpolate, reply: Reply):
         options = request.options
-        a, b = Source.of(request.a), Source.of(request.b)
-        probe_audio(a)
-        probe_audio(b)
+        a, b = open_source(request.a, options.region), open_source(request.b, options.region_b)
         count = _first(request.count, options.count, 5)
         if count < 2:
             raise ConfigError(f"count must be in 2..{constants.MAX_COUNT} for an interpolation (it includes a and b)")
@@ -296,6 +294,7 @@ class Service:
                 "folder": str(self.folder),
                 "settings": dict(vars(self.settings)),
                 "selected": self.selected.path if self.selected else None,
+                "selected_region": _region_json(self.selected.region) if self.selected else None,
                 "queue": len(self.queue),
                 "queued_outputs": sum(job.to_render for job in self.queue),
                 "running": None if running is None else {"kind": running.kind, "progress": round(self.progress, 3)},
@@ -375,7 +374,7 @@ class Service:
     def _source_clip(self, source: Source, entry=None):
         if entry is not None and entry.clip is not None:
             return entry.clip
-        clip = self.renderer.read(source.path)
+        clip = self.renderer.read(source.path, source.region)
         if entry is not None and clip.seconds <= self.config.prefetch_seconds:
             entry.clip = clip
         return clip
@@ -421,7 +420,8 @@ class Service:
     def _stage(self, job: Job, variation: Variation) -> Variation:
         """Write a prefetched variation ahead, so that a key press only has to name it."""
         fmt = self.settings.format
-        metadata = variation.renderer.metadata("vary", [job.source.path], self._vary_options(job, variation, fmt))
+        metadata = variation.renderer.metadata("vary", [job.source.path], self._vary_options(job, variation, fmt),
+                                               regions=[job.source.region])
         try:
             staged = self.folders.stage(variation.clip, fmt, metadata)
         except (BridgeError, OSError) as error:
@@ -470,14 +470,17 @@ class Service:
         self._deliver(job, paths)
 
     def _write_variation(self, job: Job, variation: Variation) -> Path:
-        sources = (job.source.path,)
+        sources, regions = (job.source.path,), (job.source.region,)
         if variation.staged is not None and variation.staged_format == job.format:
             try:
-                return self.folders.publish(variation.staged, job.folder, operation="vary", sources=sources)
+                return self.folders.publish(variation.staged, job.folder, operation="vary", sources=sources,
+                                            regions=regions)
             except OSError as error:  # e.g. the folder is on another disk: write it out instead
                 log.debug("could not link %s: %s", variation.staged, error)
-        metadata = variation.renderer.metadata("vary", list(sources), self._vary_options(job, variation, job.format))
-        return self.folders.write(job.folder, variation.clip, job.format, metadata, operation="vary", sources=sources)
+        metadata = variation.renderer.metadata("vary", list(sources), self._vary_options(job, variation, job.format),
+                                               regions=regions)
+        return self.folders.write(job.folder, variation.clip, job.format, metadata, operation="vary", sources=sources,
+                                  regions=regions)
 
     def _run_generate(self, job: Job) -> None:
         key, renderer = job.key, self.renderer
@@ -509,18 +512,19 @@ class Service:
 
     def _run_interpolate(self, job: Job) -> None:
         key, renderer = job.key, self.renderer
-        a, b = renderer.read(job.source.path), renderer.read(job.source_b.path)
+        a = renderer.read(job.source.path, job.source.region)
+        b = renderer.read(job.source_b.path, job.source_b.region)
         began = time.perf_counter()
         clips = renderer.interpolate(a, b, job.total, steps=key.steps, sampler=key.sampler,
                                      progress=self._progress_hook(job), cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / len(clips)
-        sources = (job.source.path, job.source_b.path)
+        sources, regions = (job.source.path, job.source_b.path), (job.source.region, job.source_b.region)
         paths = []
         for index, clip in enumerate(clips, 1):
             options = {"count": job.total, "steps": key.steps, "sampler": key.sampler, "format": job.format}
-            metadata = renderer.metadata("interpolate", list(sources), options, index=index)
+            metadata = renderer.metadata("interpolate", list(sources), options, regions=regions, index=index)
             paths.append(self.folders.write(job.folder, clip, job.format, metadata, operation="interpolate",
-                                            sources=sources))
+                                            sources=sources, regions=regions))
             self._note_render("interpolate", paths[-1], None, each, False)
         self._deliver(job, paths)
 
@@ -549,4 +553,8 @@ class Service:
 
 def _first(*values):
     return next(value for value in values if value is not None)
+
+
+def _region_json(region) -> dict | None:
+    return None if region is None else {"start": region.start, "end": region.end, "tail": region.tail}
 

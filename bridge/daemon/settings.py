@@ -17,6 +17,7 @@ MAX_STEPS = 1000
 MAX_SEED = 2**63 - 1
 MAX_PREFETCH = 16
 MAX_SECONDS = 600.0
+MAX_POSITION = 24 * 3600.0  # a region's start or end, in seconds of the source file
 SAMPLER_NAME = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,31}$")
 
 
@@ -93,6 +94,12 @@ VALIDATORS = {
     "prefetch": lambda k, v: as_int(k, v, 0, MAX_PREFETCH),
     "seconds": lambda k, v: as_float(k, v, 0.01, MAX_SECONDS),
     "format": as_format,
+    # A region of the source file (bridge.engine.regions), seconds; b_: an interpolation's second file.
+    "start": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
+    "end": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
+    "tail": lambda k, v: as_float(k, v, 0.0, MAX_SECONDS),
+    "b_start": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
+    "b_end": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
     "model": as_text,
     "folder": as_text,
 }

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bridge.engine.audio import Clip, next_free_path, write_audio, write_numbered
+from bridge.engine.regions import Region, named
 from bridge.errors import AudioError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,20 +71,23 @@ class SampleFolder:
             raise ConfigError(f"{target} leads outside the sample folder; not writing there")
         return real
 
-    def _target(self, folder: Path, operation: str, sources: tuple[str, ...], model: str) -> tuple[Path, str]:
+    def _target(self, folder: Path, operation: str, sources: tuple[str, ...], model: str,
+                regions: tuple[Region | None, ...] = ()) -> tuple[Path, str]:
         """vary: "<source>/<source> var NNN.wav"; generate: "generated/<model> NNN.wav";
-        interpolate: "interpolated/<a> to <b> NNN.wav"."""
-        stems = [safe_name(Path(source).stem) for source in sources]
+        interpolate: "interpolated/<a> to <b> NNN.wav". A region shows after its source's stem:
+        "<source>/<source> 1.000-1.200s var NNN.wav"."""
+        names = [safe_name(Path(source).stem) for source in sources]
+        stems = [named(name, region) for name, region in zip(names, (*regions, None, None))]
         if operation == "vary":
-            return self._subfolder(folder, stems[0]), f"{stems[0]} var"
+            return self._subfolder(folder, names[0]), f"{stems[0]} var"
         if operation == "generate":
             return self._subfolder(folder, "generated"), safe_name(model, "model")
         return self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"[:2 * MAX_NAME]
 
     def write(self, folder: Path, clip: Clip, fmt: str, metadata: dict, *, operation: str,
-              sources: tuple[str, ...] = (), model: str = "model") -> Path:
+              sources: tuple[str, ...] = (), model: str = "model", regions: tuple[Region | None, ...] = ()) -> Path:
         """Write one result under ``folder`` as the next free "<stem> NNN.wav" of its kind; returns its path."""
-        target, stem = self._target(folder, operation, sources, model)
+        target, stem = self._target(folder, operation, sources, model, regions)
         return write_numbered(target, stem, clip, fmt, metadata)
 
     # -- staged results ----------------------------------------------------------------------------------------
@@ -97,10 +101,10 @@ class SampleFolder:
         return write_audio(self.staging / f"{secrets.token_hex(8)}.wav", clip, fmt, metadata)
 
     def publish(self, staged: Path, folder: Path, *, operation: str, sources: tuple[str, ...] = (),
-                model: str = "model") -> Path:
+                model: str = "model", regions: tuple[Region | None, ...] = ()) -> Path:
         """Give a staged file the next free name, as ``write`` would; OSError where a link cannot be made
         (another file system): the caller then writes the result out instead."""
-        target, stem = self._target(folder, operation, sources, model)
+        target, stem = self._target(folder, operation, sources, model, regions)
         for _ in range(1000):
             path = next_free_path(target, stem)
             try:

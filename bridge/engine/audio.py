@@ -33,6 +33,7 @@ import soxr
 import torch
 
 from bridge.constants import OUTPUT_FORMATS
+from bridge.engine.regions import Region
 from bridge.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,9 @@ class Clip:
         return self.frames / self.sample_rate
 
 
-def read_audio(path: str | os.PathLike) -> Clip:
-    """Read an audio file whole; every way it can be unusable is one AudioError naming the file."""
+def read_audio(path: str | os.PathLike, region: Region | None = None) -> Clip:
+    """Read an audio file whole, or only ``region`` of it (only those frames are decoded); every way it can be
+    unusable is one AudioError naming the file, a region outside it a ConfigError."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: no such file")
@@ -94,19 +96,36 @@ def read_audio(path: str | os.PathLike) -> Clip:
             declared = file.frames
             log_text = file.extra_info
             kind = file.format
+            sample_rate = file.samplerate
+            if region is not None:  # a cut file is refused as such, not as a region outside what is left of it
+                _check_complete(path, declared, declared, log_text, kind)
+            first, stop = region.frames(declared, sample_rate, path.name) if region else (0, declared)
             try:
-                samples = file.read(dtype="float32", always_2d=True)
+                if first:
+                    file.seek(first)
+                samples = file.read(stop - first if region else -1, dtype="float32", always_2d=True)
             except (soundfile.LibsndfileError, RuntimeError) as error:
                 raise AudioError(f"{path}: damaged or truncated audio ({_reason(error)})") from None
-            sample_rate = file.samplerate
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
-    _check_complete(path, samples.shape[0], declared, log_text, kind)
+    # A region is complete when all its frames came: the frames around it are not read, so count them as there.
+    _check_complete(path, first + samples.shape[0] + (declared - stop), declared, log_text, kind)
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: holds no audio (0 frames)")
     if not np.isfinite(samples).all():
         raise AudioError(f"{path}: contains NaN or infinite samples")
     return Clip(samples, sample_rate)
+
+
+def resolve_region(path: str | os.PathLike, region: Region | None) -> Region | None:
+    """``region`` of the file at path with a concrete end (None: the whole file), reading only its header."""
+    if region is None:
+        return None
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
+    return region.resolved(info.frames, info.samplerate, Path(path).name)
 
 
 def _reason(error: Exception) -> str:

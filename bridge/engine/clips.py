@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from bridge import __version__
 from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_STEPS
 from bridge.engine.audio import Clip, from_model, to_model
+from bridge.engine.regions import Region
 from bridge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -75,18 +76,27 @@ def _note_length(engine, length: int) -> None:
 
 
 def render_metadata(operation: str, *, model: str, model_hash: str, sources: Sequence[str | Path] = (),
-                    options: dict, **details) -> dict:
+                    options: dict, regions: Sequence[Region | None] = (), **details) -> dict:
     """What made an output, for its WAV comment: model, settings, sources and the command that makes it again.
 
     `options` are the command's own options (count, steps, sampler, seed, noise, seconds, precision, ...): they go
     into the JSON and into the recreating command; `details` (such as the output's index in its batch) only
-    into the JSON. Sources are written as absolute paths so the command works from any folder.
+    into the JSON. Sources are written as absolute paths so the command works from any folder. `regions` are the
+    parts of the sources used (None: the whole file): JSON "region": [start, end] (and "tail") for the first,
+    "b_region" for the second; the command gets --start/--end (--tail) and --b-start/--b-end.
     """
     sources = [str(Path(source).resolve()) for source in sources]
     options = {key: value for key, value in options.items() if value is not None}
+    located, command_options = {}, dict(options)
+    for prefix, region in zip(("", "b_"), regions):
+        if region is not None:
+            located[f"{prefix}region"] = [region.start, region.end]
+            if region.tail:
+                located[f"{prefix}tail"] = region.tail
+            command_options.update(region.options(prefix))
     command = ["dd-bridge", operation, *sources, "--model", str(model)]
-    for key, value in options.items():
+    for key, value in command_options.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
     return {"operation": operation, "model": str(model), "model_hash": model_hash, **options, "sources": sources,
-            **details, "command": shlex.join(command), "dd_bridge": __version__}
+            **located, **details, "command": shlex.join(command), "dd_bridge": __version__}
 

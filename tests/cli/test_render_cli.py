@@ -177,3 +177,36 @@ def test_interpolate_needs_two_outputs(tmp_path, tiny_model_path, drum_samples):
                        tiny_model_path, "--count", 1, "--out", tmp_path)
     assert result.returncode != 0 and result.stderr.count("\n") == 1 and "count" in result.stderr, result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_vary_and_interpolate_a_region_of_a_file(tmp_path, tiny_model_path, drum_loop):
+    """--start/--end: outputs exactly that long, named after the region, which their recipe carries."""
+    result = dd_bridge("vary", drum_loop, "--start", 1.0, "--end", 1.2, "--tail", 0.05, "--count", 2,
+                       "--model", tiny_model_path, "--out", tmp_path, *FAST)
+    paths = written(result, 2)
+    assert [p.name for p in paths] == ["loop 1.000-1.200s var 001.wav", "loop 1.000-1.200s var 002.wav"]
+    clip = read_audio(paths[0])
+    assert (clip.frames, clip.sample_rate, clip.channels) == (round(0.25 * 44100), 44100, 2)
+    meta = read_metadata(paths[1])
+    assert meta["region"] == [1.0, 1.2] and meta["tail"] == 0.05
+    assert "--start 1.0 --end 1.2 --tail 0.05" in meta["command"]
+    again = written(dd_bridge(*shlex.split(meta["command"])[1:], "--out", tmp_path / "again"), 1)[0]
+    assert np.array_equal(read_audio(again).samples, read_audio(paths[1]).samples)
+
+    result = dd_bridge("interpolate", drum_loop, drum_loop, "--start", 2.0, "--b-start", 0.5, "--b-end", 0.6,
+                       "--count", 2, "--model", tiny_model_path, "--out", tmp_path, "--steps", 2)
+    paths = written(result, 2)
+    assert [p.name for p in paths] == [f"loop 2.000-3.000s to loop 0.500-0.600s 00{i}.wav" for i in (1, 2)]
+    assert read_audio(paths[0]).frames == 44100
+    assert "--start 2.0 --end 3.0 --b-start 0.5 --b-end 0.6" in read_metadata(paths[0])["command"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--start", 3.5], "start 3.5 s is past the end of loop.wav (3.000 s)"),
+    (["--start", 1.2, "--end", 1.0], "start (1.2 s) must be before end (1 s)"),
+])
+def test_a_region_outside_the_file_is_one_line(tmp_path, tiny_model_path, drum_loop, args, words):
+    result = dd_bridge("vary", drum_loop, *args, "--model", tiny_model_path, "--out", tmp_path / "out")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert words in result.stderr and not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ import pytest
 
 from bridge.daemon.prefetch import PrefetchCache, RenderKey, Source, Variation
 from bridge.engine.audio import Clip
+from bridge.engine.regions import Region
 from bridge.errors import AudioError
 
 KEY = RenderKey(noise=0.5, steps=10, sampler="v-iplms", seed=None)
@@ -37,6 +38,18 @@ def test_clips_are_bounded_least_recently_used_first():
     assert [v.seed for v in cache.take_dropped()] == [ord("a")]
     cache.drop_variations()
     assert len(cache) == 0 and len(cache.take_dropped()) == 2
+
+
+def test_another_region_of_the_same_file_drops_the_old_prefetch():
+    cache = PrefetchCache(max_clips=4)
+    first = Source("/clips/loop.wav", 100, 1, Region(1.0, 1.2))
+    cache.entry(first, KEY).ready.extend([variation(1), variation(2)])
+    cache.entry(source("other"), KEY).ready.append(variation(3))
+    second = Source("/clips/loop.wav", 100, 1, Region(2.0, 2.2))
+    assert cache.take(second, KEY, 1) == []  # another region's variations are never served
+    cache.entry(second, KEY)
+    assert sorted(v.seed for v in cache.take_dropped()) == [1, 2]
+    assert cache.counts() == {"/clips/other.wav": 1, "/clips/loop.wav": 0}  # other files keep theirs
 
 
 def test_seeds_are_consecutive_from_a_set_seed_and_random_otherwise():

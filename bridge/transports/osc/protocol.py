@@ -13,14 +13,14 @@ from bridge.errors import ConfigError
 
 PREFIX = "/dd/"
 REQUEST_ID = re.compile(r"^#[\w.:-]{1,64}$")
-OPTION = re.compile(r"^([a-z]+)=(.*)$", re.S)
+OPTION = re.compile(r"^([a-z_]+)=(.*)$", re.S)
 
 USAGE = {
     "/dd/ping": "/dd/ping",
     "/dd/hello": "/dd/hello [port]",
     "/dd/status": "/dd/status",
     "/dd/cancel": "/dd/cancel",
-    "/dd/select": "/dd/select <path>",
+    "/dd/select": "/dd/select <path> [start=S] [end=E] [tail=T]",
     "/dd/vary": "/dd/vary [path] [count] [noise] [key=value ...]",
     "/dd/generate": "/dd/generate [count] [seconds] [key=value ...]",
     "/dd/interpolate": "/dd/interpolate <a> <b> [count] [key=value ...]",
@@ -55,8 +55,11 @@ def _split_options(address: str, args: list) -> tuple[list, dict]:
         # A lowercase word then "=" is an option; paths from the DAWs are absolute, so they never look like one.
         match = OPTION.match(arg) if isinstance(arg, str) else None
         if match:
-            if match.group(1) not in rq.OPTION_KEYS:
-                raise ConfigError(f"unknown option {match.group(1)!r}; known: {', '.join(rq.OPTION_KEYS)}")
+            known = rq.ADDRESS_OPTIONS.get(address, ())
+            if not known:
+                raise ConfigError(f"takes no key=value options; usage: {USAGE[address]}")
+            if match.group(1) not in known:
+                raise ConfigError(f"unknown option {match.group(1)!r}; known: {', '.join(known)}")
             options[match.group(1)] = match.group(2)
         elif options:
             raise ConfigError(f"positional argument {arg!r} after options; usage: {USAGE[address]}")
@@ -112,8 +115,6 @@ def parse(address: str, args: list) -> rq.Request:
 
 
 def _parse(address: str, args: list, options: dict, request_id: str | None) -> rq.Request:
-    if options and address not in ("/dd/vary", "/dd/generate", "/dd/interpolate"):
-        raise ConfigError(f"takes no key=value options; usage: {USAGE[address]}")
     opts = rq.Options.parse(options)
     if address in ("/dd/ping", "/dd/status", "/dd/cancel"):
         _arity(address, args, 0, 0)
@@ -125,7 +126,7 @@ def _parse(address: str, args: list, options: dict, request_id: str | None) -> r
         return rq.Hello(request_id=request_id, port=port)
     if address == "/dd/select":
         _arity(address, args, 1, 1)
-        return rq.Select(request_id=request_id, path=_path("path", args[0]))
+        return rq.Select(request_id=request_id, path=_path("path", args[0]), region=opts.region)
     if address == "/dd/vary":
         # The path may be absent or empty (the selected clip): a leading number is then the count.
         path = None

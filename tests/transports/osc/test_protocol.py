@@ -8,6 +8,7 @@ import pytest
 from pythonosc.osc_message import OscMessage
 
 from bridge.daemon import requests as rq
+from bridge.engine.regions import Region
 from bridge.transports.osc.protocol import ProtocolError, parse, reply_args
 
 # What Max's udpsend and python-osc put on the wire.
@@ -44,6 +45,13 @@ def test_recorded_datagrams():
     ("/dd/hello", [9005], rq.Hello(port=9005)),
     ("/dd/hello", [], rq.Hello()),
     ("/dd/select", ["#7", "/a.wav"], rq.Select(request_id="#7", path="/a.wav")),
+    # Regions: seconds in the source file, as text options (Max sends "start=1.25" built from floats).
+    ("/dd/select", ["/a.wav", "start=1.0", "end=1.2"], rq.Select(path="/a.wav", region=Region(1.0, 1.2))),
+    ("/dd/select", ["/a.wav", "end=0.5", "tail=0.25"], rq.Select(path="/a.wav", region=Region(0.0, 0.5, 0.25))),
+    ("/dd/vary", ["/a.wav", 4, 0.3, "start=1.0", "end=1.2"],
+     rq.Vary(path="/a.wav", count=4, noise=0.3, options=rq.Options(start=1.0, end=1.2))),
+    ("/dd/interpolate", ["/a.wav", "/b.wav", "start=0.5", "b_start=1", "b_end=1.5"],
+     rq.Interpolate(a="/a.wav", b="/b.wav", options=rq.Options(start=0.5, b_start=1.0, b_end=1.5))),
     ("/dd/status", [], rq.Status()),
     ("/dd/cancel", [], rq.Cancel()),
 ])
@@ -69,6 +77,13 @@ def test_requests(address, args, expected):
     ("/dd/set", ["folder", 3], "must be a name or path"),
     ("/dd/hello", [70000], "port must be in 1..65535"),
     ("/dd/status", ["seed=1"], "takes no key=value options"),
+    ("/dd/select", ["/a.wav", "start=1.2", "end=1.0"], "start (1.2 s) must be before end (1 s)"),
+    ("/dd/select", ["/a.wav", "start=-1"], "start must be in 0..86400, not -1"),
+    ("/dd/vary", ["/a.wav", "start=1", "end=1"], "must be before end"),
+    ("/dd/vary", ["/a.wav", "end=soon"], "end must be a number, not 'soon'"),
+    ("/dd/select", ["/a.wav", "seed=1"], "unknown option 'seed'; known: start, end, tail"),
+    ("/dd/generate", ["start=1"], "unknown option 'start'"),
+    ("/dd/interpolate", ["/a.wav", "/b.wav", "b_start=2", "b_end=1"], "must be before end"),
     ("/dd/nope", [], "unknown address; known: /dd/ping"),
     ("/other", [], "unknown address"),
 ])
