@@ -21,6 +21,7 @@ from pathlib import Path
 from bridge import constants
 from bridge.daemon.config import config_path, load_config
 from bridge.errors import BridgeError
+from bridge.logs import RepeatedLines
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=constants.OSC_PORT, help="its OSC port (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="S",
                         help="seconds to wait without any reply or progress (default: %(default)s)")
+    parser.add_argument("--token", default=None, metavar="SECRET",
+                        help="the service's osc.token: needed from another user or machine, not from your own")
 
 
 # -- serve ---------------------------------------------------------------------------------------------------------
@@ -84,7 +87,9 @@ def run_serve(args) -> int:
     config = load_config(args.config).with_overrides(
         model=args.model, device=args.device, backend=args.backend, osc_port=args.osc_port, folder=args.folder, midi_port=args.midi_port)
     # Bind first: a port in use fails in a second, not after the model has loaded.
-    server = OscServer(None, config.osc_host, config.osc_port, config.reply_port)
+    server = OscServer(None, config.osc_host, config.osc_port, config.reply_port, token=config.osc_token)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatedLines())  # a flood of bad requests must not fill the disk with warnings
     try:
         log.info("loading model %s ...", config.model or constants.DEFAULT_MODEL)
         renderer = Renderer.load(config.model, config.device, config.precision, config.backend)
@@ -105,7 +110,8 @@ def run_serve(args) -> int:
     service.status_extras["midi"] = lambda: {"port": midi.name if midi else None, "received": triggers.received}
     info = renderer.info
     if config.osc_host != "127.0.0.1":
-        log.warning("listening on %s: other machines on the network can send requests", config.osc_host)
+        log.warning("listening on %s: other machines on the network can send requests with the token",
+                    config.osc_host)
     log.info("listening for OSC on %s:%d%s", server.host, server.port,
              f" (replies also to 127.0.0.1:{config.reply_port})" if config.reply_port else "")
     log.info("model: %s (%s parameters, %d Hz) on %s, %s", info.name, f"{info.parameters:,}", info.sample_rate,
@@ -132,6 +138,8 @@ def run_serve(args) -> int:
 def osc_argument(text: str):
     """A command-line word as OSC sends it: paths made absolute (the service has its own working folder), numbers
     as numbers, the rest as text."""
+    if text.startswith("token="):
+        return text  # a secret, never a path, whatever characters it has
     if text.startswith("folder="):
         return "folder=" + os.path.abspath(os.path.expanduser(text[7:]))
     if os.path.exists(text) or os.sep in text or Path(text).suffix.lower() in FILE_SUFFIXES:
@@ -163,7 +171,7 @@ def run_send(args) -> int:
         if progress_file:
             write_atomically(progress_file, f"{fraction:.2f}\n")
 
-    with OscClient(args.host, args.port) as client:
+    with OscClient(args.host, args.port, token=args.token) as client:
         reply = client.request(args.address, arguments, timeout=args.timeout, on_progress=on_progress)
     if reply is None:
         message = (f"no reply from the service at {args.host}:{args.port} within {args.timeout:g} s "
@@ -192,7 +200,7 @@ def run_send(args) -> int:
 def run_status(args) -> int:
     from bridge.transports.osc.client import OscClient
 
-    with OscClient(args.host, args.port) as client:
+    with OscClient(args.host, args.port, token=args.token) as client:
         reply = client.request("/dd/status", timeout=args.timeout)
     if reply is None:
         message = f"no reply from the service at {args.host}:{args.port} (is `dd-bridge serve` running?)"

@@ -34,6 +34,7 @@ osc:
   host: {constants.OSC_HOST}      # the interface to listen on; anything else than 127.0.0.1 opens the service to the network
   port: {constants.OSC_PORT}           # where requests arrive
   reply_port: {constants.OSC_REPLY_PORT}     # replies also go to 127.0.0.1 on this port (the Max device); null: none
+  token: null          # a shared secret that other users and machines send as token=...; required if host is not 127.0.0.1
 midi:
   port: "{constants.MIDI_PORT_NAME}"    # an input port's name; "{constants.MIDI_PORT_NAME}" opens a virtual port (Linux, macOS); none: no MIDI
   notes: {{36: vary, 37: generate}}   # note number -> action ({", ".join(ACTIONS)})
@@ -55,7 +56,7 @@ limits:
 
 SECTIONS = {
     "": ("model", "device", "precision", "backend", "folder", "allowed_folders", "osc", "midi", "render", "limits"),
-    "osc": ("host", "port", "reply_port"),
+    "osc": ("host", "port", "reply_port", "token"),
     "midi": ("port", "notes", "cc"),
     "render": ("noise", "steps", "sampler", "count", "seed", "format", "prefetch"),
     "limits": ("queue", "pending", "prefetch_clips", "prefetch_seconds"),
@@ -84,6 +85,7 @@ class Config:
     osc_host: str = constants.OSC_HOST
     osc_port: int = constants.OSC_PORT
     reply_port: int | None = constants.OSC_REPLY_PORT
+    osc_token: str | None = None
     midi_port: str | None = constants.MIDI_PORT_NAME
     midi_notes: tuple[tuple[int, str], ...] = ((36, "vary"), (37, "generate"))
     midi_cc: tuple[tuple[int, str], ...] = ((1, "noise"),)
@@ -139,6 +141,14 @@ def _midi_port(key: str, value) -> str | None:
     return as_text(key, value)
 
 
+def _token(key: str, value) -> str:
+    text = as_text(key, value if isinstance(value, str) else str(value))
+    if len(text) < 12 or any(ch.isspace() for ch in text):
+        raise ConfigError(f"{key} must be at least 12 characters without spaces (a secret: e.g. the output of "
+                          "`python3 -c 'import secrets; print(secrets.token_urlsafe())'`)")
+    return text
+
+
 def _mapping(key: str, value, targets: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
     if not isinstance(value, dict):
         raise ConfigError(f"{key} must be a mapping of number -> {' or '.join(targets)}, not {value!r}")
@@ -189,6 +199,8 @@ def parse_config(data, source: Path | None = None) -> Config:
         changes["osc_port"] = as_int("osc.port", osc["port"], 0, 65535)
     if "reply_port" in osc:
         changes["reply_port"] = None if osc["reply_port"] is None else as_int("osc.reply_port", osc["reply_port"], 1, 65535)
+    if osc.get("token") is not None:
+        changes["osc_token"] = _token("osc.token", osc["token"])
     if "port" in midi:
         changes["midi_port"] = _midi_port("midi.port", midi["port"])
     if "notes" in midi:

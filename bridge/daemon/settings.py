@@ -26,8 +26,8 @@ def as_number(key: str, value) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{key} must be a number, not {value!r}")
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
+        try:  # whole numbers as int: a seed beyond 2**53 would lose its last digits through float
+            value = int(value.strip()) if re.fullmatch(r"\s*[-+]?\d+\s*", value) else float(value.strip())
         except ValueError:
             raise ConfigError(f"{key} must be a number, not {value!r}") from None
     if not isinstance(value, (int, float)):

@@ -8,9 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pythonosc.osc_packet import OscPacket
-
-from bridge.transports.osc import protocol
+from bridge.transports.osc import packet, protocol
 from bridge.transports.osc.server import MAX_DATAGRAM, build_message
 
 
@@ -31,8 +29,9 @@ def new_request_id() -> str:
 class OscClient:
     """Talks to one service; each request waits for its own reply, matched by request id."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9000):
+    def __init__(self, host: str = "127.0.0.1", port: int = 9000, token: str | None = None):
         self.server = (host, port)
+        self.token = token  # sent as token=... with every request (needed by another user's or machine's service)
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.bind(("127.0.0.1" if host in ("127.0.0.1", "localhost") else "0.0.0.0", 0))
 
@@ -52,7 +51,7 @@ class OscClient:
                 on_progress: Callable[[float], None] | None = None) -> Reply | None:
         """The final reply, or None when nothing came for ``timeout`` seconds (each progress restarts the wait)."""
         request_id = new_request_id()
-        self.send(address, request_id, *args)
+        self.send(address, request_id, *args, *([protocol.TOKEN + self.token] if self.token else []))
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -67,8 +66,8 @@ class OscClient:
                 time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
                 continue
             try:
-                messages = [timed.message for timed in OscPacket(datagram).messages]
-            except Exception:
+                messages = packet.messages(datagram)  # checked: a hostile datagram cannot hang the caller (REAPER)
+            except packet.PacketError:
                 continue
             for message in messages:
                 params = list(message.params)

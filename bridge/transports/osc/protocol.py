@@ -14,6 +14,7 @@ from bridge.errors import ConfigError
 PREFIX = "/dd/"
 REQUEST_ID = re.compile(r"^#[\w.:-]{1,64}$")
 OPTION = re.compile(r"^([a-z_]+)=(.*)$", re.S)
+TOKEN = "token="  # the shared secret, on any request, anywhere after the request id (docs/osc.md)
 
 USAGE = {
     "/dd/ping": "/dd/ping",
@@ -47,6 +48,18 @@ def split_request_id(args: list) -> tuple[str | None, list]:
             return None, args
         return args[0], list(args[1:])
     return None, list(args)
+
+
+def split_token(args: list) -> tuple[str | None, list]:
+    """The ``token=`` argument's secret, and the arguments without it (the server checks it, the requests never
+    see it)."""
+    token, rest = None, []
+    for arg in args:
+        if isinstance(arg, str) and arg.startswith(TOKEN):
+            token = arg[len(TOKEN):]
+        else:
+            rest.append(arg)
+    return token, rest
 
 
 def _split_options(address: str, args: list) -> tuple[list, dict]:

@@ -1,21 +1,28 @@
 """The OSC transport: one UDP socket, one network thread, replies to the sender and its registered ports.
 
 The network thread only parses and hands requests to the handler, which must return at once (the service
-queues anything slow), so `/dd/ping` is answered even while a render runs.
+queues anything slow), so `/dd/ping` is answered even while a render runs. Datagrams are split and checked by
+``packet`` (bounded work per datagram), and only trusted senders reach the handler (docs/osc.md, "Who may send
+requests"): this user's own programs on this machine, or anyone who sends the configured token. Anyone else gets
+/dd/pong or a short refusal, never more bytes than REPLY_FACTOR times what they sent.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
+import os
 import socket
 import threading
+import time
 from typing import Callable
 
 from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_packet import OscPacket
 
 from bridge.errors import BridgeError
-from bridge.transports.osc import protocol
+from bridge.logs import RepeatedLines
+from bridge.transports.osc import packet, peers, protocol
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +30,34 @@ MAX_DATAGRAM = 65507
 MAX_HOSTS = 64  # registered reply ports are bounded: a flood of /dd/hello cannot grow memory
 MAX_PORTS_PER_HOST = 8
 RECEIVE_BUFFER = 2**20  # room for a burst of hundreds of key presses while the network thread catches up
+REPLY_FACTOR = 4  # an untrusted sender gets at most this many times the bytes it sent: no amplification
+OWNER_SECONDS = 1.0  # how long who owns a sender's socket is remembered (a flood costs one lookup a second)
+REFUSED = "refused: token required"  # short: it must fit in REPLY_FACTOR x the smallest request
 
 Address = tuple[str, int]
+log.addFilter(RepeatedLines())  # a flood of bad packets is counted, not logged line by line
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ReplyBudget:
+    """The bytes that may still go back to an untrusted sender for one datagram."""
+
+    def __init__(self, request_size: int):
+        self.left = REPLY_FACTOR * request_size
+
+    def spend(self, size: int) -> bool:
+        if size > self.left:
+            return False
+        self.left -= size
+        return True
 
 
 def build_message(address: str, args) -> bytes:
@@ -37,25 +70,34 @@ def build_message(address: str, args) -> bytes:
 class OscReply:
     """Where the replies to one request go; the service calls it as ``reply(address, *args)``."""
 
-    def __init__(self, server: "OscServer", sender: Address | None, request_id: str | None):
+    def __init__(self, server: "OscServer", sender: Address | None, request_id: str | None,
+                 budget: ReplyBudget | None = None):
         self.server = server
         self.sender = sender
         self.request_id = request_id
+        self.budget = budget  # an untrusted sender's: to the sender only, and bounded
 
     def __call__(self, address: str, *args) -> None:
-        self.server.send(self.server.destinations(self.sender), address, protocol.reply_args(self.request_id, args))
+        destinations = [self.sender] if self.budget else self.server.destinations(self.sender)
+        self.server.send(destinations, address, protocol.reply_args(self.request_id, args), self.budget)
 
 
 class OscServer:
     """Receives OSC on ``host:port`` and calls ``handle(request, reply)`` for each valid request.
 
     Requests that do not parse are answered here with /dd/error and reported to ``on_error(address, message)``.
+    ``token``: the shared secret that lets other users and other machines in; required beyond loopback.
     """
 
     def __init__(self, handle: Callable, host: str = "127.0.0.1", port: int = 9000,
-                 reply_port: int | None = None, on_error: Callable[[str, str], None] | None = None):
+                 reply_port: int | None = None, on_error: Callable[[str, str], None] | None = None,
+                 token: str | None = None):
+        if not is_loopback(host) and not token:
+            raise BridgeError(f"listening on {host} lets other machines send requests: set osc.token in the "
+                              "config (a secret the DAW sides then send as token=...)")
         self.handle = handle
         self.on_error = on_error
+        self.token = token
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
@@ -68,14 +110,17 @@ class OscServer:
             raise BridgeError(f"cannot listen for OSC on {host}:{port}: {error.strerror or error}") from None
         self.socket.settimeout(0.2)
         self.host, self.port = self.socket.getsockname()[:2]
+        # The configured reply port is kept apart from /dd/hello's: no number of hellos can push it out.
+        self.default_reply: Address | None = ("127.0.0.1", reply_port) if reply_port else None
         self._reply_ports: dict[str, list[int]] = {}
-        if reply_port:
-            self._reply_ports["127.0.0.1"] = [reply_port]
+        self._owners: dict[Address, tuple[float, bool]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.received = 0
         self.malformed = 0
+        self.refused = 0
+        self.withheld = 0  # replies not sent to untrusted senders because they were larger than allowed
 
     # -- replies ---------------------------------------------------------------------------------------------
     def register(self, host: str, port: int) -> None:
@@ -89,17 +134,20 @@ class OscServer:
 
     def destinations(self, sender: Address | None) -> list[Address]:
         """The sender and the reply ports registered for its host; without a sender (MIDI), every registered port."""
+        default = [self.default_reply] if self.default_reply else []
         with self._lock:
             if sender is None:
-                found = [(host, port) for host, ports in self._reply_ports.items() for port in ports]
+                found = default + [(host, port) for host, ports in self._reply_ports.items() for port in ports]
             else:
-                found = [sender] + [(sender[0], port) for port in self._reply_ports.get(sender[0], ())]
+                found = [sender] + (default if sender[0] == "127.0.0.1" else []) + [
+                    (sender[0], port) for port in self._reply_ports.get(sender[0], ())]
         return list(dict.fromkeys(found))
 
-    def reply_for(self, sender: Address | None, request_id: str | None = None) -> OscReply:
-        return OscReply(self, sender, request_id)
+    def reply_for(self, sender: Address | None, request_id: str | None = None,
+                  budget: ReplyBudget | None = None) -> OscReply:
+        return OscReply(self, sender, request_id, budget)
 
-    def send(self, destinations: list[Address], address: str, args) -> None:
+    def send(self, destinations: list[Address], address: str, args, budget: ReplyBudget | None = None) -> None:
         try:
             datagram = build_message(address, args)
         except Exception as error:  # a value the builder cannot encode is our bug; say so and stay up
@@ -107,6 +155,9 @@ class OscServer:
             return
         if len(datagram) > MAX_DATAGRAM:
             log.error("reply %s is %d bytes, over UDP's limit; not sent", address, len(datagram))
+            return
+        if budget is not None and not budget.spend(len(datagram)):
+            self.withheld += 1
             return
         for destination in destinations:
             try:
@@ -134,29 +185,60 @@ class OscServer:
             self.received += 1
             self.on_datagram(datagram, sender[:2])
 
+    # -- who sent it ---------------------------------------------------------------------------------------------
+    def from_this_user(self, sender: Address) -> bool:
+        """Whether a program of the user running the service sent from ``sender`` (loopback only; where the
+        system cannot tell who owns a socket, as on macOS, every loopback sender counts as this user)."""
+        if not is_loopback(sender[0]):
+            return False
+        now = time.monotonic()
+        known = self._owners.get(sender)
+        if known is not None and now - known[0] < OWNER_SECONDS:
+            return known[1]
+        uid = peers.owner(sender[0], sender[1])
+        mine = uid == peers.UNKNOWN or not hasattr(os, "getuid") or uid == os.getuid()
+        if len(self._owners) > 1024:
+            self._owners.clear()
+        self._owners[sender] = (now, mine)
+        return mine
+
+    def token_matches(self, token: str | None) -> bool:
+        return bool(self.token and token) and hmac.compare_digest(token.encode(), self.token.encode())
+
+    # -- requests --------------------------------------------------------------------------------------------
     def on_datagram(self, datagram: bytes, sender: Address) -> None:
+        budget = None if self.from_this_user(sender) else ReplyBudget(len(datagram))
         try:
-            messages = [timed.message for timed in OscPacket(datagram).messages]
-        except Exception as error:  # ParseError, and whatever else a hostile datagram makes the parser raise
+            messages = packet.messages(datagram)
+        except packet.PacketError as error:
             self.malformed += 1
             message = f"malformed OSC packet: {error}"[:200]
             log.warning("from %s:%s (%d so far): %s", *sender, self.malformed, message)
             if self.on_error:
                 self.on_error("?", message)
-            self.send([sender], "/dd/error", ["?", message])
+            self.send([sender], "/dd/error", ["?", message], budget)
             return
         for message in messages:
-            self.on_message(message.address, list(message.params), sender)
+            self.on_message(message.address, list(message.params), sender, budget)
 
-    def on_message(self, address: str, args: list, sender: Address) -> None:
+    def on_message(self, address: str, args: list, sender: Address, budget: ReplyBudget | None = None) -> None:
+        token, args = protocol.split_token(args)
+        if budget is not None and self.token_matches(token):
+            budget = None  # another user or machine that knows the secret: trusted like the owner
+        if budget is not None and address != "/dd/ping":
+            self.refused += 1
+            log.warning("refused %s from %s:%s: not this user's program and no valid token", address, *sender)
+            request_id, _ = protocol.split_request_id(args)
+            self.reply_for(sender, request_id, budget)("/dd/error", address, REFUSED)
+            return
         try:
             request = protocol.parse(address, args)
         except protocol.ProtocolError as error:
             if self.on_error:
                 self.on_error(address, str(error))
-            self.reply_for(sender, error.request_id)("/dd/error", address, str(error))
+            self.reply_for(sender, error.request_id, budget)("/dd/error", address, str(error))
             return
-        reply = self.reply_for(sender, request.request_id)
+        reply = self.reply_for(sender, request.request_id, budget)
         if isinstance(request, protocol.rq.Hello):
             self.register(sender[0], request.port or sender[1])
         try:

@@ -9,7 +9,7 @@ from pythonosc.osc_message import OscMessage
 
 from bridge.daemon import requests as rq
 from bridge.engine.regions import Region
-from bridge.transports.osc.protocol import ProtocolError, parse, reply_args
+from bridge.transports.osc.protocol import ProtocolError, parse, reply_args, split_token
 
 # What Max's udpsend and python-osc put on the wire.
 PING = b"/dd/ping\x00\x00\x00\x00,\x00\x00\x00"
@@ -92,6 +92,19 @@ def test_errors_name_the_allowed_values(address, args, message):
         parse(address, ["#id"] + args)
     assert message in str(caught.value)
     assert caught.value.address == address and caught.value.request_id == "#id"
+
+
+def test_seeds_given_as_text_keep_every_digit():
+    """9007199254740993 (2**53 + 1) went through float and became ...992: another seed, other audio."""
+    assert parse("/dd/vary", ["seed=9007199254740993"]).options.seed == 9007199254740993
+    assert parse("/dd/set", ["seed", " 9007199254740993 "]).value == 9007199254740993
+    assert parse("/dd/set", ["seed", 9007199254740993]).value == 9007199254740993  # as OSC int64
+    assert parse("/dd/vary", ["count=4.0"]).options.count == 4  # whole numbers written as floats still work
+
+
+def test_the_token_is_taken_out_wherever_it_is():
+    assert split_token(["#r1", "steps", "token=s3cret/+=x", 4]) == ("s3cret/+=x", ["#r1", "steps", 4])
+    assert split_token(["/a.wav"]) == (None, ["/a.wav"])
 
 
 def test_replies_carry_the_request_id_first():

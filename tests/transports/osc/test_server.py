@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
 import threading
 import time
 
+import pytest
+from pythonosc.osc_message import OscMessage
+
 from bridge.daemon import requests as rq
+from bridge.errors import BridgeError
+from bridge.transports.osc import peers
 from bridge.transports.osc.client import OscClient
-from bridge.transports.osc.server import OscServer
+from bridge.transports.osc.server import REFUSED, REPLY_FACTOR, OscServer, build_message
 from tests.daemon.harness import Listener
 
 
@@ -92,3 +103,170 @@ def test_stop_ends_the_network_thread():
     server = OscServer(echo, "127.0.0.1", 0).start()
     server.stop()
     assert not any(t.name == "osc" and t.is_alive() for t in threading.enumerate())
+
+
+# -- issue 11: what a hostile or foreign sender can do ----------------------------------------------------------
+def bundle(*elements: bytes) -> bytes:
+    return b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(e)) + e for e in elements)
+
+
+def talkative(request, reply):
+    """Answers like the service: /dd/status is a few kB of JSON naming the user's files."""
+    if isinstance(request, rq.Ping):
+        reply("/dd/pong", "v")
+    elif isinstance(request, rq.Status):
+        reply("/dd/status", json.dumps({"selected": "/home/me/private/kick.wav", "recent": ["x" * 60] * 40}))
+    elif isinstance(request, rq.Vary):
+        reply("/dd/error", "/dd/vary", f"no such file: {request.path}")
+    else:
+        reply("/dd/ack", request.address)
+
+
+def test_a_bundle_element_of_negative_size_does_not_stop_the_server():
+    """The 20 bytes that sent python-osc's bundle parser into an endless loop on the only OSC thread."""
+    server = OscServer(echo, "127.0.0.1", 0).start()
+    listener = Listener()
+    try:
+        listener.send_raw(server.port, b"#bundle\x00" + bytes(8) + struct.pack(">i", -8))
+        [(_, args)] = listener.wait_for(lambda m: m[0] == "/dd/error", timeout=3)
+        assert args[0] == "?" and "size -8" in args[1]
+        with OscClient("127.0.0.1", server.port) as client:
+            assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
+        assert server.malformed == 1
+    finally:
+        server.stop()
+        listener.close()
+
+
+def test_hellos_never_push_out_the_configured_reply_port():
+    max_device = Listener()
+    server = OscServer(echo, "127.0.0.1", 0, reply_port=max_device.port).start()
+    senders = [Listener() for _ in range(10)]
+    try:
+        for sender in senders:
+            sender.send(server.port, "/dd/hello")
+            sender.wait_for(lambda m: m[0] == "/dd/hello")
+        for port in range(20000, 20100):
+            server.register("127.0.0.1", port)
+        for host in range(100):
+            server.register(f"10.0.{host}.1", 9001)
+        with OscClient("127.0.0.1", server.port) as client:
+            client.request("/dd/ping")
+        max_device.wait_for(lambda m: m[0] == "/dd/pong", timeout=3)
+        assert ("127.0.0.1", max_device.port) in server.destinations(None)
+    finally:
+        server.stop()
+        max_device.close()
+        for sender in senders:
+            sender.close()
+
+
+@pytest.fixture
+def another_user(monkeypatch):
+    """This process stands for a service run by another user: every local sender then belongs to someone else
+    (the owners come from the real /proc/net/udp; only the service's own uid is changed)."""
+    if peers.owner("127.0.0.1", 1) == peers.UNKNOWN:
+        pytest.skip("this system does not tell who owns a socket (no /proc/net/udp)")
+    real = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: real + 1000)
+
+
+def test_another_users_requests_are_refused_without_revealing_anything(another_user):
+    max_device = Listener()
+    server = OscServer(talkative, "127.0.0.1", 0, reply_port=max_device.port, token="a-secret-of-the-owner").start()
+    try:
+        with OscClient("127.0.0.1", server.port) as client:
+            assert client.request("/dd/ping", timeout=3).address == "/dd/pong"  # only that it runs, and its version
+            for address, args in [("/dd/status", []), ("/dd/vary", ["/home/me/private/kick.wav"]),
+                                  ("/dd/hello", [])]:
+                reply = client.request(address, args, timeout=3)
+                assert reply.address == "/dd/error" and reply.args == (address, REFUSED)
+        with OscClient("127.0.0.1", server.port, token="not-the-secret") as client:
+            assert client.request("/dd/status", timeout=3).args[1] == REFUSED
+        with OscClient("127.0.0.1", server.port, token="a-secret-of-the-owner") as client:
+            assert "private" in client.request("/dd/status", timeout=3).args[0]
+            assert "no such file" in client.request("/dd/vary", ["/home/me/x.wav"], timeout=3).args[1]
+        assert server.refused == 4 and server.destinations(None) == [("127.0.0.1", max_device.port)]
+        time.sleep(0.1)
+        assert [m[0] for m in max_device.messages] == ["/dd/status", "/dd/error"]  # only the trusted replies
+    finally:
+        server.stop()
+        max_device.close()
+
+
+# Another user's OSC sender: Node's dgram (Node is installed for the DAW tests; Python's venv lives in root's home,
+# which another user cannot read). Sends the datagram given in hex, prints each reply in hex.
+NODE_SENDER = """
+const socket = require('dgram').createSocket('udp4');
+socket.on('message', (m) => { console.log(m.toString('hex')); });
+socket.bind(0, '127.0.0.1', () => socket.send(Buffer.from(process.argv[2], 'hex'), Number(process.argv[1]), '127.0.0.1'));
+setTimeout(() => process.exit(0), 1500);
+"""
+
+
+def test_a_real_other_user_is_refused():
+    """Another uid for real: the sender runs as nobody (needs root to switch users)."""
+    if os.getuid() != 0 or not shutil.which("node"):
+        pytest.skip("switching to another user needs root (and Node for the sender)")
+    server = OscServer(talkative, "127.0.0.1", 0).start()
+    try:
+        for address, args in [("/dd/status", ["#s"]), ("/dd/vary", ["#v", "/root/private/kick.wav"])]:
+            datagram = build_message(address, args)
+            result = subprocess.run(["node", "-e", NODE_SENDER, str(server.port), datagram.hex()], user="nobody",
+                                    capture_output=True, text=True, cwd="/", timeout=30)
+            replies = [OscMessage(bytes.fromhex(line)) for line in result.stdout.split()]
+            assert [(m.address, m.params) for m in replies] == [("/dd/error", [args[0], address, REFUSED])]
+        assert server.refused == 2
+    finally:
+        server.stop()
+
+
+def lan_address() -> str:
+    """This machine's address on its network (no packet is sent); requests from it do not come from loopback."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.254", 9))  # any address routed off this machine picks the outgoing interface
+        address = probe.getsockname()[0]
+    except OSError:
+        address = "127.0.0.1"
+    finally:
+        probe.close()
+    if address.startswith("127."):
+        pytest.skip("this machine has no network address to send from")
+    return address
+
+
+def test_beyond_loopback_a_token_is_required_and_replies_are_never_amplified():
+    with pytest.raises(BridgeError, match="set osc.token"):
+        OscServer(talkative, "0.0.0.0", 0)
+    host = lan_address()
+    server = OscServer(talkative, "0.0.0.0", 0, token="a-secret-of-the-owner").start()
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind((host, 0))
+    stranger.settimeout(0.5)
+    try:
+        # One datagram full of /dd/status (68 MB of replies before): no more than 4x its size comes back.
+        def replies_to(request: bytes) -> list[bytes]:
+            stranger.sendto(request, (host, server.port))
+            received = []
+            try:
+                while True:
+                    received.append(stranger.recv(65536))
+            except socket.timeout:
+                return received
+
+        request = bundle(*[build_message("/dd/status", [])] * 32)
+        received = replies_to(request)
+        assert len(received) == 32 and sum(map(len, received)) <= REPLY_FACTOR * len(request)
+        assert all(b"refused: token required" in datagram for datagram in received)
+        assert replies_to(b"/dd/set\x00") == [] and server.withheld == 1  # even the refusal is too large here
+        pings = bundle(*[build_message("/dd/ping", [])] * 32)
+        received = replies_to(pings)
+        assert len(received) == 32 and sum(map(len, received)) <= REPLY_FACTOR * len(pings)
+        with OscClient(host, server.port, token="a-secret-of-the-owner") as client:
+            assert "private" in client.request("/dd/status", timeout=3).args[0]
+        with OscClient("127.0.0.1", server.port) as client:  # this user's own programs need no token
+            assert "private" in client.request("/dd/status", timeout=3).args[0]
+    finally:
+        stranger.close()
+        server.stop()
