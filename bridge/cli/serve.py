@@ -99,7 +99,8 @@ def run_serve(args) -> int:
         raise
     server.handle, server.on_error = service.handle, service.note_error
     service.status_extras["osc"] = lambda: {"host": server.host, "port": server.port, "received": server.received,
-                                            "malformed": server.malformed}
+                                            "malformed": server.malformed, "refused": server.refused,
+                                            "withheld": server.withheld}
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -10,13 +10,11 @@ import pytest
 
 from bridge.transports.osc import packet
 from bridge.transports.osc.server import build_message
+from tests.transports.osc.datagrams import bundle
 
 PING = build_message("/dd/ping", [])
 STATUS = build_message("/dd/status", ["#s1"])
 
-
-def bundle(*elements: bytes, timetag: bytes = bytes(8)) -> bytes:
-    return b"#bundle\x00" + timetag + b"".join(struct.pack(">i", len(e)) + e for e in elements)
 
 
 def test_messages_and_nested_bundles_in_order():

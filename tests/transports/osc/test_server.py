@@ -20,6 +20,7 @@ from bridge.transports.osc import peers
 from bridge.transports.osc.client import OscClient
 from bridge.transports.osc.server import REFUSED, REPLY_FACTOR, OscServer, build_message
 from tests.daemon.harness import Listener
+from tests.transports.osc.datagrams import bundle
 
 
 def echo(request, reply):
@@ -106,10 +107,6 @@ def test_stop_ends_the_network_thread():
 
 
 # -- issue 11: what a hostile or foreign sender can do ----------------------------------------------------------
-def bundle(*elements: bytes) -> bytes:
-    return b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(e)) + e for e in elements)
-
-
 def talkative(request, reply):
     """Answers like the service: /dd/status is a few kB of JSON naming the user's files."""
     if isinstance(request, rq.Ping):

@@ -1,0 +1,130 @@
+"""The running service under hostile OSC: the issue 11 repro through `dd-bridge send`, a seeded fuzz of malformed
+packets and bundles, the token rule at start-up and the log that a flood cannot fill."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import struct
+import time
+
+from bridge.cli import main
+from bridge.logs import RepeatedLines
+from bridge.transports.osc.server import build_message
+from tests.daemon.conftest import _one_torch_thread, renderer  # noqa: F401
+from tests.daemon.harness import Listener, running_service, service_config
+from tests.transports.osc.datagrams import bundle
+
+FUZZ_SEED = int(os.environ.get("OSC_FUZZ_SEED", "1130"))  # set it to replay a failure
+FUZZ_PACKETS = 1000
+FUZZ_SECONDS = 60.0  # a bound on a very busy machine; it takes a few seconds
+PING_WITHIN = 0.1
+
+
+def test_the_issue_repro_leaves_the_service_answering(tmp_path, renderer, capsys):
+    """20 bytes to the port, then `dd-bridge send --timeout 3 /dd/ping`: exit 3 before, 0 now."""
+    with running_service(service_config(tmp_path), renderer) as svc:
+        listener = Listener()
+        try:
+            listener.send_raw(svc.port, b"#bundle\x00" + bytes(8) + struct.pack(">i", -8))
+            listener.wait_for(lambda m: m[0] == "/dd/error", timeout=3)
+        finally:
+            listener.close()
+        assert main(["send", "--port", str(svc.port), "--timeout", "3", "/dd/ping"]) == 0
+        assert svc.status()["osc"]["malformed"] == 1
+    capsys.readouterr()
+
+
+
+def fuzz_packet(rng: random.Random) -> bytes:
+    """One malformed (or barely valid) datagram: random bytes, or a structure with a lie in it."""
+    def message() -> bytes:
+        address = rng.choice(["/dd/ping", "/dd/status", "/dd/hello", "/dd/set", "/dd/nope", "/x"])
+        args = rng.choice([[], ["#f"], ["seed", "x" * rng.randint(0, 300)], [rng.randint(-2**31, 2**31 - 1)],
+                           [rng.random(), "token=wrong"], ["#f", "steps", float("nan")]])
+        return build_message(address, args)
+
+    kind = rng.randrange(11)
+    if kind == 0:  # random bytes, any length up to a full datagram
+        return rng.randbytes(rng.choice([0, 1, 4, 16, 200, rng.randint(0, 65000)]))
+    if kind == 1:  # bundle element of negative size
+        return bundle(message()) + struct.pack(">i", rng.randint(-2**31, -1))
+    if kind == 2:  # bundle element of a huge or unaligned size
+        return b"#bundle\x00" + bytes(8) + struct.pack(">i", rng.choice([2**31 - 1, 65536, 5, 7])) + message()
+    if kind == 3:  # truncated time tag
+        return b"#bundle\x00" + bytes(rng.randint(0, 7))
+    if kind == 4:  # deep nesting
+        packet = message()
+        for _ in range(rng.randint(1, 60)):
+            packet = bundle(packet)
+        return packet
+    if kind == 5:  # many messages in one bundle
+        return bundle(*[message() for _ in range(rng.randint(1, 200))])[:65000]
+    if kind == 6:  # blob of negative or overlong size
+        return b"/dd/ping\x00\x00\x00\x00,b\x00\x00" + struct.pack(">i", rng.choice([-8, -2**31, 2**31 - 1, 999]))
+    if kind == 7:  # unknown and exotic type tags
+        tags = "".join(rng.choice("ifsbhdtTFNrmc[]Sx?") for _ in range(rng.randint(1, 100)))
+        raw = b"/dd/set\x00," + tags.encode()
+        return raw + bytes(4 - len(raw) % 4) + rng.randbytes(rng.randint(0, 400))
+    if kind == 8:  # a valid message with bytes flipped
+        raw = bytearray(message())
+        for _ in range(rng.randint(1, 4)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        return bytes(raw)
+    if kind == 9:  # a valid message cut short
+        raw = message()
+        return raw[:rng.randrange(len(raw))]
+    return bundle(message(), timetag=rng.randbytes(8))  # valid, with any time tag
+
+
+def test_fuzz_the_service_answers_ping_at_once_after_every_packet(tmp_path, renderer):
+    rng = random.Random(FUZZ_SEED)
+    slowest, began = 0.0, time.monotonic()
+    with running_service(service_config(tmp_path), renderer) as svc:
+        fuzzer = Listener()  # a sender that also hears (and so drains) whatever comes back
+        try:
+            for number in range(FUZZ_PACKETS):
+                if time.monotonic() - began > FUZZ_SECONDS:
+                    break
+                datagram = fuzz_packet(rng)
+                fuzzer.send_raw(svc.port, datagram)
+                sent = time.monotonic()
+                reply = svc.client.request("/dd/ping", timeout=2)
+                took = time.monotonic() - sent
+                context = f"packet {number} of seed {FUZZ_SEED}: {datagram[:80]!r}"
+                assert reply is not None and reply.address == "/dd/pong", f"no answer after {context}"
+                assert took < PING_WITHIN, f"ping took {1000 * took:.0f} ms after {context}"
+                slowest = max(slowest, took)
+            status = svc.status()
+        finally:
+            fuzzer.close()
+    print(f"{number + 1} packets (seed {FUZZ_SEED}) in {time.monotonic() - began:.1f} s; slowest ping after one "
+          f"{1000 * slowest:.1f} ms; malformed {status['osc']['malformed']}")
+    assert number + 1 >= 100 and status["osc"]["malformed"] > FUZZ_PACKETS / 4
+
+
+def test_serve_beyond_loopback_needs_a_token(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text("osc: {host: 0.0.0.0, port: 0}\n")
+    assert main(["serve", "--config", str(config), "--midi-port", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "set osc.token" in err and len(err.strip().splitlines()) == 1
+    config.write_text("osc: {token: short}\n")
+    assert main(["serve", "--config", str(config), "--midi-port", "none"]) == 1
+    assert "osc.token must be at least 12 characters" in capsys.readouterr().err
+
+
+def test_a_flood_of_one_warning_is_held_to_a_few_lines(caplog):
+    clock = [0.0]
+    logger = logging.getLogger("bridge.test.flood")
+    logger.addFilter(RepeatedLines(burst=3, interval=10, clock=lambda: clock[0]))
+    with caplog.at_level(logging.WARNING, logger="bridge.test.flood"):
+        for number in range(10000):
+            logger.warning("malformed packet %d", number)
+        logger.warning("another kind")
+        clock[0] = 11.0
+        logger.warning("malformed packet %d", 10000)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == ["malformed packet 0", "malformed packet 1", "malformed packet 2", "another kind",
+                     "malformed packet 10000 (9997 more like it held back)"]
