@@ -98,6 +98,9 @@ def fetch(url: str, dest: Path, *, size: int | None = None, sha256: str | None =
         _lock(out, part)
         try:
             total = _transfer(url, out, part, size, progress)
+        except KeyboardInterrupt:
+            log.warning("stopped at %.1f MB; run the same command again to resume", out.tell() / MB)
+            raise
         finally:
             if out.tell() == 0:  # nothing arrived: nothing to resume
                 part.unlink(missing_ok=True)
@@ -201,7 +204,7 @@ def _copy(response, out, part: Path, have: int, total: int | None, url: str, pro
     done = have
     while True:
         try:
-            chunk = response.read(CHUNK_BYTES)
+            chunk = response.read1(CHUNK_BYTES)  # what has arrived: on disk at once, not held back for a full chunk
         except (http.client.HTTPException, OSError) as error:  # reset, timeout, truncated chunked body
             log.debug("%s: read failed: %s", url, error)
             break  # what arrived is on disk; the length check after reports the interruption

@@ -13,10 +13,12 @@ import logging
 import os
 import pty
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,8 @@ class FileServer:
         self.cut_after: int | None = None  # the next response stops after this many bytes, then the connection
         self.honour_range = True
         self.send_length = True
+        self.stall_after: int | None = None  # the next response stops after this many bytes and hangs there
+        self.release = threading.Event()  # ends a stall (the server's shutdown sets it too)
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -86,6 +90,13 @@ class FileServer:
         request.end_headers()
         if self.cut_after is not None:
             body, self.cut_after = body[:self.cut_after], None
+        if self.stall_after is not None:
+            body, self.stall_after = body[:self.stall_after], None
+            request.wfile.write(body)
+            request.wfile.flush()
+            self.sent.append(len(body))
+            self.release.wait(60)
+            return
         request.wfile.write(body)
         request.wfile.flush()
         self.sent.append(len(body))
@@ -95,6 +106,7 @@ class FileServer:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -240,6 +252,29 @@ def test_an_interrupted_download_resumes_where_it_stopped(home, checkpoint, caps
         assert server.requests == [("/m.ckpt", None), ("/m.ckpt", f"bytes={half}-")]
         assert server.sent == [half, len(checkpoint) - half]  # the rest only, not the whole file again
     assert load_model(NAME).num_parameters > 0 and files_in(cache_dir(home)) == []
+
+
+def test_ctrl_c_during_the_download_keeps_what_arrived_for_the_rerun(home, checkpoint, capsys):
+    third = len(checkpoint) // 3
+    part = cache_dir(home) / f"{NAME}.ckpt.part"
+    with FileServer({"/m.ckpt": checkpoint}) as server:
+        write_catalogue(home, f"{server.url}/m.ckpt", checkpoint)
+        server.stall_after = third
+        process = dd_bridge(home, "models", "get", NAME, "--yes", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not (part.is_file() and part.stat().st_size == third):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 130 and out == ""
+        assert "stopped at" in err and "run the same command again to resume" in err
+        assert files_in(models_dir(home)) == [] and part.stat().st_size == third
+
+        code, out, err = get(capsys, NAME, "--yes")
+        assert code == 0, err
+        assert server.requests[-1] == ("/m.ckpt", f"bytes={third}-") and server.sent[-1] == len(checkpoint) - third
+    assert files_in(models_dir(home)) == [f"{NAME}.safetensors", f"{NAME}.yaml"]
 
 
 def test_a_server_that_cannot_resume_sends_it_all_again(home, checkpoint, capsys, caplog):
