@@ -85,8 +85,10 @@
 					"id": "obj-js",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 3,
+					"numoutlets": 5,
 					"outlettype": [
+						"",
+						"",
 						"",
 						"",
 						""
@@ -190,7 +192,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-midiparse",
+					"id": "obj-midiselect",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 8,
@@ -198,19 +200,19 @@
 						"",
 						"",
 						"",
-						"int",
-						"int",
 						"",
-						"int",
-						""
+						"",
+						"",
+						"",
+						"int"
 					],
 					"patching_rect": [
 						700,
 						50,
-						100,
+						150,
 						22
 					],
-					"text": "midiparse"
+					"text": "midiselect @ch all @note 0"
 				}
 			},
 			{
@@ -561,17 +563,18 @@
 								"val2"
 							],
 							"parameter_mmax": 1,
-							"parameter_button_mode": "Momentary",
-							"parameter_info": "Variations of the selected audio clip (a MIDI note does the same)"
+							"parameter_info": "Variations of the selected audio clip (a MIDI note does the same)",
+							"parameter_initial_enable": 0
 						}
-					}
+					},
+					"mode": 0
 				}
 			},
 			{
 				"box": {
-					"id": "obj-vary",
-					"maxclass": "message",
-					"numinlets": 2,
+					"id": "obj-prepend-vary",
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -582,7 +585,7 @@
 						60,
 						22
 					],
-					"text": "vary"
+					"text": "prepend vary"
 				}
 			},
 			{
@@ -622,17 +625,18 @@
 								"val2"
 							],
 							"parameter_mmax": 1,
-							"parameter_button_mode": "Momentary",
-							"parameter_info": "New sounds from the model alone"
+							"parameter_info": "New sounds from the model alone",
+							"parameter_initial_enable": 0
 						}
-					}
+					},
+					"mode": 0
 				}
 			},
 			{
 				"box": {
-					"id": "obj-generate",
-					"maxclass": "message",
-					"numinlets": 2,
+					"id": "obj-prepend-generate",
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -643,7 +647,7 @@
 						60,
 						22
 					],
-					"text": "generate"
+					"text": "prepend generate"
 				}
 			},
 			{
@@ -683,17 +687,18 @@
 								"val2"
 							],
 							"parameter_mmax": 1,
-							"parameter_button_mode": "Momentary",
-							"parameter_info": "Steps between the two audio clips selected last"
+							"parameter_info": "Steps between the two audio clips selected last",
+							"parameter_initial_enable": 0
 						}
-					}
+					},
+					"mode": 0
 				}
 			},
 			{
 				"box": {
-					"id": "obj-interpolate",
-					"maxclass": "message",
-					"numinlets": 2,
+					"id": "obj-prepend-interpolate",
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -704,7 +709,7 @@
 						60,
 						22
 					],
-					"text": "interpolate"
+					"text": "prepend interpolate"
 				}
 			},
 			{
@@ -778,6 +783,236 @@
 						210,
 						18
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-cancel",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						590,
+						140,
+						60,
+						18
+					],
+					"text": "Cancel",
+					"presentation": 1,
+					"presentation_rect": [
+						150,
+						74,
+						60,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Cancel",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Cancel",
+							"parameter_shortname": "Cancel",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_info": "Stops this device's renders (the service drops its queued and prefetched work)",
+							"parameter_initial_enable": 0
+						}
+					},
+					"mode": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-cancel",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						590,
+						170,
+						80,
+						22
+					],
+					"text": "prepend cancel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-trigger-low",
+					"maxclass": "live.numbox",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						860,
+						140,
+						44,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						60,
+						80,
+						40,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Trigger Low",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Trigger Low",
+							"parameter_shortname": "Trigger Low",
+							"parameter_type": 1,
+							"parameter_modmode": 0,
+							"parameter_mmin": 0,
+							"parameter_mmax": 127,
+							"parameter_unitstyle": 8,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0
+							],
+							"parameter_info": "The lowest note that starts a render (taken out of the MIDI stream; every other note passes through). C-2 alone by default"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-label-trigger-low",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						860,
+						120,
+						44,
+						18
+					],
+					"text": "Trigger",
+					"presentation": 1,
+					"presentation_rect": [
+						104,
+						78,
+						44,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-trigger-low",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						860,
+						200,
+						100,
+						22
+					],
+					"text": "prepend trigger_low"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-trigger-high",
+					"maxclass": "live.numbox",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						920,
+						140,
+						44,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						60,
+						102,
+						40,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Trigger High",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Trigger High",
+							"parameter_shortname": "Trigger High",
+							"parameter_type": 1,
+							"parameter_modmode": 0,
+							"parameter_mmin": 0,
+							"parameter_mmax": 127,
+							"parameter_unitstyle": 8,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0
+							],
+							"parameter_info": "The highest note that starts a render (taken out of the MIDI stream; every other note passes through). C-2 alone by default"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-label-trigger-high",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						920,
+						120,
+						44,
+						18
+					],
+					"text": "to",
+					"presentation": 1,
+					"presentation_rect": [
+						104,
+						100,
+						44,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-trigger-high",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						920,
+						200,
+						100,
+						22
+					],
+					"text": "prepend trigger_high"
 				}
 			}
 		],
@@ -857,19 +1092,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-midiout",
-						0
-					],
-					"source": [
-						"obj-midiin",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-midiparse",
+						"obj-midiselect",
 						0
 					],
 					"source": [
@@ -885,7 +1108,7 @@
 						0
 					],
 					"source": [
-						"obj-midiparse",
+						"obj-midiselect",
 						0
 					]
 				}
@@ -1001,7 +1224,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-vary",
+						"obj-prepend-vary",
 						0
 					],
 					"source": [
@@ -1017,7 +1240,7 @@
 						0
 					],
 					"source": [
-						"obj-vary",
+						"obj-prepend-vary",
 						0
 					]
 				}
@@ -1025,7 +1248,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-generate",
+						"obj-prepend-generate",
 						0
 					],
 					"source": [
@@ -1041,7 +1264,7 @@
 						0
 					],
 					"source": [
-						"obj-generate",
+						"obj-prepend-generate",
 						0
 					]
 				}
@@ -1049,7 +1272,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-interpolate",
+						"obj-prepend-interpolate",
 						0
 					],
 					"source": [
@@ -1065,7 +1288,7 @@
 						0
 					],
 					"source": [
-						"obj-interpolate",
+						"obj-prepend-interpolate",
 						0
 					]
 				}
@@ -1091,6 +1314,114 @@
 					"source": [
 						"obj-js",
 						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-midiselect",
+						7
+					],
+					"destination": [
+						"obj-midiout",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-js",
+						3
+					],
+					"destination": [
+						"obj-udpreceive",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-js",
+						4
+					],
+					"destination": [
+						"obj-midiselect",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-button-cancel",
+						0
+					],
+					"destination": [
+						"obj-prepend-cancel",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-prepend-cancel",
+						0
+					],
+					"destination": [
+						"obj-js",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-trigger-low",
+						0
+					],
+					"destination": [
+						"obj-prepend-trigger-low",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-prepend-trigger-low",
+						0
+					],
+					"destination": [
+						"obj-js",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-trigger-high",
+						0
+					],
+					"destination": [
+						"obj-prepend-trigger-high",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-prepend-trigger-high",
+						0
+					],
+					"destination": [
+						"obj-js",
+						0
 					]
 				}
 			}
@@ -1129,6 +1460,21 @@
 			"obj-button-interpolate": [
 				"Interpolate",
 				"Interpolate",
+				0
+			],
+			"obj-button-cancel": [
+				"Cancel",
+				"Cancel",
+				0
+			],
+			"obj-trigger-low": [
+				"Trigger Low",
+				"Trigger Low",
+				0
+			],
+			"obj-trigger-high": [
+				"Trigger High",
+				"Trigger High",
 				0
 			],
 			"inherited_shortname": 1

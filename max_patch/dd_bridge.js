@@ -1,37 +1,52 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
-// Inlet 0 takes the device's messages (init, noise, count, steps, target, note, vary, generate, interpolate)
-// and the service's replies as `osc <address> <args...>` (udpreceive -> prepend osc).
-// Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of new files.
+// Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, note, vary,
+// generate, interpolate, cancel) and the service's replies as `osc <address> <args...>` (udpreceive -> prepend osc).
+// Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of new files, outlet 3 the
+// device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes out of the MIDI stream.
 "use strict";
 
 autowatch = 0;
 inlets = 1;
-outlets = 3;
+outlets = 5;
 
 var OUT_OSC = 0;
 var OUT_STATUS = 1;
 var OUT_FILES = 2;
+var OUT_RECEIVE = 3;
+var OUT_TRIGGER = 4;
 
 var PING_INTERVAL_MS = 2000;
 var MISSED_PONGS_BEFORE_DOWN = 2;  // about 4 s without an answer means the service is not running
+// Each device listens on a port of its own, registered with /dd/hello, so two devices never share replies. A port
+// from the dynamic range; another is tried when the service stays silent (the port may be taken).
+var REPLY_PORT_LOW = 49152;
+var REPLY_PORT_COUNT = 16000;
 var FIRST_LIVE_WITH_CREATE_AUDIO_CLIP = [12, 0, 5];
 var VARIATIONS_TRACK_NAME = "DD Variations";
 var TARGET_BELOW_SOURCE = 0;
 var TARGET_VARIATIONS_TRACK = 1;
 var ACTIONS = { vary: "Vary", generate: "Generate", interpolate: "Interpolate" };
+// A region this close to the file's edges is the whole file (a sample at 8 kHz is 0.000125 s).
+var EDGE_SECONDS = 0.0005;
+var SECONDS_PER_MINUTE = 60;
 
-var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE };
+var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0 };
 var state = {
   started: false,
   connected: false,
   serviceVersion: "",
-  awaitingPong: false,
+  instance: "",        // this device's part of every request id
+  replyPort: 0,
+  keepalive: null,     // the id of the /dd/hello waiting for its answer
   missedPongs: 0,
   nextRequest: 1,
-  pending: {},        // request id -> {kind, anchor, progress}: renders
+  pending: {},        // request id -> {kind, anchor, progress, seconds}: renders
   acknowledged: {},   // request id -> what it was, for requests answered by /dd/ack (select, set)
+  cancelled: {},      // request ids dropped by Cancel: their late replies are ignored
   lastError: "",
-  clips: [],          // the last two distinct audio clips selected: [{path, file}], newest last
+  notice: "",
+  clips: [],          // the last two distinct audio clips selected, newest last (see readClip)
+  heldTriggers: {},   // trigger notes held down: a chord is one press
   canCreateClips: false,
   liveVersion: ""
 };
@@ -48,6 +63,9 @@ function init() {
   var version = readLiveVersion();
   state.liveVersion = version.join(".");
   state.canCreateClips = versionAtLeast(version, FIRST_LIVE_WITH_CREATE_AUDIO_CLIP);
+  state.instance = "m" + Number(new LiveAPI("this_device").id) + "." + Math.floor(Math.random() * 1e6).toString(36);
+  listenOnNewPort();
+  sendTriggerNotes();
   selectionObserver = new LiveAPI(onDetailClipChanged, "live_set view");
   selectionObserver.property = "detail_clip";
   pingTask = new Task(tick, this);
@@ -79,34 +97,87 @@ function target(value) {
   settings.target = Math.round(value) === TARGET_VARIATIONS_TRACK ? TARGET_VARIATIONS_TRACK : TARGET_BELOW_SOURCE;
 }
 
+// The trigger: the notes from Trigger Low to Trigger High (either order) start a render and are taken out of the
+// MIDI stream; every other note passes on to the instrument. The default, C-2 alone, is never ordinary playing.
+function trigger_low(value) {
+  settings.triggerLow = Math.round(clamp(value, 0, 127));
+  sendTriggerNotes();
+}
+
+function trigger_high(value) {
+  settings.triggerHigh = Math.round(clamp(value, 0, 127));
+  sendTriggerNotes();
+}
+
 function note(pitch, velocity) {
-  if (velocity > 0) {
+  if (!isTrigger(pitch)) {
+    return;  // midiselect passes it on; a late message from before a trigger change is not a press
+  }
+  if (!(velocity > 0)) {
+    delete state.heldTriggers[pitch];
+    return;
+  }
+  var chord = anyHeld();
+  state.heldTriggers[pitch] = true;
+  if (!chord) {
     vary();
   }
 }
 
-function vary() {
+// Buttons (live.text in button mode) send their value; a recalled or released value (0) is not a press, and
+// nothing is sent before the device is in the set (a saved set restores values while loading).
+function vary(value) {
+  if (!pressed(arguments)) {
+    return;
+  }
   var clip = currentClip();
   if (!clip) {
     fail("Vary: select an audio clip first");
     return;
   }
-  request("vary", [clip.file, settings.count, settings.noise, "steps=" + settings.steps], clip.path);
+  request("vary", [clip.file, settings.count, settings.noise, "steps=" + settings.steps].concat(regionOptions(clip.region, "")),
+    anchorOf(clip), regionSeconds(clip));
 }
 
-function generate() {
+function generate(value) {
+  if (!pressed(arguments)) {
+    return;
+  }
   var clip = currentClip();
-  request("generate", [settings.count, "steps=" + settings.steps], clip ? clip.path : selectedTrackPath());
+  request("generate", [settings.count, "steps=" + settings.steps], clip ? anchorOf(clip) : selectedTrackAnchor(), 0);
 }
 
-function interpolate() {
+function interpolate(value) {
+  if (!pressed(arguments)) {
+    return;
+  }
   if (state.clips.length < 2) {
     fail("Interpolate: select two audio clips, one after the other");
     return;
   }
   var a = state.clips[0];
   var b = state.clips[1];
-  request("interpolate", [a.file, b.file, settings.count, "steps=" + settings.steps], b.path);
+  request("interpolate", [a.file, b.file, settings.count, "steps=" + settings.steps]
+    .concat(regionOptions(a.region, ""), regionOptions(b.region, "b_")), anchorOf(b), regionSeconds(a));
+}
+
+// Stops this device's renders: the service drops queued and prefetch work (/dd/cancel); late replies are ignored.
+function cancel(value) {
+  if (!pressed(arguments)) {
+    return;
+  }
+  var dropped = 0;
+  for (var id in state.pending) {
+    if (Object.prototype.hasOwnProperty.call(state.pending, id)) {
+      state.cancelled[id] = true;
+      dropped += 1;
+    }
+  }
+  state.pending = {};
+  send("/dd/cancel", []);
+  state.lastError = "";
+  state.notice = dropped ? "cancelled " + dropped + " render" + (dropped === 1 ? "" : "s") : "nothing to cancel";
+  showStatus();
 }
 
 function osc(address) {
@@ -125,8 +196,11 @@ function anything() {
 // ---- Replies from the service ----
 
 var REPLIES = {
-  "/dd/pong": function (id, args) {
-    state.awaitingPong = false;
+  "/dd/hello": function (id, args) {
+    if (!id || id !== state.keepalive) {
+      return;  // another device's keep-alive, or a stray packet
+    }
+    state.keepalive = null;
     state.missedPongs = 0;
     state.serviceVersion = args.length ? String(args[0]) : "";
     if (!state.connected) {
@@ -137,18 +211,19 @@ var REPLIES = {
   },
   "/dd/progress": function (id, args) {
     var job = state.pending[id];
-    if (job) {
-      job.progress = Number(args[args.length - 1]);
+    var fraction = Number(args[args.length - 1]);
+    if (job && isFinite(fraction)) {
+      job.progress = clamp(fraction, 0, 1);
       showStatus();
     }
   },
   "/dd/done": function (id, args) {
     var job = state.pending[id];
-    if (!job) {
-      return;  // a reply to another client of the same service
+    var files = args.slice(1).map(String).filter(function (file) { return file !== ""; });
+    if (!job || String(args[0]) !== job.kind || !files.length) {
+      return;  // a reply to another client of the same service, or one that names no file: the request waits on
     }
     delete state.pending[id];
-    var files = args.slice(1).map(String);
     state.lastError = "";
     // Changing the set is deferred out of the network callback: LiveAPI changes belong on the main thread's
     // low-priority queue, never inside a notification.
@@ -186,36 +261,151 @@ function onDetailClipChanged(args) {
   if (!clipId || Number(clipId) === 0) {
     return;
   }
-  var clip = new LiveAPI("id " + clipId);
-  if (Number(clip.get("is_audio_clip")) !== 1) {
+  var clip = readClip(new LiveAPI("id " + clipId));
+  if (!clip) {
     return;
   }
-  var file = String(clip.get("file_path"));
-  if (!file) {
+  if (!rememberClip(clip)) {
     return;
   }
-  rememberClip({ path: clip.unquotedpath, file: file });
-  state.acknowledged[send("/dd/select", [file])] = "Select " + file.split(/[\\/]/).pop();
+  state.acknowledged[send("/dd/select", [clip.file].concat(regionOptions(clip.region, "")))] =
+    "Select " + clip.file.split(/[\\/]/).pop();
 }
 
+// What the device keeps of an audio clip: its id and its track's id (so results find it after tracks move), its
+// file and the part of the file it plays, and where it sits. null for MIDI clips and clips without a file.
+function readClip(api) {
+  if (!api.id || Number(api.id) === 0 || Number(api.get("is_audio_clip")) !== 1) {
+    return null;
+  }
+  var file = String(api.get("file_path"));
+  if (!file) {
+    return null;
+  }
+  var place = parseClipPath(api.unquotedpath);
+  var region = clipRegion(api);
+  if (region && region.problem) {
+    state.notice = region.problem;
+    region = null;
+  }
+  return {
+    id: Number(api.id),
+    trackId: place.track === null ? 0 : Number(new LiveAPI("live_set tracks " + place.track).id),
+    file: file,
+    region: region,
+    arrangement: place.arrangement
+  };
+}
+
+// The part of its file a clip plays, in seconds of the file: {start, end}, or null for the whole file.
+// Markers and loop are in beats for warped clips (mapped to the file through the warp markers) and in seconds
+// for unwarped ones (which cannot loop). A looping clip plays its loop; any other from start to end marker.
+function clipRegion(clip) {
+  var looping = Number(clip.get("looping")) === 1;
+  var from = Number(clip.get(looping ? "loop_start" : "start_marker"));
+  var to = Number(clip.get(looping ? "loop_end" : "end_marker"));
+  var toSeconds = function (seconds) { return seconds; };
+  if (Number(clip.get("warping")) === 1) {
+    toSeconds = warpMap(clip);
+    if (!toSeconds) {
+      return { problem: "the clip's warp markers cannot be read: its whole file is used" };
+    }
+  }
+  var start = Math.max(0, toSeconds(from));
+  var end = toSeconds(to);
+  var length = fileSeconds(clip);
+  if (length !== null) {
+    end = Math.min(end, length);
+  }
+  if (!(end > start)) {
+    return null;
+  }
+  if (start < EDGE_SECONDS && length !== null && end > length - EDGE_SECONDS) {
+    return null;
+  }
+  return { start: start, end: end };
+}
+
+// Beats of a warped clip -> seconds of its file, through its warp markers (Clip.warp_markers, Live 11): linear
+// between markers and, outside them, along the nearest pair. null when fewer than two markers can be read.
+function warpMap(clip) {
+  var markers;
+  try {
+    markers = JSON.parse([].concat(clip.get("warp_markers")).join(" ")).warp_markers;
+  } catch (error) {
+    return null;
+  }
+  if (!markers || markers.length < 2) {
+    return null;
+  }
+  markers = markers.slice().sort(function (a, b) { return a.beat_time - b.beat_time; });
+  return function (beats) {
+    var i = 0;
+    while (i < markers.length - 2 && beats > markers[i + 1].beat_time) {
+      i += 1;
+    }
+    var a = markers[i];
+    var b = markers[i + 1];
+    var span = b.beat_time - a.beat_time;
+    return span > 0 ? a.sample_time + (beats - a.beat_time) * (b.sample_time - a.sample_time) / span : a.sample_time;
+  };
+}
+
+// The file's length in seconds (Clip.sample_length / sample_rate, Live 11.0.5), or null when Live does not say.
+function fileSeconds(clip) {
+  var frames = Number(clip.get("sample_length"));
+  var rate = Number(clip.get("sample_rate"));
+  return frames > 0 && rate > 0 ? frames / rate : null;
+}
+
+// The region as request options: start= and end= (or b_start= and b_end= for interpolate's second clip).
+function regionOptions(region, prefix) {
+  if (!region) {
+    return [];
+  }
+  return [prefix + "start=" + seconds(region.start), prefix + "end=" + seconds(region.end)];
+}
+
+function seconds(value) {
+  return String(Math.round(value * 1e6) / 1e6);
+}
+
+// Seconds of audio a request's outputs last, for laying them out in the Arrangement before they exist.
+function regionSeconds(clip) {
+  return clip.region ? clip.region.end - clip.region.start : 0;
+}
+
+// True when the clip is new: another clip, or the same clip playing another part of its file.
 function rememberClip(clip) {
   var current = currentClip();
-  if (current && current.path === clip.path && current.file === clip.file) {
-    return;
+  if (current && current.id === clip.id && current.file === clip.file && sameRegion(current.region, clip.region)) {
+    return false;
+  }
+  if (current && current.id === clip.id) {
+    state.clips.pop();
   }
   state.clips.push(clip);
   if (state.clips.length > 2) {
     state.clips.shift();
   }
+  return true;
+}
+
+function sameRegion(a, b) {
+  return a === b || (a !== null && b !== null && a.start === b.start && a.end === b.end);
 }
 
 function currentClip() {
   return state.clips.length ? state.clips[state.clips.length - 1] : null;
 }
 
-function selectedTrackPath() {
+function anchorOf(clip) {
+  return { clipId: clip.id, trackId: clip.trackId, arrangement: clip.arrangement };
+}
+
+function selectedTrackAnchor() {
   var track = new LiveAPI("live_set view selected_track");
-  return track.id && Number(track.id) !== 0 ? track.unquotedpath : "";
+  return { clipId: 0, trackId: track.id ? Number(track.id) : 0, arrangement: false };
 }
 
 // ---- Placing results ----
@@ -226,33 +416,51 @@ function placeResults(job, files) {
       "drag these from the sample folder in Live's browser");
     return;
   }
-  var slots = freeSlotsFor(job.anchor, files.length);
-  if (!slots.length) {
-    showFilesForDragAndDrop(files, "No audio track to put the clips on: drag these from Live's browser");
-    return;
-  }
-  for (var i = 0; i < files.length; i++) {
-    new LiveAPI(slots[i]).call("create_audio_clip", files[i]);
-  }
-  showFilesForDragAndDrop(files, files.length + " new clip" + (files.length === 1 ? "" : "s") + " on " + trackName(slots[0]));
-}
-
-function freeSlotsFor(anchor, wanted) {
-  var place = parseClipPath(anchor);
+  var place = resolveAnchor(job.anchor);
   var trackIndex = place.track;
-  var firstScene = place.scene === null ? 0 : place.scene + 1;
   if (settings.target === TARGET_VARIATIONS_TRACK || trackIndex === null || !isAudioTrack(trackIndex)) {
     trackIndex = variationsTrack();
-    firstScene = place.scene === null ? 0 : place.scene;
   }
-  return freeSlots(trackIndex, firstScene, wanted);
+  var placed = place.arrangement ?
+    placeInArrangement(trackIndex, trackIndex === place.track ? place.end : place.start, files, job.seconds) :
+    placeInSession(trackIndex, trackIndex === place.track ? place.scene + 1 : Math.max(0, place.scene), files);
+  var name = String(new LiveAPI("live_set tracks " + trackIndex).get("name"));
+  var where = (place.arrangement ? " in the Arrangement" : "") + " on " + name;
+  var refused = files.length - placed;
+  if (!refused) {
+    showFilesForDragAndDrop(files, placed + " new clip" + (placed === 1 ? "" : "s") + where);
+    return;
+  }
+  showFilesForDragAndDrop(files, "Live refused " + refused + " of " + files.length + " clips" + where +
+    " (a frozen track, or a file that is gone): drag these from Live's browser");
+  fail(ACTIONS[job.kind] + ": Live refused " + refused + " clip" + (refused === 1 ? "" : "s") + where);
+}
+
+// Where the anchor is now: its clip's track and slot (or Arrangement time), found by id, so inserted or moved
+// tracks do not matter. A deleted clip falls back to its track; a deleted track to no track (null).
+function resolveAnchor(anchor) {
+  var clip = anchor.clipId ? new LiveAPI("id " + anchor.clipId) : null;
+  if (clip && clip.id && Number(clip.id) !== 0) {
+    var place = parseClipPath(clip.unquotedpath);
+    if (place.arrangement) {
+      place.start = Number(clip.get("start_time"));
+      place.end = Number(clip.get("end_time"));
+    }
+    return place;
+  }
+  var track = anchor.trackId ? new LiveAPI("id " + anchor.trackId) : null;
+  var found = track && track.id && Number(track.id) !== 0 ? parseClipPath(track.unquotedpath) : { track: null };
+  return { track: found.track, scene: -1, arrangement: anchor.arrangement, start: 0, end: 0 };
 }
 
 function parseClipPath(path) {
-  var match = /^live_set tracks (\d+)(?: clip_slots (\d+))?/.exec(path || "");
+  var match = /^live_set tracks (\d+)(?: (clip_slots|arrangement_clips) (\d+))?/.exec(path || "");
   return {
     track: match ? Number(match[1]) : null,
-    scene: match && match[2] !== undefined ? Number(match[2]) : null
+    scene: match && match[2] === "clip_slots" ? Number(match[3]) : -1,
+    arrangement: !!(match && match[2] === "arrangement_clips"),
+    start: 0,
+    end: 0
   };
 }
 
@@ -261,11 +469,12 @@ function isAudioTrack(index) {
   return Number(track.get("has_audio_input")) === 1 && Number(track.get("is_foldable")) !== 1;
 }
 
+// The audio track named "DD Variations" (a MIDI or group track of that name is not it), made once.
 function variationsTrack() {
   var set = new LiveAPI("live_set");
   var tracks = set.getcount("tracks");
   for (var i = 0; i < tracks; i++) {
-    if (String(new LiveAPI("live_set tracks " + i).get("name")) === VARIATIONS_TRACK_NAME) {
+    if (String(new LiveAPI("live_set tracks " + i).get("name")) === VARIATIONS_TRACK_NAME && isAudioTrack(i)) {
       return i;
     }
   }
@@ -273,6 +482,21 @@ function variationsTrack() {
   var created = new LiveAPI("live_set tracks " + tracks);
   created.set("name", VARIATIONS_TRACK_NAME);
   return tracks;
+}
+
+// Session: each file into the next free slot from `firstScene` down (scenes are added at the end when the track
+// runs out). Returns how many clips Live really made: a refused one leaves its slot empty.
+function placeInSession(trackIndex, firstScene, files) {
+  var placed = 0;
+  var slots = freeSlots(trackIndex, firstScene, files.length);
+  for (var i = 0; i < files.length; i++) {
+    var slot = new LiveAPI(slots[i]);
+    slot.call("create_audio_clip", files[i]);
+    if (Number(slot.get("has_clip")) === 1 && String(new LiveAPI(slots[i] + " clip").get("file_path")) === files[i]) {
+      placed += 1;
+    }
+  }
+  return placed;
 }
 
 // The free slots below `firstScene` on the track; scenes are added at the end when the track runs out.
@@ -293,8 +517,60 @@ function freeSlots(trackIndex, firstScene, wanted) {
   return found;
 }
 
-function trackName(slotPath) {
-  return String(new LiveAPI(slotPath.replace(/ clip_slots \d+$/, "")).get("name"));
+// Arrangement: each file as a clip (Track.create_audio_clip(path, beats)) one after another from `from`, each in
+// the first gap long enough for it, so no clip of the producer's is covered. Returns how many Live really made.
+function placeInArrangement(trackIndex, from, files, seconds) {
+  var trackPath = "live_set tracks " + trackIndex;
+  var track = new LiveAPI(trackPath);
+  var beats = seconds * Number(new LiveAPI("live_set").get("tempo")) / SECONDS_PER_MINUTE;
+  var placed = 0;
+  var position = from;
+  for (var i = 0; i < files.length; i++) {
+    position = firstGap(trackPath, position, beats);
+    track.call("create_audio_clip", files[i], position);
+    var made = arrangementClipAt(trackPath, files[i], position);
+    if (made) {
+      placed += 1;
+      position = Number(made.get("end_time"));
+    }
+  }
+  return placed;
+}
+
+function arrangementClips(trackPath) {
+  var clips = [];
+  var total = new LiveAPI(trackPath).getcount("arrangement_clips");
+  for (var i = 0; i < total; i++) {
+    clips.push(new LiveAPI(trackPath + " arrangement_clips " + i));
+  }
+  return clips;
+}
+
+function firstGap(trackPath, position, beats) {
+  var clips = arrangementClips(trackPath);
+  var moved = true;
+  while (moved) {
+    moved = false;
+    for (var i = 0; i < clips.length; i++) {
+      var start = Number(clips[i].get("start_time"));
+      var end = Number(clips[i].get("end_time"));
+      if (start < position + Math.max(beats, 1e-6) && end > position) {
+        position = end;
+        moved = true;
+      }
+    }
+  }
+  return position;
+}
+
+function arrangementClipAt(trackPath, file, position) {
+  var clips = arrangementClips(trackPath);
+  for (var i = 0; i < clips.length; i++) {
+    if (String(clips[i].get("file_path")) === file && Math.abs(Number(clips[i].get("start_time")) - position) < 1e-6) {
+      return clips[i];
+    }
+  }
+  return null;
 }
 
 function showFilesForDragAndDrop(files, headline) {
@@ -307,19 +583,67 @@ function folderOf(file) {
   return String(file || "").replace(/[\\/][^\\/]*$/, "");
 }
 
+// ---- The trigger ----
+
+function isTrigger(pitch) {
+  var low = Math.min(settings.triggerLow, settings.triggerHigh);
+  var high = Math.max(settings.triggerLow, settings.triggerHigh);
+  return pitch >= low && pitch <= high;
+}
+
+function anyHeld() {
+  for (var pitch in state.heldTriggers) {
+    if (Object.prototype.hasOwnProperty.call(state.heldTriggers, pitch)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// midiselect's `note` attribute: the notes it takes out of the stream for the device; the rest pass through.
+function sendTriggerNotes() {
+  var low = Math.min(settings.triggerLow, settings.triggerHigh);
+  var high = Math.max(settings.triggerLow, settings.triggerHigh);
+  var notes = [];
+  for (var pitch = low; pitch <= high; pitch++) {
+    notes.push(pitch);
+  }
+  state.heldTriggers = {};
+  outlet(OUT_TRIGGER, ["note"].concat(notes));
+}
+
+function pressed(args) {
+  if (!state.started) {
+    return false;
+  }
+  if (!args.length) {
+    return true;
+  }
+  var value = args[0];
+  return value === "bang" || Number(value) !== 0;
+}
+
 // ---- Service connection ----
 
 function tick() {
-  if (state.awaitingPong) {
+  if (state.keepalive) {
     state.missedPongs += 1;
     if (state.missedPongs >= MISSED_PONGS_BEFORE_DOWN) {
       state.connected = false;
       dropPending();
+      if (state.missedPongs % MISSED_PONGS_BEFORE_DOWN === 0) {
+        listenOnNewPort();  // the service may be up and our port taken: try another
+      }
     }
   }
-  state.awaitingPong = true;
-  send("/dd/ping", []);
+  // /dd/hello is the keep-alive: it registers the reply port again each time, so a restarted service finds us.
+  state.keepalive = send("/dd/hello", [state.replyPort]);
   showStatus();
+}
+
+function listenOnNewPort() {
+  state.replyPort = REPLY_PORT_LOW + Math.floor(Math.random() * REPLY_PORT_COUNT);
+  outlet(OUT_RECEIVE, "port", state.replyPort);
 }
 
 function dropPending() {
@@ -332,15 +656,16 @@ function dropPending() {
   state.acknowledged = {};
 }
 
-function request(kind, args, anchor) {
+function request(kind, args, anchor, seconds) {
   var id = send("/dd/" + kind, args);
-  state.pending[id] = { kind: kind, anchor: anchor, progress: 0 };
+  state.pending[id] = { kind: kind, anchor: anchor, progress: 0, seconds: seconds };
   state.lastError = "";
+  state.notice = "";
   showStatus();
 }
 
 function send(address, args) {
-  var id = "#m" + state.nextRequest;
+  var id = "#" + state.instance + "." + state.nextRequest;
   state.nextRequest += 1;
   outlet(OUT_OSC, [address, id].concat(args));
   return id;
@@ -380,6 +705,9 @@ function statusText() {
       parts.push(ACTIONS[job.kind].toLowerCase() + " " + Math.round(100 * job.progress) + "%");
     }
   }
+  if (state.notice) {
+    parts.push(state.notice);
+  }
   if (state.lastError) {
     parts.push("error: " + state.lastError);
   }
@@ -416,28 +744,9 @@ function clamp(value, low, high) {
 }
 
 // Only the entry points above answer messages; everything else is private to the script.
-onDetailClipChanged.local = 1;
-rememberClip.local = 1;
-currentClip.local = 1;
-selectedTrackPath.local = 1;
-placeResults.local = 1;
-freeSlotsFor.local = 1;
-parseClipPath.local = 1;
-isAudioTrack.local = 1;
-variationsTrack.local = 1;
-freeSlots.local = 1;
-trackName.local = 1;
-showFilesForDragAndDrop.local = 1;
-folderOf.local = 1;
-tick.local = 1;
-dropPending.local = 1;
-request.local = 1;
-send.local = 1;
-sendSetting.local = 1;
-sendCurrentSettings.local = 1;
-showStatus.local = 1;
-statusText.local = 1;
-fail.local = 1;
-readLiveVersion.local = 1;
-versionAtLeast.local = 1;
-clamp.local = 1;
+[onDetailClipChanged, readClip, clipRegion, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
+  sameRegion, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
+  variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
+  showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
+  dropPending, request, send, sendSetting, sendCurrentSettings, showStatus, statusText, fail, readLiveVersion,
+  versionAtLeast, clamp].forEach(function (fn) { fn.local = 1; });

@@ -17,7 +17,7 @@ COMMITTED_DEVICE = MAX_PATCH / "DD Bridge.amxd"
 
 # Objects that ship with Max and Max for Live; anything else would be an external the device cannot carry.
 MAX_OBJECTS = {"live.thisdevice", "deferlow", "js", "udpsend", "udpreceive", "prepend", "midiin", "midiout",
-               "midiparse"}
+               "midiparse", "midiselect"}
 MAX_UI = {"newobj", "message", "comment", "textedit", "live.dial", "live.numbox", "live.menu", "live.text",
           "live.comment"}
 
@@ -121,7 +121,8 @@ def test_controls_are_saved_mappable_parameters(built):
     patcher = json.loads(device[:-1])["patcher"]
     names = {box["box"]["saved_attribute_attributes"]["valueof"]["parameter_longname"]
              for box in patcher["boxes"] if box["box"].get("parameter_enable")}
-    assert {"Noise", "Count", "Steps", "Target", "Vary", "Generate", "Interpolate"} <= names
+    assert {"Noise", "Count", "Steps", "Target", "Vary", "Generate", "Interpolate", "Cancel", "Trigger Low",
+            "Trigger High"} <= names
     assert set(patcher["parameters"]) - {"inherited_shortname"} == \
         {box["box"]["id"] for box in patcher["boxes"] if box["box"].get("parameter_enable")}
 
@@ -160,3 +161,47 @@ def test_device_javascript_is_es5():
                           (r"`", "a template string"), (r"\bclass\s", "a class")):
         assert not re.search(pattern, code), f"dd_bridge.js uses {what}, which Max's js object cannot run"
     assert '"use strict";' in source.splitlines()[:10]
+
+
+def patcher_of(built) -> dict:
+    device = read_frozen(read_chunks(built.read_bytes())[2][1])["DD Bridge.amxd"][0]
+    return json.loads(device[:-1])["patcher"]
+
+
+def wires(patcher) -> set[tuple[str, int, str, int]]:
+    return {(*line["patchline"]["source"], *line["patchline"]["destination"]) for line in patcher["lines"]}
+
+
+def test_buttons_are_momentary_and_pass_their_value(built):
+    """A toggle's recalled "on" started renders when a set loaded: the buttons are momentary (mode 0), keep no
+    initial value, and hand the script their value, which ignores 0 and anything before the device is in the set."""
+    patcher = patcher_of(built)
+    boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
+    for name in ("vary", "generate", "interpolate", "cancel"):
+        button = boxes[f"obj-button-{name}"]
+        assert button["maxclass"] == "live.text" and button["mode"] == 0, name
+        assert not button["saved_attribute_attributes"]["valueof"].get("parameter_initial_enable"), name
+        assert boxes[f"obj-prepend-{name}"]["text"] == f"prepend {name}"
+        assert {(f"obj-button-{name}", 0, f"obj-prepend-{name}", 0), (f"obj-prepend-{name}", 0, "obj-js", 0)} <= \
+            wires(patcher)
+    assert not [box for box in boxes.values() if box["maxclass"] == "message" and box.get("text") != "init"]
+
+
+def test_trigger_notes_are_kept_back_and_other_midi_passes_through(built):
+    patcher = patcher_of(built)
+    boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
+    assert boxes["obj-midiselect"]["text"] == "midiselect @ch all @note 0"  # C-2 alone until the script says more
+    lines = wires(patcher)
+    assert ("obj-midiin", 0, "obj-midiselect", 0) in lines
+    assert ("obj-midiselect", 0, "obj-prepend-note", 0) in lines  # the selected notes, as pitch velocity
+    assert ("obj-midiselect", 7, "obj-midiout", 0) in lines  # everything unselected, as raw MIDI
+    assert not [line for line in lines if line[0] == "obj-midiin" and line[2] == "obj-midiout"], \
+        "a direct midiin -> midiout would pass the trigger notes on too"
+    assert ("obj-js", 4, "obj-midiselect", 0) in lines
+    for key in ("low", "high"):
+        values = boxes[f"obj-trigger-{key}"]["saved_attribute_attributes"]["valueof"]
+        assert (values["parameter_unitstyle"], values["parameter_initial"]) == (8, [0])  # MIDI note, C-2
+
+
+def test_each_device_moves_its_reply_port(built):
+    assert ("obj-js", 3, "obj-udpreceive", 0) in wires(patcher_of(built))

@@ -19,10 +19,16 @@ function session(version) {
   };
 }
 
-function started(version) {
-  const probe = loadDevice(session(version || [12, 1, 0]));
+// The service answers the device's keep-alive (/dd/hello <its reply port>) with its version.
+function connect(probe, version) {
+  const hello = lastSent(probe, "/dd/hello");
+  probe.reply("/dd/hello", hello[1], version || "0.1.0");
+}
+
+function started(version, set) {
+  const probe = loadDevice(set || session(version || [12, 1, 0]));
   probe.message("init");
-  probe.reply("/dd/pong", "#m1", "0.1.0");
+  connect(probe);
   return probe;
 }
 
@@ -55,15 +61,17 @@ test("a MIDI note and the Vary button ask for variations of the selected clip wi
     [["noise", 0.3], ["count", 3], ["steps", 20]]);
   probe.message("note", 36, 0);  // note off
   assert.equal(lastSent(probe, "/dd/vary"), undefined);
-  probe.message("note", 36, 100);
+  probe.message("vary", 1);
   assert.match(probe.status(), /select an audio clip/);
   assert.equal(lastSent(probe, "/dd/vary"), undefined);
   probe.live.select(0, 1);
+  probe.message("trigger_low", 36);
+  probe.message("trigger_high", 36);
   probe.message("note", 36, 100);
   assert.deepEqual(lastSent(probe, "/dd/vary").slice(2), [KICK, 3, 0.3, "steps=20"]);
   probe.message("vary");
   assert.equal(probe.sent().filter((m) => m[0] === "/dd/vary").length, 2);
-  assert.match(lastSent(probe, "/dd/vary")[1], /^#m\d+$/);
+  assert.match(lastSent(probe, "/dd/vary")[1], /^#m\d+\.[0-9a-z]+\.\d+$/);
 });
 
 test("/dd/done puts the files in the free clip slots below the source, outside the network callback", () => {
@@ -151,8 +159,8 @@ test("a dead service shows as not running, and pending work as lost", () => {
   probe.clock.tick();
   assert.match(probe.status(), /service not running: start it with 'dd-bridge serve'/);
   assert.match(probe.status(), /Vary: the service stopped before answering/);
-  assert.equal(probe.sent().filter((m) => m[0] === "/dd/ping").length, 3, "it keeps asking");
-  probe.reply("/dd/pong", "#m99", "0.1.0");
+  assert.equal(probe.sent().filter((m) => m[0] === "/dd/hello").length, 3, "it keeps asking");
+  connect(probe);
   assert.match(probe.status(), /^connected to dd-bridge 0\.1\.0/);
   assert.deepEqual(probe.sent().slice(-3).map((m) => m.slice(2, 3)), [["noise"], ["count"], ["steps"]]);
 });

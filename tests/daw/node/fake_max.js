@@ -1,6 +1,8 @@
 // A stand-in for what Max gives a `js` object inside Live: LiveAPI over a small Live set, Task, outlet, post.
-// It follows the Live Object Model's paths, ids and return shapes (get returns an array), so the device's
-// script runs unchanged. Build one with loadDevice(set) and drive it like the patcher does.
+// It follows the Live Object Model's paths, ids and return shapes (get returns an array; objects keep their id
+// when tracks move; a call Live refuses posts an error to the Max window and changes nothing, it does not throw),
+// so the device's script runs unchanged. Build one with loadDevice(set) and drive it like the patcher does.
+// A property or function the LOM does not have throws: that is a bug in the device.
 "use strict";
 
 const fs = require("node:fs");
@@ -8,149 +10,295 @@ const path = require("node:path");
 const vm = require("node:vm");
 
 const DEVICE_SCRIPT = path.join(__dirname, "..", "..", "..", "max_patch", "dd_bridge.js");
+const DEFAULT_FILE_SECONDS = 0.25;  // files the test names but never wrote (see FakeLive.fileSeconds)
+const FILE_RATE = 44100;
 
-// set: {version: [12, 0, 5], tracks: [{name, audio: true, slots: [null | {file} | {midi: true}]}]}
+// The length in seconds of a WAV file, from its header, or null.
+function wavSeconds(file) {
+  let data;
+  try {
+    data = fs.readFileSync(file);
+  } catch (error) {
+    return null;
+  }
+  if (data.toString("latin1", 0, 4) !== "RIFF" || data.toString("latin1", 8, 12) !== "WAVE") {
+    return null;
+  }
+  let position = 12;
+  let rate = null;
+  let block = null;
+  let frames = null;
+  while (position + 8 <= data.length) {
+    const id = data.toString("latin1", position, position + 4);
+    const size = data.readUInt32LE(position + 4);
+    if (id === "fmt ") {
+      rate = data.readUInt32LE(position + 12);
+      block = data.readUInt16LE(position + 20);
+    } else if (id === "data") {
+      frames = Math.floor(size / block);
+    }
+    position += 8 + size + (size % 2);
+  }
+  return rate && frames !== null ? frames / rate : null;
+}
+
+// set: {version: [12, 0, 5], tempo: 120, tracks: [{name, audio: true, frozen: false,
+//        slots: [null | {file, seconds, warping, looping, start_marker, end_marker, loop_start, loop_end,
+//                        warp_markers: [{beat_time, sample_time}]} | {midi: true}],
+//        arrangement: [{file, start_time, end_time, ...the clip fields above}]}]}
+// Clip markers are seconds for unwarped clips and beats for warped ones, as in Live; unset ones cover the file.
 class FakeLive {
   constructor(set) {
     this.version = set.version || [12, 1, 0];
-    this.tracks = set.tracks.map((track) => ({
-      name: track.name,
-      audio: track.audio !== false,
-      slots: track.slots.slice(),
-    }));
+    this.tempo = set.tempo || 120;
+    this.objects = new Map();
+    this.nextId = 1;
+    this.missing = new Set();   // files Live cannot find (deleted after the render)
+    this.fileLengths = new Map();
+    this.device = this.register({ kind: "device" });
+    this.tracks = set.tracks.map((track) => this.makeTrack(track));
     this.scenes = Math.max(...this.tracks.map((track) => track.slots.length));
     this.tracks.forEach((track) => this.fillSlots(track));
-    this.detailClip = null;  // "live_set tracks N clip_slots M clip"
+    this.detailClip = null;
     this.selectedTrack = 0;
     this.observers = [];
-    this.calls = [];  // every call/set that changes the set: {path, name, args}
-    this.ids = new Map();
-    this.nextId = 1;
+    this.calls = [];       // every call/set that changes the set: {path, name, args}
+    this.posted = [];      // errors Live printed to the Max window
+    this.overwritten = []; // Arrangement clips of the producer's that a new clip covered
+  }
+
+  register(object) {
+    object.id = this.nextId++;
+    this.objects.set(object.id, object);
+    return object;
+  }
+
+  makeTrack(spec) {
+    const track = this.register({ kind: "track", name: spec.name, audio: spec.audio !== false, frozen: !!spec.frozen,
+      slots: [], slotObjects: [], arrangement: [] });
+    (spec.slots || []).forEach((clip) => {
+      track.slots.push(clip ? this.makeClip(clip, false) : null);
+      track.slotObjects.push(this.register({ kind: "slot", track }));
+    });
+    track.arrangement = (spec.arrangement || []).map((clip) => this.makeClip(clip, true));
+    return track;
+  }
+
+  makeClip(spec, arrangement) {
+    const seconds = spec.file ? this.fileSeconds(spec.file, spec.seconds) : 1;
+    return this.register(Object.assign({
+      kind: "clip", midi: false, warping: 0, looping: 0, start_marker: 0, end_marker: seconds, loop_start: 0,
+      loop_end: seconds, seconds, start_time: 0, end_time: seconds * this.tempo / 60, warp_markers: null,
+    }, spec, { arrangement }));
+  }
+
+  // Seconds of audio in a file: the test's figure, the file's own header when it is a WAV on disk, else a short
+  // one-shot (the tests name files a service would have written). null when Live cannot find the file.
+  fileSeconds(file, given) {
+    if (this.missing.has(file)) {
+      return null;
+    }
+    if (given !== undefined) {
+      this.fileLengths.set(file, given);
+    }
+    return this.fileLengths.get(file) || wavSeconds(file) || DEFAULT_FILE_SECONDS;
   }
 
   fillSlots(track) {
     while (track.slots.length < this.scenes) {
       track.slots.push(null);
+      track.slotObjects.push(this.register({ kind: "slot", track }));
     }
   }
 
-  idOf(livePath) {
-    if (!this.ids.has(livePath)) {
-      this.ids.set(livePath, this.nextId++);
-    }
-    return this.ids.get(livePath);
+  notify() {
+    const value = this.detailClip ? ["id", this.detailClip.id] : ["id", 0];
+    this.observers.forEach((observer) => observer(["detail_clip"].concat(value)));
   }
 
-  pathOfId(id) {
-    for (const [livePath, known] of this.ids) {
-      if (known === Number(id)) {
-        return livePath;
+  // The producer clicks a Session clip (or an empty slot: the detail clip is then none).
+  select(track, scene) {
+    this.selectedTrack = track;
+    this.detailClip = this.tracks[track].slots[scene] || null;
+    this.notify();
+  }
+
+  // The producer clicks an Arrangement clip.
+  selectArrangement(track, index) {
+    this.selectedTrack = track;
+    this.detailClip = this.tracks[track].arrangement[index];
+    this.notify();
+  }
+
+  // The producer inserts a track (Cmd-T) at `index`.
+  insertTrack(index, spec) {
+    const track = this.makeTrack(Object.assign({ slots: [] }, spec));
+    this.fillSlots(track);
+    this.tracks.splice(index, 0, track);
+    return track;
+  }
+
+  sortedArrangement(track) {
+    return track.arrangement.slice().sort((a, b) => a.start_time - b.start_time);
+  }
+
+  pathOf(object) {
+    if (!object) {
+      return null;
+    }
+    if (object.kind === "device") {
+      return "this_device";
+    }
+    for (let t = 0; t < this.tracks.length; t++) {
+      const track = this.tracks[t];
+      if (object === track) {
+        return `live_set tracks ${t}`;
+      }
+      const slot = track.slotObjects.indexOf(object);
+      if (slot >= 0) {
+        return `live_set tracks ${t} clip_slots ${slot}`;
+      }
+      const scene = track.slots.indexOf(object);
+      if (scene >= 0) {
+        return `live_set tracks ${t} clip_slots ${scene} clip`;
+      }
+      const index = this.sortedArrangement(track).indexOf(object);
+      if (index >= 0) {
+        return `live_set tracks ${t} arrangement_clips ${index}`;
       }
     }
     return null;
   }
 
-  // The producer clicks a clip (or an empty slot: clip is then null).
-  select(track, scene) {
-    this.selectedTrack = track;
-    const slot = this.tracks[track].slots[scene];
-    this.detailClip = slot ? `live_set tracks ${track} clip_slots ${scene} clip` : null;
-    const value = this.detailClip ? ["id", this.idOf(this.detailClip)] : ["id", 0];
-    this.observers.forEach((observer) => observer(["detail_clip"].concat(value)));
-  }
-
-  resolve(livePath) {
-    const byId = /^id (\d+)$/.exec(livePath);
-    if (byId) {
-      return Number(byId[1]) === 0 ? null : this.pathOfId(byId[1]);
-    }
-    if (livePath === "live_set view selected_track") {
-      return `live_set tracks ${this.selectedTrack}`;
-    }
-    return livePath;
-  }
-
+  // The object at a path (or an id), or a named root; null when there is none.
   object(livePath) {
     let match;
-    if (livePath === "live_app" || livePath === "live_set" || livePath === "live_set view") {
+    if ((match = /^id (\d+)$/.exec(livePath))) {
+      const found = this.objects.get(Number(match[1]));
+      return found && this.pathOf(found) ? found : null;
+    }
+    if (["live_app", "live_set", "live_set view"].includes(livePath)) {
       return { kind: livePath };
     }
-    if ((match = /^live_set tracks (\d+)$/.exec(livePath)) && this.tracks[match[1]]) {
-      return { kind: "track", track: this.tracks[match[1]] };
+    if (livePath === "this_device") {
+      return this.device;
     }
-    if ((match = /^live_set tracks (\d+) clip_slots (\d+)$/.exec(livePath)) && this.tracks[match[1]]) {
-      const track = this.tracks[match[1]];
-      return Number(match[2]) < track.slots.length ? { kind: "slot", track, scene: Number(match[2]) } : null;
+    if (livePath === "live_set view selected_track") {
+      return this.tracks[this.selectedTrack] || null;
     }
-    if ((match = /^live_set tracks (\d+) clip_slots (\d+) clip$/.exec(livePath)) && this.tracks[match[1]]) {
-      const clip = this.tracks[match[1]].slots[match[2]];
-      return clip ? { kind: "clip", clip } : null;
+    if (!(match = /^live_set tracks (\d+)(?: (clip_slots|arrangement_clips) (\d+)( clip)?)?$/.exec(livePath))) {
+      return null;
     }
-    return null;
+    const track = this.tracks[Number(match[1])];
+    if (!track || !match[2]) {
+      return track || null;
+    }
+    const index = Number(match[3]);
+    if (match[2] === "arrangement_clips") {
+      return match[4] ? null : this.sortedArrangement(track)[index] || null;
+    }
+    return match[4] ? track.slots[index] || null : track.slotObjects[index] || null;
   }
 
-  get(livePath, name) {
-    const target = this.object(livePath);
-    if (!target) {
-      throw new Error(`get ${name} on a path that does not exist: ${livePath}`);
-    }
-    const value = {
-      track: () => ({ name: target.track && target.track.name, has_audio_input: target.track && target.track.audio ? 1 : 0, is_foldable: 0 }),
-      slot: () => ({ has_clip: target.track && target.track.slots[target.scene] ? 1 : 0 }),
-      clip: () => ({ is_audio_clip: target.clip && target.clip.midi ? 0 : 1, file_path: target.clip && target.clip.file ? target.clip.file : "" }),
-    }[target.kind];
-    if (!value || !(name in value())) {
+  get(object, name, livePath) {
+    const values = {
+      live_set: () => ({ tempo: this.tempo }),
+      track: () => ({ name: object.name, has_audio_input: object.audio ? 1 : 0, has_midi_input: object.audio ? 0 : 1,
+        is_foldable: 0, is_frozen: object.frozen ? 1 : 0 }),
+      slot: () => ({ has_clip: object.track.slots[object.track.slotObjects.indexOf(object)] ? 1 : 0 }),
+      clip: () => object.midi ? { is_audio_clip: 0, is_arrangement_clip: object.arrangement ? 1 : 0 } : {
+        is_audio_clip: 1, is_arrangement_clip: object.arrangement ? 1 : 0, file_path: object.file,
+        warping: object.warping, looping: object.looping, start_marker: object.start_marker,
+        end_marker: object.end_marker, loop_start: object.loop_start, loop_end: object.loop_end,
+        start_time: object.start_time, end_time: object.end_time, sample_rate: FILE_RATE,
+        sample_length: Math.round(object.seconds * FILE_RATE),
+        warp_markers: JSON.stringify({ warp_markers: object.warp_markers || [
+          { beat_time: 0, sample_time: 0 }, { beat_time: object.seconds * this.tempo / 60, sample_time: object.seconds },
+        ] }),
+      },
+    }[object.kind];
+    if (!values || !(name in values())) {
       throw new Error(`no property ${name} on ${livePath}`);
     }
-    return [value()[name]];
+    return [values()[name]];
   }
 
-  getcount(livePath, name) {
-    if (livePath === "live_set" && name === "tracks") {
+  getcount(object, name, livePath) {
+    if (object.kind === "live_set" && name === "tracks") {
       return this.tracks.length;
     }
-    if (livePath === "live_set" && name === "scenes") {
+    if (object.kind === "live_set" && name === "scenes") {
       return this.scenes;
+    }
+    if (object.kind === "track" && name === "arrangement_clips") {
+      return object.arrangement.length;
+    }
+    if (object.kind === "track" && name === "clip_slots") {
+      return object.slots.length;
     }
     throw new Error(`getcount ${name} on ${livePath}`);
   }
 
-  call(livePath, name, args) {
-    const target = this.object(livePath);
-    if (livePath === "live_app") {
+  // Live's answer to a call it refuses: an error in the Max window, nothing changed.
+  refuse(livePath, name, why) {
+    this.posted.push(`${livePath}: ${name}: ${why}`);
+    return undefined;
+  }
+
+  call(object, name, args, livePath) {
+    if (object.kind === "live_app") {
       const versions = { get_major_version: 0, get_minor_version: 1, get_bugfix_version: 2 };
       return this.version[versions[name]];
     }
     this.calls.push({ path: livePath, name, args });
-    if (livePath === "live_set" && name === "create_scene") {
+    if (object.kind === "live_set" && name === "create_scene") {
       this.scenes += 1;
       this.tracks.forEach((track) => this.fillSlots(track));
       return undefined;
     }
-    if (livePath === "live_set" && name === "create_audio_track") {
-      const track = { name: `${this.tracks.length + 1}-Audio`, audio: true, slots: [] };
-      this.fillSlots(track);
-      this.tracks.push(track);
+    if (object.kind === "live_set" && name === "create_audio_track") {
+      const index = args[0] === -1 || args[0] === undefined ? this.tracks.length : args[0];
+      this.insertTrack(index, { name: `${this.tracks.length + 1}-Audio` });
       return undefined;
     }
-    if (target && target.kind === "slot" && name === "create_audio_clip") {
+    if (name === "create_audio_clip" && (object.kind === "slot" || object.kind === "track")) {
       if (!this.versionAtLeast([12, 0, 5])) {
         throw new Error("create_audio_clip does not exist before Live 12.0.5");
       }
-      if (!target.track.audio || target.track.slots[target.scene]) {
-        throw new Error(`create_audio_clip on ${livePath}: not an empty audio clip slot`);
+      const track = object.kind === "slot" ? object.track : object;
+      const seconds = this.fileSeconds(args[0]);
+      if (!track.audio) {
+        return this.refuse(livePath, name, "not an audio track");
       }
-      target.track.slots[target.scene] = { file: args[0] };
+      if (track.frozen) {
+        return this.refuse(livePath, name, "the track is frozen");
+      }
+      if (seconds === null) {
+        return this.refuse(livePath, name, `cannot find ${args[0]}`);
+      }
+      if (object.kind === "slot") {
+        const scene = track.slotObjects.indexOf(object);
+        if (track.slots[scene]) {
+          return this.refuse(livePath, name, "the slot holds a clip");
+        }
+        track.slots[scene] = this.makeClip({ file: args[0] }, false);
+        return undefined;
+      }
+      // Arrangement: a clip of the file's length at the song's tempo, replacing whatever it covers.
+      const start = Number(args[1]);
+      const clip = this.makeClip({ file: args[0], start_time: start, end_time: start + seconds * this.tempo / 60 }, true);
+      const covered = track.arrangement.filter((other) => other.start_time < clip.end_time && other.end_time > start);
+      this.overwritten.push(...covered);
+      track.arrangement = track.arrangement.filter((other) => !covered.includes(other)).concat([clip]);
       return undefined;
     }
     throw new Error(`no function ${name} on ${livePath}`);
   }
 
-  set(livePath, name, value) {
-    const target = this.object(livePath);
+  set(object, name, value, livePath) {
     this.calls.push({ path: livePath, name: `set ${name}`, args: [value] });
-    if (target && target.kind === "track" && name === "name") {
-      target.track.name = String(value);
+    if (object.kind === "track" && name === "name") {
+      object.name = String(value);
       return;
     }
     throw new Error(`cannot set ${name} on ${livePath}`);
@@ -170,15 +318,22 @@ function makeLiveAPI(live) {
   return function LiveAPI(first, second) {
     const callback = typeof first === "function" ? first : null;
     const requested = callback ? second : first;
-    const resolved = live.resolve(requested);
-    const exists = resolved !== null && live.object(resolved) !== null;
-    this.unquotedpath = exists ? resolved : "";
-    this.path = exists ? `"${resolved}"` : "";
-    this.id = exists ? live.idOf(resolved) : 0;
-    this.get = (name) => live.get(resolved, name);
-    this.getcount = (name) => live.getcount(resolved, name);
-    this.call = (name, ...args) => live.call(resolved, name, args);
-    this.set = (name, value) => live.set(resolved, name, value);
+    const object = live.object(requested);
+    const resolved = object ? (["live_app", "live_set", "live_set view"].includes(object.kind) ? object.kind :
+      live.pathOf(object)) : null;
+    this.unquotedpath = resolved || "";
+    this.path = resolved ? `"${resolved}"` : "";
+    this.id = object && object.id ? object.id : 0;
+    const must = () => {
+      if (!object) {
+        throw new Error(`no object at ${requested}`);
+      }
+      return object;
+    };
+    this.get = (name) => live.get(must(), name, requested);
+    this.getcount = (name) => live.getcount(must(), name, requested);
+    this.call = (name, ...args) => live.call(must(), name, args, resolved || requested);
+    this.set = (name, value) => live.set(must(), name, value, resolved || requested);
     let observed = null;
     Object.defineProperty(this, "property", {
       get: () => observed,
@@ -186,8 +341,7 @@ function makeLiveAPI(live) {
         observed = name;
         if (callback && requested === "live_set view" && name === "detail_clip") {
           live.observers.push(callback);
-          const current = live.detailClip ? ["id", live.idOf(live.detailClip)] : ["id", 0];
-          callback(["detail_clip"].concat(current));
+          callback(["detail_clip"].concat(live.detailClip ? ["id", live.detailClip.id] : ["id", 0]));
         }
       },
     });
@@ -223,10 +377,11 @@ class Clock {
 }
 
 // Loads the real device script with the fake Max around it; returns the script's global object plus probes.
-function loadDevice(set) {
-  const live = new FakeLive(set);
+// options.live: put this device into an existing set (two devices in one set).
+function loadDevice(set, options) {
+  const live = options && options.live ? options.live : new FakeLive(set);
   const clock = new Clock();
-  const outlets = { 0: [], 1: [], 2: [] };
+  const outlets = { 0: [], 1: [], 2: [], 3: [], 4: [] };
   const sandbox = {
     autowatch: 1,
     inlets: 1,
@@ -236,19 +391,24 @@ function loadDevice(set) {
     Task: clock.Task(),
     post: () => undefined,
     outlet: (index, ...args) => {
-      const flat = [].concat(...args);
-      outlets[index].push(flat);
+      if (!(index in outlets)) {
+        throw new Error(`outlet ${index} does not exist`);
+      }
+      outlets[index].push([].concat(...args));
     },
   };
   vm.createContext(sandbox);
   vm.runInContext(fs.readFileSync(DEVICE_SCRIPT, "utf8"), sandbox, { filename: DEVICE_SCRIPT });
+  const last = (index) => outlets[index][outlets[index].length - 1];
   return {
     device: sandbox,
     live,
     clock,
     sent: () => outlets[0],
-    status: () => { const last = outlets[1][outlets[1].length - 1]; return last ? last.slice(1).join(" ") : ""; },
-    files: () => { const last = outlets[2][outlets[2].length - 1]; return last ? last.slice(1).join(" ") : ""; },
+    status: () => (last(1) ? last(1).slice(1).join(" ") : ""),
+    files: () => (last(2) ? last(2).slice(1).join(" ") : ""),
+    replyPort: () => { const port = outlets[3].filter((m) => m[0] === "port").pop(); return port ? port[1] : null; },
+    triggerNotes: () => (last(4) ? last(4).slice(1) : null),
     // udpreceive -> prepend osc -> js: the address and arguments as Max atoms.
     reply: (address, ...args) => sandbox.osc(address, ...args),
     message: (name, ...args) => {
@@ -262,4 +422,4 @@ function loadDevice(set) {
   };
 }
 
-module.exports = { loadDevice };
+module.exports = { loadDevice, FakeLive };

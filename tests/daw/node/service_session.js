@@ -87,8 +87,11 @@ async function main() {
     version: [12, 1, 0],
     tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }],
   });
+  // The device picks a reply port of its own at init (`port N` to its udpreceive) and registers it with
+  // /dd/hello: listen there, as udpreceive would, and send from there too.
+  probe.message("init");
   const socket = dgram.createSocket("udp4");
-  await new Promise((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  await new Promise((resolve) => socket.bind(probe.replyPort(), "127.0.0.1", resolve));
   const received = [];
   socket.on("message", (packet) => {
     for (const [address, ...args] of decode(packet)) {
@@ -114,14 +117,13 @@ async function main() {
     }
   };
 
-  probe.message("init");
-  await waitFor("a pong", () => /^connected to dd-bridge /.test(probe.status()), 30);
+  await waitFor("the service's answer to /dd/hello", () => /^connected to dd-bridge /.test(probe.status()), 30);
   probe.message("count", 2);
   probe.message("steps", 2);
   probe.message("noise", 0.25);
   probe.live.select(0, 0);
   await waitFor("the select to be acknowledged", () => received.includes("/dd/ack"), 30);
-  probe.message("note", 36, 100);  // a key press
+  probe.message("note", 0, 100);  // a key press: the default trigger note
   await waitFor("the variations", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
   assert.doesNotMatch(probe.status(), /error/);
   probe.clock.runScheduled();
