@@ -1,10 +1,10 @@
 -- @description DD Bridge - Follow selection
--- @version 1.0
+-- @version 1.1
 -- @author DD Bridge
 -- @about
---   A toggle. While on, the audio file of the selected item is sent to the DD Bridge service as the selected
---   clip, so its variations are rendered ahead and "Vary selected items" answers at once. Run it again to
---   turn it off.
+--   A toggle. While on, what the selected item plays (its part of its audio file) is sent to the DD Bridge
+--   service as the selected clip, so its variations are rendered ahead and "Vary selected items" answers at
+--   once. Run it again to turn it off.
 
 local _, script_path, section, command = reaper.get_action_context()
 local lib = dofile(script_path:match("^(.*[/\\])") .. "DD Bridge - lib.lua")
@@ -13,7 +13,7 @@ local CHECK_SECONDS = 0.3
 local RE_LAUNCH_ENDS_IT, BUTTON_ON = 1, 4
 
 local settings = lib.settings()
-local last_file = nil
+local last_key = nil
 local pending = nil
 local next_check = 0
 
@@ -22,9 +22,9 @@ local function set_toggle(state)
   reaper.RefreshToolbar2(section, command)
 end
 
-local function selected_file()
+local function selected_region()
   local item = reaper.GetSelectedMediaItem(0, 0)
-  return item and lib.take_file(reaper.GetActiveTake(item)) or nil
+  return item and lib.take_region(item, reaper.GetActiveTake(item)) or nil
 end
 
 local function follow()
@@ -42,15 +42,15 @@ local function follow()
   end
   if not pending and now >= next_check then
     next_check = now + CHECK_SECONDS
-    local file = selected_file()
-    if file and file ~= last_file then
+    local region = selected_region()
+    if region and lib.region_key(region) ~= last_key then
       local failure
-      pending, failure = lib.start(settings, "/dd/select", { file })
+      pending, failure = lib.start(settings, "/dd/select", { region.file, table.unpack(lib.region_options(region)) })
       if not pending then
         lib.message(failure)
         return
       end
-      last_file = file
+      last_key = lib.region_key(region)
     end
   end
   reaper.defer(follow)

@@ -1,5 +1,5 @@
 -- @description DD Bridge - Generate at edit cursor
--- @version 1.0
+-- @version 1.1
 -- @author DD Bridge
 -- @about
 --   New sounds from the Dance Diffusion model alone, placed one after another on a new track at the edit
@@ -22,10 +22,10 @@ local function main()
       lib.message("Nothing was generated:\n\n" .. errors)
       return
     end
-    lib.begin_changes()
-    local track = lib.new_track(reaper.CountTracks(0), "DD Generated")
-    lib.place_files(track, results[1].lines, position)
-    lib.end_changes("DD Bridge: generate at edit cursor")
+    lib.change("DD Bridge: generate at edit cursor", function()
+      local track = lib.new_track(reaper.CountTracks(0), "DD Generated")
+      lib.place_files(track, results[1].lines, position)
+    end)
   end)
 end
 

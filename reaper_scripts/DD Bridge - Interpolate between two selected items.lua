@@ -1,9 +1,10 @@
 -- @description DD Bridge - Interpolate between two selected items
--- @version 1.0
+-- @version 1.1
 -- @author DD Bridge
 -- @about
---   Sounds on the way from one selected audio item to the other, rendered by the DD Bridge service and
---   placed one after another on a new track below the first item's track, from the first item's position.
+--   Sounds on the way from what one selected audio item plays to what the other plays, rendered by the DD
+--   Bridge service and placed one after another on a new track below the first item's track, from the first
+--   item's position.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -25,6 +26,12 @@ local function main()
       args = { first.file, second.file, math.floor(settings.count), "steps=" .. math.floor(settings.steps),
         "folder=" .. lib.output_folder() } },
   }
+  for _, option in ipairs(lib.region_options(first.region)) do
+    table.insert(requests[1].args, option)
+  end
+  for _, option in ipairs(lib.region_options(second.region, "b_")) do
+    table.insert(requests[1].args, option)
+  end
   local window = lib.progress_window("Interpolate")
   lib.run(settings, requests, window, function(results)
     local errors = lib.errors(requests, results)
@@ -37,10 +44,10 @@ local function main()
       local track = reaper.GetMediaItem_Track(first.item)
       index = math.floor(reaper.GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER"))  -- 1-based: the next index
     end
-    lib.begin_changes()
-    local track = lib.new_track(index, "DD Interpolated")
-    lib.place_files(track, results[1].lines, start)
-    lib.end_changes("DD Bridge: interpolate between two items")
+    lib.change("DD Bridge: interpolate between two items", function()
+      local track = lib.new_track(index, "DD Interpolated")
+      lib.place_files(track, results[1].lines, start)
+    end)
   end)
 end
 

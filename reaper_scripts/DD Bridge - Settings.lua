@@ -1,5 +1,5 @@
 -- @description DD Bridge - Settings
--- @version 1.0
+-- @version 1.1
 -- @author DD Bridge
 -- @about
 --   Noise, count, steps and model for the DD Bridge actions, the path to the dd-bridge program and the
@@ -8,9 +8,10 @@
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
 
--- "|" separates the fields: it cannot be part of a Windows path and almost never is of another.
+-- GetUserInputs takes its captions separated by commas (so none may hold one); `separator=|` makes "|" separate
+-- the values, which cannot be part of a Windows path and almost never is of another.
 local FIELDS = {
-  { key = "noise", caption = "Noise (0 keeps the clip, 1 a new sound)" },
+  { key = "noise", caption = "Noise (0 keeps the clip; 1 a new sound)" },
   { key = "count", caption = "Variations per run" },
   { key = "steps", caption = "Steps (more is slower and cleaner)" },
   { key = "model", caption = "Model (empty: the service's)" },
@@ -26,7 +27,7 @@ local function main()
     values[i] = tostring(settings[field.key])
   end
   local ok, answer = reaper.GetUserInputs(lib.TITLE .. " settings", #FIELDS,
-    table.concat(captions, "|") .. "|separator=|,extrawidth=220", table.concat(values, "|"))
+    table.concat(captions, ",") .. ",separator=|,extrawidth=220", table.concat(values, "|"))
   if not ok then
     return
   end

@@ -21,6 +21,12 @@ local QUICK = { ["/dd/ping"] = true, ["/dd/select"] = true }  -- not /dd/set: a 
 local OVERDUE_SECONDS = 60  -- on top of QUICK_SECONDS: starting dd-bridge can take long on a busy machine
 local REQUEST_TIMEOUT = 600  -- seconds `dd-bridge send` waits for a render without a reply or a progress message
 local UNDO_STATE_ALL = -1  -- items, takes and the tracks Generate and Interpolate add
+-- `dd-bridge send` gives up after REQUEST_TIMEOUT s without news and then writes its answer: no answer and no
+-- new progress for this much longer means it died (killed, crashed) and the action stops waiting.
+local GIVE_UP_SECONDS = REQUEST_TIMEOUT + OVERDUE_SECONDS
+local EDGE_SECONDS = 0.0005  -- a region this close to the file's edges is the whole file
+local TOGGLE_TAKE_REVERSE = 41051  -- "Item properties: Toggle take reverse" (acts on the selected items' active takes)
+local MISSING_ANSWER = "dd-bridge stopped without an answer"
 
 -- ---- Settings ----
 
@@ -88,15 +94,19 @@ function lib.basename(path)
   return path:match("([^/\\]+)$") or path
 end
 
--- One argument for ExecProcess, or nil when it cannot be passed. ExecProcess runs the program without a shell:
--- it splits the command line at spaces, honouring "...", '...' and `...` quotes, and keeps every other
--- character as it is (no backslash escapes; TeamAudio/reaspeech#187). So each argument is wrapped in the
--- first quote character it does not contain. Windows programs read a backslash before the closing quote as
--- an escape, so trailing backslashes are doubled there (a doubled separator is harmless in a path).
+-- One argument for ExecProcess, or nil when it cannot be passed.
+-- On macOS and Linux ExecProcess runs the program without a shell: it splits the command line at spaces,
+-- honouring "...", '...' and `...` quotes, and keeps every other character as it is (no backslash escapes;
+-- TeamAudio/reaspeech#187). So each argument is wrapped in the first quote character it does not contain.
+-- On Windows the command line goes to the program as it is, and the program splits it by the Microsoft C
+-- runtime's rules (only "..." quotes; a backslash escapes a quote; backslashes before a quote are doubled):
+-- every argument can be passed that way.
 function lib.quote(argument)
   argument = tostring(argument)
   if lib.is_windows() then
-    argument = argument:gsub("(\\+)$", "%1%1")
+    local escaped = argument:gsub('(\\*)"', function(slashes) return slashes .. slashes .. '\\"' end)
+    escaped = escaped:gsub("(\\+)$", "%1%1")
+    return '"' .. escaped .. '"'
   end
   for _, mark in ipairs({ '"', "'", "`" }) do
     if not argument:find(mark, 1, true) then
@@ -169,7 +179,8 @@ function lib.start(settings, address, args)
   job_counter = job_counter + 1
   local name = string.format("job-%d-%d-%d", math.floor(reaper.time_precise() * 1000), job_counter,
     math.random(0, 999999))
-  local job = { result = lib.join(jobs_folder(), name .. ".txt"), started = reaper.time_precise(), address = address }
+  local now = reaper.time_precise()
+  local job = { result = lib.join(jobs_folder(), name .. ".txt"), started = now, heard = now, address = address }
   job.progress_file = job.result .. ".progress"
   local words = { lib.quote(program), "send", "--port", tostring(math.floor(settings.port)),
     "--timeout", tostring(QUICK[address] and QUICK_SECONDS or REQUEST_TIMEOUT),
@@ -190,8 +201,9 @@ end
 -- nil while the job runs; then {status = "done" | "ok" | "error", lines = {...}} (files cleaned up).
 function lib.poll(job)
   local progress = read_lines(job.progress_file)
-  if progress and progress[1] then
-    job.fraction = tonumber(progress[1]) or job.fraction
+  local fraction = progress and progress[1] and tonumber(progress[1])
+  if fraction and fraction ~= job.fraction then
+    job.fraction, job.heard = fraction, reaper.time_precise()
   end
   local lines = read_lines(job.result)
   if not lines or not lines[1] then
@@ -214,6 +226,11 @@ end
 -- run as it should (a wrong path in Settings, a broken install).
 function lib.overdue(job, now)
   return now - job.started > QUICK_SECONDS + OVERDUE_SECONDS
+end
+
+-- No answer and no new progress for longer than `dd-bridge send` itself waits: it is gone.
+function lib.gone(job, now)
+  return now - job.heard > GIVE_UP_SECONDS
 end
 
 function lib.no_answer(settings)
@@ -276,7 +293,10 @@ function lib.run(settings, requests, window, finish)
       end
     elseif phase == "model" then
       local answer = lib.poll(waiting)
-      if answer and answer.status ~= "ok" then
+      if not answer and lib.gone(waiting, now) then
+        return stop("Cannot use the model '" .. settings.model .. "': " .. MISSING_ANSWER .. " after " ..
+          GIVE_UP_SECONDS .. " s.\n\nCheck that 'dd-bridge serve' is running, and try again.")
+      elseif answer and answer.status ~= "ok" then
         return stop("Cannot use the model '" .. settings.model .. "':\n\n" .. table.concat(answer.lines, "\n") ..
           "\n\nChange it in 'DD Bridge - Settings'.")
       elseif answer then
@@ -286,6 +306,9 @@ function lib.run(settings, requests, window, finish)
       for i in ipairs(requests) do
         if not results[i] then
           results[i] = lib.poll(jobs[i])
+          if not results[i] and lib.gone(jobs[i], now) then
+            results[i] = { status = "error", lines = { MISSING_ANSWER .. " (nothing heard for " .. GIVE_UP_SECONDS .. " s)" } }
+          end
           remaining = remaining - (results[i] and 1 or 0)
         end
       end
@@ -372,28 +395,70 @@ end
 
 -- ---- Items, takes and tracks ----
 
--- The file behind a take (through sections and reversed sources), or nil for MIDI and empty takes.
-function lib.take_file(take)
-  if not take or reaper.TakeIsMIDI(take) then
+-- What a take plays of its file: {file, start, finish, reversed, whole}, in seconds of the file, or nil for MIDI
+-- and empty takes. The take plays D_LENGTH x D_PLAYRATE seconds of its source from D_STARTOFFS; a section
+-- source (REAPER's "Section" and reversed takes) maps that into its parent, flipped when it is reversed.
+function lib.take_region(item, take)
+  if not take or not reaper.ValidatePtr2(0, take, "MediaItem_Take*") or reaper.TakeIsMIDI(take) then
     return nil
   end
   local source = reaper.GetMediaItemTake_Source(take)
-  while source and reaper.GetMediaSourceParent(source) do
-    source = reaper.GetMediaSourceParent(source)
+  if not source then
+    return nil
   end
-  local file = source and reaper.GetMediaSourceFileName(source, "") or ""
-  return file ~= "" and file or nil
+  local from = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
+  local to = from + reaper.GetMediaItemInfo_Value(item, "D_LENGTH") * reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
+  local reversed = false
+  local parent = reaper.GetMediaSourceParent(source)
+  while parent do
+    local ok, offset, length, reverse = reaper.PCM_Source_GetSectionInfo(source)
+    if ok and reverse then
+      from, to, reversed = offset + length - to, offset + length - from, not reversed
+    elseif ok then
+      from, to = offset + from, offset + to
+    end
+    source, parent = parent, reaper.GetMediaSourceParent(parent)
+  end
+  local file = reaper.GetMediaSourceFileName(source, "")
+  if file == "" then
+    return nil
+  end
+  local length = reaper.GetMediaSourceLength(source)
+  from, to = math.max(0, from), math.min(to, length)
+  return { file = file, start = from, finish = to, reversed = reversed,
+    whole = from < EDGE_SECONDS and to > length - EDGE_SECONDS }
 end
 
--- The selected items: {item, take, file} for audio, and how many were MIDI (or had no source file).
+-- The file behind a take (through sections and reversed sources), or nil for MIDI and empty takes.
+function lib.take_file(item, take)
+  local region = lib.take_region(item, take)
+  return region and region.file or nil
+end
+
+-- The region as request options (start=, end= in seconds of the file; prefix "b_" for interpolate's second
+-- clip); none for the whole file, which every service understands.
+function lib.region_options(region, prefix)
+  if region.whole then
+    return {}
+  end
+  prefix = prefix or ""
+  return { string.format("%sstart=%.6f", prefix, region.start), string.format("%send=%.6f", prefix, region.finish) }
+end
+
+-- A key that is the same for takes that play the same part of the same file.
+function lib.region_key(region)
+  return region.whole and region.file or string.format("%s|%.6f|%.6f", region.file, region.start, region.finish)
+end
+
+-- The selected items: {item, take, file, region} for audio, and how many were MIDI (or had no source file).
 function lib.selected_audio_items()
   local audio, skipped = {}, 0
   for i = 0, reaper.CountSelectedMediaItems(0) - 1 do
     local item = reaper.GetSelectedMediaItem(0, i)
     local take = reaper.GetActiveTake(item)
-    local file = lib.take_file(take)
-    if file then
-      audio[#audio + 1] = { item = item, take = take, file = file }
+    local region = lib.take_region(item, take)
+    if region then
+      audio[#audio + 1] = { item = item, take = take, file = region.file, region = region }
     else
       skipped = skipped + 1
     end
@@ -413,15 +478,58 @@ function lib.output_folder()
   return reaper.GetProjectPath("")
 end
 
-function lib.begin_changes()
+-- Runs fn(), which changes the project, as one undo point with the screen refreshed once at the end. Undo and
+-- refresh stay balanced whatever fn does: an error in it is caught and shown. Returns true when fn ran through.
+function lib.change(description, fn)
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
-end
-
-function lib.end_changes(description)
+  local ok, failure = xpcall(fn, debug.traceback)
   reaper.PreventUIRefresh(-1)
   reaper.UpdateArrange()
   reaper.Undo_EndBlock(description, UNDO_STATE_ALL)
+  if not ok then
+    lib.message("Placing the results went wrong part way (Edit > Undo takes back what was done):\n\n" ..
+      tostring(failure))
+  end
+  return ok
+end
+
+-- A source for a new file, with its peaks built so the waveform shows at once.
+function lib.new_source(file)
+  local source = reaper.PCM_Source_CreateFromFile(file)
+  if reaper.PCM_Source_BuildPeaks(source, 0) ~= 0 then
+    while reaper.PCM_Source_BuildPeaks(source, 1) ~= 0 do
+    end
+    reaper.PCM_Source_BuildPeaks(source, 2)
+  end
+  return source
+end
+
+-- The selected items, to put the selection back after an action that works on selected items.
+function lib.selection()
+  local items = {}
+  for i = 0, reaper.CountSelectedMediaItems(0) - 1 do
+    items[#items + 1] = reaper.GetSelectedMediaItem(0, i)
+  end
+  return items
+end
+
+function lib.restore_selection(items)
+  reaper.SelectAllMediaItems(0, false)
+  for _, item in ipairs(items) do
+    if reaper.ValidatePtr2(0, item, "MediaItem*") then
+      reaper.SetMediaItemSelected(item, true)
+    end
+  end
+end
+
+-- Reverses `take` as REAPER's "Toggle take reverse" does (there is no API call for it): that action works on
+-- the active takes of the selected items, so the item is selected alone with the take active for it.
+function lib.reverse_take(item, take)
+  reaper.SelectAllMediaItems(0, false)
+  reaper.SetMediaItemSelected(item, true)
+  reaper.SetActiveTake(take)
+  reaper.Main_OnCommand(TOGGLE_TAKE_REVERSE, 0)
 end
 
 -- A new track at `index` (0-based) named `name`; returns it.
@@ -437,7 +545,7 @@ function lib.place_files(track, files, position)
   for _, file in ipairs(files) do
     local item = reaper.AddMediaItemToTrack(track)
     local take = reaper.AddTakeToMediaItem(item)
-    local source = reaper.PCM_Source_CreateFromFile(file)
+    local source = lib.new_source(file)
     reaper.SetMediaItemTake_Source(take, source)
     reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", lib.basename(file), true)
     local length = reaper.GetMediaSourceLength(source)

@@ -42,9 +42,10 @@ def free_udp_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_scenario(name: str, work: Path, sample: Path, port: int, command: Path, timeout: float = 400) -> None:
+def run_scenario(name: str, work: Path, sample: Path, port: int, command: Path, timeout: float = 400,
+                 long: Path | None = None) -> None:
     env = dict(os.environ, DD_SCRIPTS=str(SCRIPTS), DD_WORK=str(work), DD_SAMPLE=str(sample), DD_PORT=str(port),
-               DD_COMMAND=str(command))
+               DD_COMMAND=str(command), DD_LONG=str(long or sample))
     result = subprocess.run([lua(), str(LUA_TESTS / "actions_test.lua"), name], env=env, capture_output=True,
                             text=True, timeout=timeout)
     log = work / "REAPER resources" / "exec.log"
@@ -58,7 +59,23 @@ def sample(drum_samples) -> Path:
     return drum_samples["wav"]
 
 
-@pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two"])
+@pytest.fixture(scope="session")
+def long_take(tmp_path_factory, drum_samples) -> Path:
+    """A 3.1 s stereo recording at 48 kHz: drum hits every 0.25 s, as a take an item plays 0.2 s of."""
+    import numpy as np
+    import soundfile
+    hit, rate = soundfile.read(drum_samples["wav"], dtype="float32", always_2d=True)
+    out = np.zeros((round(3.1 * 48000), 2), dtype="float32")
+    hit = hit[: 48000 // 4, :1] if rate == 48000 else np.resize(hit[:, :1], (48000 // 4, 1))
+    for start in range(0, len(out) - len(hit), 48000 // 4):
+        out[start:start + len(hit)] += hit
+    path = tmp_path_factory.mktemp("long") / "take 3.wav"
+    soundfile.write(path, out, 48000, subtype="PCM_24")
+    return path
+
+
+@pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two",
+                                  "take_regions"])
 def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):
     run_scenario(name, tmp_path, sample, OSC_PORT, dd_bridge)
 
@@ -68,11 +85,20 @@ def test_stopped_service_is_a_clear_message(tmp_path, sample, dd_bridge):
 
 
 @pytest.mark.parametrize("name", ["vary", "generate", "interpolate", "follow_selection", "unknown_model",
-                                  "unreadable_source"])
+                                  "unreadable_source", "vary_inherits", "vary_take_deleted", "placement_fails",
+                                  "request_dies", "model_dies"])
 def test_actions_with_the_service(name, service, sample, dd_bridge):
     work = service["root"] / name  # inside the service's allowed folders
     work.mkdir()
     run_scenario(name, work, sample, service["port"], dd_bridge)
+
+
+@pytest.mark.parametrize("name", ["region_offset", "region_playrate", "region_section", "region_reversed"])
+def test_items_vary_exactly_what_they_play(name, service, sample, long_take, dd_bridge):
+    """Issue 12: an item playing 0.2 s of a 3.1 s recording gets variations of exactly that 0.2 s, in place."""
+    work = service["root"] / name
+    work.mkdir()
+    run_scenario(name, work, sample, service["port"], dd_bridge, long=long_take)
 
 
 def test_library_defaults_match_the_service():

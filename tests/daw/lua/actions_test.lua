@@ -71,8 +71,9 @@ local scenarios = {}
 function scenarios.vary()
   local state, source = project()
   local drums = mock.add_track("Drums")
-  local first = mock.add_item(drums, { file = source, position = 1, startoffs = 0.01 })
-  local second = mock.add_item(drums, { file = source, position = 3 })
+  local whole = mock.wav_seconds(source)  -- both items play the whole file: one request, variations as long
+  local first = mock.add_item(drums, { file = source, position = 1, length = whole })
+  local second = mock.add_item(drums, { file = source, position = 3, length = whole })
   mock.run_action(script("Vary selected items"))
   check(#state.messages == 0, "unexpected message: %s", state.messages[1])
   every_start_was_non_blocking(state)
@@ -246,6 +247,10 @@ function scenarios.settings()
   state.inputs = "0.3|8|20||" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
   mock.run_action(script("Settings"))
   equal(#state.messages, 0, "messages")
+  local captions = { "Noise (0 keeps the clip; 1 a new sound)", "Variations per run", "Steps (more is slower and cleaner)",
+    "Model (empty: the service's)", "Path to dd-bridge", "Service port" }
+  equal(table.concat(state.dialog.captions, "\n"), table.concat(captions, "\n"), "the dialog's captions, one a field")
+  equal(state.dialog.options.separator, "|", "the values' separator")
   equal(state.ext["DD Bridge/noise"], "0.3", "noise")
   equal(state.ext["DD Bridge/count"], "8", "count")
   equal(state.ext["DD Bridge/steps"], "20", "steps")
@@ -274,17 +279,215 @@ function scenarios.quoting()
     for i, argument in ipairs(arguments) do
       words[i] = assert(lib.quote(argument), argument)
     end
+    if system == "Win" then  -- what only the Windows rules can pass: every quote, backslashes before a quote
+      for _, argument in ipairs({ "all \" ' ` three", "C:\\My \"Music\"\\", "\\\\server\\share\\", "a\\\"b" }) do
+        arguments[#arguments + 1] = argument
+        words[#words + 1] = assert(lib.quote(argument), argument)
+      end
+    end
+    -- Each argument comes back exactly as the program receives it (REAPER's splitting, or on Windows the
+    -- program's own).
     local argv = mock.split_command(table.concat(words, " "))
     equal(#argv, #arguments, system .. ": argument count")
     for i, argument in ipairs(arguments) do
-      local expected = argument
-      if system == "Win" and argument:sub(-1) == "\\" then
-        expected = argument .. "\\"  -- doubled, so a Windows program reads one backslash before the quote
-      end
-      equal(argv[i], expected, system .. ": argument " .. i)
+      equal(argv[i], argument, system .. ": argument " .. i)
     end
-    equal(lib.quote("all \" ' ` three"), nil, "an argument with every quote character")
+    if system ~= "Win" then
+      equal(lib.quote("all \" ' ` three"), nil, "an argument with every quote character")
+    end
   end
+end
+
+-- ---- What an item plays: regions (lib.take_region against the mock's sources, no service) ----
+
+local function near(actual, expected, what)
+  check(math.abs(actual - expected) < 1e-6, "%s: expected %.6f, got %.6f", what, expected, actual)
+end
+
+function scenarios.take_regions()
+  local state, source = project()
+  _G.reaper = mock.reaper
+  local lib = dofile(script("lib"))
+  local whole = mock.wav_seconds(source)
+  local track = mock.add_track("Drums")
+  local function region(options)
+    options.file = source
+    local item = mock.add_item(track, options)
+    return lib.take_region(item, item.active)
+  end
+  local plain = region({ length = whole })
+  check(plain.whole and not plain.reversed, "an item playing its whole file is the whole file")
+  equal(#lib.region_options(plain), 0, "no options for the whole file")
+  local offset = region({ startoffs = 0.05, length = 0.02 })
+  near(offset.start, 0.05, "offset start")
+  near(offset.finish, 0.07, "offset end")
+  local fast = region({ startoffs = 0.05, length = 0.02, playrate = 2 })
+  near(fast.finish, 0.09, "playrate 2 plays twice the source")
+  local section = region({ startoffs = 0.01, length = 0.02, sections = { { offset = 0.04, length = 0.1 } } })
+  near(section.start, 0.05, "section start")
+  near(section.finish, 0.07, "section end")
+  local reversed = region({ startoffs = 0.01, length = 0.02, sections = { { offset = 0, length = whole, reversed = true } } })
+  check(reversed.reversed, "a reversed take is reversed")
+  near(reversed.start, whole - 0.03, "reversed start")
+  near(reversed.finish, whole - 0.01, "reversed end")
+  local options = lib.region_options(offset)
+  equal(options[1], "start=0.050000", "start option")
+  equal(options[2], "end=0.070000", "end option")
+  equal(lib.region_options(section, "b_")[1], "b_start=0.050000", "the second clip's options")
+  check(lib.region_key(offset) ~= lib.region_key(fast), "another part of the same file is another request")
+end
+
+-- ---- Placement and the polling loop, through the real service ----
+
+-- Vary on an item whose take is reversed (whole file, playrate 2, pitched, one channel): the new takes line up,
+-- play backwards too, inherit pitch, playrate and channel mode, and show their waveform.
+function scenarios.vary_inherits()
+  local state, source = project({ count = "1" })
+  local whole = mock.wav_seconds(source)
+  local item = mock.add_item(mock.add_track("Drums"), { file = source, length = whole / 2, playrate = 2, pitch = 3,
+    chanmode = 3, preserve_pitch = 1, sections = { { offset = 0, length = whole, reversed = true } } })
+  local other = mock.add_item(state.tracks[1], { file = source, position = 5, length = whole, selected = false })
+  mock.run_action(script("Vary selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(#item.takes, 2, "takes")
+  local take = item.takes[2]
+  equal(item.active, take, "the new take is active")
+  equal(take.playrate, 2, "playrate")
+  equal(take.pitch, 3, "pitch")
+  equal(take.chanmode, 3, "channel mode")
+  equal(take.preserve_pitch, 1, "preserve pitch")
+  check(take.source.section and take.source.section.reversed, "the new take is not reversed")
+  local file = take.source.parent.file
+  check(take.source.parent.peaks, "no peaks were built for %s", file)
+  near(take.startoffs, 0, "the variation starts where the item's part starts")
+  near(mock.wav_seconds(file) / take.playrate, item.length, "the take fills the item")
+  check(item.selected and not other.selected, "the selection is as it was")
+end
+
+-- The original take is deleted while the service renders: the variations still become takes.
+function scenarios.vary_take_deleted()
+  local state, source = project({ count = "1" })
+  local item = mock.add_item(mock.add_track("Drums"), { file = source, length = mock.wav_seconds(source) })
+  local original = item.active
+  mock.run_action(script("Vary selected items"), {
+    each = function()
+      if state.valid[original] then
+        for _, started in ipairs(state.exec) do
+          if started.argv[#started.argv - 5] == "/dd/vary" then
+            mock.delete_take(original)
+          end
+        end
+      end
+    end,
+  })
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(#item.takes, 1, "the new take")
+  check(item.takes[1] ~= original and item.takes[1].source.file, "the new take holds the variation")
+end
+
+-- A Lua error while placing: the undo block and the UI refresh stay balanced (mock.run_action checks both) and
+-- the producer is told.
+function scenarios.placement_fails()
+  local state, source = project({ count = "1" })
+  local item = mock.add_item(mock.add_track("Drums"), { file = source, length = mock.wav_seconds(source) })
+  state.faults.SetMediaItemTake_Source = true
+  mock.run_action(script("Vary selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("^Placing the results went wrong part way"), "unclear message: %s", state.messages[1])
+  equal(#state.undo.blocks, 1, "one undo point, for what was done")
+end
+
+-- A `dd-bridge` that dies without writing its answer (killed, crashed): the action stops waiting.
+local function dying_command(address)
+  local path = env.DD_WORK .. "/dying tools/dd-bridge"
+  assert(os.execute("mkdir -p " .. shell(env.DD_WORK .. "/dying tools")))
+  local file = assert(io.open(path, "w"))
+  file:write("#!/bin/sh\nfor word in \"$@\"; do [ \"$word\" = " .. shell(address) .. " ] && exit 9; done\nexec " ..
+    shell(env.DD_COMMAND) .. " \"$@\"\n")
+  file:close()
+  assert(os.execute("chmod +x " .. shell(path)))
+  return path
+end
+
+local function dies(address, settings, expected)
+  settings.command = dying_command(address)
+  local state, source = project(settings)
+  local item = mock.add_item(mock.add_track("Drums"), { file = source, length = mock.wav_seconds(source) })
+  mock.run_action(script("Vary selected items"), { limit = 120,
+    each = function()
+      for _, started in ipairs(state.exec) do
+        if started.argv[#started.argv - 5] == address or started.argv[#started.argv - 2] == address then
+          state.clock = state.clock + 60  -- REAPER's clock runs on while nothing comes
+        end
+      end
+    end,
+  })
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find(expected), "unclear message: %s", state.messages[1])
+  check(state.messages[1]:find("dd%-bridge stopped without an answer"), "unclear message: %s", state.messages[1])
+  equal(#item.takes, 1, "takes")
+  check(not state.gfx.open, "the progress window stayed open")
+end
+
+function scenarios.request_dies()
+  dies("/dd/vary", {}, "^Some variations could not be made")
+end
+
+function scenarios.model_dies()
+  dies("/dd/set", { model = "dd-drums-small" }, "^Cannot use the model 'dd%-drums%-small'")
+end
+
+-- ---- Regions through the real service: an item playing 0.2 s of a 3.1 s recording (DD_LONG) ----
+
+local function vary_region(options, expect)
+  local state = project({ count = "2" })
+  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
+  copy(env.DD_LONG, long)
+  options.file, options.position = long, 10
+  local item = mock.add_item(mock.add_track("Drums"), options)
+  mock.run_action(script("Vary selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local request
+  for _, started in ipairs(state.exec) do
+    if started.argv[#started.argv - 7] == "/dd/vary" then
+      request = started.argv
+    end
+  end
+  check(request, "no /dd/vary with a region was sent")
+  near(tonumber(request[#request - 1]:match("^start=(.*)")), expect.start, "start=")
+  near(tonumber(request[#request]:match("^end=(.*)")), expect.finish, "end=")
+  equal(#item.takes, 3, "takes")
+  for i = 2, 3 do
+    local take = item.takes[i]
+    local file = take.source.parent and take.source.parent.file or take.source.file
+    check(math.abs(mock.wav_seconds(file) - 0.2) < 1e-4, "%s lasts %s s, not the 0.2 s the item plays", file,
+      mock.wav_seconds(file))
+    near(take.startoffs, 0, "the new take starts at its file's start")
+    equal(take.playrate, options.playrate or 1, "playrate")
+    near(mock.wav_seconds(file) / take.playrate, item.length, "the new take fills the item")
+    equal(take.source.section ~= nil and take.source.section.reversed, expect.reversed or false, "reversed")
+    local shown = string.format(" %.3f-%.3fs var ", expect.start, expect.finish):gsub("%p", "%%%0")
+    check(file:find(shown .. "%d+%.wav$"), "the name does not show the region: %s", file)
+  end
+  equal(item.position, 10, "the item has not moved")
+end
+
+function scenarios.region_offset()
+  vary_region({ startoffs = 1.0, length = 0.2 }, { start = 1.0, finish = 1.2 })
+end
+
+function scenarios.region_playrate()
+  vary_region({ startoffs = 1.0, length = 0.1, playrate = 2 }, { start = 1.0, finish = 1.2 })
+end
+
+function scenarios.region_section()
+  vary_region({ startoffs = 0.5, length = 0.2, sections = { { offset = 0.5, length = 2 } } }, { start = 1.0, finish = 1.2 })
+end
+
+function scenarios.region_reversed()
+  -- Reversed over the whole 3.1 s: 0.2 s from 1.9 s into the reversed take is 1.0-1.2 s of the file.
+  vary_region({ startoffs = 1.9, length = 0.2, sections = { { offset = 0, length = 3.1, reversed = true } } },
+    { start = 1.0, finish = 1.2, reversed = true })
 end
 
 local name = arg[1]

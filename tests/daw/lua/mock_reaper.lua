@@ -36,6 +36,7 @@ local function new_state(options)
     cursor = options.cursor or 0,
     gfx = { open = false, drawn = {} },
     inputs = options.inputs,  -- what GetUserInputs "types"
+    faults = {},         -- [API name] = true: that call raises a Lua error, as a REAPER call given bad input does
   }
 end
 
@@ -54,15 +55,38 @@ function mock.add_track(name)
   return track
 end
 
--- file: an audio file, or nil with midi = true for a MIDI item.
+local wav_seconds
+
+-- A file's source, or a section of `parent` ({offset, length, reversed}), as REAPER's "Section" and reversed
+-- takes make them.
+local function file_source(file)
+  local source = { file = file, length = wav_seconds(file) or 0 }  -- REAPER: 0 for a file it cannot read
+  state.valid[source] = "PCM_source*"
+  return source
+end
+
+local function section_source(parent, section)
+  local source = { parent = parent, section = { offset = section.offset or 0,
+    length = section.length or parent.length - (section.offset or 0), reversed = section.reversed or false } }
+  source.length = source.section.length
+  state.valid[source] = "PCM_source*"
+  return source
+end
+
+-- file: an audio file, or nil with midi = true for a MIDI item. length (1 s), startoffs, playrate, pitch,
+-- chanmode, preserve_pitch; sections: a list of {offset, length, reversed}, innermost last, between the file and
+-- the take (a reversed take is one reversed section over the whole file).
 function mock.add_item(track, options)
   local item = { track = track, position = options.position or 0, length = options.length or 1,
     takes = {}, selected = options.selected ~= false }
-  local take = { item = item, startoffs = options.startoffs or 0, playrate = 1, name = "",
-    midi = options.midi or false }
+  local take = { item = item, startoffs = options.startoffs or 0, playrate = options.playrate or 1, name = "",
+    midi = options.midi or false, pitch = options.pitch or 0, chanmode = options.chanmode or 0,
+    preserve_pitch = options.preserve_pitch or 0 }
   if options.file then
-    take.source = { file = options.file }
-    state.valid[take.source] = "PCM_source*"
+    take.source = file_source(options.file)
+    for _, section in ipairs(options.sections or {}) do
+      take.source = section_source(take.source, section)
+    end
   end
   item.takes[1] = take
   item.active = take
@@ -81,8 +105,20 @@ function mock.delete_item(item)
   end
 end
 
+function mock.delete_take(take)
+  state.valid[take] = nil
+  for i, other in ipairs(take.item.takes) do
+    if other == take then
+      table.remove(take.item.takes, i)
+    end
+  end
+  if take.item.active == take then
+    take.item.active = take.item.takes[1]
+  end
+end
+
 -- The length in seconds of a WAV file, read from its header (so a take's length comes from the real file).
-local function wav_seconds(path)
+function wav_seconds(path)
   local file = io.open(path, "rb")
   if not file then
     return nil
@@ -109,7 +145,51 @@ mock.wav_seconds = wav_seconds
 
 -- ---- REAPER's command-line splitting and process start ----
 
+-- How a Windows program splits its command line (the Microsoft C runtime, CommandLineToArgvW): arguments
+-- between spaces or tabs; "..." quotes; 2n backslashes before a quote are n backslashes and the quote opens or
+-- closes; 2n+1 are n backslashes and a literal quote; other backslashes are themselves.
+local function split_windows_command(command)
+  local argv, current, quoted, started, i = {}, {}, false, false, 1
+  while i <= #command do
+    local char = command:sub(i, i)
+    if char == "\\" then
+      local run = command:match("^\\+", i)
+      local after = command:sub(i + #run, i + #run)
+      if after == '"' then
+        current[#current + 1] = string.rep("\\", #run // 2)
+        if #run % 2 == 1 then
+          current[#current + 1] = '"'
+          i = i + 1
+        end
+      else
+        current[#current + 1] = run
+      end
+      i, started = i + #run, true
+    elseif char == '"' then
+      quoted, started, i = not quoted, true, i + 1
+    elseif (char == " " or char == "\t") and not quoted then
+      if started then
+        argv[#argv + 1] = table.concat(current)
+        current, started = {}, false
+      end
+      i = i + 1
+    else
+      current[#current + 1] = char
+      started, i = true, i + 1
+    end
+  end
+  if started then
+    argv[#argv + 1] = table.concat(current)
+  end
+  return argv
+end
+
+-- The arguments a program receives from ExecProcess(command): REAPER's own splitting on macOS and Linux, the
+-- program's on Windows.
 function mock.split_command(command)
+  if state.os == "Win" then
+    return split_windows_command(command)
+  end
   local argv, current, quote, started = {}, {}, nil, false
   for char in command:gmatch(utf8.charpattern) do
     if quote then
@@ -158,6 +238,9 @@ local reaper = {}
 mock.reaper = reaper
 
 local function check(value, kind, name)
+  if state.faults[name] then
+    fail(name .. ": a fault the test injected")
+  end
   if state.valid[value] ~= kind then
     fail(string.format("%s: expected a %s, got %s", name, kind, tostring(value)))
   end
@@ -232,8 +315,22 @@ function reaper.SetExtState(section, key, value, persist)
   state.ext[section .. "/" .. key] = value
 end
 
-function reaper.GetUserInputs(title, count, captions, values)
-  state.dialog = { title = title, count = count, captions = captions, values = values }
+-- captions_csv: the captions separated by commas, then options (separator=X, extrawidth=N); separator= changes
+-- only what separates the values.
+function reaper.GetUserInputs(title, count, captions_csv, values)
+  local captions, options = {}, {}
+  for part in (captions_csv .. ","):gmatch("([^,]*),") do
+    local key, value = part:match("^(%a+)=(.*)$")
+    if key == "separator" or key == "extrawidth" then
+      options[key] = value
+    else
+      captions[#captions + 1] = part
+    end
+  end
+  if #captions ~= count then
+    fail(string.format("GetUserInputs: %d captions for %d fields: %s", #captions, count, captions_csv))
+  end
+  state.dialog = { title = title, count = count, captions = captions, options = options, values = values }
   if not state.inputs then
     return false, values
   end
@@ -291,13 +388,71 @@ function reaper.GetMediaSourceLength(source)
   return source.length, false
 end
 function reaper.PCM_Source_CreateFromFile(path)
-  local seconds = wav_seconds(path)
-  if not seconds then
+  if not wav_seconds(path) then
     fail("PCM_Source_CreateFromFile: not a WAV file: " .. tostring(path))
   end
-  local source = { file = path, length = seconds }
-  state.valid[source] = "PCM_source*"
-  return source
+  return file_source(path)
+end
+-- retval, offset, length, reversed: false for a source that is not a section.
+function reaper.PCM_Source_GetSectionInfo(source)
+  check(source, "PCM_source*", "PCM_Source_GetSectionInfo")
+  if not source.section then
+    return false, 0, 0, false
+  end
+  return true, source.section.offset, source.section.length, source.section.reversed
+end
+-- mode 0 starts (0: peaks exist, nothing to do), 1 runs (the percentage left), 2 finishes.
+function reaper.PCM_Source_BuildPeaks(source, mode)
+  check(source, "PCM_source*", "PCM_Source_BuildPeaks")
+  if mode == 0 then
+    if source.peaks then
+      return 0
+    end
+    source.building = 100
+    return 100
+  end
+  assert(source.building, "PCM_Source_BuildPeaks(src, " .. mode .. ") before PCM_Source_BuildPeaks(src, 0)")
+  if mode == 1 then
+    source.building = math.max(0, source.building - 50)
+    return source.building
+  end
+  assert(mode == 2 and source.building == 0, "PCM_Source_BuildPeaks(src, 2) before the run finished")
+  source.building, source.peaks = nil, true
+  return 0
+end
+function reaper.SelectAllMediaItems(project, selected)
+  assert(project == 0, "project 0")
+  for _, track in ipairs(state.tracks) do
+    for _, item in ipairs(track.items) do
+      item.selected = selected
+    end
+  end
+end
+function reaper.SetMediaItemSelected(item, selected)
+  check(item, "MediaItem*", "SetMediaItemSelected")
+  item.selected = selected
+end
+-- The actions the scripts run. 41051, "Item properties: Toggle take reverse": the active take of each selected
+-- item plays its source backwards (a reversed section over it, or the section's direction flipped), the same
+-- part of it as before.
+function reaper.Main_OnCommand(command, flag)
+  assert(flag == 0, "Main_OnCommand(command, 0)")
+  if command ~= 41051 then
+    fail("Main_OnCommand: the mock does not know action " .. tostring(command))
+  end
+  for _, item in ipairs(selected_items()) do
+    local take = item.active
+    if take and not take.midi then
+      local source = take.source
+      local length = source.length
+      take.startoffs = length - (take.startoffs + item.length * take.playrate)
+      if source.section and source.section.offset == 0 and source.section.length == source.parent.length then
+        source.section.reversed = not source.section.reversed
+      else
+        take.source = section_source(source, { offset = 0, length = length, reversed = true })
+      end
+    end
+  end
 end
 function reaper.ValidatePtr2(project, pointer, kind)
   assert(project == 0, "project 0")
@@ -305,7 +460,8 @@ function reaper.ValidatePtr2(project, pointer, kind)
 end
 
 local ITEM_NUMBERS = { D_POSITION = "position", D_LENGTH = "length" }
-local TAKE_NUMBERS = { D_STARTOFFS = "startoffs", D_PLAYRATE = "playrate" }
+local TAKE_NUMBERS = { D_STARTOFFS = "startoffs", D_PLAYRATE = "playrate", D_PITCH = "pitch", I_CHANMODE = "chanmode",
+  B_PPITCH = "preserve_pitch" }
 
 function reaper.GetMediaItemInfo_Value(item, name)
   check(item, "MediaItem*", "GetMediaItemInfo_Value")
@@ -335,7 +491,8 @@ function reaper.GetSetMediaItemTakeInfo_String(take, name, value, set)
 end
 function reaper.AddTakeToMediaItem(item)
   check(item, "MediaItem*", "AddTakeToMediaItem")
-  local take = { item = item, startoffs = 0, playrate = 1, name = "", midi = false }
+  local take = { item = item, startoffs = 0, playrate = 1, name = "", midi = false, pitch = 0, chanmode = 0,
+    preserve_pitch = 0 }
   table.insert(item.takes, take)
   state.valid[take] = "MediaItem_Take*"
   return take
