@@ -1,3 +1,4 @@
+-- @noindex
 -- @description DD Bridge - Generate at edit cursor
 -- @version 1.1
 -- @author DD Bridge

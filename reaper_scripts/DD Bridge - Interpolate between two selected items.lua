@@ -1,3 +1,4 @@
+-- @noindex
 -- @description DD Bridge - Interpolate between two selected items
 -- @version 1.1
 -- @author DD Bridge

@@ -1,3 +1,4 @@
+-- @noindex
 -- @description DD Bridge - Settings
 -- @version 1.1
 -- @author DD Bridge

@@ -1,5 +1,20 @@
--- @noindex
--- DD Bridge: what every action shares. Loaded by the actions with dofile from their own folder.
+-- @description DD Bridge
+-- @version 1.1
+-- @author DD Bridge
+-- @about
+--   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)
+--   while REAPER stays responsive. New files go to the project's media folder: add your REAPER projects
+--   folder to `allowed_folders` in the service's configuration.
+-- @provides
+--   [nomain] .
+--   [main] DD Bridge - Follow selection.lua
+--   [main] DD Bridge - Generate at edit cursor.lua
+--   [main] DD Bridge - Interpolate between two selected items.lua
+--   [main] DD Bridge - Settings.lua
+--   [main] DD Bridge - Vary selected items.lua
+--
+-- The ReaPack package (ReaTeam's layout: this library, not an action, carries the package's header and
+-- provides the actions, which are @noindex). And what every action shares. Loaded by the actions with dofile from their own folder.
 --
 -- Lua in REAPER has no sockets, so every request goes through `dd-bridge send --result FILE`, started with
 -- ExecProcess(cmd, -2) (no waiting); the action polls FILE from a reaper.defer loop, so REAPER never freezes.
