@@ -125,3 +125,26 @@ def test_every_action_has_reapack_headers_and_is_indexed(tmp_path):
     assert make_index.main(["--out", str(fresh)]) == 0
     assert (SCRIPTS / "index.xml").read_text() == fresh.read_text(), \
         "reaper_scripts/index.xml is stale: run `python reaper_scripts/make_index.py` and commit it"
+
+
+def test_reapack_package_is_pinned_rtf_with_a_nomain_library():
+    """ReaPack shows the description as RTF, installs what the URLs name (a commit, never a moving branch), and
+    registers only `main` sources as actions: the library is loaded by them, not run."""
+    import re
+    import xml.etree.ElementTree as ElementTree
+    root = ElementTree.parse(SCRIPTS / "index.xml").getroot()
+    packages = root.findall("./category/reapack")
+    assert len(packages) == 1, "one package for the actions and their library"
+    description = packages[0].find("./metadata/description").text
+    assert description.startswith("{\\rtf1") and description.rstrip().endswith("}")
+    sources = {source.get("file"): source for source in packages[0].iter("source")}
+    assert set(sources) == {f"DD Bridge - {action}.lua" for action in ACTIONS} | {"DD Bridge - lib.lua"}
+    assert sources["DD Bridge - lib.lua"].get("main") is None
+    assert all(sources[f"DD Bridge - {action}.lua"].get("main") == "main" for action in ACTIONS)
+    commits = {re.search(r"/([0-9a-f]{40})/reaper_scripts/", source.text)[1] for source in sources.values()}
+    assert len(commits) == 1, commits
+    commit = commits.pop()
+    for name in sources:  # the pinned commit holds exactly the scripts in this tree
+        pinned = subprocess.run(["git", "show", f"{commit}:reaper_scripts/{name}"], cwd=REPO_DIR, capture_output=True)
+        assert pinned.returncode == 0 and pinned.stdout == (SCRIPTS / name).read_bytes(), \
+            f"{name} differs from the commit index.xml names: run `python reaper_scripts/make_index.py` and commit it"
