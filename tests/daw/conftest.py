@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,18 @@ def service(tmp_path_factory, tiny_model_path):
             process.kill()
             process.wait()
             raise AssertionError("the service did not stop within 30 s of SIGTERM:\n" + log.read_text())
+
+
+@pytest.fixture(scope="session")
+def long_take(tmp_path_factory, drum_samples) -> Path:
+    """A 3.1 s stereo recording at 48 kHz: drum hits every 0.25 s, as a take an item plays 0.2 s of."""
+    import numpy as np
+    import soundfile
+    hit, rate = soundfile.read(drum_samples["wav"], dtype="float32", always_2d=True)
+    out = np.zeros((round(3.1 * 48000), 2), dtype="float32")
+    hit = hit[: 48000 // 4, :1] if rate == 48000 else np.resize(hit[:, :1], (48000 // 4, 1))
+    for start in range(0, len(out) - len(hit), 48000 // 4):
+        out[start:start + len(hit)] += hit
+    path = tmp_path_factory.mktemp("long") / "take 3.wav"
+    soundfile.write(path, out, 48000, subtype="PCM_24")
+    return path

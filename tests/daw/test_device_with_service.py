@@ -10,16 +10,21 @@ from pathlib import Path
 NODE_SESSION = Path(__file__).resolve().parent / "node" / "service_session.js"
 
 
-def test_device_gets_variations_from_the_service(service, drum_samples):
+def test_device_gets_variations_from_the_service(service, drum_samples, long_take):
     node = shutil.which("node")
     assert node, "node is missing: ./bootstrap.sh test installs it (Debian package nodejs)"
     clip = service["root"] / "Live set" / "Samples" / "Kick ü 'one'.wav"
     clip.parent.mkdir(parents=True)
     shutil.copy(drum_samples["wav"], clip)
-    result = subprocess.run([node, str(NODE_SESSION), str(service["port"]), str(clip)], capture_output=True, text=True,
-                            timeout=400)
+    result = subprocess.run([node, str(NODE_SESSION), str(service["port"]), str(clip), str(long_take)],
+                            capture_output=True, text=True, timeout=600)
     log = (service["root"] / "service.log").read_text()
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n--- service log ---\n{log}"
     outcome = json.loads(result.stdout)
     assert len(outcome["files"]) == 2
     assert all(Path(file).parent.name == clip.stem for file in outcome["files"])
+    # Issue 12: clips playing 1.0-1.2 s of a 3.1 s recording (Session and Arrangement, unwarped and warped) got
+    # variations of exactly that 0.2 s (lengths and placement are checked in service_session.js).
+    assert sorted(outcome["regions"]) == ["arrangement", "arrangement, warped", "session", "session, warped"]
+    for files in outcome["regions"].values():
+        assert [Path(file).parent.name for file in files] == [long_take.stem] * 2

@@ -59,21 +59,6 @@ def sample(drum_samples) -> Path:
     return drum_samples["wav"]
 
 
-@pytest.fixture(scope="session")
-def long_take(tmp_path_factory, drum_samples) -> Path:
-    """A 3.1 s stereo recording at 48 kHz: drum hits every 0.25 s, as a take an item plays 0.2 s of."""
-    import numpy as np
-    import soundfile
-    hit, rate = soundfile.read(drum_samples["wav"], dtype="float32", always_2d=True)
-    out = np.zeros((round(3.1 * 48000), 2), dtype="float32")
-    hit = hit[: 48000 // 4, :1] if rate == 48000 else np.resize(hit[:, :1], (48000 // 4, 1))
-    for start in range(0, len(out) - len(hit), 48000 // 4):
-        out[start:start + len(hit)] += hit
-    path = tmp_path_factory.mktemp("long") / "take 3.wav"
-    soundfile.write(path, out, 48000, subtype="PCM_24")
-    return path
-
-
 @pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two",
                                   "take_regions"])
 def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):

@@ -422,4 +422,4 @@ function loadDevice(set, options) {
   };
 }
 
-module.exports = { loadDevice, FakeLive };
+module.exports = { loadDevice, FakeLive, wavSeconds };

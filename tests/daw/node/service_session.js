@@ -1,15 +1,17 @@
 // The device's script against a real running service, over real UDP: what Max's udpsend/udpreceive do, done
 // here with a minimal OSC encoder and decoder. Used by tests/daw/test_device_with_service.py:
-//   node service_session.js <service port> <audio file>
-// Exits 0 when the device connected, selected the clip, got variations and put them into empty clip slots.
+//   node service_session.js <service port> <audio file> [<3.1 s recording>]
+// Exits 0 when the device connected, selected the clip, got variations and put them into empty clip slots; with
+// a recording, also when clips playing 1.0-1.2 s of it got variations of exactly that part, placed beside them.
 "use strict";
 
 const dgram = require("node:dgram");
 const fs = require("node:fs");
+const path = require("node:path");
 const assert = require("node:assert/strict");
-const { loadDevice } = require("./fake_max.js");
+const { loadDevice, wavSeconds } = require("./fake_max.js");
 
-const [servicePort, audioFile] = process.argv.slice(2);
+const [servicePort, audioFile, longFile] = process.argv.slice(2);
 
 function pad(buffer) {
   return Buffer.concat([buffer, Buffer.alloc(4 - (buffer.length % 4))]);
@@ -82,11 +84,10 @@ function decode(buffer) {
   return [[address, ...args]];
 }
 
-async function main() {
-  const probe = loadDevice({
-    version: [12, 1, 0],
-    tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }],
-  });
+// One device in `set`, over real UDP to the service: connects, selects the clip at `select`, presses the trigger
+// and places the results. Returns the probe and what the device sent.
+async function pressOnce(set, select) {
+  const probe = loadDevice(set);
   // The device picks a reply port of its own at init (`port N` to its udpreceive) and registers it with
   // /dd/hello: listen there, as udpreceive would, and send from there too.
   probe.message("init");
@@ -116,25 +117,82 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
+  try {
+    await waitFor("the service's answer to /dd/hello", () => /^connected to dd-bridge /.test(probe.status()), 30);
+    probe.message("count", 2);
+    probe.message("steps", 2);
+    probe.message("noise", 0.25);
+    select(probe.live);
+    await waitFor("the select to be acknowledged", () => received.includes("/dd/ack") || /error/.test(probe.status()), 30);
+    assert.doesNotMatch(probe.status(), /error/);
+    probe.message("note", 0, 100);  // a key press: the default trigger note
+    await waitFor("the variations", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
+    assert.doesNotMatch(probe.status(), /error/);
+    probe.clock.runScheduled();
+    assert.ok(received.includes("/dd/progress") || received.includes("/dd/done"));
+    return probe;
+  } finally {
+    socket.close();
+  }
+}
 
-  await waitFor("the service's answer to /dd/hello", () => /^connected to dd-bridge /.test(probe.status()), 30);
-  probe.message("count", 2);
-  probe.message("steps", 2);
-  probe.message("noise", 0.25);
-  probe.live.select(0, 0);
-  await waitFor("the select to be acknowledged", () => received.includes("/dd/ack"), 30);
-  probe.message("note", 0, 100);  // a key press: the default trigger note
-  await waitFor("the variations", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
-  assert.doesNotMatch(probe.status(), /error/);
-  probe.clock.runScheduled();
-  const created = probe.live.calls.filter((call) => call.name === "create_audio_clip");
+function createdFiles(probe) {
+  return probe.live.calls.filter((call) => call.name === "create_audio_clip");
+}
+
+// A clip that plays 1.0-1.2 s of the 3.1 s recording: unwarped (markers in seconds) or warped (markers in beats,
+// mapped by its warp markers: 0.5 s a beat up to beat 2, then 0.25 s a beat).
+function regionClip(file, warped, extra) {
+  const clip = warped ? { file, warping: 1, start_marker: 2, end_marker: 2.8,
+    warp_markers: [{ beat_time: 0, sample_time: 0 }, { beat_time: 2, sample_time: 1 }, { beat_time: 10, sample_time: 3 }] } :
+    { file, start_marker: 1.0, end_marker: 1.2 };
+  return Object.assign(clip, extra);
+}
+
+function checkRegionFiles(files, where) {
+  assert.equal(files.length, 2, where);
+  for (const file of files) {
+    assert.match(path.basename(file), / 1\.000-1\.200s var \d+\.wav$/, where);
+    const seconds = wavSeconds(file);
+    assert.ok(Math.abs(seconds - 0.2) < 1e-3, `${where}: ${file} lasts ${seconds} s, not the 0.2 s the clip plays`);
+  }
+}
+
+async function main() {
+  const probe = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }] },
+    (live) => live.select(0, 0));
+  const created = createdFiles(probe);
   assert.deepEqual(created.map((call) => call.path), ["live_set tracks 0 clip_slots 1", "live_set tracks 0 clip_slots 2"]);
   for (const call of created) {
     assert.ok(fs.statSync(call.args[0]).size > 44, `${call.args[0]} is not a rendered file`);
   }
-  assert.ok(received.includes("/dd/progress") || received.includes("/dd/done"));
-  console.log(JSON.stringify({ files: created.map((call) => call.args[0]), status: probe.status() }));
-  socket.close();
+  const outcome = { files: created.map((call) => call.args[0]), status: probe.status(), regions: {} };
+  if (longFile) {
+    // Issue 12: a clip playing 1.0-1.2 s of a 3.1 s recording, in the Session and the Arrangement, unwarped and
+    // warped, gets variations of exactly that 0.2 s, next to it.
+    for (const warped of [false, true]) {
+      const where = warped ? "session, warped" : "session";
+      const session = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums",
+        slots: [regionClip(longFile, warped), null, null] }] }, (live) => live.select(0, 0));
+      const files = session.live.tracks[0].slots.slice(1).map((clip) => clip && clip.file);
+      checkRegionFiles(files, where);
+      outcome.regions[where] = files;
+    }
+    for (const warped of [false, true]) {
+      const where = warped ? "arrangement, warped" : "arrangement";
+      const arrangement = await pressOnce({ version: [12, 1, 0], tempo: 120, tracks: [{ name: "Drums", slots: [null],
+        arrangement: [regionClip(longFile, warped, { start_time: 8, end_time: 8.4 })] }] },
+      (live) => live.selectArrangement(0, 0));
+      const track = arrangement.live.tracks[0];
+      const made = track.arrangement.filter((clip) => clip.file !== longFile).sort((a, b) => a.start_time - b.start_time);
+      checkRegionFiles(made.map((clip) => clip.file), where);
+      assert.ok(Math.abs(made[0].start_time - 8.4) < 1e-6, `${where}: the first variation starts at ${made[0].start_time}`);
+      assert.ok(Math.abs(made[1].start_time - made[0].end_time) < 1e-6, `${where}: the second follows the first`);
+      assert.deepEqual(arrangement.live.overwritten, [], where);
+      outcome.regions[where] = made.map((clip) => clip.file);
+    }
+  }
+  console.log(JSON.stringify(outcome));
 }
 
 main().catch((error) => {
