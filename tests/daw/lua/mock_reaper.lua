@@ -96,22 +96,22 @@ function mock.add_item(track, options)
   return item
 end
 
-function mock.delete_item(item)
-  state.valid[item] = nil
-  for i, other in ipairs(item.track.items) do
-    if other == item then
-      table.remove(item.track.items, i)
+-- Deletes `object` from `list` and makes its pointer invalid, as deleting it in REAPER does.
+local function delete(object, list)
+  state.valid[object] = nil
+  for i, other in ipairs(list) do
+    if other == object then
+      table.remove(list, i)
     end
   end
 end
 
+function mock.delete_item(item)
+  delete(item, item.track.items)
+end
+
 function mock.delete_take(take)
-  state.valid[take] = nil
-  for i, other in ipairs(take.item.takes) do
-    if other == take then
-      table.remove(take.item.takes, i)
-    end
-  end
+  delete(take, take.item.takes)
   if take.item.active == take then
     take.item.active = take.item.takes[1]
   end
