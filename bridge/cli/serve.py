@@ -26,6 +26,7 @@ from bridge.logs import RepeatedLines
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
+STOP_GRACE_S = 2.0  # a render stops at its next step; a model call longer than this is left to the exit
 FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
                  ".yaml", ".yml")  # words with these endings are files even before they exist
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -129,9 +130,13 @@ def run_serve(args) -> int:
         log.info("stopping: finishing the file being written ...")
         if midi is not None:
             midi.close()
-        service.stop()
+        service.stop(timeout=STOP_GRACE_S)
         server.stop()
         log.info("stopped")
+    if service.still_rendering:  # inside one model call: torch aborts if the interpreter is torn down under it
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(EXIT_OK)  # all is done: files finished, staging emptied, clients told
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ import platformdirs
 import yaml
 
 from bridge import constants
-from bridge.daemon.settings import Settings, as_int, as_text, validate
+from bridge.daemon.settings import Settings, as_float, as_int, as_text, validate
 from bridge.errors import ConfigError
 
 APP = "dd-bridge"
@@ -52,6 +52,7 @@ limits:
   pending: 256         # outputs waiting to render over all queued requests
   prefetch_clips: 4    # clips whose prefetched variations are kept (the selected one and those before it)
   prefetch_seconds: 30 # clips longer than this are not prefetched
+  prefetch_memory_mb: 512  # decoded audio kept for prefetch, all clips together; a long multichannel clip gets fewer
 """
 
 SECTIONS = {
@@ -59,7 +60,7 @@ SECTIONS = {
     "osc": ("host", "port", "reply_port", "token"),
     "midi": ("port", "notes", "cc"),
     "render": ("noise", "steps", "sampler", "count", "seed", "format", "prefetch"),
-    "limits": ("queue", "pending", "prefetch_clips", "prefetch_seconds"),
+    "limits": ("queue", "pending", "prefetch_clips", "prefetch_seconds", "prefetch_memory_mb"),
 }
 DEVICES = ("auto", "cuda", "mps", "cpu")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -94,6 +95,7 @@ class Config:
     max_pending: int = 256
     prefetch_clips: int = 4
     prefetch_seconds: float = 30.0
+    prefetch_memory_mb: float = 512.0
     source: Path | None = None  # the file it was read from
 
     @property
@@ -216,6 +218,8 @@ def parse_config(data, source: Path | None = None) -> Config:
         changes["prefetch_clips"] = as_int("limits.prefetch_clips", limits["prefetch_clips"], 1, 64)
     if "prefetch_seconds" in limits:
         changes["prefetch_seconds"] = float(validate("seconds", limits["prefetch_seconds"]))
+    if "prefetch_memory_mb" in limits:
+        changes["prefetch_memory_mb"] = as_float("limits.prefetch_memory_mb", limits["prefetch_memory_mb"], 1, 2**20)
     return replace(Config(), **changes)
 
 

@@ -19,6 +19,10 @@ class Busy(BridgeError):
     """The queue is full; the request is refused rather than held in memory."""
 
 
+def client_of(reply: Reply) -> object:
+    return getattr(reply, "sender", None)  # the OSC transport's reply knows its sender; MIDI's has none
+
+
 @dataclass(eq=False)
 class Waiter:
     """One request waiting for a job's results; coalesced requests share a job."""
@@ -26,6 +30,12 @@ class Waiter:
     reply: Reply
     request: rq.Request
     count: int
+
+    @property
+    def client(self) -> object:
+        """Who asked: the OSC sender's (host, port), the same for every request from one socket (the Max device,
+        one `dd-bridge send`); None for MIDI notes, which have no socket of their own."""
+        return client_of(self.reply)
 
     def error(self, message: str) -> None:
         self.reply("/dd/error", self.request.address, message)

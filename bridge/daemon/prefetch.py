@@ -1,9 +1,12 @@
 """Variations rendered ahead, in memory, per source clip, at the settings they were rendered with.
 
-An entry belongs to one source (a file as it was on disk: path, size and modification time, and the region of it
-the clip plays) and one render key (noise, steps, sampler, seed); asking for it with another key starts it
-afresh, so stale work is never served. One entry per file: another region of it replaces the old one.
-Bounded: at most ``max_clips`` entries (least recently used dropped first), each holding at most the prefetch depth.
+An entry belongs to one source (a file as it was on disk: path, size, modification and change times, inode, and
+the region of it the clip plays) and one render key (noise, steps, sampler, seed); asking for it with another key
+starts it afresh, so stale work is never served. One entry per file: another region of it, or the file as it was
+before it changed, is dropped. Bounded twice: at most ``max_clips`` entries (least recently used dropped first),
+and at most ``max_bytes`` of decoded audio over all entries (each source and each variation kept counts its
+samples): the prefetch depth of a long multichannel clip is cut to what fits, and older clips' entries go first to
+make room for the selected one.
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ RANDOM_SEEDS = 2**31  # seeds fit a 32-bit OSC int and a Max integer
 
 @dataclass(frozen=True)
 class Source:
-    """A source file as it is on disk now, and the part of it used; a changed file is another source."""
+    """A source file as it is on disk now, and the part of it used; a changed file is another source. Size and
+    mtime alone miss a file replaced by one of the same size with its time kept (``cp -p``, a rename over it): the
+    inode and the change time, which no program can set back, tell those apart too."""
 
     path: str
     size: int
     mtime_ns: int
     region: Region | None = None  # None: the whole file
+    inode: int = 0
+    device: int = 0
+    ctime_ns: int = 0
 
     @classmethod
     def of(cls, path: str) -> "Source":
@@ -49,7 +57,8 @@ class Source:
             raise AudioError(f"{path}: empty file (0 bytes)")
         if not os.access(path, os.R_OK):
             raise AudioError(f"{path}: permission denied")
-        return cls(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+        return cls(os.path.realpath(path), stat.st_size, stat.st_mtime_ns, inode=stat.st_ino, device=stat.st_dev,
+                   ctime_ns=stat.st_ctime_ns)
 
     @property
     def name(self) -> str:
@@ -99,6 +108,12 @@ class Entry:
     next_seed: int | None = None
     failed: str | None = None  # why this source cannot be prefetched; cleared by a new selection
 
+    @property
+    def nbytes(self) -> int:
+        """Decoded audio held: the source and every variation ready."""
+        held = [self.clip] + [variation.clip for variation in self.ready]
+        return sum(clip.samples.nbytes for clip in held if clip is not None)
+
     def seeds(self, count: int) -> list[int]:
         """Seeds for the next ``count`` variations: consecutive from the key's seed, else fresh random ones."""
         if self.key.seed is None:
@@ -112,8 +127,9 @@ class Entry:
 class PrefetchCache:
     """Variations dropped as stale are collected in ``dropped`` for the owner to discard (their staged files)."""
 
-    def __init__(self, max_clips: int):
+    def __init__(self, max_clips: int, max_bytes: int | None = None):
         self.max_clips = max_clips
+        self.max_bytes = max_bytes  # None: bounded by clip count only
         self._entries: OrderedDict[Source, Entry] = OrderedDict()
         self.dropped: list[Variation] = []
 
@@ -121,8 +137,7 @@ class PrefetchCache:
         """The entry for source at key; a different key replaces the old one (its variations are stale)."""
         entry = self._entries.get(source)
         if entry is None:  # another region (or an older state) of this file is stale now
-            for other in [s for s in self._entries if s.path == source.path]:
-                self.dropped.extend(self._entries.pop(other).ready)
+            self.forget_stale(source)
         if entry is None or entry.key != key:
             if entry is not None:
                 self.dropped.extend(entry.ready)
@@ -148,6 +163,44 @@ class PrefetchCache:
         for source, entry in self._entries.items():
             self.dropped.extend(entry.ready)
             self._entries[source] = Entry(entry.key, clip=entry.clip)
+
+    def forget(self, source: Source) -> None:
+        """Drop source's entry: its decoded audio and its variations."""
+        entry = self._entries.pop(source, None)
+        if entry is not None:
+            self.dropped.extend(entry.ready)
+
+    def forget_stale(self, source: Source) -> None:
+        """Drop the other entries of source's file: other regions of it, or the file as it was before it changed
+        on disk (their audio is of the old sound)."""
+        for other in [s for s in self._entries if s.path == source.path and s != source]:
+            self.forget(other)
+
+    def fits(self, clip: Clip) -> bool:
+        """Whether clip and one variation of it fit the byte bound at all (a variation is as large as its source)."""
+        return self.max_bytes is None or 2 * clip.samples.nbytes <= self.max_bytes
+
+    def room(self, source: Source, wanted: int) -> int:
+        """How many of ``wanted`` more variations of source's entry (its decoded clip known) fit the byte bound;
+        older clips' entries are dropped, least recently used first, as far as that makes room."""
+        entry = self._entries.get(source)
+        if entry is None or entry.clip is None or self.max_bytes is None:
+            return wanted
+        each = entry.clip.samples.nbytes
+        self.trim(keep=source, extra=wanted * each)
+        return max(0, min(wanted, (self.max_bytes - self.nbytes()) // max(each, 1)))
+
+    def trim(self, keep: Source, extra: int = 0) -> None:
+        """Drop other clips' entries, least recently used first, until ``extra`` more bytes would fit."""
+        if self.max_bytes is None:
+            return
+        for other in [s for s in self._entries if s != keep]:
+            if self.nbytes() + extra <= self.max_bytes:
+                break
+            self.forget(other)
+
+    def nbytes(self) -> int:
+        return sum(entry.nbytes for entry in self._entries.values())
 
     def take_dropped(self) -> list[Variation]:
         dropped, self.dropped = self.dropped, []

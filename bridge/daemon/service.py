@@ -5,6 +5,24 @@ model at once, and queues the rest for the one render thread, so it never waits 
 *args)`` sends one reply to whoever asked (the transport adds the request id). The render thread takes queued
 requests first; when there are none it keeps the selected clip's prefetch full. A render that stops being wanted
 (new selection, changed settings, /dd/cancel, shutdown) is cancelled between sampler steps.
+
+Threads and what they own:
+- front-end threads (the OSC network thread, MIDI's callback thread) run ``handle``: they validate, change the
+  shared state below under the lock, and never wait on the model or write a file;
+- the render thread (``_work``) is the only one that calls the model (``renderer``); it runs the queued jobs and
+  the prefetch, stages prefetched variations and writes the files of the jobs it rendered;
+- the writer thread (``_writer``, one worker) names or writes the files of a press answered wholly from prefetch,
+  so that a press which must rewrite its files (another format, another disk) never holds up the OSC thread;
+- ``stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal).
+
+The lock (``_cond``, a condition on a re-entrant lock) guards: ``queue``, ``running``, ``selected``,
+``select_waiter``, ``prefetch_paused``, ``settings``, ``folder``, ``renderer`` (replaced under it), the prefetch
+``cache`` with its entries (``ready``, ``clip``, ``failed``, seeds), ``counters``, ``recent``, ``last_error``,
+``_next_generate_seed``, ``_stopping``, and the ``waiters`` and ``taken`` of queued and running jobs. Outside it:
+``progress`` (one float the render thread writes and ``status`` reads) and ``Job.cancelled`` (an Event).
+``_write_lock`` is held around every file written into the sample or staging folder: ``stop`` takes it and keeps
+it, so a file being written is finished and none is started after the service has stopped, even while the render
+thread is still inside a model call that cannot be interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +32,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -21,11 +40,11 @@ from typing import Callable
 from bridge import __version__, constants
 from bridge.daemon import requests as rq
 from bridge.daemon.config import Config
-from bridge.daemon.jobs import Busy, Job, Reply, Waiter
+from bridge.daemon.jobs import Busy, Job, Reply, Waiter, client_of
 from bridge.daemon.prefetch import Entry, PrefetchCache, RenderKey, Source, Variation, open_source
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.writer import SampleFolder, discard
-from bridge.errors import BridgeError, Cancelled, ConfigError
+from bridge.errors import AudioError, BridgeError, Cancelled, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +59,7 @@ class Service:
         self.settings = config.render
         self.folders = SampleFolder(config.folder, config.writable_folders)
         self.folder = self.folders.default
-        self.cache = PrefetchCache(config.prefetch_clips)
+        self.cache = PrefetchCache(config.prefetch_clips, int(config.prefetch_memory_mb * 2**20))
         self.queue: deque[Job] = deque()
         self.selected: Source | None = None
         self.select_waiter: Waiter | None = None
@@ -53,9 +72,12 @@ class Service:
         self.status_extras: dict[str, Callable[[], object]] = {}
         self.started = time.time()
         self._next_generate_seed: int | None = None
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.RLock())
         self._stopping = False
+        self._stopped = False
+        self._write_lock = threading.Lock()
         self._worker = threading.Thread(target=self._work, name="render", daemon=True)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
         self._handlers = {
             rq.Ping: self._on_ping, rq.Hello: self._on_hello, rq.Status: self._on_status,
             rq.Select: self._on_select, rq.Vary: self._on_vary, rq.Generate: self._on_generate,
@@ -69,9 +91,15 @@ class Service:
         return self
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop rendering (between steps), refuse what is queued, let a file being written finish, then return."""
+        """Stop rendering (between steps), refuse what is queued, let a file being written finish, then return.
+
+        A render stops at its next sampler step; one model call cannot be cut short (a long clip's takes minutes on
+        a CPU), so after ``timeout`` seconds the render thread is left to the process's exit: its requests are told
+        the service is stopping, and it writes nothing more."""
         with self._cond:
-            self._stopping = True
+            if self._stopped:
+                return
+            self._stopped = self._stopping = True
             if self.running is not None:
                 self.running.cancelled.set()
             dropped = list(self.queue)
@@ -81,15 +109,29 @@ class Service:
             self._fail(job, "the service is stopping")
         if self._worker.is_alive():
             self._worker.join(timeout)
+        self._writer.shutdown(wait=True)  # presses already answered from prefetch get their files
+        self._write_lock.acquire()  # waits for a file being written; kept: nothing is written from now on
+        with self._cond:
+            stuck = self.running if self._worker.is_alive() else None
+            waiters = stuck.waiters if stuck is not None else []
+            if stuck is not None:
+                stuck.waiters = []  # answered here; the render thread, should it return, answers no one
+        for waiter in waiters:
+            waiter.error("the service is stopping")
         with self._cond:
             staged = self.cache.all_variations() + self.cache.take_dropped()
         for variation in staged:
             discard(variation.staged)
         self.folders.clear_staging()
 
+    @property
+    def still_rendering(self) -> bool:
+        """After ``stop``: whether the render thread is still inside a model call (it will write nothing)."""
+        return self._worker.is_alive()
+
     # -- requests (front-end threads; never wait on the model) -------------------------------------------------
     def handle(self, request: rq.Request, reply: Reply) -> None:
-        self.counters["requests"] += 1
+        self._count("requests")
         try:
             self._handlers[type(request)](request, reply)
         except BridgeError as error:
@@ -125,9 +167,10 @@ class Service:
             source = open_source(request.path, options.region)
         else:
             with self._cond:
-                source = self.selected
-            if source is None:
+                selected = self.selected
+            if selected is None:
                 raise ConfigError("no clip selected: send /dd/select <path> first, or give the path")
+            source = self._as_on_disk(selected)
             if options.region is not None:  # a key press with its own region of the selected file
                 source = open_source(source.path, options.region)
         count = _first(request.count, options.count, self.settings.count)
@@ -136,20 +179,54 @@ class Service:
         job = Job("vary", [Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
                   folder=self._folder(options), format=options.format or self.settings.format)
         with self._cond:
+            if self._stopping:
+                raise BridgeError("the service is stopping")
             if job.seed is None:
                 job.taken = self.cache.take(source, key, count)
-                self.counters["prefetch_hits"] += len(job.taken)
+                self._count("prefetch_hits", len(job.taken))
             if job.to_render > 0:
-                self.counters["prefetch_misses"] += 1
+                self._count("prefetch_misses")
                 try:
                     self._enqueue(job)
                 except Busy:
                     self._give_back(job)
                     raise
-        if job.to_render == 0:
-            self._finish_vary(job, [])  # already rendered: named from here, at once
+            else:  # already rendered: named on the writer thread at once, whatever the render thread is doing
+                try:
+                    self._writer.submit(self._answer_from_prefetch, job)
+                except RuntimeError:  # the writer has shut down: the service is stopping
+                    self._give_back(job)
+                    raise BridgeError("the service is stopping") from None
+
+    def _answer_from_prefetch(self, job: Job) -> None:
+        try:
+            self._finish_vary(job, [])
+        except Exception as error:  # one bad request never takes the writer down
+            log.exception("answering a press from prefetch failed")
+            self._fail(job, f"internal error: {type(error).__name__}: {error}")
+        finally:
             with self._cond:
                 self._cond.notify_all()  # refill what was taken, once the answer is out
+
+    def _as_on_disk(self, selected: Source) -> Source:
+        """The selected clip as it is on disk now. Replaced or edited since it was selected, it is selected anew:
+        its prefetched variations and decoded audio are of the old sound, so they are dropped and the file is read
+        again (else the files would name a source their recreate command no longer reproduces). Gone: an error."""
+        try:
+            current = replace(Source.of(selected.path), region=selected.region)
+        except AudioError as error:
+            raise AudioError(f"{error} (the selected clip changed since /dd/select)") from None
+        if current == selected:
+            return selected
+        source = open_source(selected.path, selected.region)  # probed; its region checked against the new file
+        with self._cond:
+            if self.selected == selected:
+                self.selected = source
+                self._cancel_prefetch()
+                self._cond.notify_all()
+            self.cache.forget_stale(source)
+        log.info("%s changed on disk since it was selected: its variations start afresh", source.path)
+        return source
 
     def _on_generate(self, request: rq.Generate, reply: Reply):
         options = request.options
@@ -199,16 +276,40 @@ class Service:
         reply("/dd/ack", "set", key, shown)
 
     def _on_cancel(self, request, reply):
+        """Drops the sender's own requests (and MIDI's, which have no sender), queued or rendering; other clients'
+        work goes on. The prefetch is no one's request: any /dd/cancel drops it and pauses it."""
         with self._cond:
-            dropped = list(self.queue)
-            self.queue.clear()
-            if self.running is not None and self.running.kind != "model":
-                self.running.cancelled.set()
+            cancelled = self._detach(client_of(reply))
+            self._cancel_prefetch()
             self.cache.drop_variations()
             self.prefetch_paused = True  # until the next /dd/select or /dd/set
-        for job in dropped:
-            self._fail(job, "cancelled by /dd/cancel")
+        for waiter in cancelled:
+            self.note_error(waiter.request.address, "cancelled by /dd/cancel")
+            waiter.error("cancelled by /dd/cancel")
         reply("/dd/ack", "cancel")
+
+    def _detach(self, client) -> list[Waiter]:
+        """Take ``client``'s requests (and MIDI's) out of the queued and running jobs (under the lock). A job left
+        with no one waiting is dropped, or stopped between steps; a shared one goes on for the others."""
+        def theirs(waiter: Waiter) -> bool:
+            return waiter.client is None or waiter.client == client
+
+        detached = []
+        running = self.running if self.running is not None and self.running.kind != "prefetch" else None
+        for job in [running, *self.queue] if running is not None else list(self.queue):
+            mine = [waiter for waiter in job.waiters if theirs(waiter)]
+            if not mine:
+                continue
+            detached += mine
+            job.waiters = [waiter for waiter in job.waiters if not theirs(waiter)]
+            if job is running:
+                if not job.waiters and job.kind != "model":
+                    job.cancelled.set()
+                continue
+            if not job.waiters:
+                self.queue.remove(job)
+            self._give_back(job, len(job.taken) - job.total)
+        return detached
 
     # -- helpers for requests ----------------------------------------------------------------------------------
     def _render_key(self, noise=None, steps=None, sampler=None) -> RenderKey:
@@ -253,12 +354,18 @@ class Service:
         for waiter in job.waiters:
             waiter.progress(job.kind, 0.0)  # tells a waiting client the request is in hand
 
-    def _give_back(self, job: Job) -> None:
+    def _give_back(self, job: Job, count: int | None = None) -> None:
+        """Return ``count`` (default: all) of the job's claimed prefetched variations to the cache (under the lock)."""
+        count = len(job.taken) if count is None else max(0, count)
+        if count == 0:
+            return
+        returned, job.taken = job.taken[-count:], job.taken[:-count]
         entry = self.cache.peek(job.source, job.key)
         if entry is not None:
-            entry.ready.extendleft(reversed(job.taken))
-        self.counters["prefetch_hits"] -= len(job.taken)
-        job.taken = []
+            entry.ready.extendleft(reversed(returned))
+        else:
+            self.cache.dropped.extend(returned)  # stale by now: their staged files are discarded
+        self._count("prefetch_hits", -count)
 
     def _discard_dropped(self) -> None:
         with self._cond:
@@ -270,13 +377,20 @@ class Service:
         if self.running is not None and self.running.kind == "prefetch":
             self.running.cancelled.set()
 
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._cond:  # front ends, the render and the writer thread all count: += alone can lose counts
+            self.counters[name] += amount
+
     def note_error(self, address: str, message: str, quiet: bool = False) -> None:
-        self.last_error = f"{address}: {message}"
-        self.counters["errors"] += 1
+        with self._cond:
+            self.last_error = f"{address}: {message}"
+            self.counters["errors"] += 1
         log.log(logging.DEBUG if quiet else logging.WARNING, "%s: %s", address, message)  # a flood: counted, not logged
 
     def _fail(self, job: Job, message: str) -> None:
-        for waiter in job.waiters:
+        with self._cond:
+            waiters = list(job.waiters)
+        for waiter in waiters:
             self.note_error(waiter.request.address, message)
             waiter.error(message)
 
@@ -299,6 +413,7 @@ class Service:
                 "queued_outputs": sum(job.to_render for job in self.queue),
                 "running": None if running is None else {"kind": running.kind, "progress": round(self.progress, 3)},
                 "prefetched": self.cache.counts(),
+                "prefetched_bytes": self.cache.nbytes(),
                 "last_error": self.last_error,
                 "recent": list(self.recent),
                 "counters": dict(self.counters),
@@ -319,7 +434,7 @@ class Service:
             try:
                 getattr(self, f"_run_{job.kind}")(job)
             except Cancelled:
-                self.counters["cancelled"] += 1
+                self._count("cancelled")
                 log.debug("%s cancelled", job.kind)
                 if job.kind != "prefetch":
                     self._fail(job, "the service is stopping" if self._stopping else "cancelled")
@@ -351,6 +466,8 @@ class Service:
         entry = self.cache.entry(self.selected, key)
         # One device batch at a time: a press that comes meanwhile waits for that batch only.
         missing = min(self.settings.prefetch - len(entry.ready), self.renderer.batch_size)
+        if entry.clip is not None and missing > 0:
+            missing = self.cache.room(self.selected, missing)  # what the memory bound leaves room for
         if entry.failed or missing <= 0:
             return None
         waiters = [replace(self.select_waiter, count=missing)] if self.select_waiter else []
@@ -360,24 +477,38 @@ class Service:
         return lambda: job.cancelled.is_set() or self._stopping
 
     def _progress_hook(self, job: Job) -> Callable[[int, int], None]:
-        waiters, last = list(job.waiters), [0.0]
+        last = [0.0]
 
         def progress(done: int, total: int) -> None:
             fraction = done / max(total, 1)
             self.progress = fraction
             if fraction - last[0] >= 0.05 or done >= total:
                 last[0] = fraction
+                with self._cond:
+                    waiters = list(job.waiters)  # a cancelling client leaves the job: it hears no more of it
                 for waiter in waiters:
                     waiter.progress(job.kind, fraction)
         return progress
 
     def _source_clip(self, source: Source, entry=None):
-        if entry is not None and entry.clip is not None:
-            return entry.clip
+        with self._cond:
+            if entry is not None and entry.clip is not None:
+                return entry.clip
         clip = self.renderer.read(source.path, source.region)
-        if entry is not None and clip.seconds <= self.config.prefetch_seconds:
-            entry.clip = clip
+        if entry is not None and self._not_prefetched(clip) is None:
+            with self._cond:
+                entry.clip = clip
+                self.cache.trim(keep=source)  # older clips make room for this one's decoded audio
         return clip
+
+    def _not_prefetched(self, clip) -> str | None:
+        """Why a clip is not prefetched (too long, or too large for the memory bound), or None."""
+        if clip.seconds > self.config.prefetch_seconds:
+            return f"longer than {self.config.prefetch_seconds:g} s: not prefetched"
+        if not self.cache.fits(clip):
+            return (f"{clip.samples.nbytes / 2**20:.0f} MB decoded: too large to prefetch within "
+                    f"limits.prefetch_memory_mb ({self.config.prefetch_memory_mb:g})")
+        return None
 
     def _render_variations(self, job: Job, clip, seeds: list[int]) -> list[Variation]:
         renderer, key = self.renderer, job.key
@@ -385,7 +516,7 @@ class Service:
         clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler,
                               progress=self._progress_hook(job), cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / max(len(seeds), 1)
-        self.counters["rendered"] += len(clips)
+        self._count("rendered", len(clips))
         return [Variation(c, seed, each, renderer) for c, seed in zip(clips, seeds)]
 
     def _run_prefetch(self, job: Job) -> None:
@@ -395,23 +526,27 @@ class Service:
             return
         try:
             clip = self._source_clip(job.source, entry)
-            if clip.seconds > self.config.prefetch_seconds:
-                entry.failed = f"longer than {self.config.prefetch_seconds:g} s: not prefetched"
-                log.info("%s is %s", job.source.path, entry.failed)
-                return
+            why = self._not_prefetched(clip)
             with self._cond:
-                seeds = entry.seeds(job.to_render)
+                entry.failed = why
+                wanted = self.cache.room(job.source, job.to_render) if self.cache.peek(job.source, job.key) is entry else 0
+                seeds = entry.seeds(wanted) if why is None else []
+            if why is not None:
+                log.info("%s is %s", job.source.path, why)
+            if not seeds:
+                return
             variations = [self._stage(job, variation) for variation in self._render_variations(job, clip, seeds)]
         except Cancelled:
             raise
         except Exception as error:  # said once; not tried again until the clip is selected anew
-            entry.failed = str(error) or type(error).__name__
+            with self._cond:
+                entry.failed = str(error) or type(error).__name__
             raise
         with self._cond:
             wanted = self.cache.peek(job.source, job.key) is entry and not job.cancelled.is_set()
             if wanted:
                 entry.ready.extend(variations)
-                self.counters["prefetched"] += len(variations)
+                self._count("prefetched", len(variations))
                 self._cond.notify_all()
         if not wanted:
             for variation in variations:
@@ -423,7 +558,8 @@ class Service:
         metadata = variation.renderer.metadata("vary", [job.source.path], self._vary_options(job, variation, fmt),
                                                regions=[job.source.region])
         try:
-            staged = self.folders.stage(variation.clip, fmt, metadata)
+            with self._write_lock:
+                staged = self.folders.stage(variation.clip, fmt, metadata)
         except (BridgeError, OSError) as error:
             log.warning("could not write a variation ahead (%s); it will be written when asked for", error)
             return variation
@@ -441,7 +577,7 @@ class Service:
             if job.seed is None and job.to_render > 0:  # prefetch may have landed while this waited
                 more = self.cache.take(job.source, job.key, job.to_render)
                 job.taken += more
-                self.counters["prefetch_hits"] += len(more)
+                self._count("prefetch_hits", len(more))
         rendered = []
         if job.to_render > 0:
             for waiter in job.waiters:
@@ -456,11 +592,13 @@ class Service:
         self._finish_vary(job, rendered)
 
     def _finish_vary(self, job: Job, rendered: list[Variation]) -> None:
-        variations, paths = job.taken + rendered, []
+        with self._cond:
+            taken, total = list(job.taken), job.total  # fewer than rendered if a client cancelled meanwhile
+        variations, paths = taken + rendered, []
         try:
-            for variation in variations:
+            for index, variation in enumerate(variations[:total]):
                 paths.append(self._write_variation(job, variation))
-                self._note_render("vary", paths[-1], variation.seed, variation.seconds, variation in job.taken)
+                self._note_render("vary", paths[-1], variation.seed, variation.seconds, index < len(taken))
         except BridgeError as error:
             self._fail(job, str(error))
             return
@@ -471,16 +609,17 @@ class Service:
 
     def _write_variation(self, job: Job, variation: Variation) -> Path:
         sources, regions = (job.source.path,), (job.source.region,)
-        if variation.staged is not None and variation.staged_format == job.format:
-            try:
-                return self.folders.publish(variation.staged, job.folder, operation="vary", sources=sources,
-                                            regions=regions)
-            except OSError as error:  # e.g. the folder is on another disk: write it out instead
-                log.debug("could not link %s: %s", variation.staged, error)
-        metadata = variation.renderer.metadata("vary", list(sources), self._vary_options(job, variation, job.format),
-                                               regions=regions)
-        return self.folders.write(job.folder, variation.clip, job.format, metadata, operation="vary", sources=sources,
-                                  regions=regions)
+        with self._write_lock:
+            if variation.staged is not None and variation.staged_format == job.format:
+                try:
+                    return self.folders.publish(variation.staged, job.folder, operation="vary", sources=sources,
+                                                regions=regions)
+                except OSError as error:  # e.g. the folder is on another disk: write it out instead
+                    log.debug("could not link %s: %s", variation.staged, error)
+            metadata = variation.renderer.metadata("vary", list(sources),
+                                                   self._vary_options(job, variation, job.format), regions=regions)
+            return self.folders.write(job.folder, variation.clip, job.format, metadata, operation="vary",
+                                      sources=sources, regions=regions)
 
     def _run_generate(self, job: Job) -> None:
         key, renderer = job.key, self.renderer
@@ -490,14 +629,15 @@ class Service:
         clips = renderer.generate(seeds, job.seconds, steps=key.steps, sampler=key.sampler,
                                   progress=self._progress_hook(job), cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / len(seeds)
-        self.counters["rendered"] += len(clips)
+        self._count("rendered", len(clips))
         paths = []
         for clip, seed in zip(clips, seeds):
             options = {"count": 1, "seed": seed, "seconds": job.seconds, "steps": key.steps, "sampler": key.sampler,
                        "format": job.format}
             metadata = renderer.metadata("generate", [], options)
-            paths.append(self.folders.write(job.folder, clip, job.format, metadata, operation="generate",
-                                            model=renderer.info.name))
+            with self._write_lock:
+                paths.append(self.folders.write(job.folder, clip, job.format, metadata, operation="generate",
+                                                model=renderer.info.name))
             self._note_render("generate", paths[-1], seed, each, False)
         self._deliver(job, paths)
 
@@ -523,8 +663,9 @@ class Service:
         for index, clip in enumerate(clips, 1):
             options = {"count": job.total, "steps": key.steps, "sampler": key.sampler, "format": job.format}
             metadata = renderer.metadata("interpolate", list(sources), options, regions=regions, index=index)
-            paths.append(self.folders.write(job.folder, clip, job.format, metadata, operation="interpolate",
-                                            sources=sources, regions=regions))
+            with self._write_lock:
+                paths.append(self.folders.write(job.folder, clip, job.format, metadata, operation="interpolate",
+                                                sources=sources, regions=regions))
             self._note_render("interpolate", paths[-1], None, each, False)
         self._deliver(job, paths)
 
@@ -540,14 +681,17 @@ class Service:
 
     def _deliver(self, job: Job, paths: list[Path]) -> None:
         start = 0
-        for waiter in job.waiters:
+        with self._cond:
+            waiters = list(job.waiters)
+        for waiter in waiters:
             mine = paths[start:start + waiter.count]
             start += waiter.count
             waiter.reply("/dd/done", job.kind, *map(str, mine))
 
     def _note_render(self, kind: str, path: Path, seed, seconds: float, prefetched: bool) -> None:
-        self.recent.appendleft({"kind": kind, "path": str(path), "seed": seed, "render_s": round(seconds, 3),
-                                "prefetched": prefetched, "at": round(time.time(), 3)})
+        with self._cond:  # status copies it under the lock: a deque changed while copied raises
+            self.recent.appendleft({"kind": kind, "path": str(path), "seed": seed, "render_s": round(seconds, 3),
+                                    "prefetched": prefetched, "at": round(time.time(), 3)})
         log.info("%s %s", kind, path)
 
 

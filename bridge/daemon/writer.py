@@ -6,7 +6,9 @@ names taken from source files are reduced to one plain path component.
 
 Prefetched variations are written ahead into a hidden staging folder inside the sample folder, complete and
 with their metadata; a key press then only gives the staged file its name (a hard link, no data written), so
-answering takes the same time for a long clip as for a short one.
+answering takes the same time for a long clip as for a short one. The staging folder is the service's own: a link
+or file planted under its name is removed rather than followed, and no request may write into it (it is emptied
+when the service stops).
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ class SampleFolder:
 
     def __init__(self, default: Path, allowed: tuple[Path, ...]):
         self.allowed = tuple(Path(os.path.realpath(folder)) for folder in allowed)
+        self.default: Path | None = None  # no staging folder to keep requests out of until it is known
         self.default = self.resolve(str(default))
 
     def resolve(self, folder: str) -> Path:
-        """The real folder for a request's folder text; ConfigError unless it lies inside an allowed folder."""
+        """The real folder for a request's folder text; ConfigError unless it lies inside an allowed folder and
+        outside the staging folder (whose files are deleted when the service stops)."""
         path = Path(os.path.expanduser(folder))
         if not path.is_absolute():
             raise ConfigError(f"folder must be an absolute path, not {folder!r}")
@@ -58,6 +62,9 @@ class SampleFolder:
         if not any(_inside(real, allowed) for allowed in self.allowed):
             raise ConfigError(f"folder {folder} is outside the allowed folders "
                               f"({', '.join(map(str, self.allowed))}); add it to allowed_folders in the config")
+        if self.default is not None and _inside(real, self.staging):
+            raise ConfigError(f"folder {folder} is inside the service's staging folder {self.staging}, which is "
+                              "emptied when the service stops; choose another folder")
         return real
 
     def _subfolder(self, folder: Path, name: str) -> Path:
@@ -97,8 +104,20 @@ class SampleFolder:
 
     def stage(self, clip: Clip, fmt: str, metadata: dict) -> Path:
         """Write a complete file ahead, under a hidden name, for ``publish`` to name later."""
-        self.staging.mkdir(parents=True, exist_ok=True)
-        return write_audio(self.staging / f"{secrets.token_hex(8)}.wav", clip, fmt, metadata)
+        return write_audio(self._staging_folder() / f"{secrets.token_hex(8)}.wav", clip, fmt, metadata)
+
+    def _staging_folder(self) -> Path:
+        """The staging folder as a real folder inside the sample folder. Anything else under its name (a link
+        planted to send staged files elsewhere, a file) is removed, never followed: the name is the service's."""
+        staging = self.staging
+        self.default.mkdir(parents=True, exist_ok=True)
+        if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
+            log.warning("%s is not a plain folder (a link or a file); removing it", staging)
+            discard(staging)
+        staging.mkdir(exist_ok=True)
+        if staging.is_symlink() or Path(os.path.realpath(staging)) != staging:  # swapped in meanwhile
+            raise ConfigError(f"{staging} leads outside the sample folder; not writing there")
+        return staging
 
     def publish(self, staged: Path, folder: Path, *, operation: str, sources: tuple[str, ...] = (),
                 model: str = "model", regions: tuple[Region | None, ...] = ()) -> Path:
@@ -116,8 +135,10 @@ class SampleFolder:
         raise OSError(f"{target}: no free name for {stem!r}")
 
     def clear_staging(self) -> None:
-        """Staged files are of no use once the service stops: remove them."""
-        if self.staging.is_dir():
+        """Staged files are of no use once the service stops: remove them (a link in its place: the link only)."""
+        if self.staging.is_symlink():
+            discard(self.staging)
+        elif self.staging.is_dir():
             shutil.rmtree(self.staging, ignore_errors=True)
 
     def clear_leftovers(self) -> None:

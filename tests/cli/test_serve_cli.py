@@ -15,14 +15,16 @@ import time
 
 import pytest
 import soundfile
+import torch
 
 from bridge import __version__, constants
 from bridge.cli import main
 from bridge.daemon import renderer as renderer_module
 from bridge.engine.catalogue import RECOMMENDED
-from bridge.engine.checkpoints import save_model
+from bridge.engine.checkpoints import LoadedModel, save_model
+from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from tests.daemon.conftest import _one_torch_thread, drum, renderer  # noqa: F401
-from tests.daemon.harness import micro_model, running_service, service_config
+from tests.daemon.harness import Listener, micro_model, running_service, service_config
 
 
 def send(capsys, port, *words, timeout="10"):
@@ -223,3 +225,34 @@ def test_send_starts_without_loading_torch():
             "sys.exit(10 + code if 'torch' not in sys.modules else 99)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 13, result.stderr  # exit 3 (no reply), torch never imported
+
+
+def test_sigterm_during_one_long_model_call_exits_at_once(tmp_path, drum):
+    """A 30 s sound is one model call of about 20 s on this CPU, which cannot be stopped between steps: SIGTERM
+    still ends the service within seconds, its waiting client is told why, and nothing is left half-written."""
+    (tmp_path / "models").mkdir()
+    torch.manual_seed(0)
+    wide = LoadedModel.from_network(DanceDiffusionUNet(UNetConfig(channels=(32, 32, 32, 32), n_attn_layers=0)),
+                                    name="wide", sample_rate=48000, window=65536, provenance="made by the tests")
+    weights, _card = save_model(wide, tmp_path / "models" / "wide")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"osc: {{reply_port: null}}\nallowed_folders: [{tmp_path}]\nrender: {{steps: 2, prefetch: 0}}\n")
+    folder = tmp_path / "samples"
+    listener = Listener()
+    try:
+        with serving("--config", config, "--model", weights, "--folder", folder) as (process, lines):
+            port = int(re.search(r"listening for OSC on 127\.0\.0\.1:(\d+)", "".join(lines)).group(1))
+            listener.send(port, "/dd/generate", "#long", 1, 30.0)
+            listener.wait_for(lambda m: m[0] == "/dd/progress" and m[1][0] == "#long")  # in hand
+            time.sleep(2.0)  # well inside the first model call
+            began = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0, "".join(lines[-5:])
+            stopped_after = time.monotonic() - began
+            [(_, args)] = listener.wait_for(lambda m: m[0] == "/dd/error" and m[1][0] == "#long", timeout=5)
+            assert "stopping" in args[2]
+            assert stopped_after < 10, f"{stopped_after:.1f} s: it waited for the model call"
+    finally:
+        listener.close()
+    assert "stopped" in "".join(lines)
+    assert [p for p in folder.rglob("*") if p.is_file()] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,34 @@ def test_a_source_is_the_file_as_it_is_now(tmp_path):
     assert Source.of(str(path)) != before  # edited since: its prefetch is not served
     with pytest.raises(AudioError, match="give the full path"):
         Source.of("kick.wav")
+
+
+def sized(seed: int, frames: int) -> Variation:
+    return Variation(Clip(np.zeros((frames, 2)), 48000), seed, 0.1, None)
+
+
+def test_the_cache_is_bounded_in_bytes_older_clips_first():
+    each = 1000 * 2 * 4  # a variation is as large as its decoded source
+    cache = PrefetchCache(max_clips=4, max_bytes=6 * each)
+    old = cache.entry(source("old"), KEY)
+    old.clip = sized(0, 1000).clip
+    old.ready.append(sized(1, 1000))
+    new = cache.entry(source("new"), KEY)
+    new.clip = sized(0, 1000).clip
+    assert cache.nbytes() == 3 * each
+    assert cache.room(source("new"), 3) == 3  # fits beside the old clip
+    assert cache.room(source("new"), 5) == 5 and cache.counts() == {"/clips/new.wav": 0}  # the old one made room
+    assert [v.seed for v in cache.take_dropped()] == [1]
+    new.ready.extend(sized(s, 1000) for s in range(5))
+    assert cache.room(source("new"), 2) == 0 and cache.nbytes() == 6 * each
+    assert cache.fits(sized(0, 3000).clip) and not cache.fits(sized(0, 3001).clip)
+
+
+def test_a_file_replaced_with_the_same_size_and_time_is_another_source(tmp_path):
+    path, other = tmp_path / "kick.wav", tmp_path / "other.wav"
+    path.write_bytes(b"RIFF1234")
+    other.write_bytes(b"RIFF5678")
+    before = Source.of(str(path))
+    os.utime(other, ns=(before.mtime_ns, before.mtime_ns))
+    os.replace(other, path)
+    assert Source.of(str(path)) != before
