@@ -402,8 +402,10 @@ local function dying_command(address)
   local path = env.DD_WORK .. "/dying tools/dd-bridge"
   assert(os.execute("mkdir -p " .. shell(env.DD_WORK .. "/dying tools")))
   local file = assert(io.open(path, "w"))
-  file:write("#!/bin/sh\nfor word in \"$@\"; do [ \"$word\" = " .. shell(address) .. " ] && exit 9; done\nexec " ..
-    shell(env.DD_COMMAND) .. " \"$@\"\n")
+  -- It writes one progress figure, as a render that has begun, then stops: the progress goes stale.
+  file:write("#!/bin/sh\nresult=; previous=\nfor word in \"$@\"; do [ \"$previous\" = --result ] && result=$word; " ..
+    "previous=$word; done\nfor word in \"$@\"; do [ \"$word\" = " .. shell(address) .. " ] && " ..
+    "{ echo 0.3 > \"$result.progress\"; exit 9; }; done\nexec " .. shell(env.DD_COMMAND) .. " \"$@\"\n")
   file:close()
   assert(os.execute("chmod +x " .. shell(path)))
   return path
@@ -431,6 +433,7 @@ end
 
 function scenarios.request_dies()
   dies("/dd/vary", {}, "^Some variations could not be made")
+  check(find(mock.state.gfx.drawn, ": 30%%$"), "the progress it wrote was not shown")
 end
 
 function scenarios.model_dies()
@@ -482,6 +485,46 @@ end
 
 function scenarios.region_section()
   vary_region({ startoffs = 0.5, length = 0.2, sections = { { offset = 0.5, length = 2 } } }, { start = 1.0, finish = 1.2 })
+end
+
+-- Interpolate from 1.0-1.2 s of the recording to 0.5-0.7 s of it: both regions go with the request, and the
+-- results last as long as the first.
+function scenarios.interpolate_regions()
+  local state = project()
+  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
+  copy(env.DD_LONG, long)
+  local drums = mock.add_track("Drums")
+  mock.add_item(drums, { file = long, position = 1, startoffs = 1.0, length = 0.2 })
+  mock.add_item(drums, { file = long, position = 4, startoffs = 0.5, length = 0.1, playrate = 2 })
+  mock.run_action(script("Interpolate between two selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local request = state.exec[#state.exec].argv
+  equal(table.concat({ table.unpack(request, #request - 3) }, " "),
+    "start=1.000000 end=1.200000 b_start=0.500000 b_end=0.700000", "the regions")
+  local items = state.tracks[2].items
+  equal(#items, 2, "interpolated items")
+  for _, item in ipairs(items) do
+    local file = item.takes[1].source.file
+    check(math.abs(mock.wav_seconds(file) - 0.2) < 1e-4, "%s lasts %s s, not the first region's 0.2 s", file,
+      mock.wav_seconds(file))
+  end
+end
+
+-- Follow selection sends what the selected item plays, so the service renders that part ahead.
+function scenarios.follow_region()
+  local state = project()
+  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
+  copy(env.DD_LONG, long)
+  mock.add_item(mock.add_track("Drums"), { file = long, startoffs = 1.0, length = 0.2 })
+  mock.run_action(script("Follow selection"), {
+    each = function()
+      return #state.exec == 1 and state.removed[state.exec[1].result]
+    end,
+  })
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local request = state.exec[1].argv
+  equal(table.concat({ table.unpack(request, #request - 3) }, " "), "/dd/select " .. long .. " start=1.000000 end=1.200000",
+    "the selection")
 end
 
 function scenarios.region_reversed()
