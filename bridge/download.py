@@ -32,6 +32,7 @@ import platformdirs
 from bridge import __version__
 from bridge.engine.catalogue import Release
 from bridge.engine.checkpoints import load_model, save_model
+from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX
 from bridge.errors import CheckpointError, DownloadError
 
 try:
@@ -57,8 +58,8 @@ def download_dir() -> Path:
 def install(release: Release, models_dir: Path, *, half: bool = False,
             progress: Progress | None = None) -> tuple[Path, Path]:
     """Downloads, verifies and converts ``release`` into ``models_dir``; returns the weights and card paths."""
-    for path in (models_dir / f"{release.name}.safetensors", models_dir / f"{release.name}.yaml"):
-        if path.exists():
+    for path in (models_dir / f"{release.name}{WEIGHTS_SUFFIX}", models_dir / f"{release.name}{CARD_SUFFIX}"):
+        if path.exists():  # found now, not after a download of gigabytes
             raise DownloadError(f"{path}: already exists; {release.name} is installed (or remove that file first)")
     url = release.address()
     ckpt = fetch(url, download_dir() / f"{release.name}.ckpt", size=release.size, sha256=release.sha256,

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     get.add_argument("name", metavar="NAME", help="a name from `dd-bridge models`, e.g. gwf-440k")
     get.add_argument("--yes", action="store_true", help="accept the model's licence without asking")
     get.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
-    get.set_defaults(run=run_get)
+    get.set_defaults(run=run_get, command="models get")  # errors read "dd-bridge models get: ..."
 
     convert = subparsers.add_parser(
         "convert", help="convert a .ckpt or diffusers folder to the project's format",

@@ -165,7 +165,7 @@ def get(capsys, *argv):
 
 
 def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("dd-bridge models: ")]
+    lines = [line for line in err.splitlines() if line.startswith("dd-bridge models get: error: ")]
     assert len(lines) == 1 and lines == [line for line in err.splitlines() if "error" in line], err
     return lines[0]
 
