@@ -112,7 +112,8 @@ class Service:
         self._writer.shutdown(wait=True)  # presses already answered from prefetch get their files
         self._write_lock.acquire()  # waits for a file being written; kept: nothing is written from now on
         with self._cond:
-            stuck = self.running if self._worker.is_alive() else None
+            running = self.running if self._worker.is_alive() else None
+            stuck = running if running is not None and running.kind != "prefetch" else None  # prefetch: no one asked
             waiters = stuck.waiters if stuck is not None else []
             if stuck is not None:
                 stuck.waiters = []  # answered here; the render thread, should it return, answers no one
@@ -295,7 +296,9 @@ class Service:
             return waiter.client is None or waiter.client == client
 
         detached = []
-        running = self.running if self.running is not None and self.running.kind != "prefetch" else None
+        running = self.running
+        if running is not None and running.kind in ("prefetch", "model"):
+            running = None  # the prefetch is no one's request; a model load cannot stop and is acknowledged
         for job in [running, *self.queue] if running is not None else list(self.queue):
             mine = [waiter for waiter in job.waiters if theirs(waiter)]
             if not mine:
@@ -303,7 +306,7 @@ class Service:
             detached += mine
             job.waiters = [waiter for waiter in job.waiters if not theirs(waiter)]
             if job is running:
-                if not job.waiters and job.kind != "model":
+                if not job.waiters:
                     job.cancelled.set()
                 continue
             if not job.waiters:
