@@ -21,7 +21,6 @@ from typing import Callable
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge.errors import BridgeError
-from bridge.logs import RepeatedLines
 from bridge.transports.osc import packet, peers, protocol
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,6 @@ OWNER_SECONDS = 1.0  # how long who owns a sender's socket is remembered (a floo
 REFUSED = "refused: token required"  # short: it must fit in REPLY_FACTOR x the smallest request
 
 Address = tuple[str, int]
-log.addFilter(RepeatedLines())  # a flood of bad packets is counted, not logged line by line
 
 
 def is_loopback(host: str) -> bool:

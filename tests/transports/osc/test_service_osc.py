@@ -3,15 +3,19 @@ packets and bundles, the token rule at start-up and the log that a flood cannot 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
+import re
+import socket
 import struct
 import time
 
 from bridge.cli import main
 from bridge.logs import RepeatedLines
 from bridge.transports.osc.server import build_message
+from tests.cli.test_serve_cli import model_file, serving  # noqa: F401
 from tests.daemon.conftest import _one_torch_thread, renderer  # noqa: F401
 from tests.daemon.harness import Listener, running_service, service_config
 from tests.transports.osc.datagrams import bundle
@@ -35,6 +39,28 @@ def test_the_issue_repro_leaves_the_service_answering(tmp_path, renderer, capsys
         assert svc.status()["osc"]["malformed"] == 1
     capsys.readouterr()
 
+
+
+def test_serve_under_a_flood_of_that_packet_answers_and_logs_a_few_lines(tmp_path, model_file, capsys):
+    """`dd-bridge serve` itself: 2000 of those datagrams (4 MiB/s of log before), then `dd-bridge send`."""
+    config = tmp_path / "config.yaml"
+    config.write_text("osc: {reply_port: null}\n")
+    with serving("--config", config, "--model", model_file, "--folder", tmp_path / "samples") as (process, lines):
+        port = int(re.search(r"listening for OSC on 127\.0\.0\.1:(\d+)", "".join(lines)).group(1))
+        before = len(lines)
+        flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            for _ in range(2000):
+                flood.sendto(b"#bundle\x00" + bytes(8) + struct.pack(">i", -8), ("127.0.0.1", port))
+        finally:
+            flood.close()
+        assert main(["send", "--port", str(port), "--timeout", "3", "/dd/ping"]) == 0
+        assert main(["send", "--port", str(port), "--timeout", "3", "/dd/status"]) == 0
+        malformed = json.loads(capsys.readouterr().out.splitlines()[-1])["osc"]["malformed"]
+        assert malformed > 100  # UDP may drop some of a flood; those that arrived were each answered
+        time.sleep(0.3)
+        flood_lines = lines[before:]
+        assert len(flood_lines) <= 10, "".join(flood_lines)  # 5 of each of its two kinds per 10 s
 
 
 def fuzz_packet(rng: random.Random) -> bytes:
