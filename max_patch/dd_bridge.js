@@ -130,7 +130,7 @@ function vary(value) {
   if (!pressed(arguments)) {
     return;
   }
-  var clip = currentClip();
+  var clip = refreshed(currentClip());
   if (!clip) {
     fail("Vary: select an audio clip first");
     return;
@@ -155,8 +155,8 @@ function interpolate(value) {
     fail("Interpolate: select two audio clips, one after the other");
     return;
   }
-  var a = state.clips[0];
-  var b = state.clips[1];
+  var a = refreshed(state.clips[0]);
+  var b = refreshed(state.clips[1]);
   request("interpolate", [a.file, b.file, settings.count, "steps=" + settings.steps]
     .concat(regionOptions(a.region, ""), regionOptions(b.region, "b_")), anchorOf(b), regionSeconds(a));
 }
@@ -393,6 +393,16 @@ function rememberClip(clip) {
 
 function sameRegion(a, b) {
   return a === b || (a !== null && b !== null && a.start === b.start && a.end === b.end);
+}
+
+// The clip as it is now: markers moved since it was selected (Live tells no one) change its region. A clip
+// that is gone is used as it was; its file is still there.
+function refreshed(clip) {
+  if (!clip) {
+    return null;
+  }
+  var now = readClip(new LiveAPI("id " + clip.id));
+  return now && now.file === clip.file ? now : clip;
 }
 
 function currentClip() {
@@ -745,7 +755,7 @@ function clamp(value, low, high) {
 
 // Only the entry points above answer messages; everything else is private to the script.
 [onDetailClipChanged, readClip, clipRegion, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
-  sameRegion, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
+  sameRegion, refreshed, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
   dropPending, request, send, sendSetting, sendCurrentSettings, showStatus, statusText, fail, readLiveVersion,

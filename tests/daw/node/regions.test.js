@@ -136,3 +136,13 @@ test("results follow the source clip by id: a track inserted above it during the
   assert.deepEqual(probe.live.tracks[1].slots.map((clip) => clip && clip.file), [TAKE, "/s/a.wav", "/s/b.wav"]);
   assert.match(probe.files(), /2 new clips on Drums/);
 });
+
+test("markers moved after selecting are read again on Vary and Interpolate", () => {
+  const probe = start(set({ file: TAKE, seconds: 3.1, start_marker: 1.0, end_marker: 1.2 }));
+  probe.live.select(0, 0);
+  probe.live.tracks[0].slots[0].start_marker = 2.0;
+  probe.live.tracks[0].slots[0].end_marker = 2.5;
+  probe.message("vary", 1);
+  near(options(lastSent(probe, "/dd/vary")).start, 2.0, "vary start");
+  near(options(lastSent(probe, "/dd/vary")).end, 2.5, "vary end");
+});
