@@ -293,6 +293,7 @@ function readClip(api) {
     trackId: place.track === null ? 0 : Number(new LiveAPI("live_set tracks " + place.track).id),
     file: file,
     region: region,
+    seconds: fileSeconds(api) || 0,
     arrangement: place.arrangement
   };
 }
@@ -370,9 +371,10 @@ function seconds(value) {
   return String(Math.round(value * 1e6) / 1e6);
 }
 
-// Seconds of audio a request's outputs last, for laying them out in the Arrangement before they exist.
+// Seconds of audio a request's outputs last, for laying them out in the Arrangement before they exist: the
+// region's, else the whole file's; 0 when Live does not say.
 function regionSeconds(clip) {
-  return clip.region ? clip.region.end - clip.region.start : 0;
+  return clip.region ? clip.region.end - clip.region.start : clip.seconds;
 }
 
 // True when the clip is new: another clip, or the same clip playing another part of its file.
@@ -528,11 +530,12 @@ function freeSlots(trackIndex, firstScene, wanted) {
 }
 
 // Arrangement: each file as a clip (Track.create_audio_clip(path, beats)) one after another from `from`, each in
-// the first gap long enough for it, so no clip of the producer's is covered. Returns how many Live really made.
+// the first gap long enough for it (after every clip that follows, when its length is not known), so no clip of
+// the producer's is covered. Returns how many Live really made.
 function placeInArrangement(trackIndex, from, files, seconds) {
   var trackPath = "live_set tracks " + trackIndex;
   var track = new LiveAPI(trackPath);
-  var beats = seconds * Number(new LiveAPI("live_set").get("tempo")) / SECONDS_PER_MINUTE;
+  var beats = seconds > 0 ? seconds * Number(new LiveAPI("live_set").get("tempo")) / SECONDS_PER_MINUTE : Infinity;
   var placed = 0;
   var position = from;
   for (var i = 0; i < files.length; i++) {

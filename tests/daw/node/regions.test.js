@@ -146,3 +146,33 @@ test("markers moved after selecting are read again on Vary and Interpolate", () 
   near(options(lastSent(probe, "/dd/vary")).start, 2.0, "vary start");
   near(options(lastSent(probe, "/dd/vary")).end, 2.5, "vary end");
 });
+
+test("Generate from an Arrangement clip (length unknown until rendered) goes after the clips that follow it", () => {
+  const probe = start(set(null, { tracks: [{ name: "Drums", slots: [null], arrangement: [
+    { file: TAKE, seconds: 3.1, start_time: 8, end_time: 14.2 },
+    { file: "/x/next.wav", seconds: 0.1, start_time: 14.2, end_time: 14.4 },
+    { file: "/x/later.wav", seconds: 0.1, start_time: 20, end_time: 20.2 },
+  ] }] }));
+  probe.live.selectArrangement(0, 0);
+  probe.message("generate", 1);
+  probe.live.fileLengths.set("/s/generated/dd 001.wav", 4);  // 8 beats: longer than the gap after next.wav
+  probe.reply("/dd/done", requestId(probe, "/dd/generate"), "generate", "/s/generated/dd 001.wav");
+  probe.clock.runScheduled();
+  assert.deepEqual(probe.live.overwritten, []);
+  const made = probe.live.tracks[0].arrangement.find((clip) => clip.file === "/s/generated/dd 001.wav");
+  near(made.start_time, 20.2, "after the last clip that follows the source");
+});
+
+test("a whole-file Arrangement clip's variations are as long as the file: they fit the first gap that long", () => {
+  const probe = start(set(null, { tracks: [{ name: "Drums", slots: [null], arrangement: [
+    { file: TAKE, seconds: 0.5, start_time: 8, end_time: 9 },
+    { file: "/x/next.wav", seconds: 0.1, start_time: 9.5, end_time: 9.7 },
+  ] }] }));
+  probe.live.selectArrangement(0, 0);
+  probe.message("vary", 1);
+  probe.live.fileLengths.set("/s/v.wav", 0.5);  // 1 beat: does not fit the half-beat gap before next.wav
+  probe.reply("/dd/done", requestId(probe, "/dd/vary"), "vary", "/s/v.wav");
+  probe.clock.runScheduled();
+  assert.deepEqual(probe.live.overwritten, []);
+  near(probe.live.tracks[0].arrangement.find((clip) => clip.file === "/s/v.wav").start_time, 9.7, "after next.wav");
+});
