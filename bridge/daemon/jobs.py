@@ -57,6 +57,7 @@ class Job:
     key: RenderKey | None = None
     seed: int | None = None  # a per-request seed: outputs get seed, seed + 1, ...
     taken: list[Variation] = field(default_factory=list)  # prefetched variations already claimed
+    unsent: list[Variation] = field(default_factory=list)  # taken or rendered, not yet written for a waiter
     folder: Path | None = None
     format: str = constants.DEFAULT_OUTPUT_FORMAT
     seconds: float | None = None

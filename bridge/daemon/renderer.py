@@ -68,9 +68,9 @@ class ModelInfo:
 
 class Renderer:
     def __init__(self, loaded: LoadedModel, reference: str, device: str = "auto", precision: str = "auto",
-                 backend: str = "torch"):
+                 backend: str = "torch", max_batch: int | None = None):
         kwargs = {} if precision == "auto" else {"precision": precision}
-        self.engine = Engine(loaded, device=device, backend=backend, **kwargs)
+        self.engine = Engine(loaded, device=device, backend=backend, max_batch=max_batch, **kwargs)
         warm_up = getattr(self.engine.network, "warm_up", None)
         if warm_up is not None:  # CUDA: compile for the service's window now, not on the first key press
             warm_up([(self.engine.batch_size(self.engine.window), self.engine.padded_length(self.engine.window))])

@@ -201,7 +201,7 @@ class Service:
 
     def _answer_from_prefetch(self, job: Job) -> None:
         try:
-            self._finish_vary(job, [])
+            self._answer_vary(job, list(job.taken))
         except Exception as error:  # one bad request never takes the writer down
             log.exception("answering a press from prefetch failed")
             self._fail(job, f"internal error: {type(error).__name__}: {error}")
@@ -467,8 +467,9 @@ class Service:
             return None
         key = self._render_key()
         entry = self.cache.entry(self.selected, key)
-        # One device batch at a time: a press that comes meanwhile waits for that batch only.
-        missing = min(self.settings.prefetch - len(entry.ready), self.renderer.batch_size)
+        # One device batch at a time: a press that comes meanwhile waits for that batch only. The first of an empty
+        # prefetch is rendered alone: a press soon after the selection waits for one render, not a batch.
+        missing = min(self.settings.prefetch - len(entry.ready), self.renderer.batch_size if entry.ready else 1)
         if entry.clip is not None and missing > 0:
             missing = self.cache.room(self.selected, missing)  # what the memory bound leaves room for
         if entry.failed or missing <= 0:
@@ -479,11 +480,12 @@ class Service:
     def _cancel_hook(self, job: Job) -> Callable[[], bool]:
         return lambda: job.cancelled.is_set() or self._stopping
 
-    def _progress_hook(self, job: Job) -> Callable[[int, int], None]:
-        last = [0.0]
+    def _progress_hook(self, job: Job, part: tuple[float, float] = (0.0, 1.0)) -> Callable[[int, int], None]:
+        """Progress of a render that is ``part`` (from, to) of the job's whole work, to the waiters not answered."""
+        last = [part[0]]
 
         def progress(done: int, total: int) -> None:
-            fraction = done / max(total, 1)
+            fraction = part[0] + (part[1] - part[0]) * done / max(total, 1)
             self.progress = fraction
             if fraction - last[0] >= 0.05 or done >= total:
                 last[0] = fraction
@@ -513,11 +515,12 @@ class Service:
                     f"limits.prefetch_memory_mb ({self.config.prefetch_memory_mb:g})")
         return None
 
-    def _render_variations(self, job: Job, clip, seeds: list[int]) -> list[Variation]:
+    def _render_variations(self, job: Job, clip, seeds: list[int],
+                           part: tuple[float, float] = (0.0, 1.0)) -> list[Variation]:
         renderer, key = self.renderer, job.key
         began = time.perf_counter()
         clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler,
-                              progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+                              progress=self._progress_hook(job, part), cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / max(len(seeds), 1)
         self._count("rendered", len(clips))
         return [Variation(c, seed, each, renderer) for c, seed in zip(clips, seeds)]
@@ -575,40 +578,61 @@ class Service:
                 "format": fmt}
 
     def _run_vary(self, job: Job) -> None:
+        """Render what the prefetch did not hold, one device batch at a time, answering each waiter (merged
+        presses included) the moment its own variations are written, not when the whole job is done."""
         with self._cond:
             entry = self.cache.peek(job.source, job.key)
             if job.seed is None and job.to_render > 0:  # prefetch may have landed while this waited
                 more = self.cache.take(job.source, job.key, job.to_render)
                 job.taken += more
                 self._count("prefetch_hits", len(more))
-        rendered = []
-        if job.to_render > 0:
-            for waiter in job.waiters:
+            to_render, waiters = job.to_render, list(job.waiters)
+        try:
+            self._answer_vary(job, list(job.taken))
+            if to_render <= 0:
+                return
+            for waiter in waiters:
                 waiter.progress(job.kind, 0.0)
             clip = self._source_clip(job.source, entry)
             with self._cond:
                 if job.seed is not None:
-                    seeds = list(range(job.seed, job.seed + job.to_render))
+                    seeds = list(range(job.seed, job.seed + to_render))
                 else:
-                    seeds = (entry or Entry(job.key)).seeds(job.to_render)
-            rendered = self._render_variations(job, clip, seeds)
-        self._finish_vary(job, rendered)
-
-    def _finish_vary(self, job: Job, rendered: list[Variation]) -> None:
-        with self._cond:
-            taken, total = list(job.taken), job.total  # fewer than rendered if a client cancelled meanwhile
-        variations, paths = taken + rendered, []
-        try:
-            for index, variation in enumerate(variations[:total]):
-                paths.append(self._write_variation(job, variation))
-                self._note_render("vary", paths[-1], variation.seed, variation.seconds, index < len(taken))
-        except BridgeError as error:
-            self._fail(job, str(error))
-            return
+                    seeds = (entry or Entry(job.key)).seeds(to_render)
+            batch = max(1, self.renderer.batch_size)
+            for first in range(0, len(seeds), batch):
+                part = (first / len(seeds), min(first + batch, len(seeds)) / len(seeds))
+                self._answer_vary(job, self._render_variations(job, clip, seeds[first:first + batch], part))
         finally:
-            for variation in variations:
-                discard(variation.staged)  # published ones are gone already; the rest are of no use now
-        self._deliver(job, paths)
+            with self._cond:
+                unsent, job.unsent = job.unsent, []
+            for variation in unsent:
+                discard(variation.staged)  # claimed for a request that left or failed: of no use now
+
+    def _answer_vary(self, job: Job, fresh: list[Variation]) -> None:
+        """Add ``fresh`` variations to the job's unsent ones; write and announce each waiter's (in the order they
+        came) as soon as all of its variations are there. An answered waiter leaves the job: a later failure or
+        cancellation is not its concern."""
+        while True:
+            with self._cond:
+                job.unsent += fresh
+                fresh = []
+                if not job.waiters or len(job.unsent) < job.waiters[0].count:
+                    return
+                waiter = job.waiters.pop(0)
+                mine, job.unsent = job.unsent[:waiter.count], job.unsent[waiter.count:]
+            try:
+                paths = [self._write_variation(job, variation) for variation in mine]
+            except BridgeError as error:
+                self.note_error(waiter.request.address, str(error))
+                waiter.error(str(error))
+                continue
+            finally:
+                for variation in mine:
+                    discard(variation.staged)  # published ones are gone already; the rest are of no use now
+            for path, variation in zip(paths, mine):
+                self._note_render("vary", path, variation.seed, variation.seconds, variation in job.taken)
+            waiter.reply("/dd/done", job.kind, *map(str, paths))
 
     def _write_variation(self, job: Job, variation: Variation) -> Path:
         sources, regions = (job.source.path,), (job.source.region,)
