@@ -14,6 +14,7 @@ from bridge.errors import ConfigError
 PREFIX = "/dd/"
 REQUEST_ID = re.compile(r"^#[\w.:-]{1,64}$")
 OPTION = re.compile(r"^([a-z_]+)=(.*)$", re.S)
+MAX_ERROR = 300  # characters of an error message about a request
 TOKEN = "token="  # the shared secret, on any request, anywhere after the request id (docs/osc.md)
 
 USAGE = {
@@ -123,8 +124,13 @@ def parse(address: str, args: list) -> rq.Request:
             options = {}
         request = _parse(address, args, options, request_id)
     except ConfigError as error:
-        raise ProtocolError(address, str(error), request_id) from None
+        raise ProtocolError(address, excerpt(str(error)), request_id) from None
     return request
+
+
+def excerpt(message: str) -> str:
+    """A message that quotes a 60 kB argument would not fit in a reply datagram; the start says what is wrong."""
+    return message if len(message) <= MAX_ERROR else message[:MAX_ERROR - 5] + " ..."
 
 
 def _parse(address: str, args: list, options: dict, request_id: str | None) -> rq.Request:

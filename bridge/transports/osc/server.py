@@ -151,6 +151,8 @@ class OscServer:
         except Exception as error:  # a value the builder cannot encode is our bug; say so and stay up
             log.error("cannot encode reply %s %r: %s", address, args, error)
             return
+        if len(datagram) > MAX_DATAGRAM and address == "/dd/error":  # e.g. "no such file: <a 65 kB path>"
+            datagram = build_message(address, [*args[:-1], protocol.excerpt(str(args[-1]))])
         if len(datagram) > MAX_DATAGRAM:
             log.error("reply %s is %d bytes, over UDP's limit; not sent", address, len(datagram))
             return

@@ -102,6 +102,13 @@ def test_seeds_given_as_text_keep_every_digit():
     assert parse("/dd/vary", ["count=4.0"]).options.count == 4  # whole numbers written as floats still work
 
 
+def test_an_error_about_a_huge_argument_fits_in_a_reply():
+    for args in (["/a.wav", "x" * 60000], ["/a.wav", "seed=" + "9" * 60000], ["/a.wav", "steps=" + "1" * 5000]):
+        with pytest.raises(ProtocolError) as caught:
+            parse("/dd/vary", args)
+        assert len(str(caught.value)) <= 300 and str(caught.value).endswith(" ...")
+
+
 def test_the_token_is_taken_out_wherever_it_is():
     assert split_token(["#r1", "steps", "token=s3cret/+=x", 4]) == ("s3cret/+=x", ["#r1", "steps", 4])
     assert split_token(["/a.wav"]) == (None, ["/a.wav"])

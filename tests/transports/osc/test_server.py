@@ -267,3 +267,15 @@ def test_beyond_loopback_a_token_is_required_and_replies_are_never_amplified():
     finally:
         stranger.close()
         server.stop()
+
+
+def test_an_error_quoting_a_huge_path_still_fits_in_a_reply():
+    server = OscServer(talkative, "127.0.0.1", 0).start()
+    try:
+        with OscClient("127.0.0.1", server.port) as client:
+            path = "/" + "p" * 65460  # the request fits in a datagram; "no such file: <path>" would not
+            reply = client.request("/dd/vary", [path], timeout=3)
+            assert reply.address == "/dd/error" and reply.args[1].startswith("no such file: /ppp")
+            assert reply.args[1].endswith(" ...") and len(reply.args[1]) <= 300
+    finally:
+        server.stop()
