@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "bridge.cli.serve",  # serve, send, status
     "bridge.cli.latency",  # bench-latency
     "bridge.cli.bench",  # bench, export-onnx
+    "bridge.cli.sheet",  # sheet
 ]
 
 # REAPER runs `send` on every key press: these load only their own module, not the ones that import torch

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 def register(subparsers) -> None:
     generate = subparsers.add_parser("generate", help="new sounds from the model alone",
                                      description="Render new sounds from the model alone.")
-    generate.add_argument("--seconds", type=_setting("seconds"), default=None, metavar="T",
+    generate.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
                           help="length of each sound in seconds (default: the model's window)")
     _common_options(generate, seed=True)
     generate.set_defaults(run=run_generate)
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     vary = subparsers.add_parser("vary", help="variations of an audio file",
                                  description="Render variations of INPUT with its length, sample rate and channels.")
     vary.add_argument("input", type=Path, metavar="INPUT", help="audio file: wav, aiff, flac, ogg or mp3")
-    vary.add_argument("--noise", type=_setting("noise"), default=constants.DEFAULT_NOISE, metavar="F",
+    vary.add_argument("--noise", type=setting("noise"), default=constants.DEFAULT_NOISE, metavar="F",
                       help="how far from the source, 0 (unchanged) to 1 (a new sound) (default: %(default)s)")
     _region_options(vary, "INPUT", tail=True)
     _common_options(vary, seed=True)
@@ -57,22 +57,27 @@ def register(subparsers) -> None:
 
 
 def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int = constants.DEFAULT_COUNT) -> None:
-    parser.add_argument("--model", default=None, metavar="M",
-                        help="model card name or path: .ckpt, diffusers folder, or .safetensors with its card "
-                             f"(default: {constants.DEFAULT_MODEL})")
-    parser.add_argument("--count", type=_setting("count"), default=count, metavar="N",
+    parser.add_argument("--count", type=setting("count"), default=count, metavar="N",
                         help="how many outputs (default: %(default)s)")
-    parser.add_argument("--steps", type=_setting("steps"), default=constants.DEFAULT_STEPS, metavar="S",
-                        help="sampler steps (default: %(default)s)")
-    parser.add_argument("--sampler", type=_setting("sampler"), default=constants.DEFAULT_SAMPLER, metavar="X",
-                        help=f"sampling method: {', '.join(SAMPLERS)} (default: %(default)s)")
+    model_options(parser)
     if seed:
-        parser.add_argument("--seed", type=_setting("seed"), default=None, metavar="K",
+        parser.add_argument("--seed", type=setting("seed"), default=None, metavar="K",
                             help="makes the render repeatable (default: a fresh seed, stored in each file)")
     parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                         help="folder for the results (default: the current folder)")
     parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
                         metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
+
+
+def model_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the model, how it samples and where it runs: open_engine(args) reads them."""
+    parser.add_argument("--model", default=None, metavar="M",
+                        help="model card name or path: .ckpt, diffusers folder, or .safetensors with its card "
+                             f"(default: {constants.DEFAULT_MODEL})")
+    parser.add_argument("--steps", type=setting("steps"), default=constants.DEFAULT_STEPS, metavar="S",
+                        help="sampler steps (default: %(default)s)")
+    parser.add_argument("--sampler", type=setting("sampler"), default=constants.DEFAULT_SAMPLER, metavar="X",
+                        help=f"sampling method: {', '.join(SAMPLERS)} (default: %(default)s)")
     parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
                         help="where to run (default: %(default)s)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
@@ -88,13 +93,13 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
 def _region_options(parser: argparse.ArgumentParser, name: str, *, prefix: str = "", tail: bool = False) -> None:
     """--start/--end (and --tail): the part of a file to use, in seconds of the file (bridge.engine.regions)."""
     flag = "--" + prefix.replace("_", "-")
-    parser.add_argument(f"{flag}start", dest=f"{prefix}start", type=_setting(f"{prefix}start"), default=None,
+    parser.add_argument(f"{flag}start", dest=f"{prefix}start", type=setting(f"{prefix}start"), default=None,
                         metavar="S", help=f"use {name} from S seconds into the file (default: its start)")
-    parser.add_argument(f"{flag}end", dest=f"{prefix}end", type=_setting(f"{prefix}end"), default=None,
+    parser.add_argument(f"{flag}end", dest=f"{prefix}end", type=setting(f"{prefix}end"), default=None,
                         metavar="E", help=f"use {name} up to E seconds into the file (default: its end); "
                                           "outputs are exactly that long")
     if tail:
-        parser.add_argument("--tail", type=_setting("tail"), default=None, metavar="T",
+        parser.add_argument("--tail", type=setting("tail"), default=None, metavar="T",
                             help="let a one-shot ring past --end with up to T seconds more of the file")
 
 
@@ -104,7 +109,7 @@ def _read(path: Path, region: Region | None) -> tuple[Clip, Region | None]:
     return clip, resolve_region(path, region)
 
 
-def _setting(key: str):
+def setting(key: str):
     """Parse an option with the service's own validation, so both front ends accept exactly the same values."""
     def parse(text: str):
         try:
@@ -151,8 +156,12 @@ def _settings(args) -> dict:
 
 
 def _engine(args):
-    """The engine, and how the recreating command should name its model: a path made absolute, or a card name."""
     _prepare_out(args.out)
+    return open_engine(args)
+
+
+def open_engine(args):
+    """The engine, and how the recreating command should name its model: a path made absolute, or a card name."""
     loaded = load_model(args.model, sample_rate=args.sample_rate, window=args.window)
     engine = Engine(loaded, device=args.device, precision=args.precision, backend=args.backend)
     model = _model_reference(args.model, loaded.name)

@@ -224,10 +224,33 @@ def _write_temporary(folder: Path, clip: Clip, fmt: str, metadata: dict | None) 
     return temporary
 
 
-def _create_temporary(folder: Path) -> Path:
+def write_new_file(path: str | os.PathLike, data: bytes) -> Path:
+    """Any other new file (a picture beside the sounds) by the same rule: complete or not at all, never replacing."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise AudioError(f"{path}: already exists; not overwriting it")
+    if not path.parent.is_dir():
+        raise AudioError(f"{path.parent}: no such folder")
+    temporary = _create_temporary(path.parent, suffix=f".partial{path.suffix}")
+    try:
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        _publish(temporary, path)
+    except FileExistsError:
+        raise AudioError(f"{path}: already exists; not overwriting it") from None
+    except OSError as error:
+        raise AudioError(f"{path}: could not write it ({error.strerror or error})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _create_temporary(folder: Path, suffix: str = ".partial.wav") -> Path:
     """A new hidden file in folder, created exclusively with the permissions the user's umask gives any file."""
     for _ in range(100):
-        temporary = folder / f".dd-bridge-{secrets.token_hex(6)}.partial.wav"
+        temporary = folder / f".dd-bridge-{secrets.token_hex(6)}{suffix}"
         try:
             os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return temporary

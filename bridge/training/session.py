@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from bridge import pictures
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
 from bridge.engine.checkpoints import LoadedModel, load_model, save_model
@@ -17,7 +18,7 @@ from bridge.engine.devices import pick_device
 from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, ConfigError
-from bridge.training import data, pictures
+from bridge.training import data
 from bridge.training.train import SIZES, Run, Settings, fit, open_run, read_losses, write_settings
 
 log = logging.getLogger(__name__)
@@ -116,14 +117,19 @@ def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", 
     log.info("training on %d files (%d skipped, %d held out) at %d Hz, window %d; %s, %.1f M parameters",
              len(shots), len(shots.skipped), len(held), settings.sample_rate, settings.window,
              run.precision, run.model.num_parameters / 1e6)
+    if not pictures.available():  # said once here; each save then skips the pictures quietly
+        log.info("matplotlib is not installed: training goes on without loss.png and demo spectrograms "
+                 "(pip install 'dd-bridge[%s]' for them)", pictures.EXTRA)
     fit(run, shots.windows, on_step=Progress(), on_save=after_save, should_stop=should_stop)
     return run
 
 
 def after_save(run: Run) -> None:
     """The loss plot after every save; demo renders every demo_every steps."""
-    losses = read_losses(run.dir)
-    pictures.loss_png(run.dir / "loss.png", [r[0] for r in losses], [r[1] for r in losses])
+    if pictures.available():
+        losses = read_losses(run.dir)
+        pictures.loss_curve(run.dir / "loss.png", [r[0] for r in losses], [r[1] for r in losses],
+                            title=f"{run.dir.name}: training loss")
     every = run.settings.demo_every
     if every and run.settings.demo_count and run.step % every < run.settings.save_every:
         render_demos(run)
@@ -135,19 +141,24 @@ def render_demos(run: Run) -> list[Path]:
     folder = run.dir / "demos"
     folder.mkdir(exist_ok=True)
     stem = f"step{run.step:07d}"
-    if (folder / f"{stem}.png").exists():
+    picture = folder / f"{stem}.png"
+    last_sound = folder / f"{stem}-{settings.demo_count}.wav"
+    if picture.exists() or (last_sound.exists() and not pictures.available()):  # made before an interruption
         return []
     started = time.monotonic()
     engine = Engine.from_module(run.ema, settings.sample_rate, settings.window, name=run.dir.name)
     with torch.no_grad():
         audio = engine.generate(settings.demo_count, steps=settings.demo_steps, seed=list(range(settings.demo_count)))
-    paths = []
-    for i, clip in enumerate(audio):
+    paths, tiles = [], []
+    for i, tensor in enumerate(audio):
         path = folder / f"{stem}-{i + 1}.wav"
+        clip = Clip(tensor.numpy().T, settings.sample_rate)
         if not path.exists():
-            paths.append(write_audio(path, Clip(clip.numpy().T, settings.sample_rate), "pcm24"))
-    paths.append(pictures.spectrogram_png(folder / f"{stem}.png", list(audio), settings.sample_rate))
-    log.info("demos at step %d in %.0f s: %s", run.step, time.monotonic() - started, folder / f"{stem}.png")
+            paths.append(write_audio(path, clip, "pcm24"))
+        tiles.append(pictures.Tile(f"{path.name} · seed {i}", clip))
+    if pictures.available():
+        paths.append(pictures.contact_sheet(picture, [tiles], title=f"{run.dir.name}: step {run.step}", dpi=80))
+    log.info("demos at step %d in %.0f s: %s", run.step, time.monotonic() - started, paths[-1] if paths else folder)
     return paths
 
 
