@@ -104,11 +104,22 @@ def spectrogram(clip: Clip, rows: int = FREQUENCY_ROWS) -> Spectrogram:
     magnitude = np.abs(np.fft.rfft(frames * window, axis=1)).T  # [bins, frames]
     db = 20 * np.log10(magnitude / (window.sum() / 2) + 1e-10)
     freqs = np.geomspace(LOW_HZ, min(HIGH_HZ, rate / 2), rows)
-    position = freqs / (rate / n_fft)  # fractional bin of each row: linear interpolation between bins
-    low = np.minimum(position.astype(int), magnitude.shape[0] - 2)
+    return Spectrogram(np.arange(frames.shape[0]) * hop / rate, freqs, _log_rows(db, rate / n_fft, freqs), hop)
+
+
+def _log_rows(db: np.ndarray, bin_hz: float, freqs: np.ndarray) -> np.ndarray:
+    """db[bins, frames] on log-spaced rows: the loudest bin within each row's band, so a narrow peak between rows
+    still shows (high rows span many bins); interpolated between bins where a band holds none (low rows)."""
+    position = freqs / bin_hz  # fractional bin of each row
+    low = np.minimum(position.astype(int), db.shape[0] - 2)
     fraction = (position - low)[:, None]
-    rows_db = db[low] * (1 - fraction) + db[low + 1] * fraction
-    return Spectrogram(np.arange(frames.shape[0]) * hop / rate, freqs, rows_db, hop)
+    interpolated = db[low] * (1 - fraction) + db[low + 1] * fraction
+    edges = np.sqrt(freqs[1:] * freqs[:-1]) / bin_hz  # between neighbouring rows, in bins
+    first = np.ceil(np.concatenate([[position[0]], edges])).astype(int)  # a row's band: bins first..next first-1
+    inside = np.append(first[1:], np.floor(position[-1]) + 1) > first
+    top = int(np.floor(position[-1])) + 1  # bins above the top row (a file over 48 kHz) are not drawn
+    loudest = np.maximum.reduceat(db[:top], np.minimum(first, top - 1), axis=0)
+    return np.where(inside[:, None], np.maximum(loudest, interpolated), interpolated)
 
 
 def level(clip: Clip, hop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -214,20 +225,30 @@ def _shorten(text: str, characters: int) -> str:
 
 def loss_curve(path, steps: Sequence[int], losses: Sequence[float], *, title: str | None = None,
                dpi: int = 100) -> Path:
-    """Training loss per step on a log scale: each step as a grey dot, a smoothed curve in red; replaces path."""
+    """Training loss per step (log scale past a decade): each step a grey dot, a smoothed curve in red; replaces
+    path."""
     Figure = _figure_class()
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+
     figure = Figure(figsize=(6.4, 3.4), layout="constrained")
     axes = figure.add_subplot()
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(losses):
         x = np.asarray(steps, dtype=np.float64)
         y = np.maximum(np.asarray(losses, dtype=np.float64), 1e-8)
         axes.plot(x, y, ".", color="0.6", markersize=2, label="loss per step")
         if len(y) > 1:
             axes.plot(x, _smooth(y), color="#c81e1e", linewidth=1.5, label="smoothed")
-        axes.set_yscale("log")
+        if y.max() / y.min() > 10:  # a log scale once the loss spans more than a decade, in plain numbers
+            plain = FuncFormatter(lambda value, _position: f"{value:g}")
+            axes.set_yscale("log")
+            axes.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))
+            axes.yaxis.set_major_formatter(plain)
+            axes.yaxis.set_minor_formatter(plain)
+            axes.tick_params(axis="y", which="minor", labelsize=7)
         axes.legend(fontsize=8, frameon=False)
     axes.set_xlabel("training step")
-    axes.set_ylabel("loss (mean squared error of v)")
+    axes.set_ylabel("loss (mean squared error of v)")  # what train.py minimises
     axes.grid(which="both", linewidth=0.3, alpha=0.5)
     if title:
         axes.set_title(title, fontsize=10)

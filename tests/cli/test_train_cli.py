@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
+from PIL import Image
 
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
+from bridge.pictures import SheetLayout
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -40,6 +43,10 @@ def test_train_resume_export_and_fine_tune(tmp_path, kit, capsys, caplog):
     assert "step 2/2" in first.err  # the progress line
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run / "demos" / "step0000002.png").exists() and (run / "demos" / "step0000002-1.wav").exists()
+    with Image.open(run / "loss.png") as loss, Image.open(run / "demos" / "step0000002.png") as demos:
+        assert loss.size == (640, 340)  # 6.4 x 3.4 inches at 100 dpi
+        width, height = SheetLayout().size(1, 1)  # one demo: one tile, at 80 dpi
+        assert abs(demos.width - width * 80) <= 1 and abs(demos.height - height * 80) <= 1
 
     model = load_model(exported[0])
     assert model.window == 512 and model.sample_rate == 48000
@@ -60,6 +67,18 @@ def test_train_resume_export_and_fine_tune(tmp_path, kit, capsys, caplog):
     card = load_model(out[0]).card
     assert card.extra["training"]["base_model"] == exported[0] and card.licence == "CC0"
     assert card.architecture == model.architecture
+
+
+def test_without_matplotlib_training_skips_the_pictures_and_says_so_once(tmp_path, kit, caplog, monkeypatch):
+    for name in ["matplotlib", *(name for name in sys.modules if name.startswith("matplotlib."))]:
+        monkeypatch.setitem(sys.modules, name, None)  # what an install without the plots extra sees
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "2", "--demo-every", "1") == 0
+    assert len((run / "loss.csv").read_text().splitlines()) == 3
+    assert (run / "demos" / "step0000001-1.wav").exists() and (run / "demos" / "step0000002-1.wav").exists()
+    assert not list(run.rglob("*.png"))
+    assert caplog.text.count("matplotlib is not installed") == 1
 
 
 def test_bad_training_input_is_one_line(tmp_path, kit, capsys):
