@@ -135,17 +135,17 @@ def level(clip: Clip, hop: int) -> tuple[np.ndarray, np.ndarray]:
 class SheetLayout:
     """Where things sit on a contact sheet, in inches: fixed sizes, so every sheet reads at the same scale."""
 
-    width: float = 1.9  # of a spectrogram and its strip
-    spectrogram: float = 1.25
-    strip: float = 0.32
+    width: float = 1.7  # of a spectrogram and its strip
+    spectrogram: float = 1.05
+    strip: float = 0.3
     title: float = 0.22  # above each tile
     ticks: float = 0.26  # under each strip
-    gap: float = 0.42  # between columns: room for the frequency labels
+    gap: float = 0.4  # between columns: room for the frequency labels
     left: float = 0.62
     right: float = 0.85  # the colour bar
     top: float = 0.45  # the sheet's title
     bottom: float = 0.18
-    title_characters: int = 34  # a longer tile title is cut short rather than run into its neighbour
+    title_characters: int = 30  # a longer tile title is cut short rather than run into its neighbour
 
     @property
     def row(self) -> float:
@@ -161,7 +161,7 @@ def contact_sheet(path, rows: Sequence[Sequence[Tile]], *, title: str | None = N
     """Rows of tiles, each a spectrogram over its level strip, with one dB colour bar; written to path."""
     Figure = _figure_class()
     from matplotlib import colormaps
-    from matplotlib.ticker import FixedLocator, FuncFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
     rows = [list(row) for row in rows if row]
     columns = max(len(row) for row in rows)
@@ -204,6 +204,7 @@ def contact_sheet(path, rows: Sequence[Sequence[Tile]], *, title: str | None = N
                 strip.plot(clipped / tile.clip.sample_rate, np.full(len(clipped), -6.0), "|", color="red",
                            markersize=4)
             strip.set_ylim(LEVEL_FLOOR_DB, 0)
+            strip.xaxis.set_major_locator(MaxNLocator(nbins=4))
             strip.set_yticks((-60, -30, 0))
             strip.tick_params(labelsize=6, length=2, pad=1)
             strip.grid(axis="y", linewidth=0.3, alpha=0.5)
