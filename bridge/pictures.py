@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.engine.audio import Clip, write_new_file
+from bridge.engine.audio import Clip, check_new, write_new_file
 from bridge.errors import BridgeError
 
 EXTRA = "plots"
@@ -64,14 +64,16 @@ def available() -> bool:
 
 def check_output(path: Path) -> Path:
     """A new picture's path: a known format, in an existing folder, not taken. Checked before any work."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
+    _kind(path)
+    return check_new(path)
+
+
+def _kind(path) -> str:
+    """The format matplotlib is to write, from the name's extension."""
+    kind = Path(path).suffix.lower()
+    if kind not in FORMATS:
         raise BridgeError(f"{path}: the picture's name must end in {', '.join(FORMATS)}")
-    if path.exists() or path.is_symlink():
-        raise BridgeError(f"{path}: already exists; not overwriting it")
-    if not path.parent.is_dir():
-        raise BridgeError(f"{path.parent}: no such folder")
-    return path
+    return kind[1:]
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,15 +288,13 @@ def _palette_png(buffer: io.BytesIO) -> io.BytesIO:
 def _save(figure, path, *, dpi: int, replace: bool) -> Path:
     """The figure's bytes, then one new file (or one atomic replacement): never a half-written picture."""
     path = Path(path)
-    kind = path.suffix.lower()
-    if kind not in FORMATS:
-        raise BridgeError(f"{path}: the picture's name must end in {', '.join(FORMATS)}")
+    kind = _kind(path)
     buffer = io.BytesIO()
     # No dates or tool versions in the file: the same sounds make the same bytes.
     metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
-                "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}[kind[1:]]
-    figure.savefig(buffer, format=kind[1:], dpi=dpi, metadata=metadata)
-    if kind == ".png":
+                "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}[kind]
+    figure.savefig(buffer, format=kind, dpi=dpi, metadata=metadata)
+    if kind == "png":
         buffer = _palette_png(buffer)
     if not replace:
         return write_new_file(path, buffer.getvalue())

@@ -13,7 +13,6 @@ The picture goes to --out (.png, .svg or .pdf); an existing file is never replac
 
 from __future__ import annotations
 
-import logging
 import random
 from pathlib import Path
 
@@ -27,10 +26,8 @@ from bridge.errors import ConfigError
 from bridge.pictures import FORMATS, SheetLayout, Tile, check_output, contact_sheet, require
 from bridge.training.data import scan
 
-log = logging.getLogger(__name__)
-
 DEFAULT_NOISE_LEVELS = "0.3,0.5,0.8"
-_TILE = (SheetLayout().width + SheetLayout().gap, SheetLayout().row)
+_LAYOUT = SheetLayout()
 MAX_TILES = 96  # beyond this a sheet is too small to read: look at a folder in parts
 
 
@@ -62,14 +59,15 @@ def register(subparsers) -> None:
     sheet.add_argument("--columns", type=bounded_int(1, 32), default=6, metavar="C",
                        help="tiles per row in files mode (default: %(default)s)")
     sheet.add_argument("--dpi", type=bounded_int(30, 600), default=100, metavar="D",
-                       help=f"pixels per inch of a .png; a tile is {_TILE[0]:.1f} x {_TILE[1]:.1f} inches "
+                       help=f"pixels per inch of a .png; a tile takes {_LAYOUT.width + _LAYOUT.gap:.1f} x "
+                            f"{_LAYOUT.row:.1f} inches "
                             "(default: %(default)s)")
     sheet.set_defaults(run=run_sheet)
 
 
 def _noise_levels(text: str) -> list[float]:
     parse = render.setting("noise")
-    return [parse(part) for part in text.split(",") if part.strip()] or [parse(text)]
+    return [parse(part) for part in text.split(",")]
 
 
 def run_sheet(args) -> int:

@@ -224,13 +224,19 @@ def _write_temporary(folder: Path, clip: Clip, fmt: str, metadata: dict | None) 
     return temporary
 
 
-def write_new_file(path: str | os.PathLike, data: bytes) -> Path:
-    """Any other new file (a picture beside the sounds) by the same rule: complete or not at all, never replacing."""
+def check_new(path: str | os.PathLike) -> Path:
+    """A path a new file may take: free, in an existing folder (checked again, atomically, when it is taken)."""
     path = Path(path)
     if path.exists() or path.is_symlink():
         raise AudioError(f"{path}: already exists; not overwriting it")
     if not path.parent.is_dir():
         raise AudioError(f"{path.parent}: no such folder")
+    return path
+
+
+def write_new_file(path: str | os.PathLike, data: bytes) -> Path:
+    """Any other new file (a picture beside the sounds) by the same rule: complete or not at all, never replacing."""
+    path = check_new(path)
     temporary = _create_temporary(path.parent, suffix=f".partial{path.suffix}")
     try:
         with open(temporary, "wb") as file:
