@@ -601,6 +601,9 @@ class Service:
                     seeds = (entry or Entry(job.key)).seeds(to_render)
             batch = max(1, self.renderer.batch_size)
             for first in range(0, len(seeds), batch):
+                with self._cond:
+                    if not job.waiters:  # all answered, or the rest cancelled: no one wants more
+                        break
                 part = (first / len(seeds), min(first + batch, len(seeds)) / len(seeds))
                 self._answer_vary(job, self._render_variations(job, clip, seeds[first:first + batch], part))
         finally:
