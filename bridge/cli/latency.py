@@ -200,10 +200,10 @@ def _burst(client, service, clip: str, count: int) -> dict:
                 params = list(message.params)
                 if message.address in ("/dd/done", "/dd/error") and params and str(params[0]).startswith("#b"):
                     replies.setdefault(params[0], []).append((time.perf_counter() - began, message.address))
-    times = sorted(at for answers in replies.values() for at, _ in answers)
-    return {"presses": count, "times": times, "answered": len(replies),
-            "done": sum(address == "/dd/done" for answers in replies.values() for _, address in answers),
-            "twice": sum(len(answers) > 1 for answers in replies.values())}
+    answers = [answer for answered in replies.values() for answer in answered]
+    return {"presses": count, "answered": len(replies), "twice": sum(len(a) > 1 for a in replies.values()),
+            "done": sorted(at for at, address in answers if address == "/dd/done"),
+            "refused": sorted(at for at, address in answers if address == "/dd/error")}
 
 
 def _messages(datagram: bytes):
@@ -237,8 +237,9 @@ def _report(info, clip: Path, args, results: dict) -> None:
         print(f"/dd/select -> first prefetched variation ready: {select['first']:.2f} s; "
               f"all {args.prefetch}: {select['full']:.2f} s")
     if "burst" in results:
-        burst, times = results["burst"], results["burst"]["times"]
-        print(f"burst of {burst['presses']} presses right after /dd/select: first reply {times[0]:.2f} s, "
-              f"median {statistics.median(times):.2f} s, last {times[-1]:.2f} s; {burst['answered']} of "
-              f"{burst['presses']} answered ({burst['done']} done), {burst['twice']} answered more than once"
-              if times else f"burst of {burst['presses']} presses: no reply")
+        burst, done, refused = results["burst"], results["burst"]["done"], results["burst"]["refused"]
+        files = (f"first /dd/done {done[0]:.2f} s, median {statistics.median(done):.2f} s, last {done[-1]:.2f} s"
+                 if done else "no /dd/done")
+        print(f"burst of {burst['presses']} presses right after /dd/select: {files}; {len(done)} done, "
+              f"{len(refused)} refused (busy){f' within {refused[-1]:.2f} s' if refused else ''}; "
+              f"{burst['answered']} of {burst['presses']} answered, {burst['twice']} more than once")

@@ -217,8 +217,8 @@ def test_bench_latency_runs_both_modes_and_prints_the_table(model_file, capsys):
     assert re.search(r"without prefetch(\s+\d+\.\d){4}", out) and re.search(r"with prefetch \(2\)(\s+\d+\.\d){4}", out)
     assert "target p95 with prefetch < 20 ms:" in out
     assert re.search(r"/dd/select -> first prefetched variation ready: \d+\.\d\d s; all 2: \d+\.\d\d s", out)
-    assert re.search(r"burst of 20 presses right after /dd/select: first reply \d+\.\d\d s, .* 20 of 20 answered "
-                     r"\(20 done\), 0 answered more than once", out)
+    assert re.search(r"burst of 20 presses right after /dd/select: first /dd/done \d+\.\d\d s, median \d+\.\d\d s, "
+                     r"last \d+\.\d\d s; 20 done, 0 refused \(busy\); 20 of 20 answered, 0 more than once", out)
 
 
 def test_send_starts_without_loading_torch():
