@@ -223,6 +223,13 @@ def run_status(args) -> int:
     return EXIT_OK
 
 
+def _region_text(region: dict | None) -> str:
+    if not region:
+        return ""
+    tail = f", tail {region['tail']:g} s" if region.get("tail") else ""
+    return f" ({region['start']:.3f}-{region['end']:.3f} s{tail})"
+
+
 def describe_status(status: dict) -> str:
     settings = status.get("settings", {})
     running = status.get("running")
@@ -232,7 +239,7 @@ def describe_status(status: dict) -> str:
         f"settings   noise {settings.get('noise')}  steps {settings.get('steps')}  sampler {settings.get('sampler')}"
         f"  count {settings.get('count')}  seed {settings.get('seed') if settings.get('seed') is not None else 'random'}"
         f"  prefetch {settings.get('prefetch')}",
-        f"selected   {status.get('selected') or '-'}",
+        f"selected   {status.get('selected') or '-'}{_region_text(status.get('selected_region'))}",
         f"working    {running['kind'] + ' ' + format(running['progress'], '.0%') if running else 'idle'}; "
         f"{status['queue']} queued ({status['queued_outputs']} outputs)",
     ]

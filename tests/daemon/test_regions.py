@@ -13,6 +13,7 @@ import numpy as np
 import soundfile
 
 from bridge.cli import main as cli_main
+from bridge.cli.serve import describe_status
 from bridge.engine.audio import read_audio, read_metadata
 from bridge.engine.checkpoints import save_model
 from bridge.engine.regions import Region
@@ -38,6 +39,7 @@ def test_a_key_press_varies_exactly_the_selected_region(tmp_path, drum_loop):
         assert svc.ask("/dd/select", loop, "start=1.0", "end=1.2").args == ("select", loop)
         status = svc.wait_for(lambda s: s["prefetched"].get(loop) == 2, what="2 prefetched of the region")
         assert status["selected_region"] == {"start": 1.0, "end": 1.2, "tail": 0.0}
+        assert f"selected   {loop} (1.000-1.200 s)" in describe_status(status)  # `dd-bridge status`
 
         [path] = svc.ask("/dd/vary").args[1:]  # a key press: the selected clip AND its region
         assert path == str(tmp_path / "samples" / "loop" / "loop 1.000-1.200s var 001.wav")
