@@ -2,7 +2,8 @@
 
 Outputs go to --out (default: the current folder) under numbered names that never replace a file:
 "<input stem> var 001.wav", "<model name> 001.wav", "<a stem> to <b stem> 001.wav"; with --start/--end the stem
-shows the region: "<input stem> 1.000-1.200s var 001.wav". Each written path goes to
+shows the region: "<input stem> 1.000-1.200s var 001.wav". Stems are made safe by bridge.files.source_stems: no
+control characters, so one path is always one line, and cut to fit the file system. Each written path goes to
 stdout, one a line; progress and logs go to stderr. Each file's WAV comment holds the JSON of what made it and
 the command that makes it again.
 """
@@ -14,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bridge import constants
+from bridge import constants, files
 from bridge.cli.arguments import bounded_int
 from bridge.daemon.settings import validate
 from bridge.engine import clips
@@ -24,6 +25,7 @@ from bridge.engine.engine import BACKENDS, Engine
 from bridge.engine.regions import Region, named
 from bridge.engine.samplers import SAMPLERS
 from bridge.errors import AudioError, ConfigError
+from bridge.files import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ def run_generate(args) -> int:
     engine, model = _engine(args)
     outputs = _render(engine, "generate", args)
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args)}
-    return _write_all(args, outputs, engine, model, "generate", engine.card.name, [], options)
+    return _write_all(args, outputs, engine, model, "generate", safe_name(engine.card.name, "model"), [], options)
 
 
 def run_vary(args) -> int:
@@ -132,8 +134,8 @@ def run_vary(args) -> int:
     engine, model = _engine(args)
     outputs = _render(engine, f"vary {args.input.name}", args, clip=source)
     options = {"noise": args.noise, "count": args.count, "seed": args.seed, **_settings(args)}
-    return _write_all(args, outputs, engine, model, "vary", f"{named(args.input.stem, region)} var", [args.input],
-                      options, [region])
+    stem = f"{named(files.source_stems(args.input.name)[0], region)} var"
+    return _write_all(args, outputs, engine, model, "vary", stem, [args.input], options, [region])
 
 
 def run_interpolate(args) -> int:
@@ -145,7 +147,8 @@ def run_interpolate(args) -> int:
     engine, model = _engine(args)
     outputs = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, clip=a, clip_b=b)
     options = {"count": args.count, **_settings(args)}
-    stem = f"{named(args.a.stem, regions[0])} to {named(args.b.stem, regions[1])}"
+    a_stem, b_stem = files.source_stems(args.a.name, args.b.name)
+    stem = f"{named(a_stem, regions[0])} to {named(b_stem, regions[1])}"
     return _write_all(args, outputs, engine, model, "interpolate", stem, [args.a, args.b], options, regions)
 
 
@@ -177,12 +180,17 @@ def _model_reference(spec: str | None, name: str) -> str:
 
 
 def _prepare_out(folder: Path) -> None:
+    """--out exists and takes new files, checked before the render rather than found out after it."""
     if folder.exists() and not folder.is_dir():
         raise AudioError(f"--out {folder}: is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise AudioError(f"--out {folder}: cannot create it ({error.strerror})") from None
+        raise AudioError(f"--out {folder}: cannot create it ({files.reason(error)})") from None
+    try:
+        files.check_writable(folder)
+    except OSError as error:
+        raise AudioError(f"--out {folder}: cannot write files there ({files.reason(error)})") from None
 
 
 def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip | None = None) -> list[Clip]:

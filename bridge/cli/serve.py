@@ -15,11 +15,10 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
-from bridge import constants
+from bridge import constants, files
 from bridge.daemon.config import config_path, load_config
 from bridge.errors import BridgeError
 from bridge.logs import RepeatedLines
@@ -160,14 +159,8 @@ def osc_argument(text: str):
 
 
 def write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """A reader (a REAPER script polling) sees the old text or the new, never half; not synced: rewritten often."""
+    files.replace_file(path, text.encode("utf-8"), sync=False)
 
 
 def run_send(args) -> int:

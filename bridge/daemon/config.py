@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 import yaml
 
-from bridge import constants
+from bridge import constants, files
 from bridge.daemon.settings import Settings, as_float, as_int, as_text, validate
 from bridge.errors import ConfigError
 
@@ -125,7 +125,7 @@ class Config:
 def _choice(key: str, value, choices: tuple[str, ...]) -> str:
     text = str(value).strip().lower() if isinstance(value, str) else value
     if text not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {files.shown(value)}")
     return text
 
 
@@ -153,7 +153,7 @@ def _token(key: str, value) -> str:
 
 def _mapping(key: str, value, targets: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{key} must be a mapping of number -> {' or '.join(targets)}, not {value!r}")
+        raise ConfigError(f"{key} must be a mapping of number -> {' or '.join(targets)}, not {files.shown(value)}")
     found = []
     for number, target in value.items():
         number = as_int(f"{key} number", number, 0, 127)
@@ -232,13 +232,15 @@ def load_config(path: Path | str | None = None) -> Config:
             raise ConfigError(f"config file {path} does not exist")
         return Config()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = files.load_yaml(path)  # no aliases, bounded size: a few hundred bytes cannot expand to gigabytes
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config {path}: {error}") from None
+        detail = files.reason(error) if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read config {path}: {detail}") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
-        raise ConfigError(f"config {path} is not valid YAML{line}") from None
+        what = f": {error.args[0]}" if isinstance(error, files.AliasError) else ""
+        raise ConfigError(f"config {path} is not valid YAML{line}{what}") from None
     try:
         return parse_config(data, path)
     except ConfigError as error:

@@ -1,8 +1,9 @@
 """The sample folder: where results go and what they are called.
 
 A request names a folder (or leaves it to the settings) and a source file; neither can make the service write
-outside the configured folders: folders are resolved (symlinks included) and must lie inside an allowed one, and
-names taken from source files are reduced to one plain path component.
+outside the configured folders: folders are resolved (symlinks included) and must lie inside an allowed one,
+names taken from source files are reduced to one plain path component (bridge.files.safe_name), and the
+per-source subfolder is opened once, refusing a link, and written relative to that open folder.
 
 Prefetched variations are written ahead into a hidden staging folder inside the sample folder, complete and
 with their metadata; a key press then only gives the staged file its name (a hard link, no data written), so
@@ -13,31 +14,25 @@ when the service stops).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import re
 import secrets
 import shutil
 import time
 from pathlib import Path
 
-from bridge.engine.audio import Clip, next_free_path, write_audio, write_numbered
+from bridge import files
+from bridge.engine.audio import Clip, write_audio, write_numbered
 from bridge.engine.regions import Region, named
 from bridge.errors import AudioError, ConfigError
+from bridge.files import safe_name
 
 log = logging.getLogger(__name__)
 
-MAX_NAME = 80
 STAGING = ".dd-bridge-staging"  # hidden: DAW browsers and Finder do not list it
-TEMPORARY_GLOB = ".dd-bridge-*.partial.wav"  # bridge.engine.audio's name for a file being written
+TEMPORARY_GLOB = f"{files.TEMPORARY_PREFIX}*{files.TEMPORARY_MARK}.wav"  # a WAV being written (bridge.files)
 STALE_TEMPORARY_S = 600
-_UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')  # separators, and what Windows and macOS Finder refuse
-
-
-def safe_name(text: str, fallback: str = "clip") -> str:
-    """One path component from any text: no separators, no leading dots, no control characters."""
-    name = _UNSAFE.sub("_", text).strip().lstrip(".").strip()
-    return name[:MAX_NAME].rstrip(" .") or fallback
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -67,35 +62,39 @@ class SampleFolder:
                               "emptied when the service stops; choose another folder")
         return real
 
-    def _subfolder(self, folder: Path, name: str) -> Path:
-        target = folder / safe_name(name)
+    def _subfolder(self, folder: Path, name: str) -> files.Folder:
+        """The subfolder ``name`` of folder, open: writes go relative to it, so swapping it for a link after this
+        check cannot send them elsewhere. A link in its place is refused, wherever it leads."""
+        target = folder / name
         try:
-            target.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            with files.Folder(folder) as parent:
+                return parent.subfolder(name)
         except OSError as error:
-            raise AudioError(f"{target}: cannot create this folder ({error.strerror or error})") from None
-        real = Path(os.path.realpath(target))
-        if not _inside(real, folder):  # a symlink planted inside the sample folder
-            raise ConfigError(f"{target} leads outside the sample folder; not writing there")
-        return real
+            if error.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK) and target.is_symlink():
+                raise ConfigError(f"{target} is a link, which could lead outside the sample folder; "
+                                  "not writing there") from None
+            raise AudioError(f"{target}: cannot create this folder ({files.reason(error)})") from None
 
     def _target(self, folder: Path, operation: str, sources: tuple[str, ...], model: str,
-                regions: tuple[Region | None, ...] = ()) -> tuple[Path, str]:
+                regions: tuple[Region | None, ...] = ()) -> tuple[files.Folder, str]:
         """vary: "<source>/<source> var NNN.wav"; generate: "generated/<model> NNN.wav";
         interpolate: "interpolated/<a> to <b> NNN.wav". A region shows after its source's stem:
-        "<source>/<source> 1.000-1.200s var NNN.wav"."""
-        names = [safe_name(Path(source).stem) for source in sources]
+        "<source>/<source> 1.000-1.200s var NNN.wav". Names too long for the file system are cut to fit."""
+        names = files.source_stems(*sources)
         stems = [named(name, region) for name, region in zip(names, (*regions, None, None))]
         if operation == "vary":
             return self._subfolder(folder, names[0]), f"{stems[0]} var"
         if operation == "generate":
             return self._subfolder(folder, "generated"), safe_name(model, "model")
-        return self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"[:2 * MAX_NAME]
+        return self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"
 
     def write(self, folder: Path, clip: Clip, fmt: str, metadata: dict, *, operation: str,
               sources: tuple[str, ...] = (), model: str = "model", regions: tuple[Region | None, ...] = ()) -> Path:
         """Write one result under ``folder`` as the next free "<stem> NNN.wav" of its kind; returns its path."""
         target, stem = self._target(folder, operation, sources, model, regions)
-        return write_numbered(target, stem, clip, fmt, metadata)
+        with target:
+            return write_numbered(target, stem, clip, fmt, metadata)
 
     # -- staged results ----------------------------------------------------------------------------------------
     @property
@@ -124,15 +123,10 @@ class SampleFolder:
         """Give a staged file the next free name, as ``write`` would; OSError where a link cannot be made
         (another file system): the caller then writes the result out instead."""
         target, stem = self._target(folder, operation, sources, model, regions)
-        for _ in range(1000):
-            path = next_free_path(target, stem)
-            try:
-                os.link(staged, path)  # fails rather than replace: never overwrites, even in a race
-            except FileExistsError:
-                continue
-            discard(staged)
-            return path
-        raise OSError(f"{target}: no free name for {stem!r}")
+        with target:
+            path = target.link_numbered(staged, stem, ".wav")  # fails rather than replace, even in a race
+        discard(staged)
+        return path
 
     def clear_staging(self) -> None:
         """Staged files are of no use once the service stops: remove them (a link in its place: the link only)."""

@@ -1,8 +1,8 @@
 """Audio files in and out, and the trip to and from the model's rate and stereo layout.
 
 Reading takes wav, aiff, flac, ogg and mp3 (libsndfile) at any rate, channel count and bit depth. Writing makes
-WAV only, clamped to [-1, 1] and never normalised, to a hidden temporary name in the target folder that is then
-hard-linked to its final name, so a file is complete when it appears and an existing file is never replaced.
+WAV only, clamped to [-1, 1] and never normalised, through ``bridge.files``: complete when it appears, never
+replacing a file.
 
 A file cut short is refused, not read as the shorter sound it still holds: WAV and AIFF by their chunk sizes,
 FLAC, MP3 and the rest by the frame count in their header. An Ogg file carries no total length, so a cut one
@@ -18,11 +18,11 @@ form, instead of dropping them.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import re
-import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ import soundfile
 import soxr
 import torch
 
+from bridge import files
 from bridge.constants import OUTPUT_FORMATS
 from bridge.engine.regions import Region
 from bridge.errors import AudioError
@@ -45,6 +46,7 @@ LOSSY_FORMATS = {"MP3", "OGG"}  # their header frame counts are estimates: allow
 # libsndfile logs a chunk whose declared size runs past the end of the file as "data : 288000 (should be 143978)".
 _SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _PLACEHOLDER_SIZES = {0xFFFFFFFF, 0x7FFFFFFF}  # streaming writers leave these until they know the size
+MAX_AUDIO_FILE_BYTES = 4 << 30  # the WAV format's own limit; a longer clip could not be rendered anyway
 _TOLERATED_MISSING_BYTES = 64  # a miscounted pad byte or frame is not a truncation worth refusing
 
 
@@ -92,7 +94,7 @@ def read_audio(path: str | os.PathLike, region: Region | None = None) -> Clip:
     if not os.access(path, os.R_OK):
         raise AudioError(f"{path}: permission denied")
     try:
-        with soundfile.SoundFile(path) as file:
+        with files.open_regular(path, MAX_AUDIO_FILE_BYTES) as opened, soundfile.SoundFile(opened) as file:
             declared = file.frames
             log_text = file.extra_info
             kind = file.format
@@ -108,6 +110,8 @@ def read_audio(path: str | os.PathLike, region: Region | None = None) -> Clip:
                 raise AudioError(f"{path}: damaged or truncated audio ({_reason(error)})") from None
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
+    except OSError as error:  # a FIFO or device named .wav, or a file past the size limit
+        raise AudioError(f"{path}: cannot read ({files.reason(error)})") from None
     # A region is complete when all its frames came: the frames around it are not read, so count them as there.
     _check_complete(path, first + samples.shape[0] + (declared - stop), declared, log_text, kind)
     if samples.shape[0] == 0:
@@ -152,76 +156,71 @@ def write_audio(path: str | os.PathLike, clip: Clip, fmt: str = "pcm24", metadat
     path = Path(path)
     if path.suffix.lower() != ".wav":
         raise AudioError(f"{path}: output files are WAV, the name must end in .wav")
-    if path.exists() or path.is_symlink():
-        raise AudioError(f"{path}: already exists; not overwriting it")
-    temporary = _write_temporary(path.parent, clip, fmt, metadata)
+    check_new(path)
+    data = encode_wav(clip, fmt, metadata)
     try:
-        _publish(temporary, path)
+        with _open_folder(path.parent) as folder:
+            return folder.create(path.name, data)
     except FileExistsError:
         raise AudioError(f"{path}: already exists; not overwriting it") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    except OSError as error:
+        raise AudioError(f"{path.parent}: could not write audio ({files.reason(error)})") from None
 
 
-def write_numbered(folder: str | os.PathLike, stem: str, clip: Clip, fmt: str = "pcm24",
+def write_numbered(folder: str | os.PathLike | files.Folder, stem: str, clip: Clip, fmt: str = "pcm24",
                    metadata: dict | None = None) -> Path:
-    """Write clip as the next free "<stem> NNN.wav" in folder; safe against other writers taking numbers too."""
-    folder = Path(folder)
-    temporary = _write_temporary(folder, clip, fmt, metadata)
+    """Write clip as the next free "<stem> NNN.wav" in folder (a path, or a folder already open); safe against
+    other writers taking numbers too."""
+    data = encode_wav(clip, fmt, metadata)
     try:
-        for _ in range(1000):
-            path = next_free_path(folder, stem)
-            try:
-                _publish(temporary, path)
-                return path
-            except FileExistsError:
-                continue  # another writer took this number between our look and our link
-        raise AudioError(f"{folder}: could not find a free name for {stem!r}")
-    finally:
-        temporary.unlink(missing_ok=True)
+        if isinstance(folder, files.Folder):
+            return folder.create_numbered(stem, ".wav", data)
+        with _open_folder(folder) as opened:
+            return opened.create_numbered(stem, ".wav", data)
+    except OSError as error:
+        raise AudioError(f"{folder.path if isinstance(folder, files.Folder) else folder}: could not write audio "
+                         f"({files.reason(error)})") from None
 
 
-def next_free_path(folder: str | os.PathLike, stem: str, *, digits: int = 3) -> Path:
+def next_free_path(folder: str | os.PathLike, stem: str) -> Path:
     """"<stem> 001.wav", or one above the highest number already in folder, so new files sort after old ones."""
     folder = Path(folder)
-    pattern = re.compile(re.escape(stem) + r" (\d+)\.wav", re.IGNORECASE)
-    taken = [int(match.group(1)) for name in _names(folder) if (match := pattern.fullmatch(name))]
-    number = max(taken, default=0) + 1
-    while (path := folder / f"{stem} {number:0{digits}d}.wav").exists():
-        number += 1
-    return path
+    if not folder.is_dir():
+        return folder / files.numbered_name(stem, 1, ".wav")
+    with files.Folder(folder) as opened:
+        return folder / opened.next_free_name(stem, ".wav")
 
 
-def _names(folder: Path) -> list[str]:
+def _open_folder(folder: str | os.PathLike) -> files.Folder:
     try:
-        return os.listdir(folder)
-    except FileNotFoundError:
-        return []
+        return files.Folder(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        raise AudioError(f"{folder}: no such folder") from None
+    except OSError as error:
+        raise AudioError(f"{folder}: cannot write here ({files.reason(error)})") from None
 
 
-def _write_temporary(folder: Path, clip: Clip, fmt: str, metadata: dict | None) -> Path:
+def encode_wav(clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> bytes:
+    """The WAV file's bytes: clamped to [-1, 1], metadata as JSON in its comment. Made in memory, so a full disk
+    is reported by the write itself ("No space left on device"), not as libsndfile's "System error"."""
     if fmt not in SUBTYPES:
         raise AudioError(f"unknown output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
     samples = clip.samples
     if not np.isfinite(samples).all():
         raise AudioError("refusing to write audio with NaN or infinite samples (the render went wrong)")
     samples = np.clip(samples, -1.0, 1.0)
-    if not folder.is_dir():
-        raise AudioError(f"{folder}: no such folder")
-    temporary = _create_temporary(folder)
+    buffer = io.BytesIO()
     try:
-        with soundfile.SoundFile(temporary, "w", clip.sample_rate, clip.channels, SUBTYPES[fmt], format="WAV") as file:
+        with soundfile.SoundFile(buffer, "w", clip.sample_rate, clip.channels, SUBTYPES[fmt], format="WAV") as file:
             if metadata is not None:
                 # ASCII JSON: WAV INFO text has no declared encoding, and readers differ on what they assume.
                 file.comment = json.dumps(metadata, ensure_ascii=True, separators=(",", ":"))
             file.write(samples)
-        with open(temporary, "rb+") as file:
-            os.fsync(file.fileno())
-    except (OSError, RuntimeError) as error:
-        temporary.unlink(missing_ok=True)
-        raise AudioError(f"{folder}: could not write audio ({_reason(error)})") from None
-    return temporary
+    except OSError as error:
+        raise AudioError(f"could not write audio ({files.reason(error)})") from None
+    except RuntimeError as error:
+        raise AudioError(f"could not write audio ({_reason(error)})") from None
+    return buffer.getvalue()
 
 
 def check_new(path: str | os.PathLike) -> Path:
@@ -237,46 +236,12 @@ def check_new(path: str | os.PathLike) -> Path:
 def write_new_file(path: str | os.PathLike, data: bytes) -> Path:
     """Any other new file (a picture beside the sounds) by the same rule: complete or not at all, never replacing."""
     path = check_new(path)
-    temporary = _create_temporary(path.parent, suffix=f".partial{path.suffix}")
     try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        _publish(temporary, path)
+        return files.create_file(path, data)
     except FileExistsError:
         raise AudioError(f"{path}: already exists; not overwriting it") from None
     except OSError as error:
-        raise AudioError(f"{path}: could not write it ({error.strerror or error})") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
-def _create_temporary(folder: Path, suffix: str = ".partial.wav") -> Path:
-    """A new hidden file in folder, created exclusively with the permissions the user's umask gives any file."""
-    for _ in range(100):
-        temporary = folder / f".dd-bridge-{secrets.token_hex(6)}{suffix}"
-        try:
-            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return temporary
-        except FileExistsError:
-            continue
-        except OSError as error:
-            raise AudioError(f"{folder}: cannot write here ({error.strerror})") from None
-    raise AudioError(f"{folder}: cannot create a temporary file")
-
-
-def _publish(temporary: Path, path: Path) -> None:
-    """Give the finished file its name; FileExistsError if the name is taken, whoever took it and when."""
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        raise
-    except OSError:
-        # No hard links here (FAT, some network shares): reserve the name exclusively, then move the file onto it.
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        os.replace(temporary, path)
+        raise AudioError(f"{path}: could not write it ({files.reason(error)})") from None
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:

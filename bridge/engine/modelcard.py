@@ -2,7 +2,9 @@
 
 A card says what the weights cannot: the sample rate and window the model was trained at, where the weights came
 from and under which licence. Fields the project does not know (training notes, ...) are kept as they are and
-written back unchanged. Cards are read with ``yaml.safe_load``: a card never runs code.
+written back unchanged. Cards are read with ``bridge.files.load_yaml``
+(safe types, no aliases, bounded size): a card never runs code nor expands into gigabytes, and a message never
+repeats more than the start of a bad value.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import platformdirs
 import yaml
 
-from bridge import constants
+from bridge import constants, files
 from bridge.engine.unet import UNetConfig
 from bridge.errors import CheckpointError
 
@@ -27,6 +29,7 @@ WEIGHTS_SUFFIX = ".safetensors"
 KNOWN_FIELDS = ("name", "sample_rate", "window", "architecture", "provenance", "licence")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 SAMPLE_RATE_RANGE = (1000, 384000)
+MAX_CARD_BYTES = files.YAML_BYTES  # a card is a few kB; a larger one is not a card
 
 
 @dataclass(frozen=True)
@@ -43,19 +46,20 @@ class ModelCard:
     def __post_init__(self):
         where = f"model card {self.path}" if self.path else "model card"
         if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
-            raise CheckpointError(f"{where}: name must be letters, digits, '.', '_', '+' or '-', got {self.name!r}")
+            raise CheckpointError(f"{where}: name must be letters, digits, '.', '_', '+' or '-', "
+                                  f"got {files.shown(self.name)}")
         low, high = SAMPLE_RATE_RANGE
         if not _is_int(self.sample_rate) or not low <= self.sample_rate <= high:
             raise CheckpointError(f"{where}: sample_rate must be an integer in [{low}, {high}], "
-                                  f"got {self.sample_rate!r}")
+                                  f"got {files.shown(self.sample_rate)}")
         multiple = self.architecture.length_multiple
         # Reflect padding needs 3 samples at the innermost level: 3 multiples is the shortest input there is.
         if not _is_int(self.window) or self.window < 3 * multiple or self.window % multiple:
             raise CheckpointError(f"{where}: window must be a multiple of {multiple} samples, at least "
-                                  f"{3 * multiple}, for this architecture; got {self.window!r}")
+                                  f"{3 * multiple}, for this architecture; got {files.shown(self.window)}")
         for key in ("provenance", "licence"):
             if not isinstance(getattr(self, key), str):
-                raise CheckpointError(f"{where}: {key} must be text, got {getattr(self, key)!r}")
+                raise CheckpointError(f"{where}: {key} must be text, got {files.shown(getattr(self, key))}")
 
     @property
     def held_out_files(self) -> list[Path]:
@@ -92,11 +96,11 @@ class ModelCard:
             raise CheckpointError(f"{where}: missing field(s) {', '.join(missing)}")
         architecture = data["architecture"]
         if not isinstance(architecture, dict):
-            raise CheckpointError(f"{where}: architecture must be a mapping, got {architecture!r}")
+            raise CheckpointError(f"{where}: architecture must be a mapping, got {files.shown(architecture)}")
         try:
             config = UNetConfig.from_dict(architecture)
         except (TypeError, ValueError) as error:
-            raise CheckpointError(f"{where}: architecture: {error}") from None
+            raise CheckpointError(f"{where}: architecture: {str(error)[:200]}") from None
         extra = {key: value for key, value in data.items() if key not in KNOWN_FIELDS}
         return cls(name=data["name"], sample_rate=data["sample_rate"], window=data["window"], architecture=config,
                    provenance=data.get("provenance", "unknown"), licence=data.get("licence", "unknown"),
@@ -110,17 +114,17 @@ def _is_int(value: object) -> bool:
 def read_card(path: str | os.PathLike) -> ModelCard:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = files.load_yaml(path, MAX_CARD_BYTES)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such model card") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: cannot read model card: {error}") from None
-    try:
-        data = yaml.safe_load(text)
+        detail = files.reason(error) if isinstance(error, OSError) else "not UTF-8 text"
+        raise CheckpointError(f"{path}: cannot read model card ({detail})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
-        raise CheckpointError(f"{path}: not valid YAML{at}") from None
+        what = f": {error.args[0]}" if isinstance(error, files.AliasError) else ""
+        raise CheckpointError(f"{path}: not valid YAML{at}{what}") from None
     return ModelCard.from_dict(data, path=path.resolve())
 
 
@@ -133,27 +137,14 @@ def write_card(card: ModelCard, path: str | os.PathLike) -> Path:
 
 
 def write_new_file(path: Path, data: bytes) -> None:
-    """Writes under a temporary name, then links it into place: a reader never sees half a file and an existing
-    file (even one created meanwhile) is never overwritten."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    """A new file, complete or not at all (bridge.files); an existing file, even one created meanwhile, is never
+    overwritten."""
     try:
-        temp.write_bytes(data)
-        _link_into_place(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _link_into_place(temp: Path, path: Path) -> None:
-    """Gives the finished file ``temp`` its final name, refusing if that name is taken."""
-    try:
-        os.link(temp, path)
+        files.create_file(path, data)
     except FileExistsError:
         raise CheckpointError(f"{path}: already exists; choose another name") from None
-    except OSError:
-        # Filesystems without hard links: the check and the rename are not atomic together, but close.
-        if path.exists():
-            raise CheckpointError(f"{path}: already exists; choose another name") from None
-        os.replace(temp, path)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot write ({files.reason(error)})") from None
 
 
 # The registry ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import csv
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 import yaml
 from torch.nn import functional as F
 
+from bridge import files
 from bridge.engine.schedules import alpha_sigma, crash_schedule
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import BridgeError, ConfigError
@@ -143,9 +143,7 @@ class Run:
             "elapsed": self.elapsed,
             "generator": self.generator.get_state(),
         }
-        tmp = self.state_path.with_name(f".{STATE_FILE}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.state_path)
+        files.replace_file(self.state_path, lambda file: torch.save(state, file))
 
     def restore(self) -> None:
         try:
@@ -185,9 +183,7 @@ class Run:
 
 
 def write_settings(run_dir: Path, settings: Settings) -> None:
-    tmp = run_dir / f".{SETTINGS_FILE}.tmp"
-    tmp.write_text(yaml.safe_dump(asdict(settings), sort_keys=False))
-    os.replace(tmp, run_dir / SETTINGS_FILE)
+    files.replace_file(run_dir / SETTINGS_FILE, yaml.safe_dump(asdict(settings), sort_keys=False).encode())
 
 
 def read_settings(run_dir: Path) -> Settings | None:
@@ -195,8 +191,8 @@ def read_settings(run_dir: Path) -> Settings | None:
     if not path.exists():
         return None
     try:
-        return Settings(**yaml.safe_load(path.read_text()))
-    except (TypeError, yaml.YAMLError) as error:
+        return Settings(**files.load_yaml(path))
+    except (TypeError, OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise BridgeError(f"{path}: not a run settings file ({error})") from error
 
 

@@ -10,6 +10,7 @@ import pytest
 import soundfile
 import torch
 
+from bridge import files
 from bridge.engine import audio
 from bridge.engine.audio import Clip, from_model, next_free_path, read_audio, read_metadata, to_model, write_audio, \
     write_numbered
@@ -177,15 +178,15 @@ def test_never_overwrites(tmp_path):
 
 def test_never_overwrites_without_hard_links(tmp_path, monkeypatch):
     """Filesystems without hard links take the other road, which must refuse a taken name just the same."""
-    def no_links(*args):
+    def no_links(*args, **kwargs):
         raise PermissionError(1, "Operation not permitted")
     monkeypatch.setattr(audio.os, "link", no_links)
     first = write_audio(tmp_path / "a.wav", tone())
     assert read_audio(first).frames == tone().frames
     taken = tmp_path / "b.wav"
     taken.write_bytes(b"mine")
-    with pytest.raises(FileExistsError):
-        audio._publish(audio._write_temporary(tmp_path, tone(), "pcm24", None), taken)
+    with files.Folder(tmp_path) as folder, pytest.raises(FileExistsError):
+        folder.link(folder.write_temporary(audio.encode_wav(tone())), taken.name)
     assert taken.read_bytes() == b"mine"
 
 

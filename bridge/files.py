@@ -1,0 +1,313 @@
+"""Files on disk, read and written safely: every rule about opening, naming and publishing a file lives here.
+
+Writing has two meanings, kept apart by name:
+- ``replace_file``: the file is replaced atomically (a run's state and settings, pictures, a result file); a
+  reader sees the old file or the new one, never half of one.
+- ``create_file`` / ``Folder.create_numbered``: a new file, never replacing one (models, cards, renders), even
+  when another writer takes the name between our look and our write.
+Both write a hidden temporary that is created exclusively in the target folder (``O_EXCL``, ``O_NOFOLLOW``: a
+planted file or link is never written through), flush it to disk, and only then give it its name: a rename
+to replace, a hard link to create (which fails rather than replace). Work happens relative to an open folder
+(``Folder``), so a folder swapped for a link after it was checked is not followed.
+
+Errors are OSError (FileExistsError for a taken name); ``reason`` words one for a producer. Names are capped
+in bytes (``NAME_BYTES``), as file systems count them, not in characters.
+
+Reading: ``open_regular`` opens only regular files, bounded by size, without ever blocking on a FIFO or
+reading a device; ``load_yaml`` reads YAML without aliases (an alias bomb expands a few hundred bytes into
+gigabytes) from a file of bounded size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import re
+import secrets
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import yaml
+
+NAME_BYTES = 255  # the longest file name ext4, APFS, NTFS and most others take, in UTF-8 bytes
+NUMBER_DIGITS = 3  # "kick var 001.wav"
+MAX_NUMBER = 10**6 - 1  # numbers beyond this in a folder are someone else's names, not ours to continue
+TEMPORARY_PREFIX = ".dd-bridge-"
+TEMPORARY_MARK = ".partial"  # a temporary is ".dd-bridge-<random>.partial<suffix of the final name>"
+YAML_BYTES = 1 << 20  # model cards, the config and run settings are a few kB
+_CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+Content = bytes | Callable[[BinaryIO], None]  # the bytes, or a function that writes them into an open file
+
+
+def reason(error: OSError) -> str:
+    """What went wrong, in the system's words ("No space left on device"), the name limit said where it matters."""
+    if error.errno == errno.ENAMETOOLONG:
+        return f"file name too long (the limit is {NAME_BYTES} bytes)"
+    return error.strerror or str(error) or type(error).__name__
+
+
+def fit_name(text: str, limit: int = NAME_BYTES) -> str:
+    """text cut to at most ``limit`` bytes of UTF-8, never inside a character."""
+    return text.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')  # separators, control characters (a newline would break
+# "one path a line"), and what Windows and macOS Finder refuse
+
+
+def safe_name(text: str, fallback: str = "clip", limit: int = NAME_BYTES) -> str:
+    """One path component from any text: no separators, no leading dots, no control characters, at most
+    ``limit`` bytes."""
+    name = _UNSAFE.sub("_", text).strip().lstrip(".").strip()
+    return fit_name(name, limit).rstrip(" .") or fallback
+
+
+def numbered_name(stem: str, number: int, suffix: str) -> str:
+    """"<stem> 001<suffix>", the stem cut so that the whole name fits in NAME_BYTES."""
+    tail = f" {number:0{NUMBER_DIGITS}d}{suffix}"
+    return fit_name(stem, NAME_BYTES - len(tail.encode())).rstrip() + tail
+
+
+class Folder:
+    """An open folder: names are created and linked relative to it, so it cannot be swapped for a link
+    between a check and a write. Use as a context manager (or ``close()``)."""
+
+    def __init__(self, path: str | os.PathLike, *, _fd: int | None = None):
+        self.path = Path(path)
+        self.fd = os.open(self.path, _DIRECTORY) if _fd is None else _fd
+
+    def __enter__(self) -> "Folder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def subfolder(self, name: str) -> "Folder":
+        """The folder ``name`` inside this one, made if missing; a link there is refused (ELOOP/ENOTDIR), not
+        followed."""
+        try:
+            os.mkdir(name, 0o777, dir_fd=self.fd)
+        except FileExistsError:
+            pass
+        fd = os.open(name, _DIRECTORY | getattr(os, "O_NOFOLLOW", 0), dir_fd=self.fd)
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(self.path / name))
+        return Folder(self.path / name, _fd=fd)
+
+    def names(self) -> list[str]:
+        return os.listdir(self.fd)
+
+    def exists(self, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            return False
+
+    # -- writing -----------------------------------------------------------------------------------------------
+    def write_temporary(self, content: Content, suffix: str = "", *, sync: bool = True) -> str:
+        """A hidden new file holding content, flushed to disk (``sync``: for files that must survive a power cut,
+        not for a progress note rewritten many times a second); its name (relative to this folder)."""
+        for _ in range(100):
+            name = f"{TEMPORARY_PREFIX}{secrets.token_hex(6)}{TEMPORARY_MARK}{suffix}"
+            try:
+                fd = os.open(name, _CREATE, 0o666, dir_fd=self.fd)  # the umask decides, as for any new file
+            except FileExistsError:
+                continue
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    if isinstance(content, (bytes, bytearray, memoryview)):
+                        file.write(content)
+                    else:
+                        content(file)
+                    file.flush()
+                    if sync:
+                        os.fsync(file.fileno())
+            except BaseException:
+                self.remove(name)
+                raise
+            return name
+        raise FileExistsError(errno.EEXIST, "cannot create a temporary file", str(self.path))
+
+    def create(self, name: str, content: Content) -> Path:
+        """A new file ``name``; FileExistsError, leaving everything as it was, when the name is taken."""
+        temporary = self.write_temporary(content, _suffix(name))
+        try:
+            self.link(temporary, name)
+        finally:
+            self.remove(temporary)
+        return self.path / name
+
+    def create_numbered(self, stem: str, suffix: str, content: Content) -> Path:
+        """A new file under the next free "<stem> NNN<suffix>"; safe against other writers taking numbers too."""
+        temporary = self.write_temporary(content, suffix)
+        try:
+            return self.link_numbered(temporary, stem, suffix)
+        finally:
+            self.remove(temporary)
+
+    def link_numbered(self, source: str | os.PathLike, stem: str, suffix: str,
+                      source_folder: "Folder | None" = None) -> Path:
+        """Give the finished file ``source`` (in source_folder, default this one) the next free numbered name
+        here; the source keeps its own name too."""
+        for _ in range(1000):
+            name = self.next_free_name(stem, suffix)
+            try:
+                self.link(source, name, source_folder)
+                return self.path / name
+            except FileExistsError:
+                continue  # another writer took this number between our look and our link
+        raise FileExistsError(errno.EEXIST, f"no free name for {stem!r}", str(self.path))
+
+    def next_free_name(self, stem: str, suffix: str) -> str:
+        """"<stem> 001<suffix>", or one above the highest number already here, so new files sort after old ones.
+        Numbers past MAX_NUMBER are ignored: a planted "kick var 999...9.wav" must not push ours past the longest
+        name there is."""
+        pattern = re.compile(re.escape(stem) + r" (\d+)" + re.escape(suffix), re.IGNORECASE)
+        taken = [int(match.group(1)) for name in self.names() if (match := pattern.fullmatch(name))]
+        number = max((n for n in taken if n <= MAX_NUMBER), default=0) + 1
+        while self.exists(name := numbered_name(stem, number, suffix)):
+            number += 1
+        return name
+
+    def link(self, source: str | os.PathLike, name: str, source_folder: "Folder | None" = None) -> None:
+        """Name the file ``source`` also ``name``; FileExistsError if the name is taken, whoever took it and when."""
+        source_fd = (source_folder or self).fd
+        try:
+            os.link(source, name, src_dir_fd=source_fd, dst_dir_fd=self.fd, follow_symlinks=False)
+        except FileExistsError:
+            raise
+        except OSError as error:
+            if error.errno == errno.EXDEV:  # another file system: the caller decides (it may copy instead)
+                raise
+            # No hard links here (FAT, some network shares): reserve the name exclusively, then move the file onto
+            # it. The source loses its name: callers remove it afterwards anyway.
+            os.close(os.open(name, _CREATE, 0o644, dir_fd=self.fd))
+            try:
+                os.replace(source, name, src_dir_fd=source_fd, dst_dir_fd=self.fd)
+            except BaseException:
+                self.remove(name)
+                raise
+
+    def replace(self, name: str, content: Content, *, sync: bool = True) -> Path:
+        """Write ``name`` atomically, replacing the file there (a link there is replaced, not followed)."""
+        temporary = self.write_temporary(content, _suffix(name), sync=sync)
+        try:
+            os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            self.remove(temporary)
+            raise
+        return self.path / name
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self.fd)
+
+
+def _suffix(name: str) -> str:
+    return Path(name).suffix
+
+
+def create_file(path: str | os.PathLike, content: Content) -> Path:
+    """A new file at path, complete or not at all; FileExistsError if path exists (nothing is replaced)."""
+    path = Path(path)
+    with Folder(path.parent) as folder:
+        return folder.create(path.name, content)
+
+
+def replace_file(path: str | os.PathLike, content: Content, *, sync: bool = True) -> Path:
+    """The file at path replaced atomically by content."""
+    path = Path(path)
+    with Folder(path.parent) as folder:
+        return folder.replace(path.name, content, sync=sync)
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """OSError unless a file can be created in folder: asked before hours of work, not after."""
+    with Folder(folder) as opened:
+        opened.remove(opened.write_temporary(b""))
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+class TooLarge(OSError):
+    """A file larger than the limit set for its kind."""
+
+
+@contextlib.contextmanager
+def open_regular(path: str | os.PathLike, limit: int) -> Iterator[BinaryIO]:
+    """The regular file at path, opened for reading; OSError for anything else (a FIFO, a device such as
+    /dev/zero, a folder) or a file over ``limit`` bytes. A FIFO is opened without blocking, then refused."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket)", str(path))
+        if info.st_size > limit:
+            raise TooLarge(errno.EFBIG, f"{_size(info.st_size)}, over the limit of {_size(limit)} for this kind "
+                                        "of file", str(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with file:
+        yield file
+
+
+def read_regular(path: str | os.PathLike, limit: int) -> bytes:
+    """The whole content of a regular file of at most ``limit`` bytes (see open_regular)."""
+    with open_regular(path, limit) as file:
+        return file.read(limit + 1)[:limit]
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("kB", 1000)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+class AliasError(yaml.YAMLError):
+    """An alias (``*name``) in a file whose YAML may not have them."""
+
+    def __init__(self, mark):
+        super().__init__("aliases (*name) are not accepted")
+        self.problem_mark = mark
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """yaml.SafeLoader without aliases: nothing can expand beyond the size of the text."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise AliasError(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(path: str | os.PathLike, limit: int = YAML_BYTES) -> object:
+    """The YAML in a regular file of at most ``limit`` bytes, read without aliases (safe types only).
+    OSError when it cannot be read, UnicodeDecodeError, or yaml.YAMLError (AliasError for an alias)."""
+    return yaml.load(read_regular(path, limit).decode("utf-8"), Loader=_NoAliasLoader)
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """repr(value) for a message, cut to ``limit`` characters: a message never repeats an unbounded value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
