@@ -246,10 +246,10 @@ class TooLarge(OSError):
     """A file larger than the limit set for its kind."""
 
 
-@contextlib.contextmanager
-def open_regular(path: str | os.PathLike, limit: int) -> Iterator[BinaryIO]:
-    """The regular file at path, opened for reading; OSError for anything else (a FIFO, a device such as
-    /dev/zero, a folder) or a file over ``limit`` bytes. A FIFO is opened without blocking, then refused."""
+def open_regular(path: str | os.PathLike, limit: int) -> BinaryIO:
+    """The regular file at path, opened for reading (close it, or use it in a with); OSError for anything else
+    (a FIFO, a device such as /dev/zero, a folder) or a file over ``limit`` bytes. A FIFO is opened without
+    blocking, then refused."""
     path = Path(path)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
@@ -257,18 +257,22 @@ def open_regular(path: str | os.PathLike, limit: int) -> Iterator[BinaryIO]:
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket)", str(path))
+            raise OSError(errno.EINVAL, "not a regular file but a device, pipe or socket", str(path))
         if info.st_size > limit:
             raise TooLarge(errno.EFBIG, f"{_size(info.st_size)}, over the limit of {_size(limit)} for this kind "
                                         "of file", str(path))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        file = os.fdopen(fd, "rb")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
-    with file:
-        yield file
+
+
+def name_of(file: BinaryIO, path: str | os.PathLike) -> str:
+    """A name that opens exactly this open file, for libraries that take only names (torch's mmap, safetensors):
+    /proc/self/fd/N where there is one, so the path cannot be swapped for a FIFO or a device meanwhile."""
+    own = f"/proc/self/fd/{file.fileno()}"
+    return own if os.path.exists(own) else os.fspath(path)
 
 
 def read_regular(path: str | os.PathLike, limit: int) -> bytes:

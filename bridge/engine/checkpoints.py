@@ -6,7 +6,9 @@
 
 Whatever the layout, the result is a state dict under the original sample-generator names that
 ``bridge.engine.unet`` reproduces, plus a model card. Pickled files (``.ckpt``, ``.bin``) are read with
-``torch.load(weights_only=True)``, which refuses any object that could run code instead of running it.
+``torch.load(weights_only=True)``, which refuses any object that could run code instead of running it. Every
+model file is opened as a regular file of at most MAX_MODEL_FILE_BYTES (bridge.files.open_regular): a FIFO or a
+device named .ckpt is refused at once instead of blocking or filling memory.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from bridge import constants
+from bridge import constants, files
 from bridge.engine.catalogue import release_for_file
 from bridge.engine.modelcard import (CARD_SUFFIX, WEIGHTS_SUFFIX, ModelCard, find_model, read_card, write_card,
                                      write_new_file)
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 # conversion script. Their sample rates and windows are in the catalogue (bridge.engine.catalogue).
 RELEASED_ARCHITECTURE = UNetConfig()
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth")
+MAX_MODEL_FILE_BYTES = 16 << 30  # the released .ckpt files, both networks and their Adam state, are a few GB
 EMA_PREFIX = "diffusion_ema."
 
 
@@ -198,22 +201,43 @@ def _load_training_checkpoint(path: Path, told_rate: bool = False) -> LoadedMode
 
 def _unpickle_weights(path: Path) -> object:
     """``torch.load`` restricted to tensors and plain containers; anything else is refused, never run."""
+    with _open_model_file(path) as file:
+        try:
+            # Zip checkpoints are memory-mapped: only the tensors kept are read from disk, not the optimizer state.
+            return torch.load(files.name_of(file, path), map_location="cpu", weights_only=True,
+                              mmap=zipfile.is_zipfile(file))
+        except pickle.UnpicklingError as error:
+            text = str(error)
+            found_global = re.search(r"GLOBAL ([\w.]+)", text)
+            if found_global:
+                raise CheckpointError(f"{path}: refused: it refers to {found_global.group(1)}, which could run "
+                                      "code; only tensors and plain containers are loaded") from None
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_unpickling_reason(text)})") from None
+        except (OSError, EOFError) as error:
+            raise CheckpointError(f"{path}: cannot read: {_one_line(error) or 'file is empty or truncated'}") \
+                from None
+        except Exception as error:  # torch raises assorted types for garbage bytes
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: "
+                                  f"{_one_line(error)})") from None
+
+
+def _unpickling_reason(text: str) -> str:
+    """torch's own reason without its advice to load with weights_only=False, which would run the code."""
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    if found:
+        return found.group(1).strip()[:200]
+    lines = [line.strip() for line in text.splitlines() if line.strip()
+             and not line.startswith(("Weights only load failed", "Check the documentation"))]
+    return lines[0][:200] if lines else "not a pickle of tensors"
+
+
+def _open_model_file(path: Path):
+    """The model file opened as a regular file of at most MAX_MODEL_FILE_BYTES: a FIFO, a device (/dev/zero) or
+    a file larger than any model is refused before a byte is read."""
     try:
-        # Zip checkpoints are memory-mapped: only the tensors kept are read from disk, not the optimizer state.
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as error:
-        found = re.search(r"WeightsUnpickler error:\s*(.+)", str(error))
-        detail = found.group(1).strip() if found else _one_line(error)
-        found_global = re.search(r"GLOBAL (\S+)", detail)
-        if found_global:
-            raise CheckpointError(f"{path}: refused: it refers to {found_global.group(1)}, which could run code; "
-                                  "only tensors and plain containers are loaded") from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({detail})") from None
-    except (OSError, EOFError) as error:
-        raise CheckpointError(f"{path}: cannot read: {_one_line(error) or 'file is empty or truncated'}") from None
-    except Exception as error:  # torch raises assorted types for garbage bytes
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: "
-                              f"{_one_line(error)})") from None
+        return files.open_regular(path, MAX_MODEL_FILE_BYTES)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read ({files.reason(error)})") from None
 
 
 def _one_line(error: BaseException) -> str:
@@ -253,8 +277,10 @@ def _load_diffusers(folder: Path) -> LoadedModel:
     if not config_path.is_file():
         raise CheckpointError(f"{folder}: a folder without config.json (not a diffusers model folder)")
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        config = json.loads(files.read_regular(config_path, files.YAML_BYTES).decode("utf-8"))
+    except OSError as error:
+        raise CheckpointError(f"{config_path}: cannot read ({files.reason(error)})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{config_path}: not valid JSON ({_one_line(error)})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object")
@@ -388,10 +414,11 @@ def _load_own(path: Path) -> LoadedModel:
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return safetensors.torch.load_file(str(path), device="cpu")
-    except Exception as error:  # safetensors raises its own error type for bad headers and truncation
-        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(error)})") from None
+    with _open_model_file(path) as file:
+        try:
+            return safetensors.torch.load_file(files.name_of(file, path), device="cpu")
+        except Exception as error:  # safetensors raises its own error type for bad headers and truncation
+            raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(error)})") from None
 
 
 # Architecture -----------------------------------------------------------------------------------------------------

@@ -5,11 +5,14 @@ result back. A variation keeps its source's frames, rate and channels exactly. A
 rate and channels of its first clip `a`; `b` is fitted to `a`'s length (cut, or padded with silence at the end).
 A clip longer than the model's window is rendered in one pass: the U-Net is convolutional, so it takes any length
 that is a multiple of its length multiple (the engine pads and trims), at a memory cost that grows with length.
+So every operation first checks the length it will render, once resampled to the model's rate but before the
+resampling, against the longest the memory free now allows (``Engine.check_length``, bridge.engine.memory).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +38,7 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
               sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
               cancel: Cancel = None) -> list[Clip]:
     """`count` variations of clip at noise level `noise`, each with clip's frames, sample rate and channels."""
+    engine.check_length(model_length(clip, engine.sample_rate), count)  # before resampling: it takes memory too
     x = to_model(clip, engine.sample_rate)
     _note_length(engine, x.shape[-1])
     outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
@@ -49,6 +53,7 @@ def generate_clips(engine, count: int, seconds: float | None = None, *, steps: i
     length = engine.window if seconds is None else round(seconds * engine.sample_rate)
     if length < 1:
         raise ConfigError(f"seconds must be positive, got {seconds}")
+    engine.check_length(length, count)
     _note_length(engine, length)
     outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
                               cancel=cancel)
@@ -59,6 +64,8 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
                       sampler: str = DEFAULT_SAMPLER, progress: Progress = None,
                       cancel: Cancel = None) -> list[Clip]:
     """`count` clips from a to b (both ends included), with a's frames, sample rate and channels."""
+    length = model_length(a, engine.sample_rate)
+    engine.check_length(max(length, model_length(b, engine.sample_rate)), count)
     xa = to_model(a, engine.sample_rate)
     xb = to_model(b, engine.sample_rate)
     length = xa.shape[-1]
@@ -66,6 +73,11 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
     _note_length(engine, length)
     outputs = engine.interpolate(xa, xb, count, steps=steps, sampler=sampler, progress=progress, cancel=cancel)
     return [from_model(y, a, sample_rate=engine.sample_rate) for y in outputs]
+
+
+def model_length(clip: Clip, sample_rate: int) -> int:
+    """The clip's length in samples once resampled to sample_rate: known before the (costly) resampling."""
+    return math.ceil(clip.frames * sample_rate / clip.sample_rate)
 
 
 def _note_length(engine, length: int) -> None:

@@ -24,6 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT
+from bridge.engine import memory
 from bridge.engine.acceleration import fast_network
 from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.devices import pick_device, pick_dtype
@@ -138,6 +139,39 @@ class Engine:
             return 1
         return max(1, GPU_BATCH_SAMPLES // self.padded_length(length))
 
+    # How long a render can be
+
+    def memory_needed(self, length: int, count: int = 1) -> tuple[int, int]:
+        """Estimated peak bytes of a render of ``count`` outputs of ``length`` samples: (on the device, on the
+        host); the same pool when the device is the CPU."""
+        padded = self.padded_length(length)
+        batch = min(count, self.batch_size(length))
+        device = batch * padded * memory.bytes_per_sample(self._loaded.architecture.channels)
+        host = count * padded * memory.OUTPUT_BYTES
+        return int(device), int(host)
+
+    def longest_length(self, count: int = 1) -> int:
+        """The longest render of ``count`` outputs, in samples at the model's rate, that the memory free now
+        allows."""
+        reference = self.length_multiple * 1024  # long enough that padding and batching no longer matter
+        device, host = (need / reference for need in self.memory_needed(reference, count))
+        if self._device.type == "cpu":
+            return int(memory.USABLE_FRACTION * memory.host_free_bytes() / (device + host))
+        return int(memory.USABLE_FRACTION * min(memory.free_bytes(self._device) / device,
+                                                memory.host_free_bytes() / host))
+
+    def check_length(self, length: int, count: int = 1) -> None:
+        """ConfigError, naming the limit, for a render longer than the memory here allows: asked before any work
+        (the service would otherwise be killed for memory in the middle of it, with no reply)."""
+        longest = self.longest_length(count)
+        if self.padded_length(length) > longest:
+            rate = self.sample_rate
+            outputs = f" for {count} outputs" if count > 1 and self._device.type == "cpu" else ""
+            raise ConfigError(f"{length / rate:.1f} s at {rate} Hz is longer than {self.card.name} can render "
+                              f"on {self._device.type} with the memory free now "
+                              f"({memory.gib(memory.free_bytes(self._device))}): the longest is "
+                              f"{max(longest, 0) / rate:.1f} s{outputs}")
+
     # Operations
 
     def generate(self, count: int, length: int | None = None, *, steps: int = DEFAULT_STEPS,
@@ -147,6 +181,7 @@ class Engine:
         length = self.window if length is None else length
         _check_positive_int("length", length)
         seeds = self._seeds(count, seed)
+        self.check_length(length, count)
         padded = self.padded_length(length)
         x = self._starting_noise(count, padded, seeds)
         ts = step_grid(_steps(steps), 1.0)
@@ -163,6 +198,7 @@ class Engine:
             raise ConfigError(f"noise must be a number in [0, 1], got {noise!r}")
         seeds = self._seeds(count, seed)
         length = audio.shape[-1]
+        self.check_length(length, count)
         if noise == 0:
             return audio.expand(count, -1, -1).clamp(-1, 1).clone()
         clip = F.pad(audio, (0, self.padded_length(length) - length))
@@ -191,6 +227,7 @@ class Engine:
             raise ConfigError(f"steps must be an integer >= 2 for an interpolation, got {steps!r}")
         ts = step_grid(steps, 1.0)[1:]
         length = a.shape[-1]
+        self.check_length(length, count)
         pair = F.pad(torch.stack([a, b]), (0, self.padded_length(length) - length))
         batch = self.batch_size(length)
         tracker = _Tracker(len(ts) - 1, len(_batches(2, batch)) + len(_batches(count, batch)), progress, cancel)

@@ -1,0 +1,129 @@
+"""How much memory a render needs, how much there is, and so the longest clip a model renders here.
+
+The U-Net is convolutional and takes any length, at a memory cost that grows linearly with it (attention runs
+through scaled_dot_product_attention, whose kernels do not hold the length-squared matrix). One request longer
+than the memory allows would get the service killed with no reply, so every render is checked first, after
+resampling and before any work, against what is free now: the machine's available memory, and the limits a
+cgroup (a container, a service manager) or setrlimit puts on this process; on a GPU, its free memory.
+
+The cost per sample is an estimate from the architecture, fitted with room to spare to peak resident memory
+measured on the CPU with `python -m bridge.engine.memory MODEL SECONDS`:
+``4 bytes x (FIXED_CHANNELS + ACTIVATION_FACTOR x sum over levels of channels / 2**(level - 1))`` per sample of
+padded length and per output in a batch. Measured peaks (bytes per sample): the bundled dd-drums-small 450 to
+1070, against 1250 estimated; the service's stand-in 540 against 1270; the full 221 M-parameter model 2400
+against 3140.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+FLOAT_BYTES = 4
+FIXED_CHANNELS = 256  # level-one inputs (audio + 16 timestep features), the sampler's history, the noise
+ACTIVATION_FACTOR = 1.5  # live activations per channel and sample of each level, skips included
+OUTPUT_BYTES = 16  # per output and sample, on the host: the result at the model's rate and back at the clip's
+USABLE_FRACTION = 0.8  # of what is free: allocator slack, the resampler, other threads
+
+
+def bytes_per_sample(channels: tuple[int, ...]) -> float:
+    """Estimated peak memory of one output's render per sample of its padded length."""
+    weighted = sum(c / 2 ** level for level, c in enumerate(channels))
+    return FLOAT_BYTES * (FIXED_CHANNELS + ACTIVATION_FACTOR * weighted)
+
+
+def free_bytes(device: torch.device) -> int:
+    """Memory this process may still take on device: a GPU's free memory, or for the CPU the smallest of the
+    machine's available memory, the cgroup's headroom and the setrlimit headroom."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type == "mps":
+        return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+    return host_free_bytes()
+
+
+def host_free_bytes() -> int:
+    candidates = [_available_memory(), _cgroup_headroom(), _rlimit_headroom()]
+    return min(value for value in candidates if value is not None)
+
+
+def _available_memory() -> int:
+    meminfo = _read("/proc/meminfo")
+    found = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo or "", re.MULTILINE)
+    if found:
+        return int(found.group(1)) * 1024
+    try:  # macOS and other systems without /proc: half the physical memory, a guess on the safe side
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _cgroup_headroom() -> int | None:
+    """limit - usage of this process's memory cgroup (v2, else v1); None where there is none."""
+    text = _read("/proc/self/cgroup")
+    if not text:
+        return None
+    for line in text.splitlines():
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0":  # v2
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")
+            limit, usage = _read(base / "memory.max"), _read(base / "memory.current")
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            limit, usage = _read(base / "memory.limit_in_bytes"), _read(base / "memory.usage_in_bytes")
+        else:
+            continue
+        if limit and usage and limit.strip().isdigit() and int(limit) < 1 << 60:
+            return max(0, int(limit) - int(usage))
+    return None
+
+
+def _rlimit_headroom() -> int | None:
+    """What setrlimit still allows: the address-space and data limits less what this process already has."""
+    status = _read("/proc/self/status") or ""
+    headroom = []
+    for limit_kind, field in ((resource.RLIMIT_AS, "VmSize"), (getattr(resource, "RLIMIT_DATA", None), "VmData")):
+        if limit_kind is None:
+            continue
+        soft, _ = resource.getrlimit(limit_kind)
+        found = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+        if soft != resource.RLIM_INFINITY and found:
+            headroom.append(max(0, soft - int(found.group(1)) * 1024))
+    return min(headroom, default=None)
+
+
+def _read(path) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
+def gib(count: float) -> str:
+    return f"{count / (1 << 30):.1f} GiB"
+
+
+def _measure(argv: list[str]) -> None:
+    """Peak resident memory of one variation, for the figures above: MODEL SECONDS [SAMPLER]."""
+    from bridge.engine.engine import Engine
+
+    engine = Engine(argv[0], device="cpu")
+    length = int(float(argv[1]) * engine.sample_rate)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    engine.vary(torch.zeros(2, length), 1, noise=0.5, steps=2, sampler=argv[2] if len(argv) > 2 else "v-iplms",
+                seed=1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    padded = engine.padded_length(length)
+    print(f"{engine.card.name}: {argv[1]} s, peak {gib(peak)} ({(peak - before) / padded:.0f} bytes per sample over "
+          f"the loaded model; estimated {bytes_per_sample(engine.card.architecture.channels):.0f})")
+
+
+if __name__ == "__main__":
+    _measure(sys.argv[1:])
+
