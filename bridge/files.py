@@ -35,6 +35,7 @@ import yaml
 
 NAME_BYTES = 255  # the longest file name ext4, APFS, NTFS and most others take, in UTF-8 bytes
 NUMBER_DIGITS = 3  # "kick var 001.wav"
+STEM_BYTES = NAME_BYTES - 32  # sources' stems in a result's name, leaving room for " var 000001.wav" and such
 MAX_NUMBER = 10**6 - 1  # numbers beyond this in a folder are someone else's names, not ours to continue
 TEMPORARY_PREFIX = ".dd-bridge-"
 TEMPORARY_MARK = ".partial"  # a temporary is ".dd-bridge-<random>.partial<suffix of the final name>"
@@ -66,6 +67,12 @@ def safe_name(text: str, fallback: str = "clip", limit: int = NAME_BYTES) -> str
     ``limit`` bytes."""
     name = _UNSAFE.sub("_", text).strip().lstrip(".").strip()
     return fit_name(name, limit).rstrip(" .") or fallback
+
+
+def source_stems(*names: str) -> list[str]:
+    """The stems of source files as they appear in a result's name ("<a> var 001.wav", "<a> to <b> 001.wav"):
+    made safe and cut so that, together, they leave room for the rest of the name."""
+    return [safe_name(Path(name).stem, limit=STEM_BYTES // len(names)) for name in names]
 
 
 def numbered_name(stem: str, number: int, suffix: str) -> str:

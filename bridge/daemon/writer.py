@@ -2,7 +2,7 @@
 
 A request names a folder (or leaves it to the settings) and a source file; neither can make the service write
 outside the configured folders: folders are resolved (symlinks included) and must lie inside an allowed one,
-names taken from source files are reduced to one plain path component (bridge.files.safe_name), and the
+names taken from source files are reduced to one plain path component (bridge.files.source_stems), and the
 per-source subfolder is opened once, refusing a link, and written relative to that open folder.
 
 Prefetched variations are written ahead into a hidden staging folder inside the sample folder, complete and

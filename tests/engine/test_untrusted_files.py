@@ -1,0 +1,114 @@
+"""Model files and YAML that try to hurt: alias bombs, a FIFO or /dev/zero named .ckpt, a file larger than any
+model, a pickle that would run a command. Each is one clear line, at once, with nothing run and nothing blocked."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bridge.daemon.config import load_config
+from bridge.engine.checkpoints import MAX_MODEL_FILE_BYTES, load_model
+from bridge.engine.modelcard import read_card
+from bridge.errors import CheckpointError, ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def alias_bomb(levels: int = 7, width: int = 9) -> str:
+    """A few hundred bytes that safe_load expands to width**levels strings (4.8 million here)."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_model_card_with_an_alias_bomb_is_refused_at_once_in_one_short_line(tmp_path):
+    card = tmp_path / "bomb.yaml"
+    card.write_text(alias_bomb() + f"name: *a6\nsample_rate: 48000\nwindow: 65536\narchitecture: {{}}\n")
+    assert card.stat().st_size < 700
+    started = time.monotonic()
+    with pytest.raises(CheckpointError) as caught:
+        read_card(card)
+    message = str(caught.value)
+    assert time.monotonic() - started < 2
+    assert len(message) < 300 and "\n" not in message and "aliases" in message and "bomb.yaml" in message
+
+
+def test_a_config_with_an_alias_bomb_is_refused_at_once_in_one_short_line(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(alias_bomb() + "device: *a6\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert len(str(caught.value)) < 300 and "aliases" in str(caught.value)
+
+
+def test_a_long_bad_value_is_not_repeated_whole_in_the_message(tmp_path):
+    card = tmp_path / "long.yaml"
+    card.write_text("name: " + "x" * 500_000 + "!\nsample_rate: 48000\nwindow: 65536\narchitecture: {}\n")
+    with pytest.raises(CheckpointError) as caught:
+        read_card(card)
+    assert len(str(caught.value)) < 300 and "name must be" in str(caught.value)
+
+
+def convert(source: Path, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`dd-bridge convert` in a child limited to 4 GiB of address space: a file read without bound fails there
+    instead of taking the machine's memory; a blocked read runs into the timeout."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "bridge", "convert", str(source), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=limit)
+
+
+def test_a_fifo_named_ckpt_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "gwf-440k.ckpt"
+    os.mkfifo(fifo)
+    result = convert(fifo, tmp_path)  # before: blocked for ever reading the pipe (TimeoutExpired)
+    assert result.returncode == 1 and "not a regular file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_ckpt_that_leads_to_dev_zero_is_refused_without_reading(tmp_path):
+    zero = tmp_path / "jmann-small-190k.ckpt"
+    zero.symlink_to("/dev/zero")
+    started = time.monotonic()
+    result = convert(zero, tmp_path)
+    assert result.returncode == 1 and "not a regular file" in result.stderr, result.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_a_file_larger_than_any_model_is_refused_by_its_size(tmp_path):
+    huge = tmp_path / "huge.safetensors"
+    with open(huge, "wb") as file:  # sparse: no disk space taken
+        file.truncate(MAX_MODEL_FILE_BYTES + 1)
+    (tmp_path / "huge.yaml").write_text("name: huge\nsample_rate: 48000\nwindow: 65536\narchitecture: {}\n")
+    with pytest.raises(CheckpointError, match="over the limit of 16.0 GiB"):
+        load_model(huge)
+
+
+class RunsACommand:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickle_that_would_run_a_command_gets_the_projects_own_message(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "fine-tune.ckpt"
+    torch.save({"state_dict": {"diffusion_ema.x": RunsACommand(marker)}}, path)
+    with pytest.raises(CheckpointError) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert "refused" in message and "system, which could run code" in message, message
+    assert "weights_only" not in message and "\n" not in message
+    assert not marker.exists()
+
