@@ -29,7 +29,7 @@ from typing import Callable
 
 import platformdirs
 
-from bridge import __version__
+from bridge import __version__, files
 from bridge.engine.catalogue import Release
 from bridge.engine.checkpoints import load_model, save_model
 from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX
@@ -95,7 +95,7 @@ def fetch(url: str, dest: Path, *, size: int | None = None, sha256: str | None =
         _verify(dest, size, sha256, url)
         return dest
     part = dest.with_name(dest.name + PART_SUFFIX)
-    with open(part, "ab") as out:
+    with files.open_append(part) as out:  # a link planted at the name is refused, not written through
         _lock(out, part)
         try:
             total = _transfer(url, out, part, size, progress)

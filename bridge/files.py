@@ -5,6 +5,7 @@ Writing has two meanings, kept apart by name:
   reader sees the old file or the new one, never half of one.
 - ``create_file`` / ``Folder.create_numbered``: a new file, never replacing one (models, cards, renders), even
   when another writer takes the name between our look and our write.
+- ``open_append``: a file that grows across runs (a download to resume), never through a planted link.
 Both write a hidden temporary that is created exclusively in the target folder (``O_EXCL``, ``O_NOFOLLOW``: a
 planted file or link is never written through), flush it to disk, and only then give it its name: a rename
 to replace, a hard link to create (which fails rather than replace). Work happens relative to an open folder
@@ -239,6 +240,13 @@ def replace_file(path: str | os.PathLike, content: Content, *, sync: bool = True
     path = Path(path)
     with Folder(path.parent) as folder:
         return folder.replace(path.name, content, sync=sync)
+
+
+def open_append(path: str | os.PathLike) -> BinaryIO:
+    """A file to add to (a download to resume), created if missing; a link planted at its name is refused
+    (ELOOP), never followed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return os.fdopen(os.open(path, flags, 0o666), "ab")
 
 
 def check_writable(folder: str | os.PathLike) -> None:

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import struct
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bridge import files  # noqa: E402
 from bridge.constants import OSC_HOST, OSC_PORT, OSC_REPLY_PORT  # noqa: E402
 
 SOURCE = HERE / "DD Bridge.maxpat"
@@ -143,15 +142,7 @@ def amxd_chunks(patch: bytes) -> bytes:
 
 def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".building-", suffix=".amxd", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the device from other users
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    files.replace_file(path, data)
 
 
 def main(argv: list[str] | None = None) -> int:

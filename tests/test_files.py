@@ -173,3 +173,19 @@ def test_a_read_only_out_fails_before_rendering(tmp_path, tiny_model_path, drum_
 def test_the_written_audio_reads_back(tmp_path):
     path = write_numbered(tmp_path, "hat", tone())
     assert read_audio(path).frames == tone().frames
+
+
+def test_a_resumable_download_never_appends_through_a_planted_link(tmp_path):
+    target = victim(tmp_path)
+    part = tmp_path / "gwf-440k.ckpt.part"
+    part.symlink_to(target)
+    with pytest.raises(OSError):
+        files.open_append(part)
+    assert target.read_bytes() == VICTIM_TEXT
+    part.unlink()
+    with files.open_append(part) as out:
+        out.write(b"first")
+    with files.open_append(part) as out:
+        assert out.tell() == 5
+        out.write(b" second")
+    assert part.read_bytes() == b"first second"

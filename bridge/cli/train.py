@@ -196,7 +196,8 @@ def run_eval(args: argparse.Namespace) -> int:
                                    count=args.count, seed=args.seed)
     print(evaluate.format_table(rows))
     if args.json:
-        args.json.write_text(json.dumps([row.__dict__ for row in rows], indent=2))
+        from bridge import files
+        files.replace_file(args.json, json.dumps([row.__dict__ for row in rows], indent=2).encode())
     return 0
 
 

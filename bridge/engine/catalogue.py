@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from bridge import files
 from bridge.errors import ConfigError
 
 CATALOGUE_ENV = "DD_BRIDGE_CATALOGUE"
@@ -125,7 +126,7 @@ def releases() -> tuple[Release, ...]:
         return RELEASES
     path = Path(override).expanduser()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = files.load_yaml(path)  # no aliases, bounded size (bridge.files)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{path} ({CATALOGUE_ENV}): cannot read the catalogue: "
                           f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None

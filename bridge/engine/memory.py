@@ -9,9 +9,9 @@ cgroup (a container, a service manager) or setrlimit puts on this process; on a 
 The cost per sample is an estimate from the architecture, fitted with room to spare to peak resident memory
 measured on the CPU with `python -m bridge.engine.memory MODEL SECONDS`:
 ``4 bytes x (FIXED_CHANNELS + ACTIVATION_FACTOR x sum over levels of channels / 2**(level - 1))`` per sample of
-padded length and per output in a batch. Measured peaks (bytes per sample): the bundled dd-drums-small 450 to
-1070, against 1250 estimated; the service's stand-in 540 against 1270; the full 221 M-parameter model 2400
-against 3140.
+padded length and per output in a batch. Measured peaks (bytes per sample, 5 to 40 s clips): the bundled
+dd-drums-small 450 to 1240, against 1250 estimated; the service's stand-in 540 against 1270; the full 221
+M-parameter model 2400 against 3140. Only USABLE_FRACTION of the free memory is planned for, the rest is margin.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def _measure(argv: list[str]) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     padded = engine.padded_length(length)
     print(f"{engine.card.name}: {argv[1]} s, peak {gib(peak)} ({(peak - before) / padded:.0f} bytes per sample over "
-          f"the loaded model; estimated {bytes_per_sample(engine.card.architecture.channels):.0f})")
+          f"the loaded model; estimated {bytes_per_sample(engine.card.architecture.channels):.0f}); the longest clip "
+          f"with the {gib(host_free_bytes())} free now: {engine.longest_length() / engine.sample_rate:.1f} s")
 
 
 if __name__ == "__main__":

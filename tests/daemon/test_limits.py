@@ -125,8 +125,8 @@ def test_the_command_line_refuses_an_over_long_render_before_working(tmp_path, m
     limit = _idle_size(tmp_path, model_file) + HEADROOM
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "bridge", "--quiet", "generate", "--model", str(model_file), "--seconds",
-                             "600", "--steps", "2", "--out", str(tmp_path / "out"), "--device", "cpu"],
+    result = subprocess.run([sys.executable, "-m", "bridge", "--quiet", "generate", "--model", str(model_file),
+                             "--seconds", "600", "--steps", "2", "--out", str(tmp_path / "out"), "--device", "cpu"],
                             capture_output=True, text=True, env=env, preexec_fn=_limited(limit), timeout=300)
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and "the longest is" in result.stderr, result.stderr
