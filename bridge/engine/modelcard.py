@@ -138,13 +138,11 @@ def write_card(card: ModelCard, path: str | os.PathLike) -> Path:
 
 def write_new_file(path: Path, data: bytes) -> None:
     """A new file, complete or not at all (bridge.files); an existing file, even one created meanwhile, is never
-    overwritten."""
+    overwritten. Other OSErrors (a full disk) reach the caller as they are: `models get` tells how to go on."""
     try:
         files.create_file(path, data)
     except FileExistsError:
         raise CheckpointError(f"{path}: already exists; choose another name") from None
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot write ({files.reason(error)})") from None
 
 
 # The registry ---------------------------------------------------------------------------------------------------

@@ -120,13 +120,15 @@ def model_file(tmp_path):
 
 
 @contextlib.contextmanager
-def serving(*argv, env: dict | None = None):
+def serving(*argv, env: dict | None = None, preexec_fn=None):
     """`dd-bridge serve` in a subprocess on a free port, on the CPU, without MIDI; yields once it is ready, with
-    its stderr lines so far (still growing); kills it on the way out if the test has not stopped it."""
+    its stderr lines so far (still growing); kills it on the way out if the test has not stopped it. preexec_fn
+    runs in the child before it starts (e.g. a memory limit)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd(), **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "bridge", "serve", "--osc-port", "0", "--midi-port", "none", "--device", "cpu",
-         *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=preexec_fn)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
     reader.start()

@@ -7,31 +7,22 @@ must stay up and keep rendering what fits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
-import pytest
 import soundfile
 import soxr
 
-from bridge.engine.checkpoints import save_model
 from bridge.transports.osc.client import OscClient
-from tests.daemon.harness import micro_model
+from tests.cli.test_serve_cli import model_file, serving  # noqa: F401 (model_file is a fixture)
 
 HEADROOM = 2 << 30  # what the service may take beyond its size when idle: far less than 10 minutes need
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    (tmp_path / "models").mkdir()
-    weights, _card = save_model(micro_model(), tmp_path / "models" / "micro")
-    return weights
 
 
 def _limited(limit: int):
@@ -45,50 +36,27 @@ def _vm_size(pid: int) -> int:
         return int(re.search(r"^VmSize:\s+(\d+) kB", status.read(), re.MULTILINE).group(1)) * 1024
 
 
+def _config(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.yaml"
+    config.write_text(f"osc: {{reply_port: null}}\nallowed_folders: [{folder}]\nrender: {{steps: 2, prefetch: 0}}\n")
+    return config
+
+
+@contextlib.contextmanager
+def _service(folder, model_file, limit=None):
+    """A real `dd-bridge serve` (under an address-space limit) and an OSC client talking to it."""
+    with serving("--config", _config(folder), "--model", model_file, "--folder", folder / "samples",
+                 preexec_fn=_limited(limit) if limit else None) as (process, lines):
+        port = int(re.search(r"listening for OSC on 127\.0\.0\.1:(\d+)", "".join(lines)).group(1))
+        with OscClient("127.0.0.1", port) as osc:
+            yield process, osc
+
+
 def _idle_size(tmp_path, model_file) -> int:
     """The address space of an idle service, measured on one started without a limit."""
-    with _service(tmp_path / "probe", model_file, None) as (process, _port):
+    with _service(tmp_path / "probe", model_file) as (process, _osc):
         return _vm_size(process.pid)
-
-
-class _service:
-    def __init__(self, folder, model_file, limit):
-        self.folder, self.model_file, self.limit = folder, model_file, limit
-
-    def __enter__(self):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "serve", "--model", str(self.model_file), "--osc-port", "0",
-             "--folder", str(self.folder / "samples"), "--midi-port", "none", "--device", "cpu",
-             "--config", str(self._config())],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-            preexec_fn=_limited(self.limit) if self.limit else None)
-        self.lines = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.process.stderr.readline, "")))
-        self.reader.start()
-        deadline = time.monotonic() + 120
-        while not any("ready" in line for line in self.lines):
-            assert self.process.poll() is None and time.monotonic() < deadline, "".join(self.lines)
-            time.sleep(0.05)
-        port = int(re.search(r"listening for OSC on 127\.0\.0\.1:(\d+)", "".join(self.lines)).group(1))
-        return self.process, port
-
-    def _config(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        config = self.folder / "config.yaml"
-        config.write_text(f"osc: {{reply_port: null}}\nallowed_folders: [{self.folder}]\n"
-                          "render: {steps: 2, prefetch: 0}\n")
-        return config
-
-    def __exit__(self, *exc):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.reader.join()
-        self.process.stderr.close()
 
 
 def _ten_minutes(drum, path):
@@ -108,7 +76,7 @@ def test_over_long_requests_under_a_memory_limit_get_a_clear_error_and_the_servi
     soundfile.write(one_hertz, np.zeros(60000, np.int16), 1, subtype="PCM_16")
     assert one_hertz.stat().st_size < 121_000
 
-    with _service(tmp_path / "limited", model_file, limit) as (process, port), OscClient("127.0.0.1", port) as osc:
+    with _service(tmp_path / "limited", model_file, limit) as (process, osc):
         for address, args in (("/dd/vary", [str(long_clip)]), ("/dd/generate", [1, 600]),
                               ("/dd/vary", [str(one_hertz)]), ("/dd/interpolate", [str(long_clip), str(drum), 2])):
             reply = osc.request(address, args, timeout=60)
