@@ -13,13 +13,13 @@ replaces an existing file (a contact sheet), or replaces its own older version a
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bridge import files
 from bridge.engine.audio import Clip, check_new, write_new_file
 from bridge.errors import BridgeError
 
@@ -298,7 +298,4 @@ def _save(figure, path, *, dpi: int, replace: bool) -> Path:
         buffer = _palette_png(buffer)
     if not replace:
         return write_new_file(path, buffer.getvalue())
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(buffer.getvalue())
-    os.replace(temporary, path)
-    return path
+    return files.replace_file(path, buffer.getvalue())  # a hidden exclusive temporary: never through a link
