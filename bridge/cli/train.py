@@ -18,8 +18,8 @@ def register(subparsers) -> None:
         "train", help="train a model on your samples (fine-tune, or from scratch)",
         description="Train on the audio files under DATA_DIR (recursively, any format). Everything lives in RUN_DIR: "
                     "the same command continues an interrupted run. Progress goes to stderr; loss.csv, loss.png "
-                    "and demos/ (renders and spectrograms) show it learn. At the end the model is written to "
-                    "RUN_DIR in the project's format and its path printed.")
+                    "and demos/ (renders and spectrograms; the pictures need the plots extra) show it learn. At "
+                    "the end the model is written to RUN_DIR in the project's format and its path printed.")
     train.add_argument("data", nargs="+", type=Path, metavar="DATA_DIR", help="folders (or files) of one-shots")
     train.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="the run's folder")
     start = train.add_mutually_exclusive_group()
