@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import re
 import struct
@@ -273,6 +274,12 @@ def _chunks(data: bytes, offset: int):
         chunk_id, size = struct.unpack_from("<4sI", data, offset)
         yield chunk_id, data[offset + 8: offset + 8 + size]
         offset += 8 + size + (size & 1)
+
+
+def model_length(clip: Clip, sample_rate: int) -> int:
+    """The clip's length in samples once resampled to sample_rate: known before the (costly) resampling, so a
+    short file whose header claims 1 Hz is refused before it becomes gigabytes."""
+    return math.ceil(clip.frames * sample_rate / clip.sample_rate)
 
 
 def to_model(clip: Clip, sample_rate: int) -> torch.Tensor:

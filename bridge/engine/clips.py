@@ -12,7 +12,6 @@ resampling, against the longest the memory free now allows (``Engine.check_lengt
 from __future__ import annotations
 
 import logging
-import math
 import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from torch.nn import functional as F
 
 from bridge import __version__
 from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_STEPS
-from bridge.engine.audio import Clip, from_model, to_model
+from bridge.engine.audio import Clip, from_model, model_length, to_model
 from bridge.engine.regions import Region
 from bridge.errors import ConfigError
 
@@ -73,11 +72,6 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
     _note_length(engine, length)
     outputs = engine.interpolate(xa, xb, count, steps=steps, sampler=sampler, progress=progress, cancel=cancel)
     return [from_model(y, a, sample_rate=engine.sample_rate) for y in outputs]
-
-
-def model_length(clip: Clip, sample_rate: int) -> int:
-    """The clip's length in samples once resampled to sample_rate: known before the (costly) resampling."""
-    return math.ceil(clip.frames * sample_rate / clip.sample_rate)
 
 
 def _note_length(engine, length: int) -> None:

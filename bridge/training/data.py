@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bridge.engine.audio import read_audio, to_model
-from bridge.errors import BridgeError
+from bridge.engine.audio import model_length, read_audio, to_model
+from bridge.errors import AudioError, BridgeError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ ONSET_DB = -30.0  # a file starts where it first rises within 30 dB of its peak
 PRE_ROLL = 32  # frames kept before the onset so the attack is not cut
 FADE_OUT = 2048  # frames faded when a long file is cut to the window, so no click is learned
 SILENCE = 1e-5  # a file whose peak is below this holds nothing to learn
+# A one-shot lasts seconds; a file of 10 minutes is a recording (or a header claiming 1 Hz), and resampled whole it
+# would take gigabytes before its first window is cut.
+LONGEST_FILE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,11 @@ def scan(folders) -> list[Path]:
 
 def _read(path: Path, sample_rate: int) -> np.ndarray:
     """[2, frames] float32 at sample_rate, as the model hears the file."""
-    return to_model(read_audio(path), sample_rate).numpy()
+    clip = read_audio(path)
+    if model_length(clip, sample_rate) > LONGEST_FILE_SECONDS * sample_rate:  # checked before resampling
+        raise AudioError(f"{clip.seconds:.0f} s long (at {clip.sample_rate} Hz): longer than "
+                         f"{LONGEST_FILE_SECONDS} s, not a one-shot")
+    return to_model(clip, sample_rate).numpy()
 
 
 def onset(samples: np.ndarray) -> int:

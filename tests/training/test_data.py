@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import soundfile
@@ -103,3 +105,13 @@ def test_augmentation_keeps_the_sound():
     fits = [(out[i] / swapped_or_not[i]).flatten(1).std(dim=1).min() < 1e-5 for i in range(64)]
     assert all(fits)
     assert (out * batch).sum(dim=(1, 2)).lt(0).any()  # some polarity flips happened
+
+
+def test_a_file_far_too_long_once_resampled_is_skipped_before_resampling(tmp_path, drum_samples):
+    """120 kB whose header says 50 Hz: 1200 s, 57.6 million samples at 48 kHz (with a 1 Hz header, 23 GB)."""
+    soundfile.write(tmp_path / "fifty hertz.wav", np.full(60000, 1000, np.int16), 50, subtype="PCM_16")
+    shutil.copy(drum_samples["wav"], tmp_path / "kick.wav")
+    shots = data.OneShots.load(data.scan([tmp_path]), RATE, WINDOW)
+    assert [f.name for f in shots.files] == ["kick.wav"]
+    assert [(s.path.name, s.reason) for s in shots.skipped] == [
+        ("fifty hertz.wav", "1200 s long (at 50 Hz): longer than 600 s, not a one-shot")]
