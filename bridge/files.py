@@ -43,6 +43,10 @@ TEMPORARY_MARK = ".partial"  # a temporary is ".dd-bridge-<random>.partial<suffi
 YAML_BYTES = 1 << 20  # model cards, the config and run settings are a few kB
 _CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+# Working relative to an open folder needs dir_fd (Linux, macOS, the BSDs). Without it (Windows) names are joined to
+# the folder's path: the same rules, less the guard against a folder swapped for a link mid-write.
+RELATIVE = {os.open, os.link, os.mkdir, os.stat, os.unlink, os.rename} <= os.supports_dir_fd \
+    and os.listdir in os.supports_fd
 
 Content = bytes | Callable[[BinaryIO], None]  # the bytes, or a function that writes them into an open file
 
@@ -88,7 +92,11 @@ class Folder:
 
     def __init__(self, path: str | os.PathLike, *, _fd: int | None = None):
         self.path = Path(path)
-        self.fd = os.open(self.path, _DIRECTORY) if _fd is None else _fd
+        if _fd is None and RELATIVE:
+            _fd = os.open(self.path, _DIRECTORY)
+        elif _fd is None and not self.path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "no such folder", str(self.path))
+        self.fd = _fd  # None where the system has no dir_fd: names are then joined to the path
 
     def __enter__(self) -> "Folder":
         return self
@@ -97,17 +105,25 @@ class Folder:
         self.close()
 
     def close(self) -> None:
-        if self.fd >= 0:
+        if self.fd is not None:
             os.close(self.fd)
-            self.fd = -1
+            self.fd = None
+
+    def _at(self, name: str | os.PathLike) -> str:
+        """name as the system calls take it along with dir_fd=self.fd."""
+        return os.fspath(name) if self.fd is not None else os.path.join(self.path, name)
 
     def subfolder(self, name: str) -> "Folder":
         """The folder ``name`` inside this one, made if missing; a link there is refused (ELOOP/ENOTDIR), not
         followed."""
         try:
-            os.mkdir(name, 0o777, dir_fd=self.fd)
+            os.mkdir(self._at(name), 0o777, dir_fd=self.fd)
         except FileExistsError:
             pass
+        if self.fd is None:
+            if (self.path / name).is_symlink():
+                raise OSError(errno.ELOOP, "a link", str(self.path / name))
+            return Folder(self.path / name)
         fd = os.open(name, _DIRECTORY | getattr(os, "O_NOFOLLOW", 0), dir_fd=self.fd)
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             os.close(fd)
@@ -115,11 +131,11 @@ class Folder:
         return Folder(self.path / name, _fd=fd)
 
     def names(self) -> list[str]:
-        return os.listdir(self.fd)
+        return os.listdir(self.fd if self.fd is not None else self.path)
 
     def exists(self, name: str) -> bool:
         try:
-            os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            os.stat(self._at(name), dir_fd=self.fd, follow_symlinks=False)
             return True
         except FileNotFoundError:
             return False
@@ -131,7 +147,7 @@ class Folder:
         for _ in range(100):
             name = f"{TEMPORARY_PREFIX}{secrets.token_hex(6)}{TEMPORARY_MARK}{suffix}"
             try:
-                fd = os.open(name, _CREATE, 0o666, dir_fd=self.fd)  # the umask decides, as for any new file
+                fd = os.open(self._at(name), _CREATE, 0o666, dir_fd=self.fd)  # the umask decides, as for any file
             except FileExistsError:
                 continue
             try:
@@ -192,9 +208,10 @@ class Folder:
 
     def link(self, source: str | os.PathLike, name: str, source_folder: "Folder | None" = None) -> None:
         """Name the file ``source`` also ``name``; FileExistsError if the name is taken, whoever took it and when."""
-        source_fd = (source_folder or self).fd
+        source_folder = source_folder or self
+        source, source_fd, target = source_folder._at(source), source_folder.fd, self._at(name)
         try:
-            os.link(source, name, src_dir_fd=source_fd, dst_dir_fd=self.fd, follow_symlinks=False)
+            os.link(source, target, src_dir_fd=source_fd, dst_dir_fd=self.fd)
         except FileExistsError:
             raise
         except OSError as error:
@@ -202,9 +219,9 @@ class Folder:
                 raise
             # No hard links here (FAT, some network shares): reserve the name exclusively, then move the file onto
             # it. The source loses its name: callers remove it afterwards anyway.
-            os.close(os.open(name, _CREATE, 0o644, dir_fd=self.fd))
+            os.close(os.open(target, _CREATE, 0o644, dir_fd=self.fd))
             try:
-                os.replace(source, name, src_dir_fd=source_fd, dst_dir_fd=self.fd)
+                os.replace(source, target, src_dir_fd=source_fd, dst_dir_fd=self.fd)
             except BaseException:
                 self.remove(name)
                 raise
@@ -213,7 +230,7 @@ class Folder:
         """Write ``name`` atomically, replacing the file there (a link there is replaced, not followed)."""
         temporary = self.write_temporary(content, _suffix(name), sync=sync)
         try:
-            os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            os.replace(self._at(temporary), self._at(name), src_dir_fd=self.fd, dst_dir_fd=self.fd)
         except BaseException:
             self.remove(temporary)
             raise
@@ -221,7 +238,7 @@ class Folder:
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=self.fd)
+            os.unlink(self._at(name), dir_fd=self.fd)
 
 
 def _suffix(name: str) -> str:

@@ -17,6 +17,7 @@ from bridge.daemon import writer as writer_module
 from bridge.daemon.writer import SampleFolder
 from bridge.engine.audio import Clip, read_audio, write_numbered
 from bridge.engine.checkpoints import save_model
+from bridge.errors import ConfigError
 from bridge.training.train import SETTINGS_FILE, STATE_FILE, open_run
 from tests.cli.test_render_cli import FAST, REPO, dd_bridge, written
 from tests.daemon.harness import micro_model
@@ -189,3 +190,22 @@ def test_a_resumable_download_never_appends_through_a_planted_link(tmp_path):
         assert out.tell() == 5
         out.write(b" second")
     assert part.read_bytes() == b"first second"
+
+
+def test_without_dir_fd_the_same_rules_hold_by_path(tmp_path, monkeypatch):
+    """Systems without dir_fd (Windows) join names to the folder's path: never replace, next free name, atomic
+    replace, a link in place of a subfolder refused."""
+    monkeypatch.setattr(files, "RELATIVE", False)
+    files.create_file(tmp_path / "a.txt", b"one")
+    with pytest.raises(FileExistsError):
+        files.create_file(tmp_path / "a.txt", b"two")
+    files.replace_file(tmp_path / "b.txt", b"one")
+    files.replace_file(tmp_path / "b.txt", b"two")
+    assert (tmp_path / "a.txt").read_bytes() == b"one" and (tmp_path / "b.txt").read_bytes() == b"two"
+    assert [write_numbered(tmp_path, "hat", tone()).name for _ in range(2)] == ["hat 001.wav", "hat 002.wav"]
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.txt", "hat 001.wav", "hat 002.wav"]
+    folders = SampleFolder(tmp_path / "samples", (tmp_path,))
+    folders.default.mkdir()
+    (folders.default / "kick").symlink_to(tmp_path)
+    with pytest.raises(ConfigError, match="outside the sample folder"):
+        folders.write(folders.default, tone(), "pcm16", {}, operation="vary", sources=("/music/kick.wav",))
