@@ -293,7 +293,8 @@ def open_regular(path: str | os.PathLike, limit: int) -> BinaryIO:
         if info.st_size > limit:
             raise TooLarge(errno.EFBIG, f"{_size(info.st_size)}, over the limit of {_size(limit)} for this kind "
                                         "of file", str(path))
-        os.set_blocking(fd, True)
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)  # reads of the regular file it turned out to be may wait as usual
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -227,7 +227,8 @@ def describe_status(status: dict) -> str:
     settings = status.get("settings", {})
     running = status.get("running")
     lines = [
-        f"model      {status['model']} ({status['model_hash'][:12]}) on {status['device']}, {status['precision']}",
+        f"model      {status['model']} ({status['model_hash'][:12]}) on {status['device']}, {status['precision']}"
+        + (f"; longest clip {status['longest_seconds']} s" if "longest_seconds" in status else ""),
         f"folder     {status['folder']}",
         f"settings   noise {settings.get('noise')}  steps {settings.get('steps')}  sampler {settings.get('sampler')}"
         f"  count {settings.get('count')}  seed {settings.get('seed') if settings.get('seed') is not None else 'random'}"

@@ -408,6 +408,8 @@ class Service:
                 "model_recreatable": info.recreatable,
                 "device": info.device, "precision": info.precision,
                 "sample_rate": info.sample_rate, "window": info.window,
+                # the longest clip the memory free now allows (docs/osc.md, Limits)
+                "longest_seconds": round(self.renderer.engine.longest_length() / info.sample_rate, 1),
                 "folder": str(self.folder),
                 "settings": dict(vars(self.settings)),
                 "selected": self.selected.path if self.selected else None,

@@ -8,6 +8,7 @@ must stay up and keep rendering what fits.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import resource
@@ -84,6 +85,8 @@ def test_over_long_requests_under_a_memory_limit_get_a_clear_error_and_the_servi
             message = reply.args[1]
             assert "\n" not in message and re.search(r"the longest is \d+\.\d s", message), message
             assert osc.request("/dd/ping", [], timeout=10).address == "/dd/pong"
+        status = json.loads(osc.request("/dd/status", [], timeout=10).args[0])
+        assert 1 < status["longest_seconds"] < 600  # what the errors named, shown before anyone tries
         done = osc.request("/dd/vary", [str(drum)], timeout=60)  # what fits still renders
         assert done.address == "/dd/done" and os.path.exists(done.args[1])
         assert process.poll() is None
