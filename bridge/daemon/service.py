@@ -400,6 +400,8 @@ class Service:
     # -- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict:
         info = self.renderer.info
+        # the longest clip the memory free now allows (docs/osc.md, Limits); read outside the lock the worker uses
+        longest = round(self.renderer.engine.longest_length() / info.sample_rate, 1)
         with self._cond:
             running = self.running
             data = {
@@ -408,8 +410,7 @@ class Service:
                 "model_recreatable": info.recreatable,
                 "device": info.device, "precision": info.precision,
                 "sample_rate": info.sample_rate, "window": info.window,
-                # the longest clip the memory free now allows (docs/osc.md, Limits)
-                "longest_seconds": round(self.renderer.engine.longest_length() / info.sample_rate, 1),
+                "longest_seconds": longest,
                 "folder": str(self.folder),
                 "settings": dict(vars(self.settings)),
                 "selected": self.selected.path if self.selected else None,
