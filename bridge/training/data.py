@@ -3,6 +3,10 @@
 Every file is read once, brought to the model's rate and stereo layout as the engine does (so a model hears
 training data exactly as it will hear a producer's clips), and cut to the window starting at its onset (one-shots are
 short: the whole set fits in memory). Files that cannot be read are listed and skipped, never fatal.
+
+Augmentation changes a batch in ways that keep drums drums: gain, polarity, left/right swap, and (for runs that
+ask for them) small onset delays and small pitch shifts. Every random choice comes from the run's generator, so
+a resumed run sees the same batches.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 
 from bridge.engine.audio import model_length, read_audio, to_model
@@ -28,6 +33,10 @@ SILENCE = 1e-5  # a file whose peak is below this holds nothing to learn
 # A one-shot lasts seconds; a file of 10 minutes is a recording (or a header claiming 1 Hz), and resampled whole it
 # would take gigabytes before its first window is cut.
 LONGEST_FILE_SECONDS = 600
+# Defaults of the two augmentations a new run gets (a run.yaml without them has them off: see Settings).
+ONSET_SHIFT_MS = 5.0  # delays of 0..5 ms: a sample's attack is never exactly at its first frame
+PITCH_SEMITONES = 1.0  # pitch shifts of -1..+1 semitone: the same drum tuned a little up or down
+PITCH_QUALITY = "HQ"  # soxr: anti-aliased, and fast enough to run on every batch
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,13 @@ def onset(samples: np.ndarray) -> int:
 def to_window(samples: np.ndarray, window: int) -> np.ndarray:
     """[2, window] from stereo [2, frames]: from the onset, faded out if cut, padded with silence if short."""
     start = onset(samples)
-    cut = samples[:, start:start + window].copy()
-    if start + window < samples.shape[1]:
+    return fit(samples[:, start:], window)
+
+
+def fit(samples: np.ndarray, window: int) -> np.ndarray:
+    """[2, window] from [2, frames]: the start kept, faded out if cut, padded with silence if short."""
+    cut = samples[:, :window].copy()
+    if window < samples.shape[1]:
         fade = min(FADE_OUT, window)
         cut[:, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     out = np.zeros((2, window), dtype=np.float32)
@@ -118,14 +132,47 @@ def split_held_out(files: list[Path], fraction: float, seed: int = 0) -> tuple[l
     return [f for f in files if f not in held], [f for f in files if f in held]
 
 
-def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Changes that keep the sound: gain (0 to -6 dB), polarity, left/right swap."""
+def augment(batch: torch.Tensor, generator: torch.Generator, *, sample_rate: int = 48000,
+            shift_ms: float = 0.0, semitones: float = 0.0) -> torch.Tensor:
+    """Changes that keep the sound: gain (0 to -6 dB), polarity, left/right swap; with shift_ms, a delay of
+    0..shift_ms; with semitones, a pitch shift of -semitones..+semitones.
+
+    The new changes draw from the generator only when asked for, after the old ones: a run without them sees
+    exactly the batches it saw before they existed.
+    """
     n = batch.shape[0]
     gain = 10 ** (-6.0 * torch.rand(n, generator=generator) / 20)
     polarity = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
     swap = torch.rand(n, generator=generator) < 0.5
     batch = torch.where(swap[:, None, None], batch.flip(1), batch)
-    return batch * (gain * polarity)[:, None, None]
+    batch = batch * (gain * polarity)[:, None, None]
+    if semitones > 0:
+        batch = pitch_shift(batch, 2 ** ((2 * torch.rand(n, generator=generator) - 1) * semitones / 12),
+                            sample_rate)
+    if shift_ms > 0:
+        most = int(round(shift_ms * sample_rate / 1000))
+        batch = delay(batch, torch.randint(0, most + 1, (n,), generator=generator))
+    return batch
+
+
+def delay(batch: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Each item of [N, 2, L] starting frames[i] later, the same length: silence before, faded out if cut."""
+    out = [fit(np.pad(item.numpy(), ((0, 0), (int(k), 0))), item.shape[-1]) for item, k in zip(batch, frames)]
+    return torch.from_numpy(np.stack(out))
+
+
+def pitch_shift(batch: torch.Tensor, ratios: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Each item of [N, 2, L] played ratios[i] times faster (its pitch times ratios[i]), the same length.
+
+    Resampled to sample_rate / ratio and heard at sample_rate; the onset stays where it was (a shift of a
+    fraction of the pre-roll), a longer result is faded out where it is cut, a shorter one padded with silence.
+    """
+    out = []
+    for item, ratio in zip(batch, ratios.tolist()):
+        moved = soxr.resample(np.ascontiguousarray(item.numpy().T), sample_rate, sample_rate / ratio,
+                              quality=PITCH_QUALITY)
+        out.append(fit(np.ascontiguousarray(moved.T), item.shape[-1]))
+    return torch.from_numpy(np.stack(out))
 
 
 def batch_at(windows: torch.Tensor, step: int, batch_size: int, seed: int) -> torch.Tensor:

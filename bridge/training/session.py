@@ -31,6 +31,8 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
             **options) -> tuple[Settings, DanceDiffusionUNet | None]:
     """The run's settings and, when fine-tuning, the network to start from."""
     model = None
+    options.setdefault("onset_shift_ms", data.ONSET_SHIFT_MS)  # a new run augments fully; see Settings
+    options.setdefault("pitch_semitones", data.PITCH_SEMITONES)
     if base_model is not None:
         loaded = load_model(base_model)
         model = loaded.build().train().requires_grad_(True)
@@ -193,6 +195,8 @@ def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unkno
         "batch_size": settings.batch_size,
         "lr": settings.lr,
         "ema_decay": settings.ema_decay,
+        "onset_shift_ms": settings.onset_shift_ms,
+        "pitch_semitones": settings.pitch_semitones,
     }
     loaded = LoadedModel.from_network(
         run.ema, name=name, sample_rate=settings.sample_rate, window=settings.window, licence=licence,

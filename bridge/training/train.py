@@ -66,6 +66,10 @@ class Settings:
     demo_steps: int = 50
     base_model: str | None = None  # the model fine-tuned from, if any
     held_out_files: list[str] = field(default_factory=list)
+    # Augmentation beyond gain, polarity and L/R swap (data.augment). Off here, because a run.yaml written before
+    # these existed must continue exactly as it started; prepare() gives new runs data's defaults.
+    onset_shift_ms: float = 0.0
+    pitch_semitones: float = 0.0
 
     @property
     def config(self) -> UNetConfig:
@@ -251,7 +255,9 @@ def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_s
     try:
         while run.step < settings.steps and not should_stop():
             batch = data.batch_at(windows, run.step, settings.batch_size, settings.seed)
-            loss = run.train_step(data.augment(batch, run.generator))
+            batch = data.augment(batch, run.generator, sample_rate=settings.sample_rate,
+                                 shift_ms=settings.onset_shift_ms, semitones=settings.pitch_semitones)
+            loss = run.train_step(batch)
             run.elapsed = start_elapsed + time.monotonic() - started
             append_loss(run.dir, run.step, loss, run.elapsed)
             if on_step:
