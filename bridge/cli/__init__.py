@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "bridge.cli.latency",  # bench-latency
     "bridge.cli.bench",  # bench, export-onnx
     "bridge.cli.sheet",  # sheet
+    "bridge.cli.data",  # make-drums
 ]
 
 # REAPER runs `send` on every key press: these load only their own module, not the ones that import torch
