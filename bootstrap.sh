@@ -31,11 +31,13 @@ case "$mode" in
     exec .venv/bin/dd-bridge serve "$@"
     ;;
   test)
-    # Real drum one-shots, Lua and Node for the test suites: Debian packages.
+    # Real drum one-shots, a soundfont and fluidsynth, Lua and Node for the test suites: Debian packages.
     need=()
     [ -d /usr/share/hydrogen/data/drumkits ] || need+=(hydrogen-drumkits)
     command -v lua5.4 >/dev/null 2>&1 || need+=(lua5.4)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
+    command -v fluidsynth >/dev/null 2>&1 || need+=(fluidsynth)
+    [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || need+=(csound-soundfont)  # 4 MB public-domain GM soundfont
     if [ ${#need[@]} -gt 0 ]; then
       if command -v apt-get >/dev/null 2>&1; then
         sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -52,9 +52,9 @@ def run_make_drums(args: argparse.Namespace) -> int:
     for path in made.written:
         print(path)
     size = sum(p.stat().st_size for p in made.written + made.existing)
-    log.info("%d one-shots written, %d already there; skipped %d silent keys and %d copies of another kit's "
-             "hit; %.1f MiB in %s", len(made.written), len(made.existing), made.silent, made.duplicates,
-             size / 2**20, args.out)
+    log.info("%d one-shots written, %d already there; skipped %d silent keys and %d copies (another kit's hit, "
+             "or a velocity only louder); %.1f MiB in %s", len(made.written), len(made.existing), made.silent,
+             made.duplicates, size / 2**20, args.out)
     if made.failed:
         log.error("%d kits failed: %s", len(made.failed), "; ".join(made.failed))
         return 1

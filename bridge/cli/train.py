@@ -42,6 +42,11 @@ def register(subparsers) -> None:
                        help="steps between demo renders (0: none)")
     train.add_argument("--demo-count", type=int, default=4, metavar="N", help="sounds per demo")
     train.add_argument("--demo-steps", type=positive_int, default=50, metavar="N", help="sampler steps per demo")
+    train.add_argument("--onset-shift-ms", type=float, default=None, metavar="MS",
+                       help="augment with onsets delayed by up to MS ms (default: 5; 0: off; a continued run "
+                            "keeps what it started with)")
+    train.add_argument("--pitch-semitones", type=float, default=None, metavar="N",
+                       help="augment with pitch shifts of up to +-N semitones (default: 1; 0: off)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -68,8 +73,9 @@ def run_train(args: argparse.Namespace) -> int:
     options = {"batch_size": args.batch_size, "held_out": args.held_out, "save_every": args.save_every,
                "demo_every": args.demo_every, "demo_count": args.demo_count, "demo_steps": args.demo_steps,
                "seed": args.seed}
-    if args.lr is not None:
-        options["lr"] = args.lr
+    for key in ("lr", "onset_shift_ms", "pitch_semitones"):  # unset: session.prepare's defaults
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
     run = session.train(args.data, args.out, size=args.size or "small", base_model=args.base_model,
                         sample_rate=args.sample_rate, window=args.window, steps=args.steps, device=args.device,
                         precision=args.precision, **options)

@@ -51,6 +51,10 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
                           f"architecture, got {window}")
     if not 8000 <= sample_rate <= 192000:
         raise ConfigError(f"sample rate must be in 8000..192000, got {sample_rate}")
+    if not 0 <= options["onset_shift_ms"] <= 50:  # more would move a kick's attack out of a short window
+        raise ConfigError(f"onset shift must be 0 to 50 ms, got {options['onset_shift_ms']:g}")
+    if not 0 <= options["pitch_semitones"] <= 12:
+        raise ConfigError(f"pitch shift must be 0 to 12 semitones, got {options['pitch_semitones']:g}")
     settings = Settings(data=[str(Path(d).resolve()) for d in data_dirs], architecture=config.to_dict(),
                         sample_rate=sample_rate, window=window, steps=int(steps),
                         base_model=str(base_model) if base_model else None, **options)

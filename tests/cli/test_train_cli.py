@@ -52,6 +52,7 @@ def test_train_resume_export_and_fine_tune(tmp_path, kit, capsys, caplog):
     assert model.window == 512 and model.sample_rate == 48000
     training = model.card.extra["training"]
     assert training["steps"] == 2 and len(training["held_out_files"]) == 2
+    assert (training["onset_shift_ms"], training["pitch_semitones"]) == (5.0, 1.0)  # a new run's augmentation
 
     # The same command, asked for more steps, continues the run
     assert train(kit, run, "--size", "tiny", "--steps", "3", "--demo-every", "0") == 0
@@ -102,3 +103,12 @@ def test_eval_and_memorization_commands_print_their_figures(tmp_path, kit, capsy
     code = main(["check-memorization", "--model", model, "--data", str(kit), "--count", "2", "--steps", "2"])
     report = capsys.readouterr().out
     assert code in (0, 1) and "threshold" in report and "renders flagged" in report
+
+
+@pytest.mark.parametrize("option, value, message", [("--pitch-semitones", "-1", "pitch shift must be 0 to 12"),
+                                                    ("--onset-shift-ms", "100", "onset shift must be 0 to 50")])
+def test_an_augmentation_out_of_range_is_one_line(tmp_path, kit, capsys, option, value, message):
+    assert train(kit, tmp_path / "run", "--size", "tiny", "--steps", "1", option, value) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "run").exists()

@@ -115,3 +115,62 @@ def test_a_file_far_too_long_once_resampled_is_skipped_before_resampling(tmp_pat
     assert [f.name for f in shots.files] == ["kick.wav"]
     assert [(s.path.name, s.reason) for s in shots.skipped] == [
         ("fifty hertz.wav", "1200 s long (at 50 Hz): longer than 600 s, not a one-shot")]
+
+
+def test_augmentation_without_the_new_changes_is_what_it_always_was():
+    """A run.yaml from before onset shifts and pitch shifts continues with exactly the batches it had."""
+    batch = torch.randn(8, 2, 64)
+    old_generator, new_generator = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    n = batch.shape[0]  # the old augment, written out: gain, polarity, swap drawn in that order
+    gain = 10 ** (-6.0 * torch.rand(n, generator=old_generator) / 20)
+    polarity = torch.where(torch.rand(n, generator=old_generator) < 0.5, -1.0, 1.0)
+    swap = torch.rand(n, generator=old_generator) < 0.5
+    old = torch.where(swap[:, None, None], batch.flip(1), batch) * (gain * polarity)[:, None, None]
+    assert torch.equal(data.augment(batch, new_generator, shift_ms=0.0, semitones=0.0), old)
+    assert torch.equal(old_generator.get_state(), new_generator.get_state())  # the next batch draws the same
+
+
+def _drum_windows(drum_samples, window=WINDOW):
+    return data.OneShots.load([drum_samples["wav"], drum_samples["flac"]], RATE, window).windows
+
+
+def test_onset_and_pitch_shifts_keep_the_window(drum_samples):
+    batch = _drum_windows(drum_samples)
+    out = data.augment(batch, torch.Generator().manual_seed(0), sample_rate=RATE, shift_ms=5.0, semitones=1.0)
+    assert out.shape == batch.shape and out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert not torch.allclose(out.abs(), batch.abs(), atol=1e-3)  # something beyond gain and polarity changed
+
+
+def test_a_delay_moves_the_onset_by_the_asked_frames_and_keeps_the_attack(drum_samples):
+    batch = _drum_windows(drum_samples)
+    moved = data.delay(batch, torch.tensor([0, 240]))
+    assert torch.equal(moved[0], batch[0])
+    assert data.onset(moved[1].numpy()) - data.onset(batch[1].numpy()) == 240  # 5 ms at 48 kHz
+    assert torch.equal(moved[1][:, 240:WINDOW // 2], batch[1][:, :WINDOW // 2 - 240])  # the attack whole
+    assert moved[1][:, -1].abs().max() < 1e-3  # what the delay pushed out of the window is faded, not clicked
+
+
+def _fundamental(signal: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal)), n=8 * len(signal)))
+    return float(np.argmax(spectrum)) * rate / (8 * len(signal))
+
+
+@pytest.mark.parametrize("semitones", [1.0, -1.0, 0.5])
+def test_a_pitch_shift_moves_the_fundamental_by_the_asked_ratio(semitones):
+    window = 32768
+    t = np.arange(window) / RATE
+    tone = torch.from_numpy(np.stack([np.sin(2 * np.pi * 440.0 * t)] * 2).astype(np.float32) * 0.5)[None]
+    ratio = 2 ** (semitones / 12)
+    shifted = data.pitch_shift(tone, torch.tensor([ratio]), RATE)
+    assert shifted.shape == tone.shape
+    heard = shifted[0, 0, : int(window / max(ratio, 1)) - 64].numpy()  # the part the resampled tone fills
+    assert _fundamental(heard, RATE) == pytest.approx(440.0 * ratio, abs=0.3)
+    assert _fundamental(tone[0, 0].numpy(), RATE) == pytest.approx(440.0, abs=0.3)
+
+
+def test_augmentation_is_decided_by_the_seed(drum_samples):
+    batch = _drum_windows(drum_samples)
+    options = dict(sample_rate=RATE, shift_ms=5.0, semitones=1.0)
+    first = data.augment(batch, torch.Generator().manual_seed(3), **options)
+    assert torch.equal(first, data.augment(batch, torch.Generator().manual_seed(3), **options))
+    assert not torch.equal(first, data.augment(batch, torch.Generator().manual_seed(4), **options))

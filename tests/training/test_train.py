@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import ConfigError
-from bridge.training import data
+from bridge.training import data, session
 from bridge.training.train import Settings, fit, open_run, read_losses
 
 RATE = 48000
@@ -69,3 +70,34 @@ def test_a_run_folder_refuses_other_settings(tmp_path, tiny_config):
         open_run(tmp_path / "run", settings_for(tiny_config, 4, window=4096))
     longer = open_run(tmp_path / "run", settings_for(tiny_config, 10))
     assert longer.settings.steps == 10  # the one setting a continued run may change
+
+
+def test_a_run_with_onset_and_pitch_shifts_continues_exactly(tmp_path, tiny_config, windows):
+    augmented = dict(onset_shift_ms=5.0, pitch_semitones=1.0)
+    straight = open_run(tmp_path / "straight", settings_for(tiny_config, 4, **augmented))
+    fit(straight, windows)
+    first = open_run(tmp_path / "resumed", settings_for(tiny_config, 2, **augmented))
+    fit(first, windows)
+    resumed = open_run(tmp_path / "resumed", settings_for(tiny_config, 4, **augmented),
+                       model=DanceDiffusionUNet(tiny_config))
+    fit(resumed, windows)
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    plain = open_run(tmp_path / "plain", settings_for(tiny_config, 4))
+    fit(plain, windows)
+    assert [loss for _, loss, _ in read_losses(plain.dir)] != [loss for _, loss, _ in read_losses(straight.dir)]
+
+
+def test_an_old_run_yaml_keeps_its_augmentation_and_new_runs_get_the_full_one(tmp_path, tiny_config):
+    run = open_run(tmp_path / "old", settings_for(tiny_config, 4))
+    path = run.dir / "run.yaml"
+    old = yaml.safe_load(path.read_text())
+    assert old["onset_shift_ms"] == 0 and old["pitch_semitones"] == 0  # recorded in run.yaml
+    del old["onset_shift_ms"], old["pitch_semitones"]  # as a run.yaml written before they existed
+    path.write_text(yaml.safe_dump(old, sort_keys=False))
+    continued = open_run(tmp_path / "old", settings_for(tiny_config, 8, onset_shift_ms=5.0, pitch_semitones=1.0))
+    assert (continued.settings.onset_shift_ms, continued.settings.pitch_semitones) == (0.0, 0.0)
+    settings, _ = session.prepare(["drums"], size="tiny", steps=10)
+    assert (settings.onset_shift_ms, settings.pitch_semitones) == (data.ONSET_SHIFT_MS, data.PITCH_SEMITONES)
+    settings, _ = session.prepare(["drums"], size="tiny", steps=10, onset_shift_ms=0.0, pitch_semitones=0.0)
+    assert (settings.onset_shift_ms, settings.pitch_semitones) == (0.0, 0.0)
