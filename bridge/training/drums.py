@@ -5,7 +5,9 @@ unless asked for) plays every GM percussion key (35-81) at a few velocities, one
 the `fluidsynth` program offline, dry (no reverb or chorus), at 48 kHz in float. Each hit is then cut from the
 render: from its onset (the rule training uses) until it falls below SILENCE_DB of its peak, at most MAX_SECONDS,
 faded out at the end, and written as 16-bit WAV, mono when both sides are the same. Silent keys are skipped. The
-folder gets a LICENCE.md: the font, its Debian package and version, and that package's copyright file verbatim.
+folder gets a LICENCE.md: the font, its Debian package and version, the licence (for the packages whose copyright
+files were read: PACKAGE_LICENCES, with a model card entry; a copyleft or share-alike font is flagged as not for
+weights that ship) and that package's copyright file verbatim.
 The same font and options give the same files.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 import mido
 import numpy as np
 import soundfile
+import yaml
 
 from bridge.engine.audio import Clip, write_audio, write_new_file
 from bridge.errors import BridgeError
@@ -58,6 +61,30 @@ GM_DRUMS = {
     78: "Mute Cuica", 79: "Open Cuica", 80: "Mute Triangle", 81: "Open Triangle",
 }
 assert set(GM_DRUMS) == set(KEYS)
+
+
+@dataclass(frozen=True)
+class Licence:
+    licence: str
+    holders: str
+    ships: bool  # may weights trained on it ship with DD Bridge: no copyleft, no share-alike
+
+
+# Soundfont packages whose Debian copyright files were read (Debian 12; the table in docs/training-data.md).
+_MUSESCORE = Licence("MIT (its drumline samples CC0, its piano public domain)",
+                     "S. Christian Collins; Michael Cowgill; Michael Schorsch; Ethan Winer; Frank Wen; Sam Gossner",
+                     True)
+PACKAGE_LICENCES = {
+    "fluid-soundfont-gm": Licence("MIT", "Frank Wen (2000-2002, 2008); Toby Smithe (2008)", True),
+    "musescore-general-soundfont-small": _MUSESCORE,
+    "musescore-general-soundfont": _MUSESCORE,
+    "musescore-general-soundfont-lossless": _MUSESCORE,
+    "fluidr3mono-gm-soundfont": Licence("MIT", "Michael Cowgill; Ethan Winer; Michael Schorsch; Frank Wen", True),
+    "csound-soundfont": Licence("public domain", "none (Public Domain in the file's licence field)", True),
+    "timgm6mb-soundfont": Licence("GPL-2", "Tim Brechbill; David Bolton", False),
+    "avldrums.lv2-soundfont": Licence("CC-BY-SA-3.0", "Glen MacArthur", False),
+    "opl3-soundfont": Licence("CC-BY-SA-4.0", "Zandro Reveille", False),
+}
 
 
 @dataclass(frozen=True)
@@ -238,6 +265,8 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_SECONDS, 
     fluidsynth()
     out.mkdir(parents=True, exist_ok=True)
     _write_licence(out, font, found, velocities, max_seconds)
+    if warning := shipping_warning(font):
+        log.warning("%s", warning)
     made = Made([], [], 0, 0, [])
     seen = set()
     pairs = [(k, v) for k in KEYS for v in velocities]
@@ -309,15 +338,28 @@ def licence_text(font: Path, found: list[Kit], velocities, max_seconds: float) -
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     package = debian_package(font)
+    fmt = f"{SAMPLE_RATE // 1000} kHz 16-bit WAV, mono and stereo, at most {max_seconds:g} s"
     lines = [
         "# Where these one-shots come from",
         "",
         f"Rendered by `dd-bridge make-drums` with FluidSynth from the soundfont `{font.name}`",
         f"(sha256 {digest.hexdigest()}): drum kits {', '.join(k.name for k in found)};",
-        f"GM percussion keys {KEYS.start}-{KEYS.stop - 1} at velocities {', '.join(map(str, velocities))}; "
-        f"{SAMPLE_RATE} Hz, 16-bit, at most {max_seconds:g} s each.",
+        f"GM percussion keys {KEYS.start}-{KEYS.stop - 1} at velocities {', '.join(map(str, velocities))}; {fmt}.",
         "",
     ]
+    known = PACKAGE_LICENCES.get(package[0]) if package else None
+    if known:
+        verdict = ("may be trained into weights that ship with DD Bridge" if known.ships else
+                   "are fine for your own models, but **not** for weights that ship with DD Bridge (copyleft or "
+                   "share-alike)")
+        entry = {"kit": f"{font.stem} drum kits ({', '.join(k.name for k in found)})", "author": known.holders,
+                 "licence": known.licence,
+                 "licence_source": f"/usr/share/doc/{package[0]}/copyright (Debian package {package[0]} "
+                                   f"{package[1]}), copied below",
+                 "source": f"dd-bridge make-drums {font} (sha256 {digest.hexdigest()[:16]}...)", "format": fmt}
+        lines += [f"Licence: **{known.licence}**; copyright holders: {known.holders}. These sounds {verdict}.", "",
+                  "The model card's `training_data` entry for them:", "", "```yaml",
+                  yaml.safe_dump([entry], sort_keys=False, width=110).rstrip(), "```", ""]
     copyright_file = Path("/usr/share/doc") / package[0] / "copyright" if package else None
     if copyright_file and copyright_file.exists():
         lines += [f"The soundfont is from the Debian package `{package[0]}` version {package[1]}. Its licence, "
@@ -326,3 +368,13 @@ def licence_text(font: Path, found: list[Kit], velocities, max_seconds: float) -
         lines += ["The soundfont is not from a Debian package: its licence is whatever its author gave it. Check "
                   "it before sharing these sounds or weights trained on them.", ""]
     return "\n".join(lines)
+
+
+def shipping_warning(font: Path) -> str | None:
+    """A line for fonts whose licence keeps trained weights from shipping (docs/training-data.md)."""
+    package = debian_package(font)
+    known = PACKAGE_LICENCES.get(package[0]) if package else None
+    if known and not known.ships:
+        return (f"{font.name} ({package[0]}) is {known.licence}: fine for your own models, not for weights that "
+                "ship with DD Bridge")
+    return None

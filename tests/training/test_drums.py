@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import yaml
 
 from bridge.errors import BridgeError
 from bridge.training import data, drums
@@ -85,6 +86,15 @@ def test_the_folder_says_where_the_sounds_come_from(made):
     assert "sf_GMbank.sf2" in licence and "csound-soundfont" in licence
     assert "License: public-domain" in licence  # the package's copyright file, verbatim
     assert "Standard, TR 808" in licence and "velocities 60, 120" in licence
+    assert "Licence: **public domain**" in licence and "may be trained into weights that ship" in licence
+    entry = yaml.safe_load(licence.split("```yaml\n", 1)[1].split("```", 1)[0])  # ready for the model card
+    assert entry[0]["licence"] == "public domain" and "csound-soundfont" in entry[0]["licence_source"]
+
+
+def test_copyleft_and_share_alike_fonts_are_never_marked_for_shipped_weights():
+    for package, known in drums.PACKAGE_LICENCES.items():
+        copyleft = "GPL" in known.licence or "-SA-" in known.licence
+        assert known.ships != copyleft, package
 
 
 def test_the_same_command_makes_the_same_files_and_never_rewrites_them(made, font, tmp_path):
