@@ -4,7 +4,9 @@ Every drum kit of the font (bank 128; numbered variants such as "Standard 3" and
 unless asked for) plays every GM percussion key (35-81) at a few velocities, one MIDI file per kit, rendered by
 the `fluidsynth` program offline, dry (no reverb or chorus), at 48 kHz in float. Each hit is then cut from the
 render: from its onset (the rule training uses) until it falls below SILENCE_DB of its peak, at most MAX_SECONDS,
-faded out at the end, and written as 16-bit WAV, mono when both sides are the same. Silent keys are skipped. The
+faded out at the end, brought to a peak of PEAK_DB (as sample packs are, and as the other training kits are:
+FluidSynth's own level is 20 dB lower, and 16 bits would quantise the tails) and written as 16-bit WAV, mono when
+both sides are the same. Silent keys are skipped. The
 folder gets a LICENCE.md: the font, its Debian package and version, the licence (for the packages whose copyright
 files were read: PACKAGE_LICENCES, with a model card entry; a copyleft or share-alike font is flagged as not for
 weights that ship) and that package's copyright file verbatim.
@@ -45,7 +47,8 @@ HOLD = 0.1  # note length: drum presets ignore note-off, the few that do not get
 SILENCE_DB = -50.0  # a hit ends where it stays below this, relative to its peak (inaudible under it)
 QUIET = 10 ** (-80 / 20)  # a hit whose peak is below this is silent: no sample on that key
 FADE = 480  # 10 ms fade at the cut end
-GAIN = 0.5  # FluidSynth's master gain: loud kits stay under full scale at velocity 120 (checked per kit)
+GAIN = 0.5  # FluidSynth's master gain; the render is float, so nothing clips, and every hit is brought to PEAK_DB
+PEAK_DB = -1.0  # each written hit peaks here: velocities differ in timbre, training's gain augmentation does level
 NOT_DRUMS = ("sfx", "metronome")  # bank-128 presets that are not drum kits
 LICENCE_FILE = "LICENCE.md"
 
@@ -229,9 +232,10 @@ def same_but_level(a: np.ndarray, b: np.ndarray) -> bool:
     return norm > 0 and float(np.sum(a * b)) / norm > 0.9999
 
 
-def to_clip(hit: np.ndarray, scale: float) -> Clip:
-    """16-bit-ready Clip, mono when both sides are the same to the last bit (half the size, the same sound)."""
-    hit = hit * scale
+def to_clip(hit: np.ndarray) -> Clip:
+    """The hit at a peak of PEAK_DB, mono when both sides are the same to the last bit (half the size, the same
+    sound)."""
+    hit = hit * (10 ** (PEAK_DB / 20) / np.abs(hit).max())
     if np.abs(hit[0] - hit[1]).max() < 0.5 / 32768:
         return Clip(np.ascontiguousarray(hit[:1].T), SAMPLE_RATE)
     return Clip(np.ascontiguousarray(hit.T), SAMPLE_RATE)
@@ -281,8 +285,6 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_SECONDS, 
                 log.warning("%s", error)
                 continue
             hits = [cut(samples, i, max_seconds) for i in range(len(pairs))]
-            peak = max((np.abs(h).max() for h in hits if h is not None), default=0.0)
-            scale = min(1.0, 0.99 / peak) if peak else 1.0  # a kit too loud for 16 bits comes down as a whole
             for (key, velocity), hit in zip(pairs, hits):
                 if hit is None:
                     made.silent += 1
@@ -291,7 +293,7 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_SECONDS, 
                 if any(same_but_level(hit, other) for other in louder):
                     made.duplicates += 1
                     continue
-                clip = to_clip(hit, scale)
+                clip = to_clip(hit)
                 digest = hashlib.sha256(np.round(clip.samples * 32767).astype(np.int16).tobytes()).digest()
                 if digest in seen:
                     made.duplicates += 1
