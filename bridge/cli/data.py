@@ -24,8 +24,9 @@ def register(subparsers) -> None:
         "make-drums", help="render a GM soundfont's drum kits into one-shots for training",
         description="Render every drum kit of SOUNDFONT (bank 128) with FluidSynth: each GM percussion key (35-81) "
                     "at each velocity, dry, 48 kHz 16-bit WAV, from the onset to the end of the ring (at most "
-                    "0.75 s, faded), named '<kit> <key name> v<velocity>.wav'. Silent keys are skipped; files "
-                    "already in DIR are kept. DIR/LICENCE.md records the font and its Debian package's licence. "
+                    "0.75 s, faded), named '<kit> <key name> v<velocity>.wav', each peaking at -1 dBFS. Silent keys "
+                    "and copies (a hit another kit gave, a velocity only louder) are skipped; files already in DIR "
+                    "are kept. DIR/LICENCE.md records the font and its Debian package's licence. "
                     "Needs the fluidsynth program.")
     make.add_argument("soundfont", type=Path, metavar="SOUNDFONT", help="an .sf2 or .sf3 file")
     make.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the one-shots")
@@ -47,7 +48,7 @@ def run_make_drums(args: argparse.Namespace) -> int:
         log.info("kit %d/%d: %s (program %d)", number, total, kit.name, kit.program)
 
     made = drums.make(args.soundfont, args.out, velocities=args.velocities or drums.VELOCITIES,
-                      max_seconds=args.seconds or drums.MAX_SECONDS,
+                      max_seconds=drums.MAX_SECONDS if args.seconds is None else args.seconds,
                       variants=args.variants, only=args.kit, progress=progress)
     for path in made.written:
         print(path)

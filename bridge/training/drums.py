@@ -204,7 +204,8 @@ def render(font: Path, kit: Kit, velocities, workdir: Path, max_seconds: float =
     if result.returncode != 0 or not wav.exists():
         reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
         raise BridgeError(f"fluidsynth could not render kit {kit.name!r}: {reason}")
-    samples, rate = soundfile.read(wav, dtype="float32", always_2d=True)
+    samples, _ = soundfile.read(wav, dtype="float32", always_2d=True)
+    wav.unlink()  # 70 MB a kit in float: one at a time in the temporary folder
     return samples.T
 
 
@@ -267,7 +268,10 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_SECONDS, 
     if only:
         found = choose(found, only)
     fluidsynth()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BridgeError(f"{out}: cannot make the folder ({error.strerror or error})") from None
     _write_licence(out, font, found, velocities, max_seconds)
     if warning := shipping_warning(font):
         log.warning("%s", warning)

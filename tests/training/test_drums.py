@@ -136,6 +136,12 @@ def test_bad_input_is_one_clear_line(font, tmp_path, drum_samples):
     assert unknown.returncode == 1 and "0 Standard" in unknown.stderr
     bad_velocity = make_drums(font, "--out", tmp_path / "d", "--velocities", "0,200")
     assert bad_velocity.returncode == 2 and "velocities must be in 1..127" in bad_velocity.stderr
-    assert not any((tmp_path / name).exists() for name in "abcd")
+    no_length = make_drums(font, "--out", tmp_path / "e", "--seconds", "0")
+    assert no_length.returncode == 1 and "0.05 to 10 seconds" in no_length.stderr
+    (tmp_path / "a file").write_text("not a folder")
+    into_a_file = make_drums(font, "--out", tmp_path / "a file" / "drums")
+    assert into_a_file.returncode == 1 and "cannot make the folder" in into_a_file.stderr
+    assert len(into_a_file.stderr.strip().splitlines()) == 1
+    assert not any((tmp_path / name).exists() for name in "abcde")
     with pytest.raises(BridgeError, match="no such soundfont"):
-        drums.make(tmp_path / "missing.sf2", tmp_path / "e")
+        drums.make(tmp_path / "missing.sf2", tmp_path / "f")
