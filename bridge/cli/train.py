@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import time
 from pathlib import Path
 
 from bridge.cli.arguments import positive_int
@@ -47,6 +48,9 @@ def register(subparsers) -> None:
                             "keeps what it started with)")
     train.add_argument("--pitch-semitones", type=float, default=None, metavar="N",
                        help="augment with pitch shifts of up to +-N semitones (default: 1; 0: off)")
+    train.add_argument("--time-limit", type=float, default=None, metavar="S",
+                       help="stop after S seconds of this session (saved and exported as at the end; the same "
+                            "command with a larger --steps or --time-limit continues)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -67,6 +71,7 @@ def _stop_on_terminate() -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from bridge.errors import ConfigError
     from bridge.training import session
 
     _stop_on_terminate()
@@ -76,9 +81,16 @@ def run_train(args: argparse.Namespace) -> int:
     for key in ("lr", "onset_shift_ms", "pitch_semitones"):  # unset: session.prepare's defaults
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise ConfigError(f"--time-limit must be positive seconds, got {args.time_limit}")
+    deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
+
+    def should_stop() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
     run = session.train(args.data, args.out, size=args.size or "small", base_model=args.base_model,
                         sample_rate=args.sample_rate, window=args.window, steps=args.steps, device=args.device,
-                        precision=args.precision, **options)
+                        precision=args.precision, should_stop=should_stop, **options)
     licence = args.licence
     if licence is None and args.base_model:
         from bridge.engine.checkpoints import load_model

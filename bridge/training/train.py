@@ -248,6 +248,7 @@ def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_s
     """Train until settings.steps, saving every save_every steps and when interrupted.
 
     on_step(run, loss) after every step; on_save(run) after every save (demos and plots hang here).
+    When should_stop() turns true the run is saved where it is and fit returns, so the caller exports it.
     """
     settings = run.settings
     started = time.monotonic()
@@ -266,6 +267,9 @@ def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_s
                 run.save()
                 if on_save:
                     on_save(run)
+        if run.step % settings.save_every and run.step < settings.steps:  # stopped early (should_stop)
+            run.save()
+            log.info("stopped: saved %s at step %d; the same command continues", run.dir, run.step)
     except KeyboardInterrupt:
         run.save()
         log.info("interrupted: saved %s at step %d; the same command continues", run.dir, run.step)

@@ -70,6 +70,27 @@ def test_train_resume_export_and_fine_tune(tmp_path, kit, capsys, caplog):
     assert card.architecture == model.architecture
 
 
+def test_time_limit_stops_saves_and_exports_and_the_same_command_continues(tmp_path, kit, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    # save-every 1000: the stop itself must save, or nothing would be there to continue from
+    assert main(["train", str(kit), "--out", str(run), "--size", "tiny", "--window", "512", "--batch-size", "2",
+                 "--steps", "100000", "--save-every", "1000", "--demo-every", "0", "--time-limit", "3"]) == 0
+    exported = capsys.readouterr().out.split()
+    reached = load_model(exported[0]).card.extra["training"]["steps"]
+    assert 0 < reached < 1000 and exported[0].endswith(f"run-step{reached}.safetensors")
+    assert f"stopped: saved {run} at step {reached}" in caplog.text
+    assert main(["train", str(kit), "--out", str(run), "--size", "tiny", "--window", "512", "--batch-size", "2",
+                 "--steps", str(reached + 1), "--save-every", "1000", "--demo-every", "0"]) == 0
+    assert f"resuming {run} at step {reached}" in caplog.text
+    assert capsys.readouterr().out.split()[0].endswith(f"run-step{reached + 1}.safetensors")
+
+
+def test_time_limit_must_be_positive(tmp_path, kit, capsys):
+    assert main(["train", str(kit), "--out", str(tmp_path / "run"), "--time-limit", "0"]) != 0
+    assert "--time-limit must be positive" in capsys.readouterr().err
+
+
 def test_without_matplotlib_training_skips_the_pictures_and_says_so_once(tmp_path, kit, caplog, monkeypatch):
     for name in ["matplotlib", *(name for name in sys.modules if name.startswith("matplotlib."))]:
         monkeypatch.setitem(sys.modules, name, None)  # what an install without the plots extra sees
