@@ -50,9 +50,10 @@ def register(subparsers) -> None:
                             "the model card names, where they are on this machine)")
     bench.add_argument("--sounds", type=int, default=8, metavar="N",
                        help="sounds per row for the MMD^2 column (default 8; at least 3)")
-    bench.add_argument("--only", choices=("forward", "sound", "steps"), default=None,
-                       help="one table: forward, sound, or steps (quality per step of each sampler on --model, "
-                            "what the defaults are chosen from; not part of the default run)")
+    bench.add_argument("--only", choices=("forward", "sound", "steps", "batch"), default=None,
+                       help="one table: forward, sound, steps (quality per step of each sampler on --model, "
+                            "what the defaults are chosen from; not part of the default run) or batch (a GPU's "
+                            "batched renders; part of the default run on CUDA)")
     bench.set_defaults(run=run_bench)
 
     export = subparsers.add_parser(
@@ -88,6 +89,9 @@ def run_bench(args) -> int:
             raise BridgeError(f"--{name} must be at least 1, got {value}")
     if args.sounds < 3:
         raise BridgeError(f"--sounds must be at least 3 (the error estimate leaves one out), got {args.sounds}")
+    if args.only == "batch" and (device.type != "cuda" or args.quick):
+        raise BridgeError("--only batch times a CUDA device's batched renders of the full model: needs CUDA, "
+                          "without --quick")
     if args.quick:
         config = UNetConfig(channels=QUICK["channels"], n_attn_layers=QUICK["n_attn_layers"])
         length, repeats = QUICK["length"], QUICK["repeats"]
@@ -120,7 +124,7 @@ def run_bench(args) -> int:
         if judge is None:
             tables[-1].notes.append("no MMD^2 column: no real one-shots (--real, or held-out files named by the "
                                     "model card) on this machine")
-    if args.only is None and device.type == "cuda" and not args.quick:
+    if args.only in (None, "batch") and device.type == "cuda" and not args.quick:
         loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)[0]
         tables.append(benchmark.batch_table(loaded, device=device, count=16, steps=steps, sampler=sampler))
     if args.json:

@@ -56,6 +56,8 @@ def test_bench_rejects_bad_numbers(capsys, tmp_path):
     assert "--sounds must be at least 3" in capsys.readouterr().err
     assert main(["bench", "--quick", "--only", "sound", "--real", str(tmp_path)]) == 1
     assert "--real: need at least 3 readable audio files" in capsys.readouterr().err
+    assert main(["bench", "--quick", "--only", "batch"]) == 1  # CUDA only: said at once, not after other tables
+    assert "--only batch times a CUDA device's batched renders" in capsys.readouterr().err
 
 
 def test_bench_sound_table_judges_every_row_against_real_drums(capsys, drumkits):

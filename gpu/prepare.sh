@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs HERE (the CPU machine), before the one `run` call on a lent GPU machine: puts what that bare, offline
+# machine lacks into gpu/carry/ (git-ignored) and prints the exact call to make. See gpu/README.md.
+#   wheels/  the light dependencies its python3 (3.12) lacks, for manylinux x86-64
+#   data/    the permissively licensed training audio, mirrored under its absolute paths (data.txt lists them),
+#            so the run's card, its held-out split and `dd-bridge eval` name the same files on both machines
+#   run/     the run state unpacked from an earlier GPU session (gpu/state, see gpu/handover.py), if there is one
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${DD_PYTHON:-/work/main/.venv/bin/python}
+CARRY=gpu/carry
+LIMIT=$((64 * 1024 * 1024))
+TIMEOUT_S=${DD_GPU_TIMEOUT_S:-480}   # one call; leaves ~5 of the 15 device minutes for the start and a rerun
+# The model card's training kits (CC0, CC-BY-3.0) and any extra permissive folders (DD_GPU_EXTRA_DATA, space-separated)
+DATA=$("$PY" -c "import yaml; print(' '.join(yaml.safe_load(open('models/dd-drums-small.yaml'))['training']['data']))")
+DATA="$DATA ${DD_GPU_EXTRA_DATA:-}"
+
+mkdir -p "$CARRY/wheels"
+# Versions as in this project's venv, so both machines run the same libraries; one version of each (two stop pip).
+WHEELS="soundfile soxr python-osc mido platformdirs cffi pycparser diffusers importlib_metadata lazy-importer"
+for name in $WHEELS; do
+  version=$("$PY" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+  if ls "$CARRY/wheels" | grep -qi "^$(echo "$name" | tr '-' '_')-${version}-"; then continue; fi
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    --platform any -d "$CARRY/wheels" "$name==$version"
+done
+
+rm -rf "$CARRY/data" && mkdir -p "$CARRY/data"
+: > "$CARRY/data.txt"
+for dir in $DATA; do
+  dir=$(realpath "$dir")
+  [ -d "$dir" ] || { echo "prepare: no training data at $dir" >&2; exit 1; }
+  mkdir -p "$CARRY/data$(dirname "$dir")"
+  cp -r "$dir" "$CARRY/data$dir"
+  echo "$dir" >> "$CARRY/data.txt"
+done
+
+rm -rf "$CARRY/run"
+if [ -f gpu/state/run.yaml ]; then cp -r gpu/state "$CARRY/run"; echo "prepare: carrying the run state in gpu/state"; fi
+
+# What travels: tracked files, untracked files git does not ignore, and the carried folder.
+tree=$( (git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null; \
+         find "$CARRY" -type f -printf '%s\n') | awk '{s += $1} END {print s}')
+printf 'prepare: %.1f MiB would travel (limit 64 MiB): carry %s\n' "$(echo "$tree / 1048576" | bc -l)" \
+  "$(du -sh "$CARRY" | cut -f1)"
+[ "$tree" -lt "$LIMIT" ] || { echo "prepare: over 64 MiB: carry less (DD_GPU_EXTRA_DATA)" >&2; exit 1; }
+cat <<CALL
+prepare: now, if status says can_start_another, make this one call (then read the files, then give_back):
+  run(command="DD_GPU_BUDGET_S=$((TIMEOUT_S - 25)) bash gpu/session.sh", carry=["gpu/carry"], timeout_s=$TIMEOUT_S)
+CALL

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The one command on a lent GPU machine (run there in the repo root, after gpu/prepare.sh here; gpu/README.md):
+#   0. install the carried wheels, restore the carried training audio under its absolute paths
+#   1. the CUDA tests and `dd-bridge bench` (all tables) -> $OUT/bench.json
+#   2. `dd-bridge train` continuing the bundled model (or DD_GPU_SIZE from scratch, or the carried run) for the rest
+#      of the budget, then `dd-bridge eval` of the candidate beside the bundled model -> $OUT/eval.txt
+#   3. the run as $OUT/results.tar.NN (gpu/handover.py), within the tool's 8 files / 16 MiB each / 64 MiB
+# Each stage has a time cap and its own exit status; a failing one is reported and the next still runs. Settings
+# (environment): DD_GPU_BUDGET_S (whole script, default 450), DD_GPU_SIZE (tiny|small|medium|full: from scratch),
+# DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TEST_S (90), DD_GPU_BENCH_S (150), DD_GPU_EVAL_S (40),
+# DD_GPU_EVAL_COUNT (16), DD_GPU_EVAL_BASE (dd-drums-small), DD_GPU_PACK_S (30), DD_GPU_MARGIN_S (20),
+# DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_TESTS (test files), DD_GPU_TRAIN_ARGS (more train
+# flags), DD_GPU_RUN (the run folder), DD_PYTHON (python3), OUT (the tool sets it).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+START=$(date +%s)
+BUDGET=${DD_GPU_BUDGET_S:-450}
+DEADLINE=$((START + BUDGET))
+OUT=${OUT:-/tmp/dd-gpu-out}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log.txt") 2>&1
+PY=${DD_PYTHON:-python3}
+RUN=${DD_GPU_RUN:-/tmp/dd-gpu-run/dd-drums-small-gpu}
+STATUS=()
+
+left() { echo $((DEADLINE - $(date +%s))); }
+# stage NAME CAP_SECONDS COMMAND...: run COMMAND for at most CAP seconds (SIGTERM, then SIGKILL 15 s later)
+stage() {
+  local name=$1 cap=$2; shift 2
+  if [ "$cap" -le 0 ]; then STATUS+=("$name: skipped, no time left"); echo "== $name: no time left"; return 1; fi
+  echo "== $name (at most ${cap} s, $(left) s left): $*"
+  local t0=$(date +%s) rc
+  timeout -k 15 "$cap" "$@"; rc=$?
+  STATUS+=("$name: exit $rc in $(( $(date +%s) - t0 )) s")
+  echo "== $name: exit $rc"
+  return $rc
+}
+min() { [ "$1" -lt "$2" ] && echo "$1" || echo "$2"; }
+
+# 0. Setup: wheels (only what this python3 lacks), the project by path, the training audio.
+if ! "$PY" -c "import soundfile, soxr, pythonosc, mido, platformdirs, diffusers" 2>/dev/null; then
+  stage wheels 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/dd-site gpu/carry/wheels/*.whl
+  export PYTHONPATH=/tmp/dd-site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if [ -n "${DD_GPU_DATA:-}" ]; then DATA=$DD_GPU_DATA; else DATA=$(cat gpu/carry/data.txt 2>/dev/null | tr '\n' ' '); fi
+for dir in $DATA; do  # restored under the same absolute path it had on the machine that prepared it
+  [ -d "$dir" ] || { mkdir -p "$(dirname "$dir")" && cp -r "gpu/carry/data$dir" "$dir"; } || echo "data: cannot restore $dir"
+done
+echo "== machine"; nvidia-smi || echo "no nvidia-smi"
+CUDA=$("$PY" -c "import torch; print('yes' if torch.cuda.is_available() else 'no')" 2>/dev/null || echo no)
+"$PY" -c "import torch, bridge; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'bridge', bridge.__version__)"
+if [ "$CUDA" = yes ]; then
+  REQUIRE=1; BENCH=(--no-onnx)  # no onnxruntime-gpu there: onnxruntime's CPU rows would only cost the budget
+else
+  echo "CUDA absent: the CUDA tests are skipped, bench runs --quick, training runs on the CPU (a dry run of this script)"
+  REQUIRE=0; BENCH=(--quick --no-onnx)
+fi
+
+# 1. CUDA tests and the benchmark.
+TESTS=${DD_GPU_TESTS:-tests/engine/test_cuda.py tests/engine/test_acceleration.py tests/engine/test_devices.py \
+  tests/engine/test_onnx.py}
+DD_REQUIRE_CUDA=$REQUIRE stage cuda-tests "$(min "${DD_GPU_TEST_S:-90}" "$(left)")" "$PY" -m pytest -v -rs \
+  -p no:cacheprovider $TESTS
+# One table per invocation, so a table that runs past the cap costs only itself; merged into $OUT/bench.json.
+BENCH_END=$(( $(date +%s) + $(min "${DD_GPU_BENCH_S:-150}" "$(left)") ))
+WORK=$(mktemp -d)
+TABLES="sound forward"; [ "$CUDA" = yes ] && TABLES="sound forward batch"
+for table in $TABLES; do
+  stage "bench $table" $(( BENCH_END - $(date +%s) )) bash -c \
+    "$PY -m bridge bench --json --only $table ${BENCH[*]} > $WORK/bench-$table.json"
+done
+"$PY" - "$WORK" "$OUT/bench.json" <<'MERGE'
+import json, sys
+from pathlib import Path
+parts = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("bench-*.json")) if p.stat().st_size]
+if parts:
+    Path(sys.argv[2]).write_text(json.dumps({"machine": parts[0]["machine"],
+                                             "tables": [t for part in parts for t in part["tables"]]}, indent=2))
+    print("bench.json:", ", ".join(t.get("title", "?")[:60] for part in parts for t in part["tables"]))
+MERGE
+
+# 2. Training for the rest, leaving time for eval and packing; the CLI stops itself (--time-limit), timeout
+#    (SIGTERM: saved like Ctrl-C) is the fallback.
+EVAL_S=${DD_GPU_EVAL_S:-40}; PACK_S=${DD_GPU_PACK_S:-30}
+TRAIN_S=$(( $(left) - EVAL_S - PACK_S - ${DD_GPU_MARGIN_S:-20} ))
+if [ -f gpu/carry/run/run.yaml ] && [ ! -e "$RUN" ]; then
+  mkdir -p "$(dirname "$RUN")" && cp -r gpu/carry/run "$RUN" && echo "continuing the carried run in $RUN"
+fi
+if [ -n "${DD_GPU_SIZE:-}" ]; then START_FROM=(--size "$DD_GPU_SIZE"); else START_FROM=(--from dd-drums-small); fi
+if [ "$TRAIN_S" -gt 10 ]; then
+  stage train $((TRAIN_S + 20)) "$PY" -m bridge train $DATA --out "$RUN" "${START_FROM[@]}" --steps 10000000 \
+    --time-limit "$TRAIN_S" --batch-size "${DD_GPU_BATCH:-16}" --lr "${DD_GPU_LR:-2e-4}" --save-every 250 \
+    --demo-every 0 ${DD_GPU_TRAIN_ARGS:-}
+else
+  STATUS+=("train: skipped, ${TRAIN_S} s left")
+fi
+CANDIDATE=$(ls -t "$RUN"/*-step*.safetensors 2>/dev/null | head -1)
+if [ -n "$CANDIDATE" ]; then
+  EVAL=(--data $DATA --count "${DD_GPU_EVAL_COUNT:-16}")
+  BASE=${DD_GPU_EVAL_BASE-dd-drums-small}  # the model the candidate must beat; empty: none
+  stage eval "$(min "$EVAL_S" $(( $(left) - PACK_S )))" bash -c "set -o pipefail; { rc=0; echo '# candidate $CANDIDATE';
+    $PY -m bridge eval --model $CANDIDATE ${EVAL[*]} || rc=1; echo '# $BASE (same seeds)';
+    [ -z '$BASE' ] || $PY -m bridge eval --model '$BASE' ${EVAL[*]} --no-baselines || rc=1; exit \$rc; } \
+    | tee $OUT/eval.txt"
+fi
+
+# 3. The run state and candidate, within what the tool returns: 8 files (log.txt, bench.json, eval.txt and 4 parts).
+if [ -f "$RUN/run.yaml" ]; then
+  USED=$(find "$OUT" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  stage pack "$(min "$PACK_S" $(( $(left) + 15 )))" "$PY" gpu/handover.py pack "$RUN" "$OUT" \
+    --budget $(( 62 * 1024 * 1024 - USED )) --parts 4
+fi
+
+echo "== summary ($(( $(date +%s) - START )) s of ${BUDGET} s)"
+printf '  %s\n' "${STATUS[@]}"
+ls -l "$OUT"

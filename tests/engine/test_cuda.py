@@ -1,0 +1,77 @@
+"""The engine and training on a real CUDA device: the fast path (half weights, torch.compile, CUDA graphs) and a
+bf16 training step, against the CPU in float32 on the same weights and noise.
+
+On a machine without CUDA these are skipped; gpu/session.sh sets DD_REQUIRE_CUDA=1 on a lent GPU, where a skip
+would hide that the CUDA paths never ran, so there they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from bridge.engine.engine import Engine
+from bridge.engine.unet import DanceDiffusionUNet
+from bridge.training.train import Run, Settings
+from tests.conftest import TINY
+
+if not torch.cuda.is_available():
+    if os.environ.get("DD_REQUIRE_CUDA") == "1":
+        raise RuntimeError("DD_REQUIRE_CUDA=1 but torch sees no CUDA device")
+    pytest.skip("no CUDA device (these run on a lent GPU: gpu/session.sh)", allow_module_level=True)
+
+RATE, WINDOW = 48000, 8192
+
+
+def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out.double() - ref.double()).norm() / ref.double().norm())
+
+
+@pytest.fixture(scope="module")
+def unet():
+    torch.manual_seed(5)
+    return DanceDiffusionUNet(TINY).eval()
+
+
+def _copy(unet):
+    copy = DanceDiffusionUNet(TINY).eval()
+    copy.load_state_dict(unet.state_dict())
+    return copy
+
+
+@pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-2), ("fp16", 5e-2), ("bf16", 1.5e-1)])
+def test_generate_on_cuda_matches_the_cpu(unet, precision, tolerance):
+    reference = Engine.from_module(_copy(unet), RATE, WINDOW, device="cpu", precision="fp32").generate(
+        3, steps=8, seed=[1, 2, 3])
+    engine = Engine.from_module(_copy(unet), RATE, WINDOW, device="cuda", precision=precision)
+    assert engine.device.type == "cuda"
+    out = engine.generate(3, steps=8, seed=[1, 2, 3])
+    assert out.device.type == "cpu" and out.dtype == torch.float32 and out.shape == reference.shape
+    assert torch.isfinite(out).all()
+    error = relative_error(out, reference)
+    print(f"{precision}: relative error to the CPU in float32 {error:.2e}")
+    assert error < tolerance
+
+
+def test_vary_on_cuda_keeps_the_seed_rule(unet):
+    engine = Engine.from_module(_copy(unet), RATE, WINDOW, device="cuda", precision="fp32")
+    clip = torch.randn(2, WINDOW, generator=torch.Generator().manual_seed(4)) * 0.3
+    batch = engine.vary(clip, count=3, noise=0.5, steps=6, seed=[11, 12, 13])
+    alone = engine.vary(clip, count=1, noise=0.5, steps=6, seed=[12])
+    assert relative_error(alone[0], batch[1]) < 1e-3  # any one output is recreated alone, on the GPU too
+
+
+def test_a_bf16_training_step_on_cuda_moves_the_weights(tmp_path):
+    settings = Settings(data=[], architecture=TINY.to_dict(), sample_rate=RATE, window=WINDOW, steps=3,
+                        batch_size=4)
+    run = Run(tmp_path, settings, DanceDiffusionUNet(TINY), torch.device("cuda"))
+    assert run.precision in ("bf16", "fp16")
+    before = [p.detach().clone() for p in run.model.parameters()]
+    reals = torch.randn(4, 2, WINDOW, generator=torch.Generator().manual_seed(1)) * 0.3
+    losses = [run.train_step(reals) for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert any(not torch.equal(b, p.detach()) for b, p in zip(before, run.model.parameters()))
+    run.save()
+    assert (tmp_path / "state.pt").exists()

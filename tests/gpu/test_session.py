@@ -1,0 +1,114 @@
+"""gpu/session.sh, the one command of a lent GPU session, run here as a dry run (no CUDA, a tiny network, a
+budget of about a minute), and gpu/handover.py, which cuts the run into what the device tool returns.
+
+Checked: every stage ran and said how it ended, the script noticed there is no CUDA and still trained, it stopped
+within its budget, $OUT holds the expected files within the tool's limits (8 files, 16 MiB each, 64 MiB), and
+the returned parts rebuild a run that the same `dd-bridge train` command continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+from bridge.engine.checkpoints import load_model
+
+ROOT = Path(__file__).resolve().parents[2]
+MiB = 1024 * 1024
+BUDGET = 95
+
+sys.path.insert(0, str(ROOT / "gpu"))
+import handover  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def kit(drumkits, tmp_path_factory):
+    """16 real one-shots (2 held out by the run's 10 %, so eval has a reference)."""
+    folder = tmp_path_factory.mktemp("kit")
+    for src in sorted((drumkits / "rumpf_kit_z01_h2").glob("*.flac"), key=lambda p: p.stat().st_size)[:16]:
+        (folder / src.name).symlink_to(src)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dry_run(kit, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    run = tmp_path_factory.mktemp("run") / "dry"
+    env = dict(os.environ, OUT=str(out), DD_PYTHON=sys.executable, OMP_NUM_THREADS="1",
+               DD_GPU_BUDGET_S=str(BUDGET), DD_GPU_SIZE="tiny", DD_GPU_BATCH="2", DD_GPU_TRAIN_ARGS="--window 4096",
+               DD_GPU_TESTS="tests/engine/test_cuda.py tests/engine/test_devices.py", DD_GPU_TEST_S="20",
+               DD_GPU_BENCH_S="40", DD_GPU_EVAL_S="30", DD_GPU_EVAL_COUNT="3", DD_GPU_EVAL_BASE="",
+               DD_GPU_PACK_S="15", DD_GPU_MARGIN_S="5", DD_GPU_DATA=str(kit), DD_GPU_RUN=str(run))
+    env.pop("DD_REQUIRE_CUDA", None)
+    started = time.monotonic()
+    done = subprocess.run(["bash", str(ROOT / "gpu" / "session.sh")], env=env, capture_output=True, text=True,
+                          timeout=BUDGET + 120)
+    return done, time.monotonic() - started, out, run
+
+
+def test_every_stage_runs_and_reports_and_training_stops_in_time(dry_run):
+    done, seconds, out, run = dry_run
+    log = (out / "log.txt").read_text()
+    assert done.returncode == 0, log[-3000:]
+    assert "CUDA absent" in log
+    summary = log[log.index("== summary"):]
+    for stage in ("cuda-tests: exit 0", "bench sound: exit 0", "bench forward: exit 0", "train: exit 0",
+                  "eval: exit 0", "pack: exit 0"):
+        assert stage in summary, summary
+    assert "SKIPPED" in log and "no CUDA device" in log  # the CUDA tests say why they did not run here
+    assert "stopped: saved" in log  # --time-limit ended the training, not the stage's timeout
+    # Within its budget, plus the 15 s a stage may be given to stop after SIGTERM
+    assert seconds < BUDGET + 15, seconds
+
+
+def test_out_holds_the_results_within_the_tools_limits(dry_run):
+    _, _, out, _ = dry_run
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["bench.json", "eval.txt", "log.txt", "results.tar.00"]
+    sizes = [p.stat().st_size for p in out.iterdir()]
+    assert len(sizes) <= 8 and max(sizes) <= 16 * MiB and sum(sizes) <= 64 * MiB
+    tables = json.loads((out / "bench.json").read_text())["tables"]
+    assert [t["title"].split(":")[0] for t in tables] == ["one forward pass (= one sampler step)",
+                                                          "one sound end to end"]
+    assert "MMD^2" in (out / "eval.txt").read_text()
+
+
+def test_the_returned_parts_rebuild_a_run_that_continues(dry_run, kit, tmp_path, capsys):
+    _, _, out, run = dry_run
+    step = handover.open_existing(run).step
+    state = handover.unpack(out, tmp_path / "back")
+    assert (state / "state.pt").exists() and not (state / handover.RESUME_FILE).exists()
+    back = handover.open_existing(state)
+    there = handover.open_existing(run)
+    assert back.step == step and back.elapsed == pytest.approx(there.elapsed)
+    for a, b in zip(back.model.state_dict().values(), there.model.state_dict().values()):
+        assert (a == b).all()  # the training weights came back exactly
+    for a, b in zip(back.ema.state_dict().values(), there.ema.state_dict().values()):
+        assert (a == b).all()
+    assert main(["train", str(kit), "--out", str(state), "--size", "tiny", "--window", "4096", "--batch-size",
+                 "2", "--steps", str(step + 1), "--save-every", "250", "--demo-every", "0"]) == 0
+    assert capsys.readouterr().out.split()[0].endswith(f"back-step{step + 1}.safetensors")
+    assert handover.unpack.__doc__ and len((state / "loss.csv").read_text().splitlines()) == step + 2
+
+
+def test_without_room_for_the_training_weights_they_restart_from_the_ema(dry_run, tmp_path):
+    _, _, _, run = dry_run
+    exported = sum(p.stat().st_size for p in run.glob("*.safetensors"))
+    parts = handover.pack(run, tmp_path / "out", budget=exported + 64 * 1024, parts=4)
+    assert all(p.stat().st_size <= handover.PART_BYTES for p in parts)
+    state = handover.unpack(tmp_path / "out", tmp_path / "back")
+    back = handover.open_existing(state)
+    for a, b in zip(back.model.state_dict().values(), back.ema.state_dict().values()):
+        assert (a == b).all()
+    with pytest.raises(SystemExit, match="over the"):
+        handover.pack(run, tmp_path / "none", budget=1024, parts=1)
+    with pytest.raises(SystemExit, match="not empty"):
+        handover.unpack(tmp_path / "out", state)
+    assert load_model(next(state.glob("*.safetensors"))).window == 4096
