@@ -28,6 +28,7 @@ from bridge.engine import memory
 from bridge.engine.acceleration import fast_network
 from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.devices import pick_device, pick_dtype
+from bridge.engine.guidance import Guided
 from bridge.engine.modelcard import ModelCard
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import alpha_sigma, step_grid
@@ -176,7 +177,7 @@ class Engine:
 
     def generate(self, count: int, length: int | None = None, *, steps: int = DEFAULT_STEPS,
                  sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
-                 cancel: Cancel = None, **options) -> torch.Tensor:
+                 cancel: Cancel = None, clamp: bool = True, **options) -> torch.Tensor:
         """``count`` new sounds of ``length`` samples (default: the model's window)."""
         length = self.window if length is None else length
         _check_positive_int("length", length)
@@ -186,13 +187,14 @@ class Engine:
         x = self._starting_noise(count, padded, seeds)
         ts = step_grid(_steps(steps), 1.0)
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options)
-        return out[..., :length].clamp(-1, 1)
+        return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None, cancel: Cancel = None,
-             **options) -> torch.Tensor:
+             guides: Sequence = (), clamp: bool = True, **options) -> torch.Tensor:
         """``count`` variations of ``audio`` [2, L]: noised to time ``noise`` (0 = the clip, 1 = a new sound),
-        then sampled back to 0."""
+        then sampled back to 0. ``guides`` (bridge.engine.guidance) edit every denoised estimate on the way;
+        ``clamp=False`` leaves the level to the caller (bridge.engine.finish)."""
         audio = self._check_audio("audio", audio)
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
             raise ConfigError(f"noise must be a number in [0, 1], got {noise!r}")
@@ -200,13 +202,14 @@ class Engine:
         length = audio.shape[-1]
         self.check_length(length, count)
         if noise == 0:
-            return audio.expand(count, -1, -1).clamp(-1, 1).clone()
+            out = audio.expand(count, -1, -1).clone()
+            return out.clamp(-1, 1) if clamp else out
         clip = F.pad(audio, (0, self.padded_length(length) - length))
         alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
         x = (alpha * clip + sigma * self._starting_noise(count, clip.shape[-1], seeds)).float()
         ts = step_grid(_steps(steps), float(noise))
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options)
-        return out[..., :length].clamp(-1, 1)
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides)
+        return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
                     sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
@@ -241,7 +244,7 @@ class Engine:
     # The work
 
     def _sample(self, x: torch.Tensor, ts: torch.Tensor, sampler: str, seeds: Seed, progress: Progress,
-                cancel: Cancel, options: dict, tracker: "_Tracker | None" = None) -> torch.Tensor:
+                cancel: Cancel, options: dict, tracker: "_Tracker | None" = None, guides: Sequence = ()) -> torch.Tensor:
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         known = set(inspect.signature(SAMPLERS[sampler]).parameters) - {"model", "x", "ts", "callback", "noise_sampler"}
@@ -250,17 +253,19 @@ class Engine:
                               f"got {', '.join(sorted(options))}")
         batches = _batches(x.shape[0], self.batch_size(x.shape[-1]))
         tracker = tracker or _Tracker(len(ts) - 1, len(batches), progress, cancel)
-        return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, _noise_seeds(seeds, rows), tracker, options)
-                          for rows in batches])
+        return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, _noise_seeds(seeds, rows), tracker, options,
+                                    guides) for rows in batches])
 
     def _run(self, sample, x: torch.Tensor, ts: torch.Tensor, noise_seeds: list[int] | None,
-             tracker: "_Tracker", options: dict) -> torch.Tensor:
+             tracker: "_Tracker", options: dict, guides: Sequence = ()) -> torch.Tensor:
         tracker.check()
         x = x.to(self._device, torch.float32)
         noise_sampler = _NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
+        # Unguided renders call the network itself: bit-identical to the reference pipeline.
+        network = Guided(self.network, guides) if guides else self.network
         try:
             with torch.inference_mode():
-                out = sample(self.network, x, ts, callback=tracker.step, noise_sampler=noise_sampler, **options)
+                out = sample(network, x, ts, callback=tracker.step, noise_sampler=noise_sampler, **options)
         except ValueError as error:  # the samplers' check of their options
             raise ConfigError(str(error)) from None
         return out.float().cpu()
