@@ -16,6 +16,7 @@ DEFAULT_MODEL = "dd-drums-small"  # name of the bundled model card in models/
 DEFAULT_SAMPLER = "v-iplms"
 DEFAULT_STEPS = 25
 DEFAULT_NOISE = 0.5
+DEFAULT_SHAPE = 1.0  # vary: how closely a variation keeps its source's time-frequency envelope (0: the model alone)
 DEFAULT_COUNT = 1
 MAX_COUNT = 64
 

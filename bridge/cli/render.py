@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     vary.add_argument("input", type=Path, metavar="INPUT", help="audio file: wav, aiff, flac, ogg or mp3")
     vary.add_argument("--noise", type=setting("noise"), default=constants.DEFAULT_NOISE, metavar="F",
                       help="how far from the source, 0 (unchanged) to 1 (a new sound) (default: %(default)s)")
+    vary.add_argument("--shape", type=setting("shape"), default=constants.DEFAULT_SHAPE, metavar="F",
+                      help="how closely variations keep the source's envelope over time and frequency, 0 (the "
+                           "model alone) to 1 (default: %(default)s)")
     _region_options(vary, "INPUT", tail=True)
     _common_options(vary, seed=True)
     vary.set_defaults(run=run_vary)
@@ -133,7 +136,7 @@ def run_vary(args) -> int:
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
     engine, model = _engine(args)
     outputs = _render(engine, f"vary {args.input.name}", args, clip=source)
-    options = {"noise": args.noise, "count": args.count, "seed": args.seed, **_settings(args)}
+    options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args)}
     stem = f"{named(files.source_stems(args.input.name)[0], region)} var"
     return _write_all(args, outputs, engine, model, "vary", stem, [args.input], options, [region])
 
@@ -200,7 +203,8 @@ def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip 
         if args.command == "generate":
             return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed, **common)
         if args.command == "vary":
-            return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, **common)
+            return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, shape=args.shape,
+                                   **common)
         return clips.interpolate_clips(engine, clip, clip_b, args.count, **common)
     finally:
         progress.close()

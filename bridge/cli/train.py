@@ -120,6 +120,27 @@ def register_measures(subparsers) -> None:
     evaluate.add_argument("--device", default="auto")
     evaluate.set_defaults(run=run_eval)
 
+    variations = subparsers.add_parser(
+        "eval-vary", help="how variations of real one-shots measure against their sources",
+        description="Vary up to --count one-shots from --data (kits the model never trained on) once each, per "
+                    "noise and shape setting, and print: the level of each variation's last quarter against its "
+                    "source's (median, dB), MMD^2 to real drums of the variations beside the sources' own (a "
+                    "seeded half of --data is the reference, never a source), the largest DC offset and samples "
+                    "at full scale.")
+    variations.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
+    variations.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR",
+                            help="real one-shots the model was not trained on (several kits)")
+    variations.add_argument("--count", type=positive_int, default=32, metavar="N", help="sources (one variation each)")
+    variations.add_argument("--noise", default=None, help="noise level, or several separated by commas")
+    variations.add_argument("--shape", default=None, help="shape (0..1), or several separated by commas")
+    variations.add_argument("--steps", type=positive_int, default=None)
+    variations.add_argument("--sampler", default=None)
+    variations.add_argument("--max-seconds", type=float, default=1.5, metavar="S",
+                            help="longest source file (default: 1.5)")
+    variations.add_argument("--seed", type=int, default=0)
+    variations.add_argument("--device", default="auto")
+    variations.set_defaults(run=run_eval_vary)
+
     memorization = subparsers.add_parser(
         "check-memorization", help="does a model copy its training files?",
         description="Render --count sounds and find each one's nearest file in --data (a distance that ignores "
@@ -216,6 +237,37 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         from bridge import files
         files.replace_file(args.json, json.dumps([row.__dict__ for row in rows], indent=2).encode())
+    return 0
+
+
+def run_eval_vary(args: argparse.Namespace) -> int:
+    from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS
+    from bridge.errors import ConfigError
+    from bridge.training import vary_eval
+    from bridge.training.data import scan
+    from bridge.training.evaluate import Judge
+
+    try:
+        noises = _list(args.noise, float, DEFAULT_NOISE)
+        shapes = _list(args.shape, float, DEFAULT_SHAPE)
+    except argparse.ArgumentTypeError as error:
+        raise ConfigError(str(error)) from None
+    engine = _engine(args)
+    reference_files, sources = vary_eval.split(scan(args.data), args.max_seconds, args.count, args.seed)
+    if len(sources) < 3:
+        raise ConfigError(f"need at least 3 source files of at most {args.max_seconds:g} s in --data, "
+                          f"found {len(sources)}")
+    reference = _load(reference_files, engine)
+    log.info("reference: %d real files; sources: %d files from %d folders", len(reference), len(sources),
+             len({path.parent for path in sources}))
+    judge = Judge(reference.windows, engine.sample_rate)
+    steps, sampler = args.steps or DEFAULT_STEPS, args.sampler or DEFAULT_SAMPLER
+    for noise in noises:
+        for shape in shapes:
+            figures = vary_eval.measure(engine, judge, sources, label=f"noise {noise:g}, shape {shape:g}, "
+                                        f"{sampler} {steps}", noise=noise, steps=steps, sampler=sampler,
+                                        shape=shape, seed=args.seed)
+            print("\n".join(figures.lines()), flush=True)
     return 0
 
 

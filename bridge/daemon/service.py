@@ -577,8 +577,9 @@ class Service:
     @staticmethod
     def _vary_options(job: Job, variation: Variation, fmt: str) -> dict:
         key = job.key
-        return {"count": 1, "seed": variation.seed, "noise": key.noise, "steps": key.steps, "sampler": key.sampler,
-                "format": fmt}
+        # The service renders at the default shape (bridge.engine.clips.vary_clip); named so the command recreates it.
+        return {"count": 1, "seed": variation.seed, "noise": key.noise, "shape": constants.DEFAULT_SHAPE,
+                "steps": key.steps, "sampler": key.sampler, "format": fmt}
 
     def _run_vary(self, job: Job) -> None:
         """Render what the prefetch did not hold, one device batch at a time, answering each waiter (merged

@@ -87,6 +87,7 @@ def as_format(key: str, value) -> str:
 
 VALIDATORS = {
     "noise": lambda k, v: as_float(k, v, 0.0, 1.0),
+    "shape": lambda k, v: as_float(k, v, 0.0, 1.0),
     "steps": lambda k, v: as_int(k, v, 1, MAX_STEPS),
     "sampler": as_sampler,
     "count": lambda k, v: as_int(k, v, 1, constants.MAX_COUNT),

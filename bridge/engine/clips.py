@@ -19,8 +19,10 @@ from pathlib import Path
 from torch.nn import functional as F
 
 from bridge import __version__
-from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS
 from bridge.engine.audio import Clip, from_model, model_length, to_model
+from bridge.engine.finish import finish
+from bridge.engine.guidance import source_shape
 from bridge.engine.regions import Region
 from bridge.errors import ConfigError
 
@@ -34,14 +36,22 @@ LONG_CLIP_WINDOWS = 4  # beyond this many model windows, say that one pass needs
 
 
 def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, steps: int = DEFAULT_STEPS,
-              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
-              cancel: Cancel = None) -> list[Clip]:
-    """`count` variations of clip at noise level `noise`, each with clip's frames, sample rate and channels."""
+              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, shape: float = DEFAULT_SHAPE,
+              progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+    """`count` variations of clip at noise level `noise`, each with clip's frames, sample rate and channels.
+
+    `shape` in [0, 1] is how closely each variation keeps to the source's time-frequency envelope
+    (bridge.engine.guidance.source_shape; 0: the model alone). The renders are finished as every file is
+    (bridge.engine.finish), keeping the source's own content below 20 Hz."""
     engine.check_length(model_length(clip, engine.sample_rate), count)  # before resampling: it takes memory too
     x = to_model(clip, engine.sample_rate)
     _note_length(engine, x.shape[-1])
+    guides = source_shape(x, engine.sample_rate, shape)
     outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
-                          cancel=cancel)
+                          cancel=cancel, guides=guides, clamp=False)
+    for guide in guides:
+        outputs = guide.settle(outputs)
+    outputs = finish(outputs, engine.sample_rate, x)
     return [from_model(y, clip, sample_rate=engine.sample_rate) for y in outputs]
 
 
@@ -55,8 +65,8 @@ def generate_clips(engine, count: int, seconds: float | None = None, *, steps: i
     engine.check_length(length, count)
     _note_length(engine, length)
     outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
-                              cancel=cancel)
-    return [Clip(y.numpy().T, engine.sample_rate) for y in outputs]
+                              cancel=cancel, clamp=False)
+    return [Clip(y.numpy().T, engine.sample_rate) for y in finish(outputs, engine.sample_rate)]
 
 
 def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFAULT_STEPS,

@@ -3,8 +3,8 @@
 - Rumble and DC: a small diffusion model leaves energy below 20 Hz (offsets up to 0.017 were measured on the
   bundled model). A variation gets its source's own content below 20 Hz back in place of the model's, so an 808's
   sub and a recording's offset are kept and only what the model added goes; a generated sound gets none.
-  The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the zero-padded clip, so it
-  neither wraps the tail into the attack nor shifts anything in time.
+  The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
+  mirror image at both ends, so it shifts nothing in time and takes an offset out up to the last sample.
 - Level: a render that peaks above full scale is turned down as a whole to just under it (never up: renders are
   not normalised), instead of clamping, which would flatten its peaks into clicks.
 """
@@ -21,14 +21,28 @@ FULL_SCALE = 10 ** (-0.1 / 20)  # -0.1 dBFS: a peak never reaches the clamp at 1
 
 
 def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """The part of ``audio`` [..., L] below 20 Hz (from 10 Hz a raised-cosine edge), zero-phase."""
+    """The part of ``audio`` [..., L] below 20 Hz (from 10 Hz a raised-cosine edge), zero-phase.
+
+    The clip is extended at both ends by its odd mirror image before the FFT (as filtfilt pads): an offset stays an
+    offset and a slow wobble carries on up to the last sample, where zero padding would make a step there and leave
+    half of the offset in the ends (a click when the sound stops); the circular FFT never wraps the tail into the
+    attack."""
     length = audio.shape[-1]
-    size = 2 * length  # zero padding: no circular wrap of the tail into the attack
-    spectrum = torch.fft.rfft(audio.double(), n=size)
+    pad = length - 1
+    shape = audio.shape
+    flat = audio.double().reshape(-1, length)
+    if pad > 0:
+        # Odd extension about the mean of the first and last 10 ms: level and slope carry on across each end.
+        ends = max(1, min(length, sample_rate // 100))
+        first, last = flat[:, :ends].mean(-1, keepdim=True), flat[:, -ends:].mean(-1, keepdim=True)
+        flat = torch.cat([2 * first - flat[:, 1:pad + 1].flip(-1), flat, 2 * last - flat[:, -pad - 1:-1].flip(-1)], -1)
+    size = flat.shape[-1]
+    spectrum = torch.fft.rfft(flat, n=size)
     freqs = torch.fft.rfftfreq(size, 1 / sample_rate, dtype=torch.float64)
     edge = ((freqs - RUMBLE_EDGE_HZ) / (RUMBLE_HZ - RUMBLE_EDGE_HZ)).clamp(0, 1)
     weight = 0.5 * (1 + torch.cos(math.pi * edge))
-    return torch.fft.irfft(spectrum * weight, n=size)[..., :length].to(audio.dtype)
+    low = torch.fft.irfft(spectrum * weight, n=size)[..., pad:pad + length]
+    return low.reshape(shape).to(audio.dtype)
 
 
 def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None) -> torch.Tensor:

@@ -116,6 +116,7 @@ class SourceShape:
     strength: float = 1.0
     t_max: float = 1.0
     lift_db: float = 0.0
+    settle_lift_db: float | None = None  # lift_db for settle(); None: the same as while sampling
     _ceiling: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
@@ -132,8 +133,15 @@ class SourceShape:
     def __call__(self, denoised: torch.Tensor, t: float) -> torch.Tensor:
         return self.apply(denoised)
 
-    def apply(self, audio: torch.Tensor) -> torch.Tensor:
-        """``audio`` [B, C, L] turned down cell by cell where it exceeds the ceiling."""
+    def settle(self, audio: torch.Tensor) -> torch.Tensor:
+        """The finished render [B, C, L] given the same treatment once more, with ``settle_lift_db``."""
+        lift = self.lift_db if self.settle_lift_db is None else self.settle_lift_db
+        return self.apply(audio, lift)
+
+    def apply(self, audio: torch.Tensor, lift_db: float | None = None) -> torch.Tensor:
+        """``audio`` [B, C, L] turned down cell by cell where it exceeds the ceiling (and, with ``lift_db``, up
+        where it fell below the source by more than the margin, by at most lift_db)."""
+        lift_db = self.lift_db if lift_db is None else lift_db
         length = audio.shape[-1]
         spec = _stft(audio)
         power = spec.abs().pow(2).sum(dim=1)
@@ -144,9 +152,9 @@ class SourceShape:
             ceiling = F.pad(ceiling, (0, energy.shape[-1] - ceiling.shape[-1]), value=SILENCE_DB + self.margin_db)
         excess = (energy - ceiling).clamp(min=0)
         gain_db = -self.strength * excess  # [B, bands, frames]
-        if self.lift_db > 0:  # and up where it fell more than the margin below the source, by at most lift_db
+        if lift_db > 0:  # and up where it fell more than the margin below the source, by at most lift_db
             floor = ceiling - 2 * self.margin_db
-            gain_db = gain_db + (self.strength * (floor - energy).clamp(min=0)).clamp(max=self.lift_db)
+            gain_db = gain_db + (self.strength * (floor - energy).clamp(min=0)).clamp(max=lift_db)
         # Spread band gains onto bins in the dB domain (smooth across frequency), then to amplitude.
         bin_gain = 10 ** (torch.einsum("kf,bkt->bft", matrix, gain_db) / 20)
         edited = spec * bin_gain[:, None]
@@ -155,3 +163,19 @@ class SourceShape:
                           window=torch.hann_window(N_FFT, device=audio.device), center=True,
                           length=max(length, N_FFT // 2 + 1))
         return out[..., :length].reshape(audio.shape).to(audio.dtype)
+
+
+SHAPE_MARGIN_DB = 3.0  # a variation may differ from its source's envelope by this much in any cell, freely
+SHAPE_LIFT_DB = 12.0  # the most a cell that fell below the source is lifted back (more would raise the model's noise)
+
+
+def source_shape(source: torch.Tensor, sample_rate: int, shape: float) -> list[SourceShape]:
+    """The guides a variation of ``source`` [2, L] gets for a ``shape`` in [0, 1] (0: none): while sampling, a
+    ceiling (what the model adds over the source's envelope is taken out at every step); at the end
+    (``settle``), the finished render is also lifted where it fell below the source's envelope."""
+    if isinstance(shape, bool) or not isinstance(shape, (int, float)) or not 0 <= shape <= 1:
+        raise ValueError(f"shape must be a number in [0, 1], got {shape!r}")
+    if shape == 0:
+        return []
+    return [SourceShape(source, sample_rate, margin_db=SHAPE_MARGIN_DB, strength=float(shape),
+                        lift_db=0.0, settle_lift_db=SHAPE_LIFT_DB)]

@@ -1,0 +1,131 @@
+"""How a producer's variations measure against their sources, on one-shots the model never trained on.
+
+The figures issue 10 asks of `vary` (each per (source, variation) pair, at one noise level):
+- tail: level of the last quarter of the variation minus the source's, in dB (a model that leaves hiss or
+  crackle over a decay that has gone quiet reads high; one that cuts the decay short reads low);
+- MMD^2 to real drums of one variation per source beside the sources' own MMD^2 (``bridge.training.evaluate``),
+  with the paired change and its standard error: "still drum hits of that kind";
+- DC (the largest mean of a channel) and samples at full scale, in the written files' terms.
+
+Sources and reference both come from ``data`` (folders of real one-shots): a seeded half of the files is the
+reference and the rest the sources, so no source is compared with itself. Only files up to ``max_seconds`` are
+sources (long cymbals would take most of the time).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bridge.engine.audio import read_audio
+from bridge.engine.clips import vary_clip
+from bridge.training.data import OneShots, to_window
+from bridge.training.evaluate import Judge
+
+log = logging.getLogger(__name__)
+
+FULL_SCALE_READ = 0.9999  # a written sample at or above this counts as at full scale
+
+
+@dataclass(frozen=True)
+class VaryFigures:
+    label: str
+    pairs: int
+    tail_db_median: float
+    tail_db_median_se: float
+    tail_db_mean: float
+    mmd2_variations: float
+    mmd2_sources: float
+    mmd2_change: float
+    mmd2_change_se: float
+    max_dc: float
+    full_scale_samples: int
+    seconds_per_variation: float
+
+    def lines(self) -> list[str]:
+        return [f"{self.label}: {self.pairs} variations of {self.pairs} held-out sources",
+                f"  tail level, variation - source: median {self.tail_db_median:+.1f} dB "
+                f"(± {self.tail_db_median_se:.1f} se), mean {self.tail_db_mean:+.1f} dB",
+                f"  MMD^2 to real drums: variations {self.mmd2_variations:.4f}, sources {self.mmd2_sources:.4f}, "
+                f"change {self.mmd2_change:+.4f} ± {self.mmd2_change_se:.4f}",
+                f"  largest DC {self.max_dc:.4f}; samples at full scale {self.full_scale_samples}; "
+                f"{self.seconds_per_variation:.2f} s per variation"]
+
+
+def split(files: list[Path], max_seconds: float, count: int, seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """(reference, sources): a seeded half of ``files`` as the reference; up to ``count`` of the others that last
+    at most ``max_seconds`` as sources, taken across folders in turn so every kit is represented."""
+    import soundfile
+
+    shuffled = sorted(files)
+    random.Random(seed).shuffle(shuffled)
+    half = len(shuffled) // 2
+    reference, rest = sorted(shuffled[:half]), shuffled[half:]
+    by_folder: dict[Path, list[Path]] = {}
+    for path in rest:
+        try:
+            info = soundfile.info(str(path))
+        except Exception:  # unreadable: OneShots reports it for the reference; a source must be readable
+            continue
+        if 0 < info.frames / info.samplerate <= max_seconds:
+            by_folder.setdefault(path.parent, []).append(path)
+    sources, queues = [], [queue for _folder, queue in sorted(by_folder.items())]
+    while len(sources) < count and any(queues):
+        for queue in queues:
+            if queue and len(sources) < count:
+                sources.append(queue.pop(0))
+    return reference, sources
+
+
+def tail_db(samples: np.ndarray) -> float:
+    """RMS of the last quarter of [frames, channels], in dB."""
+    quarter = samples[samples.shape[0] * 3 // 4:]
+    return 20 * math.log10(max(float(np.sqrt(np.mean(quarter.astype(np.float64) ** 2))), 1e-10))
+
+
+def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: float, steps: int, sampler: str,
+            shape: float, seed: int = 0) -> VaryFigures:
+    """One variation of every source (seed ``seed + i``), measured against its source."""
+    import time
+
+    tails, dc, full, windows_in, windows_out, seconds = [], 0.0, 0, [], [], 0.0
+    for i, path in enumerate(sources):
+        clip = read_audio(path)
+        started = time.monotonic()
+        (variation,) = vary_clip(engine, clip, 1, noise=noise, steps=steps, sampler=sampler, seed=[seed + i],
+                                 shape=shape)
+        seconds += time.monotonic() - started
+        tails.append(tail_db(variation.samples) - tail_db(clip.samples))
+        dc = max(dc, float(np.abs(variation.samples.mean(axis=0)).max()))
+        full += int((np.abs(variation.samples) >= FULL_SCALE_READ).sum())
+        for target, audio in ((windows_in, clip), (windows_out, variation)):
+            target.append(to_window(_model_layout(audio, engine.sample_rate), engine.window))
+    made, own = torch.from_numpy(np.stack(windows_out)), torch.from_numpy(np.stack(windows_in))
+    change, change_se = judge.paired_difference(made, own)
+    return VaryFigures(label, len(sources), statistics.median(tails), _median_se(tails), statistics.fmean(tails),
+                       judge.mmd2(made), judge.mmd2(own), change, change_se, dc, full, seconds / len(sources))
+
+
+def _model_layout(clip, sample_rate: int) -> np.ndarray:
+    from bridge.engine.audio import to_model
+
+    return to_model(clip, sample_rate).numpy()
+
+
+def _median_se(values: list[float], rounds: int = 1000) -> float:
+    """Bootstrap standard error of the median (seeded: the same figures print the same)."""
+    generator = np.random.default_rng(0)
+    data = np.asarray(values)
+    medians = [np.median(generator.choice(data, len(data))) for _ in range(rounds)]
+    return float(np.std(medians))
+
+
+def reference_set(files: list[Path], engine) -> OneShots:
+    return OneShots.load(files, engine.sample_rate, engine.window)

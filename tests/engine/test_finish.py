@@ -1,0 +1,42 @@
+"""The finishing touch: the model's rumble and DC out, the source's own low end kept, no clamped peak."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from bridge.engine.finish import FULL_SCALE, finish, low_band
+
+RATE = 48000
+
+
+def tone(hz: float, seconds: float = 0.5, level: float = 0.3) -> torch.Tensor:
+    t = torch.arange(int(seconds * RATE), dtype=torch.float64) / RATE
+    return (level * torch.sin(2 * math.pi * hz * t)).float().expand(2, -1).clone()
+
+
+def test_dc_and_rumble_the_model_added_are_removed():
+    offset = finish((tone(200) + 0.05)[None], RATE)[0]
+    assert float((offset - tone(200)).abs().max()) < 1e-3  # the offset goes up to the last sample: no end click
+    wobble = finish((tone(200) + tone(6, level=0.1))[None], RATE)[0]
+    error = (wobble - tone(200)).abs()
+    assert float(error[:, 4800:-4800].max()) < 1e-3  # a 6 Hz wobble goes, the tone stays
+    assert float(error.max()) < 0.03  # within 100 ms of the ends the wobble's slope is guessed from 10 ms
+
+
+def test_a_variation_keeps_its_sources_own_low_end():
+    source = tone(100) + tone(8, level=0.2)  # a sub-sonic part that belongs to the source
+    render = tone(100, level=0.25) + 0.03  # the model lost the 8 Hz part and added an offset
+    (out,) = finish(render[None], RATE, source)
+    expected = tone(100, level=0.25) + low_band(tone(8, level=0.2), RATE)
+    assert float((out - expected).abs().max()) < 2e-3
+
+
+def test_overs_are_turned_down_never_up():
+    loud = tone(300, level=1.6)
+    quiet = tone(300, level=0.2)
+    out = finish(torch.stack([loud, quiet]), RATE)
+    assert math.isclose(float(out[0].abs().max()), FULL_SCALE, rel_tol=1e-4)
+    assert float(out.abs().max()) < 1.0
+    assert torch.allclose(out[1], quiet, atol=2e-3)  # a quiet render keeps its level

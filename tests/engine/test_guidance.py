@@ -1,0 +1,115 @@
+"""Guidance: the wrapper leaves the samplers alone, and the source-shape guide removes what a model adds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.engine.audio import read_audio, to_model
+from bridge.engine.engine import Engine
+from bridge.engine.guidance import Guided, SourceShape, band_matrix, source_shape
+from bridge.engine.samplers import SAMPLERS
+from bridge.engine.schedules import alpha_sigma
+from bridge.engine.unet import DanceDiffusionUNet
+from tests.conftest import TINY_RENDER
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+RATE = 48000
+
+
+def quarter_db(audio: torch.Tensor, which: int) -> float:
+    """RMS in dB of quarter ``which`` (0..3) of [..., L]."""
+    length = audio.shape[-1]
+    part = audio[..., which * length // 4:(which + 1) * length // 4]
+    return 20 * math.log10(float(part.double().pow(2).mean().sqrt()) + 1e-12)
+
+
+@pytest.fixture(scope="module")
+def snare(drumkits) -> torch.Tensor:
+    """A real one-shot at the model's rate, [2, L]: loud attack, decay to near silence."""
+    path = sorted(drumkits.glob("Millo-Drums_v.1/snare1.flac"))[0]
+    return to_model(read_audio(path), RATE)  # 0.8 s; the last quarter near -46 dBFS
+
+
+def test_band_matrix_is_a_partition_of_unity():
+    matrix = band_matrix(RATE)
+    assert torch.allclose(matrix.sum(0), torch.ones(matrix.shape[1]), atol=1e-5)
+    assert (matrix >= 0).all()
+
+
+def test_the_guide_leaves_its_own_source_alone(snare):
+    guide = SourceShape(snare, RATE)
+    out = guide.apply(snare[None])
+    assert float((out - snare).abs().max()) < 1e-4
+
+
+def test_hiss_over_a_decay_is_taken_down_to_the_source_envelope(snare):
+    hiss = 10 ** (-32 / 20) * torch.randn(snare.shape, generator=torch.Generator().manual_seed(0))
+    noisy = (snare + hiss)[None]
+    before = quarter_db(noisy, 3) - quarter_db(snare, 3)
+    cleaned = SourceShape(snare, RATE, margin_db=3.0).apply(noisy)
+    after = quarter_db(cleaned, 3) - quarter_db(snare, 3)
+    assert before > 10  # the hiss dominates the quiet tail
+    assert after < 3.5, (before, after)  # within the margin (and a little for the band interpolation)
+    assert abs(quarter_db(cleaned, 0) - quarter_db(snare, 0)) < 0.5  # the attack is untouched
+
+
+def test_strength_scales_the_step_and_lift_restores_a_lost_decay(snare):
+    quiet_tail = snare.clone()
+    quiet_tail[:, snare.shape[-1] // 2:] *= 0.05  # the decay lost: 26 dB down
+    lost = quarter_db(quiet_tail, 3) - quarter_db(snare, 3)
+    ceiling_only = SourceShape(snare, RATE).apply(quiet_tail[None])
+    assert abs(quarter_db(ceiling_only, 3) - quarter_db(quiet_tail, 3)) < 0.5  # nothing over the source: no change
+    lifted = SourceShape(snare, RATE, lift_db=12.0).apply(quiet_tail[None])
+    gain = quarter_db(lifted, 3) - quarter_db(quiet_tail, 3)
+    assert lost < -20 and 10 < gain < 12.5, (lost, gain)  # lifted, by at most lift_db
+    half = SourceShape(snare, RATE, lift_db=12.0, strength=0.25).apply(quiet_tail[None])
+    assert 3 < quarter_db(half, 3) - quarter_db(quiet_tail, 3) < gain
+
+
+def test_guided_hands_back_the_v_of_the_edited_estimate():
+    x = torch.randn(2, 2, 4096, generator=torch.Generator().manual_seed(1))
+    model = lambda x, t: 0.5 * x  # noqa: E731 - any network
+    halve = _Edit(lambda d: 0.5 * d)
+    t = torch.full((2,), 0.4)
+    alpha, sigma = (float(w) for w in alpha_sigma(torch.tensor(0.4)))
+    v = Guided(model, [halve])(x, t)
+    denoised = alpha * x - sigma * model(x, t)
+    assert torch.allclose(alpha * x - sigma * v, 0.5 * denoised, atol=1e-5)
+    assert torch.equal(Guided(model, [_Edit(lambda d: d, acts=False)])(x, t), model(x, t))  # inactive: untouched
+
+
+class _Edit:
+    def __init__(self, edit, acts=True):
+        self.edit, self.acts = edit, acts
+
+    def acts_at(self, t):
+        return self.acts
+
+    def __call__(self, denoised, t):
+        return self.edit(denoised)
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_every_sampler_is_guided(sampler, snare):
+    engine = Engine.from_module(DanceDiffusionUNet(TINY_RENDER), sample_rate=RATE, window=8192, name="guided",
+                                device="cpu")
+    clip = snare[:, :12000]
+    free = engine.vary(clip, 1, noise=0.5, steps=4, sampler=sampler, seed=[3], clamp=False)
+    again = engine.vary(clip, 1, noise=0.5, steps=4, sampler=sampler, seed=[3], clamp=False, guides=[])
+    guided = engine.vary(clip, 1, noise=0.5, steps=4, sampler=sampler, seed=[3], clamp=False,
+                         guides=source_shape(clip, RATE, 1.0))
+    assert torch.equal(free, again)  # no guide: the very same render
+    # A random network fills the tail with noise; the guide keeps it near the source's decay.
+    assert quarter_db(guided, 3) < quarter_db(free, 3) - 6
+
+
+def test_shape_is_checked():
+    clip = torch.zeros(2, 8192)
+    assert source_shape(clip, RATE, 0) == []
+    for bad in (-0.1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="shape"):
+            source_shape(clip, RATE, bad)
