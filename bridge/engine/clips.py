@@ -49,10 +49,8 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
     guides = source_shape(x, engine.sample_rate, shape)
     outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=guides, clamp=False)
-    for guide in guides:
-        outputs = guide.settle(outputs)
-    outputs = finish(outputs, engine.sample_rate, x)
-    return [from_model(y, clip, sample_rate=engine.sample_rate) for y in outputs]
+    return [from_model(_finished(y, engine.sample_rate, x, guides), clip, sample_rate=engine.sample_rate)
+            for y in outputs]
 
 
 def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
@@ -66,7 +64,7 @@ def generate_clips(engine, count: int, seconds: float | None = None, *, steps: i
     _note_length(engine, length)
     outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
                               cancel=cancel, clamp=False)
-    return [Clip(y.numpy().T, engine.sample_rate) for y in finish(outputs, engine.sample_rate)]
+    return [Clip(_finished(y, engine.sample_rate).numpy().T, engine.sample_rate) for y in outputs]
 
 
 def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFAULT_STEPS,
@@ -82,6 +80,15 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
     _note_length(engine, length)
     outputs = engine.interpolate(xa, xb, count, steps=steps, sampler=sampler, progress=progress, cancel=cancel)
     return [from_model(y, a, sample_rate=engine.sample_rate) for y in outputs]
+
+
+def _finished(render, sample_rate: int, source=None, guides=()):
+    """One render [2, L] settled by its guides and finished, alone: an output recreated with --count 1 is the same
+    to the bit as in its batch (batched FFTs may round differently)."""
+    render = render[None]
+    for guide in guides:
+        render = guide.settle(render)
+    return finish(render, sample_rate, source)[0]
 
 
 def _note_length(engine, length: int) -> None:
