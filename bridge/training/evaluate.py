@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.engine.engine import Engine
+from bridge.engine.finish import finish
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.training.features import describe
 
@@ -127,7 +128,10 @@ def render(engine: Engine, count: int, *, sampler: str, steps: int, seed: int = 
     """count sounds at the model's window (seeds seed, seed + 1, ...) and the seconds each took."""
     started = time.monotonic()
     with torch.no_grad():
-        audio = engine.generate(count, steps=steps, sampler=sampler, seed=list(range(seed, seed + count)))
+        audio = engine.generate(count, steps=steps, sampler=sampler, seed=list(range(seed, seed + count)),
+                                clamp=False)
+    # Judged as they are written (bridge.engine.clips.generate_clips): finished one by one.
+    audio = torch.stack([finish(one[None], engine.sample_rate)[0] for one in audio])
     return audio, (time.monotonic() - started) / count
 
 
