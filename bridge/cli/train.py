@@ -138,6 +138,8 @@ def register_measures(subparsers) -> None:
     variations.add_argument("--max-seconds", type=float, default=1.5, metavar="S",
                             help="longest source file (default: 1.5)")
     variations.add_argument("--seed", type=int, default=0)
+    variations.add_argument("--by-noise-level", action="store_true",
+                            help="first, the network's denoising error on the sources at each noise level")
     variations.add_argument("--device", default="auto")
     variations.set_defaults(run=run_eval_vary)
 
@@ -262,6 +264,10 @@ def run_eval_vary(args: argparse.Namespace) -> int:
              len({path.parent for path in sources}))
     judge = Judge(reference.windows, engine.sample_rate)
     steps, sampler = args.steps or DEFAULT_STEPS, args.sampler or DEFAULT_SAMPLER
+    if args.by_noise_level:
+        print("denoising error relative to the source (one network call at noise level t; median over sources):")
+        for t, whole, tail in vary_eval.denoising_error(engine, sources, seed=args.seed):
+            print(f"  t {t:.2f}: whole clip {whole:+.1f} dB, last quarter {tail:+.1f} dB", flush=True)
     for noise in noises:
         for shape in shapes:
             figures = vary_eval.measure(engine, judge, sources, label=f"noise {noise:g}, shape {shape:g}, "

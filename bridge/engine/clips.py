@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from bridge import __version__
 from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS
 from bridge.engine.audio import Clip, from_model, model_length, to_model
-from bridge.engine.finish import finish
+from bridge.engine.finish import finish, fit_level
 from bridge.engine.guidance import source_shape
 from bridge.engine.regions import Region
 from bridge.errors import ConfigError
@@ -49,7 +49,7 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
     guides = source_shape(x, engine.sample_rate, shape)
     outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=guides, clamp=False)
-    return [from_model(_finished(y, engine.sample_rate, x, guides), clip, sample_rate=engine.sample_rate)
+    return [_fitted(from_model(_finished(y, engine.sample_rate, x, guides), clip, sample_rate=engine.sample_rate))
             for y in outputs]
 
 
@@ -89,6 +89,10 @@ def _finished(render, sample_rate: int, source=None, guides=()):
     for guide in guides:
         render = guide.settle(render)
     return finish(render, sample_rate, source)[0]
+
+
+def _fitted(clip: Clip) -> Clip:
+    return Clip(fit_level(clip.samples), clip.sample_rate)
 
 
 def _note_length(engine, length: int) -> None:

@@ -6,13 +6,15 @@
   The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
   mirror image at both ends, so it shifts nothing in time and takes an offset out up to the last sample.
 - Level: a render that peaks above full scale is turned down as a whole to just under it (never up: renders are
-  not normalised), instead of clamping, which would flatten its peaks into clicks.
+  not normalised), instead of clamping, which would flatten its peaks into clicks. A variation's kept source
+  band is not turned down with it.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 RUMBLE_HZ = 20.0  # at and above: untouched
@@ -48,8 +50,23 @@ def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None) -> torch.Tensor:
     """[B, 2, L] renders at the model's rate, ready to write: the source's sub-20 Hz band (or none), and every
     render whose peak is over full scale turned down to just under it."""
-    out = renders.float() - low_band(renders.float(), sample_rate)
-    if source is not None:
-        out = out + low_band(source.float()[..., :renders.shape[-1]], sample_rate)
-    peak = out.abs().amax(dim=(-2, -1), keepdim=True)
-    return out * (FULL_SCALE / peak.clamp(min=FULL_SCALE))
+    model = renders.float() - low_band(renders.float(), sample_rate)
+    if source is None:
+        peak = model.abs().amax(dim=(-2, -1), keepdim=True)
+        return model * (FULL_SCALE / peak.clamp(min=FULL_SCALE))
+    kept = low_band(source.float()[..., :renders.shape[-1]], sample_rate).expand_as(model)
+    out = model + kept
+    # Only the model's part is turned down, so the source's own offset and sub stay as they were: a gain g with
+    # g * peak(model) + peak(kept) <= full scale (a bound, so it may turn down a little more than needed).
+    over = out.abs().amax(dim=(-2, -1), keepdim=True) > FULL_SCALE
+    room = (FULL_SCALE - kept.abs().amax(dim=(-2, -1), keepdim=True)).clamp(min=0)
+    gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)
+    return torch.where(over, model * gain + kept, out)
+
+
+
+def fit_level(samples: np.ndarray) -> np.ndarray:
+    """[frames, channels] at the file's rate, turned down to just under full scale if over it: resampling back
+    from the model's rate can overshoot a peak that sat just under full scale there."""
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    return (samples * (FULL_SCALE / peak)).astype(samples.dtype) if peak > FULL_SCALE else samples

@@ -5,7 +5,8 @@ The figures issue 10 asks of `vary` (each per (source, variation) pair, at one n
   crackle over a decay that has gone quiet reads high; one that cuts the decay short reads low);
 - MMD^2 to real drums of one variation per source beside the sources' own MMD^2 (``bridge.training.evaluate``),
   with the paired change and its standard error: "still drum hits of that kind";
-- DC (the largest mean of a channel) and samples at full scale, in the written files' terms.
+- DC added (the largest change of a channel's mean from the source's: some sources carry an offset of their own)
+  and samples at full scale, in the written files' terms.
 
 Sources and reference both come from ``data`` (folders of real one-shots): a seeded half of the files is the
 reference and the rest the sources, so no source is compared with itself. Only files up to ``max_seconds`` are
@@ -55,7 +56,7 @@ class VaryFigures:
                 f"(± {self.tail_db_median_se:.1f} se), mean {self.tail_db_mean:+.1f} dB",
                 f"  MMD^2 to real drums: variations {self.mmd2_variations:.4f}, sources {self.mmd2_sources:.4f}, "
                 f"change {self.mmd2_change:+.4f} ± {self.mmd2_change_se:.4f}",
-                f"  largest DC {self.max_dc:.4f}; samples at full scale {self.full_scale_samples}; "
+                f"  largest DC added (variation - source) {self.max_dc:.4f}; samples at full scale {self.full_scale_samples}; "
                 f"{self.seconds_per_variation:.2f} s per variation"]
 
 
@@ -103,7 +104,7 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
                                  shape=shape)
         seconds += time.monotonic() - started
         tails.append(tail_db(variation.samples) - tail_db(clip.samples))
-        dc = max(dc, float(np.abs(variation.samples.mean(axis=0)).max()))
+        dc = max(dc, float(np.abs(variation.samples.mean(axis=0) - clip.samples.mean(axis=0)).max()))
         full += int((np.abs(variation.samples) >= FULL_SCALE_READ).sum())
         for target, audio in ((windows_in, clip), (windows_out, variation)):
             target.append(to_window(_model_layout(audio, engine.sample_rate), engine.window))
@@ -129,3 +130,35 @@ def _median_se(values: list[float], rounds: int = 1000) -> float:
 
 def reference_set(files: list[Path], engine) -> OneShots:
     return OneShots.load(files, engine.sample_rate, engine.window)
+
+
+def denoising_error(engine, sources: list[Path], times=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7),
+                    seed: int = 0) -> list[tuple[float, float, float]]:
+    """Where a variation's error arises: for each noise level t, one network call on each source noised to t
+    (seed ``seed + i``), and the median over sources of the denoised estimate's error relative to the source, in
+    dB, over the whole clip and over its last quarter (the decay). (t, whole, tail) per level."""
+    from bridge.engine.audio import to_model
+    from bridge.engine.schedules import alpha_sigma
+
+    clips = [to_model(read_audio(path), engine.sample_rate) for path in sources]
+    rows = []
+    for t in times:
+        alpha, sigma = (float(w) for w in alpha_sigma(torch.tensor(float(t))))
+        whole, tail = [], []
+        for i, x in enumerate(clips):
+            length = x.shape[-1]
+            x0 = torch.nn.functional.pad(x, (0, engine.padded_length(length) - length))[None]
+            noise = torch.randn(x0.shape, generator=torch.Generator("cpu").manual_seed(seed + i))
+            noised = (alpha * x0 + sigma * noise).to(engine.device)
+            with torch.inference_mode():
+                v = engine.network(noised, torch.full((1,), float(t), device=engine.device)).float().cpu()
+            error = (alpha * noised.cpu() - sigma * v - x0)[0, :, :length]
+            quarter = length * 3 // 4
+            whole.append(_db(error) - _db(x))
+            tail.append(_db(error[:, quarter:]) - _db(x[:, quarter:]))
+        rows.append((float(t), statistics.median(whole), statistics.median(tail)))
+    return rows
+
+
+def _db(audio: torch.Tensor) -> float:
+    return 20 * math.log10(max(float(audio.double().pow(2).mean().sqrt()), 1e-10))
