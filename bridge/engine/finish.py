@@ -3,7 +3,8 @@
 - Rumble and DC: a small diffusion model leaves energy below 20 Hz (offsets up to 0.017 were measured on the
   bundled model). A variation gets its source's own content below 20 Hz back in place of the model's, so an 808's
   sub and a recording's offset are kept and only what the model added goes; a generated sound gets none.
-  The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
+  What is left of the model's offset over a short clip is taken out by a Hann-shaped correction (zero at both
+  ends). The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
   mirror image at both ends, so it shifts nothing in time and takes an offset out up to the last sample.
 - Level: a render that peaks above full scale is turned down as a whole to just under it (never up: renders are
   not normalised), instead of clamping, which would flatten its peaks into clicks. A variation's kept source
@@ -25,10 +26,12 @@ FULL_SCALE = 10 ** (-0.1 / 20)  # -0.1 dBFS: a peak never reaches the clamp at 1
 def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """The part of ``audio`` [..., L] below 20 Hz (from 10 Hz a raised-cosine edge), zero-phase.
 
-    The clip is extended at both ends by its odd mirror image before the FFT (as filtfilt pads): an offset stays an
-    offset and a slow wobble carries on up to the last sample, where zero padding would make a step there and leave
-    half of the offset in the ends (a click when the sound stops); the circular FFT never wraps the tail into the
-    attack."""
+    The clip is extended at both ends by its odd mirror image about its mean level over the first and last 10 ms
+    (as filtfilt pads, with the level averaged over a cycle of 100 Hz): an offset stays an offset and a slow
+    wobble carries on up to the last sample, where zero padding would make a step there and leave half of an
+    offset in the ends (a click when the sound stops); the circular FFT never wraps the tail into the attack.
+    (A tone under 100 Hz cut mid-cycle right at an end — a region cut through a kick's sub — can get a small
+    bump there: its 10 ms mean is not its level.)"""
     length = audio.shape[-1]
     pad = length - 1
     shape = audio.shape
@@ -50,7 +53,7 @@ def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None) -> torch.Tensor:
     """[B, 2, L] renders at the model's rate, ready to write: the source's sub-20 Hz band (or none), and every
     render whose peak is over full scale turned down to just under it."""
-    model = renders.float() - low_band(renders.float(), sample_rate)
+    model = _centred(renders.float() - low_band(renders.float(), sample_rate))
     if source is None:
         peak = model.abs().amax(dim=(-2, -1), keepdim=True)
         return model * (FULL_SCALE / peak.clamp(min=FULL_SCALE))
@@ -63,6 +66,17 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)
     return torch.where(over, model * gain + kept, out)
 
+
+
+def _centred(audio: torch.Tensor) -> torch.Tensor:
+    """``audio`` [..., L] with its mean taken out by a Hann-shaped correction: what the 20 Hz split leaves of an
+    offset over a short clip (content just above 20 Hz does not average out over 0.2 s) goes, as an infrasonic
+    bump that is zero at both ends, so it can make no click."""
+    length = audio.shape[-1]
+    if length < 3:
+        return audio - audio.mean(-1, keepdim=True)
+    hann = torch.hann_window(length, periodic=False, dtype=audio.dtype, device=audio.device)
+    return audio - audio.mean(-1, keepdim=True) * hann / hann.mean()
 
 
 def fit_level(samples: np.ndarray) -> np.ndarray:

@@ -103,6 +103,7 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
         (variation,) = vary_clip(engine, clip, 1, noise=noise, steps=steps, sampler=sampler, seed=[seed + i],
                                  shape=shape)
         seconds += time.monotonic() - started
+        log.info("%s: %d/%d %s", label, i + 1, len(sources), path.name)
         tails.append(tail_db(variation.samples) - tail_db(clip.samples))
         dc = max(dc, float(np.abs(variation.samples.mean(axis=0) - clip.samples.mean(axis=0)).max()))
         full += int((np.abs(variation.samples) >= FULL_SCALE_READ).sum())

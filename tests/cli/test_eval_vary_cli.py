@@ -39,9 +39,7 @@ def test_eval_vary_prints_the_figures_per_setting(kits, tiny_model_path, capsys)
     assert tails[1] < tails[0] - 6, out
     assert len(re.findall(r"samples at full scale 0;", out)) == 2  # turned down, never clamped
     dcs = [float(x) for x in re.findall(r"largest DC added \(variation - source\) (\d\.\d+)", out)]
-    # At the default shape, no offset added. (The model alone leaves rumble just over 20 Hz, which the shape
-    # guide takes out: over a 0.1 s clip its mean can reach 0.002.)
-    assert dcs[1] < 0.001, out
+    assert max(dcs) < 0.001, out  # no offset added, with or without the shape guide
 
 
 def test_eval_vary_needs_sources(tmp_path, tiny_model_path, capsys):
