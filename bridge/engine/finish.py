@@ -26,19 +26,19 @@ FULL_SCALE = 10 ** (-0.1 / 20)  # -0.1 dBFS: a peak never reaches the clamp at 1
 def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """The part of ``audio`` [..., L] below 20 Hz (from 10 Hz a raised-cosine edge), zero-phase.
 
-    The clip is extended at both ends by its odd mirror image about its mean level over the first and last 10 ms
-    (as filtfilt pads, with the level averaged over a cycle of 100 Hz): an offset stays an offset and a slow
+    The clip is extended at both ends by its odd mirror image about its mean level over the first and last 20 ms
+    (as filtfilt pads, with the level averaged over two cycles of 100 Hz): an offset stays an offset and a slow
     wobble carries on up to the last sample, where zero padding would make a step there and leave half of an
     offset in the ends (a click when the sound stops); the circular FFT never wraps the tail into the attack.
     (A tone under 100 Hz cut mid-cycle right at an end — a region cut through a kick's sub — can get a small
-    bump there: its 10 ms mean is not its level.)"""
+    bump there: its 20 ms mean is not its level.)"""
     length = audio.shape[-1]
     pad = length - 1
     shape = audio.shape
     flat = audio.double().reshape(-1, length)
     if pad > 0:
-        # Odd extension about the mean of the first and last 10 ms: level and slope carry on across each end.
-        ends = max(1, min(length, sample_rate // 100))
+        # Odd extension about the mean of the first and last 20 ms: level and slope carry on across each end.
+        ends = max(1, min(length, sample_rate // 50))
         first, last = flat[:, :ends].mean(-1, keepdim=True), flat[:, -ends:].mean(-1, keepdim=True)
         flat = torch.cat([2 * first - flat[:, 1:pad + 1].flip(-1), flat, 2 * last - flat[:, -pad - 1:-1].flip(-1)], -1)
     size = flat.shape[-1]
@@ -57,26 +57,28 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     if source is None:
         peak = model.abs().amax(dim=(-2, -1), keepdim=True)
         return model * (FULL_SCALE / peak.clamp(min=FULL_SCALE))
-    kept = low_band(source.float()[..., :renders.shape[-1]], sample_rate).expand_as(model)
-    out = model + kept
+    source = source.float()[..., :renders.shape[-1]]
+    kept = low_band(source, sample_rate).expand_as(model)
+    out = _centred(model + kept, source.mean(-1, keepdim=True))  # the source's offset exactly
     # Only the model's part is turned down, so the source's own offset and sub stay as they were: a gain g with
     # g * peak(model) + peak(kept) <= full scale (a bound, so it may turn down a little more than needed).
     over = out.abs().amax(dim=(-2, -1), keepdim=True) > FULL_SCALE
     room = (FULL_SCALE - kept.abs().amax(dim=(-2, -1), keepdim=True)).clamp(min=0)
     gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)
-    return torch.where(over, model * gain + kept, out)
+    return torch.where(over, _centred(model * gain + kept, source.mean(-1, keepdim=True)), out)
 
 
 
-def _centred(audio: torch.Tensor) -> torch.Tensor:
-    """``audio`` [..., L] with its mean taken out by a Hann-shaped correction: what the 20 Hz split leaves of an
+def _centred(audio: torch.Tensor, mean: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """``audio`` [..., L] with its mean brought to ``mean`` by a Hann-shaped correction: what the 20 Hz split leaves of an
     offset over a short clip (content just above 20 Hz does not average out over 0.2 s) goes, as an infrasonic
     bump that is zero at both ends, so it can make no click."""
     length = audio.shape[-1]
+    excess = audio.mean(-1, keepdim=True) - mean
     if length < 3:
-        return audio - audio.mean(-1, keepdim=True)
+        return audio - excess
     hann = torch.hann_window(length, periodic=False, dtype=audio.dtype, device=audio.device)
-    return audio - audio.mean(-1, keepdim=True) * hann / hann.mean()
+    return audio - excess * hann / hann.mean()
 
 
 def fit_level(samples: np.ndarray) -> np.ndarray:
