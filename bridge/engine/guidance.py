@@ -118,6 +118,7 @@ class SourceShape:
     lift_db: float = 0.0
     settle_lift_db: float | None = None  # lift_db for settle(); None: the same as while sampling
     _ceiling: torch.Tensor | None = field(default=None, init=False, repr=False)
+    _floor: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         if not 0 <= self.strength <= 1:
@@ -126,6 +127,9 @@ class SourceShape:
         energy = cell_energy_db(reference.float(), self.sample_rate)
         slack = 2 * TIME_SLACK_FRAMES + 1
         self._ceiling = F.max_pool1d(energy, slack, stride=1, padding=TIME_SLACK_FRAMES) + self.margin_db
+        # The floor takes the slack the other way (the quietest of the neighbours): the source itself is never
+        # under it, so a render equal to its source is left as it is.
+        self._floor = -F.max_pool1d(-energy, slack, stride=1, padding=TIME_SLACK_FRAMES) - self.margin_db
 
     def acts_at(self, t: float) -> bool:
         return 0 < t <= self.t_max and self.strength > 0
@@ -153,7 +157,9 @@ class SourceShape:
         excess = (energy - ceiling).clamp(min=0)
         gain_db = -self.strength * excess  # [B, bands, frames]
         if lift_db > 0:  # and up where it fell more than the margin below the source, by at most lift_db
-            floor = ceiling - 2 * self.margin_db
+            floor = self._floor.to(energy)[..., :energy.shape[-1]]
+            if floor.shape[-1] < energy.shape[-1]:
+                floor = F.pad(floor, (0, energy.shape[-1] - floor.shape[-1]), value=SILENCE_DB - self.margin_db)
             gain_db = gain_db + (self.strength * (floor - energy).clamp(min=0)).clamp(max=lift_db)
         # Spread band gains onto bins in the dB domain (smooth across frequency), then to amplitude.
         bin_gain = 10 ** (torch.einsum("kf,bkt->bft", matrix, gain_db) / 20)

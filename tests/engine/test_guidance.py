@@ -113,3 +113,10 @@ def test_shape_is_checked():
     for bad in (-0.1, 1.5, True, "1"):
         with pytest.raises(ValueError, match="shape"):
             source_shape(clip, RATE, bad)
+
+
+def test_a_render_equal_to_its_source_is_left_alone_even_where_it_falls_fast(drum_loop):
+    """A region cut from a loop: hits and gaps, energy falling faster than the guide's time slack."""
+    clip = to_model(read_audio(drum_loop), RATE)[:, 40000:80000]
+    guide = source_shape(clip, RATE, 1.0)[0]
+    assert float((guide.settle(clip[None])[0] - clip).abs().max()) < 1e-4
