@@ -127,9 +127,9 @@ class SourceShape:
         energy = cell_energy_db(reference.float(), self.sample_rate)
         slack = 2 * TIME_SLACK_FRAMES + 1
         self._ceiling = F.max_pool1d(energy, slack, stride=1, padding=TIME_SLACK_FRAMES) + self.margin_db
-        # The floor takes the slack the other way (the quietest of the neighbours): the source itself is never
-        # under it, so a render equal to its source is left as it is.
-        self._floor = -F.max_pool1d(-energy, slack, stride=1, padding=TIME_SLACK_FRAMES) - self.margin_db
+        # The floor is the source's own level less the margin, with no slack: a render equal to its source is
+        # never under it, so it is left as it is (a slack here would lift the gaps between a loop's hits).
+        self._floor = energy - self.margin_db
 
     def acts_at(self, t: float) -> bool:
         return 0 < t <= self.t_max and self.strength > 0
