@@ -132,6 +132,18 @@ def split_held_out(files: list[Path], fraction: float, seed: int = 0) -> tuple[l
     return [f for f in files if f not in held], [f for f in files if f in held]
 
 
+def split_after_base(files: list[Path], fraction: float, seed: int, base_held, base_trained) -> tuple[list[Path],
+                                                                                                   list[Path]]:
+    """split_held_out for fine-tuning: the base model's held-out files stay held out and the files it trained on
+    stay in training, so `dd-bridge eval` compares base and fine-tune on files neither has learned; only files new
+    to the base are split."""
+    base_held, base_trained = set(map(Path, base_held)), set(map(Path, base_trained))
+    new = [f for f in files if f not in base_held and f not in base_trained]
+    held = set(split_held_out(new, fraction, seed)[1]) | (set(files) & base_held)
+    files = sorted(files)
+    return [f for f in files if f not in held], [f for f in files if f in held]
+
+
 def augment(batch: torch.Tensor, generator: torch.Generator, *, sample_rate: int = 48000,
             shift_ms: float = 0.0, semitones: float = 0.0) -> torch.Tensor:
     """Changes that keep the sound: gain (0 to -6 dB), polarity, left/right swap; with shift_ms, a delay of

@@ -40,6 +40,14 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
         sample_rate = sample_rate or loaded.sample_rate
         window = window or loaded.window
         options.setdefault("lr", 4e-5)  # the original fine-tuning rate: keep what the model knows
+        base_held = loaded.card.held_out_files
+        if base_held and not options.get("held_out_files"):  # a base trained here: eval stays comparable
+            base_data = (loaded.card.extra.get("training") or {}).get("data") or []
+            trained = [f for f in data.scan([d for d in base_data if Path(d).exists()]) if f not in set(base_held)]
+            files = data.scan([Path(d).resolve() for d in data_dirs])
+            held = data.split_after_base(files, options.get("held_out", 0.1), options.get("seed", 0), base_held,
+                                         trained)[1]
+            options["held_out_files"] = [str(p) for p in held]
     else:
         if size not in SIZES:
             raise ConfigError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")

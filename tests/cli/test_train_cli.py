@@ -70,6 +70,25 @@ def test_train_resume_export_and_fine_tune(tmp_path, kit, capsys, caplog):
     assert card.architecture == model.architecture
 
 
+def test_fine_tuning_keeps_the_base_models_held_out_files_out_and_splits_only_new_files(tmp_path, kit, drumkits,
+                                                                                        capsys):
+    assert train(kit, tmp_path / "base", "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    base = load_model(capsys.readouterr().out.split()[0])
+    base_held = {str(p) for p in base.card.held_out_files}
+    base_trained = {str(p) for p in kit.rglob("*.flac")} - base_held
+    more = tmp_path / "more"
+    more.mkdir()
+    for src in sorted((drumkits / "Audiophob").glob("*.wav"))[:8]:
+        (more / src.name).symlink_to(src)
+    assert main(["train", str(kit), str(more), "--out", str(tmp_path / "tuned"), "--from",
+                 str(base.card.weights_path), "--steps", "1", "--batch-size", "2", "--held-out", "0.25",
+                 "--demo-every", "0"]) == 0
+    held = {str(p) for p in load_model(capsys.readouterr().out.split()[0]).card.held_out_files}
+    assert len(base_held) == 2 and base_held <= held  # eval compares both on files neither learned
+    assert not held & base_trained  # what the base learned stays in training
+    assert len(held - base_held) == 2 and all(p.startswith(str(more)) for p in held - base_held)  # 25 % of 8 new
+
+
 def test_time_limit_stops_saves_and_exports_and_the_same_command_continues(tmp_path, kit, capsys, caplog):
     caplog.set_level(logging.INFO)
     run = tmp_path / "run"
