@@ -2,7 +2,8 @@
 # Runs HERE (the CPU machine), before the one `run` call on a lent GPU machine: puts what that bare, offline
 # machine lacks into gpu/carry/ (git-ignored) and prints the exact call to make. See gpu/README.md.
 #   wheels/  the light dependencies its python3 (3.12) lacks, for manylinux x86-64
-#   data/    the permissively licensed training audio, mirrored under its absolute paths (data.txt lists them),
+#   data/    the permissively licensed training audio (the model card's kits, the GM set of make-drums),
+#            mirrored under its absolute paths (data.txt lists them),
 #            so the run's card, its held-out split and `dd-bridge eval` name the same files on both machines
 #   run/     the run state unpacked from an earlier GPU session (gpu/state, see gpu/handover.py), if there is one
 set -euo pipefail
@@ -10,10 +11,24 @@ cd "$(dirname "$0")/.."
 PY=${DD_PYTHON:-/work/main/.venv/bin/python}
 CARRY=gpu/carry
 LIMIT=$((64 * 1024 * 1024))
-TIMEOUT_S=${DD_GPU_TIMEOUT_S:-480}   # one call; leaves ~5 of the 15 device minutes for the start and a rerun
+TIMEOUT_S=${DD_GPU_TIMEOUT_S:-540}   # one call; leaves 6 of the 15 device minutes for the start, and a rerun after an early failure
 # The model card's training kits (CC0, CC-BY-3.0) and any extra permissive folders (DD_GPU_EXTRA_DATA, space-separated)
-DATA=$("$PY" -c "import yaml; print(' '.join(yaml.safe_load(open('models/dd-drums-small.yaml'))['training']['data']))")
+DATA_CARD=$("$PY" -c "import yaml; print(' '.join(yaml.safe_load(open('models/dd-drums-small.yaml'))['training']['data']))")
+DATA=$DATA_CARD
+# The MIT FluidR3_GM drum kits rendered by `dd-bridge make-drums` (docs/training-data.md; 158 one-shots, 14 MiB),
+# at a fixed path so a later session makes the same folder: DD_GPU_GM_DRUMS= (empty) leaves them out.
+GM=${DD_GPU_GM_DRUMS-/var/tmp/dd-bridge/gm-drums}
+FONT=/usr/share/sounds/sf2/FluidR3_GM.sf2
+if [ -n "$GM" ]; then
+  if [ -f "$FONT" ] && command -v fluidsynth >/dev/null; then
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 "$PY" -m bridge --quiet make-drums "$FONT" --out "$GM" >/dev/null
+    DATA="$DATA $GM"
+  else
+    echo "prepare: no $FONT or fluidsynth (apt-get install fluid-soundfont-gm fluidsynth): without the GM set" >&2
+  fi
+fi
 DATA="$DATA ${DD_GPU_EXTRA_DATA:-}"
+EVAL_DATA=$DATA_CARD  # eval scores candidate and bundled model on the card's 14 held-out files alone
 
 mkdir -p "$CARRY/wheels"
 # Versions as in this project's venv, so both machines run the same libraries; one version of each (two stop pip).
@@ -35,6 +50,8 @@ for dir in $DATA; do
   cp -r "$dir" "$CARRY/data$dir"
   echo "$dir" >> "$CARRY/data.txt"
 done
+
+echo $EVAL_DATA > "$CARRY/eval-data.txt"
 
 rm -rf "$CARRY/run"
 if [ -f gpu/state/run.yaml ]; then cp -r gpu/state "$CARRY/run"; echo "prepare: carrying the run state in gpu/state"; fi

@@ -6,16 +6,18 @@
 #      of the budget, then `dd-bridge eval` of the candidate beside the bundled model -> $OUT/eval.txt
 #   3. the run as $OUT/results.tar.NN (gpu/handover.py), within the tool's 8 files / 16 MiB each / 64 MiB
 # Each stage has a time cap and its own exit status; a failing one is reported and the next still runs. Settings
-# (environment): DD_GPU_BUDGET_S (whole script, default 450), DD_GPU_SIZE (tiny|small|medium|full: from scratch),
-# DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TEST_S (90), DD_GPU_BENCH_S (150), DD_GPU_EVAL_S (40),
+# (environment): DD_GPU_BUDGET_S (whole script, default 515), DD_GPU_SIZE (tiny|small|medium|full: from scratch),
+# DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TEST_S (120), DD_GPU_BENCH_S (150), DD_GPU_EVAL_S (60),
 # DD_GPU_EVAL_COUNT (16), DD_GPU_EVAL_BASE (dd-drums-small), DD_GPU_PACK_S (30), DD_GPU_MARGIN_S (20),
-# DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_TESTS (test files), DD_GPU_TRAIN_ARGS (more train
-# flags), DD_GPU_RUN (the run folder), DD_PYTHON (python3), OUT (the tool sets it).
+# DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_EVAL_DATA (gpu/carry/eval-data.txt: the bundled
+# model's kits, so both models are scored on its 14 held-out files), DD_GPU_TESTS (test files), DD_GPU_TRAIN_ARGS
+# (more train flags), DD_GPU_RUN (the run folder), DD_GPU_CARRIED_RUN (gpu/carry/run; empty: none), DD_PYTHON
+# (python3), OUT (the tool sets it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 START=$(date +%s)
-BUDGET=${DD_GPU_BUDGET_S:-450}
+BUDGET=${DD_GPU_BUDGET_S:-515}
 DEADLINE=$((START + BUDGET))
 OUT=${OUT:-/tmp/dd-gpu-out}
 mkdir -p "$OUT"
@@ -62,7 +64,7 @@ fi
 # 1. CUDA tests and the benchmark.
 TESTS=${DD_GPU_TESTS:-tests/engine/test_cuda.py tests/engine/test_acceleration.py tests/engine/test_devices.py \
   tests/engine/test_onnx.py}
-DD_REQUIRE_CUDA=$REQUIRE stage cuda-tests "$(min "${DD_GPU_TEST_S:-90}" "$(left)")" "$PY" -m pytest -v -rs \
+DD_REQUIRE_CUDA=$REQUIRE stage cuda-tests "$(min "${DD_GPU_TEST_S:-120}" "$(left)")" "$PY" -m pytest -v -rs \
   -p no:cacheprovider $TESTS
 # One table per invocation, so a table that runs past the cap costs only itself; merged into $OUT/bench.json.
 BENCH_END=$(( $(date +%s) + $(min "${DD_GPU_BENCH_S:-150}" "$(left)") ))
@@ -84,10 +86,11 @@ MERGE
 
 # 2. Training for the rest, leaving time for eval and packing; the CLI stops itself (--time-limit), timeout
 #    (SIGTERM: saved like Ctrl-C) is the fallback.
-EVAL_S=${DD_GPU_EVAL_S:-40}; PACK_S=${DD_GPU_PACK_S:-30}
+EVAL_S=${DD_GPU_EVAL_S:-60}; PACK_S=${DD_GPU_PACK_S:-30}
 TRAIN_S=$(( $(left) - EVAL_S - PACK_S - ${DD_GPU_MARGIN_S:-20} ))
-if [ -f gpu/carry/run/run.yaml ] && [ ! -e "$RUN" ]; then
-  mkdir -p "$(dirname "$RUN")" && cp -r gpu/carry/run "$RUN" && echo "continuing the carried run in $RUN"
+CARRIED=${DD_GPU_CARRIED_RUN-gpu/carry/run}
+if [ -n "$CARRIED" ] && [ -f "$CARRIED/run.yaml" ] && [ ! -e "$RUN" ]; then
+  mkdir -p "$(dirname "$RUN")" && cp -r "$CARRIED" "$RUN" && echo "continuing the carried run in $RUN"
 fi
 if [ -n "${DD_GPU_SIZE:-}" ]; then START_FROM=(--size "$DD_GPU_SIZE"); else START_FROM=(--from dd-drums-small); fi
 if [ "$TRAIN_S" -gt 10 ]; then
@@ -99,7 +102,8 @@ else
 fi
 CANDIDATE=$(ls -t "$RUN"/*-step*.safetensors 2>/dev/null | head -1)
 if [ -n "$CANDIDATE" ]; then
-  EVAL=(--data $DATA --count "${DD_GPU_EVAL_COUNT:-16}")
+  EVAL_DATA=${DD_GPU_EVAL_DATA:-$(cat gpu/carry/eval-data.txt 2>/dev/null || echo "$DATA")}
+  EVAL=(--data $EVAL_DATA --count "${DD_GPU_EVAL_COUNT:-16}")
   BASE=${DD_GPU_EVAL_BASE-dd-drums-small}  # the model the candidate must beat; empty: none
   stage eval "$(min "$EVAL_S" $(( $(left) - PACK_S )))" bash -c "set -o pipefail; { rc=0; echo '# candidate $CANDIDATE';
     $PY -m bridge eval --model $CANDIDATE ${EVAL[*]} || rc=1; echo '# $BASE (same seeds)';

@@ -45,7 +45,8 @@ def dry_run(kit, tmp_path_factory):
                DD_GPU_BUDGET_S=str(BUDGET), DD_GPU_SIZE="tiny", DD_GPU_BATCH="2", DD_GPU_TRAIN_ARGS="--window 4096",
                DD_GPU_TESTS="tests/engine/test_cuda.py tests/engine/test_devices.py", DD_GPU_TEST_S="20",
                DD_GPU_BENCH_S="40", DD_GPU_EVAL_S="30", DD_GPU_EVAL_COUNT="3", DD_GPU_EVAL_BASE="",
-               DD_GPU_PACK_S="15", DD_GPU_MARGIN_S="5", DD_GPU_DATA=str(kit), DD_GPU_RUN=str(run))
+               DD_GPU_PACK_S="15", DD_GPU_MARGIN_S="5", DD_GPU_DATA=str(kit), DD_GPU_EVAL_DATA=str(kit), DD_GPU_RUN=str(run),
+               DD_GPU_CARRIED_RUN="")
     env.pop("DD_REQUIRE_CUDA", None)
     started = time.monotonic()
     done = subprocess.run(["bash", str(ROOT / "gpu" / "session.sh")], env=env, capture_output=True, text=True,
