@@ -91,9 +91,11 @@ def ema_update(model, ema, decay: float) -> None:
         q.lerp_(p, 1 - decay)
 
 
-def ema_decay_at(step: int, decay: float) -> float:
-    """Warm-up so early EMA weights are not dominated by the random initialisation."""
-    return min(decay, (1 + step) / (10 + step))
+def ema_decay_at(step: int, decay: float, fine_tuning: bool = False) -> float:
+    """Warm-up so early EMA weights are not dominated by the random initialisation. A fine-tune starts from trained
+    weights: its EMA averages at the full decay from the first step, so the first noisy steps on new data do not
+    replace what the base model knew."""
+    return decay if fine_tuning else min(decay, (1 + step) / (10 + step))
 
 
 def autocast(device: torch.device, precision: str):
@@ -181,7 +183,8 @@ class Run:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        ema_update(self.model, self.ema, ema_decay_at(self.step, self.settings.ema_decay))
+        ema_update(self.model, self.ema,
+                   ema_decay_at(self.step, self.settings.ema_decay, self.settings.base_model is not None))
         self.step += 1
         return float(loss.detach())
 

@@ -42,6 +42,19 @@ def test_training_lowers_the_loss_and_moves_the_ema(tmp_path, tiny_config, windo
     assert not any(p.requires_grad for p in run.ema.parameters())
 
 
+def test_a_fine_tunes_ema_starts_at_the_base_weights_with_the_full_decay(tmp_path, tiny_config, windows):
+    base = DanceDiffusionUNet(tiny_config)
+    start = {k: v.clone() for k, v in base.state_dict().items()}
+    run = open_run(tmp_path / "run", settings_for(tiny_config, 1, base_model="base.safetensors"), base)
+    fit(run, windows[:2])
+
+    def distance(net):
+        return sum(float((v - start[k]).norm()) for k, v in net.state_dict().items() if v.is_floating_point())
+
+    # One step at decay 0.995 moves the EMA 0.5 % of the way; the warm-up from scratch (0.1) would move it 90 %
+    assert 0 < distance(run.ema) < 0.01 * distance(run.model)
+
+
 def test_an_interrupted_run_continues_exactly(tmp_path, tiny_config, windows):
     straight = open_run(tmp_path / "straight", settings_for(tiny_config, 4))
     fit(straight, windows)
