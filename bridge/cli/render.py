@@ -35,6 +35,7 @@ def register(subparsers) -> None:
                                      description="Render new sounds from the model alone.")
     generate.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
                           help="length of each sound in seconds (default: the model's window)")
+    _finish_option(generate)
     _common_options(generate, seed=True)
     generate.set_defaults(run=run_generate)
 
@@ -46,6 +47,7 @@ def register(subparsers) -> None:
     vary.add_argument("--shape", type=setting("shape"), default=constants.DEFAULT_SHAPE, metavar="F",
                       help="how closely variations keep the source's envelope over time and frequency, 0 (the "
                            "model alone) to 1 (default: %(default)s)")
+    _finish_option(vary)
     _region_options(vary, "INPUT", tail=True)
     _common_options(vary, seed=True)
     vary.set_defaults(run=run_vary)
@@ -59,6 +61,13 @@ def register(subparsers) -> None:
     _region_options(interpolate, "B", prefix="b_")
     _common_options(interpolate, seed=False, count=5)
     interpolate.set_defaults(run=run_interpolate)
+
+
+def _finish_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--finish", choices=("on", "off"), default="on",
+                        help="on: the model's DC and rumble out and overs turned down, never clamped (docs/sound.md); "
+                             "off: the network's output as diffusers' pipeline writes it, clamped, and no --shape "
+                             "(default: %(default)s)")
 
 
 def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int = constants.DEFAULT_COUNT) -> None:
@@ -128,7 +137,8 @@ def setting(key: str):
 def run_generate(args) -> int:
     engine, model = _engine(args)
     outputs = _render(engine, "generate", args)
-    options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args)}
+    options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
+               "finish": _finish_named(args)}
     return _write_all(args, outputs, engine, model, "generate", safe_name(engine.card.name, "model"), [], options)
 
 
@@ -136,7 +146,8 @@ def run_vary(args) -> int:
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
     engine, model = _engine(args)
     outputs = _render(engine, f"vary {args.input.name}", args, clip=source)
-    options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args)}
+    options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args),
+               "finish": _finish_named(args)}
     stem = f"{named(files.source_stems(args.input.name)[0], region)} var"
     return _write_all(args, outputs, engine, model, "vary", stem, [args.input], options, [region])
 
@@ -196,15 +207,21 @@ def _prepare_out(folder: Path) -> None:
         raise AudioError(f"--out {folder}: cannot write files there ({files.reason(error)})") from None
 
 
+def _finish_named(args) -> str | None:
+    """The --finish of the recreating command: named only when off (None values are left out)."""
+    return None if args.finish == "on" else "off"
+
+
 def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip | None = None) -> list[Clip]:
     progress = ProgressLine(label)
     common = {"steps": args.steps, "sampler": args.sampler, "progress": progress}
     try:
         if args.command == "generate":
-            return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed, **common)
+            return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed,
+                                        finish=args.finish == "on", **common)
         if args.command == "vary":
             return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, shape=args.shape,
-                                   **common)
+                                   finish=args.finish == "on", **common)
         return clips.interpolate_clips(engine, clip, clip_b, args.count, **common)
     finally:
         progress.close()

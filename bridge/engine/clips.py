@@ -37,15 +37,20 @@ LONG_CLIP_WINDOWS = 4  # beyond this many model windows, say that one pass needs
 
 def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, steps: int = DEFAULT_STEPS,
               sampler: str = DEFAULT_SAMPLER, seed: Seed = None, shape: float = DEFAULT_SHAPE,
-              progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+              finish: bool = True, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` variations of clip at noise level `noise`, each with clip's frames, sample rate and channels.
 
     `shape` in [0, 1] is how closely each variation keeps to the source's time-frequency envelope
     (bridge.engine.guidance.source_shape; 0: the model alone). The renders are finished as every file is
-    (bridge.engine.finish), keeping the source's own content below 20 Hz."""
+    (bridge.engine.finish), keeping the source's own content below 20 Hz. `finish=False`: the network alone,
+    clamped, as diffusers' pipeline writes it (no shape, no finish)."""
     engine.check_length(model_length(clip, engine.sample_rate), count)  # before resampling: it takes memory too
     x = to_model(clip, engine.sample_rate)
     _note_length(engine, x.shape[-1])
+    if not finish:
+        outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
+                              cancel=cancel)
+        return [from_model(y, clip, sample_rate=engine.sample_rate) for y in outputs]
     guides = source_shape(x, engine.sample_rate, shape)
     outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=guides, clamp=False)
@@ -54,17 +59,20 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
 
 
 def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
-                   sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
-                   cancel: Cancel = None) -> list[Clip]:
-    """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window)."""
+                   sampler: str = DEFAULT_SAMPLER, seed: Seed = None, finish: bool = True,
+                   progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+    """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); finished
+    (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them)."""
     length = engine.window if seconds is None else round(seconds * engine.sample_rate)
     if length < 1:
         raise ConfigError(f"seconds must be positive, got {seconds}")
     engine.check_length(length, count)
     _note_length(engine, length)
     outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
-                              cancel=cancel, clamp=False)
-    return [Clip(_finished(y, engine.sample_rate).numpy().T, engine.sample_rate) for y in outputs]
+                              cancel=cancel, clamp=not finish)
+    if finish:
+        outputs = [_finished(y, engine.sample_rate) for y in outputs]
+    return [Clip(y.numpy().T, engine.sample_rate) for y in outputs]
 
 
 def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFAULT_STEPS,

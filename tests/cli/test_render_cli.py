@@ -210,3 +210,18 @@ def test_a_region_outside_the_file_is_one_line(tmp_path, tiny_model_path, drum_l
     assert result.returncode != 0 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert words in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_finish_off_is_the_network_alone_and_is_recreated(tmp_path, tiny_model_path):
+    finished = written(dd_bridge("generate", "--model", tiny_model_path, "--seed", "5", "--seconds", "0.1",
+                                 *FAST, "--out", tmp_path / "on"), 1)[0]
+    raw = written(dd_bridge("generate", "--model", tiny_model_path, "--seed", "5", "--seconds", "0.1", *FAST,
+                            "--finish", "off", "--out", tmp_path / "off"), 1)[0]
+    command = shlex.split(read_metadata(raw)["command"])
+    assert command[command.index("--finish") + 1] == "off"
+    assert "--finish" not in read_metadata(finished)["command"]  # the default is not named
+    on, off = read_audio(finished).samples, read_audio(raw).samples
+    assert abs(float(np.abs(on.mean(axis=0)).max())) < 1e-3  # finished: no offset left
+    assert not np.array_equal(on, off)
+    again = written(dd_bridge(*command[1:], "--out", tmp_path / "again"), 1)[0]
+    assert np.array_equal(read_audio(again).samples, off)
