@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bridge.engine.audio import read_audio
+from bridge.engine.audio import read_audio, to_model
 from bridge.engine.clips import vary_clip
-from bridge.training.data import OneShots, to_window
+from bridge.training.data import to_window
 from bridge.training.evaluate import Judge
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,6 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
 
 
 def _model_layout(clip, sample_rate: int) -> np.ndarray:
-    from bridge.engine.audio import to_model
-
     return to_model(clip, sample_rate).numpy()
 
 
@@ -129,16 +127,11 @@ def _median_se(values: list[float], rounds: int = 1000) -> float:
     return float(np.std(medians))
 
 
-def reference_set(files: list[Path], engine) -> OneShots:
-    return OneShots.load(files, engine.sample_rate, engine.window)
-
-
 def denoising_error(engine, sources: list[Path], times=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7),
                     seed: int = 0) -> list[tuple[float, float, float]]:
     """Where a variation's error arises: for each noise level t, one network call on each source noised to t
     (seed ``seed + i``), and the median over sources of the denoised estimate's error relative to the source, in
     dB, over the whole clip and over its last quarter (the decay). (t, whole, tail) per level."""
-    from bridge.engine.audio import to_model
     from bridge.engine.schedules import alpha_sigma
 
     clips = [to_model(read_audio(path), engine.sample_rate) for path in sources]
