@@ -108,15 +108,11 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
         dc = max(dc, float(np.abs(variation.samples.mean(axis=0) - clip.samples.mean(axis=0)).max()))
         full += int((np.abs(variation.samples) >= FULL_SCALE_READ).sum())
         for target, audio in ((windows_in, clip), (windows_out, variation)):
-            target.append(to_window(_model_layout(audio, engine.sample_rate), engine.window))
+            target.append(to_window(to_model(audio, engine.sample_rate).numpy(), engine.window))
     made, own = torch.from_numpy(np.stack(windows_out)), torch.from_numpy(np.stack(windows_in))
     change, change_se = judge.paired_difference(made, own)
     return VaryFigures(label, len(sources), statistics.median(tails), _median_se(tails), statistics.fmean(tails),
                        judge.mmd2(made), judge.mmd2(own), change, change_se, dc, full, seconds / len(sources))
-
-
-def _model_layout(clip, sample_rate: int) -> np.ndarray:
-    return to_model(clip, sample_rate).numpy()
 
 
 def _median_se(values: list[float], rounds: int = 1000) -> float:
