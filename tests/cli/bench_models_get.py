@@ -27,7 +27,7 @@ import yaml
 from bridge import constants
 from bridge.engine.unet import UNetConfig
 from tests.cli.test_models_get import FileServer
-from tests.model_files import random_native_state, write_lightning_checkpoint
+from tests.support.model_files import random_native_state, write_lightning_checkpoint
 
 
 def main() -> None:

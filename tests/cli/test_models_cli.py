@@ -12,8 +12,8 @@ import yaml
 from bridge import constants
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
-from tests.model_files import (SMALL_DIFFUSERS, Malicious, dance_diffusion_unet1d, random_native_state,
-                               write_diffusers_folder, write_lightning_checkpoint)
+from tests.support.model_files import (SMALL_DIFFUSERS, Malicious, dance_diffusion_unet1d, random_native_state,
+                                       write_diffusers_folder, write_lightning_checkpoint)
 
 
 def run_cli(capsys, *argv):

@@ -31,7 +31,7 @@ from bridge.engine import catalogue
 from bridge.engine.checkpoints import load_model
 from bridge.errors import ConfigError
 from tests.conftest import TINY
-from tests.model_files import Malicious, random_native_state, write_lightning_checkpoint
+from tests.support.model_files import Malicious, random_native_state, write_lightning_checkpoint
 
 NAME = "tiny-release"
 

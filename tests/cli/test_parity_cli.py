@@ -12,7 +12,7 @@ import soundfile
 import torch
 
 from tests.engine.test_pipeline_parity import LENGTH, PIPELINE_TOLERANCE, RATE, STEPS, pipeline_render
-from tests.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d, write_diffusers_folder
+from tests.support.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d, write_diffusers_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

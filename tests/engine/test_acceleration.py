@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from bridge.engine import acceleration, unet
 from bridge.engine.checkpoints import diffusers_to_native, infer_architecture
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
-from tests.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d
+from tests.support.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d
 
 CPU = torch.device("cpu")
 # Wide enough that the Winograd convolutions are used (WINOGRAD_MIN_CHANNELS), still fast.

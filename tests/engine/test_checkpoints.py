@@ -11,8 +11,8 @@ import torch
 from bridge.engine.checkpoints import LoadedModel, load_model, save_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import CheckpointError
-from tests.model_files import (FULL_DIFFUSERS, SMALL_DIFFUSERS, Malicious, dance_diffusion_unet1d,
-                               random_native_state, write_diffusers_folder, write_lightning_checkpoint)
+from tests.support.model_files import (FULL_DIFFUSERS, SMALL_DIFFUSERS, Malicious, dance_diffusion_unet1d,
+                                       random_native_state, write_diffusers_folder, write_lightning_checkpoint)
 
 PARITY_TOLERANCE = 1e-4
 

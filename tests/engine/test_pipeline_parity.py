@@ -7,7 +7,7 @@ import torch
 
 from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import Engine
-from tests.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d, write_diffusers_folder
+from tests.support.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d, write_diffusers_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

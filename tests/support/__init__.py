@@ -1,0 +1,1 @@
+"""Helpers the test suites share: model files in the layouts users bring."""
