@@ -16,11 +16,9 @@ import errno
 import hashlib
 import http.client
 import logging
-import os
 import re
 import shutil
 import socket
-import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -106,7 +104,9 @@ def fetch(url: str, dest: Path, *, size: int | None = None, sha256: str | None =
             if out.tell() == 0:  # nothing arrived: nothing to resume
                 part.unlink(missing_ok=True)
     _verify(part, total, sha256, url)
-    os.replace(part, dest)
+    with files.Folder(dest.parent) as folder:  # the verified file takes its final name, never replacing one
+        folder.link(part.name, dest.name)
+        folder.remove(part.name)
     return dest
 
 
@@ -240,22 +240,3 @@ def _verify(path: Path, size: int | None, sha256: str | None, url: str) -> None:
         path.unlink(missing_ok=True)
         raise DownloadError(f"{url}: corrupt download (sha256 {digest.hexdigest()[:16]}..., published "
                             f"{sha256[:16]}...); deleted it, run again")
-
-
-class ProgressLine:
-    """At most one progress line every ``every`` seconds (and the last), for stderr."""
-
-    def __init__(self, name: str, every: float = 2.0):
-        self.name, self.every, self.last = name, every, 0.0
-        self.started, self.first = time.monotonic(), None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if self.first is None:
-            self.first = done
-        if now - self.last < self.every and done != total:
-            return
-        self.last = now
-        rate = (done - self.first) / max(now - self.started, 1e-6) / MB
-        of = f" of {total / MB:,.1f} MB ({100 * done / total:.0f} %)" if total else " MB"
-        log.info("%s: %.1f%s, %.1f MB/s", self.name, done / MB, of, rate)

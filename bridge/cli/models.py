@@ -15,6 +15,7 @@ from bridge.engine.checkpoints import load_model, save_model
 from bridge.engine.modelcard import list_models, user_models_dir
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError
+from bridge.progress import Bar
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
 
 
 def run_get(args: argparse.Namespace) -> int:
-    from bridge.download import ProgressLine, install  # only this command needs the network code
+    from bridge.download import install  # only this command needs the network code
 
     release = find_release(args.name)
     installed = next((card for card in list_models() if card.name == release.name), None)
@@ -102,7 +103,8 @@ def run_get(args: argparse.Namespace) -> int:
         print(installed.weights_path)
         return 0
     _accept_licence(release, args.yes)
-    weights, card = install(release, user_models_dir(), half=args.half, progress=ProgressLine(release.name))
+    with Bar(release.name, unit="B", unit_scale=True, counts="{n_fmt}B/{total_fmt}B") as progress:
+        weights, card = install(release, user_models_dir(), half=args.half, progress=progress)
     print(weights)
     print(card)
     log.info("installed %s (%d Hz, %.2f s window). Use it by name: `dd-bridge vary kick.wav --model %s`, "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from bridge import constants, files
@@ -26,6 +25,7 @@ from bridge.engine.regions import Region, named
 from bridge.engine.samplers import SAMPLERS
 from bridge.errors import AudioError, ConfigError
 from bridge.files import safe_name
+from bridge.progress import Bar
 
 log = logging.getLogger(__name__)
 
@@ -213,9 +213,8 @@ def _finish_named(args) -> str | None:
 
 
 def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip | None = None) -> list[Clip]:
-    progress = ProgressLine(label)
-    common = {"steps": args.steps, "sampler": args.sampler, "progress": progress}
-    try:
+    with Bar(label, unit="step") as progress:
+        common = {"steps": args.steps, "sampler": args.sampler, "progress": progress}
         if args.command == "generate":
             return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed,
                                         finish=args.finish == "on", **common)
@@ -223,8 +222,6 @@ def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip 
             return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, shape=args.shape,
                                    finish=args.finish == "on", **common)
         return clips.interpolate_clips(engine, clip, clip_b, args.count, **common)
-    finally:
-        progress.close()
 
 
 def _write_all(args, outputs: list[Clip], engine, model: str, operation: str, stem: str, sources: list[Path],
@@ -247,28 +244,3 @@ def _seeds(engine, seed: int | None, count: int) -> list[int] | None:
         return None
     drawn = getattr(engine, "last_seeds", None)
     return list(drawn) if drawn is not None and len(drawn) == count else None
-
-
-class ProgressLine:
-    """One line on stderr, rewritten in place on a terminal; a few plain lines otherwise (logs, pipes)."""
-
-    def __init__(self, label: str, stream=None):
-        self.label, self.stream = label, stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.step = 1 if self.live else 25  # percent between lines
-        self.shown = 0
-        self.enabled = logging.getLogger("bridge").isEnabledFor(logging.INFO)
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        percent = 100 * done // total
-        if percent // self.step <= self.shown // self.step:
-            return
-        self.shown = percent
-        start, end = ("\r", "") if self.live else ("", "\n")
-        print(f"{start}{self.label}: {percent:3d}% ({done}/{total})", end=end, file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.enabled and self.live and self.shown > 0:
-            print(file=self.stream, flush=True)

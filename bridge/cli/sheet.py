@@ -24,6 +24,7 @@ from bridge.engine.audio import read_audio
 from bridge.engine.engine import SEED_LIMIT
 from bridge.errors import ConfigError
 from bridge.pictures import FORMATS, SheetLayout, Tile, check_output, contact_sheet, require
+from bridge.progress import Bar
 from bridge.training.data import scan
 
 DEFAULT_NOISE_LEVELS = "0.3,0.5,0.8"
@@ -110,22 +111,16 @@ def _render_rows(args) -> tuple[list[list[Tile]], str]:
         seeds = _seeds(base, args.count)
         row = [Tile(f"{path.name} (source)", clip)]
         for noise in args.noise:
-            progress = render.ProgressLine(f"sheet: {path.name} at noise {noise:g}")
-            try:
+            with Bar(f"sheet: {path.name} at noise {noise:g}", unit="step") as progress:
                 outputs = clips.vary_clip(engine, clip, args.count, noise=noise, seed=seeds, progress=progress,
                                           **common)
-            finally:
-                progress.close()
             row += [Tile(f"noise {noise:g} · seed {seed}", output) for seed, output in zip(seeds, outputs)]
         rows.append(row)
     if args.generate:
         seeds = _seeds(base, args.generate)
-        progress = render.ProgressLine("sheet: new sounds")
-        try:
+        with Bar("sheet: new sounds", unit="step") as progress:
             outputs = clips.generate_clips(engine, args.generate, args.seconds, seed=seeds, progress=progress,
                                            **common)
-        finally:
-            progress.close()
         rows.append([Tile(f"generated · seed {seed}", output) for seed, output in zip(seeds, outputs)])
     title = f"{engine.card.name} · {args.sampler}, {args.steps} steps · --seed {base}"
     return rows, title

@@ -33,7 +33,7 @@ SILENCE = 1e-5  # a file whose peak is below this holds nothing to learn
 # A one-shot lasts seconds; a file of 10 minutes is a recording (or a header claiming 1 Hz), and resampled whole it
 # would take gigabytes before its first window is cut.
 LONGEST_FILE_SECONDS = 600
-# Defaults of the two augmentations a new run gets (a run.yaml without them has them off: see Settings).
+# Defaults of the two augmentations a new run gets (a run.yaml without them has them off: see TrainingSettings).
 ONSET_SHIFT_MS = 5.0  # delays of 0..5 ms: a sample's attack is never exactly at its first frame
 PITCH_SEMITONES = 1.0  # pitch shifts of -1..+1 semitone: the same drum tuned a little up or down
 PITCH_QUALITY = "HQ"  # soxr: anti-aliased, and fast enough to run on every batch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from bridge.engine.devices import pick_device
 from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, ConfigError
+from bridge.progress import Bar
 from bridge.training import data
-from bridge.training.train import SIZES, Run, Settings, fit, open_run, read_losses, write_settings
+from bridge.training.train import SIZES, Run, TrainingSettings, fit, open_run, read_losses, write_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,10 @@ TRAIN_WINDOW = 32768  # 0.68 s at 48 kHz: a whole drum one-shot, half the cost o
 
 def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = None,
             sample_rate: int | None = None, window: int | None = None, steps: int = 1000,
-            **options) -> tuple[Settings, DanceDiffusionUNet | None]:
+            **options) -> tuple[TrainingSettings, DanceDiffusionUNet | None]:
     """The run's settings and, when fine-tuning, the network to start from."""
     model = None
-    options.setdefault("onset_shift_ms", data.ONSET_SHIFT_MS)  # a new run augments fully; see Settings
+    options.setdefault("onset_shift_ms", data.ONSET_SHIFT_MS)  # a new run augments fully; see TrainingSettings
     options.setdefault("pitch_semitones", data.PITCH_SEMITONES)
     if base_model is not None:
         loaded = load_model(base_model)
@@ -63,47 +63,25 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
         raise ConfigError(f"onset shift must be 0 to 50 ms, got {options['onset_shift_ms']:g}")
     if not 0 <= options["pitch_semitones"] <= 12:
         raise ConfigError(f"pitch shift must be 0 to 12 semitones, got {options['pitch_semitones']:g}")
-    settings = Settings(data=[str(Path(d).resolve()) for d in data_dirs], architecture=config.to_dict(),
-                        sample_rate=sample_rate, window=window, steps=int(steps),
-                        base_model=str(base_model) if base_model else None, **options)
+    settings = TrainingSettings(data=[str(Path(d).resolve()) for d in data_dirs], architecture=config.to_dict(),
+                                sample_rate=sample_rate, window=window, steps=int(steps),
+                                base_model=str(base_model) if base_model else None, **options)
     return settings, model
 
 
-class Progress:
-    """A one-line progress report on stderr: step, smoothed loss, speed and time left."""
+class LossBar:
+    """fit()'s on_step: the progress bar (bridge.progress) with the loss, smoothed over about 50 steps."""
 
-    def __init__(self, every_seconds: float = 10.0, stream=None):
-        self.every = every_seconds
-        self.stream = stream or sys.stderr
-        self.last = 0.0
-        self.smoothed = None
-        self.tty = self.stream.isatty()
-        self.first_step = None
-        self.started = time.monotonic()
+    def __init__(self):
+        self.bar = Bar("train", counts="step {n_fmt}/{total_fmt}", unit="step")
+        self.smoothed: float | None = None
 
     def __call__(self, run: Run, loss: float) -> None:
         self.smoothed = loss if self.smoothed is None else 0.98 * self.smoothed + 0.02 * loss
-        if self.first_step is None:
-            self.first_step, self.started = run.step - 1, time.monotonic()
-        now = time.monotonic()
-        if now - self.last < (0.5 if self.tty else self.every) and run.step < run.settings.steps:
-            return
-        self.last = now
-        done, total = run.step, run.settings.steps
-        rate = (now - self.started) / max(done - self.first_step, 1)
-        left = _clock(rate * (total - done))
-        width = 24
-        bar = "#" * int(width * done / total) + "-" * (width - int(width * done / total))
-        line = f"[{bar}] step {done}/{total}  loss {self.smoothed:.4f}  {rate:.2f} s/step  {left} left"
-        if self.tty:
-            print("\r" + line, end="\n" if done >= total else "", file=self.stream, flush=True)
-        else:
-            print(line, file=self.stream, flush=True)
+        self.bar(run.step, run.settings.steps, note=f"loss {self.smoothed:.4f}")
 
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    def close(self) -> None:
+        self.bar.close()
 
 
 def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", threads: int | None = None,
@@ -134,7 +112,11 @@ def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", 
     if not pictures.available():  # said once here; each save then skips the pictures quietly
         log.info("matplotlib is not installed: training goes on without loss.png and demo spectrograms "
                  "(pip install 'dd-bridge[%s]' for them)", pictures.EXTRA)
-    fit(run, shots.windows, on_step=Progress(), on_save=after_save, should_stop=should_stop)
+    bar = LossBar()
+    try:
+        fit(run, shots.windows, on_step=bar, on_save=after_save, should_stop=should_stop)
+    finally:
+        bar.close()
     return run
 
 

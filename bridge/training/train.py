@@ -44,7 +44,7 @@ LOSS_FILE = "loss.csv"
 
 
 @dataclass
-class Settings:
+class TrainingSettings:
     """What a run was started with; stored in RUN_DIR/run.yaml so the same command continues it."""
 
     data: list[str]
@@ -117,7 +117,7 @@ def pick_precision(device: torch.device, precision: str) -> str:
 class Run:
     """A training run in RUN_DIR: network, EMA, optimiser and step, saved and restored as a whole."""
 
-    def __init__(self, run_dir: Path, settings: Settings, model: DanceDiffusionUNet, device: torch.device,
+    def __init__(self, run_dir: Path, settings: TrainingSettings, model: DanceDiffusionUNet, device: torch.device,
                  precision: str = "auto"):
         self.dir = Path(run_dir)
         self.settings = settings
@@ -189,28 +189,25 @@ class Run:
         return float(loss.detach())
 
 
-def write_settings(run_dir: Path, settings: Settings) -> None:
+def write_settings(run_dir: Path, settings: TrainingSettings) -> None:
     files.replace_file(run_dir / SETTINGS_FILE, yaml.safe_dump(asdict(settings), sort_keys=False).encode())
 
 
-def read_settings(run_dir: Path) -> Settings | None:
+def read_settings(run_dir: Path) -> TrainingSettings | None:
     path = Path(run_dir) / SETTINGS_FILE
     if not path.exists():
         return None
     try:
-        return Settings(**files.load_yaml(path))
+        return TrainingSettings(**files.load_yaml(path))
     except (TypeError, OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise BridgeError(f"{path}: not a run settings file ({error})") from error
 
 
 def append_loss(run_dir: Path, step: int, loss: float, elapsed: float) -> None:
     path = Path(run_dir) / LOSS_FILE
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(["step", "loss", "seconds"])
-        writer.writerow([step, f"{loss:.6f}", f"{elapsed:.1f}"])
+    header = "" if path.exists() else "step,loss,seconds\n"
+    with files.open_append(path) as f:  # one write a step: a line is never split between two runs
+        f.write(f"{header}{step},{loss:.6f},{elapsed:.1f}\n".encode())
 
 
 def read_losses(run_dir: Path) -> list[tuple[int, float, float]]:
@@ -221,7 +218,7 @@ def read_losses(run_dir: Path) -> list[tuple[int, float, float]]:
         return [(int(r["step"]), float(r["loss"]), float(r["seconds"])) for r in csv.DictReader(f)]
 
 
-def open_run(run_dir, settings: Settings, model: DanceDiffusionUNet | None = None, device="cpu",
+def open_run(run_dir, settings: TrainingSettings, model: DanceDiffusionUNet | None = None, device="cpu",
              precision: str = "auto") -> Run:
     """A new run (settings written) or the existing one in run_dir (state restored; settings must agree)."""
     run_dir = Path(run_dir)

@@ -9,7 +9,7 @@ import yaml
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import ConfigError
 from bridge.training import data, session
-from bridge.training.train import Settings, fit, open_run, read_losses
+from bridge.training.train import TrainingSettings, fit, open_run, read_losses
 
 RATE = 48000
 WINDOW = 512  # the tiny network has attention from its second level: keep that short
@@ -25,7 +25,7 @@ def settings_for(config, steps, **overrides):
     options = dict(data=["drums"], architecture=config.to_dict(), sample_rate=RATE, window=WINDOW, steps=steps,
                    batch_size=2, lr=1e-3, warmup=1, save_every=2, seed=0)
     options.update(overrides)
-    return Settings(**options)
+    return TrainingSettings(**options)
 
 
 def test_training_lowers_the_loss_and_moves_the_ema(tmp_path, tiny_config, windows):

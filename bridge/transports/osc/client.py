@@ -13,7 +13,10 @@ from bridge.transports.osc.server import MAX_DATAGRAM, build_message
 
 
 @dataclass(frozen=True)
-class Reply:
+class Answer:
+    """The service's final reply to one request (done, ack, pong, status or error); ``Reply`` in bridge.daemon is
+    the other side, the function a handler answers through."""
+
     address: str
     args: tuple
 
@@ -48,7 +51,7 @@ class OscClient:
         self.socket.sendto(build_message(address, args), self.server)
 
     def request(self, address: str, args=(), timeout: float = 30.0,
-                on_progress: Callable[[float], None] | None = None) -> Reply | None:
+                on_progress: Callable[[float], None] | None = None) -> Answer | None:
         """The final reply, or None when nothing came for ``timeout`` seconds (each progress restarts the wait)."""
         request_id = new_request_id()
         self.send(address, request_id, *args, *([protocol.TOKEN + self.token] if self.token else []))
@@ -79,4 +82,4 @@ class OscClient:
                     if on_progress and len(params) >= 2 and isinstance(params[1], (int, float)):
                         on_progress(float(params[1]))
                 elif message.address in protocol.FINAL_REPLIES:
-                    return Reply(message.address, tuple(params[1:]))
+                    return Answer(message.address, tuple(params[1:]))

@@ -11,7 +11,6 @@ from bridge.daemon import requests as rq
 from bridge.daemon.settings import as_int, as_text, validate
 from bridge.errors import ConfigError
 
-PREFIX = "/dd/"
 REQUEST_ID = re.compile(r"^#[\w.:-]{1,64}$")
 OPTION = re.compile(r"^([a-z_]+)=(.*)$", re.S)
 MAX_ERROR = 300  # characters of an error message about a request
