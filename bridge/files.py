@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import re
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -270,6 +269,54 @@ def check_writable(folder: str | os.PathLike) -> None:
     """OSError unless a file can be created in folder: asked before hours of work, not after."""
     with Folder(folder) as opened:
         opened.remove(opened.write_temporary(b""))
+
+
+# -- checks a producer reads: one line naming the path, in the caller's error type ------------------------------
+
+Refusal = Callable[[str], Exception]  # the caller's one-line error (AudioError, CheckpointError, ...)
+
+
+def check_new(path: str | os.PathLike, refuse: Refusal) -> Path:
+    """A path a new file may take: free (not even a link there), in an existing folder. Asked before the work that
+    makes the file; taking the name checks again, atomically (create_new)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise refuse(_taken(path))
+    if not path.parent.is_dir():
+        raise refuse(f"{path.parent}: no such folder")
+    return path
+
+
+def create_new(path: str | os.PathLike, content: Content, refuse: Refusal) -> Path:
+    """A new file at path, complete or not at all (create_file), refused like check_new, also when another writer
+    takes the name meanwhile. Other OSErrors (a full disk) reach the caller as they are: it knows what to advise."""
+    path = check_new(path, refuse)
+    try:
+        return create_file(path, content)
+    except FileExistsError:
+        raise refuse(_taken(path)) from None
+
+
+def _taken(path: Path) -> str:
+    return f"{path}: already exists; not overwriting it"
+
+
+def check_input(path: str | os.PathLike, refuse: Refusal, what: str = "an audio file") -> os.stat_result:
+    """The checks a file to read gets before it is opened, the same for the command line and the service: it is
+    there, not a folder, not empty, readable by us."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, ValueError):  # ValueError: a NUL in the name, which no file has
+        raise refuse(f"{path}: no such file") from None
+    except OSError as error:
+        raise refuse(f"{path}: cannot read ({reason(error)})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise refuse(f"{path}: is a folder, not {what}")
+    if info.st_size == 0:
+        raise refuse(f"{path}: empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise refuse(f"{path}: permission denied")
+    return info
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge import files
-from bridge.engine.audio import Clip, check_new, write_new_file
+from bridge.engine.audio import Clip
 from bridge.errors import BridgeError
 
 EXTRA = "plots"
@@ -65,7 +65,7 @@ def available() -> bool:
 def check_output(path: Path) -> Path:
     """A new picture's path: a known format, in an existing folder, not taken. Checked before any work."""
     _kind(path)
-    return check_new(path)
+    return files.check_new(path, BridgeError)
 
 
 def _kind(path) -> str:
@@ -296,6 +296,9 @@ def _save(figure, path, *, dpi: int, replace: bool) -> Path:
     figure.savefig(buffer, format=kind, dpi=dpi, metadata=metadata)
     if kind == "png":
         buffer = _palette_png(buffer)
-    if not replace:
-        return write_new_file(path, buffer.getvalue())
-    return files.replace_file(path, buffer.getvalue())  # a hidden exclusive temporary: never through a link
+    try:
+        if not replace:
+            return files.create_new(path, buffer.getvalue(), BridgeError)
+        return files.replace_file(path, buffer.getvalue())  # a hidden exclusive temporary: never through a link
+    except OSError as error:  # a full disk, a folder gone read-only: one line, nothing half-written
+        raise BridgeError(f"{path}: could not write it ({files.reason(error)})") from None

@@ -14,10 +14,11 @@ import pytest
 
 from bridge import files
 from bridge.daemon import writer as writer_module
+from bridge.daemon.prefetch import Source
 from bridge.daemon.writer import SampleFolder
 from bridge.engine.audio import Clip, read_audio, write_numbered
 from bridge.engine.checkpoints import save_model
-from bridge.errors import ConfigError
+from bridge.errors import AudioError, CheckpointError, ConfigError
 from bridge.training.train import SETTINGS_FILE, STATE_FILE, open_run
 from tests.cli.test_render_cli import FAST, REPO, dd_bridge, written
 from tests.daemon.harness import micro_model
@@ -209,3 +210,46 @@ def test_without_dir_fd_the_same_rules_hold_by_path(tmp_path, monkeypatch):
     (folders.default / "kick").symlink_to(tmp_path)
     with pytest.raises(ConfigError, match="outside the sample folder"):
         folders.write(folders.default, tone(), "pcm16", {}, operation="vary", sources=("/music/kick.wav",))
+
+
+@pytest.mark.parametrize("case, words", [("missing", "no such file"), ("nul", "no such file"),
+                                         ("folder", "is a folder, not an audio file"),
+                                         ("empty", "empty file (0 bytes)")])
+def test_the_command_line_and_the_service_refuse_a_bad_input_in_the_same_words(tmp_path, case, words):
+    (tmp_path / "a folder.wav").mkdir()
+    (tmp_path / "empty.wav").write_bytes(b"")
+    path = {"missing": tmp_path / "missing.wav", "nul": f"{tmp_path}/a\0b.wav", "folder": tmp_path / "a folder.wav",
+            "empty": tmp_path / "empty.wav"}[case]
+    with pytest.raises(AudioError) as by_the_command_line:
+        read_audio(path)
+    with pytest.raises(AudioError) as by_the_service:
+        Source.of(str(path))
+    assert str(by_the_command_line.value) == str(by_the_service.value) == f"{path}: {words}"
+
+
+def test_new_files_are_refused_in_the_callers_words_before_and_while_taking_the_name(tmp_path):
+    taken = tmp_path / "taken.yaml"
+    taken.write_bytes(b"mine")
+    with pytest.raises(CheckpointError, match="taken.yaml: already exists; not overwriting it"):
+        files.create_new(taken, b"theirs", CheckpointError)
+    with pytest.raises(AudioError, match="no such folder"):
+        files.check_new(tmp_path / "missing" / "kick.wav", AudioError)
+    (tmp_path / "link.wav").symlink_to(tmp_path / "nowhere")  # a dangling link is a taken name too
+    with pytest.raises(AudioError, match="already exists"):
+        files.check_new(tmp_path / "link.wav", AudioError)
+    assert taken.read_bytes() == b"mine" and not (tmp_path / "nowhere").exists()
+
+
+@needs_mounts
+def test_a_loss_curve_on_a_full_disk_is_one_line_not_a_crash(tmp_path):
+    """Training redraws loss.png after every save: a full disk there is the one-line error, not an OSError."""
+    out = tmp_path / "full"
+    out.mkdir()
+    code = ("import sys; from pathlib import Path; from bridge import pictures\n"
+            "pictures.loss_curve(Path(sys.argv[1]) / 'loss.png', range(500), [1 / (1 + i) for i in range(500)])")
+    script = 'mount -t tmpfs -o size=4k none "$1" && "$2" -c "$3" "$1"'
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(out), sys.executable, code],
+                            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and last.startswith("bridge.errors.BridgeError: "), result.stderr
+    assert "loss.png: could not write it (No space left on device)" in last

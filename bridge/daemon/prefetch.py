@@ -19,6 +19,7 @@ from pathlib import Path
 
 import soundfile
 
+from bridge import files
 from bridge.engine.audio import Clip, resolve_region
 from bridge.engine.regions import Region
 from bridge.errors import AudioError
@@ -45,18 +46,7 @@ class Source:
         """The source at ``path``, or an AudioError that says why it cannot be one."""
         if not os.path.isabs(path):
             raise AudioError(f"{path}: give the full path (the service does not share your working folder)")
-        try:
-            stat = os.stat(path)
-        except FileNotFoundError:
-            raise AudioError(f"{path}: no such file") from None
-        except OSError as error:
-            raise AudioError(f"{path}: cannot read ({error.strerror})") from None
-        if os.path.isdir(path):
-            raise AudioError(f"{path}: is a folder, not an audio file")
-        if stat.st_size == 0:
-            raise AudioError(f"{path}: empty file (0 bytes)")
-        if not os.access(path, os.R_OK):
-            raise AudioError(f"{path}: permission denied")
+        stat = files.check_input(path, AudioError)  # the checks and words of read_audio
         return cls(os.path.realpath(path), stat.st_size, stat.st_mtime_ns, inode=stat.st_ino, device=stat.st_dev,
                    ctime_ns=stat.st_ctime_ns)
 

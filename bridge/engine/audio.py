@@ -86,14 +86,7 @@ def read_audio(path: str | os.PathLike, region: Region | None = None) -> Clip:
     """Read an audio file whole, or only ``region`` of it (only those frames are decoded); every way it can be
     unusable is one AudioError naming the file, a region outside it a ConfigError."""
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise AudioError(f"{path}: permission denied")
+    files.check_input(path, AudioError)
     try:
         with files.open_regular(path, MAX_AUDIO_FILE_BYTES) as opened, soundfile.SoundFile(opened) as file:
             declared = file.frames
@@ -157,13 +150,10 @@ def write_audio(path: str | os.PathLike, clip: Clip, fmt: str = "pcm24", metadat
     path = Path(path)
     if path.suffix.lower() != ".wav":
         raise AudioError(f"{path}: output files are WAV, the name must end in .wav")
-    check_new(path)
+    files.check_new(path, AudioError)  # before the encoding, as before a render
     data = encode_wav(clip, fmt, metadata)
     try:
-        with _open_folder(path.parent) as folder:
-            return folder.create(path.name, data)
-    except FileExistsError:
-        raise AudioError(f"{path}: already exists; not overwriting it") from None
+        return files.create_new(path, data, AudioError)
     except OSError as error:
         raise AudioError(f"{path.parent}: could not write audio ({files.reason(error)})") from None
 
@@ -222,27 +212,6 @@ def encode_wav(clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> 
     except RuntimeError as error:
         raise AudioError(f"could not write audio ({_reason(error)})") from None
     return buffer.getvalue()
-
-
-def check_new(path: str | os.PathLike) -> Path:
-    """A path a new file may take: free, in an existing folder (checked again, atomically, when it is taken)."""
-    path = Path(path)
-    if path.exists() or path.is_symlink():
-        raise AudioError(f"{path}: already exists; not overwriting it")
-    if not path.parent.is_dir():
-        raise AudioError(f"{path.parent}: no such folder")
-    return path
-
-
-def write_new_file(path: str | os.PathLike, data: bytes) -> Path:
-    """Any other new file (a picture beside the sounds) by the same rule: complete or not at all, never replacing."""
-    path = check_new(path)
-    try:
-        return files.create_file(path, data)
-    except FileExistsError:
-        raise AudioError(f"{path}: already exists; not overwriting it") from None
-    except OSError as error:
-        raise AudioError(f"{path}: could not write it ({files.reason(error)})") from None
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:

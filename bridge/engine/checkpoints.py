@@ -29,8 +29,7 @@ import torch
 
 from bridge import constants, files
 from bridge.engine.catalogue import release_for_file
-from bridge.engine.modelcard import (CARD_SUFFIX, WEIGHTS_SUFFIX, ModelCard, find_model, read_card, write_card,
-                                     write_new_file)
+from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX, ModelCard, find_model, read_card, write_card
 from bridge.engine.unet import TIMESTEP_FEATURES, DanceDiffusionUNet, UNetConfig
 from bridge.errors import CheckpointError
 
@@ -149,10 +148,7 @@ def save_model(loaded: LoadedModel, dst: str | os.PathLike, half: bool = False,
     card = replace(loaded.card, name=name, path=None)
     card_path = weights_path.with_suffix(CARD_SUFFIX)
     for path in (weights_path, card_path):
-        if path.exists():
-            raise CheckpointError(f"{path}: already exists; choose another name")
-    if not weights_path.parent.is_dir():
-        raise CheckpointError(f"{weights_path.parent}: no such folder")
+        files.check_new(path, CheckpointError)
     tensors = {key: tensor.detach().cpu().contiguous() for key, tensor in loaded.state_dict.items()}
     if half:
         tensors = {key: tensor.half() if tensor.is_floating_point() else tensor for key, tensor in tensors.items()}
@@ -160,7 +156,7 @@ def save_model(loaded: LoadedModel, dst: str | os.PathLike, half: bool = False,
         if overflowing:
             raise CheckpointError(f"{loaded.source}: weights too large for fp16 (first: {overflowing[0]}); "
                                   "convert without --half")
-    write_new_file(weights_path, safetensors.torch.save(tensors, metadata={"format": "pt"}))
+    files.create_new(weights_path, safetensors.torch.save(tensors, metadata={"format": "pt"}), CheckpointError)
     try:
         write_card(card, card_path)
     except BaseException:

@@ -132,17 +132,7 @@ def write_card(card: ModelCard, path: str | os.PathLike) -> Path:
     """Writes the card to a new file; an existing file is never replaced."""
     path = Path(path)
     text = yaml.safe_dump(card.to_dict(), sort_keys=False, allow_unicode=True)
-    write_new_file(path, text.encode("utf-8"))
-    return path
-
-
-def write_new_file(path: Path, data: bytes) -> None:
-    """A new file, complete or not at all (bridge.files); an existing file, even one created meanwhile, is never
-    overwritten. Other OSErrors (a full disk) reach the caller as they are: `models get` tells how to go on."""
-    try:
-        files.create_file(path, data)
-    except FileExistsError:
-        raise CheckpointError(f"{path}: already exists; choose another name") from None
+    return files.create_new(path, text.encode("utf-8"), CheckpointError)
 
 
 # The registry ---------------------------------------------------------------------------------------------------

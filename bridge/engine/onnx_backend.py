@@ -19,9 +19,9 @@ import numpy as np
 import platformdirs
 import torch
 
+from bridge import files
 from bridge.engine.checkpoints import LoadedModel
 from bridge.engine.engine import MIN_MULTIPLES
-from bridge.engine.modelcard import write_new_file
 from bridge.errors import BridgeError, CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,7 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, *, model: torch.nn
     ``model``: the network already built from ``loaded`` (saves building it twice); float32, on the CPU.
     """
     path = Path(path).expanduser()
-    if path.exists():
-        raise CheckpointError(f"{path}: already exists; choose another name")
-    if not path.parent.is_dir():
-        raise CheckpointError(f"{path.parent}: no such folder")
+    files.check_new(path, CheckpointError)
     model = loaded.build() if model is None else model
     multiple = loaded.architecture.length_multiple
     x = torch.zeros(1, loaded.architecture.io_channels, MIN_MULTIPLES * multiple)
@@ -67,7 +64,7 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, *, model: torch.nn
                        "dd_bridge.length_multiple": str(multiple)}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    write_new_file(path, proto.SerializeToString())
+    files.create_new(path, proto.SerializeToString(), CheckpointError)
     return path
 
 

@@ -30,7 +30,8 @@ import numpy as np
 import soundfile
 import yaml
 
-from bridge.engine.audio import Clip, write_audio, write_new_file
+from bridge import files
+from bridge.engine.audio import Clip, write_audio
 from bridge.errors import BridgeError
 from bridge.training import data
 
@@ -320,7 +321,7 @@ def _write_licence(out: Path, font: Path, found: list[Kit], velocities, max_seco
             raise BridgeError(f"{out} already holds sounds made differently (see its {LICENCE_FILE}): "
                               "use a new --out folder")
         return
-    write_new_file(path, text.encode())
+    files.create_new(path, text.encode(), BridgeError)
 
 
 def debian_package(font: Path) -> tuple[str, str] | None:
