@@ -391,6 +391,24 @@ def load_yaml(path: str | os.PathLike, limit: int = YAML_BYTES) -> object:
     return yaml.load(read_regular(path, limit).decode("utf-8"), Loader=_NoAliasLoader)
 
 
+def read_yaml(path: str | os.PathLike, refuse: Refusal, limit: int = YAML_BYTES) -> object:
+    """load_yaml, every way it fails one refusal naming the path: no such file, cannot read (why), not UTF-8 text,
+    not valid YAML at line N (an alias said as such)."""
+    try:
+        return load_yaml(path, limit)
+    except FileNotFoundError:
+        raise refuse(f"{path}: no such file") from None
+    except OSError as error:
+        raise refuse(f"{path}: cannot read ({reason(error)})") from None
+    except UnicodeDecodeError:
+        raise refuse(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        what = f": {error.args[0]}" if isinstance(error, AliasError) else ""
+        raise refuse(f"{path}: not valid YAML{at}{what}") from None
+
+
 def shown(value: object, limit: int = 60) -> str:
     """repr(value) for a message, cut to ``limit`` characters: a message never repeats an unbounded value."""
     text = repr(value)

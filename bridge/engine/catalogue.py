@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
 
 from bridge import files
 from bridge.errors import ConfigError
@@ -125,11 +124,7 @@ def releases() -> tuple[Release, ...]:
     if not override:
         return RELEASES
     path = Path(override).expanduser()
-    try:
-        data = files.load_yaml(path)  # no aliases, bounded size (bridge.files)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path} ({CATALOGUE_ENV}): cannot read the catalogue: "
-                          f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    data = files.read_yaml(path, lambda problem: ConfigError(f"the catalogue {CATALOGUE_ENV} names: {problem}"))
     if not isinstance(data, list):
         raise ConfigError(f"{path} ({CATALOGUE_ENV}): expected a list of models")
     return tuple(Release.from_dict(entry, f"{path} ({CATALOGUE_ENV})") for entry in data)

@@ -113,18 +113,7 @@ def _is_int(value: object) -> bool:
 
 def read_card(path: str | os.PathLike) -> ModelCard:
     path = Path(path)
-    try:
-        data = files.load_yaml(path, MAX_CARD_BYTES)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such model card") from None
-    except (OSError, UnicodeDecodeError) as error:
-        detail = files.reason(error) if isinstance(error, OSError) else "not UTF-8 text"
-        raise CheckpointError(f"{path}: cannot read model card ({detail})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        what = f": {error.args[0]}" if isinstance(error, files.AliasError) else ""
-        raise CheckpointError(f"{path}: not valid YAML{at}{what}") from None
+    data = files.read_yaml(path, CheckpointError, MAX_CARD_BYTES)
     return ModelCard.from_dict(data, path=path.resolve())
 
 

@@ -197,10 +197,11 @@ def read_settings(run_dir: Path) -> TrainingSettings | None:
     path = Path(run_dir) / SETTINGS_FILE
     if not path.exists():
         return None
+    data = files.read_yaml(path, BridgeError)
     try:
-        return TrainingSettings(**files.load_yaml(path))
-    except (TypeError, OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise BridgeError(f"{path}: not a run settings file ({error})") from error
+        return TrainingSettings(**data)
+    except TypeError as error:  # not a mapping, or keys this version does not know
+        raise BridgeError(f"{path}: not a run settings file ({error})") from None
 
 
 def append_loss(run_dir: Path, step: int, loss: float, elapsed: float) -> None:

@@ -15,8 +15,10 @@ import torch
 
 from bridge.daemon.config import load_config
 from bridge.engine.checkpoints import MAX_MODEL_FILE_BYTES, load_model
+from bridge.engine import catalogue
 from bridge.engine.modelcard import read_card
-from bridge.errors import CheckpointError, ConfigError
+from bridge.errors import BridgeError, CheckpointError, ConfigError
+from bridge.training.train import read_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,6 +49,27 @@ def test_a_config_with_an_alias_bomb_is_refused_at_once_in_one_short_line(tmp_pa
     with pytest.raises(ConfigError) as caught:
         load_config(config)
     assert len(str(caught.value)) < 300 and "aliases" in str(caught.value)
+
+
+@pytest.mark.parametrize("content, words", [(alias_bomb(), "not valid YAML at line 2: aliases (*name) are not "
+                                                          "accepted"),
+                                            (b"\xff\xfe not text", "not UTF-8 text"),
+                                            (None, "cannot read (is a folder)")])
+def test_every_yaml_file_is_refused_in_the_same_words(tmp_path, monkeypatch, content, words):
+    """Model cards, a run's settings and a downloads catalogue go through one reader (bridge.files.read_yaml)."""
+    path = tmp_path / "run.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    monkeypatch.setenv(catalogue.CATALOGUE_ENV, str(path))
+    messages = []
+    for read, error in ((read_card, CheckpointError), (lambda p: read_settings(p.parent), BridgeError),
+                        (lambda p: catalogue.releases(), ConfigError)):
+        with pytest.raises(error) as caught:
+            read(path)
+        messages.append(str(caught.value))
+    assert all(f"{path}: " in message and message.endswith(words) for message in messages), messages
 
 
 def test_a_long_bad_value_is_not_repeated_whole_in_the_message(tmp_path):
