@@ -108,7 +108,7 @@ def _press(client, service) -> tuple[float, float]:
     began_wall, began = time.time(), time.perf_counter()
     reply = _ask(client, "/dd/vary")
     done = time.perf_counter() - began
-    written = service.recent[0]
+    written = service.stats.latest()
     if written["path"] != reply.args[1] or not Path(written["path"]).is_file():
         raise BridgeError("the announced file is not on disk")
     return written["at"] - began_wall, done
@@ -117,11 +117,11 @@ def _press(client, service) -> tuple[float, float]:
 def _measure(client, service, clip: str, args) -> dict:
     _ask(client, "/dd/select", clip)
     _ask(client, "/dd/vary")  # warm-up: first-call costs are not latency a producer sees twice
-    renders = [service.recent[0]["render_s"]]
+    renders = [service.stats.latest()["render_s"]]
     results = {"render": renders}
     if args.presses:
         results.update(_presses(client, service, clip, args))
-        renders += [entry["render_s"] for entry in list(service.recent)[: args.presses]]
+        renders += [entry["render_s"] for entry in service.stats.snapshot()["recent"][: args.presses]]
     if args.prefetch:
         _ask(client, "/dd/set", "prefetch", args.prefetch)
         results["select"] = _select_to_ready(client, service, clip, args.prefetch)
@@ -144,7 +144,7 @@ def _presses(client, service, clip: str, args) -> dict:
                 raise BridgeError("the prefetch did not fill in 10 minutes")
             time.sleep(0.02)
         warm.append(_press(client, service))
-        if not service.recent[0]["prefetched"]:
+        if not service.stats.latest()["prefetched"]:
             raise BridgeError("a press with a full prefetch was rendered, not taken from the prefetch")
     return {"cold": cold, "warm": warm}
 

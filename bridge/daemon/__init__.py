@@ -1,0 +1,28 @@
+"""The service behind `dd-bridge serve`: one warm model, a bounded queue of jobs, variations of the selected clip
+rendered ahead, results written into the sample folder.
+
+Modules: app (its life: bind, load, start, signals, stop), service (the facade and the request handlers), state (what
+the threads share, under one lock), jobqueue (the queue policy), jobs (one job type per kind), worker (the render
+loop, a {job type: handler} map, the prefetch policy), prefetch (the cache of variations rendered ahead), output
+(files and their metadata), writer (the sample and staging folders), stats (counters, recent renders), renderer
+(the model), requests, settings and config (what may be asked and configured).
+
+Threads and what each owns:
+- front-end threads (the OSC network thread, MIDI's callback thread) run ``Service.handle``: they validate, change
+  the shared state under its lock, and never wait on the model or write a file;
+- the render thread (``Worker._work``) is the only one that calls the model: it runs the queued jobs and the
+  prefetch, stages prefetched variations and writes the files of the jobs it rendered; it alone replaces
+  ``State.renderer`` and writes ``Job.progress`` (a float that ``status`` reads whole);
+- the writer thread (one worker of ``Worker``) names or writes the files of a press answered wholly from prefetch;
+- ``Service.stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal).
+
+Locks:
+- ``State.lock`` (a condition on a re-entrant lock; the render thread waits on it for work) guards every field of
+  ``State`` (settings, folder, renderer, selected, select_waiter, prefetch_paused, stopping, next_generate_seed,
+  running, the job queue and the prefetch cache with its entries: ready, clip, failed, seeds) and the ``waiters``,
+  ``taken`` and ``unsent`` of queued and running jobs. Not under it: ``Job.cancelled`` (an Event), ``Job.progress``
+  (above) and ``State.stopping`` as the cancel hook polls it (it only ever becomes True).
+- ``Stats`` has a lock of its own for counters, recent renders and the last error (every thread counts).
+- ``Output``'s lock is held around every file written into the sample or staging folder; ``stop`` takes it and
+  keeps it, so a file being written is finished and none is started after the service has stopped.
+"""

@@ -1,11 +1,16 @@
-"""What the render thread works on: jobs, and the requests waiting for each (coalesced presses share a job)."""
+"""What the render thread works on: one job type per kind, and the requests waiting for each (coalesced presses
+share a job).
+
+A job's ``waiters`` (and a vary job's ``taken`` and ``unsent``) are guarded by the service's lock
+(bridge.daemon.state); ``cancelled`` is an Event and ``progress`` a float that only the render thread writes.
+"""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 from bridge import constants
 from bridge.daemon import requests as rq
@@ -48,21 +53,14 @@ class Waiter:
             self.reply("/dd/progress", name, float(fraction))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Job:
-    kind: str  # vary | generate | interpolate | prefetch | model
+    """What every kind has: who waits, a cancel flag polled between sampler steps, the progress of its render."""
+
+    kind: ClassVar[str]  # the name replies and status use: "/dd/done vary ...", "/dd/progress vary 0.5"
     waiters: list[Waiter]
-    source: Source | None = None
-    source_b: Source | None = None
-    key: RenderKey | None = None
-    seed: int | None = None  # a per-request seed: outputs get seed, seed + 1, ...
-    taken: list[Variation] = field(default_factory=list)  # prefetched variations already claimed
-    unsent: list[Variation] = field(default_factory=list)  # taken or rendered, not yet written for a waiter
-    folder: Path | None = None
-    format: str = constants.DEFAULT_OUTPUT_FORMAT
-    seconds: float | None = None
-    model: str | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    progress: float = 0.0
 
     @property
     def total(self) -> int:
@@ -70,11 +68,73 @@ class Job:
 
     @property
     def to_render(self) -> int:
+        return self.total
+
+    def merges_with(self, other: Job) -> bool:
+        return False
+
+
+@dataclass(eq=False, kw_only=True)
+class Destination:
+    """Where a requested job's files go and in which format."""
+
+    folder: Path
+    format: str = constants.DEFAULT_OUTPUT_FORMAT
+
+
+@dataclass(eq=False, kw_only=True)
+class VaryJob(Job, Destination):
+    kind: ClassVar[str] = "vary"
+    source: Source
+    key: RenderKey
+    seed: int | None = None  # a per-request seed: outputs get seed, seed + 1, ...
+    taken: list[Variation] = field(default_factory=list)  # prefetched variations already claimed
+    unsent: list[Variation] = field(default_factory=list)  # taken or rendered, not yet written for a waiter
+
+    @property
+    def to_render(self) -> int:
         return self.total - len(self.taken)
 
-    def merges_with(self, other: "Job") -> bool:
+    def merges_with(self, other: Job) -> bool:
         """Identical key presses in a flood become one job (each still gets its own reply)."""
-        return (self.kind == other.kind == "vary" and self.seed is None and other.seed is None
+        return (isinstance(other, VaryJob) and self.seed is None and other.seed is None
                 and (self.source, self.key, self.folder, self.format) == (other.source, other.key, other.folder,
                                                                           other.format)
                 and self.total + other.total <= constants.MAX_COUNT)
+
+
+@dataclass(eq=False, kw_only=True)
+class GenerateJob(Job, Destination):
+    kind: ClassVar[str] = "generate"
+    key: RenderKey
+    seconds: float | None = None  # None: the model's window
+    seed: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class InterpolateJob(Job, Destination):
+    kind: ClassVar[str] = "interpolate"
+    a: Source
+    b: Source
+    key: RenderKey
+
+
+@dataclass(eq=False, kw_only=True)
+class PrefetchJob(Job):
+    """Variations of the selected clip rendered ahead: no one's request (its waiter only hears progress)."""
+
+    kind: ClassVar[str] = "prefetch"
+    source: Source
+    key: RenderKey
+
+    def feeds(self, job: Job) -> bool:
+        """Whether ``job`` is a press this prefetch renders for: the same clip at the same settings, no own seed."""
+        return isinstance(job, VaryJob) and job.seed is None and (job.source, job.key) == (self.source, self.key)
+
+
+@dataclass(eq=False, kw_only=True)
+class ModelJob(Job):
+    """/dd/set model: loaded on the render thread (it cannot be cancelled), acknowledged once loaded."""
+
+    kind: ClassVar[str] = "model"
+    model: str | None

@@ -55,11 +55,6 @@ class Options:
     def region_b(self) -> Region | None:
         return Region.of(self.b_start, self.b_end)
 
-    @property
-    def changes_render(self) -> bool:
-        """Whether these options ask for audio other than what the current settings give."""
-        return any(v is not None for v in (self.seed, self.steps, self.sampler, self.noise))
-
 
 @dataclass(frozen=True, kw_only=True)
 class Request:

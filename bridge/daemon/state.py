@@ -1,0 +1,97 @@
+"""What the front-end threads and the render thread share, and the one lock that guards it.
+
+Every field of ``State`` is read and written under ``State.lock`` (a condition on a re-entrant lock: the render
+thread waits on it for work), with two exceptions written down where they are: ``renderer`` is replaced by the
+render thread alone, so that thread reads it without the lock; ``stopping`` only ever goes from False to True, and
+the cancel hook polls it between sampler steps without the lock. The methods below are called with the lock held.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from bridge.daemon.config import Config
+from bridge.daemon.jobqueue import JobQueue
+from bridge.daemon.jobs import Job, PrefetchJob, VaryJob, Waiter
+from bridge.daemon.prefetch import PrefetchCache, RenderKey, Source
+from bridge.daemon.settings import Settings
+from bridge.daemon.stats import Stats
+from bridge.daemon.writer import discard
+from bridge.errors import BridgeError, ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bridge.daemon.renderer import Renderer
+
+
+class State:
+    def __init__(self, config: Config, renderer: Renderer, folder: Path, stats: Stats):
+        self.lock = threading.Condition(threading.RLock())
+        self.renderer = renderer
+        self.settings: Settings = config.render  # replaced as a whole on every /dd/set
+        self.folder = folder  # where results go unless a request names its own folder
+        self.cache = PrefetchCache(config.prefetch_clips, int(config.prefetch_memory_mb * 2**20))
+        self.queue = JobQueue(config.max_queue, config.max_pending, stats)
+        self.running: Job | None = None  # what the render thread is rendering
+        self.selected: Source | None = None
+        self.select_waiter: Waiter | None = None  # who selected: hears the prefetch's progress and failure
+        self.prefetch_paused = False  # by /dd/cancel, until the next /dd/select or /dd/set
+        self.stopping = False
+        self.next_generate_seed: int | None = None  # with a seed setting: generate's seeds run on from it
+        self._stats = stats
+
+    def render_key(self, noise: float | None = None, steps: int | None = None,
+                   sampler: str | None = None) -> RenderKey:
+        """The settings a render uses: a request's own where it gives them, the current ones otherwise."""
+        if sampler is not None:
+            self.check_sampler(sampler)
+        s = self.settings
+        return RenderKey(first(noise, s.noise), first(steps, s.steps), first(sampler, s.sampler), s.seed)
+
+    def check_sampler(self, name: str) -> None:
+        known = self.renderer.samplers
+        if name not in known:
+            raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(known)}")
+
+    def enqueue(self, job: Job) -> None:
+        """Queue a job (merged where it can be; Busy when full); a prefetch under way gives way to it."""
+        if self.stopping:
+            raise BridgeError("the service is stopping")
+        if self.queue.add(job):
+            running = self.running
+            if isinstance(running, PrefetchJob) and not running.feeds(job):
+                running.cancelled.set()  # the device turns to what is asked for now; prefetch resumes after
+            self.lock.notify_all()
+        for waiter in job.waiters:
+            waiter.progress(job.kind, 0.0)  # tells a waiting client the request is in hand
+
+    def give_back(self, job: VaryJob, count: int | None = None) -> None:
+        """Return ``count`` (default: all) of the job's claimed prefetched variations to the cache."""
+        count = len(job.taken) if count is None else max(0, count)
+        if count == 0:
+            return
+        returned, job.taken = job.taken[-count:], job.taken[:-count]
+        entry = self.cache.peek(job.source, job.key)
+        if entry is not None:
+            entry.ready.extendleft(reversed(returned))
+        else:
+            self.cache.dropped.extend(returned)  # stale by now: their staged files are discarded
+        self._stats.count("prefetch_hits", -count)
+
+    def cancel_prefetch(self) -> None:
+        if isinstance(self.running, PrefetchJob):
+            self.running.cancelled.set()
+
+    def discard_dropped(self) -> None:
+        """Delete the staged files of variations the cache has dropped (takes the lock; deletes outside it)."""
+        with self.lock:
+            dropped = self.cache.take_dropped()
+        for variation in dropped:
+            discard(variation.staged)
+
+
+def first(*values):
+    """The first value that is not None."""
+    return next(value for value in values if value is not None)

@@ -1,0 +1,346 @@
+"""The render thread: runs the queued jobs, one handler per job type, and keeps the selected clip's prefetch full
+when nothing is queued; and the writer thread, which answers a press wholly from prefetch.
+
+The render thread is the only one that calls the model. A render that stops being wanted (new selection, changed
+settings, /dd/cancel, shutdown) is cancelled between sampler steps. The writer thread (one worker) names or writes
+the files of a press answered from prefetch, so that a press which must rewrite its files (another format, another
+disk) never holds up the OSC thread. Shared state is read and changed under ``state.lock`` (bridge.daemon.state).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from bridge.daemon.config import Config
+from bridge.daemon.jobs import GenerateJob, InterpolateJob, Job, ModelJob, PrefetchJob, VaryJob
+from bridge.daemon.output import Output
+from bridge.daemon.prefetch import Entry, Source, Variation
+from bridge.daemon.renderer import Renderer
+from bridge.daemon.state import State
+from bridge.daemon.stats import Stats
+from bridge.daemon.writer import discard
+from bridge.errors import BridgeError, Cancelled
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, config: Config, state: State, output: Output, stats: Stats):
+        self.config, self.state, self.output, self.stats = config, state, output, stats
+        self._thread = threading.Thread(target=self._work, name="render", daemon=True)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._runs: dict[type, Callable[..., None]] = {
+            VaryJob: self._run_vary, GenerateJob: self._run_generate, InterpolateJob: self._run_interpolate,
+            PrefetchJob: self._run_prefetch, ModelJob: self._run_model,
+        }
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` for the render thread (stopping), then for the writer's answers to go out."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._writer.shutdown(wait=True)  # presses already answered from prefetch get their files
+
+    @property
+    def alive(self) -> bool:
+        """Whether the render thread is still running (after a stop: inside a model call, writing nothing)."""
+        return self._thread.is_alive()
+
+    def answer_now(self, job: VaryJob) -> None:
+        """Answer a press whose variations were all taken from prefetch, on the writer thread, whatever the render
+        thread is doing; BridgeError once the writer has shut down (the service is stopping)."""
+        try:
+            self._writer.submit(self._answer_from_prefetch, job)
+        except RuntimeError:
+            raise BridgeError("the service is stopping") from None
+
+    def fail(self, job: Job, message: str) -> None:
+        with self.state.lock:
+            waiters = list(job.waiters)
+        for waiter in waiters:
+            self.stats.note_error(waiter.request.address, message)
+            waiter.error(message)
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        state = self.state
+        while True:
+            with state.lock:
+                job = self._next_job()
+                if job is None:
+                    return
+                state.running = job
+            try:
+                self._runs[type(job)](job)
+            except Cancelled:
+                self.stats.count("cancelled")
+                log.debug("%s cancelled", job.kind)
+                if not isinstance(job, PrefetchJob):
+                    self.fail(job, "the service is stopping" if state.stopping else "cancelled")
+            except BridgeError as error:
+                self.fail(job, str(error))
+            except Exception as error:  # one bad request never takes the service down
+                log.exception("%s failed", job.kind)
+                self.fail(job, f"internal error: {type(error).__name__}: {error}")
+            finally:
+                with state.lock:
+                    state.running = None
+                    state.lock.notify_all()
+                state.discard_dropped()
+
+    def _next_job(self) -> Job | None:
+        state = self.state
+        while not state.stopping:
+            job = state.queue.pop() or self._prefetch_job()
+            if job is not None:
+                return job
+            state.lock.wait()
+        return None
+
+    def _prefetch_job(self) -> PrefetchJob | None:
+        """The prefetch policy: what to render ahead for the selected clip now, or None."""
+        state = self.state
+        if state.prefetch_paused or state.selected is None or state.settings.prefetch == 0:
+            return None
+        key = state.render_key()
+        entry = state.cache.entry(state.selected, key)
+        # One device batch at a time: a press that comes meanwhile waits for that batch only. The first of an empty
+        # prefetch is rendered alone: a press soon after the selection waits for one render, not a batch.
+        missing = min(state.settings.prefetch - len(entry.ready), state.renderer.batch_size if entry.ready else 1)
+        if entry.clip is not None and missing > 0:
+            missing = state.cache.room(state.selected, missing)  # what the memory bound leaves room for
+        if entry.failed or missing <= 0:
+            return None
+        waiters = [replace(state.select_waiter, count=missing)] if state.select_waiter else []
+        return PrefetchJob(waiters=waiters, source=state.selected, key=key)
+
+    # -- hooks a render polls ------------------------------------------------------------------------------------
+    def _cancel_hook(self, job: Job) -> Callable[[], bool]:
+        return lambda: job.cancelled.is_set() or self.state.stopping
+
+    def _progress_hook(self, job: Job, part: tuple[float, float] = (0.0, 1.0)) -> Callable[[int, int], None]:
+        """Progress of a render that is ``part`` (from, to) of the job's whole work, to the waiters not answered."""
+        last = [part[0]]
+
+        def progress(done: int, total: int) -> None:
+            fraction = part[0] + (part[1] - part[0]) * done / max(total, 1)
+            job.progress = fraction
+            if fraction - last[0] >= 0.05 or done >= total:
+                last[0] = fraction
+                with self.state.lock:
+                    waiters = list(job.waiters)  # a cancelling client leaves the job: it hears no more of it
+                for waiter in waiters:
+                    waiter.progress(job.kind, fraction)
+        return progress
+
+    # -- variations: prefetch and key presses ------------------------------------------------------------------
+    def _source_clip(self, source: Source, entry: Entry | None = None):
+        state = self.state
+        with state.lock:
+            if entry is not None and entry.clip is not None:
+                return entry.clip
+        clip = state.renderer.read(source.path, source.region)
+        if entry is not None and self._not_prefetched(clip) is None:
+            with state.lock:
+                entry.clip = clip
+                state.cache.trim(keep=source)  # older clips make room for this one's decoded audio
+        return clip
+
+    def _not_prefetched(self, clip) -> str | None:
+        """Why a clip is not prefetched (too long, or too large for the memory bound), or None."""
+        if clip.seconds > self.config.prefetch_seconds:
+            return f"longer than {self.config.prefetch_seconds:g} s: not prefetched"
+        if not self.state.cache.fits(clip):
+            return (f"{clip.samples.nbytes / 2**20:.0f} MB decoded: too large to prefetch within "
+                    f"limits.prefetch_memory_mb ({self.config.prefetch_memory_mb:g})")
+        return None
+
+    def _render_variations(self, job: VaryJob | PrefetchJob, clip, seeds: list[int],
+                           part: tuple[float, float] = (0.0, 1.0)) -> list[Variation]:
+        renderer, key = self.state.renderer, job.key
+        began = time.perf_counter()
+        clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler,
+                              progress=self._progress_hook(job, part), cancel=self._cancel_hook(job))
+        each = (time.perf_counter() - began) / max(len(seeds), 1)
+        self.stats.count("rendered", len(clips))
+        return [Variation(c, seed, each, renderer) for c, seed in zip(clips, seeds)]
+
+    def _run_prefetch(self, job: PrefetchJob) -> None:
+        state = self.state
+        with state.lock:
+            entry = state.cache.peek(job.source, job.key)
+        if entry is None or job.cancelled.is_set():
+            return
+        try:
+            clip = self._source_clip(job.source, entry)
+            why = self._not_prefetched(clip)
+            with state.lock:
+                entry.failed = why
+                current = state.cache.peek(job.source, job.key) is entry
+                wanted = state.cache.room(job.source, job.to_render) if current else 0
+                seeds = entry.seeds(wanted) if why is None else []
+            if why is not None:
+                log.info("%s is %s", job.source.path, why)
+            if not seeds:
+                return
+            rendered = self._render_variations(job, clip, seeds)
+            with state.lock:
+                fmt = state.settings.format  # as it is now: a press in this format only names the file
+            variations = [self.output.stage(job.source, job.key, variation, fmt) for variation in rendered]
+        except Cancelled:
+            raise
+        except Exception as error:  # said once; not tried again until the clip is selected anew
+            with state.lock:
+                entry.failed = str(error) or type(error).__name__
+            raise
+        with state.lock:
+            wanted = state.cache.peek(job.source, job.key) is entry and not job.cancelled.is_set()
+            if wanted:
+                entry.ready.extend(variations)
+                self.stats.count("prefetched", len(variations))
+                state.lock.notify_all()
+        if not wanted:
+            for variation in variations:
+                discard(variation.staged)
+
+    def _run_vary(self, job: VaryJob) -> None:
+        """Render what the prefetch did not hold, one device batch at a time, answering each waiter (merged
+        presses included) the moment its own variations are written, not when the whole job is done."""
+        state = self.state
+        with state.lock:
+            entry = state.cache.peek(job.source, job.key)
+            if job.seed is None and job.to_render > 0:  # prefetch may have landed while this waited
+                more = state.cache.take(job.source, job.key, job.to_render)
+                job.taken += more
+                self.stats.count("prefetch_hits", len(more))
+            to_render, waiters, taken = job.to_render, list(job.waiters), list(job.taken)
+        try:
+            self._answer_vary(job, taken)
+            if to_render <= 0:
+                return
+            for waiter in waiters:
+                waiter.progress(job.kind, 0.0)
+            clip = self._source_clip(job.source, entry)
+            with state.lock:
+                if job.seed is not None:
+                    seeds = list(range(job.seed, job.seed + to_render))
+                else:
+                    seeds = (entry or Entry(job.key)).seeds(to_render)
+            batch = max(1, state.renderer.batch_size)
+            for start in range(0, len(seeds), batch):
+                with state.lock:
+                    if not job.waiters:  # all answered, or the rest cancelled: no one wants more
+                        break
+                part = (start / len(seeds), min(start + batch, len(seeds)) / len(seeds))
+                self._answer_vary(job, self._render_variations(job, clip, seeds[start:start + batch], part))
+        finally:
+            with state.lock:
+                unsent, job.unsent = job.unsent, []
+            for variation in unsent:
+                discard(variation.staged)  # claimed for a request that left or failed: of no use now
+
+    def _answer_from_prefetch(self, job: VaryJob) -> None:
+        try:
+            with self.state.lock:
+                taken = list(job.taken)
+            self._answer_vary(job, taken)
+        except Exception as error:  # one bad request never takes the writer down
+            log.exception("answering a press from prefetch failed")
+            self.fail(job, f"internal error: {type(error).__name__}: {error}")
+        finally:
+            with self.state.lock:
+                self.state.lock.notify_all()  # refill what was taken, once the answer is out
+
+    def _answer_vary(self, job: VaryJob, fresh: list[Variation]) -> None:
+        """Add ``fresh`` variations to the job's unsent ones; write and announce each waiter's (in the order they
+        came) as soon as all of its variations are there. An answered waiter leaves the job: a later failure or
+        cancellation is not its concern."""
+        while True:
+            with self.state.lock:
+                job.unsent += fresh
+                fresh = []
+                if not job.waiters or len(job.unsent) < job.waiters[0].count:
+                    return
+                waiter = job.waiters.pop(0)
+                mine, job.unsent = job.unsent[:waiter.count], job.unsent[waiter.count:]
+                prefetched = [variation in job.taken for variation in mine]
+            try:
+                paths = [self.output.variation(job, variation) for variation in mine]
+            except BridgeError as error:
+                self.stats.note_error(waiter.request.address, str(error))
+                waiter.error(str(error))
+                continue
+            finally:
+                for variation in mine:
+                    discard(variation.staged)  # published ones are gone already; the rest are of no use now
+            for path, variation, was_prefetched in zip(paths, mine, prefetched):
+                self.stats.note_render("vary", path, variation.seed, variation.seconds, was_prefetched)
+            waiter.reply("/dd/done", job.kind, *map(str, paths))
+
+    # -- new sounds, interpolations, another model -------------------------------------------------------------
+    def _run_generate(self, job: GenerateJob) -> None:
+        key, renderer = job.key, self.state.renderer
+        seeds = self._generate_seeds(job)
+        began = time.perf_counter()
+        clips = renderer.generate(seeds, job.seconds, steps=key.steps, sampler=key.sampler,
+                                  progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+        each = (time.perf_counter() - began) / len(seeds)
+        self.stats.count("rendered", len(clips))
+        paths = []
+        for clip, seed in zip(clips, seeds):
+            paths.append(self.output.generated(job, renderer, clip, seed))
+            self.stats.note_render("generate", paths[-1], seed, each, False)
+        self._deliver(job, paths)
+
+    def _generate_seeds(self, job: GenerateJob) -> list[int]:
+        state = self.state
+        with state.lock:
+            if job.seed is not None:
+                return list(range(job.seed, job.seed + job.total))
+            if state.settings.seed is None:
+                return Entry(job.key).seeds(job.total)
+            start = state.next_generate_seed if state.next_generate_seed is not None else state.settings.seed
+            state.next_generate_seed = start + job.total
+            return list(range(start, start + job.total))
+
+    def _run_interpolate(self, job: InterpolateJob) -> None:
+        key, renderer = job.key, self.state.renderer
+        a = renderer.read(job.a.path, job.a.region)
+        b = renderer.read(job.b.path, job.b.region)
+        began = time.perf_counter()
+        clips = renderer.interpolate(a, b, job.total, steps=key.steps, sampler=key.sampler,
+                                     progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+        each = (time.perf_counter() - began) / len(clips)
+        paths = []
+        for index, clip in enumerate(clips, 1):
+            paths.append(self.output.interpolated(job, renderer, clip, index))
+            self.stats.note_render("interpolate", paths[-1], None, each, False)
+        self._deliver(job, paths)
+
+    def _run_model(self, job: ModelJob) -> None:
+        config, state = self.config, self.state
+        renderer = Renderer.load(job.model, config.device, config.precision, config.backend)
+        with state.lock:
+            state.renderer = renderer
+            state.cache.drop_variations()
+            state.lock.notify_all()
+        log.info("model: %s on %s (%s)", renderer.info.name, renderer.info.device, renderer.info.precision)
+        for waiter in job.waiters:
+            waiter.reply("/dd/ack", "set", "model", renderer.info.reference)
+
+    def _deliver(self, job: Job, paths: list[Path]) -> None:
+        start = 0
+        with self.state.lock:
+            waiters = list(job.waiters)
+        for waiter in waiters:
+            mine = paths[start:start + waiter.count]
+            start += waiter.count
+            waiter.reply("/dd/done", job.kind, *map(str, mine))
