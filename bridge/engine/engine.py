@@ -84,6 +84,7 @@ class Engine:
         self._backend = backend
         self._max_batch = max_batch
         self.network = self._network(module)
+        self._module = module  # the plain torch module: full guidance takes gradients through it
         self.last_seeds: Seed = None
         log.info("%s on %s (%s, %s backend)", loaded.name, self._device, precision, backend)
 
@@ -177,8 +178,8 @@ class Engine:
 
     def generate(self, count: int, length: int | None = None, *, steps: int = DEFAULT_STEPS,
                  sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
-                 cancel: Cancel = None, clamp: bool = True, **options) -> torch.Tensor:
-        """``count`` new sounds of ``length`` samples (default: the model's window)."""
+                 cancel: Cancel = None, guides: Sequence = (), clamp: bool = True, **options) -> torch.Tensor:
+        """``count`` new sounds of ``length`` samples (default: the model's window); ``guides`` as for vary."""
         length = self.window if length is None else length
         _check_positive_int("length", length)
         seeds = self._seeds(count, seed)
@@ -186,7 +187,7 @@ class Engine:
         padded = self.padded_length(length)
         x = self._starting_noise(count, padded, seeds)
         ts = step_grid(_steps(steps), 1.0)
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options)
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
@@ -213,13 +214,14 @@ class Engine:
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
                     sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
-                    **options) -> torch.Tensor:
+                    guides: Sequence = (), **options) -> torch.Tensor:
         """``count`` sounds from ``a`` to ``b`` (both [2, L], ends included): both clips are taken almost to noise
         along the ODE (deterministic, v-iplms), the two latents are slerped, and each point is sampled back.
 
         The latents stay one step short of t = 1, where the network's output stops mattering to the state and
         the way back could not recover the clips; ``steps`` counts the grid of a full render.
-        Stochastic samplers draw their noise from a fixed seed, so the result is reproducible too."""
+        Stochastic samplers draw their noise from a fixed seed, so the result is reproducible too. ``guides``
+        act on the way back from the latents."""
         a, b = self._check_audio("a", a), self._check_audio("b", b)
         if a.shape != b.shape:
             raise ConfigError(f"a and b must have the same length, got {a.shape[-1]} and {b.shape[-1]} samples")
@@ -238,7 +240,8 @@ class Engine:
                           for rows in _batches(2, batch)])
         weights = torch.linspace(0, 1, count, dtype=torch.float64)
         latents = torch.stack([_slerp(ends[0], ends[1], w) for w in weights])
-        out = self._sample(latents, ts, sampler, INTERPOLATION_SEED, None, None, options, tracker=tracker)
+        out = self._sample(latents, ts, sampler, INTERPOLATION_SEED, None, None, options, tracker=tracker,
+                           guides=guides)
         return out[..., :length].clamp(-1, 1)
 
     # The work
@@ -262,7 +265,7 @@ class Engine:
         x = x.to(self._device, torch.float32)
         noise_sampler = _NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
         # Unguided renders call the network itself: bit-identical to the reference pipeline.
-        network = Guided(self.network, guides) if guides else self.network
+        network = Guided(self.network, guides, differentiable=self._module) if guides else self.network
         try:
             with torch.inference_mode():
                 out = sample(network, x, ts, callback=tracker.step, noise_sampler=noise_sampler, **options)

@@ -5,12 +5,16 @@ denoised estimate ``x0 = alpha * x - sigma * v``, lets each guide active at t ed
 implies the edited estimate, ``v' = (alpha * x - x0') / sigma``. The samplers are unchanged and an unguided render
 never goes through this module, so it stays bit-identical to diffusers' pipeline.
 
-This is the "cheap" form of guidance (an update of the denoised estimate alone, no backward pass through the
-U-Net), as in the reconstruction-guidance line of work: Chung et al. 2022 ("Diffusion posterior sampling",
-arXiv:2209.14687) step the estimate along a loss gradient; here a guide may also take its step in closed form when
-its loss has one (``SourceShape``).
-
-A guide is a callable ``guide(denoised [B, 2, L], t) -> denoised`` with ``acts_at(t) -> bool``.
+Two kinds of guide:
+- a closed-form edit, ``guide(denoised [B, 2, L], t) -> denoised`` with ``acts_at(t) -> bool`` (``SourceShape``);
+- a loss (``LossGuide``): a differentiable function of the denoised estimate, one loss per batch item, stepped
+  down its normalised gradient. In the cheap mode the gradient is taken with respect to the estimate alone, no
+  backward pass through the U-Net: the "backward" guidance of Bansal et al. 2023 ("Universal guidance for
+  diffusion models", arXiv:2302.07121), one normalised step instead of their inner optimisation. In the full mode
+  the gradient goes back through the network to the noisy state x, as in diffusion posterior sampling (Chung et
+  al. 2022, arXiv:2209.14687) and universal guidance's "forward" term; Crowson's v-diffusion ``cond_sample``
+  takes it the same way (x with grad, ``pred = alpha x - sigma v``, the loss of pred) and shifts v by it.
+  Here both modes apply the step to the denoised estimate, so every sampler integrates it as it integrates x0.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from bridge.engine.schedules import alpha_sigma
+from bridge.errors import ConfigError
 
 N_FFT = 1024  # 21 ms at 48 kHz: the time resolution of an envelope a producer hears
 HOP = 256
@@ -33,24 +38,99 @@ TIME_SLACK_FRAMES = 2  # a cell's ceiling is the source's loudest within +-2 fra
 
 
 class Guided:
-    """``model(x, t) -> v`` whose denoised estimate is edited by ``guides`` wherever they act."""
+    """``model(x, t) -> v`` whose denoised estimate is edited by ``guides`` wherever they act.
 
-    def __init__(self, model, guides):
+    Loss guides with ``full`` set take their gradient through ``differentiable(x, t) -> v`` (the torch module
+    itself, called with grad on x); the others edit the estimate in turn, in the order given."""
+
+    def __init__(self, model, guides, differentiable=None):
         self.model = model
         self.guides = list(guides)
+        self.differentiable = differentiable
+        if differentiable is None and any(getattr(guide, "full", False) for guide in self.guides):
+            raise ConfigError("full guidance needs the network in torch (--backend torch); use the cheap mode")
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        v = self.model(x, t)
         time = float(t.reshape(-1)[0])
-        active = [guide for guide in self.guides if guide.acts_at(time)]
-        if not active or time <= 0:
-            return v
+        active = [guide for guide in self.guides if guide.acts_at(time)] if time > 0 else []
+        full = [guide for guide in active if getattr(guide, "full", False)]
         alpha, sigma = (float(w) for w in alpha_sigma(torch.tensor(time)))
-        denoised = alpha * x.float() - sigma * v.float()
-        edited = denoised
+        if full:
+            v, steps = self._through_network(x, t, alpha, sigma, full)
+        else:
+            v, steps = self.model(x, t), []
+        if not active:
+            return v
+        edited = alpha * x.float() - sigma * v.float()
+        for step in steps:
+            edited = edited + step
         for guide in active:
-            edited = guide(edited, time)
+            if not getattr(guide, "full", False):
+                edited = guide(edited, time)
         return ((alpha * x.float() - edited) / sigma).to(v.dtype)
+
+    def _through_network(self, x, t, alpha, sigma, guides):
+        """v, and each full guide's step, its loss's gradient taken back through the network to x."""
+        # The engine samples in inference mode: the graph is built outside it, from copies.
+        with torch.inference_mode(False), torch.enable_grad():
+            state = x.detach().clone().float().requires_grad_(True)
+            v = self.differentiable(state, t.detach().clone())
+            denoised = alpha * state - sigma * v.float()
+            steps = [guide.step(denoised, sigma, wrt=state) for guide in guides]
+        return v.detach().clone(), steps
+
+
+class LossGuide:
+    """A loss of the denoised estimate, stepped down at every network call for t in (``t_min``, ``t_max``].
+
+    ``loss(audio [B, C, L]) -> [B]``. The step is ``x0' = x0 - weight * sigma * rms(x0) * g / rms(g)``, g the
+    gradient (of the estimate in the cheap mode, of the noisy state in the full mode): normalised by its RMS, a
+    weight means the same for every loss and model; relative to the estimate's level, for quiet and loud
+    sounds; scaled by sigma, so the steps of a render sum to about the same whatever the step count (a sampler
+    moves x by an edit of x0 in proportion to the step in t over sigma; near t = 0 the estimate is left to the
+    network). A negative weight climbs. ``to_zero``: the loss is 0 at its goal (a target), and a step is never
+    longer than Polyak's, ``loss / |g|`` (Polyak 1987, "Introduction to optimization", 5.3): to first order it
+    never passes the goal (half way, for a squared distance), so a guide toward a target settles there.
+    """
+
+    def __init__(self, loss, weight: float, *, t_min: float = 0.0, t_max: float = 1.0, full: bool = False,
+                 to_zero: bool = False, name: str = "loss"):
+        if not math.isfinite(weight):
+            raise ValueError(f"{name}: the weight must be a finite number, got {weight!r}")
+        if not 0 <= t_min < t_max <= 1:
+            raise ValueError(f"{name}: the range must be 0 <= t_min < t_max <= 1, got {t_min}..{t_max}")
+        self.loss, self.weight, self.to_zero = loss, float(weight), to_zero
+        self.t_min, self.t_max, self.full, self.name = t_min, t_max, full, name
+
+    def acts_at(self, t: float) -> bool:
+        return self.t_min < t <= self.t_max and self.weight != 0
+
+    def __call__(self, denoised: torch.Tensor, t: float) -> torch.Tensor:
+        """The cheap mode: the estimate moved along its own loss's gradient."""
+        sigma = float(alpha_sigma(torch.tensor(t))[1])
+        with torch.inference_mode(False), torch.enable_grad():
+            estimate = denoised.detach().clone().float().requires_grad_(True)
+            step = self.step(estimate, sigma, wrt=estimate)
+        return denoised + step.to(denoised.dtype)
+
+    def step(self, denoised: torch.Tensor, sigma: float, *, wrt: torch.Tensor) -> torch.Tensor:
+        """The edit of ``denoised`` (a graph from ``wrt``): [B, C, L], detached."""
+        loss = self.loss(denoised)
+        (gradient,) = torch.autograd.grad(loss.sum(), wrt, retain_graph=True)
+        gradient = torch.nan_to_num(gradient)
+        spread = _rms(gradient).clamp(min=1e-30)
+        size = self.weight * sigma * _rms(denoised.detach()).clamp(min=LEVEL_FLOOR) / spread  # times g
+        if self.to_zero:  # |size * g| <= loss / |g|
+            size = size.clamp(max=loss.detach().reshape(size.shape).clamp(min=0) / (spread**2 * gradient[0].numel()))
+        return -size * gradient
+
+
+LEVEL_FLOOR = 1e-3  # -60 dBFS: the step of a silent estimate is that of a quiet one, not zero
+
+
+def _rms(audio: torch.Tensor) -> torch.Tensor:
+    """[B, 1, 1]: RMS over channels and time, per batch item."""
+    return audio.pow(2).mean(dim=(1, 2), keepdim=True).sqrt()
 
 
 @functools.lru_cache(maxsize=8)
@@ -82,19 +162,22 @@ def band_matrix(sample_rate: int, n_fft: int = N_FFT, bands: int = BANDS) -> tor
 
 def cell_energy_db(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """[B, bands + 1, frames] energy per band and STFT frame of [B, C, L] audio, summed over channels, in dB."""
-    spec = _stft(audio)
+    spec = stft(audio)
     power = spec.abs().pow(2).sum(dim=1)  # [B, bins, frames]
     bands = torch.einsum("kf,bft->bkt", band_matrix(sample_rate).to(power), power)
     return 10 * torch.log10(bands.clamp(min=10 ** (SILENCE_DB / 10)))
 
 
-def _stft(audio: torch.Tensor) -> torch.Tensor:
+def stft(audio: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
+    """[B, C, bins, frames]: the Hann-windowed STFT of [B, C, L] audio (a clip shorter than half a frame is padded
+    with silence, which the reflecting pad at the ends needs)."""
     b, c, length = audio.shape
-    flat = audio.reshape(b * c, length).float()
-    if length <= N_FFT // 2:
-        flat = F.pad(flat, (0, N_FFT // 2 + 1 - length))
-    spec = torch.stft(flat, N_FFT, HOP, window=torch.hann_window(N_FFT, device=audio.device), center=True,
-                      return_complex=True)
+    flat = audio.reshape(b * c, length)
+    flat = flat if flat.dtype == torch.float64 else flat.float()  # float64 kept: the gradient checks use it
+    if length <= n_fft // 2:
+        flat = F.pad(flat, (0, n_fft // 2 + 1 - length))
+    spec = torch.stft(flat, n_fft, hop, window=torch.hann_window(n_fft, device=audio.device, dtype=flat.dtype),
+                      center=True, return_complex=True)
     return spec.reshape(b, c, *spec.shape[-2:])
 
 
@@ -147,7 +230,7 @@ class SourceShape:
         where it fell below the source by more than the margin, by at most lift_db)."""
         lift_db = self.lift_db if lift_db is None else lift_db
         length = audio.shape[-1]
-        spec = _stft(audio)
+        spec = stft(audio)
         power = spec.abs().pow(2).sum(dim=1)
         matrix = band_matrix(self.sample_rate).to(power)
         energy = 10 * torch.log10(torch.einsum("kf,bft->bkt", matrix, power).clamp(min=10 ** (SILENCE_DB / 10)))

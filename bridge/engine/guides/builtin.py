@@ -1,0 +1,240 @@
+"""The built-in guides: measures of a drum sound a producer names, each differentiable in the audio.
+
+Every measure takes [B, C, L] audio at ``rate`` and returns [B] on a working scale where equal steps sound about
+equal (octaves, dB, semitones); docs/guidance.md gives each formula and unit. A ``Measured`` guide moves its
+measure up with a positive weight, down with a negative one, or toward a target; ``match`` moves the sound toward
+a second clip. The registry finds these objects through the ``dd_bridge.guides`` entry points (pyproject.toml),
+the same way it finds a user's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from bridge.engine.guidance import HOP, N_FFT, LossGuide, band_matrix, stft
+from bridge.errors import ConfigError
+
+T60_PER_MEAN_TIME = 6 * math.log(10)  # energy exp(-t/tau) falls 60 dB at t = tau ln(10^6): T60 = 13.8 tau
+ONSET_DB = -20.0  # the onset is the first frame within 20 dB of the loudest
+ATTACK_FRAMES = 4  # 21 ms at 48 kHz (hop 256): the transient
+BODY_FRAMES = 34  # the next 181 ms: the body the transient stands out from
+PITCH_FFT, PITCH_HOP = 8192, 2048  # 5.9 Hz bins at 48 kHz: a kick's fundamental needs them
+PITCH_LOW_HZ, PITCH_HIGH_HZ = 20.0, 500.0  # where the fundamental of a kick, tom or 808 lies
+FLOOR = 1e-6  # -60 dB under a reference: energies, widths and shapes are floored here (finite logs)
+NOTE_NAMES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+@dataclass(frozen=True)
+class GuideContext:
+    """What building a guide may need besides its weight and target."""
+
+    sample_rate: int
+    source: torch.Tensor | None = None  # [2, L] at the model's rate: vary's source (relative targets)
+    load: Callable[[str], torch.Tensor] | None = None  # an audio file -> [2, L] at the model's rate (match)
+
+
+# Measures ----------------------------------------------------------------------------------------------------------
+
+def frame_energy(audio: torch.Tensor) -> torch.Tensor:
+    """[B, frames]: energy per 21 ms STFT frame (hop 5.3 ms at 48 kHz), summed over bins and channels."""
+    return stft(audio).abs().pow(2).sum(dim=(1, 2))
+
+
+def brightness(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """log2 of the spectral centroid in Hz: sum(f P) / sum(P) over every bin and frame (P: power)."""
+    power = stft(audio).abs().pow(2).sum(dim=(1, 3))  # [B, bins]
+    freqs = torch.linspace(0, rate / 2, power.shape[-1], device=audio.device)
+    centroid = (power * freqs).sum(-1) / power.sum(-1).clamp(min=1e-30)
+    return torch.log2(centroid.clamp(min=1.0))
+
+
+def decay(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """log2 of the T60 in seconds: 13.8 times the energy-weighted mean time after the loudest frame (exact for an
+    exponential decay; a tail cut by the clip's end reads shorter)."""
+    energy = frame_energy(audio)
+    frames = torch.arange(energy.shape[-1], device=audio.device)
+    after = frames[None] - energy.detach().argmax(-1, keepdim=True)  # frames since the peak
+    weights = energy * (after >= 0)
+    mean_time = (weights * after.clamp(min=0)).sum(-1) / weights.sum(-1).clamp(min=1e-30) * HOP / rate
+    return torch.log2((T60_PER_MEAN_TIME * mean_time).clamp(min=1e-3))
+
+
+def punch(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """dB of the transient over the body: mean frame energy in the 21 ms from the onset over that in the 181 ms
+    after (onset: the first frame within 20 dB of the loudest)."""
+    energy = frame_energy(audio)
+    loud = energy.detach() >= energy.detach().amax(-1, keepdim=True) * 10 ** (ONSET_DB / 10)
+    onset = loud.float().argmax(-1, keepdim=True)
+    offset = torch.arange(energy.shape[-1], device=audio.device)[None] - onset
+    attack = (offset >= 0) & (offset < ATTACK_FRAMES)
+    body = (offset >= ATTACK_FRAMES) & (offset < ATTACK_FRAMES + BODY_FRAMES)
+    floor = FLOOR * energy.amax(-1)
+    attack_mean = (energy * attack).sum(-1) / attack.sum(-1).clamp(min=1)
+    body_mean = (energy * body).sum(-1) / body.sum(-1).clamp(min=1)
+    return 10 * torch.log10((attack_mean + floor) / (body_mean + floor))
+
+
+def tuning(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """The fundamental as a MIDI note number (69 = A4 = 440 Hz; fractions are cents / 100): the geometric mean
+    frequency of 20-500 Hz weighted by the squared power spectrum (5.9 Hz bins), which sits on the strongest
+    low partial: a kick's, tom's or 808's pitch."""
+    power = stft(audio, PITCH_FFT, PITCH_HOP).abs().pow(2).sum(dim=(1, 3))  # [B, bins]
+    freqs = torch.linspace(0, rate / 2, power.shape[-1], device=audio.device)
+    band = (freqs >= PITCH_LOW_HZ) & (freqs <= PITCH_HIGH_HZ)
+    weights = (power[:, band] / power[:, band].amax(-1, keepdim=True).clamp(min=1e-30)).pow(2)
+    log_f = (weights * torch.log2(freqs[band])).sum(-1) / weights.sum(-1).clamp(min=1e-30)
+    return 69 + 12 * (log_f - math.log2(440.0))
+
+
+def width(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """dB of side over mid energy, side = (L - R) / 2, mid = (L + R) / 2: 0 dB is as wide as it is centred; mono
+    reads -60 dB (the floor) and stays mono (its side has no gradient)."""
+    left, right = audio[:, 0], audio[:, -1]
+    side = ((left - right) / 2).pow(2).sum(-1)
+    mid = ((left + right) / 2).pow(2).sum(-1)
+    floor = FLOOR * (side + mid).clamp(min=1e-30)
+    return 10 * torch.log10((side + floor) / (mid + floor))
+
+
+def shape_features(audio: torch.Tensor, rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """([B, bands] dB, [B, frames] dB): the long-term spectrum in the 33 log bands of the source-shape guide,
+    relative to its total, and the frame envelope relative to its peak; both floored at -60 dB."""
+    power = stft(audio).abs().pow(2).sum(dim=1)  # [B, bins, frames]
+    bands = torch.einsum("kf,bf->bk", band_matrix(rate).to(power), power.sum(-1))
+    bands = bands / bands.sum(-1, keepdim=True).clamp(min=1e-30)
+    envelope = power.sum(1)
+    envelope = envelope / envelope.amax(-1, keepdim=True).clamp(min=1e-30)
+    return 10 * torch.log10(bands + FLOOR), 10 * torch.log10(envelope + FLOOR)
+
+
+def shape_distance(audio: torch.Tensor, rate: int, reference: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """dB: the RMS difference of the spectra plus that of the envelopes (the shorter one padded with -60 dB)."""
+    spectrum, envelope = shape_features(audio, rate)
+    ref_spectrum, ref_envelope = (feature.to(audio.device) for feature in reference)
+    frames = max(envelope.shape[-1], ref_envelope.shape[-1])
+    floor = 10 * math.log10(FLOOR)
+    envelope = torch.nn.functional.pad(envelope, (0, frames - envelope.shape[-1]), value=floor)
+    ref_envelope = torch.nn.functional.pad(ref_envelope, (0, frames - ref_envelope.shape[-1]), value=floor)
+    spectral = (spectrum - ref_spectrum).pow(2).mean(-1).add(1e-12).sqrt()
+    temporal = (envelope - ref_envelope).pow(2).mean(-1).add(1e-12).sqrt()
+    return spectral + temporal
+
+
+# Targets -----------------------------------------------------------------------------------------------------------
+
+def _number(name: str, text: str, units: dict[str, float], low: float, high: float) -> float:
+    """A number with one of ``units``' suffixes (case-insensitive; '' for a bare number), scaled, in low..high."""
+    match = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in units:
+        raise ConfigError(f"{name}: cannot read the target {text!r}: a number with "
+                          f"{' or '.join(repr(u) for u in units if u) or 'no unit'}")
+    value = float(match.group(1)) * units[unit]
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: the target {text!r} is outside {low:g}..{high:g}")
+    return value
+
+
+def _hertz(text: str, context: GuideContext) -> float:
+    return math.log2(_number("brightness", text, {"": 1, "hz": 1, "k": 1000, "khz": 1000}, 20,
+                             context.sample_rate / 2))
+
+
+def _seconds(text: str, context: GuideContext) -> float:
+    return math.log2(_number("decay", text, {"": 1, "s": 1, "ms": 1e-3}, 0.01, 60))
+
+
+def _decibels(name: str):
+    def parse(text: str, context: GuideContext) -> float:
+        return _number(name, text, {"": 1, "db": 1}, -60, 60)
+    return parse
+
+
+def _note(text: str, context: GuideContext) -> float:
+    """A note name (A1, C#2, Eb0), a MIDI number (33), a frequency (55Hz), or semitones from the source (+2, -3)."""
+    spoken = re.fullmatch(r"\s*([a-gA-G])([#b]?)(-?\d)\s*", text)
+    if spoken:
+        letter, accidental, octave = spoken.groups()
+        return 12 * (int(octave) + 1) + NOTE_NAMES[letter.lower()] + {"#": 1, "b": -1, "": 0}[accidental]
+    if text.strip().startswith(("+", "-")):
+        if context.source is None:
+            raise ConfigError(f"tuning: {text!r} is relative to a source; name a note (A1) to generate")
+        shift = _number("tuning", text, {"": 1, "st": 1}, -24, 24)
+        return float(tuning(context.source[None].float(), context.sample_rate)[0]) + shift
+    if text.strip().lower().endswith("hz"):
+        return 69 + 12 * math.log2(_number("tuning", text, {"hz": 1}, PITCH_LOW_HZ, PITCH_HIGH_HZ) / 440)
+    return _number("tuning", text, {"": 1}, 0, 127)
+
+
+# Guides ------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Measured:
+    """A guide that moves one measure: up (positive weight), down (negative) or toward a target (positive weight;
+    the loss (measure - target)^2 / 2, with steps that stop there). Plug-ins may build their own from any
+    differentiable measure."""
+
+    name: str
+    unit: str  # what `dd-bridge guides` shows: the unit of ``shown(measure)``
+    summary: str  # what a positive weight does
+    target_help: str
+    measure: Callable[[torch.Tensor, int], torch.Tensor]
+    parse_target: Callable[[str, GuideContext], float]
+    shown: Callable[[float], float] = float  # working scale -> unit
+
+    def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
+             t_max: float = 1.0, full: bool = False) -> LossGuide:
+        rate, measure = context.sample_rate, self.measure
+        if target is None:
+            return LossGuide(lambda audio: -measure(audio, rate), weight, t_min=t_min, t_max=t_max, full=full,
+                             name=self.name)
+        goal = self.parse_target(target, context)
+        if weight < 0:
+            raise ConfigError(f"{self.name}: a weight toward a target must be positive, got {weight:g}")
+        return LossGuide(lambda audio: (measure(audio, rate) - goal).pow(2) / 2, weight, t_min=t_min, t_max=t_max,
+                         full=full, to_zero=True, name=self.name)
+
+    def value(self, audio: torch.Tensor, rate: int) -> list[float]:
+        """The measure of each item of [B, C, L] audio, in ``unit``."""
+        with torch.no_grad():
+            return [self.shown(float(v)) for v in self.measure(audio.float(), rate)]
+
+
+@dataclass(frozen=True)
+class Match:
+    """Toward the spectrum and envelope of a second clip (the target: its path)."""
+
+    name: str = "match"
+    unit: str = "dB"
+    summary: str = "closer to the target clip's spectrum and envelope (a negative weight: further from it)"
+    target_help: str = "an audio file (required)"
+
+    def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
+             t_max: float = 1.0, full: bool = False) -> LossGuide:
+        if not target or context.load is None:
+            raise ConfigError("match: give the clip to match as the target: match=WEIGHT:FILE")
+        rate = context.sample_rate
+        with torch.no_grad():
+            reference = shape_features(context.load(target)[None].float(), rate)
+        return LossGuide(lambda audio: shape_distance(audio, rate, reference), weight, t_min=t_min, t_max=t_max,
+                         full=full, name=self.name)
+
+
+BRIGHTNESS = Measured("brightness", "Hz", "a higher spectral centroid: brighter (negative: darker)",
+                      "a centroid in Hz: 3000, 3k, 3kHz", brightness, _hertz,
+                      shown=lambda octaves: 2 ** octaves)
+DECAY = Measured("decay", "s", "a longer tail (negative: shorter)", "a T60 in seconds: 0.4, 400ms", decay,
+                 _seconds, shown=lambda octaves: 2 ** octaves)
+PUNCH = Measured("punch", "dB", "more transient over the body (negative: softer attack)", "dB: 12", punch,
+                 _decibels("punch"))
+TUNING = Measured("tuning", "MIDI note", "a higher fundamental (negative: lower)",
+                  "a note (A1, C#2), MIDI number (33), Hz (55Hz), or semitones from the source (+2, -3)", tuning,
+                  _note)
+WIDTH = Measured("width", "dB side/mid", "wider stereo (negative: narrower)", "dB of side over mid: -12", width,
+                 _decibels("width"))
+MATCH = Match()

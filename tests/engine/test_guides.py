@@ -1,0 +1,243 @@
+"""Loss guides: the update steers sampling (an exact denoiser over real one-shots), every measure's gradient points
+the way its finite differences do, guides compose, and an unguided render is untouched."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from bridge.engine.audio import read_audio, to_model
+from bridge.engine.engine import Engine
+from bridge.engine.guidance import Guided, LossGuide
+from bridge.engine.guides import builtin
+from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.samplers import SAMPLERS
+from bridge.engine.schedules import alpha_sigma, step_grid
+from bridge.engine.unet import DanceDiffusionUNet
+from bridge.errors import ConfigError
+from tests.conftest import TINY_RENDER
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+RATE = 48000
+LENGTH = 8192  # 0.17 s: the attack and early body of each one-shot
+KICKS = ["BJA_Pacific/BD_01.aiff", "VariBreaks/VP Kick 1.flac", "Millo-Drums_v.1/bd1.flac",
+         "The Black Pearl 1.0/PearlKick-Med.wav"]
+HATS = ["BJA_Pacific/HH_01.aiff", "VariBreaks/VP Hat 1 Cl.flac", "Millo-Drums_v.1/closehihat3.flac",
+        "ForzeeStereo/HiHatClosed-0.wav"]
+MEASURED = [builtin.BRIGHTNESS, builtin.DECAY, builtin.PUNCH, builtin.TUNING, builtin.WIDTH]
+
+
+def one_shot(drumkits, name: str, length: int | None = LENGTH) -> torch.Tensor:
+    """[2, length] at the model's rate, at -20 dBFS RMS (so no clip is favoured by its level)."""
+    clip = to_model(read_audio(drumkits / name), RATE)
+    if length is not None:
+        clip = F.pad(clip[:, :length], (0, max(0, length - clip.shape[-1])))
+    return clip / clip.pow(2).mean().sqrt() * 0.1
+
+
+class ExactDenoiser:
+    """The optimal denoiser of a data set of a few clips: the posterior mean of the clip given x at time t, as a
+    v-network. Sampling with it ends on one of the clips (the nearest one by the end); which one is the seed's."""
+
+    def __init__(self, clips: torch.Tensor):
+        self.clips = clips
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha, sigma = (float(w) for w in alpha_sigma(t.reshape(-1)[0]))
+        distance = (x[:, None] - alpha * self.clips[None]).pow(2).sum(dim=(2, 3))
+        weights = torch.softmax(-distance / (2 * sigma**2), dim=1)
+        denoised = torch.einsum("bn,ncl->bcl", weights, self.clips)
+        return (alpha * x - denoised) / sigma
+
+    def picks(self, rendered: torch.Tensor) -> torch.Tensor:
+        """The index of the clip each render ended on."""
+        return (rendered[:, None] - self.clips[None]).pow(2).sum(dim=(2, 3)).argmin(1)
+
+
+@pytest.fixture(scope="module")
+def denoiser(drumkits) -> ExactDenoiser:
+    return ExactDenoiser(torch.stack([one_shot(drumkits, name) for name in KICKS + HATS]))
+
+
+def hat_share(denoiser: ExactDenoiser, guides, sampler: str = "v-ddim", runs: int = 100, full: bool = False) -> float:
+    x = torch.randn(runs, 2, LENGTH, generator=torch.Generator().manual_seed(0))
+    network = Guided(denoiser, guides, differentiable=denoiser if full else None) if guides else denoiser
+    rendered = SAMPLERS[sampler](network, x, step_grid(25, 1.0))
+    return float((denoiser.picks(rendered) >= len(KICKS)).float().mean())
+
+
+@pytest.mark.parametrize("sampler", ["v-ddim", "dpmpp-2m"])
+def test_brightness_guidance_picks_hats_where_unguided_sampling_picks_either(denoiser, sampler):
+    unguided = hat_share(denoiser, [], sampler)
+    brighter = hat_share(denoiser, [builtin.BRIGHTNESS.make(1.0, None, GuideContext(RATE))], sampler)
+    assert 0.35 <= unguided <= 0.65, unguided  # 100 runs: about evenly
+    assert brighter >= 0.8, brighter
+
+
+def test_full_mode_takes_the_gradient_through_the_network(denoiser):
+    brighter = hat_share(denoiser, [builtin.BRIGHTNESS.make(1.0, None, GuideContext(RATE), full=True)], runs=40,
+                         full=True)
+    darker = hat_share(denoiser, [builtin.BRIGHTNESS.make(-1.0, None, GuideContext(RATE), full=True)], runs=40,
+                       full=True)
+    assert brighter >= 0.8 and darker <= 0.2, (brighter, darker)
+    with pytest.raises(ConfigError, match="full guidance needs"):
+        Guided(denoiser, [builtin.BRIGHTNESS.make(1.0, None, GuideContext(RATE), full=True)])
+
+
+@pytest.fixture(scope="module")
+def sounds(drumkits) -> dict[str, torch.Tensor]:
+    """Whole real one-shots, [1, 2, L]: a stereo hat (some width) and a kick (a clear fundamental)."""
+    return {"hat": one_shot(drumkits, "Millo-Drums_v.1/closehihat3.flac", None)[None],
+            "kick": one_shot(drumkits, "The Black Pearl 1.0/PearlKick-Med.wav", None)[None]}
+
+
+@pytest.mark.parametrize("guide, sound", [(guide, sound) for guide in MEASURED for sound in ("hat", "kick")
+                                          if (guide, sound) != (builtin.WIDTH, "kick")],  # mono: no gradient
+                         ids=lambda value: getattr(value, "name", value))
+def test_each_measure_s_gradient_agrees_with_finite_differences(guide, sound, sounds):
+    check_gradient(guide.measure, sounds[sound])
+
+
+def test_the_match_distance_s_gradient_agrees_with_finite_differences(sounds):
+    reference = builtin.shape_features(sounds["kick"].double(), RATE)
+    check_gradient(lambda audio, rate: builtin.shape_distance(audio, rate, reference), sounds["hat"])
+
+
+def check_gradient(measure, sound: torch.Tensor) -> None:
+    """Along the gradient and along a random direction, the central difference of ``measure`` agrees with the
+    gradient in sign and within 5 %."""
+    audio = sound.double().requires_grad_(True)
+    value = measure(audio, RATE).sum()
+    (gradient,) = torch.autograd.grad(value, audio)
+    random = torch.randn(audio.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    for direction in (gradient, random * (gradient != 0)):
+        direction = direction / direction.norm()
+        eps = 1e-4 * float(audio.detach().norm())
+        with torch.no_grad():
+            difference = (measure(audio + eps * direction, RATE) - measure(audio - eps * direction,
+                                                                           RATE)).sum() / (2 * eps)
+        analytic = float((gradient * direction).sum())
+        assert torch.sign(difference) == torch.sign(torch.tensor(analytic)), (difference, analytic)
+        assert abs(float(difference) - analytic) <= 0.05 * abs(analytic) + 1e-9, (difference, analytic)
+
+
+def steps_of(guide: LossGuide, audio: torch.Tensor, count: int = 8, t: float = 0.05) -> torch.Tensor:
+    """``audio`` after ``count`` cheap-mode steps of ``guide`` at time t (as one sampler call each would)."""
+    for _ in range(count):
+        audio = guide(audio, t)
+    return audio
+
+
+@pytest.mark.parametrize("guide", MEASURED, ids=lambda g: g.name)
+def test_a_positive_weight_raises_the_measure_and_a_negative_one_lowers_it(guide, sounds):
+    audio = sounds["hat"] if guide not in (builtin.TUNING, builtin.PUNCH) else sounds["kick"]
+    before = guide.value(audio, RATE)[0]
+    up = guide.value(steps_of(guide.make(1.0, None, GuideContext(RATE)), audio), RATE)[0]
+    down = guide.value(steps_of(guide.make(-1.0, None, GuideContext(RATE)), audio), RATE)[0]
+    assert down < before < up, (down, before, up)
+
+
+@pytest.mark.parametrize("guide, target, goal", [(builtin.BRIGHTNESS, "3k", 3000.0), (builtin.DECAY, "300ms", 0.3),
+                                                 (builtin.WIDTH, "-20dB", -20.0), (builtin.TUNING, "A1", 33.0)])
+def test_a_target_is_approached(guide, target, goal, sounds):
+    audio = sounds["hat"] if guide is not builtin.TUNING else sounds["kick"]
+    before = guide.value(audio, RATE)[0]
+    after = guide.value(steps_of(guide.make(1.0, target, GuideContext(RATE)), audio, 20), RATE)[0]
+    assert abs(after - goal) < abs(before - goal) / 2, (before, after, goal)
+
+
+def test_tuning_by_semitones_is_relative_to_the_source(sounds):
+    kick = sounds["kick"][0]
+    context = GuideContext(RATE, source=kick)
+    pitch = builtin.TUNING.value(kick[None], RATE)[0]
+    after = builtin.TUNING.value(steps_of(builtin.TUNING.make(1.0, "+3", context), kick[None], 20), RATE)[0]
+    assert 2 < after - pitch < 4, (pitch, after)
+    with pytest.raises(ConfigError, match="relative to a source"):
+        builtin.TUNING.make(1.0, "+3", GuideContext(RATE))
+
+
+def test_match_moves_toward_the_other_clip(sounds):
+    hat, kick = sounds["hat"], sounds["kick"]
+    context = GuideContext(RATE, load=lambda path: {"kick.wav": kick[0]}[path])
+    reference = builtin.shape_features(kick, RATE)
+    before = float(builtin.shape_distance(hat, RATE, reference))
+    closer = float(builtin.shape_distance(steps_of(builtin.MATCH.make(1.0, "kick.wav", context), hat, t=0.01),
+                                          RATE, reference))
+    further = float(builtin.shape_distance(steps_of(builtin.MATCH.make(-1.0, "kick.wav", context), hat, t=0.01),
+                                           RATE, reference))
+    assert further > before > closer, (further, before, closer)
+    with pytest.raises(ConfigError, match="match=WEIGHT:FILE"):
+        builtin.MATCH.make(1.0, None, context)
+
+
+@pytest.mark.parametrize("text", ["bright", "3 MHz", "5", "30000"])
+def test_bad_targets_are_one_line_errors(text):
+    with pytest.raises(ConfigError, match="brightness"):
+        builtin.BRIGHTNESS.make(1.0, text, GuideContext(RATE))
+    with pytest.raises(ConfigError, match="must be positive"):
+        builtin.BRIGHTNESS.make(-1.0, "3k", GuideContext(RATE))
+
+
+def test_guides_compose(sounds):
+    """Two guides at once each move their own measure, as the Guided chain applies them in turn."""
+    hat = sounds["hat"]
+    brighter = builtin.BRIGHTNESS.make(1.0, None, GuideContext(RATE))
+    narrower = builtin.WIDTH.make(-1.0, None, GuideContext(RATE))
+    both = steps_of(_Chain([brighter, narrower]), hat)
+    assert builtin.BRIGHTNESS.value(both, RATE)[0] > builtin.BRIGHTNESS.value(hat, RATE)[0]
+    assert builtin.WIDTH.value(both, RATE)[0] < builtin.WIDTH.value(hat, RATE)[0]
+    # Through Guided: the estimate it hands back is the chain's.
+    x = torch.randn(hat.shape, generator=torch.Generator().manual_seed(2)) * 0.3 + hat
+    model = lambda x, t: 0.2 * x  # noqa: E731 - any network
+    t = torch.full((1,), 0.5)
+    alpha, sigma = (float(w) for w in alpha_sigma(torch.tensor(0.5)))
+    guided = alpha * x - sigma * Guided(model, [brighter, narrower])(x, t)
+    chained = narrower(brighter(alpha * x - sigma * model(x, t), 0.5), 0.5)
+    assert torch.allclose(guided, chained, atol=1e-5)
+
+
+class _Chain:
+    def __init__(self, guides):
+        self.guides = guides
+
+    def __call__(self, audio, t):
+        for guide in self.guides:
+            audio = guide(audio, t)
+        return audio
+
+
+def test_a_step_is_sized_by_weight_sigma_and_level_whatever_the_loss(sounds):
+    hat = sounds["hat"]
+    for loss in (lambda a: a.pow(2).sum(dim=(1, 2)), lambda a: 1e6 * a[..., :100].sum(dim=(1, 2))):
+        for weight, t in ((1.0, 0.5), (0.25, 0.9)):
+            step = LossGuide(loss, weight)(hat, t) - hat
+            sigma = float(alpha_sigma(torch.tensor(t))[1])
+            rms = float(step.pow(2).mean().sqrt())
+            assert rms == pytest.approx(weight * sigma * float(hat.pow(2).mean().sqrt()), rel=1e-4)
+    guide = LossGuide(lambda a: a.sum(dim=(1, 2)), 1.0, t_min=0.2, t_max=0.8)
+    assert [guide.acts_at(t) for t in (0.1, 0.2, 0.5, 0.8, 0.9)] == [False, False, True, True, False]
+    assert not LossGuide(lambda a: a.sum(dim=(1, 2)), 0.0).acts_at(0.5)
+    for bad in ({"weight": float("nan")}, {"weight": 1.0, "t_min": 0.5, "t_max": 0.5}):
+        with pytest.raises(ValueError):
+            LossGuide(lambda a: a.sum(dim=(1, 2)), **bad)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    torch.manual_seed(7)
+    return Engine.from_module(DanceDiffusionUNet(TINY_RENDER), sample_rate=RATE, window=8192, name="guided",
+                              device="cpu")
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["cheap", "full"])
+def test_the_engine_guides_generate_and_interpolate_and_leaves_unguided_renders_alone(engine, sounds, full):
+    guides = [builtin.BRIGHTNESS.make(2.0, None, GuideContext(RATE), full=full)]
+    free = engine.generate(2, 8192, steps=4, seed=3, clamp=False)
+    assert torch.equal(free, engine.generate(2, 8192, steps=4, seed=3, clamp=False, guides=[]))
+    guided = engine.generate(2, 8192, steps=4, seed=3, clamp=False, guides=guides)
+    assert not torch.equal(free, guided)
+    a, b = sounds["hat"][0, :, :8192], sounds["kick"][0, :, :8192]
+    free = engine.interpolate(a, b, 3, steps=4)
+    assert torch.equal(free, engine.interpolate(a, b, 3, steps=4, guides=[]))
+    assert not torch.equal(free, engine.interpolate(a, b, 3, steps=4, guides=guides))
