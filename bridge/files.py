@@ -16,7 +16,13 @@ in bytes (``NAME_BYTES``), as file systems count them, not in characters.
 
 Reading: ``open_regular`` opens only regular files, bounded by size, without ever blocking on a FIFO or
 reading a device; ``load_yaml`` reads YAML without aliases (an alias bomb expands a few hundred bytes into
-gigabytes) from a file of bounded size.
+gigabytes) from a file of bounded size; ``read_yaml`` words its failures.
+
+Checks a producer reads (``check_input``, ``check_new``, ``create_new``, ``read_yaml``): one line naming the path,
+raised as the caller's error type, so the command line and the service refuse a file in the same words.
+
+Over 300 lines on purpose: every rule about a file on disk is here and nowhere else, so no writer or reader can
+follow a rule of its own.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ folder gets a LICENCE.md: the font, its Debian package and version, the licence 
 files were read: PACKAGE_LICENCES, with a model card entry; a copyleft or share-alike font is flagged as not for
 weights that ship) and that package's copyright file verbatim.
 The same font and options give the same files.
+
+About 390 lines in one module on purpose: one tool, from the font to the licence file, used only by `make-drums`.
 """
 
 from __future__ import annotations
