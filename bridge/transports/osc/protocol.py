@@ -1,11 +1,14 @@
 """The OSC address space (docs/osc.md): OSC messages in, validated request values out, and the replies' shape.
 
-Pure functions on (address, args); no sockets and no torch, so it is tested with recorded datagrams.
+Pure functions on (address, args); no sockets and no torch, so it is tested with recorded datagrams. Each
+address is one entry of ADDRESSES: its usage line and its parser, side by side.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from bridge.daemon import requests as rq
 from bridge.daemon.settings import as_int, as_text, validate
@@ -15,18 +18,6 @@ REQUEST_ID = re.compile(r"^#[\w.:-]{1,64}$")
 OPTION = re.compile(r"^([a-z_]+)=(.*)$", re.S)
 MAX_ERROR = 300  # characters of an error message about a request
 TOKEN = "token="  # the shared secret, on any request, anywhere after the request id (docs/osc.md)
-
-USAGE = {
-    "/dd/ping": "/dd/ping",
-    "/dd/hello": "/dd/hello [port]",
-    "/dd/status": "/dd/status",
-    "/dd/cancel": "/dd/cancel",
-    "/dd/select": "/dd/select <path> [start=S] [end=E] [tail=T]",
-    "/dd/vary": "/dd/vary [path] [count] [noise] [key=value ...]",
-    "/dd/generate": "/dd/generate [count] [seconds] [key=value ...]",
-    "/dd/interpolate": "/dd/interpolate <a> <b> [count] [key=value ...]",
-    "/dd/set": f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})",
-}
 
 # Replies that end a request: a client waiting for one request stops at the first of these.
 FINAL_REPLIES = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/status", "/dd/hello", "/dd/error")
@@ -62,6 +53,10 @@ def split_token(args: list) -> tuple[str | None, list]:
     return token, rest
 
 
+class _Misused(ConfigError):
+    """Arguments that do not fit an address's usage line; parse() adds that line to the message."""
+
+
 def _split_options(address: str, args: list) -> tuple[list, dict]:
     positional, options = [], {}
     for arg in args:
@@ -70,22 +65,21 @@ def _split_options(address: str, args: list) -> tuple[list, dict]:
         if match:
             known = rq.ADDRESS_OPTIONS.get(address, ())
             if not known:
-                raise ConfigError(f"takes no key=value options; usage: {USAGE[address]}")
+                raise _Misused("takes no key=value options")
             if match.group(1) not in known:
                 raise ConfigError(f"unknown option {match.group(1)!r}; known: {', '.join(known)}")
             options[match.group(1)] = match.group(2)
         elif options:
-            raise ConfigError(f"positional argument {arg!r} after options; usage: {USAGE[address]}")
+            raise _Misused(f"positional argument {arg!r} after options")
         else:
             positional.append(arg)
     return positional, options
 
 
-def _arity(address: str, args: list, low: int, high: int) -> None:
+def _arity(args: list, low: int, high: int) -> None:
     if not low <= len(args) <= high:
-        raise ConfigError(f"takes {low}..{high} arguments, got {len(args)}; usage: {USAGE[address]}"
-                          if low != high else
-                          f"takes {low} argument{'s' * (low != 1)}, got {len(args)}; usage: {USAGE[address]}")
+        raise _Misused(f"takes {low}..{high} arguments, got {len(args)}" if low != high else
+                       f"takes {low} argument{'s' * (low != 1)}, got {len(args)}")
 
 
 def _path(name: str, value) -> str:
@@ -109,19 +103,96 @@ def _optional(key: str, args: list, index: int):
     return validate(key, args[index])
 
 
+# One parser per address: (positional arguments, key=value options, request id) -> the request value.
+
+def _bare(kind: type[rq.Request]) -> Callable[[list, rq.Options, str | None], rq.Request]:
+    """An address without arguments (/dd/ping, /dd/status, /dd/cancel)."""
+    def parse_bare(args: list, options: rq.Options, request_id: str | None) -> rq.Request:
+        _arity(args, 0, 0)
+        return kind(request_id=request_id)
+    return parse_bare
+
+
+def _hello(args: list, options: rq.Options, request_id: str | None) -> rq.Hello:
+    _arity(args, 0, 1)
+    port = as_int("port", args[0], 1, 65535) if args else None
+    return rq.Hello(request_id=request_id, port=port)
+
+
+def _select(args: list, options: rq.Options, request_id: str | None) -> rq.Select:
+    _arity(args, 1, 1)
+    return rq.Select(request_id=request_id, path=_path("path", args[0]), region=options.region)
+
+
+def _vary(args: list, options: rq.Options, request_id: str | None) -> rq.Vary:
+    # The path may be absent or empty (the selected clip): a leading number is then the count.
+    path = None
+    if args and not _is_number(args[0]):
+        path = args[0].strip() if isinstance(args[0], str) else args[0]
+        path = _path("path", path) if path else None
+        args = args[1:]
+    _arity(args, 0, 2)
+    return rq.Vary(request_id=request_id, path=path, count=_optional("count", args, 0),
+                   noise=_optional("noise", args, 1), options=options)
+
+
+def _generate(args: list, options: rq.Options, request_id: str | None) -> rq.Generate:
+    _arity(args, 0, 2)
+    return rq.Generate(request_id=request_id, count=_optional("count", args, 0),
+                       seconds=_optional("seconds", args, 1), options=options)
+
+
+def _interpolate(args: list, options: rq.Options, request_id: str | None) -> rq.Interpolate:
+    _arity(args, 2, 3)
+    return rq.Interpolate(request_id=request_id, a=_path("a", args[0]), b=_path("b", args[1]),
+                          count=_optional("count", args, 2), options=options)
+
+
+def _set(args: list, options: rq.Options, request_id: str | None) -> rq.Set:
+    _arity(args, 2, 2)
+    key = args[0]
+    if not isinstance(key, str) or key not in rq.SET_KEYS:
+        raise ConfigError(f"unknown key {key!r}; keys: {', '.join(rq.SET_KEYS)}")
+    if key in ("model", "folder") and _is_number(args[1]):
+        raise ConfigError(f"{key} must be a name or path, not the number {args[1]!r}")
+    return rq.Set(request_id=request_id, key=key, value=validate(key, args[1]))
+
+
+@dataclass(frozen=True)
+class Address:
+    """One request address: its usage line (quoted by every error about its arguments) and its parser."""
+
+    usage: str
+    parse: Callable[[list, rq.Options, str | None], rq.Request]
+    options: bool = True  # key=value arguments are options; /dd/set takes its value as it comes
+
+
+ADDRESSES = {
+    "/dd/ping": Address("/dd/ping", _bare(rq.Ping)),
+    "/dd/hello": Address("/dd/hello [port]", _hello),
+    "/dd/status": Address("/dd/status", _bare(rq.Status)),
+    "/dd/cancel": Address("/dd/cancel", _bare(rq.Cancel)),
+    "/dd/select": Address("/dd/select <path> [start=S] [end=E] [tail=T]", _select),
+    "/dd/vary": Address("/dd/vary [path] [count] [noise] [key=value ...]", _vary),
+    "/dd/generate": Address("/dd/generate [count] [seconds] [key=value ...]", _generate),
+    "/dd/interpolate": Address("/dd/interpolate <a> <b> [count] [key=value ...]", _interpolate),
+    "/dd/set": Address(f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})", _set, options=False),
+}
+
+
 def parse(address: str, args: list) -> rq.Request:
     """The request value for one OSC message, or ProtocolError naming what is wrong and what is allowed."""
     request_id, args = split_request_id(args)
     args = [_from_float32(arg) for arg in args]
     try:
-        if address not in USAGE:
-            known = ", ".join(USAGE)
-            raise ConfigError(f"unknown address; known: {known}")
-        if address != "/dd/set":
-            args, options = _split_options(address, args)
-        else:
-            options = {}
-        request = _parse(address, args, options, request_id)
+        entry = ADDRESSES.get(address)
+        if entry is None:
+            raise ConfigError(f"unknown address; known: {', '.join(ADDRESSES)}")
+        try:
+            args, options = _split_options(address, args) if entry.options else (args, {})
+            request = entry.parse(args, rq.Options.parse(options), request_id)
+        except _Misused as error:
+            raise ConfigError(f"{error}; usage: {entry.usage}") from None
     except ConfigError as error:
         raise ProtocolError(address, excerpt(str(error)), request_id) from None
     return request
@@ -130,48 +201,6 @@ def parse(address: str, args: list) -> rq.Request:
 def excerpt(message: str) -> str:
     """A message that quotes a 60 kB argument would not fit in a reply datagram; the start says what is wrong."""
     return message if len(message) <= MAX_ERROR else message[:MAX_ERROR - 5] + " ..."
-
-
-def _parse(address: str, args: list, options: dict, request_id: str | None) -> rq.Request:
-    opts = rq.Options.parse(options)
-    if address in ("/dd/ping", "/dd/status", "/dd/cancel"):
-        _arity(address, args, 0, 0)
-        kind = {"/dd/ping": rq.Ping, "/dd/status": rq.Status, "/dd/cancel": rq.Cancel}[address]
-        return kind(request_id=request_id)
-    if address == "/dd/hello":
-        _arity(address, args, 0, 1)
-        port = as_int("port", args[0], 1, 65535) if args else None
-        return rq.Hello(request_id=request_id, port=port)
-    if address == "/dd/select":
-        _arity(address, args, 1, 1)
-        return rq.Select(request_id=request_id, path=_path("path", args[0]), region=opts.region)
-    if address == "/dd/vary":
-        # The path may be absent or empty (the selected clip): a leading number is then the count.
-        path = None
-        if args and not _is_number(args[0]):
-            path = args[0].strip() if isinstance(args[0], str) else args[0]
-            path = _path("path", path) if path else None
-            args = args[1:]
-        _arity(address, args, 0, 2)
-        count = _optional("count", args, 0)
-        noise = _optional("noise", args, 1)
-        return rq.Vary(request_id=request_id, path=path, count=count, noise=noise, options=opts)
-    if address == "/dd/generate":
-        _arity(address, args, 0, 2)
-        return rq.Generate(request_id=request_id, count=_optional("count", args, 0),
-                           seconds=_optional("seconds", args, 1), options=opts)
-    if address == "/dd/interpolate":
-        _arity(address, args, 2, 3)
-        return rq.Interpolate(request_id=request_id, a=_path("a", args[0]), b=_path("b", args[1]),
-                              count=_optional("count", args, 2), options=opts)
-    # /dd/set
-    _arity(address, args, 2, 2)
-    key = args[0]
-    if not isinstance(key, str) or key not in rq.SET_KEYS:
-        raise ConfigError(f"unknown key {key!r}; keys: {', '.join(rq.SET_KEYS)}")
-    if key in ("model", "folder") and _is_number(args[1]):
-        raise ConfigError(f"{key} must be a name or path, not the number {args[1]!r}")
-    return rq.Set(request_id=request_id, key=key, value=validate(key, args[1]))
 
 
 def reply_args(request_id: str | None, args) -> list:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from pythonosc.osc_message import OscMessage
 
 from bridge.daemon import requests as rq
 from bridge.engine.regions import Region
-from bridge.transports.osc.protocol import ProtocolError, parse, reply_args, split_token
+from bridge.transports.osc.protocol import ADDRESSES, ProtocolError, parse, reply_args, split_token
+
+OSC_DOC = (Path(__file__).resolve().parents[3] / "docs" / "osc.md").read_text()
 
 # What Max's udpsend and python-osc put on the wire.
 PING = b"/dd/ping\x00\x00\x00\x00,\x00\x00\x00"
@@ -92,6 +95,16 @@ def test_errors_name_the_allowed_values(address, args, message):
         parse(address, ["#id"] + args)
     assert message in str(caught.value)
     assert caught.value.address == address and caught.value.request_id == "#id"
+
+
+@pytest.mark.parametrize("address", list(ADDRESSES))
+def test_every_address_quotes_its_usage_and_is_documented(address):
+    """Too many arguments: the error ends with the address's usage line, which docs/osc.md shows too."""
+    with pytest.raises(ProtocolError) as caught:
+        parse(address, ["/a.wav"] * 4)
+    usage = ADDRESSES[address].usage
+    assert str(caught.value).endswith(f"; usage: {usage}") and caught.value.address == address
+    assert address in OSC_DOC
 
 
 def test_seeds_given_as_text_keep_every_digit():
