@@ -21,7 +21,7 @@ from bridge.engine.checkpoints import save_model
 from bridge.errors import AudioError, CheckpointError, ConfigError
 from bridge.training.train import SETTINGS_FILE, STATE_FILE, open_run
 from tests.cli.test_render_cli import FAST, REPO, dd_bridge, written
-from tests.daemon.harness import micro_model
+from tests.support.service import micro_model
 from tests.training.test_train import settings_for
 
 VICTIM_TEXT = b"a file of the user's that no temporary may overwrite"

@@ -69,26 +69,22 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_bench(args) -> int:
-    from bridge.daemon.renderer import Renderer
-    from bridge.daemon.service import Service
+    from bridge.daemon.app import App
     from bridge.transports.osc.client import OscClient
-    from bridge.transports.osc.server import OscServer
 
-    renderer = Renderer.load(args.model, args.device, args.precision)
     with tempfile.TemporaryDirectory(prefix="dd-bridge-bench-") as scratch:
         scratch = Path(scratch)
         clip = args.clip.resolve() if args.clip else synthetic_hit(scratch / "hit.wav")
-        config = replace(Config(), folder=scratch / "samples", allowed_folders=(scratch,), osc_port=0,
-                         reply_port=None, midi_port=None, render=Settings(steps=args.steps, prefetch=0))
-        service = Service(config, renderer).start()
-        server = OscServer(service.handle, "127.0.0.1", 0).start()
+        config = replace(Config(), model=args.model, device=args.device, precision=args.precision,
+                         folder=scratch / "samples", allowed_folders=(scratch,), osc_port=0, reply_port=None,
+                         midi_port=None, render=Settings(steps=args.steps, prefetch=0))
+        app = App(config).start()
         try:
-            with OscClient("127.0.0.1", server.port) as client:
-                results = _measure(client, service, str(clip), args)
+            with OscClient("127.0.0.1", app.server.port) as client:
+                results = _measure(client, app.service, str(clip), args)
         finally:
-            service.stop()
-            server.stop()
-    _report(renderer.info, clip, args, results)
+            app.stop(timeout=None)
+    _report(app.service.renderer.info, clip, args, results)
     return 0
 
 

@@ -8,14 +8,11 @@ a pipe.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
 import re
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from bridge import constants, files
@@ -26,7 +23,6 @@ from bridge.logs import RepeatedLines
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
-STOP_GRACE_S = 2.0  # a render stops at its next step; a model call longer than this is left to the exit
 FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
                  ".yaml", ".yml")  # words with these endings are files even before they exist
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -79,41 +75,25 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 
 # -- serve ---------------------------------------------------------------------------------------------------------
 def run_serve(args) -> int:
-    from bridge.daemon.renderer import Renderer
-    from bridge.daemon.service import Service
-    from bridge.engine.catalogue import demo_model_hint
-    from bridge.transports.midi import MidiTriggers, open_midi
-    from bridge.transports.osc.server import OscServer
+    from bridge.daemon.app import App
 
     config = load_config(args.config).with_overrides(
         model=args.model, device=args.device, backend=args.backend, osc_port=args.osc_port, folder=args.folder, midi_port=args.midi_port)
-    # Bind first: a port in use fails in a second, not after the model has loaded.
-    server = OscServer(None, config.osc_host, config.osc_port, config.reply_port, token=config.osc_token)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatedLines())  # a flood of bad requests must not fill the disk with warnings
-    try:
-        log.info("loading model %s ...", config.model or constants.DEFAULT_MODEL)
-        renderer = Renderer.load(config.model, config.device, config.precision, config.backend)
-        service = Service(config, renderer)
-    except BaseException:
-        server.stop()
-        raise
-    # The start-up's objects (torch, the model: some 200k) out of the collector's sight: a full collection of them
-    # holds every thread, the OSC one included, for a few hundred ms (340 ms measured on 2 busy cores).
-    gc.freeze()
-    server.handle, server.on_error = service.handle, service.note_error
-    service.status_extras["osc"] = lambda: {"host": server.host, "port": server.port, "received": server.received,
-                                            "malformed": server.malformed, "refused": server.refused,
-                                            "withheld": server.withheld}
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    service.start()
-    server.start()
-    triggers = MidiTriggers(service.handle, server.reply_for(None), dict(config.midi_notes), dict(config.midi_cc))
-    midi = open_midi(triggers, config.midi_port)
-    service.status_extras["midi"] = lambda: {"port": midi.name if midi else None, "received": triggers.received}
-    info = renderer.info
+    app = App(config)
+    app.serve(ready=lambda: _say_ready(app))
+    if app.still_rendering:  # inside one model call: torch aborts if the interpreter is torn down under it
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(EXIT_OK)  # all is done: files finished, staging emptied, clients told
+    return EXIT_OK
+
+
+def _say_ready(app) -> None:
+    from bridge.engine.catalogue import demo_model_hint
+
+    config, server, info = app.config, app.server, app.service.renderer.info
     if config.osc_host != "127.0.0.1":
         log.warning("listening on %s: other machines on the network can send requests with the token",
                     config.osc_host)
@@ -123,24 +103,9 @@ def run_serve(args) -> int:
              info.device, info.precision)
     if info.name == constants.DEFAULT_MODEL:
         log.info("note: %s", demo_model_hint())
-    log.info("sample folder: %s", service.folder)
+    log.info("sample folder: %s", app.service.folder)
     log.info("config: %s", config.source or f"defaults ({config_path()} not found)")
     log.info("ready; Ctrl-C stops")
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        log.info("stopping: finishing the file being written ...")
-        if midi is not None:
-            midi.close()
-        service.stop(timeout=STOP_GRACE_S)
-        server.stop()
-        log.info("stopped")
-    if service.still_rendering:  # inside one model call: torch aborts if the interpreter is torn down under it
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(EXIT_OK)  # all is done: files finished, staging emptied, clients told
-    return EXIT_OK
 
 
 # -- send / status ---------------------------------------------------------------------------------------------------

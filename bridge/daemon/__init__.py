@@ -1,11 +1,11 @@
 """The service behind `dd-bridge serve`: one warm model, a bounded queue of jobs, variations of the selected clip
 rendered ahead, results written into the sample folder.
 
-Modules: service (the facade and the request handlers), state (what the threads share, under one lock), jobqueue
-(the queue policy), jobs (one job type per kind), worker (the render loop, a {job type: handler} map, the prefetch
-policy), prefetch (the cache of variations rendered ahead), output (files and their metadata), writer (the sample
-and staging folders), stats (counters, recent renders), renderer (the model), requests, settings and config (what
-may be asked and configured).
+Modules: app (its life: bind, load, start, signals, stop), service (the facade and the request handlers), state
+(what the threads share, under one lock), jobqueue (the queue policy), jobs (one job type per kind), worker (the
+render loop, a {job type: handler} map, the prefetch policy), prefetch (the cache of variations rendered ahead),
+output (files and their metadata), writer (the sample and staging folders), stats (counters, recent renders),
+renderer (the model), requests, settings and config (what may be asked and configured).
 
 Threads and what each owns:
 - front-end threads (the OSC network thread, MIDI's callback thread) run ``Service.handle``: they validate, change

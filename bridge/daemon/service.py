@@ -110,6 +110,11 @@ class Service:
         with self.state.lock:
             return self.state.folder
 
+    @property
+    def renderer(self) -> Renderer:
+        with self.state.lock:
+            return self.state.renderer
+
     # -- requests (front-end threads; never wait on the model) -------------------------------------------------
     def handle(self, request: rq.Request, reply: Reply) -> None:
         self.stats.count("requests")

@@ -23,8 +23,8 @@ from bridge.daemon import renderer as renderer_module
 from bridge.engine.catalogue import RECOMMENDED
 from bridge.engine.checkpoints import LoadedModel, save_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
-from tests.daemon.conftest import _one_torch_thread, drum, renderer  # noqa: F401
-from tests.daemon.harness import Listener, micro_model, running_service, service_config
+from tests.support.service import _one_torch_thread, drum, renderer  # noqa: F401 (fixtures)
+from tests.support.service import Listener, micro_model, running_service, service_config
 
 
 def send(capsys, port, *words, timeout="10"):

@@ -7,7 +7,7 @@ import statistics
 import time
 
 from bridge.daemon.renderer import Renderer
-from tests.daemon.harness import Listener, micro_model, running_service, service_config
+from tests.support.service import Listener, micro_model, running_service, service_config
 
 PRESSES = 20
 

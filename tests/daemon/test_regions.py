@@ -18,7 +18,7 @@ from bridge.engine.audio import read_audio, read_metadata
 from bridge.engine.checkpoints import save_model
 from bridge.engine.regions import Region
 from bridge.daemon.renderer import Renderer
-from tests.daemon.harness import micro_model, running_service, service_config
+from tests.support.service import micro_model, running_service, service_config
 
 
 def frames(path) -> tuple[int, int, int]:

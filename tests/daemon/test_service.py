@@ -17,7 +17,7 @@ from bridge.cli import main as cli_main
 from bridge.engine.audio import read_audio, read_metadata
 from bridge.engine.checkpoints import save_model
 from bridge.daemon.renderer import Renderer
-from tests.daemon.harness import Listener, micro_model, running_service, service_config
+from tests.support.service import Listener, micro_model, running_service, service_config
 
 
 def wavs(folder):

@@ -1,3 +1,3 @@
 """The transports' end-to-end tests run against the real service: they share its fixtures."""
 
-from tests.daemon.conftest import _one_torch_thread, drum, renderer  # noqa: F401
+from tests.support.service import _one_torch_thread, drum, renderer  # noqa: F401

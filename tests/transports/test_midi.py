@@ -8,7 +8,7 @@ import mido
 
 from bridge.daemon import requests as rq
 from bridge.transports.midi import MidiTriggers, open_midi
-from tests.daemon.harness import Listener, running_service, service_config
+from tests.support.service import Listener, running_service, service_config
 
 NOTES, CC = {36: "vary", 37: "generate"}, {1: "noise"}
 

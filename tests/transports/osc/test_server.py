@@ -19,7 +19,7 @@ from bridge.errors import BridgeError
 from bridge.transports.osc import peers
 from bridge.transports.osc.client import OscClient
 from bridge.transports.osc.server import REFUSED, REPLY_FACTOR, OscServer, build_message
-from tests.daemon.harness import Listener
+from tests.support.service import Listener
 from tests.transports.osc.datagrams import bundle
 
 

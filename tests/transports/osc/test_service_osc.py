@@ -17,8 +17,8 @@ from bridge.cli import main
 from bridge.logs import RepeatedLines
 from bridge.transports.osc.server import build_message
 from tests.cli.test_serve_cli import model_file, serving  # noqa: F401
-from tests.daemon.conftest import _one_torch_thread, renderer  # noqa: F401
-from tests.daemon.harness import Listener, running_service, service_config
+from tests.support.service import _one_torch_thread, renderer  # noqa: F401
+from tests.support.service import Listener, running_service, service_config
 from tests.transports.osc.datagrams import bundle
 
 FUZZ_SEED = int(os.environ.get("OSC_FUZZ_SEED", "1130"))  # set it to replay a failure

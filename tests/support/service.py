@@ -1,4 +1,6 @@
-"""A real service on loopback for the daemon and transport tests: a micro model made here, real UDP sockets.
+"""A real service on loopback for the daemon, transport and CLI tests: a micro model made here, real UDP sockets,
+started and stopped by bridge.daemon.app as `dd-bridge serve` does; and the fixtures those suites share (import
+them into a conftest: ``from tests.support.service import _one_torch_thread, drum, renderer``).
 
 The model has the real architecture at its smallest (4 levels, no attention) so a variation of a drum one-shot
 renders in a fraction of a second even on a busy 2-core machine.
@@ -8,15 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 from pythonosc.osc_packet import OscPacket
 
+from bridge.daemon.app import App
 from bridge.daemon.config import Config
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.service import Service
@@ -82,18 +87,13 @@ class Running:
 
 @contextlib.contextmanager
 def running_service(config: Config, renderer: Renderer):
-    service = Service(config, renderer)
-    server = OscServer(service.handle, "127.0.0.1", 0, config.reply_port, on_error=service.note_error)
-    service.status_extras["osc"] = lambda: {"received": server.received, "malformed": server.malformed}
-    service.start()
-    server.start()
-    running = Running(service, server)
+    app = App(config, renderer).start()
+    running = Running(app.service, app.server)
     try:
         yield running
     finally:
         running.client.close()
-        service.stop(timeout=30)
-        server.stop()
+        app.stop(timeout=30)
 
 
 class Listener:
@@ -138,3 +138,25 @@ class Listener:
         self._stop.set()
         self._thread.join()
         self.socket.close()
+
+
+# -- fixtures ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def renderer() -> Renderer:
+    with one_thread():
+        return Renderer(micro_model(), "micro", device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture
+def drum(tmp_path, drum_samples):
+    """A real one-shot (mono 44.1 kHz wav) copied where the test owns it."""
+    source = tmp_path / "in" / "kick.wav"
+    source.parent.mkdir()
+    shutil.copy(drum_samples["wav"], source)
+    return source
