@@ -17,6 +17,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 LINE_EVERY_S = 10.0  # a line in a log at most this often: hours of training stay a few hundred lines
+tqdm.monitor_interval = 0  # no monitor thread: every report redraws or not by itself (mininterval)
 _TAIL = " [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 
