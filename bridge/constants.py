@@ -1,4 +1,8 @@
-"""Defaults and limits in one place; the CLI, the service and the DAW sides all read these."""
+"""Defaults, choices and limits in one place; the CLI, the service and the DAW sides all read these.
+
+Every choice tuple (devices, precisions, backends, output formats) and every range a value is checked against is
+defined here once; the modules that check or offer them import them (no torch here: the light commands read it).
+"""
 
 from pathlib import Path
 
@@ -19,6 +23,24 @@ DEFAULT_NOISE = 0.5
 DEFAULT_SHAPE = 1.0  # vary: how closely a variation keeps its source's time-frequency envelope (0: the model alone)
 DEFAULT_COUNT = 1
 MAX_COUNT = 64
+MAX_STEPS = 1000
+MIN_SECONDS = 0.01  # generate's length
+MAX_SECONDS = 600.0  # generate's length and a region's tail
+MAX_POSITION = 24 * 3600.0  # a region's start or end, in seconds of the source file
+
+# Seeds: one rule for the CLI, the service and the engine. Any whole number in 0..MAX_SEED is accepted and makes
+# the same sound again: a signed 64-bit int, what OSC's int64 and the recreate command carry. The seeds the bridge
+# draws itself (no seed given) stay below RANDOM_SEEDS, a signed 32-bit int: what a DAW can show and send back
+# (an OSC int32, a Max integer).
+MAX_SEED = 2**63 - 1
+RANDOM_SEEDS = 2**31
+
+# Where the model runs
+DEVICES = ("auto", "cuda", "mps", "cpu")  # auto: cuda, then mps, then cpu
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEFAULT_PRECISION = "fp32"
+AUTO_PRECISIONS = ("auto", *PRECISIONS)  # where the command may choose (the service: DEFAULT_PRECISION)
+BACKENDS = ("torch", "onnx")
 
 # Audio out
 OUTPUT_FORMATS = ("pcm16", "pcm24", "float")
@@ -29,3 +51,13 @@ OSC_HOST = "127.0.0.1"
 OSC_PORT = 9000  # the service listens here
 OSC_REPLY_PORT = 9001  # default extra reply port: where the Max device's udpreceive listens
 MIDI_PORT_NAME = "DD Bridge"
+MAX_PORT = 65535  # UDP
+MAX_MIDI_NUMBER = 127  # a MIDI note or controller number
+MIDI_ACTIONS = ("vary", "generate")  # what a MIDI note can trigger
+MIDI_CC_SETTINGS = ("noise",)  # what a MIDI controller can set
+MIN_TOKEN_LENGTH = 12  # osc.token: a secret, not a password someone could guess
+MAX_PREFETCH = 16  # variations rendered ahead per clip
+MAX_QUEUE = 10000  # limits.queue: requests waiting
+MAX_PENDING = 100000  # limits.pending: outputs waiting over all requests
+MAX_PREFETCH_CLIPS = 64  # limits.prefetch_clips
+MAX_PREFETCH_MEMORY_MB = 2**20  # limits.prefetch_memory_mb

@@ -39,8 +39,8 @@ def register(subparsers) -> None:
                     "render time of one variation. Target with prefetch: p95 under 20 ms, whatever the model.")
     bench.add_argument("--model", default=None, metavar="M", help="model card name or path (default: the bundled "
                                                                   "model, or a random stand-in where it is missing)")
-    bench.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
-    bench.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    bench.add_argument("--device", default="auto", choices=constants.DEVICES)
+    bench.add_argument("--precision", default="auto", choices=constants.AUTO_PRECISIONS)
     bench.add_argument("--clip", type=Path, default=None, metavar="FILE",
                        help="the clip to vary (default: a 1-second synthetic drum hit)")
     bench.add_argument("--presses", type=bounded_int(0, constants.MAX_COUNT), default=10, metavar="N",

@@ -92,9 +92,9 @@ def model_options(parser: argparse.ArgumentParser) -> None:
                         help="sampler steps (default: %(default)s)")
     parser.add_argument("--sampler", type=setting("sampler"), default=constants.DEFAULT_SAMPLER, metavar="X",
                         help=f"sampling method: {', '.join(SAMPLERS)} (default: %(default)s)")
-    parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
+    parser.add_argument("--device", choices=constants.DEVICES, default="auto",
                         help="where to run (default: %(default)s)")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+    parser.add_argument("--precision", choices=constants.PRECISIONS, default=constants.DEFAULT_PRECISION,
                         help="arithmetic precision (default: %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")

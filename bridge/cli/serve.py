@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bridge import constants, files
-from bridge.daemon.config import config_path, load_config
+from bridge.daemon.config import add_flags, config_path, load_config
 from bridge.errors import BridgeError
 from bridge.logs import RepeatedLines
 
@@ -35,15 +35,7 @@ def register(subparsers) -> None:
                     f"Settings come from {config_path()} (every key documented in bridge/daemon/config.py); "
                     "these flags override it.")
     serve.add_argument("--config", type=Path, default=None, metavar="FILE", help="config file to read instead")
-    serve.add_argument("--model", default=None, metavar="M", help="model card name or path")
-    serve.add_argument("--osc-port", type=int, default=None, metavar="P",
-                       help=f"UDP port to listen on (default {constants.OSC_PORT}; 0: any free port)")
-    serve.add_argument("--folder", default=None, metavar="DIR", help="the sample folder")
-    serve.add_argument("--device", default=None, choices=("auto", "cuda", "mps", "cpu"))
-    serve.add_argument("--backend", default=None, choices=("torch", "onnx"),
-                       help="torch (default) or onnx: ONNX Runtime, the model exported once on first use")
-    serve.add_argument("--midi-port", default=None, metavar="NAME|none",
-                       help=f"MIDI input port (default: a virtual port {constants.MIDI_PORT_NAME!r}); none: no MIDI")
+    add_flags(serve)  # --model, --osc-port, --folder, ...: one per key that has a flag in the config table
     serve.set_defaults(run=run_serve)
 
     send = subparsers.add_parser(
@@ -77,8 +69,7 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 def run_serve(args) -> int:
     from bridge.daemon.app import App
 
-    config = load_config(args.config).with_overrides(
-        model=args.model, device=args.device, backend=args.backend, osc_port=args.osc_port, folder=args.folder, midi_port=args.midi_port)
+    config = load_config(args.config).with_flags(args)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatedLines())  # a flood of bad requests must not fill the disk with warnings
     app = App(config)

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from bridge.cli import render
 from bridge.cli.arguments import bounded_int
-from bridge.daemon.settings import MAX_SEED
+from bridge.constants import MAX_SEED, RANDOM_SEEDS
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
-from bridge.engine.engine import SEED_LIMIT
 from bridge.errors import ConfigError
 from bridge.pictures import FORMATS, SheetLayout, Tile, check_output, contact_sheet, require
 from bridge.progress import Bar
@@ -103,7 +102,7 @@ def _render_rows(args) -> tuple[list[list[Tile]], str]:
     if tiles > MAX_TILES:
         raise ConfigError(f"{tiles} tiles: a sheet shows at most {MAX_TILES}; fewer sources, noise levels or --count")
     sources = [(path, read_audio(path)) for path in args.source]  # every file read before the long work starts
-    base = args.seed if args.seed is not None else random.SystemRandom().randrange(SEED_LIMIT)
+    base = args.seed if args.seed is not None else random.SystemRandom().randrange(RANDOM_SEEDS)
     engine, _model = render.open_engine(args)
     common = {"steps": args.steps, "sampler": args.sampler}
     rows = []

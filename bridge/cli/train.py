@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+from bridge import constants
 from bridge.cli.arguments import positive_int
 from bridge.training.train import SIZES
 
@@ -53,7 +54,7 @@ def register(subparsers) -> None:
                             "command with a larger --steps or --time-limit continues)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
-    train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    train.add_argument("--precision", default="auto", choices=constants.AUTO_PRECISIONS,
                        help="autocast precision (auto: bf16/fp16 on a GPU, fp32 on the CPU)")
     train.add_argument("--name", default=None, help="name of the exported model (default: RUN_DIR's name + step)")
     train.add_argument("--licence", default=None,

@@ -1,70 +1,32 @@
-"""The service's one YAML config file: every key documented here, every value validated with a clear error.
+"""The service's one YAML config file: every key documented, every value validated with a clear error.
 
 Lives at ``<user config dir>/dd-bridge/config.yaml`` (platformdirs); `dd-bridge serve` flags override it.
-A missing file means all defaults. DEFAULT_YAML below is the documentation of every key.
+A missing file means all defaults.
+
+KEYS is the one table of keys. The Config dataclass, DEFAULT_YAML (the documentation of every key, copied into
+the README), the parser and serve's flags are all made from it, so a key is written once and they cannot drift
+apart. The render section's keys are the fields of ``Settings``, checked by the same rules as OSC and MIDI.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 from pathlib import Path
+from typing import Any, Callable
 
 import platformdirs
 import yaml
 
 from bridge import constants, files
-from bridge.daemon.settings import Settings, as_float, as_int, as_text, validate
+from bridge.daemon.settings import (VALIDATORS, Settings, as_choice, as_float, as_folder, as_folders, as_int,
+                                    as_mapping, as_midi_port, as_text, as_token)
 from bridge.errors import ConfigError
 
 APP = "dd-bridge"
-ACTIONS = ("vary", "generate")  # what a MIDI note can trigger
-CC_TARGETS = ("noise",)  # what a MIDI controller can set
+HEADER = "# DD Bridge service configuration (dd-bridge serve). Every key is optional."
+COMMENT_COLUMN = 23  # where the YAML doc's comments start, unless the line is longer
 
-DEFAULT_YAML = f"""\
-# DD Bridge service configuration (dd-bridge serve). Every key is optional.
-model: null            # model card name, or a path (.ckpt, diffusers folder, .safetensors); null: {constants.DEFAULT_MODEL}
-device: auto           # auto (cuda, then mps, then cpu) | cuda | mps | cpu
-precision: auto        # auto (the engine's default: fp32) | fp32 | fp16 | bf16
-backend: torch         # torch | onnx (ONNX Runtime; its first start exports the model once, minutes at full size)
-folder: null           # the sample folder; null: "DD Bridge" in your music folder
-allowed_folders: []    # extra folders requests may write into (folder= option, /dd/set folder), e.g. your
-                       # REAPER projects; the sample folder, your music and documents folders are always allowed
-osc:
-  host: {constants.OSC_HOST}      # the interface to listen on; anything else than 127.0.0.1 opens the service to the network
-  port: {constants.OSC_PORT}           # where requests arrive
-  reply_port: {constants.OSC_REPLY_PORT}     # replies also go to 127.0.0.1 on this port (the Max device); null: none
-  token: null          # a shared secret that other users and machines send as token=...; required if host is not 127.0.0.1
-midi:
-  port: "{constants.MIDI_PORT_NAME}"    # an input port's name; "{constants.MIDI_PORT_NAME}" opens a virtual port (Linux, macOS); none: no MIDI
-  notes: {{36: vary, 37: generate}}   # note number -> action ({", ".join(ACTIONS)})
-  cc: {{1: noise}}                     # controller number -> setting ({", ".join(CC_TARGETS)}), 0..127 scaled to its range
-render:                # how variations are rendered until /dd/set changes it
-  noise: {constants.DEFAULT_NOISE}           # 0: the clip itself .. 1: a new sound
-  steps: {constants.DEFAULT_STEPS}
-  sampler: {constants.DEFAULT_SAMPLER}
-  count: {constants.DEFAULT_COUNT}             # outputs per key press
-  seed: null           # null: a fresh seed per variation
-  format: {constants.DEFAULT_OUTPUT_FORMAT}        # pcm16 | pcm24 | float
-  prefetch: 4          # variations kept rendered ahead for the selected clip; 0: none
-limits:
-  queue: 32            # requests waiting to render; more are refused with /dd/error
-  pending: 256         # outputs waiting to render over all queued requests
-  prefetch_clips: 4    # clips whose prefetched variations are kept (the selected one and those before it)
-  prefetch_seconds: 30 # clips longer than this are not prefetched
-  prefetch_memory_mb: 512  # decoded audio kept for prefetch, all clips together; a long multichannel clip gets fewer
-"""
-
-SECTIONS = {
-    "": ("model", "device", "precision", "backend", "folder", "allowed_folders", "osc", "midi", "render", "limits"),
-    "osc": ("host", "port", "reply_port", "token"),
-    "midi": ("port", "notes", "cc"),
-    "render": ("noise", "steps", "sampler", "count", "seed", "format", "prefetch"),
-    "limits": ("queue", "pending", "prefetch_clips", "prefetch_seconds", "prefetch_memory_mb"),
-}
-DEVICES = ("auto", "cuda", "mps", "cpu")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("torch", "onnx")
+Read = Callable[[str, Any], Any]  # (the name an error shows, the value as given) -> the value Config holds
 
 
 def config_path() -> Path:
@@ -75,27 +37,186 @@ def default_folder() -> Path:
     return Path(platformdirs.user_music_dir()) / "DD Bridge"
 
 
+# -- how values are read ---------------------------------------------------------------------------------------------
+def _whole(low: int, high: int) -> Read:
+    return lambda key, value: as_int(key, value, low, high)
+
+
+def _real(low: float, high: float) -> Read:
+    return lambda key, value: as_float(key, value, low, high)
+
+
+def _reply_port(key: str, value) -> int | None:
+    return None if value is None else as_int(key, value, 1, constants.MAX_PORT)
+
+
+def _setting(name: str) -> Read:
+    return VALIDATORS[name]  # the rule /dd/set and the requests' options follow
+
+
+# -- the table -------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Config:
-    model: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    backend: str = "torch"
-    folder: Path = field(default_factory=default_folder)
-    allowed_folders: tuple[Path, ...] = ()
-    osc_host: str = constants.OSC_HOST
-    osc_port: int = constants.OSC_PORT
-    reply_port: int | None = constants.OSC_REPLY_PORT
-    osc_token: str | None = None
-    midi_port: str | None = constants.MIDI_PORT_NAME
-    midi_notes: tuple[tuple[int, str], ...] = ((36, "vary"), (37, "generate"))
-    midi_cc: tuple[tuple[int, str], ...] = ((1, "noise"),)
-    render: Settings = field(default_factory=Settings)
-    max_queue: int = 32
-    max_pending: int = 256
-    prefetch_clips: int = 4
-    prefetch_seconds: float = 30.0
-    prefetch_memory_mb: float = 512.0
+class Key:
+    """One config key: where it sits in the file, the Config attribute it sets, its default, how a value is read,
+    its line in the YAML doc and, where `serve` has one, the flag that overrides it."""
+
+    path: str  # "osc.port": section and key in the file ("model": a top-level key)
+    attr: str  # the Config attribute ("osc_port"); "render.noise": field noise of Config.render (see GROUPS)
+    default: Any  # what Config holds when the file leaves the key out; a function: worked out when Config is made
+    doc: str = ""  # the YAML comment after the choices; a newline continues it on a second comment line
+    read: Read | None = None  # None: one of ``choices``
+    choices: tuple[str, ...] = ()  # the words accepted; the YAML comment and the flag list them
+    shown: str | None = None  # the default as the YAML doc writes it, where it is worked out at start
+    null_is_default: bool = False  # `key: null` keeps the default (else null is read like any value)
+    flag: str | None = None  # serve's flag; its errors name the flag
+    metavar: str | None = None
+
+    def parse(self, name: str, value):
+        return self.read(name, value) if self.read is not None else as_choice(name, value, self.choices)
+
+    @property
+    def section(self) -> str:
+        return self.path.rpartition(".")[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition(".")[2]
+
+    @property
+    def comment(self) -> str:
+        return "; ".join(part for part in (" | ".join(self.choices), self.doc) if part)
+
+    @property
+    def yaml_default(self) -> str:
+        return self.shown if self.shown is not None else _yaml(self.default)
+
+
+_RENDER = Settings()
+MIDI = constants.MIDI_PORT_NAME
+
+KEYS: tuple[Key, ...] = (
+    Key("model", "model", None, f"model card name, or a path (.ckpt, diffusers folder, .safetensors); null: "
+        f"{constants.DEFAULT_MODEL}", as_text, null_is_default=True, flag="--model", metavar="M"),
+    Key("device", "device", "auto", "auto: cuda, then mps, then cpu", choices=constants.DEVICES, flag="--device"),
+    Key("precision", "precision", "auto", f"auto: the engine's default ({constants.DEFAULT_PRECISION})",
+        choices=constants.AUTO_PRECISIONS),
+    Key("backend", "backend", "torch", "onnx: ONNX Runtime (its first start exports the model once, minutes at "
+        "full size)", choices=constants.BACKENDS, flag="--backend"),
+    Key("folder", "folder", default_folder, 'the sample folder; null: "DD Bridge" in your music folder', as_folder,
+        shown="null", null_is_default=True, flag="--folder", metavar="DIR"),
+    Key("allowed_folders", "allowed_folders", (), "extra folders requests may write into (folder= option, "
+        "/dd/set folder), e.g. your\nREAPER projects; the sample folder, your music and documents folders are "
+        "always allowed", as_folders, null_is_default=True),
+    Key("osc.host", "osc_host", constants.OSC_HOST, "the interface to listen on; anything else than 127.0.0.1 opens "
+        "the service to the network", as_text),
+    Key("osc.port", "osc_port", constants.OSC_PORT, "where requests arrive (0: any free port)",
+        _whole(0, constants.MAX_PORT), flag="--osc-port", metavar="P"),
+    Key("osc.reply_port", "reply_port", constants.OSC_REPLY_PORT, "replies also go to 127.0.0.1 on this port (the "
+        "Max device); null: none", _reply_port),
+    Key("osc.token", "osc_token", None, "a shared secret that other users and machines send as token=...; "
+        "required if host is not 127.0.0.1", as_token, null_is_default=True),
+    Key("midi.port", "midi_port", MIDI, f'an input port\'s name; "{MIDI}" opens a virtual port (Linux, macOS); '
+        "none: no MIDI", as_midi_port, flag="--midi-port", metavar="NAME|none"),
+    Key("midi.notes", "midi_notes", ((36, "vary"), (37, "generate")),
+        f"note number -> action ({', '.join(constants.MIDI_ACTIONS)})", as_mapping(constants.MIDI_ACTIONS)),
+    Key("midi.cc", "midi_cc", ((1, "noise"),), f"controller number -> setting "
+        f"({', '.join(constants.MIDI_CC_SETTINGS)}), 0..127 scaled to its range", as_mapping(constants.MIDI_CC_SETTINGS)),
+    Key("render.noise", "render.noise", _RENDER.noise, "0: the clip itself .. 1: a new sound", _setting("noise")),
+    Key("render.steps", "render.steps", _RENDER.steps, "", _setting("steps")),
+    Key("render.sampler", "render.sampler", _RENDER.sampler, "", _setting("sampler")),
+    Key("render.count", "render.count", _RENDER.count, "outputs per key press", _setting("count")),
+    Key("render.seed", "render.seed", _RENDER.seed, "null: a fresh seed per variation", _setting("seed")),
+    Key("render.prefetch", "render.prefetch", _RENDER.prefetch, "variations kept rendered ahead for the selected "
+        "clip; 0: none", _setting("prefetch")),
+    Key("render.format", "render.format", _RENDER.format, "", _setting("format"), choices=constants.OUTPUT_FORMATS),
+    Key("limits.queue", "max_queue", 32, "requests waiting to render; more are refused with /dd/error",
+        _whole(1, constants.MAX_QUEUE)),
+    Key("limits.pending", "max_pending", 256, "outputs waiting to render over all queued requests",
+        _whole(1, constants.MAX_PENDING)),
+    Key("limits.prefetch_clips", "prefetch_clips", 4, "clips whose prefetched variations are kept (the selected "
+        "one and those before it)", _whole(1, constants.MAX_PREFETCH_CLIPS)),
+    Key("limits.prefetch_seconds", "prefetch_seconds", 30.0, "clips longer than this are not prefetched",
+        _real(constants.MIN_SECONDS, constants.MAX_SECONDS)),
+    Key("limits.prefetch_memory_mb", "prefetch_memory_mb", 512.0, "decoded audio kept for prefetch, all clips "
+        "together; a long multichannel clip gets fewer", _real(1, constants.MAX_PREFETCH_MEMORY_MB)),
+)
+GROUPS = {"render": Settings}  # a Config attribute that holds a whole section: its keys are the class's fields
+SECTION_DOCS = {"render": "how variations are rendered until /dd/set changes it"}
+FLAGS = tuple(key for key in KEYS if key.flag)
+
+
+def _sections() -> dict[str, tuple[str, ...]]:
+    """The keys known in each section; the top level ("") also knows the sections."""
+    known: dict[str, list[str]] = {"": []}
+    for key in KEYS:
+        if key.section and key.section not in known:
+            known[""].append(key.section)
+            known[key.section] = []
+        known[key.section].append(key.name)
+    return {section: tuple(names) for section, names in known.items()}
+
+
+SECTIONS = _sections()
+
+
+def _yaml(value) -> str:
+    """A default as the YAML doc writes it (the tests read the doc back and compare with Config())."""
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple) and value and all(isinstance(item, tuple) for item in value):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value) + "}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_yaml(item) for item in value) + "]"
+    return f'"{value}"' if " " in str(value) else str(value)
+
+
+def _commented(line: str, comment: str) -> list[str]:
+    if not comment:
+        return [line]
+    first, *more = comment.split("\n")
+    width = max(COMMENT_COLUMN, len(line) + 2)
+    return [f"{line:<{width}}# {first}"] + [f"{'':<{COMMENT_COLUMN}}# {text}" for text in more]
+
+
+def _default_yaml() -> str:
+    lines, section = [HEADER], ""
+    for key in KEYS:
+        if key.section != section:
+            section = key.section
+            lines += _commented(f"{section}:", SECTION_DOCS.get(section, ""))
+        indent = "  " if key.section else ""
+        lines += _commented(f"{indent}{key.name}: {key.yaml_default}", key.comment)
+    return "\n".join(lines) + "\n"
+
+
+DEFAULT_YAML = _default_yaml()
+
+
+# -- the dataclass ---------------------------------------------------------------------------------------------------
+def _factory(default) -> Callable[[], Any]:
+    return default if callable(default) else lambda: default
+
+
+def _fields() -> list[tuple[str, Any, Any]]:
+    made, found = [], set()
+    for key in KEYS:
+        attr = key.attr.partition(".")[0]
+        if attr not in found:
+            found.add(attr)
+            default = GROUPS[attr] if attr in GROUPS else _factory(key.default)
+            made.append((attr, Any, field(default_factory=default)))
+    return made
+
+
+_Fields = make_dataclass("_Fields", _fields(), frozen=True)  # one field per key of KEYS (a group: one field)
+
+
+@dataclass(frozen=True)
+class Config(_Fields):
+    """The service's settings: the attributes named in KEYS (``Config().osc_port``), and where they were read."""
+
     source: Path | None = None  # the file it was read from
 
     @property
@@ -105,62 +226,28 @@ class Config:
         return tuple(dict.fromkeys(base + self.allowed_folders))
 
     def with_overrides(self, **flags) -> "Config":
-        """`serve` flags (None: not given) over the file's values, validated the same way."""
-        changes = {}
-        if flags.get("model") is not None:
-            changes["model"] = as_text("--model", flags["model"])
-        if flags.get("device") is not None:
-            changes["device"] = _choice("--device", flags["device"], DEVICES)
-        if flags.get("backend") is not None:
-            changes["backend"] = _choice("--backend", flags["backend"], BACKENDS)
-        if flags.get("osc_port") is not None:
-            changes["osc_port"] = as_int("--osc-port", flags["osc_port"], 0, 65535)
-        if flags.get("folder") is not None:
-            changes["folder"] = _folder("--folder", flags["folder"])
-        if flags.get("midi_port") is not None:
-            changes["midi_port"] = _midi_port("--midi-port", flags["midi_port"])
-        return replace(self, **changes)
+        """`serve` flags by attribute (None: not given) over the file's values, validated the same way."""
+        by_attr = {key.attr: key for key in FLAGS}
+        unknown = sorted(set(flags) - set(by_attr))
+        if unknown:
+            raise TypeError(f"no serve flag sets {', '.join(unknown)}")
+        return replace(self, **{attr: by_attr[attr].parse(by_attr[attr].flag, value)
+                                for attr, value in flags.items() if value is not None})
+
+    def with_flags(self, args) -> "Config":
+        """The flags ``add_flags`` added, as argparse parsed them, over these values."""
+        return self.with_overrides(**{key.attr: getattr(args, key.attr) for key in FLAGS})
 
 
-def _choice(key: str, value, choices: tuple[str, ...]) -> str:
-    text = str(value).strip().lower() if isinstance(value, str) else value
-    if text not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {files.shown(value)}")
-    return text
+def add_flags(parser) -> None:
+    """serve's flags, one per key of KEYS that has one; read by Config.with_flags."""
+    for key in FLAGS:
+        text = f"{key.comment} (config: {key.path}, default {key.yaml_default})".replace("\n", " ")
+        parser.add_argument(key.flag, dest=key.attr, default=None, choices=key.choices or None, metavar=key.metavar,
+                            help=text.replace("%", "%%"))
 
 
-def _folder(key: str, value) -> Path:
-    text = as_text(key, value if isinstance(value, str) else str(value) if isinstance(value, Path) else value)
-    path = Path(os.path.expanduser(text))
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    return Path(os.path.abspath(path))
-
-
-def _midi_port(key: str, value) -> str | None:
-    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("none", "off", "")):
-        return None
-    return as_text(key, value)
-
-
-def _token(key: str, value) -> str:
-    text = as_text(key, value if isinstance(value, str) else str(value))
-    if len(text) < 12 or any(ch.isspace() for ch in text):
-        raise ConfigError(f"{key} must be at least 12 characters without spaces (a secret: e.g. the output of "
-                          "`python3 -c 'import secrets; print(secrets.token_urlsafe())'`)")
-    return text
-
-
-def _mapping(key: str, value, targets: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key} must be a mapping of number -> {' or '.join(targets)}, not {files.shown(value)}")
-    found = []
-    for number, target in value.items():
-        number = as_int(f"{key} number", number, 0, 127)
-        found.append((number, _choice(f"{key}.{number}", target, targets)))
-    return tuple(sorted(found))
-
-
+# -- reading the file ------------------------------------------------------------------------------------------------
 def _section(data, name: str) -> dict:
     if data is None:
         return {}
@@ -176,51 +263,20 @@ def _section(data, name: str) -> dict:
 
 def parse_config(data, source: Path | None = None) -> Config:
     top = _section(data, "")
-    osc = _section(top.get("osc"), "osc")
-    midi = _section(top.get("midi"), "midi")
-    render = _section(top.get("render"), "render")
-    limits = _section(top.get("limits"), "limits")
-    changes: dict = {"source": source}
-    if top.get("model") is not None:
-        changes["model"] = as_text("model", top["model"])
-    if "device" in top:
-        changes["device"] = _choice("device", top["device"], DEVICES)
-    if "precision" in top:
-        changes["precision"] = _choice("precision", top["precision"], PRECISIONS)
-    if "backend" in top:
-        changes["backend"] = _choice("backend", top["backend"], BACKENDS)
-    if top.get("folder") is not None:
-        changes["folder"] = _folder("folder", top["folder"])
-    if top.get("allowed_folders") is not None:
-        if not isinstance(top["allowed_folders"], list):
-            raise ConfigError("allowed_folders must be a list of folders")
-        changes["allowed_folders"] = tuple(_folder("allowed_folders", f) for f in top["allowed_folders"])
-    if "host" in osc:
-        changes["osc_host"] = as_text("osc.host", osc["host"])
-    if "port" in osc:
-        changes["osc_port"] = as_int("osc.port", osc["port"], 0, 65535)
-    if "reply_port" in osc:
-        changes["reply_port"] = None if osc["reply_port"] is None else as_int("osc.reply_port", osc["reply_port"], 1, 65535)
-    if osc.get("token") is not None:
-        changes["osc_token"] = _token("osc.token", osc["token"])
-    if "port" in midi:
-        changes["midi_port"] = _midi_port("midi.port", midi["port"])
-    if "notes" in midi:
-        changes["midi_notes"] = _mapping("midi.notes", midi["notes"] or {}, ACTIONS)
-    if "cc" in midi:
-        changes["midi_cc"] = _mapping("midi.cc", midi["cc"] or {}, CC_TARGETS)
-    changes["render"] = Settings().updated(**{f"{k}": v for k, v in render.items()})
-    if "queue" in limits:
-        changes["max_queue"] = as_int("limits.queue", limits["queue"], 1, 10000)
-    if "pending" in limits:
-        changes["max_pending"] = as_int("limits.pending", limits["pending"], 1, 100000)
-    if "prefetch_clips" in limits:
-        changes["prefetch_clips"] = as_int("limits.prefetch_clips", limits["prefetch_clips"], 1, 64)
-    if "prefetch_seconds" in limits:
-        changes["prefetch_seconds"] = float(validate("seconds", limits["prefetch_seconds"]))
-    if "prefetch_memory_mb" in limits:
-        changes["prefetch_memory_mb"] = as_float("limits.prefetch_memory_mb", limits["prefetch_memory_mb"], 1, 2**20)
-    return replace(Config(), **changes)
+    sections = {name: _section(top.get(name), name) if name else top for name in SECTIONS}
+    values: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+    for key in KEYS:
+        given = sections[key.section]
+        if key.name not in given or (given[key.name] is None and key.null_is_default):
+            continue
+        value = key.parse(key.path, given[key.name])
+        attr, _, member = key.attr.partition(".")
+        if member:
+            groups[attr][member] = value
+        else:
+            values[attr] = value
+    return Config(source=source, **values, **{group: GROUPS[group](**found) for group, found in groups.items()})
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -20,11 +20,11 @@ from pathlib import Path
 import soundfile
 
 from bridge import files
+from bridge.constants import RANDOM_SEEDS
 from bridge.engine.audio import Clip, resolve_region
 from bridge.engine.regions import Region
 from bridge.errors import AudioError
 
-RANDOM_SEEDS = 2**31  # seeds fit a 32-bit OSC int and a Max integer
 
 
 @dataclass(frozen=True)

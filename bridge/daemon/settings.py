@@ -1,4 +1,5 @@
-"""The render settings a producer changes while working, and the one place their values are validated.
+"""The render settings a producer changes while working, and the one place values are validated: the settings,
+the requests' options and the config file's keys (ranges and choices from bridge/constants.py).
 
 Used by the config file, the OSC requests (`/dd/set` and per-request options) and the MIDI mapping, so every
 front end accepts the same values and names the same allowed range. No torch here: transports import this.
@@ -7,17 +8,15 @@ front end accepts the same values and names the same allowed range. No torch her
 from __future__ import annotations
 
 import math
+import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
 
-from bridge import constants
+from bridge import constants, files
 from bridge.errors import ConfigError
 
-MAX_STEPS = 1000
-MAX_SEED = 2**63 - 1
-MAX_PREFETCH = 16
-MAX_SECONDS = 600.0
-MAX_POSITION = 24 * 3600.0  # a region's start or end, in seconds of the source file
 SAMPLER_NAME = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,31}$")
 
 
@@ -75,32 +74,76 @@ def as_seed(key: str, value) -> int | None:
         return None
     if as_number(key, value) == -1:
         return None
-    return as_int(key, value, 0, MAX_SEED)
+    return as_int(key, value, 0, constants.MAX_SEED)
 
 
-def as_format(key: str, value) -> str:
-    text = as_text(key, value).lower()
-    if text not in constants.OUTPUT_FORMATS:
-        raise ConfigError(f"{key} must be one of {', '.join(constants.OUTPUT_FORMATS)}, not {value!r}")
+def as_choice(key: str, value, choices: tuple[str, ...]) -> str:
+    """One of the words in ``choices`` (constants), in any case."""
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {files.shown(value)}")
     return text
+
+
+# The config file's own values (bridge/daemon/config.py)
+def as_folder(key: str, value) -> Path:
+    text = as_text(key, value if isinstance(value, str) else str(value) if isinstance(value, Path) else value)
+    path = Path(os.path.expanduser(text))
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    return Path(os.path.abspath(path))
+
+
+def as_folders(key: str, value) -> tuple[Path, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list of folders")
+    return tuple(as_folder(key, item) for item in value)
+
+
+def as_midi_port(key: str, value) -> str | None:
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("none", "off", "")):
+        return None
+    return as_text(key, value)
+
+
+def as_token(key: str, value) -> str:
+    text = as_text(key, value if isinstance(value, str) else str(value))
+    if len(text) < constants.MIN_TOKEN_LENGTH or any(ch.isspace() for ch in text):
+        raise ConfigError(f"{key} must be at least {constants.MIN_TOKEN_LENGTH} characters without spaces (a secret: "
+                          "e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe())'`)")
+    return text
+
+
+def as_mapping(targets: tuple[str, ...]) -> Callable[[str, object], tuple[tuple[int, str], ...]]:
+    """MIDI note or controller number -> one of ``targets``; null is an empty mapping."""
+    def read(key: str, value) -> tuple[tuple[int, str], ...]:
+        value = value or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping of number -> {' or '.join(targets)}, not {files.shown(value)}")
+        found = []
+        for number, target in value.items():
+            number = as_int(f"{key} number", number, 0, constants.MAX_MIDI_NUMBER)
+            found.append((number, as_choice(f"{key}.{number}", target, targets)))
+        return tuple(sorted(found))
+    return read
 
 
 VALIDATORS = {
     "noise": lambda k, v: as_float(k, v, 0.0, 1.0),
     "shape": lambda k, v: as_float(k, v, 0.0, 1.0),
-    "steps": lambda k, v: as_int(k, v, 1, MAX_STEPS),
+    "steps": lambda k, v: as_int(k, v, 1, constants.MAX_STEPS),
     "sampler": as_sampler,
     "count": lambda k, v: as_int(k, v, 1, constants.MAX_COUNT),
     "seed": as_seed,
-    "prefetch": lambda k, v: as_int(k, v, 0, MAX_PREFETCH),
-    "seconds": lambda k, v: as_float(k, v, 0.01, MAX_SECONDS),
-    "format": as_format,
+    "prefetch": lambda k, v: as_int(k, v, 0, constants.MAX_PREFETCH),
+    "seconds": lambda k, v: as_float(k, v, constants.MIN_SECONDS, constants.MAX_SECONDS),
+    "format": lambda k, v: as_choice(k, v, constants.OUTPUT_FORMATS),
     # A region of the source file (bridge.engine.regions), seconds; b_: an interpolation's second file.
-    "start": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
-    "end": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
-    "tail": lambda k, v: as_float(k, v, 0.0, MAX_SECONDS),
-    "b_start": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
-    "b_end": lambda k, v: as_float(k, v, 0.0, MAX_POSITION),
+    "start": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
+    "end": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
+    "tail": lambda k, v: as_float(k, v, 0.0, constants.MAX_SECONDS),
+    "b_start": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
+    "b_end": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
     "model": as_text,
     "folder": as_text,
 }
@@ -129,7 +172,3 @@ class Settings:
 
     def updated(self, **changes) -> "Settings":
         return replace(self, **{key: validate(key, value) for key, value in changes.items()})
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from bridge.constants import DEFAULT_PRECISION, DEVICES, PRECISIONS
 from bridge.errors import ConfigError
 
-DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+assert tuple(DTYPES) == PRECISIONS  # the names are offered in constants; every one has its dtype here
 
 
 def _mps_available() -> bool:
@@ -31,7 +32,7 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def pick_dtype(name: str = "fp32") -> torch.dtype:
+def pick_dtype(name: str = DEFAULT_PRECISION) -> torch.dtype:
     if name not in DTYPES:
-        raise ConfigError(f"precision must be one of {', '.join(DTYPES)}, got {name!r}")
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     return DTYPES[name]

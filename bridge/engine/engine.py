@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT
+from bridge.constants import BACKENDS, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, RANDOM_SEEDS
 from bridge.engine import memory
 from bridge.engine.acceleration import fast_network
 from bridge.engine.checkpoints import LoadedModel, load_model
@@ -41,10 +41,8 @@ Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
 Seed = int | Sequence[int] | None
 
-BACKENDS = ("torch", "onnx")
 MIN_MULTIPLES = 3  # the innermost level needs 3 samples for its reflect padding (diffusers asks the same)
 GPU_BATCH_SAMPLES = 8 * 65536  # items x length per batch on a GPU: 8 windows of the full model fit in ~16 GiB
-SEED_LIMIT = 2**31  # random seeds stay within a 32-bit signed int, what a DAW's UI can show and send back
 _MASK64 = 2**64 - 1
 INTERPOLATION_SEED = 0
 
@@ -282,7 +280,7 @@ class Engine:
     def _seeds(self, count: int, seed: Seed) -> int | list[int]:
         _check_count(count)
         if seed is None:
-            seeds: int | list[int] = [secrets.randbelow(SEED_LIMIT) for _ in range(count)]
+            seeds: int | list[int] = [secrets.randbelow(RANDOM_SEEDS) for _ in range(count)]
         elif isinstance(seed, int) and not isinstance(seed, bool):
             _check_seed(seed)
             seeds = seed
@@ -388,5 +386,5 @@ def _check_positive_int(name: str, value: int) -> None:
 
 
 def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MASK64:
-        raise ConfigError(f"seeds must be integers in [0, 2**64), got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seeds must be integers in [0, {MAX_SEED}], got {seed!r}")

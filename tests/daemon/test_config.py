@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import fields
 from pathlib import Path
 
 import platformdirs
 import pytest
 import yaml
 
-from bridge.daemon.config import DEFAULT_YAML, Config, config_path, load_config, parse_config
+from bridge.cli import build_parser
+from bridge.daemon.config import DEFAULT_YAML, FLAGS, KEYS, Config, config_path, load_config, parse_config
 from bridge.daemon.settings import Settings
 from bridge.errors import ConfigError
 
@@ -79,3 +82,93 @@ def test_a_named_config_must_exist(tmp_path):
 def test_the_readme_documents_every_key():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert DEFAULT_YAML in readme
+
+
+# A value unlike the default for every key of the table, as the file writes it and as Config holds it. A key added
+# to the table without an example here fails the test below, so the parser is tried on every key.
+EXAMPLES = {
+    "model": ("my.ckpt", "my.ckpt"),
+    "device": (" CPU", "cpu"),
+    "precision": ("bf16", "bf16"),
+    "backend": ("onnx", "onnx"),
+    "folder": ("/srv/samples", Path("/srv/samples")),
+    "allowed_folders": (["/srv/a", "/srv/b"], (Path("/srv/a"), Path("/srv/b"))),
+    "osc.host": ("0.0.0.0", "0.0.0.0"),
+    "osc.port": (9100.0, 9100),
+    "osc.reply_port": (None, None),
+    "osc.token": ("a-secret-of-sixteen", "a-secret-of-sixteen"),
+    "midi.port": ("none", None),
+    "midi.notes": ({48: "generate"}, ((48, "generate"),)),
+    "midi.cc": ({74: "noise"}, ((74, "noise"),)),
+    "render.noise": (0.2, 0.2),
+    "render.steps": (40, 40),
+    "render.sampler": ("dpmpp-2m", "dpmpp-2m"),
+    "render.count": (3, 3),
+    "render.seed": (2**63 - 1, 2**63 - 1),
+    "render.prefetch": (0, 0),
+    "render.format": ("float", "float"),
+    "limits.queue": (4, 4),
+    "limits.pending": (9, 9),
+    "limits.prefetch_clips": (2, 2),
+    "limits.prefetch_seconds": (12.5, 12.5),
+    "limits.prefetch_memory_mb": (64, 64.0),
+}
+# serve's flags as typed on the command line, and what Config then holds.
+FLAG_EXAMPLES = {
+    "--model": ("my.ckpt", "my.ckpt"),
+    "--device": ("cpu", "cpu"),
+    "--backend": ("onnx", "onnx"),
+    "--folder": ("/srv/samples", Path("/srv/samples")),
+    "--osc-port": ("9100", 9100),
+    "--midi-port": ("none", None),
+}
+
+
+def _paths(data: dict, section: str = "") -> list[str]:
+    """The keys of a parsed YAML doc as the table names them: "osc.port"."""
+    found = []
+    for name, value in data.items():
+        if isinstance(value, dict) and not section and name in ("osc", "midi", "render", "limits"):
+            found += _paths(value, name)
+        else:
+            found.append(f"{section}.{name}" if section else name)
+    return found
+
+
+def _held(config: Config, attr: str):
+    owner, _, member = attr.partition(".")
+    return getattr(getattr(config, owner), member) if member else getattr(config, owner)
+
+
+def _changed(config: Config) -> set[str]:
+    return {f.name for f in fields(Config) if f.name != "source" and getattr(config, f.name) != getattr(Config(), f.name)}
+
+
+def test_the_doc_the_dataclass_and_the_parser_have_every_key_of_the_table(platformdirs_isolated):
+    assert _paths(yaml.safe_load(DEFAULT_YAML)) == [key.path for key in KEYS]  # every key documented, in order
+    assert [f.name for f in fields(Config)] == list(dict.fromkeys(k.attr.partition(".")[0] for k in KEYS)) + ["source"]
+    assert [f.name for f in fields(Settings)] == [key.name for key in KEYS if key.section == "render"]
+    assert set(EXAMPLES) == {key.path for key in KEYS}
+    for key in KEYS:
+        written, held = EXAMPLES[key.path]
+        data = {key.section: {key.name: written}} if key.section else {key.name: written}
+        config = parse_config(data)
+        assert _changed(config) == {key.attr.partition(".")[0]}, key.path  # the key sets its attribute alone
+        assert _held(config, key.attr) == held, key.path
+        assert _held(Config(), key.attr) == _held(parse_config(yaml.safe_load(DEFAULT_YAML)), key.attr)
+
+
+def test_every_flag_of_serve_is_a_key_of_the_table_and_sets_it_alone(platformdirs_isolated):
+    parser = build_parser()
+    serve = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["serve"]
+    offered = {option for action in serve._actions for option in action.option_strings} - {"-h", "--help", "--config"}
+    assert offered == {key.flag for key in FLAGS} == set(FLAG_EXAMPLES)
+    for key in FLAGS:
+        text, held = FLAG_EXAMPLES[key.flag]
+        config = Config().with_flags(parser.parse_args(["serve", key.flag, text]))
+        assert _changed(config) == {key.attr} and _held(config, key.attr) == held, key.flag
+    assert Config().with_flags(parser.parse_args(["serve"])) == Config()  # no flag: the file's values stay
+    with pytest.raises(ConfigError, match="--osc-port must be a number, not 'nine'"):
+        Config().with_flags(parser.parse_args(["serve", "--osc-port", "nine"]))
+    with pytest.raises(TypeError, match="no serve flag sets precision"):
+        Config().with_overrides(precision="fp16")

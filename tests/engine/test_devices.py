@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 import torch
 
+from bridge import constants
+from bridge.cli import build_parser
 from bridge.engine import devices
 from bridge.engine.devices import pick_device, pick_dtype
 from bridge.errors import ConfigError
@@ -45,3 +49,17 @@ def test_unknown_names():
 
 def test_precisions():
     assert [pick_dtype(name) for name in ("fp32", "fp16", "bf16")] == [torch.float32, torch.float16, torch.bfloat16]
+
+
+def test_every_command_offers_the_choices_of_constants():
+    """One spelling of the devices, precisions and backends: every command's choices are the constants' tuples."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    allowed = {"device": (constants.DEVICES,), "precision": (constants.PRECISIONS, constants.AUTO_PRECISIONS),
+               "backend": (constants.BACKENDS,)}
+    offered = [(name, action.dest, tuple(action.choices)) for name, command in commands.items()
+               for action in command._actions if action.dest in allowed and action.choices is not None]
+    assert {dest for _, dest, _ in offered} == set(allowed) and len(offered) >= 15
+    for name, dest, choices in offered:
+        assert choices in allowed[dest], (name, dest)
+    assert tuple(devices.DTYPES) == constants.PRECISIONS and constants.DEFAULT_PRECISION in constants.PRECISIONS

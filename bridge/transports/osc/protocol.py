@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bridge import constants
 from bridge.daemon import requests as rq
 from bridge.daemon.settings import as_int, as_text, validate
 from bridge.errors import ConfigError
@@ -115,7 +116,7 @@ def _bare(kind: type[rq.Request]) -> Callable[[list, rq.Options, str | None], rq
 
 def _hello(args: list, options: rq.Options, request_id: str | None) -> rq.Hello:
     _arity(args, 0, 1)
-    port = as_int("port", args[0], 1, 65535) if args else None
+    port = as_int("port", args[0], 1, constants.MAX_PORT) if args else None
     return rq.Hello(request_id=request_id, port=port)
 
 
