@@ -4,8 +4,9 @@ rendered ahead, results written into the sample folder.
 Modules: app (its life: bind, load, start, signals, stop), service (the facade and the request handlers), state
 (what the threads share, under one lock), jobqueue (the queue policy), jobs (one job type per kind), worker (the
 render loop, a {job type: handler} map, the prefetch policy), prefetch (the cache of variations rendered ahead),
-output (files and their metadata), writer (the sample and staging folders), stats (counters, recent renders),
-renderer (the model), requests, settings and config (what may be asked and configured).
+output (files, their metadata and the replies that announce them; the writer thread), writer (the sample and staging
+folders), stats (counters, recent renders), renderer (the model), requests, settings and config (what may be asked
+and configured).
 
 Threads and what each owns:
 - front-end threads (the OSC network thread, MIDI's callback thread) run ``Service.handle``: they validate, change
@@ -13,7 +14,7 @@ Threads and what each owns:
 - the render thread (``Worker._work``) is the only one that calls the model: it runs the queued jobs and the
   prefetch, stages prefetched variations and writes the files of the jobs it rendered; it alone replaces
   ``State.renderer`` and writes ``Job.progress`` (a float that ``status`` reads whole);
-- the writer thread (one worker of ``Worker``) names or writes the files of a press answered wholly from prefetch;
+- the writer thread (one worker of ``Output``) names or writes the files of a press answered wholly from prefetch;
 - ``Service.stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal).
 
 Locks:

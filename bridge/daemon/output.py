@@ -1,23 +1,30 @@
-"""The service's files: prefetched variations written ahead into the staging folder, results named or written into
-the sample folder (bridge.daemon.writer), each with the metadata and the recreate command of what made it.
+"""What goes out of the service: files and the replies that announce them.
+
+Prefetched variations are written ahead into the staging folder; results are named or written into the sample
+folder (bridge.daemon.writer), each with the metadata and the recreate command of what made it, and announced to
+the requests waiting for them (/dd/done, or /dd/error). A press answered wholly from prefetch is answered on the
+writer thread (one worker), so that a press which must rewrite its files (another format, another disk) never holds
+up the OSC thread.
 
 One lock is held around every file written: ``close`` takes it and keeps it, so a file being written is finished
 and none is started after the service has stopped, even while the render thread is still inside a model call that
-cannot be interrupted.
+cannot be interrupted. Jobs' waiters are read and changed under the service's lock (bridge.daemon.state).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import constants
-from bridge.daemon.jobs import GenerateJob, InterpolateJob, VaryJob
+from bridge.daemon.jobs import GenerateJob, InterpolateJob, Job, VaryJob
 from bridge.daemon.prefetch import RenderKey, Source, Variation
-from bridge.daemon.writer import SampleFolder
+from bridge.daemon.stats import Stats
+from bridge.daemon.writer import SampleFolder, discard
 from bridge.errors import BridgeError
 
 if TYPE_CHECKING:
@@ -39,20 +46,89 @@ def vary_recipe(key: RenderKey, seed: int, fmt: str) -> dict:
 
 
 class Output:
-    def __init__(self, folders: SampleFolder):
-        self.folders = folders
-        self._lock = threading.Lock()
+    def __init__(self, folders: SampleFolder, lock: threading.Condition, stats: Stats):
+        self.folders, self.stats = folders, stats
+        self._state_lock = lock  # the service's: guards the jobs' waiters, taken and unsent
+        self._write_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
 
     def close(self) -> None:
-        """Wait for a file being written; from now on nothing is written (the lock is kept)."""
-        self._lock.acquire()
+        """Let the writer thread's answers go out, wait for a file being written; from now on nothing is written
+        (the lock is kept)."""
+        self._writer.shutdown(wait=True)  # presses already answered from prefetch get their files
+        self._write_lock.acquire()
 
+    # -- replies -------------------------------------------------------------------------------------------------
+    def answer_now(self, job: VaryJob) -> None:
+        """Answer a press whose variations were all taken from prefetch, on the writer thread, whatever the render
+        thread is doing; BridgeError once the writer has shut down (the service is stopping)."""
+        try:
+            self._writer.submit(self._answer_from_prefetch, job)
+        except RuntimeError:
+            raise BridgeError("the service is stopping") from None
+
+    def _answer_from_prefetch(self, job: VaryJob) -> None:
+        try:
+            with self._state_lock:
+                taken = list(job.taken)
+            self.answer(job, taken)
+        except Exception as error:  # one bad request never takes the writer down
+            log.exception("answering a press from prefetch failed")
+            self.fail(job, f"internal error: {type(error).__name__}: {error}")
+        finally:
+            with self._state_lock:
+                self._state_lock.notify_all()  # refill what was taken, once the answer is out
+
+    def answer(self, job: VaryJob, fresh: list[Variation]) -> None:
+        """Add ``fresh`` variations to the job's unsent ones; write and announce each waiter's (in the order they
+        came) as soon as all of its variations are there. An answered waiter leaves the job: a later failure or
+        cancellation is not its concern."""
+        while True:
+            with self._state_lock:
+                job.unsent += fresh
+                fresh = []
+                if not job.waiters or len(job.unsent) < job.waiters[0].count:
+                    return
+                waiter = job.waiters.pop(0)
+                mine, job.unsent = job.unsent[:waiter.count], job.unsent[waiter.count:]
+                prefetched = [variation in job.taken for variation in mine]
+            try:
+                paths = [self.variation(job, variation) for variation in mine]
+            except BridgeError as error:
+                self.stats.note_error(waiter.request.address, str(error))
+                waiter.error(str(error))
+                continue
+            finally:
+                for variation in mine:
+                    discard(variation.staged)  # published ones are gone already; the rest are of no use now
+            for path, variation, was_prefetched in zip(paths, mine, prefetched):
+                self.stats.note_render("vary", path, variation.seed, variation.seconds, was_prefetched)
+            waiter.reply("/dd/done", job.kind, *map(str, paths))
+
+    def deliver(self, job: Job, paths: list[Path]) -> None:
+        """Each waiter its share of ``paths``, in the order they came."""
+        start = 0
+        with self._state_lock:
+            waiters = list(job.waiters)
+        for waiter in waiters:
+            mine = paths[start:start + waiter.count]
+            start += waiter.count
+            waiter.reply("/dd/done", job.kind, *map(str, mine))
+
+    def fail(self, job: Job, message: str) -> None:
+        with self._state_lock:
+            waiters = list(job.waiters)
+        for waiter in waiters:
+            self.stats.note_error(waiter.request.address, message)
+            waiter.error(message)
+
+    # -- files ---------------------------------------------------------------------------------------------------
     def stage(self, source: Source, key: RenderKey, variation: Variation, fmt: str) -> Variation:
         """Write a prefetched variation ahead, so that a key press only has to name it."""
         metadata = variation.renderer.metadata("vary", [source.path], vary_recipe(key, variation.seed, fmt),
                                                regions=[source.region])
         try:
-            with self._lock:
+            with self._write_lock:
                 staged = self.folders.stage(variation.clip, fmt, metadata)
         except (BridgeError, OSError) as error:
             log.warning("could not write a variation ahead (%s); it will be written when asked for", error)
@@ -62,7 +138,7 @@ class Output:
     def variation(self, job: VaryJob, variation: Variation) -> Path:
         """A variation into the job's folder: its staged file named where it is in the job's format, else written."""
         sources, regions = (job.source.path,), (job.source.region,)
-        with self._lock:
+        with self._write_lock:
             if variation.staged is not None and variation.staged_format == job.format:
                 try:
                     return self.folders.publish(variation.staged, job.folder, operation="vary", sources=sources,
@@ -76,7 +152,7 @@ class Output:
 
     def generated(self, job: GenerateJob, renderer: Renderer, clip: Clip, seed: int) -> Path:
         metadata = renderer.metadata("generate", [], recipe(job.key, job.format, seed=seed, seconds=job.seconds))
-        with self._lock:
+        with self._write_lock:
             return self.folders.write(job.folder, clip, job.format, metadata, operation="generate",
                                       model=renderer.info.name)
 
@@ -84,6 +160,6 @@ class Output:
         sources, regions = (job.a.path, job.b.path), (job.a.region, job.b.region)
         metadata = renderer.metadata("interpolate", list(sources), recipe(job.key, job.format, count=job.total),
                                      regions=regions, index=index)
-        with self._lock:
+        with self._write_lock:
             return self.folders.write(job.folder, clip, job.format, metadata, operation="interpolate",
                                       sources=sources, regions=regions)

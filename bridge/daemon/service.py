@@ -3,8 +3,8 @@ queues the rest for the render thread (bridge.daemon.worker), so it never waits 
 
 Front ends (OSC, MIDI) call ``handle(request, reply)``; ``reply(address, *args)`` sends one reply to whoever asked
 (the transport adds the request id). The request handlers are here, one per request type; the queue policy is in
-jobqueue, the render loop and the prefetch policy in worker, files and their metadata in output, counters and
-recent renders in stats. The threads, and what each may touch, are listed in bridge/daemon/__init__.py.
+jobqueue, the render loop and the prefetch policy in worker, files and the replies announcing them in output,
+counters and recent renders in stats. The threads, and what each may touch, are listed in bridge/daemon/__init__.py.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Service:
         self.folders = SampleFolder(config.folder, config.writable_folders)
         self.stats = Stats()
         self.state = State(config, renderer, self.folders.default, self.stats)
-        self.output = Output(self.folders)
+        self.output = Output(self.folders, self.state.lock, self.stats)
         self.worker = Worker(config, self.state, self.output, self.stats)
         self.status_extras: dict[str, Callable[[], object]] = {}  # more status sections: the OSC server's, MIDI's
         self._stopped = False
@@ -72,9 +72,9 @@ class Service:
             dropped = state.queue.clear()
             state.lock.notify_all()
         for job in dropped:
-            self.worker.fail(job, "the service is stopping")
+            self.output.fail(job, "the service is stopping")
         self.worker.join(timeout)
-        self.output.close()  # waits for a file being written; nothing is written from now on
+        self.output.close()  # the writer's answers out, a file being written finished; nothing is written from now on
         with state.lock:
             running = state.running if self.worker.alive else None
             stuck = None if running is None or isinstance(running, PrefetchJob) else running  # prefetch: no one asked
@@ -185,7 +185,7 @@ class Service:
                     raise
             else:  # already rendered: named on the writer thread at once, whatever the render thread is doing
                 try:
-                    self.worker.answer_now(job)
+                    self.output.answer_now(job)
                 except BridgeError:  # the writer has shut down: the service is stopping
                     state.give_back(job)
                     raise
@@ -266,7 +266,7 @@ class Service:
         work goes on. The prefetch is no one's request: any /dd/cancel drops it and pauses it."""
         state = self.state
         with state.lock:
-            cancelled = self._detach(client_of(reply))
+            cancelled = state.detach(client_of(reply))
             state.cancel_prefetch()
             state.cache.drop_variations()
             state.prefetch_paused = True  # until the next /dd/select or /dd/set
@@ -274,27 +274,6 @@ class Service:
             self.note_error(waiter.request.address, "cancelled by /dd/cancel")
             waiter.error("cancelled by /dd/cancel")
         reply("/dd/ack", "cancel")
-
-    def _detach(self, client) -> list[Waiter]:
-        """Take ``client``'s requests (and MIDI's) out of the queued and running jobs (under the lock). A job left
-        with no one waiting is dropped, or stopped between steps; a shared one goes on for the others."""
-        def theirs(waiter: Waiter) -> bool:
-            return waiter.client is None or waiter.client == client
-
-        state = self.state
-        detached, left = state.queue.detach(theirs)
-        for job in left:
-            if isinstance(job, VaryJob):
-                state.give_back(job, len(job.taken) - job.total)
-        running = state.running
-        if running is not None and not isinstance(running, (PrefetchJob, ModelJob)):
-            # (the prefetch is no one's request; a model load cannot stop and is acknowledged once loaded)
-            mine = [waiter for waiter in running.waiters if theirs(waiter)]
-            running.waiters = [waiter for waiter in running.waiters if not theirs(waiter)]
-            if mine and not running.waiters:
-                running.cancelled.set()
-            detached = mine + detached
-        return detached
 
     def _folder(self, options: rq.Options) -> Path:
         if options.folder:
@@ -304,35 +283,20 @@ class Service:
 
     # -- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict:
-        renderer = self.state.renderer  # one read: info and memory of the same model, whatever loads meanwhile
+        renderer = self.renderer  # once: info and memory of the same model, whatever loads meanwhile
         info = renderer.info
-        # the longest clip the memory free now allows (docs/osc.md, Limits); read outside the lock the worker uses
+        # the longest clip the memory free now allows (docs/osc.md, Limits); measured outside the lock
         longest = round(renderer.engine.longest_length() / info.sample_rate, 1)
-        state = self.state
-        with state.lock:
-            running, selected = state.running, state.selected
-            data = {
-                "version": __version__,
-                "model": info.name, "model_ref": info.reference, "model_hash": info.hash,
-                "model_recreatable": info.recreatable,
-                "device": info.device, "precision": info.precision,
-                "sample_rate": info.sample_rate, "window": info.window,
-                "longest_seconds": longest,
-                "folder": str(state.folder),
-                "settings": dict(vars(state.settings)),
-                "selected": selected.path if selected else None,
-                "selected_region": _region_json(selected.region) if selected else None,
-                "queue": len(state.queue),
-                "queued_outputs": state.queue.outputs,
-                "running": None if running is None else {"kind": running.kind, "progress": round(running.progress, 3)},
-                "prefetched": state.cache.counts(),
-                "prefetched_bytes": state.cache.nbytes(),
-            }
+        data = {
+            "version": __version__,
+            "model": info.name, "model_ref": info.reference, "model_hash": info.hash,
+            "model_recreatable": info.recreatable,
+            "device": info.device, "precision": info.precision,
+            "sample_rate": info.sample_rate, "window": info.window,
+            "longest_seconds": longest,
+            **self.state.snapshot(),
+        }
         data.update(self.stats.snapshot())
         for name, value in self.status_extras.items():
             data[name] = value()
         return data
-
-
-def _region_json(region) -> dict | None:
-    return None if region is None else {"start": region.start, "end": region.end, "tail": region.tail}

@@ -3,7 +3,8 @@
 Every field of ``State`` is read and written under ``State.lock`` (a condition on a re-entrant lock: the render
 thread waits on it for work), with two exceptions written down where they are: ``renderer`` is replaced by the
 render thread alone, so that thread reads it without the lock; ``stopping`` only ever goes from False to True, and
-the cancel hook polls it between sampler steps without the lock. The methods below are called with the lock held.
+the cancel hook polls it between sampler steps without the lock. The methods below are called with the lock held,
+except the two that say they take it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bridge.daemon.config import Config
 from bridge.daemon.jobqueue import JobQueue
-from bridge.daemon.jobs import Job, PrefetchJob, VaryJob, Waiter
+from bridge.daemon.jobs import Job, ModelJob, PrefetchJob, VaryJob, Waiter
 from bridge.daemon.prefetch import PrefetchCache, RenderKey, Source
 from bridge.daemon.settings import Settings
 from bridge.daemon.stats import Stats
@@ -80,9 +81,45 @@ class State:
             self.cache.dropped.extend(returned)  # stale by now: their staged files are discarded
         self._stats.count("prefetch_hits", -count)
 
+    def detach(self, client: object) -> list[Waiter]:
+        """Take ``client``'s requests (and MIDI's) out of the queued and running jobs (/dd/cancel). A job left with
+        no one waiting is dropped, or stopped between steps; a shared one goes on for the others."""
+        def theirs(waiter: Waiter) -> bool:
+            return waiter.client is None or waiter.client == client
+
+        detached, left = self.queue.detach(theirs)
+        for job in left:
+            if isinstance(job, VaryJob):
+                self.give_back(job, len(job.taken) - job.total)
+        running = self.running
+        if running is not None and not isinstance(running, (PrefetchJob, ModelJob)):
+            # (the prefetch is no one's request; a model load cannot stop and is acknowledged once loaded)
+            mine = [waiter for waiter in running.waiters if theirs(waiter)]
+            running.waiters = [waiter for waiter in running.waiters if not theirs(waiter)]
+            if mine and not running.waiters:
+                running.cancelled.set()
+            detached = mine + detached
+        return detached
+
     def cancel_prefetch(self) -> None:
         if isinstance(self.running, PrefetchJob):
             self.running.cancelled.set()
+
+    def snapshot(self) -> dict:
+        """The status fields of the shared state, copied under the lock (takes it)."""
+        with self.lock:
+            running, selected = self.running, self.selected
+            return {
+                "folder": str(self.folder),
+                "settings": dict(vars(self.settings)),
+                "selected": selected.path if selected else None,
+                "selected_region": _region_json(selected.region) if selected else None,
+                "queue": len(self.queue),
+                "queued_outputs": self.queue.outputs,
+                "running": None if running is None else {"kind": running.kind, "progress": round(running.progress, 3)},
+                "prefetched": self.cache.counts(),
+                "prefetched_bytes": self.cache.nbytes(),
+            }
 
     def discard_dropped(self) -> None:
         """Delete the staged files of variations the cache has dropped (takes the lock; deletes outside it)."""
@@ -90,6 +127,10 @@ class State:
             dropped = self.cache.take_dropped()
         for variation in dropped:
             discard(variation.staged)
+
+
+def _region_json(region) -> dict | None:
+    return None if region is None else {"start": region.start, "end": region.end, "tail": region.tail}
 
 
 def first(*values):

@@ -1,10 +1,9 @@
 """The render thread: runs the queued jobs, one handler per job type, and keeps the selected clip's prefetch full
-when nothing is queued; and the writer thread, which answers a press wholly from prefetch.
+when nothing is queued (the prefetch policy).
 
-The render thread is the only one that calls the model. A render that stops being wanted (new selection, changed
-settings, /dd/cancel, shutdown) is cancelled between sampler steps. The writer thread (one worker) names or writes
-the files of a press answered from prefetch, so that a press which must rewrite its files (another format, another
-disk) never holds up the OSC thread. Shared state is read and changed under ``state.lock`` (bridge.daemon.state).
+It is the only thread that calls the model. A render that stops being wanted (new selection, changed settings,
+/dd/cancel, shutdown) is cancelled between sampler steps. Shared state is read and changed under ``state.lock``
+(bridge.daemon.state); files and the replies that announce them go out through bridge.daemon.output.
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 from typing import Callable
 
 from bridge.daemon.config import Config
@@ -34,7 +31,6 @@ class Worker:
     def __init__(self, config: Config, state: State, output: Output, stats: Stats):
         self.config, self.state, self.output, self.stats = config, state, output, stats
         self._thread = threading.Thread(target=self._work, name="render", daemon=True)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
         self._runs: dict[type, Callable[..., None]] = {
             VaryJob: self._run_vary, GenerateJob: self._run_generate, InterpolateJob: self._run_interpolate,
             PrefetchJob: self._run_prefetch, ModelJob: self._run_model,
@@ -44,30 +40,14 @@ class Worker:
         self._thread.start()
 
     def join(self, timeout: float | None) -> None:
-        """Wait up to ``timeout`` for the render thread (stopping), then for the writer's answers to go out."""
+        """Wait up to ``timeout`` for the render thread (stopping)."""
         if self._thread.is_alive():
             self._thread.join(timeout)
-        self._writer.shutdown(wait=True)  # presses already answered from prefetch get their files
 
     @property
     def alive(self) -> bool:
         """Whether the render thread is still running (after a stop: inside a model call, writing nothing)."""
         return self._thread.is_alive()
-
-    def answer_now(self, job: VaryJob) -> None:
-        """Answer a press whose variations were all taken from prefetch, on the writer thread, whatever the render
-        thread is doing; BridgeError once the writer has shut down (the service is stopping)."""
-        try:
-            self._writer.submit(self._answer_from_prefetch, job)
-        except RuntimeError:
-            raise BridgeError("the service is stopping") from None
-
-    def fail(self, job: Job, message: str) -> None:
-        with self.state.lock:
-            waiters = list(job.waiters)
-        for waiter in waiters:
-            self.stats.note_error(waiter.request.address, message)
-            waiter.error(message)
 
     # -- the loop ----------------------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -84,12 +64,12 @@ class Worker:
                 self.stats.count("cancelled")
                 log.debug("%s cancelled", job.kind)
                 if not isinstance(job, PrefetchJob):
-                    self.fail(job, "the service is stopping" if state.stopping else "cancelled")
+                    self.output.fail(job, "the service is stopping" if state.stopping else "cancelled")
             except BridgeError as error:
-                self.fail(job, str(error))
+                self.output.fail(job, str(error))
             except Exception as error:  # one bad request never takes the service down
                 log.exception("%s failed", job.kind)
-                self.fail(job, f"internal error: {type(error).__name__}: {error}")
+                self.output.fail(job, f"internal error: {type(error).__name__}: {error}")
             finally:
                 with state.lock:
                     state.running = None
@@ -223,7 +203,7 @@ class Worker:
                 self.stats.count("prefetch_hits", len(more))
             to_render, waiters, taken = job.to_render, list(job.waiters), list(job.taken)
         try:
-            self._answer_vary(job, taken)
+            self.output.answer(job, taken)
             if to_render <= 0:
                 return
             for waiter in waiters:
@@ -240,50 +220,12 @@ class Worker:
                     if not job.waiters:  # all answered, or the rest cancelled: no one wants more
                         break
                 part = (start / len(seeds), min(start + batch, len(seeds)) / len(seeds))
-                self._answer_vary(job, self._render_variations(job, clip, seeds[start:start + batch], part))
+                self.output.answer(job, self._render_variations(job, clip, seeds[start:start + batch], part))
         finally:
             with state.lock:
                 unsent, job.unsent = job.unsent, []
             for variation in unsent:
                 discard(variation.staged)  # claimed for a request that left or failed: of no use now
-
-    def _answer_from_prefetch(self, job: VaryJob) -> None:
-        try:
-            with self.state.lock:
-                taken = list(job.taken)
-            self._answer_vary(job, taken)
-        except Exception as error:  # one bad request never takes the writer down
-            log.exception("answering a press from prefetch failed")
-            self.fail(job, f"internal error: {type(error).__name__}: {error}")
-        finally:
-            with self.state.lock:
-                self.state.lock.notify_all()  # refill what was taken, once the answer is out
-
-    def _answer_vary(self, job: VaryJob, fresh: list[Variation]) -> None:
-        """Add ``fresh`` variations to the job's unsent ones; write and announce each waiter's (in the order they
-        came) as soon as all of its variations are there. An answered waiter leaves the job: a later failure or
-        cancellation is not its concern."""
-        while True:
-            with self.state.lock:
-                job.unsent += fresh
-                fresh = []
-                if not job.waiters or len(job.unsent) < job.waiters[0].count:
-                    return
-                waiter = job.waiters.pop(0)
-                mine, job.unsent = job.unsent[:waiter.count], job.unsent[waiter.count:]
-                prefetched = [variation in job.taken for variation in mine]
-            try:
-                paths = [self.output.variation(job, variation) for variation in mine]
-            except BridgeError as error:
-                self.stats.note_error(waiter.request.address, str(error))
-                waiter.error(str(error))
-                continue
-            finally:
-                for variation in mine:
-                    discard(variation.staged)  # published ones are gone already; the rest are of no use now
-            for path, variation, was_prefetched in zip(paths, mine, prefetched):
-                self.stats.note_render("vary", path, variation.seed, variation.seconds, was_prefetched)
-            waiter.reply("/dd/done", job.kind, *map(str, paths))
 
     # -- new sounds, interpolations, another model -------------------------------------------------------------
     def _run_generate(self, job: GenerateJob) -> None:
@@ -298,7 +240,7 @@ class Worker:
         for clip, seed in zip(clips, seeds):
             paths.append(self.output.generated(job, renderer, clip, seed))
             self.stats.note_render("generate", paths[-1], seed, each, False)
-        self._deliver(job, paths)
+        self.output.deliver(job, paths)
 
     def _generate_seeds(self, job: GenerateJob) -> list[int]:
         state = self.state
@@ -323,7 +265,7 @@ class Worker:
         for index, clip in enumerate(clips, 1):
             paths.append(self.output.interpolated(job, renderer, clip, index))
             self.stats.note_render("interpolate", paths[-1], None, each, False)
-        self._deliver(job, paths)
+        self.output.deliver(job, paths)
 
     def _run_model(self, job: ModelJob) -> None:
         config, state = self.config, self.state
@@ -335,12 +277,3 @@ class Worker:
         log.info("model: %s on %s (%s)", renderer.info.name, renderer.info.device, renderer.info.precision)
         for waiter in job.waiters:
             waiter.reply("/dd/ack", "set", "model", renderer.info.reference)
-
-    def _deliver(self, job: Job, paths: list[Path]) -> None:
-        start = 0
-        with self.state.lock:
-            waiters = list(job.waiters)
-        for waiter in waiters:
-            mine = paths[start:start + waiter.count]
-            start += waiter.count
-            waiter.reply("/dd/done", job.kind, *map(str, mine))
