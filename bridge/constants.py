@@ -22,6 +22,7 @@ DEFAULT_STEPS = 25
 DEFAULT_NOISE = 0.5
 DEFAULT_SHAPE = 1.0  # vary: how closely a variation keeps its source's time-frequency envelope (0: the model alone)
 DEFAULT_COUNT = 1
+DEFAULT_PREFETCH = 4  # variations rendered ahead of a key press for the selected clip
 MAX_COUNT = 64
 MAX_STEPS = 1000
 MIN_SECONDS = 0.01  # generate's length

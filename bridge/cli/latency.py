@@ -49,7 +49,7 @@ def register(subparsers) -> None:
                        help="quick presses sent together right after /dd/select (default: %(default)s; 0: none)")
     bench.add_argument("--steps", type=lambda v: validate("steps", v), default=constants.DEFAULT_STEPS,
                        metavar="S", help="sampler steps (default: %(default)s)")
-    bench.add_argument("--prefetch", type=lambda v: validate("prefetch", v), default=4, metavar="D",
+    bench.add_argument("--prefetch", type=lambda v: validate("prefetch", v), default=constants.DEFAULT_PREFETCH, metavar="D",
                        help="prefetch depth (default: %(default)s)")
     bench.set_defaults(run=run_bench)
 

@@ -167,7 +167,7 @@ class Settings:
     sampler: str = constants.DEFAULT_SAMPLER
     count: int = constants.DEFAULT_COUNT
     seed: int | None = None
-    prefetch: int = 4
+    prefetch: int = constants.DEFAULT_PREFETCH
     format: str = constants.DEFAULT_OUTPUT_FORMAT
 
     def updated(self, **changes) -> "Settings":

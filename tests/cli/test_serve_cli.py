@@ -199,6 +199,19 @@ def test_serve_refuses_a_bad_config_in_one_line(tmp_path, capsys):
     assert "noise must be in 0..1, not 7" in err and "Traceback" not in err
 
 
+def test_serve_refuses_a_bad_flag_in_one_line_naming_it(tmp_path, capsys):
+    """Flags are read by the config table's own rules, before anything binds or loads."""
+    config = tmp_path / "config.yaml"
+    config.write_text("osc: {port: 0}\n")
+    for flags, message in ((["--osc-port", "nine"], "--osc-port must be a number, not 'nine'"),
+                           (["--osc-port", "70000"], "--osc-port must be in 0..65535, not 70000"),
+                           (["--model", " "], "--model must be a non-empty text")):
+        assert main(["serve", "--config", str(config), "--folder", str(tmp_path / "samples"), *flags]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "samples").exists()
+
+
 def test_files_written_before_a_stop_are_complete(tmp_path, renderer, drum):
     with running_service(service_config(tmp_path), renderer) as svc:
         svc.ask("/dd/select", str(drum))
