@@ -80,7 +80,7 @@ def install(release: Release, models_dir: Path, *, half: bool = False,
         if error.errno == errno.ENOSPC:
             raise DownloadError(f"{models_dir}: disk full while writing {release.name} (needs about {need:.0f} MB); "
                                 f"the verified download is kept in {ckpt.parent}: free space and run again") from None
-        raise DownloadError(f"{models_dir}: cannot write {release.name}: {error.strerror or error}") from None
+        raise DownloadError(f"{models_dir}: cannot write {release.name}: {files.reason(error)}") from None
     ckpt.unlink(missing_ok=True)
     return paths
 
@@ -186,7 +186,7 @@ def _reason(reason: object) -> str:
     if isinstance(reason, (socket.timeout, TimeoutError)):
         return f"no answer within {TIMEOUT_S} s"
     if isinstance(reason, OSError):
-        return reason.strerror or str(reason) or type(reason).__name__
+        return files.reason(reason)
     return str(reason) or type(reason).__name__
 
 
@@ -218,7 +218,7 @@ def _copy(response, out, part: Path, have: int, total: int | None, url: str, pro
             if error.errno == errno.ENOSPC:
                 raise DownloadError(f"{part.parent}: disk full at {done / MB:,.1f} MB; free space and run the same "
                                     "command again to resume") from None
-            raise DownloadError(f"{part}: cannot write: {error.strerror or error}") from None
+            raise DownloadError(f"{part}: cannot write: {files.reason(error)}") from None
         done += len(chunk)
         if progress:
             progress(done, total)

@@ -223,7 +223,7 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise AudioError(f"{path}: cannot read ({error.strerror})") from None
+        raise AudioError(f"{path}: cannot read ({files.reason(error)})") from None
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return None
     for chunk_id, body in _chunks(data, 12):

@@ -146,7 +146,7 @@ def presets(font: Path) -> list[tuple[int, int, str]]:
                 if size & 1 and f.read(1) not in (b"\0", b""):  # RIFF pads odd chunks; some SF3 writers do not
                     f.seek(-1, 1)
     except OSError as error:
-        raise BridgeError(f"{font}: cannot read it ({error.strerror or error})") from None
+        raise BridgeError(f"{font}: cannot read it ({files.reason(error)})") from None
     except struct.error:
         pass
     raise BridgeError(f"{font}: a SoundFont without preset headers (cut short?)")
@@ -274,7 +274,7 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_SECONDS, 
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise BridgeError(f"{out}: cannot make the folder ({error.strerror or error})") from None
+        raise BridgeError(f"{out}: cannot make the folder ({files.reason(error)})") from None
     _write_licence(out, font, found, velocities, max_seconds)
     if warning := shipping_warning(font):
         log.warning("%s", warning)

@@ -20,6 +20,7 @@ from typing import Callable
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from bridge import files
 from bridge.errors import BridgeError
 from bridge.transports.osc import packet, peers, protocol
 
@@ -105,7 +106,7 @@ class OscServer:
             self.socket.bind((host, port))
         except OSError as error:
             self.socket.close()
-            raise BridgeError(f"cannot listen for OSC on {host}:{port}: {error.strerror or error}") from None
+            raise BridgeError(f"cannot listen for OSC on {host}:{port}: {files.reason(error)}") from None
         self.socket.settimeout(0.2)
         self.host, self.port = self.socket.getsockname()[:2]
         # The configured reply port is kept apart from /dd/hello's: no number of hellos can push it out.
