@@ -77,10 +77,10 @@ def onset(samples: np.ndarray) -> int:
 def to_window(samples: np.ndarray, window: int) -> np.ndarray:
     """[2, window] from stereo [2, frames]: from the onset, faded out if cut, padded with silence if short."""
     start = onset(samples)
-    return fit(samples[:, start:], window)
+    return to_length(samples[:, start:], window)
 
 
-def fit(samples: np.ndarray, window: int) -> np.ndarray:
+def to_length(samples: np.ndarray, window: int) -> np.ndarray:
     """[2, window] from [2, frames]: the start kept, faded out if cut, padded with silence if short."""
     cut = samples[:, :window].copy()
     if window < samples.shape[1]:
@@ -169,7 +169,7 @@ def augment(batch: torch.Tensor, generator: torch.Generator, *, sample_rate: int
 
 def delay(batch: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """Each item of [N, 2, L] starting frames[i] later, the same length: silence before, faded out if cut."""
-    out = [fit(np.pad(item.numpy(), ((0, 0), (int(k), 0))), item.shape[-1]) for item, k in zip(batch, frames)]
+    out = [to_length(np.pad(item.numpy(), ((0, 0), (int(k), 0))), item.shape[-1]) for item, k in zip(batch, frames)]
     return torch.from_numpy(np.stack(out))
 
 
@@ -183,7 +183,7 @@ def pitch_shift(batch: torch.Tensor, ratios: torch.Tensor, sample_rate: int) -> 
     for item, ratio in zip(batch, ratios.tolist()):
         moved = soxr.resample(np.ascontiguousarray(item.numpy().T), sample_rate, sample_rate / ratio,
                               quality=PITCH_QUALITY)
-        out.append(fit(np.ascontiguousarray(moved.T), item.shape[-1]))
+        out.append(to_length(np.ascontiguousarray(moved.T), item.shape[-1]))
     return torch.from_numpy(np.stack(out))
 
 

@@ -25,7 +25,10 @@ LOW_QUANTILE = 0.05
 
 
 @dataclass(frozen=True)
-class Match:
+class NearestFile:
+    """A render's nearest training file: how far (the distance that ignores gain, polarity and small shifts) and at
+    which shift."""
+
     render: int
     file: Path
     distance: float
@@ -34,12 +37,12 @@ class Match:
 
 @dataclass
 class Report:
-    matches: list[Match]  # one per render, closest first
+    matches: list[NearestFile]  # one per render, closest first
     threshold: float
     training_distances: torch.Tensor  # each training file's distance to its nearest other one
 
     @property
-    def flagged(self) -> list[Match]:
+    def flagged(self) -> list[NearestFile]:
         return [m for m in self.matches if m.distance < self.threshold]
 
     def summary(self, top: int = 5) -> str:
@@ -96,7 +99,7 @@ def check(renders: torch.Tensor, training: torch.Tensor, files: list[Path], samp
     threshold, nearest = calibrate(theirs, max_shift)
     d, shift = distances(ours, theirs, max_shift)
     closest = d.min(dim=1)
-    matches = [Match(i, files[int(j)], float(closest.values[i]), int(shift[i, j]) * HOP / sample_rate)
+    matches = [NearestFile(i, files[int(j)], float(closest.values[i]), int(shift[i, j]) * HOP / sample_rate)
                for i, j in enumerate(closest.indices)]
     matches.sort(key=lambda m: m.distance)
     return Report(matches, threshold, nearest)
