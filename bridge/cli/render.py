@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from bridge import constants, files
 from bridge.cli.arguments import bounded_int
+from bridge.daemon.config import config_path
 from bridge.daemon.settings import validate
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio, resolve_region, write_numbered
 from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import BACKENDS, Engine
 from bridge.engine.regions import Region, named
+from bridge.engine.guides import recipes, registry
 from bridge.engine.samplers import SAMPLERS
 from bridge.errors import AudioError, ConfigError
 from bridge.files import safe_name
@@ -81,6 +84,26 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
                         help="folder for the results (default: the current folder)")
     parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
                         metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
+    _guide_options(parser)
+
+
+def _guide_options(parser: argparse.ArgumentParser) -> None:
+    """--guide, --recipe, --guide-mode: steer every render with measures of the sound (docs/guidance.md)."""
+    parser.add_argument("--guide", action="append", type=_guide_request, default=[], metavar="NAME=WEIGHT[:TARGET]",
+                        help="steer toward a measure: brightness=1 (brighter), decay=-1 (shorter), "
+                             "tuning=1:A1 (toward a note); repeatable; `dd-bridge guides` lists them")
+    parser.add_argument("--recipe", default=None, metavar="NAME|FILE",
+                        help="a saved set of guides: a YAML file, or a name in the recipes folder")
+    parser.add_argument("--guide-mode", choices=registry.MODES, default="auto",
+                        help="cheap: gradients of the denoised sound only; full: back through the network (GPU); "
+                             "auto: full on a CUDA GPU, else cheap (default: %(default)s)")
+
+
+def _guide_request(text: str) -> registry.GuideRequest:
+    try:
+        return registry.parse_request(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def model_options(parser: argparse.ArgumentParser) -> None:
@@ -135,19 +158,23 @@ def setting(key: str):
 
 
 def run_generate(args) -> int:
+    requests = guide_requests(args)
     engine, model = _engine(args)
-    outputs = _render(engine, "generate", args)
+    steering = Steering.of(requests, args, engine)
+    outputs = _render(engine, "generate", args, steering)
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
-               "finish": _finish_named(args)}
+               "finish": _finish_named(args), **steering.options}
     return _write_all(args, outputs, engine, model, "generate", safe_name(engine.card.name, "model"), [], options)
 
 
 def run_vary(args) -> int:
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
+    requests = guide_requests(args)
     engine, model = _engine(args)
-    outputs = _render(engine, f"vary {args.input.name}", args, clip=source)
+    steering = Steering.of(requests, args, engine)
+    outputs = _render(engine, f"vary {args.input.name}", args, steering, clip=source)
     options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args),
-               "finish": _finish_named(args)}
+               "finish": _finish_named(args), **steering.options}
     stem = f"{named(files.source_stems(args.input.name)[0], region)} var"
     return _write_all(args, outputs, engine, model, "vary", stem, [args.input], options, [region])
 
@@ -158,12 +185,51 @@ def run_interpolate(args) -> int:
     a, region_a = _read(args.a, Region.of(args.start, args.end))
     b, region_b = _read(args.b, Region.of(args.b_start, args.b_end))
     regions = [region_a, region_b]
+    requests = guide_requests(args)
     engine, model = _engine(args)
-    outputs = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, clip=a, clip_b=b)
-    options = {"count": args.count, **_settings(args)}
+    steering = Steering.of(requests, args, engine)
+    outputs = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, steering, clip=a, clip_b=b)
+    options = {"count": args.count, **_settings(args), **steering.options}
     a_stem, b_stem = files.source_stems(args.a.name, args.b.name)
     stem = f"{named(a_stem, regions[0])} to {named(b_stem, regions[1])}"
     return _write_all(args, outputs, engine, model, "interpolate", stem, [args.a, args.b], options, regions)
+
+
+def guide_requests(args) -> list[registry.GuideRequest]:
+    """The recipe's guides, then each --guide; file targets made absolute (the recreating command names them)."""
+    requests = []
+    if args.recipe is not None:
+        requests += recipes.load_recipe(args.recipe, recipes_folder()).guides
+    return registry.with_file_targets_resolved(requests + list(args.guide))
+
+
+def recipes_folder() -> Path:
+    """Where recipes are saved and found by name: beside the service's config file."""
+    return config_path().parent / "recipes"
+
+
+@dataclass(frozen=True)
+class Steering:
+    """The guides of a render and the mode they run in, and how its files record them."""
+
+    requests: tuple[registry.GuideRequest, ...] = ()
+    mode: str = "cheap"
+
+    @classmethod
+    def of(cls, requests, args, engine) -> "Steering":
+        return cls(tuple(requests), registry.resolve_mode(args.guide_mode, engine.device.type, engine.backend))
+
+    @property
+    def arguments(self) -> dict:
+        return {"guides": self.requests, "guide_mode": self.mode}
+
+    @property
+    def options(self) -> dict:
+        """For the WAV comment and the recreating command (--guide repeated; a recipe is stored as its guides, so
+        editing the recipe later does not change what the command makes)."""
+        if not self.requests:
+            return {}
+        return {"guide": [request.text for request in self.requests], "guide_mode": self.mode}
 
 
 def _settings(args) -> dict:
@@ -212,9 +278,10 @@ def _finish_named(args) -> str | None:
     return None if args.finish == "on" else "off"
 
 
-def _render(engine, label: str, args, *, clip: Clip | None = None, clip_b: Clip | None = None) -> list[Clip]:
+def _render(engine, label: str, args, steering: Steering, *, clip: Clip | None = None,
+            clip_b: Clip | None = None) -> list[Clip]:
     with Bar(label, unit="step") as progress:
-        common = {"steps": args.steps, "sampler": args.sampler, "progress": progress}
+        common = {"steps": args.steps, "sampler": args.sampler, "progress": progress, **steering.arguments}
         if args.command == "generate":
             return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed,
                                         finish=args.finish == "on", **common)

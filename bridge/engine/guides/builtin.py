@@ -213,6 +213,7 @@ class Match:
     unit: str = "dB"
     summary: str = "closer to the target clip's spectrum and envelope (a negative weight: further from it)"
     target_help: str = "an audio file (required)"
+    target_is_file: bool = True  # the registry makes it absolute for the recreating command
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:

@@ -1,0 +1,85 @@
+"""Guidance recipes: a named set of guides, weights and ranges in a small YAML file, saved, shared, loaded by name.
+
+```yaml
+name: tight-and-bright
+guides:
+  - brightness=1                 # the --guide form, or a mapping:
+  - {guide: decay, weight: 1, target: 0.3s, range: [0.2, 1.0]}
+```
+
+A recipe is named by its file (``--recipe FILE``) or by its name, a file ``NAME.yaml`` in the recipes folder
+(``<user config dir>/dd-bridge/recipes``, beside config.yaml). Files are read through bridge.files' YAML reader:
+regular files only, bounded, no aliases; every problem is one line naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.engine.guides.registry import GuideRequest, parse_request
+from bridge.errors import ConfigError
+from bridge.files import read_yaml, shown
+
+SUFFIXES = (".yaml", ".yml")
+_NAME = re.compile(r"[\w][\w .-]{0,99}")
+_KEYS = {"guide", "weight", "target", "range"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    guides: tuple[GuideRequest, ...]
+
+
+def load_recipe(spec: str, folder: Path) -> Recipe:
+    """The recipe ``spec`` names: a file (a path, or a name ending in .yaml/.yml), else NAME.yaml in ``folder``."""
+    path = Path(spec).expanduser()
+    if path.suffix.lower() not in SUFFIXES and not path.exists():
+        if not _NAME.fullmatch(spec):
+            raise ConfigError(f"no recipe {shown(spec)}: a recipe is a name (letters, digits, ' .-_') or a file")
+        path = next((folder / f"{spec}{suffix}" for suffix in SUFFIXES if (folder / f"{spec}{suffix}").exists()),
+                    None)
+        if path is None:
+            known = ", ".join(recipe_names(folder)) or "none"
+            raise ConfigError(f"no recipe named {shown(spec)} in {folder} (there: {known})")
+    return parse_recipe(read_yaml(path, ConfigError), path)
+
+
+def parse_recipe(data: object, path: Path) -> Recipe:
+    if not isinstance(data, dict) or not isinstance(data.get("guides"), list) or not data["guides"]:
+        raise ConfigError(f"{path}: a recipe is a mapping with a non-empty list 'guides' (and a 'name')")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(f"{path}: name must be a short text (letters, digits, ' .-_'), got {shown(name)}")
+    unknown = set(data) - {"name", "guides", "description"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {', '.join(sorted(map(str, unknown)))} (name, description, guides)")
+    try:
+        return Recipe(name, tuple(_guide(item) for item in data["guides"]))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _guide(item: object) -> GuideRequest:
+    if isinstance(item, str):
+        return parse_request(item)
+    if not isinstance(item, dict) or set(item) - _KEYS or not isinstance(item.get("guide"), str):
+        raise ConfigError(f"each guide is NAME=WEIGHT[:TARGET] or a mapping of {', '.join(sorted(_KEYS))} "
+                          f"with 'guide' and 'weight', got {shown(item)}")
+    weight, target, span = item.get("weight"), item.get("target"), item.get("range", [0.0, 1.0])
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ConfigError(f"{item['guide']}: weight must be a number, got {shown(weight)}")
+    if not (isinstance(span, list) and len(span) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in span)):
+        raise ConfigError(f"{item['guide']}: range must be [from, to], noise levels in 0..1, got {shown(span)}")
+    return GuideRequest(item["guide"].lower(), float(weight), None if target is None else str(target),
+                        float(span[0]), float(span[1]))
+
+
+def recipe_names(folder: Path) -> list[str]:
+    """The recipes saved in ``folder``, by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(path.stem for path in folder.iterdir() if path.suffix.lower() in SUFFIXES and path.is_file())

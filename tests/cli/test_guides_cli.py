@@ -1,0 +1,94 @@
+"""`--guide`, `--recipe` and `dd-bridge guides` as a user runs them: subprocesses, real one-shots, a model file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.engine.audio import read_audio, read_metadata
+from tests.cli.test_render_cli import FAST, REPO, written
+
+
+def dd_bridge(*args, config: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The command with its user config folder (and so its recipes folder) under ``config``."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", XDG_CONFIG_HOME=str(config))
+    return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def one_line_error(result: subprocess.CompletedProcess, words: str) -> None:
+    """Refused with one line saying why (after argparse's usage, for a value it cannot read)."""
+    assert result.returncode != 0 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert words in lines[-1] and lines[-1].startswith("dd-bridge vary: error:"), result.stderr
+    assert len(lines) == 1 or lines[0].startswith("usage:"), result.stderr
+
+
+def test_guides_lists_every_guide_with_its_unit_and_the_recipes(tmp_path):
+    (tmp_path / "dd-bridge" / "recipes").mkdir(parents=True)
+    (tmp_path / "dd-bridge" / "recipes" / "dark.yaml").write_text("guides: [brightness=-1]\n")
+    result = dd_bridge("guides", config=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for line in ("brightness (Hz)", "decay (s)", "punch (dB)", "tuning (MIDI note)", "width (dB side/mid)",
+                 "match (dB)", "recipes in", ": dark"):
+        assert line in result.stdout, result.stdout
+
+
+def test_a_guided_variation_records_its_guides_and_is_made_again_to_the_bit(tmp_path, tiny_model_path, drumkits):
+    kick = drumkits / "VariBreaks/VP Kick 1.flac"
+    other = drumkits / "VariBreaks/VP Hat 1 Cl.flac"
+    (tmp_path / "dd-bridge" / "recipes").mkdir(parents=True)
+    (tmp_path / "dd-bridge" / "recipes" / "tight.yaml").write_text(
+        "name: tight\nguides:\n  - {guide: decay, weight: 1, target: 0.2s, range: [0.1, 1.0]}\n")
+    out = tmp_path / "out"
+    common = [kick, "--model", tiny_model_path, "--count", 1, "--seed", 4, "--out", out, *FAST]
+    plain = written(dd_bridge("vary", *common, config=tmp_path), 1)[0]
+    result = dd_bridge("vary", *common, "--recipe", "tight", "--guide", "brightness=2",
+                       "--guide", f"match=1:{other.relative_to(drumkits)}", config=tmp_path, cwd=drumkits)
+    guided = written(result, 1)[0]
+    metadata = read_metadata(guided)
+    assert metadata["guide"] == ["decay=1:0.2s@0.1-1", "brightness=2", f"match=1:{other}"]  # the file made absolute
+    assert metadata["guide_mode"] == "cheap"
+    assert not np.array_equal(read_audio(plain).samples, read_audio(guided).samples)
+    (tmp_path / "again").mkdir()
+    command = shlex.split(metadata["command"])
+    assert command[0] == "dd-bridge"
+    again = written(dd_bridge(*command[1:], config=tmp_path / "no-recipes", cwd=tmp_path / "again"), 1)[0]
+    assert np.array_equal(read_audio(again).samples, read_audio(guided).samples)
+    assert "--recipe" not in metadata["command"]  # stored as its guides: editing the recipe changes nothing
+    assert "guide" not in read_metadata(plain)
+
+
+def test_generate_and_interpolate_take_guides(tmp_path, tiny_model_path, drumkits):
+    out = tmp_path / "out"
+    generated = written(dd_bridge("generate", "--model", tiny_model_path, "--count", 1, "--seconds", 0.1,
+                                  "--seed", 2, "--guide", "width=-1", "--guide-mode", "full", "--out", out, *FAST,
+                                  config=tmp_path), 1)[0]
+    assert read_metadata(generated)["guide_mode"] == "full"
+    a, b = drumkits / "VariBreaks/VP Kick 1.flac", drumkits / "VariBreaks/VP Hat 1 Cl.flac"
+    paths = written(dd_bridge("interpolate", a, b, "--model", tiny_model_path, "--count", 2, "--guide",
+                              "punch=1", "--out", out, *FAST, config=tmp_path), 2)
+    assert json.loads(json.dumps(read_metadata(paths[0])))["guide"] == ["punch=1"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--guide", "sparkle=1"], "no guide named 'sparkle'"),
+    (["--guide", "brightness"], "argument --guide: cannot read the guide"),
+    (["--guide", "brightness=-1:3k"], "a weight toward a target must be positive"),
+    (["--guide", "match=1:/no/such.wav"], "/no/such.wav"),
+    (["--recipe", "nothing"], "no recipe named 'nothing'"),
+    (["--guide-mode", "full", "--backend", "onnx", "--guide", "width=1"], "full guidance needs the network in torch"),
+])
+def test_bad_guides_are_one_line_errors_and_write_nothing(tmp_path, tiny_model_path, drumkits, args, words):
+    out = tmp_path / "out"
+    result = dd_bridge("--quiet", "vary", drumkits / "VariBreaks/VP Kick 1.flac", "--model", tiny_model_path,
+                       "--out", out, *FAST, *args, config=tmp_path)
+    one_line_error(result, words)
+    assert not out.exists() or not any(out.iterdir())
