@@ -1,10 +1,11 @@
 """`dd-bridge guides`: the guides installed (built-in and plug-ins), with their units and targets, and the saved
-recipes (docs/guidance.md)."""
+recipes; `dd-bridge eval-guides`: how far each moves its measure on a model (docs/guidance.md)."""
 
 from __future__ import annotations
 
-from bridge.cli.render import recipes_folder
-from bridge.engine.guides import recipes, registry
+from bridge.cli.arguments import bounded_int
+from bridge.cli.render import guide_request, model_options, open_engine, recipes_folder, setting
+from bridge.engine.guides import evaluate, recipes, registry
 
 
 def register(subparsers) -> None:
@@ -13,6 +14,23 @@ def register(subparsers) -> None:
                                                "units and targets, and the recipes --recipe NAME finds.")
     guides.set_defaults(run=run_guides)
 
+    figures = subparsers.add_parser("eval-guides", help="how far each guide moves its measure",
+                                    description="Render PAIRS new sounds with and without each guide (the same "
+                                                "seeds) and print where each guide's measure went.")
+    figures.add_argument("--guide", action="append", type=guide_request, default=None,
+                         metavar="NAME=WEIGHT[:TARGET]",
+                         help=f"a guide to evaluate, repeatable (default: {' '.join(evaluate.DEFAULT_GUIDES)})")
+    figures.add_argument("--pairs", type=bounded_int(1, 1024), default=32, metavar="N",
+                         help="seeds per guide (default: %(default)s)")
+    figures.add_argument("--seconds", type=setting("seconds"), default=0.5, metavar="T",
+                         help="length of each sound (default: %(default)s)")
+    figures.add_argument("--seed", type=setting("seed"), default=0, metavar="K",
+                         help="the first seed (default: %(default)s)")
+    figures.add_argument("--guide-mode", choices=registry.MODES, default="auto",
+                         help="auto: full on a CUDA GPU, else cheap (default: %(default)s)")
+    model_options(figures)
+    figures.set_defaults(run=run_eval_guides, steps=20)
+
 
 def run_guides(args) -> int:
     for name, kind in sorted(registry.available().items()):
@@ -20,4 +38,16 @@ def run_guides(args) -> int:
         print(f"    target: {getattr(kind, 'target_help', '?')}")
     folder = recipes_folder()
     print(f"recipes in {folder}: {', '.join(recipes.recipe_names(folder)) or 'none'}")
+    return 0
+
+
+def run_eval_guides(args) -> int:
+    requests = args.guide or [registry.parse_request(text) for text in evaluate.DEFAULT_GUIDES]
+    registry.check(requests)
+    engine, _model = open_engine(args)
+    mode = registry.resolve_mode(args.guide_mode, engine.device.type, engine.backend)
+    print(f"{engine.card.name} on {engine.device} ({mode} mode): {args.pairs} pairs of {args.seconds} s, "
+          f"{args.steps} {args.sampler} steps, seeds {args.seed}..{args.seed + args.pairs - 1}", flush=True)
+    evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=args.seconds, steps=args.steps,
+                      sampler=args.sampler, seed=args.seed, mode=mode, report=lambda line: print(line, flush=True))
     return 0

@@ -89,7 +89,7 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
 
 def _guide_options(parser: argparse.ArgumentParser) -> None:
     """--guide, --recipe, --guide-mode: steer every render with measures of the sound (docs/guidance.md)."""
-    parser.add_argument("--guide", action="append", type=_guide_request, default=[], metavar="NAME=WEIGHT[:TARGET]",
+    parser.add_argument("--guide", action="append", type=guide_request, default=[], metavar="NAME=WEIGHT[:TARGET]",
                         help="steer toward a measure: brightness=1 (brighter), decay=-1 (shorter), "
                              "tuning=1:A1 (toward a note); repeatable; `dd-bridge guides` lists them")
     parser.add_argument("--recipe", default=None, metavar="NAME|FILE",
@@ -99,7 +99,7 @@ def _guide_options(parser: argparse.ArgumentParser) -> None:
                              "auto: full on a CUDA GPU, else cheap (default: %(default)s)")
 
 
-def _guide_request(text: str) -> registry.GuideRequest:
+def guide_request(text: str) -> registry.GuideRequest:
     try:
         return registry.parse_request(text)
     except ConfigError as error:

@@ -1,0 +1,88 @@
+"""How far each guide moves its measure on a model: paired renders, the same seeds with and without the guide.
+
+`dd-bridge eval-guides` prints it (docs/guidance.md, "Figures"). Every render goes through
+``clips.generate_clips``, the path `dd-bridge generate` writes, so the figures are those of the files a producer
+gets. The unguided renders are made once and shared by every guide; the cost per step of each mode is the wall
+time of the guided renders over that of the unguided ones.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from bridge.engine import clips
+from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.guides.registry import GuideRequest, check
+
+DEFAULT_GUIDES = ("brightness=1", "brightness=-1", "decay=1:0.3s", "punch=1", "tuning=1:A1", "width=-1")
+
+
+@dataclass(frozen=True)
+class GuideFigures:
+    request: GuideRequest
+    unit: str
+    unguided: list[float]  # the measure of each render without the guide, in the guide's unit
+    guided: list[float]  # and with it, seed by seed
+    seconds_per_step: float
+    goal: float | None = None  # the target, in the guide's unit
+
+    def moved_the_asked_way(self) -> float:
+        """The share of pairs where the guided render is further the asked way (closer to a target)."""
+        if self.request.target is None:
+            sign = 1 if self.request.weight > 0 else -1
+            return _share([sign * (g - u) > 0 for g, u in zip(self.guided, self.unguided)])
+        return _share([abs(g - self.goal) < abs(u - self.goal) for g, u in zip(self.guided, self.unguided)])
+
+    def summary(self) -> str:
+        median_u, median_g = statistics.median(self.unguided), statistics.median(self.guided)
+        line = (f"{self.request.text:<16} {self.unit:<11} median {median_u:9.2f} -> {median_g:9.2f}  "
+                f"moved the asked way in {100 * self.moved_the_asked_way():5.1f} % of {len(self.guided)} pairs")
+        if self.goal is not None:
+            errors_u = statistics.median(abs(u - self.goal) for u in self.unguided)
+            errors_g = statistics.median(abs(g - self.goal) for g in self.guided)
+            line += f"; median distance to {self.goal:.2f}: {errors_u:.2f} -> {errors_g:.2f}"
+        return line + f"; {self.seconds_per_step * 1000:.0f} ms/step"
+
+
+def _share(flags: list[bool]) -> float:
+    return sum(flags) / max(len(flags), 1)
+
+
+def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, seconds: float = 0.5, steps: int = 20,
+             sampler: str = "v-iplms", seed: int = 0, mode: str = "cheap",
+             report: Callable[[str], None] = print) -> tuple[float, list[GuideFigures]]:
+    """(seconds per step unguided, figures per guide): ``pairs`` sounds with seeds seed..seed+pairs-1, each made
+    with and without each guide (a Measured one: its ``value`` and ``parse_target`` say where it went)."""
+    kinds = check(requests)
+    seeds = list(range(seed, seed + pairs))
+    common = {"seed": seeds, "steps": steps, "sampler": sampler}
+    started = time.perf_counter()
+    plain = _audio(clips.generate_clips(engine, pairs, seconds, **common))
+    per_step = (time.perf_counter() - started) / (pairs * steps)
+    report(f"unguided: {pairs} renders, {per_step * 1000:.0f} ms/step")
+    figures = []
+    for request in requests:
+        kind = kinds[request.name]
+        if not hasattr(kind, "value"):
+            raise ValueError(f"{request.name} has no measure to evaluate (a Measured guide has one)")
+        started = time.perf_counter()
+        guided = _audio(clips.generate_clips(engine, pairs, seconds, guides=[request], guide_mode=mode, **common))
+        seconds_per_step = (time.perf_counter() - started) / (pairs * steps)
+        goal = None
+        if request.target is not None:
+            goal = kind.shown(kind.parse_target(request.target, GuideContext(engine.sample_rate)))
+        figure = GuideFigures(request, kind.unit, kind.value(plain, engine.sample_rate),
+                              kind.value(guided, engine.sample_rate), seconds_per_step, goal)
+        report(figure.summary())
+        figures.append(figure)
+    return per_step, figures
+
+
+def _audio(rendered) -> torch.Tensor:
+    """[B, 2, L] of the model-rate stereo clips generate_clips returns."""
+    return torch.stack([torch.from_numpy(clip.samples.T.copy()) for clip in rendered])
