@@ -30,7 +30,7 @@ LEVEL_FLOOR_DB = -80.0  # bottom of the level strips: a real one-shot falls belo
 LOW_HZ, HIGH_HZ = 20.0, 24000.0
 FREQUENCY_ROWS = 160  # log-spaced rows: smooth at any tile size and a small file
 MAX_COLUMNS = 400  # STFT frames per tile at most: a long file gets a longer hop, not a huge picture
-FULL_SCALE = 0.999  # |sample| at or above this is marked as clipping
+CLIPPING = 0.999  # |sample| at or above this is marked as clipping (red): at full scale
 TICKS_HZ = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 COLOUR_MAP = "magma"  # dark to bright, perceptually even, readable in grey
 
@@ -201,7 +201,7 @@ def contact_sheet(path, rows: Sequence[Sequence[Tile]], *, title: str | None = N
 
             times, levels = level(tile.clip, spec.hop)
             strip.fill_between(times, LEVEL_FLOOR_DB, levels, step="mid", color="#3b4a6b", linewidth=0)
-            clipped = np.flatnonzero(np.abs(tile.clip.samples).max(axis=1) >= FULL_SCALE)
+            clipped = np.flatnonzero(np.abs(tile.clip.samples).max(axis=1) >= CLIPPING)
             if len(clipped):
                 strip.plot(clipped / tile.clip.sample_rate, np.full(len(clipped), -6.0), "|", color="red",
                            markersize=4)

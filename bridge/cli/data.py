@@ -48,7 +48,7 @@ def run_make_drums(args: argparse.Namespace) -> int:
         log.info("kit %d/%d: %s (program %d)", number, total, kit.name, kit.program)
 
     made = drums.make(args.soundfont, args.out, velocities=args.velocities or drums.VELOCITIES,
-                      max_seconds=drums.MAX_SECONDS if args.seconds is None else args.seconds,
+                      max_seconds=drums.MAX_HIT_SECONDS if args.seconds is None else args.seconds,
                       variants=args.variants, only=args.kit, progress=progress)
     for path in made.written:
         print(path)

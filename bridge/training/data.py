@@ -20,6 +20,7 @@ import numpy as np
 import soxr
 import torch
 
+from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import model_length, read_audio, to_model
 from bridge.errors import AudioError, BridgeError
 
@@ -144,7 +145,7 @@ def split_after_base(files: list[Path], fraction: float, seed: int, base_held, b
     return [f for f in files if f not in held], [f for f in files if f in held]
 
 
-def augment(batch: torch.Tensor, generator: torch.Generator, *, sample_rate: int = 48000,
+def augment(batch: torch.Tensor, generator: torch.Generator, *, sample_rate: int = DEFAULT_SAMPLE_RATE,
             shift_ms: float = 0.0, semitones: float = 0.0) -> torch.Tensor:
     """Changes that keep the sound: gain (0 to -6 dB), polarity, left/right swap; with shift_ms, a delay of
     0..shift_ms; with semitones, a pitch shift of -semitones..+semitones.

@@ -3,7 +3,7 @@
 Every drum kit of the font (bank 128; numbered variants such as "Standard 3" and the non-drum sets are left out
 unless asked for) plays every GM percussion key (35-81) at a few velocities, one MIDI file per kit, rendered by
 the `fluidsynth` program offline, dry (no reverb or chorus), at 48 kHz in float. Each hit is then cut from the
-render: from its onset (the rule training uses) until it falls below SILENCE_DB of its peak, at most MAX_SECONDS,
+render: from its onset (the rule training uses) until it falls below HIT_END_DB of its peak, at most MAX_HIT_SECONDS,
 faded out at the end, brought to a peak of PEAK_DB (as sample packs are, and as the other training kits are:
 FluidSynth's own level is 20 dB lower, and 16 bits would quantise the tails) and written as 16-bit WAV, mono when
 both sides are the same. Silent keys are skipped. The
@@ -33,21 +33,22 @@ import soundfile
 import yaml
 
 from bridge import files
+from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
 from bridge.errors import BridgeError
 from bridge.training import data
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 48000
+SAMPLE_RATE = DEFAULT_SAMPLE_RATE  # rendered at the rate models train at: nothing to resample
 # Two velocities: a font's soft and hard layers differ in timbre, levels between them are what training's gain
 # augmentation makes anyway.
 VELOCITIES = (60, 120)
 KEYS = range(35, 82)  # the General MIDI percussion map
-MAX_SECONDS = 0.75  # a hit rings at most this long (training windows are 0.68 s): cymbals are cut with a fade
+MAX_HIT_SECONDS = 0.75  # a hit rings at most this long (training windows are 0.68 s): cymbals are cut with a fade
 SPACING = 2.0  # seconds between hits in a render, at least max_seconds + 0.5; every voice stops max_seconds in
 HOLD = 0.1  # note length: drum presets ignore note-off, the few that do not get a short hit
-SILENCE_DB = -50.0  # a hit ends where it stays below this, relative to its peak (inaudible under it)
+HIT_END_DB = -50.0  # a hit ends where it stays below this, relative to its peak (inaudible under it)
 QUIET = 10 ** (-80 / 20)  # a hit whose peak is below this is silent: no sample on that key
 FADE = 480  # 10 ms fade at the cut end
 GAIN = 0.5  # FluidSynth's master gain; the render is float, so nothing clips, and every hit is brought to PEAK_DB
@@ -179,7 +180,7 @@ def spacing(max_seconds: float) -> float:
     return max(SPACING, max_seconds + 0.5)
 
 
-def midi_for(kit: Kit, velocities, max_seconds: float = MAX_SECONDS) -> mido.MidiFile:
+def midi_for(kit: Kit, velocities, max_seconds: float = MAX_HIT_SECONDS) -> mido.MidiFile:
     """Every GM key at every velocity on channel 10, spacing() seconds apart, each voice stopped after max_seconds."""
     ticks = 480  # per beat; at the default 120 bpm a second is 960 ticks
     second = 2 * ticks
@@ -197,7 +198,7 @@ def midi_for(kit: Kit, velocities, max_seconds: float = MAX_SECONDS) -> mido.Mid
     return mido.MidiFile(ticks_per_beat=ticks, tracks=[track])
 
 
-def render(font: Path, kit: Kit, velocities, workdir: Path, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+def render(font: Path, kit: Kit, velocities, workdir: Path, max_seconds: float = MAX_HIT_SECONDS) -> np.ndarray:
     """The kit's whole MIDI file rendered by FluidSynth: float32 [2, frames] at SAMPLE_RATE."""
     midi, wav = workdir / f"kit{kit.program}.mid", workdir / f"kit{kit.program}.wav"
     midi_for(kit, velocities, max_seconds).save(midi)
@@ -212,7 +213,7 @@ def render(font: Path, kit: Kit, velocities, workdir: Path, max_seconds: float =
     return samples.T
 
 
-def cut(samples: np.ndarray, index: int, max_seconds: float = MAX_SECONDS) -> np.ndarray | None:
+def cut(samples: np.ndarray, index: int, max_seconds: float = MAX_HIT_SECONDS) -> np.ndarray | None:
     """Hit number index of a render, [2, frames]: onset to its end, faded out; None when silent."""
     start = round((index + 0.5) * spacing(max_seconds) * SAMPLE_RATE)
     hit = samples[:, start:start + round(max_seconds * SAMPLE_RATE)]
@@ -221,7 +222,7 @@ def cut(samples: np.ndarray, index: int, max_seconds: float = MAX_SECONDS) -> np
         return None
     hit = hit[:, data.onset(hit):]
     level = np.abs(hit).max(axis=0)
-    loud = np.flatnonzero(level >= level.max() * 10 ** (SILENCE_DB / 20))
+    loud = np.flatnonzero(level >= level.max() * 10 ** (HIT_END_DB / 20))
     hit = hit[:, :max(int(loud[-1]) + 1, FADE)].copy()
     fade = min(FADE, hit.shape[1])
     hit[:, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
@@ -254,7 +255,7 @@ class Made:
     failed: list[str]
 
 
-def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_SECONDS, variants: bool = False,
+def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_HIT_SECONDS, variants: bool = False,
          only=None, progress=None) -> Made:
     """Render the font's drum kits into out (created if needed); files already there are kept, not rewritten."""
     font, out = Path(font), Path(out)
