@@ -13,7 +13,9 @@ MODELS_DIR = REPO_DIR / "models"
 # Model
 DEFAULT_SAMPLE_RATE = 48000
 DEFAULT_WINDOW = 65536
-LENGTH_MULTIPLE = 8192  # 13 halvings of the time axis in the released architecture
+# The shortest input, in length multiples: reflect padding needs 3 samples at the innermost level (diffusers asks
+# the same); shorter clips are padded up to it.
+MIN_LENGTH_MULTIPLES = 3
 DEFAULT_MODEL = "dd-drums-small"  # name of the bundled model card in models/
 
 # Sampling

@@ -23,3 +23,16 @@ class ConfigError(BridgeError):
 
 class Cancelled(Exception):
     """A render stopped between sampler steps because its result is no longer wanted."""
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of a library's error message, cut to 200 characters ("" when it has none): what goes
+    inside a BridgeError's one line."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def described(error: BaseException) -> str:
+    """``one_line`` after the error's type, for errors whose type says more than their text (``KeyError: 'x'``)."""
+    text = one_line(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -62,8 +62,7 @@ else
 fi
 
 # 1. CUDA tests and the benchmark.
-TESTS=${DD_GPU_TESTS:-tests/engine/test_cuda.py tests/engine/test_acceleration.py tests/engine/test_devices.py \
-  tests/engine/test_onnx.py}
+TESTS=${DD_GPU_TESTS:-tests/engine/test_cuda.py tests/engine/backends tests/engine/test_devices.py}
 DD_REQUIRE_CUDA=$REQUIRE stage cuda-tests "$(min "${DD_GPU_TEST_S:-120}" "$(left)")" "$PY" -m pytest -v -rs \
   -p no:cacheprovider $TESTS
 # One table per invocation, so a table that runs past the cap costs only itself; merged into $OUT/bench.json.

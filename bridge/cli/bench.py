@@ -11,8 +11,6 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
 from bridge import constants
 from bridge.engine.devices import DEVICES, pick_device
 from bridge.errors import BridgeError
@@ -67,7 +65,7 @@ def register(subparsers) -> None:
 
 def run_export(args) -> int:
     from bridge.engine.checkpoints import load_model
-    from bridge.engine.onnx_backend import export_onnx
+    from bridge.engine.backends.onnx import export_onnx
 
     out = args.out.expanduser()
     if out.suffix.lower() != ".onnx":
@@ -78,8 +76,9 @@ def run_export(args) -> int:
 
 
 def run_bench(args) -> int:
-    from bridge.engine import benchmark
-    from bridge.engine.checkpoints import load_model
+    from bridge.bench import reference, tables
+    from bridge.bench.timing import machine
+    from bridge.engine.engine import batch_size
     from bridge.engine.unet import UNetConfig
 
     device = pick_device(args.device)
@@ -96,53 +95,49 @@ def run_bench(args) -> int:
         config = UNetConfig(channels=QUICK["channels"], n_attn_layers=QUICK["n_attn_layers"])
         length, repeats = QUICK["length"], QUICK["repeats"]
     else:
-        config, length, repeats = benchmark.FULL_SIZE, args.length, args.repeats
+        config, length, repeats = tables.FULL_SIZE, args.length, args.repeats
     if length % config.length_multiple:
         raise BridgeError(f"--length must be a multiple of {config.length_multiple} samples, got {length}")
-    sampler, steps = benchmark.default_settings()
-    log.info("%s", benchmark.machine())
-    tables = []
+    if not reference.diffusers_available():
+        log.warning("%s: no diffusers rows", reference.MISSING)
+    sampler, steps = constants.DEFAULT_SAMPLER, constants.DEFAULT_STEPS
+    log.info("%s", machine(device))
+    done = []
     if args.only in (None, "forward"):
-        loaded, network, reference = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)
-        batch = args.batch or _engine_batch(device, length)
-        tables.append(benchmark.forward_table(loaded, network, reference, batch=batch, length=length,
-                                              device=device, repeats=repeats, onnx=not args.no_onnx))
-        del loaded, network, reference
+        loaded, network, diffusers_unet = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)
+        batch = args.batch or batch_size(device, config.padded_length(length))
+        done.append(tables.forward_table(loaded, network, diffusers_unet, batch=batch, length=length,
+                                         device=device, repeats=repeats, onnx=not args.no_onnx))
+        del loaded, network, diffusers_unet
     if args.only == "steps":
-        loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0] \
+        loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0] \
             if args.quick else _quality_model(args.model)
-        tables.append(benchmark.steps_table(loaded, device=device, samplers=STEP_SAMPLERS,
-                                            steps=(4, 8) if args.quick else STEP_COUNTS, seeds=1 if args.quick else 2))
+        done.append(tables.steps_table(loaded, device=device, samplers=STEP_SAMPLERS,
+                                       steps=(4, 8) if args.quick else STEP_COUNTS, seeds=1 if args.quick else 2))
     if args.only in (None, "sound"):
         if args.quick:
-            loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0]
+            loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0]
         else:
             loaded = _quality_model(args.model)
         judge = _judge(loaded, args.real)
-        tables.append(benchmark.variation_table(loaded, device=device, steps=steps, sampler=sampler, judge=judge,
-                                                sounds=args.sounds))
+        done.append(tables.variation_table(loaded, device=device, steps=steps, sampler=sampler, judge=judge,
+                                           sounds=args.sounds))
         if judge is None:
-            tables[-1].notes.append("no MMD^2 column: no real one-shots (--real, or held-out files named by the "
-                                    "model card) on this machine")
+            done[-1].notes.append("no MMD^2 column: no real one-shots (--real, or held-out files named by the "
+                                  "model card) on this machine")
     if args.only in (None, "batch") and device.type == "cuda" and not args.quick:
-        loaded = benchmark.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)[0]
-        tables.append(benchmark.batch_table(loaded, device=device, count=16, steps=steps, sampler=sampler))
+        loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)[0]
+        done.append(tables.batch_table(loaded, device=device, count=16, steps=steps, sampler=sampler))
     if args.json:
-        json.dump({"machine": benchmark.machine(), "tables": [table.to_dict() for table in tables]}, sys.stdout,
+        json.dump({"machine": machine(device), "tables": [table.to_dict() for table in done]}, sys.stdout,
                   indent=2)
         print()
     else:
-        print(f"dd-bridge bench: {benchmark.machine()}")
-        for table in tables:
+        print(f"dd-bridge bench: {machine(device)}")
+        for table in done:
             print()
-            print(benchmark.format_table(table))
+            print(tables.format_table(table))
     return 0
-
-
-def _engine_batch(device: torch.device, length: int) -> int:
-    from bridge.engine.engine import GPU_BATCH_SAMPLES
-
-    return 1 if device.type == "cpu" else max(1, GPU_BATCH_SAMPLES // length)
 
 
 def _judge(loaded, folders: list[Path] | None):
@@ -163,7 +158,7 @@ def _judge(loaded, folders: list[Path] | None):
 
 
 def _quality_model(spec: str | None):
-    from bridge.engine import benchmark
+    from bridge.bench.reference import reference_pair
     from bridge.engine.checkpoints import load_model
     from bridge.errors import CheckpointError
 
@@ -177,4 +172,4 @@ def _quality_model(spec: str | None):
     from bridge.engine.unet import UNetConfig
 
     small = UNetConfig(channels=(32, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64), n_attn_layers=4)
-    return benchmark.reference_pair(small, constants.DEFAULT_SAMPLE_RATE, constants.DEFAULT_WINDOW, seed=1)[0]
+    return reference_pair(small, constants.DEFAULT_SAMPLE_RATE, constants.DEFAULT_WINDOW, seed=1)[0]

@@ -22,7 +22,7 @@ from bridge.daemon.settings import validate
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio, resolve_region, write_numbered
 from bridge.engine.checkpoints import load_model
-from bridge.engine.engine import BACKENDS, Engine
+from bridge.engine.engine import Engine
 from bridge.engine.regions import Region, named
 from bridge.engine.guides import recipes, registry
 from bridge.engine.samplers import SAMPLERS
@@ -119,7 +119,7 @@ def model_options(parser: argparse.ArgumentParser) -> None:
                         help="where to run (default: %(default)s)")
     parser.add_argument("--precision", choices=constants.PRECISIONS, default=constants.DEFAULT_PRECISION,
                         help="arithmetic precision (default: %(default)s)")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+    parser.add_argument("--backend", choices=constants.BACKENDS, default="torch",
                         help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")
     parser.add_argument("--sample-rate", type=bounded_int(1000, 384000), default=None, metavar="R",
                         help="sample rate of a custom .ckpt (default: 48000)")

@@ -34,7 +34,7 @@ from bridge import constants, files
 from bridge.engine.catalogue import release_for_file
 from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX, ModelCard, find_model, read_card, write_card
 from bridge.engine.unet import TIMESTEP_FEATURES, DanceDiffusionUNet, UNetConfig
-from bridge.errors import CheckpointError
+from bridge.errors import CheckpointError, described, one_line
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _load_training_checkpoint(path: Path, told_rate: bool = False) -> LoadedMode
         sample_rate, window = released.sample_rate, released.window
         provenance = f"Harmonai Dance Diffusion release {released.name} ({path.name}), EMA weights"
     else:
-        sample_rate, window = constants.DEFAULT_SAMPLE_RATE, max(constants.DEFAULT_WINDOW, 3 * config.length_multiple)
+        sample_rate, window = constants.DEFAULT_SAMPLE_RATE, max(constants.DEFAULT_WINDOW, config.shortest_length)
         provenance = f"{path.name} (Dance Diffusion training checkpoint), EMA weights"
         if not told_rate:
             log.info("%s is not one of the released models: assuming %d Hz and a %d-sample window unless given",
@@ -213,11 +213,10 @@ def _unpickle_weights(path: Path) -> object:
                                       "code; only tensors and plain containers are loaded") from None
             raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_unpickling_reason(text)})") from None
         except (OSError, EOFError) as error:
-            raise CheckpointError(f"{path}: cannot read: {_one_line(error) or 'file is empty or truncated'}") \
+            raise CheckpointError(f"{path}: cannot read: {one_line(error) or 'file is empty or truncated'}") \
                 from None
         except Exception as error:  # torch raises assorted types for garbage bytes
-            raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: "
-                                  f"{_one_line(error)})") from None
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint ({described(error)})") from None
 
 
 def _unpickling_reason(text: str) -> str:
@@ -237,11 +236,6 @@ def _open_model_file(path: Path):
         return files.open_regular(path, MAX_MODEL_FILE_BYTES)
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read ({files.reason(error)})") from None
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else ""
 
 
 def _tensor(value: object, key: str, path: Path) -> torch.Tensor:
@@ -280,7 +274,7 @@ def _load_diffusers(folder: Path) -> LoadedModel:
     except OSError as error:
         raise CheckpointError(f"{config_path}: cannot read ({files.reason(error)})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{config_path}: not valid JSON ({_one_line(error)})") from None
+        raise CheckpointError(f"{config_path}: not valid JSON ({one_line(error)})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object")
     _check_diffusers_config(config, config_path)
@@ -417,7 +411,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         try:
             return safetensors.torch.load_file(files.name_of(file, path), device="cpu")
         except Exception as error:  # safetensors raises its own error type for bad headers and truncation
-            raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(error)})") from None
+            raise CheckpointError(f"{path}: not a readable safetensors file ({one_line(error)})") from None
 
 
 # Architecture -----------------------------------------------------------------------------------------------------

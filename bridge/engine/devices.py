@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
 
 from bridge.constants import DEFAULT_PRECISION, DEVICES, PRECISIONS
@@ -36,3 +39,19 @@ def pick_dtype(name: str = DEFAULT_PRECISION) -> torch.dtype:
     if name not in DTYPES:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     return DTYPES[name]
+
+
+def hardware(device: torch.device) -> str:
+    """What ``device`` is, for model cards and benchmark headers: the GPU's name, or the CPU's model and the
+    threads torch uses on it."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"

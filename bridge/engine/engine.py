@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,9 +22,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from bridge.constants import BACKENDS, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, RANDOM_SEEDS
+from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, RANDOM_SEEDS
 from bridge.engine import memory
-from bridge.engine.acceleration import fast_network
+from bridge.engine.backends import load_network
 from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.devices import pick_device, pick_dtype
 from bridge.engine.guidance import Guided
@@ -41,7 +40,6 @@ Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
 Seed = int | Sequence[int] | None
 
-MIN_MULTIPLES = 3  # the innermost level needs 3 samples for its reflect padding (diffusers asks the same)
 GPU_BATCH_SAMPLES = 8 * 65536  # items x length per batch on a GPU: 8 windows of the full model fit in ~16 GiB
 _MASK64 = 2**64 - 1
 INTERPOLATION_SEED = 0
@@ -51,28 +49,11 @@ class Engine:
     """Keeps one model warm on one device. Every method returns float32 CPU [count, 2, L] clamped to [-1, 1]."""
 
     def __init__(self, model: LoadedModel | str | Path | None = None, device: str = "auto",
-                 precision: str = "fp32", backend: str = "torch", *, max_batch: int | None = None):
+                 precision: str = "fp32", backend: str = "torch", *, max_batch: int | None = None,
+                 module: DanceDiffusionUNet | None = None):
+        """``module``: the network already built from ``model`` (see ``from_module``); otherwise the torch backend
+        builds it here, and the onnx backend holds its own copy of the weights, with no torch module beside it."""
         loaded = model if isinstance(model, LoadedModel) else load_model(model)
-        # The onnx backend holds its own copy of the weights: no torch module beside it.
-        self._setup(loaded, loaded.build() if backend == "torch" else None, device, precision, backend, max_batch)
-
-    @classmethod
-    def from_module(cls, module: DanceDiffusionUNet, sample_rate: int, window: int, *, name: str = "in-memory",
-                    device: str | None = None, precision: str = "fp32", max_batch: int | None = None) -> "Engine":
-        """An Engine around a network already in memory (tests, training's evaluation); it stays where it is
-        unless ``device`` says otherwise."""
-        loaded = LoadedModel.from_network(module, name=name, sample_rate=sample_rate, window=window,
-                                          provenance="in memory")
-        if device is None:
-            device = next(module.parameters()).device.type
-        engine = cls.__new__(cls)
-        engine._setup(loaded, module, device, precision, "torch", max_batch)
-        return engine
-
-    def _setup(self, loaded: LoadedModel, module: DanceDiffusionUNet | None, device: str, precision: str,
-               backend: str, max_batch: int | None) -> None:
-        if backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
             raise ConfigError(f"max_batch must be an integer >= 1, got {max_batch!r}")
         self._loaded = loaded
@@ -81,16 +62,23 @@ class Engine:
         self._precision = precision
         self._backend = backend
         self._max_batch = max_batch
-        self.network = self._network(module)
+        if module is None and backend == "torch":
+            module = loaded.build()
+        self.network = load_network(backend, loaded, self._device, precision, module)
         self._module = module  # the plain torch module: full guidance takes gradients through it
         self.last_seeds: Seed = None
         log.info("%s on %s (%s, %s backend)", loaded.name, self._device, precision, backend)
 
-    def _network(self, module: DanceDiffusionUNet | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        if self._backend == "onnx":
-            from bridge.engine import onnx_backend
-            return onnx_backend.load_network(self._loaded, device=self._device, precision=self._precision)
-        return fast_network(module.eval().to(self._device), self._device, self._precision)
+    @classmethod
+    def from_module(cls, module: DanceDiffusionUNet, sample_rate: int, window: int, *, name: str = "in-memory",
+                    device: str | None = None, precision: str = "fp32", max_batch: int | None = None) -> "Engine":
+        """An Engine around a network already in memory (tests, training's evaluation), which keeps running that
+        very module as it changes; it stays where it is unless ``device`` says otherwise."""
+        loaded = LoadedModel.from_network(module, name=name, sample_rate=sample_rate, window=window,
+                                          provenance="in memory")
+        if device is None:
+            device = next(module.parameters()).device.type
+        return cls(loaded, device, precision, max_batch=max_batch, module=module)
 
     # What the model is
 
@@ -127,17 +115,14 @@ class Engine:
         return self._loaded.architecture.length_multiple
 
     def padded_length(self, length: int) -> int:
-        """The length the network runs at: a multiple of its length multiple, at least MIN_MULTIPLES of them."""
-        multiple = self.length_multiple
-        return max(math.ceil(length / multiple), MIN_MULTIPLES) * multiple
+        """The length the network runs at (UNetConfig.padded_length)."""
+        return self._loaded.architecture.padded_length(length)
 
     def batch_size(self, length: int) -> int:
-        """How many outputs run together: one on a CPU, where batching makes each item slower, more on a GPU."""
+        """How many outputs run together: ``max_batch`` if given, else ``batch_size(device, padded length)``."""
         if self._max_batch is not None:
             return self._max_batch
-        if self._device.type == "cpu":
-            return 1
-        return max(1, GPU_BATCH_SAMPLES // self.padded_length(length))
+        return batch_size(self._device, self.padded_length(length))
 
     # How long a render can be
 
@@ -303,6 +288,14 @@ class Engine:
         if not torch.isfinite(audio).all():
             raise ConfigError(f"{name} has NaN or infinite samples")
         return audio
+
+
+def batch_size(device: torch.device, padded_length: int) -> int:
+    """How many outputs of ``padded_length`` samples run together: one on a CPU, where batching makes each item
+    slower, more on a GPU (GPU_BATCH_SAMPLES)."""
+    if device.type == "cpu":
+        return 1
+    return max(1, GPU_BATCH_SAMPLES // padded_length)
 
 
 class _Tracker:

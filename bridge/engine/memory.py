@@ -7,7 +7,7 @@ resampling and before any work, against what is free now: the machine's availabl
 cgroup (a container, a service manager) or setrlimit puts on this process; on a GPU, its free memory.
 
 The cost per sample is an estimate from the architecture, fitted with room to spare to peak resident memory
-measured on the CPU with `python -m bridge.engine.memory MODEL SECONDS`:
+measured on the CPU with `python -m bridge.bench.memory MODEL SECONDS`:
 ``4 bytes x (FIXED_CHANNELS + ACTIVATION_FACTOR x sum over levels of channels / 2**(level - 1))`` per sample of
 padded length and per output in a batch. Measured peaks (bytes per sample, 5 to 40 s clips): the bundled
 dd-drums-small 450 to 1240, against 1250 estimated; the service's stand-in 540 against 1270; the full 221
@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import resource
-import sys
 from pathlib import Path
 
 import torch
@@ -107,24 +106,3 @@ def _read(path) -> str | None:
 
 def gib(count: float) -> str:
     return f"{count / (1 << 30):.1f} GiB"
-
-
-def _measure(argv: list[str]) -> None:
-    """Peak resident memory of one variation, for the figures above: MODEL SECONDS [SAMPLER]."""
-    from bridge.engine.engine import Engine
-
-    engine = Engine(argv[0], device="cpu")
-    length = int(float(argv[1]) * engine.sample_rate)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    engine.vary(torch.zeros(2, length), 1, noise=0.5, steps=2, sampler=argv[2] if len(argv) > 2 else "v-iplms",
-                seed=1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    padded = engine.padded_length(length)
-    print(f"{engine.card.name}: {argv[1]} s, peak {gib(peak)} ({(peak - before) / padded:.0f} bytes per sample over "
-          f"the loaded model; estimated {bytes_per_sample(engine.card.architecture.channels):.0f}); the longest clip "
-          f"with the {gib(host_free_bytes())} free now: {engine.longest_length() / engine.sample_rate:.1f} s")
-
-
-if __name__ == "__main__":
-    _measure(sys.argv[1:])
-

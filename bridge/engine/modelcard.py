@@ -52,11 +52,10 @@ class ModelCard:
         if not _is_int(self.sample_rate) or not low <= self.sample_rate <= high:
             raise CheckpointError(f"{where}: sample_rate must be an integer in [{low}, {high}], "
                                   f"got {files.shown(self.sample_rate)}")
-        multiple = self.architecture.length_multiple
-        # Reflect padding needs 3 samples at the innermost level: 3 multiples is the shortest input there is.
-        if not _is_int(self.window) or self.window < 3 * multiple or self.window % multiple:
+        multiple, shortest = self.architecture.length_multiple, self.architecture.shortest_length
+        if not _is_int(self.window) or self.window < shortest or self.window % multiple:
             raise CheckpointError(f"{where}: window must be a multiple of {multiple} samples, at least "
-                                  f"{3 * multiple}, for this architecture; got {files.shown(self.window)}")
+                                  f"{shortest}, for this architecture; got {files.shown(self.window)}")
         for key in ("provenance", "licence"):
             if not isinstance(getattr(self, key), str):
                 raise CheckpointError(f"{where}: {key} must be text, got {files.shown(getattr(self, key))}")

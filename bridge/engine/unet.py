@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bridge.constants import MIN_LENGTH_MULTIPLES
+
 CUBIC_KERNEL = (-0.01171875, -0.03515625, 0.11328125, 0.43359375,
                 0.43359375, 0.11328125, -0.03515625, -0.01171875)
 TIMESTEP_FEATURES = 16  # Fourier features of t appended to the input channels
@@ -59,6 +61,16 @@ class UNetConfig:
     def length_multiple(self) -> int:
         """Input lengths must be a multiple of this: each level below the first halves the time axis."""
         return 2 ** (self.depth - 1)
+
+    @property
+    def shortest_length(self) -> int:
+        """The shortest input the network takes: MIN_LENGTH_MULTIPLES length multiples."""
+        return MIN_LENGTH_MULTIPLES * self.length_multiple
+
+    def padded_length(self, length: int) -> int:
+        """The length an input of ``length`` samples runs at: the next multiple of the length multiple, and at
+        least the shortest length."""
+        return max(math.ceil(length / self.length_multiple) * self.length_multiple, self.shortest_length)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from bridge import pictures
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
 from bridge.engine.checkpoints import LoadedModel, load_model, save_model
-from bridge.engine.devices import pick_device
+from bridge.engine.devices import hardware, pick_device
 from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, ConfigError
@@ -156,20 +155,6 @@ def render_demos(run: Run) -> list[Path]:
         paths.append(pictures.contact_sheet(picture, [tiles], title=f"{run.dir.name}: step {run.step}", dpi=80))
     log.info("demos at step %d in %.0f s: %s", run.step, time.monotonic() - started, paths[-1] if paths else folder)
     return paths
-
-
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
 
 
 def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unknown",

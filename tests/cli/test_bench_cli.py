@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bridge.cli import main
-from bridge.engine import onnx_backend
+from bridge.engine.backends import onnx as onnx_backend
 from bridge.engine.checkpoints import LoadedModel, save_model
 from bridge.engine.unet import DanceDiffusionUNet
 

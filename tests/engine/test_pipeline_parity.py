@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bridge.bench import reference as bench_reference
 from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import Engine
 from tests.support.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d, write_diffusers_folder
@@ -28,13 +29,8 @@ def folder(reference, tmp_path_factory):
 
 
 def pipeline_render(reference, generator) -> torch.Tensor:
-    from diffusers import DanceDiffusionPipeline, IPNDMScheduler
-
-    pipe = DanceDiffusionPipeline(unet=reference, scheduler=IPNDMScheduler())
-    pipe.set_progress_bar_config(disable=True)
-    audios = pipe(batch_size=2, num_inference_steps=STEPS, generator=generator,
-                  audio_length_in_s=LENGTH / RATE).audios
-    return torch.from_numpy(audios)
+    return bench_reference.pipeline_render(reference, count=2, steps=STEPS, seconds=LENGTH / RATE,
+                                           generator=generator)
 
 
 def assert_matches(ours: torch.Tensor, theirs: torch.Tensor) -> None:

@@ -1,6 +1,7 @@
 """Model files in the exact layouts users bring, with random weights: diffusers folders and Lightning checkpoints.
 
-diffusers is a test-only dependency: it is the reference the native U-Net and the key renaming are checked against.
+diffusers is a test-only dependency: it is the reference the native U-Net and the key renaming are checked against
+(bridge.bench.reference builds its networks, for the benchmark and these tests alike).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from bridge.bench.reference import unet1d
 from bridge.engine.unet import CUBIC_KERNEL, DanceDiffusionUNet
 
 # diffusers' block_out_channels and how many of the innermost down blocks have attention.
@@ -23,18 +25,8 @@ def dance_diffusion_unet1d(block_out_channels, attention_blocks, *, sample_rate=
                            seed=0):
     """A diffusers UNet1DModel with Dance Diffusion's block layout (as on the hub) and random weights, the norms'
     affine parameters included so that their renaming is checked too."""
-    from diffusers import UNet1DModel
-
     torch.manual_seed(seed)
-    n = len(block_out_channels)
-    plain = n - 1 - attention_blocks
-    model = UNet1DModel(
-        sample_size=sample_size, sample_rate=sample_rate, in_channels=2, out_channels=2, extra_in_channels=16,
-        time_embedding_type="fourier", time_embedding_dim=16, flip_sin_to_cos=True, use_timestep_embedding=False,
-        down_block_types=("DownBlock1DNoSkip",) + ("DownBlock1D",) * plain + ("AttnDownBlock1D",) * attention_blocks,
-        up_block_types=("AttnUpBlock1D",) * attention_blocks + ("UpBlock1D",) * plain + ("UpBlock1DNoSkip",),
-        mid_block_type="UNetMidBlock1D", block_out_channels=tuple(block_out_channels),
-    )
+    model = unet1d(block_out_channels, attention_blocks, sample_rate=sample_rate, sample_size=sample_size)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if "norm" in name:

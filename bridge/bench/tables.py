@@ -1,4 +1,5 @@
-"""Speed side by side, in one run, on the same weights and inputs: ours (torch, onnxruntime) against diffusers.
+"""The tables of `dd-bridge bench`: speed side by side, in one run, on the same weights and inputs, ours (torch,
+onnxruntime) against diffusers; quality per step; batched renders on a GPU.
 
 Every table times its rows interleaved (each repeat runs every row once) and keeps each row's best, so a load
 that comes and goes on a shared machine hits all rows alike. diffusers is a test-only dependency: without it its
@@ -8,19 +9,16 @@ rows say so and the ratios are to our plain torch module instead.
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from bridge import constants
-from bridge.engine.acceleration import fast_network
-from bridge.engine.checkpoints import LoadedModel, diffusers_to_native
+from bridge.bench import gpus, reference as diffusers_reference
+from bridge.bench.timing import forward_gmacs, snr_db, time_side_by_side
+from bridge.engine.backends import fast_network
+from bridge.engine.checkpoints import LoadedModel
 from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 
@@ -30,9 +28,6 @@ FULL_SIZE = UNetConfig()
 PIPELINE_STEPS = 100  # DanceDiffusionPipeline's default, with IPNDM
 REFERENCE_STEPS = 200  # the "exact" render the quality figure compares against
 SEED = 1234
-# Dense peak FLOP/s by GPU name (fp32 without tensor cores, fp16/bf16 with), for the fraction of peak reached.
-GPU_PEAK_TFLOPS = {"H200": (67.0, 989.0), "H100": (67.0, 989.0), "A100": (19.5, 312.0), "L40S": (91.6, 362.0),
-                   "RTX 4090": (82.6, 165.2), "A10": (31.2, 125.0), "T4": (8.1, 65.0)}
 
 
 @dataclass
@@ -61,160 +56,6 @@ class Table:
         return {"title": self.title, "rows": [asdict(row) for row in self.rows], "notes": self.notes}
 
 
-# Measuring ------------------------------------------------------------------------------------------------------
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _rss_kib(field_name: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _measure_peak(run: Callable[[], object], device: torch.device) -> tuple[object, float | None]:
-    """Runs once; returns its result and the memory it added at its peak, in MiB (None where unknown)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        result = run()
-        torch.cuda.synchronize(device)
-        return result, (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    before = _rss_kib("VmRSS")
-    try:  # Linux: writing 5 resets the peak resident set size (VmHWM) to the current one
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        before = None
-    result = run()
-    peak = _rss_kib("VmHWM")
-    return result, None if before is None or peak is None else (peak - before) / 1024
-
-
-def time_side_by_side(candidates: dict[str, Callable[[], object]], repeats: int, device: torch.device,
-                      warm_up: bool = True) -> tuple[dict[str, float], dict[str, float | None], dict[str, object]]:
-    """Best seconds per candidate over ``repeats`` interleaved rounds, after one warm-up that also measures peak
-    memory and keeps each one's output. Without ``warm_up`` (long runs of warm models) that first run is the
-    first timed round."""
-    outputs, peaks, best = {}, {}, {}
-    for name, run in candidates.items():
-        log.info("%s: %s", "warming up" if warm_up else "timing", name)
-        _sync(device)
-        started = time.perf_counter()
-        outputs[name], peaks[name] = _measure_peak(run, device)
-        best[name] = math.inf if warm_up else time.perf_counter() - started
-    if not warm_up:
-        repeats -= 1
-    for round_ in range(repeats):
-        for name, run in candidates.items():
-            _sync(device)
-            started = time.perf_counter()
-            run()
-            _sync(device)
-            best[name] = min(best[name], time.perf_counter() - started)
-        log.info("round %d/%d: %s", round_ + 1, repeats, ", ".join(f"{n} {s:.3f}s" for n, s in best.items()))
-    return best, peaks, outputs
-
-
-def forward_gmacs(config: UNetConfig, batch: int, length: int) -> float:
-    """Multiply-accumulates of one forward pass, counted on shapes alone (no memory, no time)."""
-    with torch.device("meta"):
-        model = DanceDiffusionUNet(config)
-        x, t = torch.zeros(batch, config.io_channels, length), torch.zeros(batch)
-    with FlopCounterMode(display=False) as counter:
-        model(x, t)
-    return counter.get_total_flops() / 2e9
-
-
-def gpu_peak_tflops(device: torch.device, dtype: torch.dtype) -> float | None:
-    name = torch.cuda.get_device_name(device)
-    for key, (fp32, half) in GPU_PEAK_TFLOPS.items():
-        if key in name:
-            return fp32 if dtype == torch.float32 else half
-    return None
-
-
-# diffusers, with our weights -------------------------------------------------------------------------------------
-
-def diffusers_available() -> bool:
-    try:
-        import diffusers  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def diffusers_unet(config: UNetConfig, sample_rate: int, window: int):
-    """An empty diffusers UNet1DModel laid out as ``config`` (Dance Diffusion's blocks), or None when diffusers
-    cannot express it: its innermost level always has attention, and every level with attention must be as wide
-    as the level around it (true of the released architecture)."""
-    from diffusers import UNet1DModel
-
-    depth, channels = config.depth, config.channels
-    attention = [level in config.attention_levels for level in range(2, depth)]
-    if depth < 3 or depth not in config.attention_levels or \
-            any(channels[level - 1] != channels[level - 2] for level in config.attention_levels):
-        return None
-    plain = attention.count(False)
-    return UNet1DModel(
-        sample_size=window, sample_rate=sample_rate, in_channels=config.io_channels,
-        out_channels=config.io_channels, extra_in_channels=16, time_embedding_type="fourier", time_embedding_dim=16,
-        flip_sin_to_cos=True, use_timestep_embedding=False,
-        down_block_types=("DownBlock1DNoSkip",) + ("DownBlock1D",) * plain + ("AttnDownBlock1D",) * (depth - 2 - plain),
-        up_block_types=("AttnUpBlock1D",) * (depth - 2 - plain) + ("UpBlock1D",) * plain + ("UpBlock1DNoSkip",),
-        mid_block_type="UNetMidBlock1D", block_out_channels=config.channels[:-1]).eval()
-
-
-def native_to_diffusers(state: dict[str, torch.Tensor], reference) -> dict[str, torch.Tensor]:
-    """Our weights under diffusers' names: ``diffusers_to_native`` run on element numbers tells where each of
-    our values came from, so the renaming (and the q/k/v split) is known in one place only."""
-    # The resamplers' fixed kernels are buffers diffusers saves and we compute: the model keeps its own.
-    layout = {key: value for key, value in reference.state_dict().items()
-              if value.is_floating_point() and not key.endswith(".kernel")}
-    numbered, offset = {}, 0
-    for key, value in layout.items():
-        numbered[key] = torch.arange(offset, offset + value.numel(), dtype=torch.float64).view(value.shape)
-        offset += value.numel()
-    origin = diffusers_to_native(numbered, Path("diffusers layout"))
-    flat = torch.full((offset,), math.nan, dtype=torch.float32)
-    for key, positions in origin.items():
-        flat[positions.reshape(-1).long()] = state[key].detach().float().reshape(-1)
-    result, offset = {}, 0
-    for key, value in layout.items():
-        result[key] = flat[offset:offset + value.numel()].view(value.shape)
-        offset += value.numel()
-    if torch.isnan(flat).any():
-        raise ValueError("some diffusers weights have no counterpart in ours")
-    return result
-
-
-def reference_pair(config: UNetConfig, sample_rate: int, window: int, seed: int = 0):
-    """Random weights in both implementations: (LoadedModel, diffusers model or None). Seeded, so that a cached
-    ONNX export of them is found again next time."""
-    torch.manual_seed(seed)
-    network = DanceDiffusionUNet(config).eval()
-    loaded = LoadedModel.from_network(network, name=f"bench-{'-'.join(map(str, config.channels))}",
-                                      sample_rate=sample_rate, window=window, provenance="random weights")
-    return loaded, network, _diffusers_twin(loaded)
-
-
-def _diffusers_twin(loaded: LoadedModel):
-    if not diffusers_available():
-        return None
-    reference = diffusers_unet(loaded.architecture, loaded.sample_rate, loaded.window)
-    if reference is not None:
-        reference.load_state_dict(native_to_diffusers(loaded.state_dict, reference), strict=False)
-    return reference
-
-
-# The tables -------------------------------------------------------------------------------------------------------
-
 def forward_table(loaded: LoadedModel, network: DanceDiffusionUNet, reference, *, batch: int, length: int,
                   device: torch.device, repeats: int, onnx: bool = True) -> Table:
     """One forward pass per backend and precision, as ratios to diffusers' UNet1DModel in fp32 (section 1 and 3;
@@ -233,15 +74,15 @@ def forward_table(loaded: LoadedModel, network: DanceDiffusionUNet, reference, *
         reference = reference.to(device)
         candidates["diffusers UNet1DModel fp32"] = lambda: _no_grad(lambda: reference(x, t).sample)
         if device.type == "cuda":
-            half = _diffusers_twin(loaded).to(device).half()
+            half = diffusers_reference.diffusers_twin(loaded).to(device).half()
             candidates["diffusers UNet1DModel fp16"] = lambda: _no_grad(lambda: half(x.half(), t.half()).sample)
     candidates["ours, torch fp32 (plain module)"] = lambda: _no_grad(lambda: network(x, t))
     candidates["ours, torch fp32 (fast path)"] = _bound(fast_network(network, device, "fp32"), x, t)
     if onnx:
         try:
-            from bridge.engine.onnx_backend import load_network
-            candidates["ours, onnxruntime fp32"] = _bound(load_network(loaded, device, "fp32",
-                                                                       model=network.to("cpu")), x, t)
+            from bridge.engine.backends import onnx
+            candidates["ours, onnxruntime fp32"] = _bound(onnx.load_network(loaded, device, "fp32",
+                                                                            model=network.to("cpu")), x, t)
         except Exception as error:  # no onnxruntime, no CUDA provider: the row says why
             table.rows.append(Row("ours, onnxruntime fp32", note=f"not run: {error}"))
         finally:
@@ -256,8 +97,8 @@ def forward_table(loaded: LoadedModel, network: DanceDiffusionUNet, reference, *
     seconds, peaks, outputs = time_side_by_side(candidates, repeats, device)
     baseline = next(iter(candidates))
     if reference is None:
-        table.notes.append("diffusers is not installed (pip install 'dd-bridge[test]'): ratios are to our plain "
-                           "torch module instead" if not diffusers_available() else
+        table.notes.append(f"{diffusers_reference.MISSING}: ratios are to our plain torch module instead"
+                           if not diffusers_reference.diffusers_available() else
                            "diffusers' UNet1DModel cannot express this architecture: ratios are to our plain module")
     for name in candidates:
         row = Row(name, seconds[name], seconds[baseline] / seconds[name], peaks[name],
@@ -265,7 +106,7 @@ def forward_table(loaded: LoadedModel, network: DanceDiffusionUNet, reference, *
         if device.type == "cuda":
             dtype = torch.float32 if "fp32" in name else torch.float16
             row.tflops = 2 * gmacs / 1e3 / seconds[name]
-            peak = gpu_peak_tflops(device, dtype)
+            peak = gpus.peak_tflops(device, dtype)
             row.peak_fraction = row.tflops / peak if peak else None
         table.rows.append(row)
     table.rows.sort(key=lambda row: list(candidates).index(row.name) if row.name in candidates else len(candidates))
@@ -293,22 +134,20 @@ def variation_table(loaded: LoadedModel, *, device: torch.device, steps: int, sa
 
     renders = {f"ours: {sampler}, {steps} steps (fast path)": ours(engine),
                f"ours: {sampler}, {steps} steps, {low} (fast path)": ours(low_engine)}
-    reference = _diffusers_twin(loaded)
+    reference = diffusers_reference.diffusers_twin(loaded)
     if reference is not None:
-        from diffusers import DanceDiffusionPipeline, IPNDMScheduler
-
-        pipeline = DanceDiffusionPipeline(unet=reference.to(device), scheduler=IPNDMScheduler())
-        pipeline.set_progress_bar_config(disable=True)
+        reference = reference.to(device)
 
         def pipeline_run(seeds: list[int]) -> torch.Tensor:
-            audio = pipeline(batch_size=len(seeds), num_inference_steps=pipeline_steps,
-                             audio_length_in_s=length / loaded.sample_rate,
-                             generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).audios
-            return torch.from_numpy(audio)
+            return diffusers_reference.pipeline_render(
+                reference, count=len(seeds), steps=pipeline_steps, seconds=length / loaded.sample_rate,
+                generator=[torch.Generator("cpu").manual_seed(s) for s in seeds])
 
         renders = {f"DanceDiffusionPipeline: IPNDM, {pipeline_steps} steps": pipeline_run, **renders}
     else:
-        table.notes.append("diffusers is not installed or cannot express this model: no pipeline row")
+        table.notes.append(f"{diffusers_reference.MISSING}: no pipeline row"
+                           if not diffusers_reference.diffusers_available() else
+                           "diffusers cannot express this model: no pipeline row")
     candidates = {name: (lambda render=render: render([SEED])) for name, render in renders.items()}
     # Each row takes long: on a CPU (nothing to compile) the first run is the timed one; a GPU compiles first.
     seconds, _, outputs = time_side_by_side(candidates, 1, device, warm_up=device.type == "cuda")
@@ -376,11 +215,6 @@ def steps_table(loaded: LoadedModel, *, device: torch.device, samplers: tuple[st
     return table
 
 
-def snr_db(audio: torch.Tensor, exact: torch.Tensor) -> float:
-    error = (audio.float().cpu() - exact.float().cpu()).pow(2).mean()
-    return float(10 * torch.log10(exact.float().pow(2).mean() / error.clamp(min=1e-20)))
-
-
 def _no_grad(run: Callable[[], torch.Tensor]) -> torch.Tensor:
     with torch.inference_mode():
         return run()
@@ -407,14 +241,3 @@ def format_table(table: Table) -> str:
         lines.append(f"  {row.name:{width}}{cells}" + (f"  {row.note}" if row.note else ""))
     lines += [f"  note: {note}" for note in table.notes]
     return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = os.cpu_count()
-    threads = torch.get_num_threads()
-    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
-    return f"torch {torch.__version__}, {cpu} CPUs ({threads} threads){gpu}"
-
-
-def default_settings() -> tuple[str, int]:
-    return constants.DEFAULT_SAMPLER, constants.DEFAULT_STEPS

@@ -1,4 +1,4 @@
-"""The fast paths compute the network the reference computes: resampling, attention, Winograd, the whole U-Net."""
+"""The CPU fast path computes the network the reference computes: resampling, attention, Winograd, the whole U-Net."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bridge.engine import acceleration, unet
+from bridge.engine import backends, unet
+from bridge.engine.backends import cpu
 from bridge.engine.checkpoints import diffusers_to_native, infer_architecture
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from tests.support.model_files import SMALL_DIFFUSERS, dance_diffusion_unet1d
@@ -38,7 +39,7 @@ def test_depthwise_downsampling_equals_the_dense_formulation():
     pad = unet.Downsample1d.pad
     dense = F.conv1d(F.pad(x, (pad, pad), mode="reflect"), dense_resampling_weight(12, 1.0), stride=2)
     assert torch.allclose(unet.Downsample1d()(x), dense, atol=1e-12)
-    fast = acceleration.ChannelsLastDownsample()(to_channels_last(x))[:, :, 0]
+    fast = cpu.ChannelsLastDownsample()(to_channels_last(x))[:, :, 0]
     assert torch.allclose(fast, dense, atol=1e-12)
 
 
@@ -50,7 +51,7 @@ def test_depthwise_upsampling_equals_the_dense_formulation():
                                stride=2, padding=pad * 2 + 1)
     assert dense.shape[-1] == 64
     assert torch.allclose(unet.Upsample1d()(x), dense, atol=1e-12)
-    fast = acceleration.ChannelsLastUpsample()(to_channels_last(x))[:, :, 0]
+    fast = cpu.ChannelsLastUpsample()(to_channels_last(x))[:, :, 0]
     assert torch.allclose(fast, dense, atol=1e-12)
 
 
@@ -73,13 +74,13 @@ def test_attention_equals_the_explicit_formula():
     x = torch.randn(3, 64, 40, dtype=torch.float64)
     expected = explicit_attention(attention, x)
     assert torch.allclose(attention(x), expected, atol=1e-10)
-    fast = acceleration.ChannelsLastAttention(attention, winograd=False)(to_channels_last(x))[:, :, 0]
+    fast = cpu.ChannelsLastAttention(attention, winograd=False)(to_channels_last(x))[:, :, 0]
     assert torch.allclose(fast, expected, atol=1e-10)
 
 
 @pytest.mark.parametrize("outputs, taps", [(2, 3), (4, 5), (2, 5), (3, 5)])
 def test_winograd_transforms_compute_correlation_exactly(outputs, taps):
-    BT, G, AT = acceleration.winograd_transforms(outputs, taps)
+    BT, G, AT = cpu.winograd_transforms(outputs, taps)
     d = torch.randn(outputs + taps - 1, dtype=torch.float64)
     g = torch.randn(taps, dtype=torch.float64)
     direct = torch.stack([(g * d[k:k + taps]).sum() for k in range(outputs)])
@@ -92,7 +93,7 @@ def test_winograd_convolution_matches_conv1d(length):
     conv = torch.nn.Conv1d(64, 96, 5, padding=2)
     x = torch.randn(2, 64, length)
     expected = F.conv1d(x.double(), conv.weight.double(), conv.bias.double(), padding=2)
-    fast = acceleration.WinogradConv(conv)(to_channels_last(x))
+    fast = cpu.WinogradConv(conv)(to_channels_last(x))
     assert fast.shape == (2, 96, 1, length)
     assert (fast[:, :, 0].double() - expected).abs().max() < 1e-4
 
@@ -103,7 +104,7 @@ def test_winograd_convolution_matches_conv1d(length):
 def test_fast_network_equals_the_module(config):
     model = DanceDiffusionUNet(config).eval()
     for winograd in (False, True):
-        network = acceleration.ChannelsLastUNet(model, winograd=winograd)
+        network = cpu.ChannelsLastUNet(model, winograd=winograd)
         for batch, length in ((1, 3 * config.length_multiple), (2, 200)):
             x, t = torch.randn(batch, 2, length), torch.rand(batch)
             assert (network(x, t) - model(x, t)).abs().max() < 1e-4
@@ -115,7 +116,7 @@ def test_fast_network_equals_the_module(config):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_winograd_only_single_threaded(threads, monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    network = acceleration.fast_network(DanceDiffusionUNet(WIDE).eval(), CPU, "fp32")
+    network = backends.fast_network(DanceDiffusionUNet(WIDE).eval(), CPU, "fp32")
     kinds = {type(module).__name__ for module in network.module.modules()}
     assert ("WinogradConv" in kinds) == (threads == 1)
 
@@ -126,7 +127,7 @@ def test_fast_network_equals_diffusers_on_the_same_weights():
     native = diffusers_to_native(reference.state_dict(), Path("diffusers"))
     model = DanceDiffusionUNet(infer_architecture(native, Path("diffusers"))).eval()
     model.load_state_dict(native)
-    network = acceleration.ChannelsLastUNet(model, winograd=True)
+    network = cpu.ChannelsLastUNet(model, winograd=True)
     x, t = torch.randn(2, 2, 256), torch.rand(2)
     expected = reference(x, t).sample
     assert (network(x, t) - expected).abs().max() < 1e-4
@@ -135,7 +136,7 @@ def test_fast_network_equals_diffusers_on_the_same_weights():
 def test_fast_network_follows_weights_changed_in_place():
     """Training keeps updating the module an evaluation Engine wraps: the transformed weights must follow."""
     model = DanceDiffusionUNet(WIDE).eval()
-    network = acceleration.ChannelsLastUNet(model, winograd=True)
+    network = cpu.ChannelsLastUNet(model, winograd=True)
     x, t = torch.randn(1, 2, 64), torch.rand(1)
     with torch.inference_mode():
         network(x, t)
@@ -149,30 +150,8 @@ def test_fast_network_follows_weights_changed_in_place():
 @torch.inference_mode()
 def test_bf16_on_cpu_stays_close():
     model = DanceDiffusionUNet(WIDE).eval()
-    network = acceleration.fast_network(model, CPU, "bf16")
+    network = backends.fast_network(model, CPU, "bf16")
     x, t = torch.randn(1, 2, 256), torch.rand(1)
     v, expected = network(x, t), model(x, t)
     assert v.dtype == torch.float32
     assert (v - expected).abs().max() < 0.1 * expected.abs().max()
-
-
-@torch.inference_mode()
-def test_cuda_network_pads_small_batches_to_a_warmed_shape(monkeypatch):
-    """The CUDA path's logic, run eagerly on the CPU (no GPU here): a bf16 twin leaves the module alone, and a
-    batch smaller than a warmed one runs padded to it, each output as if alone."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
-    model = DanceDiffusionUNet(UNetConfig(channels=(32, 32, 64, 64), n_attn_layers=2)).eval()
-    network = acceleration.CompiledCudaNetwork(model, torch.bfloat16, compile=False)
-    assert next(model.parameters()).dtype == torch.float32 and network.module is not model
-    shapes = []
-    original = network.module.forward
-    network.module.forward = lambda x, t: shapes.append(tuple(x.shape)) or original(x, t)
-    network.warm_up([(4, 64)])
-    x, t = torch.randn(2, 2, 64), torch.rand(2)
-    v = network(x, t)
-    assert v.shape == (2, 2, 64) and v.dtype == torch.float32
-    assert shapes[-1] == (4, 2, 64)
-    alone = torch.cat([network(x[i:i + 1], t[i:i + 1]) for i in range(2)])
-    assert torch.allclose(v, alone, atol=1e-2)
-    assert (v - model(x, t)).abs().max() < 0.1 * model(x, t).abs().max()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bridge.engine import onnx_backend
+from bridge.engine.backends import onnx as onnx_backend
 from bridge.engine.checkpoints import LoadedModel
 from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet

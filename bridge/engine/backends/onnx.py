@@ -1,4 +1,5 @@
-"""The U-Net as an ONNX file, run by ONNX Runtime behind the same call as the torch network: ``model(x, t) -> v``.
+"""The onnx backend: the U-Net as an ONNX file, run by ONNX Runtime behind the same call as the torch network:
+``model(x, t) -> v``.
 
 The export has a dynamic batch and a dynamic length (any multiple of the architecture's length multiple), and
 carries the weights' SHA-256 in its metadata, so a cached export is only ever used with the weights it came from.
@@ -20,9 +21,9 @@ import platformdirs
 import torch
 
 from bridge import files
+from bridge.constants import MIN_LENGTH_MULTIPLES
 from bridge.engine.checkpoints import LoadedModel
-from bridge.engine.engine import MIN_MULTIPLES
-from bridge.errors import BridgeError, CheckpointError, ConfigError
+from bridge.errors import BridgeError, CheckpointError, ConfigError, described
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,11 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, *, model: torch.nn
     files.check_new(path, CheckpointError)
     model = loaded.build() if model is None else model
     multiple = loaded.architecture.length_multiple
-    x = torch.zeros(1, loaded.architecture.io_channels, MIN_MULTIPLES * multiple)
+    x = torch.zeros(1, loaded.architecture.io_channels, loaded.architecture.shortest_length)
     t = torch.zeros(1)
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     # Length as a multiple of `multiple`, so the exporter can prove every halving is exact.
-    blocks = torch.export.Dim("blocks", min=MIN_MULTIPLES, max=MAX_LENGTH_MULTIPLES)
+    blocks = torch.export.Dim("blocks", min=MIN_LENGTH_MULTIPLES, max=MAX_LENGTH_MULTIPLES)
     log.info("exporting %s to ONNX (%d parameters); this takes a while for the full-size model",
              loaded.name, loaded.num_parameters)
     with warnings.catch_warnings(), _quiet_exporter():
@@ -144,7 +145,7 @@ class OnnxModel:
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types, one per failure kind
-            raise CheckpointError(f"{self.path}: not a usable ONNX model ({_first_line(error)})") from None
+            raise CheckpointError(f"{self.path}: not a usable ONNX model ({described(error)})") from None
         metadata = self.session.get_modelmeta().custom_metadata_map
         if weights_sha256 is not None and metadata.get(WEIGHTS_KEY) != weights_sha256:
             raise CheckpointError(f"{self.path}: exported from other weights than the model loaded")
@@ -187,10 +188,5 @@ def load_network(loaded: LoadedModel, device: torch.device | str = "cpu", precis
     except BridgeError:
         raise
     except Exception as error:  # the exporter's many failure types: one line for the user
-        raise CheckpointError(f"{loaded.name}: ONNX export failed ({_first_line(error)})") from None
+        raise CheckpointError(f"{loaded.name}: ONNX export failed ({described(error)})") from None
     return OnnxModel(path, device=device, precision=precision, weights_sha256=loaded.sha256)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

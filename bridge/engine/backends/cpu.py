@@ -1,33 +1,24 @@
-"""The U-Net made fast on the device it runs on: the same function of the same weights, ``network(x, t) -> v``.
+"""The torch backend on the CPU: the same function of the same weights, ``network(x, t) -> v``, computed faster.
 
-CPU: nearly all the time goes into the k=5 convolutions, which oneDNN already runs close to the cores' peak. The
+Nearly all the time goes into the k=5 convolutions, which oneDNN already runs close to the cores' peak. The
 network runs channels-last as 2-D convolutions (oneDNN's fastest layout, no reorders between layers). Run on one
 thread, its k=5 convolutions with more than a few channels also run as Winograd F(4, 5): eight products per four
 outputs instead of twenty, exact in real arithmetic, in float32 off by ~1e-5 (fp32 only; with bf16 the transforms
 would lose too much). Measured on the full model: 1.4x less CPU time than channels-last alone on one thread, but
 more on two (its many small products split badly between threads), hence only there. Derived weights are made
 once and again only when the module's own change (training).
-
-CUDA: weights in the precision asked for, ``torch.compile`` with CUDA graphs for the fixed (batch, length) shapes
-the service uses, compiled at warm-up. MPS: the module in the precision asked for.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from bridge.engine import unet
-from bridge.engine.devices import pick_dtype
-
-log = logging.getLogger(__name__)
-
-Network = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 WINOGRAD_OUTPUTS = 4  # F(4, 5): tiles of 8 inputs give 4 outputs
 WINOGRAD_POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)  # and infinity: the usual points, small exact transforms
@@ -36,27 +27,10 @@ TILES_PER_CHUNK = 1024  # a chunk's transforms stay in cache
 CHANNELS_LAST = torch.channels_last
 
 
-def fast_network(module: unet.DanceDiffusionUNet, device: torch.device, precision: str = "fp32") -> Network:
-    """The fastest way this device runs ``module`` (already on ``device``) in ``precision``: fp32, fp16 or bf16."""
-    dtype = pick_dtype(precision)
-    if device.type == "cuda":
-        return CompiledCudaNetwork(module, dtype)
-    if device.type == "cpu":
-        winograd = dtype == torch.float32 and torch.get_num_threads() == 1
-        return _autocast(ChannelsLastUNet(module, winograd=winograd), "cpu", dtype)
-    return _autocast(module, device.type, dtype)
+def uses_winograd(dtype: torch.dtype) -> bool:
+    """Winograd where it pays: float32 on one thread (see above)."""
+    return dtype == torch.float32 and torch.get_num_threads() == 1
 
-
-def _autocast(module: nn.Module, device_type: str, dtype: torch.dtype) -> Network:
-    def network(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32):
-            return module(x, t).float()
-
-    network.module = module
-    return network
-
-
-# CPU: channels-last, Winograd ---------------------------------------------------------------------------------------
 
 def winograd_transforms(outputs: int, taps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lavin & Gray (2016)'s F(m, r) for correlation, from Toom-Cook at WINOGRAD_POINTS and infinity.
@@ -220,61 +194,3 @@ class ChannelsLastUNet(nn.Module):
         embed = self.timestep_embed(t)[:, :, None].expand(-1, -1, x.shape[2])
         h = torch.cat([x, embed], dim=1)[:, :, None, :].contiguous(memory_format=CHANNELS_LAST)
         return self.net(h)[:, :, 0, :].contiguous()
-
-
-# CUDA: low precision, compiled, CUDA graphs -------------------------------------------------------------------------
-
-def _twin(module: unet.DanceDiffusionUNet, dtype: torch.dtype) -> unet.DanceDiffusionUNet:
-    """A copy of ``module`` in ``dtype`` on its device, without a transient full-precision copy."""
-    device = next(module.parameters()).device
-    with torch.device("meta"):
-        twin = unet.DanceDiffusionUNet(module.config)
-    twin = twin.to_empty(device=device).to(dtype)
-    twin.load_state_dict(module.state_dict())
-    return twin.eval()
-
-
-class CompiledCudaNetwork:
-    """The module in fp16/bf16 (or fp32) weights, compiled by inductor with CUDA graphs.
-
-    ``warm_up`` compiles and records a graph for each (batch, length) the service will use, so no request pays
-    for it; a smaller batch of a warmed length is padded up to the nearest warmed batch, keeping to the recorded
-    graphs (on a GPU a partly empty batch costs about what a full one does). Results are copied out of the
-    graph's memory pool, which the next replay reuses.
-    """
-
-    def __init__(self, module: unet.DanceDiffusionUNet, dtype: torch.dtype, compile: bool = True):
-        if not torch.cuda.is_available():
-            raise RuntimeError("CompiledCudaNetwork needs a CUDA device")
-        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype == torch.float32
-        self.dtype = dtype
-        # A low-precision twin: the module itself stays as it is (training may own it); fp32 uses it directly.
-        self.module = module if dtype == torch.float32 else _twin(module, dtype)
-        self.compiled = torch.compile(self.module, mode="reduce-overhead", fullgraph=True, dynamic=False) \
-            if compile else self.module
-        self.warmed: set[tuple[int, int]] = set()
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        batch, length = x.shape[0], x.shape[2]
-        t = t.reshape(-1).expand(batch)
-        padded = min((b for b, n in self.warmed if n == length and b >= batch), default=batch)
-        if padded > batch:
-            x = torch.cat([x, x.new_zeros(padded - batch, *x.shape[1:])])
-            t = torch.cat([t, t.new_full((padded - batch,), 0.5)])
-        with torch.inference_mode():
-            torch.compiler.cudagraph_mark_step_begin()
-            v = self.compiled(x.to(self.dtype), t.to(self.dtype))[:batch]
-            return v.float() if v.dtype != torch.float32 else v.clone()
-
-    def warm_up(self, shapes: Iterable[tuple[int, int]]) -> None:
-        """Compiles and records each (batch, length) now: three calls, the last one replays the graph."""
-        device = next(self.module.parameters()).device
-        for batch, length in shapes:
-            x = torch.zeros(batch, self.module.config.io_channels, length, device=device)
-            t = torch.full((batch,), 0.5, device=device)
-            for _ in range(3):
-                self(x, t)
-            self.warmed.add((batch, length))
-            log.info("compiled for batch %d x %d samples", batch, length)
-        torch.cuda.synchronize(device)
