@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +18,8 @@ from bridge.engine.unet import DanceDiffusionUNet
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +102,19 @@ def test_bench_steps_table_runs(capsys):
     assert "quality per step" in out
     for sampler in ("v-iplms", "dpmpp-2m", "v-ddim"):
         assert f"{sampler}, 8 steps" in out
+
+
+def test_bench_without_diffusers_says_in_one_line_what_to_install(tmp_path):
+    """A setup without the test extra: diffusers cannot be imported (a None entry in sys.modules makes every
+    import of it fail), the bench still runs, and says once, on stderr, what to install for the reference rows."""
+    code = ("import sys; sys.modules['diffusers'] = None\n"
+            "from bridge.cli import main\n"
+            "raise SystemExit(main(['bench', '--quick', '--no-onnx', '--only', 'forward']))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "diffusers" in line]
+    assert len(said) == 1 and "pip install -e '.[test]'" in said[0], done.stderr
+    assert "diffusers UNet1DModel" not in done.stdout and "ours, torch fp32 (plain module)" in done.stdout
+    assert "ratios are to our plain torch module" in done.stdout
