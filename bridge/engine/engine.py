@@ -4,26 +4,22 @@ The network is only "a callable ``model(x, t) -> v``": the backend picks which o
 Runtime session), the samplers never know. Everything here works at the model's sample rate; files and other
 rates are ``bridge.engine.clips``' business.
 
-Seeds (docs/architecture.md): an int draws the starting noise of the whole request as diffusers does,
-``torch.randn((count, 2, L), generator=torch.Generator("cpu").manual_seed(seed))``; a list draws each output as a
-batch of one with its own seed, so any output can be made again alone; None picks random seeds, one per output.
-``last_seeds`` holds what recreates the last request when passed back as ``seed``: the int, or the list. Noise that stochastic samplers add along the way comes from CPU generators too, one
-per output, so results depend on neither the device nor how the request is cut into batches.
+Seeds: an int, a list (one per output) or None (random), as ``bridge.engine.seeds`` says; ``last_seeds`` holds
+what recreates the last request when passed back as ``seed``: the int, or the list.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT, MAX_SEED, RANDOM_SEEDS
-from bridge.engine import memory
+from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_COUNT
+from bridge.engine import memory, seeds as seeding
 from bridge.engine.backends import load_network
 from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.devices import pick_device, pick_dtype
@@ -31,6 +27,7 @@ from bridge.engine.guidance import Guided
 from bridge.engine.modelcard import ModelCard
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import alpha_sigma, step_grid
+from bridge.engine.seeds import Seed
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import Cancelled, ConfigError
 
@@ -38,11 +35,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
-Seed = int | Sequence[int] | None
 
 GPU_BATCH_SAMPLES = 8 * 65536  # items x length per batch on a GPU: 8 windows of the full model fit in ~16 GiB
-_MASK64 = 2**64 - 1
-INTERPOLATION_SEED = 0
 
 
 class Engine:
@@ -168,7 +162,7 @@ class Engine:
         seeds = self._seeds(count, seed)
         self.check_length(length, count)
         padded = self.padded_length(length)
-        x = self._starting_noise(count, padded, seeds)
+        x = seeding.starting_noise(count, padded, seeds)
         ts = step_grid(_steps(steps), 1.0)
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
@@ -190,7 +184,7 @@ class Engine:
             return out.clamp(-1, 1) if clamp else out
         clip = F.pad(audio, (0, self.padded_length(length) - length))
         alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
-        x = (alpha * clip + sigma * self._starting_noise(count, clip.shape[-1], seeds)).float()
+        x = (alpha * clip + sigma * seeding.starting_noise(count, clip.shape[-1], seeds)).float()
         ts = step_grid(_steps(steps), float(noise))
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
@@ -223,7 +217,7 @@ class Engine:
                           for rows in _batches(2, batch)])
         weights = torch.linspace(0, 1, count, dtype=torch.float64)
         latents = torch.stack([_slerp(ends[0], ends[1], w) for w in weights])
-        out = self._sample(latents, ts, sampler, INTERPOLATION_SEED, None, None, options, tracker=tracker,
+        out = self._sample(latents, ts, sampler, seeding.INTERPOLATION_SEED, None, None, options, tracker=tracker,
                            guides=guides)
         return out[..., :length].clamp(-1, 1)
 
@@ -239,14 +233,14 @@ class Engine:
                               f"got {', '.join(sorted(options))}")
         batches = _batches(x.shape[0], self.batch_size(x.shape[-1]))
         tracker = tracker or _Tracker(len(ts) - 1, len(batches), progress, cancel)
-        return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, _noise_seeds(seeds, rows), tracker, options,
+        return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, seeding.noise_seeds(seeds, rows), tracker, options,
                                     guides) for rows in batches])
 
     def _run(self, sample, x: torch.Tensor, ts: torch.Tensor, noise_seeds: list[int] | None,
              tracker: "_Tracker", options: dict, guides: Sequence = ()) -> torch.Tensor:
         tracker.check()
         x = x.to(self._device, torch.float32)
-        noise_sampler = _NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
+        noise_sampler = seeding.NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
         # Unguided renders call the network itself: bit-identical to the reference pipeline.
         network = Guided(self.network, guides, differentiable=self._module) if guides else self.network
         try:
@@ -256,29 +250,10 @@ class Engine:
             raise ConfigError(str(error)) from None
         return out.float().cpu()
 
-    def _starting_noise(self, count: int, length: int, seeds: Seed) -> torch.Tensor:
-        if isinstance(seeds, int):
-            return torch.randn((count, 2, length), generator=torch.Generator("cpu").manual_seed(seeds))
-        return torch.cat([torch.randn((1, 2, length), generator=torch.Generator("cpu").manual_seed(s))
-                          for s in seeds])
-
     def _seeds(self, count: int, seed: Seed) -> int | list[int]:
         _check_count(count)
-        if seed is None:
-            seeds: int | list[int] = [secrets.randbelow(RANDOM_SEEDS) for _ in range(count)]
-        elif isinstance(seed, int) and not isinstance(seed, bool):
-            _check_seed(seed)
-            seeds = seed
-        elif isinstance(seed, Sequence) and not isinstance(seed, str):
-            seeds = list(seed)
-            if len(seeds) != count:
-                raise ConfigError(f"give one seed per output: {count} outputs, {len(seeds)} seeds")
-            for s in seeds:
-                _check_seed(s)
-        else:
-            raise ConfigError(f"seed must be an integer, a list of integers or None, got {seed!r}")
-        self.last_seeds = seeds
-        return seeds
+        self.last_seeds = seeding.resolve(count, seed)
+        return self.last_seeds
 
     def _check_audio(self, name: str, audio: torch.Tensor) -> torch.Tensor:
         if not isinstance(audio, torch.Tensor) or audio.dim() != 2 or audio.shape[0] != 2 or audio.shape[1] < 1:
@@ -317,38 +292,6 @@ class _Tracker:
             self.check()
 
 
-class _NoiseSampler:
-    """Standard normal noise for stochastic samplers: one CPU generator per output, so neither the device nor the
-    batching changes it."""
-
-    def __init__(self, seeds: list[int], like: torch.Tensor):
-        self.generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-        self.shape, self.device = (1, *like.shape[1:]), like.device
-
-    def __call__(self, t: float, t_next: float) -> torch.Tensor:
-        return torch.cat([torch.randn(self.shape, generator=g) for g in self.generators]).to(self.device)
-
-
-def _noise_seeds(seeds: Seed, rows: slice) -> list[int] | None:
-    """Seeds for the noise added while sampling, one per output: derived from, and independent of, the seed of
-    its starting noise. Output i of an int seed S and output 0 of a seed list [S] share theirs (count 1 = list)."""
-    if seeds is None:
-        return None
-    if isinstance(seeds, int):
-        pairs = [(seeds, i) for i in range(rows.start, rows.stop)]
-    else:
-        pairs = [(s, 0) for s in seeds[rows]]
-    return [_mix(seed, index) for seed, index in pairs]
-
-
-def _mix(seed: int, index: int) -> int:
-    # splitmix64's finaliser: nearby (seed, index) pairs give unrelated generator streams.
-    z = (seed * 0x9E3779B97F4A7C15 + (index + 1) * 0xD1B54A32D192ED03) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
 def _slerp(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation: noise stays noise-sized all the way from a to b."""
     a64, b64 = a.double(), b.double()
@@ -377,7 +320,3 @@ def _check_positive_int(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
 
-
-def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"seeds must be integers in [0, {MAX_SEED}], got {seed!r}")
