@@ -251,25 +251,48 @@ def model_length(clip: Clip, sample_rate: int) -> int:
     return math.ceil(clip.frames * sample_rate / clip.sample_rate)
 
 
-def to_model(clip: Clip, sample_rate: int) -> torch.Tensor:
-    """The clip as the model hears it: float32 [2, L] at sample_rate (L follows the duration)."""
+def to_model(clip: Clip, sample_rate: int, *, loop: bool = False) -> torch.Tensor:
+    """The clip as the model hears it: float32 [2, L] at sample_rate (L follows the duration). ``loop``: the clip
+    is one cycle of a loop, resampled as such (``resample_loop``), to the nearest whole number of samples."""
     stereo = clip.samples @ _mixdown(clip.channels)
-    if clip.sample_rate != sample_rate:
+    if loop:
+        stereo = resample_loop(stereo, max(1, round(clip.frames * sample_rate / clip.sample_rate)))
+    elif clip.sample_rate != sample_rate:
         stereo = soxr.resample(stereo, clip.sample_rate, sample_rate, quality=RESAMPLE_QUALITY)
     return torch.from_numpy(np.ascontiguousarray(stereo.T, dtype=np.float32))
 
 
-def from_model(x: torch.Tensor, like: Clip, *, sample_rate: int) -> Clip:
-    """A model output [2, L] at sample_rate back in like's rate, channel layout and exact frame count."""
+def from_model(x: torch.Tensor, like: Clip, *, sample_rate: int, loop: bool = False) -> Clip:
+    """A model output [2, L] at sample_rate back in like's rate, channel layout and exact frame count (``loop``:
+    one cycle of a loop, resampled as such to exactly like's frames)."""
     if x.ndim != 2 or x.shape[0] != 2:
         raise ValueError(f"expected a [2, L] model output, got shape {tuple(x.shape)}")
     stereo = x.detach().to("cpu", torch.float32).numpy().T
+    if loop:
+        return Clip(resample_loop(stereo, like.frames) @ _upmix(like.channels), like.sample_rate)
     if sample_rate != like.sample_rate:
         stereo = soxr.resample(np.ascontiguousarray(stereo), sample_rate, like.sample_rate, quality=RESAMPLE_QUALITY)
     stereo = stereo[: like.frames]
     if stereo.shape[0] < like.frames:  # the resampler's rounding can leave us a frame or two short
         stereo = np.pad(stereo, ((0, like.frames - stereo.shape[0]), (0, 0)))
     return Clip(stereo @ _upmix(like.channels), like.sample_rate)
+
+
+def resample_loop(samples: np.ndarray, frames: int) -> np.ndarray:
+    """[frames_in, channels] taken as one period of a periodic signal, resampled to exactly ``frames`` samples per
+    period (Fourier interpolation: the spectrum cut or zero-extended). A loop's end then still flows into its start:
+    a resampler that sees the cycle as a one-off (soxr) rings at both ends and leaves a step at the wrap, and the
+    period would come out a fraction of a sample off. Band-limited to the lower rate's Nyquist, as soxr is."""
+    length = samples.shape[0]
+    if frames == length:
+        return samples.astype(np.float32, copy=True)
+    spectrum = np.fft.rfft(samples.astype(np.float64), axis=0)
+    bins = min(length, frames) // 2 + 1
+    out = np.zeros((frames // 2 + 1, samples.shape[1]), np.complex128)
+    out[:bins] = spectrum[:bins]
+    if min(length, frames) % 2 == 0:  # the shorter period's Nyquist bin stands for two bins of the longer one
+        out[bins - 1] *= 0.5 if frames > length else 1.0
+    return (np.fft.irfft(out, n=frames, axis=0) * (frames / length)).astype(np.float32)
 
 
 def _mixdown(channels: int) -> np.ndarray:

@@ -12,20 +12,27 @@ resampling, against the longest the memory free now allows (``Engine.check_lengt
 from __future__ import annotations
 
 import logging
+import math
+import secrets
 import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+import torch
 from torch.nn import functional as F
 
 from bridge import __version__
-from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS
+from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED, RANDOM_SEEDS
 from bridge.engine.audio import Clip, from_model, model_length, read_audio, to_model
 from bridge.engine.finish import finish, fit_level
 from bridge.engine.guidance import source_shape
 from bridge.engine.guides import registry
 from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.inpaint import (FADE_SECONDS, KNOWN_MAX_NOISE, KnownPart, circular_layout, crossfade,
+                                   known_start, splice)
 from bridge.engine.regions import Region
+from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,9 @@ Seed = int | Sequence[int] | None
 Guides = Sequence[registry.GuideRequest]
 
 LONG_CLIP_WINDOWS = 4  # beyond this many model windows, say that one pass needs that much more memory
+LOOP_CONTEXT_WINDOWS = 0.25  # a loop is rendered with this much of a model window of itself on either side
+LOOP_SHORTFALL = 0.01  # a clip this much shorter than the loop asked for is taken round (a DAW's rounding)
+SEED_STRIDE = 0x9E3779B97F4A7C15  # an extension's window k of output seed s draws from s + k * stride
 
 
 def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, steps: int = DEFAULT_STEPS,
@@ -97,6 +107,160 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
     outputs = engine.interpolate(xa, xb, count, steps=steps, sampler=sampler, progress=progress, cancel=cancel,
                                  guides=_guides(engine, guides, guide_mode, source=xa))
     return [from_model(y, a, sample_rate=engine.sample_rate) for y in outputs]
+
+
+def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, noise: float = 1.0,
+                 steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
+                 progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+    """`count` versions of clip whose seconds [start, end) are new (`noise` 1) or a variation of what was there
+    (lower `noise`); everything else is the clip to the bit. The new part joins through the model (the known
+    part imposed at every step, bridge.engine.inpaint) and fades in and out over 5 ms inside the range."""
+    first, stop = Region(start, end).frames(clip.frames, clip.sample_rate, "the clip")
+    engine.check_length(model_length(clip, engine.sample_rate), count)
+    x = to_model(clip, engine.sample_rate)
+    _note_length(engine, x.shape[-1])
+    scale = engine.sample_rate / clip.sample_rate
+    mask = torch.ones(x.shape[-1])
+    mask[math.floor(first * scale):math.ceil(stop * scale)] = 0
+    start, level = known_start(x, mask, noise)
+    outputs = engine.vary(start, count, noise=level, steps=steps, sampler=sampler, seed=seed, progress=progress,
+                          cancel=cancel, guides=[KnownPart(x, mask)], clamp=False)
+    weight = crossfade(clip.frames, first, stop, round(FADE_SECONDS * clip.sample_rate),
+                       fade_out=stop < clip.frames)
+    return [_spliced(engine, y, clip, clip, x, weight) for y in outputs]
+
+
+def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = DEFAULT_STEPS,
+                sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
+                cancel: Cancel = None) -> list[Clip]:
+    """`count` continuations of clip, `seconds` longer: the clip to the bit up to its last 5 ms (where the new
+    material fades in over what the model made of it), then new material. Rendered a model window at a time,
+    each window starting with the last half window of what is there already (imposed, so the new half
+    continues it), so any length takes one window's memory. `seed` as for vary: an int draws the whole batch,
+    a list gives each output its own (window k of seed s draws from s + k * SEED_STRIDE)."""
+    added = round(seconds * clip.sample_rate)
+    if not math.isfinite(seconds) or added < 1:
+        raise ConfigError(f"seconds to add must be positive, got {seconds:g}")
+    rate = engine.sample_rate
+    x = to_model(clip, rate)
+    frames = clip.frames + added
+    target = model_length(Clip(np.zeros((frames, 1), np.float32), clip.sample_rate), rate)
+    context = engine.window // 2
+    plan = _windows(x.shape[-1], target, engine.window, context)
+    engine.check_length(engine.window, 1)
+    seeds = _output_seeds(count, seed)
+    if seed is None:
+        engine.last_seeds = list(seeds)  # what recreates each output alone
+    renders = []
+    for i, output_seed in enumerate(seeds):
+        audio = x
+        for k, (known, new) in enumerate(plan):
+            window = F.pad(audio[:, -known:], (0, new))
+            mask = torch.cat([torch.ones(known), torch.zeros(new)])
+            (y,) = engine.vary(window, 1, noise=KNOWN_MAX_NOISE, steps=steps, sampler=sampler,
+                               seed=[(output_seed + k * SEED_STRIDE) % (MAX_SEED + 1)], cancel=cancel, clamp=False,
+                               guides=[KnownPart(window, mask)],
+                               progress=_share(progress, i * len(plan) + k, count * len(plan)))
+            audio = torch.cat([audio, y[:, known:]], dim=-1)
+        renders.append(audio)
+    like = Clip(np.pad(clip.samples, ((0, added), (0, 0))), clip.sample_rate)
+    fade = round(FADE_SECONDS * clip.sample_rate)
+    weight = crossfade(frames, max(0, clip.frames - fade), frames, fade, fade_out=False)
+    source = F.pad(x, (0, target - x.shape[-1]))
+    return [_spliced(engine, audio, like, like, source, weight) for audio in renders]
+
+
+def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise: float = DEFAULT_NOISE,
+              steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
+              shape: float = DEFAULT_SHAPE, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+    """`count` variations of clip as a loop that wraps seamlessly: exactly `bars` long at the clip's rate (the
+    clip's first bars, or the clip taken round when it is a hair short), or the clip's own length (None); with
+    its channels. Rendered circularly (bridge.engine.inpaint.CircularTie, docs/loops.md)."""
+    frames = clip.frames if bars is None else bars.frames(clip.sample_rate)
+    cycle = _one_cycle(clip, frames, bars)
+    x = to_model(cycle, engine.sample_rate, loop=True)
+    renders = _render_loop(engine, x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, shape=shape,
+                           progress=progress, cancel=cancel)
+    return [_fitted(from_model(y, cycle, sample_rate=engine.sample_rate, loop=True)) for y in renders]
+
+
+def generate_loops(engine, count: int, bars: Bars, *, steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER,
+                   seed: Seed = None, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+    """`count` new stereo loops at the model's rate, exactly `bars` long, that wrap seamlessly."""
+    silence = torch.zeros(2, bars.frames(engine.sample_rate))
+    renders = _render_loop(engine, silence, count, noise=1.0, steps=steps, sampler=sampler, seed=seed, shape=0,
+                           progress=progress, cancel=cancel, source=False)
+    return [Clip(y.numpy().T, engine.sample_rate) for y in renders]
+
+
+def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: int, sampler: str, seed: Seed,
+                 shape: float, progress: Progress, cancel: Cancel, source: bool = True) -> list[torch.Tensor]:
+    """Loops [2, M] made from x [2, M] (one cycle at the model's rate) laid out circularly, each finished as it
+    will be played: settled and finished over three cycles in a row, the middle one kept, so every step of
+    finish.py sees the loop's own end before its start and its start after its end."""
+    period = x.shape[-1]
+    layout, length = circular_layout(period, round(LOOP_CONTEXT_WINDOWS * engine.window), engine.padded_length)
+    engine.check_length(length, count)
+    _note_length(engine, length)
+    around = layout.pad(x, length)
+    guides = [*source_shape(around, engine.sample_rate, shape), layout]  # the tie last: the copies leave equal
+    outputs = engine.vary(around, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
+                          cancel=cancel, guides=guides, clamp=False)
+    three = x.repeat(1, 3)
+    settle = source_shape(three, engine.sample_rate, shape)
+    fade = round(FADE_SECONDS * engine.sample_rate)
+    return [_finished(layout.seamless(y, fade).repeat(1, 3), engine.sample_rate, three if source else None,
+                      settle)[:, period:2 * period] for y in outputs]
+
+
+def _one_cycle(clip: Clip, frames: int, bars: Bars | None) -> Clip:
+    """The clip as one cycle of `frames`: its first `frames`, or all of it taken round when it is short by at
+    most LOOP_SHORTFALL (a DAW's loop brace rounded to its grid); shorter is an error naming both lengths."""
+    if clip.frames < frames * (1 - LOOP_SHORTFALL):
+        raise ConfigError(f"the clip is {clip.seconds:.3f} s, shorter than {bars.label} "
+                          f"({frames / clip.sample_rate:.3f} s): select the whole loop")
+    if clip.frames > frames:
+        log.info("looping the first %.3f s (%s) of %.3f s", frames / clip.sample_rate, bars.label, clip.seconds)
+    return Clip(np.take(clip.samples, np.arange(frames), axis=0, mode="wrap"), clip.sample_rate)
+
+
+def _windows(known: int, target: int, window: int, context: int) -> list[tuple[int, int]]:
+    """(known samples, new samples) of each window that takes `known` samples to `target`."""
+    plan = []
+    while known < target:
+        held = min(known, context)
+        new = min(window - held, target - known)
+        plan.append((held, new))
+        known += new
+    return plan
+
+
+def _output_seeds(count: int, seed: Seed) -> list[int]:
+    """One seed per output: the list given, an int's batch (output i: seed + i), or fresh ones (None)."""
+    if seed is None:
+        return [secrets.randbelow(RANDOM_SEEDS) for _ in range(count)]
+    if isinstance(seed, int):
+        return [(seed + i) % (MAX_SEED + 1) for i in range(count)]
+    if len(seed) != count:
+        raise ConfigError(f"give one seed per output: {count} outputs, {len(seed)} seeds")
+    return list(seed)
+
+
+def _share(progress: Progress, done: int, calls: int) -> Progress:
+    """Progress of one of `calls` renders in a row, as the fraction of all of them."""
+    if progress is None:
+        return None
+    return lambda step, total: progress(done * total + step, calls * total)
+
+
+def _spliced(engine, render: torch.Tensor, like: Clip, source: Clip, source_model: torch.Tensor,
+             weight: np.ndarray) -> Clip:
+    """A repaint's or an extension's render [2, L] at the model's rate as a clip like `like`: the source where
+    `weight` is 0, new material (finished without its level step, then turned down alone if over) elsewhere."""
+    finished = finish(render[None], engine.sample_rate, source_model, level=False)[0]
+    raw = from_model(render, like, sample_rate=engine.sample_rate).samples
+    done = from_model(finished, like, sample_rate=engine.sample_rate).samples
+    return Clip(splice(source.samples, raw, done, weight), like.sample_rate)
 
 
 def _guides(engine, requests: Guides, mode: str, source=None) -> list:

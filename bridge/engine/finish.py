@@ -50,16 +50,22 @@ def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return low.reshape(shape).to(audio.dtype)
 
 
-def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None) -> torch.Tensor:
+def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None, *,
+           level: bool = True) -> torch.Tensor:
     """[B, 2, L] renders at the model's rate, ready to write: the source's sub-20 Hz band (or none), and every
-    render whose peak is over full scale turned down to just under it."""
+    render whose peak is over full scale turned down to just under it. ``level=False`` leaves the level alone:
+    a repaint or an extension turns down only its new part, after the splice (``fit_new_level``)."""
     model = _centred(renders.float() - low_band(renders.float(), sample_rate))
     if source is None:
+        if not level:
+            return model
         peak = model.abs().amax(dim=(-2, -1), keepdim=True)
         return model * (FULL_SCALE / peak.clamp(min=FULL_SCALE))
     source = source.float()[..., :renders.shape[-1]]
     kept = low_band(source, sample_rate).expand_as(model)
     out = _centred(model + kept, source.mean(-1, keepdim=True))  # the source's offset exactly
+    if not level:
+        return out
     # Only the model's part is turned down, so the source's own offset and sub stay as they were: a gain g with
     # g * peak(model) + peak(kept) <= full scale (a bound, so it may turn down a little more than needed).
     over = out.abs().amax(dim=(-2, -1), keepdim=True) > FULL_SCALE
@@ -86,3 +92,17 @@ def fit_level(samples: np.ndarray) -> np.ndarray:
     from the model's rate can overshoot a peak that sat just under full scale there."""
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     return (samples * (FULL_SCALE / peak)).astype(samples.dtype) if peak > FULL_SCALE else samples
+
+
+def fit_new_level(kept: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``kept + gain * new`` ([frames, channels] at the file's rate): a repaint's or an extension's new material
+    (``new``, faded in and out already) turned down as a whole, never up, so that the sum stays under full
+    scale; the kept source is never touched, so it stays exactly what it was (where the source itself is over
+    full scale, that is the source's own and bounds nothing)."""
+    total = kept + new
+    if not new.size or np.abs(total).max() <= FULL_SCALE:
+        return total.astype(np.float32)
+    moving = (new != 0) & (np.abs(kept) <= FULL_SCALE)
+    bounds = (FULL_SCALE - kept[moving] * np.sign(new[moving])) / np.abs(new[moving])
+    gain = float(np.clip(bounds.min(), 0.0, 1.0)) if bounds.size else 1.0
+    return (kept + gain * new).astype(np.float32)
