@@ -133,8 +133,8 @@ def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, no
 def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = DEFAULT_STEPS,
                 sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
                 cancel: Cancel = None) -> list[Clip]:
-    """`count` continuations of clip, `seconds` longer: the clip to the bit up to its last 5 ms (where the new
-    material fades in over what the model made of it), then new material. Rendered a model window at a time,
+    """`count` continuations of clip, `seconds` longer: the clip to the bit, then new material (what finishing
+    changes in it fades in over its first 5 ms, bridge.engine.inpaint.splice). Rendered a model window at a time,
     each window starting with the last half window of what is there already (imposed, so the new half
     continues it), so any length takes one window's memory. `seed` as for vary: an int draws the whole batch,
     a list gives each output its own (window k of seed s draws from s + k * SEED_STRIDE)."""
@@ -165,9 +165,10 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
         renders.append(audio)
     like = Clip(np.pad(clip.samples, ((0, added), (0, 0))), clip.sample_rate)
     fade = round(FADE_SECONDS * clip.sample_rate)
-    weight = crossfade(frames, max(0, clip.frames - fade), frames, fade, fade_out=False)
+    weight = crossfade(frames, clip.frames, frames, 0)
+    finishing = crossfade(frames, clip.frames, frames, fade, fade_out=False)
     source = F.pad(x, (0, target - x.shape[-1]))
-    return [_spliced(engine, audio, like, like, source, weight) for audio in renders]
+    return [_spliced(engine, audio, like, like, source, weight, finishing) for audio in renders]
 
 
 def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise: float = DEFAULT_NOISE,
@@ -254,13 +255,13 @@ def _share(progress: Progress, done: int, calls: int) -> Progress:
 
 
 def _spliced(engine, render: torch.Tensor, like: Clip, source: Clip, source_model: torch.Tensor,
-             weight: np.ndarray) -> Clip:
+             weight: np.ndarray, finishing: np.ndarray | None = None) -> Clip:
     """A repaint's or an extension's render [2, L] at the model's rate as a clip like `like`: the source where
     `weight` is 0, new material (finished without its level step, then turned down alone if over) elsewhere."""
     finished = finish(render[None], engine.sample_rate, source_model, level=False)[0]
     raw = from_model(render, like, sample_rate=engine.sample_rate).samples
     done = from_model(finished, like, sample_rate=engine.sample_rate).samples
-    return Clip(splice(source.samples, raw, done, weight), like.sample_rate)
+    return Clip(splice(source.samples, raw, done, weight, finishing), like.sample_rate)
 
 
 def _guides(engine, requests: Guides, mode: str, source=None) -> list:

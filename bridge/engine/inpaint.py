@@ -136,12 +136,15 @@ def crossfade(frames: int, start: int, end: int, fade: int, *, fade_in: bool = T
     return weight
 
 
-def splice(source: np.ndarray, render: np.ndarray, finished: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def splice(source: np.ndarray, render: np.ndarray, finished: np.ndarray, weight: np.ndarray,
+           finishing: np.ndarray | None = None) -> np.ndarray:
     """[frames, channels] out of the source (``source``, zero where it has none), the render back at the file's
     rate, and the same render finished (bridge.engine.finish): the source exactly where ``weight`` is 0, new
-    material where it is 1. What finishing changed (the sub-20 Hz band, the offset) comes in with the weight too,
-    so it makes no step where the new material starts. New material that would go over full scale is turned
-    down, the source never (bridge.engine.finish.fit_new_level)."""
+    material where it is 1. What finishing changed (the sub-20 Hz band, the offset) comes in with ``finishing``
+    (default: the weight), so it makes no step where the new material starts: an extension switches to the
+    render where the source ends (the render's copy of the source runs into it) and fades finishing in after.
+    New material that would go over full scale is turned down, the source never (finish.fit_new_level)."""
     w = weight[:, None]
-    new = (render + (finished - render) * w) * w
+    f = w if finishing is None else finishing[:, None]
+    new = (render + (finished - render) * f) * w
     return fit_new_level(source * (1 - w), new)  # where w is 0: source * 1 + 0, the source to the bit

@@ -166,3 +166,32 @@ def test_generated_loops_wrap_seamlessly(bundled):
     outputs = clips.generate_loops(bundled, 6, Bars(1, 174), steps=6, seed=3)
     assert np.median([wrap_jump(out.samples, 48000) for out in outputs]) <= 1.5
     assert np.median([wrap_level_step(out.samples, 48000) for out in outputs]) <= 1.0
+
+
+def test_extend_keeps_the_source_and_adds_exactly_what_was_asked(tiny, drum_samples):
+    source = read_audio(drum_samples["aiff"])  # 44.1 kHz
+    # 0.5 s more is several windows of the tiny model (8192 samples): each starts with half a window of the last.
+    (out,) = clips.extend_clip(tiny, source, 1, 0.5, steps=2, seed=4)
+    assert (out.frames, out.sample_rate, out.channels) == (source.frames + 22050, 44100, source.channels)
+    assert np.array_equal(out.samples[:source.frames], source.samples)
+    assert np.abs(out.samples[source.frames:]).max() > 1e-2  # and something was added
+
+
+def test_extend_windows_cover_the_length_with_half_a_window_of_context():
+    plan = clips._windows(known=3000, target=20000, window=8192, context=4096)
+    assert plan[0] == (3000, 5192) and all(known == 4096 for known, _ in plan[1:])
+    assert 3000 + sum(new for _, new in plan) == 20000
+
+
+def test_extend_continues_without_a_click(bundled):
+    loop = beat_loop(1, 120, 48000, offset=0.25)
+    source = Clip(loop.samples[:80400], 48000)  # cut 50 ms into the open hat: the hat rings on over the join
+    assert np.abs(source.samples[-480:]).max() > 0.05
+    length = source.frames
+    outputs = clips.extend_clip(bundled, source, 4, Bars(1, 120).seconds, steps=6, seed=9)
+    for out in outputs:
+        assert out.frames == length + 96000
+        assert np.array_equal(out.samples[:length], source.samples)
+    # The join measured as a loop's wrap: the audio from 10 ms before to 10 ms after it, as if it wrapped there.
+    joins = [wrap_jump(np.roll(out.samples[length - 480:length + 480], -480, axis=0), 48000) for out in outputs]
+    assert np.median(joins) <= 1.5
