@@ -3,7 +3,7 @@
 The mechanics (what is kept is kept to the bit, lengths to the sample, every sampler lands on the known part)
 run on tiny random-weight models; whether the joins and the wrap are clean needs a model that makes drums, so
 those run on the bundled dd-drums-small, on real drum loops made from hydrogen-drumkits one-shots placed on a
-beat grid (tests/beat_loops.py) and on real one-shots.
+beat grid (tests/support/beat_loops.py) and on real one-shots.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bridge.engine.samplers import SAMPLERS
 from bridge.engine.tempo import Bars
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import ConfigError
-from tests.beat_loops import beat_loop, wrap_jump, wrap_level_step
+from tests.support.beat_loops import beat_loop, wrap_jump, wrap_level_step
 from tests.conftest import TINY_RENDER
 
 pytestmark = pytest.mark.usefixtures("one_thread")
