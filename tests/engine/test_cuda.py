@@ -77,7 +77,7 @@ def test_vary_on_cuda_keeps_the_seed_rule(cuda_fp32):
 
 def test_a_bf16_training_step_on_cuda_moves_the_weights(tmp_path):
     settings = TrainingSettings(data=[], architecture=TINY.to_dict(), sample_rate=RATE, window=WINDOW, steps=3,
-                        batch_size=4)
+                                batch_size=4)
     run = Run(tmp_path, settings, DanceDiffusionUNet(TINY), torch.device("cuda"))
     assert run.precision in ("bf16", "fp16")
     before = [p.detach().clone() for p in run.model.parameters()]
