@@ -8,7 +8,7 @@ import logging
 import sys
 
 from bridge import __version__
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, one_line
 
 # Each module defines register(subparsers), adding its commands with set_defaults(run=function(args) -> int).
 COMMAND_MODULES = [
@@ -64,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug or the machine (out of memory): still one line unless --debug
         if args.debug:
             raise
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {first_line} "
+        print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {one_line(error)} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ import torch
 
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import model_length, read_audio, to_model
-from bridge.errors import AudioError, BridgeError
+from bridge.errors import AudioError, BridgeError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class OneShots:
                 windows.append(to_window(samples, window))
                 kept.append(Path(path))
             except Exception as error:  # any unreadable file is reported and skipped
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                reason = one_line(error) or type(error).__name__
                 reason = reason.removeprefix(f"{path}: ")
                 skipped.append(Skipped(Path(path), reason))
                 log.warning("skipped %s: %s", path, reason)
