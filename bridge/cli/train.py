@@ -53,7 +53,7 @@ def register(subparsers) -> None:
                        help="stop after S seconds of this session (saved and exported as at the end; the same "
                             "command with a larger --steps or --time-limit continues)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    train.add_argument("--device", default="auto", choices=constants.DEVICES)
     train.add_argument("--precision", default="auto", choices=constants.AUTO_PRECISIONS,
                        help="autocast precision (auto: bf16/fp16 on a GPU, fp32 on the CPU)")
     train.add_argument("--name", default=None, help="name of the exported model (default: RUN_DIR's name + step)")
@@ -101,62 +101,61 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measure(subparsers, name: str, *, data: str, count: int, count_help: str | None = None,
+             **texts) -> argparse.ArgumentParser:
+    """A command that renders with a model and measures against --data: the options they all take."""
+    parser = subparsers.add_parser(name, **texts)
+    parser.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
+    parser.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR", help=data)
+    parser.add_argument("--count", type=positive_int, default=count, metavar="N", help=count_help)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", choices=constants.DEVICES)
+    return parser
+
+
 def register_measures(subparsers) -> None:
-    evaluate = subparsers.add_parser(
-        "eval", help="how close a model's sounds are to real ones, beside baselines",
+    evaluate = _measure(
+        subparsers, "eval", data="real one-shots", count=16, count_help="sounds per setting",
+        help="how close a model's sounds are to real ones, beside baselines",
         description="Render --count sounds per sampler/steps setting and print their distance (MMD^2 over log-mel "
                     "statistics, envelope and level) to the real one-shots in --data, beside the floor (real vs "
                     "real), noise bursts with drum envelopes and the untrained network. For a model trained here, "
                     "the files it held out are the reference and the rest of --data the floor's training files.")
-    evaluate.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
-    evaluate.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR", help="real one-shots")
     evaluate.add_argument("--train-data", nargs="+", type=Path, default=None, metavar="DIR",
                           help="the model's training files, for the floor (default: from the model card or --data)")
     evaluate.add_argument("--sampler", default=None, help="sampler, or several separated by commas")
     evaluate.add_argument("--steps", default=None, help="steps, or several separated by commas")
-    evaluate.add_argument("--count", type=positive_int, default=16, metavar="N", help="sounds per setting")
-    evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--no-baselines", action="store_true", help="only the model's rows")
     evaluate.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON")
-    evaluate.add_argument("--device", default="auto")
     evaluate.set_defaults(run=run_eval)
 
-    variations = subparsers.add_parser(
-        "eval-vary", help="how variations of real one-shots measure against their sources",
+    variations = _measure(
+        subparsers, "eval-vary", data="real one-shots the model was not trained on (several kits)", count=32,
+        count_help="sources (one variation each)",
+        help="how variations of real one-shots measure against their sources",
         description="Vary up to --count one-shots from --data (kits the model never trained on) once each, per "
                     "noise and shape setting, and print: the level of each variation's last quarter against its "
                     "source's (median, dB), MMD^2 to real drums of the variations beside the sources' own (a "
                     "seeded half of --data is the reference, never a source), the largest DC offset and samples "
                     "at full scale.")
-    variations.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
-    variations.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR",
-                            help="real one-shots the model was not trained on (several kits)")
-    variations.add_argument("--count", type=positive_int, default=32, metavar="N", help="sources (one variation each)")
     variations.add_argument("--noise", default=None, help="noise level, or several separated by commas")
     variations.add_argument("--shape", default=None, help="shape (0..1), or several separated by commas")
     variations.add_argument("--steps", type=positive_int, default=None)
     variations.add_argument("--sampler", default=None)
     variations.add_argument("--max-seconds", type=float, default=1.5, metavar="S",
                             help="longest source file (default: 1.5)")
-    variations.add_argument("--seed", type=int, default=0)
     variations.add_argument("--by-noise-level", action="store_true",
                             help="first, the network's denoising error on the sources at each noise level")
-    variations.add_argument("--device", default="auto")
     variations.set_defaults(run=run_eval_vary)
 
-    memorization = subparsers.add_parser(
-        "check-memorization", help="does a model copy its training files?",
+    memorization = _measure(
+        subparsers, "check-memorization", data="the model's training files", count=16,
+        help="does a model copy its training files?",
         description="Render --count sounds and find each one's nearest file in --data (a distance that ignores "
                     "gain, polarity and shifts up to 25 ms). Renders closer to a training file than distinct "
                     "training files are to each other are flagged as likely copies; the exit status is then 1.")
-    memorization.add_argument("--model", default=None, metavar="M", help="a name or path (default: the bundled model)")
-    memorization.add_argument("--data", required=True, nargs="+", type=Path, metavar="DIR",
-                              help="the model's training files")
-    memorization.add_argument("--count", type=positive_int, default=16, metavar="N")
     memorization.add_argument("--steps", type=positive_int, default=None)
     memorization.add_argument("--sampler", default=None)
-    memorization.add_argument("--seed", type=int, default=0)
-    memorization.add_argument("--device", default="auto")
     memorization.set_defaults(run=run_check_memorization)
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 from PIL import Image
 
+from bridge import constants
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
 from bridge.pictures import SheetLayout
@@ -151,4 +152,16 @@ def test_an_augmentation_out_of_range_is_one_line(tmp_path, kit, capsys, option,
     assert train(kit, tmp_path / "run", "--size", "tiny", "--steps", "1", option, value) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "eval-vary", "check-memorization"])
+def test_an_unknown_device_is_refused_before_any_work(tmp_path, kit, capsys, command):
+    """The device choices of every command come from bridge.constants: a typo stops at the command line."""
+    args = [command, str(kit), "--out", str(tmp_path / "run")] if command == "train" else [command, "--data", str(kit)]
+    with pytest.raises(SystemExit) as stopped:
+        main([*args, "--device", "gpu"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stopped.value.code == 2 and "invalid choice: 'gpu'" in last, last
+    assert all(device in last for device in constants.DEVICES)
     assert not (tmp_path / "run").exists()
