@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from bridge.cli.arguments import positive_int
+from bridge.constants import DEFAULT_SAMPLE_RATE, DEFAULT_WINDOW
 from bridge.engine.catalogue import MIRROR_ENV, Release, find_release, releases
 from bridge.engine.checkpoints import load_model, save_model
 from bridge.engine.modelcard import list_models, user_models_dir
@@ -48,10 +49,10 @@ def register(subparsers) -> None:
     convert.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
     convert.add_argument("--sample-rate", type=positive_int, default=None, metavar="R",
                          help="sample rate the model was trained at, for a .ckpt that is not a released model "
-                              "(default: 48000)")
+                              f"(default: {DEFAULT_SAMPLE_RATE})")
     convert.add_argument("--window", type=positive_int, default=None, metavar="W",
                          help="training window in samples, for a .ckpt that is not a released model "
-                              "(default: 65536)")
+                              f"(default: {DEFAULT_WINDOW})")
     convert.add_argument("--name", default=None, metavar="N", help="model name in the card (default: DST's name)")
     convert.set_defaults(run=run_convert)
 

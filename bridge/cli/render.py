@@ -122,9 +122,9 @@ def model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=constants.BACKENDS, default="torch",
                         help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")
     parser.add_argument("--sample-rate", type=bounded_int(1000, 384000), default=None, metavar="R",
-                        help="sample rate of a custom .ckpt (default: 48000)")
+                        help=f"sample rate of a custom .ckpt (default: {constants.DEFAULT_SAMPLE_RATE})")
     parser.add_argument("--window", type=bounded_int(1, 2**24), default=None, metavar="W",
-                        help="training window of a custom .ckpt in samples (default: 65536)")
+                        help=f"training window of a custom .ckpt in samples (default: {constants.DEFAULT_WINDOW})")
 
 
 def _region_options(parser: argparse.ArgumentParser, name: str, *, prefix: str = "", tail: bool = False) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bridge import constants
 from bridge.cli.arguments import positive_int
-from bridge.training.train import SIZES
+from bridge.training.train import SIZES, TRAIN_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,9 @@ def register(subparsers) -> None:
     start.add_argument("--size", choices=list(SIZES), default=None,
                        help="train from scratch with this architecture (default: small)")
     train.add_argument("--sample-rate", type=positive_int, default=None, metavar="R",
-                       help="training rate (default: the model's; 48000 from scratch)")
+                       help=f"training rate (default: the model's; {constants.DEFAULT_SAMPLE_RATE} from scratch)")
     train.add_argument("--window", type=positive_int, default=None, metavar="W",
-                       help="training window in samples (default: the model's; 32768 from scratch)")
+                       help=f"training window in samples (default: the model's; {TRAIN_WINDOW} from scratch)")
     train.add_argument("--steps", type=positive_int, default=2000, metavar="N",
                        help="train until this step (a continued run may raise it; default: 2000)")
     train.add_argument("--batch-size", type=positive_int, default=8, metavar="B")

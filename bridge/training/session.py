@@ -18,11 +18,11 @@ from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, ConfigError
 from bridge.progress import Bar
 from bridge.training import data
-from bridge.training.train import SIZES, Run, TrainingSettings, fit, open_run, read_losses, write_settings
+from bridge.training.train import (SIZES, TRAIN_WINDOW, Run, TrainingSettings, fit, open_run, read_losses,
+                                   write_settings)
 
 log = logging.getLogger(__name__)
 
-TRAIN_WINDOW = 32768  # 0.68 s at 48 kHz: a whole drum one-shot, half the cost of the released models' window
 
 
 def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = None,
