@@ -14,6 +14,7 @@ import mido
 
 from bridge import constants
 from bridge.daemon import requests as rq
+from bridge.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ def open_midi(triggers: MidiTriggers, name: str | None):
                         name, ", ".join(available) or "none", hint)
             return None
     except Exception as error:  # no ALSA sequencer, no CoreMIDI, backend missing: all mean "no MIDI here"
-        log.warning("MIDI: no MIDI ports on this machine (%s); running without MIDI", str(error).strip() or error)
+        log.warning("MIDI: no MIDI ports on this machine (%s); running without MIDI",
+                    one_line(error) or type(error).__name__)
         return None
     log.info("MIDI: listening on %r (%s)", port.name,
              ", ".join(f"note {n} {a}" for n, a in triggers.notes.items()) + "".join(
