@@ -21,6 +21,10 @@ class ConfigError(BridgeError):
     """A configuration value or request argument out of range or of the wrong type."""
 
 
+class PlaybackError(BridgeError):
+    """No audio output to play through (no PortAudio, no device, the one named is not there), or it was lost."""
+
+
 class Cancelled(Exception):
     """A render stopped between sampler steps because its result is no longer wanted."""
 

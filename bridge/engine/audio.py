@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import soxr
-import torch
 
 from bridge import files
 from bridge.constants import OUTPUT_FORMATS
@@ -251,15 +250,30 @@ def model_length(clip: Clip, sample_rate: int) -> int:
     return math.ceil(clip.frames * sample_rate / clip.sample_rate)
 
 
+def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """[frames, channels] from rate to new_rate with soxr's very-high-quality filter (the samples as they are
+    when the rates are equal)."""
+    if rate == new_rate:
+        return samples
+    return soxr.resample(np.ascontiguousarray(samples), rate, new_rate, quality=RESAMPLE_QUALITY)
+
+
+def stereo(clip: Clip) -> np.ndarray:
+    """The clip's channels as L/R ([frames, 2] at its own rate), by the pairing rule above."""
+    return clip.samples @ _mixdown(clip.channels)
+
+
 def to_model(clip: Clip, sample_rate: int, *, loop: bool = False) -> torch.Tensor:
     """The clip as the model hears it: float32 [2, L] at sample_rate (L follows the duration). ``loop``: the clip
     is one cycle of a loop, resampled as such (``resample_loop``), to the nearest whole number of samples."""
-    stereo = clip.samples @ _mixdown(clip.channels)
+    import torch  # here, not at the top: playback reads and resamples audio without loading torch
+
+    samples = stereo(clip)
     if loop:
-        stereo = resample_loop(stereo, max(1, round(clip.frames * sample_rate / clip.sample_rate)))
-    elif clip.sample_rate != sample_rate:
-        stereo = soxr.resample(stereo, clip.sample_rate, sample_rate, quality=RESAMPLE_QUALITY)
-    return torch.from_numpy(np.ascontiguousarray(stereo.T, dtype=np.float32))
+        samples = resample_loop(samples, max(1, round(clip.frames * sample_rate / clip.sample_rate)))
+    else:
+        samples = resample(samples, clip.sample_rate, sample_rate)
+    return torch.from_numpy(np.ascontiguousarray(samples.T, dtype=np.float32))
 
 
 def from_model(x: torch.Tensor, like: Clip, *, sample_rate: int, loop: bool = False) -> Clip:
@@ -267,15 +281,15 @@ def from_model(x: torch.Tensor, like: Clip, *, sample_rate: int, loop: bool = Fa
     one cycle of a loop, resampled as such to exactly like's frames)."""
     if x.ndim != 2 or x.shape[0] != 2:
         raise ValueError(f"expected a [2, L] model output, got shape {tuple(x.shape)}")
-    stereo = x.detach().to("cpu", torch.float32).numpy().T
+    import torch
+
+    samples = x.detach().to("cpu", torch.float32).numpy().T
     if loop:
-        return Clip(resample_loop(stereo, like.frames) @ _upmix(like.channels), like.sample_rate)
-    if sample_rate != like.sample_rate:
-        stereo = soxr.resample(np.ascontiguousarray(stereo), sample_rate, like.sample_rate, quality=RESAMPLE_QUALITY)
-    stereo = stereo[: like.frames]
-    if stereo.shape[0] < like.frames:  # the resampler's rounding can leave us a frame or two short
-        stereo = np.pad(stereo, ((0, like.frames - stereo.shape[0]), (0, 0)))
-    return Clip(stereo @ _upmix(like.channels), like.sample_rate)
+        return Clip(resample_loop(samples, like.frames) @ _upmix(like.channels), like.sample_rate)
+    samples = resample(samples, sample_rate, like.sample_rate)[: like.frames]
+    if samples.shape[0] < like.frames:  # the resampler's rounding can leave us a frame or two short
+        samples = np.pad(samples, ((0, like.frames - samples.shape[0]), (0, 0)))
+    return Clip(samples @ _upmix(like.channels), like.sample_rate)
 
 
 def resample_loop(samples: np.ndarray, frames: int) -> np.ndarray:

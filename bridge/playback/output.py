@@ -1,0 +1,202 @@
+"""The audio output process: the one place PortAudio (through sounddevice) runs, in a process of its own.
+
+    python -m bridge.playback.output [--device D] [--latency L] [--fade SECONDS]
+
+Why a process: PortAudio does not survive its device going away. When the JACK server it plays through stops,
+closing the stream, stopping it or ending PortAudio (as Python does at exit) waits forever, and a stream opened
+afterwards in the same process fails. Here that can only take this process with it: it says what happened and
+leaves with os._exit, the service or command that started it runs on, and the next sound starts a fresh one,
+which also finds devices and servers that came up since.
+
+It opens one output stream at the device's own rate, with at most two channels, and plays what its parent
+(bridge.playback.player) sends on stdin. The parent reads JSON lines on stdout:
+  {"event": "ready", "device": {...}}   the stream runs (the device as OutputDevice fields)
+  {"event": "ended", "id": N}           sound N finished, or finished fading out after a cut or a stop
+  {"event": "error", "message": "..."}  one line; the process then exits (no device, device lost)
+Requests on stdin, each a JSON line: {"op": "play", "id": N, "frames": F} followed by F x channels float32
+samples at the device's rate (native byte order), {"op": "stop"} (fade out), {"op": "close"} (fade out, exit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bridge.playback.mixer import Mixer
+
+WATCH_SECONDS = 0.02  # how often ended sounds are reported and the stream is checked for a lost device
+MAX_CHANNELS = 2  # what is played is stereo (or mono); more device channels stay silent
+
+
+@dataclass(frozen=True)
+class OutputDevice:
+    """An output device as PortAudio names it; ``rate`` is its own sample rate (a JACK server's, for one)."""
+
+    index: int
+    name: str
+    host_api: str
+    channels: int  # the device's output channels
+    rate: int
+    default: bool = False
+    latency: float = 0.0  # the stream's output latency in seconds, once open
+
+    @property
+    def stream_channels(self) -> int:
+        """What is played on it: stereo, or mono on a one-channel device; further channels stay silent."""
+        return min(self.channels, MAX_CHANNELS)
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}: {self.name} ({self.host_api})"
+
+
+class NoOutput(Exception):
+    """No output device to be had: PortAudio missing, no device, or the one asked for is not there."""
+
+
+def load_portaudio():
+    """sounddevice, with PortAudio initialised; NoOutput when the library is missing."""
+    try:
+        import sounddevice
+    except OSError as error:  # sounddevice raises it when the PortAudio library cannot be loaded
+        raise NoOutput(f"PortAudio is not installed ({error}); on Debian and Ubuntu: apt install libportaudio2") \
+            from None
+    return sounddevice
+
+
+def list_outputs() -> list[OutputDevice]:
+    """Every device with output channels, the default one marked."""
+    sounddevice = load_portaudio()
+    apis = sounddevice.query_hostapis()
+    default = sounddevice.default.device[1]
+    return [OutputDevice(index, info["name"], apis[info["hostapi"]]["name"], info["max_output_channels"],
+                         round(info["default_samplerate"]), default=index == default)
+            for index, info in enumerate(sounddevice.query_devices()) if info["max_output_channels"] > 0]
+
+
+def choose(wanted: str | int | None, outputs: list[OutputDevice]) -> OutputDevice:
+    """The device asked for: None the default, an index, or a part of a name that only one device has."""
+    if not outputs:
+        raise NoOutput("no audio output device (is the sound server running?)")
+    if wanted is None or wanted == "":
+        for device in outputs:
+            if device.default:
+                return device
+        return outputs[0]
+    if isinstance(wanted, int) or str(wanted).isdigit():
+        for device in outputs:
+            if device.index == int(wanted):
+                return device
+        raise NoOutput(f"no audio output device {wanted} (`dd-bridge devices` lists them)")
+    matches = [device for device in outputs if str(wanted).lower() in device.name.lower()]
+    exact = [device for device in matches if device.name.lower() == str(wanted).lower()]
+    if len(exact) == 1 or len(matches) == 1:
+        return (exact or matches)[0]
+    if not matches:
+        raise NoOutput(f"no audio output device named {wanted!r} (`dd-bridge devices` lists them)")
+    raise NoOutput(f"audio output {wanted!r} matches several devices: {', '.join(d.label for d in matches)}")
+
+
+class Output:
+    """The stream, its mixer and the two threads around them (requests in, events out)."""
+
+    def __init__(self, device: OutputDevice, latency: str | float, fade: float):
+        self.sounddevice = load_portaudio()
+        self.channels = device.stream_channels
+        self.mixer = Mixer(self.channels, max(1, round(fade * device.rate)))
+        self.closing = threading.Event()
+        self.send_lock = threading.Lock()
+        self.stream = self.sounddevice.OutputStream(device=device.index, samplerate=device.rate,
+                                                    channels=self.channels, dtype="float32", latency=latency,
+                                                    callback=self._callback)
+        self.device = OutputDevice(**{**asdict(device), "latency": float(self.stream.latency)})
+
+    def _callback(self, out, frames, time, status) -> None:  # PortAudio's thread: nothing that can block
+        self.mixer.render(out)
+
+    def send(self, **event) -> None:
+        with self.send_lock:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+
+    def run(self) -> None:
+        self.stream.start()
+        self.send(event="ready", device=asdict(self.device))
+        threading.Thread(target=self._read_requests, name="requests", daemon=True).start()
+        while True:
+            self.closing.wait(WATCH_SECONDS)
+            self._report_ended()
+            if self.closing.is_set() and not self.mixer.playing:
+                break
+            if not self.stream.active:  # the device or its server went away: PortAudio cannot be stopped now
+                self.send(event="error", message=f"audio output lost: {self.device.label} stopped")
+                os._exit(3)
+        self.stream.stop()
+        self.stream.close()
+        self._report_ended()
+
+    def _report_ended(self) -> None:
+        while self.mixer.ended:
+            self.send(event="ended", id=self.mixer.ended.popleft())
+
+    def _read_requests(self) -> None:
+        requests = sys.stdin.buffer
+        frame_bytes = 4 * self.channels
+        while True:
+            line = requests.readline()
+            if not line:  # the parent is gone: fade out and leave
+                break
+            request = json.loads(line)
+            if request["op"] == "play":
+                data = requests.read(request["frames"] * frame_bytes)
+                if len(data) < request["frames"] * frame_bytes:
+                    break
+                samples = np.frombuffer(data, dtype=np.float32).reshape(-1, self.channels)
+                self.mixer.play(int(request["id"]), samples)
+            elif request["op"] == "stop":
+                self.mixer.stop()
+            elif request["op"] == "close":
+                break
+        self.mixer.stop()
+        self.closing.set()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--latency", default="low")
+    parser.add_argument("--fade", type=float, default=0.005)
+    args = parser.parse_args(argv)
+    latency = args.latency if args.latency in ("low", "high") else float(args.latency)
+    try:
+        output = Output(choose(args.device, list_outputs()), latency, args.fade)
+    except NoOutput as error:
+        _fail(str(error))
+    except Exception as error:  # PortAudio's own refusal (a busy device, a rate it will not take)
+        _fail(f"cannot open the audio output: {_one_line(error)}")
+    try:
+        output.run()
+    except Exception as error:
+        output.send(event="error", message=f"audio output failed: {_one_line(error)}")
+        os._exit(3)
+    os._exit(0)  # the stream is closed; leave without PortAudio's exit handler (see _fail)
+
+
+def _fail(message: str) -> None:
+    sys.stdout.write(json.dumps({"event": "error", "message": message}) + "\n")
+    sys.stdout.flush()
+    os._exit(2)  # not sys.exit: PortAudio's exit handler can wait forever on a server that went away
+
+
+def _one_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Player: plays audio files and clips through one output device, each new sound cutting the last.
+
+    with Player(output="system", latency="low") as player:
+        sound = player.play("kick var 001.wav", velocity=100)
+        sound.wait()
+
+The stream itself runs in a process of its own (bridge.playback.output: PortAudio cannot be trusted to let go of
+a device that went away); this side reads the file, mixes its channels to the device's (the L/R pairing of
+bridge.engine.audio), resamples it to the device's rate with the project's resampler, applies the velocity's gain
+and hands it over. A device that cannot be opened or is lost is a PlaybackError of one line; after a loss the next
+sound tries a fresh output process once, so a device or server that comes back is used again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bridge.engine.audio import Clip, read_audio, resample, stereo
+from bridge.errors import ConfigError, PlaybackError
+from bridge.playback.output import OutputDevice
+
+log = logging.getLogger(__name__)
+
+FADE_SECONDS = 0.005  # a cut sound fades out over this long: no click, and gone before the ear hears it linger
+START_SECONDS = 10.0  # the output process has this long to open its device (PortAudio scans every host API)
+CLOSE_SECONDS = 2.0
+LATENCIES = ("low", "high")  # PortAudio's own choices; a number of seconds is the other kind of setting
+MAX_LATENCY = 1.0
+
+
+def velocity_gain(velocity: int) -> float:
+    """MIDI velocity 1..127 to a gain: 127 is the file's own level, and the level follows velocity squared
+    (64 is about -12 dB, 32 about -24 dB), the curve most samplers use."""
+    if isinstance(velocity, bool) or not isinstance(velocity, (int, np.integer)) or not 1 <= velocity <= 127:
+        raise ConfigError(f"velocity must be a whole number in 1..127, got {velocity!r}")
+    return (velocity / 127) ** 2
+
+
+def latency_setting(value: str | float) -> str | float:
+    """'low', 'high' or a number of seconds (0 < s <= 1): the output's latency as PortAudio takes it."""
+    if isinstance(value, str) and value.strip().lower() in LATENCIES:
+        return value.strip().lower()
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"latency must be low, high or seconds (e.g. 0.01), got {value!r}") from None
+    if not 0 < seconds <= MAX_LATENCY:
+        raise ConfigError(f"latency must be above 0 and at most {MAX_LATENCY} seconds, got {value!r}")
+    return seconds
+
+
+@dataclass(eq=False)
+class Sound:
+    """One sound handed to the output: wait() returns when it has finished or been cut and faded out."""
+
+    ident: int
+    seconds: float
+    _ended: threading.Event = field(default_factory=threading.Event, repr=False)
+    _error: str | None = field(default=None, repr=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once it has ended; False when timeout seconds passed first; PlaybackError if the output was lost
+        while it played."""
+        ended = self._ended.wait(timeout)
+        if self._error:
+            raise PlaybackError(self._error)
+        return ended
+
+    def _end(self, error: str | None = None) -> None:
+        self._error = error
+        self._ended.set()
+
+
+class _OutputProcess:
+    """One run of bridge.playback.output and the thread that reads its events."""
+
+    def __init__(self, output: str | int | None, latency: str | float, fade: float):
+        command = [sys.executable, "-m", "bridge.playback.output", "--latency", str(latency), "--fade", str(fade)]
+        if output is not None:
+            command += ["--device", str(output)]
+        # Its stderr is PortAudio's and the host APIs' chatter (ALSA lists every card it cannot open): shown with
+        # --debug only; what matters comes back as events.
+        quiet = not log.isEnabledFor(logging.DEBUG)
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL if quiet else None, env=_child_environment())
+        self.ready = threading.Event()
+        self.device: OutputDevice | None = None
+        self.error: str | None = None
+        self.sounds: dict[int, Sound] = {}
+        self.lock = threading.Lock()  # sounds, and writes to the process's stdin
+        threading.Thread(target=self._read_events, name="playback-events", daemon=True).start()
+
+    @property
+    def alive(self) -> bool:
+        return self.error is None and self.process.poll() is None
+
+    def wait_ready(self) -> OutputDevice:
+        if not self.ready.wait(START_SECONDS):
+            self.kill()
+            raise PlaybackError(f"the audio output did not open within {START_SECONDS:g} s")
+        if self.error:
+            raise PlaybackError(self.error)
+        return self.device
+
+    def _read_events(self) -> None:
+        for line in self.process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event["event"] == "ready":
+                self.device = OutputDevice(**event["device"])
+                self.ready.set()
+            elif event["event"] == "ended":
+                with self.lock:
+                    sound = self.sounds.pop(event["id"], None)
+                if sound:
+                    sound._end()
+            elif event["event"] == "error":
+                self.error = event["message"]
+        self.error = self.error or "the audio output stopped"
+        self.ready.set()
+        with self.lock:
+            pending, self.sounds = list(self.sounds.values()), {}
+        for sound in pending:
+            sound._end(self.error)
+
+    def send(self, request: dict, payload: bytes = b"", sound: Sound | None = None) -> None:
+        with self.lock:
+            if sound is not None:
+                self.sounds[sound.ident] = sound
+            try:
+                self.process.stdin.write(json.dumps(request).encode() + b"\n" + payload)
+                self.process.stdin.flush()
+            except (BrokenPipeError, OSError):
+                self.sounds.pop(sound.ident, None) if sound is not None else None
+                raise PlaybackError(self.error or "the audio output stopped") from None
+
+    def close(self) -> None:
+        try:
+            self.send({"op": "close"})
+            self.process.stdin.close()
+        except (PlaybackError, OSError):
+            pass
+        try:
+            self.process.wait(CLOSE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class Player:
+    """One output stream on one device (None: the default; an index or a part of its name), as a context manager.
+    Each play() cuts the sound before it with a FADE_SECONDS fade-out."""
+
+    def __init__(self, output: str | int | None = None, latency: str | float = "low", fade: float = FADE_SECONDS):
+        self.output = None if output in (None, "") else output
+        self.latency = latency_setting(latency)
+        self.fade = fade
+        self._process: _OutputProcess | None = None
+        self._next_ident = 0
+        self._lock = threading.Lock()  # one press at a time: the order of sounds is the order of presses
+
+    def __enter__(self) -> Player:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def device(self) -> OutputDevice | None:
+        """The device playing now (its rate, channels, the stream's latency); None before open()."""
+        return self._process.device if self._process and self._process.alive else None
+
+    def open(self) -> OutputDevice:
+        """Start the output (if it is not running): PlaybackError, one line, when there is none to be had."""
+        with self._lock:
+            return self._ensure_open()
+
+    def _ensure_open(self) -> OutputDevice:
+        if self._process is not None and self._process.alive:
+            return self._process.device
+        if self._process is not None:
+            log.debug("audio output: restarting after %s", self._process.error)
+            self._process.kill()
+        self._process = _OutputProcess(self.output, self.latency, self.fade)
+        try:
+            return self._process.wait_ready()
+        except PlaybackError:
+            self._process.kill()
+            raise
+
+    def play(self, sound: Clip | str | os.PathLike, *, velocity: int = 127) -> Sound:
+        """Play a clip or an audio file now, cutting whatever plays; returns as soon as the output has it."""
+        gain = velocity_gain(velocity)
+        clip = sound if isinstance(sound, Clip) else read_audio(Path(sound))
+        with self._lock:
+            device = self._ensure_open()
+            samples = self._for_device(clip, device, gain)
+            self._next_ident += 1
+            playing = Sound(self._next_ident, len(samples) / device.rate)
+            self._process.send({"op": "play", "id": playing.ident, "frames": len(samples)}, samples.tobytes(),
+                               sound=playing)
+            return playing
+
+    def stop(self) -> None:
+        """Fade out whatever plays."""
+        with self._lock:
+            if self._process is not None and self._process.alive:
+                self._process.send({"op": "stop"})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._process is not None:
+                self._process.close()
+                self._process = None
+
+    @staticmethod
+    def _for_device(clip: Clip, device: OutputDevice, gain: float) -> np.ndarray:
+        """The clip as the stream plays it: the device's channels (stereo, or their mid on a mono device) at its
+        rate, times the gain, float32 in native byte order."""
+        samples = stereo(clip)
+        if device.stream_channels < 2:
+            samples = samples.mean(axis=1, keepdims=True)
+        samples = resample(samples, clip.sample_rate, device.rate) * np.float32(gain)
+        return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def _child_environment() -> dict:
+    """The output process imports bridge from wherever this one did (a source tree run with PYTHONPATH)."""
+    environment = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    paths = environment.get("PYTHONPATH", "").split(os.pathsep) if environment.get("PYTHONPATH") else []
+    if root not in paths:
+        environment["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    return environment
