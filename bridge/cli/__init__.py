@@ -21,11 +21,13 @@ COMMAND_MODULES = [
     "bridge.cli.bench",  # bench, export-onnx
     "bridge.cli.sheet",  # sheet
     "bridge.cli.data",  # make-drums
+    "bridge.cli.play",  # devices, play
 ]
 
 # REAPER runs `send` on every key press: these load only their own module, not the ones that import torch
 # (0.3 s instead of 5 s to start on a busy machine).
-LIGHT_COMMANDS = {"send": "bridge.cli.serve", "status": "bridge.cli.serve"}
+LIGHT_COMMANDS = {"send": "bridge.cli.serve", "status": "bridge.cli.serve", "devices": "bridge.cli.play",
+                  "play": "bridge.cli.play"}
 
 log = logging.getLogger("bridge")
 

@@ -11,12 +11,14 @@ the command that makes it again.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from bridge import constants, files
 from bridge.cli.arguments import bounded_int
+from bridge.cli.play import hear, open_player, output_options
 from bridge.daemon.config import config_path
 from bridge.daemon.settings import validate
 from bridge.engine import clips
@@ -40,7 +42,7 @@ def register(subparsers) -> None:
                           help="length of each sound in seconds (default: the model's window)")
     _finish_option(generate)
     _common_options(generate, seed=True)
-    generate.set_defaults(run=run_generate)
+    generate.set_defaults(run=_playing(run_generate))
 
     vary = subparsers.add_parser("vary", help="variations of an audio file",
                                  description="Render variations of INPUT with its length, sample rate and channels.")
@@ -53,7 +55,7 @@ def register(subparsers) -> None:
     _finish_option(vary)
     _region_options(vary, "INPUT", tail=True)
     _common_options(vary, seed=True)
-    vary.set_defaults(run=run_vary)
+    vary.set_defaults(run=_playing(run_vary))
 
     interpolate = subparsers.add_parser("interpolate", help="steps between two audio files",
                                         description="Render COUNT steps from A to B (both ends included), "
@@ -63,7 +65,7 @@ def register(subparsers) -> None:
     _region_options(interpolate, "A")
     _region_options(interpolate, "B", prefix="b_")
     _common_options(interpolate, seed=False, count=5)
-    interpolate.set_defaults(run=run_interpolate)
+    interpolate.set_defaults(run=_playing(run_interpolate))
 
 
 def _finish_option(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +87,21 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
     parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
                         metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
     _guide_options(parser)
+    parser.add_argument("--play", action="store_true", help="play each result as it is written")
+    output_options(parser)
+
+
+def _playing(run):
+    """--play: the audio output is opened before anything renders (no device: one line, nothing rendered) and
+    each written file is played to its end before the next is written."""
+    @functools.wraps(run)
+    def wrapped(args) -> int:
+        if not args.play:
+            args.player = None
+            return run(args)
+        with open_player(args) as args.player:
+            return run(args)
+    return wrapped
 
 
 def _guide_options(parser: argparse.ArgumentParser) -> None:
@@ -302,6 +319,8 @@ def _write_all(args, outputs: list[Clip], engine, model: str, operation: str, st
                                          options=recipe, regions=regions, index=index + 1, of=len(outputs))
         path = write_numbered(args.out, stem, clip, args.format, metadata)
         print(path.resolve(), flush=True)
+        if args.player is not None:
+            hear(args.player, clip, path.name)
     return 0
 
 

@@ -185,13 +185,15 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:
         output.send(event="error", message=f"audio output failed: {_one_line(error)}")
         os._exit(3)
-    os._exit(0)  # the stream is closed; leave without PortAudio's exit handler (see _fail)
+    # A normal exit: sounddevice's exit handler ends PortAudio, which closes its client on the server properly
+    # (a JACK server left to find a client gone keeps waiting for it, cycle after cycle).
 
 
 def _fail(message: str) -> None:
+    """Say why and leave normally: no stream is open, so ending PortAudio is safe (and needed, see main)."""
     sys.stdout.write(json.dumps({"event": "error", "message": message}) + "\n")
     sys.stdout.flush()
-    os._exit(2)  # not sys.exit: PortAudio's exit handler can wait forever on a server that went away
+    sys.exit(2)
 
 
 def _one_line(error: Exception) -> str:
