@@ -31,18 +31,23 @@ case "$mode" in
     exec .venv/bin/dd-bridge serve "$@"
     ;;
   test)
-    # Real drum one-shots, a soundfont and fluidsynth, Lua and Node for the test suites: Debian packages.
+    # Real drum one-shots, a soundfont and fluidsynth, Lua and Node, PortAudio and JACK for the test suites: Debian
+    # packages.
     need=()
     [ -d /usr/share/hydrogen/data/drumkits ] || need+=(hydrogen-drumkits)
     command -v lua5.4 >/dev/null 2>&1 || need+=(lua5.4)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v fluidsynth >/dev/null 2>&1 || need+=(fluidsynth)
     [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || need+=(csound-soundfont)  # 4 MB public-domain GM soundfont
+    # Playback: PortAudio, and a JACK server whose dummy driver is a sound card without hardware for its tests.
+    ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)
+    command -v jackd >/dev/null 2>&1 || need+=(jackd2)
     if [ ${#need[@]} -gt 0 ]; then
       if command -v apt-get >/dev/null 2>&1; then
         sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
         log "installing ${need[*]}"
-        $sudo apt-get update -qq && $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+        # noninteractive: jackd2 asks about realtime priority, and CI has no one to answer
+        $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
       else
         log "missing ${need[*]}: install them with your package manager"; exit 1
       fi
