@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tqdm import tqdm
 
 from bridge import constants
 from bridge.cli import main
@@ -252,6 +253,21 @@ def test_an_interrupted_download_resumes_where_it_stopped(home, checkpoint, caps
         assert server.requests == [("/m.ckpt", None), ("/m.ckpt", f"bytes={half}-")]
         assert server.sent == [half, len(checkpoint) - half]  # the rest only, not the whole file again
     assert load_model(NAME).num_parameters > 0 and files_in(cache_dir(home)) == []
+
+
+def test_a_resumed_download_shows_its_progress_in_bytes_from_where_it_stopped(home, checkpoint, capsys):
+    half = len(checkpoint) // 2
+    with FileServer({"/m.ckpt": checkpoint}) as server:
+        write_catalogue(home, f"{server.url}/m.ckpt", checkpoint)
+        server.cut_after = half
+        get(capsys, NAME, "--yes")
+        code, out, err = get(capsys, NAME, "--yes")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith(f"{NAME}: ")]  # stderr is no terminal: lines
+    size = tqdm.format_sizeof(len(checkpoint), "B", divisor=1000)  # "3.57MB", as the bar writes sizes
+    assert "\r" not in err and lines, err
+    assert not lines[0].startswith(f"{NAME}:   0%")  # counted from where the first run stopped
+    assert lines[-1].startswith(f"{NAME}: 100% {size}/{size} ["), lines
 
 
 def test_ctrl_c_during_the_download_keeps_what_arrived_for_the_rerun(home, checkpoint, capsys):
