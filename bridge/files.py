@@ -289,8 +289,18 @@ def check_new(path: str | os.PathLike, refuse: Refusal) -> Path:
     if path.exists() or path.is_symlink():
         raise refuse(_taken(path))
     if not path.parent.is_dir():
-        raise refuse(f"{path.parent}: no such folder")
+        raise refuse(_no_folder(path.parent))
     return path
+
+
+def open_folder(path: str | os.PathLike, refuse: Refusal) -> Folder:
+    """The folder at path, open to write into (close it, or use it in a with), refused like check_new."""
+    try:
+        return Folder(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise refuse(_no_folder(path)) from None
+    except OSError as error:
+        raise refuse(f"{path}: cannot write here ({reason(error)})") from None
 
 
 def create_new(path: str | os.PathLike, content: Content, refuse: Refusal) -> Path:
@@ -305,6 +315,10 @@ def create_new(path: str | os.PathLike, content: Content, refuse: Refusal) -> Pa
 
 def _taken(path: Path) -> str:
     return f"{path}: already exists; not overwriting it"
+
+
+def _no_folder(path: str | os.PathLike) -> str:
+    return f"{path}: no such folder"
 
 
 def check_input(path: str | os.PathLike, refuse: Refusal, what: str = "an audio file") -> os.stat_result:

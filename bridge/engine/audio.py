@@ -165,7 +165,7 @@ def write_numbered(folder: str | os.PathLike | files.Folder, stem: str, clip: Cl
     try:
         if isinstance(folder, files.Folder):
             return folder.create_numbered(stem, ".wav", data)
-        with _open_folder(folder) as opened:
+        with files.open_folder(folder, AudioError) as opened:
             return opened.create_numbered(stem, ".wav", data)
     except OSError as error:
         raise AudioError(f"{folder.path if isinstance(folder, files.Folder) else folder}: could not write audio "
@@ -179,15 +179,6 @@ def next_free_path(folder: str | os.PathLike, stem: str) -> Path:
         return folder / files.numbered_name(stem, 1, ".wav")
     with files.Folder(folder) as opened:
         return folder / opened.next_free_name(stem, ".wav")
-
-
-def _open_folder(folder: str | os.PathLike) -> files.Folder:
-    try:
-        return files.Folder(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        raise AudioError(f"{folder}: no such folder") from None
-    except OSError as error:
-        raise AudioError(f"{folder}: cannot write here ({files.reason(error)})") from None
 
 
 def encode_wav(clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> bytes:
