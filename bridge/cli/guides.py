@@ -3,9 +3,14 @@ recipes; `dd-bridge eval-guides`: how far each moves its measure on a model (doc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bridge.cli.arguments import bounded_int
 from bridge.cli.render import guide_request, model_options, open_engine, recipes_folder, setting
 from bridge.engine.guides import evaluate, recipes, registry
+from bridge.errors import ConfigError
+from bridge.training.data import OneShots, scan
+from bridge.training.evaluate import Judge
 
 
 def register(subparsers) -> None:
@@ -22,8 +27,11 @@ def register(subparsers) -> None:
                          help=f"a guide to evaluate, repeatable (default: {' '.join(evaluate.DEFAULT_GUIDES)})")
     figures.add_argument("--pairs", type=bounded_int(1, 1024), default=32, metavar="N",
                          help="seeds per guide (default: %(default)s)")
-    figures.add_argument("--seconds", type=setting("seconds"), default=0.5, metavar="T",
-                         help="length of each sound (default: %(default)s)")
+    figures.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
+                         help="length of each sound (default: 0.5; with --data, the model's window)")
+    figures.add_argument("--data", nargs="+", type=Path, default=None, metavar="DIR",
+                         help="real one-shots: also print how much less like them each guide makes the sounds "
+                              "(MMD^2 on dd-bridge eval's features, paired, with its standard error)")
     figures.add_argument("--seed", type=setting("seed"), default=0, metavar="K",
                          help="the first seed (default: %(default)s)")
     figures.add_argument("--guide-mode", choices=registry.MODES, default="auto",
@@ -46,8 +54,17 @@ def run_eval_guides(args) -> int:
     registry.check(requests)
     engine, _model = open_engine(args)
     mode = registry.resolve_mode(args.guide_mode, engine.device.type, engine.backend)
-    print(f"{engine.card.name} on {engine.device} ({mode} mode): {args.pairs} pairs of {args.seconds} s, "
+    judge, seconds = None, 0.5 if args.seconds is None else args.seconds
+    if args.data is not None:
+        if args.pairs < 3:
+            raise ConfigError(f"--pairs must be at least 3 with --data (the error leaves one out), got {args.pairs}")
+        shots = OneShots.load(scan(args.data), engine.sample_rate, engine.window)
+        if len(shots) < 2:
+            raise ConfigError(f"--data: need at least 2 readable audio files, found {len(shots)}")
+        judge = Judge(shots.windows, engine.sample_rate)
+        seconds = engine.window / engine.sample_rate if args.seconds is None else args.seconds
+    print(f"{engine.card.name} on {engine.device} ({mode} mode): {args.pairs} pairs of {seconds:g} s, "
           f"{args.steps} {args.sampler} steps, seeds {args.seed}..{args.seed + args.pairs - 1}", flush=True)
-    evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=args.seconds, steps=args.steps,
-                      sampler=args.sampler, seed=args.seed, mode=mode, report=lambda line: print(line, flush=True))
+    evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=seconds, steps=args.steps, sampler=args.sampler,
+                      seed=args.seed, mode=mode, judge=judge, report=lambda line: print(line, flush=True))
     return 0

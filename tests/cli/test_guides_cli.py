@@ -103,3 +103,16 @@ def test_eval_guides_prints_where_each_guide_moved_its_measure(tmp_path, tiny_mo
     assert lines[1].startswith("unguided: 2 renders,")
     assert lines[2].startswith("brightness=2     Hz          median") and "% of 2 pairs" in lines[2]
     assert "median distance to 33.00" in lines[3]
+
+
+def test_eval_guides_with_real_sounds_says_how_much_less_drum_like_each_guide_makes_them(tmp_path, tiny_model_path,
+                                                                                         drumkits):
+    result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 3, "--steps", 2, "--guide",
+                       "width=1", "--data", drumkits / "Millo-Drums_v.1", config=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "3 pairs of 0.170667 s" in lines[0]  # the model's window: the real sounds' length
+    assert "; MMD^2 to the real sounds " in lines[2] and "+-" in lines[2]
+    refused = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--data",
+                        drumkits / "Millo-Drums_v.1", config=tmp_path)
+    assert refused.returncode == 1 and "--pairs must be at least 3 with --data" in refused.stderr

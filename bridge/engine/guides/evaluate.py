@@ -30,6 +30,7 @@ class GuideFigures:
     guided: list[float]  # and with it, seed by seed
     seconds_per_step: float
     goal: float | None = None  # the target, in the guide's unit
+    likeness: tuple[float, float] | None = None  # MMD^2 to real one-shots, guided minus unguided, and its se
 
     def moved_the_asked_way(self) -> float:
         """The share of pairs where the guided render is further the asked way (closer to a target)."""
@@ -46,6 +47,9 @@ class GuideFigures:
             errors_u = statistics.median(abs(u - self.goal) for u in self.unguided)
             errors_g = statistics.median(abs(g - self.goal) for g in self.guided)
             line += f"; median distance to {self.goal:.2f}: {errors_u:.2f} -> {errors_g:.2f}"
+        if self.likeness is not None:
+            change, error = self.likeness
+            line += f"; MMD^2 to the real sounds {change:+.4f} +- {error:.4f}"
         return line + f"; {self.seconds_per_step * 1000:.0f} ms/step"
 
 
@@ -53,11 +57,13 @@ def _share(flags: list[bool]) -> float:
     return sum(flags) / max(len(flags), 1)
 
 
-def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, seconds: float = 0.5, steps: int = 20,
-             sampler: str = "v-iplms", seed: int = 0, mode: str = "cheap",
+def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, seconds: float | None = 0.5,
+             steps: int = 20, sampler: str = "v-iplms", seed: int = 0, mode: str = "cheap", judge=None,
              report: Callable[[str], None] = print) -> tuple[float, list[GuideFigures]]:
     """(seconds per step unguided, figures per guide): ``pairs`` sounds with seeds seed..seed+pairs-1, each made
-    with and without each guide (a Measured one: its ``value`` and ``parse_target`` say where it went)."""
+    with and without each guide (a Measured one: its ``value`` and ``parse_target`` say where it went). With a
+    ``judge`` (bridge.training.evaluate.Judge over real one-shots), how much less drum-like each guide makes
+    them: the paired change of MMD^2 to the real set, with its jackknife standard error."""
     kinds = check(requests)
     seeds = list(range(seed, seed + pairs))
     common = {"seed": seeds, "steps": steps, "sampler": sampler}
@@ -76,8 +82,9 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         goal = None
         if request.target is not None:
             goal = kind.shown(kind.parse_target(request.target, GuideContext(engine.sample_rate)))
+        likeness = judge.paired_difference(guided, plain) if judge is not None else None
         figure = GuideFigures(request, kind.unit, kind.value(plain, engine.sample_rate),
-                              kind.value(guided, engine.sample_rate), seconds_per_step, goal)
+                              kind.value(guided, engine.sample_rate), seconds_per_step, goal, likeness)
         report(figure.summary())
         figures.append(figure)
     return per_step, figures

@@ -116,8 +116,9 @@ def check(requests) -> dict[str, object]:
     kinds = available()
     for request in requests:
         if request.name not in kinds:
-            raise ConfigError(f"no guide named {shown(request.name)}: {', '.join(sorted(kinds)) or 'none installed'}"
-                              " (dd-bridge guides lists them)")
+            known = ", ".join(sorted(kinds)) or "none installed (run from a source tree? `pip install -e .` " \
+                "registers the built-ins' entry points)"
+            raise ConfigError(f"no guide named {shown(request.name)}: {known} (dd-bridge guides lists them)")
     return kinds
 
 
