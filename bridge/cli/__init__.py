@@ -13,6 +13,7 @@ from bridge.errors import BridgeError, one_line
 # Each module defines register(subparsers), adding its commands with set_defaults(run=function(args) -> int).
 COMMAND_MODULES = [
     "bridge.cli.render",  # generate, vary, interpolate
+    "bridge.cli.repaint",  # repaint, extend
     "bridge.cli.guides",  # guides
     "bridge.cli.models",  # models, convert
     "bridge.cli.train",  # train, eval, check-memorization

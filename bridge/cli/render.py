@@ -28,6 +28,7 @@ from bridge.engine.engine import Engine
 from bridge.engine.regions import Region, named
 from bridge.engine.guides import recipes, registry
 from bridge.engine.samplers import SAMPLERS
+from bridge.engine.tempo import Bars
 from bridge.errors import AudioError, ConfigError
 from bridge.files import safe_name
 from bridge.progress import Bar
@@ -41,6 +42,7 @@ def register(subparsers) -> None:
     generate.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
                           help="length of each sound in seconds (default: the model's window)")
     _finish_option(generate)
+    loop_options(generate, "generate loops that wrap seamlessly, exactly --bars long at --bpm")
     _common_options(generate, seed=True)
     generate.set_defaults(run=_playing(run_generate))
 
@@ -53,6 +55,8 @@ def register(subparsers) -> None:
                       help="how closely variations keep the source's envelope over time and frequency, 0 (the "
                            "model alone) to 1 (default: %(default)s)")
     _finish_option(vary)
+    loop_options(vary, "INPUT is a loop: variations that wrap seamlessly, as long as INPUT or exactly --bars at "
+                       "--bpm")
     _region_options(vary, "INPUT", tail=True)
     _common_options(vary, seed=True)
     vary.set_defaults(run=_playing(run_vary))
@@ -102,6 +106,36 @@ def _playing(run):
         with open_player(args) as args.player:
             return run(args)
     return wrapped
+
+
+def loop_options(parser: argparse.ArgumentParser, loop_help: str | None = None) -> None:
+    """--bars and --bpm (a length in bars at a tempo, bridge.engine.tempo), and --loop when loop_help is given."""
+    if loop_help is not None:
+        parser.add_argument("--loop", action="store_true", help=loop_help + " (docs/loops.md)")
+    parser.add_argument("--bars", type=setting("bars"), default=None, metavar="N",
+                        help="a length in bars of 4/4 at --bpm, exact to the sample (N may be fractional)")
+    parser.add_argument("--bpm", type=setting("bpm"), default=None, metavar="B", help="the tempo for --bars")
+
+
+def loop_length(args) -> Bars | None:
+    """The --bars at --bpm of a --loop render; ConfigError for half of the pair, or either without --loop."""
+    bars = Bars.of(args.bars, args.bpm)
+    if not args.loop:
+        if bars is not None:
+            raise ConfigError("--bars and --bpm go with --loop")
+        return None
+    if args.command == "generate" and (bars is None or args.seconds is not None):
+        raise ConfigError("generate --loop takes its length from --bars and --bpm (not --seconds)")
+    if args.finish == "off":
+        raise ConfigError("--finish off does not go with --loop (a loop is finished as it is played)")
+    return bars
+
+
+def _loop_named(args, bars: Bars | None) -> dict:
+    """What a loop adds to the stored recipe and the recreating command."""
+    if not args.loop:
+        return {}
+    return {"loop": True, **({"bars": bars.bars, "bpm": bars.bpm} if bars is not None else {})}
 
 
 def _guide_options(parser: argparse.ArgumentParser) -> None:
@@ -175,24 +209,28 @@ def setting(key: str):
 
 
 def run_generate(args) -> int:
+    bars = loop_length(args)
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)
-    outputs = _render(engine, "generate", args, steering)
+    outputs = _render(engine, "generate", args, steering, bars=bars)
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
-               "finish": _finish_named(args), **steering.options}
-    return _write_all(args, outputs, engine, model, "generate", safe_name(engine.card.name, "model"), [], options)
+               "finish": _finish_named(args), **_loop_named(args, bars), **steering.options}
+    stem = safe_name(engine.card.name, "model") + (f" loop {bars.label}" if bars is not None else "")
+    return _write_all(args, outputs, engine, model, "generate", stem, [], options)
 
 
 def run_vary(args) -> int:
+    bars = loop_length(args)
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)
-    outputs = _render(engine, f"vary {args.input.name}", args, steering, clip=source)
+    outputs = _render(engine, f"vary {args.input.name}", args, steering, clip=source, bars=bars)
     options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args),
-               "finish": _finish_named(args), **steering.options}
-    stem = f"{named(files.source_stems(args.input.name)[0], region)} var"
+               "finish": _finish_named(args), **_loop_named(args, bars), **steering.options}
+    looped = "" if not args.loop else " loop" + (f" {bars.label}" if bars is not None else "")
+    stem = f"{named(files.source_stems(args.input.name)[0], region)}{looped} var"
     return _write_all(args, outputs, engine, model, "vary", stem, [args.input], options, [region])
 
 
@@ -296,12 +334,17 @@ def _finish_named(args) -> str | None:
 
 
 def _render(engine, label: str, args, steering: Steering, *, clip: Clip | None = None,
-            clip_b: Clip | None = None) -> list[Clip]:
+            clip_b: Clip | None = None, bars: Bars | None = None) -> list[Clip]:
     with Bar(label, unit="step") as progress:
         common = {"steps": args.steps, "sampler": args.sampler, "progress": progress, **steering.arguments}
+        if args.command == "generate" and args.loop:
+            return clips.generate_loops(engine, args.count, bars, seed=args.seed, **common)
         if args.command == "generate":
             return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed,
                                         finish=args.finish == "on", **common)
+        if args.command == "vary" and args.loop:
+            return clips.vary_loop(engine, clip, args.count, bars, noise=args.noise, seed=args.seed,
+                                   shape=args.shape, **common)
         if args.command == "vary":
             return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, shape=args.shape,
                                    finish=args.finish == "on", **common)

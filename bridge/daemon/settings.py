@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from bridge import constants, files
+from bridge.engine import tempo
 from bridge.errors import ConfigError
 
 SAMPLER_NAME = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,31}$")
@@ -146,6 +147,9 @@ VALIDATORS = {
     "b_end": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
     "model": as_text,
     "folder": as_text,
+    # A loop's or an extension's length in bars at a tempo (bridge.engine.tempo).
+    "bars": lambda k, v: as_float(k, v, tempo.MIN_BARS, tempo.MAX_BARS),
+    "bpm": lambda k, v: as_float(k, v, tempo.MIN_BPM, tempo.MAX_BPM),
 }
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +22,8 @@ import torch
 from torch.nn import functional as F
 
 from bridge import __version__
-from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED, RANDOM_SEEDS
+from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED
+from bridge.engine import seeds
 from bridge.engine.audio import Clip, from_model, model_length, read_audio, to_model
 from bridge.engine.finish import finish, fit_level
 from bridge.engine.guidance import source_shape
@@ -111,10 +111,12 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
 
 def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, noise: float = 1.0,
                  steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
-                 progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+                 guides: Guides = (), guide_mode: str = "cheap", progress: Progress = None,
+                 cancel: Cancel = None) -> list[Clip]:
     """`count` versions of clip whose seconds [start, end) are new (`noise` 1) or a variation of what was there
     (lower `noise`); everything else is the clip to the bit. The new part joins through the model (the known
-    part imposed at every step, bridge.engine.inpaint) and fades in and out over 5 ms inside the range."""
+    part imposed at every step, bridge.engine.inpaint) and fades in and out over 5 ms inside the range.
+    `guides` as for vary_clip steer the whole estimate; the known part is imposed after them."""
     first, stop = Region(start, end).frames(clip.frames, clip.sample_rate, "the clip")
     engine.check_length(model_length(clip, engine.sample_rate), count)
     x = to_model(clip, engine.sample_rate)
@@ -122,22 +124,24 @@ def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, no
     scale = engine.sample_rate / clip.sample_rate
     mask = torch.ones(x.shape[-1])
     mask[math.floor(first * scale):math.ceil(stop * scale)] = 0
-    start, level = known_start(x, mask, noise)
-    outputs = engine.vary(start, count, noise=level, steps=steps, sampler=sampler, seed=seed, progress=progress,
-                          cancel=cancel, guides=[KnownPart(x, mask)], clamp=False)
+    begin, level = known_start(x, mask, noise)
+    outputs = engine.vary(begin, count, noise=level, steps=steps, sampler=sampler, seed=seed, progress=progress,
+                          cancel=cancel, guides=[*_guides(engine, guides, guide_mode, source=x), KnownPart(x, mask)],
+                          clamp=False)
     weight = crossfade(clip.frames, first, stop, round(FADE_SECONDS * clip.sample_rate),
                        fade_out=stop < clip.frames)
     return [_spliced(engine, y, clip, clip, x, weight) for y in outputs]
 
 
 def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = DEFAULT_STEPS,
-                sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
-                cancel: Cancel = None) -> list[Clip]:
+                sampler: str = DEFAULT_SAMPLER, seed: Seed = None, guides: Guides = (), guide_mode: str = "cheap",
+                progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` continuations of clip, `seconds` longer: the clip to the bit, then new material (what finishing
     changes in it fades in over its first 5 ms, bridge.engine.inpaint.splice). Rendered a model window at a time,
     each window starting with the last half window of what is there already (imposed, so the new half
     continues it), so any length takes one window's memory. `seed` as for vary: an int draws the whole batch,
-    a list gives each output its own (window k of seed s draws from s + k * SEED_STRIDE)."""
+    a list gives each output its own (window k of seed s draws from s + k * SEED_STRIDE). `guides` as for
+    vary_clip, relative targets relative to each window's known part."""
     added = round(seconds * clip.sample_rate)
     if not math.isfinite(seconds) or added < 1:
         raise ConfigError(f"seconds to add must be positive, got {seconds:g}")
@@ -148,21 +152,21 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
     context = engine.window // 2
     plan = _windows(x.shape[-1], target, engine.window, context)
     engine.check_length(engine.window, 1)
-    seeds = _output_seeds(count, seed)
-    if seed is None:
-        engine.last_seeds = list(seeds)  # what recreates each output alone
+    drawn = _output_seeds(count, seed)
     renders = []
-    for i, output_seed in enumerate(seeds):
+    for i, output_seed in enumerate(drawn):
         audio = x
         for k, (known, new) in enumerate(plan):
             window = F.pad(audio[:, -known:], (0, new))
             mask = torch.cat([torch.ones(known), torch.zeros(new)])
             (y,) = engine.vary(window, 1, noise=KNOWN_MAX_NOISE, steps=steps, sampler=sampler,
                                seed=[(output_seed + k * SEED_STRIDE) % (MAX_SEED + 1)], cancel=cancel, clamp=False,
-                               guides=[KnownPart(window, mask)],
+                               guides=[*_guides(engine, guides, guide_mode, source=window[:, :known]),
+                                       KnownPart(window, mask)],
                                progress=_share(progress, i * len(plan) + k, count * len(plan)))
             audio = torch.cat([audio, y[:, known:]], dim=-1)
         renders.append(audio)
+    engine.last_seeds = list(drawn) if seed is None else seed  # what recreates the request (each output alone)
     like = Clip(np.pad(clip.samples, ((0, added), (0, 0))), clip.sample_rate)
     fade = round(FADE_SECONDS * clip.sample_rate)
     weight = crossfade(frames, clip.frames, frames, 0)
@@ -173,29 +177,34 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
 
 def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise: float = DEFAULT_NOISE,
               steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
-              shape: float = DEFAULT_SHAPE, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+              shape: float = DEFAULT_SHAPE, guides: Guides = (), guide_mode: str = "cheap",
+              progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` variations of clip as a loop that wraps seamlessly: exactly `bars` long at the clip's rate (the
     clip's first bars, or the clip taken round when it is a hair short), or the clip's own length (None); with
-    its channels. Rendered circularly (bridge.engine.inpaint.CircularTie, docs/loops.md)."""
+    its channels. Rendered circularly (bridge.engine.inpaint.CircularTie, docs/loops.md); `shape` and
+    `guides` as for vary_clip."""
     frames = clip.frames if bars is None else bars.frames(clip.sample_rate)
     cycle = _one_cycle(clip, frames, bars)
     x = to_model(cycle, engine.sample_rate, loop=True)
     renders = _render_loop(engine, x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, shape=shape,
-                           progress=progress, cancel=cancel)
+                           guides=guides, guide_mode=guide_mode, progress=progress, cancel=cancel)
     return [_fitted(from_model(y, cycle, sample_rate=engine.sample_rate, loop=True)) for y in renders]
 
 
 def generate_loops(engine, count: int, bars: Bars, *, steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER,
-                   seed: Seed = None, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
-    """`count` new stereo loops at the model's rate, exactly `bars` long, that wrap seamlessly."""
+                   seed: Seed = None, guides: Guides = (), guide_mode: str = "cheap", progress: Progress = None,
+                   cancel: Cancel = None) -> list[Clip]:
+    """`count` new stereo loops at the model's rate, exactly `bars` long, that wrap seamlessly; `guides` as for
+    generate_clips."""
     silence = torch.zeros(2, bars.frames(engine.sample_rate))
     renders = _render_loop(engine, silence, count, noise=1.0, steps=steps, sampler=sampler, seed=seed, shape=0,
-                           progress=progress, cancel=cancel, source=False)
+                           guides=guides, guide_mode=guide_mode, progress=progress, cancel=cancel, source=False)
     return [Clip(y.numpy().T, engine.sample_rate) for y in renders]
 
 
 def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: int, sampler: str, seed: Seed,
-                 shape: float, progress: Progress, cancel: Cancel, source: bool = True) -> list[torch.Tensor]:
+                 shape: float, guides: Guides, guide_mode: str, progress: Progress, cancel: Cancel,
+                 source: bool = True) -> list[torch.Tensor]:
     """Loops [2, M] made from x [2, M] (one cycle at the model's rate) laid out circularly, each finished as it
     will be played: settled and finished over three cycles in a row, the middle one kept, so every step of
     finish.py sees the loop's own end before its start and its start after its end."""
@@ -204,9 +213,10 @@ def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: in
     engine.check_length(length, count)
     _note_length(engine, length)
     around = layout.pad(x, length)
-    guides = [*source_shape(around, engine.sample_rate, shape), layout]  # the tie last: the copies leave equal
+    steered = _guides(engine, guides, guide_mode, source=around if source else None)
+    every = [*source_shape(around, engine.sample_rate, shape), *steered, layout]  # the tie last: copies leave equal
     outputs = engine.vary(around, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
-                          cancel=cancel, guides=guides, clamp=False)
+                          cancel=cancel, guides=every, clamp=False)
     three = x.repeat(1, 3)
     settle = source_shape(three, engine.sample_rate, shape)
     fade = round(FADE_SECONDS * engine.sample_rate)
@@ -238,13 +248,8 @@ def _windows(known: int, target: int, window: int, context: int) -> list[tuple[i
 
 def _output_seeds(count: int, seed: Seed) -> list[int]:
     """One seed per output: the list given, an int's batch (output i: seed + i), or fresh ones (None)."""
-    if seed is None:
-        return [secrets.randbelow(RANDOM_SEEDS) for _ in range(count)]
-    if isinstance(seed, int):
-        return [(seed + i) % (MAX_SEED + 1) for i in range(count)]
-    if len(seed) != count:
-        raise ConfigError(f"give one seed per output: {count} outputs, {len(seed)} seeds")
-    return list(seed)
+    resolved = seeds.resolve(count, seed)
+    return [(resolved + i) % (MAX_SEED + 1) for i in range(count)] if isinstance(resolved, int) else resolved
 
 
 def _share(progress: Progress, done: int, calls: int) -> Progress:
@@ -314,6 +319,9 @@ def render_metadata(operation: str, *, model: str, model_hash: str, sources: Seq
             command_options.update(region.options(prefix))
     command = ["dd-bridge", operation, *sources, "--model", str(model)]
     for key, value in command_options.items():
+        if isinstance(value, bool):  # a flag (--loop): named when on
+            command += [f"--{key.replace('_', '-')}"] if value else []
+            continue
         for one in value if isinstance(value, list) else [value]:  # a list: the option repeated (--guide)
             command += [f"--{key.replace('_', '-')}", str(one)]
     return {"operation": operation, "model": str(model), "model_hash": model_hash, **options, "sources": sources,

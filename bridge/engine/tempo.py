@@ -16,7 +16,7 @@ from bridge.errors import ConfigError
 
 BEATS_PER_BAR = 4
 MIN_BPM, MAX_BPM = 20.0, 999.0
-MAX_BARS = 64.0
+MIN_BARS, MAX_BARS = 0.25, 64.0  # one beat .. 64 bars
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ class Bars:
     bpm: float
 
     def __post_init__(self):
-        if not (math.isfinite(self.bars) and 0 < self.bars <= MAX_BARS):
-            raise ConfigError(f"bars must be a number in (0, {MAX_BARS:g}], got {self.bars:g}")
+        if not (math.isfinite(self.bars) and MIN_BARS <= self.bars <= MAX_BARS):
+            raise ConfigError(f"bars must be in {MIN_BARS:g}..{MAX_BARS:g}, got {self.bars:g}")
         if not (math.isfinite(self.bpm) and MIN_BPM <= self.bpm <= MAX_BPM):
             raise ConfigError(f"bpm must be in {MIN_BPM:g}..{MAX_BPM:g}, got {self.bpm:g}")
 
