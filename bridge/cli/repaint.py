@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge import files
-from bridge.cli.render import (Steering, _common_options, _engine, _settings, _write_all, guide_requests,
-                               loop_options, setting)
+from bridge.cli.render import (Steering, _common_options, _engine, _playing, _settings, _write_all,
+                               guide_requests, loop_options, setting)
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.regions import Region
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     repaint.add_argument("--noise", type=setting("noise"), default=1.0, metavar="F",
                          help="1: new material; lower: a variation of what is there (default: %(default)s)")
     _common_options(repaint, seed=True)
-    repaint.set_defaults(run=run_repaint)
+    repaint.set_defaults(run=_playing(run_repaint))
 
     extend = subparsers.add_parser(
         "extend", help="continue an audio file past its end",
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
                         help="how much to add, in seconds")
     loop_options(extend)
     _common_options(extend, seed=True)
-    extend.set_defaults(run=run_extend)
+    extend.set_defaults(run=_playing(run_extend))
 
 
 def run_repaint(args) -> int:
