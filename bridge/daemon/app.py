@@ -54,8 +54,9 @@ class App:
         config = self.config
         triggers = MidiTriggers(self.service.handle, self.server.reply_for(None), dict(config.midi_notes),
                                 dict(config.midi_cc))
-        self.midi = open_midi(triggers, config.midi_port)
-        self.service.status_extras["midi"] = lambda: {"port": self.midi.name if self.midi else None,
+        self.midi = midi = open_midi(triggers, config.midi_port)
+        # The port as opened: a status asked for while stopping must not see it half gone.
+        self.service.status_extras["midi"] = lambda: {"port": midi.name if midi else None,
                                                       "received": triggers.received}
         return self
 
