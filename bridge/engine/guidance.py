@@ -41,7 +41,8 @@ class Guided:
     """``model(x, t) -> v`` whose denoised estimate is edited by ``guides`` wherever they act.
 
     Loss guides with ``full`` set take their gradient through ``differentiable(x, t) -> v`` (the torch module
-    itself, called with grad on x); the others edit the estimate in turn, in the order given."""
+    itself, in float32 and eager, called with grad on x; where one acts, v is that call's, not ``model``'s); the
+    others edit the estimate in turn, in the order given."""
 
     def __init__(self, model, guides, differentiable=None):
         self.model = model
