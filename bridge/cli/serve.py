@@ -70,10 +70,17 @@ def run_serve(args) -> int:
     from bridge.daemon.app import App
 
     config = load_config(args.config).with_flags(args)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RepeatedLines())  # a flood of bad requests must not fill the disk with warnings
-    app = App(config)
-    app.serve(ready=lambda: _say_ready(app))
+    # A flood of bad requests must not fill the disk with warnings. The filter is taken off again when the service
+    # stops: a handler outlives one `serve` when main() runs in-process (tests), and must not drop later lines.
+    handlers, repeated = list(logging.getLogger().handlers), RepeatedLines()
+    for handler in handlers:
+        handler.addFilter(repeated)
+    try:
+        app = App(config)
+        app.serve(ready=lambda: _say_ready(app))
+    finally:
+        for handler in handlers:
+            handler.removeFilter(repeated)
     if app.still_rendering:  # inside one model call: torch aborts if the interpreter is torn down under it
         logging.shutdown()
         sys.stdout.flush()

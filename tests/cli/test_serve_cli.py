@@ -212,6 +212,19 @@ def test_serve_refuses_a_bad_flag_in_one_line_naming_it(tmp_path, capsys):
     assert not (tmp_path / "samples").exists()
 
 
+def test_a_serve_that_ends_leaves_the_log_handlers_as_it_found_them(tmp_path, capsys, caplog):
+    """The flood filter lives as long as the service: a handler that outlives one `serve` (main() run in-process)
+    must not go on dropping repeated lines afterwards."""
+    config = tmp_path / "config.yaml"
+    config.write_text("osc: {port: 0}\n")
+    before = {id(handler): list(handler.filters) for handler in logging.getLogger().handlers}
+    assert main(["serve", "--config", str(config), "--folder", str(tmp_path / "samples"), "--midi-port", "none",
+                 "--model", str(tmp_path / "missing.safetensors")]) == 1
+    assert "missing.safetensors" in capsys.readouterr().err
+    after = {id(handler): list(handler.filters) for handler in logging.getLogger().handlers}
+    assert after == before
+
+
 def test_files_written_before_a_stop_are_complete(tmp_path, renderer, drum):
     with running_service(service_config(tmp_path), renderer) as svc:
         svc.ask("/dd/select", str(drum))
