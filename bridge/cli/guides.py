@@ -34,6 +34,9 @@ def register(subparsers) -> None:
                               "(MMD^2 on dd-bridge eval's features, paired, with its standard error)")
     figures.add_argument("--seed", type=setting("seed"), default=0, metavar="K",
                          help="the first seed (default: %(default)s)")
+    figures.add_argument("--best-of", type=bounded_int(1, 64), default=1, metavar="N",
+                         help="also render N unguided sounds per pair and keep the best by each guide's measure: "
+                              "guidance against choosing, at N times the unguided cost (default: off)")
     figures.add_argument("--guide-mode", choices=registry.MODES, default="auto",
                          help="auto: full on a CUDA GPU, else cheap (default: %(default)s)")
     model_options(figures)
@@ -66,5 +69,5 @@ def run_eval_guides(args) -> int:
     print(f"{engine.card.name} on {engine.device} ({mode} mode): {args.pairs} pairs of {seconds:g} s, "
           f"{args.steps} {args.sampler} steps, seeds {args.seed}..{args.seed + args.pairs - 1}", flush=True)
     evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=seconds, steps=args.steps, sampler=args.sampler,
-                      seed=args.seed, mode=mode, judge=judge, report=lambda line: print(line, flush=True))
+                      seed=args.seed, mode=mode, judge=judge, best_of=args.best_of, report=lambda line: print(line, flush=True))
     return 0

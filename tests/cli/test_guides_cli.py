@@ -96,13 +96,15 @@ def test_bad_guides_are_one_line_errors_and_write_nothing(tmp_path, tiny_model_p
 
 def test_eval_guides_prints_where_each_guide_moved_its_measure(tmp_path, tiny_model_path):
     result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--steps", 3, "--seconds", 0.1,
-                       "--guide", "brightness=2", "--guide", "tuning=1:A1", config=tmp_path)
+                       "--guide", "brightness=2", "--guide", "tuning=1:A1", "--best-of", 3, config=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("tiny-test on cpu (cheap mode): 2 pairs of 0.1 s, 3 v-iplms steps, seeds 0..1")
     assert lines[1].startswith("unguided: 2 renders,")
     assert lines[2].startswith("brightness=2     Hz          median") and "% of 2 pairs" in lines[2]
     assert "median distance to 33.00" in lines[3]
+    assert all("; best of 3 unguided: median " in line and "the guided one further in" in line
+               for line in lines[2:4])
 
 
 def test_eval_guides_with_real_sounds_says_how_much_less_drum_like_each_guide_makes_them(tmp_path, tiny_model_path,

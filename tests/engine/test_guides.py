@@ -12,6 +12,8 @@ from bridge.engine.engine import Engine
 from bridge.engine.guidance import Guided, LossGuide
 from bridge.engine.guides import builtin
 from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.guides.evaluate import GuideFigures
+from bridge.engine.guides.registry import parse_request
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import alpha_sigma, step_grid
 from bridge.engine.unet import DanceDiffusionUNet
@@ -241,3 +243,13 @@ def test_the_engine_guides_generate_and_interpolate_and_leaves_unguided_renders_
     free = engine.interpolate(a, b, 3, steps=4)
     assert torch.equal(free, engine.interpolate(a, b, 3, steps=4, guides=[]))
     assert not torch.equal(free, engine.interpolate(a, b, 3, steps=4, guides=guides))
+
+
+def test_figures_count_progress_the_asked_way_and_against_the_best_of_n():
+    darker = GuideFigures(parse_request("brightness=-1"), "Hz", [1000, 2000, 3000], [900, 2500, 1000], 0.01,
+                          best_of=(2, [800, 1500, 3000]))
+    assert darker.moved_the_asked_way() == pytest.approx(2 / 3)
+    assert "the guided one further in 33.3 %" in darker.summary()  # only 1000 < 3000 beats its best of 2
+    toward = GuideFigures(parse_request("tuning=1:A1"), "MIDI note", [40, 30, 33.5], [34, 31, 36], 0.01, goal=33)
+    assert toward.moved_the_asked_way() == pytest.approx(2 / 3)
+    assert toward.progress(34) > toward.progress(31) > toward.progress(36)
