@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bridge.errors import one_line
 from bridge.playback.mixer import Mixer
 
 WATCH_SECONDS = 0.02  # how often ended sounds are reported and the stream is checked for a lost device
@@ -179,11 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     except NoOutput as error:
         _fail(str(error))
     except Exception as error:  # PortAudio's own refusal (a busy device, a rate it will not take)
-        _fail(f"cannot open the audio output: {_one_line(error)}")
+        _fail(f"cannot open the audio output: {(one_line(error) or type(error).__name__)}")
     try:
         output.run()
     except Exception as error:
-        output.send(event="error", message=f"audio output failed: {_one_line(error)}")
+        output.send(event="error", message=f"audio output failed: {(one_line(error) or type(error).__name__)}")
         os._exit(3)
     # A normal exit: sounddevice's exit handler ends PortAudio, which closes its client on the server properly
     # (a JACK server left to find a client gone keeps waiting for it, cycle after cycle).
@@ -194,10 +195,6 @@ def _fail(message: str) -> None:
     sys.stdout.write(json.dumps({"event": "error", "message": message}) + "\n")
     sys.stdout.flush()
     sys.exit(2)
-
-
-def _one_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 if __name__ == "__main__":
