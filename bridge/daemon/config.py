@@ -50,6 +50,19 @@ def _reply_port(key: str, value) -> int | None:
     return None if value is None else as_int(key, value, 1, constants.MAX_PORT)
 
 
+def _audio_output(key: str, value) -> str | int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else as_text(key, value)
+
+
+def _latency(key: str, value):
+    from bridge.playback.player import latency_setting  # the rule Player applies, in one place
+
+    try:
+        return latency_setting(value)
+    except ConfigError as error:
+        raise ConfigError(f"{key}: {error}") from None
+
+
 def _setting(name: str) -> Read:
     return VALIDATORS[name]  # the rule /dd/set and the requests' options follow
 
@@ -117,7 +130,7 @@ KEYS: tuple[Key, ...] = (
         "required if host is not 127.0.0.1", as_token, null_is_default=True),
     Key("midi.port", "midi_port", MIDI, f'an input port\'s name; "{MIDI}" opens a virtual port (Linux, macOS); '
         "none: no MIDI", as_midi_port, flag="--midi-port", metavar="NAME|none"),
-    Key("midi.notes", "midi_notes", ((36, "vary"), (37, "generate")),
+    Key("midi.notes", "midi_notes", ((36, "vary"), (37, "generate"), (38, "keep")),
         f"note number -> action ({', '.join(constants.MIDI_ACTIONS)})", as_mapping(constants.MIDI_ACTIONS)),
     Key("midi.cc", "midi_cc", ((1, "noise"),), f"controller number -> setting "
         f"({', '.join(constants.MIDI_CC_SETTINGS)}), 0..127 scaled to its range", as_mapping(constants.MIDI_CC_SETTINGS)),
@@ -129,6 +142,12 @@ KEYS: tuple[Key, ...] = (
     Key("render.prefetch", "render.prefetch", _RENDER.prefetch, "variations kept rendered ahead for the selected "
         "clip; 0: none", _setting("prefetch")),
     Key("render.format", "render.format", _RENDER.format, "", _setting("format"), choices=constants.OUTPUT_FORMATS),
+    Key("render.audition", "render.audition", _RENDER.audition, "on: a vary press plays its variation and holds it "
+        "back;\na keep press (/dd/keep, MIDI keep) writes it into the sample folder", _setting("audition"),
+        shown="off"),
+    Key("audio.output", "audio_output", None, "where /dd/play and audition play: an index or a part of a name from "
+        "`dd-bridge devices`;\nnull: the system's default output", _audio_output, null_is_default=True),
+    Key("audio.latency", "audio_latency", "low", "low | high | seconds, e.g. 0.02", _latency),
     Key("limits.queue", "max_queue", 32, "requests waiting to render; more are refused with /dd/error",
         _whole(1, constants.MAX_QUEUE)),
     Key("limits.pending", "max_pending", 256, "outputs waiting to render over all queued requests",

@@ -90,6 +90,7 @@ class VaryJob(Job, Destination):
     seed: int | None = None  # a per-request seed: outputs get seed, seed + 1, ...
     taken: list[Variation] = field(default_factory=list)  # prefetched variations already claimed
     unsent: list[Variation] = field(default_factory=list)  # taken or rendered, not yet written for a waiter
+    audition: bool = False  # played and held back for a keep press instead of written (bridge.daemon.audition)
 
     @property
     def to_render(self) -> int:
@@ -98,8 +99,8 @@ class VaryJob(Job, Destination):
     def merges_with(self, other: Job) -> bool:
         """Identical key presses in a flood become one job (each still gets its own reply)."""
         return (isinstance(other, VaryJob) and self.seed is None and other.seed is None
-                and (self.source, self.key, self.folder, self.format) == (other.source, other.key, other.folder,
-                                                                          other.format)
+                and (self.source, self.key, self.folder, self.format, self.audition)
+                == (other.source, other.key, other.folder, other.format, other.audition)
                 and self.total + other.total <= constants.MAX_COUNT)
 
 

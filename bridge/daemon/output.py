@@ -28,6 +28,7 @@ from bridge.daemon.writer import SampleFolder, discard
 from bridge.errors import BridgeError
 
 if TYPE_CHECKING:
+    from bridge.daemon.audition import Audition, Heard
     from bridge.daemon.renderer import Renderer
     from bridge.engine.audio import Clip
 
@@ -46,8 +47,8 @@ def vary_recipe(key: RenderKey, seed: int, fmt: str) -> dict:
 
 
 class Output:
-    def __init__(self, folders: SampleFolder, lock: threading.Condition, stats: Stats):
-        self.folders, self.stats = folders, stats
+    def __init__(self, folders: SampleFolder, lock: threading.Condition, stats: Stats, audition: Audition):
+        self.folders, self.stats, self.audition = folders, stats, audition
         self._state_lock = lock  # the service's: guards the jobs' waiters, taken and unsent
         self._write_lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
@@ -92,6 +93,10 @@ class Output:
                 waiter = job.waiters.pop(0)
                 mine, job.unsent = job.unsent[:waiter.count], job.unsent[waiter.count:]
                 prefetched = [variation in job.taken for variation in mine]
+            if job.audition:
+                self._hear(job, mine)
+                waiter.reply("/dd/ack", job.kind, "heard", len(mine))
+                continue
             try:
                 paths = [self.variation(job, variation) for variation in mine]
             except BridgeError as error:
@@ -104,6 +109,37 @@ class Output:
             for path, variation, was_prefetched in zip(paths, mine, prefetched):
                 self.stats.note_render("vary", path, variation.seed, variation.seconds, was_prefetched)
             waiter.reply("/dd/done", job.kind, *map(str, paths))
+
+    def _hear(self, job: VaryJob, variations: list[Variation]) -> None:
+        """Audition: each played and held back, written ahead into the staging folder (if it is not there yet)
+        so that a keep press only names it."""
+        for variation in variations:
+            if variation.staged is None or variation.staged_format != job.format:
+                discard(variation.staged)
+                variation = self.stage(job.source, job.key, replace(variation, staged=None), job.format)
+            self.audition.hear(job, variation)
+
+    def keep_now(self, heard: list[Heard], reply) -> None:
+        """Write variations held back by audition into their presses' folders, on the writer thread; announce them
+        as /dd/done vary, as a press outside audition is."""
+        def keep() -> None:
+            paths = []
+            try:
+                for item in heard:
+                    paths.append(self.variation(item.job, item.variation))
+                    self.stats.note_render("vary", paths[-1], item.variation.seed, item.variation.seconds, True)
+            except BridgeError as error:
+                self.stats.note_error("/dd/keep", str(error))
+                reply("/dd/error", "/dd/keep", str(error))
+                return
+            finally:
+                for item in heard:
+                    discard(item.variation.staged)
+            reply("/dd/done", "vary", *map(str, paths))
+        try:
+            self._writer.submit(keep)
+        except RuntimeError:
+            raise BridgeError("the service is stopping") from None
 
     def deliver(self, job: Job, paths: list[Path]) -> None:
         """Each waiter its share of ``paths``, in the order they came."""

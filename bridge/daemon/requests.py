@@ -124,4 +124,16 @@ class Set(Request):
     address = "/dd/set"
 
 
-SET_KEYS = ("noise", "steps", "sampler", "count", "seed", "model", "folder", "prefetch", "format")
+@dataclass(frozen=True, kw_only=True)
+class Keep(Request):
+    count: int | None = None  # the last N heard (default 1)
+    address = "/dd/keep"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Play(Request):
+    path: str
+    address = "/dd/play"
+
+
+SET_KEYS = ("noise", "steps", "sampler", "count", "seed", "model", "folder", "prefetch", "format", "audition")

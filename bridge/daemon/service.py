@@ -17,6 +17,7 @@ from typing import Callable
 
 from bridge import __version__, constants
 from bridge.daemon import requests as rq
+from bridge.daemon.audition import Audition
 from bridge.daemon.config import Config
 from bridge.daemon.jobs import (Busy, GenerateJob, InterpolateJob, ModelJob, PrefetchJob, Reply, VaryJob, Waiter,
                                 client_of)
@@ -40,7 +41,8 @@ class Service:
         self.folders = SampleFolder(config.folder, config.writable_folders)
         self.stats = Stats()
         self.state = State(config, renderer, self.folders.default, self.stats)
-        self.output = Output(self.folders, self.state.lock, self.stats)
+        self.audition = Audition(config.audio_output, config.audio_latency)
+        self.output = Output(self.folders, self.state.lock, self.stats, self.audition)
         self.worker = Worker(config, self.state, self.output, self.stats)
         self.status_extras: dict[str, Callable[[], object]] = {}  # more status sections: the OSC server's, MIDI's
         self._stopped = False
@@ -48,11 +50,15 @@ class Service:
             rq.Ping: self._on_ping, rq.Hello: self._on_hello, rq.Status: self._on_status,
             rq.Select: self._on_select, rq.Vary: self._on_vary, rq.Generate: self._on_generate,
             rq.Interpolate: self._on_interpolate, rq.Set: self._on_set, rq.Cancel: self._on_cancel,
+            rq.Keep: self._on_keep, rq.Play: self._on_play,
         }
+        self.status_extras["audio"] = self.audition.status
 
     # -- life ------------------------------------------------------------------------------------------------
     def start(self) -> "Service":
         self.folders.clear_leftovers()
+        if self.config.render.audition:
+            self.audition.prepare()
         self.worker.start()
         return self
 
@@ -87,6 +93,7 @@ class Service:
             staged = state.cache.all_variations() + state.cache.take_dropped()
         for variation in staged:
             discard(variation.staged)
+        self.audition.close()  # what was heard and not kept goes with the staging folder
         self.folders.clear_staging()
 
     @property
@@ -168,8 +175,9 @@ class Service:
             count = first(request.count, options.count, state.settings.count)
             key = state.render_key(noise, options.steps, options.sampler)
             fmt = options.format or state.settings.format
+            audition = state.settings.audition
         job = VaryJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
-                      folder=self._folder(options), format=fmt)
+                      folder=self._folder(options), format=fmt, audition=audition)
         with state.lock:
             if state.stopping:
                 raise BridgeError("the service is stopping")
@@ -259,6 +267,9 @@ class Service:
                 state.next_generate_seed = None
             state.prefetch_paused = False
             state.lock.notify_all()
+        if key == "audition" and value:
+            self.audition.prepare()
+        shown = ("on" if value else "off") if key == "audition" else shown
         reply("/dd/ack", "set", key, shown)
 
     def _on_cancel(self, request: rq.Cancel, reply: Reply):
@@ -274,6 +285,16 @@ class Service:
             self.note_error(waiter.request.address, "cancelled by /dd/cancel")
             waiter.error("cancelled by /dd/cancel")
         reply("/dd/ack", "cancel")
+
+    def _on_keep(self, request: rq.Keep, reply: Reply):
+        heard = self.audition.take(request.count or 1)
+        if not heard:
+            raise ConfigError("nothing heard to keep: /dd/set audition on, then vary")
+        self.output.keep_now(heard, reply)
+
+    def _on_play(self, request: rq.Play, reply: Reply):
+        self.audition.play(Path(request.path), failed=lambda message: reply("/dd/error", request.address, message),
+                           started=lambda: reply("/dd/ack", "play", request.path))
 
     def _folder(self, options: rq.Options) -> Path:
         if options.folder:

@@ -107,6 +107,18 @@ def as_midi_port(key: str, value) -> str | None:
     return as_text(key, value)
 
 
+def as_switch(key: str, value) -> bool:
+    """on or off (also true/false, yes/no, 1/0, as YAML, OSC senders and MIDI send them)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int, float)) else None
+    if text in ("on", "true", "yes", "1", "1.0"):
+        return True
+    if text in ("off", "false", "no", "0", "0.0"):
+        return False
+    raise ConfigError(f"{key} must be on or off, not {files.shown(value)}")
+
+
 def as_token(key: str, value) -> str:
     text = as_text(key, value if isinstance(value, str) else str(value))
     if len(text) < constants.MIN_TOKEN_LENGTH or any(ch.isspace() for ch in text):
@@ -150,6 +162,7 @@ VALIDATORS = {
     # A loop's or an extension's length in bars at a tempo (bridge.engine.tempo).
     "bars": lambda k, v: as_float(k, v, tempo.MIN_BARS, tempo.MAX_BARS),
     "bpm": lambda k, v: as_float(k, v, tempo.MIN_BPM, tempo.MAX_BPM),
+    "audition": as_switch,
 }
 
 
@@ -173,6 +186,7 @@ class Settings:
     seed: int | None = None
     prefetch: int = constants.DEFAULT_PREFETCH
     format: str = constants.DEFAULT_OUTPUT_FORMAT
+    audition: bool = False  # a vary press plays its variation and keeps it aside until a keep press
 
     def updated(self, **changes) -> "Settings":
         return replace(self, **{key: validate(key, value) for key, value in changes.items()})

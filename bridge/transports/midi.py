@@ -38,6 +38,8 @@ class MidiTriggers:
                 return rq.Vary()
             if action == "generate":
                 return rq.Generate()
+            if action == "keep":
+                return rq.Keep()
         elif message.type == "control_change":
             target = self.cc.get(message.control)
             if target in CC_RANGES:

@@ -107,6 +107,9 @@ EXAMPLES = {
     "render.seed": (2**63 - 1, 2**63 - 1),
     "render.prefetch": (0, 0),
     "render.format": ("float", "float"),
+    "render.audition": ("on", True),
+    "audio.output": ("USB Audio", "USB Audio"),
+    "audio.latency": ("0.02", 0.02),
     "limits.queue": (4, 4),
     "limits.pending": (9, 9),
     "limits.prefetch_clips": (2, 2),
@@ -128,7 +131,7 @@ def _paths(data: dict, section: str = "") -> list[str]:
     """The keys of a parsed YAML doc as the table names them: "osc.port"."""
     found = []
     for name, value in data.items():
-        if isinstance(value, dict) and not section and name in ("osc", "midi", "render", "limits"):
+        if isinstance(value, dict) and not section and name in ("osc", "midi", "render", "audio", "limits"):
             found += _paths(value, name)
         else:
             found.append(f"{section}.{name}" if section else name)

@@ -159,6 +159,16 @@ def _set(args: list, options: rq.Options, request_id: str | None) -> rq.Set:
     return rq.Set(request_id=request_id, key=key, value=validate(key, args[1]))
 
 
+def _keep(args: list, options: rq.Options, request_id: str | None) -> rq.Keep:
+    _arity(args, 0, 1)
+    return rq.Keep(request_id=request_id, count=_optional("count", args, 0))
+
+
+def _play(args: list, options: rq.Options, request_id: str | None) -> rq.Play:
+    _arity(args, 1, 1)
+    return rq.Play(request_id=request_id, path=_path("path", args[0]))
+
+
 @dataclass(frozen=True)
 class Address:
     """One request address: its usage line (quoted by every error about its arguments) and its parser."""
@@ -177,6 +187,8 @@ ADDRESSES = {
     "/dd/vary": Address("/dd/vary [path] [count] [noise] [key=value ...]", _vary),
     "/dd/generate": Address("/dd/generate [count] [seconds] [key=value ...]", _generate),
     "/dd/interpolate": Address("/dd/interpolate <a> <b> [count] [key=value ...]", _interpolate),
+    "/dd/keep": Address("/dd/keep [count]", _keep),
+    "/dd/play": Address("/dd/play <path>", _play),
     "/dd/set": Address(f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})", _set, options=False),
 }
 

@@ -1,0 +1,114 @@
+"""Audition: the service as an instrument. A vary press plays its variation at once and holds it back (written
+ahead in the staging folder, not in the sample folder); a keep press writes the last one heard (or the last N)
+into the sample folder and announces it as any vary result; /dd/play plays any file.
+
+One Player (bridge.playback) on the configured output, opened when audition is switched on (or at the first
+/dd/play), on a thread of its own that also does the playing, so neither the start, the front ends nor the writer
+wait on the audio output. None to be had is said and the service runs on: presses are still held back and kept,
+only not heard, and the next sound tries the output again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bridge.daemon.jobs import VaryJob
+from bridge.daemon.prefetch import Variation
+from bridge.daemon.writer import discard
+from bridge.engine.audio import Clip
+from bridge.errors import BridgeError
+from bridge.playback.player import Player
+
+log = logging.getLogger(__name__)
+
+HEARD = 16  # variations held back for a keep press; the oldest are let go (their staged files removed)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A variation played and held back: the press that made it says where and how a keep writes it."""
+
+    job: VaryJob
+    variation: Variation
+
+
+class Audition:
+    def __init__(self, output: str | int | None, latency: str | float):
+        self.player = Player(output, latency=latency)
+        self._heard: deque[Heard] = deque()
+        self._lock = threading.Lock()
+        self._playing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
+        self.device: str | None = None
+
+    def prepare(self) -> None:
+        """Open the output ahead of the first sound (on the audio thread)."""
+        def run() -> None:
+            try:
+                device = self.player.open()
+            except BridgeError as error:
+                log.warning("audio: no output (%s); /dd/play and audition play nothing until there is one", error)
+                return
+            self.device = device.label
+            log.info("audio: playing through %s, %d Hz", device.label, device.rate)
+        try:
+            self._playing.submit(run)
+        except RuntimeError:
+            pass  # the service is stopping
+
+    def close(self) -> None:
+        self._playing.shutdown(wait=True)
+        self.player.close()
+        with self._lock:
+            heard, self._heard = list(self._heard), deque()
+        for item in heard:
+            discard(item.variation.staged)
+
+    def play(self, sound: Clip | Path, failed: Callable[[str], None] | None = None,
+             started: Callable[[], None] | None = None) -> None:
+        """Play on the audio thread: ``started`` once the output has it, ``failed(message)`` if it cannot."""
+        def run() -> None:
+            try:
+                self.player.play(sound)
+            except BridgeError as error:
+                log.warning("audio: %s", error)
+                if failed:
+                    failed(str(error))
+                return
+            except Exception as error:  # never let one sound take the audio thread down
+                log.exception("audio: playing failed")
+                if failed:
+                    failed(f"internal error: {type(error).__name__}: {error}")
+                return
+            if started:
+                started()
+        try:
+            self._playing.submit(run)
+        except RuntimeError:  # shut down: the service is stopping
+            if failed:
+                failed("the service is stopping")
+
+    def hear(self, job: VaryJob, variation: Variation) -> None:
+        """Play a variation of a press and hold it back for a keep press."""
+        with self._lock:
+            self._heard.append(Heard(job, variation))
+            dropped = [self._heard.popleft() for _ in range(max(0, len(self._heard) - HEARD))]
+        for item in dropped:
+            discard(item.variation.staged)
+        self.play(variation.clip)
+
+    def take(self, count: int) -> list[Heard]:
+        """The last ``count`` heard, in the order they were heard; they are no longer held back."""
+        with self._lock:
+            taken = [self._heard.pop() for _ in range(min(count, len(self._heard)))]
+        return taken[::-1]
+
+    def status(self) -> dict:
+        with self._lock:
+            held = len(self._heard)
+        return {"output": self.device, "held": held}

@@ -1,0 +1,94 @@
+"""Audition end to end: a running service over real UDP (and MIDI's triggers), playing through the dummy JACK
+server and recorded there. Files appear only on keep, complete, announced as /dd/done, and are what was heard."""
+
+from __future__ import annotations
+
+import time
+
+import mido
+import numpy as np
+import pytest
+
+from bridge.engine.audio import read_audio
+from bridge.transports.midi import MidiTriggers
+from tests.playback.signals import reference
+from tests.playback.test_playback import TOLERANCE, heard
+from tests.support.service import Listener, _one_torch_thread, drum, renderer, running_service, service_config  # noqa: F401
+
+
+def sample_files(folder):
+    """What the producer sees in the sample folder (not the hidden staging folder)."""
+    return sorted(p for p in folder.rglob("*.wav") if ".dd-bridge-staging" not in p.parts)
+
+
+@pytest.fixture
+def audition_service(tmp_path, renderer, jack_server):
+    config = service_config(tmp_path, audio_output="system")
+    with running_service(config, renderer) as svc:
+        yield svc
+
+
+def test_vary_plays_and_holds_back_keep_writes_what_was_heard(audition_service, recorder, drum, tmp_path,
+                                                              jack_server):
+    svc, samples = audition_service, tmp_path / "samples"
+    assert list(svc.ask("/dd/set", "audition", "on").args) == ["set", "audition", "on"]
+    svc.ask("/dd/select", str(drum))
+    svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2 and s["audio"]["output"], what="prefetch and output")
+
+    recorder.start()
+    press = time.monotonic()
+    reply = svc.ask("/dd/vary")
+    capture = recorder.stop(tail=1.5)
+    assert (reply.address, list(reply.args)) == ("/dd/ack", ["vary", "heard", 1])
+    assert sample_files(samples) == []  # heard, not written
+    assert svc.status()["audio"]["held"] == 1
+
+    kept = svc.ask("/dd/keep")
+    assert kept.address == "/dd/done" and kept.args[0] == "vary"
+    [path] = [p for p in sample_files(samples)]
+    assert list(kept.args[1:]) == [str(path)]
+    expected = reference(read_audio(path), jack_server.rate)  # float through pcm24: within its resolution
+    assert np.abs(heard(capture, press, expected) - expected).max() < 1e-4
+    assert svc.status()["audio"]["held"] == 0
+
+    error = svc.ask("/dd/keep")  # nothing left to keep
+    assert error.address == "/dd/error" and "nothing heard" in error.args[1]
+
+    assert list(svc.ask("/dd/set", "audition", "off").args) == ["set", "audition", "off"]
+    done = svc.ask("/dd/vary")
+    assert done.address == "/dd/done" and len(sample_files(samples)) == 2  # as before: written at once
+
+
+def test_midi_keep_note_keeps_the_last_heard_and_tells_the_osc_clients(audition_service, drum, tmp_path):
+    svc, samples = audition_service, tmp_path / "samples"
+    listener = Listener()
+    try:
+        svc.ask("/dd/hello", listener.port)
+        triggers = MidiTriggers(svc.service.handle, svc.server.reply_for(None), {36: "vary", 38: "keep"}, {})
+        svc.ask("/dd/set", "audition", "on")
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+        triggers.on_message(mido.Message("note_on", note=36, velocity=100))
+        triggers.on_message(mido.Message("note_on", note=36, velocity=100))
+        listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1][:2] == ["vary", "heard"])
+        svc.wait_for(lambda s: s["audio"]["held"] == 2, what="two heard")
+        assert sample_files(samples) == []
+        triggers.on_message(mido.Message("note_on", note=38, velocity=100))
+        [(_, args)] = listener.wait_for(lambda m: m[0] == "/dd/done")
+        assert args[0] == "vary" and [str(p) for p in sample_files(samples)] == args[1:]
+        assert read_audio(args[1]).frames == read_audio(drum).frames  # complete, the source's length
+        assert svc.status()["audio"]["held"] == 1  # the one heard before stays held back
+    finally:
+        listener.close()
+
+
+def test_play_plays_any_file_and_a_bad_one_is_an_error(audition_service, recorder, drum, jack_server):
+    svc = audition_service
+    recorder.start()
+    press = time.monotonic()
+    assert list(svc.ask("/dd/play", str(drum)).args) == ["play", str(drum)]
+    capture = recorder.stop(tail=1.5)
+    expected = reference(read_audio(drum), jack_server.rate)
+    assert np.abs(heard(capture, press, expected) - expected).max() <= TOLERANCE
+    error = svc.ask("/dd/play", "/no/such/file.wav")
+    assert error.address == "/dd/error" and "no such file" in error.args[1]
