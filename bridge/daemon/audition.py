@@ -70,11 +70,11 @@ class Audition:
             discard(item.variation.staged)
 
     def play(self, sound: Clip | Path, failed: Callable[[str], None] | None = None,
-             started: Callable[[], None] | None = None) -> None:
+             started: Callable[[], None] | None = None, velocity: int = 127) -> None:
         """Play on the audio thread: ``started`` once the output has it, ``failed(message)`` if it cannot."""
         def run() -> None:
             try:
-                self.player.play(sound)
+                self.player.play(sound, velocity=velocity)
             except BridgeError as error:
                 log.warning("audio: %s", error)
                 if failed:
@@ -94,13 +94,13 @@ class Audition:
                 failed("the service is stopping")
 
     def hear(self, job: VaryJob, variation: Variation) -> None:
-        """Play a variation of a press and hold it back for a keep press."""
+        """Play a variation of a press (at its velocity's level) and hold it back for a keep press."""
         with self._lock:
             self._heard.append(Heard(job, variation))
             dropped = [self._heard.popleft() for _ in range(max(0, len(self._heard) - HEARD))]
         for item in dropped:
             discard(item.variation.staged)
-        self.play(variation.clip)
+        self.play(variation.clip, velocity=job.velocity)
 
     def take(self, count: int) -> list[Heard]:
         """The last ``count`` heard, in the order they were heard; they are no longer held back."""

@@ -91,6 +91,7 @@ class VaryJob(Job, Destination):
     taken: list[Variation] = field(default_factory=list)  # prefetched variations already claimed
     unsent: list[Variation] = field(default_factory=list)  # taken or rendered, not yet written for a waiter
     audition: bool = False  # played and held back for a keep press instead of written (bridge.daemon.audition)
+    velocity: int = 127  # the press's, for audition's level
 
     @property
     def to_render(self) -> int:
@@ -99,8 +100,8 @@ class VaryJob(Job, Destination):
     def merges_with(self, other: Job) -> bool:
         """Identical key presses in a flood become one job (each still gets its own reply)."""
         return (isinstance(other, VaryJob) and self.seed is None and other.seed is None
-                and (self.source, self.key, self.folder, self.format, self.audition)
-                == (other.source, other.key, other.folder, other.format, other.audition)
+                and (self.source, self.key, self.folder, self.format, self.audition, self.velocity)
+                == (other.source, other.key, other.folder, other.format, other.audition, other.velocity)
                 and self.total + other.total <= constants.MAX_COUNT)
 
 

@@ -97,6 +97,7 @@ class Vary(Request):
     count: int | None = None
     noise: float | None = None
     options: Options = field(default_factory=Options)
+    velocity: int = 127  # a MIDI note's: how loud audition plays it
     address = "/dd/vary"
 
 

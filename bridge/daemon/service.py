@@ -177,7 +177,7 @@ class Service:
             fmt = options.format or state.settings.format
             audition = state.settings.audition
         job = VaryJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
-                      folder=self._folder(options), format=fmt, audition=audition)
+                      folder=self._folder(options), format=fmt, audition=audition, velocity=request.velocity)
         with state.lock:
             if state.stopping:
                 raise BridgeError("the service is stopping")

@@ -35,7 +35,7 @@ class MidiTriggers:
         if message.type == "note_on" and message.velocity > 0:
             action = self.notes.get(message.note)
             if action == "vary":
-                return rq.Vary()
+                return rq.Vary(velocity=message.velocity)
             if action == "generate":
                 return rq.Generate()
             if action == "keep":

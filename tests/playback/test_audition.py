@@ -92,3 +92,24 @@ def test_play_plays_any_file_and_a_bad_one_is_an_error(audition_service, recorde
     assert np.abs(heard(capture, press, expected) - expected).max() <= TOLERANCE
     error = svc.ask("/dd/play", "/no/such/file.wav")
     assert error.address == "/dd/error" and "no such file" in error.args[1]
+
+
+def test_a_notes_velocity_sets_the_level_it_is_heard_at(audition_service, recorder, drum, tmp_path, jack_server):
+    svc = audition_service
+    triggers = MidiTriggers(svc.service.handle, svc.server.reply_for(None), {36: "vary", 38: "keep"}, {})
+    svc.ask("/dd/set", "audition", "on")
+    svc.ask("/dd/select", str(drum))
+    presses = []
+    recorder.start()
+    for velocity in (127, 64):
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum), 0) >= 1 and s["audio"]["output"], what="prefetch")
+        time.sleep(0.8)  # the last sound has ended
+        presses.append(time.monotonic())
+        triggers.on_message(mido.Message("note_on", note=36, velocity=velocity))
+        svc.wait_for(lambda s: s["audio"]["held"] == len(presses), what="heard")
+    capture = recorder.stop(tail=1.5)
+    kept = svc.ask("/dd/keep", 2)
+    assert kept.address == "/dd/done" and len(kept.args) == 3
+    for press, path, velocity in zip(presses, kept.args[1:], (127, 64)):
+        expected = reference(read_audio(path), jack_server.rate, (velocity / 127) ** 2)
+        assert np.abs(heard(capture, press, expected) - expected).max() < 1e-4
