@@ -122,6 +122,27 @@ class InterpolateJob(Job, Destination):
 
 
 @dataclass(eq=False, kw_only=True)
+class RepaintJob(Job, Destination):
+    kind: ClassVar[str] = "repaint"
+    source: Source
+    key: RenderKey
+    start: float
+    end: float
+    noise: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class ExtendJob(Job, Destination):
+    kind: ClassVar[str] = "extend"
+    source: Source
+    key: RenderKey
+    seconds: float
+    length: dict = field(default_factory=dict)  # how it was asked, for the recipe: {"seconds": T} or bars, bpm
+    seed: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
 class PrefetchJob(Job):
     """Variations of the selected clip rendered ahead: no one's request (its waiter only hears progress)."""
 

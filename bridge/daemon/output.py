@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import constants
-from bridge.daemon.jobs import GenerateJob, InterpolateJob, Job, VaryJob
+from bridge.daemon.jobs import ExtendJob, GenerateJob, InterpolateJob, Job, RepaintJob, VaryJob
 from bridge.daemon.prefetch import RenderKey, Source, Variation
 from bridge.daemon.stats import Stats
 from bridge.daemon.writer import SampleFolder, discard
+from bridge.engine.tempo import Bars
 from bridge.errors import BridgeError
 
 if TYPE_CHECKING:
@@ -191,6 +192,21 @@ class Output:
         with self._write_lock:
             return self.folders.write(job.folder, clip, job.format, metadata, operation="generate",
                                       model=renderer.info.name)
+
+    def spliced(self, job: RepaintJob | ExtendJob, renderer: Renderer, clip: Clip, seed: int) -> Path:
+        """A repaint ("<source>/<source> repaint 0.500-1.000s NNN.wav") or an extension ("<source>/<source> ext
+        2.000s NNN.wav"), beside the source's variations."""
+        if isinstance(job, RepaintJob):
+            own = {"start": job.start, "end": job.end, "noise": job.noise}
+            label = f"repaint {job.start:.3f}-{job.end:.3f}s"
+        else:
+            own = job.length
+            label = "ext " + (Bars(job.length["bars"], job.length["bpm"]).label if "bars" in job.length
+                              else f"{job.seconds:.3f}s")
+        metadata = renderer.metadata(job.kind, [job.source.path], recipe(job.key, job.format, seed=seed, **own))
+        with self._write_lock:
+            return self.folders.write(job.folder, clip, job.format, metadata, operation=job.kind,
+                                      sources=(job.source.path,), label=label)
 
     def interpolated(self, job: InterpolateJob, renderer: Renderer, clip: Clip, index: int) -> Path:
         sources, regions = (job.a.path, job.b.path), (job.a.region, job.b.region)

@@ -106,6 +106,12 @@ class Renderer:
     def generate(self, seeds: list[int], seconds: float | None, **kwargs) -> list[Clip]:
         return clips.generate_clips(self.engine, len(seeds), seconds, seed=list(seeds), **kwargs)
 
+    def repaint(self, clip: Clip, seeds: list[int], start: float, end: float, **kwargs) -> list[Clip]:
+        return clips.repaint_clip(self.engine, clip, len(seeds), start, end, seed=list(seeds), **kwargs)
+
+    def extend(self, clip: Clip, seeds: list[int], seconds: float, **kwargs) -> list[Clip]:
+        return clips.extend_clip(self.engine, clip, len(seeds), seconds, seed=list(seeds), **kwargs)
+
     def interpolate(self, a: Clip, b: Clip, count: int, **kwargs) -> list[Clip]:
         return clips.interpolate_clips(self.engine, a, b, count, **kwargs)
 

@@ -14,11 +14,15 @@ from bridge.engine.regions import Region
 OPTION_KEYS = ("folder", "seed", "steps", "sampler", "noise", "count", "format")
 # The region of the source file (seconds in the file); for /dd/interpolate start/end are a's and b_start/b_end b's.
 REGION_KEYS = ("start", "end", "tail")
+# A length in bars at a tempo (bridge.engine.tempo): /dd/extend's.
+TEMPO_KEYS = ("bars", "bpm")
 ADDRESS_OPTIONS = {
     "/dd/select": REGION_KEYS,
     "/dd/vary": OPTION_KEYS + REGION_KEYS,
     "/dd/generate": OPTION_KEYS,
     "/dd/interpolate": OPTION_KEYS + ("start", "end", "b_start", "b_end"),
+    "/dd/repaint": OPTION_KEYS + ("start", "end"),  # start/end: the range to repaint, seconds of the file
+    "/dd/extend": OPTION_KEYS + TEMPO_KEYS,
 }
 
 
@@ -38,6 +42,8 @@ class Options:
     tail: float | None = None
     b_start: float | None = None
     b_end: float | None = None
+    bars: float | None = None
+    bpm: float | None = None
 
     def __post_init__(self):
         Region.of(self.start, self.end, self.tail)  # a region that cannot be (start >= end) is refused on arrival
@@ -116,6 +122,27 @@ class Interpolate(Request):
     count: int | None = None
     options: Options = field(default_factory=Options)
     address = "/dd/interpolate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repaint(Request):
+    """New material in seconds options.start..options.end of the file; the rest kept to the bit."""
+
+    path: str
+    count: int | None = None
+    options: Options = field(default_factory=Options)
+    address = "/dd/repaint"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extend(Request):
+    """The file, then ``seconds`` (or options.bars at options.bpm) of new material."""
+
+    path: str
+    count: int | None = None
+    seconds: float | None = None
+    options: Options = field(default_factory=Options)
+    address = "/dd/extend"
 
 
 @dataclass(frozen=True, kw_only=True)

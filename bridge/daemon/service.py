@@ -19,8 +19,8 @@ from bridge import __version__, constants
 from bridge.daemon import requests as rq
 from bridge.daemon.audition import Audition
 from bridge.daemon.config import Config
-from bridge.daemon.jobs import (Busy, GenerateJob, InterpolateJob, ModelJob, PrefetchJob, Reply, VaryJob, Waiter,
-                                client_of)
+from bridge.daemon.jobs import (Busy, ExtendJob, GenerateJob, InterpolateJob, ModelJob, PrefetchJob, RepaintJob,
+                                Reply, VaryJob, Waiter, client_of)
 from bridge.daemon.output import Output
 from bridge.daemon.prefetch import Source, open_source
 from bridge.daemon.renderer import Renderer
@@ -28,6 +28,9 @@ from bridge.daemon.state import State, first
 from bridge.daemon.stats import Stats
 from bridge.daemon.worker import Worker
 from bridge.daemon.writer import SampleFolder, discard
+from bridge.engine.audio import resolve_region
+from bridge.engine.regions import Region
+from bridge.engine.tempo import Bars
 from bridge.errors import AudioError, BridgeError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ class Service:
             rq.Select: self._on_select, rq.Vary: self._on_vary, rq.Generate: self._on_generate,
             rq.Interpolate: self._on_interpolate, rq.Set: self._on_set, rq.Cancel: self._on_cancel,
             rq.Keep: self._on_keep, rq.Play: self._on_play,
+            rq.Repaint: self._on_repaint, rq.Extend: self._on_extend,
         }
         self.status_extras["audio"] = self.audition.status
 
@@ -241,6 +245,35 @@ class Service:
             fmt = options.format or state.settings.format
         job = InterpolateJob(waiters=[Waiter(reply, request, count)], a=a, b=b, key=key, folder=self._folder(options),
                              format=fmt)
+        with state.lock:
+            state.enqueue(job)
+
+    def _on_repaint(self, request: rq.Repaint, reply: Reply):
+        options, state = request.options, self.state
+        source = open_source(request.path)
+        resolve_region(source.path, Region(options.start, options.end))  # the range must lie in the file
+        with state.lock:
+            count = first(request.count, options.count, state.settings.count)
+            key = state.render_key(None, options.steps, options.sampler)
+            fmt = options.format or state.settings.format
+        job = RepaintJob(waiters=[Waiter(reply, request, count)], source=source, key=key, start=options.start,
+                         end=options.end, noise=first(options.noise, 1.0), seed=options.seed,
+                         folder=self._folder(options), format=fmt)
+        with state.lock:
+            state.enqueue(job)
+
+    def _on_extend(self, request: rq.Extend, reply: Reply):
+        options, state = request.options, self.state
+        source = open_source(request.path)
+        bars = Bars.of(options.bars, options.bpm)
+        length = {"seconds": request.seconds} if bars is None else {"bars": bars.bars, "bpm": bars.bpm}
+        with state.lock:
+            count = first(request.count, options.count, state.settings.count)
+            key = state.render_key(None, options.steps, options.sampler)
+            fmt = options.format or state.settings.format
+        job = ExtendJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
+                        seconds=request.seconds if bars is None else bars.seconds, length=length,
+                        folder=self._folder(options), format=fmt)
         with state.lock:
             state.enqueue(job)
 

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Callable
 
 from bridge.daemon.config import Config
-from bridge.daemon.jobs import GenerateJob, InterpolateJob, Job, ModelJob, PrefetchJob, VaryJob
+from bridge.daemon.jobs import (ExtendJob, GenerateJob, InterpolateJob, Job, ModelJob, PrefetchJob, RepaintJob,
+                                VaryJob)
 from bridge.daemon.output import Output
 from bridge.daemon.prefetch import Entry, Source, Variation
 from bridge.daemon.renderer import Renderer
@@ -33,7 +34,8 @@ class Worker:
         self._thread = threading.Thread(target=self._work, name="render", daemon=True)
         self._runs: dict[type, Callable[..., None]] = {
             VaryJob: self._run_vary, GenerateJob: self._run_generate, InterpolateJob: self._run_interpolate,
-            PrefetchJob: self._run_prefetch, ModelJob: self._run_model,
+            PrefetchJob: self._run_prefetch, ModelJob: self._run_model, RepaintJob: self._run_spliced,
+            ExtendJob: self._run_spliced,
         }
 
     def start(self) -> None:
@@ -242,7 +244,27 @@ class Worker:
             self.stats.note_render("generate", paths[-1], seed, each, False)
         self.output.deliver(job, paths)
 
-    def _generate_seeds(self, job: GenerateJob) -> list[int]:
+    def _run_spliced(self, job: RepaintJob | ExtendJob) -> None:
+        """A repaint or an extension: the file read whole, the outputs written beside its variations."""
+        key, renderer = job.key, self.state.renderer
+        clip = renderer.read(job.source.path)
+        seeds = self._generate_seeds(job)
+        common = {"steps": key.steps, "sampler": key.sampler, "progress": self._progress_hook(job),
+                  "cancel": self._cancel_hook(job)}
+        began = time.perf_counter()
+        if isinstance(job, RepaintJob):
+            clips = renderer.repaint(clip, seeds, job.start, job.end, noise=job.noise, **common)
+        else:
+            clips = renderer.extend(clip, seeds, job.seconds, **common)
+        each = (time.perf_counter() - began) / len(seeds)
+        self.stats.count("rendered", len(clips))
+        paths = []
+        for clip, seed in zip(clips, seeds):
+            paths.append(self.output.spliced(job, renderer, clip, seed))
+            self.stats.note_render(job.kind, paths[-1], seed, each, False)
+        self.output.deliver(job, paths)
+
+    def _generate_seeds(self, job: GenerateJob | RepaintJob | ExtendJob) -> list[int]:
         state = self.state
         with state.lock:
             if job.seed is not None:

@@ -77,22 +77,26 @@ class SampleFolder:
             raise AudioError(f"{target}: cannot create this folder ({files.reason(error)})") from None
 
     def _target(self, folder: Path, operation: str, sources: tuple[str, ...], model: str,
-                regions: tuple[Region | None, ...] = ()) -> tuple[files.Folder, str]:
+                regions: tuple[Region | None, ...] = (), label: str = "") -> tuple[files.Folder, str]:
         """vary: "<source>/<source> var NNN.wav"; generate: "generated/<model> NNN.wav";
-        interpolate: "interpolated/<a> to <b> NNN.wav". A region shows after its source's stem:
-        "<source>/<source> 1.000-1.200s var NNN.wav". Names too long for the file system are cut to fit."""
+        interpolate: "interpolated/<a> to <b> NNN.wav"; repaint, extend: "<source>/<source> <label> NNN.wav".
+        A region shows after its source's stem: "<source>/<source> 1.000-1.200s var NNN.wav". Names too long
+        for the file system are cut to fit."""
         names = files.source_stems(*sources)
         stems = [named(name, region) for name, region in zip(names, (*regions, None, None))]
         if operation == "vary":
             return self._subfolder(folder, names[0]), f"{stems[0]} var"
+        if operation in ("repaint", "extend"):
+            return self._subfolder(folder, names[0]), f"{stems[0]} {label}"
         if operation == "generate":
             return self._subfolder(folder, "generated"), safe_name(model, "model")
         return self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"
 
     def write(self, folder: Path, clip: Clip, fmt: str, metadata: dict, *, operation: str,
-              sources: tuple[str, ...] = (), model: str = "model", regions: tuple[Region | None, ...] = ()) -> Path:
+              sources: tuple[str, ...] = (), model: str = "model", regions: tuple[Region | None, ...] = (),
+              label: str = "") -> Path:
         """Write one result under ``folder`` as the next free "<stem> NNN.wav" of its kind; returns its path."""
-        target, stem = self._target(folder, operation, sources, model, regions)
+        target, stem = self._target(folder, operation, sources, model, regions, label)
         with target:
             return write_numbered(target, stem, clip, fmt, metadata)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bridge import constants
 from bridge.daemon import requests as rq
 from bridge.daemon.settings import as_int, as_text, validate
+from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
 
 REQUEST_ID = re.compile(r"^#[\w.:-]{1,64}$")
@@ -149,6 +150,24 @@ def _interpolate(args: list, options: rq.Options, request_id: str | None) -> rq.
                           count=_optional("count", args, 2), options=options)
 
 
+def _repaint(args: list, options: rq.Options, request_id: str | None) -> rq.Repaint:
+    _arity(args, 1, 2)
+    if options.start is None or options.end is None:
+        raise _Misused("needs start= and end= (seconds of the file)")
+    return rq.Repaint(request_id=request_id, path=_path("path", args[0]), count=_optional("count", args, 1),
+                      options=options)
+
+
+def _extend(args: list, options: rq.Options, request_id: str | None) -> rq.Extend:
+    _arity(args, 1, 3)
+    seconds = _optional("seconds", args, 2)
+    if (seconds is None) == (options.bars is None and options.bpm is None):
+        raise _Misused("needs a length: seconds, or bars= with bpm=")
+    Bars.of(options.bars, options.bpm)  # both or neither
+    return rq.Extend(request_id=request_id, path=_path("path", args[0]), count=_optional("count", args, 1),
+                     seconds=seconds, options=options)
+
+
 def _set(args: list, options: rq.Options, request_id: str | None) -> rq.Set:
     _arity(args, 2, 2)
     key = args[0]
@@ -189,6 +208,8 @@ ADDRESSES = {
     "/dd/interpolate": Address("/dd/interpolate <a> <b> [count] [key=value ...]", _interpolate),
     "/dd/keep": Address("/dd/keep [count]", _keep),
     "/dd/play": Address("/dd/play <path>", _play),
+    "/dd/repaint": Address("/dd/repaint <path> [count] start=S end=E [key=value ...]", _repaint),
+    "/dd/extend": Address("/dd/extend <path> [count] [seconds] [bars=N bpm=B] [key=value ...]", _extend),
     "/dd/set": Address(f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})", _set, options=False),
 }
 

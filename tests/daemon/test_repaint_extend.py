@@ -1,0 +1,71 @@
+"""/dd/repaint and /dd/extend through the service over real UDP on loopback, on a real drum loop made from
+hydrogen-drumkits one-shots on a beat grid (tests/support/beat_loops.py)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+from bridge.engine.audio import read_audio, read_metadata
+from bridge.engine.tempo import Bars
+from tests.support.beat_loops import beat_loop
+from tests.support.service import running_service, service_config
+
+
+@pytest.fixture
+def loop(tmp_path):
+    path = tmp_path / "in" / "beat.wav"
+    path.parent.mkdir()
+    soundfile.write(path, beat_loop(1, 120, 44100, offset=0.25).samples, 44100, subtype="PCM_24")
+    return path
+
+
+def test_repaint_and_extend_over_osc(tmp_path, renderer, loop):
+    source = read_audio(loop)
+    with running_service(service_config(tmp_path, render={"prefetch": 0, "steps": 2}), renderer) as svc:
+        reply = svc.ask("/dd/repaint", str(loop), 2, "start=0.5", "end=1.25", "seed=3")
+        assert reply.address == "/dd/done" and reply.args[0] == "repaint"
+        paths = reply.args[1:]
+        assert [os.path.basename(p) for p in paths] == ["beat repaint 0.500-1.250s 001.wav",
+                                                        "beat repaint 0.500-1.250s 002.wav"]
+        assert os.path.dirname(paths[0]) == str(tmp_path / "samples" / "beat")
+        first, stop = 22050, 55125
+        for path in paths:
+            out = read_audio(path)
+            assert out.frames == source.frames
+            assert np.array_equal(out.samples[:first], source.samples[:first])
+            assert np.array_equal(out.samples[stop:], source.samples[stop:])
+        metadata = read_metadata(paths[1])
+        assert (metadata["operation"], metadata["seed"], metadata["start"], metadata["end"]) == ("repaint", 4, 0.5,
+                                                                                                   1.25)
+
+        reply = svc.ask("/dd/extend", str(loop), 1, "bars=1", "bpm=120")
+        (path,) = reply.args[1:]
+        assert os.path.basename(path) == "beat ext 1 bar 120 bpm 001.wav"
+        out = read_audio(path)
+        assert out.frames == source.frames + Bars(1, 120).frames(44100)
+        assert np.array_equal(out.samples[:source.frames], source.samples)
+        reply = svc.ask("/dd/extend", str(loop), 1, 0.25)
+        assert read_audio(reply.args[1]).frames == source.frames + round(0.25 * 44100)
+    assert read_metadata(paths[1])["command"].startswith("dd-bridge repaint ")  # recreated: tests/cli
+
+
+def test_bad_repaint_and_extend_requests_are_one_line(tmp_path, renderer, loop):
+    with running_service(service_config(tmp_path, render={"prefetch": 0, "steps": 2}), renderer) as svc:
+        cases = [
+            (("/dd/repaint", str(loop)), "needs start= and end="),
+            (("/dd/repaint", str(loop), "start=1", "end=0.5"), "must be before end"),
+            (("/dd/repaint", str(loop), "start=5", "end=6"), "past the end"),
+            (("/dd/extend", str(loop)), "needs a length"),
+            (("/dd/extend", str(loop), 1, "bars=1"), "give both bars and bpm"),
+            (("/dd/extend", str(loop), 1, 2.0, "bars=1", "bpm=120"), "needs a length"),
+            (("/dd/extend", str(loop), 1, "bars=1", "bpm=5"), "bpm must be in 20..999"),
+        ]
+        for (address, *args), expected in cases:
+            reply = svc.ask(address, *args)
+            assert reply.address == "/dd/error", (address, args, reply)
+            assert reply.args[0] == address and expected in reply.args[1], (address, args, reply.args)
+        assert svc.ask("/dd/ping").address == "/dd/pong"
