@@ -197,6 +197,8 @@ def describe_status(status: dict) -> str:
         f"  count {settings.get('count')}  seed {settings.get('seed') if settings.get('seed') is not None else 'random'}"
         f"  prefetch {settings.get('prefetch')}",
         f"selected   {status.get('selected') or '-'}{_region_text(status.get('selected_region'))}",
+        f"audio      {(status.get('audio') or {}).get('output') or 'no output open'}; audition "
+        f"{'on' if settings.get('audition') else 'off'}, {(status.get('audio') or {}).get('held', 0)} held to keep",
         f"working    {running['kind'] + ' ' + format(running['progress'], '.0%') if running else 'idle'}; "
         f"{status['queue']} queued ({status['queued_outputs']} outputs)",
     ]

@@ -9,6 +9,7 @@ import mido
 import numpy as np
 import pytest
 
+from bridge.cli.serve import describe_status
 from bridge.engine.audio import read_audio
 from bridge.transports.midi import MidiTriggers
 from tests.playback.signals import reference
@@ -42,6 +43,8 @@ def test_vary_plays_and_holds_back_keep_writes_what_was_heard(audition_service, 
     assert (reply.address, list(reply.args)) == ("/dd/ack", ["vary", "heard", 1])
     assert sample_files(samples) == []  # heard, not written
     assert svc.status()["audio"]["held"] == 1
+    assert "audio      0: system (JACK Audio Connection Kit); audition on, 1 held to keep" in \
+        describe_status(svc.status())  # `dd-bridge status`
 
     kept = svc.ask("/dd/keep")
     assert kept.address == "/dd/done" and kept.args[0] == "vary"
