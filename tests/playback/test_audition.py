@@ -4,6 +4,7 @@ server and recorded there. Files appear only on keep, complete, announced as /dd
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -116,3 +117,21 @@ def test_a_notes_velocity_sets_the_level_it_is_heard_at(audition_service, record
     for press, path, velocity in zip(presses, kept.args[1:], (127, 64)):
         expected = reference(read_audio(path), jack_server.rate, (velocity / 127) ** 2)
         assert np.abs(heard(capture, press, expected) - expected).max() < 1e-4
+
+
+def test_no_audio_output_is_one_line_and_audition_runs_on_silent(tmp_path, renderer, drum, caplog):
+    config = service_config(tmp_path, audio_output="dd-no-such-device")
+    with caplog.at_level("WARNING", logger="bridge"), running_service(config, renderer) as svc:
+        svc.ask("/dd/set", "audition", "on")
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+        assert svc.ask("/dd/vary").address == "/dd/ack"  # held back, though not heard
+        kept = svc.ask("/dd/keep")
+        assert kept.address == "/dd/done" and sample_files(tmp_path / "samples") == [Path(kept.args[1])]
+        error = svc.ask("/dd/play", str(drum))
+        assert error.address == "/dd/error" and error.args[1].startswith("no audio output device")
+        assert svc.status()["audio"]["output"] is None
+    # Said in one line (named where the machine has other devices; none at all where it has none).
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audio: no output")]
+    assert said and all("\n" not in line for line in said)
+    assert said[0].startswith("audio: no output (no audio output device")
