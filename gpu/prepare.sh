@@ -8,7 +8,7 @@
 #   run/     the run state unpacked from an earlier GPU session (gpu/state, see gpu/handover.py), if there is one
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${DD_PYTHON:-/work/main/.venv/bin/python}
+PY=${DD_PYTHON:-$PWD/.venv/bin/python}
 CARRY=gpu/carry
 LIMIT=$((64 * 1024 * 1024))
 TIMEOUT_S=${DD_GPU_TIMEOUT_S:-540}   # one call; leaves 6 of the 15 device minutes for the start, and a rerun after an early failure
@@ -40,6 +40,11 @@ for name in $WHEELS; do
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     --platform any -d "$CARRY/wheels" "$name==$version"
 done
+
+# The project itself as a wheel too: session.sh runs the code from the working tree (first on the path), but its
+# entry points (the guides' registry, bridge.engine.guides.registry) live only in an installed distribution's metadata.
+rm -f "$CARRY"/wheels/dd_bridge-*.whl
+"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$CARRY/wheels" . >/dev/null
 
 rm -rf "$CARRY/data" && mkdir -p "$CARRY/data"
 : > "$CARRY/data.txt"
