@@ -44,7 +44,7 @@ def recipe(key: RenderKey, fmt: str, *, count: int = 1, seed: int | None = None,
 
 def vary_recipe(key: RenderKey, seed: int, fmt: str) -> dict:
     # The service renders at the default shape (bridge.engine.clips.vary_clip); named so the command recreates it.
-    return recipe(key, fmt, seed=seed, noise=key.noise, shape=constants.DEFAULT_SHAPE)
+    return recipe(key, fmt, seed=seed, noise=key.noise, shape=constants.DEFAULT_SHAPE, **key.loop_options())
 
 
 class Output:
@@ -188,7 +188,8 @@ class Output:
                                       sources=sources, regions=regions)
 
     def generated(self, job: GenerateJob, renderer: Renderer, clip: Clip, seed: int) -> Path:
-        metadata = renderer.metadata("generate", [], recipe(job.key, job.format, seed=seed, seconds=job.seconds))
+        metadata = renderer.metadata("generate", [], recipe(job.key, job.format, seed=seed, seconds=job.seconds,
+                                                            **job.key.loop_options()))
         with self._write_lock:
             return self.folders.write(job.folder, clip, job.format, metadata, operation="generate",
                                       model=renderer.info.name)

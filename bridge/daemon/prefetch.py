@@ -23,6 +23,7 @@ from bridge import files
 from bridge.constants import RANDOM_SEEDS
 from bridge.engine.audio import Clip, resolve_region
 from bridge.engine.regions import Region
+from bridge.engine.tempo import Bars
 from bridge.errors import AudioError
 
 
@@ -78,6 +79,14 @@ class RenderKey:
     steps: int
     sampler: str
     seed: int | None  # None: a fresh random seed per variation
+    loop: bool = False  # loops that wrap seamlessly (docs/loops.md): the clip's own length, or bars long
+    bars: Bars | None = None
+
+    def loop_options(self) -> dict:
+        """What a loop adds to a file's recipe and recreate command (--loop [--bars N --bpm B])."""
+        if not self.loop:
+            return {}
+        return {"loop": True, **({"bars": self.bars.bars, "bpm": self.bars.bpm} if self.bars else {})}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio
 from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.regions import Region
+from bridge.engine.tempo import Bars
 from bridge.engine.engine import Engine
 from bridge.engine.modelcard import find_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
@@ -100,10 +101,16 @@ class Renderer:
     def read(path: str, region: Region | None = None) -> Clip:
         return read_audio(path, region)
 
-    def vary(self, clip: Clip, seeds: list[int], **kwargs) -> list[Clip]:
+    def vary(self, clip: Clip, seeds: list[int], *, loop: bool = False, bars: Bars | None = None,
+             **kwargs) -> list[Clip]:
+        if loop:
+            return clips.vary_loop(self.engine, clip, len(seeds), bars, seed=list(seeds), **kwargs)
         return clips.vary_clip(self.engine, clip, len(seeds), seed=list(seeds), **kwargs)
 
-    def generate(self, seeds: list[int], seconds: float | None, **kwargs) -> list[Clip]:
+    def generate(self, seeds: list[int], seconds: float | None, *, loop: bool = False, bars: Bars | None = None,
+                 **kwargs) -> list[Clip]:
+        if loop:
+            return clips.generate_loops(self.engine, len(seeds), bars, seed=list(seeds), **kwargs)
         return clips.generate_clips(self.engine, len(seeds), seconds, seed=list(seeds), **kwargs)
 
     def repaint(self, clip: Clip, seeds: list[int], start: float, end: float, **kwargs) -> list[Clip]:

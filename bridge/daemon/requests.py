@@ -9,17 +9,19 @@ from dataclasses import dataclass, field
 
 from bridge.daemon.settings import validate
 from bridge.engine.regions import Region
+from bridge.engine.tempo import Bars
 
 # Per-request options (`key=value` after the positional arguments); they apply to that request only.
 OPTION_KEYS = ("folder", "seed", "steps", "sampler", "noise", "count", "format")
 # The region of the source file (seconds in the file); for /dd/interpolate start/end are a's and b_start/b_end b's.
 REGION_KEYS = ("start", "end", "tail")
-# A length in bars at a tempo (bridge.engine.tempo): /dd/extend's.
+# A length in bars at a tempo (bridge.engine.tempo): /dd/extend's, and a loop's with loop=on.
 TEMPO_KEYS = ("bars", "bpm")
+LOOP_KEYS = ("loop",) + TEMPO_KEYS
 ADDRESS_OPTIONS = {
     "/dd/select": REGION_KEYS,
-    "/dd/vary": OPTION_KEYS + REGION_KEYS,
-    "/dd/generate": OPTION_KEYS,
+    "/dd/vary": OPTION_KEYS + REGION_KEYS + LOOP_KEYS,
+    "/dd/generate": OPTION_KEYS + LOOP_KEYS,
     "/dd/interpolate": OPTION_KEYS + ("start", "end", "b_start", "b_end"),
     "/dd/repaint": OPTION_KEYS + ("start", "end"),  # start/end: the range to repaint, seconds of the file
     "/dd/extend": OPTION_KEYS + TEMPO_KEYS,
@@ -44,10 +46,12 @@ class Options:
     b_end: float | None = None
     bars: float | None = None
     bpm: float | None = None
+    loop: bool | None = None
 
     def __post_init__(self):
         Region.of(self.start, self.end, self.tail)  # a region that cannot be (start >= end) is refused on arrival
         Region.of(self.b_start, self.b_end)
+        Bars.of(self.bars, self.bpm)  # both or neither
 
     @classmethod
     def parse(cls, pairs: dict[str, object]) -> "Options":
@@ -60,6 +64,10 @@ class Options:
     @property
     def region_b(self) -> Region | None:
         return Region.of(self.b_start, self.b_end)
+
+    @property
+    def bars_at_tempo(self) -> Bars | None:
+        return Bars.of(self.bars, self.bpm)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,7 @@ from bridge.daemon.config import Config
 from bridge.daemon.jobs import (Busy, ExtendJob, GenerateJob, InterpolateJob, ModelJob, PrefetchJob, RepaintJob,
                                 Reply, VaryJob, Waiter, client_of)
 from bridge.daemon.output import Output
-from bridge.daemon.prefetch import Source, open_source
+from bridge.daemon.prefetch import RenderKey, Source, open_source
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.state import State, first
 from bridge.daemon.stats import Stats
@@ -177,7 +177,7 @@ class Service:
         noise = request.noise if request.noise is not None else options.noise
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = state.render_key(noise, options.steps, options.sampler)
+            key = looped(state.render_key(noise, options.steps, options.sampler), options)
             fmt = options.format or state.settings.format
             audition = state.settings.audition
         job = VaryJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
@@ -227,7 +227,8 @@ class Service:
         options, state = request.options, self.state
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = state.render_key(None, options.steps, options.sampler)
+            key = looped(state.render_key(None, options.steps, options.sampler), options, seconds=request.seconds,
+                         generate=True)
             fmt = options.format or state.settings.format
         job = GenerateJob(waiters=[Waiter(reply, request, count)], key=key, seed=options.seed,
                           folder=self._folder(options), format=fmt, seconds=request.seconds)
@@ -354,3 +355,17 @@ class Service:
         for name, value in self.status_extras.items():
             data[name] = value()
         return data
+
+
+def looped(key: RenderKey, options: rq.Options, *, seconds: float | None = None,
+           generate: bool = False) -> RenderKey:
+    """The render key of a request with loop=on (bars= at bpm=: that long; a variation without them: its clip's
+    length); bars= or bpm= without loop=on, or a generated loop without them, are refused."""
+    bars = options.bars_at_tempo
+    if not options.loop:
+        if bars is not None:
+            raise ConfigError("bars= and bpm= go with loop=on")
+        return key
+    if generate and (bars is None or seconds is not None):
+        raise ConfigError("a generated loop takes its length from bars= and bpm= (not seconds)")
+    return replace(key, loop=True, bars=bars)

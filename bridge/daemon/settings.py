@@ -162,6 +162,7 @@ VALIDATORS = {
     # A loop's or an extension's length in bars at a tempo (bridge.engine.tempo).
     "bars": lambda k, v: as_float(k, v, tempo.MIN_BARS, tempo.MAX_BARS),
     "bpm": lambda k, v: as_float(k, v, tempo.MIN_BPM, tempo.MAX_BPM),
+    "loop": as_switch,  # a request's: render loops (bridge.engine.clips.vary_loop, generate_loops)
     "audition": as_switch,
 }
 

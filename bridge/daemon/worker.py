@@ -149,8 +149,8 @@ class Worker:
                            part: tuple[float, float] = (0.0, 1.0)) -> list[Variation]:
         renderer, key = self.state.renderer, job.key
         began = time.perf_counter()
-        clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler,
-                              progress=self._progress_hook(job, part), cancel=self._cancel_hook(job))
+        clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler, loop=key.loop,
+                              bars=key.bars, progress=self._progress_hook(job, part), cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / max(len(seeds), 1)
         self.stats.count("rendered", len(clips))
         return [Variation(c, seed, each, renderer) for c, seed in zip(clips, seeds)]
@@ -234,8 +234,8 @@ class Worker:
         key, renderer = job.key, self.state.renderer
         seeds = self._generate_seeds(job)
         began = time.perf_counter()
-        clips = renderer.generate(seeds, job.seconds, steps=key.steps, sampler=key.sampler,
-                                  progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+        clips = renderer.generate(seeds, job.seconds, steps=key.steps, sampler=key.sampler, loop=key.loop,
+                                  bars=key.bars, progress=self._progress_hook(job), cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / len(seeds)
         self.stats.count("rendered", len(clips))
         paths = []

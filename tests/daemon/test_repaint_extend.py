@@ -1,5 +1,5 @@
-"""/dd/repaint and /dd/extend through the service over real UDP on loopback, on a real drum loop made from
-hydrogen-drumkits one-shots on a beat grid (tests/support/beat_loops.py)."""
+"""/dd/repaint, /dd/extend and loop= through the service over real UDP on loopback, on a real drum loop made
+from hydrogen-drumkits one-shots on a beat grid (tests/support/beat_loops.py)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,21 @@ def test_repaint_and_extend_over_osc(tmp_path, renderer, loop):
     assert read_metadata(paths[1])["command"].startswith("dd-bridge repaint ")  # recreated: tests/cli
 
 
+def test_loops_over_osc_are_exactly_their_bars_long(tmp_path, renderer, loop):
+    with running_service(service_config(tmp_path, render={"prefetch": 0, "steps": 2}), renderer) as svc:
+        reply = svc.ask("/dd/vary", str(loop), 1, 0.4, "loop=on", "bars=1", "bpm=120", "seed=5")
+        (path,) = reply.args[1:]
+        assert read_audio(path).frames == Bars(1, 120).frames(44100)
+        metadata = read_metadata(path)
+        assert metadata["loop"] is True and (metadata["bars"], metadata["bpm"]) == (1.0, 120.0)
+        assert "--loop --bars 1.0 --bpm 120.0" in metadata["command"]
+        reply = svc.ask("/dd/vary", str(loop), 1, "loop=1")  # the clip's own length
+        assert read_audio(reply.args[1]).frames == read_audio(loop).frames
+        reply = svc.ask("/dd/generate", 1, "loop=on", "bars=0.5", "bpm=174")
+        assert read_audio(reply.args[1]).frames == round(0.5 * 4 * 60 * 48000 / 174)
+        assert read_metadata(reply.args[1])["loop"] is True
+
+
 def test_bad_repaint_and_extend_requests_are_one_line(tmp_path, renderer, loop):
     with running_service(service_config(tmp_path, render={"prefetch": 0, "steps": 2}), renderer) as svc:
         cases = [
@@ -63,6 +78,10 @@ def test_bad_repaint_and_extend_requests_are_one_line(tmp_path, renderer, loop):
             (("/dd/extend", str(loop), 1, "bars=1"), "give both bars and bpm"),
             (("/dd/extend", str(loop), 1, 2.0, "bars=1", "bpm=120"), "needs a length"),
             (("/dd/extend", str(loop), 1, "bars=1", "bpm=5"), "bpm must be in 20..999"),
+            (("/dd/vary", str(loop), 1, "bars=1", "bpm=120"), "go with loop=on"),
+            (("/dd/vary", str(loop), 1, "loop=maybe"), "loop must be on or off"),
+            (("/dd/vary", str(loop), 1, "loop=on", "bars=4", "bpm=120"), "select the whole loop"),
+            (("/dd/generate", 1, "loop=on"), "bars= and bpm="),
         ]
         for (address, *args), expected in cases:
             reply = svc.ask(address, *args)
