@@ -128,8 +128,8 @@ def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, no
     outputs = engine.vary(begin, count, noise=level, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=[*_guides(engine, guides, guide_mode, source=x), KnownPart(x, mask)],
                           clamp=False)
-    weight = crossfade(clip.frames, first, stop, round(FADE_SECONDS * clip.sample_rate),
-                       fade_out=stop < clip.frames)
+    weight = crossfade(clip.frames, first, stop, round(FADE_SECONDS * clip.sample_rate), fade_in=first > 0,
+                       fade_out=stop < clip.frames)  # fades only where the new part meets kept audio
     return [_spliced(engine, y, clip, clip, x, weight) for y in outputs]
 
 

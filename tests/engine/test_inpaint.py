@@ -15,7 +15,7 @@ import torch
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio
 from bridge.engine.engine import Engine
-from bridge.engine.inpaint import FADE_SECONDS, CircularTie, KnownPart, known_start
+from bridge.engine.inpaint import FADE_SECONDS, CircularTie, KnownPart, crossfade, known_start
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.tempo import Bars
 from bridge.engine.unet import DanceDiffusionUNet
@@ -72,6 +72,13 @@ def test_repaint_keeps_everything_outside_to_the_bit(tiny, rate):
     assert np.array_equal(out.samples[:first], loop.samples[:first])
     assert np.array_equal(out.samples[stop:], loop.samples[stop:])
     assert np.abs(out.samples[first:stop] - loop.samples[first:stop]).max() > 0.05
+
+
+def test_repaint_to_the_ends_fades_only_where_it_meets_kept_audio():
+    weight = crossfade(100, 0, 60, 10, fade_in=False, fade_out=True)
+    assert weight[0] == 1 and weight[49] == 1 and 0 < weight[55] < 1 and weight[60:].sum() == 0
+    weight = crossfade(100, 40, 100, 10, fade_out=False)
+    assert weight[:40].sum() == 0 and 0 < weight[42] < 1 and weight[99] == 1
 
 
 def test_repaint_at_noise_0_is_the_source(tiny, drum_samples):
