@@ -8,6 +8,8 @@ shows the decay and any click; samples at full scale are marked in red.
 matplotlib draws them; it is the optional extra `plots`. Without it every drawing function raises
 PlotsUnavailable, one line naming the extra. Files are written complete or not at all: a new picture never
 replaces an existing file (a contact sheet), or replaces its own older version atomically (a run's loss curve).
+
+Just over 300 lines: the contact sheet and the loss curve share one set of axes, colour scale and file rules.
 """
 
 from __future__ import annotations

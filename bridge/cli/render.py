@@ -6,6 +6,9 @@ shows the region: "<input stem> 1.000-1.200s var 001.wav". Stems are made safe b
 control characters, so one path is always one line, and cut to fit the file system. Each written path goes to
 stdout, one a line; progress and logs go to stderr. Each file's WAV comment holds the JSON of what made it and
 the command that makes it again.
+
+Over 300 lines: the render commands share most of their flags (model, sampler, steps, seed, guides, play,
+loop), declared once here.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ A missing file means all defaults.
 KEYS is the one table of keys. The Config dataclass, DEFAULT_YAML (the documentation of every key, copied into
 the README), the parser and serve's flags are all made from it, so a key is written once and they cannot drift
 apart. The render section's keys are the fields of ``Settings``, checked by the same rules as OSC and MIDI.
+
+Over 300 lines: about 80 of them are the KEYS table itself, the one place a key is written.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Front ends (OSC, MIDI) call ``handle(request, reply)``; ``reply(address, *args)`
 (the transport adds the request id). The request handlers are here, one per request type; the queue policy is in
 jobqueue, the render loop and the prefetch policy in worker, files and the replies announcing them in output,
 counters and recent renders in stats. The threads, and what each may touch, are listed in bridge/daemon/__init__.py.
+
+Over 300 lines: one short handler per request type (vary, generate, interpolate, repaint, extend, keep, play,
+set, select, cancel, status...), each checking its request the same way; split by kind, those checks would drift.
 """
 
 from __future__ import annotations

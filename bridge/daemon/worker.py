@@ -4,6 +4,8 @@ when nothing is queued (the prefetch policy).
 It is the only thread that calls the model. A render that stops being wanted (new selection, changed settings,
 /dd/cancel, shutdown) is cancelled between sampler steps. Shared state is read and changed under ``state.lock``
 (bridge.daemon.state); files and the replies that announce them go out through bridge.daemon.output.
+
+Just over 300 lines: one handler per job type, each short, beside the loop and the prefetch policy they share.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ its left and of their rights (plus the centre) on its right; on the way back eve
 R and an unpaired channel gets its mid (L + R) / 2. Mono and stereo are the plain cases of that rule, quad
 (FL FR BL BR) maps exactly, and 5.1 (FL FR C LFE BL BR) keeps centre and LFE in the mix, as the pair they
 form, instead of dropping them.
+
+Over 300 lines: the truncation check of each file format and the channel rule both ways belong together:
+what is read must come back in the same layout.
 """
 
 from __future__ import annotations

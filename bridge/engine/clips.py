@@ -7,6 +7,9 @@ A clip longer than the model's window is rendered in one pass: the U-Net is conv
 that is a multiple of its length multiple (the engine pads and trims), at a memory cost that grows with length.
 So every operation first checks the length it will render, once resampled to the model's rate but before the
 resampling, against the longest the memory free now allows (``Engine.check_length``, bridge.engine.memory).
+
+Over 300 lines: every file-level operation (vary, generate, interpolate, repaint, extend, loops) goes through
+the same length check, resampling and finish, written once here.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ rates are ``bridge.engine.clips``' business.
 
 Seeds: an int, a list (one per output) or None (random), as ``bridge.engine.seeds`` says; ``last_seeds`` holds
 what recreates the last request when passed back as ``seed``: the int, or the list.
+
+Over 300 lines: generate, vary and interpolate share the batching, the progress and the cancel rules here.
 """
 
 from __future__ import annotations
