@@ -1,6 +1,6 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
-// Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, note, vary,
-// generate, interpolate, cancel) and the service's replies as `osc <address> <args...>` (udpreceive -> prepend osc).
+// Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, note,
+// vary, generate, interpolate, extend, keep, cancel) and the service's replies as `osc <address> <args...>` (udpreceive -> prepend osc).
 // Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of new files, outlet 3 the
 // device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes out of the MIDI stream.
 "use strict";
@@ -25,12 +25,17 @@ var FIRST_LIVE_WITH_CREATE_AUDIO_CLIP = [12, 0, 5];
 var VARIATIONS_TRACK_NAME = "DD Variations";
 var TARGET_BELOW_SOURCE = 0;
 var TARGET_VARIATIONS_TRACK = 1;
-var ACTIONS = { vary: "Vary", generate: "Generate", interpolate: "Interpolate" };
+var ACTIONS = { vary: "Vary", generate: "Generate", interpolate: "Interpolate", extend: "Extend", keep: "Keep" };
+var BEATS_PER_BAR = 4;  // the service's bars are 4/4 (docs/loops.md); Live's beats are quarter notes in any metre
+// A loop's length in the file may differ from its beats at the set's tempo by this much (a brace on the grid of a
+// file a hair off the tempo); the service takes such a loop round (docs/loops.md). More: the file has another tempo.
+var LOOP_LENGTH_TOLERANCE = 0.01;
 // A region this close to the file's edges is the whole file (a sample at 8 kHz is 0.000125 s).
 var EDGE_SECONDS = 0.0005;
 var SECONDS_PER_MINUTE = 60;
 
-var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0 };
+var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0,
+  audition: false };
 var state = {
   started: false,
   connected: false,
@@ -40,11 +45,12 @@ var state = {
   keepalive: null,     // the id of the /dd/hello waiting for its answer
   missedPongs: 0,
   nextRequest: 1,
-  pending: {},        // request id -> {kind, anchor, progress, seconds}: renders
+  pending: {},        // request id -> {kind, answer, anchor, progress, seconds, loopBeats}: renders (see request)
   acknowledged: {},   // request id -> what it was, for requests answered by /dd/ack (select, set)
   cancelled: {},      // request ids dropped by Cancel: their late replies are ignored
   lastError: "",
   notice: "",
+  lastHeard: null,    // audition: the press of this device heard last; Keep places its files as that press's
   clips: [],          // the last two distinct audio clips selected, newest last (see readClip)
   heldTriggers: {},   // trigger notes held down: a chord is one press
   canCreateClips: false,
@@ -109,6 +115,13 @@ function trigger_high(value) {
   sendTriggerNotes();
 }
 
+// Audition (a toggle, saved with the set): the service plays each press's variations and holds them back until Keep.
+// Like the dials, it reaches the service only once connected (and again at every connection), never at load.
+function audition(value) {
+  settings.audition = Number(value) !== 0;
+  sendSetting("audition", settings.audition ? "on" : "off");
+}
+
 function note(pitch, velocity) {
   if (!isTrigger(pitch)) {
     return;  // midiselect passes it on; a late message from before a trigger change is not a press
@@ -135,8 +148,49 @@ function vary(value) {
     fail("Vary: select an audio clip first");
     return;
   }
-  request("vary", [clip.file, settings.count, settings.noise, "steps=" + settings.steps].concat(regionOptions(clip.region, "")),
-    anchorOf(clip), regionSeconds(clip));
+  var loop = loopOptions(clip);
+  if (loop.problem) {
+    fail("Vary: " + loop.problem);
+    return;
+  }
+  request("vary", [clip.file, settings.count, settings.noise, "steps=" + settings.steps]
+    .concat(regionOptions(clip.region, ""), loop.options), anchorOf(clip), regionSeconds(clip), { loopBeats: loop.beats });
+}
+
+// Extend: the clip's file, then as much new material again as the clip plays (in bars at the set's tempo for a
+// warped clip, in seconds for an unwarped one). The service continues the file from its end, so the clip must play
+// up to that end.
+function extend(value) {
+  if (!pressed(arguments)) {
+    return;
+  }
+  var clip = refreshed(currentClip());
+  if (!clip) {
+    fail("Extend: select an audio clip first");
+    return;
+  }
+  if (clip.region && clip.seconds && clip.region.end < clip.seconds - EDGE_SECONDS) {
+    fail("Extend: the clip stops before the end of its file, and Extend continues the file: move its end there");
+    return;
+  }
+  var tempo = setTempo();
+  var bars = clip.beats === null ? 0 : clip.beats / BEATS_PER_BAR;
+  var length = bars > 0 ? ["bars=" + seconds(bars), "bpm=" + seconds(tempo)] : [seconds(regionSeconds(clip))];
+  var added = bars > 0 ? bars * BEATS_PER_BAR * SECONDS_PER_MINUTE / tempo : regionSeconds(clip);
+  request("extend", [clip.file, settings.count].concat(length, ["steps=" + settings.steps]), anchorOf(clip),
+    clip.seconds ? clip.seconds + added : 0);
+}
+
+// Audition: writes the variation heard last into the sample folder (/dd/keep); it comes back as /dd/done vary and
+// is placed as the press that made it would have been (beside its clip, looping if it is a loop).
+function keep(value) {
+  if (!pressed(arguments)) {
+    return;
+  }
+  var heard = state.lastHeard;
+  var clip = currentClip();
+  var anchor = heard ? heard.anchor : clip ? anchorOf(clip) : selectedTrackAnchor();
+  request("keep", [], anchor, heard ? heard.seconds : 0, { answer: "vary", loopBeats: heard ? heard.loopBeats : 0 });
 }
 
 function generate(value) {
@@ -220,7 +274,7 @@ var REPLIES = {
   "/dd/done": function (id, args) {
     var job = state.pending[id];
     var files = args.slice(1).map(String).filter(function (file) { return file !== ""; });
-    if (!job || String(args[0]) !== job.kind || !files.length) {
+    if (!job || String(args[0]) !== job.answer || !files.length) {
       return;  // a reply to another client of the same service, or one that names no file: the request waits on
     }
     delete state.pending[id];
@@ -232,6 +286,16 @@ var REPLIES = {
     showStatus();
   },
   "/dd/ack": function (id, args) {
+    var job = state.pending[id];
+    if (job && job.kind === "vary" && String(args[0]) === "vary" && String(args[1]) === "heard") {
+      // Audition: the press is answered by ear, its variations held back until Keep.
+      delete state.pending[id];
+      state.lastHeard = job;
+      state.lastError = "";
+      state.notice = "heard " + Number(args[2]) + ", Keep to add";
+      showStatus();
+      return;
+    }
     delete state.acknowledged[id];
   },
   "/dd/error": function (id, args) {
@@ -283,7 +347,8 @@ function readClip(api) {
     return null;
   }
   var place = parseClipPath(api.unquotedpath);
-  var region = clipRegion(api);
+  var span = playedSpan(api);
+  var region = clipRegion(api, span);
   if (region && region.problem) {
     state.notice = region.problem;
     region = null;
@@ -294,19 +359,32 @@ function readClip(api) {
     file: file,
     region: region,
     seconds: fileSeconds(api) || 0,
+    beats: span.warped ? span.to - span.from : null,  // only a warped clip's span is in beats
+    looping: span.looping,
     arrangement: place.arrangement
+  };
+}
+
+// What a clip plays, in its own units (beats when warped, seconds when not): its loop when it loops, else from its
+// start to its end marker.
+function playedSpan(clip) {
+  var looping = Number(clip.get("looping")) === 1;
+  return {
+    looping: looping,
+    warped: Number(clip.get("warping")) === 1,
+    from: Number(clip.get(looping ? "loop_start" : "start_marker")),
+    to: Number(clip.get(looping ? "loop_end" : "end_marker"))
   };
 }
 
 // The part of its file a clip plays, in seconds of the file: {start, end}, or null for the whole file.
 // Markers and loop are in beats for warped clips (mapped to the file through the warp markers) and in seconds
 // for unwarped ones (which cannot loop). A looping clip plays its loop; any other from start to end marker.
-function clipRegion(clip) {
-  var looping = Number(clip.get("looping")) === 1;
-  var from = Number(clip.get(looping ? "loop_start" : "start_marker"));
-  var to = Number(clip.get(looping ? "loop_end" : "end_marker"));
+function clipRegion(clip, span) {
+  var from = span.from;
+  var to = span.to;
   var toSeconds = function (seconds) { return seconds; };
-  if (Number(clip.get("warping")) === 1) {
+  if (span.warped) {
     toSeconds = warpMap(clip);
     if (!toSeconds) {
       return { problem: "the clip's warp markers cannot be read: its whole file is used" };
@@ -357,6 +435,29 @@ function fileSeconds(clip) {
   var frames = Number(clip.get("sample_length"));
   var rate = Number(clip.get("sample_rate"));
   return frames > 0 && rate > 0 ? frames / rate : null;
+}
+
+// A looping warped clip's variations are loops of its loop's length in beats at the set's tempo: loop=on bars=
+// bpm= (the region is the loop, sent as start=/end=). {options, beats} or {problem} when the loop's part of the file
+// is not that long: the file is at another tempo, and a loop at the set's tempo would cut it or fall short.
+function loopOptions(clip) {
+  if (!clip.looping || clip.beats === null || !(clip.beats > 0)) {
+    return { options: [], beats: 0 };
+  }
+  var tempo = setTempo();
+  var wanted = clip.beats * SECONDS_PER_MINUTE / tempo;
+  var has = regionSeconds(clip);
+  if (has > 0 && Math.abs(has - wanted) > LOOP_LENGTH_TOLERANCE * wanted) {
+    return { problem: "the loop is " + seconds(has) + " s of its file, but its " + seconds(clip.beats) +
+      " beats at the set's " + seconds(tempo) + " BPM are " + seconds(wanted) + " s: loops are made at the set's " +
+      "tempo, so set the tempo to the file's or turn the clip's Loop off" };
+  }
+  return { options: ["loop=on", "bars=" + seconds(clip.beats / BEATS_PER_BAR), "bpm=" + seconds(tempo)],
+    beats: clip.beats };
+}
+
+function setTempo() {
+  return Number(new LiveAPI("live_set").get("tempo"));
 }
 
 // The region as request options: start= and end= (or b_start= and b_end= for interpolate's second clip).
@@ -433,9 +534,10 @@ function placeResults(job, files) {
   if (settings.target === TARGET_VARIATIONS_TRACK || trackIndex === null || !isAudioTrack(trackIndex)) {
     trackIndex = variationsTrack();
   }
+  var shape = job.loopBeats ? function (clip) { makeLoop(clip, job.loopBeats); } : function () {};
   var placed = place.arrangement ?
-    placeInArrangement(trackIndex, trackIndex === place.track ? place.end : place.start, files, job.seconds) :
-    placeInSession(trackIndex, trackIndex === place.track ? place.scene + 1 : Math.max(0, place.scene), files);
+    placeInArrangement(trackIndex, trackIndex === place.track ? place.end : place.start, files, job.seconds, shape) :
+    placeInSession(trackIndex, trackIndex === place.track ? place.scene + 1 : Math.max(0, place.scene), files, shape);
   var name = String(new LiveAPI("live_set tracks " + trackIndex).get("name"));
   var where = (place.arrangement ? " in the Arrangement" : "") + " on " + name;
   var refused = files.length - placed;
@@ -496,15 +598,26 @@ function variationsTrack() {
   return tracks;
 }
 
+// A loop's file is exactly its beats at the set's tempo: warping on keeps it playing as it does (Live sets the
+// warp markers so), and the clip loops over those beats, as its source did.
+function makeLoop(clip, beats) {
+  clip.set("warping", 1);
+  clip.set("looping", 1);
+  clip.set("loop_start", 0);
+  clip.set("loop_end", beats);
+}
+
 // Session: each file into the next free slot from `firstScene` down (scenes are added at the end when the track
-// runs out). Returns how many clips Live really made: a refused one leaves its slot empty.
-function placeInSession(trackIndex, firstScene, files) {
+// runs out), then `shape(clip)`. Returns how many clips Live really made: a refused one leaves its slot empty.
+function placeInSession(trackIndex, firstScene, files, shape) {
   var placed = 0;
   var slots = freeSlots(trackIndex, firstScene, files.length);
   for (var i = 0; i < files.length; i++) {
     var slot = new LiveAPI(slots[i]);
     slot.call("create_audio_clip", files[i]);
-    if (Number(slot.get("has_clip")) === 1 && String(new LiveAPI(slots[i] + " clip").get("file_path")) === files[i]) {
+    var clip = new LiveAPI(slots[i] + " clip");
+    if (Number(slot.get("has_clip")) === 1 && String(clip.get("file_path")) === files[i]) {
+      shape(clip);
       placed += 1;
     }
   }
@@ -531,8 +644,8 @@ function freeSlots(trackIndex, firstScene, wanted) {
 
 // Arrangement: each file as a clip (Track.create_audio_clip(path, beats)) one after another from `from`, each in
 // the first gap long enough for it (after every clip that follows, when its length is not known), so no clip of
-// the producer's is covered. Returns how many Live really made.
-function placeInArrangement(trackIndex, from, files, seconds) {
+// the producer's is covered; then `shape(clip)`. Returns how many Live really made.
+function placeInArrangement(trackIndex, from, files, seconds, shape) {
   var trackPath = "live_set tracks " + trackIndex;
   var track = new LiveAPI(trackPath);
   var beats = seconds > 0 ? seconds * Number(new LiveAPI("live_set").get("tempo")) / SECONDS_PER_MINUTE : Infinity;
@@ -543,6 +656,7 @@ function placeInArrangement(trackIndex, from, files, seconds) {
     track.call("create_audio_clip", files[i], position);
     var made = arrangementClipAt(trackPath, files[i], position);
     if (made) {
+      shape(made);
       placed += 1;
       position = Number(made.get("end_time"));
     }
@@ -669,9 +783,12 @@ function dropPending() {
   state.acknowledged = {};
 }
 
-function request(kind, args, anchor, seconds) {
+// A render request, waiting for its /dd/done <answer> (the kind itself, or `vary` for a keep). extra: answer,
+// loopBeats (the results are loops of that many beats).
+function request(kind, args, anchor, seconds, extra) {
   var id = send("/dd/" + kind, args);
-  state.pending[id] = { kind: kind, anchor: anchor, progress: 0, seconds: seconds };
+  state.pending[id] = { kind: kind, answer: (extra && extra.answer) || kind, anchor: anchor, progress: 0,
+    seconds: seconds, loopBeats: (extra && extra.loopBeats) || 0 };
   state.lastError = "";
   state.notice = "";
   showStatus();
@@ -691,8 +808,10 @@ function sendSetting(key, value) {
   showStatus();
 }
 
-// The service's prefetch renders with its own settings: bring them in line with the device's dials.
+// The service's prefetch renders with its own settings: bring them in line with the device's dials (and its
+// audition with the Audition toggle).
 function sendCurrentSettings() {
+  sendSetting("audition", settings.audition ? "on" : "off");
   sendSetting("noise", settings.noise);
   sendSetting("count", settings.count);
   sendSetting("steps", settings.steps);
@@ -757,7 +876,7 @@ function clamp(value, low, high) {
 }
 
 // Only the entry points above answer messages; everything else is private to the script.
-[onDetailClipChanged, readClip, clipRegion, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
+[onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, makeLoop, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
   sameRegion, refreshed, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,

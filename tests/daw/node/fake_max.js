@@ -301,6 +301,30 @@ class FakeLive {
       object.name = String(value);
       return;
     }
+    if (object.kind === "clip" && !object.midi && name === "warping") {
+      // Warp on keeps the clip playing as it did at the set's tempo: its markers turn from seconds into beats.
+      const on = Number(value) ? 1 : 0;
+      if (on && !object.warping) {
+        const beats = this.tempo / 60;
+        for (const key of ["start_marker", "end_marker", "loop_start", "loop_end"]) {
+          object[key] *= beats;
+        }
+        object.warp_markers = [{ beat_time: 0, sample_time: 0 }, { beat_time: object.seconds * beats, sample_time: object.seconds }];
+      }
+      object.warping = on;
+      return;
+    }
+    if (object.kind === "clip" && !object.midi && name === "looping") {
+      if (!object.warping) {
+        throw new Error(`an unwarped clip cannot loop: ${livePath}`);
+      }
+      object.looping = Number(value) ? 1 : 0;
+      return;
+    }
+    if (object.kind === "clip" && !object.midi && ["loop_start", "loop_end"].includes(name)) {
+      object[name] = Number(value);
+      return;
+    }
     throw new Error(`cannot set ${name} on ${livePath}`);
   }
 
