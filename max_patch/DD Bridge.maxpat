@@ -1014,6 +1014,196 @@
 					],
 					"text": "prepend trigger_high"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-button-extend",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1000,
+						140,
+						60,
+						18
+					],
+					"text": "Extend",
+					"presentation": 1,
+					"presentation_rect": [
+						150,
+						96,
+						60,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Extend",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Extend",
+							"parameter_shortname": "Extend",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_info": "The selected clip's file, then as much new material again as the clip plays (placed like variations)",
+							"parameter_initial_enable": 0
+						}
+					},
+					"mode": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-extend",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1000,
+						170,
+						80,
+						22
+					],
+					"text": "prepend extend"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-keep",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1080,
+						140,
+						60,
+						18
+					],
+					"text": "Keep",
+					"presentation": 1,
+					"presentation_rect": [
+						150,
+						118,
+						60,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Keep",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Keep",
+							"parameter_shortname": "Keep",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_info": "Audition: adds the variation heard last to the sample folder and the set",
+							"parameter_initial_enable": 0
+						}
+					},
+					"mode": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-keep",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1080,
+						170,
+						80,
+						22
+					],
+					"text": "prepend keep"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-audition",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1160,
+						140,
+						60,
+						18
+					],
+					"text": "Audition",
+					"presentation": 1,
+					"presentation_rect": [
+						8,
+						126,
+						92,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Audition",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Audition",
+							"parameter_shortname": "Audition",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"off",
+								"on"
+							],
+							"parameter_mmax": 1,
+							"parameter_info": "Vary plays its variations through the service's audio output instead of adding them; Keep adds the one heard last",
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0
+							]
+						}
+					},
+					"mode": 1,
+					"texton": "Audition"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-audition",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160,
+						170,
+						80,
+						22
+					],
+					"text": "prepend audition"
+				}
 			}
 		],
 		"lines": [
@@ -1424,6 +1614,78 @@
 						0
 					]
 				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-extend",
+						0
+					],
+					"source": [
+						"obj-button-extend",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-extend",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-keep",
+						0
+					],
+					"source": [
+						"obj-button-keep",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-keep",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-audition",
+						0
+					],
+					"source": [
+						"obj-button-audition",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-audition",
+						0
+					]
+				}
 			}
 		],
 		"parameters": {
@@ -1475,6 +1737,21 @@
 			"obj-trigger-high": [
 				"Trigger High",
 				"Trigger High",
+				0
+			],
+			"obj-button-extend": [
+				"Extend",
+				"Extend",
+				0
+			],
+			"obj-button-keep": [
+				"Keep",
+				"Keep",
+				0
+			],
+			"obj-button-audition": [
+				"Audition",
+				"Audition",
 				0
 			],
 			"inherited_shortname": 1

@@ -123,6 +123,7 @@ def test_controls_are_saved_mappable_parameters(built):
              for box in patcher["boxes"] if box["box"].get("parameter_enable")}
     assert {"Noise", "Count", "Steps", "Target", "Vary", "Generate", "Interpolate", "Cancel", "Trigger Low",
             "Trigger High"} <= names
+    assert {"Extend", "Keep", "Audition"} <= names
     assert set(patcher["parameters"]) - {"inherited_shortname"} == \
         {box["box"]["id"] for box in patcher["boxes"] if box["box"].get("parameter_enable")}
 
@@ -177,7 +178,7 @@ def test_buttons_are_momentary_and_pass_their_value(built):
     initial value, and hand the script their value, which ignores 0 and anything before the device is in the set."""
     patcher = patcher_of(built)
     boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
-    for name in ("vary", "generate", "interpolate", "cancel"):
+    for name in ("vary", "generate", "interpolate", "cancel", "extend", "keep"):
         button = boxes[f"obj-button-{name}"]
         assert button["maxclass"] == "live.text" and button["mode"] == 0, name
         assert not button["saved_attribute_attributes"]["valueof"].get("parameter_initial_enable"), name
@@ -205,3 +206,17 @@ def test_trigger_notes_are_kept_back_and_other_midi_passes_through(built):
 
 def test_each_device_moves_its_reply_port(built):
     assert ("obj-js", 3, "obj-udpreceive", 0) in wires(patcher_of(built))
+
+
+def test_audition_is_a_saved_toggle_that_passes_its_value(built):
+    """Audition is a state, not a press: a toggle saved with the set (off in a new one). The script sends it to the
+    service only once connected, so a recalled "on" starts no render (tests/daw/node/audition_loops.test.js)."""
+    patcher = patcher_of(built)
+    boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
+    toggle = boxes["obj-button-audition"]
+    values = toggle["saved_attribute_attributes"]["valueof"]
+    assert (toggle["maxclass"], toggle["mode"]) == ("live.text", 1)
+    assert (values["parameter_initial_enable"], values["parameter_initial"]) == (1, [0])
+    assert {("obj-button-audition", 0, "obj-prepend-audition", 0), ("obj-prepend-audition", 0, "obj-js", 0)} <= \
+        wires(patcher)
+    assert boxes["obj-prepend-audition"]["text"] == "prepend audition"
