@@ -315,8 +315,8 @@ class FakeLive {
       return;
     }
     if (object.kind === "clip" && !object.midi && name === "looping") {
-      if (!object.warping) {
-        throw new Error(`an unwarped clip cannot loop: ${livePath}`);
+      if (!object.warping) {  // the device warps a clip before it loops it: its loop is then in beats
+        throw new Error(`looping an unwarped clip: ${livePath}`);
       }
       object.looping = Number(value) ? 1 : 0;
       return;

@@ -2,7 +2,9 @@
 // here with a minimal OSC encoder and decoder. Used by tests/daw/test_device_with_service.py:
 //   node service_session.js <service port> <audio file> [<3.1 s recording>]
 // Exits 0 when the device connected, selected the clip, got variations and put them into empty clip slots; with
-// a recording, also when clips playing 1.0-1.2 s of it got variations of exactly that part, placed beside them.
+// a recording, also when clips playing 1.0-1.2 s of it got variations of exactly that part, placed beside them,
+// when a looping clip got loops of its beats at the set's tempo (placed looping), when Extend placed the clip
+// continued, and when an audition press was answered by ear and Keep placed the kept file (issues 15, 16).
 "use strict";
 
 const dgram = require("node:dgram");
@@ -84,9 +86,15 @@ function decode(buffer) {
   return [[address, ...args]];
 }
 
-// One device in `set`, over real UDP to the service: connects, selects the clip at `select`, presses the trigger
-// and places the results. Returns the probe and what the device sent.
-async function pressOnce(set, select) {
+// The default press: the trigger note, then the results placed.
+async function pressTrigger(probe, waitFor) {
+  probe.message("note", 0, 100);  // a key press: the default trigger note
+  await waitFor("the variations", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
+}
+
+// One device in `set`, over real UDP to the service: connects, selects the clip at `select`, presses (the trigger,
+// or `press(probe, waitFor, received)`) and places the results. Returns the probe.
+async function pressOnce(set, select, press) {
   const probe = loadDevice(set);
   // The device picks a reply port of its own at init (`port N` to its udpreceive) and registers it with
   // /dd/hello: listen there, as udpreceive would, and send from there too.
@@ -125,8 +133,7 @@ async function pressOnce(set, select) {
     select(probe.live);
     await waitFor("the select to be acknowledged", () => received.includes("/dd/ack") || /error/.test(probe.status()), 30);
     assert.doesNotMatch(probe.status(), /error/);
-    probe.message("note", 0, 100);  // a key press: the default trigger note
-    await waitFor("the variations", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
+    await (press || pressTrigger)(probe, waitFor, received);
     assert.doesNotMatch(probe.status(), /error/);
     probe.clock.runScheduled();
     assert.ok(received.includes("/dd/progress") || received.includes("/dd/done"));
@@ -192,6 +199,51 @@ async function main() {
       outcome.regions[where] = made.map((clip) => clip.file);
     }
   }
+  if (longFile) {
+    // A looping warped clip, beats 2-6 (1-3 s of the recording: 0.5 s a beat, the set at 120 BPM): loops of
+    // exactly 1 bar at 120 BPM, placed looping over 4 beats.
+    const loop = await pressOnce({ version: [12, 1, 0], tempo: 120, tracks: [{ name: "Drums", slots: [
+      { file: longFile, warping: 1, looping: 1, loop_start: 2, loop_end: 6,
+        warp_markers: [{ beat_time: 0, sample_time: 0 }, { beat_time: 6.2, sample_time: 3.1 }] }, null, null] }] },
+    (live) => live.select(0, 0));
+    const loops = loop.live.tracks[0].slots.slice(1);
+    assert.equal(loops.length, 2);
+    for (const clip of loops) {
+      assert.match(path.basename(clip.file), / 1\.000-3\.000s var \d+\.wav$/);
+      assert.ok(Math.abs(wavSeconds(clip.file) - 2) < 1e-9, `${clip.file} lasts ${wavSeconds(clip.file)} s, not 1 bar at 120`);
+      assert.deepEqual([clip.warping, clip.looping, clip.loop_end], [1, 1, 4], clip.file);
+    }
+    outcome.loops = loops.map((clip) => clip.file);
+  }
+  // Extend: the kick, then as long again, in the next slot.
+  const extended = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }] },
+    (live) => live.select(0, 0), async (probe, waitFor) => {
+      probe.message("extend", 1);
+      await waitFor("the extension", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
+    });
+  const extensions = extended.live.tracks[0].slots.slice(1).map((clip) => clip.file);
+  const kick = wavSeconds(audioFile);
+  for (const file of extensions) {
+    assert.ok(Math.abs(wavSeconds(file) - 2 * kick) < 1e-3, `${file} lasts ${wavSeconds(file)} s, not twice ${kick} s`);
+  }
+  outcome.extended = extensions;
+  // Audition: the press is answered by ear (/dd/ack vary heard), Keep writes the last heard and places it.
+  const kept = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }] },
+    (live) => live.select(0, 0), async (probe, waitFor, received) => {
+      probe.message("audition", 1);  // sent before the press, from the same socket: the service has it first
+      probe.message("vary", 1);
+      await waitFor("the press heard", () => /heard 2, Keep to add/.test(probe.status()) || /error/.test(probe.status()), 300);
+      assert.doesNotMatch(probe.status(), /vary \d+%/, "the press is answered");
+      probe.message("keep", 1);
+      await waitFor("the kept file", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 60);
+      const acks = received.filter((address) => address === "/dd/ack").length;
+      probe.message("audition", 0);  // the service is shared with the other suites
+      await waitFor("audition off", () => received.filter((address) => address === "/dd/ack").length > acks, 10);
+    });
+  const keptClips = kept.live.tracks[0].slots.slice(1).filter(Boolean);
+  assert.equal(keptClips.length, 1, "Keep keeps the last heard");
+  assert.ok(fs.statSync(keptClips[0].file).size > 44);
+  outcome.kept = keptClips.map((clip) => clip.file);
   console.log(JSON.stringify(outcome));
 }
 
