@@ -140,12 +140,8 @@ function note(pitch, velocity) {
 // Buttons (live.text in button mode) send their value; a recalled or released value (0) is not a press, and
 // nothing is sent before the device is in the set (a saved set restores values while loading).
 function vary(value) {
-  if (!pressed(arguments)) {
-    return;
-  }
-  var clip = refreshed(currentClip());
+  var clip = pressed(arguments) ? selectedFor("Vary") : null;
   if (!clip) {
-    fail("Vary: select an audio clip first");
     return;
   }
   var loop = loopOptions(clip);
@@ -161,12 +157,8 @@ function vary(value) {
 // warped clip, in seconds for an unwarped one). The service continues the file from its end, so the clip must play
 // up to that end.
 function extend(value) {
-  if (!pressed(arguments)) {
-    return;
-  }
-  var clip = refreshed(currentClip());
+  var clip = pressed(arguments) ? selectedFor("Extend") : null;
   if (!clip) {
-    fail("Extend: select an audio clip first");
     return;
   }
   if (clip.region && clip.seconds && clip.region.end < clip.seconds - EDGE_SECONDS) {
@@ -506,6 +498,15 @@ function refreshed(clip) {
   }
   var now = readClip(new LiveAPI("id " + clip.id));
   return now && now.file === clip.file ? now : clip;
+}
+
+// The selected clip as it is now, for a press of `action`; null (and the status says so) when there is none.
+function selectedFor(action) {
+  var clip = refreshed(currentClip());
+  if (!clip) {
+    fail(action + ": select an audio clip first");
+  }
+  return clip;
 }
 
 function currentClip() {
@@ -877,7 +878,7 @@ function clamp(value, low, high) {
 
 // Only the entry points above answer messages; everything else is private to the script.
 [onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, makeLoop, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
-  sameRegion, refreshed, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
+  sameRegion, refreshed, selectedFor, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
   dropPending, request, send, sendSetting, sendCurrentSettings, showStatus, statusText, fail, readLiveVersion,
