@@ -1,8 +1,9 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
 // Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, note,
-// vary, generate, interpolate, extend, keep, cancel) and the service's replies as `osc <address> <args...>` (udpreceive -> prepend osc).
-// Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of new files, outlet 3 the
-// device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes out of the MIDI stream.
+// vary, generate, interpolate, extend, keep, cancel) and the service's replies as `osc <address> <args...>`
+// (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
+// new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
+// out of the MIDI stream. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
 "use strict";
 
 autowatch = 0;
