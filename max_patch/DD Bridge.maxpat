@@ -1096,8 +1096,8 @@
 					"text": "Keep",
 					"presentation": 1,
 					"presentation_rect": [
-						150,
-						118,
+						72,
+						126,
 						60,
 						18
 					],
@@ -1160,7 +1160,7 @@
 					"presentation_rect": [
 						8,
 						126,
-						92,
+						60,
 						18
 					],
 					"parameter_enable": 1,
@@ -1203,6 +1203,68 @@
 						22
 					],
 					"text": "prepend audition"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-repaint",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1240,
+						140,
+						60,
+						18
+					],
+					"text": "Repaint",
+					"presentation": 1,
+					"presentation_rect": [
+						150,
+						118,
+						60,
+						18
+					],
+					"parameter_enable": 1,
+					"varname": "Repaint",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Repaint",
+							"parameter_shortname": "Repaint",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_info": "The part of the selected unwarped clip under its loop brace (Loop off) made new; the rest kept",
+							"parameter_initial_enable": 0
+						}
+					},
+					"mode": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-repaint",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1240,
+						170,
+						80,
+						22
+					],
+					"text": "prepend repaint"
 				}
 			}
 		],
@@ -1686,6 +1748,30 @@
 						0
 					]
 				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-repaint",
+						0
+					],
+					"source": [
+						"obj-button-repaint",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-repaint",
+						0
+					]
+				}
 			}
 		],
 		"parameters": {
@@ -1752,6 +1838,11 @@
 			"obj-button-audition": [
 				"Audition",
 				"Audition",
+				0
+			],
+			"obj-button-repaint": [
+				"Repaint",
+				"Repaint",
 				0
 			],
 			"inherited_shortname": 1

@@ -1,6 +1,6 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
 // Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, note,
-// vary, generate, interpolate, extend, keep, cancel) and the service's replies as `osc <address> <args...>`
+// vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies as `osc <address> <args...>`
 // (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
 // new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
 // out of the MIDI stream. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
@@ -26,7 +26,8 @@ var FIRST_LIVE_WITH_CREATE_AUDIO_CLIP = [12, 0, 5];
 var VARIATIONS_TRACK_NAME = "DD Variations";
 var TARGET_BELOW_SOURCE = 0;
 var TARGET_VARIATIONS_TRACK = 1;
-var ACTIONS = { vary: "Vary", generate: "Generate", interpolate: "Interpolate", extend: "Extend", keep: "Keep" };
+var ACTIONS = { vary: "Vary", generate: "Generate", interpolate: "Interpolate", extend: "Extend", repaint: "Repaint",
+  keep: "Keep" };
 var BEATS_PER_BAR = 4;  // the service's bars are 4/4 (docs/loops.md); Live's beats are quarter notes in any metre
 // A loop's length in the file may differ from its beats at the set's tempo by this much (a brace on the grid of a
 // file a hair off the tempo); the service takes such a loop round (docs/loops.md). More: the file has another tempo.
@@ -172,6 +173,29 @@ function extend(value) {
   var added = bars > 0 ? bars * BEATS_PER_BAR * SECONDS_PER_MINUTE / tempo : regionSeconds(clip);
   request("extend", [clip.file, settings.count].concat(length, ["steps=" + settings.steps]), anchorOf(clip),
     clip.seconds ? clip.seconds + added : 0);
+}
+
+// Repaint: the part of an unwarped clip under its loop brace (Loop off, the brace inside the clip) made new, or a
+// variation of it at the Noise dial's value; everything else in the file is kept to the bit. The service answers
+// with the whole file: each result gets the source's markers and brace, so it plays what its source plays. Only
+// unwarped clips: a new file's warp markers are Live's own guess, so a warped copy would not play the same beats.
+function repaint(value) {
+  var clip = pressed(arguments) ? selectedFor("Repaint") : null;
+  if (!clip) {
+    return;
+  }
+  var problem = clip.beats !== null ? "works on unwarped clips (a new file is warped by Live's own guess): turn Warp off" :
+    clip.looping ? "turn the clip's Loop off: its loop brace marks the part to repaint" :
+      !(clip.markers.start - EDGE_SECONDS <= clip.brace.start && clip.brace.start < clip.brace.end &&
+        clip.brace.end <= clip.markers.end + EDGE_SECONDS) ?
+        "set the loop brace inside the clip, over the part to make new" : "";
+  if (problem) {
+    fail("Repaint: " + problem);
+    return;
+  }
+  request("repaint", [clip.file, settings.count, "start=" + seconds(clip.brace.start), "end=" + seconds(clip.brace.end),
+    "noise=" + settings.noise, "steps=" + settings.steps], anchorOf(clip), clip.seconds,
+  { markers: { start: clip.markers.start, end: clip.markers.end, loopStart: clip.brace.start, loopEnd: clip.brace.end } });
 }
 
 // Audition: writes the variation heard last into the sample folder (/dd/keep); it comes back as /dd/done vary and
@@ -354,6 +378,9 @@ function readClip(api) {
     seconds: fileSeconds(api) || 0,
     beats: span.warped ? span.to - span.from : null,  // only a warped clip's span is in beats
     looping: span.looping,
+    // Its markers and loop brace in its own units (seconds when unwarped): Repaint's range and what its results play.
+    markers: { start: Number(api.get("start_marker")), end: Number(api.get("end_marker")) },
+    brace: { start: Number(api.get("loop_start")), end: Number(api.get("loop_end")) },
     arrangement: place.arrangement
   };
 }
@@ -536,7 +563,14 @@ function placeResults(job, files) {
   if (settings.target === TARGET_VARIATIONS_TRACK || trackIndex === null || !isAudioTrack(trackIndex)) {
     trackIndex = variationsTrack();
   }
-  var shape = job.loopBeats ? function (clip) { makeLoop(clip, job.loopBeats); } : function () {};
+  var shape = function (clip) {
+    if (job.loopBeats) {
+      makeLoop(clip, job.loopBeats);
+    }
+    if (job.markers) {
+      playAs(clip, job.markers);
+    }
+  };
   var placed = place.arrangement ?
     placeInArrangement(trackIndex, trackIndex === place.track ? place.end : place.start, files, job.seconds, shape) :
     placeInSession(trackIndex, trackIndex === place.track ? place.scene + 1 : Math.max(0, place.scene), files, shape);
@@ -607,6 +641,16 @@ function makeLoop(clip, beats) {
   clip.set("looping", 1);
   clip.set("loop_start", 0);
   clip.set("loop_end", beats);
+}
+
+// A repaint is its whole source file with a part new: unwarped, with its source's markers and brace, it plays what
+// the source plays. Start before end and brace start before end, so Live never sees an end before a start.
+function playAs(clip, markers) {
+  clip.set("warping", 0);
+  clip.set("start_marker", markers.start);
+  clip.set("end_marker", markers.end);
+  clip.set("loop_start", markers.loopStart);
+  clip.set("loop_end", markers.loopEnd);
 }
 
 // Session: each file into the next free slot from `firstScene` down (scenes are added at the end when the track
@@ -786,11 +830,11 @@ function dropPending() {
 }
 
 // A render request, waiting for its /dd/done <answer> (the kind itself, or `vary` for a keep). extra: answer,
-// loopBeats (the results are loops of that many beats).
+// loopBeats (the results are loops of that many beats), markers (the results play that part: a repaint).
 function request(kind, args, anchor, seconds, extra) {
   var id = send("/dd/" + kind, args);
   state.pending[id] = { kind: kind, answer: (extra && extra.answer) || kind, anchor: anchor, progress: 0,
-    seconds: seconds, loopBeats: (extra && extra.loopBeats) || 0 };
+    seconds: seconds, loopBeats: (extra && extra.loopBeats) || 0, markers: (extra && extra.markers) || null };
   state.lastError = "";
   state.notice = "";
   showStatus();
@@ -878,7 +922,7 @@ function clamp(value, low, high) {
 }
 
 // Only the entry points above answer messages; everything else is private to the script.
-[onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, makeLoop, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
+[onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, makeLoop, playAs, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
   sameRegion, refreshed, selectedFor, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,

@@ -123,7 +123,7 @@ def test_controls_are_saved_mappable_parameters(built):
              for box in patcher["boxes"] if box["box"].get("parameter_enable")}
     assert {"Noise", "Count", "Steps", "Target", "Vary", "Generate", "Interpolate", "Cancel", "Trigger Low",
             "Trigger High"} <= names
-    assert {"Extend", "Keep", "Audition"} <= names
+    assert {"Extend", "Repaint", "Keep", "Audition"} <= names
     assert set(patcher["parameters"]) - {"inherited_shortname"} == \
         {box["box"]["id"] for box in patcher["boxes"] if box["box"].get("parameter_enable")}
 
@@ -178,7 +178,7 @@ def test_buttons_are_momentary_and_pass_their_value(built):
     initial value, and hand the script their value, which ignores 0 and anything before the device is in the set."""
     patcher = patcher_of(built)
     boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
-    for name in ("vary", "generate", "interpolate", "cancel", "extend", "keep"):
+    for name in ("vary", "generate", "interpolate", "cancel", "extend", "repaint", "keep"):
         button = boxes[f"obj-button-{name}"]
         assert button["maxclass"] == "live.text" and button["mode"] == 0, name
         assert not button["saved_attribute_attributes"]["valueof"].get("parameter_initial_enable"), name

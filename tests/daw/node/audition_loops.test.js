@@ -220,16 +220,57 @@ test("Extend in the Arrangement: the longer result goes into the first gap long 
   near(probe.live.tracks[0].arrangement.find((clip) => clip.file === "/s/ext.wav").start_time, 13, "after next.wav");
 });
 
-test("Extend, Keep and Audition buttons recalled while the set loads start nothing", () => {
+test("Extend, Repaint, Keep and Audition buttons recalled while the set loads start nothing", () => {
   const probe = loadDevice(session());
   probe.live.select(0, 0);
-  for (const button of ["extend", "keep"]) {
+  for (const button of ["extend", "repaint", "keep"]) {
     probe.message(button, 1);
   }
   probe.message("init");
   connect(probe);
-  for (const button of ["extend", "keep"]) {
+  for (const button of ["extend", "repaint", "keep"]) {
     probe.message(button, 0);
   }
-  assert.equal(probe.sent().filter((m) => ["/dd/extend", "/dd/keep"].includes(m[0])).length, 0);
+  assert.equal(probe.sent().filter((m) => ["/dd/extend", "/dd/repaint", "/dd/keep"].includes(m[0])).length, 0);
+});
+
+test("Repaint: the loop brace of an unwarped clip (Loop off) is made new; each result plays what the source plays", () => {
+  // The take plays 1.0-3.0 s of its file; the brace marks 1.5-2.0 s.
+  const take = { file: "/x/take.wav", seconds: 3.1, start_marker: 1, end_marker: 3, loop_start: 1.5, loop_end: 2 };
+  const probe = start(session(take));
+  probe.message("noise", 0.8);
+  probe.live.select(0, 0);
+  probe.message("repaint", 1);
+  const sent = lastSent(probe, "/dd/repaint");
+  assert.deepEqual(sent.slice(2), ["/x/take.wav", 4, "start=1.5", "end=2", "noise=0.8", "steps=25"]);
+  const files = ["/s/take/take repaint 1.500-2.000s 001.wav", "/s/take/take repaint 1.500-2.000s 002.wav"];
+  files.forEach((file) => probe.live.fileLengths.set(file, 3.1));
+  probe.reply("/dd/done", sent[1], "repaint", ...files);
+  probe.clock.runScheduled();
+  assert.deepEqual(probe.live.posted, [], "Live refused no marker");
+  const made = probe.live.tracks[0].slots.slice(1);
+  assert.deepEqual(made.map((clip) => clip.file), files);
+  for (const clip of made) {
+    assert.deepEqual([clip.warping, clip.looping, clip.start_marker, clip.end_marker, clip.loop_start, clip.loop_end],
+      [0, 0, 1, 3, 1.5, 2], clip.file);
+  }
+  assert.match(probe.files(), /2 new clips on Drums/);
+});
+
+test("Repaint is refused in words for a warped clip, a looping one, and a brace outside the clip", () => {
+  const cases = [
+    [beatClip({ loop_start: 2, loop_end: 4 }), /Repaint: works on unwarped clips/],
+    [{ file: KICK, seconds: 1, looping: 1, loop_start: 0.2, loop_end: 0.4 }, /Repaint: turn the clip's Loop off/],
+    [{ file: KICK, seconds: 1, start_marker: 0.5, end_marker: 1, loop_start: 0.2, loop_end: 0.6 },
+      /Repaint: set the loop brace inside the clip/],
+  ];
+  for (const [clip, message] of cases) {
+    const probe = start(session(clip));
+    probe.message("repaint", 1);
+    assert.match(probe.status(), /Repaint: select an audio clip first/);
+    probe.live.select(0, 0);
+    probe.message("repaint", 1);
+    assert.equal(lastSent(probe, "/dd/repaint"), undefined);
+    assert.match(probe.status(), message);
+  }
 });

@@ -304,8 +304,8 @@ class FakeLive {
     if (object.kind === "clip" && !object.midi && name === "warping") {
       // Warp on keeps the clip playing as it did at the set's tempo: its markers turn from seconds into beats.
       const on = Number(value) ? 1 : 0;
-      if (on && !object.warping) {
-        const beats = this.tempo / 60;
+      if (on !== object.warping) {  // (off again: back to seconds at the set's tempo)
+        const beats = on ? this.tempo / 60 : 60 / this.tempo;
         for (const key of ["start_marker", "end_marker", "loop_start", "loop_end"]) {
           object[key] *= beats;
         }
@@ -321,7 +321,14 @@ class FakeLive {
       object.looping = Number(value) ? 1 : 0;
       return;
     }
-    if (object.kind === "clip" && !object.midi && ["loop_start", "loop_end"].includes(name)) {
+    if (object.kind === "clip" && !object.midi && ["start_marker", "end_marker", "loop_start", "loop_end"].includes(name)) {
+      const [low, high] = name.endsWith("_start") || name === "start_marker" ?
+        [Number(value), object[name === "start_marker" ? "end_marker" : "loop_end"]] :
+        [object[name === "end_marker" ? "start_marker" : "loop_start"], Number(value)];
+      if (!(low < high)) {  // Live refuses a start at or after its end
+        this.posted.push(`${livePath}: set ${name}: ${low} is not before ${high}`);
+        return;
+      }
       object[name] = Number(value);
       return;
     }

@@ -3,8 +3,8 @@
 //   node service_session.js <service port> <audio file> [<3.1 s recording>]
 // Exits 0 when the device connected, selected the clip, got variations and put them into empty clip slots; with
 // a recording, also when clips playing 1.0-1.2 s of it got variations of exactly that part, placed beside them,
-// when a looping clip got loops of its beats at the set's tempo (placed looping), when Extend placed the clip
-// continued, and when an audition press was answered by ear and Keep placed the kept file (issues 15, 16).
+// when a looping clip got loops of its beats at the set's tempo (placed looping), when Repaint's results of its loop
+// brace play what their source plays, when Extend placed the clip continued, and when an audition press was answered by ear and Keep placed the kept file (issues 15, 16).
 "use strict";
 
 const dgram = require("node:dgram");
@@ -214,6 +214,21 @@ async function main() {
       assert.deepEqual([clip.warping, clip.looping, clip.loop_end], [1, 1, 4], clip.file);
     }
     outcome.loops = loops.map((clip) => clip.file);
+    // Repaint: an unwarped clip playing 1.0-3.0 s of the recording, its loop brace (Loop off) over 1.5-2.0 s.
+    const painted = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [
+      { file: longFile, start_marker: 1, end_marker: 3, loop_start: 1.5, loop_end: 2 }, null, null] }] },
+    (live) => live.select(0, 0), async (probe, waitFor) => {
+      probe.message("repaint", 1);
+      await waitFor("the repaint", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
+    });
+    const repaints = painted.live.tracks[0].slots.slice(1);
+    for (const clip of repaints) {
+      assert.match(path.basename(clip.file), / repaint 1\.500-2\.000s \d+\.wav$/);
+      assert.ok(Math.abs(wavSeconds(clip.file) - wavSeconds(longFile)) < 1e-9, `${clip.file}: the whole file`);
+      assert.deepEqual([clip.warping, clip.start_marker, clip.end_marker, clip.loop_start, clip.loop_end],
+        [0, 1, 3, 1.5, 2], clip.file);
+    }
+    outcome.repainted = repaints.map((clip) => clip.file);
   }
   // Extend: the kick, then as long again, in the next slot.
   const extended = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }] },
