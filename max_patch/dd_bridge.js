@@ -156,7 +156,7 @@ function vary(value) {
 }
 
 // Extend: the clip's file, then as much new material again as the clip plays (in bars at the set's tempo for a
-// warped clip, in seconds for an unwarped one). The service continues the file from its end, so the clip must play
+// warped clip of a beat or more, else in seconds). The service continues the file from its end, so the clip must play
 // up to that end.
 function extend(value) {
   var clip = pressed(arguments) ? selectedFor("Extend") : null;
@@ -168,7 +168,8 @@ function extend(value) {
     return;
   }
   var tempo = setTempo();
-  var bars = clip.beats === null ? 0 : clip.beats / BEATS_PER_BAR;
+  // Under a beat (a warped one-shot) bars say nothing musical, and the service takes a beat at the least.
+  var bars = clip.beats === null || clip.beats < 1 ? 0 : clip.beats / BEATS_PER_BAR;
   var length = bars > 0 ? ["bars=" + seconds(bars), "bpm=" + seconds(tempo)] : [seconds(regionSeconds(clip))];
   var added = bars > 0 ? bars * BEATS_PER_BAR * SECONDS_PER_MINUTE / tempo : regionSeconds(clip);
   request("extend", [clip.file, settings.count].concat(length, ["steps=" + settings.steps]), anchorOf(clip),

@@ -196,6 +196,15 @@ test("Extend: a warped clip is extended by its length in bars at the set's tempo
   assert.deepEqual(lastSent(probe, "/dd/extend").slice(2), [KICK, 4, "0.25", "steps=25"]);
 });
 
+test("Extend of a warped clip shorter than a beat goes by seconds (the service's bars start at one beat)", () => {
+  // Half a beat of a 120 BPM file: 0.25 s.
+  const probe = start(session(beatClip({ end_marker: 0.5, seconds: 0.25,
+    warp_markers: [{ beat_time: 0, sample_time: 0 }, { beat_time: 8, sample_time: 4 }] })));
+  probe.live.select(0, 0);
+  probe.message("extend", 1);
+  assert.deepEqual(lastSent(probe, "/dd/extend").slice(2), [BEAT, 4, "0.25", "steps=25"]);
+});
+
 test("Extend of a clip that stops before its file's end is refused in words (the service continues the file)", () => {
   const probe = start(session({ file: KICK, seconds: 1, start_marker: 0, end_marker: 0.5 }));
   probe.live.select(0, 0);
