@@ -7,9 +7,12 @@
 --   folder to `allowed_folders` in the service's configuration.
 -- @provides
 --   [nomain] .
+--   [main] DD Bridge - Extend selected items.lua
 --   [main] DD Bridge - Follow selection.lua
 --   [main] DD Bridge - Generate at edit cursor.lua
 --   [main] DD Bridge - Interpolate between two selected items.lua
+--   [main] DD Bridge - Keep last heard.lua
+--   [main] DD Bridge - Repaint time selection of selected items.lua
 --   [main] DD Bridge - Settings.lua
 --   [main] DD Bridge - Vary selected items.lua
 --
@@ -410,10 +413,11 @@ end
 
 -- ---- Items, takes and tracks ----
 
--- What a take plays of its file: {file, start, finish, reversed, whole}, in seconds of the file, or nil for MIDI
--- and empty takes. The take plays D_LENGTH x D_PLAYRATE seconds of its source from D_STARTOFFS; a section
--- source (REAPER's "Section" and reversed takes) maps that into its parent, flipped when it is reversed.
-function lib.take_region(item, take)
+-- What a take plays of its file between `from` and `to` seconds of the item's own time (0: the item's start):
+-- {file, start, finish, reversed, whole}, in seconds of the file, or nil for MIDI and empty takes. The take plays
+-- its source from D_STARTOFFS at D_PLAYRATE; a section source (REAPER's "Section" and reversed takes) maps that
+-- into its parent, flipped when it is reversed. Seconds past the source's ends are left out.
+function lib.take_span(item, take, from, to)
   if not take or not reaper.ValidatePtr2(0, take, "MediaItem_Take*") or reaper.TakeIsMIDI(take) then
     return nil
   end
@@ -421,16 +425,16 @@ function lib.take_region(item, take)
   if not source then
     return nil
   end
-  local from = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
-  local to = from + reaper.GetMediaItemInfo_Value(item, "D_LENGTH") * reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
+  local offset, rate = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"), reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
+  from, to = offset + from * rate, offset + to * rate
   local reversed = false
   local parent = reaper.GetMediaSourceParent(source)
   while parent do
-    local ok, offset, length, reverse = reaper.PCM_Source_GetSectionInfo(source)
+    local ok, section_offset, length, reverse = reaper.PCM_Source_GetSectionInfo(source)
     if ok and reverse then
-      from, to, reversed = offset + length - to, offset + length - from, not reversed
+      from, to, reversed = section_offset + length - to, section_offset + length - from, not reversed
     elseif ok then
-      from, to = offset + from, offset + to
+      from, to = section_offset + from, section_offset + to
     end
     source, parent = parent, reaper.GetMediaSourceParent(parent)
   end
@@ -440,8 +444,16 @@ function lib.take_region(item, take)
   end
   local length = reaper.GetMediaSourceLength(source)
   from, to = math.max(0, from), math.min(to, length)
-  return { file = file, start = from, finish = to, reversed = reversed,
+  return { file = file, start = from, finish = to, reversed = reversed, length = length,
     whole = from < EDGE_SECONDS and to > length - EDGE_SECONDS }
+end
+
+-- What a take plays of its file over the whole item (lib.take_span).
+function lib.take_region(item, take)
+  if not reaper.ValidatePtr2(0, item, "MediaItem*") then
+    return nil
+  end
+  return lib.take_span(item, take, 0, reaper.GetMediaItemInfo_Value(item, "D_LENGTH"))
 end
 
 -- The file behind a take (through sections and reversed sources), or nil for MIDI and empty takes.
@@ -545,6 +557,120 @@ function lib.reverse_take(item, take)
   reaper.SetMediaItemSelected(item, true)
   reaper.SetActiveTake(take)
   reaper.Main_OnCommand(TOGGLE_TAKE_REVERSE, 0)
+end
+
+-- What a new take copies from the original one, so it sounds in the same place, pitch and channels.
+local INHERITED = { "D_PLAYRATE", "D_PITCH", "B_PPITCH", "I_CHANMODE" }
+
+-- Adds `files` as takes on target.item ({item, take, region} from lib.selected_audio_items), lined up with the
+-- original take: each new take plays its file from `offset` seconds (0 for a variation, which is exactly what
+-- the item plays; the region's start for a repaint or extension, which is the whole file), with the original's
+-- playrate, pitch and channel mode, reversed when it is. The first new take becomes active. Returns the takes.
+function lib.add_takes(target, files, offset)
+  if not reaper.ValidatePtr2(0, target.item, "MediaItem*") then
+    return {}  -- deleted while the service worked
+  end
+  local original = reaper.ValidatePtr2(0, target.take, "MediaItem_Take*") and target.take or nil
+  local takes = {}
+  for _, file in ipairs(files) do
+    local take = reaper.AddTakeToMediaItem(target.item)
+    reaper.SetMediaItemTake_Source(take, lib.new_source(file))
+    reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", lib.basename(file), true)
+    reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", offset or 0)
+    for _, name in ipairs(INHERITED) do
+      if original then
+        reaper.SetMediaItemTakeInfo_Value(take, name, reaper.GetMediaItemTakeInfo_Value(original, name))
+      end
+    end
+    if target.region.reversed then
+      lib.reverse_take(target.item, take)
+    end
+    takes[#takes + 1] = take
+  end
+  if takes[1] then
+    reaper.SetActiveTake(takes[1])
+  end
+  return takes
+end
+
+-- Places each finished request's files on the items that asked for them, the selection kept as it was; call it
+-- inside lib.change. rendered: {{targets = {...}, files = {...}, offset = fn(target), after = fn(target, takes)}};
+-- offset (optional) says where each new take starts in its file, after (optional) changes the item once its
+-- takes are there. Returns how many takes were added.
+function lib.place_takes_now(rendered)
+  local added = 0
+  local selected = lib.selection()
+  for _, result in ipairs(rendered) do
+    for _, target in ipairs(result.targets) do
+      local takes = lib.add_takes(target, result.files, result.offset and result.offset(target) or 0)
+      if result.after and #takes > 0 then
+        result.after(target, takes)
+      end
+      added = added + #takes
+    end
+  end
+  lib.restore_selection(selected)
+  return added
+end
+
+-- lib.place_takes_now as one undo point named `description`; none when nothing was rendered.
+function lib.place_takes(description, rendered)
+  local added = 0
+  if #rendered > 0 then
+    lib.change(description, function() added = lib.place_takes_now(rendered) end)
+  end
+  return added
+end
+
+-- ---- Tempo ----
+
+-- The service's bars are 4/4 (bridge/engine/tempo.py): a bar is four beats.
+local BEATS_PER_BAR = 4
+local WHOLE_BAR_TOLERANCE = 0.01  -- of a bar: the service takes a loop up to 1 % short round (docs/loops.md)
+
+-- The project's tempo (beats a minute) at `time` seconds: the tempo map's, or the master tempo where there is
+-- no tempo map call (REAPER before 5.0).
+function lib.bpm_at(time)
+  if reaper.TimeMap2_GetDividedBpmAtTime then
+    return reaper.TimeMap2_GetDividedBpmAtTime(0, time)
+  end
+  return reaper.Master_GetTempo()
+end
+
+function lib.bar_seconds(bpm)
+  return BEATS_PER_BAR * 60 / bpm
+end
+
+-- How many whole bars at `bpm` `seconds` is, or nil when it is not (within the service's tolerance).
+function lib.whole_bars(seconds, bpm)
+  local bars = seconds / lib.bar_seconds(bpm)
+  local whole = math.floor(bars + 0.5)
+  if whole < 1 or math.abs(bars - whole) > WHOLE_BAR_TOLERANCE then
+    return nil
+  end
+  return whole
+end
+
+-- bars= bpm= for the service: `bars` at the project's `bpm`, for an item playing its file at `rate` (the
+-- service counts in the file's own time, so its tempo is the project's divided by the playrate).
+function lib.tempo_options(bars, bpm, rate)
+  return { string.format("bars=%g", bars), string.format("bpm=%.6f", bpm / rate) }
+end
+
+-- The loop options for a variation of target (an item whose source loops, B_LOOPSRC): loop=on, and bars= bpm=
+-- when what the item plays of its file lasts whole bars at the project's tempo where it starts, so the service
+-- makes variations exactly that long. bpm is in the file's own time (the project's divided by the playrate), as
+-- the service measures the file. {} for an item that does not loop.
+function lib.loop_options(target)
+  if reaper.GetMediaItemInfo_Value(target.item, "B_LOOPSRC") ~= 1 then
+    return {}
+  end
+  local rate = reaper.GetMediaItemTakeInfo_Value(target.take, "D_PLAYRATE")
+  local bpm = lib.bpm_at(reaper.GetMediaItemInfo_Value(target.item, "D_POSITION"))
+  local bars = lib.whole_bars((target.region.finish - target.region.start) / rate, bpm)
+  local options = bars and lib.tempo_options(bars, bpm, rate) or {}
+  table.insert(options, 1, "loop=on")
+  return options
 end
 
 -- A new track at `index` (0-based) named `name`; returns it.

@@ -15,7 +15,8 @@ from bridge.constants import DEFAULT_NOISE, DEFAULT_STEPS, MAX_COUNT, OSC_PORT, 
 SCRIPTS = REPO_DIR / "reaper_scripts"
 LUA_TESTS = Path(__file__).resolve().parent / "lua"
 ACTIONS = ["Vary selected items", "Generate at edit cursor", "Interpolate between two selected items",
-           "Follow selection", "Settings"]
+           "Follow selection", "Settings", "Repaint time selection of selected items", "Extend selected items",
+           "Keep last heard"]
 
 
 def lua() -> str:
@@ -60,7 +61,7 @@ def sample(drum_samples) -> Path:
 
 
 @pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two",
-                                  "take_regions"])
+                                  "take_regions", "repaint_needs_time_selection", "extend_bad_length"])
 def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):
     run_scenario(name, tmp_path, sample, OSC_PORT, dd_bridge)
 
@@ -85,6 +86,35 @@ def test_items_vary_exactly_what_they_play(name, service, sample, long_take, dd_
     work = service["root"] / name
     work.mkdir()
     run_scenario(name, work, sample, service["port"], dd_bridge, long=long_take)
+
+
+@pytest.mark.parametrize("name", ["repaint", "vary_loop"])
+def test_repaint_and_loops(name, service, sample, long_take, dd_bridge):
+    """Issue 15 in REAPER: the time selection over items repainted in the file's own seconds; looped items
+    varied as loops of their bars at the project's tempo."""
+    work = service["root"] / name
+    work.mkdir()
+    run_scenario(name, work, sample, service["port"], dd_bridge, long=long_take)
+
+
+@pytest.mark.parametrize("name", ["extend_seconds", "extend_bars"])
+def test_extend(name, service, sample, dd_bridge):
+    work = service["root"] / name
+    work.mkdir()
+    run_scenario(name, work, sample, service["port"], dd_bridge)
+
+
+@pytest.mark.parametrize("name", ["keep", "keep_loose"])
+def test_keep_last_heard(name, service, sample, dd_bridge):
+    """Issue 16 in REAPER: with audition on, Vary places nothing and Keep last heard places what was heard. The
+    scenario turns audition off again; so does this test, should the scenario die half way."""
+    work = service["root"] / name
+    work.mkdir()
+    try:
+        run_scenario(name, work, sample, service["port"], dd_bridge)
+    finally:
+        subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", "audition", "off"],
+                       capture_output=True, timeout=60)
 
 
 def test_library_defaults_match_the_service():

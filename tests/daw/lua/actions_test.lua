@@ -533,6 +533,224 @@ function scenarios.region_reversed()
     { start = 1.0, finish = 1.2, reversed = true })
 end
 
+-- ---- Repaint, extend, loops and audition (issues 15 and 16) ----
+
+-- The argv of the last request started for `address` (the address is where it is: after --result FILE).
+local function request_for(state, address)
+  local found
+  for _, started in ipairs(state.exec) do
+    for i, word in ipairs(started.argv) do
+      if word == address and started.argv[i - 2] == "--result" then
+        found = { table.unpack(started.argv, i + 1) }
+      end
+    end
+  end
+  return found
+end
+
+local function option(args, key)
+  for _, word in ipairs(args) do
+    local value = word:match("^" .. key .. "=(.*)$")
+    if value then
+      return value
+    end
+  end
+  return nil
+end
+
+local function long_recording()
+  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
+  copy(env.DD_LONG, long)
+  return long
+end
+
+-- The time selection over two items of a 3.1 s recording: one playing 1.0-1.6 s of it, one reversed playing
+-- 1.0-1.2 s backwards; each gets the part under the selection repainted, as new takes lined up with it.
+function scenarios.repaint()
+  local state = project()
+  local long = long_recording()
+  local plain = mock.add_item(mock.add_track("Drums"), { file = long, position = 10, startoffs = 1.0, length = 0.6 })
+  local backwards = mock.add_item(mock.add_track("Perc"), { file = long, position = 10.15, startoffs = 1.9,
+    length = 0.2, sections = { { offset = 0, length = 3.1, reversed = true } } })
+  local away = mock.add_item(state.tracks[1], { file = long, position = 20, length = 0.5 })
+  state.time_selection = { 10.2, 10.35 }
+  mock.run_action(script("Repaint time selection of selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("^1 selected item was not under the time selection"), "unclear: %s", state.messages[1])
+  equal(#state.undo.blocks, 1, "undo blocks")
+  equal(state.undo.blocks[1].description, "DD Bridge: repaint 2 items", "undo description")
+  local ranges = {}
+  for _, started in ipairs(state.exec) do
+    local args = request_for({ exec = { started } }, "/dd/repaint")
+    if args then
+      equal(args[1], long, "the file")
+      ranges[#ranges + 1] = option(args, "start") .. "-" .. option(args, "end")
+    end
+  end
+  table.sort(ranges)
+  equal(table.concat(ranges, " "), "1.000000-1.150000 1.200000-1.350000", "the parts under the selection, in the file")
+  for _, case in ipairs({ { plain, "1.200-1.350s", false }, { backwards, "1.000-1.150s", true } }) do
+    local item, shown, reversed = table.unpack(case)
+    equal(#item.takes, 3, "takes")
+    equal(item.active, item.takes[2], "the first new take is active")
+    for i = 2, 3 do
+      local take = item.takes[i]
+      local file = take.source.parent and take.source.parent.file or take.source.file
+      check(file:find(" repaint " .. shown:gsub("%p", "%%%0") .. " %d+%.wav$"), "named: %s", file)
+      near(mock.wav_seconds(file), 3.1, "a repaint is the whole file")
+      near(take.startoffs, item.takes[1].startoffs, "D_STARTOFFS: lined up with the original")
+      equal(take.source.section ~= nil and take.source.section.reversed, reversed, "reversed")
+    end
+  end
+  equal(#away.takes, 1, "the item outside the selection")
+  check(plain.selected and backwards.selected and away.selected, "the selection is as it was")
+end
+
+function scenarios.repaint_needs_time_selection()
+  local state, source = project()
+  mock.add_item(mock.add_track("Drums"), { file = source })
+  mock.run_action(script("Repaint time selection of selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("time selection"), "unclear message: %s", state.messages[1])
+  equal(#state.exec, 0, "processes started")
+  state.time_selection = { 5, 6 }  -- after the item
+  mock.run_action(script("Repaint time selection of selected items"))
+  check(state.messages[2]:find("not over any of the selected audio items"), "unclear message: %s", state.messages[2])
+  equal(#state.exec, 0, "processes started")
+end
+
+local function extend(answer, bpm)
+  local state, source = project({ count = "1" })
+  state.bpm = bpm or 120
+  state.inputs = answer
+  local whole = mock.wav_seconds(source)
+  local item = mock.add_item(mock.add_track("Drums"), { file = source, position = 2, length = whole })
+  mock.run_action(script("Extend selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(state.dialog.values, "1 bar", "the first prompt offers one bar")
+  equal(state.ext["DD Bridge/extend_length"], answer, "the answer is offered next time")
+  equal(#state.undo.blocks, 1, "undo blocks")
+  equal(state.undo.blocks[1].description, "DD Bridge: extend 1 item", "undo description")
+  equal(#item.takes, 2, "takes")
+  local take = item.takes[2]
+  equal(item.active, take, "the new take is active")
+  near(take.startoffs, 0, "the new take starts where the original does")
+  near(item.length, mock.wav_seconds(take.source.file), "the item plays on to the new file's end")
+  return state, request_for(state, "/dd/extend"), whole, item, source
+end
+
+function scenarios.extend_seconds()
+  local state, args, whole, item, source = extend("0.5")
+  equal(args[1], source, "the file")
+  equal(tonumber(args[3]), 0.5, "seconds")
+  check(not option(args, "bars"), "no bars")
+  near(item.length, whole + 0.5, "the item is 0.5 s longer")
+  check(item.takes[2].source.file:find(" ext 0%.500s %d+%.wav$"), "named: %s", item.takes[2].source.file)
+end
+
+function scenarios.extend_bars()
+  local _, args, whole, item = extend("1 bar", 240)
+  equal(option(args, "bars"), "1", "bars")
+  near(tonumber(option(args, "bpm")), 240, "bpm: the project's")
+  near(item.length, whole + 1.0, "one bar at 240 BPM: a second longer")
+end
+
+function scenarios.extend_bad_length()
+  local state, source = project()
+  state.inputs = "long"
+  mock.add_item(mock.add_track("Drums"), { file = source })
+  mock.run_action(script("Extend selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("seconds .* or bars .* not 'long'"), "unclear message: %s", state.messages[1])
+  equal(#state.exec, 0, "processes started")
+  equal(state.ext["DD Bridge/extend_length"], nil, "a refused answer is not kept")
+end
+
+-- An item whose source loops and lasts one bar at the project's 120 BPM: loop=on bars=1 bpm=120, and the
+-- variations are exactly that bar. One that does not last whole bars: loop=on alone, as long as it.
+function scenarios.vary_loop()
+  local state = project({ count = "1" })
+  local long = long_recording()
+  local drums = mock.add_track("Drums")
+  local bar = mock.add_item(drums, { file = long, position = 0, length = 2.0, loopsrc = true })
+  local odd = mock.add_item(drums, { file = long, position = 4, startoffs = 0.5, length = 0.7, loopsrc = true })
+  mock.run_action(script("Vary selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local seen = {}
+  for _, started in ipairs(state.exec) do
+    local args = request_for({ exec = { started } }, "/dd/vary")
+    if args then
+      seen[#seen + 1] = table.concat({ option(args, "start") or "", option(args, "loop") or "", option(args, "bars") or "",
+        option(args, "bpm") or "" }, " ")
+    end
+  end
+  table.sort(seen)
+  equal(table.concat(seen, ", "), "0.000000 on 1 120.000000, 0.500000 on  ", "the loop options")
+  near(mock.wav_seconds(bar.takes[2].source.file), 2.0, "the looped variation lasts the bar")
+  near(mock.wav_seconds(odd.takes[2].source.file), 0.7, "the other lasts what its item plays")
+end
+
+local function send(...)
+  local words = { shell(env.DD_COMMAND), "send", "--port", env.DD_PORT }
+  for _, word in ipairs({ ... }) do
+    words[#words + 1] = shell(word)
+  end
+  assert(os.execute(table.concat(words, " ") .. " >/dev/null"), "dd-bridge send failed")
+end
+
+-- Audition on: Vary plays and places nothing; Keep last heard writes the variation and it becomes a take on
+-- the item it came from (the other selected item, of another file, gets none).
+function scenarios.keep()
+  local state, source = project({ count = "1" })
+  local other = env.DD_WORK .. "/other/snare.wav"
+  copy(env.DD_SAMPLE, other)
+  local whole = mock.wav_seconds(source)
+  local drums = mock.add_track("Drums")
+  local item = mock.add_item(drums, { file = source, length = whole })
+  send("/dd/set", "audition", "on")
+  local ok, failure = pcall(function()
+    mock.run_action(script("Vary selected items"))
+    check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+    equal(#item.takes, 1, "takes after a press heard")
+    equal(#state.undo.blocks, 0, "no undo point for a press heard")
+    local snare = mock.add_item(drums, { file = other, position = 4 })
+    mock.run_action(script("Keep last heard"))
+    check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+    equal(#state.undo.blocks, 1, "undo blocks")
+    equal(state.undo.blocks[1].description, "DD Bridge: keep last heard", "undo description")
+    equal(#item.takes, 2, "the kept variation is a take on its item")
+    equal(item.active, item.takes[2], "and the active one")
+    local file = item.takes[2].source.file
+    check(file:find(state.project_path, 1, true) == 1, "not in the media folder: %s", file)
+    check(file:find("kick 01 %(hard%) var %d+%.wav$"), "named: %s", file)
+    near(mock.wav_seconds(file), whole, "as long as what the item plays")
+    equal(#snare.takes, 1, "an item of another file gets nothing")
+  end)
+  send("/dd/set", "audition", "off")
+  assert(ok, failure)
+end
+
+-- Keep with nothing selected that it belongs to: a new track at the edit cursor.
+function scenarios.keep_loose()
+  local state, source = project({ count = "1" })
+  local item = mock.add_item(mock.add_track("Drums"), { file = source, length = mock.wav_seconds(source) })
+  send("/dd/set", "audition", "on")
+  local ok, failure = pcall(function()
+    mock.run_action(script("Vary selected items"))
+    item.selected = false
+    state.cursor = 7
+    mock.run_action(script("Keep last heard"))
+    check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+    equal(#item.takes, 1, "the unselected item is left alone")
+    local kept = state.tracks[#state.tracks]
+    equal(kept.name, "DD Kept", "a new track")
+    equal(#kept.items, 1, "the kept variation")
+    equal(kept.items[1].position, 7, "at the edit cursor")
+  end)
+  send("/dd/set", "audition", "off")
+  assert(ok, failure)
+end
+
 local name = arg[1]
 check(scenarios[name], "no scenario %s", tostring(name))
 scenarios[name]()

@@ -34,6 +34,8 @@ local function new_state(options)
     removed = {},        -- [path] = true for every file the script removed
     toggles = {},
     cursor = options.cursor or 0,
+    time_selection = { 0, 0 },  -- start, end in seconds; equal: none
+    bpm = options.bpm or 120,   -- one tempo for the whole project
     gfx = { open = false, drawn = {} },
     inputs = options.inputs,  -- what GetUserInputs "types"
     faults = {},         -- [API name] = true: that call raises a Lua error, as a REAPER call given bad input does
@@ -78,7 +80,7 @@ end
 -- the take (a reversed take is one reversed section over the whole file).
 function mock.add_item(track, options)
   local item = { track = track, position = options.position or 0, length = options.length or 1,
-    takes = {}, selected = options.selected ~= false }
+    takes = {}, selected = options.selected ~= false, loopsrc = options.loopsrc and 1 or 0 }
   local take = { item = item, startoffs = options.startoffs or 0, playrate = options.playrate or 1, name = "",
     midi = options.midi or false, pitch = options.pitch or 0, chanmode = options.chanmode or 0,
     preserve_pitch = options.preserve_pitch or 0 }
@@ -459,7 +461,7 @@ function reaper.ValidatePtr2(project, pointer, kind)
   return state.valid[pointer] == kind
 end
 
-local ITEM_NUMBERS = { D_POSITION = "position", D_LENGTH = "length" }
+local ITEM_NUMBERS = { D_POSITION = "position", D_LENGTH = "length", B_LOOPSRC = "loopsrc" }
 local TAKE_NUMBERS = { D_STARTOFFS = "startoffs", D_PLAYRATE = "playrate", D_PITCH = "pitch", I_CHANMODE = "chanmode",
   B_PPITCH = "preserve_pitch" }
 
@@ -544,12 +546,25 @@ function reaper.GetSetMediaTrackInfo_String(track, name, value, set)
 end
 function reaper.AddMediaItemToTrack(track)
   check(track, "MediaTrack*", "AddMediaItemToTrack")
-  local item = { track = track, position = 0, length = 0, takes = {}, selected = false }
+  local item = { track = track, position = 0, length = 0, takes = {}, selected = false, loopsrc = 0 }
   table.insert(track.items, item)
   state.valid[item] = "MediaItem*"
   return item
 end
 function reaper.GetCursorPosition() return state.cursor end
+-- The time selection (isLoop false) or the loop points (true; the mock keeps none): start, end.
+function reaper.GetSet_LoopTimeRange(set, is_loop, start, finish, _)
+  assert(not is_loop, "the mock keeps only the time selection")
+  if set then
+    state.time_selection = { start, finish }
+  end
+  return state.time_selection[1], state.time_selection[2]
+end
+function reaper.Master_GetTempo() return state.bpm end
+function reaper.TimeMap2_GetDividedBpmAtTime(project, time)
+  assert(project == 0 and type(time) == "number", "TimeMap2_GetDividedBpmAtTime(0, time)")
+  return state.bpm
+end
 
 -- ---- gfx: the progress window ----
 

@@ -1,0 +1,130 @@
+-- @noindex
+-- @description DD Bridge - Extend selected items
+-- @version 1.1
+-- @author DD Bridge
+-- @about
+--   Asks how much longer (seconds, or bars at the project's tempo: "2 bars"), then for each selected audio item
+--   Dance Diffusion continues its file by that much (the file itself kept to the bit: the service's extend). Each
+--   result becomes a new take on the item, lined up with the original take, and the item grows to play on
+--   through the rest of its file and the new material. Reversed items are left as they are (an extension goes
+--   forwards). REAPER stays responsive meanwhile and a small window shows the progress.
+
+local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
+local lib = dofile(script_folder .. "DD Bridge - lib.lua")
+
+local LENGTH_KEY = "extend_length"  -- the last answer, offered next time
+local DEFAULT_LENGTH = "1 bar"
+local MAX_SECONDS = 600  -- the longest the service renders (docs/osc.md, Limits)
+
+-- "2.5" (seconds) or "2 bars" / "1 bar" / "0.5 bars" into {seconds = S} or {bars = N}; nil and a message.
+local function parse_length(text)
+  text = text:match("^%s*(.-)%s*$"):lower()
+  local bars = tonumber(text:match("^([%d.]+)%s*bars?$"))
+  if bars and bars > 0 then
+    return { bars = bars }
+  end
+  local seconds = tonumber(text:match("^([%d.]+)%s*s?$"))
+  if seconds and seconds > 0 and seconds <= MAX_SECONDS then
+    return { seconds = seconds }
+  end
+  return nil, string.format("The length must be seconds (up to %d, e.g. 2.5) or bars (e.g. 2 bars), not '%s'.",
+    MAX_SECONDS, text)
+end
+
+local function ask_length()
+  local last = reaper.GetExtState(lib.SECTION, LENGTH_KEY)
+  local ok, answer = reaper.GetUserInputs(lib.TITLE .. " extend", 1,
+    "Length (seconds or N bars),extrawidth=60", last ~= "" and last or DEFAULT_LENGTH)
+  if not ok then
+    return nil
+  end
+  local length, problem = parse_length(answer)
+  if not length then
+    lib.message(problem)
+    return nil
+  end
+  reaper.SetExtState(lib.SECTION, LENGTH_KEY, answer, true)
+  return length
+end
+
+-- The request's length options for target: seconds as they are (in the file's time: times the playrate), bars
+-- at the project's tempo where the item ends.
+local function length_args(length, target)
+  local rate = reaper.GetMediaItemTakeInfo_Value(target.take, "D_PLAYRATE")
+  if length.seconds then
+    return { string.format("%.6f", length.seconds * rate) }
+  end
+  local ends = reaper.GetMediaItemInfo_Value(target.item, "D_POSITION") + reaper.GetMediaItemInfo_Value(target.item, "D_LENGTH")
+  return lib.tempo_options(length.bars, lib.bpm_at(ends), rate)
+end
+
+-- The item plays on to the end of the longest new take's file (never shorter than it was).
+local function grow(target, takes)
+  local rate = reaper.GetMediaItemTakeInfo_Value(takes[1], "D_PLAYRATE")
+  local length = reaper.GetMediaItemInfo_Value(target.item, "D_LENGTH")
+  for _, take in ipairs(takes) do
+    local seconds = reaper.GetMediaSourceLength(reaper.GetMediaItemTake_Source(take))
+    length = math.max(length, (seconds - target.region.start) / rate)
+  end
+  reaper.SetMediaItemInfo_Value(target.item, "D_LENGTH", length)
+end
+
+local function main()
+  local targets, skipped = lib.selected_audio_items()
+  if #targets == 0 then
+    lib.message(lib.no_audio_message(skipped))
+    return
+  end
+  local length = ask_length()
+  if not length then
+    return
+  end
+  local settings = lib.settings()
+  -- One request for each file and length: items that play the same file at the same tempo share the results.
+  local requests, by_file, reversed = {}, {}, 0
+  for _, target in ipairs(targets) do
+    if target.region.reversed then
+      reversed = reversed + 1
+    else
+      local args = { target.file, math.floor(settings.count) }
+      for _, arg in ipairs(length_args(length, target)) do
+        args[#args + 1] = arg
+      end
+      local key = table.concat(args, "|")
+      if not by_file[key] then
+        by_file[key] = {}
+        args[#args + 1] = "steps=" .. math.floor(settings.steps)
+        args[#args + 1] = "folder=" .. lib.output_folder()
+        requests[#requests + 1] = { address = "/dd/extend", key = key, label = lib.basename(target.file), args = args }
+      end
+      table.insert(by_file[key], target)
+    end
+  end
+  if #requests == 0 then
+    lib.message("The selected items are reversed: an extension continues a file forwards.")
+    return
+  end
+  local window = lib.progress_window("Extend")
+  lib.run(settings, requests, window, function(results)
+    local rendered = {}
+    for i, request in ipairs(requests) do
+      if results[i].status == "done" then
+        -- An extension is the whole file and more: the new take plays it from where the original plays its file.
+        rendered[#rendered + 1] = { targets = by_file[request.key], files = results[i].lines, after = grow,
+          offset = function(target) return target.region.start end }
+      end
+    end
+    local count = #targets - reversed
+    lib.place_takes("DD Bridge: extend " .. count .. " item" .. (count == 1 and "" or "s"), rendered)
+    local errors = lib.errors(requests, results)
+    if errors then
+      lib.message("Some items could not be extended:\n\n" .. errors)
+    elseif reversed + skipped > 0 then
+      lib.message(string.format("%d selected item%s reversed (or not audio) and got no new take.",
+        reversed + skipped, reversed + skipped == 1 and " was" or "s were"))
+    end
+  end)
+end
+
+main()
+reaper.defer(function() end)  -- no empty undo point when the action stops early
