@@ -70,9 +70,8 @@ local function grow(target, takes)
 end
 
 local function main()
-  local targets, skipped = lib.selected_audio_items()
-  if #targets == 0 then
-    lib.message(lib.no_audio_message(skipped))
+  local targets, skipped = lib.selected_audio_items_or_say()
+  if not targets then
     return
   end
   local length = ask_length()
@@ -81,48 +80,29 @@ local function main()
   end
   local settings = lib.settings()
   -- One request for each file and length: items that play the same file at the same tempo share the results.
-  local requests, by_file, reversed = {}, {}, 0
-  for _, target in ipairs(targets) do
+  local requests, by_file, reversed = lib.group_requests(targets, function(target)
     if target.region.reversed then
-      reversed = reversed + 1
-    else
-      local args = { target.file, math.floor(settings.count) }
-      for _, arg in ipairs(length_args(length, target)) do
-        args[#args + 1] = arg
-      end
-      local key = table.concat(args, "|")
-      if not by_file[key] then
-        by_file[key] = {}
-        args[#args + 1] = "steps=" .. math.floor(settings.steps)
-        args[#args + 1] = "folder=" .. lib.output_folder()
-        requests[#requests + 1] = { address = "/dd/extend", key = key, label = lib.basename(target.file), args = args }
-      end
-      table.insert(by_file[key], target)
+      return nil
     end
-  end
+    local args = { target.file, math.floor(settings.count) }
+    for _, arg in ipairs(length_args(length, target)) do
+      args[#args + 1] = arg
+    end
+    local key = table.concat(args, "|")
+    args[#args + 1] = "steps=" .. math.floor(settings.steps)
+    args[#args + 1] = "folder=" .. lib.output_folder()
+    return key, { address = "/dd/extend", label = lib.basename(target.file), args = args }
+  end)
   if #requests == 0 then
     lib.message("The selected items are reversed: an extension continues a file forwards.")
     return
   end
   local window = lib.progress_window("Extend")
   lib.run(settings, requests, window, function(results)
-    local rendered = {}
-    for i, request in ipairs(requests) do
-      if results[i].status == "done" then
-        -- An extension is the whole file and more: the new take plays it from where the original plays its file.
-        rendered[#rendered + 1] = { targets = by_file[request.key], files = results[i].lines, after = grow,
-          offset = function(target) return target.region.start end }
-      end
-    end
-    local count = #targets - reversed
-    lib.place_takes("DD Bridge: extend " .. count .. " item" .. (count == 1 and "" or "s"), rendered)
-    local errors = lib.errors(requests, results)
-    if errors then
-      lib.message("Some items could not be extended:\n\n" .. errors)
-    elseif reversed + skipped > 0 then
-      lib.message(string.format("%d selected item%s reversed (or not audio) and got no new take.",
-        reversed + skipped, reversed + skipped == 1 and " was" or "s were"))
-    end
+    -- An extension is the whole file and more: the new take plays it from where the original plays its file.
+    lib.finish_takes(requests, results, by_file, { undo = "DD Bridge: extend " .. lib.items(#targets - reversed),
+      failed = "Some items could not be extended", offset = function(target) return target.region.start end,
+      after = grow, left_out = function() return lib.left_out(reversed + skipped, "reversed") end })
   end)
 end
 

@@ -32,53 +32,32 @@ local function main()
     lib.message("Make a time selection over the part of the items to repaint first.")
     return
   end
-  local targets, skipped = lib.selected_audio_items()
-  if #targets == 0 then
-    lib.message(lib.no_audio_message(skipped))
+  local targets, skipped = lib.selected_audio_items_or_say()
+  if not targets then
     return
   end
   local settings = lib.settings()
   -- One request for each part of a file: items that play the same file under the same part share its results.
-  local requests, by_part, outside = {}, {}, 0
-  for _, target in ipairs(targets) do
+  local requests, by_part, outside = lib.group_requests(targets, function(target)
     local part = selected_part(target, from, to)
     if not part then
-      outside = outside + 1
-    else
-      local key = string.format("%s|%.6f|%.6f", part.file, part.start, part.finish)
-      if not by_part[key] then
-        by_part[key] = {}
-        requests[#requests + 1] = { address = "/dd/repaint", key = key, label = lib.basename(part.file),
-          args = { part.file, math.floor(settings.count), string.format("start=%.6f", part.start),
-            string.format("end=%.6f", part.finish), "steps=" .. math.floor(settings.steps),
-            "folder=" .. lib.output_folder() } }
-      end
-      table.insert(by_part[key], target)
+      return nil
     end
-  end
+    return string.format("%s|%.6f|%.6f", part.file, part.start, part.finish), { address = "/dd/repaint",
+      label = lib.basename(part.file), args = { part.file, math.floor(settings.count),
+        string.format("start=%.6f", part.start), string.format("end=%.6f", part.finish),
+        "steps=" .. math.floor(settings.steps), "folder=" .. lib.output_folder() } }
+  end)
   if #requests == 0 then
     lib.message("The time selection is not over any of the selected audio items.")
     return
   end
   local window = lib.progress_window("Repaint")
   lib.run(settings, requests, window, function(results)
-    local rendered = {}
-    for i, request in ipairs(requests) do
-      if results[i].status == "done" then
-        -- A repaint is the whole file: the new take plays it from where the original plays its file.
-        rendered[#rendered + 1] = { targets = by_part[request.key], files = results[i].lines,
-          offset = function(target) return target.region.start end }
-      end
-    end
-    local count = #targets - outside
-    lib.place_takes("DD Bridge: repaint " .. count .. " item" .. (count == 1 and "" or "s"), rendered)
-    local errors = lib.errors(requests, results)
-    if errors then
-      lib.message("Some parts could not be repainted:\n\n" .. errors)
-    elseif outside + skipped > 0 then
-      lib.message(string.format("%d selected item%s not under the time selection (or not audio) and got no new take.",
-        outside + skipped, outside + skipped == 1 and " was" or "s were"))
-    end
+    -- A repaint is the whole file: the new take plays it from where the original plays its file.
+    lib.finish_takes(requests, results, by_part, { undo = "DD Bridge: repaint " .. lib.items(#targets - outside),
+      failed = "Some parts could not be repainted", offset = function(target) return target.region.start end,
+      left_out = function() return lib.left_out(outside + skipped, "not under the time selection") end })
   end)
 end
 

@@ -16,47 +16,33 @@ local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
 
 local function main()
-  local targets, skipped = lib.selected_audio_items()
-  if #targets == 0 then
-    lib.message(lib.no_audio_message(skipped))
+  local targets, skipped = lib.selected_audio_items_or_say()
+  if not targets then
     return
   end
   local settings = lib.settings()
   local folder = lib.output_folder()
   -- One request for each part of a file: items that play the same part share its variations.
-  local requests, by_region = {}, {}
-  for _, target in ipairs(targets) do
+  local requests, by_region = lib.group_requests(targets, function(target)
     local loop = lib.loop_options(target)
-    local key = lib.region_key(target.region) .. "|" .. table.concat(loop, " ")
-    if not by_region[key] then
-      by_region[key] = {}
-      local args = { target.file, math.floor(settings.count), settings.noise, "steps=" .. math.floor(settings.steps),
-        "folder=" .. folder }
-      for _, option in ipairs(lib.region_options(target.region)) do
-        args[#args + 1] = option
-      end
-      for _, option in ipairs(loop) do
-        args[#args + 1] = option
-      end
-      requests[#requests + 1] = { address = "/dd/vary", args = args, label = lib.basename(target.file), key = key }
+    local args = { target.file, math.floor(settings.count), settings.noise, "steps=" .. math.floor(settings.steps),
+      "folder=" .. folder }
+    for _, option in ipairs(lib.region_options(target.region)) do
+      args[#args + 1] = option
     end
-    table.insert(by_region[key], target)
-  end
+    for _, option in ipairs(loop) do
+      args[#args + 1] = option
+    end
+    return lib.region_key(target.region) .. "|" .. table.concat(loop, " "),
+      { address = "/dd/vary", args = args, label = lib.basename(target.file) }
+  end)
   local window = lib.progress_window("Vary")
   lib.run(settings, requests, window, function(results)
-    local rendered = {}
-    for i, request in ipairs(requests) do
-      if results[i].status == "done" then  -- with audition on, "ok": heard, held back until Keep last heard
-        rendered[#rendered + 1] = { targets = by_region[request.key], files = results[i].lines }
-      end
-    end
-    local added = lib.place_takes("DD Bridge: vary " .. #targets .. " item" .. (#targets == 1 and "" or "s"), rendered)
-    local errors = lib.errors(requests, results)
-    if errors then
-      lib.message("Some variations could not be made:\n\n" .. errors)
-    elseif skipped > 0 then
-      lib.message(string.format("Added %d takes. %d MIDI item%s skipped.", added, skipped, skipped == 1 and " was" or "s were"))
-    end
+    lib.finish_takes(requests, results, by_region, { undo = "DD Bridge: vary " .. lib.items(#targets),
+      failed = "Some variations could not be made", left_out = function(added)
+        return skipped > 0 and string.format("Added %d takes. %d MIDI item%s skipped.", added, skipped,
+          skipped == 1 and " was" or "s were") or nil
+      end })
   end)
 end
 

@@ -493,6 +493,16 @@ function lib.selected_audio_items()
   return audio, skipped
 end
 
+-- lib.selected_audio_items for an action that needs some: nil when there are none, after saying so.
+function lib.selected_audio_items_or_say()
+  local targets, skipped = lib.selected_audio_items()
+  if #targets == 0 then
+    lib.message(lib.no_audio_message(skipped))
+    return nil
+  end
+  return targets, skipped
+end
+
 function lib.no_audio_message(skipped)
   if skipped > 0 then
     return "The selected items are MIDI (or have no audio file): DD Bridge works on audio items."
@@ -620,6 +630,61 @@ function lib.place_takes(description, rendered)
     lib.change(description, function() added = lib.place_takes_now(rendered) end)
   end
   return added
+end
+
+-- One request for what several targets share (a part of a file): request_of(target) gives a key and the
+-- request ({address, args, label}) for it, or nil to pass the target over. Returns the requests (each with its
+-- key), the targets by key and how many were passed over.
+function lib.group_requests(targets, request_of)
+  local requests, by_key, passed = {}, {}, 0
+  for _, target in ipairs(targets) do
+    local key, request = request_of(target)
+    if not key then
+      passed = passed + 1
+    else
+      if not by_key[key] then
+        by_key[key], request.key = {}, key
+        requests[#requests + 1] = request
+      end
+      table.insert(by_key[key], target)
+    end
+  end
+  return requests, by_key, passed
+end
+
+-- How an action that adds takes ends (from lib.run's finish): every finished request's files become takes on the
+-- items that asked for them (by_key[request.key]) as one undo point, then what failed is said, or else
+-- how.left_out(added) when it has something to say. how: {undo = description, failed = "Some ... could not be
+-- made", offset, after (lib.place_takes_now)}. Requests answered "ok" (a vary press heard in audition) place
+-- nothing and say nothing.
+function lib.finish_takes(requests, results, by_key, how)
+  local rendered = {}
+  for i, request in ipairs(requests) do
+    if results[i].status == "done" then
+      rendered[#rendered + 1] = { targets = by_key[request.key], files = results[i].lines, offset = how.offset,
+        after = how.after }
+    end
+  end
+  local added = lib.place_takes(how.undo, rendered)
+  local errors = lib.errors(requests, results)
+  local note = errors and how.failed .. ":\n\n" .. errors or how.left_out and how.left_out(added)
+  if note then
+    lib.message(note)
+  end
+end
+
+-- What an action says of the selected items it passed over (`why`, or not audio), or nil for none.
+function lib.left_out(count, why)
+  if count == 0 then
+    return nil
+  end
+  return string.format("%d selected item%s %s (or not audio) and got no new take.", count,
+    count == 1 and " was" or "s were", why)
+end
+
+-- "1 item", "2 items".
+function lib.items(count)
+  return count .. " item" .. (count == 1 and "" or "s")
 end
 
 -- ---- Tempo ----
