@@ -117,6 +117,10 @@ def test_keep_last_heard(name, service, sample, dd_bridge):
                        capture_output=True, timeout=60)
 
 
+def test_spans_and_bars(tmp_path, sample, long_take, dd_bridge):
+    run_scenario("spans_and_bars", tmp_path, sample, OSC_PORT, dd_bridge, long=long_take)
+
+
 def test_library_defaults_match_the_service():
     code = ('local lib = dofile(arg[1]); print(lib.DEFAULTS.noise, lib.DEFAULTS.steps, lib.DEFAULTS.port, '
             'lib.MAX_COUNT)')

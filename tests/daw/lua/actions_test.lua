@@ -50,6 +50,13 @@ local function project(settings)
   return state, source
 end
 
+-- DD_LONG (a 3.1 s recording) copied into the work folder.
+local function long_recording()
+  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
+  copy(env.DD_LONG, long)
+  return long
+end
+
 local function find(list, pattern)
   for _, text in ipairs(list) do
     if text:find(pattern) then
@@ -337,6 +344,41 @@ function scenarios.take_regions()
   check(lib.region_key(offset) ~= lib.region_key(fast), "another part of the same file is another request")
 end
 
+-- A time range of an item in its file's seconds (lib.take_span, what Repaint sends), and the bars a looped item
+-- lasts at the project's tempo (lib.whole_bars, lib.loop_options: what Vary sends for it).
+function scenarios.spans_and_bars()
+  local state, source = project()
+  _G.reaper = mock.reaper
+  local lib = dofile(script("lib"))
+  local whole = mock.wav_seconds(source)
+  local track = mock.add_track("Drums")
+  local fast = mock.add_item(track, { file = source, startoffs = 0.05, length = 0.02, playrate = 2 })
+  local span = lib.take_span(fast, fast.active, 0.005, 0.01)
+  near(span.start, 0.06, "playrate 2: 5 ms into the item is 10 ms into its part of the file")
+  near(span.finish, 0.07, "span end")
+  local backwards = mock.add_item(track, { file = source, startoffs = 0.01, length = 0.02,
+    sections = { { offset = 0, length = whole, reversed = true } } })
+  span = lib.take_span(backwards, backwards.active, 0, 0.01)
+  check(span.reversed, "reversed")
+  near(span.start, whole - 0.02, "reversed: the item's first 10 ms are the file's")
+  near(span.finish, whole - 0.01, "reversed span end")
+  equal(lib.whole_bars(2.0, 120), 1, "2 s at 120 BPM")
+  equal(lib.whole_bars(3.99, 120), 2, "within 1 % of two bars")
+  equal(lib.whole_bars(1.9, 120), nil, "5 % short of a bar")
+  equal(lib.whole_bars(0.5, 120), nil, "a beat is no whole bar")
+  local long = long_recording()
+  state.bpm = 240
+  local looped = mock.add_item(track, { file = long, length = 1.0, playrate = 2, loopsrc = true })
+  local target = { item = looped, take = looped.active, region = lib.take_region(looped, looped.active) }
+  -- 2 s of the file played in 1 s: a bar at 240 BPM in the project, a bar at 120 BPM in the file.
+  equal(table.concat(lib.loop_options(target), " "), "loop=on bars=1 bpm=120.000000", "a looped bar at playrate 2")
+  looped.length = 0.8
+  target.region = lib.take_region(looped, looped.active)
+  equal(table.concat(lib.loop_options(target), " "), "loop=on", "a loop of no whole bars: as long as it plays")
+  looped.loopsrc = 0
+  equal(#lib.loop_options(target), 0, "an item that does not loop")
+end
+
 -- ---- Placement and the polling loop, through the real service ----
 
 -- Vary on an item whose take is reversed (whole file, playrate 2, pitched, one channel): the new takes line up,
@@ -556,12 +598,6 @@ local function option(args, key)
     end
   end
   return nil
-end
-
-local function long_recording()
-  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
-  copy(env.DD_LONG, long)
-  return long
 end
 
 -- The time selection over two items of a 3.1 s recording: one playing 1.0-1.6 s of it, one reversed playing
