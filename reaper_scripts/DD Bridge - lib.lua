@@ -427,6 +427,14 @@ function lib.take_span(item, take, from, to)
   end
   local offset, rate = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"), reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
   from, to = offset + from * rate, offset + to * rate
+  -- An item whose source loops plays it again and again: a range within a later pass is that range of the source.
+  local period = reaper.GetMediaSourceLength(source)
+  if reaper.GetMediaItemInfo_Value(item, "B_LOOPSRC") == 1 and period > 0 then
+    local shift = math.floor(from / period) * period
+    if to - shift <= period + EDGE_SECONDS then
+      from, to = from - shift, math.min(to - shift, period)
+    end
+  end
   local reversed = false
   local parent = reaper.GetMediaSourceParent(source)
   while parent do
