@@ -22,7 +22,7 @@ from pathlib import Path
 from bridge import constants, files
 from bridge.cli.arguments import bounded_int
 from bridge.cli.play import hear, open_player, output_options
-from bridge.daemon.config import config_path
+from bridge.daemon.config import recipes_folder
 from bridge.daemon.settings import validate
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio, resolve_region, write_numbered
@@ -259,11 +259,6 @@ def guide_requests(args) -> list[registry.GuideRequest]:
     if args.recipe is not None:
         requests += recipes.load_recipe(args.recipe, recipes_folder()).guides
     return registry.with_file_targets_resolved(requests + list(args.guide))
-
-
-def recipes_folder() -> Path:
-    """Where recipes are saved and found by name: beside the service's config file."""
-    return config_path().parent / "recipes"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP)) / "config.yaml"
 
 
+def recipes_folder() -> Path:
+    """Where guidance recipes are saved and found by name: beside the config file (docs/guidance.md)."""
+    return config_path().parent / "recipes"
+
+
 def default_folder() -> Path:
     return Path(platformdirs.user_music_dir()) / "DD Bridge"
 
@@ -147,6 +152,10 @@ KEYS: tuple[Key, ...] = (
     Key("render.audition", "render.audition", _RENDER.audition, "on: a vary press plays its variation and holds it "
         "back;\na keep press (/dd/keep, MIDI keep) writes it into the sample folder", _setting("audition"),
         shown="off"),
+    Key("render.guide", "render.guide", _RENDER.guide, "guides steering every render: [brightness=1, decay=-1:0.3s] "
+        "(docs/guidance.md)", _setting("guide")),
+    Key("render.recipe", "render.recipe", _RENDER.recipe, "a saved set of guides: a name in the recipes folder, or "
+        "a file", _setting("recipe")),
     Key("audio.output", "audio_output", None, "where /dd/play and audition play: an index or a part of a name from "
         "`dd-bridge devices`;\nnull: the system's default output", _audio_output, null_is_default=True),
     Key("audio.latency", "audio_latency", "low", "low | high | seconds, e.g. 0.02", _latency),

@@ -1,7 +1,7 @@
 """Variations rendered ahead, in memory, per source clip, at the settings they were rendered with.
 
 An entry belongs to one source (a file as it was on disk: path, size, modification and change times, inode, and
-the region of it the clip plays) and one render key (noise, steps, sampler, seed); asking for it with another key
+the region of it the clip plays) and one render key (noise, steps, sampler, seed, loop, guides); asking for it with another key
 starts it afresh, so stale work is never served. One entry per file: another region of it, or the file as it was
 before it changed, is dropped. Bounded twice: at most ``max_clips`` entries (least recently used dropped first),
 and at most ``max_bytes`` of decoded audio over all entries (each source and each variation kept counts its
@@ -16,6 +16,7 @@ import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import soundfile
 
@@ -26,6 +27,8 @@ from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.errors import AudioError
 
+if TYPE_CHECKING:
+    from bridge.engine.guides.registry import GuideRequest
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,17 @@ class RenderKey:
     seed: int | None  # None: a fresh random seed per variation
     loop: bool = False  # loops that wrap seamlessly (docs/loops.md): the clip's own length, or bars long
     bars: Bars | None = None
+    guides: tuple[GuideRequest, ...] = ()  # what steers it (bridge.daemon.steering), recipes resolved
 
     def loop_options(self) -> dict:
         """What a loop adds to a file's recipe and recreate command (--loop [--bars N --bpm B])."""
         if not self.loop:
             return {}
         return {"loop": True, **({"bars": self.bars.bars, "bpm": self.bars.bpm} if self.bars else {})}
+
+    def guide_options(self) -> dict:
+        """What guidance adds to a file's recipe and recreate command (--guide repeated), as the CLI names it."""
+        return {"guide": [request.text for request in self.guides]} if self.guides else {}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.engine.engine import Engine
+from bridge.engine.guides.registry import resolve_mode
 from bridge.engine.modelcard import find_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import CheckpointError
@@ -75,6 +76,7 @@ class Renderer:
         warm_up = getattr(self.engine.network, "warm_up", None)
         if warm_up is not None:  # CUDA: compile for the service's window now, not on the first key press
             warm_up([(self.engine.batch_size(self.engine.window), self.engine.padded_length(self.engine.window))])
+        self.guide_mode = resolve_mode("auto", self.engine.device.type, backend)  # the CLI's default, likewise
         self.info = ModelInfo(
             name=loaded.name, reference=reference, hash=self.engine.model_hash, device=str(self.engine.device),
             precision=str(getattr(self.engine, "precision", precision)), sample_rate=self.engine.sample_rate,
@@ -104,26 +106,33 @@ class Renderer:
     def vary(self, clip: Clip, seeds: list[int], *, loop: bool = False, bars: Bars | None = None,
              **kwargs) -> list[Clip]:
         if loop:
-            return clips.vary_loop(self.engine, clip, len(seeds), bars, seed=list(seeds), **kwargs)
-        return clips.vary_clip(self.engine, clip, len(seeds), seed=list(seeds), **kwargs)
+            return clips.vary_loop(self.engine, clip, len(seeds), bars, seed=list(seeds), guide_mode=self.guide_mode,
+                                   **kwargs)
+        return clips.vary_clip(self.engine, clip, len(seeds), seed=list(seeds), guide_mode=self.guide_mode, **kwargs)
 
     def generate(self, seeds: list[int], seconds: float | None, *, loop: bool = False, bars: Bars | None = None,
                  **kwargs) -> list[Clip]:
         if loop:
-            return clips.generate_loops(self.engine, len(seeds), bars, seed=list(seeds), **kwargs)
-        return clips.generate_clips(self.engine, len(seeds), seconds, seed=list(seeds), **kwargs)
+            return clips.generate_loops(self.engine, len(seeds), bars, seed=list(seeds), guide_mode=self.guide_mode,
+                                        **kwargs)
+        return clips.generate_clips(self.engine, len(seeds), seconds, seed=list(seeds), guide_mode=self.guide_mode,
+                                    **kwargs)
 
     def repaint(self, clip: Clip, seeds: list[int], start: float, end: float, **kwargs) -> list[Clip]:
-        return clips.repaint_clip(self.engine, clip, len(seeds), start, end, seed=list(seeds), **kwargs)
+        return clips.repaint_clip(self.engine, clip, len(seeds), start, end, seed=list(seeds),
+                                  guide_mode=self.guide_mode, **kwargs)
 
     def extend(self, clip: Clip, seeds: list[int], seconds: float, **kwargs) -> list[Clip]:
-        return clips.extend_clip(self.engine, clip, len(seeds), seconds, seed=list(seeds), **kwargs)
+        return clips.extend_clip(self.engine, clip, len(seeds), seconds, seed=list(seeds), guide_mode=self.guide_mode,
+                                 **kwargs)
 
     def interpolate(self, a: Clip, b: Clip, count: int, **kwargs) -> list[Clip]:
-        return clips.interpolate_clips(self.engine, a, b, count, **kwargs)
+        return clips.interpolate_clips(self.engine, a, b, count, guide_mode=self.guide_mode, **kwargs)
 
     def metadata(self, operation: str, sources, options: dict, **details) -> dict:
         options = {**options, "precision": self.info.precision}
+        if options.get("guide"):  # guided: the mode it ran in, so the command recreates it on any machine
+            options["guide_mode"] = self.guide_mode
         data = clips.render_metadata(operation, model=self.info.reference, model_hash=self.info.hash,
                                      sources=sources, options=options, **details)
         if not self.info.recreatable:

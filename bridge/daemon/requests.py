@@ -12,7 +12,7 @@ from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 
 # Per-request options (`key=value` after the positional arguments); they apply to that request only.
-OPTION_KEYS = ("folder", "seed", "steps", "sampler", "noise", "count", "format")
+OPTION_KEYS = ("folder", "seed", "steps", "sampler", "noise", "count", "format", "guide", "recipe")
 # The region of the source file (seconds in the file); for /dd/interpolate start/end are a's and b_start/b_end b's.
 REGION_KEYS = ("start", "end", "tail")
 # A length in bars at a tempo (bridge.engine.tempo): /dd/extend's, and a loop's with loop=on.
@@ -47,6 +47,8 @@ class Options:
     bars: float | None = None
     bpm: float | None = None
     loop: bool | None = None
+    guide: tuple[str, ...] | None = None  # with recipe: this request's guidance instead of the settings' (() off)
+    recipe: str | None = None
 
     def __post_init__(self):
         Region.of(self.start, self.end, self.tail)  # a region that cannot be (start >= end) is refused on arrival
@@ -172,4 +174,5 @@ class Play(Request):
     address = "/dd/play"
 
 
-SET_KEYS = ("noise", "steps", "sampler", "count", "seed", "model", "folder", "prefetch", "format", "audition")
+SET_KEYS = ("noise", "steps", "sampler", "count", "seed", "model", "folder", "prefetch", "format", "audition", "guide",
+            "recipe")

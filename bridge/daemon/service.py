@@ -20,6 +20,7 @@ from typing import Callable
 
 from bridge import __version__, constants
 from bridge.daemon import requests as rq
+from bridge.daemon import steering
 from bridge.daemon.audition import Audition
 from bridge.daemon.config import Config
 from bridge.daemon.jobs import (Busy, ExtendJob, GenerateJob, InterpolateJob, ModelJob, PrefetchJob, RepaintJob,
@@ -27,6 +28,7 @@ from bridge.daemon.jobs import (Busy, ExtendJob, GenerateJob, InterpolateJob, Mo
 from bridge.daemon.output import Output
 from bridge.daemon.prefetch import RenderKey, Source, open_source
 from bridge.daemon.renderer import Renderer
+from bridge.daemon.settings import GUIDE_SEPARATOR
 from bridge.daemon.state import State, first
 from bridge.daemon.stats import Stats
 from bridge.daemon.worker import Worker
@@ -38,7 +40,8 @@ from bridge.errors import AudioError, BridgeError, ConfigError
 
 log = logging.getLogger(__name__)
 
-RENDER_KEYS = ("noise", "steps", "sampler", "seed")  # settings that change the audio: prefetch goes stale
+RENDER_KEYS = ("noise", "steps", "sampler", "seed", "guide", "recipe")  # they change the audio: prefetch goes stale
+GUIDANCE_KEYS = ("guide", "recipe")
 
 
 class Service:
@@ -47,6 +50,8 @@ class Service:
         self.folders = SampleFolder(config.folder, config.writable_folders)
         self.stats = Stats()
         self.state = State(config, renderer, self.folders.default, self.stats)
+        self.state.guides = steering.guidance(config.render.guide, config.render.recipe, renderer.info.sample_rate,
+                                              relative=True)  # a bad one stops the start with one line
         self.audition = Audition(config.audio_output, config.audio_latency)
         self.output = Output(self.folders, self.state.lock, self.stats, self.audition)
         self.worker = Worker(config, self.state, self.output, self.stats)
@@ -178,9 +183,10 @@ class Service:
             if options.region is not None:  # a key press with its own region of the selected file
                 source = open_source(source.path, options.region)
         noise = request.noise if request.noise is not None else options.noise
+        guides = self._guidance(options)
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = looped(state.render_key(noise, options.steps, options.sampler), options)
+            key = looped(state.render_key(noise, options.steps, options.sampler, guides), options)
             fmt = options.format or state.settings.format
             audition = state.settings.audition
         job = VaryJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
@@ -228,10 +234,11 @@ class Service:
 
     def _on_generate(self, request: rq.Generate, reply: Reply):
         options, state = request.options, self.state
+        guides = self._guidance(options, relative=False)
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = looped(state.render_key(None, options.steps, options.sampler), options, seconds=request.seconds,
-                         generate=True)
+            key = looped(state.render_key(None, options.steps, options.sampler, guides), options,
+                         seconds=request.seconds, generate=True)
             fmt = options.format or state.settings.format
         job = GenerateJob(waiters=[Waiter(reply, request, count)], key=key, seed=options.seed,
                           folder=self._folder(options), format=fmt, seconds=request.seconds)
@@ -244,8 +251,9 @@ class Service:
         count = first(request.count, options.count, 5)
         if count < 2:
             raise ConfigError(f"count must be in 2..{constants.MAX_COUNT} for an interpolation (it includes a and b)")
+        guides = self._guidance(options)
         with state.lock:
-            key = state.render_key(None, options.steps, options.sampler)
+            key = state.render_key(None, options.steps, options.sampler, guides)
             fmt = options.format or state.settings.format
         job = InterpolateJob(waiters=[Waiter(reply, request, count)], a=a, b=b, key=key, folder=self._folder(options),
                              format=fmt)
@@ -256,9 +264,10 @@ class Service:
         options, state = request.options, self.state
         source = open_source(request.path)
         resolve_region(source.path, Region(options.start, options.end))  # the range must lie in the file
+        guides = self._guidance(options)
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = state.render_key(None, options.steps, options.sampler)
+            key = state.render_key(None, options.steps, options.sampler, guides)
             fmt = options.format or state.settings.format
         job = RepaintJob(waiters=[Waiter(reply, request, count)], source=source, key=key, start=options.start,
                          end=options.end, noise=first(options.noise, 1.0), seed=options.seed,
@@ -271,9 +280,10 @@ class Service:
         source = open_source(request.path)
         bars = Bars.of(options.bars, options.bpm)
         length = {"seconds": request.seconds} if bars is None else {"bars": bars.bars, "bpm": bars.bpm}
+        guides = self._guidance(options)
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = state.render_key(None, options.steps, options.sampler)
+            key = state.render_key(None, options.steps, options.sampler, guides)
             fmt = options.format or state.settings.format
         job = ExtendJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
                         seconds=request.seconds if bars is None else bars.seconds, length=length,
@@ -294,10 +304,17 @@ class Service:
                 state.folder = folder
             reply("/dd/ack", "set", key, str(folder))
             return
+        if key in GUIDANCE_KEYS:  # read and checked before anything changes: a bad one leaves the settings as they are
+            with state.lock:
+                wanted = replace(state.settings, **{key: value})
+            guides = steering.guidance(wanted.guide, wanted.recipe, self.renderer.info.sample_rate, relative=True)
+            shown = (GUIDE_SEPARATOR.join(value) if key == "guide" else value) or "off"
         with state.lock:
             if key == "sampler":
                 state.check_sampler(value)
             state.settings = replace(state.settings, **{key: value})
+            if key in GUIDANCE_KEYS:
+                state.guides = guides
             if key in RENDER_KEYS:
                 state.cache.drop_variations()
                 state.cancel_prefetch()
@@ -332,6 +349,19 @@ class Service:
     def _on_play(self, request: rq.Play, reply: Reply):
         self.audition.play(Path(request.path), failed=lambda message: reply("/dd/error", request.address, message),
                            started=lambda: reply("/dd/ack", "play", request.path))
+
+    def _guidance(self, options: rq.Options, *, relative: bool = True) -> steering.Guides | None:
+        """A request's own guides (guide=, recipe=: they replace the settings'), checked at the door; None: the
+        settings' (checked when set). ``relative``: the render has a source; new sounds have none, so a target
+        relative to one is refused for them, the settings' included."""
+        rate = self.renderer.info.sample_rate
+        if options.guide is None and options.recipe is None:
+            if relative:
+                return None
+            with self.state.lock:
+                guides = self.state.guides
+            return steering.checked(guides, rate, False)
+        return steering.guidance(options.guide or (), options.recipe, rate, relative=relative)
 
     def _folder(self, options: rq.Options) -> Path:
         if options.folder:

@@ -119,6 +119,33 @@ def as_switch(key: str, value) -> bool:
     raise ConfigError(f"{key} must be on or off, not {files.shown(value)}")
 
 
+# One OSC string carries several guides: ';' appears in no guide request (NAME=WEIGHT[:TARGET][@FROM-TO]); a match
+# target's file name with ';' in it cannot be named here (docs/osc.md).
+GUIDE_SEPARATOR = ";"
+OFF = ("", "off", "none")
+
+
+def as_guides(key: str, value) -> tuple[str, ...]:
+    """Guide requests as text, ``brightness=1;decay=-1:0.3s`` (or a YAML list of them); off, none or empty: none.
+    Read into guides, and checked against the installed ones, by bridge.daemon.steering (it needs torch)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in OFF):
+        return ()
+    items = value if isinstance(value, (list, tuple)) else [value]
+    texts = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"{key} must be guides such as brightness=1;decay=-1, not {files.shown(item)}")
+        texts += [as_text(key, text) for text in item.split(GUIDE_SEPARATOR) if text.strip()]
+    return tuple(texts)
+
+
+def as_recipe(key: str, value) -> str | None:
+    """A guidance recipe: a name in the recipes folder or a YAML file's full path; off, none or empty: none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in OFF):
+        return None
+    return as_text(key, value)
+
+
 def as_token(key: str, value) -> str:
     text = as_text(key, value if isinstance(value, str) else str(value))
     if len(text) < constants.MIN_TOKEN_LENGTH or any(ch.isspace() for ch in text):
@@ -164,6 +191,9 @@ VALIDATORS = {
     "bpm": lambda k, v: as_float(k, v, tempo.MIN_BPM, tempo.MAX_BPM),
     "loop": as_switch,  # a request's: render loops (bridge.engine.clips.vary_loop, generate_loops)
     "audition": as_switch,
+    # Guidance (docs/guidance.md): steer every render toward measures of the sound.
+    "guide": as_guides,
+    "recipe": as_recipe,
 }
 
 
@@ -188,6 +218,8 @@ class Settings:
     prefetch: int = constants.DEFAULT_PREFETCH
     format: str = constants.DEFAULT_OUTPUT_FORMAT
     audition: bool = False  # a vary press plays its variation and keeps it aside until a keep press
+    guide: tuple[str, ...] = ()  # guide requests (NAME=WEIGHT[:TARGET]) every render is steered by
+    recipe: str | None = None  # a saved set of guides, applied before ``guide``
 
     def updated(self, **changes) -> "Settings":
         return replace(self, **{key: validate(key, value) for key, value in changes.items()})

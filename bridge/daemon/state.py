@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bridge.daemon.renderer import Renderer
+    from bridge.daemon.steering import Guides
 
 
 class State:
@@ -41,15 +42,17 @@ class State:
         self.prefetch_paused = False  # by /dd/cancel, until the next /dd/select or /dd/set
         self.stopping = False
         self.next_generate_seed: int | None = None  # with a seed setting: generate's seeds run on from it
+        self.guides: Guides = ()  # the settings' guide and recipe, read and checked (bridge.daemon.steering)
         self._stats = stats
 
     def render_key(self, noise: float | None = None, steps: int | None = None,
-                   sampler: str | None = None) -> RenderKey:
+                   sampler: str | None = None, guides: Guides | None = None) -> RenderKey:
         """The settings a render uses: a request's own where it gives them, the current ones otherwise."""
         if sampler is not None:
             self.check_sampler(sampler)
         s = self.settings
-        return RenderKey(first(noise, s.noise), first(steps, s.steps), first(sampler, s.sampler), s.seed)
+        return RenderKey(first(noise, s.noise), first(steps, s.steps), first(sampler, s.sampler), s.seed,
+                         guides=first(guides, self.guides))
 
     def check_sampler(self, name: str) -> None:
         known = self.renderer.samplers
@@ -112,6 +115,7 @@ class State:
             return {
                 "folder": str(self.folder),
                 "settings": dict(vars(self.settings)),
+                "guides": [request.text for request in self.guides],  # recipe included, as renders use them
                 "selected": selected.path if selected else None,
                 "selected_region": _region_json(selected.region) if selected else None,
                 "queue": len(self.queue),

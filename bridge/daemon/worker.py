@@ -152,7 +152,8 @@ class Worker:
         renderer, key = self.state.renderer, job.key
         began = time.perf_counter()
         clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler, loop=key.loop,
-                              bars=key.bars, progress=self._progress_hook(job, part), cancel=self._cancel_hook(job))
+                              bars=key.bars, guides=key.guides, progress=self._progress_hook(job, part),
+                              cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / max(len(seeds), 1)
         self.stats.count("rendered", len(clips))
         return [Variation(c, seed, each, renderer) for c, seed in zip(clips, seeds)]
@@ -237,7 +238,8 @@ class Worker:
         seeds = self._generate_seeds(job)
         began = time.perf_counter()
         clips = renderer.generate(seeds, job.seconds, steps=key.steps, sampler=key.sampler, loop=key.loop,
-                                  bars=key.bars, progress=self._progress_hook(job), cancel=self._cancel_hook(job))
+                                  bars=key.bars, guides=key.guides, progress=self._progress_hook(job),
+                                  cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / len(seeds)
         self.stats.count("rendered", len(clips))
         paths = []
@@ -251,8 +253,8 @@ class Worker:
         key, renderer = job.key, self.state.renderer
         clip = renderer.read(job.source.path)
         seeds = self._generate_seeds(job)
-        common = {"steps": key.steps, "sampler": key.sampler, "progress": self._progress_hook(job),
-                  "cancel": self._cancel_hook(job)}
+        common = {"steps": key.steps, "sampler": key.sampler, "guides": key.guides,
+                  "progress": self._progress_hook(job), "cancel": self._cancel_hook(job)}
         began = time.perf_counter()
         if isinstance(job, RepaintJob):
             clips = renderer.repaint(clip, seeds, job.start, job.end, noise=job.noise, **common)
@@ -282,7 +284,7 @@ class Worker:
         a = renderer.read(job.a.path, job.a.region)
         b = renderer.read(job.b.path, job.b.region)
         began = time.perf_counter()
-        clips = renderer.interpolate(a, b, job.total, steps=key.steps, sampler=key.sampler,
+        clips = renderer.interpolate(a, b, job.total, steps=key.steps, sampler=key.sampler, guides=key.guides,
                                      progress=self._progress_hook(job), cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / len(clips)
         paths = []

@@ -1,0 +1,173 @@
+"""Guidance through the service over real UDP on loopback: guide= and recipe= on a request, /dd/set guide and
+recipe, the config's render.guide; checked at the door, part of the render key, carried by every file's recipe
+and recreate command (docs/osc.md, docs/guidance.md)."""
+
+from __future__ import annotations
+
+import shlex
+
+import numpy as np
+import pytest
+import soundfile
+
+from bridge.cli import main as cli_main
+from bridge.daemon.app import App
+from bridge.daemon.renderer import Renderer
+from bridge.engine.audio import read_metadata
+from bridge.engine.checkpoints import save_model
+from bridge.errors import ConfigError
+from tests.support.service import micro_model, running_service, service_config
+
+
+@pytest.fixture
+def config_home(tmp_path, monkeypatch):
+    """The user's config folder (and so the recipes folder beside config.yaml) inside the test's own folder."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config" / "dd-bridge"
+
+
+def counters(svc) -> dict:
+    return svc.status()["counters"]
+
+
+def test_a_guided_vary_is_answered_with_files_that_carry_the_guides(tmp_path, renderer, drum, drum_samples):
+    target = tmp_path / "in" / "other.flac"
+    target.write_bytes(drum_samples["flac"].read_bytes())
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        plain = svc.ask("/dd/vary", str(drum), 1, 0.6, "seed=7").args[1]
+        reply = svc.ask("/dd/vary", str(drum), 1, 0.6, "seed=7", f"guide=brightness=2; decay=-1@0.2-1;match=1:{target}")
+        assert reply.address == "/dd/done" and reply.args[0] == "vary"
+        guided = reply.args[1]
+        generated = svc.ask("/dd/generate", 1, 0.2, "guide=tuning=1:A1", "seed=2").args[1]
+    meta = read_metadata(guided)
+    assert meta["guide"] == ["brightness=2", "decay=-1@0.2-1", f"match=1:{target}"]
+    assert meta["guide_mode"] == "cheap"  # the CPU's mode, named so the command recreates it anywhere
+    command = shlex.split(meta["command"])
+    assert command[command.index("--guide") + 1] == "brightness=2"
+    assert command.count("--guide") == 3 and f"match=1:{target}" in command
+    assert command[command.index("--guide-mode") + 1] == "cheap"
+    assert "guide" not in read_metadata(plain) and "--guide" not in read_metadata(plain)["command"]
+    # The same seed with and without guides: the guides reached the render.
+    assert not np.array_equal(soundfile.read(plain)[0], soundfile.read(guided)[0])
+    assert read_metadata(generated)["guide"] == ["tuning=1:A1"]
+
+
+def test_a_recipe_by_name_or_file_and_guide_off(tmp_path, renderer, drum, config_home):
+    (config_home / "recipes").mkdir(parents=True)
+    (config_home / "recipes" / "tight.yaml").write_text("name: tight\nguides:\n  - decay=-1\n"
+                                                        "  - {guide: punch, weight: 0.5, range: [0.3, 1.0]}\n")
+    with running_service(service_config(tmp_path, render={"prefetch": 0, "guide": ("width=-1",)}), renderer) as svc:
+        by_name = svc.ask("/dd/vary", str(drum), 1, "recipe=tight", "guide=brightness=1").args[1]
+        by_file = svc.ask("/dd/vary", str(drum), 1, f"recipe={config_home / 'recipes' / 'tight.yaml'}").args[1]
+        sticky = svc.ask("/dd/vary", str(drum), 1).args[1]
+        off = svc.ask("/dd/vary", str(drum), 1, "guide=off").args[1]
+    # A request's guidance replaces the settings': the recipe's guides first, then its own (as the CLI orders them).
+    assert read_metadata(by_name)["guide"] == ["decay=-1", "punch=0.5@0.3-1", "brightness=1"]
+    assert read_metadata(by_file)["guide"] == ["decay=-1", "punch=0.5@0.3-1"]
+    assert read_metadata(sticky)["guide"] == ["width=-1"]
+    assert "guide" not in read_metadata(off)
+
+
+def test_a_bad_guide_is_refused_in_one_line_and_nothing_is_queued(tmp_path, renderer, drum, config_home):
+    text = tmp_path / "in" / "notes.wav"
+    text.write_text("not audio")
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        cases = [
+            (("/dd/vary", str(drum), 1, "guide=sparkle=1"), "no guide named 'sparkle'"),
+            (("/dd/vary", str(drum), 1, "guide=brightness"), "cannot read the guide"),
+            (("/dd/vary", str(drum), 1, "guide=brightness=99"), "the weight must be in -10..10"),
+            (("/dd/vary", str(drum), 1, "guide=tuning=1:Z9"), "tuning: cannot read the target"),
+            (("/dd/vary", str(drum), 1, "guide=decay=-1:0.3s"), "a weight toward a target must be positive"),
+            (("/dd/vary", str(drum), 1, "guide=match=1:other.wav"), "give the full path"),
+            (("/dd/vary", str(drum), 1, f"guide=match=1:{tmp_path / 'missing.wav'}"), "missing.wav"),
+            (("/dd/vary", str(drum), 1, f"guide=match=1:{text}"), "not an audio file"),
+            (("/dd/generate", 1, "guide=tuning=1:+2"), "relative to a source"),
+            (("/dd/interpolate", str(drum), str(drum), 2, "guide=sparkle=1"), "no guide named"),
+            (("/dd/repaint", str(drum), "start=0", "end=0.1", "guide=sparkle=1"), "no guide named"),
+            (("/dd/extend", str(drum), 1, 0.1, "guide=sparkle=1"), "no guide named"),
+            (("/dd/vary", str(drum), 1, "recipe=nothing-here"), "no recipe named 'nothing-here'"),
+            (("/dd/set", "guide", "sparkle=1"), "no guide named"),
+            (("/dd/set", "recipe", "nothing-here"), "no recipe named"),
+        ]
+        for request, expected in cases:
+            reply = svc.ask(*request)
+            assert reply.address == "/dd/error" and reply.args[0] == request[0], (request, reply.args)
+            assert expected in reply.args[1] and "\n" not in reply.args[1], (request, reply.args)
+        status = svc.status()
+        assert status["counters"].get("rendered", 0) == 0 and status["queue"] == 0
+        assert status["settings"]["guide"] == [] and status["settings"]["recipe"] is None and status["guides"] == []
+
+
+def test_set_guide_is_sticky_shown_in_status_and_cleared(tmp_path, renderer, drum, config_home):
+    (config_home / "recipes").mkdir(parents=True)
+    (config_home / "recipes" / "dark.yaml").write_text("guides: [brightness=-1]\n")
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        assert svc.ask("/dd/set", "guide", "decay=-1;tuning=1:+2").args == ("set", "guide", "decay=-1;tuning=1:+2")
+        assert svc.ask("/dd/set", "recipe", "dark").args == ("set", "recipe", "dark")
+        status = svc.status()
+        assert status["settings"]["guide"] == ["decay=-1", "tuning=1:+2"] and status["settings"]["recipe"] == "dark"
+        assert status["guides"] == ["brightness=-1", "decay=-1", "tuning=1:+2"]
+        first = svc.ask("/dd/vary", str(drum), 1).args[1]
+        second = svc.ask("/dd/vary", str(drum), 1).args[1]
+        # A new sound has no source for tuning=1:+2 to be relative to: refused at the door, as on the CLI.
+        refused = svc.ask("/dd/generate", 1)
+        assert refused.address == "/dd/error" and "relative to a source" in refused.args[1]
+        assert svc.ask("/dd/set", "guide", "off").args == ("set", "guide", "off")
+        assert svc.status()["guides"] == ["brightness=-1"]
+        assert svc.ask("/dd/set", "recipe", "").args == ("set", "recipe", "off")
+        status = svc.status()
+        assert status["settings"]["guide"] == [] and status["settings"]["recipe"] is None and status["guides"] == []
+        cleared = svc.ask("/dd/vary", str(drum), 1).args[1]
+        assert svc.ask("/dd/generate", 1).address == "/dd/done"
+    for path in (first, second):
+        assert read_metadata(path)["guide"] == ["brightness=-1", "decay=-1", "tuning=1:+2"]
+    assert "guide" not in read_metadata(cleared)
+
+
+def test_prefetch_is_never_reused_across_guide_changes(tmp_path, renderer, drum):
+    with running_service(service_config(tmp_path), renderer) as svc:
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="plain prefetch")
+        hits = counters(svc).get("prefetch_hits", 0)
+        guided = svc.ask("/dd/vary", "guide=brightness=1").args[1]  # rendered for this press, not taken
+        assert counters(svc).get("prefetch_hits", 0) == hits and read_metadata(guided)["guide"] == ["brightness=1"]
+        assert svc.status()["prefetched"][str(drum)] == 2  # the plain ones wait for a plain press
+
+        assert svc.ask("/dd/set", "guide", "brightness=1").address == "/dd/ack"
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2 and s["running"] is None, what="guided prefetch")
+        hits = counters(svc)["prefetch_hits"] if "prefetch_hits" in counters(svc) else 0
+        plain = svc.ask("/dd/vary", "guide=off").args[1]
+        assert counters(svc).get("prefetch_hits", 0) == hits and "guide" not in read_metadata(plain)
+        sticky = svc.ask("/dd/vary").args[1]  # the guided prefetch answers a press at the guided settings
+        assert counters(svc)["prefetch_hits"] == hits + 1
+        assert read_metadata(sticky)["guide"] == ["brightness=1"]
+
+
+def test_the_config_guides_every_render_and_a_bad_one_stops_the_start(tmp_path, renderer, drum):
+    with running_service(service_config(tmp_path, render={"prefetch": 0, "guide": ("punch=1",)}), renderer) as svc:
+        assert svc.status()["guides"] == ["punch=1"]
+        assert read_metadata(svc.ask("/dd/vary", str(drum), 1).args[1])["guide"] == ["punch=1"]
+    with pytest.raises(ConfigError, match="no guide named 'sparkle'"):
+        App(service_config(tmp_path, render={"guide": ("sparkle=1",)}), renderer)
+
+
+def test_a_guided_prefetched_variation_is_recreated_by_its_command(tmp_path, drum, drum_samples):
+    """The command in a guided file's comment, run as it is, makes the same audio (guides, mode, match's file)."""
+    target = tmp_path / "in" / "other.flac"
+    target.write_bytes(drum_samples["flac"].read_bytes())
+    (tmp_path / "models").mkdir()
+    weights, _card = save_model(micro_model(seed=3), tmp_path / "models" / "micro")
+    served = Renderer.load(str(weights), device="cpu")
+    guides = ("brightness=1", f"match=0.5:{target}")
+    with running_service(service_config(tmp_path, render={"guide": guides}), served) as svc:
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="guided prefetch")
+        path = svc.ask("/dd/vary").args[1]
+        assert svc.status()["counters"]["prefetch_hits"] == 1
+    command = shlex.split(read_metadata(path)["command"])
+    assert command.count("--guide") == 2 and "--guide-mode" in command
+    again = tmp_path / "again"
+    again.mkdir()
+    assert cli_main(command[1:] + ["--out", str(again)]) == 0
+    [made] = sorted(again.glob("*.wav"))
+    assert np.array_equal(soundfile.read(made)[0], soundfile.read(path)[0])
