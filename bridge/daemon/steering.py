@@ -12,6 +12,8 @@ key press with the same guide= costs a dictionary look-up.
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import torch
 
@@ -20,6 +22,8 @@ from bridge.daemon.prefetch import open_source
 from bridge.engine.guides import recipes, registry
 from bridge.engine.guides.builtin import GuideContext
 from bridge.engine.guides.registry import GuideRequest
+from bridge.errors import ConfigError
+from bridge.files import shown
 
 Guides = tuple[GuideRequest, ...]
 
@@ -27,9 +31,17 @@ Guides = tuple[GuideRequest, ...]
 def guidance(texts: tuple[str, ...], recipe: str | None, sample_rate: int, *, relative: bool) -> Guides:
     """The recipe's guides, then each text's (the CLI's order), checked; ``relative``: the render has a source, so
     targets relative to it (tuning=1:+2) are allowed. ConfigError or AudioError, one line, if any is bad."""
-    requests = list(recipes.load_recipe(recipe, recipes_folder()).guides) if recipe else []
+    requests = list(recipes.load_recipe(_recipe_spec(recipe), recipes_folder()).guides) if recipe else []
     requests += [registry.parse_request(text) for text in texts]
     return checked(tuple(requests), sample_rate, relative)
+
+
+def _recipe_spec(recipe: str) -> str:
+    """A recipe's name, or its file as a full path: the service does not share the sender's working folder."""
+    path = Path(recipe).expanduser()
+    if (path.suffix.lower() in recipes.SUFFIXES or os.sep in recipe) and not path.is_absolute():
+        raise ConfigError(f"recipe {shown(recipe)}: give a name in {recipes_folder()} or the file's full path")
+    return recipe
 
 
 @functools.lru_cache(maxsize=64)

@@ -86,6 +86,7 @@ def test_a_bad_guide_is_refused_in_one_line_and_nothing_is_queued(tmp_path, rend
             (("/dd/repaint", str(drum), "start=0", "end=0.1", "guide=sparkle=1"), "no guide named"),
             (("/dd/extend", str(drum), 1, 0.1, "guide=sparkle=1"), "no guide named"),
             (("/dd/vary", str(drum), 1, "recipe=nothing-here"), "no recipe named 'nothing-here'"),
+            (("/dd/vary", str(drum), 1, "recipe=tight.yaml"), "give a name in"),
             (("/dd/set", "guide", "sparkle=1"), "no guide named"),
             (("/dd/set", "recipe", "nothing-here"), "no recipe named"),
         ]
