@@ -108,6 +108,8 @@ EXAMPLES = {
     "render.prefetch": (0, 0),
     "render.format": ("float", "float"),
     "render.audition": ("on", True),
+    "render.guide": (["brightness=1", "decay=-1:0.3s;punch=0.5"], ("brightness=1", "decay=-1:0.3s", "punch=0.5")),
+    "render.recipe": ("tight", "tight"),
     "audio.output": ("USB Audio", "USB Audio"),
     "audio.latency": ("0.02", 0.02),
     "limits.queue": (4, 4),
