@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bridge import constants, files
 from bridge.daemon.config import add_flags, config_path, load_config
+from bridge.daemon.settings import GUIDE_SEPARATOR
 from bridge.errors import BridgeError
 from bridge.logs import RepeatedLines
 
@@ -26,6 +27,9 @@ EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
 FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
                  ".yaml", ".yml")  # words with these endings are files even before they exist
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+GUIDANCE = ("guide", "recipe")  # options and /dd/set keys whose values may name files (docs/osc.md, Guidance)
+# NAME=WEIGHT:TARGET[@FROM-TO] (bridge.engine.guides.registry): the target, where a file is named.
+GUIDE_TARGET = re.compile(r"(?P<head>[^:]*:)(?P<target>.*?)(?P<range>@\d+(?:\.\d+)?-\d+(?:\.\d+)?)?")
 
 
 def register(subparsers) -> None:
@@ -107,6 +111,13 @@ def _say_ready(app) -> None:
 
 
 # -- send / status ---------------------------------------------------------------------------------------------------
+def osc_arguments(address: str, words: list[str]) -> list:
+    """The command line's words as OSC sends them; `/dd/set guide|recipe VALUE` takes VALUE as guide=|recipe=."""
+    if address == "/dd/set" and len(words) == 2 and words[0] in GUIDANCE:
+        return [words[0], guidance_value(words[0], words[1])]
+    return [osc_argument(word) for word in words]
+
+
 def osc_argument(text: str):
     """A command-line word as OSC sends it: paths made absolute (the service has its own working folder), numbers
     as numbers, the rest as text."""
@@ -114,11 +125,37 @@ def osc_argument(text: str):
         return text  # a secret, never a path, whatever characters it has
     if text.startswith("folder="):
         return "folder=" + os.path.abspath(os.path.expanduser(text[7:]))
+    key, equals, value = text.partition("=")
+    if equals and key in GUIDANCE:
+        return f"{key}={guidance_value(key, value)}"
     if os.path.exists(text) or os.sep in text or Path(text).suffix.lower() in FILE_SUFFIXES:
         return os.path.abspath(os.path.expanduser(text))
     if NUMBER.match(text):
         return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
     return text
+
+
+def guidance_value(key: str, value: str) -> str:
+    """guide=: each guide's file target (match=1:other.wav) made absolute; recipe=: a file made absolute, a name
+    left as it is. Only words that look like files (a folder in them, an audio or YAML ending) are paths here: a
+    recipe's name, a note (A1) or a time (0.3s) is never taken for one."""
+    if key == "recipe":
+        return _absolute(value) if _looks_like_file(value) else value
+    guides = []
+    for guide in value.split(GUIDE_SEPARATOR):
+        parts = GUIDE_TARGET.fullmatch(guide)
+        if parts and _looks_like_file(parts["target"]):
+            guide = parts["head"] + _absolute(parts["target"]) + (parts["range"] or "")
+        guides.append(guide)
+    return GUIDE_SEPARATOR.join(guides)
+
+
+def _looks_like_file(text: str) -> bool:
+    return os.sep in text or Path(text).suffix.lower() in FILE_SUFFIXES
+
+
+def _absolute(text: str) -> str:
+    return os.path.abspath(os.path.expanduser(text.strip()))
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -129,7 +166,7 @@ def write_atomically(path: Path, text: str) -> None:
 def run_send(args) -> int:
     from bridge.transports.osc.client import OscClient
 
-    arguments = [osc_argument(word) for word in args.args]
+    arguments = osc_arguments(args.address, args.args)
     result = args.result.resolve() if args.result else None
     progress_file = result.with_name(result.name + ".progress") if result else None
 

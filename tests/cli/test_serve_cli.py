@@ -20,6 +20,7 @@ import torch
 from bridge import __version__, constants
 from bridge.cli import main
 from bridge.daemon import renderer as renderer_module
+from bridge.engine.audio import read_metadata
 from bridge.engine.catalogue import RECOMMENDED
 from bridge.engine.checkpoints import LoadedModel, save_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
@@ -288,3 +289,19 @@ def test_sigterm_during_one_long_model_call_exits_at_once(tmp_path, drum):
         listener.close()
     assert "stopped" in "".join(lines)
     assert [p for p in folder.rglob("*") if p.is_file()] == []
+
+
+def test_send_names_guide_files_and_recipes_from_the_callers_folder(tmp_path, renderer, drum, capsys, monkeypatch):
+    """`guide=match=1:other.wav`, `recipe=mine.yaml` and `/dd/set guide ...` name files relative to where send runs:
+    sent absolute, as any path; a note (A1), a time (0.3s) or a recipe's name stays as it is."""
+    (drum.parent / "other.wav").write_bytes(drum.read_bytes())
+    (drum.parent / "mine.yaml").write_text("guides: [punch=1]\n")
+    monkeypatch.chdir(drum.parent)
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        code, out, err = send(capsys, svc.port, "/dd/vary", "kick.wav", "1",
+                              "guide=match=1:other.wav@0.5-1;tuning=1:A1;decay=1:0.3s", "recipe=mine.yaml")
+        assert code == 0, err
+        assert read_metadata(out.strip())["guide"] == ["punch=1", f"match=1:{drum.parent / 'other.wav'}@0.5-1",
+                                                       "tuning=1:A1", "decay=1:0.3s"]
+        code, out, err = send(capsys, svc.port, "/dd/set", "guide", "match=0.5:other.wav")
+        assert code == 0 and out == f"set guide match=0.5:{drum.parent / 'other.wav'}\n", err
