@@ -57,7 +57,8 @@ MIDI_PORT_NAME = "DD Bridge"
 MAX_PORT = 65535  # UDP
 MAX_MIDI_NUMBER = 127  # a MIDI note or controller number
 MIDI_ACTIONS = ("vary", "generate", "keep")  # what a MIDI note can trigger (keep: audition mode's)
-MIDI_CC_SETTINGS = ("noise",)  # what a MIDI controller can set
+# What a MIDI controller can set: the noise, or the weight of a guide (docs/guidance.md) in the settings' guides.
+MIDI_CC_SETTINGS = ("noise", "brightness", "decay", "punch", "width", "tuning")
 MIN_TOKEN_LENGTH = 12  # osc.token: a secret, not a password someone could guess
 MAX_PREFETCH = 16  # variations rendered ahead per clip
 MAX_QUEUE = 10000  # limits.queue: requests waiting

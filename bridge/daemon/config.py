@@ -140,7 +140,8 @@ KEYS: tuple[Key, ...] = (
     Key("midi.notes", "midi_notes", ((36, "vary"), (37, "generate"), (38, "keep")),
         f"note number -> action ({', '.join(constants.MIDI_ACTIONS)})", as_mapping(constants.MIDI_ACTIONS)),
     Key("midi.cc", "midi_cc", ((1, "noise"),), f"controller number -> setting "
-        f"({', '.join(constants.MIDI_CC_SETTINGS)}), 0..127 scaled to its range", as_mapping(constants.MIDI_CC_SETTINGS)),
+        f"({', '.join(constants.MIDI_CC_SETTINGS)}), 0..127 scaled to its range\n(a guide's weight: -2..2, 64 "
+        "off)", as_mapping(constants.MIDI_CC_SETTINGS)),
     Key("render.noise", "render.noise", _RENDER.noise, "0: the clip itself .. 1: a new sound", _setting("noise")),
     Key("render.steps", "render.steps", _RENDER.steps, "", _setting("steps")),
     Key("render.sampler", "render.sampler", _RENDER.sampler, "", _setting("sampler")),

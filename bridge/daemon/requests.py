@@ -163,6 +163,15 @@ class Set(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
+class GuideWeight(Request):
+    """A MIDI knob on a guide: its weight among the settings' guides, as `/dd/set guide` sets them (0: taken out)."""
+
+    name: str
+    weight: float
+    address = "/dd/set"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Keep(Request):
     count: int | None = None  # the last N heard (default 1)
     address = "/dd/keep"

@@ -62,7 +62,7 @@ class Service:
             rq.Select: self._on_select, rq.Vary: self._on_vary, rq.Generate: self._on_generate,
             rq.Interpolate: self._on_interpolate, rq.Set: self._on_set, rq.Cancel: self._on_cancel,
             rq.Keep: self._on_keep, rq.Play: self._on_play,
-            rq.Repaint: self._on_repaint, rq.Extend: self._on_extend,
+            rq.Repaint: self._on_repaint, rq.Extend: self._on_extend, rq.GuideWeight: self._on_guide_weight,
         }
         self.status_extras["audio"] = self.audition.status
 
@@ -325,6 +325,16 @@ class Service:
             self.audition.prepare()
         shown = ("on" if value else "off") if key == "audition" else shown
         reply("/dd/ack", "set", key, shown)
+
+    def _on_guide_weight(self, request: rq.GuideWeight, reply: Reply):
+        """A MIDI knob: the guide of that name in the settings' guides gets the weight, and no target (0: out)."""
+        wanted = [f"{request.name}={request.weight:g}"] if request.weight else []
+        with self.state.lock:
+            guides = self.state.settings.guide
+        others = [text for text in guides if text.partition("=")[0].strip().lower() != request.name]
+        at = next((i for i, text in enumerate(guides) if text not in others), len(others))  # its place, if it had one
+        self._on_set(rq.Set(request_id=request.request_id, key="guide", value=tuple(others[:at] + wanted + others[at:])),
+                     reply)
 
     def _on_cancel(self, request: rq.Cancel, reply: Reply):
         """Drops the sender's own requests (and MIDI's, which have no sender), queued or rendering; other clients'

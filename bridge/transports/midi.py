@@ -1,4 +1,4 @@
-"""MIDI triggers: a key press varies the selected clip or generates, a knob sets the noise level.
+"""MIDI triggers: a key press varies the selected clip or generates, a knob sets the noise level or a guide's weight.
 
 The mapping comes from the config (default: note 36 = C1 varies, note 37 generates, CC 1 sets noise). Messages
 become the same request values OSC makes, handed to the same ``handle(request, reply)``. No torch here.
@@ -19,6 +19,7 @@ from bridge.errors import one_line
 log = logging.getLogger(__name__)
 
 CC_RANGES = {"noise": (0.0, 1.0)}  # a controller's 0..127 spans its setting's range
+GUIDE_KNOB = 2.0  # a knob on a guide (any other of constants.MIDI_CC_SETTINGS) spans weights -2..2; 64 is off
 
 
 class MidiTriggers:
@@ -45,6 +46,9 @@ class MidiTriggers:
             if target in CC_RANGES:
                 low, high = CC_RANGES[target]
                 return rq.Set(key=target, value=round(low + (high - low) * message.value / 127, 4))
+            if target is not None:
+                weight = max(-GUIDE_KNOB, round(GUIDE_KNOB * (message.value - 64) / 63, 2))
+                return rq.GuideWeight(name=target, weight=weight)
         return None
 
     def on_message(self, message: mido.Message) -> None:

@@ -7,6 +7,7 @@ import logging
 import mido
 
 from bridge.daemon import requests as rq
+from bridge.engine.audio import read_metadata
 from bridge.transports.midi import MidiTriggers, open_midi
 from tests.support.service import Listener, running_service, service_config
 
@@ -63,3 +64,29 @@ def test_no_midi_is_said_once_and_the_service_runs_on(caplog):
     assert port is None
     [record] = [r for r in caplog.records if r.name == "bridge.transports.midi"]
     assert "running without MIDI" in record.getMessage()
+
+
+def test_a_knob_on_a_guide_sets_its_weight_among_the_settings_guides(tmp_path, renderer, drum):
+    """`midi.cc: {74: brightness}`: the knob's centre is off, its ends -2 and 2; the guide's place and the others'
+    are kept; the files made after it carry it."""
+    triggers = MidiTriggers(None, None, NOTES, {74: "brightness", 75: "decay"})
+    knob = lambda control, value: triggers.request_for(mido.Message("control_change", control=control, value=value))
+    assert knob(74, 127) == rq.GuideWeight(name="brightness", weight=2.0)
+    assert knob(74, 0).weight == -2.0 and knob(74, 64).weight == 0.0 and knob(75, 96).weight == round(64 / 63, 2)
+    listener = Listener()
+    try:
+        config = service_config(tmp_path, render={"prefetch": 0, "guide": ("punch=1", "brightness=1", "width=-1")})
+        with running_service(config, renderer) as svc:
+            svc.ask("/dd/hello", listener.port)
+            triggers = MidiTriggers(svc.service.handle, svc.server.reply_for(None), NOTES, {74: "brightness",
+                                                                                         75: "decay"})
+            triggers.on_message(mido.Message("control_change", control=74, value=0))
+            listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1] == ["set", "guide", "punch=1;brightness=-2;width=-1"])
+            triggers.on_message(mido.Message("control_change", control=75, value=127))
+            triggers.on_message(mido.Message("control_change", control=74, value=64))
+            listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1] == ["set", "guide", "punch=1;width=-1;decay=2"])
+            assert svc.status()["guides"] == ["punch=1", "width=-1", "decay=2"]
+            path = svc.ask("/dd/vary", str(drum), 1).args[1]
+        assert read_metadata(path)["guide"] == ["punch=1", "width=-1", "decay=2"]
+    finally:
+        listener.close()
