@@ -333,8 +333,8 @@ class Service:
             guides = self.state.settings.guide
         others = [text for text in guides if text.partition("=")[0].strip().lower() != request.name]
         at = next((i for i, text in enumerate(guides) if text not in others), len(others))  # its place, if it had one
-        self._on_set(rq.Set(request_id=request.request_id, key="guide", value=tuple(others[:at] + wanted + others[at:])),
-                     reply)
+        value = tuple(others[:at] + wanted + others[at:])
+        self._on_set(rq.Set(request_id=request.request_id, key="guide", value=value), reply)
 
     def _on_cancel(self, request: rq.Cancel, reply: Reply):
         """Drops the sender's own requests (and MIDI's, which have no sender), queued or rendering; other clients'

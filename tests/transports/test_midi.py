@@ -81,7 +81,8 @@ def test_a_knob_on_a_guide_sets_its_weight_among_the_settings_guides(tmp_path, r
             triggers = MidiTriggers(svc.service.handle, svc.server.reply_for(None), NOTES, {74: "brightness",
                                                                                          75: "decay"})
             triggers.on_message(mido.Message("control_change", control=74, value=0))
-            listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1] == ["set", "guide", "punch=1;brightness=-2;width=-1"])
+            heard = ["set", "guide", "punch=1;brightness=-2;width=-1"]
+            listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1] == heard)
             triggers.on_message(mido.Message("control_change", control=75, value=127))
             triggers.on_message(mido.Message("control_change", control=74, value=64))
             listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1] == ["set", "guide", "punch=1;width=-1;decay=2"])
