@@ -26,8 +26,22 @@ if command -v nvidia-smi >/dev/null 2>&1; then extra=gpu; else extra=cpu; fi
 log "installing dd-bridge [$extra]"
 "$py" -m pip install -q -e ".[$extra]"
 
+# Debian packages through apt-get (as root, or through sudo). Returns non-zero when they cannot be installed.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  log "installing $*"
+  # noninteractive: jackd2 asks about realtime priority, and CI has no one to answer
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+# Playback (audition, `dd-bridge play`): sounddevice needs PortAudio; pip's wheels bundle it on macOS and Windows only.
+portaudio_missing() { [ "$(uname -s)" = Linux ] && ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; }
+
 case "$mode" in
   serve)
+    if portaudio_missing; then
+      apt_install libportaudio2 || log "no PortAudio (libportaudio2): the service runs without playback"
+    fi
     exec .venv/bin/dd-bridge serve "$@"
     ;;
   test)
@@ -40,17 +54,10 @@ case "$mode" in
     command -v fluidsynth >/dev/null 2>&1 || need+=(fluidsynth)
     [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || need+=(csound-soundfont)  # 4 MB public-domain GM soundfont
     # Playback: PortAudio, and a JACK server whose dummy driver is a sound card without hardware for its tests.
-    ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)
+    portaudio_missing && need+=(libportaudio2)
     command -v jackd >/dev/null 2>&1 || need+=(jackd2)
     if [ ${#need[@]} -gt 0 ]; then
-      if command -v apt-get >/dev/null 2>&1; then
-        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        log "installing ${need[*]}"
-        # noninteractive: jackd2 asks about realtime priority, and CI has no one to answer
-        $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-      else
-        log "missing ${need[*]}: install them with your package manager"; exit 1
-      fi
+      apt_install "${need[@]}" || { log "missing ${need[*]}: install them with your package manager"; exit 1; }
     fi
     exec "$py" -m pytest "$@"
     ;;
