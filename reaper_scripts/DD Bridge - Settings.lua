@@ -3,8 +3,9 @@
 -- @version 1.1
 -- @author DD Bridge
 -- @about
---   Noise, count, steps and model for the DD Bridge actions, the path to the dd-bridge program and the
---   service's port. Kept with REAPER's extended state, so they survive restarts.
+--   Noise, count, steps and model for the DD Bridge actions, the service's guides (brightness=0.5;decay=-1,
+--   empty: off), the path to the dd-bridge program and the service's port. Kept with REAPER's extended state,
+--   so they survive restarts; the guides are sent to the service when OK is pressed.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -16,6 +17,7 @@ local FIELDS = {
   { key = "count", caption = "Variations per run" },
   { key = "steps", caption = "Steps (more is slower and cleaner)" },
   { key = "model", caption = "Model (empty: the service's)" },
+  { key = "guide", caption = "Guides (brightness=0.5;decay=-1; empty: off)" },
   { key = "command", caption = "Path to dd-bridge" },
   { key = "port", caption = "Service port" },
 }
@@ -53,8 +55,18 @@ local function main()
     lib.message("Nothing was changed:\n\n" .. table.concat(problems, "\n"))
     return
   end
-  lib.save_settings(settings)
+  local previous_guide = lib.settings().guide
+  lib.save_settings(settings)  -- the guides as typed, even when the service refuses them: shown again to fix
+  -- Empty and unchanged sends nothing: a producer without guides is not told about a stopped service here.
+  if settings.guide ~= "" or settings.guide ~= previous_guide then
+    local value = settings.guide ~= "" and settings.guide or "off"
+    lib.ask(settings, "/dd/set", { "guide", value }, function(answer)
+      if answer.status ~= "ok" then
+        lib.message("The guides '" .. settings.guide .. "' were not set: " .. table.concat(answer.lines, " "))
+      end
+    end)
+  end
 end
 
 main()
-reaper.defer(function() end)  -- no undo point for a settings dialog
+reaper.defer(function() end)  -- no undo point for a settings dialog (sending the guides defers on its own)

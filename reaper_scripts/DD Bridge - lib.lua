@@ -7,6 +7,7 @@
 --   folder to `allowed_folders` in the service's configuration.
 -- @provides
 --   [nomain] .
+--   [main] DD Bridge - Audition on-off.lua
 --   [main] DD Bridge - Extend selected items.lua
 --   [main] DD Bridge - Follow selection.lua
 --   [main] DD Bridge - Generate at edit cursor.lua
@@ -28,7 +29,7 @@ lib.SECTION = "DD Bridge"  -- ExtState section for every setting
 lib.TITLE = "DD Bridge"
 
 -- Defaults and limits: the same values as bridge/constants.py (tests/daw checks they agree).
-lib.DEFAULTS = { noise = 0.5, count = 4, steps = 25, model = "", command = "dd-bridge", port = 9000 }
+lib.DEFAULTS = { noise = 0.5, count = 4, steps = 25, model = "", command = "dd-bridge", port = 9000, guide = "" }
 lib.MAX_COUNT = 64
 lib.MAX_STEPS = 1000
 
@@ -72,7 +73,7 @@ end
 -- Checks one edited setting; returns the value or nil and a message that names the allowed range.
 function lib.parse_setting(key, text)
   text = (text or ""):match("^%s*(.-)%s*$")
-  if key == "model" or key == "command" then
+  if key == "model" or key == "command" or key == "guide" then  -- guides are checked by the service
     if key == "command" and text == "" then
       return nil, "the path to dd-bridge cannot be empty (the default is dd-bridge)"
     end
@@ -188,7 +189,8 @@ end
 local job_counter = 0
 
 -- Starts `dd-bridge send --result FILE <address> <args...>` without waiting. Returns the job or nil, message.
-function lib.start(settings, address, args)
+-- quick: the service answers at once (as it does /dd/ping), so dd-bridge waits only a few seconds for it.
+function lib.start(settings, address, args, quick)
   local program = lib.find_command(settings.command)
   if not program then
     return nil, "Cannot find dd-bridge ('" .. settings.command .. "').\n\n" ..
@@ -201,7 +203,7 @@ function lib.start(settings, address, args)
   local job = { result = lib.join(jobs_folder(), name .. ".txt"), started = now, heard = now, address = address }
   job.progress_file = job.result .. ".progress"
   local words = { lib.quote(program), "send", "--port", tostring(math.floor(settings.port)),
-    "--timeout", tostring(QUICK[address] and QUICK_SECONDS or REQUEST_TIMEOUT),
+    "--timeout", tostring((quick or QUICK[address]) and QUICK_SECONDS or REQUEST_TIMEOUT),
     "--result", lib.quote(job.result), lib.quote(address) }
   for _, arg in ipairs(args or {}) do
     local quoted = lib.quote(arg)
@@ -254,6 +256,34 @@ end
 function lib.no_answer(settings)
   return string.format("'%s' gave no answer within %d s.\n\nCheck the path to dd-bridge in 'DD Bridge - Settings' " ..
     "and that 'dd-bridge serve' is running.", settings.command, QUICK_SECONDS + OVERDUE_SECONDS)
+end
+
+-- Sends one request the service answers at once (a setting other than the model) and, from a defer loop,
+-- calls done(answer) with its {status, lines}; no answer in time is an error answer that says why. A failure to
+-- start dd-bridge is shown in a message box and done is not called.
+function lib.ask(settings, address, args, done)
+  local job, failure = lib.start(settings, address, args, true)
+  if not job then
+    lib.message(failure)
+    return
+  end
+  local next_poll = 0
+  local function step()
+    local now = reaper.time_precise()
+    if now >= next_poll then
+      next_poll = now + POLL_SECONDS
+      local answer = lib.poll(job)
+      if not answer and lib.overdue(job, now) then
+        answer = { status = "error", lines = { (lib.no_answer(settings):gsub("\n+", " ")) } }
+      end
+      if answer then
+        done(answer)
+        return
+      end
+    end
+    reaper.defer(step)
+  end
+  step()
 end
 
 -- Runs `requests` ({address, args, label}) side by side. First a ping tells quickly whether the service is

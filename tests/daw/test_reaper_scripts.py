@@ -16,7 +16,7 @@ SCRIPTS = REPO_DIR / "reaper_scripts"
 LUA_TESTS = Path(__file__).resolve().parent / "lua"
 ACTIONS = ["Vary selected items", "Generate at edit cursor", "Interpolate between two selected items",
            "Follow selection", "Settings", "Repaint time selection of selected items", "Extend selected items",
-           "Keep last heard"]
+           "Keep last heard", "Audition on-off"]
 
 
 def lua() -> str:
@@ -66,8 +66,9 @@ def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):
     run_scenario(name, tmp_path, sample, OSC_PORT, dd_bridge)
 
 
-def test_stopped_service_is_a_clear_message(tmp_path, sample, dd_bridge):
-    run_scenario("stopped_service", tmp_path, sample, free_udp_port(), dd_bridge)
+@pytest.mark.parametrize("name", ["stopped_service", "audition_stopped"])
+def test_stopped_service_is_a_clear_message(name, tmp_path, sample, dd_bridge):
+    run_scenario(name, tmp_path, sample, free_udp_port(), dd_bridge)
 
 
 @pytest.mark.parametrize("name", ["vary", "generate", "interpolate", "follow_selection", "unknown_model",
@@ -114,6 +115,19 @@ def test_keep_last_heard(name, service, sample, dd_bridge):
         run_scenario(name, work, sample, service["port"], dd_bridge)
     finally:
         subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", "audition", "off"],
+                       capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize(("name", "key"), [("settings_guides", "guide"), ("audition_toggle", "audition")])
+def test_guides_and_audition_from_reaper(name, key, service, sample, dd_bridge):
+    """Issue 14 in REAPER: the Settings' Guides field and the Audition toggle set the service. The scenario ends
+    with them off; so does this test, should it die half way."""
+    work = service["root"] / name
+    work.mkdir()
+    try:
+        run_scenario(name, work, sample, service["port"], dd_bridge)
+    finally:
+        subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", key, "off"],
                        capture_output=True, timeout=60)
 
 

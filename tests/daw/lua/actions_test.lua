@@ -251,11 +251,13 @@ end
 
 function scenarios.settings()
   local state = project()
-  state.inputs = "0.3|8|20||" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
+  state.inputs = "0.3|8|20|||" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
   mock.run_action(script("Settings"))
   equal(#state.messages, 0, "messages")
+  equal(#state.exec, 0, "no guides before and none now: nothing sent")
   local captions = { "Noise (0 keeps the clip; 1 a new sound)", "Variations per run", "Steps (more is slower and cleaner)",
-    "Model (empty: the service's)", "Path to dd-bridge", "Service port" }
+    "Model (empty: the service's)", "Guides (brightness=0.5;decay=-1; empty: off)", "Path to dd-bridge",
+    "Service port" }
   equal(table.concat(state.dialog.captions, "\n"), table.concat(captions, "\n"), "the dialog's captions, one a field")
   equal(state.dialog.options.separator, "|", "the values' separator")
   equal(state.ext["DD Bridge/noise"], "0.3", "noise")
@@ -264,7 +266,8 @@ function scenarios.settings()
   equal(state.ext["DD Bridge/model"], "", "model")
   equal(state.ext["DD Bridge/command"], env.DD_WORK .. "/my tools/dd-bridge", "command")
   equal(state.ext["DD Bridge/port"], "9100", "port")
-  state.inputs = "1.5|0|20|big|dd-bridge|9100"
+  equal(state.ext["DD Bridge/guide"], "", "guide")
+  state.inputs = "1.5|0|20|big||dd-bridge|9100"
   mock.run_action(script("Settings"))
   check(state.dialog.values:find("^0%.3|8|20||"), "the dialog does not show the saved values: %s", state.dialog.values)
   equal(#state.messages, 1, "messages")
@@ -728,6 +731,59 @@ function scenarios.vary_loop()
   equal(table.concat(seen, ", "), "0.000000 on 1 120.000000, 0.500000 on  ", "the loop options")
   near(mock.wav_seconds(bar.takes[2].source.file), 2.0, "the looped variation lasts the bar")
   near(mock.wav_seconds(odd.takes[2].source.file), 0.7, "the other lasts what its item plays")
+end
+
+-- The Guides field through the real service: sent as typed, a refused one kept as typed and said in one line,
+-- an emptied one sent as off.
+function scenarios.settings_guides()
+  local state = project()
+  local function apply(guide)
+    state.inputs = "0.5|2|2||" .. guide .. "|" .. env.DD_COMMAND .. "|" .. env.DD_PORT
+    local before = #state.exec
+    mock.run_action(script("Settings"))
+    equal(#state.exec, before + 1, "requests sent for '" .. guide .. "'")
+    every_start_was_non_blocking(state)
+    return request_for(state, "/dd/set")
+  end
+  equal(table.concat(apply(" brightness=0.5;decay=-1 "), " "), "guide brightness=0.5;decay=-1", "what is sent")
+  equal(#state.messages, 0, "messages")
+  equal(state.ext["DD Bridge/guide"], "brightness=0.5;decay=-1", "the guides kept")
+  equal(table.concat(apply("brightnes=0.5"), " "), "guide brightnes=0.5", "what is sent")
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("^The guides 'brightnes=0%.5' were not set: [^\n]*brightnes"), "unclear: %s",
+    state.messages[1])
+  check(not state.messages[1]:find("\n"), "not one line: %s", state.messages[1])
+  equal(state.ext["DD Bridge/guide"], "brightnes=0.5", "the refused guides kept as typed, to fix")
+  state.inputs = nil  -- cancelled: the dialog shows them again
+  mock.run_action(script("Settings"))
+  check(state.dialog.values:find("|brightnes=0.5|", 1, true), "not shown again: %s", state.dialog.values)
+  equal(table.concat(apply(""), " "), "guide off", "emptied: off")
+  equal(#state.messages, 1, "messages")
+end
+
+-- The toggle through the real service: on, then off; the state shown follows what the service agreed to.
+function scenarios.audition_toggle()
+  local state = project()
+  for _, word in ipairs({ "on", "off" }) do
+    mock.run_action(script("Audition on-off"))
+    check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+    equal(table.concat(request_for(state, "/dd/set"), " "), "audition " .. word, "what is sent")
+    equal(state.toggles["0/55555"], word == "on" and 1 or 0, "the toggle state after " .. word)
+  end
+  every_start_was_non_blocking(state)
+  equal(#state.exec, 2, "one request a press")
+  equal(#state.undo.blocks, 0, "undo blocks")
+end
+
+-- No service: one line that says so, and the toggle is not shown on.
+function scenarios.audition_stopped()
+  local state = project()
+  local seconds = mock.run_action(script("Audition on-off"), { limit = 120 })
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("^Audition was not turned on: [^\n]*dd%-bridge serve"), "unclear: %s",
+    state.messages[1])
+  equal(state.toggles["0/55555"], nil, "the toggle state")
+  check(seconds < 60, "the loop took %s s", seconds)
 end
 
 local function send(...)

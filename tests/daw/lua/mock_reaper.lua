@@ -343,6 +343,9 @@ function reaper.SetToggleCommandState(section, command, value)
   state.toggles[section .. "/" .. command] = value
   return true
 end
+function reaper.GetToggleCommandStateEx(section, command)
+  return state.toggles[section .. "/" .. command] or -1  -- -1: never set, as REAPER answers
+end
 function reaper.RefreshToolbar2(_, _) end
 function reaper.set_action_options(flags) state.action_options = flags end
 
