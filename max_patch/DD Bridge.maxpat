@@ -1266,6 +1266,212 @@
 					],
 					"text": "prepend repaint"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-label-character",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1320,
+						100,
+						80,
+						18
+					],
+					"text": "Character",
+					"presentation": 1,
+					"presentation_rect": [
+						558,
+						4,
+						132,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-guide-brightness",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						1320,
+						140,
+						44,
+						48
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						558,
+						24,
+						44,
+						48
+					],
+					"parameter_enable": 1,
+					"varname": "Brightness",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Brightness",
+							"parameter_shortname": "Brightness",
+							"parameter_type": 0,
+							"parameter_modmode": 0,
+							"parameter_mmin": -2.0,
+							"parameter_mmax": 2.0,
+							"parameter_unitstyle": 1,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.0
+							],
+							"parameter_info": "Steers every render brighter (right) or darker (left); centre: off"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-guide-brightness",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1320,
+						200,
+						150,
+						22
+					],
+					"text": "prepend guide brightness"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-guide-decay",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						1480,
+						140,
+						44,
+						48
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						602,
+						24,
+						44,
+						48
+					],
+					"parameter_enable": 1,
+					"varname": "Decay",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Decay",
+							"parameter_shortname": "Decay",
+							"parameter_type": 0,
+							"parameter_modmode": 0,
+							"parameter_mmin": -2.0,
+							"parameter_mmax": 2.0,
+							"parameter_unitstyle": 1,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.0
+							],
+							"parameter_info": "Steers every render toward a longer (right) or shorter (left) decay; centre: off"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-guide-decay",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1480,
+						200,
+						150,
+						22
+					],
+					"text": "prepend guide decay"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-guide-punch",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						1640,
+						140,
+						44,
+						48
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						646,
+						24,
+						44,
+						48
+					],
+					"parameter_enable": 1,
+					"varname": "Punch",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Punch",
+							"parameter_shortname": "Punch",
+							"parameter_type": 0,
+							"parameter_modmode": 0,
+							"parameter_mmin": -2.0,
+							"parameter_mmax": 2.0,
+							"parameter_unitstyle": 1,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0.0
+							],
+							"parameter_info": "Steers every render toward a harder (right) or softer (left) attack; centre: off"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-guide-punch",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1640,
+						200,
+						150,
+						22
+					],
+					"text": "prepend guide punch"
+				}
 			}
 		],
 		"lines": [
@@ -1772,6 +1978,78 @@
 						0
 					]
 				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-guide-brightness",
+						0
+					],
+					"source": [
+						"obj-guide-brightness",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-guide-brightness",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-guide-decay",
+						0
+					],
+					"source": [
+						"obj-guide-decay",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-guide-decay",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-guide-punch",
+						0
+					],
+					"source": [
+						"obj-guide-punch",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-guide-punch",
+						0
+					]
+				}
 			}
 		],
 		"parameters": {
@@ -1843,6 +2121,21 @@
 			"obj-button-repaint": [
 				"Repaint",
 				"Repaint",
+				0
+			],
+			"obj-guide-brightness": [
+				"Brightness",
+				"Brightness",
+				0
+			],
+			"obj-guide-decay": [
+				"Decay",
+				"Decay",
+				0
+			],
+			"obj-guide-punch": [
+				"Punch",
+				"Punch",
 				0
 			],
 			"inherited_shortname": 1

@@ -1,6 +1,6 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
-// Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, note,
-// vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies as `osc <address> <args...>`
+// Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, guide,
+// note, vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies as `osc <address> <args...>`
 // (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
 // new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
 // out of the MIDI stream. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
@@ -35,9 +35,16 @@ var LOOP_LENGTH_TOLERANCE = 0.01;
 // A region this close to the file's edges is the whole file (a sample at 8 kHz is 0.000125 s).
 var EDGE_SECONDS = 0.0005;
 var SECONDS_PER_MINUTE = 60;
+// The Character dials: guides of the service (docs/guidance.md), in the order they are sent. Their weights span
+// -2..2 with 0 off, as the service's MIDI knobs on a guide do (GUIDE_KNOB in bridge/transports/midi.py).
+var GUIDE_DIALS = ["brightness", "decay", "punch"];
+var GUIDE_WEIGHT_LIMIT = 2;
+// Turning a dial sends its value many times a second; each /dd/set guide drops the service's prefetch, so the
+// dials' guides go out once this long after the first change, with every dial's value at that moment.
+var GUIDE_SEND_DELAY_MS = 200;
 
 var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0,
-  audition: false };
+  audition: false, guides: { brightness: 0, decay: 0, punch: 0 } };
 var state = {
   started: false,
   connected: false,
@@ -60,6 +67,8 @@ var state = {
 };
 var selectionObserver = null;
 var pingTask = null;
+var guideTask = null;
+var guideQueued = false;  // guideTask is scheduled: later dial moves ride on it
 
 // ---- Entry points (messages into the js object) ----
 
@@ -122,6 +131,23 @@ function trigger_high(value) {
 function audition(value) {
   settings.audition = Number(value) !== 0;
   sendSetting("audition", settings.audition ? "on" : "off");
+}
+
+// A Character dial (`guide <name> <weight>`): remembered at once, sent with the other dials' guides a moment later
+// (GUIDE_SEND_DELAY_MS). Like the other dials it reaches the service only once connected, never at load.
+function guide(name, value) {
+  if (!Object.prototype.hasOwnProperty.call(settings.guides, name)) {
+    return;
+  }
+  settings.guides[name] = Math.round(100 * clamp(value, -GUIDE_WEIGHT_LIMIT, GUIDE_WEIGHT_LIMIT)) / 100;
+  if (!state.connected || guideQueued) {
+    return;
+  }
+  if (!guideTask) {
+    guideTask = new Task(sendGuides, this);
+  }
+  guideQueued = true;
+  guideTask.schedule(GUIDE_SEND_DELAY_MS);
 }
 
 function note(pitch, velocity) {
@@ -855,13 +881,30 @@ function sendSetting(key, value) {
   showStatus();
 }
 
-// The service's prefetch renders with its own settings: bring them in line with the device's dials (and its
-// audition with the Audition toggle).
+// The service's prefetch renders with its own settings: bring them in line with the device's dials (its audition
+// with the Audition toggle, its guides with the Character dials: `off` when all are at the centre).
 function sendCurrentSettings() {
   sendSetting("audition", settings.audition ? "on" : "off");
+  sendGuides();
   sendSetting("noise", settings.noise);
   sendSetting("count", settings.count);
   sendSetting("steps", settings.steps);
+}
+
+function sendGuides() {
+  guideQueued = false;
+  sendSetting("guide", guideText());
+}
+
+// All the dials' guides as one /dd/set guide value: `brightness=0.5;decay=-1`, or `off` when every dial is at 0.
+function guideText() {
+  var parts = [];
+  GUIDE_DIALS.forEach(function (name) {
+    if (settings.guides[name] !== 0) {
+      parts.push(name + "=" + settings.guides[name]);
+    }
+  });
+  return parts.length ? parts.join(";") : "off";
 }
 
 // ---- Status line ----
@@ -927,5 +970,5 @@ function clamp(value, low, high) {
   sameRegion, refreshed, selectedFor, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
-  dropPending, request, send, sendSetting, sendCurrentSettings, showStatus, statusText, fail, readLiveVersion,
-  versionAtLeast, clamp].forEach(function (fn) { fn.local = 1; });
+  dropPending, request, send, sendSetting, sendCurrentSettings, sendGuides, guideText, showStatus, statusText, fail,
+  readLiveVersion, versionAtLeast, clamp].forEach(function (fn) { fn.local = 1; });

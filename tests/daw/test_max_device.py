@@ -220,3 +220,25 @@ def test_audition_is_a_saved_toggle_that_passes_its_value(built):
     assert {("obj-button-audition", 0, "obj-prepend-audition", 0), ("obj-prepend-audition", 0, "obj-js", 0)} <= \
         wires(patcher)
     assert boxes["obj-prepend-audition"]["text"] == "prepend audition"
+
+
+def test_character_dials_are_saved_bipolar_guide_weights(built):
+    """Brightness, Decay and Punch are automatable dials over the weights the service's MIDI knobs span (-2..2),
+    at the centre (off) in a new set, each reaching the script as `guide <name> <weight>`."""
+    knob = re.search(r"^GUIDE_KNOB = ([\d.]+)", (REPO_DIR / "bridge" / "transports" / "midi.py").read_text(), re.M)
+    patcher = patcher_of(built)
+    boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
+    for name in ("brightness", "decay", "punch"):
+        dial = boxes[f"obj-guide-{name}"]
+        values = dial["saved_attribute_attributes"]["valueof"]
+        assert (dial["maxclass"], dial["parameter_enable"]) == ("live.dial", 1), name
+        assert values["parameter_longname"] == name.capitalize()
+        assert (values["parameter_mmin"], values["parameter_mmax"]) == (-float(knob.group(1)), float(knob.group(1)))
+        assert (values["parameter_initial_enable"], values["parameter_initial"]) == (1, [0.0])
+        assert dial["id"] in patcher["parameters"]
+        assert boxes[f"obj-prepend-guide-{name}"]["text"] == f"prepend guide {name}"
+        assert {(dial["id"], 0, f"obj-prepend-guide-{name}", 0), (f"obj-prepend-guide-{name}", 0, "obj-js", 0)} <= \
+            wires(patcher)
+    script = (MAX_PATCH / "dd_bridge.js").read_text()
+    assert re.search(r'^var GUIDE_DIALS = \["brightness", "decay", "punch"\];', script, re.M)
+    assert f"var GUIDE_WEIGHT_LIMIT = {knob.group(1).rstrip('0').rstrip('.')};" in script
