@@ -36,3 +36,14 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
     assert all(Path(file).is_file() for file in outcome["loops"] + outcome["extended"] + outcome["kept"] +
                outcome["repainted"])
     assert [Path(file).parent.name for file in outcome["kept"]] == [clip.stem]
+
+
+def test_character_dials_set_the_services_guides(service):
+    """The service accepts the device's `/dd/set guide` text as it is (separator, weights) and its `off`."""
+    node = shutil.which("node")
+    assert node, "node is missing: ./bootstrap.sh test installs it (Debian package nodejs)"
+    result = subprocess.run([node, str(NODE_SESSION.with_name("service_character.js")), str(service["port"])],
+                            capture_output=True, text=True, timeout=120)
+    log = (service["root"] / "service.log").read_text()
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n--- service log ---\n{log}"
+    assert json.loads(result.stdout) == ["off", "brightness=0.5;decay=-1;punch=0.12", "off"]

@@ -92,9 +92,10 @@ async function pressTrigger(probe, waitFor) {
   await waitFor("the variations", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
 }
 
-// One device in `set`, over real UDP to the service: connects, selects the clip at `select`, presses (the trigger,
-// or `press(probe, waitFor, received)`) and places the results. Returns the probe.
-async function pressOnce(set, select, press) {
+// One device in `set`, connected over real UDP to the service. Returns the probe, waitFor(what, condition,
+// seconds) (which sends what the device has written meanwhile), the addresses received, the whole messages
+// received, and close().
+async function connectDevice(set) {
   const probe = loadDevice(set);
   // The device picks a reply port of its own at init (`port N` to its udpreceive) and registers it with
   // /dd/hello: listen there, as udpreceive would, and send from there too.
@@ -102,9 +103,11 @@ async function pressOnce(set, select, press) {
   const socket = dgram.createSocket("udp4");
   await new Promise((resolve) => socket.bind(probe.replyPort(), "127.0.0.1", resolve));
   const received = [];
+  const messages = [];
   socket.on("message", (packet) => {
     for (const [address, ...args] of decode(packet)) {
       received.push(address);
+      messages.push([address, ...args]);
       probe.reply(address, ...args);  // udpreceive -> prepend osc -> js
     }
   });
@@ -127,6 +130,18 @@ async function pressOnce(set, select, press) {
   };
   try {
     await waitFor("the service's answer to /dd/hello", () => /^connected to dd-bridge /.test(probe.status()), 30);
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  return { probe, waitFor, received, messages, close: () => socket.close() };
+}
+
+// One device in `set`, over real UDP to the service: connects, selects the clip at `select`, presses (the trigger,
+// or `press(probe, waitFor, received)`) and places the results. Returns the probe.
+async function pressOnce(set, select, press) {
+  const { probe, waitFor, received, close } = await connectDevice(set);
+  try {
     probe.message("count", 2);
     probe.message("steps", 2);
     probe.message("noise", 0.25);
@@ -139,7 +154,7 @@ async function pressOnce(set, select, press) {
     assert.ok(received.includes("/dd/progress") || received.includes("/dd/done"));
     return probe;
   } finally {
-    socket.close();
+    close();
   }
 }
 
@@ -262,7 +277,11 @@ async function main() {
   console.log(JSON.stringify(outcome));
 }
 
-main().catch((error) => {
-  console.error(error.stack || String(error));
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error.stack || String(error));
+    process.exit(1);
+  });
+}
+
+module.exports = { connectDevice };
