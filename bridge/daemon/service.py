@@ -232,6 +232,15 @@ class Service:
         log.info("%s changed on disk since it was selected: its variations start afresh", source.path)
         return source
 
+    def _render_settings(self, request, guides, count: int | None = None):
+        """(count, render key, file format) of a request: its own options over the settings, read in one look."""
+        options, state = request.options, self.state
+        with state.lock:
+            if count is None:
+                count = first(request.count, options.count, state.settings.count)
+            return count, state.render_key(None, options.steps, options.sampler, guides), \
+                options.format or state.settings.format
+
     def _on_generate(self, request: rq.Generate, reply: Reply):
         options, state = request.options, self.state
         guides = self._guidance(options, relative=False)
@@ -251,10 +260,7 @@ class Service:
         count = first(request.count, options.count, 5)
         if count < 2:
             raise ConfigError(f"count must be in 2..{constants.MAX_COUNT} for an interpolation (it includes a and b)")
-        guides = self._guidance(options)
-        with state.lock:
-            key = state.render_key(None, options.steps, options.sampler, guides)
-            fmt = options.format or state.settings.format
+        count, key, fmt = self._render_settings(request, self._guidance(options), count)
         job = InterpolateJob(waiters=[Waiter(reply, request, count)], a=a, b=b, key=key, folder=self._folder(options),
                              format=fmt)
         with state.lock:
@@ -264,11 +270,7 @@ class Service:
         options, state = request.options, self.state
         source = open_source(request.path)
         resolve_region(source.path, Region(options.start, options.end))  # the range must lie in the file
-        guides = self._guidance(options)
-        with state.lock:
-            count = first(request.count, options.count, state.settings.count)
-            key = state.render_key(None, options.steps, options.sampler, guides)
-            fmt = options.format or state.settings.format
+        count, key, fmt = self._render_settings(request, self._guidance(options))
         job = RepaintJob(waiters=[Waiter(reply, request, count)], source=source, key=key, start=options.start,
                          end=options.end, noise=first(options.noise, 1.0), seed=options.seed,
                          folder=self._folder(options), format=fmt)
@@ -280,11 +282,7 @@ class Service:
         source = open_source(request.path)
         bars = Bars.of(options.bars, options.bpm)
         length = {"seconds": request.seconds} if bars is None else {"bars": bars.bars, "bpm": bars.bpm}
-        guides = self._guidance(options)
-        with state.lock:
-            count = first(request.count, options.count, state.settings.count)
-            key = state.render_key(None, options.steps, options.sampler, guides)
-            fmt = options.format or state.settings.format
+        count, key, fmt = self._render_settings(request, self._guidance(options))
         job = ExtendJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
                         seconds=request.seconds if bars is None else bars.seconds, length=length,
                         folder=self._folder(options), format=fmt)
