@@ -1472,6 +1472,160 @@
 					],
 					"text": "prepend guide punch"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-label-class",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1800,
+						100,
+						80,
+						18
+					],
+					"text": "Class",
+					"presentation": 1,
+					"presentation_rect": [
+						558,
+						78,
+						84,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-guide-class",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"patching_rect": [
+						1800,
+						140,
+						100,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						558,
+						98,
+						84,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Class",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Class",
+							"parameter_shortname": "Class",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"off",
+								"kick",
+								"snare",
+								"hat",
+								"tom",
+								"cymbal",
+								"clap",
+								"perc"
+							],
+							"parameter_mmax": 7,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0
+							],
+							"parameter_info": "Steers every render toward a drum class, as far as Class Amount says; off: no class"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-guide-class",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1800,
+						200,
+						120,
+						22
+					],
+					"text": "prepend class_menu"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-guide-class-amount",
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"float"
+					],
+					"patching_rect": [
+						1960,
+						140,
+						44,
+						48
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						646,
+						76,
+						44,
+						48
+					],
+					"parameter_enable": 1,
+					"varname": "Class Amount",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Class Amount",
+							"parameter_shortname": "Amount",
+							"parameter_type": 0,
+							"parameter_modmode": 0,
+							"parameter_mmin": 0.0,
+							"parameter_mmax": 2.0,
+							"parameter_unitstyle": 1,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								1.0
+							],
+							"parameter_info": "How hard every render is steered toward the Class menu's drum class; 0: off"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-guide-class-amount",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1960,
+						200,
+						130,
+						22
+					],
+					"text": "prepend class_amount"
+				}
 			}
 		],
 		"lines": [
@@ -2050,6 +2204,54 @@
 						0
 					]
 				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-guide-class",
+						0
+					],
+					"source": [
+						"obj-guide-class",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-guide-class",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-guide-class-amount",
+						0
+					],
+					"source": [
+						"obj-guide-class-amount",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-guide-class-amount",
+						0
+					]
+				}
 			}
 		],
 		"parameters": {
@@ -2136,6 +2338,16 @@
 			"obj-guide-punch": [
 				"Punch",
 				"Punch",
+				0
+			],
+			"obj-guide-class": [
+				"Class",
+				"Class",
+				0
+			],
+			"obj-guide-class-amount": [
+				"Class Amount",
+				"Amount",
 				0
 			],
 			"inherited_shortname": 1

@@ -1,6 +1,7 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
 // Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, guide,
-// note, vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies as `osc <address> <args...>`
+// class_menu, class_amount, note, vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies
+// as `osc <address> <args...>`
 // (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
 // new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
 // out of the MIDI stream. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
@@ -42,9 +43,13 @@ var GUIDE_WEIGHT_LIMIT = 2;
 // Turning a dial sends its value many times a second; each /dd/set guide drops the service's prefetch, so the
 // dials' guides go out once this long after the first change, with every dial's value at that moment.
 var GUIDE_SEND_DELAY_MS = 200;
+// The Class menu: the names the service's `class` guide takes (`class=AMOUNT:NAME`, docs/guidance.md), in the menu's
+// order after its first item, off. Its Amount dial spans the guide's 0..2 (0 off; 1 in a new set).
+var CLASS_NAMES = ["kick", "snare", "hat", "tom", "cymbal", "clap", "perc"];
+var CLASS_AMOUNT_LIMIT = 2;
 
 var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0,
-  audition: false, guides: { brightness: 0, decay: 0, punch: 0 } };
+  audition: false, guides: { brightness: 0, decay: 0, punch: 0 }, drumClass: "", classAmount: 1 };
 var state = {
   started: false,
   connected: false,
@@ -88,6 +93,7 @@ function init() {
   pingTask = new Task(tick, this);
   pingTask.interval = PING_INTERVAL_MS;
   pingTask.repeat();
+  guideTask = new Task(sendGuides, this);
   if (!state.canCreateClips) {
     outlet(OUT_FILES, "set", "Live " + state.liveVersion + ": new files are listed here to drag in from Live's browser " +
       "(Live 12.0.5 and later get them as clips)");
@@ -139,15 +145,20 @@ function guide(name, value) {
   if (!Object.prototype.hasOwnProperty.call(settings.guides, name)) {
     return;
   }
-  settings.guides[name] = Math.round(100 * clamp(value, -GUIDE_WEIGHT_LIMIT, GUIDE_WEIGHT_LIMIT)) / 100;
-  if (!state.connected || guideQueued) {
-    return;
-  }
-  if (!guideTask) {
-    guideTask = new Task(sendGuides, this);
-  }
-  guideQueued = true;
-  guideTask.schedule(GUIDE_SEND_DELAY_MS);
+  settings.guides[name] = hundredths(clamp(value, -GUIDE_WEIGHT_LIMIT, GUIDE_WEIGHT_LIMIT));
+  guidesChanged();
+}
+
+// The Class menu (its item's index; 0 is off) and its Amount: part of the same guide text as the dials, sent with it.
+function class_menu(index) {
+  var name = CLASS_NAMES[Math.round(Number(index)) - 1];
+  settings.drumClass = name || "";
+  guidesChanged();
+}
+
+function class_amount(value) {
+  settings.classAmount = hundredths(clamp(value, 0, CLASS_AMOUNT_LIMIT));
+  guidesChanged();
 }
 
 function note(pitch, velocity) {
@@ -891,12 +902,23 @@ function sendCurrentSettings() {
   sendSetting("steps", settings.steps);
 }
 
+// A Character control moved: its guides go out GUIDE_SEND_DELAY_MS later with every control's value then (one
+// send per turn); before the service answers nothing is sent, the connection sends them all.
+function guidesChanged() {
+  if (!state.connected || guideQueued) {
+    return;
+  }
+  guideQueued = true;
+  guideTask.schedule(GUIDE_SEND_DELAY_MS);
+}
+
 function sendGuides() {
   guideQueued = false;
   sendSetting("guide", guideText());
 }
 
-// All the dials' guides as one /dd/set guide value: `brightness=0.5;decay=-1`, or `off` when every dial is at 0.
+// All the Character guides as one /dd/set guide value: every non-zero dial, then the class when the menu is not off
+// and its Amount not 0 (`brightness=0.5;decay=-1;class=1:kick`), or `off` when none is on.
 function guideText() {
   var parts = [];
   GUIDE_DIALS.forEach(function (name) {
@@ -904,6 +926,9 @@ function guideText() {
       parts.push(name + "=" + settings.guides[name]);
     }
   });
+  if (settings.drumClass && settings.classAmount > 0) {
+    parts.push("class=" + settings.classAmount + ":" + settings.drumClass);
+  }
   return parts.length ? parts.join(";") : "off";
 }
 
@@ -965,10 +990,15 @@ function clamp(value, low, high) {
   return Math.min(high, Math.max(low, Number(value)));
 }
 
+// A Character value as sent: to hundredths, so a turn's float noise (0.30000001) never reaches the guide text.
+function hundredths(value) {
+  return Math.round(100 * value) / 100;
+}
+
 // Only the entry points above answer messages; everything else is private to the script.
 [onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, makeLoop, playAs, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
   sameRegion, refreshed, selectedFor, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
-  dropPending, request, send, sendSetting, sendCurrentSettings, sendGuides, guideText, showStatus, statusText, fail,
-  readLiveVersion, versionAtLeast, clamp].forEach(function (fn) { fn.local = 1; });
+  dropPending, request, send, sendSetting, sendCurrentSettings, guidesChanged, sendGuides, guideText, showStatus,
+  statusText, fail, readLiveVersion, versionAtLeast, clamp, hundredths].forEach(function (fn) { fn.local = 1; });

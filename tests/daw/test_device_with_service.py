@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
+
+from bridge.transports.osc.client import OscClient
 
 NODE_SESSION = Path(__file__).resolve().parent / "node" / "service_session.js"
 
@@ -38,12 +42,41 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
     assert [Path(file).parent.name for file in outcome["kept"]] == [clip.stem]
 
 
-def test_character_dials_set_the_services_guides(service):
-    """The service accepts the device's `/dd/set guide` text as it is (separator, weights) and its `off`."""
+def test_character_section_sets_the_services_guides(service):
+    """The service takes the device's `/dd/set guide` text as it is (separator, weights, the Class menu's
+    `class=1.5:kick` after the dials) and its `off`. Where the service has no class guide installed, the class
+    setting is refused in one line shown on the device's status line, and the service answers the next setting."""
     node = shutil.which("node")
     assert node, "node is missing: ./bootstrap.sh test installs it (Debian package nodejs)"
     result = subprocess.run([node, str(NODE_SESSION.with_name("service_character.js")), str(service["port"])],
                             capture_output=True, text=True, timeout=120)
     log = (service["root"] / "service.log").read_text()
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n--- service log ---\n{log}"
-    assert json.loads(result.stdout) == ["off", "brightness=0.5;decay=-1;punch=0.12", "off"]
+    outcome = json.loads(result.stdout)
+    dials = ["off", "brightness=0.5;decay=-1;punch=0.12"]
+    if "class" in installed_guides():  # the service runs in this interpreter's environment
+        assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick", "off"]
+        assert "error" not in outcome["classStatus"]
+    else:
+        assert outcome["acknowledged"] == dials + ["off"]
+        assert re.fullmatch(r"connected to dd-bridge \S+ \| error: Setting guide: no guide named 'class': [a-z, ]+ "
+                            r"\(dd-bridge guides lists them\)", outcome["classStatus"]), outcome["classStatus"]
+
+
+def test_a_class_the_service_cannot_meet_is_one_line_and_the_service_stays_up(service):
+    """A class name no classifier knows (or no class guide at all): one /dd/error line naming it, the settings'
+    guides as they were, and the service answers the next request."""
+    with OscClient(port=service["port"]) as client:
+        assert client.request("/dd/set", ("guide", "punch=0.5")).ok
+        answer = client.request("/dd/set", ("guide", "brightness=0.5;class=1:gong"))
+        assert answer.address == "/dd/error" and answer.args[0] == "/dd/set", answer
+        assert "class" in answer.args[1] and "\n" not in answer.args[1], answer
+        assert client.request("/dd/ping").address == "/dd/pong"
+        status = json.loads(client.request("/dd/status").args[0])
+        cleared = client.request("/dd/set", ("guide", "off"))  # the service is shared with the other suites
+    assert status["settings"]["guide"] == ["punch=0.5"], status["settings"]
+    assert cleared.ok
+
+
+def installed_guides() -> set[str]:
+    return {entry.name for entry in importlib.metadata.entry_points(group="dd_bridge.guides")}

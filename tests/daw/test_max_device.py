@@ -242,3 +242,41 @@ def test_character_dials_are_saved_bipolar_guide_weights(built):
     script = (MAX_PATCH / "dd_bridge.js").read_text()
     assert re.search(r'^var GUIDE_DIALS = \["brightness", "decay", "punch"\];', script, re.M)
     assert f"var GUIDE_WEIGHT_LIMIT = {knob.group(1).rstrip('0').rstrip('.')};" in script
+
+
+def test_class_menu_and_amount_are_saved_automatable_and_reach_the_script(built):
+    """The Class menu (off, then the class guide's names in the script's order) and its Amount dial (0..2, 1 in a new
+    set) are parameters Live saves and automates under their names, each wired to its entry point."""
+    patcher = patcher_of(built)
+    boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
+    script = (MAX_PATCH / "dd_bridge.js").read_text()
+    names = json.loads(re.search(r"^var CLASS_NAMES = (\[.*\]);", script, re.M).group(1))
+    assert names == ["kick", "snare", "hat", "tom", "cymbal", "clap", "perc"]
+    menu, amount = boxes["obj-guide-class"], boxes["obj-guide-class-amount"]
+    menu_values = menu["saved_attribute_attributes"]["valueof"]
+    amount_values = amount["saved_attribute_attributes"]["valueof"]
+    assert (menu["maxclass"], menu["parameter_enable"], amount["maxclass"], amount["parameter_enable"]) == \
+        ("live.menu", 1, "live.dial", 1)
+    assert menu_values["parameter_enum"] == ["off"] + names
+    assert (menu_values["parameter_type"], menu_values["parameter_mmax"]) == (2, len(names))
+    assert (menu_values["parameter_initial_enable"], menu_values["parameter_initial"]) == (1, [0])
+    assert (amount_values["parameter_type"], amount_values["parameter_mmin"], amount_values["parameter_mmax"]) == \
+        (0, 0.0, 2.0)
+    assert "var CLASS_AMOUNT_LIMIT = 2;" in script
+    assert (amount_values["parameter_initial_enable"], amount_values["parameter_initial"]) == (1, [1.0])
+    assert patcher["parameters"]["obj-guide-class"] == ["Class", "Class", 0]
+    assert patcher["parameters"]["obj-guide-class-amount"] == ["Class Amount", "Amount", 0]
+    for box, entry in ((menu, "class_menu"), (amount, "class_amount")):
+        prepend = f"obj-prepend-{box['id'][4:]}"
+        assert boxes[prepend]["text"] == f"prepend {entry}"
+        assert {(box["id"], 0, prepend, 0), (prepend, 0, "obj-js", 0)} <= wires(patcher)
+        assert re.search(rf"^function {entry}\(", script, re.M), f"{entry} is not an entry point of the script"
+
+
+def test_presented_controls_do_not_overlap(built):
+    """What a producer sees: no control covers another in the device's view."""
+    shown = [(entry["box"]["id"], entry["box"]["presentation_rect"]) for entry in patcher_of(built)["boxes"]
+             if entry["box"].get("presentation")]
+    for index, (first, (x1, y1, w1, h1)) in enumerate(shown):
+        for second, (x2, y2, w2, h2) in shown[index + 1:]:
+            assert x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1, (first, second)

@@ -89,3 +89,88 @@ test("a guide the service refuses is shown as the setting's error", () => {
   probe.reply("/dd/error", id, "/dd/set", "guide brightness: the model has no such guide");
   assert.match(probe.status(), /error: Setting guide: guide brightness: the model has no such guide/);
 });
+
+test("the Class menu and its Amount recalled at load are sent with the dials at connection, never before", () => {
+  const probe = loadDevice(session());
+  probe.message("class_menu", 2);  // snare, restored with the set before the device is in it
+  probe.message("class_amount", 1.5);
+  probe.message("guide", "brightness", 0.5);
+  probe.message("init");
+  probe.clock.runScheduled();
+  probe.clock.tick();
+  assert.deepEqual(guidesSent(probe), [], "nothing before the service answers");
+  connect(probe);
+  assert.deepEqual(guidesSent(probe), [["brightness=0.5;class=1.5:snare"]], "one setting: dials, then the class");
+});
+
+test("the Amount is 1 in a new set: picking a class sends class=1:NAME once, a moment later", () => {
+  const probe = start(session());
+  const before = probe.sent().length;
+  probe.message("class_menu", 1);
+  probe.message("class_menu", 3);  // scrolling through the menu: only where it stops counts
+  assert.equal(probe.sent().length, before, "nothing at once");
+  assert.equal(probe.clock.scheduled.length, 1);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).slice(1), [["class=1:hat"]]);
+});
+
+test("a class move and a dial turn together are one setting", () => {
+  const probe = start(session());
+  probe.message("guide", "decay", -1);
+  probe.message("class_menu", 7);
+  for (let step = 0; step <= 10; step++) {
+    probe.message("class_amount", step / 5);  // automation or a turn of Amount: many values
+  }
+  assert.equal(probe.clock.scheduled.length, 1, "one send waits");
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).slice(1), [["decay=-1;class=2:perc"]]);
+});
+
+test("every menu item sends its own name, in the menu's order; off leaves the class out", () => {
+  const probe = start(session());
+  const names = [];
+  for (let index = 1; index <= 7; index++) {
+    probe.message("class_menu", index);
+    probe.clock.runScheduled();
+    names.push(guidesSent(probe).pop()[0]);
+  }
+  assert.deepEqual(names, ["kick", "snare", "hat", "tom", "cymbal", "clap", "perc"].map((name) => `class=1:${name}`));
+  probe.message("class_menu", 0);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["off"]);
+});
+
+test("an Amount of 0 is off; amounts are the guide's 0..2 in hundredths; a menu index out of range is off", () => {
+  const probe = start(session());
+  probe.message("class_menu", 1);
+  probe.message("class_amount", 0);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["off"], "a class at amount 0 is no guide");
+  probe.message("class_amount", 5);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["class=2:kick"]);
+  probe.message("class_amount", 0.333333);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["class=0.33:kick"]);
+  probe.message("class_amount", -1);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["off"]);
+  probe.message("class_amount", 1);
+  for (const index of [8, -1, "snare"]) {
+    probe.message("class_menu", index);
+    probe.clock.runScheduled();
+    assert.deepEqual(guidesSent(probe).pop(), ["off"], String(index));
+  }
+});
+
+test("a class the service cannot meet is shown on the status line, and the device keeps working", () => {
+  const probe = start(session());
+  probe.message("class_menu", 1);
+  probe.clock.runScheduled();
+  const id = lastSent(probe, "/dd/set")[1];
+  probe.reply("/dd/error", id, "/dd/set", "guide class: no such guide (installed: brightness, decay)");
+  assert.match(probe.status(), /^connected.*\| error: Setting guide: guide class: no such guide/);
+  probe.message("class_menu", 0);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["off"], "a later change is sent as usual");
+});

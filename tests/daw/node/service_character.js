@@ -1,7 +1,10 @@
-// The Character dials against a real running service, over real UDP: the service takes the one /dd/set guide the
-// device sends for a turn of its dials (checked by building each guide) and its `off`. Renders nothing.
+// The Character section against a real running service, over real UDP: the service takes the one /dd/set guide the
+// device sends for a turn of its dials (checked by building each guide) and its `off`; then the Class menu is set to
+// kick (Amount 1.5) with Brightness at 0.5, and what the service made of that one setting is recorded: acknowledged,
+// or refused in one line on the device's status line, after which the service still answers. Renders nothing.
 // Used by tests/daw/test_device_with_service.py:   node service_character.js <service port>
-// Prints the values the service acknowledged for `guide`, as JSON.
+// Prints, as JSON, {acknowledged: the `guide` values the service acknowledged, classStatus: the status line after
+// the class setting's answer}.
 "use strict";
 
 const assert = require("node:assert/strict");
@@ -11,20 +14,28 @@ async function main() {
   const { probe, waitFor, messages, close } = await connectDevice({ version: [12, 1, 0], tracks: [] });
   const acknowledged = () => messages.filter((m) => m[0] === "/dd/ack" && m[2] === "set" && m[3] === "guide")
     .map((m) => m[4]);
+  const refused = () => messages.filter((m) => m[0] === "/dd/error").length;
+  const answered = (count) => () => acknowledged().length + refused() >= count;
   try {
-    await waitFor("the connection's guide setting", () => acknowledged().length === 1 || /error/.test(probe.status()), 30);
+    await waitFor("the connection's guide setting", answered(1), 30);
     for (const [name, value] of [["brightness", 0.3], ["brightness", 0.5], ["decay", -1], ["punch", 0.123]]) {
       probe.message("guide", name, value);  // a turn: several values before the send is due
     }
     probe.clock.runScheduled();
-    await waitFor("the turn's guide setting", () => acknowledged().length === 2 || /error/.test(probe.status()), 30);
-    for (const name of ["brightness", "decay", "punch"]) {
-      probe.message("guide", name, 0);  // the service is shared with the other suites: leave it unguided
-    }
-    probe.clock.runScheduled();
-    await waitFor("the guides cleared", () => acknowledged().length === 3 || /error/.test(probe.status()), 30);
+    await waitFor("the turn's guide setting", answered(2), 30);
     assert.doesNotMatch(probe.status(), /error/);
-    console.log(JSON.stringify(acknowledged()));
+    probe.message("guide", "decay", 0);
+    probe.message("guide", "punch", 0);
+    probe.message("class_menu", 1);  // kick
+    probe.message("class_amount", 1.5);
+    probe.clock.runScheduled();
+    await waitFor("the class setting's answer", answered(3), 30);
+    const classStatus = probe.status();
+    probe.message("class_menu", 0);  // the service is shared with the other suites: leave it unguided
+    probe.message("guide", "brightness", 0);
+    probe.clock.runScheduled();
+    await waitFor("the guides cleared", () => acknowledged().slice(-1)[0] === "off" && answered(4)(), 30);
+    console.log(JSON.stringify({ acknowledged: acknowledged(), classStatus }));
   } finally {
     close();
   }
