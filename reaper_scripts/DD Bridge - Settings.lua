@@ -1,11 +1,12 @@
 -- @noindex
 -- @description DD Bridge - Settings
--- @version 1.1
+-- @version 1.2
 -- @author DD Bridge
 -- @about
 --   Noise, count, steps and model for the DD Bridge actions, the service's guides (brightness=0.5;decay=-1,
---   empty: off), the path to the dd-bridge program and the service's port. Kept with REAPER's extended state,
---   so they survive restarts; the guides are sent to the service when OK is pressed.
+--   empty: off) and drum class (off, kick, snare, hat, tom, cymbal, clap, perc, with an amount from 0 to 2), the
+--   path to the dd-bridge program and the service's port. Kept with REAPER's extended state, so they survive
+--   restarts; the guides and class are sent to the service when OK is pressed.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -18,6 +19,8 @@ local FIELDS = {
   { key = "steps", caption = "Steps (more is slower and cleaner)" },
   { key = "model", caption = "Model (empty: the service's)" },
   { key = "guide", caption = "Guides (brightness=0.5;decay=-1; empty: off)" },
+  { key = "class", caption = "Class: off/kick/snare/hat/tom/cymbal/clap/perc" },
+  { key = "class_amount", caption = "Class amount (0 off to 2)" },
   { key = "command", caption = "Path to dd-bridge" },
   { key = "port", caption = "Service port" },
 }
@@ -55,14 +58,14 @@ local function main()
     lib.message("Nothing was changed:\n\n" .. table.concat(problems, "\n"))
     return
   end
-  local previous_guide = lib.settings().guide
+  local previous_guides = lib.guide_text(lib.settings())
   lib.save_settings(settings)  -- the guides as typed, even when the service refuses them: shown again to fix
-  -- Empty and unchanged sends nothing: a producer without guides is not told about a stopped service here.
-  if settings.guide ~= "" or settings.guide ~= previous_guide then
-    local value = settings.guide ~= "" and settings.guide or "off"
-    lib.ask(settings, "/dd/set", { "guide", value }, function(answer)
+  -- None, and none before, sends nothing: a producer without guides is not told about a stopped service here.
+  local guides = lib.guide_text(settings)
+  if guides ~= "" or guides ~= previous_guides then
+    lib.ask(settings, "/dd/set", { "guide", guides ~= "" and guides or "off" }, function(answer)
       if answer.status ~= "ok" then
-        lib.message("The guides '" .. settings.guide .. "' were not set: " .. table.concat(answer.lines, " "))
+        lib.message("The guides '" .. guides .. "' were not set: " .. table.concat(answer.lines, " "))
       end
     end)
   end

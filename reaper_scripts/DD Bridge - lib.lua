@@ -1,5 +1,5 @@
 -- @description DD Bridge
--- @version 1.1
+-- @version 1.2
 -- @author DD Bridge
 -- @about
 --   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)
@@ -29,9 +29,14 @@ lib.SECTION = "DD Bridge"  -- ExtState section for every setting
 lib.TITLE = "DD Bridge"
 
 -- Defaults and limits: the same values as bridge/constants.py (tests/daw checks they agree).
-lib.DEFAULTS = { noise = 0.5, count = 4, steps = 25, model = "", command = "dd-bridge", port = 9000, guide = "" }
+lib.DEFAULTS = { noise = 0.5, count = 4, steps = 25, model = "", command = "dd-bridge", port = 9000, guide = "",
+  class = "off", class_amount = 1 }
 lib.MAX_COUNT = 64
 lib.MAX_STEPS = 1000
+-- The names the service's `class` guide takes (`class=AMOUNT:NAME`, docs/guidance.md; the Live device's Class menu
+-- has the same), and its amount's range (0: off).
+lib.CLASSES = { "kick", "snare", "hat", "tom", "cymbal", "clap", "perc" }
+lib.MAX_CLASS_AMOUNT = 2
 
 local NO_WAIT_MINIMIZED = -2
 local POLL_SECONDS = 0.3
@@ -79,10 +84,22 @@ function lib.parse_setting(key, text)
     end
     return text
   end
+  if key == "class" then
+    local name = text == "" and "off" or text:lower()
+    for _, known in ipairs(lib.CLASSES) do
+      if name == known then
+        return name
+      end
+    end
+    if name == "off" then
+      return name
+    end
+    return nil, string.format("class must be off or one of %s, not '%s'", table.concat(lib.CLASSES, ", "), text)
+  end
   local number = tonumber(text)
   local limits = {
     noise = { 0, 1, false }, count = { 1, lib.MAX_COUNT, true }, steps = { 1, lib.MAX_STEPS, true },
-    port = { 1, 65535, true },
+    port = { 1, 65535, true }, class_amount = { 0, lib.MAX_CLASS_AMOUNT, false },
   }
   local low, high, integer = table.unpack(limits[key])
   if not number or number < low or number > high or (integer and number % 1 ~= 0) then
@@ -90,6 +107,19 @@ function lib.parse_setting(key, text)
       low, high, text)
   end
   return number
+end
+
+-- The guides the service is to steer by, as one `/dd/set guide` value: the Guides field as typed, then the class
+-- when it is not off and its amount above 0 (`brightness=0.5;class=1:kick`); "" when there are none.
+function lib.guide_text(settings)
+  local parts = {}
+  if settings.guide ~= "" then
+    parts[#parts + 1] = settings.guide
+  end
+  if settings.class ~= "off" and settings.class_amount > 0 then
+    parts[#parts + 1] = string.format("class=%g:%s", settings.class_amount, settings.class)
+  end
+  return table.concat(parts, ";")
 end
 
 -- ---- Paths and processes ----

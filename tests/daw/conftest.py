@@ -52,6 +52,14 @@ def service(tmp_path_factory, tiny_model_path):
 
 
 @pytest.fixture(scope="session")
+def class_guide_installed() -> bool:
+    """Whether the `class` guide is installed where the service runs (this interpreter's environment): then the
+    service takes `class=A:NAME`, else it refuses it in one line."""
+    import importlib.metadata
+    return "class" in {entry.name for entry in importlib.metadata.entry_points(group="dd_bridge.guides")}
+
+
+@pytest.fixture(scope="session")
 def long_take(tmp_path_factory, drum_samples) -> Path:
     """A 3.1 s stereo recording at 48 kHz: drum hits every 0.25 s, as a take an item plays 0.2 s of."""
     import numpy as np

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import re
 import shutil
@@ -42,7 +41,7 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
     assert [Path(file).parent.name for file in outcome["kept"]] == [clip.stem]
 
 
-def test_character_section_sets_the_services_guides(service):
+def test_character_section_sets_the_services_guides(service, class_guide_installed):
     """The service takes the device's `/dd/set guide` text as it is (separator, weights, the Class menu's
     `class=1.5:kick` after the dials) and its `off`. Where the service has no class guide installed, the class
     setting is refused in one line shown on the device's status line, and the service answers the next setting."""
@@ -54,7 +53,7 @@ def test_character_section_sets_the_services_guides(service):
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n--- service log ---\n{log}"
     outcome = json.loads(result.stdout)
     dials = ["off", "brightness=0.5;decay=-1;punch=0.12"]
-    if "class" in installed_guides():  # the service runs in this interpreter's environment
+    if class_guide_installed:
         assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick", "off"]
         assert "error" not in outcome["classStatus"]
     else:
@@ -76,7 +75,3 @@ def test_a_class_the_service_cannot_meet_is_one_line_and_the_service_stays_up(se
         cleared = client.request("/dd/set", ("guide", "off"))  # the service is shared with the other suites
     assert status["settings"]["guide"] == ["punch=0.5"], status["settings"]
     assert cleared.ok
-
-
-def installed_guides() -> set[str]:
-    return {entry.name for entry in importlib.metadata.entry_points(group="dd_bridge.guides")}

@@ -44,9 +44,9 @@ def free_udp_port() -> int:
 
 
 def run_scenario(name: str, work: Path, sample: Path, port: int, command: Path, timeout: float = 400,
-                 long: Path | None = None) -> None:
+                 long: Path | None = None, **extra: str) -> None:
     env = dict(os.environ, DD_SCRIPTS=str(SCRIPTS), DD_WORK=str(work), DD_SAMPLE=str(sample), DD_PORT=str(port),
-               DD_COMMAND=str(command), DD_LONG=str(long or sample))
+               DD_COMMAND=str(command), DD_LONG=str(long or sample), **extra)
     result = subprocess.run([lua(), str(LUA_TESTS / "actions_test.lua"), name], env=env, capture_output=True,
                             text=True, timeout=timeout)
     log = work / "REAPER resources" / "exec.log"
@@ -128,6 +128,19 @@ def test_guides_and_audition_from_reaper(name, key, service, sample, dd_bridge):
         run_scenario(name, work, sample, service["port"], dd_bridge)
     finally:
         subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", key, "off"],
+                       capture_output=True, timeout=60)
+
+
+def test_class_from_reaper_settings(service, sample, dd_bridge, class_guide_installed):
+    """Issue 14 in REAPER: the Settings' Class and amount join the Guides field in one `/dd/set guide`; a service
+    without the class guide refuses it in one line. The scenario ends with the guides off; so does this test."""
+    work = service["root"] / "settings_class"
+    work.mkdir()
+    try:
+        run_scenario("settings_class", work, sample, service["port"], dd_bridge,
+                     DD_CLASS_GUIDE=str(int(class_guide_installed)))
+    finally:
+        subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", "guide", "off"],
                        capture_output=True, timeout=60)
 
 

@@ -251,12 +251,13 @@ end
 
 function scenarios.settings()
   local state = project()
-  state.inputs = "0.3|8|20|||" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
+  state.inputs = "0.3|8|20||| Off |1.5|" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
   mock.run_action(script("Settings"))
   equal(#state.messages, 0, "messages")
   equal(#state.exec, 0, "no guides before and none now: nothing sent")
   local captions = { "Noise (0 keeps the clip; 1 a new sound)", "Variations per run", "Steps (more is slower and cleaner)",
-    "Model (empty: the service's)", "Guides (brightness=0.5;decay=-1; empty: off)", "Path to dd-bridge",
+    "Model (empty: the service's)", "Guides (brightness=0.5;decay=-1; empty: off)",
+    "Class: off/kick/snare/hat/tom/cymbal/clap/perc", "Class amount (0 off to 2)", "Path to dd-bridge",
     "Service port" }
   equal(table.concat(state.dialog.captions, "\n"), table.concat(captions, "\n"), "the dialog's captions, one a field")
   equal(state.dialog.options.separator, "|", "the values' separator")
@@ -267,14 +268,24 @@ function scenarios.settings()
   equal(state.ext["DD Bridge/command"], env.DD_WORK .. "/my tools/dd-bridge", "command")
   equal(state.ext["DD Bridge/port"], "9100", "port")
   equal(state.ext["DD Bridge/guide"], "", "guide")
-  state.inputs = "1.5|0|20|big||dd-bridge|9100"
+  equal(state.ext["DD Bridge/class"], "off", "class")
+  equal(state.ext["DD Bridge/class_amount"], "1.5", "class amount")
+  state.inputs = "1.5|0|20|big||gong|3|dd-bridge|9100"
   mock.run_action(script("Settings"))
-  check(state.dialog.values:find("^0%.3|8|20||"), "the dialog does not show the saved values: %s", state.dialog.values)
+  check(state.dialog.values:find("^0%.3|8|20|||off|1%.5|"), "the dialog does not show the saved values: %s",
+    state.dialog.values)
   equal(#state.messages, 1, "messages")
   check(state.messages[1]:find("noise must be a number from 0 to 1, not '1%.5'"), "unclear: %s", state.messages[1])
   check(state.messages[1]:find("count must be a whole number from 1 to 64, not '0'"), "unclear: %s", state.messages[1])
+  check(state.messages[1]:find("class must be off or one of kick, snare, hat, tom, cymbal, clap, perc, not 'gong'",
+    1, true), "unclear: %s", state.messages[1])
+  check(state.messages[1]:find("class_amount must be a number from 0 to 2, not '3'", 1, true), "unclear: %s",
+    state.messages[1])
   equal(state.ext["DD Bridge/noise"], "0.3", "noise after a refused edit")
   equal(state.ext["DD Bridge/model"], "", "model after a refused edit")
+  equal(state.ext["DD Bridge/class"], "off", "class after a refused edit")
+  equal(#state.exec, 0, "a refused edit sends nothing")
+  equal(#state.undo.blocks, 0, "undo blocks: the settings are REAPER's, not the project's")
 end
 
 -- lib.quote against REAPER's splitting: every argument comes back unchanged, on each system.
@@ -738,7 +749,7 @@ end
 function scenarios.settings_guides()
   local state = project()
   local function apply(guide)
-    state.inputs = "0.5|2|2||" .. guide .. "|" .. env.DD_COMMAND .. "|" .. env.DD_PORT
+    state.inputs = "0.5|2|2||" .. guide .. "|off|1|" .. env.DD_COMMAND .. "|" .. env.DD_PORT
     local before = #state.exec
     mock.run_action(script("Settings"))
     equal(#state.exec, before + 1, "requests sent for '" .. guide .. "'")
@@ -759,6 +770,40 @@ function scenarios.settings_guides()
   check(state.dialog.values:find("|brightnes=0.5|", 1, true), "not shown again: %s", state.dialog.values)
   equal(table.concat(apply(""), " "), "guide off", "emptied: off")
   equal(#state.messages, 1, "messages")
+end
+
+-- The Class setting through the real service, joined to the Guides field in one /dd/set guide. DD_CLASS_GUIDE
+-- says whether the service has the class guide: then it is set; else refused in one line, the setting kept to fix.
+function scenarios.settings_class()
+  local state = project()
+  local installed = env.DD_CLASS_GUIDE == "1"
+  local function apply(guide, class, amount)
+    state.inputs = table.concat({ "0.5", "2", "2", "", guide, class, amount, env.DD_COMMAND, env.DD_PORT }, "|")
+    local before = #state.exec
+    mock.run_action(script("Settings"))
+    equal(#state.exec, before + 1, "requests sent for '" .. guide .. "', " .. class .. " " .. amount)
+    every_start_was_non_blocking(state)
+    return table.concat(request_for(state, "/dd/set"), " ")
+  end
+  equal(apply("brightness=0.5", "Kick", "1.5"), "guide brightness=0.5;class=1.5:kick", "the class after the guides")
+  equal(state.ext["DD Bridge/class"], "kick", "the class kept")
+  equal(state.ext["DD Bridge/class_amount"], "1.5", "its amount kept")
+  if installed then
+    equal(#state.messages, 0, "messages")
+  else
+    equal(#state.messages, 1, "messages")
+    check(state.messages[1]:find("^The guides 'brightness=0%.5;class=1%.5:kick' were not set: [^\n]*class"),
+      "unclear: %s", state.messages[1])
+    check(not state.messages[1]:find("\n"), "not one line: %s", state.messages[1])
+  end
+  local messages = #state.messages
+  equal(apply("", "snare", "2"), "guide class=2:snare", "the class alone")
+  equal(apply("", "snare", "0"), "guide off", "an amount of 0 is off")
+  equal(state.ext["DD Bridge/class"], "snare", "the class kept at amount 0")
+  equal(apply("decay=-1", "hat", "1"), "guide decay=-1;class=1:hat", "another")
+  equal(apply("", "off", "1"), "guide off", "class off, no guides: off")
+  equal(#state.messages, installed and 0 or messages + 2, "messages: one for each refused class")
+  equal(#state.undo.blocks, 0, "undo blocks")
 end
 
 -- The toggle through the real service: on, then off; the state shown follows what the service agreed to.
