@@ -158,6 +158,20 @@ def test_library_defaults_match_the_service():
     assert (float(noise), int(steps), int(port), int(max_count)) == (DEFAULT_NOISE, DEFAULT_STEPS, OSC_PORT, MAX_COUNT)
 
 
+def test_reaper_classes_are_the_live_menus():
+    """The Settings' class names, and their amount's limit, are the Live device's Class menu's (one guide)."""
+    import json
+    import re
+    code = 'local lib = dofile(arg[1]); print(table.concat(lib.CLASSES, " "), lib.MAX_CLASS_AMOUNT)'
+    result = subprocess.run([lua(), "-e", f"reaper = {{}}; arg = {{'{SCRIPTS / 'DD Bridge - lib.lua'}'}}; {code}"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    *classes, limit = result.stdout.split()
+    script = (REPO_DIR / "max_patch" / "dd_bridge.js").read_text()
+    assert classes == json.loads(re.search(r"^var CLASS_NAMES = (\[.*\]);", script, re.M)[1])
+    assert f"var CLASS_AMOUNT_LIMIT = {limit};" in script
+
+
 def test_every_action_has_reapack_headers_and_is_indexed(tmp_path):
     import importlib.util
     spec = importlib.util.spec_from_file_location("make_index", SCRIPTS / "make_index.py")
