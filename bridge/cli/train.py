@@ -73,7 +73,7 @@ def _stop_on_terminate() -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from bridge.errors import ConfigError
-    from bridge.training import session
+    from bridge.training import distributed, session
 
     _stop_on_terminate()
     options = {"batch_size": args.batch_size, "held_out": args.held_out, "save_every": args.save_every,
@@ -89,16 +89,22 @@ def run_train(args: argparse.Namespace) -> int:
     def should_stop() -> bool:
         return deadline is not None and time.monotonic() > deadline
 
-    run = session.train(args.data, args.out, size=args.size or "small", base_model=args.base_model,
-                        sample_rate=args.sample_rate, window=args.window, steps=args.steps, device=args.device,
-                        precision=args.precision, should_stop=should_stop, **options)
-    licence = args.licence
-    if licence is None and args.base_model:
-        from bridge.engine.checkpoints import load_model
-        licence = load_model(args.base_model).card.licence
-    for path in session.export(run, name=args.name, licence=licence or "unknown"):
-        print(path)
-    return 0
+    try:
+        run = session.train(args.data, args.out, size=args.size or "small", base_model=args.base_model,
+                            sample_rate=args.sample_rate, window=args.window, steps=args.steps, device=args.device,
+                            precision=args.precision, should_stop=should_stop, **options)
+        if not run.group.main:  # under torchrun, rank 0 exports
+            return 0
+        licence = args.licence
+        if licence is None and args.base_model:
+            from bridge.engine.checkpoints import load_model
+            licence = load_model(args.base_model).card.licence
+        for path in session.export(run, name=args.name, licence=licence or "unknown"):
+            print(path)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to save: torchrun's SIGTERM just ends us
+        distributed.leave()
 
 
 def _measure(subparsers, name: str, *, data: str, count: int, count_help: str | None = None,

@@ -146,25 +146,27 @@ def split_after_base(files: list[Path], fraction: float, seed: int, base_held, b
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator, *, sample_rate: int = DEFAULT_SAMPLE_RATE,
-            shift_ms: float = 0.0, semitones: float = 0.0) -> torch.Tensor:
+            shift_ms: float = 0.0, semitones: float = 0.0, share: slice = slice(None)) -> torch.Tensor:
     """Changes that keep the sound: gain (0 to -6 dB), polarity, left/right swap; with shift_ms, a delay of
     0..shift_ms; with semitones, a pitch shift of -semitones..+semitones.
 
     The new changes draw from the generator only when asked for, after the old ones: a run without them sees
-    exactly the batches it saw before they existed.
+    exactly the batches it saw before they existed. Only batch[share] is augmented and returned (a rank's share
+    under torchrun), but every choice is drawn for the whole batch, so the generator moves as in one process.
     """
     n = batch.shape[0]
     gain = 10 ** (-6.0 * torch.rand(n, generator=generator) / 20)
     polarity = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
     swap = torch.rand(n, generator=generator) < 0.5
+    batch, gain, polarity, swap = batch[share], gain[share], polarity[share], swap[share]
     batch = torch.where(swap[:, None, None], batch.flip(1), batch)
     batch = batch * (gain * polarity)[:, None, None]
     if semitones > 0:
-        batch = pitch_shift(batch, 2 ** ((2 * torch.rand(n, generator=generator) - 1) * semitones / 12),
-                            sample_rate)
+        ratios = 2 ** ((2 * torch.rand(n, generator=generator) - 1) * semitones / 12)
+        batch = pitch_shift(batch, ratios[share], sample_rate)
     if shift_ms > 0:
         most = int(round(shift_ms * sample_rate / 1000))
-        batch = delay(batch, torch.randint(0, most + 1, (n,), generator=generator))
+        batch = delay(batch, torch.randint(0, most + 1, (n,), generator=generator)[share])
     return batch
 
 

@@ -17,7 +17,7 @@ from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, ConfigError
 from bridge.progress import Bar
-from bridge.training import data
+from bridge.training import data, distributed
 from bridge.training.train import (SIZES, TRAIN_WINDOW, Run, TrainingSettings, fit, open_run, read_losses,
                                    write_settings)
 
@@ -85,29 +85,37 @@ class LossBar:
 
 def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", threads: int | None = None,
           should_stop=lambda: False, **settings_options) -> Run:
-    """Train (or continue training) in run_dir on the one-shots under data_dirs."""
+    """Train (or continue training) in run_dir on the one-shots under data_dirs.
+
+    Under torchrun this process joins the group (bridge.training.distributed) and trains on its share of each
+    batch; the caller leaves the group (distributed.leave) when done, after rank 0 has exported.
+    """
     run_dir = Path(run_dir)
     if threads:
         torch.set_num_threads(threads)
     settings, model = prepare(data_dirs, **settings_options)
-    device = pick_device(device)
+    group, device = distributed.join(pick_device(device))
+    group.share(settings.batch_size)  # refused here, before anything is written
     files = data.scan(settings.data)
     if not files:
         raise BridgeError(f"no audio files under {', '.join(settings.data)}")
-    run = open_run(run_dir, settings, model, device=device, precision=precision)
+    run = open_run(run_dir, settings, model, device=device, precision=precision, group=group)
     settings = run.settings
     if not settings.held_out_files:
         training, held = data.split_held_out(files, settings.held_out, settings.seed)
         settings.held_out_files = [str(p) for p in held]
-        write_settings(run_dir, settings)
+        if group.main:
+            write_settings(run_dir, settings)
     held = {Path(p) for p in settings.held_out_files}
     training = [f for f in files if f not in held]
     shots = data.OneShots.load(training, settings.sample_rate, settings.window)
     if not len(shots):
         raise BridgeError("none of the training files could be read")
-    log.info("training on %d files (%d skipped, %d held out) at %d Hz, window %d; %s, %.1f M parameters",
+    log.info("training on %d files (%d skipped, %d held out) at %d Hz, window %d; %s, %.1f M parameters%s",
              len(shots), len(shots.skipped), len(held), settings.sample_rate, settings.window,
-             run.precision, run.model.num_parameters / 1e6)
+             run.precision, run.model.num_parameters / 1e6,
+             f"; {group.world} processes, {settings.batch_size // group.world} sounds each" if group.distributed
+             else "")
     if not pictures.available():  # said once here; each save then skips the pictures quietly
         log.info("matplotlib is not installed: training goes on without loss.png and demo spectrograms "
                  "(pip install 'dd-bridge[%s]' for them)", pictures.EXTRA)

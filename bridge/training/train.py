@@ -24,6 +24,7 @@ from bridge.engine.schedules import alpha_sigma, crash_schedule
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import BridgeError, ConfigError
 from bridge.training import data
+from bridge.training.distributed import SINGLE, Group
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +118,21 @@ def pick_precision(device: torch.device, precision: str) -> str:
 
 
 class Run:
-    """A training run in RUN_DIR: network, EMA, optimiser and step, saved and restored as a whole."""
+    """A training run in RUN_DIR: network, EMA, optimiser and step, saved and restored as a whole.
+
+    Under torchrun, group is this process's place (bridge.training.distributed): model stays the plain module
+    (saved, averaged into the EMA, exported) and network, the module a step calls, wraps it in DDP.
+    """
 
     def __init__(self, run_dir: Path, settings: TrainingSettings, model: DanceDiffusionUNet, device: torch.device,
-                 precision: str = "auto"):
+                 precision: str = "auto", group: Group = SINGLE):
         self.dir = Path(run_dir)
         self.settings = settings
         self.device = device
+        self.group = group
         self.precision = pick_precision(device, precision)
         self.model = model.to(device).train()
+        self.network = group.wrap(self.model)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr,
                                            weight_decay=settings.weight_decay)
@@ -141,7 +148,9 @@ class Run:
         return self.dir / STATE_FILE
 
     def save(self) -> None:
-        """Write state.pt atomically: a run interrupted mid-save keeps its previous state."""
+        """Write state.pt atomically: a run interrupted mid-save keeps its previous state. Rank 0 only."""
+        if not self.group.main:
+            return
         state = {
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
@@ -172,13 +181,15 @@ class Run:
         return self.settings.lr * min(1.0, (step + 1) / max(self.settings.warmup, 1))
 
     def train_step(self, reals: torch.Tensor) -> float:
-        n = reals.shape[0]
-        u = (torch.arange(n) + torch.rand(n, generator=self.generator)) / n  # stratified over the batch
-        noise = torch.randn(reals.shape, generator=self.generator)
+        """One step on reals, this rank's share of the global batch; the global batch's mean loss."""
+        n = reals.shape[0] * self.group.world
+        share = self.group.share(n)  # u and noise drawn for the whole batch: see bridge.training.distributed
+        u = ((torch.arange(n) + torch.rand(n, generator=self.generator)) / n)[share]  # stratified over the batch
+        noise = torch.randn((n, *reals.shape[1:]), generator=self.generator)[share]
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         with autocast(self.device, self.precision):
-            loss = v_loss(self.model, reals.to(self.device), u.to(self.device), noise.to(self.device))
+            loss = v_loss(self.network, reals.to(self.device), u.to(self.device), noise.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -188,7 +199,7 @@ class Run:
         ema_update(self.model, self.ema,
                    ema_decay_at(self.step, self.settings.ema_decay, self.settings.base_model is not None))
         self.step += 1
-        return float(loss.detach())
+        return self.group.mean(loss.detach())
 
 
 def write_settings(run_dir: Path, settings: TrainingSettings) -> None:
@@ -222,8 +233,9 @@ def read_losses(run_dir: Path) -> list[tuple[int, float, float]]:
 
 
 def open_run(run_dir, settings: TrainingSettings, model: DanceDiffusionUNet | None = None, device="cpu",
-             precision: str = "auto") -> Run:
-    """A new run (settings written) or the existing one in run_dir (state restored; settings must agree)."""
+             precision: str = "auto", group: Group = SINGLE) -> Run:
+    """A new run (settings written by rank 0) or the existing one in run_dir (state restored; settings must
+    agree)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
@@ -239,37 +251,43 @@ def open_run(run_dir, settings: TrainingSettings, model: DanceDiffusionUNet | No
         with torch.random.fork_rng(devices=[]):  # the seed alone decides the starting weights
             torch.manual_seed(settings.seed)
             model = DanceDiffusionUNet(settings.config)
-    run = Run(run_dir, settings, model, device, precision)
+    run = Run(run_dir, settings, model, device, precision, group)
     if run.state_path.exists():
         run.restore()
         log.info("resuming %s at step %d", run_dir, run.step)
-    write_settings(run_dir, settings)
+    if group.main:
+        write_settings(run_dir, settings)
     return run
 
 
 def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_stop=lambda: False) -> Run:
     """Train until settings.steps, saving every save_every steps and when interrupted.
 
-    on_step(run, loss) after every step; on_save(run) after every save (demos and plots hang here).
-    When should_stop() turns true the run is saved where it is and fit returns, so the caller exports it.
+    on_step(run, loss) after every step; on_save(run) after every save (demos and plots hang here), both on
+    rank 0 only. When should_stop() turns true (on any rank) the run is saved where it is and fit returns, so the
+    caller exports it.
     """
     settings = run.settings
+    group = run.group
     started = time.monotonic()
     start_elapsed = run.elapsed
     try:
-        while run.step < settings.steps and not should_stop():
+        while run.step < settings.steps and not group.any(should_stop(), run.device):
             batch = data.batch_at(windows, run.step, settings.batch_size, settings.seed)
             batch = data.augment(batch, run.generator, sample_rate=settings.sample_rate,
-                                 shift_ms=settings.onset_shift_ms, semitones=settings.pitch_semitones)
+                                 shift_ms=settings.onset_shift_ms, semitones=settings.pitch_semitones,
+                                 share=group.share(settings.batch_size))
             loss = run.train_step(batch)
             run.elapsed = start_elapsed + time.monotonic() - started
-            append_loss(run.dir, run.step, loss, run.elapsed)
-            if on_step:
-                on_step(run, loss)
+            if group.main:
+                append_loss(run.dir, run.step, loss, run.elapsed)
+                if on_step:
+                    on_step(run, loss)
             if run.step % settings.save_every == 0 or run.step == settings.steps:
                 run.save()
-                if on_save:
+                if on_save and group.main:
                     on_save(run)
+                group.barrier()  # the others wait while rank 0 writes
         if run.step % settings.save_every and run.step < settings.steps:  # stopped early (should_stop)
             run.save()
             log.info("stopped: saved %s at step %d; the same command continues", run.dir, run.step)
