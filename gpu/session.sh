@@ -2,7 +2,7 @@
 # The one command on a lent GPU machine (run there in the repo root, after gpu/prepare.sh here; gpu/README.md):
 #   0. install the carried wheels, restore the carried training audio under its absolute paths
 #   1. the CUDA tests and `dd-bridge bench` (all tables) -> $OUT/bench.json
-#   2. `dd-bridge train` continuing the bundled model (or DD_GPU_SIZE from scratch, or the carried run) for the rest
+#   2. `dd-bridge train` (torchrun, a process a GPU, on several) continuing the bundled model (or DD_GPU_SIZE from scratch, or the carried run) for the rest
 #      of the budget, then `dd-bridge eval` of the candidate beside the bundled model -> $OUT/eval.txt
 #   3. the run as $OUT/results.tar.NN (gpu/handover.py), within the tool's 8 files / 16 MiB each / 64 MiB
 # Each stage has a time cap and its own exit status; a failing one is reported and the next still runs. Settings
@@ -92,8 +92,16 @@ if [ -n "$CARRIED" ] && [ -f "$CARRIED/run.yaml" ] && [ ! -e "$RUN" ]; then
   mkdir -p "$(dirname "$RUN")" && cp -r "$CARRIED" "$RUN" && echo "continuing the carried run in $RUN"
 fi
 if [ -n "${DD_GPU_SIZE:-}" ]; then START_FROM=(--size "$DD_GPU_SIZE"); else START_FROM=(--from dd-drums-small); fi
+# More than one GPU: one process per GPU under torchrun (DD_GPU_BATCH stays the global batch, so it must divide
+# among them); timeout's SIGTERM reaches every process through torchrun.
+GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+if [ "$GPUS" -gt 1 ]; then
+  TRAIN_CMD=("$PY" -m torch.distributed.run --standalone --nproc-per-node "$GPUS" -m bridge)
+else
+  TRAIN_CMD=("$PY" -m bridge)
+fi
 if [ "$TRAIN_S" -gt 10 ]; then
-  stage train $((TRAIN_S + 20)) "$PY" -m bridge train $DATA --out "$RUN" "${START_FROM[@]}" --steps 10000000 \
+  stage train $((TRAIN_S + 20)) "${TRAIN_CMD[@]}" train $DATA --out "$RUN" "${START_FROM[@]}" --steps 10000000 \
     --time-limit "$TRAIN_S" --batch-size "${DD_GPU_BATCH:-16}" --lr "${DD_GPU_LR:-2e-4}" --save-every 250 \
     --demo-every 0 ${DD_GPU_TRAIN_ARGS:-}
 else
