@@ -18,9 +18,12 @@ REGION_KEYS = ("start", "end", "tail")
 # A length in bars at a tempo (bridge.engine.tempo): /dd/extend's, and a loop's with loop=on.
 TEMPO_KEYS = ("bars", "bpm")
 LOOP_KEYS = ("loop",) + TEMPO_KEYS
+# How loud audition plays a press or a file, as a MIDI note's velocity does (127: as rendered).
+VELOCITY_KEYS = ("velocity",)
 ADDRESS_OPTIONS = {
     "/dd/select": REGION_KEYS,
-    "/dd/vary": OPTION_KEYS + REGION_KEYS + LOOP_KEYS,
+    "/dd/vary": OPTION_KEYS + REGION_KEYS + LOOP_KEYS + VELOCITY_KEYS,
+    "/dd/play": VELOCITY_KEYS,
     "/dd/generate": OPTION_KEYS + LOOP_KEYS,
     "/dd/interpolate": OPTION_KEYS + ("start", "end", "b_start", "b_end"),
     "/dd/repaint": OPTION_KEYS + ("start", "end"),  # start/end: the range to repaint, seconds of the file
@@ -49,6 +52,7 @@ class Options:
     loop: bool | None = None
     guide: tuple[str, ...] | None = None  # with recipe: this request's guidance instead of the settings' (() off)
     recipe: str | None = None
+    velocity: int | None = None  # the request's `velocity` (Vary, Play) when given
 
     def __post_init__(self):
         Region.of(self.start, self.end, self.tail)  # a region that cannot be (start >= end) is refused on arrival
@@ -180,6 +184,7 @@ class Keep(Request):
 @dataclass(frozen=True, kw_only=True)
 class Play(Request):
     path: str
+    velocity: int = 127  # how loud, as a MIDI note's velocity
     address = "/dd/play"
 
 

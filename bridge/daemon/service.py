@@ -356,7 +356,7 @@ class Service:
 
     def _on_play(self, request: rq.Play, reply: Reply):
         self.audition.play(Path(request.path), failed=lambda message: reply("/dd/error", request.address, message),
-                           started=lambda: reply("/dd/ack", "play", request.path))
+                           started=lambda: reply("/dd/ack", "play", request.path), velocity=request.velocity)
 
     def _guidance(self, options: rq.Options, *, relative: bool = True) -> steering.Guides | None:
         """A request's own guides (guide=, recipe=: they replace the settings'), checked at the door; None: the

@@ -191,6 +191,7 @@ VALIDATORS = {
     "bpm": lambda k, v: as_float(k, v, tempo.MIN_BPM, tempo.MAX_BPM),
     "loop": as_switch,  # a request's: render loops (bridge.engine.clips.vary_loop, generate_loops)
     "audition": as_switch,
+    "velocity": lambda k, v: as_int(k, v, 1, constants.MAX_MIDI_NUMBER),  # 0 is a MIDI note's off: no level
     # Guidance (docs/guidance.md): steer every render toward measures of the sound.
     "guide": as_guides,
     "recipe": as_recipe,

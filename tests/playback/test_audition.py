@@ -119,6 +119,36 @@ def test_a_notes_velocity_sets_the_level_it_is_heard_at(audition_service, record
         assert np.abs(heard(capture, press, expected) - expected).max() < 1e-4
 
 
+def test_velocity_over_osc_sets_the_level_of_a_press_and_of_play(audition_service, recorder, drum, jack_server):
+    """`velocity=` on /dd/vary (heard) and /dd/play is a MIDI note's velocity: (velocity / 127)^2 of the level, over
+    real UDP; the press is kept at its rendered level (velocity is how it is heard, not what is written)."""
+    svc = audition_service
+    svc.ask("/dd/set", "audition", "on")
+    svc.ask("/dd/select", str(drum))
+    svc.wait_for(lambda s: s["prefetched"].get(str(drum), 0) >= 1 and s["audio"]["output"], what="prefetch")
+    recorder.start()
+    press = time.monotonic()
+    assert list(svc.ask("/dd/vary", "velocity=64").args) == ["vary", "heard", 1]
+    capture = recorder.stop(tail=1.5)
+    kept = svc.ask("/dd/keep")
+    assert kept.address == "/dd/done"
+    written = read_audio(kept.args[1])
+    expected = reference(written, jack_server.rate, (64 / 127) ** 2)
+    assert np.abs(heard(capture, press, expected) - expected).max() < 1e-4
+    assert np.abs(written.samples).max() > 2 * np.abs(expected).max()  # the file is not turned down
+
+    time.sleep(0.5)  # the last sound has ended
+    recorder.start()
+    press = time.monotonic()
+    assert list(svc.ask("/dd/play", str(drum), "velocity=32").args) == ["play", str(drum)]
+    capture = recorder.stop(tail=1.5)
+    expected = reference(read_audio(drum), jack_server.rate, (32 / 127) ** 2)
+    assert np.abs(heard(capture, press, expected) - expected).max() <= TOLERANCE
+    error = svc.ask("/dd/play", str(drum), "velocity=0")
+    assert error.address == "/dd/error" and error.args[1] == "velocity must be in 1..127, not 0"
+    svc.ask("/dd/set", "audition", "off")
+
+
 def test_no_audio_output_is_one_line_and_audition_runs_on_silent(tmp_path, renderer, drum, caplog):
     config = service_config(tmp_path, audio_output="dd-no-such-device")
     with caplog.at_level("WARNING", logger="bridge"), running_service(config, renderer) as svc:

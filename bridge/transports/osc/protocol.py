@@ -135,7 +135,7 @@ def _vary(args: list, options: rq.Options, request_id: str | None) -> rq.Vary:
         args = args[1:]
     _arity(args, 0, 2)
     return rq.Vary(request_id=request_id, path=path, count=_optional("count", args, 0),
-                   noise=_optional("noise", args, 1), options=options)
+                   noise=_optional("noise", args, 1), options=options, **_velocity(options))
 
 
 def _generate(args: list, options: rq.Options, request_id: str | None) -> rq.Generate:
@@ -185,7 +185,12 @@ def _keep(args: list, options: rq.Options, request_id: str | None) -> rq.Keep:
 
 def _play(args: list, options: rq.Options, request_id: str | None) -> rq.Play:
     _arity(args, 1, 1)
-    return rq.Play(request_id=request_id, path=_path("path", args[0]))
+    return rq.Play(request_id=request_id, path=_path("path", args[0]), **_velocity(options))
+
+
+def _velocity(options: rq.Options) -> dict:
+    """velocity= as the request's own field (MIDI sets the same one); absent: the request's default, full level."""
+    return {} if options.velocity is None else {"velocity": options.velocity}
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,7 @@ ADDRESSES = {
     "/dd/generate": Address("/dd/generate [count] [seconds] [key=value ...]", _generate),
     "/dd/interpolate": Address("/dd/interpolate <a> <b> [count] [key=value ...]", _interpolate),
     "/dd/keep": Address("/dd/keep [count]", _keep),
-    "/dd/play": Address("/dd/play <path>", _play),
+    "/dd/play": Address("/dd/play <path> [velocity=V]", _play),
     "/dd/repaint": Address("/dd/repaint <path> [count] start=S end=E [key=value ...]", _repaint),
     "/dd/extend": Address("/dd/extend <path> [count] [seconds] [bars=N bpm=B] [key=value ...]", _extend),
     "/dd/set": Address(f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})", _set, options=False),

@@ -57,6 +57,10 @@ def test_recorded_datagrams():
      rq.Interpolate(a="/a.wav", b="/b.wav", options=rq.Options(start=0.5, b_start=1.0, b_end=1.5))),
     ("/dd/status", [], rq.Status()),
     ("/dd/cancel", [], rq.Cancel()),
+    # Audition's level, as a MIDI note's velocity (Max sends numbers in options as text).
+    ("/dd/vary", ["velocity=64"], rq.Vary(velocity=64, options=rq.Options(velocity=64))),
+    ("/dd/play", ["/a.wav", "velocity=100.0"], rq.Play(path="/a.wav", velocity=100)),
+    ("/dd/play", ["/a.wav"], rq.Play(path="/a.wav", velocity=127)),
 ])
 def test_requests(address, args, expected):
     assert parse(address, args) == expected
@@ -87,6 +91,11 @@ def test_requests(address, args, expected):
     ("/dd/select", ["/a.wav", "seed=1"], "unknown option 'seed'; known: start, end, tail"),
     ("/dd/generate", ["start=1"], "unknown option 'start'"),
     ("/dd/interpolate", ["/a.wav", "/b.wav", "b_start=2", "b_end=1"], "must be before end"),
+    ("/dd/vary", ["velocity=0"], "velocity must be in 1..127, not 0"),
+    ("/dd/play", ["/a.wav", "velocity=128"], "velocity must be in 1..127, not 128"),
+    ("/dd/play", ["/a.wav", "velocity=loud"], "velocity must be a number, not 'loud'"),
+    ("/dd/play", ["/a.wav", "seed=1"], "unknown option 'seed'; known: velocity"),
+    ("/dd/generate", ["velocity=64"], "unknown option 'velocity'"),
     ("/dd/nope", [], "unknown address; known: /dd/ping"),
     ("/other", [], "unknown address"),
 ])
