@@ -236,8 +236,9 @@ function repaint(value) {
   { markers: { start: clip.markers.start, end: clip.markers.end, loopStart: clip.brace.start, loopEnd: clip.brace.end } });
 }
 
-// Audition: writes the variation heard last into the sample folder (/dd/keep); it comes back as /dd/done vary and
-// is placed as the press that made it would have been (beside its clip, looping if it is a loop).
+// Audition: writes the last Count variations heard into the sample folder (/dd/keep N: a press's worth, as Vary
+// would have added); they come back as /dd/done vary and are placed as the press heard last would have been (beside
+// its clip, looping if it is a loop).
 function keep(value) {
   if (!pressed(arguments)) {
     return;
@@ -245,7 +246,8 @@ function keep(value) {
   var heard = state.lastHeard;
   var clip = currentClip();
   var anchor = heard ? heard.anchor : clip ? anchorOf(clip) : selectedTrackAnchor();
-  request("keep", [], anchor, heard ? heard.seconds : 0, { answer: "vary", loopBeats: heard ? heard.loopBeats : 0 });
+  request("keep", [settings.count], anchor, heard ? heard.seconds : 0,
+    { answer: "vary", loopBeats: heard ? heard.loopBeats : 0 });
 }
 
 function generate(value) {

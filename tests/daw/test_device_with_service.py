@@ -33,12 +33,12 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
         assert [Path(file).parent.name for file in files] == [long_take.stem] * 2
     # Issues 15 and 16: a looping clip's loops (1 bar at 120 BPM, exactly 2 s: checked in service_session.js),
     # Repaint's (the whole recording, placed with its source's markers and brace), Extend's files (the kick, then
-    # as long again), and the one variation Keep wrote after an audition press.
-    assert len(outcome["loops"]) == 2 and len(outcome["extended"]) == 2 and len(outcome["kept"]) == 1
+    # as long again), and the two variations Keep wrote after an audition press (the last Count heard).
+    assert len(outcome["loops"]) == 2 and len(outcome["extended"]) == 2 and len(outcome["kept"]) == 2
     assert len(outcome["repainted"]) == 2
     assert all(Path(file).is_file() for file in outcome["loops"] + outcome["extended"] + outcome["kept"] +
                outcome["repainted"])
-    assert [Path(file).parent.name for file in outcome["kept"]] == [clip.stem]
+    assert [Path(file).parent.name for file in outcome["kept"]] == [clip.stem] * 2
 
 
 def test_character_section_sets_the_services_guides(service, class_guide_installed):

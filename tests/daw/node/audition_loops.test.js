@@ -61,7 +61,7 @@ test("audition: /dd/ack vary heard answers the press (no render left pending); K
   connect(probe);
   probe.message("keep", 1);
   const keep = lastSent(probe, "/dd/keep");
-  assert.deepEqual(keep.slice(2), [], "keeps the last one heard");
+  assert.deepEqual(keep.slice(2), [4], "keeps the last Count (4, a new set's) heard");
   assert.match(probe.status(), /keep 0%/);
   probe.reply("/dd/done", keep[1], "vary", "/s/Kick 01/Kick 01 var 001.wav");
   probe.clock.runScheduled();
@@ -69,6 +69,25 @@ test("audition: /dd/ack vary heard answers the press (no render left pending); K
     [KICK, "/s/Kick 01/Kick 01 var 001.wav", null], "below the clip the heard press varied");
   assert.match(probe.files(), /1 new clip on Drums/);
   assert.doesNotMatch(probe.status(), /keep \d+%/);
+});
+
+test("Keep keeps the last Count heard (/dd/keep N) and places them all below the heard press's clip", () => {
+  const probe = start({ version: [12, 1, 0], tempo: 120, tracks: [{ name: "Drums", slots: [{ file: KICK }, null, null, null] }] });
+  probe.message("audition", 1);
+  probe.message("count", 2);
+  probe.live.select(0, 0);
+  probe.message("vary", 1);
+  probe.reply("/dd/ack", requestId(probe, "/dd/vary"), "vary", "heard", 2);
+  probe.message("keep", 1);
+  const keep = lastSent(probe, "/dd/keep");
+  assert.deepEqual(keep.slice(2), [2]);
+  probe.reply("/dd/done", keep[1], "vary", "/s/Kick 01/Kick 01 var 001.wav", "/s/Kick 01/Kick 01 var 002.wav");
+  probe.clock.runScheduled();
+  assert.deepEqual(probe.live.tracks[0].slots.map((clip) => clip && clip.file),
+    [KICK, "/s/Kick 01/Kick 01 var 001.wav", "/s/Kick 01/Kick 01 var 002.wav", null]);
+  probe.message("count", 16);
+  probe.message("keep", 1);
+  assert.deepEqual(lastSent(probe, "/dd/keep").slice(2), [16], "the service keeps what it holds, up to that");
 });
 
 test("Keep goes beside the clip of the heard press even after another clip is selected; its error is shown", () => {

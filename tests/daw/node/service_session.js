@@ -4,7 +4,7 @@
 // Exits 0 when the device connected, selected the clip, got variations and put them into empty clip slots; with
 // a recording, also when clips playing 1.0-1.2 s of it got variations of exactly that part, placed beside them,
 // when a looping clip got loops of its beats at the set's tempo (placed looping), when Repaint's results of its loop
-// brace play what their source plays, when Extend placed the clip continued, and when an audition press was answered by ear and Keep placed the kept file (issues 15, 16).
+// brace play what their source plays, when Extend placed the clip continued, and when an audition press was answered by ear and Keep placed the kept files, the last Count heard (issues 15, 16).
 "use strict";
 
 const dgram = require("node:dgram");
@@ -271,7 +271,7 @@ async function main() {
       await waitFor("audition off", () => received.filter((address) => address === "/dd/ack").length > acks, 10);
     });
   const keptClips = kept.live.tracks[0].slots.slice(1).filter(Boolean);
-  assert.equal(keptClips.length, 1, "Keep keeps the last heard");
+  assert.equal(keptClips.length, 2, "Keep keeps the last Count (2) heard");
   assert.ok(fs.statSync(keptClips[0].file).size > 44);
   outcome.kept = keptClips.map((clip) => clip.file);
   console.log(JSON.stringify(outcome));
