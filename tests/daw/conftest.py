@@ -52,11 +52,18 @@ def service(tmp_path_factory, tiny_model_path):
 
 
 @pytest.fixture(scope="session")
-def class_guide_installed() -> bool:
-    """Whether the `class` guide is installed where the service runs (this interpreter's environment): then the
-    service takes `class=A:NAME`, else it refuses it in one line."""
-    import importlib.metadata
-    return "class" in {entry.name for entry in importlib.metadata.entry_points(group="dd_bridge.guides")}
+def service_takes_class() -> bool:
+    """Whether the service can meet `class=1:kick` in this environment (where it runs): a `class` guide installed,
+    with a classifier that knows kick, as the service checks guides at the door. Else it refuses the Class
+    setting in one line, and the DAW sides show that line."""
+    from bridge.daemon import steering
+    from bridge.engine.guides import registry
+    from bridge.errors import ConfigError
+    try:
+        steering.checked((registry.parse_request("class=1:kick"),), 48000, False)
+    except ConfigError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")

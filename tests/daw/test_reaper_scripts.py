@@ -131,14 +131,14 @@ def test_guides_and_audition_from_reaper(name, key, service, sample, dd_bridge):
                        capture_output=True, timeout=60)
 
 
-def test_class_from_reaper_settings(service, sample, dd_bridge, class_guide_installed):
+def test_class_from_reaper_settings(service, sample, dd_bridge, service_takes_class):
     """Issue 14 in REAPER: the Settings' Class and amount join the Guides field in one `/dd/set guide`; a service
     without the class guide refuses it in one line. The scenario ends with the guides off; so does this test."""
     work = service["root"] / "settings_class"
     work.mkdir()
     try:
         run_scenario("settings_class", work, sample, service["port"], dd_bridge,
-                     DD_CLASS_GUIDE=str(int(class_guide_installed)))
+                     DD_CLASS_GUIDE=str(int(service_takes_class)))
     finally:
         subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", "guide", "off"],
                        capture_output=True, timeout=60)

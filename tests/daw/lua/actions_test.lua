@@ -773,7 +773,8 @@ function scenarios.settings_guides()
 end
 
 -- The Class setting through the real service, joined to the Guides field in one /dd/set guide. DD_CLASS_GUIDE
--- says whether the service has the class guide: then it is set; else refused in one line, the setting kept to fix.
+-- says whether the service can meet a class (a class guide and a classifier): then it is set; else refused in one
+-- line, the setting kept to fix.
 function scenarios.settings_class()
   local state = project()
   local installed = env.DD_CLASS_GUIDE == "1"
