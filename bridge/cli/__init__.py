@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "bridge.cli.sheet",  # sheet
     "bridge.cli.data",  # make-drums
     "bridge.cli.play",  # devices, play
+    "bridge.cli.pack",  # pack
 ]
 
 # REAPER runs `send` on every key press: these load only their own module, not the ones that import torch

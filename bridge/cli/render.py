@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                                      description="Render new sounds from the model alone.")
     generate.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
                           help="length of each sound in seconds (default: the model's window)")
-    _finish_option(generate)
+    finish_option(generate)
     loop_options(generate, "generate loops that wrap seamlessly, exactly --bars long at --bpm")
     _common_options(generate, seed=True)
     generate.set_defaults(run=_playing(run_generate))
@@ -57,10 +57,10 @@ def register(subparsers) -> None:
     vary.add_argument("--shape", type=setting("shape"), default=constants.DEFAULT_SHAPE, metavar="F",
                       help="how closely variations keep the source's envelope over time and frequency, 0 (the "
                            "model alone) to 1 (default: %(default)s)")
-    _finish_option(vary)
+    finish_option(vary)
     loop_options(vary, "INPUT is a loop: variations that wrap seamlessly, as long as INPUT or exactly --bars at "
                        "--bpm")
-    _region_options(vary, "INPUT", tail=True)
+    region_options(vary, "INPUT", tail=True)
     _common_options(vary, seed=True)
     vary.set_defaults(run=_playing(run_vary))
 
@@ -69,13 +69,13 @@ def register(subparsers) -> None:
                                                     "with A's length, sample rate and channels.")
     interpolate.add_argument("a", type=Path, metavar="A", help="audio file to start from")
     interpolate.add_argument("b", type=Path, metavar="B", help="audio file to end at")
-    _region_options(interpolate, "A")
-    _region_options(interpolate, "B", prefix="b_")
+    region_options(interpolate, "A")
+    region_options(interpolate, "B", prefix="b_")
     _common_options(interpolate, seed=False, count=5)
     interpolate.set_defaults(run=_playing(run_interpolate))
 
 
-def _finish_option(parser: argparse.ArgumentParser) -> None:
+def finish_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finish", choices=("on", "off"), default="on",
                         help="on: the model's DC and rumble out and overs turned down, never clamped (docs/sound.md); "
                              "off: the network's output as diffusers' pipeline writes it, clamped, and no --shape "
@@ -93,7 +93,7 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
                         help="folder for the results (default: the current folder)")
     parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
                         metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
-    _guide_options(parser)
+    guide_options(parser)
     parser.add_argument("--play", action="store_true", help="play each result as it is written")
     output_options(parser)
 
@@ -141,7 +141,7 @@ def _loop_named(args, bars: Bars | None) -> dict:
     return {"loop": True, **({"bars": bars.bars, "bpm": bars.bpm} if bars is not None else {})}
 
 
-def _guide_options(parser: argparse.ArgumentParser) -> None:
+def guide_options(parser: argparse.ArgumentParser) -> None:
     """--guide, --recipe, --guide-mode: steer every render with measures of the sound (docs/guidance.md)."""
     parser.add_argument("--guide", action="append", type=guide_request, default=[], metavar="NAME=WEIGHT[:TARGET]",
                         help="steer toward a measure: brightness=1 (brighter), decay=-1 (shorter), "
@@ -181,7 +181,7 @@ def model_options(parser: argparse.ArgumentParser) -> None:
                         help=f"training window of a custom .ckpt in samples (default: {constants.DEFAULT_WINDOW})")
 
 
-def _region_options(parser: argparse.ArgumentParser, name: str, *, prefix: str = "", tail: bool = False) -> None:
+def region_options(parser: argparse.ArgumentParser, name: str, *, prefix: str = "", tail: bool = False) -> None:
     """--start/--end (and --tail): the part of a file to use, in seconds of the file (bridge.engine.regions)."""
     flag = "--" + prefix.replace("_", "-")
     parser.add_argument(f"{flag}start", dest=f"{prefix}start", type=setting(f"{prefix}start"), default=None,
@@ -292,7 +292,7 @@ def _settings(args) -> dict:
 
 
 def _engine(args):
-    _prepare_out(args.out)
+    prepare_out(args.out)
     return open_engine(args)
 
 
@@ -300,19 +300,19 @@ def open_engine(args):
     """The engine, and how the recreating command should name its model: a path made absolute, or a card name."""
     loaded = load_model(args.model, sample_rate=args.sample_rate, window=args.window)
     engine = Engine(loaded, device=args.device, precision=args.precision, backend=args.backend)
-    model = _model_reference(args.model, loaded.name)
+    model = model_reference(args.model, loaded.name)
     log.debug("model %s: %d Hz, window %d", loaded.name, engine.sample_rate, engine.window)
     return engine, model
 
 
-def _model_reference(spec: str | None, name: str) -> str:
+def model_reference(spec: str | None, name: str) -> str:
     if spec is None:
         return name
     path = Path(spec).expanduser()
     return str(path.resolve()) if path.exists() else spec
 
 
-def _prepare_out(folder: Path) -> None:
+def prepare_out(folder: Path) -> None:
     """--out exists and takes new files, checked before the render rather than found out after it."""
     if folder.exists() and not folder.is_dir():
         raise AudioError(f"--out {folder}: is a file, not a folder")

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from bridge.cli import render
 from bridge.cli.arguments import bounded_int
-from bridge.constants import MAX_SEED, RANDOM_SEEDS
+from bridge.constants import RANDOM_SEEDS
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
+from bridge.engine.seeds import series
 from bridge.errors import ConfigError
 from bridge.pictures import FORMATS, SheetLayout, Tile, check_output, contact_sheet, require
 from bridge.progress import Bar
@@ -107,7 +108,7 @@ def _render_rows(args) -> tuple[list[list[Tile]], str]:
     common = {"steps": args.steps, "sampler": args.sampler}
     rows = []
     for path, clip in sources:
-        seeds = _seeds(base, args.count)
+        seeds = series(base, args.count)  # one per tile
         row = [Tile(f"{path.name} (source)", clip)]
         for noise in args.noise:
             with Bar(f"sheet: {path.name} at noise {noise:g}", unit="step") as progress:
@@ -116,15 +117,10 @@ def _render_rows(args) -> tuple[list[list[Tile]], str]:
             row += [Tile(f"noise {noise:g} · seed {seed}", output) for seed, output in zip(seeds, outputs)]
         rows.append(row)
     if args.generate:
-        seeds = _seeds(base, args.generate)
+        seeds = series(base, args.generate)
         with Bar("sheet: new sounds", unit="step") as progress:
             outputs = clips.generate_clips(engine, args.generate, args.seconds, seed=seeds, progress=progress,
                                            **common)
         rows.append([Tile(f"generated · seed {seed}", output) for seed, output in zip(seeds, outputs)])
     title = f"{engine.card.name} · {args.sampler}, {args.steps} steps · --seed {base}"
     return rows, title
-
-
-def _seeds(base: int, count: int) -> list[int]:
-    """One seed per tile: base, base+1, ... (wrapping within the seeds a render accepts)."""
-    return [(base + i) % (MAX_SEED + 1) for i in range(count)]

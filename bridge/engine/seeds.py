@@ -73,6 +73,12 @@ def noise_seeds(seeds: Seed, rows: slice) -> list[int] | None:
     return [_mix(seed, index) for seed, index in pairs]
 
 
+def series(base: int, count: int, start: int = 0) -> list[int]:
+    """Seeds base+start, base+start+1, ... (wrapping within the seeds a render accepts): one per output of a sheet or
+    a pack, each output made again alone by ``--seed S --count 1``."""
+    return [(base + start + i) % (MAX_SEED + 1) for i in range(count)]
+
+
 def _mix(seed: int, index: int) -> int:
     # splitmix64's finaliser: nearby (seed, index) pairs give unrelated generator streams.
     z = (seed * 0x9E3779B97F4A7C15 + (index + 1) * 0xD1B54A32D192ED03) & _MASK64

@@ -1,0 +1,126 @@
+"""`dd-bridge pack`: a sample pack of variations of many sources at several noise levels (bridge.pack).
+
+The options that decide a file's sound are `dd-bridge vary`'s own (declared once in bridge.cli.render); what is
+added: SOURCES (files or folders), --per-source, a list of --noise levels, and where to render (--workers, --ray).
+The pack's folder goes to stdout when it is complete; progress and a summary go to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+from pathlib import Path
+
+from bridge import constants
+from bridge.cli import render
+from bridge.cli.arguments import bounded_int
+from bridge.constants import RANDOM_SEEDS
+from bridge.engine.audio import resolve_region
+from bridge.engine.regions import Region
+from bridge.errors import ConfigError
+from bridge.pack import manifest
+from bridge.pack.driver import make_pack
+from bridge.pack.plan import make_plan
+from bridge.progress import Bar
+from bridge.training.data import scan
+
+log = logging.getLogger(__name__)
+DEFAULT_NOISE_LEVELS = "0.2,0.4,0.6"
+
+
+def register(subparsers) -> None:
+    pack = subparsers.add_parser(
+        "pack", help="a sample pack: variations of many sources at several noise levels, with a manifest",
+        description="Render a sample pack into --out: one folder per source holding --per-source variations at each "
+                    "--noise level, a manifest (manifest.json, manifest.csv), a contact sheet per source and the "
+                    "model's licence and attribution. Run the same command again to resume: what is done and "
+                    "verified is kept. docs/packs.md")
+    pack.add_argument("sources", type=Path, nargs="+", metavar="SOURCE",
+                      help="audio files, or folders searched for them")
+    pack.add_argument("--out", type=Path, required=True, metavar="PACK", help="the pack's folder")
+    pack.add_argument("--per-source", type=bounded_int(1, 100_000), required=True, metavar="N",
+                      help="variations of each source at each noise level")
+    pack.add_argument("--noise", type=_noise_levels, default=_noise_levels(DEFAULT_NOISE_LEVELS), metavar="F,F",
+                      help=f"noise levels, 0 (unchanged) to 1 (a new sound) (default: {DEFAULT_NOISE_LEVELS})")
+    pack.add_argument("--shape", type=render.setting("shape"), default=constants.DEFAULT_SHAPE, metavar="F",
+                      help="how closely variations keep their source's envelope, 0 to 1 (default: %(default)s)")
+    pack.add_argument("--seed", type=render.setting("seed"), default=None, metavar="K",
+                      help="source k's variation i has seed K + k*N + i at every noise level (default: a fresh K, "
+                           "kept in the manifest for a rerun)")
+    pack.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
+                      metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
+    render.finish_option(pack)
+    render.loop_options(pack, "SOURCES are loops: variations that wrap seamlessly, as long as each source or "
+                              "exactly --bars at --bpm")
+    render.region_options(pack, "each source", tail=True)
+    render.guide_options(pack)
+    render.model_options(pack)
+    pack.add_argument("--workers", type=bounded_int(1, 256), default=None, metavar="N",
+                      help="worker processes on this machine, each with a warm engine (default: one per GPU, "
+                           "else 1)")
+    pack.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                      help="render on a Ray cluster: one actor per GPU (or CPU slot with --device cpu); needs "
+                           "pip install 'dd-bridge[cluster]'")
+    pack.set_defaults(run=run_pack)
+
+
+def _noise_levels(text: str) -> list[float]:
+    parse = render.setting("noise")
+    return [parse(part) for part in text.split(",")]
+
+
+def run_pack(args) -> int:
+    render.loop_length(args)  # the loop options' own checks, before anything else
+    if args.ray is not None and args.workers is not None:
+        raise ConfigError("--workers is for this machine; with --ray every GPU (or CPU slot) gets an actor")
+    region = Region.of(args.start, args.end, args.tail)
+    sources = [(path, resolve_region(path, region or Region())) for path in _sources(args.sources)]
+    render.prepare_out(args.out)
+    seed = args.seed if args.seed is not None else manifest.stored_seed(args.out)
+    if seed is None:
+        seed = random.SystemRandom().randrange(RANDOM_SEEDS)
+    plan = make_plan(sources, per_source=args.per_source, noises=args.noise, seed=seed, settings=_settings(args))
+    before = signal.signal(signal.SIGTERM, _interrupted)  # a kill ends like Ctrl-C: the manifest saved
+    try:
+        with Bar(f"pack {args.out.name}", unit="var") as progress:
+            summary = make_pack(plan, args.out, _workers(args, plan.settings), progress=progress)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    log.info("pack: %d files (%d rendered now), %d contact sheets, in %.0f s; seed %d", summary.files,
+             summary.rendered, summary.sheets, summary.seconds, seed)
+    print(args.out.resolve(), flush=True)
+    return 0
+
+
+def _sources(paths: list[Path]) -> list[Path]:
+    found = list(dict.fromkeys(path.resolve() for path in scan(paths)))
+    if not found:
+        raise ConfigError(f"no audio files in {', '.join(map(str, paths))}")
+    return found
+
+
+def _settings(args) -> dict:
+    """Every option that decides the bytes, as the recreating command names them (bridge.pack.render)."""
+    spec = args.model or constants.DEFAULT_MODEL
+    bars = render.loop_length(args)
+    return {"model": render.model_reference(spec, spec), "steps": args.steps, "sampler": args.sampler,
+            "shape": args.shape, "finish": args.finish, "format": args.format, "precision": args.precision,
+            "backend": args.backend, "sample_rate": args.sample_rate, "window": args.window,
+            "guide": [request.text for request in render.guide_requests(args)], "guide_mode": args.guide_mode,
+            "loop": args.loop, "bars": bars.bars if bars else None, "bpm": bars.bpm if bars else None}
+
+
+def _workers(args, settings: dict):
+    """How the plan is rendered: Ray actors (cluster.py, imported only here), or this machine's workers."""
+    if args.ray is not None:
+        from bridge.pack import cluster
+        cluster.require()
+        return lambda: cluster.RayWorkers(settings, address=args.ray, device=args.device)
+    from bridge.pack import local
+    where = local.plan_workers(args.device, args.workers)
+    return lambda: local.open_workers(settings, where)
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt

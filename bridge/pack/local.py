@@ -1,0 +1,135 @@
+"""The workers of a pack on this machine: the engine in this process (one worker), or one process per GPU, or
+--workers processes on the CPU (torch's threads split between them), each holding a warm engine.
+
+Every kind of workers (these and cluster.RayWorkers) offers the same three calls: ``describe()`` (the model, for
+the licence and attribution), ``results(jobs)`` (each job's Rendered as soon as it is done, in any order; jobs are
+taken a few at a time, so a pack of any size keeps a few sources' audio in memory) and ``close()``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+
+from bridge.errors import BridgeError
+from bridge.pack.render import Rendered, TaskRenderer, Where
+
+IN_FLIGHT_PER_WORKER = 2  # one rendering, one waiting: a worker never idles on the driver
+
+
+class WorkerDied(BridgeError):
+    """A local worker process ended in the middle of the pack."""
+
+
+def plan_workers(device: str, workers: int | None) -> list[Where]:
+    """One worker per CUDA device when there are GPUs (and the device allows them), else ``workers`` (default 1)
+    CPU workers sharing the cores."""
+    if device in ("auto", "cuda"):
+        import torch
+        gpus = torch.cuda.device_count()
+        if gpus:
+            return [Where("cuda", gpu=i) for i in range(gpus if workers is None else min(workers, gpus))]
+    count = workers or 1
+    if count == 1:
+        return [Where(device)]
+    threads = max(1, (os.cpu_count() or 1) // count)
+    return [Where(device, threads=threads) for _ in range(count)]
+
+
+def open_workers(settings: dict, where: list[Where]):
+    return InProcess(settings, where[0]) if len(where) == 1 else LocalPool(settings, where)
+
+
+class InProcess:
+    """One worker: the engine in this process."""
+
+    def __init__(self, settings: dict, where: Where):
+        self.renderer = TaskRenderer(settings, where)
+
+    def describe(self) -> dict:
+        return self.renderer.describe()
+
+    def results(self, jobs: Iterable[tuple]) -> Iterator[Rendered]:
+        for job in jobs:
+            yield self.renderer.render(*job)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalPool:
+    """Worker processes (spawned: no inherited torch state), each with its own warm engine."""
+
+    def __init__(self, settings: dict, where: list[Where]):
+        context = multiprocessing.get_context("spawn")
+        places = context.Queue()
+        for one in where:
+            places.put(one)
+        self.size = len(where)
+        self.pool = ProcessPoolExecutor(len(where), mp_context=context, initializer=_start,
+                                        initargs=(settings, places, os.getpid()))
+
+    def describe(self) -> dict:
+        return self._result(self.pool.submit(_describe))
+
+    def results(self, jobs: Iterable[tuple]) -> Iterator[Rendered]:
+        for future in bounded(lambda job: self.pool.submit(_render, job), jobs, self.size * IN_FLIGHT_PER_WORKER):
+            yield self._result(future)
+
+    def _result(self, future: Future):
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise WorkerDied("a pack worker process ended unexpectedly (out of memory?); run the same command "
+                             "again to finish the pack") from None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def bounded(submit: Callable[[tuple], Future], jobs: Iterable[tuple], window: int) -> Iterator[Future]:
+    """Each job submitted, at most ``window`` at a time; their futures as they finish."""
+    pending: set[Future] = set()
+    for job in jobs:
+        pending.add(submit(job))
+        if len(pending) >= window:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from done
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        yield from done
+
+
+# -- in the worker process ----------------------------------------------------------------------------------------
+_renderer: TaskRenderer | None = None
+
+
+def _start(settings: dict, places, parent: int) -> None:
+    global _renderer
+    where = places.get()
+    if where.gpu is not None:  # this worker's GPU is its only one, before CUDA starts in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(where.gpu)
+        where = replace(where, gpu=None)
+    threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
+    _renderer = TaskRenderer(settings, where)
+
+
+def _orphaned(parent: int) -> None:
+    """A driver killed outright (SIGKILL) cannot stop its workers: they see it gone and end themselves."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _describe() -> dict:
+    return _renderer.describe()
+
+
+def _render(job: tuple) -> Rendered:
+    return _renderer.render(*job)
