@@ -59,6 +59,9 @@ def register(subparsers) -> None:
     pack.add_argument("--workers", type=bounded_int(1, 256), default=None, metavar="N",
                       help="worker processes on this machine, each with a warm engine (default: one per GPU, "
                            "else 1)")
+    pack.add_argument("--threads", type=bounded_int(1, 1024), default=None, metavar="T",
+                      help="torch threads of each CPU worker (default: the cores shared out); the same T gives "
+                           "the same bytes however many workers render")
     pack.add_argument("--ray", default=None, metavar="auto|ADDRESS",
                       help="render on a Ray cluster: one actor per GPU (or CPU slot with --device cpu); needs "
                            "pip install 'dd-bridge[cluster]'")
@@ -116,9 +119,9 @@ def _workers(args, settings: dict):
     if args.ray is not None:
         from bridge.pack import cluster
         cluster.require()
-        return lambda: cluster.RayWorkers(settings, address=args.ray, device=args.device)
+        return lambda: cluster.RayWorkers(settings, address=args.ray, device=args.device, threads=args.threads)
     from bridge.pack import local
-    where = local.plan_workers(args.device, args.workers)
+    where = local.plan_workers(args.device, args.workers, args.threads)
     return lambda: local.open_workers(settings, where)
 
 

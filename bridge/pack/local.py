@@ -17,6 +17,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
+import torch
+
 from bridge.errors import BridgeError
 from bridge.pack.render import Rendered, TaskRenderer, Where
 
@@ -27,19 +29,21 @@ class WorkerDied(BridgeError):
     """A local worker process ended in the middle of the pack."""
 
 
-def plan_workers(device: str, workers: int | None) -> list[Where]:
+def plan_workers(device: str, workers: int | None, threads: int | None = None) -> list[Where]:
     """One worker per CUDA device when there are GPUs (and the device allows them), else ``workers`` (default 1)
-    CPU workers sharing the cores."""
+    CPU workers, each with ``threads`` of torch's CPU threads (default: the cores shared out)."""
     if device in ("auto", "cuda"):
-        import torch
         gpus = torch.cuda.device_count()
         if gpus:
             return [Where("cuda", gpu=i) for i in range(gpus if workers is None else min(workers, gpus))]
     count = workers or 1
-    if count == 1:
-        return [Where(device)]
-    threads = max(1, (os.cpu_count() or 1) // count)
-    return [Where(device, threads=threads) for _ in range(count)]
+    return [Where(device, threads=threads or cpu_threads(count)) for _ in range(count)]
+
+
+def cpu_threads(workers: int) -> int:
+    """The cores shared out among CPU workers (torch's CPU kernels split sums by thread: the same count gives the
+    same bytes, so a pack records it)."""
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def open_workers(settings: dict, where: list[Where]):
@@ -50,6 +54,7 @@ class InProcess:
     """One worker: the engine in this process."""
 
     def __init__(self, settings: dict, where: Where):
+        self.threads = torch.get_num_threads()
         self.renderer = TaskRenderer(settings, where)
 
     def describe(self) -> dict:
@@ -60,7 +65,7 @@ class InProcess:
             yield self.renderer.render(*job)
 
     def close(self) -> None:
-        pass
+        torch.set_num_threads(self.threads)  # this process goes on as it was (a test, a notebook)
 
 
 class LocalPool:

@@ -2,7 +2,8 @@
 actor), the same vary path as `dd-bridge vary` (bridge.engine.clips), the same WAV and comment as its files.
 
 ``TaskRenderer.render`` depends on the task, its source clip and the plan's settings alone: whoever runs it, the
-bytes are the same (the device and, where it matters, the thread count aside: a pack states its own).
+bytes are the same, given the same kind of device and, on the CPU, the same number of torch threads (its kernels
+split sums by thread: --threads).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+
+import torch
 
 from bridge.engine import clips
 from bridge.engine.audio import Clip, encode_wav
@@ -51,7 +54,6 @@ class TaskRenderer:
 
     def __init__(self, settings: dict, where: Where = Where()):
         if where.threads is not None:
-            import torch
             torch.set_num_threads(where.threads)
         self.settings = settings
         loaded = load_model(settings["model"], sample_rate=settings.get("sample_rate"),
@@ -67,7 +69,7 @@ class TaskRenderer:
         card = self.engine.card
         return {"name": card.name, "model_hash": self.engine.model_hash, "licence": card.licence,
                 "provenance": card.provenance, "training_data": card.extra.get("training_data"),
-                "device": str(self.engine.device)}
+                "device": str(self.engine.device), "threads": torch.get_num_threads()}
 
     def render(self, task: Task, source: Clip, path: str, region: Region | None) -> Rendered:
         s = self.settings

@@ -12,6 +12,7 @@ from bridge.files import TEMPORARY_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--steps", "3"]
+REFERENCE = ["--per-source", 2, "--noise", "0.3,0.7"]  # the suites' pack: 2 sources x 2 noise levels x 2 variations
 
 
 def sources(drumkits: Path) -> list[Path]:
@@ -21,7 +22,8 @@ def sources(drumkits: Path) -> list[Path]:
 
 
 def pack_args(model: Path, out: Path, drumkits: Path, *more) -> list[str]:
-    return ["pack", *map(str, sources(drumkits)), "--out", str(out), "--model", str(model), "--seed", "21", *FAST,
+    return ["pack", *map(str, sources(drumkits)), "--out", str(out), "--model", str(model), "--seed", "21",
+            "--threads", "1", *FAST,
             *map(str, more)]
 
 

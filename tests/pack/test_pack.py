@@ -15,7 +15,7 @@ import soundfile
 from bridge.engine.regions import Region
 from bridge.pack import manifest
 from bridge.pack.plan import make_plan
-from tests.pack.packs import contents, pack_args, run_pack, sources, start, temporaries
+from tests.pack.packs import REFERENCE, contents, pack_args, run_pack, sources, start, temporaries
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -41,14 +41,6 @@ def test_the_plan_is_decided_by_the_arguments_alone():
     other = make_plan([(kick, None)], per_source=3, noises=[0.2], seed=101, settings=SETTINGS)
     assert other.identity() != make_plan([(kick, None)], per_source=3, noises=[0.2], seed=100,
                                          settings=SETTINGS).identity()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, tiny_model_path, drumkits):
-    """A 2-source x 2-noise x 2-variation pack, rendered once; tests copy it rather than change it."""
-    out = tmp_path_factory.mktemp("packs") / "reference"
-    assert run_pack(*pack_args(tiny_model_path, out, drumkits, "--per-source", 2, "--noise", "0.3,0.7")) == 0
-    return out
 
 
 def test_a_pack_holds_every_variation_a_manifest_a_sheet_per_source_and_the_licence(reference, drumkits):
@@ -88,14 +80,14 @@ def test_a_rerun_keeps_what_is_done_and_redoes_a_corrupted_file(reference, tmp_p
     out = tmp_path / "pack"
     shutil.copytree(reference, out)
     times = {path: path.stat().st_mtime_ns for path in out.rglob("*.wav")}
-    assert run_pack(*pack_args(tiny_model_path, out, drumkits, "--per-source", 2, "--noise", "0.3,0.7")) == 0
+    assert run_pack(*pack_args(tiny_model_path, out, drumkits, *REFERENCE)) == 0
     assert {path: path.stat().st_mtime_ns for path in out.rglob("*.wav")} == times  # nothing rewritten
 
     spoilt = out / "BD_01/BD_01 noise 0.7 var 001.wav"
     spoilt.write_bytes(spoilt.read_bytes()[:100] + bytes(len(spoilt.read_bytes()) - 100))  # same size, damaged
     assert manifest.validate(out) == ["BD_01/BD_01 noise 0.7 var 001.wav: missing or not the bytes the manifest "
                                       "lists"]
-    assert run_pack(*pack_args(tiny_model_path, out, drumkits, "--per-source", 2, "--noise", "0.3,0.7")) == 0
+    assert run_pack(*pack_args(tiny_model_path, out, drumkits, *REFERENCE)) == 0
     assert manifest.validate(out) == []
     assert contents(out) == contents(reference)
     assert all(path.stat().st_mtime_ns == time_ for path, time_ in times.items() if path != spoilt)
