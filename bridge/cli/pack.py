@@ -41,7 +41,8 @@ def register(subparsers) -> None:
     pack.add_argument("--out", type=Path, required=True, metavar="PACK", help="the pack's folder")
     pack.add_argument("--per-source", type=bounded_int(1, 100_000), required=True, metavar="N",
                       help="variations of each source at each noise level")
-    pack.add_argument("--noise", type=_noise_levels, default=_noise_levels(DEFAULT_NOISE_LEVELS), metavar="F,F",
+    pack.add_argument("--noise", type=render.noise_levels, default=render.noise_levels(DEFAULT_NOISE_LEVELS),
+                      metavar="F,F",
                       help=f"noise levels, 0 (unchanged) to 1 (a new sound) (default: {DEFAULT_NOISE_LEVELS})")
     pack.add_argument("--shape", type=render.setting("shape"), default=constants.DEFAULT_SHAPE, metavar="F",
                       help="how closely variations keep their source's envelope, 0 to 1 (default: %(default)s)")
@@ -62,15 +63,10 @@ def register(subparsers) -> None:
     pack.add_argument("--threads", type=bounded_int(1, 1024), default=None, metavar="T",
                       help="torch threads of each CPU worker (default: the cores shared out); the same T gives "
                            "the same bytes however many workers render")
-    pack.add_argument("--ray", default=None, metavar="auto|ADDRESS",
-                      help="render on a Ray cluster: one actor per GPU (or CPU slot with --device cpu); needs "
-                           "pip install 'dd-bridge[cluster]'")
+    pack.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
+                      help="render on a Ray cluster (auto: the one this machine is in; local: start one): one actor "
+                           "per GPU, or per --threads CPUs; needs pip install 'dd-bridge[cluster]'")
     pack.set_defaults(run=run_pack)
-
-
-def _noise_levels(text: str) -> list[float]:
-    parse = render.setting("noise")
-    return [parse(part) for part in text.split(",")]
 
 
 def run_pack(args) -> int:

@@ -211,6 +211,12 @@ def setting(key: str):
     return parse
 
 
+def noise_levels(text: str) -> list[float]:
+    """A comma-separated list of --noise values (sheet, pack), each checked as vary's --noise is."""
+    parse = setting("noise")
+    return [parse(part) for part in text.split(",")]
+
+
 def run_generate(args) -> int:
     bars = loop_length(args)
     requests = guide_requests(args)

@@ -45,7 +45,8 @@ def register(subparsers) -> None:
                        help=f"the picture to write: {', '.join(FORMATS)} (never replaces a file)")
     sheet.add_argument("--source", type=Path, action="append", default=[], metavar="FILE",
                        help="a sound to vary; repeat for more rows (render mode)")
-    sheet.add_argument("--noise", type=_noise_levels, default=_noise_levels(DEFAULT_NOISE_LEVELS), metavar="F,F",
+    sheet.add_argument("--noise", type=render.noise_levels, default=render.noise_levels(DEFAULT_NOISE_LEVELS),
+                       metavar="F,F",
                        help=f"noise levels, one group of variations each (default: {DEFAULT_NOISE_LEVELS})")
     sheet.add_argument("--count", type=bounded_int(1, 16), default=3, metavar="N",
                        help="variations per source and noise level (default: %(default)s)")
@@ -64,11 +65,6 @@ def register(subparsers) -> None:
                             f"{_LAYOUT.row:.1f} inches "
                             "(default: %(default)s)")
     sheet.set_defaults(run=run_sheet)
-
-
-def _noise_levels(text: str) -> list[float]:
-    parse = render.setting("noise")
-    return [parse(part) for part in text.split(",")]
 
 
 def run_sheet(args) -> int:

@@ -82,7 +82,8 @@ class TaskRenderer:
             (clip,) = clips.vary_clip(self.engine, source, 1, finish=s["finish"] == "on", **common)
         options = {"noise": task.noise, "shape": s["shape"], "count": 1, "seed": task.seed,
                    **{key: s.get(key) for key in COMMAND_OPTIONS},
-                   "finish": None if s["finish"] == "on" else "off", "loop": True if s.get("loop") else None,  # named only when off, as vary names it
+                   # as vary names them: finish only when off, loop only when on, guides only when given
+                   "finish": None if s["finish"] == "on" else "off", "loop": True if s.get("loop") else None,
                    "guide": s.get("guide") or None, "guide_mode": self.guide_mode if s.get("guide") else None}
         metadata = clips.render_metadata("vary", model=s["model"], model_hash=self.engine.model_hash,
                                          sources=[path], options=options, regions=[region], index=1, of=1)
