@@ -49,6 +49,17 @@ def register(subparsers) -> None:
                             "keeps what it started with)")
     train.add_argument("--pitch-semitones", type=float, default=None, metavar="N",
                        help="augment with pitch shifts of up to +-N semitones (default: 1; 0: off)")
+    train.add_argument("--loss-weight", default=None, metavar="W",
+                       help="the v loss's weighting over noise levels: flat (default) or min-snr:GAMMA (Hang et al. "
+                            "2023; docs/benchmarks.md, 'Training recipe')")
+    train.add_argument("--pre-emphasis", type=float, default=None, metavar="C",
+                       help="high-pass the loss's error by e[n] - C e[n-1] so the quiet high end counts "
+                            "(default: 0, off)")
+    train.add_argument("--t-sampling", default=None, metavar="S",
+                       help="noise levels to train on: uniform (default) or low:T:FRACTION (that fraction of each "
+                            "batch at or below noise level T, the range vary's last steps use)")
+    train.add_argument("--ema-decay", type=float, default=None, metavar="D",
+                       help="decay of the EMA weights that are exported (default: 0.995)")
     train.add_argument("--time-limit", type=float, default=None, metavar="S",
                        help="stop after S seconds of this session (saved and exported as at the end; the same "
                             "command with a larger --steps or --time-limit continues)")
@@ -79,7 +90,8 @@ def run_train(args: argparse.Namespace) -> int:
     options = {"batch_size": args.batch_size, "held_out": args.held_out, "save_every": args.save_every,
                "demo_every": args.demo_every, "demo_count": args.demo_count, "demo_steps": args.demo_steps,
                "seed": args.seed}
-    for key in ("lr", "onset_shift_ms", "pitch_semitones"):  # unset: session.prepare's defaults
+    for key in ("lr", "onset_shift_ms", "pitch_semitones", "loss_weight", "pre_emphasis", "t_sampling",
+                "ema_decay"):  # unset: session.prepare's defaults (a continued run keeps its own)
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.time_limit is not None and args.time_limit <= 0:

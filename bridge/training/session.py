@@ -17,7 +17,7 @@ from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, ConfigError
 from bridge.progress import Bar
-from bridge.training import data, distributed
+from bridge.training import data, distributed, recipe
 from bridge.training.train import (SIZES, TRAIN_WINDOW, Run, TrainingSettings, fit, open_run, read_losses,
                                    write_settings)
 
@@ -65,6 +65,9 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
     settings = TrainingSettings(data=[str(Path(d).resolve()) for d in data_dirs], architecture=config.to_dict(),
                                 sample_rate=sample_rate, window=window, steps=int(steps),
                                 base_model=str(base_model) if base_model else None, **options)
+    recipe.Recipe.from_settings(settings)  # a bad --loss-weight, --pre-emphasis or --t-sampling: said before loading
+    if not 0 <= settings.ema_decay < 1:
+        raise ConfigError(f"EMA decay must be in [0, 1), got {settings.ema_decay:g}")
     return settings, model
 
 
@@ -184,6 +187,9 @@ def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unkno
         "ema_decay": settings.ema_decay,
         "onset_shift_ms": settings.onset_shift_ms,
         "pitch_semitones": settings.pitch_semitones,
+        "loss_weight": settings.loss_weight,
+        "pre_emphasis": settings.pre_emphasis,
+        "t_sampling": settings.t_sampling,
     }
     loaded = LoadedModel.from_network(
         run.ema, name=name, sample_rate=settings.sample_rate, window=settings.window, licence=licence,

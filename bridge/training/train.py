@@ -23,7 +23,7 @@ from bridge import files
 from bridge.engine.schedules import alpha_sigma, crash_schedule
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import BridgeError, ConfigError
-from bridge.training import data
+from bridge.training import data, recipe
 from bridge.training.distributed import SINGLE, Group
 
 log = logging.getLogger(__name__)
@@ -73,19 +73,27 @@ class TrainingSettings:
     # these existed must continue exactly as it started; prepare() gives new runs data's defaults.
     onset_shift_ms: float = 0.0
     pitch_semitones: float = 0.0
+    # The recipe (bridge.training.recipe): defaults are the original loss, for new runs and old run.yaml files alike
+    loss_weight: str = "flat"
+    pre_emphasis: float = 0.0
+    t_sampling: str = "uniform"
 
     @property
     def config(self) -> UNetConfig:
         return UNetConfig.from_dict(self.architecture)
 
 
-def v_loss(model, reals: torch.Tensor, u: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """MSE between the predicted and the true v at the crash-schedule times of uniform u."""
+def v_loss(model, reals: torch.Tensor, u: torch.Tensor, noise: torch.Tensor,
+           loss_recipe: recipe.Recipe | None = None) -> torch.Tensor:
+    """MSE between the predicted and the true v at the crash-schedule times of uniform u (weighted as the recipe
+    says; the original recipe is this plain MSE)."""
     t = crash_schedule(u).to(reals.dtype)
     alpha, sigma = (w.to(reals.dtype)[:, None, None] for w in alpha_sigma(t))
     noised = reals * alpha + noise * sigma
     target = noise * alpha - reals * sigma
-    return F.mse_loss(model(noised, t).float(), target)
+    if loss_recipe is None or loss_recipe.is_original:
+        return F.mse_loss(model(noised, t).float(), target)
+    return loss_recipe.loss(model(noised, t).float(), target, alpha, sigma)
 
 
 @torch.no_grad()
@@ -128,6 +136,7 @@ class Run:
                  precision: str = "auto", group: Group = SINGLE):
         self.dir = Path(run_dir)
         self.settings = settings
+        self.recipe = recipe.Recipe.from_settings(settings)
         self.device = device
         self.group = group
         self.precision = pick_precision(device, precision)
@@ -185,11 +194,13 @@ class Run:
         n = reals.shape[0] * self.group.world
         share = self.group.share(n)  # u and noise drawn for the whole batch: see bridge.training.distributed
         u = ((torch.arange(n) + torch.rand(n, generator=self.generator)) / n)[share]  # stratified over the batch
+        u = self.recipe.times(u)
         noise = torch.randn((n, *reals.shape[1:]), generator=self.generator)[share]
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         with autocast(self.device, self.precision):
-            loss = v_loss(self.network, reals.to(self.device), u.to(self.device), noise.to(self.device))
+            loss = v_loss(self.network, reals.to(self.device), u.to(self.device), noise.to(self.device),
+                          self.recipe)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)

@@ -147,12 +147,27 @@ def test_eval_and_memorization_commands_print_their_figures(tmp_path, kit, capsy
 
 
 @pytest.mark.parametrize("option, value, message", [("--pitch-semitones", "-1", "pitch shift must be 0 to 12"),
-                                                    ("--onset-shift-ms", "100", "onset shift must be 0 to 50")])
+                                                    ("--onset-shift-ms", "100", "onset shift must be 0 to 50"),
+                                                    ("--loss-weight", "min-snr", "flat | min-snr:GAMMA"),
+                                                    ("--t-sampling", "low:2:0.5", "uniform | low:T:FRACTION"),
+                                                    ("--pre-emphasis", "1", "pre-emphasis must be in [0, 1)"),
+                                                    ("--ema-decay", "1.5", "EMA decay must be in [0, 1)")])
 def test_an_augmentation_out_of_range_is_one_line(tmp_path, kit, capsys, option, value, message):
     assert train(kit, tmp_path / "run", "--size", "tiny", "--steps", "1", option, value) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_the_recipe_options_reach_the_card_and_a_continued_run_keeps_them(tmp_path, kit, capsys):
+    recipe = ["--loss-weight", "min-snr:5", "--pre-emphasis", "0.9", "--t-sampling", "low:0.3:0.75",
+              "--ema-decay", "0.99"]
+    assert train(kit, tmp_path / "run", "--size", "tiny", "--steps", "1", "--demo-every", "0", *recipe) == 0
+    assert train(kit, tmp_path / "run", "--size", "tiny", "--steps", "2", "--demo-every", "0") == 0
+    card = load_model(capsys.readouterr().out.split()[-2]).card.extra["training"]
+    assert card["steps"] == 2
+    assert [card[k] for k in ("loss_weight", "pre_emphasis", "t_sampling", "ema_decay")] == \
+        ["min-snr:5", 0.9, "low:0.3:0.75", 0.99]
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "eval-vary", "check-memorization"])
