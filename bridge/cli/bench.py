@@ -48,10 +48,12 @@ def register(subparsers) -> None:
                             "the model card names, where they are on this machine)")
     bench.add_argument("--sounds", type=int, default=8, metavar="N",
                        help="sounds per row for the MMD^2 column (default 8; at least 3)")
-    bench.add_argument("--only", choices=("forward", "sound", "steps", "batch"), default=None,
+    bench.add_argument("--only", choices=("forward", "sound", "steps", "batch", "train"), default=None,
                        help="one table: forward, sound, steps (quality per step of each sampler on --model, "
                             "what the defaults are chosen from; not part of the default run) or batch (a GPU's "
-                            "batched renders; part of the default run on CUDA)")
+                            "batched renders; part of the default run on CUDA) or train (seconds per training "
+                            "step of --model: fp32, bf16 autocast, torch.compile, the weighted losses; --batch, "
+                            "default 4; not part of the default run)")
     bench.set_defaults(run=run_bench)
 
     export = subparsers.add_parser(
@@ -114,6 +116,12 @@ def run_bench(args) -> int:
             if args.quick else _quality_model(args.model)
         done.append(tables.steps_table(loaded, device=device, samplers=STEP_SAMPLERS,
                                        steps=(4, 8) if args.quick else STEP_COUNTS, seeds=1 if args.quick else 2))
+    if args.only == "train":
+        from bridge.bench.training import train_step_table
+        loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0] \
+            if args.quick else _quality_model(args.model)
+        done.append(train_step_table(loaded, device=device, batch=args.batch or 4, repeats=repeats,
+                                     compile_=not args.quick))
     if args.only in (None, "sound"):
         if args.quick:
             loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0]

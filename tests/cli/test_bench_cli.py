@@ -118,3 +118,13 @@ def test_bench_without_diffusers_says_in_one_line_what_to_install(tmp_path):
     assert len(said) == 1 and "pip install -e '.[test]'" in said[0], done.stderr
     assert "diffusers UNet1DModel" not in done.stdout and "ours, torch fp32 (plain module)" in done.stdout
     assert "ratios are to our plain torch module" in done.stdout
+
+
+def test_bench_train_table_times_each_recipe_row_on_the_same_first_step(capsys):
+    assert main(["bench", "--quick", "--json", "--only", "train"]) == 0
+    (table,) = json.loads(capsys.readouterr().out)["tables"]
+    rows = {row["name"]: row for row in table["rows"]}
+    assert list(rows) == ["fp32 (the original recipe)", "bf16 autocast", "fp32, min-snr:5 + pre-emphasis 0.9"]
+    assert all(row["seconds"] > 0 for row in rows.values())
+    # bf16 takes the same step on the same weights, batch and noise: its first loss is near fp32's, not equal
+    assert 0 < rows["bf16 autocast"]["max_abs_diff"] < 0.05
