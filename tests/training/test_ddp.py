@@ -39,10 +39,12 @@ def arguments(kit, run, steps):
             "--held-out", "0.25", "--save-every", "1", "--demo-every", "0", "--steps", str(steps)]
 
 
-def torchrun(*args, nproc=2, **popen):
+def torchrun(*args, nproc=2, timeout_s=None, **popen):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "bridge", *args]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    if timeout_s is not None:
+        env["DD_DDP_TIMEOUT_S"] = str(timeout_s)
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             **popen)
 
@@ -97,24 +99,42 @@ def test_two_processes_train_like_one_and_their_checkpoints_continue_on_either(t
     assert torch.equal(resumed["generator"], reference["generator"])  # the same data order from here on
 
 
-def test_a_rank_that_dies_takes_the_run_down_and_the_last_save_continues(tmp_path, kit):
+def test_a_rank_that_hangs_takes_the_run_down_and_the_last_save_continues(tmp_path, kit):
+    # Rank 1 stopped (SIGSTOP) mid-run: rank 0's next collective gives up after DD_DDP_TIMEOUT_S instead of waiting
+    # for ever, torchrun stops the node, and the last save continues in one process. (A rank that dies outright
+    # is simpler: its peers' connections reset at once and torchrun's monitor sees the exit.)
     run = tmp_path / "run"
-    process = torchrun(*arguments(kit, run, 10_000), start_new_session=True)
+    process = torchrun(*arguments(kit, run, 10_000), start_new_session=True, timeout_s=3)
+    hung = None
     try:
         deadline = time.monotonic() + 90
-        while len(losses(run)) < 2:  # training: both ranks are in the loop
+        while not losses(run):  # training: both ranks are in the loop, and step 1 is saved
             assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
             time.sleep(0.2)
-        os.kill(rank_pid(process.pid, 1), signal.SIGKILL)
-        _, err = process.communicate(timeout=60)  # not a hang
+        rank0, hung = rank_pid(process.pid, 0), rank_pid(process.pid, 1)
+        os.kill(hung, signal.SIGSTOP)
+        while running(rank0):  # gives up on its own: the timeout
+            assert time.monotonic() < deadline + 60, "rank 0 still waiting for the stopped rank"
+            time.sleep(0.2)
+        os.kill(hung, signal.SIGCONT)  # so it can take torchrun's SIGTERM
+        _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
+            os.killpg(process.pid, signal.SIGCONT)
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode != 0
-    assert "train" in err
+    assert "dd-bridge train: unexpected error: RuntimeError:" in err  # rank 0's one line
     saved = weights(run)["step"]
     assert saved >= 1 and [s for s, _ in losses(run)][:saved] == list(range(1, saved + 1))
     assert main(arguments(kit, run, saved + 1)) == 0  # one process continues from the last save
+    assert weights(run)["step"] == saved + 1
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def rank_pid(launcher: int, rank: int) -> int:
