@@ -7,7 +7,7 @@
 #   3. the run as $OUT/results.tar.NN (gpu/handover.py), within the tool's 8 files / 16 MiB each / 64 MiB
 # Each stage has a time cap and its own exit status; a failing one is reported and the next still runs. Settings
 # (environment): DD_GPU_BUDGET_S (whole script, default 515), DD_GPU_SIZE (tiny|small|medium|full: from scratch),
-# DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TEST_S (120), DD_GPU_BENCH_S (240: a CUDA bench compiles the network first, measured > 100 s on the H200), DD_GPU_EVAL_S (60),
+# DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TRAIN_BENCH_S (0: none; gpu/bench_train.py at full size), DD_GPU_TEST_S (120), DD_GPU_BENCH_S (240: a CUDA bench compiles the network first, measured > 100 s on the H200), DD_GPU_EVAL_S (60),
 # DD_GPU_EVAL_COUNT (16), DD_GPU_EVAL_BASE (dd-drums-small), DD_GPU_PACK_S (30), DD_GPU_MARGIN_S (20),
 # DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_EVAL_DATA (gpu/carry/eval-data.txt: the bundled
 # model's kits, so both models are scored on its 14 held-out files), DD_GPU_TESTS (test files), DD_GPU_TRAIN_ARGS
@@ -83,6 +83,14 @@ if parts:
     print("bench.json:", ", ".join(t.get("title", "?")[:60] for part in parts for t in part["tables"]))
 MERGE
 
+# 1b. Training speed at full size, per GPU (gpu/bench_train.py; into log.txt), when DD_GPU_TRAIN_BENCH_S asks.
+GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+if [ "${DD_GPU_TRAIN_BENCH_S:-0}" -gt 0 ]; then
+  PROCESSES=1; [ "$GPUS" -gt 1 ] && PROCESSES=1,$GPUS
+  stage "bench train" "$(min "$DD_GPU_TRAIN_BENCH_S" "$(left)")" "$PY" gpu/bench_train.py $DATA --size full \
+    --batch-size 8 --steps 12 --rounds 1 --processes "$PROCESSES"
+fi
+
 # 2. Training for the rest, leaving time for eval and packing; the CLI stops itself (--time-limit), timeout
 #    (SIGTERM: saved like Ctrl-C) is the fallback.
 EVAL_S=${DD_GPU_EVAL_S:-60}; PACK_S=${DD_GPU_PACK_S:-30}
@@ -94,7 +102,6 @@ fi
 if [ -n "${DD_GPU_SIZE:-}" ]; then START_FROM=(--size "$DD_GPU_SIZE"); else START_FROM=(--from dd-drums-small); fi
 # More than one GPU: one process per GPU under torchrun (DD_GPU_BATCH stays the global batch, so it must divide
 # among them); timeout's SIGTERM reaches every process through torchrun.
-GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
 if [ "$GPUS" -gt 1 ]; then
   TRAIN_CMD=("$PY" -m torch.distributed.run --standalone --nproc-per-node "$GPUS" -m bridge)
 else

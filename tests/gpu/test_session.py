@@ -20,6 +20,7 @@ import pytest
 
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
+from tests.support import one_shots
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -32,10 +33,7 @@ import handover  # noqa: E402
 @pytest.fixture(scope="module")
 def kit(drumkits, tmp_path_factory):
     """16 real one-shots (2 held out by the run's 10 %, so eval has a reference)."""
-    folder = tmp_path_factory.mktemp("kit")
-    for src in sorted((drumkits / "rumpf_kit_z01_h2").glob("*.flac"), key=lambda p: p.stat().st_size)[:16]:
-        (folder / src.name).symlink_to(src)
-    return folder
+    return one_shots.smallest(drumkits, tmp_path_factory.mktemp("kit"), 16)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from bridge.cli import main
 from bridge.errors import ConfigError
 from bridge.training.distributed import SINGLE, Group, from_environment
 from bridge.training.train import read_losses
+from tests.support import one_shots
 
 ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-4  # relative: DDP sums two half-batch gradients where one process sums one batch
@@ -26,10 +27,7 @@ TOLERANCE = 1e-4  # relative: DDP sums two half-batch gradients where one proces
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory, drumkits):
-    folder = tmp_path_factory.mktemp("kit")
-    for src in sorted((drumkits / "rumpf_kit_z01_h2").glob("*.flac"), key=lambda p: p.stat().st_size)[:8]:
-        (folder / src.name).symlink_to(src)
-    return folder
+    return one_shots.smallest(drumkits, tmp_path_factory.mktemp("kit"), 8)
 
 
 def arguments(kit, run, steps):
