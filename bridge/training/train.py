@@ -141,7 +141,7 @@ class Run:
         self.group = group
         self.precision = pick_precision(device, precision)
         self.model = model.to(device).train()
-        self.network = group.wrap(self.model)
+        self.ddp = group.wrap(self.model) if group.distributed else None
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr,
                                            weight_decay=settings.weight_decay)
@@ -149,6 +149,12 @@ class Run:
         self.generator = torch.Generator("cpu").manual_seed(settings.seed)
         self.step = 0
         self.elapsed = 0.0  # seconds of training over all sessions of this run
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The module a step calls: DDP around model under torchrun, else model itself (as it is now: the
+        training bench swaps in its torch.compile'd form)."""
+        return self.model if self.ddp is None else self.ddp
 
     # -- state ---------------------------------------------------------------------------------------------
 
