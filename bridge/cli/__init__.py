@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "bridge.cli.render",  # generate, vary, interpolate
     "bridge.cli.repaint",  # repaint, extend
     "bridge.cli.guides",  # guides
+    "bridge.cli.classifier",  # train-classifier
     "bridge.cli.models",  # models, convert
     "bridge.cli.train",  # train, eval, check-memorization
     "bridge.cli.serve",  # serve, send, status

@@ -123,14 +123,18 @@ def check(requests) -> dict[str, object]:
 
 
 def with_file_targets_resolved(requests) -> list[GuideRequest]:
-    """Requests, checked, whose targets are files (``match``) made absolute, so a stored recipe works from any
-    folder."""
+    """Requests, checked, whose targets are files (``match``) or name one (a guide's ``resolved(target)``: the
+    classifier of ``class``) made absolute, so a stored recipe works from any folder."""
     kinds = check(requests)
     resolved = []
     for request in requests:
-        if request.target is not None and getattr(kinds.get(request.name), "target_is_file", False):
+        kind = kinds.get(request.name)
+        if request.target is not None and getattr(kind, "target_is_file", False):
             request = GuideRequest(request.name, request.weight, str(Path(request.target).expanduser().resolve()),
                                    request.t_min, request.t_max)
+        elif request.target is not None and callable(getattr(kind, "resolved", None)):  # a file inside the target
+            request = GuideRequest(request.name, request.weight, kind.resolved(request.target), request.t_min,
+                                   request.t_max)
         resolved.append(request)
     return resolved
 

@@ -1,0 +1,125 @@
+"""`dd-bridge train-classifier`: a drum classifier for the `class` guide from labelled one-shots (docs/guidance.md,
+"The class guide"); the classifier and its card are written as new files, never replacing one."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import time
+from collections import Counter
+from pathlib import Path
+
+from bridge import files
+from bridge.cli.arguments import bounded_int
+from bridge.errors import BridgeError, CheckpointError
+from bridge.progress import Bar
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train-classifier", help="train a drum classifier for the class guide",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a small drum classifier on labelled one-shots and write it as FILE.safetensors with its "
+                    "card FILE.yaml (classes, features, training data with each kit's licence, held-out "
+                    "accuracy).\n\nDATA labels itself:\n"
+                    "  - a Hydrogen kit (a folder with drumkit.xml), or a folder of kits: each sample by its "
+                    "instrument's name\n    (else its file's): kick/bd/bass drum, snare/sd, hat/hh, tom, "
+                    "cymbal/crash/ride/china/splash, clap,\n    perc (cowbell, conga, tambourine, ...); "
+                    "unsure names are left out;\n"
+                    "  - any other folder: each sub-folder's name is a label (kick/, snare/, my-808/ ...; "
+                    "classes of your own),\n    and files directly in it are labelled by their names as above.",
+        epilog="Then: dd-bridge vary kick.wav --guide class=1:FILE.safetensors#snare")
+    train.add_argument("data", nargs="+", type=Path, metavar="DATA", help="kits or labelled folders (above)")
+    train.add_argument("--out", required=True, type=Path, metavar="FILE", help="the classifier: FILE.safetensors")
+    train.add_argument("--steps", type=bounded_int(1, 1_000_000), default=1500, metavar="N",
+                       help="training steps of 32 sounds (default: %(default)s; about 0.2 s each on one core)")
+    train.add_argument("--held-out-kits", nargs="+", default=[], metavar="KIT",
+                       help="kits (folder names) kept out of training: the card's accuracy is measured on them")
+    train.add_argument("--augment", choices=("blur", "model", "none"), default="blur",
+                       help="what besides the clean sounds it learns from: blurred noisy copies (blur), a "
+                            "diffusion model's denoised estimates of noised copies (model), nothing (none) "
+                            "(default: %(default)s)")
+    train.add_argument("--model", default=None, metavar="M",
+                       help="the diffusion model whose estimates --augment model uses (default: the bundled one)")
+    train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
+    train.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                       help="keep the read sounds (and estimates) here: a rerun on the same files reads nothing")
+    train.set_defaults(run=run_train_classifier)
+
+
+def run_train_classifier(args) -> int:
+    import torch
+
+    from bridge.engine.classifier import Features, save_classifier
+    from bridge.training import classify, labels
+
+    weights = args.out if args.out.suffix.lower() == ".safetensors" else args.out.with_name(
+        args.out.name + ".safetensors")
+    for path in (weights, weights.with_suffix(".yaml")):  # before any work: a taken name costs nothing
+        files.check_new(path, CheckpointError)
+    items = labels.labelled(args.data)
+    held = set(args.held_out_kits)
+    unknown = held - {item.kit for item in items}
+    if unknown:
+        raise BridgeError(f"--held-out-kits: no kit named {', '.join(sorted(unknown))} in the data "
+                          f"(kits: {', '.join(sorted({item.kit for item in items})) or 'none'})")
+    data = classify.ClassSet.load(items, Features(), args.cache)
+    training = data.indices(held, inside=False)
+    if len({int(data.labels[i]) for i in training}) < 2:
+        raise BridgeError("fewer than two classes left to train on (after --held-out-kits and unreadable files)")
+    counts = Counter(data.classes[int(data.labels[i])] for i in training)
+    log.info("training on %d sounds: %s", len(training), ", ".join(f"{n} {k}" for k, n in counts.items()))
+    blurred = None
+    if args.augment == "model":
+        from bridge.engine.engine import Engine
+        engine = Engine(args.model, device="auto")
+        with Bar(f"estimates of {engine.card.name}", unit="sound") as progress:
+            blurred = classify.estimates(engine, data.windows[training], args.cache, args.seed, progress)
+    started = time.perf_counter()
+    with Bar("train-classifier", unit="step") as progress:
+        model = classify.train(data, training, steps=args.steps, seed=args.seed, augment=args.augment,
+                               blurred=blurred, progress=lambda step, loss: progress(step, args.steps,
+                                                                                     f"loss {loss:.3f}"))
+    seconds = time.perf_counter() - started
+    card = {"training": {"command": _command(args, weights), "steps": args.steps, "batch": classify.BATCH,
+                         "augment": args.augment, "seed": args.seed, "seconds": round(seconds),
+                         "hardware": f"{torch.get_num_threads()} CPU threads"},
+            "training_data": _kits(data, training, items)}
+    if held:
+        heldout = data.indices(held, inside=True)
+        result = classify.accuracy(model, data, heldout)
+        overall = result.card()["overall"]
+        log.info("held-out accuracy: %.1f %% +- %.1f over %d sounds of %d kits", 100 * overall["accuracy"],
+                 100 * overall["se"], overall["files"], len(result.per_kit))
+        card["held_out"] = {"kits": _kits(data, heldout, items), "accuracy": result.card(),
+                            "measured_by": "this training run, on the held-out kits' clean one-shots"}
+    for path in save_classifier(model, weights, **card):
+        print(path)
+    return 0
+
+
+def _command(args, weights: Path) -> str:
+    """The command that trains the same classifier again."""
+    words = ["dd-bridge", "train-classifier", *map(str, args.data), "--out", str(weights), "--steps",
+             str(args.steps), "--augment", args.augment, "--seed", str(args.seed)]
+    if args.model:
+        words += ["--model", args.model]
+    if args.held_out_kits:
+        words += ["--held-out-kits", *args.held_out_kits]
+    return shlex.join(words)
+
+
+def _kits(data, indices: list[int], items) -> list[dict]:
+    """Per kit: its source (author, licence), and its sounds per class."""
+    from bridge.training.labels import kit_source
+
+    sources = {item.kit: item.source for item in items}
+    entries = []
+    for kit in sorted({data.kits[i] for i in indices}):
+        per_class = Counter(data.classes[int(data.labels[i])] for i in indices if data.kits[i] == kit)
+        entries.append({"kit": kit, "path": str(sources[kit]), **kit_source(sources[kit]),
+                        "files": sum(per_class.values()), "classes": dict(sorted(per_class.items()))})
+    return entries

@@ -1,0 +1,139 @@
+"""A small drum classifier: which class (kick, snare, hat, ...) a sound is, differentiable in the audio.
+
+The `class` guide (bridge/engine/guides/classes.py) steers renders with its gradient, so everything from the
+samples to the logits is torch: the mid channel's first ``window`` samples (shorter sounds padded with silence),
+a log-mel spectrogram in dB relative to the sound's own loudest cell (the level does not count, only its shape),
+then a few 3x3 convolutions, global average pooling and one linear layer. About 16 000 weights (62 kB): a training step and a guide step stay cheap on a CPU.
+
+Stored as ``NAME.safetensors`` with a YAML card ``NAME.yaml`` beside it (classes, sample rate, features, layer
+widths; the training data with its licences and the held-out accuracy, written by `dd-bridge train-classifier`).
+Weights are read with safetensors only: a pickled checkpoint is refused, never unpickled. The shipped default
+lives in models/classifiers/ (a sub-folder: the model registry reads every card directly in models/).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import safetensors.torch
+import torch
+import yaml
+from torch import nn
+
+from bridge import constants, files
+from bridge.errors import CheckpointError, one_line
+from bridge.training.features import mel_filterbank
+
+CLASSIFIERS_DIR = constants.MODELS_DIR / "classifiers"
+DEFAULT_CLASSIFIER = CLASSIFIERS_DIR / "dd-drum-classes.safetensors"
+KIND = "dd-bridge drum classifier"  # the card's `kind`: a model card is not a classifier's
+MAX_WEIGHTS_BYTES = 16 << 20  # a classifier is well under 1 MB; anything this large is something else
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the network sees: the first ``window`` samples at ``sample_rate``, as a log-mel spectrogram."""
+
+    sample_rate: int = constants.DEFAULT_SAMPLE_RATE
+    window: int = 32768  # 0.68 s: a one-shot's attack and body (the bundled model's window)
+    n_fft: int = 1024
+    hop: int = 512
+    n_mels: int = 64
+    floor_db: float = -80.0  # cells more than 80 dB under the loudest count as silence
+
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, 1, n_mels, frames]: dB relative to each sound's loudest cell, floored, scaled to about -1..1."""
+        mid = audio.float().mean(dim=1)[:, :self.window]
+        mid = nn.functional.pad(mid, (0, self.window - mid.shape[-1]))
+        window = torch.hann_window(self.n_fft, device=audio.device)
+        spec = torch.stft(mid, self.n_fft, self.hop, window=window, center=True, return_complex=True)
+        power = spec.real.pow(2) + spec.imag.pow(2)  # |X|^2 without abs(): its gradient at 0 is finite
+        bank = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels).to(power)
+        db = 10 * torch.log10(torch.einsum("mf,bft->bmt", bank, power) + 1e-20)
+        db = (db - db.amax(dim=(1, 2), keepdim=True)).clamp(min=self.floor_db)
+        return (db / (-self.floor_db / 2) + 1)[:, None]
+
+
+class DrumClassifier(nn.Module):
+    """``forward(audio [B, C, L]) -> logits [B, classes]`` at ``features.sample_rate``."""
+
+    def __init__(self, classes, features: Features = Features(), channels=(8, 16, 32, 32)):
+        super().__init__()
+        self.classes, self.features, self.channels = tuple(classes), features, tuple(channels)
+        layers, width = [], 1
+        for i, out in enumerate(self.channels):
+            layers += [nn.Conv2d(width, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
+            if i < len(self.channels) - 1:
+                layers.append(nn.MaxPool2d(2))
+            width = out
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, len(self.classes))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.features.log_mel(audio)).mean(dim=(2, 3)))
+
+    def probabilities(self, audio: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self(audio).softmax(-1)
+
+    def card(self, **extra) -> dict:
+        return {"kind": KIND, "classes": list(self.classes), "sample_rate": self.features.sample_rate,
+                "features": {k: v for k, v in asdict(self.features).items() if k != "sample_rate"},
+                "architecture": {"channels": list(self.channels)}, **extra}
+
+
+def card_path(weights: Path) -> Path:
+    return weights.with_suffix(".yaml")
+
+
+def save_classifier(model: DrumClassifier, path: str | os.PathLike, **card) -> tuple[Path, Path]:
+    """``X.safetensors`` and its card ``X.yaml``, both new files (never replacing one); the card last."""
+    weights = Path(path).expanduser()
+    if weights.suffix.lower() != ".safetensors":
+        weights = weights.with_name(weights.name + ".safetensors")
+    text = yaml.safe_dump(model.card(**card), sort_keys=False, allow_unicode=True, width=116)
+    for target in (weights, card_path(weights)):
+        files.check_new(target, CheckpointError)
+    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    files.create_new(weights, safetensors.torch.save(state, metadata={"format": "pt"}), CheckpointError)
+    try:
+        files.create_new(card_path(weights), text.encode("utf-8"), CheckpointError)
+    except BaseException:
+        weights.unlink(missing_ok=True)
+        raise
+    return weights, card_path(weights)
+
+
+def load_classifier(path: str | os.PathLike | None = None) -> tuple[DrumClassifier, dict]:
+    """The classifier at ``path`` (its .safetensors or .yaml; None: the shipped default), in eval mode, and its
+    card. CheckpointError, one line, for anything else: a pickle, no card, a card or weights that do not fit."""
+    weights = Path(DEFAULT_CLASSIFIER if path is None else path).expanduser()
+    if weights.suffix.lower() in (".yaml", ".yml"):
+        weights = weights.with_suffix(".safetensors")
+    if weights.suffix.lower() != ".safetensors":
+        raise CheckpointError(f"{weights}: a classifier is a .safetensors file with its .yaml card beside it "
+                              "(pickled checkpoints are never loaded: they can run code)")
+    card = files.read_yaml(card_path(weights), CheckpointError)
+    if not isinstance(card, dict) or card.get("kind") != KIND:
+        raise CheckpointError(f"{card_path(weights)}: not a classifier's card (kind: {KIND!r} missing)")
+    try:
+        features = Features(sample_rate=int(card["sample_rate"]), **card.get("features", {}))
+        model = DrumClassifier([str(name) for name in card["classes"]], features,
+                               [int(width) for width in card["architecture"]["channels"]])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{card_path(weights)}: cannot read the card ({type(error).__name__}: "
+                              f"{one_line(error)})") from None
+    try:
+        with files.open_regular(weights, MAX_WEIGHTS_BYTES) as file:
+            state = safetensors.torch.load(file.read())
+    except OSError as error:
+        raise CheckpointError(f"{weights}: cannot read ({files.reason(error)})") from None
+    except Exception as error:  # safetensors' own error type for a bad header (a pickle, a truncated file)
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({one_line(error)})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(f"{weights}: the weights do not fit the card ({one_line(error)})") from None
+    return model.eval(), card

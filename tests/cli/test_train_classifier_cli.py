@@ -1,0 +1,71 @@
+"""`dd-bridge train-classifier` end to end on a few real one-shots: a loadable classifier and its card, and the
+one-line refusals (one class, no audio, an unknown held-out kit, a taken name)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.cli import main
+from bridge.engine.classifier import load_classifier
+from bridge.files import load_yaml
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_kits_in_a_classifier_out_with_its_card(tmp_path, drumkits, capsys):
+    out = tmp_path / "mine"
+    code = main(["train-classifier", str(drumkits / "Millo-Drums_v.1"), str(drumkits / "Audiophob"), "--out",
+                 str(out), "--steps", "3", "--held-out-kits", "Audiophob", "--cache", str(tmp_path / "cache")])
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [str(out) + ".safetensors", str(out) + ".yaml"]
+    model, card = load_classifier(out.with_suffix(".safetensors"))
+    assert model.classes == ("kick", "snare", "hat", "tom", "cymbal", "clap", "perc")
+    assert sum(p.numel() for p in model.parameters()) * 4 < 1 << 20
+    assert card == load_yaml(out.with_suffix(".yaml"))
+    trained = {entry["kit"]: entry for entry in card["training_data"]}
+    assert list(trained) == ["Millo-Drums_v.1"] and trained["Millo-Drums_v.1"]["files"] == 15
+    held = card["held_out"]
+    assert [entry["kit"] for entry in held["kits"]] == ["Audiophob"]
+    assert held["kits"][0]["licence"].endswith("Creative Commons 0 License.")
+    assert held["accuracy"]["overall"]["files"] == 13 and 0 <= held["accuracy"]["overall"]["accuracy"] <= 1
+    assert "--held-out-kits Audiophob" in card["training"]["command"]
+    # the same files again come from the cache; the name is taken now
+    assert main(["train-classifier", str(drumkits / "Millo-Drums_v.1"), "--out", str(out), "--steps", "1"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_sub_folders_are_classes_of_your_own(tmp_path, drumkits):
+    data = tmp_path / "data"
+    for label, names in {"boom": ["bd1.flac", "tom2_1.flac"], "tss": ["closehihat3.flac", "openhat2.flac"]}.items():
+        (data / label).mkdir(parents=True)
+        for name in names:
+            (data / label / name).symlink_to(drumkits / "Millo-Drums_v.1" / name)
+    assert main(["train-classifier", str(data), "--out", str(tmp_path / "own.safetensors"), "--steps", "2"]) == 0
+    model, card = load_classifier(tmp_path / "own.safetensors")
+    assert model.classes == ("boom", "tss") and card["classes"] == ["boom", "tss"] and "held_out" not in card
+
+
+@pytest.mark.parametrize("layout, words", [
+    ({"kick": ["bd1.flac", "bd1.flac"]}, "only one class ('kick', 2 files)"),
+    ({"kick": ["notes.txt"], "snare": []}, "no labelled audio found"),
+])
+def test_too_little_to_learn_from_is_one_line(tmp_path, drumkits, capsys, layout, words):
+    data = tmp_path / "data"
+    for label, names in layout.items():
+        (data / label).mkdir(parents=True)
+        for i, name in enumerate(names):
+            target = data / label / f"{i} {name}"
+            if name.endswith(".txt"):
+                target.write_text("no audio here")
+            else:
+                target.symlink_to(drumkits / "Millo-Drums_v.1" / name)
+    assert main(["train-classifier", str(data), "--out", str(tmp_path / "c"), "--steps", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dd-bridge train-classifier: error:") and words in err[0], err
+    assert not list(tmp_path.glob("c.*"))
+
+
+def test_an_unknown_held_out_kit_is_named(tmp_path, drumkits, capsys):
+    assert main(["train-classifier", str(drumkits / "Audiophob"), "--out", str(tmp_path / "c"),
+                 "--held-out-kits", "Nope"]) == 1
+    assert "no kit named Nope in the data (kits: Audiophob)" in capsys.readouterr().err
