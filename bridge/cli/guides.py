@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     figures.add_argument("--data", nargs="+", type=Path, default=None, metavar="DIR",
                          help="real one-shots: also print how much less like them each guide makes the sounds "
                               "(MMD^2 on dd-bridge eval's features, paired, with its standard error)")
+    figures.add_argument("--class-judge", nargs="+", type=Path, default=None, metavar="DIR",
+                         help="labelled one-shots (as train-classifier reads them) for an independent judge of "
+                              "class guides: logistic regression on dd-bridge eval's features, a model that did "
+                              "not guide, so a guide that fools its own classifier is caught")
     figures.add_argument("--seed", type=setting("seed"), default=0, metavar="K",
                          help="the first seed (default: %(default)s)")
     figures.add_argument("--best-of", type=bounded_int(1, 64), default=1, metavar="N",
@@ -66,8 +70,22 @@ def run_eval_guides(args) -> int:
             raise ConfigError(f"--data: need at least 2 readable audio files, found {len(shots)}")
         judge = Judge(shots.windows, engine.sample_rate)
         seconds = engine.window / engine.sample_rate if args.seconds is None else args.seconds
+    class_judge = _class_judge(args.class_judge, engine.sample_rate) if args.class_judge else None
     print(f"{engine.card.name} on {engine.device} ({mode} mode): {args.pairs} pairs of {seconds:g} s, "
           f"{args.steps} {args.sampler} steps, seeds {args.seed}..{args.seed + args.pairs - 1}", flush=True)
     evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=seconds, steps=args.steps, sampler=args.sampler,
-                      seed=args.seed, mode=mode, judge=judge, best_of=args.best_of, report=lambda line: print(line, flush=True))
+                      seed=args.seed, mode=mode, judge=judge, best_of=args.best_of, class_judge=class_judge, report=lambda line: print(line, flush=True))
     return 0
+
+
+def _class_judge(folders, rate: int):
+    """The judge's ``names(audio)``, trained on ``folders``; its accuracy on each kit left out goes to stdout."""
+    from bridge.engine.classifier import Features
+    from bridge.training.classify import ClassSet, FeatureJudge
+    from bridge.training.labels import labelled
+
+    data = ClassSet.load(labelled(folders), Features(sample_rate=rate))
+    overall = FeatureJudge.left_out_accuracy(data).card()
+    print(f"class judge: {len(data.kits)} sounds of {len(set(data.kits))} kits; on each kit when trained on the "
+          f"others: {100 * overall['overall']['accuracy']:.1f} % +- {100 * overall['overall']['se']:.1f}", flush=True)
+    return FeatureJudge(data.windows, data.labels, data.classes, rate).names

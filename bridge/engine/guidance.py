@@ -230,7 +230,6 @@ class SourceShape:
         """``audio`` [B, C, L] turned down cell by cell where it exceeds the ceiling (and, with ``lift_db``, up
         where it fell below the source by more than the margin, by at most lift_db)."""
         lift_db = self.lift_db if lift_db is None else lift_db
-        length = audio.shape[-1]
         spec = stft(audio)
         power = spec.abs().pow(2).sum(dim=1)
         matrix = band_matrix(self.sample_rate).to(power)
@@ -245,14 +244,21 @@ class SourceShape:
             if floor.shape[-1] < energy.shape[-1]:
                 floor = F.pad(floor, (0, energy.shape[-1] - floor.shape[-1]), value=SILENCE_DB - self.margin_db)
             gain_db = gain_db + (self.strength * (floor - energy).clamp(min=0)).clamp(max=lift_db)
-        # Spread band gains onto bins in the dB domain (smooth across frequency), then to amplitude.
-        bin_gain = 10 ** (torch.einsum("kf,bkt->bft", matrix, gain_db) / 20)
-        edited = spec * bin_gain[:, None]
-        b, c = spec.shape[:2]
-        out = torch.istft(edited.reshape(b * c, *spec.shape[-2:]), N_FFT, HOP,
-                          window=torch.hann_window(N_FFT, device=audio.device), center=True,
-                          length=max(length, N_FFT // 2 + 1))
-        return out[..., :length].reshape(audio.shape).to(audio.dtype)
+        return with_band_gains(spec, gain_db, matrix, audio)
+
+
+def with_band_gains(spec: torch.Tensor, gain_db: torch.Tensor, matrix: torch.Tensor,
+                    audio: torch.Tensor) -> torch.Tensor:
+    """``audio`` [B, C, L] (whose ``stft`` is ``spec``) with gains in dB per band and frame [B, bands + 1, frames]
+    spread onto the bins in the dB domain (smooth across frequency), back through the inverse STFT."""
+    bin_gain = 10 ** (torch.einsum("kf,bkt->bft", matrix, gain_db) / 20)
+    edited = spec * bin_gain[:, None]
+    b, c = spec.shape[:2]
+    length = audio.shape[-1]
+    out = torch.istft(edited.reshape(b * c, *spec.shape[-2:]), N_FFT, HOP,
+                      window=torch.hann_window(N_FFT, device=audio.device, dtype=spec.real.dtype), center=True,
+                      length=max(length, N_FFT // 2 + 1))
+    return out[..., :length].reshape(audio.shape).to(audio.dtype)
 
 
 SHAPE_MARGIN_DB = 3.0  # a variation may differ from its source's envelope by this much in any cell, freely

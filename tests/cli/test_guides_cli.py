@@ -37,7 +37,8 @@ def test_guides_lists_every_guide_with_its_unit_and_the_recipes(tmp_path):
     result = dd_bridge("guides", config=tmp_path)
     assert result.returncode == 0, result.stderr
     for line in ("brightness (Hz)", "decay (s)", "punch (dB)", "tuning (MIDI note)", "width (dB side/mid)",
-                 "match (dB)", "recipes in", ": dark"):
+                 "match (dB)", "recipes in", ": dark", "class (% of the asked class)",
+                 "classes: kick, snare, hat, tom, cymbal, clap, perc"):
         assert line in result.stdout, result.stdout
 
 

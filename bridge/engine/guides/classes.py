@@ -20,12 +20,49 @@ import torch
 from torch.nn import functional as F
 
 from bridge.engine.classifier import DEFAULT_CLASSIFIER, DrumClassifier, load_classifier
-from bridge.engine.guidance import LossGuide
+from bridge.engine.guidance import LossGuide, band_matrix, stft, with_band_gains
 from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.schedules import alpha_sigma
 from bridge.errors import ConfigError
 from bridge.files import shown
 
 _PART = re.compile(r"\s*([A-Za-z][\w-]*)\s*(?:\*\s*(\d+(?:\.\d+)?))?\s*")
+
+
+class EnvelopeGuide(LossGuide):
+    """A loss stepped down through the estimate's envelope: gains in dB per band and 21 ms frame (the source-shape
+    guide's cells), moved along the loss's normalised gradient with respect to them, ``weight * sigma *
+    STEP_DB`` dB RMS per network call.
+
+    A classifier's gradient with respect to the samples is spread over fine detail that barely correlates with
+    what makes a kick a kick (0.03 against the kicks-minus-hats direction in the tests' set, where brightness's
+    is 0.7): stepped along it, the sound changes and its class does not. Through the envelope, only where the
+    energy lies in time and frequency can move, which is what a class is heard by. It always edits the estimate
+    (the cheap mode's way), whatever the mode: the network's gradient would not be an envelope's."""
+
+    def __init__(self, loss, weight: float, sample_rate: int, **options):
+        super().__init__(loss, weight, **options)
+        self.sample_rate, self.full = sample_rate, False
+
+    def __call__(self, denoised: torch.Tensor, t: float) -> torch.Tensor:
+        sigma = float(alpha_sigma(torch.tensor(t))[1])
+        with torch.inference_mode(False), torch.enable_grad():
+            audio = denoised.detach().clone().float()
+            spec = stft(audio)
+            matrix = band_matrix(self.sample_rate).to(audio)
+            gains = torch.zeros(spec.shape[0], matrix.shape[0], spec.shape[-1], device=audio.device,
+                                requires_grad=True)
+            loss = self.loss(with_band_gains(spec, gains, matrix, audio))
+            (gradient,) = torch.autograd.grad(loss.sum(), gains)
+        gradient = torch.nan_to_num(gradient)
+        spread = gradient.pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp(min=1e-30)
+        size = abs(self.weight) * sigma * STEP_DB
+        step_db = (-math.copysign(size, self.weight) * gradient / spread).clamp(-CELL_LIMIT * size, CELL_LIMIT * size)
+        return with_band_gains(spec, step_db, matrix, denoised.detach().float()).to(denoised.dtype)
+
+
+STEP_DB = 10.0  # the RMS change of the envelope per network call at weight 1 and t = 1, in dB
+CELL_LIMIT = 3.0  # no cell moves more than 3 times that: a gradient on a few cells would otherwise boost them 60 dB
 
 
 @dataclass(frozen=True)
@@ -94,13 +131,17 @@ def logits(model: DrumClassifier, audio: torch.Tensor, rate: int) -> torch.Tenso
     return model(audio)
 
 
-@dataclass(frozen=True)
 class ClassGuide:
-    name: str = "class"
-    unit: str = "% of the asked class"
-    summary: str = "toward a drum class or a mix of classes (negative: away from it)"
-    target_help: str = ("a class, a mix, or another classifier: kick, kick*0.7+snare*0.3, FILE.safetensors#hat; "
-                        "the default classifier's classes: kick, snare, hat, tom, cymbal, clap, perc")
+    """Found through the ``dd_bridge.guides`` entry point ``class``; ``value``/``named`` serve eval-guides."""
+
+    name = "class"
+    unit = "% of the asked class"
+    summary = "toward a drum class or a mix of classes (negative: away from it)"
+
+    @property
+    def target_help(self) -> str:
+        return ("a class, a mix, or a classifier of your own: kick, kick*0.7+snare*0.3, FILE.safetensors#hat; "
+                f"the default's {_classes_of(DEFAULT_CLASSIFIER)}")
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
@@ -110,7 +151,7 @@ class ClassGuide:
         def loss(audio: torch.Tensor) -> torch.Tensor:
             return -(mix.to(audio.device) * logits(model, audio, rate).log_softmax(-1)).sum(-1)
 
-        return LossGuide(loss, weight, t_min=t_min, t_max=t_max, full=full, name=self.name)
+        return EnvelopeGuide(loss, weight, rate, t_min=t_min, t_max=t_max, name=self.name)
 
     def resolved(self, target: str | None) -> str | None:
         """The target with its classifier's file made absolute (a stored recipe works from any folder)."""
@@ -125,6 +166,10 @@ class ClassGuide:
         with torch.no_grad():
             probabilities = logits(asked.model(), audio.float(), rate).softmax(-1).cpu()
         return [100 * float(row @ asked.weights()) for row in probabilities]
+
+    def asked(self, target: str | None) -> list[str]:
+        """The classes the target asks for."""
+        return list(parse(target).mix)
 
     def named(self, audio: torch.Tensor, rate: int, target: str | None = None) -> list[str]:
         """The class the classifier names for each item."""

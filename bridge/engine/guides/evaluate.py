@@ -9,6 +9,7 @@ time of the guided renders over that of the unguided ones.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,10 @@ class GuideFigures:
     goal: float | None = None  # the target, in the guide's unit
     likeness: tuple[float, float] | None = None  # MMD^2 to real one-shots, guided minus unguided, and its se
     best_of: tuple[int, list[float]] | None = None  # (N, per pair the best of N unguided renders by the measure)
+    # A class guide: the share of renders (unguided, guided) in the asked class, by its own classifier and by an
+    # independent judge (one that did not guide: a guide can fool its own classifier).
+    in_class: tuple[float, float] | None = None
+    judged_in_class: tuple[float, float] | None = None
 
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
@@ -56,6 +61,11 @@ class GuideFigures:
         if self.likeness is not None:
             change, error = self.likeness
             line += f"; MMD^2 to the real sounds {change:+.4f} +- {error:.4f}"
+        if self.in_class is not None:
+            line += "; in the asked class: {:.0f} % -> {:.0f} % by its classifier".format(*(100 * v for v in
+                                                                                           self.in_class))
+        if self.judged_in_class is not None:
+            line += ", {:.0f} % -> {:.0f} % by the judge".format(*(100 * v for v in self.judged_in_class))
         if self.best_of is not None:
             count, best = self.best_of
             beaten = _share([self.progress(g) > self.progress(b) for g, b in zip(self.guided, best)])
@@ -64,19 +74,41 @@ class GuideFigures:
         return line + f"; {self.seconds_per_step * 1000:.0f} ms/step"
 
 
+def _measure(kind, request: GuideRequest):
+    """``(audio, rate) -> values`` of a guide: a class guide's depends on the asked class (its target)."""
+    if hasattr(kind, "named"):
+        return functools.partial(kind.value, target=request.target)
+    return kind.value
+
+
+def _class_shares(kind, request: GuideRequest, plain, guided, rate: int, class_judge) -> dict:
+    """The share of renders its own classifier, and the judge (``class_judge(audio) -> names``), name as one of the
+    asked classes."""
+    asked = set(kind.asked(request.target))
+    shares = {"in_class": tuple(_share([name in asked for name in kind.named(audio, rate, request.target)])
+                                for audio in (plain, guided))}
+    if class_judge is not None:
+        shares["judged_in_class"] = tuple(_share([name in asked for name in class_judge(audio)])
+                                          for audio in (plain, guided))
+    return shares
+
+
 def _share(flags: list[bool]) -> float:
     return sum(flags) / max(len(flags), 1)
 
 
 def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, seconds: float | None = 0.5,
              steps: int = 20, sampler: str = "v-iplms", seed: int = 0, mode: str = "cheap", judge=None,
-             best_of: int = 1, report: Callable[[str], None] = print) -> tuple[float, list[GuideFigures]]:
+             best_of: int = 1, class_judge=None,
+             report: Callable[[str], None] = print) -> tuple[float, list[GuideFigures]]:
     """(seconds per step unguided, figures per guide): ``pairs`` sounds with seeds seed..seed+pairs-1, each made
     with and without each guide (a Measured one: its ``value`` and ``parse_target`` say where it went). With a
     ``judge`` (bridge.training.evaluate.Judge over real one-shots), how much less drum-like each guide makes
     them: the paired change of MMD^2 to the real set, with its jackknife standard error. With ``best_of`` N > 1,
     the other way to the same end: N unguided renders per pair (the paired one and N - 1 more seeds), keeping
-    the one the measure likes best; at equal compute N is the guided render's cost over the unguided one's."""
+    the one the measure likes best; at equal compute N is the guided render's cost over the unguided one's. A
+    class guide also counts the renders in the asked class, by its classifier and by ``class_judge(audio) ->
+    [class name]`` (bridge.training.classify.FeatureJudge.names), a judge that did not guide."""
     kinds = check(requests)
     seeds = list(range(seed, seed + pairs))
     common = {"seed": seeds, "steps": steps, "sampler": sampler}
@@ -98,10 +130,14 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         if request.target is not None:
             goal = kind.shown(kind.parse_target(request.target, GuideContext(engine.sample_rate)))
         likeness = judge.paired_difference(guided, plain) if judge is not None else None
-        figure = GuideFigures(request, kind.unit, kind.value(plain, engine.sample_rate),
-                              kind.value(guided, engine.sample_rate), seconds_per_step, goal, likeness)
+        measure = _measure(kind, request)
+        figure = GuideFigures(request, kind.unit, measure(plain, engine.sample_rate),
+                              measure(guided, engine.sample_rate), seconds_per_step, goal, likeness)
+        if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
+            figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
+                                                                 class_judge))
         if best_of > 1:
-            values = [kind.value(audio, engine.sample_rate) for audio in candidates]
+            values = [measure(audio, engine.sample_rate) for audio in candidates]
             best = [max(column, key=figure.progress) for column in zip(*values)]
             figure = dataclasses.replace(figure, best_of=(best_of, best))
         report(figure.summary())
