@@ -48,7 +48,7 @@ def make_package(root: Path, name: str, source: str, entries: dict[str, str]) ->
 def test_the_built_ins_are_found_through_the_entry_points_pyproject_declares():
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][registry.GROUP]
     found = registry.available()
-    assert set(declared) == {"brightness", "decay", "punch", "tuning", "width", "match"}
+    assert set(declared) == {"brightness", "decay", "punch", "tuning", "width", "match", "class"}
     assert set(declared) <= set(found), "reinstall (pip install -e .) so the package metadata has the entry points"
     for name, kind in found.items():
         assert kind.name == name and kind.unit and kind.summary and kind.target_help
@@ -92,7 +92,7 @@ def test_bad_requests_are_one_line_errors(text, words):
 
 
 def test_an_unknown_guide_names_the_known_ones():
-    with pytest.raises(ConfigError, match="no guide named 'sparkle': brightness, decay, match"):
+    with pytest.raises(ConfigError, match="no guide named 'sparkle': brightness, class, decay, match"):
         registry.build([parse_request("sparkle=1")], GuideContext(48000))
 
 
