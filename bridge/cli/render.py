@@ -30,8 +30,9 @@ from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import Engine
 from bridge.engine.regions import Region, named
 from bridge.engine.guides import recipes, registry
+from bridge.engine.inpaint import DEFAULT_RESAMPLE
 from bridge.engine.samplers import SAMPLERS
-from bridge.engine.tempo import Bars
+from bridge.engine.tempo import Bars, loop_label
 from bridge.errors import AudioError, ConfigError
 from bridge.files import safe_name
 from bridge.progress import Bar
@@ -118,6 +119,19 @@ def loop_options(parser: argparse.ArgumentParser, loop_help: str | None = None) 
     parser.add_argument("--bars", type=setting("bars"), default=None, metavar="N",
                         help="a length in bars of 4/4 at --bpm, exact to the sample (N may be fractional)")
     parser.add_argument("--bpm", type=setting("bpm"), default=None, metavar="B", help="the tempo for --bars")
+    resample_option(parser)
+
+
+def resample_option(parser: argparse.ArgumentParser) -> None:
+    """--resample U: RePaint's resampling, on the renders with a known part (repaint, extend, loops)."""
+    parser.add_argument("--resample", type=setting("resample"), default=DEFAULT_RESAMPLE, metavar="U",
+                        help="render each stretch of the steps U times, so new material harmonises with what is "
+                             "kept (RePaint's resampling; U times the time; docs/loops.md) (default: %(default)s)")
+
+
+def resample_named(args) -> dict:
+    """--resample in the stored recipe and the recreating command, where it is not the default."""
+    return {"resample": args.resample} if args.resample != DEFAULT_RESAMPLE else {}
 
 
 def loop_length(args) -> Bars | None:
@@ -126,6 +140,8 @@ def loop_length(args) -> Bars | None:
     if not args.loop:
         if bars is not None:
             raise ConfigError("--bars and --bpm go with --loop")
+        if args.resample != DEFAULT_RESAMPLE:
+            raise ConfigError("--resample goes with --loop (and repaint, extend): a plain variation keeps nothing")
         return None
     if args.command == "generate" and (bars is None or args.seconds is not None):
         raise ConfigError("generate --loop takes its length from --bars and --bpm (not --seconds)")
@@ -138,7 +154,7 @@ def _loop_named(args, bars: Bars | None) -> dict:
     """What a loop adds to the stored recipe and the recreating command."""
     if not args.loop:
         return {}
-    return {"loop": True, **({"bars": bars.bars, "bpm": bars.bpm} if bars is not None else {})}
+    return {"loop": True, **({"bars": bars.bars, "bpm": bars.bpm} if bars is not None else {}), **resample_named(args)}
 
 
 def guide_options(parser: argparse.ArgumentParser) -> None:
@@ -225,7 +241,7 @@ def run_generate(args) -> int:
     outputs = _render(engine, "generate", args, steering, bars=bars)
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
                "finish": _finish_named(args), **_loop_named(args, bars), **steering.options}
-    stem = safe_name(engine.card.name, "model") + (f" loop {bars.label}" if bars is not None else "")
+    stem = " ".join(filter(None, (safe_name(engine.card.name, "model"), loop_label(args.loop, bars))))
     return _write_all(args, outputs, engine, model, "generate", stem, [], options)
 
 
@@ -238,8 +254,8 @@ def run_vary(args) -> int:
     outputs = _render(engine, f"vary {args.input.name}", args, steering, clip=source, bars=bars)
     options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args),
                "finish": _finish_named(args), **_loop_named(args, bars), **steering.options}
-    looped = "" if not args.loop else " loop" + (f" {bars.label}" if bars is not None else "")
-    stem = f"{named(files.source_stems(args.input.name)[0], region)}{looped} var"
+    stem = " ".join(filter(None, (named(files.source_stems(args.input.name)[0], region), loop_label(args.loop, bars),
+                                  "var")))
     return _write_all(args, outputs, engine, model, "vary", stem, [args.input], options, [region])
 
 
@@ -342,13 +358,13 @@ def _render(engine, label: str, args, steering: Steering, *, clip: Clip | None =
     with Bar(label, unit="step") as progress:
         common = {"steps": args.steps, "sampler": args.sampler, "progress": progress, **steering.arguments}
         if args.command == "generate" and args.loop:
-            return clips.generate_loops(engine, args.count, bars, seed=args.seed, **common)
+            return clips.generate_loops(engine, args.count, bars, seed=args.seed, resample=args.resample, **common)
         if args.command == "generate":
             return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed,
                                         finish=args.finish == "on", **common)
         if args.command == "vary" and args.loop:
             return clips.vary_loop(engine, clip, args.count, bars, noise=args.noise, seed=args.seed,
-                                   shape=args.shape, **common)
+                                   shape=args.shape, resample=args.resample, **common)
         if args.command == "vary":
             return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, shape=args.shape,
                                    finish=args.finish == "on", **common)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bridge import files
 from bridge.cli.render import (Steering, _common_options, _engine, _playing, _settings, _write_all,
-                               guide_requests, loop_options, setting)
+                               guide_requests, loop_options, resample_named, resample_option, setting)
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.regions import Region
@@ -33,6 +33,7 @@ def register(subparsers) -> None:
                          help="where it ends (past INPUT's end: its end)")
     repaint.add_argument("--noise", type=setting("noise"), default=1.0, metavar="F",
                          help="1: new material; lower: a variation of what is there (default: %(default)s)")
+    resample_option(repaint)
     _common_options(repaint, seed=True)
     repaint.set_defaults(run=_playing(run_repaint))
 
@@ -57,10 +58,10 @@ def run_repaint(args) -> int:
     steering = Steering.of(requests, args, engine)
     with Bar(f"repaint {args.input.name}", unit="step") as progress:
         outputs = clips.repaint_clip(engine, source, args.count, args.start, end, noise=args.noise, seed=args.seed,
-                                     steps=args.steps, sampler=args.sampler, progress=progress,
-                                     **steering.arguments)
+                                     steps=args.steps, sampler=args.sampler, resample=args.resample,
+                                     progress=progress, **steering.arguments)
     options = {"start": args.start, "end": end, "noise": args.noise, "count": args.count, "seed": args.seed,
-               **_settings(args), **steering.options}
+               **resample_named(args), **_settings(args), **steering.options}
     stem = f"{files.source_stems(args.input.name)[0]} repaint {args.start:.3f}-{end:.3f}s"
     return _write_all(args, outputs, engine, model, "repaint", stem, [args.input], options)
 
@@ -76,9 +77,11 @@ def run_extend(args) -> int:
     steering = Steering.of(requests, args, engine)
     with Bar(f"extend {args.input.name}", unit="step") as progress:
         outputs = clips.extend_clip(engine, source, args.count, seconds, seed=args.seed, steps=args.steps,
-                                    sampler=args.sampler, progress=progress, **steering.arguments)
+                                    sampler=args.sampler, resample=args.resample, progress=progress,
+                                    **steering.arguments)
     length = {"bars": bars.bars, "bpm": bars.bpm} if bars is not None else {"seconds": args.seconds}
-    options = {**length, "count": args.count, "seed": args.seed, **_settings(args), **steering.options}
+    options = {**length, "count": args.count, "seed": args.seed, **resample_named(args), **_settings(args),
+               **steering.options}
     added = bars.label if bars is not None else f"{args.seconds:.3f}s"
     stem = f"{files.source_stems(args.input.name)[0]} ext {added}"
     return _write_all(args, outputs, engine, model, "extend", stem, [args.input], options)

@@ -168,6 +168,8 @@ def as_mapping(targets: tuple[str, ...]) -> Callable[[str, object], tuple[tuple[
     return read
 
 
+MAX_RESAMPLE = 10  # RePaint's own largest U: each pass costs a render of its stretch again
+
 VALIDATORS = {
     "noise": lambda k, v: as_float(k, v, 0.0, 1.0),
     "shape": lambda k, v: as_float(k, v, 0.0, 1.0),
@@ -190,6 +192,8 @@ VALIDATORS = {
     "bars": lambda k, v: as_float(k, v, tempo.MIN_BARS, tempo.MAX_BARS),
     "bpm": lambda k, v: as_float(k, v, tempo.MIN_BPM, tempo.MAX_BPM),
     "loop": as_switch,  # a request's: render loops (bridge.engine.clips.vary_loop, generate_loops)
+    # RePaint's resampling on repaint, extend and loops: each stretch rendered this many times (bridge.engine.inpaint)
+    "resample": lambda k, v: as_int(k, v, 1, MAX_RESAMPLE),
     "audition": as_switch,
     "velocity": lambda k, v: as_int(k, v, 1, constants.MAX_MIDI_NUMBER),  # 0 is a MIDI note's off: no level
     # Guidance (docs/guidance.md): steer every render toward measures of the sound.

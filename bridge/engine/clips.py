@@ -32,8 +32,8 @@ from bridge.engine.finish import finish, fit_level
 from bridge.engine.guidance import source_shape
 from bridge.engine.guides import registry
 from bridge.engine.guides.builtin import GuideContext
-from bridge.engine.inpaint import (FADE_SECONDS, KNOWN_MAX_NOISE, KnownPart, circular_layout, crossfade,
-                                   known_start, splice)
+from bridge.engine.inpaint import (DEFAULT_RESAMPLE, FADE_SECONDS, KNOWN_MAX_NOISE, KnownPart, circular_layout,
+                                   crossfade, known_start, resampling, splice)
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
@@ -114,12 +114,13 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
 
 def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, noise: float = 1.0,
                  steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
-                 guides: Guides = (), guide_mode: str = "cheap", progress: Progress = None,
-                 cancel: Cancel = None) -> list[Clip]:
+                 guides: Guides = (), guide_mode: str = "cheap", resample: int = DEFAULT_RESAMPLE,
+                 progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` versions of clip whose seconds [start, end) are new (`noise` 1) or a variation of what was there
     (lower `noise`); everything else is the clip to the bit. The new part joins through the model (the known
     part imposed at every step, bridge.engine.inpaint) and fades in and out over 5 ms inside the range.
-    `guides` as for vary_clip steer the whole estimate; the known part is imposed after them."""
+    `guides` as for vary_clip steer the whole estimate; the known part is imposed after them. `resample`: how
+    many times each stretch of the grid is rendered (RePaint's resampling, bridge.engine.inpaint.resampling)."""
     first, stop = Region(start, end).frames(clip.frames, clip.sample_rate, "the clip")
     engine.check_length(model_length(clip, engine.sample_rate), count)
     x = to_model(clip, engine.sample_rate)
@@ -130,7 +131,7 @@ def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, no
     begin, level = known_start(x, mask, noise)
     outputs = engine.vary(begin, count, noise=level, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=[*_guides(engine, guides, guide_mode, source=x), KnownPart(x, mask)],
-                          clamp=False)
+                          clamp=False, resample=resampling(resample, steps))
     weight = crossfade(clip.frames, first, stop, round(FADE_SECONDS * clip.sample_rate), fade_in=first > 0,
                        fade_out=stop < clip.frames)  # fades only where the new part meets kept audio
     return [_spliced(engine, y, clip, clip, x, weight) for y in outputs]
@@ -138,13 +139,13 @@ def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, no
 
 def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = DEFAULT_STEPS,
                 sampler: str = DEFAULT_SAMPLER, seed: Seed = None, guides: Guides = (), guide_mode: str = "cheap",
-                progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+                resample: int = DEFAULT_RESAMPLE, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` continuations of clip, `seconds` longer: the clip to the bit, then new material (what finishing
     changes in it fades in over its first 5 ms, bridge.engine.inpaint.splice). Rendered a model window at a time,
     each window starting with the last half window of what is there already (imposed, so the new half
     continues it), so any length takes one window's memory. `seed` as for vary: an int draws the whole batch,
     a list gives each output its own (window k of seed s draws from s + k * SEED_STRIDE). `guides` as for
-    vary_clip, relative targets relative to each window's known part."""
+    vary_clip, relative targets relative to each window's known part; `resample` as for repaint_clip."""
     added = round(seconds * clip.sample_rate)
     if not math.isfinite(seconds) or added < 1:
         raise ConfigError(f"seconds to add must be positive, got {seconds:g}")
@@ -166,7 +167,7 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
                                seed=[(output_seed + k * SEED_STRIDE) % (MAX_SEED + 1)], cancel=cancel, clamp=False,
                                guides=[*_guides(engine, guides, guide_mode, source=window[:, :known]),
                                        KnownPart(window, mask)],
-                               progress=_share(progress, i * len(plan) + k, count * len(plan)))
+                               resample=resampling(resample, steps), progress=_share(progress, i * len(plan) + k, count * len(plan)))
             audio = torch.cat([audio, y[:, known:]], dim=-1)
         renders.append(audio)
     engine.last_seeds = list(drawn) if seed is None else seed  # what recreates the request (each output alone)
@@ -181,32 +182,33 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
 def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise: float = DEFAULT_NOISE,
               steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
               shape: float = DEFAULT_SHAPE, guides: Guides = (), guide_mode: str = "cheap",
-              progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+              resample: int = DEFAULT_RESAMPLE, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` variations of clip as a loop that wraps seamlessly: exactly `bars` long at the clip's rate (the
     clip's first bars, or the clip taken round when it is a hair short), or the clip's own length (None); with
     its channels. Rendered circularly (bridge.engine.inpaint.CircularTie, docs/loops.md); `shape` and
-    `guides` as for vary_clip."""
+    `guides` as for vary_clip, `resample` as for repaint_clip."""
     frames = clip.frames if bars is None else bars.frames(clip.sample_rate)
     cycle = _one_cycle(clip, frames, bars)
     x = to_model(cycle, engine.sample_rate, loop=True)
     renders = _render_loop(engine, x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, shape=shape,
-                           guides=guides, guide_mode=guide_mode, progress=progress, cancel=cancel)
+                           guides=guides, guide_mode=guide_mode, resample=resample, progress=progress, cancel=cancel)
     return [_fitted(from_model(y, cycle, sample_rate=engine.sample_rate, loop=True)) for y in renders]
 
 
 def generate_loops(engine, count: int, bars: Bars, *, steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER,
-                   seed: Seed = None, guides: Guides = (), guide_mode: str = "cheap", progress: Progress = None,
-                   cancel: Cancel = None) -> list[Clip]:
+                   seed: Seed = None, guides: Guides = (), guide_mode: str = "cheap", resample: int = DEFAULT_RESAMPLE,
+                   progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` new stereo loops at the model's rate, exactly `bars` long, that wrap seamlessly; `guides` as for
-    generate_clips."""
+    generate_clips, `resample` as for repaint_clip."""
     silence = torch.zeros(2, bars.frames(engine.sample_rate))
     renders = _render_loop(engine, silence, count, noise=1.0, steps=steps, sampler=sampler, seed=seed, shape=0,
-                           guides=guides, guide_mode=guide_mode, progress=progress, cancel=cancel, source=False)
+                           guides=guides, guide_mode=guide_mode, resample=resample, progress=progress, cancel=cancel,
+                           source=False)
     return [Clip(y.numpy().T, engine.sample_rate) for y in renders]
 
 
 def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: int, sampler: str, seed: Seed,
-                 shape: float, guides: Guides, guide_mode: str, progress: Progress, cancel: Cancel,
+                 shape: float, guides: Guides, guide_mode: str, resample: int, progress: Progress, cancel: Cancel,
                  source: bool = True) -> list[torch.Tensor]:
     """Loops [2, M] made from x [2, M] (one cycle at the model's rate) laid out circularly, each finished as it
     will be played: settled and finished over three cycles in a row, the middle one kept, so every step of
@@ -219,7 +221,7 @@ def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: in
     steered = _guides(engine, guides, guide_mode, source=around if source else None)
     every = [*source_shape(around, engine.sample_rate, shape), *steered, layout]  # the tie last: copies leave equal
     outputs = engine.vary(around, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
-                          cancel=cancel, guides=every, clamp=False)
+                          cancel=cancel, guides=every, clamp=False, resample=resampling(resample, steps))
     three = x.repeat(1, 3)
     settle = source_shape(three, engine.sample_rate, shape)
     fade = round(FADE_SECONDS * engine.sample_rate)

@@ -28,7 +28,7 @@ from bridge.engine.devices import pick_device, pick_dtype
 from bridge.engine.guidance import Guided
 from bridge.engine.modelcard import ModelCard
 from bridge.engine.samplers import SAMPLERS
-from bridge.engine.schedules import alpha_sigma, step_grid
+from bridge.engine.schedules import Resampling, alpha_sigma, renoise, step_grid
 from bridge.engine.seeds import Seed
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import Cancelled, ConfigError
@@ -157,8 +157,10 @@ class Engine:
 
     def generate(self, count: int, length: int | None = None, *, steps: int = DEFAULT_STEPS,
                  sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
-                 cancel: Cancel = None, guides: Sequence = (), clamp: bool = True, **options) -> torch.Tensor:
-        """``count`` new sounds of ``length`` samples (default: the model's window); ``guides`` as for vary."""
+                 cancel: Cancel = None, guides: Sequence = (), clamp: bool = True, resample: Resampling | None = None,
+                 **options) -> torch.Tensor:
+        """``count`` new sounds of ``length`` samples (default: the model's window); ``guides`` and ``resample``
+        as for vary."""
         length = self.window if length is None else length
         _check_positive_int("length", length)
         seeds = self._seeds(count, seed)
@@ -166,15 +168,17 @@ class Engine:
         padded = self.padded_length(length)
         x = seeding.starting_noise(count, padded, seeds)
         ts = step_grid(_steps(steps), 1.0)
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides)
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None, cancel: Cancel = None,
-             guides: Sequence = (), clamp: bool = True, **options) -> torch.Tensor:
+             guides: Sequence = (), clamp: bool = True, resample: Resampling | None = None,
+             **options) -> torch.Tensor:
         """``count`` variations of ``audio`` [2, L]: noised to time ``noise`` (0 = the clip, 1 = a new sound),
         then sampled back to 0. ``guides`` (bridge.engine.guidance) edit every denoised estimate on the way;
-        ``clamp=False`` leaves the level to the caller (bridge.engine.finish)."""
+        ``clamp=False`` leaves the level to the caller (bridge.engine.finish). ``resample``: RePaint's resampling
+        (schedules.Resampling), for renders with a known part (bridge.engine.inpaint); every sampler takes it."""
         audio = self._check_audio("audio", audio)
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
             raise ConfigError(f"noise must be a number in [0, 1], got {noise!r}")
@@ -188,7 +192,7 @@ class Engine:
         alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
         x = (alpha * clip + sigma * seeding.starting_noise(count, clip.shape[-1], seeds)).float()
         ts = step_grid(_steps(steps), float(noise))
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides)
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
@@ -226,7 +230,8 @@ class Engine:
     # The work
 
     def _sample(self, x: torch.Tensor, ts: torch.Tensor, sampler: str, seeds: Seed, progress: Progress,
-                cancel: Cancel, options: dict, tracker: "_Tracker | None" = None, guides: Sequence = ()) -> torch.Tensor:
+                cancel: Cancel, options: dict, tracker: "_Tracker | None" = None, guides: Sequence = (),
+                resample: Resampling | None = None) -> torch.Tensor:
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         known = set(inspect.signature(SAMPLERS[sampler]).parameters) - {"model", "x", "ts", "callback", "noise_sampler"}
@@ -234,23 +239,31 @@ class Engine:
             raise ConfigError(f"{sampler} takes the options {', '.join(sorted(known)) or '(none)'}, "
                               f"got {', '.join(sorted(options))}")
         batches = _batches(x.shape[0], self.batch_size(x.shape[-1]))
-        tracker = tracker or _Tracker(len(ts) - 1, len(batches), progress, cancel)
+        resample = resample or Resampling()
+        tracker = tracker or _Tracker(resample.steps(ts), len(batches), progress, cancel)
         return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, seeding.noise_seeds(seeds, rows), tracker, options,
-                                    guides) for rows in batches])
+                                    guides, resample) for rows in batches])
 
     def _run(self, sample, x: torch.Tensor, ts: torch.Tensor, noise_seeds: list[int] | None,
-             tracker: "_Tracker", options: dict, guides: Sequence = ()) -> torch.Tensor:
+             tracker: "_Tracker", options: dict, guides: Sequence = (),
+             resample: Resampling | None = None) -> torch.Tensor:
         tracker.check()
         x = x.to(self._device, torch.float32)
         noise_sampler = seeding.NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
         # Unguided renders call the network itself: bit-identical to the reference pipeline.
         network = Guided(self.network, guides, differentiable=self._module) if guides else self.network
+        fresh = noise_sampler or (lambda t, t_next: torch.randn_like(x))
         try:
             with torch.inference_mode():
-                out = sample(network, x, ts, callback=tracker.step, noise_sampler=noise_sampler, **options)
+                # Without resampling: one stretch, the whole grid, rendered once (the sampler called as it is).
+                for piece, times in (resample or Resampling()).stretches(ts):
+                    for again in range(times):
+                        if again:  # back up the stretch (the seed's own noise), then down it anew
+                            x = renoise(x, float(piece[-1]), float(piece[0]), fresh(float(piece[-1]), float(piece[0])))
+                        x = sample(network, x, piece, callback=tracker.step, noise_sampler=noise_sampler, **options)
         except ValueError as error:  # the samplers' check of their options
             raise ConfigError(str(error)) from None
-        return out.float().cpu()
+        return x.float().cpu()
 
     def _seeds(self, count: int, seed: Seed) -> int | list[int]:
         _check_count(count)

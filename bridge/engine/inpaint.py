@@ -30,12 +30,24 @@ import numpy as np
 import torch
 
 from bridge.engine.finish import fit_new_level
+from bridge.engine.schedules import Resampling
 
 FADE_SECONDS = 0.005  # the crossfade where new material meets kept audio, inside the new material's range
 # v-iplms (like diffusers' IPNDMScheduler) takes the denoised estimate as 0 at t = 1, where no guide can reach it,
 # and its multistep history carries that first step on: the known part landed 9 % off its source after 10
 # steps. Just below t = 1 the known part is in the state (alpha = 1.6e-3) and every sampler lands on it.
 KNOWN_MAX_NOISE = 0.999
+# RePaint's resampling (schedules.Resampling): each stretch of the grid rendered this many times by default (1: off;
+# docs/loops.md has the measurement that set it), in stretches of this fraction of the grid's steps (RePaint
+# jumps 10 of 250 steps; at the 8 to 25 steps a producer waits for, a stretch of one step would re-noise as much
+# as it denoises).
+DEFAULT_RESAMPLE = 1
+RESAMPLE_JUMP = 0.25
+
+
+def resampling(times: int, steps: int) -> Resampling:
+    """RePaint's resampling for a render of ``steps`` steps: each stretch of RESAMPLE_JUMP of them ``times`` times."""
+    return Resampling(times, max(1, round(steps * RESAMPLE_JUMP)) if isinstance(steps, int) else 1)
 
 
 @dataclass

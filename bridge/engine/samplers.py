@@ -3,7 +3,8 @@
 ``sample_x(model, x, ts, *, callback=None, noise_sampler=None, **options) -> x``
 
 - ``model(x, t) -> v``: the v-objective network; ``x`` [B, C, L], ``t`` [B] times in [0, 1].
-- ``x``: the state at time ``ts[0]`` (``alpha * clip + sigma * noise``); the result is the state at ``ts[-1]`` = 0.
+- ``x``: the state at time ``ts[0]`` (``alpha * clip + sigma * noise``); the result is the state at ``ts[-1]``: 0
+  for a render, above 0 for a stretch that RePaint's resampling renders again (``schedules.Resampling``).
 - ``ts``: the decreasing grid from ``schedules.step_grid``; len(ts) - 1 steps.
 - ``callback({"i", "t", "x", "denoised"})`` after each step; ``noise_sampler(t, t_next)`` returns standard normal
   noise shaped like ``x`` for the stochastic samplers.
@@ -63,6 +64,12 @@ def _to_sigma_space(model: Model, x: torch.Tensor, ts: torch.Tensor):
     return VDenoiser(model), x * math.sqrt(1 + sigmas[0] ** 2), torch.as_tensor(ts).tolist(), sigmas
 
 
+def _to_variance_preserving(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The state at the grid's last sigma back in the variables the other samplers and the engine use: the same
+    tensor at sigma 0 (a full render), x * alpha above it (a stretch of RePaint's resampling, bridge.engine.engine)."""
+    return x if sigma == 0 else x / math.sqrt(1 + sigma**2)
+
+
 def _euler_step(x, denoised, sigma, sigma_next):
     # x + (sigma_next - sigma) * (x - denoised) / sigma, written as the interpolation it equals: exact from SIGMA_MAX.
     return denoised + (sigma_next / sigma) * (x - denoised)
@@ -117,7 +124,7 @@ def sample_euler(model: Model, x, ts, *, callback=None, noise_sampler=None):
         x = _euler_step(x, denoised, sigmas[i], sigmas[i + 1])
         if callback is not None:
             callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
-    return x
+    return _to_variance_preserving(x, sigmas[-1])
 
 
 @torch.inference_mode()
@@ -137,7 +144,7 @@ def sample_heun(model: Model, x, ts, *, callback=None, noise_sampler=None):
             x = x_euler + (d_next - d) / 2 * (sigma_next - sigma)
         if callback is not None:
             callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
-    return x
+    return _to_variance_preserving(x, sigmas[-1])
 
 
 @torch.inference_mode()
@@ -160,7 +167,7 @@ def sample_dpmpp_2m(model: Model, x, ts, *, callback=None, noise_sampler=None):
         old_denoised = denoised
         if callback is not None:
             callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
-    return x
+    return _to_variance_preserving(x, sigmas[-1])
 
 
 @torch.inference_mode()
@@ -189,7 +196,7 @@ def sample_dpmpp_2m_sde(model: Model, x, ts, *, callback=None, noise_sampler=Non
         old_denoised = denoised
         if callback is not None:
             callback({"i": i, "t": ts[i], "x": x, "denoised": denoised})
-    return x
+    return _to_variance_preserving(x, sigmas[-1])
 
 
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {

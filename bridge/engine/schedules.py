@@ -9,8 +9,11 @@ Grids are float64 on the CPU: coefficients computed from them are exact at both 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+
+from bridge.errors import ConfigError
 
 # k-style samplers work on x / alpha at sigma = tan(pi t / 2), infinite at t = 1. At this sigma the clip's weight
 # alpha = 1e-12 is below float32 resolution, so starting here is starting from pure noise.
@@ -64,3 +67,53 @@ def ve_sigma(t: torch.Tensor) -> torch.Tensor:
 def t_from_ve_sigma(sigma_ve: torch.Tensor) -> torch.Tensor:
     """Inverse of ve_sigma: t = 2 atan(sigma) / pi."""
     return torch.atan(torch.as_tensor(sigma_ve, dtype=torch.float64)) * 2 / math.pi
+
+
+NEAR_NOISE = 0.99  # above this t the state is noise (alpha < 0.016): rendering a stretch from here again changes nothing
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """RePaint's resampling (Lugmayr et al. 2022, "RePaint: Inpainting using Denoising Diffusion Probabilistic
+    Models", arXiv:2201.09865, section 4.2 and Algorithm 1): the grid is walked in stretches of ``jump`` steps,
+    and each stretch is rendered ``times`` times (their U; 1: off): after the first pass the state is noised
+    forward again to the stretch's start (``renoise``) and the stretch is rendered anew. Each pass lets the
+    network denoise the free part again seeing the known part (imposed at every step, bridge.engine.inpaint)
+    one pass better harmonised. The last stretch (it ends at t = 0) and one that starts in pure noise (above
+    NEAR_NOISE) are rendered once: there is nothing to harmonise with at either end."""
+
+    times: int = 1
+    jump: int = 1
+
+    def __post_init__(self):
+        for name, value in (("resample", self.times), ("the jump", self.jump)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+
+    def stretches(self, ts: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        """(times of a stretch, from its start to its end, and how many times it is rendered), in order; stretches
+        rendered once in a row are one (a multistep sampler keeps its history over them: without resampling the
+        grid is one stretch, the sampler called as it always is)."""
+        steps = len(ts) - 1
+        out: list[tuple[int, int, int]] = []  # (first step, last step, times)
+        for first in range(0, steps, self.jump if self.times > 1 else steps):
+            last = min(first + self.jump, steps) if self.times > 1 else steps
+            again = self.times > 1 and ts[last] > 0 and ts[first] < NEAR_NOISE
+            if out and not again and out[-1][2] == 1:
+                out[-1] = (out[-1][0], last, 1)
+            else:
+                out.append((first, last, self.times if again else 1))
+        return [(ts[first:last + 1], times) for first, last, times in out]
+
+    def steps(self, ts: torch.Tensor) -> int:
+        """The sampler steps the grid takes with the stretches rendered again: what progress counts."""
+        return sum((len(piece) - 1) * times for piece, times in self.stretches(ts))
+
+
+def renoise(x: torch.Tensor, t_from: float, t_to: float, noise: torch.Tensor) -> torch.Tensor:
+    """The state at ``t_from`` noised forward to ``t_to`` > t_from (the diffusion's own q(x_to | x_from)):
+    ``alpha_to / alpha_from * x + sqrt(sigma_to^2 - (alpha_to / alpha_from)^2 sigma_from^2) * noise``, which puts
+    a state ``alpha_from * x0 + sigma_from * eps`` on ``alpha_to * x0 + sigma_to * eps'``."""
+    (a0, s0), (a1, s1) = (tuple(float(w) for w in alpha_sigma(torch.tensor(t))) for t in (t_from, t_to))
+    ratio = a1 / a0
+    return ratio * x + math.sqrt(max(s1**2 - (ratio * s0) ** 2, 0.0)) * noise

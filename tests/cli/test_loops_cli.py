@@ -52,6 +52,22 @@ def test_repaint_writes_new_material_only_in_the_range_and_is_recreated(tmp_path
     assert np.array_equal(read_audio(recreated(paths[1], tmp_path)).samples, read_audio(paths[1]).samples)
 
 
+def test_resampling_is_an_option_of_repaint_and_loops_and_recreated(tmp_path, tiny_model_path, loop_file):
+    source = read_audio(loop_file)
+    result = dd_bridge("repaint", loop_file, "--start", 0.5, "--end", 1.0, "--resample", 2, "--seed", 3,
+                       "--model", tiny_model_path, "--out", tmp_path, *FAST)
+    (path,) = written(result, 1)
+    out = read_audio(path)
+    assert np.array_equal(out.samples[:22050], source.samples[:22050])
+    metadata = read_metadata(path)
+    assert metadata["resample"] == 2 and "--resample 2" in metadata["command"]
+    assert np.array_equal(read_audio(recreated(path, tmp_path)).samples, out.samples)
+    result = dd_bridge("vary", loop_file, "--loop", "--resample", 2, "--model", tiny_model_path, "--out", tmp_path,
+                       *FAST)
+    (path,) = written(result, 1)
+    assert "--loop --resample 2" in read_metadata(path)["command"]
+
+
 def test_extend_by_bars_keeps_the_file_and_adds_exactly_a_bar(tmp_path, tiny_model_path, loop_file):
     source = read_audio(loop_file)
     result = dd_bridge("extend", loop_file, "--bars", 1, "--bpm", 120, "--model", tiny_model_path,
@@ -90,6 +106,8 @@ def test_vary_and_generate_loops_are_exactly_their_bars_long(tmp_path, tiny_mode
     (["repaint", "{loop}", "--start", "1", "--end", "0.5"], "must be before end"),
     (["repaint", "{loop}", "--start", "5", "--end", "6"], "past the end"),
     (["vary", "{loop}", "--loop", "--bpm", "5", "--bars", "1"], "bpm must be in 20..999"),
+    (["vary", "{loop}", "--resample", "2"], "--resample goes with --loop"),
+    (["repaint", "{loop}", "--start", "0.5", "--end", "1", "--resample", "0"], "resample must be in 1..10"),
 ])
 def test_bad_loop_options_are_one_line(tmp_path, tiny_model_path, loop_file, args, words):
     args = [str(loop_file) if a == "{loop}" else a for a in args]

@@ -17,6 +17,7 @@ from bridge.engine.audio import Clip, read_audio
 from bridge.engine.engine import Engine
 from bridge.engine.inpaint import FADE_SECONDS, CircularTie, KnownPart, crossfade, known_start
 from bridge.engine.samplers import SAMPLERS
+from bridge.engine.schedules import Resampling, alpha_sigma, renoise, step_grid
 from bridge.engine.tempo import Bars
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import ConfigError
@@ -50,6 +51,46 @@ def test_every_sampler_lands_on_the_known_part(tiny, drum_samples):
         kept = mask.bool()
         assert (out[:, kept] - source[:, kept]).abs().max() < 1e-3, sampler  # 1.4e-4 at 4 steps (v-iplms)
         assert (out[:, ~kept] - source[:, ~kept]).abs().max() > 1e-2, sampler  # and the rest is new
+
+
+def test_every_sampler_lands_on_the_known_part_with_resampling(tiny, drum_samples):
+    # RePaint's resampling cuts the grid into stretches that each sampler walks alone (the k-diffusion ones
+    # hand back the state at a stretch's end in the engine's variables), with re-noising between passes.
+    source = torch.from_numpy(read_audio(drum_samples["wav"]).samples.T[:, :6000].copy()).float()
+    source = source.expand(2, -1) if source.shape[0] == 1 else source[:2]
+    mask = torch.ones(source.shape[-1])
+    mask[2000:4000] = 0
+    start, noise = known_start(source, mask, 1.0)
+    steps = []
+    for sampler in SAMPLERS:
+        (plain,) = tiny.vary(start, 1, noise=noise, steps=6, sampler=sampler, seed=[5], clamp=False,
+                             guides=[KnownPart(source, mask)])
+        (out,) = tiny.vary(start, 1, noise=noise, steps=6, sampler=sampler, seed=[5], clamp=False,
+                           guides=[KnownPart(source, mask)], resample=Resampling(3, 2),
+                           progress=lambda done, total: steps.append((done, total)))
+        kept = mask.bool()
+        assert (out[:, kept] - source[:, kept]).abs().max() < 1e-3, sampler
+        assert (out[:, ~kept] - plain[:, ~kept]).abs().max() > 1e-2, sampler  # the passes changed the new part
+    assert steps[-1] == (10, 10)  # 6 steps, and the two middle stretches of 2 twice more: what progress counts
+
+
+def test_resampling_stretches_and_renoising_follow_repaint():
+    ts = step_grid(8, 0.999)
+    ((whole, once),) = Resampling().stretches(ts)  # off: the sampler walks the whole grid once, as without it
+    assert torch.equal(whole, ts) and once == 1
+    stretches = Resampling(3, 2).stretches(ts)
+    assert [times for _, times in stretches] == [1, 3, 3, 1]  # not from pure noise, not the last to t = 0
+    assert torch.equal(torch.cat([piece[:-1] for piece, _ in stretches] + [ts[-1:]]), ts)
+    with pytest.raises(ConfigError, match="resample"):
+        Resampling(0, 1)
+    # Noising forward from t = 0.3 to 0.6 puts a state on the path at 0.6: the clip's weight alpha(0.6), and
+    # noise of variance sigma(0.6)^2 (measured on a million samples).
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.ones(1, 1, 10**6)
+    (a3, s3), (a6, s6) = (tuple(float(w) for w in alpha_sigma(torch.tensor(t))) for t in (0.3, 0.6))
+    x = a3 * clean + s3 * torch.randn(clean.shape, generator=generator)
+    up = renoise(x, 0.3, 0.6, torch.randn(clean.shape, generator=generator))
+    assert abs(float(up.mean()) - a6) < 3e-3 and abs(float(up.std()) - s6) < 3e-3
 
 
 def test_the_circular_tie_folds_copies_into_one_loop():

@@ -15,28 +15,41 @@ import soxr
 from bridge.engine.audio import Clip, read_audio
 from bridge.engine.tempo import Bars
 
-KIT = Path("/usr/share/hydrogen/data/drumkits/HardElectro1")
+DRUMKITS = Path("/usr/share/hydrogen/data/drumkits")
+KIT = DRUMKITS / "HardElectro1"
 # (file, gain, beats within each bar): four on the floor, a backbeat, closed hats on the off-beats, and an open
 # hat on the last off-beat that rings across the bar line.
 PATTERN = (("PowR_BD_1.flac", 0.7, (0, 1, 2, 3)), ("PowR_SN_1.flac", 0.5, (1, 3)),
            ("CHH_1.flac", 0.25, (0.5, 1.5, 2.5)), ("Hard_Hse_OHH_1.flac", 0.3, (3.5,)))
+# The same pattern from other kits the bundled model never trained on (docs/training-data.md: it trained on
+# Audiophob and rumpf_kit_z01_h2): kick, snare, closed hat, open hat of each, for figures over several kits.
+HELD_OUT_KITS = {
+    "HardElectro1": ("PowR_BD_1.flac", "PowR_SN_1.flac", "CHH_1.flac", "Hard_Hse_OHH_1.flac"),
+    "VariBreaks": ("VP Kick 1.flac", "VP Snare 1.flac", "VP Hat 1 Cl.flac", "VP Hat 1 Op.flac"),
+    "Millo-Drums_v.1": ("bd1.flac", "snare1.flac", "closehihat3.flac", "openhat2.flac"),
+    "ElectricEmpireKit": ("EE_Kick_Hard_1.flac", "EE_Snare_1.flac", "EE_Hat_Cl_Dirty.flac", "EE_Hat_Op_Dirty.flac"),
+}
 
 
-def one_shot(name: str, rate: int) -> np.ndarray:
+def one_shot(name: str, rate: int, kit: str = KIT.name) -> np.ndarray:
     """A kit file as mono float32 at ``rate``."""
-    clip = read_audio(KIT / name)
+    clip = read_audio(DRUMKITS / kit / name)
     mono = clip.samples.mean(axis=1)
     return mono if clip.sample_rate == rate else soxr.resample(mono, clip.sample_rate, rate)
 
 
-def beat_loop(bars: float, bpm: float, rate: int, *, offset: float = 0.0) -> Clip:
+def beat_loop(bars: float, bpm: float, rate: int, *, offset: float = 0.0, kit: str = KIT.name) -> Clip:
     """``bars`` of PATTERN at ``bpm``, exactly Bars(bars, bpm).frames(rate) long, stereo (the right a little
-    quieter), the grid started ``offset`` beats before the loop's first sample."""
+    quieter), the grid started ``offset`` beats before the loop's first sample; with ``kit``'s own kick, snare
+    and hats (HELD_OUT_KITS) in place of HardElectro1's."""
     frames = Bars(bars, bpm).frames(rate)
     beat = 60.0 * rate / bpm
     out = np.zeros((frames, 2), np.float64)
-    for name, gain, beats in PATTERN:
-        hit = gain * one_shot(name, rate)
+    for name, (_, gain, beats) in zip(HELD_OUT_KITS[kit], PATTERN):
+        shot = one_shot(name, rate, kit)
+        if kit != KIT.name:  # kits' files differ in level: each brought to full scale before its gain
+            shot = shot / np.abs(shot).max()
+        hit = gain * shot
         for bar in range(int(np.ceil(bars))):
             for position in beats:
                 start = round((4 * bar + position - offset) * beat)
