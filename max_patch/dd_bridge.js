@@ -389,7 +389,9 @@ function onDetailClipChanged(args) {
   if (!rememberClip(clip)) {
     return;
   }
-  state.acknowledged[send("/dd/select", [clip.file].concat(regionOptions(clip.region, "")))] =
+  // A looping clip is selected as the loop its presses make, so the service renders those loops ahead.
+  var looped = loopOptions(clip).options || [];
+  state.acknowledged[send("/dd/select", [clip.file].concat(regionOptions(clip.region, ""), looped))] =
     "Select " + clip.file.split(/[\\/]/).pop();
 }
 

@@ -23,9 +23,12 @@ local function set_toggle(state)
   reaper.RefreshToolbar2(section, command)
 end
 
-local function selected_region()
+-- The selected item as Vary sees it ({item, take, region}), or nil.
+local function selected_target()
   local item = reaper.GetSelectedMediaItem(0, 0)
-  return item and lib.take_region(item, reaper.GetActiveTake(item)) or nil
+  local take = item and reaper.GetActiveTake(item)
+  local region = take and lib.take_region(item, take)
+  return region and { item = item, take = take, region = region } or nil
 end
 
 local function follow()
@@ -43,15 +46,21 @@ local function follow()
   end
   if not pending and now >= next_check then
     next_check = now + CHECK_SECONDS
-    local region = selected_region()
-    if region and lib.region_key(region) ~= last_key then
+    local target = selected_target()
+    -- An item whose source loops is selected as the loop Vary makes of it, so the service renders those ahead.
+    local request = target and { target.region.file, table.unpack(lib.region_options(target.region)) }
+    for _, option in ipairs(target and lib.loop_options(target) or {}) do
+      request[#request + 1] = option
+    end
+    local key = request and table.concat(request, "|")
+    if key and key ~= last_key then
       local failure
-      pending, failure = lib.start(settings, "/dd/select", { region.file, table.unpack(lib.region_options(region)) })
+      pending, failure = lib.start(settings, "/dd/select", request)
       if not pending then
         lib.message(failure)
         return
       end
-      last_key = lib.region_key(region)
+      last_key = key
     end
   end
   reaper.defer(follow)

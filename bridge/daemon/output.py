@@ -25,7 +25,7 @@ from bridge.daemon.jobs import ExtendJob, GenerateJob, InterpolateJob, Job, Repa
 from bridge.daemon.prefetch import RenderKey, Source, Variation
 from bridge.daemon.stats import Stats
 from bridge.daemon.writer import SampleFolder, discard
-from bridge.engine.tempo import Bars
+from bridge.engine.tempo import Bars, loop_label
 from bridge.errors import BridgeError
 
 if TYPE_CHECKING:
@@ -177,24 +177,25 @@ class Output:
     def variation(self, job: VaryJob, variation: Variation) -> Path:
         """A variation into the job's folder: its staged file named where it is in the job's format, else written."""
         sources, regions = (job.source.path,), (job.source.region,)
+        label = loop_label(job.key.loop, job.key.bars)
         with self._write_lock:
             if variation.staged is not None and variation.staged_format == job.format:
                 try:
                     return self.folders.publish(variation.staged, job.folder, operation="vary", sources=sources,
-                                                regions=regions)
+                                                regions=regions, label=label)
                 except OSError as error:  # e.g. the folder is on another disk: write it out instead
                     log.debug("could not link %s: %s", variation.staged, error)
             metadata = variation.renderer.metadata("vary", list(sources),
                                                    vary_recipe(job.key, variation.seed, job.format), regions=regions)
             return self.folders.write(job.folder, variation.clip, job.format, metadata, operation="vary",
-                                      sources=sources, regions=regions)
+                                      sources=sources, regions=regions, label=label)
 
     def generated(self, job: GenerateJob, renderer: Renderer, clip: Clip, seed: int) -> Path:
         metadata = renderer.metadata("generate", [], recipe(job.key, job.format, seed=seed, seconds=job.seconds,
                                                             **job.key.loop_options()))
         with self._write_lock:
             return self.folders.write(job.folder, clip, job.format, metadata, operation="generate",
-                                      model=renderer.info.name)
+                                      model=renderer.info.name, label=loop_label(job.key.loop, job.key.bars))
 
     def spliced(self, job: RepaintJob | ExtendJob, renderer: Renderer, clip: Clip, seed: int) -> Path:
         """A repaint ("<source>/<source> repaint 0.500-1.000s NNN.wav") or an extension ("<source>/<source> ext

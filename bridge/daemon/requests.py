@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from bridge.daemon.settings import validate
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
+from bridge.errors import ConfigError
 
 # Per-request options (`key=value` after the positional arguments); they apply to that request only.
 OPTION_KEYS = ("folder", "seed", "steps", "sampler", "noise", "count", "format", "guide", "recipe")
@@ -21,7 +22,7 @@ LOOP_KEYS = ("loop",) + TEMPO_KEYS
 # How loud audition plays a press or a file, as a MIDI note's velocity does (127: as rendered).
 VELOCITY_KEYS = ("velocity",)
 ADDRESS_OPTIONS = {
-    "/dd/select": REGION_KEYS,
+    "/dd/select": REGION_KEYS + LOOP_KEYS,  # a loop selected: prefetch renders loops of it (docs/loops.md)
     "/dd/vary": OPTION_KEYS + REGION_KEYS + LOOP_KEYS + VELOCITY_KEYS,
     "/dd/play": VELOCITY_KEYS,
     "/dd/generate": OPTION_KEYS + LOOP_KEYS,
@@ -75,6 +76,15 @@ class Options:
     def bars_at_tempo(self) -> Bars | None:
         return Bars.of(self.bars, self.bpm)
 
+    @property
+    def looping(self) -> tuple[bool | None, Bars | None]:
+        """loop= (None: not said) and its bars= at bpm= of a variation's or a selection's request; bars= or bpm=
+        without loop=on are refused (on /dd/extend they are its length, read as bars_at_tempo)."""
+        bars = self.bars_at_tempo
+        if bars is not None and not self.loop:
+            raise ConfigError("bars= and bpm= go with loop=on")
+        return self.loop, bars
+
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
@@ -108,6 +118,8 @@ class Cancel(Request):
 class Select(Request):
     path: str
     region: Region | None = None  # the part of the file the clip plays; key presses vary that part
+    loop: bool = False  # the clip is a loop: key presses without loop= make loops of it, and prefetch renders them
+    bars: Bars | None = None  # its length in bars at a tempo (None: the clip's own length)
     address = "/dd/select"
 
 

@@ -161,12 +161,13 @@ class Service:
         source = open_source(request.path, request.region)
         state = self.state
         with state.lock:
-            if state.selected != source:
+            if state.selected != source or state.selected_loop != (request.loop, request.bars):
                 state.cancel_prefetch()
             state.selected = source
+            state.selected_loop = (request.loop, request.bars)
             state.select_waiter = Waiter(reply, request, 0)
             state.prefetch_paused = False
-            state.cache.entry(source, state.render_key()).failed = None
+            state.cache.entry(source, state.prefetch_key()).failed = None
             state.lock.notify_all()
         reply("/dd/ack", "select", request.path)
 
@@ -186,7 +187,9 @@ class Service:
         guides = self._guidance(options)
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = looped(state.render_key(noise, options.steps, options.sampler, guides), options)
+            # A press of the selected clip without loop= makes what the selection said it is: loops of a loop.
+            selection = state.selected_loop if not request.path else (False, None)
+            key = looped(state.render_key(noise, options.steps, options.sampler, guides), options, selection=selection)
             fmt = options.format or state.settings.format
             audition = state.settings.audition
         job = VaryJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
@@ -398,14 +401,16 @@ class Service:
         return data
 
 
-def looped(key: RenderKey, options: rq.Options, *, seconds: float | None = None,
-           generate: bool = False) -> RenderKey:
+def looped(key: RenderKey, options: rq.Options, *, seconds: float | None = None, generate: bool = False,
+           selection: tuple[bool, Bars | None] = (False, None)) -> RenderKey:
     """The render key of a request with loop=on (bars= at bpm=: that long; a variation without them: its clip's
-    length); bars= or bpm= without loop=on, or a generated loop without them, are refused."""
-    bars = options.bars_at_tempo
-    if not options.loop:
-        if bars is not None:
-            raise ConfigError("bars= and bpm= go with loop=on")
+    length); without loop=, the selection's (``selection``: a press of the selected clip); bars= or bpm= without
+    loop=on, or a generated loop without them, are refused."""
+    loop, bars = options.looping
+    if loop is None:
+        loop, bars = selection
+        return replace(key, loop=loop, bars=bars)
+    if not loop:
         return key
     if generate and (bars is None or seconds is not None):
         raise ConfigError("a generated loop takes its length from bars= and bpm= (not seconds)")

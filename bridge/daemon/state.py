@@ -10,6 +10,7 @@ except the two that say they take it.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bridge.daemon.config import Config
@@ -19,6 +20,7 @@ from bridge.daemon.prefetch import PrefetchCache, RenderKey, Source
 from bridge.daemon.settings import Settings
 from bridge.daemon.stats import Stats
 from bridge.daemon.writer import discard
+from bridge.engine.tempo import Bars, loop_label
 from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ class State:
         self.running: Job | None = None  # what the render thread is rendering
         self.selected: Source | None = None
         self.select_waiter: Waiter | None = None  # who selected: hears the prefetch's progress and failure
+        self.selected_loop: tuple[bool, Bars | None] = (False, None)  # /dd/select's loop=, bars= at bpm=
         self.prefetch_paused = False  # by /dd/cancel, until the next /dd/select or /dd/set
         self.stopping = False
         self.next_generate_seed: int | None = None  # with a seed setting: generate's seeds run on from it
@@ -53,6 +56,12 @@ class State:
         s = self.settings
         return RenderKey(first(noise, s.noise), first(steps, s.steps), first(sampler, s.sampler), s.seed,
                          guides=first(guides, self.guides))
+
+    def prefetch_key(self) -> RenderKey:
+        """The settings prefetch renders the selected clip at: the current ones, as loops when it was selected as
+        one (a press of it without loop= takes the same, bridge.daemon.service.looped)."""
+        loop, bars = self.selected_loop
+        return replace(self.render_key(), loop=loop, bars=bars)
 
     def check_sampler(self, name: str) -> None:
         known = self.renderer.samplers
@@ -118,6 +127,7 @@ class State:
                 "guides": [request.text for request in self.guides],  # recipe included, as renders use them
                 "selected": selected.path if selected else None,
                 "selected_region": _region_json(selected.region) if selected else None,
+                "selected_loop": loop_label(*self.selected_loop) or None,
                 "queue": len(self.queue),
                 "queued_outputs": self.queue.outputs,
                 "running": None if running is None else {"kind": running.kind, "progress": round(running.progress, 3)},

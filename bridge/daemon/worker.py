@@ -94,7 +94,7 @@ class Worker:
         state = self.state
         if state.prefetch_paused or state.selected is None or state.settings.prefetch == 0:
             return None
-        key = state.render_key()
+        key = state.prefetch_key()
         entry = state.cache.entry(state.selected, key)
         # One device batch at a time: a press that comes meanwhile waits for that batch only. The first of an empty
         # prefetch is rendered alone: a press soon after the selection waits for one render, not a batch.

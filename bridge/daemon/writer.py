@@ -79,17 +79,18 @@ class SampleFolder:
     def _target(self, folder: Path, operation: str, sources: tuple[str, ...], model: str,
                 regions: tuple[Region | None, ...] = (), label: str = "") -> tuple[files.Folder, str]:
         """vary: "<source>/<source> var NNN.wav"; generate: "generated/<model> NNN.wav";
-        interpolate: "interpolated/<a> to <b> NNN.wav"; repaint, extend: "<source>/<source> <label> NNN.wav".
-        A region shows after its source's stem: "<source>/<source> 1.000-1.200s var NNN.wav". Names too long
-        for the file system are cut to fit."""
+        interpolate: "interpolated/<a> to <b> NNN.wav"; repaint, extend: "<source>/<source> <label> NNN.wav";
+        a loop's label (bridge.engine.tempo.loop_label) goes before "var" or after the model: "<source> loop 1 bar
+        120 bpm var NNN.wav", as the CLI names it. A region shows after its source's stem: "<source>/<source>
+        1.000-1.200s var NNN.wav". Names too long for the file system are cut to fit."""
         names = files.source_stems(*sources)
         stems = [named(name, region) for name, region in zip(names, (*regions, None, None))]
         if operation == "vary":
-            return self._subfolder(folder, names[0]), f"{stems[0]} var"
+            return self._subfolder(folder, names[0]), " ".join(filter(None, (stems[0], label, "var")))
         if operation in ("repaint", "extend"):
             return self._subfolder(folder, names[0]), f"{stems[0]} {label}"
         if operation == "generate":
-            return self._subfolder(folder, "generated"), safe_name(model, "model")
+            return self._subfolder(folder, "generated"), " ".join(filter(None, (safe_name(model, "model"), label)))
         return self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"
 
     def write(self, folder: Path, clip: Clip, fmt: str, metadata: dict, *, operation: str,
@@ -123,10 +124,10 @@ class SampleFolder:
         return staging
 
     def publish(self, staged: Path, folder: Path, *, operation: str, sources: tuple[str, ...] = (),
-                model: str = "model", regions: tuple[Region | None, ...] = ()) -> Path:
+                model: str = "model", regions: tuple[Region | None, ...] = (), label: str = "") -> Path:
         """Give a staged file the next free name, as ``write`` would; OSError where a link cannot be made
         (another file system): the caller then writes the result out instead."""
-        target, stem = self._target(folder, operation, sources, model, regions)
+        target, stem = self._target(folder, operation, sources, model, regions, label)
         with target:
             path = target.link_numbered(staged, stem, ".wav")  # fails rather than replace, even in a race
         discard(staged)

@@ -53,3 +53,11 @@ class Bars:
     def label(self) -> str:
         """How file names show it: "2 bars 120 bpm"."""
         return f"{self.bars:g} bar{'' if self.bars == 1 else 's'} {self.bpm:g} bpm"
+
+
+def loop_label(loop: bool, bars: Bars | None) -> str:
+    """What a loop adds to a file's name, the CLI's and the service's alike: "loop 1 bar 120 bpm" ("kick loop 1 bar
+    120 bpm var 001.wav"), "loop" for a loop as long as its clip, "" for what is not a loop."""
+    if not loop:
+        return ""
+    return "loop" + (f" {bars.label}" if bars is not None else "")

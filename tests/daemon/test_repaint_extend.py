@@ -88,3 +88,36 @@ def test_bad_repaint_and_extend_requests_are_one_line(tmp_path, renderer, loop):
             assert reply.address == "/dd/error", (address, args, reply)
             assert reply.args[0] == address and expected in reply.args[1], (address, args, reply.args)
         assert svc.ask("/dd/ping").address == "/dd/pong"
+
+
+def test_a_selected_loop_is_prefetched_as_loops_and_named_as_the_cli_names_them(tmp_path, renderer, loop):
+    # The Live device and REAPER select a looping clip with its loop settings; prefetch then renders loops of it,
+    # and a key press (the device's with loop=on bars= bpm=, or a MIDI note with none) is answered from it.
+    bar = Bars(1, 120).frames(44100)
+    with running_service(service_config(tmp_path, render={"prefetch": 2, "steps": 2}), renderer) as svc:
+        svc.ask("/dd/select", str(loop), "loop=on", "bars=1", "bpm=120")
+        svc.wait_for(lambda s: s["prefetched"].get(str(loop)) == 2, what="2 loops prefetched")
+        assert svc.status()["selected_loop"] == "loop 1 bar 120 bpm"
+        rendered = svc.status()["counters"]["rendered"]
+        reply = svc.ask("/dd/vary", "", 1, "loop=on", "bars=1", "bpm=120")
+        (path,) = reply.args[1:]
+        assert path == str(tmp_path / "samples" / "beat" / "beat loop 1 bar 120 bpm var 001.wav")
+        assert read_audio(path).frames == bar
+        assert "--loop --bars 1.0 --bpm 120.0" in read_metadata(path)["command"]
+        (path,) = svc.ask("/dd/vary").args[1:]  # a press without loop=: the selection's loop
+        assert os.path.basename(path) == "beat loop 1 bar 120 bpm var 002.wav" and read_audio(path).frames == bar
+        status = svc.status()
+        assert status["counters"]["rendered"] == rendered and status["counters"]["prefetch_hits"] == 2
+
+        # A plain press of the same clip is not a loop: not taken from the loops, named as a plain variation.
+        (path,) = svc.ask("/dd/vary", "", 1, "loop=off").args[1:]
+        assert os.path.basename(path) == "beat var 001.wav" and "--loop" not in read_metadata(path)["command"]
+        # Selected again without its loop: the loops are dropped and plain variations prefetched.
+        svc.ask("/dd/select", str(loop))
+        svc.wait_for(lambda s: s["prefetched"].get(str(loop)) == 2 and s["selected_loop"] is None, what="plain")
+        (path,) = svc.ask("/dd/vary").args[1:]
+        assert os.path.basename(path) == "beat var 002.wav"
+        (path,) = svc.ask("/dd/generate", 1, "loop=on", "bars=0.5", "bpm=174").args[1:]
+        assert path == str(tmp_path / "samples" / "generated" / "micro loop 0.5 bars 174 bpm 001.wav")
+        reply = svc.ask("/dd/select", str(loop), "bars=1", "bpm=120")
+        assert reply.address == "/dd/error" and "go with loop=on" in reply.args[1]

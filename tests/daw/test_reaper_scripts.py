@@ -81,7 +81,7 @@ def test_actions_with_the_service(name, service, sample, dd_bridge):
 
 
 @pytest.mark.parametrize("name", ["region_offset", "region_playrate", "region_section", "region_reversed",
-                                  "interpolate_regions", "follow_region"])
+                                  "interpolate_regions", "follow_region", "follow_loop"])
 def test_items_vary_exactly_what_they_play(name, service, sample, long_take, dd_bridge):
     """Issue 12: an item playing 0.2 s of a 3.1 s recording gets variations of exactly that 0.2 s, in place."""
     work = service["root"] / name

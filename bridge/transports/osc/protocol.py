@@ -123,7 +123,9 @@ def _hello(args: list, options: rq.Options, request_id: str | None) -> rq.Hello:
 
 def _select(args: list, options: rq.Options, request_id: str | None) -> rq.Select:
     _arity(args, 1, 1)
-    return rq.Select(request_id=request_id, path=_path("path", args[0]), region=options.region)
+    loop, bars = options.looping
+    return rq.Select(request_id=request_id, path=_path("path", args[0]), region=options.region, loop=bool(loop),
+                     bars=bars)
 
 
 def _vary(args: list, options: rq.Options, request_id: str | None) -> rq.Vary:
@@ -207,7 +209,7 @@ ADDRESSES = {
     "/dd/hello": Address("/dd/hello [port]", _hello),
     "/dd/status": Address("/dd/status", _bare(rq.Status)),
     "/dd/cancel": Address("/dd/cancel", _bare(rq.Cancel)),
-    "/dd/select": Address("/dd/select <path> [start=S] [end=E] [tail=T]", _select),
+    "/dd/select": Address("/dd/select <path> [start=S] [end=E] [tail=T] [loop=on [bars=N bpm=B]]", _select),
     "/dd/vary": Address("/dd/vary [path] [count] [noise] [key=value ...]", _vary),
     "/dd/generate": Address("/dd/generate [count] [seconds] [key=value ...]", _generate),
     "/dd/interpolate": Address("/dd/interpolate <a> <b> [count] [key=value ...]", _interpolate),

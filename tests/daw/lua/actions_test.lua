@@ -587,6 +587,23 @@ function scenarios.follow_region()
     "the selection")
 end
 
+-- Follow selection sends an item whose source loops as the loop Vary makes of it (loop=on bars= bpm=), so the
+-- service renders those loops ahead.
+function scenarios.follow_loop()
+  local state = project()
+  local long = long_recording()
+  mock.add_item(mock.add_track("Drums"), { file = long, length = 2.0, loopsrc = true })
+  mock.run_action(script("Follow selection"), {
+    each = function()
+      return #state.exec == 1 and state.removed[state.exec[1].result]
+    end,
+  })
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local request = state.exec[1].argv
+  equal(table.concat({ table.unpack(request, #request - 6) }, " "),
+    "/dd/select " .. long .. " start=0.000000 end=2.000000 loop=on bars=1 bpm=120.000000", "the selection")
+end
+
 function scenarios.region_reversed()
   -- Reversed over the whole 3.1 s: 0.2 s from 1.9 s into the reversed take is 1.0-1.2 s of the file.
   vary_region({ startoffs = 1.9, length = 0.2, sections = { { offset = 0, length = 3.1, reversed = true } } },

@@ -141,6 +141,17 @@ test("a looping warped clip: its variations are loops of its beats at the set's 
   }
 });
 
+test("a looping warped clip is selected as the loop its presses make, so the service renders those ahead", () => {
+  const probe = start(session(beatClip({ looping: 1, loop_start: 4, loop_end: 8 })));
+  probe.live.select(0, 0);
+  const sent = options(lastSent(probe, "/dd/select"));
+  assert.deepEqual([sent.loop, sent.bars, sent.bpm], ["on", "1", "120"]);
+  near(sent.start, 2, "the loop's start in the file");
+  const plain = start(session(beatClip({ looping: 0 })));
+  plain.live.select(0, 0);
+  assert.equal(options(lastSent(plain, "/dd/select")).loop, undefined, "a clip that does not loop: no loop=");
+});
+
 test("a looping clip in the Arrangement: the loops follow it, each looping over its beats", () => {
   const probe = start(session(null, { tempo: 90, tracks: [{ name: "Drums", slots: [null], arrangement: [
     // 2 bars at 90 BPM are 5.333 s: the file's beats are 2/3 s each
