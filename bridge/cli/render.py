@@ -30,7 +30,6 @@ from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import Engine
 from bridge.engine.regions import Region, named
 from bridge.engine.guides import recipes, registry
-from bridge.engine.inpaint import DEFAULT_RESAMPLE
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.tempo import Bars, loop_label
 from bridge.errors import AudioError, ConfigError
@@ -124,14 +123,16 @@ def loop_options(parser: argparse.ArgumentParser, loop_help: str | None = None) 
 
 def resample_option(parser: argparse.ArgumentParser) -> None:
     """--resample U: RePaint's resampling, on the renders with a known part (repaint, extend, loops)."""
-    parser.add_argument("--resample", type=setting("resample"), default=DEFAULT_RESAMPLE, metavar="U",
+    parser.add_argument("--resample", type=setting("resample"), default=None, metavar="U",
                         help="render each stretch of the steps U times, so new material harmonises with what is "
-                             "kept (RePaint's resampling; U times the time; docs/loops.md) (default: %(default)s)")
+                             "kept (RePaint's resampling; up to U times the time; docs/loops.md) (default: 2 for "
+                             "loops, 1 for repaint and extend: what measured best)")
 
 
 def resample_named(args) -> dict:
-    """--resample in the stored recipe and the recreating command, where it is not the default."""
-    return {"resample": args.resample} if args.resample != DEFAULT_RESAMPLE else {}
+    """--resample where it was given: the render's own argument, its stored recipe and its recreating command
+    (without it the operation's default, bridge.engine.inpaint)."""
+    return {"resample": args.resample} if args.resample is not None else {}
 
 
 def loop_length(args) -> Bars | None:
@@ -140,7 +141,7 @@ def loop_length(args) -> Bars | None:
     if not args.loop:
         if bars is not None:
             raise ConfigError("--bars and --bpm go with --loop")
-        if args.resample != DEFAULT_RESAMPLE:
+        if args.resample is not None:
             raise ConfigError("--resample goes with --loop (and repaint, extend): a plain variation keeps nothing")
         return None
     if args.command == "generate" and (bars is None or args.seconds is not None):
@@ -358,13 +359,13 @@ def _render(engine, label: str, args, steering: Steering, *, clip: Clip | None =
     with Bar(label, unit="step") as progress:
         common = {"steps": args.steps, "sampler": args.sampler, "progress": progress, **steering.arguments}
         if args.command == "generate" and args.loop:
-            return clips.generate_loops(engine, args.count, bars, seed=args.seed, resample=args.resample, **common)
+            return clips.generate_loops(engine, args.count, bars, seed=args.seed, **resample_named(args), **common)
         if args.command == "generate":
             return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed,
                                         finish=args.finish == "on", **common)
         if args.command == "vary" and args.loop:
             return clips.vary_loop(engine, clip, args.count, bars, noise=args.noise, seed=args.seed,
-                                   shape=args.shape, resample=args.resample, **common)
+                                   shape=args.shape, **resample_named(args), **common)
         if args.command == "vary":
             return clips.vary_clip(engine, clip, args.count, noise=args.noise, seed=args.seed, shape=args.shape,
                                    finish=args.finish == "on", **common)

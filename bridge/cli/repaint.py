@@ -58,8 +58,8 @@ def run_repaint(args) -> int:
     steering = Steering.of(requests, args, engine)
     with Bar(f"repaint {args.input.name}", unit="step") as progress:
         outputs = clips.repaint_clip(engine, source, args.count, args.start, end, noise=args.noise, seed=args.seed,
-                                     steps=args.steps, sampler=args.sampler, resample=args.resample,
-                                     progress=progress, **steering.arguments)
+                                     steps=args.steps, sampler=args.sampler, progress=progress,
+                                     **resample_named(args), **steering.arguments)
     options = {"start": args.start, "end": end, "noise": args.noise, "count": args.count, "seed": args.seed,
                **resample_named(args), **_settings(args), **steering.options}
     stem = f"{files.source_stems(args.input.name)[0]} repaint {args.start:.3f}-{end:.3f}s"
@@ -77,7 +77,7 @@ def run_extend(args) -> int:
     steering = Steering.of(requests, args, engine)
     with Bar(f"extend {args.input.name}", unit="step") as progress:
         outputs = clips.extend_clip(engine, source, args.count, seconds, seed=args.seed, steps=args.steps,
-                                    sampler=args.sampler, resample=args.resample, progress=progress,
+                                    sampler=args.sampler, progress=progress, **resample_named(args),
                                     **steering.arguments)
     length = {"bars": bars.bars, "bpm": bars.bpm} if bars is not None else {"seconds": args.seconds}
     options = {**length, "count": args.count, "seed": args.seed, **resample_named(args), **_settings(args),

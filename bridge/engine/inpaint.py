@@ -10,8 +10,9 @@ estimate ``x0`` and hands back the v that implies it), and every sampler is stee
   (their update is linear in the estimate and the implied noise) the known part of the state stays exactly on
   the source's own noising path ``alpha * source + sigma * noise`` and lands on the source at t = 0, while the
   network denoises the unknown part seeing the known one at the same noise level, so the two join. RePaint's
-  resampling (jumping back in time to harmonise) is not done: it needs the sampler loop cut in pieces, which
-  the engine does not expose; the splice below covers what harmonising would.
+  resampling (jumping back in time and denoising again, so the new part harmonises with the known one) is
+  ``resampling`` below: the engine walks the grid in stretches and renders each again after re-noising it
+  (bridge.engine.schedules.Resampling), the same guides acting at every step of every pass.
 - ``CircularTie``: a loop rendered with its own end before its start and its start after its end (circular
   padding of the clip), where every copy of a sample is averaged with the others at every step, as
   MultiDiffusion fuses overlapping windows (Bar-Tal et al. 2023, arXiv:2302.08113). The network never sees an
@@ -37,11 +38,13 @@ FADE_SECONDS = 0.005  # the crossfade where new material meets kept audio, insid
 # and its multistep history carries that first step on: the known part landed 9 % off its source after 10
 # steps. Just below t = 1 the known part is in the state (alpha = 1.6e-3) and every sampler lands on it.
 KNOWN_MAX_NOISE = 0.999
-# RePaint's resampling (schedules.Resampling): each stretch of the grid rendered this many times by default (1: off;
-# docs/loops.md has the measurement that set it), in stretches of this fraction of the grid's steps (RePaint
-# jumps 10 of 250 steps; at the 8 to 25 steps a producer waits for, a stretch of one step would re-noise as much
-# as it denoises).
+# RePaint's resampling (schedules.Resampling): how many times each stretch of the grid is rendered by default, set
+# by measurement on the bundled model over four held-out kits (docs/loops.md, "Resampling"): twice for loops (the
+# wrap's step fell from 1.2-1.6x to 0.6-0.8x its local median), once (off) for repaint and extend (their joins
+# got no better, an extension's worse). Stretches are this fraction of the grid's steps (RePaint jumps 10 of 250
+# steps; at the 6 to 25 steps a producer waits for, a stretch of one step would re-noise as much as it denoises).
 DEFAULT_RESAMPLE = 1
+LOOP_RESAMPLE = 2
 RESAMPLE_JUMP = 0.25
 
 
