@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge import files
-from bridge.cli.render import (Steering, _common_options, _engine, _playing, _settings, _write_all,
-                               guide_requests, loop_options, resample_named, resample_option, setting)
+from bridge.cli.render import (Steering, _common_options, _engine, _playing, _read, _region_options, _settings,
+                               _write_all, guide_requests, loop_options, resample_named, resample_option, setting)
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
-from bridge.engine.regions import Region
+from bridge.engine.regions import Region, named
 from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
 from bridge.progress import Bar
@@ -40,11 +40,13 @@ def register(subparsers) -> None:
     extend = subparsers.add_parser(
         "extend", help="continue an audio file past its end",
         description="Render continuations of INPUT: INPUT exactly as it is, then --seconds T (or --bars N at "
-                    "--bpm B) of new material; longer than one model window in overlapping windows.")
+                    "--bpm B) of new material; longer than one model window in overlapping windows. With --start/"
+                    "--end, that part of INPUT, continued from its end.")
     extend.add_argument("input", type=Path, metavar="INPUT", help="audio file: wav, aiff, flac, ogg or mp3")
     extend.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
                         help="how much to add, in seconds")
     loop_options(extend)
+    _region_options(extend, "INPUT")
     _common_options(extend, seed=True)
     extend.set_defaults(run=_playing(run_extend))
 
@@ -71,7 +73,7 @@ def run_extend(args) -> int:
     if (bars is None) == (args.seconds is None):
         raise ConfigError("give how much to add: --seconds T, or --bars N with --bpm B")
     seconds = bars.seconds if bars is not None else args.seconds
-    source = read_audio(args.input)
+    source, region = _read(args.input, Region.of(args.start, args.end))
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)
@@ -83,5 +85,5 @@ def run_extend(args) -> int:
     options = {**length, "count": args.count, "seed": args.seed, **resample_named(args), **_settings(args),
                **steering.options}
     added = bars.label if bars is not None else f"{args.seconds:.3f}s"
-    stem = f"{files.source_stems(args.input.name)[0]} ext {added}"
-    return _write_all(args, outputs, engine, model, "extend", stem, [args.input], options)
+    stem = f"{named(files.source_stems(args.input.name)[0], region)} ext {added}"
+    return _write_all(args, outputs, engine, model, "extend", stem, [args.input], options, [region])

@@ -207,10 +207,12 @@ class Output:
             own = job.length
             label = "ext " + (Bars(job.length["bars"], job.length["bpm"]).label if "bars" in job.length
                               else f"{job.seconds:.3f}s")
-        metadata = renderer.metadata(job.kind, [job.source.path], recipe(job.key, job.format, seed=seed, **own))
+        regions = (job.source.region,)  # an extension of a region: "<source> 1.000-2.000s ext 2.000s NNN.wav"
+        metadata = renderer.metadata(job.kind, [job.source.path], recipe(job.key, job.format, seed=seed, **own),
+                                     regions=regions)
         with self._write_lock:
             return self.folders.write(job.folder, clip, job.format, metadata, operation=job.kind,
-                                      sources=(job.source.path,), label=label)
+                                      sources=(job.source.path,), regions=regions, label=label)
 
     def interpolated(self, job: InterpolateJob, renderer: Renderer, clip: Clip, index: int) -> Path:
         sources, regions = (job.a.path, job.b.path), (job.a.region, job.b.region)

@@ -28,7 +28,7 @@ ADDRESS_OPTIONS = {
     "/dd/generate": OPTION_KEYS + LOOP_KEYS,
     "/dd/interpolate": OPTION_KEYS + ("start", "end", "b_start", "b_end"),
     "/dd/repaint": OPTION_KEYS + ("start", "end"),  # start/end: the range to repaint, seconds of the file
-    "/dd/extend": OPTION_KEYS + TEMPO_KEYS,
+    "/dd/extend": OPTION_KEYS + TEMPO_KEYS + ("start", "end"),  # start/end: the region to continue from its end
 }
 
 

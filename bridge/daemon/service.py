@@ -282,7 +282,7 @@ class Service:
 
     def _on_extend(self, request: rq.Extend, reply: Reply):
         options, state = request.options, self.state
-        source = open_source(request.path)
+        source = open_source(request.path, options.region)  # a region of the file: continued from its end
         bars = Bars.of(options.bars, options.bpm)
         length = {"seconds": request.seconds} if bars is None else {"bars": bars.bars, "bpm": bars.bpm}
         count, key, fmt = self._render_settings(request, self._guidance(options))

@@ -249,9 +249,10 @@ class Worker:
         self.output.deliver(job, paths)
 
     def _run_spliced(self, job: RepaintJob | ExtendJob) -> None:
-        """A repaint or an extension: the file read whole, the outputs written beside its variations."""
+        """A repaint (of the file read whole) or an extension (of the file or its region), the outputs written
+        beside its variations."""
         key, renderer = job.key, self.state.renderer
-        clip = renderer.read(job.source.path)
+        clip = renderer.read(job.source.path, job.source.region)
         seeds = self._generate_seeds(job)
         common = {"steps": key.steps, "sampler": key.sampler, "guides": key.guides,
                   "progress": self._progress_hook(job), "cancel": self._cancel_hook(job)}

@@ -80,6 +80,22 @@ def test_extend_by_bars_keeps_the_file_and_adds_exactly_a_bar(tmp_path, tiny_mod
     assert np.array_equal(read_audio(recreated(path, tmp_path)).samples, out.samples)
 
 
+def test_extend_of_a_region_continues_the_regions_end(tmp_path, tiny_model_path, loop_file):
+    # A clip playing 0.5-1.5 s of its file (a DAW's region): its audio to the bit, then the new material, from
+    # 1.5 s on, not from the file's end.
+    source = read_audio(loop_file)
+    result = dd_bridge("extend", loop_file, "--start", 0.5, "--end", 1.5, "--seconds", 0.2, "--model",
+                       tiny_model_path, "--seed", 5, "--out", tmp_path, *FAST)
+    (path,) = written(result, 1)
+    assert path.name == "beat 0.500-1.500s ext 0.200s 001.wav"
+    out = read_audio(path)
+    assert out.frames == 44100 + 8820
+    assert np.array_equal(out.samples[:44100], source.samples[22050:66150])
+    assert not np.allclose(out.samples[44100:], source.samples[66150:66150 + 8820], atol=1e-2)  # not the file
+    assert "--start 0.5 --end 1.5" in read_metadata(path)["command"]
+    assert np.array_equal(read_audio(recreated(path, tmp_path)).samples, out.samples)
+
+
 def test_vary_and_generate_loops_are_exactly_their_bars_long(tmp_path, tiny_model_path, loop_file):
     result = dd_bridge("vary", loop_file, "--loop", "--bars", 1, "--bpm", 120, "--noise", 0.4, "--model",
                        tiny_model_path, "--out", tmp_path, *FAST)

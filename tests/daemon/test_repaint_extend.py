@@ -50,6 +50,13 @@ def test_repaint_and_extend_over_osc(tmp_path, renderer, loop):
         assert np.array_equal(out.samples[:source.frames], source.samples)
         reply = svc.ask("/dd/extend", str(loop), 1, 0.25)
         assert read_audio(reply.args[1]).frames == source.frames + round(0.25 * 44100)
+        # A region of the file (the DAW's clip plays 0.5-1.5 s of it): continued from the region's end.
+        (path,) = svc.ask("/dd/extend", str(loop), 1, 0.25, "start=0.5", "end=1.5").args[1:]
+        assert os.path.basename(path) == "beat 0.500-1.500s ext 0.250s 001.wav"
+        out = read_audio(path)
+        assert out.frames == 44100 + round(0.25 * 44100)
+        assert np.array_equal(out.samples[:44100], source.samples[22050:66150])
+        assert "--start 0.5 --end 1.5" in read_metadata(path)["command"]
     assert read_metadata(paths[1])["command"].startswith("dd-bridge repaint ")  # recreated: tests/cli
 
 

@@ -216,7 +216,8 @@ ADDRESSES = {
     "/dd/keep": Address("/dd/keep [count]", _keep),
     "/dd/play": Address("/dd/play <path> [velocity=V]", _play),
     "/dd/repaint": Address("/dd/repaint <path> [count] start=S end=E [key=value ...]", _repaint),
-    "/dd/extend": Address("/dd/extend <path> [count] [seconds] [bars=N bpm=B] [key=value ...]", _extend),
+    "/dd/extend": Address("/dd/extend <path> [count] [seconds] [bars=N bpm=B] [start=S end=E] [key=value ...]",
+                          _extend),
     "/dd/set": Address(f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})", _set, options=False),
 }
 
