@@ -38,12 +38,17 @@ def bundled():
     return Engine("dd-drums-small", device="cpu")
 
 
-def test_every_sampler_lands_on_the_known_part(tiny, drum_samples):
+def known_case(drum_samples):
+    """A real one-shot's first 6000 samples, stereo, with 2000..4000 free: (source, mask, start, noise)."""
     source = torch.from_numpy(read_audio(drum_samples["wav"]).samples.T[:, :6000].copy()).float()
     source = source.expand(2, -1) if source.shape[0] == 1 else source[:2]
     mask = torch.ones(source.shape[-1])
     mask[2000:4000] = 0
-    start, noise = known_start(source, mask, 1.0)
+    return (source, mask, *known_start(source, mask, 1.0))
+
+
+def test_every_sampler_lands_on_the_known_part(tiny, drum_samples):
+    source, mask, start, noise = known_case(drum_samples)
     assert noise < 1 and not start[:, 2000:4000].any()  # nothing of the free part leaks in
     for sampler in SAMPLERS:
         (out,) = tiny.vary(start, 1, noise=noise, steps=4, sampler=sampler, seed=[5], clamp=False,
@@ -56,11 +61,7 @@ def test_every_sampler_lands_on_the_known_part(tiny, drum_samples):
 def test_every_sampler_lands_on_the_known_part_with_resampling(tiny, drum_samples):
     # RePaint's resampling cuts the grid into stretches that each sampler walks alone (the k-diffusion ones
     # hand back the state at a stretch's end in the engine's variables), with re-noising between passes.
-    source = torch.from_numpy(read_audio(drum_samples["wav"]).samples.T[:, :6000].copy()).float()
-    source = source.expand(2, -1) if source.shape[0] == 1 else source[:2]
-    mask = torch.ones(source.shape[-1])
-    mask[2000:4000] = 0
-    start, noise = known_start(source, mask, 1.0)
+    source, mask, start, noise = known_case(drum_samples)
     steps = []
     for sampler in SAMPLERS:
         (plain,) = tiny.vary(start, 1, noise=noise, steps=6, sampler=sampler, seed=[5], clamp=False,

@@ -570,12 +570,8 @@ function scenarios.interpolate_regions()
   end
 end
 
--- Follow selection sends what the selected item plays, so the service renders that part ahead.
-function scenarios.follow_region()
-  local state = project()
-  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
-  copy(env.DD_LONG, long)
-  mock.add_item(mock.add_track("Drums"), { file = long, startoffs = 1.0, length = 0.2 })
+-- Runs Follow selection until its first /dd/select is answered; the request's last `count` arguments.
+local function followed(state, count)
   mock.run_action(script("Follow selection"), {
     each = function()
       return #state.exec == 1 and state.removed[state.exec[1].result]
@@ -583,8 +579,16 @@ function scenarios.follow_region()
   })
   check(#state.messages == 0, "unexpected message: %s", state.messages[1])
   local request = state.exec[1].argv
-  equal(table.concat({ table.unpack(request, #request - 3) }, " "), "/dd/select " .. long .. " start=1.000000 end=1.200000",
-    "the selection")
+  return table.concat({ table.unpack(request, #request - count + 1) }, " ")
+end
+
+-- Follow selection sends what the selected item plays, so the service renders that part ahead.
+function scenarios.follow_region()
+  local state = project()
+  local long = env.DD_WORK .. "/Recordings/take 3 (long).wav"
+  copy(env.DD_LONG, long)
+  mock.add_item(mock.add_track("Drums"), { file = long, startoffs = 1.0, length = 0.2 })
+  equal(followed(state, 4), "/dd/select " .. long .. " start=1.000000 end=1.200000", "the selection")
 end
 
 -- Follow selection sends an item whose source loops as the loop Vary makes of it (loop=on bars= bpm=), so the
@@ -593,15 +597,8 @@ function scenarios.follow_loop()
   local state = project()
   local long = long_recording()
   mock.add_item(mock.add_track("Drums"), { file = long, length = 2.0, loopsrc = true })
-  mock.run_action(script("Follow selection"), {
-    each = function()
-      return #state.exec == 1 and state.removed[state.exec[1].result]
-    end,
-  })
-  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
-  local request = state.exec[1].argv
-  equal(table.concat({ table.unpack(request, #request - 6) }, " "),
-    "/dd/select " .. long .. " start=0.000000 end=2.000000 loop=on bars=1 bpm=120.000000", "the selection")
+  equal(followed(state, 7), "/dd/select " .. long .. " start=0.000000 end=2.000000 loop=on bars=1 bpm=120.000000",
+    "the selection")
 end
 
 function scenarios.region_reversed()
