@@ -125,8 +125,8 @@ def resample_option(parser: argparse.ArgumentParser) -> None:
     """--resample U: RePaint's resampling, on the renders with a known part (repaint, extend, loops)."""
     parser.add_argument("--resample", type=setting("resample"), default=None, metavar="U",
                         help="render each stretch of the steps U times, so new material harmonises with what is "
-                             "kept (RePaint's resampling; up to U times the time; docs/loops.md) (default: 2 for "
-                             "loops, 1 for repaint and extend: what measured best)")
+                             "kept (RePaint's resampling; up to U times the time; docs/loops.md) (default: 1, off: "
+                             "what measured best)")
 
 
 def resample_named(args) -> dict:

@@ -32,8 +32,8 @@ from bridge.engine.finish import finish, fit_level
 from bridge.engine.guidance import source_shape
 from bridge.engine.guides import registry
 from bridge.engine.guides.builtin import GuideContext
-from bridge.engine.inpaint import (DEFAULT_RESAMPLE, FADE_SECONDS, KNOWN_MAX_NOISE, LOOP_RESAMPLE, KnownPart,
-                                   circular_layout, crossfade, known_start, resampling, splice)
+from bridge.engine.inpaint import (DEFAULT_RESAMPLE, FADE_SECONDS, KNOWN_MAX_NOISE, KnownPart, circular_layout,
+                                   crossfade, known_start, resampling, splice)
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
@@ -182,7 +182,7 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
 def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise: float = DEFAULT_NOISE,
               steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
               shape: float = DEFAULT_SHAPE, guides: Guides = (), guide_mode: str = "cheap",
-              resample: int = LOOP_RESAMPLE, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
+              resample: int = DEFAULT_RESAMPLE, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` variations of clip as a loop that wraps seamlessly: exactly `bars` long at the clip's rate (the
     clip's first bars, or the clip taken round when it is a hair short), or the clip's own length (None); with
     its channels. Rendered circularly (bridge.engine.inpaint.CircularTie, docs/loops.md); `shape` and
@@ -196,7 +196,7 @@ def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise
 
 
 def generate_loops(engine, count: int, bars: Bars, *, steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER,
-                   seed: Seed = None, guides: Guides = (), guide_mode: str = "cheap", resample: int = LOOP_RESAMPLE,
+                   seed: Seed = None, guides: Guides = (), guide_mode: str = "cheap", resample: int = DEFAULT_RESAMPLE,
                    progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` new stereo loops at the model's rate, exactly `bars` long, that wrap seamlessly; `guides` as for
     generate_clips, `resample` as for repaint_clip."""

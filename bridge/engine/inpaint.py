@@ -39,12 +39,12 @@ FADE_SECONDS = 0.005  # the crossfade where new material meets kept audio, insid
 # steps. Just below t = 1 the known part is in the state (alpha = 1.6e-3) and every sampler lands on it.
 KNOWN_MAX_NOISE = 0.999
 # RePaint's resampling (schedules.Resampling): how many times each stretch of the grid is rendered by default, set
-# by measurement on the bundled model over four held-out kits (docs/loops.md, "Resampling"): twice for loops (the
-# wrap's step fell from 1.2-1.6x to 0.6-0.8x its local median), once (off) for repaint and extend (their joins
-# got no better, an extension's worse). Stretches are this fraction of the grid's steps (RePaint jumps 10 of 250
-# steps; at the 6 to 25 steps a producer waits for, a stretch of one step would re-noise as much as it denoises).
+# by measurement on the bundled model over four held-out kits (docs/loops.md, "Resampling"): once (off). Repaint's
+# and extend's joins got no better (an extension's worse); a loop's wrap step halved, but its level step over the
+# wrap grew on two kits of four, at 1.7 times the render's time. Stretches are this fraction of the grid's steps
+# (RePaint jumps 10 of 250 steps; at the 6 to 25 steps a producer waits for, a stretch of one step would re-noise
+# as much as it denoises).
 DEFAULT_RESAMPLE = 1
-LOOP_RESAMPLE = 2
 RESAMPLE_JUMP = 0.25
 
 

@@ -207,7 +207,6 @@ def test_looped_variations_wrap_seamlessly_where_plain_ones_click(bundled):
         assert all(out.frames == loop.frames for out in outputs)
         jumps = [wrap_jump(out.samples, rate) for out in outputs]
         levels = [wrap_level_step(out.samples, rate) for out in outputs]
-        print(f"all: jumps {np.round(jumps, 2).tolist()}, levels {np.round(levels, 2).tolist()}")
         print(f"looped variations, grid offset {offset} beat: wrap jump {np.median(jumps):.2f}x local median "
               f"(source {wrap_jump(loop.samples, rate):.2f}x), level step {np.median(levels):.2f} dB (source "
               f"{wrap_level_step(loop.samples, rate):.2f} dB); medians of 6")
@@ -224,7 +223,6 @@ def test_generated_loops_wrap_seamlessly(bundled):
     outputs = clips.generate_loops(bundled, 6, Bars(1, 174), steps=6, seed=3)
     jump = np.median([wrap_jump(out.samples, 48000) for out in outputs])
     level = np.median([wrap_level_step(out.samples, 48000) for out in outputs])
-    print(f"all: {[round(wrap_jump(out.samples, 48000), 2) for out in outputs]}, {[round(wrap_level_step(out.samples, 48000), 2) for out in outputs]}")
     print(f"generated loops: wrap jump {jump:.2f}x local median, level step {level:.2f} dB; medians of 6")
     assert jump <= 1.5 and level <= 1.0
 
