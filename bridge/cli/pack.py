@@ -107,7 +107,8 @@ def _settings(args) -> dict:
             "shape": args.shape, "finish": args.finish, "format": args.format, "precision": args.precision,
             "backend": args.backend, "sample_rate": args.sample_rate, "window": args.window,
             "guide": [request.text for request in render.guide_requests(args)], "guide_mode": args.guide_mode,
-            "loop": args.loop, "bars": bars.bars if bars else None, "bpm": bars.bpm if bars else None}
+            "loop": args.loop, "bars": bars.bars if bars else None, "bpm": bars.bpm if bars else None,
+            "resample": args.resample}
 
 
 def _workers(args, settings: dict):

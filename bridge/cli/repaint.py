@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge import files
-from bridge.cli.render import (Steering, _common_options, _engine, _playing, _read, _region_options, _settings,
-                               _write_all, guide_requests, loop_options, resample_named, resample_option, setting)
+from bridge.cli.render import (Steering, _common_options, _engine, _playing, _read, _settings,
+                               _write_all, guide_requests, loop_options, region_options, resample_named, resample_option,
+                               setting)
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.regions import Region, named
@@ -46,7 +47,7 @@ def register(subparsers) -> None:
     extend.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
                         help="how much to add, in seconds")
     loop_options(extend)
-    _region_options(extend, "INPUT")
+    region_options(extend, "INPUT")
     _common_options(extend, seed=True)
     extend.set_defaults(run=_playing(run_extend))
 

@@ -26,7 +26,7 @@ from bridge.pack.plan import Task
 # The settings a file's comment and recreating command hold, in `dd-bridge vary`'s order (None values are left out),
 # so a pack's file and the one its command makes are the same bytes.
 COMMAND_OPTIONS = ("steps", "sampler", "format", "precision", "sample_rate", "window", "finish", "loop", "bars",
-                   "bpm", "guide", "guide_mode")
+                   "bpm", "resample", "guide", "guide_mode")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,9 @@ class TaskRenderer:
         common = {"noise": task.noise, "steps": s["steps"], "sampler": s["sampler"], "seed": [task.seed],
                   "shape": s["shape"], "guides": self.guides, "guide_mode": self.guide_mode}
         if s.get("loop"):
-            (clip,) = clips.vary_loop(self.engine, source, 1, Bars.of(s.get("bars"), s.get("bpm")), **common)
+            resample = {"resample": s["resample"]} if s.get("resample") else {}  # --resample, where given
+            (clip,) = clips.vary_loop(self.engine, source, 1, Bars.of(s.get("bars"), s.get("bpm")), **resample,
+                                      **common)
         else:
             (clip,) = clips.vary_clip(self.engine, source, 1, finish=s["finish"] == "on", **common)
         options = {"noise": task.noise, "shape": s["shape"], "count": 1, "seed": task.seed,
