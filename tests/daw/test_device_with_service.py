@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bridge.transports.osc.client import OscClient
 
 NODE_SESSION = Path(__file__).resolve().parent / "node" / "service_session.js"
@@ -63,12 +65,13 @@ def test_character_section_sets_the_services_guides(service, service_takes_class
                             outcome["classStatus"]), outcome["classStatus"]
 
 
-def test_a_class_the_service_cannot_meet_is_one_line_and_the_service_stays_up(service):
-    """A class name no classifier knows (or no class guide at all): one /dd/error line naming it, the settings'
-    guides as they were, and the service answers the next request."""
+@pytest.mark.parametrize("asked", ["class=1:gong", f"class=1:{Path('/no/such/classifier.safetensors')}#kick"])
+def test_a_class_the_service_cannot_meet_is_one_line_and_the_service_stays_up(service, asked):
+    """A class name no classifier knows, or a classifier that is not there (or no class guide at all): one
+    /dd/error line naming the class, the settings' guides as they were, and the service answers the next request."""
     with OscClient(port=service["port"]) as client:
         assert client.request("/dd/set", ("guide", "punch=0.5")).ok
-        answer = client.request("/dd/set", ("guide", "brightness=0.5;class=1:gong"))
+        answer = client.request("/dd/set", ("guide", f"brightness=0.5;{asked}"))
         assert answer.address == "/dd/error" and answer.args[0] == "/dd/set", answer
         assert "class" in answer.args[1] and "\n" not in answer.args[1], answer
         assert client.request("/dd/ping").address == "/dd/pong"

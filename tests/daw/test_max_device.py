@@ -252,6 +252,8 @@ def test_class_menu_and_amount_are_saved_automatable_and_reach_the_script(built)
     script = (MAX_PATCH / "dd_bridge.js").read_text()
     names = json.loads(re.search(r"^var CLASS_NAMES = (\[.*\]);", script, re.M).group(1))
     assert names == ["kick", "snare", "hat", "tom", "cymbal", "clap", "perc"]
+    from bridge.engine.classifier import DEFAULT_CLASSIFIER, load_classifier
+    assert list(load_classifier(DEFAULT_CLASSIFIER)[0].classes) == names, "the shipped classifier's classes"
     menu, amount = boxes["obj-guide-class"], boxes["obj-guide-class-amount"]
     menu_values = menu["saved_attribute_attributes"]["valueof"]
     amount_values = amount["saved_attribute_attributes"]["valueof"]
