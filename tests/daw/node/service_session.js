@@ -224,7 +224,7 @@ async function main() {
     const loops = loop.live.tracks[0].slots.slice(1);
     assert.equal(loops.length, 2);
     for (const clip of loops) {
-      assert.match(path.basename(clip.file), / 1\.000-3\.000s var \d+\.wav$/);
+      assert.match(path.basename(clip.file), / 1\.000-3\.000s loop 1 bar 120 bpm var \d+\.wav$/);
       assert.ok(Math.abs(wavSeconds(clip.file) - 2) < 1e-9, `${clip.file} lasts ${wavSeconds(clip.file)} s, not 1 bar at 120`);
       assert.deepEqual([clip.warping, clip.looping, clip.loop_end], [1, 1, 4], clip.file);
     }
