@@ -38,10 +38,10 @@ def register(subparsers) -> None:
                        help="training steps of 32 sounds (default: %(default)s; about 0.2 s each on one core)")
     train.add_argument("--held-out-kits", nargs="+", default=[], metavar="KIT",
                        help="kits (folder names) kept out of training: the card's accuracy is measured on them")
-    train.add_argument("--augment", choices=("blur", "model", "none"), default="blur",
-                       help="what besides the clean sounds it learns from: blurred noisy copies (blur), a "
-                            "diffusion model's denoised estimates of noised copies (model), nothing (none) "
-                            "(default: %(default)s)")
+    train.add_argument("--augment", choices=("none", "blur", "model"), default="none",
+                       help="what besides the clean (coloured) sounds it learns from: nothing (none), blurred "
+                            "noisy copies (blur), a diffusion model's denoised estimates of noised copies (model) "
+                            "(default: %(default)s: blur measured worse on held-out kits, docs/guidance.md)")
     train.add_argument("--model", default=None, metavar="M",
                        help="the diffusion model whose estimates --augment model uses (default: the bundled one)")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
