@@ -15,8 +15,7 @@ from bridge.cli.render import (Steering, _common_options, _engine, _playing, _re
                                _write_all, guide_requests, loop_options, region_options, resample_named, resample_option,
                                setting)
 from bridge.engine import clips
-from bridge.engine.audio import read_audio
-from bridge.engine.regions import Region, named
+from bridge.engine.regions import Region, clip_options, named
 from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
 from bridge.progress import Bar
@@ -35,6 +34,7 @@ def register(subparsers) -> None:
     repaint.add_argument("--noise", type=setting("noise"), default=1.0, metavar="F",
                          help="1: new material; lower: a variation of what is there (default: %(default)s)")
     resample_option(repaint)
+    region_options(repaint, "INPUT's clip (the part of INPUT written, with the range new in it)", prefix="clip_")
     _common_options(repaint, seed=True)
     repaint.set_defaults(run=_playing(run_repaint))
 
@@ -53,19 +53,22 @@ def register(subparsers) -> None:
 
 
 def run_repaint(args) -> int:
-    source = read_audio(args.input)
-    Region(args.start, args.end).frames(source.frames, source.sample_rate, args.input.name)  # checked before loading
-    end = min(args.end, source.seconds)
+    source, region = _read(args.input, Region.of(args.clip_start, args.clip_end))
+    if region is None:  # the range against the file first, so a range past its end is named so
+        Region(args.start, args.end).frames(source.frames, source.sample_rate, args.input.name)
+    end = min(args.end, source.seconds if region is None else region.end)
+    start_in, end_in = (args.start, end) if region is None else region.inside(args.start, end)
+    Region(start_in, end_in).frames(source.frames, source.sample_rate, args.input.name)  # checked before loading
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)
     with Bar(f"repaint {args.input.name}", unit="step") as progress:
-        outputs = clips.repaint_clip(engine, source, args.count, args.start, end, noise=args.noise, seed=args.seed,
+        outputs = clips.repaint_clip(engine, source, args.count, start_in, end_in, noise=args.noise, seed=args.seed,
                                      steps=args.steps, sampler=args.sampler, progress=progress,
                                      **resample_named(args), **steering.arguments)
     options = {"start": args.start, "end": end, "noise": args.noise, "count": args.count, "seed": args.seed,
-               **resample_named(args), **_settings(args), **steering.options}
-    stem = f"{files.source_stems(args.input.name)[0]} repaint {args.start:.3f}-{end:.3f}s"
+               **clip_options(region), **resample_named(args), **_settings(args), **steering.options}
+    stem = f"{named(files.source_stems(args.input.name)[0], region)} repaint {args.start:.3f}-{end:.3f}s"
     return _write_all(args, outputs, engine, model, "repaint", stem, [args.input], options)
 
 

@@ -25,6 +25,7 @@ from bridge.daemon.jobs import ExtendJob, GenerateJob, InterpolateJob, Job, Repa
 from bridge.daemon.prefetch import RenderKey, Source, Variation
 from bridge.daemon.stats import Stats
 from bridge.daemon.writer import SampleFolder, discard
+from bridge.engine.regions import clip_options
 from bridge.engine.tempo import Bars, loop_label
 from bridge.errors import BridgeError
 
@@ -200,16 +201,17 @@ class Output:
     def spliced(self, job: RepaintJob | ExtendJob, renderer: Renderer, clip: Clip, seed: int) -> Path:
         """A repaint ("<source>/<source> repaint 0.500-1.000s NNN.wav") or an extension ("<source>/<source> ext
         2.000s NNN.wav"), beside the source's variations."""
-        if isinstance(job, RepaintJob):
-            own = {"start": job.start, "end": job.end, "noise": job.noise}
-            label = f"repaint {job.start:.3f}-{job.end:.3f}s"
+        regions = (job.source.region,)  # of a region: "<source> 1.000-2.000s ext 2.000s NNN.wav"
+        if isinstance(job, RepaintJob):  # start/end are its range: its clip's region goes as --clip-start/--clip-end
+            own = {"start": job.start, "end": job.end, "noise": job.noise, **clip_options(job.source.region)}
+            label, located = f"repaint {job.start:.3f}-{job.end:.3f}s", ()
         else:
             own = job.length
             label = "ext " + (Bars(job.length["bars"], job.length["bpm"]).label if "bars" in job.length
                               else f"{job.seconds:.3f}s")
-        regions = (job.source.region,)  # an extension of a region: "<source> 1.000-2.000s ext 2.000s NNN.wav"
+            located = regions
         metadata = renderer.metadata(job.kind, [job.source.path], recipe(job.key, job.format, seed=seed, **own),
-                                     regions=regions)
+                                     regions=located)
         with self._write_lock:
             return self.folders.write(job.folder, clip, job.format, metadata, operation=job.kind,
                                       sources=(job.source.path,), regions=regions, label=label)

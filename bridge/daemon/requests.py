@@ -27,7 +27,8 @@ ADDRESS_OPTIONS = {
     "/dd/play": VELOCITY_KEYS,
     "/dd/generate": OPTION_KEYS + LOOP_KEYS,
     "/dd/interpolate": OPTION_KEYS + ("start", "end", "b_start", "b_end"),
-    "/dd/repaint": OPTION_KEYS + ("start", "end"),  # start/end: the range to repaint, seconds of the file
+    # start/end: the range to repaint, seconds of the file; clip_start/clip_end: the part of the file the clip plays
+    "/dd/repaint": OPTION_KEYS + ("start", "end", "clip_start", "clip_end"),
     "/dd/extend": OPTION_KEYS + TEMPO_KEYS + ("start", "end"),  # start/end: the region to continue from its end
 }
 
@@ -48,6 +49,8 @@ class Options:
     tail: float | None = None
     b_start: float | None = None
     b_end: float | None = None
+    clip_start: float | None = None
+    clip_end: float | None = None
     bars: float | None = None
     bpm: float | None = None
     loop: bool | None = None
@@ -58,6 +61,7 @@ class Options:
     def __post_init__(self):
         Region.of(self.start, self.end, self.tail)  # a region that cannot be (start >= end) is refused on arrival
         Region.of(self.b_start, self.b_end)
+        Region.of(self.clip_start, self.clip_end)
         Bars.of(self.bars, self.bpm)  # both or neither
 
     @classmethod
@@ -71,6 +75,11 @@ class Options:
     @property
     def region_b(self) -> Region | None:
         return Region.of(self.b_start, self.b_end)
+
+    @property
+    def clip_region(self) -> Region | None:
+        """A repaint's clip: the part of the file it plays and the output is (None: the whole file)."""
+        return Region.of(self.clip_start, self.clip_end)
 
     @property
     def bars_at_tempo(self) -> Bars | None:

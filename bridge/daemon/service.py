@@ -271,8 +271,10 @@ class Service:
 
     def _on_repaint(self, request: rq.Repaint, reply: Reply):
         options, state = request.options, self.state
-        source = open_source(request.path)
+        source = open_source(request.path, options.clip_region)  # a clip of a region: only it is rendered and written
         resolve_region(source.path, Region(options.start, options.end))  # the range must lie in the file
+        if source.region is not None:
+            source.region.inside(options.start, options.end)
         count, key, fmt = self._render_settings(request, self._guidance(options))
         job = RepaintJob(waiters=[Waiter(reply, request, count)], source=source, key=key, start=options.start,
                          end=options.end, noise=first(options.noise, 1.0), seed=options.seed,

@@ -186,6 +186,9 @@ VALIDATORS = {
     "tail": lambda k, v: as_float(k, v, 0.0, constants.MAX_SECONDS),
     "b_start": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
     "b_end": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
+    # A repaint's clip: the part of the file it plays (start/end are then the range to repaint in it).
+    "clip_start": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
+    "clip_end": lambda k, v: as_float(k, v, 0.0, constants.MAX_POSITION),
     "model": as_text,
     "folder": as_text,
     # A loop's or an extension's length in bars at a tempo (bridge.engine.tempo).

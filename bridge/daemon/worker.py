@@ -249,8 +249,8 @@ class Worker:
         self.output.deliver(job, paths)
 
     def _run_spliced(self, job: RepaintJob | ExtendJob) -> None:
-        """A repaint (of the file read whole) or an extension (of the file or its region), the outputs written
-        beside its variations."""
+        """A repaint or an extension of the file or its region (the clip), the outputs written beside its
+        variations."""
         key, renderer = job.key, self.state.renderer
         clip = renderer.read(job.source.path, job.source.region)
         seeds = self._generate_seeds(job)
@@ -258,7 +258,9 @@ class Worker:
                   "progress": self._progress_hook(job), "cancel": self._cancel_hook(job)}
         began = time.perf_counter()
         if isinstance(job, RepaintJob):
-            clips = renderer.repaint(clip, seeds, job.start, job.end, noise=job.noise, **common)
+            start, end = (job.start, job.end) if job.source.region is None else job.source.region.inside(job.start,
+                                                                                                           job.end)
+            clips = renderer.repaint(clip, seeds, start, end, noise=job.noise, **common)
         else:
             clips = renderer.extend(clip, seeds, job.seconds, **common)
         each = (time.perf_counter() - began) / len(seeds)

@@ -67,12 +67,26 @@ class Region:
         """How file names show the region: "1.000-1.200s" (the tail is in the WAV comment, not the name)."""
         return f"{self.start:.3f}-{self.end:.3f}s" if self.end is not None else f"{self.start:.3f}s-"
 
+    def inside(self, start: float, end: float) -> tuple[float, float]:
+        """Seconds ``start``..``end`` of the file as seconds of this region's clip (a repaint's range in a clip that
+        plays a region); ConfigError unless the range lies inside the region."""
+        if start < self.start or (self.end is not None and end > self.end):
+            shown = f"{self.start:g}-{self.end:g} s" if self.end is not None else f"from {self.start:g} s"
+            raise ConfigError(f"the range {start:g}-{end:g} s must lie inside the clip's part of the file ({shown})")
+        return start - self.start, end - self.start
+
     def options(self, prefix: str = "") -> dict[str, float]:
         """The CLI options that select this region again (``b_`` for an interpolation's second file)."""
         options = {f"{prefix}start": self.start, f"{prefix}end": self.end}
         if self.tail:
             options[f"{prefix}tail"] = self.tail
         return options
+
+
+def clip_options(region: Region | None) -> dict[str, float]:
+    """A repaint's clip of a region, as its recipe and recreating command name it: --clip-start, --clip-end (its
+    --start/--end are the range to repaint)."""
+    return {} if region is None else {"clip_start": region.start, "clip_end": region.end}
 
 
 def named(stem: str, region: Region | None) -> str:

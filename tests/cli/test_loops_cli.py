@@ -96,6 +96,22 @@ def test_extend_of_a_region_continues_the_regions_end(tmp_path, tiny_model_path,
     assert np.array_equal(read_audio(recreated(path, tmp_path)).samples, out.samples)
 
 
+def test_repaint_of_a_clips_region_writes_the_region_with_its_range_new(tmp_path, tiny_model_path, loop_file):
+    # The clip plays 0.5-1.5 s of the file; 0.75-1.0 s of the file is repainted: the output is the clip's second,
+    # everything but that range to the bit.
+    source = read_audio(loop_file)
+    result = dd_bridge("repaint", loop_file, "--clip-start", 0.5, "--clip-end", 1.5, "--start", 0.75, "--end", 1.0,
+                       "--model", tiny_model_path, "--seed", 2, "--out", tmp_path, *FAST)
+    (path,) = written(result, 1)
+    assert path.name == "beat 0.500-1.500s repaint 0.750-1.000s 001.wav"
+    out, clip = read_audio(path), source.samples[22050:66150]
+    assert out.frames == 44100
+    assert np.array_equal(out.samples[:11025], clip[:11025]) and np.array_equal(out.samples[22050:], clip[22050:])
+    assert np.abs(out.samples[11025:22050] - clip[11025:22050]).max() > 0.01
+    assert "--clip-start 0.5 --clip-end 1.5" in read_metadata(path)["command"]
+    assert np.array_equal(read_audio(recreated(path, tmp_path)).samples, out.samples)
+
+
 def test_vary_and_generate_loops_are_exactly_their_bars_long(tmp_path, tiny_model_path, loop_file):
     result = dd_bridge("vary", loop_file, "--loop", "--bars", 1, "--bpm", 120, "--noise", 0.4, "--model",
                        tiny_model_path, "--out", tmp_path, *FAST)
@@ -123,6 +139,8 @@ def test_vary_and_generate_loops_are_exactly_their_bars_long(tmp_path, tiny_mode
     (["repaint", "{loop}", "--start", "5", "--end", "6"], "past the end"),
     (["vary", "{loop}", "--loop", "--bpm", "5", "--bars", "1"], "bpm must be in 20..999"),
     (["vary", "{loop}", "--resample", "2"], "--resample goes with --loop"),
+    (["repaint", "{loop}", "--clip-start", "0.5", "--clip-end", "1", "--start", "0.2", "--end", "0.7"],
+     "must lie inside the clip's part of the file"),
     (["repaint", "{loop}", "--start", "0.5", "--end", "1", "--resample", "0"], "resample must be in 1..10"),
 ])
 def test_bad_loop_options_are_one_line(tmp_path, tiny_model_path, loop_file, args, words):

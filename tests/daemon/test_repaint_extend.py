@@ -57,6 +57,14 @@ def test_repaint_and_extend_over_osc(tmp_path, renderer, loop):
         assert out.frames == 44100 + round(0.25 * 44100)
         assert np.array_equal(out.samples[:44100], source.samples[22050:66150])
         assert "--start 0.5 --end 1.5" in read_metadata(path)["command"]
+        # A repaint of a clip playing 0.5-1.5 s: that second written, 0.75-1.0 s of the file new in it.
+        (path,) = svc.ask("/dd/repaint", str(loop), 1, "start=0.75", "end=1.0", "clip_start=0.5",
+                          "clip_end=1.5").args[1:]
+        assert os.path.basename(path) == "beat 0.500-1.500s repaint 0.750-1.000s 001.wav"
+        out, clip = read_audio(path), source.samples[22050:66150]
+        assert out.frames == 44100 and np.array_equal(out.samples[:11025], clip[:11025])
+        assert np.array_equal(out.samples[22050:], clip[22050:])
+        assert "--clip-start 0.5 --clip-end 1.5 " in read_metadata(path)["command"]
     assert read_metadata(paths[1])["command"].startswith("dd-bridge repaint ")  # recreated: tests/cli
 
 
@@ -81,6 +89,7 @@ def test_bad_repaint_and_extend_requests_are_one_line(tmp_path, renderer, loop):
             (("/dd/repaint", str(loop)), "needs start= and end="),
             (("/dd/repaint", str(loop), "start=1", "end=0.5"), "must be before end"),
             (("/dd/repaint", str(loop), "start=5", "end=6"), "past the end"),
+            (("/dd/repaint", str(loop), "start=0.2", "end=0.7", "clip_start=0.5"), "must lie inside the clip"),
             (("/dd/extend", str(loop)), "needs a length"),
             (("/dd/extend", str(loop), 1, "bars=1"), "give both bars and bpm"),
             (("/dd/extend", str(loop), 1, 2.0, "bars=1", "bpm=120"), "needs a length"),
