@@ -41,7 +41,7 @@ KNOWN_MAX_NOISE = 0.999
 # RePaint's resampling (schedules.Resampling): how many times each stretch of the grid is rendered by default, set
 # by measurement on the bundled model over four held-out kits (docs/loops.md, "Resampling"): once (off). Repaint's
 # and extend's joins got no better (an extension's worse); a loop's wrap step halved, but its level step over the
-# wrap grew on two kits of four, at 1.7 times the render's time. Stretches are this fraction of the grid's steps
+# wrap grew on one kit of four and in the loop tests' own loop, at 1.7 times the render's time. Stretches are this fraction of the grid's steps
 # (RePaint jumps 10 of 250 steps; at the 6 to 25 steps a producer waits for, a stretch of one step would re-noise
 # as much as it denoises).
 DEFAULT_RESAMPLE = 1
