@@ -192,16 +192,12 @@ function vary(value) {
     .concat(regionOptions(clip.region, ""), loop.options), anchorOf(clip), regionSeconds(clip), { loopBeats: loop.beats });
 }
 
-// Extend: the clip's file, then as much new material again as the clip plays (in bars at the set's tempo for a
-// warped clip of a beat or more, else in seconds). The service continues the file from its end, so the clip must play
-// up to that end.
+// Extend: what the clip plays (its region, start=/end= in seconds of its file, or the whole file), then as much new
+// material again (in bars at the set's tempo for a warped clip of a beat or more, else in seconds). The service
+// continues the region from its end, so a clip that stops before its file's end is continued from where it stops.
 function extend(value) {
   var clip = pressed(arguments) ? selectedFor("Extend") : null;
   if (!clip) {
-    return;
-  }
-  if (clip.region && clip.seconds && clip.region.end < clip.seconds - EDGE_SECONDS) {
-    fail("Extend: the clip stops before the end of its file, and Extend continues the file: move its end there");
     return;
   }
   var tempo = setTempo();
@@ -209,8 +205,9 @@ function extend(value) {
   var bars = clip.beats === null || clip.beats < 1 ? 0 : clip.beats / BEATS_PER_BAR;
   var length = bars > 0 ? ["bars=" + seconds(bars), "bpm=" + seconds(tempo)] : [seconds(regionSeconds(clip))];
   var added = bars > 0 ? bars * BEATS_PER_BAR * SECONDS_PER_MINUTE / tempo : regionSeconds(clip);
-  request("extend", [clip.file, settings.count].concat(length, ["steps=" + settings.steps]), anchorOf(clip),
-    clip.seconds ? clip.seconds + added : 0);
+  var played = regionSeconds(clip);
+  request("extend", [clip.file, settings.count].concat(length, ["steps=" + settings.steps],
+    regionOptions(clip.region, "")), anchorOf(clip), played ? played + added : 0);
 }
 
 // Repaint: the part of an unwarped clip under its loop brace (Loop off, the brace inside the clip) made new, or a

@@ -235,12 +235,22 @@ test("Extend of a warped clip shorter than a beat goes by seconds (the service's
   assert.deepEqual(lastSent(probe, "/dd/extend").slice(2), [BEAT, 4, "0.25", "steps=25"]);
 });
 
-test("Extend of a clip that stops before its file's end is refused in words (the service continues the file)", () => {
-  const probe = start(session({ file: KICK, seconds: 1, start_marker: 0, end_marker: 0.5 }));
-  probe.live.select(0, 0);
+test("Extend of a clip that plays part of its file sends that region: the service continues it from its end", () => {
+  // Intended change: this was refused while the service could only continue a file from the file's end.
+  const probe = start(session(null, { tracks: [{ name: "Drums", slots: [null], arrangement: [
+    { file: KICK, seconds: 1, start_marker: 0.25, end_marker: 0.5, start_time: 8, end_time: 8.5 },
+    { file: "/x/next.wav", seconds: 0.5, start_time: 9.5, end_time: 10.5 },
+  ] }] }));
+  probe.live.selectArrangement(0, 0);
   probe.message("extend", 1);
-  assert.equal(lastSent(probe, "/dd/extend"), undefined);
-  assert.match(probe.status(), /error: Extend: the clip stops before the end of its file/);
+  assert.deepEqual(lastSent(probe, "/dd/extend").slice(2), [KICK, 4, "0.25", "steps=25", "start=0.25", "end=0.5"]);
+  assert.doesNotMatch(probe.status(), /error/);
+  // The result is the region (0.25 s) and as much again: 0.5 s, 1 beat at 120 BPM, so it fits at 8.5-9.5 (the
+  // whole file and more, 1.25 s, would not).
+  probe.live.fileLengths.set("/s/Kick 01 0.250-0.500s ext 0.250s 001.wav", 0.5);
+  probe.reply("/dd/done", requestId(probe, "/dd/extend"), "extend", "/s/Kick 01 0.250-0.500s ext 0.250s 001.wav");
+  probe.clock.runScheduled();
+  near(probe.live.tracks[0].arrangement.find((clip) => clip.file.includes(" ext ")).start_time, 8.5, "right after it");
 });
 
 test("Extend in the Arrangement: the longer result goes into the first gap long enough for it", () => {
