@@ -59,7 +59,7 @@ def register(subparsers) -> None:
     render.model_options(pack)
     pack.add_argument("--workers", type=bounded_int(1, 256), default=None, metavar="N",
                       help="worker processes on this machine, each with a warm engine (default: one per GPU, "
-                           "else 1)")
+                           "else 1); with --ray: at most N actors")
     pack.add_argument("--threads", type=bounded_int(1, 1024), default=None, metavar="T",
                       help="torch threads of each CPU worker (default: the cores shared out); the same T gives "
                            "the same bytes however many workers render")
@@ -71,8 +71,6 @@ def register(subparsers) -> None:
 
 def run_pack(args) -> int:
     render.loop_length(args)  # the loop options' own checks, before anything else
-    if args.ray is not None and args.workers is not None:
-        raise ConfigError("--workers is for this machine; with --ray every GPU (or CPU slot) gets an actor")
     region = Region.of(args.start, args.end, args.tail)
     sources = [(path, resolve_region(path, region or Region())) for path in _sources(args.sources)]
     render.prepare_out(args.out)
@@ -116,7 +114,8 @@ def _workers(args, settings: dict):
     if args.ray is not None:
         from bridge.pack import cluster
         cluster.require()
-        return lambda: cluster.RayWorkers(settings, address=args.ray, device=args.device, threads=args.threads)
+        return lambda: cluster.RayWorkers(settings, address=args.ray, device=args.device, threads=args.threads,
+                                          actors=args.workers)
     from bridge.pack import local
     where = local.plan_workers(args.device, args.workers, args.threads)
     return lambda: local.open_workers(settings, where)

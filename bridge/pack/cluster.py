@@ -61,9 +61,11 @@ class PackActor:
 
 
 class RayWorkers:
-    """Actors on the cluster at ``address`` (a Ray already started in this process is used as it is)."""
+    """Actors on the cluster at ``address`` (a Ray already started in this process is used as it is): one per GPU
+    or per ``threads`` CPUs, at most ``actors``."""
 
-    def __init__(self, settings: dict, *, address: str = "auto", device: str = "auto", threads: int | None = None):
+    def __init__(self, settings: dict, *, address: str = "auto", device: str = "auto", threads: int | None = None,
+                 actors: int | None = None):
         ray = self.ray = require()
         self.started = not ray.is_initialized()
         if self.started:
@@ -81,6 +83,7 @@ class RayWorkers:
             where = Where("cpu" if device == "auto" else device, threads=threads)
         if count < 1:
             raise ClusterError(f"the Ray cluster has no GPU and fewer than {threads} CPUs for one actor")
+        count = count if actors is None else min(count, actors)
         actor = ray.remote(PackActor).options(max_restarts=RESTARTS, max_task_retries=RESTARTS, **options)
         self.actors = [actor.remote(settings, where) for _ in range(count)]
         self._source, self._source_ref = None, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -117,6 +118,7 @@ _renderer: TaskRenderer | None = None
 
 def _start(settings: dict, places, parent: int) -> None:
     global _renderer
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver decides
     where = places.get()
     if where.gpu is not None:  # this worker's GPU is its only one, before CUDA starts in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = str(where.gpu)

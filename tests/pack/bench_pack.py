@@ -6,8 +6,9 @@ on a local Ray instance, on the bundled model and real one-shots it never traine
 Each round renders the same pack once per row (into a fresh folder), rows interleaved, so a load that comes and
 goes hits all alike; the best round counts. "rendering" is variations per minute from the moment every worker
 holds a warm engine to the last file written (what a long pack runs at); "wall" is the whole command's rate, engine
-start-up and contact sheets included (what this small pack took). On this 2-core machine a CPU worker gets the
-cores shared out (1 worker: 2 threads; 2 workers: 1 each), and so does an actor.
+start-up and contact sheets included (what this small pack took). Every CPU worker and actor runs --threads torch
+threads (default 1: on a shared, busy machine torch's extra threads spin; 0: the cores shared out, 1 worker
+taking all of them).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--per-source", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of every CPU worker and actor (default 1); 0: the cores shared out")
     args = parser.parse_args()
     settings = {"model": args.model, "steps": args.steps, "sampler": constants.DEFAULT_SAMPLER, "shape": 1.0,
                 "finish": "on", "format": "pcm24", "precision": "fp32", "backend": "torch", "sample_rate": None,
@@ -63,29 +66,32 @@ def main() -> None:
     plan = make_plan([(path, None) for path in SOURCES], per_source=args.per_source, noises=[0.5], seed=1,
                      settings=settings)
     cores = os.cpu_count() or 1
+    one, two = (args.threads, args.threads) if args.threads else (cores, max(1, cores // 2))
     ray = cluster.require()
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, object_store_memory=200 << 20)
+    ray.init(num_cpus=2 * two, include_dashboard=False, log_to_driver=False, object_store_memory=200 << 20)
     rows = {
-        "1 local worker": lambda: local.open_workers(settings, local.plan_workers(args.device, 1)),
-        "2 local workers": lambda: local.open_workers(settings, local.plan_workers(args.device, 2)),
-        "Ray, 1 actor": lambda: cluster.RayWorkers(settings, device=args.device, threads=cores),
-        "Ray, 2 actors": lambda: cluster.RayWorkers(settings, device=args.device, threads=max(1, cores // 2)),
+        "1 local worker": lambda: local.open_workers(settings, local.plan_workers(args.device, 1, one)),
+        "2 local workers": lambda: local.open_workers(settings, local.plan_workers(args.device, 2, two)),
+        "Ray, 1 actor": lambda: cluster.RayWorkers(settings, device=args.device, threads=one, actors=1),
+        "Ray, 2 actors": lambda: cluster.RayWorkers(settings, device=args.device, threads=two, actors=2),
     }
     best: dict[str, tuple[float, float]] = {}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         for name, open_workers in rows.items():
             timed = []
             with tempfile.TemporaryDirectory() as folder:
                 started = time.perf_counter()
-                make_pack(plan, Path(folder) / "pack", lambda: timed.append(Timed(open_workers())) or timed[0])
+                make_pack(plan, Path(folder), lambda: timed.append(Timed(open_workers())) or timed[0])
                 wall = time.perf_counter() - started
             rendering = timed[0].last - timed[0].warm
             n = len(plan.tasks)
             rates = (60 * n / rendering, 60 * n / wall)
             best[name] = max(best.get(name, (0.0, 0.0)), rates)
+            print(f"  (round {round_ + 1}: {name}: {rates[0]:.1f} rendering, {rates[1]:.1f} wall /min)", flush=True)
     ray.shutdown()
     print(f"pack of {len(plan.tasks)} variations ({len(SOURCES)} one-shots x {args.per_source}), {args.model}, "
-          f"{args.steps} steps, {args.device}, {cores} cores; best of {args.rounds} rounds, rows interleaved")
+          f"{args.steps} steps, {args.device}, {cores} cores, threads per worker {one} (1 worker) / {two} (2); "
+          f"best of {args.rounds} rounds, rows interleaved")
     print(f"  {'':20s}{'rendering /min':>16s}{'x':>7s}{'wall /min':>12s}")
     first = best[next(iter(rows))][0]
     for name, (rendering, wall) in best.items():
