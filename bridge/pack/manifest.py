@@ -26,7 +26,7 @@ SAVE_EVERY_S = 1.0  # a rerun redoes at most this much work; a 10 000-file pack 
 PLAN_ONLY = ("seed", "per_source", "noise", "model")  # settings of the plan that each entry states on its own
 COLUMNS = ("file", "source", "region_start", "region_end", "noise", "seed", "model", "model_hash")
 SETTING_COLUMNS = ("steps", "sampler", "shape", "finish", "format", "precision", "backend", "guide", "guide_mode",
-                   "loop", "bars", "bpm", "sample_rate", "window")
+                   "loop", "bars", "bpm", "resample", "sample_rate", "window")
 TAIL_COLUMNS = ("seconds", "sha256")
 
 

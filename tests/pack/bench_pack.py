@@ -62,7 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = {"model": args.model, "steps": args.steps, "sampler": constants.DEFAULT_SAMPLER, "shape": 1.0,
                 "finish": "on", "format": "pcm24", "precision": "fp32", "backend": "torch", "sample_rate": None,
-                "window": None, "guide": [], "guide_mode": "auto", "loop": False, "bars": None, "bpm": None}
+                "window": None, "guide": [], "guide_mode": "auto", "loop": False, "bars": None, "bpm": None,
+                "resample": None}
     plan = make_plan([(path, None) for path in SOURCES], per_source=args.per_source, noises=[0.5], seed=1,
                      settings=settings)
     cores = os.cpu_count() or 1
