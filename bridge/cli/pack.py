@@ -68,6 +68,14 @@ def register(subparsers) -> None:
                            "per GPU, or per --threads CPUs; needs pip install 'dd-bridge[cluster]'")
     pack.set_defaults(run=run_pack)
 
+    check = subparsers.add_parser(
+        "check-pack", help="check a sample pack against its manifest",
+        description="Check that PACK's manifest.csv says what its manifest.json says and that every file listed "
+                    "is there with its checksum (a pack copied, moved or shared). Each problem is a line on stdout; "
+                    "the exit status is 1 when there is any.")
+    check.add_argument("pack", type=Path, metavar="PACK", help="the pack's folder")
+    check.set_defaults(run=run_check)
+
 
 def run_pack(args) -> int:
     render.loop_length(args)  # the loop options' own checks, before anything else
@@ -88,6 +96,15 @@ def run_pack(args) -> int:
              summary.rendered, summary.sheets, summary.seconds, seed)
     print(args.out.resolve(), flush=True)
     return 0
+
+
+def run_check(args) -> int:
+    problems = manifest.validate(args.pack)
+    for problem in problems:
+        print(problem, flush=True)
+    if not problems:
+        log.info("%s: every file is there with its checksum", args.pack)
+    return 1 if problems else 0
 
 
 def _sources(paths: list[Path]) -> list[Path]:

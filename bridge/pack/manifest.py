@@ -139,8 +139,11 @@ def validate(folder: Path) -> list[str]:
     if data is None:
         return [f"{folder}: no {JSON_NAME}"]
     problems = []
-    with open(folder / CSV_NAME, newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
+    try:
+        text = files.read_regular(folder / CSV_NAME, MANIFEST_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     expected = [row(entry) for entry in data["files"]]
     if rows != expected:
         problems.append(f"{CSV_NAME} and {JSON_NAME} disagree")

@@ -74,7 +74,8 @@ def test_each_file_is_what_its_recreating_command_makes(reference, tmp_path):
     assert made.read_bytes() == (reference / name).read_bytes()
 
 
-def test_a_rerun_keeps_what_is_done_and_redoes_a_corrupted_file(reference, tmp_path, tiny_model_path, drumkits):
+def test_a_rerun_keeps_what_is_done_and_redoes_a_corrupted_file(reference, tmp_path, tiny_model_path, drumkits,
+                                                                 capsys):
     import shutil
 
     out = tmp_path / "pack"
@@ -87,8 +88,12 @@ def test_a_rerun_keeps_what_is_done_and_redoes_a_corrupted_file(reference, tmp_p
     spoilt.write_bytes(spoilt.read_bytes()[:100] + bytes(len(spoilt.read_bytes()) - 100))  # same size, damaged
     assert manifest.validate(out) == ["BD_01/BD_01 noise 0.7 var 001.wav: missing or not the bytes the manifest "
                                       "lists"]
+    capsys.readouterr()
+    assert run_pack("check-pack", out) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "BD_01/BD_01 noise 0.7 var 001.wav: missing or not the bytes the manifest lists"]
     assert run_pack(*pack_args(tiny_model_path, out, drumkits, *REFERENCE)) == 0
-    assert manifest.validate(out) == []
+    assert manifest.validate(out) == [] and run_pack("check-pack", out) == 0
     assert contents(out) == contents(reference)
     assert all(path.stat().st_mtime_ns == time_ for path, time_ in times.items() if path != spoilt)
 
