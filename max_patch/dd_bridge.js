@@ -211,9 +211,11 @@ function extend(value) {
 }
 
 // Repaint: the part of an unwarped clip under its loop brace (Loop off, the brace inside the clip) made new, or a
-// variation of it at the Noise dial's value; everything else in the file is kept to the bit. The service answers
-// with the whole file: each result gets the source's markers and brace, so it plays what its source plays. Only
-// unwarped clips: a new file's warp markers are Live's own guess, so a warped copy would not play the same beats.
+// variation of it at the Noise dial's value; everything else is kept to the bit. A clip that plays part of its file
+// sends that region (clip_start=/clip_end=, seconds of the file): the service renders and answers with the region
+// alone, else with the whole file. Each result gets the source's markers and brace, moved to where the region
+// starts in it, so it plays what its source plays. Only unwarped clips: a new file's warp markers are Live's own
+// guess, so a warped copy would not play the same beats.
 function repaint(value) {
   var clip = pressed(arguments) ? selectedFor("Repaint") : null;
   if (!clip) {
@@ -228,9 +230,15 @@ function repaint(value) {
     fail("Repaint: " + problem);
     return;
   }
-  request("repaint", [clip.file, settings.count, "start=" + seconds(clip.brace.start), "end=" + seconds(clip.brace.end),
-    "noise=" + settings.noise, "steps=" + settings.steps], anchorOf(clip), clip.seconds,
-  { markers: { start: clip.markers.start, end: clip.markers.end, loopStart: clip.brace.start, loopEnd: clip.brace.end } });
+  // The brace may stand a hair outside the clip (EDGE_SECONDS); the service takes a range inside the region only.
+  var region = clip.region || { start: 0, end: Infinity };
+  var brace = { start: Math.max(clip.brace.start, region.start), end: Math.min(clip.brace.end, region.end) };
+  var shift = clip.region ? region.start : 0;
+  request("repaint", [clip.file, settings.count, "start=" + seconds(brace.start), "end=" + seconds(brace.end),
+    "noise=" + settings.noise, "steps=" + settings.steps].concat(clip.region ?
+    ["clip_start=" + seconds(region.start), "clip_end=" + seconds(region.end)] : []), anchorOf(clip), regionSeconds(clip),
+  { markers: { start: Math.max(clip.markers.start - shift, 0), end: Math.min(clip.markers.end, region.end) - shift,
+    loopStart: brace.start - shift, loopEnd: brace.end - shift } });
 }
 
 // Audition: writes the last Count variations heard into the sample folder (/dd/keep N: a press's worth, as Vary
@@ -682,8 +690,9 @@ function makeLoop(clip, beats) {
   clip.set("loop_end", beats);
 }
 
-// A repaint is its whole source file with a part new: unwarped, with its source's markers and brace, it plays what
-// the source plays. Start before end and brace start before end, so Live never sees an end before a start.
+// A repaint is its source's file (or the clip's region of it) with a part new: unwarped, with its source's markers
+// and brace (moved with the region), it plays what the source plays. Start before end and brace start before end,
+// so Live never sees an end before a start.
 function playAs(clip, markers) {
   clip.set("warping", 0);
   clip.set("start_marker", markers.start);

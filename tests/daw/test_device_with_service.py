@@ -34,12 +34,13 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
     for files in outcome["regions"].values():
         assert [Path(file).parent.name for file in files] == [long_take.stem] * 2
     # Issues 15 and 16: a looping clip's loops (1 bar at 120 BPM, exactly 2 s: checked in service_session.js),
-    # Repaint's (the whole recording, placed with its source's markers and brace), Extend's files (the kick, then
-    # as long again), and the two variations Keep wrote after an audition press (the last Count heard).
+    # Repaint's (the clip's 2 s region of the recording, placed with its source's markers and brace moved with it),
+    # Extend's files (the kick, then as long again; the clip's region, then as long again), and the two variations
+    # Keep wrote after an audition press (the last Count heard).
     assert len(outcome["loops"]) == 2 and len(outcome["extended"]) == 2 and len(outcome["kept"]) == 2
-    assert len(outcome["repainted"]) == 2
+    assert len(outcome["repainted"]) == 2 and len(outcome["regionExtended"]) == 2
     assert all(Path(file).is_file() for file in outcome["loops"] + outcome["extended"] + outcome["kept"] +
-               outcome["repainted"])
+               outcome["repainted"] + outcome["regionExtended"])
     assert [Path(file).parent.name for file in outcome["kept"]] == [clip.stem] * 2
 
 

@@ -283,17 +283,20 @@ test("Extend, Repaint, Keep and Audition buttons recalled while the set loads st
   assert.equal(probe.sent().filter((m) => ["/dd/extend", "/dd/repaint", "/dd/keep"].includes(m[0])).length, 0);
 });
 
-test("Repaint: the loop brace of an unwarped clip (Loop off) is made new; each result plays what the source plays", () => {
-  // The take plays 1.0-3.0 s of its file; the brace marks 1.5-2.0 s.
+test("Repaint: the loop brace of an unwarped clip (Loop off) is made new in the clip's region; each result plays what the source plays", () => {
+  // The take plays 1.0-3.0 s of its file; the brace marks 1.5-2.0 s. The service answers with the region alone
+  // (clip_start=/clip_end=), 2 s, so the results' markers and brace are the source's moved back by 1 s.
   const take = { file: "/x/take.wav", seconds: 3.1, start_marker: 1, end_marker: 3, loop_start: 1.5, loop_end: 2 };
   const probe = start(session(take));
   probe.message("noise", 0.8);
   probe.live.select(0, 0);
   probe.message("repaint", 1);
   const sent = lastSent(probe, "/dd/repaint");
-  assert.deepEqual(sent.slice(2), ["/x/take.wav", 4, "start=1.5", "end=2", "noise=0.8", "steps=25"]);
-  const files = ["/s/take/take repaint 1.500-2.000s 001.wav", "/s/take/take repaint 1.500-2.000s 002.wav"];
-  files.forEach((file) => probe.live.fileLengths.set(file, 3.1));
+  assert.deepEqual(sent.slice(2), ["/x/take.wav", 4, "start=1.5", "end=2", "noise=0.8", "steps=25", "clip_start=1",
+    "clip_end=3"]);
+  const files = ["/s/take/take 1.000-3.000s repaint 1.500-2.000s 001.wav",
+    "/s/take/take 1.000-3.000s repaint 1.500-2.000s 002.wav"];
+  files.forEach((file) => probe.live.fileLengths.set(file, 2));
   probe.reply("/dd/done", sent[1], "repaint", ...files);
   probe.clock.runScheduled();
   assert.deepEqual(probe.live.posted, [], "Live refused no marker");
@@ -301,9 +304,23 @@ test("Repaint: the loop brace of an unwarped clip (Loop off) is made new; each r
   assert.deepEqual(made.map((clip) => clip.file), files);
   for (const clip of made) {
     assert.deepEqual([clip.warping, clip.looping, clip.start_marker, clip.end_marker, clip.loop_start, clip.loop_end],
-      [0, 0, 1, 3, 1.5, 2], clip.file);
+      [0, 0, 0, 2, 0.5, 1], clip.file);
   }
   assert.match(probe.files(), /2 new clips on Drums/);
+});
+
+test("Repaint of a clip that plays its whole file sends no region and places the whole file with the source's brace", () => {
+  const probe = start(session({ file: "/x/take.wav", seconds: 3.1, start_marker: 0, end_marker: 3.1, loop_start: 1.5,
+    loop_end: 2 }));
+  probe.live.select(0, 0);
+  probe.message("repaint", 1);
+  const sent = lastSent(probe, "/dd/repaint");
+  assert.deepEqual(sent.slice(2), ["/x/take.wav", 4, "start=1.5", "end=2", "noise=0.5", "steps=25"]);
+  probe.live.fileLengths.set("/s/take/take repaint 1.500-2.000s 001.wav", 3.1);
+  probe.reply("/dd/done", sent[1], "repaint", "/s/take/take repaint 1.500-2.000s 001.wav");
+  probe.clock.runScheduled();
+  const made = probe.live.tracks[0].slots[1];
+  assert.deepEqual([made.start_marker, made.end_marker, made.loop_start, made.loop_end], [0, 3.1, 1.5, 2]);
 });
 
 test("Repaint is refused in words for a warped clip, a looping one, and a brace outside the clip", () => {

@@ -4,7 +4,7 @@
 // Exits 0 when the device connected, selected the clip, got variations and put them into empty clip slots; with
 // a recording, also when clips playing 1.0-1.2 s of it got variations of exactly that part, placed beside them,
 // when a looping clip got loops of its beats at the set's tempo (placed looping), when Repaint's results of its loop
-// brace play what their source plays, when Extend placed the clip continued, and when an audition press was answered by ear and Keep placed the kept files, the last Count heard (issues 15, 16).
+// brace (the clip's region alone) play what their source plays, when Extend placed the clip (and a clip's region) continued, and when an audition press was answered by ear and Keep placed the kept files, the last Count heard (issues 15, 16).
 "use strict";
 
 const dgram = require("node:dgram");
@@ -237,13 +237,29 @@ async function main() {
       await waitFor("the repaint", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
     });
     const repaints = painted.live.tracks[0].slots.slice(1);
+    // The device sends the clip's region (clip_start=1 clip_end=3): the service writes those 2 s alone, and each
+    // result plays them with the brace moved with them.
     for (const clip of repaints) {
-      assert.match(path.basename(clip.file), / repaint 1\.500-2\.000s \d+\.wav$/);
-      assert.ok(Math.abs(wavSeconds(clip.file) - wavSeconds(longFile)) < 1e-9, `${clip.file}: the whole file`);
+      assert.match(path.basename(clip.file), / 1\.000-3\.000s repaint 1\.500-2\.000s \d+\.wav$/);
+      assert.ok(Math.abs(wavSeconds(clip.file) - 2) < 1e-9, `${clip.file}: the clip's region`);
       assert.deepEqual([clip.warping, clip.start_marker, clip.end_marker, clip.loop_start, clip.loop_end],
-        [0, 1, 3, 1.5, 2], clip.file);
+        [0, 0, 2, 0.5, 1], clip.file);
     }
     outcome.repainted = repaints.map((clip) => clip.file);
+    // Extend of the same clip (Loop off, no brace needed): the region, then as long again.
+    const regionExtended = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [
+      { file: longFile, start_marker: 1, end_marker: 3 }, null, null] }] },
+    (live) => live.select(0, 0), async (probe, waitFor) => {
+      probe.message("extend", 1);
+      await waitFor("the region's extension", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
+    });
+    const regionExtensions = regionExtended.live.tracks[0].slots.slice(1).map((clip) => clip.file);
+    assert.equal(regionExtensions.length, 2);
+    for (const file of regionExtensions) {
+      assert.match(path.basename(file), / 1\.000-3\.000s ext 2\.000s \d+\.wav$/);
+      assert.ok(Math.abs(wavSeconds(file) - 4) < 1e-3, `${file} lasts ${wavSeconds(file)} s, not the 2 s region twice`);
+    }
+    outcome.regionExtended = regionExtensions;
   }
   // Extend: the kick, then as long again, in the next slot.
   const extended = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [{ file: audioFile }, null, null] }] },
