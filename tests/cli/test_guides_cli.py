@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -119,3 +120,15 @@ def test_eval_guides_with_real_sounds_says_how_much_less_drum_like_each_guide_ma
     refused = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--data",
                         drumkits / "Millo-Drums_v.1", config=tmp_path)
     assert refused.returncode == 1 and "--pairs must be at least 3 with --data" in refused.stderr
+
+
+def test_eval_guides_counts_renders_in_the_asked_class_by_its_classifier_and_an_independent_judge(
+        tmp_path, tiny_model_path, drumkits):
+    result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 3, "--steps", 2, "--seconds", 0.1,
+                       "--guide", "class=1:kick", "--class-judge", drumkits / "Millo-Drums_v.1",
+                       drumkits / "Audiophob", config=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("class judge: 28 sounds of 2 kits; on each kit when trained on the others: ")
+    line = next(line for line in lines if line.startswith("class=1:kick"))
+    assert re.search(r"in the asked class: \d+ % -> \d+ % by its classifier, \d+ % -> \d+ % by the judge", line), line

@@ -42,7 +42,7 @@ class GuideFigures:
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
         to the target."""
-        if self.request.target is None:
+        if self.request.target is None or self.goal is None:  # a direction, or a class (value: its probability)
             return value if self.request.weight > 0 else -value
         return -abs(value - self.goal)
 
@@ -127,7 +127,7 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         guided = _audio(clips.generate_clips(engine, pairs, seconds, guides=[request], guide_mode=mode, **common))
         seconds_per_step = (time.perf_counter() - started) / (pairs * steps)
         goal = None
-        if request.target is not None:
+        if request.target is not None and hasattr(kind, "parse_target"):  # a measure's target (not a class's)
             goal = kind.shown(kind.parse_target(request.target, GuideContext(engine.sample_rate)))
         likeness = judge.paired_difference(guided, plain) if judge is not None else None
         measure = _measure(kind, request)
