@@ -1,13 +1,14 @@
 -- @noindex
 -- @description DD Bridge - Repaint time selection of selected items
--- @version 1.3
+-- @version 1.4
 -- @author DD Bridge
 -- @about
 --   For each selected audio item, the part of the time selection that lies over it is rendered anew by Dance
---   Diffusion and the rest of its file is kept to the bit (the service's repaint); each result becomes a new
---   take on the item, lined up with the original take and with its pitch, playrate and channel mode (reversed
---   when it is reversed). Offsets, playrates, section and reversed sources are followed to the file's own
---   seconds. REAPER stays responsive meanwhile and a small window shows the progress.
+--   Diffusion and the rest of what the item plays is kept to the bit (the service's repaint of the item's part
+--   of its file: only that part is rendered and written); each result becomes a new take on the item, lined up
+--   with the original take and with its pitch, playrate and channel mode (reversed when it is reversed).
+--   Offsets, playrates, section and reversed sources are followed to the file's own seconds. REAPER stays
+--   responsive meanwhile and a small window shows the progress.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -26,6 +27,13 @@ local function selected_part(target, from, to)
   return span and span.finish - span.start >= SHORTEST and span or nil
 end
 
+-- The part of its file target's item plays, when it is a part ({start, finish}), else nil: the whole file, or a
+-- source that loops (the item may play it over its end, and a later pass is not inside one part).
+local function clip_region(target)
+  local looped = reaper.GetMediaItemInfo_Value(target.item, "B_LOOPSRC") == 1
+  return not target.region.whole and not looped and target.region or nil
+end
+
 local function main()
   local from, to = reaper.GetSet_LoopTimeRange(false, false, 0, 0, false)
   if to - from < SHORTEST then
@@ -37,16 +45,23 @@ local function main()
     return
   end
   local settings = lib.settings()
-  -- One request for each part of a file: items that play the same file under the same part share its results.
+  -- One request for each part of a file: items that play the same part of a file under the same selected part
+  -- share its results. An item that plays part of its file sends that part (clip_start=/clip_end=): the service
+  -- renders and writes it alone.
   local requests, by_part, outside = lib.group_requests(targets, function(target)
     local part = selected_part(target, from, to)
     if not part then
       return nil
     end
-    return string.format("%s|%.6f|%.6f", part.file, part.start, part.finish), { address = "/dd/repaint",
-      label = lib.basename(part.file), args = { part.file, math.floor(settings.count),
-        string.format("start=%.6f", part.start), string.format("end=%.6f", part.finish),
-        "steps=" .. math.floor(settings.steps), "folder=" .. lib.output_folder() } }
+    local region = clip_region(target)
+    local args = { part.file, math.floor(settings.count), string.format("start=%.6f", part.start),
+      string.format("end=%.6f", part.finish), "steps=" .. math.floor(settings.steps), "folder=" .. lib.output_folder() }
+    if region then
+      table.insert(args, string.format("clip_start=%.6f", region.start))
+      table.insert(args, string.format("clip_end=%.6f", region.finish))
+    end
+    return string.format("%s|%.6f|%.6f", lib.region_key(target.region), part.start, part.finish),
+      { address = "/dd/repaint", label = lib.basename(part.file), args = args }
   end)
   if #requests == 0 then
     lib.message("The time selection is not over any of the selected audio items.")
@@ -54,9 +69,12 @@ local function main()
   end
   local window = lib.progress_window("Repaint")
   lib.run(settings, requests, window, function(results)
-    -- A repaint is the whole file: the new take plays it from where the original plays its file.
+    -- A repaint of the item's part is that part alone, played from its start; one of the whole file is played
+    -- from where the original plays its file.
     lib.finish_takes(requests, results, by_part, { undo = "DD Bridge: repaint " .. lib.items(#targets - outside),
-      failed = "Some parts could not be repainted", offset = function(target) return target.region.start end,
+      failed = "Some parts could not be repainted", offset = function(target)
+        return clip_region(target) and 0 or target.region.start
+      end,
       left_out = function() return lib.left_out(outside + skipped, "not under the time selection") end })
   end)
 end

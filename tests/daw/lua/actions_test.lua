@@ -633,7 +633,8 @@ local function option(args, key)
 end
 
 -- The time selection over two items of a 3.1 s recording: one playing 1.0-1.6 s of it, one reversed playing
--- 1.0-1.2 s backwards; each gets the part under the selection repainted, as new takes lined up with it.
+-- 1.0-1.2 s backwards; each gets the part under the selection repainted in the part of the file it plays (sent
+-- as clip_start=/clip_end=: the service writes that part alone), as new takes lined up with it.
 function scenarios.repaint()
   local state = project()
   local long = long_recording()
@@ -652,21 +653,24 @@ function scenarios.repaint()
     local args = request_for({ exec = { started } }, "/dd/repaint")
     if args then
       equal(args[1], long, "the file")
-      ranges[#ranges + 1] = option(args, "start") .. "-" .. option(args, "end")
+      ranges[#ranges + 1] = option(args, "start") .. "-" .. option(args, "end") .. " in " ..
+        option(args, "clip_start") .. "-" .. option(args, "clip_end")
     end
   end
   table.sort(ranges)
-  equal(table.concat(ranges, " "), "1.000000-1.150000 1.200000-1.350000", "the parts under the selection, in the file")
-  for _, case in ipairs({ { plain, "1.200-1.350s", false }, { backwards, "1.000-1.150s", true } }) do
-    local item, shown, reversed = table.unpack(case)
+  equal(table.concat(ranges, ", "), "1.000000-1.150000 in 1.000000-1.200000, 1.200000-1.350000 in 1.000000-1.600000",
+    "the parts under the selection, in the parts of the file the items play")
+  for _, case in ipairs({ { plain, "1.000-1.600s repaint 1.200-1.350s", false, 0.6 },
+    { backwards, "1.000-1.200s repaint 1.000-1.150s", true, 0.2 } }) do
+    local item, shown, reversed, seconds = table.unpack(case)
     equal(#item.takes, 3, "takes")
     equal(item.active, item.takes[2], "the first new take is active")
     for i = 2, 3 do
       local take = item.takes[i]
       local file = take.source.parent and take.source.parent.file or take.source.file
-      check(file:find(" repaint " .. shown:gsub("%p", "%%%0") .. " %d+%.wav$"), "named: %s", file)
-      near(mock.wav_seconds(file), 3.1, "a repaint is the whole file")
-      near(take.startoffs, item.takes[1].startoffs, "D_STARTOFFS: lined up with the original")
+      check(file:find(" " .. shown:gsub("%p", "%%%0") .. " %d+%.wav$"), "named: %s", file)
+      near(mock.wav_seconds(file), seconds, "a repaint is the part the item plays")
+      near(take.startoffs, 0, "D_STARTOFFS: the part from its start, lined up with the original")
       equal(take.source.section ~= nil and take.source.section.reversed, reversed, "reversed")
     end
   end
