@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Iterable, Iterator
 
@@ -29,6 +30,7 @@ EXTRA = "cluster"
 IN_FLIGHT_PER_ACTOR = 2  # one rendering, one waiting: an actor never idles on a round trip
 RESTARTS = 3  # Ray brings a dead actor back this often (its process killed, its node lost) ...
 ATTEMPTS = 3  # ... and a task whose actor is gone for good is handed to another this often
+CONNECT_S = 5.0  # how long a cluster's address may take to answer
 
 
 class ClusterError(BridgeError):
@@ -67,6 +69,7 @@ class RayWorkers:
     def __init__(self, settings: dict, *, address: str = "auto", device: str = "auto", threads: int | None = None,
                  actors: int | None = None):
         ray = self.ray = require()
+        _check_reachable(address)
         self.started = not ray.is_initialized()
         if self.started:
             try:
@@ -145,6 +148,18 @@ class RayWorkers:
             self.ray.kill(actor)
         if self.started:
             self.ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT that nothing answers is one line within CONNECT_S (Ray itself would retry for minutes)."""
+    if address in ("auto", "local") or "://" in address or ":" not in address:
+        return  # Ray finds these itself, or refuses them at once
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error) or "timed out"
+        raise ClusterError(f"--ray {address}: no Ray cluster answers there ({reason})") from None
 
 
 def _cause(error) -> Exception:

@@ -55,6 +55,14 @@ def test_actors_that_die_mid_pack_have_their_tasks_redone(ray_instance, referenc
     assert contents(out) == contents(reference)
 
 
+def test_an_address_where_no_cluster_answers_is_one_line(ray_instance, tmp_path, tiny_model_path, drumkits,
+                                                          capsys):
+    assert run_pack(*pack_args(tiny_model_path, tmp_path / "pack", drumkits, "--per-source", 1, "--ray",
+                               "127.0.0.1:1")) == 1
+    assert capsys.readouterr().err == ("dd-bridge pack: error: --ray 127.0.0.1:1: no Ray cluster answers there "
+                                       "(Connection refused)\n")
+
+
 def test_without_ray_installed_ray_is_one_line_and_nothing_else_imports_it(tmp_path, tiny_model_path, drumkits):
     missing = start(*pack_args(tiny_model_path, tmp_path / "pack", drumkits, "--per-source", 1, "--ray", "auto"),
                     prelude="import sys; sys.modules['ray'] = None")
