@@ -81,7 +81,8 @@ def run_eval_guides(args) -> int:
 def _class_judge(folders, rate: int):
     """The judge's ``names(audio)``, trained on ``folders``; its accuracy on each kit left out goes to stdout."""
     from bridge.engine.classifier import Features
-    from bridge.training.classify import ClassSet, FeatureJudge
+    from bridge.training.class_judge import FeatureJudge
+    from bridge.training.classify import ClassSet
     from bridge.training.labels import labelled
 
     data = ClassSet.load(labelled(folders), Features(sample_rate=rate))

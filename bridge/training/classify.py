@@ -35,7 +35,6 @@ from bridge.engine.classifier import DrumClassifier, Features
 from bridge.engine.schedules import alpha_sigma
 from bridge.errors import BridgeError
 from bridge.training.data import OneShots
-from bridge.training.features import describe
 from bridge.training.labels import CLASSES, Labelled
 
 log = logging.getLogger(__name__)
@@ -278,45 +277,3 @@ def tally(data: ClassSet, indices: list[int], guessed: torch.Tensor) -> Accuracy
             done, count = table.get(key, (0, 0))
             table[key] = (done + right, count + 1)
     return Accuracy(dict(sorted(per_kit.items())), {k: per_class[k] for k in data.classes if k in per_class})
-
-
-class FeatureJudge:
-    """An independent judge of class: multinomial logistic regression on `dd-bridge eval`'s features (log-mel
-    mean and spread, envelope, level: bridge.training.features.describe), another model on another view of the
-    sound than the classifier a guide follows, so a guide that fools its own classifier does not fool it."""
-
-    def __init__(self, windows: torch.Tensor, labels: torch.Tensor, classes, rate: int, steps: int = 500):
-        self.classes, self.rate, self.window = tuple(classes), rate, windows.shape[-1]
-        x = describe(windows, rate).double()
-        self.mean, self.std = x.mean(0), x.std(0).clamp(min=1e-3)
-        x = (x - self.mean) / self.std
-        self.linear = torch.nn.Linear(x.shape[1], len(self.classes)).double()
-        optimiser = torch.optim.LBFGS(self.linear.parameters(), max_iter=steps)
-
-        def closure():
-            optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(self.linear(x), labels) + 1e-3 * self.linear.weight.pow(2).sum()
-            loss.backward()
-            return loss
-
-        optimiser.step(closure)
-
-    def predict(self, audio: torch.Tensor) -> torch.Tensor:
-        """[N] class indices of [N, C, L] audio at ``rate``, cut or padded to the window it learnt on."""
-        audio = F.pad(audio[..., :self.window], (0, max(0, self.window - audio.shape[-1])))
-        with torch.no_grad():
-            return self.linear((describe(audio, self.rate).double() - self.mean) / self.std).argmax(-1)
-
-    def names(self, audio: torch.Tensor) -> list[str]:
-        return [self.classes[int(k)] for k in self.predict(audio)]
-
-    @classmethod
-    def left_out_accuracy(cls, data: ClassSet) -> Accuracy:
-        """Each kit judged by a judge trained on the other kits: how well the judge generalises."""
-        order, guessed = [], []
-        for kit in sorted(set(data.kits)):
-            inside, outside = data.indices({kit}, True), data.indices({kit}, False)
-            judge = cls(data.windows[outside], data.labels[outside], data.classes, data.sample_rate)
-            order += inside
-            guessed.append(judge.predict(data.windows[inside]))
-        return tally(data, order, torch.cat(guessed))

@@ -108,7 +108,7 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
     the other way to the same end: N unguided renders per pair (the paired one and N - 1 more seeds), keeping
     the one the measure likes best; at equal compute N is the guided render's cost over the unguided one's. A
     class guide also counts the renders in the asked class, by its classifier and by ``class_judge(audio) ->
-    [class name]`` (bridge.training.classify.FeatureJudge.names), a judge that did not guide."""
+    [class name]`` (bridge.training.class_judge.FeatureJudge.names), a judge that did not guide."""
     kinds = check(requests)
     seeds = list(range(seed, seed + pairs))
     common = {"seed": seeds, "steps": steps, "sampler": sampler}
