@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import soundfile
 
+from bridge.constants import MAX_SEED
 from bridge.engine.regions import Region
+from bridge.engine.seeds import series
 from bridge.pack import manifest
 from bridge.pack.plan import make_plan
 from tests.pack.packs import REFERENCE, contents, pack_args, run_pack, sources, start, temporaries
@@ -38,6 +40,7 @@ def test_the_plan_is_decided_by_the_arguments_alone():
     same_name = make_plan([(kick, None), (Path("/b/kick.wav"), None)], per_source=1, noises=[0.5], seed=0,
                           settings=SETTINGS)
     assert [source.folder for source in same_name.sources] == ["kick", "kick (2)"]
+    assert series(MAX_SEED - 1, 3) == [MAX_SEED - 1, MAX_SEED, 0]  # wraps within the seeds a render takes
     other = make_plan([(kick, None)], per_source=3, noises=[0.2], seed=101, settings=SETTINGS)
     assert other.identity() != make_plan([(kick, None)], per_source=3, noises=[0.2], seed=100,
                                          settings=SETTINGS).identity()
