@@ -4,7 +4,8 @@ The loss is the cross-entropy from the asked mix to the classifier's answer, ``-
 as ``kick*0.7+snare*0.3`` asks for a sound the classifier hears as 70 % kick and 30 % snare (CRASH's class mixing,
 Rouard and Hadjeres 2021). A negative weight moves away from the class. The classifier is the shipped default
 (bridge/engine/classifier.py) or a user's, named in the target: ``FILE.safetensors#kick``. Its input is resampled
-(linearly: it only has to hear the class) when the model's rate is not its own.
+(linearly: it only has to hear the class) when the model's rate is not its own. The loss is stepped through the
+estimate's envelope (``EnvelopeGuide``), not its samples: see there why.
 """
 
 from __future__ import annotations
