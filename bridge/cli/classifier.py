@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     train.add_argument("--augment", choices=("none", "blur", "model"), default="none",
                        help="what besides the clean (coloured) sounds it learns from: nothing (none), blurred "
                             "noisy copies (blur), a diffusion model's denoised estimates of noised copies (model) "
-                            "(default: %(default)s: blur measured worse on held-out kits, docs/guidance.md)")
+                            "(default: %(default)s: the others measured no better on held-out kits, docs/guidance.md)")
     train.add_argument("--model", default=None, metavar="M",
                        help="the diffusion model whose estimates --augment model uses (default: the bundled one)")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")

@@ -11,8 +11,8 @@ sound. Training shows it such sounds beside the clean ones (``augment``):
 - ``blur``: a random low-pass (a 2nd-order roll-off from 1 to 16 kHz) and white noise 0-30 dB under the sound;
 - ``model``: the denoised estimates a diffusion model (default: the bundled one) makes of each training sound
   noised to t = 0.4 and 0.7, computed once and cached (``estimates``).
-Measured on held-out kits (docs/guidance.md), blur made the classifier worse on the bundled model's estimates as
-well as on clean sounds: its blur is not what that model's estimates look like.
+Measured on held-out kits (docs/guidance.md), neither helped: blur made the classifier worse on the bundled
+model's estimates as well as on clean sounds, model no better on estimates and worse on clean sounds.
 Every sound is also coloured (``colour``: a random EQ and a speed change of up to 15 %), so that a few kits stand
 for many, and delayed by 0-20 ms. Batches draw every class equally often (claps are rare in kits).
 """
