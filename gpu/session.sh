@@ -10,7 +10,8 @@
 # DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TRAIN_BENCH_S (0: none; gpu/bench_train.py at full size), DD_GPU_TEST_S (120), DD_GPU_BENCH_S (240: a CUDA bench compiles the network first, measured > 100 s on the H200), DD_GPU_EVAL_S (60),
 # DD_GPU_EVAL_COUNT (16), DD_GPU_EVAL_BASE (dd-drums-small), DD_GPU_PACK_S (30), DD_GPU_MARGIN_S (20),
 # DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_EVAL_DATA (gpu/carry/eval-data.txt: the bundled
-# model's kits, so both models are scored on its 14 held-out files), DD_GPU_TESTS (test files), DD_GPU_TRAIN_ARGS
+# model's kits, so both models are scored on its 14 held-out files), DD_GPU_TESTS (test files), DD_GPU_RECIPE (the
+# training recipe's flags, default below; a carried run keeps the recipe it started with), DD_GPU_TRAIN_ARGS
 # (more train flags), DD_GPU_RUN (the run folder), DD_GPU_CARRIED_RUN (gpu/carry/run; empty: none), DD_PYTHON
 # (python3), OUT (the tool sets it).
 set -uo pipefail
@@ -100,6 +101,9 @@ if [ -n "$CARRIED" ] && [ -f "$CARRIED/run.yaml" ] && [ ! -e "$RUN" ]; then
   mkdir -p "$(dirname "$RUN")" && cp -r "$CARRIED" "$RUN" && echo "continuing the carried run in $RUN"
 fi
 if [ -n "${DD_GPU_SIZE:-}" ]; then START_FROM=(--size "$DD_GPU_SIZE"); else START_FROM=(--from dd-drums-small); fi
+# The recipe chosen by held-out measurement on the CPU (docs/benchmarks.md, "Training recipe").
+KIT_RECIPE="--loss-weight flat --t-sampling uniform"
+RECIPE=${DD_GPU_RECIPE-$KIT_RECIPE}
 # More than one GPU: one process per GPU under torchrun (DD_GPU_BATCH stays the global batch, so it must divide
 # among them); timeout's SIGTERM reaches every process through torchrun.
 if [ "$GPUS" -gt 1 ]; then
@@ -110,7 +114,7 @@ fi
 if [ "$TRAIN_S" -gt 10 ]; then
   stage train $((TRAIN_S + 20)) "${TRAIN_CMD[@]}" train $DATA --out "$RUN" "${START_FROM[@]}" --steps 10000000 \
     --time-limit "$TRAIN_S" --batch-size "${DD_GPU_BATCH:-16}" --lr "${DD_GPU_LR:-2e-4}" --save-every 250 \
-    --demo-every 0 ${DD_GPU_TRAIN_ARGS:-}
+    --demo-every 0 $RECIPE ${DD_GPU_TRAIN_ARGS:-}
 else
   STATUS+=("train: skipped, ${TRAIN_S} s left")
 fi

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
@@ -112,3 +113,15 @@ def test_without_room_for_the_training_weights_they_restart_from_the_ema(dry_run
     with pytest.raises(SystemExit, match="not empty"):
         handover.unpack(tmp_path / "out", state)
     assert load_model(next(state.glob("*.safetensors"))).window == 4096
+
+
+def test_the_run_trains_with_the_kits_recipe_and_records_it(dry_run):
+    """session.sh's default recipe flags (what the CPU measurements chose) reach the run's run.yaml."""
+    _, _, _, run = dry_run
+    script = (ROOT / "gpu" / "session.sh").read_text()
+    flags = script.split('KIT_RECIPE="', 1)[1].split('"', 1)[0].split()
+    assert flags, "session.sh names no recipe"
+    settings = yaml.safe_load((run / "run.yaml").read_text())
+    for flag, value in zip(flags[::2], flags[1::2]):
+        key = flag.removeprefix("--").replace("-", "_")
+        assert str(settings[key]) == value, (key, settings[key], value)
