@@ -42,7 +42,7 @@ def recipe(key: RenderKey, fmt: str, *, count: int = 1, seed: int | None = None,
     ``own`` are the kind's own (vary: noise and shape; generate: seconds). None values are left out; the guides
     go in as --guide (the renderer adds the mode they ran in)."""
     return {"count": count, "seed": seed, **own, "steps": key.steps, "sampler": key.sampler, "format": fmt,
-            **key.guide_options()}
+            **key.resample_options(), **key.guide_options()}
 
 
 def vary_recipe(key: RenderKey, seed: int, fmt: str) -> dict:

@@ -1,7 +1,7 @@
 """Variations rendered ahead, in memory, per source clip, at the settings they were rendered with.
 
 An entry belongs to one source (a file as it was on disk: path, size, modification and change times, inode, and
-the region of it the clip plays) and one render key (noise, steps, sampler, seed, loop, guides); asking for it with another key
+the region of it the clip plays) and one render key (noise, steps, sampler, seed, loop, resampling, guides); asking for it with another key
 starts it afresh, so stale work is never served. One entry per file: another region of it, or the file as it was
 before it changed, is dropped. Bounded twice: at most ``max_clips`` entries (least recently used dropped first),
 and at most ``max_bytes`` of decoded audio over all entries (each source and each variation kept counts its
@@ -85,12 +85,18 @@ class RenderKey:
     loop: bool = False  # loops that wrap seamlessly (docs/loops.md): the clip's own length, or bars long
     bars: Bars | None = None
     guides: tuple[GuideRequest, ...] = ()  # what steers it (bridge.daemon.steering), recipes resolved
+    # RePaint's resampling (resample=U) of a loop, repaint or extension; None: the engine's default, not named
+    resample: int | None = None
 
     def loop_options(self) -> dict:
         """What a loop adds to a file's recipe and recreate command (--loop [--bars N --bpm B])."""
         if not self.loop:
             return {}
         return {"loop": True, **({"bars": self.bars.bars, "bpm": self.bars.bpm} if self.bars else {})}
+
+    def resample_options(self) -> dict:
+        """What resampling adds to a render's arguments, its recipe and its recreate command (--resample U)."""
+        return {"resample": self.resample} if self.resample is not None else {}
 
     def guide_options(self) -> dict:
         """What guidance adds to a file's recipe and recreate command (--guide repeated), as the CLI names it."""

@@ -19,17 +19,19 @@ REGION_KEYS = ("start", "end", "tail")
 # A length in bars at a tempo (bridge.engine.tempo): /dd/extend's, and a loop's with loop=on.
 TEMPO_KEYS = ("bars", "bpm")
 LOOP_KEYS = ("loop",) + TEMPO_KEYS
+# RePaint's resampling (docs/loops.md), as the CLI's --resample: on loops, repaints and extensions.
+RESAMPLE_KEYS = ("resample",)
 # How loud audition plays a press or a file, as a MIDI note's velocity does (127: as rendered).
 VELOCITY_KEYS = ("velocity",)
 ADDRESS_OPTIONS = {
     "/dd/select": REGION_KEYS + LOOP_KEYS,  # a loop selected: prefetch renders loops of it (docs/loops.md)
-    "/dd/vary": OPTION_KEYS + REGION_KEYS + LOOP_KEYS + VELOCITY_KEYS,
+    "/dd/vary": OPTION_KEYS + REGION_KEYS + LOOP_KEYS + RESAMPLE_KEYS + VELOCITY_KEYS,
     "/dd/play": VELOCITY_KEYS,
-    "/dd/generate": OPTION_KEYS + LOOP_KEYS,
+    "/dd/generate": OPTION_KEYS + LOOP_KEYS + RESAMPLE_KEYS,
     "/dd/interpolate": OPTION_KEYS + ("start", "end", "b_start", "b_end"),
     # start/end: the range to repaint, seconds of the file; clip_start/clip_end: the part of the file the clip plays
-    "/dd/repaint": OPTION_KEYS + ("start", "end", "clip_start", "clip_end"),
-    "/dd/extend": OPTION_KEYS + TEMPO_KEYS + ("start", "end"),  # start/end: the region to continue from its end
+    "/dd/repaint": OPTION_KEYS + RESAMPLE_KEYS + ("start", "end", "clip_start", "clip_end"),
+    "/dd/extend": OPTION_KEYS + TEMPO_KEYS + RESAMPLE_KEYS + ("start", "end"),  # start/end: the region to continue from its end
 }
 
 
@@ -54,6 +56,7 @@ class Options:
     bars: float | None = None
     bpm: float | None = None
     loop: bool | None = None
+    resample: int | None = None  # RePaint's U; a loop's only on /dd/vary and /dd/generate (service.looped)
     guide: tuple[str, ...] | None = None  # with recipe: this request's guidance instead of the settings' (() off)
     recipe: str | None = None
     velocity: int | None = None  # the request's `velocity` (Vary, Play) when given

@@ -241,8 +241,8 @@ class Service:
         with state.lock:
             if count is None:
                 count = first(request.count, options.count, state.settings.count)
-            return count, state.render_key(None, options.steps, options.sampler, guides), \
-                options.format or state.settings.format
+            key = state.render_key(None, options.steps, options.sampler, guides)
+            return count, replace(key, resample=options.resample), options.format or state.settings.format
 
     def _on_generate(self, request: rq.Generate, reply: Reply):
         options, state = request.options, self.state
@@ -407,10 +407,16 @@ def looped(key: RenderKey, options: rq.Options, *, seconds: float | None = None,
            selection: tuple[bool, Bars | None] = (False, None)) -> RenderKey:
     """The render key of a request with loop=on (bars= at bpm=: that long; a variation without them: its clip's
     length); without loop=, the selection's (``selection``: a press of the selected clip); bars= or bpm= without
-    loop=on, or a generated loop without them, are refused."""
+    loop=on, or a generated loop without them, are refused. resample= goes with a loop only (a plain variation or
+    sound has no known part to resample toward)."""
     loop, bars = options.looping
     if loop is None:
         loop, bars = selection
+    if options.resample is not None and not loop:
+        raise ConfigError("resample= goes with loops (loop=on, or a press of a clip selected with loop=on), "
+                          "/dd/repaint and /dd/extend: a plain render keeps nothing to resample toward")
+    key = replace(key, resample=options.resample)
+    if options.loop is None:
         return replace(key, loop=loop, bars=bars)
     if not loop:
         return key

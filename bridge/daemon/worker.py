@@ -153,6 +153,7 @@ class Worker:
         began = time.perf_counter()
         clips = renderer.vary(clip, seeds, noise=key.noise, steps=key.steps, sampler=key.sampler, loop=key.loop,
                               bars=key.bars, guides=key.guides, progress=self._progress_hook(job, part),
+                              **key.resample_options(),
                               cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / max(len(seeds), 1)
         self.stats.count("rendered", len(clips))
@@ -239,6 +240,7 @@ class Worker:
         began = time.perf_counter()
         clips = renderer.generate(seeds, job.seconds, steps=key.steps, sampler=key.sampler, loop=key.loop,
                                   bars=key.bars, guides=key.guides, progress=self._progress_hook(job),
+                                  **key.resample_options(),
                                   cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / len(seeds)
         self.stats.count("rendered", len(clips))
@@ -254,7 +256,7 @@ class Worker:
         key, renderer = job.key, self.state.renderer
         clip = renderer.read(job.source.path, job.source.region)
         seeds = self._generate_seeds(job)
-        common = {"steps": key.steps, "sampler": key.sampler, "guides": key.guides,
+        common = {"steps": key.steps, "sampler": key.sampler, "guides": key.guides, **key.resample_options(),
                   "progress": self._progress_hook(job), "cancel": self._cancel_hook(job)}
         began = time.perf_counter()
         if isinstance(job, RepaintJob):

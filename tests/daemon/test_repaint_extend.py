@@ -137,3 +137,26 @@ def test_a_selected_loop_is_prefetched_as_loops_and_named_as_the_cli_names_them(
         assert path == str(tmp_path / "samples" / "generated" / "micro loop 0.5 bars 174 bpm 001.wav")
         reply = svc.ask("/dd/select", str(loop), "bars=1", "bpm=120")
         assert reply.address == "/dd/error" and "go with loop=on" in reply.args[1]
+
+
+def test_resample_over_osc_reaches_the_render_and_its_command(tmp_path, renderer, loop):
+    """resample=U on /dd/repaint, /dd/extend and loop presses renders with RePaint's resampling, as --resample U."""
+    with running_service(service_config(tmp_path, render={"prefetch": 0, "steps": 4}), renderer) as svc:
+        plain = svc.ask("/dd/repaint", str(loop), 1, "start=0.5", "end=1.0", "seed=9").args[1]
+        (path,) = svc.ask("/dd/repaint", str(loop), 1, "start=0.5", "end=1.0", "seed=9", "resample=2").args[1:]
+        assert not np.array_equal(read_audio(path).samples, read_audio(plain).samples), "the same seed, resampled"
+        assert read_metadata(path)["resample"] == 2 and "--resample 2" in read_metadata(path)["command"]
+        assert "resample" not in read_metadata(plain)
+        (path,) = svc.ask("/dd/extend", str(loop), 1, 0.25, "resample=3").args[1:]
+        assert "--resample 3" in read_metadata(path)["command"]
+        (path,) = svc.ask("/dd/vary", str(loop), 1, 0.4, "loop=on", "bars=1", "bpm=120", "resample=2").args[1:]
+        assert read_metadata(path)["resample"] == 2 and read_audio(path).frames == Bars(1, 120).frames(44100)
+        for args, expected in [
+            (("/dd/repaint", str(loop), 1, "start=0.5", "end=1.0", "resample=0"), "resample must be"),
+            (("/dd/extend", str(loop), 1, 0.25, "resample=11"), "resample must be"),
+            (("/dd/vary", str(loop), 1, "resample=2"), "resample= goes with loops"),
+            (("/dd/interpolate", str(loop), str(loop), "resample=2"), "resample"),
+        ]:
+            reply = svc.ask(*args)
+            assert reply.address == "/dd/error" and expected in reply.args[1], (args, reply.args)
+        assert svc.ask("/dd/ping").address == "/dd/pong"
