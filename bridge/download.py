@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import http.client
 import logging
 import re
@@ -232,11 +231,9 @@ def _verify(path: Path, size: int | None, sha256: str | None, url: str) -> None:
         raise DownloadError(f"{url}: the download has {actual:,} bytes, expected {size:,}; deleted it, run again")
     if sha256 is None:
         return
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        while block := file.read(CHUNK_BYTES * 8):
-            digest.update(block)
-    if digest.hexdigest() != sha256:
+        actual_sha256 = files.sha256_of(file)
+    if actual_sha256 != sha256:
         path.unlink(missing_ok=True)
-        raise DownloadError(f"{url}: corrupt download (sha256 {digest.hexdigest()[:16]}..., published "
+        raise DownloadError(f"{url}: corrupt download (sha256 {actual_sha256[:16]}..., published "
                             f"{sha256[:16]}...); deleted it, run again")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -373,6 +374,15 @@ def name_of(file: BinaryIO, path: str | os.PathLike) -> str:
     /proc/self/fd/N where there is one, so the path cannot be swapped for a FIFO or a device meanwhile."""
     own = f"/proc/self/fd/{file.fileno()}"
     return own if os.path.exists(own) else os.fspath(path)
+
+
+def sha256_of(file: BinaryIO) -> str:
+    """The hex sha256 of what is left to read in an open binary file, read a block at a time (files of any size;
+    hashlib.file_digest needs Python 3.11)."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: file.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def read_regular(path: str | os.PathLike, limit: int) -> bytes:

@@ -229,11 +229,11 @@ def _unpickling_reason(text: str) -> str:
     return lines[0][:200] if lines else "not a pickle of tensors"
 
 
-def _open_model_file(path: Path):
-    """The model file opened as a regular file of at most MAX_MODEL_FILE_BYTES: a FIFO, a device (/dev/zero) or
-    a file larger than any model is refused before a byte is read."""
+def _open_model_file(path: Path, limit: int = MAX_MODEL_FILE_BYTES):
+    """The model file opened as a regular file of at most ``limit`` bytes: a FIFO, a device (/dev/zero) or a
+    file larger than any model is refused before a byte is read."""
     try:
-        return files.open_regular(path, MAX_MODEL_FILE_BYTES)
+        return files.open_regular(path, limit)
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read ({files.reason(error)})") from None
 
@@ -305,7 +305,7 @@ def _read_diffusers_weights(folder: Path) -> dict[str, torch.Tensor]:
         if not path.is_file():
             continue
         if path.suffix == WEIGHTS_SUFFIX:
-            return _read_safetensors(path)
+            return read_safetensors(path)
         state = _unpickle_weights(path)
         if not isinstance(state, dict):
             raise CheckpointError(f"{path}: expected a dict of tensors")
@@ -401,13 +401,15 @@ def _load_own(path: Path) -> LoadedModel:
     weights_path = card.weights_path
     if not weights_path.is_file():
         raise CheckpointError(f"{card_path}: its weights {weights_path.name} are missing")
-    state = _read_safetensors(weights_path)
+    state = read_safetensors(weights_path)
     check_shapes(state, card.architecture, weights_path)
     return LoadedModel(card=card, state_dict=state, source=weights_path)
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    with _open_model_file(path) as file:
+def read_safetensors(path: Path, limit: int = MAX_MODEL_FILE_BYTES) -> dict[str, torch.Tensor]:
+    """The tensors of a .safetensors file of at most ``limit`` bytes, on the CPU; CheckpointError, one line, for
+    anything else (a pickle, a truncated file, a FIFO): safetensors never runs code."""
+    with _open_model_file(path, limit) as file:
         try:
             return safetensors.torch.load_file(files.name_of(file, path), device="cpu")
         except Exception as error:  # safetensors raises its own error type for bad headers and truncation

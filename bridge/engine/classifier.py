@@ -25,6 +25,8 @@ import yaml
 from torch import nn
 
 from bridge import constants, files
+from bridge.engine.checkpoints import read_safetensors
+from bridge.engine.guidance import stft
 from bridge.errors import CheckpointError, one_line
 from bridge.training.features import mel_filterbank
 
@@ -54,8 +56,7 @@ class Features:
         audio = audio if audio.dtype == torch.float64 else audio.float()  # float64 kept: the gradient checks
         mid = audio.mean(dim=1)[:, :self.window]
         mid = nn.functional.pad(mid, (0, self.window - mid.shape[-1]))
-        window = torch.hann_window(self.n_fft, device=audio.device, dtype=mid.dtype)
-        spec = torch.stft(mid, self.n_fft, self.hop, window=window, center=True, return_complex=True)
+        spec = stft(mid[:, None], self.n_fft, self.hop)[:, 0]
         power = spec.real.pow(2) + spec.imag.pow(2)  # |X|^2 without abs(): its gradient at 0 is finite
         bank = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels).to(power)
         mel = torch.einsum("mf,bft->bmt", bank, power)
@@ -138,13 +139,7 @@ def load_classifier(path: str | os.PathLike | None = None) -> tuple[DrumClassifi
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{card_path(weights)}: cannot read the card ({type(error).__name__}: "
                               f"{one_line(error)})") from None
-    try:
-        with files.open_regular(weights, MAX_WEIGHTS_BYTES) as file:
-            state = safetensors.torch.load(file.read())
-    except OSError as error:
-        raise CheckpointError(f"{weights}: cannot read ({files.reason(error)})") from None
-    except Exception as error:  # safetensors' own error type for a bad header (a pickle, a truncated file)
-        raise CheckpointError(f"{weights}: not a readable safetensors file ({one_line(error)})") from None
+    state = read_safetensors(weights, MAX_WEIGHTS_BYTES)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

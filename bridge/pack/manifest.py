@@ -8,7 +8,6 @@ interrupted run resumes from them: a file is done when the manifest lists it and
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import time
@@ -38,10 +37,7 @@ def checksum(path: Path) -> str | None:
     """The file's sha256, or None when it is missing or not a regular file."""
     try:
         with files.open_regular(path, AUDIO_BYTES) as file:
-            digest = hashlib.sha256()
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-            return digest.hexdigest()
+            return files.sha256_of(file)
     except OSError:
         return None
 

@@ -343,17 +343,15 @@ def debian_package(font: Path) -> tuple[str, str] | None:
 
 
 def licence_text(font: Path, found: list[Kit], velocities, max_seconds: float) -> str:
-    digest = hashlib.sha256()
     with open(font, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+        font_sha256 = files.sha256_of(f)
     package = debian_package(font)
     fmt = f"{SAMPLE_RATE // 1000} kHz 16-bit WAV, mono and stereo, at most {max_seconds:g} s"
     lines = [
         "# Where these one-shots come from",
         "",
         f"Rendered by `dd-bridge make-drums` with FluidSynth from the soundfont `{font.name}`",
-        f"(sha256 {digest.hexdigest()}): drum kits {', '.join(k.name for k in found)};",
+        f"(sha256 {font_sha256}): drum kits {', '.join(k.name for k in found)};",
         f"GM percussion keys {KEYS.start}-{KEYS.stop - 1} at velocities {', '.join(map(str, velocities))}; {fmt}.",
         "",
     ]
@@ -366,7 +364,7 @@ def licence_text(font: Path, found: list[Kit], velocities, max_seconds: float) -
                  "licence": known.licence,
                  "licence_source": f"/usr/share/doc/{package[0]}/copyright (Debian package {package[0]} "
                                    f"{package[1]}), copied below",
-                 "source": f"dd-bridge make-drums {font} (sha256 {digest.hexdigest()[:16]}...)", "format": fmt}
+                 "source": f"dd-bridge make-drums {font} (sha256 {font_sha256[:16]}...)", "format": fmt}
         lines += [f"Licence: **{known.licence}**; copyright holders: {known.holders}. These sounds {verdict}.", "",
                   "The model card's `training_data` entry for them:", "", "```yaml",
                   yaml.safe_dump([entry], sort_keys=False, width=110).rstrip(), "```", ""]
