@@ -13,9 +13,9 @@ from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import ConfigError
 from bridge.training import data, recipe, session
 from bridge.training.recipe import Recipe
-from bridge.training.train import fit, open_run, read_losses, v_loss
+from bridge.training.train import fit, open_run, v_loss
 
-from .test_train import settings_for
+from .test_train import assert_continued_exactly, assert_differs_from_a_plain_run, settings_for
 
 KNOBS = dict(loss_weight="min-snr:5", pre_emphasis=0.9, t_sampling="low:0.3:0.6")
 
@@ -114,11 +114,8 @@ def test_the_knobs_are_recorded_in_run_yaml_and_a_continued_run_keeps_them(tmp_p
     resumed = open_run(tmp_path / "resumed", settings_for(tiny_config, 4), model=DanceDiffusionUNet(tiny_config))
     assert {k: getattr(resumed.settings, k) for k in KNOBS} == KNOBS and resumed.recipe.gamma == 5
     fit(resumed, windows)
-    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.allclose(a, b, atol=1e-6)
-    plain = open_run(tmp_path / "plain", settings_for(tiny_config, 4))
-    fit(plain, windows)
-    assert [loss for _, loss, _ in read_losses(plain.dir)] != [loss for _, loss, _ in read_losses(straight.dir)]
+    assert_continued_exactly(straight, resumed)
+    assert_differs_from_a_plain_run(straight, tmp_path, tiny_config, windows)
 
     card = yaml.safe_load(session.export(straight)[1].read_text())
     assert {k: card["training"][k] for k in KNOBS} == KNOBS

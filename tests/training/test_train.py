@@ -21,6 +21,19 @@ def windows(drumkits):
     return data.OneShots.load(files, RATE, WINDOW).windows
 
 
+def assert_continued_exactly(straight, resumed):
+    """A run stopped and continued ends with the weights of one that ran straight through."""
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def assert_differs_from_a_plain_run(run, tmp_path, config, windows):
+    """The settings under test change training: a run without them has other losses (the test can fail)."""
+    plain = open_run(tmp_path / "plain", settings_for(config, 4))
+    fit(plain, windows)
+    assert [loss for _, loss, _ in read_losses(plain.dir)] != [loss for _, loss, _ in read_losses(run.dir)]
+
+
 def settings_for(config, steps, **overrides):
     options = dict(data=["drums"], architecture=config.to_dict(), sample_rate=RATE, window=WINDOW, steps=steps,
                    batch_size=2, lr=1e-3, warmup=1, save_every=2, seed=0)
@@ -94,11 +107,8 @@ def test_a_run_with_onset_and_pitch_shifts_continues_exactly(tmp_path, tiny_conf
     resumed = open_run(tmp_path / "resumed", settings_for(tiny_config, 4, **augmented),
                        model=DanceDiffusionUNet(tiny_config))
     fit(resumed, windows)
-    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.allclose(a, b, atol=1e-6)
-    plain = open_run(tmp_path / "plain", settings_for(tiny_config, 4))
-    fit(plain, windows)
-    assert [loss for _, loss, _ in read_losses(plain.dir)] != [loss for _, loss, _ in read_losses(straight.dir)]
+    assert_continued_exactly(straight, resumed)
+    assert_differs_from_a_plain_run(straight, tmp_path, tiny_config, windows)
 
 
 def test_an_old_run_yaml_keeps_its_augmentation_and_new_runs_get_the_full_one(tmp_path, tiny_config):
