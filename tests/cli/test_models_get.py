@@ -176,6 +176,12 @@ def dd_bridge(env: dict, *argv, **options) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "bridge", *map(str, argv)], env=full, text=True, **options)
 
 
+def ctrl_c_as_on_a_terminal() -> None:
+    """Ctrl-C's default action, as a command run from a terminal has it: a test suite started in the background by
+    a shell (`cmd &`) ignores SIGINT, and a child inherits that, so the signal sent would be dropped."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_on_a_terminal(env: dict, answer: str, *argv) -> tuple[int, str, str]:
     """Runs dd-bridge with a pseudo-terminal as stdin (as in a shell) and types ``answer`` when it asks."""
     master, slave = pty.openpty()
@@ -276,7 +282,8 @@ def test_ctrl_c_during_the_download_keeps_what_arrived_for_the_rerun(home, check
     with FileServer({"/m.ckpt": checkpoint}) as server:
         write_catalogue(home, f"{server.url}/m.ckpt", checkpoint)
         server.stall_after = third
-        process = dd_bridge(home, "models", "get", NAME, "--yes", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = dd_bridge(home, "models", "get", NAME, "--yes", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=ctrl_c_as_on_a_terminal)
         deadline = time.monotonic() + 120
         while not (part.is_file() and part.stat().st_size == third):
             assert process.poll() is None and time.monotonic() < deadline
