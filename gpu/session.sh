@@ -9,8 +9,8 @@
 # (environment): DD_GPU_BUDGET_S (whole script, default 515), DD_GPU_SIZE (tiny|small|medium|full: from scratch),
 # DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TRAIN_BENCH_S (0: none; gpu/bench_train.py at full size), DD_GPU_TEST_S (120), DD_GPU_BENCH_S (240: a CUDA bench compiles the network first, measured > 100 s on the H200), DD_GPU_EVAL_S (60),
 # DD_GPU_EVAL_COUNT (16), DD_GPU_EVAL_BASE (dd-drums-small), DD_GPU_PACK_S (30), DD_GPU_MARGIN_S (20),
-# DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_EVAL_DATA (gpu/carry/eval-data.txt: the bundled
-# model's kits, so both models are scored on its 14 held-out files), DD_GPU_TESTS (test files), DD_GPU_RECIPE (the
+# DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_EVAL_DATA (gpu/carry/eval-data.txt: held-out kits
+# never trained on, the reference of both models' MMD^2; the training data itself when empty), DD_GPU_TESTS (test files), DD_GPU_RECIPE (the
 # training recipe's flags, default below; a carried run keeps the recipe it started with), DD_GPU_TRAIN_ARGS
 # (more train flags), DD_GPU_RUN (the run folder), DD_GPU_CARRIED_RUN (gpu/carry/run; empty: none), DD_PYTHON
 # (python3), OUT (the tool sets it).
@@ -49,7 +49,9 @@ if ! "$PY" -c "import soundfile, soxr, pythonosc, mido, platformdirs, diffusers;
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if [ -n "${DD_GPU_DATA:-}" ]; then DATA=$DD_GPU_DATA; else DATA=$(cat gpu/carry/data.txt 2>/dev/null | tr '\n' ' '); fi
-for dir in $DATA; do  # restored under the same absolute path it had on the machine that prepared it
+EVAL_DATA=${DD_GPU_EVAL_DATA:-$(cat gpu/carry/eval-data.txt 2>/dev/null | tr '\n' ' ')}
+EVAL_DATA=${EVAL_DATA:-$DATA}
+for dir in $DATA $EVAL_DATA; do  # restored under the same absolute path it had on the machine that prepared it
   [ -d "$dir" ] || { mkdir -p "$(dirname "$dir")" && cp -r "gpu/carry/data$dir" "$dir"; } || echo "data: cannot restore $dir"
 done
 echo "== machine"; nvidia-smi || echo "no nvidia-smi"
@@ -120,8 +122,9 @@ else
 fi
 CANDIDATE=$(ls -t "$RUN"/*-step*.safetensors 2>/dev/null | head -1)
 if [ -n "$CANDIDATE" ]; then
-  EVAL_DATA=${DD_GPU_EVAL_DATA:-$(cat gpu/carry/eval-data.txt 2>/dev/null || echo "$DATA")}
   EVAL=(--data $EVAL_DATA --count "${DD_GPU_EVAL_COUNT:-16}")
+  # Held-out kits as the reference: the training audio is then the floor's real files (eval's --train-data).
+  [ "$(echo $EVAL_DATA)" = "$(echo $DATA)" ] || EVAL+=(--train-data $DATA)
   BASE=${DD_GPU_EVAL_BASE-dd-drums-small}  # the model the candidate must beat; empty: none
   stage eval "$(min "$EVAL_S" $(( $(left) - PACK_S )))" bash -c "set -o pipefail; { rc=0; echo '# candidate $CANDIDATE';
     $PY -m bridge eval --model $CANDIDATE ${EVAL[*]} || rc=1; echo '# $BASE (same seeds)';
