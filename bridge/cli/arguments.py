@@ -20,4 +20,18 @@ def bounded_int(low: int, high: int | None = None):
     return parse
 
 
+def bounded_float(low: float, high: float):
+    """A number in low..high."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be in {low:g}..{high:g}, got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
 positive_int = bounded_int(1)

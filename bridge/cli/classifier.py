@@ -11,7 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 from bridge import files
-from bridge.cli.arguments import bounded_int
+from bridge.cli.arguments import bounded_float, bounded_int
+from bridge.training.class_recipe import MAX_MEMBERS, Recipe
+
+DEFAULTS = Recipe()
 from bridge.errors import BridgeError, CheckpointError
 from bridge.progress import Bar
 
@@ -34,14 +37,28 @@ def register(subparsers) -> None:
         epilog="Then: dd-bridge vary kick.wav --guide class=1:FILE.safetensors#snare")
     train.add_argument("data", nargs="+", type=Path, metavar="DATA", help="kits or labelled folders (above)")
     train.add_argument("--out", required=True, type=Path, metavar="FILE", help="the classifier: FILE.safetensors")
-    train.add_argument("--steps", type=bounded_int(1, 1_000_000), default=1500, metavar="N",
-                       help="training steps of 32 sounds (default: %(default)s; about 0.2 s each on one core)")
     train.add_argument("--held-out-kits", nargs="+", default=[], metavar="KIT",
                        help="kits (folder names) kept out of training: the card's accuracy is measured on them")
-    train.add_argument("--augment", choices=("none", "blur", "model"), default="none",
-                       help="what besides the clean (coloured) sounds it learns from: nothing (none), blurred "
-                            "noisy copies (blur), a diffusion model's denoised estimates of noised copies (model) "
-                            "(default: %(default)s: the others measured no better on held-out kits, docs/guidance.md)")
+    recipe = train.add_argument_group("recipe", "how it learns (defaults: the shipped classifier's, each measured "
+                                                "on held-out kits in docs/guidance.md)")
+    recipe.add_argument("--steps", type=bounded_int(1, 1_000_000), default=DEFAULTS.steps, metavar="N",
+                        help="training steps of 32 sounds per network (default: %(default)s; about 0.1 s each on "
+                             "one core)")
+    recipe.add_argument("--augment", choices=("none", "blur", "model"), default=DEFAULTS.augment,
+                        help="what besides the clean (coloured) sounds it learns from: nothing (none), blurred "
+                             "noisy copies (blur), a diffusion model's denoised estimates of noised copies (model) "
+                             "(default: %(default)s)")
+    recipe.add_argument("--rough", type=bounded_float(0, 1), default=DEFAULTS.rough, metavar="SHARE",
+                        help="the share of training sounds put in a small synthetic room, soft-clipped and over a "
+                             "noise floor, as real kits are recorded (default: %(default)s)")
+    recipe.add_argument("--members", type=bounded_int(1, MAX_MEMBERS), default=DEFAULTS.members, metavar="N",
+                        help="networks trained from seeds K, K+1, ... and averaged in logits (default: %(default)s)")
+    recipe.add_argument("--channels", type=bounded_int(1, 256), nargs="+", default=list(DEFAULTS.channels),
+                        metavar="W", help="each convolution layer's width (default: %(default)s)")
+    recipe.add_argument("--mels", type=bounded_int(8, 256), default=DEFAULTS.n_mels, metavar="N",
+                        help="mel bands of the spectrogram it hears (default: %(default)s)")
+    recipe.add_argument("--dropout", type=bounded_float(0, 0.9), default=DEFAULTS.dropout, metavar="P",
+                        help="dropout before the last layer while training (default: %(default)s)")
     train.add_argument("--model", default=None, metavar="M",
                        help="the diffusion model whose estimates --augment model uses (default: the bundled one)")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
@@ -78,14 +95,16 @@ def run_train_classifier(args) -> int:
         engine = Engine(args.model, device="auto")
         with Bar(f"estimates of {engine.card.name}", unit="sound") as progress:
             blurred = classify.estimates(engine, data.windows[training], args.cache, args.seed, progress)
+    recipe = _recipe(args)
+    total = recipe.steps * recipe.members
     started = time.perf_counter()
     with Bar("train-classifier", unit="step") as progress:
-        model = classify.train(data, training, steps=args.steps, seed=args.seed, augment=args.augment,
-                               blurred=blurred, progress=lambda step, loss: progress(step, args.steps,
-                                                                                     f"loss {loss:.3f}"))
+        model = classify.train(data, training, recipe, seed=args.seed, blurred=blurred,
+                               progress=lambda step, loss: progress(step, total, f"loss {loss:.3f}"))
     seconds = time.perf_counter() - started
-    card = {"training": {"command": _command(args, weights), "steps": args.steps, "batch": classify.BATCH,
-                         "augment": args.augment, "seed": args.seed, "seconds": round(seconds),
+    card = {"training": {"command": _command(args, weights), "steps": recipe.steps, "batch": recipe.batch,
+                         "augment": recipe.augment, "rough": recipe.rough, "members": recipe.members,
+                         "dropout": recipe.dropout, "seed": args.seed, "seconds": round(seconds),
                          "hardware": f"{torch.get_num_threads()} CPU threads"},
             "training_data": _kits(data, training, items)}
     if held:
@@ -101,10 +120,17 @@ def run_train_classifier(args) -> int:
     return 0
 
 
+def _recipe(args):
+    return Recipe(steps=args.steps, augment=args.augment, rough=args.rough, members=args.members,
+                  channels=tuple(args.channels), n_mels=args.mels, dropout=args.dropout)
+
+
 def _command(args, weights: Path) -> str:
     """The command that trains the same classifier again."""
     words = ["dd-bridge", "train-classifier", *map(str, args.data), "--out", str(weights), "--steps",
-             str(args.steps), "--augment", args.augment, "--seed", str(args.seed)]
+             str(args.steps), "--augment", args.augment, "--rough", str(args.rough), "--members", str(args.members),
+             "--channels", *map(str, args.channels), "--mels", str(args.mels), "--dropout", str(args.dropout),
+             "--seed", str(args.seed)]
     if args.model:
         words += ["--model", args.model]
     if args.held_out_kits:

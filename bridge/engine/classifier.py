@@ -28,6 +28,7 @@ from bridge import constants, files
 from bridge.engine.checkpoints import read_safetensors
 from bridge.engine.guidance import stft
 from bridge.errors import CheckpointError, one_line
+from bridge.training.class_recipe import MAX_MEMBERS
 from bridge.training.features import mel_filterbank
 
 CLASSIFIERS_DIR = constants.MODELS_DIR / "classifiers"
@@ -68,9 +69,10 @@ class Features:
 class DrumClassifier(nn.Module):
     """``forward(audio [B, C, L]) -> logits [B, classes]`` at ``features.sample_rate``."""
 
-    def __init__(self, classes, features: Features = Features(), channels=(8, 16, 32, 32)):
+    def __init__(self, classes, features: Features = Features(), channels=(8, 16, 32, 32), dropout: float = 0.0):
         super().__init__()
         self.classes, self.features, self.channels = tuple(classes), features, tuple(channels)
+        self.dropout = nn.Dropout(dropout)  # training only: no weights, nothing in the card
         layers, width = [], 1
         for i, out in enumerate(self.channels):
             layers += [nn.Conv2d(width, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
@@ -86,7 +88,7 @@ class DrumClassifier(nn.Module):
 
     def classify(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Logits of ``features.log_mel(audio)``: training draws from spectrograms made once."""
-        return self.head(self.body(log_mel).mean(dim=3).flatten(1))
+        return self.head(self.dropout(self.body(log_mel).mean(dim=3).flatten(1)))
 
     def probabilities(self, audio: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -98,11 +100,34 @@ class DrumClassifier(nn.Module):
                 "architecture": {"channels": list(self.channels)}, **extra}
 
 
+class Ensemble(nn.Module):
+    """Classifiers of the same classes and features, each trained from its own seed, averaged in logits: one
+    differentiable module, as a single classifier is (``forward``, ``classes``, ``features``, ``card``)."""
+
+    def __init__(self, members: list[DrumClassifier]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.classes, self.features, self.channels = members[0].classes, members[0].features, members[0].channels
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features.log_mel(audio))  # the spectrogram once for all of them
+
+    def classify(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member.classify(log_mel) for member in self.members]).mean(0)
+
+    probabilities = DrumClassifier.probabilities
+
+    def card(self, **extra) -> dict:
+        card = self.members[0].card(**extra)
+        card["architecture"]["members"] = len(self.members)
+        return card
+
+
 def card_path(weights: Path) -> Path:
     return weights.with_suffix(".yaml")
 
 
-def save_classifier(model: DrumClassifier, path: str | os.PathLike, **card) -> tuple[Path, Path]:
+def save_classifier(model: "DrumClassifier | Ensemble", path: str | os.PathLike, **card) -> tuple[Path, Path]:
     """``X.safetensors`` and its card ``X.yaml``, both new files (never replacing one); the card last."""
     weights = Path(path).expanduser()
     if weights.suffix.lower() != ".safetensors":
@@ -120,7 +145,7 @@ def save_classifier(model: DrumClassifier, path: str | os.PathLike, **card) -> t
     return weights, card_path(weights)
 
 
-def load_classifier(path: str | os.PathLike | None = None) -> tuple[DrumClassifier, dict]:
+def load_classifier(path: str | os.PathLike | None = None) -> tuple["DrumClassifier | Ensemble", dict]:
     """The classifier at ``path`` (its .safetensors or .yaml; None: the shipped default), in eval mode, and its
     card. CheckpointError, one line, for anything else: a pickle, no card, a card or weights that do not fit."""
     weights = Path(DEFAULT_CLASSIFIER if path is None else path).expanduser()
@@ -134,8 +159,12 @@ def load_classifier(path: str | os.PathLike | None = None) -> tuple[DrumClassifi
         raise CheckpointError(f"{card_path(weights)}: not a classifier's card (kind: {KIND!r} missing)")
     try:
         features = Features(sample_rate=int(card["sample_rate"]), **card.get("features", {}))
-        model = DrumClassifier([str(name) for name in card["classes"]], features,
-                               [int(width) for width in card["architecture"]["channels"]])
+        classes, channels = [str(name) for name in card["classes"]], [int(w) for w in card["architecture"]["channels"]]
+        members = int(card["architecture"].get("members", 1))
+        if not 1 <= members <= MAX_MEMBERS:
+            raise ValueError(f"members must be 1 to {MAX_MEMBERS}, not {members}")
+        model = DrumClassifier(classes, features, channels) if members == 1 else \
+            Ensemble([DrumClassifier(classes, features, channels) for _ in range(members)])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{card_path(weights)}: cannot read the card ({type(error).__name__}: "
                               f"{one_line(error)})") from None
