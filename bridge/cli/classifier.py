@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     recipe.add_argument("--rough", type=bounded_float(0, 1), default=DEFAULTS.rough, metavar="SHARE",
                         help="the share of training sounds put in a small synthetic room, soft-clipped and over a "
                              "noise floor, as real kits are recorded (default: %(default)s)")
+    recipe.add_argument("--masks", type=bounded_int(0, 8), default=DEFAULTS.masks, metavar="N",
+                        help="SpecAugment: N random bands and N random moments of each training spectrogram "
+                             "silenced (default: %(default)s)")
     recipe.add_argument("--members", type=bounded_int(1, MAX_MEMBERS), default=DEFAULTS.members, metavar="N",
                         help="networks trained from seeds K, K+1, ... and averaged in logits (default: %(default)s)")
     recipe.add_argument("--channels", type=bounded_int(1, 256), nargs="+", default=list(DEFAULTS.channels),
@@ -103,7 +106,8 @@ def run_train_classifier(args) -> int:
                                progress=lambda step, loss: progress(step, total, f"loss {loss:.3f}"))
     seconds = time.perf_counter() - started
     card = {"training": {"command": _command(args, weights), "steps": recipe.steps, "batch": recipe.batch,
-                         "augment": recipe.augment, "rough": recipe.rough, "members": recipe.members,
+                         "augment": recipe.augment, "rough": recipe.rough, "masks": recipe.masks,
+                         "members": recipe.members,
                          "dropout": recipe.dropout, "seed": args.seed, "seconds": round(seconds),
                          "hardware": f"{torch.get_num_threads()} CPU threads"},
             "training_data": _kits(data, training, items)}
@@ -121,14 +125,14 @@ def run_train_classifier(args) -> int:
 
 
 def _recipe(args):
-    return Recipe(steps=args.steps, augment=args.augment, rough=args.rough, members=args.members,
+    return Recipe(steps=args.steps, augment=args.augment, rough=args.rough, masks=args.masks, members=args.members,
                   channels=tuple(args.channels), n_mels=args.mels, dropout=args.dropout)
 
 
 def _command(args, weights: Path) -> str:
     """The command that trains the same classifier again."""
     words = ["dd-bridge", "train-classifier", *map(str, args.data), "--out", str(weights), "--steps",
-             str(args.steps), "--augment", args.augment, "--rough", str(args.rough), "--members", str(args.members),
+             str(args.steps), "--augment", args.augment, "--rough", str(args.rough), "--masks", str(args.masks), "--members", str(args.members),
              "--channels", *map(str, args.channels), "--mels", str(args.mels), "--dropout", str(args.dropout),
              "--seed", str(args.seed)]
     if args.model:

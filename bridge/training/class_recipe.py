@@ -25,6 +25,7 @@ class Recipe:
     lr: float = 3e-3
     augment: str = "none"  # besides the clean sounds: blurred copies, or a diffusion model's estimates
     rough: float = 0.0  # the share of training sounds in a room, soft-clipped, over a noise floor (classify.roughen)
+    masks: int = 0  # SpecAugment: bands and spans of each training spectrogram set to the floor (classify.mask)
     channels: tuple[int, ...] = (8, 16, 32, 32)
     n_mels: int = 64
     dropout: float = 0.0

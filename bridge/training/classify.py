@@ -209,7 +209,10 @@ def _train_one(data: ClassSet, indices: list[int], recipe: Recipe, features: Fea
     for step in range(recipe.steps):
         kinds = torch.randint(len(by_class), (recipe.batch,), generator=generator).tolist()
         chosen = torch.stack([by_class[k][torch.randint(len(by_class[k]), (), generator=generator)] for k in kinds])
-        loss = F.cross_entropy(model.classify(pool[chosen].float()), labels[chosen],
+        spectrograms = pool[chosen].float()
+        if recipe.masks:
+            spectrograms = mask(spectrograms, recipe.masks, generator)
+        loss = F.cross_entropy(model.classify(spectrograms), labels[chosen],
                                label_smoothing=recipe.label_smoothing)
         optimiser.zero_grad()
         loss.backward()
@@ -218,6 +221,23 @@ def _train_one(data: ClassSet, indices: list[int], recipe: Recipe, features: Fea
         if progress:
             progress(step + 1, float(loss.detach()))
     return model.eval()
+
+
+def mask(spectrograms: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """[B, 1, mels, frames] with ``count`` random bands (up to an eighth of the mels) and ``count`` random spans
+    (up to an eighth of the frames) of each set to the floor (-1) (SpecAugment, Park et al. 2019): no one band or
+    moment can carry the class alone, as a kit's mic or an EQ can take any of them away."""
+    b, _, mels, frames = spectrograms.shape
+    out = spectrograms.clone()
+    for size, axis in ((mels, 2), (frames, 3)):
+        for _ in range(count):
+            width = (torch.rand(b, generator=generator) * size / 8).long()
+            start = (torch.rand(b, generator=generator) * (size - width)).long()
+            at = torch.arange(size)[None]
+            hit = (at >= start[:, None]) & (at < (start + width)[:, None])  # [B, size]
+            shape = (b, 1, size, 1) if axis == 2 else (b, 1, 1, size)
+            out = out.masked_fill(hit.view(shape), -1.0)
+    return out
 
 
 def _pool(data: ClassSet, positions: torch.Tensor, features: Features, recipe: Recipe, blurred: torch.Tensor | None,

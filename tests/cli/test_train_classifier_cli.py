@@ -69,3 +69,21 @@ def test_an_unknown_held_out_kit_is_named(tmp_path, drumkits, capsys):
     assert main(["train-classifier", str(drumkits / "Audiophob"), "--out", str(tmp_path / "c"),
                  "--held-out-kits", "Nope"]) == 1
     assert "no kit named Nope in the data (kits: Audiophob)" in capsys.readouterr().err
+
+
+def test_the_recipe_s_options_reach_the_classifier_and_its_card(tmp_path, drumkits, capsys):
+    out = tmp_path / "pair"
+    assert main(["train-classifier", str(drumkits / "Millo-Drums_v.1"), "--out", str(out), "--steps", "2",
+                 "--members", "2", "--mels", "32", "--channels", "4", "8", "--rough", "0.5", "--masks", "1",
+                 "--dropout", "0.2"]) == 0
+    model, card = load_classifier(out.with_suffix(".safetensors"))
+    assert len(model.members) == 2 and model.features.n_mels == 32 and model.channels == (4, 8)
+    assert card["architecture"] == {"channels": [4, 8], "members": 2} and card["features"]["n_mels"] == 32
+    assert {k: card["training"][k] for k in ("rough", "masks", "members", "dropout")} == {
+        "rough": 0.5, "masks": 1, "members": 2, "dropout": 0.2}
+    assert "--rough 0.5 --masks 1 --members 2 --channels 4 8 --mels 32 --dropout 0.2" in card["training"]["command"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["train-classifier", str(drumkits / "Millo-Drums_v.1"), "--out", str(tmp_path / "x"), "--rough", "1.5"])
+    assert stopped.value.code == 2
+    assert "--rough: must be in 0..1, got 1.5" in capsys.readouterr().err
