@@ -168,7 +168,8 @@ class Engine:
         padded = self.padded_length(length)
         x = seeding.starting_noise(count, padded, seeds)
         ts = step_grid(_steps(steps), 1.0)
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample)
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample,
+                           length=length)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
@@ -192,7 +193,8 @@ class Engine:
         alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
         x = (alpha * clip + sigma * seeding.starting_noise(count, clip.shape[-1], seeds)).float()
         ts = step_grid(_steps(steps), float(noise))
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample)
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample,
+                           length=length)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
@@ -224,14 +226,16 @@ class Engine:
         weights = torch.linspace(0, 1, count, dtype=torch.float64)
         latents = torch.stack([_slerp(ends[0], ends[1], w) for w in weights])
         out = self._sample(latents, ts, sampler, seeding.INTERPOLATION_SEED, None, None, options, tracker=tracker,
-                           guides=guides)
+                           guides=guides, length=length)
         return out[..., :length].clamp(-1, 1)
 
     # The work
 
     def _sample(self, x: torch.Tensor, ts: torch.Tensor, sampler: str, seeds: Seed, progress: Progress,
                 cancel: Cancel, options: dict, tracker: "_Tracker | None" = None, guides: Sequence = (),
-                resample: Resampling | None = None) -> torch.Tensor:
+                resample: Resampling | None = None, length: int | None = None) -> torch.Tensor:
+        """``x`` sampled down ``ts``; ``length``: the render's own samples of the padded state (its guides' losses
+        measure those alone)."""
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         known = set(inspect.signature(SAMPLERS[sampler]).parameters) - {"model", "x", "ts", "callback", "noise_sampler"}
@@ -242,16 +246,16 @@ class Engine:
         resample = resample or Resampling()
         tracker = tracker or _Tracker(resample.steps(ts), len(batches), progress, cancel)
         return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, seeding.noise_seeds(seeds, rows), tracker, options,
-                                    guides, resample) for rows in batches])
+                                    guides, resample, length) for rows in batches])
 
     def _run(self, sample, x: torch.Tensor, ts: torch.Tensor, noise_seeds: list[int] | None,
              tracker: "_Tracker", options: dict, guides: Sequence = (),
-             resample: Resampling | None = None) -> torch.Tensor:
+             resample: Resampling | None = None, length: int | None = None) -> torch.Tensor:
         tracker.check()
         x = x.to(self._device, torch.float32)
         noise_sampler = seeding.NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
         # Unguided renders call the network itself: bit-identical to the reference pipeline.
-        network = Guided(self.network, guides, differentiable=self._module) if guides else self.network
+        network = Guided(self.network, guides, differentiable=self._module, length=length) if guides else self.network
         fresh = noise_sampler or (lambda t, t_next: torch.randn_like(x))
         try:
             with torch.inference_mode():

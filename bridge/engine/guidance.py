@@ -42,12 +42,20 @@ class Guided:
 
     Loss guides with ``full`` set take their gradient through ``differentiable(x, t) -> v`` (the torch module
     itself, in float32 and eager, called with grad on x; where one acts, v is that call's, not ``model``'s); the
-    others edit the estimate in turn, in the order given."""
+    others edit the estimate in turn, in the order given.
 
-    def __init__(self, model, guides, differentiable=None):
+    ``length``: the render's own samples. The network runs on a state padded to its length multiple, and the
+    padding is cut off the file, so a loss measures and edits only the first ``length`` samples: measured with
+    it, a 1 s render's tail read 66 ms longer than the file's, and a decay guide shortened what was then cut.
+    Closed-form edits (the source's shape, a repaint's known part) see the whole state, padding and all."""
+
+    edits_estimates = True  # a multistep sampler ends on the last estimate (bridge.engine.samplers.sample_v_iplms)
+
+    def __init__(self, model, guides, differentiable=None, length: int | None = None):
         self.model = model
         self.guides = list(guides)
         self.differentiable = differentiable
+        self.length = length
         if differentiable is None and any(getattr(guide, "full", False) for guide in self.guides):
             raise ConfigError("full guidance needs the network in torch (--backend torch); use the cheap mode")
 
@@ -64,11 +72,18 @@ class Guided:
             return v
         edited = alpha * x.float() - sigma * v.float()
         for step in steps:
-            edited = edited + step
+            edited = edited + F.pad(step, (0, edited.shape[-1] - step.shape[-1]))
         for guide in active:
-            if not getattr(guide, "full", False):
+            if isinstance(guide, LossGuide) and not guide.full:
+                own = self._own(edited)
+                edited = torch.cat([guide(own, time), edited[..., own.shape[-1]:]], dim=-1)
+            elif not getattr(guide, "full", False):
                 edited = guide(edited, time)
         return ((alpha * x.float() - edited) / sigma).to(v.dtype)
+
+    def _own(self, audio: torch.Tensor) -> torch.Tensor:
+        """The render's own samples of [B, C, padded length]: what a loss measures."""
+        return audio if self.length is None else audio[..., :self.length]
 
     def _through_network(self, x, t, alpha, sigma, guides):
         """v, and each full guide's step, its loss's gradient taken back through the network to x."""
@@ -76,7 +91,7 @@ class Guided:
         with torch.inference_mode(False), torch.enable_grad():
             state = x.detach().clone().float().requires_grad_(True)
             v = self.differentiable(state, t.detach().clone())
-            denoised = alpha * state - sigma * v.float()
+            denoised = self._own(alpha * state - sigma * v.float())
             steps = [guide.step(denoised, sigma, wrt=state) for guide in guides]
         return v.detach().clone(), steps
 
@@ -120,9 +135,12 @@ class LossGuide:
         (gradient,) = torch.autograd.grad(loss.sum(), wrt, retain_graph=True)
         gradient = torch.nan_to_num(gradient)
         spread = _rms(gradient).clamp(min=1e-30)
-        size = self.weight * sigma * _rms(denoised.detach()).clamp(min=LEVEL_FLOOR) / spread  # times g
-        if self.to_zero:  # |size * g| <= loss / |g|
-            size = size.clamp(max=loss.detach().reshape(size.shape).clamp(min=0) / (spread**2 * gradient[0].numel()))
+        # A target's steps are bounded by the distance left, so they need no sigma to keep their sum in check; and
+        # the network puts back some of what it hears at every call, so they must hold the target to the last one.
+        scale = 1.0 if self.to_zero else sigma
+        size = self.weight * scale * _rms(denoised.detach()).clamp(min=LEVEL_FLOOR) / spread  # times g
+        if self.to_zero:  # |size * g| <= 2 loss / |g|: onto the target, to first order
+            size = size.clamp(max=2 * loss.detach().reshape(size.shape).clamp(min=0) / (spread**2 * gradient[0].numel()))
         return -size * gradient
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bridge.engine.finish import low_band
 from bridge.engine.guidance import HOP, N_FFT, LossGuide, band_matrix, stft
 from bridge.errors import ConfigError
 
@@ -40,9 +41,11 @@ class GuideContext:
 
 # Measures ----------------------------------------------------------------------------------------------------------
 
-def frame_energy(audio: torch.Tensor) -> torch.Tensor:
-    """[B, frames]: energy per 21 ms STFT frame (hop 5.3 ms at 48 kHz), summed over bins and channels."""
-    return stft(audio).abs().pow(2).sum(dim=(1, 2))
+def frame_energy(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """[B, frames]: energy per 21 ms STFT frame (hop 5.3 ms at 48 kHz), summed over bins and channels, of the
+    audio without its band under 20 Hz: every file is finished without it (bridge.engine.finish), and an offset
+    or rumble left in a tail read as a tail (a decay guide held 0.30 s on estimates whose files read 0.24 s)."""
+    return stft(audio - low_band(audio, rate)).abs().pow(2).sum(dim=(1, 2))
 
 
 def brightness(audio: torch.Tensor, rate: int) -> torch.Tensor:
@@ -56,7 +59,7 @@ def brightness(audio: torch.Tensor, rate: int) -> torch.Tensor:
 def decay(audio: torch.Tensor, rate: int) -> torch.Tensor:
     """log2 of the T60 in seconds: 13.8 times the energy-weighted mean time after the loudest frame (exact for an
     exponential decay; a tail cut by the clip's end reads shorter)."""
-    energy = frame_energy(audio)
+    energy = frame_energy(audio, rate)
     frames = torch.arange(energy.shape[-1], device=audio.device)
     after = frames[None] - energy.detach().argmax(-1, keepdim=True)  # frames since the peak
     weights = energy * (after >= 0)
@@ -67,7 +70,7 @@ def decay(audio: torch.Tensor, rate: int) -> torch.Tensor:
 def punch(audio: torch.Tensor, rate: int) -> torch.Tensor:
     """dB of the transient over the body: mean frame energy in the 21 ms from the onset over that in the 181 ms
     after (onset: the first frame within 20 dB of the loudest)."""
-    energy = frame_energy(audio)
+    energy = frame_energy(audio, rate)
     loud = energy.detach() >= energy.detach().amax(-1, keepdim=True) * 10 ** (ONSET_DB / 10)
     onset = loud.float().argmax(-1, keepdim=True)
     offset = torch.arange(energy.shape[-1], device=audio.device)[None] - onset
@@ -186,6 +189,7 @@ class Measured:
     measure: Callable[[torch.Tensor, int], torch.Tensor]
     parse_target: Callable[[str, GuideContext], float]
     shown: Callable[[float], float] = float  # working scale -> unit
+    relative: bool = False  # the unit is a ratio scale (s, Hz): eval-guides also gives a target's relative distance
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
@@ -228,9 +232,9 @@ class Match:
 
 BRIGHTNESS = Measured("brightness", "Hz", "a higher spectral centroid: brighter (negative: darker)",
                       "a centroid in Hz: 3000, 3k, 3kHz", brightness, _hertz,
-                      shown=lambda octaves: 2 ** octaves)
+                      shown=lambda octaves: 2 ** octaves, relative=True)
 DECAY = Measured("decay", "s", "a longer tail (negative: shorter)", "a T60 in seconds: 0.4, 400ms", decay,
-                 _seconds, shown=lambda octaves: 2 ** octaves)
+                 _seconds, shown=lambda octaves: 2 ** octaves, relative=True)
 PUNCH = Measured("punch", "dB", "more transient over the body (negative: softer attack)", "dB: 12", punch,
                  _decibels("punch"))
 TUNING = Measured("tuning", "MIDI note", "a higher fundamental (negative: lower)",

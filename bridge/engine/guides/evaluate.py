@@ -38,6 +38,7 @@ class GuideFigures:
     # independent judge (one that did not guide: a guide can fool its own classifier).
     in_class: tuple[float, float] | None = None
     judged_in_class: tuple[float, float] | None = None
+    relative: bool = False  # also the distance to the target relative to it (a ratio scale: seconds, Hz)
 
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
@@ -58,6 +59,8 @@ class GuideFigures:
             errors_u = statistics.median(abs(u - self.goal) for u in self.unguided)
             errors_g = statistics.median(abs(g - self.goal) for g in self.guided)
             line += f"; median distance to {self.goal:.2f}: {errors_u:.2f} -> {errors_g:.2f}"
+            if self.relative:
+                line += f" ({100 * errors_u / abs(self.goal):.0f} % -> {100 * errors_g / abs(self.goal):.0f} % of it)"
         if self.likeness is not None:
             change, error = self.likeness
             line += f"; MMD^2 to the real sounds {change:+.4f} +- {error:.4f}"
@@ -132,7 +135,8 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         likeness = judge.paired_difference(guided, plain) if judge is not None else None
         measure = _measure(kind, request)
         figure = GuideFigures(request, kind.unit, measure(plain, engine.sample_rate),
-                              measure(guided, engine.sample_rate), seconds_per_step, goal, likeness)
+                              measure(guided, engine.sample_rate), seconds_per_step, goal, likeness,
+                              relative=goal is not None and getattr(kind, "relative", False))
         if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
             figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
                                                                  class_judge))
