@@ -49,13 +49,14 @@ class Guided:
     it, a 1 s render's tail read 66 ms longer than the file's, and a decay guide shortened what was then cut.
     Closed-form edits (the source's shape, a repaint's known part) see the whole state, padding and all."""
 
-    edits_estimates = True  # a multistep sampler ends on the last estimate (bridge.engine.samplers.sample_v_iplms)
-
     def __init__(self, model, guides, differentiable=None, length: int | None = None):
         self.model = model
         self.guides = list(guides)
         self.differentiable = differentiable
         self.length = length
+        # A loss's edits jump from call to call: a multistep sampler ends on the last estimate
+        # (bridge.engine.samplers.sample_v_iplms). The closed-form edits (a loop's wrap) keep its order 4.
+        self.edits_estimates = any(isinstance(guide, LossGuide) for guide in self.guides)
         if differentiable is None and any(getattr(guide, "full", False) for guide in self.guides):
             raise ConfigError("full guidance needs the network in torch (--backend torch); use the cheap mode")
 
@@ -140,7 +141,8 @@ class LossGuide:
         scale = 1.0 if self.to_zero else sigma
         size = self.weight * scale * _rms(denoised.detach()).clamp(min=LEVEL_FLOOR) / spread  # times g
         if self.to_zero:  # |size * g| <= 2 loss / |g|: onto the target, to first order
-            size = size.clamp(max=2 * loss.detach().reshape(size.shape).clamp(min=0) / (spread**2 * gradient[0].numel()))
+            reach = 2 * loss.detach().reshape(size.shape).clamp(min=0)
+            size = size.clamp(max=reach / (spread**2 * gradient[0].numel()).clamp(min=1e-30))  # on it: 0, not 0/0
         return -size * gradient
 
 

@@ -79,8 +79,8 @@ def _euler_step(x, denoised, sigma, sigma_next):
 def sample_v_iplms(model: Model, x, ts, *, callback=None, noise_sampler=None):
     """Improved pseudo linear multistep (Zhang & Chen 2022, iPNDM): Adams–Bashforth in eps, order 1 to 4.
 
-    A model that edits its estimates (``edits_estimates``: guidance, RePaint's known part) has an eps that jumps
-    from call to call, not the smooth function of t Adams–Bashforth extrapolates: its last step, to t = 0, is of
+    A model whose estimates a loss guide edits (``edits_estimates``, bridge.engine.guidance.Guided) has an eps that
+    jumps from call to call, not the smooth function of t Adams–Bashforth extrapolates: its last step, to t = 0, is of
     order 1 and ends on the last (edited) estimate, as DPM-Solver++'s last step does. Extrapolated, it put back
     a share of the earlier calls' estimates: a decay guide's tail, 0.16-0.23 s (T60) in the last estimate, ended at
     0.4-1.0 s. An unedited model keeps order 4 to the end, as diffusers' IPNDMScheduler (the parity tests)."""
