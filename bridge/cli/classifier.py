@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     train.add_argument("--out", required=True, type=Path, metavar="FILE", help="the classifier: FILE.safetensors")
     train.add_argument("--held-out-kits", nargs="+", default=[], metavar="KIT",
                        help="kits (folder names) kept out of training: the card's accuracy is measured on them")
+    train.add_argument("--chosen-on", nargs="+", default=[], metavar="KIT",
+                       help="held-out kits whose figure chose the recipe: the card gives the accuracy on them and on "
+                            "the other held-out kits apart (only the others' is a clean test)")
     recipe = train.add_argument_group("recipe", "how it learns (defaults: the shipped classifier's, each measured "
                                                 "on held-out kits in docs/guidance.md)")
     recipe.add_argument("--steps", type=bounded_int(1, 1_000_000), default=DEFAULTS.steps, metavar="N",
@@ -86,6 +89,8 @@ def run_train_classifier(args) -> int:
     if unknown:
         raise BridgeError(f"--held-out-kits: no kit named {', '.join(sorted(unknown))} in the data "
                           f"(kits: {', '.join(sorted({item.kit for item in items})) or 'none'})")
+    if set(args.chosen_on) - held:
+        raise BridgeError(f"--chosen-on: {', '.join(sorted(set(args.chosen_on) - held))} not among --held-out-kits")
     data = classify.ClassSet.load(items, Features(), args.cache)
     training = data.indices(held, inside=False)
     if len({int(data.labels[i]) for i in training}) < 2:
@@ -117,7 +122,8 @@ def run_train_classifier(args) -> int:
         overall = result.card()["overall"]
         log.info("held-out accuracy: %.1f %% +- %.1f over %d sounds of %d kits", 100 * overall["accuracy"],
                  100 * overall["se"], overall["files"], len(result.per_kit))
-        card["held_out"] = {"kits": _kits(data, heldout, items), "accuracy": result.card(),
+        figures = result.card() | (result.split(args.chosen_on) if args.chosen_on else {})
+        card["held_out"] = {"kits": _kits(data, heldout, items), "accuracy": figures,
                             "measured_by": "this training run, on the held-out kits' clean one-shots"}
     for path in save_classifier(model, weights, **card):
         print(path)
@@ -139,6 +145,8 @@ def _command(args, weights: Path) -> str:
         words += ["--model", args.model]
     if args.held_out_kits:
         words += ["--held-out-kits", *args.held_out_kits]
+    if args.chosen_on:
+        words += ["--chosen-on", *args.chosen_on]
     return shlex.join(words)
 
 

@@ -25,10 +25,10 @@ class Recipe:
     lr: float = 3e-3
     augment: str = "none"  # besides the clean sounds: blurred copies, or a diffusion model's estimates
     rough: float = 0.0  # the share of training sounds in a room, soft-clipped, over a noise floor (classify.roughen)
-    masks: int = 0  # SpecAugment: bands and spans of each training spectrogram set to the floor (classify.mask)
+    masks: int = 2  # SpecAugment: bands and spans of each training spectrogram set to the floor (classify.mask)
     channels: tuple[int, ...] = (8, 16, 32, 32)
     n_mels: int = 64
-    dropout: float = 0.0
+    dropout: float = 0.3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
     members: int = 1  # networks averaged in logits, each from its own seed (classifier.Ensemble)

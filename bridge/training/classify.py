@@ -285,7 +285,19 @@ class Accuracy:
 
     @property
     def overall(self) -> tuple[int, int]:
-        return sum(r for r, _ in self.per_kit.values()), sum(n for _, n in self.per_kit.values())
+        return self.over(self.per_kit)
+
+    def over(self, kits) -> tuple[int, int]:
+        """(right, count) over ``kits``."""
+        return sum(self.per_kit[kit][0] for kit in kits), sum(self.per_kit[kit][1] for kit in kits)
+
+    def split(self, chosen_on) -> dict:
+        """For the card: the accuracy on the kits a recipe was chosen by, and on the others, which no choice saw
+        (choosing by a test kit's figure tunes on it; only the others' figure is a clean test)."""
+        chosen = sorted(set(chosen_on))
+        others = [kit for kit in self.per_kit if kit not in chosen_on]
+        return {"chosen_on": {"kits": chosen, **_share(*self.over(chosen))},
+                "never_chosen_on": {"kits": others, **_share(*self.over(others))}}
 
     def card(self) -> dict:
         """For the card: each share with its binomial standard error, and the mean over kits with its error."""

@@ -34,6 +34,24 @@ def test_kits_in_a_classifier_out_with_its_card(tmp_path, drumkits, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_the_kits_a_recipe_was_chosen_on_are_reported_apart(tmp_path, drumkits):
+    out = tmp_path / "chosen"
+    assert main(["train-classifier", *(str(drumkits / kit) for kit in ("Audiophob", "Millo-Drums_v.1",
+                                                                       "VariBreaks", "HardElectro1")),
+                 "--out", str(out), "--steps", "3", "--held-out-kits", "VariBreaks", "HardElectro1",
+                 "Millo-Drums_v.1", "--chosen-on", "VariBreaks"]) == 0
+    card = load_classifier(out.with_suffix(".safetensors"))[1]
+    figures = card["held_out"]["accuracy"]
+    kits = figures["per_kit"]
+    assert figures["chosen_on"]["kits"] == ["VariBreaks"] and figures["chosen_on"]["files"] == 14
+    assert figures["chosen_on"]["accuracy"] == kits["VariBreaks"]["accuracy"]
+    assert figures["never_chosen_on"]["kits"] == ["HardElectro1", "Millo-Drums_v.1"]
+    right = sum(round(kits[k]["accuracy"] * kits[k]["files"]) for k in ("HardElectro1", "Millo-Drums_v.1"))
+    assert figures["never_chosen_on"]["files"] == 28
+    assert figures["never_chosen_on"]["accuracy"] == round(right / 28, 4)
+    assert "--chosen-on VariBreaks" in card["training"]["command"]
+
+
 def test_sub_folders_are_classes_of_your_own(tmp_path, drumkits):
     data = tmp_path / "data"
     for label, names in {"boom": ["bd1.flac", "tom2_1.flac"], "tss": ["closehihat3.flac", "openhat2.flac"]}.items():
@@ -83,6 +101,9 @@ def test_the_recipe_s_options_reach_the_classifier_and_its_card(tmp_path, drumki
         "rough": 0.5, "masks": 1, "members": 2, "dropout": 0.2}
     assert "--rough 0.5 --masks 1 --members 2 --channels 4 8 --mels 32 --dropout 0.2" in card["training"]["command"]
     capsys.readouterr()
+    assert main(["train-classifier", str(drumkits / "Millo-Drums_v.1"), "--out", str(tmp_path / "x"),
+                 "--held-out-kits", "Millo-Drums_v.1", "--chosen-on", "Audiophob"]) == 1
+    assert "--chosen-on: Audiophob not among --held-out-kits" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stopped:
         main(["train-classifier", str(drumkits / "Millo-Drums_v.1"), "--out", str(tmp_path / "x"), "--rough", "1.5"])
     assert stopped.value.code == 2
