@@ -99,7 +99,7 @@ def test_class_guidance_picks_the_asked_class_where_unguided_sampling_picks_eith
     kick = kick_share(denoiser, [CLASS.make(1.0, "kick", GuideContext(RATE))])
     hat = kick_share(denoiser, [CLASS.make(1.0, "hat", GuideContext(RATE))])
     assert 0.35 <= unguided <= 0.65, unguided
-    assert kick >= 0.8 and hat <= 0.35, (kick, hat)  # measured: 99 % kicks; 70 % hats
+    assert kick >= 0.8 and hat <= 0.35, (kick, hat)  # measured: 99 % kicks; 85 % hats (70 % before --masks)
 
 
 def test_the_shipped_classifier_s_card_agrees_with_its_weights(drumkits):
