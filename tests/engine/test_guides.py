@@ -187,6 +187,15 @@ def test_decay_leaves_out_the_band_under_20_hz_that_finishing_removes(sounds):
     assert builtin.DECAY.value(hat + 0.01, RATE)[0] == pytest.approx(builtin.DECAY.value(hat, RATE)[0], rel=0.05)
 
 
+def test_decay_reads_a_steady_sound_from_its_start_even_when_its_end_is_a_little_louder():
+    """The peak is the loudest frame against a fall of 60 dB/s: a 0.5 s noise rising 2 dB is steady (its T60
+    reads 3.7 s), not a peak near its end with little tail (it read 0.11 s, and decay=1 flipped
+    between the two from step to step)."""
+    noise = torch.randn(1, 2, RATE // 2, generator=torch.Generator().manual_seed(2)) * 0.1
+    swell = noise * torch.logspace(0, 0.1, RATE // 2)  # +2 dB from start to end
+    assert builtin.DECAY.value(swell, RATE)[0] > 2.0
+
+
 def test_tuning_by_semitones_is_relative_to_the_source(sounds):
     kick = sounds["kick"][0]
     context = GuideContext(RATE, source=kick)

@@ -21,6 +21,7 @@ from bridge.engine.guidance import HOP, N_FFT, LossGuide, band_matrix, stft
 from bridge.errors import ConfigError
 
 T60_PER_MEAN_TIME = 6 * math.log(10)  # energy exp(-t/tau) falls 60 dB at t = tau ln(10^6): T60 = 13.8 tau
+PEAK_FALL_DB = 60.0  # per second: a later frame is decay's peak only if it stands above a 1 s T60's fall
 ONSET_DB = -20.0  # the onset is the first frame within 20 dB of the loudest
 ATTACK_FRAMES = 4  # 21 ms at 48 kHz (hop 256): the transient
 BODY_FRAMES = 34  # the next 181 ms: the body the transient stands out from
@@ -57,11 +58,15 @@ def brightness(audio: torch.Tensor, rate: int) -> torch.Tensor:
 
 
 def decay(audio: torch.Tensor, rate: int) -> torch.Tensor:
-    """log2 of the T60 in seconds: 13.8 times the energy-weighted mean time after the loudest frame (exact for an
-    exponential decay; a tail cut by the clip's end reads shorter)."""
+    """log2 of the T60 in seconds: 13.8 times the energy-weighted mean time after the peak (exact for an
+    exponential decay; a tail cut by the clip's end reads shorter). The peak is the loudest frame against a fall
+    of 60 dB a second (``PEAK_FALL_DB``): a hit's loudest frame, but on a steady sound, where the loudest frame
+    could be any, the first, so the peak does not jump to the end (reading a steady sound as 0 s) when a step
+    makes the end a little louder."""
     energy = frame_energy(audio, rate)
     frames = torch.arange(energy.shape[-1], device=audio.device)
-    after = frames[None] - energy.detach().argmax(-1, keepdim=True)  # frames since the peak
+    level = 10 * torch.log10(energy.detach().clamp(min=1e-30)) - PEAK_FALL_DB * frames[None] * HOP / rate
+    after = frames[None] - level.argmax(-1, keepdim=True)  # frames since the peak
     weights = energy * (after >= 0)
     mean_time = (weights * after.clamp(min=0)).sum(-1) / weights.sum(-1).clamp(min=1e-30) * HOP / rate
     return torch.log2((T60_PER_MEAN_TIME * mean_time).clamp(min=1e-3))
