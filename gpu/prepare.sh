@@ -49,24 +49,22 @@ done
 rm -f "$CARRY"/wheels/dd_bridge-*.whl
 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$CARRY/wheels" . >/dev/null
 
+# mirror LIST WHAT DIR...: each folder under its absolute path in $CARRY/data, listed in $CARRY/LIST
+mirror() {
+  local list=$CARRY/$1 what=$2 dir; shift 2
+  : > "$list"
+  for dir in "$@"; do
+    dir=$(realpath "$dir")
+    [ -d "$dir" ] || { echo "prepare: no $what at $dir" >&2; exit 1; }
+    mkdir -p "$CARRY/data$(dirname "$dir")"
+    cp -r "$dir" "$CARRY/data$dir"
+    echo "$dir" >> "$list"
+  done
+}
 rm -rf "$CARRY/data" && mkdir -p "$CARRY/data"
-: > "$CARRY/data.txt"
-for dir in $DATA; do
-  dir=$(realpath "$dir")
-  [ -d "$dir" ] || { echo "prepare: no training data at $dir" >&2; exit 1; }
-  mkdir -p "$CARRY/data$(dirname "$dir")"
-  cp -r "$dir" "$CARRY/data$dir"
-  echo "$dir" >> "$CARRY/data.txt"
-done
-
-: > "$CARRY/eval-data.txt"
-for dir in $EVAL_DATA; do  # mirrored like the training audio, listed apart: eval's reference, never trained on
-  dir=$(realpath "$dir")
-  [ -d "$dir" ] || { echo "prepare: no held-out kit at $dir" >&2; exit 1; }
-  mkdir -p "$CARRY/data$(dirname "$dir")"
-  cp -r "$dir" "$CARRY/data$dir"
-  echo "$dir" >> "$CARRY/eval-data.txt"
-done
+mirror data.txt "training data" $DATA
+# the held-out kits travel the same way but are listed apart: eval's reference, never trained on
+mirror eval-data.txt "held-out kit" $EVAL_DATA
 
 rm -rf "$CARRY/run"
 if [ -f gpu/state/run.yaml ]; then cp -r gpu/state "$CARRY/run"; echo "prepare: carrying the run state in gpu/state"; fi
