@@ -118,7 +118,8 @@ def _settings(args) -> dict:
     """Every option that decides the bytes, as the recreating command names them (bridge.pack.render)."""
     spec = args.model or constants.DEFAULT_MODEL
     bars = render.loop_length(args)
-    return {"model": render.model_reference(spec, spec), "steps": args.steps, "sampler": args.sampler,
+    return {"model": render.model_reference(spec, spec), "steps": args.steps,
+            "sampler": constants.sampler_for(args.sampler),
             "shape": args.shape, "finish": args.finish, "format": args.format, "precision": args.precision,
             "backend": args.backend, "sample_rate": args.sample_rate, "window": args.window,
             "guide": [request.text for request in render.guide_requests(args)], "guide_mode": args.guide_mode,

@@ -184,8 +184,10 @@ def model_options(parser: argparse.ArgumentParser) -> None:
                              f"(default: {constants.DEFAULT_MODEL})")
     parser.add_argument("--steps", type=setting("steps"), default=constants.DEFAULT_STEPS, metavar="S",
                         help="sampler steps (default: %(default)s)")
-    parser.add_argument("--sampler", type=setting("sampler"), default=constants.DEFAULT_SAMPLER, metavar="X",
-                        help=f"sampling method: {', '.join(SAMPLERS)} (default: %(default)s)")
+    parser.add_argument("--sampler", type=setting("sampler"), default=constants.AUTO_SAMPLER, metavar="X",
+                        help=f"sampling method: {', '.join(SAMPLERS)} (default: %(default)s: "
+                             f"{constants.NEW_SOUND_SAMPLER} for new one-shots, {constants.DEFAULT_SAMPLER} for "
+                             "everything else)")
     parser.add_argument("--device", choices=constants.DEVICES, default="auto",
                         help="where to run (default: %(default)s)")
     parser.add_argument("--precision", choices=constants.PRECISIONS, default=constants.DEFAULT_PRECISION,
@@ -237,7 +239,7 @@ def noise_levels(text: str) -> list[float]:
 def run_generate(args) -> int:
     bars = loop_length(args)
     requests = guide_requests(args)
-    engine, model = _engine(args)
+    engine, model = _engine(args, new_sound=not args.loop)
     steering = Steering.of(requests, args, engine)
     outputs = _render(engine, "generate", args, steering, bars=bars)
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
@@ -314,13 +316,16 @@ def _settings(args) -> dict:
             "sample_rate": args.sample_rate, "window": args.window}
 
 
-def _engine(args):
+def _engine(args, *, new_sound: bool = False):
     prepare_out(args.out)
-    return open_engine(args)
+    return open_engine(args, new_sound=new_sound)
 
 
-def open_engine(args):
-    """The engine, and how the recreating command should name its model: a path made absolute, or a card name."""
+def open_engine(args, *, new_sound: bool = False):
+    """The engine, and how the recreating command should name its model: a path made absolute, or a card name.
+    args.sampler becomes the one the render uses ("auto": the one for its kind, `new_sound` for new one-shots), so
+    its files and recreating command name it."""
+    args.sampler = constants.sampler_for(args.sampler, new_sound=new_sound)
     loaded = load_model(args.model, sample_rate=args.sample_rate, window=args.window)
     engine = Engine(loaded, device=args.device, precision=args.precision, backend=args.backend)
     model = model_reference(args.model, loaded.name)

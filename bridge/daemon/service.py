@@ -249,7 +249,8 @@ class Service:
         guides = self._guidance(options, relative=False)
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
-            key = looped(state.render_key(None, options.steps, options.sampler, guides), options,
+            one_shot = not options.loop  # a generated loop is rendered as a variation of silence
+            key = looped(state.render_key(None, options.steps, options.sampler, guides, new_sound=one_shot), options,
                          seconds=request.seconds, generate=True)
             fmt = options.format or state.settings.format
         job = GenerateJob(waiters=[Waiter(reply, request, count)], key=key, seed=options.seed,

@@ -220,7 +220,7 @@ class Settings:
 
     noise: float = constants.DEFAULT_NOISE
     steps: int = constants.DEFAULT_STEPS
-    sampler: str = constants.DEFAULT_SAMPLER
+    sampler: str = constants.AUTO_SAMPLER  # auto: the one measured best for each kind (constants.sampler_for)
     count: int = constants.DEFAULT_COUNT
     seed: int | None = None
     prefetch: int = constants.DEFAULT_PREFETCH

@@ -13,6 +13,7 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bridge import constants
 from bridge.daemon.config import Config
 from bridge.daemon.jobqueue import JobQueue
 from bridge.daemon.jobs import Job, ModelJob, PrefetchJob, VaryJob, Waiter
@@ -49,12 +50,14 @@ class State:
         self._stats = stats
 
     def render_key(self, noise: float | None = None, steps: int | None = None,
-                   sampler: str | None = None, guides: Guides | None = None) -> RenderKey:
-        """The settings a render uses: a request's own where it gives them, the current ones otherwise."""
+                   sampler: str | None = None, guides: Guides | None = None, *, new_sound: bool = False) -> RenderKey:
+        """The settings a render uses: a request's own where it gives them, the current ones otherwise; the sampler
+        as rendered (auto: the one for the kind, `new_sound` for new one-shots), which its files name."""
         if sampler is not None:
             self.check_sampler(sampler)
         s = self.settings
-        return RenderKey(first(noise, s.noise), first(steps, s.steps), first(sampler, s.sampler), s.seed,
+        chosen = constants.sampler_for(first(sampler, s.sampler), new_sound=new_sound)
+        return RenderKey(first(noise, s.noise), first(steps, s.steps), chosen, s.seed,
                          guides=first(guides, self.guides))
 
     def prefetch_key(self) -> RenderKey:
@@ -65,7 +68,7 @@ class State:
 
     def check_sampler(self, name: str) -> None:
         known = self.renderer.samplers
-        if name not in known:
+        if name not in known and name != constants.AUTO_SAMPLER:
             raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(known)}")
 
     def enqueue(self, job: Job) -> None:

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from bridge import __version__
-from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED
+from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED, sampler_for
 from bridge.engine import seeds
 from bridge.engine.audio import Clip, from_model, model_length, read_audio, to_model
 from bridge.engine.finish import finish, fit_level
@@ -78,11 +78,12 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
 
 
 def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
-                   sampler: str = DEFAULT_SAMPLER, seed: Seed = None, finish: bool = True, guides: Guides = (),
+                   sampler: str | None = None, seed: Seed = None, finish: bool = True, guides: Guides = (),
                    guide_mode: str = "cheap", progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); finished
     (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them); `guides` as for
-    vary_clip."""
+    vary_clip. `sampler` None or "auto": the one measured best for new sounds (constants.sampler_for)."""
+    sampler = sampler_for(sampler, new_sound=True)
     length = engine.window if seconds is None else round(seconds * engine.sample_rate)
     if length < 1:
         raise ConfigError(f"seconds must be positive, got {seconds}")

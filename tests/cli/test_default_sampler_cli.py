@@ -1,0 +1,40 @@
+"""Which sampler a command uses when none is given (bridge.constants.sampler_for), as a user runs them: new
+one-shots from `generate` take dpmpp-2m-sde, a variation keeps v-iplms, --sampler always wins, and every file names
+the sampler it was made with so its stored command makes it again."""
+
+from __future__ import annotations
+
+import shlex
+
+import numpy as np
+
+from bridge.engine.audio import read_audio, read_metadata
+from tests.cli.test_render_cli import dd_bridge, written
+
+FAST = ["--steps", "4", "--format", "float"]
+
+
+def _render(tmp_path, name: str, *args) -> tuple[np.ndarray, dict]:
+    [path] = written(dd_bridge(*args, "--out", tmp_path / name, *FAST), 1)
+    return read_audio(path).samples, read_metadata(path)
+
+
+def test_generate_defaults_to_dpmpp_2m_sde_and_names_it(tmp_path, tiny_model_path):
+    new = ("generate", "--model", tiny_model_path, "--seconds", 0.1, "--seed", 11)
+    default, meta = _render(tmp_path, "default", *new)
+    explicit, explicit_meta = _render(tmp_path, "explicit", *new, "--sampler", "dpmpp-2m-sde")
+    assert np.array_equal(default, explicit)
+    assert meta["sampler"] == "dpmpp-2m-sde" and "--sampler dpmpp-2m-sde" in meta["command"]
+    assert meta["command"] == explicit_meta["command"]
+    chosen, chosen_meta = _render(tmp_path, "chosen", *new, "--sampler", "v-iplms")  # an explicit sampler wins
+    assert not np.array_equal(default, chosen) and chosen_meta["sampler"] == "v-iplms"
+    again, _ = _render(tmp_path, "again", *shlex.split(meta["command"])[1:])
+    assert np.array_equal(default, again)
+
+
+def test_vary_without_a_sampler_is_v_iplms_to_the_bit(tmp_path, tiny_model_path, drum_samples):
+    vary = ("vary", drum_samples["wav"], "--model", tiny_model_path, "--seed", 11)
+    default, meta = _render(tmp_path, "default", *vary)
+    explicit, _ = _render(tmp_path, "explicit", *vary, "--sampler", "v-iplms")
+    assert np.array_equal(default, explicit)
+    assert meta["sampler"] == "v-iplms" and "--sampler v-iplms" in meta["command"]
