@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bridge.cli import render
 from bridge.cli.arguments import bounded_int
-from bridge.constants import RANDOM_SEEDS
+from bridge.constants import RANDOM_SEEDS, sampler_for
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.seeds import series
@@ -100,7 +100,8 @@ def _render_rows(args) -> tuple[list[list[Tile]], str]:
         raise ConfigError(f"{tiles} tiles: a sheet shows at most {MAX_TILES}; fewer sources, noise levels or --count")
     sources = [(path, read_audio(path)) for path in args.source]  # every file read before the long work starts
     base = args.seed if args.seed is not None else random.SystemRandom().randrange(RANDOM_SEEDS)
-    engine, _model = render.open_engine(args)
+    new_sampler = sampler_for(args.sampler, new_sound=True)  # the new sounds' row: as `generate` makes them
+    engine, _model = render.open_engine(args)  # args.sampler: the variations'
     common = {"steps": args.steps, "sampler": args.sampler}
     rows = []
     for path, clip in sources:
@@ -116,7 +117,10 @@ def _render_rows(args) -> tuple[list[list[Tile]], str]:
         seeds = series(base, args.generate)
         with Bar("sheet: new sounds", unit="step") as progress:
             outputs = clips.generate_clips(engine, args.generate, args.seconds, seed=seeds, progress=progress,
-                                           **common)
+                                           **{**common, "sampler": new_sampler})
         rows.append([Tile(f"generated · seed {seed}", output) for seed, output in zip(seeds, outputs)])
-    title = f"{engine.card.name} · {args.sampler}, {args.steps} steps · --seed {base}"
+    used = [args.sampler] if args.source else []
+    if args.generate and new_sampler not in used:
+        used.append(f"new sounds {new_sampler}" if used else new_sampler)
+    title = f"{engine.card.name} · {', '.join(used)}, {args.steps} steps · --seed {base}"
     return rows, title

@@ -8,7 +8,10 @@ import shlex
 
 import numpy as np
 
+from bridge.cli import build_parser, render, sheet
+from bridge.engine import clips
 from bridge.engine.audio import read_audio, read_metadata
+from bridge.engine.seeds import series
 from tests.cli.test_render_cli import dd_bridge, written
 
 FAST = ["--steps", "4", "--format", "float"]
@@ -38,3 +41,20 @@ def test_vary_without_a_sampler_is_v_iplms_to_the_bit(tmp_path, tiny_model_path,
     explicit, _ = _render(tmp_path, "explicit", *vary, "--sampler", "v-iplms")
     assert np.array_equal(default, explicit)
     assert meta["sampler"] == "v-iplms" and "--sampler v-iplms" in meta["command"]
+
+
+def test_a_sheets_new_sounds_are_rendered_as_generate_makes_them(tmp_path, tiny_model_path, drum_samples):
+    """`dd-bridge sheet --source ... --generate K`: the variations' rows v-iplms, the new sounds' row dpmpp-2m-sde,
+    and the title names both (in process: the tiles' audio is compared, which the picture does not keep)."""
+    args = build_parser().parse_args(
+        ["sheet", "--source", str(drum_samples["wav"]), "--noise", "0.5", "--count", "1", "--generate", "2",
+         "--seconds", "0.1", "--seed", "5", "--steps", "3", "--model", str(tiny_model_path),
+         "--out", str(tmp_path / "sheet.png")])
+    rows, title = sheet._render_rows(args)
+    engine, _model = render.open_engine(args)
+    new = clips.generate_clips(engine, 2, 0.1, steps=3, seed=series(5, 2), sampler="dpmpp-2m-sde")
+    assert all(np.array_equal(tile.clip.samples, clip.samples) for tile, clip in zip(rows[-1], new))
+    varied = clips.vary_clip(engine, read_audio(drum_samples["wav"]), 1, noise=0.5, steps=3, seed=series(5, 1),
+                             sampler="v-iplms")
+    assert np.array_equal(rows[0][1].clip.samples, varied[0].samples)
+    assert "v-iplms, new sounds dpmpp-2m-sde, 3 steps" in title
