@@ -141,7 +141,8 @@ def register_measures(subparsers) -> None:
                     "the files it held out are the reference and the rest of --data the floor's training files.")
     evaluate.add_argument("--train-data", nargs="+", type=Path, default=None, metavar="DIR",
                           help="the model's training files, for the floor (default: from the model card or --data)")
-    evaluate.add_argument("--sampler", default=None, help="sampler, or several separated by commas")
+    evaluate.add_argument("--sampler", default=None,
+                          help="sampler, or several separated by commas (default: generate's, dpmpp-2m-sde)")
     evaluate.add_argument("--steps", default=None, help="steps, or several separated by commas")
     evaluate.add_argument("--no-baselines", action="store_true", help="only the model's rows")
     evaluate.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON")
@@ -173,7 +174,7 @@ def register_measures(subparsers) -> None:
                     "gain, polarity and shifts up to 25 ms). Renders closer to a training file than distinct "
                     "training files are to each other are flagged as likely copies; the exit status is then 1.")
     memorization.add_argument("--steps", type=positive_int, default=None)
-    memorization.add_argument("--sampler", default=None)
+    memorization.add_argument("--sampler", default=None, help="sampler (default: generate's, dpmpp-2m-sde)")
     memorization.set_defaults(run=run_check_memorization)
 
 
@@ -230,7 +231,7 @@ def run_eval(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS
+    from bridge.constants import DEFAULT_STEPS, sampler_for
     from bridge.errors import ConfigError
     from bridge.training import evaluate
 
@@ -241,7 +242,8 @@ def run_eval(args: argparse.Namespace) -> int:
     reference = _load(reference_files, engine)
     log.info("reference: %d real files; floor: %d training files", len(reference), len(training_files))
     try:
-        samplers = _list(args.sampler, str, DEFAULT_SAMPLER)
+        # New sounds, scored as `generate` makes them: its sampler unless asked for others
+        samplers = _list(args.sampler, str, sampler_for(None, new_sound=True))
         steps = _list(args.steps, int, DEFAULT_STEPS)
     except argparse.ArgumentTypeError as error:
         raise ConfigError(str(error)) from None
@@ -296,14 +298,14 @@ def run_eval_vary(args: argparse.Namespace) -> int:
 
 
 def run_check_memorization(args: argparse.Namespace) -> int:
-    from bridge.constants import DEFAULT_SAMPLER, DEFAULT_STEPS
+    from bridge.constants import DEFAULT_STEPS, sampler_for
     from bridge.training import evaluate, memorization
     from bridge.training.data import scan
 
     engine = _engine(args)
     held = set(engine.card.held_out_files)
     shots = _load([f for f in scan(args.data) if f not in held], engine)
-    renders, _ = evaluate.render(engine, args.count, sampler=args.sampler or DEFAULT_SAMPLER,
+    renders, _ = evaluate.render(engine, args.count, sampler=sampler_for(args.sampler, new_sound=True),
                                  steps=args.steps or DEFAULT_STEPS, seed=args.seed)
     report = memorization.check(renders, shots.windows, shots.files, engine.sample_rate)
     print(report.summary())
