@@ -28,7 +28,6 @@ from bridge import constants, files
 from bridge.engine.checkpoints import read_safetensors
 from bridge.engine.guidance import stft
 from bridge.errors import CheckpointError, one_line
-from bridge.training.class_recipe import MAX_MEMBERS
 from bridge.training.features import mel_filterbank
 
 CLASSIFIERS_DIR = constants.MODELS_DIR / "classifiers"
@@ -161,8 +160,8 @@ def load_classifier(path: str | os.PathLike | None = None) -> tuple["DrumClassif
         features = Features(sample_rate=int(card["sample_rate"]), **card.get("features", {}))
         classes, channels = [str(name) for name in card["classes"]], [int(w) for w in card["architecture"]["channels"]]
         members = int(card["architecture"].get("members", 1))
-        if not 1 <= members <= MAX_MEMBERS:
-            raise ValueError(f"members must be 1 to {MAX_MEMBERS}, not {members}")
+        if not 1 <= members <= constants.MAX_CLASSIFIER_MEMBERS:
+            raise ValueError(f"members must be 1 to {constants.MAX_CLASSIFIER_MEMBERS}, not {members}")
         model = DrumClassifier(classes, features, channels) if members == 1 else \
             Ensemble([DrumClassifier(classes, features, channels) for _ in range(members)])
     except (KeyError, TypeError, ValueError) as error:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.constants import MAX_CLASSIFIER_MEMBERS
 from bridge.errors import BridgeError
 
 AUGMENTS = ("blur", "model", "none")
 BATCH = 32  # sounds per step
 ROUNDS = 8  # augmented copies of each training sound
-MAX_MEMBERS = 16  # an ensemble's networks: a few are worth averaging; a card asking for thousands is broken
+MAX_MEMBERS = MAX_CLASSIFIER_MEMBERS  # the limit the classifier's loader holds a card to
 
 
 @dataclass(frozen=True)
