@@ -1,4 +1,5 @@
-"""`dd-bridge make-drums`: training one-shots rendered from a General MIDI soundfont, with their licence."""
+"""`dd-bridge make-drums`: training one-shots rendered from a General MIDI soundfont, or taken from a sample library
+a Debian package installs (bridge/training/libraries.py), with their licence."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import argparse
 import logging
 from pathlib import Path
 
+from bridge.errors import BridgeError
+
 log = logging.getLogger(__name__)
+# The sample libraries' names (bridge.training.libraries.LIBRARIES, checked by a test): the parser knows them
+# without importing the audio stack.
+LIBRARY_NAMES = ("sonic-pi", "exadrums")
 
 
 def _velocities(text: str) -> list[int]:
@@ -21,14 +27,19 @@ def _velocities(text: str) -> list[int]:
 
 def register(subparsers) -> None:
     make = subparsers.add_parser(
-        "make-drums", help="render a GM soundfont's drum kits into one-shots for training",
-        description="Render every drum kit of SOUNDFONT (bank 128) with FluidSynth: each GM percussion key (35-81) "
-                    "at each velocity, dry, 48 kHz 16-bit WAV, from the onset to the end of the ring (at most "
-                    "0.75 s, faded), named '<kit> <key name> v<velocity>.wav', each peaking at -1 dBFS. Silent keys "
-                    "and copies (a hit another kit gave, a velocity only louder) are skipped; files already in DIR "
-                    "are kept. DIR/LICENCE.md records the font and its Debian package's licence. "
-                    "Needs the fluidsynth program.")
-    make.add_argument("soundfont", type=Path, metavar="SOUNDFONT", help="an .sf2 or .sf3 file")
+        "make-drums", help="one-shots for training: a GM soundfont's drum kits, or a sample library's drums",
+        description="SOUNDFONT (an .sf2 or .sf3 file): render every drum kit (bank 128) with FluidSynth: each GM "
+                    "percussion key (35-81) at each velocity, dry, 48 kHz 16-bit WAV, from the onset to the end of "
+                    "the ring (at most 0.75 s, faded), named '<kit> <key name> v<velocity>.wav', each peaking at "
+                    "-1 dBFS. Silent keys and copies (a hit another kit gave, a velocity only louder) are skipped. "
+                    "Needs the fluidsynth program. "
+                    f"LIBRARY ({', '.join(LIBRARY_NAMES)}): the drums of a sample library a Debian package "
+                    "installs, each labelled by a table of what it was heard to be, cut and levelled the same way "
+                    "into DIR/<class>/<name>.wav, the layout train-classifier reads. "
+                    "Files already in DIR are kept. DIR/LICENCE.md records the source, its Debian package's "
+                    "licence and copyright file.")
+    make.add_argument("source", metavar="SOUNDFONT|LIBRARY",
+                      help=f"an .sf2 or .sf3 file, or a sample library: {', '.join(LIBRARY_NAMES)}")
     make.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the one-shots")
     make.add_argument("--velocities", type=_velocities, default=None, metavar="V,V,...",
                       help="MIDI velocities to render (default: 60,120)")
@@ -38,25 +49,46 @@ def register(subparsers) -> None:
                       help="only this kit, by name or program number (repeat for more; default: every kit)")
     make.add_argument("--variants", action="store_true",
                       help="also the numbered variants of a kit ('Standard 1' ... 'Standard 7')")
+    make.add_argument("--root", type=Path, default=None, metavar="DIR",
+                      help="LIBRARY only: a folder its .deb was extracted into (dpkg-deb -x PACKAGE.deb DIR) "
+                           "instead of the installed package")
     make.set_defaults(run=run_make_drums)
 
 
 def run_make_drums(args: argparse.Namespace) -> int:
     from bridge.training import drums
 
-    def progress(number, total, kit):
-        log.info("kit %d/%d: %s (program %d)", number, total, kit.name, kit.program)
+    max_seconds = drums.MAX_HIT_SECONDS if args.seconds is None else args.seconds
+    if args.source in LIBRARY_NAMES:
+        made = _make_library(args, max_seconds)
+        copies = "the same recording under two names"
+    else:
+        if args.root is not None:
+            raise BridgeError(f"--root is for a sample library ({', '.join(LIBRARY_NAMES)}), not a soundfont")
 
-    made = drums.make(args.soundfont, args.out, velocities=args.velocities or drums.VELOCITIES,
-                      max_seconds=drums.MAX_HIT_SECONDS if args.seconds is None else args.seconds,
-                      variants=args.variants, only=args.kit, progress=progress)
+        def progress(number, total, kit):
+            log.info("kit %d/%d: %s (program %d)", number, total, kit.name, kit.program)
+
+        made = drums.make(Path(args.source), args.out, velocities=args.velocities or drums.VELOCITIES,
+                          max_seconds=max_seconds, variants=args.variants, only=args.kit, progress=progress)
+        copies = "another kit's hit, or a velocity only louder"
     for path in made.written:
         print(path)
     size = sum(p.stat().st_size for p in made.written + made.existing)
-    log.info("%d one-shots written, %d already there; skipped %d silent keys and %d copies (another kit's hit, "
-             "or a velocity only louder); %.1f MiB in %s", len(made.written), len(made.existing), made.silent,
-             made.duplicates, size / 2**20, args.out)
+    log.info("%d one-shots written, %d already there; skipped %d silent and %d copies (%s); %.1f MiB in %s",
+             len(made.written), len(made.existing), made.silent, made.duplicates, copies, size / 2**20, args.out)
     if made.failed:
-        log.error("%d kits failed: %s", len(made.failed), "; ".join(made.failed))
+        log.error("%d failed: %s", len(made.failed), "; ".join(made.failed))
         return 1
     return 0
+
+
+def _make_library(args: argparse.Namespace, max_seconds: float):
+    from bridge.training import libraries
+
+    soundfont_only = [flag for flag, given in (("--velocities", args.velocities), ("--kit", args.kit),
+                                               ("--variants", args.variants)) if given]
+    if soundfont_only:
+        raise BridgeError(f"{', '.join(soundfont_only)}: for a soundfont, not the sample library {args.source}")
+    return libraries.make(args.source, args.out, root=args.root or Path("/"), max_seconds=max_seconds,
+                          progress=lambda number, total, sample: log.debug("%d/%d: %s", number, total, sample.file))

@@ -12,7 +12,8 @@ files were read: PACKAGE_LICENCES, with a model card entry; a copyleft or share-
 weights that ship) and that package's copyright file verbatim.
 The same font and options give the same files.
 
-About 390 lines in one module on purpose: one tool, from the font to the licence file, used only by `make-drums`.
+About 400 lines in one module on purpose: one tool, from the font to the licence file, used by `make-drums`;
+`libraries` (its sample-library path) reuses the cut (trim), the level (to_clip) and the licence file.
 """
 
 from __future__ import annotations
@@ -216,11 +217,16 @@ def render(font: Path, kit: Kit, velocities, workdir: Path, max_seconds: float =
 def cut(samples: np.ndarray, index: int, max_seconds: float = MAX_HIT_SECONDS) -> np.ndarray | None:
     """Hit number index of a render, [2, frames]: onset to its end, faded out; None when silent."""
     start = round((index + 0.5) * spacing(max_seconds) * SAMPLE_RATE)
-    hit = samples[:, start:start + round(max_seconds * SAMPLE_RATE)]
+    return trim(samples[:, start:start + round(max_seconds * SAMPLE_RATE)])
+
+
+def trim(hit: np.ndarray, max_frames: int | None = None) -> np.ndarray | None:
+    """A one-shot [2, frames] from its onset to its end (HIT_END_DB under its peak; at most max_frames), faded
+    out; None when silent."""
     level = np.abs(hit).max(axis=0) if hit.size else np.zeros(0)
     if not level.size or level.max() < QUIET:
         return None
-    hit = hit[:, data.onset(hit):]
+    hit = hit[:, data.onset(hit):][:, :max_frames]
     level = np.abs(hit).max(axis=0)
     loud = np.flatnonzero(level >= level.max() * 10 ** (HIT_END_DB / 20))
     hit = hit[:, :max(int(loud[-1]) + 1, FADE)].copy()
@@ -276,7 +282,7 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_HIT_SECON
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BridgeError(f"{out}: cannot make the folder ({files.reason(error)})") from None
-    _write_licence(out, font, found, velocities, max_seconds)
+    write_licence(out, licence_text(font, found, velocities, max_seconds))
     if warning := shipping_warning(font):
         log.warning("%s", warning)
     made = Made([], [], 0, 0, [])
@@ -315,9 +321,9 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_HIT_SECON
     return made
 
 
-def _write_licence(out: Path, font: Path, found: list[Kit], velocities, max_seconds: float) -> None:
-    """LICENCE.md: where the sounds come from and under what terms; a folder holds one font's sounds."""
-    text = licence_text(font, found, velocities, max_seconds)
+def write_licence(out: Path, text: str) -> None:
+    """LICENCE.md: where the sounds come from and under what terms; a folder holds one source's sounds, made one
+    way (another text there is refused)."""
     path = out / LICENCE_FILE
     if path.exists():
         if path.read_text() != text:
@@ -357,25 +363,35 @@ def licence_text(font: Path, found: list[Kit], velocities, max_seconds: float) -
     ]
     known = PACKAGE_LICENCES.get(package[0]) if package else None
     if known:
-        verdict = ("may be trained into weights that ship with DD Bridge" if known.ships else
-                   "are fine for your own models, but **not** for weights that ship with DD Bridge (copyleft or "
-                   "share-alike)")
-        entry = {"kit": f"{font.stem} drum kits ({', '.join(k.name for k in found)})", "author": known.holders,
-                 "licence": known.licence,
-                 "licence_source": f"/usr/share/doc/{package[0]}/copyright (Debian package {package[0]} "
-                                   f"{package[1]}), copied below",
-                 "source": f"dd-bridge make-drums {font} (sha256 {font_sha256[:16]}...)", "format": fmt}
-        lines += [f"Licence: **{known.licence}**; copyright holders: {known.holders}. These sounds {verdict}.", "",
-                  "The model card's `training_data` entry for them:", "", "```yaml",
-                  yaml.safe_dump([entry], sort_keys=False, width=110).rstrip(), "```", ""]
+        lines += licence_lines(known, {
+            "kit": f"{font.stem} drum kits ({', '.join(k.name for k in found)})", "author": known.holders,
+            "licence": known.licence,
+            "licence_source": f"/usr/share/doc/{package[0]}/copyright (Debian package {package[0]} "
+                              f"{package[1]}), copied below",
+            "source": f"dd-bridge make-drums {font} (sha256 {font_sha256[:16]}...)", "format": fmt})
     copyright_file = Path("/usr/share/doc") / package[0] / "copyright" if package else None
     if copyright_file and copyright_file.exists():
-        lines += [f"The soundfont is from the Debian package `{package[0]}` version {package[1]}. Its licence, "
-                  f"verbatim from {copyright_file}:", "", "```", copyright_file.read_text().rstrip(), "```", ""]
+        lines += copyright_lines("The soundfont", package, copyright_file)
     else:
         lines += ["The soundfont is not from a Debian package: its licence is whatever its author gave it. Check "
                   "it before sharing these sounds or weights trained on them.", ""]
     return "\n".join(lines)
+
+
+def licence_lines(known: Licence, entry: dict) -> list[str]:
+    """LICENCE.md's verdict and its model card `training_data` entry (what `labels.kit_source` reads back)."""
+    verdict = ("may be trained into weights that ship with DD Bridge" if known.ships else
+               "are fine for your own models, but **not** for weights that ship with DD Bridge (copyleft or "
+               "share-alike)")
+    return [f"Licence: **{known.licence}**; copyright holders: {known.holders}. These sounds {verdict}.", "",
+            "The model card's `training_data` entry for them:", "", "```yaml",
+            yaml.safe_dump([entry], sort_keys=False, width=110).rstrip(), "```", ""]
+
+
+def copyright_lines(what: str, package: tuple[str, str], copyright_file: Path) -> list[str]:
+    """The Debian package's copyright file, verbatim, for LICENCE.md."""
+    return [f"{what} is from the Debian package `{package[0]}` version {package[1]}. Its licence, "
+            f"verbatim from {copyright_file}:", "", "```", copyright_file.read_text().rstrip(), "```", ""]
 
 
 def shipping_warning(font: Path) -> str | None:

@@ -1,0 +1,259 @@
+"""Real drum one-shots from sample libraries that Debian packages install, labelled file by file, for training.
+
+A library's file names mislead: Sonic Pi's `drum_cymbal_closed`, `_pedal` and `_open` are hi-hats, its
+`glitch_perc*` are glitchy textures and `drum_roll` is a roll, not one-shots. So each library here is an explicit
+table, {file: class}, of the files whose spectrogram and envelope were looked at and heard to be that class (one
+of labels.CLASSES); every other file is left out. The table (LIBRARIES) is the one place a label is decided.
+
+`dd-bridge make-drums sonic-pi --out DIR` reads the library where its package installs it (or under --root, a
+folder the .deb was extracted into), checks the package's copyright file gives every file used the licence
+recorded here (DEP-5: the last paragraph whose Files: pattern matches), and writes DIR/<class>/<file>.wav — the
+layout `train-classifier` and `train` read (labels.labelled_folder) — each resampled to 48 kHz (soxr, as
+everywhere), cut and levelled as make-drums cuts a soundfont's hits (drums.trim, drums.to_clip), 16-bit. DIR's
+LICENCE.md is make-drums' kind: the verdict, the model card's `training_data` entry (labels.kit_source reads it),
+a table of every file with its class, copyright holder and source, and the copyright file verbatim. Files already
+in DIR are kept; a LICENCE.md that says otherwise (another library, version or --seconds) refuses the folder.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bridge import files
+from bridge.engine.audio import read_audio, resample, stereo, write_audio
+from bridge.errors import BridgeError
+from bridge.training import drums
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Library:
+    name: str  # what make-drums takes
+    package: str  # the Debian package that installs it
+    folder: str  # where that package puts the samples
+    in_source: str  # the samples' folder in the package's source, as its copyright file's Files: patterns see it
+    holders: str
+    accepts: tuple[str, ...]  # the licences (short names) a file used may have by the copyright file: all let
+    # weights trained on them ship (no copyleft, no share-alike)
+    get: str  # how to get it, for the error when it is not there
+    labels: dict[str, str]  # file -> class, as heard
+
+    def samples(self, root: Path) -> Path:
+        return root / self.folder.lstrip("/")
+
+    def copyright(self, root: Path) -> Path:
+        return root / "usr/share/doc" / self.package / "copyright"
+
+
+def _tabla() -> dict[str, str]:
+    strokes = ["dhec", "ghe1", "ghe2", "ghe3", "ghe4", "ghe5", "ghe6", "ghe7", "ghe8", "ke1", "ke2", "ke3", "na",
+               "na_o", "na_s", "re", "tas1", "tas2", "tas3", "te1", "te2", "te_m", "te_ne", "tun1", "tun2", "tun3"]
+    return {f"tabla_{stroke}.flac": "perc" for stroke in strokes}  # single strokes of a hand drum, as congas are
+
+
+LIBRARIES = {library.name: library for library in (
+    Library(
+        name="sonic-pi", package="sonic-pi-samples", folder="/usr/share/sonic-pi/samples", in_source="etc/samples",
+        # the samples' README says all are CC0 from freesound.org; Debian's copyright file gives each its CC0
+        # paragraph, except bd_mehackit and sn_generic (hullum's, added later), left to its Files: * (MIT)
+        holders="the freesound.org uploaders named per file in LICENCE.md; Samuel Aaron (the MIT files)", accepts=("CC0", "MIT"),
+        get="install it with `sudo apt-get install sonic-pi-samples` (21 MB, no dependencies)",
+        labels={
+            **{f"bd_{name}.flac": "kick" for name in
+               ("808", "ada", "boom", "fat", "gas", "haus", "klub", "mehackit", "pure", "sone", "tek", "zome", "zum")},
+            "drum_bass_hard.flac": "kick", "drum_bass_soft.flac": "kick", "drum_heavy_kick.flac": "kick",
+            "elec_hollow_kick.flac": "kick", "elec_soft_kick.flac": "kick",
+            **{f"sn_{name}.flac": "snare" for name in ("dolf", "dub", "generic", "zome")},
+            "drum_snare_hard.flac": "snare", "drum_snare_soft.flac": "snare", "elec_snare.flac": "snare",
+            "elec_hi_snare.flac": "snare", "elec_lo_snare.flac": "snare", "elec_mid_snare.flac": "snare",
+            # menegass's kit (freesound 100051-100067): "cymbal" closed, pedal and open are its hi-hat, 0.2 to 1.8 s
+            "drum_cymbal_closed.flac": "hat", "drum_cymbal_pedal.flac": "hat", "drum_cymbal_open.flac": "hat",
+            **{f"drum_tom_{pitch}_{force}.flac": "tom" for pitch in ("hi", "mid", "lo") for force in ("hard", "soft")},
+            "elec_fuzz_tom.flac": "tom",
+            # its crash (hard, soft) and splash; elec_cymbal is a drum machine's bright noise cymbal
+            "drum_cymbal_hard.flac": "cymbal", "drum_cymbal_soft.flac": "cymbal", "drum_splash_hard.flac": "cymbal",
+            "drum_splash_soft.flac": "cymbal", "elec_cymbal.flac": "cymbal",
+            # finger snaps: a broadband crack over a short noise tail, the clap's sound and role
+            "perc_snap.flac": "clap", "perc_snap2.flac": "clap",
+            "drum_cowbell.flac": "perc", "elec_triangle.flac": "perc", **_tabla(),
+            # left out: drum_roll (a roll), elec_filt_snare (a 1.5 s filter sweep), elec_wood (three hits), the
+            # elec_ bleeps (beep, blip, bong, chime, ping, pop, tick, twang, ...), glitch_perc* (textures),
+            # perc_bell*, _door, _impact*, _swash, _swoosh, _till (effects), loops, ambi, bass, guit, misc, vinyl
+        }),
+    Library(
+        name="exadrums", package="exadrums", folder="/usr/share/exadrums", in_source="Data/SoundBank",
+        holders="2015-2022 Jeremy Oden <jerem.oden@gmail.com>", accepts=("BSD-3-Clause",),
+        get="it comes with the Debian package exadrums, which pulls a GUI: `apt-get download exadrums && "
+            "dpkg-deb -x exadrums_*.deb DIR`, then --root DIR",
+        # acoustic one-shots of its default kit; the copyright file's one paragraph, Files: *, covers them
+        labels={"BD_Acou_01.wav": "kick", "Snr_Acou_01.wav": "snare", "HiHat.wav": "hat", "Tom01.wav": "tom",
+                "Tom03.wav": "tom", "Crash_High.wav": "cymbal", "RideBell.wav": "cymbal", "RideEdge.wav": "cymbal"}),
+)}
+
+
+def find(name: str) -> Library:
+    if name not in LIBRARIES:
+        raise BridgeError(f"no sample library {name!r}; there are: {', '.join(LIBRARIES)}")
+    return LIBRARIES[name]
+
+
+def terms(copyright_text: str, path: str) -> dict[str, str]:
+    """The fields of the last paragraph of a DEP-5 copyright file whose Files: patterns match path (later
+    paragraphs override earlier ones); field names in lower case, continuation lines joined."""
+    found: dict[str, str] = {}
+    for block in re.split(r"\n[ \t]*\n", copyright_text):
+        fields: dict[str, str] = {}
+        key = None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += "\n" + line.strip()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                key = key.strip().lower()
+                fields[key] = value.strip()
+        if any(fnmatch.fnmatchcase(path, pattern) for pattern in fields.get("files", "").split()):
+            found = fields
+    return found
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
+def package_version(root: Path, package: str) -> str:
+    """The package's version from its changelog.Debian.gz (there installed or extracted alike), or "unknown"."""
+    try:
+        with gzip.open(root / "usr/share/doc" / package / "changelog.Debian.gz", "rt", errors="replace") as f:
+            found = re.match(r"\S+ \(([^)]+)\)", f.readline())
+    except (OSError, EOFError):
+        return "unknown"
+    return found.group(1) if found else "unknown"
+
+
+@dataclass(frozen=True)
+class Sample:
+    file: str  # in the library
+    label: str
+    licence: str  # from its copyright paragraph, as holder and source
+    holder: str
+    source: str
+
+
+def read_library(library: Library, root: Path) -> tuple[list[Sample], list[str]]:
+    """The library's labelled samples that are there, with their terms (each checked), and the table's files that
+    are not; a missing library or licence file, or another licence, is an error."""
+    folder, copyright_file = library.samples(root), library.copyright(root)
+    if not folder.is_dir():
+        raise BridgeError(f"{library.name}: no {folder}: {library.get}")
+    try:
+        text = files.read_regular(copyright_file, 1 << 20).decode("utf-8", errors="replace")
+    except OSError as error:
+        raise BridgeError(f"{library.name}: cannot read {copyright_file} ({files.reason(error)}): without its "
+                          f"licence nothing is made; {library.get}") from None
+    present = [name for name in library.labels if (folder / name).is_file()]
+    if not present:
+        raise BridgeError(f"{folder}: none of the {len(library.labels)} {library.name} samples this knows "
+                          f"(another version of {library.package}?)")
+    samples = []
+    for name in present:
+        said = terms(text, f"{library.in_source}/{name}")
+        licence = _first_line(said.get("license", ""))
+        if licence not in library.accepts:
+            raise BridgeError(f"{copyright_file} gives {name} the licence {licence or 'none'!r}, not "
+                              f"{' or '.join(library.accepts)}: the table in bridge/training/libraries.py needs "
+                              "checking")
+        samples.append(Sample(name, library.labels[name], licence, " ".join(said.get("copyright", "").split()),
+                              _first_line(said.get("source", ""))))
+    return samples, [name for name in library.labels if name not in present]
+
+
+def out_name(sample: Sample) -> str:
+    """Where a sample goes in the labelled folder: its class's sub-folder, its own name."""
+    return f"{sample.label}/{Path(sample.file).stem}.wav"
+
+
+def licence_text(library: Library, samples: list[Sample], version: str, copyright_file: Path,
+                 max_seconds: float) -> str:
+    fmt = f"{drums.SAMPLE_RATE // 1000} kHz 16-bit WAV, mono and stereo, at most {max_seconds:g} s"
+    known = drums.Licence(" and ".join(sorted({s.licence for s in samples})), library.holders, True)
+    entry = {"kit": f"{library.name} samples ({library.package} {version})", "author": known.holders,
+             "licence": known.licence,
+             "licence_source": f"/usr/share/doc/{library.package}/copyright (Debian package {library.package} "
+                               f"{version}), copied below",
+             "source": f"dd-bridge make-drums {library.name} (the labels: bridge/training/libraries.py)",
+             "format": fmt}
+    lines = ["# Where these one-shots come from", "",
+             f"Made by `dd-bridge make-drums {library.name}` from the samples the Debian package "
+             f"`{library.package}` {version} installs in {library.folder}: {len(samples)} drum one-shots, each "
+             "labelled by the table in bridge/training/libraries.py (heard, not read from its name), resampled to "
+             f"48 kHz, cut from its onset to its end and levelled to {drums.PEAK_DB:g} dBFS as make-drums cuts a "
+             f"soundfont's hits; {fmt}.", ""]
+    lines += drums.licence_lines(known, entry)
+    lines += ["| file | class | from | licence | copyright | source |", "|---|---|---|---|---|---|"]
+    lines += [f"| {out_name(s)} | {s.label} | {s.file} | {s.licence} | {s.holder or '-'} | {s.source or '-'} |"
+              for s in samples]
+    lines += [""] + drums.copyright_lines("The library", (library.package, version), copyright_file)
+    return "\n".join(lines)
+
+
+def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_SECONDS, progress=None) -> drums.Made:
+    """The library's labelled one-shots into out (created if needed); files already there are kept."""
+    library, out, root = find(name), Path(out), Path(root)
+    if not 0.05 <= max_seconds <= 10:
+        raise BridgeError(f"the longest hit must be 0.05 to 10 seconds, got {max_seconds}")
+    samples, missing = read_library(library, root)
+    if missing:
+        log.warning("%d files of the table are not in %s (another version of %s?): %s", len(missing),
+                    library.samples(root), library.package, ", ".join(missing))
+    made = drums.Made([], [], 0, 0, [])
+    kept, seen = [], set()
+    for number, sample in enumerate(samples, 1):  # all read first: LICENCE.md lists exactly the files made
+        if progress:
+            progress(number, len(samples), sample)
+        try:
+            clip = read_audio(library.samples(root) / sample.file)
+        except BridgeError as error:
+            made.failed.append(str(error))
+            log.warning("%s", error)
+            continue
+        hit = drums.trim(resample(stereo(clip), clip.sample_rate, drums.SAMPLE_RATE).T,
+                         round(max_seconds * drums.SAMPLE_RATE))
+        if hit is None:
+            made.silent += 1
+            continue
+        levelled = drums.to_clip(hit)
+        digest = hashlib.sha256(np.round(levelled.samples * 32767).astype(np.int16).tobytes()).digest()
+        if digest in seen:  # the same recording under two names
+            made.duplicates += 1
+            continue
+        seen.add(digest)
+        kept.append((sample, levelled))
+    _folder(out)
+    drums.write_licence(out, licence_text(library, [sample for sample, _ in kept],
+                                          package_version(root, library.package), library.copyright(root),
+                                          max_seconds))
+    for label in sorted({sample.label for sample, _ in kept}):
+        _folder(out / label)
+    for sample, levelled in kept:
+        path = out / out_name(sample)
+        if path.exists():
+            made.existing.append(path)
+        else:
+            made.written.append(write_audio(path, levelled, "pcm16"))
+    return made
+
+
+def _folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BridgeError(f"{path}: cannot make the folder ({files.reason(error)})") from None
