@@ -45,10 +45,11 @@ case "$mode" in
     exec .venv/bin/dd-bridge serve "$@"
     ;;
   test)
-    # Real drum one-shots, a soundfont and fluidsynth, Lua and Node, PortAudio and JACK for the test suites: Debian
-    # packages.
+    # Real drum one-shots (Hydrogen kits, Sonic Pi's samples), a soundfont and fluidsynth, Lua and Node, PortAudio
+    # and JACK for the test suites: Debian packages.
     need=()
     [ -d /usr/share/hydrogen/data/drumkits ] || need+=(hydrogen-drumkits)
+    [ -d /usr/share/sonic-pi/samples ] || need+=(sonic-pi-samples)  # 21 MB of CC0 drums: make-drums sonic-pi
     command -v lua5.4 >/dev/null 2>&1 || need+=(lua5.4)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v fluidsynth >/dev/null 2>&1 || need+=(fluidsynth)
