@@ -2,7 +2,8 @@
 # Runs HERE (the CPU machine), before the one `run` call on a lent GPU machine: puts what that bare, offline
 # machine lacks into gpu/carry/ (git-ignored) and prints the exact call to make. See gpu/README.md.
 #   wheels/  the light dependencies its python3 (3.12) lacks, for manylinux x86-64
-#   data/    the permissively licensed training audio (the model card's kits, the GM set of make-drums),
+#   data/    the permissively licensed training audio (the model card's kits, the GM set of make-drums, Sonic
+#            Pi's CC0 drums as FLAC),
 #            mirrored under its absolute paths (data.txt lists them),
 #            so the run's card, its held-out split and `dd-bridge eval` name the same files on both machines
 #   run/     the run state unpacked from an earlier GPU session (gpu/state, see gpu/handover.py), if there is one
@@ -25,6 +26,33 @@ if [ -n "$GM" ]; then
     DATA="$DATA $GM"
   else
     echo "prepare: no $FONT or fluidsynth (apt-get install fluid-soundfont-gm fluidsynth): without the GM set" >&2
+  fi
+fi
+# Sonic Pi's real drums (CC0; `dd-bridge make-drums sonic-pi`, docs/training-data.md; 73 one-shots), carried as
+# FLAC: 1.5 MiB where the WAVs are 3.7 and what travels is near its limit. Made at a fixed path, so a later session
+# carries the same files: DD_GPU_SONIC_PI= (empty) leaves them out.
+SP=${DD_GPU_SONIC_PI-/var/tmp/dd-bridge/sonic-pi}
+if [ -n "$SP" ]; then
+  if [ -d /usr/share/sonic-pi/samples ]; then
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 "$PY" -m bridge --quiet make-drums sonic-pi --out "$SP-wav" >/dev/null
+    # FLAC copies beside LICENCE.md, class folders kept; a copy already there is kept (the same file each time)
+    "$PY" - "$SP-wav" "$SP" <<'FLAC'
+import shutil, sys
+from pathlib import Path
+import soundfile
+wav, flac = map(Path, sys.argv[1:])
+for path in sorted(wav.rglob("*.wav")):
+    target = (flac / path.relative_to(wav)).with_suffix(".flac")
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        samples, rate = soundfile.read(path, dtype="int16")
+        soundfile.write(target.with_suffix(".part"), samples, rate, format="FLAC", subtype="PCM_16")
+        target.with_suffix(".part").rename(target)
+shutil.copyfile(wav / "LICENCE.md", flac / "LICENCE.md")
+FLAC
+    DATA="$DATA $SP"
+  else
+    echo "prepare: no /usr/share/sonic-pi/samples (apt-get install sonic-pi-samples): without Sonic Pi's drums" >&2
   fi
 fi
 DATA="$DATA ${DD_GPU_EXTRA_DATA:-}"
