@@ -149,6 +149,20 @@ def test_a_target_is_approached(guide, target, goal, sounds):
     assert abs(after - goal) < abs(before - goal) / 2, (before, after, goal)
 
 
+@pytest.mark.parametrize("guide, target, sound, goal", [
+    (builtin.DECAY, "0.08s", "kick", 0.08), (builtin.DECAY, "0.15s", "hat", 0.15),
+    (builtin.BRIGHTNESS, "3k", "hat", 3000.0), (builtin.TUNING, "A1", "kick", 33.0),
+    (builtin.WIDTH, "-20dB", "hat", -20.0)], ids=lambda value: getattr(value, "name", None))
+def test_one_cheap_call_of_a_target_guide_goes_most_of_the_way(guide, target, sound, goal, sounds):
+    """The measures are curved, so one first-order step fell short (the kick's T60 0.72 -> 0.63 s toward
+    0.08 s) or past the goal (width -10 -> -37 dB toward -20); the steps a call takes from where the last ended
+    leave at most a quarter of the distance."""
+    audio = sounds[sound]
+    before = guide.value(audio, RATE)[0]
+    after = guide.value(guide.make(1.0, target, GuideContext(RATE))(audio, 0.05), RATE)[0]
+    assert abs(after - goal) < 0.25 * abs(before - goal), (before, after, goal)
+
+
 @pytest.mark.parametrize("goal", [0.15, 0.3])
 def test_a_decay_target_is_reached_by_the_renders_within_20_percent(denoiser, goal):
     """v-iplms, 10 steps, the exact denoiser (clips of T60 0.05-0.56 s; unguided renders end 0.25 s from any
