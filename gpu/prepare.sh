@@ -37,7 +37,7 @@ if [ -n "$SP" ]; then
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 "$PY" -m bridge --quiet make-drums sonic-pi --out "$SP-wav" >/dev/null
     # FLAC copies beside LICENCE.md, class folders kept; a copy already there is kept (the same file each time)
     "$PY" - "$SP-wav" "$SP" <<'FLAC'
-import shutil, sys
+import sys
 from pathlib import Path
 import soundfile
 wav, flac = map(Path, sys.argv[1:])
@@ -48,7 +48,8 @@ for path in sorted(wav.rglob("*.wav")):
         samples, rate = soundfile.read(path, dtype="int16")
         soundfile.write(target.with_suffix(".part"), samples, rate, format="FLAC", subtype="PCM_16")
         target.with_suffix(".part").rename(target)
-shutil.copyfile(wav / "LICENCE.md", flac / "LICENCE.md")
+(flac / "LICENCE.md").write_text((wav / "LICENCE.md").read_text().rstrip() + "\n\nThe files here are FLAC copies "
+                                 "of those WAVs, made by gpu/prepare.sh: lossless, the same samples.\n")
 FLAC
     DATA="$DATA $SP"
   else

@@ -34,8 +34,8 @@ def register(subparsers) -> None:
                     "-1 dBFS. Silent keys and copies (a hit another kit gave, a velocity only louder) are skipped. "
                     "Needs the fluidsynth program. "
                     f"LIBRARY ({', '.join(LIBRARY_NAMES)}): the drums of a sample library a Debian package "
-                    "installs, each labelled by a table of what it was heard to be, cut and levelled the same way "
-                    "into DIR/<class>/<name>.wav, the layout train-classifier reads. "
+                    "installs, each labelled by a table of what its spectrogram and envelope show it to be, cut "
+                    "and levelled the same way into DIR/<class>/<name>.wav, the layout train-classifier reads. "
                     "Files already in DIR are kept. DIR/LICENCE.md records the source, its Debian package's "
                     "licence and copyright file.")
     make.add_argument("source", metavar="SOUNDFONT|LIBRARY",

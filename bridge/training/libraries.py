@@ -2,7 +2,7 @@
 
 A library's file names mislead: Sonic Pi's `drum_cymbal_closed`, `_pedal` and `_open` are hi-hats, its
 `glitch_perc*` are glitchy textures and `drum_roll` is a roll, not one-shots. So each library here is an explicit
-table, {file: class}, of the files whose spectrogram and envelope were looked at and heard to be that class (one
+table, {file: class}, of the files whose spectrogram and envelope were looked at and judged to be that class (one
 of labels.CLASSES); every other file is left out. The table (LIBRARIES) is the one place a label is decided.
 
 `dd-bridge make-drums sonic-pi --out DIR` reads the library where its package installs it (or under --root, a
@@ -45,7 +45,7 @@ class Library:
     accepts: tuple[str, ...]  # the licences (short names) a file used may have by the copyright file: all let
     # weights trained on them ship (no copyleft, no share-alike)
     get: str  # how to get it, for the error when it is not there
-    labels: dict[str, str]  # file -> class, as heard
+    labels: dict[str, str]  # file -> class, as its spectrogram and envelope show it
 
     def samples(self, root: Path) -> Path:
         return root / self.folder.lstrip("/")
@@ -65,7 +65,8 @@ LIBRARIES = {library.name: library for library in (
         name="sonic-pi", package="sonic-pi-samples", folder="/usr/share/sonic-pi/samples", in_source="etc/samples",
         # the samples' README says all are CC0 from freesound.org; Debian's copyright file gives each its CC0
         # paragraph, except bd_mehackit and sn_generic (hullum's, added later), left to its Files: * (MIT)
-        holders="the freesound.org uploaders named per file in LICENCE.md; Samuel Aaron (the MIT files)", accepts=("CC0", "MIT"),
+        holders="the freesound.org uploaders named per file in LICENCE.md; Samuel Aaron (the MIT files)",
+        accepts=("CC0", "MIT"),
         get="install it with `sudo apt-get install sonic-pi-samples` (21 MB, no dependencies)",
         labels={
             **{f"bd_{name}.flac": "kick" for name in
@@ -194,9 +195,9 @@ def licence_text(library: Library, samples: list[Sample], version: str, copyrigh
     lines = ["# Where these one-shots come from", "",
              f"Made by `dd-bridge make-drums {library.name}` from the samples the Debian package "
              f"`{library.package}` {version} installs in {library.folder}: {len(samples)} drum one-shots, each "
-             "labelled by the table in bridge/training/libraries.py (heard, not read from its name), resampled to "
-             f"48 kHz, cut from its onset to its end and levelled to {drums.PEAK_DB:g} dBFS as make-drums cuts a "
-             f"soundfont's hits; {fmt}.", ""]
+             "labelled by the table in bridge/training/libraries.py (judged by its spectrogram and envelope, not "
+             f"read from its name), resampled to 48 kHz, cut from its onset to its end and levelled to "
+             f"{drums.PEAK_DB:g} dBFS as make-drums cuts a soundfont's hits; {fmt}.", ""]
     lines += drums.licence_lines(known, entry)
     lines += ["| file | class | from | licence | copyright | source |", "|---|---|---|---|---|---|"]
     lines += [f"| {out_name(s)} | {s.label} | {s.file} | {s.licence} | {s.holder or '-'} | {s.source or '-'} |"
