@@ -27,8 +27,8 @@ from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.devices import pick_device, pick_dtype
 from bridge.engine.guidance import Guided
 from bridge.engine.modelcard import ModelCard
-from bridge.engine.samplers import SAMPLERS
-from bridge.engine.schedules import Resampling, alpha_sigma, renoise, step_grid
+from bridge.engine.samplers import SAMPLERS, grid
+from bridge.engine.schedules import Resampling, alpha_sigma, renoise
 from bridge.engine.seeds import Seed
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import Cancelled, ConfigError
@@ -167,7 +167,7 @@ class Engine:
         self.check_length(length, count)
         padded = self.padded_length(length)
         x = seeding.starting_noise(count, padded, seeds)
-        ts = step_grid(_steps(steps), 1.0)
+        ts = grid(sampler, _steps(steps), 1.0)
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample,
                            length=length)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
@@ -192,7 +192,7 @@ class Engine:
         clip = F.pad(audio, (0, self.padded_length(length) - length))
         alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
         x = (alpha * clip + sigma * seeding.starting_noise(count, clip.shape[-1], seeds)).float()
-        ts = step_grid(_steps(steps), float(noise))
+        ts = grid(sampler, _steps(steps), float(noise))
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample,
                            length=length)
         return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
@@ -215,7 +215,7 @@ class Engine:
             raise ConfigError(f"count must be at least 2 to go from a to b, got {count}")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise ConfigError(f"steps must be an integer >= 2 for an interpolation, got {steps!r}")
-        ts = step_grid(steps, 1.0)[1:]
+        ts = grid(sampler, steps, 1.0)[1:]
         length = a.shape[-1]
         self.check_length(length, count)
         pair = F.pad(torch.stack([a, b]), (0, self.padded_length(length) - length))

@@ -5,7 +5,8 @@
 - ``model(x, t) -> v``: the v-objective network; ``x`` [B, C, L], ``t`` [B] times in [0, 1].
 - ``x``: the state at time ``ts[0]`` (``alpha * clip + sigma * noise``); the result is the state at ``ts[-1]``: 0
   for a render, above 0 for a stretch that RePaint's resampling renders again (``schedules.Resampling``).
-- ``ts``: the decreasing grid from ``schedules.step_grid``; len(ts) - 1 steps.
+- ``ts``: the decreasing grid the sampler's name walks (``grid``: the crash grid, ``schedules.step_grid``, unless
+  the name ends in another's); len(ts) - 1 steps.
 - ``callback({"i", "t", "x", "denoised"})`` after each step; ``noise_sampler(t, t_next)`` returns standard normal
   noise shaped like ``x`` for the stochastic samplers.
 
@@ -24,7 +25,7 @@ import math
 
 import torch
 
-from bridge.engine.schedules import SIGMA_MAX, alpha_sigma, t_from_ve_sigma, ve_sigma
+from bridge.engine.schedules import SIGMA_MAX, alpha_sigma, karras_grid, step_grid, t_from_ve_sigma, ve_sigma
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -214,4 +215,14 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "dpmpp-2m-sde": sample_dpmpp_2m_sde,
     "euler": sample_euler,
     "heun": sample_heun,
+    "dpmpp-2m-sde-karras": sample_dpmpp_2m_sde,
 }
+
+# A sampler walks the crash grid unless its name ends in another schedule's, as k-diffusion's front ends name
+# them ("DPM++ 2M SDE Karras"): a file's sampler name is then all it takes to walk the same grid again.
+GRIDS: dict[str, Callable[[int, float], torch.Tensor]] = {"dpmpp-2m-sde-karras": karras_grid}
+
+
+def grid(sampler: str, steps: int, noise: float = 1.0) -> torch.Tensor:
+    """The decreasing times ``sampler`` visits from ``noise`` to 0 in ``steps`` steps."""
+    return GRIDS.get(sampler, step_grid)(steps, noise)

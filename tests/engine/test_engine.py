@@ -9,7 +9,7 @@ from bridge.engine.audio import read_audio, to_model
 from bridge.engine.checkpoints import LoadedModel, load_model, save_model
 from bridge.engine.engine import Engine
 from bridge.engine.samplers import SAMPLERS
-from bridge.engine.schedules import alpha_sigma, step_grid
+from bridge.engine.schedules import alpha_sigma, karras_grid, step_grid
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import Cancelled, ConfigError
 
@@ -75,6 +75,21 @@ def test_generate_follows_the_batch_seed_rule(engine, sampler):
     assert not torch.allclose(out, engine.generate(2, 50, steps=STEPS, sampler=sampler, seed=8))
     assert torch.equal(out, engine.generate(2, 50, steps=STEPS, sampler=sampler, seed=7))
     assert engine.last_seeds == 7
+
+
+@pytest.mark.parametrize("operation", ["generate", "vary"])
+def test_a_karras_sampler_walks_the_karras_grid(engine, clip, operation):
+    """dpmpp-2m-sde-karras: the network is asked at the Karras grid's times (the crash grid's for dpmpp-2m-sde),
+    and the two differ only there: the same seed gives other sounds."""
+    render = (lambda s: engine.generate(1, 50, steps=STEPS, sampler=s, seed=4)) if operation == "generate" else \
+        (lambda s: engine.vary(clip, 1, noise=0.6, steps=STEPS, sampler=s, seed=4))
+    noise = 1.0 if operation == "generate" else 0.6
+    for sampler, ts in (("dpmpp-2m-sde-karras", karras_grid(STEPS, noise)), ("dpmpp-2m-sde", step_grid(STEPS, noise))):
+        with Recording(engine) as recording:
+            render(sampler)
+        asked = torch.stack([t[0] for _, t in recording.calls]).double()
+        assert torch.allclose(asked, ts[:-1], rtol=0, atol=1e-6), sampler
+    assert not torch.allclose(render("dpmpp-2m-sde-karras"), render("dpmpp-2m-sde"))
 
 
 @pytest.mark.parametrize("sampler", ["v-iplms", "dpmpp-2m-sde"])

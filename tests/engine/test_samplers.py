@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from bridge.engine.samplers import SAMPLERS, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_euler, sample_v_ddim
-from bridge.engine.schedules import SIGMA_MAX, alpha_sigma, step_grid, t_from_ve_sigma, ve_sigma
+from bridge.engine.samplers import SAMPLERS, grid, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_euler, sample_v_ddim
+from bridge.engine.schedules import (KARRAS_RHO, KARRAS_SIGMA_MAX, KARRAS_SIGMA_MIN, SIGMA_MAX, alpha_sigma,
+                                     karras_grid, step_grid, t_from_ve_sigma, ve_sigma)
 from bridge.engine.unet import DanceDiffusionUNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -63,6 +64,36 @@ def test_grid_rejects_bad_arguments():
     for steps, noise in ((0, 1.0), (2.5, 1.0), (10, 0.0), (10, 1.5)):
         with pytest.raises(ValueError):
             step_grid(steps, noise)
+
+
+@pytest.mark.parametrize("noise", [1.0, 0.63, 0.05])
+def test_karras_grid_steps_evenly_in_sigma_to_the_one_over_rho(noise):
+    ts = karras_grid(7, noise)
+    assert len(ts) == 8 and ts.dtype == torch.float64 and ts[-1].item() == 0.0
+    assert (ts[1:] < ts[:-1]).all()
+    # From the knob's own time, or from sigma_max where the knob is above it (t = 1: a new sound)
+    assert ts[0].item() == (noise if noise < 0.99 else pytest.approx(t_from_ve_sigma(KARRAS_SIGMA_MAX).item()))
+    sigmas = ve_sigma(ts[:-1])
+    assert sigmas[-1].item() == pytest.approx(KARRAS_SIGMA_MIN)
+    spacing = (sigmas ** (1 / KARRAS_RHO)).diff()
+    assert torch.allclose(spacing, spacing[0].expand_as(spacing), rtol=1e-9)
+
+
+def test_karras_grid_below_its_last_sigma_and_bad_arguments():
+    low = t_from_ve_sigma(KARRAS_SIGMA_MIN / 2).item()
+    ts = karras_grid(3, low)  # a knob under the grid's bottom: down to a tenth of its sigma, then 0
+    assert ts[0].item() == low and ts[-1].item() == 0 and (ts[1:] < ts[:-1]).all()
+    assert ve_sigma(ts[-2]).item() == pytest.approx(KARRAS_SIGMA_MIN / 20)
+    for steps, noise in ((0, 1.0), (2.5, 1.0), (10, 0.0), (10, 1.5)):
+        with pytest.raises(ValueError):
+            karras_grid(steps, noise)
+
+
+def test_a_samplers_name_picks_its_grid():
+    assert torch.equal(grid("dpmpp-2m-sde-karras", 9, 0.7), karras_grid(9, 0.7))
+    for name in set(SAMPLERS) - {"dpmpp-2m-sde-karras"}:
+        assert torch.equal(grid(name, 9, 0.7), step_grid(9, 0.7))
+    assert SAMPLERS["dpmpp-2m-sde-karras"] is sample_dpmpp_2m_sde  # the same solver: only the grid differs
 
 
 def test_ve_sigma_round_trip_and_cap():
