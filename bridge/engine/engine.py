@@ -158,14 +158,15 @@ class Engine:
     def generate(self, count: int, length: int | None = None, *, steps: int = DEFAULT_STEPS,
                  sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
                  cancel: Cancel = None, guides: Sequence = (), clamp: bool = True, resample: Resampling | None = None,
-                 **options) -> torch.Tensor:
-        """``count`` new sounds of ``length`` samples (default: the model's window); ``guides`` and ``resample``
-        as for vary."""
+                 margin: int = 0, **options) -> torch.Tensor:
+        """``count`` new sounds of ``length`` samples (default: the model's window); ``guides``, ``resample`` and
+        ``margin`` as for vary."""
         length = self.window if length is None else length
         _check_positive_int("length", length)
+        _check_margin(margin)
         seeds = self._seeds(count, seed)
-        self.check_length(length, count)
-        padded = self.padded_length(length)
+        self.check_length(length + margin, count)
+        padded = self.padded_length(length + margin)
         x = seeding.starting_noise(count, padded, seeds)
         ts = grid(sampler, _steps(steps), 1.0)
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample,
@@ -175,21 +176,27 @@ class Engine:
     def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None, cancel: Cancel = None,
              guides: Sequence = (), clamp: bool = True, resample: Resampling | None = None,
-             **options) -> torch.Tensor:
+             margin: int = 0, **options) -> torch.Tensor:
         """``count`` variations of ``audio`` [2, L]: noised to time ``noise`` (0 = the clip, 1 = a new sound),
         then sampled back to 0. ``guides`` (bridge.engine.guidance) edit every denoised estimate on the way;
         ``clamp=False`` leaves the level to the caller (bridge.engine.finish). ``resample``: RePaint's resampling
-        (schedules.Resampling), for renders with a known part (bridge.engine.inpaint); every sampler takes it."""
+        (schedules.Resampling), for renders with a known part (bridge.engine.inpaint); every sampler takes it.
+        ``margin``: at least this many samples of silence after the clip in the state the network runs on (cut off
+        again): the network's last samples, where its padding meets the sound, come out as a spike (the bundled
+        model: up to full scale in the last 16 samples, 10-80 times the 50 ms before), so a finished render keeps
+        them out of the file (clips.EDGE_MARGIN). 0: the state is the clip padded to the network's multiple only,
+        as diffusers' pipeline runs it."""
         audio = self._check_audio("audio", audio)
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
             raise ConfigError(f"noise must be a number in [0, 1], got {noise!r}")
         seeds = self._seeds(count, seed)
         length = audio.shape[-1]
-        self.check_length(length, count)
+        _check_margin(margin)
+        self.check_length(length + margin, count)
         if noise == 0:
             out = audio.expand(count, -1, -1).clone()
             return out.clamp(-1, 1) if clamp else out
-        clip = F.pad(audio, (0, self.padded_length(length) - length))
+        clip = F.pad(audio, (0, self.padded_length(length + margin) - length))
         alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
         x = (alpha * clip + sigma * seeding.starting_noise(count, clip.shape[-1], seeds)).float()
         ts = grid(sampler, _steps(steps), float(noise))
@@ -282,6 +289,11 @@ class Engine:
         if not torch.isfinite(audio).all():
             raise ConfigError(f"{name} has NaN or infinite samples")
         return audio
+
+
+def _check_margin(margin: int) -> None:
+    if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
+        raise ConfigError(f"margin must be an integer >= 0, got {margin!r}")
 
 
 def batch_size(device: torch.device, padded_length: int) -> int:

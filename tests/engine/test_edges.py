@@ -1,0 +1,73 @@
+"""A finished render's end is the sound's, not the network's: the bundled model, real one-shots and real renders.
+
+The network's last samples, where its zero padding meets the sound, come out as a spike: up to full scale in the
+last 16 samples, 10-80 times louder than the 50 ms before, in every one of 16 new sounds of the default length
+(32768 samples, a multiple of the network's 8192, so no padding). Finished renders run with clips.EDGE_MARGIN of
+silence after them, so the spike lands in what is cut off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.engine import clips
+from bridge.engine.audio import Clip, read_audio
+from bridge.engine.engine import Engine
+from bridge.errors import ConfigError
+
+LAST = 16  # samples: where the spike sits
+BEFORE = 2400  # 50 ms at 48 kHz
+
+
+@pytest.fixture(scope="module")
+def bundled(one_thread):
+    return Engine("dd-drums-small", device="cpu")
+
+
+def end_over_before(samples: np.ndarray) -> float:
+    """[frames, channels]: the peak of the last 16 samples over the peak of the 50 ms before them."""
+    level = np.abs(samples).max(axis=1)
+    return float(level[-LAST:].max() / max(level[-LAST - BEFORE:-LAST].max(), 1e-6))
+
+
+def test_new_sounds_of_the_network_s_own_length_end_without_a_spike(bundled):
+    sounds = clips.generate_clips(bundled, 4, steps=10, seed=0)
+    assert all(sound.frames == bundled.window for sound in sounds)
+    ratios = [end_over_before(sound.samples) for sound in sounds]
+    assert max(ratios) < 2.0, ratios  # before the margin: 7 to 80
+
+
+def test_a_variation_of_a_clip_of_the_network_s_own_length_ends_no_louder_than_its_tail(bundled, drumkits):
+    """A snare's first 32768 samples taken as 48 kHz (a multiple of 8192, and past the shortest length the network
+    runs at, 24576: no padding either). Milder than a new sound's, the spike still rose over the tail (1.8 times
+    the 50 ms before; with the margin 0.6)."""
+    samples = read_audio(drumkits / "Millo-Drums_v.1" / "snare1.flac").samples
+    samples = samples if samples.ndim == 2 else samples[:, None]
+    clip = Clip(np.pad(samples, ((0, max(0, 32768 - len(samples))), (0, 0)))[:32768], 48000)
+    variations = clips.vary_clip(bundled, clip, 2, noise=0.8, steps=10, seed=0)
+    assert all(variation.frames == 32768 for variation in variations)
+    ratios = [end_over_before(variation.samples) for variation in variations]
+    assert max(ratios) < 1.0, ratios
+
+
+def test_the_margin_runs_the_network_past_the_clip_and_cuts_it_off(bundled):
+    seen = []
+    network = bundled.network
+
+    def spy(x, t):
+        seen.append(x.shape[-1])
+        return network(x, t)
+
+    bundled.network = spy
+    try:
+        out = bundled.generate(1, 32768, steps=2, seed=0, margin=clips.EDGE_MARGIN)
+        plain = bundled.generate(1, 32768, steps=2, seed=0)
+    finally:
+        bundled.network = network
+    assert out.shape[-1] == plain.shape[-1] == 32768
+    assert set(seen) == {40960, 32768}  # the next multiple of 8192 past 32768 + 512; without a margin, none
+    with pytest.raises(ConfigError, match="margin"):
+        bundled.generate(1, 8192, steps=2, seed=0, margin=-1)
+    with pytest.raises(ConfigError, match="margin"):
+        bundled.vary(torch.zeros(2, 8192), 1, noise=0.5, steps=2, seed=0, margin=1.5)
