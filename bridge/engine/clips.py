@@ -48,8 +48,9 @@ Guides = Sequence[registry.GuideRequest]
 LONG_CLIP_WINDOWS = 4  # beyond this many model windows, say that one pass needs that much more memory
 LOOP_CONTEXT_WINDOWS = 0.25  # a loop is rendered with this much of a model window of itself on either side
 LOOP_SHORTFALL = 0.01  # a clip this much shorter than the loop asked for is taken round (a DAW's rounding)
-# A finished one-shot or variation runs with this much silence after it (Engine.vary's margin): the network's
-# last samples come out as a spike, which lands in the part cut off, not in the file. 10.7 ms at 48 kHz: the
+# A finished one-shot, variation, repaint or extension window runs with this much silence after it (Engine.vary's
+# margin): the network's last samples come out as a spike, which lands in the part cut off, not in the file (an
+# extension's windows are a whole model window each: every one ended on it). 10.7 ms at 48 kHz: the
 # spike is 16 samples; the cost is one more length multiple when the sound fills the last one (a default new
 # sound: 32768 samples run as 40960).
 EDGE_MARGIN = 512
@@ -138,6 +139,7 @@ def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, no
     begin, level = known_start(x, mask, noise)
     outputs = engine.vary(begin, count, noise=level, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=[*_guides(engine, guides, guide_mode, source=x), KnownPart(x, mask)],
+                          margin=EDGE_MARGIN,
                           clamp=False, resample=resampling(resample, steps))
     weight = crossfade(clip.frames, first, stop, round(FADE_SECONDS * clip.sample_rate), fade_in=first > 0,
                        fade_out=stop < clip.frames)  # fades only where the new part meets kept audio
@@ -172,6 +174,7 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
             mask = torch.cat([torch.ones(known), torch.zeros(new)])
             (y,) = engine.vary(window, 1, noise=KNOWN_MAX_NOISE, steps=steps, sampler=sampler,
                                seed=[(output_seed + k * SEED_STRIDE) % (MAX_SEED + 1)], cancel=cancel, clamp=False,
+                               margin=EDGE_MARGIN,
                                guides=[*_guides(engine, guides, guide_mode, source=window[:, :known]),
                                        KnownPart(window, mask)],
                                resample=resampling(resample, steps), progress=_share(progress, i * len(plan) + k, count * len(plan)))
