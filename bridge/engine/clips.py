@@ -224,7 +224,8 @@ def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: in
     will be played: settled and finished over three cycles in a row, the middle one kept, so every step of
     finish.py sees the loop's own end before its start and its start after its end."""
     period = x.shape[-1]
-    layout, length = circular_layout(period, round(LOOP_CONTEXT_WINDOWS * engine.window), engine.padded_length)
+    layout, length = circular_layout(period, round(LOOP_CONTEXT_WINDOWS * engine.window), engine.padded_length,
+                                     edge=EDGE_MARGIN)
     engine.check_length(length, count)
     _note_length(engine, length)
     around = layout.pad(x, length)

@@ -75,10 +75,16 @@ class KnownPart:
 @dataclass(frozen=True)
 class CircularTie:
     """One loop of ``period`` samples laid out circularly over a longer render: sample i of the render is sample
-    ``(i - before) % period`` of the loop. Every copy of a loop sample gets their average, at every step."""
+    ``(i - before) % period`` of the loop. Every copy of a loop sample gets their average, at every step, except
+    the copies within ``edge`` samples of either end of the render, which only receive it: the network's first and
+    last samples come out as a spike (clips.EDGE_MARGIN), and averaged in they put a click into the loop at the
+    two places that map there, every cycle (the bundled model: 1 to 10 times the 50 ms around, where any other
+    place in the loop reads 0.1; tests/engine/test_edges.py). The layout keeps every loop sample's middle copy
+    clear of the edges (circular_layout)."""
 
     period: int
     before: int
+    edge: int = 0
 
     def acts_at(self, t: float) -> bool:
         return t > 0
@@ -91,11 +97,17 @@ class CircularTie:
         return loop[..., self.index(length)]
 
     def fold(self, render: torch.Tensor) -> torch.Tensor:
-        """[..., length] -> [..., period]: the average of every sample's copies."""
-        index = self.index(render.shape[-1]).to(render.device)
+        """[..., length] -> [..., period]: the average of every sample's copies away from the render's edges."""
+        length = render.shape[-1]
+        index = self.index(length).to(render.device)
+        counted = torch.ones(length, dtype=render.dtype, device=render.device)
+        edge = min(self.edge, (length - self.period) // 2)  # never all of a sample's copies (a layout too tight)
+        if edge > 0:
+            counted[:edge] = 0
+            counted[-edge:] = 0
         summed = torch.zeros(*render.shape[:-1], self.period, dtype=render.dtype, device=render.device)
-        summed.index_add_(-1, index, render)
-        counts = torch.bincount(index, minlength=self.period).to(render)
+        summed.index_add_(-1, index, render * counted)
+        counts = torch.zeros(self.period, dtype=render.dtype, device=render.device).index_add_(0, index, counted)
         return summed / counts
 
     def __call__(self, denoised: torch.Tensor, t: float) -> torch.Tensor:
@@ -123,12 +135,13 @@ def known_start(audio: torch.Tensor, mask: torch.Tensor, noise: float) -> tuple[
     return audio * mask[:audio.shape[-1]].to(audio), KNOWN_MAX_NOISE
 
 
-def circular_layout(period: int, context: int, padded_length) -> tuple[CircularTie, int]:
+def circular_layout(period: int, context: int, padded_length, edge: int = 0) -> tuple[CircularTie, int]:
     """The layout for a loop of ``period`` samples with at least ``context`` samples of itself on either side,
     and its length: filled up to the length the network runs at (``padded_length(n)``), so no zero padding
-    follows it."""
+    follows it. ``edge``: the tie leaves the render's first and last ``edge`` samples out of its averages (at
+    most ``context``, so the middle copy of every loop sample is always counted)."""
     length = padded_length(period + 2 * context)
-    return CircularTie(period, (length - period) // 2), length
+    return CircularTie(period, (length - period) // 2, max(0, min(edge, context))), length
 
 
 def rising(length: int) -> torch.Tensor:

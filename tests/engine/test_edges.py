@@ -14,6 +14,8 @@ import torch
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio
 from bridge.engine.engine import Engine
+from bridge.engine.inpaint import circular_layout
+from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
 
 LAST = 16  # samples: where the spike sits
@@ -82,3 +84,25 @@ def test_an_extension_s_windows_join_without_a_spike(bundled, drumkits):
     (extended,) = clips.extend_clip(bundled, source, 1, 1.0, steps=10, seed=0)
     join = source.frames + bundled.window // 2  # the first window: the last half window known, then half new
     assert end_over_before(extended.samples[:join]) < 1.0
+
+
+def test_a_loop_has_no_click_where_the_network_s_edges_fold_into_it(bundled):
+    """A loop is rendered over a longer layout of copies of itself, tied by averaging the copies at every step
+    (bridge.engine.inpaint.CircularTie). The network's first and last samples, the edge spikes, were averaged
+    in: a click at the two places of the loop that map there, every cycle (4 loops of one bar at 10 steps: at
+    5 of 8 places louder than anything in the 50 ms either side, one the loop's loudest sample; now none)."""
+    bars = Bars(1, 120)
+    period = bars.frames(bundled.sample_rate)
+    layout, length = circular_layout(period, round(clips.LOOP_CONTEXT_WINDOWS * bundled.window),
+                                     bundled.padded_length)
+    edges = [(0 - layout.before) % period, (length - 1 - layout.before) % period]
+    loops = clips.generate_loops(bundled, 4, bars, steps=10, seed=0)
+    ratios = []
+    for loop in loops:
+        level = np.abs(loop.samples).max(axis=1)
+        for place in edges:
+            at = level[np.arange(place - LAST // 2, place + LAST // 2) % period].max()
+            around = level[np.r_[np.arange(place - LAST // 2 - BEFORE, place - LAST // 2),
+                                 np.arange(place + LAST // 2, place + LAST // 2 + BEFORE)] % period].max()
+            ratios.append(at / max(around, 1e-6))
+    assert max(ratios) < 1.0, ratios

@@ -105,6 +105,15 @@ def test_the_circular_tie_folds_copies_into_one_loop():
     assert tied[0] == tied[5] == 3
 
 
+def test_the_circular_tie_leaves_the_render_s_edges_out_of_its_averages():
+    tie = CircularTie(period=5, before=2, edge=2)
+    laid = tie.pad(torch.arange(5.0), 9)
+    spiked = laid + torch.tensor([9.0, -9.0, 0, 0, 0, 0, 0, 9.0, 9.0])  # the network's edge spikes
+    assert tie.fold(spiked).tolist() == [0, 1, 2, 3, 4]
+    assert tie(spiked, 0.5).tolist() == laid.tolist()  # the edges receive the loop, give nothing
+    assert CircularTie(period=5, before=2).fold(spiked).tolist() != [0, 1, 2, 3, 4]
+
+
 @pytest.mark.parametrize("rate", [44100, 48000])
 def test_repaint_keeps_everything_outside_to_the_bit(tiny, rate):
     loop = beat_loop(1, 120, rate)
