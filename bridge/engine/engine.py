@@ -158,25 +158,27 @@ class Engine:
     def generate(self, count: int, length: int | None = None, *, steps: int = DEFAULT_STEPS,
                  sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None,
                  cancel: Cancel = None, guides: Sequence = (), clamp: bool = True, resample: Resampling | None = None,
-                 margin: int = 0, **options) -> torch.Tensor:
-        """``count`` new sounds of ``length`` samples (default: the model's window); ``guides``, ``resample`` and
-        ``margin`` as for vary."""
+                 margin: int = 0, lead_in: int = 0, **options) -> torch.Tensor:
+        """``count`` new sounds of ``length`` samples (default: the model's window); ``guides``, ``resample``,
+        ``margin`` and ``lead_in`` as for vary."""
         length = self.window if length is None else length
         _check_positive_int("length", length)
-        _check_margin(margin)
+        _check_margin("margin", margin)
+        _check_margin("lead_in", lead_in)
         seeds = self._seeds(count, seed)
-        self.check_length(length + margin, count)
-        padded = self.padded_length(length + margin)
+        self.check_length(lead_in + length + margin, count)
+        padded = self.padded_length(lead_in + length + margin)
         x = seeding.starting_noise(count, padded, seeds)
         ts = grid(sampler, _steps(steps), 1.0)
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample,
-                           length=length)
-        return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides,
+                           resample=resample, length=length, start=lead_in)
+        out = out[..., lead_in:lead_in + length]
+        return out.clamp(-1, 1) if clamp else out
 
     def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None, cancel: Cancel = None,
              guides: Sequence = (), clamp: bool = True, resample: Resampling | None = None,
-             margin: int = 0, **options) -> torch.Tensor:
+             margin: int = 0, lead_in: int = 0, **options) -> torch.Tensor:
         """``count`` variations of ``audio`` [2, L]: noised to time ``noise`` (0 = the clip, 1 = a new sound),
         then sampled back to 0. ``guides`` (bridge.engine.guidance) edit every denoised estimate on the way;
         ``clamp=False`` leaves the level to the caller (bridge.engine.finish). ``resample``: RePaint's resampling
@@ -184,25 +186,31 @@ class Engine:
         ``margin``: at least this many samples of silence after the clip in the state the network runs on (cut off
         again): the network's last samples, where its padding meets the sound, come out as a spike (the bundled
         model: up to full scale in the last 16 samples, 10-80 times the 50 ms before), so a finished render keeps
-        them out of the file (clips.EDGE_MARGIN). 0: the state is the clip padded to the network's multiple only,
-        as diffusers' pipeline runs it."""
+        them out of the file (clips.EDGE_MARGIN). ``lead_in``: this many samples of silence before the clip,
+        imposed at every step and cut off again: the network's first samples come out as a spike too (a new
+        sound from the bundled model: a click of 1 to 6 samples up to full scale, 5 to 50 times the body that
+        follows), which the silence takes instead (clips.LEAD_IN). Guides see the state from the clip's first
+        sample (bridge.engine.guidance.Guided). Both 0: the state is the clip padded to the network's multiple
+        only, as diffusers' pipeline runs it."""
         audio = self._check_audio("audio", audio)
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
             raise ConfigError(f"noise must be a number in [0, 1], got {noise!r}")
         seeds = self._seeds(count, seed)
         length = audio.shape[-1]
-        _check_margin(margin)
-        self.check_length(length + margin, count)
+        _check_margin("margin", margin)
+        _check_margin("lead_in", lead_in)
+        self.check_length(lead_in + length + margin, count)
         if noise == 0:
             out = audio.expand(count, -1, -1).clone()
             return out.clamp(-1, 1) if clamp else out
-        clip = F.pad(audio, (0, self.padded_length(length + margin) - length))
+        clip = F.pad(audio, (lead_in, self.padded_length(lead_in + length + margin) - lead_in - length))
         alpha, sigma = alpha_sigma(torch.tensor(float(noise)))
         x = (alpha * clip + sigma * seeding.starting_noise(count, clip.shape[-1], seeds)).float()
         ts = grid(sampler, _steps(steps), float(noise))
-        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides, resample=resample,
-                           length=length)
-        return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
+        out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides,
+                           resample=resample, length=length, start=lead_in)
+        out = out[..., lead_in:lead_in + length]
+        return out.clamp(-1, 1) if clamp else out
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
                     sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
@@ -240,9 +248,9 @@ class Engine:
 
     def _sample(self, x: torch.Tensor, ts: torch.Tensor, sampler: str, seeds: Seed, progress: Progress,
                 cancel: Cancel, options: dict, tracker: "_Tracker | None" = None, guides: Sequence = (),
-                resample: Resampling | None = None, length: int | None = None) -> torch.Tensor:
-        """``x`` sampled down ``ts``; ``length``: the render's own samples of the padded state (its guides' losses
-        measure those alone)."""
+                resample: Resampling | None = None, length: int | None = None, start: int = 0) -> torch.Tensor:
+        """``x`` sampled down ``ts``; ``start``, ``length``: the render's own samples of the padded state (its
+        guides' losses measure those alone)."""
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         known = set(inspect.signature(SAMPLERS[sampler]).parameters) - {"model", "x", "ts", "callback", "noise_sampler"}
@@ -253,16 +261,17 @@ class Engine:
         resample = resample or Resampling()
         tracker = tracker or _Tracker(resample.steps(ts), len(batches), progress, cancel)
         return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, seeding.noise_seeds(seeds, rows), tracker, options,
-                                    guides, resample, length) for rows in batches])
+                                    guides, resample, length, start) for rows in batches])
 
     def _run(self, sample, x: torch.Tensor, ts: torch.Tensor, noise_seeds: list[int] | None,
              tracker: "_Tracker", options: dict, guides: Sequence = (),
-             resample: Resampling | None = None, length: int | None = None) -> torch.Tensor:
+             resample: Resampling | None = None, length: int | None = None, start: int = 0) -> torch.Tensor:
         tracker.check()
         x = x.to(self._device, torch.float32)
         noise_sampler = seeding.NoiseSampler(noise_seeds, x) if noise_seeds is not None else None
         # Unguided renders call the network itself: bit-identical to the reference pipeline.
-        network = Guided(self.network, guides, differentiable=self._module, length=length) if guides else self.network
+        network = (Guided(self.network, guides, differentiable=self._module, length=length, start=start)
+                   if guides or start else self.network)
         fresh = noise_sampler or (lambda t, t_next: torch.randn_like(x))
         try:
             with torch.inference_mode():
@@ -291,9 +300,9 @@ class Engine:
         return audio
 
 
-def _check_margin(margin: int) -> None:
+def _check_margin(name: str, margin: int) -> None:
     if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
-        raise ConfigError(f"margin must be an integer >= 0, got {margin!r}")
+        raise ConfigError(f"{name} must be an integer >= 0, got {margin!r}")
 
 
 def batch_size(device: torch.device, padded_length: int) -> int:

@@ -47,13 +47,16 @@ class Guided:
     ``length``: the render's own samples. The network runs on a state padded to its length multiple, and the
     padding is cut off the file, so a loss measures and edits only the first ``length`` samples: measured with
     it, a 1 s render's tail read 66 ms longer than the file's, and a decay guide shortened what was then cut.
-    Closed-form edits (the source's shape, a repaint's known part) see the whole state, padding and all."""
+    Closed-form edits (the source's shape, a repaint's known part) see the whole state, padding and all.
 
-    def __init__(self, model, guides, differentiable=None, length: int | None = None):
+    ``start``: a lead-in of that many samples of silence before the render (Engine.vary's ``lead_in``), imposed on
+    every estimate here; every guide sees the state from the render's first sample, as if it were not there."""
+
+    def __init__(self, model, guides, differentiable=None, length: int | None = None, start: int = 0):
         self.model = model
         self.guides = list(guides)
         self.differentiable = differentiable
-        self.length = length
+        self.length, self.start = length, start
         # A loss's edits jump from call to call: a multistep sampler ends on the last estimate
         # (bridge.engine.samplers.sample_v_iplms). The closed-form edits (a loop's wrap) keep its order 4.
         self.edits_estimates = any(isinstance(guide, LossGuide) for guide in self.guides)
@@ -69,21 +72,23 @@ class Guided:
             v, steps = self._through_network(x, t, alpha, sigma, full)
         else:
             v, steps = self.model(x, t), []
-        if not active:
+        if not active and not (self.start and time > 0):
             return v
         edited = alpha * x.float() - sigma * v.float()
         for step in steps:
-            edited = edited + F.pad(step, (0, edited.shape[-1] - step.shape[-1]))
+            edited = edited + F.pad(step, (self.start, edited.shape[-1] - self.start - step.shape[-1]))
+        seen = edited[..., self.start:]  # the render and its padding: what the guides see
         for guide in active:
             if isinstance(guide, LossGuide) and not guide.full:
-                own = self._own(edited)
-                edited = torch.cat([guide(own, time), edited[..., own.shape[-1]:]], dim=-1)
+                own = self._own(seen)
+                seen = torch.cat([guide(own, time), seen[..., own.shape[-1]:]], dim=-1)
             elif not getattr(guide, "full", False):
-                edited = guide(edited, time)
+                seen = guide(seen, time)
+        edited = F.pad(seen, (self.start, 0))  # the lead-in: silence
         return ((alpha * x.float() - edited) / sigma).to(v.dtype)
 
     def _own(self, audio: torch.Tensor) -> torch.Tensor:
-        """The render's own samples of [B, C, padded length]: what a loss measures."""
+        """The render's own samples of [B, C, length from the render's start]: what a loss measures."""
         return audio if self.length is None else audio[..., :self.length]
 
     def _through_network(self, x, t, alpha, sigma, guides):
@@ -92,7 +97,7 @@ class Guided:
         with torch.inference_mode(False), torch.enable_grad():
             state = x.detach().clone().float().requires_grad_(True)
             v = self.differentiable(state, t.detach().clone())
-            denoised = self._own(alpha * state - sigma * v.float())
+            denoised = self._own((alpha * state - sigma * v.float())[..., self.start:])
             steps = [guide.step(denoised, sigma, wrt=state) for guide in guides]
         return v.detach().clone(), steps
 

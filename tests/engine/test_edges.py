@@ -16,6 +16,7 @@ from bridge.engine.audio import Clip, read_audio
 from bridge.engine.engine import Engine
 from bridge.engine.inpaint import circular_layout
 from bridge.engine.tempo import Bars
+from bridge.training.data import onset
 from bridge.errors import ConfigError
 
 LAST = 16  # samples: where the spike sits
@@ -38,6 +39,23 @@ def test_new_sounds_of_the_network_s_own_length_end_without_a_spike(bundled):
     assert all(sound.frames == bundled.window for sound in sounds)
     ratios = [end_over_before(sound.samples) for sound in sounds]
     assert max(ratios) < 2.0, ratios  # before the margin: 7 to 80
+
+
+def start_over_after(samples: np.ndarray) -> float:
+    """[frames, channels]: the peak of the first 16 samples over the peak of the 50 ms after them."""
+    level = np.abs(samples).max(axis=1)
+    return float(level[:LAST].max() / max(level[LAST:LAST + BEFORE].max(), 1e-6))
+
+
+def test_new_sounds_start_on_their_hit_not_on_a_click(bundled):
+    """The network's first samples come out as a spike too: every new sound began on a click of 1 to 6 samples
+    up to full scale, 5 to 50 times the body after it (first 16 samples over the next 50 ms: 2.7 in the median
+    of 16 seeds). With clips.LEAD_IN of silence imposed before the sound it is gone (0.25), and the hit still
+    starts the file."""
+    sounds = clips.generate_clips(bundled, 4, steps=10, seed=0)
+    ratios = [start_over_after(sound.samples) for sound in sounds]
+    assert max(ratios) < 1.0, ratios
+    assert all(onset(sound.samples.T) == 0 for sound in sounds)  # loud within the first 32 samples
 
 
 def test_a_variation_of_a_clip_of_the_network_s_own_length_ends_no_louder_than_its_tail(bundled, drumkits):
@@ -69,8 +87,17 @@ def test_the_margin_runs_the_network_past_the_clip_and_cuts_it_off(bundled):
         bundled.network = network
     assert out.shape[-1] == plain.shape[-1] == 32768
     assert set(seen) == {40960, 32768}  # the next multiple of 8192 past 32768 + 512; without a margin, none
+    seen.clear()
+    bundled.network = spy
+    try:
+        led = bundled.generate(1, 32768 - 1000, steps=2, seed=0, margin=512, lead_in=1000)
+    finally:
+        bundled.network = network
+    assert led.shape[-1] == 32768 - 1000 and set(seen) == {40960}  # 1000 + 31768 + 512 runs at 40960
     with pytest.raises(ConfigError, match="margin"):
         bundled.generate(1, 8192, steps=2, seed=0, margin=-1)
+    with pytest.raises(ConfigError, match="lead_in"):
+        bundled.vary(torch.zeros(2, 8192), 1, noise=0.5, steps=2, seed=0, lead_in=-5)
     with pytest.raises(ConfigError, match="margin"):
         bundled.vary(torch.zeros(2, 8192), 1, noise=0.5, steps=2, seed=0, margin=1.5)
 

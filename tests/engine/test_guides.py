@@ -195,6 +195,33 @@ def test_a_loss_measures_the_render_s_own_samples_not_the_network_s_padding(deno
     assert not torch.allclose(edited[..., :LENGTH], v[..., :LENGTH], atol=1e-3)
 
 
+@pytest.mark.parametrize("full", [False, True])
+def test_a_loss_measures_the_render_after_its_lead_in_and_before_its_margin(denoiser, full):
+    """A finished render runs with silence before it as well (Engine.vary's lead_in): a loss sees and edits the
+    render's own samples from there, in either mode; the padding stays as it was, the lead-in silent."""
+    seen = []
+
+    def brightness(audio, rate):
+        seen.append(audio.shape[-1])
+        return builtin.brightness(audio, rate)
+
+    guide = builtin.Measured("brightness", "Hz", "", "", brightness, builtin.BRIGHTNESS.parse_target).make(
+        1.0, None, GuideContext(RATE), full=full)
+    lead = 300
+    padded = ExactDenoiser(F.pad(denoiser.clips, (lead, 1000)))
+    x = torch.randn(2, 2, lead + LENGTH + 1000, generator=torch.Generator().manual_seed(1))
+    t = torch.full((2,), 0.3)
+    v = padded(x, t)
+    edited = Guided(padded, [guide], differentiable=padded if full else None, length=LENGTH, start=lead)(x, t)
+    assert set(seen) == {LENGTH}
+    own = slice(lead, lead + LENGTH)
+    alpha, sigma = (float(w) for w in alpha_sigma(torch.tensor(0.3)))
+    assert (alpha * x - sigma * edited)[..., :lead].abs().max() < 1e-5  # the estimate: silence before the render
+    if not full:  # (a gradient through the network reaches every sample of the state)
+        assert torch.allclose(edited[..., lead + LENGTH:], v[..., lead + LENGTH:], atol=1e-5)
+    assert not torch.allclose(edited[..., own], v[..., own], atol=1e-3)
+
+
 def test_decay_leaves_out_the_band_under_20_hz_that_finishing_removes(sounds):
     """An offset under a hat's tail is not heard and is taken out of every file: it does not lengthen the T60."""
     hat = sounds["hat"]

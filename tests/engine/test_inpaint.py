@@ -225,7 +225,8 @@ def test_looped_variations_wrap_seamlessly_where_plain_ones_click(bundled):
             plain = clips.vary_clip(bundled, loop, 6, noise=0.5, steps=6, seed=7)
             plain_jump = np.median([wrap_jump(out.samples, rate) for out in plain])
             print(f"the same variations as plain clips: wrap jump {plain_jump:.1f}x local median")
-            assert plain_jump > 10
+            # (over 10 while the network's first samples were a spike, clips.LEAD_IN; 5.4 without it)
+            assert plain_jump > 3
 
 
 def test_generated_loops_wrap_seamlessly(bundled):
