@@ -214,9 +214,10 @@ class Engine:
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
                     sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
-                    guides: Sequence = (), **options) -> torch.Tensor:
+                    guides: Sequence = (), clamp: bool = True, **options) -> torch.Tensor:
         """``count`` sounds from ``a`` to ``b`` (both [2, L], ends included): both clips are taken almost to noise
-        along the ODE (deterministic, v-iplms), the two latents are slerped, and each point is sampled back.
+        along the ODE (deterministic, v-iplms), the two latents are slerped (weights INTERPOLATION_WEIGHTS), and
+        each point is sampled back. ``clamp=False`` leaves the level to the caller (bridge.engine.finish).
 
         The latents stay one step short of t = 1, where the network's output stops mattering to the state and
         the way back could not recover the clips; ``steps`` counts the grid of a full render.
@@ -238,11 +239,10 @@ class Engine:
         tracker = _Tracker(len(ts) - 1, len(_batches(2, batch)) + len(_batches(count, batch)), progress, cancel)
         ends = torch.cat([self._run(SAMPLERS["v-iplms"], pair[rows], ts.flip(0), None, tracker, {})
                           for rows in _batches(2, batch)])
-        weights = torch.linspace(0, 1, count, dtype=torch.float64)
-        latents = torch.stack([_slerp(ends[0], ends[1], w) for w in weights])
+        latents = torch.stack([_slerp(ends[0], ends[1], w) for w in interpolation_weights(count)])
         out = self._sample(latents, ts, sampler, seeding.INTERPOLATION_SEED, None, None, options, tracker=tracker,
                            guides=guides, length=length)
-        return out[..., :length].clamp(-1, 1)
+        return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
 
     # The work
 
@@ -298,6 +298,11 @@ class Engine:
         if not torch.isfinite(audio).all():
             raise ConfigError(f"{name} has NaN or infinite samples")
         return audio
+
+
+def interpolation_weights(count: int) -> torch.Tensor:
+    """Where each of ``count`` interpolations lies between a (0) and b (1): evenly, both ends included."""
+    return torch.linspace(0, 1, count, dtype=torch.float64)
 
 
 def _check_margin(name: str, margin: int) -> None:
