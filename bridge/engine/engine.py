@@ -216,7 +216,7 @@ class Engine:
                     sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
                     guides: Sequence = (), clamp: bool = True, **options) -> torch.Tensor:
         """``count`` sounds from ``a`` to ``b`` (both [2, L], ends included): both clips are taken almost to noise
-        along the ODE (deterministic, v-iplms), the two latents are slerped (weights INTERPOLATION_WEIGHTS), and
+        along the ODE (deterministic, v-iplms), the two latents are slerped (at interpolation_weights), and
         each point is sampled back. ``clamp=False`` leaves the level to the caller (bridge.engine.finish).
 
         The latents stay one step short of t = 1, where the network's output stops mattering to the state and
