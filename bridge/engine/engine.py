@@ -172,8 +172,7 @@ class Engine:
         ts = grid(sampler, _steps(steps), 1.0)
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides,
                            resample=resample, length=length, start=lead_in)
-        out = out[..., lead_in:lead_in + length]
-        return out.clamp(-1, 1) if clamp else out
+        return _cut(out, lead_in, length, clamp)
 
     def vary(self, audio: torch.Tensor, count: int, *, noise: float, steps: int = DEFAULT_STEPS,
              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, progress: Progress = None, cancel: Cancel = None,
@@ -209,8 +208,7 @@ class Engine:
         ts = grid(sampler, _steps(steps), float(noise))
         out = self._sample(x, ts, sampler, seeds, progress, cancel, options, guides=guides,
                            resample=resample, length=length, start=lead_in)
-        out = out[..., lead_in:lead_in + length]
-        return out.clamp(-1, 1) if clamp else out
+        return _cut(out, lead_in, length, clamp)
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, count: int, *, steps: int = DEFAULT_STEPS,
                     sampler: str = DEFAULT_SAMPLER, progress: Progress = None, cancel: Cancel = None,
@@ -242,7 +240,7 @@ class Engine:
         latents = torch.stack([_slerp(ends[0], ends[1], w) for w in interpolation_weights(count)])
         out = self._sample(latents, ts, sampler, seeding.INTERPOLATION_SEED, None, None, options, tracker=tracker,
                            guides=guides, length=length)
-        return out[..., :length].clamp(-1, 1) if clamp else out[..., :length]
+        return _cut(out, 0, length, clamp)
 
     # The work
 
@@ -303,6 +301,12 @@ class Engine:
 def interpolation_weights(count: int) -> torch.Tensor:
     """Where each of ``count`` interpolations lies between a (0) and b (1): evenly, both ends included."""
     return torch.linspace(0, 1, count, dtype=torch.float64)
+
+
+def _cut(out: torch.Tensor, start: int, length: int, clamp: bool) -> torch.Tensor:
+    """The render's own ``length`` samples from ``start`` of the state it ran on; clamped to [-1, 1] if asked."""
+    out = out[..., start:start + length]
+    return out.clamp(-1, 1) if clamp else out
 
 
 def _check_margin(name: str, margin: int) -> None:

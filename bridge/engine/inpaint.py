@@ -101,7 +101,7 @@ class CircularTie:
         length = render.shape[-1]
         index = self.index(length).to(render.device)
         counted = torch.ones(length, dtype=render.dtype, device=render.device)
-        edge = min(self.edge, (length - self.period) // 2)  # never all of a sample's copies (a layout too tight)
+        edge = min(self.edge, (length - self.period) // 2)  # short of the middle copies: every sample keeps one
         if edge > 0:
             counted[:edge] = 0
             counted[-edge:] = 0
@@ -138,10 +138,10 @@ def known_start(audio: torch.Tensor, mask: torch.Tensor, noise: float) -> tuple[
 def circular_layout(period: int, context: int, padded_length, edge: int = 0) -> tuple[CircularTie, int]:
     """The layout for a loop of ``period`` samples with at least ``context`` samples of itself on either side,
     and its length: filled up to the length the network runs at (``padded_length(n)``), so no zero padding
-    follows it. ``edge``: the tie leaves the render's first and last ``edge`` samples out of its averages (at
-    most ``context``, so the middle copy of every loop sample is always counted)."""
+    follows it. ``edge``: the tie leaves the render's first and last ``edge`` samples out of its averages
+    (CircularTie.fold keeps it short of every sample's middle copy)."""
     length = padded_length(period + 2 * context)
-    return CircularTie(period, (length - period) // 2, max(0, min(edge, context))), length
+    return CircularTie(period, (length - period) // 2, edge), length
 
 
 def rising(length: int) -> torch.Tensor:

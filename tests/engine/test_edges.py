@@ -1,9 +1,10 @@
-"""A finished render's end is the sound's, not the network's: the bundled model, real one-shots and real renders.
+"""A finished render's ends are the sound's, not the network's: the bundled model, real one-shots and real renders.
 
 The network's last samples, where its zero padding meets the sound, come out as a spike: up to full scale in the
 last 16 samples, 10-80 times louder than the 50 ms before, in every one of 16 new sounds of the default length
 (32768 samples, a multiple of the network's 8192, so no padding). Finished renders run with clips.EDGE_MARGIN of
-silence after them, so the spike lands in what is cut off."""
+silence after them, so the spike lands in what is cut off. Its first samples are a spike too: finished renders
+run with clips.LEAD_IN of silence before them, imposed; a loop's tie leaves both ends of its layout out."""
 
 from __future__ import annotations
 
