@@ -142,7 +142,8 @@ def register_measures(subparsers) -> None:
     evaluate.add_argument("--train-data", nargs="+", type=Path, default=None, metavar="DIR",
                           help="the model's training files, for the floor (default: from the model card or --data)")
     evaluate.add_argument("--sampler", default=None,
-                          help="sampler, or several separated by commas (default: generate's, dpmpp-2m-sde-karras)")
+                          help="sampler, or several separated by commas (default: generate's, "
+                               f"{constants.NEW_SOUND_SAMPLER})")
     evaluate.add_argument("--steps", default=None, help="steps, or several separated by commas")
     evaluate.add_argument("--no-baselines", action="store_true", help="only the model's rows")
     evaluate.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON")
@@ -174,7 +175,8 @@ def register_measures(subparsers) -> None:
                     "gain, polarity and shifts up to 25 ms). Renders closer to a training file than distinct "
                     "training files are to each other are flagged as likely copies; the exit status is then 1.")
     memorization.add_argument("--steps", type=positive_int, default=None)
-    memorization.add_argument("--sampler", default=None, help="sampler (default: generate's, dpmpp-2m-sde-karras)")
+    memorization.add_argument("--sampler", default=None, help="sampler (default: generate's, "
+                              f"{constants.NEW_SOUND_SAMPLER})")
     memorization.set_defaults(run=run_check_memorization)
 
 

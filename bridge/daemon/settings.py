@@ -18,7 +18,9 @@ from bridge import constants, files
 from bridge.engine import tempo
 from bridge.errors import ConfigError
 
-SAMPLER_NAME = re.compile(r"^[a-z0-9][a-z0-9_+-]{0,31}$")
+# What a sampler setting may hold before the engine checks the name: letters, digits and - _ + . (an option in a
+# name: dpmpp-2m-sde-karras-eta0.5), nothing that could be a path or a command.
+SAMPLER_NAME = re.compile(r"^[a-z0-9][a-z0-9_+.-]{0,31}$")
 
 
 def as_number(key: str, value) -> float:

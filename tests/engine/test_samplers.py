@@ -10,6 +10,7 @@ import torch
 from bridge.engine.samplers import SAMPLERS, grid, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_euler, sample_v_ddim
 from bridge.engine.schedules import (KARRAS_RHO, KARRAS_SIGMA_MAX, KARRAS_SIGMA_MIN, SIGMA_MAX, alpha_sigma,
                                      karras_grid, step_grid, t_from_ve_sigma, ve_sigma)
+from bridge.engine.seeds import NoiseSampler
 from bridge.engine.unet import DanceDiffusionUNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -90,10 +91,27 @@ def test_karras_grid_below_its_last_sigma_and_bad_arguments():
 
 
 def test_a_samplers_name_picks_its_grid():
-    assert torch.equal(grid("dpmpp-2m-sde-karras", 9, 0.7), karras_grid(9, 0.7))
-    for name in set(SAMPLERS) - {"dpmpp-2m-sde-karras"}:
+    karras = {"dpmpp-2m-sde-karras", "dpmpp-2m-sde-karras-eta0.5"}
+    for name in karras:
+        assert torch.equal(grid(name, 9, 0.7), karras_grid(9, 0.7))
+    for name in set(SAMPLERS) - karras:
         assert torch.equal(grid(name, 9, 0.7), step_grid(9, 0.7))
     assert SAMPLERS["dpmpp-2m-sde-karras"] is sample_dpmpp_2m_sde  # the same solver: only the grid differs
+
+
+def test_the_half_noise_sde_is_the_sde_at_eta_one_half(tiny_unet):
+    """dpmpp-2m-sde-karras-eta0.5 is sample_dpmpp_2m_sde with eta 0.5, to the bit, and not the eta-1 sampler: the name
+    alone remakes a file (its noise from the same per-output generators)."""
+    ts = grid("dpmpp-2m-sde-karras-eta0.5", 6, 1.0)
+    x = torch.randn(1, 2, 24, generator=torch.Generator().manual_seed(3))
+
+    def run(sample, **options):
+        noise = NoiseSampler([5], x)
+        return sample(tiny_unet, x, ts, noise_sampler=noise, **options)
+
+    named = run(SAMPLERS["dpmpp-2m-sde-karras-eta0.5"])
+    assert torch.equal(named, run(sample_dpmpp_2m_sde, eta=0.5))
+    assert not torch.allclose(named, run(sample_dpmpp_2m_sde))
 
 
 def test_ve_sigma_round_trip_and_cap():
