@@ -59,7 +59,7 @@ def run_guides(args) -> int:
 def run_eval_guides(args) -> int:
     requests = args.guide or [registry.parse_request(text) for text in evaluate.DEFAULT_GUIDES]
     registry.check(requests)
-    engine, _model = open_engine(args)
+    engine, _model = open_engine(args, new_sound=True)  # new sounds: generate's sampler unless --sampler
     mode = registry.resolve_mode(args.guide_mode, engine.device.type, engine.backend)
     judge, seconds = None, 0.5 if args.seconds is None else args.seconds
     if args.data is not None:

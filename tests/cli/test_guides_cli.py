@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bridge.constants import NEW_SOUND_SAMPLER
 from bridge.engine.audio import read_audio, read_metadata
 from tests.cli.test_render_cli import FAST, REPO, written
 
@@ -101,7 +102,9 @@ def test_eval_guides_prints_where_each_guide_moved_its_measure(tmp_path, tiny_mo
                        "--guide", "brightness=2", "--guide", "tuning=1:A1", "--best-of", 3, config=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("tiny-test on cpu (cheap mode): 2 pairs of 0.1 s, 3 v-iplms steps, seeds 0..1")
+    # new sounds, rendered as generate renders them: its sampler when none is given
+    assert lines[0].startswith(f"tiny-test on cpu (cheap mode): 2 pairs of 0.1 s, 3 {NEW_SOUND_SAMPLER} steps, "
+                               "seeds 0..1")
     assert lines[1].startswith("unguided: 2 renders,")
     assert lines[2].startswith("brightness=2     Hz          median") and "% of 2 pairs" in lines[2]
     assert "median distance to 33.00" in lines[3]
