@@ -1,6 +1,6 @@
 """Which sampler a command uses when none is given (bridge.constants.sampler_for), as a user runs them: new
-one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a variation keeps v-iplms, --sampler always wins, and every file
-names the sampler it was made with so its stored command makes it again."""
+one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a variation keeps v-iplms, --sampler always wins, and
+every file names the sampler it was made with so its stored command makes it again."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ def _render(tmp_path, name: str, *args) -> tuple[np.ndarray, dict]:
 def test_generate_defaults_to_the_half_noise_sde_and_names_it(tmp_path, tiny_model_path):
     new = ("generate", "--model", tiny_model_path, "--seconds", 0.1, "--seed", 11)
     default, meta = _render(tmp_path, "default", *new)
-    explicit, explicit_meta = _render(tmp_path, "explicit", *new, "--sampler", "dpmpp-2m-sde-karras-eta0.5")
+    new_sound = "dpmpp-2m-sde-karras-eta0.5"
+    explicit, explicit_meta = _render(tmp_path, "explicit", *new, "--sampler", new_sound)
     assert np.array_equal(default, explicit)
-    assert meta["sampler"] == "dpmpp-2m-sde-karras-eta0.5" and "--sampler dpmpp-2m-sde-karras-eta0.5 " in meta["command"] + " "
+    assert meta["sampler"] == new_sound and f"--sampler {new_sound} " in meta["command"] + " "
     assert meta["command"] == explicit_meta["command"]
     chosen, chosen_meta = _render(tmp_path, "chosen", *new, "--sampler", "v-iplms")  # an explicit sampler wins
     assert not np.array_equal(default, chosen) and chosen_meta["sampler"] == "v-iplms"
@@ -45,8 +46,8 @@ def test_vary_without_a_sampler_is_v_iplms_to_the_bit(tmp_path, tiny_model_path,
 
 def test_a_sheets_new_sounds_are_rendered_as_generate_makes_them(tmp_path, tiny_model_path, drum_samples):
     """`dd-bridge sheet --source ... --generate K`: the variations' rows v-iplms, the new sounds' row
-    dpmpp-2m-sde-karras-eta0.5, and the title names both (in process: the tiles' audio is compared, which the picture does
-    not keep)."""
+    dpmpp-2m-sde-karras-eta0.5, and the title names both (in process: the tiles' audio is compared, which the
+    picture does not keep)."""
     args = build_parser().parse_args(
         ["sheet", "--source", str(drum_samples["wav"]), "--noise", "0.5", "--count", "1", "--generate", "2",
          "--seconds", "0.1", "--seed", "5", "--steps", "3", "--model", str(tiny_model_path),
