@@ -223,8 +223,8 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "dpmpp-2m-sde-karras-eta0.5": functools.partial(sample_dpmpp_2m_sde, eta=0.5),
 }
 
-# A sampler walks the crash grid unless its name ends in another schedule's, as k-diffusion's front ends name
-# them ("DPM++ 2M SDE Karras"): a file's sampler name is then all it takes to walk the same grid again.
+# A sampler walks the crash grid unless its name names another schedule, as k-diffusion's front ends name them
+# ("DPM++ 2M SDE Karras"): a file's sampler name is then all it takes to walk the same grid again.
 GRIDS: dict[str, Callable[[int, float], torch.Tensor]] = {"dpmpp-2m-sde-karras": karras_grid,
                                                            "dpmpp-2m-sde-karras-eta0.5": karras_grid}
 
