@@ -224,9 +224,10 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 # A sampler walks the crash grid unless its name names another schedule, as k-diffusion's front ends name them
-# ("DPM++ 2M SDE Karras"): a file's sampler name is then all it takes to walk the same grid again.
-GRIDS: dict[str, Callable[[int, float], torch.Tensor]] = {"dpmpp-2m-sde-karras": karras_grid,
-                                                           "dpmpp-2m-sde-karras-eta0.5": karras_grid}
+# ("DPM++ 2M SDE Karras"): a file's sampler name is then all it takes to walk the same grid again. Derived from
+# the names, so a sampler added with "-karras" in its name walks that grid without a second entry here.
+GRIDS: dict[str, Callable[[int, float], torch.Tensor]] = {name: karras_grid for name in SAMPLERS
+                                                           if "-karras" in name}
 
 
 def grid(sampler: str, steps: int, noise: float = 1.0) -> torch.Tensor:
