@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from bridge.training.classify import Accuracy, ClassSet, tally
-from bridge.training.features import describe
+from bridge.training.features import describe, standardiser
 
 
 class FeatureJudge:
@@ -20,7 +20,7 @@ class FeatureJudge:
     def __init__(self, windows: torch.Tensor, labels: torch.Tensor, classes, rate: int, steps: int = 500):
         self.classes, self.rate, self.window = tuple(classes), rate, windows.shape[-1]
         x = describe(windows, rate).double()
-        self.mean, self.std = x.mean(0), x.std(0).clamp(min=1e-3)
+        self.mean, self.std = standardiser(x)
         x = (x - self.mean) / self.std
         self.linear = torch.nn.Linear(x.shape[1], len(self.classes)).double()
         optimiser = torch.optim.LBFGS(self.linear.parameters(), max_iter=steps)

@@ -22,7 +22,7 @@ import torch
 from bridge.engine.engine import Engine
 from bridge.engine.clips import generate_clips
 from bridge.engine.unet import DanceDiffusionUNet
-from bridge.training.features import describe
+from bridge.training.features import describe, standardiser
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,7 @@ class Judge:
             raise ValueError("the reference set needs at least 2 clips")
         self.sample_rate = sample_rate
         features = describe(reference, sample_rate).double()
-        self.mean = features.mean(0)
-        self.std = features.std(0).clamp(min=1e-3)
+        self.mean, self.std = standardiser(features)
         self.reference = self._standardise(features)
         distances = torch.cdist(self.reference, self.reference)
         self.bandwidth = float(distances[distances > 0].median()) if (distances > 0).any() else 1.0

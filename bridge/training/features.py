@@ -1,8 +1,13 @@
 """Descriptions of drum sounds that eval and the memorization check compare, computed with torch alone.
 
-A mel spectrogram (the mid channel, 64 bands from 20 Hz to Nyquist) is the common ground: its per-band mean and
+A mel spectrogram (the mid channel, 64 bands from 20 Hz to 20 kHz) is the common ground: its per-band mean and
 spread describe timbre, and the frame energies over time describe the envelope (attack and decay), which is
 what tells a drum hit from a burst of noise.
+
+Only the audible band is described. Above 20 kHz nobody hears anything, and a recording made at 44.1 kHz (11 of
+the 12 held-out Hydrogen kits) holds nothing above 22.05 kHz: with the bands running to 24 kHz, the top one read
+-120 dB (the floor) in every such file, with a spread of 0.2 dB, so a render's inaudible -100 dB there stood 60
+spreads off and decided the whole distance (docs/benchmarks.md, "What the measure heard").
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ N_FFT = 1024
 HOP = 256
 N_MELS = 64
 F_MIN = 20.0
+F_MAX = 20000.0  # the audible band: see the module's docstring
+MIN_SPREAD_DB = 1.0  # a feature is scaled by its spread over real sounds, but never by less than 1 dB (standardiser)
 ENVELOPE_POINTS = 32
 
 
@@ -22,10 +29,13 @@ def _mel(f):
     return 2595.0 * math.log10(1.0 + f / 700.0) if isinstance(f, float) else 2595.0 * torch.log10(1.0 + f / 700.0)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -> torch.Tensor:
-    """[n_mels, n_fft // 2 + 1] triangular filters evenly spaced in mel (HTK formula), each summing to 1."""
+def mel_filterbank(sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS,
+                   f_max: float | None = None) -> torch.Tensor:
+    """[n_mels, n_fft // 2 + 1] triangular filters evenly spaced in mel (HTK formula) from F_MIN to ``f_max``
+    (None: Nyquist, as the drum classifier was trained), each summing to 1."""
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    edges_mel = torch.linspace(_mel(F_MIN), _mel(sample_rate / 2), n_mels + 2, dtype=torch.float64)
+    top = sample_rate / 2 if f_max is None else min(float(f_max), sample_rate / 2)
+    edges_mel = torch.linspace(_mel(F_MIN), _mel(top), n_mels + 2, dtype=torch.float64)
     edges = 700.0 * (10 ** (edges_mel / 2595.0) - 1.0)
     low, centre, high = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs - low) / (centre - low)
@@ -36,14 +46,14 @@ def mel_filterbank(sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -
 
 
 def mel_magnitudes(clips: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """[N, n_mels, frames] mel-band magnitudes of the mid channel of [N, 2, L] clips."""
+    """[N, n_mels, frames] mel-band magnitudes (F_MIN to F_MAX) of the mid channel of [N, 2, L] clips."""
     mid = clips.float().mean(dim=1)
     if mid.shape[-1] <= N_FFT // 2:  # too short for the STFT's reflect padding: extend with silence
         mid = torch.nn.functional.pad(mid, (0, N_FFT))
     window = torch.hann_window(N_FFT)
     spec = torch.stft(mid, N_FFT, HOP, window=window, center=True, return_complex=True).abs()
     spec = spec / (window.sum() / 2)  # a full-scale sine reads 1
-    return torch.einsum("mf,nft->nmt", mel_filterbank(sample_rate), spec)
+    return torch.einsum("mf,nft->nmt", mel_filterbank(sample_rate, f_max=F_MAX), spec)
 
 
 def envelope_db(magnitudes: torch.Tensor, points: int = ENVELOPE_POINTS) -> torch.Tensor:
@@ -69,3 +79,10 @@ def describe(clips: torch.Tensor, sample_rate: int) -> torch.Tensor:
     spread = (((log_mel - mean[..., None]) ** 2 * sounding).sum(dim=2) / count).sqrt()
     level = energy.amax(dim=1, keepdim=True)
     return torch.cat([mean, spread, envelope_db(mags), level], dim=1)
+
+
+def standardiser(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, scale) that put ``describe``'s features of a real set [N, D] on one footing: the spread of each over
+    the set, never under MIN_SPREAD_DB. Every feature is in dB; one that real sounds hold within a fraction of a
+    dB (a floor) would otherwise let a difference nobody hears outweigh all the others."""
+    return features.mean(0), features.std(0).clamp(min=MIN_SPREAD_DB)
