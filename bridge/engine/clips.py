@@ -29,7 +29,7 @@ from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFA
 from bridge.engine import seeds
 from bridge.engine.audio import Clip, from_model, model_length, read_audio, to_model
 from bridge.engine.engine import interpolation_weights
-from bridge.engine.finish import finish, fit_level
+from bridge.engine.finish import finish, fit_level, levelled
 from bridge.engine.guidance import source_shape
 from bridge.engine.guides import registry
 from bridge.engine.guides.builtin import GuideContext
@@ -94,8 +94,8 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
 def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
                    sampler: str | None = None, seed: Seed = None, finish: bool = True, guides: Guides = (),
                    guide_mode: str = "cheap", progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
-    """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); finished
-    (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them); `guides` as for
+    """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); finished and
+    levelled (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them); `guides` as for
     vary_clip. `sampler` None or "auto": the one measured best for new sounds (constants.sampler_for)."""
     sampler = sampler_for(sampler, new_sound=True)
     length = engine.window if seconds is None else round(seconds * engine.sample_rate)
@@ -106,8 +106,8 @@ def generate_clips(engine, count: int, seconds: float | None = None, *, steps: i
     outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
                               cancel=cancel, clamp=not finish, guides=_guides(engine, guides, guide_mode),
                               margin=EDGE_MARGIN if finish else 0, lead_in=LEAD_IN if finish else 0)
-    if finish:
-        outputs = [_finished(y, engine.sample_rate) for y in outputs]
+    if finish:  # and at a sample pack's level (bridge.engine.finish.levelled)
+        outputs = [levelled(_finished(y, engine.sample_rate)) for y in outputs]
     return [Clip(y.numpy().T, engine.sample_rate) for y in outputs]
 
 

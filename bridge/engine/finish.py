@@ -6,9 +6,9 @@
   What is left of the model's offset over a short clip is taken out by a Hann-shaped correction (zero at both
   ends). The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
   mirror image at both ends, so it shifts nothing in time and takes an offset out up to the last sample.
-- Level: a render that peaks above full scale is turned down as a whole to just under it (never up: renders are
-  not normalised), instead of clamping, which would flatten its peaks into clicks. A variation's kept source
-  band is not turned down with it.
+- Level: a render that peaks above full scale is turned down as a whole to just under it, instead of clamping,
+  which would flatten its peaks into clicks. A variation's kept source band is not turned down with it. A
+  variation keeps its source's level; only a new one-shot (``levelled``) is brought to a sample pack's peak.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ import torch
 RUMBLE_HZ = 20.0  # at and above: untouched
 RUMBLE_EDGE_HZ = 10.0  # at and below: all of it is the low band
 FULL_SCALE = 10 ** (-0.1 / 20)  # -0.1 dBFS: a peak never reaches the clamp at 1.0
+# A new one-shot's peak: where sample packs (and `make-drums`) put theirs. The model's own came out anywhere from
+# -47 to -3 dBFS (median -10), so each file needed its own gain before it sat beside a kit's hits.
+NEW_SOUND_PEAK_DB = -1.0
+# The most a new one-shot is turned up. A render that peaks far under it is a faint tick over the model's -60 dBFS
+# floor (3 or 4 in 32 at the defaults): turned up to -1 dBFS, the floor would become a hiss at -14 dBFS.
+NEW_SOUND_MAX_LIFT_DB = 24.0
 
 
 def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -73,6 +79,14 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)
     return torch.where(over, _centred(model * gain + kept, source.mean(-1, keepdim=True)), out)
 
+
+
+def levelled(renders: torch.Tensor) -> torch.Tensor:
+    """Finished new one-shots [..., 2, L] brought to a peak of NEW_SOUND_PEAK_DB, up by at most
+    NEW_SOUND_MAX_LIFT_DB (a gain over the whole sound: nothing in it changes but its level)."""
+    peak = renders.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
+    gain = (10 ** (NEW_SOUND_PEAK_DB / 20) / peak).clamp(max=10 ** (NEW_SOUND_MAX_LIFT_DB / 20))
+    return renders * gain
 
 
 def _centred(audio: torch.Tensor, mean: torch.Tensor | float = 0.0) -> torch.Tensor:

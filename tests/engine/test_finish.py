@@ -11,7 +11,8 @@ import torch
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.engine import Engine
-from bridge.engine.finish import FULL_SCALE, finish, low_band
+from bridge.engine.finish import (FULL_SCALE, NEW_SOUND_MAX_LIFT_DB, NEW_SOUND_PEAK_DB, finish, levelled,
+                                  low_band)
 
 RATE = 48000
 
@@ -48,6 +49,26 @@ def test_overs_are_turned_down_never_up():
     assert math.isclose(float(out[0].abs().max()), FULL_SCALE, rel_tol=1e-4)
     assert float(out.abs().max()) < 1.0
     assert torch.allclose(out[1], quiet, atol=2e-3)  # a quiet render keeps its level
+
+
+def test_a_new_one_shot_comes_at_a_sample_packs_peak_and_a_faint_tick_is_not_blown_up():
+    loud, quiet, faint = tone(300, level=0.95), tone(300, level=0.1), tone(300, level=10 ** (-40 / 20))
+    out = levelled(torch.stack([loud, quiet, faint]))
+    peaks = 20 * torch.log10(out.abs().amax(dim=(1, 2)))
+    assert torch.allclose(peaks[:2], torch.full((2,), NEW_SOUND_PEAK_DB), atol=1e-3)  # down and up to -1 dBFS
+    assert math.isclose(float(peaks[2]), -40 + NEW_SOUND_MAX_LIFT_DB, abs_tol=1e-3)  # up by 24 dB, no more
+    assert torch.allclose(out[1] / out[1].abs().max(), quiet / quiet.abs().max(), atol=1e-6)  # only the gain
+
+
+def test_generate_writes_new_sounds_at_a_sample_packs_peak(bundled):
+    made = clips.generate_clips(bundled, 4, 0.2, steps=3, seed=[0, 1, 2, 3])
+    raw = clips.generate_clips(bundled, 4, 0.2, steps=3, seed=[0, 1, 2, 3], finish=False)
+    peaks = [20 * math.log10(float(np.abs(clip.samples).max())) for clip in made]
+    own = [20 * math.log10(float(np.abs(clip.samples).max())) for clip in raw]
+    assert max(abs(p - NEW_SOUND_PEAK_DB) for p in own) > 1  # the model's own peaks are elsewhere
+    for peak, before in zip(peaks, own):  # at -1 dBFS, or (a faint tick) 24 dB over where the model left it
+        expected = min(NEW_SOUND_PEAK_DB, before + NEW_SOUND_MAX_LIFT_DB)
+        assert abs(peak - expected) < (1e-3 if expected == NEW_SOUND_PEAK_DB else 0.5), (peak, before)
 
 
 def test_no_offset_is_left_over_a_short_clip_and_a_tone_cut_mid_cycle_keeps_its_ends():
