@@ -95,8 +95,8 @@ def generate_clips(engine, count: int, seconds: float | None = None, *, steps: i
                    sampler: str | None = None, seed: Seed = None, finish: bool = True, guides: Guides = (),
                    guide_mode: str = "cheap", progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); finished and
-    levelled (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them); `guides` as for
-    vary_clip. `sampler` None or "auto": the one measured best for new sounds (constants.sampler_for)."""
+    levelled (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them); `guides`
+    as for vary_clip. `sampler` None or "auto": the one measured best for new sounds (constants.sampler_for)."""
     sampler = sampler_for(sampler, new_sound=True)
     length = engine.window if seconds is None else round(seconds * engine.sample_rate)
     if length < 1:
