@@ -73,9 +73,11 @@ def test_bench_sound_table_judges_every_row_against_real_drums(capsys, drumkits)
     pipeline, ours, low = sound["rows"]
     assert pipeline["name"].startswith("DanceDiffusionPipeline") and pipeline["mmd2_change"] is None
     assert all(row["mmd2"] is not None for row in (pipeline, ours, low))
-    # Same weights and seeds: 50 v-iplms steps land ~40 dB from the pipeline's 100 IPNDM steps, so nearly the same
-    # sounds and nearly the same distance to real drums.
-    assert abs(ours["mmd2_change"]) < 2e-3 and 0 < ours["mmd2_change_error"] < 2e-3
+    # Same weights and seeds: our v-iplms steps land ~40 dB from the pipeline's 100 IPNDM steps, so nearly the same
+    # sounds and nearly the same distance to real drums: the change and its error under 1 % of the distance. (A
+    # fixed 0.002 held while the features' inaudible top band, alike in both, made up most of every distance.)
+    near = 0.01 * pipeline["mmd2"]
+    assert abs(ours["mmd2_change"]) < near and 0 < ours["mmd2_change_error"] < near
     assert low["mmd2_change"] != 0 and low["mmd2_change_error"] > 0
 
 
