@@ -33,6 +33,7 @@ import numpy as np
 import soundfile
 import yaml
 
+from bridge.engine.finish import NEW_SOUND_PEAK_DB
 from bridge import files
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
@@ -53,7 +54,8 @@ HIT_END_DB = -50.0  # a hit ends where it stays below this, relative to its peak
 QUIET = 10 ** (-80 / 20)  # a hit whose peak is below this is silent: no sample on that key
 FADE = 480  # 10 ms fade at the cut end
 GAIN = 0.5  # FluidSynth's master gain; the render is float, so nothing clips, and every hit is brought to PEAK_DB
-PEAK_DB = -1.0  # each written hit peaks here: velocities differ in timbre, training's gain augmentation does level
+PEAK_DB = NEW_SOUND_PEAK_DB  # a sample pack's peak, as generate's new one-shots; velocities differ in timbre, training's
+# gain augmentation does level
 NOT_DRUMS = ("sfx", "metronome")  # bank-128 presets that are not drum kits
 LICENCE_FILE = "LICENCE.md"
 
