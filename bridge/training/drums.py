@@ -33,10 +33,10 @@ import numpy as np
 import soundfile
 import yaml
 
-from bridge.engine.finish import NEW_SOUND_PEAK_DB
 from bridge import files
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
+from bridge.engine.finish import NEW_SOUND_PEAK_DB
 from bridge.errors import BridgeError
 from bridge.training import data
 
