@@ -54,8 +54,9 @@ HIT_END_DB = -50.0  # a hit ends where it stays below this, relative to its peak
 QUIET = 10 ** (-80 / 20)  # a hit whose peak is below this is silent: no sample on that key
 FADE = 480  # 10 ms fade at the cut end
 GAIN = 0.5  # FluidSynth's master gain; the render is float, so nothing clips, and every hit is brought to PEAK_DB
-PEAK_DB = NEW_SOUND_PEAK_DB  # a sample pack's peak, as generate's new one-shots; velocities differ in timbre, training's
-# gain augmentation does level
+# Each written hit peaks where a sample pack's (and generate's new one-shots) do: velocities differ in timbre,
+# training's gain augmentation does level.
+PEAK_DB = NEW_SOUND_PEAK_DB
 NOT_DRUMS = ("sfx", "metronome")  # bank-128 presets that are not drum kits
 LICENCE_FILE = "LICENCE.md"
 
