@@ -22,10 +22,9 @@ DEFAULT_MODEL = "dd-drums-small"  # name of the bundled model card in models/
 DEFAULT_SAMPLER = "v-iplms"  # everything but new one-shots: deterministic, which interpolation's walk needs
 # New one-shots from noise (generate without loop): the SDE sampler on Karras et al.'s grid, measured closer to
 # real drums on held-out kits than the SDE on the crash grid (-0.27 +- 0.03 MMD^2 on kits it was not chosen on), and
-# that closer than v-iplms; with half the SDE's noise (eta 0.5) closer again and less often near-silent, with a
-# quarter of it (eta 0.25) closer and rarer still, on the audible features from two seed sets (docs/benchmarks.md,
-# "The SDE's eta"); the ODE (eta 0) is far worse; for variations the SDE does not pay.
-NEW_SOUND_SAMPLER = "dpmpp-2m-sde-karras-eta0.25"
+# that closer than v-iplms; with half the SDE's noise (eta 0.5) closer again and less often near-silent
+# (docs/benchmarks.md); for variations the SDE does not pay.
+NEW_SOUND_SAMPLER = "dpmpp-2m-sde-karras-eta0.5"
 AUTO_SAMPLER = "auto"  # a sampler setting or option left to sampler_for: the one measured best for the render
 DEFAULT_STEPS = 25
 DEFAULT_NOISE = 0.5

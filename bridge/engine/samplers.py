@@ -221,10 +221,6 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     # held-out kits (-0.033 +- 0.013 MMD^2, paired, 32 seeds) and a near-silent render (peak under -24 dBFS) came
     # a third to half as often (docs/benchmarks.md, "The SDE's eta"). Named, so a file's sampler remakes it.
     "dpmpp-2m-sde-karras-eta0.5": functools.partial(sample_dpmpp_2m_sde, eta=0.5),
-    # A quarter of it: new sounds' default since 2026-12-02, closer again on the audible features from two seed
-    # sets (-0.015 +- 0.006 MMD^2 against eta 0.5, paired) and near-silent renders half as often again
-    # (docs/benchmarks.md, "The SDE's eta on the audible features"). eta 0.5 stays, for the files that name it.
-    "dpmpp-2m-sde-karras-eta0.25": functools.partial(sample_dpmpp_2m_sde, eta=0.25),
 }
 
 # A sampler walks the crash grid unless its name names another schedule, as k-diffusion's front ends name them

@@ -1,5 +1,5 @@
 """Which sampler a command uses when none is given (bridge.constants.sampler_for), as a user runs them: new
-one-shots from `generate` take dpmpp-2m-sde-karras-eta0.25, a variation keeps v-iplms, --sampler always wins, and
+one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a variation keeps v-iplms, --sampler always wins, and
 every file names the sampler it was made with so its stored command makes it again."""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ def _render(tmp_path, name: str, *args) -> tuple[np.ndarray, dict]:
     return read_audio(path).samples, read_metadata(path)
 
 
-def test_generate_defaults_to_the_quarter_noise_sde_and_names_it(tmp_path, tiny_model_path):
+def test_generate_defaults_to_the_half_noise_sde_and_names_it(tmp_path, tiny_model_path):
     new = ("generate", "--model", tiny_model_path, "--seconds", 0.1, "--seed", 11)
     default, meta = _render(tmp_path, "default", *new)
-    new_sound = "dpmpp-2m-sde-karras-eta0.25"
+    new_sound = "dpmpp-2m-sde-karras-eta0.5"
     explicit, explicit_meta = _render(tmp_path, "explicit", *new, "--sampler", new_sound)
     assert np.array_equal(default, explicit)
     assert meta["sampler"] == new_sound and f"--sampler {new_sound} " in meta["command"] + " "
@@ -46,7 +46,7 @@ def test_vary_without_a_sampler_is_v_iplms_to_the_bit(tmp_path, tiny_model_path,
 
 def test_a_sheets_new_sounds_are_rendered_as_generate_makes_them(tmp_path, tiny_model_path, drum_samples):
     """`dd-bridge sheet --source ... --generate K`: the variations' rows v-iplms, the new sounds' row
-    dpmpp-2m-sde-karras-eta0.25, and the title names both (in process: the tiles' audio is compared, which the
+    dpmpp-2m-sde-karras-eta0.5, and the title names both (in process: the tiles' audio is compared, which the
     picture does not keep)."""
     args = build_parser().parse_args(
         ["sheet", "--source", str(drum_samples["wav"]), "--noise", "0.5", "--count", "1", "--generate", "2",
@@ -54,9 +54,9 @@ def test_a_sheets_new_sounds_are_rendered_as_generate_makes_them(tmp_path, tiny_
          "--out", str(tmp_path / "sheet.png")])
     rows, title = sheet._render_rows(args)
     engine, _model = render.open_engine(args)
-    new = clips.generate_clips(engine, 2, 0.1, steps=3, seed=series(5, 2), sampler="dpmpp-2m-sde-karras-eta0.25")
+    new = clips.generate_clips(engine, 2, 0.1, steps=3, seed=series(5, 2), sampler="dpmpp-2m-sde-karras-eta0.5")
     assert all(np.array_equal(tile.clip.samples, clip.samples) for tile, clip in zip(rows[-1], new))
     varied = clips.vary_clip(engine, read_audio(drum_samples["wav"]), 1, noise=0.5, steps=3, seed=series(5, 1),
                              sampler="v-iplms")
     assert np.array_equal(rows[0][1].clip.samples, varied[0].samples)
-    assert "v-iplms, new sounds dpmpp-2m-sde-karras-eta0.25, 3 steps" in title
+    assert "v-iplms, new sounds dpmpp-2m-sde-karras-eta0.5, 3 steps" in title

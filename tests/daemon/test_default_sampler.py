@@ -1,5 +1,5 @@
 """The service's sampler when none is set (render.sampler: auto, bridge.constants.sampler_for), over real UDP: a
-generate request renders with dpmpp-2m-sde-karras-eta0.25 and its recreate command names it, a variation stays
+generate request renders with dpmpp-2m-sde-karras-eta0.5 and its recreate command names it, a variation stays
 v-iplms, and a sampler the user sets or a request names always wins."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def sampler_of(reply) -> set[str]:
     return {read_metadata(path)["sampler"] for path in reply.args[1:]}
 
 
-def test_generate_defaults_to_the_quarter_noise_sde_and_a_set_sampler_wins(tmp_path, drum):
+def test_generate_defaults_to_the_half_noise_sde_and_a_set_sampler_wins(tmp_path, drum):
     (tmp_path / "models").mkdir()
     weights, _card = save_model(micro_model(seed=3), tmp_path / "models" / "micro")
     served = Renderer.load(str(weights), device="cpu")
@@ -28,7 +28,7 @@ def test_generate_defaults_to_the_quarter_noise_sde_and_a_set_sampler_wins(tmp_p
         assert svc.status()["settings"]["sampler"] == "auto"
         [path] = svc.ask("/dd/generate", 1, 0.25, "seed=3").args[1:]
         meta = read_metadata(path)
-        new_sound = "dpmpp-2m-sde-karras-eta0.25"
+        new_sound = "dpmpp-2m-sde-karras-eta0.5"
         assert meta["sampler"] == new_sound and f"--sampler {new_sound} " in meta["command"] + " "
         assert sampler_of(svc.ask("/dd/vary", str(drum), 1, 0.5, "seed=3")) == {"v-iplms"}
         assert sampler_of(svc.ask("/dd/generate", 1, 0.25, "sampler=v-iplms")) == {"v-iplms"}  # the request's
