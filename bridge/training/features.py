@@ -86,3 +86,34 @@ def standardiser(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     the set, never under MIN_SPREAD_DB. Every feature is in dB; one that real sounds hold within a fraction of a
     dB (a floor) would otherwise let a difference nobody hears outweigh all the others."""
     return features.mean(0), features.std(0).clamp(min=MIN_SPREAD_DB)
+
+
+# Clicks: what the distance does not hear. describe() averages over 21 ms frames and whole bands, so a lone spike
+# of 1 ms in a decay barely moves it; the ear hears it as a click, and crackle is many of them. Lowering the SDE's
+# noise per step brought new sounds closer by the distance while their decays gained half as many clicks again
+# (docs/benchmarks.md, "The SDE's eta on the audible features"): eval prints both.
+CLICK_BLOCK_S = 0.001  # a click is a spike of about a millisecond
+CLICK_CONTEXT_S = 0.025  # ... against the level of the 25 ms on either side
+CLICK_OVER_DB = 12.0  # ... when its peak stands this far over their median RMS (white noise: about 1 in 300 blocks)
+CLICK_FLOOR_DB = -60.0  # blocks this far under the sound's peak are silence, not clicks
+CLICK_AFTER_PEAK_S = 0.05  # the decay: from this long after the loudest block (an attack is not a click)
+
+
+def clicks(clips: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """[N]: how many lone spikes each clip's decay holds. Mid channel, 1 ms blocks; a block counts when its peak is
+    more than CLICK_OVER_DB over the median RMS of the blocks within CLICK_CONTEXT_S of it and within
+    CLICK_FLOOR_DB of the clip's peak, from CLICK_AFTER_PEAK_S after the clip's loudest block to its end. Real
+    one-shots of the six held-out kits: 2.5 a clip on average; white noise decaying exponentially: 2.4."""
+    mid = clips.double().mean(1)
+    size = max(1, round(CLICK_BLOCK_S * sample_rate))
+    count = mid.shape[-1] // size
+    blocks = mid[:, : count * size].reshape(len(mid), count, size)
+    peaks = blocks.abs().amax(-1)
+    rms = blocks.pow(2).mean(-1).sqrt()
+    reach = max(1, round(CLICK_CONTEXT_S / CLICK_BLOCK_S))
+    padded = torch.nn.functional.pad(rms[:, None], (reach, reach), mode="replicate")[:, 0]
+    local = padded.unfold(-1, 2 * reach + 1, 1).median(-1).values
+    loudest = peaks.amax(-1, keepdim=True)
+    after = torch.arange(count)[None] >= peaks.argmax(-1, keepdim=True) + round(CLICK_AFTER_PEAK_S / CLICK_BLOCK_S)
+    spikes = (peaks > local * 10 ** (CLICK_OVER_DB / 20)) & (peaks > loudest * 10 ** (CLICK_FLOOR_DB / 20)) & after
+    return spikes.sum(-1)

@@ -9,7 +9,7 @@ from bridge.engine.engine import Engine
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import alpha_sigma, step_grid
 from bridge.engine.unet import DanceDiffusionUNet
-from bridge.training import data, evaluate, memorization
+from bridge.training import data, evaluate, features, memorization
 
 RATE = 48000
 WINDOW = 4096
@@ -91,6 +91,7 @@ def test_quality_table_and_baselines_run_for_a_real_network(kit, tiny_config):
     table = evaluate.format_table(rows)
     assert "change: MMD^2 minus the first row's (v-ddim, 2 steps)" in table
     assert "floor" in table and "noise bursts" in table and "untrained" in table
+    assert all(r.clicks >= 0 and r.clicks_error >= 0 for r in rows) and "clicks: lone spikes" in table
 
 
 def test_jackknife_error_of_a_mean_is_the_textbook_standard_error():
@@ -135,3 +136,29 @@ def test_copies_are_caught_despite_gain_shift_and_polarity(kit):
     assert report.matches[0].shift_seconds == pytest.approx(0.010, abs=256 / RATE)
     held_out = memorization.check(kit.windows[:6], training, kit.files[6:], RATE)
     assert len(held_out.flagged) <= 1  # distinct real files are (almost all) not copies of each other
+
+
+def test_clicks_are_counted_in_a_decay_not_in_its_attack_its_noise_or_its_silence():
+    """features.clicks, which eval prints beside MMD^2: white noise decaying like a hit has about two (a real
+    one-shot about 2.5), ten 1-sample spikes 20 dB under the peak in its decay add ten, and neither a spike in the
+    attack nor one in the silence after the decay (under -60 dB) counts; eval's rows carry the count."""
+    rate, length = 48000, 24000
+    t = torch.arange(length) / rate
+    noise = torch.randn(16, 2, length, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    hits = noise * torch.exp(-t / 0.06)  # down 60 dB in 0.41 s: silence after
+    hits = hits / hits.abs().amax(dim=(1, 2), keepdim=True)
+    plain = features.clicks(hits, rate).double()
+    assert plain.mean() < 4
+    clicked = hits.clone()
+    where = torch.linspace(0.2, 0.35, 10).mul(rate).long()
+    clicked[:, :, where] += 0.1  # -20 dB under the peak: over the decay's own level there
+    added = features.clicks(clicked, rate) - features.clicks(hits, rate)
+    assert (added >= 9).all() and (added <= 10).all()
+    early = hits.clone()
+    early[:, :, round(0.02 * rate)] += 0.5  # in the attack, before the decay begins
+    assert torch.equal(features.clicks(early, rate), features.clicks(hits, rate))
+    silent = hits.clone()
+    silent[:, :, round(0.48 * rate)] += 10 ** (-70 / 20)  # a trace in the silence: not a click
+    assert torch.equal(features.clicks(silent, rate), features.clicks(hits, rate))
+    judge = evaluate.Judge(hits[:8], rate)
+    assert judge.score("clicked", clicked[8:]).clicks >= judge.score("plain", hits[8:]).clicks + 9
