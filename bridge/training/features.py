@@ -88,8 +88,8 @@ def standardiser(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return features.mean(0), features.std(0).clamp(min=MIN_SPREAD_DB)
 
 
-# Clicks: what the distance does not hear. describe() averages over 21 ms frames and whole bands, so a lone spike
-# of 1 ms in a decay barely moves it; the ear hears it as a click, and crackle is many of them. Lowering the SDE's
+# Clicks: what the distance weighs little. describe() averages over 21 ms frames and whole bands, so a lone spike
+# of 1 ms in a decay moves it little beside the envelope and timbre; the ear hears it as a click, and crackle is many of them. Lowering the SDE's
 # noise per step brought new sounds closer by the distance while their decays gained a third more clicks
 # (docs/benchmarks.md, "The SDE's eta on the audible features, and the clicks ..."): eval prints both.
 CLICK_BLOCK_S = 0.001  # a click is a spike of about a millisecond
