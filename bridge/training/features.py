@@ -89,9 +89,10 @@ def standardiser(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # Clicks: what the distance weighs little. describe() averages over 21 ms frames and whole bands, so a lone spike
-# of 1 ms in a decay moves it little beside the envelope and timbre; the ear hears it as a click, and crackle is many of them. Lowering the SDE's
-# noise per step brought new sounds closer by the distance while their decays gained a third more clicks
-# (docs/benchmarks.md, "The SDE's eta on the audible features, and the clicks ..."): eval prints both.
+# of 1 ms in a decay moves it little beside the envelope and timbre; the ear hears it as a click, and crackle is
+# many of them. Lowering the SDE's noise per step brought new sounds closer by the distance while their decays
+# gained a third more clicks (docs/benchmarks.md, "The SDE's eta on the audible features, and the clicks ..."):
+# eval prints both.
 CLICK_BLOCK_S = 0.001  # a click is a spike of about a millisecond
 CLICK_CONTEXT_S = 0.025  # ... against the level of the 25 ms on either side
 CLICK_OVER_DB = 12.0  # ... when its peak stands this far over their median RMS (white noise: about 1 in 300 blocks)
