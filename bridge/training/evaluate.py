@@ -39,7 +39,7 @@ class Score:
     spread: float | None = None  # jackknife standard error over the row's clips
     change: float | None = None  # mmd2 minus the first setting's, on the same seeds
     change_error: float | None = None  # its standard error
-    clicks: float | None = None  # lone spikes in a clip's decay, on average (features.clicks: what MMD^2 misses)
+    clicks: float | None = None  # lone spikes in a clip's decay, on average (features.clicks: MMD^2 weighs them little)
     clicks_error: float | None = None  # its standard error
 
 
