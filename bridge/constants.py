@@ -19,12 +19,16 @@ MIN_LENGTH_MULTIPLES = 3
 DEFAULT_MODEL = "dd-drums-small"  # name of the bundled model card in models/
 
 # Sampling
-DEFAULT_SAMPLER = "v-iplms"  # everything but new one-shots: deterministic, which interpolation's walk needs
+DEFAULT_SAMPLER = "v-iplms"  # the rest (interpolate, repaint, extend, new loops): deterministic, as interpolating needs
 # New one-shots from noise (generate without loop): the SDE sampler on Karras et al.'s grid, measured closer to
 # real drums on held-out kits than the SDE on the crash grid (-0.27 +- 0.03 MMD^2 on kits it was not chosen on), and
 # that closer than v-iplms; with half the SDE's noise (eta 0.5) closer again and less often near-silent
-# (docs/benchmarks.md); for variations the SDE does not pay.
+# (docs/benchmarks.md).
 NEW_SOUND_SAMPLER = "dpmpp-2m-sde-karras-eta0.5"
+# Variations (vary, one-shots and loops): the SDE on the crash grid at its full noise. On 32 held-out sources it adds
+# a third of v-iplms' clicks to a source's decay (+6.9 +- 1.6 a sound against +20.6 +- 4.5) at the same distance to
+# real drums (docs/benchmarks.md, "The sound of a variation"); its shorter tails are lifted back by the shape guide.
+VARIATION_SAMPLER = "dpmpp-2m-sde"
 AUTO_SAMPLER = "auto"  # a sampler setting or option left to sampler_for: the one measured best for the render
 DEFAULT_STEPS = 25
 DEFAULT_NOISE = 0.5
@@ -39,13 +43,20 @@ MAX_POSITION = 24 * 3600.0  # a region's start or end, in seconds of the source 
 MAX_CLASSIFIER_MEMBERS = 16  # a class guide's ensemble: a few are worth averaging; thousands mean a broken card
 
 
-def sampler_for(sampler: str | None, *, new_sound: bool = False) -> str:
-    """The sampler a render uses: the one asked for, or (None or AUTO_SAMPLER) the one measured best for its kind:
-    NEW_SOUND_SAMPLER for a new one-shot from noise, DEFAULT_SAMPLER for everything else. Files and recreating
-    commands name what this returns, never "auto", so a sound can be made again exactly."""
+# What a render makes, for sampler_for: a new one-shot from noise, a variation of a source, or anything else
+NEW_SOUND, VARIATION, OTHER = "new sound", "variation", "other"
+SAMPLER_BY_KIND = {NEW_SOUND: NEW_SOUND_SAMPLER, VARIATION: VARIATION_SAMPLER, OTHER: DEFAULT_SAMPLER}
+AUTO_SAMPLERS = (f"{NEW_SOUND_SAMPLER} for new one-shots, {VARIATION_SAMPLER} for variations, {DEFAULT_SAMPLER} for "
+                 "everything else")  # what "auto" means, for help texts
+
+
+def sampler_for(sampler: str | None, *, kind: str = OTHER) -> str:
+    """The sampler a render uses: the one asked for, or (None or AUTO_SAMPLER) the one measured best for its kind
+    (SAMPLER_BY_KIND). Files and recreating commands name what this returns, never "auto", so a sound can be made
+    again exactly."""
     if sampler is not None and sampler != AUTO_SAMPLER:
         return sampler
-    return NEW_SOUND_SAMPLER if new_sound else DEFAULT_SAMPLER
+    return SAMPLER_BY_KIND[kind]
 
 
 # Seeds: one rule for the CLI, the service and the engine. Any whole number in 0..MAX_SEED is accepted and makes

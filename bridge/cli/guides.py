@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bridge import constants
 from bridge.cli.arguments import bounded_int
 from bridge.cli.render import guide_request, model_options, open_engine, recipes_folder, setting
 from bridge.engine.guides import evaluate, recipes, registry
@@ -59,7 +60,7 @@ def run_guides(args) -> int:
 def run_eval_guides(args) -> int:
     requests = args.guide or [registry.parse_request(text) for text in evaluate.DEFAULT_GUIDES]
     registry.check(requests)
-    engine, _model = open_engine(args, new_sound=True)  # new sounds: generate's sampler unless --sampler
+    engine, _model = open_engine(args, kind=constants.NEW_SOUND)  # new sounds: generate's sampler unless --sampler
     mode = registry.resolve_mode(args.guide_mode, engine.device.type, engine.backend)
     judge, seconds = None, 0.5 if args.seconds is None else args.seconds
     if args.data is not None:

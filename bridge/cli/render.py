@@ -186,8 +186,7 @@ def model_options(parser: argparse.ArgumentParser) -> None:
                         help="sampler steps (default: %(default)s)")
     parser.add_argument("--sampler", type=setting("sampler"), default=constants.AUTO_SAMPLER, metavar="X",
                         help=f"sampling method: {', '.join(SAMPLERS)} (default: %(default)s: "
-                             f"{constants.NEW_SOUND_SAMPLER} for new one-shots, {constants.DEFAULT_SAMPLER} for "
-                             "everything else)")
+                             f"{constants.AUTO_SAMPLERS})")
     parser.add_argument("--device", choices=constants.DEVICES, default="auto",
                         help="where to run (default: %(default)s)")
     parser.add_argument("--precision", choices=constants.PRECISIONS, default=constants.DEFAULT_PRECISION,
@@ -239,7 +238,7 @@ def noise_levels(text: str) -> list[float]:
 def run_generate(args) -> int:
     bars = loop_length(args)
     requests = guide_requests(args)
-    engine, model = _engine(args, new_sound=not args.loop)
+    engine, model = _engine(args, kind=constants.OTHER if args.loop else constants.NEW_SOUND)
     steering = Steering.of(requests, args, engine)
     outputs = _render(engine, "generate", args, steering, bars=bars)
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
@@ -252,7 +251,7 @@ def run_vary(args) -> int:
     bars = loop_length(args)
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
     requests = guide_requests(args)
-    engine, model = _engine(args)
+    engine, model = _engine(args, kind=constants.VARIATION)
     steering = Steering.of(requests, args, engine)
     outputs = _render(engine, f"vary {args.input.name}", args, steering, clip=source, bars=bars)
     options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args),
@@ -316,16 +315,16 @@ def _settings(args) -> dict:
             "sample_rate": args.sample_rate, "window": args.window}
 
 
-def _engine(args, *, new_sound: bool = False):
+def _engine(args, *, kind: str = constants.OTHER):
     prepare_out(args.out)
-    return open_engine(args, new_sound=new_sound)
+    return open_engine(args, kind=kind)
 
 
-def open_engine(args, *, new_sound: bool = False):
+def open_engine(args, *, kind: str = constants.OTHER):
     """The engine, and how the recreating command should name its model: a path made absolute, or a card name.
-    args.sampler becomes the one the render uses ("auto": the one for its kind, `new_sound` for new one-shots), so
-    its files and recreating command name it."""
-    args.sampler = constants.sampler_for(args.sampler, new_sound=new_sound)
+    args.sampler becomes the one the render uses ("auto": the one for its `kind`, constants.sampler_for), so its
+    files and recreating command name it."""
+    args.sampler = constants.sampler_for(args.sampler, kind=kind)
     loaded = load_model(args.model, sample_rate=args.sample_rate, window=args.window)
     engine = Engine(loaded, device=args.device, precision=args.precision, backend=args.backend)
     model = model_reference(args.model, loaded.name)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bridge.cli import render
 from bridge.cli.arguments import bounded_int
-from bridge.constants import RANDOM_SEEDS, sampler_for
+from bridge.constants import NEW_SOUND, RANDOM_SEEDS, VARIATION, sampler_for
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.seeds import series
@@ -100,8 +100,8 @@ def _render_rows(args) -> tuple[list[list[Tile]], str]:
         raise ConfigError(f"{tiles} tiles: a sheet shows at most {MAX_TILES}; fewer sources, noise levels or --count")
     sources = [(path, read_audio(path)) for path in args.source]  # every file read before the long work starts
     base = args.seed if args.seed is not None else random.SystemRandom().randrange(RANDOM_SEEDS)
-    new_sampler = sampler_for(args.sampler, new_sound=True)  # the new sounds' row: as `generate` makes them
-    engine, _model = render.open_engine(args)  # args.sampler: the variations'
+    new_sampler = sampler_for(args.sampler, kind=NEW_SOUND)  # the new sounds' row: as `generate` makes them
+    engine, _model = render.open_engine(args, kind=VARIATION)  # args.sampler: the variations'
     common = {"steps": args.steps, "sampler": args.sampler}
     rows = []
     for path, clip in sources:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import signal
 import time
@@ -156,12 +157,14 @@ def register_measures(subparsers) -> None:
         description="Vary up to --count one-shots from --data (kits the model never trained on) once each, per "
                     "noise and shape setting, and print: the level of each variation's last quarter against its "
                     "source's (median, dB), MMD^2 to real drums of the variations beside the sources' own (a "
-                    "seeded half of --data is the reference, never a source), the largest DC offset and samples "
-                    "at full scale.")
+                    "seeded half of --data is the reference, never a source), the largest DC offset, samples "
+                    "at full scale and the clicks a variation adds to its source's decay.")
     variations.add_argument("--noise", default=None, help="noise level, or several separated by commas")
     variations.add_argument("--shape", default=None, help="shape (0..1), or several separated by commas")
     variations.add_argument("--steps", type=positive_int, default=None)
-    variations.add_argument("--sampler", default=None)
+    variations.add_argument("--sampler", default=None,
+                            help="sampler, or several separated by commas, each on the same sources and seeds "
+                                 f"(default: vary's, {constants.VARIATION_SAMPLER})")
     variations.add_argument("--max-seconds", type=float, default=1.5, metavar="S",
                             help="longest source file (default: 1.5)")
     variations.add_argument("--by-noise-level", action="store_true",
@@ -233,7 +236,7 @@ def run_eval(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from bridge.constants import DEFAULT_STEPS, sampler_for
+    from bridge.constants import DEFAULT_STEPS, NEW_SOUND, sampler_for
     from bridge.errors import ConfigError
     from bridge.training import evaluate
 
@@ -245,7 +248,7 @@ def run_eval(args: argparse.Namespace) -> int:
     log.info("reference: %d real files; floor: %d training files", len(reference), len(training_files))
     try:
         # New sounds, scored as `generate` makes them: its sampler unless asked for others
-        samplers = _list(args.sampler, str, sampler_for(None, new_sound=True))
+        samplers = _list(args.sampler, str, sampler_for(None, kind=NEW_SOUND))
         steps = _list(args.steps, int, DEFAULT_STEPS)
     except argparse.ArgumentTypeError as error:
         raise ConfigError(str(error)) from None
@@ -265,7 +268,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_eval_vary(args: argparse.Namespace) -> int:
-    from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS
+    from bridge.constants import DEFAULT_NOISE, DEFAULT_SHAPE, DEFAULT_STEPS, VARIATION, sampler_for
+    from bridge.engine.samplers import SAMPLERS
     from bridge.errors import ConfigError
     from bridge.training import vary_eval
     from bridge.training.data import scan
@@ -274,8 +278,12 @@ def run_eval_vary(args: argparse.Namespace) -> int:
     try:
         noises = _list(args.noise, float, DEFAULT_NOISE)
         shapes = _list(args.shape, float, DEFAULT_SHAPE)
+        samplers = _list(args.sampler, str, sampler_for(None, kind=VARIATION))
     except argparse.ArgumentTypeError as error:
         raise ConfigError(str(error)) from None
+    unknown = [name for name in samplers if name not in SAMPLERS]
+    if unknown:
+        raise ConfigError(f"unknown sampler {unknown[0]!r} (choose from {', '.join(SAMPLERS)})")
     engine = _engine(args)
     reference_files, sources = vary_eval.split(scan(args.data), args.max_seconds, args.count, args.seed)
     if len(sources) < 3:
@@ -285,29 +293,28 @@ def run_eval_vary(args: argparse.Namespace) -> int:
     log.info("reference: %d real files; sources: %d files from %d folders", len(reference), len(sources),
              len({path.parent for path in sources}))
     judge = Judge(reference.windows, engine.sample_rate)
-    steps, sampler = args.steps or DEFAULT_STEPS, args.sampler or DEFAULT_SAMPLER
+    steps = args.steps or DEFAULT_STEPS
     if args.by_noise_level:
         print("denoising error relative to the source (one network call at noise level t; median over sources):")
         for t, whole, tail in vary_eval.denoising_error(engine, sources, seed=args.seed):
             print(f"  t {t:.2f}: whole clip {whole:+.1f} dB, last quarter {tail:+.1f} dB", flush=True)
-    for noise in noises:
-        for shape in shapes:
-            figures = vary_eval.measure(engine, judge, sources, label=f"noise {noise:g}, shape {shape:g}, "
-                                        f"{sampler} {steps}", noise=noise, steps=steps, sampler=sampler,
-                                        shape=shape, seed=args.seed)
-            print("\n".join(figures.lines()), flush=True)
+    for noise, shape, sampler in itertools.product(noises, shapes, samplers):
+        figures = vary_eval.measure(engine, judge, sources, label=f"noise {noise:g}, shape {shape:g}, "
+                                    f"{sampler} {steps}", noise=noise, steps=steps, sampler=sampler, shape=shape,
+                                    seed=args.seed)
+        print("\n".join(figures.lines()), flush=True)
     return 0
 
 
 def run_check_memorization(args: argparse.Namespace) -> int:
-    from bridge.constants import DEFAULT_STEPS, sampler_for
+    from bridge.constants import DEFAULT_STEPS, NEW_SOUND, sampler_for
     from bridge.training import evaluate, memorization
     from bridge.training.data import scan
 
     engine = _engine(args)
     held = set(engine.card.held_out_files)
     shots = _load([f for f in scan(args.data) if f not in held], engine)
-    renders, _ = evaluate.render(engine, args.count, sampler=sampler_for(args.sampler, new_sound=True),
+    renders, _ = evaluate.render(engine, args.count, sampler=sampler_for(args.sampler, kind=NEW_SOUND),
                                  steps=args.steps or DEFAULT_STEPS, seed=args.seed)
     report = memorization.check(renders, shots.windows, shots.files, engine.sample_rate)
     print(report.summary())

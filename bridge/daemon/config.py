@@ -144,8 +144,8 @@ KEYS: tuple[Key, ...] = (
         "off)", as_mapping(constants.MIDI_CC_SETTINGS)),
     Key("render.noise", "render.noise", _RENDER.noise, "0: the clip itself .. 1: a new sound", _setting("noise")),
     Key("render.steps", "render.steps", _RENDER.steps, "", _setting("steps")),
-    Key("render.sampler", "render.sampler", _RENDER.sampler, f"auto: {constants.NEW_SOUND_SAMPLER} for new "
-        f"one-shots, {constants.DEFAULT_SAMPLER} for everything else", _setting("sampler")),
+    Key("render.sampler", "render.sampler", _RENDER.sampler, f"auto: {constants.AUTO_SAMPLERS}",
+        _setting("sampler")),
     Key("render.count", "render.count", _RENDER.count, "outputs per key press", _setting("count")),
     Key("render.seed", "render.seed", _RENDER.seed, "null: a fresh seed per variation", _setting("seed")),
     Key("render.prefetch", "render.prefetch", _RENDER.prefetch, "variations kept rendered ahead for the selected "

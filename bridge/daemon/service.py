@@ -189,7 +189,8 @@ class Service:
             count = first(request.count, options.count, state.settings.count)
             # A press of the selected clip without loop= makes what the selection said it is: loops of a loop.
             selection = state.selected_loop if not request.path else (False, None)
-            key = looped(state.render_key(noise, options.steps, options.sampler, guides), options, selection=selection)
+            key = looped(state.render_key(noise, options.steps, options.sampler, guides, kind=constants.VARIATION),
+                         options, selection=selection)
             fmt = options.format or state.settings.format
             audition = state.settings.audition
         job = VaryJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
@@ -250,7 +251,8 @@ class Service:
         with state.lock:
             count = first(request.count, options.count, state.settings.count)
             one_shot = not options.loop  # a generated loop is rendered as a variation of silence
-            key = looped(state.render_key(None, options.steps, options.sampler, guides, new_sound=one_shot), options,
+            kind = constants.NEW_SOUND if one_shot else constants.OTHER
+            key = looped(state.render_key(None, options.steps, options.sampler, guides, kind=kind), options,
                          seconds=request.seconds, generate=True)
             fmt = options.format or state.settings.format
         job = GenerateJob(waiters=[Waiter(reply, request, count)], key=key, seed=options.seed,

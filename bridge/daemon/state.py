@@ -50,13 +50,14 @@ class State:
         self._stats = stats
 
     def render_key(self, noise: float | None = None, steps: int | None = None,
-                   sampler: str | None = None, guides: Guides | None = None, *, new_sound: bool = False) -> RenderKey:
+                   sampler: str | None = None, guides: Guides | None = None, *,
+                   kind: str = constants.OTHER) -> RenderKey:
         """The settings a render uses: a request's own where it gives them, the current ones otherwise; the sampler
-        as rendered (auto: the one for the kind, `new_sound` for new one-shots), which its files name."""
+        as rendered (auto: the one for the render's `kind`, constants.sampler_for), which its files name."""
         if sampler is not None:
             self.check_sampler(sampler)
         s = self.settings
-        chosen = constants.sampler_for(first(sampler, s.sampler), new_sound=new_sound)
+        chosen = constants.sampler_for(first(sampler, s.sampler), kind=kind)
         return RenderKey(first(noise, s.noise), first(steps, s.steps), chosen, s.seed,
                          guides=first(guides, self.guides))
 
@@ -64,7 +65,7 @@ class State:
         """The settings prefetch renders the selected clip at: the current ones, as loops when it was selected as
         one (a press of it without loop= takes the same, bridge.daemon.service.looped)."""
         loop, bars = self.selected_loop
-        return replace(self.render_key(), loop=loop, bars=bars)
+        return replace(self.render_key(kind=constants.VARIATION), loop=loop, bars=bars)
 
     def check_sampler(self, name: str) -> None:
         known = self.renderer.samplers

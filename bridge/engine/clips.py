@@ -25,7 +25,8 @@ import torch
 from torch.nn import functional as F
 
 from bridge import __version__
-from bridge.constants import DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED, sampler_for
+from bridge.constants import (DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED, NEW_SOUND,
+                               VARIATION, sampler_for)
 from bridge.engine import seeds
 from bridge.engine.audio import Clip, from_model, model_length, read_audio, to_model
 from bridge.engine.engine import interpolation_weights
@@ -66,7 +67,7 @@ SEED_STRIDE = 0x9E3779B97F4A7C15  # an extension's window k of output seed s dra
 
 
 def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, steps: int = DEFAULT_STEPS,
-              sampler: str = DEFAULT_SAMPLER, seed: Seed = None, shape: float = DEFAULT_SHAPE,
+              sampler: str | None = None, seed: Seed = None, shape: float = DEFAULT_SHAPE,
               finish: bool = True, guides: Guides = (), guide_mode: str = "cheap", progress: Progress = None,
               cancel: Cancel = None) -> list[Clip]:
     """`count` variations of clip at noise level `noise`, each with clip's frames, sample rate and channels.
@@ -75,7 +76,9 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
     (bridge.engine.guidance.source_shape; 0: the model alone). The renders are finished as every file is
     (bridge.engine.finish), keeping the source's own content below 20 Hz. `finish=False`: the network alone,
     clamped, as diffusers' pipeline writes it (no shape, no finish). `guides` (GuideRequests, docs/guidance.md)
-    steer every render in `guide_mode` (cheap or full); relative targets are relative to the clip."""
+    steer every render in `guide_mode` (cheap or full); relative targets are relative to the clip. `sampler` None or
+    "auto": the one measured best for variations (constants.sampler_for)."""
+    sampler = sampler_for(sampler, kind=VARIATION)
     engine.check_length(model_length(clip, engine.sample_rate), count)  # before resampling: it takes memory too
     x = to_model(clip, engine.sample_rate)
     _note_length(engine, x.shape[-1])
@@ -97,7 +100,7 @@ def generate_clips(engine, count: int, seconds: float | None = None, *, steps: i
     """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); finished and
     levelled (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them); `guides`
     as for vary_clip. `sampler` None or "auto": the one measured best for new sounds (constants.sampler_for)."""
-    sampler = sampler_for(sampler, new_sound=True)
+    sampler = sampler_for(sampler, kind=NEW_SOUND)
     length = engine.window if seconds is None else round(seconds * engine.sample_rate)
     if length < 1:
         raise ConfigError(f"seconds must be positive, got {seconds}")
@@ -203,13 +206,14 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
 
 
 def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise: float = DEFAULT_NOISE,
-              steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: Seed = None,
+              steps: int = DEFAULT_STEPS, sampler: str | None = None, seed: Seed = None,
               shape: float = DEFAULT_SHAPE, guides: Guides = (), guide_mode: str = "cheap",
               resample: int = DEFAULT_RESAMPLE, progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
     """`count` variations of clip as a loop that wraps seamlessly: exactly `bars` long at the clip's rate (the
     clip's first bars, or the clip taken round when it is a hair short), or the clip's own length (None); with
     its channels. Rendered circularly (bridge.engine.inpaint.CircularTie, docs/loops.md); `shape` and
-    `guides` as for vary_clip, `resample` as for repaint_clip."""
+    `guides` as for vary_clip, `resample` as for repaint_clip; `sampler` as for vary_clip."""
+    sampler = sampler_for(sampler, kind=VARIATION)
     frames = clip.frames if bars is None else bars.frames(clip.sample_rate)
     cycle = _one_cycle(clip, frames, bars)
     x = to_model(cycle, engine.sample_rate, loop=True)

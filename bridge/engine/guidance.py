@@ -294,7 +294,7 @@ def with_band_gains(spec: torch.Tensor, gain_db: torch.Tensor, matrix: torch.Ten
 
 
 SHAPE_MARGIN_DB = 3.0  # a variation may differ from its source's envelope by this much in any cell, freely
-SHAPE_LIFT_DB = 12.0  # the most a cell that fell below the source is lifted back (more would raise the model's noise)
+SHAPE_LIFT_DB = 24.0  # the most a cell that fell below the source is lifted back at the end (docs/benchmarks.md)
 
 
 def source_shape(source: torch.Tensor, sample_rate: int, shape: float) -> list[SourceShape]:

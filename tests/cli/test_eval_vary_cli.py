@@ -40,6 +40,31 @@ def test_eval_vary_prints_the_figures_per_setting(kits, tiny_model_path, capsys)
     assert len(re.findall(r"samples at full scale 0;", out)) == 2  # turned down, never clamped
     dcs = [float(x) for x in re.findall(r"largest DC added \(variation - source\) (\d\.\d+)", out)]
     assert max(dcs) < 0.001, out  # no offset added, with or without the shape guide
+    clicks = re.findall(r"clicks in the decay: variations (\d+\.\d), sources (\d+\.\d), added ([+-]\d+\.\d) ± "
+                        r"(\d+\.\d)", out)
+    assert len(clicks) == 2, out
+    # The same sources for both settings; what is added is the variations' count less theirs.
+    assert clicks[0][1] == clicks[1][1]
+    for made, own, added, _se in clicks:
+        assert abs(float(made) - float(own) - float(added)) < 0.11
+
+
+def test_eval_vary_compares_samplers_on_the_same_sources(kits, tiny_model_path, capsys):
+    code = main(["eval-vary", "--model", str(tiny_model_path), "--data", *map(str, kits), "--count", "3",
+                 "--steps", "2", "--max-seconds", "2", "--sampler", "v-iplms,dpmpp-2m-sde-karras-eta0.5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    labels = re.findall(r"^noise 0\.5, shape 1, (\S+) 2: 3 variations of 3 held-out sources$", out, re.M)
+    assert labels == ["v-iplms", "dpmpp-2m-sde-karras-eta0.5"], out
+    sources = re.findall(r"MMD\^2 to real drums: variations \d\.\d+, sources (\d\.\d+)", out)
+    assert len(sources) == 2 and sources[0] == sources[1], out
+
+
+def test_eval_vary_refuses_an_unknown_sampler(kits, tiny_model_path, capsys):
+    assert main(["eval-vary", "--model", str(tiny_model_path), "--data", *map(str, kits),
+                 "--sampler", "v-iplms,dpm-fast"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown sampler 'dpm-fast'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_eval_vary_needs_sources(tmp_path, tiny_model_path, capsys):

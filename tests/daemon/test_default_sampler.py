@@ -1,6 +1,7 @@
 """The service's sampler when none is set (render.sampler: auto, bridge.constants.sampler_for), over real UDP: a
-generate request renders with dpmpp-2m-sde-karras-eta0.5 and its recreate command names it, a variation stays
-v-iplms, and a sampler the user sets or a request names always wins."""
+generate request renders with dpmpp-2m-sde-karras-eta0.5 and its recreate command names it, a variation with
+dpmpp-2m-sde (ahead of the press too), the rest with v-iplms, and a sampler the user sets or a request names always
+wins."""
 
 from __future__ import annotations
 
@@ -30,14 +31,15 @@ def test_generate_defaults_to_the_half_noise_sde_and_a_set_sampler_wins(tmp_path
         meta = read_metadata(path)
         new_sound = "dpmpp-2m-sde-karras-eta0.5"
         assert meta["sampler"] == new_sound and f"--sampler {new_sound} " in meta["command"] + " "
-        assert sampler_of(svc.ask("/dd/vary", str(drum), 1, 0.5, "seed=3")) == {"v-iplms"}
+        assert sampler_of(svc.ask("/dd/vary", str(drum), 1, 0.5, "seed=3")) == {"dpmpp-2m-sde"}
+        assert sampler_of(svc.ask("/dd/interpolate", str(drum), str(drum), 2)) == {"v-iplms"}
         assert sampler_of(svc.ask("/dd/generate", 1, 0.25, "sampler=v-iplms")) == {"v-iplms"}  # the request's
         assert svc.ask("/dd/set", "sampler", "euler").args == ("set", "sampler", "euler")
         assert sampler_of(svc.ask("/dd/generate", 1, 0.25)) == {"euler"}  # the user's setting
         assert sampler_of(svc.ask("/dd/vary", str(drum))) == {"euler"}
         assert svc.ask("/dd/set", "sampler", "auto").args == ("set", "sampler", "auto")
         assert sampler_of(svc.ask("/dd/generate", 1, 0.25)) == {new_sound}
-        assert sampler_of(svc.ask("/dd/vary", str(drum))) == {"v-iplms"}
+        assert sampler_of(svc.ask("/dd/vary", str(drum))) == {"dpmpp-2m-sde"}
         # the SDE at its full noise keeps its name: a file made with it before is made again
         assert svc.ask("/dd/set", "sampler", "dpmpp-2m-sde-karras").args == ("set", "sampler", "dpmpp-2m-sde-karras")
         assert sampler_of(svc.ask("/dd/generate", 1, 0.25)) == {"dpmpp-2m-sde-karras"}
