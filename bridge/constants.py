@@ -26,8 +26,9 @@ DEFAULT_SAMPLER = "v-iplms"  # the rest (interpolate, repaint, extend, new loops
 # (docs/benchmarks.md).
 NEW_SOUND_SAMPLER = "dpmpp-2m-sde-karras-eta0.5"
 # Variations (vary, one-shots and loops): the SDE on the crash grid at its full noise. On 32 held-out sources it adds
-# a third of v-iplms' clicks to a source's decay (+6.9 +- 1.6 a sound against +20.6 +- 4.5) at the same distance to
-# real drums (docs/benchmarks.md, "The sound of a variation"); its shorter tails are lifted back by the shape guide.
+# a third of v-iplms' clicks to a source's decay (+6.9 +- 1.6 a sound against +18.8 +- 4.5, one run) at the same
+# distance to real drums, its shorter tails lifted back by the shape guide's finish (guidance.SHAPE_LIFT_DB;
+# docs/benchmarks.md, "Which sampler for a variation, counted in clicks").
 VARIATION_SAMPLER = "dpmpp-2m-sde"
 AUTO_SAMPLER = "auto"  # a sampler setting or option left to sampler_for: the one measured best for the render
 DEFAULT_STEPS = 25
