@@ -25,10 +25,10 @@ DEFAULT_SAMPLER = "v-iplms"  # the rest (interpolate, repaint, extend, new loops
 # that closer than v-iplms; with half the SDE's noise (eta 0.5) closer again and less often near-silent
 # (docs/benchmarks.md).
 NEW_SOUND_SAMPLER = "dpmpp-2m-sde-karras-eta0.5"
-# Variations (vary, one-shots and loops): the SDE on the crash grid at its full noise. On 32 held-out sources it adds
-# a third of v-iplms' clicks to a source's decay (+6.9 +- 1.6 a sound against +18.8 +- 4.5, one run) at the same
+# Variations of one-shots (vary without loop): the SDE on the crash grid at its full noise. On 32 held-out sources it
+# adds a third of v-iplms' clicks to a source's decay (+6.9 +- 1.6 a sound against +18.8 +- 4.5, one run) at the same
 # distance to real drums, its shorter tails lifted back by the shape guide's finish (guidance.SHAPE_LIFT_DB;
-# docs/benchmarks.md, "Which sampler for a variation, counted in clicks").
+# docs/benchmarks.md, "Which sampler for a variation, counted in clicks"). Not for loops: see vary_kind.
 VARIATION_SAMPLER = "dpmpp-2m-sde"
 AUTO_SAMPLER = "auto"  # a sampler setting or option left to sampler_for: the one measured best for the render
 DEFAULT_STEPS = 25
@@ -49,6 +49,13 @@ NEW_SOUND, VARIATION, OTHER = "new sound", "variation", "other"
 SAMPLER_BY_KIND = {NEW_SOUND: NEW_SOUND_SAMPLER, VARIATION: VARIATION_SAMPLER, OTHER: DEFAULT_SAMPLER}
 AUTO_SAMPLERS = (f"{NEW_SOUND_SAMPLER} for new one-shots, {VARIATION_SAMPLER} for variations, {DEFAULT_SAMPLER} for "
                  "everything else")  # what "auto" means, for help texts
+
+
+def vary_kind(loop: bool) -> str:
+    """The kind of a variation: a one-shot's is VARIATION; a loop's is OTHER (v-iplms), because the SDE kept a loop's
+    groove less well (its variations' 20 ms level followed the source's with correlation 0.79 against v-iplms' 0.90,
+    four seeds of a one-bar beat; docs/benchmarks.md, same section)."""
+    return OTHER if loop else VARIATION
 
 
 def sampler_for(sampler: str | None, *, kind: str = OTHER) -> str:

@@ -119,7 +119,7 @@ def _settings(args) -> dict:
     spec = args.model or constants.DEFAULT_MODEL
     bars = render.loop_length(args)
     return {"model": render.model_reference(spec, spec), "steps": args.steps,
-            "sampler": constants.sampler_for(args.sampler, kind=constants.VARIATION),
+            "sampler": constants.sampler_for(args.sampler, kind=constants.vary_kind(args.loop)),
             "shape": args.shape, "finish": args.finish, "format": args.format, "precision": args.precision,
             "backend": args.backend, "sample_rate": args.sample_rate, "window": args.window,
             "guide": [request.text for request in render.guide_requests(args)], "guide_mode": args.guide_mode,

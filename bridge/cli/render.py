@@ -251,7 +251,7 @@ def run_vary(args) -> int:
     bars = loop_length(args)
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
     requests = guide_requests(args)
-    engine, model = _engine(args, kind=constants.VARIATION)
+    engine, model = _engine(args, kind=constants.vary_kind(args.loop))
     steering = Steering.of(requests, args, engine)
     outputs = _render(engine, f"vary {args.input.name}", args, steering, clip=source, bars=bars)
     options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args),

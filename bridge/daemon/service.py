@@ -189,8 +189,9 @@ class Service:
             count = first(request.count, options.count, state.settings.count)
             # A press of the selected clip without loop= makes what the selection said it is: loops of a loop.
             selection = state.selected_loop if not request.path else (False, None)
-            key = looped(state.render_key(noise, options.steps, options.sampler, guides, kind=constants.VARIATION),
-                         options, selection=selection)
+            kind = constants.vary_kind(looping(options, selection)[0])
+            key = looped(state.render_key(noise, options.steps, options.sampler, guides, kind=kind), options,
+                         selection=selection)
             fmt = options.format or state.settings.format
             audition = state.settings.audition
         job = VaryJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
@@ -406,15 +407,19 @@ class Service:
         return data
 
 
+def looping(options: rq.Options, selection: tuple[bool, Bars | None]) -> tuple[bool, Bars | None]:
+    """(loop, bars) a request makes: its own loop= where it gives one, else the selection's."""
+    loop, bars = options.looping
+    return selection if loop is None else (loop, bars)
+
+
 def looped(key: RenderKey, options: rq.Options, *, seconds: float | None = None, generate: bool = False,
            selection: tuple[bool, Bars | None] = (False, None)) -> RenderKey:
     """The render key of a request with loop=on (bars= at bpm=: that long; a variation without them: its clip's
     length); without loop=, the selection's (``selection``: a press of the selected clip); bars= or bpm= without
     loop=on, or a generated loop without them, are refused. resample= goes with a loop only (a plain variation or
     sound has no known part to resample toward)."""
-    loop, bars = options.looping
-    if loop is None:
-        loop, bars = selection
+    loop, bars = looping(options, selection)
     if options.resample is not None and not loop:
         raise ConfigError("resample= goes with loops (loop=on, or a press of a clip selected with loop=on), "
                           "/dd/repaint and /dd/extend: a plain render keeps nothing to resample toward")

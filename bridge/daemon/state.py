@@ -65,7 +65,7 @@ class State:
         """The settings prefetch renders the selected clip at: the current ones, as loops when it was selected as
         one (a press of it without loop= takes the same, bridge.daemon.service.looped)."""
         loop, bars = self.selected_loop
-        return replace(self.render_key(kind=constants.VARIATION), loop=loop, bars=bars)
+        return replace(self.render_key(kind=constants.vary_kind(loop)), loop=loop, bars=bars)
 
     def check_sampler(self, name: str) -> None:
         known = self.renderer.samplers

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from bridge import __version__
 from bridge.constants import (DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEFAULT_STEPS, MAX_SEED, NEW_SOUND,
-                               VARIATION, sampler_for)
+                               sampler_for, vary_kind)
 from bridge.engine import seeds
 from bridge.engine.audio import Clip, from_model, model_length, read_audio, to_model
 from bridge.engine.engine import interpolation_weights
@@ -77,8 +77,8 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
     (bridge.engine.finish), keeping the source's own content below 20 Hz. `finish=False`: the network alone,
     clamped, as diffusers' pipeline writes it (no shape, no finish). `guides` (GuideRequests, docs/guidance.md)
     steer every render in `guide_mode` (cheap or full); relative targets are relative to the clip. `sampler` None or
-    "auto": the one measured best for variations (constants.sampler_for)."""
-    sampler = sampler_for(sampler, kind=VARIATION)
+    "auto": the one measured best for variations of one-shots (constants.vary_kind)."""
+    sampler = sampler_for(sampler, kind=vary_kind(loop=False))
     engine.check_length(model_length(clip, engine.sample_rate), count)  # before resampling: it takes memory too
     x = to_model(clip, engine.sample_rate)
     _note_length(engine, x.shape[-1])
@@ -212,8 +212,9 @@ def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise
     """`count` variations of clip as a loop that wraps seamlessly: exactly `bars` long at the clip's rate (the
     clip's first bars, or the clip taken round when it is a hair short), or the clip's own length (None); with
     its channels. Rendered circularly (bridge.engine.inpaint.CircularTie, docs/loops.md); `shape` and
-    `guides` as for vary_clip, `resample` as for repaint_clip; `sampler` as for vary_clip."""
-    sampler = sampler_for(sampler, kind=VARIATION)
+    `guides` as for vary_clip, `resample` as for repaint_clip; `sampler` None or "auto": a loop's
+    (constants.vary_kind)."""
+    sampler = sampler_for(sampler, kind=vary_kind(loop=True))
     frames = clip.frames if bars is None else bars.frames(clip.sample_rate)
     cycle = _one_cycle(clip, frames, bars)
     x = to_model(cycle, engine.sample_rate, loop=True)

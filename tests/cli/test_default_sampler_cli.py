@@ -1,6 +1,6 @@
 """Which sampler a command uses when none is given (bridge.constants.sampler_for), as a user runs them: new
-one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a variation dpmpp-2m-sde, the rest v-iplms, --sampler
-always wins, and every file names the sampler it was made with so its stored command makes it again."""
+one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a one-shot's variation dpmpp-2m-sde, loops and the rest
+v-iplms, --sampler always wins, and every file names the sampler it was made with so its stored command makes it again."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ def test_vary_without_a_sampler_is_the_sde_to_the_bit_and_made_again(tmp_path, t
     assert np.array_equal(default, again)
     iplms, _ = _render(tmp_path, "iplms", *vary, "--sampler", "v-iplms")
     assert not np.array_equal(default, iplms)
+    _loop, loop_meta = _render(tmp_path, "loop", *vary, "--loop")  # a loop's: v-iplms (constants.vary_kind)
+    assert loop_meta["sampler"] == "v-iplms"
 
 
 def test_interpolate_without_a_sampler_is_v_iplms(tmp_path, tiny_model_path, drum_samples):
