@@ -47,8 +47,8 @@ MAX_CLASSIFIER_MEMBERS = 16  # a class guide's ensemble: a few are worth averagi
 # What a render makes, for sampler_for: a new one-shot from noise, a variation of a source, or anything else
 NEW_SOUND, VARIATION, OTHER = "new sound", "variation", "other"
 SAMPLER_BY_KIND = {NEW_SOUND: NEW_SOUND_SAMPLER, VARIATION: VARIATION_SAMPLER, OTHER: DEFAULT_SAMPLER}
-AUTO_SAMPLERS = (f"{NEW_SOUND_SAMPLER} for new one-shots, {VARIATION_SAMPLER} for variations, {DEFAULT_SAMPLER} for "
-                 "everything else")  # what "auto" means, for help texts
+AUTO_SAMPLERS = (f"{NEW_SOUND_SAMPLER} for new one-shots, {VARIATION_SAMPLER} for variations of one-shots, "
+                 f"{DEFAULT_SAMPLER} for everything else")  # what "auto" means, for help texts
 
 
 def vary_kind(loop: bool) -> str:
