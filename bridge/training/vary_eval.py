@@ -8,7 +8,9 @@ The figures issue 10 asks of `vary` (each per (source, variation) pair, at one n
 - DC added (the largest change of a channel's mean from the source's: some sources carry an offset of their own)
   and samples at full scale, in the written files' terms;
 - clicks (``bridge.training.features.clicks``: lone 1 ms spikes in the decay) of the variations beside their
-  sources', paired: the crackle a variation adds, which MMD^2 and the tail's level weigh little.
+  sources', paired: the crackle a variation adds, which MMD^2 and the tail's level weigh little;
+- how far a variation lies from its own source on the same standardised features, beside how far a source lies
+  from the nearest other source: "a bit different" is well under that spacing, and 0 is a copy.
 
 Sources and reference both come from ``data`` (folders of real one-shots): a seeded half of the files is the
 reference and the rest the sources, so no source is compared with itself. Only files up to ``max_seconds`` are
@@ -55,6 +57,8 @@ class VaryFigures:
     clicks_variations: float
     clicks_sources: float
     clicks_change_se: float
+    distance_to_source: float  # median, on the judge's standardised features
+    source_spacing: float  # median distance from a source to the nearest other source
 
     def lines(self) -> list[str]:
         return [f"{self.label}: {self.pairs} variations of {self.pairs} held-out sources",
@@ -66,7 +70,9 @@ class VaryFigures:
                 f"{self.seconds_per_variation:.2f} s per variation",
                 f"  clicks in the decay: variations {self.clicks_variations:.1f}, sources {self.clicks_sources:.1f}, "
                 f"added {self.clicks_variations - self.clicks_sources:+.1f} ± {self.clicks_change_se:.1f} "
-                f"(lone 1 ms spikes a sound; real one-shots about 2, crackle dozens)"]
+                f"(lone 1 ms spikes a sound; real one-shots about 2, crackle dozens)",
+                f"  distance from a variation to its source: median {self.distance_to_source:.2f} (from a source "
+                f"to the nearest other source: median {self.source_spacing:.2f}; eval's standardised features)"]
 
 
 def split(files: list[Path], max_seconds: float, count: int, seed: int = 0) -> tuple[list[Path], list[Path]]:
@@ -122,10 +128,13 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
     change, change_se = judge.paired_difference(made, own)
     spikes_made, spikes_own = (clicks(windows, engine.sample_rate).double() for windows in (made, own))
     added = spikes_made - spikes_own
+    described_made, described_own = judge.features(made), judge.features(own)
+    spacing = torch.cdist(described_own, described_own).fill_diagonal_(float("inf")).amin(1)
     return VaryFigures(label, len(sources), statistics.median(tails), _median_se(tails), statistics.fmean(tails),
                        judge.mmd2(made), judge.mmd2(own), change, change_se, dc, full, seconds / len(sources),
                        float(spikes_made.mean()), float(spikes_own.mean()),
-                       float(added.std() / len(added) ** 0.5))
+                       float(added.std() / len(added) ** 0.5),
+                       float((described_made - described_own).norm(dim=1).median()), float(spacing.median()))
 
 
 def _median_se(values: list[float], rounds: int = 1000) -> float:

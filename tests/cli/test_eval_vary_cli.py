@@ -49,6 +49,19 @@ def test_eval_vary_prints_the_figures_per_setting(kits, tiny_model_path, capsys)
         assert abs(float(made) - float(own) - float(added)) < 0.11
 
 
+def test_eval_vary_says_how_far_a_variation_lies_from_its_source(kits, tiny_model_path, capsys):
+    code = main(["eval-vary", "--model", str(tiny_model_path), "--data", *map(str, kits), "--count", "4",
+                 "--steps", "2", "--max-seconds", "2", "--noise", "0,0.5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    found = re.findall(r"distance from a variation to its source: median (\d+\.\d\d) \(from a source to the nearest "
+                       r"other source: median (\d+\.\d\d);", out)
+    assert len(found) == 2, out
+    (copy, spacing), (varied, spacing_again) = [(float(a), float(b)) for a, b in found]
+    assert spacing == spacing_again and spacing > 0.5  # the same sources, and distinct ones
+    assert copy < 0.05 < varied, out  # noise 0 gives the source back; 0.5 moves from it
+
+
 def test_eval_vary_compares_samplers_on_the_same_sources(kits, tiny_model_path, capsys):
     code = main(["eval-vary", "--model", str(tiny_model_path), "--data", *map(str, kits), "--count", "3",
                  "--steps", "2", "--max-seconds", "2", "--sampler", "v-iplms,dpmpp-2m-sde-karras-eta0.5"])
