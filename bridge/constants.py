@@ -19,7 +19,7 @@ MIN_LENGTH_MULTIPLES = 3
 DEFAULT_MODEL = "dd-drums-small"  # name of the bundled model card in models/
 
 # Sampling
-DEFAULT_SAMPLER = "v-iplms"  # the rest (interpolate, repaint, extend, new loops): deterministic, as interpolating needs
+DEFAULT_SAMPLER = "v-iplms"  # the rest (loops, interpolate, repaint, extend): deterministic, as interpolating needs
 # New one-shots from noise (generate without loop): the SDE sampler on Karras et al.'s grid, measured closer to
 # real drums on held-out kits than the SDE on the crash grid (-0.27 +- 0.03 MMD^2 on kits it was not chosen on), and
 # that closer than v-iplms; with half the SDE's noise (eta 0.5) closer again and less often near-silent

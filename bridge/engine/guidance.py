@@ -294,7 +294,9 @@ def with_band_gains(spec: torch.Tensor, gain_db: torch.Tensor, matrix: torch.Ten
 
 
 SHAPE_MARGIN_DB = 3.0  # a variation may differ from its source's envelope by this much in any cell, freely
-SHAPE_LIFT_DB = 24.0  # the most a cell that fell below the source is lifted back at the end (docs/benchmarks.md)
+# The most a cell that fell below the source is lifted back at the end: 24 dB gives the SDE's variations their
+# sources' tails back (12 dB left them 4-5 dB short; docs/benchmarks.md, "Which sampler for a variation").
+SHAPE_LIFT_DB = 24.0
 
 
 def source_shape(source: torch.Tensor, sample_rate: int, shape: float) -> list[SourceShape]:
