@@ -67,7 +67,11 @@ class Judge:
 
     def mmd2(self, clips: torch.Tensor) -> float:
         """Unbiased MMD^2 between clips [N, 2, L] and the reference; about 0 when they come from one distribution."""
-        return mmd2(self.features(clips), self.reference, self.bandwidth)
+        return self.distance(self.features(clips))
+
+    def distance(self, features: torch.Tensor) -> float:
+        """MMD^2 of clips already described by ``features`` (for a caller that uses them more than once)."""
+        return mmd2(features, self.reference, self.bandwidth)
 
     def score(self, label: str, clips: torch.Tensor, seconds_per_sound: float | None = None, *,
               baseline: torch.Tensor | None = None) -> Score:
@@ -76,10 +80,10 @@ class Judge:
         features = self.features(clips)
         value = mmd2(features, self.reference, self.bandwidth)
         spread = jackknife_error(lambda keep: mmd2(features[keep], self.reference, self.bandwidth), len(features))
-        change = self._paired(features, self.features(baseline)) if baseline is not None else (None, None)
+        change = self.paired(features, self.features(baseline)) if baseline is not None else (None, None)
         spikes = clicks(clips, self.sample_rate).double()
         return Score(label, value, len(clips), seconds_per_sound, spread, *change, clicks=float(spikes.mean()),
-                     clicks_error=float(spikes.std() / len(spikes) ** 0.5))
+                     clicks_error=standard_error(spikes))
 
     def paired_difference(self, clips: torch.Tensor, baseline: torch.Tensor) -> tuple[float, float]:
         """MMD^2(clips) - MMD^2(baseline) and its standard error, for two sets rendered from the same seeds.
@@ -87,9 +91,10 @@ class Judge:
         Pairing cancels most of what the choice of seeds adds to each figure: two samplers on the same noise land
         near the same sounds, so this error is far smaller than either row's own.
         """
-        return self._paired(self.features(clips), self.features(baseline))
+        return self.paired(self.features(clips), self.features(baseline))
 
-    def _paired(self, ours: torch.Tensor, theirs: torch.Tensor) -> tuple[float, float]:
+    def paired(self, ours: torch.Tensor, theirs: torch.Tensor) -> tuple[float, float]:
+        """paired_difference of two sets already described by their features."""
         if len(ours) != len(theirs):
             raise ValueError("paired sets must have the same number of clips")
 
@@ -110,6 +115,11 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
     within_x = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
     within_y = (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
     return float(within_x + within_y - 2 * kxy.mean())
+
+
+def standard_error(values: torch.Tensor) -> float:
+    """Standard error of the mean of ``values`` (a count per clip, such as clicks)."""
+    return float(values.double().std() / len(values) ** 0.5)
 
 
 def jackknife_error(statistic, count: int) -> float:

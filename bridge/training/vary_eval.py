@@ -32,7 +32,7 @@ import torch
 from bridge.engine.audio import read_audio, to_model
 from bridge.engine.clips import vary_clip
 from bridge.training.data import to_window
-from bridge.training.evaluate import Judge
+from bridge.training.evaluate import Judge, standard_error
 from bridge.training.features import clicks
 
 log = logging.getLogger(__name__)
@@ -125,15 +125,14 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
         for target, audio in ((windows_in, clip), (windows_out, variation)):
             target.append(to_window(to_model(audio, engine.sample_rate).numpy(), engine.window))
     made, own = torch.from_numpy(np.stack(windows_out)), torch.from_numpy(np.stack(windows_in))
-    change, change_se = judge.paired_difference(made, own)
+    described_made, described_own = judge.features(made), judge.features(own)  # once: every figure below uses them
+    change, change_se = judge.paired(described_made, described_own)
     spikes_made, spikes_own = (clicks(windows, engine.sample_rate).double() for windows in (made, own))
-    added = spikes_made - spikes_own
-    described_made, described_own = judge.features(made), judge.features(own)
     spacing = torch.cdist(described_own, described_own).fill_diagonal_(float("inf")).amin(1)
     return VaryFigures(label, len(sources), statistics.median(tails), _median_se(tails), statistics.fmean(tails),
-                       judge.mmd2(made), judge.mmd2(own), change, change_se, dc, full, seconds / len(sources),
-                       float(spikes_made.mean()), float(spikes_own.mean()),
-                       float(added.std() / len(added) ** 0.5),
+                       judge.distance(described_made), judge.distance(described_own), change, change_se, dc, full,
+                       seconds / len(sources), float(spikes_made.mean()), float(spikes_own.mean()),
+                       standard_error(spikes_made - spikes_own),
                        float((described_made - described_own).norm(dim=1).median()), float(spacing.median()))
 
 
