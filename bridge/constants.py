@@ -30,6 +30,10 @@ NEW_SOUND_SAMPLER = "dpmpp-2m-sde-karras-eta0.5"
 # distance to real drums, its shorter tails lifted back by the shape guide's finish (guidance.SHAPE_LIFT_DB;
 # docs/benchmarks.md, "Which sampler for a variation, counted in clicks"). Not for loops: see vary_kind.
 VARIATION_SAMPLER = "dpmpp-2m-sde"
+# Variations of loops (vary --loop, a press on a clip selected as a loop): v-iplms down to t = 0.02, the SDE for the
+# last steps. On 18 one-bar beats from six held-out kits it adds under half of v-iplms' clicks and keeps most of
+# its groove, where the SDE throughout loses the hits (docs/benchmarks.md, "Which sampler for a loop").
+LOOP_VARIATION_SAMPLER = "v-iplms-sde"
 AUTO_SAMPLER = "auto"  # a sampler setting or option left to sampler_for: the one measured best for the render
 DEFAULT_STEPS = 25
 DEFAULT_NOISE = 0.5
@@ -44,18 +48,20 @@ MAX_POSITION = 24 * 3600.0  # a region's start or end, in seconds of the source 
 MAX_CLASSIFIER_MEMBERS = 16  # a class guide's ensemble: a few are worth averaging; thousands mean a broken card
 
 
-# What a render makes, for sampler_for: a new one-shot from noise, a variation of a source, or anything else
-NEW_SOUND, VARIATION, OTHER = "new sound", "variation", "other"
-SAMPLER_BY_KIND = {NEW_SOUND: NEW_SOUND_SAMPLER, VARIATION: VARIATION_SAMPLER, OTHER: DEFAULT_SAMPLER}
+# What a render makes, for sampler_for: a new one-shot from noise, a variation of a one-shot or of a loop, or
+# anything else
+NEW_SOUND, VARIATION, LOOP_VARIATION, OTHER = "new sound", "variation", "loop variation", "other"
+SAMPLER_BY_KIND = {NEW_SOUND: NEW_SOUND_SAMPLER, VARIATION: VARIATION_SAMPLER,
+                   LOOP_VARIATION: LOOP_VARIATION_SAMPLER, OTHER: DEFAULT_SAMPLER}
 AUTO_SAMPLERS = (f"{NEW_SOUND_SAMPLER} for new one-shots, {VARIATION_SAMPLER} for variations of one-shots, "
-                 f"{DEFAULT_SAMPLER} for everything else")  # what "auto" means, for help texts
+                 f"{LOOP_VARIATION_SAMPLER} for variations of loops, {DEFAULT_SAMPLER} for everything "
+                 "else")  # what "auto" means, for help texts
 
 
 def vary_kind(loop: bool) -> str:
-    """The kind of a variation: a one-shot's is VARIATION; a loop's is OTHER (v-iplms), because the SDE kept a loop's
-    groove less well (its variations' 20 ms level followed the source's with correlation 0.79 against v-iplms' 0.90,
-    four seeds of a one-bar beat; docs/benchmarks.md, same section)."""
-    return OTHER if loop else VARIATION
+    """The kind of a variation: a one-shot's is VARIATION, a loop's LOOP_VARIATION (the SDE throughout kept a loop's
+    hits and groove less well: docs/benchmarks.md, "Which sampler for a loop")."""
+    return LOOP_VARIATION if loop else VARIATION
 
 
 def sampler_for(sampler: str | None, *, kind: str = OTHER) -> str:

@@ -169,6 +169,14 @@ def register_measures(subparsers) -> None:
                             help="longest source file (default: 1.5)")
     variations.add_argument("--by-noise-level", action="store_true",
                             help="first, the network's denoising error on the sources at each noise level")
+    variations.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                            help="also write every variation (and, with --loops, every beat) into DIR as WAV files "
+                                 "to listen to, named by source and setting (never replacing a file)")
+    variations.add_argument("--loops", action="store_true",
+                            help="vary loops instead: --count one-bar beats at 120 bpm played from the kick, snare and "
+                                 "hat of the kits in --data, each varied once as a loop; prints how well a "
+                                 "variation keeps the beat's groove and hits, and the clicks it adds (default "
+                                 "sampler: a loop's)")
     variations.set_defaults(run=run_eval_vary)
 
     memorization = _measure(
@@ -268,7 +276,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_eval_vary(args: argparse.Namespace) -> int:
-    from bridge.constants import DEFAULT_NOISE, DEFAULT_SHAPE, DEFAULT_STEPS, VARIATION, sampler_for
+    from bridge.constants import DEFAULT_NOISE, DEFAULT_SHAPE, DEFAULT_STEPS, sampler_for, vary_kind
     from bridge.engine.samplers import SAMPLERS
     from bridge.errors import ConfigError
     from bridge.training import vary_eval
@@ -278,13 +286,19 @@ def run_eval_vary(args: argparse.Namespace) -> int:
     try:
         noises = _list(args.noise, float, DEFAULT_NOISE)
         shapes = _list(args.shape, float, DEFAULT_SHAPE)
-        samplers = _list(args.sampler, str, sampler_for(None, kind=VARIATION))
+        samplers = _list(args.sampler, str, sampler_for(None, kind=vary_kind(args.loops)))
     except argparse.ArgumentTypeError as error:
         raise ConfigError(str(error)) from None
     unknown = [name for name in samplers if name not in SAMPLERS]
     if unknown:
         raise ConfigError(f"unknown sampler {unknown[0]!r} (choose from {', '.join(SAMPLERS)})")
+    if args.loops and args.by_noise_level:
+        raise ConfigError("--by-noise-level measures one-shots; leave out --loops for it")
+    keep = _keeper(args.keep)
     engine = _engine(args)
+    steps = args.steps or DEFAULT_STEPS
+    if args.loops:
+        return _eval_vary_loops(args, engine, itertools.product(noises, shapes, samplers), steps, keep)
     reference_files, sources = vary_eval.split(scan(args.data), args.max_seconds, args.count, args.seed)
     if len(sources) < 3:
         raise ConfigError(f"need at least 3 source files of at most {args.max_seconds:g} s in --data, "
@@ -293,7 +307,6 @@ def run_eval_vary(args: argparse.Namespace) -> int:
     log.info("reference: %d real files; sources: %d files from %d folders", len(reference), len(sources),
              len({path.parent for path in sources}))
     judge = Judge(reference.windows, engine.sample_rate)
-    steps = args.steps or DEFAULT_STEPS
     if args.by_noise_level:
         print("denoising error relative to the source (one network call at noise level t; median over sources):")
         for t, whole, tail in vary_eval.denoising_error(engine, sources, seed=args.seed):
@@ -301,8 +314,46 @@ def run_eval_vary(args: argparse.Namespace) -> int:
     for noise, shape, sampler in itertools.product(noises, shapes, samplers):
         figures = vary_eval.measure(engine, judge, sources, label=f"noise {noise:g}, shape {shape:g}, "
                                     f"{sampler} {steps}", noise=noise, steps=steps, sampler=sampler, shape=shape,
-                                    seed=args.seed)
+                                    seed=args.seed, keep=keep)
         print("\n".join(figures.lines()), flush=True)
+    return 0
+
+
+def _keeper(folder: Path | None):
+    """keep(name, clip) for eval-vary's --keep: the next free "<name> NNN.wav" in folder (made if missing, checked
+    before any render), or None."""
+    if folder is None:
+        return None
+    from bridge import files
+    from bridge.engine.audio import write_numbered
+    from bridge.errors import ConfigError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        files.check_writable(folder)
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot write the variations there ({files.reason(error)})") from None
+    return lambda name, clip: write_numbered(folder, files.safe_name(name), clip)
+
+
+def _eval_vary_loops(args: argparse.Namespace, engine, settings, steps: int, keep) -> int:
+    from bridge.errors import ConfigError
+    from bridge.training import loop_eval
+
+    beats = loop_eval.beats(args.data, args.count, sample_rate=engine.sample_rate, seed=args.seed)
+    if not beats:
+        raise ConfigError("no kit in --data has a kick, a snare and a hat named as such (a Hydrogen kit, or "
+                          "sub-folders kick/ snare/ hat/)")
+    log.info("beats: %s", "; ".join(beat.name for beat in beats))
+    for number, beat in enumerate(beats if keep is not None else (), start=1):
+        keep(f"beat {number:02d} source {beat.name}", beat.clip)
+    first = None
+    for noise, shape, sampler in settings:
+        figures = loop_eval.measure(engine, beats, label=f"noise {noise:g}, shape {shape:g}, {sampler} {steps}",
+                                    noise=noise, steps=steps, sampler=sampler, shape=shape, seed=args.seed,
+                                    keep=keep)
+        print("\n".join(figures.lines() + ([figures.against(first)] if first else [])), flush=True)
+        first = first or figures
     return 0
 
 

@@ -25,6 +25,7 @@ import random
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -38,6 +39,7 @@ from bridge.training.features import clicks
 log = logging.getLogger(__name__)
 
 FULL_SCALE_READ = 0.9999  # a written sample at or above this counts as at full scale
+Keep = Callable[[str, "Clip"], None] | None  # measure's keep: (a name for the file, the variation)
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,9 @@ def tail_db(samples: np.ndarray) -> float:
 
 
 def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: float, steps: int, sampler: str,
-            shape: float, seed: int = 0) -> VaryFigures:
-    """One variation of every source (seed ``seed + i``), measured against its source."""
+            shape: float, seed: int = 0, keep: Keep = None) -> VaryFigures:
+    """One variation of every source (seed ``seed + i``), measured against its source; ``keep(name, clip)`` is
+    handed each variation (to be listened to) when given."""
     import time
 
     tails, dc, full, windows_in, windows_out, seconds = [], 0.0, 0, [], [], 0.0
@@ -119,6 +122,8 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
                                  shape=shape)
         seconds += time.monotonic() - started
         log.info("%s: %d/%d %s", label, i + 1, len(sources), path.name)
+        if keep is not None:
+            keep(f"{path.stem} {label}", variation)
         tails.append(tail_db(variation.samples) - tail_db(clip.samples))
         dc = max(dc, float(np.abs(variation.samples.mean(axis=0) - clip.samples.mean(axis=0)).max()))
         full += int((np.abs(variation.samples) >= FULL_SCALE_READ).sum())

@@ -1,6 +1,6 @@
 """Which sampler a command uses when none is given (bridge.constants.sampler_for), as a user runs them: new
-one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a one-shot's variation dpmpp-2m-sde, loops and the rest
-v-iplms, --sampler always wins, and every file names the sampler it was made with so its stored command makes it again."""
+one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a one-shot's variation dpmpp-2m-sde, a loop's v-iplms-sde,
+the rest v-iplms, --sampler always wins, and every file names the sampler it was made with so its stored command makes it again."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from tests.cli.test_render_cli import dd_bridge, written
 FAST = ["--steps", "4", "--format", "float"]
 
 
-def _render(tmp_path, name: str, *args) -> tuple[np.ndarray, dict]:
-    [path] = written(dd_bridge(*args, "--out", tmp_path / name, *FAST), 1)
+def _render(tmp_path, name: str, *args, fast=FAST) -> tuple[np.ndarray, dict]:
+    [path] = written(dd_bridge(*args, "--out", tmp_path / name, *fast), 1)
     return read_audio(path).samples, read_metadata(path)
 
 
@@ -47,8 +47,21 @@ def test_vary_without_a_sampler_is_the_sde_to_the_bit_and_made_again(tmp_path, t
     assert np.array_equal(default, again)
     iplms, _ = _render(tmp_path, "iplms", *vary, "--sampler", "v-iplms")
     assert not np.array_equal(default, iplms)
-    _loop, loop_meta = _render(tmp_path, "loop", *vary, "--loop")  # a loop's: v-iplms (constants.vary_kind)
-    assert loop_meta["sampler"] == "v-iplms"
+
+
+def test_a_loops_variation_without_a_sampler_is_v_iplms_sde_and_made_again(tmp_path, tiny_model_path, drum_samples):
+    # 12 steps: at 4 no step of noise 0.5's grid starts under v-iplms-sde's switch (t = 0.02): all v-iplms.
+    twelve = ("--steps", "12", "--format", "float")
+    vary = ("vary", drum_samples["wav"], "--model", tiny_model_path, "--seed", 11, "--loop")
+    loop, loop_meta = _render(tmp_path, "loop", *vary, fast=twelve)  # a loop's (constants.vary_kind)
+    assert loop_meta["sampler"] == "v-iplms-sde" and "--sampler v-iplms-sde " in loop_meta["command"] + " "
+    explicit, _ = _render(tmp_path, "explicit", *vary, "--sampler", "v-iplms-sde", fast=twelve)
+    assert np.array_equal(loop, explicit)
+    # its last steps stochastic, and seeded: the file's own command makes it again
+    again, _ = _render(tmp_path, "again", *shlex.split(loop_meta["command"])[1:], fast=())
+    assert np.array_equal(loop, again)
+    iplms, _ = _render(tmp_path, "iplms", *vary, "--sampler", "v-iplms", fast=twelve)
+    assert not np.array_equal(loop, iplms)
 
 
 def test_interpolate_without_a_sampler_is_v_iplms(tmp_path, tiny_model_path, drum_samples):

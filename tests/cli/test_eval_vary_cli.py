@@ -62,15 +62,19 @@ def test_eval_vary_says_how_far_a_variation_lies_from_its_source(kits, tiny_mode
     assert copy < 0.05 < varied, out  # noise 0 gives the source back; 0.5 moves from it
 
 
-def test_eval_vary_compares_samplers_on_the_same_sources(kits, tiny_model_path, capsys):
+def test_eval_vary_compares_samplers_on_the_same_sources(kits, tiny_model_path, tmp_path, capsys):
+    keep = tmp_path / "listen"
     code = main(["eval-vary", "--model", str(tiny_model_path), "--data", *map(str, kits), "--count", "3",
-                 "--steps", "2", "--max-seconds", "2", "--sampler", "v-iplms,dpmpp-2m-sde-karras-eta0.5"])
+                 "--steps", "2", "--max-seconds", "2", "--sampler", "v-iplms,dpmpp-2m-sde-karras-eta0.5",
+                 "--keep", str(keep)])
     out = capsys.readouterr().out
     assert code == 0
     labels = re.findall(r"^noise 0\.5, shape 1, (\S+) 2: 3 variations of 3 held-out sources$", out, re.M)
     assert labels == ["v-iplms", "dpmpp-2m-sde-karras-eta0.5"], out
     sources = re.findall(r"MMD\^2 to real drums: variations \d\.\d+, sources (\d\.\d+)", out)
     assert len(sources) == 2 and sources[0] == sources[1], out
+    kept = sorted(path.name for path in keep.iterdir())  # --keep: each variation, named by source and setting
+    assert len(kept) == 6 and sum("dpmpp-2m-sde-karras-eta0.5 2 001.wav" in name for name in kept) == 3, kept
 
 
 def test_eval_vary_refuses_an_unknown_sampler(kits, tiny_model_path, capsys):
@@ -86,3 +90,47 @@ def test_eval_vary_needs_sources(tmp_path, tiny_model_path, capsys):
     assert main(["eval-vary", "--model", str(tiny_model_path), "--data", str(empty)]) == 1
     err = capsys.readouterr().err
     assert "need at least 3 source files" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_vary_measures_loops_built_from_the_kits(tmp_path, drumkits, tiny_model_path, capsys):
+    """--loops: one-bar beats from the kits' kick, snare and hat, varied as loops; noise 0 gives each beat back
+    (its groove, its hits, no clicks added), noise 1 without the source's shape is another sound."""
+    data = [drumkits / "HardElectro1", drumkits / "Millo-Drums_v.1"]  # whole kits: their drumkit.xml names the hits
+    keep = tmp_path / "listen"
+    code = main(["eval-vary", "--loops", "--model", str(tiny_model_path), "--data", *map(str, data), "--count", "2",
+                 "--steps", "2", "--noise", "0,1", "--shape", "0", "--sampler", "v-iplms-sde", "--keep", str(keep)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    labels = re.findall(r"^noise (\S+), shape 0, v-iplms-sde 2: 2 variations of 2 one-bar beats", out, re.M)
+    assert labels == ["0", "1"], out
+    grooves = [float(x) for x in re.findall(r"groove kept \(correlation of the 20 ms level with the source's\): "
+                                            r"(-?\d\.\d+) ± ", out)]
+    hits = [float(x) for x in re.findall(r"the source's hits in the variation: ([+-]\d+\.\d) dB", out)]
+    added = [float(x) for x in re.findall(r"clicks a loop: variations \d+\.\d, sources \d+\.\d, added ([+-]\d+\.\d)",
+                                          out)]
+    assert len(grooves) == len(hits) == len(added) == 2, out
+    assert grooves[0] > 0.99 and abs(hits[0]) < 0.5 and added[0] == 0, out
+    assert grooves[1] < 0.9, out
+    # The second setting against the first, loop by loop: the difference of the two rows' own figures.
+    against = re.findall(r"against noise 0, shape 0, v-iplms-sde 2, loop by loop: groove ([+-]\d\.\d+) ± \d\.\d+, "
+                         r"hits ([+-]\d+\.\d) ± \d+\.\d dB, clicks ([+-]\d+\.\d) ± ", out)
+    assert len(against) == 1, out
+    assert float(against[0][0]) == pytest.approx(grooves[1] - grooves[0], abs=0.002)
+    assert float(against[0][2]) == pytest.approx(added[1] - added[0], abs=0.11)
+    assert len(re.findall(r"samples at full scale 0;", out)) == 2
+    # --keep: each beat and each variation, to listen to: the beats' length, a beat given back at noise 0.
+    kept = sorted(path.name for path in keep.iterdir())
+    assert len(kept) == 6 and all(name.endswith(" 001.wav") for name in kept), kept
+    assert sum(name.startswith("beat 01 source HardElectro1 rock") for name in kept) == 1, kept
+    beat = soundfile.read(str(next(keep.glob("beat 01 source *"))))[0]
+    copy = soundfile.read(str(next(keep.glob("beat 01 noise 0, shape 0, v-iplms-sde 2 *"))))[0]
+    assert beat.shape == copy.shape == (96000, 2) and abs(beat - copy).max() < 0.01
+
+
+def test_eval_vary_loops_needs_kits_with_named_hits(tmp_path, tiny_model_path, drumkits, capsys):
+    folder = tmp_path / "unnamed"
+    folder.mkdir()
+    (folder / "a.flac").symlink_to(drumkits / "Millo-Drums_v.1" / "bd1.flac")
+    assert main(["eval-vary", "--loops", "--model", str(tiny_model_path), "--data", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "no kit in --data has a kick, a snare and a hat" in err and len(err.strip().splitlines()) == 1

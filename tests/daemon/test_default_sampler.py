@@ -1,7 +1,7 @@
 """The service's sampler when none is set (render.sampler: auto, bridge.constants.sampler_for), over real UDP: a
 generate request renders with dpmpp-2m-sde-karras-eta0.5 and its recreate command names it, a variation of a
-one-shot with dpmpp-2m-sde, loops and the rest with v-iplms, and a sampler the user sets or a request names always
-wins."""
+one-shot with dpmpp-2m-sde, of a loop with v-iplms-sde, the rest with v-iplms, and a sampler the user sets or a
+request names always wins."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_generate_defaults_to_the_half_noise_sde_and_a_set_sampler_wins(tmp_path
         new_sound = "dpmpp-2m-sde-karras-eta0.5"
         assert meta["sampler"] == new_sound and f"--sampler {new_sound} " in meta["command"] + " "
         assert sampler_of(svc.ask("/dd/vary", str(drum), 1, 0.5, "seed=3")) == {"dpmpp-2m-sde"}
-        assert sampler_of(svc.ask("/dd/vary", str(drum), 1, 0.5, "loop=on")) == {"v-iplms"}  # a loop's
+        assert sampler_of(svc.ask("/dd/vary", str(drum), 1, 0.5, "loop=on")) == {"v-iplms-sde"}  # a loop's
         assert sampler_of(svc.ask("/dd/interpolate", str(drum), str(drum), 2)) == {"v-iplms"}
         assert sampler_of(svc.ask("/dd/generate", 1, 0.25, "sampler=v-iplms")) == {"v-iplms"}  # the request's
         assert svc.ask("/dd/set", "sampler", "euler").args == ("set", "sampler", "euler")

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from bridge.engine.samplers import SAMPLERS, grid, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_euler, sample_v_ddim
+from bridge.engine.samplers import (SAMPLERS, grid, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_euler, sample_v_ddim,
+                                    sample_v_iplms, sample_v_iplms_sde)
 from bridge.engine.schedules import (KARRAS_RHO, KARRAS_SIGMA_MAX, KARRAS_SIGMA_MIN, SIGMA_MAX, alpha_sigma,
                                      karras_grid, step_grid, t_from_ve_sigma, ve_sigma)
 from bridge.engine.seeds import NoiseSampler
@@ -112,6 +113,29 @@ def test_the_half_noise_sde_is_the_sde_at_eta_one_half(tiny_unet):
     named = run(SAMPLERS["dpmpp-2m-sde-karras-eta0.5"])
     assert torch.equal(named, run(sample_dpmpp_2m_sde, eta=0.5))
     assert not torch.allclose(named, run(sample_dpmpp_2m_sde))
+
+
+def test_the_loop_sampler_is_v_iplms_down_to_its_switch_then_the_sde(tiny_unet):
+    """v-iplms-sde: v-iplms over the grid's times above 0.02, dpmpp-2m-sde from the first time at or under it, to
+    the bit (the name alone remakes a file); its ends are each sampler alone."""
+    ts = step_grid(12, 0.5)
+    switch = next(i for i, t in enumerate(ts.tolist()) if t <= 0.02)
+    assert 0 < switch < len(ts) - 1  # the grid crosses the switch: both parts run
+    x = torch.randn(1, 2, 24, generator=torch.Generator().manual_seed(3))
+
+    def noise():
+        return NoiseSampler([5], x)
+
+    named = SAMPLERS["v-iplms-sde"](tiny_unet, x, ts, noise_sampler=noise())
+    by_hand = sample_dpmpp_2m_sde(tiny_unet, sample_v_iplms(tiny_unet, x, ts[:switch + 1]), ts[switch:],
+                                  noise_sampler=noise())
+    assert torch.equal(named, by_hand)
+    assert not torch.allclose(named, sample_v_iplms(tiny_unet, x, ts), atol=1e-4)
+    assert torch.equal(sample_v_iplms_sde(tiny_unet, x, ts, below=0.0), sample_v_iplms(tiny_unet, x, ts))
+    assert torch.equal(sample_v_iplms_sde(tiny_unet, x, ts, noise_sampler=noise(), below=1.0),
+                       sample_dpmpp_2m_sde(tiny_unet, x, ts, noise_sampler=noise()))
+    with pytest.raises(ValueError, match="below"):
+        sample_v_iplms_sde(tiny_unet, x, ts, below=-0.1)
 
 
 def test_ve_sigma_round_trip_and_cap():

@@ -1,0 +1,216 @@
+"""How variations of loops measure against their sources, on beats built from kits the model never trained on.
+
+There is no held-out set of real drum loops under a licence we can use here, so the sources are made: one-bar
+beats played from a held-out kit's own kick, snare and hat (``beats``: hits picked by the kit's instrument names,
+``bridge.training.labels``; a few common patterns; each hit's tail rings on and wraps round the bar's end, as it
+does when a DAW loops a bar). Each beat is varied once as a loop (``clips.vary_loop``, what `vary --loop` and a
+press on a looped clip do), and measured against its source:
+- groove: the correlation of the variation's level with the source's, 20 ms frames in dB (floored 60 dB under the
+  source's loudest frame): 1 keeps every hit where and as loud as it was, 0 is another beat;
+- hits: the level of each of the source's hits in the variation (peak over the 30 ms from its onset), in dB
+  against the source's (median over hits): a kick that came out weaker reads negative;
+- gaps: the variation's level over the source's quietest GAP_SHARE of 20 ms frames (between the hits), in dBFS
+  (median over those frames, floored at FLOOR_DBFS), beside the source's own: what a variation lays into the quiet
+  of a beat;
+- clicks: lone 1 ms spikes (``features.clicks``), counted beat by beat (each beat's window starts its own decay),
+  a loop's total, the variation's beside its source's, paired: the crackle a variation adds;
+- DC added and samples at full scale, as for one-shots.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bridge.engine.audio import Clip, read_audio, to_model
+from bridge.engine.clips import vary_loop
+from bridge.training.evaluate import standard_error
+from bridge.training.features import clicks
+from bridge.training.labels import labelled
+from bridge.training.vary_eval import FULL_SCALE_READ, Keep
+
+log = logging.getLogger(__name__)
+
+STEPS_PER_BAR = 16  # a pattern's grid: sixteenth notes of one 4/4 bar
+# Patterns on that grid (which sixteenths each instrument plays): a rock beat, four on the floor, a breakbeat.
+PATTERNS = {
+    "rock": {"kick": (0, 8, 10), "snare": (4, 12), "hat": (0, 2, 4, 6, 8, 10, 12, 14)},
+    "four": {"kick": (0, 4, 8, 12), "snare": (4, 12), "hat": (2, 6, 10, 14)},
+    "break": {"kick": (0, 7, 10), "snare": (4, 12, 15), "hat": (0, 2, 4, 6, 8, 10, 12, 14)},
+}
+LEVELS_DB = {"kick": 0.0, "snare": -1.0, "hat": -8.0}  # each instrument's hits, under the kick
+ACCENT_DB = 2.0  # each hit's level varies by up to this, as a drummer's does
+PEAK = 10 ** (-3 / 20)  # a beat's peak: -3 dBFS, so a variation has room
+FRAME_S = 0.02  # the groove's level frames
+GROOVE_FLOOR_DB = 60.0  # frames further under the source's loudest count as this far under
+HIT_S = 0.03  # a hit's level: its peak over this long from its onset
+GAP_SHARE = 0.3  # a beat's gaps: its quietest frames, this share of them
+FLOOR_DBFS = -120.0  # levels: digital silence reads this, not minus infinity
+
+
+@dataclass(frozen=True)
+class Beat:
+    name: str  # kit, pattern and the files played
+    clip: Clip
+    onsets: tuple[int, ...]  # frames where a hit starts
+
+
+@dataclass(frozen=True)
+class LoopFigures:
+    label: str
+    loops: int
+    groove: float  # mean correlation
+    groove_se: float
+    hit_db: float  # mean over loops of the median hit level change
+    hit_db_se: float
+    gap_dbfs: float  # mean over loops of the variation's median level in the source's gaps
+    gap_dbfs_sources: float
+    gap_change_se: float
+    clicks_variations: float
+    clicks_sources: float
+    clicks_change_se: float
+    max_dc: float
+    full_scale_samples: int
+    seconds_per_loop: float
+    each: tuple[tuple[float, float, float], ...]  # per loop: groove, hit level change, clicks added
+
+    def lines(self) -> list[str]:
+        return [f"{self.label}: {self.loops} variations of {self.loops} one-bar beats from held-out kits",
+                f"  groove kept (correlation of the 20 ms level with the source's): {self.groove:.3f} "
+                f"± {self.groove_se:.3f}",
+                f"  the source's hits in the variation: {self.hit_db:+.1f} dB ± {self.hit_db_se:.1f} (median a loop); "
+                f"the gaps between them: {self.gap_dbfs:.1f} dBFS (the source's {self.gap_dbfs_sources:.1f}, "
+                f"± {self.gap_change_se:.1f} paired)",
+                f"  clicks a loop: variations {self.clicks_variations:.1f}, sources {self.clicks_sources:.1f}, "
+                f"added {self.clicks_variations - self.clicks_sources:+.1f} ± {self.clicks_change_se:.1f}",
+                f"  largest DC added {self.max_dc:.4f}; samples at full scale {self.full_scale_samples}; "
+                f"{self.seconds_per_loop:.1f} s per loop"]
+
+    def against(self, other: LoopFigures) -> str:
+        """This setting's figures less ``other``'s, loop by loop (the same beats and seeds), with standard errors."""
+        if len(self.each) != len(other.each):
+            raise ValueError("compare settings measured on the same beats")
+        change = torch.tensor(self.each, dtype=torch.float64) - torch.tensor(other.each, dtype=torch.float64)
+        (groove, hits, spikes), (groove_se, hits_se, spikes_se) = change.mean(0).tolist(), [
+            standard_error(column) for column in change.T]
+        return (f"  against {other.label}, loop by loop: groove {groove:+.3f} ± {groove_se:.3f}, hits "
+                f"{hits:+.1f} ± {hits_se:.1f} dB, clicks {spikes:+.1f} ± {spikes_se:.1f}")
+
+
+def beats(folders, count: int, *, bpm: float = 120.0, sample_rate: int = 48000, seed: int = 0) -> list[Beat]:
+    """Up to ``count`` one-bar stereo beats at ``bpm``, taken from the kits in ``folders`` in turn (each kit that has
+    a kick, a snare and a hat), patterns in turn, hits drawn with ``seed``."""
+    kits: dict[str, dict[str, list]] = {}
+    for item in labelled(folders):
+        if item.label in LEVELS_DB:
+            kits.setdefault(item.kit, {}).setdefault(item.label, []).append(item.path)
+    usable = sorted(kit for kit, found in kits.items() if len(found) == len(LEVELS_DB))
+    made: list[Beat] = []
+    draw = random.Random(seed)
+    for index in range(count if usable else 0):
+        kit, pattern = usable[index % len(usable)], list(PATTERNS)[index // len(usable) % len(PATTERNS)]
+        chosen = {name: draw.choice(sorted(kits[kit][name])) for name in LEVELS_DB}
+        made.append(_beat(f"{kit} {pattern} ({', '.join(path.stem for path in chosen.values())})",
+                          PATTERNS[pattern], chosen, bpm, sample_rate, draw))
+    return made
+
+
+def _beat(name: str, pattern: dict, chosen: dict, bpm: float, sample_rate: int, draw: random.Random) -> Beat:
+    frames = round(4 * 60.0 / bpm * sample_rate)
+    mix = np.zeros((2, frames))
+    onsets = set()
+    for instrument, positions in pattern.items():
+        hit = to_model(read_audio(chosen[instrument]), sample_rate).double().numpy()
+        hit = hit / max(float(np.abs(hit).max()), 1e-9)
+        for step in positions:
+            start = round(step * frames / STEPS_PER_BAR)
+            gain = 10 ** ((LEVELS_DB[instrument] + draw.uniform(-ACCENT_DB, ACCENT_DB)) / 20)
+            where = (start + np.arange(hit.shape[1])) % frames  # a tail past the bar's end wraps round
+            np.add.at(mix, (slice(None), where), gain * hit)
+            onsets.add(start)
+    mix *= PEAK / max(float(np.abs(mix).max()), 1e-9)
+    return Beat(name, Clip(mix.T.astype(np.float32), sample_rate), tuple(sorted(onsets)))
+
+
+def measure(engine, sources: list[Beat], *, label: str, noise: float, steps: int, sampler: str, shape: float,
+            seed: int = 0, keep: Keep = None) -> LoopFigures:
+    """One loop variation of every beat (seed ``seed + i``), measured against its beat; ``keep`` as for
+    vary_eval.measure."""
+    grooves, hits, gaps, spikes_made, spikes_own, dc, full, seconds = [], [], [], [], [], 0.0, 0, 0.0
+    for i, beat in enumerate(sources):
+        started = time.monotonic()
+        (variation,) = vary_loop(engine, beat.clip, 1, noise=noise, steps=steps, sampler=sampler, seed=[seed + i],
+                                 shape=shape)
+        seconds += time.monotonic() - started
+        log.info("%s: %d/%d %s", label, i + 1, len(sources), beat.name)
+        if keep is not None:
+            keep(f"beat {i + 1:02d} {label}", variation)
+        made, own = variation.samples, beat.clip.samples
+        grooves.append(groove(made, own, beat.clip.sample_rate))
+        hits.append(statistics.median(hit_levels(made, beat) - hit_levels(own, beat)))
+        gaps.append((gap_level(made, own, beat.clip.sample_rate), gap_level(own, own, beat.clip.sample_rate)))
+        spikes_made.append(loop_clicks(made, beat))
+        spikes_own.append(loop_clicks(own, beat))
+        dc = max(dc, float(np.abs(made.mean(axis=0) - own.mean(axis=0)).max()))
+        full += int((np.abs(made) >= FULL_SCALE_READ).sum())
+    added = torch.tensor(spikes_made, dtype=torch.float64) - torch.tensor(spikes_own, dtype=torch.float64)
+    return LoopFigures(label, len(sources), statistics.fmean(grooves), _se(grooves), statistics.fmean(hits),
+                       _se(hits), statistics.fmean(made for made, _own in gaps),
+                       statistics.fmean(own for _made, own in gaps), _se([made - own for made, own in gaps]),
+                       statistics.fmean(spikes_made), statistics.fmean(spikes_own),
+                       standard_error(added), dc, full, seconds / len(sources),
+                       tuple(zip(grooves, hits, added.tolist())))
+
+
+def _se(values: list[float]) -> float:
+    return standard_error(torch.tensor(values, dtype=torch.float64))
+
+
+def levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The mid channel's level in FRAME_S frames, in dB: [frames]."""
+    size = max(1, round(FRAME_S * sample_rate))
+    mid = samples.astype(np.float64).mean(axis=1)
+    count = len(mid) // size
+    power = (mid[: count * size].reshape(count, size) ** 2).mean(axis=1)
+    return np.maximum(10 * np.log10(np.maximum(power, 1e-30)), FLOOR_DBFS)
+
+
+def groove(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float:
+    """Correlation of the two level curves, each floored GROOVE_FLOOR_DB under the source's loudest frame."""
+    reference = levels(own, sample_rate)
+    floor = reference.max() - GROOVE_FLOOR_DB
+    a, b = np.maximum(levels(made, sample_rate), floor), np.maximum(reference, floor)
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def gap_level(samples: np.ndarray, source: np.ndarray, sample_rate: int) -> float:
+    """The median level of ``samples``, in dBFS, over the frames where ``source`` is quietest (GAP_SHARE of them)."""
+    reference = levels(source, sample_rate)
+    quiet = reference <= np.quantile(reference, GAP_SHARE)
+    return float(np.median(levels(samples, sample_rate)[quiet]))
+
+
+def hit_levels(samples: np.ndarray, beat: Beat) -> np.ndarray:
+    """Each of the beat's hits, as its peak (mid channel) over HIT_S from its onset, in dB: [hits]."""
+    mid = np.abs(samples.astype(np.float64).mean(axis=1))
+    size = max(1, round(HIT_S * beat.clip.sample_rate))
+    peaks = [mid[np.arange(start, start + size) % len(mid)].max() for start in beat.onsets]
+    return 20 * np.log10(np.maximum(np.asarray(peaks), 1e-10))
+
+
+def loop_clicks(samples: np.ndarray, beat: Beat) -> int:
+    """Clicks over a loop, counted a beat (a quarter of the bar) at a time: each beat's window has its own peak,
+    after which ``features.clicks`` looks for lone spikes."""
+    audio = torch.from_numpy(np.ascontiguousarray(samples.T, dtype=np.float32))[None]
+    quarter = math.ceil(audio.shape[-1] / 4)
+    return sum(int(clicks(audio[..., start:start + quarter], beat.clip.sample_rate)[0])
+               for start in range(0, audio.shape[-1], quarter))

@@ -1,0 +1,72 @@
+"""The held-out loop figures (`dd-bridge eval-vary --loops`): beats built from real kits, and measures that see
+what they are named for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge.training import loop_eval
+
+KITS = ("HardElectro1", "Millo-Drums_v.1")
+
+
+@pytest.fixture(scope="module")
+def beats(drumkits):
+    return loop_eval.beats([drumkits / kit for kit in KITS], 4, bpm=120, seed=3)
+
+
+def test_beats_play_each_kits_kick_snare_and_hat_on_a_pattern(beats, drumkits):
+    assert [beat.name.split(" (")[0] for beat in beats] == [f"{kit} {pattern}" for pattern in ("rock", "four")
+                                                           for kit in KITS]  # kits in turn, then patterns
+    for beat in beats:
+        assert beat.clip.sample_rate == 48000 and beat.clip.samples.shape == (96000, 2)  # one bar at 120 bpm
+        assert np.abs(beat.clip.samples).max() == pytest.approx(10 ** (-3 / 20), rel=1e-4)
+        pattern = loop_eval.PATTERNS[beat.name.split(" (")[0].rsplit(" ", 1)[1]]
+        steps = sorted({step for positions in pattern.values() for step in positions})
+        assert beat.onsets == tuple(step * 6000 for step in steps)
+        # Each onset starts a hit: its peak over the next 30 ms is over the 10 ms before it by 3 dB or more.
+        mid = np.abs(beat.clip.samples.mean(axis=1))
+        before = [20 * np.log10(max(mid[np.arange(onset - 480, onset) % len(mid)].max(), 1e-10)) for onset in beat.onsets]
+        assert np.all(loop_eval.hit_levels(beat.clip.samples, beat) > np.asarray(before) + 3), beat.name
+    again = loop_eval.beats([drumkits / kit for kit in KITS], 4, bpm=120, seed=3)
+    assert all(np.array_equal(a.clip.samples, b.clip.samples) for a, b in zip(beats, again))  # seeded
+
+
+def test_a_folder_without_a_kick_snare_and_hat_gives_no_beats(tmp_path, drumkits):
+    only_kicks = tmp_path / "kicks"
+    (only_kicks / "kick").mkdir(parents=True)
+    (only_kicks / "kick" / "bd1.flac").symlink_to(drumkits / "Millo-Drums_v.1" / "bd1.flac")
+    assert loop_eval.beats([only_kicks], 3) == []
+
+
+def test_groove_and_hits_read_a_beat_moved_or_turned_down(beats):
+    beat = beats[0]
+    own = beat.clip.samples
+    assert loop_eval.groove(own, own, 48000) == pytest.approx(1.0)
+    late = np.roll(own, 3000, axis=0)  # every hit a sixteenth late: another groove
+    assert loop_eval.groove(late, own, 48000) < 0.8
+    quieter = own * 10 ** (-6 / 20)
+    assert loop_eval.groove(quieter, own, 48000) > 0.99  # the same groove, quieter
+    assert np.median(loop_eval.hit_levels(quieter, beat) - loop_eval.hit_levels(own, beat)) == pytest.approx(-6.0)
+
+
+def test_gaps_read_hiss_laid_between_the_hits(beats):
+    beat = beats[0]
+    own = beat.clip.samples
+    hiss = np.random.default_rng(0).normal(0, 10 ** (-60 / 20), (len(own), 1))  # -60 dBFS, everywhere, centred
+    silent = loop_eval.gap_level(own, own, 48000)
+    assert silent < -80  # this beat is quiet between its hits
+    assert loop_eval.gap_level(own + hiss, own, 48000) == pytest.approx(-60, abs=1)
+    assert loop_eval.gap_level(own + hiss, own + hiss, 48000) == pytest.approx(-60, abs=1)
+    half = loop_eval.gap_level((own + hiss) * 0.5, own + hiss, 48000)
+    assert half == pytest.approx(loop_eval.gap_level(own + hiss, own + hiss, 48000) - 6.02, abs=0.01)
+
+
+def test_clicks_count_spikes_added_to_the_decays(beats):
+    beat = beats[0]
+    own = beat.clip.samples
+    crackled = own.copy()
+    for onset in beat.onsets:  # one lone spike 120 ms into each hit's decay
+        crackled[(onset + 5760) % len(own)] += 0.3
+    assert loop_eval.loop_clicks(crackled, beat) >= loop_eval.loop_clicks(own, beat) + 6
