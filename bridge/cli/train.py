@@ -175,8 +175,8 @@ def register_measures(subparsers) -> None:
     variations.add_argument("--loops", action="store_true",
                             help="vary loops instead: --count one-bar beats at 120 bpm played from the kick, snare and "
                                  "hat of the kits in --data, each varied once as a loop; prints how well a "
-                                 "variation keeps the beat's groove and hits, and the clicks it adds (default "
-                                 "sampler: a loop's)")
+                                 "variation keeps the beat's groove and hits, the clicks it adds, and each "
+                                 "sampler against the first at the same noise and shape (default sampler: a loop's)")
     variations.set_defaults(run=run_eval_vary)
 
     memorization = _measure(
@@ -347,13 +347,13 @@ def _eval_vary_loops(args: argparse.Namespace, engine, settings, steps: int, kee
     log.info("beats: %s", "; ".join(beat.name for beat in beats))
     for number, beat in enumerate(beats if keep is not None else (), start=1):
         keep(f"beat {number:02d} source {beat.name}", beat.clip)
-    first = None
+    first: dict[tuple[float, float], object] = {}  # per noise and shape: the first sampler's figures
     for noise, shape, sampler in settings:
         figures = loop_eval.measure(engine, beats, label=f"noise {noise:g}, shape {shape:g}, {sampler} {steps}",
                                     noise=noise, steps=steps, sampler=sampler, shape=shape, seed=args.seed,
                                     keep=keep)
-        print("\n".join(figures.lines() + ([figures.against(first)] if first else [])), flush=True)
-        first = first or figures
+        other = first.setdefault((noise, shape), figures)
+        print("\n".join(figures.lines() + ([figures.against(other)] if other is not figures else [])), flush=True)
     return 0
 
 

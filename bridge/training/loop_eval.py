@@ -7,11 +7,9 @@ does when a DAW loops a bar). Each beat is varied once as a loop (``clips.vary_l
 press on a looped clip do), and measured against its source:
 - groove: the correlation of the variation's level with the source's, 20 ms frames in dB (floored 60 dB under the
   source's loudest frame): 1 keeps every hit where and as loud as it was, 0 is another beat;
-- hits: the level of each of the source's hits in the variation (peak over the 30 ms from its onset), in dB
-  against the source's (median over hits): a kick that came out weaker reads negative;
-- gaps: the variation's level over the source's quietest GAP_SHARE of 20 ms frames (between the hits), in dBFS
-  (median over those frames, floored at FLOOR_DBFS), beside the source's own: what a variation lays into the quiet
-  of a beat;
+- hits: the level of each of the source's hits in the variation (its RMS over the 30 ms from its onset: the
+  hit as heard; a peak would count crackle riding on it), in dB against the source's (median over hits): a kick
+  that came out weaker reads negative;
 - clicks: lone 1 ms spikes (``features.clicks``), counted beat by beat (each beat's window starts its own decay),
   a loop's total, the variation's beside its source's, paired: the crackle a variation adds;
 - DC added and samples at full scale, as for one-shots.
@@ -50,8 +48,7 @@ ACCENT_DB = 2.0  # each hit's level varies by up to this, as a drummer's does
 PEAK = 10 ** (-3 / 20)  # a beat's peak: -3 dBFS, so a variation has room
 FRAME_S = 0.02  # the groove's level frames
 GROOVE_FLOOR_DB = 60.0  # frames further under the source's loudest count as this far under
-HIT_S = 0.03  # a hit's level: its peak over this long from its onset
-GAP_SHARE = 0.3  # a beat's gaps: its quietest frames, this share of them
+HIT_S = 0.03  # a hit's level: its RMS over this long from its onset
 FLOOR_DBFS = -120.0  # levels: digital silence reads this, not minus infinity
 
 
@@ -70,9 +67,6 @@ class LoopFigures:
     groove_se: float
     hit_db: float  # mean over loops of the median hit level change
     hit_db_se: float
-    gap_dbfs: float  # mean over loops of the variation's median level in the source's gaps
-    gap_dbfs_sources: float
-    gap_change_se: float
     clicks_variations: float
     clicks_sources: float
     clicks_change_se: float
@@ -85,9 +79,7 @@ class LoopFigures:
         return [f"{self.label}: {self.loops} variations of {self.loops} one-bar beats from held-out kits",
                 f"  groove kept (correlation of the 20 ms level with the source's): {self.groove:.3f} "
                 f"± {self.groove_se:.3f}",
-                f"  the source's hits in the variation: {self.hit_db:+.1f} dB ± {self.hit_db_se:.1f} (median a loop); "
-                f"the gaps between them: {self.gap_dbfs:.1f} dBFS (the source's {self.gap_dbfs_sources:.1f}, "
-                f"± {self.gap_change_se:.1f} paired)",
+                f"  the source's hits in the variation: {self.hit_db:+.1f} dB ± {self.hit_db_se:.1f} (median a loop)",
                 f"  clicks a loop: variations {self.clicks_variations:.1f}, sources {self.clicks_sources:.1f}, "
                 f"added {self.clicks_variations - self.clicks_sources:+.1f} ± {self.clicks_change_se:.1f}",
                 f"  largest DC added {self.max_dc:.4f}; samples at full scale {self.full_scale_samples}; "
@@ -143,7 +135,7 @@ def measure(engine, sources: list[Beat], *, label: str, noise: float, steps: int
             seed: int = 0, keep: Keep = None) -> LoopFigures:
     """One loop variation of every beat (seed ``seed + i``), measured against its beat; ``keep`` as for
     vary_eval.measure."""
-    grooves, hits, gaps, spikes_made, spikes_own, dc, full, seconds = [], [], [], [], [], 0.0, 0, 0.0
+    grooves, hits, spikes_made, spikes_own, dc, full, seconds = [], [], [], [], 0.0, 0, 0.0
     for i, beat in enumerate(sources):
         started = time.monotonic()
         (variation,) = vary_loop(engine, beat.clip, 1, noise=noise, steps=steps, sampler=sampler, seed=[seed + i],
@@ -155,16 +147,13 @@ def measure(engine, sources: list[Beat], *, label: str, noise: float, steps: int
         made, own = variation.samples, beat.clip.samples
         grooves.append(groove(made, own, beat.clip.sample_rate))
         hits.append(statistics.median(hit_levels(made, beat) - hit_levels(own, beat)))
-        gaps.append((gap_level(made, own, beat.clip.sample_rate), gap_level(own, own, beat.clip.sample_rate)))
         spikes_made.append(loop_clicks(made, beat))
         spikes_own.append(loop_clicks(own, beat))
         dc = max(dc, float(np.abs(made.mean(axis=0) - own.mean(axis=0)).max()))
         full += int((np.abs(made) >= FULL_SCALE_READ).sum())
     added = torch.tensor(spikes_made, dtype=torch.float64) - torch.tensor(spikes_own, dtype=torch.float64)
     return LoopFigures(label, len(sources), statistics.fmean(grooves), _se(grooves), statistics.fmean(hits),
-                       _se(hits), statistics.fmean(made for made, _own in gaps),
-                       statistics.fmean(own for _made, own in gaps), _se([made - own for made, own in gaps]),
-                       statistics.fmean(spikes_made), statistics.fmean(spikes_own),
+                       _se(hits), statistics.fmean(spikes_made), statistics.fmean(spikes_own),
                        standard_error(added), dc, full, seconds / len(sources),
                        tuple(zip(grooves, hits, added.tolist())))
 
@@ -192,19 +181,12 @@ def groove(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def gap_level(samples: np.ndarray, source: np.ndarray, sample_rate: int) -> float:
-    """The median level of ``samples``, in dBFS, over the frames where ``source`` is quietest (GAP_SHARE of them)."""
-    reference = levels(source, sample_rate)
-    quiet = reference <= np.quantile(reference, GAP_SHARE)
-    return float(np.median(levels(samples, sample_rate)[quiet]))
-
-
 def hit_levels(samples: np.ndarray, beat: Beat) -> np.ndarray:
-    """Each of the beat's hits, as its peak (mid channel) over HIT_S from its onset, in dB: [hits]."""
-    mid = np.abs(samples.astype(np.float64).mean(axis=1))
+    """Each of the beat's hits, as its RMS (mid channel) over HIT_S from its onset, in dB: [hits]."""
+    mid = samples.astype(np.float64).mean(axis=1)
     size = max(1, round(HIT_S * beat.clip.sample_rate))
-    peaks = [mid[np.arange(start, start + size) % len(mid)].max() for start in beat.onsets]
-    return 20 * np.log10(np.maximum(np.asarray(peaks), 1e-10))
+    power = [np.mean(mid[np.arange(start, start + size) % len(mid)] ** 2) for start in beat.onsets]
+    return np.maximum(10 * np.log10(np.maximum(np.asarray(power), 1e-30)), FLOOR_DBFS)
 
 
 def loop_clicks(samples: np.ndarray, beat: Beat) -> int:

@@ -25,9 +25,10 @@ def test_beats_play_each_kits_kick_snare_and_hat_on_a_pattern(beats, drumkits):
         pattern = loop_eval.PATTERNS[beat.name.split(" (")[0].rsplit(" ", 1)[1]]
         steps = sorted({step for positions in pattern.values() for step in positions})
         assert beat.onsets == tuple(step * 6000 for step in steps)
-        # Each onset starts a hit: its peak over the next 30 ms is over the 10 ms before it by 3 dB or more.
-        mid = np.abs(beat.clip.samples.mean(axis=1))
-        before = [20 * np.log10(max(mid[np.arange(onset - 480, onset) % len(mid)].max(), 1e-10)) for onset in beat.onsets]
+        # Each onset starts a hit: its level over the next 30 ms is over the 10 ms before it by 3 dB or more.
+        mid = beat.clip.samples.astype(np.float64).mean(axis=1)
+        before = [10 * np.log10(max(np.mean(mid[np.arange(onset - 480, onset) % len(mid)] ** 2), 1e-20))
+                  for onset in beat.onsets]
         assert np.all(loop_eval.hit_levels(beat.clip.samples, beat) > np.asarray(before) + 3), beat.name
     again = loop_eval.beats([drumkits / kit for kit in KITS], 4, bpm=120, seed=3)
     assert all(np.array_equal(a.clip.samples, b.clip.samples) for a, b in zip(beats, again))  # seeded
@@ -49,18 +50,6 @@ def test_groove_and_hits_read_a_beat_moved_or_turned_down(beats):
     quieter = own * 10 ** (-6 / 20)
     assert loop_eval.groove(quieter, own, 48000) > 0.99  # the same groove, quieter
     assert np.median(loop_eval.hit_levels(quieter, beat) - loop_eval.hit_levels(own, beat)) == pytest.approx(-6.0)
-
-
-def test_gaps_read_hiss_laid_between_the_hits(beats):
-    beat = beats[0]
-    own = beat.clip.samples
-    hiss = np.random.default_rng(0).normal(0, 10 ** (-60 / 20), (len(own), 1))  # -60 dBFS, everywhere, centred
-    silent = loop_eval.gap_level(own, own, 48000)
-    assert silent < -80  # this beat is quiet between its hits
-    assert loop_eval.gap_level(own + hiss, own, 48000) == pytest.approx(-60, abs=1)
-    assert loop_eval.gap_level(own + hiss, own + hiss, 48000) == pytest.approx(-60, abs=1)
-    half = loop_eval.gap_level((own + hiss) * 0.5, own + hiss, 48000)
-    assert half == pytest.approx(loop_eval.gap_level(own + hiss, own + hiss, 48000) - 6.02, abs=0.01)
 
 
 def test_clicks_count_spikes_added_to_the_decays(beats):
