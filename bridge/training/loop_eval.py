@@ -29,6 +29,7 @@ import torch
 
 from bridge.engine.audio import Clip, read_audio, to_model
 from bridge.engine.clips import vary_loop
+from bridge.engine.tempo import BEATS_PER_BAR, Bars
 from bridge.training.evaluate import standard_error
 from bridge.training.features import clicks
 from bridge.training.labels import labelled
@@ -115,7 +116,7 @@ def beats(folders, count: int, *, bpm: float = 120.0, sample_rate: int = 48000, 
 
 
 def _beat(name: str, pattern: dict, chosen: dict, bpm: float, sample_rate: int, draw: random.Random) -> Beat:
-    frames = round(4 * 60.0 / bpm * sample_rate)
+    frames = Bars(1, bpm).frames(sample_rate)
     mix = np.zeros((2, frames))
     onsets = set()
     for instrument, positions in pattern.items():
@@ -167,8 +168,7 @@ def levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     size = max(1, round(FRAME_S * sample_rate))
     mid = samples.astype(np.float64).mean(axis=1)
     count = len(mid) // size
-    power = (mid[: count * size].reshape(count, size) ** 2).mean(axis=1)
-    return np.maximum(10 * np.log10(np.maximum(power, 1e-30)), FLOOR_DBFS)
+    return _db((mid[: count * size].reshape(count, size) ** 2).mean(axis=1))
 
 
 def groove(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float:
@@ -185,14 +185,18 @@ def hit_levels(samples: np.ndarray, beat: Beat) -> np.ndarray:
     """Each of the beat's hits, as its RMS (mid channel) over HIT_S from its onset, in dB: [hits]."""
     mid = samples.astype(np.float64).mean(axis=1)
     size = max(1, round(HIT_S * beat.clip.sample_rate))
-    power = [np.mean(mid[np.arange(start, start + size) % len(mid)] ** 2) for start in beat.onsets]
-    return np.maximum(10 * np.log10(np.maximum(np.asarray(power), 1e-30)), FLOOR_DBFS)
+    return _db(np.asarray([np.mean(mid[np.arange(start, start + size) % len(mid)] ** 2) for start in beat.onsets]))
+
+
+def _db(power: np.ndarray) -> np.ndarray:
+    """Power in dB, digital silence at FLOOR_DBFS."""
+    return np.maximum(10 * np.log10(np.maximum(power, 1e-30)), FLOOR_DBFS)
 
 
 def loop_clicks(samples: np.ndarray, beat: Beat) -> int:
-    """Clicks over a loop, counted a beat (a quarter of the bar) at a time: each beat's window has its own peak,
-    after which ``features.clicks`` looks for lone spikes."""
+    """Clicks over a one-bar loop, counted a beat at a time: each beat's window has its own peak, after which
+    ``features.clicks`` looks for lone spikes."""
     audio = torch.from_numpy(np.ascontiguousarray(samples.T, dtype=np.float32))[None]
-    quarter = math.ceil(audio.shape[-1] / 4)
-    return sum(int(clicks(audio[..., start:start + quarter], beat.clip.sample_rate)[0])
-               for start in range(0, audio.shape[-1], quarter))
+    span = math.ceil(audio.shape[-1] / BEATS_PER_BAR)
+    return sum(int(clicks(audio[..., start:start + span], beat.clip.sample_rate)[0])
+               for start in range(0, audio.shape[-1], span))

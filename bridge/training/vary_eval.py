@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bridge.engine.audio import read_audio, to_model
+from bridge.engine.audio import Clip, read_audio, to_model
 from bridge.engine.clips import vary_clip
 from bridge.training.data import to_window
 from bridge.training.evaluate import Judge, standard_error
@@ -39,7 +39,7 @@ from bridge.training.features import clicks
 log = logging.getLogger(__name__)
 
 FULL_SCALE_READ = 0.9999  # a written sample at or above this counts as at full scale
-Keep = Callable[[str, "Clip"], None] | None  # measure's keep: (a name for the file, the variation)
+Keep = Callable[[str, Clip], None] | None  # measure's keep: (a name for the file, the variation)
 
 
 @dataclass(frozen=True)
