@@ -313,12 +313,12 @@ def _guides(engine, requests: Guides, mode: str, source=None) -> list:
 
 
 def _finished(render, sample_rate: int, source=None, guides=()):
-    """One render [2, L] settled by its guides and finished, alone: an output recreated with --count 1 is the same
-    to the bit as in its batch (batched FFTs may round differently)."""
+    """One render [2, L] settled by its guides and finished (under their ceiling once more), alone: an output
+    recreated with --count 1 is the same to the bit as in its batch (batched FFTs may round differently)."""
     render = render[None]
     for guide in guides:
         render = guide.settle(render)
-    return finish(render, sample_rate, source)[0]
+    return finish(render, sample_rate, source, ceilings=guides)[0]
 
 
 def _fitted(clip: Clip) -> Clip:

@@ -3,8 +3,9 @@
 - Rumble and DC: a small diffusion model leaves energy below 20 Hz (offsets up to 0.017 were measured on the
   bundled model). A variation gets its source's own content below 20 Hz back in place of the model's, so an 808's
   sub and a recording's offset are kept and only what the model added goes; a generated sound gets none.
-  What is left of the model's offset over a short clip is taken out by a Hann-shaped correction (zero at both
-  ends). The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
+  What is left of the model's offset over a short clip is taken out by a smooth correction, zero at both ends,
+  that follows the source's level (``sounding``): under its sound, none of it in its silences. A variation's
+  shape guide holds its ceiling once more right after the swap (``ceilings``). The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
   mirror image at both ends, so it shifts nothing in time and takes an offset out up to the last sample.
 - Level: a render that peaks above full scale is turned down as a whole to just under it, instead of clamping,
   which would flatten its peaks into clicks. A variation's kept source band is not turned down with it. A
@@ -14,9 +15,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 RUMBLE_HZ = 20.0  # at and above: untouched
 RUMBLE_EDGE_HZ = 10.0  # at and below: all of it is the low band
@@ -27,6 +30,7 @@ NEW_SOUND_PEAK_DB = -1.0
 # The most a new one-shot is turned up. A render that peaks far under it is a faint tick over the model's -60 dBFS
 # floor (3 or 4 in 32 at the defaults): turned up to -1 dBFS, the floor would become a hiss at -14 dBFS.
 NEW_SOUND_MAX_LIFT_DB = 24.0
+SMOOTH_S = 0.05  # the offset correction under a source follows its level smoothed over this (``sounding``)
 
 
 def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -57,19 +61,32 @@ def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
 
 def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None, *,
-           level: bool = True) -> torch.Tensor:
+           level: bool = True, ceilings: Sequence = ()) -> torch.Tensor:
     """[B, 2, L] renders at the model's rate, ready to write: the source's sub-20 Hz band (or none), and every
     render whose peak is over full scale turned down to just under it. ``level=False`` leaves the level alone:
-    a repaint or an extension turns down only its new part, after the splice (``fit_new_level``)."""
-    model = _centred(renders.float() - low_band(renders.float(), sample_rate))
+    a repaint or an extension turns down only its new part, after the splice (``fit_new_level``).
+
+    ``ceilings``: guides with a ``trim(audio)`` (guidance.SourceShape) held once more right after the source's band
+    is swapped in. Wherever the variation's sub differs from its source's, the swap's filter rings on for about
+    100 ms at 10-20 Hz, and it rang into a loop's silent gaps at -50 to -60 dBFS, which the ceiling had made
+    silent. Held before the offset is set, so the source's offset stays exact (after it, the ceiling took part of
+    a short hat's correction back: offsets up to 0.0005)."""
     if source is None:
+        model = _centred(renders.float() - low_band(renders.float(), sample_rate))
         if not level:
             return model
         peak = model.abs().amax(dim=(-2, -1), keepdim=True)
         return model * (FULL_SCALE / peak.clamp(min=FULL_SCALE))
     source = source.float()[..., :renders.shape[-1]]
+    where = sounding(source, sample_rate)
+    model = _centred(renders.float() - low_band(renders.float(), sample_rate), where=where)
     kept = low_band(source, sample_rate).expand_as(model)
-    out = _centred(model + kept, source.mean(-1, keepdim=True))  # the source's offset exactly
+    if ceilings:
+        swapped = model + kept
+        for guide in ceilings:
+            swapped = guide.trim(swapped)
+        model = swapped - kept
+    out = _centred(model + kept, source.mean(-1, keepdim=True), where)  # the source's offset exactly
     if not level:
         return out
     # Only the model's part is turned down, so the source's own offset and sub stay as they were: a gain g with
@@ -77,7 +94,7 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     over = out.abs().amax(dim=(-2, -1), keepdim=True) > FULL_SCALE
     room = (FULL_SCALE - kept.abs().amax(dim=(-2, -1), keepdim=True)).clamp(min=0)
     gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)
-    return torch.where(over, _centred(model * gain + kept, source.mean(-1, keepdim=True)), out)
+    return torch.where(over, _centred(model * gain + kept, source.mean(-1, keepdim=True), where), out)
 
 
 
@@ -89,16 +106,43 @@ def levelled(renders: torch.Tensor) -> torch.Tensor:
     return renders * gain
 
 
-def _centred(audio: torch.Tensor, mean: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """``audio`` [..., L] with its mean brought to ``mean`` by a Hann-shaped correction: what the 20 Hz split leaves of an
-    offset over a short clip (content just above 20 Hz does not average out over 0.2 s) goes, as an infrasonic
-    bump that is zero at both ends, so it can make no click."""
+def _centred(audio: torch.Tensor, mean: torch.Tensor | float = 0.0, where: torch.Tensor | None = None) -> torch.Tensor:
+    """``audio`` [..., L] with its mean brought to ``mean`` by a smooth correction: what the 20 Hz split leaves of
+    an offset over a short clip (content just above 20 Hz does not average out over 0.2 s) goes, as an infrasonic
+    bump that is zero at both ends, so it can make no click. Its shape is ``where`` ([..., 1, L], mean 1: see
+    ``sounding``), else a Hann window over the whole clip."""
     length = audio.shape[-1]
     excess = audio.mean(-1, keepdim=True) - mean
     if length < 3:
         return audio - excess
-    hann = torch.hann_window(length, periodic=False, dtype=audio.dtype, device=audio.device)
-    return audio - excess * hann / hann.mean()
+    if where is None:
+        where = _hann(length, audio)
+    return audio - excess * where
+
+
+def _hann(length: int, like: torch.Tensor) -> torch.Tensor:
+    hann = torch.hann_window(length, periodic=False, dtype=like.dtype, device=like.device)
+    return hann / hann.mean()
+
+
+def sounding(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """[..., 1, L] weights, mean 1, for an offset correction that lives where ``source`` [..., C, L] sounds: its
+    louder channel's magnitude smoothed over SMOOTH_S (twice a moving average), under a Hann window. Spread
+    evenly, a correction of 0.0001 put a -80 dBFS bump into every digital silence of a loop, where the source's
+    own is exact; under the hits it is 40 dB and more below them, and as slow as their envelope. A silent source:
+    the Hann window."""
+    length = source.shape[-1]
+    if length < 3:
+        return torch.ones_like(source[..., :1, :])
+    level = source.abs().amax(dim=-2, keepdim=True).double()
+    width = max(1, round(SMOOTH_S * sample_rate / 2))
+    for _ in range(2):  # a moving average, twice: a triangle 2 * width long
+        padded = F.pad(level, (width // 2, width - width // 2))
+        total = F.pad(padded.cumsum(-1), (1, 0))
+        level = (total[..., width:width + length] - total[..., :length]) / width
+    weight = level.clamp(min=0) * _hann(length, level)
+    scale = weight.mean(-1, keepdim=True)
+    return torch.where(scale > 1e-12, weight / scale.clamp(min=1e-12), _hann(length, level)).to(source.dtype)
 
 
 def fit_level(samples: np.ndarray) -> np.ndarray:

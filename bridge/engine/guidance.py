@@ -258,6 +258,11 @@ class SourceShape:
         lift = self.lift_db if self.settle_lift_db is None else self.settle_lift_db
         return self.apply(audio, lift)
 
+    def trim(self, audio: torch.Tensor) -> torch.Tensor:
+        """``audio`` [B, C, L] turned down where it exceeds the ceiling, nothing lifted: held once more in
+        finish.finish, right after the source's band under 20 Hz is swapped in (why: its ``ceilings``)."""
+        return self.apply(audio, 0.0)
+
     def apply(self, audio: torch.Tensor, lift_db: float | None = None) -> torch.Tensor:
         """``audio`` [B, C, L] turned down cell by cell where it exceeds the ceiling (and, with ``lift_db``, up
         where it fell below the source by more than the margin, by at most lift_db)."""

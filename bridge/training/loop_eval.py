@@ -12,6 +12,9 @@ press on a looped clip do), and measured against its source:
   that came out weaker reads negative;
 - clicks: lone 1 ms spikes (``features.clicks``), counted beat by beat (each beat's window starts its own decay),
   a loop's total, the variation's beside its source's, paired: the crackle a variation adds;
+- silent gaps: where the beat is digital silence (a 20 ms frame and both its neighbours under -100 dBFS: between
+  an electronic kit's hits, cut short), the variation's level there, dBFS: a loop that keeps its silences reads
+  FLOOR_DBFS; whatever rings or hisses there reads louder;
 - DC added and samples at full scale, as for one-shots.
 """
 
@@ -51,6 +54,7 @@ FRAME_S = 0.02  # the groove's level frames
 GROOVE_FLOOR_DB = 60.0  # frames further under the source's loudest count as this far under
 HIT_S = 0.03  # a hit's level: its RMS over this long from its onset
 FLOOR_DBFS = -120.0  # levels: digital silence reads this, not minus infinity
+SILENT_DBFS = -100.0  # a beat's frame under this, with both neighbours, is a silent gap
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class LoopFigures:
     full_scale_samples: int
     seconds_per_loop: float
     each: tuple[tuple[float, float, float], ...]  # per loop: groove, hit level change, clicks added
+    gaps: tuple[float | None, ...] = ()  # per loop: the variation's level in the beat's silent gaps (None: none)
 
     def lines(self) -> list[str]:
         return [f"{self.label}: {self.loops} variations of {self.loops} one-bar beats from held-out kits",
@@ -83,8 +88,17 @@ class LoopFigures:
                 f"  the source's hits in the variation: {self.hit_db:+.1f} dB ± {self.hit_db_se:.1f} (median a loop)",
                 f"  clicks a loop: variations {self.clicks_variations:.1f}, sources {self.clicks_sources:.1f}, "
                 f"added {self.clicks_variations - self.clicks_sources:+.1f} ± {self.clicks_change_se:.1f}",
+                self._gap_line(),
                 f"  largest DC added {self.max_dc:.4f}; samples at full scale {self.full_scale_samples}; "
                 f"{self.seconds_per_loop:.1f} s per loop"]
+
+    def _gap_line(self) -> str:
+        found = [level for level in self.gaps if level is not None]
+        if not found:
+            return f"  silent gaps: none in these {self.loops} beats"
+        return (f"  silent gaps ({len(found)} of {self.loops} beats have them): the variation there "
+                f"{statistics.fmean(found):.1f} dBFS ± {_se(found):.1f} (median a loop {statistics.median(found):.1f}; "
+                f"digital silence reads {FLOOR_DBFS:.0f})")
 
     def against(self, other: LoopFigures) -> str:
         """This setting's figures less ``other``'s, loop by loop (the same beats and seeds), with standard errors."""
@@ -93,8 +107,10 @@ class LoopFigures:
         change = torch.tensor(self.each, dtype=torch.float64) - torch.tensor(other.each, dtype=torch.float64)
         (groove, hits, spikes), (groove_se, hits_se, spikes_se) = change.mean(0).tolist(), [
             standard_error(column) for column in change.T]
+        gaps = [a - b for a, b in zip(self.gaps, other.gaps) if a is not None and b is not None]
+        in_gaps = f", silent gaps {statistics.fmean(gaps):+.1f} ± {_se(gaps):.1f} dB" if gaps else ""
         return (f"  against {other.label}, loop by loop: groove {groove:+.3f} ± {groove_se:.3f}, hits "
-                f"{hits:+.1f} ± {hits_se:.1f} dB, clicks {spikes:+.1f} ± {spikes_se:.1f}")
+                f"{hits:+.1f} ± {hits_se:.1f} dB, clicks {spikes:+.1f} ± {spikes_se:.1f}{in_gaps}")
 
 
 def beats(folders, count: int, *, bpm: float = 120.0, sample_rate: int = 48000, seed: int = 0) -> list[Beat]:
@@ -136,7 +152,7 @@ def measure(engine, sources: list[Beat], *, label: str, noise: float, steps: int
             seed: int = 0, keep: Keep = None) -> LoopFigures:
     """One loop variation of every beat (seed ``seed + i``), measured against its beat; ``keep`` as for
     vary_eval.measure."""
-    grooves, hits, spikes_made, spikes_own, dc, full, seconds = [], [], [], [], 0.0, 0, 0.0
+    grooves, hits, spikes_made, spikes_own, gaps, dc, full, seconds = [], [], [], [], [], 0.0, 0, 0.0
     for i, beat in enumerate(sources):
         started = time.monotonic()
         (variation,) = vary_loop(engine, beat.clip, 1, noise=noise, steps=steps, sampler=sampler, seed=[seed + i],
@@ -150,13 +166,14 @@ def measure(engine, sources: list[Beat], *, label: str, noise: float, steps: int
         hits.append(statistics.median(hit_levels(made, beat) - hit_levels(own, beat)))
         spikes_made.append(loop_clicks(made, beat))
         spikes_own.append(loop_clicks(own, beat))
+        gaps.append(gap_level(made, own, beat.clip.sample_rate))
         dc = max(dc, float(np.abs(made.mean(axis=0) - own.mean(axis=0)).max()))
         full += int((np.abs(made) >= FULL_SCALE_READ).sum())
     added = torch.tensor(spikes_made, dtype=torch.float64) - torch.tensor(spikes_own, dtype=torch.float64)
     return LoopFigures(label, len(sources), statistics.fmean(grooves), _se(grooves), statistics.fmean(hits),
                        _se(hits), statistics.fmean(spikes_made), statistics.fmean(spikes_own),
                        standard_error(added), dc, full, seconds / len(sources),
-                       tuple(zip(grooves, hits, added.tolist())))
+                       tuple(zip(grooves, hits, added.tolist())), tuple(gaps))
 
 
 def _se(values: list[float]) -> float:
@@ -179,6 +196,24 @@ def groove(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float:
     if a.std() == 0 or b.std() == 0:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def gap_level(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float | None:
+    """The variation's level (its louder channel's RMS, dBFS) over the FRAME_S frames where the beat is silent: the
+    frame and both its neighbours (circularly: it is a loop) under SILENT_DBFS in every channel. None: no such gap."""
+    size = max(1, round(FRAME_S * sample_rate))
+    count = min(len(made), len(own)) // size
+    if count == 0:
+        return None
+
+    def power(samples):  # [frames]: the loudest channel's mean square
+        return (samples[: count * size].astype(np.float64).reshape(count, size, -1) ** 2).mean(axis=1).max(axis=1)
+
+    quiet = _db(power(own)) < SILENT_DBFS
+    gap = quiet & np.roll(quiet, 1) & np.roll(quiet, -1)
+    if not gap.any():
+        return None
+    return float(_db(np.asarray(power(made)[gap].mean())))
 
 
 def hit_levels(samples: np.ndarray, beat: Beat) -> np.ndarray:

@@ -120,3 +120,29 @@ def test_a_render_equal_to_its_source_is_left_alone_even_where_it_falls_fast(dru
     clip = to_model(read_audio(drum_loop), RATE)[:, 40000:80000]
     guide = source_shape(clip, RATE, 1.0)[0]
     assert float((guide.settle(clip[None])[0] - clip).abs().max()) < 1e-4
+
+
+def test_a_finished_variation_keeps_its_source_s_silence_silent(drumkits):
+    """finish.py swaps the variation's band under 20 Hz for the source's; where the two differ under a kick, the
+    swap's filter rings on into the silence after it (a loop's gaps: -60 dBFS at 10-20 Hz). The ceiling is held
+    once more after the finish (clips._finished), so the silence stays silent and the kick is left as it was."""
+    from bridge.engine.clips import _finished
+    from bridge.engine.finish import finish
+
+    kick = to_model(read_audio(drumkits / "HardElectro1" / "HardHse_K_02.flac"), RATE)
+    n = int(0.2 * RATE)
+    kick = kick[:, :n] * torch.cat([torch.ones(n - 480), torch.linspace(1, 0, 480)])  # cut short, as a gate does
+    source = torch.cat([kick, torch.zeros(2, int(0.4 * RATE))], 1)
+    render = source.clone()
+    render[:, :n] += 0.05 * torch.sin(2 * math.pi * 14 * torch.arange(n) / RATE) * torch.hann_window(n, periodic=False)
+    guides = source_shape(source, RATE, 1.0)
+    gap = slice(int(0.3 * RATE), None)  # 100 ms after the kick's end
+
+    def db(audio):
+        return 20 * math.log10(float(audio.double().pow(2).mean().sqrt()) + 1e-15)
+
+    rung = finish(guides[0].settle(render[None]), RATE, source)[0]  # settled and finished, not trimmed
+    done = _finished(render, RATE, source, guides)
+    assert db(rung[:, gap]) > -95  # the swap's ringing, where the source is digital silence
+    assert db(done[:, gap]) < -120  # digital silence, as in the source
+    assert db((done - rung)[:, :n]) < db(rung[:, :n]) - 60  # the kick itself untouched

@@ -59,3 +59,24 @@ def test_clicks_count_spikes_added_to_the_decays(beats):
     for onset in beat.onsets:  # one lone spike 120 ms into each hit's decay
         crackled[(onset + 5760) % len(own)] += 0.3
     assert loop_eval.loop_clicks(crackled, beat) >= loop_eval.loop_clicks(own, beat) + 6
+
+
+def test_silent_gaps_read_what_a_variation_lays_into_the_beat_s_silence(beats):
+    # HardElectro1's hits are cut short: its rock beat has digital silence between them, Millo's ring on.
+    electro, millo = (beat for beat in beats if beat.name.startswith(("HardElectro1 rock", "Millo-Drums_v.1 rock")))
+    own = electro.clip.samples
+    assert loop_eval.gap_level(own, own, 48000) == loop_eval.FLOOR_DBFS  # silence kept reads the floor
+    rung = own + 10 ** (-60 / 20) * np.sin(2 * np.pi * 15 * np.arange(len(own)) / 48000)[:, None]  # a 15 Hz hum
+    assert loop_eval.gap_level(rung, own, 48000) == pytest.approx(-63.0, abs=0.5)  # a sine's RMS: 3 dB under peak
+    assert loop_eval.gap_level(millo.clip.samples, millo.clip.samples, 48000) is None  # no gap to measure
+
+
+def test_figures_print_the_silent_gaps_and_compare_them_loop_by_loop():
+    def figures(label, gaps):
+        return loop_eval.LoopFigures(label, 3, 0.9, 0.01, -3.0, 0.5, 30.0, 10.0, 5.0, 0.0, 0, 6.0,
+                                     ((0.9, -3.0, 20.0),) * 3, gaps)
+
+    trimmed, rung = figures("trimmed", (-120.0, None, -100.0)), figures("rung", (-60.0, None, -64.0))
+    assert "silent gaps (2 of 3 beats have them): the variation there -110.0 dBFS" in "\n".join(trimmed.lines())
+    assert "silent gaps -48.0 ± 12.0 dB" in trimmed.against(rung)
+    assert "silent gaps: none in these 3 beats" in "\n".join(figures("none", (None,) * 3).lines())
