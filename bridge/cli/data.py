@@ -1,5 +1,6 @@
-"""`dd-bridge make-drums`: training one-shots rendered from a General MIDI soundfont, or taken from a sample library
-a Debian package installs (bridge/training/libraries.py), with their licence."""
+"""`dd-bridge make-drums`: training one-shots rendered from a General MIDI soundfont, taken from a sample library
+a Debian package installs (bridge/training/libraries.py), or synthesised here (bridge/training/synth_drums.py),
+with their licence."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ log = logging.getLogger(__name__)
 # The sample libraries' names (bridge.training.libraries.LIBRARIES, checked by a test): the parser knows them
 # without importing the audio stack.
 LIBRARY_NAMES = ("sonic-pi", "exadrums")
+SYNTH = "synth"  # drums synthesised by bridge/training/synth_drums.py
+SYNTH_COUNT = 40  # synth_drums.COUNT, checked by a test
 
 
 def _velocities(text: str) -> list[int]:
@@ -27,7 +30,8 @@ def _velocities(text: str) -> list[int]:
 
 def register(subparsers) -> None:
     make = subparsers.add_parser(
-        "make-drums", help="one-shots for training: a GM soundfont's drum kits, or a sample library's drums",
+        "make-drums", help="one-shots for training: a GM soundfont's drum kits, a sample library's drums, or "
+                           "drum-machine sounds synthesised here",
         description="SOUNDFONT (an .sf2 or .sf3 file): render every drum kit (bank 128) with FluidSynth: each GM "
                     "percussion key (35-81) at each velocity, dry, 48 kHz 16-bit WAV, from the onset to the end of "
                     "the ring (at most 0.75 s, faded), named '<kit> <key name> v<velocity>.wav', each peaking at "
@@ -36,10 +40,13 @@ def register(subparsers) -> None:
                     f"LIBRARY ({', '.join(LIBRARY_NAMES)}): the drums of a sample library a Debian package "
                     "installs, each labelled by a table of what its spectrogram and envelope show it to be, cut "
                     "and levelled the same way into DIR/<class>/<name>.wav, the layout train-classifier reads. "
-                    "Files already in DIR are kept. DIR/LICENCE.md records the source, its Debian package's "
-                    "licence and copyright file.")
-    make.add_argument("source", metavar="SOUNDFONT|LIBRARY",
-                      help=f"an .sf2 or .sf3 file, or a sample library: {', '.join(LIBRARY_NAMES)}")
+                    f"{SYNTH}: --count one-shots of each class (kick, snare, hat, tom, cymbal, clap, perc) "
+                    "synthesised from sines, square waves and noise as drum machines make them, in the same "
+                    "layout, CC0 (no recording in them; the same --seed makes the same files). "
+                    "Files already in DIR are kept. DIR/LICENCE.md records the source and its licence (a "
+                    "package's copyright file, verbatim).")
+    make.add_argument("source", metavar="SOUNDFONT|LIBRARY|synth",
+                      help=f"an .sf2 or .sf3 file, a sample library ({', '.join(LIBRARY_NAMES)}), or {SYNTH}")
     make.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the one-shots")
     make.add_argument("--velocities", type=_velocities, default=None, metavar="V,V,...",
                       help="MIDI velocities to render (default: 60,120)")
@@ -52,6 +59,10 @@ def register(subparsers) -> None:
     make.add_argument("--root", type=Path, default=None, metavar="DIR",
                       help="LIBRARY only: a folder its .deb was extracted into (dpkg-deb -x PACKAGE.deb DIR) "
                            "instead of the installed package")
+    make.add_argument("--count", type=int, default=None, metavar="N",
+                      help=f"{SYNTH} only: sounds a class (default: {SYNTH_COUNT})")
+    make.add_argument("--seed", type=int, default=None, metavar="K", help=f"{SYNTH} only: the random settings' seed "
+                      "(default: 0)")
     make.set_defaults(run=run_make_drums)
 
 
@@ -59,7 +70,14 @@ def run_make_drums(args: argparse.Namespace) -> int:
     from bridge.training import drums
 
     max_seconds = drums.MAX_HIT_SECONDS if args.seconds is None else args.seconds
-    if args.source in LIBRARY_NAMES:
+    synth_only = [flag for flag, given in (("--count", args.count is not None), ("--seed", args.seed is not None))
+                  if given]
+    if args.source == SYNTH:
+        made = _make_synth(args)
+        copies = None
+    elif synth_only:
+        raise BridgeError(f"{', '.join(synth_only)}: for {SYNTH}, not {args.source}")
+    elif args.source in LIBRARY_NAMES:
         made = _make_library(args, max_seconds)
         copies = "the same recording under two names"
     else:
@@ -75,12 +93,26 @@ def run_make_drums(args: argparse.Namespace) -> int:
     for path in made.written:
         print(path)
     size = sum(p.stat().st_size for p in made.written + made.existing)
-    log.info("%d one-shots written, %d already there; skipped %d silent and %d copies (%s); %.1f MiB in %s",
-             len(made.written), len(made.existing), made.silent, made.duplicates, copies, size / 2**20, args.out)
+    skipped = f"skipped {made.silent} silent and {made.duplicates} copies ({copies}); " if copies else ""
+    log.info("%d one-shots written, %d already there; %s%.1f MiB in %s", len(made.written), len(made.existing),
+             skipped, size / 2**20, args.out)
     if made.failed:
         log.error("%d failed: %s", len(made.failed), "; ".join(made.failed))
         return 1
     return 0
+
+
+def _make_synth(args: argparse.Namespace):
+    from bridge.training import synth_drums
+
+    others = [flag for flag, given in (("--velocities", args.velocities), ("--kit", args.kit),
+                                       ("--variants", args.variants), ("--root", args.root),
+                                       ("--seconds", args.seconds)) if given]
+    if others:
+        raise BridgeError(f"{', '.join(others)}: not for {SYNTH} (it takes --count and --seed)")
+    return synth_drums.make(args.out, count=SYNTH_COUNT if args.count is None else args.count,
+                            seed=0 if args.seed is None else args.seed,
+                            progress=lambda number, total, label: log.info("class %d/%d: %s", number, total, label))
 
 
 def _make_library(args: argparse.Namespace, max_seconds: float):
