@@ -281,10 +281,7 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_HIT_SECON
     if only:
         found = choose(found, only)
     fluidsynth()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BridgeError(f"{out}: cannot make the folder ({files.reason(error)})") from None
+    folder(out)
     write_licence(out, licence_text(font, found, velocities, max_seconds))
     if warning := shipping_warning(font):
         log.warning("%s", warning)
@@ -322,6 +319,14 @@ def make(font, out, *, velocities=VELOCITIES, max_seconds: float = MAX_HIT_SECON
                     continue
                 made.written.append(write_audio(path, clip, "pcm16"))
     return made
+
+
+def folder(path: Path) -> None:
+    """``path`` made (with its parents) if missing; a one-line error when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BridgeError(f"{path}: cannot make the folder ({files.reason(error)})") from None
 
 
 def write_licence(out: Path, text: str) -> None:

@@ -238,12 +238,12 @@ def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_S
             continue
         seen.add(digest)
         kept.append((sample, levelled))
-    _folder(out)
+    drums.folder(out)
     drums.write_licence(out, licence_text(library, [sample for sample, _ in kept],
                                           package_version(root, library.package), library.copyright(root),
                                           max_seconds))
     for label in sorted({sample.label for sample, _ in kept}):
-        _folder(out / label)
+        drums.folder(out / label)
     for sample, levelled in kept:
         path = out / out_name(sample)
         if path.exists():
@@ -252,9 +252,3 @@ def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_S
             made.written.append(write_audio(path, levelled, "pcm16"))
     return made
 
-
-def _folder(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BridgeError(f"{path}: cannot make the folder ({files.reason(error)})") from None

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge import files
 from bridge.engine.audio import write_audio
 from bridge.errors import BridgeError
 from bridge.training import drums
@@ -188,10 +187,10 @@ def make(out, *, count: int = COUNT, seed: int = 0, progress=None) -> drums.Made
         raise BridgeError(f"--count must be 1 to 10000 sounds a class, got {count}")
     rng = np.random.default_rng(seed)
     made = drums.Made([], [], 0, 0, [])
-    _folder(out)
+    drums.folder(out)
     drums.write_licence(out, licence_text(count, seed))
     for index, (label, voice) in enumerate(VOICES.items()):
-        _folder(out / label)
+        drums.folder(out / label)
         if progress:
             progress(index + 1, len(VOICES), label)
         for number in range(1, count + 1):
@@ -203,9 +202,3 @@ def make(out, *, count: int = COUNT, seed: int = 0, progress=None) -> drums.Made
                 made.written.append(write_audio(path, drums.to_clip(hit), "pcm16"))
     return made
 
-
-def _folder(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BridgeError(f"{path}: cannot make the folder ({files.reason(error)})") from None
