@@ -12,6 +12,7 @@ a resumed run sees the same batches.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +54,33 @@ def scan(folders) -> list[Path]:
         if folder.is_file():
             found.append(folder)
         elif folder.is_dir():
-            found.extend(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            found.extend(audio_under(folder))
         else:
             raise BridgeError(f"{folder}: no such file or folder")
     return sorted(set(found))
+
+
+def audio_under(folder: Path) -> list[Path]:
+    """The audio files under ``folder``, sorted, through symbolic links to folders too: a producer's library is
+    often a folder of links ("kick" -> the kits' kicks), which a plain recursive glob passed over without a word.
+    A folder reached twice (a link back up the tree, or two links to one place) is read once, and so is a file."""
+    found, seen_folders, seen_files = [], set(), set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        here = os.stat(root)
+        if (here.st_dev, here.st_ino) in seen_folders:
+            folders[:] = []
+            continue
+        seen_folders.add((here.st_dev, here.st_ino))
+        folders.sort()
+        for name in sorted(names):
+            path = Path(root) / name
+            if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+                continue
+            identity = path.stat()
+            if (identity.st_dev, identity.st_ino) not in seen_files:
+                seen_files.add((identity.st_dev, identity.st_ino))
+                found.append(path)
+    return sorted(found)
 
 
 def _read(path: Path, sample_rate: int) -> np.ndarray:

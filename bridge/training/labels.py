@@ -19,7 +19,7 @@ import yaml
 
 from bridge import files
 from bridge.errors import BridgeError
-from bridge.training.data import AUDIO_SUFFIXES
+from bridge.training.data import audio_under
 
 CLASSES = ("kick", "snare", "hat", "tom", "cymbal", "clap", "perc")  # the built-in classifier's, in its order
 # Words (lower case, and two neighbours joined: "bass drum" -> "bassdrum", "hi hat" -> "hihat") per class.
@@ -102,9 +102,7 @@ def labelled_folder(folder: Path) -> list[Labelled]:
     if kits:
         return [item for kit in kits for item in hydrogen_kit(kit)]
     found = []
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES:
-            continue
+    for path in audio_under(folder):
         relative = path.relative_to(folder)
         kind = relative.parts[0].lower() if len(relative.parts) > 1 else label(path.stem)
         if kind:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.errors import BridgeError
-from bridge.training import labels
+from bridge.training import data, labels
 from bridge.training.drums import GM_DRUMS
 
 # Instrument and file names as they are in hydrogen-drumkits' drumkit.xml files and make-drums' GM sets.
@@ -62,3 +62,22 @@ def test_a_folder_of_kits_and_a_folder_of_classes(tmp_path, drumkits):
     assert found == {"anything.flac": ("boom", "mine"), "open hat.flac": ("hat", "mine")}
     with pytest.raises(BridgeError, match="not a folder"):
         labels.labelled([mine / "thing.flac"])
+
+
+def test_class_folders_that_are_links_are_read_and_a_loop_once(tmp_path, drumkits):
+    """A producer's library by class is often links to the kits' own folders: they are read as folders are, and a
+    link back up the tree (or a second link to the same place) adds nothing twice."""
+    kits = tmp_path / "kits" / "808"
+    kits.mkdir(parents=True)
+    for name in ("bd1.flac", "snare1.flac"):
+        (kits / name).write_bytes((drumkits / "Millo-Drums_v.1" / name).read_bytes())
+    mine = tmp_path / "by-class"
+    mine.mkdir()
+    (mine / "kick").symlink_to(kits)  # the whole folder, linked under a class name
+    (mine / "kick" / "again").symlink_to(kits)  # a loop: kits/again -> kits
+    (mine / "boom").symlink_to(kits)  # the same files under a second class: the first in order wins
+    found = sorted((item.path.relative_to(mine).as_posix(), item.label) for item in labels.labelled([mine]))
+    assert found == [("boom/bd1.flac", "boom"), ("boom/snare1.flac", "boom")]
+    assert data.scan([tmp_path / "kits"]) == [kits / "bd1.flac", kits / "snare1.flac"]
+    (mine / "boom").unlink()
+    assert [item.label for item in labels.labelled([mine])] == ["kick", "kick"]
