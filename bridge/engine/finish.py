@@ -5,8 +5,9 @@
   sub and a recording's offset are kept and only what the model added goes; a generated sound gets none.
   What is left of the model's offset over a short clip is taken out by a smooth correction, zero at both ends,
   that follows the source's level (``sounding``): under its sound, none of it in its silences. A variation's
-  shape guide holds its ceiling once more right after the swap (``ceilings``). The split is a zero-phase FFT filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd
-  mirror image at both ends, so it shifts nothing in time and takes an offset out up to the last sample.
+  shape guide holds its ceiling once more right after the swap (``ceilings``). The split is a zero-phase FFT
+  filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd mirror image at both ends, so it
+  shifts nothing in time and takes an offset out up to the last sample.
 - Level: a render that peaks above full scale is turned down as a whole to just under it, instead of clamping,
   which would flatten its peaks into clicks. A variation's kept source band is not turned down with it. A
   variation keeps its source's level; only a new one-shot (``levelled``) is brought to a sample pack's peak.
@@ -68,7 +69,7 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
 
     ``ceilings``: guides with a ``trim(audio)`` (guidance.SourceShape) held once more right after the source's band
     is swapped in. Wherever the variation's sub differs from its source's, the swap's filter rings on for about
-    100 ms at 10-20 Hz, and it rang into a loop's silent gaps at -50 to -60 dBFS, which the ceiling had made
+    100 ms at 10-20 Hz, and it rang into a loop's silent gaps at -57 to -71 dBFS, which the ceiling had made
     silent. Held before the offset is set, so the source's offset stays exact (after it, the ceiling took part of
     a short hat's correction back: offsets up to 0.0005)."""
     if source is None:
@@ -128,9 +129,9 @@ def _hann(length: int, like: torch.Tensor) -> torch.Tensor:
 def sounding(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """[..., 1, L] weights, mean 1, for an offset correction that lives where ``source`` [..., C, L] sounds: its
     louder channel's magnitude smoothed over SMOOTH_S (twice a moving average), under a Hann window. Spread
-    evenly, a correction of 0.0001 put a -80 dBFS bump into every digital silence of a loop, where the source's
-    own is exact; under the hits it is 40 dB and more below them, and as slow as their envelope. A silent source:
-    the Hann window."""
+    evenly, a correction of 0.0001 put a -80 dBFS bump into every digital silence of a loop; this way none goes
+    there, and under the hits it is as small and as slow as their own level's envelope. A silent source: the Hann
+    window."""
     length = source.shape[-1]
     if length < 3:
         return torch.ones_like(source[..., :1, :])
