@@ -63,23 +63,17 @@ def scan(folders) -> list[Path]:
 def audio_under(folder: Path) -> list[Path]:
     """The audio files under ``folder``, sorted, through symbolic links to folders too: a producer's library is
     often a folder of links ("kick" -> the kits' kicks), which a plain recursive glob passed over without a word.
-    A folder reached twice (a link back up the tree, or two links to one place) is read once, and so is a file."""
-    found, seen_folders, seen_files = [], set(), set()
+    A folder reached twice (a link back up the tree, or two links to one place) is read once, the first in order."""
+    found, seen = [], set()
     for root, folders, names in os.walk(folder, followlinks=True):
         here = os.stat(root)
-        if (here.st_dev, here.st_ino) in seen_folders:
+        if (here.st_dev, here.st_ino) in seen:
             folders[:] = []
             continue
-        seen_folders.add((here.st_dev, here.st_ino))
+        seen.add((here.st_dev, here.st_ino))
         folders.sort()
-        for name in sorted(names):
-            path = Path(root) / name
-            if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-                continue
-            identity = path.stat()
-            if (identity.st_dev, identity.st_ino) not in seen_files:
-                seen_files.add((identity.st_dev, identity.st_ino))
-                found.append(path)
+        found.extend(Path(root) / name for name in names
+                     if Path(name).suffix.lower() in AUDIO_SUFFIXES and (Path(root) / name).is_file())
     return sorted(found)
 
 
