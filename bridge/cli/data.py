@@ -28,6 +28,11 @@ def _velocities(text: str) -> list[int]:
     return values
 
 
+def _given(*flags: tuple[str, object]) -> list[str]:
+    """The names of the (name, value) pairs whose value was given on the command line."""
+    return [name for name, value in flags if value is not None and value is not False]
+
+
 def register(subparsers) -> None:
     make = subparsers.add_parser(
         "make-drums", help="one-shots for training: a GM soundfont's drum kits, a sample library's drums, or "
@@ -70,8 +75,7 @@ def run_make_drums(args: argparse.Namespace) -> int:
     from bridge.training import drums
 
     max_seconds = drums.MAX_HIT_SECONDS if args.seconds is None else args.seconds
-    synth_only = [flag for flag, given in (("--count", args.count is not None), ("--seed", args.seed is not None))
-                  if given]
+    synth_only = _given(("--count", args.count), ("--seed", args.seed))
     if args.source == SYNTH:
         made = _make_synth(args)
         copies = None
@@ -105,9 +109,8 @@ def run_make_drums(args: argparse.Namespace) -> int:
 def _make_synth(args: argparse.Namespace):
     from bridge.training import synth_drums
 
-    others = [flag for flag, given in (("--velocities", args.velocities), ("--kit", args.kit),
-                                       ("--variants", args.variants), ("--root", args.root),
-                                       ("--seconds", args.seconds)) if given]
+    others = _given(("--velocities", args.velocities), ("--kit", args.kit), ("--variants", args.variants),
+                    ("--root", args.root), ("--seconds", args.seconds))
     if others:
         raise BridgeError(f"{', '.join(others)}: not for {SYNTH} (it takes --count and --seed)")
     return synth_drums.make(args.out, count=SYNTH_COUNT if args.count is None else args.count,
@@ -118,8 +121,7 @@ def _make_synth(args: argparse.Namespace):
 def _make_library(args: argparse.Namespace, max_seconds: float):
     from bridge.training import libraries
 
-    soundfont_only = [flag for flag, given in (("--velocities", args.velocities), ("--kit", args.kit),
-                                               ("--variants", args.variants)) if given]
+    soundfont_only = _given(("--velocities", args.velocities), ("--kit", args.kit), ("--variants", args.variants))
     if soundfont_only:
         raise BridgeError(f"{', '.join(soundfont_only)}: for a soundfont, not the sample library {args.source}")
     return libraries.make(args.source, args.out, root=args.root or Path("/"), max_seconds=max_seconds,

@@ -182,10 +182,15 @@ def _se(values: list[float]) -> float:
 
 def levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """The mid channel's level in FRAME_S frames, in dB: [frames]."""
+    return _db(_frame_power(samples.astype(np.float64).mean(axis=1, keepdims=True), sample_rate)[:, 0])
+
+
+def _frame_power(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """[frames, channels]: each channel's mean square over FRAME_S frames of [frames, channels] (a partial last
+    frame left out)."""
     size = max(1, round(FRAME_S * sample_rate))
-    mid = samples.astype(np.float64).mean(axis=1)
-    count = len(mid) // size
-    return _db((mid[: count * size].reshape(count, size) ** 2).mean(axis=1))
+    count = len(samples) // size
+    return (samples[: count * size].astype(np.float64).reshape(count, size, -1) ** 2).mean(axis=1)
 
 
 def groove(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float:
@@ -201,19 +206,13 @@ def groove(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float:
 def gap_level(made: np.ndarray, own: np.ndarray, sample_rate: int) -> float | None:
     """The variation's level (its louder channel's RMS, dBFS) over the FRAME_S frames where the beat is silent: the
     frame and both its neighbours (circularly: it is a loop) under SILENT_DBFS in every channel. None: no such gap."""
-    size = max(1, round(FRAME_S * sample_rate))
-    count = min(len(made), len(own)) // size
-    if count == 0:
-        return None
-
-    def power(samples):  # [frames]: the loudest channel's mean square
-        return (samples[: count * size].astype(np.float64).reshape(count, size, -1) ** 2).mean(axis=1).max(axis=1)
-
-    quiet = _db(power(own)) < SILENT_DBFS
+    own_power, made_power = (_frame_power(samples, sample_rate).max(axis=1) for samples in (own, made))
+    count = min(len(own_power), len(made_power))
+    quiet = _db(own_power[:count]) < SILENT_DBFS
     gap = quiet & np.roll(quiet, 1) & np.roll(quiet, -1)
     if not gap.any():
         return None
-    return float(_db(np.asarray(power(made)[gap].mean())))
+    return float(_db(np.asarray(made_power[:count][gap].mean())))
 
 
 def hit_levels(samples: np.ndarray, beat: Beat) -> np.ndarray:

@@ -25,7 +25,6 @@ held-out accuracy by 2.1 points over three seeds (every seed up); 120 a class di
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +32,6 @@ import numpy as np
 from bridge.engine.audio import write_audio
 from bridge.errors import BridgeError
 from bridge.training import drums
-
-log = logging.getLogger(__name__)
 
 RATE = drums.SAMPLE_RATE
 COUNT = 40  # a class, by default: the measured dose (120 a class did less)
