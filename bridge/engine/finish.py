@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from bridge.engine.declick import declicked
+
 RUMBLE_HZ = 20.0  # at and above: untouched
 RUMBLE_EDGE_HZ = 10.0  # at and below: all of it is the low band
 FULL_SCALE = 10 ** (-0.1 / 20)  # -0.1 dBFS: a peak never reaches the clamp at 1.0
@@ -72,6 +74,8 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     100 ms at 10-20 Hz, and it rang into a loop's silent gaps at -57 to -71 dBFS, which the ceiling had made
     silent. Held before the offset is set, so the source's offset stays exact (after it, the ceiling took part of
     a short hat's correction back: offsets up to 0.0005)."""
+    if source is not None:
+        renders = declicked(renders.float(), source.float()[..., :renders.shape[-1]], sample_rate)
     high = renders.float() - low_band(renders.float(), sample_rate)
     if source is None:
         model = _centred(high)
