@@ -77,9 +77,9 @@ def register(subparsers) -> None:
 
 def finish_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finish", choices=("on", "off"), default="on",
-                        help="on: the model's DC and rumble out and overs turned down, never clamped (docs/sound.md); "
-                             "off: the network's output as diffusers' pipeline writes it, clamped, and no --shape "
-                             "(default: %(default)s)")
+                        help="on: a variation's clicks mended, the model's DC and rumble out and overs turned down, "
+                             "never clamped (docs/sound.md); off: the network's output as diffusers' pipeline writes it, "
+                             "clamped, and no --shape (default: %(default)s)")
 
 
 def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int = constants.DEFAULT_COUNT) -> None:

@@ -1,5 +1,6 @@
 """The last touch on a render before it becomes a file: nothing the model added below hearing, nothing clipped.
 
+- Clicks: a variation's lone spikes that its source does not have are mended first (bridge.engine.declick).
 - Rumble and DC: a small diffusion model leaves energy below 20 Hz (offsets up to 0.017 were measured on the
   bundled model). A variation gets its source's own content below 20 Hz back in place of the model's, so an 808's
   sub and a recording's offset are kept and only what the model added goes; a generated sound gets none.
