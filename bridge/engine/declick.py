@@ -43,6 +43,8 @@ ONSET_DB = 10.0  # ... an onset where its 1 ms level stands this far over the lo
 def declicked(renders: torch.Tensor, source: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """``renders`` [B, C, L] with the clicks that ``source`` ([C, <=L], or [1 or B, C, <=L]) does not have mended
     (module doc); the same dtype and device."""
+    if renders.shape[-1] <= 2 * ORDER:  # no click in it has known samples on both sides to mend from
+        return renders
     out = renders.detach().cpu().double().numpy().copy()
     src = source.detach().cpu().double().numpy().reshape(-1, *source.shape[-2:])
     guard = max(1, round(GUARD_S * sample_rate))
@@ -53,7 +55,7 @@ def declicked(renders: torch.Tensor, source: torch.Tensor, sample_rate: int) -> 
         attacks = _widened_after(onsets(src[min(b, len(src) - 1)], sample_rate), sample_rate)[:length]
         attacks = np.pad(attacks, (0, length - len(attacks)), constant_values=False)
         for c in range(out.shape[1]):
-            own = src[min(b, len(src) - 1), c, :length]
+            own = src[min(b, len(src) - 1), min(c, src.shape[1] - 1), :length]  # a mono source: both sides
             kept = _widened(clicks(own)[0], guard)
             kept = np.pad(kept, (0, length - len(kept)), constant_values=False)
             flagged, predictors = clicks(out[b, c])
@@ -67,9 +69,8 @@ def clicks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blocks = max(1, -(-length // BLOCK))
     predictors = lpc(_analysis_frames(x, blocks))
     error = np.abs(prediction_error(x, predictors))
-    padded = np.pad(error, (0, blocks * BLOCK - length), constant_values=np.nan)
-    deviation = 1.4826 * np.nanmedian(padded.reshape(blocks, BLOCK), axis=1)
-    deviation = np.repeat(deviation, BLOCK)[:length]
+    deviation = np.repeat([1.4826 * np.median(error[f * BLOCK:(f + 1) * BLOCK]) for f in range(blocks)], BLOCK)
+    deviation = deviation[:length]
     floor = np.abs(x).max(initial=0.0) * 10 ** (FLOOR_DB / 20)
     return (error > SIGMAS * deviation) & (error > floor), predictors
 

@@ -97,3 +97,15 @@ def test_silence_and_a_batch_come_back_as_they_went(snare):
     batch = torch.stack([as_tensor(snare)[0], as_tensor(spiked(snare, PLACES, WIDTHS))[0]])
     out = declick.declicked(batch, as_tensor(snare), RATE)
     assert torch.equal(out[0], batch[0]) and not torch.equal(out[1], batch[1])
+
+
+def test_a_mono_source_a_short_clip_and_a_broken_render_are_taken_as_they_come(snare):
+    variation = as_tensor(spiked(snare, PLACES, WIDTHS))
+    mono = declick.declicked(variation, as_tensor(snare)[0, :1], RATE)  # a mono source guards both sides
+    assert torch.equal(mono, declick.declicked(variation, as_tensor(snare)[0, [0, 0]], RATE))
+    for length in (0, 1, 2 * declick.ORDER, 100):
+        short = torch.randn(1, 2, length)
+        assert declick.declicked(short, short[0], RATE).shape == short.shape
+    broken = torch.full((1, 2, 5000), float("nan"))
+    assert declick.declicked(broken, torch.zeros(2, 5000), RATE).isnan().all()  # nothing made up where nothing is known
+
