@@ -32,6 +32,9 @@ ORDER = 32  # past samples a predictor reads: resolves a kick's body and a snare
 SIGMAS = 4.0  # a click's error stands this many robust deviations out (Gaussian error: 1 sample in 1.7 million)
 FLOOR_DB = -70.0  # errors this far under the clip's peak are never clicks: nobody hears them
 GUARD_S = 0.003  # the source's own transients within this of a click keep it
+SOURCE_SIGMAS = 3.0  # ... and so does anything in the source at the same place (MARGIN + 2 samples) over this:
+# a variation that is nearly its source (low noise) flags some of the source's borderline samples (3.9 deviations
+# there, 4.1 here), which are the source's, not spikes
 MARGIN = 2  # samples mended either side of a flagged run: a spike's skirts
 MAX_CLICK_S = 0.002  # longer runs are sound, not a click: left alone
 RISE_DB = 6.0  # a spike the sound steps up after (its level over RISE_S after against before) is an attack: kept
@@ -56,15 +59,16 @@ def declicked(renders: torch.Tensor, source: torch.Tensor, sample_rate: int) -> 
         attacks = np.pad(attacks, (0, length - len(attacks)), constant_values=False)
         for c in range(out.shape[1]):
             own = src[min(b, len(src) - 1), min(c, src.shape[1] - 1), :length]  # a mono source: both sides
-            kept = _widened(clicks(own)[0], guard)
+            kept = _widened(clicks(own)[0], guard) | _widened(clicks(own, SOURCE_SIGMAS)[0], MARGIN + 2)
             kept = np.pad(kept, (0, length - len(kept)), constant_values=False)
             flagged, predictors = clicks(out[b, c])
             out[b, c] = mended(out[b, c], flagged & ~kept & ~attacks, predictors, longest, rise)
     return torch.from_numpy(out).to(renders.dtype).to(renders.device)
 
 
-def clicks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which samples of ``x`` [L] a block's predictor cannot foresee (bool [L]), and the predictors [blocks, ORDER]."""
+def clicks(x: np.ndarray, sigmas: float = SIGMAS) -> tuple[np.ndarray, np.ndarray]:
+    """Which samples of ``x`` [L] a block's predictor cannot foresee by more than ``sigmas`` robust deviations
+    (bool [L]), and the predictors [blocks, ORDER]."""
     length = len(x)
     blocks = max(1, -(-length // BLOCK))
     predictors = lpc(_analysis_frames(x, blocks))
@@ -72,7 +76,7 @@ def clicks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     deviation = np.repeat([1.4826 * np.median(error[f * BLOCK:(f + 1) * BLOCK]) for f in range(blocks)], BLOCK)
     deviation = deviation[:length]
     floor = np.abs(x).max(initial=0.0) * 10 ** (FLOOR_DB / 20)
-    return (error > SIGMAS * deviation) & (error > floor), predictors
+    return (error > sigmas * deviation) & (error > floor), predictors
 
 
 def lpc(frames: np.ndarray) -> np.ndarray:
