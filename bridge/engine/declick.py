@@ -11,8 +11,10 @@ Restoration", Springer 1998, ch. 5):
   stands more than SIGMAS robust deviations out (1.4826 x the block's median absolute error, the deviation of
   Gaussian noise) is part of a click. A drum's decay, tone or noise, is predictable; a spike is not.
 - Keep what the source has: wherever the same detector finds anything in the source within GUARD_S (an attack, a
-  hat's tick, a clap's bursts: the source's own transients), the variation is left exactly as it is. Only what
-  the model added, where the source was smooth, is mended. (Without a source nothing is touched: a new sound's
+  hat's tick, a clap's bursts: the source's own transients), or anything over SOURCE_SIGMAS at the same place, or
+  where the source is in an attack (ATTACK_S about each of its onsets), the variation is left exactly as it is.
+  Only what the model added, where the source was smooth, is mended; a spike the variation's own level steps up
+  after (RISE_DB) is an onset and stays too. (Without a source nothing is touched: a new sound's
   transients are its own, and no source tells them apart from the model's spikes.)
 - Mend: the flagged samples of a click (runs closer than ORDER merged, MARGIN samples added either side), if it
   is at most MAX_CLICK_S long, are replaced by the least-squares AR interpolation (Janssen, Veldhuis & Vries,
@@ -29,7 +31,7 @@ import torch
 
 BLOCK = 1024  # samples with one predictor: 21 ms at 48 kHz, short enough that a decay is steady over it
 ORDER = 32  # past samples a predictor reads: resolves a kick's body and a snare's modes at 48 kHz
-SIGMAS = 4.0  # a click's error stands this many robust deviations out (Gaussian error: 1 sample in 1.7 million)
+SIGMAS = 4.0  # a click's error stands this many robust deviations out (Gaussian error: 1 sample in 16,000)
 FLOOR_DB = -70.0  # errors this far under the clip's peak are never clicks: nobody hears them
 GUARD_S = 0.003  # the source's own transients within this of a click keep it
 SOURCE_SIGMAS = 3.0  # ... and so does anything in the source at the same place (MARGIN + 2 samples) over this:
@@ -50,41 +52,56 @@ def declicked(renders: torch.Tensor, source: torch.Tensor, sample_rate: int) -> 
         return renders
     out = renders.detach().cpu().double().numpy().copy()
     src = source.detach().cpu().double().numpy().reshape(-1, *source.shape[-2:])
-    guard = max(1, round(GUARD_S * sample_rate))
+    length = out.shape[-1]
     longest = max(1, round(MAX_CLICK_S * sample_rate))
     rise = max(1, round(RISE_S * sample_rate))
-    length = out.shape[-1]
+    untouchable = [_sources(own, sample_rate, length) for own in src]  # one source for a whole batch: read once
     for b in range(out.shape[0]):
-        attacks = _widened_after(onsets(src[min(b, len(src) - 1)], sample_rate), sample_rate)[:length]
-        attacks = np.pad(attacks, (0, length - len(attacks)), constant_values=False)
         for c in range(out.shape[1]):
-            own = src[min(b, len(src) - 1), min(c, src.shape[1] - 1), :length]  # a mono source: both sides
-            kept = _widened(clicks(own)[0], guard) | _widened(clicks(own, SOURCE_SIGMAS)[0], MARGIN + 2)
-            kept = np.pad(kept, (0, length - len(kept)), constant_values=False)
-            flagged, predictors = clicks(out[b, c])
-            out[b, c] = mended(out[b, c], flagged & ~kept & ~attacks, predictors, longest, rise)
+            kept = untouchable[min(b, len(src) - 1)][min(c, src.shape[1] - 1)]  # a mono source: both sides
+            z, predictors = surprise(out[b, c])
+            out[b, c] = mended(out[b, c], (z > SIGMAS) & ~kept, predictors, longest, rise)
     return torch.from_numpy(out).to(renders.dtype).to(renders.device)
 
 
-def clicks(x: np.ndarray, sigmas: float = SIGMAS) -> tuple[np.ndarray, np.ndarray]:
-    """Which samples of ``x`` [L] a block's predictor cannot foresee by more than ``sigmas`` robust deviations
-    (bool [L]), and the predictors [blocks, ORDER]."""
+def _sources(source: np.ndarray, sample_rate: int, length: int) -> list[np.ndarray]:
+    """Per channel of ``source`` [C, L'], where a variation [.., length] is left alone (bool [length]): near the
+    source's own clicks, at its borderline samples, in its attacks."""
+    source = np.pad(source[:, :length], ((0, 0), (0, max(0, length - source.shape[-1]))))
+    attacks = _widened_after(onsets(source, sample_rate), sample_rate)
+    guard = max(1, round(GUARD_S * sample_rate))
+    kept = []
+    for own in source:
+        z, _ = surprise(own)
+        kept.append(attacks | _widened(z > SIGMAS, guard) | _widened(z > SOURCE_SIGMAS, MARGIN + 2))
+    return kept
+
+
+def surprise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each sample of ``x`` [L] lies from what its block's predictor makes of the ORDER before it, in
+    robust deviations (1.4826 x the block's median absolute error; 0 where the error is under FLOOR_DB of the
+    clip's peak), and the predictors [blocks, ORDER]. A click: over SIGMAS."""
     length = len(x)
     blocks = max(1, -(-length // BLOCK))
     predictors = lpc(_analysis_frames(x, blocks))
     error = np.abs(prediction_error(x, predictors))
-    deviation = np.repeat([1.4826 * np.median(error[f * BLOCK:(f + 1) * BLOCK]) for f in range(blocks)], BLOCK)
-    deviation = deviation[:length]
+    whole = length // BLOCK  # the full blocks in one call, a short last block alone
+    medians = list(np.median(error[:whole * BLOCK].reshape(whole, BLOCK), axis=1)) if whole else []
+    medians += [np.median(error[whole * BLOCK:])] if length % BLOCK else []
+    deviation = np.repeat(1.4826 * np.asarray(medians), BLOCK)
     floor = np.abs(x).max(initial=0.0) * 10 ** (FLOOR_DB / 20)
-    return (error > sigmas * deviation) & (error > floor), predictors
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(error > floor, error / deviation[:length], 0.0)
+    return np.nan_to_num(z, nan=0.0, posinf=np.inf), predictors
 
 
 def lpc(frames: np.ndarray) -> np.ndarray:
     """[F, N] frames -> [F, ORDER] predictors a with x[n] ~ sum_k a[k-1] x[n-k]: the autocorrelation method,
     Hann-windowed, solved by Levinson-Durbin (a silent frame: all zeros)."""
     windowed = frames * np.hanning(frames.shape[1])
-    spectrum = np.fft.rfft(windowed, 2 * frames.shape[1])
-    r = np.fft.irfft(np.abs(spectrum) ** 2)[:, :ORDER + 1]
+    size = _fast_size(frames.shape[1] + ORDER + 1)  # enough zeros that the first ORDER + 1 lags do not wrap
+    spectrum = np.fft.rfft(windowed, size)
+    r = np.fft.irfft(np.abs(spectrum) ** 2, size)[:, :ORDER + 1]
     r[:, 0] *= 1 + 1e-9  # a whisker of white noise: a pure tone's predictor stays stable
     a = np.zeros((len(frames), ORDER))
     error = r[:, 0].copy()
@@ -191,3 +208,15 @@ def _widened(mask: np.ndarray, reach: int) -> np.ndarray:
     total = np.concatenate([[0], np.cumsum(mask)])
     at = np.arange(len(mask))
     return total[np.minimum(len(mask), at + reach + 1)] > total[np.maximum(0, at - reach)]
+
+
+def _fast_size(least: int) -> int:
+    """The smallest 2^a 3^b 5^c at least ``least``: an FFT size pocketfft does fast."""
+    best = 1 << max(0, (least - 1).bit_length())
+    for three in (1, 3, 9, 27):
+        for five in (1, 5, 25):
+            size = three * five
+            while size < least:
+                size *= 2
+            best = min(best, size)
+    return best
