@@ -68,12 +68,13 @@ def _sources(source: np.ndarray, sample_rate: int, length: int) -> list[np.ndarr
     """Per channel of ``source`` [C, L'], where a variation [.., length] is left alone (bool [length]): near the
     source's own clicks, at its borderline samples, in its attacks."""
     source = np.pad(source[:, :length], ((0, 0), (0, max(0, length - source.shape[-1]))))
-    attacks = _widened_after(onsets(source, sample_rate), sample_rate)
+    early, late = (round(t * sample_rate) for t in ATTACK_S)
+    attacks = _spread(onsets(source, sample_rate), early, late)
     guard = max(1, round(GUARD_S * sample_rate))
     kept = []
     for own in source:
         z, _ = surprise(own)
-        kept.append(attacks | _widened(z > SIGMAS, guard) | _widened(z > SOURCE_SIGMAS, MARGIN + 2))
+        kept.append(attacks | _spread(z > SIGMAS, guard, guard) | _spread(z > SOURCE_SIGMAS, MARGIN + 2, MARGIN + 2))
     return kept
 
 
@@ -170,14 +171,6 @@ def onsets(source: np.ndarray, sample_rate: int) -> np.ndarray:
     return out
 
 
-def _widened_after(mask: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``mask`` spread from ATTACK_S[0] before each True to ATTACK_S[1] after it."""
-    early, late = (round(t * sample_rate) for t in ATTACK_S)
-    total = np.concatenate([[0], np.cumsum(mask)])
-    at = np.arange(len(mask))
-    return total[np.minimum(len(mask), at + early + 1)] > total[np.maximum(0, at - late)]
-
-
 def _rises(x: np.ndarray, start: int, stop: int, reach: int) -> bool:
     before = np.sqrt(np.mean(x[max(0, start - reach):start] ** 2)) if start > 0 else 0.0
     after = np.sqrt(np.mean(x[stop:stop + reach] ** 2)) if stop < len(x) else 0.0
@@ -203,11 +196,11 @@ def _analysis_frames(x: np.ndarray, blocks: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, 2 * BLOCK)[::BLOCK][:blocks]
 
 
-def _widened(mask: np.ndarray, reach: int) -> np.ndarray:
-    """``mask`` with every True spread ``reach`` samples either way."""
+def _spread(mask: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``mask`` with every True spread from ``before`` samples before it to ``after`` samples after it."""
     total = np.concatenate([[0], np.cumsum(mask)])
     at = np.arange(len(mask))
-    return total[np.minimum(len(mask), at + reach + 1)] > total[np.maximum(0, at - reach)]
+    return total[np.minimum(len(mask), at + before + 1)] > total[np.maximum(0, at - after)]
 
 
 def _fast_size(least: int) -> int:
