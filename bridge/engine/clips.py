@@ -159,7 +159,7 @@ def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, no
                           clamp=False, resample=resampling(resample, steps))
     weight = crossfade(clip.frames, first, stop, round(FADE_SECONDS * clip.sample_rate), fade_in=first > 0,
                        fade_out=stop < clip.frames)  # fades only where the new part meets kept audio
-    return [_spliced(engine, y, clip, clip, x, weight) for y in outputs]
+    return [_spliced(engine, y, clip, clip, x, weight, declick=noise < 1) for y in outputs]
 
 
 def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = DEFAULT_STEPS,
@@ -202,7 +202,7 @@ def extend_clip(engine, clip: Clip, count: int, seconds: float, *, steps: int = 
     weight = crossfade(frames, clip.frames, frames, 0)
     finishing = crossfade(frames, clip.frames, frames, fade, fade_out=False)
     source = F.pad(x, (0, target - x.shape[-1]))
-    return [_spliced(engine, audio, like, like, source, weight, finishing) for audio in renders]
+    return [_spliced(engine, audio, like, like, source, weight, finishing, declick=False) for audio in renders]
 
 
 def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise: float = DEFAULT_NOISE,
@@ -294,10 +294,11 @@ def _share(progress: Progress, done: int, calls: int) -> Progress:
 
 
 def _spliced(engine, render: torch.Tensor, like: Clip, source: Clip, source_model: torch.Tensor,
-             weight: np.ndarray, finishing: np.ndarray | None = None) -> Clip:
+             weight: np.ndarray, finishing: np.ndarray | None = None, *, declick: bool) -> Clip:
     """A repaint's or an extension's render [2, L] at the model's rate as a clip like `like`: the source where
-    `weight` is 0, new material (finished without its level step, then turned down alone if over) elsewhere."""
-    finished = finish(render[None], engine.sample_rate, source_model, level=False)[0]
+    `weight` is 0, new material (finished without its level step, then turned down alone if over) elsewhere;
+    `declick` when the new material varies what the source has there (finish)."""
+    finished = finish(render[None], engine.sample_rate, source_model, level=False, declick=declick)[0]
     raw = from_model(render, like, sample_rate=engine.sample_rate).samples
     done = from_model(finished, like, sample_rate=engine.sample_rate).samples
     return Clip(splice(source.samples, raw, done, weight, finishing), like.sample_rate)

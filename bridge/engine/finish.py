@@ -65,7 +65,7 @@ def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
 
 def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None, *,
-           level: bool = True, ceilings: Sequence = ()) -> torch.Tensor:
+           level: bool = True, ceilings: Sequence = (), declick: bool = True) -> torch.Tensor:
     """[B, 2, L] renders at the model's rate, ready to write: the source's sub-20 Hz band (or none), and every
     render whose peak is over full scale turned down to just under it. ``level=False`` leaves the level alone:
     a repaint or an extension turns down only its new part, after the splice (``fit_new_level``).
@@ -74,8 +74,13 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     is swapped in. Wherever the variation's sub differs from its source's, the swap's filter rings on for about
     100 ms at 10-20 Hz, and it rang into a loop's silent gaps at -57 to -71 dBFS, which the ceiling had made
     silent. Held before the offset is set, so the source's offset stays exact (after it, the ceiling took part of
-    a short hat's correction back: offsets up to 0.0005)."""
-    if source is not None:
+    a short hat's correction back: offsets up to 0.0005).
+
+    ``declick``: mend the clicks the render has where ``source`` has none (bridge.engine.declick). Only where the
+    source is what the render varies: an extension's new material (its source there is padding) and a repaint at
+    noise 1 (new where the old was) have no reference to tell their own transients from spikes, as a new sound has
+    none."""
+    if source is not None and declick:
         renders = declicked(renders.float(), source.float()[..., :renders.shape[-1]], sample_rate)
     high = renders.float() - low_band(renders.float(), sample_rate)
     if source is None:

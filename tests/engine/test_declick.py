@@ -75,9 +75,11 @@ def test_a_finished_variation_loses_the_models_spikes_and_a_new_sound_keeps_its_
     kept = finish(variation, RATE, as_tensor(snare)[0])[0].double().numpy()
     assert np.abs(kept - snare)[:, PLACES[0] - 8:PLACES[0] + 8].max() < 0.2 * np.abs(
         variation[0].double().numpy() - snare)[:, PLACES[0]].max()
+    spike = np.abs(variation[0].double().numpy() - snare)[:, PLACES[0]].max()
     new = finish(variation, RATE)[0].double().numpy()  # no source: no way to tell its transients from spikes
-    assert np.abs(new - snare)[:, PLACES[0]].max() > 0.5 * np.abs(
-        variation[0].double().numpy() - snare)[:, PLACES[0]].max()
+    assert np.abs(new - snare)[:, PLACES[0]].max() > 0.5 * spike
+    extended = finish(variation, RATE, torch.zeros(2, snare.shape[1]), declick=False)[0].double().numpy()
+    assert np.abs(extended - snare)[:, PLACES[0]].max() > 0.5 * spike  # new material past a source's end: its own
 
 
 def test_the_predictor_is_levinson_durbins_solution_of_the_normal_equations():
