@@ -35,6 +35,11 @@ NEW_SOUND_PEAK_DB = -1.0
 # floor (3 or 4 in 32 at the defaults): turned up to -1 dBFS, the floor would become a hiss at -14 dBFS.
 NEW_SOUND_MAX_LIFT_DB = 24.0
 SMOOTH_S = 0.05  # the offset correction under a source follows its level smoothed over this (``sounding``)
+# Digital silence in a source: its louder channel under SILENT_DB at every sample for SILENT_S or longer (a gated
+# beat's gaps, a one-shot's end). A variation is silent there too (``silences``), faded over GATE_RAMP_S inside it.
+SILENT_DB = -100.0
+SILENT_S = 0.01
+GATE_RAMP_S = 0.002
 
 
 def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -141,8 +146,8 @@ def sounding(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """[..., 1, L] weights, mean 1, for an offset correction that lives where ``source`` [..., C, L] sounds: its
     louder channel's magnitude smoothed over SMOOTH_S (twice a moving average), under a Hann window. Spread
     evenly, a correction of 0.0001 put a -80 dBFS bump into every digital silence of a loop; this way none goes
-    there, and under the hits it is as small and as slow as their own level's envelope. A silent source: the Hann
-    window."""
+    there (and none at all where the source is digital silence: ``silences``), and under the hits it is as small and
+    as slow as their own level's envelope. A silent source: the Hann window."""
     length = source.shape[-1]
     if length < 3:
         return torch.ones_like(source[..., :1, :])
@@ -152,9 +157,32 @@ def sounding(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
         padded = F.pad(level, (width // 2, width - width // 2))
         total = F.pad(padded.cumsum(-1), (1, 0))
         level = (total[..., width:width + length] - total[..., :length]) / width
-    weight = level.clamp(min=0) * _hann(length, level)
+    weight = level.clamp(min=0) * _hann(length, level) * silences(source, sample_rate).double()
     scale = weight.mean(-1, keepdim=True)
     return torch.where(scale > 1e-12, weight / scale.clamp(min=1e-12), _hann(length, level)).to(source.dtype)
+
+
+def silences(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """[..., 1, L]: 0 where ``source`` [..., C, L] is digital silence (SILENT_DB, SILENT_S), 1 elsewhere, with a
+    raised-cosine ramp over the first and last GATE_RAMP_S of each silence (inside it: the sound around it is
+    untouched). The shape guide's ceiling cannot hold a gate to the sample: its 21 ms frames and +-11 ms slack let a
+    variation's decay run 20-30 ms past one."""
+    quiet = (source.abs().amax(dim=-2) < 10 ** (SILENT_DB / 20)).reshape(-1, source.shape[-1]).cpu().numpy()
+    shortest = max(1, round(SILENT_S * sample_rate))
+    ramp = max(1, round(GATE_RAMP_S * sample_rate))
+    fade = 0.5 * (1 + np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp))  # from 1 to 0
+    gates = np.ones(quiet.shape)
+    for gate, row in zip(gates, quiet):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            if stop - start < max(shortest, 2 * ramp):
+                continue
+            gate[start:stop] = 0
+            if start > 0:  # a sound before it fades out into it
+                gate[start:start + ramp] = fade
+            if stop < len(row):  # and the sound after it fades in
+                gate[stop - ramp:stop] = fade[::-1]
+    return torch.from_numpy(gates).to(source.dtype).to(source.device).reshape(*source.shape[:-2], 1, source.shape[-1])
 
 
 def fit_level(samples: np.ndarray) -> np.ndarray:

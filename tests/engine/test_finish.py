@@ -11,8 +11,8 @@ import torch
 from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.engine import Engine
-from bridge.engine.finish import (FULL_SCALE, NEW_SOUND_MAX_LIFT_DB, NEW_SOUND_PEAK_DB, finish, levelled,
-                                  low_band)
+from bridge.engine.finish import (FULL_SCALE, GATE_RAMP_S, NEW_SOUND_MAX_LIFT_DB, NEW_SOUND_PEAK_DB, SILENT_S,
+                                  finish, levelled, low_band, silences, sounding)
 
 RATE = 48000
 
@@ -117,3 +117,24 @@ def test_the_offset_correction_stays_under_the_source_s_sound_and_out_of_its_sil
     # correction over the whole clip put 1e-4 there.
     assert float(out[:, int(0.25 * RATE):].abs().max()) < 5e-5
     assert float(out[:, -1].abs().max()) < 1e-6  # and none at the end
+
+
+def test_digital_silence_is_found_to_the_sample_and_faded_into_inside_it():
+    """A gate's gaps and a one-shot's silent end are 0, the sound around them 1, a ramp inside each silence's ends;
+    a pause shorter than SILENT_S, or a quiet but not silent floor (dither at -90 dBFS), is sound."""
+    ms = RATE // 1000
+    hit = tone(200, 0.05)
+    source = torch.cat([torch.zeros(2, 30 * ms), hit, torch.zeros(2, 5 * ms), hit, torch.zeros(2, 100 * ms), hit,
+                        torch.full((2, 50 * ms), 10 ** (-90 / 20)), hit, torch.zeros(2, 60 * ms)], 1)
+    gate = silences(source, RATE)[0]
+    ramp = round(GATE_RAMP_S * RATE)
+    assert gate.shape == (source.shape[-1],) and SILENT_S * RATE < 30 * ms
+    assert torch.all(gate[:30 * ms - ramp] == 0) and gate[30 * ms - 1] > 0.9  # the lead-in: fades in at its end only
+    assert torch.all(gate[30 * ms:135 * ms] > 0.999)  # the hits and the 5 ms pause (a tone's first zero: silence)
+    gap = slice(135 * ms, 235 * ms)
+    assert torch.all(gate[gap][ramp:-ramp] == 0) and gate[gap][0] > 0.9 and gate[gap][-1] > 0.9
+    assert torch.all(gate[235 * ms:385 * ms] > 0.999)  # the dither floor between two hits is sound
+    assert torch.all(gate[-60 * ms + ramp:] == 0)  # the silent end
+    weights = sounding(source, RATE)[0]
+    assert torch.all(weights[gap][ramp:-ramp] == 0) and abs(float(weights.mean()) - 1) < 1e-6  # no correction there
+

@@ -146,3 +146,28 @@ def test_a_finished_variation_keeps_its_source_s_silence_silent(drumkits):
     assert db(rung[:, gap]) > -95  # the swap's ringing, where the source is digital silence
     assert db(done[:, gap]) < -120  # digital silence, as in the source
     assert db((done - rung)[:, :n]) < db(rung[:, :n]) - 60  # the kick itself untouched
+
+
+def test_a_gated_sources_variation_stops_where_the_gate_shuts(drumkits):
+    """A hard-gated kick: the variation's decay runs 25 ms on past the gate (what the model does; the ceiling's
+    21 ms frames and +-11 ms slack let it through). Finished, it stops where the source stops, to the sample, and
+    its sound before the gate is kept."""
+    from bridge.engine.clips import _finished
+    from bridge.engine.finish import GATE_RAMP_S
+
+    kick = to_model(read_audio(drumkits / "HardElectro1" / "HardHse_K_02.flac"), RATE)
+    n, run_on = int(0.15 * RATE), int(0.025 * RATE)
+    source = torch.cat([kick[:, :n], torch.zeros(2, int(0.3 * RATE))], 1)  # the gate shuts at n, no fade
+    render = 0.9 * source.clone()
+    render[:, n:n + run_on] = 0.9 * kick[:, n:n + run_on]  # the model's decay past the gate
+    guides = source_shape(source, RATE, 1.0)
+
+    def db(audio):
+        return 20 * math.log10(float(audio.double().pow(2).mean().sqrt()) + 1e-15)
+
+    done = _finished(render, RATE, source, guides)
+    ramp = round(GATE_RAMP_S * RATE)
+    assert db(render[:, n + ramp:n + run_on]) > -40  # it was loud there
+    assert db(done[:, n + ramp:]) < -120  # now silent from the ramp's end, as the source is
+    body = slice(int(0.01 * RATE), n - int(0.03 * RATE))
+    assert db((done - render)[:, body]) < db(render[:, body]) - 30  # the kick before the gate: as the model made it
