@@ -45,7 +45,8 @@ RISE_DB = 6.0  # a spike the sound steps up after (its level over RISE_S after a
 RISE_S = 0.005
 CHARACTER_S = 0.1  # a variation's clicks within this either way are mended only where they outnumber the ...
 CHARACTER_RATIO = 2.0  # ... source's own (outside its attacks) this many times, where it has at least ...
-CHARACTER_CLICKS = 6  # ... this many there: a crackly source's variation (vinyl, a shaker's grains) keeps as much
+CHARACTER_SIGMAS = 8.0  # (a source's crackle is counted at this: a tick stands far out; a hat's grain, 4 to 6)
+CHARACTER_CLICKS = 4  # ... this many there: a crackly source's variation (vinyl, a shaker's grains) keeps as much
 # crackle as its source has; in a clean decay (a stray click of the source's aside) every click is the model's
 ATTACK_S = (0.005, 0.03)  # the source's attacks, from this long before each onset to this long after it, ...
 ONSET_DB = 10.0  # ... an onset where its 1 ms level stands this far over the loudest of the 10 ms before: kept
@@ -84,7 +85,7 @@ def _sources(source: np.ndarray, sample_rate: int, length: int) -> list[np.ndarr
         z, _ = surprise(own)
         clicked = z > SIGMAS
         kept.append((attacks | _spread(clicked, guard, guard) | _spread(z > SOURCE_SIGMAS, MARGIN + 2, MARGIN + 2),
-                     _density(clicked & ~attacks, sample_rate)))
+                     _density((z > CHARACTER_SIGMAS) & ~attacks, sample_rate)))
     return kept
 
 
