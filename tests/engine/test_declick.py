@@ -138,6 +138,6 @@ def test_a_crackly_source_keeps_its_crackle_and_a_clean_one_loses_the_models(sna
     source_ticks, _ = vinyl(sound, 40, seed=1)
     ticks, starts = vinyl(sound, 40, seed=2)  # the variation's own crackle: elsewhere than the source's
     assert len(starts) > 40
-    assert left(sound + source_ticks, ticks, starts) > 0.7
+    assert left(sound + source_ticks, ticks, starts) > 0.6  # 0.49 without the rule: the guard alone
     assert left(sound, ticks, starts) < 0.3
 
