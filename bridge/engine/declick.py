@@ -14,9 +14,8 @@ Restoration", Springer 1998, ch. 5):
   hat's tick, a clap's bursts: the source's own transients), or anything over SOURCE_SIGMAS at the same place, or
   where the source is in an attack (ATTACK_S about each of its onsets), the variation is left exactly as it is.
   Only what the model added, where the source was smooth, is mended; a spike the variation's own level steps up
-  after (RISE_DB) is an onset and stays too. Where the source crackles itself (vinyl, a shaker's grains: at least
-  CHARACTER_CLICKS clicks within CHARACTER_S), the variation's clicks there stay unless they outnumber the
-  source's CHARACTER_RATIO times: crackle is that source's character. (Without a source nothing is touched: a new sound's
+  after (RISE_DB) is an onset and stays too. (A crackly source, vinyl say, keeps its own ticks where they are; the
+  variation's ticks elsewhere go about half the time: docs/benchmarks.md.) (Without a source nothing is touched: a new sound's
   transients are its own, and no source tells them apart from the model's spikes.)
 - Mend: the flagged samples of a click (runs closer than ORDER merged, MARGIN samples added either side), if it
   is at most MAX_CLICK_S long, are replaced by the least-squares AR interpolation (Janssen, Veldhuis & Vries,
@@ -43,11 +42,6 @@ MARGIN = 2  # samples mended either side of a flagged run: a spike's skirts
 MAX_CLICK_S = 0.002  # longer runs are sound, not a click: left alone
 RISE_DB = 6.0  # a spike the sound steps up after (its level over RISE_S after against before) is an attack: kept
 RISE_S = 0.005
-CHARACTER_S = 0.1  # a variation's clicks within this either way are mended only where they outnumber the ...
-CHARACTER_RATIO = 2.0  # ... source's own (outside its attacks) this many times, where it has at least ...
-CHARACTER_SIGMAS = 8.0  # (a source's crackle is counted at this: a tick stands far out; a hat's grain, 4 to 6)
-CHARACTER_CLICKS = 4  # ... this many there: a crackly source's variation (vinyl, a shaker's grains) keeps as much
-# crackle as its source has; in a clean decay (a stray click of the source's aside) every click is the model's
 ATTACK_S = (0.005, 0.03)  # the source's attacks, from this long before each onset to this long after it, ...
 ONSET_DB = 10.0  # ... an onset where its 1 ms level stands this far over the loudest of the 10 ms before: kept
 
@@ -65,11 +59,9 @@ def declicked(renders: torch.Tensor, source: torch.Tensor, sample_rate: int) -> 
     untouchable = [_sources(own, sample_rate, length) for own in src]  # one source for a whole batch: read once
     for b in range(out.shape[0]):
         for c in range(out.shape[1]):
-            kept, crackle = untouchable[min(b, len(src) - 1)][min(c, src.shape[1] - 1)]  # a mono source: both sides
+            kept = untouchable[min(b, len(src) - 1)][min(c, src.shape[1] - 1)]  # a mono source: both sides
             z, predictors = surprise(out[b, c])
-            flagged = (z > SIGMAS) & ~kept
-            added = (crackle < CHARACTER_CLICKS) | (_density(flagged, sample_rate) > CHARACTER_RATIO * crackle)
-            out[b, c] = mended(out[b, c], flagged & added, predictors, longest, rise)
+            out[b, c] = mended(out[b, c], (z > SIGMAS) & ~kept, predictors, longest, rise)
     return torch.from_numpy(out).to(renders.dtype).to(renders.device)
 
 
@@ -83,9 +75,7 @@ def _sources(source: np.ndarray, sample_rate: int, length: int) -> list[np.ndarr
     kept = []
     for own in source:
         z, _ = surprise(own)
-        clicked = z > SIGMAS
-        kept.append((attacks | _spread(clicked, guard, guard) | _spread(z > SOURCE_SIGMAS, MARGIN + 2, MARGIN + 2),
-                     _density((z > CHARACTER_SIGMAS) & ~attacks, sample_rate)))
+        kept.append(attacks | _spread(z > SIGMAS, guard, guard) | _spread(z > SOURCE_SIGMAS, MARGIN + 2, MARGIN + 2))
     return kept
 
 
@@ -205,15 +195,6 @@ def _analysis_frames(x: np.ndarray, blocks: int) -> np.ndarray:
     """[blocks, 2 * BLOCK]: each block with half a block either side (zeros beyond the ends)."""
     padded = np.pad(x, (BLOCK // 2, blocks * BLOCK - len(x) + BLOCK // 2))
     return np.lib.stride_tricks.sliding_window_view(padded, 2 * BLOCK)[::BLOCK][:blocks]
-
-
-def _density(flagged: np.ndarray, sample_rate: int) -> np.ndarray:
-    """[L]: how many clicks (runs of flagged samples) start within CHARACTER_S either way of each sample."""
-    starts = flagged & ~np.concatenate([[False], flagged[:-1]])
-    reach = round(CHARACTER_S * sample_rate)
-    total = np.concatenate([[0], np.cumsum(starts)])
-    at = np.arange(len(flagged))
-    return total[np.minimum(len(flagged), at + reach + 1)] - total[np.maximum(0, at - reach)]
 
 
 def _spread(mask: np.ndarray, before: int, after: int) -> np.ndarray:

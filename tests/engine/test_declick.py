@@ -125,19 +125,18 @@ def vinyl(like: np.ndarray, per_second: float, seed: int) -> tuple[np.ndarray, n
     return ticks, starts
 
 
-def test_a_crackly_source_keeps_its_crackle_and_a_clean_one_loses_the_models(snare):
-    """Vinyl crackle in the source is its character: the variation keeps crackle of its own as dense; the same
-    crackle over a clean source is the model's, and goes."""
+def test_a_crackly_sources_ticks_stay_where_it_has_them_and_a_clean_ones_go(snare):
+    """Vinyl crackle in the source: a variation keeps the source's own ticks where they are (the guard), while the
+    same ticks over a clean source are the model's and go. (Its own ticks elsewhere go about half the time:
+    docs/benchmarks.md, the rule that kept more read a drum loop's rattle as crackle.)"""
     sound = np.pad(snare, ((0, 0), (0, 2 * RATE - snare.shape[1])))
+    ticks, starts = vinyl(sound, 40, seed=1)
+    assert len(starts) > 40
 
-    def left(source: np.ndarray, ticks: np.ndarray, starts: np.ndarray) -> float:
-        out = declick.declicked(as_tensor(0.8 * sound + ticks), as_tensor(source), RATE)[0].double().numpy()
-        return np.mean([np.abs(out - 0.8 * sound)[:, at:at + 3].max() > 0.5 * np.abs(ticks[:, at:at + 3]).max()
+    def left(source: np.ndarray) -> float:
+        out = declick.declicked(as_tensor(0.8 * (sound + ticks)), as_tensor(source), RATE)[0].double().numpy()
+        return np.mean([np.abs(out - 0.8 * sound)[:, at:at + 3].max() > 0.5 * 0.8 * np.abs(ticks[:, at:at + 3]).max()
                         for at in starts])
 
-    source_ticks, _ = vinyl(sound, 40, seed=1)
-    ticks, starts = vinyl(sound, 40, seed=2)  # the variation's own crackle: elsewhere than the source's
-    assert len(starts) > 40
-    assert left(sound + source_ticks, ticks, starts) > 0.6  # 0.49 without the rule: the guard alone
-    assert left(sound, ticks, starts) < 0.3
-
+    assert left(sound + ticks) > 0.95
+    assert left(sound) < 0.3
