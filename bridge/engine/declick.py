@@ -56,7 +56,7 @@ def declicked(renders: torch.Tensor, source: torch.Tensor, sample_rate: int) -> 
     length = out.shape[-1]
     longest = max(1, round(MAX_CLICK_S * sample_rate))
     rise = max(1, round(RISE_S * sample_rate))
-    untouchable = [_sources(own, sample_rate, length) for own in src]  # one source for a whole batch: read once
+    untouchable = [_left_alone(own, sample_rate, length) for own in src]  # one source for a whole batch: read once
     for b in range(out.shape[0]):
         for c in range(out.shape[1]):
             kept = untouchable[min(b, len(src) - 1)][min(c, src.shape[1] - 1)]  # a mono source: both sides
@@ -65,7 +65,7 @@ def declicked(renders: torch.Tensor, source: torch.Tensor, sample_rate: int) -> 
     return torch.from_numpy(out).to(renders.dtype).to(renders.device)
 
 
-def _sources(source: np.ndarray, sample_rate: int, length: int) -> list[np.ndarray]:
+def _left_alone(source: np.ndarray, sample_rate: int, length: int) -> list[np.ndarray]:
     """Per channel of ``source`` [C, L'], where a variation [.., length] is left alone (bool [length]): near the
     source's own clicks, at its borderline samples, in its attacks."""
     source = np.pad(source[:, :length], ((0, 0), (0, max(0, length - source.shape[-1]))))
