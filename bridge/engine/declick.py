@@ -14,9 +14,9 @@ Restoration", Springer 1998, ch. 5):
   hat's tick, a clap's bursts: the source's own transients), or anything over SOURCE_SIGMAS at the same place, or
   where the source is in an attack (ATTACK_S about each of its onsets), the variation is left exactly as it is.
   Only what the model added, where the source was smooth, is mended; a spike the variation's own level steps up
-  after (RISE_DB) is an onset and stays too. (A crackly source, vinyl say, keeps its own ticks where they are; the
-  variation's ticks elsewhere go about half the time: docs/benchmarks.md.) (Without a source nothing is touched: a new sound's
-  transients are its own, and no source tells them apart from the model's spikes.)
+  after (RISE_DB) is an onset and stays too. A crackly source (vinyl, say) keeps its own ticks where they are;
+  the variation's ticks elsewhere go about half the time (docs/benchmarks.md). Without a source nothing is
+  touched: a new sound's transients are its own, and no source tells them apart from the model's spikes.
 - Mend: the flagged samples of a click (runs closer than ORDER merged, MARGIN samples added either side), if it
   is at most MAX_CLICK_S long, are replaced by the least-squares AR interpolation (Janssen, Veldhuis & Vries,
   "Adaptive interpolation of discrete-time signals that can be modeled as autoregressive processes", IEEE Trans.
