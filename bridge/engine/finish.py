@@ -6,7 +6,8 @@
   sub and a recording's offset are kept and only what the model added goes; a generated sound gets none.
   What is left of the model's offset over a short clip is taken out by a smooth correction, zero at both ends,
   that follows the source's level (``sounding``): under its sound, none of it in its silences. A variation's
-  shape guide holds its ceiling once more right after the swap (``ceilings``). The split is a zero-phase FFT
+  shape guide holds its ceiling once more right after the swap (``ceilings``), and with it a gate: silent, to the
+  sample, where the source is digital silence (``silences``). The split is a zero-phase FFT
   filter (raised-cosine edge from 10 to 20 Hz) over the clip extended by its odd mirror image at both ends, so it
   shifts nothing in time and takes an offset out up to the last sample.
 - Level: a render that peaks above full scale is turned down as a whole to just under it, instead of clamping,
