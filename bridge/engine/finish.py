@@ -96,14 +96,15 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
         peak = model.abs().amax(dim=(-2, -1), keepdim=True)
         return model * (FULL_SCALE / peak.clamp(min=FULL_SCALE))
     source = source.float()[..., :renders.shape[-1]]
-    where = sounding(source, sample_rate)
+    gate = silences(source, sample_rate)
+    where = sounding(source, sample_rate, gate)
     model = _centred(high, where=where)
     kept = low_band(source, sample_rate).expand_as(model)
     if ceilings:
         swapped = model + kept
         for guide in ceilings:
             swapped = guide.trim(swapped)
-        model = swapped - kept
+        model = swapped * gate - kept  # and silent, to the sample, where the source is digital silence
     out = _centred(model + kept, source.mean(-1, keepdim=True), where)  # the source's offset exactly
     if not level:
         return out
@@ -143,12 +144,13 @@ def _hann(length: int, like: torch.Tensor) -> torch.Tensor:
     return hann / hann.mean()
 
 
-def sounding(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
+def sounding(source: torch.Tensor, sample_rate: int, gate: torch.Tensor | None = None) -> torch.Tensor:
     """[..., 1, L] weights, mean 1, for an offset correction that lives where ``source`` [..., C, L] sounds: its
     louder channel's magnitude smoothed over SMOOTH_S (twice a moving average), under a Hann window. Spread
     evenly, a correction of 0.0001 put a -80 dBFS bump into every digital silence of a loop; this way none goes
     there (and none at all where the source is digital silence: ``silences``), and under the hits it is as small and
-    as slow as their own level's envelope. A silent source: the Hann window."""
+    as slow as their own level's envelope. A silent source: the Hann window. ``gate``: ``silences(source)``, if
+    already made."""
     length = source.shape[-1]
     if length < 3:
         return torch.ones_like(source[..., :1, :])
@@ -158,7 +160,8 @@ def sounding(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
         padded = F.pad(level, (width // 2, width - width // 2))
         total = F.pad(padded.cumsum(-1), (1, 0))
         level = (total[..., width:width + length] - total[..., :length]) / width
-    weight = level.clamp(min=0) * _hann(length, level) * silences(source, sample_rate).double()
+    gate = silences(source, sample_rate) if gate is None else gate
+    weight = level.clamp(min=0) * _hann(length, level) * gate.double()
     scale = weight.mean(-1, keepdim=True)
     return torch.where(scale > 1e-12, weight / scale.clamp(min=1e-12), _hann(length, level)).to(source.dtype)
 

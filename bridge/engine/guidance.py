@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
-from bridge.engine.finish import silences
 from bridge.engine.schedules import alpha_sigma
 from bridge.errors import ConfigError
 
@@ -236,7 +235,6 @@ class SourceShape:
     settle_lift_db: float | None = None  # lift_db for settle(); None: the same as while sampling
     _ceiling: torch.Tensor | None = field(default=None, init=False, repr=False)
     _floor: torch.Tensor | None = field(default=None, init=False, repr=False)
-    _gate: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         if not 0 <= self.strength <= 1:
@@ -248,7 +246,6 @@ class SourceShape:
         # The floor is the source's own level less the margin, with no slack: a render equal to its source is
         # never under it, so it is left as it is (a slack here would lift the gaps between a loop's hits).
         self._floor = energy - self.margin_db
-        self._gate = silences(reference.float(), self.sample_rate)  # [1 or B, 1, L]: 0 in its digital silences
 
     def acts_at(self, t: float) -> bool:
         return 0 < t <= self.t_max and self.strength > 0
@@ -262,12 +259,9 @@ class SourceShape:
         return self.apply(audio, lift)
 
     def trim(self, audio: torch.Tensor) -> torch.Tensor:
-        """``audio`` [B, C, L] turned down where it exceeds the ceiling, nothing lifted, and silent where the source
-        is digital silence (to the sample, as a gate: finish.silences): held once more in finish.finish, right after
-        the source's band under 20 Hz is swapped in (why: its ``ceilings``)."""
-        gate = self._gate.to(audio)[..., :audio.shape[-1]]
-        gate = F.pad(gate, (0, audio.shape[-1] - gate.shape[-1]), value=1.0)  # past the source's end: as it is
-        return self.apply(audio, 0.0) * gate
+        """``audio`` [B, C, L] turned down where it exceeds the ceiling, nothing lifted: held once more in
+        finish.finish, right after the source's band under 20 Hz is swapped in (why: its ``ceilings``)."""
+        return self.apply(audio, 0.0)
 
     def apply(self, audio: torch.Tensor, lift_db: float | None = None) -> torch.Tensor:
         """``audio`` [B, C, L] turned down cell by cell where it exceeds the ceiling (and, with ``lift_db``, up
