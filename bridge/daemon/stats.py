@@ -38,8 +38,10 @@ class Stats:
 
     def note_render(self, kind: str, path: Path, seed, seconds: float, prefetched: bool) -> None:
         with self._lock:
+            # "at" is not rounded: bench-latency subtracts the moment of the press from it, and a press taken from
+            # the prefetch writes its file within a millisecond (rounded, it read -0.3 ms once and broke its table)
             self._recent.appendleft({"kind": kind, "path": str(path), "seed": seed, "render_s": round(seconds, 3),
-                                     "prefetched": prefetched, "at": round(time.time(), 3)})
+                                     "prefetched": prefetched, "at": time.time()})
         log.info("%s %s", kind, path)
 
     def latest(self) -> dict | None:
