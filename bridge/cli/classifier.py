@@ -67,6 +67,10 @@ def register(subparsers) -> None:
                         help="dropout before the last layer while training (default: %(default)s)")
     train.add_argument("--model", default=None, metavar="M",
                        help="the diffusion model whose estimates --augment model uses (default: the bundled one)")
+    train.add_argument("--weights-from", type=Path, default=None, metavar="FILE",
+                       help="train nothing: FILE's network, with the class guide's ceilings made from DATA's "
+                            "training sounds (its own, for a classifier made before ceilings existed), written "
+                            "to --out with FILE's card")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the read sounds (and estimates) here: a rerun on the same files reads nothing")
@@ -77,6 +81,7 @@ def run_train_classifier(args) -> int:
     import torch
 
     from bridge.engine.classifier import Features, save_classifier
+    from bridge.engine.guides.classes import class_ceilings
     from bridge.training import classify, labels
 
     weights = args.out if args.out.suffix.lower() == ".safetensors" else args.out.with_name(
@@ -95,6 +100,8 @@ def run_train_classifier(args) -> int:
     training = data.indices(held, inside=False)
     if len({int(data.labels[i]) for i in training}) < 2:
         raise BridgeError("fewer than two classes left to train on (after --held-out-kits and unreadable files)")
+    if args.weights_from is not None:
+        return _with_ceilings(args, weights, data, training)
     counts = Counter(data.classes[int(data.labels[i])] for i in training)
     log.info("training on %d sounds: %s", len(training), ", ".join(f"{n} {k}" for k, n in counts.items()))
     blurred = None
@@ -110,6 +117,9 @@ def run_train_classifier(args) -> int:
         model = classify.train(data, training, recipe, seed=args.seed, blurred=blurred,
                                progress=lambda step, loss: progress(step, total, f"loss {loss:.3f}"))
     seconds = time.perf_counter() - started
+    # The class guide's ceilings, from the same training sounds (bridge/engine/guides/classes.py)
+    model.ceilings = class_ceilings(data.windows[training], data.labels[training], data.classes, data.sample_rate)
+    model.ceilings[1]["command"] = _command(args, weights)
     card = {"training": {"command": _command(args, weights), "steps": recipe.steps, "batch": recipe.batch,
                          "augment": recipe.augment, "rough": recipe.rough, "masks": recipe.masks,
                          "members": recipe.members,
@@ -130,6 +140,32 @@ def run_train_classifier(args) -> int:
     return 0
 
 
+def _with_ceilings(args, weights: Path, data, training: list[int]) -> int:
+    """--weights-from: the network as it is, its card as it is, and ceilings from ``training`` (module doc)."""
+    import torch
+
+    from bridge.engine.classifier import load_classifier, save_classifier
+    from bridge.engine.guides.classes import class_ceilings
+
+    model, card = load_classifier(args.weights_from)
+    unknown = sorted(set(data.classes) - set(model.classes))
+    if unknown:
+        raise BridgeError(f"--weights-from {files.shown(str(args.weights_from))}: it has no class "
+                          f"{', '.join(unknown)} (its classes: {', '.join(model.classes)})")
+    if data.sample_rate != model.features.sample_rate:
+        raise BridgeError(f"--weights-from: it hears {model.features.sample_rate} Hz, the data was read at "
+                          f"{data.sample_rate} Hz")
+    chosen = torch.tensor(training)
+    ours = torch.tensor([model.classes.index(name) for name in data.classes])[data.labels[chosen]]
+    model.ceilings = class_ceilings(data.windows[chosen], ours, model.classes, data.sample_rate)
+    model.ceilings[1]["command"] = _command(args, weights)
+    kept = {key: value for key, value in card.items()
+            if key not in ("kind", "classes", "sample_rate", "features", "architecture", "ceilings")}
+    for path in save_classifier(model, weights, **kept):
+        print(path)
+    return 0
+
+
 def _recipe(args):
     return Recipe(steps=args.steps, augment=args.augment, rough=args.rough, masks=args.masks, members=args.members,
                   channels=tuple(args.channels), n_mels=args.mels, dropout=args.dropout)
@@ -137,6 +173,10 @@ def _recipe(args):
 
 def _command(args, weights: Path) -> str:
     """The command that trains the same classifier again."""
+    if args.weights_from is not None:
+        words = ["dd-bridge", "train-classifier", *map(str, args.data), "--out", str(weights), "--weights-from",
+                 str(args.weights_from)]
+        return shlex.join(words + (["--held-out-kits", *args.held_out_kits] if args.held_out_kits else []))
     words = ["dd-bridge", "train-classifier", *map(str, args.data), "--out", str(weights), "--steps",
              str(args.steps), "--augment", args.augment, "--rough", str(args.rough), "--masks", str(args.masks), "--members", str(args.members),
              "--channels", *map(str, args.channels), "--mels", str(args.mels), "--dropout", str(args.dropout),

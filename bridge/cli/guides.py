@@ -32,7 +32,9 @@ def register(subparsers) -> None:
                          help="length of each sound (default: 0.5; with --data, the model's window)")
     figures.add_argument("--data", nargs="+", type=Path, default=None, metavar="DIR",
                          help="real one-shots: also print how much less like them each guide makes the sounds "
-                              "(MMD^2 on dd-bridge eval's features, paired, with its standard error)")
+                              "(MMD^2 on dd-bridge eval's features, paired, with its standard error); a class "
+                              "guide's renders also against the real sounds of the asked class, where kits or "
+                              "class folders label them")
     figures.add_argument("--class-judge", nargs="+", type=Path, default=None, metavar="DIR",
                          help="labelled one-shots (as train-classifier reads them) for an independent judge of "
                               "class guides: logistic regression on dd-bridge eval's features, a model that did "
@@ -69,7 +71,7 @@ def run_eval_guides(args) -> int:
         shots = OneShots.load(scan(args.data), engine.sample_rate, engine.window)
         if len(shots) < 2:
             raise ConfigError(f"--data: need at least 2 readable audio files, found {len(shots)}")
-        judge = Judge(shots.windows, engine.sample_rate)
+        judge = Judge(shots.windows, engine.sample_rate, labels=_labels(args.data, shots.files))
         seconds = engine.window / engine.sample_rate if args.seconds is None else args.seconds
     class_judge = _class_judge(args.class_judge, engine.sample_rate) if args.class_judge else None
     print(f"{engine.card.name} on {engine.device} ({mode} mode): {args.pairs} pairs of {seconds:g} s, "
@@ -77,6 +79,16 @@ def run_eval_guides(args) -> int:
     evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=seconds, steps=args.steps, sampler=args.sampler,
                       seed=args.seed, mode=mode, judge=judge, best_of=args.best_of, class_judge=class_judge, report=lambda line: print(line, flush=True))
     return 0
+
+
+def _labels(data, files) -> list[str | None]:
+    """Each reference file's drum class where the label rule reads one (kits, class folders), else None: a class
+    guide's renders are then also judged against the real sounds of the asked class."""
+    from bridge.training.labels import labelled_folder
+
+    found = {item.path.resolve(): item.label for folder in data if folder.is_dir()
+             for item in labelled_folder(folder)}
+    return [found.get(Path(path).resolve()) for path in files]
 
 
 def _class_judge(folders, rate: int):

@@ -9,6 +9,9 @@ a CPU.
 
 Stored as ``NAME.safetensors`` with a YAML card ``NAME.yaml`` beside it (classes, sample rate, features, layer
 widths; the training data with its licences and the held-out accuracy, written by `dd-bridge train-classifier`).
+Beside the weights a classifier may carry its classes' envelope ceilings (``ceilings``: how loud each class's
+training sounds get, per band and moment; bridge/engine/guides/classes.py makes and uses them), read without them
+from older files.
 Weights are read with safetensors only: a pickled checkpoint is refused, never unpickled. The shipped default
 lives in models/classifiers/ (a sub-folder: the model registry reads every card directly in models/).
 """
@@ -34,6 +37,8 @@ CLASSIFIERS_DIR = constants.MODELS_DIR / "classifiers"
 DEFAULT_CLASSIFIER = CLASSIFIERS_DIR / "dd-drum-classes.safetensors"
 KIND = "dd-bridge drum classifier"  # the card's `kind`: a model card is not a classifier's
 MAX_WEIGHTS_BYTES = 16 << 20  # a classifier is well under 1 MB; anything this large is something else
+CEILINGS_KEY = "class_ceilings"  # the tensor beside the weights; the card's `ceilings` says what it is
+CEILING_GRID = ("sample_rate", "n_fft", "hop", "bands", "lowest_hz")  # what the card's `ceilings: grid:` names
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class DrumClassifier(nn.Module):
     def __init__(self, classes, features: Features = Features(), channels=(8, 16, 32, 32), dropout: float = 0.0):
         super().__init__()
         self.classes, self.features, self.channels = tuple(classes), features, tuple(channels)
+        # [classes, bands + 1, frames] dB and the card's `ceilings` entry describing them, or None (not weights)
+        self.ceilings: tuple[torch.Tensor, dict] | None = None
         self.dropout = nn.Dropout(dropout)  # training only: no weights, nothing in the card
         layers, width = [], 1
         for i, out in enumerate(self.channels):
@@ -107,6 +114,7 @@ class Ensemble(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.classes, self.features, self.channels = members[0].classes, members[0].features, members[0].channels
+        self.ceilings = members[0].ceilings
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features.log_mel(audio))  # the spectrogram once for all of them
@@ -131,10 +139,13 @@ def save_classifier(model: "DrumClassifier | Ensemble", path: str | os.PathLike,
     weights = Path(path).expanduser()
     if weights.suffix.lower() != ".safetensors":
         weights = weights.with_name(weights.name + ".safetensors")
+    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    if model.ceilings is not None:
+        values, card["ceilings"] = model.ceilings
+        state[CEILINGS_KEY] = values.detach().float().cpu().contiguous()
     text = yaml.safe_dump(model.card(**card), sort_keys=False, allow_unicode=True, width=116)
     for target in (weights, card_path(weights)):
         files.check_new(target, CheckpointError)
-    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     files.create_new(weights, safetensors.torch.save(state, metadata={"format": "pt"}), CheckpointError)
     try:
         files.create_new(card_path(weights), text.encode("utf-8"), CheckpointError)
@@ -168,8 +179,20 @@ def load_classifier(path: str | os.PathLike | None = None) -> tuple["DrumClassif
         raise CheckpointError(f"{card_path(weights)}: cannot read the card ({type(error).__name__}: "
                               f"{one_line(error)})") from None
     state = read_safetensors(weights, MAX_WEIGHTS_BYTES)
+    ceilings = state.pop(CEILINGS_KEY, None)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise CheckpointError(f"{weights}: the weights do not fit the card ({one_line(error)})") from None
+    if ceilings is not None:
+        entry = card.get("ceilings")
+        grid = entry.get("grid") if isinstance(entry, dict) else None
+        # every figure of the grid a positive number: the guide interpolates with them
+        numbers = isinstance(grid, dict) and all(isinstance(grid.get(key), (int, float)) and not isinstance(
+            grid.get(key), bool) and grid[key] > 0 for key in CEILING_GRID)
+        if not numbers or ceilings.dim() != 3 or len(ceilings) != len(classes) \
+                or ceilings.shape[1] != int(grid["bands"]) + 1 or not torch.isfinite(ceilings).all():
+            raise CheckpointError(f"{weights}: its class ceilings do not fit the card (a [classes, bands, frames] "
+                                  "tensor described by the card's `ceilings`)")
+        model.ceilings = (ceilings.float(), entry)
     return model.eval(), card

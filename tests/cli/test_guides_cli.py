@@ -135,3 +135,19 @@ def test_eval_guides_counts_renders_in_the_asked_class_by_its_classifier_and_an_
     assert lines[0].startswith("class judge: 28 sounds of 2 kits; on each kit when trained on the others: ")
     line = next(line for line in lines if line.startswith("class=1:kick"))
     assert re.search(r"in the asked class: \d+ % -> \d+ % by its classifier, \d+ % -> \d+ % by the judge", line), line
+
+
+def test_eval_guides_judges_a_class_guide_against_real_sounds_of_its_class(tmp_path, tiny_model_path, drumkits):
+    """With labelled kits as --data, a guide toward a class (or a mix) is also judged against the real sounds of
+    it; away from a class, or toward one the data has too few of, only against them all."""
+    result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 3, "--steps", 2, "--guide",
+                       "class=1:kick", "--guide", "class=1:kick*0.5+hat*0.5", "--guide", "class=-1:kick",
+                       "--guide", "class=1:tom", "--data", drumkits / "ElectricEmpireKit", config=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[2:]}
+    assert set(lines) == {"class=1:kick", "class=1:kick*0.5+hat*0.5", "class=-1:kick", "class=1:tom"}
+    for guide in ("class=1:kick", "class=1:kick*0.5+hat*0.5"):
+        assert re.search(r"; MMD\^2 to the real sounds [+-]\d\.\d{4} \+- \d\.\d{4}; MMD\^2 to the asked class's real "
+                         r"sounds \(unguided: to all\) [+-]\d\.\d{4} \+- \d\.\d{4}", lines[guide]), lines[guide]
+    for guide in ("class=-1:kick", "class=1:tom"):  # away from it; the kit has no toms
+        assert "; MMD^2 to the real sounds " in lines[guide] and "asked class's real sounds" not in lines[guide]

@@ -108,3 +108,35 @@ def test_the_recipe_s_options_reach_the_classifier_and_its_card(tmp_path, drumki
         main(["train-classifier", str(drumkits / "Millo-Drums_v.1"), "--out", str(tmp_path / "x"), "--rough", "1.5"])
     assert stopped.value.code == 2
     assert "--rough: must be in 0..1, got 1.5" in capsys.readouterr().err
+
+
+def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given_them(tmp_path, drumkits, capsys):
+    """train-classifier writes the class guide's ceilings from its training sounds; --weights-from gives them to a
+    classifier made before them, its network and card kept as they were."""
+    import torch
+
+    from bridge.engine.classifier import DrumClassifier, Features, save_classifier
+    from bridge.training.labels import CLASSES
+
+    kits = [str(drumkits / "Millo-Drums_v.1"), str(drumkits / "Audiophob")]
+    out = tmp_path / "new"
+    assert main(["train-classifier", *kits, "--out", str(out), "--steps", "2", "--held-out-kits", "Audiophob"]) == 0
+    model, card = load_classifier(out.with_suffix(".safetensors"))
+    values, entry = model.ceilings
+    assert values.shape[:2] == (7, 33) and entry == card["ceilings"] and entry["percentile"] == 75
+    assert sum(entry["sounds"].values()) == 15  # Millo-Drums' labelled sounds; the held-out kit gave none
+    old = DrumClassifier(CLASSES, Features()).eval()
+    save_classifier(old, tmp_path / "old", training={"command": "by hand"}, held_out={"accuracy": 0.5})
+    capsys.readouterr()
+    assert main(["train-classifier", *kits, "--out", str(tmp_path / "given"), "--weights-from",
+                 str(tmp_path / "old.safetensors"), "--held-out-kits", "Audiophob"]) == 0
+    given, given_card = load_classifier(tmp_path / "given.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(given.state_dict().values(), old.state_dict().values()))
+    assert torch.equal(given.ceilings[0], values)  # the same training sounds, the same ceilings
+    assert given_card["training"] == {"command": "by hand"} and given_card["held_out"] == {"accuracy": 0.5}
+    assert "--weights-from" in given_card["ceilings"]["command"]
+    save_classifier(DrumClassifier(("kick", "hat"), Features()).eval(), tmp_path / "two")
+    assert main(["train-classifier", *kits, "--out", str(tmp_path / "no"), "--weights-from",
+                 str(tmp_path / "two.safetensors")]) == 1
+    assert "it has no class clap, cymbal, perc, snare, tom (its classes: kick, hat)" in capsys.readouterr().err
+    assert not (tmp_path / "no.safetensors").exists()

@@ -4,15 +4,17 @@ kicks where unguided sampling picks either. The shipped classifier's card agrees
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import pytest
 import torch
 
 from bridge.engine.classifier import DEFAULT_CLASSIFIER, DrumClassifier, Features, load_classifier, save_classifier
-from bridge.engine.guidance import Guided
+from bridge.engine.guidance import BANDS, HOP, Guided, cell_energy_db
 from bridge.engine.guides.builtin import GuideContext
-from bridge.engine.guides.classes import CLASS, logits, parse
+from bridge.engine.guides.classes import (CEILING_PERCENTILE, CLASS, EnvelopeGuide, class_ceilings, logits, parse,
+                                          regrid)
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import step_grid
 from bridge.errors import BridgeError, CheckpointError, ConfigError
@@ -113,3 +115,81 @@ def test_the_shipped_classifier_s_card_agrees_with_its_weights(drumkits):
     data = classify.ClassSet.load(labels.labelled([drumkits / "Millo-Drums_v.1"]), model.features)
     again = classify.accuracy(model, data, list(range(len(data.kits)))).card()["overall"]
     assert card["held_out"]["accuracy"]["per_kit"]["Millo-Drums_v.1"] == again
+
+
+@pytest.fixture(scope="module")
+def real_ceilings(drumkits):
+    """The class ceilings of three real kits' labelled one-shots (as train-classifier makes them), and the data."""
+    data = classify.ClassSet.load(labels.labelled([drumkits / kit for kit in ("Millo-Drums_v.1", "BJA_Pacific",
+                                                                                  "VariBreaks")]),
+                                  Features(window=16384))
+    return class_ceilings(data.windows, data.labels, data.classes, data.sample_rate), data
+
+
+def test_a_class_s_ceiling_is_what_three_in_four_of_its_sounds_stay_under(real_ceilings):
+    (ceilings, entry), data = real_ceilings
+    assert ceilings.shape == (len(data.classes), BANDS + 1, 16384 // HOP + 1)
+    assert entry["percentile"] == CEILING_PERCENTILE == 75 and entry["grid"]["sample_rate"] == RATE
+    cells = cell_energy_db(data.windows.float(), RATE)
+    cells = cells - cells.amax(dim=(1, 2), keepdim=True)
+    for k, name in enumerate(data.classes):
+        mine = cells[data.labels == k]
+        assert entry["sounds"][name] == len(mine)
+        if len(mine):  # at or under the (time-spread) 75th percentile: at least 3 cells in 4
+            assert float((mine <= ceilings[k] + 1e-4).float().mean()) >= 0.75
+        else:
+            assert (ceilings[k] == 0).all()  # no sounds, no ceiling
+    kick, hat = data.classes.index("kick"), data.classes.index("hat")
+    low, high = slice(0, 3), slice(BANDS - 4, BANDS + 1)  # up to 60 Hz (bands 3 and 4 hold no STFT bin); over 13 kHz
+    loudest = lambda k, bands: float(ceilings[k, bands, :20].amax(-1).mean())  # noqa: E731  the first 0.1 s
+    assert loudest(kick, low) > loudest(hat, low) + 15 and loudest(hat, high) > loudest(kick, high) + 10
+
+
+def test_the_ceiling_keeps_a_guide_from_leaving_what_no_sound_of_its_class_has(real_ceilings, drumkits):
+    """A closed hat over a steady 25 Hz rumble (as a guide's step lifted under kicks and snares): guided toward a
+    hat under the hats' ceiling, the rumble goes (no hat has it); the same step without the ceiling leaves it."""
+    (ceilings, entry), data = real_ceilings
+    hat = one_shot(drumkits, "ForzeeStereo/HiHatClosed-0.wav", 16384)
+    time = torch.arange(16384) / RATE
+    rumbled = (hat + 0.05 * torch.sin(2 * torch.pi * 25 * time))[None]
+    loss = CLASS.make(1.0, "hat", GuideContext(RATE)).loss
+    capped = EnvelopeGuide(loss, 1.0, RATE, regrid(ceilings[data.classes.index("hat")], entry["grid"], RATE))
+    free = EnvelopeGuide(loss, 1.0, RATE)
+    rumble = lambda audio: float(cell_energy_db(audio, RATE)[0, 0].mean())  # noqa: E731  band 0 (under 40 Hz)
+    before, after, left = rumble(rumbled), rumble(capped(rumbled, 0.5)), rumble(free(rumbled, 0.5))
+    assert after < before - 10 and after < left - 10, (before, after, left)
+
+
+def test_a_ceiling_is_carried_onto_another_rate_s_grid(real_ceilings):
+    (ceilings, entry), _ = real_ceilings
+    kick = ceilings[0]
+    assert regrid(kick, entry["grid"], RATE) is kick
+    at_16k = regrid(kick, entry["grid"], 16000)
+    assert at_16k.shape == (BANDS + 1, math.ceil(16384 / RATE * 16000 / HOP) + 1)
+    assert float(at_16k.min()) >= float(kick.min()) - 1e-4 and float(at_16k.max()) <= float(kick.max()) + 1e-4
+    # 0.1 s in, at about 1 kHz: the same level on either grid, within the interpolation's reach
+    def at(values, rate, hz, seconds):
+        centres = [0.0] + torch.logspace(math.log10(40), math.log10(rate / 2), BANDS).tolist()
+        band = min(range(len(centres)), key=lambda k: abs(math.log((centres[k] or 20) / hz)))
+        return float(values[band, round(seconds * rate / HOP)])
+    assert at(at_16k, 16000, 1000, 0.1) == pytest.approx(at(kick, RATE, 1000, 0.1), abs=6)
+
+
+def test_ceilings_travel_with_the_classifier_and_a_bad_one_is_refused(tmp_path, small, real_ceilings):
+    (ceilings, entry), data = real_ceilings
+    assert load_classifier(small.path)[0].ceilings is None  # a file from before them still loads
+    model = DrumClassifier(labels.CLASSES, Features(window=8192)).eval()
+    model.ceilings = (ceilings, entry)
+    save_classifier(model, tmp_path / "with")
+    loaded, card = load_classifier(tmp_path / "with.safetensors")
+    assert torch.equal(loaded.ceilings[0], ceilings) and card["ceilings"] == entry == loaded.ceilings[1]
+    guide = CLASS.make(1.0, f"{tmp_path / 'with.safetensors'}#kick*0.5+hat*0.5", GuideContext(RATE))
+    assert torch.equal(guide.ceiling, torch.maximum(ceilings[0], ceilings[2]))
+    assert CLASS.make(-1.0, f"{tmp_path / 'with.safetensors'}#kick", GuideContext(RATE)).ceiling is None
+    text = (tmp_path / "with.yaml").read_text()
+    for name, broken in [("nogrid", text.replace("  grid:\n", "  grid_was:\n")),
+                         ("badgrid", text.replace("    hop: 256", "    hop: -256"))]:
+        (tmp_path / f"{name}.safetensors").write_bytes((tmp_path / "with.safetensors").read_bytes())
+        (tmp_path / f"{name}.yaml").write_text(broken)
+        with pytest.raises(CheckpointError, match="its class ceilings do not fit the card"):
+            load_classifier(tmp_path / f"{name}.safetensors")

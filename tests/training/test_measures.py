@@ -162,3 +162,28 @@ def test_clicks_are_counted_in_a_decay_not_in_its_attack_its_noise_or_its_silenc
     assert torch.equal(features.clicks(silent, rate), features.clicks(hits, rate))
     judge = evaluate.Judge(hits[:8], rate)
     assert judge.score("clicked", clicked[8:]).clicks >= judge.score("plain", hits[8:]).clicks + 9
+
+
+def test_real_kicks_are_as_drum_like_as_real_drums_when_judged_against_real_kicks(drumkits):
+    """A class guide's renders are all of one class. Against a kit's whole mix, real kicks of other kits read far
+    less drum-like than those kits' whole mix do; against the reference's kicks, they are as close as the mix is
+    to the mix (Judge.paired_to_classes). The two sets are independent draws, so this is the expected change of a
+    perfect kick guide: zero, within its error."""
+    from bridge.training.labels import labelled
+
+    window = 16384
+    reference = labelled([drumkits / kit for kit in ("Millo_MultiLayered2", "BJA_Pacific", "VariBreaks")])
+    shots = data.OneShots.load([item.path for item in reference], RATE, window)
+    assert len(shots) == len(reference)
+    judge = evaluate.Judge(shots.windows, RATE, labels=[item.label for item in reference])
+    others = labelled([drumkits / kit for kit in ("ElectricEmpireKit", "The Black Pearl 1.0", "ForzeeStereo")])
+    kicks = [item.path for item in others if item.label == "kick"]
+    mix = [item.path for item in others][::len(others) // len(kicks)][:len(kicks)]  # every class, as many
+    assert len(kicks) >= 12 and {"kick", "snare", "hat"} <= {item.label for item in others if item.path in mix}
+    kicks, mix = (data.OneShots.load(files, RATE, window).windows for files in (kicks, mix))
+    plain, plain_error = judge.paired_difference(kicks, mix)
+    to_kicks, error = judge.paired_to_classes(kicks, mix, ["kick"])
+    assert plain > 2 * plain_error  # by the whole mix: real kicks are "less drum-like"
+    assert abs(to_kicks) < 2 * error and to_kicks < plain - 0.1
+    assert judge.paired_to_classes(kicks, mix, ["triangle"]) is None  # no such sounds: no figure
+    assert evaluate.Judge(shots.windows, RATE).paired_to_classes(kicks, mix, ["kick"]) is None  # unlabelled

@@ -33,6 +33,9 @@ class GuideFigures:
     seconds_per_step: float
     goal: float | None = None  # the target, in the guide's unit
     likeness: tuple[float, float] | None = None  # MMD^2 to real one-shots, guided minus unguided, and its se
+    # A class guide: MMD^2 of the guided renders to the real one-shots of the asked classes, minus the unguided
+    # renders' to all of them, and its se (Judge.paired_to_classes: what a class guide is judged by)
+    class_likeness: tuple[float, float] | None = None
     best_of: tuple[int, list[float]] | None = None  # (N, per pair the best of N unguided renders by the measure)
     # A class guide: the share of renders (unguided, guided) in the asked class, by its own classifier and by an
     # independent judge (one that did not guide: a guide can fool its own classifier).
@@ -64,6 +67,9 @@ class GuideFigures:
         if self.likeness is not None:
             change, error = self.likeness
             line += f"; MMD^2 to the real sounds {change:+.4f} +- {error:.4f}"
+        if self.class_likeness is not None:
+            change, error = self.class_likeness
+            line += f"; MMD^2 to the asked class's real sounds (unguided: to all) {change:+.4f} +- {error:.4f}"
         if self.in_class is not None:
             line += "; in the asked class: {:.0f} % -> {:.0f} % by its classifier".format(*(100 * v for v in
                                                                                            self.in_class))
@@ -140,6 +146,9 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
             figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
                                                                  class_judge))
+            if judge is not None and request.weight > 0:  # toward a class: judged against real sounds of it
+                figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(
+                    guided, plain, kind.asked(request.target)))
         if best_of > 1:
             values = [measure(audio, engine.sample_rate) for audio in candidates]
             best = [max(column, key=figure.progress) for column in zip(*values)]
