@@ -44,6 +44,10 @@ def register(subparsers) -> None:
                                      description="Render new sounds from the model alone.")
     generate.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
                           help="length of each sound in seconds (default: the model's window)")
+    generate.add_argument("--shape", type=setting("shape"), default=constants.DEFAULT_SHAPE, metavar="F",
+                          help="how closely new sounds keep to the shape of the drum class each is heard as (its "
+                               "ceiling over time and frequency), 0 (the model alone) to 1; one-shots only "
+                               "(default: %(default)s)")
     finish_option(generate)
     loop_options(generate, "generate loops that wrap seamlessly, exactly --bars long at --bpm")
     _common_options(generate, seed=True)
@@ -146,6 +150,8 @@ def loop_length(args) -> Bars | None:
         return None
     if args.command == "generate" and (bars is None or args.seconds is not None):
         raise ConfigError("generate --loop takes its length from --bars and --bpm (not --seconds)")
+    if args.command == "generate" and args.shape != constants.DEFAULT_SHAPE:
+        raise ConfigError("generate --shape is for one-shots (a loop holds every drum class), not --loop")
     if args.finish == "off":
         raise ConfigError("--finish off does not go with --loop (a loop is finished as it is played)")
     return bars
@@ -242,6 +248,7 @@ def run_generate(args) -> int:
     steering = Steering.of(requests, args, engine)
     outputs = _render(engine, "generate", args, steering, bars=bars)
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
+               "shape": None if args.shape == constants.DEFAULT_SHAPE else args.shape,
                "finish": _finish_named(args), **_loop_named(args, bars), **steering.options}
     stem = " ".join(filter(None, (safe_name(engine.card.name, "model"), loop_label(args.loop, bars))))
     return _write_all(args, outputs, engine, model, "generate", stem, [], options)
@@ -366,7 +373,7 @@ def _render(engine, label: str, args, steering: Steering, *, clip: Clip | None =
             return clips.generate_loops(engine, args.count, bars, seed=args.seed, **resample_named(args), **common)
         if args.command == "generate":
             return clips.generate_clips(engine, args.count, args.seconds, seed=args.seed,
-                                        finish=args.finish == "on", **common)
+                                        finish=args.finish == "on", shape=args.shape, **common)
         if args.command == "vary" and args.loop:
             return clips.vary_loop(engine, clip, args.count, bars, noise=args.noise, seed=args.seed,
                                    shape=args.shape, **resample_named(args), **common)

@@ -34,6 +34,7 @@ from bridge.engine.finish import finish, fit_level, levelled
 from bridge.engine.guidance import source_shape
 from bridge.engine.guides import registry
 from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.guides.classes import heard_ceiling
 from bridge.engine.inpaint import (DEFAULT_RESAMPLE, FADE_SECONDS, KNOWN_MAX_NOISE, KnownPart, circular_layout,
                                    crossfade, known_start, resampling, splice)
 from bridge.engine.regions import Region
@@ -96,18 +97,27 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
 
 def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
                    sampler: str | None = None, seed: Seed = None, finish: bool = True, guides: Guides = (),
-                   guide_mode: str = "cheap", progress: Progress = None, cancel: Cancel = None) -> list[Clip]:
-    """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); finished and
-    levelled (bridge.engine.finish) unless `finish=False` (clamped, as diffusers' pipeline writes them); `guides`
-    as for vary_clip. `sampler` None or "auto": the one measured best for new sounds (constants.sampler_for)."""
+                   guide_mode: str = "cheap", shape: float = DEFAULT_SHAPE, progress: Progress = None,
+                   cancel: Cancel = None) -> list[Clip]:
+    """`count` new stereo sounds at the model's rate, `seconds` long (default: one model window); kept under the
+    ceiling of the drum class each is heard as (`shape` in [0, 1]: how much of what exceeds it goes per step;
+    bridge.engine.guides.classes.HeardCeiling), finished and levelled (bridge.engine.finish) unless `finish=False`
+    (clamped, no shape, as diffusers' pipeline writes them); `guides` as for vary_clip. `sampler` None or "auto":
+    the one measured best for new sounds (constants.sampler_for)."""
+    if isinstance(shape, bool) or not isinstance(shape, (int, float)) or not 0 <= shape <= 1:
+        raise ConfigError(f"shape must be a number in [0, 1], got {shape!r}")
     sampler = sampler_for(sampler, kind=NEW_SOUND)
     length = engine.window if seconds is None else round(seconds * engine.sample_rate)
     if length < 1:
         raise ConfigError(f"seconds must be positive, got {seconds}")
     engine.check_length(length, count)
     _note_length(engine, length)
+    shaping = _guides(engine, guides, guide_mode)
+    if finish and shape > 0:  # a new sound's shape, as a variation's is its source's: its heard class's ceiling
+        heard = heard_ceiling(engine.sample_rate, shape)
+        shaping += [heard] if heard is not None else []
     outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
-                              cancel=cancel, clamp=not finish, guides=_guides(engine, guides, guide_mode),
+                              cancel=cancel, clamp=not finish, guides=shaping,
                               margin=EDGE_MARGIN if finish else 0, lead_in=LEAD_IN if finish else 0)
     if finish:  # and at a sample pack's level (bridge.engine.finish.levelled)
         outputs = [levelled(_finished(y, engine.sample_rate)) for y in outputs]

@@ -225,3 +225,21 @@ def test_finish_off_is_the_network_alone_and_is_recreated(tmp_path, tiny_model_p
     assert not np.array_equal(on, off)
     again = written(dd_bridge(*command[1:], "--out", tmp_path / "again"), 1)[0]
     assert np.array_equal(read_audio(again).samples, off)
+
+
+def test_generate_shape_is_named_in_the_command_and_refused_with_a_loop(tmp_path, tiny_model_path):
+    """--shape 0: the model alone (no heard class's ceiling), named in the recreating command and made again to the
+    bit; the default is not named; with --loop it is one line."""
+    shaped = written(dd_bridge("generate", "--model", tiny_model_path, "--seed", "5", "--seconds", "0.1", *FAST,
+                               "--out", tmp_path / "on"), 1)[0]
+    alone = written(dd_bridge("generate", "--model", tiny_model_path, "--seed", "5", "--seconds", "0.1", *FAST,
+                              "--shape", "0", "--out", tmp_path / "off"), 1)[0]
+    assert "--shape" not in read_metadata(shaped)["command"]
+    command = shlex.split(read_metadata(alone)["command"])
+    assert command[command.index("--shape") + 1] == "0.0"
+    assert not np.array_equal(read_audio(shaped).samples, read_audio(alone).samples)
+    again = written(dd_bridge(*command[1:], "--out", tmp_path / "again"), 1)[0]
+    assert np.array_equal(read_audio(again).samples, read_audio(alone).samples)
+    refused = dd_bridge("generate", "--model", tiny_model_path, "--loop", "--bars", "1", "--bpm", "120", "--shape",
+                        "0.5", "--out", tmp_path / "loop")
+    assert refused.returncode == 1 and "generate --shape is for one-shots" in refused.stderr

@@ -13,8 +13,12 @@ import torch
 from bridge.engine.classifier import DEFAULT_CLASSIFIER, DrumClassifier, Features, load_classifier, save_classifier
 from bridge.engine.guidance import BANDS, HOP, Guided, cell_energy_db
 from bridge.engine.guides.builtin import GuideContext
-from bridge.engine.guides.classes import (CEILING_PERCENTILE, CLASS, EnvelopeGuide, class_ceilings, logits, parse,
-                                          regrid)
+from bridge.engine import clips
+from bridge.engine.checkpoints import load_model
+from bridge.engine.engine import Engine
+from bridge.engine.guides import classes as classes_module
+from bridge.engine.guides.classes import (CEILING_PERCENTILE, CLASS, HEARD_T_MAX, EnvelopeGuide, class_ceilings,
+                                          heard_ceiling, logits, parse, regrid)
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import step_grid
 from bridge.errors import BridgeError, CheckpointError, ConfigError
@@ -193,3 +197,45 @@ def test_ceilings_travel_with_the_classifier_and_a_bad_one_is_refused(tmp_path, 
         (tmp_path / f"{name}.yaml").write_text(broken)
         with pytest.raises(CheckpointError, match="its class ceilings do not fit the card"):
             load_classifier(tmp_path / f"{name}.safetensors")
+
+
+def test_a_new_sound_is_kept_under_the_ceiling_of_the_class_it_is_heard_as(drumkits):
+    """A real kick over a hiss floor 40 dB under its peak for the whole clip (what the bundled model's new sounds
+    hold): heard as a kick (or its runner-up class), the hiss goes where no kick has it; the kick alone is left
+    nearly as it is; half the strength takes less off; nothing acts while the estimate is a blur (t over
+    HEARD_T_MAX)."""
+    heard = heard_ceiling(RATE)
+    assert heard is not None and heard.acts_at(HEARD_T_MAX) and not heard.acts_at(min(1.0, HEARD_T_MAX + 0.01))
+    kick = one_shot(drumkits, "The Black Pearl 1.0/PearlKick-Med.wav", 16384)[None]
+    noise = torch.randn(1, 2, 16384, generator=torch.Generator().manual_seed(3))
+    hissing = kick + 0.01 * kick.abs().amax() * noise
+    hiss = lambda audio: float(cell_energy_db(audio, RATE)[0, 20:, 40:].mean())  # noqa: E731  over 2 kHz, 0.2 s on
+    cleaned, half = heard(hissing, 0.5), heard_ceiling(RATE, 0.5)(hissing, 0.5)
+    assert hiss(cleaned) < hiss(half) < hiss(hissing) - 3 and hiss(cleaned) < hiss(hissing) - 10, \
+        (hiss(hissing), hiss(half), hiss(cleaned))
+    change = (heard(kick, 0.5) - kick).pow(2).sum() / kick.pow(2).sum()
+    assert 10 * math.log10(float(change)) < -15  # a real kick: what it has, it keeps
+
+
+def test_new_sounds_get_the_heard_class_s_ceiling_only_with_the_finish_and_a_shape(monkeypatch, small, caplog):
+    calls = []
+
+    def counted(rate, strength=1.0):
+        calls.append(strength)
+        return None
+
+    monkeypatch.setattr(clips, "heard_ceiling", counted)
+    engine = Engine(load_model("dd-drums-small"), device="cpu")
+    clips.generate_clips(engine, 1, 0.05, steps=1, seed=0)
+    clips.generate_clips(engine, 1, 0.05, steps=1, seed=0, shape=0.4)
+    clips.generate_clips(engine, 1, 0.05, steps=1, seed=0, shape=0)
+    clips.generate_clips(engine, 1, 0.05, steps=1, seed=0, finish=False)
+    assert calls == [1.0, 0.4]
+    with pytest.raises(ConfigError, match="shape must be a number in"):
+        clips.generate_clips(engine, 1, 0.05, steps=1, seed=0, shape=2)
+    monkeypatch.undo()
+    # a classifier without ceilings: none; an unreadable one: none, and said once in the log, never refused
+    monkeypatch.setattr(classes_module, "DEFAULT_CLASSIFIER", small.path)
+    assert heard_ceiling(RATE) is None
+    monkeypatch.setattr(classes_module, "DEFAULT_CLASSIFIER", small.path.with_name("gone.safetensors"))
+    assert heard_ceiling(RATE) is None and "without the heard class's ceiling" in caplog.text
