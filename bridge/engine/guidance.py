@@ -196,9 +196,13 @@ def band_matrix(sample_rate: int, n_fft: int = N_FFT, bands: int = BANDS) -> tor
 def cell_energy_db(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """[B, bands + 1, frames] energy per band and STFT frame of [B, C, L] audio, summed over channels, in dB."""
     spec = stft(audio)
+    return band_energy_db(spec, band_matrix(sample_rate).to(spec.real))
+
+
+def band_energy_db(spec: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """``cell_energy_db`` of an STFT [B, C, bins, frames] already made, with its ``band_matrix``."""
     power = spec.abs().pow(2).sum(dim=1)  # [B, bins, frames]
-    bands = torch.einsum("kf,bft->bkt", band_matrix(sample_rate).to(power), power)
-    return 10 * torch.log10(bands.clamp(min=10 ** (SILENCE_DB / 10)))
+    return 10 * torch.log10(torch.einsum("kf,bft->bkt", matrix, power).clamp(min=10 ** (SILENCE_DB / 10)))
 
 
 def stft(audio: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
@@ -268,9 +272,8 @@ class SourceShape:
         where it fell below the source by more than the margin, by at most lift_db)."""
         lift_db = self.lift_db if lift_db is None else lift_db
         spec = stft(audio)
-        power = spec.abs().pow(2).sum(dim=1)
-        matrix = band_matrix(self.sample_rate).to(power)
-        energy = 10 * torch.log10(torch.einsum("kf,bft->bkt", matrix, power).clamp(min=10 ** (SILENCE_DB / 10)))
+        matrix = band_matrix(self.sample_rate).to(spec.real)
+        energy = band_energy_db(spec, matrix)
         ceiling = self._ceiling.to(energy)[..., :energy.shape[-1]]
         if ceiling.shape[-1] < energy.shape[-1]:  # past the source's end (the engine's padding): silence
             ceiling = F.pad(ceiling, (0, energy.shape[-1] - ceiling.shape[-1]), value=SILENCE_DB + self.margin_db)

@@ -7,7 +7,8 @@ Rouard and Hadjeres 2021). A negative weight moves away from the class. The clas
 (linearly: it only has to hear the class) when the model's rate is not its own. The loss is stepped through the
 estimate's envelope (``EnvelopeGuide``), not its samples: see there why. A classifier that carries its classes'
 ceilings (``class_ceilings``, made by `dd-bridge train-classifier` from its training sounds) also keeps the
-estimate under the asked class's: see ``EnvelopeGuide`` why.
+estimate under the asked class's: see ``EnvelopeGuide`` why. The same ceilings shape every new sound, under the
+classes the shipped classifier hears in it (``HeardCeiling``, generate's --shape).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from bridge.engine.classifier import DEFAULT_CLASSIFIER, DrumClassifier, load_classifier
-from bridge.engine.guidance import (BANDS, HOP, LOWEST_BAND_HZ, N_FFT, SILENCE_DB, LossGuide, band_matrix,
+from bridge.engine.guidance import (BANDS, HOP, LOWEST_BAND_HZ, N_FFT, LossGuide, band_energy_db, band_matrix,
                                     cell_energy_db, stft, with_band_gains)
 from bridge.engine.guides.builtin import GuideContext
 from bridge.engine.schedules import alpha_sigma
@@ -78,10 +79,7 @@ class EnvelopeGuide(LossGuide):
 
     def over_ceiling(self, spec: torch.Tensor, matrix: torch.Tensor, step_db: torch.Tensor) -> torch.Tensor:
         """[B, bands + 1, frames]: how far each cell would end over the ceiling (+ margin) after ``step_db``."""
-        power = spec.abs().pow(2).sum(dim=1)
-        after = 10 * torch.log10(torch.einsum("kf,bft->bkt", matrix, power).clamp(min=10 ** (SILENCE_DB / 10)))
-        after = after + step_db
-        after = after - after.amax(dim=(1, 2), keepdim=True)
+        after = _under_loudest(band_energy_db(spec, matrix) + step_db)
         return (after - _fitted(self.ceiling.to(after), after.shape[-1]) - CEILING_MARGIN_DB).clamp(min=0)
 
 
@@ -100,8 +98,8 @@ def class_ceilings(windows: torch.Tensor, labels: torch.Tensor, classes, sample_
     """(ceilings [classes, bands + 1, frames], the card's entry for them) from labelled one-shots [N, C, L] at
     ``sample_rate``: each class's CEILING_PERCENTILE of every cell's level under its sound's loudest cell, on the
     guide's grid (its bands and STFT frames). A class without sounds gets 0 dB: no ceiling."""
-    cells = torch.cat([cell_energy_db(windows[i:i + 64].float(), sample_rate) for i in range(0, len(windows), 64)])
-    cells = cells - cells.amax(dim=(1, 2), keepdim=True)
+    cells = _under_loudest(torch.cat([cell_energy_db(windows[i:i + 64].float(), sample_rate)
+                                      for i in range(0, len(windows), 64)]))
     ceilings = torch.zeros(len(classes), *cells.shape[1:])
     counts = {}
     for k, name in enumerate(classes):
@@ -169,9 +167,7 @@ class HeardCeiling:
             heard = logits(self.model, audio, self.sample_rate).topk(HEARD_CLASSES, dim=-1).indices.cpu()
         spec = stft(audio)
         matrix = band_matrix(self.sample_rate).to(audio)
-        power = spec.abs().pow(2).sum(dim=1)
-        cells = 10 * torch.log10(torch.einsum("kf,bft->bkt", matrix, power).clamp(min=10 ** (SILENCE_DB / 10)))
-        cells = cells - cells.amax(dim=(1, 2), keepdim=True)
+        cells = _under_loudest(band_energy_db(spec, matrix))
         ceiling = _fitted(self.ceilings.to(audio)[heard].amax(dim=1), cells.shape[-1])  # the likeliest classes'
         over = (cells - ceiling - CEILING_MARGIN_DB).clamp(min=0)
         return with_band_gains(spec, -self.strength * over, matrix, audio).to(denoised.dtype)
@@ -194,6 +190,11 @@ def heard_ceiling(sample_rate: int, strength: float = 1.0) -> HeardCeiling | Non
         log.warning("new sounds without the heard class's ceiling: %s", one_line(error))
         return None
     return HeardCeiling(model, sample_rate, strength) if model.ceilings is not None else None
+
+
+def _under_loudest(cells: torch.Tensor) -> torch.Tensor:
+    """Cells in dB under each item's loudest: the scale the ceilings are on (a sound's level does not count)."""
+    return cells - cells.amax(dim=(1, 2), keepdim=True)
 
 
 def _fitted(ceiling: torch.Tensor, frames: int) -> torch.Tensor:
