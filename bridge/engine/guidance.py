@@ -169,7 +169,14 @@ def _rms(audio: torch.Tensor) -> torch.Tensor:
 @functools.lru_cache(maxsize=8)
 def band_matrix(sample_rate: int, n_fft: int = N_FFT, bands: int = BANDS) -> torch.Tensor:
     """[bands + 1, bins]: overlapping triangles on a log-frequency axis whose columns sum to 1, so band values
-    spread back onto bins by ``matrix.T @ values`` interpolate smoothly (a partition of unity)."""
+    spread back onto bins by ``matrix.T @ values`` interpolate smoothly (a partition of unity). Made outside
+    inference mode whatever the caller's: it is cached, and a copy first made while sampling (the source shape, the
+    heard class's ceiling) is an inference tensor that a guide's gradient cannot use afterwards."""
+    with torch.inference_mode(False):
+        return _band_matrix(sample_rate, n_fft, bands)
+
+
+def _band_matrix(sample_rate: int, n_fft: int, bands: int) -> torch.Tensor:
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
     centres = torch.cat([torch.zeros(1, dtype=torch.float64),
                          torch.logspace(math.log10(LOWEST_BAND_HZ), math.log10(sample_rate / 2), bands,

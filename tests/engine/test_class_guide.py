@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bridge.engine.classifier import DEFAULT_CLASSIFIER, DrumClassifier, Features, load_classifier, save_classifier
+from bridge.engine import guidance
 from bridge.engine.guidance import BANDS, HOP, Guided, cell_energy_db
 from bridge.engine.guides.builtin import GuideContext
 from bridge.engine import clips
@@ -239,3 +240,18 @@ def test_new_sounds_get_the_heard_class_s_ceiling_only_with_the_finish_and_a_sha
     assert heard_ceiling(RATE) is None
     monkeypatch.setattr(classes_module, "DEFAULT_CLASSIFIER", small.path.with_name("gone.safetensors"))
     assert heard_ceiling(RATE) is None and "without the heard class's ceiling" in caplog.text
+
+
+def test_what_is_cached_while_sampling_can_still_be_differentiated_through():
+    """The band matrix and the classifier are cached; first made inside the engine's inference mode (a new sound's
+    heard class's ceiling, a variation's shape) they must still serve a class guide's gradient afterwards (they
+    did not: eval-guides failed on its first class guide after the unguided renders)."""
+    guidance.band_matrix.cache_clear()
+    classes_module._loaded.cache_clear()
+    with torch.inference_mode():
+        matrix, heard = guidance.band_matrix(RATE), heard_ceiling(RATE)
+        heard(torch.randn(1, 2, 4096, generator=torch.Generator().manual_seed(0)) * 0.1, 0.5)
+    assert not matrix.is_inference() and not any(p.is_inference() for p in heard.model.parameters())
+    guide = CLASS.make(1.0, "kick", GuideContext(RATE))
+    audio = torch.randn(1, 2, 4096, generator=torch.Generator().manual_seed(1)) * 0.1
+    assert torch.isfinite(guide(audio, 0.5)).all()

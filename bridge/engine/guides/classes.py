@@ -257,8 +257,11 @@ def parse(target: str | None) -> Asked:
 
 @functools.lru_cache(maxsize=4)
 def _loaded(path: str, _mtime: int) -> DrumClassifier:
-    """One loaded copy per file and version, shared by every render (a guide step only reads it)."""
-    model, _card = load_classifier(path)
+    """One loaded copy per file and version, shared by every render (a guide step only reads it); loaded outside
+    inference mode whatever the caller's, so that a copy first loaded while sampling (the heard class's ceiling)
+    can still be differentiated through by the class guide later."""
+    with torch.inference_mode(False):
+        model, _card = load_classifier(path)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
