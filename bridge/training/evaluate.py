@@ -96,13 +96,16 @@ class Judge:
         """
         return self.paired(self.features(clips), self.features(baseline))
 
-    def paired(self, ours: torch.Tensor, theirs: torch.Tensor) -> tuple[float, float]:
-        """paired_difference of two sets already described by their features."""
+    def paired(self, ours: torch.Tensor, theirs: torch.Tensor,
+               ours_to: torch.Tensor | None = None) -> tuple[float, float]:
+        """paired_difference of two sets already described by their features; ``ours_to``: the standardised
+        reference clips ``ours`` is measured against instead of all of them (paired_to_classes)."""
         if len(ours) != len(theirs):
             raise ValueError("paired sets must have the same number of clips")
+        ours_to = self.reference if ours_to is None else ours_to
 
         def difference(keep) -> float:
-            return (mmd2(ours[keep], self.reference, self.bandwidth)
+            return (mmd2(ours[keep], ours_to, self.bandwidth)
                     - mmd2(theirs[keep], self.reference, self.bandwidth))
 
         return difference(slice(None)), jackknife_error(difference, len(ours))
@@ -111,7 +114,8 @@ class Judge:
         """The standardised reference clips labelled one of ``classes``; None when fewer than 2 are."""
         if self.labels is None:
             return None
-        keep = [i for i, label in enumerate(self.labels) if label in set(classes)]
+        wanted = set(classes)
+        keep = [i for i, label in enumerate(self.labels) if label in wanted]
         return self.reference[keep] if len(keep) >= 2 else None
 
     def paired_to_classes(self, clips: torch.Tensor, baseline: torch.Tensor, classes) -> tuple[float, float] | None:
@@ -127,14 +131,7 @@ class Judge:
         reference = self.of_classes(classes)
         if reference is None:
             return None
-        ours, theirs = self.features(clips), self.features(baseline)
-        if len(ours) != len(theirs):
-            raise ValueError("paired sets must have the same number of clips")
-
-        def difference(keep) -> float:
-            return mmd2(ours[keep], reference, self.bandwidth) - mmd2(theirs[keep], self.reference, self.bandwidth)
-
-        return difference(slice(None)), jackknife_error(difference, len(ours))
+        return self.paired(self.features(clips), self.features(baseline), ours_to=reference)
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:

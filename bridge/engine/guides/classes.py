@@ -74,13 +74,8 @@ class EnvelopeGuide(LossGuide):
         size = abs(self.weight) * sigma * STEP_DB
         step_db = (-math.copysign(size, self.weight) * gradient / spread).clamp(-CELL_LIMIT * size, CELL_LIMIT * size)
         if self.ceiling is not None:
-            step_db = step_db - self.over_ceiling(spec.detach(), matrix, step_db)
+            step_db = step_db - over_ceiling(spec.detach(), matrix, self.ceiling, step_db)
         return with_band_gains(spec, step_db, matrix, denoised.detach().float()).to(denoised.dtype)
-
-    def over_ceiling(self, spec: torch.Tensor, matrix: torch.Tensor, step_db: torch.Tensor) -> torch.Tensor:
-        """[B, bands + 1, frames]: how far each cell would end over the ceiling (+ margin) after ``step_db``."""
-        after = _under_loudest(band_energy_db(spec, matrix) + step_db)
-        return (after - _fitted(self.ceiling.to(after), after.shape[-1]) - CEILING_MARGIN_DB).clamp(min=0)
 
 
 STEP_DB = 10.0  # the RMS change of the envelope per network call at weight 1 and t = 1, in dB
@@ -166,12 +161,11 @@ class HeardCeiling:
     def __call__(self, denoised: torch.Tensor, t: float) -> torch.Tensor:
         audio = denoised.detach().float()
         with torch.no_grad():
-            heard = logits(self.model, audio, self.sample_rate).topk(HEARD_CLASSES, dim=-1).indices.cpu()
+            heard = logits(self.model, audio, self.sample_rate).topk(HEARD_CLASSES, dim=-1).indices
+        self.ceilings = self.ceilings.to(audio.device)  # once: the render loop calls this at every step
         spec = stft(audio)
         matrix = band_matrix(self.sample_rate).to(audio)
-        cells = _under_loudest(band_energy_db(spec, matrix))
-        ceiling = _fitted(self.ceilings.to(audio)[heard].amax(dim=1), cells.shape[-1])  # the likeliest classes'
-        over = (cells - ceiling - CEILING_MARGIN_DB).clamp(min=0)
+        over = over_ceiling(spec, matrix, self.ceilings[heard].amax(dim=1))  # the likeliest classes' ceilings
         return with_band_gains(spec, -self.strength * over, matrix, audio).to(denoised.dtype)
 
 
@@ -192,6 +186,15 @@ def heard_ceiling(sample_rate: int, strength: float = 1.0) -> HeardCeiling | Non
         log.warning("new sounds without the heard class's ceiling: %s", one_line(error))
         return None
     return HeardCeiling(model, sample_rate, strength) if model.ceilings is not None else None
+
+
+def over_ceiling(spec: torch.Tensor, matrix: torch.Tensor, ceiling: torch.Tensor,
+                 step_db: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """[B, bands + 1, frames]: how far each cell of an STFT [B, C, bins, frames], after a step of ``step_db``,
+    would stand over ``ceiling`` ([bands + 1, frames] or one per item) + CEILING_MARGIN_DB, both relative to the
+    loudest cell."""
+    after = _under_loudest(band_energy_db(spec, matrix) + step_db)
+    return (after - _fitted(ceiling.to(after), after.shape[-1]) - CEILING_MARGIN_DB).clamp(min=0)
 
 
 def _under_loudest(cells: torch.Tensor) -> torch.Tensor:
