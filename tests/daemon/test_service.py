@@ -24,6 +24,23 @@ def wavs(folder):
     return sorted(p for p in folder.rglob("*.wav"))
 
 
+def slow_renderer() -> Renderer:
+    """The micro model with 20 ms added to every network call.
+
+    The micro model runs a short clip's 500 steps in a few seconds, so a test that acts "while a prefetch runs"
+    could find it ended (seen once in CI: a settings change arrived after the prefetch it should have made stale).
+    Slowed, every prefetch lasts over 10 s, and a cancellation between steps still comes within one call."""
+    renderer = Renderer(micro_model(), "micro", device="cpu")
+    network = renderer.engine.network
+
+    def slow_network(x, t):
+        time.sleep(0.02)
+        return network(x, t)
+
+    renderer.engine.network = slow_network
+    return renderer
+
+
 def test_select_prefetches_and_vary_is_answered_from_prefetch(tmp_path, renderer, drum):
     with running_service(service_config(tmp_path), renderer) as svc:
         assert svc.ask("/dd/ping").args == (__version__,)
@@ -74,10 +91,10 @@ def test_a_prefetched_variation_is_recreated_by_its_command(tmp_path, drum):
     assert np.array_equal(soundfile.read(made)[0], soundfile.read(path)[0])
 
 
-def test_a_new_selection_cancels_the_old_prefetch_between_steps(tmp_path, renderer, drum, drum_samples):
+def test_a_new_selection_cancels_the_old_prefetch_between_steps(tmp_path, drum, drum_samples):
     other = tmp_path / "in" / "snare.flac"
     other.write_bytes(drum_samples["flac"].read_bytes())
-    with running_service(service_config(tmp_path, render={"steps": 1000}), renderer) as svc:
+    with running_service(service_config(tmp_path, render={"steps": 1000}), slow_renderer()) as svc:
         svc.ask("/dd/select", str(drum))
         svc.wait_for(lambda s: s["running"] and s["running"]["kind"] == "prefetch" and s["running"]["progress"] > 0,
                      what="prefetch under way")
@@ -87,7 +104,8 @@ def test_a_new_selection_cancels_the_old_prefetch_between_steps(tmp_path, render
         assert time.monotonic() - started < 10  # 1000 steps would take minutes: it stopped between steps
         assert status["selected"] == str(other)
         assert status["prefetched"].get(str(drum), 0) == 0
-        svc.wait_for(lambda s: s["running"] and s["running"]["kind"] == "prefetch", what="new prefetch")
+        svc.wait_for(lambda s: s["running"] and s["running"]["kind"] == "prefetch" and s["running"]["progress"] < 0.5,
+                     what="new prefetch")
         # A settings change makes it stale too.
         svc.ask("/dd/set", "noise", 0.25)
         svc.wait_for(lambda s: s["counters"].get("cancelled", 0) >= 2, what="second cancellation")
@@ -96,8 +114,8 @@ def test_a_new_selection_cancels_the_old_prefetch_between_steps(tmp_path, render
     assert wavs(tmp_path / "samples") == []
 
 
-def test_ping_answers_at_once_while_rendering(tmp_path, renderer, drum):
-    with running_service(service_config(tmp_path, render={"steps": 1000}), renderer) as svc:
+def test_ping_answers_at_once_while_rendering(tmp_path, drum):
+    with running_service(service_config(tmp_path, render={"steps": 1000}), slow_renderer()) as svc:
         svc.ask("/dd/select", str(drum))
         svc.wait_for(lambda s: s["running"] is not None, what="render under way")
         for _ in range(5):
