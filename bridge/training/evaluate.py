@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from bridge.engine.engine import Engine
 from bridge.engine.clips import generate_clips
@@ -52,7 +53,7 @@ class Judge:
             raise ValueError("the reference set needs at least 2 clips")
         if labels is not None and len(labels) != len(reference):
             raise ValueError(f"{len(labels)} labels for {len(reference)} reference clips")
-        self.sample_rate, self.labels = sample_rate, labels
+        self.sample_rate, self.labels, self.length = sample_rate, labels, reference.shape[-1]
         features = describe(reference, sample_rate).double()
         self.mean, self.std = standardiser(features)
         self.reference = self._standardise(features)
@@ -63,9 +64,16 @@ class Judge:
         return (features - self.mean) / self.std
 
     def features(self, clips: torch.Tensor) -> torch.Tensor:
-        """The standardised description of clips [N, 2, L], on the reference's scale."""
+        """The standardised description of clips [N, 2, L], on the reference's scale, each brought to the
+        reference's length first (silence after a shorter one, as a one-shot file sits in its window; a longer one
+        cut). The envelope is read at fixed points over the whole clip, so a 0.5 s render beside 1.37 s windows
+        was read at times 2.7 times earlier than they were: its tail counted as held where theirs had ended
+        (eval-guides --seconds 0.5 did this until 2026-12-02: docs/guidance.md, "Drum-likeness of a class")."""
         if len(clips) < 3:
             raise ValueError("need at least 3 clips to compare")
+        if clips.shape[-1] != self.length:
+            clips = F.pad(clips, (0, self.length - clips.shape[-1])) if clips.shape[-1] < self.length \
+                else clips[..., :self.length]
         return self._standardise(describe(clips, self.sample_rate).double())
 
     def mmd2(self, clips: torch.Tensor) -> float:

@@ -187,3 +187,24 @@ def test_real_kicks_are_as_drum_like_as_real_drums_when_judged_against_real_kick
     assert abs(to_kicks) < 2 * error and to_kicks < plain - 0.1
     assert judge.paired_to_classes(kicks, mix, ["triangle"]) is None  # no such sounds: no figure
     assert evaluate.Judge(shots.windows, RATE).paired_to_classes(kicks, mix, ["kick"]) is None  # unlabelled
+
+
+def test_a_sound_shorter_than_the_reference_is_judged_in_the_reference_window(drumkits):
+    """eval-guides renders 0.5 s sounds and judges them against one-shots in the model's 1.37 s window. The
+    envelope is read at 32 points over the whole clip, so the short render was read 2.7 times earlier than the
+    reference: its tail counted as still sounding where theirs had ended. Real hits cut to a third of the window
+    are the same sounds (they have decayed by then) and must read as close as they do whole."""
+    window = 49152
+    shots = data.OneShots.load(sorted((drumkits / "rumpf_kit_z01_h2").glob("*.flac"))[::4], RATE, window)
+    judge = evaluate.Judge(shots.windows[0::2], RATE)
+    others = shots.windows[1::2]
+    fade = torch.ones(window // 3)
+    fade[-480:] = torch.linspace(1, 0, 480)  # 10 ms, as a render's end is
+    short = others[..., : window // 3] * fade
+    whole = judge.mmd2(others)
+    assert abs(judge.mmd2(short) - whole) < 0.02  # read at its own length: 0.043 from it
+    # What the envelope made of them read at their own length: 24 dB louder at each point, as if held.
+    stretched = features.describe(short, RATE)[:, 128:160]
+    assert (stretched - features.describe(others, RATE)[:, 128:160]).mean() > 10
+    longer = torch.nn.functional.pad(others, (0, window))  # and a longer clip is cut to the reference's length
+    assert judge.mmd2(longer) == pytest.approx(whole, abs=1e-9)
