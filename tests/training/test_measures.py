@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -208,3 +210,22 @@ def test_a_sound_shorter_than_the_reference_is_judged_in_the_reference_window(dr
     assert (stretched - features.describe(others, RATE)[:, 128:160]).mean() > 10
     longer = torch.nn.functional.pad(others, (0, window))  # and a longer clip is cut to the reference's length
     assert judge.mmd2(longer) == pytest.approx(whole, abs=1e-9)
+
+
+def test_what_a_16_bit_file_cannot_hold_does_not_move_the_features(monkeypatch):
+    """A clean kick (a falling 55 Hz sine, as a render may make it: digital silence over 1 kHz) and the same kick
+    over a recording's floor (white hiss 80 dB under its peak: each band and 5 ms reads about 102 dB under it, as
+    the Hydrogen kits' floors do) are one sound to anybody; read down to -120 dBFS, the floor's bands stood 10 dB
+    and more apart. Hiss 50 dB under the peak is heard, and moves them."""
+    t = torch.arange(RATE // 2) / RATE
+    kick = (0.9 * torch.sin(2 * math.pi * 55 * t) * torch.exp(-t / 0.06)).expand(4, 2, -1).clone()
+    noise = torch.randn(kick.shape, generator=torch.Generator().manual_seed(0))
+
+    def moved(hiss_db: float) -> float:
+        return float((features.describe(kick + 0.9 * 10 ** (hiss_db / 20) * noise, RATE)
+                      - features.describe(kick, RATE)).abs().max())
+
+    assert moved(-80) < 0.5
+    assert moved(-50) > 10
+    monkeypatch.setattr(features, "RANGE_DB", 1000.0)  # as the features read before the floor
+    assert moved(-80) > 10
