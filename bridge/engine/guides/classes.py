@@ -53,11 +53,19 @@ class EnvelopeGuide(LossGuide):
     no cell ends a step more than CEILING_MARGIN_DB over it. The classifier alone steered toward what it reads as
     the class and no real sound of it has: guided kicks put 7 % of their energy under 30 Hz (real kicks 0.1-0.4 %)
     and held their tails up, guided snares sat on a low thump; under the ceiling of the classifier's own training
-    sounds of the class both go (docs/guidance.md, "The class's ceiling")."""
+    sounds of the class both go (docs/guidance.md, "The class's ceiling").
 
-    def __init__(self, loss, weight: float, sample_rate: int, ceiling: torch.Tensor | None = None, **options):
+    ``heard(audio) -> [B]``: how sure the classifier is, from t = HEARD_T_MAX down, that each estimate already is
+    what was asked (the asked class's probability; for a mix, exp(-KL) from it to the answer); past CONFIDENT the step eases off, in proportion to the doubt
+    left, and stops at certainty. The gradient of log p(class | x), which classifier guidance steps along
+    (Dhariwal and Nichol 2021, "Diffusion models beat GANs on image synthesis", eq. 10), fades as p nears 1 by
+    itself; normalised to a fixed size, this one kept pushing a sound already heard as a kick at every step, and
+    what it added made it less like real kicks (docs/guidance.md, "When the sound already is the class")."""
+
+    def __init__(self, loss, weight: float, sample_rate: int, ceiling: torch.Tensor | None = None, *,
+                 heard=None, **options):
         super().__init__(loss, weight, **options)
-        self.sample_rate, self.full, self.ceiling = sample_rate, False, ceiling
+        self.sample_rate, self.full, self.ceiling, self.heard = sample_rate, False, ceiling, heard
 
     def __call__(self, denoised: torch.Tensor, t: float) -> torch.Tensor:
         sigma = float(alpha_sigma(torch.tensor(t))[1])
@@ -73,12 +81,17 @@ class EnvelopeGuide(LossGuide):
         spread = gradient.pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp(min=1e-30)
         size = abs(self.weight) * sigma * STEP_DB
         step_db = (-math.copysign(size, self.weight) * gradient / spread).clamp(-CELL_LIMIT * size, CELL_LIMIT * size)
+        if self.heard is not None and t <= HEARD_T_MAX:  # above it a blur: no class can be heard in it yet
+            with torch.no_grad():
+                doubt = 1 - self.heard(denoised.detach().float())
+            step_db = step_db * (doubt / (1 - CONFIDENT)).clamp(0, 1).to(step_db)[:, None, None]
         if self.ceiling is not None:
             step_db = step_db - over_ceiling(spec.detach(), matrix, self.ceiling, step_db)
         return with_band_gains(spec, step_db, matrix, denoised.detach().float()).to(denoised.dtype)
 
 
 STEP_DB = 10.0  # the RMS change of the envelope per network call at weight 1 and t = 1, in dB
+CONFIDENT = 0.97  # the class guide eases off once the asked mix is this likely (EnvelopeGuide's ``heard``)
 CELL_LIMIT = 3.0  # no cell moves more than 3 times that: a gradient on a few cells would otherwise boost them 60 dB
 # A class's ceiling: per cell, the level 3 of every 4 of its training sounds stay under (dB under each one's loudest
 # cell), spread over +-4 frames (+-21 ms: an attack may land a little later), and a 3 dB margin over it. Chosen on
@@ -309,9 +322,15 @@ class ClassGuide:
         def loss(audio: torch.Tensor) -> torch.Tensor:
             return -(mix.to(audio.device) * logits(model, audio, rate).log_softmax(-1)).sum(-1)
 
-        # Toward a class, under its ceiling; away from one, no class's ceiling says where to go.
-        ceiling = asked.ceiling(rate) if weight > 0 else None
-        return EnvelopeGuide(loss, weight, rate, ceiling, t_min=t_min, t_max=t_max, name=self.name)
+        entropy = float(-(mix * mix.clamp(min=1e-12).log()).sum())
+
+        def heard(audio: torch.Tensor) -> torch.Tensor:  # exp(-KL(mix || answer)): one class's probability, or 1
+            return torch.exp(entropy - loss(audio))    # when a mix is heard as exactly that mix
+
+        if weight < 0:  # away from a class: no class's ceiling says where to go, nor when it is far enough
+            return EnvelopeGuide(loss, weight, rate, t_min=t_min, t_max=t_max, name=self.name)
+        return EnvelopeGuide(loss, weight, rate, asked.ceiling(rate), heard=heard, t_min=t_min, t_max=t_max,
+                             name=self.name)
 
     def resolved(self, target: str | None) -> str | None:
         """The target with its classifier's file made absolute (a stored recipe works from any folder)."""
