@@ -1,6 +1,6 @@
 """`dd-bridge make-drums`: training one-shots rendered from a General MIDI soundfont, taken from a sample library
-a Debian package installs (bridge/training/libraries.py), or synthesised here (bridge/training/synth_drums.py),
-with their licence."""
+a Debian package installs or a public-domain collection cloned by the user (bridge/training/libraries.py), or
+synthesised here (bridge/training/synth_drums.py), with their licence."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from bridge.errors import BridgeError
 
 log = logging.getLogger(__name__)
-# The sample libraries' names (bridge.training.libraries.LIBRARIES, checked by a test): the parser knows them
+# The sample libraries' names (bridge.training.libraries.SOURCES, checked by a test): the parser knows them
 # without importing the audio stack.
-LIBRARY_NAMES = ("sonic-pi", "exadrums")
+LIBRARY_NAMES = ("sonic-pi", "exadrums", "open-source-drumkit")
 SYNTH = "synth"  # drums synthesised by bridge/training/synth_drums.py
 SYNTH_COUNT = 40  # synth_drums.COUNT, checked by a test
 
@@ -43,8 +43,10 @@ def register(subparsers) -> None:
                     "-1 dBFS. Silent keys and copies (a hit another kit gave, a velocity only louder) are skipped. "
                     "Needs the fluidsynth program. "
                     f"LIBRARY ({', '.join(LIBRARY_NAMES)}): the drums of a sample library a Debian package "
-                    "installs, each labelled by a table of what its spectrogram and envelope show it to be, cut "
-                    "and levelled the same way into DIR/<class>/<name>.wav, the layout train-classifier reads. "
+                    "installs, each labelled by a table of what its spectrogram and envelope show it to be, or of "
+                    "a public-domain collection you cloned (open-source-drumkit, --root DIR), labelled by its "
+                    "folders, cut and levelled the same way into DIR/<class>/<name>.wav, the layout "
+                    "train-classifier reads. "
                     f"{SYNTH}: --count one-shots of each class (kick, snare, hat, tom, cymbal, clap, perc) "
                     "synthesised from sines, square waves and noise as drum machines make them, in the same "
                     "layout, CC0 (no recording in them; the same --seed makes the same files). "
@@ -63,7 +65,7 @@ def register(subparsers) -> None:
                       help="also the numbered variants of a kit ('Standard 1' ... 'Standard 7')")
     make.add_argument("--root", type=Path, default=None, metavar="DIR",
                       help="LIBRARY only: a folder its .deb was extracted into (dpkg-deb -x PACKAGE.deb DIR) "
-                           "instead of the installed package")
+                           "instead of the installed package; open-source-drumkit: the clone of its repository")
     make.add_argument("--count", type=int, default=None, metavar="N",
                       help=f"{SYNTH} only: sounds a class (default: {SYNTH_COUNT})")
     make.add_argument("--seed", type=int, default=None, metavar="K", help=f"{SYNTH} only: the random settings' seed "

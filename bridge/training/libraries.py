@@ -1,4 +1,4 @@
-"""Real drum one-shots from sample libraries that Debian packages install, labelled file by file, for training.
+"""Real drum one-shots from sample libraries, labelled file by file (or folder by folder), for training.
 
 A library's file names mislead: Sonic Pi's `drum_cymbal_closed`, `_pedal` and `_open` are hi-hats, its
 `glitch_perc*` are glitchy textures and `drum_roll` is a roll, not one-shots. So each library here is an explicit
@@ -13,6 +13,11 @@ everywhere), cut and levelled as make-drums cuts a soundfont's hits (drums.trim,
 LICENCE.md is make-drums' kind: the verdict, the model card's `training_data` entry (labels.kit_source reads it),
 a table of every file with its class, copyright holder and source, and the copyright file verbatim. Files already
 in DIR are kept; a LICENCE.md that says otherwise (another library, version or --seconds) refuses the folder.
+
+A collection that no Debian package carries (COLLECTIONS: the Open Source Drum Kit, a public-domain multi-sampled
+acoustic kit) is read from a clone of the repository that publishes it (`--root DIR`); its folders name what
+each hit is (kick/, snare/, hihat/closed-hihat/, ...), so there a table of folders decides the class, and the
+statement that puts it in the public domain is checked in the repository's README and copied into LICENCE.md.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import gzip
 import hashlib
 import logging
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +58,15 @@ class Library:
 
     def copyright(self, root: Path) -> Path:
         return root / "usr/share/doc" / self.package / "copyright"
+
+    def read(self, root: Path) -> tuple[list[Sample], list[str]]:
+        return read_library(self, root)
+
+    def version(self, root: Path) -> str:
+        return package_version(root, self.package)
+
+    def licence_text(self, root: Path, samples: list[Sample], version: str, max_seconds: float) -> str:
+        return licence_text(self, samples, version, self.copyright(root), max_seconds)
 
 
 def _tabla() -> dict[str, str]:
@@ -101,10 +116,10 @@ LIBRARIES = {library.name: library for library in (
 )}
 
 
-def find(name: str) -> Library:
-    if name not in LIBRARIES:
-        raise BridgeError(f"no sample library {name!r}; there are: {', '.join(LIBRARIES)}")
-    return LIBRARIES[name]
+def find(name: str) -> Library | Collection:
+    if name not in SOURCES:
+        raise BridgeError(f"no sample library {name!r}; there are: {', '.join(SOURCES)}")
+    return SOURCES[name]
 
 
 def terms(copyright_text: str, path: str) -> dict[str, str]:
@@ -147,6 +162,105 @@ class Sample:
     licence: str  # from its copyright paragraph, as holder and source
     holder: str
     source: str
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Drum samples a repository publishes (no Debian package): read from a clone of it, labelled by folder."""
+
+    name: str  # what make-drums takes
+    repository: str  # where it is published
+    folder: str  # the samples' folder in it
+    statement_file: str  # the file in it that states the licence
+    statement: str  # the words that file must hold (lower case), or nothing is made
+    licence: str
+    holders: str
+    get: str  # how to get it, for the error when it is not there
+    folders: dict[str, str]  # a folder under ``folder`` (its first part) -> class; any other is left out
+
+    def samples(self, root: Path) -> Path:
+        return root / self.folder
+
+    def read(self, root: Path) -> tuple[list[Sample], list[str]]:
+        """The labelled samples there (paths relative to ``samples``) and the table's folders with none."""
+        folder = self.samples(root)
+        if not folder.is_dir():
+            raise BridgeError(f"{self.name}: no {folder}: {self.get}")
+        text = self._statement(root)
+        if self.statement not in " ".join(text.lower().split()):
+            raise BridgeError(f"{root / self.statement_file} does not say {self.statement!r}: without that "
+                              "nothing is made (the collection in bridge/training/libraries.py needs checking)")
+        samples, names = [], {}
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            label = self.folders.get(relative.parts[0]) if len(relative.parts) > 1 else None
+            if label is None or not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            sample = Sample(relative.as_posix(), label, self.licence, self.holders, self.repository)
+            if out_name(sample) in names:
+                raise BridgeError(f"{self.name}: {relative} and {names[out_name(sample)]} would both be "
+                                  f"{out_name(sample)}")
+            names[out_name(sample)] = relative
+            samples.append(sample)
+        if not samples:
+            raise BridgeError(f"{folder}: none of the folders this knows ({', '.join(self.folders)}) holds audio")
+        return samples, [name for name in self.folders if not any(s.file.startswith(name + "/") for s in samples)]
+
+    def _statement(self, root: Path) -> str:
+        try:
+            return files.read_regular(root / self.statement_file, 1 << 20).decode("utf-8", errors="replace")
+        except OSError as error:
+            raise BridgeError(f"{self.name}: cannot read {root / self.statement_file} ({files.reason(error)}): "
+                              f"without its licence nothing is made; {self.get}") from None
+
+    def version(self, root: Path) -> str:
+        """The clone's commit, or "unknown" (a download of the files without git's)."""
+        try:
+            found = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                   timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+        commit = found.stdout.strip()
+        return commit if found.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else "unknown"
+
+    def licence_text(self, root: Path, samples: list[Sample], version: str, max_seconds: float) -> str:
+        fmt = f"{drums.SAMPLE_RATE // 1000} kHz 16-bit WAV, stereo, at most {max_seconds:g} s"
+        known = drums.Licence(self.licence, self.holders, True)
+        entry = {"kit": f"{self.name} ({self.repository}, commit {version})", "author": self.holders,
+                 "licence": self.licence,
+                 "licence_source": f"{self.statement_file} of {self.repository}, copied below",
+                 "source": f"dd-bridge make-drums {self.name} (the labels: bridge/training/libraries.py)",
+                 "format": fmt}
+        lines = ["# Where these one-shots come from", "",
+                 f"Made by `dd-bridge make-drums {self.name}` from a clone of {self.repository} (commit {version}): "
+                 f"{len(samples)} drum one-shots, each labelled by the folder it is in (the table in "
+                 "bridge/training/libraries.py), resampled to 48 kHz, cut from its onset to its end and levelled "
+                 f"to {drums.PEAK_DB:g} dBFS as make-drums cuts a soundfont's hits; {fmt}.", ""]
+        lines += drums.licence_lines(known, entry)
+        lines += ["| file | class | from |", "|---|---|---|"]
+        lines += [f"| {out_name(s)} | {s.label} | {s.file} |" for s in samples]
+        lines += ["", f"The collection's {self.statement_file}, verbatim:", "", "```",
+                  self._statement(root).rstrip(), "```", ""]
+        return "\n".join(lines)
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg")
+
+COLLECTIONS = {collection.name: collection for collection in (
+    Collection(
+        name="open-source-drumkit", repository="https://github.com/s1m0n-github/the-open-source-drumkit",
+        folder="Plugin/Samples", statement_file="README.md", statement="completely public domain",
+        # Real Music Media gave THE OPEN SOURCE DRUM KIT to the public domain (KVR forum thread 277132); the
+        # repository's LICENSE.md (GPL-3.0) is its plug-in's, and its README says the samples are public domain
+        licence="public domain", holders="Real Music Media (THE OPEN SOURCE DRUM KIT); collected by s1m0n-github",
+        get="clone it: `git clone https://github.com/s1m0n-github/the-open-source-drumkit DIR` (about 600 MB: "
+            "an acoustic kit at 96 kHz, 24-bit), then --root DIR",
+        # 96 kHz stereo multi-sampled hits, several microphones (snare top and bottom, toms over and under);
+        # left out: sidestick (the label rule leaves "stick" out of every kit) and gong (no class of ours)
+        folders={"kick": "kick", "snare": "snare", "rimshot": "snare", "hihat": "hat", "toms": "tom",
+                 "crash": "cymbal", "ride": "cymbal"}),
+)}
+SOURCES = {**LIBRARIES, **COLLECTIONS}  # every name make-drums takes for real recordings
 
 
 def read_library(library: Library, root: Path) -> tuple[list[Sample], list[str]]:
@@ -211,10 +325,10 @@ def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_S
     library, out, root = find(name), Path(out), Path(root)
     if not 0.05 <= max_seconds <= 10:
         raise BridgeError(f"the longest hit must be 0.05 to 10 seconds, got {max_seconds}")
-    samples, missing = read_library(library, root)
+    samples, missing = library.read(root)
     if missing:
         log.warning("%d files of the table are not in %s (another version of %s?): %s", len(missing),
-                    library.samples(root), library.package, ", ".join(missing))
+                    library.samples(root), getattr(library, "package", library.name), ", ".join(missing))
     made = drums.Made([], [], 0, 0, [])
     kept, seen = [], set()
     for number, sample in enumerate(samples, 1):  # all read first: LICENCE.md lists exactly the files made
@@ -239,9 +353,8 @@ def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_S
         seen.add(digest)
         kept.append((sample, levelled))
     drums.folder(out)
-    drums.write_licence(out, licence_text(library, [sample for sample, _ in kept],
-                                          package_version(root, library.package), library.copyright(root),
-                                          max_seconds))
+    drums.write_licence(out, library.licence_text(root, [sample for sample, _ in kept], library.version(root),
+                                                  max_seconds))
     for label in sorted({sample.label for sample, _ in kept}):
         drums.folder(out / label)
     for sample, levelled in kept:

@@ -176,9 +176,11 @@ def test_the_copyright_files_last_matching_paragraph_decides():
 
 
 def test_the_table_is_the_one_the_command_line_offers_and_labels_only_known_classes():
-    assert tuple(libraries.LIBRARIES) == data_cli.LIBRARY_NAMES
+    assert tuple(libraries.SOURCES) == data_cli.LIBRARY_NAMES
     for library in libraries.LIBRARIES.values():
         assert set(library.labels.values()) <= set(labels.CLASSES), library.name
+    for collection in libraries.COLLECTIONS.values():
+        assert set(collection.folders.values()) <= set(labels.CLASSES), collection.name
     # names mislead: these are hi-hats, whatever the word "cymbal" says
     assert {SONIC_PI.labels[f"drum_cymbal_{n}.flac"] for n in ("closed", "pedal", "open")} == {"hat"}
     assert "drum_roll.flac" not in SONIC_PI.labels and "glitch_perc1.flac" not in SONIC_PI.labels
@@ -195,3 +197,71 @@ def test_the_real_sonic_pi_samples_package(tmp_path):
     counts = {label: len(list((out / label).glob("*.wav"))) for label in labels.CLASSES}
     assert counts == {"kick": 18, "snare": 10, "hat": 3, "tom": 7, "cymbal": 5, "clap": 2, "perc": 28}
     assert labels.kit_source(out)["licence"] == "CC0 and MIT"
+
+
+OSD = libraries.COLLECTIONS["open-source-drumkit"]
+OSD_README = """Samples from THE OPEN SOURCE DRUM KIT by Real Music Media.
+
+I am building a VST3 and Standalone plugin with JUCE, it is licensed under the GPLv3.
+
+(The samples are completely public domain)
+"""
+
+
+def fake_clone(root: Path) -> str:
+    """The Open Source Drum Kit's repository as `git clone` leaves it: 96 kHz 24-bit stereo hits in its folders
+    (a kick, a closed hat two folders down, a rimshot, and a sidestick and a gong that no class takes), its README,
+    the plug-in's GPL LICENSE.md; committed, so the clone has a commit. Returns the commit."""
+    samples = root / OSD.folder
+    for name, kind, seconds in (("kick/kick1.wav", "kick", 1.0), ("hihat/closed-hihat/chh1.wav", "hat", 0.3),
+                                ("rimshot/rimshot1.wav", "kick", 0.4), ("sidestick/sidestick1.wav", "hat", 0.3),
+                                ("gong/mallet-hit1.wav", "roll", 2.0)):
+        (samples / name).parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(samples / name, hit(kind, 96000, 2, seconds), 96000, subtype="PCM_24")
+    (samples / "kick/kick1.wav.reapeaks").write_bytes(b"not audio")  # REAPER's peak files lie beside them
+    (root / "README.md").write_text(OSD_README)
+    (root / "LICENSE.md").write_text("GNU GENERAL PUBLIC LICENSE Version 3 (the plug-in's)\n")
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "samples"], check=True)
+    return subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_public_domain_collection_is_labelled_by_its_folders(tmp_path):
+    commit = fake_clone(tmp_path / "osd")
+    out = tmp_path / "out"
+    result = make_drums("open-source-drumkit", "--root", tmp_path / "osd", "--out", out)
+    assert result.returncode == 0, result.stderr
+    written = sorted(Path(line) for line in result.stdout.splitlines())
+    assert written == sorted(out / name for name in ("kick/kick1.wav", "hat/chh1.wav", "snare/rimshot1.wav"))
+    for path in written:
+        info = soundfile.info(path)
+        assert (info.samplerate, info.subtype, info.channels) == (48000, "PCM_16", 2)
+        assert info.duration <= drums.MAX_HIT_SECONDS + 1e-3
+    assert {(item.path.name, item.label) for item in labels.labelled([out])} == {
+        ("kick1.wav", "kick"), ("chh1.wav", "hat"), ("rimshot1.wav", "snare")}
+    source = labels.kit_source(out)  # what a card lists: the repository at its commit, public domain
+    assert source["licence"] == "public domain"
+    assert source["kit"] == f"open-source-drumkit ({OSD.repository}, commit {commit})"
+    licence = (out / drums.LICENCE_FILE).read_text()
+    assert "| hat/chh1.wav | hat | hihat/closed-hihat/chh1.wav |" in licence
+    assert OSD_README.strip() in licence and "may be trained into weights that ship" in licence
+    assert "sidestick" not in licence and "gong" not in licence
+    # the same clone again: every file kept, nothing written
+    again = make_drums("open-source-drumkit", "--root", tmp_path / "osd", "--out", out)
+    assert again.returncode == 0 and again.stdout == ""
+
+
+def test_a_collection_without_its_public_domain_statement_or_not_cloned_makes_nothing(tmp_path):
+    missing = make_drums("open-source-drumkit", "--root", tmp_path, "--out", tmp_path / "a")
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert "git clone https://github.com/s1m0n-github/the-open-source-drumkit DIR" in missing.stderr
+    fake_clone(tmp_path / "osd")
+    (tmp_path / "osd/README.md").write_text("Samples from THE OPEN SOURCE DRUM KIT. All rights reserved.\n")
+    changed = make_drums("open-source-drumkit", "--root", tmp_path / "osd", "--out", tmp_path / "b")
+    assert changed.returncode == 1 and "does not say 'completely public domain'" in changed.stderr
+    (tmp_path / "osd/README.md").unlink()
+    gone = make_drums("open-source-drumkit", "--root", tmp_path / "osd", "--out", tmp_path / "c")
+    assert gone.returncode == 1 and "without its licence nothing is made" in gone.stderr
+    assert not any((tmp_path / name).exists() for name in "abc")
