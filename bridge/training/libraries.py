@@ -214,7 +214,9 @@ class Collection:
                               f"without its licence nothing is made; {self.get}") from None
 
     def version(self, root: Path) -> str:
-        """The clone's commit, or "unknown" (a download of the files without git's)."""
+        """The clone's commit, or "unknown" (a download of the files without git's: not a folder above's)."""
+        if not (root / ".git").exists():
+            return "unknown"
         try:
             found = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                    timeout=30)
