@@ -37,6 +37,7 @@ from bridge import files
 from bridge.engine.audio import read_audio, resample, stereo, write_audio
 from bridge.errors import BridgeError
 from bridge.training import drums
+from bridge.training.data import audio_under
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +192,10 @@ class Collection:
             raise BridgeError(f"{root / self.statement_file} does not say {self.statement!r}: without that "
                               "nothing is made (the collection in bridge/training/libraries.py needs checking)")
         samples, names = [], {}
-        for path in sorted(folder.rglob("*")):
+        for path in audio_under(folder):
             relative = path.relative_to(folder)
             label = self.folders.get(relative.parts[0]) if len(relative.parts) > 1 else None
-            if label is None or not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES:
+            if label is None:
                 continue
             sample = Sample(relative.as_posix(), label, self.licence, self.holders, self.repository)
             if out_name(sample) in names:
@@ -245,8 +246,6 @@ class Collection:
                   self._statement(root).rstrip(), "```", ""]
         return "\n".join(lines)
 
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg")
 
 COLLECTIONS = {collection.name: collection for collection in (
     Collection(
