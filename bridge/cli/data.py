@@ -51,7 +51,7 @@ def register(subparsers) -> None:
                     "synthesised from sines, square waves and noise as drum machines make them, in the same "
                     "layout, CC0 (no recording in them; the same --seed makes the same files). "
                     "Files already in DIR are kept. DIR/LICENCE.md records the source and its licence (a "
-                    "package's copyright file, verbatim).")
+                    "package's copyright file or a collection's README, verbatim).")
     make.add_argument("source", metavar="SOUNDFONT|LIBRARY|synth",
                       help=f"an .sf2 or .sf3 file, a sample library ({', '.join(LIBRARY_NAMES)}), or {SYNTH}")
     make.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the one-shots")
