@@ -60,6 +60,10 @@ class Library:
     def copyright(self, root: Path) -> Path:
         return root / "usr/share/doc" / self.package / "copyright"
 
+    @property
+    def origin(self) -> str:  # what a missing file's warning names
+        return self.package
+
     def read(self, root: Path) -> tuple[list[Sample], list[str]]:
         return read_library(self, root)
 
@@ -182,6 +186,10 @@ class Collection:
     def samples(self, root: Path) -> Path:
         return root / self.folder
 
+    @property
+    def origin(self) -> str:
+        return self.repository
+
     def read(self, root: Path) -> tuple[list[Sample], list[str]]:
         """The labelled samples there (paths relative to ``samples``) and the table's folders with none."""
         folder = self.samples(root)
@@ -227,24 +235,17 @@ class Collection:
         return commit if found.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else "unknown"
 
     def licence_text(self, root: Path, samples: list[Sample], version: str, max_seconds: float) -> str:
-        fmt = f"{drums.SAMPLE_RATE // 1000} kHz 16-bit WAV, stereo, at most {max_seconds:g} s"
-        known = drums.Licence(self.licence, self.holders, True)
-        entry = {"kit": f"{self.name} ({self.repository}, commit {version})", "author": self.holders,
-                 "licence": self.licence,
-                 "licence_source": f"{self.statement_file} of {self.repository}, copied below",
-                 "source": f"dd-bridge make-drums {self.name} (the labels: bridge/training/libraries.py)",
-                 "format": fmt}
-        lines = ["# Where these one-shots come from", "",
-                 f"Made by `dd-bridge make-drums {self.name}` from a clone of {self.repository} (commit {version}): "
-                 f"{len(samples)} drum one-shots, each labelled by the folder it is in (the table in "
-                 "bridge/training/libraries.py), resampled to 48 kHz, cut from its onset to its end and levelled "
-                 f"to {drums.PEAK_DB:g} dBFS as make-drums cuts a soundfont's hits; {fmt}.", ""]
-        lines += drums.licence_lines(known, entry)
-        lines += ["| file | class | from |", "|---|---|---|"]
-        lines += [f"| {out_name(s)} | {s.label} | {s.file} |" for s in samples]
-        lines += ["", f"The collection's {self.statement_file}, verbatim:", "", "```",
-                  self._statement(root).rstrip(), "```", ""]
-        return "\n".join(lines)
+        return _licence_document(
+            self.name, f"a clone of {self.repository} (commit {version})",
+            f"{len(samples)} drum one-shots, each labelled by the folder it is in (the table in "
+            "bridge/training/libraries.py)", drums.Licence(self.licence, self.holders, True),
+            kit=f"{self.name} ({self.repository}, commit {version})",
+            licence_source=f"{self.statement_file} of {self.repository}, copied below",
+            fmt=_format("stereo", max_seconds),
+            table=["| file | class | from |", "|---|---|---|"] +
+                  [f"| {out_name(s)} | {s.label} | {s.file} |" for s in samples],
+            tail=["", f"The collection's {self.statement_file}, verbatim:", "", "```",
+                  self._statement(root).rstrip(), "```", ""])
 
 
 COLLECTIONS = {collection.name: collection for collection in (
@@ -299,26 +300,34 @@ def out_name(sample: Sample) -> str:
 
 def licence_text(library: Library, samples: list[Sample], version: str, copyright_file: Path,
                  max_seconds: float) -> str:
-    fmt = f"{drums.SAMPLE_RATE // 1000} kHz 16-bit WAV, mono and stereo, at most {max_seconds:g} s"
     known = drums.Licence(" and ".join(sorted({s.licence for s in samples})), library.holders, True)
-    entry = {"kit": f"{library.name} samples ({library.package} {version})", "author": known.holders,
-             "licence": known.licence,
-             "licence_source": f"/usr/share/doc/{library.package}/copyright (Debian package {library.package} "
-                               f"{version}), copied below",
-             "source": f"dd-bridge make-drums {library.name} (the labels: bridge/training/libraries.py)",
-             "format": fmt}
+    return _licence_document(
+        library.name, f"the samples the Debian package `{library.package}` {version} installs in {library.folder}",
+        f"{len(samples)} drum one-shots, each labelled by the table in bridge/training/libraries.py (judged by its "
+        "spectrogram and envelope, not read from its name)", known,
+        kit=f"{library.name} samples ({library.package} {version})",
+        licence_source=f"/usr/share/doc/{library.package}/copyright (Debian package {library.package} {version}), "
+                       "copied below", fmt=_format("mono and stereo", max_seconds),
+        table=["| file | class | from | licence | copyright | source |", "|---|---|---|---|---|---|"] +
+              [f"| {out_name(s)} | {s.label} | {s.file} | {s.licence} | {s.holder or '-'} | {s.source or '-'} |"
+               for s in samples],
+        tail=[""] + drums.copyright_lines("The library", (library.package, version), copyright_file))
+
+
+def _format(channels: str, max_seconds: float) -> str:
+    return f"{drums.SAMPLE_RATE // 1000} kHz 16-bit WAV, {channels}, at most {max_seconds:g} s"
+
+
+def _licence_document(name: str, origin: str, what: str, known: drums.Licence, *, kit: str, licence_source: str,
+                      fmt: str, table: list[str], tail: list[str]) -> str:
+    """LICENCE.md of what make-drums took from a library or a collection: where from and how it was cut, the
+    verdict and the model card's entry, every file, and the licence's own text (``tail``)."""
+    entry = {"kit": kit, "author": known.holders, "licence": known.licence, "licence_source": licence_source,
+             "source": f"dd-bridge make-drums {name} (the labels: bridge/training/libraries.py)", "format": fmt}
     lines = ["# Where these one-shots come from", "",
-             f"Made by `dd-bridge make-drums {library.name}` from the samples the Debian package "
-             f"`{library.package}` {version} installs in {library.folder}: {len(samples)} drum one-shots, each "
-             "labelled by the table in bridge/training/libraries.py (judged by its spectrogram and envelope, not "
-             f"read from its name), resampled to 48 kHz, cut from its onset to its end and levelled to "
-             f"{drums.PEAK_DB:g} dBFS as make-drums cuts a soundfont's hits; {fmt}.", ""]
-    lines += drums.licence_lines(known, entry)
-    lines += ["| file | class | from | licence | copyright | source |", "|---|---|---|---|---|---|"]
-    lines += [f"| {out_name(s)} | {s.label} | {s.file} | {s.licence} | {s.holder or '-'} | {s.source or '-'} |"
-              for s in samples]
-    lines += [""] + drums.copyright_lines("The library", (library.package, version), copyright_file)
-    return "\n".join(lines)
+             f"Made by `dd-bridge make-drums {name}` from {origin}: {what}, resampled to 48 kHz, cut from its onset "
+             f"to its end and levelled to {drums.PEAK_DB:g} dBFS as make-drums cuts a soundfont's hits; {fmt}.", ""]
+    return "\n".join(lines + drums.licence_lines(known, entry) + table + tail)
 
 
 def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_SECONDS, progress=None) -> drums.Made:
@@ -329,7 +338,7 @@ def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_S
     samples, missing = library.read(root)
     if missing:
         log.warning("%d files of the table are not in %s (another version of %s?): %s", len(missing),
-                    library.samples(root), getattr(library, "package", library.name), ", ".join(missing))
+                    library.samples(root), library.origin, ", ".join(missing))
     made = drums.Made([], [], 0, 0, [])
     kept, seen = [], set()
     for number, sample in enumerate(samples, 1):  # all read first: LICENCE.md lists exactly the files made
