@@ -13,7 +13,7 @@ from bridge.errors import BridgeError
 log = logging.getLogger(__name__)
 # The sample libraries' names (bridge.training.libraries.SOURCES, checked by a test): the parser knows them
 # without importing the audio stack.
-LIBRARY_NAMES = ("sonic-pi", "exadrums", "open-source-drumkit")
+LIBRARY_NAMES = ("sonic-pi", "exadrums", "open-source-drumkit", "muldjordkit")
 SYNTH = "synth"  # drums synthesised by bridge/training/synth_drums.py
 SYNTH_COUNT = 40  # synth_drums.COUNT, checked by a test
 
@@ -44,8 +44,8 @@ def register(subparsers) -> None:
                     "Needs the fluidsynth program. "
                     f"LIBRARY ({', '.join(LIBRARY_NAMES)}): the drums of a sample library a Debian package "
                     "installs, each labelled by a table of what its spectrogram and envelope show it to be, or of "
-                    "a public-domain collection you cloned (open-source-drumkit, --root DIR), labelled by its "
-                    "folders, cut and levelled the same way into DIR/<class>/<name>.wav, the layout "
+                    "a collection you cloned (open-source-drumkit, public domain; muldjordkit, CC-BY-4.0, its "
+                    "microphones mixed to stereo; --root DIR), labelled by its folders, cut and levelled the same way into DIR/<class>/<name>.wav, the layout "
                     "train-classifier reads. "
                     f"{SYNTH}: --count one-shots of each class (kick, snare, hat, tom, cymbal, clap, perc) "
                     "synthesised from sines, square waves and noise as drum machines make them, in the same "
@@ -65,7 +65,8 @@ def register(subparsers) -> None:
                       help="also the numbered variants of a kit ('Standard 1' ... 'Standard 7')")
     make.add_argument("--root", type=Path, default=None, metavar="DIR",
                       help="LIBRARY only: a folder its .deb was extracted into (dpkg-deb -x PACKAGE.deb DIR) "
-                           "instead of the installed package; open-source-drumkit: the clone of its repository")
+                           "instead of the installed package; open-source-drumkit, muldjordkit: the clone of its "
+                           "repository")
     make.add_argument("--count", type=int, default=None, metavar="N",
                       help=f"{SYNTH} only: sounds a class (default: {SYNTH_COUNT})")
     make.add_argument("--seed", type=int, default=None, metavar="K", help=f"{SYNTH} only: the random settings' seed "

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge import files
-from bridge.engine.audio import read_audio, resample, stereo, write_audio
+from bridge.engine.audio import Clip, read_audio, resample, stereo, write_audio
 from bridge.errors import BridgeError
 from bridge.training import drums
 from bridge.training.data import audio_under
@@ -72,6 +72,9 @@ class Library:
 
     def licence_text(self, root: Path, samples: list[Sample], version: str, max_seconds: float) -> str:
         return licence_text(self, samples, version, self.copyright(root), max_seconds)
+
+    def clip(self, root: Path, sample: Sample) -> Clip:
+        return read_audio(self.samples(root) / sample.file)
 
 
 def _tabla() -> dict[str, str]:
@@ -167,6 +170,42 @@ class Sample:
     licence: str  # from its copyright paragraph, as holder and source
     holder: str
     source: str
+    mics: tuple[tuple[str, str], ...] = ()  # a hit of a multi-microphone kit: (microphone, file) for each file
+
+
+@dataclass(frozen=True)
+class Mics:
+    """How a kit recorded with many microphones, a file each, becomes stereo one-shots: the files of one hit are
+    summed, the room's pairs (overheads, ambience) to their side and every close microphone to both, as the kit's
+    own notes pan them; what is not sound (a drum trigger's signal) is left out."""
+
+    pattern: str  # a file's name -> its hit (group "hit") and microphone (group "mic")
+    left: frozenset[str]
+    right: frozenset[str]
+    leave: frozenset[str]
+
+    def hits(self, paths: list[Path], folder: Path) -> dict[str, list[tuple[str, str]]]:
+        """{hit: [(microphone, file relative to folder), ...]} of the files that name a hit."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        for path in paths:
+            name = re.fullmatch(self.pattern, path.name)
+            if name and name.group("mic") not in self.leave:
+                hit = (path.parent.relative_to(folder) / name.group("hit")).as_posix()
+                found.setdefault(hit, []).append((name.group("mic"), path.relative_to(folder).as_posix()))
+        return found
+
+    def mix(self, folder: Path, sample: Sample) -> Clip:
+        """The hit's microphones summed to stereo, at their rate."""
+        parts = [(mic, read_audio(folder / file)) for mic, file in sample.mics]
+        rates = {clip.sample_rate for _, clip in parts}
+        if len(rates) != 1:
+            raise BridgeError(f"{sample.file}: its microphones' files are at {len(rates)} rates")
+        out = np.zeros((max(clip.samples.shape[0] for _, clip in parts), 2), dtype=np.float32)
+        for mic, clip in parts:
+            mono = clip.samples.mean(axis=1)
+            sides = [0] if mic in self.left else [1] if mic in self.right else [0, 1]
+            out[:mono.size, sides] += mono[:, None]
+        return Clip(out, rates.pop())
 
 
 @dataclass(frozen=True)
@@ -182,6 +221,7 @@ class Collection:
     holders: str
     get: str  # how to get it, for the error when it is not there
     folders: dict[str, str]  # a folder under ``folder`` (its first part) -> class; any other is left out
+    mics: Mics | None = None  # a kit with a file per microphone: each hit mixed from them
 
     def samples(self, root: Path) -> Path:
         return root / self.folder
@@ -200,12 +240,15 @@ class Collection:
             raise BridgeError(f"{root / self.statement_file} does not say {self.statement!r}: without that "
                               "nothing is made (the collection in bridge/training/libraries.py needs checking)")
         samples, names = [], {}
-        for path in audio_under(folder):
-            relative = path.relative_to(folder)
+        paths = audio_under(folder)
+        hits = self.mics.hits(paths, folder) if self.mics else {path.relative_to(folder).as_posix(): [] for path in
+                                                                  paths}
+        for hit, mics in hits.items():
+            relative = Path(hit)
             label = self.folders.get(relative.parts[0]) if len(relative.parts) > 1 else None
             if label is None:
                 continue
-            sample = Sample(relative.as_posix(), label, self.licence, self.holders, self.repository)
+            sample = Sample(hit, label, self.licence, self.holders, self.repository, tuple(sorted(mics)))
             if out_name(sample) in names:
                 raise BridgeError(f"{self.name}: {relative} and {names[out_name(sample)]} would both be "
                                   f"{out_name(sample)}")
@@ -214,6 +257,10 @@ class Collection:
         if not samples:
             raise BridgeError(f"{folder}: none of the folders this knows ({', '.join(self.folders)}) holds audio")
         return samples, [name for name in self.folders if not any(s.file.startswith(name + "/") for s in samples)]
+
+    def clip(self, root: Path, sample: Sample) -> Clip:
+        return self.mics.mix(self.samples(root), sample) if sample.mics else read_audio(self.samples(root) /
+                                                                                      sample.file)
 
     def _statement(self, root: Path) -> str:
         try:
@@ -238,12 +285,15 @@ class Collection:
         return _licence_document(
             self.name, f"a clone of {self.repository} (commit {version})",
             f"{len(samples)} drum one-shots, each labelled by the folder it is in (the table in "
-            "bridge/training/libraries.py)", drums.Licence(self.licence, self.holders, True),
+            "bridge/training/libraries.py)" + (", each hit mixed from its microphones' files (the overheads' and "
+                                              "the room's pairs to their sides, every close microphone to both)"
+                                              if self.mics else ""),
+            drums.Licence(self.licence, self.holders, True),
             kit=f"{self.name} ({self.repository}, commit {version})",
             licence_source=f"{self.statement_file} of {self.repository}, copied below",
             fmt=_format("stereo", max_seconds),
             table=["| file | class | from |", "|---|---|---|"] +
-                  [f"| {out_name(s)} | {s.label} | {s.file} |" for s in samples],
+                  [f"| {out_name(s)} | {s.label} | {_source(s)} |" for s in samples],
             tail=["", f"The collection's {self.statement_file}, verbatim:", "", "```",
                   self._statement(root).rstrip(), "```", ""])
 
@@ -261,6 +311,25 @@ COLLECTIONS = {collection.name: collection for collection in (
         # left out: sidestick (the label rule leaves "stick" out of every kit) and gong (no class of ours)
         folders={"kick": "kick", "snare": "snare", "rimshot": "snare", "hihat": "hat", "toms": "tom",
                  "crash": "cymbal", "ride": "cymbal"}),
+    Collection(
+        name="muldjordkit", repository="https://github.com/sfzinstruments/DrumGizmo.MuldjordKit",
+        folder="DrumGizmo/MuldjordKit/Samples", statement_file="README.md",
+        statement="creative commons attribution 4.0 international license",
+        # Lars Muldjord's Tama Superstar kit, recorded in 2010, given to DrumGizmo under CC-BY-4.0; this repository
+        # is its SFZ edition (FLAC, one file per microphone), whose LICENSE is the CC-BY-4.0 text
+        licence="CC-BY-4.0", holders="Lars Muldjord (MuldjordKit, drumgizmo.org); SFZ edition by kinwie "
+                                     "(sfzinstruments)",
+        get="clone it: `git clone https://github.com/sfzinstruments/DrumGizmo.MuldjordKit DIR` (about 350 MB: "
+            "16 microphones of each hit, 44.1 kHz 24-bit FLAC), then --root DIR",
+        # two kicks, snare, four toms, hi-hat closed and open, two crashes, two rides (tip, bell), a china; left
+        # out: SnareRest (its keymap's GM key 37, the side stick the label rule leaves out of every kit)
+        folders={"KdrumL": "kick", "KdrumR": "kick", "Snare": "snare", "Tom1": "tom", "Tom2": "tom", "Tom3": "tom",
+                 "Tom4": "tom", "HihatClosed": "hat", "HihatOpen": "hat", "CrashL": "cymbal", "CrashR": "cymbal",
+                 "RideL": "cymbal", "RideLBell": "cymbal", "RideR": "cymbal", "RideRBell": "cymbal",
+                 "China": "cymbal"},
+        # 1-Snare-OHL.flac: hit 1 of Snare at the left overhead. Trigger is the kick's DDrum trigger, not sound
+        mics=Mics(pattern=r"(?P<hit>\d+-[^-]+)-(?P<mic>[^-]+)\.flac", left=frozenset({"OHL", "AmbL"}),
+                  right=frozenset({"OHR", "AmbR"}), leave=frozenset({"Trigger"}))),
 )}
 SOURCES = {**LIBRARIES, **COLLECTIONS}  # every name make-drums takes for real recordings
 
@@ -314,6 +383,10 @@ def licence_text(library: Library, samples: list[Sample], version: str, copyrigh
         tail=[""] + drums.copyright_lines("The library", (library.package, version), copyright_file))
 
 
+def _source(sample: Sample) -> str:
+    return f"{sample.file}-*: {len(sample.mics)} microphones" if sample.mics else sample.file
+
+
 def _format(channels: str, max_seconds: float) -> str:
     return f"{drums.SAMPLE_RATE // 1000} kHz 16-bit WAV, {channels}, at most {max_seconds:g} s"
 
@@ -345,7 +418,7 @@ def make(name: str, out, *, root=Path("/"), max_seconds: float = drums.MAX_HIT_S
         if progress:
             progress(number, len(samples), sample)
         try:
-            clip = read_audio(library.samples(root) / sample.file)
+            clip = library.clip(root, sample)
         except BridgeError as error:
             made.failed.append(str(error))
             log.warning("%s", error)

@@ -265,3 +265,70 @@ def test_a_collection_without_its_public_domain_statement_or_not_cloned_makes_no
     gone = make_drums("open-source-drumkit", "--root", tmp_path / "osd", "--out", tmp_path / "c")
     assert gone.returncode == 1 and "without its licence nothing is made" in gone.stderr
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+MULDJORD = libraries.COLLECTIONS["muldjordkit"]
+MULDJORD_README = """# MuldjordKit v1.0
+
+## License
+
+This work is licensed under a <a rel="license" href="https://creativecommons.org/licenses/by/4.0/">
+Creative Commons Attribution 4.0 International License</a>.
+"""
+
+
+def fake_multi_mic_clone(root: Path) -> None:
+    """MuldjordKit's repository as `git clone` leaves it: 44.1 kHz 24-bit mono FLAC, one file per microphone of
+    each hit (`1-KdrumL-OHL.flac`): two kicks and a closed hat, heard by their close microphone, the left overhead
+    (a hat's noise) and the left room (a delayed echo of it), the right pair silent, and the kick trigger (a loud
+    5 kHz tone that is not sound); a SnareRest hit no class takes; README and LICENSE. Not committed: a copy of
+    the files without git's reads the same, its commit "unknown"."""
+    rate = 44100
+    tone = 0.9 * np.sin(2 * np.pi * 5000 * np.arange(round(0.5 * rate)) / rate)
+    for piece, number, close in (("KdrumL", 1, "kick"), ("KdrumL", 2, "kick"), ("HihatClosed", 1, "hat"),
+                                 ("SnareRest", 1, "hat")):
+        folder = root / MULDJORD.folder / piece
+        folder.mkdir(parents=True, exist_ok=True)
+        near = hit(close, rate, 1, 0.5)[:, 0] * (1 - 0.3 * (number - 1))
+        overhead = hit("hat", rate, 1, 0.5)[:, 0] * 0.2
+        for mic, sound in ((piece if piece != "HihatClosed" else "Hihat", near), ("OHL", overhead),
+                           ("AmbL", np.roll(overhead, 400) * 0.5), ("OHR", 0 * near), ("AmbR", 0 * near),
+                           ("Trigger", tone)):
+            soundfile.write(folder / f"{number}-{piece}-{mic}.flac", sound, rate, subtype="PCM_24")
+    (root / "README.md").write_text(MULDJORD_README)
+    (root / "LICENSE").write_text("Attribution 4.0 International\n")
+
+
+def test_a_multi_microphone_kit_becomes_one_stereo_one_shot_a_hit(tmp_path):
+    fake_multi_mic_clone(tmp_path / "mk")
+    out = tmp_path / "out"
+    result = make_drums("muldjordkit", "--root", tmp_path / "mk", "--out", out)
+    assert result.returncode == 0, result.stderr
+    written = sorted(Path(line) for line in result.stdout.splitlines())
+    assert written == sorted(out / name for name in ("kick/1-KdrumL.wav", "kick/2-KdrumL.wav",
+                                                     "hat/1-HihatClosed.wav"))
+    for path in written:
+        samples, rate = soundfile.read(path)
+        assert (rate, soundfile.info(path).subtype, samples.shape[1]) == (48000, "PCM_16", 2)
+        spectrum = np.abs(np.fft.rfft(samples, axis=0)) ** 2
+        frequencies = np.fft.rfftfreq(samples.shape[0], 1 / rate)
+        tone = spectrum[(frequencies > 4900) & (frequencies < 5100)].sum(axis=0) / spectrum.sum(axis=0)
+        assert tone.max() < 0.05  # the trigger's tone is not in the mix (mixed, it would be most of the energy)
+        if path.parent.name == "kick":
+            # the close microphone in both sides, the left overhead's and room's noise in the left only
+            high = spectrum[frequencies > 2000].sum(axis=0) / spectrum.sum(axis=0)
+            assert high[0] > 10 * high[1]
+            assert np.corrcoef(samples[:, 0], samples[:, 1])[0, 1] > 0.3
+    source = labels.kit_source(out)
+    assert source["licence"] == "CC-BY-4.0" and "Lars Muldjord" in source["author"]
+    assert source["kit"] == f"muldjordkit ({MULDJORD.repository}, commit unknown)"
+    licence = (out / drums.LICENCE_FILE).read_text()
+    assert "| kick/1-KdrumL.wav | kick | KdrumL/1-KdrumL-*: 5 microphones |" in licence
+    assert "may be trained into weights that ship" in licence and MULDJORD_README.strip() in licence
+    assert "SnareRest" not in licence and "Trigger" not in licence
+    again = make_drums("muldjordkit", "--root", tmp_path / "mk", "--out", out)
+    assert again.returncode == 0 and again.stdout == ""
+    (tmp_path / "mk/README.md").write_text("# MuldjordKit v1.0\n\nAll rights reserved.\n")
+    changed = make_drums("muldjordkit", "--root", tmp_path / "mk", "--out", tmp_path / "other")
+    assert changed.returncode == 1 and "does not say 'creative commons attribution 4.0" in changed.stderr
+    assert not (tmp_path / "other").exists()
