@@ -15,9 +15,11 @@ a table of every file with its class, copyright holder and source, and the copyr
 in DIR are kept; a LICENCE.md that says otherwise (another library, version or --seconds) refuses the folder.
 
 A collection that no Debian package carries (COLLECTIONS: the Open Source Drum Kit, a public-domain multi-sampled
-acoustic kit) is read from a clone of the repository that publishes it (`--root DIR`); its folders name what
-each hit is (kick/, snare/, hihat/closed-hihat/, ...), so there a table of folders decides the class, and the
-statement that puts it in the public domain is checked in the repository's README and copied into LICENCE.md.
+acoustic kit; MuldjordKit, CC-BY-4.0) is read from a clone of the repository that publishes it (`--root DIR`); its
+folders name what each hit is (kick/, snare/, hihat/closed-hihat/, ...), so there a table of folders decides the
+class, and the statement that gives its licence is checked in the repository's README and copied into LICENCE.md.
+MuldjordKit (CC-BY-4.0) is recorded with 16 microphones, a file each: `Mics` groups a hit's files and mixes them
+into one stereo one-shot before it is cut and levelled like any other.
 """
 
 from __future__ import annotations
