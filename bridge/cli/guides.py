@@ -54,6 +54,11 @@ def run_guides(args) -> int:
     for name, kind in sorted(registry.available().items()):
         print(f"{name} ({getattr(kind, 'unit', '?')}): a positive weight: {getattr(kind, 'summary', '?')}")
         print(f"    target: {getattr(kind, 'target_help', '?')}")
+        ends = getattr(kind, "ends", None)
+        if ends is not None:
+            low, high = (kind.shown(end) for end in ends)
+            print(f"    without a target it stops at {low:g} (negative weight) or {high:g} {kind.unit} (positive), "
+                  "where real one-shots stop")
     folder = recipes_folder()
     print(f"recipes in {folder}: {', '.join(recipes.recipe_names(folder)) or 'none'}")
     return 0

@@ -113,15 +113,19 @@ class LossGuide:
     network). A negative weight climbs. ``to_zero``: the loss is 0 at its goal (a target), and a step is never
     longer than Polyak's, ``loss / |g|`` (Polyak 1987, "Introduction to optimization", 5.3): to first order it
     never passes the goal (half way, for a squared distance), so a guide toward a target settles there.
+    ``to_end``: the loss is the distance left to an end of the measure (0 there and past it, a weight without a
+    target that goes no further: builtin.Measured's ``ends``); the steps keep the open-ended pace (sigma) and are
+    cut to Polyak's for that distance, ``loss / |g|``, so that to first order none passes the end. Without the
+    cut one step at t = 0.35 took a render's punch from 17.5 dB to 26.9 past an end of 18.
     """
 
     def __init__(self, loss, weight: float, *, t_min: float = 0.0, t_max: float = 1.0, full: bool = False,
-                 to_zero: bool = False, name: str = "loss"):
+                 to_zero: bool = False, to_end: bool = False, name: str = "loss"):
         if not math.isfinite(weight):
             raise ValueError(f"{name}: the weight must be a finite number, got {weight!r}")
         if not 0 <= t_min < t_max <= 1:
             raise ValueError(f"{name}: the range must be 0 <= t_min < t_max <= 1, got {t_min}..{t_max}")
-        self.loss, self.weight, self.to_zero = loss, float(weight), to_zero
+        self.loss, self.weight, self.to_zero, self.to_end = loss, float(weight), to_zero, to_end
         self.t_min, self.t_max, self.full, self.name = t_min, t_max, full, name
 
     def acts_at(self, t: float) -> bool:
@@ -151,8 +155,9 @@ class LossGuide:
         # the network puts back some of what it hears at every call, so they must hold the target to the last one.
         scale = 1.0 if self.to_zero else sigma
         size = self.weight * scale * _rms(denoised.detach()).clamp(min=LEVEL_FLOOR) / spread  # times g
-        if self.to_zero:  # |size * g| <= 2 loss / |g|: onto the target, to first order
-            reach = 2 * loss.detach().reshape(size.shape).clamp(min=0)
+        if self.to_zero or self.to_end:  # onto the target or the end, to first order: |size * g| <= 2 loss / |g|
+            # for a squared distance to a target, loss / |g| for a distance to an end
+            reach = (2 if self.to_zero else 1) * loss.detach().reshape(size.shape).clamp(min=0)
             size = size.clamp(max=reach / (spread**2 * gradient[0].numel()).clamp(min=1e-30))  # on it: 0, not 0/0
         return -size * gradient
 

@@ -40,7 +40,8 @@ def test_guides_lists_every_guide_with_its_unit_and_the_recipes(tmp_path):
     assert result.returncode == 0, result.stderr
     for line in ("brightness (Hz)", "decay (s)", "punch (dB)", "tuning (MIDI note)", "width (dB side/mid)",
                  "match (dB)", "recipes in", ": dark", "class (% of the asked class)",
-                 "classes: kick, snare, hat, tom, cymbal, clap, perc"):
+                 "classes: kick, snare, hat, tom, cymbal, clap, perc",
+                 "without a target it stops at -1 (negative weight) or 18 dB (positive)"):
         assert line in result.stdout, result.stdout
 
 

@@ -140,6 +140,29 @@ def test_a_positive_weight_raises_the_measure_and_a_negative_one_lowers_it(guide
     assert down < before < up, (down, before, up)
 
 
+def test_punch_without_a_target_stops_where_real_one_shots_stop(sounds):
+    """Weight 2 on a real kick: the same measure without ends goes far past 18 dB (toward a click with a faint
+    tail, as renders at weight 1 did: 34 dB), punch stops at its end, and no single step jumps past it, even a
+    large one early in sampling (uncut, one call at t = 0.6 took this kick from 5 to 19 dB); a sound already past
+    the end is left as it is by a positive weight, and a negative weight still softens it."""
+    kick = sounds["kick"]
+    low, high = builtin.PUNCH_ENDS
+    endless = builtin.Measured("punch", "dB", "", "", builtin.punch, builtin.PUNCH.parse_target)
+    before = builtin.PUNCH.value(kick, RATE)[0]
+    assert low < before < high - 3, before
+    open_ended = endless.value(steps_of(endless.make(2.0, None, GuideContext(RATE)), kick, 30), RATE)[0]
+    ended = builtin.PUNCH.value(steps_of(builtin.PUNCH.make(2.0, None, GuideContext(RATE)), kick, 30), RATE)[0]
+    assert open_ended > high + 6, open_ended
+    assert high - 1 < ended < high + 0.5, ended
+    for t in (0.3, 0.6, 0.9):
+        one_call = builtin.PUNCH.value(builtin.PUNCH.make(2.0, None, GuideContext(RATE))(kick, t), RATE)[0]
+        assert before + 3 < one_call < high + 0.5, (t, one_call)
+    snappy = steps_of(endless.make(2.0, None, GuideContext(RATE)), kick, 30)  # past the end
+    assert torch.equal(steps_of(builtin.PUNCH.make(2.0, None, GuideContext(RATE)), snappy, 4), snappy)
+    softer = builtin.PUNCH.value(steps_of(builtin.PUNCH.make(-1.0, None, GuideContext(RATE)), snappy, 4), RATE)[0]
+    assert softer < open_ended - 1, (softer, open_ended)
+
+
 @pytest.mark.parametrize("guide, target, goal", [(builtin.BRIGHTNESS, "3k", 3000.0), (builtin.DECAY, "300ms", 0.3),
                                                  (builtin.WIDTH, "-20dB", -20.0), (builtin.TUNING, "A1", 33.0)])
 def test_a_target_is_approached(guide, target, goal, sounds):
