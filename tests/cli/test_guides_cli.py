@@ -113,6 +113,15 @@ def test_eval_guides_prints_where_each_guide_moved_its_measure(tmp_path, tiny_mo
                for line in lines[2:4])
 
 
+def test_eval_guides_measures_match_by_the_distance_to_its_clip(tmp_path, tiny_model_path, drumkits):
+    kick = drumkits / "VariBreaks/VP Kick 1.flac"
+    result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--steps", 3, "--seconds", 0.1,
+                       "--guide", f"match=1:{kick}", config=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.splitlines()[2]
+    assert line.startswith(f"match=1:{kick}") and " dB " in line and "moved the asked way in" in line, line
+
+
 def test_eval_guides_with_real_sounds_says_how_much_less_drum_like_each_guide_makes_them(tmp_path, tiny_model_path,
                                                                                          drumkits):
     result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 3, "--steps", 2, "--guide",

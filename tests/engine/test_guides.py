@@ -390,3 +390,22 @@ def test_figures_count_progress_the_asked_way_and_against_the_best_of_n():
     tail = GuideFigures(parse_request("decay=1:0.3s"), "s", [1.0, 0.5, 0.2], [0.33, 0.3, 0.24], 0.01, goal=0.3,
                         relative=True)
     assert "median distance to 0.30: 0.20 -> 0.03 (67 % -> 10 % of it)" in tail.summary()
+    closer = GuideFigures(parse_request("match=1:kick.wav"), "dB", [30, 20, 25], [12, 22, 10], 0.01, distance=True)
+    assert closer.moved_the_asked_way() == pytest.approx(2 / 3)  # a distance: closer is lower
+    away = GuideFigures(parse_request("match=-1:kick.wav"), "dB", [30, 20, 25], [12, 22, 10], 0.01, distance=True)
+    assert away.moved_the_asked_way() == pytest.approx(1 / 3)
+
+
+def test_match_s_measure_is_the_distance_its_guide_steps_down(sounds, tmp_path):
+    """eval-guides measures match by the distance to the clip read from its file, as the guide reads it."""
+    import soundfile
+
+    path = tmp_path / "kick.wav"
+    soundfile.write(path, sounds["kick"][0].T.numpy(), RATE, subtype="FLOAT")
+    hat = sounds["hat"]
+    context = GuideContext(RATE, load=lambda name: to_model(read_audio(tmp_path / name), RATE))
+    before = builtin.MATCH.value(hat, RATE, str(path))[0]
+    assert builtin.MATCH.value(sounds["kick"], RATE, str(path))[0] < 1e-3 < before
+    after = builtin.MATCH.value(steps_of(builtin.MATCH.make(1.0, "kick.wav", context), hat, t=0.01), RATE,
+                                str(path))[0]
+    assert after < before

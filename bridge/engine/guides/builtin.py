@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -259,6 +260,7 @@ class Match:
     summary: str = "closer to the target clip's spectrum and envelope (a negative weight: further from it)"
     target_help: str = "an audio file (required)"
     target_is_file: bool = True  # the registry makes it absolute for the recreating command
+    distance: bool = True  # its measure is a distance to the target: a positive weight lowers it (eval-guides)
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
@@ -269,6 +271,16 @@ class Match:
             reference = shape_features(context.load(target)[None].float(), rate)
         return LossGuide(lambda audio: shape_distance(audio, rate, reference), weight, t_min=t_min, t_max=t_max,
                          full=full, name=self.name)
+
+    def value(self, audio: torch.Tensor, rate: int, target: str | None = None) -> list[float]:
+        """dB from each item of [B, C, L] audio to the target clip (its path), the distance the guide steps down."""
+        from bridge.engine.audio import read_audio, to_model  # file reading: only where a measure needs the clip
+
+        if not target:
+            raise ConfigError("match: give the clip to match as the target: match=WEIGHT:FILE")
+        with torch.no_grad():
+            reference = shape_features(to_model(read_audio(Path(target)), rate)[None].float(), rate)
+            return [float(v) for v in shape_distance(audio.float(), rate, reference)]
 
 
 BRIGHTNESS = Measured("brightness", "Hz", "a higher spectral centroid: brighter (negative: darker)",

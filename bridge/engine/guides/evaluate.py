@@ -42,10 +42,13 @@ class GuideFigures:
     in_class: tuple[float, float] | None = None
     judged_in_class: tuple[float, float] | None = None
     relative: bool = False  # also the distance to the target relative to it (a ratio scale: seconds, Hz)
+    distance: bool = False  # the measure is a distance to the target (match): a positive weight lowers it
 
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
         to the target."""
+        if self.distance:  # closer to the target clip, or further from it for a negative weight
+            return -value if self.request.weight > 0 else value
         if self.request.target is None or self.goal is None:  # a direction, or a class (value: its probability)
             return value if self.request.weight > 0 else -value
         return -abs(value - self.goal)
@@ -84,8 +87,9 @@ class GuideFigures:
 
 
 def _measure(kind, request: GuideRequest):
-    """``(audio, rate) -> values`` of a guide: a class guide's depends on the asked class (its target)."""
-    if hasattr(kind, "named"):
+    """``(audio, rate) -> values`` of a guide: a class guide's depends on the asked class (its target), match's on
+    the clip (its distance to it)."""
+    if hasattr(kind, "named") or getattr(kind, "distance", False):
         return functools.partial(kind.value, target=request.target)
     return kind.value
 
@@ -142,7 +146,8 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         measure = _measure(kind, request)
         figure = GuideFigures(request, kind.unit, measure(plain, engine.sample_rate),
                               measure(guided, engine.sample_rate), seconds_per_step, goal, likeness,
-                              relative=goal is not None and getattr(kind, "relative", False))
+                              relative=goal is not None and getattr(kind, "relative", False),
+                              distance=getattr(kind, "distance", False))
         if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
             figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
                                                                  class_judge))
