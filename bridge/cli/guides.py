@@ -82,8 +82,16 @@ def run_eval_guides(args) -> int:
     print(f"{engine.card.name} on {engine.device} ({mode} mode): {args.pairs} pairs of {seconds:g} s, "
           f"{args.steps} {args.sampler} steps, seeds {args.seed}..{args.seed + args.pairs - 1}", flush=True)
     evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=seconds, steps=args.steps, sampler=args.sampler,
-                      seed=args.seed, mode=mode, judge=judge, best_of=args.best_of, class_judge=class_judge, report=lambda line: print(line, flush=True))
+                      seed=args.seed, mode=mode, judge=judge, best_of=args.best_of, class_judge=class_judge,
+                      clip_class=_clip_class, report=lambda line: print(line, flush=True))
     return 0
+
+
+def _clip_class(path: str) -> str | None:
+    """The drum class a match clip's file name says (the label rule: "PearlKick-Med.wav" a kick), or None."""
+    from bridge.training.labels import label
+
+    return label(Path(path).stem)
 
 
 def _labels(data, files) -> list[str | None]:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,12 +115,19 @@ def test_eval_guides_prints_where_each_guide_moved_its_measure(tmp_path, tiny_mo
 
 
 def test_eval_guides_measures_match_by_the_distance_to_its_clip(tmp_path, tiny_model_path, drumkits):
+    """The distance in dB to the clip; with labelled --data, a clip whose name says a class is also judged against
+    real sounds of that class (all its renders are asked to be like one kick), one whose name says none is not."""
     kick = drumkits / "VariBreaks/VP Kick 1.flac"
-    result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--steps", 3, "--seconds", 0.1,
-                       "--guide", f"match=1:{kick}", config=tmp_path)
+    unnamed = tmp_path / "thing.flac"
+    shutil.copyfile(kick, unnamed)
+    result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 3, "--steps", 2, "--seconds", 0.1,
+                       "--guide", f"match=1:{kick}", "--guide", f"match=1:{unnamed}",
+                       "--data", drumkits / "ElectricEmpireKit", config=tmp_path)
     assert result.returncode == 0, result.stderr
-    line = result.stdout.splitlines()[2]
-    assert line.startswith(f"match=1:{kick}") and " dB " in line and "moved the asked way in" in line, line
+    named, other = result.stdout.splitlines()[2:4]
+    assert named.startswith(f"match=1:{kick}") and " dB " in named and "moved the asked way in" in named, named
+    assert "; MMD^2 to the real sounds " in named and "asked class's real sounds" in named, named
+    assert other.startswith(f"match=1:{unnamed}") and "asked class's real sounds" not in other, other
 
 
 def test_eval_guides_with_real_sounds_says_how_much_less_drum_like_each_guide_makes_them(tmp_path, tiny_model_path,

@@ -112,7 +112,7 @@ def _share(flags: list[bool]) -> float:
 
 def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, seconds: float | None = 0.5,
              steps: int = 20, sampler: str = "v-iplms", seed: int = 0, mode: str = "cheap", judge=None,
-             best_of: int = 1, class_judge=None,
+             best_of: int = 1, class_judge=None, clip_class: Callable[[str], str | None] | None = None,
              report: Callable[[str], None] = print) -> tuple[float, list[GuideFigures]]:
     """(seconds per step unguided, figures per guide): ``pairs`` sounds with seeds seed..seed+pairs-1, each made
     with and without each guide (a Measured one: its ``value`` and ``parse_target`` say where it went). With a
@@ -121,7 +121,9 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
     the other way to the same end: N unguided renders per pair (the paired one and N - 1 more seeds), keeping
     the one the measure likes best; at equal compute N is the guided render's cost over the unguided one's. A
     class guide also counts the renders in the asked class, by its classifier and by ``class_judge(audio) ->
-    [class name]`` (bridge.training.class_judge.FeatureJudge.names), a judge that did not guide."""
+    [class name]`` (bridge.training.class_judge.FeatureJudge.names), a judge that did not guide. A guide toward a
+    clip (match) is judged against the real sounds of the class ``clip_class(path)`` names for it, where it names
+    one."""
     kinds = check(requests)
     seeds = list(range(seed, seed + pairs))
     common = {"seed": seeds, "steps": steps, "sampler": sampler}
@@ -154,6 +156,12 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
             if judge is not None and request.weight > 0:  # toward a class: judged against real sounds of it
                 figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(
                     guided, plain, kind.asked(request.target)))
+        elif figure.distance and judge is not None and request.weight > 0 and clip_class is not None:
+            # toward one clip: its renders are all asked to be like that one, so judged as a class guide's are,
+            # against real sounds of the clip's class where its name says one
+            named = clip_class(request.target)
+            if named is not None:
+                figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(guided, plain, [named]))
         if best_of > 1:
             values = [measure(audio, engine.sample_rate) for audio in candidates]
             best = [max(column, key=figure.progress) for column in zip(*values)]
