@@ -9,6 +9,7 @@ the same way it finds a user's.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -234,11 +235,13 @@ class Measured:
             # The distance left to the end it moves toward, 0 there and past it: a sound already past that end is
             # left as it is, and the other way stays open.
             low, high = self.ends
-            if weight > 0:
-                return LossGuide(lambda audio: (high - measure(audio, rate)).clamp(min=0), weight, t_min=t_min,
-                                 t_max=t_max, full=full, to_end=True, name=self.name)
-            return LossGuide(lambda audio: (measure(audio, rate) - low).clamp(min=0), -weight, t_min=t_min,
-                             t_max=t_max, full=full, to_end=True, name=self.name)
+            up = weight > 0
+
+            def left(audio: torch.Tensor) -> torch.Tensor:
+                value = measure(audio, rate)
+                return (high - value if up else value - low).clamp(min=0)
+
+            return LossGuide(left, abs(weight), t_min=t_min, t_max=t_max, full=full, to_end=True, name=self.name)
         goal = self.parse_target(target, context)
         if weight < 0:
             raise ConfigError(f"{self.name}: a weight toward a target must be positive, got {weight:g}")
@@ -274,13 +277,21 @@ class Match:
 
     def value(self, audio: torch.Tensor, rate: int, target: str | None = None) -> list[float]:
         """dB from each item of [B, C, L] audio to the target clip (its path), the distance the guide steps down."""
-        from bridge.engine.audio import read_audio, to_model  # file reading: only where a measure needs the clip
-
         if not target:
             raise ConfigError("match: give the clip to match as the target: match=WEIGHT:FILE")
+        reference = _clip_features(target, rate, Path(target).stat().st_mtime_ns)
         with torch.no_grad():
-            reference = shape_features(to_model(read_audio(Path(target)), rate)[None].float(), rate)
             return [float(v) for v in shape_distance(audio.float(), rate, reference)]
+
+
+@functools.lru_cache(maxsize=8)
+def _clip_features(path: str, rate: int, _mtime_ns: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A match clip's shape features, read once per file and version: eval-guides measures the unguided renders,
+    the guided ones and each best-of set against the same clip."""
+    from bridge.engine.audio import read_audio, to_model  # file reading: only where a measure needs the clip
+
+    with torch.no_grad():
+        return shape_features(to_model(read_audio(Path(path)), rate)[None].float(), rate)
 
 
 BRIGHTNESS = Measured("brightness", "Hz", "a higher spectral centroid: brighter (negative: darker)",
