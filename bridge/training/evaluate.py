@@ -46,7 +46,8 @@ class Score:
 
 class Judge:
     """Scores sets of clips against one real reference set; ``labels`` (a class name or None per reference clip)
-    let it also score against the reference's sounds of some classes (``paired_to_classes``)."""
+    let it also score against the reference's sounds of some classes (``paired_to_classes``), and ``clips`` (the
+    reference audio, kept) against those a caller picks by any measure of them (``paired_to_some``)."""
 
     def __init__(self, reference: torch.Tensor, sample_rate: int, labels: list[str | None] | None = None):
         if len(reference) < 2:
@@ -54,6 +55,7 @@ class Judge:
         if labels is not None and len(labels) != len(reference):
             raise ValueError(f"{len(labels)} labels for {len(reference)} reference clips")
         self.sample_rate, self.labels, self.length = sample_rate, labels, reference.shape[-1]
+        self.clips = reference  # [N, C, L], not copied: what a caller measures to pick some (paired_to_some)
         features = describe(reference, sample_rate).double()
         self.mean, self.std = standardiser(features)
         self.reference = self._standardise(features)
@@ -118,13 +120,10 @@ class Judge:
 
         return difference(slice(None)), jackknife_error(difference, len(ours))
 
-    def of_classes(self, classes) -> torch.Tensor | None:
-        """The standardised reference clips labelled one of ``classes``; None when fewer than 2 are."""
-        if self.labels is None:
-            return None
+    def of_classes(self, classes) -> list[int]:
+        """The indices of the reference clips labelled one of ``classes`` (none without labels)."""
         wanted = set(classes)
-        keep = [i for i, label in enumerate(self.labels) if label in wanted]
-        return self.reference[keep] if len(keep) >= 2 else None
+        return [i for i, label in enumerate(self.labels or []) if label in wanted]
 
     def paired_to_classes(self, clips: torch.Tensor, baseline: torch.Tensor, classes) -> tuple[float, float] | None:
         """MMD^2 of ``clips`` to the reference's sounds of ``classes`` minus MMD^2 of ``baseline`` (the same seeds,
@@ -136,10 +135,14 @@ class Judge:
         a perfect kick guide as that much less drum-like. Measured here, a guided set is as drum-like as its
         unguided one when it is as close to real sounds of the class it was asked for as they are to real drums
         (docs/guidance.md, "Drum-likeness of a class")."""
-        reference = self.of_classes(classes)
-        if reference is None:
+        return self.paired_to_some(clips, baseline, self.of_classes(classes))
+
+    def paired_to_some(self, clips: torch.Tensor, baseline: torch.Tensor,
+                       keep: list[int]) -> tuple[float, float] | None:
+        """As ``paired_to_classes``, against the reference clips ``keep`` (indices); None with fewer than 2."""
+        if len(keep) < 2:
             return None
-        return self.paired(self.features(clips), self.features(baseline), ours_to=reference)
+        return self.paired(self.features(clips), self.features(baseline), ours_to=self.reference[keep])
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:

@@ -128,6 +128,7 @@ def test_eval_guides_measures_match_by_the_distance_to_its_clip(tmp_path, tiny_m
     assert named.startswith(f"match=1:{kick}") and " dB " in named and "moved the asked way in" in named, named
     assert "; MMD^2 to the real sounds " in named and "asked class's real sounds" in named, named
     assert other.startswith(f"match=1:{unnamed}") and "asked class's real sounds" not in other, other
+    assert "real sounds of " not in named + other  # a distance to one clip has no range of real sounds
 
 
 def test_eval_guides_with_real_sounds_says_how_much_less_drum_like_each_guide_makes_them(tmp_path, tiny_model_path,
@@ -138,6 +139,9 @@ def test_eval_guides_with_real_sounds_says_how_much_less_drum_like_each_guide_ma
     lines = result.stdout.splitlines()
     assert "3 pairs of 0.170667 s" in lines[0]  # the model's window: the real sounds' length
     assert "; MMD^2 to the real sounds " in lines[2] and "+-" in lines[2]
+    # and against the real sounds whose width lies where the guided renders' does, or too few of them to say
+    assert re.search(r"; MMD\^2 to the real sounds of -?\d+\.\d\d--?\d+\.\d\d dB side/mid \(\d+\)"
+                     r"( \(unguided: to all\) [+-]\d\.\d{4} \+- \d\.\d{4}|: too few to judge by)", lines[2]), lines[2]
     refused = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--data",
                         drumkits / "Millo-Drums_v.1", config=tmp_path)
     assert refused.returncode == 1 and "--pairs must be at least 3 with --data" in refused.stderr
@@ -169,3 +173,5 @@ def test_eval_guides_judges_a_class_guide_against_real_sounds_of_its_class(tmp_p
                          r"sounds \(unguided: to all\) [+-]\d\.\d{4} \+- \d\.\d{4}", lines[guide]), lines[guide]
     for guide in ("class=-1:kick", "class=1:tom"):  # away from it; the kit has no toms
         assert "; MMD^2 to the real sounds " in lines[guide] and "asked class's real sounds" not in lines[guide]
+    for line in lines.values():  # a class guide is judged by its class, not by a measure's range
+        assert "; MMD^2 to the real sounds of " not in line

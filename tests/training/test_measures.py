@@ -191,6 +191,45 @@ def test_real_kicks_are_as_drum_like_as_real_drums_when_judged_against_real_kick
     assert evaluate.Judge(shots.windows, RATE).paired_to_classes(kicks, mix, ["kick"]) is None  # unlabelled
 
 
+def test_real_punchy_sounds_are_as_drum_like_as_real_drums_when_judged_against_real_sounds_as_punchy(drumkits):
+    """A measure's guide moves all its renders one way, as a class guide makes them all one class. Against a kit's
+    whole mix, the 16 punchiest real one-shots of four other kits read far less drum-like than as many of the same
+    kits' sounds picked across them; against the reference's sounds whose punch lies where theirs does (their
+    10th to 90th percentile: eval-guides' measure ruler, guides.evaluate._measure_likeness), as close as the mix
+    is to the mix, within the error. So a punch guide that made real punchy drums would be judged within the bar."""
+    from bridge.engine.guides.builtin import PUNCH
+    from bridge.engine.guides.evaluate import _measure_likeness
+
+    window = 16384
+    kits = ("Millo_MultiLayered2", "BJA_Pacific", "VariBreaks")
+    reference = data.OneShots.load(data.scan([drumkits / kit for kit in kits]), RATE, window).windows
+    judge = evaluate.Judge(reference, RATE)
+    others = data.OneShots.load(data.scan([drumkits / kit for kit in (
+        "ElectricEmpireKit", "The Black Pearl 1.0", "ForzeeStereo", "ColomboAcousticDrumkit")]), RATE, window).windows
+    punch = torch.tensor(PUNCH.value(others, RATE))
+    punchy = others[punch.argsort(descending=True)[:16]]
+    mix = others[torch.linspace(0, len(others) - 1, 16).long()]
+    plain, plain_error = judge.paired_difference(punchy, mix)
+    values = PUNCH.value(punchy, RATE)
+    found = _measure_likeness(judge, PUNCH.value, mix, punchy, values, RATE)
+    low, high, count = found["measure_range"]
+    ordered = sorted(values)
+    assert (low, high) == (ordered[2], ordered[14])  # the 10th and 90th percentiles of 16
+    in_range = [low <= value <= high for value in PUNCH.value(reference, RATE)]
+    assert count == sum(in_range) >= 8 and not all(in_range)
+    like, error = found["measure_likeness"]
+    assert plain > 2 * plain_error  # by the whole mix: real punchy drums are "less drum-like"
+    assert abs(like) < 2 * error and like < plain - 0.1
+    # renders gathered on one value (a target's): judged by the 8 real sounds nearest it, the range widened to them
+    gathered = _measure_likeness(judge, PUNCH.value, mix, punchy, [values[0]] * 16, RATE)
+    low, high, count = gathered["measure_range"]
+    nearest = sorted(abs(value - values[0]) for value in PUNCH.value(reference, RATE))[:8]
+    assert count == 8 and low <= values[0] <= high
+    assert max(values[0] - low, high - values[0]) == pytest.approx(max(nearest), abs=1e-4)
+    assert gathered["measure_likeness"] is not None
+    assert _measure_likeness(judge, PUNCH.value, mix, punchy, values, RATE) == found  # enough in range: as before
+
+
 def test_a_sound_shorter_than_the_reference_is_judged_in_the_reference_window(drumkits):
     """eval-guides renders 0.5 s sounds and judges them against one-shots in the model's 1.37 s window. The
     envelope is read at 32 points over the whole clip, so the short render was read 2.7 times earlier than the

@@ -36,6 +36,11 @@ class GuideFigures:
     # A class guide: MMD^2 of the guided renders to the real one-shots of the asked classes, minus the unguided
     # renders' to all of them, and its se (Judge.paired_to_classes: what a class guide is judged by)
     class_likeness: tuple[float, float] | None = None
+    # A measure's guide: MMD^2 of the guided renders to the real one-shots whose measure lies where the guided
+    # renders' does (their 10th to 90th percentile), minus the unguided renders' to all, and its se; then that
+    # range and how many real sounds are in it (_measure_likeness: what a measure's guide is judged by)
+    measure_likeness: tuple[float, float] | None = None
+    measure_range: tuple[float, float, int] | None = None
     best_of: tuple[int, list[float]] | None = None  # (N, per pair the best of N unguided renders by the measure)
     # A class guide: the share of renders (unguided, guided) in the asked class, by its own classifier and by an
     # independent judge (one that did not guide: a guide can fool its own classifier).
@@ -73,6 +78,11 @@ class GuideFigures:
         if self.class_likeness is not None:
             change, error = self.class_likeness
             line += f"; MMD^2 to the asked class's real sounds (unguided: to all) {change:+.4f} +- {error:.4f}"
+        if self.measure_range is not None:
+            low, high, count = self.measure_range
+            line += f"; MMD^2 to the real sounds of {low:.2f}-{high:.2f} {self.unit} ({count})"
+            line += (" (unguided: to all) {:+.4f} +- {:.4f}".format(*self.measure_likeness)
+                     if self.measure_likeness is not None else ": too few to judge by")
         if self.in_class is not None:
             line += "; in the asked class: {:.0f} % -> {:.0f} % by its classifier".format(*(100 * v for v in
                                                                                            self.in_class))
@@ -104,6 +114,36 @@ def _class_shares(kind, request: GuideRequest, plain, guided, rate: int, class_j
         shares["judged_in_class"] = tuple(_share([name in asked for name in class_judge(audio)])
                                           for audio in (plain, guided))
     return shares
+
+
+MEASURE_RANGE = (0.1, 0.9)  # the guided renders' percentiles between which real sounds are their like
+MIN_LIKE = 8  # real sounds to judge by, at least: fewer in that range, and the range widens to the nearest ones
+
+
+def _measure_likeness(judge, measure, plain: torch.Tensor, guided: torch.Tensor, guided_values: list[float],
+                      rate: int) -> dict:
+    """A measure's guide judged against the real sounds that measure where its renders do.
+
+    All its renders are asked to be brighter (or punchier, narrower, a 0.3 s decay), and real sounds of other kits
+    chosen to measure where the guided renders do are far from a kit's mix too: against the three kits of
+    docs/guidance.md's ruler, 32 real one-shots with 15-20 dB of punch (where `punch=1` takes renders) read +0.078
+    further than 32 at random; under 250 Hz +0.078, a side 30-60 dB under the mid +0.127, a T60 of 0.25-0.35 s
+    +0.069 (docs/guidance.md, "Drum-likeness of a measure"). So, as a class guide is judged against real sounds of
+    its class, a measure's guide is also judged against the reference's sounds whose measure lies between the
+    guided renders' 10th and 90th percentiles (each read over the renders' length, as the renders were). A target
+    gathers its renders closer than that (`decay=1:0.3s`: 0.28-0.30 s, which 2 or 3 of 154 real sounds read), so
+    the range holds at least MIN_LIKE: where fewer lie in it, the MIN_LIKE nearest the guided renders' median."""
+    ordered = sorted(guided_values)
+    low, high = (ordered[round(share * (len(ordered) - 1))] for share in MEASURE_RANGE)
+    reference = judge.clips[..., :guided.shape[-1]]
+    values = [v for start in range(0, len(reference), 64) for v in measure(reference[start:start + 64], rate)]
+    keep = [i for i, value in enumerate(values) if low <= value <= high]
+    if len(keep) < MIN_LIKE:
+        median = statistics.median(guided_values)
+        keep = sorted(range(len(values)), key=lambda i: abs(values[i] - median))[:MIN_LIKE]
+        low, high = min(low, *(values[i] for i in keep)), max(high, *(values[i] for i in keep))
+    likeness = judge.paired_to_some(guided, plain, keep) if len(keep) >= MIN_LIKE else None
+    return {"measure_likeness": likeness, "measure_range": (low, high, len(keep))}
 
 
 def _share(flags: list[bool]) -> float:
@@ -156,6 +196,9 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
             if judge is not None and request.weight > 0:  # toward a class: judged against real sounds of it
                 figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(
                     guided, plain, kind.asked(request.target)))
+        elif judge is not None and not figure.distance:  # a measure's guide: judged by real sounds measuring so
+            figure = dataclasses.replace(figure, **_measure_likeness(judge, measure, plain, guided, figure.guided,
+                                                                     engine.sample_rate))
         elif figure.distance and judge is not None and request.weight > 0 and clip_class is not None:
             # toward one clip: its renders are all asked to be like that one, so judged as a class guide's are,
             # against real sounds of the clip's class where its name says one
