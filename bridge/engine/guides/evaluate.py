@@ -127,12 +127,13 @@ def _measure_likeness(judge, measure, plain: torch.Tensor, guided: torch.Tensor,
     All its renders are asked to be brighter (or punchier, narrower, a 0.3 s decay), and real sounds of other kits
     chosen to measure where the guided renders do are far from a kit's mix too: against the three kits of
     docs/guidance.md's ruler, 32 real one-shots with 15-20 dB of punch (where `punch=1` takes renders) read +0.078
-    further than 32 at random; under 250 Hz +0.078, a side 30-60 dB under the mid +0.127, a T60 of 0.25-0.35 s
-    +0.069 (docs/guidance.md, "Drum-likeness of a measure"). So, as a class guide is judged against real sounds of
+    further than 32 at random; under 250 Hz +0.078, a side 25-45 dB under the mid +0.114, a T60 of 0.25-0.35 s
+    +0.066 (docs/guidance.md, "Drum-likeness of a measure"). So, as a class guide is judged against real sounds of
     its class, a measure's guide is also judged against the reference's sounds whose measure lies between the
     guided renders' 10th and 90th percentiles (each read over the renders' length, as the renders were). A target
     gathers its renders closer than that (`decay=1:0.3s`: 0.28-0.30 s, which 2 or 3 of 154 real sounds read), so
-    the range holds at least MIN_LIKE: where fewer lie in it, the MIN_LIKE nearest the guided renders' median."""
+    where fewer than MIN_LIKE lie in that range it is judged against the MIN_LIKE nearest the guided renders'
+    median, and the range given is theirs."""
     ordered = sorted(guided_values)
     low, high = (ordered[round(share * (len(ordered) - 1))] for share in MEASURE_RANGE)
     reference = judge.clips[..., :guided.shape[-1]]
@@ -141,7 +142,7 @@ def _measure_likeness(judge, measure, plain: torch.Tensor, guided: torch.Tensor,
     if len(keep) < MIN_LIKE:
         median = statistics.median(guided_values)
         keep = sorted(range(len(values)), key=lambda i: abs(values[i] - median))[:MIN_LIKE]
-        low, high = min(low, *(values[i] for i in keep)), max(high, *(values[i] for i in keep))
+        low, high = min(values[i] for i in keep), max(values[i] for i in keep)
     likeness = judge.paired_to_some(guided, plain, keep) if len(keep) >= MIN_LIKE else None
     return {"measure_likeness": likeness, "measure_range": (low, high, len(keep))}
 
