@@ -115,7 +115,10 @@ def generate_clips(engine, count: int, seconds: float | None = None, *, steps: i
     shaping = _guides(engine, guides, guide_mode)
     if finish and shape > 0:  # a new sound's shape, as a variation's is its source's: its heard class's ceiling
         heard = heard_ceiling(engine.sample_rate, shape)
-        shaping += [heard] if heard is not None else []
+        # before the asked guides, as a variation's shape is: what a producer asks for has the last word at every
+        # step. After them, the ceiling of a sound heard as a hat took out the A1 that tuning=1:A1 put under it,
+        # and a render asked for A1 came out at C4 (docs/guidance.md, "The asked guides act last").
+        shaping = ([heard] if heard is not None else []) + shaping
     outputs = engine.generate(count, length, steps=steps, sampler=sampler, seed=seed, progress=progress,
                               cancel=cancel, clamp=not finish, guides=shaping,
                               margin=EDGE_MARGIN if finish else 0, lead_in=LEAD_IN if finish else 0)
