@@ -71,6 +71,10 @@ def register(subparsers) -> None:
                        help="train nothing: FILE's network, with the class guide's ceilings made from DATA's "
                             "training sounds (its own, for a classifier made before ceilings existed), written "
                             "to --out with FILE's card")
+    train.add_argument("--ceiling-percentile", nargs="+", type=_class_percentile, default=[], metavar="CLASS=P",
+                       help="a class's ceiling (the class guide's, and a new sound's heard as it) at the P-th "
+                            "percentile of its training sounds' levels: a class whose sounds share no shape needs "
+                            "a high one (default: 75, perc 97)")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the read sounds (and estimates) here: a rerun on the same files reads nothing")
@@ -100,6 +104,10 @@ def run_train_classifier(args) -> int:
     training = data.indices(held, inside=False)
     if len({int(data.labels[i]) for i in training}) < 2:
         raise BridgeError("fewer than two classes left to train on (after --held-out-kits and unreadable files)")
+    odd = sorted({name for name, _ in args.ceiling_percentile} - set(data.classes))
+    if odd:
+        raise BridgeError(f"--ceiling-percentile: no class {', '.join(odd)} in the data "
+                          f"(classes: {', '.join(data.classes)})")
     if args.weights_from is not None:
         return _with_ceilings(args, weights, data, training)
     counts = Counter(data.classes[int(data.labels[i])] for i in training)
@@ -118,7 +126,8 @@ def run_train_classifier(args) -> int:
                                progress=lambda step, loss: progress(step, total, f"loss {loss:.3f}"))
     seconds = time.perf_counter() - started
     # The class guide's ceilings, from the same training sounds (bridge/engine/guides/classes.py)
-    model.ceilings = class_ceilings(data.windows[training], data.labels[training], data.classes, data.sample_rate)
+    model.ceilings = class_ceilings(data.windows[training], data.labels[training], data.classes, data.sample_rate,
+                                    dict(args.ceiling_percentile))
     model.ceilings[1]["command"] = _command(args, weights)
     card = {"training": {"command": _command(args, weights), "steps": recipe.steps, "batch": recipe.batch,
                          "augment": recipe.augment, "rough": recipe.rough, "masks": recipe.masks,
@@ -157,13 +166,22 @@ def _with_ceilings(args, weights: Path, data, training: list[int]) -> int:
                           f"{data.sample_rate} Hz")
     chosen = torch.tensor(training)
     ours = torch.tensor([model.classes.index(name) for name in data.classes])[data.labels[chosen]]
-    model.ceilings = class_ceilings(data.windows[chosen], ours, model.classes, data.sample_rate)
+    model.ceilings = class_ceilings(data.windows[chosen], ours, model.classes, data.sample_rate,
+                                    dict(args.ceiling_percentile))
     model.ceilings[1]["command"] = _command(args, weights)
     kept = {key: value for key, value in card.items()
             if key not in ("kind", "classes", "sample_rate", "features", "architecture", "ceilings")}
     for path in save_classifier(model, weights, **kept):
         print(path)
     return 0
+
+
+def _class_percentile(text: str) -> tuple[str, float]:
+    """CLASS=P of --ceiling-percentile."""
+    name, _, value = text.partition("=")
+    if not name or not value:
+        raise argparse.ArgumentTypeError(f"expected CLASS=P (perc=97), got {text!r}")
+    return name.strip().lower(), bounded_float(1, 100)(value)
 
 
 def _recipe(args):
@@ -176,7 +194,8 @@ def _command(args, weights: Path) -> str:
     if args.weights_from is not None:
         words = ["dd-bridge", "train-classifier", *map(str, args.data), "--out", str(weights), "--weights-from",
                  str(args.weights_from)]
-        return shlex.join(words + (["--held-out-kits", *args.held_out_kits] if args.held_out_kits else []))
+        return shlex.join(words + (["--held-out-kits", *args.held_out_kits] if args.held_out_kits else [])
+                          + _percentile_words(args))
     words = ["dd-bridge", "train-classifier", *map(str, args.data), "--out", str(weights), "--steps",
              str(args.steps), "--augment", args.augment, "--rough", str(args.rough), "--masks", str(args.masks), "--members", str(args.members),
              "--channels", *map(str, args.channels), "--mels", str(args.mels), "--dropout", str(args.dropout),
@@ -187,7 +206,12 @@ def _command(args, weights: Path) -> str:
         words += ["--held-out-kits", *args.held_out_kits]
     if args.chosen_on:
         words += ["--chosen-on", *args.chosen_on]
-    return shlex.join(words)
+    return shlex.join(words + _percentile_words(args))
+
+
+def _percentile_words(args) -> list[str]:
+    given = [f"{name}={value:g}" for name, value in args.ceiling_percentile]
+    return ["--ceiling-percentile", *given] if given else []
 
 
 def _kits(data, indices: list[int], items) -> list[dict]:

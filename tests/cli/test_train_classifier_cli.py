@@ -123,7 +123,8 @@ def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given
     assert main(["train-classifier", *kits, "--out", str(out), "--steps", "2", "--held-out-kits", "Audiophob"]) == 0
     model, card = load_classifier(out.with_suffix(".safetensors"))
     values, entry = model.ceilings
-    assert values.shape[:2] == (7, 33) and entry == card["ceilings"] and entry["percentile"] == 75
+    assert values.shape[:2] == (7, 33) and entry == card["ceilings"]
+    assert entry["percentile"] == {name: 97.0 if name == "perc" else 75.0 for name in CLASSES}
     assert sum(entry["sounds"].values()) == 15  # Millo-Drums' labelled sounds; the held-out kit gave none
     old = DrumClassifier(CLASSES, Features()).eval()
     save_classifier(old, tmp_path / "old", training={"command": "by hand"}, held_out={"accuracy": 0.5})
@@ -135,6 +136,20 @@ def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given
     assert torch.equal(given.ceilings[0], values)  # the same training sounds, the same ceilings
     assert given_card["training"] == {"command": "by hand"} and given_card["held_out"] == {"accuracy": 0.5}
     assert "--weights-from" in given_card["ceilings"]["command"]
+    # A class's percentile of the user's: its ceiling higher (over more of its sounds), the others as they were.
+    assert main(["train-classifier", *kits, "--out", str(tmp_path / "looser"), "--weights-from",
+                 str(tmp_path / "old.safetensors"), "--held-out-kits", "Audiophob", "--ceiling-percentile",
+                 "Cymbal=95"]) == 0
+    looser, looser_card = load_classifier(tmp_path / "looser.safetensors")
+    cymbal = CLASSES.index("cymbal")
+    assert looser_card["ceilings"]["percentile"]["cymbal"] == 95
+    assert (looser.ceilings[0][cymbal] >= values[cymbal]).all() and (looser.ceilings[0][cymbal] > values[cymbal]).any()
+    others = [k for k in range(len(CLASSES)) if k != cymbal]
+    assert torch.equal(looser.ceilings[0][others], values[others])
+    assert looser_card["ceilings"]["command"].endswith("--ceiling-percentile cymbal=95")
+    capsys.readouterr()
+    assert main(["train-classifier", *kits, "--out", str(tmp_path / "no"), "--ceiling-percentile", "808=90"]) == 1
+    assert "--ceiling-percentile: no class 808 in the data (classes: " in capsys.readouterr().err
     save_classifier(DrumClassifier(("kick", "hat"), Features()).eval(), tmp_path / "two")
     assert main(["train-classifier", *kits, "--out", str(tmp_path / "no"), "--weights-from",
                  str(tmp_path / "two.safetensors")]) == 1
