@@ -74,7 +74,7 @@ def register(subparsers) -> None:
     train.add_argument("--ceiling-percentile", nargs="+", type=_class_percentile, default=[], metavar="CLASS=P",
                        help="a class's ceiling (the class guide's, and a new sound's heard as it) at the P-th "
                             "percentile of its training sounds' levels: a class whose sounds share no shape needs "
-                            "a high one (default: 75, perc 97)")
+                            "a high one (default: 75, perc 90)")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the read sounds (and estimates) here: a rerun on the same files reads nothing")
@@ -180,7 +180,7 @@ def _class_percentile(text: str) -> tuple[str, float]:
     """CLASS=P of --ceiling-percentile."""
     name, _, value = text.partition("=")
     if not name or not value:
-        raise argparse.ArgumentTypeError(f"expected CLASS=P (perc=97), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected CLASS=P (perc=90), got {text!r}")
     return name.strip().lower(), bounded_float(1, 100)(value)
 
 

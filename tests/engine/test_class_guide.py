@@ -133,11 +133,11 @@ def real_ceilings(drumkits):
 
 
 def test_a_class_s_ceiling_is_what_three_in_four_of_its_sounds_stay_under(real_ceilings):
-    """... and perc's what 97 in 100 of its sounds stay under: they share no shape (CEILING_PERCENTILES)."""
+    """... and perc's what 9 in 10 of its sounds stay under: they share no shape (CEILING_PERCENTILES)."""
     (ceilings, entry), data = real_ceilings
     assert ceilings.shape == (len(data.classes), BANDS + 1, 16384 // HOP + 1)
     assert CEILING_PERCENTILE == 75 and entry["grid"]["sample_rate"] == RATE
-    assert entry["percentile"] == {name: 97.0 if name == "perc" else 75.0 for name in data.classes}
+    assert entry["percentile"] == {name: 90.0 if name == "perc" else 75.0 for name in data.classes}
     cells = cell_energy_db(data.windows.float(), RATE)
     cells = cells - cells.amax(dim=(1, 2), keepdim=True)
     for k, name in enumerate(data.classes):
@@ -155,7 +155,7 @@ def test_a_class_s_ceiling_is_what_three_in_four_of_its_sounds_stay_under(real_c
 
 def test_perc_s_ceiling_leaves_room_for_the_perc_that_ring(drumkits):
     """Perc's sounds share no shape (shakers, bells, congas: two real kits' 72): 3 in 4 of them lie under a short
-    burst, which is a clap's shape; at their 97th percentile the ceiling is over it everywhere, and 20 dB over it
+    burst, which is a clap's shape; at their 90th percentile the ceiling is over it everywhere, and 8 dB over it
     from 0.1 s on, where a bell or a conga still rings."""
     data = classify.ClassSet.load(labels.labelled([drumkits / "circAfrique v4", drumkits / "Gimme A Hand 1.0"]),
                                   Features(window=16384))
@@ -163,7 +163,7 @@ def test_perc_s_ceiling_leaves_room_for_the_perc_that_ring(drumkits):
                                 for given in (None, {"perc": 75}))
     perc = data.classes.index("perc")
     assert (shipped[perc] >= tight[perc] - 1e-4).all()
-    assert float((shipped[perc, :, 20:] - tight[perc, :, 20:]).mean()) > 20
+    assert float((shipped[perc, :, 20:] - tight[perc, :, 20:]).mean()) > 8
 
 
 def test_the_ceiling_keeps_a_guide_from_leaving_what_no_sound_of_its_class_has(real_ceilings, drumkits):

@@ -98,11 +98,12 @@ CELL_LIMIT = 3.0  # no cell moves more than 3 times that: a gradient on a few ce
 # held-out kits against the 90th percentile (kicks 0.43 from real kicks against 0.28), the median (0.37: too alike
 # to vary) and no margin (the same): docs/guidance.md, "The class's ceiling".
 CEILING_PERCENTILE = 75.0
-# ... except perc, whose sounds share no shape (cowbells ring, shakers hiss, congas thump): 3 of 4 of them are under
-# a short burst of noise, and under that ceiling every guided perc came out a clap (0 of 64 heard as perc). Under the
-# 97th percentile's (chosen on seeds 0-31 against the 90th, 95th and 99th) they are perc: docs/guidance.md,
-# "Perc's ceiling".
-CEILING_PERCENTILES = {"perc": 97.0}
+# ... except perc, whose sounds share no shape (cowbells ring, shakers hiss, congas thump): 3 in 4 of them lie under
+# a short burst of noise, a clap's shape, and under that ceiling every guided perc came out a clap (0 of 64 heard as
+# perc). Under the 90th percentile's 72 % are heard as perc (real held-out perc: 70 %), as near real perc as the
+# plain renders are to the kits; the 95th, 97th and 99th are heard as perc more often and sound less like it.
+# Chosen on seeds 0-31: docs/guidance.md, "Perc's ceiling".
+CEILING_PERCENTILES = {"perc": 90.0}
 CEILING_SLACK_FRAMES = 4
 CEILING_MARGIN_DB = 3.0
 
