@@ -114,7 +114,8 @@ def class_ceilings(windows: torch.Tensor, labels: torch.Tensor, classes, sample_
     ``sample_rate``: each class's percentile (by class name: ``percentiles`` over CEILING_PERCENTILES, else
     CEILING_PERCENTILE) of every cell's level under its sound's loudest cell, on the guide's grid (its bands and
     STFT frames). A class without sounds gets 0 dB: no ceiling."""
-    percentiles = {name: (CEILING_PERCENTILES | (percentiles or {})).get(name, CEILING_PERCENTILE) for name in classes}
+    given = CEILING_PERCENTILES | (percentiles or {})
+    percentiles = {name: given.get(name, CEILING_PERCENTILE) for name in classes}
     cells = _under_loudest(torch.cat([cell_energy_db(windows[i:i + 64].float(), sample_rate)
                                       for i in range(0, len(windows), 64)]))
     ceilings = torch.zeros(len(classes), *cells.shape[1:])
