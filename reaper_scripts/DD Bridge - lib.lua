@@ -1,5 +1,5 @@
 -- @description DD Bridge
--- @version 1.4
+-- @version 1.5
 -- @author DD Bridge
 -- @about
 --   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)
@@ -30,7 +30,7 @@ lib.TITLE = "DD Bridge"
 
 -- Defaults and limits: the same values as bridge/constants.py (tests/daw checks they agree).
 lib.DEFAULTS = { noise = 0.5, count = 4, steps = 25, model = "", command = "dd-bridge", port = 9000, guide = "",
-  class = "off", class_amount = 1 }
+  class = "off", class_amount = 1, recipe = "" }
 lib.MAX_COUNT = 64
 lib.MAX_STEPS = 1000
 -- The names the service's `class` guide takes (`class=AMOUNT:NAME`, docs/guidance.md; the Live device's Class menu
@@ -78,7 +78,7 @@ end
 -- Checks one edited setting; returns the value or nil and a message that names the allowed range.
 function lib.parse_setting(key, text)
   text = (text or ""):match("^%s*(.-)%s*$")
-  if key == "model" or key == "command" or key == "guide" then  -- guides are checked by the service
+  if key == "model" or key == "command" or key == "guide" or key == "recipe" then  -- the service checks these
     if key == "command" and text == "" then
       return nil, "the path to dd-bridge cannot be empty (the default is dd-bridge)"
     end

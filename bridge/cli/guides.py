@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     figures.add_argument("--guide", action="append", type=guide_request, default=None,
                          metavar="NAME=WEIGHT[:TARGET]",
                          help=f"a guide to evaluate, repeatable (default: {' '.join(evaluate.DEFAULT_GUIDES)})")
+    figures.add_argument("--recipe", action="append", default=None, metavar="NAME|FILE",
+                         help="a recipe to evaluate, repeatable: its guides render together, and each one's "
+                              "measure is read on those renders (with only recipes, no lone guides are rendered)")
     figures.add_argument("--pairs", type=bounded_int(1, 1024), default=32, metavar="N",
                          help="seeds per guide (default: %(default)s)")
     figures.add_argument("--seconds", type=setting("seconds"), default=None, metavar="T",
@@ -60,13 +63,22 @@ def run_guides(args) -> int:
             print(f"    without a target it stops at {low:g} (negative weight) or {high:g} {kind.unit} (positive), "
                   "where real one-shots stop")
     folder = recipes_folder()
-    print(f"recipes in {folder}: {', '.join(recipes.recipe_names(folder)) or 'none'}")
+    saved = recipes.recipe_names(folder)
+    print(f"recipes in {folder}: {', '.join(saved) or 'none'}")
+    print("built-in recipes (--recipe NAME; a file of the same name in that folder is used instead):")
+    for name in sorted(recipes.BUILT_IN):
+        recipe = recipes.built_in(name)
+        print(f"  {name}: {' '.join('--guide ' + request.text for request in recipe.guides)}"
+              f"{' (yours in that folder is used)' if name in saved else ''}")
+        print(f"    {recipe.description}")
     return 0
 
 
 def run_eval_guides(args) -> int:
-    requests = args.guide or [registry.parse_request(text) for text in evaluate.DEFAULT_GUIDES]
-    registry.check(requests)
+    together = [(recipe.name, recipe.guides) for recipe in
+                (recipes.load_recipe(spec, recipes_folder()) for spec in args.recipe or ())]
+    requests = args.guide or ([] if together else [registry.parse_request(text) for text in evaluate.DEFAULT_GUIDES])
+    registry.check(requests + [request for _name, guides in together for request in guides])
     engine, _model = open_engine(args, kind=constants.NEW_SOUND)  # new sounds: generate's sampler unless --sampler
     mode = registry.resolve_mode(args.guide_mode, engine.device.type, engine.backend)
     judge, seconds = None, 0.5 if args.seconds is None else args.seconds
@@ -83,7 +95,7 @@ def run_eval_guides(args) -> int:
           f"{args.steps} {args.sampler} steps, seeds {args.seed}..{args.seed + args.pairs - 1}", flush=True)
     evaluate.evaluate(engine, requests, pairs=args.pairs, seconds=seconds, steps=args.steps, sampler=args.sampler,
                       seed=args.seed, mode=mode, judge=judge, best_of=args.best_of, class_judge=class_judge,
-                      clip_class=_clip_class, report=lambda line: print(line, flush=True))
+                      clip_class=_clip_class, report=lambda line: print(line, flush=True), together=together)
     return 0
 
 

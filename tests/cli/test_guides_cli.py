@@ -42,7 +42,8 @@ def test_guides_lists_every_guide_with_its_unit_and_the_recipes(tmp_path):
     for line in ("brightness (Hz)", "decay (s)", "punch (dB)", "tuning (MIDI note)", "width (dB side/mid)",
                  "match (dB)", "recipes in", ": dark", "class (% of the asked class)",
                  "classes: kick, snare, hat, tom, cymbal, clap, perc",
-                 "without a target it stops at -1 (negative weight) or 18 dB (positive)"):
+                 "without a target it stops at -1 (negative weight) or 18 dB (positive)",
+                 "built-in recipes", "  ringing-kick: --guide class=1:kick --guide decay=1:0.5s\n"):
         assert line in result.stdout, result.stdout
 
 
@@ -112,6 +113,31 @@ def test_eval_guides_prints_where_each_guide_moved_its_measure(tmp_path, tiny_mo
     assert "median distance to 33.00" in lines[3]
     assert all("; best of 3 unguided: median " in line and "the guided one further in" in line
                for line in lines[2:4])
+
+
+def test_eval_guides_measures_a_recipe_s_guides_together_on_the_same_renders(tmp_path, tiny_model_path):
+    """A recipe is one arm: its renders made with all its guides at once, each guide's measure read on them (a kick at
+    a note is two or three dials together: docs/guidance.md, "A kick at a note"); with only recipes asked for, the
+    default lone guides are not rendered."""
+    recipe = tmp_path / "low-and-dark.yaml"
+    recipe.write_text("name: low-and-dark\nguides: [tuning=1:A1, brightness=-2]\n")
+    result = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--steps", 3, "--seconds", 0.1,
+                       "--guide", "tuning=1:A1", "--recipe", recipe, config=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()[2:]
+    assert [line.split()[0] for line in lines] == ["tuning=1:A1", "tuning=1:A1", "brightness=-2"], lines
+    alone, tuned, dark = lines
+    assert " in " not in alone.split("MIDI")[0] and tuned.startswith("tuning=1:A1 in low-and-dark")
+    assert dark.startswith("brightness=-2 in low-and-dark")
+    # one set of renders for the recipe: the same cost per step on both of its lines, and not the lone guide's renders
+    assert tuned.rsplit("; ", 1)[1] == dark.rsplit("; ", 1)[1]
+    assert tuned.split("moved")[0].split("->")[1] != alone.split("moved")[0].split("->")[1]
+    only = dd_bridge("eval-guides", "--model", tiny_model_path, "--pairs", 2, "--steps", 2, "--seconds", 0.1,
+                     "--recipe", recipe, config=tmp_path)
+    assert only.returncode == 0, only.stderr
+    assert [line.split()[0] for line in only.stdout.splitlines()[2:]] == ["tuning=1:A1", "brightness=-2"]
+    missing = dd_bridge("eval-guides", "--model", tiny_model_path, "--recipe", "nothing-here", config=tmp_path)
+    assert missing.returncode == 1 and "no recipe named 'nothing-here'" in missing.stderr, missing.stderr
 
 
 def test_eval_guides_measures_match_by_the_distance_to_its_clip(tmp_path, tiny_model_path, drumkits):

@@ -144,6 +144,21 @@ def test_class_from_reaper_settings(service, sample, dd_bridge, service_takes_cl
                        capture_output=True, timeout=60)
 
 
+def test_recipe_from_reaper_settings(service, sample, dd_bridge, service_takes_class):
+    """Issue 14 in REAPER: the Settings' Recipe field sets `/dd/set recipe` (a built-in one by name, or the
+    producer's own in the recipes folder); a name that is not there is refused in one line. The scenario ends with
+    the recipe off; so does this test, should it die half way."""
+    work = service["root"] / "settings_recipe"
+    work.mkdir()
+    try:
+        run_scenario("settings_recipe", work, sample, service["port"], dd_bridge,
+                     DD_CLASS_GUIDE=str(int(service_takes_class)))
+    finally:
+        for key in ("recipe", "guide"):
+            subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", key, "off"],
+                           capture_output=True, timeout=60)
+
+
 def test_spans_and_bars(tmp_path, sample, long_take, dd_bridge):
     run_scenario("spans_and_bars", tmp_path, sample, OSC_PORT, dd_bridge, long=long_take)
 

@@ -48,6 +48,7 @@ class GuideFigures:
     judged_in_class: tuple[float, float] | None = None
     relative: bool = False  # also the distance to the target relative to it (a ratio scale: seconds, Hz)
     distance: bool = False  # the measure is a distance to the target (match): a positive weight lowers it
+    together: str | None = None  # the recipe whose guides all made the guided renders (None: this guide alone)
 
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
@@ -64,7 +65,8 @@ class GuideFigures:
 
     def summary(self) -> str:
         median_u, median_g = statistics.median(self.unguided), statistics.median(self.guided)
-        line = (f"{self.request.text:<16} {self.unit:<11} median {median_u:9.2f} -> {median_g:9.2f}  "
+        shown = self.request.text if self.together is None else f"{self.request.text} in {self.together}"
+        line = (f"{shown:<16} {self.unit:<11} median {median_u:9.2f} -> {median_g:9.2f}  "
                 f"moved the asked way in {100 * self.moved_the_asked_way():5.1f} % of {len(self.guided)} pairs")
         if self.goal is not None:
             errors_u = statistics.median(abs(u - self.goal) for u in self.unguided)
@@ -154,7 +156,8 @@ def _share(flags: list[bool]) -> float:
 def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, seconds: float | None = 0.5,
              steps: int = 20, sampler: str = "v-iplms", seed: int = 0, mode: str = "cheap", judge=None,
              best_of: int = 1, class_judge=None, clip_class: Callable[[str], str | None] | None = None,
-             report: Callable[[str], None] = print) -> tuple[float, list[GuideFigures]]:
+             report: Callable[[str], None] = print,
+             together: Sequence[tuple[str, Sequence[GuideRequest]]] = ()) -> tuple[float, list[GuideFigures]]:
     """(seconds per step unguided, figures per guide): ``pairs`` sounds with seeds seed..seed+pairs-1, each made
     with and without each guide (a Measured one: its ``value`` and ``parse_target`` say where it went). With a
     ``judge`` (bridge.training.evaluate.Judge over real one-shots), how much less drum-like each guide makes
@@ -164,8 +167,9 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
     class guide also counts the renders in the asked class, by its classifier and by ``class_judge(audio) ->
     [class name]`` (bridge.training.class_judge.FeatureJudge.names), a judge that did not guide. A guide toward a
     clip (match) is judged against the real sounds of the class ``clip_class(path)`` names for it, where it names
-    one."""
-    kinds = check(requests)
+    one. Each of ``together`` (a recipe: its name and guides) is rendered with all its guides at once, and each of
+    its guides that has a measure is read on those renders as a lone guide is (figures with ``together`` set)."""
+    kinds = check(list(requests) + [request for _name, guides in together for request in guides])
     seeds = list(range(seed, seed + pairs))
     common = {"seed": seeds, "steps": steps, "sampler": sampler}
     started = time.perf_counter()
@@ -174,45 +178,61 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
     report(f"unguided: {pairs} renders, {per_step * 1000:.0f} ms/step")
     candidates = [plain] + [_audio(clips.generate_clips(engine, pairs, seconds, **dict(
         common, seed=[seed + pairs * k + i for i in range(pairs)]))) for k in range(1, best_of)]
-    figures = []
     for request in requests:
-        kind = kinds[request.name]
-        if not hasattr(kind, "value"):
+        if not hasattr(kinds[request.name], "value"):
             raise ValueError(f"{request.name} has no measure to evaluate (a Measured guide has one)")
+    figures = []
+    arms = [(None, (request,)) for request in requests] + [(name, tuple(guides)) for name, guides in together]
+    for name, guides in arms:
         started = time.perf_counter()
-        guided = _audio(clips.generate_clips(engine, pairs, seconds, guides=[request], guide_mode=mode, **common))
+        guided = _audio(clips.generate_clips(engine, pairs, seconds, guides=list(guides), guide_mode=mode,
+                                             **common))
         seconds_per_step = (time.perf_counter() - started) / (pairs * steps)
-        goal = None
-        if request.target is not None and hasattr(kind, "parse_target"):  # a measure's target (not a class's)
-            goal = kind.shown(kind.parse_target(request.target, GuideContext(engine.sample_rate)))
-        likeness = judge.paired_difference(guided, plain) if judge is not None else None
-        measure = _measure(kind, request)
-        figure = GuideFigures(request, kind.unit, measure(plain, engine.sample_rate),
-                              measure(guided, engine.sample_rate), seconds_per_step, goal, likeness,
-                              relative=goal is not None and getattr(kind, "relative", False),
-                              distance=getattr(kind, "distance", False))
-        if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
-            figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
-                                                                 class_judge))
-            if judge is not None and request.weight > 0:  # toward a class: judged against real sounds of it
-                figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(
-                    guided, plain, kind.asked(request.target)))
-        elif judge is not None and not figure.distance:  # a measure's guide: judged by real sounds measuring so
-            figure = dataclasses.replace(figure, **_measure_likeness(judge, measure, plain, guided, figure.guided,
-                                                                     engine.sample_rate))
-        elif figure.distance and judge is not None and request.weight > 0 and clip_class is not None:
-            # toward one clip: its renders are all asked to be like that one, so judged as a class guide's are,
-            # against real sounds of the clip's class where its name says one
-            named = clip_class(request.target)
-            if named is not None:
-                figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(guided, plain, [named]))
-        if best_of > 1:
-            values = [measure(audio, engine.sample_rate) for audio in candidates]
-            best = [max(column, key=figure.progress) for column in zip(*values)]
-            figure = dataclasses.replace(figure, best_of=(best_of, best))
-        report(figure.summary())
-        figures.append(figure)
+        # a recipe's guides are each read by their own measure on the same renders (one that has none is skipped)
+        for request in guides:
+            kind = kinds[request.name]
+            if not hasattr(kind, "value"):
+                continue
+            figure = _figures(engine, kind, request, plain, guided, candidates, seconds_per_step, judge=judge,
+                              best_of=best_of, class_judge=class_judge, clip_class=clip_class)
+            figure = dataclasses.replace(figure, together=name)
+            report(figure.summary())
+            figures.append(figure)
     return per_step, figures
+
+
+def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: torch.Tensor, candidates,
+             seconds_per_step: float, *, judge, best_of: int, class_judge, clip_class) -> GuideFigures:
+    """Where one guide's measure went from the unguided renders to the guided ones, and how drum-like those are."""
+    goal = None
+    if request.target is not None and hasattr(kind, "parse_target"):  # a measure's target (not a class's)
+        goal = kind.shown(kind.parse_target(request.target, GuideContext(engine.sample_rate)))
+    likeness = judge.paired_difference(guided, plain) if judge is not None else None
+    measure = _measure(kind, request)
+    figure = GuideFigures(request, kind.unit, measure(plain, engine.sample_rate), measure(guided, engine.sample_rate),
+                          seconds_per_step, goal, likeness,
+                          relative=goal is not None and getattr(kind, "relative", False),
+                          distance=getattr(kind, "distance", False))
+    if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
+        figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
+                                                             class_judge))
+        if judge is not None and request.weight > 0:  # toward a class: judged against real sounds of it
+            figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(
+                guided, plain, kind.asked(request.target)))
+    elif judge is not None and not figure.distance:  # a measure's guide: judged by real sounds measuring so
+        figure = dataclasses.replace(figure, **_measure_likeness(judge, measure, plain, guided, figure.guided,
+                                                                 engine.sample_rate))
+    elif figure.distance and judge is not None and request.weight > 0 and clip_class is not None:
+        # toward one clip: its renders are all asked to be like that one, so judged as a class guide's are,
+        # against real sounds of the clip's class where its name says one
+        named = clip_class(request.target)
+        if named is not None:
+            figure = dataclasses.replace(figure, class_likeness=judge.paired_to_classes(guided, plain, [named]))
+    if best_of > 1:
+        values = [measure(audio, engine.sample_rate) for audio in candidates]
+        best = [max(column, key=figure.progress) for column in zip(*values)]
+        figure = dataclasses.replace(figure, best_of=(best_of, best))
+    return figure
 
 
 def _audio(rendered) -> torch.Tensor:

@@ -251,14 +251,14 @@ end
 
 function scenarios.settings()
   local state = project()
-  state.inputs = "0.3|8|20||| Off |1.5|" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
+  state.inputs = "0.3|8|20||| Off |1.5||" .. env.DD_WORK .. "/my tools/dd-bridge|9100"
   mock.run_action(script("Settings"))
   equal(#state.messages, 0, "messages")
   equal(#state.exec, 0, "no guides before and none now: nothing sent")
   local captions = { "Noise (0 keeps the clip; 1 a new sound)", "Variations per run", "Steps (more is slower and cleaner)",
     "Model (empty: the service's)", "Guides (brightness=0.5;decay=-1; empty: off)",
-    "Class: off/kick/snare/hat/tom/cymbal/clap/perc", "Class amount (0 off to 2)", "Path to dd-bridge",
-    "Service port" }
+    "Class: off/kick/snare/hat/tom/cymbal/clap/perc", "Class amount (0 off to 2)",
+    "Recipe (a name from dd-bridge guides; empty: off)", "Path to dd-bridge", "Service port" }
   equal(table.concat(state.dialog.captions, "\n"), table.concat(captions, "\n"), "the dialog's captions, one a field")
   equal(state.dialog.options.separator, "|", "the values' separator")
   equal(state.ext["DD Bridge/noise"], "0.3", "noise")
@@ -270,9 +270,10 @@ function scenarios.settings()
   equal(state.ext["DD Bridge/guide"], "", "guide")
   equal(state.ext["DD Bridge/class"], "off", "class")
   equal(state.ext["DD Bridge/class_amount"], "1.5", "class amount")
-  state.inputs = "1.5|0|20|big||gong|3|dd-bridge|9100"
+  equal(state.ext["DD Bridge/recipe"], "", "recipe")
+  state.inputs = "1.5|0|20|big||gong|3||dd-bridge|9100"
   mock.run_action(script("Settings"))
-  check(state.dialog.values:find("^0%.3|8|20|||off|1%.5|"), "the dialog does not show the saved values: %s",
+  check(state.dialog.values:find("^0%.3|8|20|||off|1%.5||"), "the dialog does not show the saved values: %s",
     state.dialog.values)
   equal(#state.messages, 1, "messages")
   check(state.messages[1]:find("noise must be a number from 0 to 1, not '1%.5'"), "unclear: %s", state.messages[1])
@@ -767,7 +768,7 @@ end
 function scenarios.settings_guides()
   local state = project()
   local function apply(guide)
-    state.inputs = "0.5|2|2||" .. guide .. "|off|1|" .. env.DD_COMMAND .. "|" .. env.DD_PORT
+    state.inputs = "0.5|2|2||" .. guide .. "|off|1||" .. env.DD_COMMAND .. "|" .. env.DD_PORT
     local before = #state.exec
     mock.run_action(script("Settings"))
     equal(#state.exec, before + 1, "requests sent for '" .. guide .. "'")
@@ -797,7 +798,8 @@ function scenarios.settings_class()
   local state = project()
   local installed = env.DD_CLASS_GUIDE == "1"
   local function apply(guide, class, amount)
-    state.inputs = table.concat({ "0.5", "2", "2", "", guide, class, amount, env.DD_COMMAND, env.DD_PORT }, "|")
+    state.inputs = table.concat({ "0.5", "2", "2", "", guide, class, amount, "", env.DD_COMMAND, env.DD_PORT },
+      "|")
     local before = #state.exec
     mock.run_action(script("Settings"))
     equal(#state.exec, before + 1, "requests sent for '" .. guide .. "', " .. class .. " " .. amount)
@@ -822,6 +824,36 @@ function scenarios.settings_class()
   equal(apply("decay=-1", "hat", "1"), "guide decay=-1;class=1:hat", "another")
   equal(apply("", "off", "1"), "guide off", "class off, no guides: off")
   equal(#state.messages, installed and 0 or messages + 2, "messages: one for each refused class")
+  equal(#state.undo.blocks, 0, "undo blocks")
+end
+
+-- The Recipe field through the real service: a built-in recipe by name, sent before the guides (both, one request
+-- each); a recipe that is not there refused in one line naming what is, kept as typed; emptied: off.
+function scenarios.settings_recipe()
+  local state = project()
+  local function apply(recipe, guide)
+    state.inputs = table.concat({ "0.5", "2", "2", "", guide, "off", "1", recipe, env.DD_COMMAND, env.DD_PORT }, "|")
+    local before = #state.exec
+    mock.run_action(script("Settings"))
+    every_start_was_non_blocking(state)
+    local sent = {}
+    for i = before + 1, #state.exec do
+      local argv = state.exec[i].argv
+      sent[#sent + 1] = argv[#argv - 1] .. " " .. argv[#argv]
+    end
+    return table.concat(sent, ", ")
+  end
+  local installed = env.DD_CLASS_GUIDE == "1"
+  equal(apply(" ringing-kick ", "tuning=1:A1"), "recipe ringing-kick, guide tuning=1:A1", "both, the recipe first")
+  equal(state.ext["DD Bridge/recipe"], "ringing-kick", "the recipe kept")
+  equal(#state.messages, installed and 0 or 1, "messages")
+  equal(apply("ringing-kik", ""), "recipe ringing-kik, guide off", "a misspelt recipe, the guides emptied")
+  local last = state.messages[#state.messages]
+  check(last:find("^The recipe 'ringing%-kik' was not set: [^\n]*no recipe named 'ringing%-kik'[^\n]*ringing%-kick"),
+    "unclear: %s", last)
+  equal(state.ext["DD Bridge/recipe"], "ringing-kik", "kept as typed, to fix")
+  equal(apply("", ""), "recipe off", "emptied: off, and no guides before or now: none sent")
+  equal(#state.messages, installed and 1 or 2, "messages: one for the misspelt recipe")
   equal(#state.undo.blocks, 0, "undo blocks")
 end
 
