@@ -5,7 +5,7 @@
 -- @about
 --   Noise, count, steps and model for the DD Bridge actions, the service's guides (brightness=0.5;decay=-1,
 --   empty: off), drum class (off, kick, snare, hat, tom, cymbal, clap, perc, with an amount from 0 to 2) and
---   recipe (a saved set of guides by name, such as ringing-kick; `dd-bridge guides` lists them), the path to the
+--   recipe (a saved set of guides by name, such as dark-kick; `dd-bridge guides` lists them), the path to the
 --   dd-bridge program and the service's port. Kept with REAPER's extended state, so they survive restarts; the
 --   recipe, guides and class are sent to the service when OK is pressed.
 

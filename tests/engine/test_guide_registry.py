@@ -126,11 +126,11 @@ def test_recipes_load_by_name_or_file(tmp_path):
 def test_the_recipes_that_ship_load_by_name_and_a_file_of_the_same_name_is_used_instead(tmp_path):
     """A built-in recipe is found by name wherever the recipes folder is; a producer's own file of that name (an
     edit of it) wins; each built-in parses and names only guides that exist."""
-    assert recipes.load_recipe("ringing-kick", tmp_path / "none") == recipes.Recipe(
-        "ringing-kick", (GuideRequest("class", 1.0, "kick"), GuideRequest("decay", 1.0, "0.5s")),
-        recipes.BUILT_IN["ringing-kick"]["description"])
-    (tmp_path / "ringing-kick.yaml").write_text("guides: [class=1:kick, decay=1:0.8s]\n")
-    assert recipes.load_recipe("ringing-kick", tmp_path).guides[1] == GuideRequest("decay", 1.0, "0.8s")
+    assert recipes.load_recipe("dark-kick", tmp_path / "none") == recipes.Recipe(
+        "dark-kick", (GuideRequest("class", 1.0, "kick"), GuideRequest("brightness", -0.5, None)),
+        recipes.BUILT_IN["dark-kick"]["description"])
+    (tmp_path / "dark-kick.yaml").write_text("guides: [class=1:kick, brightness=-1]\n")
+    assert recipes.load_recipe("dark-kick", tmp_path).guides[1] == GuideRequest("brightness", -1.0, None)
     for name in recipes.BUILT_IN:
         recipe = recipes.built_in(name)
         registry.check(list(recipe.guides))
@@ -157,7 +157,7 @@ def test_a_bad_recipe_is_one_line_naming_the_file(tmp_path, content, words):
 
 def test_a_missing_recipe_names_the_folder_and_what_is_there(tmp_path):
     (tmp_path / "dark.yaml").write_text("guides: [brightness=-1]\n")
-    with pytest.raises(ConfigError, match=r"no recipe named 'bright' in .* \(there: dark; built in: ringing-kick\)"):
+    with pytest.raises(ConfigError, match=r"no recipe named 'bright' in .* \(there: dark; built in: dark-kick\)"):
         recipes.load_recipe("bright", tmp_path)
     with pytest.raises(ConfigError, match="no such file"):
         recipes.load_recipe(str(tmp_path / "gone.yaml"), tmp_path)

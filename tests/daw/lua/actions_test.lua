@@ -844,14 +844,14 @@ function scenarios.settings_recipe()
     return table.concat(sent, ", ")
   end
   local installed = env.DD_CLASS_GUIDE == "1"
-  equal(apply(" ringing-kick ", "tuning=1:A1"), "recipe ringing-kick, guide tuning=1:A1", "both, the recipe first")
-  equal(state.ext["DD Bridge/recipe"], "ringing-kick", "the recipe kept")
+  equal(apply(" dark-kick ", "tuning=1:A1"), "recipe dark-kick, guide tuning=1:A1", "both, the recipe first")
+  equal(state.ext["DD Bridge/recipe"], "dark-kick", "the recipe kept")
   equal(#state.messages, installed and 0 or 1, "messages")
-  equal(apply("ringing-kik", ""), "recipe ringing-kik, guide off", "a misspelt recipe, the guides emptied")
+  equal(apply("dark-kik", ""), "recipe dark-kik, guide off", "a misspelt recipe, the guides emptied")
   local last = state.messages[#state.messages]
-  check(last:find("^The recipe 'ringing%-kik' was not set: [^\n]*no recipe named 'ringing%-kik'[^\n]*ringing%-kick"),
+  check(last:find("^The recipe 'dark%-kik' was not set: [^\n]*no recipe named 'dark%-kik'[^\n]*dark%-kick"),
     "unclear: %s", last)
-  equal(state.ext["DD Bridge/recipe"], "ringing-kik", "kept as typed, to fix")
+  equal(state.ext["DD Bridge/recipe"], "dark-kik", "kept as typed, to fix")
   equal(apply("", ""), "recipe off", "emptied: off, and no guides before or now: none sent")
   equal(#state.messages, installed and 1 or 2, "messages: one for the misspelt recipe")
   equal(#state.undo.blocks, 0, "undo blocks")
