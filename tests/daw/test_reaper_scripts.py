@@ -105,58 +105,43 @@ def test_extend(name, service, sample, dd_bridge):
     run_scenario(name, work, sample, service["port"], dd_bridge)
 
 
-@pytest.mark.parametrize("name", ["keep", "keep_loose"])
-def test_keep_last_heard(name, service, sample, dd_bridge):
-    """Issue 16 in REAPER: with audition on, Vary places nothing and Keep last heard places what was heard. The
-    scenario turns audition off again; so does this test, should the scenario die half way."""
+def run_setting_scenario(name, service, sample, dd_bridge, keys, **env):
+    """A scenario that sets the service (`/dd/set KEY ...`); it ends with each key off, and so does this, should
+    the scenario die half way (the service is shared by the module's tests)."""
     work = service["root"] / name
     work.mkdir()
     try:
-        run_scenario(name, work, sample, service["port"], dd_bridge)
+        run_scenario(name, work, sample, service["port"], dd_bridge, **env)
     finally:
-        subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", "audition", "off"],
-                       capture_output=True, timeout=60)
+        for key in keys:
+            subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", key, "off"],
+                           capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("name", ["keep", "keep_loose"])
+def test_keep_last_heard(name, service, sample, dd_bridge):
+    """Issue 16 in REAPER: with audition on, Vary places nothing and Keep last heard places what was heard."""
+    run_setting_scenario(name, service, sample, dd_bridge, ["audition"])
 
 
 @pytest.mark.parametrize(("name", "key"), [("settings_guides", "guide"), ("audition_toggle", "audition")])
 def test_guides_and_audition_from_reaper(name, key, service, sample, dd_bridge):
-    """Issue 14 in REAPER: the Settings' Guides field and the Audition toggle set the service. The scenario ends
-    with them off; so does this test, should it die half way."""
-    work = service["root"] / name
-    work.mkdir()
-    try:
-        run_scenario(name, work, sample, service["port"], dd_bridge)
-    finally:
-        subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", key, "off"],
-                       capture_output=True, timeout=60)
+    """Issue 14 in REAPER: the Settings' Guides field and the Audition toggle set the service."""
+    run_setting_scenario(name, service, sample, dd_bridge, [key])
 
 
 def test_class_from_reaper_settings(service, sample, dd_bridge, service_takes_class):
     """Issue 14 in REAPER: the Settings' Class and amount join the Guides field in one `/dd/set guide`; a service
-    without the class guide refuses it in one line. The scenario ends with the guides off; so does this test."""
-    work = service["root"] / "settings_class"
-    work.mkdir()
-    try:
-        run_scenario("settings_class", work, sample, service["port"], dd_bridge,
-                     DD_CLASS_GUIDE=str(int(service_takes_class)))
-    finally:
-        subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", "guide", "off"],
-                       capture_output=True, timeout=60)
+    without the class guide refuses it in one line."""
+    run_setting_scenario("settings_class", service, sample, dd_bridge, ["guide"],
+                         DD_CLASS_GUIDE=str(int(service_takes_class)))
 
 
 def test_recipe_from_reaper_settings(service, sample, dd_bridge, service_takes_class):
     """Issue 14 in REAPER: the Settings' Recipe field sets `/dd/set recipe` (a built-in one by name, or the
-    producer's own in the recipes folder); a name that is not there is refused in one line. The scenario ends with
-    the recipe off; so does this test, should it die half way."""
-    work = service["root"] / "settings_recipe"
-    work.mkdir()
-    try:
-        run_scenario("settings_recipe", work, sample, service["port"], dd_bridge,
-                     DD_CLASS_GUIDE=str(int(service_takes_class)))
-    finally:
-        for key in ("recipe", "guide"):
-            subprocess.run([str(dd_bridge), "send", "--port", str(service["port"]), "/dd/set", key, "off"],
-                           capture_output=True, timeout=60)
+    producer's own in the recipes folder); a name that is not there is refused in one line."""
+    run_setting_scenario("settings_recipe", service, sample, dd_bridge, ["recipe", "guide"],
+                         DD_CLASS_GUIDE=str(int(service_takes_class)))
 
 
 def test_spans_and_bars(tmp_path, sample, long_take, dd_bridge):
