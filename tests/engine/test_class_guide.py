@@ -19,8 +19,9 @@ from bridge.engine import clips
 from bridge.engine.checkpoints import load_model
 from bridge.engine.engine import Engine
 from bridge.engine.guides import classes as classes_module
-from bridge.engine.guides.classes import (CEILING_PERCENTILE, CLASS, HEARD_T_MAX, EnvelopeGuide, class_ceilings,
-                                          heard_ceiling, logits, parse, regrid)
+from bridge.engine.guides.classes import (CEILING_PERCENTILE, CEILING_RELEASE_DB_PER_S, CEILING_SILENT_DB, CLASS,
+                                          HEARD_T_MAX, EnvelopeGuide, class_ceilings, heard_ceiling, logits,
+                                          on_grid, parse, regrid)
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import step_grid
 from bridge.errors import BridgeError, CheckpointError, ConfigError
@@ -205,7 +206,7 @@ def test_ceilings_travel_with_the_classifier_and_a_bad_one_is_refused(tmp_path, 
     loaded, card = load_classifier(tmp_path / "with.safetensors")
     assert torch.equal(loaded.ceilings[0], ceilings) and card["ceilings"] == entry == loaded.ceilings[1]
     guide = CLASS.make(1.0, f"{tmp_path / 'with.safetensors'}#kick*0.5+hat*0.5", GuideContext(RATE))
-    assert torch.equal(guide.ceiling, torch.maximum(ceilings[0], ceilings[2]))
+    assert torch.equal(guide.ceiling, on_grid(torch.maximum(ceilings[0], ceilings[2]), entry["grid"], RATE))
     assert CLASS.make(-1.0, f"{tmp_path / 'with.safetensors'}#kick", GuideContext(RATE)).ceiling is None
     text = (tmp_path / "with.yaml").read_text()
     for name, broken in [("nogrid", text.replace("  grid:\n", "  grid_was:\n")),
@@ -214,6 +215,31 @@ def test_ceilings_travel_with_the_classifier_and_a_bad_one_is_refused(tmp_path, 
         (tmp_path / f"{name}.yaml").write_text(broken)
         with pytest.raises(CheckpointError, match="its class ceilings do not fit the card"):
             load_classifier(tmp_path / f"{name}.safetensors")
+
+
+def test_a_ceiling_fades_where_its_class_s_sounds_end_and_does_not_gate(monkeypatch, drumkits):
+    """Where 3 in 4 of the shipped classifier's training kicks have ended (0.46 s) their ceiling is digital silence,
+    and it gated every render under it there, hiss and ring cut in one frame. In use it fades there at
+    CEILING_RELEASE_DB_PER_S (and is as made elsewhere), and a real kick that rings on past 0.46 s (VariBreaks' VP Kick 2, T60 about 1 s),
+    heard as a kick, keeps a fading ring where it was cut to silence."""
+    model = parse("kick").model()
+    values, entry = model.ceilings
+    raw = regrid(values[model.classes.index("kick")], entry["grid"], RATE)
+    assert float((raw[:, :-1] - raw[:, 1:]).amax()) > 60  # the wall the release takes out
+    used = parse("kick").ceiling(RATE)
+    assert torch.equal(used[raw > CEILING_SILENT_DB], raw[raw > CEILING_SILENT_DB])  # the rest of it as made
+    silent = raw <= CEILING_SILENT_DB
+    assert (used[silent] > raw[silent]).any()
+    fall = used[:, :-1] - used[:, 1:]  # into the silence: a fade of the release's steps, no wall
+    assert float(fall[silent[:, 1:] & ~silent[:, :-1]].amax()) <= CEILING_RELEASE_DB_PER_S * HOP / RATE + 1e-3
+    monkeypatch.setattr(classes_module, "HEARD_CLASSES", 1)  # the kick's ceiling alone, not a runner-up's
+    heard = heard_ceiling(RATE)
+    kick = one_shot(drumkits, "VariBreaks/VP Kick 2.flac", 32768)[None]
+    assert model.classes[int(logits(model, kick, RATE).argmax())] == "kick"
+    at = round(0.55 * RATE / HOP)  # the frame's energy over all bands, in dB
+    before, after = (float(10 * torch.log10((10 ** (cell_energy_db(audio, RATE)[0, :, at] / 10)).sum()))
+                     for audio in (kick, heard(kick, 0.5)))
+    assert after > before - 30, (before, after)  # cut to silence (95 dB down) before the release
 
 
 def test_a_new_sound_is_kept_under_the_ceiling_of_the_class_it_is_heard_as(drumkits):
