@@ -1611,6 +1611,93 @@
 			},
 			{
 				"box": {
+					"id": "obj-label-recipe",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1960,
+						100,
+						80,
+						18
+					],
+					"text": "Recipe",
+					"presentation": 1,
+					"presentation_rect": [
+						558,
+						116,
+						84,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-guide-recipe",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"patching_rect": [
+						1960,
+						140,
+						100,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						558,
+						136,
+						132,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Recipe",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Recipe",
+							"parameter_shortname": "Recipe",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"off",
+								"dark-kick"
+							],
+							"parameter_mmax": 1,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0
+							],
+							"parameter_info": "A saved set of guides the service renders with, before the dials and Class; off: none"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-guide-recipe",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1960,
+						200,
+						120,
+						22
+					],
+					"text": "prepend recipe_menu"
+				}
+			},
+			{
+				"box": {
 					"id": "obj-prepend-guide-class-amount",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -2252,6 +2339,30 @@
 						0
 					]
 				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-guide-recipe",
+						0
+					],
+					"source": [
+						"obj-guide-recipe",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-guide-recipe",
+						0
+					]
+				}
 			}
 		],
 		"parameters": {
@@ -2348,6 +2459,11 @@
 			"obj-guide-class-amount": [
 				"Class Amount",
 				"Amount",
+				0
+			],
+			"obj-guide-recipe": [
+				"Recipe",
+				"Recipe",
 				0
 			],
 			"inherited_shortname": 1

@@ -1,6 +1,6 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
 // Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, guide,
-// class_menu, class_amount, note, vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies
+// class_menu, class_amount, recipe_menu, note, vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies
 // as `osc <address> <args...>`
 // (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
 // new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
@@ -47,9 +47,15 @@ var GUIDE_SEND_DELAY_MS = 200;
 // order after its first item, off. Its Amount dial spans the guide's 0..2 (0 off; 1 in a new set).
 var CLASS_NAMES = ["kick", "snare", "hat", "tom", "cymbal", "clap", "perc"];
 var CLASS_AMOUNT_LIMIT = 2;
+// The Recipe menu: the recipes that ship with the service (BUILT_IN in bridge/engine/guides/recipes.py; `dd-bridge
+// guides` lists them), in the menu's order after its first item, off. The service renders a recipe's guides first,
+// then the dials' and Class's. A producer's own recipe of the same name in the recipes folder is the one used; other
+// saved recipes are reached by name from REAPER's Settings, `dd-bridge send /dd/set recipe NAME` or the config.
+var RECIPE_NAMES = ["dark-kick"];
 
 var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0,
-  audition: false, guides: { brightness: 0, decay: 0, punch: 0 }, drumClass: "", classAmount: 1 };
+  audition: false, guides: { brightness: 0, decay: 0, punch: 0 }, drumClass: "", classAmount: 1,
+  recipe: "" };
 var state = {
   started: false,
   connected: false,
@@ -68,7 +74,8 @@ var state = {
   clips: [],          // the last two distinct audio clips selected, newest last (see readClip)
   heldTriggers: {},   // trigger notes held down: a chord is one press
   canCreateClips: false,
-  liveVersion: ""
+  liveVersion: "",
+  recipeSent: ""       // the recipe as the service has it from this device: "" for none (or the service's own)
 };
 var selectionObserver = null;
 var pingTask = null;
@@ -158,6 +165,13 @@ function class_menu(index) {
 
 function class_amount(value) {
   settings.classAmount = hundredths(clamp(value, 0, CLASS_AMOUNT_LIMIT));
+  guidesChanged();
+}
+
+// The Recipe menu (its item's index; 0 is off): sent with the Character guides, just before them, when it changed.
+function recipe_menu(index) {
+  var name = RECIPE_NAMES[Math.round(Number(index)) - 1];
+  settings.recipe = name || "";
   guidesChanged();
 }
 
@@ -906,6 +920,7 @@ function sendSetting(key, value) {
 // with the Audition toggle, its guides with the Character dials: `off` when all are at the centre).
 function sendCurrentSettings() {
   sendSetting("audition", settings.audition ? "on" : "off");
+  state.recipeSent = "";
   sendGuides();
   sendSetting("noise", settings.noise);
   sendSetting("count", settings.count);
@@ -922,8 +937,16 @@ function guidesChanged() {
   guideTask.schedule(GUIDE_SEND_DELAY_MS);
 }
 
+// The recipe goes first, and only when it changed (each /dd/set recipe reads the recipe again); the guide text always,
+// so a turn takes the service's guides back from another client as before. A connection sends the menu's recipe
+// only when one is picked: Recipe off leaves the service's own (`render.recipe`, or one set by name: a recipe the
+// menu cannot offer) until a recipe picked here is set off again.
 function sendGuides() {
   guideQueued = false;
+  if (state.connected && settings.recipe !== state.recipeSent) {
+    state.recipeSent = settings.recipe;
+    sendSetting("recipe", settings.recipe || "off");
+  }
   sendSetting("guide", guideText());
 }
 

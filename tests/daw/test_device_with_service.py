@@ -46,9 +46,9 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
 
 def test_character_section_sets_the_services_guides(service, service_takes_class):
     """The service takes the device's `/dd/set guide` text as it is (separator, weights, the Class menu's
-    `class=1.5:kick` after the dials) and its `off`. Where the service cannot meet a class (no class guide, no
-    classifier), the class setting is refused in one line shown on the device's status line, and the service
-    answers the next setting."""
+    `class=1.5:kick` after the dials) and its `off`, and the Recipe menu's `/dd/set recipe dark-kick` and `off`.
+    Where the service cannot meet a class (no class guide, no classifier), the class setting and the kick recipe are
+    each refused in one line shown on the device's status line, and the service answers the next setting."""
     node = shutil.which("node")
     assert node, "node is missing: ./bootstrap.sh test installs it (Debian package nodejs)"
     result = subprocess.run([node, str(NODE_SESSION.with_name("service_character.js")), str(service["port"])],
@@ -58,12 +58,16 @@ def test_character_section_sets_the_services_guides(service, service_takes_class
     outcome = json.loads(result.stdout)
     dials = ["off", "brightness=0.5;decay=-1;punch=0.12"]
     if service_takes_class:
-        assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick", "off"]
-        assert "error" not in outcome["classStatus"]
+        assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick", "off", "off", "off"]
+        assert "error" not in outcome["classStatus"] and "error" not in outcome["recipeStatus"]
+        assert outcome["recipes"] == ["dark-kick", "off"]
     else:
-        assert outcome["acknowledged"] == dials + ["off"]
+        assert outcome["acknowledged"] == dials + ["off", "off", "off"]
         assert re.fullmatch(r"connected to dd-bridge \S+ \| error: Setting guide: [^|\n]*\bclass\b[^|\n]*",
                             outcome["classStatus"]), outcome["classStatus"]
+        assert re.fullmatch(r"connected to dd-bridge \S+ \| error: Setting recipe: [^|\n]*\bclass\b[^|\n]*",
+                            outcome["recipeStatus"]), outcome["recipeStatus"]
+        assert outcome["recipes"] == ["off"]
 
 
 @pytest.mark.parametrize("asked", ["class=1:gong", f"class=1:{Path('/no/such/classifier.safetensors')}#kick"])

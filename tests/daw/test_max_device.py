@@ -275,6 +275,29 @@ def test_class_menu_and_amount_are_saved_automatable_and_reach_the_script(built)
         assert re.search(rf"^function {entry}\(", script, re.M), f"{entry} is not an entry point of the script"
 
 
+def test_recipe_menu_lists_the_recipes_that_ship_is_saved_and_reaches_the_script(built):
+    """The Recipe menu (off, then the service's built-in recipes in the script's order) is a parameter Live saves and
+    automates under its name, wired to its entry point; a recipe added to the service without its menu item fails."""
+    from bridge.engine.guides.recipes import BUILT_IN
+    patcher = patcher_of(built)
+    boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
+    script = (MAX_PATCH / "dd_bridge.js").read_text()
+    names = json.loads(re.search(r"^var RECIPE_NAMES = (\[.*\]);", script, re.M).group(1))
+    assert names == list(BUILT_IN), "the service's built-in recipes, in its order"
+    menu = boxes["obj-guide-recipe"]
+    values = menu["saved_attribute_attributes"]["valueof"]
+    assert (menu["maxclass"], menu["parameter_enable"]) == ("live.menu", 1)
+    assert values["parameter_enum"] == ["off"] + names
+    assert (values["parameter_type"], values["parameter_mmax"]) == (2, len(names))
+    assert (values["parameter_initial_enable"], values["parameter_initial"]) == (1, [0])
+    assert patcher["parameters"]["obj-guide-recipe"] == ["Recipe", "Recipe", 0]
+    assert boxes["obj-label-recipe"]["presentation"] == 1
+    assert boxes["obj-prepend-guide-recipe"]["text"] == "prepend recipe_menu"
+    assert {("obj-guide-recipe", 0, "obj-prepend-guide-recipe", 0), ("obj-prepend-guide-recipe", 0, "obj-js", 0)} <= \
+        wires(patcher)
+    assert re.search(r"^function recipe_menu\(", script, re.M), "recipe_menu is not an entry point of the script"
+
+
 def test_presented_controls_do_not_overlap(built):
     """What a producer sees: no control covers another in the device's view."""
     shown = [(entry["box"]["id"], entry["box"]["presentation_rect"]) for entry in patcher_of(built)["boxes"]

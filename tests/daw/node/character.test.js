@@ -174,3 +174,68 @@ test("a class the service cannot meet is shown on the status line, and the devic
   probe.clock.runScheduled();
   assert.deepEqual(guidesSent(probe).pop(), ["off"], "a later change is sent as usual");
 });
+
+// The Recipe menu: the service's built-in recipes by name, sent as /dd/set recipe just before the guide text.
+function settingsSent(probe) {
+  return probe.sent().filter((m) => m[0] === "/dd/set" && (m[2] === "recipe" || m[2] === "guide"))
+    .map((m) => `${m[2]} ${m[3]}`);
+}
+
+test("a Recipe recalled at load goes out at connection, just before the guides, never before", () => {
+  const probe = loadDevice(session());
+  probe.message("recipe_menu", 1);  // dark-kick, restored with the set before the device is in it
+  probe.message("guide", "brightness", 0.5);
+  probe.message("init");
+  probe.clock.runScheduled();
+  probe.clock.tick();
+  assert.deepEqual(settingsSent(probe), [], "nothing before the service answers");
+  connect(probe);
+  assert.deepEqual(settingsSent(probe), ["recipe dark-kick", "guide brightness=0.5"]);
+});
+
+test("Recipe off at connection sends no recipe: the service keeps its own (the config's, or one set by name)", () => {
+  const probe = start(session());
+  assert.deepEqual(settingsSent(probe), ["guide off"]);
+  probe.message("guide", "punch", 1);
+  probe.clock.runScheduled();
+  probe.message("class_menu", 1);
+  probe.clock.runScheduled();
+  assert.deepEqual(settingsSent(probe).slice(1), ["guide punch=1", "guide punch=1;class=1:kick"],
+    "nor with a turn of a dial");
+});
+
+test("picking a recipe sends it a moment later with the guides, once, where the menu stops; off then sends off", () => {
+  const probe = start(session());
+  const before = probe.sent().length;
+  probe.message("recipe_menu", 1);
+  probe.message("recipe_menu", 0);  // scrolling through the menu: only where it stops counts
+  probe.message("recipe_menu", 1);
+  probe.message("guide", "decay", -0.5);
+  assert.equal(probe.sent().length, before, "nothing at once");
+  assert.equal(probe.clock.scheduled.length, 1, "one send waits");
+  probe.clock.runScheduled();
+  assert.deepEqual(settingsSent(probe).slice(1), ["recipe dark-kick", "guide decay=-0.5"]);
+  probe.message("recipe_menu", 0);
+  probe.clock.runScheduled();
+  assert.deepEqual(settingsSent(probe).slice(3), ["recipe off", "guide decay=-0.5"], "set off again: off");
+  for (const index of [2, -1, "dark-kick"]) {  // out of the menu's range: off, which the service already has
+    probe.message("recipe_menu", index);
+    probe.clock.runScheduled();
+  }
+  assert.deepEqual(settingsSent(probe).slice(5), ["guide decay=-0.5", "guide decay=-0.5", "guide decay=-0.5"]);
+});
+
+test("the Recipe goes out again when the service comes back; a refusal is one line on the status line", () => {
+  const probe = start(session());
+  probe.message("recipe_menu", 1);
+  probe.clock.runScheduled();
+  const id = probe.sent().filter((m) => m[0] === "/dd/set" && m[2] === "recipe").pop()[1];
+  probe.reply("/dd/error", id, "/dd/set", "recipe: no recipe named 'dark-kick' in /home/me/.config/dd-bridge/recipes");
+  assert.match(probe.status(), /^connected.*\| error: Setting recipe: recipe: no recipe named 'dark-kick'/);
+  for (let tick = 0; tick < 3; tick++) {
+    probe.clock.tick();  // the service stops answering its keep-alive
+  }
+  assert.match(probe.status(), /service not running/);
+  connect(probe);
+  assert.deepEqual(settingsSent(probe).slice(-2), ["recipe dark-kick", "guide off"], "the whole setting again");
+});

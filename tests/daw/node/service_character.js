@@ -1,10 +1,12 @@
 // The Character section against a real running service, over real UDP: the service takes the one /dd/set guide the
 // device sends for a turn of its dials (checked by building each guide) and its `off`; then the Class menu is set to
 // kick (Amount 1.5) with Brightness at 0.5, and what the service made of that one setting is recorded: acknowledged,
-// or refused in one line on the device's status line, after which the service still answers. Renders nothing.
+// or refused in one line on the device's status line, after which the service still answers; then the same for the
+// Recipe menu's dark-kick (a kick guide too), and the Recipe back to off. Renders nothing.
 // Used by tests/daw/test_device_with_service.py:   node service_character.js <service port>
 // Prints, as JSON, {acknowledged: the `guide` values the service acknowledged, classStatus: the status line after
-// the class setting's answer}.
+// the class setting's answer, recipes: the `recipe` values it acknowledged, recipeStatus: the status line after the
+// recipe setting's answer}.
 "use strict";
 
 const assert = require("node:assert/strict");
@@ -13,6 +15,8 @@ const { connectDevice } = require("./service_session.js");
 async function main() {
   const { probe, waitFor, messages, close } = await connectDevice({ version: [12, 1, 0], tracks: [] });
   const acknowledged = () => messages.filter((m) => m[0] === "/dd/ack" && m[2] === "set" && m[3] === "guide")
+    .map((m) => m[4]);
+  const recipes = () => messages.filter((m) => m[0] === "/dd/ack" && m[2] === "set" && m[3] === "recipe")
     .map((m) => m[4]);
   const refused = () => messages.filter((m) => m[0] === "/dd/error").length;
   const answered = (count) => () => acknowledged().length + refused() >= count;
@@ -35,7 +39,15 @@ async function main() {
     probe.message("guide", "brightness", 0);
     probe.clock.runScheduled();
     await waitFor("the guides cleared", () => acknowledged().slice(-1)[0] === "off" && answered(4)(), 30);
-    console.log(JSON.stringify({ acknowledged: acknowledged(), classStatus }));
+    const refusedBefore = refused();
+    probe.message("recipe_menu", 1);  // dark-kick: its recipe setting, then the guide text (off) again
+    probe.clock.runScheduled();
+    await waitFor("the recipe setting's answer", () => recipes().length >= 1 || refused() > refusedBefore, 30);
+    const recipeStatus = probe.status();
+    probe.message("recipe_menu", 0);  // leave the shared service without a recipe
+    probe.clock.runScheduled();
+    await waitFor("the recipe cleared", () => recipes().slice(-1)[0] === "off", 30);
+    console.log(JSON.stringify({ acknowledged: acknowledged(), classStatus, recipes: recipes(), recipeStatus }));
   } finally {
     close();
   }
