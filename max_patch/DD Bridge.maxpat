@@ -1698,6 +1698,128 @@
 			},
 			{
 				"box": {
+					"id": "obj-label-note",
+					"maxclass": "live.comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2120,
+						100,
+						80,
+						18
+					],
+					"text": "Note",
+					"presentation": 1,
+					"presentation_rect": [
+						696,
+						78,
+						60,
+						18
+					],
+					"textjustification": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-guide-note",
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"",
+						"",
+						"float"
+					],
+					"patching_rect": [
+						2120,
+						140,
+						100,
+						15
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						696,
+						98,
+						60,
+						15
+					],
+					"parameter_enable": 1,
+					"varname": "Note",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Note",
+							"parameter_shortname": "Note",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"off",
+								"C0",
+								"C#0",
+								"D0",
+								"D#0",
+								"E0",
+								"F0",
+								"F#0",
+								"G0",
+								"G#0",
+								"A0",
+								"A#0",
+								"B0",
+								"C1",
+								"C#1",
+								"D1",
+								"D#1",
+								"E1",
+								"F1",
+								"F#1",
+								"G1",
+								"G#1",
+								"A1",
+								"A#1",
+								"B1",
+								"C2",
+								"C#2",
+								"D2",
+								"D#2",
+								"E2",
+								"F2",
+								"F#2",
+								"G2",
+								"G#2",
+								"A2",
+								"A#2",
+								"B2"
+							],
+							"parameter_mmax": 36,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [
+								0
+							],
+							"parameter_info": "Tunes every render's fundamental to this note (a kick, tom or 808; Live's names, C3 = MIDI 60); off: as rendered"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-guide-note",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2120,
+						200,
+						120,
+						22
+					],
+					"text": "prepend note_menu"
+				}
+			},
+			{
+				"box": {
 					"id": "obj-prepend-guide-class-amount",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -2363,6 +2485,30 @@
 						0
 					]
 				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-prepend-guide-note",
+						0
+					],
+					"source": [
+						"obj-guide-note",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-js",
+						0
+					],
+					"source": [
+						"obj-prepend-guide-note",
+						0
+					]
+				}
 			}
 		],
 		"parameters": {
@@ -2464,6 +2610,11 @@
 			"obj-guide-recipe": [
 				"Recipe",
 				"Recipe",
+				0
+			],
+			"obj-guide-note": [
+				"Note",
+				"Note",
 				0
 			],
 			"inherited_shortname": 1

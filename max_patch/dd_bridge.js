@@ -1,7 +1,7 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
 // Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, guide,
-// class_menu, class_amount, recipe_menu, note, vary, generate, interpolate, extend, repaint, keep, cancel) and the service's replies
-// as `osc <address> <args...>`
+// class_menu, class_amount, recipe_menu, note_menu, note, vary, generate, interpolate, extend, repaint, keep, cancel)
+// and the service's replies as `osc <address> <args...>`
 // (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
 // new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
 // out of the MIDI stream. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
@@ -52,10 +52,15 @@ var CLASS_AMOUNT_LIMIT = 2;
 // then the dials' and Class's. A producer's own recipe of the same name in the recipes folder is the one used; other
 // saved recipes are reached by name from REAPER's Settings, `dd-bridge send /dd/set recipe NAME` or the config.
 var RECIPE_NAMES = ["dark-kick"];
+// The Note menu: off, then MIDI notes NOTE_LOWEST.. (NOTE_COUNT of them: 24-59, where kicks', toms' and 808s'
+// fundamentals lie), named as Live names them (C3 = MIDI 60, so its A0 is the service's A1, 55 Hz). A note goes out as
+// the service's `tuning` guide at weight 1 with the MIDI number as target (`tuning=1:33`): no names to confuse.
+var NOTE_LOWEST = 24;
+var NOTE_COUNT = 36;
 
 var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0,
   audition: false, guides: { brightness: 0, decay: 0, punch: 0 }, drumClass: "", classAmount: 1,
-  recipe: "" };
+  recipe: "", note: 0 };
 var state = {
   started: false,
   connected: false,
@@ -165,6 +170,13 @@ function class_menu(index) {
 
 function class_amount(value) {
   settings.classAmount = hundredths(clamp(value, 0, CLASS_AMOUNT_LIMIT));
+  guidesChanged();
+}
+
+// The Note menu (its item's index; 0 is off): the tuning guide, last in the same guide text.
+function note_menu(index) {
+  var item = Math.round(Number(index));
+  settings.note = item >= 1 && item <= NOTE_COUNT ? NOTE_LOWEST + item - 1 : 0;
   guidesChanged();
 }
 
@@ -951,7 +963,9 @@ function sendGuides() {
 }
 
 // All the Character guides as one /dd/set guide value: every non-zero dial, then the class when the menu is not off
-// and its Amount not 0 (`brightness=0.5;decay=-1;class=1:kick`), or `off` when none is on.
+// and its Amount not 0, then the note (`brightness=0.5;decay=-1;class=1:kick;tuning=1:33`), or `off` when none is on.
+// The tuning goes last: a guide's step is taken on what the ones before left, and the kick at a note was measured
+// that way (docs/guidance.md, "A kick at a note").
 function guideText() {
   var parts = [];
   GUIDE_DIALS.forEach(function (name) {
@@ -961,6 +975,9 @@ function guideText() {
   });
   if (settings.drumClass && settings.classAmount > 0) {
     parts.push("class=" + settings.classAmount + ":" + settings.drumClass);
+  }
+  if (settings.note) {
+    parts.push("tuning=1:" + settings.note);
   }
   return parts.length ? parts.join(";") : "off";
 }

@@ -46,7 +46,7 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
 
 def test_character_section_sets_the_services_guides(service, service_takes_class):
     """The service takes the device's `/dd/set guide` text as it is (separator, weights, the Class menu's
-    `class=1.5:kick` after the dials) and its `off`, and the Recipe menu's `/dd/set recipe dark-kick` and `off`.
+    `class=1.5:kick` after the dials, the Note menu's `tuning=1:33` last) and its `off`, and the Recipe menu's `/dd/set recipe dark-kick` and `off`.
     Where the service cannot meet a class (no class guide, no classifier), the class setting and the kick recipe are
     each refused in one line shown on the device's status line, and the service answers the next setting."""
     node = shutil.which("node")
@@ -58,7 +58,7 @@ def test_character_section_sets_the_services_guides(service, service_takes_class
     outcome = json.loads(result.stdout)
     dials = ["off", "brightness=0.5;decay=-1;punch=0.12"]
     if service_takes_class:
-        assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick", "off", "off", "off"]
+        assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick;tuning=1:33", "off", "off", "off"]
         assert "error" not in outcome["classStatus"] and "error" not in outcome["recipeStatus"]
         assert outcome["recipes"] == ["dark-kick", "off"]
     else:

@@ -298,6 +298,36 @@ def test_recipe_menu_lists_the_recipes_that_ship_is_saved_and_reaches_the_script
     assert re.search(r"^function recipe_menu\(", script, re.M), "recipe_menu is not an entry point of the script"
 
 
+def test_note_menu_names_notes_as_live_does_and_sends_midi_numbers_the_tuning_guide_reads(built):
+    """The Note menu: off, then MIDI 24-59 under Live's names (C3 = MIDI 60), a saved, automatable parameter wired to
+    its entry point; the MIDI number an item stands for is the one the tuning guide reads as that pitch."""
+    from bridge.engine.guides import builtin
+    patcher = patcher_of(built)
+    boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
+    script = (MAX_PATCH / "dd_bridge.js").read_text()
+    lowest = int(re.search(r"^var NOTE_LOWEST = (\d+);", script, re.M).group(1))
+    count = int(re.search(r"^var NOTE_COUNT = (\d+);", script, re.M).group(1))
+    menu = boxes["obj-guide-note"]
+    values = menu["saved_attribute_attributes"]["valueof"]
+    assert (menu["maxclass"], menu["parameter_enable"]) == ("live.menu", 1)
+    items = values["parameter_enum"]
+    assert items[0] == "off" and len(items) == count + 1 and (values["parameter_mmax"], values["parameter_type"]) == \
+        (count, 2)
+    assert (values["parameter_initial_enable"], values["parameter_initial"]) == (1, [0])
+    for index, name in enumerate(items[1:], start=1):
+        midi = lowest + index - 1
+        assert name == "C C# D D# E F F# G G# A A# B".split()[midi % 12] + str(midi // 12 - 2), name  # Live's names
+        # the service names notes one octave up (A4 = 69): Live's A0 is its A1, MIDI 33, 55 Hz
+        letter, octave = name.rstrip("-0123456789"), int(name[len(name.rstrip("-0123456789")):])
+        assert builtin._note(f"{letter}{octave + 1}", builtin.GuideContext(48000)) == midi
+    assert (lowest, items[10]) == (24, "A0")
+    assert patcher["parameters"]["obj-guide-note"] == ["Note", "Note", 0]
+    assert boxes["obj-prepend-guide-note"]["text"] == "prepend note_menu"
+    assert {("obj-guide-note", 0, "obj-prepend-guide-note", 0), ("obj-prepend-guide-note", 0, "obj-js", 0)} <= \
+        wires(patcher)
+    assert re.search(r"^function note_menu\(", script, re.M), "note_menu is not an entry point of the script"
+
+
 def test_presented_controls_do_not_overlap(built):
     """What a producer sees: no control covers another in the device's view."""
     shown = [(entry["box"]["id"], entry["box"]["presentation_rect"]) for entry in patcher_of(built)["boxes"]

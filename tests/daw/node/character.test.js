@@ -239,3 +239,37 @@ test("the Recipe goes out again when the service comes back; a refusal is one li
   connect(probe);
   assert.deepEqual(settingsSent(probe).slice(-2), ["recipe dark-kick", "guide off"], "the whole setting again");
 });
+
+// The Note menu: the tuning guide toward a MIDI note, last in the guide text.
+test("a Note sends tuning=1:<MIDI number> after the dials and the class; off and out of range leave it out", () => {
+  const probe = start(session());
+  probe.message("note_menu", 10);  // Live's A0: MIDI 33, 55 Hz
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["tuning=1:33"]);
+  probe.message("class_menu", 1);
+  probe.message("guide", "brightness", -0.5);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["brightness=-0.5;class=1:kick;tuning=1:33"], "the tuning last");
+  probe.message("note_menu", 1);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["brightness=-0.5;class=1:kick;tuning=1:24"], "the first note is C0");
+  probe.message("note_menu", 36);
+  probe.clock.runScheduled();
+  assert.deepEqual(guidesSent(probe).pop(), ["brightness=-0.5;class=1:kick;tuning=1:59"], "the last is B2");
+  for (const index of [0, 37, -1, "A0"]) {
+    probe.message("note_menu", index);
+    probe.clock.runScheduled();
+    assert.deepEqual(guidesSent(probe).pop(), ["brightness=-0.5;class=1:kick"], String(index));
+  }
+});
+
+test("a Note recalled at load is sent with the dials at connection, never before", () => {
+  const probe = loadDevice(session());
+  probe.message("note_menu", 22);  // Live's A1: MIDI 45
+  probe.message("init");
+  probe.clock.runScheduled();
+  probe.clock.tick();
+  assert.deepEqual(guidesSent(probe), [], "nothing before the service answers");
+  connect(probe);
+  assert.deepEqual(guidesSent(probe), [["tuning=1:45"]]);
+});

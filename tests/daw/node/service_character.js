@@ -1,6 +1,6 @@
 // The Character section against a real running service, over real UDP: the service takes the one /dd/set guide the
 // device sends for a turn of its dials (checked by building each guide) and its `off`; then the Class menu is set to
-// kick (Amount 1.5) with Brightness at 0.5, and what the service made of that one setting is recorded: acknowledged,
+// kick (Amount 1.5) with Brightness at 0.5 and the Note at A0, and what the service made of that one setting is recorded: acknowledged,
 // or refused in one line on the device's status line, after which the service still answers; then the same for the
 // Recipe menu's dark-kick (a kick guide too), and the Recipe back to off. Renders nothing.
 // Used by tests/daw/test_device_with_service.py:   node service_character.js <service port>
@@ -32,10 +32,12 @@ async function main() {
     probe.message("guide", "punch", 0);
     probe.message("class_menu", 1);  // kick
     probe.message("class_amount", 1.5);
+    probe.message("note_menu", 10);  // Live's A0: tuning=1:33, after the class
     probe.clock.runScheduled();
     await waitFor("the class setting's answer", answered(3), 30);
     const classStatus = probe.status();
     probe.message("class_menu", 0);  // the service is shared with the other suites: leave it unguided
+    probe.message("note_menu", 0);
     probe.message("guide", "brightness", 0);
     probe.clock.runScheduled();
     await waitFor("the guides cleared", () => acknowledged().slice(-1)[0] === "off" && answered(4)(), 30);
