@@ -71,10 +71,12 @@ def register(subparsers) -> None:
                        help="train nothing: FILE's network, with the class guide's ceilings made from DATA's "
                             "training sounds (its own, for a classifier made before ceilings existed), written "
                             "to --out with FILE's card")
-    train.add_argument("--ceiling-percentile", nargs="+", type=_class_percentile, default=[], metavar="CLASS=P",
+    train.add_argument("--ceiling-percentile", nargs="+", type=_class_percentile, default=[],
+                       metavar="CLASS=P[@HZ]",
                        help="a class's ceiling (the class guide's, and a new sound's heard as it) at the P-th "
                             "percentile of its training sounds' levels: a class whose sounds share no shape needs "
-                            "a high one (default: 75, perc 90)")
+                            "a high one; CLASS=P@HZ sets it in the bands centred over HZ alone (default: 75, perc "
+                            "90, kick 50@500)")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the read sounds (and estimates) here: a rerun on the same files reads nothing")
@@ -104,7 +106,7 @@ def run_train_classifier(args) -> int:
     training = data.indices(held, inside=False)
     if len({int(data.labels[i]) for i in training}) < 2:
         raise BridgeError("fewer than two classes left to train on (after --held-out-kits and unreadable files)")
-    odd = sorted({name for name, _ in args.ceiling_percentile} - set(data.classes))
+    odd = sorted({name for name, _, _ in args.ceiling_percentile} - set(data.classes))
     if odd:
         raise BridgeError(f"--ceiling-percentile: no class {', '.join(odd)} in the data "
                           f"(classes: {', '.join(data.classes)})")
@@ -127,7 +129,7 @@ def run_train_classifier(args) -> int:
     seconds = time.perf_counter() - started
     # The class guide's ceilings, from the same training sounds (bridge/engine/guides/classes.py)
     model.ceilings = class_ceilings(data.windows[training], data.labels[training], data.classes, data.sample_rate,
-                                    dict(args.ceiling_percentile))
+                                    *_percentiles(args))
     model.ceilings[1]["command"] = _command(args, weights)
     card = {"training": {"command": _command(args, weights), "steps": recipe.steps, "batch": recipe.batch,
                          "augment": recipe.augment, "rough": recipe.rough, "masks": recipe.masks,
@@ -167,7 +169,7 @@ def _with_ceilings(args, weights: Path, data, training: list[int]) -> int:
     chosen = torch.tensor(training)
     ours = torch.tensor([model.classes.index(name) for name in data.classes])[data.labels[chosen]]
     model.ceilings = class_ceilings(data.windows[chosen], ours, model.classes, data.sample_rate,
-                                    dict(args.ceiling_percentile))
+                                    *_percentiles(args))
     model.ceilings[1]["command"] = _command(args, weights)
     kept = {key: value for key, value in card.items()
             if key not in ("kind", "classes", "sample_rate", "features", "architecture", "ceilings")}
@@ -176,12 +178,22 @@ def _with_ceilings(args, weights: Path, data, training: list[int]) -> int:
     return 0
 
 
-def _class_percentile(text: str) -> tuple[str, float]:
-    """CLASS=P of --ceiling-percentile."""
+def _class_percentile(text: str) -> tuple[str, float, float | None]:
+    """CLASS=P or CLASS=P@HZ of --ceiling-percentile: (class, percentile, Hz or None)."""
     name, _, value = text.partition("=")
-    if not name or not value:
-        raise argparse.ArgumentTypeError(f"expected CLASS=P (perc=90), got {text!r}")
-    return name.strip().lower(), bounded_float(1, 100)(value)
+    value, at, hz = value.partition("@")
+    if not name or not value or (at and not hz):
+        raise argparse.ArgumentTypeError(f"expected CLASS=P (perc=90) or CLASS=P@HZ (kick=50@500), got {text!r}")
+    hz = hz.strip().lower().removesuffix("hz")
+    return (name.strip().lower(), bounded_float(1, 100)(value),
+            bounded_float(1, 24000)(hz) if at else None)
+
+
+def _percentiles(args) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """--ceiling-percentile as class_ceilings takes it: whole classes', and (Hz, percentile) over Hz."""
+    given = args.ceiling_percentile
+    return ({name: p for name, p, hz in given if hz is None},
+            {name: (hz, p) for name, p, hz in given if hz is not None})
 
 
 def _recipe(args):
@@ -210,7 +222,8 @@ def _command(args, weights: Path) -> str:
 
 
 def _percentile_words(args) -> list[str]:
-    given = [f"{name}={value:g}" for name, value in args.ceiling_percentile]
+    given = [f"{name}={value:g}" + (f"@{hz:g}" if hz is not None else "")
+             for name, value, hz in args.ceiling_percentile]
     return ["--ceiling-percentile", *given] if given else []
 
 

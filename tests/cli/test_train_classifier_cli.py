@@ -125,6 +125,7 @@ def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given
     values, entry = model.ceilings
     assert values.shape[:2] == (7, 33) and entry == card["ceilings"]
     assert entry["percentile"] == {name: 90.0 if name == "perc" else 75.0 for name in CLASSES}
+    assert entry["percentile_over"] == {"kick": {"hz": 500.0, "percentile": 50.0}}
     assert sum(entry["sounds"].values()) == 15  # Millo-Drums' labelled sounds; the held-out kit gave none
     old = DrumClassifier(CLASSES, Features()).eval()
     save_classifier(old, tmp_path / "old", training={"command": "by hand"}, held_out={"accuracy": 0.5})
@@ -147,6 +148,25 @@ def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given
     others = [k for k in range(len(CLASSES)) if k != cymbal]
     assert torch.equal(looser.ceilings[0][others], values[others])
     assert looser_card["ceilings"]["command"].endswith("--ceiling-percentile cymbal=95")
+    # The kick's top at the 75th as the rest of it (its default there is the median): higher there, as it was below.
+    # Both kits' kicks (Millo-Drums has one): the median of one sound is its 75th percentile too.
+    for name, extra in (("both", []), ("top", ["--ceiling-percentile", "kick=75@500Hz"])):
+        assert main(["train-classifier", *kits, "--out", str(tmp_path / name), "--weights-from",
+                     str(tmp_path / "old.safetensors"), *extra]) == 0
+    (both, _), (top, top_card) = (load_classifier(tmp_path / f"{name}.safetensors") for name in ("both", "top"))
+    kick, under = CLASSES.index("kick"), slice(0, 14)  # the bands centred under 500 Hz
+    assert top_card["ceilings"]["percentile_over"] == {"kick": {"hz": 500.0, "percentile": 75.0}}
+    assert (top.ceilings[0][kick] >= both.ceilings[0][kick]).all()
+    assert (top.ceilings[0][kick, 14:] > both.ceilings[0][kick, 14:]).any()
+    assert torch.equal(top.ceilings[0][kick, under], both.ceilings[0][kick, under])
+    not_kick = [k for k in range(len(CLASSES)) if k != kick]
+    assert torch.equal(top.ceilings[0][not_kick], both.ceilings[0][not_kick])
+    assert top_card["ceilings"]["command"].endswith("--ceiling-percentile kick=75@500")
+    capsys.readouterr()
+    for bad in ("kick=50@", "kick=50@loud"):
+        with pytest.raises(SystemExit):
+            main(["train-classifier", *kits, "--out", str(tmp_path / "no"), "--ceiling-percentile", bad])
+        assert "--ceiling-percentile" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["train-classifier", *kits, "--out", str(tmp_path / "no"), "--ceiling-percentile", "808=90"]) == 1
     assert "--ceiling-percentile: no class 808 in the data (classes: " in capsys.readouterr().err

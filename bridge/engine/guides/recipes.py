@@ -42,8 +42,9 @@ BUILT_IN = {
     "dark-kick": {
         "description": "a kick with a dark top; add tuning=1:A1 (or your note) for a kick at a note",
         # with tuning=1:A1, of eight sets of guides the nearest the 32 real kicks at MIDI 28-40 of the 12 held-out
-        # Hydrogen kits, and as near as the plain new sounds are to the kits' mix; a decay target rang past those
-        # kicks and lifted the hiss over the note: docs/guidance.md, "A kick at a note"
+        # Hydrogen kits, nearer than the plain new sounds are to the kits' mix since the kick's top is held to its
+        # median (classes.CEILING_PERCENTILES_OVER); a decay target rang past those kicks and lifted the hiss over
+        # the note: docs/guidance.md, "A kick at a note"
         "guides": ["class=1:kick", "brightness=-0.5"],
     },
 }
