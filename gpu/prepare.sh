@@ -16,34 +16,19 @@ TIMEOUT_S=${DD_GPU_TIMEOUT_S:-540}   # one call; leaves 6 of the 15 device minut
 # The model card's training kits (CC0, CC-BY-3.0) and any extra permissive folders (DD_GPU_EXTRA_DATA, space-separated)
 DATA_CARD=$("$PY" -c "import yaml; print(' '.join(yaml.safe_load(open('models/dd-drums-small.yaml'))['training']['data']))")
 DATA=$DATA_CARD
-# The MIT FluidR3_GM drum kits rendered by `dd-bridge make-drums` (docs/training-data.md; 158 one-shots, 14 MiB),
-# at a fixed path so a later session makes the same folder: DD_GPU_GM_DRUMS= (empty) leaves them out.
-GM=${DD_GPU_GM_DRUMS-/var/tmp/dd-bridge/gm-drums}
-FONT=/usr/share/sounds/sf2/FluidR3_GM.sf2
-if [ -n "$GM" ]; then
-  if [ -f "$FONT" ] && command -v fluidsynth >/dev/null; then
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 "$PY" -m bridge --quiet make-drums "$FONT" --out "$GM" >/dev/null
-    DATA="$DATA $GM"
-  else
-    echo "prepare: no $FONT or fluidsynth (apt-get install fluid-soundfont-gm fluidsynth): without the GM set" >&2
-  fi
-fi
-# Sonic Pi's real drums (CC0; `dd-bridge make-drums sonic-pi`, docs/training-data.md; 73 one-shots), carried as
-# FLAC: 1.5 MiB where the WAVs are 3.7 and what travels is near its limit. Made at a fixed path, so a later session
-# carries the same files: DD_GPU_SONIC_PI= (empty) leaves them out.
-SP=${DD_GPU_SONIC_PI-/var/tmp/dd-bridge/sonic-pi}
-if [ -n "$SP" ]; then
-  if [ -d /usr/share/sonic-pi/samples ]; then
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 "$PY" -m bridge --quiet make-drums sonic-pi --out "$SP-wav" >/dev/null
-    # FLAC copies beside LICENCE.md, class folders kept; a copy already there is kept (the same file each time)
-    "$PY" - "$SP-wav" "$SP" <<'FLAC'
+# Training sets made as WAV in DIR-wav travel as FLAC copies in DIR (lossless, the same samples; about 40 % of the
+# size: what travels is near its 64 MiB limit). Made at fixed paths, so a later session carries the same files.
+flac_copies() {
+  "$PY" - "$1-wav" "$1" <<'FLAC'
 import sys
 from pathlib import Path
 import soundfile
 wav, flac = map(Path, sys.argv[1:])
+for stale in flac.rglob("*.wav"):  # the folder is this script's: WAVs an older prepare left there would travel too
+    stale.unlink()
 for path in sorted(wav.rglob("*.wav")):
     target = (flac / path.relative_to(wav)).with_suffix(".flac")
-    if not target.exists():
+    if not target.exists():  # a copy already there is kept (the same file each time)
         target.parent.mkdir(parents=True, exist_ok=True)
         samples, rate = soundfile.read(path, dtype="int16")
         soundfile.write(target.with_suffix(".part"), samples, rate, format="FLAC", subtype="PCM_16")
@@ -51,6 +36,27 @@ for path in sorted(wav.rglob("*.wav")):
 (flac / "LICENCE.md").write_text((wav / "LICENCE.md").read_text().rstrip() + "\n\nThe files here are FLAC copies "
                                  "of those WAVs, made by gpu/prepare.sh: lossless, the same samples.\n")
 FLAC
+}
+# The MIT FluidR3_GM drum kits rendered by `dd-bridge make-drums` (docs/training-data.md; 158 one-shots, 14 MiB as
+# WAV): DD_GPU_GM_DRUMS= (empty) leaves them out.
+GM=${DD_GPU_GM_DRUMS-/var/tmp/dd-bridge/gm-drums}
+FONT=/usr/share/sounds/sf2/FluidR3_GM.sf2
+if [ -n "$GM" ]; then
+  if [ -f "$FONT" ] && command -v fluidsynth >/dev/null; then
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 "$PY" -m bridge --quiet make-drums "$FONT" --out "$GM-wav" >/dev/null
+    flac_copies "$GM"
+    DATA="$DATA $GM"
+  else
+    echo "prepare: no $FONT or fluidsynth (apt-get install fluid-soundfont-gm fluidsynth): without the GM set" >&2
+  fi
+fi
+# Sonic Pi's real drums (CC0; `dd-bridge make-drums sonic-pi`, docs/training-data.md; 73 one-shots, 3.7 MiB as WAV):
+# DD_GPU_SONIC_PI= (empty) leaves them out.
+SP=${DD_GPU_SONIC_PI-/var/tmp/dd-bridge/sonic-pi}
+if [ -n "$SP" ]; then
+  if [ -d /usr/share/sonic-pi/samples ]; then
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 "$PY" -m bridge --quiet make-drums sonic-pi --out "$SP-wav" >/dev/null
+    flac_copies "$SP"
     DATA="$DATA $SP"
   else
     echo "prepare: no /usr/share/sonic-pi/samples (apt-get install sonic-pi-samples): without Sonic Pi's drums" >&2
