@@ -163,8 +163,7 @@ function guide(name, value) {
 
 // The Class menu (its item's index; 0 is off) and its Amount: part of the same guide text as the dials, sent with it.
 function class_menu(index) {
-  var name = CLASS_NAMES[Math.round(Number(index)) - 1];
-  settings.drumClass = name || "";
+  settings.drumClass = menuItem(CLASS_NAMES, index);
   guidesChanged();
 }
 
@@ -182,8 +181,7 @@ function note_menu(index) {
 
 // The Recipe menu (its item's index; 0 is off): sent with the Character guides, just before them, when it changed.
 function recipe_menu(index) {
-  var name = RECIPE_NAMES[Math.round(Number(index)) - 1];
-  settings.recipe = name || "";
+  settings.recipe = menuItem(RECIPE_NAMES, index);
   guidesChanged();
 }
 
@@ -1040,6 +1038,11 @@ function clamp(value, low, high) {
   return Math.min(high, Math.max(low, Number(value)));
 }
 
+// The name a menu's item stands for, its first item being off: "" for off and anything out of the menu's range.
+function menuItem(names, index) {
+  return names[Math.round(Number(index)) - 1] || "";
+}
+
 // A Character value as sent: to hundredths, so a turn's float noise (0.30000001) never reaches the guide text.
 function hundredths(value) {
   return Math.round(100 * value) / 100;
@@ -1051,4 +1054,4 @@ function hundredths(value) {
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
   dropPending, request, send, sendSetting, sendCurrentSettings, guidesChanged, sendGuides, guideText, showStatus,
-  statusText, fail, readLiveVersion, versionAtLeast, clamp, hundredths].forEach(function (fn) { fn.local = 1; });
+  statusText, fail, readLiveVersion, versionAtLeast, clamp, menuItem, hundredths].forEach(function (fn) { fn.local = 1; });

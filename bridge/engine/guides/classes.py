@@ -135,7 +135,7 @@ def class_ceilings(windows: torch.Tensor, labels: torch.Tensor, classes, sample_
     percentiles = {name: given.get(name, CEILING_PERCENTILE) for name in classes}
     given_over = CEILING_PERCENTILES_OVER | (over or {})
     over = {name: given_over[name] for name in classes if name in given_over}
-    grid = {"sample_rate": sample_rate, "n_fft": N_FFT, "hop": HOP, "bands": BANDS, "lowest_hz": LOWEST_BAND_HZ}
+    grid = guide_grid(sample_rate)
     centres = torch.from_numpy(band_centres(grid))
     cells = _under_loudest(torch.cat([cell_energy_db(windows[i:i + 64].float(), sample_rate)
                                       for i in range(0, len(windows), 64)]))
@@ -158,6 +158,11 @@ def class_ceilings(windows: torch.Tensor, labels: torch.Tensor, classes, sample_
     return ceilings, entry
 
 
+def guide_grid(sample_rate: int) -> dict:
+    """The guide's grid at ``sample_rate`` as a card names it (its `ceilings: grid:`)."""
+    return {"sample_rate": sample_rate, "n_fft": N_FFT, "hop": HOP, "bands": BANDS, "lowest_hz": LOWEST_BAND_HZ}
+
+
 def band_centres(grid: dict) -> np.ndarray:
     """Each row of a ceiling made on ``grid`` as a frequency in Hz: its band's centre (band_matrix's; row 0, the
     band under the lowest, placed at half the lowest)."""
@@ -169,7 +174,7 @@ def regrid(ceiling: torch.Tensor, grid: dict, sample_rate: int) -> torch.Tensor:
     """A ceiling [bands + 1, frames] made on ``grid`` (the card's), on this guide's grid at ``sample_rate``:
     interpolated in log frequency and in time (a model at 16 kHz has other bands and frames than a 48 kHz
     classifier); past its highest band or its last frame, those."""
-    here = {"sample_rate": sample_rate, "n_fft": N_FFT, "hop": HOP, "bands": BANDS, "lowest_hz": LOWEST_BAND_HZ}
+    here = guide_grid(sample_rate)
     if {key: grid.get(key) for key in here} == here:
         return ceiling
 
