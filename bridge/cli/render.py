@@ -285,11 +285,12 @@ def run_interpolate(args) -> int:
 
 
 def guide_requests(args) -> list[registry.GuideRequest]:
-    """The recipe's guides, then each --guide; file targets made absolute (the recreating command names them)."""
+    """The recipe's guides and each --guide in the order they act (registry.in_order); file targets made absolute
+    (the recreating command names them)."""
     requests = []
     if args.recipe is not None:
         requests += recipes.load_recipe(args.recipe, recipes_folder()).guides
-    return registry.with_file_targets_resolved(requests + list(args.guide))
+    return registry.with_file_targets_resolved(registry.in_order(requests + list(args.guide)))
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,12 @@ Guides = tuple[GuideRequest, ...]
 
 
 def guidance(texts: tuple[str, ...], recipe: str | None, sample_rate: int, *, relative: bool) -> Guides:
-    """The recipe's guides, then each text's (the CLI's order), checked; ``relative``: the render has a source, so
-    targets relative to it (tuning=1:+2) are allowed. ConfigError or AudioError, one line, if any is bad."""
+    """The recipe's guides and each text's, checked, in the order they act (registry.in_order: one prefetch key
+    for one set of guides, however a client lists them); ``relative``: the render has a source, so targets
+    relative to it (tuning=1:+2) are allowed. ConfigError or AudioError, one line, if any is bad."""
     requests = list(recipes.load_recipe(_recipe_spec(recipe), recipes_folder()).guides) if recipe else []
     requests += [registry.parse_request(text) for text in texts]
-    return checked(tuple(requests), sample_rate, relative)
+    return checked(tuple(registry.in_order(requests)), sample_rate, relative)
 
 
 def _recipe_spec(recipe: str) -> str:

@@ -42,7 +42,7 @@ class Guided:
 
     Loss guides with ``full`` set take their gradient through ``differentiable(x, t) -> v`` (the torch module
     itself, in float32 and eager, called with grad on x; where one acts, v is that call's, not ``model``'s); the
-    others edit the estimate in turn, in the order given.
+    others edit the estimate in turn, in the order given (registry.build gives them in registry.in_order's).
 
     ``length``: the render's own samples. The network runs on a state padded to its length multiple, and the
     padding is cut off the file, so a loss measures and edits only the first ``length`` samples: measured with

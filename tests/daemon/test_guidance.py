@@ -40,10 +40,10 @@ def test_a_guided_vary_is_answered_with_files_that_carry_the_guides(tmp_path, re
         guided = reply.args[1]
         generated = svc.ask("/dd/generate", 1, 0.2, "guide=tuning=1:A1", "seed=2").args[1]
     meta = read_metadata(guided)
-    assert meta["guide"] == ["brightness=2", "decay=-1@0.2-1", f"match=1:{target}"]
+    assert meta["guide"] == [f"match=1:{target}", "brightness=2", "decay=-1@0.2-1"]  # in the order they act
     assert meta["guide_mode"] == "cheap"  # the CPU's mode, named so the command recreates it anywhere
     command = shlex.split(meta["command"])
-    assert command[command.index("--guide") + 1] == "brightness=2"
+    assert command[command.index("--guide") + 1] == f"match=1:{target}"
     assert command.count("--guide") == 3 and f"match=1:{target}" in command
     assert command[command.index("--guide-mode") + 1] == "cheap"
     assert "guide" not in read_metadata(plain) and "--guide" not in read_metadata(plain)["command"]
@@ -61,8 +61,8 @@ def test_a_recipe_by_name_or_file_and_guide_off(tmp_path, renderer, drum, config
         by_file = svc.ask("/dd/vary", str(drum), 1, f"recipe={config_home / 'recipes' / 'tight.yaml'}").args[1]
         sticky = svc.ask("/dd/vary", str(drum), 1).args[1]
         off = svc.ask("/dd/vary", str(drum), 1, "guide=off").args[1]
-    # A request's guidance replaces the settings': the recipe's guides first, then its own (as the CLI orders them).
-    assert read_metadata(by_name)["guide"] == ["decay=-1", "punch=0.5@0.3-1", "brightness=1"]
+    # A request's guidance replaces the settings': the recipe's guides and its own, in the order they act.
+    assert read_metadata(by_name)["guide"] == ["brightness=1", "decay=-1", "punch=0.5@0.3-1"]
     assert read_metadata(by_file)["guide"] == ["decay=-1", "punch=0.5@0.3-1"]
     assert read_metadata(sticky)["guide"] == ["width=-1"]
     assert "guide" not in read_metadata(off)
@@ -142,6 +142,25 @@ def test_prefetch_is_never_reused_across_guide_changes(tmp_path, renderer, drum)
         sticky = svc.ask("/dd/vary").args[1]  # the guided prefetch answers a press at the guided settings
         assert counters(svc)["prefetch_hits"] == hits + 1
         assert read_metadata(sticky)["guide"] == ["brightness=1"]
+
+
+def test_the_same_guides_listed_in_another_order_take_the_prefetched_set(tmp_path, renderer, drum, config_home):
+    """The Live device sends its recipe apart from its dials, REAPER its guides after its recipe, a script in any
+    order: one set of guides is one render key, and the files name them in the order they act."""
+    (config_home / "recipes").mkdir(parents=True)
+    (config_home / "recipes" / "low.yaml").write_text("guides: [tuning=1:-2, brightness=-1]\n")
+    with running_service(service_config(tmp_path), renderer) as svc:
+        svc.ask("/dd/select", str(drum))
+        assert svc.ask("/dd/set", "guide", "decay=-1;brightness=-1;tuning=1:-2").address == "/dd/ack"
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2 and s["running"] is None, what="guided prefetch")
+        assert svc.status()["guides"] == ["brightness=-1", "decay=-1", "tuning=1:-2"]
+        hits = counters(svc).get("prefetch_hits", 0)
+        taken = svc.ask("/dd/vary", "recipe=low", "guide=decay=-1").args[1]
+        assert counters(svc)["prefetch_hits"] == hits + 1
+        other = svc.ask("/dd/vary", "guide=decay=-1;brightness=-1").args[1]  # not the same guides: rendered
+        assert counters(svc)["prefetch_hits"] == hits + 1
+    assert read_metadata(taken)["guide"] == ["brightness=-1", "decay=-1", "tuning=1:-2"]
+    assert read_metadata(other)["guide"] == ["brightness=-1", "decay=-1"]
 
 
 def test_the_config_guides_every_render_and_a_bad_one_stops_the_start(tmp_path, renderer, drum):

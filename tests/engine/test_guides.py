@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from bridge.engine.audio import read_audio, to_model
 from bridge.engine.engine import Engine
 from bridge.engine.guidance import Guided, LossGuide
-from bridge.engine.guides import builtin
+from bridge.engine.guides import builtin, registry
 from bridge.engine.guides.builtin import GuideContext
 from bridge.engine.guides.evaluate import GuideFigures
 from bridge.engine.guides.registry import parse_request
@@ -376,6 +376,22 @@ def test_the_engine_guides_generate_and_interpolate_and_leaves_unguided_renders_
     free = engine.interpolate(a, b, 3, steps=4)
     assert torch.equal(free, engine.interpolate(a, b, 3, steps=4, guides=[]))
     assert not torch.equal(free, engine.interpolate(a, b, 3, steps=4, guides=guides))
+
+
+def test_the_same_guides_in_any_order_make_the_same_sound(engine):
+    """A producer's guides act in one order (registry.in_order: class, shape, note), however they were listed."""
+    texts = ["tuning=1:A1", "brightness=-0.5", "class=1:kick", "decay=-1"]
+    context = GuideContext(RATE)
+    as_given = [parse_request(text) for text in texts]
+    assert [r.name for r in registry.in_order(as_given)] == ["class", "brightness", "decay", "tuning"]
+    renders = [engine.generate(2, 8192, steps=4, seed=3, clamp=False, guides=registry.build(requests, context))
+               for requests in (as_given, as_given[::-1], as_given[1:] + as_given[:1])]
+    assert torch.equal(renders[0], renders[1]) and torch.equal(renders[0], renders[2])
+    # The order matters to the mechanism: built as listed, the two orders render two sounds.
+    listed = [[builtin.TUNING.make(1.0, "A1", context), builtin.BRIGHTNESS.make(-0.5, None, context)]]
+    listed.append(listed[0][::-1])
+    first, second = (engine.generate(2, 8192, steps=4, seed=3, clamp=False, guides=guides) for guides in listed)
+    assert not torch.equal(first, second)
 
 
 def test_figures_count_progress_the_asked_way_and_against_the_best_of_n():

@@ -207,6 +207,12 @@ def _note(text: str, context: GuideContext) -> float:
 
 # Guides ------------------------------------------------------------------------------------------------------------
 
+# When a guide acts among the others (its kind's ``stage``, registry.in_order): what the sound is (class, match),
+# then its shape (brightness, decay, punch, width; a plug-in's unless it says), then its note (tuning). Each guide
+# steps on what the one before it left, so the last has the last word at every network call: the note, the finest
+# target, is not moved off it by a guide after it.
+WHAT, SHAPE, NOTE = 0, 1, 2
+
 @dataclass(frozen=True)
 class Measured:
     """A guide that moves one measure: up (positive weight), down (negative) or toward a target (positive weight;
@@ -224,6 +230,7 @@ class Measured:
     # (lowest, highest) in the working scale: how far a weight without a target takes the measure, up to the
     # highest or down to the lowest and no further, whatever the weight; None: on as long as the guide acts.
     ends: tuple[float, float] | None = None
+    stage: int = SHAPE  # when it acts among the others
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
@@ -264,6 +271,7 @@ class Match:
     target_help: str = "an audio file (required)"
     target_is_file: bool = True  # the registry makes it absolute for the recreating command
     distance: bool = True  # its measure is a distance to the target: a positive weight lowers it (eval-guides)
+    stage: int = WHAT  # it sets what the sound is: it acts first
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
@@ -303,7 +311,7 @@ PUNCH = Measured("punch", "dB", "more transient over the body (negative: softer 
                  _decibels("punch"), ends=PUNCH_ENDS)
 TUNING = Measured("tuning", "MIDI note", "a higher fundamental (negative: lower)",
                   "a note (A1, C#2), MIDI number (33), Hz (55Hz), or semitones from the source (+2, -3)", tuning,
-                  _note)
+                  _note, stage=NOTE)
 WIDTH = Measured("width", "dB side/mid", "wider stereo (negative: narrower)", "dB of side over mid: -12", width,
                  _decibels("width"))
 MATCH = Match()

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from bridge.engine.classifier import DEFAULT_CLASSIFIER, DrumClassifier, load_classifier
 from bridge.engine.guidance import (BANDS, HOP, LOWEST_BAND_HZ, N_FFT, LossGuide, band_energy_db, band_matrix,
                                     cell_energy_db, stft, with_band_gains)
-from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.guides.builtin import WHAT, GuideContext
 from bridge.engine.schedules import alpha_sigma
 from bridge.errors import ConfigError, one_line
 from bridge.files import shown
@@ -358,6 +358,7 @@ class ClassGuide:
 
     name = "class"
     unit = "% of the asked class"
+    stage = WHAT  # it sets what the sound is: it acts first
     summary = "toward a drum class or a mix of classes (negative: away from it)"
 
     @property

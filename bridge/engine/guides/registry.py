@@ -4,8 +4,8 @@ Guides are found through the ``dd_bridge.guides`` entry-point group: the built-i
 pyproject.toml, and a user's package declares its own the same way (docs/guidance.md, "Your own guide"), so a
 guide is shared by installing a package, not by editing this one. An entry point names an object with ``name``,
 ``unit``, ``summary``, ``target_help`` and ``make(weight, target, context, *, t_min, t_max, full) -> LossGuide``
-(``builtin.Measured`` builds one from any differentiable measure). One that fails to load is reported once and
-left out; the others still work.
+(``builtin.Measured`` builds one from any differentiable measure), and may have a ``stage`` (``in_order``). One that
+fails to load is reported once and left out; the others still work.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from bridge.engine.guidance import LossGuide
-from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.guides.builtin import SHAPE, GuideContext
 from bridge.errors import ConfigError
 from bridge.files import shown
 
@@ -102,12 +102,23 @@ def _report(name: str, message: str) -> None:
 
 
 def build(requests, context: GuideContext, *, full: bool = False) -> list[LossGuide]:
-    """The guides ``requests`` ask for, in order. ConfigError for an unknown name or a target the guide refuses."""
+    """The guides ``requests`` ask for, in the order they act (``in_order``). ConfigError for an unknown name or a
+    target the guide refuses."""
     if not requests:
         return []
     kinds = check(requests)
     return [kinds[request.name].make(request.weight, request.target, context, t_min=request.t_min,
-                                     t_max=request.t_max, full=full) for request in requests]
+                                     t_max=request.t_max, full=full) for request in in_order(requests)]
+
+
+def in_order(requests) -> list[GuideRequest]:
+    """``requests`` in the order their guides act, whatever order they were given in: by their kind's stage
+    (builtin.WHAT, SHAPE, NOTE; SHAPE when it has none), then name, then text. The same guides make the same sound
+    (and the service's same prefetched set) from a recipe, a command line, the Live device or REAPER, however each
+    lists them; until 2026-12-04 they acted in the order given, and two orders of one set rendered two sounds."""
+    kinds = check(requests)
+    return sorted(requests, key=lambda request: (getattr(kinds[request.name], "stage", SHAPE), request.name,
+                                                 request.text))
 
 
 def check(requests) -> dict[str, object]:
