@@ -1673,7 +1673,7 @@
 							"parameter_initial": [
 								0
 							],
-							"parameter_info": "A saved set of guides the service renders with, before the dials and Class; off: none"
+							"parameter_info": "A saved set of guides the service renders with the dials, Class and Note; off: none"
 						}
 					}
 				}
