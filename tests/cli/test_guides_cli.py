@@ -114,6 +114,7 @@ def test_eval_guides_prints_where_each_guide_moved_its_measure(tmp_path, tiny_mo
     assert "median distance to 33.00" in lines[3]
     assert all("; best of 3 unguided: median " in line and "the guided one further in" in line
                for line in lines[2:4])
+    assert all(re.search(r"; rises \d+\.\d -> \d+\.\d dB", line) for line in lines[2:4])  # pumping, which MMD misses
 
 
 def test_eval_guides_measures_a_recipe_s_guides_together_on_the_same_renders(tmp_path, tiny_model_path):

@@ -282,6 +282,22 @@ def test_decay_reads_an_exact_exponential_decay_within_5_percent(carrier, t60):
     assert error.median().abs() < 0.05 and error.abs().max() < 0.15, error
 
 
+def test_rises_read_a_clean_decay_as_even_and_a_pumping_tail_as_tens_of_db(drumkits):
+    """A real tom falls evenly (0 dB of rises); the same tom with its level pumped back up by 10 dB three times
+    after the attack reads most of those 30 dB (its own fall over the ~50 ms a jump is spread across, frames and
+    smoothing, takes a few dB from each); wobble in a tail 45 dB under the peak is not counted (the noise floor)."""
+    tom = to_model(read_audio(drumkits / "BJA_Pacific/TM2_07.aiff"), RATE)[:, :32768]
+    time = torch.arange(tom.shape[-1]) / RATE
+    pump = 10 ** (-10 / 20 * ((time * 4 / 0.68) % 1))  # falls 10 dB and jumps back up, at 0.17, 0.34 and 0.51 s
+    pumped = tom * torch.where(time > 0.05, pump, torch.ones_like(time))
+    quiet = torch.randn(2, tom.shape[-1], generator=torch.Generator().manual_seed(0)) * 10 ** (-60 / 20)
+    quiet[:, :2400] *= 10 ** (50 / 20)  # a hit, then noise 50 dB under it whose level wobbles frame to frame
+    even, pumping, floor = builtin.rises(torch.stack([tom, pumped, quiet]), RATE).tolist()
+    assert even < 1.5
+    assert 15 < pumping < 32
+    assert floor < 0.5  # 2 dB if the noise floor were counted
+
+
 def test_tuning_by_semitones_is_relative_to_the_source(sounds):
     kick = sounds["kick"][0]
     context = GuideContext(RATE, source=kick)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 from bridge.engine.finish import low_band
 from bridge.engine.guidance import HOP, N_FFT, LossGuide, band_matrix, stft
@@ -96,6 +97,26 @@ def decay(audio: torch.Tensor, rate: int) -> torch.Tensor:
     mean_blocks = (weights * after.clamp(min=0)).sum(-1) / weights.sum(-1).clamp(min=1e-30)
     tau = DECAY_HOP / rate / torch.log1p(1 / mean_blocks.clamp(min=1e-3))
     return torch.log2((T60_PER_MEAN_TIME * tau).clamp(min=1e-3))
+
+
+RISES_WITHIN_DB = 45.0  # a tail this far under the peak is in the noise floor: its wobble is not heard as pumping
+RISES_SMOOTHING = 5  # frames (27 ms at 48 kHz): a partial's beating within it is not a rise
+
+
+def rises(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """dB: how unevenly each sound falls from its loudest frame, the sum of the rises of its frame level
+    (``frame_energy``, smoothed over ``RISES_SMOOTHING`` frames) after the peak while within ``RISES_WITHIN_DB`` of
+    it. A clean decay reads 0 (the 50 real toms near G2 of the held-out kits: median 0.0; plain new sounds 3-4);
+    flams and a pumping tail read tens of dB (a decay target of 1.5 s on toms: 23-40). Not a guide: a measure for
+    the rulers, which pool spectra and envelopes over a sound and do not see pumping (docs/guidance.md, "A tom at
+    a note")."""
+    level = 10 * torch.log10(frame_energy(audio, rate).clamp(min=1e-30))
+    level = F.avg_pool1d(level[:, None], RISES_SMOOTHING, 1, RISES_SMOOTHING // 2, count_include_pad=False)[:, 0]
+    frames = torch.arange(level.shape[-1], device=audio.device)
+    peak, at = level.max(-1, keepdim=True)
+    steps = level.diff(dim=-1).clamp(min=0)
+    counted = (frames[None, 1:] > at) & (level[:, 1:] > peak - RISES_WITHIN_DB)
+    return (steps * counted).sum(-1)
 
 
 def punch(audio: torch.Tensor, rate: int) -> torch.Tensor:

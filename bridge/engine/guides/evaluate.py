@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.engine import clips
-from bridge.engine.guides.builtin import GuideContext
+from bridge.engine.guides.builtin import GuideContext, rises
 from bridge.engine.guides.registry import GuideRequest, check
 
 DEFAULT_GUIDES = ("brightness=1", "brightness=-1", "decay=1:0.3s", "punch=1", "tuning=1:A1", "width=-1")
@@ -49,6 +49,9 @@ class GuideFigures:
     relative: bool = False  # also the distance to the target relative to it (a ratio scale: seconds, Hz)
     distance: bool = False  # the measure is a distance to the target (match): a positive weight lowers it
     together: str | None = None  # the recipe whose guides all made the guided renders (None: this guide alone)
+    # Medians of builtin.rises (dB: how unevenly the sounds fall from their peak; pumping) without and with the
+    # guide: the MMD rulers do not see a pumping tail (docs/guidance.md, "A tom at a note")
+    rises: tuple[float, float] | None = None
 
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
@@ -90,6 +93,8 @@ class GuideFigures:
                                                                                            self.in_class))
         if self.judged_in_class is not None:
             line += ", {:.0f} % -> {:.0f} % by the judge".format(*(100 * v for v in self.judged_in_class))
+        if self.rises is not None:
+            line += "; rises {:.1f} -> {:.1f} dB".format(*self.rises)
         if self.best_of is not None:
             count, best = self.best_of
             beaten = _share([self.progress(g) > self.progress(b) for g, b in zip(self.guided, best)])
@@ -212,7 +217,9 @@ def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: t
     figure = GuideFigures(request, kind.unit, measure(plain, engine.sample_rate), measure(guided, engine.sample_rate),
                           seconds_per_step, goal, likeness,
                           relative=goal is not None and getattr(kind, "relative", False),
-                          distance=getattr(kind, "distance", False))
+                          distance=getattr(kind, "distance", False),
+                          rises=tuple(statistics.median(rises(audio, engine.sample_rate).tolist())
+                                      for audio in (plain, guided)))
     if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
         figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
                                                              class_judge))
