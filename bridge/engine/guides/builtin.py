@@ -234,6 +234,7 @@ def _note(text: str, context: GuideContext) -> float:
 # target, is not moved off it by a guide after it.
 WHAT, SHAPE, NOTE = 0, 1, 2
 
+
 @dataclass(frozen=True)
 class Measured:
     """A guide that moves one measure: up (positive weight), down (negative) or toward a target (positive weight;
