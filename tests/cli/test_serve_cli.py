@@ -301,7 +301,8 @@ def test_send_names_guide_files_and_recipes_from_the_callers_folder(tmp_path, re
         code, out, err = send(capsys, svc.port, "/dd/vary", "kick.wav", "1",
                               "guide=match=1:other.wav@0.5-1;tuning=1:A1;decay=1:0.3s", "recipe=mine.yaml")
         assert code == 0, err
-        assert read_metadata(out.strip())["guide"] == ["punch=1", f"match=1:{drum.parent / 'other.wav'}@0.5-1",
-                                                       "tuning=1:A1", "decay=1:0.3s"]
+        # in the order they act: what the sound is, its shape, its note
+        assert read_metadata(out.strip())["guide"] == [f"match=1:{drum.parent / 'other.wav'}@0.5-1", "decay=1:0.3s",
+                                                       "punch=1", "tuning=1:A1"]
         code, out, err = send(capsys, svc.port, "/dd/set", "guide", "match=0.5:other.wav")
         assert code == 0 and out == f"set guide match=0.5:{drum.parent / 'other.wav'}\n", err

@@ -86,8 +86,8 @@ def test_a_knob_on_a_guide_sets_its_weight_among_the_settings_guides(tmp_path, r
             triggers.on_message(mido.Message("control_change", control=75, value=127))
             triggers.on_message(mido.Message("control_change", control=74, value=64))
             listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1] == ["set", "guide", "punch=1;width=-1;decay=2"])
-            assert svc.status()["guides"] == ["punch=1", "width=-1", "decay=2"]
+            assert svc.status()["guides"] == ["decay=2", "punch=1", "width=-1"]  # in the order they act
             path = svc.ask("/dd/vary", str(drum), 1).args[1]
-        assert read_metadata(path)["guide"] == ["punch=1", "width=-1", "decay=2"]
+        assert read_metadata(path)["guide"] == ["decay=2", "punch=1", "width=-1"]
     finally:
         listener.close()
