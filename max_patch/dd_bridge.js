@@ -49,8 +49,9 @@ var CLASS_NAMES = ["kick", "snare", "hat", "tom", "cymbal", "clap", "perc"];
 var CLASS_AMOUNT_LIMIT = 2;
 // The Recipe menu: the recipes that ship with the service (BUILT_IN in bridge/engine/guides/recipes.py; `dd-bridge
 // guides` lists them), in the menu's order after its first item, off. The service renders a recipe's guides with
-// the dials' and Class's in one order of its own (class, then shape, then note). A producer's own recipe of the same name in the recipes folder is the one used; other
-// saved recipes are reached by name from REAPER's Settings, `dd-bridge send /dd/set recipe NAME` or the config.
+// the dials' and Class's in one order of its own (class, then shape, then note). A producer's own recipe of the
+// same name in the recipes folder is the one used; other saved recipes are reached by name from REAPER's Settings,
+// `dd-bridge send /dd/set recipe NAME` or the config.
 var RECIPE_NAMES = ["dark-kick"];
 // The Note menu: off, then MIDI notes NOTE_LOWEST.. (NOTE_COUNT of them: 24-59, where kicks', toms' and 808s'
 // fundamentals lie), named as Live names them (C3 = MIDI 60, so its A0 is the service's A1, 55 Hz). A note goes out as

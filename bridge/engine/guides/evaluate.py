@@ -180,6 +180,7 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
     started = time.perf_counter()
     plain = _audio(clips.generate_clips(engine, pairs, seconds, **common))
     per_step = (time.perf_counter() - started) / (pairs * steps)
+    plain_rises = _median_rises(plain, engine.sample_rate)  # once: every guide's line compares with it
     report(f"unguided: {pairs} renders, {per_step * 1000:.0f} ms/step")
     candidates = [plain] + [_audio(clips.generate_clips(engine, pairs, seconds, **dict(
         common, seed=[seed + pairs * k + i for i in range(pairs)]))) for k in range(1, best_of)]
@@ -193,13 +194,15 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         guided = _audio(clips.generate_clips(engine, pairs, seconds, guides=list(guides), guide_mode=mode,
                                              **common))
         seconds_per_step = (time.perf_counter() - started) / (pairs * steps)
+        rises_of = (plain_rises, _median_rises(guided, engine.sample_rate))
         # a recipe's guides are each read by their own measure on the same renders (one that has none is skipped)
         for request in guides:
             kind = kinds[request.name]
             if not hasattr(kind, "value"):
                 continue
             figure = _figures(engine, kind, request, plain, guided, candidates, seconds_per_step, judge=judge,
-                              best_of=best_of, class_judge=class_judge, clip_class=clip_class)
+                              best_of=best_of, class_judge=class_judge, clip_class=clip_class,
+                              rises_of=rises_of)
             figure = dataclasses.replace(figure, together=name)
             report(figure.summary())
             figures.append(figure)
@@ -207,7 +210,8 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
 
 
 def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: torch.Tensor, candidates,
-             seconds_per_step: float, *, judge, best_of: int, class_judge, clip_class) -> GuideFigures:
+             seconds_per_step: float, *, judge, best_of: int, class_judge, clip_class,
+             rises_of: tuple[float, float] | None = None) -> GuideFigures:
     """Where one guide's measure went from the unguided renders to the guided ones, and how drum-like those are."""
     goal = None
     if request.target is not None and hasattr(kind, "parse_target"):  # a measure's target (not a class's)
@@ -217,9 +221,7 @@ def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: t
     figure = GuideFigures(request, kind.unit, measure(plain, engine.sample_rate), measure(guided, engine.sample_rate),
                           seconds_per_step, goal, likeness,
                           relative=goal is not None and getattr(kind, "relative", False),
-                          distance=getattr(kind, "distance", False),
-                          rises=tuple(statistics.median(rises(audio, engine.sample_rate).tolist())
-                                      for audio in (plain, guided)))
+                          distance=getattr(kind, "distance", False), rises=rises_of)
     if hasattr(kind, "named"):  # a class guide: how many renders are now of the asked class
         figure = dataclasses.replace(figure, **_class_shares(kind, request, plain, guided, engine.sample_rate,
                                                              class_judge))
@@ -240,6 +242,11 @@ def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: t
         best = [max(column, key=figure.progress) for column in zip(*values)]
         figure = dataclasses.replace(figure, best_of=(best_of, best))
     return figure
+
+
+def _median_rises(audio: torch.Tensor, rate: int) -> float:
+    """The median of builtin.rises over a set of renders [B, 2, L]."""
+    return statistics.median(rises(audio, rate).tolist())
 
 
 def _audio(rendered) -> torch.Tensor:

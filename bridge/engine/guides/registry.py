@@ -108,15 +108,15 @@ def build(requests, context: GuideContext, *, full: bool = False) -> list[LossGu
         return []
     kinds = check(requests)
     return [kinds[request.name].make(request.weight, request.target, context, t_min=request.t_min,
-                                     t_max=request.t_max, full=full) for request in in_order(requests)]
+                                     t_max=request.t_max, full=full) for request in in_order(requests, kinds)]
 
 
-def in_order(requests) -> list[GuideRequest]:
+def in_order(requests, kinds: dict[str, object] | None = None) -> list[GuideRequest]:
     """``requests`` in the order their guides act, whatever order they were given in: by their kind's stage
     (builtin.WHAT, SHAPE, NOTE; SHAPE when it has none), then name, then text. The same guides make the same sound
     (and the service's same prefetched set) from a recipe, a command line, the Live device or REAPER, however each
     lists them; until 2026-12-04 they acted in the order given, and two orders of one set rendered two sounds."""
-    kinds = check(requests)
+    kinds = kinds if kinds is not None else check(requests)  # build has them checked already
     return sorted(requests, key=lambda request: (getattr(kinds[request.name], "stage", SHAPE), request.name,
                                                  request.text))
 
