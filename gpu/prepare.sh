@@ -101,12 +101,24 @@ mirror data.txt "training data" $DATA
 # the held-out kits travel the same way but are listed apart: eval's reference, never trained on
 mirror eval-data.txt "held-out kit" $EVAL_DATA
 
-rm -rf "$CARRY/run"
-if [ -f gpu/state/run.yaml ]; then cp -r gpu/state "$CARRY/run"; echo "prepare: carrying the run state in gpu/state"; fi
-
 # What travels: tracked files, untracked files git does not ignore, and the carried folder.
-tree=$( (git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null; \
-         find "$CARRY" -type f -printf '%s\n') | awk '{s += $1} END {print s}')
+travels() {
+  (git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null; \
+   find "$CARRY" -type f -printf '%s\n') | awk '{s += $1} END {print s}'
+}
+rm -rf "$CARRY/run"
+if [ -f gpu/state/run.yaml ]; then
+  # A returned run (the model and its training weights, about 56 MB at 6.9 M parameters) fits beside the
+  # training audio only when the audio is small: otherwise it stays here and the GPU continues the bundled model.
+  state=$(du -sb gpu/state | cut -f1)
+  if [ $(( $(travels) + state )) -lt "$LIMIT" ]; then
+    cp -r gpu/state "$CARRY/run"; echo "prepare: carrying the run state in gpu/state"
+  else
+    echo "prepare: the run state in gpu/state ($((state / 1048576)) MiB) does not fit beside the training audio:" \
+         "not carried (the GPU starts from the bundled model)" >&2
+  fi
+fi
+tree=$(travels)
 printf 'prepare: %.1f MiB would travel (limit 64 MiB): carry %s\n' "$(echo "$tree / 1048576" | bc -l)" \
   "$(du -sh "$CARRY" | cut -f1)"
 [ "$tree" -lt "$LIMIT" ] || { echo "prepare: over 64 MiB: carry less (DD_GPU_EXTRA_DATA)" >&2; exit 1; }

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # The one command on a lent GPU machine (run there in the repo root, after gpu/prepare.sh here; gpu/README.md):
 #   0. install the carried wheels, restore the carried training audio under its absolute paths
-#   1. the CUDA tests and `dd-bridge bench` (all tables) -> $OUT/bench.json
-#   2. `dd-bridge train` (torchrun, a process a GPU, on several) continuing the bundled model (or DD_GPU_SIZE from scratch, or the carried run) for the rest
-#      of the budget, then `dd-bridge eval` of the candidate beside the bundled model -> $OUT/eval.txt
+#   1. `dd-bridge bench --no-compile` (forward, sound, batch: eager, seconds a table) -> $OUT/bench.json; the CUDA
+#      tests; the compiled forward table only when DD_GPU_BENCH_COMPILE_S asks (-> $OUT/bench-compiled.json)
+#   2. `dd-bridge train` (torchrun, a process a GPU, on several) continuing the bundled model (or DD_GPU_SIZE from
+#      scratch, or the carried run) for the rest of the budget, then `dd-bridge eval` of the candidate beside the
+#      bundled model -> $OUT/eval.txt
 #   3. the run as $OUT/results.tar.NN (gpu/handover.py), within the tool's 8 files / 16 MiB each / 64 MiB
-# Each stage has a time cap and its own exit status; a failing one is reported and the next still runs. Settings
-# (environment): DD_GPU_BUDGET_S (whole script, default 515), DD_GPU_SIZE (tiny|small|medium|full: from scratch),
-# DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TRAIN_BENCH_S (0: none; gpu/bench_train.py at full size), DD_GPU_TEST_S (120), DD_GPU_BENCH_S (240: a CUDA bench compiles the network first, measured > 100 s on the H200), DD_GPU_EVAL_S (60),
-# DD_GPU_EVAL_COUNT (16), DD_GPU_EVAL_BASE (dd-drums-small), DD_GPU_PACK_S (30), DD_GPU_MARGIN_S (20),
-# DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_EVAL_DATA (gpu/carry/eval-data.txt: held-out kits
-# never trained on, the reference of both models' MMD^2; the training data itself when empty), DD_GPU_TESTS (test files), DD_GPU_RECIPE (the
-# training recipe's flags, default below; a carried run keeps the recipe it started with), DD_GPU_TRAIN_ARGS
-# (more train flags), DD_GPU_RUN (the run folder), DD_GPU_CARRIED_RUN (gpu/carry/run; empty: none), DD_PYTHON
-# (python3), OUT (the tool sets it).
+# Each stage has a time cap and its own exit status; a failing one is reported and the next still runs.
+# Why this order and these caps (2026-12-04, the first lent H200, torch 2.11+cu130): torch.compile of the fast
+# path took minutes a row there (the sound table, compiled, ran past 240 s; test_cuda.py's four tests took 74 s,
+# past 120 s cold with the other engine tests), leaving 29 s to train. So the tables run eagerly first, the
+# compiled ones only on request, and eval renders eagerly too.
+# Settings (environment): DD_GPU_BUDGET_S (whole script, default 515), DD_GPU_SIZE (tiny|small|medium|full: from
+# scratch), DD_GPU_BATCH (16), DD_GPU_LR (2e-4), DD_GPU_TRAIN_BENCH_S (0: none; gpu/bench_train.py at full size),
+# DD_GPU_BENCH_S (100: the eager tables), DD_GPU_TEST_S (150), DD_GPU_BENCH_COMPILE_S (0: none; the compiled
+# forward table), DD_GPU_EVAL_S (60), DD_GPU_EVAL_COUNT (16), DD_GPU_EVAL_BASE (dd-drums-small), DD_GPU_PACK_S
+# (30), DD_GPU_MARGIN_S (20), DD_GPU_DATA (folders; default: gpu/carry/data.txt), DD_GPU_EVAL_DATA
+# (gpu/carry/eval-data.txt: held-out kits never trained on, the reference of both models' MMD^2; the training
+# data itself when empty), DD_GPU_TESTS (test files), DD_GPU_RECIPE (the training recipe's flags, default below; a
+# carried run keeps the recipe it started with), DD_GPU_TRAIN_ARGS (more train flags), DD_GPU_RUN (the run
+# folder), DD_GPU_CARRIED_RUN (gpu/carry/run; empty: none), DD_PYTHON (python3), OUT (the tool sets it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
@@ -64,27 +71,36 @@ else
   REQUIRE=0; BENCH=(--quick --no-onnx)
 fi
 
-# 1. CUDA tests and the benchmark.
-TESTS=${DD_GPU_TESTS:-tests/engine/test_cuda.py tests/engine/backends tests/engine/test_devices.py}
-DD_REQUIRE_CUDA=$REQUIRE stage cuda-tests "$(min "${DD_GPU_TEST_S:-120}" "$(left)")" "$PY" -m pytest -v -rs \
-  -p no:cacheprovider $TESTS
-# One table per invocation, so a table that runs past the cap costs only itself; merged into $OUT/bench.json.
-BENCH_END=$(( $(date +%s) + $(min "${DD_GPU_BENCH_S:-240}" "$(left)") ))
+# 1. The benchmark, eagerly (one table per invocation, so a table that runs past the cap costs only itself;
+#    merged into $OUT/bench.json), then the CUDA tests, then the compiled forward table if asked for.
+BENCH_END=$(( $(date +%s) + $(min "${DD_GPU_BENCH_S:-100}" "$(left)") ))
 WORK=$(mktemp -d)
-TABLES="sound forward"; [ "$CUDA" = yes ] && TABLES="sound forward batch"
+TABLES="forward sound"; [ "$CUDA" = yes ] && TABLES="forward sound batch"
 for table in $TABLES; do
   stage "bench $table" $(( BENCH_END - $(date +%s) )) bash -c \
-    "$PY -m bridge bench --json --only $table ${BENCH[*]} > $WORK/bench-$table.json"
+    "$PY -m bridge bench --json --only $table --no-compile ${BENCH[*]} > $WORK/bench-$table.json"
 done
-"$PY" - "$WORK" "$OUT/bench.json" <<'MERGE'
+merge() {  # merge DIR FILE: the tables of DIR/bench-*.json as one file
+  "$PY" - "$1" "$2" <<'MERGE'
 import json, sys
 from pathlib import Path
 parts = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("bench-*.json")) if p.stat().st_size]
 if parts:
     Path(sys.argv[2]).write_text(json.dumps({"machine": parts[0]["machine"],
                                              "tables": [t for part in parts for t in part["tables"]]}, indent=2))
-    print("bench.json:", ", ".join(t.get("title", "?")[:60] for part in parts for t in part["tables"]))
+    print(Path(sys.argv[2]).name + ":", ", ".join(t.get("title", "?")[:60] for part in parts for t in part["tables"]))
 MERGE
+}
+merge "$WORK" "$OUT/bench.json"
+TESTS=${DD_GPU_TESTS:-tests/engine/test_cuda.py}
+DD_REQUIRE_CUDA=$REQUIRE stage cuda-tests "$(min "${DD_GPU_TEST_S:-150}" "$(left)")" "$PY" -m pytest -v -rs \
+  -p no:cacheprovider $TESTS
+if [ "${DD_GPU_BENCH_COMPILE_S:-0}" -gt 0 ]; then
+  COMPILED=$(mktemp -d)
+  stage "bench forward, compiled" "$(min "$DD_GPU_BENCH_COMPILE_S" "$(left)")" bash -c \
+    "$PY -m bridge bench --json --only forward ${BENCH[*]} > $COMPILED/bench-forward.json"
+  merge "$COMPILED" "$OUT/bench-compiled.json"
+fi
 
 # 1b. Training speed at full size, per GPU (gpu/bench_train.py; into log.txt), when DD_GPU_TRAIN_BENCH_S asks.
 GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
@@ -126,13 +142,15 @@ if [ -n "$CANDIDATE" ]; then
   # Held-out kits as the reference: the training audio is then the floor's real files (eval's --train-data).
   [ "$(echo $EVAL_DATA)" = "$(echo $DATA)" ] || EVAL+=(--train-data $DATA)
   BASE=${DD_GPU_EVAL_BASE-dd-drums-small}  # the model the candidate must beat; empty: none
-  stage eval "$(min "$EVAL_S" $(( $(left) - PACK_S )))" bash -c "set -o pipefail; { rc=0; echo '# candidate $CANDIDATE';
+  # Eagerly (TORCH_COMPILE_DISABLE): compiling the candidate and the base model would take the stage's minute.
+  TORCH_COMPILE_DISABLE=1 stage eval "$(min "$EVAL_S" $(( $(left) - PACK_S )))" bash -c "set -o pipefail; { rc=0; echo '# candidate $CANDIDATE';
     $PY -m bridge eval --model $CANDIDATE ${EVAL[*]} || rc=1; echo '# $BASE (same seeds)';
     [ -z '$BASE' ] || $PY -m bridge eval --model '$BASE' ${EVAL[*]} --no-baselines || rc=1; exit \$rc; } \
     | tee $OUT/eval.txt"
 fi
 
-# 3. The run state and candidate, within what the tool returns: 8 files (log.txt, bench.json, eval.txt and 4 parts).
+# 3. The run state and candidate, within what the tool returns: 8 files (log.txt, bench.json, eval.txt, and
+#    bench-compiled.json when asked for, and 4 parts).
 if [ -f "$RUN/run.yaml" ]; then
   USED=$(find "$OUT" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
   stage pack "$(min "$PACK_S" $(( $(left) + 15 )))" "$PY" gpu/handover.py pack "$RUN" "$OUT" \

@@ -41,6 +41,10 @@ def register(subparsers) -> None:
     bench.add_argument("--batch", type=int, default=None, metavar="B",
                        help="forward-pass batch (default: what the Engine uses on this device for that length)")
     bench.add_argument("--repeats", type=int, default=3, metavar="R", help="timed rounds; the best counts")
+    bench.add_argument("--no-compile", action="store_true",
+                       help="run the fast-path rows without torch.compile (on CUDA: the half-precision weights, eager "
+                            "and without CUDA graphs). Compiling takes minutes a row on a GPU: this gives figures "
+                            "in seconds, and every table says it ran so")
     bench.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime rows (the first run exports "
                                                              "the model to ONNX, minutes at full size)")
     bench.add_argument("--real", nargs="+", type=Path, default=None, metavar="DIR",
@@ -79,8 +83,6 @@ def run_export(args) -> int:
 
 def run_bench(args) -> int:
     from bridge.bench import reference, tables
-    from bridge.bench.timing import machine
-    from bridge.engine.engine import batch_size
     from bridge.engine.unet import UNetConfig
 
     device = pick_device(args.device)
@@ -102,6 +104,21 @@ def run_bench(args) -> int:
         raise BridgeError(f"--length must be a multiple of {config.length_multiple} samples, got {length}")
     if not reference.diffusers_available():
         log.warning("%s: no diffusers rows", reference.MISSING)
+    if not args.no_compile:
+        return _run_tables(args, device, config, length, repeats)
+    import torch._dynamo.config
+
+    # Every torch.compile while the tables run (the CUDA fast path) runs its module as it is; restored after, for
+    # a caller in the same process (the tests).
+    with torch._dynamo.config.patch(disable=True):
+        return _run_tables(args, device, config, length, repeats)
+
+
+def _run_tables(args, device, config, length: int, repeats: int) -> int:
+    from bridge.bench import reference, tables
+    from bridge.bench.timing import machine
+    from bridge.engine.engine import batch_size
+
     sampler, steps = constants.DEFAULT_SAMPLER, constants.DEFAULT_STEPS
     log.info("%s", machine(device))
     done = []
@@ -121,7 +138,7 @@ def run_bench(args) -> int:
         loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0] \
             if args.quick else _quality_model(args.model)
         done.append(train_step_table(loaded, device=device, batch=args.batch or 4, repeats=repeats,
-                                     compile_=not args.quick))
+                                     compile_=not (args.quick or args.no_compile)))
     if args.only in (None, "sound"):
         if args.quick:
             loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length, seed=1)[0]
@@ -136,6 +153,10 @@ def run_bench(args) -> int:
     if args.only in (None, "batch") and device.type == "cuda" and not args.quick:
         loaded = reference.reference_pair(config, constants.DEFAULT_SAMPLE_RATE, length)[0]
         done.append(tables.batch_table(loaded, device=device, count=16, steps=steps, sampler=sampler))
+    if args.no_compile:
+        for table in done:
+            table.notes.append("--no-compile: torch.compile was off, so the fast-path rows ran eagerly (on CUDA "
+                               "without CUDA graphs): a lower bound on what the service reaches")
     if args.json:
         json.dump({"machine": machine(device), "tables": [table.to_dict() for table in done]}, sys.stdout,
                   indent=2)

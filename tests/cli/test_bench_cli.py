@@ -55,6 +55,30 @@ def test_bench_json_carries_the_same_tables(capsys):
     assert all(row["quality"] is not None for row in sound["rows"])
 
 
+def test_bench_no_compile_turns_torch_compile_off_while_the_tables_run_and_says_so(capsys, monkeypatch):
+    # A lent GPU compiles each fast-path row for minutes (2026-12-04: the sound table alone ran past 240 s):
+    # --no-compile gives its figures in seconds, labelled as such.
+    import torch._dynamo.config
+
+    from bridge.bench import tables
+
+    seen = []
+    real_forward_table = tables.forward_table
+
+    def forward_table(*args, **kwargs):
+        seen.append(torch._dynamo.config.disable)
+        return real_forward_table(*args, **kwargs)
+
+    monkeypatch.setattr(tables, "forward_table", forward_table)
+    assert main(["bench", "--quick", "--json", "--no-onnx", "--only", "forward", "--no-compile"]) == 0
+    (table,) = json.loads(capsys.readouterr().out)["tables"]
+    assert seen == [True] and torch._dynamo.config.disable is False  # off inside, back on after
+    assert any(note.startswith("--no-compile: torch.compile was off") for note in table["notes"])
+    assert main(["bench", "--quick", "--json", "--no-onnx", "--only", "forward"]) == 0
+    assert seen == [True, False]
+    assert not any("--no-compile" in note for note in json.loads(capsys.readouterr().out)["tables"][0]["notes"])
+
+
 def test_bench_rejects_bad_numbers(capsys, tmp_path):
     assert main(["bench", "--length", "1000"]) == 1
     assert "--length must be a multiple of 8192" in capsys.readouterr().err
