@@ -3,6 +3,8 @@ the way its finite differences do, guides compose, and an unguided render is unt
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -296,6 +298,56 @@ def test_rises_read_a_clean_decay_as_even_and_a_pumping_tail_as_tens_of_db(drumk
     assert even < 1.5
     assert 15 < pumping < 32
     assert floor < 0.5  # 2 dB if the noise floor were counted
+
+
+def test_a_decay_target_draws_an_even_fall_where_the_mean_time_alone_held_a_wobbling_tail(drumkits):
+    """Toward a long T60 the renders of a tom fell 25 dB in 0.1 s and then held a tail wobbling by tens of dB:
+    the T60 read right (the mean time after the peak counts any late energy), the sound pumped (docs/guidance.md,
+    "A decay that falls evenly"). Lengthening, the target's loss is now the distance to an even fall at the
+    target's rate: steps of it on such a sound leave it falling evenly at about that rate, where steps of the
+    squared distance of the T60 reach the T60 and keep the wobble."""
+    tom = to_model(read_audio(drumkits / "BJA_Pacific/TM2_07.aiff"), RATE)[:, :32768]
+    time = torch.arange(tom.shape[-1]) / RATE
+    # the real tom's own fine structure, on the renders' envelope: -25 dB by 0.1 s, then +-8 dB at 4 Hz about it
+    level_db = torch.where(time < 0.1, -250 * time, -25 + 8 * torch.sin(2 * math.pi * 4 * time))
+    own = builtin.frame_energy(tom[None], RATE)[0].sqrt()
+    flat = tom / torch.nn.functional.interpolate(own[None, None], size=tom.shape[-1], mode="linear")[0, 0]
+    pumping = (flat * 10 ** (level_db / 20) * 0.5)[None]
+    context = GuideContext(RATE)
+    even = steps_of(builtin.DECAY.make(1.0, "1.5s", context), pumping, 20)
+    squared = builtin.Measured("decay", "s", "", "", builtin.decay, builtin.DECAY.parse_target)
+    mean_time = steps_of(squared.make(1.0, "1.5s", context), pumping, 20)
+    before, after, other = builtin.rises(torch.cat([pumping, even, mean_time]), RATE).tolist()
+    assert before > 25 and other > before / 2, (before, other)  # the T60's own distance leaves the wobble
+    assert after < 5, after
+    assert 1.2 < builtin.DECAY.value(even, RATE)[0] < 1.8
+
+
+def test_a_longer_decay_rings_the_sound_s_main_band_and_leaves_its_top_to_fall():
+    """A frame's level steps the whole frame: lengthened as one level, a tom's top rang as long as its ring
+    (crackle over 500 Hz for the whole tail). Lengthening follows the band the sound mostly is: a 100 Hz ring with
+    a noise top falling faster, guided toward 1 s, gains tens of dB late in its ring and much less in its top."""
+    time = torch.arange(32768) / RATE
+    noise = torch.randn(2, 32768, generator=torch.Generator().manual_seed(3))
+    ring = torch.sin(2 * math.pi * 100 * time) * torch.exp(-time / 0.05)
+    spectrum = torch.fft.rfft(noise)
+    spectrum[:, torch.fft.rfftfreq(32768, 1 / RATE) < 2000] = 0
+    top = torch.fft.irfft(spectrum, n=32768)  # noise over 2 kHz
+    sound = (ring + 0.3 * top * torch.exp(-time / 0.03))[None]
+    longer = steps_of(builtin.DECAY.make(1.0, "1s", GuideContext(RATE)), sound, 20)
+
+    def late_db(audio, band):  # dB of a band in 0.3-0.6 s over that in the first 50 ms
+        power = builtin.stft(audio).abs().pow(2).sum(1)[0]
+        freqs = torch.linspace(0, RATE / 2, power.shape[0])
+        seconds = torch.arange(power.shape[1]) * builtin.HOP / RATE
+        level = power[band(freqs)].sum(0)
+        return float(10 * torch.log10(level[(seconds > 0.3) & (seconds < 0.6)].mean() / level[seconds < 0.05].mean()))
+
+    low, high = (lambda f: f < 300), (lambda f: f > 2000)
+    gained_low = late_db(longer, low) - late_db(sound, low)
+    gained_high = late_db(longer, high) - late_db(sound, high)
+    assert gained_low > 20 and gained_high < gained_low / 3, (gained_low, gained_high)
+    assert builtin.DECAY.value(longer, RATE)[0] > 0.5
 
 
 def test_tuning_by_semitones_is_relative_to_the_source(sounds):

@@ -119,6 +119,61 @@ def rises(audio: torch.Tensor, rate: int) -> torch.Tensor:
     return (steps * counted).sum(-1)
 
 
+ENVELOPE_FLOOR_DB = -60.0  # under the peak: where the even fall a decay target draws ends (no tail is pulled up to it)
+
+
+def even_fall(goal: float, rate: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The loss of a decay target of 2**goal s. Toward a shorter T60 than the sound's, the squared distance of
+    ``decay`` (log2 s), which takes away late energy wherever it is. Toward a longer one, how far the level of the
+    sound's main band lies from an even fall at 60 dB per T60 from its onset, frame by frame, plus how far any
+    frame of the whole sound stands over such a fall from the whole sound's own onset: 0 on an exact exponential
+    fall at the target.
+
+    Why not the squared distance both ways: its T60, the energy-weighted mean time after the peak, is met by any
+    late energy, and toward 1.5 s toms fell 25 dB in 0.1 s and held a tail that wobbled by tens of dB (``rises``;
+    docs/guidance.md, "A decay that falls evenly"). Why the main band: a frame's level steps the whole frame, so an
+    even fall of the whole sound held its top as loud as its ring (crackle over 500 Hz for the whole tail, where a
+    real tom's top dies in 0.1-0.3 s); weighed by the sound's own long-term spectrum (``main_band_level``) the steps
+    fall on the band it mostly is, and the rest of the sound is only held under the fall, not lifted to it. Levels as
+    amplitudes: each frame steps in proportion to how far off it is, so the loud part of the fall leads and the
+    noise floor does not jump (in dB a frame would step by its error over its own level). Under
+    ``ENVELOPE_FLOOR_DB`` only a louder frame counts. Shortening keeps the squared distance: a tail 45 dB down
+    reads as a long T60 but is too quiet for an amplitude's error to move it within one call."""
+    seconds = 2.0**goal
+
+    def off_the_fall(amplitude: torch.Tensor, lift: bool) -> torch.Tensor:
+        """[B, frames] levels -> [B]: the squared distances to the fall from the onset, relative to the peak's
+        square; under the fall too when ``lift``."""
+        frames = torch.arange(amplitude.shape[-1], device=amplitude.device)
+        peak = amplitude.detach().amax(-1, keepdim=True)
+        # From the onset, not the loudest frame: the frames before a late peak were free to swell, and did
+        # (a 50-100 ms fade-in on toms).
+        onset = (amplitude.detach() >= peak * 10 ** (ONSET_DB / 20)).float().argmax(-1, keepdim=True)
+        after = (frames[None] - onset) * HOP / rate
+        level_db = (-60.0 * after / seconds).clamp(min=ENVELOPE_FLOOR_DB)
+        error = amplitude - peak * 10 ** (level_db / 20)
+        counted = (after > 0) & ((error > 0) | (lift & (level_db > ENVELOPE_FLOOR_DB)))
+        return (error.pow(2) * counted).sum(-1) / peak[:, 0].pow(2).clamp(min=1e-30)
+
+    def loss(audio: torch.Tensor) -> torch.Tensor:
+        power = stft(heard(audio, rate)).abs().pow(2).sum(1)  # [B, bins, frames]
+        main = main_band_level(power)
+        whole = power.sum(1).clamp(min=1e-30).sqrt()
+        value = decay(audio, rate)
+        return torch.where(value.detach() > goal, (value - goal).pow(2) / 2,
+                           off_the_fall(main, lift=True) + off_the_fall(whole, lift=False))
+
+    return loss
+
+
+def main_band_level(power: torch.Tensor) -> torch.Tensor:
+    """[B, bins, frames] power -> [B, frames]: each frame's amplitude in the sound's main band, its bins weighed
+    by the sound's own long-term spectrum (a tom's ring, a hat's top), as a fraction of the whole."""
+    spectrum = power.detach().sum(-1, keepdim=True)
+    weights = spectrum / spectrum.sum(1, keepdim=True).clamp(min=1e-30)
+    return (power * weights).sum(1).clamp(min=1e-30).sqrt()
+
+
 def punch(audio: torch.Tensor, rate: int) -> torch.Tensor:
     """dB of the transient over the body: mean frame energy in the 21 ms from the onset over that in the 181 ms
     after (onset: the first frame within 20 dB of the loudest)."""
@@ -253,6 +308,9 @@ class Measured:
     # highest or down to the lowest and no further, whatever the weight; None: on as long as the guide acts.
     ends: tuple[float, float] | None = None
     stage: int = SHAPE  # when it acts among the others
+    # The loss toward a target (its goal in the working scale, the rate) when the squared distance of the measure
+    # would reach it the wrong way (decay: ``even_fall``); None: (measure - goal)^2 / 2.
+    target_loss: Callable[[float, int], Callable[[torch.Tensor], torch.Tensor]] | None = None
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
@@ -274,8 +332,9 @@ class Measured:
         goal = self.parse_target(target, context)
         if weight < 0:
             raise ConfigError(f"{self.name}: a weight toward a target must be positive, got {weight:g}")
-        return LossGuide(lambda audio: (measure(audio, rate) - goal).pow(2) / 2, weight, t_min=t_min, t_max=t_max,
-                         full=full, to_zero=True, name=self.name)
+        loss = self.target_loss(goal, rate) if self.target_loss is not None else \
+            (lambda audio: (measure(audio, rate) - goal).pow(2) / 2)
+        return LossGuide(loss, weight, t_min=t_min, t_max=t_max, full=full, to_zero=True, name=self.name)
 
     def value(self, audio: torch.Tensor, rate: int) -> list[float]:
         """The measure of each item of [B, C, L] audio, in ``unit``."""
@@ -328,7 +387,7 @@ BRIGHTNESS = Measured("brightness", "Hz", "a higher spectral centroid: brighter 
                       "a centroid in Hz: 3000, 3k, 3kHz", brightness, _hertz,
                       shown=lambda octaves: 2 ** octaves, relative=True)
 DECAY = Measured("decay", "s", "a longer tail (negative: shorter)", "a T60 in seconds: 0.4, 400ms", decay,
-                 _seconds, shown=lambda octaves: 2 ** octaves, relative=True)
+                 _seconds, shown=lambda octaves: 2 ** octaves, relative=True, target_loss=even_fall)
 PUNCH = Measured("punch", "dB", "more transient over the body (negative: softer attack)", "dB: 12", punch,
                  _decibels("punch"), ends=PUNCH_ENDS)
 TUNING = Measured("tuning", "MIDI note", "a higher fundamental (negative: lower)",
