@@ -1666,9 +1666,10 @@
 							"parameter_modmode": 0,
 							"parameter_enum": [
 								"off",
-								"dark-kick"
+								"dark-kick",
+								"ringing-tom"
 							],
-							"parameter_mmax": 1,
+							"parameter_mmax": 2,
 							"parameter_initial_enable": 1,
 							"parameter_initial": [
 								0

@@ -52,7 +52,7 @@ var CLASS_AMOUNT_LIMIT = 2;
 // the dials' and Class's in one order of its own (class, then shape, then note). A producer's own recipe of the
 // same name in the recipes folder is the one used; other saved recipes are reached by name from REAPER's Settings,
 // `dd-bridge send /dd/set recipe NAME` or the config.
-var RECIPE_NAMES = ["dark-kick"];
+var RECIPE_NAMES = ["dark-kick", "ringing-tom"];
 // The Note menu: off, then MIDI notes NOTE_LOWEST.. (NOTE_COUNT of them: 24-59, where kicks', toms' and 808s'
 // fundamentals lie), named as Live names them (C3 = MIDI 60, so its A0 is the service's A1, 55 Hz). A note goes out as
 // the service's `tuning` guide at weight 1 with the MIDI number as target (`tuning=1:33`): no names to confuse.

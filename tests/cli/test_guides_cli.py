@@ -43,7 +43,8 @@ def test_guides_lists_every_guide_with_its_unit_and_the_recipes(tmp_path):
                  "match (dB)", "recipes in", ": dark", "class (% of the asked class)",
                  "classes: kick, snare, hat, tom, cymbal, clap, perc",
                  "without a target it stops at -1 (negative weight) or 18 dB (positive)",
-                 "built-in recipes", "  dark-kick: --guide class=1:kick --guide brightness=-0.5\n"):
+                 "built-in recipes", "  dark-kick: --guide class=1:kick --guide brightness=-0.5\n",
+                 "  ringing-tom: --guide class=1:tom --guide decay=1:1.5s\n"):
         assert line in result.stdout, result.stdout
 
 

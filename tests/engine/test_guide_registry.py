@@ -157,7 +157,7 @@ def test_a_bad_recipe_is_one_line_naming_the_file(tmp_path, content, words):
 
 def test_a_missing_recipe_names_the_folder_and_what_is_there(tmp_path):
     (tmp_path / "dark.yaml").write_text("guides: [brightness=-1]\n")
-    with pytest.raises(ConfigError, match=r"no recipe named 'bright' in .* \(there: dark; built in: dark-kick\)"):
+    with pytest.raises(ConfigError, match=r"no recipe named 'bright' in .* \(there: dark; built in: dark-kick, ringing-tom\)"):
         recipes.load_recipe("bright", tmp_path)
     with pytest.raises(ConfigError, match="no such file"):
         recipes.load_recipe(str(tmp_path / "gone.yaml"), tmp_path)

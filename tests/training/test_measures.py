@@ -94,6 +94,7 @@ def test_quality_table_and_baselines_run_for_a_real_network(kit, tiny_config):
     assert "change: MMD^2 minus the first row's (v-ddim, 2 steps)" in table
     assert "floor" in table and "noise bursts" in table and "untrained" in table
     assert all(r.clicks >= 0 and r.clicks_error >= 0 for r in rows) and "clicks: lone spikes" in table
+    assert all(r.rises >= 0 and r.rises_error >= 0 for r in rows) and "rises: dB a sound's level climbs" in table
 
 
 def test_jackknife_error_of_a_mean_is_the_textbook_standard_error():
@@ -164,6 +165,22 @@ def test_clicks_are_counted_in_a_decay_not_in_its_attack_its_noise_or_its_silenc
     assert torch.equal(features.clicks(silent, rate), features.clicks(hits, rate))
     judge = evaluate.Judge(hits[:8], rate)
     assert judge.score("clicked", clicked[8:]).clicks >= judge.score("plain", hits[8:]).clicks + 9
+
+
+def test_eval_rows_carry_how_unevenly_the_sounds_fall():
+    """A decay target once made toms whose level pumped by tens of dB on the way down, and MMD^2 ranked them
+    nearest real toms (docs/guidance.md, "A tom at a note"): eval's rows carry builtin.rises beside it. Hits that
+    fall evenly read about 0; the same hits pumped back up by 10 dB three times read over 10 dB more (the frames
+    and their smoothing spread each jump)."""
+    rate, length = 48000, 24000
+    t = torch.arange(length) / rate
+    noise = torch.randn(16, 2, length, generator=torch.Generator().manual_seed(4))
+    hits = noise * torch.exp(-t / 0.1)
+    pumped = hits * torch.where(t > 0.05, 10 ** (-10 / 20 * ((t * 8) % 1)), torch.ones_like(t))
+    judge = evaluate.Judge(hits[:8], rate)
+    even, pumping = judge.score("even", hits[8:]), judge.score("pumped", pumped[8:])
+    assert even.rises < 2 and pumping.rises > even.rises + 10, (even.rises, pumping.rises)
+    assert "rises" in evaluate.format_table([even, pumping])
 
 
 def test_real_kicks_are_as_drum_like_as_real_drums_when_judged_against_real_kicks(drumkits):
