@@ -139,54 +139,31 @@ def even_fall(goal: float, rate: int) -> Callable[[torch.Tensor], torch.Tensor]:
     noise floor does not jump (in dB a frame would step by its error over its own level). Under
     ``ENVELOPE_FLOOR_DB`` only a louder frame counts. Shortening keeps the squared distance: a tail 45 dB down
     reads as a long T60 but is too quiet for an amplitude's error to move it within one call."""
+    seconds = 2.0**goal
+
+    def off_the_fall(amplitude: torch.Tensor, lift: bool) -> torch.Tensor:
+        """[B, frames] levels -> [B]: the squared distances to the fall from the onset, relative to the peak's
+        square; under the fall too when ``lift``."""
+        frames = torch.arange(amplitude.shape[-1], device=amplitude.device)
+        peak = amplitude.detach().amax(-1, keepdim=True)
+        # From the onset, not the loudest frame: the frames before a late peak were free to swell, and did
+        # (a 50-100 ms fade-in on toms).
+        onset = (amplitude.detach() >= peak * 10 ** (ONSET_DB / 20)).float().argmax(-1, keepdim=True)
+        after = (frames[None] - onset) * HOP / rate
+        level_db = (-60.0 * after / seconds).clamp(min=ENVELOPE_FLOOR_DB)
+        error = amplitude - peak * 10 ** (level_db / 20)
+        counted = (after > 0) & ((error > 0) | (lift & (level_db > ENVELOPE_FLOOR_DB)))
+        return (error.pow(2) * counted).sum(-1) / peak[:, 0].pow(2).clamp(min=1e-30)
 
     def loss(audio: torch.Tensor) -> torch.Tensor:
+        power = stft(heard(audio, rate)).abs().pow(2).sum(1)  # [B, bins, frames]
+        main = main_band_level(power)
+        whole = power.sum(1).clamp(min=1e-30).sqrt()
         value = decay(audio, rate)
-        fall = off_an_even_fall(audio, rate, torch.full_like(value, 2.0**goal).detach())
-        return torch.where(value.detach() > goal, (value - goal).pow(2) / 2, fall)
+        return torch.where(value.detach() > goal, (value - goal).pow(2) / 2,
+                           off_the_fall(main, lift=True) + off_the_fall(whole, lift=False))
 
     return loss
-
-
-LONGER_OCTAVES = 1.0  # the Decay dial's pull: toward an even fall this many octaves longer than the sound's T60
-
-
-def longer(rate: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The loss a positive decay weight without a target steps down: the distance to an even fall
-    ``LONGER_OCTAVES`` longer than the sound's own T60, read afresh at every step (``off_an_even_fall``), so it
-    lengthens for as long as it acts, and evenly. Raising the T60 itself lengthened new sounds by 0.02 s (0.44 ->
-    0.46 s) and left them less even (rises 4.4 -> 7.5 dB; docs/guidance.md, "A decay that falls evenly")."""
-
-    def loss(audio: torch.Tensor) -> torch.Tensor:
-        seconds = 2.0 ** (decay(audio, rate).detach() + LONGER_OCTAVES)
-        return off_an_even_fall(audio, rate, seconds)
-
-    return loss
-
-
-def off_an_even_fall(audio: torch.Tensor, rate: int, seconds: torch.Tensor) -> torch.Tensor:
-    """[B]: how far [B, C, L] audio lies from an even fall at 60 dB per ``seconds`` [B] (a T60 each): its main
-    band's level (``main_band_level``) above or under the fall from its onset, and any frame of the whole sound
-    over the fall from the whole's onset, squared, relative to each level's peak (``even_fall`` says why)."""
-    power = stft(heard(audio, rate)).abs().pow(2).sum(1)  # [B, bins, frames]
-    whole = power.sum(1).clamp(min=1e-30).sqrt()
-    return _off_the_fall(main_band_level(power), rate, seconds, lift=True) + \
-        _off_the_fall(whole, rate, seconds, lift=False)
-
-
-def _off_the_fall(amplitude: torch.Tensor, rate: int, seconds: torch.Tensor, lift: bool) -> torch.Tensor:
-    """[B, frames] levels -> [B]: the squared distances over a fall at 60 dB per ``seconds`` from the onset,
-    relative to the peak's square; under the fall too when ``lift``."""
-    frames = torch.arange(amplitude.shape[-1], device=amplitude.device)
-    peak = amplitude.detach().amax(-1, keepdim=True)
-    # From the onset, not the loudest frame: the frames before a late peak were free to swell, and did (a 50-100
-    # ms fade-in on toms).
-    onset = (amplitude.detach() >= peak * 10 ** (ONSET_DB / 20)).float().argmax(-1, keepdim=True)
-    after = (frames[None] - onset) * HOP / rate
-    level_db = (-60.0 * after / seconds.reshape(-1, 1)).clamp(min=ENVELOPE_FLOOR_DB)
-    error = amplitude - peak * 10 ** (level_db / 20)
-    counted = (after > 0) & ((error > 0) | (lift & (level_db > ENVELOPE_FLOOR_DB)))
-    return (error.pow(2) * counted).sum(-1) / peak[:, 0].pow(2).clamp(min=1e-30)
 
 
 def main_band_level(power: torch.Tensor) -> torch.Tensor:
@@ -334,18 +311,14 @@ class Measured:
     # The loss toward a target (its goal in the working scale, the rate) when the squared distance of the measure
     # would reach it the wrong way (decay: ``even_fall``); None: (measure - goal)^2 / 2.
     target_loss: Callable[[float, int], Callable[[torch.Tensor], torch.Tensor]] | None = None
-    # The loss a positive weight without a target steps down, when raising the measure itself would raise it the
-    # wrong way (decay: ``longer``); None: minus the measure.
-    raise_loss: Callable[[int], Callable[[torch.Tensor], torch.Tensor]] | None = None
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
         rate, measure = context.sample_rate, self.measure
         if target is None:
             if self.ends is None:
-                loss = self.raise_loss(rate) if self.raise_loss is not None and weight > 0 else \
-                    (lambda audio: -measure(audio, rate))
-                return LossGuide(loss, weight, t_min=t_min, t_max=t_max, full=full, name=self.name)
+                return LossGuide(lambda audio: -measure(audio, rate), weight, t_min=t_min, t_max=t_max, full=full,
+                                 name=self.name)
             # The distance left to the end it moves toward, 0 there and past it: a sound already past that end is
             # left as it is, and the other way stays open.
             low, high = self.ends
@@ -414,8 +387,7 @@ BRIGHTNESS = Measured("brightness", "Hz", "a higher spectral centroid: brighter 
                       "a centroid in Hz: 3000, 3k, 3kHz", brightness, _hertz,
                       shown=lambda octaves: 2 ** octaves, relative=True)
 DECAY = Measured("decay", "s", "a longer tail (negative: shorter)", "a T60 in seconds: 0.4, 400ms", decay,
-                 _seconds, shown=lambda octaves: 2 ** octaves, relative=True, target_loss=even_fall,
-                 raise_loss=longer)
+                 _seconds, shown=lambda octaves: 2 ** octaves, relative=True, target_loss=even_fall)
 PUNCH = Measured("punch", "dB", "more transient over the body (negative: softer attack)", "dB: 12", punch,
                  _decibels("punch"), ends=PUNCH_ENDS)
 TUNING = Measured("tuning", "MIDI note", "a higher fundamental (negative: lower)",
