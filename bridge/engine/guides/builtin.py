@@ -148,7 +148,7 @@ def even_fall(goal: float, rate: int) -> Callable[[torch.Tensor], torch.Tensor]:
         peak = amplitude.detach().amax(-1, keepdim=True)
         # From the onset, not the loudest frame: the frames before a late peak were free to swell, and did
         # (a 50-100 ms fade-in on toms).
-        onset = (amplitude.detach() >= peak * 10 ** (ONSET_DB / 20)).float().argmax(-1, keepdim=True)
+        onset = onset_frame(amplitude.detach().pow(2))
         after = (frames[None] - onset) * HOP / rate
         level_db = (-60.0 * after / seconds).clamp(min=ENVELOPE_FLOOR_DB)
         error = amplitude - peak * 10 ** (level_db / 20)
@@ -174,12 +174,17 @@ def main_band_level(power: torch.Tensor) -> torch.Tensor:
     return (power * weights).sum(1).clamp(min=1e-30).sqrt()
 
 
+def onset_frame(energy: torch.Tensor) -> torch.Tensor:
+    """[B, frames] energies -> [B, 1]: the first frame within ``ONSET_DB`` of the loudest (punch's attack, the
+    start of a decay target's fall)."""
+    return (energy >= energy.amax(-1, keepdim=True) * 10 ** (ONSET_DB / 10)).float().argmax(-1, keepdim=True)
+
+
 def punch(audio: torch.Tensor, rate: int) -> torch.Tensor:
     """dB of the transient over the body: mean frame energy in the 21 ms from the onset over that in the 181 ms
     after (onset: the first frame within 20 dB of the loudest)."""
     energy = frame_energy(audio, rate)
-    loud = energy.detach() >= energy.detach().amax(-1, keepdim=True) * 10 ** (ONSET_DB / 10)
-    onset = loud.float().argmax(-1, keepdim=True)
+    onset = onset_frame(energy.detach())
     offset = torch.arange(energy.shape[-1], device=audio.device)[None] - onset
     attack = (offset >= 0) & (offset < ATTACK_FRAMES)
     body = (offset >= ATTACK_FRAMES) & (offset < ATTACK_FRAMES + BODY_FRAMES)
