@@ -76,7 +76,7 @@ def register(subparsers) -> None:
                        help="a class's ceiling (the class guide's, and a new sound's heard as it) at the P-th "
                             "percentile of its training sounds' levels: a class whose sounds share no shape needs "
                             "a high one; CLASS=P@HZ sets it in the bands centred over HZ alone (default: 75, perc "
-                            "90, kick 50@500)")
+                            "90, kick 50@500, tom 50@1000)")
     train.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, metavar="K", help="(default: 0)")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the read sounds (and estimates) here: a rerun on the same files reads nothing")

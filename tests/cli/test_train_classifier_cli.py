@@ -125,7 +125,8 @@ def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given
     values, entry = model.ceilings
     assert values.shape[:2] == (7, 33) and entry == card["ceilings"]
     assert entry["percentile"] == {name: 90.0 if name == "perc" else 75.0 for name in CLASSES}
-    assert entry["percentile_over"] == {"kick": {"hz": 500.0, "percentile": 50.0}}
+    assert entry["percentile_over"] == {"kick": {"hz": 500.0, "percentile": 50.0},
+                                        "tom": {"hz": 1000.0, "percentile": 50.0}}
     assert sum(entry["sounds"].values()) == 15  # Millo-Drums' labelled sounds; the held-out kit gave none
     old = DrumClassifier(CLASSES, Features()).eval()
     save_classifier(old, tmp_path / "old", training={"command": "by hand"}, held_out={"accuracy": 0.5})
@@ -155,7 +156,8 @@ def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given
                      str(tmp_path / "old.safetensors"), *extra]) == 0
     (both, _), (top, top_card) = (load_classifier(tmp_path / f"{name}.safetensors") for name in ("both", "top"))
     kick, under = CLASSES.index("kick"), slice(0, 14)  # the bands centred under 500 Hz
-    assert top_card["ceilings"]["percentile_over"] == {"kick": {"hz": 500.0, "percentile": 75.0}}
+    assert top_card["ceilings"]["percentile_over"] == {"kick": {"hz": 500.0, "percentile": 75.0},
+                                                       "tom": {"hz": 1000.0, "percentile": 50.0}}
     assert (top.ceilings[0][kick] >= both.ceilings[0][kick]).all()
     assert (top.ceilings[0][kick, 14:] > both.ceilings[0][kick, 14:]).any()
     assert torch.equal(top.ceilings[0][kick, under], both.ceilings[0][kick, under])
