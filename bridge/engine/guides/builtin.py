@@ -139,31 +139,67 @@ def even_fall(goal: float, rate: int) -> Callable[[torch.Tensor], torch.Tensor]:
     noise floor does not jump (in dB a frame would step by its error over its own level). Under
     ``ENVELOPE_FLOOR_DB`` only a louder frame counts. Shortening keeps the squared distance: a tail 45 dB down
     reads as a long T60 but is too quiet for an amplitude's error to move it within one call."""
-    seconds = 2.0**goal
-
-    def off_the_fall(amplitude: torch.Tensor, lift: bool) -> torch.Tensor:
-        """[B, frames] levels -> [B]: the squared distances to the fall from the onset, relative to the peak's
-        square; under the fall too when ``lift``."""
-        frames = torch.arange(amplitude.shape[-1], device=amplitude.device)
-        peak = amplitude.detach().amax(-1, keepdim=True)
-        # From the onset, not the loudest frame: the frames before a late peak were free to swell, and did
-        # (a 50-100 ms fade-in on toms).
-        onset = onset_frame(amplitude.detach().pow(2))
-        after = (frames[None] - onset) * HOP / rate
-        level_db = (-60.0 * after / seconds).clamp(min=ENVELOPE_FLOOR_DB)
-        error = amplitude - peak * 10 ** (level_db / 20)
-        counted = (after > 0) & ((error > 0) | (lift & (level_db > ENVELOPE_FLOOR_DB)))
-        return (error.pow(2) * counted).sum(-1) / peak[:, 0].pow(2).clamp(min=1e-30)
 
     def loss(audio: torch.Tensor) -> torch.Tensor:
-        power = stft(heard(audio, rate)).abs().pow(2).sum(1)  # [B, bins, frames]
-        main = main_band_level(power)
-        whole = power.sum(1).clamp(min=1e-30).sqrt()
         value = decay(audio, rate)
-        return torch.where(value.detach() > goal, (value - goal).pow(2) / 2,
-                           off_the_fall(main, lift=True) + off_the_fall(whole, lift=False))
+        fall = off_an_even_fall(audio, rate, torch.full_like(value, 2.0**goal).detach())
+        return torch.where(value.detach() > goal, (value - goal).pow(2) / 2, fall)
 
     return loss
+
+
+LONGER_OCTAVES = 1.0  # the Decay dial's pull: toward an even fall this many octaves longer than the sound's T60
+
+
+def longer(rate: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The loss a positive decay weight without a target (the Decay dial) steps down, a distance its steps are cut
+    not to pass (``LossGuide``'s ``to_end``): how far the sound's main band (``main_band_level``) lies under an
+    even fall ``LONGER_OCTAVES`` longer than its own T60, read afresh at every step, from its onset, but no longer
+    than one that fills the clip. It only lifts: a sound falls more slowly, evenly, up to a tail that just fills
+    its clip; one that already rings through its clip (its T60 longer than the clip) is left as it is.
+
+    Why: raising the T60 itself lengthened new sounds by 0.02 s (0.44 -> 0.46 s) and left them less even (rises 4.4
+    -> 7.5 dB); the even fall both ways (``even_fall``'s, toward an octave longer) shortened sounds that ring
+    through their clips (1 s clips: T60 6.19 -> 1.44 s), which lie over the fall and were pulled down to it
+    (docs/guidance.md, "The Decay dial lengthens")."""
+
+    def loss(audio: torch.Tensor) -> torch.Tensor:
+        clip = math.log2(audio.shape[-1] / rate)
+        value = decay(audio, rate).detach()
+        seconds = 2.0 ** (value + LONGER_OCTAVES).clamp(max=clip)
+        power = stft(heard(audio, rate)).abs().pow(2).sum(1)  # [B, bins, frames]
+        # A sound that rings through its clip has no fall to lengthen: its own first frames under a fall as long
+        # as the clip would be lifted, and it would read shorter.
+        return _off_the_fall(main_band_level(power), rate, seconds, over=False, under=True) * (value < clip)
+
+    return loss
+
+
+def off_an_even_fall(audio: torch.Tensor, rate: int, seconds: torch.Tensor) -> torch.Tensor:
+    """[B]: how far [B, C, L] audio lies from an even fall at 60 dB per ``seconds`` [B] (a T60 each): its main
+    band's level (``main_band_level``) above or under the fall from its onset, and any frame of the whole sound
+    over the fall from the whole's onset, squared, relative to each level's peak (``even_fall`` says why)."""
+    power = stft(heard(audio, rate)).abs().pow(2).sum(1)  # [B, bins, frames]
+    whole = power.sum(1).clamp(min=1e-30).sqrt()
+    return _off_the_fall(main_band_level(power), rate, seconds, over=True, under=True) + \
+        _off_the_fall(whole, rate, seconds, over=True, under=False)
+
+
+def _off_the_fall(amplitude: torch.Tensor, rate: int, seconds: torch.Tensor, *, over: bool,
+                  under: bool) -> torch.Tensor:
+    """[B, frames] levels -> [B]: the squared distances of the frames ``over`` and/or ``under`` a fall at 60 dB
+    per ``seconds`` [B] from the onset, relative to the peak's square (under it: only while the fall is over
+    ``ENVELOPE_FLOOR_DB``)."""
+    frames = torch.arange(amplitude.shape[-1], device=amplitude.device)
+    peak = amplitude.detach().amax(-1, keepdim=True)
+    # From the onset, not the loudest frame: the frames before a late peak were free to swell, and did (a 50-100
+    # ms fade-in on toms).
+    onset = onset_frame(amplitude.detach().pow(2))
+    after = (frames[None] - onset) * HOP / rate
+    level_db = (-60.0 * after / seconds.reshape(-1, 1)).clamp(min=ENVELOPE_FLOOR_DB)
+    error = amplitude - peak * 10 ** (level_db / 20)
+    counted = (after > 0) & ((over & (error > 0)) | (under & (error < 0) & (level_db > ENVELOPE_FLOOR_DB)))
+    return (error.pow(2) * counted).sum(-1) / peak[:, 0].pow(2).clamp(min=1e-30)
 
 
 def main_band_level(power: torch.Tensor) -> torch.Tensor:
@@ -316,12 +352,18 @@ class Measured:
     # The loss toward a target (its goal in the working scale, the rate) when the squared distance of the measure
     # would reach it the wrong way (decay: ``even_fall``); None: (measure - goal)^2 / 2.
     target_loss: Callable[[float, int], Callable[[torch.Tensor], torch.Tensor]] | None = None
+    # The loss a positive weight without a target steps down (a distance, cut not to pass it), when raising the
+    # measure itself would raise it the wrong way (decay: by holding up the hiss; ``longer``); None: minus it.
+    raise_loss: Callable[[int], Callable[[torch.Tensor], torch.Tensor]] | None = None
 
     def make(self, weight: float, target: str | None, context: GuideContext, *, t_min: float = 0.0,
              t_max: float = 1.0, full: bool = False) -> LossGuide:
         rate, measure = context.sample_rate, self.measure
         if target is None:
             if self.ends is None:
+                if self.raise_loss is not None and weight > 0:  # a distance: its steps are cut not to pass it
+                    return LossGuide(self.raise_loss(rate), weight, t_min=t_min, t_max=t_max, full=full,
+                                     to_end=True, name=self.name)
                 return LossGuide(lambda audio: -measure(audio, rate), weight, t_min=t_min, t_max=t_max, full=full,
                                  name=self.name)
             # The distance left to the end it moves toward, 0 there and past it: a sound already past that end is
@@ -392,7 +434,8 @@ BRIGHTNESS = Measured("brightness", "Hz", "a higher spectral centroid: brighter 
                       "a centroid in Hz: 3000, 3k, 3kHz", brightness, _hertz,
                       shown=lambda octaves: 2 ** octaves, relative=True)
 DECAY = Measured("decay", "s", "a longer tail (negative: shorter)", "a T60 in seconds: 0.4, 400ms", decay,
-                 _seconds, shown=lambda octaves: 2 ** octaves, relative=True, target_loss=even_fall)
+                 _seconds, shown=lambda octaves: 2 ** octaves, relative=True, target_loss=even_fall,
+                 raise_loss=longer)
 PUNCH = Measured("punch", "dB", "more transient over the body (negative: softer attack)", "dB: 12", punch,
                  _decibels("punch"), ends=PUNCH_ENDS)
 TUNING = Measured("tuning", "MIDI note", "a higher fundamental (negative: lower)",
