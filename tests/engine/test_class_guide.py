@@ -162,6 +162,19 @@ def test_a_class_s_ceiling_is_what_three_in_four_of_its_sounds_stay_under(real_c
     assert loudest(kick, low) > loudest(hat, low) + 15 and loudest(hat, high) > loudest(kick, high) + 10
 
 
+def with_hiss(sound: torch.Tensor) -> torch.Tensor:
+    """[1, 2, L]: ``sound`` over white noise 40 dB under its peak sample."""
+    noise = torch.randn(1, 2, sound.shape[-1], generator=torch.Generator().manual_seed(3))
+    return sound + 0.01 * sound.abs().amax() * noise
+
+
+def band_level(audio: torch.Tensor, rows: slice, start: float, end: float) -> float:
+    """dB of the energy of those bands' cells from ``start`` to ``end`` s, under the loudest cell."""
+    cells = cell_energy_db(audio, RATE)[0]
+    part = cells[rows, round(start * RATE / HOP):round(end * RATE / HOP)]
+    return float(10 * torch.log10((10 ** (part / 10)).sum()) - cells.amax())
+
+
 def test_a_kick_s_top_is_held_to_what_half_of_the_kicks_keep(real_ceilings, monkeypatch, drumkits):
     """1 in 4 kicks keep a band of noise over 500 Hz for 0.4 s, so kicks guided under their 75th percentile kept it,
     10 dB over real low kicks. Over 500 Hz (the bands centred there) the kick's ceiling is their median: lower there,
@@ -181,20 +194,14 @@ def test_a_kick_s_top_is_held_to_what_half_of_the_kicks_keep(real_ceilings, monk
     assert heard.model.ceilings[1]["percentile_over"] == {"kick": {"hz": 500.0, "percentile": 50.0},
                                                           "tom": {"hz": 1000.0, "percentile": 50.0}}
     low_kick = one_shot(drumkits, "ElectricEmpireKit/EE_Kick_Low_1.flac", 32768)[None]
-    noise = torch.randn(1, 2, 32768, generator=torch.Generator().manual_seed(3))
-    hissing = low_kick + 0.01 * low_kick.abs().amax() * noise
+    hissing = with_hiss(low_kick)
     assert heard.model.classes[int(logits(heard.model, hissing, RATE).argmax())] == "kick"
 
-    def level(audio: torch.Tensor, rows: slice, start: float, end: float) -> float:  # dB of those cells' energy
-        cells = cell_energy_db(audio, RATE)[0]  # under the loudest cell
-        part = cells[rows, round(start * RATE / HOP):round(end * RATE / HOP)]
-        return float(10 * torch.log10((10 ** (part / 10)).sum()) - cells.amax())
-
     kept = heard(hissing, 0.5)
-    hiss = lambda audio: level(audio, slice(20, None), 0.15, 0.68)  # noqa: E731  over 2 kHz, after 0.15 s
+    hiss = lambda audio: band_level(audio, slice(20, None), 0.15, 0.68)  # noqa: E731  over 2 kHz, after 0.15 s
     assert hiss(hissing) > hiss(low_kick) + 40
     assert hiss(kept) < hiss(low_kick) + 5, (hiss(low_kick), hiss(kept))  # under the 75th percentile: 22 dB over
-    ring = lambda audio: level(audio, slice(0, 8), 0.0, 0.3)  # noqa: E731  under 150 Hz, the first 0.3 s
+    ring = lambda audio: band_level(audio, slice(0, 8), 0.0, 0.3)  # noqa: E731  under 150 Hz, the first 0.3 s
     assert abs(ring(kept) - ring(low_kick)) < 2
 
 
@@ -217,17 +224,11 @@ def test_a_tom_s_top_is_held_to_what_half_of_the_toms_keep(real_ceilings, monkey
     shipped = heard_ceiling(RATE)
     assert shipped.model.ceilings[1]["percentile_over"]["tom"] == {"hz": 1000.0, "percentile": 50.0}
     floor_tom = one_shot(drumkits, "The Black Pearl 1.0/PearlTomFloor-Hard.wav", 32768)[None]
-    noise = torch.randn(1, 2, 32768, generator=torch.Generator().manual_seed(3))
-    hissing = floor_tom + 0.01 * floor_tom.abs().amax() * noise
+    hissing = with_hiss(floor_tom)
     assert shipped.model.classes[int(logits(shipped.model, hissing, RATE).argmax())] == "tom"
 
-    def level(audio: torch.Tensor, rows: slice, start: float, end: float) -> float:  # dB of those cells' energy
-        cells = cell_energy_db(audio, RATE)[0]  # under the loudest cell
-        part = cells[rows, round(start * RATE / HOP):round(end * RATE / HOP)]
-        return float(10 * torch.log10((10 ** (part / 10)).sum()) - cells.amax())
-
-    hiss = lambda audio: level(audio, slice(20, None), 0.15, 0.68)  # noqa: E731  over 2 kHz, after 0.15 s
-    ring = lambda audio: level(audio, slice(0, 12), 0.0, 0.3)  # noqa: E731  under 300 Hz, the first 0.3 s
+    hiss = lambda audio: band_level(audio, slice(20, None), 0.15, 0.68)  # noqa: E731  over 2 kHz, after 0.15 s
+    ring = lambda audio: band_level(audio, slice(0, 12), 0.0, 0.3)  # noqa: E731  under 300 Hz, the first 0.3 s
     kept = shipped(hissing, 0.5)
     assert hiss(hissing) > hiss(floor_tom) + 25
     assert hiss(kept) < hiss(floor_tom) + 9, (hiss(floor_tom), hiss(kept))
