@@ -109,7 +109,7 @@ CEILING_PERCENTILES = {"perc": 90.0}
 # is the median instead: a kick at A1 then keeps as little there as real ones (-79 dB), its ring below as before, and
 # new sounds measure as before. Per class: (Hz, percentile) for the bands centred over Hz; docs/guidance.md,
 # "The kick's top". The tom's likewise over 1 kHz: 1 in 4 GM toms keep noise there, and toms guided to ring as real
-# ones do (the `ringing-tom` recipe) kept a hiss over 2 kHz 14-18 dB over theirs; under the median, 7-10 dB, and
+# ones do (the `ringing-tom` recipe) kept a hiss over 2 kHz 14-18 dB over theirs; under the median, 7-8 dB, and
 # nearer real toms (docs/guidance.md, "The tom's top").
 CEILING_PERCENTILES_OVER = {"kick": (500.0, 50.0), "tom": (1000.0, 50.0)}
 CEILING_SLACK_FRAMES = 4
