@@ -302,6 +302,11 @@ def test_rises_read_a_clean_decay_as_even_and_a_pumping_tail_as_tens_of_db(drumk
     assert floor < 0.5  # 2 dB if the noise floor were counted
 
 
+# decay on the T60 itself, as the guide was before even_fall and longer: the squared distance of the T60 to a
+# target, minus the T60 without one
+RAISED = builtin.Measured("decay", "s", "", "", builtin.decay, builtin.DECAY.parse_target)
+
+
 def test_a_decay_target_draws_an_even_fall_where_the_mean_time_alone_held_a_wobbling_tail(drumkits):
     """Toward a long T60 the renders of a tom fell 25 dB in 0.1 s and then held a tail wobbling by tens of dB:
     the T60 read right (the mean time after the peak counts any late energy), the sound pumped (docs/guidance.md,
@@ -317,8 +322,7 @@ def test_a_decay_target_draws_an_even_fall_where_the_mean_time_alone_held_a_wobb
     pumping = (flat * 10 ** (level_db / 20) * 0.5)[None]
     context = GuideContext(RATE)
     even = steps_of(builtin.DECAY.make(1.0, "1.5s", context), pumping, 20)
-    squared = builtin.Measured("decay", "s", "", "", builtin.decay, builtin.DECAY.parse_target)
-    mean_time = steps_of(squared.make(1.0, "1.5s", context), pumping, 20)
+    mean_time = steps_of(RAISED.make(1.0, "1.5s", context), pumping, 20)
     before, after, other = builtin.rises(torch.cat([pumping, even, mean_time]), RATE).tolist()
     assert before > 25 and other > before / 2, (before, other)  # the T60's own distance leaves the wobble
     assert after < 5, after
@@ -357,9 +361,6 @@ def test_a_longer_decay_rings_the_sound_s_main_band_and_leaves_its_top_to_fall(r
     gained_high = late_db(longer, high) - late_db(sound, high)
     assert gained_low > 20 and gained_high < gained_low / 3, (gained_low, gained_high)
     assert builtin.DECAY.value(longer, RATE)[0] > 0.5
-
-
-RAISED = builtin.Measured("decay", "s", "", "", builtin.decay, builtin.DECAY.parse_target)  # the T60 itself
 
 
 def test_the_decay_dial_lengthens_a_falling_sound_s_main_band_evenly(ring_with_a_top):
