@@ -101,6 +101,10 @@ def decay(audio: torch.Tensor, rate: int) -> torch.Tensor:
 
 RISES_WITHIN_DB = 45.0  # a tail this far under the peak is in the noise floor: its wobble is not heard as pumping
 RISES_SMOOTHING = 5  # frames (27 ms at 48 kHz): a partial's beating within it is not a rise
+# Rises over this are heard as a second hit (or a tail that pumps): 0-4 % of the real one-shots of each class of six
+# held-out Hydrogen kits, half of the renders guided toward a tom before the class guide was held to their fall
+# (docs/guidance.md, "No second hit"). Real kicks' tails wobble by less: their median is 9 dB.
+SECOND_HIT_DB = 20.0
 
 
 def rises(audio: torch.Tensor, rate: int) -> torch.Tensor:
@@ -110,13 +114,17 @@ def rises(audio: torch.Tensor, rate: int) -> torch.Tensor:
     flams and a pumping tail read tens of dB (a decay target of 1.5 s on toms: 23-40). Not a guide: a measure for
     the rulers, which pool spectra and envelopes over a sound and do not see pumping (docs/guidance.md, "A tom at
     a note")."""
-    level = 10 * torch.log10(frame_energy(audio, rate).clamp(min=1e-30))
-    level = F.avg_pool1d(level[:, None], RISES_SMOOTHING, 1, RISES_SMOOTHING // 2, count_include_pad=False)[:, 0]
+    level = smoothed(10 * torch.log10(frame_energy(audio, rate).clamp(min=1e-30)))
     frames = torch.arange(level.shape[-1], device=audio.device)
     peak, at = level.max(-1, keepdim=True)
     steps = level.diff(dim=-1).clamp(min=0)
     counted = (frames[None, 1:] > at) & (level[:, 1:] > peak - RISES_WITHIN_DB)
     return (steps * counted).sum(-1)
+
+
+def smoothed(level: torch.Tensor) -> torch.Tensor:
+    """[B, frames] levels in dB, averaged over ``RISES_SMOOTHING`` frames (fewer at the ends)."""
+    return F.avg_pool1d(level[:, None], RISES_SMOOTHING, 1, RISES_SMOOTHING // 2, count_include_pad=False)[:, 0]
 
 
 ENVELOPE_FLOOR_DB = -60.0  # under the peak: where the even fall a decay target draws ends (no tail is pulled up to it)

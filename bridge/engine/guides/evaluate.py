@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.engine import clips
-from bridge.engine.guides.builtin import GuideContext, rises
+from bridge.engine.guides.builtin import SECOND_HIT_DB, GuideContext, rises
 from bridge.engine.guides.registry import GuideRequest, check
 
 DEFAULT_GUIDES = ("brightness=1", "brightness=-1", "decay=1:0.3s", "punch=1", "tuning=1:A1", "width=-1")
@@ -50,8 +50,10 @@ class GuideFigures:
     distance: bool = False  # the measure is a distance to the target (match): a positive weight lowers it
     together: str | None = None  # the recipe whose guides all made the guided renders (None: this guide alone)
     # Medians of builtin.rises (dB: how unevenly the sounds fall from their peak; pumping) without and with the
-    # guide: the MMD rulers do not see a pumping tail (docs/guidance.md, "A tom at a note")
-    rises: tuple[float, float] | None = None
+    # guide, then the shares of renders whose rises are over SECOND_HIT_DB (a second hit) without and with it: the
+    # MMD rulers do not see a pumping tail (docs/guidance.md, "A tom at a note"), and a median does not see second
+    # hits in half the renders ("No second hit")
+    rises: tuple[float, float, float, float] | None = None
 
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
@@ -94,7 +96,8 @@ class GuideFigures:
         if self.judged_in_class is not None:
             line += ", {:.0f} % -> {:.0f} % by the judge".format(*(100 * v for v in self.judged_in_class))
         if self.rises is not None:
-            line += "; rises {:.1f} -> {:.1f} dB".format(*self.rises)
+            line += "; rises {:.1f} -> {:.1f} dB, over {:.0f} dB (a second hit) in {:.0f} % -> {:.0f} %".format(
+                *self.rises[:2], SECOND_HIT_DB, *(100 * share for share in self.rises[2:]))
         if self.best_of is not None:
             count, best = self.best_of
             beaten = _share([self.progress(g) > self.progress(b) for g, b in zip(self.guided, best)])
@@ -180,7 +183,7 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
     started = time.perf_counter()
     plain = _audio(clips.generate_clips(engine, pairs, seconds, **common))
     per_step = (time.perf_counter() - started) / (pairs * steps)
-    plain_rises = _median_rises(plain, engine.sample_rate)  # once: every guide's line compares with it
+    plain_rises = _rises(plain, engine.sample_rate)  # once: every guide's line compares with it
     report(f"unguided: {pairs} renders, {per_step * 1000:.0f} ms/step")
     candidates = [plain] + [_audio(clips.generate_clips(engine, pairs, seconds, **dict(
         common, seed=[seed + pairs * k + i for i in range(pairs)]))) for k in range(1, best_of)]
@@ -194,7 +197,8 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
         guided = _audio(clips.generate_clips(engine, pairs, seconds, guides=list(guides), guide_mode=mode,
                                              **common))
         seconds_per_step = (time.perf_counter() - started) / (pairs * steps)
-        rises_of = (plain_rises, _median_rises(guided, engine.sample_rate))
+        guided_rises = _rises(guided, engine.sample_rate)
+        rises_of = (plain_rises[0], guided_rises[0], plain_rises[1], guided_rises[1])
         # a recipe's guides are each read by their own measure on the same renders (one that has none is skipped)
         for request in guides:
             kind = kinds[request.name]
@@ -211,7 +215,7 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
 
 def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: torch.Tensor, candidates,
              seconds_per_step: float, *, judge, best_of: int, class_judge, clip_class,
-             rises_of: tuple[float, float] | None = None) -> GuideFigures:
+             rises_of: tuple[float, float, float, float] | None = None) -> GuideFigures:
     """Where one guide's measure went from the unguided renders to the guided ones, and how drum-like those are."""
     goal = None
     if request.target is not None and hasattr(kind, "parse_target"):  # a measure's target (not a class's)
@@ -244,9 +248,10 @@ def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: t
     return figure
 
 
-def _median_rises(audio: torch.Tensor, rate: int) -> float:
-    """The median of builtin.rises over a set of renders [B, 2, L]."""
-    return statistics.median(rises(audio, rate).tolist())
+def _rises(audio: torch.Tensor, rate: int) -> tuple[float, float]:
+    """The median of builtin.rises over a set of renders [B, 2, L], and the share of them over SECOND_HIT_DB."""
+    values = rises(audio, rate).tolist()
+    return statistics.median(values), _share([value > SECOND_HIT_DB for value in values])
 
 
 def _audio(rendered) -> torch.Tensor:
