@@ -270,8 +270,8 @@ def over_the_fall(spec: torch.Tensor, matrix: torch.Tensor, step_db: torch.Tenso
     the step adds no second hit: after the sound's loudest moment (before the step, levels smoothed as
     ``builtin.rises`` smooths them), no frame is lifted more than FALL_MARGIN_DB over the quietest (smoothed, after
     the step) between that moment and it, nor over its own level before the step where that is higher. Frames more
-    than RISES_WITHIN_DB under the loudest are left free, as ``rises`` leaves them. Nothing the sound had is taken
-    away, and a tail lifted as a whole, falling still, passes.
+    than RISES_WITHIN_DB under the loudest are left free, as ``rises`` leaves them. Only lifts are taken back: no
+    frame ends quieter than it was, and a tail lifted as a whole, falling still, passes.
 
     Why: the class guide lifts the cells where its classifier hears the asked class, wherever they are. Toward a tom,
     a sound that had fallen 30-45 dB came back as a second hit 0.1-0.3 s later in half the renders (rises over
