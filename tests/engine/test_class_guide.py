@@ -264,7 +264,7 @@ def test_the_ceiling_keeps_a_guide_from_leaving_what_no_sound_of_its_class_has(r
     hat under the hats' ceiling, the rumble goes (no hat has it); the same step without the ceiling leaves it. The
     ceiling's work alone: the rule against second hits, which takes back what the step lifts over the hat's fall
     (the rumble's frames with it), is left out of both."""
-    monkeypatch.setattr(classes_module, "over_the_fall", lambda spec, matrix, step_db: torch.zeros(()))
+    monkeypatch.setattr(classes_module, "over_the_fall", lambda cells, step_db: torch.zeros(()))
     (ceilings, entry), data = real_ceilings
     hat = one_shot(drumkits, "ForzeeStereo/HiHatClosed-0.wav", 16384)
     time = torch.arange(16384) / RATE
@@ -465,5 +465,5 @@ def test_a_sound_guided_toward_a_class_gets_no_second_hit(drumkits, monkeypatch,
     assert float(rises(sound, RATE)) < 0.1
     held, toward = guided()
     assert held < classes_module.FALL_MARGIN_DB and toward > 0.3, (held, toward)
-    monkeypatch.setattr(classes_module, "over_the_fall", lambda spec, matrix, step_db: torch.zeros(()))
+    monkeypatch.setattr(classes_module, "over_the_fall", lambda cells, step_db: torch.zeros(()))
     assert guided()[0] > SECOND_HIT_DB  # the guide as it was

@@ -86,9 +86,10 @@ class EnvelopeGuide(LossGuide):
             with torch.no_grad():
                 doubt = 1 - self.heard(denoised.detach().float())
             step_db = step_db * (doubt / (1 - CONFIDENT)).clamp(0, 1).to(step_db)[:, None, None]
+        cells = band_energy_db(spec.detach(), matrix)  # the estimate's, once for both rules
         if self.ceiling is not None:
-            step_db = step_db - over_ceiling(spec.detach(), matrix, self.ceiling, step_db)
-        step_db = step_db - over_the_fall(spec.detach(), matrix, step_db)
+            step_db = step_db - over_ceiling(cells, self.ceiling, step_db)
+        step_db = step_db - over_the_fall(cells, step_db)
         return with_band_gains(spec, step_db, matrix, denoised.detach().float()).to(denoised.dtype)
 
 
@@ -233,7 +234,8 @@ class HeardCeiling:
         self.ceilings = self.ceilings.to(audio.device)  # once: the render loop calls this at every step
         spec = stft(audio)
         matrix = band_matrix(self.sample_rate).to(audio)
-        over = over_ceiling(spec, matrix, self.ceilings[heard].amax(dim=1))  # the likeliest classes' ceilings
+        # the likeliest classes' ceilings
+        over = over_ceiling(band_energy_db(spec, matrix), self.ceilings[heard].amax(dim=1))
         return with_band_gains(spec, -self.strength * over, matrix, audio).to(denoised.dtype)
 
 
@@ -256,28 +258,27 @@ def heard_ceiling(sample_rate: int, strength: float = 1.0) -> HeardCeiling | Non
     return HeardCeiling(model, sample_rate, strength) if model.ceilings is not None else None
 
 
-def over_ceiling(spec: torch.Tensor, matrix: torch.Tensor, ceiling: torch.Tensor,
-                 step_db: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """[B, bands + 1, frames]: how far each cell of an STFT [B, C, bins, frames], after a step of ``step_db``,
+def over_ceiling(cells: torch.Tensor, ceiling: torch.Tensor, step_db: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """[B, bands + 1, frames]: how far each cell (``cells``, dB: ``band_energy_db``), after a step of ``step_db``,
     would stand over ``ceiling`` ([bands + 1, frames] or one per item) + CEILING_MARGIN_DB, both relative to the
     loudest cell."""
-    after = _under_loudest(band_energy_db(spec, matrix) + step_db)
+    after = _under_loudest(cells + step_db)
     return (after - _fitted(ceiling.to(after), after.shape[-1]) - CEILING_MARGIN_DB).clamp(min=0)
 
 
-def over_the_fall(spec: torch.Tensor, matrix: torch.Tensor, step_db: torch.Tensor) -> torch.Tensor:
-    """[B, 1, frames] dB to take off every cell of each frame after a step of ``step_db`` [B, bands + 1, frames], so
-    the step adds no second hit: after the sound's loudest moment (before the step, levels smoothed as
-    ``builtin.rises`` smooths them), no frame is lifted more than FALL_MARGIN_DB over the quietest (smoothed, after
-    the step) between that moment and it, nor over its own level before the step where that is higher. Frames more
-    than RISES_WITHIN_DB under the loudest are left free, as ``rises`` leaves them. Only lifts are taken back: no
-    frame ends quieter than it was, and a tail lifted as a whole, falling still, passes.
+def over_the_fall(cells: torch.Tensor, step_db: torch.Tensor) -> torch.Tensor:
+    """[B, 1, frames] dB to take off every cell (``cells``, dB: ``band_energy_db``) of each frame after a step of
+    ``step_db`` [B, bands + 1, frames], so the step adds no second hit: after the sound's loudest moment (before
+    the step, levels smoothed as ``builtin.rises`` smooths them), no frame is lifted more than FALL_MARGIN_DB over
+    the quietest (smoothed, after the step) between that moment and it, nor over its own level before the step
+    where that is higher. Frames more than RISES_WITHIN_DB under the loudest are left free, as ``rises`` leaves
+    them. Only lifts are taken back: no frame ends quieter than it was, and a tail lifted as a whole, falling still,
+    passes.
 
     Why: the class guide lifts the cells where its classifier hears the asked class, wherever they are. Toward a tom,
     a sound that had fallen 30-45 dB came back as a second hit 0.1-0.3 s later in half the renders (rises over
     ``SECOND_HIT_DB`` in 16 of 32; plain new sounds 1, real one-shots of every class 0-4 %): docs/guidance.md, "No
     second hit"."""
-    cells = band_energy_db(spec, matrix)
     before = 10 * torch.log10(torch.pow(10.0, cells / 10).sum(1))  # [B, frames]: the bands sum to the whole
     after = 10 * torch.log10(torch.pow(10.0, (cells + step_db) / 10).sum(1))
     frames = torch.arange(after.shape[-1], device=after.device)
