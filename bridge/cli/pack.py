@@ -56,13 +56,11 @@ def register(subparsers) -> None:
                               "exactly --bars at --bpm")
     render.region_options(pack, "each source", tail=True)
     render.guide_options(pack)
-    render.model_options(pack)
+    render.model_options(pack, threads_help="torch threads of each CPU worker (default: the cores shared out); the "
+                                            "same T gives the same bytes however many workers render")
     pack.add_argument("--workers", type=bounded_int(1, 256), default=None, metavar="N",
                       help="worker processes on this machine, each with a warm engine (default: one per GPU, "
                            "else 1); with --ray: at most N actors")
-    pack.add_argument("--threads", type=bounded_int(1, 1024), default=None, metavar="T",
-                      help="torch threads of each CPU worker (default: the cores shared out); the same T gives "
-                           "the same bytes however many workers render")
     pack.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
                       help="render on a Ray cluster (auto: the one this machine is in; local: start one): one actor "
                            "per GPU, or per --threads CPUs; needs pip install 'dd-bridge[cluster]'")

@@ -19,6 +19,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from bridge import constants, files
 from bridge.cli.arguments import bounded_int
 from bridge.cli.play import hear, open_player, output_options
@@ -27,6 +29,7 @@ from bridge.daemon.settings import validate
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio, resolve_region, write_numbered
 from bridge.engine.checkpoints import load_model
+from bridge.engine.devices import made_on
 from bridge.engine.engine import Engine
 from bridge.engine.regions import Region, named
 from bridge.engine.guides import recipes, registry
@@ -183,7 +186,12 @@ def guide_request(text: str) -> registry.GuideRequest:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def model_options(parser: argparse.ArgumentParser) -> None:
+THREADS_HELP = ("torch's CPU threads (default: as torch chooses, the cores); a file rendered on the CPU records "
+                "the count and its command names it: another count renders other bits, and a guided sound can "
+                "come out another sound")
+
+
+def model_options(parser: argparse.ArgumentParser, *, threads_help: str = THREADS_HELP) -> None:
     """The options that choose the model, how it samples and where it runs: open_engine(args) reads them."""
     parser.add_argument("--model", default=None, metavar="M",
                         help="model card name or path: .ckpt, diffusers folder, or .safetensors with its card "
@@ -199,6 +207,7 @@ def model_options(parser: argparse.ArgumentParser) -> None:
                         help="arithmetic precision (default: %(default)s)")
     parser.add_argument("--backend", choices=constants.BACKENDS, default="torch",
                         help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")
+    parser.add_argument("--threads", type=bounded_int(1, 1024), default=None, metavar="T", help=threads_help)
     parser.add_argument("--sample-rate", type=bounded_int(1000, 384000), default=None, metavar="R",
                         help=f"sample rate of a custom .ckpt (default: {constants.DEFAULT_SAMPLE_RATE})")
     parser.add_argument("--window", type=bounded_int(1, 2**24), default=None, metavar="W",
@@ -333,6 +342,8 @@ def open_engine(args, *, kind: str = constants.OTHER):
     args.sampler becomes the one the render uses ("auto": the one for its `kind`, constants.sampler_for), so its
     files and recreating command name it."""
     args.sampler = constants.sampler_for(args.sampler, kind=kind)
+    if getattr(args, "threads", None) is not None:  # before the engine: one thread takes other kernels
+        torch.set_num_threads(args.threads)
     loaded = load_model(args.model, sample_rate=args.sample_rate, window=args.window)
     engine = Engine(loaded, device=args.device, precision=args.precision, backend=args.backend)
     model = model_reference(args.model, loaded.name)
@@ -388,7 +399,7 @@ def _write_all(args, outputs: list[Clip], engine, model: str, operation: str, st
                options: dict, regions: list[Region | None] = ()) -> int:
     seeds = _seeds(engine, options["seed"], len(outputs)) if "seed" in options else None
     for index, clip in enumerate(outputs):
-        recipe = dict(options)
+        recipe = {**options, **made_on(engine.device)}  # the device and threads it ran on: the same bytes again
         if seeds is not None:  # drawn per output: each file is recreated alone with its own seed
             recipe.update(seed=seeds[index], count=1)
         metadata = clips.render_metadata(operation, model=model, model_hash=engine.model_hash, sources=sources,

@@ -14,6 +14,7 @@ from bridge import constants
 from bridge.engine import clips
 from bridge.engine.audio import Clip, read_audio
 from bridge.engine.checkpoints import LoadedModel, load_model
+from bridge.engine.devices import made_on
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.engine.engine import Engine
@@ -130,8 +131,9 @@ class Renderer:
         return clips.interpolate_clips(self.engine, a, b, count, guide_mode=self.guide_mode, **kwargs)
 
     def metadata(self, operation: str, sources, options: dict, **details) -> dict:
-        options = {**options, "precision": self.info.precision}
-        if options.get("guide"):  # guided: the mode it ran in, so the command recreates it on any machine
+        # the device and threads of this, the render thread: what the command needs for the same bytes
+        options = {**options, "precision": self.info.precision, **made_on(self.engine.device)}
+        if options.get("guide"):  # guided: the mode it ran in (auto picks by device), so the command names it
             options["guide_mode"] = self.guide_mode
         data = clips.render_metadata(operation, model=self.info.reference, model_hash=self.info.hash,
                                      sources=sources, options=options, **details)

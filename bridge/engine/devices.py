@@ -55,3 +55,17 @@ def hardware(device: torch.device) -> str:
     except OSError:
         pass
     return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def made_on(device: torch.device) -> dict:
+    """What a file's recreating command must name to render the same bytes as the render that made it, on
+    ``device`` (called in the thread that rendered, whose torch thread count is the one used): on the CPU, the
+    device and the thread count, {} elsewhere (``auto`` takes the GPU there is, and a command naming cuda would
+    fail on a machine without one).
+
+    Why: torch's CPU kernels split their sums by thread (and one thread takes bridge.engine.backends.cpu's
+    Winograd convolutions), so 1 and 2 threads differ in the last bits; a plain render then differs 70-106 dB
+    under its peak, but a guided one (a class, a decay target) can come out another sound: each step's
+    classifier gradient on a blurred estimate turns those bits into a different edit (docs/guidance.md, "The
+    same sound again")."""
+    return {"device": "cpu", "threads": torch.get_num_threads()} if device.type == "cpu" else {}

@@ -17,6 +17,7 @@ import torch
 from bridge.engine import clips
 from bridge.engine.audio import Clip, encode_wav
 from bridge.engine.checkpoints import load_model
+from bridge.engine.devices import made_on
 from bridge.engine.engine import Engine
 from bridge.engine.guides import registry
 from bridge.engine.regions import Region
@@ -86,7 +87,8 @@ class TaskRenderer:
                    **{key: s.get(key) for key in COMMAND_OPTIONS},
                    # as vary names them: finish only when off, loop only when on, guides only when given
                    "finish": None if s["finish"] == "on" else "off", "loop": True if s.get("loop") else None,
-                   "guide": s.get("guide") or None, "guide_mode": self.guide_mode if s.get("guide") else None}
+                   "guide": s.get("guide") or None, "guide_mode": self.guide_mode if s.get("guide") else None,
+                   **made_on(self.engine.device)}  # this worker's device and threads: vary then makes the same bytes
         metadata = clips.render_metadata("vary", model=s["model"], model_hash=self.engine.model_hash,
                                          sources=[path], options=options, regions=[region], index=1, of=1)
         data = encode_wav(clip, s["format"], metadata)

@@ -19,9 +19,10 @@ from bridge.engine.audio import read_audio, read_metadata
 from tests.cli.test_render_cli import FAST, REPO, written
 
 
-def dd_bridge(*args, config: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The command with its user config folder (and so its recipes folder) under ``config``."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", XDG_CONFIG_HOME=str(config))
+def dd_bridge(*args, config: Path, cwd: Path | None = None, threads: int = 1) -> subprocess.CompletedProcess:
+    """The command with its user config folder (and so its recipes folder) under ``config``; ``threads``: torch's
+    default count in it."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads), XDG_CONFIG_HOME=str(config))
     return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
@@ -67,9 +68,14 @@ def test_a_guided_variation_records_its_guides_and_is_made_again_to_the_bit(tmp_
     assert not np.array_equal(read_audio(plain).samples, read_audio(guided).samples)
     (tmp_path / "again").mkdir()
     command = shlex.split(metadata["command"])
-    assert command[0] == "dd-bridge"
-    again = written(dd_bridge(*command[1:], config=tmp_path / "no-recipes", cwd=tmp_path / "again"), 1)[0]
+    assert command[0] == "dd-bridge" and metadata["device"] == "cpu" and metadata["threads"] == 1
+    assert "--device cpu --threads 1" in metadata["command"]  # rendered with torch on one thread
+    # made again where torch would take two threads: the command names the one it ran on
+    again = written(dd_bridge(*command[1:], config=tmp_path / "no-recipes", cwd=tmp_path / "again", threads=2), 1)[0]
     assert np.array_equal(read_audio(again).samples, read_audio(guided).samples)
+    (tmp_path / "two").mkdir()  # ... which matters: on two threads the same command renders other bits
+    two = written(dd_bridge(*command[1:], "--threads", 2, config=tmp_path / "no-recipes", cwd=tmp_path / "two"), 1)[0]
+    assert not np.array_equal(read_audio(two).samples, read_audio(guided).samples)
     assert "--recipe" not in metadata["command"]  # stored as its guides: editing the recipe changes nothing
     assert "guide" not in read_metadata(plain)
 

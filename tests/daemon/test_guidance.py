@@ -9,6 +9,7 @@ import shlex
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from bridge.cli import main as cli_main
 from bridge.daemon.app import App
@@ -46,6 +47,10 @@ def test_a_guided_vary_is_answered_with_files_that_carry_the_guides(tmp_path, re
     assert command[command.index("--guide") + 1] == f"match=1:{target}"
     assert command.count("--guide") == 3 and f"match=1:{target}" in command
     assert command[command.index("--guide-mode") + 1] == "cheap"
+    # and where it ran: on the CPU a guided sound is the same sound again only on as many threads
+    assert meta["device"] == "cpu" and meta["threads"] == torch.get_num_threads()
+    assert command[command.index("--threads") + 1] == str(torch.get_num_threads())
+    assert command[command.index("--device") + 1] == "cpu"
     assert "guide" not in read_metadata(plain) and "--guide" not in read_metadata(plain)["command"]
     # The same seed with and without guides: the guides reached the render.
     assert not np.array_equal(soundfile.read(plain)[0], soundfile.read(guided)[0])

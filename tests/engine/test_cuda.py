@@ -8,10 +8,15 @@ would hide that the CUDA paths never ran, so there they fail instead.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from bridge.engine.audio import read_audio, read_metadata
 from bridge.engine.engine import Engine
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.training.train import Run, TrainingSettings
@@ -87,3 +92,26 @@ def test_a_bf16_training_step_on_cuda_moves_the_weights(tmp_path):
     assert any(not torch.equal(b, p.detach()) for b, p in zip(before, run.model.parameters()))
     run.save()
     assert (tmp_path / "state.pt").exists()
+
+
+def test_a_guided_sound_is_made_again_in_another_process(tmp_path, tiny_model_path):
+    """On a GPU a file's command names no device (``auto`` takes the GPU; one naming cuda would fail elsewhere), so
+    the same command in a new process, with its own compile and cuDNN's own choice of kernels, must give the same
+    samples: a guided render turns a last-bit difference into another sound (docs/guidance.md, "The same sound
+    again"). Eager, so what it checks is cuDNN's choice of kernels (``benchmark``), not inductor's. If this fails,
+    the CUDA backend needs deterministic kernels (bridge/engine/backends/cuda.py)."""
+    renders = []
+    for run in ("first", "again"):
+        out = tmp_path / run
+        result = subprocess.run([sys.executable, "-m", "bridge", "--quiet", "generate", "--model", str(tiny_model_path),
+                                 "--count", "2", "--seconds", "0.2", "--steps", "6", "--seed", "3",
+                                 "--guide", "class=1:tom", "--guide", "decay=1:0.1s", "--out", str(out)],
+                                capture_output=True, text=True, timeout=300,
+                                # eager: a compile costs minutes on a lent GPU (gpu/README.md); cuDNN still chooses
+                                env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]),
+                                         TORCH_COMPILE_DISABLE="1"))
+        assert result.returncode == 0, result.stderr
+        renders.append(sorted(out.glob("*.wav")))
+    assert len(renders[0]) == 2 and "--device" not in read_metadata(renders[0][0])["command"]
+    for first, again in zip(*renders):
+        assert np.array_equal(read_audio(first).samples, read_audio(again).samples), first.name
