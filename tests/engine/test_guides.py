@@ -302,6 +302,22 @@ def test_rises_read_a_clean_decay_as_even_and_a_pumping_tail_as_tens_of_db(drumk
     assert floor < 0.5  # 2 dB if the noise floor were counted
 
 
+def test_hits_count_a_second_hit_even_when_it_is_the_loudest(drumkits):
+    """A real tom is one hit; the same tom again 0.25 s later, 6 dB louder, is two, though rises (which reads
+    only after the loudest frame) sees an even fall; a pumping tail's 10 dB jumps are not hits; nor is a hit
+    over a wobbling noise floor."""
+    tom = to_model(read_audio(drumkits / "BJA_Pacific/TM2_07.aiff"), RATE)[:, :32768]
+    later = round(0.25 * RATE)
+    double = tom * 0.5 + F.pad(tom, (later, 0))[:, :tom.shape[-1]]
+    time = torch.arange(tom.shape[-1]) / RATE
+    pumped = tom * torch.where(time > 0.05, 10 ** (-10 / 20 * ((time * 4 / 0.68) % 1)), torch.ones_like(time))
+    quiet = torch.randn(2, tom.shape[-1], generator=torch.Generator().manual_seed(0)) * 10 ** (-60 / 20)
+    quiet[:, :2400] *= 10 ** (50 / 20)
+    batch = torch.stack([tom, double, pumped, quiet])
+    assert builtin.hits(batch, RATE).tolist() == [1, 2, 1, 1]
+    assert builtin.rises(double[None], RATE)[0] < builtin.SECOND_HIT_DB  # what rises misses
+
+
 # decay on the T60 itself, as the guide was before even_fall and longer: the squared distance of the T60 to a
 # target, minus the T60 without one
 RAISED = builtin.Measured("decay", "s", "", "", builtin.decay, builtin.DECAY.parse_target)

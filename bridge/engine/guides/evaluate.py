@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.engine import clips
-from bridge.engine.guides.builtin import SECOND_HIT_DB, GuideContext, rises
+from bridge.engine.guides.builtin import SECOND_HIT_DB, GuideContext, hits, rises
 from bridge.engine.guides.registry import GuideRequest, check
 
 DEFAULT_GUIDES = ("brightness=1", "brightness=-1", "decay=1:0.3s", "punch=1", "tuning=1:A1", "width=-1")
@@ -52,8 +52,9 @@ class GuideFigures:
     # Medians of builtin.rises (dB: how unevenly the sounds fall from their peak; pumping) without and with the
     # guide, then the shares of renders whose rises are over SECOND_HIT_DB (a second hit) without and with it: the
     # MMD rulers do not see a pumping tail (docs/guidance.md, "A tom at a note"), and a median does not see second
-    # hits in half the renders ("No second hit")
-    rises: tuple[float, float, float, float] | None = None
+    # hits in half the renders ("No second hit"); then the shares with two hits or more (builtin.hits: rises does
+    # not see a later hit that is the loudest)
+    rises: tuple[float, float, float, float, float, float] | None = None
 
     def progress(self, value: float) -> float:
         """How far the asked way ``value`` is: the measure (negated for a negative weight), or minus the distance
@@ -96,8 +97,9 @@ class GuideFigures:
         if self.judged_in_class is not None:
             line += ", {:.0f} % -> {:.0f} % by the judge".format(*(100 * v for v in self.judged_in_class))
         if self.rises is not None:
-            line += "; rises {:.1f} -> {:.1f} dB, over {:.0f} dB (a second hit) in {:.0f} % -> {:.0f} %".format(
-                *self.rises[:2], SECOND_HIT_DB, *(100 * share for share in self.rises[2:]))
+            line += ("; rises {:.1f} -> {:.1f} dB, over {:.0f} dB (a second hit) in {:.0f} % -> {:.0f} %, two hits "
+                     "or more in {:.0f} % -> {:.0f} %").format(*self.rises[:2], SECOND_HIT_DB,
+                                                              *(100 * share for share in self.rises[2:]))
         if self.best_of is not None:
             count, best = self.best_of
             beaten = _share([self.progress(g) > self.progress(b) for g, b in zip(self.guided, best)])
@@ -198,7 +200,8 @@ def evaluate(engine, requests: Sequence[GuideRequest], *, pairs: int = 32, secon
                                              **common))
         seconds_per_step = (time.perf_counter() - started) / (pairs * steps)
         guided_rises = _rises(guided, engine.sample_rate)
-        rises_of = (plain_rises[0], guided_rises[0], plain_rises[1], guided_rises[1])
+        rises_of = (plain_rises[0], guided_rises[0], plain_rises[1], guided_rises[1], plain_rises[2],
+                    guided_rises[2])
         # a recipe's guides are each read by their own measure on the same renders (one that has none is skipped)
         for request in guides:
             kind = kinds[request.name]
@@ -248,10 +251,12 @@ def _figures(engine, kind, request: GuideRequest, plain: torch.Tensor, guided: t
     return figure
 
 
-def _rises(audio: torch.Tensor, rate: int) -> tuple[float, float]:
-    """The median of builtin.rises over a set of renders [B, 2, L], and the share of them over SECOND_HIT_DB."""
+def _rises(audio: torch.Tensor, rate: int) -> tuple[float, float, float]:
+    """The median of builtin.rises over a set of renders [B, 2, L], the share of them over SECOND_HIT_DB, and the
+    share with two hits or more (builtin.hits)."""
     values = rises(audio, rate).tolist()
-    return statistics.median(values), _share([value > SECOND_HIT_DB for value in values])
+    return (statistics.median(values), _share([value > SECOND_HIT_DB for value in values]),
+            _share([count >= 2 for count in hits(audio, rate).tolist()]))
 
 
 def _audio(rendered) -> torch.Tensor:
