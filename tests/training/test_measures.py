@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from bridge.engine.engine import Engine
 from bridge.engine.samplers import SAMPLERS
@@ -95,6 +96,7 @@ def test_quality_table_and_baselines_run_for_a_real_network(kit, tiny_config):
     assert "floor" in table and "noise bursts" in table and "untrained" in table
     assert all(r.clicks >= 0 and r.clicks_error >= 0 for r in rows) and "clicks: lone spikes" in table
     assert all(r.rises >= 0 and r.rises_error >= 0 for r in rows) and "rises: dB a sound's level climbs" in table
+    assert all(0 <= r.hits <= 100 for r in rows) and "2 hits" in table.splitlines()[0]
 
 
 def test_jackknife_error_of_a_mean_is_the_textbook_standard_error():
@@ -177,10 +179,15 @@ def test_eval_rows_carry_how_unevenly_the_sounds_fall():
     noise = torch.randn(16, 2, length, generator=torch.Generator().manual_seed(4))
     hits = noise * torch.exp(-t / 0.1)
     pumped = hits * torch.where(t > 0.05, 10 ** (-10 / 20 * ((t * 8) % 1)), torch.ones_like(t))
+    # and the same hits again 0.2 s later, 6 dB louder: a second hit, which rises (after the loudest) reads as even
+    doubled = hits * 0.5 + F.pad(hits, (9600, 0))[..., :length]
     judge = evaluate.Judge(hits[:8], rate)
     even, pumping = judge.score("even", hits[8:]), judge.score("pumped", pumped[8:])
+    twice = judge.score("twice", doubled[8:])
     assert even.rises < 2 and pumping.rises > even.rises + 10, (even.rises, pumping.rises)
-    assert "rises" in evaluate.format_table([even, pumping])
+    assert even.hits == pumping.hits == 0 and twice.hits == 100 and twice.rises < 2, (twice.hits, twice.rises)
+    table = evaluate.format_table([even, pumping, twice])
+    assert "rises" in table and "2 hits: the share of sounds with a second hit" in table
 
 
 def test_real_kicks_are_as_drum_like_as_real_drums_when_judged_against_real_kicks(drumkits):
