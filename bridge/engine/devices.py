@@ -64,7 +64,7 @@ def made_on(device: torch.device) -> dict:
     fail on a machine without one).
 
     Why: torch's CPU kernels split their sums by thread (and one thread takes bridge.engine.backends.cpu's
-    Winograd convolutions), so 1 and 2 threads differ in the last bits; a plain render then differs 70-106 dB
+    Winograd convolutions), so 1 and 2 threads differ in the last bits; a plain render then differs 77-106 dB
     under its peak, but a guided one (a class, a decay target) can come out another sound: each step's
     classifier gradient on a blurred estimate turns those bits into a different edit (docs/guidance.md, "The
     same sound again")."""
