@@ -77,7 +77,10 @@ def test_a_press_cuts_the_sound_with_a_fade_and_no_click(player, recorder):
     out = capture.at(start, len(held))  # from the held tone's first sample to the end of the recording
     # Where the second sound came in: the first sample that is no longer the held tone alone.
     cut = int(np.flatnonzero(np.abs(out - held[: len(out)]).max(axis=1) > TOLERANCE)[0])
-    assert 0.25 * rate < cut < 1.0 * rate  # the press cut it: the held tone had over a second left
+    # The press cut it: after the second press on the server's clock, with over a second of the held tone left.
+    # Not "0.3 s of frames after the first sound": the first play can leave later after its press than the second
+    # (once, on CI, 0.1 s later: the cut came 0.197 s into the held tone), and that is no fault of the cut.
+    assert 0 < cut < 1.0 * rate
     assert capture.time_of(start + cut) >= second_press
     ramp = (fade - np.arange(1, fade + 1, dtype=np.float32)) / fade
     np.testing.assert_allclose(out[cut: cut + fade], held[cut: cut + fade] * ramp[:, None] + new[:fade],
