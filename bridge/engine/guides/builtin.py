@@ -114,7 +114,7 @@ def rises(audio: torch.Tensor, rate: int) -> torch.Tensor:
     flams and a pumping tail read tens of dB (a decay target of 1.5 s on toms: 23-40). Not a guide: a measure for
     the rulers, which pool spectra and envelopes over a sound and do not see pumping (docs/guidance.md, "A tom at
     a note")."""
-    level = smoothed(10 * torch.log10(frame_energy(audio, rate).clamp(min=1e-30)))
+    level = frame_level(audio, rate)
     frames = torch.arange(level.shape[-1], device=audio.device)
     peak, at = level.max(-1, keepdim=True)
     steps = level.diff(dim=-1).clamp(min=0)
@@ -128,7 +128,7 @@ def hits(audio: torch.Tensor, rate: int) -> torch.Tensor:
     hit's top, within HITS_WITHIN_DB of the loudest. ``rises`` reads only after the loudest frame, so a sound whose
     later hit is its loudest reads as falling evenly: plain new sounds had two hits in 3 of 32 where rises saw 1
     (real one-shots of six held-out kits: 0 of 136; docs/guidance.md, "No second hit"). A ruler, not a guide."""
-    levels = smoothed(10 * torch.log10(frame_energy(audio, rate).clamp(min=1e-30))).tolist()
+    levels = frame_level(audio, rate).tolist()
     return torch.tensor([_hits(level) for level in levels], dtype=torch.long)
 
 
@@ -149,6 +149,11 @@ def _hits(level: list[float]) -> int:
 
 HIT_DB = 12.0  # a dip and a rise this deep make two hits: twice a real drum's own ripple (FALL_MARGIN_DB)
 HITS_WITHIN_DB = 30.0  # what lies further under the loudest is a tail's wobble, not a hit
+
+
+def frame_level(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """[B, frames] dB: each sound's ``frame_energy``, ``smoothed``: the level ``rises`` and ``hits`` read."""
+    return smoothed(10 * torch.log10(frame_energy(audio, rate).clamp(min=1e-30)))
 
 
 def smoothed(level: torch.Tensor) -> torch.Tensor:
