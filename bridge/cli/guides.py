@@ -1,5 +1,6 @@
 """`dd-bridge guides`: the guides installed (built-in and plug-ins), with their units and targets, and the saved
-recipes; `dd-bridge eval-guides`: how far each moves its measure on a model (docs/guidance.md)."""
+recipes; `dd-bridge save-recipe`: guides saved as a recipe by name; `dd-bridge eval-guides`: how far each moves its
+measure on a model (docs/guidance.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from bridge import constants
 from bridge.cli.arguments import bounded_int
-from bridge.cli.render import guide_request, model_options, open_engine, recipes_folder, setting
+from bridge.cli.render import guide_request, guide_requests, model_options, open_engine, recipes_folder, setting
+from bridge.daemon import steering
 from bridge.engine.guides import evaluate, recipes, registry
 from bridge.errors import ConfigError
 from bridge.training.data import OneShots, scan
@@ -19,6 +21,18 @@ def register(subparsers) -> None:
                                    description="List the guides --guide NAME=WEIGHT[:TARGET] takes, with their "
                                                "units and targets, and the recipes --recipe NAME finds.")
     guides.set_defaults(run=run_guides)
+
+    save = subparsers.add_parser("save-recipe", help="save guides as a recipe by name",
+                                 description="Save the guides as a recipe NAME in the recipes folder, for --recipe "
+                                             "NAME here, recipe=NAME in the service and the DAWs' Recipe menus. A "
+                                             "recipe of that name there is never replaced.")
+    save.add_argument("name", metavar="NAME", help="the recipe's name (letters, digits, ' .-_')")
+    save.add_argument("--guide", action="append", type=guide_request, default=[], metavar="NAME=WEIGHT[:TARGET]",
+                      help="a guide of the recipe, repeatable, as generate and vary take it")
+    save.add_argument("--recipe", default=None, metavar="NAME|FILE",
+                      help="start from this recipe's guides (the --guide options add to them)")
+    save.add_argument("--description", default="", metavar="TEXT", help="what the recipe makes, in a few words")
+    save.set_defaults(run=run_save_recipe)
 
     figures = subparsers.add_parser("eval-guides", help="how far each guide moves its measure",
                                     description="Render PAIRS new sounds with and without each guide (the same "
@@ -71,6 +85,16 @@ def run_guides(args) -> int:
         print(f"  {name}: {' '.join('--guide ' + request.text for request in recipe.guides)}"
               f"{' (yours in that folder is used)' if name in saved else ''}")
         print(f"    {recipe.description}")
+    return 0
+
+
+def run_save_recipe(args) -> int:
+    """Each guide is built once on silence first (steering.checked, as the service checks them): a typo is one line
+    and no file."""
+    requests = steering.checked(tuple(guide_requests(args)), constants.DEFAULT_SAMPLE_RATE, True)
+    path = recipes.save_recipe(args.name, requests, recipes_folder(), args.description)
+    print(f"saved recipe {args.name}: {' '.join('--guide ' + request.text for request in requests)}")
+    print(f"  {path}")
     return 0
 
 

@@ -190,6 +190,11 @@ def run_send(args) -> int:
         lines, code = ["done", *paths], EXIT_OK
         for path in paths:
             print(path)
+    elif reply.address == "/dd/recipes":  # one name a line: a recipe's name may hold spaces
+        names = [str(arg) for arg in reply.args]
+        lines, code = ["ok", *names], EXIT_OK
+        for name in names:
+            print(name)
     else:
         words = [str(arg) for arg in reply.args]
         lines, code = ["ok", *words], EXIT_OK

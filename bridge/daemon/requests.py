@@ -122,6 +122,21 @@ class Status(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Recipes(Request):
+    """The recipes a render takes by name (the recipes folder's and the built-ins), for a DAW's menu."""
+
+    address = "/dd/recipes"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SaveRecipe(Request):
+    """The settings' guides (recipe included, as renders use them) saved as a new recipe file of this name."""
+
+    name: str
+    address = "/dd/save_recipe"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cancel(Request):
     address = "/dd/cancel"
 

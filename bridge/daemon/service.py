@@ -22,7 +22,7 @@ from bridge import __version__, constants
 from bridge.daemon import requests as rq
 from bridge.daemon import steering
 from bridge.daemon.audition import Audition
-from bridge.daemon.config import Config
+from bridge.daemon.config import Config, recipes_folder
 from bridge.daemon.jobs import (Busy, ExtendJob, GenerateJob, InterpolateJob, ModelJob, PrefetchJob, RepaintJob,
                                 Reply, VaryJob, Waiter, client_of)
 from bridge.daemon.output import Output
@@ -34,6 +34,7 @@ from bridge.daemon.stats import Stats
 from bridge.daemon.worker import Worker
 from bridge.daemon.writer import SampleFolder, discard
 from bridge.engine.audio import resolve_region
+from bridge.engine.guides import recipes
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.errors import AudioError, BridgeError, ConfigError
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 RENDER_KEYS = ("noise", "steps", "sampler", "seed", "guide", "recipe")  # they change the audio: prefetch goes stale
 GUIDANCE_KEYS = ("guide", "recipe")
+# A DAW's menu lists at most this many recipe names (100 characters at most each: the reply stays a few kB)
+MAX_RECIPES_LISTED = 200
 
 
 class Service:
@@ -63,6 +66,7 @@ class Service:
             rq.Interpolate: self._on_interpolate, rq.Set: self._on_set, rq.Cancel: self._on_cancel,
             rq.Keep: self._on_keep, rq.Play: self._on_play,
             rq.Repaint: self._on_repaint, rq.Extend: self._on_extend, rq.GuideWeight: self._on_guide_weight,
+            rq.Recipes: self._on_recipes, rq.SaveRecipe: self._on_save_recipe,
         }
         self.status_extras["audio"] = self.audition.status
 
@@ -156,6 +160,20 @@ class Service:
 
     def _on_status(self, request: rq.Status, reply: Reply):
         reply("/dd/status", json.dumps(self.status(), separators=(",", ":")))
+
+    def _on_recipes(self, request: rq.Recipes, reply: Reply):
+        reply("/dd/recipes", *recipes.names(recipes_folder())[:MAX_RECIPES_LISTED])
+
+    def _on_save_recipe(self, request: rq.SaveRecipe, reply: Reply):
+        """What a producer dialled in, kept by name: the settings' guides as renders use them (their recipe's and
+        their own, in the order they act), written as a new file in the recipes folder (never over one)."""
+        with self.state.lock:
+            guides = self.state.guides
+        if not guides:
+            raise ConfigError(f"recipe {request.name!r} not saved: no guides are set (turn a dial, pick a Class, "
+                              "or /dd/set guide first)")
+        path = recipes.save_recipe(request.name, guides, recipes_folder())
+        reply("/dd/ack", "save_recipe", request.name, str(path))
 
     def _on_select(self, request: rq.Select, reply: Reply):
         source = open_source(request.path, request.region)

@@ -145,6 +145,13 @@ def as_recipe(key: str, value) -> str | None:
     """A guidance recipe: a name in the recipes folder or a YAML file's full path; off, none or empty: none."""
     if value is None or (isinstance(value, str) and value.strip().lower() in OFF):
         return None
+    return as_name(key, value)
+
+
+def as_name(key: str, value) -> str:
+    """A name, such as a recipe's: a name of digits (808) comes as a number from Max and `dd-bridge send`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
     return as_text(key, value)
 
 

@@ -49,6 +49,34 @@ def test_guides_lists_every_guide_with_its_unit_and_the_recipes(tmp_path):
         assert line in result.stdout, result.stdout
 
 
+def test_save_recipe_saves_guides_by_name_that_a_render_then_takes(tmp_path, tiny_model_path, drumkits):
+    """`dd-bridge save-recipe NAME` writes NAME.yaml in the recipes folder from a recipe and --guide options (in the
+    order they act), `dd-bridge guides` lists it, and `--recipe NAME` renders those guides. A taken name, a bad guide
+    or name, or nothing to save: one line, and the folder as it was."""
+    config = tmp_path / "config"
+    made = dd_bridge("save-recipe", "short dark", "--guide", "decay=-1@0.2-1", "--recipe", "dark-kick",
+                     "--description", "a short dark kick", config=config)
+    assert made.returncode == 0, made.stderr
+    path = config / "dd-bridge" / "recipes" / "short dark.yaml"
+    assert made.stdout.splitlines() == ["saved recipe short dark: --guide class=1:kick --guide brightness=-0.5 "
+                                        "--guide decay=-1@0.2-1", f"  {path}"]
+    saved = path.read_bytes()
+    assert "recipes in" in dd_bridge("guides", config=config).stdout and ": short dark" in \
+        dd_bridge("guides", config=config).stdout
+    for args, words in ((["short dark", "--guide", "punch=1"], "already saved"),
+                        (["other", "--guide", "sparkle=1"], "no guide named 'sparkle'"),
+                        (["a/b", "--guide", "punch=1"], "short text"),
+                        (["empty"], "no guides to save")):
+        result = dd_bridge("save-recipe", *args, config=config)
+        assert result.returncode != 0 and words in result.stderr.strip().splitlines()[-1], result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert path.read_bytes() == saved and [p.name for p in path.parent.iterdir()] == [path.name]
+    kick = drumkits / "VariBreaks/VP Kick 1.flac"
+    rendered = written(dd_bridge("vary", kick, "--model", tiny_model_path, "--count", 1, "--recipe", "short dark",
+                                 "--out", tmp_path / "out", *FAST, config=config), 1)[0]
+    assert read_metadata(rendered)["guide"] == ["class=1:kick", "brightness=-0.5", "decay=-1@0.2-1"]
+
+
 def test_a_guided_variation_records_its_guides_and_is_made_again_to_the_bit(tmp_path, tiny_model_path, drumkits):
     kick = drumkits / "VariBreaks/VP Kick 1.flac"
     other = drumkits / "VariBreaks/VP Hat 1 Cl.flac"

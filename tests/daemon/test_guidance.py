@@ -196,3 +196,36 @@ def test_a_guided_prefetched_variation_is_recreated_by_its_command(tmp_path, dru
     assert cli_main(command[1:] + ["--out", str(again)]) == 0
     [made] = sorted(again.glob("*.wav"))
     assert np.array_equal(soundfile.read(made)[0], soundfile.read(path)[0])
+
+
+def test_what_is_dialled_in_is_saved_as_a_recipe_listed_and_rendered_by_name(tmp_path, renderer, drum, config_home):
+    """/dd/save_recipe keeps the settings' guides (their recipe's and their own, in the order they act) as a new file
+    in the recipes folder; /dd/recipes then lists it beside the built-ins, and recipe=NAME renders those guides.
+    A name taken, a bad name, no guides: one /dd/error line each, and the file there is left as it was."""
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        listed = svc.ask("/dd/recipes")
+        assert listed.address == "/dd/recipes" and list(listed.args) == ["dark-kick", "ringing-tom"]
+        refused = svc.ask("/dd/save_recipe", "nothing yet")
+        assert refused.address == "/dd/error" and "no guides are set" in refused.args[1]
+        assert not (config_home / "recipes").exists()
+
+        assert svc.ask("/dd/set", "recipe", "dark-kick").address == "/dd/ack"
+        assert svc.ask("/dd/set", "guide", "decay=-1@0.2-1").address == "/dd/ack"
+        saved = svc.ask("/dd/save_recipe", "My short kick")
+        path = config_home / "recipes" / "My short kick.yaml"
+        assert saved.address == "/dd/ack" and saved.args == ("save_recipe", "My short kick", str(path))
+        written = path.read_bytes()
+        assert list(svc.ask("/dd/recipes").args) == ["dark-kick", "My short kick", "ringing-tom"]
+
+        for name, expected in (("My short kick", "already saved"), ("../up", "short text"), ("", "non-empty")):
+            answer = svc.ask("/dd/save_recipe", name)
+            assert answer.address == "/dd/error" and expected in answer.args[1] and "\n" not in answer.args[1], answer
+        assert path.read_bytes() == written and sorted(p.name for p in path.parent.iterdir()) == [path.name]
+        assert svc.ask("/dd/save_recipe", 808).args[:2] == ("save_recipe", "808")  # digits: a number from Max
+        assert svc.ask("/dd/set", "recipe", 808).args == ("set", "recipe", "808")
+
+        assert svc.ask("/dd/set", "recipe", "off").address == "/dd/ack"
+        assert svc.ask("/dd/set", "guide", "off").address == "/dd/ack"
+        by_name = svc.ask("/dd/vary", str(drum), 1, "seed=3", "recipe=My short kick").args[1]
+        assert svc.ask("/dd/recipes", "token=x").address == "/dd/recipes"  # a token is not an argument
+    assert read_metadata(by_name)["guide"] == ["class=1:kick", "brightness=-0.5", "decay=-1@0.2-1"]

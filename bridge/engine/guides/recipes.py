@@ -10,7 +10,8 @@ guides:
 A recipe is named by its file (``--recipe FILE``) or by its name, a file ``NAME.yaml`` in the recipes folder
 (``<user config dir>/dd-bridge/recipes``, beside config.yaml), else one of the recipes that ship (``BUILT_IN``).
 Files are read through bridge.files' YAML reader: regular files only, bounded, no aliases; every problem is one
-line naming the file.
+line naming the file. ``save_recipe`` writes a new one (from the CLI's `dd-bridge save-recipe`, the service's
+``/dd/save_recipe``: what a producer dialled in, saved by name) and never replaces a file that is there.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from bridge.engine.guides.registry import GuideRequest, parse_request
 from bridge.errors import ConfigError
-from bridge.files import read_yaml, shown
+from bridge.files import create_new, read_yaml, reason, shown
 
 SUFFIXES = (".yaml", ".yml")
 _NAME = re.compile(r"[\w][\w .-]{0,99}")
@@ -114,6 +117,36 @@ def _guide(item: object) -> GuideRequest:
         raise ConfigError(f"{item['guide']}: range must be [from, to], noise levels in 0..1, got {shown(span)}")
     return GuideRequest(item["guide"].lower(), float(weight), None if target is None else str(target),
                         float(span[0]), float(span[1]))
+
+
+def save_recipe(name: str, guides: tuple[GuideRequest, ...] | list[GuideRequest], folder: Path,
+                description: str = "") -> Path:
+    """A new recipe file ``NAME.yaml`` in ``folder`` (made if missing) holding ``guides`` in the --guide form, which
+    ``load_recipe(name)`` reads back as the same guides. A recipe of that name there already is never replaced (a
+    producer's file is theirs: delete it, or pick another name); a built-in's name is taken, and the file is then
+    the one used (as an edit of a built-in is). ConfigError, one line, for anything else."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.strip() != name:
+        raise ConfigError(f"a recipe's name is a short text (letters, digits, ' .-_'), got {shown(name)}")
+    if not guides:
+        raise ConfigError(f"recipe {shown(name)}: no guides to save (a recipe is one guide or more)")
+    there = [folder / f"{name}{suffix}" for suffix in SUFFIXES if (folder / f"{name}{suffix}").exists()]
+    if there:
+        raise ConfigError(f"a recipe named {shown(name)} is already saved ({there[0]}); not replacing it: pick "
+                          "another name, or delete that file first")
+    data = {"name": name, **({"description": description} if description else {}),
+            "guides": [request.text for request in guides]}
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+    parse_recipe(yaml.safe_load(text), Path(f"<recipe {name}>"))  # it reads back, or nothing is written
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return create_new(folder / f"{name}.yaml", text.encode(), ConfigError)
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot save a recipe there ({reason(error)})") from None
+
+
+def names(folder: Path) -> list[str]:
+    """Every recipe a render takes by name: the ones saved in ``folder`` and the built-ins, each once, sorted."""
+    return sorted(set(recipe_names(folder)) | set(BUILT_IN), key=str.lower)
 
 
 def recipe_names(folder: Path) -> list[str]:

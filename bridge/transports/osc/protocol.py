@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bridge import constants
 from bridge.daemon import requests as rq
-from bridge.daemon.settings import as_int, as_text, validate
+from bridge.daemon.settings import as_int, as_name, as_text, validate
 from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
 
@@ -22,7 +22,7 @@ MAX_ERROR = 300  # characters of an error message about a request
 TOKEN = "token="  # the shared secret, on any request, anywhere after the request id (docs/osc.md)
 
 # Replies that end a request: a client waiting for one request stops at the first of these.
-FINAL_REPLIES = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/status", "/dd/hello", "/dd/error")
+FINAL_REPLIES = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/status", "/dd/hello", "/dd/recipes", "/dd/error")
 
 
 class ProtocolError(ConfigError):
@@ -180,6 +180,11 @@ def _set(args: list, options: rq.Options, request_id: str | None) -> rq.Set:
     return rq.Set(request_id=request_id, key=key, value=validate(key, args[1]))
 
 
+def _save_recipe(args: list, options: rq.Options, request_id: str | None) -> rq.SaveRecipe:
+    _arity(args, 1, 1)
+    return rq.SaveRecipe(request_id=request_id, name=as_name("name", args[0]))
+
+
 def _keep(args: list, options: rq.Options, request_id: str | None) -> rq.Keep:
     _arity(args, 0, 1)
     return rq.Keep(request_id=request_id, count=_optional("count", args, 0))
@@ -220,6 +225,8 @@ ADDRESSES = {
     "/dd/extend": Address("/dd/extend <path> [count] [seconds] [bars=N bpm=B] [start=S end=E] [key=value ...]",
                           _extend),
     "/dd/set": Address(f"/dd/set <key> <value> (keys: {', '.join(rq.SET_KEYS)})", _set, options=False),
+    "/dd/recipes": Address("/dd/recipes", _bare(rq.Recipes)),
+    "/dd/save_recipe": Address("/dd/save_recipe <name>", _save_recipe, options=False),
 }
 
 
