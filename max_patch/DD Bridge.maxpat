@@ -85,8 +85,10 @@
 					"id": "obj-js",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 5,
+					"numoutlets": 7,
 					"outlettype": [
+						"",
+						"",
 						"",
 						"",
 						"",
@@ -1635,19 +1637,19 @@
 			{
 				"box": {
 					"id": "obj-guide-recipe",
-					"maxclass": "live.menu",
+					"maxclass": "umenu",
 					"numinlets": 1,
 					"numoutlets": 3,
 					"outlettype": [
+						"int",
 						"",
-						"",
-						"float"
+						""
 					],
 					"patching_rect": [
 						1960,
 						140,
 						100,
-						15
+						22
 					],
 					"presentation": 1,
 					"presentation_rect": [
@@ -1656,27 +1658,16 @@
 						132,
 						15
 					],
-					"parameter_enable": 1,
 					"varname": "Recipe",
-					"saved_attribute_attributes": {
-						"valueof": {
-							"parameter_longname": "Recipe",
-							"parameter_shortname": "Recipe",
-							"parameter_type": 2,
-							"parameter_modmode": 0,
-							"parameter_enum": [
-								"off",
-								"dark-kick",
-								"ringing-tom"
-							],
-							"parameter_mmax": 2,
-							"parameter_initial_enable": 1,
-							"parameter_initial": [
-								0
-							],
-							"parameter_info": "A saved set of guides the service renders with the dials, Class and Note; off: none"
-						}
-					}
+					"items": [
+						"off",
+						",",
+						"dark-kick",
+						",",
+						"ringing-tom"
+					],
+					"parameter_enable": 0,
+					"hint": "A saved set of guides the service renders with the dials, Class and Note: your saved recipes and the ones that ship; off: none"
 				}
 			},
 			{
@@ -1835,6 +1826,187 @@
 						22
 					],
 					"text": "prepend class_amount"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-recipe-kept",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						2100,
+						140,
+						150,
+						22
+					],
+					"text": "pattr recipe_kept",
+					"varname": "Recipe Kept",
+					"parameter_enable": 1,
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Recipe Kept",
+							"parameter_shortname": "Recipe",
+							"parameter_type": 3,
+							"parameter_invisible": 1,
+							"parameter_info": "The Recipe menu's recipe, by name, kept with the set"
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-recipe-kept",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2100,
+						200,
+						130,
+						22
+					],
+					"text": "prepend recipe_kept"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-recipe-name",
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"int",
+						""
+					],
+					"patching_rect": [
+						2280,
+						100,
+						120,
+						22
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						558,
+						153,
+						96,
+						14
+					],
+					"lines": 1,
+					"keymode": 1,
+					"text": "",
+					"hint": "A name for the guides dialled in now: Return or Save keeps them as a recipe"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-button-save-recipe",
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						2420,
+						60,
+						40,
+						18
+					],
+					"text": "Save",
+					"presentation": 1,
+					"presentation_rect": [
+						658,
+						153,
+						32,
+						14
+					],
+					"parameter_enable": 1,
+					"varname": "Save Recipe",
+					"mode": 0,
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Save Recipe",
+							"parameter_shortname": "Save",
+							"parameter_type": 2,
+							"parameter_modmode": 0,
+							"parameter_enum": [
+								"val1",
+								"val2"
+							],
+							"parameter_mmax": 1,
+							"parameter_info": "Saves the guides dialled in now (Character and Recipe) as a recipe of the name beside it",
+							"parameter_initial_enable": 0
+						}
+					}
+				}
+			},
+			{
+				"box": {
+					"id": "obj-sel-save-recipe",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"bang",
+						""
+					],
+					"patching_rect": [
+						2420,
+						90,
+						50,
+						22
+					],
+					"text": "sel 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-route-recipe-name",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						2280,
+						140,
+						70,
+						22
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-prepend-save-recipe",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280,
+						200,
+						130,
+						22
+					],
+					"text": "prepend save_recipe"
 				}
 			}
 		],
@@ -2510,6 +2682,114 @@
 						0
 					]
 				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-js",
+						5
+					],
+					"destination": [
+						"obj-guide-recipe",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-js",
+						6
+					],
+					"destination": [
+						"obj-recipe-kept",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-recipe-kept",
+						0
+					],
+					"destination": [
+						"obj-prepend-recipe-kept",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-prepend-recipe-kept",
+						0
+					],
+					"destination": [
+						"obj-js",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-button-save-recipe",
+						0
+					],
+					"destination": [
+						"obj-sel-save-recipe",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-sel-save-recipe",
+						0
+					],
+					"destination": [
+						"obj-recipe-name",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-recipe-name",
+						0
+					],
+					"destination": [
+						"obj-route-recipe-name",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-route-recipe-name",
+						0
+					],
+					"destination": [
+						"obj-prepend-save-recipe",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-prepend-save-recipe",
+						0
+					],
+					"destination": [
+						"obj-js",
+						0
+					]
+				}
 			}
 		],
 		"parameters": {
@@ -2608,14 +2888,19 @@
 				"Amount",
 				0
 			],
-			"obj-guide-recipe": [
-				"Recipe",
-				"Recipe",
-				0
-			],
 			"obj-guide-note": [
 				"Note",
 				"Note",
+				0
+			],
+			"obj-recipe-kept": [
+				"Recipe Kept",
+				"Recipe",
+				0
+			],
+			"obj-button-save-recipe": [
+				"Save Recipe",
+				"Save",
 				0
 			],
 			"inherited_shortname": 1

@@ -1,21 +1,23 @@
 // DD Bridge for Ableton Live: the device's logic, run by Max's `js` object (ES5).
 // Inlet 0 takes the device's messages (init, noise, count, steps, target, trigger_low, trigger_high, audition, guide,
-// class_menu, class_amount, recipe_menu, note_menu, note, vary, generate, interpolate, extend, repaint, keep, cancel)
-// and the service's replies as `osc <address> <args...>`
+// class_menu, class_amount, recipe_menu, recipe_kept, save_recipe, note_menu, note, vary, generate, interpolate, extend,
+// repaint, keep, cancel) and the service's replies as `osc <address> <args...>`
 // (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
 // new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
-// out of the MIDI stream. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
+// out of the MIDI stream, outlet 5 the Recipe menu (its items), outlet 6 the pattr that keeps its recipe in the set. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
 "use strict";
 
 autowatch = 0;
 inlets = 1;
-outlets = 5;
+outlets = 7;
 
 var OUT_OSC = 0;
 var OUT_STATUS = 1;
 var OUT_FILES = 2;
 var OUT_RECEIVE = 3;
 var OUT_TRIGGER = 4;
+var OUT_RECIPE_MENU = 5;
+var OUT_RECIPE_KEPT = 6;
 
 var PING_INTERVAL_MS = 2000;
 var MISSED_PONGS_BEFORE_DOWN = 2;  // about 4 s without an answer means the service is not running
@@ -47,12 +49,13 @@ var GUIDE_SEND_DELAY_MS = 200;
 // order after its first item, off. Its Amount dial spans the guide's 0..2 (0 off; 1 in a new set).
 var CLASS_NAMES = ["kick", "snare", "hat", "tom", "cymbal", "clap", "perc"];
 var CLASS_AMOUNT_LIMIT = 2;
-// The Recipe menu: the recipes that ship with the service (BUILT_IN in bridge/engine/guides/recipes.py; `dd-bridge
-// guides` lists them), in the menu's order after its first item, off. The service renders a recipe's guides with
-// the dials' and Class's in one order of its own (class, then shape, then note). A producer's own recipe of the
-// same name in the recipes folder is the one used; other saved recipes are reached by name from REAPER's Settings,
-// `dd-bridge send /dd/set recipe NAME` or the config.
-var RECIPE_NAMES = ["dark-kick", "ringing-tom"];
+// The Recipe menu: off, then every recipe the service takes by name (`/dd/recipes`: the producer's saved ones and
+// the ones that ship), asked at every connection and after a save; until the service answers, the ones that ship
+// (BUILT_IN in bridge/engine/guides/recipes.py). The service renders a recipe's guides with the dials' and Class's
+// in one order of its own (class, then shape, then note). The menu's items follow the recipes folder, so the set
+// keeps the recipe by name (a pattr, `recipe_kept`), never by its place in the menu.
+var BUILT_IN_RECIPES = ["dark-kick", "ringing-tom"];
+var RECIPE_OFF = "off";  // the menu's first item, and the name kept for none
 // The Note menu: off, then MIDI notes NOTE_LOWEST.. (NOTE_COUNT of them: 24-59, where kicks', toms' and 808s'
 // fundamentals lie), named as Live names them (C3 = MIDI 60, so its A0 is the service's A1, 55 Hz). A note goes out as
 // the service's `tuning` guide at weight 1 with the MIDI number as target (`tuning=1:33`): no names to confuse.
@@ -81,7 +84,11 @@ var state = {
   heldTriggers: {},   // trigger notes held down: a chord is one press
   canCreateClips: false,
   liveVersion: "",
-  recipeSent: ""       // the recipe as the service has it from this device: "" for none (or the service's own)
+  recipeSent: "",      // the recipe as the service has it from this device: "" for none (or the service's own)
+  recipeNames: BUILT_IN_RECIPES.slice(),  // the Recipe menu's items after off, as shown
+  recipesAsked: null,  // the id of the /dd/recipes waiting for its answer
+  saving: {},          // request id -> the recipe name a /dd/save_recipe saves
+  keeping: false       // the Recipe's name is on its way to the pattr that keeps it
 };
 var selectionObserver = null;
 var pingTask = null;
@@ -107,6 +114,7 @@ function init() {
   pingTask.interval = PING_INTERVAL_MS;
   pingTask.repeat();
   guideTask = new Task(sendGuides, this);
+  showRecipeMenu();
   if (!state.canCreateClips) {
     outlet(OUT_FILES, "set", "Live " + state.liveVersion + ": new files are listed here to drag in from Live's browser " +
       "(Live 12.0.5 and later get them as clips)");
@@ -180,10 +188,48 @@ function note_menu(index) {
   guidesChanged();
 }
 
-// The Recipe menu (its item's index; 0 is off): sent with the Character guides, just before them, when it changed.
+// The Recipe menu (its item's index; 0 is off): sent with the Character guides, just before them, when it changed,
+// and kept with the set by name.
 function recipe_menu(index) {
-  settings.recipe = menuItem(RECIPE_NAMES, index);
+  settings.recipe = menuItem(state.recipeNames, index);
+  state.keeping = true;  // the pattr passes what it keeps on, back to recipe_kept: not a recall
+  outlet(OUT_RECIPE_KEPT, settings.recipe || RECIPE_OFF);
+  state.keeping = false;
   guidesChanged();
+}
+
+// The recipe the set kept (the pattr, as Live loads the set; and its echo of a pick, which changes nothing).
+function recipe_kept() {
+  var name = words(arguments);
+  name = name === RECIPE_OFF ? "" : name;
+  if (state.keeping || name === settings.recipe) {
+    return;
+  }
+  settings.recipe = name;
+  showRecipeMenu();
+  guidesChanged();
+}
+
+// Save (or Return in the name field): the guides the service renders with now, the Character section's and the
+// Recipe's, saved as a new recipe of the name typed (never over one of that name: the service refuses it).
+function save_recipe() {
+  var name = words(arguments);
+  if (!name || name === "bang") {
+    fail("Save recipe: type a name for it beside Save first");
+    return;
+  }
+  if (!state.connected) {
+    fail("Save recipe: the service is not running");
+    return;
+  }
+  if (guideQueued) {
+    guideTask.cancel();
+    sendGuides();  // a turn not yet sent: the service saves what is heard now
+  }
+  state.saving[send("/dd/save_recipe", [name])] = name;
+  state.lastError = "";
+  state.notice = "saving recipe " + name;
+  showStatus();
 }
 
 function note(pitch, velocity) {
@@ -347,6 +393,7 @@ var REPLIES = {
     if (!state.connected) {
       state.connected = true;
       sendCurrentSettings();
+      askRecipes();
     }
     showStatus();
   },
@@ -372,7 +419,23 @@ var REPLIES = {
     placeTask.schedule(0);
     showStatus();
   },
+  "/dd/recipes": function (id, args) {
+    if (!id || id !== state.recipesAsked) {
+      return;  // another client's list
+    }
+    state.recipesAsked = null;
+    state.recipeNames = args.map(String).filter(function (name) { return name !== "" && name !== RECIPE_OFF; });
+    showRecipeMenu();
+  },
   "/dd/ack": function (id, args) {
+    if (state.saving[id] !== undefined) {
+      var name = state.saving[id];
+      delete state.saving[id];
+      state.notice = "saved recipe " + name + ": in the Recipe menu";
+      showStatus();
+      askRecipes();
+      return;
+    }
     var job = state.pending[id];
     if (job && job.kind === "vary" && String(args[0]) === "vary" && String(args[1]) === "heard") {
       // Audition: the press is answered by ear, its variations held back until Keep.
@@ -386,6 +449,16 @@ var REPLIES = {
     delete state.acknowledged[id];
   },
   "/dd/error": function (id, args) {
+    if (state.saving[id] !== undefined) {
+      delete state.saving[id];
+      state.notice = "";
+      fail("Save recipe: " + args.slice(1).join(" "));
+      return;
+    }
+    if (id && id === state.recipesAsked) {
+      state.recipesAsked = null;  // an older service without /dd/recipes: the menu keeps the ones that ship
+      return;
+    }
     if (state.acknowledged[id]) {
       var what = state.acknowledged[id];
       delete state.acknowledged[id];
@@ -900,6 +973,8 @@ function dropPending() {
   }
   state.pending = {};
   state.acknowledged = {};
+  state.saving = {};
+  state.recipesAsked = null;
 }
 
 // A render request, waiting for its /dd/done <answer> (the kind itself, or `vary` for a keep). extra: answer,
@@ -981,6 +1056,26 @@ function guideText() {
   return parts.length ? parts.join(";") : "off";
 }
 
+// ---- The Recipe menu ----
+
+function askRecipes() {
+  state.recipesAsked = send("/dd/recipes", []);
+}
+
+// The menu's items: off, the names the service listed, and the kept recipe where the list lacks it (a recipe whose
+// file is gone: shown, so the set says what it asks for, and refused by the service in one line on the status line).
+function showRecipeMenu() {
+  if (settings.recipe && state.recipeNames.indexOf(settings.recipe) < 0) {
+    state.recipeNames.push(settings.recipe);
+  }
+  outlet(OUT_RECIPE_MENU, "clear");
+  outlet(OUT_RECIPE_MENU, "append", RECIPE_OFF);
+  state.recipeNames.forEach(function (name) {
+    outlet(OUT_RECIPE_MENU, "append", name);
+  });
+  outlet(OUT_RECIPE_MENU, "set", settings.recipe ? state.recipeNames.indexOf(settings.recipe) + 1 : 0);
+}
+
 // ---- Status line ----
 
 function showStatus() {
@@ -1044,6 +1139,11 @@ function menuItem(names, index) {
   return names[Math.round(Number(index)) - 1] || "";
 }
 
+// A message's arguments as one name (a name of digits comes from Max as a number, one with spaces as several atoms).
+function words(args) {
+  return Array.prototype.slice.call(args).map(String).join(" ").replace(/^\s+|\s+$/g, "");
+}
+
 // A Character value as sent: to hundredths, so a turn's float noise (0.30000001) never reaches the guide text.
 function hundredths(value) {
   return Math.round(100 * value) / 100;
@@ -1055,4 +1155,5 @@ function hundredths(value) {
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
   dropPending, request, send, sendSetting, sendCurrentSettings, guidesChanged, sendGuides, guideText, showStatus,
-  statusText, fail, readLiveVersion, versionAtLeast, clamp, menuItem, hundredths].forEach(function (fn) { fn.local = 1; });
+  statusText, fail, readLiveVersion, versionAtLeast, clamp, menuItem, hundredths, askRecipes, showRecipeMenu,
+  words].forEach(function (fn) { fn.local = 1; });

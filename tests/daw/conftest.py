@@ -16,7 +16,8 @@ from bridge.constants import REPO_DIR
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory, tiny_model_path):
-    """`dd-bridge serve` on the tiny test model, on a free port, allowed to write under its own folder."""
+    """`dd-bridge serve` on the tiny test model, on a free port, allowed to write under its own folder; its user
+    config folder (and so its recipes folder) in that folder too."""
     root = tmp_path_factory.mktemp("service")
     config = root / "config.yaml"
     config.write_text(
@@ -30,7 +31,8 @@ def service(tmp_path_factory, tiny_model_path):
         process = subprocess.Popen(
             [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--model", str(tiny_model_path),
              "--device", "cpu"],
-            cwd=REPO_DIR, stderr=log_file, env=dict(os.environ, PYTHONPATH=str(REPO_DIR)))
+            cwd=REPO_DIR, stderr=log_file,
+            env=dict(os.environ, PYTHONPATH=str(REPO_DIR), XDG_CONFIG_HOME=str(root / "config")))
     try:
         port = None
         deadline = time.monotonic() + 180
@@ -40,7 +42,7 @@ def service(tmp_path_factory, tiny_model_path):
             found = re.search(r"listening for OSC on [\d.]+:(\d+)", text)
             port = int(found[1]) if found and "ready" in text else None
         assert port, "the service did not start:\n" + log.read_text()
-        yield {"port": port, "root": root}
+        yield {"port": port, "root": root, "recipes": root / "config" / "dd-bridge" / "recipes"}
     finally:
         process.terminate()
         try:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bridge.transports.osc.client import OscClient
 
@@ -46,7 +47,8 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
 
 def test_character_section_sets_the_services_guides(service, service_takes_class):
     """The service takes the device's `/dd/set guide` text as it is (separator, weights, the Class menu's
-    `class=1.5:kick` after the dials, the Note menu's `tuning=1:33` last) and its `off`, and the Recipe menu's `/dd/set recipe dark-kick` and `off`.
+    `class=1.5:kick` after the dials, the Note menu's `tuning=1:33` last) and its `off`, and the Recipe menu's `/dd/set recipe dark-kick` and `off`;
+    the Recipe menu lists the service's recipes, and Save writes the dials as a new recipe file the menu then lists.
     Where the service cannot meet a class (no class guide, no classifier), the class setting and the kick recipe are
     each refused in one line shown on the device's status line, and the service answers the next setting."""
     node = shutil.which("node")
@@ -57,17 +59,25 @@ def test_character_section_sets_the_services_guides(service, service_takes_class
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n--- service log ---\n{log}"
     outcome = json.loads(result.stdout)
     dials = ["off", "brightness=0.5;decay=-1;punch=0.12"]
+    saved = ["brightness=0.5", "off"]  # Save sends the turn it waits on, then the dial back at the centre
     if service_takes_class:
-        assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick;tuning=1:33", "off", "off", "off"]
+        assert outcome["acknowledged"] == dials + ["brightness=0.5;class=1.5:kick;tuning=1:33", "off", "off", "off"] + saved
         assert "error" not in outcome["classStatus"] and "error" not in outcome["recipeStatus"]
         assert outcome["recipes"] == ["dark-kick", "off"]
     else:
-        assert outcome["acknowledged"] == dials + ["off", "off", "off"]
+        assert outcome["acknowledged"] == dials + ["off", "off", "off"] + saved
         assert re.fullmatch(r"connected to dd-bridge \S+ \| error: Setting guide: [^|\n]*\bclass\b[^|\n]*",
                             outcome["classStatus"]), outcome["classStatus"]
         assert re.fullmatch(r"connected to dd-bridge \S+ \| error: Setting recipe: [^|\n]*\bclass\b[^|\n]*",
                             outcome["recipeStatus"]), outcome["recipeStatus"]
         assert outcome["recipes"] == ["off"]
+    # The Recipe menu lists what the service takes by name; Save keeps the dials as they sound as a new recipe.
+    assert outcome["menuAtConnection"] == ["off", "dark-kick", "ringing-tom"]
+    assert re.fullmatch(r"connected to dd-bridge \S+ \| saved recipe device saved: in the Recipe menu",
+                        outcome["saveStatus"]), outcome["saveStatus"]
+    assert outcome["menuAfterSave"] == ["off", "dark-kick", "device saved", "ringing-tom"]
+    recipe = yaml.safe_load((service["recipes"] / "device saved.yaml").read_text())
+    assert recipe == {"name": "device saved", "guides": ["brightness=0.5"]}
 
 
 @pytest.mark.parametrize("asked", ["class=1:gong", f"class=1:{Path('/no/such/classifier.safetensors')}#kick"])

@@ -17,8 +17,8 @@ COMMITTED_DEVICE = MAX_PATCH / "DD Bridge.amxd"
 
 # Objects that ship with Max and Max for Live; anything else would be an external the device cannot carry.
 MAX_OBJECTS = {"live.thisdevice", "deferlow", "js", "udpsend", "udpreceive", "prepend", "midiin", "midiout",
-               "midiparse", "midiselect"}
-MAX_UI = {"newobj", "message", "comment", "textedit", "live.dial", "live.numbox", "live.menu", "live.text",
+               "midiparse", "midiselect", "pattr", "route", "sel"}
+MAX_UI = {"newobj", "message", "comment", "textedit", "umenu", "live.dial", "live.numbox", "live.menu", "live.text",
           "live.comment"}
 
 
@@ -275,27 +275,48 @@ def test_class_menu_and_amount_are_saved_automatable_and_reach_the_script(built)
         assert re.search(rf"^function {entry}\(", script, re.M), f"{entry} is not an entry point of the script"
 
 
-def test_recipe_menu_lists_the_recipes_that_ship_is_saved_and_reaches_the_script(built):
-    """The Recipe menu (off, then the service's built-in recipes in the script's order) is a parameter Live saves and
-    automates under its name, wired to its entry point; a recipe added to the service without its menu item fails."""
+def test_recipe_menu_follows_the_service_keeps_its_recipe_by_name_and_save_reaches_the_script(built):
+    """The Recipe menu is a umenu the script fills (outlet 5: off, then what /dd/recipes lists; the built-in recipes
+    until then, in the service's order); its pick reaches recipe_menu, and the set keeps the recipe by name in a
+    pattr stored with the set (a blob parameter: a menu whose items follow a folder cannot be kept by index), whose
+    value comes back to recipe_kept. The name field (one line, Return sends it) and the Save button (momentary; its
+    press, not its release, bangs the field) reach save_recipe through `route text`."""
     from bridge.engine.guides.recipes import BUILT_IN
     patcher = patcher_of(built)
     boxes = {entry["box"]["id"]: entry["box"] for entry in patcher["boxes"]}
     script = (MAX_PATCH / "dd_bridge.js").read_text()
-    names = json.loads(re.search(r"^var RECIPE_NAMES = (\[.*\]);", script, re.M).group(1))
+    names = json.loads(re.search(r"^var BUILT_IN_RECIPES = (\[.*\]);", script, re.M).group(1))
     assert names == list(BUILT_IN), "the service's built-in recipes, in its order"
     menu = boxes["obj-guide-recipe"]
-    values = menu["saved_attribute_attributes"]["valueof"]
-    assert (menu["maxclass"], menu["parameter_enable"]) == ("live.menu", 1)
-    assert values["parameter_enum"] == ["off"] + names
-    assert (values["parameter_type"], values["parameter_mmax"]) == (2, len(names))
-    assert (values["parameter_initial_enable"], values["parameter_initial"]) == (1, [0])
-    assert patcher["parameters"]["obj-guide-recipe"] == ["Recipe", "Recipe", 0]
+    assert (menu["maxclass"], menu["presentation"]) == ("umenu", 1)
+    assert [item for item in menu["items"] if item != ","] == ["off"] + names  # as it shows before the script runs
+    assert "obj-guide-recipe" not in patcher["parameters"]
+    outlets = {name: int(value) for name, value in re.findall(r"^var (OUT_\w+) = (\d+);", script, re.M)}
+    kept = boxes["obj-recipe-kept"]
+    assert kept["text"] == "pattr recipe_kept" and kept["parameter_enable"] == 1
+    values = kept["saved_attribute_attributes"]["valueof"]
+    assert (values["parameter_type"], values["parameter_invisible"]) == (3, 1), "a blob, stored with the set only"
+    assert patcher["parameters"]["obj-recipe-kept"] == ["Recipe Kept", "Recipe", 0]
+    field, save = boxes["obj-recipe-name"], boxes["obj-button-save-recipe"]
+    assert (field["maxclass"], field["lines"], field["keymode"], field["presentation"]) == ("textedit", 1, 1, 1)
+    assert (save["maxclass"], save["mode"], save["text"], save["presentation"]) == ("live.text", 0, "Save", 1)
+    assert save["saved_attribute_attributes"]["valueof"]["parameter_initial_enable"] == 0, "no press at load"
+    assert patcher["parameters"]["obj-button-save-recipe"] == ["Save Recipe", "Save", 0]
+    assert boxes["obj-sel-save-recipe"]["text"] == "sel 1"
+    assert boxes["obj-route-recipe-name"]["text"] == "route text"
     assert boxes["obj-label-recipe"]["presentation"] == 1
-    assert boxes["obj-prepend-guide-recipe"]["text"] == "prepend recipe_menu"
-    assert {("obj-guide-recipe", 0, "obj-prepend-guide-recipe", 0), ("obj-prepend-guide-recipe", 0, "obj-js", 0)} <= \
-        wires(patcher)
-    assert re.search(r"^function recipe_menu\(", script, re.M), "recipe_menu is not an entry point of the script"
+    for prepend, entry in (("obj-prepend-guide-recipe", "recipe_menu"), ("obj-prepend-recipe-kept", "recipe_kept"),
+                           ("obj-prepend-save-recipe", "save_recipe")):
+        assert boxes[prepend]["text"] == f"prepend {entry}"
+        assert (prepend, 0, "obj-js", 0) in wires(patcher)
+        assert re.search(rf"^function {entry}\(", script, re.M), f"{entry} is not an entry point of the script"
+    assert {("obj-guide-recipe", 0, "obj-prepend-guide-recipe", 0),
+            ("obj-js", outlets["OUT_RECIPE_MENU"], "obj-guide-recipe", 0),
+            ("obj-js", outlets["OUT_RECIPE_KEPT"], "obj-recipe-kept", 0),
+            ("obj-recipe-kept", 0, "obj-prepend-recipe-kept", 0),
+            ("obj-button-save-recipe", 0, "obj-sel-save-recipe", 0), ("obj-sel-save-recipe", 0, "obj-recipe-name", 0),
+            ("obj-recipe-name", 0, "obj-route-recipe-name", 0),
+            ("obj-route-recipe-name", 0, "obj-prepend-save-recipe", 0)} <= wires(patcher)
 
 
 def test_note_menu_names_notes_as_live_does_and_sends_midi_numbers_the_tuning_guide_reads(built):

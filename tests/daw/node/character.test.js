@@ -273,3 +273,86 @@ test("a Note recalled at load is sent with the dials at connection, never before
   connect(probe);
   assert.deepEqual(guidesSent(probe), [["tuning=1:45"]]);
 });
+
+// The Recipe menu lists what the service takes by name (/dd/recipes), keeps its pick by name, and Save makes one.
+function answerRecipes(probe, ...names) {
+  probe.reply("/dd/recipes", lastSent(probe, "/dd/recipes")[1], ...names);
+}
+
+test("the Recipe menu shows the recipes that ship, then every recipe the service lists; a pick goes out by name", () => {
+  const probe = loadDevice(session());
+  probe.message("init");
+  assert.deepEqual(probe.recipeMenu(), { items: ["off", "dark-kick", "ringing-tom"], shown: "off" });
+  connect(probe);
+  assert.equal(probe.sent().filter((m) => m[0] === "/dd/recipes").length, 1, "asked once at connection");
+  probe.reply("/dd/recipes", "#someone.else.1", "not mine");  // another client's list
+  assert.deepEqual(probe.recipeMenu().items, ["off", "dark-kick", "ringing-tom"]);
+  answerRecipes(probe, "808", "dark-kick", "my kick", "ringing-tom");
+  assert.deepEqual(probe.recipeMenu(), { items: ["off", "808", "dark-kick", "my kick", "ringing-tom"], shown: "off" });
+  probe.message("recipe_menu", 3);
+  probe.clock.runScheduled();
+  assert.deepEqual(settingsSent(probe).slice(-2), ["recipe my kick", "guide off"]);
+  assert.deepEqual(probe.kept(), ["my kick"], "the set keeps the name, not the menu's index");
+  probe.message("recipe_menu", 0);
+  assert.deepEqual(probe.kept(), ["off"]);
+});
+
+test("a Recipe kept with the set is shown and sent by name wherever the service's list puts it, or lacks it", () => {
+  const probe = loadDevice(session());
+  probe.message("recipe_kept", "my", "kick");  // Live recalls the pattr (a name with a space: two atoms)
+  probe.message("init");
+  assert.deepEqual(probe.recipeMenu(), { items: ["off", "dark-kick", "ringing-tom", "my kick"], shown: "my kick" });
+  connect(probe);
+  assert.deepEqual(settingsSent(probe), ["recipe my kick", "guide off"]);
+  answerRecipes(probe, "a first one", "dark-kick", "my kick", "ringing-tom");
+  assert.deepEqual(probe.recipeMenu(), { items: ["off", "a first one", "dark-kick", "my kick", "ringing-tom"],
+    shown: "my kick" });
+  const gone = loadDevice(session());
+  gone.message("recipe_kept", 808);  // a name of digits comes from Max as a number
+  gone.message("init");
+  connect(gone);
+  answerRecipes(gone, "dark-kick", "ringing-tom");  // its file was deleted: still shown, and the service says so
+  assert.deepEqual(gone.recipeMenu(), { items: ["off", "dark-kick", "ringing-tom", "808"], shown: "808" });
+  assert.deepEqual(settingsSent(gone), ["recipe 808", "guide off"]);
+  const older = start(session());  // an older service without /dd/recipes: the menu keeps the ones that ship
+  older.reply("/dd/error", lastSent(older, "/dd/recipes")[1], "/dd/recipes", "unknown address; known: /dd/ping");
+  assert.doesNotMatch(older.status(), /error/);
+  assert.deepEqual(older.recipeMenu().items, ["off", "dark-kick", "ringing-tom"]);
+});
+
+test("Save keeps what is dialled in as a recipe of the typed name, then lists it; a refusal is one line", () => {
+  const probe = start(session());
+  answerRecipes(probe, "dark-kick", "ringing-tom");
+  probe.message("guide", "decay", -1);  // a turn not yet sent: Save sends it first, so the service saves it
+  probe.message("save_recipe", "short", "kick");
+  const [setting, save] = probe.sent().slice(-2);
+  assert.deepEqual([setting[0], setting[2], setting[3]], ["/dd/set", "guide", "decay=-1"]);
+  assert.deepEqual([save[0], save[2]], ["/dd/save_recipe", "short kick"]);
+  assert.match(probe.status(), /saving recipe short kick/);
+  probe.clock.runScheduled();
+  assert.equal(guidesSent(probe).length, 2, "the turn went out once");
+  probe.reply("/dd/ack", save[1], "save_recipe", "short kick", "/home/me/.config/dd-bridge/recipes/short kick.yaml");
+  assert.match(probe.status(), /saved recipe short kick: in the Recipe menu/);
+  assert.equal(probe.sent().filter((m) => m[0] === "/dd/recipes").length, 2, "the menu is asked again");
+  answerRecipes(probe, "dark-kick", "ringing-tom", "short kick");
+  assert.deepEqual(probe.recipeMenu().items, ["off", "dark-kick", "ringing-tom", "short kick"]);
+  assert.equal(probe.recipeMenu().shown, "off", "saving picks nothing: the dials already make that sound");
+
+  probe.message("save_recipe", "short", "kick");
+  const again = lastSent(probe, "/dd/save_recipe");
+  probe.reply("/dd/error", again[1], "/dd/save_recipe", "a recipe named 'short kick' is already saved (...); not " +
+    "replacing it: pick another name, or delete that file first");
+  assert.match(probe.status(), /error: Save recipe: a recipe named 'short kick' is already saved/);
+  assert.doesNotMatch(probe.status(), /saving/);
+  const before = probe.sent().length;
+  for (const typed of [[], ["bang"], [" "]]) {  // an empty field: route text passes a bare bang on
+    probe.message("save_recipe", ...typed);
+    assert.match(probe.status(), /error: Save recipe: type a name for it beside Save first/);
+  }
+  assert.equal(probe.sent().length, before, "nothing sent");
+  const alone = loadDevice(session());
+  alone.message("init");
+  alone.message("save_recipe", "kick");
+  assert.match(alone.status(), /error: Save recipe: the service is not running/);
+  assert.equal(alone.sent().filter((m) => m[0] === "/dd/save_recipe").length, 0);
+});

@@ -162,7 +162,8 @@ test("a dead service shows as not running, and pending work as lost", () => {
   assert.equal(probe.sent().filter((m) => m[0] === "/dd/hello").length, 3, "it keeps asking");
   connect(probe);
   assert.match(probe.status(), /^connected to dd-bridge 0\.1\.0/);
-  assert.deepEqual(probe.sent().slice(-3).map((m) => m.slice(2, 3)), [["noise"], ["count"], ["steps"]]);
+  assert.deepEqual(probe.sent().slice(-4).map((m) => m[0] === "/dd/set" ? m[2] : m[0]),
+    ["noise", "count", "steps", "/dd/recipes"], "its settings, then the recipes its menu lists");
 });
 
 test("errors show in words; replies to other clients are ignored", () => {

@@ -391,8 +391,11 @@ class Clock {
     return function Task(fn, owner) {
       this.interval = 0;
       this.repeat = () => clock.repeating.push(() => fn.call(owner)) && undefined;
-      this.schedule = () => clock.scheduled.push(() => fn.call(owner)) && undefined;
-      this.cancel = () => undefined;
+      const run = () => fn.call(owner);
+      this.schedule = () => clock.scheduled.push(run) && undefined;
+      this.cancel = () => {  // a scheduled run that has not happened is dropped, as Max's Task.cancel does
+        clock.scheduled = clock.scheduled.filter((due) => due !== run);
+      };
     };
   }
 
@@ -412,7 +415,9 @@ class Clock {
 function loadDevice(set, options) {
   const live = options && options.live ? options.live : new FakeLive(set);
   const clock = new Clock();
-  const outlets = { 0: [], 1: [], 2: [], 3: [], 4: [] };
+  const outlets = { 0: [], 1: [], 2: [], 3: [], 4: [], 5: [], 6: [] };
+  const menu = { items: [], selected: 0 };  // the Recipe umenu (outlet 5): clear, append <item>, set <index>
+  const kept = { value: null };             // the pattr that keeps the Recipe (outlet 6); it passes values on
   const sandbox = {
     autowatch: 1,
     inlets: 1,
@@ -425,7 +430,24 @@ function loadDevice(set, options) {
       if (!(index in outlets)) {
         throw new Error(`outlet ${index} does not exist`);
       }
-      outlets[index].push([].concat(...args));
+      const message = [].concat(...args);
+      outlets[index].push(message);
+      if (index === 5) {
+        if (message[0] === "clear") {
+          menu.items = [];
+          menu.selected = 0;
+        } else if (message[0] === "append") {
+          menu.items.push(message.slice(1).join(" "));
+        } else if (message[0] === "set") {
+          menu.selected = message[1];
+        } else {
+          throw new Error(`umenu does not take ${message[0]}`);
+        }
+      } else if (index === 6) {
+        kept.value = message;
+        sandbox.messagename = "recipe_kept";
+        sandbox.recipe_kept(...message);  // pattr -> prepend recipe_kept -> js, at once
+      }
     },
   };
   vm.createContext(sandbox);
@@ -440,6 +462,8 @@ function loadDevice(set, options) {
     files: () => (last(2) ? last(2).slice(1).join(" ") : ""),
     replyPort: () => { const port = outlets[3].filter((m) => m[0] === "port").pop(); return port ? port[1] : null; },
     triggerNotes: () => (last(4) ? last(4).slice(1) : null),
+    recipeMenu: () => ({ items: menu.items.slice(), shown: menu.items[menu.selected] }),
+    kept: () => kept.value,
     // udpreceive -> prepend osc -> js: the address and arguments as Max atoms.
     reply: (address, ...args) => sandbox.osc(address, ...args),
     message: (name, ...args) => {

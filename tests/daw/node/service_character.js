@@ -2,11 +2,13 @@
 // device sends for a turn of its dials (checked by building each guide) and its `off`; then the Class menu is set to
 // kick (Amount 1.5) with Brightness at 0.5 and the Note at A0, and what the service made of that one setting is recorded: acknowledged,
 // or refused in one line on the device's status line, after which the service still answers; then the same for the
-// Recipe menu's dark-kick (a kick guide too), and the Recipe back to off. Renders nothing.
+// Recipe menu's dark-kick (a kick guide too), and the Recipe back to off; then Save with Brightness at 0.5 and the
+// name "device saved", which the Recipe menu lists after. Renders nothing.
 // Used by tests/daw/test_device_with_service.py:   node service_character.js <service port>
 // Prints, as JSON, {acknowledged: the `guide` values the service acknowledged, classStatus: the status line after
 // the class setting's answer, recipes: the `recipe` values it acknowledged, recipeStatus: the status line after the
-// recipe setting's answer}.
+// recipe setting's answer, menuAtConnection and menuAfterSave: the Recipe menu's items, saveStatus: the status line
+// after the save's answer}.
 "use strict";
 
 const assert = require("node:assert/strict");
@@ -49,7 +51,19 @@ async function main() {
     probe.message("recipe_menu", 0);  // leave the shared service without a recipe
     probe.clock.runScheduled();
     await waitFor("the recipe cleared", () => recipes().slice(-1)[0] === "off", 30);
-    console.log(JSON.stringify({ acknowledged: acknowledged(), classStatus, recipes: recipes(), recipeStatus }));
+    const listed = () => messages.filter((m) => m[0] === "/dd/recipes").length;
+    await waitFor("the recipes the menu lists", () => listed() >= 1, 30);
+    const menuAtConnection = probe.recipeMenu().items;
+    probe.message("guide", "brightness", 0.5);  // a turn not yet sent when Save is pressed
+    probe.message("save_recipe", "device", "saved");
+    await waitFor("the save's answer and the menu again", () => listed() >= 2, 30);
+    const saveStatus = probe.status();
+    const menuAfterSave = probe.recipeMenu().items;
+    probe.message("guide", "brightness", 0);
+    probe.clock.runScheduled();
+    await waitFor("the guides cleared again", () => acknowledged().slice(-1)[0] === "off", 30);
+    console.log(JSON.stringify({ acknowledged: acknowledged(), classStatus, recipes: recipes(), recipeStatus,
+      menuAtConnection, saveStatus, menuAfterSave }));
   } finally {
     close();
   }
