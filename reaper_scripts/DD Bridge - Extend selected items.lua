@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Extend selected items
--- @version 1.5
+-- @version 1.6
 -- @author DD Bridge
 -- @about
 --   Asks how much longer (seconds, or bars at the project's tempo: "2 bars"), then for each selected audio item

@@ -1,5 +1,5 @@
 -- @description DD Bridge
--- @version 1.5
+-- @version 1.6
 -- @author DD Bridge
 -- @about
 --   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)
@@ -14,6 +14,7 @@
 --   [main] DD Bridge - Interpolate between two selected items.lua
 --   [main] DD Bridge - Keep last heard.lua
 --   [main] DD Bridge - Repaint time selection of selected items.lua
+--   [main] DD Bridge - Save guides as recipe.lua
 --   [main] DD Bridge - Settings.lua
 --   [main] DD Bridge - Vary selected items.lua
 --

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bridge.constants import DEFAULT_NOISE, DEFAULT_STEPS, MAX_COUNT, OSC_PORT, REPO_DIR
 
@@ -16,7 +17,7 @@ SCRIPTS = REPO_DIR / "reaper_scripts"
 LUA_TESTS = Path(__file__).resolve().parent / "lua"
 ACTIONS = ["Vary selected items", "Generate at edit cursor", "Interpolate between two selected items",
            "Follow selection", "Settings", "Repaint time selection of selected items", "Extend selected items",
-           "Keep last heard", "Audition on-off"]
+           "Keep last heard", "Audition on-off", "Save guides as recipe"]
 
 
 def lua() -> str:
@@ -142,6 +143,14 @@ def test_recipe_from_reaper_settings(service, sample, dd_bridge, service_takes_c
     producer's own in the recipes folder); a name that is not there is refused in one line."""
     run_setting_scenario("settings_recipe", service, sample, dd_bridge, ["recipe", "guide"],
                          DD_CLASS_GUIDE=str(int(service_takes_class)))
+
+
+def test_save_guides_as_recipe_from_reaper(service, sample, dd_bridge):
+    """Issue 14 in REAPER: "Save guides as recipe" keeps the guides the Settings sent as a new recipe file of the
+    typed name, which the Settings' Recipe field then takes; a taken name and an empty one are one line each."""
+    run_setting_scenario("save_recipe", service, sample, dd_bridge, ["recipe", "guide"])
+    recipe = yaml.safe_load((service["recipes"] / "reaper saved.yaml").read_text())
+    assert recipe == {"name": "reaper saved", "guides": ["brightness=0.5", "decay=-1"]}
 
 
 def test_spans_and_bars(tmp_path, sample, long_take, dd_bridge):

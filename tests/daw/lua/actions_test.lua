@@ -857,6 +857,34 @@ function scenarios.settings_recipe()
   equal(#state.undo.blocks, 0, "undo blocks")
 end
 
+-- The guides the Settings sent, saved by name through the real service, then taken back by the Recipe field.
+function scenarios.save_recipe()
+  local state = project()
+  state.inputs = "0.5|2|2||brightness=0.5;decay=-1|off|1||" .. env.DD_COMMAND .. "|" .. env.DD_PORT
+  mock.run_action(script("Settings"))
+  equal(#state.messages, 0, "messages after the settings")
+  local before = #state.exec
+  state.inputs = " reaper saved "
+  mock.run_action(script("Save guides as recipe"))
+  every_start_was_non_blocking(state)
+  equal(table.concat(request_for(state, "/dd/save_recipe"), " "), "reaper saved", "what is sent")
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("^Saved the recipe 'reaper saved' in [^\n]*reaper saved%.yaml%.\n\nIt is now a Recipe"),
+    "unclear: %s", state.messages[1])
+  mock.run_action(script("Save guides as recipe"))  -- the same name again: refused, the file kept
+  equal(#state.messages, 2, "messages")
+  check(state.messages[2]:find("^The recipe 'reaper saved' was not saved: [^\n]*already saved"), "unclear: %s",
+    state.messages[2])
+  state.inputs = "  "
+  mock.run_action(script("Save guides as recipe"))
+  equal(state.messages[3], "No recipe was saved: type a name for it.", "an empty name")
+  equal(#state.exec, before + 2, "nothing sent for an empty name")
+  state.inputs = "0.5|2|2||||1|reaper saved|" .. env.DD_COMMAND .. "|" .. env.DD_PORT
+  mock.run_action(script("Settings"))  -- the saved recipe, by name, with the guides emptied
+  equal(#state.messages, 3, "the saved recipe is taken: no message")
+  equal(#state.undo.blocks, 0, "undo blocks")
+end
+
 -- The toggle through the real service: on, then off; the state shown follows what the service agreed to.
 function scenarios.audition_toggle()
   local state = project()
