@@ -4,7 +4,8 @@
 // repaint, keep, cancel) and the service's replies as `osc <address> <args...>`
 // (udpreceive -> prepend osc). Outlet 0 feeds udpsend (the service), outlet 1 the status line, outlet 2 the list of
 // new files, outlet 3 the device's own udpreceive (`port N`), outlet 4 the midiselect that takes the trigger notes
-// out of the MIDI stream, outlet 5 the Recipe menu (its items), outlet 6 the pattr that keeps its recipe in the set. One file: the frozen device carries exactly the scripts its js boxes name (build.py).
+// out of the MIDI stream, outlet 5 the Recipe menu (its items), outlet 6 the pattr that keeps its recipe in the set.
+// One file: the frozen device carries exactly the scripts its js boxes name (build.py).
 "use strict";
 
 autowatch = 0;
