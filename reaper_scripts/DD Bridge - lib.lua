@@ -13,6 +13,7 @@
 --   [main] DD Bridge - Generate at edit cursor.lua
 --   [main] DD Bridge - Interpolate between two selected items.lua
 --   [main] DD Bridge - Keep last heard.lua
+--   [main] DD Bridge - Recipe menu.lua
 --   [main] DD Bridge - Repaint time selection of selected items.lua
 --   [main] DD Bridge - Save guides as recipe.lua
 --   [main] DD Bridge - Settings.lua

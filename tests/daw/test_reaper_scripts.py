@@ -17,7 +17,7 @@ SCRIPTS = REPO_DIR / "reaper_scripts"
 LUA_TESTS = Path(__file__).resolve().parent / "lua"
 ACTIONS = ["Vary selected items", "Generate at edit cursor", "Interpolate between two selected items",
            "Follow selection", "Settings", "Repaint time selection of selected items", "Extend selected items",
-           "Keep last heard", "Audition on-off", "Save guides as recipe"]
+           "Keep last heard", "Audition on-off", "Save guides as recipe", "Recipe menu"]
 
 
 def lua() -> str:
@@ -151,6 +151,13 @@ def test_save_guides_as_recipe_from_reaper(service, sample, dd_bridge):
     run_setting_scenario("save_recipe", service, sample, dd_bridge, ["recipe", "guide"])
     recipe = yaml.safe_load((service["recipes"] / "reaper saved.yaml").read_text())
     assert recipe == {"name": "reaper saved", "guides": ["brightness=0.5", "decay=-1"]}
+
+
+def test_recipe_menu_from_reaper(service, sample, dd_bridge, service_takes_class):
+    """Issue 14 in REAPER: "Recipe menu" lists the service's recipes at the mouse, the current one ticked; the one
+    picked is set on the service and kept as the Settings' Recipe; off sets none."""
+    run_setting_scenario("recipe_menu", service, sample, dd_bridge, ["recipe"],
+                         DD_CLASS_GUIDE=str(int(service_takes_class)))
 
 
 def test_spans_and_bars(tmp_path, sample, long_take, dd_bridge):

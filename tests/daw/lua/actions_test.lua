@@ -885,6 +885,34 @@ function scenarios.save_recipe()
   equal(#state.undo.blocks, 0, "undo blocks")
 end
 
+-- The Recipe menu through the real service: the recipes it lists, the current one ticked; a pick is set and kept.
+function scenarios.recipe_menu()
+  local state = project()
+  local installed = env.DD_CLASS_GUIDE == "1"
+  state.menu_choice = "dark-kick"
+  mock.run_action(script("Recipe menu"))
+  every_start_was_non_blocking(state)
+  equal(#state.menus, 1, "menus shown")
+  check(state.menus[1]:find("^!off|", 1) and state.menus[1]:find("|dark-kick|", 1, true) and
+    state.menus[1]:find("|ringing-tom", 1, true), "not the service's recipes: %s", state.menus[1])
+  equal(table.concat(request_for(state, "/dd/set"), " "), "recipe dark-kick", "what is set")
+  equal(state.ext["DD Bridge/recipe"], "dark-kick", "kept as the Settings' Recipe")
+  equal(#state.messages, installed and 0 or 1, "messages")
+  equal(state.gfx.open, false, "the menu's window closed")
+  state.menu_choice = nil  -- dismissed: nothing set
+  local before = #state.exec
+  mock.run_action(script("Recipe menu"))
+  check(state.menus[2]:find("|!dark-kick|", 1, true), "the current one not ticked: %s", state.menus[2])
+  equal(#state.exec, before + 1, "only the list asked")
+  state.ext["DD Bridge/recipe"] = "gone since"
+  state.menu_choice = "off"
+  mock.run_action(script("Recipe menu"))
+  check(state.menus[3]:find("|!gone since$"), "a kept recipe the service lacks is shown: %s", state.menus[3])
+  equal(table.concat(request_for(state, "/dd/set"), " "), "recipe off", "off")
+  equal(state.ext["DD Bridge/recipe"], "", "off kept")
+  equal(#state.undo.blocks, 0, "undo blocks")
+end
+
 -- The toggle through the real service: on, then off; the state shown follows what the service agreed to.
 function scenarios.audition_toggle()
   local state = project()

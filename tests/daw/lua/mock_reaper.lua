@@ -37,6 +37,8 @@ local function new_state(options)
     time_selection = { 0, 0 },  -- start, end in seconds; equal: none
     bpm = options.bpm or 120,   -- one tempo for the whole project
     gfx = { open = false, drawn = {} },
+    menus = {},          -- the text of each gfx.showmenu
+    menu_choice = nil,   -- the item a menu picks (nil: dismissed)
     inputs = options.inputs,  -- what GetUserInputs "types"
     faults = {},         -- [API name] = true: that call raises a Lua error, as a REAPER call given bad input does
   }
@@ -298,6 +300,7 @@ function reaper.ExecProcess(command, timeout)
   return ""
 end
 
+function reaper.GetMousePosition() return 640, 400 end
 function reaper.defer(fn) table.insert(state.deferred, fn) end
 function reaper.atexit(fn) table.insert(state.atexit, fn) end
 
@@ -584,6 +587,23 @@ function gfx.drawstr(text) table.insert(state.gfx.drawn, text) end
 function gfx.update() end
 function gfx.getchar() return state.gfx.open and 0 or -1 end
 function gfx.quit() state.gfx.open = false end
+function gfx.screentoclient(x, y) return x - 100, y - 50 end
+-- A menu: the item whose name (its marks "!", "#" taken off) is state.menu_choice is picked, else it is dismissed
+-- (0); the menu's text is kept in state.menus.
+function gfx.showmenu(text)
+  if not state.gfx.open then
+    fail("gfx.showmenu needs a gfx window (gfx.init)")
+  end
+  table.insert(state.menus, text)
+  local index = 0
+  for item in (text .. "|"):gmatch("([^|]*)|") do
+    index = index + 1
+    if item:gsub("^[!#]+", "") == state.menu_choice then
+      return index
+    end
+  end
+  return 0
+end
 
 -- ---- Running an action ----
 
