@@ -1847,7 +1847,7 @@
 						22
 					],
 					"text": "pattr recipe_kept",
-					"varname": "Recipe Kept",
+					"varname": "recipe_kept",
 					"parameter_enable": 1,
 					"saved_attribute_attributes": {
 						"valueof": {
