@@ -215,7 +215,9 @@ def test_what_is_dialled_in_is_saved_as_a_recipe_listed_and_rendered_by_name(tmp
         path = config_home / "recipes" / "My short kick.yaml"
         assert saved.address == "/dd/ack" and saved.args == ("save_recipe", "My short kick", str(path))
         written = path.read_bytes()
+        (path.parent / "not a name!.yaml").write_text("guides: [punch=1]\n")  # reached as a file, not by name
         assert list(svc.ask("/dd/recipes").args) == ["dark-kick", "My short kick", "ringing-tom"]
+        (path.parent / "not a name!.yaml").unlink()
 
         for name, expected in (("My short kick", "already saved"), ("../up", "short text"), ("", "non-empty")):
             answer = svc.ask("/dd/save_recipe", name)

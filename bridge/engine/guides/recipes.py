@@ -145,8 +145,10 @@ def save_recipe(name: str, guides: tuple[GuideRequest, ...] | list[GuideRequest]
 
 
 def names(folder: Path) -> list[str]:
-    """Every recipe a render takes by name: the ones saved in ``folder`` and the built-ins, each once, sorted."""
-    return sorted(set(recipe_names(folder)) | set(BUILT_IN), key=str.lower)
+    """Every recipe a render takes by name: the ones saved in ``folder`` and the built-ins, each once, sorted (a file
+    whose name could not be asked for, `a!b.yaml`, is left out: it is reached as a file)."""
+    saved = {name for name in recipe_names(folder) if _NAME.fullmatch(name)}
+    return sorted(saved | set(BUILT_IN), key=str.lower)
 
 
 def recipe_names(folder: Path) -> list[str]:
