@@ -78,7 +78,7 @@ def run_guides(args) -> int:
                   "where real one-shots stop")
     folder = recipes_folder()
     saved = recipes.recipe_names(folder)
-    print(f"recipes in {folder}: {', '.join(saved) or 'none'}")
+    print(f"recipes in {folder}: {', '.join(saved) or 'none'} (save one: dd-bridge save-recipe NAME --guide ...)")
     print("built-in recipes (--recipe NAME; a file of the same name in that folder is used instead):")
     for name in sorted(recipes.BUILT_IN):
         recipe = recipes.built_in(name)
