@@ -57,6 +57,9 @@ var CLASS_AMOUNT_LIMIT = 2;
 // keeps the recipe by name (a pattr, `recipe_kept`), never by its place in the menu.
 var BUILT_IN_RECIPES = ["dark-kick", "ringing-tom"];
 var RECIPE_OFF = "off";  // the menu's first item, and the name kept for none
+// ... and asked again every this many keep-alives (30 s) while connected, so a recipe saved elsewhere (REAPER, the
+// CLI, a file) turns up; the menu is rebuilt only when the list changed (never under an open menu for nothing).
+var RECIPES_EVERY_TICKS = 15;
 // The Note menu: off, then MIDI notes NOTE_LOWEST.. (NOTE_COUNT of them: 24-59, where kicks', toms' and 808s'
 // fundamentals lie), named as Live names them (C3 = MIDI 60, so its A0 is the service's A1, 55 Hz). A note goes out as
 // the service's `tuning` guide at weight 1 with the MIDI number as target (`tuning=1:33`): no names to confuse.
@@ -88,6 +91,7 @@ var state = {
   recipeSent: "",      // the recipe as the service has it from this device: "" for none (or the service's own)
   recipeNames: BUILT_IN_RECIPES.slice(),  // the Recipe menu's items after off, as shown
   recipesAsked: null,  // the id of the /dd/recipes waiting for its answer
+  ticksSinceRecipes: 0,
   saving: {},          // request id -> the recipe name a /dd/save_recipe saves
   keeping: false       // the Recipe's name is on its way to the pattr that keeps it
 };
@@ -425,8 +429,14 @@ var REPLIES = {
       return;  // another client's list
     }
     state.recipesAsked = null;
-    state.recipeNames = args.map(String).filter(function (name) { return name !== "" && name !== RECIPE_OFF; });
-    showRecipeMenu();
+    var names = args.map(String).filter(function (name) { return name !== "" && name !== RECIPE_OFF; });
+    if (settings.recipe && names.indexOf(settings.recipe) < 0) {
+      names.push(settings.recipe);
+    }
+    if (names.join("\n") !== state.recipeNames.join("\n")) {
+      state.recipeNames = names;
+      showRecipeMenu();
+    }
   },
   "/dd/ack": function (id, args) {
     if (state.saving[id] !== undefined) {
@@ -958,6 +968,10 @@ function tick() {
   }
   // /dd/hello is the keep-alive: it registers the reply port again each time, so a restarted service finds us.
   state.keepalive = send("/dd/hello", [state.replyPort]);
+  state.ticksSinceRecipes += 1;
+  if (state.connected && state.ticksSinceRecipes >= RECIPES_EVERY_TICKS) {
+    askRecipes();
+  }
   showStatus();
 }
 
@@ -1060,6 +1074,7 @@ function guideText() {
 // ---- The Recipe menu ----
 
 function askRecipes() {
+  state.ticksSinceRecipes = 0;
   state.recipesAsked = send("/dd/recipes", []);
 }
 

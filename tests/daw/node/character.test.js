@@ -356,3 +356,27 @@ test("Save keeps what is dialled in as a recipe of the typed name, then lists it
   assert.match(alone.status(), /error: Save recipe: the service is not running/);
   assert.equal(alone.sent().filter((m) => m[0] === "/dd/save_recipe").length, 0);
 });
+
+test("the Recipe menu is asked again every 30 s while connected, and rebuilt only when the list changed", () => {
+  const probe = start(session());
+  answerRecipes(probe, "dark-kick", "ringing-tom");
+  const asked = () => probe.sent().filter((m) => m[0] === "/dd/recipes").length;
+  for (let tick = 0; tick < 14; tick++) {
+    probe.clock.tick();
+    connect(probe);  // the service answers each keep-alive
+  }
+  assert.equal(asked(), 1, "not before 30 s");
+  probe.clock.tick();
+  connect(probe);
+  assert.equal(asked(), 2, "asked again at 30 s");
+  const before = probe.recipeMenuMessages();
+  answerRecipes(probe, "dark-kick", "ringing-tom");
+  assert.equal(probe.recipeMenuMessages(), before, "the same list: the menu is left as it is");
+  for (let tick = 0; tick < 15; tick++) {
+    probe.clock.tick();
+    connect(probe);
+  }
+  answerRecipes(probe, "dark-kick", "from reaper", "ringing-tom");  // saved elsewhere meanwhile
+  assert.deepEqual(probe.recipeMenu().items, ["off", "dark-kick", "from reaper", "ringing-tom"]);
+  assert.ok(probe.recipeMenuMessages() > before);
+});

@@ -463,6 +463,7 @@ function loadDevice(set, options) {
     replyPort: () => { const port = outlets[3].filter((m) => m[0] === "port").pop(); return port ? port[1] : null; },
     triggerNotes: () => (last(4) ? last(4).slice(1) : null),
     recipeMenu: () => ({ items: menu.items.slice(), shown: menu.items[menu.selected] }),
+    recipeMenuMessages: () => outlets[5].length,  // every clear, append and set the menu was sent
     kept: () => kept.value,
     // udpreceive -> prepend osc -> js: the address and arguments as Max atoms.
     reply: (address, ...args) => sandbox.osc(address, ...args),
