@@ -211,6 +211,7 @@ function recipe_kept() {
     return;
   }
   settings.recipe = name;
+  state.recipeNames = withKept(state.recipeNames);
   showRecipeMenu();
   guidesChanged();
 }
@@ -429,10 +430,7 @@ var REPLIES = {
       return;  // another client's list
     }
     state.recipesAsked = null;
-    var names = args.map(String).filter(function (name) { return name !== "" && name !== RECIPE_OFF; });
-    if (settings.recipe && names.indexOf(settings.recipe) < 0) {
-      names.push(settings.recipe);
-    }
+    var names = withKept(args.map(String).filter(function (name) { return name !== "" && name !== RECIPE_OFF; }));
     if (names.join("\n") !== state.recipeNames.join("\n")) {
       state.recipeNames = names;
       showRecipeMenu();
@@ -1078,12 +1076,14 @@ function askRecipes() {
   state.recipesAsked = send("/dd/recipes", []);
 }
 
-// The menu's items: off, the names the service listed, and the kept recipe where the list lacks it (a recipe whose
-// file is gone: shown, so the set says what it asks for, and refused by the service in one line on the status line).
+// The names the service listed, and the kept recipe where the list lacks it (a recipe whose file is gone: shown,
+// so the set says what it asks for, and refused by the service in one line on the status line).
+function withKept(names) {
+  return settings.recipe && names.indexOf(settings.recipe) < 0 ? names.concat([settings.recipe]) : names.slice();
+}
+
+// The menu's items: off, then state.recipeNames; the kept recipe picked.
 function showRecipeMenu() {
-  if (settings.recipe && state.recipeNames.indexOf(settings.recipe) < 0) {
-    state.recipeNames.push(settings.recipe);
-  }
   outlet(OUT_RECIPE_MENU, "clear");
   outlet(OUT_RECIPE_MENU, "append", RECIPE_OFF);
   state.recipeNames.forEach(function (name) {
@@ -1171,5 +1171,5 @@ function hundredths(value) {
   variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
   dropPending, request, send, sendSetting, sendCurrentSettings, guidesChanged, sendGuides, guideText, showStatus,
-  statusText, fail, readLiveVersion, versionAtLeast, clamp, menuItem, hundredths, askRecipes, showRecipeMenu,
-  words].forEach(function (fn) { fn.local = 1; });
+  statusText, fail, readLiveVersion, versionAtLeast, clamp, menuItem, hundredths, askRecipes, withKept,
+  showRecipeMenu, words].forEach(function (fn) { fn.local = 1; });

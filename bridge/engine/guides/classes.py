@@ -253,7 +253,7 @@ def after_the_first_hit(cells: torch.Tensor) -> torch.Tensor:
     loudest; real one-shots of six held-out kits: 0 of 136): the network had already drawn both hits by t = 0.35,
     so it takes a rule on the estimate, not on a guide's lifts (``over_the_fall``), to keep one (docs/guidance.md,
     "One hit for new sounds")."""
-    level = smoothed(10 * torch.log10(torch.pow(10.0, cells / 10).sum(1)))  # [B, frames]
+    level = smoothed(frame_db(cells))
     frames = torch.arange(level.shape[-1], device=level.device)
     peak = level.amax(-1, keepdim=True)
     start = (level > peak - HITS_WITHIN_DB).int().argmax(-1, keepdim=True)
@@ -307,8 +307,7 @@ def over_the_fall(cells: torch.Tensor, step_db: torch.Tensor) -> torch.Tensor:
     a sound that had fallen 30-45 dB came back as a second hit 0.1-0.3 s later in half the renders (rises over
     ``SECOND_HIT_DB`` in 16 of 32; plain new sounds 1, real one-shots of every class 0-4 %): docs/guidance.md, "No
     second hit"."""
-    before = 10 * torch.log10(torch.pow(10.0, cells / 10).sum(1))  # [B, frames]: the bands sum to the whole
-    after = 10 * torch.log10(torch.pow(10.0, (cells + step_db) / 10).sum(1))
+    before, after = frame_db(cells), frame_db(cells + step_db)
     frames = torch.arange(after.shape[-1], device=after.device)
     peak, at = smoothed(before).max(-1, keepdim=True)  # the sound's own loudest moment, which a step does not move
     lowest = torch.cummin(torch.where(frames[None] >= at, smoothed(after), torch.full_like(after, math.inf)),
@@ -316,6 +315,11 @@ def over_the_fall(cells: torch.Tensor, step_db: torch.Tensor) -> torch.Tensor:
     bound = torch.cat([torch.full_like(lowest[:, :1], math.inf), lowest[:, :-1]], -1) + FALL_MARGIN_DB
     excess = (after - torch.maximum(before, bound)).clamp(min=0)
     return torch.where(after > peak - RISES_WITHIN_DB, excess, torch.zeros_like(excess))[:, None]
+
+
+def frame_db(cells: torch.Tensor) -> torch.Tensor:
+    """[B, frames] dB: each frame's level from its cells [B, bands + 1, frames] (dB; the bands sum to the whole)."""
+    return 10 * torch.log10(torch.pow(10.0, cells / 10).sum(1))
 
 
 # How far a step may lift a frame over the quietest since the loudest: a drum's own ripple (real kicks' tails
