@@ -143,10 +143,10 @@ if [ -n "$CANDIDATE" ]; then
   [ "$(echo $EVAL_DATA)" = "$(echo $DATA)" ] || EVAL+=(--train-data $DATA)
   BASE=${DD_GPU_EVAL_BASE-dd-drums-small}  # the model the candidate must beat; empty: none
   # Eagerly (TORCH_COMPILE_DISABLE): compiling the candidate and the base model would take the stage's minute.
-  TORCH_COMPILE_DISABLE=1 stage eval "$(min "$EVAL_S" $(( $(left) - PACK_S )))" bash -c "set -o pipefail; { rc=0; echo '# candidate $CANDIDATE';
-    $PY -m bridge eval --model $CANDIDATE ${EVAL[*]} || rc=1; echo '# $BASE (same seeds)';
-    [ -z '$BASE' ] || $PY -m bridge eval --model '$BASE' ${EVAL[*]} --no-baselines || rc=1; exit \$rc; } \
-    | tee $OUT/eval.txt"
+  # One call: the base model renders the same seeds and the candidate's row carries the paired change from it.
+  [ -z "$BASE" ] || EVAL+=(--against "$BASE")
+  TORCH_COMPILE_DISABLE=1 stage eval "$(min "$EVAL_S" $(( $(left) - PACK_S )))" bash -c "set -o pipefail; {
+    echo '# candidate $CANDIDATE'; $PY -m bridge eval --model $CANDIDATE ${EVAL[*]}; } | tee $OUT/eval.txt"
 fi
 
 # 3. The run state and candidate, within what the tool returns: 8 files (log.txt, bench.json, eval.txt, and

@@ -148,6 +148,9 @@ def register_measures(subparsers) -> None:
     evaluate.add_argument("--steps", default=None, help="steps, or several separated by commas")
     evaluate.add_argument("--no-baselines", action="store_true", help="only the model's rows")
     evaluate.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON")
+    evaluate.add_argument("--against", default=None, metavar="M",
+                          help="another model (a name or path) rendered from the same seeds with the same settings; "
+                               "each row's change is then from it: is a new model better than the one it replaces?")
     evaluate.set_defaults(run=run_eval)
 
     variations = _measure(
@@ -241,7 +244,6 @@ def _list(text, kind, default):
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    import dataclasses
     import json
 
     from bridge.constants import DEFAULT_STEPS, NEW_SOUND, sampler_for
@@ -260,15 +262,25 @@ def run_eval(args: argparse.Namespace) -> int:
         steps = _list(args.steps, int, DEFAULT_STEPS)
     except argparse.ArgumentTypeError as error:
         raise ConfigError(str(error)) from None
+    against = None
+    if args.against is not None:
+        from bridge.engine.engine import Engine
+        against = Engine(args.against, device=args.device)
+        if (against.sample_rate, against.window) != (engine.sample_rate, engine.window):
+            raise ConfigError(f"--against {args.against}: {against.sample_rate} Hz, window {against.window}; the "
+                              f"model renders {engine.sample_rate} Hz, window {engine.window}: not comparable")
+    names = (engine.card.name, against.card.name if against is not None else "")
+    if names[0] == names[1]:  # two versions of one model (a run exported under the bundled name): tell them apart
+        names = (f"{names[0]} ({args.model})", f"{names[1]} ({args.against})")
     judge = evaluate.Judge(reference.windows, engine.sample_rate)
     rows = evaluate.quality_table(engine, judge, [(s, n) for s in samplers for n in steps], count=args.count,
-                                  seed=args.seed)
-    rows = [dataclasses.replace(row, label=f"{engine.card.name}: {row.label}") for row in rows]
+                                  seed=args.seed, against=against, names=names)
     if not args.no_baselines:
         training = _load(training_files, engine)
         rows += evaluate.baselines(judge, engine, training.windows, sampler=samplers[0], steps=steps[0],
                                    count=args.count, seed=args.seed)
-    print(evaluate.format_table(rows))
+    print(evaluate.format_table(rows, change_from=f"{names[1]}'s row of the same setting"
+                                if against is not None else None))
     if args.json:
         from bridge import files
         files.replace_file(args.json, json.dumps([row.__dict__ for row in rows], indent=2).encode())

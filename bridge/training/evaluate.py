@@ -39,7 +39,7 @@ class Score:
     count: int
     seconds_per_sound: float | None = None
     spread: float | None = None  # jackknife standard error over the row's clips
-    change: float | None = None  # mmd2 minus the first setting's, on the same seeds
+    change: float | None = None  # mmd2 minus the first setting's (or another model's), on the same seeds
     change_error: float | None = None  # its standard error
     clicks: float | None = None  # lone spikes in a clip's decay, on average (features.clicks: MMD^2 weighs them little)
     clicks_error: float | None = None  # its standard error
@@ -221,23 +221,36 @@ def baselines(judge: Judge, engine: Engine, training: torch.Tensor, *, sampler: 
 
 
 def quality_table(engine: Engine, judge: Judge, settings: list[tuple[str, int]], *, count: int = 16,
-                  seed: int = 0) -> list[Score]:
+                  seed: int = 0, against: Engine | None = None,
+                  names: tuple[str, str] | None = None) -> list[Score]:
     """MMD^2 to real drums and seconds per sound for each (sampler, steps): how quality buys speed.
 
     Every setting renders from the same seeds, so each row after the first also carries its paired change from
-    the first (with its standard error): put the setting to compare against first.
+    the first (with its standard error): put the setting to compare against first. With ``against`` (another
+    model: the one a newly trained model would replace), each setting is rendered by it too, from the same seeds,
+    and the model's row carries its paired change from that row instead: the landing decision in one figure whose
+    error is the pairing's, far smaller than either row's own. ``names``: the two models' names in the labels
+    (default: their cards').
     """
+    ours, theirs = names or (engine.card.name, against.card.name if against is not None else "")
     rows, first = [], None
     for sampler, steps in settings:
+        setting = f"{sampler}, {steps} steps"
+        baseline = first
+        if against is not None:
+            baseline, seconds = render(against, count, sampler=sampler, steps=steps, seed=seed)
+            rows.append(judge.score(f"{theirs}: {setting}", baseline, seconds))
         audio, seconds = render(engine, count, sampler=sampler, steps=steps, seed=seed)
-        row = judge.score(f"{sampler}, {steps} steps", audio, seconds, baseline=first)
+        row = judge.score(f"{ours}: {setting}", audio, seconds, baseline=baseline)
         first = audio if first is None else first
         rows.append(row)
         log.info("%s: MMD^2 %.4f, %.2f s per sound", row.label, row.mmd2, seconds)
     return rows
 
 
-def format_table(rows: list[Score]) -> str:
+def format_table(rows: list[Score], change_from: str | None = None) -> str:
+    """The rows as a table with a line on each column; ``change_from`` says what the change is from (default: the
+    first row)."""
     width = max(len(row.label) for row in rows)
     def cell(value, form: str, size: int) -> str:
         return f"{value:{form}}".rjust(size) if value is not None else " " * size
@@ -252,8 +265,9 @@ def format_table(rows: list[Score]) -> str:
                      f"{cell(row.rises_error, '.1f', 5)}  "
                      f"{cell(row.hits, '.0f', 5) + '%' if row.hits is not None else '':>6}")
     if any(row.change is not None for row in rows):
-        lines.append(f"change: MMD^2 minus the first row's ({rows[0].label}) on the same seeds; within about two "
-                     "standard errors of zero is equal quality")
+        source = change_from or f"the first row's ({rows[0].label})"
+        lines.append(f"change: MMD^2 minus {source} on the same seeds; within about two standard errors of zero "
+                     "is equal quality")
     if any(row.clicks is not None for row in rows):
         lines.append("clicks: lone spikes of about 1 ms in a sound's decay, on average (real one-shots: about 2; "
                      "crackle: dozens), which MMD^2 weighs little: closer by MMD^2 with more clicks can sound worse")

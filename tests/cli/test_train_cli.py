@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
@@ -148,6 +149,38 @@ def test_eval_and_memorization_commands_print_their_figures(tmp_path, kit, capsy
     code = main(["check-memorization", "--model", model, "--data", str(kit), "--count", "2", "--steps", "2"])
     report = capsys.readouterr().out
     assert code in (0, 1) and "threshold" in report and "renders flagged" in report
+
+
+def test_eval_against_another_model_renders_both_from_the_same_seeds_and_pairs_them(tmp_path, kit, capsys):
+    assert train(kit, tmp_path / "a", "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    first = capsys.readouterr().out.split()[0]
+    assert train(kit, tmp_path / "b", "--size", "tiny", "--steps", "2", "--demo-every", "0", "--seed", "1") == 0
+    second = capsys.readouterr().out.split()[0]
+    args = ["eval", "--data", str(kit), "--count", "3", "--steps", "2", "--sampler", "v-ddim", "--no-baselines"]
+    assert main([*args, "--model", second, "--against", first, "--json", str(tmp_path / "rows.json")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    theirs, ours = table[1], table[2]
+    assert theirs.startswith("a-step1: v-ddim, 2 steps") and ours.startswith("b-step2: v-ddim, 2 steps")
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert rows[0]["change"] is None and rows[1]["change"] is not None and rows[1]["change_error"] > 0
+    assert rows[1]["change"] == pytest.approx(rows[1]["mmd2"] - rows[0]["mmd2"])  # one reference, both rows
+    assert any("change: MMD^2 minus a-step1's row of the same setting" in line for line in table)
+    # a model against itself: the same seeds give the same sounds, so the paired change is nothing at all
+    assert main([*args, "--model", first, "--against", first, "--json", str(tmp_path / "self.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"a-step1 ({first}): v-ddim" in out
+    rows = json.loads((tmp_path / "self.json").read_text())
+    assert rows[1]["change"] == 0 and rows[1]["change_error"] == 0 and rows[0]["mmd2"] == rows[1]["mmd2"]
+
+
+def test_eval_against_a_model_of_another_window_is_one_line(tmp_path, kit, capsys):
+    assert train(kit, tmp_path / "a", "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    first = capsys.readouterr().out.split()[0]
+    assert train(kit, tmp_path / "b", "--size", "tiny", "--steps", "1", "--demo-every", "0", "--window", "1024") == 0
+    other = capsys.readouterr().out.split()[0]
+    assert main(["eval", "--model", first, "--against", other, "--data", str(kit), "--count", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not comparable" in err[0]
 
 
 @pytest.mark.parametrize("option, value, message", [("--pitch-semitones", "-1", "pitch shift must be 0 to 12"),

@@ -86,13 +86,14 @@ def test_quality_table_and_baselines_run_for_a_real_network(kit, tiny_config):
     engine = Engine.from_module(DanceDiffusionUNet(tiny_config), RATE, 2048, device="cpu")
     judge = evaluate.Judge(kit.windows[:6, :, :2048], RATE)
     rows = evaluate.quality_table(engine, judge, [("v-ddim", 2), ("v-iplms", 3)], count=3)
-    assert [r.label for r in rows] == ["v-ddim, 2 steps", "v-iplms, 3 steps"]
+    name = engine.card.name  # each row names the model it rendered
+    assert [r.label for r in rows] == [f"{name}: v-ddim, 2 steps", f"{name}: v-iplms, 3 steps"]
     assert all(r.seconds_per_sound > 0 and r.mmd2 == r.mmd2 and r.spread > 0 for r in rows)
     assert rows[0].change is None and rows[1].change_error > 0
     assert abs(rows[1].change - (rows[1].mmd2 - rows[0].mmd2)) < 1e-9
     rows += evaluate.baselines(judge, engine, kit.windows[6:, :, :2048], sampler="v-ddim", steps=2, count=3)
     table = evaluate.format_table(rows)
-    assert "change: MMD^2 minus the first row's (v-ddim, 2 steps)" in table
+    assert f"change: MMD^2 minus the first row's ({name}: v-ddim, 2 steps)" in table
     assert "floor" in table and "noise bursts" in table and "untrained" in table
     assert all(r.clicks >= 0 and r.clicks_error >= 0 for r in rows) and "clicks: lone spikes" in table
     assert all(r.rises >= 0 and r.rises_error >= 0 for r in rows) and "rises: dB a sound's level climbs" in table
