@@ -50,6 +50,10 @@ class Score:
     # the share of sounds with two hits or more (builtin.hits, whichever is the loudest: rises misses a later hit
     # that is the loudest), in %: real one-shots of six held-out kits 0 of 136
     hits: float | None = None
+    # clicks minus the baseline's, sound by sound on the same seeds, on average, and its standard error: whether a
+    # model or setting adds or takes crackle, with the pairing's error rather than each row's own
+    clicks_change: float | None = None
+    clicks_change_error: float | None = None
 
 
 class Judge:
@@ -105,9 +109,12 @@ class Judge:
         spikes = clicks(clips, self.sample_rate).double()
         uneven = rises(clips.float(), self.sample_rate).double()
         doubled = (hits(clips.float(), self.sample_rate) >= 2).double()
+        more = spikes - clicks(baseline, self.sample_rate).double() if baseline is not None else None
         return Score(label, value, len(clips), seconds_per_sound, spread, *change, clicks=float(spikes.mean()),
                      clicks_error=standard_error(spikes), rises=float(uneven.mean()),
-                     rises_error=standard_error(uneven), hits=100 * float(doubled.mean()))
+                     rises_error=standard_error(uneven), hits=100 * float(doubled.mean()),
+                     clicks_change=float(more.mean()) if more is not None else None,
+                     clicks_change_error=standard_error(more) if more is not None else None)
 
     def paired_difference(self, clips: torch.Tensor, baseline: torch.Tensor) -> tuple[float, float]:
         """MMD^2(clips) - MMD^2(baseline) and its standard error, for two sets rendered from the same seeds.
@@ -268,6 +275,10 @@ def format_table(rows: list[Score], change_from: str | None = None) -> str:
         source = change_from or f"the first row's ({rows[0].label})"
         lines.append(f"change: MMD^2 minus {source} on the same seeds; within about two standard errors of zero "
                      "is equal quality")
+    for row in rows:
+        if row.clicks_change is not None:
+            lines.append(f"{row.label}: clicks {row.clicks_change:+.1f} ± {row.clicks_change_error:.1f} a sound "
+                         "against the same seeds of the change's row (paired)")
     if any(row.clicks is not None for row in rows):
         lines.append("clicks: lone spikes of about 1 ms in a sound's decay, on average (real one-shots: about 2; "
                      "crackle: dozens), which MMD^2 weighs little: closer by MMD^2 with more clicks can sound worse")

@@ -164,6 +164,8 @@ def test_eval_against_another_model_renders_both_from_the_same_seeds_and_pairs_t
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert rows[0]["change"] is None and rows[1]["change"] is not None and rows[1]["change_error"] > 0
     assert rows[1]["change"] == pytest.approx(rows[1]["mmd2"] - rows[0]["mmd2"])  # one reference, both rows
+    assert rows[1]["clicks_change"] == pytest.approx(rows[1]["clicks"] - rows[0]["clicks"])
+    assert any(line.startswith("b-step2: v-ddim, 2 steps: clicks ") and "(paired)" in line for line in table)
     assert any("change: MMD^2 minus a-step1's row of the same setting" in line for line in table)
     # a model against itself: the same seeds give the same sounds, so the paired change is nothing at all
     assert main([*args, "--model", first, "--against", first, "--json", str(tmp_path / "self.json")]) == 0
@@ -171,6 +173,7 @@ def test_eval_against_another_model_renders_both_from_the_same_seeds_and_pairs_t
     assert f"a-step1 ({first}): v-ddim" in out
     rows = json.loads((tmp_path / "self.json").read_text())
     assert rows[1]["change"] == 0 and rows[1]["change_error"] == 0 and rows[0]["mmd2"] == rows[1]["mmd2"]
+    assert rows[1]["clicks_change"] == 0 and rows[1]["clicks_change_error"] == 0
 
 
 def test_eval_against_a_model_of_another_window_is_one_line(tmp_path, kit, capsys):

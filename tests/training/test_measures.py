@@ -91,6 +91,7 @@ def test_quality_table_and_baselines_run_for_a_real_network(kit, tiny_config):
     assert all(r.seconds_per_sound > 0 and r.mmd2 == r.mmd2 and r.spread > 0 for r in rows)
     assert rows[0].change is None and rows[1].change_error > 0
     assert abs(rows[1].change - (rows[1].mmd2 - rows[0].mmd2)) < 1e-9
+    assert rows[0].clicks_change is None and abs(rows[1].clicks_change - (rows[1].clicks - rows[0].clicks)) < 1e-9
     rows += evaluate.baselines(judge, engine, kit.windows[6:, :, :2048], sampler="v-ddim", steps=2, count=3)
     table = evaluate.format_table(rows)
     assert f"change: MMD^2 minus the first row's ({name}: v-ddim, 2 steps)" in table
@@ -168,6 +169,10 @@ def test_clicks_are_counted_in_a_decay_not_in_its_attack_its_noise_or_its_silenc
     assert torch.equal(features.clicks(silent, rate), features.clicks(hits, rate))
     judge = evaluate.Judge(hits[:8], rate)
     assert judge.score("clicked", clicked[8:]).clicks >= judge.score("plain", hits[8:]).clicks + 9
+    # against the same sounds without them (a model against the one it replaces, on the same seeds): the paired
+    # change is the ten added, with the pairing's error, far under the rows' own
+    paired = judge.score("clicked", clicked[8:], baseline=hits[8:])
+    assert 9 <= paired.clicks_change <= 10 and paired.clicks_change_error < paired.clicks_error
 
 
 def test_eval_rows_carry_how_unevenly_the_sounds_fall():
