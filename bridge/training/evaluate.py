@@ -235,9 +235,10 @@ def quality_table(engine: Engine, judge: Judge, settings: list[tuple[str, int]],
     Every setting renders from the same seeds, so each row after the first also carries its paired change from
     the first (with its standard error): put the setting to compare against first. With ``against`` (another
     model: the one a newly trained model would replace), each setting is rendered by it too, from the same seeds,
-    and the model's row carries its paired change from that row instead: the landing decision in one figure whose
-    error is the pairing's, far smaller than either row's own. ``names``: the two models' names in the labels
-    (default: their cards').
+    and the model's row carries its paired change from that row instead: the landing decision in one figure, its
+    error the pairing's (a jackknife over the shared seeds; the two rows' own errors do not simply add, as the
+    same seeds land two versions of one model near the same sounds). ``names``: the two models' names in the
+    labels (default: their cards').
     """
     ours, theirs = names or (engine.card.name, against.card.name if against is not None else "")
     rows, first = [], None
