@@ -194,9 +194,10 @@ def register_measures(subparsers) -> None:
     memorization.set_defaults(run=run_check_memorization)
 
 
-def _engine(args):
+def _engine(args, model=None):
+    """The engine of ``model`` (default: --model) on --device."""
     from bridge.engine.engine import Engine
-    return Engine(args.model, device=args.device)
+    return Engine(args.model if model is None else model, device=args.device)
 
 
 def _load(files, engine):
@@ -264,8 +265,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigError(str(error)) from None
     against = None
     if args.against is not None:
-        from bridge.engine.engine import Engine
-        against = Engine(args.against, device=args.device)
+        against = _engine(args, args.against)
         if (against.sample_rate, against.window) != (engine.sample_rate, engine.window):
             raise ConfigError(f"--against {args.against}: {against.sample_rate} Hz, window {against.window}; the "
                               f"model renders {engine.sample_rate} Hz, window {engine.window}: not comparable")
