@@ -180,6 +180,10 @@ def register_measures(subparsers) -> None:
                                  "hat of the kits in --data, each varied once as a loop; prints how well a "
                                  "variation keeps the beat's groove and hits, the clicks it adds, and each "
                                  "sampler against the first at the same noise and shape (default sampler: a loop's)")
+    variations.add_argument("--against", default=None, metavar="M",
+                            help="another model (a name or path) measured on the same sources and seeds with the "
+                                 "same settings; each setting's figures are then paired with its, source by source "
+                                 "(or loop by loop): do a new model's variations beat the one it replaces?")
     variations.set_defaults(run=run_eval_vary)
 
     memorization = _measure(
@@ -198,6 +202,23 @@ def _engine(args, model=None):
     """The engine of ``model`` (default: --model) on --device."""
     from bridge.engine.engine import Engine
     return Engine(args.model if model is None else model, device=args.device)
+
+
+def _against(args, engine):
+    """(--against's engine or None, (the model's name, --against's name)): names told apart by their paths when
+    both cards carry one (a run exported under the bundled name)."""
+    from bridge.errors import ConfigError
+
+    if args.against is None:
+        return None, (engine.card.name, "")
+    against = _engine(args, args.against)
+    if (against.sample_rate, against.window) != (engine.sample_rate, engine.window):
+        raise ConfigError(f"--against {args.against}: {against.sample_rate} Hz, window {against.window}; the "
+                          f"model renders {engine.sample_rate} Hz, window {engine.window}: not comparable")
+    names = (engine.card.name, against.card.name)
+    if names[0] == names[1]:
+        names = (f"{names[0]} ({args.model})", f"{names[1]} ({args.against})")
+    return against, names
 
 
 def _load(files, engine):
@@ -263,15 +284,7 @@ def run_eval(args: argparse.Namespace) -> int:
         steps = _list(args.steps, int, DEFAULT_STEPS)
     except argparse.ArgumentTypeError as error:
         raise ConfigError(str(error)) from None
-    against = None
-    if args.against is not None:
-        against = _engine(args, args.against)
-        if (against.sample_rate, against.window) != (engine.sample_rate, engine.window):
-            raise ConfigError(f"--against {args.against}: {against.sample_rate} Hz, window {against.window}; the "
-                              f"model renders {engine.sample_rate} Hz, window {engine.window}: not comparable")
-    names = (engine.card.name, against.card.name if against is not None else "")
-    if names[0] == names[1]:  # two versions of one model (a run exported under the bundled name): tell them apart
-        names = (f"{names[0]} ({args.model})", f"{names[1]} ({args.against})")
+    against, names = _against(args, engine)
     judge = evaluate.Judge(reference.windows, engine.sample_rate)
     rows = evaluate.quality_table(engine, judge, [(s, n) for s in samplers for n in steps], count=args.count,
                                   seed=args.seed, against=against, names=names)
@@ -308,9 +321,11 @@ def run_eval_vary(args: argparse.Namespace) -> int:
         raise ConfigError("--by-noise-level measures one-shots; leave out --loops for it")
     keep = _keeper(args.keep)
     engine = _engine(args)
+    against, names = _against(args, engine)
+    models = [(engine, names[0])] + ([(against, names[1])] if against is not None else [])
     steps = args.steps or DEFAULT_STEPS
     if args.loops:
-        return _eval_vary_loops(args, engine, itertools.product(noises, shapes, samplers), steps, keep)
+        return _eval_vary_loops(args, models, itertools.product(noises, shapes, samplers), steps, keep)
     reference_files, sources = vary_eval.split(scan(args.data), args.max_seconds, args.count, args.seed)
     if len(sources) < 3:
         raise ConfigError(f"need at least 3 source files of at most {args.max_seconds:g} s in --data, "
@@ -320,15 +335,29 @@ def run_eval_vary(args: argparse.Namespace) -> int:
              len({path.parent for path in sources}))
     judge = Judge(reference.windows, engine.sample_rate)
     if args.by_noise_level:
-        print("denoising error relative to the source (one network call at noise level t; median over sources):")
-        for t, whole, tail in vary_eval.denoising_error(engine, sources, seed=args.seed):
-            print(f"  t {t:.2f}: whole clip {whole:+.1f} dB, last quarter {tail:+.1f} dB", flush=True)
+        for model, name in models:
+            print(f"denoising error of {name} relative to the source (one network call at noise level t; median "
+                  "over sources):")
+            for t, whole, tail in vary_eval.denoising_error(model, sources, seed=args.seed):
+                print(f"  t {t:.2f}: whole clip {whole:+.1f} dB, last quarter {tail:+.1f} dB", flush=True)
+    first: dict[tuple[float, float], object] = {}  # per noise and shape: the first sampler's figures
     for noise, shape, sampler in itertools.product(noises, shapes, samplers):
-        figures = vary_eval.measure(engine, judge, sources, label=f"noise {noise:g}, shape {shape:g}, "
-                                    f"{sampler} {steps}", noise=noise, steps=steps, sampler=sampler, shape=shape,
-                                    seed=args.seed, keep=keep)
-        print("\n".join(figures.lines()), flush=True)
+        setting = f"noise {noise:g}, shape {shape:g}, {sampler} {steps}"
+        measured = [vary_eval.measure(model, judge, sources, label=_label(name, setting, len(models)), noise=noise,
+                                      steps=steps, sampler=sampler, shape=shape, seed=args.seed, keep=keep)
+                    for model, name in models]
+        # Paired with --against's figures of the same setting, else with the first sampler's, as the loops are
+        other = measured[1] if against is not None else first.setdefault((noise, shape), measured[0])
+        lines = [line for figures in measured for line in figures.lines()]
+        if other is not measured[0]:
+            lines.append(measured[0].against(other, judge))
+        print("\n".join(lines), flush=True)
     return 0
+
+
+def _label(name: str, setting: str, models: int) -> str:
+    """A measure's label: the setting, after the model's name when two models are measured."""
+    return f"{name}: {setting}" if models > 1 else setting
 
 
 def _keeper(folder: Path | None):
@@ -348,10 +377,12 @@ def _keeper(folder: Path | None):
     return lambda name, clip: write_numbered(folder, files.safe_name(name), clip)
 
 
-def _eval_vary_loops(args: argparse.Namespace, engine, settings, steps: int, keep) -> int:
+def _eval_vary_loops(args: argparse.Namespace, models, settings, steps: int, keep) -> int:
+    """eval-vary --loops for [(engine, name)]: the model, and --against's beside it when given."""
     from bridge.errors import ConfigError
     from bridge.training import loop_eval
 
+    engine = models[0][0]
     beats = loop_eval.beats(args.data, args.count, sample_rate=engine.sample_rate, seed=args.seed)
     if not beats:
         raise ConfigError("no kit in --data has a kick, a snare and a hat named as such (a Hydrogen kit, or "
@@ -361,11 +392,13 @@ def _eval_vary_loops(args: argparse.Namespace, engine, settings, steps: int, kee
         keep(f"beat {number:02d} source {beat.name}", beat.clip)
     first: dict[tuple[float, float], object] = {}  # per noise and shape: the first sampler's figures
     for noise, shape, sampler in settings:
-        figures = loop_eval.measure(engine, beats, label=f"noise {noise:g}, shape {shape:g}, {sampler} {steps}",
-                                    noise=noise, steps=steps, sampler=sampler, shape=shape, seed=args.seed,
-                                    keep=keep)
-        other = first.setdefault((noise, shape), figures)
-        print("\n".join(figures.lines() + ([figures.against(other)] if other is not figures else [])), flush=True)
+        setting = f"noise {noise:g}, shape {shape:g}, {sampler} {steps}"
+        measured = [loop_eval.measure(model, beats, label=_label(name, setting, len(models)), noise=noise,
+                                      steps=steps, sampler=sampler, shape=shape, seed=args.seed, keep=keep)
+                    for model, name in models]
+        other = measured[1] if len(measured) > 1 else first.setdefault((noise, shape), measured[0])
+        lines = [line for figures in measured for line in figures.lines()]
+        print("\n".join(lines + ([measured[0].against(other)] if other is not measured[0] else [])), flush=True)
     return 0
 
 

@@ -23,7 +23,7 @@ import logging
 import math
 import random
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -61,6 +61,10 @@ class VaryFigures:
     clicks_change_se: float
     distance_to_source: float  # median, on the judge's standardised features
     source_spacing: float  # median distance from a source to the nearest other source
+    # Per source, in the sources' order, so two measures on the same sources and seeds can be paired (against)
+    tails: tuple[float, ...] = ()  # the variation's tail level minus its source's, dB
+    spikes: tuple[float, ...] = ()  # the variation's clicks
+    described: torch.Tensor | None = field(default=None, repr=False, compare=False)  # the judge's features
 
     def lines(self) -> list[str]:
         return [f"{self.label}: {self.pairs} variations of {self.pairs} held-out sources",
@@ -75,6 +79,19 @@ class VaryFigures:
                 f"(lone 1 ms spikes a sound; real one-shots about 2, crackle dozens)",
                 f"  distance from a variation to its source: median {self.distance_to_source:.2f} (from a source "
                 f"to the nearest other source: median {self.source_spacing:.2f}; eval's standardised features)"]
+
+    def against(self, other: VaryFigures, judge: Judge) -> str:
+        """These figures less ``other``'s, source by source: another model or setting measured on the same sources
+        and seeds by the same judge. Pairing cancels what the choice of sources adds to each figure, so a change
+        far smaller than either measure's own error still shows."""
+        if len(self.tails) != len(other.tails) or self.described is None or other.described is None:
+            raise ValueError("compare measures of the same sources")
+        tails = [ours - theirs for ours, theirs in zip(self.tails, other.tails)]
+        mmd2_change, mmd2_se = judge.paired(self.described, other.described)
+        spikes = torch.tensor(self.spikes, dtype=torch.float64) - torch.tensor(other.spikes, dtype=torch.float64)
+        return (f"  against {other.label}, source by source: tail {statistics.median(tails):+.1f} dB "
+                f"(± {_median_se(tails):.1f} se, median), MMD^2 {mmd2_change:+.4f} ± {mmd2_se:.4f}, clicks "
+                f"{float(spikes.mean()):+.1f} ± {standard_error(spikes):.1f} a variation")
 
 
 def split(files: list[Path], max_seconds: float, count: int, seed: int = 0) -> tuple[list[Path], list[Path]]:
@@ -138,7 +155,8 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
                        judge.distance(described_made), judge.distance(described_own), change, change_se, dc, full,
                        seconds / len(sources), float(spikes_made.mean()), float(spikes_own.mean()),
                        standard_error(spikes_made - spikes_own),
-                       float((described_made - described_own).norm(dim=1).median()), float(spacing.median()))
+                       float((described_made - described_own).norm(dim=1).median()), float(spacing.median()),
+                       tuple(tails), tuple(spikes_made.tolist()), described_made)
 
 
 def _median_se(values: list[float], rounds: int = 1000) -> float:

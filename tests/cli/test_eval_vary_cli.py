@@ -8,6 +8,7 @@ import pytest
 import soundfile
 
 from bridge.cli import main
+from tests.conftest import TINY_RENDER
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -75,6 +76,87 @@ def test_eval_vary_compares_samplers_on_the_same_sources(kits, tiny_model_path, 
     assert len(sources) == 2 and sources[0] == sources[1], out
     kept = sorted(path.name for path in keep.iterdir())  # --keep: each variation, named by source and setting
     assert len(kept) == 6 and sum("dpmpp-2m-sde-karras-eta0.5 2 001.wav" in name for name in kept) == 3, kept
+    # the second sampler paired with the first, source by source, as the loops are
+    assert re.search(r"^  against noise 0\.5, shape 1, v-iplms 2, source by source: tail [+-]\d+\.\d dB", out, re.M)
+
+
+@pytest.fixture
+def other_model(tmp_path, tiny_model_path):
+    """A second tiny model of the same size, window and rate, with other random weights."""
+    import torch
+
+    from bridge.engine.checkpoints import LoadedModel, save_model
+    from bridge.engine.unet import DanceDiffusionUNet
+
+    with torch.random.fork_rng():
+        torch.manual_seed(99)
+        network = DanceDiffusionUNet(TINY_RENDER)
+    loaded = LoadedModel.from_network(network, name="tiny-other", sample_rate=48000, window=8192,
+                                      provenance="random weights made by the tests")
+    return save_model(loaded, tmp_path / "tiny-other")[0]
+
+
+FIGURES = (r"^(?P<label>[^\n]+): 4 variations of 4 held-out sources\n  tail level, variation - source: median "
+           r"(?P<tail>[+-]\d+\.\d) dB.*?MMD\^2 to real drums: variations (?P<mmd>\d\.\d+),.*?clicks in the decay: "
+           r"variations (?P<clicks>\d+\.\d+),")
+AGAINST = (r"^  against (?P<label>.+), source by source: tail (?P<tail>[+-]\d+\.\d) dB \(± (?P<tail_se>\d+\.\d) se, "
+           r"median\), MMD\^2 (?P<mmd>[+-]\d\.\d+) ± (?P<mmd_se>\d\.\d+), clicks (?P<clicks>[+-]\d+\.\d) ± "
+           r"(?P<clicks_se>\d+\.\d) a variation$")
+
+
+def test_eval_vary_against_another_model_pairs_them_source_by_source(kits, tiny_model_path, other_model, tmp_path,
+                                                                     capsys):
+    keep = tmp_path / "listen"
+    args = ["eval-vary", "--data", *map(str, kits), "--count", "4", "--steps", "2", "--max-seconds", "2"]
+    assert main([*args, "--model", str(other_model), "--against", str(tiny_model_path), "--keep", str(keep)]) == 0
+    out = capsys.readouterr().out
+    measured = [m.groupdict() for m in re.finditer(FIGURES, out, re.M | re.S)]
+    assert [m["label"] for m in measured] == ["tiny-other: noise 0.5, shape 1, dpmpp-2m-sde 2",
+                                              "tiny-test: noise 0.5, shape 1, dpmpp-2m-sde 2"], out
+    (paired,) = [m.groupdict() for m in re.finditer(AGAINST, out, re.M)]
+    assert paired["label"] == "tiny-test: noise 0.5, shape 1, dpmpp-2m-sde 2"
+    ours, theirs = measured
+    # one reference and the same sources: the paired MMD^2 change is the two rows' difference, with an error
+    assert float(paired["mmd"]) == pytest.approx(float(ours["mmd"]) - float(theirs["mmd"]), abs=2e-4)
+    assert float(paired["mmd_se"]) > 0 and float(paired["clicks"]) == pytest.approx(
+        float(ours["clicks"]) - float(theirs["clicks"]), abs=0.11)
+    kept = sorted(path.name for path in keep.iterdir())  # both models' variations, named apart
+    assert len(kept) == 8 and sum("tiny-other" in name for name in kept) == 4, kept
+    # a model against itself: the same sources and seeds give the same variations, so every change is nothing
+    assert main([*args, "--model", str(tiny_model_path), "--against", str(tiny_model_path)]) == 0
+    out = capsys.readouterr().out
+    (paired,) = [m.groupdict() for m in re.finditer(AGAINST, out, re.M)]
+    assert paired["label"].startswith(f"tiny-test ({tiny_model_path}): noise 0.5")
+    assert [float(paired[k]) for k in ("tail", "tail_se", "mmd", "mmd_se", "clicks", "clicks_se")] == [0] * 6, out
+
+
+def test_eval_vary_loops_against_another_model_pairs_them_loop_by_loop(drumkits, tiny_model_path, other_model,
+                                                                       capsys):
+    data = [drumkits / "HardElectro1", drumkits / "Millo-Drums_v.1"]
+    code = main(["eval-vary", "--loops", "--model", str(other_model), "--against", str(tiny_model_path), "--data",
+                 *map(str, data), "--count", "2", "--steps", "2", "--noise", "0.3", "--sampler", "v-iplms"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    labels = re.findall(r"^(.+): 2 variations of 2 one-bar beats", out, re.M)
+    assert labels == ["tiny-other: noise 0.3, shape 1, v-iplms 2", "tiny-test: noise 0.3, shape 1, v-iplms 2"], out
+    grooves = [float(x) for x in re.findall(r"groove kept \(correlation of the 20 ms level with the source's\): "
+                                            r"(-?\d\.\d+) ± ", out)]
+    (groove,) = re.findall(r"^  against tiny-test: noise 0\.3, shape 1, v-iplms 2, loop by loop: groove ([+-]\d\.\d+) ",
+                           out, re.M)
+    assert float(groove) == pytest.approx(grooves[0] - grooves[1], abs=0.002)
+
+
+def test_eval_vary_against_a_model_of_another_window_is_one_line(kits, tiny_model_path, tmp_path, capsys):
+    from bridge.engine.checkpoints import LoadedModel, save_model
+    from bridge.engine.unet import DanceDiffusionUNet
+
+    loaded = LoadedModel.from_network(DanceDiffusionUNet(TINY_RENDER), name="tiny-short", sample_rate=48000,
+                                      window=4096, provenance="random weights made by the tests")
+    other = save_model(loaded, tmp_path / "tiny-short")[0]
+    assert main(["eval-vary", "--model", str(tiny_model_path), "--against", str(other), "--data",
+                 *map(str, kits)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not comparable" in err[0], err
 
 
 def test_eval_vary_refuses_an_unknown_sampler(kits, tiny_model_path, capsys):
