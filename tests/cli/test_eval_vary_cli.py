@@ -96,6 +96,7 @@ def other_model(tmp_path, tiny_model_path):
     return save_model(loaded, tmp_path / "tiny-other")[0]
 
 
+GROOVE = r"groove kept \(correlation of the 20 ms level with the source's\): (-?\d\.\d+) ± "
 FIGURES = (r"^(?P<label>[^\n]+): 4 variations of 4 held-out sources\n  tail level, variation - source: median "
            r"(?P<tail>[+-]\d+\.\d) dB.*?MMD\^2 to real drums: variations (?P<mmd>\d\.\d+),.*?clicks in the decay: "
            r"variations (?P<clicks>\d+\.\d+),")
@@ -139,8 +140,7 @@ def test_eval_vary_loops_against_another_model_pairs_them_loop_by_loop(drumkits,
     assert code == 0, out
     labels = re.findall(r"^(.+): 2 variations of 2 one-bar beats", out, re.M)
     assert labels == ["tiny-other: noise 0.3, shape 1, v-iplms 2", "tiny-test: noise 0.3, shape 1, v-iplms 2"], out
-    grooves = [float(x) for x in re.findall(r"groove kept \(correlation of the 20 ms level with the source's\): "
-                                            r"(-?\d\.\d+) ± ", out)]
+    grooves = [float(x) for x in re.findall(GROOVE, out)]
     (groove,) = re.findall(r"^  against tiny-test: noise 0\.3, shape 1, v-iplms 2, loop by loop: groove ([+-]\d\.\d+) ",
                            out, re.M)
     assert float(groove) == pytest.approx(grooves[0] - grooves[1], abs=0.002)
@@ -185,8 +185,7 @@ def test_eval_vary_measures_loops_built_from_the_kits(tmp_path, drumkits, tiny_m
     assert code == 0, out
     labels = re.findall(r"^noise (\S+), shape 0, v-iplms-sde 2: 2 variations of 2 one-bar beats", out, re.M)
     assert labels == ["0", "1"], out
-    grooves = [float(x) for x in re.findall(r"groove kept \(correlation of the 20 ms level with the source's\): "
-                                            r"(-?\d\.\d+) ± ", out)]
+    grooves = [float(x) for x in re.findall(GROOVE, out)]
     hits = [float(x) for x in re.findall(r"the source's hits in the variation: ([+-]\d+\.\d) dB", out)]
     added = [float(x) for x in re.findall(r"clicks a loop: variations \d+\.\d, sources \d+\.\d, added ([+-]\d+\.\d)",
                                           out)]
