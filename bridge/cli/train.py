@@ -340,24 +340,27 @@ def run_eval_vary(args: argparse.Namespace) -> int:
                   "over sources):")
             for t, whole, tail in vary_eval.denoising_error(model, sources, seed=args.seed):
                 print(f"  t {t:.2f}: whole clip {whole:+.1f} dB, last quarter {tail:+.1f} dB", flush=True)
-    first: dict[tuple[float, float], object] = {}  # per noise and shape: the first sampler's figures
-    for noise, shape, sampler in itertools.product(noises, shapes, samplers):
-        setting = f"noise {noise:g}, shape {shape:g}, {sampler} {steps}"
-        measured = [vary_eval.measure(model, judge, sources, label=_label(name, setting, len(models)), noise=noise,
-                                      steps=steps, sampler=sampler, shape=shape, seed=args.seed, keep=keep)
-                    for model, name in models]
-        # Paired with --against's figures of the same setting, else with the first sampler's, as the loops are
-        other = measured[1] if against is not None else first.setdefault((noise, shape), measured[0])
-        lines = [line for figures in measured for line in figures.lines()]
-        if other is not measured[0]:
-            lines.append(measured[0].against(other, judge))
-        print("\n".join(lines), flush=True)
+    _each_setting(models, itertools.product(noises, shapes, samplers), steps,
+                  lambda model, **setting: vary_eval.measure(model, judge, sources, seed=args.seed, keep=keep,
+                                                             **setting),
+                  lambda ours, theirs: ours.against(theirs, judge))
     return 0
 
 
-def _label(name: str, setting: str, models: int) -> str:
-    """A measure's label: the setting, after the model's name when two models are measured."""
-    return f"{name}: {setting}" if models > 1 else setting
+def _each_setting(models, settings, steps: int, measure, pair) -> None:
+    """Print ``measure(model, label=..., noise=..., steps=..., sampler=..., shape=...)``'s figures for each
+    (noise, shape, sampler) of ``settings`` and each of ``models`` ([(engine, name)]: the model, then --against's),
+    followed by ``pair(ours, theirs)``: the model's figures paired with --against's of the same setting, or without
+    --against with the first sampler's at the same noise and shape. Both are measured on the same sources (or
+    beats) and seeds."""
+    first: dict[tuple[float, float], object] = {}
+    for noise, shape, sampler in settings:
+        setting = f"noise {noise:g}, shape {shape:g}, {sampler} {steps}"
+        measured = [measure(model, label=f"{name}: {setting}" if len(models) > 1 else setting, noise=noise,
+                            steps=steps, sampler=sampler, shape=shape) for model, name in models]
+        other = measured[1] if len(measured) > 1 else first.setdefault((noise, shape), measured[0])
+        lines = [line for figures in measured for line in figures.lines()]
+        print("\n".join(lines + ([pair(measured[0], other)] if other is not measured[0] else [])), flush=True)
 
 
 def _keeper(folder: Path | None):
@@ -390,15 +393,9 @@ def _eval_vary_loops(args: argparse.Namespace, models, settings, steps: int, kee
     log.info("beats: %s", "; ".join(beat.name for beat in beats))
     for number, beat in enumerate(beats if keep is not None else (), start=1):
         keep(f"beat {number:02d} source {beat.name}", beat.clip)
-    first: dict[tuple[float, float], object] = {}  # per noise and shape: the first sampler's figures
-    for noise, shape, sampler in settings:
-        setting = f"noise {noise:g}, shape {shape:g}, {sampler} {steps}"
-        measured = [loop_eval.measure(model, beats, label=_label(name, setting, len(models)), noise=noise,
-                                      steps=steps, sampler=sampler, shape=shape, seed=args.seed, keep=keep)
-                    for model, name in models]
-        other = measured[1] if len(measured) > 1 else first.setdefault((noise, shape), measured[0])
-        lines = [line for figures in measured for line in figures.lines()]
-        print("\n".join(lines + ([measured[0].against(other)] if other is not measured[0] else [])), flush=True)
+    _each_setting(models, settings, steps,
+                  lambda model, **setting: loop_eval.measure(model, beats, seed=args.seed, keep=keep, **setting),
+                  lambda ours, theirs: ours.against(theirs))
     return 0
 
 
