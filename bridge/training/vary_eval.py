@@ -45,10 +45,7 @@ Keep = Callable[[str, Clip], None] | None  # measure's keep: (a name for the fil
 @dataclass(frozen=True)
 class VaryFigures:
     label: str
-    pairs: int
-    tail_db_median: float
     tail_db_median_se: float
-    tail_db_mean: float
     mmd2_variations: float
     mmd2_sources: float
     mmd2_change: float
@@ -56,15 +53,31 @@ class VaryFigures:
     max_dc: float
     full_scale_samples: int
     seconds_per_variation: float
-    clicks_variations: float
     clicks_sources: float
     clicks_change_se: float
     distance_to_source: float  # median, on the judge's standardised features
     source_spacing: float  # median distance from a source to the nearest other source
-    # Per source, in the sources' order, so two measures on the same sources and seeds can be paired (against)
-    tails: tuple[float, ...] = ()  # the variation's tail level minus its source's, dB
-    spikes: tuple[float, ...] = ()  # the variation's clicks
+    # Per source, in the sources' order: the figures above that are their medians or means are derived from them,
+    # and two measures on the same sources and seeds are paired through them (against)
+    tails: tuple[float, ...]  # the variation's tail level minus its source's, dB
+    spikes: tuple[float, ...]  # the variation's clicks
     described: torch.Tensor | None = field(default=None, repr=False, compare=False)  # the judge's features
+
+    @property
+    def pairs(self) -> int:
+        return len(self.tails)
+
+    @property
+    def tail_db_median(self) -> float:
+        return statistics.median(self.tails)
+
+    @property
+    def tail_db_mean(self) -> float:
+        return statistics.fmean(self.tails)
+
+    @property
+    def clicks_variations(self) -> float:
+        return statistics.fmean(self.spikes)
 
     def lines(self) -> list[str]:
         return [f"{self.label}: {self.pairs} variations of {self.pairs} held-out sources",
@@ -151,9 +164,8 @@ def measure(engine, judge: Judge, sources: list[Path], *, label: str, noise: flo
     change, change_se = judge.paired(described_made, described_own)
     spikes_made, spikes_own = (clicks(windows, engine.sample_rate).double() for windows in (made, own))
     spacing = torch.cdist(described_own, described_own).fill_diagonal_(float("inf")).amin(1)
-    return VaryFigures(label, len(sources), statistics.median(tails), _median_se(tails), statistics.fmean(tails),
-                       judge.distance(described_made), judge.distance(described_own), change, change_se, dc, full,
-                       seconds / len(sources), float(spikes_made.mean()), float(spikes_own.mean()),
+    return VaryFigures(label, _median_se(tails), judge.distance(described_made), judge.distance(described_own),
+                       change, change_se, dc, full, seconds / len(sources), float(spikes_own.mean()),
                        standard_error(spikes_made - spikes_own),
                        float((described_made - described_own).norm(dim=1).median()), float(spacing.median()),
                        tuple(tails), tuple(spikes_made.tolist()), described_made)
