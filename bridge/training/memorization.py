@@ -7,7 +7,9 @@ polarity. distance = 1 - the best cosine similarity: 0 for a copy.
 
 The threshold comes from the data: the distance from each training file to its nearest other training file. A
 render closer to a training file than LOW_QUANTILE of the training files are to each other is flagged as a
-likely copy.
+likely copy. A training file that is itself a copy of another (the same sound saved twice, or at another gain: a
+sample folder often holds one; a GM soundfont's kits share samples) is compared only with the files it is not a
+copy of: counted as its copy's nearest neighbour, it made the threshold 0 and the check blind.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 
 import torch
 
+from bridge.errors import BridgeError
 from bridge.training.features import HOP, mel_magnitudes
 
 MAX_SHIFT_SECONDS = 0.025
 COMPRESSION = 0.3
 LOW_QUANTILE = 0.05
+SAME_SOUND = 1e-5  # under this two training files are one sound (float rounding of a gain change apart)
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ class NearestFile:
 class Report:
     matches: list[NearestFile]  # one per render, closest first
     threshold: float
-    training_distances: torch.Tensor  # each training file's distance to its nearest other one
+    training_distances: torch.Tensor  # each training file's distance to its nearest file that is not its copy
+    copies: int = 0  # training files that are copies of another one
 
     @property
     def flagged(self) -> list[NearestFile]:
@@ -48,7 +53,9 @@ class Report:
     def summary(self, top: int = 5) -> str:
         d = self.training_distances
         lines = [f"threshold {self.threshold:.4f} (the {LOW_QUANTILE:.0%} quantile of {len(d)} training files' "
-                 f"distances to their nearest other file; median {float(d.median()):.4f})",
+                 f"distances to their nearest other file; median {float(d.median()):.4f})"
+                 + (f"; {self.copies} training files are copies of another one and were compared only with the "
+                    "rest" if self.copies else ""),
                  f"{len(self.flagged)} of {len(self.matches)} renders flagged as likely copies"]
         for m in self.matches[:top]:
             flag = "  LIKELY COPY" if m.distance < self.threshold else ""
@@ -80,14 +87,20 @@ def distances(a: torch.Tensor, b: torch.Tensor, max_shift: int) -> tuple[torch.T
     return 1 - best, best_shift
 
 
-def calibrate(training: torch.Tensor, max_shift: int) -> tuple[float, torch.Tensor]:
-    """The threshold and every training file's distance to its nearest other training file."""
+def calibrate(training: torch.Tensor, max_shift: int) -> tuple[float, torch.Tensor, int]:
+    """The threshold, every training file's distance to its nearest training file that is not a copy of it (those
+    with none left out), and how many training files are copies of another."""
     if len(training) < 2:
         raise ValueError("calibrating the threshold needs at least 2 training files")
     within, _ = distances(training, training, max_shift)
     within.fill_diagonal_(float("inf"))
-    nearest = within.min(dim=1).values
-    return float(torch.quantile(nearest, LOW_QUANTILE)), nearest
+    copies = int((within.min(dim=1).values < SAME_SOUND).sum())
+    nearest = within.masked_fill(within < SAME_SOUND, float("inf")).min(dim=1).values
+    nearest = nearest[torch.isfinite(nearest)]
+    if len(nearest) == 0:
+        raise BridgeError("the training files are all one sound (copies of each other): nothing to calibrate the "
+                          "check against; give it the folders the model trained on")
+    return float(torch.quantile(nearest, LOW_QUANTILE)), nearest, copies
 
 
 def check(renders: torch.Tensor, training: torch.Tensor, files: list[Path], sample_rate: int) -> Report:
@@ -96,10 +109,10 @@ def check(renders: torch.Tensor, training: torch.Tensor, files: list[Path], samp
     length = min(renders.shape[-1], training.shape[-1])
     ours = fingerprints(renders[..., :length], sample_rate)
     theirs = fingerprints(training[..., :length], sample_rate)
-    threshold, nearest = calibrate(theirs, max_shift)
+    threshold, nearest, copies = calibrate(theirs, max_shift)
     d, shift = distances(ours, theirs, max_shift)
     closest = d.min(dim=1)
     matches = [NearestFile(i, files[int(j)], float(closest.values[i]), int(shift[i, j]) * HOP / sample_rate)
                for i, j in enumerate(closest.indices)]
     matches.sort(key=lambda m: m.distance)
-    return Report(matches, threshold, nearest)
+    return Report(matches, threshold, nearest, copies)

@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from bridge.engine.engine import Engine
+from bridge.errors import BridgeError
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import alpha_sigma, step_grid
 from bridge.engine.unet import DanceDiffusionUNet
@@ -297,3 +298,22 @@ def test_what_a_16_bit_file_cannot_hold_does_not_move_the_features(monkeypatch):
     assert moved(-50) > 10
     monkeypatch.setattr(features, "RANGE_DB", 1000.0)  # as the features read before the floor
     assert moved(-80) > 10
+
+
+def test_training_files_saved_twice_leave_the_check_its_threshold(kit):
+    """A sample folder often holds one sound twice (a copy, another gain; a GM soundfont's kits share samples):
+    each was the other's nearest file at distance 0, the threshold the 5 % quantile of those distances fell to 0
+    and nothing could be flagged (the GM set made by make-drums has 23 such files among 339). A copy is now compared
+    only with the files it is not a copy of: the threshold stays that of the distinct files and a render that
+    copies one is still caught. A folder of one sound only is one line."""
+    training = kit.windows[6:]
+    distinct = memorization.check(kit.windows[:1], training, kit.files[6:], RATE)
+    doubled = torch.cat([training, training[:4] * 0.5, -training[4:6]])  # 6 of 14 saved again, quieter or inverted
+    files = kit.files[6:] + kit.files[6:12]
+    copy = 0.7 * torch.roll(training[3:4], 240, dims=-1)
+    report = memorization.check(torch.cat([kit.windows[:1], copy]), doubled, files, RATE)
+    assert report.threshold == pytest.approx(distinct.threshold, rel=0.3) and report.threshold > 1e-3
+    assert report.copies == 12 and "12 training files are copies of another one" in report.summary()
+    assert [m.render for m in report.flagged] == [1], report.summary()
+    with pytest.raises(BridgeError, match="all one sound"):
+        memorization.check(copy, torch.cat([training[:1], 0.5 * training[:1]]), files[:2], RATE)
