@@ -94,8 +94,9 @@ def calibrate(training: torch.Tensor, max_shift: int) -> tuple[float, torch.Tens
         raise ValueError("calibrating the threshold needs at least 2 training files")
     within, _ = distances(training, training, max_shift)
     within.fill_diagonal_(float("inf"))
-    copies = int((within.min(dim=1).values < SAME_SOUND).sum())
-    nearest = within.masked_fill(within < SAME_SOUND, float("inf")).min(dim=1).values
+    same = within < SAME_SOUND
+    copies = int(same.any(dim=1).sum())
+    nearest = within.masked_fill(same, float("inf")).min(dim=1).values
     nearest = nearest[torch.isfinite(nearest)]
     if len(nearest) == 0:
         raise BridgeError("the training files are all one sound (copies of each other): nothing to calibrate the "

@@ -9,10 +9,10 @@ import torch
 from torch.nn import functional as F
 
 from bridge.engine.engine import Engine
-from bridge.errors import BridgeError
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import alpha_sigma, step_grid
 from bridge.engine.unet import DanceDiffusionUNet
+from bridge.errors import BridgeError
 from bridge.training import data, evaluate, features, memorization
 
 RATE = 48000
@@ -303,7 +303,7 @@ def test_what_a_16_bit_file_cannot_hold_does_not_move_the_features(monkeypatch):
 def test_training_files_saved_twice_leave_the_check_its_threshold(kit):
     """A sample folder often holds one sound twice (a copy, another gain; a GM soundfont's kits share samples):
     each was the other's nearest file at distance 0, the threshold the 5 % quantile of those distances fell to 0
-    and nothing could be flagged (the GM set made by make-drums has 23 such files among 339). A copy is now compared
+    and nothing could be flagged (16 of the bundled model's 339 training files, the GM kits' shared samples among them). A copy is now compared
     only with the files it is not a copy of: the threshold stays that of the distinct files and a render that
     copies one is still caught. A folder of one sound only is one line."""
     training = kit.windows[6:]
