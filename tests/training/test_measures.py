@@ -303,9 +303,9 @@ def test_what_a_16_bit_file_cannot_hold_does_not_move_the_features(monkeypatch):
 def test_training_files_saved_twice_leave_the_check_its_threshold(kit):
     """A sample folder often holds one sound twice (a copy, another gain; a GM soundfont's kits share samples):
     each was the other's nearest file at distance 0, the threshold the 5 % quantile of those distances fell to 0
-    and nothing could be flagged (16 of the bundled model's 339 training files, the GM kits' shared samples among them). A copy is now compared
-    only with the files it is not a copy of: the threshold stays that of the distinct files and a render that
-    copies one is still caught. A folder of one sound only is one line."""
+    and nothing could be flagged (16 of the bundled model's 339 training files, the GM kits' shared samples among
+    them). A copy is now compared only with the files it is not a copy of: the threshold stays that of the distinct
+    files and a render that copies one is still caught. A folder of one sound only is one line."""
     training = kit.windows[6:]
     distinct = memorization.check(kit.windows[:1], training, kit.files[6:], RATE)
     doubled = torch.cat([training, training[:4] * 0.5, -training[4:6]])  # 6 of 14 saved again, quieter or inverted
