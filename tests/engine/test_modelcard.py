@@ -130,3 +130,27 @@ def test_find_model_passes_paths_through_and_names_misses(user_folder, tmp_path)
         find_model("kit-909")
     message = str(excinfo.value)
     assert "kit-909" in message and str(user_folder) in message and str(constants.MODELS_DIR) in message
+
+
+def test_the_bundled_model_s_card_credits_each_training_set_once_and_keeps_its_history():
+    """What a producer, or a sample pack's credits (bridge/pack), read of the shipped weights: each training folder
+    credited once, under a licence that lets weights ship (no copyleft, no share-alike, no non-commercial), with
+    the held-out counts the run wrote; and the earlier weights' run and figures as they were, not the new ones
+    copied (a card written twice from its own output once credited the GM set three times and called its own run
+    the previous one)."""
+    card = read_card(constants.MODELS_DIR / f"{constants.DEFAULT_MODEL}.yaml").extra
+    training, credits = card["training"], card["training_data"]
+    kits = [entry["kit"] for entry in credits]
+    assert len(kits) == len(set(kits)) == len(training["data"]), kits
+    for entry in credits:
+        folder = entry.get("made_at") or next(path for path in training["data"] if path.endswith("/" + entry["kit"]))
+        assert folder in training["data"]
+        held = sum(path.startswith(folder + "/") for path in training["held_out_files"])
+        assert entry["held_out"] == held and entry["trained_on"] == entry["files"] - held, entry["kit"]
+        assert not any(word in entry["licence"].upper() for word in ("GPL", "-SA", "-NC", "SHARE")), entry
+    for now, before in (("training", "previous_training"), ("evaluation", "earlier_evaluation"),
+                        ("memorization", "earlier_memorization")):
+        if before in card:
+            assert card[before] != card[now], before
+    if "previous_training" in card:
+        assert card["previous_training"]["steps"] != training["steps"]
