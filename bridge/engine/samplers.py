@@ -234,10 +234,9 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "euler": sample_euler,
     "heun": sample_heun,
     "dpmpp-2m-sde-karras": sample_dpmpp_2m_sde,
-    # Half the SDE's fresh noise per step: new sounds from the step-9006 bundled weights came out closer to real
-    # drums on held-out kits (-0.033 +- 0.013 MMD^2, paired, 32 seeds) and a near-silent render (peak under -24
-    # dBFS) came a third to half as often (docs/benchmarks.md, "The SDE's eta"); generate's default until the
-    # weights were continued. Named, so a file's sampler remakes it.
+    # Half the SDE's fresh noise per step: new sounds from the bundled model came out closer to real drums on
+    # held-out kits (-0.033 +- 0.013 MMD^2, paired, 32 seeds) and a near-silent render (peak under -24 dBFS) came
+    # a third to half as often (docs/benchmarks.md, "The SDE's eta"). Named, so a file's sampler remakes it.
     "dpmpp-2m-sde-karras-eta0.5": functools.partial(sample_dpmpp_2m_sde, eta=0.5),
     "v-iplms-sde": sample_v_iplms_sde,
 }

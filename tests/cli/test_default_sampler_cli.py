@@ -1,5 +1,5 @@
 """Which sampler a command uses when none is given (bridge.constants.sampler_for), as a user runs them: new
-one-shots from `generate` take dpmpp-2m-sde-karras, a one-shot's variation dpmpp-2m-sde, a loop's v-iplms-sde,
+one-shots from `generate` take dpmpp-2m-sde-karras-eta0.5, a one-shot's variation dpmpp-2m-sde, a loop's v-iplms-sde,
 the rest v-iplms, --sampler always wins, and every file names the sampler it was made with so its stored command makes it again."""
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ def _render(tmp_path, name: str, *args, fast=FAST) -> tuple[np.ndarray, dict]:
     return read_audio(path).samples, read_metadata(path)
 
 
-def test_generate_defaults_to_the_karras_sde_and_names_it(tmp_path, tiny_model_path):
+def test_generate_defaults_to_the_half_noise_sde_and_names_it(tmp_path, tiny_model_path):
     new = ("generate", "--model", tiny_model_path, "--seconds", 0.1, "--seed", 11)
     default, meta = _render(tmp_path, "default", *new)
-    new_sound = "dpmpp-2m-sde-karras"
+    new_sound = "dpmpp-2m-sde-karras-eta0.5"
     explicit, explicit_meta = _render(tmp_path, "explicit", *new, "--sampler", new_sound)
     assert np.array_equal(default, explicit)
     assert meta["sampler"] == new_sound and f"--sampler {new_sound} " in meta["command"] + " "
@@ -72,7 +72,7 @@ def test_interpolate_without_a_sampler_is_v_iplms(tmp_path, tiny_model_path, dru
 
 def test_a_sheets_new_sounds_are_rendered_as_generate_makes_them(tmp_path, tiny_model_path, drum_samples):
     """`dd-bridge sheet --source ... --generate K`: the variations' rows dpmpp-2m-sde, the new sounds' row
-    dpmpp-2m-sde-karras, and the title names both (in process: the tiles' audio is compared, which the
+    dpmpp-2m-sde-karras-eta0.5, and the title names both (in process: the tiles' audio is compared, which the
     picture does not keep)."""
     args = build_parser().parse_args(
         ["sheet", "--source", str(drum_samples["wav"]), "--noise", "0.5", "--count", "1", "--generate", "2",
@@ -80,9 +80,9 @@ def test_a_sheets_new_sounds_are_rendered_as_generate_makes_them(tmp_path, tiny_
          "--out", str(tmp_path / "sheet.png")])
     rows, title = sheet._render_rows(args)
     engine, _model = render.open_engine(args, kind=constants.VARIATION)
-    new = clips.generate_clips(engine, 2, 0.1, steps=3, seed=series(5, 2), sampler="dpmpp-2m-sde-karras")
+    new = clips.generate_clips(engine, 2, 0.1, steps=3, seed=series(5, 2), sampler="dpmpp-2m-sde-karras-eta0.5")
     assert all(np.array_equal(tile.clip.samples, clip.samples) for tile, clip in zip(rows[-1], new))
     varied = clips.vary_clip(engine, read_audio(drum_samples["wav"]), 1, noise=0.5, steps=3, seed=series(5, 1),
                              sampler="dpmpp-2m-sde")
     assert np.array_equal(rows[0][1].clip.samples, varied[0].samples)
-    assert "dpmpp-2m-sde, new sounds dpmpp-2m-sde-karras, 3 steps" in title
+    assert "dpmpp-2m-sde, new sounds dpmpp-2m-sde-karras-eta0.5, 3 steps" in title

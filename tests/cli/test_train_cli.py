@@ -145,7 +145,7 @@ def test_eval_and_memorization_commands_print_their_figures(tmp_path, kit, capsy
     # without --sampler, new sounds are scored as `generate` makes them (its per-kind default)
     assert main(["eval", "--model", model, "--data", str(kit), "--count", "3", "--steps", "2",
                  "--no-baselines"]) == 0
-    assert "dpmpp-2m-sde-karras, 2 steps" in capsys.readouterr().out
+    assert "dpmpp-2m-sde-karras-eta0.5, 2 steps" in capsys.readouterr().out
     code = main(["check-memorization", "--model", model, "--data", str(kit), "--count", "2", "--steps", "2"])
     report = capsys.readouterr().out
     assert code in (0, 1) and "threshold" in report and "renders flagged" in report
