@@ -115,6 +115,8 @@ def osc_arguments(address: str, words: list[str]) -> list:
     """The command line's words as OSC sends them; `/dd/set guide|recipe VALUE` takes VALUE as guide=|recipe=."""
     if address == "/dd/set" and len(words) == 2 and words[0] in GUIDANCE:
         return [words[0], guidance_value(words[0], words[1])]
+    if address == "/dd/save_recipe":
+        return list(words)  # a name, whatever it looks like: "007" stays "007", as the recipe menu sends it
     return [osc_argument(word) for word in words]
 
 
@@ -172,7 +174,10 @@ def run_send(args) -> int:
 
     def on_progress(fraction: float) -> None:
         if progress_file:
-            write_atomically(progress_file, f"{fraction:.2f}\n")
+            try:
+                write_atomically(progress_file, f"{fraction:.2f}\n")
+            except OSError:  # best effort: on Windows a REAPER poll holding the file open refuses the replace,
+                pass         # and a lost percentage must not lose the answer the script is waiting for
 
     with OscClient(args.host, args.port, token=args.token) as client:
         reply = client.request(args.address, arguments, timeout=args.timeout, on_progress=on_progress)
@@ -201,7 +206,10 @@ def run_send(args) -> int:
         print(" ".join(words))
     if result:
         write_atomically(result, "\n".join(lines) + "\n")
-        progress_file.unlink(missing_ok=True)
+        try:
+            progress_file.unlink(missing_ok=True)
+        except OSError:  # the same poll, once more: the answer is written, the script reads it
+            pass
     return code
 
 

@@ -51,9 +51,26 @@ def load_for_service(spec: str | None) -> tuple[LoadedModel, str]:
             log.warning("!" * 78)
             return stand_in_model(), STAND_IN_NAME
         spec = constants.DEFAULT_MODEL
-    loaded = load_model(spec)
+    return load_model(spec), reference_for(spec)
+
+
+def reference_for(spec: str) -> str:
+    """How the service names a model it loads by ``spec``: a path made absolute, a card's name as it is."""
     path = Path(spec).expanduser()
-    return loaded, str(path.resolve()) if path.exists() else spec
+    return str(path.resolve()) if path.exists() else spec
+
+
+def model_stamp(spec: str | None) -> tuple | None:
+    """The size and modification time of each file of the model ``spec`` names (the card beside the weights, every
+    file of a diffusers folder): equal while nothing was saved over it. None where it names nothing on disk."""
+    try:
+        path = find_model(constants.DEFAULT_MODEL if spec is None else spec)
+        files = sorted([*path.glob("*"), *path.glob("*/*")]) if path.is_dir() else sorted(
+            sibling for sibling in path.parent.iterdir() if sibling.stem == path.stem)
+        return tuple((str(file), stat.st_size, stat.st_mtime_ns)
+                     for file in files if file.is_file() for stat in [file.stat()])
+    except (CheckpointError, OSError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,7 @@ class ModelInfo:
 class Renderer:
     def __init__(self, loaded: LoadedModel, reference: str, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", max_batch: int | None = None):
+        self.stamp: tuple | None = None  # the files' model_stamp when load() read them; None: always load again
         kwargs = {} if precision == "auto" else {"precision": precision}
         self.engine = Engine(loaded, device=device, backend=backend, max_batch=max_batch, **kwargs)
         warm_up = getattr(self.engine.network, "warm_up", None)
@@ -87,8 +105,23 @@ class Renderer:
     @classmethod
     def load(cls, spec: str | None, device: str = "auto", precision: str = "auto",
              backend: str = "torch") -> "Renderer":
+        stamp = model_stamp(spec)  # before reading: a save during the load reads as a change next time
         loaded, reference = load_for_service(spec)
-        return cls(loaded, reference, device, precision, backend)
+        renderer = cls(loaded, reference, device, precision, backend)
+        renderer.stamp = stamp if reference != STAND_IN_NAME else None
+        return renderer
+
+    def is_loaded(self, spec: str | None) -> bool:
+        """Whether ``spec`` names the model this renderer holds, with its files unchanged since it was loaded: a
+        DAW that names its model before every request (REAPER's Settings) must not reload it, nor lose the
+        variations rendered ahead, each time; a model saved again (retrained) is loaded again."""
+        if self.stamp is None:
+            return False
+        try:
+            reference = constants.DEFAULT_MODEL if spec is None else reference_for(spec)
+        except OSError:
+            return False
+        return reference == self.info.reference and model_stamp(spec) == self.stamp
 
     @property
     def batch_size(self) -> int:

@@ -321,6 +321,12 @@ class Service:
         shown = "random" if value is None else value
         if key == "model":
             with state.lock:
+                loading = isinstance(state.running, ModelJob) or any(isinstance(job, ModelJob) for job in state.queue)
+                renderer = state.renderer
+            if not loading and renderer.is_loaded(value):  # named again (REAPER names it before every request)
+                reply("/dd/ack", "set", key, renderer.info.reference)
+                return
+            with state.lock:
                 state.enqueue(ModelJob(waiters=[Waiter(reply, request, 0)], model=value))
             return  # acknowledged once loaded
         if key == "folder":

@@ -300,6 +300,10 @@ class Worker:
 
     def _run_model(self, job: ModelJob) -> None:
         config, state = self.config, self.state
+        if state.renderer.is_loaded(job.model):  # queued behind another's load of it: nothing to do
+            for waiter in job.waiters:
+                waiter.reply("/dd/ack", "set", "model", state.renderer.info.reference)
+            return
         renderer = Renderer.load(job.model, config.device, config.precision, config.backend)
         with state.lock:
             state.renderer = renderer

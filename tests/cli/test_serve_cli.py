@@ -90,6 +90,48 @@ def test_send_result_file_for_callers_without_a_pipe(tmp_path, renderer, drum, c
     assert result.read_text().splitlines()[0] == "error"
 
 
+def test_a_refused_progress_write_does_not_lose_the_answer(tmp_path, renderer, drum, capsys, monkeypatch):
+    """On Windows, REAPER's poll holding the .progress file open makes replacing it fail (PermissionError): the
+    percentage is best effort, the result file the script waits for is still written."""
+    from bridge.cli import serve
+
+    real_write = serve.write_atomically
+
+    def windows_write(path, text):
+        if path.name.endswith(".progress"):
+            raise PermissionError(13, "Access is denied", str(path))
+        real_write(path, text)
+    monkeypatch.setattr(serve, "write_atomically", windows_write)
+    real_unlink = type(tmp_path).unlink
+
+    def windows_unlink(self, missing_ok=False):  # the last tidy-up, refused the same way
+        if self.name.endswith(".progress"):
+            raise PermissionError(13, "Access is denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+    monkeypatch.setattr(type(tmp_path), "unlink", windows_unlink)
+    result = tmp_path / "result.txt"
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        code, out, _ = send(capsys, svc.port, "--result", str(result), "/dd/vary", str(drum))
+    lines = result.read_text().splitlines()
+    assert code == 0 and lines[0] == "done" and lines[1:] == out.splitlines() and len(lines) == 2
+
+
+def test_a_recipe_name_of_digits_stays_text(tmp_path, renderer, capsys, monkeypatch):
+    """REAPER's "Save guides as recipe" sends the name through `send`: "007" is saved as 007.yaml, the name its
+    Settings and Recipe menu then send as text, not as the number 7."""
+    from bridge.cli.serve import osc_arguments
+
+    assert osc_arguments("/dd/save_recipe", ["007"]) == ["007"]
+    assert osc_arguments("/dd/vary", ["007"]) == [7]  # elsewhere a number is a number
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    with running_service(service_config(tmp_path), renderer) as svc:
+        assert send(capsys, svc.port, "/dd/set", "guide", "brightness=1")[0] == 0
+        code, out, err = send(capsys, svc.port, "/dd/save_recipe", "007")
+        assert code == 0, err
+        assert out.split()[:2] == ["save_recipe", "007"] and out.strip().endswith("007.yaml")
+        assert send(capsys, svc.port, "/dd/set", "recipe", "007")[0] == 0
+
+
 def test_status_describes_the_service(tmp_path, renderer, drum, capsys):
     with running_service(service_config(tmp_path), renderer) as svc:
         svc.ask("/dd/select", str(drum))

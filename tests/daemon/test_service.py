@@ -368,6 +368,30 @@ def test_set_model_loads_it_warm_and_drops_the_old_prefetch(tmp_path, renderer, 
         assert read_metadata(path)["model_hash"] == status["model_hash"]
 
 
+def test_naming_the_loaded_model_again_keeps_it_and_its_prefetch(tmp_path, renderer, drum, monkeypatch):
+    """REAPER's actions name the model of its Settings before every request: that must not reload it nor drop the
+    variations rendered ahead, each press; a model saved again since (retrained) is loaded again."""
+    (tmp_path / "models").mkdir()
+    weights, _card = save_model(micro_model(seed=5), tmp_path / "models" / "other")
+    loads = []
+    real_load = Renderer.load.__func__
+    monkeypatch.setattr(Renderer, "load", classmethod(lambda cls, *a, **k: loads.append(a[0]) or real_load(cls, *a, **k)))
+    with running_service(service_config(tmp_path, device="cpu"), renderer) as svc:
+        assert svc.ask("/dd/set", "model", str(weights)).args == ("set", "model", str(weights))
+        svc.ask("/dd/select", str(drum))
+        loaded = svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+        for _ in range(3):
+            assert svc.ask("/dd/set", "model", str(weights)).args == ("set", "model", str(weights))
+            assert svc.status()["prefetched"].get(str(drum)) == 2  # at once: nothing dropped, nothing to render again
+        assert loads == [str(weights)] and svc.status()["model_hash"] == loaded["model_hash"]
+        (tmp_path / "retrained").mkdir()
+        save_model(micro_model(seed=6), tmp_path / "retrained" / "other")  # a retrained model saved over it
+        for suffix in (".safetensors", ".yaml"):
+            (tmp_path / "retrained" / ("other" + suffix)).replace(tmp_path / "models" / ("other" + suffix))
+        svc.ask("/dd/set", "model", str(weights))
+        assert loads == [str(weights)] * 2 and svc.status()["model_hash"] != loaded["model_hash"]
+
+
 def test_leftovers_of_a_killed_service_are_cleared_at_start(tmp_path, renderer):
     samples = tmp_path / "samples"
     (samples / ".dd-bridge-staging").mkdir(parents=True)
