@@ -1244,7 +1244,7 @@
 								"val2"
 							],
 							"parameter_mmax": 1,
-							"parameter_info": "The part of the selected unwarped clip under its loop brace (Loop off) made new; the rest kept",
+							"parameter_info": "Makes part of the selected clip new, the rest kept: in the Arrangement the part under the loop brace (clip Warp off); in the Session a clip with Warp and Loop on, the part under its loop brace",
 							"parameter_initial_enable": 0
 						}
 					},

@@ -65,6 +65,15 @@ var RECIPES_EVERY_TICKS = 15;
 // the service's `tuning` guide at weight 1 with the MIDI number as target (`tuning=1:33`): no names to confuse.
 var NOTE_LOWEST = 24;
 var NOTE_COUNT = 36;
+// Noise, Count and Steps as the service has them (/dd/set): a turn sends dozens of values a second and each
+// /dd/set noise or steps drops the service's prefetch, so they go out with the guides, once, only when changed.
+var SERVICE_DIALS = ["noise", "count", "steps"];
+// Live defers a warping write (LOM, Clip.warping): a result's loop, markers, pitch and gain are written in a later
+// Task, once its warping reads back as wanted; it is read again this often, this many times, then given up.
+var SHAPE_DELAY_MS = 80;
+var SHAPE_TRIES = 6;
+// A value written to a clip is read back; Live may round it this much.
+var READBACK_TOLERANCE = 1e-4;
 
 var settings = { noise: 0.5, count: 4, steps: 25, target: TARGET_BELOW_SOURCE, triggerLow: 0, triggerHigh: 0,
   audition: false, guides: { brightness: 0, decay: 0, punch: 0 }, drumClass: "", classAmount: 1,
@@ -73,12 +82,15 @@ var state = {
   started: false,
   connected: false,
   serviceVersion: "",
+  serviceRun: "",      // what /dd/hello says of the service's run: another after a restart between two keep-alives
   instance: "",        // this device's part of every request id
   replyPort: 0,
   keepalive: null,     // the id of the /dd/hello waiting for its answer
   missedPongs: 0,
   nextRequest: 1,
-  pending: {},        // request id -> {kind, answer, anchor, progress, seconds, loopBeats}: renders (see request)
+  pending: {},        // request id -> {kind, answer, anchor, progress, seconds, loopBeats, markers, look}
+  dialsSent: {},      // noise, count, steps as last sent to the service
+  guidesDirty: false, // a Character control moved since the guides were last sent
   acknowledged: {},   // request id -> what it was, for requests answered by /dd/ack (select, set)
   cancelled: {},      // request ids dropped by Cancel: their late replies are ignored
   lastError: "",
@@ -97,8 +109,9 @@ var state = {
 };
 var selectionObserver = null;
 var pingTask = null;
-var guideTask = null;
-var guideQueued = false;  // guideTask is scheduled: later dial moves ride on it
+var settingsTask = null;
+var settingsQueued = false;  // settingsTask is scheduled: later dial moves ride on it
+var scheduledTasks = [];     // one-off Tasks not yet run: kept referenced until they run (see later)
 
 // ---- Entry points (messages into the js object) ----
 
@@ -118,7 +131,7 @@ function init() {
   pingTask = new Task(tick, this);
   pingTask.interval = PING_INTERVAL_MS;
   pingTask.repeat();
-  guideTask = new Task(sendGuides, this);
+  settingsTask = new Task(sendQueuedSettings, this);
   showRecipeMenu();
   if (!state.canCreateClips) {
     outlet(OUT_FILES, "set", "Live " + state.liveVersion + ": new files are listed here to drag in from Live's browser " +
@@ -127,19 +140,21 @@ function init() {
   tick();
 }
 
+// Noise, Count and Steps: remembered at once (a press sends its own), sent to the service with the guides a moment
+// later (GUIDE_SEND_DELAY_MS), only when changed, for its prefetch.
 function noise(value) {
   settings.noise = clamp(value, 0, 1);
-  sendSetting("noise", settings.noise);
+  queueSettings();
 }
 
 function count(value) {
   settings.count = Math.max(1, Math.round(value));
-  sendSetting("count", settings.count);
+  queueSettings();
 }
 
 function steps(value) {
   settings.steps = Math.max(1, Math.round(value));
-  sendSetting("steps", settings.steps);
+  queueSettings();
 }
 
 function target(value) {
@@ -228,9 +243,9 @@ function save_recipe() {
     fail("Save recipe: the service is not running");
     return;
   }
-  if (guideQueued) {
-    guideTask.cancel();
-    sendGuides();  // a turn not yet sent: the service saves what is heard now
+  if (settingsQueued) {
+    settingsTask.cancel();
+    sendQueuedSettings();  // a turn not yet sent: the service saves what is heard now
   }
   state.saving[send("/dd/save_recipe", [name])] = name;
   state.lastError = "";
@@ -266,7 +281,8 @@ function vary(value) {
     return;
   }
   request("vary", [clip.file, settings.count, settings.noise, "steps=" + settings.steps]
-    .concat(regionOptions(clip.region, ""), loop.options), anchorOf(clip), regionSeconds(clip), { loopBeats: loop.beats });
+    .concat(regionOptions(clip.region, ""), loop.options), anchorOf(clip), regionSeconds(clip),
+  { loopBeats: loop.beats, look: lookFor(clip) });
 }
 
 // Extend: what the clip plays (its region, start=/end= in seconds of its file, or the whole file), then as much new
@@ -284,38 +300,94 @@ function extend(value) {
   var added = bars > 0 ? bars * BEATS_PER_BAR * SECONDS_PER_MINUTE / tempo : regionSeconds(clip);
   var played = regionSeconds(clip);
   request("extend", [clip.file, settings.count].concat(length, ["steps=" + settings.steps],
-    regionOptions(clip.region, "")), anchorOf(clip), played ? played + added : 0);
+    regionOptions(clip.region, "")), anchorOf(clip), played ? played + added : 0, { look: lookFor(clip) });
 }
 
-// Repaint: the part of an unwarped clip under its loop brace (Loop off, the brace inside the clip) made new, or a
-// variation of it at the Noise dial's value; everything else is kept to the bit. A clip that plays part of its file
-// sends that region (clip_start=/clip_end=, seconds of the file): the service renders and answers with the region
-// alone, else with the whole file. Each result gets the source's markers and brace, moved to where the region
-// starts in it, so it plays what its source plays. Only unwarped clips: a new file's warp markers are Live's own
-// guess, so a warped copy would not play the same beats.
+// Repaint: a part of the clip made new, or a variation of it at the Noise dial's value; the rest of what the clip
+// plays is kept to the bit. Live shows a device no loop brace on a clip with Loop off (LOM: loop_start/loop_end are
+// then the clip's start/end), and unwarped audio cannot loop, so the part is marked where Live does expose it:
+// - an Arrangement clip (unwarped): the Arrangement's loop brace (live_set loop_start/loop_length, beats) over it;
+// - a Session clip: Warp and Loop on, its loop brace over the part (beats, mapped to the file by its warp markers).
+// The request names the part (start=/end=) and, when the clip plays part of its file, that region (clip_start=/
+// clip_end=): the service then answers with the region alone. Each result is placed unwarped, with its markers over
+// what the source plays (Loop off: nothing is written to its brace). A new file's warp markers would be Live's own
+// guess, so a warped copy would not play the same beats; a warped Session source's results play at the file's speed.
 function repaint(value) {
   var clip = pressed(arguments) ? selectedFor("Repaint") : null;
   if (!clip) {
     return;
   }
-  var problem = clip.beats !== null ? "works on unwarped clips (a new file is warped by Live's own guess): turn Warp off" :
-    clip.looping ? "turn the clip's Loop off: its loop brace marks the part to repaint" :
-      !(clip.markers.start - EDGE_SECONDS <= clip.brace.start && clip.brace.start < clip.brace.end &&
-        clip.brace.end <= clip.markers.end + EDGE_SECONDS) ?
-        "set the loop brace inside the clip, over the part to make new" : "";
-  if (problem) {
-    fail("Repaint: " + problem);
+  var range = repaintRange(clip);
+  if (range.problem) {
+    fail("Repaint: " + range.problem);
     return;
   }
-  // The brace may stand a hair outside the clip (EDGE_SECONDS); the service takes a range inside the region only.
-  var region = clip.region || { start: 0, end: Infinity };
-  var brace = { start: Math.max(clip.brace.start, region.start), end: Math.min(clip.brace.end, region.end) };
-  var shift = clip.region ? region.start : 0;
-  request("repaint", [clip.file, settings.count, "start=" + seconds(brace.start), "end=" + seconds(brace.end),
-    "noise=" + settings.noise, "steps=" + settings.steps].concat(clip.region ?
-    ["clip_start=" + seconds(region.start), "clip_end=" + seconds(region.end)] : []), anchorOf(clip), regionSeconds(clip),
-  { markers: { start: Math.max(clip.markers.start - shift, 0), end: Math.min(clip.markers.end, region.end) - shift,
-    loopStart: brace.start - shift, loopEnd: brace.end - shift } });
+  var span = range.span;
+  var part = { start: Math.max(range.part.start, span.start), end: Math.min(range.part.end, span.end) };
+  if (!(part.end - part.start > EDGE_SECONDS)) {
+    fail("Repaint: the loop brace is not over the clip: " + range.how);
+    return;
+  }
+  if (part.start <= span.start + EDGE_SECONDS && part.end >= span.end - EDGE_SECONDS) {
+    fail("Repaint: the loop brace covers the whole clip (Vary makes all of it new): " + range.how);
+    return;
+  }
+  var length = clip.seconds > 0 ? clip.seconds : null;
+  var whole = span.start < EDGE_SECONDS && (length === null || span.end > length - EDGE_SECONDS);
+  request("repaint", [clip.file, settings.count, "start=" + seconds(part.start), "end=" + seconds(part.end),
+    "noise=" + settings.noise, "steps=" + settings.steps].concat(whole ? [] :
+    ["clip_start=" + seconds(span.start), "clip_end=" + seconds(span.end)]), anchorOf(clip), span.end - span.start,
+  { markers: whole ? { start: span.start, end: span.end } : { start: 0, end: span.end - span.start },
+    look: lookFor(clip) });
+}
+
+// What Repaint makes new and what the clip plays, in seconds of its file: {part, span, how}, or {problem} in words.
+function repaintRange(clip) {
+  var api = new LiveAPI("id " + clip.id);
+  if (!api.id || Number(api.id) === 0) {
+    return { problem: "the clip is gone: select one" };
+  }
+  var how;
+  var markers = { start: Number(api.get("start_marker")), end: Number(api.get("end_marker")) };
+  if (clip.arrangement) {
+    how = "set the Arrangement's loop brace over the part of the clip to make new";
+    if (clip.beats !== null) {
+      return { problem: "in the Arrangement it works on unwarped clips (a new file is warped by Live's own guess): " +
+        "turn Warp off, then " + how };
+    }
+    var set = new LiveAPI("live_set");
+    var tempo = Number(set.get("tempo"));
+    var from = Number(set.get("loop_start"));
+    var to = from + Number(set.get("loop_length"));
+    var clipStart = Number(api.get("start_time"));
+    var clipEnd = Number(api.get("end_time"));
+    var toSeconds = function (beat) { return markers.start + (beat - clipStart) * SECONDS_PER_MINUTE / tempo; };
+    return { how: how, span: { start: markers.start, end: Math.min(markers.end, toSeconds(clipEnd)) },
+      part: { start: toSeconds(Math.max(from, clipStart)), end: toSeconds(Math.min(to, clipEnd)) } };
+  }
+  how = "in the Session turn the clip's Warp and Loop on and set its loop brace over the part to make new";
+  if (clip.beats === null || !clip.looping) {
+    return { problem: how + " (or drag it to the Arrangement and set the Arrangement's loop brace over the part)" };
+  }
+  var map = warpMap(api);
+  if (!map) {
+    return { problem: "the clip's warp markers cannot be read" };
+  }
+  var length = fileSeconds(api);
+  var inFile = function (value) { return Math.max(0, length === null ? value : Math.min(value, length)); };
+  return { how: how, span: { start: inFile(map(markers.start)), end: inFile(map(markers.end)) },
+    part: { start: inFile(map(Number(api.get("loop_start")))), end: inFile(map(Number(api.get("loop_end")))) } };
+}
+
+// The source's Transpose, Detune and Gain (and Warp Mode, for results Live warps) for its results; pitch is left
+// alone while the Note guide is on: the render is already tuned to it.
+function lookFor(clip) {
+  var look = clip.look;
+  if (!look) {
+    return null;
+  }
+  return { pitchCoarse: settings.note ? null : look.pitchCoarse, pitchFine: settings.note ? null : look.pitchFine,
+    gain: look.gain, warpMode: look.warpMode };
 }
 
 // Audition: writes the last Count variations heard into the sample folder (/dd/keep N: a press's worth, as Vary
@@ -329,7 +401,7 @@ function keep(value) {
   var clip = currentClip();
   var anchor = heard ? heard.anchor : clip ? anchorOf(clip) : selectedTrackAnchor();
   request("keep", [settings.count], anchor, heard ? heard.seconds : 0,
-    { answer: "vary", loopBeats: heard ? heard.loopBeats : 0 });
+    { answer: "vary", loopBeats: heard ? heard.loopBeats : 0, look: heard ? heard.look : null });
 }
 
 function generate(value) {
@@ -396,6 +468,15 @@ var REPLIES = {
     state.keepalive = null;
     state.missedPongs = 0;
     state.serviceVersion = args.length ? String(args[0]) : "";
+    var run = args.length > 1 ? String(args[1]) : "";
+    var restarted = run !== "" && state.serviceRun !== "" && run !== state.serviceRun;
+    state.serviceRun = run;
+    if (restarted) {
+      // Restarted between two keep-alives: this run never heard what is pending nor the device's settings. (A
+      // render waiting in a long queue hears nothing for minutes and is still coming: no time limit stands in.)
+      dropPending("the service restarted before answering: press again");
+      state.connected = false;
+    }
     if (!state.connected) {
       state.connected = true;
       sendCurrentSettings();
@@ -421,8 +502,7 @@ var REPLIES = {
     state.lastError = "";
     // Changing the set is deferred out of the network callback: LiveAPI changes belong on the main thread's
     // low-priority queue, never inside a notification.
-    var placeTask = new Task(function () { placeResults(job, files); });
-    placeTask.schedule(0);
+    later(function () { placeResults(job, files); }, 0);
     showStatus();
   },
   "/dd/recipes": function (id, args) {
@@ -518,6 +598,7 @@ function readClip(api) {
     return null;
   }
   var place = parseClipPath(api.unquotedpath);
+  var arrangement = Number(api.get("is_arrangement_clip")) === 1;  // take-lane clips (Live 12.2) too
   var span = playedSpan(api);
   var region = clipRegion(api, span);
   if (region && region.problem) {
@@ -532,10 +613,10 @@ function readClip(api) {
     seconds: fileSeconds(api) || 0,
     beats: span.warped ? span.to - span.from : null,  // only a warped clip's span is in beats
     looping: span.looping,
-    // Its markers and loop brace in its own units (seconds when unwarped): Repaint's range and what its results play.
-    markers: { start: Number(api.get("start_marker")), end: Number(api.get("end_marker")) },
-    brace: { start: Number(api.get("loop_start")), end: Number(api.get("loop_end")) },
-    arrangement: place.arrangement
+    // Transpose, Detune, Gain and (warped) Warp Mode: what its results are given (lookFor).
+    look: { pitchCoarse: Number(api.get("pitch_coarse")), pitchFine: Number(api.get("pitch_fine")),
+      gain: Number(api.get("gain")), warpMode: span.warped ? Number(api.get("warp_mode")) : null },
+    arrangement: arrangement
   };
 }
 
@@ -717,20 +798,31 @@ function placeResults(job, files) {
   if (settings.target === TARGET_VARIATIONS_TRACK || trackIndex === null || !isAudioTrack(trackIndex)) {
     trackIndex = variationsTrack();
   }
+  var plan = { kind: job.kind, warping: job.loopBeats ? 1 : job.markers ? 0 : null, loopBeats: job.loopBeats,
+    markers: job.markers, look: job.look, clips: [], tries: 0, missed: {}, short: [] };
   var shape = function (clip) {
-    if (job.loopBeats) {
-      makeLoop(clip, job.loopBeats);
+    // Only warping now, and only when it differs: Live applies it later, so the rest waits for it (finishShaping).
+    if (plan.warping !== null && Number(clip.get("warping")) !== plan.warping) {
+      clip.set("warping", plan.warping);
     }
-    if (job.markers) {
-      playAs(clip, job.markers);
-    }
+    plan.clips.push({ id: Number(clip.id), name: String(clip.get("file_path")).split(/[\\/]/).pop() });
   };
+  var report = { covered: 0 };
   var placed = place.arrangement ?
-    placeInArrangement(trackIndex, trackIndex === place.track ? place.end : place.start, files, job.seconds, shape) :
+    placeInArrangement(trackIndex, trackIndex === place.track ? place.end : place.start, files, job.seconds, shape,
+      report) :
     placeInSession(trackIndex, trackIndex === place.track ? place.scene + 1 : Math.max(0, place.scene), files, shape);
+  if (plan.clips.length) {
+    later(function () { finishShaping(plan); }, SHAPE_DELAY_MS);
+  }
   var name = String(new LiveAPI("live_set tracks " + trackIndex).get("name"));
   var where = (place.arrangement ? " in the Arrangement" : "") + " on " + name;
   var refused = files.length - placed;
+  if (report.covered) {
+    state.notice = report.covered + " new clip" + (report.covered === 1 ? "" : "s") + where + " came out longer " +
+      "than " + (report.covered === 1 ? "its" : "their") + " gap and cover" + (report.covered === 1 ? "s" : "") +
+      " the next clip (Cmd-Z undoes it); the rest went after the track's last clip";
+  }
   if (!refused) {
     showFilesForDragAndDrop(files, placed + " new clip" + (placed === 1 ? "" : "s") + where);
     return;
@@ -740,13 +832,117 @@ function placeResults(job, files) {
   fail(ACTIONS[job.kind] + ": Live refused " + refused + " clip" + (refused === 1 ? "" : "s") + where);
 }
 
+// The second step of shaping the results, once Live has applied their warping (read back, asked again a few times):
+// Transpose, Detune, Gain, Warp Mode, the loop or the markers, each read back. What Live did not take is said on
+// the status line.
+function finishShaping(plan) {
+  var waiting = [];
+  plan.clips.forEach(function (entry) {
+    var clip = new LiveAPI("id " + entry.id);
+    if (!clip.id || Number(clip.id) === 0) {
+      return;  // deleted meanwhile
+    }
+    var warped = Number(clip.get("warping"));
+    if (plan.warping !== null && warped !== plan.warping) {
+      if (plan.tries < SHAPE_TRIES) {
+        waiting.push(entry);
+      } else {
+        missedOn(plan, entry, "Warp " + (plan.warping ? "on" : "off"));
+      }
+      return;
+    }
+    shapeClip(clip, plan, warped === 1).forEach(function (what) { missedOn(plan, entry, what); });
+  });
+  if (waiting.length) {
+    plan.clips = waiting;
+    plan.tries += 1;
+    later(function () { finishShaping(plan); }, SHAPE_DELAY_MS);
+    return;
+  }
+  var missed = Object.keys(plan.missed);
+  if (missed.length) {
+    var names = [];
+    missed.forEach(function (what) {
+      plan.missed[what].forEach(function (name) {
+        if (names.indexOf(name) < 0) {
+          names.push(name);
+        }
+      });
+    });
+    fail(ACTIONS[plan.kind] + ": placed, but Live did not take " + missed.join(", ") + " on " + names.length +
+      " clip" + (names.length === 1 ? "" : "s") + " (" + names.join(", ") + ")");
+  }
+}
+
+function missedOn(plan, entry, what) {
+  plan.missed[what] = (plan.missed[what] || []).concat([entry.name]);
+}
+
+// Writes what a result takes from its source and its request; returns what Live did not take (read back).
+function shapeClip(clip, plan, warped) {
+  var missed = [];
+  var put = function (name, value, label) {
+    if (!sameValue(clip.get(name), value)) {
+      clip.set(name, value);
+      if (!sameValue(clip.get(name), value)) {
+        missed.push(label);
+      }
+    }
+  };
+  var look = plan.look;
+  if (look) {
+    if (look.pitchCoarse !== null && isFinite(look.pitchCoarse)) {
+      put("pitch_coarse", look.pitchCoarse, "Transpose");
+      put("pitch_fine", look.pitchFine, "Detune");
+    }
+    if (isFinite(look.gain)) {
+      put("gain", look.gain, "Gain");
+    }
+    if (look.warpMode !== null && isFinite(look.warpMode) && warped) {
+      put("warp_mode", look.warpMode, "Warp Mode");
+    }
+  }
+  if (plan.loopBeats) {
+    // A loop's file is exactly its beats at the set's tempo: warped, it plays as it is, looping over those beats.
+    put("looping", 1, "Loop");
+    if (missed.indexOf("Loop") < 0) {  // unlooped, loop_start/loop_end would move the clip's start and end
+      putSpan(clip, "loop_start", "loop_end", 0, plan.loopBeats, "the loop", missed);
+    }
+  }
+  if (plan.markers) {
+    // A repaint, unwarped: its markers (seconds) over what its source plays.
+    putSpan(clip, "start_marker", "end_marker", plan.markers.start, plan.markers.end, "the start/end markers", missed);
+  }
+  return missed;
+}
+
+// A start/end pair, written so Live never sees an end before its start, then read back.
+function putSpan(clip, startName, endName, start, end, label, missed) {
+  if (start < Number(clip.get(endName))) {
+    clip.set(startName, start);
+    clip.set(endName, end);
+  } else {
+    clip.set(endName, end);
+    clip.set(startName, start);
+  }
+  if (!sameValue(clip.get(startName), start) || !sameValue(clip.get(endName), end)) {
+    missed.push(label);
+  }
+}
+
+function sameValue(got, wanted) {
+  return Math.abs(Number([].concat(got)[0]) - wanted) <= READBACK_TOLERANCE;
+}
+
 // Where the anchor is now: its clip's track and slot (or Arrangement time), found by id, so inserted or moved
 // tracks do not matter. A deleted clip falls back to its track; a deleted track to no track (null).
 function resolveAnchor(anchor) {
   var clip = anchor.clipId ? new LiveAPI("id " + anchor.clipId) : null;
   if (clip && clip.id && Number(clip.id) !== 0) {
     var place = parseClipPath(clip.unquotedpath);
+    place.arrangement = Number(clip.get("is_arrangement_clip")) === 1;
     if (place.arrangement) {
+      place.scene = -1;
       place.start = Number(clip.get("start_time"));
       place.end = Number(clip.get("end_time"));
     }
@@ -757,12 +953,14 @@ function resolveAnchor(anchor) {
   return { track: found.track, scene: -1, arrangement: anchor.arrangement, start: 0, end: 0 };
 }
 
+// A clip's (or track's) path: its track and Session slot. Arrangement clips (arrangement_clips, and take lanes'
+// `take_lanes M clips K`, Live 12.2) are told by Clip.is_arrangement_clip, read by the callers.
 function parseClipPath(path) {
-  var match = /^live_set tracks (\d+)(?: (clip_slots|arrangement_clips) (\d+))?/.exec(path || "");
+  var match = /^live_set tracks (\d+)(?: (clip_slots|arrangement_clips|take_lanes \d+ clips) (\d+))?/.exec(path || "");
   return {
     track: match ? Number(match[1]) : null,
     scene: match && match[2] === "clip_slots" ? Number(match[3]) : -1,
-    arrangement: !!(match && match[2] === "arrangement_clips"),
+    arrangement: !!(match && match[2] && match[2] !== "clip_slots"),
     start: 0,
     end: 0
   };
@@ -786,26 +984,6 @@ function variationsTrack() {
   var created = new LiveAPI("live_set tracks " + tracks);
   created.set("name", VARIATIONS_TRACK_NAME);
   return tracks;
-}
-
-// A loop's file is exactly its beats at the set's tempo: warping on keeps it playing as it does (Live sets the
-// warp markers so), and the clip loops over those beats, as its source did.
-function makeLoop(clip, beats) {
-  clip.set("warping", 1);
-  clip.set("looping", 1);
-  clip.set("loop_start", 0);
-  clip.set("loop_end", beats);
-}
-
-// A repaint is its source's file (or the clip's region of it) with a part new: unwarped, with its source's markers
-// and brace (moved with the region), it plays what the source plays. Start before end and brace start before end,
-// so Live never sees an end before a start.
-function playAs(clip, markers) {
-  clip.set("warping", 0);
-  clip.set("start_marker", markers.start);
-  clip.set("end_marker", markers.end);
-  clip.set("loop_start", markers.loopStart);
-  clip.set("loop_end", markers.loopEnd);
 }
 
 // Session: each file into the next free slot from `firstScene` down (scenes are added at the end when the track
@@ -845,60 +1023,80 @@ function freeSlots(trackIndex, firstScene, wanted) {
 
 // Arrangement: each file as a clip (Track.create_audio_clip(path, beats)) one after another from `from`, each in
 // the first gap long enough for it (after every clip that follows, when its length is not known), so no clip of
-// the producer's is covered; then `shape(clip)`. Returns how many Live really made.
-function placeInArrangement(trackIndex, from, files, seconds, shape) {
-  var trackPath = "live_set tracks " + trackIndex;
-  var track = new LiveAPI(trackPath);
-  var beats = seconds > 0 ? seconds * Number(new LiveAPI("live_set").get("tempo")) / SECONDS_PER_MINUTE : Infinity;
+// the producer's is covered; then `shape(clip)`. The track's clips are read once (their spans kept up to date as
+// clips are made); the new clip is the one whose id was not there before. A clip Live made longer than its gap
+// (Auto-Warp at another tempo) is counted in report.covered, and the rest go after the track's last clip.
+// Returns how many Live really made.
+function placeInArrangement(trackIndex, from, files, seconds, shape, report) {
+  var track = new LiveAPI("live_set tracks " + trackIndex);
+  var beats = seconds > 0 ? seconds * setTempo() / SECONDS_PER_MINUTE : Infinity;
+  var spans = clipIds(track).map(function (id) {
+    var clip = new LiveAPI("id " + id);
+    return { id: id, start: Number(clip.get("start_time")), end: Number(clip.get("end_time")) };
+  });
   var placed = 0;
   var position = from;
   for (var i = 0; i < files.length; i++) {
-    position = firstGap(trackPath, position, beats);
+    position = firstGap(spans, position, beats);
+    var before = spans.map(function (span) { return span.id; });
     track.call("create_audio_clip", files[i], position);
-    var made = arrangementClipAt(trackPath, files[i], position);
-    if (made) {
-      shape(made);
-      placed += 1;
-      position = Number(made.get("end_time"));
+    var made = newClip(track, before, files[i]);
+    if (!made) {
+      continue;
+    }
+    var span = { id: Number(made.id), start: Number(made.get("start_time")), end: Number(made.get("end_time")) };
+    var covers = spans.filter(function (other) { return other.start >= position && other.start < span.end - 1e-6; });
+    spans = spans.filter(function (other) { return !(other.start < span.end && other.end > span.start); })
+      .concat([span]);
+    shape(made);
+    placed += 1;
+    position = span.end;
+    if (covers.length) {
+      report.covered += 1;
+      spans.forEach(function (other) { position = Math.max(position, other.end); });
     }
   }
   return placed;
 }
 
-function arrangementClips(trackPath) {
-  var clips = [];
-  var total = new LiveAPI(trackPath).getcount("arrangement_clips");
-  for (var i = 0; i < total; i++) {
-    clips.push(new LiveAPI(trackPath + " arrangement_clips " + i));
+// The ids of a track's Arrangement clips (Track.arrangement_clips reads as `id 4 id 9 ...`).
+function clipIds(track) {
+  var ids = [];
+  var atoms = [].concat(track.get("arrangement_clips"));
+  for (var i = 0; i + 1 < atoms.length; i += 2) {
+    if (String(atoms[i]) === "id" && Number(atoms[i + 1]) > 0) {
+      ids.push(Number(atoms[i + 1]));
+    }
   }
-  return clips;
+  return ids;
 }
 
-function firstGap(trackPath, position, beats) {
-  var clips = arrangementClips(trackPath);
+// The clip of `file` that create_audio_clip added (an id not in `before`), or null when Live refused it.
+function newClip(track, before, file) {
+  var ids = clipIds(track);
+  for (var i = 0; i < ids.length; i++) {
+    if (before.indexOf(ids[i]) < 0) {
+      var clip = new LiveAPI("id " + ids[i]);
+      if (String(clip.get("file_path")) === file) {
+        return clip;
+      }
+    }
+  }
+  return null;
+}
+
+function firstGap(spans, position, beats) {
   var moved = true;
   while (moved) {
     moved = false;
-    for (var i = 0; i < clips.length; i++) {
-      var start = Number(clips[i].get("start_time"));
-      var end = Number(clips[i].get("end_time"));
-      if (start < position + Math.max(beats, 1e-6) && end > position) {
-        position = end;
+    for (var i = 0; i < spans.length; i++) {
+      if (spans[i].start < position + Math.max(beats, 1e-6) && spans[i].end > position) {
+        position = spans[i].end;
         moved = true;
       }
     }
   }
   return position;
-}
-
-function arrangementClipAt(trackPath, file, position) {
-  var clips = arrangementClips(trackPath);
-  for (var i = 0; i < clips.length; i++) {
-    if (String(clips[i].get("file_path")) === file && Math.abs(Number(clips[i].get("start_time")) - position) < 1e-6) {
-      return clips[i];
-    }
-  }
-  return null;
 }
 
 function showFilesForDragAndDrop(files, headline) {
@@ -978,24 +1176,33 @@ function listenOnNewPort() {
   outlet(OUT_RECEIVE, "port", state.replyPort);
 }
 
-function dropPending() {
+function dropPending(why) {
   for (var id in state.pending) {
     if (Object.prototype.hasOwnProperty.call(state.pending, id)) {
-      state.lastError = ACTIONS[state.pending[id].kind] + ": the service stopped before answering";
+      state.lastError = ACTIONS[state.pending[id].kind] + ": " + (why || "the service stopped before answering");
+      state.cancelled[id] = true;  // a late answer (from a service that did hear it after all) is not placed
     }
   }
   state.pending = {};
   state.acknowledged = {};
   state.saving = {};
   state.recipesAsked = null;
+  state.dialsSent = {};
 }
 
 // A render request, waiting for its /dd/done <answer> (the kind itself, or `vary` for a keep). extra: answer,
 // loopBeats (the results are loops of that many beats), markers (the results play that part: a repaint).
+// A press while the service is not answering fails at once, in the status line's words.
 function request(kind, args, anchor, seconds, extra) {
+  if (!state.connected) {
+    state.notice = "";
+    fail(ACTIONS[kind] + ": service not running: start it with 'dd-bridge serve'");
+    return;
+  }
   var id = send("/dd/" + kind, args);
   state.pending[id] = { kind: kind, answer: (extra && extra.answer) || kind, anchor: anchor, progress: 0,
-    seconds: seconds, loopBeats: (extra && extra.loopBeats) || 0, markers: (extra && extra.markers) || null };
+    seconds: seconds, loopBeats: (extra && extra.loopBeats) || 0, markers: (extra && extra.markers) || null,
+    look: (extra && extra.look) || null };
   state.lastError = "";
   state.notice = "";
   showStatus();
@@ -1020,20 +1227,64 @@ function sendSetting(key, value) {
 function sendCurrentSettings() {
   sendSetting("audition", settings.audition ? "on" : "off");
   state.recipeSent = "";
+  state.dialsSent = {};
+  state.guidesDirty = false;
   sendGuides();
-  sendSetting("noise", settings.noise);
-  sendSetting("count", settings.count);
-  sendSetting("steps", settings.steps);
+  sendChangedDials();
+}
+
+// Noise, Count and Steps the service does not have yet from this device.
+function sendChangedDials() {
+  SERVICE_DIALS.forEach(function (key) {
+    if (state.dialsSent[key] !== settings[key]) {
+      state.dialsSent[key] = settings[key];
+      sendSetting(key, settings[key]);
+    }
+  });
+}
+
+// A dial moved: Noise, Count, Steps and the guides go out GUIDE_SEND_DELAY_MS later with every control's value then
+// (one send per turn); before the service answers nothing is sent, the connection sends them all.
+function queueSettings() {
+  if (!state.connected || settingsQueued) {
+    return;
+  }
+  settingsQueued = true;
+  settingsTask.schedule(GUIDE_SEND_DELAY_MS);
+}
+
+function sendQueuedSettings() {
+  settingsQueued = false;
+  if (state.guidesDirty) {
+    state.guidesDirty = false;
+    sendGuides();
+  }
+  if (state.connected) {
+    sendChangedDials();
+  }
+}
+
+// A one-off Task, kept referenced until it has run (nothing else holds it once the handler that made it returns).
+function later(fn, delay) {
+  var task = new Task(function () {
+    var index = scheduledTasks.indexOf(task);
+    if (index >= 0) {
+      scheduledTasks.splice(index, 1);
+    }
+    fn();
+  });
+  scheduledTasks.push(task);
+  task.schedule(delay);
 }
 
 // A Character control moved: its guides go out GUIDE_SEND_DELAY_MS later with every control's value then (one
 // send per turn); before the service answers nothing is sent, the connection sends them all.
 function guidesChanged() {
-  if (!state.connected || guideQueued) {
+  if (!state.connected) {
     return;
   }
-  guideQueued = true;
-  guideTask.schedule(GUIDE_SEND_DELAY_MS);
+  state.guidesDirty = true;
+  queueSettings();
 }
 
 // The recipe goes first, and only when it changed (each /dd/set recipe reads the recipe again); the guide text always,
@@ -1041,7 +1292,6 @@ function guidesChanged() {
 // only when one is picked: Recipe off leaves the service's own (`render.recipe`, or one set by name: a recipe the
 // menu cannot offer) until a recipe picked here is set off again.
 function sendGuides() {
-  guideQueued = false;
   if (state.connected && settings.recipe !== state.recipeSent) {
     state.recipeSent = settings.recipe;
     sendSetting("recipe", settings.recipe || "off");
@@ -1166,9 +1416,11 @@ function hundredths(value) {
 }
 
 // Only the entry points above answer messages; everything else is private to the script.
-[onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, makeLoop, playAs, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
+[onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, repaintRange, lookFor, finishShaping,
+  missedOn, shapeClip, putSpan, sameValue, clipIds, newClip, sendChangedDials, queueSettings,
+  sendQueuedSettings, later, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
   sameRegion, refreshed, selectedFor, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
-  variationsTrack, placeInSession, freeSlots, placeInArrangement, arrangementClips, firstGap, arrangementClipAt,
+  variationsTrack, placeInSession, freeSlots, placeInArrangement, firstGap,
   showFilesForDragAndDrop, folderOf, isTrigger, anyHeld, sendTriggerNotes, pressed, tick, listenOnNewPort,
   dropPending, request, send, sendSetting, sendCurrentSettings, guidesChanged, sendGuides, guideText, showStatus,
   statusText, fail, readLiveVersion, versionAtLeast, clamp, menuItem, hundredths, askRecipes, withKept,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,9 @@ class Service:
         self.config = config
         self.folders = SampleFolder(config.folder, config.writable_folders)
         self.stats = Stats()
+        # Told in every /dd/hello answer: a DAW whose requests were in flight when the service restarted learns that
+        # this one never heard them, and says so, instead of waiting for ever.
+        self.run_id = secrets.token_hex(4)
         self.state = State(config, renderer, self.folders.default, self.stats)
         self.state.guides = steering.guidance(config.render.guide, config.render.recipe, renderer.info.sample_rate,
                                               relative=True)  # a bad one stops the start with one line
@@ -156,7 +160,7 @@ class Service:
         reply("/dd/pong", __version__)
 
     def _on_hello(self, request: rq.Hello, reply: Reply):
-        reply("/dd/hello", __version__)
+        reply("/dd/hello", __version__, self.run_id)
 
     def _on_status(self, request: rq.Status, reply: Reply):
         reply("/dd/status", json.dumps(self.status(), separators=(",", ":")))

@@ -307,7 +307,7 @@ def test_status_json_and_replies_to_registered_ports(tmp_path, renderer, drum):
     listener = Listener()
     try:
         with running_service(service_config(tmp_path), renderer) as svc:
-            assert svc.ask("/dd/hello", listener.port).args == (__version__,)
+            assert svc.ask("/dd/hello", listener.port).args == (__version__, svc.service.run_id)
             svc.ask("/dd/select", str(drum))
             svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
             path = svc.ask("/dd/vary").args[1]

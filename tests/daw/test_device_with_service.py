@@ -35,7 +35,8 @@ def test_device_gets_variations_from_the_service(service, drum_samples, long_tak
     for files in outcome["regions"].values():
         assert [Path(file).parent.name for file in files] == [long_take.stem] * 2
     # Issues 15 and 16: a looping clip's loops (1 bar at 120 BPM, exactly 2 s: checked in service_session.js),
-    # Repaint's (the clip's 2 s region of the recording, placed with its source's markers and brace moved with it),
+    # Repaint's (an Arrangement clip's 2 s region of the recording, the part under the set's loop brace made new,
+    # placed unwarped with its markers over what the source plays),
     # Extend's files (the kick, then as long again; the clip's region, then as long again), and the two variations
     # Keep wrote after an audition press (the last Count heard).
     assert len(outcome["loops"]) == 2 and len(outcome["extended"]) == 2 and len(outcome["kept"]) == 2

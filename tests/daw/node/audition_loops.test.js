@@ -134,7 +134,7 @@ test("a looping warped clip: its variations are loops of its beats at the set's 
   const files = ["/s/Beat 120/Beat 120 2.000-4.000s var 001.wav", "/s/Beat 120/Beat 120 2.000-4.000s var 002.wav"];
   files.forEach((file) => probe.live.fileLengths.set(file, 2));
   probe.reply("/dd/done", vary[1], "vary", ...files);
-  probe.clock.runScheduled();
+  probe.clock.settle();
   for (const clip of probe.live.tracks[0].slots.slice(1)) {
     assert.ok(files.includes(clip.file));
     assert.deepEqual([clip.warping, clip.looping, clip.loop_start, clip.loop_end], [1, 1, 0, 4], clip.file);
@@ -164,7 +164,7 @@ test("a looping clip in the Arrangement: the loops follow it, each looping over 
   assert.deepEqual([options(vary).bars, options(vary).bpm], ["2", "90"]);
   probe.live.fileLengths.set("/s/loop.wav", 8 * 60 / 90);
   probe.reply("/dd/done", vary[1], "vary", "/s/loop.wav");
-  probe.clock.runScheduled();
+  probe.clock.settle();
   const made = probe.live.tracks[0].arrangement.find((clip) => clip.file === "/s/loop.wav");
   near(made.start_time, 24, "right after the source");
   near(made.end_time, 32, "8 beats long");
@@ -202,7 +202,7 @@ test("a looping clip's kept audition is placed looping too", () => {
   probe.message("keep", 1);
   probe.live.fileLengths.set("/s/kept.wav", 2);
   probe.reply("/dd/done", requestId(probe, "/dd/keep"), "vary", "/s/kept.wav");
-  probe.clock.runScheduled();
+  probe.clock.settle();
   const kept = probe.live.tracks[0].slots[1];
   assert.deepEqual([kept.file, kept.looping, kept.loop_end], ["/s/kept.wav", 1, 4]);
 });
@@ -283,13 +283,16 @@ test("Extend, Repaint, Keep and Audition buttons recalled while the set loads st
   assert.equal(probe.sent().filter((m) => ["/dd/extend", "/dd/repaint", "/dd/keep"].includes(m[0])).length, 0);
 });
 
-test("Repaint: the loop brace of an unwarped clip (Loop off) is made new in the clip's region; each result plays what the source plays", () => {
-  // The take plays 1.0-3.0 s of its file; the brace marks 1.5-2.0 s. The service answers with the region alone
-  // (clip_start=/clip_end=), 2 s, so the results' markers and brace are the source's moved back by 1 s.
-  const take = { file: "/x/take.wav", seconds: 3.1, start_marker: 1, end_marker: 3, loop_start: 1.5, loop_end: 2 };
-  const probe = start(session(take));
+// Live shows a device no loop brace on a clip with Loop off (LOM: loop_start/loop_end then read as its start/end), so
+// Repaint takes the part from the Arrangement's loop brace over an Arrangement clip...
+test("Repaint in the Arrangement: the set's loop brace over an unwarped clip is made new in the clip's region; each result plays what the source plays", () => {
+  // The take plays 1.0-3.0 s of its file from beat 8 (2 s: 4 beats at 120 BPM); the set's brace over beats 9-10
+  // marks 1.5-2.0 s. The service answers with the region alone (clip_start=/clip_end=), 2 s.
+  const take = { file: "/x/take.wav", seconds: 3.1, start_marker: 1, end_marker: 3, start_time: 8, end_time: 12 };
+  const probe = start(session(null, { loop: { start: 9, length: 1 },
+    tracks: [{ name: "Drums", slots: [null], arrangement: [take] }] }));
   probe.message("noise", 0.8);
-  probe.live.select(0, 0);
+  probe.live.selectArrangement(0, 0);
   probe.message("repaint", 1);
   const sent = lastSent(probe, "/dd/repaint");
   assert.deepEqual(sent.slice(2), ["/x/take.wav", 4, "start=1.5", "end=2", "noise=0.8", "steps=25", "clip_start=1",
@@ -298,45 +301,76 @@ test("Repaint: the loop brace of an unwarped clip (Loop off) is made new in the 
     "/s/take/take 1.000-3.000s repaint 1.500-2.000s 002.wav"];
   files.forEach((file) => probe.live.fileLengths.set(file, 2));
   probe.reply("/dd/done", sent[1], "repaint", ...files);
-  probe.clock.runScheduled();
+  probe.clock.settle();
   assert.deepEqual(probe.live.posted, [], "Live refused no marker");
-  const made = probe.live.tracks[0].slots.slice(1);
-  assert.deepEqual(made.map((clip) => clip.file), files);
+  const made = files.map((file) => probe.live.tracks[0].arrangement.find((clip) => clip.file === file));
+  assert.deepEqual(made.map((clip) => clip.start_time), [12, 16], "one after the other, after the source");
   for (const clip of made) {
-    assert.deepEqual([clip.warping, clip.looping, clip.start_marker, clip.end_marker, clip.loop_start, clip.loop_end],
-      [0, 0, 0, 2, 0.5, 1], clip.file);
+    assert.deepEqual([clip.warping, clip.looping, clip.start_marker, clip.end_marker], [0, 0, 0, 2], clip.file);
   }
-  assert.match(probe.files(), /2 new clips on Drums/);
+  assert.equal(probe.live.calls.filter((call) => /^set loop/.test(call.name)).length, 0, "nothing written to a brace");
+  assert.match(probe.files(), /2 new clips in the Arrangement on Drums/);
 });
 
-test("Repaint of a clip that plays its whole file sends no region and places the whole file with the source's brace", () => {
-  const probe = start(session({ file: "/x/take.wav", seconds: 3.1, start_marker: 0, end_marker: 3.1, loop_start: 1.5,
-    loop_end: 2 }));
+// ... and from a warped Session clip's own loop brace with Loop on (beats, mapped to the file by its warp markers).
+test("Repaint in the Session: a warped clip's loop brace (Loop on) marks the part; the results are unwarped and play the clip's region", () => {
+  // Beat b is b / 2 s of the file; the clip's markers at beats 2-6 play 1-3 s, its brace over beats 3-4 is 1.5-2 s.
+  const probe = start(session(beatClip({ looping: 1, start_marker: 2, end_marker: 6, loop_start: 3, loop_end: 4 })));
   probe.live.select(0, 0);
   probe.message("repaint", 1);
   const sent = lastSent(probe, "/dd/repaint");
-  assert.deepEqual(sent.slice(2), ["/x/take.wav", 4, "start=1.5", "end=2", "noise=0.5", "steps=25"]);
-  probe.live.fileLengths.set("/s/take/take repaint 1.500-2.000s 001.wav", 3.1);
-  probe.reply("/dd/done", sent[1], "repaint", "/s/take/take repaint 1.500-2.000s 001.wav");
-  probe.clock.runScheduled();
+  assert.deepEqual(sent.slice(2), [BEAT, 4, "start=1.5", "end=2", "noise=0.5", "steps=25", "clip_start=1", "clip_end=3"]);
+  probe.live.fileLengths.set("/s/r.wav", 2);
+  probe.reply("/dd/done", sent[1], "repaint", "/s/r.wav");
+  probe.clock.settle();
   const made = probe.live.tracks[0].slots[1];
-  assert.deepEqual([made.start_marker, made.end_marker, made.loop_start, made.loop_end], [0, 3.1, 1.5, 2]);
+  assert.deepEqual([made.file, made.warping, made.looping, made.start_marker, made.end_marker], ["/s/r.wav", 0, 0, 0, 2]);
+  assert.deepEqual(probe.live.posted, []);
 });
 
-test("Repaint is refused in words for a warped clip, a looping one, and a brace outside the clip", () => {
+test("Repaint of a clip that plays its whole file sends no region and places the whole file", () => {
+  const take = { file: "/x/take.wav", seconds: 3, start_time: 0, end_time: 6 };  // 3 s: 6 beats at 120 BPM
+  const probe = start(session(null, { loop: { start: 2, length: 1 },
+    tracks: [{ name: "Drums", slots: [null], arrangement: [take] }] }));
+  probe.live.selectArrangement(0, 0);
+  probe.message("repaint", 1);
+  const sent = lastSent(probe, "/dd/repaint");
+  assert.deepEqual(sent.slice(2), ["/x/take.wav", 4, "start=1", "end=1.5", "noise=0.5", "steps=25"]);
+  probe.live.fileLengths.set("/s/take/take repaint 1.000-1.500s 001.wav", 3);
+  probe.reply("/dd/done", sent[1], "repaint", "/s/take/take repaint 1.000-1.500s 001.wav");
+  probe.clock.settle();
+  const made = probe.live.tracks[0].arrangement[1];
+  assert.deepEqual([made.warping, made.looping, made.start_marker, made.end_marker], [0, 0, 0, 3]);
+});
+
+test("Repaint is refused in one line when no part is marked or the whole clip is", () => {
+  const arrangement = (clip, loop) => session(null, { loop, tracks: [{ name: "Drums", slots: [null], arrangement: [clip] }] });
+  const take = { file: "/x/take.wav", seconds: 3.1, start_marker: 1, end_marker: 3, start_time: 8, end_time: 12 };
   const cases = [
-    [beatClip({ loop_start: 2, loop_end: 4 }), /Repaint: works on unwarped clips/],
-    [{ file: KICK, seconds: 1, looping: 1, loop_start: 0.2, loop_end: 0.4 }, /Repaint: turn the clip's Loop off/],
-    [{ file: KICK, seconds: 1, start_marker: 0.5, end_marker: 1, loop_start: 0.2, loop_end: 0.6 },
-      /Repaint: set the loop brace inside the clip/],
+    // The reviewer's case: an unwarped Session clip with Loop off has no brace Live shows a device.
+    [session({ file: "/x/take.wav", seconds: 3.1, start_marker: 1, end_marker: 3, loop_start: 1.5, loop_end: 2 }),
+      /Repaint: in the Session turn the clip's Warp and Loop on and set its loop brace over the part to make new/],
+    [session(beatClip({ looping: 0 })), /Repaint: in the Session turn the clip's Warp and Loop on/],
+    [session(beatClip({ looping: 1, start_marker: 2, end_marker: 6, loop_start: 2, loop_end: 6 })),
+      /Repaint: the loop brace covers the whole clip \(Vary makes all of it new\)/],
+    [arrangement(take, { start: 0, length: 16 }), /Repaint: the loop brace covers the whole clip/],
+    [arrangement(take, { start: 12, length: 4 }),
+      /Repaint: the loop brace is not over the clip: set the Arrangement's loop brace over the part of the clip/],
+    [arrangement(Object.assign(beatClip(), { start_time: 0, end_time: 8 }), { start: 2, length: 1 }),
+      /Repaint: in the Arrangement it works on unwarped clips/],
   ];
-  for (const [clip, message] of cases) {
-    const probe = start(session(clip));
+  for (const [set, message] of cases) {
+    const probe = start(set);
     probe.message("repaint", 1);
     assert.match(probe.status(), /Repaint: select an audio clip first/);
-    probe.live.select(0, 0);
+    if (set.tracks[0].arrangement) {
+      probe.live.selectArrangement(0, 0);
+    } else {
+      probe.live.select(0, 0);
+    }
     probe.message("repaint", 1);
-    assert.equal(lastSent(probe, "/dd/repaint"), undefined);
+    assert.equal(lastSent(probe, "/dd/repaint"), undefined, String(message));
     assert.match(probe.status(), message);
+    assert.doesNotMatch(probe.status(), /\n/, "one line");
   }
 });

@@ -57,6 +57,7 @@ test("a MIDI note and the Vary button ask for variations of the selected clip wi
   probe.message("noise", 0.3);
   probe.message("count", 3);
   probe.message("steps", 20);
+  probe.clock.runScheduled();  // sent with the guides' wait, once
   assert.deepEqual(probe.sent().filter((m) => m[0] === "/dd/set").slice(-3).map((m) => m.slice(2)),
     [["noise", 0.3], ["count", 3], ["steps", 20]]);
   probe.message("note", 36, 0);  // note off
@@ -155,11 +156,17 @@ test("a dead service shows as not running, and pending work as lost", () => {
   assert.match(probe.status(), /connecting/);
   probe.live.select(0, 1);
   probe.message("vary");
+  assert.match(probe.status(), /error: Vary: service not running: start it with 'dd-bridge serve'/, "at once");
+  assert.equal(lastSent(probe, "/dd/vary"), undefined, "nothing sent to no one");
+  connect(probe);
+  probe.message("vary");
+  assert.ok(lastSent(probe, "/dd/vary"));
+  probe.clock.tick();
   probe.clock.tick();
   probe.clock.tick();
   assert.match(probe.status(), /service not running: start it with 'dd-bridge serve'/);
   assert.match(probe.status(), /Vary: the service stopped before answering/);
-  assert.equal(probe.sent().filter((m) => m[0] === "/dd/hello").length, 3, "it keeps asking");
+  assert.equal(probe.sent().filter((m) => m[0] === "/dd/hello").length, 4, "it keeps asking");
   connect(probe);
   assert.match(probe.status(), /^connected to dd-bridge 0\.1\.0/);
   assert.deepEqual(probe.sent().slice(-4).map((m) => m[0] === "/dd/set" ? m[2] : m[0]),
@@ -182,6 +189,7 @@ test("errors show in words; replies to other clients are ignored", () => {
 test("a refused setting or selection is shown, its acknowledgement is not", () => {
   const probe = started();
   probe.message("steps", 5000);
+  probe.clock.runScheduled();
   const id = lastSent(probe, "/dd/set")[1];
   probe.reply("/dd/error", id, "/dd/set", "steps must be from 1 to 1000, not 5000");
   assert.match(probe.status(), /error: Setting steps: steps must be from 1 to 1000, not 5000/);

@@ -42,15 +42,26 @@ function wavSeconds(file) {
   return rate && frames !== null ? frames / rate : null;
 }
 
-// set: {version: [12, 0, 5], tempo: 120, tracks: [{name, audio: true, frozen: false,
+// set: {version: [12, 0, 5], tempo: 120, loop: {start, length} (the set's loop brace, beats; 0-16 when not given),
+//       newClipsWarped: false (Live's Auto-Warp: clips it makes come in warped), tracks: [{name, audio: true, frozen: false,
 //        slots: [null | {file, seconds, warping, looping, start_marker, end_marker, loop_start, loop_end,
+//                        pitch_coarse, pitch_fine, gain, warp_mode,
 //                        warp_markers: [{beat_time, sample_time}]} | {midi: true}],
-//        arrangement: [{file, start_time, end_time, ...the clip fields above}]}]}
+//        arrangement: [{file, start_time, end_time, ...the clip fields above}],
+//        take_lanes: [[{file, start_time, end_time, ...}]]}]}  (Live 12.2 take lanes: Arrangement clips too)
 // Clip markers are seconds for unwarped clips and beats for warped ones, as in Live; unset ones cover the file.
+// As the LOM documents (Clip): loop_start/loop_end read as the clip's start/end while looping is 0 (the brace the
+// fake keeps is Live's hidden one, shown again when Loop goes on), and writing them then moves the clip's start/end;
+// "unwarped audio cannot be looped" (refused, posted); and Live defers a warping write: it takes effect after the
+// current event (here: before the next scheduled Task runs, see applyDeferred), so reading it back at once gives the
+// old value.
 class FakeLive {
   constructor(set) {
     this.version = set.version || [12, 1, 0];
     this.tempo = set.tempo || 120;
+    this.loop = Object.assign({ start: 0, length: 16 }, set.loop || {});
+    this.newClipsWarped = !!set.newClipsWarped;
+    this.deferred = [];        // warping writes Live has not applied yet
     this.objects = new Map();
     this.nextId = 1;
     this.missing = new Set();   // files Live cannot find (deleted after the render)
@@ -75,12 +86,13 @@ class FakeLive {
 
   makeTrack(spec) {
     const track = this.register({ kind: "track", name: spec.name, audio: spec.audio !== false, frozen: !!spec.frozen,
-      slots: [], slotObjects: [], arrangement: [] });
+      slots: [], slotObjects: [], arrangement: [], takeLanes: [] });
     (spec.slots || []).forEach((clip) => {
       track.slots.push(clip ? this.makeClip(clip, false) : null);
       track.slotObjects.push(this.register({ kind: "slot", track }));
     });
     track.arrangement = (spec.arrangement || []).map((clip) => this.makeClip(clip, true));
+    track.takeLanes = (spec.take_lanes || []).map((lane) => lane.map((clip) => this.makeClip(clip, true)));
     return track;
   }
 
@@ -89,7 +101,25 @@ class FakeLive {
     return this.register(Object.assign({
       kind: "clip", midi: false, warping: 0, looping: 0, start_marker: 0, end_marker: seconds, loop_start: 0,
       loop_end: seconds, seconds, start_time: 0, end_time: seconds * this.tempo / 60, warp_markers: null,
+      pitch_coarse: 0, pitch_fine: 0, gain: 0.4, warp_mode: 0,
     }, spec, { arrangement }));
+  }
+
+  // A clip Live makes from a file (create_audio_clip): unwarped, or warped by Auto-Warp at the set's tempo.
+  makeNewClip(spec, arrangement) {
+    const clip = this.makeClip(spec, arrangement);
+    if (this.newClipsWarped) {
+      clip.warping = 1;
+      for (const key of ["start_marker", "end_marker", "loop_start", "loop_end"]) {
+        clip[key] *= this.tempo / 60;
+      }
+    }
+    return clip;
+  }
+
+  // Live applies the warping writes it deferred (the loadDevice clock calls this before each scheduled Task).
+  applyDeferred() {
+    this.deferred.splice(0).forEach((apply) => apply());
   }
 
   // Seconds of audio in a file: the test's figure, the file's own header when it is a WAV on disk, else a short
@@ -120,6 +150,13 @@ class FakeLive {
   select(track, scene) {
     this.selectedTrack = track;
     this.detailClip = this.tracks[track].slots[scene] || null;
+    this.notify();
+  }
+
+  // The producer clicks a clip in a take lane (Live 12.2).
+  selectTake(track, lane, index) {
+    this.selectedTrack = track;
+    this.detailClip = this.tracks[track].takeLanes[lane][index];
     this.notify();
   }
 
@@ -166,6 +203,12 @@ class FakeLive {
       if (index >= 0) {
         return `live_set tracks ${t} arrangement_clips ${index}`;
       }
+      for (let lane = 0; lane < track.takeLanes.length; lane++) {
+        const take = track.takeLanes[lane].indexOf(object);
+        if (take >= 0) {
+          return `live_set tracks ${t} take_lanes ${lane} clips ${take}`;
+        }
+      }
     }
     return null;
   }
@@ -186,6 +229,10 @@ class FakeLive {
     if (livePath === "live_set view selected_track") {
       return this.tracks[this.selectedTrack] || null;
     }
+    if ((match = /^live_set tracks (\d+) take_lanes (\d+) clips (\d+)$/.exec(livePath))) {
+      const lanes = this.tracks[Number(match[1])] ? this.tracks[Number(match[1])].takeLanes : [];
+      return (lanes[Number(match[2])] || [])[Number(match[3])] || null;
+    }
     if (!(match = /^live_set tracks (\d+)(?: (clip_slots|arrangement_clips) (\d+)( clip)?)?$/.exec(livePath))) {
       return null;
     }
@@ -202,14 +249,18 @@ class FakeLive {
 
   get(object, name, livePath) {
     const values = {
-      live_set: () => ({ tempo: this.tempo }),
+      live_set: () => ({ tempo: this.tempo, loop_start: this.loop.start, loop_length: this.loop.length }),
       track: () => ({ name: object.name, has_audio_input: object.audio ? 1 : 0, has_midi_input: object.audio ? 0 : 1,
-        is_foldable: 0, is_frozen: object.frozen ? 1 : 0 }),
+        is_foldable: 0, is_frozen: object.frozen ? 1 : 0,
+        // A list property reads as its objects' ids: id 4 id 9 ...
+        arrangement_clips: [].concat(...this.sortedArrangement(object).map((clip) => ["id", clip.id])) }),
       slot: () => ({ has_clip: object.track.slots[object.track.slotObjects.indexOf(object)] ? 1 : 0 }),
       clip: () => object.midi ? { is_audio_clip: 0, is_arrangement_clip: object.arrangement ? 1 : 0 } : {
         is_audio_clip: 1, is_arrangement_clip: object.arrangement ? 1 : 0, file_path: object.file,
         warping: object.warping, looping: object.looping, start_marker: object.start_marker,
-        end_marker: object.end_marker, loop_start: object.loop_start, loop_end: object.loop_end,
+        end_marker: object.end_marker, loop_start: object.looping ? object.loop_start : object.start_marker,
+        loop_end: object.looping ? object.loop_end : object.end_marker, pitch_coarse: object.pitch_coarse,
+        pitch_fine: object.pitch_fine, gain: object.gain, warp_mode: object.warp_mode,
         start_time: object.start_time, end_time: object.end_time, sample_rate: FILE_RATE,
         sample_length: Math.round(object.seconds * FILE_RATE),
         warp_markers: JSON.stringify({ warp_markers: object.warp_markers || [
@@ -220,7 +271,7 @@ class FakeLive {
     if (!values || !(name in values())) {
       throw new Error(`no property ${name} on ${livePath}`);
     }
-    return [values()[name]];
+    return [].concat(values()[name]);
   }
 
   getcount(object, name, livePath) {
@@ -281,12 +332,12 @@ class FakeLive {
         if (track.slots[scene]) {
           return this.refuse(livePath, name, "the slot holds a clip");
         }
-        track.slots[scene] = this.makeClip({ file: args[0] }, false);
+        track.slots[scene] = this.makeNewClip({ file: args[0] }, false);
         return undefined;
       }
       // Arrangement: a clip of the file's length at the song's tempo, replacing whatever it covers.
       const start = Number(args[1]);
-      const clip = this.makeClip({ file: args[0], start_time: start, end_time: start + seconds * this.tempo / 60 }, true);
+      const clip = this.makeNewClip({ file: args[0], start_time: start, end_time: start + seconds * this.tempo / 60 }, true);
       const covered = track.arrangement.filter((other) => other.start_time < clip.end_time && other.end_time > start);
       this.overwritten.push(...covered);
       track.arrangement = track.arrangement.filter((other) => !covered.includes(other)).concat([clip]);
@@ -302,24 +353,31 @@ class FakeLive {
       return;
     }
     if (object.kind === "clip" && !object.midi && name === "warping") {
-      // Warp on keeps the clip playing as it did at the set's tempo: its markers turn from seconds into beats.
-      const on = Number(value) ? 1 : 0;
-      if (on !== object.warping) {  // (off again: back to seconds at the set's tempo)
-        const beats = on ? this.tempo / 60 : 60 / this.tempo;
-        for (const key of ["start_marker", "end_marker", "loop_start", "loop_end"]) {
-          object[key] *= beats;
-        }
-        object.warp_markers = [{ beat_time: 0, sample_time: 0 }, { beat_time: object.seconds * beats, sample_time: object.seconds }];
-      }
-      object.warping = on;
+      // Deferred by Live (LOM, Clip.warping): applied after this event.
+      this.deferred.push(() => this.applyWarping(object, value));
       return;
     }
     if (object.kind === "clip" && !object.midi && name === "looping") {
-      if (!object.warping) {  // the device warps a clip before it loops it: its loop is then in beats
-        throw new Error(`looping an unwarped clip: ${livePath}`);
+      if (!object.warping) {  // LOM: "Unwarped audio cannot be looped."
+        this.posted.push(`${livePath}: set looping: unwarped audio cannot be looped`);
+        return;
       }
       object.looping = Number(value) ? 1 : 0;
       return;
+    }
+    if (object.kind === "clip" && !object.midi && ["pitch_coarse", "pitch_fine", "gain", "warp_mode"].includes(name)) {
+      const limits = { pitch_coarse: [-48, 48], pitch_fine: [-50, 50], gain: [0, 1], warp_mode: [0, 6] }[name];
+      const number = Number(value);
+      if (!(number >= limits[0] && number <= limits[1])) {
+        this.posted.push(`${livePath}: set ${name}: ${value} is out of range`);
+        return;
+      }
+      object[name] = name === "pitch_coarse" || name === "warp_mode" ? Math.round(number) : number;
+      return;
+    }
+    if (object.kind === "clip" && !object.midi && ["loop_start", "loop_end"].includes(name) && !object.looping) {
+      // Unlooped: the brace Live reports is the clip's start/end, and writing it moves them.
+      return this.set(object, name === "loop_start" ? "start_marker" : "end_marker", value, livePath);
     }
     if (object.kind === "clip" && !object.midi && ["start_marker", "end_marker", "loop_start", "loop_end"].includes(name)) {
       const [low, high] = name.endsWith("_start") || name === "start_marker" ?
@@ -333,6 +391,24 @@ class FakeLive {
       return;
     }
     throw new Error(`cannot set ${name} on ${livePath}`);
+  }
+
+  applyWarping(object, value) {
+    // Warp on keeps the clip playing as it did at the set's tempo: its markers turn from seconds into beats.
+    const on = Number(value) ? 1 : 0;
+    {
+      if (on !== object.warping) {  // (off again: back to seconds at the set's tempo)
+        const beats = on ? this.tempo / 60 : 60 / this.tempo;
+        for (const key of ["start_marker", "end_marker", "loop_start", "loop_end"]) {
+          object[key] *= beats;
+        }
+        object.warp_markers = [{ beat_time: 0, sample_time: 0 }, { beat_time: object.seconds * beats, sample_time: object.seconds }];
+      }
+      object.warping = on;
+      if (!on) {
+        object.looping = 0;  // unwarped audio cannot loop
+      }
+    }
   }
 
   versionAtLeast(minimum) {
@@ -379,9 +455,12 @@ function makeLiveAPI(live) {
   };
 }
 
-// Max's Task: repeating tasks run when the test calls clock.tick(), scheduled ones on clock.runScheduled().
+// Max's Task: repeating tasks run when the test calls clock.tick(), scheduled ones on clock.runScheduled() (Live
+// applies the warping writes it deferred first: they happened after the event that made them). settle() runs
+// scheduled Tasks, and the ones they schedule, until none is left.
 class Clock {
-  constructor() {
+  constructor(live) {
+    this.live = live;
     this.repeating = [];
     this.scheduled = [];
   }
@@ -404,9 +483,18 @@ class Clock {
   }
 
   runScheduled() {
+    if (this.live) {
+      this.live.applyDeferred();
+    }
     const due = this.scheduled;
     this.scheduled = [];
     due.forEach((fn) => fn());
+  }
+
+  settle() {
+    for (let round = 0; round < 50 && (this.scheduled.length || (this.live && this.live.deferred.length)); round++) {
+      this.runScheduled();
+    }
   }
 }
 
@@ -414,7 +502,7 @@ class Clock {
 // options.live: put this device into an existing set (two devices in one set).
 function loadDevice(set, options) {
   const live = options && options.live ? options.live : new FakeLive(set);
-  const clock = new Clock();
+  const clock = new Clock(live);
   const outlets = { 0: [], 1: [], 2: [], 3: [], 4: [], 5: [], 6: [] };
   const menu = { items: [], selected: 0 };  // the Recipe umenu (outlet 5): clear, append <item>, set <index>
   const kept = { value: null };             // the pattr that keeps the Recipe (outlet 6); it passes values on

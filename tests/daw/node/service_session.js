@@ -145,12 +145,14 @@ async function pressOnce(set, select, press) {
     probe.message("count", 2);
     probe.message("steps", 2);
     probe.message("noise", 0.25);
+    probe.clock.runScheduled();  // the dials go out after a wait: before the select, so its prefetch takes them
     select(probe.live);
     await waitFor("the select to be acknowledged", () => received.includes("/dd/ack") || /error/.test(probe.status()), 30);
     assert.doesNotMatch(probe.status(), /error/);
     await (press || pressTrigger)(probe, waitFor, received);
     assert.doesNotMatch(probe.status(), /error/);
-    probe.clock.runScheduled();
+    probe.clock.settle();  // placed, then shaped once Live has applied their warping
+    assert.doesNotMatch(probe.status(), /error/);
     assert.ok(received.includes("/dd/progress") || received.includes("/dd/done"));
     return probe;
   } finally {
@@ -229,21 +231,23 @@ async function main() {
       assert.deepEqual([clip.warping, clip.looping, clip.loop_end], [1, 1, 4], clip.file);
     }
     outcome.loops = loops.map((clip) => clip.file);
-    // Repaint: an unwarped clip playing 1.0-3.0 s of the recording, its loop brace (Loop off) over 1.5-2.0 s.
-    const painted = await pressOnce({ version: [12, 1, 0], tracks: [{ name: "Drums", slots: [
-      { file: longFile, start_marker: 1, end_marker: 3, loop_start: 1.5, loop_end: 2 }, null, null] }] },
-    (live) => live.select(0, 0), async (probe, waitFor) => {
+    // Repaint: an unwarped Arrangement clip playing 1.0-3.0 s of the recording from beat 8 (4 beats at 120 BPM),
+    // the Arrangement's loop brace over beats 9-10: 1.5-2.0 s.
+    const painted = await pressOnce({ version: [12, 1, 0], tempo: 120, loop: { start: 9, length: 1 }, tracks: [{
+      name: "Drums", slots: [null], arrangement: [
+        { file: longFile, start_marker: 1, end_marker: 3, start_time: 8, end_time: 12 }] }] },
+    (live) => live.selectArrangement(0, 0), async (probe, waitFor) => {
       probe.message("repaint", 1);
       await waitFor("the repaint", () => probe.clock.scheduled.length > 0 || /error/.test(probe.status()), 300);
     });
-    const repaints = painted.live.tracks[0].slots.slice(1);
+    const repaints = painted.live.tracks[0].arrangement.filter((clip) => clip.file !== longFile);
+    assert.equal(repaints.length, 2);
     // The device sends the clip's region (clip_start=1 clip_end=3): the service writes those 2 s alone, and each
-    // result plays them with the brace moved with them.
+    // result plays them, unwarped, Loop off.
     for (const clip of repaints) {
       assert.match(path.basename(clip.file), / 1\.000-3\.000s repaint 1\.500-2\.000s \d+\.wav$/);
       assert.ok(Math.abs(wavSeconds(clip.file) - 2) < 1e-9, `${clip.file}: the clip's region`);
-      assert.deepEqual([clip.warping, clip.start_marker, clip.end_marker, clip.loop_start, clip.loop_end],
-        [0, 0, 2, 0.5, 1], clip.file);
+      assert.deepEqual([clip.warping, clip.looping, clip.start_marker, clip.end_marker], [0, 0, 0, 2], clip.file);
     }
     outcome.repainted = repaints.map((clip) => clip.file);
     // Extend of the same clip (Loop off, no brace needed): the region, then as long again.
