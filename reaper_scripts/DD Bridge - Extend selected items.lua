@@ -1,13 +1,14 @@
 -- @noindex
 -- @description DD Bridge - Extend selected items
--- @version 1.6
+-- @version 1.7
 -- @author DD Bridge
 -- @about
 --   Asks how much longer (seconds, or bars at the project's tempo: "2 bars"), then for each selected audio item
 --   Dance Diffusion continues its file by that much (the file itself kept to the bit: the service's extend). Each
 --   result becomes a new take on the item, lined up with the original take, and the item grows to play on
 --   through the rest of its file and the new material. Reversed items are left as they are (an extension goes
---   forwards). REAPER stays responsive meanwhile and a small window shows the progress.
+--   forwards), and so are items with stretch markers (glue them first). REAPER stays responsive meanwhile and a
+--   small window shows the progress.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -58,19 +59,20 @@ local function length_args(length, target)
   return lib.tempo_options(length.bars, lib.bpm_at(ends), rate)
 end
 
--- The item plays on to the end of the longest new take's file (never shorter than it was).
+-- The item plays on to the end of the longest new take's file (never shorter than it was), from where the take
+-- starts in it (a late start included: the offset is below 0 then).
 local function grow(target, takes)
   local rate = reaper.GetMediaItemTakeInfo_Value(takes[1], "D_PLAYRATE")
   local length = reaper.GetMediaItemInfo_Value(target.item, "D_LENGTH")
   for _, take in ipairs(takes) do
     local seconds = reaper.GetMediaSourceLength(reaper.GetMediaItemTake_Source(take))
-    length = math.max(length, (seconds - target.region.start) / rate)
+    length = math.max(length, (seconds - reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")) / rate)
   end
   reaper.SetMediaItemInfo_Value(target.item, "D_LENGTH", length)
 end
 
 local function main()
-  local targets, skipped = lib.selected_audio_items_or_say()
+  local targets, skipped, stretched = lib.selected_audio_items_or_say()
   if not targets then
     return
   end
@@ -101,7 +103,8 @@ local function main()
   lib.run(settings, requests, window, function(results)
     -- An extension is the whole file and more: the new take plays it from where the original plays its file.
     lib.finish_takes(requests, results, by_file, { undo = "DD Bridge: extend " .. lib.items(#targets - reversed),
-      failed = "Some items could not be extended", offset = function(target) return target.region.start end,
+      failed = "Some items could not be extended", stretched = stretched,
+      offset = function(target) return target.region.start end,
       after = grow, left_out = function() return lib.left_out(reversed + skipped, "reversed") end })
   end)
 end

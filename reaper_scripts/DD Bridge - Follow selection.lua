@@ -1,11 +1,13 @@
 -- @noindex
 -- @description DD Bridge - Follow selection
--- @version 1.6
+-- @version 1.7
 -- @author DD Bridge
 -- @about
 --   A toggle. While on, what the selected item plays (its part of its audio file) is sent to the DD Bridge
 --   service as the selected clip, so its variations are rendered ahead and "Vary selected items" answers at
---   once. Run it again to turn it off.
+--   once. Run it again to turn it off. It turns itself off only when the service is gone (not running, or no
+--   answer); a clip the service refuses (a file it cannot read, say) or an item with stretch markers is passed
+--   over with one line in the ReaScript console, and the next selection is followed as usual.
 
 local _, script_path, section, command = reaper.get_action_context()
 local lib = dofile(script_path:match("^(.*[/\\])") .. "DD Bridge - lib.lua")
@@ -15,7 +17,8 @@ local RE_LAUNCH_ENDS_IT, BUTTON_ON = 1, 4
 
 local settings = lib.settings()
 local last_key = nil
-local pending = nil
+local pending = nil   -- the /dd/select on its way, with its .key and .file
+local passed = {}     -- [key] = true: refused or stretched, said once and not sent again
 local next_check = 0
 
 local function set_toggle(state)
@@ -31,13 +34,23 @@ local function selected_target()
   return region and { item = item, take = take, region = region } or nil
 end
 
+-- One line in the console (no dialog: following goes on) the first time a selection is passed over.
+local function pass_over(key, file, why)
+  if not passed[key] then
+    passed[key] = true
+    reaper.ShowConsoleMsg(string.format("%s Follow selection: skipped %s: %s\n", lib.TITLE, lib.basename(file), why))
+  end
+end
+
 local function follow()
   local now = reaper.time_precise()
   if pending then
     local answer = lib.poll(pending)
-    if answer and answer.status == "error" then
+    if answer and lib.no_reply(answer) then  -- the service is gone: nothing more can be followed
       lib.message("Follow selection is now off:\n\n" .. table.concat(answer.lines, "\n"))
       return
+    elseif answer and answer.status == "error" then  -- this clip refused: the next selection may well be taken
+      pass_over(pending.key, pending.file, table.concat(answer.lines, " "))
     elseif not answer and lib.overdue(pending, now) then
       lib.message(lib.no_answer(settings) .. "\n\nFollow selection is now off.")
       return
@@ -53,15 +66,20 @@ local function follow()
       request[#request + 1] = option
     end
     local key = request and table.concat(request, "|")
-    if key and key ~= last_key then
-      local failure
-      pending, failure = lib.start(settings, "/dd/select", request)
-      if not pending then
-        lib.message(failure)
-        return
+    if key and key ~= last_key and not passed[key] then
+      if lib.stretched(target.take) then
+        pass_over(key, target.region.file, "it has stretch markers (glue it: Item > Glue items)")
+      else
+        local failure
+        pending, failure = lib.start(settings, "/dd/select", request)
+        if not pending then
+          lib.message(failure)
+          return
+        end
+        pending.key, pending.file = key, target.region.file
       end
-      last_key = key
     end
+    last_key = key or last_key
   end
   reaper.defer(follow)
 end

@@ -1,20 +1,29 @@
 -- @noindex
 -- @description DD Bridge - Interpolate between two selected items
--- @version 1.6
+-- @version 1.7
 -- @author DD Bridge
 -- @about
 --   Sounds on the way from what one selected audio item plays to what the other plays, rendered by the DD
 --   Bridge service and placed one after another on a new track below the first item's track, from the first
---   item's position.
+--   item's position. They start from the first item's sound, so they play as its take does: its playrate (each
+--   item as long as its file lasts at that rate), pitch, pitch mode, volume, pan and channel mode; reversed when
+--   both items are. Items with stretch markers cannot be used (glue them first).
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
 
 local function main()
-  local targets, skipped = lib.selected_audio_items()
-  if #targets ~= 2 then
-    lib.message(#targets == 0 and lib.no_audio_message(skipped) or
-      string.format("Select exactly two audio items (%d are selected).", #targets))
+  local targets, skipped, stretched = lib.selected_audio_items()
+  if #targets ~= 2 or stretched > 0 then
+    local lines = {}
+    if #targets == 0 and stretched == 0 then
+      lines[1] = lib.no_audio_message(skipped)
+    elseif #targets ~= 2 then
+      lines[1] = string.format("Select exactly two audio items (%d %s selected).", #targets,
+        #targets == 1 and "is" or "are")
+    end
+    lines[#lines + 1] = lib.stretched_note(stretched)
+    lib.message(table.concat(lines, "\n\n"))
     return
   end
   local position = function(target) return reaper.GetMediaItemInfo_Value(target.item, "D_POSITION") end
@@ -47,7 +56,8 @@ local function main()
     end
     lib.change("DD Bridge: interpolate between two items", function()
       local track = lib.new_track(index, "DD Interpolated")
-      lib.place_files(track, results[1].lines, start)
+      lib.place_files(track, results[1].lines, start, { take = first.take,
+        reversed = first.region.reversed and second.region.reversed })
     end)
   end)
 end

@@ -1,12 +1,14 @@
 -- @noindex
 -- @description DD Bridge - Keep last heard
--- @version 1.6
+-- @version 1.7
 -- @author DD Bridge
 -- @about
 --   Audition (the service's `audition` on): "Vary selected items" plays each variation instead of placing it.
 --   This action keeps the last one heard: the service writes it into the project's media folder and it becomes
 --   a new take on the selected item it is a variation of, as Vary places its results (or, with no such item
 --   selected, a new item at the edit cursor on a new track). Bind it to a MIDI key next to Vary's.
+--   Pressed again while it still waits for the service, REAPER asks what to do with the running script: choose
+--   "New instance" and tick "Remember my answer" (Terminate would lose the renders in flight).
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")

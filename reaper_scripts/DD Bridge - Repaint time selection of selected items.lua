@@ -1,14 +1,16 @@
 -- @noindex
 -- @description DD Bridge - Repaint time selection of selected items
--- @version 1.6
+-- @version 1.7
 -- @author DD Bridge
 -- @about
 --   For each selected audio item, the part of the time selection that lies over it is rendered anew by Dance
 --   Diffusion and the rest of what the item plays is kept to the bit (the service's repaint of the item's part
 --   of its file: only that part is rendered and written); each result becomes a new take on the item, lined up
---   with the original take and with its pitch, playrate and channel mode (reversed when it is reversed).
---   Offsets, playrates, section and reversed sources are followed to the file's own seconds. REAPER stays
---   responsive meanwhile and a small window shows the progress.
+--   with the original take and with its pitch, playrate, pitch mode, volume, pan and channel mode (reversed
+--   when it is reversed). Offsets, playrates, section and reversed sources are followed to the file's own
+--   seconds; on an item whose source loops, a selection across the loop point repaints the whole loop. Items
+--   with stretch markers are skipped (glue them first). REAPER stays responsive meanwhile and a small window
+--   shows the progress.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -40,14 +42,15 @@ local function main()
     lib.message("Make a time selection over the part of the items to repaint first.")
     return
   end
-  local targets, skipped = lib.selected_audio_items_or_say()
+  local targets, skipped, stretched = lib.selected_audio_items_or_say()
   if not targets then
     return
   end
   local settings = lib.settings()
   -- One request for each part of a file: items that play the same part of a file under the same selected part
   -- share its results. An item that plays part of its file sends that part (clip_start=/clip_end=): the service
-  -- renders and writes it alone.
+  -- renders and writes it alone. A looped one never does (clip_region): the key says which of the two a request
+  -- is, so a looped and a plain item on the same part each get results laid out as their offset expects.
   local requests, by_part, outside = lib.group_requests(targets, function(target)
     local part = selected_part(target, from, to)
     if not part then
@@ -60,7 +63,8 @@ local function main()
       table.insert(args, string.format("clip_start=%.6f", region.start))
       table.insert(args, string.format("clip_end=%.6f", region.finish))
     end
-    return string.format("%s|%.6f|%.6f", lib.region_key(target.region), part.start, part.finish),
+    return string.format("%s|%.6f|%.6f|%s", lib.region_key(target.region), part.start, part.finish,
+      region and "clip" or "file"),
       { address = "/dd/repaint", label = lib.basename(part.file), args = args }
   end)
   if #requests == 0 then
@@ -72,7 +76,7 @@ local function main()
     -- A repaint of the item's part is that part alone, played from its start; one of the whole file is played
     -- from where the original plays its file.
     lib.finish_takes(requests, results, by_part, { undo = "DD Bridge: repaint " .. lib.items(#targets - outside),
-      failed = "Some parts could not be repainted", offset = function(target)
+      failed = "Some parts could not be repainted", stretched = stretched, offset = function(target)
         return clip_region(target) and 0 or target.region.start
       end,
       left_out = function() return lib.left_out(outside + skipped, "not under the time selection") end })

@@ -1,5 +1,5 @@
 -- @description DD Bridge
--- @version 1.6
+-- @version 1.7
 -- @author DD Bridge
 -- @about
 --   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)
@@ -64,6 +64,8 @@ function lib.settings()
       settings[key] = default
     elseif type(default) == "number" then
       settings[key] = tonumber(stored) or default
+    elseif key == "command" or key == "model" then
+      settings[key] = lib.unquote(stored)  -- kept with quotes before they were taken off on OK
     else
       settings[key] = stored
     end
@@ -77,9 +79,18 @@ function lib.save_settings(settings)
   end
 end
 
+-- A path without one pair of surrounding double quotes: Windows Explorer's "Copy as path" adds them, and the file
+-- is then never found. Spaces inside need no quotes here: lib.quote passes each argument whole.
+function lib.unquote(text)
+  return text:match('^%s*"(.*)"%s*$') or text
+end
+
 -- Checks one edited setting; returns the value or nil and a message that names the allowed range.
 function lib.parse_setting(key, text)
   text = (text or ""):match("^%s*(.-)%s*$")
+  if key == "model" or key == "command" then
+    text = lib.unquote(text)
+  end
   if key == "model" or key == "command" or key == "guide" or key == "recipe" then  -- the service checks these
     if key == "command" and text == "" then
       return nil, "the path to dd-bridge cannot be empty (the default is dd-bridge)"
@@ -272,6 +283,12 @@ end
 function lib.not_running(settings)
   return string.format("The DD Bridge service is not running (no answer on port %d).\n\n" ..
     "Start it with 'dd-bridge serve' (or ./bootstrap.sh serve) and try again.", settings.port)
+end
+
+-- Is `answer` dd-bridge's own error for a service that sent no reply (not running, or gone), rather than the
+-- service refusing a request? `dd-bridge send` starts that line with "no reply from the service".
+function lib.no_reply(answer)
+  return answer.status == "error" and (answer.lines[1] or ""):find("^no reply") ~= nil
 end
 
 -- dd-bridge writes an answer even when the service is silent; none long after that means the program did not
@@ -476,9 +493,13 @@ end
 -- ---- Items, takes and tracks ----
 
 -- What a take plays of its file between `from` and `to` seconds of the item's own time (0: the item's start):
--- {file, start, finish, reversed, whole}, in seconds of the file, or nil for MIDI and empty takes. The take plays
--- its source from D_STARTOFFS at D_PLAYRATE; a section source (REAPER's "Section" and reversed takes) maps that
--- into its parent, flipped when it is reversed. Seconds past the source's ends are left out.
+-- {file, start, finish, reversed, whole, lead, tail, phase}, in seconds of the file, or nil for MIDI and empty
+-- takes (and for a range that plays none of the file). The take plays its source from D_STARTOFFS at D_PLAYRATE;
+-- a section source (REAPER's "Section" and reversed takes) maps that into its parent, flipped when it is
+-- reversed. Seconds before the source's start or past its end are silence: left out, and kept as lead and tail
+-- (seconds of the take's source before and after it), so a new take can start as late as the original does.
+-- A looped source (B_LOOPSRC) plays over and over from any offset: a range that crosses the loop point or lasts
+-- a whole pass is the whole source, and phase is where in it the range begins (nil otherwise).
 function lib.take_span(item, take, from, to)
   if not take or not reaper.ValidatePtr2(0, take, "MediaItem_Take*") or reaper.TakeIsMIDI(take) then
     return nil
@@ -489,12 +510,23 @@ function lib.take_span(item, take, from, to)
   end
   local offset, rate = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"), reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
   from, to = offset + from * rate, offset + to * rate
-  -- An item whose source loops plays it again and again: a range within a later pass is that range of the source.
-  local period = reaper.GetMediaSourceLength(source)
-  if reaper.GetMediaItemInfo_Value(item, "B_LOOPSRC") == 1 and period > 0 then
-    local shift = math.floor(from / period) * period
-    if to - shift <= period + EDGE_SECONDS then
-      from, to = from - shift, math.min(to - shift, period)
+  local period = reaper.GetMediaSourceLength(source)  -- of the take's own source: a section's length for one
+  local lead, tail, phase = 0, 0, nil
+  if period > 0 then
+    if reaper.GetMediaItemInfo_Value(item, "B_LOOPSRC") == 1 then
+      -- A looped take's offset may lie past the source's length (the right part of a split loop) or below 0: the
+      -- pass it starts in is found modulo the source's length. An item that plays across the loop point (the
+      -- source's end, then its start) plays no one range of it: only the whole source is.
+      local shift = math.floor((from + EDGE_SECONDS) / period) * period
+      from, to = math.max(0, from - shift), to - shift
+      if to > period + EDGE_SECONDS or to - from >= period - EDGE_SECONDS then
+        from, to, phase = 0, period, from
+      end
+    end
+    lead, tail = math.max(0, -from), math.max(0, to - period)
+    from, to = from + lead, to - tail
+    if to <= from then
+      return nil  -- only the silence before or after the source
     end
   end
   local reversed = false
@@ -514,8 +546,8 @@ function lib.take_span(item, take, from, to)
   end
   local length = reaper.GetMediaSourceLength(source)
   from, to = math.max(0, from), math.min(to, length)
-  return { file = file, start = from, finish = to, reversed = reversed, length = length,
-    whole = from < EDGE_SECONDS and to > length - EDGE_SECONDS }
+  return { file = file, start = from, finish = to, reversed = reversed, length = length, lead = lead, tail = tail,
+    phase = phase, whole = from < EDGE_SECONDS and to > length - EDGE_SECONDS }
 end
 
 -- What a take plays of its file over the whole item (lib.take_span).
@@ -547,33 +579,55 @@ function lib.region_key(region)
   return region.whole and region.file or string.format("%s|%.6f|%.6f", region.file, region.start, region.finish)
 end
 
--- The selected items: {item, take, file, region} for audio, and how many were MIDI (or had no source file).
+-- Does the take have stretch markers? Then its item plays the file at rates that change from marker to marker:
+-- what it plays is not D_STARTOFFS + length x playrate, and a new take (which has none) would not line up.
+function lib.stretched(take)
+  return reaper.GetTakeNumStretchMarkers ~= nil and reaper.GetTakeNumStretchMarkers(take) > 0
+end
+
+-- One line on the selected items passed over for their stretch markers, or nil for none.
+function lib.stretched_note(count)
+  if (count or 0) == 0 then
+    return nil
+  end
+  return string.format("%s stretch markers and %s skipped: glue %s (Item > Glue items) to use %s with DD Bridge.",
+    count == 1 and "1 selected item has" or count .. " selected items have", count == 1 and "was" or "were",
+    count == 1 and "it" or "them", count == 1 and "it" or "them")
+end
+
+-- The selected items: {item, take, file, region} for audio, how many were MIDI (or had no source file), and how
+-- many had stretch markers (lib.stretched).
 function lib.selected_audio_items()
-  local audio, skipped = {}, 0
+  local audio, skipped, stretched = {}, 0, 0
   for i = 0, reaper.CountSelectedMediaItems(0) - 1 do
     local item = reaper.GetSelectedMediaItem(0, i)
     local take = reaper.GetActiveTake(item)
     local region = lib.take_region(item, take)
-    if region then
+    if region and lib.stretched(take) then
+      stretched = stretched + 1
+    elseif region then
       audio[#audio + 1] = { item = item, take = take, file = region.file, region = region }
     else
       skipped = skipped + 1
     end
   end
-  return audio, skipped
+  return audio, skipped, stretched
 end
 
 -- lib.selected_audio_items for an action that needs some: nil when there are none, after saying so.
 function lib.selected_audio_items_or_say()
-  local targets, skipped = lib.selected_audio_items()
+  local targets, skipped, stretched = lib.selected_audio_items()
   if #targets == 0 then
-    lib.message(lib.no_audio_message(skipped))
+    lib.message(lib.no_audio_message(skipped, stretched))
     return nil
   end
-  return targets, skipped
+  return targets, skipped, stretched
 end
 
-function lib.no_audio_message(skipped)
+function lib.no_audio_message(skipped, stretched)
+  if (stretched or 0) > 0 then
+    return lib.stretched_note(stretched)
+  end
   if skipped > 0 then
     return "The selected items are MIDI (or have no audio file): DD Bridge works on audio items."
   end
@@ -639,13 +693,26 @@ function lib.reverse_take(item, take)
   reaper.Main_OnCommand(TOGGLE_TAKE_REVERSE, 0)
 end
 
--- What a new take copies from the original one, so it sounds in the same place, pitch and channels.
-local INHERITED = { "D_PLAYRATE", "D_PITCH", "B_PPITCH", "I_CHANMODE" }
+-- What a new take copies from the original one, so it sounds in the same place, pitch, level and channels: take
+-- volume (negative when the polarity is flipped: Normalize sets it), pan and pan law, and the pitch shifter the
+-- producer chose for the pitch.
+local INHERITED = { "D_PLAYRATE", "D_PITCH", "B_PPITCH", "I_CHANMODE", "I_PITCHMODE", "D_VOL", "D_PAN", "D_PANLAW" }
+
+-- Copies INHERITED from take `from` (when it still exists) onto `to`.
+local function inherit(from, to)
+  if from and reaper.ValidatePtr2(0, from, "MediaItem_Take*") then
+    for _, name in ipairs(INHERITED) do
+      reaper.SetMediaItemTakeInfo_Value(to, name, reaper.GetMediaItemTakeInfo_Value(from, name))
+    end
+  end
+end
 
 -- Adds `files` as takes on target.item ({item, take, region} from lib.selected_audio_items), lined up with the
 -- original take: each new take plays its file from `offset` seconds (0 for a variation, which is exactly what
 -- the item plays; the region's start for a repaint or extension, which is the whole file), with the original's
--- playrate, pitch and channel mode, reversed when it is. The first new take becomes active. Returns the takes.
+-- playrate, pitch, level and channel mode, reversed when it is. The silence the original plays before its
+-- file starts (a negative D_STARTOFFS) is kept, so the new take's sound starts as late; a looped whole source
+-- starts at the original's phase in its loop. The first new take becomes active. Returns the takes.
 function lib.add_takes(target, files, offset)
   if not reaper.ValidatePtr2(0, target.item, "MediaItem*") then
     return {}  -- deleted while the service worked
@@ -656,14 +723,17 @@ function lib.add_takes(target, files, offset)
     local take = reaper.AddTakeToMediaItem(target.item)
     reaper.SetMediaItemTake_Source(take, lib.new_source(file))
     reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", lib.basename(file), true)
-    reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", offset or 0)
-    for _, name in ipairs(INHERITED) do
-      if original then
-        reaper.SetMediaItemTakeInfo_Value(take, name, reaper.GetMediaItemTakeInfo_Value(original, name))
-      end
-    end
-    if target.region.reversed then
+    -- Offsets here are in the file's forward seconds: the silence before the file is the lead of a forward
+    -- take, and the tail of a reversed one (which plays its file from the end); reversing mirrors the offset.
+    local region = target.region
+    reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", (offset or 0) - (region.reversed and region.tail or
+      region.lead or 0))
+    inherit(original, take)
+    if region.reversed then
       lib.reverse_take(target.item, take)
+    end
+    if region.phase then  -- in the take's own seconds (reversed ones too), so set once it plays as it will
+      reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", (region.reversed and 0 or offset or 0) + region.phase)
     end
     takes[#takes + 1] = take
   end
@@ -737,9 +807,10 @@ function lib.finish_takes(requests, results, by_key, how)
   end
   local added = lib.place_takes(how.undo, rendered)
   local errors = lib.errors(requests, results)
-  local note = errors and how.failed .. ":\n\n" .. errors or how.left_out and how.left_out(added)
-  if note then
-    lib.message(note)
+  local notes = { errors and how.failed .. ":\n\n" .. errors or how.left_out and how.left_out(added) or nil }
+  notes[#notes + 1] = lib.stretched_note(how.stretched)
+  if #notes > 0 then
+    lib.message(table.concat(notes, "\n\n"))
   end
 end
 
@@ -816,18 +887,28 @@ function lib.new_track(index, name)
   return track
 end
 
--- Puts `files` one after another on `track` from `position` (seconds); returns the end position.
-function lib.place_files(track, files, position)
+-- Puts `files` one after another on `track` from `position` (seconds); returns the end position. like
+-- (optional): {take, reversed}: each new take plays as that take does (lib.add_takes' INHERITED: playrate, pitch,
+-- level, channels), reversed when `reversed`, its item as long as its file lasts at that playrate.
+function lib.place_files(track, files, position, like)
+  local selected = like and like.reversed and lib.selection()
   for _, file in ipairs(files) do
     local item = reaper.AddMediaItemToTrack(track)
     local take = reaper.AddTakeToMediaItem(item)
     local source = lib.new_source(file)
     reaper.SetMediaItemTake_Source(take, source)
     reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", lib.basename(file), true)
-    local length = reaper.GetMediaSourceLength(source)
+    inherit(like and like.take, take)
+    local length = reaper.GetMediaSourceLength(source) / reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
     reaper.SetMediaItemInfo_Value(item, "D_POSITION", position)
     reaper.SetMediaItemInfo_Value(item, "D_LENGTH", length)
+    if like and like.reversed then
+      lib.reverse_take(item, take)
+    end
     position = position + length
+  end
+  if selected then
+    lib.restore_selection(selected)
   end
   return position
 end

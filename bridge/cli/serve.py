@@ -181,7 +181,7 @@ def run_send(args) -> int:
 
     with OscClient(args.host, args.port, token=args.token) as client:
         reply = client.request(args.address, arguments, timeout=args.timeout, on_progress=on_progress)
-    if reply is None:
+    if reply is None:  # REAPER's Follow selection reads "no reply" as the service gone (tests/cli: kept as it is)
         message = (f"no reply from the service at {args.host}:{args.port} within {args.timeout:g} s "
                    "(is `dd-bridge serve` running?)")
         lines, code = ["error", message], EXIT_NO_REPLY

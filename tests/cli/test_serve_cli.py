@@ -87,7 +87,9 @@ def test_send_result_file_for_callers_without_a_pipe(tmp_path, renderer, drum, c
     # Nobody listening: exit 3, and the result file says why.
     code, _, err = send(capsys, svc.port, "--result", str(result), "/dd/ping", timeout="0.5")
     assert code == 3 and "is `dd-bridge serve` running?" in err
+    # REAPER's Follow selection stops on this wording (the service is gone) and not on a refusal of one clip
     assert result.read_text().splitlines()[0] == "error"
+    assert result.read_text().splitlines()[1].startswith("no reply from the service")
 
 
 def test_a_refused_progress_write_does_not_lose_the_answer(tmp_path, renderer, drum, capsys, monkeypatch):

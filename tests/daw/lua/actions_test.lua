@@ -882,6 +882,16 @@ function scenarios.save_recipe()
   state.inputs = "0.5|2|2||||1|reaper saved|" .. env.DD_COMMAND .. "|" .. env.DD_PORT
   mock.run_action(script("Settings"))  -- the saved recipe, by name, with the guides emptied
   equal(#state.messages, 3, "the saved recipe is taken: no message")
+  -- A name of digits stays that name (not the number 7), so the Settings' Recipe field finds it.
+  state.inputs = "0.5|2|2||brightness=0.5|off|1||" .. env.DD_COMMAND .. "|" .. env.DD_PORT
+  mock.run_action(script("Settings"))
+  state.inputs = "007"
+  mock.run_action(script("Save guides as recipe"))
+  check(state.messages[4] and state.messages[4]:find("^Saved the recipe '007' in [^\n]*007%.yaml%."), "unclear: %s",
+    tostring(state.messages[4]))
+  state.inputs = "0.5|2|2||||1|007|" .. env.DD_COMMAND .. "|" .. env.DD_PORT
+  mock.run_action(script("Settings"))
+  equal(#state.messages, 4, "the recipe '007' is taken: no message")
   equal(#state.undo.blocks, 0, "undo blocks")
 end
 
@@ -997,6 +1007,334 @@ function scenarios.keep_loose()
   end)
   send("/dd/set", "audition", "off")
   assert(ok, failure)
+end
+
+-- ---- What the actions send and how they place the answers, against a stand-in dd-bridge (no service) ----
+
+-- A WAV file of `seconds` of silence (1 kHz mono: lengths exact to the millisecond), for sources and answers.
+local function wav(path, seconds)
+  local data = string.rep("\0\0", math.floor(seconds * 1000 + 0.5))
+  assert(os.execute("mkdir -p " .. shell(path:match("^(.*)/"))))
+  local file = assert(io.open(path, "wb"))
+  file:write("RIFF", string.pack("<I4", 36 + #data), "WAVE", "fmt ",
+    string.pack("<I4I2I2I4I4I2I2", 16, 1, 1, 1000, 2000, 2, 16), "data", string.pack("<I4", #data), data)
+  file:close()
+  return path
+end
+
+-- A stand-in `dd-bridge` that answers at once, as a running service would: ok to /dd/ping, /dd/set and
+-- /dd/select; done with `answer` (a WAV file) to a render. A /dd/select of a file whose name holds "refused" is
+-- refused, as the service refuses a clip it cannot read; one whose name holds "gone" gets dd-bridge's own line
+-- for a service that sent no reply. Its path is set as the command in the project's settings.
+local function stand_in(state, answer)
+  local path = env.DD_WORK .. "/stand-in/dd-bridge"
+  assert(os.execute("mkdir -p " .. shell(env.DD_WORK .. "/stand-in")))
+  local file = assert(io.open(path, "w"))
+  file:write("#!/bin/sh\nresult=; previous=; address=\n",
+    "for word in \"$@\"; do\n  [ \"$previous\" = --result ] && result=$word\n",
+    "  case \"$word\" in /dd/*) [ -z \"$address\" ] && address=$word;; esac\n  previous=$word\ndone\n",
+    "case \"$address ${previous##*/}\" in\n",  -- the last word's name: a /dd/select's file
+    "  /dd/select*refused*) printf 'error\\ncannot read the clip\\n' > \"$result.part\";;\n",
+    "  /dd/select*gone*) printf 'error\\nno reply from the service at 127.0.0.1:9 within 5 s ",
+    "(is `dd-bridge serve` running?)\\n' > \"$result.part\";;\n",
+    "  /dd/vary*|/dd/repaint*|/dd/extend*|/dd/interpolate*|/dd/keep*) printf 'done\\n%s\\n' ",
+    shell(answer or ""), " > \"$result.part\";;\n",
+    "  *) printf 'ok\\n' > \"$result.part\";;\nesac\nmv \"$result.part\" \"$result\"\n")
+  file:close()
+  assert(os.execute("chmod +x " .. shell(path)))
+  state.ext["DD Bridge/command"] = path
+  return path
+end
+
+-- The argument lists of every request started for `address`, in order.
+local function requests_for(state, address)
+  local found = {}
+  for _, started in ipairs(state.exec) do
+    local args = request_for({ exec = { started } }, address)
+    found[#found + 1] = args
+  end
+  return found
+end
+
+-- Finding 2: an item whose source loops plays it from D_STARTOFFS modulo the source's length; one that crosses
+-- the loop point (or plays a whole pass) is the whole loop, and its new takes start at the same point in it.
+-- Through Vary, Follow selection, Repaint and Keep last heard.
+function scenarios.loop_phase()
+  local state = project({ count = "1" })
+  local bar = wav(env.DD_WORK .. "/Loops/groove 1 bar.wav", 2.0)  -- a bar at the project's 120 BPM
+  local answer = wav(env.DD_WORK .. "/answers/groove 1 bar var 001.wav", 2.0)
+  stand_in(state, answer)
+  _G.reaper = mock.reaper
+  local lib = dofile(script("lib"))
+  local track = mock.add_track("Drums")
+  local function region(options)
+    options.file, options.loopsrc, options.selected = bar, true, false
+    local item = mock.add_item(track, options)
+    return lib.take_region(item, item.active), item
+  end
+  local cases = {
+    { { startoffs = 1.0, length = 7.0 }, 0, 2, 1.0, "trimmed by half a bar, 3.5 bars long" },
+    { { startoffs = 8.0, length = 8.0 }, 0, 2, 0, "an offset past the source's length (after a split)" },
+    { { startoffs = 1.5, length = 1.0 }, 0, 2, 1.5, "shorter than a pass, across the loop point" },
+    { { startoffs = -0.5, length = 1.0 }, 0, 2, 1.5, "an offset below 0, across the loop point" },
+    { { startoffs = 8.2, length = 0.5 }, 0.2, 0.7, nil, "a part of the third pass" },
+  }
+  for _, case in ipairs(cases) do
+    local options, start, finish, phase, what = table.unpack(case)
+    local span = region(options)
+    near(span.start, start, what .. ": start")
+    near(span.finish, finish, what .. ": end")
+    check(span.whole == (finish == 2), "%s: whole is %s", what, tostring(span.whole))
+    if phase then
+      near(span.phase, phase, what .. ": phase")
+    else
+      equal(span.phase, nil, what .. ": phase")
+    end
+  end
+  state.tracks, state.valid = {}, {}
+  track = mock.add_track("Drums")
+  -- Vary: the trimmed loop and the one across the loop point are varied as the whole bar (loop=on bars=1), their
+  -- new takes in phase; a part of a pass is that part, from its start. A reversed loop keeps its phase too.
+  local trimmed = mock.add_item(track, { file = bar, loopsrc = true, startoffs = 1.0, length = 7.0 })
+  local seam = mock.add_item(track, { file = bar, loopsrc = true, startoffs = 1.5, length = 1.0, position = 8 })
+  local part = mock.add_item(track, { file = bar, loopsrc = true, startoffs = 8.2, length = 0.5, position = 10 })
+  local backwards = mock.add_item(track, { file = bar, loopsrc = true, startoffs = 0.5, length = 4.0, position = 12,
+    sections = { { offset = 0, length = 2.0, reversed = true } } })
+  mock.run_action(script("Vary selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local sent = {}
+  for _, args in ipairs(requests_for(state, "/dd/vary")) do
+    sent[#sent + 1] = table.concat({ option(args, "start") or "-", option(args, "end") or "-", option(args, "loop"),
+      option(args, "bars") or "-" }, " ")
+  end
+  table.sort(sent)
+  equal(table.concat(sent, ", "), "- - on 1, 0.200000 0.700000 on -", "one whole-bar loop request, one for the part")
+  near(trimmed.takes[2].startoffs, 1.0, "the trimmed loop's new take starts half a bar in, as it does")
+  near(seam.takes[2].startoffs, 1.5, "the new take across the loop point starts where it does")
+  near(part.takes[2].startoffs, 0, "the part's variation is that part, from its start")
+  check(backwards.takes[2].source.section and backwards.takes[2].source.section.reversed, "not reversed")
+  near(backwards.takes[2].startoffs, 0.5, "the reversed loop's new take is in phase")
+  -- Follow selection: the trimmed loop is selected as the whole bar, as Vary sends it.
+  mock.reaper.SelectAllMediaItems(0, false)
+  trimmed.selected, trimmed.active = true, trimmed.takes[1]  -- the original again, its file the source's
+  local before = #state.exec
+  mock.run_action(script("Follow selection"), {
+    each = function() return #state.exec > before and state.removed[state.exec[#state.exec].result] end })
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(table.concat(request_for(state, "/dd/select"), " "), bar .. " loop=on bars=1 bpm=120.000000",
+    "Follow selection sends the whole bar")
+  -- Repaint: a time selection across the loop point of the trimmed loop repaints the whole bar (a looped item's
+  -- result is its whole file), placed in phase.
+  state.time_selection = { 0.5, 1.5 }  -- 1.5-2.5 s of the loop's time: across its end
+  mock.run_action(script("Repaint time selection of selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local repaint = request_for(state, "/dd/repaint")
+  equal(option(repaint, "start") .. " " .. option(repaint, "end"), "0.000000 2.000000", "the repainted part")
+  equal(option(repaint, "clip_start"), nil, "a looped item's repaint is its whole file")
+  near(trimmed.takes[3].startoffs, 1.0, "the repainted take is in phase")
+  -- Keep last heard: the kept variation of the trimmed loop becomes its take, in phase.
+  trimmed.active = trimmed.takes[1]
+  mock.run_action(script("Keep last heard"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(#trimmed.takes, 4, "the kept variation is a take on the loop it came from")
+  near(trimmed.takes[4].startoffs, 1.0, "the kept take is in phase")
+end
+
+-- Finding 4: an item whose audio starts after its start (D_STARTOFFS below 0) gets new takes that start as late;
+-- a reversed one whose audio ends before its end keeps that too (the other end of its file).
+function scenarios.lead_in()
+  local state = project({ count = "1" })
+  local hit = wav(env.DD_WORK .. "/Hits/snare.wav", 0.5)
+  stand_in(state, wav(env.DD_WORK .. "/answers/snare var 001.wav", 0.5))
+  local track = mock.add_track("Drums")
+  local late = mock.add_item(track, { file = hit, position = 10, startoffs = -0.25, length = 0.75 })
+  local backwards = mock.add_item(track, { file = hit, position = 20, startoffs = -0.25, length = 0.75,
+    sections = { { offset = 0, length = 0.5, reversed = true } } })
+  mock.run_action(script("Vary selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  equal(#requests_for(state, "/dd/vary"), 1, "both play the whole file")
+  near(late.takes[2].startoffs, -0.25, "the new take's sound starts 0.25 s into the item, as the original's")
+  check(backwards.takes[2].source.section.reversed, "not reversed")
+  near(backwards.takes[2].startoffs, -0.25, "the reversed new take starts as late")
+  -- Reversed, ending early: 0.25 s of the file backwards, then silence. Its variation is those 0.25 s.
+  state.tracks, state.valid = {}, {}
+  stand_in(state, wav(env.DD_WORK .. "/answers/snare 0.000-0.250s var 001.wav", 0.25))
+  local early = mock.add_item(mock.add_track("Drums"), { file = hit, startoffs = 0.25, length = 0.5,
+    sections = { { offset = 0, length = 0.5, reversed = true } } })
+  mock.run_action(script("Vary selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local args = request_for(state, "/dd/vary")
+  equal(option(args, "start") .. " " .. option(args, "end"), "0.000000 0.250000", "the part it plays")
+  near(early.takes[2].startoffs, 0, "the reversed new take sounds from the item's start, as the original")
+  -- Extend and Repaint keep the lead too; the extended item plays on to the new file's end.
+  state.tracks, state.valid = {}, {}
+  stand_in(state, wav(env.DD_WORK .. "/answers/snare ext 1.000s 001.wav", 1.5))
+  state.inputs = "1"
+  late = mock.add_item(mock.add_track("Drums"), { file = hit, position = 10, startoffs = -0.25, length = 0.75 })
+  mock.run_action(script("Extend selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  near(late.takes[2].startoffs, -0.25, "the extension starts as late")
+  near(late.length, 1.75, "the item plays the lead and the whole extended file")
+  state.time_selection = { 10.3, 10.4 }
+  mock.run_action(script("Repaint time selection of selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  near(late.takes[3].startoffs, -0.25, "the repainted take starts as late")
+end
+
+-- Finding 5: new takes keep the original's volume (its polarity too), pan, pan law and pitch shifter; an item
+-- with stretch markers is skipped with one line, the others are varied.
+function scenarios.takes_inherit_level()
+  local state, source = project({ count = "1" })
+  stand_in(state, wav(env.DD_WORK .. "/answers/kick var 001.wav", 0.5))
+  local track = mock.add_track("Drums")
+  local flipped = mock.add_item(track, { file = source, vol = -0.5, pan = 0.3, panlaw = 0.5, pitchmode = 589825 })
+  local stretched = mock.add_item(track, { file = source, position = 4, stretch_markers = { { pos = 0.1, srcpos = 0.2 } } })
+  mock.run_action(script("Vary selected items"))
+  equal(#requests_for(state, "/dd/vary"), 1, "requests: the stretched item sends none")
+  local take = flipped.takes[2]
+  equal(take.vol, -0.5, "take volume, polarity flipped")
+  equal(take.pan, 0.3, "pan")
+  equal(take.panlaw, 0.5, "pan law")
+  equal(take.pitchmode, 589825, "pitch mode")
+  equal(#stretched.takes, 1, "the stretched item gets no take")
+  equal(#state.messages, 1, "messages")
+  equal(state.messages[1], "1 selected item has stretch markers and was skipped: glue it (Item > Glue items) to " ..
+    "use it with DD Bridge.", "the message")
+  flipped.selected = false
+  local before = #state.exec
+  mock.run_action(script("Vary selected items"))
+  equal(#state.exec, before, "nothing sent for a stretched item alone")
+  check(state.messages[2]:find("^1 selected item has stretch markers"), "unclear: %s", state.messages[2])
+end
+
+-- Finding 8: Follow selection passes over a clip the service refuses (one console line, not sent again) and
+-- over an item with stretch markers, follows the next selection, and turns off only when the service is gone.
+function scenarios.follow_refused()
+  local state = project()
+  stand_in(state)
+  local track = mock.add_track("Drums")
+  local refused = mock.add_item(track, { file = wav(env.DD_WORK .. "/Media/refused clip.wav", 0.5) })
+  local fine = mock.add_item(track, { file = wav(env.DD_WORK .. "/Media/snare.wav", 0.5), selected = false })
+  local stretched = mock.add_item(track, { file = wav(env.DD_WORK .. "/Media/stretched.wav", 0.5), selected = false,
+    stretch_markers = { { pos = 0.1, srcpos = 0.2 } } })
+  local gone = mock.add_item(track, { file = wav(env.DD_WORK .. "/Media/gone.wav", 0.5), selected = false })
+  local function select(item)
+    mock.reaper.SelectAllMediaItems(0, false)
+    item.selected = true
+  end
+  local function answered(count)
+    return #state.exec == count and state.removed[state.exec[count].result]
+  end
+  local stage, since = 1, 0
+  local seconds = mock.run_action(script("Follow selection"), { limit = 60,
+    each = function(now)
+      if stage == 1 and answered(1) then
+        stage, since = 2, now
+      elseif stage == 2 and now - since > 1 then  -- still on: the refused clip is not sent again
+        select(fine)
+        stage = 3
+      elseif stage == 3 and answered(2) then
+        select(refused)
+        stage, since = 4, now
+      elseif stage == 4 and now - since > 1 then
+        select(stretched)
+        stage, since = 5, now
+      elseif stage == 5 and now - since > 1 then
+        select(gone)
+        stage = 6
+      end
+    end,
+  })
+  equal(stage, 6, "Follow selection stopped before the service was gone")
+  local selected = {}
+  for _, args in ipairs(requests_for(state, "/dd/select")) do
+    selected[#selected + 1] = args[1]:match("[^/]+$")
+  end
+  equal(table.concat(selected, ", "), "refused clip.wav, snare.wav, gone.wav", "what was sent")
+  equal(#state.console, 2, "console lines")
+  equal(state.console[1], "DD Bridge Follow selection: skipped refused clip.wav: cannot read the clip\n", "console")
+  check(state.console[2]:find("^DD Bridge Follow selection: skipped stretched%.wav: [^\n]*stretch markers"),
+    "console: %s", state.console[2])
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("^Follow selection is now off:\n\nno reply from the service"), "unclear: %s",
+    state.messages[1])
+  equal(state.toggles["0/55555"], 0, "the toggle is off")
+  check(seconds < 30, "took %s s", seconds)
+end
+
+-- Finding 9: a looped and a plain item on the same part of a file, under the same time selection, are two
+-- requests: the plain one's result is its part alone (played from 0), the looped one's its whole file.
+function scenarios.repaint_loop_key()
+  local state = project({ count = "1" })
+  local file = wav(env.DD_WORK .. "/Loops/groove.wav", 2.0)
+  stand_in(state, wav(env.DD_WORK .. "/answers/groove repaint.wav", 2.0))
+  local plain = mock.add_item(mock.add_track("A"), { file = file, position = 10, startoffs = 0.5, length = 0.6 })
+  local looped = mock.add_item(mock.add_track("B"), { file = file, position = 10, startoffs = 0.5, length = 0.6,
+    loopsrc = true })
+  state.time_selection = { 10.1, 10.3 }
+  mock.run_action(script("Repaint time selection of selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local clips = {}
+  for _, args in ipairs(requests_for(state, "/dd/repaint")) do
+    clips[#clips + 1] = option(args, "clip_start") or "whole file"
+  end
+  table.sort(clips)
+  equal(table.concat(clips, ", "), "0.500000, whole file", "one request each")
+  near(plain.takes[2].startoffs, 0, "the plain item's result is its part")
+  near(looped.takes[2].startoffs, 0.5, "the looped item's result is the whole file")
+end
+
+-- Finding 7: the interpolated sounds play as the first item's take does (playrate, pitch, channels, level), each
+-- item as long as its file at that rate; reversed when both items are.
+function scenarios.interpolate_plays_like_first()
+  local state = project()
+  local file = wav(env.DD_WORK .. "/Hits/kick.wav", 1.0)
+  stand_in(state, wav(env.DD_WORK .. "/answers/kick to kick 001.wav", 1.0))
+  local drums = mock.add_track("Drums")
+  local first = mock.add_item(drums, { file = file, position = 1, length = 0.5, playrate = 2, pitch = 3,
+    preserve_pitch = 1, chanmode = 2, vol = 0.5 })
+  local second = mock.add_item(drums, { file = file, position = 4 })
+  mock.run_action(script("Interpolate between two selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local placed = state.tracks[2].items[1]
+  local take = placed.takes[1]
+  equal(take.playrate, 2, "playrate")
+  equal(take.pitch, 3, "pitch")
+  equal(take.preserve_pitch, 1, "preserve pitch")
+  equal(take.chanmode, 2, "channel mode")
+  equal(take.vol, 0.5, "volume")
+  near(placed.length, 0.5, "a 1 s file at playrate 2")
+  check(not take.source.section, "forwards: only the first item is reversed")
+  for _, item in ipairs({ first, second }) do
+    item.takes[1].source = { parent = item.takes[1].source, section = { offset = 0, length = 1.0, reversed = true },
+      length = 1.0 }
+    state.valid[item.takes[1].source] = "PCM_source*"
+  end
+  mock.run_action(script("Interpolate between two selected items"))
+  take = state.tracks[2].items[1].takes[1]
+  check(take.source.section and take.source.section.reversed, "both reversed: the placed take is reversed")
+  near(take.startoffs, 0, "from its start")
+  check(first.selected and second.selected and not state.tracks[2].items[1].selected, "the selection is as it was")
+end
+
+-- Finding 11: a path pasted with Windows Explorer's quotes ("Copy as path") is kept without them, as is a model's;
+-- one kept with them before is read without them.
+function scenarios.settings_quoted()
+  local state = project()
+  local tools = env.DD_WORK .. "/my tools/dd-bridge"
+  state.inputs = "0.5|2|2| \"" .. env.DD_WORK .. "/my model.ckpt\" ||off|1|| \"" .. tools .. "\" |9000"
+  mock.run_action(script("Settings"))
+  equal(#state.messages, 0, "messages")
+  equal(state.ext["DD Bridge/command"], tools, "the path to dd-bridge")
+  equal(state.ext["DD Bridge/model"], env.DD_WORK .. "/my model.ckpt", "the model")
+  state.ext["DD Bridge/command"] = "\"" .. tools .. "\""
+  _G.reaper = mock.reaper
+  local lib = dofile(script("lib"))
+  equal(lib.settings().command, tools, "a path kept with quotes")
+  state.inputs = "0.5|2|2||||1||\"\"|9000"
+  mock.run_action(script("Settings"))
+  check(state.messages[1] and state.messages[1]:find("cannot be empty"), "an empty quoted path: %s",
+    tostring(state.messages[1]))
 end
 
 local name = arg[1]

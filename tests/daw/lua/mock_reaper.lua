@@ -25,6 +25,7 @@ local function new_state(options)
     valid = {},          -- pointers that exist: [object] = kind
     ext = {},            -- [section .. "/" .. key] = value
     messages = {},       -- ShowMessageBox texts
+    console = {},        -- ShowConsoleMsg texts
     undo = { depth = 0, blocks = {} },
     ui_refresh = 0,
     deferred = {},
@@ -77,15 +78,24 @@ local function section_source(parent, section)
   return source
 end
 
+-- A new take's values as REAPER gives them (GetMediaItemTakeInfo_Value): unity volume, centre, the project's pan
+-- law and pitch shifter (-1), no stretch markers; `options` changes any of them.
+local function new_take(item, options)
+  options = options or {}
+  return { item = item, startoffs = options.startoffs or 0, playrate = options.playrate or 1, name = "",
+    midi = options.midi or false, pitch = options.pitch or 0, chanmode = options.chanmode or 0,
+    preserve_pitch = options.preserve_pitch or 0, vol = options.vol or 1, pan = options.pan or 0,
+    panlaw = options.panlaw or -1, pitchmode = options.pitchmode or -1, stretch_markers = options.stretch_markers or {} }
+end
+
 -- file: an audio file, or nil with midi = true for a MIDI item. length (1 s), startoffs, playrate, pitch,
--- chanmode, preserve_pitch; sections: a list of {offset, length, reversed}, innermost last, between the file and
--- the take (a reversed take is one reversed section over the whole file).
+-- chanmode, preserve_pitch, vol (negative: polarity flipped), pan, panlaw, pitchmode, stretch_markers (a list of
+-- {pos, srcpos}); sections: a list of {offset, length, reversed}, innermost last, between the file and the take
+-- (a reversed take is one reversed section over the whole file).
 function mock.add_item(track, options)
   local item = { track = track, position = options.position or 0, length = options.length or 1,
     takes = {}, selected = options.selected ~= false, loopsrc = options.loopsrc and 1 or 0 }
-  local take = { item = item, startoffs = options.startoffs or 0, playrate = options.playrate or 1, name = "",
-    midi = options.midi or false, pitch = options.pitch or 0, chanmode = options.chanmode or 0,
-    preserve_pitch = options.preserve_pitch or 0 }
+  local take = new_take(item, options)
   if options.file then
     take.source = file_source(options.file)
     for _, section in ipairs(options.sections or {}) do
@@ -304,6 +314,13 @@ function reaper.GetMousePosition() return 640, 400 end
 function reaper.defer(fn) table.insert(state.deferred, fn) end
 function reaper.atexit(fn) table.insert(state.atexit, fn) end
 
+function reaper.ShowConsoleMsg(text)
+  if type(text) ~= "string" then
+    fail("ShowConsoleMsg(string msg)")
+  end
+  table.insert(state.console, text)
+end
+
 function reaper.ShowMessageBox(text, title, kind)
   if type(text) ~= "string" or type(title) ~= "string" or type(kind) ~= "number" then
     fail("ShowMessageBox(string msg, string title, integer type)")
@@ -469,7 +486,7 @@ end
 
 local ITEM_NUMBERS = { D_POSITION = "position", D_LENGTH = "length", B_LOOPSRC = "loopsrc" }
 local TAKE_NUMBERS = { D_STARTOFFS = "startoffs", D_PLAYRATE = "playrate", D_PITCH = "pitch", I_CHANMODE = "chanmode",
-  B_PPITCH = "preserve_pitch" }
+  B_PPITCH = "preserve_pitch", D_VOL = "vol", D_PAN = "pan", D_PANLAW = "panlaw", I_PITCHMODE = "pitchmode" }
 
 function reaper.GetMediaItemInfo_Value(item, name)
   check(item, "MediaItem*", "GetMediaItemInfo_Value")
@@ -499,11 +516,15 @@ function reaper.GetSetMediaItemTakeInfo_String(take, name, value, set)
 end
 function reaper.AddTakeToMediaItem(item)
   check(item, "MediaItem*", "AddTakeToMediaItem")
-  local take = { item = item, startoffs = 0, playrate = 1, name = "", midi = false, pitch = 0, chanmode = 0,
-    preserve_pitch = 0 }
+  local take = new_take(item)
   table.insert(item.takes, take)
   state.valid[take] = "MediaItem_Take*"
   return take
+end
+-- Stretch markers: each maps a position in the item to a position in the source (GetTakeStretchMarker).
+function reaper.GetTakeNumStretchMarkers(take)
+  check(take, "MediaItem_Take*", "GetTakeNumStretchMarkers")
+  return #take.stretch_markers
 end
 function reaper.SetMediaItemTake_Source(take, source)
   check(take, "MediaItem_Take*", "SetMediaItemTake_Source")
