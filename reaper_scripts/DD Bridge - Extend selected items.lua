@@ -1,14 +1,15 @@
 -- @noindex
 -- @description DD Bridge - Extend selected items
--- @version 1.7
+-- @version 1.8
 -- @author DD Bridge
 -- @about
 --   Asks how much longer (seconds, or bars at the project's tempo: "2 bars"), then for each selected audio item
---   Dance Diffusion continues its file by that much (the file itself kept to the bit: the service's extend). Each
---   result becomes a new take on the item, lined up with the original take, and the item grows to play on
---   through the rest of its file and the new material. Reversed items are left as they are (an extension goes
---   forwards), and so are items with stretch markers (glue them first). REAPER stays responsive meanwhile and a
---   small window shows the progress.
+--   Dance Diffusion continues what the item plays by that much (kept to the bit: the service's extend). An item
+--   that plays its whole file continues the file; one that plays a part of it (a hit chopped out of a longer
+--   recording) continues that part from its end, not the rest of the recording. Each result becomes a new take
+--   on the item, lined up with the original take, and the item grows to play on through the new material.
+--   Reversed items are left as they are (an extension goes forwards), and so are items with stretch markers
+--   (glue them first). REAPER stays responsive meanwhile and a small window shows the progress.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -90,6 +91,11 @@ local function main()
     for _, arg in ipairs(length_args(length, target)) do
       args[#args + 1] = arg
     end
+    -- A part of the file (a chop): the service continues that part from its end and answers with it and what
+    -- follows, so the chop goes on as itself, not into the rest of the recording.
+    for _, arg in ipairs(lib.region_options(target.region)) do
+      args[#args + 1] = arg
+    end
     local key = table.concat(args, "|")
     args[#args + 1] = "steps=" .. math.floor(settings.steps)
     args[#args + 1] = "folder=" .. lib.output_folder()
@@ -101,10 +107,11 @@ local function main()
   end
   local window = lib.progress_window("Extend")
   lib.run(settings, requests, window, function(results)
-    -- An extension is the whole file and more: the new take plays it from where the original plays its file.
+    -- An extension is what was sent (the whole file, or the part) and more: the new take plays it from where the
+    -- original plays that, the file's start for a part.
     lib.finish_takes(requests, results, by_file, { undo = "DD Bridge: extend " .. lib.items(#targets - reversed),
       failed = "Some items could not be extended", stretched = stretched,
-      offset = function(target) return target.region.start end,
+      offset = function(target) return target.region.whole and target.region.start or 0 end,
       after = grow, left_out = function() return lib.left_out(reversed + skipped, "reversed") end })
   end)
 end

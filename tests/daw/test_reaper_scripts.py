@@ -101,11 +101,11 @@ def test_repaint_and_loops(name, service, sample, long_take, dd_bridge):
     run_scenario(name, work, sample, service["port"], dd_bridge, long=long_take)
 
 
-@pytest.mark.parametrize("name", ["extend_seconds", "extend_bars"])
-def test_extend(name, service, sample, dd_bridge):
+@pytest.mark.parametrize("name", ["extend_seconds", "extend_bars", "extend_a_chop"])
+def test_extend(name, service, sample, long_take, dd_bridge):
     work = service["root"] / name
     work.mkdir()
-    run_scenario(name, work, sample, service["port"], dd_bridge)
+    run_scenario(name, work, sample, service["port"], dd_bridge, long=long_take)
 
 
 def run_setting_scenario(name, service, sample, dd_bridge, keys, **env):

@@ -728,6 +728,28 @@ function scenarios.extend_bars()
   near(item.length, whole + 1.0, "one bar at 240 BPM: a second longer")
 end
 
+-- A hit chopped out of a longer recording (1.0-1.2 s of it, at playrate 2): Extend continues that hit, not the
+-- recording after it. The part goes with the request; the answer is the part and then the new material, played
+-- by the new take from its start at the item's rate, and the item grows to its end.
+function scenarios.extend_a_chop()
+  local state = project({ count = "1" })
+  state.inputs = "0.5"
+  local long = long_recording()
+  local item = mock.add_item(mock.add_track("Drums"), { file = long, position = 2, startoffs = 1.0, length = 0.1,
+    playrate = 2 })
+  mock.run_action(script("Extend selected items"))
+  check(#state.messages == 0, "unexpected message: %s", state.messages[1])
+  local args = request_for(state, "/dd/extend")
+  equal(option(args, "start") .. " " .. option(args, "end"), "1.000000 1.200000", "the part it plays")
+  equal(tonumber(args[3]), 1.0, "0.5 s of the item at playrate 2: 1 s of the file")
+  local take = item.takes[2]
+  local seconds = mock.wav_seconds(take.source.file)
+  check(math.abs(seconds - 1.2) < 1e-3, "the chop and the new second: %.4f s", seconds)
+  near(take.startoffs, 0, "the new take plays its file from the start: the chop")
+  near(take.playrate, 2, "at the item's rate")
+  near(item.length, seconds / 2, "the item plays on to the new file's end")
+end
+
 function scenarios.extend_bad_length()
   local state, source = project()
   state.inputs = "long"
