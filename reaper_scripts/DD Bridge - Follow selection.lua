@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Follow selection
--- @version 1.7
+-- @version 1.8
 -- @author DD Bridge
 -- @about
 --   A toggle. While on, what the selected item plays (its part of its audio file) is sent to the DD Bridge

@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Vary selected items
--- @version 1.7
+-- @version 1.8
 -- @author DD Bridge
 -- @about
 --   For each selected audio item, Dance Diffusion variations of what the item plays (its part of the source

@@ -1,5 +1,5 @@
 -- @description DD Bridge
--- @version 1.7
+-- @version 1.8
 -- @author DD Bridge
 -- @about
 --   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)
