@@ -48,6 +48,7 @@ TEMPORARY_PREFIX = ".dd-bridge-"
 TEMPORARY_MARK = ".partial"  # a temporary is ".dd-bridge-<random>.partial<suffix of the final name>"
 YAML_BYTES = 1 << 20  # model cards, the config and run settings are a few kB
 _CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOT_FOLLOWED = (errno.ELOOP, errno.ENOTDIR, errno.EMLINK)  # what opening a link with O_NOFOLLOW answers
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 # Working relative to an open folder needs dir_fd (Linux, macOS, the BSDs). Without it (Windows) names are joined to
 # the folder's path: the same rules, less the guard against a folder swapped for a link mid-write.
@@ -119,29 +120,45 @@ class Folder:
         """name as the system calls take it along with dir_fd=self.fd."""
         return os.fspath(name) if self.fd is not None else os.path.join(self.path, name)
 
-    def subfolder(self, name: str) -> "Folder":
-        """The folder ``name`` inside this one, made if missing; a link there is refused (ELOOP/ENOTDIR), not
-        followed."""
-        try:
-            os.mkdir(self._at(name), 0o777, dir_fd=self.fd)
-        except FileExistsError:
-            pass
+    def subfolder(self, name: str, *, create: bool = True) -> "Folder":
+        """The folder ``name`` inside this one, made if missing (``create``); a link there is refused (ELOOP), not
+        followed; a file there is NotADirectoryError."""
+        if create:
+            try:
+                os.mkdir(self._at(name), 0o777, dir_fd=self.fd)
+            except FileExistsError:
+                pass
         if self.fd is None:
-            if (self.path / name).is_symlink():
+            if self.is_link(name):
                 raise OSError(errno.ELOOP, "a link", str(self.path / name))
             return Folder(self.path / name)
-        fd = os.open(name, _DIRECTORY | getattr(os, "O_NOFOLLOW", 0), dir_fd=self.fd)
+        try:
+            fd = os.open(name, _DIRECTORY | getattr(os, "O_NOFOLLOW", 0), dir_fd=self.fd)
+        except OSError as error:  # Linux answers ENOTDIR for a link as for a file, FreeBSD EMLINK: say which
+            if error.errno in _NOT_FOLLOWED and self.is_link(name):
+                raise OSError(errno.ELOOP, "a link", str(self.path / name)) from None
+            raise
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             os.close(fd)
             raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(self.path / name))
         return Folder(self.path / name, _fd=fd)
+
+    def is_link(self, name: str) -> bool:
+        try:
+            return stat.S_ISLNK(self.stat(name).st_mode)
+        except FileNotFoundError:
+            return False
+
+    def stat(self, name: str) -> os.stat_result:
+        """The entry ``name`` itself (a link's own, not what it leads to)."""
+        return os.stat(self._at(name), dir_fd=self.fd, follow_symlinks=False)
 
     def names(self) -> list[str]:
         return os.listdir(self.fd if self.fd is not None else self.path)
 
     def exists(self, name: str) -> bool:
         try:
-            os.stat(self._at(name), dir_fd=self.fd, follow_symlinks=False)
+            self.stat(name)
             return True
         except FileNotFoundError:
             return False
@@ -246,9 +263,44 @@ class Folder:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._at(name), dir_fd=self.fd)
 
+    def remove_folder(self, name: str) -> None:
+        """The empty folder ``name`` removed; OSError if it is not empty."""
+        os.rmdir(self._at(name), dir_fd=self.fd)
+
 
 def _suffix(name: str) -> str:
     return Path(name).suffix
+
+
+def open_below(root: str | os.PathLike, path: str | os.PathLike) -> Folder:
+    """The folder at ``path``, which lies at or below the folder ``root``, open (close it, or use it in a with); made
+    where missing. Below root it is opened one component at a time, each relative to the last one opened and never
+    through a link: a link anywhere below root, there from the start or swapped in after a check of the path, is
+    refused (OSError ELOOP) and nothing is made through it. Root itself is opened as named (the caller's own,
+    trusted setting), but it may not be a link either. Where the system has no dir_fd (Windows) each component is
+    looked at by path instead: the same rule, less the guard against a swap between the look and the write."""
+    root, path = Path(root), Path(path)
+    parts = path.relative_to(root).parts  # ValueError: path is not below root (a caller's mistake)
+    root.mkdir(parents=True, exist_ok=True)
+    if RELATIVE:
+        try:
+            fd = os.open(root, _DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as error:
+            if error.errno in _NOT_FOLLOWED and root.is_symlink():
+                raise OSError(errno.ELOOP, "a link", str(root)) from None
+            raise
+        folder = Folder(root, _fd=fd)
+    else:
+        if root.is_symlink():
+            raise OSError(errno.ELOOP, "a link", str(root))
+        folder = Folder(root)
+    for part in parts:
+        try:
+            inner = folder.subfolder(part)
+        finally:
+            folder.close()
+        folder = inner
+    return folder
 
 
 def create_file(path: str | os.PathLike, content: Content) -> Path:

@@ -251,6 +251,11 @@ class Config(_Fields):
 
     source: Path | None = None  # the file it was read from
 
+    def __post_init__(self):
+        if self.reply_port and self.reply_port == self.osc_port:  # the service would answer its own replies
+            raise ConfigError(f"osc.reply_port {self.reply_port} is osc.port, where the service listens: give it "
+                              "the port your DAW listens on, or null")
+
     @property
     def writable_folders(self) -> tuple[Path, ...]:
         """Where the service may write: the sample folder, the user's music and documents, and those configured."""

@@ -18,11 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import soundfile
-
 from bridge import files
 from bridge.constants import RANDOM_SEEDS
-from bridge.engine.audio import Clip, resolve_region
+from bridge.engine.audio import AudioHeader, Clip, read_header
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.errors import AudioError
@@ -46,11 +44,12 @@ class Source:
     ctime_ns: int = 0
 
     @classmethod
-    def of(cls, path: str) -> "Source":
-        """The source at ``path``, or an AudioError that says why it cannot be one."""
-        if not os.path.isabs(path):
-            raise AudioError(f"{path}: give the full path (the service does not share your working folder)")
-        stat = files.check_input(path, AudioError)  # the checks and words of read_audio
+    def of(cls, path: str, stat: os.stat_result | None = None) -> "Source":
+        """The source at ``path`` (as ``stat`` found it, else as it is now), or an AudioError that says why it cannot
+        be one."""
+        _full(path)
+        if stat is None:
+            stat = files.check_input(path, AudioError)  # the checks and words of read_audio
         return cls(os.path.realpath(path), stat.st_size, stat.st_mtime_ns, inode=stat.st_ino, device=stat.st_dev,
                    ctime_ns=stat.st_ctime_ns)
 
@@ -59,19 +58,20 @@ class Source:
         return os.path.basename(self.path)
 
 
-def probe_audio(source: Source) -> None:
-    """Refuse a file that is not audio at once, before it reaches the render thread (reads the header only)."""
-    try:
-        soundfile.info(source.path)
-    except Exception:
-        raise AudioError(f"{source.path}: not an audio file this can read (wav, aiff, flac, ogg, mp3)") from None
+def _full(path: str) -> None:
+    if not os.path.isabs(path):
+        raise AudioError(f"{path}: give the full path (the service does not share your working folder)")
 
 
 def open_source(path: str, region: Region | None = None) -> Source:
-    """The source a request names, probed, with its region checked against the file (headers only)."""
-    source = Source.of(path)
-    probe_audio(source)
-    return replace(source, region=resolve_region(source.path, region))
+    """The source a request names, probed: a file that is not audio is refused at once, before it reaches the
+    render thread, and its region is checked against the file. One open of the file, its header only, through the
+    opener that never waits (bridge.engine.audio.read_header: this runs on the network thread, where a FIFO put in
+    the file's place would silence the service); the source is the file that header was read from."""
+    _full(path)
+    stat, header = read_header(path)
+    source = Source.of(path, stat)
+    return replace(source, region=header.region(region, source.name))
 
 
 @dataclass(frozen=True)
@@ -189,9 +189,10 @@ class PrefetchCache:
         for other in [s for s in self._entries if s.path == source.path and s != source]:
             self.forget(other)
 
-    def fits(self, clip: Clip) -> bool:
-        """Whether clip and one variation of it fit the byte bound at all (a variation is as large as its source)."""
-        return self.max_bytes is None or 2 * clip.samples.nbytes <= self.max_bytes
+    def fits(self, clip: Clip | AudioHeader) -> bool:
+        """Whether clip (or what a header says it will be) and one variation of it fit the byte bound at all (a
+        variation is as large as its source)."""
+        return self.max_bytes is None or 2 * clip.nbytes <= self.max_bytes
 
     def room(self, source: Source, wanted: int) -> int:
         """How many of ``wanted`` more variations of source's entry (its decoded clip known) fit the byte bound;

@@ -12,10 +12,9 @@ from pathlib import Path
 
 from bridge import constants
 from bridge.engine import clips
-from bridge.engine.audio import Clip, read_audio
+from bridge.engine.audio import Clip
 from bridge.engine.checkpoints import LoadedModel, load_model
 from bridge.engine.devices import made_on
-from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
 from bridge.engine.engine import Engine
 from bridge.engine.guides.registry import resolve_mode
@@ -132,10 +131,6 @@ class Renderer:
     def samplers(self) -> tuple[str, ...]:
         from bridge.engine.samplers import SAMPLERS
         return tuple(SAMPLERS)
-
-    @staticmethod
-    def read(path: str, region: Region | None = None) -> Clip:
-        return read_audio(path, region)
 
     def vary(self, clip: Clip, seeds: list[int], *, loop: bool = False, bars: Bars | None = None,
              **kwargs) -> list[Clip]:

@@ -50,7 +50,10 @@ def as_int(key: str, value, low: int, high: int) -> int:
 
 
 def as_float(key: str, value, low: float, high: float) -> float:
-    number = float(as_number(key, value))
+    try:
+        number = float(as_number(key, value))
+    except OverflowError:  # whole-number text is read as int, and past 1.8e308 an int has no float
+        raise ConfigError(f"{key} must be in {low:g}..{high:g}, not {files.shown(value)}") from None
     if not low <= number <= high:
         raise ConfigError(f"{key} must be in {low:g}..{high:g}, not {number:g}")
     return number

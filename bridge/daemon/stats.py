@@ -13,6 +13,8 @@ import time
 from collections import Counter, deque
 from pathlib import Path
 
+from bridge.transports.osc.protocol import excerpt
+
 log = logging.getLogger(__name__)
 
 RECENT = 10
@@ -32,7 +34,8 @@ class Stats:
 
     def note_error(self, address: str, message: str, quiet: bool = False) -> None:
         with self._lock:
-            self._last_error = f"{address}: {message}"
+            # shown in /dd/status: an error quoting a 65 kB path would make that reply too large to send
+            self._last_error = excerpt(f"{address}: {message}")
             self._counters["errors"] += 1
         log.log(logging.DEBUG if quiet else logging.WARNING, "%s: %s", address, message)  # a flood: counted, not logged
 

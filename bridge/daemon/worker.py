@@ -3,9 +3,12 @@ when nothing is queued (the prefetch policy).
 
 It is the only thread that calls the model. A render that stops being wanted (new selection, changed settings,
 /dd/cancel, shutdown) is cancelled between sampler steps. Shared state is read and changed under ``state.lock``
-(bridge.daemon.state); files and the replies that announce them go out through bridge.daemon.output.
+(bridge.daemon.state); files and the replies that announce them go out through bridge.daemon.output. A source is
+decoded only once its header said it is worth it (bridge.engine.audio.read_audio's ``fits``): a clip too long to
+prefetch is skipped, one too long to render refused, before a sample of it is decoded (a click on a long item in
+REAPER selects all of it).
 
-Just over 300 lines: one handler per job type, each short, beside the loop and the prefetch policy they share.
+Over 300 lines: one handler per job type, each short, beside the loop and the prefetch policy they share.
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from bridge.daemon.renderer import Renderer
 from bridge.daemon.state import State
 from bridge.daemon.stats import Stats
 from bridge.daemon.writer import discard
+from bridge.engine.audio import AudioHeader, Clip, Fits, model_length, read_audio
 from bridge.errors import BridgeError, Cancelled
 
 log = logging.getLogger(__name__)
+
+
+class _NotPrefetched(Exception):
+    """A clip the prefetch skips, said by its header: why."""
 
 
 class Worker:
@@ -126,26 +134,51 @@ class Worker:
         return progress
 
     # -- variations: prefetch and key presses ------------------------------------------------------------------
-    def _source_clip(self, source: Source, entry: Entry | None = None):
+    def _source_clip(self, source: Source, entry: Entry | None = None, fits: Fits | None = None) -> Clip:
+        """The source's clip: the one its entry holds, else read (``fits``: what its header must pass first)."""
         state = self.state
         with state.lock:
             if entry is not None and entry.clip is not None:
                 return entry.clip
-        clip = state.renderer.read(source.path, source.region)
+        clip = read_audio(source.path, source.region, fits=fits)
         if entry is not None and self._not_prefetched(clip) is None:
             with state.lock:
                 entry.clip = clip
                 state.cache.trim(keep=source)  # older clips make room for this one's decoded audio
         return clip
 
-    def _not_prefetched(self, clip) -> str | None:
-        """Why a clip is not prefetched (too long, or too large for the memory bound), or None."""
+    def _not_prefetched(self, clip: Clip | AudioHeader) -> str | None:
+        """Why a clip (or what its header says it will be) is not prefetched (too long, or too large for the memory
+        bound), or None."""
         if clip.seconds > self.config.prefetch_seconds:
             return f"longer than {self.config.prefetch_seconds:g} s: not prefetched"
         if not self.state.cache.fits(clip):
-            return (f"{clip.samples.nbytes / 2**20:.0f} MB decoded: too large to prefetch within "
+            return (f"{clip.nbytes / 2**20:.0f} MB decoded: too large to prefetch within "
                     f"limits.prefetch_memory_mb ({self.config.prefetch_memory_mb:g})")
         return None
+
+    def _renderable(self, key=None) -> Fits:
+        """The check of a source's header before it is decoded for a render: no longer than the engine renders
+        with the memory free now (Engine.check_length, its words), asked for one output, so never stricter than
+        the check of the decoded clip with its batch that follows (bridge.engine.clips). A loop of given bars
+        renders only its first bars: its file's length says nothing then."""
+        engine = self.state.renderer.engine
+
+        def fits(header: AudioHeader) -> None:
+            if key is None or not (key.loop and key.bars):
+                engine.check_length(model_length(header, engine.sample_rate))
+        return fits
+
+    def _prefetchable(self, key) -> Fits:
+        """_renderable, after the prefetch's own bounds (_not_prefetched), which skip a clip rather than fail."""
+        renderable = self._renderable(key)
+
+        def fits(header: AudioHeader) -> None:
+            why = self._not_prefetched(header)
+            if why is not None:
+                raise _NotPrefetched(why)
+            renderable(header)
+        return fits
 
     def _render_variations(self, job: VaryJob | PrefetchJob, clip, seeds: list[int],
                            part: tuple[float, float] = (0.0, 1.0)) -> list[Variation]:
@@ -166,8 +199,10 @@ class Worker:
         if entry is None or job.cancelled.is_set():
             return
         try:
-            clip = self._source_clip(job.source, entry)
-            why = self._not_prefetched(clip)
+            try:
+                clip, why = self._source_clip(job.source, entry, self._prefetchable(job.key)), None
+            except _NotPrefetched as skipped:  # said by the header: nothing decoded
+                clip, why = None, str(skipped)
             with state.lock:
                 entry.failed = why
                 current = state.cache.peek(job.source, job.key) is entry
@@ -214,7 +249,7 @@ class Worker:
                 return
             for waiter in waiters:
                 waiter.progress(job.kind, 0.0)
-            clip = self._source_clip(job.source, entry)
+            clip = self._source_clip(job.source, entry, self._renderable(job.key))
             with state.lock:
                 if job.seed is not None:
                     seeds = list(range(job.seed, job.seed + to_render))
@@ -254,7 +289,9 @@ class Worker:
         """A repaint or an extension of the file or its region (the clip), the outputs written beside its
         variations."""
         key, renderer = job.key, self.state.renderer
-        clip = renderer.read(job.source.path, job.source.region)
+        # An extension renders a window at a time, whatever the clip's length: only the decode is weighed then.
+        fits = self._renderable() if isinstance(job, RepaintJob) else None
+        clip = read_audio(job.source.path, job.source.region, fits=fits)
         seeds = self._generate_seeds(job)
         common = {"steps": key.steps, "sampler": key.sampler, "guides": key.guides, **key.resample_options(),
                   "progress": self._progress_hook(job), "cancel": self._cancel_hook(job)}
@@ -286,8 +323,8 @@ class Worker:
 
     def _run_interpolate(self, job: InterpolateJob) -> None:
         key, renderer = job.key, self.state.renderer
-        a = renderer.read(job.a.path, job.a.region)
-        b = renderer.read(job.b.path, job.b.region)
+        a = read_audio(job.a.path, job.a.region, fits=self._renderable())
+        b = read_audio(job.b.path, job.b.region, fits=self._renderable())
         began = time.perf_counter()
         clips = renderer.interpolate(a, b, job.total, steps=key.steps, sampler=key.sampler, guides=key.guides,
                                      progress=self._progress_hook(job), cancel=self._cancel_hook(job))

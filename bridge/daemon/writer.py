@@ -3,7 +3,10 @@
 A request names a folder (or leaves it to the settings) and a source file; neither can make the service write
 outside the configured folders: folders are resolved (symlinks included) and must lie inside an allowed one,
 names taken from source files are reduced to one plain path component (bridge.files.source_stems), and the
-per-source subfolder is opened once, refusing a link, and written relative to that open folder.
+per-source subfolder is opened once, refusing a link, and written relative to that open folder. A folder checked
+when it was set may be swapped for a link later (or a missing part of it made as one): so at every write it is
+checked again and opened from the allowed folder down, one component at a time, never through a link
+(``_open``); what resolves outside the allowed folders by then is refused in the same words as when it was set.
 
 Prefetched variations are written ahead into a hidden staging folder inside the sample folder, complete and
 with their metadata; a key press then only gives the staged file its name (a hard link, no data written), so
@@ -14,18 +17,20 @@ when the service stops).
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fnmatch
 import logging
 import os
 import secrets
-import shutil
+import stat
 import time
 from pathlib import Path
 
 from bridge import files
-from bridge.engine.audio import Clip, write_audio, write_numbered
+from bridge.engine.audio import Clip, encode_wav, write_numbered
 from bridge.engine.regions import Region, named
-from bridge.errors import AudioError, ConfigError
+from bridge.errors import AudioError, BridgeError, ConfigError
 from bridge.files import safe_name
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,9 @@ log = logging.getLogger(__name__)
 STAGING = ".dd-bridge-staging"  # hidden: DAW browsers and Finder do not list it
 TEMPORARY_GLOB = f"{files.TEMPORARY_PREFIX}*{files.TEMPORARY_MARK}.wav"  # a WAV being written (bridge.files)
 STALE_TEMPORARY_S = 600
+
+
+OPEN_TRIES = 3  # a folder whose links keep changing while it is opened is refused after this many looks
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -55,26 +63,44 @@ class SampleFolder:
             raise ConfigError(f"folder must be an absolute path, not {folder!r}")
         real = Path(os.path.realpath(path))
         if not any(_inside(real, allowed) for allowed in self.allowed):
-            raise ConfigError(f"folder {folder} is outside the allowed folders "
-                              f"({', '.join(map(str, self.allowed))}); add it to allowed_folders in the config")
+            raise self._outside(folder)
         if self.default is not None and _inside(real, self.staging):
             raise ConfigError(f"folder {folder} is inside the service's staging folder {self.staging}, which is "
                               "emptied when the service stops; choose another folder")
         return real
 
+    def _outside(self, folder: str | Path) -> ConfigError:
+        return ConfigError(f"folder {folder} is outside the allowed folders "
+                           f"({', '.join(map(str, self.allowed))}); add it to allowed_folders in the config")
+
+    def _open(self, folder: Path) -> files.Folder:
+        """A request's folder (resolved when it was asked for, maybe long ago), open to write into, made where
+        missing. It is resolved again now, and opened from the widest allowed folder holding it down, never
+        through a link (bridge.files.open_below): a link swapped in after that look is refused, not followed.
+        A link found there is looked through once more: what it leads to now is accepted only where resolve
+        accepts it, so a folder that leads outside the allowed folders by now is refused in resolve's words."""
+        for _ in range(OPEN_TRIES):
+            real = self.resolve(str(folder))
+            root = min((allowed for allowed in self.allowed if _inside(real, allowed)), key=lambda a: len(a.parts))
+            try:
+                return files.open_below(root, real)
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise AudioError(f"{folder}: cannot create this folder ({files.reason(error)})") from None
+        raise self._outside(folder)
+
     def _subfolder(self, folder: Path, name: str) -> files.Folder:
         """The subfolder ``name`` of folder, open: writes go relative to it, so swapping it for a link after this
         check cannot send them elsewhere. A link in its place is refused, wherever it leads."""
         target = folder / name
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with files.Folder(folder) as parent:
+        with self._open(folder) as parent:
+            try:
                 return parent.subfolder(name)
-        except OSError as error:
-            if error.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK) and target.is_symlink():
-                raise ConfigError(f"{target} is a link, which could lead outside the sample folder; "
-                                  "not writing there") from None
-            raise AudioError(f"{target}: cannot create this folder ({files.reason(error)})") from None
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    raise ConfigError(f"{target} is a link, which could lead outside the sample folder; "
+                                      "not writing there") from None
+                raise AudioError(f"{target}: cannot create this folder ({files.reason(error)})") from None
 
     def _target(self, folder: Path, operation: str, sources: tuple[str, ...], model: str,
                 regions: tuple[Region | None, ...] = (), label: str = "") -> tuple[files.Folder, str]:
@@ -108,20 +134,28 @@ class SampleFolder:
 
     def stage(self, clip: Clip, fmt: str, metadata: dict) -> Path:
         """Write a complete file ahead, under a hidden name, for ``publish`` to name later."""
-        return write_audio(self._staging_folder() / f"{secrets.token_hex(8)}.wav", clip, fmt, metadata)
+        data = encode_wav(clip, fmt, metadata)
+        with self._staging_folder() as staging:
+            try:
+                return staging.create(f"{secrets.token_hex(8)}.wav", data)
+            except OSError as error:
+                raise AudioError(f"{staging.path}: could not write audio ({files.reason(error)})") from None
 
-    def _staging_folder(self) -> Path:
-        """The staging folder as a real folder inside the sample folder. Anything else under its name (a link
-        planted to send staged files elsewhere, a file) is removed, never followed: the name is the service's."""
-        staging = self.staging
-        self.default.mkdir(parents=True, exist_ok=True)
-        if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
-            log.warning("%s is not a plain folder (a link or a file); removing it", staging)
-            discard(staging)
-        staging.mkdir(exist_ok=True)
-        if staging.is_symlink() or Path(os.path.realpath(staging)) != staging:  # swapped in meanwhile
-            raise ConfigError(f"{staging} leads outside the sample folder; not writing there")
-        return staging
+    def _staging_folder(self) -> files.Folder:
+        """The staging folder, open, as a real folder inside the sample folder (itself opened as any request's
+        folder is). Anything else under its name (a link planted to send staged files elsewhere, a file) is
+        removed, never followed: the name is the service's."""
+        with self._open(self.default) as sample_folder:
+            with contextlib.suppress(FileNotFoundError):
+                if not stat.S_ISDIR(sample_folder.stat(STAGING).st_mode):  # the entry itself: a link or a file
+                    log.warning("%s is not a plain folder (a link or a file); removing it", self.staging)
+                    sample_folder.remove(STAGING)
+            try:
+                return sample_folder.subfolder(STAGING)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):  # swapped in again meanwhile
+                    raise ConfigError(f"{self.staging} leads outside the sample folder; not writing there") from None
+                raise AudioError(f"{self.staging}: cannot create this folder ({files.reason(error)})") from None
 
     def publish(self, staged: Path, folder: Path, *, operation: str, sources: tuple[str, ...] = (),
                 model: str = "model", regions: tuple[Region | None, ...] = (), label: str = "") -> Path:
@@ -134,23 +168,55 @@ class SampleFolder:
         return path
 
     def clear_staging(self) -> None:
-        """Staged files are of no use once the service stops: remove them (a link in its place: the link only)."""
-        if self.staging.is_symlink():
-            discard(self.staging)
-        elif self.staging.is_dir():
-            shutil.rmtree(self.staging, ignore_errors=True)
+        """Staged files are of no use once the service stops: remove them (a link in its place: the link only).
+        Through the sample folder opened as for a write: one that leads outside the allowed folders by now is
+        not ours to clear."""
+        if not self.default.is_dir():
+            return
+        try:
+            sample_folder = self._open(self.default)
+        except BridgeError as error:
+            log.warning("staged files not cleared: %s", error)
+            return
+        with sample_folder:
+            try:
+                staging = sample_folder.subfolder(STAGING, create=False)
+            except FileNotFoundError:
+                return
+            except OSError:  # a link or a file in its place: that goes, never what it leads to
+                sample_folder.remove(STAGING)
+                return
+            with staging:
+                for name in staging.names():  # staged files and their temporaries: files only
+                    with contextlib.suppress(OSError):
+                        staging.remove(name)
+            with contextlib.suppress(OSError):
+                sample_folder.remove_folder(STAGING)
 
     def clear_leftovers(self) -> None:
         """What a killed service can leave: staged files, and the hidden temporary of a write cut off (only those
         older than any write takes, where the service writes: another program may be writing right now)."""
         self.clear_staging()
+        if not self.default.is_dir():
+            return
         cutoff = time.time() - STALE_TEMPORARY_S
-        for temporary in self.default.glob(f"*/{TEMPORARY_GLOB}"):
-            try:
-                if temporary.stat().st_mtime < cutoff:
-                    discard(temporary)
-            except OSError:
-                pass
+        try:
+            sample_folder = self._open(self.default)
+        except BridgeError as error:  # the writes will say so; nothing of ours to clear there
+            log.warning("leftovers not cleared: %s", error)
+            return
+        with sample_folder:
+            for name in sample_folder.names():
+                try:  # a subfolder that is a link is not ours: what it leads to is never cleared
+                    subfolder = sample_folder.subfolder(name, create=False)
+                except OSError:
+                    continue
+                with subfolder:
+                    for temporary in fnmatch.filter(subfolder.names(), TEMPORARY_GLOB):
+                        with contextlib.suppress(OSError):
+                            entry = subfolder.stat(temporary)
+                            if stat.S_ISREG(entry.st_mode) and entry.st_mtime < cutoff:
+                                subfolder.remove(temporary)
 
 
 def discard(path: Path | None) -> None:

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,9 @@ LOSSY_FORMATS = {"MP3", "OGG"}  # their header frame counts are estimates: allow
 _SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _PLACEHOLDER_SIZES = {0xFFFFFFFF, 0x7FFFFFFF}  # streaming writers leave these until they know the size
 MAX_AUDIO_FILE_BYTES = 4 << 30  # the WAV format's own limit; a longer clip could not be rendered anyway
+# Decodes up to this size are not weighed against the memory free: any machine this runs on holds them, and weighing
+# imports bridge.engine.memory, which loads torch (playback reads files without it). 5 minutes of 48 kHz stereo.
+UNCHECKED_DECODE_BYTES = 64 << 20
 _TOLERATED_MISSING_BYTES = 64  # a miscounted pad byte or frame is not a truncation worth refusing
 
 
@@ -83,10 +87,59 @@ class Clip:
     def seconds(self) -> float:
         return self.frames / self.sample_rate
 
+    @property
+    def nbytes(self) -> int:
+        return self.samples.nbytes
 
-def read_audio(path: str | os.PathLike, region: Region | None = None) -> Clip:
+
+@dataclass(frozen=True)
+class AudioHeader:
+    """What a file's header says about the frames to read (the whole file, or a region of it with its tail), known
+    before a sample is decoded: enough to refuse a file too long to render or too large to hold, and to tell a clip
+    that is not worth prefetching, as its Clip would (``frames``, ``seconds``, ``nbytes`` alike)."""
+
+    frames: int
+    sample_rate: int
+    channels: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def nbytes(self) -> int:
+        return self.frames * self.channels * np.dtype(np.float32).itemsize  # decoded as read_audio decodes
+
+    def region(self, region: Region | None, name: str) -> Region | None:
+        """``region`` of this file with a concrete end (None: the whole file); ConfigError if it lies outside."""
+        return None if region is None else region.resolved(self.frames, self.sample_rate, name)
+
+
+Fits = Callable[[AudioHeader], None]  # a caller's check of what is about to be decoded: raises to refuse it
+
+
+def read_header(path: str | os.PathLike) -> tuple[os.stat_result, AudioHeader]:
+    """The stat of an audio file and its header (the whole file), read without decoding and without ever waiting:
+    through files.open_regular, so a FIFO or a device put in its place after check_input is refused at once (the
+    service reads headers on its network thread), and the stat is the very file's whose header was read. Every
+    way it fails is one AudioError naming the file, in read_audio's words."""
+    path = Path(path)
+    files.check_input(path, AudioError)
+    try:
+        with files.open_regular(path, MAX_AUDIO_FILE_BYTES) as opened, soundfile.SoundFile(opened) as file:
+            return os.fstat(opened.fileno()), AudioHeader(file.frames, file.samplerate, file.channels)
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
+    except OSError as error:  # a FIFO or device named .wav, or a file past the size limit
+        raise AudioError(f"{path}: cannot read ({files.reason(error)})") from None
+
+
+def read_audio(path: str | os.PathLike, region: Region | None = None, *, fits: Fits | None = None) -> Clip:
     """Read an audio file whole, or only ``region`` of it (only those frames are decoded); every way it can be
-    unusable is one AudioError naming the file, a region outside it a ConfigError."""
+    unusable is one AudioError naming the file, a region outside it a ConfigError. What the header says is to be
+    decoded goes to ``fits`` first (a render's length check, the prefetch's bounds), then is weighed against the
+    memory free (an AudioError when it would not fit): a long file is refused by its header, not after gigabytes
+    of decoding."""
     path = Path(path)
     files.check_input(path, AudioError)
     try:
@@ -98,6 +151,10 @@ def read_audio(path: str | os.PathLike, region: Region | None = None) -> Clip:
             if region is not None:  # a cut file is refused as such, not as a region outside what is left of it
                 _check_complete(path, declared, declared, log_text, kind)
             first, stop = region.frames(declared, sample_rate, path.name) if region else (0, declared)
+            wanted = AudioHeader(stop - first, sample_rate, file.channels)
+            if fits is not None:
+                fits(wanted)
+            _check_memory(path, wanted)
             try:
                 if first:
                     file.seek(first)
@@ -117,15 +174,27 @@ def read_audio(path: str | os.PathLike, region: Region | None = None) -> Clip:
     return Clip(samples, sample_rate)
 
 
+def _check_memory(path: Path, wanted: AudioHeader) -> None:
+    """Refuse a decode larger than the memory free allows (the service would be killed in the middle of it, and
+    maybe the DAW with it), with the margin the engine plans with (bridge.engine.memory)."""
+    if wanted.nbytes <= UNCHECKED_DECODE_BYTES:
+        return
+    from bridge.engine import memory  # here: it loads torch, which small decodes (playback's) never need
+
+    free = memory.host_free_bytes()
+    if wanted.nbytes > memory.USABLE_FRACTION * free:
+        raise AudioError(f"{path}: {wanted.seconds:.1f} s of {wanted.channels} channel(s) at {wanted.sample_rate} Hz "
+                         f"decode to {memory.gib(wanted.nbytes)}, more than the memory free now "
+                         f"({memory.gib(free)}) allows")
+
+
 def resolve_region(path: str | os.PathLike, region: Region | None) -> Region | None:
-    """``region`` of the file at path with a concrete end (None: the whole file), reading only its header."""
+    """``region`` of the file at path with a concrete end (None: the whole file), reading only its header
+    (read_header: never waiting on a FIFO put in the file's place)."""
     if region is None:
         return None
-    try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
-    return region.resolved(info.frames, info.samplerate, Path(path).name)
+    _, header = read_header(path)
+    return header.region(region, Path(path).name)
 
 
 def _reason(error: Exception) -> str:
@@ -238,9 +307,10 @@ def _chunks(data: bytes, offset: int):
         offset += 8 + size + (size & 1)
 
 
-def model_length(clip: Clip, sample_rate: int) -> int:
+def model_length(clip: Clip | AudioHeader, sample_rate: int) -> int:
     """The clip's length in samples once resampled to sample_rate: known before the (costly) resampling, so a
-    short file whose header claims 1 Hz is refused before it becomes gigabytes."""
+    short file whose header claims 1 Hz is refused before it becomes gigabytes; known from the header (an
+    AudioHeader) before the file is even decoded."""
     return math.ceil(clip.frames * sample_rate / clip.sample_rate)
 
 

@@ -14,7 +14,7 @@ import mido
 
 from bridge import constants
 from bridge.daemon import requests as rq
-from bridge.errors import one_line
+from bridge.errors import described, one_line
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,12 @@ class MidiTriggers:
             return
         try:
             self.handle(request, self.reply)
-        except Exception:  # never let a request kill rtmidi's callback thread
+        except Exception as error:  # never let a request kill rtmidi's callback thread
             log.exception("MIDI %s failed", message)
+            try:  # the DAW hears of it, as of any failed request (the service answers its own errors itself)
+                self.reply("/dd/error", request.address, f"internal error: {described(error)}")
+            except Exception:
+                log.exception("MIDI %s: the error could not be sent", message)
 
 
 def _port_name(wanted: str, available: list[str]) -> str | None:

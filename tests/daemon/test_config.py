@@ -79,6 +79,18 @@ def test_a_named_config_must_exist(tmp_path):
         Config().with_overrides(osc_port=123456)
 
 
+def test_a_reply_port_that_is_the_services_own_port_is_refused(tmp_path):
+    """Replies sent to the service's own port come back as requests: it answered itself forever (review s39)."""
+    path = tmp_path / "config.yaml"
+    path.write_text("osc: {port: 19124, reply_port: 19124}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (f"config {path}: osc.reply_port 19124 is osc.port, where the service listens: give "
+                                 "it the port your DAW listens on, or null")
+    with pytest.raises(ConfigError, match="osc.reply_port 9001 is osc.port"):
+        Config().with_overrides(osc_port=9001)
+
+
 def test_the_readme_documents_every_key():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert DEFAULT_YAML in readme

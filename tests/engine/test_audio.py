@@ -14,6 +14,7 @@ from bridge import files
 from bridge.engine import audio
 from bridge.engine.audio import Clip, from_model, next_free_path, read_audio, read_metadata, to_model, write_audio, \
     write_numbered
+from bridge.engine.regions import Region
 from bridge.errors import AudioError
 
 
@@ -346,3 +347,23 @@ def test_cut_ogg_is_the_rest_or_one_line(tmp_path, signal):
         assert "\n" not in str(error) and str(cut) in str(error)
     else:
         assert 0 < clip.frames < 48000 and np.isfinite(clip.samples).all()
+
+
+@pytest.mark.parametrize("region", [None, Region(0.05, 0.1, tail=0.02)])
+def test_what_the_header_says_before_decoding_is_what_is_decoded(drum_samples, region):
+    """The service decides from the header (prefetch or not, too long to render) what it used to decide from the
+    decoded clip: the two must agree, and the check changes nothing that is read."""
+    for path in drum_samples.values():
+        seen = []
+        clip = read_audio(path, region, fits=seen.append)
+        [header] = seen
+        assert (header.frames, header.sample_rate, header.channels, header.seconds, header.nbytes) == \
+            (clip.frames, clip.sample_rate, clip.channels, clip.seconds, clip.nbytes), path
+        assert np.array_equal(clip.samples, read_audio(path, region).samples)
+
+
+def test_a_check_of_the_header_that_refuses_stops_the_read_before_decoding(drum_samples):
+    def refuse(header):
+        raise AudioError(f"{header.frames} frames: no")
+    with pytest.raises(AudioError, match="frames: no"):
+        read_audio(drum_samples["wav"], fits=refuse)

@@ -1,5 +1,6 @@
-"""Model files and YAML that try to hurt: alias bombs, a FIFO or /dev/zero named .ckpt, a file larger than any
-model, a pickle that would run a command. Each is one clear line, at once, with nothing run and nothing blocked."""
+"""Model files, YAML and audio that try to hurt: alias bombs, a FIFO or /dev/zero named .ckpt, a file larger than
+any model, a pickle that would run a command, a FIFO put in an audio file's place, audio longer than the memory
+holds. Each is one clear line, at once, with nothing run and nothing blocked."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from bridge.daemon.config import load_config
 from bridge.engine.checkpoints import MAX_MODEL_FILE_BYTES, load_model
 from bridge.engine import catalogue
 from bridge.engine.modelcard import read_card
-from bridge.errors import BridgeError, CheckpointError, ConfigError
+from bridge.errors import AudioError, BridgeError, CheckpointError, ConfigError
 from bridge.training.train import read_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +137,108 @@ def test_a_pickle_that_would_run_a_command_gets_the_projects_own_message(tmp_pat
     assert "weights_only" not in message and "\n" not in message
     assert not marker.exists()
 
+
+
+# -- audio: a FIFO in a source's place, a file longer than the memory holds (the service review, /work/s39) --------
+def long_wav(path: Path, frames: int, rate: int = 8000) -> Path:
+    """A valid 8-bit mono WAV of ``frames`` frames, sparse on disk: 4 bytes of memory per frame once decoded."""
+    import struct
+    header = (b"RIFF" + struct.pack("<I", 36 + frames) + b"WAVE" + b"fmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, rate, rate, 1, 8) + b"data" + struct.pack("<I", frames))
+    with open(path, "wb") as file:
+        file.write(header)
+        file.truncate(len(header) + frames)
+    return path
+
+
+def test_a_decode_larger_than_the_memory_free_is_refused_in_one_line(tmp_path):
+    """1 h 44 min of 8-bit mono (200 MB decoded) read where 150 MB of address space is left: one line naming the
+    file, before decoding, not a MemoryError halfway (or, without a limit, the OOM killer)."""
+    path = long_wav(tmp_path / "field recording.wav", 50_000_000)
+    code = ("import re, resource\n"
+            "import bridge.engine.memory  # torch, loaded before the limit\n"
+            "from bridge.engine.audio import read_audio\n"
+            "from bridge.errors import AudioError\n"
+            "size = int(re.search(r'^VmSize:\\s+(\\d+) kB', open('/proc/self/status').read(), re.M).group(1)) << 10\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (size + (150 << 20), size + (150 << 20)))\n"
+            "try:\n"
+            f"    read_audio({str(path)!r})\n"
+            "except AudioError as error:\n"
+            "    print(error)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = result.stdout.strip()
+    assert "\n" not in line and line.startswith(f"{path}: 6250.0 s of 1 channel(s) at 8000 Hz decode to 0.2 GiB")
+    assert "more than the memory free now" in line
+
+
+def _in_a_thread(call, seconds: float = 10.0):
+    """call() in a thread; (finished, what it raised)."""
+    raised = []
+
+    def run():
+        try:
+            call()
+        except BaseException as error:  # noqa: BLE001 (handed to the test)
+            raised.append(error)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive(), raised
+
+
+def _release(fifo: Path) -> None:
+    """Let an open of the FIFO that waits for a writer return (before the fix: the test's own thread)."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+def test_a_region_of_a_fifo_is_refused_without_waiting(tmp_path):
+    """resolve_region runs on the service's network thread (/dd/repaint's range): a FIFO named .wav there must
+    not block it."""
+    from bridge.engine.audio import resolve_region
+    from bridge.engine.regions import Region
+
+    fifo = tmp_path / "take.wav"
+    os.mkfifo(fifo)
+    try:
+        finished, raised = _in_a_thread(lambda: resolve_region(fifo, Region(0.0, 1.0)))
+        assert finished, "waited for a writer"
+        assert [type(error) for error in raised] == [AudioError] and str(fifo) in str(raised[0])
+    finally:
+        _release(fifo)
+
+
+@pytest.mark.parametrize("reader", ["read_header", "resolve_region", "read_audio"])
+def test_a_fifo_put_in_place_after_the_check_is_refused_without_waiting(tmp_path, monkeypatch, drum_samples, reader):
+    """The race a client can win: a regular file when check_input looks, a FIFO when it is opened. The header is
+    read through the opener that refuses what is not a regular file, and the stat is that file's own."""
+    from bridge import files
+    from bridge.engine import audio
+    from bridge.engine.regions import Region
+
+    clip, fifo = tmp_path / "x.wav", tmp_path / "f.wav"
+    clip.symlink_to(drum_samples["wav"])
+    os.mkfifo(fifo)
+    real_check = files.check_input
+
+    def check_then_swap(path, refuse, what="an audio file"):
+        info = real_check(path, refuse, what)
+        (tmp_path / "next").symlink_to(fifo)
+        os.replace(tmp_path / "next", clip)
+        return info
+
+    monkeypatch.setattr(files, "check_input", check_then_swap)
+    read = {"read_header": lambda: audio.read_header(clip),
+            "resolve_region": lambda: audio.resolve_region(clip, Region(0.0, 0.1)),
+            "read_audio": lambda: audio.read_audio(clip)}[reader]
+    try:
+        finished, raised = _in_a_thread(read)
+        assert finished, "waited for a writer"
+        assert [type(error) for error in raised] == [AudioError], raised
+        assert str(raised[0]) == f"{clip}: cannot read (not a regular file but a device, pipe or socket)"
+    finally:
+        _release(fifo)

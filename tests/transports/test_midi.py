@@ -26,6 +26,17 @@ def test_messages_map_to_requests_through_the_config():
     assert triggers.request_for(mido.Message("clock")) is None
 
 
+def test_a_request_that_fails_unexpectedly_is_still_answered():
+    """Only the log heard of a bug behind a key press; the DAW waited on (review s39)."""
+    def broken(request, reply):
+        raise RuntimeError("boom")
+
+    replies = []
+    triggers = MidiTriggers(broken, lambda *reply: replies.append(reply), {36: "vary"}, {})
+    triggers.on_message(mido.Message("note_on", note=36, velocity=100))
+    assert replies == [("/dd/error", "/dd/vary", "internal error: RuntimeError: boom")]
+
+
 def test_key_presses_vary_and_generate_and_replies_reach_the_osc_clients(tmp_path, renderer, drum):
     listener = Listener()
     try:

@@ -6,6 +6,7 @@ address is one entry of ADDRESSES: its usage line and its parser, side by side.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ TOKEN = "token="  # the shared secret, on any request, anywhere after the reques
 
 # Replies that end a request: a client waiting for one request stops at the first of these.
 FINAL_REPLIES = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/status", "/dd/hello", "/dd/recipes", "/dd/error")
+# Addresses only the service sends. /dd/status, /dd/hello and /dd/recipes are requests too: see is_reply.
+REPLY_ONLY = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/error", "/dd/progress")
 
 
 class ProtocolError(ConfigError):
@@ -246,6 +249,44 @@ def parse(address: str, args: list) -> rq.Request:
     except ConfigError as error:
         raise ProtocolError(address, excerpt(str(error)), request_id) from None
     return request
+
+
+def is_reply(address: str, args: list) -> bool:
+    """Whether a message (its arguments without request id and token) is one of the service's replies. The service
+    never answers one: a reply sent back to it (a reply port that is its own, two services answering each other)
+    would otherwise be answered by an error, that error by another, forever. /dd/status, /dd/hello and /dd/recipes
+    are requests as well, told apart by what only the reply carries: status's JSON, hello's version and run, a
+    list of recipes (the request takes no arguments)."""
+    if address in REPLY_ONLY:
+        return True
+    if address == "/dd/status":
+        return len(args) == 1 and isinstance(args[0], str) and args[0].startswith("{")
+    if address == "/dd/hello":
+        return len(args) == 2 and isinstance(args[0], str)
+    return address == "/dd/recipes" and bool(args)
+
+
+def fitting(address: str, args: list, size: int) -> tuple[str, list]:
+    """The reply to send instead of one of ``size`` bytes, too large for a datagram: the client still hears how its
+    request ended, in one line. An error is cut short; a /dd/done names how many files and where (it is a final
+    reply, so several /dd/done would end a client's wait at the first: the Live device and `dd-bridge send` take
+    one); anything else says it was too large."""
+    request_id, rest = split_request_id(list(args))
+    if address == "/dd/error":
+        return address, reply_args(request_id, [excerpt(arg) if isinstance(arg, str) else arg for arg in rest])
+    kind = rest[0] if address in ("/dd/done", "/dd/ack") and rest and isinstance(rest[0], str) else None
+    about = excerpt(f"/dd/{kind}" if kind else address)
+    if address == "/dd/done":
+        paths = [str(path) for path in rest[1:]]
+        try:
+            folder = os.path.commonpath([os.path.dirname(path) for path in paths])
+        except ValueError:  # no paths, or relative and absolute ones mixed: the service writes absolute paths
+            folder = "the sample folder"
+        message = f"{len(paths)} files written in {folder}; the list of their names is too long for one reply"
+    else:
+        done = "done, but " if address == "/dd/ack" else ""
+        message = f"{done}the reply {address} is {size} bytes, more than one datagram holds"
+    return "/dd/error", reply_args(request_id, [about, message])
 
 
 def excerpt(message: str) -> str:

@@ -5,6 +5,9 @@ queues anything slow), so `/dd/ping` is answered even while a render runs. Datag
 ``packet`` (bounded work per datagram), and only trusted senders reach the handler (docs/osc.md, "Who may send
 requests"): this user's own programs on this machine, or anyone who sends the configured token. Anyone else gets
 /dd/pong or a short refusal, never more bytes than REPLY_FACTOR times what they sent.
+
+Nothing that arrives can stop the network thread (an unexpected error is logged and answered), and the service
+never talks to itself: nothing is sent to its own address, nothing from it is answered, nor is any reply.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Callable
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge import files
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, described
 from bridge.transports.osc import packet, peers, protocol
 
 log = logging.getLogger(__name__)
@@ -119,7 +122,14 @@ class OscServer:
         self.received = 0
         self.malformed = 0
         self.refused = 0
+        self.ignored = 0  # replies and datagrams from the service's own address: never answered
         self.withheld = 0  # replies not sent to untrusted senders because they were larger than allowed
+
+    def is_own(self, address: Address) -> bool:
+        """Whether ``address`` is this server's socket (its port on loopback, its own host, or any host when it
+        listens on every interface): what is sent there comes back as a request."""
+        host, port = address
+        return port == self.port and (is_loopback(host) or host == self.host or self.host in ("0.0.0.0", ""))
 
     # -- replies ---------------------------------------------------------------------------------------------
     def register(self, host: str, port: int) -> None:
@@ -152,15 +162,19 @@ class OscServer:
         except Exception as error:  # a value the builder cannot encode is our bug; say so and stay up
             log.error("cannot encode reply %s %r: %s", address, args, error)
             return
-        if len(datagram) > MAX_DATAGRAM and address == "/dd/error":  # e.g. "no such file: <a 65 kB path>"
-            datagram = build_message(address, [*args[:-1], protocol.excerpt(str(args[-1]))])
+        if len(datagram) > MAX_DATAGRAM:  # e.g. "no such file: <a 65 kB path>", /dd/done of 64 long paths
+            (log.debug if address == "/dd/error" else log.warning)(
+                "reply %s is %d bytes, over UDP's limit; sent shortened", address, len(datagram))
+            datagram = build_message(*protocol.fitting(address, args, len(datagram)))
         if len(datagram) > MAX_DATAGRAM:
-            log.error("reply %s is %d bytes, over UDP's limit; not sent", address, len(datagram))
+            log.error("reply %s is %d bytes even shortened; not sent", address, len(datagram))
             return
         if budget is not None and not budget.spend(len(datagram)):
             self.withheld += 1
             return
         for destination in destinations:
+            if self.is_own(destination):  # it would arrive as a request, be answered, and so on forever
+                continue
             try:
                 self.socket.sendto(datagram, destination)
             except OSError as error:
@@ -184,7 +198,10 @@ class OscServer:
                 log.debug("receive failed: %s", error)  # e.g. ICMP port unreachable from an earlier reply
                 continue
             self.received += 1
-            self.on_datagram(datagram, sender[:2])
+            try:
+                self.on_datagram(datagram, sender[:2])
+            except Exception:  # a bug in handling one datagram must not leave the service deaf for good
+                log.exception("datagram from %s:%s failed", *sender[:2])
 
     # -- who sent it ---------------------------------------------------------------------------------------------
     def from_this_user(self, sender: Address) -> bool:
@@ -208,6 +225,9 @@ class OscServer:
 
     # -- requests --------------------------------------------------------------------------------------------
     def on_datagram(self, datagram: bytes, sender: Address) -> None:
+        if self.is_own(sender):  # a reply of ours that came back (replies never go there: a last guard)
+            self.ignored += 1
+            return
         budget = None if self.from_this_user(sender) else ReplyBudget(len(datagram))
         try:
             messages = packet.messages(datagram)
@@ -223,7 +243,21 @@ class OscServer:
             self.on_message(message.address, list(message.params), sender, budget)
 
     def on_message(self, address: str, args: list, sender: Address, budget: ReplyBudget | None = None) -> None:
+        try:
+            self._on_message(address, args, sender, budget)
+        except Exception as error:  # one bad request never takes the network thread down
+            log.exception("request %s from %s:%s failed", protocol.excerpt(str(address)), *sender)
+            message = f"internal error: {described(error)}"
+            if self.on_error:
+                self.on_error(address, message)
+            request_id, _ = protocol.split_request_id(args)
+            self.reply_for(sender, request_id, budget)("/dd/error", address, message)
+
+    def _on_message(self, address: str, args: list, sender: Address, budget: ReplyBudget | None) -> None:
         token, args = protocol.split_token(args)
+        if protocol.is_reply(address, protocol.split_request_id(args)[1]):
+            self.ignored += 1  # a reply is never answered: two parties answering each other would never stop
+            return
         if budget is not None and self.token_matches(token):
             budget = None  # another user or machine that knows the secret: trusted like the owner
         if budget is not None and address != "/dd/ping":
@@ -241,14 +275,17 @@ class OscServer:
             return
         reply = self.reply_for(sender, request.request_id, budget)
         if isinstance(request, protocol.rq.Hello):
+            if self.is_own((sender[0], request.port or sender[1])):  # its replies would come back as requests
+                message = f"port {self.port} is the service's own: give the port your client listens on"
+                if self.on_error:
+                    self.on_error(address, message)
+                reply("/dd/error", address, message)
+                return
             self.register(sender[0], request.port or sender[1])
         try:
             self.handle(request, reply)
         except BridgeError as error:
             reply("/dd/error", address, str(error))
-        except Exception as error:  # one bad request never takes the service down
-            log.exception("request %s failed", address)
-            reply("/dd/error", address, f"internal error: {type(error).__name__}: {error}")
 
     def stop(self) -> None:
         self._stopping.set()

@@ -10,7 +10,8 @@ from pythonosc.osc_message import OscMessage
 
 from bridge.daemon import requests as rq
 from bridge.engine.regions import Region
-from bridge.transports.osc.protocol import ADDRESSES, ProtocolError, parse, reply_args, split_token
+from bridge.transports.osc.protocol import (ADDRESSES, ProtocolError, fitting, is_reply, parse, reply_args,
+                                           split_token)
 
 OSC_DOC = (Path(__file__).resolve().parents[3] / "docs" / "osc.md").read_text()
 
@@ -129,6 +130,63 @@ def test_an_error_about_a_huge_argument_fits_in_a_reply():
         with pytest.raises(ProtocolError) as caught:
             parse("/dd/vary", args)
         assert len(str(caught.value)) <= 300 and str(caught.value).endswith(" ...")
+
+
+# The hostile-input review's fuzz list (s39, fuzz_parse.py): one value of each odd kind. "1" + 400 zeros is a whole
+# number with no float: it raised OverflowError out of parse, which killed the OSC thread.
+ODD_VALUES = [0, 1, -1, 2**31 - 1, -2**31, 2**63 - 1, -2**63, 0.0, -0.0, 1.5, float("nan"), float("inf"),
+              float("-inf"), 1e38, -1e38, True, False, None, b"", b"\x00" * 10, "", " ", "x", "1" + "0" * 400,
+              "-" + "1" * 400, "1e400", "nan", "inf", "0x10", "1_000", "\u0661\u0662", "\u00a0", "1e-400", "/tmp/x.wav",
+              "..", "#id", "=", "a=b", "9" * 5000, " 4 ", "+inf", "4.0", "1e308", "-1e308", "on", "off", "\x00",
+              "\u00e9" * 300, "1" * 4300]
+
+
+def test_nothing_but_a_protocol_error_escapes_parse():
+    """Every address with every odd value, positional and as every option and /dd/set key (about 30,000 calls)."""
+    keys = sorted({key for known in rq.ADDRESS_OPTIONS.values() for key in known})
+    calls = [("/dd/set", [key, value]) for key in rq.SET_KEYS for value in ODD_VALUES]
+    for address in ADDRESSES:
+        for value in ODD_VALUES:
+            calls += [(address, args) for args in ([value], ["#r1", value], [value, value], ["/tmp/a.wav", value],
+                                                   ["/tmp/a.wav", "/tmp/b.wav", value])]
+            calls += [(address, args) for key in keys
+                      for args in (["/tmp/a.wav", f"{key}={value}"], [f"{key}={value}"])]
+    for address, args in calls:
+        try:
+            parse(address, args)
+        except ProtocolError as error:
+            assert "\n" not in str(error) and len(str(error)) <= 300, (address, args)
+
+
+@pytest.mark.parametrize("key", ["noise", "start", "end", "tail", "bars", "bpm"])
+def test_a_whole_number_too_large_for_a_float_is_out_of_range(key):
+    with pytest.raises(ProtocolError, match=rf"^{key} must be in [\d.e+]+\.\.[\d.e+]+, not '10000"):
+        parse("/dd/vary", ["/a.wav", f"{key}=1" + "0" * 309])
+    with pytest.raises(ProtocolError, match="^noise must be in 0..1"):
+        parse("/dd/set", ["noise", "1" + "0" * 309])
+
+
+def test_replies_are_told_from_requests():
+    for address in ("/dd/pong", "/dd/error", "/dd/done", "/dd/ack", "/dd/progress"):
+        assert is_reply(address, []) and is_reply(address, ["x", 1])
+    assert is_reply("/dd/status", ['{"model": "x"}']) and not is_reply("/dd/status", [])
+    assert is_reply("/dd/hello", ["0.1.0", "ab12cd34"]) and not is_reply("/dd/hello", [9001])
+    assert not is_reply("/dd/hello", [])
+    assert is_reply("/dd/recipes", ["dark-kick"]) and not is_reply("/dd/recipes", [])
+    assert not any(is_reply(address, []) for address in ADDRESSES)  # every request as the DAWs send it
+
+
+def test_a_reply_too_large_for_a_datagram_still_says_how_the_request_ended():
+    paths = [f"/music/{'f' * 600}/{'k' * 200}/{'k' * 200} var {n:03}.wav" for n in range(1, 65)]
+    assert fitting("/dd/done", ["#r1", "vary", *paths], 67420) == (
+        "/dd/error", ["#r1", "/dd/vary", f"64 files written in /music/{'f' * 600}/{'k' * 200}; the list of their names "
+                      "is too long for one reply"])
+    address, args = fitting("/dd/error", ["/" + "x" * 70000, "unknown address"], 70040)
+    assert address == "/dd/error" and len(args[0]) <= 300 and args[1] == "unknown address"
+    assert fitting("/dd/status", ["#s", "{...}"], 77672) == (
+        "/dd/error", ["#s", "/dd/status", "the reply /dd/status is 77672 bytes, more than one datagram holds"])
+    assert fitting("/dd/ack", ["select", "/x"], 70000) == (
+        "/dd/error", ["/dd/select", "done, but the reply /dd/ack is 70000 bytes, more than one datagram holds"])
 
 
 def test_the_token_is_taken_out_wherever_it_is():

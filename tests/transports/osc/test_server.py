@@ -17,7 +17,7 @@ from pythonosc.osc_message import OscMessage
 from bridge.daemon import requests as rq
 from bridge.errors import BridgeError
 from bridge.transports.osc import peers
-from bridge.transports.osc.client import OscClient
+from bridge.transports.osc.client import Answer, OscClient
 from bridge.transports.osc.server import REFUSED, REPLY_FACTOR, OscServer, build_message
 from tests.support.service import Listener
 from tests.transports.osc.datagrams import bundle
@@ -66,7 +66,7 @@ def test_a_failing_handler_is_answered_and_the_server_stays_up():
         listener.wait_for(lambda m: m[0] == "/dd/error" and m[1][0] == "?")
         listener.send(server.port, "/dd/vary", "/a.wav", 99)
         listener.wait_for(lambda m: m[0] == "/dd/error" and m[1][0] == "/dd/vary")
-        assert server.malformed == 1 and [e[0] for e in errors] == ["?", "/dd/vary"]
+        assert server.malformed == 1 and [e[0] for e in errors] == ["/dd/status", "?", "/dd/vary"]
         with OscClient("127.0.0.1", server.port) as client:
             assert client.request("/dd/ping").address == "/dd/pong"
     finally:
@@ -277,5 +277,132 @@ def test_an_error_quoting_a_huge_path_still_fits_in_a_reply():
             reply = client.request("/dd/vary", [path], timeout=3)
             assert reply.address == "/dd/error" and reply.args[1].startswith("no such file: /ppp")
             assert reply.args[1].endswith(" ...") and len(reply.args[1]) <= 300
+    finally:
+        server.stop()
+
+
+# -- the hostile-input review (s39): a dead network thread, a service answering itself, replies too large ----------
+def free_port() -> int:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def test_an_unexpected_error_is_answered_and_the_server_listens_on(monkeypatch):
+    """A validator's OverflowError escaped parse and ended the network thread: the service was deaf for good."""
+    def broken_parse(address, args):
+        raise OverflowError("int too large to convert to float")
+
+    def broken_packet(datagram):
+        raise ValueError("a bug in the packet reader")
+
+    errors = []
+    server = OscServer(echo, "127.0.0.1", 0, on_error=lambda *e: errors.append(e)).start()
+    listener = Listener()
+    try:
+        with OscClient("127.0.0.1", server.port) as client:
+            with monkeypatch.context() as patched:
+                patched.setattr("bridge.transports.osc.protocol.parse", broken_parse)
+                reply = client.request("/dd/vary", ["/a.wav", "noise=1" + "0" * 309], timeout=3)
+                assert reply.address == "/dd/error" and reply.args == (
+                    "/dd/vary", "internal error: OverflowError: int too large to convert to float")
+                patched.setattr("bridge.transports.osc.packet.messages", broken_packet)
+                listener.send(server.port, "/dd/ping")
+                time.sleep(0.2)
+            assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
+            # and the real one: a one-line error naming the key and its range
+            reply = client.request("/dd/vary", ["/a.wav", "noise=1" + "0" * 309], timeout=3)
+            assert reply.address == "/dd/error" and reply.args[1].startswith("noise must be in 0..1, not '1000")
+        assert errors[0] == ("/dd/vary", "internal error: OverflowError: int too large to convert to float")
+    finally:
+        server.stop()
+        listener.close()
+
+
+def count_for(listener: Listener, seconds: float) -> int:
+    before = len(listener.messages)
+    time.sleep(seconds)
+    return len(listener.messages) - before
+
+
+def test_hello_with_the_servers_own_port_is_refused_and_nothing_loops():
+    """The service answered its own replies forever: 100 % CPU, 13,000 datagrams a second to every client."""
+    watcher = Listener()
+    server = OscServer(echo, "127.0.0.1", 0).start()
+    try:
+        watcher.send(server.port, "/dd/hello")
+        watcher.wait_for(lambda m: m[0] == "/dd/hello")
+        with OscClient("127.0.0.1", server.port) as client:
+            reply = client.request("/dd/hello", [server.port], timeout=3)
+            assert reply.address == "/dd/error" and reply.args == (
+                "/dd/hello", f"port {server.port} is the service's own: give the port your client listens on")
+            server.register("127.0.0.1", server.port)  # were it registered anyway, nothing is sent there
+            assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
+        time.sleep(0.3)
+        assert count_for(watcher, 0.5) == 0 and server.received == 3
+    finally:
+        server.stop()
+        watcher.close()
+
+
+def test_a_reply_port_that_is_the_servers_own_starts_no_loop():
+    port = free_port()
+    watcher = Listener()
+    server = OscServer(echo, "127.0.0.1", port, reply_port=port).start()
+    try:
+        watcher.send(server.port, "/dd/hello")
+        watcher.wait_for(lambda m: m[0] == "/dd/hello")
+        with OscClient("127.0.0.1", server.port) as client:
+            assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
+        time.sleep(0.3)
+        assert count_for(watcher, 0.5) == 0 and server.received == 2
+    finally:
+        server.stop()
+        watcher.close()
+
+
+def test_replies_are_never_answered():
+    """What another service (or a client echoing) sends back: answering it would start a loop between the two."""
+    server = OscServer(talkative, "127.0.0.1", 0).start()
+    other = Listener()
+    try:
+        for address, args in [("/dd/pong", ["v"]), ("/dd/error", ["#a", "/dd/vary", "no"]),
+                              ("/dd/done", ["vary", "/x"]), ("/dd/ack", ["select", "/x"]), ("/dd/progress", ["#a", 0.5]),
+                              ("/dd/status", ["#a", '{"model": "x"}']), ("/dd/hello", ["0.1.0", "ab12cd34"]),
+                              ("/dd/recipes", ["#a", "dark-kick"])]:
+            other.send(server.port, address, *args)
+        time.sleep(0.3)
+        assert other.messages == [] and server.ignored == 8
+        other.send(server.port, "/dd/status", "#s")  # the requests of the same names are answered
+        other.wait_for(lambda m: m[0] == "/dd/status" and m[1][0] == "#s", timeout=3)
+    finally:
+        server.stop()
+        other.close()
+
+
+def test_a_reply_too_large_for_a_datagram_is_never_dropped_unheard():
+    """64 files with 1,049-character paths: a /dd/done of 67 kB was logged and not sent; the client heard nothing."""
+    folder = "/music/" + "f" * 640 + "/" + "k" * 200
+    paths = [f"{folder}/{'k' * 200} var {n:03}.wav" for n in range(1, 65)]
+
+    def big(request, reply):
+        if isinstance(request, rq.Vary):
+            reply("/dd/done", "vary", *paths)
+        else:
+            reply("/dd/status", json.dumps({"last_error": "x" * 70000}))
+
+    server = OscServer(big, "127.0.0.1", 0).start()
+    try:
+        with OscClient("127.0.0.1", server.port) as client:
+            reply = client.request("/dd/vary", ["/a.wav"], timeout=3)
+            assert reply == Answer("/dd/error", (
+                "/dd/vary", f"64 files written in {folder}; the list of their names is too long for one reply"))
+            reply = client.request("/dd/status", timeout=3)
+            assert reply.address == "/dd/error" and reply.args[0] == "/dd/status"
+            assert "more than one datagram holds" in reply.args[1]
+            reply = client.request("/" + "x" * 65300, timeout=3)  # an error quoting a huge address
+            assert reply.address == "/dd/error" and len(reply.args[0]) <= 300 and "unknown address" in reply.args[1]
     finally:
         server.stop()

@@ -17,7 +17,7 @@ from bridge.cli import main
 from bridge.logs import RepeatedLines
 from bridge.transports.osc.server import build_message
 from tests.cli.test_serve_cli import model_file, serving  # noqa: F401
-from tests.support.service import _one_torch_thread, renderer  # noqa: F401
+from tests.support.service import _one_torch_thread, drum, renderer  # noqa: F401
 from tests.support.service import Listener, running_service, service_config
 from tests.transports.osc.datagrams import bundle
 
@@ -145,6 +145,38 @@ def test_fuzz_the_service_answers_ping_at_once_after_every_packet(tmp_path, rend
           f" ms, max {1000 * round_trips[-1]:.1f} ms; most CPU on one packet {1000 * cpu:.2f} ms; "
           f"malformed {status['osc']['malformed']}")
     assert len(round_trips) >= 100 and status["osc"]["malformed"] > len(round_trips) / 4
+
+
+def test_a_number_too_large_for_a_float_and_a_huge_path_leave_the_service_answering(tmp_path, renderer, drum):
+    """The hostile-input review (s39): noise= with 310 digits ended the OSC thread (deaf until restarted); an error
+    quoting a 65 kB path, kept whole as the last error, made every /dd/status too large to send."""
+    with running_service(service_config(tmp_path), renderer) as svc:
+        reply = svc.client.request("/dd/vary", [str(drum), "noise=1" + "0" * 309], timeout=5)
+        assert reply.address == "/dd/error" and reply.args[1].startswith("noise must be in 0..1, not '1000")
+        assert svc.client.request("/dd/ping", timeout=3).address == "/dd/pong"
+        reply = svc.client.request("/dd/vary", ["/" + "a" * 65000 + ".wav"], timeout=5)
+        assert reply.address == "/dd/error"
+        status = svc.status()
+        assert status["last_error"].startswith("/dd/vary: ") and len(status["last_error"]) <= 300
+
+
+def test_hello_naming_the_services_own_port_starts_no_loop(tmp_path, renderer):
+    """/dd/hello <own port>: every reply came back as a request, answered to itself and every client, forever."""
+    watcher = Listener()  # a client that only listens, as the Live device's reply port does
+    try:
+        with running_service(service_config(tmp_path), renderer) as svc:
+            watcher.send(svc.port, "/dd/hello")
+            watcher.wait_for(lambda m: m[0] == "/dd/hello")
+            reply = svc.client.request("/dd/hello", [svc.port], timeout=3)
+            assert reply.address == "/dd/error" and "is the service's own" in reply.args[1]
+            svc.ask("/dd/ping")
+            time.sleep(0.5)
+            heard = len(watcher.messages)
+            time.sleep(0.5)
+            status = svc.status()
+            assert len(watcher.messages) - heard <= 1 and status["osc"]["received"] <= 5  # the status poll's own reply
+    finally:
+        watcher.close()
 
 
 def test_serve_beyond_loopback_needs_a_token(tmp_path, capsys):

@@ -1,0 +1,220 @@
+"""Paths that change under the service after they were checked, and files longer than the service should ever
+decode, end to end over real UDP (the hostile-input review, /work/s39: findings 3, 4, 5 and 7): a folder swapped
+for a link after /dd/set folder, a FIFO put in a source's place after its check, a sample folder's subfolder that
+leads elsewhere at start-up, a two-hour 8-bit file clicked in REAPER."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+import time
+import tracemalloc
+
+import pytest
+
+from bridge import files as files_module
+from bridge.daemon.app import App
+from tests.support.service import running_service, service_config
+
+TWO_HOURS_AGO = time.time() - 7200
+
+
+def contents(folder):
+    return sorted(p for p in folder.rglob("*"))
+
+
+def confined(tmp_path, **render):
+    """A service allowed to write into tmp/allowed (and its sample folder, tmp/samples), with tmp/outside, not
+    allowed, beside them."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    return service_config(tmp_path, allowed_folders=(allowed,), render={"prefetch": 0, **render}), allowed, outside
+
+
+# -- finding 3: the folder is checked at every write, on what is opened ---------------------------------------------
+@pytest.mark.parametrize("case", ["swapped for a link", "a missing part made a link", "the sample folder itself"])
+def test_a_folder_that_leads_outside_after_it_was_set_is_refused_at_write_time(tmp_path, renderer, drum, case):
+    config, allowed, outside = confined(tmp_path)
+    with running_service(config, renderer) as svc:
+        if case == "the sample folder itself":
+            folder = tmp_path / "samples"
+            svc.ask("/dd/vary", str(drum))  # the sample folder exists and was written to
+            folder.rename(tmp_path / "samples-moved")
+            folder.symlink_to(outside, target_is_directory=True)
+        else:
+            folder = allowed / "proj" if case == "swapped for a link" else allowed / "new" / "proj"
+            if case == "swapped for a link":
+                folder.mkdir()
+            assert svc.ask("/dd/set", "folder", str(folder)).address == "/dd/ack"
+            if case == "swapped for a link":
+                shutil.rmtree(folder)
+                folder.symlink_to(outside, target_is_directory=True)
+            else:  # the folder did not exist when set: its parent is made as a link before the first write
+                (allowed / "new").symlink_to(outside, target_is_directory=True)
+        reply = svc.ask("/dd/vary", str(drum))
+        assert reply.address == "/dd/error", reply
+        assert "is outside the allowed folders" in reply.args[1] and "\n" not in reply.args[1]
+        reply = svc.ask("/dd/vary", str(drum), f"folder={folder}")  # as asked for by a press: the same
+        assert reply.address == "/dd/error" and "is outside the allowed folders" in reply.args[1]
+        assert svc.ask("/dd/ping").address == "/dd/pong"
+    assert contents(outside) == []
+
+
+def test_a_folder_swapped_for_a_link_inside_the_allowed_folders_is_still_written(tmp_path, renderer, drum):
+    """Refusing is for what leads outside: a project folder moved and linked back within them keeps working."""
+    config, allowed, _ = confined(tmp_path)
+    folder = allowed / "proj"
+    folder.mkdir()
+    with running_service(config, renderer) as svc:
+        assert svc.ask("/dd/set", "folder", str(folder)).address == "/dd/ack"
+        folder.rename(allowed / "moved")
+        folder.symlink_to(allowed / "moved", target_is_directory=True)
+        made = svc.ask("/dd/vary", str(drum)).args[1]
+    assert os.path.realpath(made) == str(allowed / "moved" / "kick" / "kick var 001.wav")
+
+
+def test_staging_never_writes_nor_clears_outside_when_the_sample_folder_is_swapped(tmp_path, renderer, drum):
+    """The sample folder was checked when the service started; then it became a link to a folder that has a
+    ".dd-bridge-staging" of its own (another service's, say): not emptied at the start or the stop, not written."""
+    config, _, outside = confined(tmp_path, prefetch=1)
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    theirs = outside / ".dd-bridge-staging" / "0123456789abcdef.wav"
+    theirs.parent.mkdir()
+    theirs.write_bytes(b"RIFF")
+    original = App.__init__
+
+    def swap_once_checked(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        samples.rename(tmp_path / "samples-moved")
+        samples.symlink_to(outside, target_is_directory=True)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(App, "__init__", swap_once_checked)
+        with running_service(config, renderer) as svc:
+            svc.ask("/dd/select", str(drum))
+            svc.wait_for(lambda s: s["running"] is None and s["counters"]["rendered"] >= 1, what="the prefetch")
+            reply = svc.ask("/dd/vary")  # held in memory, not staged: its file is written when asked for: refused
+            assert reply.address == "/dd/error" and "is outside the allowed folders" in reply.args[1], reply
+    assert contents(outside) == [theirs.parent, theirs]
+
+
+# -- finding 7: start-up cleanup stays inside the sample folder ----------------------------------------------------
+def test_start_up_cleanup_never_follows_a_linked_subfolder(tmp_path, renderer):
+    config, _, outside = confined(tmp_path)
+    samples = tmp_path / "samples"
+    (samples / "kick").mkdir(parents=True)
+    (samples / "kick2").symlink_to(outside, target_is_directory=True)
+    theirs = outside / ".dd-bridge-0123456789ab.partial.wav"  # e.g. a `dd-bridge vary` cut off in that folder
+    ours = samples / "kick" / ".dd-bridge-ba9876543210.partial.wav"  # what a killed service left
+    for stale in (theirs, ours):
+        stale.write_bytes(b"RIFF")
+        os.utime(stale, (TWO_HOURS_AGO, TWO_HOURS_AGO))
+    with running_service(config, renderer):
+        pass
+    assert theirs.exists() and not ours.exists()
+
+
+# -- finding 4: a FIFO put in a source's place after its check never blocks the network thread --------------------
+@pytest.mark.parametrize("request_", [("/dd/select",), ("/dd/vary", "start=0", "end=0.1"),
+                                      ("/dd/repaint", "start=0.05", "end=0.1")])
+def test_a_fifo_swapped_in_after_the_check_is_refused_not_waited_on(tmp_path, renderer, drum, monkeypatch,
+                                                                    request_):
+    """The race the review won in 400 selects, made certain: the source is a regular file when check_input
+    looks, a FIFO when it is opened."""
+    clip, fifo = tmp_path / "in" / "x.wav", tmp_path / "in" / "f.wav"
+    clip.symlink_to(drum)
+    os.mkfifo(fifo)
+    real_check, looks = files_module.check_input, []
+
+    def check_then_swap(path, refuse, what="an audio file"):
+        info = real_check(path, refuse, what)
+        if str(path) == str(clip):
+            looks.append(path)
+            if len(looks) == 1:
+                (tmp_path / "in" / "next").symlink_to(fifo)
+                os.replace(tmp_path / "in" / "next", clip)
+        return info
+
+    monkeypatch.setattr(files_module, "check_input", check_then_swap)
+    config, _, _ = confined(tmp_path)
+    with running_service(config, renderer) as svc:
+        try:
+            address, *options = request_
+            reply = svc.client.request(address, [str(clip), *options], timeout=5)
+            assert reply is not None, "no reply: the network thread waits on the FIFO"
+            assert reply.address == "/dd/error" and "cannot read" in reply.args[1], reply
+            assert svc.ask("/dd/ping", timeout=5).address == "/dd/pong"
+        finally:  # before the fix: a writer lets the stuck open return, so the service can stop
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+
+
+# -- finding 5: a long file is judged by its header, never decoded to be refused ----------------------------------
+FRAMES = 50_000_000  # 8-bit mono at 8 kHz: 1 h 44 min, 50 MB on disk (sparse here), 200 MB decoded
+RATE = 8000
+
+
+@pytest.fixture
+def long_file(tmp_path):
+    """A valid, very long 8-bit WAV: what a producer's field recording or an exported session can be."""
+    path = tmp_path / "in" / "long.wav"
+    path.parent.mkdir(exist_ok=True)
+    header = (b"RIFF" + struct.pack("<I", 36 + FRAMES) + b"WAVE" + b"fmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, RATE, RATE, 1, 8) + b"data" + struct.pack("<I", FRAMES))
+    with open(path, "wb") as file:
+        file.write(header)
+        file.truncate(len(header) + FRAMES)  # 8-bit PCM's silence is 0x80, but any byte is a valid sample
+    return path
+
+
+class Peak:
+    """The most memory Python and numpy held at once (tracemalloc sees numpy's arrays) while it was open."""
+
+    def __enter__(self):
+        tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+DECODED = FRAMES * 4
+
+
+def test_selecting_a_long_file_skips_its_prefetch_without_decoding_it(tmp_path, renderer, long_file, caplog):
+    caplog.set_level(logging.INFO, logger="bridge.daemon.worker")
+    config, _, _ = confined(tmp_path, prefetch=2)
+    with running_service(config, renderer) as svc:
+        with Peak() as peak:
+            assert svc.ask("/dd/select", str(long_file)).address == "/dd/ack"
+            deadline = time.monotonic() + 60
+            while not any("not prefetched" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the prefetch never decided"
+                time.sleep(0.02)
+        assert svc.status()["prefetched"].get(str(long_file), 0) == 0
+    assert any(f"{long_file} is longer than 30 s: not prefetched" in r.getMessage() for r in caplog.records)
+    assert peak.bytes < DECODED / 4, f"{peak.bytes / 2**20:.0f} MB held to decide"
+
+
+@pytest.mark.parametrize("operation", ["vary", "repaint", "interpolate"])
+def test_a_render_of_a_file_too_long_for_the_memory_is_refused_by_its_header(tmp_path, renderer, drum, long_file,
+                                                                              operation):
+    """1 h 44 min is 300 million samples at the model's rate: hundreds of GB to render. The engine's own
+    one-line refusal comes before the file is decoded, not after 200 MB of it."""
+    args = {"vary": ("/dd/vary", str(long_file)), "repaint": ("/dd/repaint", str(long_file), "start=1", "end=2"),
+            "interpolate": ("/dd/interpolate", str(drum), str(long_file), 3)}[operation]
+    config, _, _ = confined(tmp_path)
+    with running_service(config, renderer) as svc:
+        with Peak() as peak:
+            reply = svc.ask(*args, timeout=120)
+        assert reply.address == "/dd/error", reply
+        assert "is longer than micro can render" in reply.args[-1] and "\n" not in reply.args[-1]
+        assert svc.ask("/dd/ping").address == "/dd/pong"
+    assert peak.bytes < DECODED / 4, f"{peak.bytes / 2**20:.0f} MB held to refuse it"
