@@ -356,12 +356,20 @@ function repaintRange(clip) {
         "turn Warp off, then " + how };
     }
     var set = new LiveAPI("live_set");
+    if (Number(set.get("loop")) !== 1) {  // the brace is always somewhere (bars 1-5 at first): only Loop on marks
+      return { problem: "turn the Arrangement's Loop switch on and " + how };
+    }
     var tempo = Number(set.get("tempo"));
     var from = Number(set.get("loop_start"));
     var to = from + Number(set.get("loop_length"));
     var clipStart = Number(api.get("start_time"));
     var clipEnd = Number(api.get("end_time"));
-    var toSeconds = function (beat) { return markers.start + (beat - clipStart) * SECONDS_PER_MINUTE / tempo; };
+    // Unwarped audio plays faster or slower with its Transpose and Detune (Live resamples it): a beat of the
+    // timeline holds that many more or fewer seconds of the file.
+    var rate = Math.pow(2, (Number(api.get("pitch_coarse")) + Number(api.get("pitch_fine")) / 100) / 12) || 1;
+    var toSeconds = function (beat) {
+      return markers.start + (beat - clipStart) * rate * SECONDS_PER_MINUTE / tempo;
+    };
     return { how: how, span: { start: markers.start, end: Math.min(markers.end, toSeconds(clipEnd)) },
       part: { start: toSeconds(Math.max(from, clipStart)), end: toSeconds(Math.min(to, clipEnd)) } };
   }
@@ -821,7 +829,7 @@ function placeResults(job, files) {
   if (report.covered) {
     state.notice = report.covered + " new clip" + (report.covered === 1 ? "" : "s") + where + " came out longer " +
       "than " + (report.covered === 1 ? "its" : "their") + " gap and cover" + (report.covered === 1 ? "s" : "") +
-      " the next clip (Cmd-Z undoes it); the rest went after the track's last clip";
+      " part of the next clip (Undo, a step at a time, brings it back); the rest went after the track's last clip";
   }
   if (!refused) {
     showFilesForDragAndDrop(files, placed + " new clip" + (placed === 1 ? "" : "s") + where);
@@ -954,9 +962,10 @@ function resolveAnchor(anchor) {
 }
 
 // A clip's (or track's) path: its track and Session slot. Arrangement clips (arrangement_clips, and take lanes'
-// `take_lanes M clips K`, Live 12.2) are told by Clip.is_arrangement_clip, read by the callers.
+// `take_lanes M arrangement_clips K`, Live 12.2) are told by Clip.is_arrangement_clip, read by the callers.
 function parseClipPath(path) {
-  var match = /^live_set tracks (\d+)(?: (clip_slots|arrangement_clips|take_lanes \d+ clips) (\d+))?/.exec(path || "");
+  var match = /^live_set tracks (\d+)(?: (clip_slots|arrangement_clips|take_lanes \d+ (?:arrangement_)?clips) (\d+))?/
+    .exec(path || "");
   return {
     track: match ? Number(match[1]) : null,
     scene: match && match[2] === "clip_slots" ? Number(match[3]) : -1,
@@ -1030,10 +1039,7 @@ function freeSlots(trackIndex, firstScene, wanted) {
 function placeInArrangement(trackIndex, from, files, seconds, shape, report) {
   var track = new LiveAPI("live_set tracks " + trackIndex);
   var beats = seconds > 0 ? seconds * setTempo() / SECONDS_PER_MINUTE : Infinity;
-  var spans = clipIds(track).map(function (id) {
-    var clip = new LiveAPI("id " + id);
-    return { id: id, start: Number(clip.get("start_time")), end: Number(clip.get("end_time")) };
-  });
+  var spans = clipSpans(track);
   var placed = 0;
   var position = from;
   for (var i = 0; i < files.length; i++) {
@@ -1045,9 +1051,12 @@ function placeInArrangement(trackIndex, from, files, seconds, shape, report) {
       continue;
     }
     var span = { id: Number(made.id), start: Number(made.get("start_time")), end: Number(made.get("end_time")) };
-    var covers = spans.filter(function (other) { return other.start >= position && other.start < span.end - 1e-6; });
-    spans = spans.filter(function (other) { return !(other.start < span.end && other.end > span.start); })
-      .concat([span]);
+    var covers = spans.filter(function (other) {
+      return other.start < span.end - 1e-6 && other.end > span.start + 1e-6;
+    });
+    // Live cuts away what the new clip covers and keeps the rest of a clip it overlaps (or splits one it lies
+    // inside): read the track again then, so the next result never lands on what is left of it.
+    spans = covers.length ? clipSpans(track) : spans.concat([span]);
     shape(made);
     placed += 1;
     position = span.end;
@@ -1057,6 +1066,14 @@ function placeInArrangement(trackIndex, from, files, seconds, shape, report) {
     }
   }
   return placed;
+}
+
+// A track's Arrangement clips as {id, start, end} (beats).
+function clipSpans(track) {
+  return clipIds(track).map(function (id) {
+    var clip = new LiveAPI("id " + id);
+    return { id: id, start: Number(clip.get("start_time")), end: Number(clip.get("end_time")) };
+  });
 }
 
 // The ids of a track's Arrangement clips (Track.arrangement_clips reads as `id 4 id 9 ...`).
@@ -1196,7 +1213,8 @@ function dropPending(why) {
 function request(kind, args, anchor, seconds, extra) {
   if (!state.connected) {
     state.notice = "";
-    fail(ACTIONS[kind] + ": service not running: start it with 'dd-bridge serve'");
+    fail(ACTIONS[kind] + (state.missedPongs < MISSED_PONGS_BEFORE_DOWN ? ": still connecting to dd-bridge: press " +
+      "again in a moment" : ": service not running: start it with 'dd-bridge serve'"));
     return;
   }
   var id = send("/dd/" + kind, args);
@@ -1417,7 +1435,7 @@ function hundredths(value) {
 
 // Only the entry points above answer messages; everything else is private to the script.
 [onDetailClipChanged, readClip, playedSpan, clipRegion, loopOptions, setTempo, repaintRange, lookFor, finishShaping,
-  missedOn, shapeClip, putSpan, sameValue, clipIds, newClip, sendChangedDials, queueSettings,
+  missedOn, shapeClip, putSpan, sameValue, clipIds, newClip, clipSpans, sendChangedDials, queueSettings,
   sendQueuedSettings, later, warpMap, fileSeconds, regionOptions, seconds, regionSeconds, rememberClip,
   sameRegion, refreshed, selectedFor, currentClip, anchorOf, selectedTrackAnchor, placeResults, resolveAnchor, parseClipPath, isAudioTrack,
   variationsTrack, placeInSession, freeSlots, placeInArrangement, firstGap,

@@ -312,6 +312,22 @@ test("Repaint in the Arrangement: the set's loop brace over an unwarped clip is 
   assert.match(probe.files(), /2 new clips in the Arrangement on Drums/);
 });
 
+// An unwarped clip transposed plays its file faster or slower (Live resamples it): at -12 semitones a beat of the
+// timeline holds half the file's seconds it would at 0.
+test("Repaint in the Arrangement maps the brace through a transposed unwarped clip's speed", () => {
+  // At -12 st the take plays 1.0-2.0 s of its file over beats 8-12 (2 s of timeline at 120 BPM); the brace over
+  // beats 10-12 is the second half: 1.5-2.0 s of the file.
+  const take = { file: "/x/take.wav", seconds: 3.1, start_marker: 1, end_marker: 2, start_time: 8, end_time: 12,
+    pitch_coarse: -12 };
+  const probe = start(session(null, { loop: { start: 10, length: 2 },
+    tracks: [{ name: "Drums", slots: [null], arrangement: [take] }] }));
+  probe.live.selectArrangement(0, 0);
+  probe.message("repaint", 1);
+  const sent = lastSent(probe, "/dd/repaint");
+  assert.ok(sent, probe.status());
+  assert.deepEqual(sent.slice(4, 6), ["start=1.5", "end=2"]);
+});
+
 // ... and from a warped Session clip's own loop brace with Loop on (beats, mapped to the file by its warp markers).
 test("Repaint in the Session: a warped clip's loop brace (Loop on) marks the part; the results are unwarped and play the clip's region", () => {
   // Beat b is b / 2 s of the file; the clip's markers at beats 2-6 play 1-3 s, its brace over beats 3-4 is 1.5-2 s.
@@ -358,6 +374,9 @@ test("Repaint is refused in one line when no part is marked or the whole clip is
       /Repaint: the loop brace is not over the clip: set the Arrangement's loop brace over the part of the clip/],
     [arrangement(Object.assign(beatClip(), { start_time: 0, end_time: 8 }), { start: 2, length: 1 }),
       /Repaint: in the Arrangement it works on unwarped clips/],
+    // The brace is always somewhere (bars 1-5 in a new set): with the Loop switch off it marks nothing.
+    [arrangement(take, { start: 9, length: 1, on: 0 }),
+      /Repaint: turn the Arrangement's Loop switch on and set the Arrangement's loop brace over the part/],
   ];
   for (const [set, message] of cases) {
     const probe = start(set);

@@ -156,7 +156,11 @@ test("a dead service shows as not running, and pending work as lost", () => {
   assert.match(probe.status(), /connecting/);
   probe.live.select(0, 1);
   probe.message("vary");
-  assert.match(probe.status(), /error: Vary: service not running: start it with 'dd-bridge serve'/, "at once");
+  assert.match(probe.status(), /error: Vary: still connecting to dd-bridge: press again in a moment/, "at once");
+  probe.clock.tick();
+  probe.clock.tick();
+  probe.message("vary");
+  assert.match(probe.status(), /error: Vary: service not running: start it with 'dd-bridge serve'/, "no answer yet");
   assert.equal(lastSent(probe, "/dd/vary"), undefined, "nothing sent to no one");
   connect(probe);
   probe.message("vary");
@@ -166,7 +170,7 @@ test("a dead service shows as not running, and pending work as lost", () => {
   probe.clock.tick();
   assert.match(probe.status(), /service not running: start it with 'dd-bridge serve'/);
   assert.match(probe.status(), /Vary: the service stopped before answering/);
-  assert.equal(probe.sent().filter((m) => m[0] === "/dd/hello").length, 4, "it keeps asking");
+  assert.equal(probe.sent().filter((m) => m[0] === "/dd/hello").length, 6, "it keeps asking");
   connect(probe);
   assert.match(probe.status(), /^connected to dd-bridge 0\.1\.0/);
   assert.deepEqual(probe.sent().slice(-4).map((m) => m[0] === "/dd/set" ? m[2] : m[0]),

@@ -42,7 +42,7 @@ function wavSeconds(file) {
   return rate && frames !== null ? frames / rate : null;
 }
 
-// set: {version: [12, 0, 5], tempo: 120, loop: {start, length} (the set's loop brace, beats; 0-16 when not given),
+// set: {version: [12, 0, 5], tempo: 120, loop: {start, length, on} (the set's loop brace, beats, and its Loop switch; 0-16, on, when not given),
 //       newClipsWarped: false (Live's Auto-Warp: clips it makes come in warped), tracks: [{name, audio: true, frozen: false,
 //        slots: [null | {file, seconds, warping, looping, start_marker, end_marker, loop_start, loop_end,
 //                        pitch_coarse, pitch_fine, gain, warp_mode,
@@ -59,7 +59,7 @@ class FakeLive {
   constructor(set) {
     this.version = set.version || [12, 1, 0];
     this.tempo = set.tempo || 120;
-    this.loop = Object.assign({ start: 0, length: 16 }, set.loop || {});
+    this.loop = Object.assign({ start: 0, length: 16, on: 1 }, set.loop || {});
     this.newClipsWarped = !!set.newClipsWarped;
     this.deferred = [];        // warping writes Live has not applied yet
     this.objects = new Map();
@@ -206,7 +206,7 @@ class FakeLive {
       for (let lane = 0; lane < track.takeLanes.length; lane++) {
         const take = track.takeLanes[lane].indexOf(object);
         if (take >= 0) {
-          return `live_set tracks ${t} take_lanes ${lane} clips ${take}`;
+          return `live_set tracks ${t} take_lanes ${lane} arrangement_clips ${take}`;
         }
       }
     }
@@ -229,7 +229,7 @@ class FakeLive {
     if (livePath === "live_set view selected_track") {
       return this.tracks[this.selectedTrack] || null;
     }
-    if ((match = /^live_set tracks (\d+) take_lanes (\d+) clips (\d+)$/.exec(livePath))) {
+    if ((match = /^live_set tracks (\d+) take_lanes (\d+) arrangement_clips (\d+)$/.exec(livePath))) {
       const lanes = this.tracks[Number(match[1])] ? this.tracks[Number(match[1])].takeLanes : [];
       return (lanes[Number(match[2])] || [])[Number(match[3])] || null;
     }
@@ -249,7 +249,7 @@ class FakeLive {
 
   get(object, name, livePath) {
     const values = {
-      live_set: () => ({ tempo: this.tempo, loop_start: this.loop.start, loop_length: this.loop.length }),
+      live_set: () => ({ tempo: this.tempo, loop: this.loop.on, loop_start: this.loop.start, loop_length: this.loop.length }),
       track: () => ({ name: object.name, has_audio_input: object.audio ? 1 : 0, has_midi_input: object.audio ? 0 : 1,
         is_foldable: 0, is_frozen: object.frozen ? 1 : 0,
         // A list property reads as its objects' ids: id 4 id 9 ...
@@ -335,12 +335,25 @@ class FakeLive {
         track.slots[scene] = this.makeNewClip({ file: args[0] }, false);
         return undefined;
       }
-      // Arrangement: a clip of the file's length at the song's tempo, replacing whatever it covers.
+      // Arrangement: a clip of the file's length at the song's tempo. Clips on a lane never overlap: what it covers
+      // is cut away, as Live does: a clip wholly under it goes, one it overlaps keeps the part outside it, one it
+      // lies inside is split in two.
       const start = Number(args[1]);
       const clip = this.makeNewClip({ file: args[0], start_time: start, end_time: start + seconds * this.tempo / 60 }, true);
       const covered = track.arrangement.filter((other) => other.start_time < clip.end_time && other.end_time > start);
       this.overwritten.push(...covered);
-      track.arrangement = track.arrangement.filter((other) => !covered.includes(other)).concat([clip]);
+      const kept = track.arrangement.filter((other) => !covered.includes(other));
+      for (const other of covered) {
+        if (other.start_time < start) {
+          kept.push(Object.assign(this.makeClip({ file: other.file, seconds: other.seconds }, true),
+            { start_time: other.start_time, end_time: start }));
+        }
+        if (other.end_time > clip.end_time) {
+          kept.push(Object.assign(this.makeClip({ file: other.file, seconds: other.seconds }, true),
+            { start_time: clip.end_time, end_time: other.end_time }));
+        }
+      }
+      track.arrangement = kept.concat([clip]);
       return undefined;
     }
     throw new Error(`no function ${name} on ${livePath}`);

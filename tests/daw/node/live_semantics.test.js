@@ -269,7 +269,31 @@ test("a new Arrangement clip Live makes longer than its gap is said, and the res
   assert.equal(probe.live.overwritten.length, 1, "the one Live covered, and no more");
   const short = probe.live.tracks[0].arrangement.find((clip) => clip.file === "/s/short.wav");
   assert.equal(short.start_time, 5, "after the track's last clip");
-  assert.match(probe.status(), /1 new clip in the Arrangement on Drums came out longer than its gap and covers the next clip \(Cmd-Z undoes it\)/);
+  assert.match(probe.status(), /1 new clip in the Arrangement on Drums came out longer than its gap and covers part of the next clip \(Undo, a step at a time, brings it back\)/);
+});
+
+test("when a long result cuts into the track's last clip, the rest go after what Live kept of it", () => {
+  // review s39 (2): Live keeps the part of a clip that a new one does not cover; the next results must not land
+  // on that part (each would cut it again) but after it.
+  const probe = start({ version: [12, 1, 0], tempo: 120, tracks: [{ name: "Drums", slots: [null], arrangement: [
+    { file: "/x/a.wav", seconds: 0.5, start_time: 0, end_time: 1 },
+    { file: "/x/b.wav", seconds: 4, start_time: 2, end_time: 10 },
+  ] }] });
+  probe.live.selectArrangement(0, 0);
+  probe.message("count", 4);
+  probe.message("vary", 1);
+  const vary = lastSent(probe, "/dd/vary");
+  probe.live.fileLengths.set("/s/long.wav", 1);
+  ["/s/v2.wav", "/s/v3.wav", "/s/v4.wav"].forEach((file) => probe.live.fileLengths.set(file, 0.5));
+  probe.reply("/dd/done", vary[1], "vary", "/s/long.wav", "/s/v2.wav", "/s/v3.wav", "/s/v4.wav");
+  probe.clock.settle();
+  const clips = probe.live.tracks[0].arrangement;
+  const rest = clips.filter((clip) => clip.file === "/x/b.wav");
+  assert.deepEqual(rest.map((clip) => [clip.start_time, clip.end_time]), [[3, 10]], "b keeps all but its first beat");
+  for (const file of ["/s/v2.wav", "/s/v3.wav", "/s/v4.wav"]) {
+    assert.ok(clips.find((clip) => clip.file === file).start_time >= 10, file + " goes after b");
+  }
+  assert.equal(probe.live.overwritten.length, 1, "b cut once");
 });
 
 // ---- Finding 7: take lanes ----
