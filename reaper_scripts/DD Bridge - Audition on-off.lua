@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Audition on-off
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   A toggle. Turns the service's audition on or off (/dd/set audition on|off): while on, Vary plays each

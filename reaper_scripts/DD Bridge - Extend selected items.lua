@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Extend selected items
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   Asks how much longer (seconds, or bars at the project's tempo: "2 bars"), then for each selected audio item
@@ -8,8 +8,8 @@
 --   that plays its whole file continues the file; one that plays a part of it (a hit chopped out of a longer
 --   recording) continues that part from its end, not the rest of the recording. Each result becomes a new take
 --   on the item, lined up with the original take, and the item grows to play on through the new material.
---   Reversed items are left as they are (an extension goes forwards), and so are items with stretch markers
---   (glue them first). REAPER stays responsive meanwhile and a small window shows the progress.
+--   Reversed items are left as they are (an extension goes forwards), and so are looping items (Loop source on:
+--   the new take would loop the extension with it) and items with stretch markers (glue them first). REAPER stays responsive meanwhile and a small window shows the progress.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -84,7 +84,8 @@ local function main()
   local settings = lib.settings()
   -- One request for each file and length: items that play the same file at the same tempo share the results.
   local requests, by_file, reversed = lib.group_requests(targets, function(target)
-    if target.region.reversed then
+    -- Reversed: an extension goes forwards. Looped: the new take would loop too, the extension inside every pass.
+    if target.region.reversed or reaper.GetMediaItemInfo_Value(target.item, "B_LOOPSRC") == 1 then
       return nil
     end
     local args = { target.file, math.floor(settings.count) }
@@ -102,7 +103,8 @@ local function main()
     return key, { address = "/dd/extend", label = lib.basename(target.file), args = args }
   end)
   if #requests == 0 then
-    lib.message("The selected items are reversed: an extension continues a file forwards.")
+    lib.message("The selected items are reversed or loop their source: an extension continues a sound forwards, "
+      .. "once (turn off Loop source in the item's properties to extend it).")
     return
   end
   local window = lib.progress_window("Extend")
@@ -112,7 +114,7 @@ local function main()
     lib.finish_takes(requests, results, by_file, { undo = "DD Bridge: extend " .. lib.items(#targets - reversed),
       failed = "Some items could not be extended", stretched = stretched,
       offset = function(target) return target.region.whole and target.region.start or 0 end,
-      after = grow, left_out = function() return lib.left_out(reversed + skipped, "reversed") end })
+      after = grow, left_out = function() return lib.left_out(reversed + skipped, "reversed or looping") end })
   end)
 end
 

@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Follow selection
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   A toggle. While on, what the selected item plays (its part of its audio file) is sent to the DD Bridge
@@ -18,7 +18,8 @@ local RE_LAUNCH_ENDS_IT, BUTTON_ON = 1, 4
 local settings = lib.settings()
 local last_key = nil
 local pending = nil   -- the /dd/select on its way, with its .key and .file
-local passed = {}     -- [key] = true: refused or stretched, said once and not sent again
+local passed = {}     -- [key] = true: refused by the service, said once and not sent again
+local stretched_said = nil  -- the take with stretch markers last said to be skipped
 local next_check = 0
 
 local function set_toggle(state)
@@ -66,18 +67,24 @@ local function follow()
       request[#request + 1] = option
     end
     local key = request and table.concat(request, "|")
-    if key and key ~= last_key and not passed[key] then
-      if lib.stretched(target.take) then
-        pass_over(key, target.region.file, "it has stretch markers (glue it: Item > Glue items)")
-      else
-        local failure
-        pending, failure = lib.start(settings, "/dd/select", request)
-        if not pending then
-          lib.message(failure)
-          return
-        end
-        pending.key, pending.file = key, target.region.file
+    -- Stretch markers belong to the take, not to the part of the file it plays: said once per take, and the part
+    -- stays free for an unstretched item (or this one, glued or with its markers gone).
+    if key and lib.stretched(target.take) then
+      if stretched_said ~= target.take then
+        stretched_said = target.take
+        reaper.ShowConsoleMsg(string.format("%s Follow selection: skipped %s: it has stretch markers (glue it: Item > "
+          .. "Glue items)\n", lib.TITLE, lib.basename(target.region.file)))
       end
+      key = nil
+    end
+    if key and key ~= last_key and not passed[key] then
+      local failure
+      pending, failure = lib.start(settings, "/dd/select", request)
+      if not pending then
+        lib.message(failure)
+        return
+      end
+      pending.key, pending.file = key, target.region.file
     end
     last_key = key or last_key
   end

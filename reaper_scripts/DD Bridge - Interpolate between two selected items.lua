@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Interpolate between two selected items
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   Sounds on the way from what one selected audio item plays to what the other plays, rendered by the DD

@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Keep last heard
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   Audition (the service's `audition` on): "Vary selected items" plays each variation instead of placing it.

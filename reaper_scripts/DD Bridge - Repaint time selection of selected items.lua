@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Repaint time selection of selected items
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   For each selected audio item, the part of the time selection that lies over it is rendered anew by Dance

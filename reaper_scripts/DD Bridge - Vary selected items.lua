@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Vary selected items
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   For each selected audio item, Dance Diffusion variations of what the item plays (its part of the source

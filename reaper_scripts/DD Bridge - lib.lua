@@ -1,5 +1,5 @@
 -- @description DD Bridge
--- @version 1.8
+-- @version 1.9
 -- @author DD Bridge
 -- @about
 --   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)

@@ -62,7 +62,7 @@ def sample(drum_samples) -> Path:
 
 
 @pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two",
-                                  "take_regions", "repaint_needs_time_selection", "extend_bad_length",
+                                  "take_regions", "repaint_needs_time_selection", "extend_bad_length", "extend_looped",
                                   "loop_phase", "lead_in", "takes_inherit_level", "follow_refused",
                                   "repaint_loop_key", "interpolate_plays_like_first", "settings_quoted"])
 def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):

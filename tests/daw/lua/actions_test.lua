@@ -750,6 +750,18 @@ function scenarios.extend_a_chop()
   near(item.length, seconds / 2, "the item plays on to the new file's end")
 end
 
+-- A looping item is left out of Extend: its new take would loop too, with the extension inside every pass. With
+-- only such items selected, one line says why and nothing is sent.
+function scenarios.extend_looped()
+  local state, source = project()
+  state.inputs = "1"
+  mock.add_item(mock.add_track("Drums"), { file = source, length = 4, loopsrc = true })
+  mock.run_action(script("Extend selected items"))
+  equal(#state.messages, 1, "messages")
+  check(state.messages[1]:find("loop their source.*turn off Loop source"), "unclear message: %s", state.messages[1])
+  equal(#state.exec, 0, "processes started")
+end
+
 function scenarios.extend_bad_length()
   local state, source = project()
   state.inputs = "long"
@@ -1261,18 +1273,21 @@ function scenarios.follow_refused()
       elseif stage == 4 and now - since > 1 then
         select(stretched)
         stage, since = 5, now
-      elseif stage == 5 and now - since > 1 then
-        select(gone)
+      elseif stage == 5 and now - since > 1 then  -- its markers taken off: the same part is followed now
+        stretched.takes[1].stretch_markers = {}
         stage = 6
+      elseif stage == 6 and answered(3) then
+        select(gone)
+        stage = 7
       end
     end,
   })
-  equal(stage, 6, "Follow selection stopped before the service was gone")
+  equal(stage, 7, "Follow selection stopped before the service was gone")
   local selected = {}
   for _, args in ipairs(requests_for(state, "/dd/select")) do
     selected[#selected + 1] = args[1]:match("[^/]+$")
   end
-  equal(table.concat(selected, ", "), "refused clip.wav, snare.wav, gone.wav", "what was sent")
+  equal(table.concat(selected, ", "), "refused clip.wav, snare.wav, stretched.wav, gone.wav", "what was sent")
   equal(#state.console, 2, "console lines")
   equal(state.console[1], "DD Bridge Follow selection: skipped refused clip.wav: cannot read the clip\n", "console")
   check(state.console[2]:find("^DD Bridge Follow selection: skipped stretched%.wav: [^\n]*stretch markers"),
