@@ -250,22 +250,28 @@ test("placing in a busy Arrangement track reads each clip's span once, not per f
   assert.match(probe.files(), /16 new clips in the Arrangement on Drums/);
 });
 
+// Vary of the first of `clips` on an Arrangement track (120 BPM), answered with `results` ({file: seconds} as Live
+// makes them), placed.
+function varyInArrangement(clips, results) {
+  const probe = start({ version: [12, 1, 0], tempo: 120, tracks: [{ name: "Drums", slots: [null], arrangement: clips }] });
+  probe.live.selectArrangement(0, 0);
+  probe.message("count", Object.keys(results).length);
+  probe.message("vary", 1);
+  const vary = lastSent(probe, "/dd/vary");
+  Object.keys(results).forEach((file) => probe.live.fileLengths.set(file, results[file]));
+  probe.reply("/dd/done", vary[1], "vary", ...Object.keys(results));
+  probe.clock.settle();
+  return probe;
+}
+
 test("a new Arrangement clip Live makes longer than its gap is said, and the rest go after the track's last clip", () => {
   // Clips at beats 0-1, 2-3, 4-5; the source is the first. Results are estimated at 0.5 s (1 beat), but Live makes
   // the first 1 s (2 beats): it covers the clip at 2.
-  const probe = start({ version: [12, 1, 0], tempo: 120, tracks: [{ name: "Drums", slots: [null], arrangement: [
+  const probe = varyInArrangement([
     { file: "/x/a.wav", seconds: 0.5, start_time: 0, end_time: 1 },
     { file: "/x/b.wav", seconds: 0.5, start_time: 2, end_time: 3 },
     { file: "/x/c.wav", seconds: 0.5, start_time: 4, end_time: 5 },
-  ] }] });
-  probe.live.selectArrangement(0, 0);
-  probe.message("count", 2);
-  probe.message("vary", 1);
-  const vary = lastSent(probe, "/dd/vary");
-  probe.live.fileLengths.set("/s/long.wav", 1);
-  probe.live.fileLengths.set("/s/short.wav", 0.5);
-  probe.reply("/dd/done", vary[1], "vary", "/s/long.wav", "/s/short.wav");
-  probe.clock.settle();
+  ], { "/s/long.wav": 1, "/s/short.wav": 0.5 });
   assert.equal(probe.live.overwritten.length, 1, "the one Live covered, and no more");
   const short = probe.live.tracks[0].arrangement.find((clip) => clip.file === "/s/short.wav");
   assert.equal(short.start_time, 5, "after the track's last clip");
@@ -275,18 +281,10 @@ test("a new Arrangement clip Live makes longer than its gap is said, and the res
 test("when a long result cuts into the track's last clip, the rest go after what Live kept of it", () => {
   // review s39 (2): Live keeps the part of a clip that a new one does not cover; the next results must not land
   // on that part (each would cut it again) but after it.
-  const probe = start({ version: [12, 1, 0], tempo: 120, tracks: [{ name: "Drums", slots: [null], arrangement: [
+  const probe = varyInArrangement([
     { file: "/x/a.wav", seconds: 0.5, start_time: 0, end_time: 1 },
     { file: "/x/b.wav", seconds: 4, start_time: 2, end_time: 10 },
-  ] }] });
-  probe.live.selectArrangement(0, 0);
-  probe.message("count", 4);
-  probe.message("vary", 1);
-  const vary = lastSent(probe, "/dd/vary");
-  probe.live.fileLengths.set("/s/long.wav", 1);
-  ["/s/v2.wav", "/s/v3.wav", "/s/v4.wav"].forEach((file) => probe.live.fileLengths.set(file, 0.5));
-  probe.reply("/dd/done", vary[1], "vary", "/s/long.wav", "/s/v2.wav", "/s/v3.wav", "/s/v4.wav");
-  probe.clock.settle();
+  ], { "/s/long.wav": 1, "/s/v2.wav": 0.5, "/s/v3.wav": 0.5, "/s/v4.wav": 0.5 });
   const clips = probe.live.tracks[0].arrangement;
   const rest = clips.filter((clip) => clip.file === "/x/b.wav");
   assert.deepEqual(rest.map((clip) => [clip.start_time, clip.end_time]), [[3, 10]], "b keeps all but its first beat");
