@@ -43,6 +43,9 @@ def build_parser(modules: list[str] = COMMAND_MODULES) -> argparse.ArgumentParse
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in modules:
         importlib.import_module(name).register(subparsers)
+    for command in subparsers.choices.values():  # also after the command: where a producer adds them to a line
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
 assert set(SUBTYPES) == set(OUTPUT_FORMATS)
 RESAMPLE_QUALITY = "VHQ"
+PCM_PEAK = 10 ** (-0.1 / 20)  # -0.1 dBFS: where audio over full scale is turned down to (finish, encode_wav)
 LOSSY_FORMATS = {"MP3", "OGG"}  # their header frame counts are estimates: allow 1 % slack
 # libsndfile logs a chunk whose declared size runs past the end of the file as "data : 288000 (should be 143978)".
 _SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
@@ -254,14 +255,22 @@ def next_free_path(folder: str | os.PathLike, stem: str) -> Path:
 
 
 def encode_wav(clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> bytes:
-    """The WAV file's bytes: clamped to [-1, 1], metadata as JSON in its comment. Made in memory, so a full disk
-    is reported by the write itself ("No space left on device"), not as libsndfile's "System error"."""
+    """The WAV file's bytes, metadata as JSON in its comment. Made in memory, so a full disk is reported by the
+    write itself ("No space left on device"), not as libsndfile's "System error".
+
+    Never clamped: float keeps what is over full scale (a repaint or extension of a hot float bounce keeps its
+    source to the bit); PCM cannot hold it, so audio peaking over full scale is turned down as a whole to
+    PCM_PEAK, and a line says so (clipping would put distortion into the producer's own sound)."""
     if fmt not in SUBTYPES:
         raise AudioError(f"unknown output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
     samples = clip.samples
     if not np.isfinite(samples).all():
         raise AudioError("refusing to write audio with NaN or infinite samples (the render went wrong)")
-    samples = np.clip(samples, -1.0, 1.0)
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if fmt != "float" and peak > 1.0:
+        log.warning("the audio peaks at %+.1f dBFS, over what %s holds: turned down as a whole by %.1f dB "
+                    "(--format float keeps it as it is)", 20 * np.log10(peak), fmt, 20 * np.log10(peak / PCM_PEAK))
+        samples = samples * np.float32(PCM_PEAK / peak)
     buffer = io.BytesIO()
     try:
         with soundfile.SoundFile(buffer, "w", clip.sample_rate, clip.channels, SUBTYPES[fmt], format="WAV") as file:

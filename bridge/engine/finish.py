@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from bridge.engine.audio import PCM_PEAK
 from bridge.engine.declick import declicked
 
 RUMBLE_HZ = 20.0  # at and above: untouched
 RUMBLE_EDGE_HZ = 10.0  # at and below: all of it is the low band
-FULL_SCALE = 10 ** (-0.1 / 20)  # -0.1 dBFS: a peak never reaches the clamp at 1.0
+FULL_SCALE = PCM_PEAK  # -0.1 dBFS: a render over full scale is turned down as a whole to it, never clipped
 # A new one-shot's peak: where sample packs (and `make-drums`) put theirs. The model's own came out anywhere from
 # -47 to -3 dBFS (median -10), so each file needed its own gain before it sat beside a kit's hits.
 NEW_SOUND_PEAK_DB = -1.0

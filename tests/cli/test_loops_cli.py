@@ -52,6 +52,29 @@ def test_repaint_writes_new_material_only_in_the_range_and_is_recreated(tmp_path
     assert np.array_equal(read_audio(recreated(paths[1], tmp_path)).samples, read_audio(paths[1]).samples)
 
 
+def test_a_hot_float_source_is_never_clipped(tmp_path, tiny_model_path, loop_file):
+    """A float bounce peaking over 0 dBFS (common from a DAW): repaint with --format float keeps the rest of it to
+    the bit, over full scale included; in 24-bit, which cannot hold that, the whole file is turned down, never
+    clipped (the kept part is the source times one gain), and a line says so."""
+    source = read_audio(loop_file)
+    hot = tmp_path / "hot.wav"
+    soundfile.write(hot, source.samples * 4.0, 44100, subtype="FLOAT")  # peaks near +6 dBFS
+    first, stop = 22050, 55125
+    kept = np.r_[0:first, stop:source.frames]
+    result = dd_bridge("repaint", hot, "--start", 0.5, "--end", 1.25, "--format", "float", "--model",
+                       tiny_model_path, "--out", tmp_path / "float", *FAST)
+    (path,) = written(result, 1)
+    out = soundfile.read(path, dtype="float32")[0]
+    assert np.abs(out).max() > 1.5 and np.array_equal(out[kept], (source.samples * np.float32(4.0))[kept])
+    result = dd_bridge("repaint", hot, "--start", 0.5, "--end", 1.25, "--model", tiny_model_path,
+                       "--out", tmp_path / "pcm", *FAST)
+    (path,) = written(result, 1)
+    out = read_audio(path).samples
+    gain = np.abs(out[kept]).max() / np.abs(4.0 * source.samples[kept]).max()
+    assert 0.2 < gain < 1 and np.abs(out).max() < 1.0 and "turned down as a whole" in result.stderr
+    assert np.allclose(out[kept], gain * 4.0 * source.samples[kept], atol=1e-5)  # the same gain: no clipped peaks
+
+
 def test_resampling_is_an_option_of_repaint_and_loops_and_recreated(tmp_path, tiny_model_path, loop_file):
     source = read_audio(loop_file)
     result = dd_bridge("repaint", loop_file, "--start", 0.5, "--end", 1.0, "--resample", 2, "--seed", 3,

@@ -172,6 +172,18 @@ def test_bad_options_are_one_line(tmp_path, tiny_model_path, drum_samples, args,
     assert words in result.stderr
 
 
+def test_debug_and_quiet_also_after_the_command(tmp_path, tiny_model_path):
+    """A one-line error ends "(run with --debug ...)": added at the end of the same line, it works there too."""
+    missing = tmp_path / "missing.wav"
+    plain = dd_bridge("vary", missing, "--model", tiny_model_path)
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr and "no such file" in plain.stderr
+    for flags in (["--debug"], ["--model", tiny_model_path, "--debug"]):
+        late = dd_bridge("vary", missing, *flags)
+        assert late.returncode == 1 and "Traceback" in late.stderr, late.stderr
+    quiet = dd_bridge("models", "--quiet")
+    assert quiet.returncode == 0 and "dd-drums-small" in quiet.stdout
+
+
 def test_interpolate_needs_two_outputs(tmp_path, tiny_model_path, drum_samples):
     result = dd_bridge("--quiet", "interpolate", drum_samples["wav"], drum_samples["flac"], "--model",
                        tiny_model_path, "--count", 1, "--out", tmp_path)

@@ -12,7 +12,7 @@ import torch
 
 from bridge import files
 from bridge.engine import audio
-from bridge.engine.audio import Clip, from_model, next_free_path, read_audio, read_metadata, to_model, write_audio, \
+from bridge.engine.audio import PCM_PEAK, Clip, from_model, next_free_path, read_audio, read_metadata, to_model, write_audio, \
     write_numbered
 from bridge.engine.regions import Region
 from bridge.errors import AudioError
@@ -160,12 +160,17 @@ def test_default_format_is_pcm24(tmp_path):
     assert soundfile.info(str(path)).subtype == "PCM_24"
 
 
-@pytest.mark.parametrize("fmt", ["pcm16", "pcm24", "float"])
-def test_write_clamps_without_wrapping(tmp_path, fmt):
+@pytest.mark.parametrize("fmt", ["pcm16", "pcm24"])
+def test_pcm_over_full_scale_is_turned_down_as_a_whole_never_clipped_nor_wrapped(tmp_path, fmt):
     samples = np.array([[1.5, -3.0], [1.0, -1.0], [0.5, -0.5]], np.float32)
     back = read_audio(write_audio(tmp_path / "loud.wav", Clip(samples, 48000), fmt)).samples
-    assert back.min() >= -1.0 and back.max() <= 1.0
-    np.testing.assert_allclose(back, np.clip(samples, -1, 1), atol=1 / 2 ** 15)
+    np.testing.assert_allclose(back, samples * (PCM_PEAK / 3.0), atol=1 / 2 ** 15)
+
+
+def test_float_keeps_what_is_over_full_scale(tmp_path):
+    samples = np.array([[1.5, -3.0], [1.0, -1.0], [0.5, -0.5]], np.float32)
+    back = read_audio(write_audio(tmp_path / "loud.wav", Clip(samples, 48000), "float")).samples
+    assert np.array_equal(back, samples)
 
 
 def test_never_overwrites(tmp_path):
