@@ -64,6 +64,8 @@ class SampleFolder:
         real = Path(os.path.realpath(path))
         if not any(_inside(real, allowed) for allowed in self.allowed):
             raise self._outside(folder)
+        if real.exists() and not real.is_dir():  # said now (at the start, or at /dd/set), not at every request
+            raise ConfigError(f"folder {folder} is a file, not a folder")
         if self.default is not None and _inside(real, self.staging):
             raise ConfigError(f"folder {folder} is inside the service's staging folder {self.staging}, which is "
                               "emptied when the service stops; choose another folder")

@@ -7,9 +7,11 @@ import os
 import shlex
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 from bridge import __version__
@@ -17,6 +19,8 @@ from bridge.cli import main as cli_main
 from bridge.engine.audio import read_audio, read_metadata
 from bridge.engine.checkpoints import save_model
 from bridge.daemon.renderer import Renderer
+from bridge.daemon.service import Service
+from bridge.errors import ConfigError
 from tests.support.service import Listener, micro_model, running_service, service_config
 
 
@@ -342,6 +346,19 @@ def test_a_clip_that_fails_while_prefetching_is_reported_once(tmp_path, renderer
             assert svc.ask("/dd/vary").address == "/dd/error"  # asking again says why again
     finally:
         listener.close()
+
+
+def test_a_file_given_as_the_sample_folder_is_said_at_the_start_and_at_set(tmp_path, renderer):
+    """Not "ready", then every request failing: a file where a folder should be is one line when it is given."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    with pytest.raises(ConfigError, match="afile is a file, not a folder"):
+        Service(replace(service_config(tmp_path), folder=afile), renderer)
+    with running_service(service_config(tmp_path), renderer) as svc:
+        reply = svc.ask("/dd/set", "folder", str(afile))
+        assert reply.address == "/dd/error" and "is a file, not a folder" in reply.args[1]
+        assert svc.ask("/dd/vary", str(afile), f"folder={afile}").address == "/dd/error"
+    assert afile.read_text() == "not a folder"
 
 
 def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path, renderer, drum):
