@@ -178,7 +178,8 @@ def test_the_doc_the_dataclass_and_the_parser_have_every_key_of_the_table(platfo
 def test_every_flag_of_serve_is_a_key_of_the_table_and_sets_it_alone(platformdirs_isolated):
     parser = build_parser()
     serve = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["serve"]
-    offered = {option for action in serve._actions for option in action.option_strings} - {"-h", "--help", "--config"}
+    offered = {option for action in serve._actions for option in action.option_strings} - {
+        "-h", "--help", "--config", "--debug", "--quiet"}  # the last two: every command's, after it as before it
     assert offered == {key.flag for key in FLAGS} == set(FLAG_EXAMPLES)
     for key in FLAGS:
         text, held = FLAG_EXAMPLES[key.flag]
