@@ -108,3 +108,4 @@ MAX_QUEUE = 10000  # limits.queue: requests waiting
 MAX_PENDING = 100000  # limits.pending: outputs waiting over all requests
 MAX_PREFETCH_CLIPS = 64  # limits.prefetch_clips
 MAX_PREFETCH_MEMORY_MB = 2**20  # limits.prefetch_memory_mb
+RUN_ID_HEX = 8  # /dd/hello's <run>: hex digits drawn at each start of the service (a client sees a restart by it)

@@ -47,7 +47,12 @@ MAX_NUMBER = 10**6 - 1  # numbers beyond this in a folder are someone else's nam
 TEMPORARY_PREFIX = ".dd-bridge-"
 TEMPORARY_MARK = ".partial"  # a temporary is ".dd-bridge-<random>.partial<suffix of the final name>"
 YAML_BYTES = 1 << 20  # model cards, the config and run settings are a few kB
-_CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_BINARY (Windows only): without it the C runtime opens in text mode, turning a WAV's LF bytes into CRLF.
+_BINARY = getattr(os, "O_BINARY", 0)
+_CREATE = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | _BINARY
+# os.link follows a link at its source unless told not to (where the system can be told: not Windows, whose
+# hard links never follow one)
+_NO_FOLLOW_LINK = {"follow_symlinks": False} if os.link in os.supports_follow_symlinks else {}
 _NOT_FOLLOWED = (errno.ELOOP, errno.ENOTDIR, errno.EMLINK)  # what opening a link with O_NOFOLLOW answers
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 # Working relative to an open folder needs dir_fd (Linux, macOS, the BSDs). Without it (Windows) names are joined to
@@ -230,11 +235,15 @@ class Folder:
         return name
 
     def link(self, source: str | os.PathLike, name: str, source_folder: "Folder | None" = None) -> None:
-        """Name the file ``source`` also ``name``; FileExistsError if the name is taken, whoever took it and when."""
+        """Name the file ``source`` also ``name``; FileExistsError if the name is taken, whoever took it and when.
+        ``source`` must be a regular file itself: a link planted under its name is refused, never followed (what
+        it leads to, any file of the user's, would get the new name)."""
         source_folder = source_folder or self
         source, source_fd, target = source_folder._at(source), source_folder.fd, self._at(name)
+        if not stat.S_ISREG(os.stat(source, dir_fd=source_fd, follow_symlinks=False).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(source))
         try:
-            os.link(source, target, src_dir_fd=source_fd, dst_dir_fd=self.fd)
+            os.link(source, target, src_dir_fd=source_fd, dst_dir_fd=self.fd, **_NO_FOLLOW_LINK)
         except FileExistsError:
             raise
         except OSError as error:
@@ -403,7 +412,7 @@ def open_regular(path: str | os.PathLike, limit: int) -> BinaryIO:
     (a FIFO, a device such as /dev/zero, a folder) or a file over ``limit`` bytes. A FIFO is opened without
     blocking, then refused."""
     path = Path(path)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | _BINARY)
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):

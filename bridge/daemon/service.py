@@ -55,7 +55,7 @@ class Service:
         self.stats = Stats()
         # Told in every /dd/hello answer: a DAW whose requests were in flight when the service restarted learns that
         # this one never heard them, and says so, instead of waiting for ever.
-        self.run_id = secrets.token_hex(4)
+        self.run_id = secrets.token_hex(constants.RUN_ID_HEX // 2)
         self.state = State(config, renderer, self.folders.default, self.stats)
         self.state.guides = steering.guidance(config.render.guide, config.render.recipe, renderer.info.sample_rate,
                                               relative=True)  # a bad one stops the start with one line

@@ -164,9 +164,11 @@ class SampleFolder:
         """Give a staged file the next free name, as ``write`` would; OSError where a link cannot be made
         (another file system): the caller then writes the result out instead."""
         target, stem = self._target(folder, operation, sources, model, regions, label)
-        with target:
-            path = target.link_numbered(staged, stem, ".wav")  # fails rather than replace, even in a race
-        discard(staged)
+        # The staged file by its bare name in the staging folder opened now, link-free (a variation waits minutes
+        # for its key press: the staging folder may have been swapped meanwhile), and never through a link.
+        with target, self._staging_folder() as staging:
+            path = target.link_numbered(staged.name, stem, ".wav", staging)  # fails rather than replace
+            staging.remove(staged.name)
         return path
 
     def clear_staging(self) -> None:

@@ -52,8 +52,8 @@ LOSSY_FORMATS = {"MP3", "OGG"}  # their header frame counts are estimates: allow
 _SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _PLACEHOLDER_SIZES = {0xFFFFFFFF, 0x7FFFFFFF}  # streaming writers leave these until they know the size
 MAX_AUDIO_FILE_BYTES = 4 << 30  # the WAV format's own limit; a longer clip could not be rendered anyway
-# Decodes up to this size are not weighed against the memory free: any machine this runs on holds them, and weighing
-# imports bridge.engine.memory, which loads torch (playback reads files without it). 5 minutes of 48 kHz stereo.
+# Decodes up to this size are not weighed against the memory free: any machine this runs on holds them. About 3
+# minutes of 48 kHz stereo as float32 (bridge.engine.memory weighs the rest without loading torch).
 UNCHECKED_DECODE_BYTES = 64 << 20
 _TOLERATED_MISSING_BYTES = 64  # a miscounted pad byte or frame is not a truncation worth refusing
 
@@ -180,7 +180,7 @@ def _check_memory(path: Path, wanted: AudioHeader) -> None:
     maybe the DAW with it), with the margin the engine plans with (bridge.engine.memory)."""
     if wanted.nbytes <= UNCHECKED_DECODE_BYTES:
         return
-    from bridge.engine import memory  # here: it loads torch, which small decodes (playback's) never need
+    from bridge.engine import memory  # here: the engine's package, which small decodes (playback's) never need
 
     free = memory.host_free_bytes()
     if wanted.nbytes > memory.USABLE_FRACTION * free:

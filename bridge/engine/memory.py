@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+try:
+    import resource  # POSIX only: Windows has no rlimits to weigh
+except ImportError:
+    resource = None
+
+if TYPE_CHECKING:
+    import torch
 
 FLOAT_BYTES = 4
 FIXED_CHANNELS = 256  # level-one inputs (audio + 16 timestep features), the sampler's history, the noise
@@ -36,9 +42,11 @@ def bytes_per_sample(channels: tuple[int, ...]) -> float:
     return FLOAT_BYTES * (FIXED_CHANNELS + ACTIVATION_FACTOR * weighted)
 
 
-def free_bytes(device: torch.device) -> int:
+def free_bytes(device: "torch.device") -> int:
     """Memory this process may still take on device: a GPU's free memory, or for the CPU the smallest of the
     machine's available memory, the cgroup's headroom and the setrlimit headroom."""
+    if device.type in ("cuda", "mps"):
+        import torch  # here: reading the host's memory (a long file's decode, playback's) must not load torch
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
@@ -85,6 +93,8 @@ def _cgroup_headroom() -> int | None:
 
 def _rlimit_headroom() -> int | None:
     """What setrlimit still allows: the address-space and data limits less what this process already has."""
+    if resource is None:
+        return None
     status = _read("/proc/self/status") or ""
     headroom = []
     for limit_kind, field in ((resource.RLIMIT_AS, "VmSize"), (getattr(resource, "RLIMIT_DATA", None), "VmData")):

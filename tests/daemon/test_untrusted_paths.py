@@ -218,3 +218,32 @@ def test_a_render_of_a_file_too_long_for_the_memory_is_refused_by_its_header(tmp
         assert "is longer than micro can render" in reply.args[-1] and "\n" not in reply.args[-1]
         assert svc.ask("/dd/ping").address == "/dd/pong"
     assert peak.bytes < DECODED / 4, f"{peak.bytes / 2**20:.0f} MB held to refuse it"
+
+
+# -- review 3, finding 1: a staged variation is published by its name in the staging folder, never through a link ---
+def test_a_link_planted_for_a_staged_variation_never_publishes_what_it_leads_to(tmp_path):
+    """A variation waits in the staging folder for its key press, minutes maybe. Whoever can write in the sample
+    folder could swap the staging folder and leave a link under the staged name: the user's own file (a key, a
+    private recording) must not appear in the sample folder as "kick var 001.wav"."""
+    import numpy as np
+
+    from bridge.daemon.writer import STAGING, SampleFolder
+    from bridge.engine.audio import Clip
+
+    samples, secret = tmp_path / "samples", tmp_path / "secret"
+    secret.write_bytes(b"PRIVATE KEY")
+    folders = SampleFolder(samples, (tmp_path,))
+    clip = Clip(np.zeros((4800, 2), np.float32), 48000)
+    staged = folders.stage(clip, "pcm24", {})
+    (samples / STAGING).rename(samples / ".moved")
+    (samples / STAGING).mkdir()
+    (samples / STAGING / staged.name).symlink_to(secret)
+    with pytest.raises(OSError):
+        folders.publish(staged, samples, operation="vary", sources=("kick.wav",))
+    published = [path for path in samples.rglob("*.wav") if STAGING not in path.parts and ".moved" not in path.parts]
+    assert published == [] and all(path.lstat().st_ino != secret.stat().st_ino for path in samples.rglob("*"))
+    # An honest staged file is still published by a hard link, and leaves the staging folder.
+    (samples / STAGING / staged.name).unlink()
+    staged = folders.stage(clip, "pcm24", {})
+    path = folders.publish(staged, samples, operation="vary", sources=("kick.wav",))
+    assert path.name == "kick var 001.wav" and path.stat().st_nlink == 1 and not staged.exists()

@@ -156,7 +156,7 @@ def test_a_decode_larger_than_the_memory_free_is_refused_in_one_line(tmp_path):
     file, before decoding, not a MemoryError halfway (or, without a limit, the OOM killer)."""
     path = long_wav(tmp_path / "field recording.wav", 50_000_000)
     code = ("import re, resource\n"
-            "import bridge.engine.memory  # torch, loaded before the limit\n"
+            "import bridge.engine.memory  # loaded before the limit\n"
             "from bridge.engine.audio import read_audio\n"
             "from bridge.errors import AudioError\n"
             "size = int(re.search(r'^VmSize:\\s+(\\d+) kB', open('/proc/self/status').read(), re.M).group(1)) << 10\n"
@@ -171,6 +171,21 @@ def test_a_decode_larger_than_the_memory_free_is_refused_in_one_line(tmp_path):
     line = result.stdout.strip()
     assert "\n" not in line and line.startswith(f"{path}: 6250.0 s of 1 channel(s) at 8000 Hz decode to 0.2 GiB")
     assert "more than the memory free now" in line
+
+
+def test_weighing_a_long_decode_loads_no_torch(tmp_path):
+    """`dd-bridge play song.wav` and audition read whole songs: weighing their decode against the memory free must
+    not load torch (a second of start-up, and a crash on Windows, which has no `resource`)."""
+    path = long_wav(tmp_path / "song.wav", 70_000_000)  # 8-bit: 280 MB as float32, over UNCHECKED_DECODE_BYTES
+    code = ("import sys\n"
+            "from bridge.engine import audio\n"
+            f"_, header = audio.read_header({str(path)!r})\n"
+            "assert header.nbytes > audio.UNCHECKED_DECODE_BYTES\n"
+            f"audio._check_memory({str(path)!r}, header)  # weighed, and it fits\n"
+            "print('torch' in sys.modules)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
 
 
 def _in_a_thread(call, seconds: float = 10.0):

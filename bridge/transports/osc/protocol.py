@@ -255,15 +255,16 @@ def is_reply(address: str, args: list) -> bool:
     """Whether a message (its arguments without request id and token) is one of the service's replies. The service
     never answers one: a reply sent back to it (a reply port that is its own, two services answering each other)
     would otherwise be answered by an error, that error by another, forever. /dd/status, /dd/hello and /dd/recipes
-    are requests as well, told apart by what only the reply carries: status's JSON, hello's version and run, a
-    list of recipes (the request takes no arguments)."""
+    are requests as well: the first two told apart by what only the reply carries (status's JSON, hello's version
+    and run); a recipes reply sent back is answered by one usage error, and errors are never answered."""
     if address in REPLY_ONLY:
         return True
     if address == "/dd/status":
         return len(args) == 1 and isinstance(args[0], str) and args[0].startswith("{")
-    if address == "/dd/hello":
-        return len(args) == 2 and isinstance(args[0], str)
-    return address == "/dd/recipes" and bool(args)
+    if address == "/dd/hello":  # <version> <run>: the run is constants.RUN_ID_HEX hex digits (a request's port is a number)
+        return len(args) == 2 and all(isinstance(arg, str) for arg in args) and \
+            re.fullmatch(f"[0-9a-f]{{{constants.RUN_ID_HEX}}}", args[1]) is not None
+    return False  # /dd/recipes' names come back as a request that takes none: one error, which is never answered
 
 
 def fitting(address: str, args: list, size: int) -> tuple[str, list]:

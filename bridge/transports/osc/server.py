@@ -12,6 +12,7 @@ never talks to itself: nothing is sent to its own address, nothing from it is an
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import logging
@@ -38,6 +39,22 @@ OWNER_SECONDS = 1.0  # how long who owns a sender's socket is remembered (a floo
 REFUSED = "refused: token required"  # short: it must fit in REPLY_FACTOR x the smallest request
 
 Address = tuple[str, int]
+
+
+def machine_addresses() -> set[str]:
+    """The IPv4 addresses of this machine that a name lookup and the outbound route tell (no packet is sent)."""
+    found = set()
+    try:
+        found |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    except OSError:
+        pass
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # a documentation address: connect only picks the route
+            found.add(probe.getsockname()[0])
+    except OSError:
+        pass
+    return found
 
 
 def is_loopback(host: str) -> bool:
@@ -112,6 +129,9 @@ class OscServer:
             raise BridgeError(f"cannot listen for OSC on {host}:{port}: {files.reason(error)}") from None
         self.socket.settimeout(0.2)
         self.host, self.port = self.socket.getsockname()[:2]
+        # This machine's own addresses: on every interface (0.0.0.0) its port is "its own" only on them, never on
+        # another machine (a controller sending from its own port 9000 is a client, not the service).
+        self.own_hosts = {self.host} | (machine_addresses() if self.host in ("0.0.0.0", "") else set())
         # The configured reply port is kept apart from /dd/hello's: no number of hellos can push it out.
         self.default_reply: Address | None = ("127.0.0.1", reply_port) if reply_port else None
         self._reply_ports: dict[str, list[int]] = {}
@@ -126,10 +146,10 @@ class OscServer:
         self.withheld = 0  # replies not sent to untrusted senders because they were larger than allowed
 
     def is_own(self, address: Address) -> bool:
-        """Whether ``address`` is this server's socket (its port on loopback, its own host, or any host when it
-        listens on every interface): what is sent there comes back as a request."""
+        """Whether ``address`` is this server's socket (its port on loopback or on one of this machine's
+        addresses it listens on): what is sent there comes back as a request."""
         host, port = address
-        return port == self.port and (is_loopback(host) or host == self.host or self.host in ("0.0.0.0", ""))
+        return port == self.port and (is_loopback(host) or host in self.own_hosts)
 
     # -- replies ---------------------------------------------------------------------------------------------
     def register(self, host: str, port: int) -> None:
@@ -178,7 +198,17 @@ class OscServer:
             try:
                 self.socket.sendto(datagram, destination)
             except OSError as error:
-                log.debug("reply to %s:%s failed: %s", *destination, error)
+                if error.errno != errno.EMSGSIZE:
+                    log.debug("reply to %s:%s failed: %s", *destination, error)
+                    continue
+                # Under MAX_DATAGRAM and still too large for this system (macOS: 9,216 bytes by default): the
+                # shortened reply, so the client still hears how its request ended.
+                log.warning("reply %s is %d bytes, more than this system sends; sent shortened", address,
+                            len(datagram))
+                try:
+                    self.socket.sendto(build_message(*protocol.fitting(address, args, len(datagram))), destination)
+                except OSError as again:
+                    log.warning("reply %s to %s:%s not sent: %s", address, *destination, again)
 
     # -- receiving -------------------------------------------------------------------------------------------
     def start(self) -> "OscServer":

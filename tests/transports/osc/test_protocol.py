@@ -171,8 +171,8 @@ def test_replies_are_told_from_requests():
         assert is_reply(address, []) and is_reply(address, ["x", 1])
     assert is_reply("/dd/status", ['{"model": "x"}']) and not is_reply("/dd/status", [])
     assert is_reply("/dd/hello", ["0.1.0", "ab12cd34"]) and not is_reply("/dd/hello", [9001])
-    assert not is_reply("/dd/hello", [])
-    assert is_reply("/dd/recipes", ["dark-kick"]) and not is_reply("/dd/recipes", [])
+    assert not is_reply("/dd/hello", []) and not is_reply("/dd/hello", ["#a bad id", 9001])  # a usage error instead
+    assert not is_reply("/dd/recipes", ["dark-kick"])  # answered once by a usage error, never answered itself
     assert not any(is_reply(address, []) for address in ADDRESSES)  # every request as the DAWs send it
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -370,11 +371,16 @@ def test_replies_are_never_answered():
     try:
         for address, args in [("/dd/pong", ["v"]), ("/dd/error", ["#a", "/dd/vary", "no"]),
                               ("/dd/done", ["vary", "/x"]), ("/dd/ack", ["select", "/x"]), ("/dd/progress", ["#a", 0.5]),
-                              ("/dd/status", ["#a", '{"model": "x"}']), ("/dd/hello", ["0.1.0", "ab12cd34"]),
-                              ("/dd/recipes", ["#a", "dark-kick"])]:
+                              ("/dd/status", ["#a", '{"model": "x"}']), ("/dd/hello", ["0.1.0", "ab12cd34"])]:
             other.send(server.port, address, *args)
         time.sleep(0.3)
-        assert other.messages == [] and server.ignored == 8
+        assert other.messages == [] and server.ignored == 7
+        # A recipes reply sent back reads as a request with a stray argument: one usage error, and no more (an
+        # error is never answered), so even two services answering each other stop there.
+        other.send(server.port, "/dd/recipes", "#a", "dark-kick")
+        other.wait_for(lambda m: m[0] == "/dd/error" and m[1][0] == "#a", timeout=3)
+        time.sleep(0.3)
+        assert len(other.messages) == 1
         other.send(server.port, "/dd/status", "#s")  # the requests of the same names are answered
         other.wait_for(lambda m: m[0] == "/dd/status" and m[1][0] == "#s", timeout=3)
     finally:
@@ -406,3 +412,57 @@ def test_a_reply_too_large_for_a_datagram_is_never_dropped_unheard():
             assert reply.address == "/dd/error" and len(reply.args[0]) <= 300 and "unknown address" in reply.args[1]
     finally:
         server.stop()
+
+
+class SentAt:
+    """The server's socket, recording where replies go; ``refuse_over`` bytes and more fail as a system whose UDP
+    limit is that (macOS: 9,216 by default) refuses them."""
+
+    def __init__(self, real, refuse_over=None):
+        self.real, self.refuse_over, self.sent = real, refuse_over, []
+
+    def sendto(self, datagram, destination):
+        if self.refuse_over is not None and len(datagram) > self.refuse_over:
+            raise OSError(errno.EMSGSIZE, "Message too long")
+        message = OscMessage(datagram)
+        self.sent.append((message.address, destination))
+        self.last_args = message.params
+
+    def close(self):
+        self.real.close()
+
+
+def test_on_every_interface_another_machine_sending_from_the_services_port_is_a_client():
+    """A tablet's OSC app set to "9000 both ways" sends from the port the service listens on: it is a client on
+    another machine, answered; the service's own port on this machine is still never answered nor sent to."""
+    handled = []
+    server = OscServer(lambda request, reply: (handled.append(request), reply("/dd/pong")), "0.0.0.0", 0,
+                       token="sekrit")
+    server.socket = SentAt(server.socket)
+    try:
+        server.on_datagram(build_message("/dd/ping", ["#r1", "token=sekrit"]), ("192.0.2.20", server.port))
+        server.on_datagram(build_message("/dd/hello", ["#r2", server.port, "token=sekrit"]), ("192.0.2.20", 50123))
+        assert len(handled) == 2 and server.ignored == 0
+        assert server.socket.sent == [("/dd/pong", ("192.0.2.20", server.port)), ("/dd/pong", ("192.0.2.20", 50123)),
+                                      ("/dd/pong", ("192.0.2.20", server.port))]
+        server.on_datagram(build_message("/dd/ping", ["#r3"]), ("127.0.0.1", server.port))
+        assert len(handled) == 2 and server.ignored == 1
+    finally:
+        server.socket.close()
+
+
+def test_a_reply_the_system_refuses_as_too_long_is_sent_shortened():
+    """Under UDP's 65,507 bytes but over what this system sends (macOS: 9,216): a count-64 /dd/done of long pack
+    names still ends REAPER's wait, as the error that says where the files are."""
+    paths = [f"/Users/me/Music/DD Bridge/Splice Essentials Kick Punchy One Shot 07/{'k' * 80} var {n:03}.wav"
+             for n in range(1, 65)]
+    server = OscServer(lambda request, reply: reply("/dd/done", "vary", *paths), "127.0.0.1", 0)
+    server.socket = SentAt(server.socket, refuse_over=9216)
+    client = Listener()  # a socket of this user's: a trusted sender
+    try:
+        server.on_datagram(build_message("/dd/status", ["#v"]), ("127.0.0.1", client.port))  # any request
+        assert server.socket.sent == [("/dd/error", ("127.0.0.1", client.port))]
+        assert server.socket.last_args[0] == "#v" and server.socket.last_args[2].startswith("64 files written in")
+    finally:
+        server.socket.close()
+        client.close()
