@@ -2,6 +2,12 @@
 ahead in the staging folder, not in the sample folder); a keep press writes the last one heard (or the last N)
 into the sample folder and announces it as any vary result; /dd/play plays any file.
 
+A press of Count N plays its N variations one after another, GAP_SECONDS apart, so that each is heard and a keep
+of N writes what was heard; the next press cuts them (the one playing fades out, those still to come are not
+played). A keep takes only what was heard since the last keep: what was heard before it was passed over, and a
+second keep press (a pad's bounce, "did it work?") answers "already kept" instead of writing one of those. A keep
+that fails gives back what it did not write, to be kept again.
+
 One Player (bridge.playback) on the configured output, opened when audition is switched on (or at the first
 /dd/play), on a thread of its own that also does the playing, so neither the start, the front ends nor the writer
 wait on the audio output. None to be had is said and the service runs on: presses are still held back and kept,
@@ -22,12 +28,13 @@ from bridge.daemon.jobs import VaryJob
 from bridge.daemon.prefetch import Variation
 from bridge.daemon.writer import discard
 from bridge.engine.audio import Clip
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, ConfigError
 from bridge.playback.player import Player
 
 log = logging.getLogger(__name__)
 
 HEARD = 16  # variations held back for a keep press; the oldest are let go (their staged files removed)
+GAP_SECONDS = 0.15  # the silence between two variations of one press
 
 
 @dataclass(frozen=True)
@@ -36,12 +43,15 @@ class Heard:
 
     job: VaryJob
     variation: Variation
+    order: int = 0  # when it was heard: a failed keep puts it back in its place
 
 
 class Audition:
     def __init__(self, output: str | int | None, latency: str | float):
         self.player = Player(output, latency=latency)
-        self._heard: deque[Heard] = deque()
+        self._heard: deque[Heard] = deque()  # heard since the last keep
+        self._heard_count = 0
+        self._kept = False  # a keep took what was heard, and nothing was heard since
         self._lock = threading.Lock()
         self._playing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
         self.device: str | None = None
@@ -70,11 +80,12 @@ class Audition:
             discard(item.variation.staged)
 
     def play(self, sound: Clip | Path, failed: Callable[[str], None] | None = None,
-             started: Callable[[], None] | None = None, velocity: int = 127) -> None:
-        """Play on the audio thread: ``started`` once the output has it, ``failed(message)`` if it cannot."""
+             started: Callable[[], None] | None = None, velocity: int = 127, after: float | None = None) -> None:
+        """Play on the audio thread: ``started`` once the output has it, ``failed(message)`` if it cannot; with
+        ``after`` (seconds), once what is queued has played and that much silence, cutting nothing."""
         def run() -> None:
             try:
-                self.player.play(sound, velocity=velocity)
+                self.player.play(sound, velocity=velocity, after=after)
             except BridgeError as error:
                 log.warning("audio: %s", error)
                 if failed:
@@ -93,20 +104,43 @@ class Audition:
             if failed:
                 failed("the service is stopping")
 
-    def hear(self, job: VaryJob, variation: Variation) -> None:
-        """Play a variation of a press (at its velocity's level) and hold it back for a keep press."""
+    def hear(self, job: VaryJob, variation: Variation, *, follows: bool = False) -> None:
+        """Play a variation of a press (at its velocity's level) and hold it back for a keep press: cutting what
+        plays, or with ``follows`` (the press's second variation and on) after the one before it, GAP_SECONDS
+        apart."""
         with self._lock:
-            self._heard.append(Heard(job, variation))
-            dropped = [self._heard.popleft() for _ in range(max(0, len(self._heard) - HEARD))]
+            self._heard_count += 1
+            self._heard.append(Heard(job, variation, self._heard_count))
+            self._kept = False
+            dropped = self._trim()
         for item in dropped:
             discard(item.variation.staged)
-        self.play(variation.clip, velocity=job.velocity)
+        self.play(variation.clip, velocity=job.velocity, after=GAP_SECONDS if follows else None)
 
     def take(self, count: int) -> list[Heard]:
-        """The last ``count`` heard, in the order they were heard; they are no longer held back."""
+        """The last ``count`` heard since the last keep, in the order they were heard; they are no longer held
+        back, and those heard before them are let go (passed over). ConfigError when a keep took them already."""
         with self._lock:
+            if not self._heard and self._kept:
+                raise ConfigError("already kept: vary again, then keep")
             taken = [self._heard.pop() for _ in range(min(count, len(self._heard)))]
+            passed, self._heard = list(self._heard), deque()
+            self._kept = bool(taken)
+        for item in passed:
+            discard(item.variation.staged)
         return taken[::-1]
+
+    def restore(self, items: list[Heard]) -> None:
+        """Hold back again what a keep took and could not write, where it was heard, to be kept again."""
+        with self._lock:
+            self._heard = deque(sorted([*self._heard, *items], key=lambda item: item.order))
+            self._kept = False
+            dropped = self._trim()
+        for item in dropped:
+            discard(item.variation.staged)
+
+    def _trim(self) -> list[Heard]:
+        return [self._heard.popleft() for _ in range(max(0, len(self._heard) - HEARD))]
 
     def status(self) -> dict:
         with self._lock:

@@ -116,29 +116,35 @@ class Output:
 
     def _hear(self, job: VaryJob, variations: list[Variation]) -> None:
         """Audition: each played and held back, written ahead into the staging folder (if it is not there yet)
-        so that a keep press only names it."""
-        for variation in variations:
+        so that a keep press only names it. One after another: the first cuts what plays, the others follow it."""
+        for index, variation in enumerate(variations):
             if variation.staged is None or variation.staged_format != job.format:
                 discard(variation.staged)
                 variation = self.stage(job.source, job.key, replace(variation, staged=None), job.format)
-            self.audition.hear(job, variation)
+            self.audition.hear(job, variation, follows=index > 0)
 
     def keep_now(self, heard: list[Heard], reply) -> None:
         """Write variations held back by audition into their presses' folders, on the writer thread; announce them
-        as /dd/done vary, as a press outside audition is."""
+        as /dd/done vary, as a press outside audition is. One that fails part way announces what it wrote and gives
+        the rest back to audition, held to be kept again (the folder may come back: a disk remounted)."""
         def keep() -> None:
             paths = []
             try:
                 for item in heard:
                     paths.append(self.variation(item.job, item.variation))
+                    discard(item.variation.staged)  # published: gone already; written out: of no use now
                     self.stats.note_render("vary", paths[-1], item.variation.seed, item.variation.seconds, True)
-            except BridgeError as error:
-                self.stats.note_error("/dd/keep", str(error))
-                reply("/dd/error", "/dd/keep", str(error))
+            except Exception as error:
+                message = str(error) if isinstance(error, BridgeError) else \
+                    f"internal error: {type(error).__name__}: {error}"
+                if not isinstance(error, BridgeError):
+                    log.exception("keep failed")
+                self.audition.restore(heard[len(paths):])
+                if paths:
+                    reply("/dd/done", "vary", *map(str, paths))
+                self.stats.note_error("/dd/keep", message)
+                reply("/dd/error", "/dd/keep", message)
                 return
-            finally:
-                for item in heard:
-                    discard(item.variation.staged)
             reply("/dd/done", "vary", *map(str, paths))
         try:
             self._writer.submit(keep)

@@ -14,7 +14,8 @@ It opens one output stream at the device's own rate, with at most two channels, 
   {"event": "ended", "id": N}           sound N finished, or finished fading out after a cut or a stop
   {"event": "error", "message": "..."}  one line; the process then exits (no device, device lost)
 Requests on stdin, each a JSON line: {"op": "play", "id": N, "frames": F} followed by F x channels float32
-samples at the device's rate (native byte order), {"op": "stop"} (fade out), {"op": "close"} (fade out, exit).
+samples at the device's rate (native byte order), with "after": G to play it once the sounds queued before it have
+played and G frames of silence, cutting nothing (a press's variations, one after another); {"op": "stop"} (fade out), {"op": "close"} (fade out, exit).
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ class Output:
                 if len(data) < request["frames"] * frame_bytes:
                     break
                 samples = np.frombuffer(data, dtype=np.float32).reshape(-1, self.channels)
-                self.mixer.play(int(request["id"]), samples)
+                after = request.get("after")
+                self.mixer.play(int(request["id"]), samples, None if after is None else int(after))
             elif request["op"] == "stop":
                 self.mixer.stop()
             elif request["op"] == "close":

@@ -35,6 +35,7 @@ START_SECONDS = 10.0  # the output process has this long to open its device (Por
 CLOSE_SECONDS = 2.0
 LATENCIES = ("low", "high")  # PortAudio's own choices; a number of seconds is the other kind of setting
 MAX_LATENCY = 1.0
+MAX_GAP = 10.0  # seconds of silence a queued sound may wait after the one before it
 
 
 def velocity_gain(velocity: int) -> float:
@@ -163,7 +164,7 @@ class _OutputProcess:
 
 class Player:
     """One output stream on one device (None: the default; an index or a part of its name), as a context manager.
-    Each play() cuts the sound before it with a FADE_SECONDS fade-out."""
+    Each play() cuts the sound before it with a FADE_SECONDS fade-out, unless it is queued after it (``after``)."""
 
     def __init__(self, output: str | int | None = None, latency: str | float = "low", fade: float = FADE_SECONDS):
         self.output = None if output in (None, "") else output
@@ -203,17 +204,23 @@ class Player:
             self._process.kill()
             raise
 
-    def play(self, sound: Clip | str | os.PathLike, *, velocity: int = 127) -> Sound:
-        """Play a clip or an audio file now, cutting whatever plays; returns as soon as the output has it."""
+    def play(self, sound: Clip | str | os.PathLike, *, velocity: int = 127, after: float | None = None) -> Sound:
+        """Play a clip or an audio file now, cutting whatever plays; returns as soon as the output has it. With
+        ``after`` (seconds): queued instead, to start that long after the sounds queued before it have played
+        (now, if nothing plays), cutting nothing; the next sound played without it cuts the queued ones too."""
         gain = velocity_gain(velocity)
+        if after is not None and not 0 <= after <= MAX_GAP:
+            raise ConfigError(f"after must be 0..{MAX_GAP:g} seconds, got {after!r}")
         clip = sound if isinstance(sound, Clip) else read_audio(Path(sound))
         with self._lock:
             device = self._ensure_open()
             samples = self._for_device(clip, device, gain)
             self._next_ident += 1
             playing = Sound(self._next_ident, len(samples) / device.rate)
-            self._process.send({"op": "play", "id": playing.ident, "frames": len(samples)}, samples.tobytes(),
-                               sound=playing)
+            request = {"op": "play", "id": playing.ident, "frames": len(samples)}
+            if after is not None:
+                request["after"] = round(after * device.rate)
+            self._process.send(request, samples.tobytes(), sound=playing)
             return playing
 
     def stop(self) -> None:

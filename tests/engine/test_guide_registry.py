@@ -163,3 +163,21 @@ def test_a_missing_recipe_names_the_folder_and_what_is_there(tmp_path):
         recipes.load_recipe(str(tmp_path / "gone.yaml"), tmp_path)
     with pytest.raises(ConfigError, match="a recipe is a name"):
         recipes.load_recipe("../dark", tmp_path)
+
+
+def test_the_entry_points_are_read_once_per_path(tmp_path, monkeypatch):
+    """Reading every installed package's metadata costs tens of ms; the service checks the guides at every turn of a
+    guide knob (review s39-3 #2). Read once, again when sys.path changes (a plug-in's folder added) or on reload()."""
+    calls = []
+    real = registry.entry_points
+    monkeypatch.setattr(registry, "entry_points", lambda **kw: calls.append(kw) or real(**kw))
+    registry.reload()
+    first = registry.available()
+    read = len(calls)
+    assert read and registry.available() == first and len(calls) == read
+    make_package(tmp_path, "my_guides", PLUGIN, {"loudness": "my_guides:LOUDNESS"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "loudness" in registry.available() and len(calls) > read
+    registry.reload()
+    registry.available()
+    assert len(calls) > read + 1

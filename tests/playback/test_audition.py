@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from bridge.cli.serve import describe_status
+from bridge.daemon import requests as rq
+from bridge.daemon.audition import GAP_SECONDS
 from bridge.engine.audio import read_audio
 from bridge.transports.midi import MidiTriggers
 from tests.playback.signals import reference
@@ -55,8 +57,8 @@ def test_vary_plays_and_holds_back_keep_writes_what_was_heard(audition_service, 
     assert np.abs(heard(capture, press, expected) - expected).max() < 1e-4
     assert svc.status()["audio"]["held"] == 0
 
-    error = svc.ask("/dd/keep")  # nothing left to keep
-    assert error.address == "/dd/error" and "nothing heard" in error.args[1]
+    error = svc.ask("/dd/keep")  # a second keep press does not write one passed over (review s39-3 #7b)
+    assert (error.address, list(error.args)) == ("/dd/error", ["/dd/keep", "already kept: vary again, then keep"])
 
     assert list(svc.ask("/dd/set", "audition", "off").args) == ["set", "audition", "off"]
     done = svc.ask("/dd/vary")
@@ -81,7 +83,7 @@ def test_midi_keep_note_keeps_the_last_heard_and_tells_the_osc_clients(audition_
         [(_, args)] = listener.wait_for(lambda m: m[0] == "/dd/done")
         assert args[0] == "vary" and [str(p) for p in sample_files(samples)] == args[1:]
         assert read_audio(args[1]).frames == read_audio(drum).frames  # complete, the source's length
-        assert svc.status()["audio"]["held"] == 1  # the one heard before stays held back
+        assert svc.status()["audio"]["held"] == 0  # the one heard before was passed over: let go
     finally:
         listener.close()
 
@@ -165,3 +167,65 @@ def test_no_audio_output_is_one_line_and_audition_runs_on_silent(tmp_path, rende
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audio: no output")]
     assert said and all("\n" not in line for line in said)
     assert said[0].startswith("audio: no output (no audio output device")
+
+
+def test_a_press_of_count_4_plays_its_variations_one_after_another_and_keeps_what_was_heard(tmp_path, renderer,
+                                                                                              drum, recorder,
+                                                                                              jack_server):
+    """The Live device and REAPER send Count 4 (review s39-3 #1): all four were handed to the player at once, each
+    cutting the one before; only the last was heard, yet the reply said "heard 4" and a keep wrote four. Now each
+    is heard in full, GAP_SECONDS apart, and a keep of 4 writes those four."""
+    config = service_config(tmp_path, audio_output="system", render={"prefetch": 4, "count": 4})
+    with running_service(config, renderer) as svc:
+        svc.ask("/dd/set", "audition", "on")
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 4 and s["audio"]["output"], what="prefetch")
+        recorder.start()
+        press = time.monotonic()
+        reply = svc.ask("/dd/vary")
+        capture = recorder.stop(tail=4 * (read_audio(drum).seconds + GAP_SECONDS) + 1.0)
+        assert (reply.address, list(reply.args)) == ("/dd/ack", ["vary", "heard", 4])
+        kept = svc.ask("/dd/keep", 4)
+    assert kept.address == "/dd/done" and len(kept.args) == 5
+    expected = [reference(read_audio(path), jack_server.rate) for path in kept.args[1:]]
+    found = capture.first_sound(press)
+    lead = int(np.flatnonzero(np.abs(expected[0]).max(axis=1) > 1e-4)[0])
+    start, gap = found[0] - lead, round(GAP_SECONDS * jack_server.rate)
+    for variation in expected:  # each where it should be, whole: nothing faded over it, nothing cut
+        assert np.abs(capture.at(start, len(variation)) - variation).max() < 1e-4
+        assert np.abs(capture.at(start + len(variation), gap)).max() < 1e-4  # the gap after it is silent
+        start += len(variation) + gap
+
+
+def test_a_failed_keep_gives_back_what_it_did_not_write_and_announces_what_it_wrote(tmp_path, renderer, drum):
+    """Review s39-3 #5: a keep into a folder that cannot be written (an external disk unmounted: a file where the
+    folder was) lost the variations; once the folder was back, "nothing heard to keep". A keep that fails part way
+    wrote files that were never announced."""
+    config = service_config(tmp_path, audio_output="dd-no-such-device")
+    samples, other = tmp_path / "samples", tmp_path / "other"
+    listener = Listener()
+    try:
+        with running_service(config, renderer) as svc:
+            svc.ask("/dd/hello", listener.port)
+            reply = svc.server.reply_for(None)
+            svc.ask("/dd/set", "audition", "on")
+            svc.ask("/dd/select", str(drum))
+            svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+            assert svc.ask("/dd/vary").address == "/dd/ack"
+            assert svc.ask("/dd/vary", f"folder={other}").address == "/dd/ack"  # kept into another folder
+            other.write_text("the external disk is unmounted")
+
+            svc.service.handle(rq.Keep(count=2), reply)
+            errors = listener.wait_for(lambda m: m[0] == "/dd/error" and m[1][0] == "/dd/keep")
+            [(_, done)] = [m for m in listener.messages if m[0] == "/dd/done"]  # the one written is announced
+            assert done[0] == "vary" and sample_files(samples) == [Path(done[1])]
+            assert "is a file, not a folder" in errors[0][1][1]
+            assert svc.status()["audio"]["held"] == 1  # the other is held, to be kept again
+
+            other.unlink()
+            other.mkdir()
+            kept = svc.ask("/dd/keep")
+            assert kept.address == "/dd/done" and sample_files(other) == [Path(kept.args[1])]
+            assert svc.status()["audio"]["held"] == 0
+    finally:
+        listener.close()

@@ -92,3 +92,44 @@ def test_presses_faster_than_the_fade_fade_every_cut_sound_and_keep_the_last():
 def test_a_sound_of_the_wrong_channel_count_is_refused():
     with pytest.raises(ValueError, match=r"\[frames, 2\]"):
         Mixer(2, FADE).play(1, np.zeros((10, 1), np.float32))
+
+
+@pytest.mark.parametrize("block", [1, 64, 256, 1000])
+def test_queued_sounds_play_one_after_another_with_their_gap_whatever_the_block_size(block):
+    """A press's variations (review s39-3 #1): all handed in at once, each heard in full, in order, `after` frames
+    apart, none cutting the one before."""
+    mixer = Mixer(2, FADE)
+    sounds = [sine(0.02, RATE, 500 * (i + 1)) for i in range(3)]
+    gap = 100
+    mixer.play(1, sounds[0])
+    mixer.play(2, sounds[1], after=gap)
+    mixer.play(3, sounds[2], after=gap)
+    out = run(mixer, sum(map(len, sounds)) + 2 * gap + 300, block)
+    silence = np.zeros((gap, 2), np.float32)
+    expected = np.concatenate([sounds[0], silence, sounds[1], silence, sounds[2]])
+    np.testing.assert_array_equal(out[: len(expected)], expected)
+    assert not out[len(expected):].any()
+    assert list(mixer.ended) == [1, 2, 3] and not mixer.playing
+
+
+def test_a_queued_sound_with_nothing_playing_starts_at_once():
+    mixer = Mixer(2, FADE)
+    tone = sine(0.01, RATE)
+    mixer.play(1, tone, after=500)
+    np.testing.assert_array_equal(run(mixer, len(tone), 64), tone)
+
+
+@pytest.mark.parametrize("cut_at", [300, 960 + 50])  # while the first plays; in the gap before the second
+def test_a_new_press_cuts_what_plays_and_what_is_queued(cut_at):
+    mixer = Mixer(2, FADE)
+    first, second, new = held_tone(0.02, RATE), held_tone(0.02, RATE), sine(0.05, RATE)
+    mixer.play(1, first)
+    mixer.play(2, second, after=100)
+    before = run(mixer, cut_at, 64)
+    mixer.play(3, new)
+    after = run(mixer, len(new) + 2000, 64)
+    out = np.concatenate([before, after])
+    assert largest_step(out[cut_at - 1: cut_at + FADE + 1]) <= click_bound(first, new, FADE)  # the cut: faded
+    np.testing.assert_array_equal(after[FADE: len(new)], new[FADE:])  # only the new one, once the fade is over
+    assert not after[len(new):].any()  # the queued one never plays
+    assert sorted(mixer.ended) == [1, 2, 3]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+import sys
+import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -30,6 +32,8 @@ MAX_WEIGHT = 10.0  # beyond this a step is many times the sound's own level: noi
 MODES = ("auto", "cheap", "full")
 _REQUEST = re.compile(r"\s*([A-Za-z][\w-]*)\s*=\s*([-+]?\d+(?:\.\d+)?)(?::(.*?))?(?:@(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?))?\s*")
 _reported: set[str] = set()
+_found: tuple[tuple[str, ...], dict[str, object]] | None = None  # (sys.path, the guides found along it)
+_finding = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,25 @@ def parse_request(text: str) -> GuideRequest:
 
 def available() -> dict[str, object]:
     """Every guide the installed packages declare, by name. A built-in's name stays the built-in's; otherwise the
-    first package on the path wins."""
+    first package on the path wins. Read once per sys.path (reading every installed package's metadata costs tens
+    of ms, and the service checks guides at every knob turn): a package installed while the process runs is found
+    once the path changes, or after reload()."""
+    global _found
+    path = tuple(sys.path)
+    with _finding:
+        if _found is None or _found[0] != path:
+            _found = (path, _load())
+        return dict(_found[1])
+
+
+def reload() -> None:
+    """Read the entry points again at the next available()."""
+    global _found
+    with _finding:
+        _found = None
+
+
+def _load() -> dict[str, object]:
     kinds: dict[str, object] = {}
     ours = [entry for entry in entry_points(group=GROUP) if _package(entry) == PACKAGE]
     for entry in ours + [entry for entry in entry_points(group=GROUP) if _package(entry) != PACKAGE]:
