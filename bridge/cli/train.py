@@ -5,15 +5,43 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import signal
 import time
 from pathlib import Path
 
 from bridge import constants
 from bridge.cli.arguments import positive_int
-from bridge.training.train import SIZES, TRAIN_WINDOW
+from bridge.training.train import LIMITS, SIZES, TRAIN_WINDOW
 
 log = logging.getLogger(__name__)
+
+
+def _limited(key: str, parse=float):
+    """An argparse type for the training setting ``key``: its range is bridge.training.train.LIMITS's, so a value a
+    run would store (and keep for every later session) is refused in one line before anything is written."""
+    ok, allowed = LIMITS[key]
+
+    def check(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+        return value
+    check.__name__ = "whole number" if parse is int else "number"
+    return check
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be positive seconds, got {text}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -37,13 +65,16 @@ def register(subparsers) -> None:
     train.add_argument("--steps", type=positive_int, default=2000, metavar="N",
                        help="train until this step (a continued run may raise it; default: 2000)")
     train.add_argument("--batch-size", type=positive_int, default=8, metavar="B")
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 2e-4, fine-tuning 4e-5)")
-    train.add_argument("--held-out", type=float, default=0.1, metavar="F",
-                       help="fraction of files kept out of training for `dd-bridge eval` (default: 0.1)")
+    train.add_argument("--lr", type=_limited("lr"), default=None,
+                       help="learning rate (default: 2e-4, fine-tuning 4e-5)")
+    train.add_argument("--held-out", type=_limited("held_out"), default=0.1, metavar="F",
+                       help="fraction of files kept out of training for `dd-bridge eval`, in [0, 1) (default: 0.1, "
+                            "i.e. 10 %%)")
     train.add_argument("--save-every", type=positive_int, default=50, metavar="N", help="steps between saves")
-    train.add_argument("--demo-every", type=int, default=250, metavar="N",
+    train.add_argument("--demo-every", type=_limited("demo_every", int), default=250, metavar="N",
                        help="steps between demo renders (0: none)")
-    train.add_argument("--demo-count", type=int, default=4, metavar="N", help="sounds per demo")
+    train.add_argument("--demo-count", type=_limited("demo_count", int), default=4, metavar="N",
+                       help=f"sounds per demo, 0..{constants.MAX_COUNT} (default: 4)")
     train.add_argument("--demo-steps", type=positive_int, default=50, metavar="N", help="sampler steps per demo")
     train.add_argument("--onset-shift-ms", type=float, default=None, metavar="MS",
                        help="augment with onsets delayed by up to MS ms (default: 5; 0: off; a continued run "
@@ -61,7 +92,7 @@ def register(subparsers) -> None:
                             "batch at or below noise level T, the range vary's last steps use)")
     train.add_argument("--ema-decay", type=float, default=None, metavar="D",
                        help="decay of the EMA weights that are exported (default: 0.995)")
-    train.add_argument("--time-limit", type=float, default=None, metavar="S",
+    train.add_argument("--time-limit", type=_seconds, default=None, metavar="S",
                        help="stop after S seconds of this session (saved and exported as at the end; the same "
                             "command with a larger --steps or --time-limit continues)")
     train.add_argument("--seed", type=int, default=0)
@@ -84,9 +115,10 @@ def _stop_on_terminate() -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from bridge.errors import ConfigError
     from bridge.training import distributed, session
 
+    if args.name:  # a name taken by a file this run did not export: said now, not after hours of training
+        session.check_export_name(args.out, args.name)
     _stop_on_terminate()
     options = {"batch_size": args.batch_size, "held_out": args.held_out, "save_every": args.save_every,
                "demo_every": args.demo_every, "demo_count": args.demo_count, "demo_steps": args.demo_steps,
@@ -95,8 +127,6 @@ def run_train(args: argparse.Namespace) -> int:
                 "ema_decay"):  # unset: session.prepare's defaults (a continued run keeps its own)
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise ConfigError(f"--time-limit must be positive seconds, got {args.time_limit}")
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
 
     def should_stop() -> bool:
@@ -237,17 +267,18 @@ def reference_and_training(engine, data, train_data=None) -> tuple[list[Path], l
 
     from bridge.training.data import scan
 
-    files = scan(data)
+    files = scan(data, leave_out_runs=True)  # as training read them: a run folder's demos are not drums
     held = set(engine.card.held_out_files)
     if train_data:
         reference = files
-        training = [f for f in scan(train_data) if f not in set(files)]
+        training = [f for f in scan(train_data, leave_out_runs=True) if f not in set(files)]
     elif held & set(files):
         reference = [f for f in files if f in held]
         training = [f for f in files if f not in held]
         if len(training) < 2:
             card_data = (engine.card.extra.get("training") or {}).get("data") or []
-            training = [f for f in scan([d for d in card_data if Path(d).exists()]) if f not in held]
+            training = [f for f in scan([d for d in card_data if Path(d).exists()], leave_out_runs=True)
+                        if f not in held]
     else:
         shuffled = files[:]
         random.Random(0).shuffle(shuffled)
@@ -406,7 +437,7 @@ def run_check_memorization(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     held = set(engine.card.held_out_files)
-    shots = _load([f for f in scan(args.data) if f not in held], engine)
+    shots = _load([f for f in scan(args.data, leave_out_runs=True) if f not in held], engine)  # no demos
     renders, _ = evaluate.render(engine, args.count, sampler=sampler_for(args.sampler, kind=NEW_SOUND),
                                  steps=args.steps or DEFAULT_STEPS, seed=args.seed)
     report = memorization.check(renders, shots.windows, shots.files, engine.sample_rate)

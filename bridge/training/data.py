@@ -23,7 +23,7 @@ import torch
 
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import model_length, read_audio, to_model
-from bridge.errors import AudioError, BridgeError, one_line
+from bridge.errors import AudioError, BridgeError, ConfigError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +47,62 @@ class Skipped:
     reason: str
 
 
-def scan(folders) -> list[Path]:
-    """Audio files under the folders (or the files themselves), recursively, in a stable order."""
+RUN_SETTINGS = "run.yaml"  # train.SETTINGS_FILE: a folder holding one is a training run's (its demos are a model's)
+
+
+def scan(folders, *, leave_out_runs: bool = False, run_dir=None, left_out: list | None = None) -> list[Path]:
+    """Audio files under the folders (or the files themselves), recursively, in a stable order.
+
+    With ``leave_out_runs`` (training data), sub-folders holding a run.yaml are not entered: a training run's folder,
+    whose demos/ are a model's own renders, not drums to learn from. ``run_dir`` (the run being trained; implies
+    leave_out_runs) is not entered wherever it lies, even before its run.yaml exists. Each folder left out is added
+    to ``left_out``, for the caller to say so."""
+    leave_out = None
+    if leave_out_runs or run_dir is not None:
+        mark = _identity(run_dir) if run_dir is not None else None
+        leave_out = _run_folders(mark, [] if left_out is None else left_out)
     found = []
     for folder in map(Path, folders):
         if folder.is_file():
             found.append(folder)
         elif folder.is_dir():
-            found.extend(audio_under(folder))
+            found.extend(audio_under(folder, leave_out=leave_out))
         else:
             raise BridgeError(f"{folder}: no such file or folder")
     return sorted(set(found))
 
 
-def audio_under(folder: Path) -> list[Path]:
+def _identity(path) -> tuple[int, int] | None:
+    try:
+        here = os.stat(path)
+    except OSError:  # not made yet: nothing in it to leave out
+        return None
+    return here.st_dev, here.st_ino
+
+
+def _run_folders(run_dir: tuple[int, int] | None, left_out: list):
+    """leave_out(folder, identity, top) for audio_under: the run folder anywhere, other runs' below the top."""
+    def leave_out(folder: Path, identity: tuple[int, int], top: bool) -> bool:
+        if identity == run_dir or (not top and (folder / RUN_SETTINGS).is_file()):
+            left_out.append(folder)
+            return True
+        return False
+    return leave_out
+
+
+def audio_under(folder: Path, *, leave_out=None) -> list[Path]:
     """The audio files under ``folder``, sorted, through symbolic links to folders too: a producer's library is
     often a folder of links ("kick" -> the kits' kicks), which a plain recursive glob passed over without a word.
-    A folder reached twice (a link back up the tree, or two links to one place) is read once, the first in order."""
+    A folder reached twice (a link back up the tree, or two links to one place) is read once, the first in order.
+    A folder for which ``leave_out(path, (st_dev, st_ino), is_top)`` is true is not entered."""
     found, seen = [], set()
     for root, folders, names in os.walk(folder, followlinks=True):
         here = os.stat(root)
-        if (here.st_dev, here.st_ino) in seen:
+        identity = (here.st_dev, here.st_ino)
+        if identity in seen or (leave_out is not None and leave_out(Path(root), identity, root == os.fspath(folder))):
             folders[:] = []
             continue
-        seen.add((here.st_dev, here.st_ino))
+        seen.add(identity)
         folders.sort()
         found.extend(Path(root) / name for name in names
                      if Path(name).suffix.lower() in AUDIO_SUFFIXES and (Path(root) / name).is_file())
@@ -141,12 +173,18 @@ class OneShots:
         return len(self.files)
 
 
-def split_held_out(files: list[Path], fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:
-    """(training, held out): a fixed random fraction held out for evaluation, at least one when possible."""
+def split_held_out(files: list[Path], fraction: float, seed: int = 0, *,
+                   leave_one: bool = True) -> tuple[list[Path], list[Path]]:
+    """(training, held out): a fixed random fraction held out for evaluation, at least one when possible, and
+    (``leave_one``) never every file: a run needs one to train on."""
     files = sorted(files)
+    if not 0 <= fraction < 1:  # random.sample's "Sample larger than population" said plainly
+        raise ConfigError(f"held-out fraction must be in [0, 1), got {fraction!r}")
     count = int(round(len(files) * fraction))
     if fraction > 0 and len(files) > 1:
         count = max(count, 1)
+    if leave_one:
+        count = min(count, max(len(files) - 1, 0))
     held = set(random.Random(seed).sample(files, count))
     return [f for f in files if f not in held], [f for f in files if f in held]
 
@@ -158,7 +196,7 @@ def split_after_base(files: list[Path], fraction: float, seed: int, base_held, b
     to the base are split."""
     base_held, base_trained = set(map(Path, base_held)), set(map(Path, base_trained))
     new = [f for f in files if f not in base_held and f not in base_trained]
-    held = set(split_held_out(new, fraction, seed)[1]) | (set(files) & base_held)
+    held = set(split_held_out(new, fraction, seed, leave_one=False)[1]) | (set(files) & base_held)
     files = sorted(files)
     return [f for f in files if f not in held], [f for f in files if f in held]
 

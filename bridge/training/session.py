@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from pathlib import Path
 
 import torch
+import yaml
 
-from bridge import pictures
+from bridge import files, pictures
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
 from bridge.engine.checkpoints import LoadedModel, load_model, save_model
 from bridge.engine.devices import hardware, pick_device
 from bridge.engine.engine import Engine
+from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX
 from bridge.engine.unet import DanceDiffusionUNet
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError, CheckpointError, ConfigError
 from bridge.progress import Bar
 from bridge.training import data, distributed, recipe
-from bridge.training.train import (SIZES, TRAIN_WINDOW, Run, TrainingSettings, fit, open_run, read_losses,
-                                   write_settings)
+from bridge.training.train import (SIZES, TRAIN_WINDOW, Run, TrainingSettings, fit, open_run, out_of_range,
+                                   read_losses, write_settings)
 
 log = logging.getLogger(__name__)
 
+OWN_MESSAGES = ("onset_shift_ms", "pitch_semitones", "ema_decay")  # checked in prepare with their own words
 
 
 def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = None,
-            sample_rate: int | None = None, window: int | None = None, steps: int = 1000,
+            sample_rate: int | None = None, window: int | None = None, steps: int = 1000, run_dir=None,
             **options) -> tuple[TrainingSettings, DanceDiffusionUNet | None]:
-    """The run's settings and, when fine-tuning, the network to start from."""
+    """The run's settings and, when fine-tuning, the network to start from. Every value is checked before anything
+    is written: a continued run keeps what its run.yaml holds, so a value stored there would fail every session."""
+    for key, value, allowed in out_of_range({**options, "steps": steps}):
+        if key not in OWN_MESSAGES:
+            raise ConfigError(f"{key.replace('_', '-')} must be {allowed}, got {value!r}")
     model = None
     options.setdefault("onset_shift_ms", data.ONSET_SHIFT_MS)  # a new run augments fully; see TrainingSettings
     options.setdefault("pitch_semitones", data.PITCH_SEMITONES)
@@ -42,8 +51,9 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
         base_held = loaded.card.held_out_files
         if base_held and not options.get("held_out_files"):  # a base trained here: eval stays comparable
             base_data = (loaded.card.extra.get("training") or {}).get("data") or []
-            trained = [f for f in data.scan([d for d in base_data if Path(d).exists()]) if f not in set(base_held)]
-            files = data.scan([Path(d).resolve() for d in data_dirs])
+            trained = [f for f in data.scan([d for d in base_data if Path(d).exists()], leave_out_runs=True)
+                       if f not in set(base_held)]
+            files = data.scan([Path(d).resolve() for d in data_dirs], run_dir=run_dir)
             held = data.split_after_base(files, options.get("held_out", 0.1), options.get("seed", 0), base_held,
                                          trained)[1]
             options["held_out_files"] = [str(p) for p in held]
@@ -96,10 +106,17 @@ def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", 
     run_dir = Path(run_dir)
     if threads:
         torch.set_num_threads(threads)
-    settings, model = prepare(data_dirs, **settings_options)
+    if any(Path(folder).resolve() == run_dir.resolve() for folder in data_dirs):
+        raise ConfigError(f"{run_dir} is a data folder itself: the run would learn its own demos; put the run "
+                          "elsewhere (a sub-folder of the data is fine: it is left out)")
+    settings, model = prepare(data_dirs, run_dir=run_dir, **settings_options)
     group, device = distributed.join(pick_device(device))
     group.share(settings.batch_size)  # refused here, before anything is written
-    files = data.scan(settings.data)
+    left_out = []
+    files = data.scan(settings.data, run_dir=run_dir, left_out=left_out)
+    if left_out:
+        log.info("left out of the training data: %s (a training run's folder: its demos are a model's own "
+                 "renders)", ", ".join(map(str, left_out)))
     if not files:
         raise BridgeError(f"no audio files under {', '.join(settings.data)}")
     run = open_run(run_dir, settings, model, device=device, precision=precision, group=group)
@@ -170,9 +187,14 @@ def render_demos(run: Run) -> list[Path]:
 
 def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unknown",
            provenance: str | None = None, **extra) -> tuple[Path, Path]:
-    """The run's EMA weights in the project's own format, with a card that records how they were trained."""
+    """The run's EMA weights in the project's own format, with a card that records how they were trained.
+
+    Unnamed, each export is a new "RUN-stepN" pair. Named (--name), the pair keeps its name: a later session
+    replaces the run's own earlier export (exported.yaml records its hashes), never a file the run did not write.
+    """
     settings = run.settings
     default = f"{run.dir.name}-step{run.step}"
+    named = bool(name) and dst is None
     name = name or default
     training = {
         "data": settings.data,
@@ -191,12 +213,75 @@ def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unkno
         "pre_emphasis": settings.pre_emphasis,
         "t_sampling": settings.t_sampling,
     }
+    if named:
+        done = check_export_name(run.dir, name)
+        if _exported(run.dir).get(name, {}).get("step") == run.step and all(path.exists() for path in done):
+            log.info("already exported at step %d: %s", run.step, done[0])  # a finished run, asked again
+            return done
     loaded = LoadedModel.from_network(
         run.ema, name=name, sample_rate=settings.sample_rate, window=settings.window, licence=licence,
         provenance=provenance or f"trained with dd-bridge train ({run.step} steps)", training=training, **extra)
+    if named:
+        return _replace_export(run, name, loaded, done)
     dst = Path(dst) if dst is not None else run.dir / name
     done = (run.dir / f"{default}.safetensors", run.dir / f"{default}.yaml")
     if dst == run.dir / default and all(path.exists() for path in done):
         log.info("already exported at step %d: %s", run.step, done[0])  # a finished run, asked again
         return done
     return save_model(loaded, dst)
+
+
+EXPORTED_FILE = "exported.yaml"  # {name: {step, sha256: [...]}}: the files the run wrote under a --name
+
+
+def check_export_name(run_dir, name: str) -> tuple[Path, Path]:
+    """The files a --name export writes in run_dir: free, or the run's own earlier export of that name (which the
+    export replaces); refused otherwise, in one line. Asked before training, and again at the export."""
+    if Path(name).name != name or name in (".", ".."):
+        raise ConfigError(f"--name {name!r}: a file name, not a path (the model is written into the run folder)")
+    base = Path(run_dir) / name
+    weights = base.with_suffix(WEIGHTS_SUFFIX) if base.suffix.lower() in (WEIGHTS_SUFFIX, CARD_SUFFIX) \
+        else base.with_name(base.name + WEIGHTS_SUFFIX)
+    paths = (weights, weights.with_suffix(CARD_SUFFIX))
+    ours = set(_exported(run_dir).get(name, {}).get("sha256") or [])
+    for path in paths:
+        if (path.exists() or path.is_symlink()) and _sha256(path) not in ours:
+            raise CheckpointError(f"{path}: already exists and this run did not export it there; not overwriting "
+                                  "it (move it away or choose another --name)")
+    return paths
+
+
+def _exported(run_dir) -> dict:
+    path = Path(run_dir) / EXPORTED_FILE
+    record = files.read_yaml(path, BridgeError) if path.exists() else {}
+    if not isinstance(record, dict):
+        return {}
+    return {key: value for key, value in record.items() if isinstance(value, dict)}
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():  # a folder, a FIFO (never opened: it would wait), a dangling link: not ours
+        return None
+    try:
+        with path.open("rb") as file:
+            return files.sha256_of(file)
+    except OSError:
+        return None
+
+
+def _replace_export(run: Run, name: str, loaded: LoadedModel, paths: tuple[Path, Path]) -> tuple[Path, Path]:
+    """save_model beside the run, then each file moved onto its name in one rename (the card last, so the model
+    is complete whenever its card is there). Every hash is recorded before the move: an interruption anywhere leaves
+    files the next session knows as the run's own."""
+    record = _exported(run.dir)
+    before = record.get(name, {})
+    with tempfile.TemporaryDirectory(dir=run.dir, prefix=files.TEMPORARY_PREFIX) as folder:
+        written = save_model(loaded, Path(folder) / paths[0].stem)
+        hashes = [_sha256(path) for path in written]
+        record[name] = {"step": before.get("step"), "sha256": sorted({*(before.get("sha256") or []), *hashes})}
+        files.replace_file(run.dir / EXPORTED_FILE, yaml.safe_dump(record, sort_keys=False).encode())
+        for source, path in zip(written, paths):
+            os.replace(source, path)
+    record[name] = {"step": run.step, "sha256": hashes}
+    files.replace_file(run.dir / EXPORTED_FILE, yaml.safe_dump(record, sort_keys=False).encode())
+    return paths

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from torch.nn import functional as F
 
 from bridge import files
+from bridge.constants import MAX_COUNT
 from bridge.engine.schedules import alpha_sigma, crash_schedule
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import BridgeError, ConfigError
@@ -42,7 +44,7 @@ SIZES = {
 TRAIN_WINDOW = 32768  # from scratch: 0.68 s at 48 kHz, a whole drum one-shot, half the released models' window
 
 STATE_FILE = "state.pt"
-SETTINGS_FILE = "run.yaml"
+SETTINGS_FILE = data.RUN_SETTINGS  # the data scan leaves a folder holding one out: a run never learns its demos
 LOSS_FILE = "loss.csv"
 
 
@@ -81,6 +83,39 @@ class TrainingSettings:
     @property
     def config(self) -> UNetConfig:
         return UNetConfig.from_dict(self.architecture)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(low: int, high: int | None = None):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high)
+
+
+# What each checked setting may hold, and how to say so: checked on the command line (bridge.cli.train), by
+# session.prepare before a run is written, and in a stored run.yaml (an older version wrote what it did not check).
+LIMITS = {
+    "batch_size": (_whole(1), "a whole number >= 1"),
+    "lr": (lambda v: _number(v) and 0 < v < math.inf, "a positive number"),
+    "held_out": (lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1), e.g. 0.1 for 10 %"),
+    "save_every": (_whole(1), "a whole number >= 1"),
+    "demo_every": (_whole(0), "a whole number >= 0 (0: no demos)"),
+    "demo_count": (_whole(0, MAX_COUNT), f"a whole number in 0..{MAX_COUNT} (0: no demos)"),
+    "demo_steps": (_whole(1), "a whole number >= 1"),
+    "onset_shift_ms": (lambda v: _number(v) and 0 <= v <= 50, "0 to 50 ms"),
+    "pitch_semitones": (lambda v: _number(v) and 0 <= v <= 12, "0 to 12 semitones"),
+    "ema_decay": (lambda v: _number(v) and 0 <= v < 1, "in [0, 1)"),
+}
+
+
+def out_of_range(values) -> list[tuple[str, object, str]]:
+    """(key, value, what it must be) of each setting in ``values`` (TrainingSettings or a mapping of some of its
+    fields) that LIMITS refuses."""
+    if not isinstance(values, dict):
+        values = asdict(values)
+    return [(key, values[key], allowed) for key, (ok, allowed) in LIMITS.items() if key in values and
+            not ok(values[key])]
 
 
 def v_loss(model, reals: torch.Tensor, u: torch.Tensor, noise: torch.Tensor,
@@ -234,6 +269,20 @@ def read_settings(run_dir: Path) -> TrainingSettings | None:
         raise BridgeError(f"{path}: not a run settings file ({error})") from None
 
 
+def check_stored(run_dir: Path, settings: TrainingSettings) -> None:
+    """A continued run keeps its stored settings: one an older version stored without checking it is named, with
+    what to do, before anything is written (it would fail the same way in every session)."""
+    bad = out_of_range(settings)
+    if not bad:
+        return
+    path = Path(run_dir) / SETTINGS_FILE
+    key, value, allowed = bad[0]
+    fix = f"correct {key} there" if (Path(run_dir) / STATE_FILE).exists() else \
+        "this run has not trained yet: delete that file (or correct the value there)"
+    raise ConfigError(f"{path}: {key} is {value!r}, but must be {allowed}; a continued run keeps its stored "
+                      f"settings, so {fix} and run the command again")
+
+
 def append_loss(run_dir: Path, step: int, loss: float, elapsed: float) -> None:
     path = Path(run_dir) / LOSS_FILE
     header = "" if path.exists() else "step,loss,seconds\n"
@@ -263,6 +312,7 @@ def open_run(run_dir, settings: TrainingSettings, model: DanceDiffusionUNet | No
                 raise ConfigError(f"{run_dir} holds a run with another {key} ({getattr(previous, key)}); "
                                   "use a new --out folder")
         previous.steps = settings.steps  # the one setting a continued run may change
+        check_stored(run_dir, previous)
         settings = previous
     if model is None:
         with torch.random.fork_rng(devices=[]):  # the seed alone decides the starting weights

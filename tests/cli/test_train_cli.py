@@ -107,9 +107,13 @@ def test_time_limit_stops_saves_and_exports_and_the_same_command_continues(tmp_p
     assert capsys.readouterr().out.split()[0].endswith(f"run-step{reached + 1}.safetensors")
 
 
-def test_time_limit_must_be_positive(tmp_path, kit, capsys):
-    assert main(["train", str(kit), "--out", str(tmp_path / "run"), "--time-limit", "0"]) != 0
-    assert "--time-limit must be positive" in capsys.readouterr().err
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_time_limit_must_be_positive(tmp_path, kit, capsys, value):
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", str(kit), "--out", str(tmp_path / "run"), "--time-limit", value])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stopped.value.code == 2 and "--time-limit: must be positive seconds" in last, last
+    assert not (tmp_path / "run").exists()
 
 
 def test_without_matplotlib_training_skips_the_pictures_and_says_so_once(tmp_path, kit, caplog, monkeypatch):
@@ -220,3 +224,98 @@ def test_an_unknown_device_is_refused_before_any_work(tmp_path, kit, capsys, com
     assert stopped.value.code == 2 and "invalid choice: 'gpu'" in last, last
     assert all(device in last for device in constants.DEVICES)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--held-out", "10", "must be a fraction in [0, 1)"), ("--held-out", "1.5", "must be a fraction in [0, 1)"),
+    ("--held-out", "1", "must be a fraction in [0, 1)"), ("--held-out", "-0.1", "must be a fraction in [0, 1)"),
+    ("--held-out", "nan", "must be a fraction in [0, 1)"), ("--demo-count", "-1", "must be a whole number in 0..64"),
+    ("--demo-count", "65", "must be a whole number in 0..64"), ("--demo-every", "-1", "must be a whole number >= 0"),
+    ("--lr", "0", "must be a positive number"), ("--lr", "nan", "must be a positive number")])
+def test_a_mistyped_option_is_refused_before_the_run_is_written(tmp_path, kit, capsys, option, value, message):
+    """A continued run keeps its stored settings: a bad value must never reach run.yaml, or the corrected command
+    would fail in every later session."""
+    with pytest.raises(SystemExit) as stopped:
+        train(kit, tmp_path / "run", "--size", "tiny", "--steps", "1", option, value)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stopped.value.code == 2 and f"argument {option}: {message}" in last and last.endswith(f"got {value}"), last
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_value_an_older_version_stored_in_run_yaml_is_one_line_that_says_what_to_do(tmp_path, kit, capsys):
+    from dataclasses import replace
+
+    from bridge.training import session
+    from bridge.training.train import STATE_FILE, write_settings
+
+    run = tmp_path / "run"
+    run.mkdir()
+    settings, _ = session.prepare([kit], size="tiny", window=512, steps=1, batch_size=2)
+    write_settings(run, replace(settings, held_out=1.5))  # what `--held-out 1.5` left behind before it was checked
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0", "--held-out", "0.1") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{run / 'run.yaml'}: held_out is 1.5, but must be a fraction in [0, 1)" in err[0], err
+    assert "this run has not trained yet: delete that file" in err[0] and "ValueError" not in err[0]
+    (run / "run.yaml").unlink()  # what the line says to do
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    capsys.readouterr()
+
+    text = (run / "run.yaml").read_text()  # a run that trained: the value is corrected in place
+    (run / "run.yaml").write_text(text.replace("demo_count: 1", "demo_count: -1"))
+    assert (run / STATE_FILE).exists()
+    assert train(kit, run, "--size", "tiny", "--steps", "2", "--demo-every", "0") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "demo_count is -1, but must be a whole number in 0..64" in err[0], err
+    assert "correct demo_count there" in err[0]
+    (run / "run.yaml").write_text(text)
+    assert train(kit, run, "--size", "tiny", "--steps", "2", "--demo-every", "0") == 0
+
+
+def test_a_named_run_continues_and_replaces_only_its_own_export(tmp_path, kit, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    named = ("--size", "tiny", "--demo-every", "0", "--name", "mykick")
+    assert train(kit, run, *named, "--steps", "2") == 0
+    paths = capsys.readouterr().out.split()
+    assert paths == [str(run / "mykick.safetensors"), str(run / "mykick.yaml")]
+    # The same command with more steps (or another --time-limit) continues and updates the export under its name
+    assert train(kit, run, *named, "--steps", "3") == 0
+    assert capsys.readouterr().out.split() == paths
+    model = load_model(paths[0])
+    assert model.card.name == "mykick" and model.card.extra["training"]["steps"] == 3
+    assert sorted(p.name for p in run.glob("mykick*")) == ["mykick.safetensors", "mykick.yaml"]
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary left behind
+    assert train(kit, run, *named, "--steps", "3") == 0  # finished: asked again, it is already there
+    assert capsys.readouterr().out.split() == paths and "already exported at step 3" in caplog.text
+
+    # A file the run did not write under that name is never replaced, and that is said before any training
+    (run / "mykick.safetensors").write_bytes(b"the producer's own file")
+    steps = len((run / "loss.csv").read_text().splitlines())
+    assert train(kit, run, *named, "--steps", "4") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mykick.safetensors: already exists and this run did not export it" in err[0], err
+    assert (run / "mykick.safetensors").read_bytes() == b"the producer's own file"
+    assert len((run / "loss.csv").read_text().splitlines()) == steps
+    assert train(kit, run, "--size", "tiny", "--steps", "4", "--name", "../mykick") == 1
+    assert "a file name, not a path" in capsys.readouterr().err
+    assert len((run / "loss.csv").read_text().splitlines()) == steps
+
+
+def test_a_run_folder_inside_the_data_never_trains_on_demos(tmp_path, kit, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    other = kit / "an older run"  # another run's folder in the data: its demos are a model's renders too
+    (other / "demos").mkdir(parents=True)
+    (other / "run.yaml").write_text("steps: 1\n")
+    (other / "demos" / "step0000001-1.wav").symlink_to(next(kit.glob("*.flac")))
+    run = kit / "run"
+    for steps in ("1", "2", "3"):
+        caplog.clear()
+        assert train(kit, run, "--size", "tiny", "--steps", steps, "--demo-every", "1", "--demo-steps", "2") == 0
+        line = next(message for message in caplog.messages if message.startswith("training on "))
+        assert line.startswith("training on 6 files (1 skipped, 2 held out)"), line  # 8 drums, 2 held out
+        assert caplog.text.count("left out of the training data") == 1
+    assert (run / "demos" / "step0000002-1.wav").exists()
+    assert f"left out of the training data: {other}, {run}" in caplog.text
+    capsys.readouterr()
+    assert train(kit, kit, "--size", "tiny", "--steps", "1") == 1  # the data folder itself as the run folder
+    assert "is a data folder itself" in capsys.readouterr().err

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import torch
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, ConfigError
 from bridge.training import data
 
 RATE = 48000
@@ -174,3 +175,28 @@ def test_augmentation_is_decided_by_the_seed(drum_samples):
     first = data.augment(batch, torch.Generator().manual_seed(3), **options)
     assert torch.equal(first, data.augment(batch, torch.Generator().manual_seed(3), **options))
     assert not torch.equal(first, data.augment(batch, torch.Generator().manual_seed(4), **options))
+
+
+def test_training_scans_leave_run_folders_out(tmp_path, drum_samples):
+    """A run folder inside the data holds demos/ (a model's renders): training must not learn them."""
+    kit = tmp_path / "kit"
+    (kit / "old run" / "demos").mkdir(parents=True)
+    (kit / "old run" / "run.yaml").write_text("steps: 1\n")
+    (kit / "run" / "demos").mkdir(parents=True)  # the run being trained: left out before its run.yaml exists
+    for path in (kit / "kick.wav", kit / "old run" / "demos" / "d.wav", kit / "run" / "demos" / "d.wav"):
+        shutil.copy(drum_samples["wav"], path)
+    assert len(data.scan([kit])) == 3  # other commands (sheet, pack) still see every file
+    left_out = []
+    assert data.scan([kit], run_dir=kit / "run", left_out=left_out) == [kit / "kick.wav"]
+    assert left_out == [kit / "old run", kit / "run"]
+    assert data.scan([kit], leave_out_runs=True) == [kit / "kick.wav", kit / "run" / "demos" / "d.wav"]
+    # a run folder named as the data itself is read: only the one being trained, or runs below, are left out
+    assert data.scan([kit / "old run"], leave_out_runs=True) == [kit / "old run" / "demos" / "d.wav"]
+
+
+def test_a_held_out_split_never_holds_out_every_file():
+    files = [Path(f"{i}.wav") for i in range(2)]
+    training, held = data.split_held_out(files, 0.9)
+    assert len(training) == 1 and len(held) == 1
+    with pytest.raises(ConfigError, match=r"held-out fraction must be in \[0, 1\), got 1.5"):
+        data.split_held_out(files, 1.5)

@@ -124,3 +124,22 @@ def test_an_old_run_yaml_keeps_its_augmentation_and_new_runs_get_the_full_one(tm
     assert (settings.onset_shift_ms, settings.pitch_semitones) == (data.ONSET_SHIFT_MS, data.PITCH_SEMITONES)
     settings, _ = session.prepare(["drums"], size="tiny", steps=10, onset_shift_ms=0.0, pitch_semitones=0.0)
     assert (settings.onset_shift_ms, settings.pitch_semitones) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("option, value", [("held_out", 10), ("held_out", 1.0), ("demo_count", -1),
+                                           ("demo_every", -1), ("lr", float("nan")), ("batch_size", 0)])
+def test_prepare_refuses_a_value_a_run_would_keep(option, value):
+    with pytest.raises(ConfigError, match=f"{option.replace('_', '-')} must be .*, got {value}"):
+        session.prepare(["drums"], size="tiny", steps=10, **{option: value})
+
+
+def test_a_stored_value_out_of_range_is_named_before_anything_is_written(tmp_path, tiny_config):
+    open_run(tmp_path / "run", settings_for(tiny_config, 4))
+    path = tmp_path / "run" / "run.yaml"
+    stored = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**stored, "held_out": 1.5}, sort_keys=False))  # as an older version wrote it
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match=r"run.yaml: held_out is 1.5, but must be a fraction in \[0, 1\).*"
+                                          "this run has not trained yet: delete that file"):
+        open_run(tmp_path / "run", settings_for(tiny_config, 4))
+    assert path.read_bytes() == before
