@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -328,40 +329,38 @@ def count_for(listener: Listener, seconds: float) -> int:
     return len(listener.messages) - before
 
 
-def test_hello_with_the_servers_own_port_is_refused_and_nothing_loops():
-    """The service answered its own replies forever: 100 % CPU, 13,000 datagrams a second to every client."""
+@contextlib.contextmanager
+def watched(port: int = 0, reply_port: int | None = None):
+    """An echo server and a client registered with /dd/hello, which would hear a loop's flood."""
     watcher = Listener()
-    server = OscServer(echo, "127.0.0.1", 0).start()
+    server = OscServer(echo, "127.0.0.1", port, reply_port=reply_port).start()
     try:
         watcher.send(server.port, "/dd/hello")
         watcher.wait_for(lambda m: m[0] == "/dd/hello")
-        with OscClient("127.0.0.1", server.port) as client:
-            reply = client.request("/dd/hello", [server.port], timeout=3)
-            assert reply.address == "/dd/error" and reply.args == (
-                "/dd/hello", f"port {server.port} is the service's own: give the port your client listens on")
-            server.register("127.0.0.1", server.port)  # were it registered anyway, nothing is sent there
-            assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
-        time.sleep(0.3)
-        assert count_for(watcher, 0.5) == 0 and server.received == 3
+        yield server, watcher
     finally:
         server.stop()
         watcher.close()
+
+
+def test_hello_with_the_servers_own_port_is_refused_and_nothing_loops():
+    """The service answered its own replies forever: 100 % CPU, 13,000 datagrams a second to every client."""
+    with watched() as (server, watcher), OscClient("127.0.0.1", server.port) as client:
+        reply = client.request("/dd/hello", [server.port], timeout=3)
+        assert reply.address == "/dd/error" and reply.args == (
+            "/dd/hello", f"port {server.port} is the service's own: give the port your client listens on")
+        server.register("127.0.0.1", server.port)  # were it registered anyway, nothing is sent there
+        assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
+        time.sleep(0.3)
+        assert count_for(watcher, 0.5) == 0 and server.received == 3
 
 
 def test_a_reply_port_that_is_the_servers_own_starts_no_loop():
     port = free_port()
-    watcher = Listener()
-    server = OscServer(echo, "127.0.0.1", port, reply_port=port).start()
-    try:
-        watcher.send(server.port, "/dd/hello")
-        watcher.wait_for(lambda m: m[0] == "/dd/hello")
-        with OscClient("127.0.0.1", server.port) as client:
-            assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
+    with watched(port, reply_port=port) as (server, watcher), OscClient("127.0.0.1", server.port) as client:
+        assert client.request("/dd/ping", timeout=3).address == "/dd/pong"
         time.sleep(0.3)
         assert count_for(watcher, 0.5) == 0 and server.received == 2
-    finally:
-        server.stop()
-        watcher.close()
 
 
 def test_replies_are_never_answered():
