@@ -337,15 +337,13 @@ class Worker:
 
     def _run_model(self, job: ModelJob) -> None:
         config, state = self.config, self.state
-        if state.renderer.is_loaded(job.model):  # queued behind another's load of it: nothing to do
-            for waiter in job.waiters:
-                waiter.reply("/dd/ack", "set", "model", state.renderer.info.reference)
-            return
-        renderer = Renderer.load(job.model, config.device, config.precision, config.backend)
-        with state.lock:
-            state.renderer = renderer
-            state.cache.drop_variations()
-            state.lock.notify_all()
-        log.info("model: %s on %s (%s)", renderer.info.name, renderer.info.device, renderer.info.precision)
+        renderer = state.renderer
+        if not renderer.is_loaded(job.model):  # else queued behind another's load of it: nothing to load
+            renderer = Renderer.load(job.model, config.device, config.precision, config.backend)
+            with state.lock:
+                state.renderer = renderer
+                state.cache.drop_variations()
+                state.lock.notify_all()
+            log.info("model: %s on %s (%s)", renderer.info.name, renderer.info.device, renderer.info.precision)
         for waiter in job.waiters:
             waiter.reply("/dd/ack", "set", "model", renderer.info.reference)
