@@ -18,6 +18,9 @@ Reading: ``open_regular`` opens only regular files, bounded by size, without eve
 reading a device; ``load_yaml`` reads YAML without aliases (an alias bomb expands a few hundred bytes into
 gigabytes) from a file of bounded size; ``read_yaml`` words its failures.
 
+Waiting: ``answered`` runs a look at a file (a stat, a header) on a thread of its own and waits a bounded time,
+for the service's network thread, which a hung network share would otherwise hold for good.
+
 Checks a producer reads (``check_input``, ``check_new``, ``create_new``, ``read_yaml``): one line naming the path,
 raised as the caller's error type, so the command line and the service refuse a file in the same words.
 
@@ -34,9 +37,10 @@ import os
 import re
 import secrets
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import yaml
 
@@ -399,6 +403,51 @@ def check_input(path: str | os.PathLike, refuse: Refusal, what: str = "an audio 
     if not os.access(path, os.R_OK):
         raise refuse(f"{path}: permission denied")
     return info
+
+
+# -- waiting on a disk -----------------------------------------------------------------------------------------
+
+# A local disk answers a stat or a header read in milliseconds, and an external disk waking from sleep in 2-8 s; a
+# network share that has not answered in this long is hung (an NFS hard mount retries for minutes, SMB for a minute).
+DISK_ANSWER_SECONDS = 10.0
+# Looks left waiting on hung disks at once: each holds a thread blocked in the kernel until its share answers, which
+# no one can interrupt; past this many, a look is refused at once instead of starting one more such thread.
+MAX_UNANSWERED = 4
+_looking = threading.BoundedSemaphore(MAX_UNANSWERED)
+T = TypeVar("T")
+
+
+def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, seconds: float | None = None) -> T:
+    """``look()`` (a stat, a header read: nothing that changes state), run on a daemon thread of its own and waited
+    for at most ``seconds``; its result, or the error it raised. A look whose disk does not answer in time is left
+    to finish on its own (its result dropped) and ``refuse`` says so naming ``what``: a file on a hung network share
+    costs the caller one bounded wait instead of its thread. The service's network thread looks at every file a
+    request names through this, so a share that stops answering no longer silences the service."""
+    seconds = DISK_ANSWER_SECONDS if seconds is None else seconds
+    if not _looking.acquire(blocking=False):
+        raise refuse(f"{what}: not looked at: {MAX_UNANSWERED} earlier looks are still waiting on their disks "
+                     "(a network share not answering?)")
+    outcome: list = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, look()))
+        except BaseException as error:  # handed to the caller as raised
+            outcome.append((False, error))
+        finally:
+            _looking.release()
+            done.set()
+
+    # A daemon thread, not an executor's: an executor's threads are joined at exit, and a hung one would hang the exit.
+    threading.Thread(target=run, name="disk-look", daemon=True).start()
+    if not done.wait(seconds):
+        raise refuse(f"{what}: its disk has not answered in {seconds:g} s (a network share not responding, or a "
+                     "disk asleep?); try again once it is back")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +254,19 @@ def test_a_loss_curve_on_a_full_disk_is_one_line_not_a_crash(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and last.startswith("bridge.errors.BridgeError: "), result.stderr
     assert "loss.png: could not write it (No space left on device)" in last
+
+
+def test_a_look_at_a_disk_gives_its_result_or_its_own_error_or_a_bounded_wait(tmp_path):
+    """files.answered, which the service's network thread looks at files through: what the look returns or raises
+    comes back as it was (a missing file in the caller's words), and a look that does not return is given up after
+    the wait, in one line naming the file."""
+    (tmp_path / "a.wav").write_bytes(b"x")
+    assert files.answered(lambda: files.check_input(tmp_path / "a.wav", AudioError).st_size, "a.wav", AudioError) == 1
+    with pytest.raises(AudioError, match="no such file"):
+        files.answered(lambda: files.check_input(tmp_path / "b.wav", AudioError), "b.wav", AudioError)
+    hung = threading.Event()
+    try:
+        with pytest.raises(ConfigError, match=r"^/mnt/share/b.wav: its disk has not answered in 0.2 s"):
+            files.answered(hung.wait, "/mnt/share/b.wav", ConfigError, seconds=0.2)
+    finally:
+        hung.set()

@@ -10,7 +10,10 @@ and configured).
 
 Threads and what each owns:
 - front-end threads (the OSC network thread, MIDI's callback thread) run ``Service.handle``: they validate, change
-  the shared state under its lock, and never wait on the model or write a file;
+  the shared state under its lock, and never wait on the model or write a file; the files and folders a request
+  names they look at through ``files.answered`` (a short-lived ``disk-look`` thread, waited for at most 10 s), so a
+  hung network share costs one bounded wait, not the thread; a look left waiting owns nothing and its result is
+  dropped;
 - the render thread (``Worker._work``) is the only one that calls the model: it runs the queued jobs and the
   prefetch, stages prefetched variations and writes the files of the jobs it rendered; it alone replaces
   ``State.renderer`` and writes ``Job.progress`` (a float that ``status`` reads whole);

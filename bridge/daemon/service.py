@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from bridge import __version__, constants
+from bridge import __version__, constants, files
 from bridge.daemon import requests as rq
 from bridge.daemon import steering
 from bridge.daemon.audition import Audition
@@ -243,7 +243,8 @@ class Service:
         its prefetched variations and decoded audio are of the old sound, so they are dropped and the file is read
         again (else the files would name a source their recreate command no longer reproduces). Gone: an error."""
         try:
-            current = replace(Source.of(selected.path), region=selected.region)
+            current = replace(files.answered(lambda: Source.of(selected.path), selected.path, AudioError),
+                              region=selected.region)
         except AudioError as error:
             raise AudioError(f"{error} (the selected clip changed since /dd/select)") from None
         if current == selected:
@@ -298,7 +299,8 @@ class Service:
     def _on_repaint(self, request: rq.Repaint, reply: Reply):
         options, state = request.options, self.state
         source = open_source(request.path, options.clip_region)  # a clip of a region: only it is rendered and written
-        resolve_region(source.path, Region(options.start, options.end))  # the range must lie in the file
+        part = Region(options.start, options.end)  # the range must lie in the file
+        files.answered(lambda: resolve_region(source.path, part), source.path, AudioError)
         if source.region is not None:
             source.region.inside(options.start, options.end)
         count, key, fmt = self._render_settings(request, self._guidance(options))
@@ -334,7 +336,7 @@ class Service:
                 state.enqueue(ModelJob(waiters=[Waiter(reply, request, 0)], model=value))
             return  # acknowledged once loaded
         if key == "folder":
-            folder = self.folders.resolve(value)
+            folder = self._resolved(value)
             with state.lock:
                 state.folder = folder
             reply("/dd/ack", "set", key, str(folder))
@@ -410,9 +412,14 @@ class Service:
 
     def _folder(self, options: rq.Options) -> Path:
         if options.folder:
-            return self.folders.resolve(options.folder)
+            return self._resolved(options.folder)
         with self.state.lock:
             return self.state.folder
+
+    def _resolved(self, folder: str) -> Path:
+        """A request's folder, resolved (bridge.daemon.writer.SampleFolder.resolve) within a bounded wait: a sample
+        folder on a network share that stopped answering is refused, not waited on by the network thread."""
+        return files.answered(lambda: self.folders.resolve(folder), folder, ConfigError)
 
     # -- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict:

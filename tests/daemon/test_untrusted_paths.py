@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import struct
+import threading
 import time
 import tracemalloc
 
@@ -153,6 +154,60 @@ def test_a_fifo_swapped_in_after_the_check_is_refused_not_waited_on(tmp_path, re
                 os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
             except OSError:
                 pass
+
+
+# -- a file or folder on a network share that stopped answering (left open by session 39, done in 40) -------------
+def test_a_share_that_stops_answering_costs_one_bounded_wait_not_the_service(tmp_path, renderer, drum, monkeypatch):
+    """An NFS hard mount or an SMB share whose server went away leaves stat and open blocked in the kernel, for
+    minutes or for good, and no one can interrupt them. The network thread looked at every named file itself, so one
+    /dd/select of a file there left the service deaf (pings too) until the share came back. Here the share's
+    syscalls are made to block until it "comes back" (no mount can be made without root on this machine)."""
+    share = tmp_path / "share"
+    share.mkdir()
+    shutil.copy(drum, share / "kick.wav")
+    back = threading.Event()
+    real_check = files_module.check_input
+
+    def stat_on_the_share(path, refuse, what="an audio file"):
+        if str(path).startswith(str(share)):
+            back.wait(60)  # the blocked syscall
+        return real_check(path, refuse, what)
+
+    monkeypatch.setattr(files_module, "check_input", stat_on_the_share)
+    monkeypatch.setattr(files_module, "DISK_ANSWER_SECONDS", 0.5)
+    config = service_config(tmp_path, allowed_folders=(tmp_path,), render={"prefetch": 0})
+    try:
+        with running_service(config, renderer) as svc:
+            folders = svc.service.folders
+            real_resolve = folders.resolve
+
+            def resolve_on_the_share(folder):
+                if folder.startswith(str(share)):
+                    back.wait(60)
+                return real_resolve(folder)
+
+            monkeypatch.setattr(folders, "resolve", resolve_on_the_share)
+            started = time.monotonic()
+            reply = svc.client.request("/dd/select", [str(share / "kick.wav")], timeout=5)
+            assert reply is not None, "no reply: the network thread waits on the share"
+            assert reply.address == "/dd/error" and "has not answered in 0.5 s" in reply.args[1], reply
+            assert "\n" not in reply.args[1] and time.monotonic() - started < 3
+            assert svc.ask("/dd/ping", timeout=2).address == "/dd/pong"  # the service still hears everyone
+            assert svc.ask("/dd/select", str(drum), timeout=5).address == "/dd/ack"  # and local files work
+            reply = svc.ask("/dd/set", "folder", str(share / "out"), timeout=5)  # a sample folder there: the same
+            assert reply.address == "/dd/error" and "has not answered" in reply.args[1], reply
+            for _ in range(files_module.MAX_UNANSWERED - 2):  # four looks now wait on the share ...
+                assert svc.ask("/dd/vary", str(share / "kick.wav"), timeout=5).address == "/dd/error"
+            started = time.monotonic()  # ... so the next is refused at once, not after one more wait
+            reply = svc.ask("/dd/vary", str(share / "kick.wav"), timeout=5)
+            assert "still waiting on their disks" in reply.args[1] and time.monotonic() - started < 0.4, reply
+            back.set()  # the share is back: its files are heard again, the waiting looks gone
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and any(t.name == "disk-look" for t in threading.enumerate()):
+                time.sleep(0.01)
+            assert svc.ask("/dd/select", str(share / "kick.wav"), timeout=5).address == "/dd/ack"
+    finally:
+        back.set()
 
 
 # -- finding 5: a long file is judged by its header, never decoded to be refused ----------------------------------
