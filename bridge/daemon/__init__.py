@@ -18,6 +18,8 @@ Threads and what each owns:
   prefetch, stages prefetched variations and writes the files of the jobs it rendered; it alone replaces
   ``State.renderer`` and writes ``Job.progress`` (a float that ``status`` reads whole);
 - the writer thread (one worker of ``Output``) names or writes the files of a press answered wholly from prefetch;
+- MIDI's watcher thread ("midi-watch", ``MidiInput`` in bridge.transports.midi; only for a named controller's
+  port) alone opens and closes that port after start, as the controller comes and goes; ``App.stop`` stops it;
 - ``Service.stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal).
 
 Locks:

@@ -17,7 +17,7 @@ from bridge import constants
 from bridge.daemon.config import Config
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.service import Service
-from bridge.transports.midi import MidiTriggers, open_midi
+from bridge.transports.midi import MidiInput, MidiTriggers
 from bridge.transports.osc.server import OscServer
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,19 @@ class App:
         self.server.start()
         config = self.config
         triggers = MidiTriggers(self.service.handle, self.server.reply_for(None), dict(config.midi_notes),
-                                dict(config.midi_cc))
-        self.midi = midi = open_midi(triggers, config.midi_port)
-        # The port as opened: a status asked for while stopping must not see it half gone.
-        self.service.status_extras["midi"] = lambda: {"port": midi.name if midi else None,
-                                                      "received": triggers.received}
+                                dict(config.midi_cc), channel=config.midi_channel)
+        # A named controller's port is watched (plugged in late, or unplugged and back): its thread opens and closes it.
+        self.midi = midi = MidiInput(triggers, config.midi_port).start()
+        # The port as it is now (a controller unplugged: connected false), not the name it had at start.
+        self.service.status_extras["midi"] = lambda: {
+            **midi.status(), "channel": triggers.channel if triggers.channel is not None else "all",
+            "received": triggers.received, "other_channel": triggers.other_channel}
         return self
 
     def stop(self, timeout: float | None = STOP_GRACE_S) -> None:
         """MIDI closed, the service stopped (the file being written finished), then the OSC port closed."""
         if self.midi is not None:
-            self.midi.close()
+            self.midi.close()  # the watcher stopped at once, the port closed
             self.midi = None
         self.service.stop(timeout=timeout)
         self.server.stop()

@@ -70,6 +70,16 @@ def _latency(key: str, value):
         raise ConfigError(f"{key}: {error}") from None
 
 
+def _midi_channel(key: str, value) -> int | None:
+    """A channel as DAWs and controllers count them, 1..16, or all (also omni): None, every channel heard."""
+    if isinstance(value, str) and value.strip().lower() in ("all", "omni"):
+        return None
+    try:
+        return as_int(key, value, 1, MIDI_CHANNELS)
+    except ConfigError:
+        raise ConfigError(f"{key} must be a channel 1..{MIDI_CHANNELS} or all, not {files.shown(value)}") from None
+
+
 def _setting(name: str) -> Read:
     return VALIDATORS[name]  # the rule /dd/set and the requests' options follow
 
@@ -113,6 +123,7 @@ class Key:
 
 _RENDER = Settings()
 MIDI = constants.MIDI_PORT_NAME
+MIDI_CHANNELS = 16
 
 KEYS: tuple[Key, ...] = (
     Key("model", "model", None, f"model card name, or a path (.ckpt, diffusers folder, .safetensors); null: "
@@ -137,6 +148,9 @@ KEYS: tuple[Key, ...] = (
         "required if host is not 127.0.0.1", as_token, null_is_default=True),
     Key("midi.port", "midi_port", MIDI, f'an input port\'s name; "{MIDI}" opens a virtual port (Linux, macOS); '
         "none: no MIDI", as_midi_port, flag="--midi-port", metavar="NAME|none"),
+    Key("midi.channel", "midi_channel", None, "1..16: only notes and knobs on that channel act; all: every "
+        "channel's\n(a GM drum track on channel 10 sends note 36, its kick: on all, it varies)", _midi_channel,
+        shown="all", null_is_default=True, flag="--midi-channel", metavar="1-16|all"),
     Key("midi.notes", "midi_notes", ((36, "vary"), (37, "generate"), (38, "keep")),
         f"note number -> action ({', '.join(constants.MIDI_ACTIONS)})", as_mapping(constants.MIDI_ACTIONS)),
     Key("midi.cc", "midi_cc", ((1, "noise"),), f"controller number -> setting "

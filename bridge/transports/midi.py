@@ -8,7 +8,11 @@ second, and each setting applied drops the prefetch (and a guide's is checked), 
 message would hold up the key press after it for seconds. A CC only records its knob's latest value (a value equal
 to the last one is dropped: jittery pots, controllers that send their state again); a worker applies the latest
 value of each knob once the knobs have been still for DEBOUNCE_SECONDS, and a key press applies what is pending
-first, so it always acts with the knobs as they were when it was pressed.
+first, so it always acts with the knobs as they were when it was pressed. With ``midi.channel`` set, notes and CCs on
+the other channels are ignored (a drum track on channel 10 sends GM kick 36, the default vary).
+
+The port is MidiInput's, apart from the handling: it opens the port by name and, for a named (hardware) port,
+watches for it to come and go (a controller plugged in after the service started, or unplugged and plugged back in).
 """
 
 from __future__ import annotations
@@ -34,19 +38,31 @@ CC_RANGES = {"noise": (MIN_KNOB_NOISE, 1.0)}
 GUIDE_KNOB = 2.0  # a knob on a guide (any other of constants.MIDI_CC_SETTINGS) spans weights -2..2; 64 is off
 DEBOUNCE_SECONDS = 0.03  # a knob's latest value is applied once the knobs have been still this long
 IDLE_SECONDS = 5.0  # the knob worker leaves after this long with nothing to do (started again by the next CC)
+# How often the watcher lists the ports. Short enough that a replug (hand, cable, USB enumeration: over a second) is
+# seen gone in between, which is what makes it reopen: a port back under the same name (JACK; ALSA when the card
+# gets its old number) within one poll is not seen to have left, and the port stays on the gone endpoint. Long
+# enough to cost nothing: each listing opens a backend client (about 1 ms on ALSA and CoreMIDI, tens of ms on JACK,
+# where a patchbay sees an "RtMidiIn Client" come and go).
+POLL_SECONDS = 1.0
+# After listing the ports has failed (the JACK server restarted, the sequencer gone): try again this seldom. Each
+# try prints the backend's own complaint on stderr (libjack, alsa-lib), which no Python code can silence.
+RETRY_SECONDS = 30.0
+STOP_WAIT_SECONDS = 1.0  # close() waits this long at most for a watcher inside a backend call (a daemon thread)
 
 
 class MidiTriggers:
     """Turns MIDI messages into requests; ``on_message`` is mido's callback (rtmidi's thread)."""
 
     def __init__(self, handle: Callable, reply: Callable, notes: dict[int, str], cc: dict[int, str],
-                 debounce: float = DEBOUNCE_SECONDS):
+                 debounce: float = DEBOUNCE_SECONDS, channel: int | None = None):
         self.handle = handle
         self.reply = reply
         self.notes = dict(notes)
         self.cc = dict(cc)
         self.debounce = debounce
+        self.channel = channel  # 1..16 as DAWs count them (mido's channel + 1); None: all
         self.received = 0
+        self.other_channel = 0  # notes and CCs ignored for their channel: the count that says "wrong channel"
         self._lock = threading.Lock()
         self._moved = threading.Condition(self._lock)
         self._pending: dict[int, mido.Message] = {}  # a knob's latest value not applied yet
@@ -55,7 +71,14 @@ class MidiTriggers:
         self._worker: threading.Thread | None = None
         self._applying = threading.Lock()  # knobs' values go out in the order they were taken, before a press's
 
+    def heard(self, message: mido.Message) -> bool:
+        """Whether the message is on the channel listened to (messages without one, clock or sysex, are)."""
+        channel = getattr(message, "channel", None)
+        return self.channel is None or channel is None or channel + 1 == self.channel
+
     def request_for(self, message: mido.Message) -> rq.Request | None:
+        if not self.heard(message):
+            return None
         if message.type == "note_on" and message.velocity > 0:
             action = self.notes.get(message.note)
             if action == "vary":
@@ -76,6 +99,10 @@ class MidiTriggers:
 
     def on_message(self, message: mido.Message) -> None:
         self.received += 1
+        if not self.heard(message):
+            if message.type in ("note_on", "control_change"):
+                self.other_channel += 1
+            return
         if message.type == "control_change" and message.control in self.cc:
             self._knob(message)
             return
@@ -141,29 +168,169 @@ def _port_name(wanted: str, available: list[str]) -> str | None:
     return next((name for name in available if name.startswith(wanted)), None)
 
 
-def open_midi(triggers: MidiTriggers, name: str | None):
-    """An open input port feeding ``triggers``, or None (said once) where there is no MIDI to be had."""
-    if name is None:
-        log.info("MIDI: off")
-        return None
-    try:
-        available = mido.get_input_names()
+class MidiInput:
+    """The input port feeding ``triggers``, opened by name; a context manager (``with MidiInput(...) as midi``).
+
+    ``start`` opens it at once: the port named (exact, else by prefix: `_port_name`), else the virtual port where
+    the name is the default one (Linux, macOS). A named port, there or not, is then watched by a daemon thread,
+    "midi-watch", the one that opens and closes it from then on: every ``poll`` seconds it lists the ports, opens a
+    matching one that has appeared (a controller plugged in late, or back), and closes the open one whose name has
+    left the list (unplugged: rtmidi would stay subscribed to the gone endpoint, deaf), to wait for it again. The
+    virtual port is the service's own and cannot go away: it needs no watcher.
+
+    Only as good as the backend's list: on macOS, CoreMIDI may not refresh its list in a process without a run
+    loop (a known rtmidi/midir limitation), so a late controller may still need a restart; on Windows (WinMM) a
+    removed device may stay listed, so its loss may not be seen. ALSA and JACK list what is there.
+
+    ``close`` (App.stop) stops the watcher at once (it waits on an Event, not a sleep) and closes the port; it never
+    waits more than STOP_WAIT_SECONDS for a watcher inside a backend call. Open and close happen outside the lock;
+    whoever takes the port out of ``_port`` under it closes it, so a port is closed once, and one opened while
+    closing is closed by the watcher itself.
+    """
+
+    def __init__(self, triggers: MidiTriggers, name: str | None, poll: float | None = None,
+                 retry: float | None = None):
+        self.triggers = triggers
+        self.wanted = name
+        self.poll = POLL_SECONDS if poll is None else poll  # None: the module's, read now (the tests patch it)
+        self.retry = RETRY_SECONDS if retry is None else retry
+        self.virtual = False
+        self._port = None  # the open port, or None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._refused: str | None = None  # a port that is listed but would not open (said once)
+
+    def start(self) -> "MidiInput":
+        name = self.wanted
+        if name is None:
+            log.info("MIDI: off")
+            return self
+        try:
+            available = mido.get_input_names()
+        except Exception as error:  # no ALSA sequencer, no CoreMIDI, no JACK server, backend missing
+            # Not watched: that is the machine's setup, not a cable, and each try would print the backend's own
+            # errors on stderr for the service's whole life. A restart once it is set up finds it.
+            log.warning("MIDI: no MIDI on this machine (%s); running without MIDI",
+                        one_line(error) or type(error).__name__)
+            return self
         found = _port_name(name, available)
-        if found is not None:
-            port = mido.open_input(found, callback=triggers.on_message)
-        elif name == constants.MIDI_PORT_NAME and sys.platform != "win32":
-            # client_name: DAWs list it as "DD Bridge:DD Bridge", not "RtMidiIn Client:DD Bridge"
-            port = mido.open_input(name, virtual=True, client_name=name, callback=triggers.on_message)
-        else:
+        if found is None and name == constants.MIDI_PORT_NAME and sys.platform != "win32":
+            try:
+                # client_name: DAWs list it as "DD Bridge:DD Bridge", not "RtMidiIn Client:DD Bridge"
+                self._port = mido.open_input(name, virtual=True, client_name=name, callback=self.triggers.on_message)
+            except Exception as error:
+                log.warning("MIDI: the virtual port %r would not open (%s); running without MIDI", name,
+                            one_line(error) or type(error).__name__)
+                return self
+            self.virtual = True
+            self._listening(self._port)
+            return self
+        if found is None:
             hint = "; on Windows, install a loopback driver such as loopMIDI" if sys.platform == "win32" else ""
-            log.warning("MIDI: no input port named %r (ports: %s)%s; running without MIDI",
-                        name, ", ".join(available) or "none", hint)
-            return None
-    except Exception as error:  # no ALSA sequencer, no CoreMIDI, backend missing: all mean "no MIDI here"
-        log.warning("MIDI: no MIDI ports on this machine (%s); running without MIDI",
-                    one_line(error) or type(error).__name__)
-        return None
-    log.info("MIDI: listening on %r (%s)", port.name,
-             ", ".join(f"note {n} {a}" for n, a in triggers.notes.items()) + "".join(
-                 f", CC {c} {t}" for c, t in triggers.cc.items()))
-    return port
+            log.warning("MIDI: no input port named %r yet (ports: %s)%s; waiting for it", name,
+                        ", ".join(available) or "none", hint)
+        else:
+            self._open(found)
+        self._watcher = threading.Thread(target=self._watch, name="midi-watch", daemon=True)
+        self._watcher.start()
+        return self
+
+    @property
+    def connected(self) -> bool:
+        """A port is open now (the virtual one, or the named one while it is plugged in)."""
+        return self._port is not None
+
+    @property
+    def name(self) -> str | None:
+        """The open port's full name, else the name asked for."""
+        port = self._port
+        return port.name if port is not None else self.wanted
+
+    def status(self) -> dict:
+        port = self._port  # once: a status asked for while it goes must not see it half gone
+        return {"port": port.name if port is not None else self.wanted, "connected": port is not None}
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._closed = True
+            port, self._port = self._port, None
+        if port is not None:
+            _close(port)
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(STOP_WAIT_SECONDS)
+            self._watcher = None
+
+    def __enter__(self) -> "MidiInput":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _watch(self) -> None:
+        failing = False
+        while not self._stop.wait(self.retry if failing else self.poll):
+            try:
+                available = mido.get_input_names()
+            except Exception as error:
+                if not failing:
+                    log.warning("MIDI: the ports cannot be listed (%s); trying again every %g s",
+                                one_line(error) or type(error).__name__, self.retry)
+                failing = True
+                continue
+            failing = False
+            try:
+                self._follow(available)
+            except Exception:  # never let a surprise end the watching: the controller would be deaf for good
+                log.exception("MIDI: watching %r failed; trying again", self.wanted)
+
+    def _follow(self, available: list[str]) -> None:
+        """One look at the ports: drop the open one if it went away, open a matching one if none is open."""
+        port = self._port
+        if port is not None:
+            if port.name in available:
+                return
+            with self._lock:
+                if self._port is not port:  # closed meanwhile
+                    return
+                self._port = None
+            _close(port)
+            log.warning("MIDI: %r went away; waiting for it", port.name)
+        found = _port_name(self.wanted, available)
+        if found is not None and not self._stop.is_set():
+            self._open(found)
+
+    def _open(self, found: str) -> None:
+        try:
+            port = mido.open_input(found, callback=self.triggers.on_message)
+        except Exception as error:  # gone again since it was listed; on Windows, another program holds it
+            if self._refused != found:
+                log.warning("MIDI: %r would not open (%s); trying again", found,
+                            one_line(error) or type(error).__name__)
+                self._refused = found
+            return
+        self._refused = None
+        with self._lock:
+            kept = not self._closed
+            if kept:
+                self._port = port
+        if not kept:
+            _close(port)
+            return
+        self._listening(port)
+
+    def _listening(self, port) -> None:
+        triggers = self.triggers
+        channel = f"channel {triggers.channel}: " if triggers.channel is not None else ""
+        log.info("MIDI: listening on %r (%s)", port.name,
+                 channel + ", ".join(f"note {n} {a}" for n, a in triggers.notes.items()) + "".join(
+                     f", CC {c} {t}" for c, t in triggers.cc.items()))
+
+
+def _close(port) -> None:
+    try:
+        port.close()
+    except Exception as error:  # a port whose device went away may fail to close; it is dropped all the same
+        log.debug("MIDI: closing %r: %s", port.name, one_line(error))

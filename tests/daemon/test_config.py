@@ -27,11 +27,13 @@ def test_a_file_in_the_config_folder_is_read(platformdirs_isolated, tmp_path):
     config_path().parent.mkdir(parents=True)
     config_path().write_text(
         "model: ./my.ckpt\nfolder: ~/beats\nallowed_folders: [/srv/projects]\n"
-        "osc: {port: 9100.0, reply_port: null}\nmidi: {port: none, notes: {48: generate}, cc: {74: noise}}\n"
+        "osc: {port: 9100.0, reply_port: null}\n"
+        "midi: {port: none, channel: 10, notes: {48: generate}, cc: {74: noise}}\n"
         "render: {noise: 0.2, steps: 20, sampler: dpmpp-2m, seed: 5, prefetch: 8}\nlimits: {queue: 4}\n")
     config = load_config()
     assert config.osc_port == 9100 and config.reply_port is None and config.midi_port is None
     assert config.midi_notes == ((48, "generate"),) and config.midi_cc == ((74, "noise"),)
+    assert config.midi_channel == 10
     assert config.render == Settings(noise=0.2, steps=20, sampler="dpmpp-2m", seed=5, prefetch=8)
     assert config.folder == Path("~/beats").expanduser() and config.max_queue == 4
     assert Path("/srv/projects") in config.writable_folders and config.folder in config.writable_folders
@@ -59,6 +61,9 @@ def test_flags_override_the_file(tmp_path):
     ("render: {format: mp3}\n", "format must be one of pcm16, pcm24, float"),
     ("midi: {notes: {200: vary}}\n", "midi.notes number must be in 0..127"),
     ("midi: {notes: {36: explode}}\n", "midi.notes.36 must be one of vary, generate"),
+    ("midi: {channel: 17}\n", "midi.channel must be a channel 1..16 or all, not 17"),  # as a producer counts them
+    ("midi: {channel: 0}\n", "midi.channel must be a channel 1..16 or all, not 0"),
+    ("midi: {channel: drums}\n", "midi.channel must be a channel 1..16 or all, not 'drums'"),
     ("allowed_folders: /x\n", "allowed_folders must be a list"),
     ("limits: {queue: 0}\n", "limits.queue must be in 1..10000"),
     ("- just\n- a list\n", "the config must be a mapping"),
@@ -70,6 +75,16 @@ def test_bad_values_are_one_clear_error(tmp_path, text, message):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert message in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_a_midi_channel_is_1_to_16_or_all():
+    """midi.channel: 1..16 as DAWs count them; all (or omni, null) keeps every channel's notes, the default."""
+    assert Config().midi_channel is None
+    for written in ("all", " Omni", None):
+        assert parse_config({"midi": {"channel": written}}).midi_channel is None
+    assert parse_config({"midi": {"channel": "16"}}).midi_channel == 16
+    with pytest.raises(ConfigError, match=r"^--midi-channel must be a channel 1..16 or all, not 'ten'$"):
+        Config().with_overrides(midi_channel="ten")
 
 
 def test_a_named_config_must_exist(tmp_path):
@@ -110,6 +125,7 @@ EXAMPLES = {
     "osc.reply_port": (None, None),
     "osc.token": ("a-secret-of-sixteen", "a-secret-of-sixteen"),
     "midi.port": ("none", None),
+    "midi.channel": (10, 10),
     "midi.notes": ({48: "generate"}, ((48, "generate"),)),
     "midi.cc": ({74: "noise"}, ((74, "noise"),)),
     "render.noise": (0.2, 0.2),
@@ -138,6 +154,7 @@ FLAG_EXAMPLES = {
     "--folder": ("/srv/samples", Path("/srv/samples")),
     "--osc-port": ("9100", 9100),
     "--midi-port": ("none", None),
+    "--midi-channel": ("10", 10),
 }
 
 

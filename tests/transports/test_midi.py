@@ -1,19 +1,24 @@
-"""MIDI drives the same actions as OSC: mido messages fed to the handler (this machine may have no MIDI ports)."""
+"""MIDI drives the same actions as OSC: mido messages fed to the handler (this machine may have no MIDI ports); a
+named controller's port, watched as it comes and goes, on JACK MIDI (the jack_midi fixture)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import mido
 import pytest
 
 from bridge.daemon import requests as rq
+from bridge.daemon.app import App
 from bridge.engine.audio import read_metadata
-from bridge.transports.midi import MIN_KNOB_NOISE, MidiTriggers, open_midi
+from bridge.transports import midi
+from bridge.transports.midi import MIN_KNOB_NOISE, MidiInput, MidiTriggers
 from tests.support.service import Listener, running_service, service_config
 
 NOTES, CC = {36: "vary", 37: "generate"}, {1: "noise"}
+FAST = 0.02  # the watcher's poll in these tests (the service's: midi.POLL_SECONDS)
 
 
 def test_messages_map_to_requests_through_the_config():
@@ -70,14 +75,123 @@ def test_key_presses_vary_and_generate_and_replies_reach_the_osc_clients(tmp_pat
         listener.close()
 
 
-def test_no_midi_is_said_once_and_the_service_runs_on(caplog):
+def test_no_midi_is_said_once_and_the_service_runs_on(caplog, monkeypatch):
+    """No backend (no ALSA sequencer, no JACK server): said once, and nothing watches (no thread, no retries that
+    would print the backend's complaints on stderr for the service's whole life)."""
     triggers = MidiTriggers(lambda *a: None, lambda *a: None, NOTES, CC)
-    assert open_midi(triggers, None) is None
+    with MidiInput(triggers, None) as off:
+        assert off.status() == {"port": None, "connected": False} and off._watcher is None
+    calls = []
+
+    def no_backend():
+        calls.append(1)
+        raise RuntimeError("MidiInAlsa::initialize: error creating ALSA sequencer client object.")
+
+    monkeypatch.setattr(mido, "get_input_names", no_backend)
     with caplog.at_level(logging.INFO, logger="bridge.transports.midi"):
-        port = open_midi(triggers, "No Such Port Anywhere 1234")
-    assert port is None
+        with MidiInput(triggers, "Launchkey", poll=FAST) as none:
+            time.sleep(10 * FAST)
+            assert none.status() == {"port": "Launchkey", "connected": False} and none._watcher is None
+    assert len(calls) == 1
     [record] = [r for r in caplog.records if r.name == "bridge.transports.midi"]
-    assert "running without MIDI" in record.getMessage()
+    assert "running without MIDI" in record.getMessage() and "ALSA sequencer" in record.getMessage()
+
+
+def test_a_named_port_missing_at_start_is_waited_for(caplog, monkeypatch):
+    """Review s39-3 #3: a controller plugged in after the service started was "running without MIDI" for good."""
+    listed = [["Midi Through:Midi Through Port-0 14:0"]]
+    monkeypatch.setattr(mido, "get_input_names", lambda: list(listed[0]))
+    opened = []
+
+    class Port:
+        def __init__(self, name, callback):
+            self.name, self.callback, self.closed = name, callback, False
+            opened.append(self)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(mido, "open_input", lambda name, callback: Port(name, callback))
+    triggers = MidiTriggers(lambda *a: None, lambda *a: None, NOTES, CC)
+    with caplog.at_level(logging.INFO, logger="bridge.transports.midi"):
+        with MidiInput(triggers, "Launchkey", poll=FAST) as watched:
+            said = [r.getMessage() for r in caplog.records if r.name == "bridge.transports.midi"]
+            assert said == ["MIDI: no input port named 'Launchkey' yet (ports: Midi Through:Midi Through Port-0 "
+                            "14:0); waiting for it"]
+            assert watched.status() == {"port": "Launchkey", "connected": False}
+            listed[0] = listed[0] + ["Launchkey Mini:Launchkey Mini MIDI 1 20:0"]  # plugged in: opened by its start
+            _until(lambda: watched.connected)
+            assert watched.status() == {"port": "Launchkey Mini:Launchkey Mini MIDI 1 20:0", "connected": True}
+            assert opened[0].callback == triggers.on_message
+            listed[0] = listed[0][:1]  # unplugged: closed, and waited for again
+            _until(lambda: not watched.connected)
+            assert opened[0].closed
+            listed[0] = listed[0] + ["Launchkey Mini:Launchkey Mini MIDI 1 24:0"]  # back, under a new ALSA number
+            _until(lambda: watched.connected)
+            assert watched.name == "Launchkey Mini:Launchkey Mini MIDI 1 24:0" and len(opened) == 2
+        assert opened[1].closed and watched._watcher is None
+    said = [r.getMessage() for r in caplog.records if r.name == "bridge.transports.midi"]
+    assert [line.split(" (")[0] for line in said[1:]] == [
+        "MIDI: listening on 'Launchkey Mini:Launchkey Mini MIDI 1 20:0'",
+        "MIDI: 'Launchkey Mini:Launchkey Mini MIDI 1 20:0' went away; waiting for it",
+        "MIDI: listening on 'Launchkey Mini:Launchkey Mini MIDI 1 24:0'"]  # each said once, however many polls
+
+
+def test_ports_that_cannot_be_listed_any_more_are_said_once_and_tried_seldom(caplog, monkeypatch):
+    """The JACK server restarted under a running service: one warning, then a try every ``retry`` s, not a spin."""
+    calls, failing = [], [False]
+
+    def names():
+        calls.append(time.monotonic())
+        if failing[0]:
+            raise RuntimeError("MidiInJack::initialize: JACK server not running?")
+        return []
+
+    monkeypatch.setattr(mido, "get_input_names", names)
+    triggers = MidiTriggers(lambda *a: None, lambda *a: None, NOTES, CC)
+    with caplog.at_level(logging.INFO, logger="bridge.transports.midi"):
+        with MidiInput(triggers, "Launchkey", poll=FAST, retry=5.0) as watched:
+            _until(lambda: len(calls) >= 3)
+            failing[0] = True
+            time.sleep(0.1)
+            tried = len(calls)
+            time.sleep(0.3)
+            assert len(calls) - tried <= 1  # every 5 s now, not every 0.02 s
+            watcher, began = watched._watcher, time.monotonic()
+        assert time.monotonic() - began < 0.9 and not watcher.is_alive()  # closing does not wait out the retry
+    said = [r.getMessage() for r in caplog.records if "cannot be listed" in r.getMessage()]
+    assert said == ["MIDI: the ports cannot be listed (MidiInJack::initialize: JACK server not running?); trying "
+                    "again every 5 s"]
+
+
+def test_a_channel_is_listened_to_alone_when_one_is_set():
+    """Review s39-3 #7d: a drum track on channel 10 (GM note 36, the kick) fired vary on every press."""
+    def on(channel, **message):  # a channel as DAWs count them; mido's are 0..15
+        return dict(message, channel=channel - 1)
+
+    omni = MidiTriggers(None, None, NOTES, {1: "noise"})
+    assert isinstance(omni.request_for(mido.Message("note_on", note=36, velocity=90, **on(10))), rq.Vary)
+    triggers = MidiTriggers(None, None, NOTES, {1: "noise"}, channel=1)
+    assert isinstance(triggers.request_for(mido.Message("note_on", note=36, velocity=90, **on(1))), rq.Vary)
+    assert triggers.request_for(mido.Message("note_on", note=36, velocity=90, **on(10))) is None
+    assert triggers.request_for(mido.Message("control_change", control=1, value=127, **on(2))) is None
+    assert triggers.request_for(mido.Message("control_change", control=1, value=127, **on(1))).value == 1.0
+    assert triggers.request_for(mido.Message("clock")) is None  # no channel: nothing to filter, nothing mapped
+    assert MidiTriggers(None, None, NOTES, {}, channel=16).request_for(
+        mido.Message("note_on", note=37, velocity=1, channel=15)) == rq.Generate()
+
+
+def test_notes_and_knobs_on_other_channels_do_nothing_and_are_counted():
+    handled = []
+    triggers = MidiTriggers(lambda request, reply: handled.append(request), None, NOTES, {1: "noise"},
+                            debounce=0.01, channel=1)
+    triggers.on_message(mido.Message("control_change", control=1, value=100, channel=9))  # a knob on channel 10
+    triggers.on_message(mido.Message("note_on", note=36, velocity=100, channel=9))  # the drum track's kick
+    time.sleep(0.1)
+    assert handled == [] and triggers._worker is None and triggers._pending == {}
+    assert (triggers.received, triggers.other_channel) == (2, 2)
+    triggers.on_message(mido.Message("note_on", note=36, velocity=100, channel=0))
+    assert handled == [rq.Vary(velocity=100)]
 
 
 def test_a_knob_on_a_guide_sets_its_weight_among_the_settings_guides(tmp_path, renderer, drum):
@@ -159,12 +273,101 @@ def test_a_knob_turned_alone_is_applied_once_it_is_still():
 
 
 def test_the_virtual_port_is_listed_as_dd_bridge(jack_midi):
-    """Review s39-3 #7c: DAWs listed it as "RtMidiIn Client:DD Bridge"."""
-    port = open_midi(MidiTriggers(None, None, NOTES, CC), "DD Bridge")
-    try:
+    """Review s39-3 #7c: DAWs listed it as "RtMidiIn Client:DD Bridge". It is the service's own: not watched."""
+    with MidiInput(MidiTriggers(None, None, NOTES, CC), "DD Bridge") as port:
         assert "DD Bridge:DD Bridge" in mido.get_output_names()
+        assert port.virtual and port._watcher is None and port.status() == {"port": "DD Bridge", "connected": True}
+
+
+def test_a_controller_unplugged_and_plugged_back_in_is_heard_again(jack_midi, caplog):
+    """Review s39-3 #3: the replugged controller was never reopened, the service silently deaf. A controller here is
+    a JACK client's output port, "Test Keys:Test Keys"; closing it is the unplug, opening it again the replug."""
+    handled = []
+    triggers = MidiTriggers(lambda request, reply: handled.append(request), None, NOTES, CC)
+    keys = _controller()
+    try:
+        with caplog.at_level(logging.INFO, logger="bridge.transports.midi"), \
+                MidiInput(triggers, "Test Keys", poll=FAST) as watched:
+            assert watched.status() == {"port": "Test Keys:Test Keys", "connected": True}
+            keys.send(mido.Message("note_on", note=36, velocity=90))
+            _until(lambda: handled == [rq.Vary(velocity=90)])
+
+            keys.close()  # unplugged
+            _until(lambda: not watched.connected)
+            assert watched.status() == {"port": "Test Keys", "connected": False}
+            keys = _controller()  # plugged back in
+            _until(lambda: watched.connected)
+            keys.send(mido.Message("note_on", note=36, velocity=91))
+            _until(lambda: handled == [rq.Vary(velocity=90), rq.Vary(velocity=91)])
+        said = [r.getMessage() for r in caplog.records if r.name == "bridge.transports.midi"]
+        assert "MIDI: 'Test Keys:Test Keys' went away; waiting for it" in said
+        assert len([line for line in said if line.startswith("MIDI: listening on 'Test Keys:Test Keys'")]) == 2
     finally:
-        port.close()
+        keys.close()
+
+
+def test_a_controller_plugged_in_after_start_is_opened(jack_midi, caplog):
+    handled = []
+    triggers = MidiTriggers(lambda request, reply: handled.append(request), None, NOTES, CC)
+    with caplog.at_level(logging.INFO, logger="bridge.transports.midi"), \
+            MidiInput(triggers, "Test Keys", poll=FAST) as watched:
+        assert not watched.connected
+        assert any("waiting for it" in r.getMessage() for r in caplog.records)
+        assert not any("running without MIDI" in r.getMessage() for r in caplog.records)
+        keys = _controller()
+        try:
+            _until(lambda: watched.connected)
+            keys.send(mido.Message("note_on", note=37, velocity=64))
+            _until(lambda: handled == [rq.Generate()])
+        finally:
+            keys.close()
+
+
+def test_the_status_shows_the_controller_as_it_is_now(jack_midi, tmp_path, renderer, monkeypatch):
+    """`/dd/status` showed the name the port had at start, connected or not."""
+    monkeypatch.setattr(midi, "POLL_SECONDS", FAST)
+    with running_service(service_config(tmp_path, midi_port="Test Keys", midi_channel=10), renderer) as svc:
+        assert svc.status()["midi"] == {"port": "Test Keys", "connected": False, "channel": 10, "received": 0,
+                                        "other_channel": 0}
+        keys = _controller()
+        try:
+            svc.wait_for(lambda s: s["midi"]["connected"], what="the controller")
+            keys.send(mido.Message("note_on", note=38, velocity=64, channel=0))  # channel 1: not listened to
+            status = svc.wait_for(lambda s: s["midi"]["received"] == 1, what="the note")
+            assert status["midi"] == {"port": "Test Keys:Test Keys", "connected": True, "channel": 10,
+                                      "received": 1, "other_channel": 1}
+        finally:
+            keys.close()
+        svc.wait_for(lambda s: not s["midi"]["connected"], what="the unplug")
+
+
+def test_stopping_the_service_stops_the_watcher_at_once(jack_midi, tmp_path, renderer, monkeypatch):
+    """App.stop with the watcher between two looks (a long poll here) and the controller's port open."""
+    monkeypatch.setattr(midi, "POLL_SECONDS", 30.0)
+    keys = _controller()
+    try:
+        app = App(service_config(tmp_path, midi_port="Test Keys"), renderer).start()
+        port, watcher = app.midi._port, app.midi._watcher
+        assert port is not None and watcher.is_alive()
+        began = time.monotonic()
+        app.stop(timeout=30)
+        assert time.monotonic() - began < 2.0
+        assert port.closed and not watcher.is_alive()
+        assert not [thread for thread in threading.enumerate() if thread.name == "midi-watch"]
+    finally:
+        keys.close()
+
+
+def _controller():
+    """A controller's output port as the service lists it: "Test Keys:Test Keys" (its client and port name)."""
+    return mido.open_output("Test Keys", client_name="Test Keys")
+
+
+def _until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
 
 
 @pytest.fixture
