@@ -19,6 +19,11 @@ from bridge.playback.player import Player, latency_setting
 
 log = logging.getLogger(__name__)
 
+# A sound is waited for its own length and this much more (the output's latency and fade, a busy machine) before
+# the output counts as stuck: one that stops calling back (an interface unplugged under macOS's CoreAudio) would
+# otherwise hold the command for ever.
+END_MARGIN_SECONDS = 3.0
+
 
 def register(subparsers) -> None:
     devices = subparsers.add_parser("devices", help="list the audio output devices",
@@ -62,14 +67,18 @@ def open_player(args) -> Player:
 
 
 def hear(player: Player, sound: Clip | Path, name: str, velocity: int = 127) -> None:
-    """Play one sound to its end (Ctrl-C fades it out and stops)."""
+    """Play one sound to its end (Ctrl-C fades it out and stops); PlaybackError when the output has not played it
+    by its length and END_MARGIN_SECONDS."""
     playing = player.play(sound, velocity=velocity)
     log.info("playing %s (%.2f s)", name, playing.seconds)
+    waited = playing.seconds + END_MARGIN_SECONDS
     try:
-        playing.wait()
+        ended = playing.wait(timeout=waited)
     except KeyboardInterrupt:
         player.stop()
         raise
+    if not ended:
+        raise PlaybackError(f"the audio output stopped playing: {name} had not ended after {waited:.1f} s")
 
 
 def run_devices(args) -> int:

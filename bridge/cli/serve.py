@@ -236,6 +236,22 @@ def _region_text(region: dict | None) -> str:
     return f" ({region['start']:.3f}-{region['end']:.3f} s{tail})"
 
 
+def _audio_text(audio: dict) -> str:
+    """The output as it is now, or why there is none; the blocks it played late (each a crackle), when any."""
+    text = audio.get("output") or (f"no output ({audio['error']})" if audio.get("error") else "no output open")
+    return text + (f", {audio['underruns']} underruns" if audio.get("underruns") else "")
+
+
+def _midi_text(midi: dict | None) -> str:
+    """The port as it is now: a controller unplugged reads "waiting for it"."""
+    if not midi or not midi.get("port"):
+        return "off"
+    channel = midi.get("channel", "all")
+    text = f"{midi['port']}{'' if midi.get('connected', True) else ' (not connected: waiting for it)'}; channel "
+    text += f"{channel}, {midi.get('received', 0)} messages"
+    return text + (f", {midi['other_channel']} on other channels" if midi.get("other_channel") else "")
+
+
 def describe_status(status: dict) -> str:
     settings = status.get("settings", {})
     running = status.get("running")
@@ -247,8 +263,9 @@ def describe_status(status: dict) -> str:
         f"  count {settings.get('count')}  seed {settings.get('seed') if settings.get('seed') is not None else 'random'}"
         f"  prefetch {settings.get('prefetch')}",
         f"selected   {status.get('selected') or '-'}{_region_text(status.get('selected_region'))}",
-        f"audio      {(status.get('audio') or {}).get('output') or 'no output open'}; audition "
+        f"audio      {_audio_text(status.get('audio') or {})}; audition "
         f"{'on' if settings.get('audition') else 'off'}, {(status.get('audio') or {}).get('held', 0)} held to keep",
+        f"midi       {_midi_text(status.get('midi'))}",
         f"working    {running['kind'] + ' ' + format(running['progress'], '.0%') if running else 'idle'}; "
         f"{status['queue']} queued ({status['queued_outputs']} outputs)",
     ]

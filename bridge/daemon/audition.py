@@ -10,8 +10,10 @@ that fails gives back what it did not write, to be kept again.
 
 One Player (bridge.playback) on the configured output, opened when audition is switched on (or at the first
 /dd/play), on a thread of its own that also does the playing, so neither the start, the front ends nor the writer
-wait on the audio output. None to be had is said and the service runs on: presses are still held back and kept,
-only not heard, and the next sound tries the output again.
+wait on the audio output. A press is answered once its variations are with the output ("/dd/ack vary heard N"). An
+output that cannot be had, or is lost (its server stopped, the interface unplugged), is said in the press's answer
+("/dd/error /dd/vary not heard: ...") and in the status, which reads the output as it is now; the service runs on:
+presses are still held back and kept, only not heard, and the next sound tries the output again.
 """
 
 from __future__ import annotations
@@ -37,6 +39,27 @@ HEARD = 16  # variations held back for a keep press; the oldest are let go (thei
 GAP_SECONDS = 0.15  # the silence between two variations of one press
 
 
+class Press:
+    """A press's variations on their way to the output, answered once: ``heard(count)`` when the last of them is
+    with the output, or ``failed(message)`` at the first that cannot be played (the rest are then not tried: the
+    output is gone, and opening it again for each would hold up the next press)."""
+
+    def __init__(self, count: int, heard: Callable[[int], None], failed: Callable[[str], None]):
+        self.count, self._heard, self._failed = count, heard, failed
+        self.played = 0
+        self.error: str | None = None
+
+    def started(self) -> None:
+        self.played += 1
+        if self.played == self.count:
+            self._heard(self.count)
+
+    def failed(self, message: str) -> None:
+        if self.error is None:
+            self.error = message
+            self._failed(message)
+
+
 @dataclass(frozen=True)
 class Heard:
     """A variation played and held back: the press that made it says where and how a keep writes it."""
@@ -54,7 +77,6 @@ class Audition:
         self._kept = False  # a keep took what was heard, and nothing was heard since
         self._lock = threading.Lock()
         self._playing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
-        self.device: str | None = None
 
     def prepare(self) -> None:
         """Open the output ahead of the first sound (on the audio thread)."""
@@ -64,7 +86,6 @@ class Audition:
             except BridgeError as error:
                 log.warning("audio: no output (%s); /dd/play and audition play nothing until there is one", error)
                 return
-            self.device = device.label
             log.info("audio: playing through %s, %d Hz", device.label, device.rate)
         try:
             self._playing.submit(run)
@@ -80,10 +101,14 @@ class Audition:
             discard(item.variation.staged)
 
     def play(self, sound: Clip | Path, failed: Callable[[str], None] | None = None,
-             started: Callable[[], None] | None = None, velocity: int = 127, after: float | None = None) -> None:
+             started: Callable[[], None] | None = None, velocity: int = 127, after: float | None = None,
+             press: Press | None = None) -> None:
         """Play on the audio thread: ``started`` once the output has it, ``failed(message)`` if it cannot; with
-        ``after`` (seconds), once what is queued has played and that much silence, cutting nothing."""
+        ``after`` (seconds), once what is queued has played and that much silence, cutting nothing. Of a ``press``
+        whose sound before it failed: not tried."""
         def run() -> None:
+            if press is not None and press.error is not None:
+                return
             try:
                 self.player.play(sound, velocity=velocity, after=after)
             except BridgeError as error:
@@ -104,10 +129,10 @@ class Audition:
             if failed:
                 failed("the service is stopping")
 
-    def hear(self, job: VaryJob, variation: Variation, *, follows: bool = False) -> None:
+    def hear(self, job: VaryJob, variation: Variation, *, follows: bool = False, press: Press | None = None) -> None:
         """Play a variation of a press (at its velocity's level) and hold it back for a keep press: cutting what
         plays, or with ``follows`` (the press's second variation and on) after the one before it, GAP_SECONDS
-        apart."""
+        apart. ``press`` hears whether it reached the output; held back either way."""
         with self._lock:
             self._heard_count += 1
             self._heard.append(Heard(job, variation, self._heard_count))
@@ -115,7 +140,8 @@ class Audition:
             dropped = self._trim()
         for item in dropped:
             discard(item.variation.staged)
-        self.play(variation.clip, velocity=job.velocity, after=GAP_SECONDS if follows else None)
+        self.play(variation.clip, velocity=job.velocity, after=GAP_SECONDS if follows else None, press=press,
+                  started=press.started if press else None, failed=press.failed if press else None)
 
     def take(self, count: int) -> list[Heard]:
         """The last ``count`` heard since the last keep, in the order they were heard; they are no longer held
@@ -143,6 +169,10 @@ class Audition:
         return [self._heard.popleft() for _ in range(max(0, len(self._heard) - HEARD))]
 
     def status(self) -> dict:
+        """The output as it is now (None when there is none: ``error`` says why, e.g. "audio output lost: ..."),
+        the blocks it played too late (``underruns``, a crackle each), and the variations held back."""
         with self._lock:
             held = len(self._heard)
-        return {"output": self.device, "held": held}
+        device = self.player.device
+        return {"output": device.label if device else None, "error": self.player.problem,
+                "underruns": self.player.underruns, "held": held}

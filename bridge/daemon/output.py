@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import constants
-from bridge.daemon.jobs import ExtendJob, GenerateJob, InterpolateJob, Job, RepaintJob, VaryJob
+from bridge.daemon.audition import Press
+from bridge.daemon.jobs import ExtendJob, GenerateJob, InterpolateJob, Job, RepaintJob, VaryJob, Waiter
 from bridge.daemon.prefetch import RenderKey, Source, Variation
 from bridge.daemon.stats import Stats
 from bridge.daemon.writer import SampleFolder, discard
@@ -98,8 +99,7 @@ class Output:
                 mine, job.unsent = job.unsent[:waiter.count], job.unsent[waiter.count:]
                 prefetched = [variation in job.taken for variation in mine]
             if job.audition:
-                self._hear(job, mine)
-                waiter.reply("/dd/ack", job.kind, "heard", len(mine))
+                self._hear(job, mine, waiter)
                 continue
             try:
                 paths = [self.variation(job, variation) for variation in mine]
@@ -114,14 +114,22 @@ class Output:
                 self.stats.note_render("vary", path, variation.seed, variation.seconds, was_prefetched)
             waiter.reply("/dd/done", job.kind, *map(str, paths))
 
-    def _hear(self, job: VaryJob, variations: list[Variation]) -> None:
+    def _hear(self, job: VaryJob, variations: list[Variation], waiter: Waiter) -> None:
         """Audition: each played and held back, written ahead into the staging folder (if it is not there yet)
-        so that a keep press only names it. One after another: the first cuts what plays, the others follow it."""
+        so that a keep press only names it. One after another: the first cuts what plays, the others follow it.
+        The waiter is answered "heard N" once they are all with the audio output, or told that they could not be
+        played (held back all the same: a keep writes them)."""
+        def not_heard(message: str) -> None:
+            message = f"not heard: {message}; keep writes {'it' if len(variations) == 1 else 'them'} all the same"
+            self.stats.note_error(waiter.request.address, message, quiet=True)  # the audio thread said it
+            waiter.error(message)
+        press = Press(len(variations), heard=lambda count: waiter.reply("/dd/ack", job.kind, "heard", count),
+                      failed=not_heard)
         for index, variation in enumerate(variations):
             if variation.staged is None or variation.staged_format != job.format:
                 discard(variation.staged)
                 variation = self.stage(job.source, job.key, replace(variation, staged=None), job.format)
-            self.audition.hear(job, variation, follows=index > 0)
+            self.audition.hear(job, variation, follows=index > 0, press=press)
 
     def keep_now(self, heard: list[Heard], reply) -> None:
         """Write variations held back by audition into their presses' folders, on the writer thread; announce them
@@ -171,8 +179,8 @@ class Output:
     # -- files ---------------------------------------------------------------------------------------------------
     def stage(self, source: Source, key: RenderKey, variation: Variation, fmt: str) -> Variation:
         """Write a prefetched variation ahead, so that a key press only has to name it."""
-        metadata = variation.renderer.metadata("vary", [source.path], vary_recipe(key, variation.seed, fmt),
-                                               regions=[source.region])
+        metadata = variation.made.metadata("vary", [source.path], vary_recipe(key, variation.seed, fmt),
+                                           regions=[source.region])
         try:
             with self._write_lock:
                 staged = self.folders.stage(variation.clip, fmt, metadata)
@@ -192,8 +200,8 @@ class Output:
                                                 regions=regions, label=label)
                 except OSError as error:  # e.g. the folder is on another disk: write it out instead
                     log.debug("could not link %s: %s", variation.staged, error)
-            metadata = variation.renderer.metadata("vary", list(sources),
-                                                   vary_recipe(job.key, variation.seed, job.format), regions=regions)
+            metadata = variation.made.metadata("vary", list(sources),
+                                               vary_recipe(job.key, variation.seed, job.format), regions=regions)
             return self.folders.write(job.folder, variation.clip, job.format, metadata, operation="vary",
                                       sources=sources, regions=regions, label=label)
 

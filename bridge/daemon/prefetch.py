@@ -26,6 +26,7 @@ from bridge.engine.tempo import Bars
 from bridge.errors import AudioError
 
 if TYPE_CHECKING:
+    from bridge.daemon.renderer import Made
     from bridge.engine.guides.registry import GuideRequest
 
 
@@ -114,7 +115,7 @@ class Variation:
     clip: Clip
     seed: int
     seconds: float  # how long it took to render
-    renderer: object  # the model that made it: its metadata goes into the file
+    made: Made  # the model that made it (bridge.daemon.renderer.Made, not the model): its file's metadata
     staged: Path | None = None  # the complete file written ahead, if any
     staged_format: str | None = None
 

@@ -85,6 +85,27 @@ class ModelInfo:
     recreatable: bool
 
 
+@dataclass(frozen=True)
+class Made:
+    """What a file's metadata says of the model and the machine that rendered it, taken on the render thread as it
+    rendered: a variation held for a later write (prefetch, audition) keeps this, not the Renderer, whose weights
+    and GPU memory would stay alive as long as it is held, a model switch or more after."""
+
+    info: ModelInfo
+    guide_mode: str
+    machine: tuple[tuple[str, object], ...]  # made_on(): the device and threads the render ran on (CPU only)
+
+    def metadata(self, operation: str, sources, options: dict, **details) -> dict:
+        options = {**options, "precision": self.info.precision, **dict(self.machine)}
+        if options.get("guide"):  # guided: the mode it ran in (auto picks by device), so the command names it
+            options["guide_mode"] = self.guide_mode
+        data = clips.render_metadata(operation, model=self.info.reference, model_hash=self.info.hash,
+                                     sources=sources, options=options, **details)
+        if not self.info.recreatable:
+            data["command"] = "(rendered by a random-weight stand-in model: cannot be recreated)"
+        return data
+
+
 class Renderer:
     def __init__(self, loaded: LoadedModel, reference: str, device: str = "auto", precision: str = "auto",
                  backend: str = "torch", max_batch: int | None = None):
@@ -158,14 +179,11 @@ class Renderer:
     def interpolate(self, a: Clip, b: Clip, count: int, **kwargs) -> list[Clip]:
         return clips.interpolate_clips(self.engine, a, b, count, guide_mode=self.guide_mode, **kwargs)
 
+    def made(self) -> Made:
+        """What the files of a render made now say of it; called on the render thread, whose device and torch
+        threads are the ones the command needs for the same bytes."""
+        return Made(self.info, self.guide_mode, tuple(made_on(self.engine.device).items()))
+
     def metadata(self, operation: str, sources, options: dict, **details) -> dict:
-        # the device and threads of this, the render thread: what the command needs for the same bytes
-        options = {**options, "precision": self.info.precision, **made_on(self.engine.device)}
-        if options.get("guide"):  # guided: the mode it ran in (auto picks by device), so the command names it
-            options["guide_mode"] = self.guide_mode
-        data = clips.render_metadata(operation, model=self.info.reference, model_hash=self.info.hash,
-                                     sources=sources, options=options, **details)
-        if not self.info.recreatable:
-            data["command"] = "(rendered by a random-weight stand-in model: cannot be recreated)"
-        return data
+        return self.made().metadata(operation, sources, options, **details)
 

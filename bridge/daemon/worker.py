@@ -190,7 +190,7 @@ class Worker:
                               cancel=self._cancel_hook(job))
         each = (time.perf_counter() - began) / max(len(seeds), 1)
         self.stats.count("rendered", len(clips))
-        return [Variation(c, seed, each, renderer) for c, seed in zip(clips, seeds)]
+        return [Variation(c, seed, each, renderer.made()) for c, seed in zip(clips, seeds)]
 
     def _run_prefetch(self, job: PrefetchJob) -> None:
         state = self.state

@@ -12,6 +12,8 @@ It opens one output stream at the device's own rate, with at most two channels, 
 (bridge.playback.player) sends on stdin. The parent reads JSON lines on stdout:
   {"event": "ready", "device": {...}}   the stream runs (the device as OutputDevice fields)
   {"event": "ended", "id": N}           sound N finished, or finished fading out after a cut or a stop
+  {"event": "underruns", "count": N}    N blocks so far came too late for the device (a crackle each): sent when
+                                        it grows, at most every WATCH_SECONDS
   {"event": "error", "message": "..."}  one line; the process then exits (no device, device lost)
 Requests on stdin, each a JSON line: {"op": "play", "id": N, "frames": F} followed by F x channels float32
 samples at the device's rate (native byte order), with "after": G to play it once the sounds queued before it have
@@ -25,6 +27,7 @@ import json
 import os
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +37,12 @@ from bridge.playback.mixer import Mixer
 
 WATCH_SECONDS = 0.02  # how often ended sounds are reported and the stream is checked for a lost device
 MAX_CHANNELS = 2  # what is played is stereo (or mono); more device channels stay silent
+# A stream PortAudio calls "active" whose callback has not run for this long is a lost device: CoreAudio can stop
+# calling back when a USB interface is unplugged and PortAudio never hears of it (PortAudio issues #158, #600).
+# 20 blocks' worth of the stream's latency, and never under half a second: a busy machine can hold up a few
+# blocks, but a device that plays calls back every latency or sooner.
+STALL_SECONDS = 0.5
+STALL_LATENCIES = 20
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,40 @@ def choose(wanted: str | int | None, outputs: list[OutputDevice]) -> OutputDevic
     raise NoOutput(f"audio output {wanted!r} matches several devices: {', '.join(d.label for d in matches)}")
 
 
+class Blocks:
+    """What the stream's callback counts (written on PortAudio's thread only, read by the watch loop): the blocks
+    it was asked for, and those PortAudio flagged as an output underflow (the device wanted samples before the
+    callback had them ready: a crackle; on a CPU-only machine a render beside the stream can cause them)."""
+
+    def __init__(self):
+        self.played = 0
+        self.underflows = 0
+
+    def count(self, status) -> None:
+        self.played += 1
+        if status.output_underflow:
+            self.underflows += 1
+
+
+class Stall:
+    """Tells a stream that stopped calling back: no new block for longer than ``limit`` seconds."""
+
+    def __init__(self, limit: float, now: float):
+        self.limit = limit
+        self._played = 0
+        self._since = now  # the time the count last moved (or the start: a stream that never calls back is lost)
+
+    @staticmethod
+    def limit_for(latency: float) -> float:
+        return max(STALL_SECONDS, STALL_LATENCIES * latency)
+
+    def stalled(self, played: int, now: float) -> bool:
+        if played != self._played:
+            self._played, self._since = played, now
+            return False
+        return now - self._since > self.limit
+
+
 class Output:
     """The stream, its mixer and the two threads around them (requests in, events out)."""
 
@@ -112,6 +155,7 @@ class Output:
         self.sounddevice = load_portaudio()
         self.channels = device.stream_channels
         self.mixer = Mixer(self.channels, max(1, round(fade * device.rate)))
+        self.blocks = Blocks()
         self.closing = threading.Event()
         self.send_lock = threading.Lock()
         self.stream = self.sounddevice.OutputStream(device=device.index, samplerate=device.rate,
@@ -121,6 +165,7 @@ class Output:
 
     def _callback(self, out, frames, time, status) -> None:  # PortAudio's thread: nothing that can block
         self.mixer.render(out)
+        self.blocks.count(status)
 
     def send(self, **event) -> None:
         with self.send_lock:
@@ -131,17 +176,30 @@ class Output:
         self.stream.start()
         self.send(event="ready", device=asdict(self.device))
         threading.Thread(target=self._read_requests, name="requests", daemon=True).start()
+        stall = Stall(Stall.limit_for(self.device.latency), time.monotonic())
+        underflows = 0
         while True:
             self.closing.wait(WATCH_SECONDS)
             self._report_ended()
+            if self.blocks.underflows != underflows:
+                underflows = self.blocks.underflows
+                self.send(event="underruns", count=underflows)
             if self.closing.is_set() and not self.mixer.playing:
                 break
-            if not self.stream.active:  # the device or its server went away: PortAudio cannot be stopped now
-                self.send(event="error", message=f"audio output lost: {self.device.label} stopped")
-                os._exit(3)
+            # The device or its server went away (PortAudio cannot be stopped now): the stream stopped, or it is
+            # "active" but no longer called back.
+            if not self.stream.active:
+                self._lost(f"audio output lost: {self.device.label} stopped")
+            if stall.stalled(self.blocks.played, time.monotonic()):
+                self._lost(f"audio output lost: {self.device.label} stopped asking for sound "
+                           f"({stall.limit:g} s without a block)")
         self.stream.stop()
         self.stream.close()
         self._report_ended()
+
+    def _lost(self, message: str) -> None:
+        self.send(event="error", message=message)
+        os._exit(3)
 
     def _report_ended(self) -> None:
         while self.mixer.ended:

@@ -9,6 +9,10 @@ a device that went away); this side reads the file, mixes its channels to the de
 bridge.engine.audio), resamples it to the device's rate with the project's resampler, applies the velocity's gain
 and hands it over. A device that cannot be opened or is lost is a PlaybackError of one line; after a loss the next
 sound tries a fresh output process once, so a device or server that comes back is used again.
+
+A sound that starts or ends away from silence (a region cut mid-decay, a loop) has its first ONSET_SECONDS faded
+in and its last FADE_SECONDS faded out, as Live and REAPER fade a clip's edges: the step from or to silence would
+be a click that the file does not have where the DAW plays it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +36,12 @@ from bridge.playback.output import OutputDevice
 log = logging.getLogger(__name__)
 
 FADE_SECONDS = 0.005  # a cut sound fades out over this long: no click, and gone before the ear hears it linger
+# A sound that ends away from silence is cut by its end: faded out over FADE_SECONDS as a cut is. One that starts
+# away from it is faded in over a shorter time: long enough that the step from silence is gone (2 ms puts the
+# ramp's own corner below 500 Hz), short enough to leave a drum's attack, which lasts longer, as it is.
+ONSET_SECONDS = 0.002
+SILENCE = 1e-3  # -60 dBFS: an edge sample below this is silence already (a step this small does not click)
+UNDERRUN_LOG_SECONDS = 10.0  # underruns are said at most this often (they come in bursts, one per block)
 START_SECONDS = 10.0  # the output process has this long to open its device (PortAudio scans every host API)
 CLOSE_SECONDS = 2.0
 LATENCIES = ("low", "high")  # PortAudio's own choices; a number of seconds is the other kind of setting
@@ -96,6 +107,9 @@ class _OutputProcess:
         self.ready = threading.Event()
         self.device: OutputDevice | None = None
         self.error: str | None = None
+        self.underruns = 0  # blocks played too late, as the process counts them
+        self._said_underruns = 0  # the count last logged, and when
+        self._said_at = float("-inf")
         self.sounds: dict[int, Sound] = {}
         self.lock = threading.Lock()  # sounds, and writes to the process's stdin
         threading.Thread(target=self._read_events, name="playback-events", daemon=True).start()
@@ -126,6 +140,9 @@ class _OutputProcess:
                     sound = self.sounds.pop(event["id"], None)
                 if sound:
                     sound._end()
+            elif event["event"] == "underruns":
+                self.underruns = int(event["count"])
+                self._say_underruns()
             elif event["event"] == "error":
                 self.error = event["message"]
         self.error = self.error or "the audio output stopped"
@@ -134,6 +151,17 @@ class _OutputProcess:
             pending, self.sounds = list(self.sounds.values()), {}
         for sound in pending:
             sound._end(self.error)
+
+    def _say_underruns(self) -> None:
+        """Logged at most every UNDERRUN_LOG_SECONDS, with how many came since it was last said."""
+        now = time.monotonic()
+        if now - self._said_at < UNDERRUN_LOG_SECONDS:
+            return
+        log.warning("audio: %d output underrun%s (crackles; %d since the output opened): the machine was too busy "
+                    "to feed the output in time; a higher latency (audio.latency, --latency) helps",
+                    self.underruns - self._said_underruns, "" if self.underruns - self._said_underruns == 1 else "s",
+                    self.underruns)
+        self._said_underruns, self._said_at = self.underruns, now
 
     def send(self, request: dict, payload: bytes = b"", sound: Sound | None = None) -> None:
         with self.lock:
@@ -171,6 +199,8 @@ class Player:
         self.latency = latency_setting(latency)
         self.fade = fade
         self._process: _OutputProcess | None = None
+        self._failed: str | None = None  # why the last open failed
+        self._underruns = 0  # those of the output processes before this one
         self._next_ident = 0
         self._lock = threading.Lock()  # one press at a time: the order of sounds is the order of presses
 
@@ -183,8 +213,25 @@ class Player:
 
     @property
     def device(self) -> OutputDevice | None:
-        """The device playing now (its rate, channels, the stream's latency); None before open()."""
-        return self._process.device if self._process and self._process.alive else None
+        """The device playing now (its rate, channels, the stream's latency); None before open(), and once it is
+        lost or could not be opened (``problem`` says why)."""
+        process = self._process
+        return process.device if process is not None and process.alive else None
+
+    @property
+    def problem(self) -> str | None:
+        """Why nothing can play now, one line: the output lost, or the last try to open it failed; None while it
+        plays, and before open()."""
+        process = self._process
+        if process is not None:
+            return None if process.alive else process.error
+        return self._failed
+
+    @property
+    def underruns(self) -> int:
+        """Blocks the output played too late (a crackle each) since this player was made, over restarts."""
+        process = self._process
+        return self._underruns + (process.underruns if process is not None else 0)
 
     def open(self) -> OutputDevice:
         """Start the output (if it is not running): PlaybackError, one line, when there is none to be had."""
@@ -195,14 +242,19 @@ class Player:
         if self._process is not None and self._process.alive:
             return self._process.device
         if self._process is not None:
-            log.debug("audio output: restarting after %s", self._process.error)
-            self._process.kill()
-        self._process = _OutputProcess(self.output, self.latency, self.fade)
+            lost, self._process = self._process, None
+            log.debug("audio output: restarting after %s", lost.error)
+            lost.kill()
+            self._underruns += lost.underruns
+        process = _OutputProcess(self.output, self.latency, self.fade)
         try:
-            return self._process.wait_ready()
-        except PlaybackError:
-            self._process.kill()
+            device = process.wait_ready()
+        except PlaybackError as error:
+            process.kill()
+            self._failed = str(error)
             raise
+        self._process, self._failed = process, None
+        return device
 
     def play(self, sound: Clip | str | os.PathLike, *, velocity: int = 127, after: float | None = None) -> Sound:
         """Play a clip or an audio file now, cutting whatever plays; returns as soon as the output has it. With
@@ -232,18 +284,38 @@ class Player:
     def close(self) -> None:
         with self._lock:
             if self._process is not None:
-                self._process.close()
-                self._process = None
+                closed, self._process = self._process, None
+                closed.close()
+                self._underruns += closed.underruns
 
     @staticmethod
     def _for_device(clip: Clip, device: OutputDevice, gain: float) -> np.ndarray:
         """The clip as the stream plays it: the device's channels (stereo, or their mid on a mono device) at its
-        rate, times the gain, float32 in native byte order."""
+        rate, times the gain, its edges faded where they are not silence (fade_edges), float32 in native byte
+        order."""
         samples = stereo(clip)
         if device.stream_channels < 2:
             samples = samples.mean(axis=1, keepdims=True)
         samples = resample(samples, clip.sample_rate, device.rate) * np.float32(gain)
-        return np.ascontiguousarray(samples, dtype=np.float32)
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        fade_edges(samples, round(ONSET_SECONDS * device.rate), round(FADE_SECONDS * device.rate))
+        return samples
+
+
+def fade_edges(samples: np.ndarray, onset: int, end: int) -> None:
+    """In place, on [frames, channels]: a linear fade-in over the first ``onset`` frames when the first frame is
+    above SILENCE on any channel, and a fade-out over the last ``end`` frames, to 0 at the last, when the last one
+    is. An edge at silence is left as it is (so is a drum's attack that rises from it), and a sound shorter than
+    the two fades together is faded over the share of it each would have."""
+    frames = len(samples)
+    if frames == 0:
+        return
+    if onset + end > frames:
+        onset, end = onset * frames // (onset + end), end * frames // (onset + end)
+    if onset > 0 and np.abs(samples[0]).max() > SILENCE:
+        samples[:onset] *= (np.arange(1, onset + 1, dtype=np.float32) / (onset + 1))[:, None]
+    if end > 0 and np.abs(samples[-1]).max() > SILENCE:
+        samples[frames - end:] *= (np.arange(end - 1, -1, -1, dtype=np.float32) / end)[:, None]
 
 
 def _child_environment() -> dict:

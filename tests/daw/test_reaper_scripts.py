@@ -64,7 +64,8 @@ def sample(drum_samples) -> Path:
 @pytest.mark.parametrize("name", ["quoting", "midi_item", "missing_command", "settings", "interpolate_needs_two",
                                   "take_regions", "repaint_needs_time_selection", "extend_bad_length", "extend_looped",
                                   "loop_phase", "lead_in", "takes_inherit_level", "follow_refused",
-                                  "repaint_loop_key", "interpolate_plays_like_first", "settings_quoted"])
+                                  "repaint_loop_key", "interpolate_plays_like_first", "settings_quoted",
+                                  "take_fx_and_envelopes", "repaint_loop_section", "interpolate_lead_in"])
 def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):
     run_scenario(name, tmp_path, sample, OSC_PORT, dd_bridge)
 

@@ -6,6 +6,7 @@ import numpy as np
 import soxr
 
 from bridge.engine.audio import Clip
+from bridge.playback.player import FADE_SECONDS, ONSET_SECONDS, SILENCE
 
 
 def held_tone(seconds: float, rate: int) -> np.ndarray:
@@ -35,10 +36,26 @@ def click_bound(cut: np.ndarray, new: np.ndarray, fade_frames: int) -> float:
     return largest_step(cut) + max(largest_step(new), onset) + float(np.abs(cut).max()) / fade_frames
 
 
+def edges(samples: np.ndarray, rate: int) -> np.ndarray:
+    """samples as the player hands them to the device: an edge that is not silence (above -60 dBFS) faded, the
+    start in over ONSET_SECONDS from 1/(n+1) up, the end out over FADE_SECONDS down to 0 at the last frame."""
+    out = np.array(samples, dtype=np.float32)
+    onset, end = round(ONSET_SECONDS * rate), round(FADE_SECONDS * rate)
+    assert len(out) >= onset + end, "a test signal shorter than both fades"
+    if np.abs(out[0]).max() > SILENCE:
+        for i in range(onset):
+            out[i] *= np.float32((i + 1) / (onset + 1))
+    if np.abs(out[-1]).max() > SILENCE:
+        for i in range(end):
+            out[len(out) - end + i] *= np.float32((end - 1 - i) / end)
+    return out
+
+
 def reference(clip: Clip, rate: int, gain: float = 1.0) -> np.ndarray:
     """What a clip should sound like on a stereo device at rate: mono on both sides, resampled with soxr's
-    very-high-quality filter (the project's rule, computed here independently), times the gain."""
+    very-high-quality filter (the project's rule, computed here independently), times the gain, its edges faded
+    where they are not silence."""
     samples = clip.samples if clip.channels == 2 else np.repeat(clip.samples[:, :1], 2, axis=1)
     if clip.sample_rate != rate:
         samples = soxr.resample(samples, clip.sample_rate, rate, quality="VHQ")
-    return (samples * np.float32(gain)).astype(np.float32)
+    return edges((samples * np.float32(gain)).astype(np.float32), rate)

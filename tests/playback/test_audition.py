@@ -3,7 +3,9 @@ server and recorded there. Files appear only on keep, complete, announced as /dd
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from pathlib import Path
 
 import mido
@@ -12,12 +14,16 @@ import pytest
 
 from bridge.cli.serve import describe_status
 from bridge.daemon import requests as rq
+from bridge.daemon.app import App
 from bridge.daemon.audition import GAP_SECONDS
-from bridge.engine.audio import read_audio
+from bridge.daemon.renderer import Renderer
+from bridge.engine.audio import read_audio, read_metadata
+from bridge.engine.checkpoints import save_model
 from bridge.transports.midi import MidiTriggers
 from tests.playback.signals import reference
 from tests.playback.test_playback import TOLERANCE, heard
-from tests.support.service import Listener, _one_torch_thread, drum, renderer, running_service, service_config  # noqa: F401
+from tests.support.service import (Listener, Running, _one_torch_thread, drum, micro_model,  # noqa: F401
+                                   renderer, running_service, service_config)
 
 
 def sample_files(folder):
@@ -157,7 +163,12 @@ def test_no_audio_output_is_one_line_and_audition_runs_on_silent(tmp_path, rende
         svc.ask("/dd/set", "audition", "on")
         svc.ask("/dd/select", str(drum))
         svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
-        assert svc.ask("/dd/vary").address == "/dd/ack"  # held back, though not heard
+        not_heard = svc.ask("/dd/vary")  # the press says so (review s39-3 #4), and it is held back all the same
+        assert (not_heard.address, not_heard.args[0]) == ("/dd/error", "/dd/vary")
+        message = not_heard.args[1]  # the device named where the machine has others (as said below)
+        assert message.startswith("not heard: no audio output device") and "\n" not in message
+        assert message.endswith("; keep writes it all the same")
+        assert svc.status()["audio"]["held"] == 1
         kept = svc.ask("/dd/keep")
         assert kept.address == "/dd/done" and sample_files(tmp_path / "samples") == [Path(kept.args[1])]
         error = svc.ask("/dd/play", str(drum))
@@ -211,8 +222,9 @@ def test_a_failed_keep_gives_back_what_it_did_not_write_and_announces_what_it_wr
             svc.ask("/dd/set", "audition", "on")
             svc.ask("/dd/select", str(drum))
             svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
-            assert svc.ask("/dd/vary").address == "/dd/ack"
-            assert svc.ask("/dd/vary", f"folder={other}").address == "/dd/ack"  # kept into another folder
+            assert svc.ask("/dd/vary").args[1].startswith("not heard: ")  # no output here: held, not heard
+            assert svc.ask("/dd/vary", f"folder={other}").args[1].startswith("not heard: ")  # into another folder
+            assert svc.status()["audio"]["held"] == 2
             other.write_text("the external disk is unmounted")
 
             svc.service.handle(rq.Keep(count=2), reply)
@@ -229,3 +241,33 @@ def test_a_failed_keep_gives_back_what_it_did_not_write_and_announces_what_it_wr
             assert svc.status()["audio"]["held"] == 0
     finally:
         listener.close()
+
+
+def test_a_model_switch_lets_the_old_model_go_and_a_held_variation_keeps_its_own_metadata(tmp_path, drum,
+                                                                                           jack_server):
+    """Review s39-3 #6: a variation held by audition kept the whole Renderer that made it (weights, GPU memory):
+    after /dd/set model, the old model stayed alive until 16 more presses. It keeps what its file says of the
+    model now; a keep after the switch still writes the old model's metadata, as the one that made it."""
+    (tmp_path / "models").mkdir()
+    weights, _card = save_model(micro_model(seed=5), tmp_path / "models" / "other")
+    old = Renderer(micro_model(seed=3), "micro", device="cpu")
+    made_by, gone = old.info.hash, weakref.ref(old)
+    app = App(service_config(tmp_path, audio_output="system", device="cpu"), old).start()
+    del old  # from here the service alone holds it (running_service would: its generator keeps its argument)
+    svc = Running(app.service, app.server)
+    try:
+        svc.ask("/dd/set", "audition", "on")
+        svc.ask("/dd/select", str(drum))
+        svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2 and s["audio"]["output"], what="prefetch")
+        assert list(svc.ask("/dd/vary").args) == ["vary", "heard", 1]
+        assert svc.ask("/dd/set", "model", str(weights)).args == ("set", "model", str(weights))
+        status = svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch on the new model")
+        assert status["model_hash"] != made_by and status["audio"]["held"] == 1
+        gc.collect()
+        assert gone() is None, "the old model is still held"
+        kept = svc.ask("/dd/keep")
+    finally:
+        svc.client.close()
+        app.stop(timeout=30)
+    assert kept.address == "/dd/done"
+    assert read_metadata(kept.args[1])["model_hash"] == made_by

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
+from bridge.cli.play import END_MARGIN_SECONDS, hear
 from bridge.engine.audio import read_audio
+from bridge.errors import PlaybackError
+from bridge.playback.player import Sound
 from tests.playback.signals import reference
 from tests.playback.test_playback import TOLERANCE, heard, one_shot
 
@@ -86,3 +90,32 @@ def test_vary_play_plays_each_variation_as_it_is_written(jack_server, recorder, 
         assert found is not None, f"{path.name} was not heard"
         np.testing.assert_allclose(heard(capture, after, expected), expected, atol=TOLERANCE)
         after = capture.time_of(found[0] + len(expected) + 1)
+
+
+def test_play_gives_up_on_a_sound_the_output_never_ends():
+    """Review s39-3 #4: `dd-bridge play` (and --play) waited for a sound's end without a limit; an output that
+    takes the sound and never plays it held the command for ever. Now: its length and a margin, then one line."""
+    class Stuck:
+        def play(self, sound, velocity=127):
+            return Sound(1, 0.2)  # taken, never ended
+
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(_raised(lambda: hear(Stuck(), Path("kick.wav"),
+                                                                                 "kick.wav"))), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout=0.2 + END_MARGIN_SECONDS + 10)
+    assert not thread.is_alive(), "still waiting"
+    [error] = outcome
+    assert isinstance(error, PlaybackError) and "\n" not in str(error)
+    waited = 0.2 + END_MARGIN_SECONDS
+    assert str(error) == f"the audio output stopped playing: kick.wav had not ended after {waited:.1f} s"
+    assert waited <= time.monotonic() - started
+
+
+def _raised(call):
+    try:
+        call()
+    except Exception as error:
+        return error
+    return None

@@ -14,8 +14,8 @@ import pytest
 from bridge.engine.audio import Clip, read_audio
 from bridge.errors import ConfigError, PlaybackError
 from bridge.playback.output import NoOutput, OutputDevice, choose
-from bridge.playback.player import FADE_SECONDS, Player, velocity_gain
-from tests.playback.signals import click_bound, held_tone, largest_step, reference, sine
+from bridge.playback.player import FADE_SECONDS, ONSET_SECONDS, SILENCE, Player, velocity_gain
+from tests.playback.signals import click_bound, edges, held_tone, largest_step, reference, sine
 
 TOLERANCE = 1e-5
 
@@ -71,6 +71,7 @@ def test_a_press_cuts_the_sound_with_a_fade_and_no_click(player, recorder):
     time.sleep(0.3)
     second_press = time.monotonic()
     new_sound = player.play(Clip(new, rate))
+    held, new = edges(held, rate), edges(new, rate)  # as played: both start or end away from silence
     assert new_sound.wait(timeout=10) and cut_sound.wait(timeout=1)
     capture = recorder.stop()
     start, _ = capture.first_sound(first_press)
@@ -96,6 +97,7 @@ def test_stop_fades_out_without_a_click(player, recorder):
     recorder.start()
     press = time.monotonic()
     sound = player.play(Clip(held, rate))
+    held = edges(held, rate)  # as played: faded in from silence
     time.sleep(0.2)
     player.stop()
     assert sound.wait(timeout=2)
@@ -106,6 +108,37 @@ def test_stop_fades_out_without_a_click(player, recorder):
     fade = round(FADE_SECONDS * rate)
     assert not np.abs(out[stopped + fade:]).max() > TOLERANCE
     assert largest_step(out) <= click_bound(held, held[:0], fade) + TOLERANCE
+
+
+def test_a_sound_cut_away_from_silence_is_faded_at_its_edges_and_one_at_silence_is_not(player, recorder):
+    """Review s39-3 #7e: a region cut mid-decay, or a loop, started and ended on its own first and last samples, a
+    step from and to silence: a click that the DAW, which fades a clip's edges, does not play."""
+    rate = player.device.rate
+    cut = held_tone(0.3, rate)  # starts and ends near 0.5
+    recorder.start()
+    press = time.monotonic()
+    assert player.play(Clip(cut, rate)).wait(timeout=10)
+    capture = recorder.stop()
+    start, _ = capture.first_sound(press)
+    out = capture.at(start, len(cut) + 2400)
+    onset, end = round(ONSET_SECONDS * rate), round(FADE_SECONDS * rate)
+    rise = np.arange(1, onset + 1, dtype=np.float32) / (onset + 1)
+    fall = np.arange(end - 1, -1, -1, dtype=np.float32) / end  # to 0 at its last sample
+    np.testing.assert_allclose(out[:onset], cut[:onset] * rise[:, None], atol=TOLERANCE)
+    np.testing.assert_allclose(out[onset: len(cut) - end], cut[onset:-end], atol=TOLERANCE)
+    np.testing.assert_allclose(out[len(cut) - end: len(cut)], cut[-end:] * fall[:, None], atol=TOLERANCE)
+    assert np.abs(out[len(cut) - 1:]).max() <= TOLERANCE  # ends at 0, then silence
+    # Smooth: no step larger than the tone's own plus a ramp's (its level over the ramp's length).
+    assert largest_step(out) <= largest_step(cut) + float(np.abs(cut).max()) / onset + TOLERANCE
+
+    t = np.arange(round(0.3 * rate)) / rate  # a decay that starts at 0 and ends in silence: played as it is
+    decay = (0.5 * np.sin(2 * np.pi * 200 * t) * np.exp(-t / 0.03))[:, None].repeat(2, axis=1).astype(np.float32)
+    assert decay[0].max() == 0 and np.abs(decay[-1]).max() < SILENCE
+    recorder.start()
+    press = time.monotonic()
+    assert player.play(Clip(decay, rate)).wait(timeout=10)
+    capture = recorder.stop()
+    assert np.abs(heard(capture, press, decay) - decay).max() <= TOLERANCE
 
 
 def test_no_such_device_is_one_line_naming_it(jack_server):

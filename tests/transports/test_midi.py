@@ -10,6 +10,7 @@ import time
 import mido
 import pytest
 
+from bridge.cli.serve import describe_status
 from bridge.daemon import requests as rq
 from bridge.daemon.app import App
 from bridge.engine.audio import read_metadata
@@ -329,6 +330,8 @@ def test_the_status_shows_the_controller_as_it_is_now(jack_midi, tmp_path, rende
     with running_service(service_config(tmp_path, midi_port="Test Keys", midi_channel=10), renderer) as svc:
         assert svc.status()["midi"] == {"port": "Test Keys", "connected": False, "channel": 10, "received": 0,
                                         "other_channel": 0}
+        assert "midi       Test Keys (not connected: waiting for it); channel 10, 0 messages" in \
+            describe_status(svc.status())  # `dd-bridge status`
         keys = _controller()
         try:
             svc.wait_for(lambda s: s["midi"]["connected"], what="the controller")
@@ -336,6 +339,8 @@ def test_the_status_shows_the_controller_as_it_is_now(jack_midi, tmp_path, rende
             status = svc.wait_for(lambda s: s["midi"]["received"] == 1, what="the note")
             assert status["midi"] == {"port": "Test Keys:Test Keys", "connected": True, "channel": 10,
                                       "received": 1, "other_channel": 1}
+            assert "midi       Test Keys:Test Keys; channel 10, 1 messages, 1 on other channels" in \
+                describe_status(status)
         finally:
             keys.close()
         svc.wait_for(lambda s: not s["midi"]["connected"], what="the unplug")

@@ -79,23 +79,88 @@ local function section_source(parent, section)
 end
 
 -- A new take's values as REAPER gives them (GetMediaItemTakeInfo_Value): unity volume, centre, the project's pan
--- law and pitch shifter (-1), no stretch markers; `options` changes any of them.
+-- law and pitch shifter (-1), no stretch markers, no take FX and no take envelopes; `options` changes any of them
+-- (fx: a list of FX names, each FX {name, state}; the envelopes are added with mock.add_take_envelope).
 local function new_take(item, options)
   options = options or {}
+  local fx = {}
+  for i, name in ipairs(options.fx or {}) do
+    fx[i] = { name = name, state = "settings of " .. name }
+  end
   return { item = item, startoffs = options.startoffs or 0, playrate = options.playrate or 1, name = "",
     midi = options.midi or false, pitch = options.pitch or 0, chanmode = options.chanmode or 0,
     preserve_pitch = options.preserve_pitch or 0, vol = options.vol or 1, pan = options.pan or 0,
-    panlaw = options.panlaw or -1, pitchmode = options.pitchmode or -1, stretch_markers = options.stretch_markers or {} }
+    panlaw = options.panlaw or -1, pitchmode = options.pitchmode or -1, stretch_markers = options.stretch_markers or {},
+    fx = fx, envelopes = {} }
 end
+
+-- ---- Take envelopes ----
+-- A take's envelopes are its volume, pan, mute and pitch envelopes (made by the "Take: Toggle take ... envelope"
+-- actions, Main_OnCommand below) and its FX parameters' (TakeFX_GetEnvelope with create). Each has a GUID and a
+-- state chunk, text that opens with its kind's tag ("<VOLENV", "<PANENV", "<MUTEENV", "<PITCHENV", "<PARMENV"),
+-- as GetEnvelopeStateChunk gives it.
+
+local guids = 0
+function mock.new_guid()
+  guids = guids + 1
+  return string.format("{00000000-0000-4000-8000-%012d}", guids)
+end
+
+-- The envelope a take gets when it has none: REAPER's default for its kind, shown, active, one point.
+local DEFAULT_ENVELOPES = {
+  VOLENV = "DEFSHAPE 0 -1 -1\nVOLTYPE 1\nPT 0 1 0", PANENV = "DEFSHAPE 0 -1 -1\nPT 0 0 0",
+  MUTEENV = "DEFSHAPE 1 -1 -1\nPT 0 1 1", PITCHENV = "DEFSHAPE 0 -1 -1\nPT 0 0 0",
+  PARMENV = "DEFSHAPE 0 -1 -1\nPT 0 0.5 0",
+}
+local ENVELOPE_NAMES = { VOLENV = "Volume", PANENV = "Pan", MUTEENV = "Mute", PITCHENV = "Pitch" }
+
+local function envelope_tag(chunk)
+  return chunk:match("^%s*<(%S+)")
+end
+
+-- Adds an envelope to `take` with state `chunk` (its EGUID line is the envelope's GUID); fx and parameter (0-based)
+-- for an FX parameter's envelope. Returns it.
+function mock.add_take_envelope(take, chunk, fx, parameter)
+  local envelope = { take = take, chunk = chunk, fx = fx or -1, parameter = parameter or -1 }
+  table.insert(take.envelopes, envelope)
+  state.valid[envelope] = "TrackEnvelope*"
+  return envelope
+end
+
+local function default_envelope(take, tag, fx, parameter)
+  local head = tag == "PARMENV" and string.format("<PARMENV %d 0 1 0.5", parameter) or "<" .. tag
+  return mock.add_take_envelope(take, string.format("%s\nEGUID %s\nACT 1 -1\nVIS 1 1 1\nLANEHEIGHT 0 0\nARM 1\n%s\n>",
+    head, mock.new_guid(), DEFAULT_ENVELOPES[tag]), fx, parameter)
+end
+
+local function find_envelope(take, tag, fx, parameter)
+  for _, envelope in ipairs(take.envelopes) do
+    local kind = envelope_tag(envelope.chunk)
+    if kind == tag and envelope.fx == (fx or -1) and envelope.parameter == (parameter or -1) then
+      return envelope
+    end
+  end
+  return nil
+end
+mock.find_envelope = find_envelope
 
 -- file: an audio file, or nil with midi = true for a MIDI item. length (1 s), startoffs, playrate, pitch,
 -- chanmode, preserve_pitch, vol (negative: polarity flipped), pan, panlaw, pitchmode, stretch_markers (a list of
 -- {pos, srcpos}); sections: a list of {offset, length, reversed}, innermost last, between the file and the take
--- (a reversed take is one reversed section over the whole file).
+-- (a reversed take is one reversed section over the whole file); fx: take FX names; envelopes: take envelopes,
+-- each a state chunk or {chunk, fx, parameter} (an FX parameter's).
 function mock.add_item(track, options)
   local item = { track = track, position = options.position or 0, length = options.length or 1,
     takes = {}, selected = options.selected ~= false, loopsrc = options.loopsrc and 1 or 0 }
   local take = new_take(item, options)
+  state.valid[take] = "MediaItem_Take*"
+  for _, envelope in ipairs(options.envelopes or {}) do  -- {chunk, fx, parameter} or a chunk
+    if type(envelope) == "string" then
+      mock.add_take_envelope(take, envelope)
+    else
+      mock.add_take_envelope(take, envelope.chunk, envelope.fx, envelope.parameter)
+    end
+  end
   if options.file then
     take.source = file_source(options.file)
     for _, section in ipairs(options.sections or {}) do
@@ -106,7 +171,6 @@ function mock.add_item(track, options)
   item.active = take
   table.insert(track.items, item)
   state.valid[item] = "MediaItem*"
-  state.valid[take] = "MediaItem_Take*"
   return item
 end
 
@@ -459,9 +523,25 @@ function reaper.SetMediaItemSelected(item, selected)
 end
 -- The actions the scripts run. 41051, "Item properties: Toggle take reverse": the active take of each selected
 -- item plays its source backwards (a reversed section over it, or the section's direction flipped), the same
--- part of it as before.
+-- part of it as before. 40693, 40694, 40695 and 41612, "Take: Toggle take volume / pan / mute / pitch envelope":
+-- the active take of each selected item gets that envelope, shown, when it has none, and else has it shown or
+-- hidden (the VIS line's first field flipped).
+local TOGGLE_TAKE_ENVELOPE = { [40693] = "VOLENV", [40694] = "PANENV", [40695] = "MUTEENV", [41612] = "PITCHENV" }
 function reaper.Main_OnCommand(command, flag)
   assert(flag == 0, "Main_OnCommand(command, 0)")
+  local tag = TOGGLE_TAKE_ENVELOPE[command]
+  if tag then
+    for _, item in ipairs(selected_items()) do
+      local take = item.active
+      local envelope = take and find_envelope(take, tag)
+      if envelope then
+        envelope.chunk = envelope.chunk:gsub("\nVIS (%d)", function(shown) return "\nVIS " .. 1 - shown end, 1)
+      elseif take then
+        default_envelope(take, tag)
+      end
+    end
+    return
+  end
   if command ~= 41051 then
     fail("Main_OnCommand: the mock does not know action " .. tostring(command))
   end
@@ -525,6 +605,101 @@ end
 function reaper.GetTakeNumStretchMarkers(take)
   check(take, "MediaItem_Take*", "GetTakeNumStretchMarkers")
   return #take.stretch_markers
+end
+-- Take FX: a list of {name, state} on each take.
+function reaper.TakeFX_GetCount(take)
+  check(take, "MediaItem_Take*", "TakeFX_GetCount")
+  return #take.fx
+end
+function reaper.TakeFX_GetFXName(take, fx, _)
+  check(take, "MediaItem_Take*", "TakeFX_GetFXName")
+  local found = take.fx[fx + 1]
+  return found ~= nil, found and found.name or ""
+end
+-- "Copies (or moves) FX from src_take to dest_take. Can be used with src_take=dest_take to reorder." The FX, with
+-- its settings, goes in at dest_fx (past the end: after the last). Whether its parameters' envelopes go with it
+-- the documentation does not say: here they do not, so a script that needs them copies them itself.
+function reaper.TakeFX_CopyToTake(src_take, src_fx, dest_take, dest_fx, is_move)
+  check(src_take, "MediaItem_Take*", "TakeFX_CopyToTake")
+  check(dest_take, "MediaItem_Take*", "TakeFX_CopyToTake")
+  if type(src_fx) ~= "number" or type(dest_fx) ~= "number" or type(is_move) ~= "boolean" then
+    fail("TakeFX_CopyToTake(MediaItem_Take src_take, integer src_fx, MediaItem_Take dest_take, integer dest_fx, " ..
+      "boolean is_move)")
+  end
+  local fx = src_take.fx[src_fx + 1]
+  if not fx then
+    return
+  end
+  if is_move then
+    table.remove(src_take.fx, src_fx + 1)
+  end
+  table.insert(dest_take.fx, math.min(dest_fx, #dest_take.fx) + 1, { name = fx.name, state = fx.state })
+end
+-- A take's envelopes: CountTakeEnvelopes, GetTakeEnvelope (0-based), GetTakeEnvelopeByName (English names).
+function reaper.CountTakeEnvelopes(take)
+  check(take, "MediaItem_Take*", "CountTakeEnvelopes")
+  return #take.envelopes
+end
+function reaper.GetTakeEnvelope(take, index)
+  check(take, "MediaItem_Take*", "GetTakeEnvelope")
+  return take.envelopes[index + 1]
+end
+function reaper.GetTakeEnvelopeByName(take, name)
+  check(take, "MediaItem_Take*", "GetTakeEnvelopeByName")
+  for tag, known in pairs(ENVELOPE_NAMES) do
+    if known == name then
+      return find_envelope(take, tag)
+    end
+  end
+  return nil
+end
+function reaper.GetEnvelopeName(envelope)
+  check(envelope, "TrackEnvelope*", "GetEnvelopeName")
+  local tag = envelope_tag(envelope.chunk)
+  if tag == "PARMENV" then
+    return true, string.format("Parameter %d / %s", envelope.parameter + 1, envelope.take.fx[envelope.fx + 1].name)
+  end
+  return true, ENVELOPE_NAMES[tag] or tag
+end
+-- "If take envelope, gets the take from the envelope. If FX, indexOut set to FX index, index2Out set to parameter
+-- index, otherwise -1."
+function reaper.Envelope_GetParentTake(envelope)
+  check(envelope, "TrackEnvelope*", "Envelope_GetParentTake")
+  return envelope.take, envelope.fx, envelope.parameter
+end
+-- The envelope of the take's FX `fx`'s parameter, made when `create` and there is none; nil for an FX it lacks.
+function reaper.TakeFX_GetEnvelope(take, fx, parameter, create)
+  check(take, "MediaItem_Take*", "TakeFX_GetEnvelope")
+  if type(create) ~= "boolean" then
+    fail("TakeFX_GetEnvelope(MediaItem_Take take, integer fxindex, integer parameterindex, boolean create)")
+  end
+  if not take.fx[fx + 1] then
+    return nil
+  end
+  return find_envelope(take, "PARMENV", fx, parameter) or create and default_envelope(take, "PARMENV", fx, parameter)
+    or nil
+end
+-- "Gets the RPPXML state of an envelope, returns true if successful."
+function reaper.GetEnvelopeStateChunk(envelope, text, isundo)
+  check(envelope, "TrackEnvelope*", "GetEnvelopeStateChunk")
+  if type(text) ~= "string" or type(isundo) ~= "boolean" then
+    fail("GetEnvelopeStateChunk(TrackEnvelope env, string str, boolean isundo)")
+  end
+  return true, envelope.chunk
+end
+-- "Sets the RPPXML state of an envelope, returns true if successful." A chunk of another kind of envelope (a pan
+-- chunk on a volume envelope) is a script's mistake: the mock stops there.
+function reaper.SetEnvelopeStateChunk(envelope, chunk, isundo)
+  check(envelope, "TrackEnvelope*", "SetEnvelopeStateChunk")
+  if type(chunk) ~= "string" or type(isundo) ~= "boolean" then
+    fail("SetEnvelopeStateChunk(TrackEnvelope env, string str, boolean isundo)")
+  end
+  if envelope_tag(chunk) ~= envelope_tag(envelope.chunk) then
+    fail("SetEnvelopeStateChunk: a " .. tostring(envelope_tag(chunk)) .. " chunk on a " ..
+      envelope_tag(envelope.chunk) .. " envelope")
+  end
+  envelope.chunk = chunk
+  return true
 end
 function reaper.SetMediaItemTake_Source(take, source)
   check(take, "MediaItem_Take*", "SetMediaItemTake_Source")

@@ -109,6 +109,28 @@ test("Keep goes beside the clip of the heard press even after another clip is se
   assert.deepEqual(probe.live.tracks[1].slots.filter(Boolean).map((clip) => clip.file), ["/x/shaker.wav"]);
 });
 
+test("a press held but not heard (no audio output) says why, and Keep still places it beside that press's clip", () => {
+  const probe = start({ version: [12, 1, 0], tempo: 120, tracks: [
+    { name: "Drums", slots: [{ file: KICK }, null, null] },
+    { name: "Perc", slots: [{ file: "/x/shaker.wav" }, null, null] },
+  ] });
+  probe.message("audition", 1);
+  probe.live.select(1, 0);
+  probe.message("vary", 1);
+  probe.reply("/dd/ack", requestId(probe, "/dd/vary"), "vary", "heard", 1);  // the shaker, heard
+  probe.live.select(0, 0);
+  probe.message("vary", 1);  // the kick: the output is gone by now
+  probe.reply("/dd/error", requestId(probe, "/dd/vary"), "/dd/vary",
+    "not heard: no audio output device (no server running); keep writes it all the same");
+  assert.match(probe.status(), /error: Vary: not heard: no audio output device/);
+  probe.message("keep", 1);
+  probe.reply("/dd/done", requestId(probe, "/dd/keep"), "vary", "/s/Kick 01/Kick 01 var 001.wav");
+  probe.clock.runScheduled();
+  assert.equal(probe.live.tracks[0].slots[1] && probe.live.tracks[0].slots[1].file, "/s/Kick 01/Kick 01 var 001.wav",
+    "below the kick, whose press the service held");
+  assert.deepEqual(probe.live.tracks[1].slots.filter(Boolean).map((clip) => clip.file), ["/x/shaker.wav"]);
+});
+
 test("a press answered by /dd/done (audition off in the service) is placed as before; a stray heard is ignored", () => {
   const probe = start(session());
   probe.live.select(0, 0);
