@@ -20,6 +20,8 @@ var OUT_TRIGGER = 4;
 var OUT_RECIPE_MENU = 5;
 var OUT_RECIPE_KEPT = 6;
 
+// How the service begins its answer to an audition press it held back but could not play (no audio output).
+var NOT_HEARD = "not heard: ";
 var PING_INTERVAL_MS = 2000;
 var MISSED_PONGS_BEFORE_DOWN = 2;  // about 4 s without an answer means the service is not running
 // Each device listens on a port of its own, registered with /dd/hello, so two devices never share replies. A port
@@ -567,6 +569,11 @@ var REPLIES = {
     }
     var job = state.pending[id];
     delete state.pending[id];
+    if (job.kind === "vary" && String(args[1]).indexOf(NOT_HEARD) === 0) {
+      // Audition with no audio output (or one just lost): the press was held back all the same, so Keep places
+      // its files as this press's, not beside the press heard before it.
+      state.lastHeard = job;
+    }
     fail(ACTIONS[job.kind] + ": " + args.slice(1).join(" "));
   }
 };
