@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Audition on-off
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   A toggle. Turns the service's audition on or off (/dd/set audition on|off): while on, Vary plays each

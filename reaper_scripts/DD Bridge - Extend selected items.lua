@@ -1,13 +1,14 @@
 -- @noindex
 -- @description DD Bridge - Extend selected items
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   Asks how much longer (seconds, or bars at the project's tempo: "2 bars"), then for each selected audio item
 --   Dance Diffusion continues what the item plays by that much (kept to the bit: the service's extend). An item
 --   that plays its whole file continues the file; one that plays a part of it (a hit chopped out of a longer
 --   recording) continues that part from its end, not the rest of the recording. Each result becomes a new take
---   on the item, lined up with the original take, and the item grows to play on through the new material.
+--   on the item, lined up with the original take (with its take FX and take envelopes), and the item grows to
+--   play on through the new material.
 --   Reversed items are left as they are (an extension goes forwards), and so are looping items (Loop source on:
 --   the new take would loop the extension with it) and items with stretch markers (glue them first). REAPER stays responsive meanwhile and a small window shows the progress.
 

@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Follow selection
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   A toggle. While on, what the selected item plays (its part of its audio file) is sent to the DD Bridge

@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Generate at edit cursor
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   New sounds from the Dance Diffusion model alone, placed one after another on a new track at the edit

@@ -1,13 +1,14 @@
 -- @noindex
 -- @description DD Bridge - Interpolate between two selected items
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   Sounds on the way from what one selected audio item plays to what the other plays, rendered by the DD
 --   Bridge service and placed one after another on a new track below the first item's track, from the first
---   item's position. They start from the first item's sound, so they play as its take does: its playrate (each
---   item as long as its file lasts at that rate), pitch, pitch mode, volume, pan and channel mode; reversed when
---   both items are. Items with stretch markers cannot be used (glue them first).
+--   item's position (where its sound starts, when its audio starts after the item's start). They start from the
+--   first item's sound, so they play as its take does: its playrate (each item as long as its file lasts at that
+--   rate), pitch, pitch mode, volume, pan and channel mode; reversed when both items are. Items with stretch
+--   markers cannot be used (glue them first).
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -29,7 +30,9 @@ local function main()
   local position = function(target) return reaper.GetMediaItemInfo_Value(target.item, "D_POSITION") end
   table.sort(targets, function(a, b) return position(a) < position(b) end)
   local first, second = targets[1], targets[2]
-  local start = position(first)
+  -- The results start from the first item's sound, so they start where it does: after its lead-in when its audio
+  -- starts after the item (a negative start offset), as new takes keep it (lib.lead_time).
+  local start = position(first) + lib.lead_time(first)
   local settings = lib.settings()
   local requests = {
     { address = "/dd/interpolate", label = lib.basename(first.file) .. " to " .. lib.basename(second.file),

@@ -1,12 +1,13 @@
 -- @noindex
 -- @description DD Bridge - Keep last heard
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   Audition (the service's `audition` on): "Vary selected items" plays each variation instead of placing it.
 --   This action keeps the last one heard: the service writes it into the project's media folder and it becomes
---   a new take on the selected item it is a variation of, as Vary places its results (or, with no such item
---   selected, a new item at the edit cursor on a new track). Bind it to a MIDI key next to Vary's.
+--   a new take on the selected item it is a variation of, as Vary places its results (with the original take's
+--   FX and envelopes; or, with no such item selected, a new item at the edit cursor on a new track). Bind it to a
+--   MIDI key next to Vary's.
 --   Pressed again while it still waits for the service, REAPER asks what to do with the running script: choose
 --   "New instance" and tick "Remember my answer" (Terminate would lose the renders in flight).
 
@@ -63,12 +64,17 @@ local function main()
     for _, file in ipairs(results[1].lines) do
       loose[#loose + 1] = not placed[file] and file or nil
     end
+    local not_carried  -- what of the original take's FX and envelopes the kept take could not get
     lib.change("DD Bridge: keep last heard", function()
-      lib.place_takes_now(rendered)
+      local _
+      _, not_carried = lib.place_takes_now(rendered)
       if #loose > 0 then
         lib.place_files(lib.new_track(reaper.CountTracks(0), "DD Kept"), loose, position)
       end
     end)
+    if not_carried then
+      lib.message(not_carried)
+    end
   end)
 end
 

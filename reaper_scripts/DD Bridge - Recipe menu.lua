@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Recipe menu
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   A menu at the mouse of every recipe the service takes by name: yours in its recipes folder (saved with "Save

@@ -1,16 +1,17 @@
 -- @noindex
 -- @description DD Bridge - Repaint time selection of selected items
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   For each selected audio item, the part of the time selection that lies over it is rendered anew by Dance
 --   Diffusion and the rest of what the item plays is kept to the bit (the service's repaint of the item's part
 --   of its file: only that part is rendered and written); each result becomes a new take on the item, lined up
 --   with the original take and with its pitch, playrate, pitch mode, volume, pan and channel mode (reversed
---   when it is reversed). Offsets, playrates, section and reversed sources are followed to the file's own
---   seconds; on an item whose source loops, a selection across the loop point repaints the whole loop. Items
---   with stretch markers are skipped (glue them first). REAPER stays responsive meanwhile and a small window
---   shows the progress.
+--   when it is reversed), its take FX and its take envelopes. Offsets, playrates, section and reversed sources
+--   are followed to the file's own seconds; on an item whose source loops, the new take loops what the original
+--   loops (the whole file, or its section of it) from the same point, and a selection across the loop point
+--   repaints the whole loop. Items with stretch markers are skipped (glue them first). REAPER stays responsive
+--   meanwhile and a small window shows the progress.
 
 local script_folder = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 local lib = dofile(script_folder .. "DD Bridge - lib.lua")
@@ -29,11 +30,11 @@ local function selected_part(target, from, to)
   return span and span.finish - span.start >= SHORTEST and span or nil
 end
 
--- The part of its file target's item plays, when it is a part ({start, finish}), else nil: the whole file, or a
--- source that loops (the item may play it over its end, and a later pass is not inside one part).
+-- The part of its file a new take of target's item plays, when it is a part ({start, finish}), else nil (the
+-- whole file). For an item whose source loops, target.region is the loop (main): a section it loops is that part,
+-- so the repainted take loops that section, as the original does, not the whole file after the first pass.
 local function clip_region(target)
-  local looped = reaper.GetMediaItemInfo_Value(target.item, "B_LOOPSRC") == 1
-  return not target.region.whole and not looped and target.region or nil
+  return not target.region.whole and target.region or nil
 end
 
 local function main()
@@ -46,11 +47,16 @@ local function main()
   if not targets then
     return
   end
+  -- An item whose source loops gets a new loop: what it loops (one pass of its source: the whole file, or the
+  -- section it loops), played from where the original is in it (its phase), on every pass.
+  for _, target in ipairs(targets) do
+    target.region = lib.loop_region(target.item, target.take) or target.region
+  end
   local settings = lib.settings()
-  -- One request for each part of a file: items that play the same part of a file under the same selected part
-  -- share its results. An item that plays part of its file sends that part (clip_start=/clip_end=): the service
-  -- renders and writes it alone. A looped one never does (clip_region): the key says which of the two a request
-  -- is, so a looped and a plain item on the same part each get results laid out as their offset expects.
+  -- One request for each part of a file: items that play (or loop) the same part of a file under the same
+  -- selected part share its results. An item that plays part of its file sends that part (clip_start=/clip_end=):
+  -- the service renders and writes it alone. The key says whether a request is a part or the whole file, so each
+  -- item gets results laid out as its offset expects.
   local requests, by_part, outside = lib.group_requests(targets, function(target)
     local part = selected_part(target, from, to)
     if not part then
@@ -73,8 +79,8 @@ local function main()
   end
   local window = lib.progress_window("Repaint")
   lib.run(settings, requests, window, function(results)
-    -- A repaint of the item's part is that part alone, played from its start; one of the whole file is played
-    -- from where the original plays its file.
+    -- A repaint of the item's part is that part alone, played from its start (a loop's from its phase:
+    -- lib.add_takes); one of the whole file is played from where the original plays its file.
     lib.finish_takes(requests, results, by_part, { undo = "DD Bridge: repaint " .. lib.items(#targets - outside),
       failed = "Some parts could not be repainted", stretched = stretched, offset = function(target)
         return clip_region(target) and 0 or target.region.start

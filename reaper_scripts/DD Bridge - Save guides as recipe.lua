@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Save guides as recipe
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   Saves the guides the service renders with now (the Settings' Recipe, Guides and Class, as OK sent them) as a

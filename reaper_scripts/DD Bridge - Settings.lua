@@ -1,6 +1,6 @@
 -- @noindex
 -- @description DD Bridge - Settings
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   Noise, count, steps and model for the DD Bridge actions, the service's guides (brightness=0.5;decay=-1,

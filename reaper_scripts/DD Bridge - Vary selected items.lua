@@ -1,12 +1,13 @@
 -- @noindex
 -- @description DD Bridge - Vary selected items
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   For each selected audio item, Dance Diffusion variations of what the item plays (its part of the source
 --   file: offset, length and playrate, section and reversed sources included) become new takes on the item,
 --   lined up with the original take (sound that starts after the item's start included) and with its pitch,
---   playrate, pitch mode, volume, polarity, pan and channel mode; the first new take is active. Renders run in the DD
+--   playrate, pitch mode, volume, polarity, pan and channel mode, its take FX (REAPER 5.95 or later) and its take
+--   envelopes (volume, pan, mute, pitch, FX parameters); the first new take is active. Renders run in the DD
 --   Bridge service (`dd-bridge serve`); REAPER stays responsive meanwhile and a small window shows the
 --   progress. Bind a MIDI key to this action in the Action List to get variations from a key press. An item
 --   whose source loops (Item properties: Loop source) gets looped variations, exactly as many bars long at the

@@ -1,5 +1,5 @@
 -- @description DD Bridge
--- @version 1.9
+-- @version 1.10
 -- @author DD Bridge
 -- @about
 --   Dance Diffusion variations of the selected items, rendered by the DD Bridge service (`dd-bridge serve`)
@@ -558,6 +558,31 @@ function lib.take_region(item, take)
   return lib.take_span(item, take, 0, reaper.GetMediaItemInfo_Value(item, "D_LENGTH"))
 end
 
+-- What an item whose source loops (B_LOOPSRC) loops: one whole pass of its take's source, in seconds of the file
+-- (lib.take_span's region: the section it loops, or the whole file), with phase where in the pass the item starts;
+-- nil for an item that does not loop. A new take that plays this part of the file alone, looped, from that phase
+-- plays as the original does on every pass, whatever the item's length.
+function lib.loop_region(item, take)
+  if not reaper.ValidatePtr2(0, item, "MediaItem*") or reaper.GetMediaItemInfo_Value(item, "B_LOOPSRC") ~= 1 or
+    not take or not reaper.ValidatePtr2(0, take, "MediaItem_Take*") or reaper.TakeIsMIDI(take) then
+    return nil
+  end
+  local source = reaper.GetMediaItemTake_Source(take)
+  local period = source and reaper.GetMediaSourceLength(source) or 0
+  local rate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
+  if period <= 0 or rate <= 0 then
+    return nil
+  end
+  return lib.take_span(item, take, 0, period / rate)  -- a whole pass from where the item starts
+end
+
+-- Seconds from the item's start to where its take's sound starts: the silence it plays before its file (its
+-- region's lead, lib.take_span: in the take's own seconds at the item's start, for reversed takes too) at its
+-- playrate. 0 for a take whose sound starts with the item.
+function lib.lead_time(target)
+  return (target.region.lead or 0) / reaper.GetMediaItemTakeInfo_Value(target.take, "D_PLAYRATE")
+end
+
 -- The file behind a take (through sections and reversed sources), or nil for MIDI and empty takes.
 function lib.take_file(item, take)
   local region = lib.take_region(item, take)
@@ -684,13 +709,145 @@ function lib.restore_selection(items)
   end
 end
 
--- Reverses `take` as REAPER's "Toggle take reverse" does (there is no API call for it): that action works on
--- the active takes of the selected items, so the item is selected alone with the take active for it.
-function lib.reverse_take(item, take)
+-- Runs REAPER's action `command` on `take` alone: the take actions work on the active takes of the selected items,
+-- so the item is selected alone with the take active for it (the caller puts the selection back).
+local function act_on_take(item, take, command)
   reaper.SelectAllMediaItems(0, false)
   reaper.SetMediaItemSelected(item, true)
   reaper.SetActiveTake(take)
-  reaper.Main_OnCommand(TOGGLE_TAKE_REVERSE, 0)
+  reaper.Main_OnCommand(command, 0)
+end
+
+-- Reverses `take` as REAPER's "Toggle take reverse" does (there is no API call for it).
+function lib.reverse_take(item, take)
+  act_on_take(item, take, TOGGLE_TAKE_REVERSE)
+end
+
+-- ---- Take FX and take envelopes: what the producer put on the original take ----
+
+-- The actions that show a take's volume, pan, mute and pitch envelope on the active takes of the selected items,
+-- making the envelope when the take has none ("Take: Toggle take volume envelope" 40693, "... pan envelope" 40694,
+-- "... mute envelope" 40695, "... pitch envelope" 41612; the IDs OSARA's envelope commands run,
+-- jcsteh/osara src/envelopeCommands.cpp). The API has no call that makes one of these four
+-- (GetTakeEnvelopeByName only finds one, by its localized name), so they are made as REAPER's own menus make
+-- them, then given the original's state with SetEnvelopeStateChunk ("Sets the RPPXML state of an envelope").
+-- Keyed by the tag the envelope's state chunk opens with (<VOLENV, <PANENV, <MUTEENV, <PITCHENV, as in a
+-- project file's take), which does not change with REAPER's language. Not the take's part of the item chunk
+-- (GetItemStateChunk/SetItemStateChunk): that is parsing and writing back the whole item, every take with its
+-- source and FX, to move a few lines; an envelope's chunk is that envelope alone.
+local TAKE_ENVELOPE_ACTIONS = { VOLENV = 40693, PANENV = 40694, MUTEENV = 40695, PITCHENV = 41612 }
+
+-- The state chunk of `envelope` ("Gets the RPPXML state of an envelope"; isundo false: the full state, not the
+-- undo system's shortcut), or nil.
+local function envelope_chunk(envelope)
+  local ok, chunk = reaper.GetEnvelopeStateChunk(envelope, "", false)
+  return ok and chunk ~= "" and chunk or nil
+end
+
+local function chunk_tag(chunk)
+  return chunk:match("^%s*<(%S+)")
+end
+
+-- The envelope of `take` whose chunk opens with `tag` (one of TAKE_ENVELOPE_ACTIONS), or nil.
+local function take_envelope(take, tag)
+  for i = 0, reaper.CountTakeEnvelopes(take) - 1 do
+    local envelope = reaper.GetTakeEnvelope(take, i)
+    local chunk = envelope and envelope_chunk(envelope)
+    if chunk and chunk_tag(chunk) == tag then
+      return envelope
+    end
+  end
+  return nil
+end
+
+-- Gives `envelope` the state `chunk` (points, shapes, active, shown, armed: SetEnvelopeStateChunk) of another
+-- envelope of the same kind, keeping its own EGUID line: two envelopes must not share one GUID.
+local function set_envelope(envelope, chunk)
+  local own = (envelope_chunk(envelope) or ""):match("\n%s*(EGUID[^\n]*)")
+  chunk = chunk:gsub("\n(%s*)EGUID[^\n]*", function(indent) return own and "\n" .. indent .. own or "" end, 1)
+  return reaper.SetEnvelopeStateChunk(envelope, chunk, false)
+end
+
+-- The envelope on take `to` that matches `from`'s envelope `envelope` (chunk `chunk`), made when `to` has none,
+-- or nil when it cannot be made. An FX parameter's envelope (Envelope_GetParentTake gives its FX and parameter)
+-- is made with TakeFX_GetEnvelope(..., create true) on the same FX of `to`, which lib.carry_sound has copied at
+-- the same index; the take's own four by their action.
+local function matching_envelope(item, to, envelope, chunk)
+  local fx, parameter = -1, -1
+  if reaper.Envelope_GetParentTake then
+    local _
+    _, fx, parameter = reaper.Envelope_GetParentTake(envelope)
+  end
+  if fx and fx >= 0 then
+    return reaper.TakeFX_GetEnvelope and reaper.TakeFX_GetEnvelope(to, fx, parameter, true) or nil
+  end
+  local tag = chunk_tag(chunk)
+  local command = TAKE_ENVELOPE_ACTIONS[tag]
+  if not command then
+    return nil  -- an FX parameter's envelope on a REAPER without Envelope_GetParentTake, or a kind not known here
+  end
+  local found = take_envelope(to, tag)
+  if not found then
+    act_on_take(item, to, command)  -- makes it: the take has none, so the toggle can only add it
+    found = take_envelope(to, tag)
+  end
+  return found
+end
+
+-- Gives the new take `to` on `item` the original take `from`'s FX chain (TakeFX_CopyToTake, REAPER 5.95 and later:
+-- "Copies (or moves) FX from src_take to dest_take"; each FX as it is set, in the same order) and its take
+-- envelopes (volume, pan, mute, pitch and the FX parameters'), so a producer who switches to the new take hears
+-- it through the same EQ, fades and rides as the original. The envelopes are copied as they are: their times
+-- count from the item's start, not the file's, and the new take sits in the same item, at the same playrate
+-- (INHERITED), lined up with the original (lib.add_takes), so every point falls on the same sound. Call it once
+-- the new take plays as it will (reversed when it is): the envelopes are then the original's exactly, whatever
+-- reversing a take does to its envelopes. Changes the item selection and the active take (lib.place_takes_now
+-- puts both back). Returns what could not be carried: {fx = true, envelopes = true}, or an empty table.
+function lib.carry_sound(item, from, to)
+  local missing = {}
+  if not (from and reaper.ValidatePtr2(0, from, "MediaItem_Take*")) then
+    return missing
+  end
+  local fx_count = reaper.TakeFX_GetCount and reaper.TakeFX_GetCount(from) or 0
+  local fx_copied = fx_count == 0
+  if fx_count > 0 and reaper.TakeFX_CopyToTake then
+    for fx = 0, fx_count - 1 do
+      reaper.TakeFX_CopyToTake(from, fx, to, reaper.TakeFX_GetCount(to), false)
+    end
+    fx_copied = true
+  elseif fx_count > 0 then
+    missing.fx = true
+  end
+  local envelopes = reaper.CountTakeEnvelopes and reaper.CountTakeEnvelopes(from) or 0
+  if envelopes > 0 and not (reaper.GetEnvelopeStateChunk and reaper.SetEnvelopeStateChunk) then
+    missing.envelopes = true
+    return missing
+  end
+  for i = 0, envelopes - 1 do
+    local envelope = reaper.GetTakeEnvelope(from, i)
+    local chunk = envelope and envelope_chunk(envelope)
+    -- An FX parameter's envelope needs its FX on the new take.
+    local target = chunk and (fx_copied or chunk_tag(chunk) ~= "PARMENV") and
+      matching_envelope(item, to, envelope, chunk) or nil
+    if not (target and set_envelope(target, chunk)) then
+      missing.envelopes = true
+    end
+  end
+  return missing
+end
+
+-- One line on what lib.carry_sound could not give the new takes ({fx, envelopes} as it returns them, merged), or nil.
+function lib.carried_note(missing)
+  if missing.fx then
+    return "The new takes have no take FX: copying the original take's FX needs REAPER 5.95 or later " ..
+      "(TakeFX_CopyToTake). Copy them by hand, or update REAPER." .. (missing.envelopes and
+      " Some of its take envelopes could not be copied either." or "")
+  end
+  if missing.envelopes then
+    return "Some of the original take's envelopes could not be copied to the new takes: copy them by hand " ..
+      "(right-click the envelope, Copy points) or update REAPER."
+  end
+  return nil
 end
 
 -- What a new take copies from the original one, so it sounds in the same place, pitch, level and channels: take
@@ -710,15 +867,16 @@ end
 -- Adds `files` as takes on target.item ({item, take, region} from lib.selected_audio_items), lined up with the
 -- original take: each new take plays its file from `offset` seconds (0 for a variation, which is exactly what
 -- the item plays; the region's start for a repaint or extension, which is the whole file), with the original's
--- playrate, pitch, level and channel mode, reversed when it is. The silence the original plays before its
--- file starts (a negative D_STARTOFFS) is kept, so the new take's sound starts as late; a looped whole source
--- starts at the original's phase in its loop. The first new take becomes active. Returns the takes.
+-- playrate, pitch, level and channel mode, reversed when it is, and with its take FX and take envelopes
+-- (lib.carry_sound). The silence the original plays before its file starts (a negative D_STARTOFFS) is kept, so
+-- the new take's sound starts as late; a looped whole source starts at the original's phase in its loop. The
+-- first new take becomes active. Returns the takes, and what could not be carried (lib.carry_sound).
 function lib.add_takes(target, files, offset)
   if not reaper.ValidatePtr2(0, target.item, "MediaItem*") then
-    return {}  -- deleted while the service worked
+    return {}, {}  -- deleted while the service worked
   end
   local original = reaper.ValidatePtr2(0, target.take, "MediaItem_Take*") and target.take or nil
-  local takes = {}
+  local takes, missing = {}, {}
   for _, file in ipairs(files) do
     local take = reaper.AddTakeToMediaItem(target.item)
     reaper.SetMediaItemTake_Source(take, lib.new_source(file))
@@ -735,24 +893,31 @@ function lib.add_takes(target, files, offset)
     if region.phase then  -- in the take's own seconds (reversed ones too), so set once it plays as it will
       reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", (region.reversed and 0 or offset or 0) + region.phase)
     end
+    for what in pairs(lib.carry_sound(target.item, original, take)) do
+      missing[what] = true
+    end
     takes[#takes + 1] = take
   end
   if takes[1] then
     reaper.SetActiveTake(takes[1])
   end
-  return takes
+  return takes, missing
 end
 
 -- Places each finished request's files on the items that asked for them, the selection kept as it was; call it
 -- inside lib.change. rendered: {{targets = {...}, files = {...}, offset = fn(target), after = fn(target, takes)}};
 -- offset (optional) says where each new take starts in its file, after (optional) changes the item once its
--- takes are there. Returns how many takes were added.
+-- takes are there. Returns how many takes were added, and a line on what of the original takes' FX and envelopes
+-- could not be carried to them (lib.carried_note), or nil.
 function lib.place_takes_now(rendered)
-  local added = 0
+  local added, missing = 0, {}
   local selected = lib.selection()
   for _, result in ipairs(rendered) do
     for _, target in ipairs(result.targets) do
-      local takes = lib.add_takes(target, result.files, result.offset and result.offset(target) or 0)
+      local takes, not_carried = lib.add_takes(target, result.files, result.offset and result.offset(target) or 0)
+      for what in pairs(not_carried) do
+        missing[what] = true
+      end
       if result.after and #takes > 0 then
         result.after(target, takes)
       end
@@ -760,16 +925,16 @@ function lib.place_takes_now(rendered)
     end
   end
   lib.restore_selection(selected)
-  return added
+  return added, lib.carried_note(missing)
 end
 
--- lib.place_takes_now as one undo point named `description`; none when nothing was rendered.
+-- lib.place_takes_now as one undo point named `description`; none when nothing was rendered. Returns as it does.
 function lib.place_takes(description, rendered)
-  local added = 0
+  local added, note = 0, nil
   if #rendered > 0 then
-    lib.change(description, function() added = lib.place_takes_now(rendered) end)
+    lib.change(description, function() added, note = lib.place_takes_now(rendered) end)
   end
-  return added
+  return added, note
 end
 
 -- One request for what several targets share (a part of a file): request_of(target) gives a key and the
@@ -794,10 +959,12 @@ end
 
 -- How an action that adds takes ends (from lib.run's finish): every finished request's files become takes on the
 -- items that asked for them (by_key[request.key]) as one undo point, then what failed is said, or else
--- how.left_out(added) when it has something to say. how: {undo = description, failed = "Some ... could not be
--- made", offset, after (lib.place_takes_now)}. Requests answered "ok" (a vary press heard in audition) place
--- nothing and say nothing.
+-- how.left_out(added) when it has something to say, with the stretched items passed over (how.stretched) and
+-- what of the original takes' FX and envelopes could not be carried, all in one message. how: {undo =
+-- description, failed = "Some ... could not be made", offset, after (lib.place_takes_now)}. Requests answered
+-- "ok" (a vary press heard in audition) place nothing and say nothing.
 function lib.finish_takes(requests, results, by_key, how)
+  local unheard = lib.held_unheard(results)
   local rendered = {}
   for i, request in ipairs(requests) do
     if results[i].status == "done" then
@@ -805,13 +972,33 @@ function lib.finish_takes(requests, results, by_key, how)
         after = how.after }
     end
   end
-  local added = lib.place_takes(how.undo, rendered)
+  local added, not_carried = lib.place_takes(how.undo, rendered)
   local errors = lib.errors(requests, results)
   local notes = { errors and how.failed .. ":\n\n" .. errors or how.left_out and how.left_out(added) or nil }
+  notes[#notes + 1] = unheard
   notes[#notes + 1] = lib.stretched_note(how.stretched)
+  notes[#notes + 1] = not_carried
   if #notes > 0 then
     lib.message(table.concat(notes, "\n\n"))
   end
+end
+
+-- How the service begins its answer to an audition press it held back but could not play (no audio output, or
+-- one just lost): the press worked, it only went unheard.
+local NOT_HEARD = "not heard: "
+
+-- Marks the results of such presses "ok" (nothing to place, not a failed render) and returns one line saying
+-- why nothing was heard, or nil when every press was heard.
+function lib.held_unheard(results)
+  local said
+  for _, result in ipairs(results) do
+    local text = result.status == "error" and table.concat(result.lines, " ") or ""
+    if text:sub(1, #NOT_HEARD) == NOT_HEARD then
+      result.status = "ok"
+      said = "Audition: " .. text .. " (DD Bridge - Keep last heard)."
+    end
+  end
+  return said
 end
 
 -- What an action says of the selected items it passed over (`why`, or not audio), or nil for none.
