@@ -407,28 +407,39 @@ def check_input(path: str | os.PathLike, refuse: Refusal, what: str = "an audio 
 
 # -- waiting on a disk -----------------------------------------------------------------------------------------
 
-# A local disk answers a stat or a header read in milliseconds, and an external disk waking from sleep in 2-8 s; a
-# network share that has not answered in this long is hung (an NFS hard mount retries for minutes, SMB for a minute).
-DISK_ANSWER_SECONDS = 10.0
+# A local disk answers a stat or a header read in milliseconds; a network share that has not answered in this long
+# is hung (an NFS hard mount retries for minutes, SMB for a minute). Under the DAWs' own patience with a request
+# (REAPER's quick requests give up after 5 s, and its Follow selection then takes the service for gone), so the
+# answer reaches them. An external disk waking from sleep (2-8 s) fails its first look this way; "try again" works.
+DISK_ANSWER_SECONDS = 3.0
 # Looks left waiting on hung disks at once: each holds a thread blocked in the kernel until its share answers, which
 # no one can interrupt; past this many, a look is refused at once instead of starting one more such thread.
-MAX_UNANSWERED = 4
-_looking = threading.BoundedSemaphore(MAX_UNANSWERED)
+MAX_UNANSWERED = 16
+_hung_lock = threading.Lock()
+_hung: dict[Path, int] = {}  # the folder of each look given up on and still waiting -> how many wait there
 T = TypeVar("T")
 
 
 def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, seconds: float | None = None) -> T:
-    """``look()`` (a stat, a header read: nothing that changes state), run on a daemon thread of its own and waited
-    for at most ``seconds``; its result, or the error it raised. A look whose disk does not answer in time is left
-    to finish on its own (its result dropped) and ``refuse`` says so naming ``what``: a file on a hung network share
-    costs the caller one bounded wait instead of its thread. The service's network thread looks at every file a
-    request names through this, so a share that stops answering no longer silences the service."""
+    """``look()`` (a stat, a header read: nothing that changes state) at the file or folder ``what``, run on a
+    daemon thread of its own and waited for at most ``seconds``; its result, or the error it raised. A look whose
+    disk does not answer in time is left to finish on its own (its result dropped) and ``refuse`` says so naming
+    ``what``: a file on a hung network share costs the caller one bounded wait instead of its thread. Until that
+    look returns, another look inside the same folder is refused at once (the share is known not to answer; each
+    would leave one more thread waiting), while looks elsewhere (local files) go on as usual. The service looks at
+    every file and folder a request names through this."""
     seconds = DISK_ANSWER_SECONDS if seconds is None else seconds
-    if not _looking.acquire(blocking=False):
-        raise refuse(f"{what}: not looked at: {MAX_UNANSWERED} earlier looks are still waiting on their disks "
-                     "(a network share not answering?)")
+    place = Path(os.path.expanduser(os.fspath(what))).parent
+    with _hung_lock:
+        waiting = next((folder for folder in _hung if place == folder or folder in place.parents), None)
+        if waiting is None and sum(_hung.values()) >= MAX_UNANSWERED:
+            waiting = "their disks"
+    if waiting is not None:
+        raise refuse(f"{what}: not looked at: an earlier look at {waiting} is still waiting for an answer (a "
+                     "network share not responding?); try again once it is back")
     outcome: list = []
     done = threading.Event()
+    given_up = [False]  # set under _hung_lock: the look then unmarks its folder when it returns
 
     def run() -> None:
         try:
@@ -436,14 +447,23 @@ def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, se
         except BaseException as error:  # handed to the caller as raised
             outcome.append((False, error))
         finally:
-            _looking.release()
-            done.set()
+            with _hung_lock:
+                done.set()
+                if given_up[0]:
+                    _hung[place] -= 1
+                    if not _hung[place]:
+                        del _hung[place]
 
     # A daemon thread, not an executor's: an executor's threads are joined at exit, and a hung one would hang the exit.
     threading.Thread(target=run, name="disk-look", daemon=True).start()
     if not done.wait(seconds):
-        raise refuse(f"{what}: its disk has not answered in {seconds:g} s (a network share not responding, or a "
-                     "disk asleep?); try again once it is back")
+        with _hung_lock:
+            if not done.is_set():  # it may have answered meanwhile: then it is no hung look
+                given_up[0] = True
+                _hung[place] = _hung.get(place, 0) + 1
+        if given_up[0]:
+            raise refuse(f"{what}: its disk has not answered in {seconds:g} s (a network share not responding, "
+                         "or a disk asleep?); try again once it is back")
     ok, value = outcome[0]
     if not ok:
         raise value

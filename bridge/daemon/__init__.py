@@ -9,17 +9,21 @@ folders), stats (counters, recent renders), renderer (the model), requests, sett
 and configured).
 
 Threads and what each owns:
-- front-end threads (the OSC network thread, MIDI's callback thread) run ``Service.handle``: they validate, change
-  the shared state under its lock, and never wait on the model or write a file; the files and folders a request
-  names they look at through ``files.answered`` (a short-lived ``disk-look`` thread, waited for at most 10 s), so a
-  hung network share costs one bounded wait, not the thread; a look left waiting owns nothing and its result is
+- the transports' threads (the OSC network thread, rtmidi's callback thread, MIDI's knob worker) only hand requests
+  to the door (``Door``, bridge.daemon.door) and answer ping, hello and status themselves; they never wait on a disk or the
+  model;
+- the door thread ("door") runs ``Service.handle`` on each request in the order they came: it validates, changes
+  the shared state under its lock, and never waits on the model or writes a file; the files and folders a request
+  names it looks at through ``files.answered`` (a short-lived ``disk-look`` thread, waited for at most 3 s), so a
+  hung network share costs that request one bounded wait; a look left waiting owns nothing and its result is
   dropped;
 - the render thread (``Worker._work``) is the only one that calls the model: it runs the queued jobs and the
   prefetch, stages prefetched variations and writes the files of the jobs it rendered; it alone replaces
   ``State.renderer`` and writes ``Job.progress`` (a float that ``status`` reads whole);
 - the writer thread (one worker of ``Output``) names or writes the files of a press answered wholly from prefetch;
 - MIDI's watcher thread ("midi-watch", ``MidiInput`` in bridge.transports.midi; only for a named controller's
-  port) alone opens and closes that port after start, as the controller comes and goes; ``App.stop`` stops it;
+  port) opens and closes that port after start, as the controller comes and goes; ``App.stop`` stops it and
+  closes the port itself;
 - ``Service.stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal).
 
 Locks:

@@ -15,6 +15,7 @@ from typing import Callable
 
 from bridge import constants
 from bridge.daemon.config import Config
+from bridge.daemon.door import Door
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.service import Service
 from bridge.transports.midi import MidiInput, MidiTriggers
@@ -42,7 +43,11 @@ class App:
             self.server.stop()
             raise
         server = self.server
-        server.handle, server.on_error = self.service.handle, self.service.note_error
+        # Both transports hand their requests to the door, which handles them in order on its own thread: a look at a
+        # file on a hung share never holds the network thread (keep-alives unanswered) or rtmidi's.
+        self.door = Door(self.service.handle, self.service.note_error)
+        server.handle, server.on_error = self.door.handle, self.service.note_error
+        self.service.status_extras["door"] = lambda: {"waiting": self.door.waiting}  # behind a disk, or a flood
         self.service.status_extras["osc"] = lambda: {"host": server.host, "port": server.port,
                                                      "received": server.received, "malformed": server.malformed,
                                                      "refused": server.refused, "withheld": server.withheld}
@@ -50,9 +55,10 @@ class App:
 
     def start(self) -> "App":
         self.service.start()
+        self.door.start()
         self.server.start()
         config = self.config
-        triggers = MidiTriggers(self.service.handle, self.server.reply_for(None), dict(config.midi_notes),
+        triggers = MidiTriggers(self.door.handle, self.server.reply_for(None), dict(config.midi_notes),
                                 dict(config.midi_cc), channel=config.midi_channel)
         # A named controller's port is watched (plugged in late, or unplugged and back): its thread opens and closes it.
         self.midi = midi = MidiInput(triggers, config.midi_port).start()
@@ -63,10 +69,12 @@ class App:
         return self
 
     def stop(self, timeout: float | None = STOP_GRACE_S) -> None:
-        """MIDI closed, the service stopped (the file being written finished), then the OSC port closed."""
+        """MIDI closed, the door closed (what waits there answered), the service stopped (the file being written
+        finished), then the OSC port closed."""
         if self.midi is not None:
             self.midi.close()  # the watcher stopped at once, the port closed
             self.midi = None
+        self.door.stop()
         self.service.stop(timeout=timeout)
         self.server.stop()
 

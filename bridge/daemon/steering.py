@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from bridge import files
 from bridge.daemon.config import recipes_folder
 from bridge.daemon.prefetch import open_source
 from bridge.engine.guides import recipes, registry
@@ -32,9 +33,17 @@ def guidance(texts: tuple[str, ...], recipe: str | None, sample_rate: int, *, re
     """The recipe's guides and each text's, checked, in the order they act (registry.in_order: one prefetch key
     for one set of guides, however a client lists them); ``relative``: the render has a source, so targets
     relative to it (tuning=1:+2) are allowed. ConfigError or AudioError, one line, if any is bad."""
-    requests = list(recipes.load_recipe(_recipe_spec(recipe), recipes_folder()).guides) if recipe else []
+    requests = list(_recipe(recipe).guides) if recipe else []
     requests += [registry.parse_request(text) for text in texts]
     return checked(tuple(registry.in_order(requests)), sample_rate, relative)
+
+
+def _recipe(recipe: str) -> recipes.Recipe:
+    """The recipe named (in the recipes folder) or at its full path, read within a bounded wait (files.answered): a
+    recipe shared from a network folder that stopped answering is refused, not waited on."""
+    spec, folder = _recipe_spec(recipe), recipes_folder()
+    where = Path(spec).expanduser() if Path(spec).expanduser().is_absolute() else folder / spec
+    return files.answered(lambda: recipes.load_recipe(spec, folder), where, ConfigError)
 
 
 def _recipe_spec(recipe: str) -> str:

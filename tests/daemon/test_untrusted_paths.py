@@ -17,6 +17,7 @@ import pytest
 
 from bridge import files as files_module
 from bridge.daemon.app import App
+from bridge.transports.osc.client import OscClient
 from tests.support.service import running_service, service_config
 
 TWO_HOURS_AGO = time.time() - 7200
@@ -162,14 +163,15 @@ def test_a_share_that_stops_answering_costs_one_bounded_wait_not_the_service(tmp
     minutes or for good, and no one can interrupt them. The network thread looked at every named file itself, so one
     /dd/select of a file there left the service deaf (pings too) until the share came back. Here the share's
     syscalls are made to block until it "comes back" (no mount can be made without root on this machine)."""
-    share = tmp_path / "share"
-    share.mkdir()
-    shutil.copy(drum, share / "kick.wav")
+    share, other_share = tmp_path / "share", tmp_path / "share2"
+    for folder in (share, other_share):
+        folder.mkdir()
+        shutil.copy(drum, folder / "kick.wav")
     back = threading.Event()
     real_check = files_module.check_input
 
     def stat_on_the_share(path, refuse, what="an audio file"):
-        if str(path).startswith(str(share)):
+        if str(path).startswith((str(share), str(other_share))):
             back.wait(60)  # the blocked syscall
         return real_check(path, refuse, what)
 
@@ -177,31 +179,31 @@ def test_a_share_that_stops_answering_costs_one_bounded_wait_not_the_service(tmp
     monkeypatch.setattr(files_module, "DISK_ANSWER_SECONDS", 0.5)
     config = service_config(tmp_path, allowed_folders=(tmp_path,), render={"prefetch": 0})
     try:
-        with running_service(config, renderer) as svc:
-            folders = svc.service.folders
-            real_resolve = folders.resolve
-
-            def resolve_on_the_share(folder):
-                if folder.startswith(str(share)):
-                    back.wait(60)
-                return real_resolve(folder)
-
-            monkeypatch.setattr(folders, "resolve", resolve_on_the_share)
+        with running_service(config, renderer) as svc, OscClient("127.0.0.1", svc.port) as keep_alive:
+            answers = []
+            asked = threading.Thread(target=lambda: answers.append(
+                svc.client.request("/dd/select", [str(share / "kick.wav")], timeout=5)))
             started = time.monotonic()
-            reply = svc.client.request("/dd/select", [str(share / "kick.wav")], timeout=5)
-            assert reply is not None, "no reply: the network thread waits on the share"
+            asked.start()
+            time.sleep(0.1)  # the select waits on the share now: the keep-alives are answered all the same
+            for _ in range(3):
+                began = time.monotonic()
+                assert keep_alive.request("/dd/ping", timeout=2).address == "/dd/pong"
+                assert time.monotonic() - began < 0.3
+            asked.join()
+            [reply] = answers
+            assert reply is not None, "no reply: the service waits on the share"
             assert reply.address == "/dd/error" and "has not answered in 0.5 s" in reply.args[1], reply
             assert "\n" not in reply.args[1] and time.monotonic() - started < 3
-            assert svc.ask("/dd/ping", timeout=2).address == "/dd/pong"  # the service still hears everyone
-            assert svc.ask("/dd/select", str(drum), timeout=5).address == "/dd/ack"  # and local files work
-            reply = svc.ask("/dd/set", "folder", str(share / "out"), timeout=5)  # a sample folder there: the same
-            assert reply.address == "/dd/error" and "has not answered" in reply.args[1], reply
-            for _ in range(files_module.MAX_UNANSWERED - 2):  # four looks now wait on the share ...
-                assert svc.ask("/dd/vary", str(share / "kick.wav"), timeout=5).address == "/dd/error"
-            started = time.monotonic()  # ... so the next is refused at once, not after one more wait
-            reply = svc.ask("/dd/vary", str(share / "kick.wav"), timeout=5)
-            assert "still waiting on their disks" in reply.args[1] and time.monotonic() - started < 0.4, reply
-            back.set()  # the share is back: its files are heard again, the waiting looks gone
+            assert svc.ask("/dd/select", str(drum), timeout=5).address == "/dd/ack"  # local files work meanwhile
+            for request in (("/dd/vary", str(share / "kick.wav")), ("/dd/set", "folder", str(share / "out"))):
+                began = time.monotonic()  # the same share again: refused at once, no second wait, no more threads
+                reply = svc.ask(*request, timeout=5)
+                assert reply.address == "/dd/error" and "is still waiting for an answer" in reply.args[1], reply
+                assert time.monotonic() - began < 0.3
+            reply = svc.ask("/dd/vary", str(other_share / "kick.wav"), timeout=5)  # another hung folder: its own wait
+            assert "has not answered in 0.5 s" in reply.args[1], reply
+            back.set()  # the shares are back: their files are heard again, the waiting looks gone
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and any(t.name == "disk-look" for t in threading.enumerate()):
                 time.sleep(0.01)
