@@ -962,9 +962,10 @@ end
 -- how.left_out(added) when it has something to say, with the stretched items passed over (how.stretched) and
 -- what of the original takes' FX and envelopes could not be carried, all in one message. how: {undo =
 -- description, failed = "Some ... could not be made", offset, after (lib.place_takes_now)}. Requests answered
--- "ok" (a vary press heard in audition) place nothing and say nothing.
+-- "ok" (a vary press heard in audition) place nothing and say nothing; one held but not heard is said as
+-- lib.unheard_note says.
 function lib.finish_takes(requests, results, by_key, how)
-  local unheard = lib.held_unheard(results)
+  local unheard = lib.unheard_note(lib.held_unheard(results))
   local rendered = {}
   for i, request in ipairs(requests) do
     if results[i].status == "done" then
@@ -999,6 +1000,27 @@ function lib.held_unheard(results)
     end
   end
   return said
+end
+
+-- With audition on and no audio output every Vary press goes unheard, and Vary is often on a MIDI key for going
+-- through sounds fast: a message box each time would have to be dismissed before the next press (review s40 #6).
+-- So it is a box the first time in a REAPER session (an ExtState set with persist=false lives until REAPER quits)
+-- and a line in REAPER's console, which does not stop the next press, from then on.
+local UNHEARD_SAID_KEY = "unheard_said"
+
+-- `line` (from lib.held_unheard) for the action's message the first time in this REAPER session, with where the
+-- next ones will be said; later ones are written to the console and give nil. nil for nil.
+function lib.unheard_note(line)
+  if not line then
+    return nil
+  end
+  if reaper.GetExtState(lib.SECTION, UNHEARD_SAID_KEY) == "" then
+    reaper.SetExtState(lib.SECTION, UNHEARD_SAID_KEY, "1", false)
+    return line .. "\n\nUntil REAPER is restarted, further presses not heard are said in the ReaScript console, not "
+      .. "in a box like this one."
+  end
+  reaper.ShowConsoleMsg(lib.TITLE .. " " .. line .. "\n")
+  return nil
 end
 
 -- What an action says of the selected items it passed over (`why`, or not audio), or nil for none.

@@ -6,7 +6,8 @@ One package, "DD Bridge", as ReaTeam lays packages out: `DD Bridge - lib.lua` ca
 `@provides` the actions (`[main]`, each registered in the Action List) and itself (`[nomain]`, loaded by them).
 The description is RTF, which is what ReaPack shows. Every file is downloaded from one commit, so an installed
 version never changes under the producer: by default the last commit that changed a script (`git log`), in the
-repository published at RAW_URL (`{commit}` in it is replaced).
+repository published at RAW_URL (`{commit}` in it is replaced). The version's time is that commit's date, so the
+index changes only with the scripts it names, and each version is dated when its scripts were.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
@@ -25,7 +27,6 @@ HERE = Path(__file__).resolve().parent
 INDEX = HERE / "index.xml"
 LIBRARY = "DD Bridge - lib.lua"
 DEFAULT_URL = "https://raw.githubusercontent.com/dd-bridge/dd-bridge/{commit}/reaper_scripts/"
-TIME = "2026-11-24T00:00:00Z"  # fixed, so the index only changes when a script's version does
 MULTI_LINE_TAGS = ("about", "provides")
 
 
@@ -89,7 +90,16 @@ def last_script_commit() -> str:
     return commit
 
 
-def index(url: str) -> str:
+def commit_time(commit: str) -> str:
+    """When ``commit`` was made (its committer date), in UTC as ReaPack's `time` takes it: 2026-12-06T03:36:16Z."""
+    result = subprocess.run(["git", "show", "-s", "--format=%ct", commit, "--"], cwd=HERE, capture_output=True,
+                            text=True)
+    if result.returncode != 0 or not result.stdout.strip().isdigit():
+        raise ValueError(f"commit {commit} is not in this repository: its date cannot be read")
+    return datetime.fromtimestamp(int(result.stdout.strip()), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def index(url: str, time: str) -> str:
     package = headers(HERE / LIBRARY)
     files = provided(package)
     names = sorted(name for name, _ in files)
@@ -112,7 +122,8 @@ def index(url: str) -> str:
         "      <metadata>",
         f"        <description><![CDATA[{rtf(about)}]]></description>",
         "      </metadata>",
-        f'      <version name={quoteattr(versions.pop())} author={quoteattr(", ".join(sorted(authors)))} time="{TIME}">',
+        f'      <version name={quoteattr(versions.pop())} author={quoteattr(", ".join(sorted(authors)))} '
+        f'time={quoteattr(time)}>',
         *sources,
         "      </version>",
         "    </reapack>",
@@ -132,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commit = args.commit or last_script_commit()
         url = args.url.replace("{commit}", commit)
-        text = index(url if url.endswith("/") else url + "/")
+        text = index(url if url.endswith("/") else url + "/", commit_time(commit))
     except (KeyError, ValueError, OSError, subprocess.CalledProcessError) as error:
         print(f"make_index.py: error: {error}", file=sys.stderr)
         return 1

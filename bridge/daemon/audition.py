@@ -13,7 +13,8 @@ One Player (bridge.playback) on the configured output, opened when audition is s
 wait on the audio output. A press is answered once its variations are with the output ("/dd/ack vary heard N"). An
 output that cannot be had, or is lost (its server stopped, the interface unplugged), is said in the press's answer
 ("/dd/error /dd/vary not heard: ...") and in the status, which reads the output as it is now; the service runs on:
-presses are still held back and kept, only not heard, and the next sound tries the output again.
+presses are still held back and kept, only not heard, and the next sound tries the output again (one within
+bridge.playback.player.RETRY_SECONDS of a failed try is answered at once with its reason instead).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bridge.playback.player import Player
 log = logging.getLogger(__name__)
 
 HEARD = 16  # variations held back for a keep press; the oldest are let go (their staged files removed)
+STOPPING = "the service is stopping"  # why a sound asked for after close() is not played
 GAP_SECONDS = 0.15  # the silence between two variations of one press
 
 
@@ -127,7 +129,7 @@ class Audition:
             self._playing.submit(run)
         except RuntimeError:  # shut down: the service is stopping
             if failed:
-                failed("the service is stopping")
+                failed(STOPPING)
 
     def hear(self, job: VaryJob, variation: Variation, *, follows: bool = False, press: Press | None = None) -> None:
         """Play a variation of a press (at its velocity's level) and hold it back for a keep press: cutting what

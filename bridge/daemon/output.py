@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import constants
-from bridge.daemon.audition import Press
+from bridge.daemon.audition import STOPPING, Press
 from bridge.daemon.jobs import ExtendJob, GenerateJob, InterpolateJob, Job, RepaintJob, VaryJob, Waiter
 from bridge.daemon.prefetch import RenderKey, Source, Variation
 from bridge.daemon.stats import Stats
@@ -120,6 +120,12 @@ class Output:
         The waiter is answered "heard N" once they are all with the audio output, or told that they could not be
         played (held back all the same: a keep writes them)."""
         def not_heard(message: str) -> None:
+            if message == STOPPING:
+                # Not played because the service is stopping: what is held goes with it (Audition.close) and no
+                # keep is taken any more, so it is refused as any request is then, not as a press kept unheard.
+                self.stats.note_error(waiter.request.address, message)
+                waiter.error(message)
+                return
             message = f"not heard: {message}; keep writes {'it' if len(variations) == 1 else 'them'} all the same"
             self.stats.note_error(waiter.request.address, message, quiet=True)  # the audio thread said it
             waiter.error(message)

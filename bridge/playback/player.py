@@ -8,11 +8,13 @@ The stream itself runs in a process of its own (bridge.playback.output: PortAudi
 a device that went away); this side reads the file, mixes its channels to the device's (the L/R pairing of
 bridge.engine.audio), resamples it to the device's rate with the project's resampler, applies the velocity's gain
 and hands it over. A device that cannot be opened or is lost is a PlaybackError of one line; after a loss the next
-sound tries a fresh output process once, so a device or server that comes back is used again.
+sound tries a fresh output process once, so a device or server that comes back is used again. An open that
+fails is not tried again for RETRY_SECONDS: until then a sound fails at once with the same reason.
 
-A sound that starts or ends away from silence (a region cut mid-decay, a loop) has its first ONSET_SECONDS faded
-in and its last FADE_SECONDS faded out, as Live and REAPER fade a clip's edges: the step from or to silence would
-be a click that the file does not have where the DAW plays it.
+A sound that ends away from silence (a region cut mid-decay, a loop) has its last FADE_SECONDS faded out, as Live
+and REAPER fade a clip's end: the step to silence would be a click that the file does not have where the DAW plays
+it. One that starts away from silence is ramped in over ONSET_SECONDS only, which takes the click off a start
+mid-waveform and leaves the attack of a drum cut at its transient as the kept file has it.
 """
 
 from __future__ import annotations
@@ -37,12 +39,23 @@ log = logging.getLogger(__name__)
 
 FADE_SECONDS = 0.005  # a cut sound fades out over this long: no click, and gone before the ear hears it linger
 # A sound that ends away from silence is cut by its end: faded out over FADE_SECONDS as a cut is. One that starts
-# away from it is faded in over a shorter time: long enough that the step from silence is gone (2 ms puts the
-# ramp's own corner below 500 Hz), short enough to leave a drum's attack, which lasts longer, as it is.
-ONSET_SECONDS = 0.002
+# away from it is ramped in over far less, because what is auditioned most are one-shots trimmed at their
+# transient, whose click and beater (the first 1-3 ms) are what the producer judges, and which the kept file and a
+# sampler in one-shot mode (0 ms fade-in) play as they are: a 2 ms ramp took 4.8 dB off a kick's first 2 ms and
+# half its first peak (review s40 #4). 0.3 ms (about 14 samples at 48 kHz) still turns a start mid-waveform's step
+# into a slope, which takes the tick (its energy above a few kHz) off it, and costs such a kick 0.2 dB of its
+# first 2 ms and nothing of its peak. Every sound gets it alike, whether or not the file starts there: the player
+# is handed samples, not where they were cut from, and a ramp this short is not heard as a fade.
+ONSET_SECONDS = 0.0003
 SILENCE = 1e-3  # -60 dBFS: an edge sample below this is silence already (a step this small does not click)
 UNDERRUN_LOG_SECONDS = 10.0  # underruns are said at most this often (they come in bursts, one per block)
 START_SECONDS = 10.0  # the output process has this long to open its device (PortAudio scans every host API)
+# After an open fails (no device: an interface unplugged, JACK stopped), sounds fail at once with its reason for
+# this long instead of each starting a fresh output process (PortAudio's start and device scan: 0.1-0.2 s, up to
+# START_SECONDS) before it is answered, while later presses queue behind it on the one audio thread. Plugging an
+# interface back in and pressing again takes longer than this, so the press after it finds the device.
+RETRY_SECONDS = 2.0
+OPENING = "opening"  # what ``problem`` says while the first output opens, with no earlier error to show
 CLOSE_SECONDS = 2.0
 LATENCIES = ("low", "high")  # PortAudio's own choices; a number of seconds is the other kind of setting
 MAX_LATENCY = 1.0
@@ -112,7 +125,8 @@ class _OutputProcess:
         self._said_at = float("-inf")
         self.sounds: dict[int, Sound] = {}
         self.lock = threading.Lock()  # sounds, and writes to the process's stdin
-        threading.Thread(target=self._read_events, name="playback-events", daemon=True).start()
+        self._reader = threading.Thread(target=self._read_events, name="playback-events", daemon=True)
+        self._reader.start()
 
     @property
     def alive(self) -> bool:
@@ -184,10 +198,12 @@ class _OutputProcess:
             self.process.wait(CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
             self.kill()
+        self._reader.join(CLOSE_SECONDS)
 
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
+        self._reader.join(CLOSE_SECONDS)  # its last events read: ``underruns`` is the process's final count
 
 
 class Player:
@@ -198,11 +214,16 @@ class Player:
         self.output = None if output in (None, "") else output
         self.latency = latency_setting(latency)
         self.fade = fade
-        self._process: _OutputProcess | None = None
+        self._process: _OutputProcess | None = None  # a lost one stays here until the next is open (problem)
         self._failed: str | None = None  # why the last open failed
+        self._retry_at = float("-inf")  # after a failed open: play() tries no other before this (RETRY_SECONDS)
+        self._opening = False
         self._underruns = 0  # those of the output processes before this one
         self._next_ident = 0
         self._lock = threading.Lock()  # one press at a time: the order of sounds is the order of presses
+        # Held around a change of _process and _underruns together (never while opening), so that the status,
+        # read on other threads, sees both before or both after: the count does not dip or double at a reopen.
+        self._swap = threading.Lock()
 
     def __enter__(self) -> Player:
         self.open()
@@ -220,41 +241,56 @@ class Player:
 
     @property
     def problem(self) -> str | None:
-        """Why nothing can play now, one line: the output lost, or the last try to open it failed; None while it
-        plays, and before open()."""
+        """Why nothing can play now, one line: the output lost, or the last try to open it failed (also while it
+        is tried again), or OPENING while the first opens; None while it plays, and before open()."""
         process = self._process
         if process is not None:
             return None if process.alive else process.error
-        return self._failed
+        return self._failed or (OPENING if self._opening else None)
 
     @property
     def underruns(self) -> int:
         """Blocks the output played too late (a crackle each) since this player was made, over restarts."""
-        process = self._process
-        return self._underruns + (process.underruns if process is not None else 0)
+        with self._swap:
+            process = self._process
+            return self._underruns + (process.underruns if process is not None else 0)
 
     def open(self) -> OutputDevice:
-        """Start the output (if it is not running): PlaybackError, one line, when there is none to be had."""
+        """Start the output (if it is not running): PlaybackError, one line, when there is none to be had. Tried
+        even within RETRY_SECONDS of a failed open: it is asked for (audition switched on), not a press."""
         with self._lock:
-            return self._ensure_open()
+            return self._ensure_open(retry=True)
 
-    def _ensure_open(self) -> OutputDevice:
-        if self._process is not None and self._process.alive:
-            return self._process.device
-        if self._process is not None:
-            lost, self._process = self._process, None
+    def _ensure_open(self, retry: bool = False) -> OutputDevice:
+        lost = self._process
+        if lost is not None and lost.alive:
+            return lost.device
+        if lost is None and self._failed is not None and not retry and time.monotonic() < self._retry_at:
+            raise PlaybackError(self._failed)
+        if lost is not None:
             log.debug("audio output: restarting after %s", lost.error)
-            lost.kill()
-            self._underruns += lost.underruns
-        process = _OutputProcess(self.output, self.latency, self.fade)
+            lost.kill()  # it stays _process until the next is open: the status still says why nothing plays
+        self._opening = True
         try:
-            device = process.wait_ready()
-        except PlaybackError as error:
-            process.kill()
-            self._failed = str(error)
-            raise
-        self._process, self._failed = process, None
-        return device
+            process = _OutputProcess(self.output, self.latency, self.fade)
+            try:
+                device = process.wait_ready()
+            except PlaybackError as error:
+                process.kill()
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                self._replace(None, failed=str(error))
+                raise
+            self._replace(process)
+            return device
+        finally:
+            self._opening = False
+
+    def _replace(self, process: _OutputProcess | None, failed: str | None = None) -> None:
+        """The output process from now on (None: none), its lost or closed predecessor's underruns kept."""
+        with self._swap:
+            if self._process is not None:
+                self._underruns += self._process.underruns
+            self._process, self._failed = process, failed
 
     def play(self, sound: Clip | str | os.PathLike, *, velocity: int = 127, after: float | None = None) -> Sound:
         """Play a clip or an audio file now, cutting whatever plays; returns as soon as the output has it. With
@@ -284,9 +320,8 @@ class Player:
     def close(self) -> None:
         with self._lock:
             if self._process is not None:
-                closed, self._process = self._process, None
-                closed.close()
-                self._underruns += closed.underruns
+                self._process.close()
+                self._replace(None)
 
     @staticmethod
     def _for_device(clip: Clip, device: OutputDevice, gain: float) -> np.ndarray:

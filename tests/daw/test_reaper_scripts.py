@@ -65,7 +65,8 @@ def sample(drum_samples) -> Path:
                                   "take_regions", "repaint_needs_time_selection", "extend_bad_length", "extend_looped",
                                   "loop_phase", "lead_in", "takes_inherit_level", "follow_refused",
                                   "repaint_loop_key", "interpolate_plays_like_first", "settings_quoted",
-                                  "take_fx_and_envelopes", "repaint_loop_section", "interpolate_lead_in"])
+                                  "take_fx_and_envelopes", "repaint_loop_section", "interpolate_lead_in",
+                                  "unheard_once"])
 def test_actions_without_the_service(name, tmp_path, sample, dd_bridge):
     run_scenario(name, tmp_path, sample, OSC_PORT, dd_bridge)
 
@@ -191,11 +192,16 @@ def test_reaper_classes_are_the_live_menus():
     assert f"var CLASS_AMOUNT_LIMIT = {limit};" in script
 
 
-def test_every_action_has_reapack_headers_and_is_indexed(tmp_path):
+def load_make_index():
     import importlib.util
     spec = importlib.util.spec_from_file_location("make_index", SCRIPTS / "make_index.py")
     make_index = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_index)
+    return make_index
+
+
+def test_every_action_has_reapack_headers_and_is_indexed(tmp_path):
+    make_index = load_make_index()
     for action in ACTIONS:
         tags = make_index.headers(SCRIPTS / f"DD Bridge - {action}.lua")
         assert {"description", "version", "author", "about"} <= set(tags), action
@@ -205,6 +211,26 @@ def test_every_action_has_reapack_headers_and_is_indexed(tmp_path):
     assert make_index.main(["--out", str(fresh)]) == 0
     assert (SCRIPTS / "index.xml").read_text() == fresh.read_text(), \
         "reaper_scripts/index.xml is stale: run `python reaper_scripts/make_index.py` and commit it"
+
+
+def test_the_indexed_version_is_dated_by_the_commit_it_pins(tmp_path):
+    """Review s40 #9: the version's time was a constant, so 1.10 went out with 1.9's date. It is the date of the
+    commit whose scripts the index names (the last to change one, by default)."""
+    import xml.etree.ElementTree as ElementTree
+    from datetime import datetime, timezone
+    make_index = load_make_index()
+    commits = subprocess.run(["git", "log", "-2", "--format=%H", "--", "reaper_scripts/*.lua"], cwd=REPO_DIR,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert commits[0] == make_index.last_script_commit()
+    for commit in commits:  # the default, and an earlier version's
+        out = tmp_path / f"{commit}.xml"
+        assert make_index.main(["--out", str(out), "--commit", commit]) == 0
+        made = subprocess.run(["git", "show", "-s", "--format=%cI", commit, "--"], cwd=REPO_DIR, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        expected = datetime.fromisoformat(made).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert ElementTree.parse(out).getroot().find(".//version").get("time") == expected
+    assert make_index.main(["--out", str(tmp_path / "none.xml"), "--commit", "0" * 40]) == 1  # not here: no date
+    assert not (tmp_path / "none.xml").exists()
 
 
 def test_reapack_package_is_pinned_rtf_with_a_nomain_library():

@@ -24,6 +24,15 @@ def sine(seconds: float, rate: int, frequency: float = 1000.0, level: float = 0.
     return np.stack([mono, -mono], axis=1).astype(np.float32)
 
 
+def kick_at_transient(seconds: float, rate: int) -> np.ndarray:
+    """[frames, 2]: a kick trimmed at its transient, as one-shots are cut: a 1 ms click over a pitch-swept body,
+    starting at 0.4 (its first sample is its attack, not silence) and ending away from silence."""
+    t = np.arange(round(seconds * rate)) / rate
+    body = np.sin(2 * np.pi * (50 * t + 150 * 0.03 * (1 - np.exp(-t / 0.03)))) * np.exp(-t / 0.15)
+    mono = np.clip(0.6 * body + 0.4 * np.exp(-t / 0.0008), -1, 1)
+    return np.stack([mono, mono], axis=1).astype(np.float32)
+
+
 def largest_step(samples: np.ndarray) -> float:
     """The largest change from one sample to the next on any channel."""
     return float(np.abs(np.diff(samples, axis=0)).max()) if len(samples) > 1 else 0.0

@@ -4,9 +4,11 @@ server and recorded there. Files appear only on keep, complete, announced as /dd
 from __future__ import annotations
 
 import gc
+import threading
 import time
 import weakref
 from pathlib import Path
+from types import SimpleNamespace
 
 import mido
 import numpy as np
@@ -15,7 +17,10 @@ import pytest
 from bridge.cli.serve import describe_status
 from bridge.daemon import requests as rq
 from bridge.daemon.app import App
-from bridge.daemon.audition import GAP_SECONDS
+from bridge.daemon.audition import GAP_SECONDS, Audition
+from bridge.daemon.jobs import Waiter
+from bridge.daemon.output import Output
+from bridge.daemon.stats import Stats
 from bridge.daemon.renderer import Renderer
 from bridge.engine.audio import read_audio, read_metadata
 from bridge.engine.checkpoints import save_model
@@ -271,3 +276,19 @@ def test_a_model_switch_lets_the_old_model_go_and_a_held_variation_keeps_its_own
         app.stop(timeout=30)
     assert kept.address == "/dd/done"
     assert read_metadata(kept.args[1])["model_hash"] == made_by
+
+
+def test_a_press_refused_as_the_service_stops_is_not_said_to_be_kept(tmp_path):
+    """Review s40 #9: a press not played because the service was stopping was answered "not heard: the service is
+    stopping; keep writes it all the same", but nothing is kept from then on (what is held goes with the staging
+    folder, and a keep is refused): it is refused as every request is then, and the front ends do not take it for a
+    press held to keep."""
+    audition = Audition(None, "low")
+    audition.close()  # the service stopped: its audio thread is gone
+    replies = []
+    output = Output(None, threading.Condition(), Stats(), audition)
+    job = SimpleNamespace(kind="vary", format="wav", velocity=127)
+    variation = SimpleNamespace(clip=None, staged=tmp_path / "var.wav", staged_format="wav")  # written ahead
+    waiter = Waiter(lambda *message: replies.append(message), SimpleNamespace(address="/dd/vary"), 1)
+    output._hear(job, [variation], waiter)
+    assert replies == [("/dd/error", "/dd/vary", "the service is stopping")]

@@ -25,7 +25,7 @@ from bridge.cli.serve import describe_status
 from bridge.engine.audio import Clip
 from bridge.errors import PlaybackError
 from bridge.playback.output import STALL_SECONDS
-from bridge.playback.player import Player
+from bridge.playback.player import RETRY_SECONDS, Player
 from tests.playback.jack import SPEAKERS, JackServer, Recorder
 from tests.playback.signals import edges, sine
 from tests.playback.test_play_cli import REPO, one_error_line
@@ -172,6 +172,7 @@ def test_a_lost_output_is_said_in_the_press_answer_and_the_status_and_found_agai
                 describe_status(svc.status())  # `dd-bridge status` says why
 
             reply = svc.ask("/dd/vary")
+            failed_at = time.monotonic()
             assert (reply.address, reply.args[0]) == ("/dd/error", "/dd/vary")
             assert reply.args[1].startswith("not heard: no audio output device")
             assert reply.args[1].endswith("; keep writes it all the same") and "\n" not in reply.args[1]
@@ -179,8 +180,9 @@ def test_a_lost_output_is_said_in_the_press_answer_and_the_status_and_found_agai
             assert audio["output"] is None and audio["error"].startswith("no audio output device")
             assert audio["held"] == 1  # held back all the same
 
-            server.start()  # back: the next press finds it
-            svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+            server.start()  # back: the next press finds it (one within RETRY_SECONDS of the failure is
+            svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")  # told at once instead)
+            time.sleep(max(0.0, failed_at + RETRY_SECONDS - time.monotonic()))
             reply = svc.ask("/dd/vary")
             assert (reply.address, list(reply.args)) == ("/dd/ack", ["vary", "heard", 1])
             audio = svc.status()["audio"]

@@ -15,7 +15,7 @@ from bridge.engine.audio import Clip, read_audio
 from bridge.errors import ConfigError, PlaybackError
 from bridge.playback.output import NoOutput, OutputDevice, choose
 from bridge.playback.player import FADE_SECONDS, ONSET_SECONDS, SILENCE, Player, velocity_gain
-from tests.playback.signals import click_bound, edges, held_tone, largest_step, reference, sine
+from tests.playback.signals import click_bound, edges, held_tone, kick_at_transient, largest_step, reference, sine
 
 TOLERANCE = 1e-5
 
@@ -139,6 +139,25 @@ def test_a_sound_cut_away_from_silence_is_faded_at_its_edges_and_one_at_silence_
     assert player.play(Clip(decay, rate)).wait(timeout=10)
     capture = recorder.stop()
     assert np.abs(heard(capture, press, decay) - decay).max() <= TOLERANCE
+
+
+def test_a_kick_trimmed_at_its_transient_is_heard_with_its_attack(player, recorder):
+    """Review s40 #4: the 2 ms ramp-in at a start away from silence took 4.8 dB off the first 2 ms of a kick cut at
+    its transient and half its first peak, the click and beater a producer judges, which the kept file and a
+    sampler play in full. Only the step from silence is taken off now: the attack is heard as the file has it."""
+    rate = player.device.rate
+    kick = kick_at_transient(0.4, rate)
+    recorder.start()
+    press = time.monotonic()
+    assert player.play(Clip(kick, rate)).wait(timeout=10)
+    out = heard(recorder.stop(), press, kick)
+    np.testing.assert_allclose(out, edges(kick, rate), atol=TOLERANCE)  # as the player's ramps make it, no more
+    onset, two_ms, one_ms = round(ONSET_SECONDS * rate), round(0.002 * rate), round(0.001 * rate)
+    energy = 10 * np.log10((out[:two_ms] ** 2).sum() / (kick[:two_ms] ** 2).sum())
+    assert energy > -0.5, f"the attack's first 2 ms heard {energy:.1f} dB down"
+    assert np.abs(out[:one_ms]).max() >= np.abs(kick[:one_ms]).max() - TOLERANCE  # its first peak in full
+    np.testing.assert_allclose(out[onset:two_ms], kick[onset:two_ms], atol=TOLERANCE)  # untouched after the ramp
+    assert abs(out[0, 0]) < 0.1 * kick[0, 0]  # still no step from silence: a start mid-waveform does not click
 
 
 def test_no_such_device_is_one_line_naming_it(jack_server):

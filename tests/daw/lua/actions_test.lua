@@ -1071,8 +1071,9 @@ end
 -- A stand-in `dd-bridge` that answers at once, as a running service would: ok to /dd/ping, /dd/set and
 -- /dd/select; done with `answer` (a WAV file) to a render. A /dd/select of a file whose name holds "refused" is
 -- refused, as the service refuses a clip it cannot read; one whose name holds "gone" gets dd-bridge's own line
--- for a service that sent no reply. Its path is set as the command in the project's settings.
-local function stand_in(state, answer)
+-- for a service that sent no reply. With `unheard` (the service's error text), a /dd/vary is answered as an
+-- audition press held but not heard. Its path is set as the command in the project's settings.
+local function stand_in(state, answer, unheard)
   local path = env.DD_WORK .. "/stand-in/dd-bridge"
   assert(os.execute("mkdir -p " .. shell(env.DD_WORK .. "/stand-in")))
   local file = assert(io.open(path, "w"))
@@ -1083,6 +1084,7 @@ local function stand_in(state, answer)
     "  /dd/select*refused*) printf 'error\\ncannot read the clip\\n' > \"$result.part\";;\n",
     "  /dd/select*gone*) printf 'error\\nno reply from the service at 127.0.0.1:9 within 5 s ",
     "(is `dd-bridge serve` running?)\\n' > \"$result.part\";;\n",
+    unheard and "  /dd/vary*) printf 'error\\n%s\\n' " .. shell(unheard) .. " > \"$result.part\";;\n" or "",
     "  /dd/vary*|/dd/repaint*|/dd/extend*|/dd/interpolate*|/dd/keep*) printf 'done\\n%s\\n' ",
     shell(answer or ""), " > \"$result.part\";;\n",
     "  *) printf 'ok\\n' > \"$result.part\";;\nesac\nmv \"$result.part\" \"$result\"\n")
@@ -1100,6 +1102,38 @@ local function requests_for(state, address)
     found[#found + 1] = args
   end
   return found
+end
+
+-- Review s40 #6: with audition on and no audio output every Vary press is answered "not heard" (held all the
+-- same). That is said in a message box the first time in a REAPER session and in the console after it, so that
+-- Vary on a MIDI key does not stop at a box to dismiss on every press; after REAPER restarts, in a box again.
+function scenarios.unheard_once()
+  local state, source = project({ count = "1" })
+  local why = "not heard: no audio output device (is the sound server running?); keep writes it all the same"
+  stand_in(state, nil, why)
+  local item = mock.add_item(mock.add_track("Drums"), { file = source, length = mock.wav_seconds(source) })
+  local said = "Audition: " .. why .. " (DD Bridge - Keep last heard)."
+  mock.run_action(script("Vary selected items"))
+  equal(#state.messages, 1, "messages after the first press")
+  equal(state.messages[1], said .. "\n\nUntil REAPER is restarted, further presses not heard are said in the "
+    .. "ReaScript console, not in a box like this one.", "the first press's message")
+  equal(#state.console, 0, "console lines after the first press")
+  for press = 2, 3 do
+    mock.run_action(script("Vary selected items"))
+    equal(#state.messages, 1, "messages after press " .. press)
+    equal(#state.console, press - 1, "console lines after press " .. press)
+    equal(state.console[press - 1], "DD Bridge " .. said .. "\n", "console line of press " .. press)
+  end
+  equal(#item.takes, 1, "nothing placed")
+  equal(#state.undo.blocks, 0, "no undo point")
+  equal(#requests_for(state, "/dd/vary"), 3, "every press sent")
+
+  local command = state.ext["DD Bridge/command"]
+  mock.restart()
+  equal(state.ext["DD Bridge/command"], command, "the settings (persisted) kept over the restart")
+  mock.run_action(script("Vary selected items"))
+  equal(#state.messages, 2, "a message box again after REAPER restarted")
+  equal(#state.console, 2, "console lines after the restart")
 end
 
 -- Finding 2: an item whose source loops plays it from D_STARTOFFS modulo the source's length; one that crosses

@@ -24,6 +24,7 @@ local function new_state(options)
     tracks = {},
     valid = {},          -- pointers that exist: [object] = kind
     ext = {},            -- [section .. "/" .. key] = value
+    session_only = {},   -- [section .. "/" .. key] = true: set with persist=false, gone when REAPER restarts
     messages = {},       -- ShowMessageBox texts
     console = {},        -- ShowConsoleMsg texts
     undo = { depth = 0, blocks = {} },
@@ -51,6 +52,15 @@ function mock.setup(options)
   state = new_state(options)
   mock.state = state
   return state
+end
+
+-- REAPER quit and started again: ExtState set with persist=false is gone, the rest (reaper-extstate.ini, and
+-- what a test put in state.ext as such) is read back.
+function mock.restart()
+  for key in pairs(state.session_only) do
+    state.ext[key] = nil
+  end
+  state.session_only = {}
 end
 
 function mock.add_track(name)
@@ -399,6 +409,7 @@ function reaper.SetExtState(section, key, value, persist)
     fail("SetExtState(string section, string key, string value, boolean persist)")
   end
   state.ext[section .. "/" .. key] = value
+  state.session_only[section .. "/" .. key] = not persist or nil
 end
 
 -- captions_csv: the captions separated by commas, then options (separator=X, extrawidth=N); separator= changes
