@@ -19,7 +19,8 @@ reading a device; ``load_yaml`` reads YAML without aliases (an alias bomb expand
 gigabytes) from a file of bounded size; ``read_yaml`` words its failures.
 
 Waiting: ``answered`` runs a look at a file (a stat, a header) on a thread of its own and waits a bounded time,
-for the service's network thread, which a hung network share would otherwise hold for good.
+for the service's door (bridge.daemon.door), which a hung network share would otherwise hold for good; a disk
+(``disk_of``: its mount) with a look still waiting is not looked at again until it answers.
 
 Checks a producer reads (``check_input``, ``check_new``, ``create_new``, ``read_yaml``): one line naming the path,
 raised as the caller's error type, so the command line and the service refuse a file in the same words.
@@ -416,8 +417,45 @@ DISK_ANSWER_SECONDS = 3.0
 # no one can interrupt; past this many, a look is refused at once instead of starting one more such thread.
 MAX_UNANSWERED = 16
 _hung_lock = threading.Lock()
-_hung: dict[Path, int] = {}  # the folder of each look given up on and still waiting -> how many wait there
+_hung: dict[str, int] = {}  # the disk (disk_of) of each look given up on and still waiting -> how many wait there
 T = TypeVar("T")
+# Where network shares and removable disks are mounted when the mount table cannot be read (macOS, the BSDs): the
+# folder right under one of these is a disk of its own.
+MOUNT_ROOTS = ("/Volumes", "/net", "/Network/Servers", "/mnt", "/media", "/run/media")
+MOUNT_TABLE = "/proc/self/mountinfo"  # Linux: this process's mounts, read without touching any of them
+
+
+def disk_of(path: str | os.PathLike) -> str:
+    """The disk (mount) that ``path`` lies on, found without looking at it (a look may hang: that is the point):
+    on Windows its drive or ``\\\\server\\share``; on Linux the longest mount point of the mount table above it;
+    elsewhere the folder under a MOUNT_ROOTS folder (/Volumes/NAS), else the file system's root. A hung share is
+    one disk: every folder on it waits on the same server, and no other disk does."""
+    full = os.path.abspath(os.path.expanduser(os.fspath(path)))  # no disk access
+    drive = os.path.splitdrive(full)[0]
+    if drive:
+        return drive.upper()
+    mounts = _mount_points()
+    if mounts:
+        return max((m for m in mounts if full == m or full.startswith(m.rstrip("/") + "/")), key=len, default="/")
+    for root in MOUNT_ROOTS:
+        if full.startswith(root + "/"):
+            return root + "/" + full[len(root) + 1:].split("/", 1)[0]
+    return os.sep
+
+
+def _mount_points() -> list[str]:
+    """The mount points of Linux's mount table (octal escapes decoded: \\040 is a space), or [] where there is none."""
+    try:
+        with open(MOUNT_TABLE, "rb") as table:
+            lines = table.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    points = []
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return points
 
 
 def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, seconds: float | None = None) -> T:
@@ -425,21 +463,20 @@ def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, se
     daemon thread of its own and waited for at most ``seconds``; its result, or the error it raised. A look whose
     disk does not answer in time is left to finish on its own (its result dropped) and ``refuse`` says so naming
     ``what``: a file on a hung network share costs the caller one bounded wait instead of its thread. Until that
-    look returns, another look inside the same folder is refused at once (the share is known not to answer; each
-    would leave one more thread waiting), while looks elsewhere (local files) go on as usual. The service looks at
-    every file and folder a request names through this."""
+    look returns, another look at the same disk (disk_of: the share) is refused at once (it is known not to answer;
+    each would leave one more thread waiting), while looks at other disks (local files) go on as usual. The service
+    looks at every file and folder a request names through this."""
     seconds = DISK_ANSWER_SECONDS if seconds is None else seconds
-    place = Path(os.path.expanduser(os.fspath(what))).parent
+    place = disk_of(what)
     with _hung_lock:
-        waiting = next((folder for folder in _hung if place == folder or folder in place.parents), None)
-        if waiting is None and sum(_hung.values()) >= MAX_UNANSWERED:
-            waiting = "their disks"
-    if waiting is not None:
-        raise refuse(f"{what}: not looked at: an earlier look at {waiting} is still waiting for an answer (a "
-                     "network share not responding?); try again once it is back")
+        same_disk, too_many = place in _hung, sum(_hung.values()) >= MAX_UNANSWERED
+    if same_disk or too_many:
+        earlier = f"an earlier look at {place} is" if same_disk else f"{MAX_UNANSWERED} earlier looks are"
+        raise refuse(f"{what}: not looked at: {earlier} still waiting for an answer (a network share not "
+                     "responding?); try again once it is back")
     outcome: list = []
     done = threading.Event()
-    given_up = [False]  # set under _hung_lock: the look then unmarks its folder when it returns
+    given_up = [False]  # set under _hung_lock: the look then unmarks its disk when it returns
 
     def run() -> None:
         try:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -256,7 +257,7 @@ def test_a_loss_curve_on_a_full_disk_is_one_line_not_a_crash(tmp_path):
     assert "loss.png: could not write it (No space left on device)" in last
 
 
-def test_a_look_at_a_disk_gives_its_result_or_its_own_error_or_a_bounded_wait(tmp_path):
+def test_a_look_at_a_disk_gives_its_result_or_its_own_error_or_a_bounded_wait(tmp_path, monkeypatch):
     """files.answered, which the service's network thread looks at files through: what the look returns or raises
     comes back as it was (a missing file in the caller's words), and a look that does not return is given up after
     the wait, in one line naming the file."""
@@ -265,8 +266,27 @@ def test_a_look_at_a_disk_gives_its_result_or_its_own_error_or_a_bounded_wait(tm
     with pytest.raises(AudioError, match="no such file"):
         files.answered(lambda: files.check_input(tmp_path / "b.wav", AudioError), "b.wav", AudioError)
     hung = threading.Event()
+    share = "/mnt/dd-bridge-test-share"  # a disk of its own (disk_of, where no mount table lists it: MOUNT_ROOTS)
+    monkeypatch.setattr(files, "_mount_points", lambda: ["/", share])
     try:
-        with pytest.raises(ConfigError, match=r"^/mnt/share/b.wav: its disk has not answered in 0.2 s"):
-            files.answered(hung.wait, "/mnt/share/b.wav", ConfigError, seconds=0.2)
+        with pytest.raises(ConfigError, match=rf"^{share}/b.wav: its disk has not answered in 0.2 s"):
+            files.answered(hung.wait, f"{share}/b.wav", ConfigError, seconds=0.2)
+        with pytest.raises(ConfigError, match=rf"^{share}/Kicks/c.wav: not looked at: an earlier look at {share} is"):
+            files.answered(lambda: 1, f"{share}/Kicks/c.wav", ConfigError, seconds=0.2)  # the same share: at once
+        assert files.answered(lambda: 2, tmp_path / "a.wav", ConfigError) == 2  # another disk: as usual
     finally:
         hung.set()
+    deadline = time.monotonic() + 5  # the share answers: its disk is looked at again
+    while time.monotonic() < deadline and share in files._hung:
+        time.sleep(0.01)
+    assert files.answered(lambda: 3, f"{share}/b.wav", ConfigError) == 3
+
+
+def test_the_disk_of_a_path_is_found_without_looking_at_it(monkeypatch):
+    """A hung share is one disk however many folders it has; a share mounted at a disk's root is not that disk."""
+    monkeypatch.setattr(files, "_mount_points", lambda: ["/", "/home", "/mnt/nas", "/mnt/nas 2"])
+    assert files.disk_of("/mnt/nas/Kicks/a.wav") == files.disk_of("/mnt/nas/Snares/b.wav") == "/mnt/nas"
+    assert files.disk_of("/mnt/nas 2/a.wav") == "/mnt/nas 2" and files.disk_of("/mnt/nasty/a.wav") == "/"
+    assert files.disk_of("/home/me/Samples/a.wav") == "/home" and files.disk_of("/mnt/nas") == "/mnt/nas"
+    monkeypatch.setattr(files, "_mount_points", lambda: [])  # macOS: no mount table to read
+    assert files.disk_of("/Volumes/NAS/Drums/a.wav") == "/Volumes/NAS" and files.disk_of("/Users/me/a.wav") == "/"

@@ -27,6 +27,7 @@ EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
 FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
                  ".yaml", ".yml")  # words with these endings are files even before they exist
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+DOOR_HELD_S = 2.0  # a request in hand this long at the door is waiting on something (a disk): `status` says so
 GUIDANCE = ("guide", "recipe")  # options and /dd/set keys whose values may name files (docs/osc.md, Guidance)
 # NAME=WEIGHT:TARGET[@FROM-TO] (bridge.engine.guides.registry): the target, where a file is named.
 GUIDE_TARGET = re.compile(r"(?P<head>[^:]*:)(?P<target>.*?)(?P<range>@\d+(?:\.\d+)?-\d+(?:\.\d+)?)?")
@@ -252,6 +253,19 @@ def _midi_text(midi: dict | None) -> str:
     return text + (f", {midi['other_channel']} on other channels" if midi.get("other_channel") else "")
 
 
+def _door_lines(door: dict | None) -> list[str]:
+    """A line when requests wait at the door or one has been in hand a while (a disk not answering), else none."""
+    if not door:
+        return []
+    held = door.get("in_hand_seconds") or 0
+    if not door.get("waiting") and held < DOOR_HELD_S and not door.get("refused"):
+        return []
+    text = f"{door.get('waiting', 0)} waiting"
+    if door.get("in_hand") and held >= DOOR_HELD_S:
+        text = f"{door['in_hand']} in hand for {held:g} s (a disk not answering?); " + text
+    return [f"requests   {text}" + (f", {door['refused']} turned away (busy)" if door.get("refused") else "")]
+
+
 def describe_status(status: dict) -> str:
     settings = status.get("settings", {})
     running = status.get("running")
@@ -266,6 +280,7 @@ def describe_status(status: dict) -> str:
         f"audio      {_audio_text(status.get('audio') or {})}; audition "
         f"{'on' if settings.get('audition') else 'off'}, {(status.get('audio') or {}).get('held', 0)} held to keep",
         f"midi       {_midi_text(status.get('midi'))}",
+        *_door_lines(status.get("door")),
         f"working    {running['kind'] + ' ' + format(running['progress'], '.0%') if running else 'idle'}; "
         f"{status['queue']} queued ({status['queued_outputs']} outputs)",
     ]

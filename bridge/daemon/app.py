@@ -47,7 +47,7 @@ class App:
         # file on a hung share never holds the network thread (keep-alives unanswered) or rtmidi's.
         self.door = Door(self.service.handle, self.service.note_error)
         server.handle, server.on_error = self.door.handle, self.service.note_error
-        self.service.status_extras["door"] = lambda: {"waiting": self.door.waiting}  # behind a disk, or a flood
+        self.service.status_extras["door"] = self.door.status  # what waits behind a disk, or a flood
         self.service.status_extras["osc"] = lambda: {"host": server.host, "port": server.port,
                                                      "received": server.received, "malformed": server.malformed,
                                                      "refused": server.refused, "withheld": server.withheld}

@@ -145,18 +145,18 @@ class Audition:
         self.play(variation.clip, velocity=job.velocity, after=GAP_SECONDS if follows else None, press=press,
                   started=press.started if press else None, failed=press.failed if press else None)
 
-    def take(self, count: int) -> list[Heard]:
+    def take(self, count: int) -> tuple[list[Heard], list[Heard]]:
         """The last ``count`` heard since the last keep, in the order they were heard; they are no longer held
-        back, and those heard before them are let go (passed over). ConfigError when a keep took them already."""
+        back, and those heard before them are let go (passed over), returned second: the caller discards their
+        staged files where a disk may keep it waiting (the writer thread, not the door's). ConfigError when a keep
+        took them already."""
         with self._lock:
             if not self._heard and self._kept:
                 raise ConfigError("already kept: vary again, then keep")
             taken = [self._heard.pop() for _ in range(min(count, len(self._heard)))]
             passed, self._heard = list(self._heard), deque()
             self._kept = bool(taken)
-        for item in passed:
-            discard(item.variation.staged)
-        return taken[::-1]
+        return taken[::-1], passed
 
     def restore(self, items: list[Heard]) -> None:
         """Hold back again what a keep took and could not write, where it was heard, to be kept again."""

@@ -10,8 +10,10 @@ callback). Ping and hello, which look at nothing and are how the DAWs tell that 
 which a producer asks for when something seems stuck (it shows what waits at the door), are answered at once on the
 caller's thread; everything else keeps its order (a setting before the press after it).
 
-Bounded: at most ``CAPACITY`` requests wait; one more is answered at once with an error (only a disk that stopped
-answering, or a flood, ever fills it).
+Bounded: at most ``CAPACITY`` requests wait; one more is answered at once with an error (only a flood, or a disk
+that stopped answering, ever fills it), except /dd/cancel, which is always let in: it is how a client gets out of
+a flood of its own. What waits, what was turned away and the request in hand (with how long it has been) are in
+``status`` (/dd/status -> door), so a door held up by a disk shows there.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Callable
 
 from bridge.daemon import requests as rq
@@ -27,6 +30,7 @@ from bridge.errors import described
 log = logging.getLogger(__name__)
 
 AT_ONCE = (rq.Ping, rq.Hello, rq.Status)  # the keep-alives and the status: answered whatever waits at the door
+ALWAYS_IN = (rq.Cancel,)  # let in however many wait
 CAPACITY = 256  # requests waiting; a DAW sends a few a second, and each is handled in milliseconds unless a disk hangs
 STOP_WAIT_SECONDS = 1.0  # stop() waits this long for a request being handled (a look waits at most its own bound)
 
@@ -40,9 +44,12 @@ class Door:
     def __init__(self, inner: Handle, on_error: Callable[[str, str], None] | None = None, capacity: int = CAPACITY):
         self.inner = inner
         self.on_error = on_error
-        self._waiting: queue.Queue = queue.Queue(capacity)
+        self.capacity = capacity
+        self.refused = 0  # requests turned away because the door was full
+        self._waiting: queue.Queue = queue.Queue()  # bounded by ``capacity`` in handle (cancel always let in)
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._in_hand: tuple[str, float] | None = None  # the request being handled: its address, since when
 
     def start(self) -> "Door":
         self._thread = threading.Thread(target=self._serve, name="door", daemon=True)
@@ -57,15 +64,22 @@ class Door:
         if self._closed:
             reply("/dd/error", request.address, "the service is stopping")
             return
-        try:
-            self._waiting.put_nowait((request, reply))
-        except queue.Full:
-            reply("/dd/error", request.address, f"busy: {self._waiting.maxsize} requests are waiting (a disk not "
-                                                "answering?); try again in a moment")
+        if self._waiting.qsize() >= self.capacity and not isinstance(request, ALWAYS_IN):
+            self.refused += 1
+            reply("/dd/error", request.address, f"busy: {self.capacity} requests are waiting; try again in a moment")
+            return
+        self._waiting.put((request, reply))
 
     @property
     def waiting(self) -> int:
         return self._waiting.qsize()
+
+    def status(self) -> dict:
+        """What waits, what was turned away, and the request in hand with how long it has been (a disk holding it)."""
+        in_hand = self._in_hand  # once: the door thread replaces it
+        return {"waiting": self.waiting, "refused": self.refused,
+                "in_hand": in_hand[0] if in_hand else None,
+                "in_hand_seconds": round(time.monotonic() - in_hand[1], 1) if in_hand else None}
 
     def stop(self) -> None:
         """Answer what still waits ("the service is stopping") and let the thread go; waits at most
@@ -77,10 +91,7 @@ class Door:
             except queue.Empty:
                 break
             self._answer(reply, request, "the service is stopping")
-        try:
-            self._waiting.put((None, None), timeout=STOP_WAIT_SECONDS)  # wakes the thread; it leaves on it
-        except queue.Full:  # filled again in between by transports still running: the daemon thread is left
-            pass
+        self._waiting.put((None, None))  # wakes the thread; it leaves on it
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(STOP_WAIT_SECONDS)
 
@@ -92,6 +103,7 @@ class Door:
             if self._closed:
                 self._answer(reply, request, "the service is stopping")
                 continue
+            self._in_hand = (request.address, time.monotonic())
             try:
                 self.inner(request, reply)
             except Exception as error:  # one bad request never takes the door down (BridgeErrors are answered inside)
@@ -100,6 +112,8 @@ class Door:
                 if self.on_error:
                     self.on_error(request.address, message)
                 self._answer(reply, request, message)
+            finally:
+                self._in_hand = None
 
     @staticmethod
     def _answer(reply: Callable, request: rq.Request, message: str) -> None:

@@ -4,7 +4,7 @@ Prefetched variations are written ahead into the staging folder; results are nam
 folder (bridge.daemon.writer), each with the metadata and the recreate command of what made it, and announced to
 the requests waiting for them (/dd/done, or /dd/error). A press answered wholly from prefetch is answered on the
 writer thread (one worker), so that a press which must rewrite its files (another format, another disk) never holds
-up the OSC thread.
+up the door (bridge.daemon.door), and the staged files of stale variations are deleted there too (discard_later).
 
 One lock is held around every file written: ``close`` takes it and keeps it, so a file being written is finished
 and none is started after the service has stopped, even while the render thread is still inside a model call that
@@ -136,6 +136,18 @@ class Output:
                 discard(variation.staged)
                 variation = self.stage(job.source, job.key, replace(variation, staged=None), job.format)
             self.audition.hear(job, variation, follows=index > 0, press=press)
+
+    def discard_later(self, variations: list[Variation]) -> None:
+        """Delete the staged files of ``variations`` on the writer thread, after what it is writing: the threads
+        that hand them over (the door, the network thread) never wait on a disk. Stopping, they are left to the
+        staging folder's cleanup."""
+        staged = [variation.staged for variation in variations if variation.staged is not None]
+        if not staged:
+            return
+        try:
+            self._writer.submit(lambda: [discard(path) for path in staged])
+        except RuntimeError:  # the writer has shut down: the stop empties the staging folder
+            pass
 
     def keep_now(self, heard: list[Heard], reply) -> None:
         """Write variations held back by audition into their presses' folders, on the writer thread; announce them

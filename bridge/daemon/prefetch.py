@@ -67,10 +67,10 @@ def _full(path: str) -> None:
 def open_source(path: str, region: Region | None = None) -> Source:
     """The source a request names, probed: a file that is not audio is refused at once, before it reaches the
     render thread, and its region is checked against the file. One open of the file, its header only, through the
-    opener that never waits (bridge.engine.audio.read_header: this runs on the network thread, where a FIFO put in
-    the file's place would silence the service); the source is the file that header was read from. Waited for at
-    most files.DISK_ANSWER_SECONDS (files.answered): a file on a network share that stopped answering is refused
-    after that, where it held the network thread, and so the whole service, until the share came back."""
+    opener that never waits (bridge.engine.audio.read_header: this runs on the door's thread, where a FIFO put in
+    the file's place would hold every request after it); the source is the file that header was read from. Waited
+    for at most files.DISK_ANSWER_SECONDS (files.answered): a file on a network share that stopped answering is
+    refused after that, where it held the service's requests until the share came back."""
     _full(path)
     return files.answered(lambda: _probed(path, region), path, AudioError)
 

@@ -142,7 +142,7 @@ class Service:
         with self.state.lock:
             return self.state.renderer
 
-    # -- requests (front-end threads; never wait on the model) -------------------------------------------------
+    # -- requests (the door's thread, bridge.daemon.door; ping, hello, status the transports'; never wait on the model)
     def handle(self, request: rq.Request, reply: Reply) -> None:
         self.stats.count("requests")
         try:
@@ -151,7 +151,9 @@ class Service:
             self.note_error(request.address, str(error), quiet=isinstance(error, Busy))
             reply("/dd/error", request.address, str(error))
         finally:
-            self.state.discard_dropped()
+            # The staged files of variations this request made stale, deleted on the writer thread: an unlink in a
+            # sample folder on a hung share would hold the door (or, for ping, the network thread) for good.
+            self.output.discard_later(self.state.take_dropped())
 
     def note_error(self, address: str, message: str, quiet: bool = False) -> None:
         self.stats.note_error(address, message, quiet)
@@ -329,7 +331,8 @@ class Service:
             with state.lock:
                 loading = isinstance(state.running, ModelJob) or any(isinstance(job, ModelJob) for job in state.queue)
                 renderer = state.renderer
-            if not loading and renderer.is_loaded(value):  # named again (REAPER names it before every request)
+            # Named again (REAPER names it before every request): its files are looked at within a bounded wait.
+            if not loading and files.answered(lambda: renderer.is_loaded(value), value or "the model", ConfigError):
                 reply("/dd/ack", "set", key, renderer.info.reference)
                 return
             with state.lock:
@@ -388,7 +391,8 @@ class Service:
         reply("/dd/ack", "cancel")
 
     def _on_keep(self, request: rq.Keep, reply: Reply):
-        heard = self.audition.take(request.count or 1)
+        heard, passed = self.audition.take(request.count or 1)
+        self.output.discard_later([item.variation for item in passed])
         if not heard:
             raise ConfigError("nothing heard to keep: /dd/set audition on, then vary")
         self.output.keep_now(heard, reply)
@@ -418,7 +422,7 @@ class Service:
 
     def _resolved(self, folder: str) -> Path:
         """A request's folder, resolved (bridge.daemon.writer.SampleFolder.resolve) within a bounded wait: a sample
-        folder on a network share that stopped answering is refused, not waited on by the network thread."""
+        folder on a network share that stopped answering is refused, not waited on by the door."""
         return files.answered(lambda: self.folders.resolve(folder), folder, ConfigError)
 
     # -- status ----------------------------------------------------------------------------------------------

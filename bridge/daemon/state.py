@@ -139,11 +139,15 @@ class State:
                 "prefetched_bytes": self.cache.nbytes(),
             }
 
-    def discard_dropped(self) -> None:
-        """Delete the staged files of variations the cache has dropped (takes the lock; deletes outside it)."""
+    def take_dropped(self) -> list:
+        """The variations the cache has dropped since last asked, whose staged files are to be deleted."""
         with self.lock:
-            dropped = self.cache.take_dropped()
-        for variation in dropped:
+            return self.cache.take_dropped()
+
+    def discard_dropped(self) -> None:
+        """Delete the staged files of variations the cache has dropped (takes the lock; deletes outside it): on the
+        render thread, which writes into the same folders anyway."""
+        for variation in self.take_dropped():
             discard(variation.staged)
 
 

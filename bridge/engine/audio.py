@@ -122,7 +122,7 @@ Fits = Callable[[AudioHeader], None]  # a caller's check of what is about to be 
 def read_header(path: str | os.PathLike) -> tuple[os.stat_result, AudioHeader]:
     """The stat of an audio file and its header (the whole file), read without decoding and without ever waiting:
     through files.open_regular, so a FIFO or a device put in its place after check_input is refused at once (the
-    service reads headers on its network thread), and the stat is the very file's whose header was read. Every
+    service reads headers on its door's thread, which must not wait), and the stat is the very file's whose header was read. Every
     way it fails is one AudioError naming the file, in read_audio's words."""
     path = Path(path)
     files.check_input(path, AudioError)

@@ -3,7 +3,8 @@
 The mapping comes from the config (default: note 36 = C1 varies, note 37 generates, CC 1 sets noise). Messages
 become the same request values OSC makes, handed to the same ``handle(request, reply)``. No torch here.
 
-Key presses are handled at once, on rtmidi's callback thread. Knobs are not: a turned knob sends 100-250 CCs a
+Key presses are handed on at once, from rtmidi's callback thread (to the service's door, bridge.daemon.door, which
+only queues them: the callback never waits, so closing the port never waits on it). Knobs are not: a turned knob sends 100-250 CCs a
 second, and each setting applied drops the prefetch (and a guide's is checked), so a sweep handled message by
 message would hold up the key press after it for seconds. A CC only records its knob's latest value (a value equal
 to the last one is dropped: jittery pots, controllers that send their state again); a worker applies the latest

@@ -350,3 +350,11 @@ def test_send_names_guide_files_and_recipes_from_the_callers_folder(tmp_path, re
                                                        "punch=1", "tuning=1:A1"]
         code, out, err = send(capsys, svc.port, "/dd/set", "guide", "match=0.5:other.wav")
         assert code == 0 and out == f"set guide match=0.5:{drum.parent / 'other.wav'}\n", err
+
+
+def test_status_says_when_requests_wait_at_the_door():
+    """A door held by a disk (a select of a file on a share that stopped answering) shows in `dd-bridge status`."""
+    from bridge.cli.serve import _door_lines
+    assert _door_lines({"waiting": 0, "refused": 0, "in_hand": "/dd/vary", "in_hand_seconds": 0.1}) == []
+    assert _door_lines({"waiting": 3, "refused": 2, "in_hand": "/dd/select", "in_hand_seconds": 42.0}) == [
+        "requests   /dd/select in hand for 42 s (a disk not answering?); 3 waiting, 2 turned away (busy)"]

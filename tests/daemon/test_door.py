@@ -73,10 +73,13 @@ def test_a_full_door_answers_at_once_and_a_stopped_one_answers_what_waited(held)
     for _ in range(4):
         door.handle(rq.Vary(), replies)
     door.handle(rq.Vary(), replies)  # the fifth waiting: refused in one line
-    assert replies.got == [("/dd/error", "/dd/vary", "busy: 4 requests are waiting (a disk not answering?); try "
-                                                     "again in a moment")]
+    assert replies.got == [("/dd/error", "/dd/vary", "busy: 4 requests are waiting; try again in a moment")]
+    door.handle(rq.Cancel(), replies)  # how a client gets out of its own flood: always let in
     door.handle(rq.Status(), replies)  # what a producer asks when it seems stuck: answered, with what waits
-    assert replies.got[-1] == ("/dd/ack", "/dd/status") and door.waiting == 4
+    assert replies.got[-1] == ("/dd/ack", "/dd/status") and door.waiting == 5
+    status = door.status()
+    assert (status["waiting"], status["refused"], status["in_hand"]) == (5, 1, "/dd/select")
+    assert 0 <= status["in_hand_seconds"] < 5
     release.set()
     door.stop()
     door.handle(rq.Vary(), replies)

@@ -5,6 +5,7 @@ leads elsewhere at start-up, a two-hour 8-bit file clicked in REAPER."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -12,6 +13,7 @@ import struct
 import threading
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -165,8 +167,12 @@ def test_a_share_that_stops_answering_costs_one_bounded_wait_not_the_service(tmp
     syscalls are made to block until it "comes back" (no mount can be made without root on this machine)."""
     share, other_share = tmp_path / "share", tmp_path / "share2"
     for folder in (share, other_share):
-        folder.mkdir()
+        (folder / "Snares").mkdir(parents=True)
         shutil.copy(drum, folder / "kick.wav")
+        shutil.copy(drum, folder / "Snares" / "snare.wav")
+    # Two network shares mounted here (as the mount table would list them; no mount can be made without root)
+    real_mounts = files_module._mount_points
+    monkeypatch.setattr(files_module, "_mount_points", lambda: [*real_mounts(), str(share), str(other_share)])
     back = threading.Event()
     real_check = files_module.check_input
 
@@ -190,14 +196,17 @@ def test_a_share_that_stops_answering_costs_one_bounded_wait_not_the_service(tmp
                 began = time.monotonic()
                 assert keep_alive.request("/dd/ping", timeout=2).address == "/dd/pong"
                 assert time.monotonic() - began < 0.3
+            door = json.loads(keep_alive.request("/dd/status", timeout=2).args[0])["door"]
+            assert door["in_hand"] == "/dd/select" and door["waiting"] == 0  # what holds the door shows
             asked.join()
             [reply] = answers
             assert reply is not None, "no reply: the service waits on the share"
             assert reply.address == "/dd/error" and "has not answered in 0.5 s" in reply.args[1], reply
             assert "\n" not in reply.args[1] and time.monotonic() - started < 3
             assert svc.ask("/dd/select", str(drum), timeout=5).address == "/dd/ack"  # local files work meanwhile
-            for request in (("/dd/vary", str(share / "kick.wav")), ("/dd/set", "folder", str(share / "out"))):
-                began = time.monotonic()  # the same share again: refused at once, no second wait, no more threads
+            for request in (("/dd/vary", str(share / "kick.wav")), ("/dd/select", str(share / "Snares" / "snare.wav")),
+                            ("/dd/set", "folder", str(share / "out"))):
+                began = time.monotonic()  # the same share again, any folder: refused at once, no second wait
                 reply = svc.ask(*request, timeout=5)
                 assert reply.address == "/dd/error" and "is still waiting for an answer" in reply.args[1], reply
                 assert time.monotonic() - began < 0.3
@@ -304,3 +313,30 @@ def test_a_link_planted_for_a_staged_variation_never_publishes_what_it_leads_to(
     staged = folders.stage(clip, "pcm24", {})
     path = folders.publish(staged, samples, operation="vary", sources=("kick.wav",))
     assert path.name == "kick var 001.wav" and path.stat().st_nlink == 1 and not staged.exists()
+
+
+def test_stale_variations_are_deleted_off_the_door_so_a_hung_sample_folder_holds_no_request(tmp_path, renderer,
+                                                                                            drum, monkeypatch):
+    """A setting that makes the prefetch stale deletes its staged files in the sample folder. Done by the door (and,
+    for a ping, by the network thread) an unlink on a share that stopped answering held every later request, for
+    good; the writer thread does it now, after what it is writing."""
+    back = threading.Event()
+    real_unlink = Path.unlink
+
+    def unlink_on_the_share(self, *args, **kwargs):
+        if ".dd-bridge-staging" in str(self):
+            back.wait(60)  # the blocked syscall
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink_on_the_share)
+    with running_service(service_config(tmp_path), renderer) as svc:
+        try:
+            svc.ask("/dd/select", str(drum))
+            svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="prefetch")
+            assert svc.ask("/dd/set", "noise", 0.3, timeout=5).address == "/dd/ack"  # the two are stale now
+            began = time.monotonic()
+            assert svc.ask("/dd/set", "steps", 2, timeout=5).address == "/dd/ack"  # the next request: not held
+            assert svc.ask("/dd/select", str(drum), timeout=5).address == "/dd/ack"
+            assert time.monotonic() - began < 3
+        finally:
+            back.set()

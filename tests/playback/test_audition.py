@@ -4,6 +4,7 @@ server and recorded there. Files appear only on keep, complete, announced as /dd
 from __future__ import annotations
 
 import gc
+import re
 import threading
 import time
 import weakref
@@ -57,8 +58,9 @@ def test_vary_plays_and_holds_back_keep_writes_what_was_heard(audition_service, 
     assert (reply.address, list(reply.args)) == ("/dd/ack", ["vary", "heard", 1])
     assert sample_files(samples) == []  # heard, not written
     assert svc.status()["audio"]["held"] == 1
-    assert "audio      0: system (JACK Audio Connection Kit); audition on, 1 held to keep" in \
-        describe_status(svc.status())  # `dd-bridge status`
+    # `dd-bridge status` (JACK's dummy server may flag an xrun as the output opens: ", N underruns")
+    assert re.search(r"audio      0: system \(JACK Audio Connection Kit\)(, \d+ underruns)?; audition on, 1 held to "
+                     r"keep", describe_status(svc.status()))
 
     kept = svc.ask("/dd/keep")
     assert kept.address == "/dd/done" and kept.args[0] == "vary"
