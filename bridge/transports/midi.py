@@ -48,6 +48,9 @@ POLL_SECONDS = 1.0
 # After listing the ports has failed (the JACK server restarted, the sequencer gone): try again this seldom. Each
 # try prints the backend's own complaint on stderr (libjack, alsa-lib), which no Python code can silence.
 RETRY_SECONDS = 30.0
+# Listings that fail in a row before the watcher slows to RETRY_SECONDS: one that fails alone (JACK refusing a client
+# for a moment under load, seen in CI) must not leave an unplug unseen for RETRY_SECONDS.
+FAILURES_BEFORE_RETRY = 5
 STOP_WAIT_SECONDS = 1.0  # close() waits this long at most for a watcher inside a backend call (a daemon thread)
 
 
@@ -271,17 +274,17 @@ class MidiInput:
         self.close()
 
     def _watch(self) -> None:
-        failing = False
-        while not self._stop.wait(self.retry if failing else self.poll):
+        failures = 0  # listings failed in a row
+        while not self._stop.wait(self.retry if failures >= FAILURES_BEFORE_RETRY else self.poll):
             try:
                 available = mido.get_input_names()
             except Exception as error:
-                if not failing:
+                failures += 1
+                if failures == FAILURES_BEFORE_RETRY:
                     log.warning("MIDI: the ports cannot be listed (%s); trying again every %g s",
                                 one_line(error) or type(error).__name__, self.retry)
-                failing = True
                 continue
-            failing = False
+            failures = 0
             try:
                 self._follow(available)
             except Exception:  # never let a surprise end the watching: the controller would be deaf for good
