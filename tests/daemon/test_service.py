@@ -108,8 +108,17 @@ def test_a_new_selection_cancels_the_old_prefetch_between_steps(tmp_path, drum, 
         assert time.monotonic() - started < 10  # 1000 steps would take minutes: it stopped between steps
         assert status["selected"] == str(other)
         assert status["prefetched"].get(str(drum), 0) == 0
-        svc.wait_for(lambda s: s["running"] and s["running"]["kind"] == "prefetch" and s["running"]["progress"] < 0.5,
-                     what="new prefetch")
+        # The new clip's prefetch under way: a prefetch whose progress moves (the cancelled one, still shown as running
+        # for a moment, does not; a setting sent in that moment would reach the new prefetch before it started, and
+        # so not make it stale: CI failed so, twice).
+        seen = []
+
+        def moving(s):
+            running = s["running"]
+            seen.append(running["progress"] if running and running["kind"] == "prefetch" else None)
+            return len(seen) > 1 and seen[-2] is not None and seen[-2] < seen[-1] < 0.5
+
+        svc.wait_for(moving, what="new prefetch")
         # A settings change makes it stale too.
         svc.ask("/dd/set", "noise", 0.25)
         svc.wait_for(lambda s: s["counters"].get("cancelled", 0) >= 2, what="second cancellation")
