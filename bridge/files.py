@@ -459,8 +459,9 @@ def _mount_points() -> list[str]:
 
 
 def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, seconds: float | None = None) -> T:
-    """``look()`` (a stat, a header read: nothing that changes state) at the file or folder ``what``, run on a
-    daemon thread of its own and waited for at most ``seconds``; its result, or the error it raised. A look whose
+    """``look()`` (a stat, a header read; a write only where its finishing late is harmless: a recipe saved, which a
+    second try then finds there) at the file or folder ``what``, run on a daemon thread of its own and waited for at
+    most ``seconds``; its result, or the error it raised. A look whose
     disk does not answer in time is left to finish on its own (its result dropped) and ``refuse`` says so naming
     ``what``: a file on a hung network share costs the caller one bounded wait instead of its thread. Until that
     look returns, another look at the same disk (disk_of: the share) is refused at once (it is known not to answer;

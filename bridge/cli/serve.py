@@ -27,7 +27,7 @@ EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
 FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
                  ".yaml", ".yml")  # words with these endings are files even before they exist
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-DOOR_HELD_S = 2.0  # a request in hand this long at the door is waiting on something (a disk): `status` says so
+DOOR_HELD_S = 2.0  # a request (or a write) in hand this long is waiting on something (a disk): `status` says so
 GUIDANCE = ("guide", "recipe")  # options and /dd/set keys whose values may name files (docs/osc.md, Guidance)
 # NAME=WEIGHT:TARGET[@FROM-TO] (bridge.engine.guides.registry): the target, where a file is named.
 GUIDE_TARGET = re.compile(r"(?P<head>[^:]*:)(?P<target>.*?)(?P<range>@\d+(?:\.\d+)?-\d+(?:\.\d+)?)?")
@@ -240,6 +240,9 @@ def _region_text(region: dict | None) -> str:
 def _audio_text(audio: dict) -> str:
     """The output as it is now, or why there is none; the blocks it played late (each a crackle), when any."""
     text = audio.get("output") or (f"no output ({audio['error']})" if audio.get("error") else "no output open")
+    if audio.get("retry_seconds") is not None and not audio.get("output"):
+        retry = audio["retry_seconds"]
+        text += f"; tried again at the next press{f' after {retry:g} s' if retry else ''}"
     return text + (f", {audio['underruns']} underruns" if audio.get("underruns") else "")
 
 
@@ -266,6 +269,14 @@ def _door_lines(door: dict | None) -> list[str]:
     return [f"requests   {text}" + (f", {door['refused']} turned away (busy)" if door.get("refused") else "")]
 
 
+def _writing_lines(status: dict) -> list[str]:
+    """A line when one file has been in writing a while: its disk (a network share) is not answering."""
+    held = status.get("writing_seconds") or 0
+    if not status.get("writing") or held < DOOR_HELD_S:
+        return []
+    return [f"writing    to {status['writing']} for {held:g} s (its disk is not answering?); the files after it wait"]
+
+
 def describe_status(status: dict) -> str:
     settings = status.get("settings", {})
     running = status.get("running")
@@ -281,6 +292,7 @@ def describe_status(status: dict) -> str:
         f"{'on' if settings.get('audition') else 'off'}, {(status.get('audio') or {}).get('held', 0)} held to keep",
         f"midi       {_midi_text(status.get('midi'))}",
         *_door_lines(status.get("door")),
+        *_writing_lines(status),
         f"working    {running['kind'] + ' ' + format(running['progress'], '.0%') if running else 'idle'}; "
         f"{status['queue']} queued ({status['queued_outputs']} outputs)",
     ]

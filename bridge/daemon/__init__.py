@@ -20,11 +20,13 @@ Threads and what each owns:
 - the render thread (``Worker._work``) is the only one that calls the model: it runs the queued jobs and the
   prefetch, stages prefetched variations and writes the files of the jobs it rendered; it alone replaces
   ``State.renderer`` and writes ``Job.progress`` (a float that ``status`` reads whole);
-- the writer thread (one worker of ``Output``) names or writes the files of a press answered wholly from prefetch;
+- the writer thread ("writer", ``WriterThread`` of ``Output``) names or writes the files of a press answered wholly
+  from prefetch and of a keep, and deletes stale staged files;
 - MIDI's watcher thread ("midi-watch", ``MidiInput`` in bridge.transports.midi; only for a named controller's
   port) opens and closes that port after start, as the controller comes and goes; ``App.stop`` stops it and
   closes the port itself;
-- ``Service.stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal).
+- ``Service.stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal);
+  it clears the staging folder on a short-lived "clear-staging" thread, waited for at most 3 s.
 
 Locks:
 - ``State.lock`` (a condition on a re-entrant lock; the render thread waits on it for work) guards every field of
@@ -33,6 +35,7 @@ Locks:
   ``taken`` and ``unsent`` of queued and running jobs. Not under it: ``Job.cancelled`` (an Event), ``Job.progress``
   (above) and ``State.stopping`` as the cancel hook polls it (it only ever becomes True).
 - ``Stats`` has a lock of its own for counters, recent renders and the last error (every thread counts).
-- ``Output``'s lock is held around every file written into the sample or staging folder; ``stop`` takes it and
-  keeps it, so a file being written is finished and none is started after the service has stopped.
+- ``Output``'s lock is held around every file written into the sample or staging folder, with the write in hand
+  (its folder, since when: ``status`` reads it whole); ``stop`` waits for it at most ``output.WRITE_GRACE_S``
+  (a write blocked on a hung share is left to the exit) and no file is started after the service has stopped.
 """

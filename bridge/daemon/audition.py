@@ -172,9 +172,12 @@ class Audition:
 
     def status(self) -> dict:
         """The output as it is now (None when there is none: ``error`` says why, e.g. "audio output lost: ..."),
-        the blocks it played too late (``underruns``, a crackle each), and the variations held back."""
+        after a failed open the seconds until a press tries it again (``retry_seconds``: presses before then are
+        answered at once with ``error``), the blocks it played too late (``underruns``, a crackle each), and the
+        variations held back."""
         with self._lock:
             held = len(self._heard)
-        device = self.player.device
+        device, retry = self.player.device, self.player.retry_in
         return {"output": device.label if device else None, "error": self.player.problem,
+                "retry_seconds": None if retry is None else round(retry, 1),
                 "underruns": self.player.underruns, "held": held}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -84,6 +85,8 @@ class Service:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop rendering (between steps), refuse what is queued, let a file being written finish, then return.
+        Bounded where a disk may hang: a write waits at most output.WRITE_GRACE_S, the staging folder's cleanup
+        files.DISK_ANSWER_SECONDS.
 
         A render stops at its next sampler step; one model call cannot be cut short (a long clip's takes minutes on
         a CPU), so after ``timeout`` seconds the render thread is left to the process's exit: its requests are told
@@ -111,10 +114,21 @@ class Service:
             waiter.error("the service is stopping")
         with state.lock:
             staged = state.cache.all_variations() + state.cache.take_dropped()
-        for variation in staged:
-            discard(variation.staged)
         self.audition.close()  # what was heard and not kept goes with the staging folder
-        self.folders.clear_staging()
+
+        def clear() -> None:
+            for variation in staged:
+                discard(variation.staged)
+            self.folders.clear_staging()
+
+        # On a thread of its own, waited for a bounded time: the staging folder's disk may be a share that stopped
+        # answering (the stop must still end); what is left there the next start clears.
+        clearing = threading.Thread(target=clear, name="clear-staging", daemon=True)
+        clearing.start()
+        clearing.join(files.DISK_ANSWER_SECONDS)
+        if clearing.is_alive():
+            log.warning("the staging folder %s has not answered in %g s; its files are left for the next start "
+                        "to clear", self.folders.staging, files.DISK_ANSWER_SECONDS)
 
     @property
     def still_rendering(self) -> bool:
@@ -168,7 +182,10 @@ class Service:
         reply("/dd/status", json.dumps(self.status(), separators=(",", ":")))
 
     def _on_recipes(self, request: rq.Recipes, reply: Reply):
-        reply("/dd/recipes", *recipes.names(recipes_folder())[:MAX_RECIPES_LISTED])
+        # Bounded as every look: the config folder is on a network share where the home folder is (NFS homes).
+        folder = recipes_folder()
+        listed = files.answered(lambda: recipes.names(folder), folder, ConfigError)
+        reply("/dd/recipes", *listed[:MAX_RECIPES_LISTED])
 
     def _on_save_recipe(self, request: rq.SaveRecipe, reply: Reply):
         """What a producer dialled in, kept by name: the settings' guides as renders use them (their recipe's and
@@ -178,7 +195,8 @@ class Service:
         if not guides:
             raise ConfigError(f"recipe {request.name!r} not saved: no guides are set (turn a dial, pick a Class, "
                               "or /dd/set guide first)")
-        path = recipes.save_recipe(request.name, guides, recipes_folder())
+        folder = recipes_folder()  # a small new file, waited for as long as a look (the folder may be on a share)
+        path = files.answered(lambda: recipes.save_recipe(request.name, guides, folder), folder, ConfigError)
         reply("/dd/ack", "save_recipe", request.name, str(path))
 
     def _on_select(self, request: rq.Select, reply: Reply):
@@ -441,6 +459,7 @@ class Service:
             **self.state.snapshot(),
         }
         data.update(self.stats.snapshot())
+        data.update(self.output.status())  # a write held by a disk that stopped answering shows here
         for name, value in self.status_extras.items():
             data[name] = value()
         return data

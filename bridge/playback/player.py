@@ -249,6 +249,14 @@ class Player:
         return self._failed or (OPENING if self._opening else None)
 
     @property
+    def retry_in(self) -> float | None:
+        """After a failed open: seconds until a press tries the output again (until then it fails at once with
+        ``problem``); None otherwise, and 0.0 once a press would try."""
+        if self._process is not None or self._failed is None:
+            return None
+        return max(0.0, self._retry_at - time.monotonic())
+
+    @property
     def underruns(self) -> int:
         """Blocks the output played too late (a crackle each) since this player was made, over restarts."""
         with self._swap:

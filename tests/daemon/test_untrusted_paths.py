@@ -13,12 +13,14 @@ import struct
 import threading
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bridge import files as files_module
 from bridge.daemon.app import App
+from bridge.errors import BridgeError
 from bridge.transports.osc.client import OscClient
 from tests.support.service import running_service, service_config
 
@@ -100,7 +102,7 @@ def test_staging_never_writes_nor_clears_outside_when_the_sample_folder_is_swapp
         patch.setattr(App, "__init__", swap_once_checked)
         with running_service(config, renderer) as svc:
             svc.ask("/dd/select", str(drum))
-            svc.wait_for(lambda s: s["running"] is None and s["counters"]["rendered"] >= 1, what="the prefetch")
+            svc.wait_for(lambda s: s["running"] is None and s["counters"].get("rendered", 0) >= 1, what="the prefetch")
             reply = svc.ask("/dd/vary")  # held in memory, not staged: its file is written when asked for: refused
             assert reply.address == "/dd/error" and "is outside the allowed folders" in reply.args[1], reply
     assert contents(outside) == [theirs.parent, theirs]
@@ -219,6 +221,123 @@ def test_a_share_that_stops_answering_costs_one_bounded_wait_not_the_service(tmp
             assert svc.ask("/dd/select", str(share / "kick.wav"), timeout=5).address == "/dd/ack"
     finally:
         back.set()
+
+
+def test_a_write_to_a_share_that_stops_answering_shows_in_status_and_the_stop_still_ends(tmp_path, renderer, drum,
+                                                                                         monkeypatch, caplog):
+    """The sample folder on a share that stops answering mid-write: the write blocks in the kernel on the render
+    thread. Status says what it waits on (`dd-bridge status` prints it), and a stop (Ctrl-C, the DAW quitting) ends
+    within its bounds: it waited for that write for good (the write lock), and the writer's executor thread would
+    have been joined at the interpreter's exit, so the service could only be killed. Nothing is written after the
+    stop; the write in hand finishes when the share comes back."""
+    from bridge.cli.serve import describe_status
+    from bridge.daemon import output as output_module
+    from bridge.daemon import writer as writer_module
+
+    share = tmp_path / "share"
+    back, blocked, hung = threading.Event(), threading.Event(), threading.Event()
+    real_write, real_clear = writer_module.write_numbered, writer_module.SampleFolder.clear_staging
+
+    def write_on_the_share(target, *args, **kwargs):
+        if str(target.path).startswith(str(share)):
+            blocked.set()
+            back.wait(60)  # the blocked syscall
+        return real_write(target, *args, **kwargs)
+
+    def clear_on_the_share(self):
+        if str(self.default).startswith(str(share)) and hung.is_set():
+            back.wait(60)
+        return real_clear(self)
+
+    monkeypatch.setattr(writer_module, "write_numbered", write_on_the_share)
+    monkeypatch.setattr(writer_module.SampleFolder, "clear_staging", clear_on_the_share)
+    monkeypatch.setattr(output_module, "WRITE_GRACE_S", 0.5)
+    monkeypatch.setattr(files_module, "DISK_ANSWER_SECONDS", 0.5)
+    config = replace(service_config(tmp_path, render={"prefetch": 0}), folder=share)
+    app = App(config, renderer).start()  # the share answers at the start
+    hung.set()
+    stopped = False
+    try:
+        with OscClient("127.0.0.1", app.server.port) as client:
+            answers = []
+            asked = threading.Thread(target=lambda: answers.append(
+                client.request("/dd/vary", [str(drum)], timeout=30)))
+            asked.start()
+            assert blocked.wait(30), "the variation was never written"
+            time.sleep(DOOR_HELD + 0.1)
+            status = json.loads(client.request("/dd/status", timeout=2).args[0])
+            assert status["writing"].startswith(str(share)) and status["writing_seconds"] >= DOOR_HELD, status
+            assert f"writing    to {status['writing']} for" in describe_status(status)
+            began = time.monotonic()
+            with caplog.at_level(logging.WARNING):
+                app.stop(timeout=0.5)
+            stopped = True
+            took = time.monotonic() - began
+            assert took < 0.5 + 0.5 + 0.5 + 2.0, f"the stop took {took:.1f} s"  # render, write, staging bounds
+            asked.join(5)
+            [reply] = answers
+            assert reply is not None and reply.address == "/dd/error" and "stopping" in reply.args[1], reply
+            said = caplog.text
+            assert "has not finished in" in said and "its disk is not answering" in said
+            assert "has not answered in 0.5 s; its files are left for the next start" in said
+        back.set()  # the share comes back: the write in hand finishes, nothing after it is started
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list(share.rglob("*var*.wav")):
+            time.sleep(0.02)
+        assert [p.name for p in share.rglob("*var*.wav")] == [f"{drum.stem} var 001.wav"]
+        with pytest.raises(BridgeError, match="stopping"):
+            with app.service.output._writing(share):  # no file is started after the stop
+                pass
+    finally:
+        back.set()
+        if not stopped:
+            app.stop(timeout=5)
+
+
+def test_the_recipes_folder_on_a_share_that_stops_answering_costs_one_bounded_wait(tmp_path, renderer, monkeypatch):
+    """The recipes folder sits beside config.yaml, in the home folder, which is a network share on NFS homes and
+    macOS network accounts. /dd/recipes listed it and /dd/save_recipe wrote it on the door unbounded: a hung home
+    held every request after them (the Live device's recipe menu asks on every open) until the share came back."""
+    from bridge.engine.guides import recipes as recipes_module
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    back = threading.Event()
+    real_names, real_save = recipes_module.recipe_names, recipes_module.save_recipe
+
+    def names_on_the_share(folder):
+        back.wait(60)  # the blocked syscall
+        return real_names(folder)
+
+    def save_on_the_share(*args, **kwargs):
+        back.wait(60)
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(recipes_module, "recipe_names", names_on_the_share)
+    monkeypatch.setattr(recipes_module, "save_recipe", save_on_the_share)
+    monkeypatch.setattr(files_module, "DISK_ANSWER_SECONDS", 0.5)
+    try:
+        with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+            for request in (("/dd/recipes",), ("/dd/save_recipe", "mine")):
+                if request[0] == "/dd/save_recipe":
+                    assert svc.ask("/dd/set", "guide", "decay=-1").address == "/dd/ack"
+                began = time.monotonic()
+                reply = svc.ask(*request, timeout=5)
+                assert reply.address == "/dd/error" and reply.args[0] == request[0], reply
+                assert "not answered in 0.5 s" in reply.args[1] or "still waiting for an answer" in reply.args[1]
+                assert time.monotonic() - began < 3
+                assert svc.ask("/dd/ping", timeout=2).address == "/dd/pong"
+                back.set()  # the share is back: the next list is answered
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and any(t.name == "disk-look" for t in threading.enumerate()):
+                    time.sleep(0.01)
+                back.clear()
+            back.set()
+            assert "mine" in svc.ask("/dd/recipes", timeout=5).args  # the save left behind finished on its own
+    finally:
+        back.set()
+
+
+DOOR_HELD = 2.0  # bridge.cli.serve.DOOR_HELD_S: `dd-bridge status` prints a write held this long
 
 
 # -- finding 5: a long file is judged by its header, never decoded to be refused ----------------------------------

@@ -160,6 +160,9 @@ class StandIn:
         return self.made[-1]
 
 
+NO_RETRY = {"retry_seconds": None}  # no failed open: presses try the output at once
+
+
 @pytest.fixture
 def outputs(monkeypatch) -> StandIn:
     stand_in = StandIn()
@@ -180,6 +183,12 @@ def test_after_a_failed_open_presses_are_answered_at_once_and_the_output_is_trie
         assert str(raised.value) == NO_DEVICE
     assert len(outputs.made) == 1
     assert player.problem == NO_DEVICE and player.device is None
+    assert 0 < player.retry_in <= RETRY_SECONDS  # the status shows the wait (review s40's list: it did not)
+    audio = Audition(None, "low")
+    audio.player = player
+    status = audio.status()
+    assert 0 < status["retry_seconds"] <= RETRY_SECONDS
+    assert _audio_text(status).startswith(f"no output ({NO_DEVICE}); tried again at the next press after ")
     with pytest.raises(PlaybackError):  # asked for (audition switched on): tried at once all the same
         player.open()
     assert len(outputs.made) == 2
@@ -187,8 +196,10 @@ def test_after_a_failed_open_presses_are_answered_at_once_and_the_output_is_trie
     outputs.missing = False  # the interface plugged back in; the press after RETRY_SECONDS finds it
     clock = time.monotonic
     monkeypatch.setattr(player_module, "time", SimpleNamespace(monotonic=lambda: clock() + RETRY_SECONDS))
+    assert player.retry_in == 0.0 and _audio_text(audio.status()).endswith("tried again at the next press")
     player.play(CLIP)
     assert len(outputs.made) == 3 and player.device == DEVICE and player.problem is None
+    assert player.retry_in is None and audio.status()["retry_seconds"] is None
     player.play(CLIP)  # open: no new process
     assert len(outputs.made) == 3
 
@@ -210,11 +221,11 @@ def test_while_the_first_output_opens_the_status_says_so(outputs):
     try:
         outputs.gate.clear()  # the first open takes a while (PortAudio scans its host APIs)
         opening = started(audition.player.open, until=lambda: outputs.made)
-        assert audition.status() == {"output": None, "error": "opening", "underruns": 0, "held": 0}
+        assert audition.status() == {**NO_RETRY, "output": None, "error": "opening", "underruns": 0, "held": 0}
         assert _audio_text(audition.status()) == "no output (opening)"  # `dd-bridge status` (was "no output open")
         outputs.gate.set()
         opening.join(10)
-        assert audition.status() == {"output": DEVICE.label, "error": None, "underruns": 0, "held": 0}
+        assert audition.status() == {**NO_RETRY, "output": DEVICE.label, "error": None, "underruns": 0, "held": 0}
     finally:
         outputs.gate.set()
         audition.close()
@@ -233,15 +244,15 @@ def test_while_a_lost_output_is_opened_again_the_status_keeps_its_error_and_unde
         outputs.killing.clear()
         outputs.gate.clear()
         pressed = started(player.play, CLIP, until=lambda: outputs.killed)  # the next press kills the lost one
-        assert audition.status() == {"output": None, "error": lost.error, "underruns": 7, "held": 0}
+        assert audition.status() == {**NO_RETRY, "output": None, "error": lost.error, "underruns": 7, "held": 0}
         outputs.killing.set()
         while len(outputs.made) < 2:  # then a fresh one opened
             time.sleep(0.01)
-        assert audition.status() == {"output": None, "error": lost.error, "underruns": 7, "held": 0}
+        assert audition.status() == {**NO_RETRY, "output": None, "error": lost.error, "underruns": 7, "held": 0}
         outputs.made[1].underruns = 1
         outputs.gate.set()
         pressed.join(10)
-        assert audition.status() == {"output": DEVICE.label, "error": None, "underruns": 8, "held": 0}
+        assert audition.status() == {**NO_RETRY, "output": DEVICE.label, "error": None, "underruns": 8, "held": 0}
     finally:
         outputs.gate.set()
         outputs.killing.set()
