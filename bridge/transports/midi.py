@@ -14,6 +14,8 @@ the other channels are ignored (a drum track on channel 10 sends GM kick 36, the
 
 The port is MidiInput's, apart from the handling: it opens the port by name and, for a named (hardware) port,
 watches for it to come and go (a controller plugged in after the service started, or unplugged and plugged back in).
+The watcher lists the ports through a PortList: one backend client kept open, where mido's own listing would open
+and close one every poll.
 """
 
 from __future__ import annotations
@@ -42,16 +44,19 @@ IDLE_SECONDS = 5.0  # the knob worker leaves after this long with nothing to do 
 # How often the watcher lists the ports. Short enough that a replug (hand, cable, USB enumeration: over a second) is
 # seen gone in between, which is what makes it reopen: a port back under the same name (JACK; ALSA when the card
 # gets its old number) within one poll is not seen to have left, and the port stays on the gone endpoint. Long
-# enough to cost nothing: each listing opens a backend client (about 1 ms on ALSA and CoreMIDI, tens of ms on JACK,
-# where a patchbay sees an "RtMidiIn Client" come and go).
+# enough to cost nothing: a listing asks the PortList's client, kept open, for the names (no client is opened per look).
 POLL_SECONDS = 1.0
 # After listing the ports has failed (the JACK server restarted, the sequencer gone): try again this seldom. Each
-# try prints the backend's own complaint on stderr (libjack, alsa-lib), which no Python code can silence.
+# try prints the backend's own complaint on stderr (libjack, alsa-lib), which no Python code can silence. Also how
+# often a JACK listing client is made anew while the watcher waits for its port (PortList: a dead server's is mute).
 RETRY_SECONDS = 30.0
 # Listings that fail in a row before the watcher slows to RETRY_SECONDS: one that fails alone (JACK refusing a client
 # for a moment under load, seen in CI) must not leave an unplug unseen for RETRY_SECONDS.
 FAILURES_BEFORE_RETRY = 5
 STOP_WAIT_SECONDS = 1.0  # close() waits this long at most for a watcher inside a backend call (a daemon thread)
+# The client that lists the ports, as a patchbay (JACK) or `aconnect -l` (ALSA) shows it for the service's life.
+LISTING_CLIENT_NAME = "DD Bridge (ports)"
+RTMIDI_BACKEND = "mido.backends.rtmidi"  # mido's python-rtmidi backend, the one whose client PortList keeps
 
 
 class MidiTriggers:
@@ -165,6 +170,100 @@ class MidiTriggers:
                 log.exception("MIDI %s: the error could not be sent", message)
 
 
+class PortList:
+    """The input ports' names, exactly as ``mido.get_input_names()`` gives them, from one backend client kept open.
+
+    mido's listing opens a backend client per call (python-rtmidi's: an "RtMidiIn Client" and an "RtMidiOut Client"):
+    polled every second for the service's whole life, a patchbay showed them come and go every second, and the MIDI
+    server churned. Here, with mido's python-rtmidi backend, one rtmidi MidiIn named ``client_name`` is opened on the
+    API mido's listing uses (MIDO_BACKEND, mido.set_backend: "mido.backends.rtmidi/UNIX_JACK" lists JACK's ports) and
+    asked each time; with another backend (or a stand-in put in mido's place), mido's own listing is called as before.
+
+    JACK and ALSA list what is there now from a kept client (JACK verified in the tests). CoreMIDI has one client per
+    process in rtmidi anyway, kept or not: its list is as fresh as before (see MidiInput on what that is worth).
+
+    A listing that raises drops the client; the next one makes a new one, which raises while the server is down (the
+    caller's failure to count, as mido's listing raised). A JACK client whose server died raises nothing, though: it
+    lists the ports that were there when it died, for good, even once the server is back, and rtmidi gives no sign of
+    the death. Only a new client finds out. So while the caller waits for a port (``waiting``), a JACK client older
+    than ``renew`` seconds is dropped before the listing and a new one made: a restarted server is seen within
+    ``renew`` s, at the cost of one new client every ``renew`` s while waiting (not two every look). The old one is
+    deleted before the new one opens: once a client opens after its server died, libjack frees the dead server's
+    clients itself, and deleting one after that uses freed memory (seen to crash the process; a JACK client opened
+    meanwhile elsewhere in the process, playback through PortAudio, would do the same, which nothing here can stop).
+    With a port open the client is kept: its server gone, the port's own client is dead too, and nothing here can
+    tell (see MidiInput).
+
+    Not thread-safe: one thread at a time uses it, and deletes its client with ``close`` (see MidiInput.__init__).
+    """
+
+    def __init__(self, renew: float, client_name: str = LISTING_CLIENT_NAME):
+        self.renew = renew
+        self.client_name = client_name
+        self._client = None  # the kept rtmidi.MidiIn, or None (none yet, dropped, or another backend)
+        self._made = 0.0  # when it was made (time.monotonic())
+        self._jack = False  # it is a JACK client (rtmidi chose JACK, or was told to)
+
+    @property
+    def kept(self) -> bool:
+        """A client is open now."""
+        return self._client is not None
+
+    def names(self, waiting: bool = False) -> list[str]:
+        """The input ports' names; raises what the backend raises (no server, no sequencer, an unknown API)."""
+        if waiting and self._jack and time.monotonic() - self._made >= self.renew:
+            self.close()
+        if self._client is None:
+            backend = _rtmidi_backend()
+            if backend is None:
+                return mido.get_input_names()
+            import rtmidi  # mido's rtmidi backend has imported it: there is no other case here
+            self._client = rtmidi.MidiIn(_rtmidi_api(rtmidi, backend.api), name=self.client_name)
+            self._made = time.monotonic()
+            self._jack = self._client.get_current_api() == rtmidi.API_UNIX_JACK
+        try:
+            # As mido's rtmidi backend gives them: it keys its devices by name, so a name comes once, in rtmidi's order.
+            return list(dict.fromkeys(self._client.get_ports()))
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Delete the client (python-rtmidi closes it on ``delete`` only, never when the object is collected)."""
+        client, self._client, self._jack = self._client, None, False
+        if client is not None:
+            try:
+                client.delete()
+            except Exception as error:
+                log.debug("MIDI: closing the listing client: %s", one_line(error))
+
+
+def _rtmidi_backend() -> mido.Backend | None:
+    """The Backend that mido.get_input_names lists with, where it is python-rtmidi's; else None.
+
+    mido.set_backend binds mido's functions (get_input_names, open_input) to one Backend, with its API: that one, not
+    mido.backend (which can be assigned on its own), lists the names that mido.open_input takes. A function put in
+    get_input_names' place (the tests' stand-ins) is not bound to one: it is called instead."""
+    backend = getattr(mido.get_input_names, "__self__", None)
+    if isinstance(backend, mido.Backend) and backend.name == RTMIDI_BACKEND:
+        return backend
+    return None
+
+
+def _rtmidi_api(rtmidi, name: str | None) -> int:
+    """rtmidi's API for mido's name of it ("UNIX_JACK"), as mido's rtmidi backend takes it: None is rtmidi's choice.
+
+    With no API named, rtmidi takes the first compiled in that has a port when the client is made (ALSA on Linux,
+    where "Midi Through" is there) and the kept client stays on it, where mido's listing chose again at every call
+    (a JACK one is made anew every ``renew`` s while waiting: PortList)."""
+    if name is None:
+        return rtmidi.API_UNSPECIFIED
+    api = getattr(rtmidi, f"API_{name}", None)
+    if api is None or api not in rtmidi.get_compiled_api():
+        raise ValueError(f"MIDI API {name} is not compiled into python-rtmidi")
+    return api
+
+
 def _port_name(wanted: str, available: list[str]) -> str | None:
     """The exact name, else the first port whose name starts with it (rtmidi appends client:port numbers)."""
     if wanted in available:
@@ -179,16 +278,23 @@ class MidiInput:
     the name is the default one (Linux, macOS). A named port, there or not, is then watched by a daemon thread,
     "midi-watch", the one that opens and closes it from then on: every ``poll`` seconds it lists the ports, opens a
     matching one that has appeared (a controller plugged in late, or back), and closes the open one whose name has
-    left the list (unplugged: rtmidi would stay subscribed to the gone endpoint, deaf), to wait for it again. The
-    virtual port is the service's own and cannot go away: it needs no watcher.
+    left the list (unplugged: rtmidi would stay subscribed to the gone endpoint, deaf), to wait for it again. It
+    lists them through one client kept open for its life, LISTING_CLIENT_NAME (`PortList`): a patchbay shows one
+    entry that stays, not a client that comes and goes every second. The virtual port is the service's own and
+    cannot go away: it needs no watcher, and no listing client is kept.
 
     Only as good as the backend's list: on macOS, CoreMIDI may not refresh its list in a process without a run
-    loop (a known rtmidi/midir limitation), so a late controller may still need a restart; on Windows (WinMM) a
-    removed device may stay listed, so its loss may not be seen. ALSA and JACK list what is there.
+    loop (a known rtmidi/midir limitation; rtmidi's CoreMIDI client is one per process, kept whoever lists), so a
+    late controller may still need a restart; on Windows (WinMM) a removed device may stay listed, so its loss may
+    not be seen. ALSA and JACK list what is there, from the kept client too (JACK verified in the tests). A JACK
+    server restarted while the controller's port is open is not seen (the port's client and the listing client
+    still list the ports of the server they had, and rtmidi gives no sign): the service needs a restart then; one
+    restarted while waiting for the controller is seen within ``retry`` s (PortList).
 
     ``close`` (App.stop) stops the watcher at once (it waits on an Event, not a sleep) and closes the port; it never
-    waits more than STOP_WAIT_SECONDS for a watcher inside a backend call. Open and close happen outside the lock;
-    whoever takes the port out of ``_port`` under it closes it, so a port is closed once, and one opened while
+    waits more than STOP_WAIT_SECONDS for a watcher inside a backend call. The watcher deletes the listing client on
+    its way out (one still inside a backend call then, once that call returns). Open and close happen outside the
+    lock; whoever takes the port out of ``_port`` under it closes it, so a port is closed once, and one opened while
     closing is closed by the watcher itself.
     """
 
@@ -205,6 +311,9 @@ class MidiInput:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._refused: str | None = None  # a port that is listed but would not open (said once)
+        # The listing client. Owned by the thread that runs start() until it starts the watcher, then by the watcher
+        # thread alone, which lists with it and deletes it (close() never touches it: the watcher may be listing).
+        self._ports = PortList(renew=self.retry)
 
     def start(self) -> "MidiInput":
         name = self.wanted
@@ -212,7 +321,7 @@ class MidiInput:
             log.info("MIDI: off")
             return self
         try:
-            available = mido.get_input_names()
+            available = self._ports.names()  # the listing client made here, kept for the watcher if one starts
         except Exception as error:  # no ALSA sequencer, no CoreMIDI, no JACK server, backend missing
             # Not watched: that is the machine's setup, not a cable, and each try would print the backend's own
             # errors on stderr for the service's whole life. A restart once it is set up finds it.
@@ -221,6 +330,9 @@ class MidiInput:
             return self
         found = _port_name(name, available)
         if found is None and name == constants.MIDI_PORT_NAME and sys.platform != "win32":
+            # Nothing to watch: no listing client kept. Closed first: the virtual port's client is the service's
+            # name alone in a patchbay, never beside a listing client still open.
+            self._ports.close()
             try:
                 # client_name: DAWs list it as "DD Bridge:DD Bridge", not "RtMidiIn Client:DD Bridge"
                 self._port = mido.open_input(name, virtual=True, client_name=name, callback=self.triggers.on_message)
@@ -237,6 +349,7 @@ class MidiInput:
                         ", ".join(available) or "none", hint)
         else:
             self._open(found)
+        # From here the listing client is the watcher's (see __init__).
         self._watcher = threading.Thread(target=self._watch, name="midi-watch", daemon=True)
         self._watcher.start()
         return self
@@ -275,20 +388,24 @@ class MidiInput:
 
     def _watch(self) -> None:
         failures = 0  # listings failed in a row
-        while not self._stop.wait(self.retry if failures >= FAILURES_BEFORE_RETRY else self.poll):
-            try:
-                available = mido.get_input_names()
-            except Exception as error:
-                failures += 1
-                if failures == FAILURES_BEFORE_RETRY:
-                    log.warning("MIDI: the ports cannot be listed (%s); trying again every %g s",
-                                one_line(error) or type(error).__name__, self.retry)
-                continue
-            failures = 0
-            try:
-                self._follow(available)
-            except Exception:  # never let a surprise end the watching: the controller would be deaf for good
-                log.exception("MIDI: watching %r failed; trying again", self.wanted)
+        try:
+            while not self._stop.wait(self.retry if failures >= FAILURES_BEFORE_RETRY else self.poll):
+                try:
+                    # A failed listing has dropped the client: this one makes a new one (the server may be back).
+                    available = self._ports.names(waiting=self._port is None)
+                except Exception as error:
+                    failures += 1
+                    if failures == FAILURES_BEFORE_RETRY:
+                        log.warning("MIDI: the ports cannot be listed (%s); trying again every %g s",
+                                    one_line(error) or type(error).__name__, self.retry)
+                    continue
+                failures = 0
+                try:
+                    self._follow(available)
+                except Exception:  # never let a surprise end the watching: the controller would be deaf for good
+                    log.exception("MIDI: watching %r failed; trying again", self.wanted)
+        finally:
+            self._ports.close()  # the watcher's client: deleted by the thread that uses it, never under a listing
 
     def _follow(self, available: list[str]) -> None:
         """One look at the ports: drop the open one if it went away, open a matching one if none is open."""

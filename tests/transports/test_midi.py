@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 
 import mido
 import pytest
@@ -96,6 +97,23 @@ def test_no_midi_is_said_once_and_the_service_runs_on(caplog, monkeypatch):
     assert len(calls) == 1
     [record] = [r for r in caplog.records if r.name == "bridge.transports.midi"]
     assert "running without MIDI" in record.getMessage() and "ALSA sequencer" in record.getMessage()
+
+
+def test_no_jack_server_is_no_midi_said_once(caplog, monkeypatch):
+    """mido's JACK backend with no server: the listing client itself cannot be made. No MIDI, as with mido's own
+    listing: said once, nothing watched, no client kept."""
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "dd-bridge-test-none")  # a server that is not running
+    backend = mido.backend
+    mido.set_backend("mido.backends.rtmidi/UNIX_JACK")
+    try:
+        with caplog.at_level(logging.INFO, logger="bridge.transports.midi"), \
+                MidiInput(MidiTriggers(None, None, NOTES, CC), "Launchkey", poll=FAST) as none:
+            assert none._watcher is None and not none._ports.kept and not none.connected
+    finally:
+        mido.set_backend(backend)
+    [record] = [r for r in caplog.records if r.name == "bridge.transports.midi"]
+    assert record.getMessage() == ("MIDI: no MIDI on this machine (MidiInJack::initialize: JACK server not running?); "
+                                   "running without MIDI")
 
 
 def test_a_named_port_missing_at_start_is_waited_for(caplog, monkeypatch):
@@ -301,6 +319,7 @@ def test_the_virtual_port_is_listed_as_dd_bridge(jack_midi):
     with MidiInput(MidiTriggers(None, None, NOTES, CC), "DD Bridge") as port:
         assert "DD Bridge:DD Bridge" in mido.get_output_names()
         assert port.virtual and port._watcher is None and port.status() == {"port": "DD Bridge", "connected": True}
+        assert not port._ports.kept  # nothing to watch: no listing client either
 
 
 def test_a_controller_unplugged_and_plugged_back_in_is_heard_again(jack_midi, caplog):
@@ -386,6 +405,73 @@ def test_stopping_the_service_stops_the_watcher_at_once(jack_midi, tmp_path, ren
         keys.close()
 
 
+def test_the_ports_are_listed_by_one_client_kept_open(jack_midi, monkeypatch):
+    """mido.get_input_names() opens a client per call: a patchbay showed an "RtMidiIn Client" and an "RtMidiOut
+    Client" come and go at every look, every second for the service's whole life. Seen from the JACK server itself:
+    one listing client, "DD Bridge (ports)", for the watcher's life, that sees a controller plugged in late."""
+    import jack
+    clients = []  # (name, registered) as the server tells every client
+    observer = jack.Client("dd-test-observer", no_start_server=True)
+    observer.set_client_registration_callback(lambda name, registered: clients.append((name, registered)))
+    observer.activate()
+    follow, looks = MidiInput._follow, []
+
+    def look(self, available):
+        looks.append(available)
+        follow(self, available)
+
+    monkeypatch.setattr(MidiInput, "_follow", look)
+    keys = None
+    try:
+        with MidiInput(MidiTriggers(None, None, NOTES, CC), "Test Keys", poll=FAST) as watched:
+            _until(lambda: len(looks) >= 10)  # looks with nothing to find
+            keys = _controller()
+            _until(lambda: watched.connected)
+            seen = len(looks)
+            _until(lambda: len(looks) >= seen + 10)  # and with the port open
+        keys.close()
+        _until(lambda: ("Test Keys", False) in clients)
+        assert Counter(name for name, registered in clients if registered) == {
+            "DD Bridge (ports)": 1, "Test Keys": 1, "RtMidiIn Client": 1}  # the listing's, the controller, its port
+        _until(lambda: ("DD Bridge (ports)", False) in clients)  # and closed with the watcher
+    finally:
+        if keys is not None:
+            keys.close()
+        observer.deactivate()
+        observer.close()
+
+
+def test_a_jack_server_restarted_while_waiting_is_followed(caplog):
+    """A kept JACK client whose server died raises nothing: it lists what was there at its death, for good, even once
+    the server is back. Waiting for the controller, the watcher makes its listing client anew every ``retry`` s,
+    the old one deleted first (libjack frees a dead server's clients once another opens: deleting one after that
+    crashed the process); a new one, once the server is back, finds the controller plugged in there."""
+    from tests.playback.jack import JackServer
+    backend = mido.backend
+    server = JackServer().start()
+    mido.set_backend("mido.backends.rtmidi/UNIX_JACK")
+    keys = None
+    try:
+        with caplog.at_level(logging.INFO, logger="bridge.transports.midi"), \
+                MidiInput(MidiTriggers(None, None, NOTES, CC), "Test Keys", poll=FAST, retry=0.2) as watched:
+            assert watched._ports.kept and not watched.connected
+            server.process.terminate()  # the server gone
+            server.process.wait()
+            _until(lambda: not watched._ports.kept)  # the listing client dropped; new ones fail while it is down
+            server.start()  # the same server back
+            keys = _controller()
+            _until(lambda: watched.connected)
+            assert watched.name == "Test Keys:Test Keys" and watched._ports.kept
+        said = [r.getMessage() for r in caplog.records if r.name == "bridge.transports.midi"]
+        assert said[0].startswith("MIDI: no input port named 'Test Keys' yet")
+        assert said[-1].startswith("MIDI: listening on 'Test Keys:Test Keys'")
+    finally:
+        if keys is not None:
+            keys.close()
+        server.stop()
+        mido.set_backend(backend)
+
+
 def _controller():
     """A controller's output port as the service lists it: "Test Keys:Test Keys" (its client and port name)."""
     return mido.open_output("Test Keys", client_name="Test Keys")
@@ -408,4 +494,4 @@ def jack_midi():
         try:
             yield
         finally:
-            mido.backend = backend
+            mido.set_backend(backend)  # mido's functions too (get_input_names, open_input), not mido.backend alone
