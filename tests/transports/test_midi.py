@@ -388,6 +388,37 @@ def test_the_status_shows_the_controller_as_it_is_now(jack_midi, tmp_path, rende
         svc.wait_for(lambda s: not s["midi"]["connected"], what="the unplug")
 
 
+def test_a_controllers_keys_reach_the_service_through_the_apps_door(jack_midi, tmp_path, renderer, drum,
+                                                                      monkeypatch):
+    """The whole way a producer uses it: a controller plugged in (real JACK MIDI), the App as `dd-bridge serve` wires
+    it (its MidiTriggers hand to the door, bridge.daemon.door, not to the service itself as the tests above do), the
+    mod wheel, then a key: the press is answered with a file made at the wheel's noise, and every reply reaches the
+    OSC clients."""
+    monkeypatch.setattr(midi, "POLL_SECONDS", FAST)
+    monkeypatch.setattr(midi, "IDLE_SECONDS", 0.5)
+    listener = Listener()
+    keys = None
+    try:
+        with running_service(service_config(tmp_path, midi_port="Test Keys", render={"prefetch": 0}),
+                             renderer) as svc:
+            svc.ask("/dd/hello", listener.port)
+            svc.ask("/dd/select", str(drum))
+            keys = _controller()
+            svc.wait_for(lambda s: s["midi"]["connected"], what="the controller")
+            keys.send(mido.Message("control_change", control=1, value=127, channel=9))
+            listener.wait_for(lambda m: m[0] == "/dd/ack" and m[1][:2] == ["set", "noise"])
+            keys.send(mido.Message("note_on", note=36, velocity=100, channel=9))
+            [(_, args)] = listener.wait_for(lambda m: m[0] == "/dd/done" and m[1][0] == "vary")
+            made = read_metadata(args[1])
+            assert args[1] == str(tmp_path / "samples" / "kick" / "kick var 001.wav")
+            assert made["noise"] == 1.0 and "--noise 1" in made["command"], made  # the wheel at its top
+            assert svc.status()["midi"]["received"] == 2
+    finally:
+        if keys is not None:
+            keys.close()
+        listener.close()
+
+
 def test_stopping_the_service_stops_the_watcher_at_once(jack_midi, tmp_path, renderer, monkeypatch):
     """App.stop with the watcher between two looks (a long poll here) and the controller's port open."""
     monkeypatch.setattr(midi, "POLL_SECONDS", 30.0)
