@@ -153,6 +153,7 @@ def save_model(loaded: LoadedModel, dst: str | os.PathLike, half: bool = False,
     for path in (weights_path, card_path):
         files.check_new(path, CheckpointError)
     tensors = {key: tensor.detach().cpu().contiguous() for key, tensor in loaded.state_dict.items()}
+    check_finite(tensors, loaded.source)  # never write a model that cannot render (a diverged run's export)
     if half:
         tensors = {key: tensor.half() if tensor.is_floating_point() else tensor for key, tensor in tensors.items()}
         overflowing = [key for key, tensor in tensors.items() if not torch.isfinite(tensor).all()]
@@ -216,6 +217,9 @@ def _unpickle_weights(path: Path) -> object:
             raise CheckpointError(f"{path}: cannot read: {one_line(error) or 'file is empty or truncated'}") \
                 from None
         except Exception as error:  # torch raises assorted types for garbage bytes
+            if "central directory" in str(error):  # a zip checkpoint whose end is missing: torch's text runs on
+                raise CheckpointError(f"{path}: truncated or damaged (its zip archive ends without a central "
+                                      "directory: a download or copy cut short?)") from None
             raise CheckpointError(f"{path}: not a PyTorch checkpoint ({described(error)})") from None
 
 
@@ -283,7 +287,11 @@ def _load_diffusers(folder: Path) -> LoadedModel:
     architecture = infer_architecture(native, folder)
     sample_rate = config.get("sample_rate") or constants.DEFAULT_SAMPLE_RATE
     window = config.get("sample_size") or constants.DEFAULT_WINDOW
-    card = _card(name, sample_rate, window, architecture, f"{name} (diffusers UNet1DModel)")
+    try:
+        card = _card(name, sample_rate, window, architecture, f"{name} (diffusers UNet1DModel)")
+    except CheckpointError as error:  # said of the file the values came from, in its own words
+        reason = str(error).removeprefix("model card: ").replace("window must", "sample_size (the window) must", 1)
+        raise CheckpointError(f"{config_path}: {reason}") from None
     return LoadedModel(card=card, state_dict=native, source=folder)
 
 
@@ -293,6 +301,10 @@ def _check_diffusers_config(config: dict, path: Path) -> None:
     for key, expected in DIFFUSERS_REQUIRED.items():
         if key in config and config[key] != expected:
             raise CheckpointError(f"{path}: {key} is {config[key]!r}; Dance Diffusion's is {expected!r}")
+    for key in ("down_block_types", "up_block_types"):
+        listed = config.get(key, [])
+        if not isinstance(listed, list) or not all(isinstance(block, str) for block in listed):
+            raise CheckpointError(f"{path}: {key} must be a list of block names, got {files.shown(listed)}")
     blocks = list(config.get("down_block_types", [])) + list(config.get("up_block_types", []))
     unknown = [block for block in blocks if block not in DIFFUSERS_BLOCKS]
     if unknown:
@@ -466,6 +478,16 @@ def check_shapes(state: dict[str, torch.Tensor], config: UNetConfig, source: Pat
     not_float = [key for key in expected if not state[key].is_floating_point()]
     if not_float:
         raise CheckpointError(f"{source}: {not_float[0]} holds {state[not_float[0]].dtype}, not floating point")
+    check_finite(state, source)
+
+
+def check_finite(state: dict[str, torch.Tensor], source: Path | str) -> None:
+    """Fails on the first weight holding NaN or infinity: what a training run that diverged saves. Such a model
+    loads and then renders nothing but NaN, which was reported as a render gone wrong, far from its cause."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{source}: {key} holds NaN or infinite values (saved by a training run that "
+                                  "diverged?); not a usable model")
 
 
 def _card(stem: str, sample_rate: int, window: int, config: UNetConfig, provenance: str) -> ModelCard:

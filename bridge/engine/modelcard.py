@@ -59,6 +59,15 @@ class ModelCard:
         for key in ("provenance", "licence"):
             if not isinstance(getattr(self, key), str):
                 raise CheckpointError(f"{where}: {key} must be text, got {files.shown(getattr(self, key))}")
+        # What a run made here records, read by eval, bench and a fine-tune's run (held-out files, data folders):
+        # checked here, once, so a hand-edited card is refused in one line naming it, not met as a crash there.
+        training = self.extra.get("training")
+        if training is not None and not isinstance(training, dict):
+            raise CheckpointError(f"{where}: training must be a mapping, got {files.shown(training)}")
+        for key in ("held_out_files", "data"):
+            listed = (training or {}).get(key)
+            if listed is not None and not (isinstance(listed, list) and all(isinstance(x, str) for x in listed)):
+                raise CheckpointError(f"{where}: training.{key} must be a list of paths, got {files.shown(listed)}")
 
     @property
     def held_out_files(self) -> list[Path]:

@@ -6,9 +6,10 @@ import json
 import pickle
 
 import pytest
+import safetensors.torch
 import torch
 
-from bridge.engine.checkpoints import LoadedModel, load_model, save_model
+from bridge.engine.checkpoints import LoadedModel, load_model, read_safetensors, save_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import CheckpointError
 from tests.support.model_files import (FULL_DIFFUSERS, SMALL_DIFFUSERS, Malicious, dance_diffusion_unet1d,
@@ -315,6 +316,73 @@ def test_bad_files_each_give_one_line(tmp_path, small_folder):
         with pytest.raises(CheckpointError) as excinfo:
             load_model(tmp_path / name)
         assert_one_line_error(excinfo, name.split(".")[0], fragment)
+
+
+def test_weights_holding_nan_are_refused_in_every_layout_and_never_saved(tmp_path, tiny_config, small_folder):
+    """A training run that diverged saves NaN weights (s41 review #3): they loaded, and every render then failed as
+    "the render went wrong", far from the cause; `convert --half` called them too large for fp16."""
+    state = random_native_state(tiny_config)
+    state["net.0.main.0.bias"][3] = float("nan")
+    lightning = write_lightning_checkpoint(tmp_path / "diverged.ckpt", state)
+    own = tmp_path / "own"
+    own.mkdir()
+    weights, card = save_model(load_model(small_folder), own / "diverged")
+    tensors = read_safetensors(weights)
+    tensors["net.0.main.0.weight"][0, 0, 0] = float("inf")
+    weights.unlink()
+    weights.write_bytes(safetensors.torch.save(tensors))
+    diffusers = tmp_path / "diverged-diffusers"
+    diffusers.mkdir()
+    (diffusers / "config.json").write_text((small_folder / "config.json").read_text())
+    native = read_safetensors(small_folder / "diffusion_pytorch_model.safetensors")
+    native[next(iter(native))] = torch.full_like(native[next(iter(native))], float("nan"))
+    (diffusers / "diffusion_pytorch_model.safetensors").write_bytes(safetensors.torch.save(native))
+    for path, key in ((lightning, "net.0.main.0.bias"), (card, "net.0.main.0.weight"), (diffusers, "")):
+        with pytest.raises(CheckpointError) as excinfo:
+            load_model(path)
+        assert_one_line_error(excinfo, path.stem, key, "NaN or infinite", "diverged")
+    good = LoadedModel.from_network(DanceDiffusionUNet(tiny_config), name="x", sample_rate=48000, window=8192)
+    good.state_dict["net.0.main.0.bias"][0] = float("nan")  # an export of a diverged run: never written
+    for half in (False, True):
+        with pytest.raises(CheckpointError) as excinfo:
+            save_model(good, tmp_path / f"export-{half}", half=half)
+        assert_one_line_error(excinfo, "NaN or infinite")
+        assert not list(tmp_path.glob("export-*"))
+
+
+def test_a_cut_zip_checkpoint_and_bad_diffusers_and_card_fields_each_give_one_line(tmp_path, small_folder,
+                                                                                  tiny_config):
+    """s41 review #12, #13, #18: a zip .ckpt cut short read "... your checkpoint file is)" cut mid-sentence; a
+    diffusers config.json with a block list that is no list crashed (TypeError), and one with a bad sample_rate was
+    blamed on a "model card" the user does not have; a card whose training section is no mapping crashed eval."""
+    path = write_lightning_checkpoint(tmp_path / "cut.ckpt", random_native_state(tiny_config))
+    path.write_bytes(path.read_bytes()[:-2000])
+    with pytest.raises(CheckpointError) as excinfo:
+        load_model(path)
+    assert_one_line_error(excinfo, "cut.ckpt", "truncated or damaged", "cut short")
+    assert str(excinfo.value).endswith("?)")
+    for key, value, fragment in (("down_block_types", 5, "must be a list of block names"),
+                                 ("sample_rate", "abc", "sample_rate must be an integer"),
+                                 ("sample_size", 1000, "sample_size (the window) must be a multiple")):
+        folder = tmp_path / f"odd-{key}"
+        folder.mkdir()
+        config = json.loads((small_folder / "config.json").read_text())
+        config[key] = value
+        (folder / "config.json").write_text(json.dumps(config))
+        (folder / "diffusion_pytorch_model.safetensors").symlink_to(
+            small_folder / "diffusion_pytorch_model.safetensors")
+        with pytest.raises(CheckpointError) as excinfo:
+            load_model(folder)
+        assert_one_line_error(excinfo, f"odd-{key}/config.json: ", fragment)
+    weights, card = save_model(load_model(small_folder), tmp_path / "carded")
+    text = card.read_text()
+    for training, fragment in (("training: abc\n", "training must be a mapping"),
+                               ("training:\n  held_out_files: 5\n", "training.held_out_files must be a list"),
+                               ("training:\n  data: [1, 2]\n", "training.data must be a list of paths")):
+        card.write_text(text + training)
+        with pytest.raises(CheckpointError) as excinfo:
+            load_model(card)
+        assert_one_line_error(excinfo, "carded.yaml", fragment)
 
 
 def test_unknown_name_says_where_it_looked(tmp_path, monkeypatch):
