@@ -1,7 +1,8 @@
 """`dd-bridge models get`: fetch a released checkpoint, verify it, convert it into the user's model folder.
 
 The download goes to the cache folder, never to the model folder: ``NAME.ckpt.part`` grows there and an
-interrupted transfer continues where it stopped (HTTP Range) the next time the same command runs. Only a file of
+interrupted transfer continues where it stopped (HTTP Range, with If-Range: the rest of the same version of the
+file, whose ETag or date ``NAME.ckpt.part.source`` keeps) the next time the same command runs. Only a file of
 the stated length whose SHA-256 matches the published one (where one is published) becomes ``NAME.ckpt``; it is
 then loaded as weights only (a pickle that would run code is refused), written to the model folder as
 ``NAME.safetensors`` + ``NAME.yaml`` (each under a temporary name first, never replacing a file) and deleted.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import http.client
+import json
 import logging
 import re
 import shutil
@@ -30,7 +32,7 @@ from bridge import __version__, files
 from bridge.engine.catalogue import Release
 from bridge.engine.checkpoints import load_model, save_model
 from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX
-from bridge.errors import CheckpointError, DownloadError
+from bridge.errors import CheckpointError, ConfigError, DownloadError
 
 try:
     import fcntl
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 30  # per connect and per read: a stalled server fails instead of hanging the command
 PART_SUFFIX = ".part"
+# Beside a partial download: what it is a part of (the server's ETag or Last-Modified, and its length), so that a
+# resume asks for the rest of that same file (If-Range) and a file changed on the server meanwhile starts again
+# instead of ending up half old, half new (caught by the checksum where one is published; nowhere else).
+VALIDATOR_SUFFIX = ".source"
 MB = 1e6
 
 Progress = Callable[[int, "int | None"], None]  # (bytes on disk, total bytes or None)
@@ -66,6 +72,9 @@ def install(release: Release, models_dir: Path, *, half: bool = False,
     except CheckpointError as error:
         ckpt.unlink(missing_ok=True)  # it verified as bytes but is no model: no reason to keep it
         raise CheckpointError(f"{url}: the downloaded file is not a usable model and was deleted: {error}") from None
+    except ConfigError as error:  # the catalogue's sample_rate or window, not the file: kept, reused once fixed
+        raise ConfigError(f"catalogue entry {release.name!r}: {error}; the verified download is kept in "
+                          f"{ckpt.parent}: fix the entry and run again") from None
     loaded.card = replace(
         loaded.card, provenance=f"Harmonai Dance Diffusion release {release.name}, downloaded from {url}, EMA weights",
         licence=release.licence_terms,
@@ -102,11 +111,47 @@ def fetch(url: str, dest: Path, *, size: int | None = None, sha256: str | None =
         finally:
             if out.tell() == 0:  # nothing arrived: nothing to resume
                 part.unlink(missing_ok=True)
-    _verify(part, total, sha256, url)
+                _validator_path(part).unlink(missing_ok=True)
+    try:
+        _verify(part, total, sha256, url)
+    except DownloadError:  # the part is gone: so is what it was of
+        _validator_path(part).unlink(missing_ok=True)
+        raise
     with files.Folder(dest.parent) as folder:  # the verified file takes its final name, never replacing one
         folder.link(part.name, dest.name)
         folder.remove(part.name)
+    _validator_path(part).unlink(missing_ok=True)
     return dest
+
+
+def _validator_path(part: Path) -> Path:
+    return part.with_name(part.name + VALIDATOR_SUFFIX)
+
+
+def _validator(part: Path) -> dict:
+    """What the partial download ``part`` is of ({} when unknown: one begun before this was kept, or a server that
+    names no version)."""
+    try:
+        data = json.loads(files.read_regular(_validator_path(part), 4096))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _version(response) -> str:
+    """The version of the file a response carries: a strong ETag (a weak one cannot ask If-Range), else its
+    Last-Modified date; "" when the server names none."""
+    etag = (response.headers.get("ETag") or "").strip()
+    return etag if etag and not etag.startswith("W/") else (response.headers.get("Last-Modified") or "").strip()
+
+
+def _remember(part: Path, response, total: int | None) -> None:
+    """What a new download is of (``_version``, and its length), kept beside its part."""
+    try:
+        files.replace_file(_validator_path(part), json.dumps({"version": _version(response), "length": total}).encode(),
+                           sync=False)
+    except OSError as error:  # only the check of a resume is lost
+        log.debug("%s: not kept: %s", _validator_path(part), error)
 
 
 def _lock(file, path: Path) -> None:
@@ -121,9 +166,10 @@ def _lock(file, path: Path) -> None:
 def _transfer(url: str, out, part: Path, size: int | None, progress: Progress | None) -> int | None:
     """Appends the rest of ``url`` to ``out``; returns the file's total length (None when the server never said)."""
     have = out.tell()
-    response = _open(url, have)
+    known = _validator(part) if have else {}
+    response = _open(url, have, known.get("version") or None)
     if isinstance(response, int):  # 416: nothing after `have`
-        if response == have:
+        if response == have and known.get("length") in (None, have):
             return have  # complete already: an earlier run stopped between the last byte and the rename
         log.info("%s: the file on the server is shorter than the partial download; starting again", url)
         out.truncate(0)
@@ -132,11 +178,22 @@ def _transfer(url: str, out, part: Path, size: int | None, progress: Progress | 
         response = _open(url, have)
     with contextlib.closing(response):
         total = _total_length(response, have, url)
+        if have and response.status == 206 and known.get("length") not in (None, total):
+            # Another file under the same address, and a server that ignored If-Range: the part is of no use.
+            out.truncate(0)
+            out.seek(0)  # nothing kept: fetch removes the part and this note
+            raise DownloadError(f"{url}: the file on the server changed since the partial download "
+                                f"({known['length']:,} bytes, now {total:,}); discarded what had arrived, run the "
+                                "same command again")
         if response.status == 200 and have:
-            log.info("%s: the server cannot resume; starting again from the beginning", url)
+            changed = known.get("version") not in (None, "", _version(response))
+            log.info("%s: %s; starting again from the beginning", url, "the file on the server changed since the "
+                     "partial download" if changed else "the server cannot resume")
             out.truncate(0)
             out.seek(0)
             have = 0
+        if not have:
+            _remember(part, response, total)
         if size is not None and total is not None and total != size:
             raise DownloadError(f"{url}: the server offers {total:,} bytes, the catalogue says {size:,}; "
                                 "not downloading it")
@@ -156,11 +213,14 @@ def _transfer(url: str, out, part: Path, size: int | None, progress: Progress | 
     return total
 
 
-def _open(url: str, have: int):
-    """The response from byte ``have`` on; for a 416 (nothing there), the file's length the server states."""
+def _open(url: str, have: int, version: str | None = None):
+    """The response from byte ``have`` on (of that ``version`` of the file, or the whole file if it changed: If-Range);
+    for a 416 (nothing there), the file's length the server states."""
     request = urllib.request.Request(url, headers={"User-Agent": f"dd-bridge/{__version__}"})
     if have:
         request.add_header("Range", f"bytes={have}-")
+        if version:
+            request.add_header("If-Range", version)
     try:
         return urllib.request.urlopen(request, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as error:

@@ -62,6 +62,11 @@ class Release:
             raise ConfigError(f"{where}: sha256 must be 64 lower-case hex digits, got {self.sha256!r}")
         if self.size is not None and (not isinstance(self.size, int) or self.size <= 0):
             raise ConfigError(f"{where}: size must be a positive number of bytes, got {self.size!r}")
+        for key in ("trained_on", "licence", "licence_url", "checksum_source"):
+            if not isinstance(getattr(self, key), str):
+                raise ConfigError(f"{where}: {key} must be text, got {files.shown(getattr(self, key))}")
+        if not all(isinstance(alias, str) for alias in self.aliases):
+            raise ConfigError(f"{where}: aliases must be names (text), got {files.shown(list(self.aliases))}")
 
     @property
     def licence_terms(self) -> str:
@@ -85,8 +90,15 @@ class Release:
         if unknown:
             raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
         values = {"trained_on": "not stated", "licence": "not stated", "licence_url": "", **data}
-        values["aliases"] = tuple(values.get("aliases") or ())
-        return cls(**values)
+        aliases = values.get("aliases") or ()
+        if not isinstance(aliases, (list, tuple)):
+            raise ConfigError(f"{where}: entry {data['name']!r}: aliases must be a list of names, got "
+                              f"{files.shown(aliases)}")
+        values["aliases"] = tuple(aliases)
+        try:
+            return cls(**values)
+        except ConfigError as error:  # said of the file it is in
+            raise ConfigError(f"{where}: {error}") from None
 
 
 def _release(name, hub, sample_rate, window, sha256, trained_on, aliases=()) -> Release:

@@ -34,7 +34,7 @@ from bridge import constants, files
 from bridge.engine.catalogue import release_for_file
 from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX, ModelCard, find_model, read_card, write_card
 from bridge.engine.unet import TIMESTEP_FEATURES, DanceDiffusionUNet, UNetConfig
-from bridge.errors import CheckpointError, described, one_line
+from bridge.errors import CheckpointError, ConfigError, described, one_line
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,12 @@ def load_model(spec: str | os.PathLike | None = None, *, sample_rate: int | None
                               "or a diffusers model folder)")
     changes = {key: value for key, value in (("sample_rate", sample_rate), ("window", window)) if value is not None}
     if changes:
-        loaded.card = replace(loaded.card, **changes)
+        try:
+            loaded.card = replace(loaded.card, **changes)
+        except CheckpointError as error:  # the values given do not fit the model: theirs to change, not the file
+            given = " and ".join(f"{key} {value}" for key, value in changes.items())
+            raise ConfigError(f"{path}: the {given} given do not fit this model "
+                              f"({str(error).removeprefix('model card: ')})") from None
     log.debug("loaded %s from %s: %d parameters, %d Hz, window %d", loaded.name, loaded.source,
               loaded.num_parameters, loaded.sample_rate, loaded.window)
     return loaded

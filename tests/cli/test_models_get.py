@@ -45,10 +45,12 @@ class FileServer:
         self.files = files
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.sent: list[int] = []  # body bytes written per request
+        self.if_ranges: list[str | None] = []  # the If-Range header of each request
         self.cut_after: int | None = None  # the next response stops after this many bytes, then the connection
         self.honour_range = True
         self.send_length = True
         self.stall_after: int | None = None  # the next response stops after this many bytes and hangs there
+        self.honour_if_range = True  # a Range whose If-Range names another version gets the whole file (RFC 9110)
         self.release = threading.Event()  # ends a stall (the server's shutdown sets it too)
         owner = self
 
@@ -73,6 +75,10 @@ class FileServer:
             return
         start = 0
         found = re.fullmatch(r"bytes=(\d+)-", asked or "")
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'  # a strong ETag: this version of the file
+        self.if_ranges.append(request.headers.get("If-Range"))
+        if found and self.honour_if_range and request.headers.get("If-Range") not in (None, etag):
+            found = None  # another version than the part is of: the whole file, 200
         if found and self.honour_range:
             start = int(found.group(1))
             if start >= len(data):
@@ -86,6 +92,7 @@ class FileServer:
         else:
             request.send_response(200)
         body = data[start:]
+        request.send_header("ETag", etag)
         if self.send_length:
             request.send_header("Content-Length", str(len(body)))
         request.end_headers()
@@ -251,7 +258,7 @@ def test_an_interrupted_download_resumes_where_it_stopped(home, checkpoint, caps
         assert code == 1 and out == ""
         assert "interrupted at" in one_error_line(err) and "run the same command again to resume" in err
         assert files_in(models_dir(home)) == []
-        assert files_in(cache_dir(home)) == [f"{NAME}.ckpt.part"]
+        assert files_in(cache_dir(home)) == [f"{NAME}.ckpt.part", f"{NAME}.ckpt.part.source"]
         assert (cache_dir(home) / f"{NAME}.ckpt.part").stat().st_size == half
 
         code, out, err = get(capsys, NAME, "--yes")
@@ -259,6 +266,42 @@ def test_an_interrupted_download_resumes_where_it_stopped(home, checkpoint, caps
         assert server.requests == [("/m.ckpt", None), ("/m.ckpt", f"bytes={half}-")]
         assert server.sent == [half, len(checkpoint) - half]  # the rest only, not the whole file again
     assert load_model(NAME).num_parameters > 0 and files_in(cache_dir(home)) == []
+
+
+@pytest.mark.parametrize("honour_if_range", [True, False])
+def test_a_file_changed_on_the_server_between_two_runs_is_never_resumed_into_a_mix(home, checkpoint, capsys,
+                                                                                  honour_if_range):
+    """s41 review #10: an entry without a published checksum, cut half way; the file on the server replaced before
+    the rerun. The rerun appended the new file's second half to the old one's first and installed the mix (163
+    tensors of one, 746 of the other, in the review's run). Now the rest is asked for with If-Range (the part's
+    version, kept beside it): a server that honours it sends the new file whole; one that does not is caught where
+    the length changed."""
+    other = write_lightning_checkpoint(Path(home["XDG_CACHE_HOME"]).parent / "v2.ckpt",
+                                       random_native_state(TINY, seed=2)).read_bytes()
+    other = other if honour_if_range else other + b"\0" * 64  # a server ignoring If-Range: a length that differs
+    half = len(checkpoint) // 2
+    with FileServer({"/m.ckpt": checkpoint}) as server:
+        server.honour_if_range = honour_if_range
+        write_catalogue(home, f"{server.url}/m.ckpt", None)  # no sha256, no size
+        server.cut_after = half
+        code, out, err = get(capsys, NAME, "--yes")
+        assert code == 1 and "run the same command again to resume" in err
+        assert files_in(cache_dir(home)) == [f"{NAME}.ckpt.part", f"{NAME}.ckpt.part.source"]
+        server.files["/m.ckpt"] = other  # a new version under the same address
+        code, out, err = get(capsys, NAME, "--yes")
+        assert server.if_ranges[1] == f'"{hashlib.sha256(checkpoint).hexdigest()[:16]}"'  # the part's version
+        if honour_if_range:
+            assert code == 0, err
+            assert server.sent[1] == len(other)  # the new file whole, not its second half
+        else:
+            assert code == 1 and "the file on the server changed since the partial download" in one_error_line(err)
+            assert files_in(cache_dir(home)) == []  # nothing of the old version left to mix
+            code, out, err = get(capsys, NAME, "--yes")
+            assert code == 0, err
+    installed = load_model(NAME).state_dict
+    wanted = random_native_state(TINY, seed=2)
+    assert all(torch.equal(installed[key], value) for key, value in wanted.items())
+    assert files_in(cache_dir(home)) == []
 
 
 def test_a_resumed_download_shows_its_progress_in_bytes_from_where_it_stopped(home, checkpoint, capsys):
@@ -340,6 +383,23 @@ def test_without_a_published_checksum_a_pickle_that_runs_code_is_refused(home, t
     assert files_in(models_dir(home)) == [] and files_in(cache_dir(home)) == []
 
 
+def test_a_catalogue_entry_whose_window_does_not_fit_keeps_the_download_and_blames_the_entry(home, checkpoint,
+                                                                                             capsys):
+    """s41 review #11: a typo in a catalogue's window (3) downloaded and verified the file, then deleted it as "not a
+    usable model", and every run after downloaded it all again for the same refusal."""
+    with FileServer({"/m.ckpt": checkpoint}) as server:
+        write_catalogue(home, f"{server.url}/m.ckpt", checkpoint, window=3)
+        code, out, err = get(capsys, NAME, "--yes")
+        line = one_error_line(err)
+        assert code == 1 and f"catalogue entry {NAME!r}" in line and "window 3 given do not fit" in line, line
+        assert "the verified download is kept" in line and files_in(cache_dir(home)) == [f"{NAME}.ckpt"]
+        write_catalogue(home, f"{server.url}/m.ckpt", checkpoint)  # the entry fixed: installed, not fetched again
+        code, out, err = get(capsys, NAME, "--yes")
+        assert code == 0, err
+        assert len(server.requests) == 1 and files_in(cache_dir(home)) == []
+    assert load_model(NAME).window == 16384
+
+
 @contextlib.contextmanager
 def small_disk(folder: Path, size: str):
     """A real tmpfs of ``size`` mounted at ``folder`` (the tests run as root, as in CI)."""
@@ -362,7 +422,7 @@ def test_a_full_disk_while_downloading_is_one_line_and_resumable(home, checkpoin
         assert code == 1 and out == ""
         assert ("not enough disk space" in line and "MB free" in line) if stated else "disk full at" in line
         assert files_in(models_dir(home)) == []
-        assert files_in(cache_dir(home)) == ([] if stated else [f"{NAME}.ckpt.part"])
+        assert files_in(cache_dir(home)) == ([] if stated else [f"{NAME}.ckpt.part", f"{NAME}.ckpt.part.source"])
 
 
 def test_a_full_disk_while_converting_leaves_the_model_folder_empty(home, checkpoint, capsys):
@@ -435,3 +495,10 @@ def test_a_bad_catalogue_file_is_one_line(home, capsys):
     Path(home["DD_BRIDGE_CATALOGUE"]).write_text("- {name: x, url: ftp://x/x.ckpt, sample_rate: 1, window: 8}\n")
     code, out, err = get(capsys, "x", "--yes")
     assert code == 1 and "url must be an http:// or https:// address" in one_error_line(err)
+    for field, fragment in (("aliases: 5", "aliases must be a list of names"),
+                            ("trained_on: [1]", "trained_on must be text"),
+                            ("aliases: [1]", "aliases must be names")):  # s41 review #11: TypeErrors before
+        Path(home["DD_BRIDGE_CATALOGUE"]).write_text(
+            f"- {{name: x, url: https://x/x.ckpt, sample_rate: 1, window: 8, {field}}}\n")
+        code, out, err = get(capsys, "x", "--yes")
+        assert code == 1 and fragment in one_error_line(err) and "catalogue.yaml" in err, err

@@ -11,7 +11,7 @@ import torch
 
 from bridge.engine.checkpoints import LoadedModel, load_model, read_safetensors, save_model
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
-from bridge.errors import CheckpointError
+from bridge.errors import CheckpointError, ConfigError
 from tests.support.model_files import (FULL_DIFFUSERS, SMALL_DIFFUSERS, Malicious, dance_diffusion_unet1d,
                                        random_native_state, write_diffusers_folder, write_lightning_checkpoint)
 
@@ -150,9 +150,9 @@ def test_lightning_checkpoint_takes_sample_rate_and_window_when_given(tmp_path, 
     assert (loaded.architecture.channels, loaded.architecture.attention_levels) == \
         (tiny_config.channels, tiny_config.attention_levels)
     assert (loaded.sample_rate, loaded.window) == (22050, 32768)
-    with pytest.raises(CheckpointError) as excinfo:
+    with pytest.raises(ConfigError) as excinfo:  # the value given is wrong, not the file
         load_model(path, window=1001)
-    assert_one_line_error(excinfo, "window", "multiple of 8 samples")
+    assert_one_line_error(excinfo, "custom.ckpt: the window 1001 given do not fit", "multiple of 8 samples")
 
 
 @pytest.mark.parametrize("architecture", [UNetConfig(channels=(16, 32, 32), n_attn_layers=0),
