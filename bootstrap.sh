@@ -9,9 +9,32 @@ mode="${1:-serve}"
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
+# The Python that makes .venv: $PYTHON, else python3. 3.10 or newer (macOS's own /usr/bin/python3 is 3.9); the tests'
+# pinned Ray (pyproject's test extra) has no wheels for 3.13 yet.
+base="${PYTHON:-python3}"
+if ! "$base" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  log "$base is $("$base" -V 2>&1 || echo "not a Python that runs"); DD Bridge needs Python 3.10 or newer: install one (python.org,"
+  log "Homebrew, your package manager) and run again, with PYTHON=python3.12 if it is not python3"
+  exit 1
+fi
+if [ "$mode" = test ] && ! "$base" -c 'import sys; sys.exit(sys.version_info >= (3, 13))'; then
+  log "the tests need Python 3.10 to 3.12 (their pinned Ray has no wheels for $("$base" -V 2>&1)): run again with"
+  log "PYTHON=python3.12 (or 3.11, 3.10), after removing .venv if it was made with this one"
+  exit 1
+fi
+# A .venv whose python has no pip is what a first try leaves where python3-venv was missing (Debian, Ubuntu): made
+# again, not reused, or every later run fails with "No module named pip".
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  log "the .venv here has no pip (an earlier setup stopped part way): making it again"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
-  python3 -m venv .venv
+  if ! "$base" -m venv .venv; then
+    rm -rf .venv
+    log "$base -m venv failed; on Debian or Ubuntu install python3-venv (sudo apt install python3-venv), then run again"
+    exit 1
+  fi
 fi
 py=.venv/bin/python
 
@@ -23,8 +46,14 @@ fi
 
 if command -v nvidia-smi >/dev/null 2>&1; then extra=gpu; else extra=cpu; fi
 [ "$mode" = test ] && extra="$extra,test"
-log "installing dd-bridge [$extra]"
-"$py" -m pip install -q -e ".[$extra]"
+# Installed once per pyproject.toml and set of extras: a second start needs no network (pip would fetch its build
+# tools again, and fail offline, before the service could start).
+stamp="$("$py" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest()[:16])') $extra"
+if [ "$(cat .venv/.dd-bridge-installed 2>/dev/null)" != "$stamp" ] || ! "$py" -c "import bridge" 2>/dev/null; then
+  log "installing dd-bridge [$extra]"
+  "$py" -m pip install -q -e ".[$extra]"
+  printf '%s\n' "$stamp" > .venv/.dd-bridge-installed
+fi
 
 # Debian packages through apt-get (as root, or through sudo). Returns non-zero when they cannot be installed.
 apt_install() {
@@ -35,7 +64,8 @@ apt_install() {
   $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 # Playback (audition, `dd-bridge play`): sounddevice needs PortAudio; pip's wheels bundle it on macOS and Windows only.
-portaudio_missing() { [ "$(uname -s)" = Linux ] && ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; }
+# Asked of sounddevice itself: ldconfig is in /sbin, off a Debian user's PATH, so it found no PortAudio there.
+portaudio_missing() { [ "$(uname -s)" = Linux ] && ! "$py" -c "import sounddevice" >/dev/null 2>&1; }
 
 case "$mode" in
   serve)
