@@ -75,6 +75,28 @@ def reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))  # no space left, or the user's quota spent
+
+
+def system_error(error: BaseException) -> OSError | None:
+    """The OSError behind ``error``: error itself, or one it arose from. torch.save reports a write that failed
+    (a full disk) as a RuntimeError of its own ("[enforce fail at inline_container.cc] unexpected pos"), with the
+    system's OSError only as its context."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or the OSError behind it, see ``system_error``) says the disk is full."""
+    found = system_error(error)
+    return found is not None and found.errno in DISK_FULL
+
+
 def fit_name(text: str, limit: int = NAME_BYTES) -> str:
     """text cut to at most ``limit`` bytes of UTF-8, never inside a character."""
     return text.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
@@ -329,6 +351,38 @@ def replace_file(path: str | os.PathLike, content: Content, *, sync: bool = True
     path = Path(path)
     with Folder(path.parent) as folder:
         return folder.replace(path.name, content, sync=sync)
+
+
+def remove_leftovers(path: str | os.PathLike) -> list[tuple[str, int]]:
+    """What writers killed mid-write left in the folder ``path`` itself, removed: the hidden temporaries of
+    ``write_temporary`` (``.dd-bridge-<random>.partial...``, regular files only) and hidden temporary folders named
+    with TEMPORARY_PREFIX (tempfile.TemporaryDirectory's, emptied of their files first; one holding a folder is
+    left). Nothing below is searched and no link is followed: a link under such a name is left alone. Only for a
+    folder that one writer uses at a time (a training run's), so everything of ours there is a leftover.
+    [(name, bytes)] of what was removed."""
+    removed = []
+    with Folder(path) as folder:
+        for name in folder.names():
+            if not name.startswith(TEMPORARY_PREFIX):
+                continue
+            try:
+                entry = folder.stat(name)
+                if stat.S_ISREG(entry.st_mode) and TEMPORARY_MARK in name:
+                    folder.remove(name)
+                    removed.append((name, entry.st_size))
+                elif stat.S_ISDIR(entry.st_mode):
+                    size = 0
+                    with folder.subfolder(name, create=False) as inner:
+                        for inside in inner.names():
+                            found = inner.stat(inside)
+                            if stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode):
+                                inner.remove(inside)  # a link itself, never what it leads to
+                                size += found.st_size if stat.S_ISREG(found.st_mode) else 0
+                    folder.remove_folder(name)
+                    removed.append((name + os.sep, size))
+            except OSError:  # gone meanwhile, not ours to empty (a folder inside), unreadable: left as it is
+                continue
+    return removed
 
 
 def open_append(path: str | os.PathLike) -> BinaryIO:

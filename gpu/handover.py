@@ -42,17 +42,16 @@ def open_existing(run_dir: Path):
 
 def candidate(run) -> tuple[Path, Path]:
     """The run's exported model at its current step; exported now if training was stopped before it could."""
-    licence = "unknown"
-    if run.settings.base_model:
-        licence = load_model(run.settings.base_model).card.licence
-    return session.export(run, licence=licence)
+    # run.yaml records the base's licence: its base_model, a path on the machine that started the run, may not be here
+    return session.export(run, licence=session.base_licence(run.settings))
 
 
 def pack(run_dir: Path, out_dir: Path, budget: int, parts: int) -> list[Path]:
     """The run as results.tar.NN parts in out_dir, at most `parts` files and `budget` bytes together."""
     run = open_existing(run_dir)
     limit = min(budget, parts * PART_BYTES)
-    members = [*candidate(run), run_dir / SETTINGS_FILE, run_dir / LOSS_FILE, run_dir / "loss.png"]
+    members = [*candidate(run), run_dir / SETTINGS_FILE, run_dir / session.DATA_FILES, run_dir / LOSS_FILE,
+               run_dir / "loss.png"]
     members = [path for path in members if path.exists()]
     resume = io.BytesIO()
     torch.save({"model": run.model.state_dict(), "step": run.step, "elapsed": run.elapsed,

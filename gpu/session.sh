@@ -118,7 +118,11 @@ CARRIED=${DD_GPU_CARRIED_RUN-gpu/carry/run}
 if [ -n "$CARRIED" ] && [ -f "$CARRIED/run.yaml" ] && [ ! -e "$RUN" ]; then
   mkdir -p "$(dirname "$RUN")" && cp -r "$CARRIED" "$RUN" && echo "continuing the carried run in $RUN"
 fi
-if [ -n "${DD_GPU_SIZE:-}" ]; then START_FROM=(--size "$DD_GPU_SIZE"); else START_FROM=(--from dd-drums-small); fi
+# A run that is there (carried) continues from its run.yaml: its architecture and base come from there, and the
+# base is not named again (named, it is compared by its weights, and the bundled model may have been replaced since
+# the run started); its batch size, lr and recipe are its own too (train says so for each flag below that differs).
+if [ -f "$RUN/run.yaml" ]; then START_FROM=()
+elif [ -n "${DD_GPU_SIZE:-}" ]; then START_FROM=(--size "$DD_GPU_SIZE"); else START_FROM=(--from dd-drums-small); fi
 # The recipe chosen by held-out measurement on the CPU (docs/benchmarks.md, "Training recipe").
 KIT_RECIPE="--loss-weight flat --t-sampling uniform"
 RECIPE=${DD_GPU_RECIPE-$KIT_RECIPE}
@@ -130,7 +134,7 @@ else
   TRAIN_CMD=("$PY" -m bridge)
 fi
 if [ "$TRAIN_S" -gt 10 ]; then
-  stage train $((TRAIN_S + 20)) "${TRAIN_CMD[@]}" train $DATA --out "$RUN" "${START_FROM[@]}" --steps 10000000 \
+  stage train $((TRAIN_S + 20)) "${TRAIN_CMD[@]}" train $DATA --out "$RUN" ${START_FROM[@]+"${START_FROM[@]}"} --steps 10000000 \
     --time-limit "$TRAIN_S" --batch-size "${DD_GPU_BATCH:-16}" --lr "${DD_GPU_LR:-2e-4}" --save-every 250 \
     --demo-every 0 $RECIPE ${DD_GPU_TRAIN_ARGS:-}
 else

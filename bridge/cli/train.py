@@ -50,7 +50,10 @@ def register(subparsers) -> None:
         description="Train on the audio files under DATA_DIR (recursively, any format). Everything lives in RUN_DIR: "
                     "the same command continues an interrupted run. Progress goes to stderr; loss.csv, loss.png "
                     "and demos/ (renders and spectrograms; the pictures need the plots extra) show it learn. At "
-                    "the end the model is written to RUN_DIR in the project's format and its path printed.")
+                    "the end the model is written to RUN_DIR in the project's format and its path printed. A "
+                    "continued run takes its architecture, window, rate and base from RUN_DIR/run.yaml and keeps "
+                    "its settings; only --steps and the saving and demo options change it (each difference is "
+                    "said). RUN_DIR may be copied to another machine: give its data at any path there.")
     train.add_argument("data", nargs="+", type=Path, metavar="DATA_DIR", help="folders (or files) of one-shots")
     train.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="the run's folder")
     start = train.add_mutually_exclusive_group()
@@ -62,20 +65,22 @@ def register(subparsers) -> None:
                        help=f"training rate (default: the model's; {constants.DEFAULT_SAMPLE_RATE} from scratch)")
     train.add_argument("--window", type=positive_int, default=None, metavar="W",
                        help=f"training window in samples (default: the model's; {TRAIN_WINDOW} from scratch)")
-    train.add_argument("--steps", type=positive_int, default=2000, metavar="N",
-                       help="train until this step (a continued run may raise it; default: 2000)")
-    train.add_argument("--batch-size", type=positive_int, default=8, metavar="B")
+    train.add_argument("--steps", type=positive_int, default=None, metavar="N",
+                       help="train until this step (default: 2000; a continued run: its own, or this)")
+    train.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="(default: 8)")
     train.add_argument("--lr", type=_limited("lr"), default=None,
                        help="learning rate (default: 2e-4, fine-tuning 4e-5)")
-    train.add_argument("--held-out", type=_limited("held_out"), default=0.1, metavar="F",
+    train.add_argument("--held-out", type=_limited("held_out"), default=None, metavar="F",
                        help="fraction of files kept out of training for `dd-bridge eval`, in [0, 1) (default: 0.1, "
                             "i.e. 10 %%)")
-    train.add_argument("--save-every", type=positive_int, default=50, metavar="N", help="steps between saves")
-    train.add_argument("--demo-every", type=_limited("demo_every", int), default=250, metavar="N",
-                       help="steps between demo renders (0: none)")
-    train.add_argument("--demo-count", type=_limited("demo_count", int), default=4, metavar="N",
+    train.add_argument("--save-every", type=positive_int, default=None, metavar="N",
+                       help="steps between saves (default: 50)")
+    train.add_argument("--demo-every", type=_limited("demo_every", int), default=None, metavar="N",
+                       help="steps between demo renders (0: none; default: 250)")
+    train.add_argument("--demo-count", type=_limited("demo_count", int), default=None, metavar="N",
                        help=f"sounds per demo, 0..{constants.MAX_COUNT} (default: 4)")
-    train.add_argument("--demo-steps", type=positive_int, default=50, metavar="N", help="sampler steps per demo")
+    train.add_argument("--demo-steps", type=positive_int, default=None, metavar="N",
+                       help="sampler steps per demo (default: 50)")
     train.add_argument("--onset-shift-ms", type=float, default=None, metavar="MS",
                        help="augment with onsets delayed by up to MS ms (default: 5; 0: off; a continued run "
                             "keeps what it started with)")
@@ -95,7 +100,7 @@ def register(subparsers) -> None:
     train.add_argument("--time-limit", type=_seconds, default=None, metavar="S",
                        help="stop after S seconds of this session (saved and exported as at the end; the same "
                             "command with a larger --steps or --time-limit continues)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_limited("seed", int), default=None, help="(default: 0)")
     train.add_argument("--device", default="auto", choices=constants.DEVICES)
     train.add_argument("--precision", default="auto", choices=constants.AUTO_PRECISIONS,
                        help="autocast precision (auto: bf16/fp16 on a GPU, fp32 on the CPU)")
@@ -107,7 +112,10 @@ def register(subparsers) -> None:
 
 
 def _stop_on_terminate() -> None:
-    """SIGTERM (a closed terminal, a service manager) saves the run like Ctrl-C does."""
+    """SIGTERM (a closed terminal, a service manager) stops the command like Ctrl-C does. While steps are trained
+    both only ask the loop to stop when the step under way ends and save the run there (bridge.training.train.fit
+    puts its own handlers in for that time), so it continues exactly; before (finding the data) nothing is saved yet,
+    and after it the export is written completely or not at all."""
     def handler(signum, frame):
         raise KeyboardInterrupt
 
@@ -120,28 +128,24 @@ def run_train(args: argparse.Namespace) -> int:
     if args.name:  # a name taken by a file this run did not export: said now, not after hours of training
         session.check_export_name(args.out, args.name)
     _stop_on_terminate()
-    options = {"batch_size": args.batch_size, "held_out": args.held_out, "save_every": args.save_every,
-               "demo_every": args.demo_every, "demo_count": args.demo_count, "demo_steps": args.demo_steps,
-               "seed": args.seed}
-    for key in ("lr", "onset_shift_ms", "pitch_semitones", "loss_weight", "pre_emphasis", "t_sampling",
-                "ema_decay"):  # unset: session.prepare's defaults (a continued run keeps its own)
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
+    # Only what was typed: unset, a new run gets session.prepare's defaults and a continued one run.yaml's
+    # (session.resume says each typed value that differs, and whether it is taken or ignored)
+    options = {key: getattr(args, key) for key in (
+        "steps", "batch_size", "held_out", "save_every", "demo_every", "demo_count", "demo_steps", "seed", "lr",
+        "onset_shift_ms", "pitch_semitones", "loss_weight", "pre_emphasis", "t_sampling", "ema_decay")
+        if getattr(args, key) is not None}
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
 
     def should_stop() -> bool:
         return deadline is not None and time.monotonic() > deadline
 
     try:
-        run = session.train(args.data, args.out, size=args.size or "small", base_model=args.base_model,
-                            sample_rate=args.sample_rate, window=args.window, steps=args.steps, device=args.device,
+        run = session.train(args.data, args.out, size=args.size, base_model=args.base_model,
+                            sample_rate=args.sample_rate, window=args.window, device=args.device,
                             precision=args.precision, should_stop=should_stop, **options)
         if not run.group.main:  # under torchrun, rank 0 exports
             return 0
-        licence = args.licence
-        if licence is None and args.base_model:
-            from bridge.engine.checkpoints import load_model
-            licence = load_model(args.base_model).card.licence
+        licence = args.licence if args.licence is not None else session.base_licence(run.settings, args.base_model)
         for path in session.export(run, name=args.name, licence=licence or "unknown"):
             print(path)
         return 0

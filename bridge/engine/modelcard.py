@@ -52,10 +52,9 @@ class ModelCard:
         if not _is_int(self.sample_rate) or not low <= self.sample_rate <= high:
             raise CheckpointError(f"{where}: sample_rate must be an integer in [{low}, {high}], "
                                   f"got {files.shown(self.sample_rate)}")
-        multiple, shortest = self.architecture.length_multiple, self.architecture.shortest_length
-        if not _is_int(self.window) or self.window < shortest or self.window % multiple:
-            raise CheckpointError(f"{where}: window must be a multiple of {multiple} samples, at least "
-                                  f"{shortest}, for this architecture; got {files.shown(self.window)}")
+        problem = window_problem(self.architecture, self.window)
+        if problem:
+            raise CheckpointError(f"{where}: {problem}")
         for key in ("provenance", "licence"):
             if not isinstance(getattr(self, key), str):
                 raise CheckpointError(f"{where}: {key} must be text, got {files.shown(getattr(self, key))}")
@@ -117,6 +116,16 @@ class ModelCard:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def window_problem(architecture: UNetConfig, window: object) -> str | None:
+    """What is wrong with ``window`` for a network of ``architecture`` ("window must be ..."), or None: the one
+    check of a card's window, and of a training run's before anything is written (bridge.training.session)."""
+    multiple, shortest = architecture.length_multiple, architecture.shortest_length
+    if not _is_int(window) or window < shortest or window % multiple:
+        return (f"window must be a multiple of {multiple} samples, at least {shortest}, for this architecture; "
+                f"got {files.shown(window)}")
+    return None
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:

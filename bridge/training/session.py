@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,27 +20,35 @@ from bridge.engine.audio import Clip, write_audio
 from bridge.engine.checkpoints import LoadedModel, load_model, save_model
 from bridge.engine.devices import hardware, pick_device
 from bridge.engine.engine import Engine
-from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX
+from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX, find_model, window_problem
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, CheckpointError, ConfigError
 from bridge.progress import Bar
 from bridge.training import data, distributed, recipe
-from bridge.training.train import (SIZES, TRAIN_WINDOW, Run, TrainingSettings, fit, open_run, out_of_range,
-                                   read_losses, write_settings)
+from bridge.training.train import (SETTINGS_FILE, SIZES, STATE_FILE, TAKEN_ON_RESUME, TRAIN_WINDOW, Run,
+                                   TrainingSettings, check_stored, fit, open_run, out_of_range, read_losses,
+                                   read_settings, write_settings)
 
 log = logging.getLogger(__name__)
 
 OWN_MESSAGES = ("onset_shift_ms", "pitch_semitones", "ema_decay")  # checked in prepare with their own words
+DEFAULT_STEPS = 2000  # a new run's --steps; a continued run goes on to run.yaml's unless given
+DATA_FILES = "data-files.json"  # the data's [relative name, size] list that run.yaml's data_files fingerprints
+DATA_FILES_BYTES = 1 << 28  # a list of a million files is about 50 MB
+
+
+def _check_options(options: dict) -> None:
+    for key, value, allowed in out_of_range(options):
+        if key not in OWN_MESSAGES:
+            raise ConfigError(f"{key.replace('_', '-')} must be {allowed}, got {value!r}")
 
 
 def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = None,
-            sample_rate: int | None = None, window: int | None = None, steps: int = 1000, run_dir=None,
+            sample_rate: int | None = None, window: int | None = None, steps: int = DEFAULT_STEPS, run_dir=None,
             **options) -> tuple[TrainingSettings, DanceDiffusionUNet | None]:
-    """The run's settings and, when fine-tuning, the network to start from. Every value is checked before anything
+    """A new run's settings and, when fine-tuning, the network to start from. Every value is checked before anything
     is written: a continued run keeps what its run.yaml holds, so a value stored there would fail every session."""
-    for key, value, allowed in out_of_range({**options, "steps": steps}):
-        if key not in OWN_MESSAGES:
-            raise ConfigError(f"{key.replace('_', '-')} must be {allowed}, got {value!r}")
+    _check_options({**options, "steps": steps})
     model = None
     options.setdefault("onset_shift_ms", data.ONSET_SHIFT_MS)  # a new run augments fully; see TrainingSettings
     options.setdefault("pitch_semitones", data.PITCH_SEMITONES)
@@ -45,6 +56,10 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
         loaded = load_model(base_model)
         model = loaded.build().train().requires_grad_(True)
         config = loaded.architecture
+        # The base by its weights, not by the words that named it: a continued run needs no base file, and one
+        # named again (any path, any name) is compared by hash
+        options.update(base_sha256=loaded.sha256, base_licence=loaded.card.licence)
+        base_model = str(find_model(base_model).resolve())
         sample_rate = sample_rate or loaded.sample_rate
         window = window or loaded.window
         options.setdefault("lr", 4e-5)  # the original fine-tuning rate: keep what the model knows
@@ -58,14 +73,12 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
                                          trained)[1]
             options["held_out_files"] = [str(p) for p in held]
     else:
-        if size not in SIZES:
-            raise ConfigError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
-        config = SIZES[size]
+        config = _size(size or "small")
     sample_rate = int(sample_rate or DEFAULT_SAMPLE_RATE)
     window = int(window or TRAIN_WINDOW)
-    if window <= 0 or window % config.length_multiple:
-        raise ConfigError(f"window must be a positive multiple of {config.length_multiple} for this "
-                          f"architecture, got {window}")
+    problem = window_problem(config, window)  # a model card's own check: the first step would fail otherwise
+    if problem:
+        raise ConfigError(problem)
     if not 8000 <= sample_rate <= 192000:
         raise ConfigError(f"sample rate must be in 8000..192000, got {sample_rate}")
     if not 0 <= options["onset_shift_ms"] <= 50:  # more would move a kick's attack out of a short window
@@ -73,8 +86,8 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
     if not 0 <= options["pitch_semitones"] <= 12:
         raise ConfigError(f"pitch shift must be 0 to 12 semitones, got {options['pitch_semitones']:g}")
     settings = TrainingSettings(data=[str(Path(d).resolve()) for d in data_dirs], architecture=config.to_dict(),
-                                sample_rate=sample_rate, window=window, steps=int(steps),
-                                base_model=str(base_model) if base_model else None, **options)
+                                sample_rate=sample_rate, window=window, steps=int(steps), base_model=base_model,
+                                **options)
     recipe.Recipe.from_settings(settings)  # a bad --loss-weight, --pre-emphasis or --t-sampling: said before loading
     if not 0 <= settings.ema_decay < 1:
         raise ConfigError(f"EMA decay must be in [0, 1), got {settings.ema_decay:g}")
@@ -96,10 +109,265 @@ class LossBar:
         self.bar.close()
 
 
+def _size(size: str):
+    if size not in SIZES:
+        raise ConfigError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    return SIZES[size]
+
+
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def resume(previous: TrainingSettings, run_dir, *, size: str | None = None, base_model: str | None = None,
+           sample_rate: int | None = None, window: int | None = None, steps: int | None = None,
+           **options) -> tuple[TrainingSettings, DanceDiffusionUNet | None, list[str]]:
+    """The settings that continue the run whose run.yaml holds ``previous``, given the options typed this time
+    (None: not given), the network to start from when it has not saved a state yet (a fine-tune's base), and a
+    line for each option typed otherwise than run.yaml holds it, to log once the data is found.
+
+    The architecture, rate and window are run.yaml's; given otherwise they are refused in one line naming its
+    value. The base model is not needed (state.pt holds the weights); given again it is compared by its weights'
+    hash. Every other option follows train.TAKEN_ON_RESUME (taken) or is kept, and each that differs from run.yaml
+    is said in one line (docs/training-data.md, "Continuing a run")."""
+    run_dir = Path(run_dir)
+    path = run_dir / SETTINGS_FILE
+    check_stored(run_dir, previous)
+    try:
+        config = previous.config
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ConfigError(f"{path}: architecture: {str(error)[:200]}") from None
+    problem = window_problem(config, previous.window)
+    if problem:  # written by an older version, which checked less: its first step failed
+        fix = "this run has not trained yet: delete that file" if not (run_dir / STATE_FILE).exists() else \
+            "correct the window there"
+        raise ConfigError(f"{path}: {problem}; {fix} and run the command again")
+    given = {key: value for key, value in options.items() if value is not None}
+    _check_options({**given, **({"steps": steps} if steps is not None else {})})
+    if size is not None and _size(size).to_dict() != previous.architecture:
+        raise ConfigError(f"{path}: this run's architecture is {_architecture_name(previous)}, not --size {size}; "
+                          "leave out --size to continue it")
+    if sample_rate is not None and sample_rate != previous.sample_rate:
+        raise ConfigError(f"{path}: this run trains at {previous.sample_rate} Hz, not --sample-rate {sample_rate}; "
+                          "leave out --sample-rate to continue it")
+    if window is not None and window != previous.window:
+        raise ConfigError(f"{path}: this run's window is {previous.window}, not --window {window}; leave out "
+                          "--window to continue it")
+    model = _base_for(previous, run_dir, base_model)
+    changes, notes = {}, []
+    if steps is not None:
+        given["steps"] = int(steps)
+    for key, value in given.items():
+        if not hasattr(previous, key):
+            raise ConfigError(f"unknown training setting {key!r}")
+        stored = getattr(previous, key)
+        if value == stored:
+            continue
+        if key in TAKEN_ON_RESUME:
+            changes[key] = value
+            notes.append(f"takes {_flag(key)} {value} (run.yaml had {stored})")
+        else:
+            notes.append(f"keeps {key} {stored} from run.yaml ({_flag(key)} {value} ignored)")
+    return replace(previous, **changes), model, notes
+
+
+def _architecture_name(settings: TrainingSettings) -> str:
+    named = [name for name, config in SIZES.items() if config.to_dict() == settings.architecture]
+    if named:
+        return named[0]
+    return "its base model's" if settings.base_model else files.shown(settings.architecture)
+
+
+def _base_for(previous: TrainingSettings, run_dir: Path, given: str | None) -> DanceDiffusionUNet | None:
+    """A continued fine-tune's base: checked when given again (by the weights' hash; an older run.yaml holds
+    the name as typed), loaded only while the run has no state.pt to start from."""
+    path = run_dir / SETTINGS_FILE
+    needed = previous.base_model is not None and not (run_dir / STATE_FILE).exists()
+    if given is None and not needed:
+        return None
+    if previous.base_model is None:
+        raise ConfigError(f"{path}: this run trains from scratch, not from {given}; leave out --from to continue "
+                          f"it (another --out starts a fine-tune of {given})")
+    if given is not None and not previous.base_sha256 and str(given) == previous.base_model and not needed:
+        return None  # an older run.yaml: the same words, as the older version compared them
+    try:
+        loaded = load_model(given if given is not None else previous.base_model)
+    except BridgeError as error:
+        if given is not None:
+            raise
+        raise ConfigError(f"{run_dir} has no {STATE_FILE} yet, so it starts from its base model, which is not "
+                          f"here ({error}); give --from with that model") from None
+    stored = previous.base_sha256
+    if not stored and given is not None and str(given) != previous.base_model:
+        try:  # an older run.yaml: compared by the weights when the base it names is still there
+            stored = load_model(previous.base_model).sha256
+        except BridgeError:
+            raise ConfigError(f"{path}: this run fine-tunes {previous.base_model}, which is not here to compare "
+                              f"with --from {given}; leave out --from to continue it") from None
+    if stored and loaded.sha256 != stored:
+        if given is None:  # the base at run.yaml's path, replaced since
+            raise ConfigError(f"{path}: this run fine-tunes {previous.base_model} as it was (weights {stored[:12]}), "
+                              f"which holds other weights now ({loaded.sha256[:12]}); give --from with the model "
+                              "it started from")
+        raise ConfigError(f"{path}: this run fine-tunes {previous.base_model} (weights {stored[:12]}), not "
+                          f"{given} (weights {loaded.sha256[:12]}); leave out --from to continue it")
+    return loaded.build().train().requires_grad_(True) if needed else None
+
+
+# -- where the data is -------------------------------------------------------------------------------------------
+# run.yaml records the data by where it lay (data: the folders, absolute) and by what it holds (data_files: the
+# count, bytes and sha256 of [relative name, size] of every file, the list itself in DATA_FILES). A relative name
+# is "N/path" below the N-th (from 0) DATA_DIR ("N/." for a file given as DATA_DIR); held_out_files are named so.
+
+
+def relative_name(path: Path, roots: list[Path]) -> str | None:
+    """path's relative name under the first of roots that holds it (None: under none of them)."""
+    for number, root in enumerate(roots):
+        if path == root or root in path.parents:
+            return f"{number}/{path.relative_to(root).as_posix()}"
+    return None
+
+
+def data_listing(roots: list[Path], found: list[Path]) -> dict[Path, tuple[str, int]]:
+    """{file: (relative name, size)} of the files found under roots."""
+    listing = {}
+    for path in found:
+        name = relative_name(path, roots)
+        if name is None:
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError:  # gone since the scan: it will be skipped as unreadable too
+            size = -1
+        listing[path] = (name, size)
+    return listing
+
+
+def fingerprint(entries: list[tuple[str, int]]) -> dict:
+    """data_files of run.yaml for the sorted [relative name, size] entries."""
+    text = json.dumps(sorted(map(list, entries)), separators=(",", ":"))
+    return {"files": len(entries), "bytes": sum(max(size, 0) for _, size in entries),
+            "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def held_out_paths(settings: TrainingSettings) -> list[Path]:
+    """settings.held_out_files as paths under settings.data (an older run.yaml's absolute ones as they are)."""
+    paths = []
+    for name in settings.held_out_files:
+        number, _, rest = str(name).partition("/")
+        if Path(name).is_absolute() or not number.isdigit() or int(number) >= len(settings.data):
+            paths.append(Path(name))
+        else:
+            paths.append(Path(settings.data[int(number)]) / rest)
+    return paths
+
+
+def _read_listing(run_dir: Path, stored: dict) -> dict[str, int] | None:
+    """The list run.yaml's data_files fingerprints ({relative name: size}), when DATA_FILES still holds it."""
+    try:
+        entries = json.loads(files.read_regular(run_dir / DATA_FILES, DATA_FILES_BYTES))
+        if fingerprint([(str(name), int(size)) for name, size in entries])["sha256"] == stored.get("sha256"):
+            return {str(name): int(size) for name, size in entries}
+    except (OSError, ValueError, TypeError):
+        pass
+    return None
+
+
+def _shown(name: str, roots: int) -> str:
+    number, _, rest = name.partition("/")
+    return rest if roots == 1 else f"{rest} (DATA_DIR {int(number) + 1})"
+
+
+def _differences(run_dir: Path, stored: dict, here: dict[str, int], roots: int) -> str:
+    """What differs between the data a run trained on and the files here, in a few words."""
+    before = _read_listing(run_dir, stored)
+    if before is None:
+        return (f"{len(here)} files ({sum(max(s, 0) for s in here.values())} bytes) here, {stored.get('files')} "
+                f"files ({stored.get('bytes')} bytes) when it trained")
+    missing = [name for name in before if name not in here]
+    new = [name for name in here if name not in before]
+    resized = [name for name in before if name in here and here[name] != before[name]]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of its {len(before)} files missing, e.g. {_shown(min(missing), roots)}")
+    if resized:
+        parts.append(f"{len(resized)} of another size, e.g. {_shown(min(resized), roots)}")
+    if new:
+        parts.append(f"{len(new)} new, e.g. {_shown(min(new), roots)}")
+    return "; ".join(parts)
+
+
+def place_data(run_dir, settings: TrainingSettings, previous: TrainingSettings | None, roots: list[Path],
+               listing: dict[Path, tuple[str, int]]) -> TrainingSettings:
+    """settings with the data where it lies now (data, held_out_files relative to it, data_files).
+
+    A continued run accepts its data anywhere (other folders, given from another directory) when the files are
+    the same (relative names and sizes), and refuses other files in one line saying what differs. At the folders
+    run.yaml names, changed files are said and trained on, as before. An older run.yaml (no data_files) continues
+    where its data lay and is then recorded, so that it can move from then on."""
+    run_dir = Path(run_dir)
+    path = run_dir / SETTINGS_FILE
+    place = [str(root) for root in roots]
+    entries = list(listing.values())
+    now = fingerprint(entries)
+    if previous is None or previous.data_files is None:  # a new run, or an older run.yaml: recorded from now on
+        if previous is not None and previous.data != place:
+            raise ConfigError(f"{path} was written by an older version, which knows its data only by where it lay "
+                              f"({', '.join(previous.data)}); pass the data at that place once (restore or link it "
+                              "there): the run then records its files, and continues with them anywhere after that")
+        held = [relative_name(Path(name), roots) for name in settings.held_out_files]
+        outside = [name for name, relative in zip(settings.held_out_files, held) if relative is None]
+        if outside:  # its data: edited by hand in run.yaml
+            raise ConfigError(f"{path}: its held-out files lie outside its data (e.g. {outside[0]}); continue it "
+                              "once with the data where it lay when the run started")
+        return replace(settings, data=place, held_out_files=held, data_files=now)
+    stored = previous.data_files
+    if not isinstance(stored, dict) or not isinstance(stored.get("sha256"), str):
+        raise ConfigError(f"{path}: data_files must be a mapping with files, bytes and sha256 (as this version "
+                          f"writes it), got {files.shown(stored)}")
+    bad = [name for name in settings.held_out_files if not Path(name).is_absolute() and not (
+        str(name).partition("/")[0].isdigit() and int(str(name).partition("/")[0]) < len(previous.data))]
+    if bad:
+        raise ConfigError(f"{path}: held_out_files names {files.shown(bad[0])}, not a file of its data "
+                          f"(N/NAME, N from 0 to {len(previous.data) - 1})")
+    if now["sha256"] != stored["sha256"]:
+        differs = _differences(run_dir, stored, dict(entries), len(roots))
+        if previous.data != place:
+            raise ConfigError(f"{run_dir} was trained on other files than those in {', '.join(place)} ({differs}); "
+                              "pass the same data to continue it (the same folders, in the same order, wherever "
+                              "they lie now)")
+        log.info("the data in %s changed since the last session (%s): training on the files there now; the "
+                 "held-out ones stay held out", ", ".join(place), differs)
+    elif previous.data != place:
+        log.info("the data moved: %s now (the same %d files as in %s)", ", ".join(place), len(entries),
+                 ", ".join(previous.data))
+    return replace(settings, data=place, data_files=now)
+
+
+def _write_listing(run_dir: Path, settings: TrainingSettings, entries: list[tuple[str, int]]) -> None:
+    if _read_listing(run_dir, settings.data_files) is None:
+        files.replace_file(run_dir / DATA_FILES, json.dumps(sorted(map(list, entries))).encode())
+
+
+def base_licence(settings: TrainingSettings, given: str | None = None) -> str:
+    """The licence an export of the run inherits: its base model's, as run.yaml records it (an older run.yaml:
+    read from the base where it still is); "unknown" from scratch or when the base is not here."""
+    if settings.base_licence is not None:
+        return settings.base_licence
+    if settings.base_model is None:
+        return "unknown"
+    try:
+        return load_model(given or settings.base_model).card.licence
+    except BridgeError as error:
+        log.warning("the exported model's licence is 'unknown' (give --licence): %s", error)
+        return "unknown"
+
+
 def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", threads: int | None = None,
           should_stop=lambda: False, **settings_options) -> Run:
     """Train (or continue training) in run_dir on the one-shots under data_dirs.
 
+    Options left out (or None) are a new run's defaults, or what run_dir's run.yaml holds (``resume``).
     Under torchrun this process joins the group (bridge.training.distributed) and trains on its share of each
     batch; the caller leaves the group (distributed.leave) when done, after rank 0 has exported.
     """
@@ -109,30 +377,44 @@ def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", 
     if any(Path(folder).resolve() == run_dir.resolve() for folder in data_dirs):
         raise ConfigError(f"{run_dir} is a data folder itself: the run would learn its own demos; put the run "
                           "elsewhere (a sub-folder of the data is fine: it is left out)")
-    settings, model = prepare(data_dirs, run_dir=run_dir, **settings_options)
+    previous = read_settings(run_dir)
+    notes = []
+    if previous is None:
+        settings, model = prepare(data_dirs, run_dir=run_dir,
+                                  **{key: value for key, value in settings_options.items() if value is not None})
+    else:
+        settings, model, notes = resume(previous, run_dir, **settings_options)
     group, device = distributed.join(pick_device(device))
     group.share(settings.batch_size)  # refused here, before anything is written
+    roots = [Path(folder).resolve() for folder in data_dirs]
     left_out = []
-    files = data.scan(settings.data, run_dir=run_dir, left_out=left_out)
+    found = data.scan(roots, run_dir=run_dir, left_out=left_out)
     if left_out:
         log.info("left out of the training data: %s (a training run's folder: its demos are a model's own "
                  "renders)", ", ".join(map(str, left_out)))
-    if not files:
-        raise BridgeError(f"no audio files under {', '.join(settings.data)}")
+    if not found:
+        raise BridgeError(f"no audio files under {', '.join(map(str, roots))}")
+    listing = data_listing(roots, found)
+    settings = place_data(run_dir, settings, previous, roots, listing)
+    for note in notes:
+        log.info("%s", note)
+    if group.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_listing(run_dir, settings, list(listing.values()))
     run = open_run(run_dir, settings, model, device=device, precision=precision, group=group)
     settings = run.settings
     if not settings.held_out_files:
-        training, held = data.split_held_out(files, settings.held_out, settings.seed)
-        settings.held_out_files = [str(p) for p in held]
+        _, held = data.split_held_out(found, settings.held_out, settings.seed)
+        settings.held_out_files = [listing[path][0] for path in held]
         if group.main:
             write_settings(run_dir, settings)
-    held = {Path(p) for p in settings.held_out_files}
-    training = [f for f in files if f not in held]
+    held = set(held_out_paths(settings))
+    training = [f for f in found if f not in held]
     shots = data.OneShots.load(training, settings.sample_rate, settings.window)
     if not len(shots):
         raise BridgeError("none of the training files could be read")
     log.info("training on %d files (%d skipped, %d held out) at %d Hz, window %d; %s, %.1f M parameters%s",
-             len(shots), len(shots.skipped), len(held), settings.sample_rate, settings.window,
+             len(shots), len(shots.skipped), len(found) - len(training), settings.sample_rate, settings.window,
              run.precision, run.model.num_parameters / 1e6,
              f"; {group.world} processes, {settings.batch_size // group.world} sounds each" if group.distributed
              else "")
@@ -198,7 +480,7 @@ def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unkno
     name = name or default
     training = {
         "data": settings.data,
-        "held_out_files": settings.held_out_files,
+        "held_out_files": [str(path) for path in held_out_paths(settings)],  # where they lie now, for eval
         "steps": run.step,
         "seconds": round(run.elapsed),
         "hardware": hardware(run.device),

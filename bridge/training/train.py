@@ -12,6 +12,10 @@ import copy
 import csv
 import logging
 import math
+import pickle
+import shutil
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +26,10 @@ from torch.nn import functional as F
 
 from bridge import files
 from bridge.constants import MAX_COUNT
+from bridge.engine.checkpoints import _unpickling_reason, check_finite, check_shapes
 from bridge.engine.schedules import alpha_sigma, crash_schedule
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError, CheckpointError, ConfigError, one_line
 from bridge.training import data, recipe
 from bridge.training.distributed import SINGLE, Group
 
@@ -46,6 +51,21 @@ TRAIN_WINDOW = 32768  # from scratch: 0.68 s at 48 kHz, a whole drum one-shot, h
 STATE_FILE = "state.pt"
 SETTINGS_FILE = data.RUN_SETTINGS  # the data scan leaves a folder holding one out: a run never learns its demos
 LOSS_FILE = "loss.csv"
+
+# A loss that is NaN or infinite. In fp32 and bf16 (no GradScaler) that step's update has already spoilt the
+# weights: clipping a NaN gradient norm scales every gradient by NaN, and the optimiser steps anyway. The run then
+# stops (Diverged) before anything more is saved, so state.pt stays the last good one. With fp16 the GradScaler skips
+# every step whose gradients overflow and leaves the weights as they were; while it finds its scale that is
+# routine, and the loss is finite then (the scaled gradients overflow, not the loss). A non-finite loss under the
+# scaler means the forward pass itself overflowed: one such step is skipped by the scaler (the weights untouched) and
+# left out of loss.csv, but SKIPPED_IN_A_ROW of them in a row stop the run, since lowering the scale cannot fix a
+# forward pass and a run that skips every step is not training. Whatever the loss said, weights or EMA that are not
+# finite are never saved (Run.save) and a state.pt holding them is not resumed (Run.restore), so never exported.
+SKIPPED_IN_A_ROW = 20
+
+
+class Diverged(BridgeError):
+    """Training went NaN or infinite: the run stopped, its last good state.pt kept."""
 
 
 @dataclass
@@ -69,7 +89,9 @@ class TrainingSettings:
     demo_every: int = 250
     demo_count: int = 4
     demo_steps: int = 50
-    base_model: str | None = None  # the model fine-tuned from, if any
+    base_model: str | None = None  # the model fine-tuned from, if any (its resolved path since base_sha256)
+    # The files kept out for eval: relative to the data folders ("0/kick.wav": kick.wav in the first DATA_DIR) in
+    # a run.yaml that has data_files, so a run continues with its data elsewhere; absolute paths in older ones
     held_out_files: list[str] = field(default_factory=list)
     # Augmentation beyond gain, polarity and L/R swap (data.augment). Off here, because a run.yaml written before
     # these existed must continue exactly as it started; prepare() gives new runs data's defaults.
@@ -79,6 +101,12 @@ class TrainingSettings:
     loss_weight: str = "flat"
     pre_emphasis: float = 0.0
     t_sampling: str = "uniform"
+    # Written since runs continue on another machine (bridge.training.session; absent from older run.yaml files):
+    # the base model's weights (LoadedModel.sha256) and licence, so a continued fine-tune needs no base file, and
+    # the data's fingerprint {files, bytes, sha256} over its relative names and sizes (the list: data-files.json)
+    base_sha256: str | None = None
+    base_licence: str | None = None
+    data_files: dict | None = None
 
     @property
     def config(self) -> UNetConfig:
@@ -106,6 +134,10 @@ LIMITS = {
     "onset_shift_ms": (lambda v: _number(v) and 0 <= v <= 50, "0 to 50 ms"),
     "pitch_semitones": (lambda v: _number(v) and 0 <= v <= 12, "0 to 12 semitones"),
     "ema_decay": (lambda v: _number(v) and 0 <= v < 1, "in [0, 1)"),
+    "seed": (_whole(0, 2**63 - 1), "a whole number >= 0"),
+    "warmup": (_whole(0), "a whole number of steps >= 0"),
+    "grad_clip": (lambda v: _number(v) and v > 0, "a positive number (the largest gradient norm)"),
+    "weight_decay": (lambda v: _number(v) and 0 <= v < math.inf, "a number >= 0"),
 }
 
 
@@ -160,6 +192,21 @@ def pick_precision(device: torch.device, precision: str) -> str:
     return "fp32"
 
 
+def _nbytes(value) -> int:
+    """The bytes of the tensors in a state (nested dicts, lists and tuples): about what torch.save writes."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    return 0
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:,.0f}" if count >= 10e6 else f"{count / 1e6:.1f}"
+
+
 class Run:
     """A training run in RUN_DIR: network, EMA, optimiser and step, saved and restored as a whole.
 
@@ -184,6 +231,9 @@ class Run:
         self.generator = torch.Generator("cpu").manual_seed(settings.seed)
         self.step = 0
         self.elapsed = 0.0  # seconds of training over all sessions of this run
+        self.saved_step: int | None = None  # the step state.pt holds (None: none written or restored yet)
+        self.skipped = False  # whether the GradScaler skipped the last step (fp16: its gradients overflowed)
+        self.skipped_in_a_row = 0  # steps in a row with a non-finite loss that the scaler skipped
 
     @property
     def network(self) -> torch.nn.Module:
@@ -198,8 +248,16 @@ class Run:
         return self.dir / STATE_FILE
 
     def save(self) -> None:
-        """Write state.pt atomically: a run interrupted mid-save keeps its previous state. Rank 0 only."""
+        """Write state.pt atomically: a run interrupted mid-save keeps its previous state. Rank 0 writes.
+
+        Every rank first checks that the weights and the EMA are finite (they are the same on every rank, so all
+        stop together): NaN weights never replace the last good state (Diverged). A write that fails (a full disk)
+        is one line naming state.pt, and the previous state.pt stays."""
+        spoilt = self.nonfinite()
+        if spoilt:
+            raise self.diverged(f"the {spoilt} became NaN or infinite")
         if not self.group.main:
+            self.saved_step = self.step
             return
         state = {
             "model": self.model.state_dict(),
@@ -210,20 +268,92 @@ class Run:
             "elapsed": self.elapsed,
             "generator": self.generator.get_state(),
         }
-        files.replace_file(self.state_path, lambda file: torch.save(state, file))
+        try:
+            files.replace_file(self.state_path, lambda file: torch.save(state, file))
+        except (OSError, RuntimeError) as error:
+            if isinstance(error, RuntimeError) and files.system_error(error) is None \
+                    and "inline_container" not in str(error):
+                raise  # not a write that failed (torch's writer words those so): a bug, shown as one
+            raise BridgeError(self._not_saved(error, _nbytes(state))) from None
+        self.saved_step = self.step
+
+    def _not_saved(self, error: BaseException, need: int) -> str:
+        """One line for a state.pt that could not be written: a full disk said as such, with the space it needs."""
+        kept = f"the previous state.pt (step {self.saved_step}) is kept" if self.saved_step is not None else \
+            "the previous state.pt is kept" if self.state_path.exists() else "nothing was saved"
+        try:
+            free = shutil.disk_usage(self.dir).free
+        except OSError:
+            free = None
+        cause = files.system_error(error)
+        if files.disk_full(error) or (free is not None and free < need):
+            room = f", {_megabytes(free)} MB free" if free is not None else ""
+            return (f"{self.state_path}: disk full while saving (about {_megabytes(need)} MB needed{room}); {kept}: "
+                    "free space and run the same command again to continue")
+        return f"{self.state_path}: cannot save ({files.reason(cause) if cause else one_line(error)}); {kept}"
 
     def restore(self) -> None:
+        """The state in state.pt: refused in one line naming it when it is no run state of this network (another
+        architecture, a file that would run code) or holds NaN weights (a run that diverged before this was
+        checked)."""
+        path = self.state_path
         try:
-            state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError as error:  # torch's reason, without its advice to turn weights_only off
+            raise BridgeError(f"{path}: cannot resume from this run state (refused: "
+                              f"{_unpickling_reason(str(error))})") from None
         except Exception as error:
-            raise BridgeError(f"{self.state_path}: cannot resume from this run state ({error})") from error
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.elapsed = float(state["elapsed"])
-        self.generator.set_state(state["generator"].cpu())
+            reason = "truncated or damaged: its zip archive ends without a central directory (a copy cut short?)" \
+                if "central directory" in str(error) else \
+                _unpickling_reason(str(error)) if str(error).strip() else "empty or cut short"
+            raise BridgeError(f"{path}: cannot resume from this run state ({reason})") from None
+        if not isinstance(state, dict) or not {"model", "ema", "optimizer", "step"} <= state.keys():
+            raise BridgeError(f"{path}: cannot resume from this run state (not a state.pt written by dd-bridge train)")
+        try:
+            for part, name in (("model", "weights"), ("ema", "EMA weights")):
+                try:
+                    check_finite(state[part], path)
+                except CheckpointError as error:  # check_finite's "PATH: KEY holds NaN ...": the key said here
+                    first = str(error).removeprefix(f"{path}: ").split(" holds ")[0]
+                    raise BridgeError(f"{path}: its {name} hold NaN or infinite values (first: {first}), saved by "
+                                      "a run that diverged; nothing to continue from: start again in a new --out "
+                                      "folder with a lower --lr") from None
+            for part in ("model", "ema"):
+                check_shapes(state[part], self.settings.config, path)
+        except CheckpointError as error:
+            raise BridgeError(f"{error}; it is the state of another architecture than {self.dir / SETTINGS_FILE} "
+                              "(or the command line) gives: continue it with the --size or --from it started with, "
+                              "or start again in a new --out folder") from None
+        except (AttributeError, TypeError) as error:  # not a mapping of tensors
+            raise BridgeError(f"{path}: cannot resume from this run state ({one_line(error)})") from None
+        try:
+            self.model.load_state_dict(state["model"])
+            self.ema.load_state_dict(state["ema"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state.get("scaler", {}))
+            self.step = int(state["step"])
+            self.elapsed = float(state.get("elapsed", 0.0))
+            self.generator.set_state(state["generator"].cpu())
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            raise BridgeError(f"{path}: cannot resume from this run state ({one_line(error)})") from None
+        self.saved_step = self.step
+
+    def nonfinite(self) -> str:
+        """"weights" or "EMA weights" when they hold a NaN or infinite value, else "" (one sync for each)."""
+        for name, module in (("weights", self.model), ("EMA weights", self.ema)):
+            checks = [torch.isfinite(t).all() for t in module.state_dict().values() if t.is_floating_point()]
+            if checks and not bool(torch.stack(checks).all()):
+                return name
+        return ""
+
+    def diverged(self, what: str) -> Diverged:
+        """The error that stops a run gone NaN, saying what is kept and what to do."""
+        kept = f"{self.state_path} kept at step {self.saved_step}" if self.saved_step is not None \
+            else "nothing was saved yet"
+        lower = (f"lower lr in {self.dir / SETTINGS_FILE} and run the same command to continue from there, or start "
+                 "a new --out folder with a lower --lr") if self.saved_step is not None \
+            else "start again in a new --out folder with a lower --lr"
+        return Diverged(f"{what} at step {self.step}; {kept} ({lower})")
 
     # -- training ------------------------------------------------------------------------------------------
 
@@ -246,12 +376,26 @@ class Run:
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else None  # fp16 only: its sync costs there
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.skipped = scale is not None and self.scaler.get_scale() < scale  # it backs off after a skipped step
         ema_update(self.model, self.ema,
                    ema_decay_at(self.step, self.settings.ema_decay, self.settings.base_model is not None))
         self.step += 1
         return self.group.mean(loss.detach())
+
+    def check_loss(self, loss: float) -> bool:
+        """Whether the loss of the step just taken counts (is finite); Diverged when the run cannot go on: see
+        SKIPPED_IN_A_ROW. The loss is the global batch's, so every rank decides alike."""
+        if math.isfinite(loss):
+            self.skipped_in_a_row = 0
+            return True
+        self.skipped_in_a_row += 1
+        if not self.skipped or self.skipped_in_a_row >= SKIPPED_IN_A_ROW:
+            raise self.diverged(f"loss became {'NaN' if math.isnan(loss) else 'infinite'}")
+        log.warning("step %d: loss %s in fp16, step skipped (the weights are as they were)", self.step, loss)
+        return False
 
 
 def write_settings(run_dir: Path, settings: TrainingSettings) -> None:
@@ -291,29 +435,91 @@ def append_loss(run_dir: Path, step: int, loss: float, elapsed: float) -> None:
 
 
 def read_losses(run_dir: Path) -> list[tuple[int, float, float]]:
+    """(step, loss, seconds) in step order, the last row of each step (a loss.csv written before trim_losses existed
+    can hold a step twice) and without a row a crash cut short."""
     path = Path(run_dir) / LOSS_FILE
     if not path.exists():
         return []
+    rows = {}
     with path.open() as f:
-        return [(int(r["step"]), float(r["loss"]), float(r["seconds"])) for r in csv.DictReader(f)]
+        for r in csv.DictReader(f):
+            try:
+                rows[int(r["step"])] = (int(r["step"]), float(r["loss"]), float(r["seconds"]))
+            except (TypeError, ValueError):
+                continue
+    return [rows[step] for step in sorted(rows)]
+
+
+def trim_losses(run_dir: Path, step: int) -> None:
+    """loss.csv without the rows past ``step``, where the run continues: a session killed after its last save had
+    written rows for steps that are now trained (and written) again. Rewritten atomically, only when it changes."""
+    path = Path(run_dir) / LOSS_FILE
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if not text.startswith(b"step,"):  # empty, or not ours: left as it is
+        return
+    header, *lines = text.split(b"\n")
+    kept = []
+    for line in lines:
+        try:
+            if int(line.split(b",", 1)[0]) <= step and line.count(b",") == 2:
+                kept.append(line)
+        except ValueError:  # a row cut short by a crash, or the empty string after the last newline
+            continue
+    trimmed = b"\n".join([header, *kept]) + b"\n"
+    if trimmed != text:
+        files.replace_file(path, trimmed)
+
+
+# What a continued run does with each setting it is given again (docs/training-data.md, "Continuing a run";
+# bridge.training.session says each difference in one line before this is reached):
+# - taken: how far to go and when to save or render demos; no step depends on them.
+TAKEN_ON_RESUME = ("steps", "save_every", "demo_every", "demo_count", "demo_steps")
+# - refused when different: another network or another input is another run.
+REFUSED_ON_RESUME = ("architecture", "sample_rate", "window")
+# - where the data lies now, taken once session.train has matched the files to run.yaml's data_files (their
+#   relative names and sizes) and re-mapped the held-out files; a base model only by its weights' hash.
+DATA_PLACE = ("data", "held_out_files", "data_files")
+# - every other setting (batch_size, lr, seed, ema_decay, held_out, the augmentation and the recipe, warmup,
+#   grad_clip, weight_decay) is kept from run.yaml: the run continues with the batches and updates it started with.
+
+
+def continued(run_dir, previous: TrainingSettings, given: TrainingSettings) -> TrainingSettings:
+    """run.yaml's settings (``previous``) continued with what ``given`` may change (the rules above); a setting
+    that cannot change is refused in one line naming run.yaml's value."""
+    path = Path(run_dir) / SETTINGS_FILE
+    for key in REFUSED_ON_RESUME:
+        if getattr(previous, key) != getattr(given, key):
+            raise ConfigError(f"{path}: this run's {key} is {files.shown(getattr(previous, key))}, not "
+                              f"{files.shown(getattr(given, key))}; leave it out to continue the run with its own")
+    if previous.base_sha256 and given.base_sha256 and previous.base_sha256 != given.base_sha256:
+        raise ConfigError(f"{path}: this run fine-tunes {previous.base_model}, not {given.base_model} (other "
+                          "weights); leave out --from to continue it")
+    check_stored(run_dir, previous)
+    taken = {key: getattr(given, key) for key in TAKEN_ON_RESUME}
+    if given.data_files is not None:
+        taken.update({key: getattr(given, key) for key in DATA_PLACE})
+    return TrainingSettings(**{**asdict(previous), **taken})
 
 
 def open_run(run_dir, settings: TrainingSettings, model: DanceDiffusionUNet | None = None, device="cpu",
              precision: str = "auto", group: Group = SINGLE) -> Run:
-    """A new run (settings written by rank 0) or the existing one in run_dir (state restored; settings must
-    agree)."""
+    """A new run (settings written by rank 0) or the existing one in run_dir: run.yaml's settings continued with
+    ``settings`` (``continued``) and the state restored. Rank 0 first removes what a save or an export killed
+    mid-write left in the folder (a run folder is trained by one command at a time)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     previous = read_settings(run_dir)
     if previous is not None:
-        for key in ("architecture", "sample_rate", "window", "data", "base_model"):
-            if getattr(previous, key) != getattr(settings, key):
-                raise ConfigError(f"{run_dir} holds a run with another {key} ({getattr(previous, key)}); "
-                                  "use a new --out folder")
-        previous.steps = settings.steps  # the one setting a continued run may change
-        check_stored(run_dir, previous)
-        settings = previous
+        settings = continued(run_dir, previous, settings)
+    if group.main:
+        removed = files.remove_leftovers(run_dir)
+        if removed:
+            log.info("removed what an interrupted save left in %s: %s (%.1f MB)", run_dir,
+                     ", ".join(name for name, _ in removed), sum(size for _, size in removed) / 1e6)
     if model is None:
         with torch.random.fork_rng(devices=[]):  # the seed alone decides the starting weights
             torch.manual_seed(settings.seed)
@@ -327,39 +533,93 @@ def open_run(run_dir, settings: TrainingSettings, model: DanceDiffusionUNet | No
     return run
 
 
+class _StopAtStepEnd:
+    """SIGINT (Ctrl-C) and SIGTERM (a closed terminal, a service manager) while fit trains: the first one asks the
+    loop to stop when the step under way ends, then the run is saved there. A save in the middle of a step would hold
+    a generator already past the step counter, or weights that include a step not counted, and the run would not
+    continue with the same batches; the wait is one step at most. A second one stops at once without saving (the
+    state.pt there stays). Installed in the main thread only (the one Python runs handlers in), and the handlers
+    there before are put back afterwards."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self.forced = False
+        self.before = {}
+
+    def __enter__(self) -> "_StopAtStepEnd":
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                self.before[number] = signal.signal(number, self.handle)
+        return self
+
+    def handle(self, number, frame) -> None:
+        if self.requested:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("%s: stopping when this step ends, to save the run (again to stop at once, without saving)",
+                    signal.Signals(number).name)
+
+    def __exit__(self, *exc) -> None:
+        for number, before in self.before.items():
+            signal.signal(number, signal.SIG_DFL if before is None else before)
+
+
 def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_stop=lambda: False) -> Run:
     """Train until settings.steps, saving every save_every steps and when interrupted.
 
     on_step(run, loss) after every step; on_save(run) after every save (demos and plots hang here), both on
     rank 0 only. When should_stop() turns true (on any rank) the run is saved where it is and fit returns, so the
-    caller exports it.
+    caller exports it. SIGINT or SIGTERM stop it at the end of the step under way, saved there (_StopAtStepEnd),
+    and raise KeyboardInterrupt; so does a KeyboardInterrupt raised by on_step or on_save. A loss or weights gone
+    NaN raise Diverged without saving (SKIPPED_IN_A_ROW).
     """
     settings = run.settings
     group = run.group
     started = time.monotonic()
     start_elapsed = run.elapsed
-    try:
-        while run.step < settings.steps and not group.any(should_stop(), run.device):
-            batch = data.batch_at(windows, run.step, settings.batch_size, settings.seed)
-            batch = data.augment(batch, run.generator, sample_rate=settings.sample_rate,
-                                 shift_ms=settings.onset_shift_ms, semitones=settings.pitch_semitones,
-                                 share=group.share(settings.batch_size))
-            loss = run.train_step(batch)
-            run.elapsed = start_elapsed + time.monotonic() - started
-            if group.main:
-                append_loss(run.dir, run.step, loss, run.elapsed)
-                if on_step:
-                    on_step(run, loss)
-            if run.step % settings.save_every == 0 or run.step == settings.steps:
+    if group.main:
+        trim_losses(run.dir, run.step)  # the steps from here on are trained, and written, again
+    between_steps = True  # the run in memory is where a step ended: a save now continues exactly
+    with _StopAtStepEnd() as interrupt:
+        try:
+            while run.step < settings.steps and not group.any(should_stop() or interrupt.requested, run.device):
+                between_steps = False
+                batch = data.batch_at(windows, run.step, settings.batch_size, settings.seed)
+                batch = data.augment(batch, run.generator, sample_rate=settings.sample_rate,
+                                     shift_ms=settings.onset_shift_ms, semitones=settings.pitch_semitones,
+                                     share=group.share(settings.batch_size))
+                loss = run.train_step(batch)
+                counted = run.check_loss(loss)
+                between_steps = True
+                run.elapsed = start_elapsed + time.monotonic() - started
+                if group.main and counted:
+                    append_loss(run.dir, run.step, loss, run.elapsed)
+                    if on_step:
+                        on_step(run, loss)
+                if run.step % settings.save_every == 0 or run.step == settings.steps:
+                    run.save()
+                    if on_save and group.main:
+                        on_save(run)
+                    group.barrier()  # the others wait while rank 0 writes
+            interrupted = group.any(interrupt.requested, run.device)
+            if run.step != (run.saved_step or 0) and (interrupted or run.step < settings.steps):
+                run.save()  # stopped between two saves (should_stop, a signal)
+            if (interrupted or run.step < settings.steps) and run.step == run.saved_step:
+                log.info("%s: saved %s at step %d; the same command continues",
+                         "interrupted" if interrupted else "stopped", run.dir, run.step)
+        except KeyboardInterrupt:  # at once: a second signal, or raised by on_step or on_save
+            if between_steps and run.step == run.saved_step:
+                log.info("interrupted: saved %s at step %d; the same command continues", run.dir, run.step)
+            elif interrupt.forced or not between_steps:  # mid-step, the state in memory would not continue exactly
+                log.info("interrupted at once, not saved: %s", f"{run.state_path} kept at step {run.saved_step}"
+                         if run.saved_step is not None else "nothing was saved")
+            elif run.step:
                 run.save()
-                if on_save and group.main:
-                    on_save(run)
-                group.barrier()  # the others wait while rank 0 writes
-        if run.step % settings.save_every and run.step < settings.steps:  # stopped early (should_stop)
-            run.save()
-            log.info("stopped: saved %s at step %d; the same command continues", run.dir, run.step)
-    except KeyboardInterrupt:
-        run.save()
-        log.info("interrupted: saved %s at step %d; the same command continues", run.dir, run.step)
-        raise
+                log.info("interrupted: saved %s at step %d; the same command continues", run.dir, run.step)
+            raise
+    if interrupted:
+        raise KeyboardInterrupt
     return run

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from bridge import constants
@@ -319,3 +322,216 @@ def test_a_run_folder_inside_the_data_never_trains_on_demos(tmp_path, kit, capsy
     capsys.readouterr()
     assert train(kit, kit, "--size", "tiny", "--steps", "1") == 1  # the data folder itself as the run folder
     assert "is a data folder itself" in capsys.readouterr().err
+
+
+# -- a run continued elsewhere: the run folder copied to a new machine, its data at another path ----------------
+
+
+def copy_data(kit, folder):
+    """The kit as plain files at another path (the fixture's links resolved), as a copy to a new machine has it."""
+    shutil.copytree(kit, folder, symlinks=False)
+    return folder
+
+
+def loss_rows(run):
+    return (run / "loss.csv").read_text().splitlines()
+
+
+def test_a_run_folder_copied_to_another_machine_continues_with_its_data_at_a_new_path(tmp_path, kit, capsys, caplog,
+                                                                                      monkeypatch):
+    caplog.set_level(logging.INFO)
+    assert train(kit, tmp_path / "here" / "run", "--size", "tiny", "--steps", "2", "--demo-every", "0") == 0
+    before = load_model(capsys.readouterr().out.split()[0]).card.extra["training"]["held_out_files"]
+    assert len(before) == 2
+    there = tmp_path / "there"  # the new machine: the run folder and the data copied, the old place gone
+    shutil.copytree(tmp_path / "here" / "run", there / "run")
+    copy_data(kit, there / "samples")
+    kit.rename(tmp_path / "gone")
+    monkeypatch.chdir(there)  # the data given relative, from another directory
+    caplog.clear()
+    assert main(["train", "samples", "--out", "run", "--size", "tiny", "--window", "512", "--steps", "3",
+                 "--demo-every", "0"]) == 0
+    exported = capsys.readouterr().out.split()
+    assert exported[0].endswith("run-step3.safetensors")
+    assert "resuming run at step 2" in caplog.text and f"the data moved: {there / 'samples'} now" in caplog.text
+    line = next(message for message in caplog.messages if message.startswith("training on "))
+    assert line.startswith("training on 6 files (1 skipped, 2 held out)"), line  # 9 files, 2 of them held out
+    held = load_model(exported[0]).card.extra["training"]["held_out_files"]
+    # the same files held out, named where they lie now (eval finds them there), never trained on
+    assert [Path(p).name for p in held] == [Path(p).name for p in before]
+    assert all(Path(p).is_file() and p.startswith(str(there / "samples")) for p in held), held
+    stored = yaml.safe_load((there / "run" / "run.yaml").read_text())
+    assert stored["data"] == [str(there / "samples")] and stored["data_files"]["files"] == 9
+    assert all(not Path(name).is_absolute() for name in stored["held_out_files"])  # relative to the data
+    assert [row.split(",")[0] for row in loss_rows(there / "run")[1:]] == ["1", "2", "3"]
+
+
+def test_a_moved_run_given_other_data_is_refused_in_one_line_saying_what_differs(tmp_path, kit, capsys):
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    capsys.readouterr()
+    rows = loss_rows(run)
+    other = copy_data(kit, tmp_path / "fewer")
+    missing = sorted(other.rglob("*.flac"))[0]
+    missing.unlink()
+    assert main(["train", str(other), "--out", str(run), "--size", "tiny", "--window", "512", "--steps", "2",
+                 "--demo-every", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert f"1 of its 9 files missing, e.g. {missing.relative_to(other).as_posix()}" in err[0], err
+    assert "pass the same data" in err[0] and "--out" not in err[0], err  # never: throw the run away
+    assert loss_rows(run) == rows
+    copy_data(kit, tmp_path / "same")  # the same files at yet another path: taken
+    assert main(["train", str(tmp_path / "same"), "--out", str(run), "--steps", "2", "--demo-every", "0"]) == 0
+
+
+def test_a_fine_tune_continues_without_its_base_and_a_base_named_again_is_compared_by_its_weights(
+        tmp_path, kit, capsys, monkeypatch):
+    assert train(kit, tmp_path / "base-run", "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    weights = Path(capsys.readouterr().out.split()[0])
+    assert train(kit, tmp_path / "other-run", "--size", "tiny", "--steps", "2", "--demo-every", "0") == 0
+    other = capsys.readouterr().out.split()[0]
+    (tmp_path / "base").mkdir()
+    for path in (weights, weights.with_suffix(".yaml")):
+        shutil.copy(path, tmp_path / "base" / path.name.replace(weights.stem, "b"))
+    monkeypatch.chdir(tmp_path)
+    tune = ("--demo-every", "0", "--licence", "CC0")
+    assert main(["train", str(kit), "--out", "ft", "--from", "base/b.safetensors", "--steps", "1",
+                 "--batch-size", "2", *tune]) == 0
+    capsys.readouterr()
+    (tmp_path / "base").rename(tmp_path / "elsewhere")  # the base is not on the new machine, or not at that path
+    assert main(["train", str(kit), "--out", "ft", "--size", "tiny", "--window", "512", "--steps", "2", *tune]) == 0
+    assert capsys.readouterr().out.split()[0].endswith("ft-step2.safetensors")
+    monkeypatch.chdir(tmp_path / "elsewhere")  # named again, by another path from another directory
+    assert main(["train", str(kit), "--out", str(tmp_path / "ft"), "--from", str(tmp_path / "elsewhere" / "b.yaml"),
+                 "--steps", "3", *tune]) == 0
+    assert capsys.readouterr().out.split()[0].endswith("ft-step3.safetensors")
+    assert main(["train", str(kit), "--out", str(tmp_path / "ft"), "--from", other, "--steps", "4", *tune]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "this run fine-tunes" in err[0] and "b.safetensors" in err[0] and other in err[0], err
+    stored = yaml.safe_load((tmp_path / "ft" / "run.yaml").read_text())
+    assert stored["base_model"] == str(tmp_path / "base" / "b.safetensors") and len(stored["base_sha256"]) == 64
+
+
+def test_flags_given_to_a_continued_run_are_said_and_taken_or_ignored_by_one_rule(tmp_path, kit, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    caplog.clear()
+    assert main(["train", str(kit), "--out", str(run), "--size", "tiny", "--window", "512", "--steps", "2",
+                 "--lr", "1e-3", "--batch-size", "4",
+                 "--seed", "5", "--ema-decay", "0.9", "--loss-weight", "min-snr:5", "--held-out", "0.5",
+                 "--save-every", "2", "--demo-every", "0"]) == 0
+    for line in ("keeps lr 0.0002 from run.yaml (--lr 0.001 ignored)",
+                 "keeps batch_size 2 from run.yaml (--batch-size 4 ignored)",
+                 "keeps seed 0 from run.yaml (--seed 5 ignored)",
+                 "keeps ema_decay 0.995 from run.yaml (--ema-decay 0.9 ignored)",
+                 "keeps loss_weight flat from run.yaml (--loss-weight min-snr:5 ignored)",
+                 "keeps held_out 0.25 from run.yaml (--held-out 0.5 ignored)",
+                 "takes --save-every 2 (run.yaml had 1)", "takes --steps 2 (run.yaml had 1)"):
+        assert line in caplog.messages, (line, caplog.messages)
+    assert not [m for m in caplog.messages if "demo" in m and "run.yaml" in m]  # the same value: nothing said
+    stored = yaml.safe_load((run / "run.yaml").read_text())
+    assert (stored["lr"], stored["batch_size"], stored["seed"], stored["save_every"]) == (2e-4, 2, 0, 2)
+
+
+def test_a_continued_run_takes_its_architecture_window_and_rate_from_run_yaml(tmp_path, kit, capsys):
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    capsys.readouterr()
+    assert main(["train", str(kit), "--out", str(run), "--steps", "2", "--demo-every", "0"]) == 0
+    assert capsys.readouterr().out.split()[0].endswith("run-step2.safetensors")
+    for option, value, said in (("--window", "1024", "this run's window is 512, not --window 1024"),
+                                ("--size", "small", "this run's architecture is tiny, not --size small"),
+                                ("--sample-rate", "44100", "this run trains at 48000 Hz, not --sample-rate 44100")):
+        assert main(["train", str(kit), "--out", str(run), "--steps", "3", option, value]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0] and f"leave out {option}" in err[0], err
+    assert len(loss_rows(run)) == 3
+
+
+def test_a_window_shorter_than_the_network_takes_is_refused_before_anything_is_written(tmp_path, kit, capsys):
+    assert main(["train", str(kit), "--out", str(tmp_path / "run"), "--size", "tiny", "--window", "16"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "window must be a multiple of 8 samples, at least 24" in err[0], err
+    assert not (tmp_path / "run").exists()
+    assert main(["train", str(kit), "--out", str(tmp_path / "run"), "--size", "tiny", "--window", "24",
+                 "--steps", "1", "--batch-size", "2", "--demo-every", "0"]) == 0
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys, tempfile
+from pathlib import Path
+from bridge import files
+run, what = Path(sys.argv[1]), sys.argv[2]
+def killed(file):
+    file.write(b"half a state" * 100000)
+    file.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+if what == "save":
+    files.replace_file(run / "state.pt", killed)
+else:
+    folder = tempfile.mkdtemp(dir=run, prefix=files.TEMPORARY_PREFIX)  # as session.export's
+    files.replace_file(Path(folder) / "run-step9.safetensors", killed)
+"""
+
+
+def test_what_a_save_killed_mid_write_leaves_is_removed_when_the_run_continues(tmp_path, kit, capsys, caplog):
+    import subprocess
+
+    from bridge import files
+
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    for what in ("save", "save", "export"):  # kill -9 while the project's writer is writing
+        done = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(run), what], cwd=Path(__file__).parents[2])
+        assert done.returncode == -9
+    leftovers = sorted(p.name for p in run.iterdir() if p.name.startswith(files.TEMPORARY_PREFIX))
+    assert len(leftovers) == 3, leftovers
+    victim = tmp_path / "precious.wav"
+    victim.write_bytes(b"a file of the user's")
+    link = run / f"{files.TEMPORARY_PREFIX}planted{files.TEMPORARY_MARK}.pt"
+    link.symlink_to(victim)
+    (run / "demos").mkdir(exist_ok=True)
+    below = run / "demos" / f"{files.TEMPORARY_PREFIX}x{files.TEMPORARY_MARK}.wav"
+    below.write_bytes(b"not in the run folder itself")
+    assert train(kit, run, "--size", "tiny", "--steps", "2", "--demo-every", "0") == 0
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(files.TEMPORARY_PREFIX)) == [link.name]
+    assert victim.read_bytes() == b"a file of the user's" and link.is_symlink() and below.exists()
+    assert "removed what an interrupted save left in" in caplog.text
+
+
+def test_an_older_run_yaml_continues_where_its_data_lay_and_then_records_its_files(tmp_path, kit, capsys, caplog):
+    """A run.yaml of an older version (absolute paths, no data_files: the GPU kit's carried runs) continues with
+    its data at the same absolute paths, as gpu/session.sh restores it, even with the run folder elsewhere; from
+    then on it knows its files and can move. With its data elsewhere first, it says where to put it."""
+    caplog.set_level(logging.INFO)
+    assert train(kit, tmp_path / "made" / "run", "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    capsys.readouterr()
+    older = yaml.safe_load((tmp_path / "made" / "run" / "run.yaml").read_text())
+    roots = [Path(root) for root in older["data"]]
+    older["held_out_files"] = [name if Path(name).is_absolute() else str(roots[int(name.split("/")[0])] /
+                                                                         name.split("/", 1)[1])
+                               for name in older["held_out_files"]]  # as an older version wrote them
+    for key in ("data_files", "base_sha256", "base_licence"):
+        older.pop(key, None)
+    (tmp_path / "made" / "run" / "run.yaml").write_text(yaml.safe_dump(older, sort_keys=False))
+    (tmp_path / "made" / "run" / "data-files.json").unlink(missing_ok=True)
+    shutil.copytree(tmp_path / "made" / "run", tmp_path / "carried")
+
+    moved = copy_data(kit, tmp_path / "moved")
+    assert main(["train", str(moved), "--out", str(tmp_path / "made" / "run"), "--size", "tiny", "--window", "512",
+                 "--steps", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"knows its data only by where it lay ({kit})" in err[0] and "--out" not in err[0], err
+
+    caplog.clear()
+    assert main(["train", str(kit), "--out", str(tmp_path / "carried"), "--steps", "2", "--demo-every", "0"]) == 0
+    assert capsys.readouterr().out.split()[0].endswith("carried-step2.safetensors")
+    line = next(message for message in caplog.messages if message.startswith("training on "))
+    assert "2 held out" in line, line
+    now = yaml.safe_load((tmp_path / "carried" / "run.yaml").read_text())
+    assert now["data_files"]["files"] == 9 and [Path(n).name for n in now["held_out_files"]] == \
+        [Path(p).name for p in older["held_out_files"]] and not Path(now["held_out_files"][0]).is_absolute()
+    assert main(["train", str(moved), "--out", str(tmp_path / "carried"), "--steps", "3", "--demo-every", "0"]) == 0

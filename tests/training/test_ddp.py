@@ -80,8 +80,8 @@ def test_two_processes_train_like_one_and_their_checkpoints_continue_on_either(t
     assert [Path(p).name for p in exported] == ["run-step2.safetensors", "run-step2.yaml"]
     assert_close(losses(run), losses(straight)[:2])
     plot = ["loss.png"] if pictures.available() else []
-    assert sorted(p.name for p in run.iterdir()) == sorted(["loss.csv", "run-step2.safetensors", "run-step2.yaml",
-                                                            "run.yaml", "state.pt", *plot])
+    assert sorted(p.name for p in run.iterdir()) == sorted(["data-files.json", "loss.csv", "run-step2.safetensors",
+                                                            "run-step2.yaml", "run.yaml", "state.pt", *plot])
     assert weights(run)["step"] == 2 and "module.input.weight" not in weights(run)["model"]  # the plain module
 
     # The 2-process checkpoint continued by one process, then by two again: still the straight run

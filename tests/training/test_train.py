@@ -143,3 +143,16 @@ def test_a_stored_value_out_of_range_is_named_before_anything_is_written(tmp_pat
                                           "this run has not trained yet: delete that file"):
         open_run(tmp_path / "run", settings_for(tiny_config, 4))
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("key, value, allowed", [("seed", "x", "a whole number >= 0"),
+                                                 ("weight_decay", "abc", "a number >= 0"),
+                                                 ("warmup", -5, "a whole number of steps >= 0"),
+                                                 ("grad_clip", 0, "a positive number")])
+def test_every_stored_setting_a_step_uses_is_checked_in_run_yaml(tmp_path, tiny_config, key, value, allowed):
+    """run.yaml is edited by hand (a producer's fix): a bad value is named there, not an unexpected error."""
+    open_run(tmp_path / "run", settings_for(tiny_config, 4))
+    path = tmp_path / "run" / "run.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), key: value}, sort_keys=False))
+    with pytest.raises(ConfigError, match=f"run.yaml: {key} is {value!r}, but must be {allowed}"):
+        open_run(tmp_path / "run", settings_for(tiny_config, 4))
