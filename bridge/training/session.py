@@ -17,7 +17,7 @@ import yaml
 from bridge import files, pictures
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
-from bridge.engine.checkpoints import LoadedModel, load_model, save_model
+from bridge.engine.checkpoints import LoadedModel, load_model, read_safetensors, save_model
 from bridge.engine.devices import hardware, pick_device
 from bridge.engine.engine import Engine
 from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX, find_model, window_problem
@@ -510,7 +510,22 @@ def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unkno
     if dst == run.dir / default and all(path.exists() for path in done):
         log.info("already exported at step %d: %s", run.step, done[0])  # a finished run, asked again
         return done
+    if dst == run.dir / default and done[0].exists() and not done[1].exists() and _own_weights(done[0], loaded):
+        # A stop between the weights and their card (save_model writes the card last): the run's own export cut
+        # short, which refused every later export of this step ("already exists"). Written again, whole.
+        log.info("%s: an export cut short before its card; writing it again", done[0])
+        done[0].unlink()
     return save_model(loaded, dst)
+
+
+def _own_weights(path: Path, loaded: LoadedModel) -> bool:
+    """Whether ``path`` holds exactly ``loaded``'s weights (a file the run wrote), not anyone else's file."""
+    try:
+        found = read_safetensors(path)
+    except BridgeError:
+        return False
+    mine = loaded.state_dict
+    return found.keys() == mine.keys() and all(torch.equal(found[key], mine[key].detach().cpu()) for key in mine)
 
 
 EXPORTED_FILE = "exported.yaml"  # {name: {step, sha256: [...]}}: the files the run wrote under a --name

@@ -274,6 +274,25 @@ def test_a_bad_value_an_older_version_stored_in_run_yaml_is_one_line_that_says_w
     assert train(kit, run, "--size", "tiny", "--steps", "2", "--demo-every", "0") == 0
 
 
+def test_an_export_cut_short_before_its_card_is_written_again_but_a_strangers_file_is_not(tmp_path, kit, capsys,
+                                                                                          caplog):
+    """s41 review #15: a stop between the weights and their card (save_model writes the card last) left
+    RUN-stepN.safetensors alone, and every later run of the same command failed: "already exists; not overwriting"."""
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    options = ("--size", "tiny", "--demo-every", "0", "--steps", "2")
+    assert train(kit, run, *options) == 0
+    weights, card = capsys.readouterr().out.split()
+    Path(card).unlink()  # the stop, between the two
+    assert train(kit, run, *options) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.split() == [weights, card] and "an export cut short before its card" in caplog.text
+    assert load_model(card).card.extra["training"]["steps"] == 2
+    Path(card).unlink()
+    Path(weights).write_bytes(b"someone else's file under that name")  # not the run's weights: left alone
+    assert train(kit, run, *options) == 1
+    assert "already exists" in capsys.readouterr().err and Path(weights).read_bytes().startswith(b"someone")
+
+
 def test_a_named_run_continues_and_replaces_only_its_own_export(tmp_path, kit, capsys, caplog):
     caplog.set_level(logging.INFO)
     run = tmp_path / "run"
