@@ -193,7 +193,11 @@ def _load_training_checkpoint(path: Path, told_rate: bool = False) -> LoadedMode
     released = release_for_file(path.stem)
     if released and config == RELEASED_ARCHITECTURE:
         sample_rate, window = released.sample_rate, released.window
-        provenance = f"Harmonai Dance Diffusion release {released.name} ({path.name}), EMA weights"
+        # Named like a release, and its architecture: its rate and window are the release's. Not said to be the
+        # release itself: a fine-tune of it is named so too (my-gwf-440k-ft.ckpt), and only `models get` checks
+        # the published checksum (and then says "release").
+        provenance = (f"{path.name} (a Dance Diffusion checkpoint named like Harmonai's release {released.name}: "
+                      f"its {sample_rate} Hz and {window}-sample window), EMA weights")
     else:
         sample_rate, window = constants.DEFAULT_SAMPLE_RATE, max(constants.DEFAULT_WINDOW, config.shortest_length)
         provenance = f"{path.name} (Dance Diffusion training checkpoint), EMA weights"
