@@ -74,6 +74,13 @@ def sampler_for(sampler: str | None, *, kind: str = OTHER) -> str:
     return SAMPLER_BY_KIND[kind]
 
 
+def install_command(extra: str) -> str:
+    """How a producer adds the optional extra ``extra`` (cluster, plots, cpu, ...) to DD Bridge. dd-bridge is not on
+    PyPI (`pip install 'dd-bridge[...]'` would fetch whatever someone else published under the name): it is
+    installed from its source folder, into the .venv that bootstrap.sh made there."""
+    return f".venv/bin/pip install -e '.[{extra}]' (in DD Bridge's folder)"
+
+
 # Seeds: one rule for the CLI, the service and the engine. Any whole number in 0..MAX_SEED is accepted and makes
 # the same sound again: a signed 64-bit int, what OSC's int64 and the recreate command carry. The seeds the bridge
 # draws itself (no seed given) stay below RANDOM_SEEDS, a signed 32-bit int: what a DAW can show and send back
@@ -87,6 +94,14 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_PRECISION = "fp32"
 AUTO_PRECISIONS = ("auto", *PRECISIONS)  # where the command may choose (the service: DEFAULT_PRECISION)
 BACKENDS = ("torch", "onnx")
+DEFAULT_BACKEND = "torch"
+
+
+def backend_named(backend: str | None) -> str | None:
+    """--backend as a file's comment and recreating command name it (the same rule for vary, generate, interpolate
+    and a pack's files): named unless it is DEFAULT_BACKEND (None: left out), since onnx and torch differ in the
+    last bits and the command must make the same bytes again."""
+    return None if backend in (None, DEFAULT_BACKEND) else backend
 
 # Audio out
 OUTPUT_FORMATS = ("pcm16", "pcm24", "float")

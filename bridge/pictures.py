@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge import files
+from bridge import constants, files
 from bridge.engine.audio import Clip
 from bridge.errors import BridgeError
 
@@ -47,7 +47,7 @@ def _figure_class():
         from matplotlib.figure import Figure
     except ImportError:
         raise PlotsUnavailable(f"pictures need matplotlib, which is not installed: "
-                               f"pip install 'dd-bridge[{EXTRA}]'") from None
+                               f"{constants.install_command(EXTRA)}") from None
     return Figure
 
 

@@ -12,7 +12,7 @@ import random
 import signal
 from pathlib import Path
 
-from bridge import constants
+from bridge import constants, files
 from bridge.cli import render
 from bridge.cli.arguments import bounded_int
 from bridge.constants import RANDOM_SEEDS
@@ -20,7 +20,7 @@ from bridge.engine.audio import resolve_region
 from bridge.engine.regions import Region
 from bridge.errors import ConfigError
 from bridge.pack import manifest
-from bridge.pack.driver import make_pack
+from bridge.pack.driver import locked, make_pack
 from bridge.pack.plan import make_plan
 from bridge.progress import Bar
 from bridge.training.data import scan
@@ -56,14 +56,17 @@ def register(subparsers) -> None:
                               "exactly --bars at --bpm")
     render.region_options(pack, "each source", tail=True)
     render.guide_options(pack)
-    render.model_options(pack, threads_help="torch threads of each CPU worker (default: the cores shared out); the "
-                                            "same T gives the same bytes however many workers render")
+    render.model_options(pack, threads_help="torch threads of each CPU worker (default: the pack's own when "
+                                            "resuming one; else the cores shared out among --workers, or 1 per "
+                                            "actor with --ray); the same T gives the same bytes however many "
+                                            "workers render")
     pack.add_argument("--workers", type=bounded_int(1, 256), default=None, metavar="N",
                       help="worker processes on this machine, each with a warm engine (default: one per GPU, "
                            "else 1); with --ray: at most N actors")
     pack.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
                       help="render on a Ray cluster (auto: the one this machine is in; local: start one): one actor "
-                           "per GPU, or per --threads CPUs; needs pip install 'dd-bridge[cluster]'")
+                           "per GPU, or per --threads CPUs; needs Ray: "
+                           f"{constants.install_command('cluster')}")
     pack.set_defaults(run=run_pack)
 
     check = subparsers.add_parser(
@@ -78,16 +81,26 @@ def register(subparsers) -> None:
 def run_pack(args) -> int:
     render.loop_length(args)  # the loop options' own checks, before anything else
     region = Region.of(args.start, args.end, args.tail)
-    sources = [(path, resolve_region(path, region or Region())) for path in _sources(args.sources)]
+    sources = [(path, resolve_region(path, region or Region())) for path in _sources(args.sources, args.out)]
     render.prepare_out(args.out)
-    seed = args.seed if args.seed is not None else manifest.stored_seed(args.out)
-    if seed is None:
-        seed = random.SystemRandom().randrange(RANDOM_SEEDS)
-    plan = make_plan(sources, per_source=args.per_source, noises=args.noise, seed=seed, settings=_settings(args))
     before = signal.signal(signal.SIGTERM, _interrupted)  # a kill ends like Ctrl-C: the manifest saved
     try:
-        with Bar(f"pack {args.out.name}", unit="var") as progress:
-            summary = make_pack(plan, args.out, _workers(args, plan.settings), progress=progress)
+        with locked(args.out):  # from here on no other run writes the pack, nor reads it half-written
+            stored_seed, stored_threads = manifest.stored_run(args.out)
+            seed = args.seed if args.seed is not None else stored_seed
+            if seed is None:
+                seed = random.SystemRandom().randrange(RANDOM_SEEDS)
+            if args.threads is None:  # a rerun renders the rest as the pack's files were: the same bytes
+                args.threads = stored_threads
+            plan = make_plan(sources, per_source=args.per_source, noises=args.noise, seed=seed,
+                             settings=_settings(args))
+            with Bar(f"pack {args.out.name}", unit="var") as progress:
+                summary = make_pack(plan, args.out, _workers(args, plan.settings), progress=progress)
+    except Exception as error:
+        if files.disk_full(error):  # the pack is consistent (each file and the manifest written atomically)
+            raise manifest.PackError(f"{args.out}: no space left on device; free some and run the same command "
+                                     "again (finished files are kept)") from None
+        raise
     finally:
         signal.signal(signal.SIGTERM, before)
     log.info("pack: %d files (%d rendered now), %d contact sheets, in %.0f s; seed %d", summary.files,
@@ -105,8 +118,9 @@ def run_check(args) -> int:
     return 1 if problems else 0
 
 
-def _sources(paths: list[Path]) -> list[Path]:
-    found = list(dict.fromkeys(path.resolve() for path in scan(paths)))
+def _sources(paths: list[Path], out: Path) -> list[Path]:
+    """The source files, the pack's own folder left out (--out inside a SOURCE folder: its files are no sources)."""
+    found = list(dict.fromkeys(path.resolve() for path in scan(paths, out_dir=out)))
     if not found:
         raise ConfigError(f"no audio files in {', '.join(map(str, paths))}")
     return found

@@ -205,7 +205,7 @@ def model_options(parser: argparse.ArgumentParser, *, threads_help: str = THREAD
                         help="where to run (default: %(default)s)")
     parser.add_argument("--precision", choices=constants.PRECISIONS, default=constants.DEFAULT_PRECISION,
                         help="arithmetic precision (default: %(default)s)")
-    parser.add_argument("--backend", choices=constants.BACKENDS, default="torch",
+    parser.add_argument("--backend", choices=constants.BACKENDS, default=constants.DEFAULT_BACKEND,
                         help="what runs the network: torch, or ONNX Runtime (default: %(default)s)")
     parser.add_argument("--threads", type=bounded_int(1, 1024), default=None, metavar="T", help=threads_help)
     parser.add_argument("--sample-rate", type=bounded_int(1000, 384000), default=None, metavar="R",
@@ -327,9 +327,10 @@ class Steering:
 
 
 def _settings(args) -> dict:
-    """The options every command shares that decide the result, for the stored recipe."""
+    """The options every command shares that decide the result, for the stored recipe (--backend only when not the
+    default: constants.backend_named, the rule a pack's files follow too)."""
     return {"steps": args.steps, "sampler": args.sampler, "format": args.format, "precision": args.precision,
-            "sample_rate": args.sample_rate, "window": args.window}
+            "backend": constants.backend_named(args.backend), "sample_rate": args.sample_rate, "window": args.window}
 
 
 def _engine(args, *, kind: str = constants.OTHER):

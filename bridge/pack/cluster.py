@@ -21,6 +21,7 @@ import socket
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from bridge import constants
 from bridge.errors import BridgeError
 from bridge.pack.render import Rendered, TaskRenderer, Where
 
@@ -42,7 +43,7 @@ def require():
     try:
         import ray
     except ImportError:
-        raise ClusterError(f"--ray needs Ray, which is not installed: pip install 'dd-bridge[{EXTRA}]'") from None
+        raise ClusterError(f"--ray needs Ray, which is not installed: {constants.install_command(EXTRA)}") from None
     return ray
 
 
@@ -142,6 +143,9 @@ class RayWorkers:
             return self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as error:
             raise _cause(error) from None
+
+    def stop(self) -> list[Rendered]:
+        return []  # close() ends the actors at once (ray.kill), their renders in flight with them
 
     def close(self) -> None:
         for actor in self.actors:

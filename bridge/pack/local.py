@@ -1,9 +1,10 @@
 """The workers of a pack on this machine: the engine in this process (one worker), or one process per GPU, or
 --workers processes on the CPU (torch's threads split between them), each holding a warm engine.
 
-Every kind of workers (these and cluster.RayWorkers) offers the same three calls: ``describe()`` (the model, for
+Every kind of workers (these and cluster.RayWorkers) offers the same four calls: ``describe()`` (the model, for
 the licence and attribution), ``results(jobs)`` (each job's Rendered as soon as it is done, in any order; jobs are
-taken a few at a time, so a pack of any size keeps a few sources' audio in memory) and ``close()``.
+taken a few at a time, so a pack of any size keeps a few sources' audio in memory), ``stop()`` (Ctrl-C: the work
+ends now; the Rendered that had come back and were not yet taken) and ``close()``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bridge.errors import BridgeError
 from bridge.pack.render import Rendered, TaskRenderer, Where
 
 IN_FLIGHT_PER_WORKER = 2  # one rendering, one waiting: a worker never idles on the driver
+STOP_S = 5.0  # how long a stopped worker process may take to end
 
 
 class WorkerDied(BridgeError):
@@ -65,6 +67,9 @@ class InProcess:
         for job in jobs:
             yield self.renderer.render(*job)
 
+    def stop(self) -> list[Rendered]:
+        return []  # the render ran in this process: the interrupt has ended it already
+
     def close(self) -> None:
         torch.set_num_threads(self.threads)  # this process goes on as it was (a test, a notebook)
 
@@ -80,13 +85,35 @@ class LocalPool:
         self.size = len(where)
         self.pool = ProcessPoolExecutor(len(where), mp_context=context, initializer=_start,
                                         initargs=(settings, places, os.getpid()))
+        self.waiting: set[Future] = set()  # submitted, not yet handed to the driver
 
     def describe(self) -> dict:
         return self._result(self.pool.submit(_describe))
 
     def results(self, jobs: Iterable[tuple]) -> Iterator[Rendered]:
-        for future in bounded(lambda job: self.pool.submit(_render, job), jobs, self.size * IN_FLIGHT_PER_WORKER):
+        for future in bounded(self._submit, jobs, self.size * IN_FLIGHT_PER_WORKER):
+            self.waiting.discard(future)
             yield self._result(future)
+
+    def _submit(self, job: tuple) -> Future:
+        future = self.pool.submit(_render, job)
+        self.waiting.add(future)
+        return future
+
+    def stop(self) -> list[Rendered]:
+        """The worker processes ended now (SIGTERM), not after their renders in flight (minutes each with a large
+        model on the CPU); the renders that had come back and were not yet taken."""
+        arrived = [future.result() for future in self.waiting
+                   if future.done() and not future.cancelled() and future.exception() is None]
+        self.waiting.clear()
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(STOP_S)  # gone at once (SIGTERM's default); waited for, so none is left behind
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        return arrived
 
     def _result(self, future: Future):
         try:
@@ -114,17 +141,21 @@ def bounded(submit: Callable[[tuple], Future], jobs: Iterable[tuple], window: in
 
 # -- in the worker process ----------------------------------------------------------------------------------------
 _renderer: TaskRenderer | None = None
+_failed: BridgeError | None = None  # why this worker has no engine (no such model, no such device)
 
 
 def _start(settings: dict, places, parent: int) -> None:
-    global _renderer
+    global _renderer, _failed
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver decides
     where = places.get()
     if where.gpu is not None:  # this worker's GPU is its only one, before CUDA starts in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = str(where.gpu)
         where = replace(where, gpu=None)
     threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
-    _renderer = TaskRenderer(settings, where)
+    try:
+        _renderer = TaskRenderer(settings, where)
+    except BridgeError as error:  # handed to the driver with the first call, as one line: an initializer's
+        _failed = error  # exception would print a traceback and break the pool ("ended unexpectedly")
 
 
 def _orphaned(parent: int) -> None:
@@ -134,9 +165,15 @@ def _orphaned(parent: int) -> None:
     os._exit(1)
 
 
+def _engine() -> TaskRenderer:
+    if _renderer is None:
+        raise _failed
+    return _renderer
+
+
 def _describe() -> dict:
-    return _renderer.describe()
+    return _engine().describe()
 
 
 def _render(job: tuple) -> Rendered:
-    return _renderer.render(*job)
+    return _engine().render(*job)

@@ -73,29 +73,49 @@ def make_plan(sources: list[tuple[Path, Region | None]], *, per_source: int, noi
     if total > MAX_FILES:
         raise ConfigError(f"{total} files is more than a pack holds ({MAX_FILES}): fewer sources, noise levels or "
                           "--per-source")
-    if len(set(noises)) != len(noises):
-        raise ConfigError(f"--noise lists a level twice: {','.join(f'{n:g}' for n in noises)}")
+    labels = [f"{noise:g}" for noise in noises]  # as the files name them: 0.1234501 and 0.1234502 are one name
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"--noise lists a level twice: {','.join(labels)} (levels are named to 6 digits)")
     digits = max(files.NUMBER_DIGITS, len(str(per_source)))
     looped = " loop" if settings.get("loop") else ""
     planned, tasks, taken = [], [], set()
     for k, (path, region) in enumerate(sources):
-        stem = named(files.source_stems(path.name)[0], region)
-        folder = _free(stem, taken)
+        stem, where = files.source_stems(path.name)[0], named("", region)  # where: " 0.100-0.300s", or ""
+        folder = _free(stem, where, taken)
         planned.append(Source(path, region, folder))
         seeds = series(seed, per_source, k * per_source)
         for noise in noises:
             for number, one in enumerate(seeds, 1):
-                name = f"{stem}{looped} noise {noise:g} var {number:0{digits}d}.wav"
-                tasks.append(Task(k, noise, one, f"{folder}/{files.fit_name(name)}"))
+                name = _fitted(stem, f"{where}{looped} noise {noise:g} var {number:0{digits}d}.wav")
+                tasks.append(Task(k, noise, one, f"{folder}/{name}"))
+    _check_distinct(tasks)
     settings = {**settings, "seed": seed, "per_source": per_source, "noise": list(noises)}
     return Plan(tuple(planned), tuple(tasks), settings)
 
 
-def _free(stem: str, taken: set[str]) -> str:
-    """stem, or "stem (2)", ... : the first not taken (compared as case-blind file systems do)."""
-    name, n = stem, 1
+def _fitted(stem: str, tail: str) -> str:
+    """stem + tail within a file name's NAME_BYTES, the stem cut (never inside a character) and never the tail: a
+    long source name keeps its files' noise level, number and ".wav" (as files.numbered_name does)."""
+    return files.fit_name(stem, files.NAME_BYTES - len(tail.encode("utf-8"))).rstrip() + tail
+
+
+def _check_distinct(tasks: list[Task]) -> None:
+    """Every planned file has a name of its own (compared as case-blind file systems do): two tasks written to one
+    name would leave one file where the manifest lists two."""
+    seen: set[str] = set()
+    for task in tasks:
+        if task.file.casefold() in seen:
+            raise ConfigError(f"two files of the pack would be named {task.file!r}: a bug in DD Bridge's pack plan, "
+                              "please report it with the command")
+        seen.add(task.file.casefold())
+
+
+def _free(stem: str, where: str, taken: set[str]) -> str:
+    """stem + where (the region), or "<stem><where> (2)", ... : the first not taken (compared as case-blind file
+    systems do); the stem cut where the whole would not fit in a name."""
+    name, n = _fitted(stem, where), 1
     while name.casefold() in taken:
         n += 1
-        name = f"{stem} ({n})"
+        name = _fitted(stem, f"{where} ({n})")
     taken.add(name.casefold())
     return name

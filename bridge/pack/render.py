@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bridge import constants
 from bridge.engine import clips
 from bridge.engine.audio import Clip, encode_wav
 from bridge.engine.checkpoints import load_model
@@ -26,8 +27,8 @@ from bridge.pack.plan import Task
 
 # The settings a file's comment and recreating command hold, in `dd-bridge vary`'s order (None values are left out),
 # so a pack's file and the one its command makes are the same bytes.
-COMMAND_OPTIONS = ("steps", "sampler", "format", "precision", "sample_rate", "window", "finish", "loop", "bars",
-                   "bpm", "resample", "guide", "guide_mode")
+COMMAND_OPTIONS = ("steps", "sampler", "format", "precision", "backend", "sample_rate", "window", "finish", "loop",
+                   "bars", "bpm", "resample", "guide", "guide_mode")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Rendered:
     seconds: float  # to render, in the worker
     sha256: str
     model_hash: str
+    device: str = "cpu"  # the kind of device it was rendered on (cpu, cuda, mps) ...
+    threads: int | None = None  # ... and torch's CPU threads there (None off the CPU): the bytes depend on both
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,12 @@ class TaskRenderer:
                    **{key: s.get(key) for key in COMMAND_OPTIONS},
                    # as vary names them: finish only when off, loop only when on, guides only when given
                    "finish": None if s["finish"] == "on" else "off", "loop": True if s.get("loop") else None,
+                   "backend": constants.backend_named(s.get("backend")),
                    "guide": s.get("guide") or None, "guide_mode": self.guide_mode if s.get("guide") else None,
                    **made_on(self.engine.device)}  # this worker's device and threads: vary then makes the same bytes
         metadata = clips.render_metadata("vary", model=s["model"], model_hash=self.engine.model_hash,
                                          sources=[path], options=options, regions=[region], index=1, of=1)
         data = encode_wav(clip, s["format"], metadata)
+        device = self.engine.device.type
         return Rendered(task, data, time.perf_counter() - started, hashlib.sha256(data).hexdigest(),
-                        self.engine.model_hash)
+                        self.engine.model_hash, device, torch.get_num_threads() if device == "cpu" else None)

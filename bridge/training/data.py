@@ -50,17 +50,23 @@ class Skipped:
 RUN_SETTINGS = "run.yaml"  # train.SETTINGS_FILE: a folder holding one is a training run's (its demos are a model's)
 
 
-def scan(folders, *, leave_out_runs: bool = False, run_dir=None, left_out: list | None = None) -> list[Path]:
-    """Audio files under the folders (or the files themselves), recursively, in a stable order.
+def scan(folders, *, leave_out_runs: bool = False, run_dir=None, out_dir=None,
+         left_out: list | None = None) -> list[Path]:
+    """Audio files under the folders (or the files themselves), recursively, in a stable order. Hidden files
+    (".name": macOS's AppleDouble "._kick.wav" beside every file on an exFAT or SMB drive, our own temporaries)
+    are never a producer's sounds and are passed over; a file named on its own is taken as it is.
 
     With ``leave_out_runs`` (training data), sub-folders holding a run.yaml are not entered: a training run's folder,
     whose demos/ are a model's own renders, not drums to learn from. ``run_dir`` (the run being trained; implies
-    leave_out_runs) is not entered wherever it lies, even before its run.yaml exists. Each folder left out is added
-    to ``left_out``, for the caller to say so."""
+    leave_out_runs) is not entered wherever it lies, even before its run.yaml exists; nor is ``out_dir`` (where the
+    command writes: a pack's --out inside a source folder), which leaves out nothing else. Each folder left out is
+    added to ``left_out``, for the caller to say so."""
     leave_out = None
-    if leave_out_runs or run_dir is not None:
-        mark = _identity(run_dir) if run_dir is not None else None
-        leave_out = _run_folders(mark, [] if left_out is None else left_out)
+    own = run_dir if run_dir is not None else out_dir
+    if leave_out_runs or own is not None:
+        mark = _identity(own) if own is not None else None
+        leave_out = _run_folders(mark, [] if left_out is None else left_out,
+                                 runs=leave_out_runs or run_dir is not None)
     found = []
     for folder in map(Path, folders):
         if folder.is_file():
@@ -80,10 +86,11 @@ def _identity(path) -> tuple[int, int] | None:
     return here.st_dev, here.st_ino
 
 
-def _run_folders(run_dir: tuple[int, int] | None, left_out: list):
-    """leave_out(folder, identity, top) for audio_under: the run folder anywhere, other runs' below the top."""
+def _run_folders(run_dir: tuple[int, int] | None, left_out: list, *, runs: bool = True):
+    """leave_out(folder, identity, top) for audio_under: the run folder anywhere, other runs' below the top (with
+    ``runs``)."""
     def leave_out(folder: Path, identity: tuple[int, int], top: bool) -> bool:
-        if identity == run_dir or (not top and (folder / RUN_SETTINGS).is_file()):
+        if identity == run_dir or (runs and not top and (folder / RUN_SETTINGS).is_file()):
             left_out.append(folder)
             return True
         return False
@@ -94,7 +101,8 @@ def audio_under(folder: Path, *, leave_out=None) -> list[Path]:
     """The audio files under ``folder``, sorted, through symbolic links to folders too: a producer's library is
     often a folder of links ("kick" -> the kits' kicks), which a plain recursive glob passed over without a word.
     A folder reached twice (a link back up the tree, or two links to one place) is read once, the first in order.
-    A folder for which ``leave_out(path, (st_dev, st_ino), is_top)`` is true is not entered."""
+    A folder for which ``leave_out(path, (st_dev, st_ino), is_top)`` is true is not entered. Hidden files (".name")
+    are passed over (see scan)."""
     found, seen = [], set()
     for root, folders, names in os.walk(folder, followlinks=True):
         here = os.stat(root)
@@ -105,7 +113,8 @@ def audio_under(folder: Path, *, leave_out=None) -> list[Path]:
         seen.add(identity)
         folders.sort()
         found.extend(Path(root) / name for name in names
-                     if Path(name).suffix.lower() in AUDIO_SUFFIXES and (Path(root) / name).is_file())
+                     if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
+                     and (Path(root) / name).is_file())
     return sorted(found)
 
 

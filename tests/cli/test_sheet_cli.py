@@ -122,6 +122,6 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_model_path, one
 def test_without_matplotlib_the_command_names_the_extra_before_rendering(tmp_path, tiny_model_path, one_shots):
     result = dd_bridge("sheet", "--model", tiny_model_path, "--source", one_shots[0], "--out", tmp_path / "sheet.png",
                        *FAST, prelude=NO_MATPLOTLIB)
-    one_line_error(result, "matplotlib", "dd-bridge[plots]")
+    one_line_error(result, "matplotlib", "pip install -e '.[plots]'")
     assert "%" not in result.stderr  # refused before any render started
     assert not any(tmp_path.iterdir())

@@ -69,7 +69,7 @@ def test_without_ray_installed_ray_is_one_line_and_nothing_else_imports_it(tmp_p
     stdout, stderr = missing.communicate(timeout=120)
     assert missing.returncode == 1 and stdout == ""
     assert stderr == ("dd-bridge pack: error: --ray needs Ray, which is not installed: "
-                      "pip install 'dd-bridge[cluster]'\n")
+                      ".venv/bin/pip install -e '.[cluster]' (in DD Bridge's folder)\n")
     everything = ("import sys\n"
                   "from bridge.cli import build_parser; build_parser()\n"
                   "import bridge.daemon.app, bridge.pack.driver, bridge.pack.local\n"

@@ -158,5 +158,5 @@ def test_without_matplotlib_the_pack_is_made_and_the_sheets_are_said_to_be_skipp
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     assert stdout.splitlines() == [str(out)]
-    assert "contact sheets skipped" in stderr and "dd-bridge[plots]" in stderr
+    assert "contact sheets skipped" in stderr and "pip install -e '.[plots]'" in stderr
     assert not list(out.rglob("*.png")) and manifest.validate(out) == []
