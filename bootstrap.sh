@@ -12,6 +12,10 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 # The Python that makes .venv: $PYTHON, else python3. 3.10 or newer (macOS's own /usr/bin/python3 is 3.9); the tests'
 # pinned Ray (pyproject's test extra) has no wheels for 3.13 yet.
 base="${PYTHON:-python3}"
+# Once .venv is made, its own python is the one that counts (PYTHON= given once need not be given again).
+if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  base=.venv/bin/python
+fi
 if ! "$base" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
   log "$base is $("$base" -V 2>&1 || echo "not a Python that runs"); DD Bridge needs Python 3.10 or newer: install one (python.org,"
   log "Homebrew, your package manager) and run again, with PYTHON=python3.12 if it is not python3"
@@ -49,7 +53,8 @@ if command -v nvidia-smi >/dev/null 2>&1; then extra=gpu; else extra=cpu; fi
 # Installed once per pyproject.toml and set of extras: a second start needs no network (pip would fetch its build
 # tools again, and fail offline, before the service could start).
 stamp="$("$py" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest()[:16])') $extra"
-if [ "$(cat .venv/.dd-bridge-installed 2>/dev/null)" != "$stamp" ] || ! "$py" -c "import bridge" 2>/dev/null; then
+# (Installed, not importable: python -c finds the package in this folder whether it is installed or not.)
+if [ "$(cat .venv/.dd-bridge-installed 2>/dev/null)" != "$stamp" ] || [ ! -x .venv/bin/dd-bridge ]; then
   log "installing dd-bridge [$extra]"
   "$py" -m pip install -q -e ".[$extra]"
   printf '%s\n' "$stamp" > .venv/.dd-bridge-installed

@@ -51,6 +51,9 @@ STEM_BYTES = NAME_BYTES - 32  # sources' stems in a result's name, leaving room 
 MAX_NUMBER = 10**6 - 1  # numbers beyond this in a folder are someone else's names, not ours to continue
 TEMPORARY_PREFIX = ".dd-bridge-"
 TEMPORARY_MARK = ".partial"  # a temporary is ".dd-bridge-<random>.partial<suffix of the final name>"
+# A temporary folder (tempfile's, in a run folder): named apart from the service's own hidden folders (its
+# ".dd-bridge-staging", which holds the presses heard and not kept yet), so a cleanup never takes one for the other.
+TEMPORARY_FOLDER_PREFIX = TEMPORARY_PREFIX + "tmp-"
 YAML_BYTES = 1 << 20  # model cards, the config and run settings are a few kB
 # O_BINARY (Windows only): without it the C runtime opens in text mode, turning a WAV's LF bytes into CRLF.
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -356,8 +359,8 @@ def replace_file(path: str | os.PathLike, content: Content, *, sync: bool = True
 def remove_leftovers(path: str | os.PathLike) -> list[tuple[str, int]]:
     """What writers killed mid-write left in the folder ``path`` itself, removed: the hidden temporaries of
     ``write_temporary`` (``.dd-bridge-<random>.partial...``, regular files only) and hidden temporary folders named
-    with TEMPORARY_PREFIX (tempfile.TemporaryDirectory's, emptied of their files first; one holding a folder is
-    left). Nothing below is searched and no link is followed: a link under such a name is left alone. Only for a
+    with TEMPORARY_FOLDER_PREFIX (tempfile.TemporaryDirectory's, emptied of their files first; one holding a folder
+    is left; the service's staging folder is never one). Nothing below is searched and no link is followed: a link under such a name is left alone. Only for a
     folder that one writer uses at a time (a training run's), so everything of ours there is a leftover.
     [(name, bytes)] of what was removed."""
     removed = []
@@ -370,7 +373,7 @@ def remove_leftovers(path: str | os.PathLike) -> list[tuple[str, int]]:
                 if stat.S_ISREG(entry.st_mode) and TEMPORARY_MARK in name:
                     folder.remove(name)
                     removed.append((name, entry.st_size))
-                elif stat.S_ISDIR(entry.st_mode):
+                elif stat.S_ISDIR(entry.st_mode) and name.startswith(TEMPORARY_FOLDER_PREFIX):
                     size = 0
                     with folder.subfolder(name, create=False) as inner:
                         for inside in inner.names():

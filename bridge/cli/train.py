@@ -112,14 +112,16 @@ def register(subparsers) -> None:
 
 
 def _stop_on_terminate() -> None:
-    """SIGTERM (a closed terminal, a service manager) stops the command like Ctrl-C does. While steps are trained
-    both only ask the loop to stop when the step under way ends and save the run there (bridge.training.train.fit
-    puts its own handlers in for that time), so it continues exactly; before (finding the data) nothing is saved yet,
-    and after it the export is written completely or not at all."""
+    """SIGTERM (a service manager) and SIGHUP (the terminal closed) stop the command like Ctrl-C does. While steps are
+    trained each only asks the loop to stop when the step under way ends and save the run there
+    (bridge.training.train.fit puts its own handlers in for that time), so it continues exactly; before (finding
+    the data) nothing is saved yet, and after it the export is written completely or not at all."""
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    for name in ("SIGTERM", "SIGHUP"):  # no SIGHUP on Windows
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
 
 
 def run_train(args: argparse.Namespace) -> int:

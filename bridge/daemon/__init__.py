@@ -13,8 +13,9 @@ Threads and what each owns:
   to the door (``Door``, bridge.daemon.door) and answer ping, hello and status themselves; they never wait on a disk or the
   model;
 - the door thread ("door") runs ``Service.handle`` on each request in the order they came: it validates, changes
-  the shared state under its lock, and never waits on the model or writes a file; the files and folders a request
-  names it looks at through ``files.answered`` (a short-lived ``disk-look`` thread, waited for at most 3 s), so a
+  the shared state under its lock, and never waits on the model or writes a sound (a recipe saved, a small YAML
+  file in the config folder, is its one write); the files and folders a request names it looks at, and that recipe
+  it writes, through ``files.answered`` (a short-lived ``disk-look`` thread, waited for at most 3 s), so a
   hung network share costs that request one bounded wait; a look left waiting owns nothing and its result is
   dropped;
 - the render thread (``Worker._work``) is the only one that calls the model: it runs the queued jobs and the
@@ -32,7 +33,8 @@ Locks:
 - ``State.lock`` (a condition on a re-entrant lock; the render thread waits on it for work) guards every field of
   ``State`` (settings, folder, renderer, selected, select_waiter, prefetch_paused, stopping, next_generate_seed,
   running, the job queue and the prefetch cache with its entries: ready, clip, failed, seeds) and the ``waiters``,
-  ``taken`` and ``unsent`` of queued and running jobs. Not under it: ``Job.cancelled`` (an Event), ``Job.progress``
+  ``taken`` and ``unsent`` of queued and running jobs, and ``Output._awaiting`` (who waits for the write in hand;
+  each ``Awaiting`` is answered once, by whoever claims it under its own small lock). Not under it: ``Job.cancelled`` (an Event), ``Job.progress``
   (above) and ``State.stopping`` as the cancel hook polls it (it only ever becomes True).
 - ``Stats`` has a lock of its own for counters, recent renders and the last error (every thread counts).
 - ``Output``'s lock is held around every file written into the sample or staging folder, with the write in hand

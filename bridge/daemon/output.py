@@ -64,16 +64,24 @@ def vary_recipe(key: RenderKey, seed: int, fmt: str) -> dict:
 
 
 class Awaiting:
-    """Someone waiting for the files being written (a press, a keep): ``tell`` answers them with an error once, and
-    then ``told`` keeps the write's own answer, should it come after all, from going out too."""
+    """Someone waiting for the files being written (a press, a keep), answered once: by whoever ``claim``s it first,
+    the write (its files, or its error) or a close that leaves the write behind (``tell``). A plain flag let both
+    answer when the write finished just as the close gave up on it."""
 
     def __init__(self, error: Callable[[str], object]):
         self.error = error
-        self.told = False
+        self._lock = threading.Lock()
+        self._claimed = False
+
+    def claim(self) -> bool:
+        """True for the first caller only: it answers; everyone after it says nothing."""
+        with self._lock:
+            first, self._claimed = not self._claimed, True
+            return first
 
     def tell(self, message: str) -> None:
-        self.told = True
-        self.error(message)
+        if self.claim():
+            self.error(message)
 
 
 class WriterThread:
@@ -230,31 +238,39 @@ class Output:
                 mine, job.unsent = job.unsent[:waiter.count], job.unsent[waiter.count:]
                 prefetched = [variation in job.taken for variation in mine]
             if job.audition:
-                self._hear(job, mine, waiter)
+                with self._answering(waiter.error) as waiting:  # its staging writes may hang too
+                    self._hear(job, mine, waiter, waiting)
                 continue
             with self._answering(waiter.error) as waiting:
                 try:
                     paths = [self.variation(job, variation) for variation in mine]
                 except BridgeError as error:
                     paths = None
-                    if not waiting.told:
+                    if waiting.claim():
                         self.stats.note_error(waiter.request.address, str(error))
                         waiter.error(str(error))
                 finally:
                     for variation in mine:
                         discard(variation.staged)  # published ones are gone already; the rest are of no use now
-            if paths is None or waiting.told:  # told already: the service stopped without these files
+            if paths is None or not waiting.claim():  # answered already (the service stopped without these files)
                 continue
             for path, variation, was_prefetched in zip(paths, mine, prefetched):
                 self.stats.note_render("vary", path, variation.seed, variation.seconds, was_prefetched)
             waiter.reply("/dd/done", job.kind, *map(str, paths))
 
-    def _hear(self, job: VaryJob, variations: list[Variation], waiter: Waiter) -> None:
+    def _hear(self, job: VaryJob, variations: list[Variation], waiter: Waiter, waiting: Awaiting) -> None:
         """Audition: each played and held back, written ahead into the staging folder (if it is not there yet)
         so that a keep press only names it. One after another: the first cuts what plays, the others follow it.
         The waiter is answered "heard N" once they are all with the audio output, or told that they could not be
-        played (held back all the same: a keep writes them)."""
+        played (held back all the same: a keep writes them); by ``waiting``'s claim, so not after a stop that gave
+        up on a staging write and told it so."""
+        def heard(count: int) -> None:
+            if waiting.claim():
+                waiter.reply("/dd/ack", job.kind, "heard", count)
+
         def not_heard(message: str) -> None:
+            if not waiting.claim():
+                return
             if message == STOPPING:
                 # Not played because the service is stopping: what is held goes with it (Audition.close) and no
                 # keep is taken any more, so it is refused as any request is then, not as a press kept unheard.
@@ -264,8 +280,7 @@ class Output:
             message = f"not heard: {message}; keep writes {'it' if len(variations) == 1 else 'them'} all the same"
             self.stats.note_error(waiter.request.address, message, quiet=True)  # the audio thread said it
             waiter.error(message)
-        press = Press(len(variations), heard=lambda count: waiter.reply("/dd/ack", job.kind, "heard", count),
-                      failed=not_heard)
+        press = Press(len(variations), heard=heard, failed=not_heard)
         for index, variation in enumerate(variations):
             if variation.staged is None or variation.staged_format != job.format:
                 discard(variation.staged)
@@ -299,10 +314,10 @@ class Output:
                         paths.append(self.variation(item.job, item.variation))
                         discard(item.variation.staged)  # published: gone already; written out: of no use now
                         self.stats.note_render("vary", paths[-1], item.variation.seed, item.variation.seconds, True)
-                if waiting.told:  # the service stopped without these files
+                if not waiting.claim():  # answered already: the service stopped without these files
                     return
             except Exception as error:
-                if waiting.told:
+                if not waiting.claim():
                     return
                 message = str(error) if isinstance(error, BridgeError) else \
                     f"internal error: {type(error).__name__}: {error}"

@@ -83,6 +83,7 @@ class ModelInfo:
     window: int
     parameters: int
     recreatable: bool
+    backend: str = constants.DEFAULT_BACKEND  # what ran the network: named in a file's command unless torch
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ class Made:
     machine: tuple[tuple[str, object], ...]  # made_on(): the device and threads the render ran on (CPU only)
 
     def metadata(self, operation: str, sources, options: dict, **details) -> dict:
-        options = {**options, "precision": self.info.precision, **dict(self.machine)}
+        options = {**options, "precision": self.info.precision, "backend": constants.backend_named(self.info.backend),
+                   **dict(self.machine)}
         if options.get("guide"):  # guided: the mode it ran in (auto picks by device), so the command names it
             options["guide_mode"] = self.guide_mode
         data = clips.render_metadata(operation, model=self.info.reference, model_hash=self.info.hash,
@@ -120,7 +122,7 @@ class Renderer:
             name=loaded.name, reference=reference, hash=self.engine.model_hash, device=str(self.engine.device),
             precision=str(getattr(self.engine, "precision", precision)), sample_rate=self.engine.sample_rate,
             window=self.engine.window, parameters=loaded.num_parameters,
-            recreatable=reference != STAND_IN_NAME)
+            recreatable=reference != STAND_IN_NAME, backend=backend)
 
     @classmethod
     def load(cls, spec: str | None, device: str = "auto", precision: str = "auto",

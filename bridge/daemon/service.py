@@ -39,7 +39,7 @@ from bridge.engine.audio import resolve_region
 from bridge.engine.guides import recipes
 from bridge.engine.regions import Region
 from bridge.engine.tempo import Bars
-from bridge.errors import AudioError, BridgeError, ConfigError
+from bridge.errors import AudioError, BridgeError, ConfigError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Service:
     def stop(self, timeout: float | None = None) -> None:
         """Stop rendering (between steps), refuse what is queued, let a file being written finish, then return.
         Bounded where a disk may hang: a write waits at most output.WRITE_GRACE_S, the staging folder's cleanup
-        files.DISK_ANSWER_SECONDS.
+        files.DISK_ANSWER_SECONDS (the render thread is waited for ``timeout``: None waits for it, however long).
 
         A render stops at its next sampler step; one model call cannot be cut short (a long clip's takes minutes on
         a CPU), so after ``timeout`` seconds the render thread is left to the process's exit: its requests are told
@@ -117,9 +117,13 @@ class Service:
         self.audition.close()  # what was heard and not kept goes with the staging folder
 
         def clear() -> None:
-            for variation in staged:
-                discard(variation.staged)
-            self.folders.clear_staging()
+            try:
+                for variation in staged:
+                    discard(variation.staged)
+                self.folders.clear_staging()
+            except Exception as error:  # a share come back broken (EIO): said in one line, not a thread's traceback
+                log.warning("the staging folder %s was not cleared (%s); the next start clears it",
+                            self.folders.staging, one_line(error) or type(error).__name__)
 
         # On a thread of its own, waited for a bounded time: the staging folder's disk may be a share that stopped
         # answering (the stop must still end); what is left there the next start clears.

@@ -129,7 +129,7 @@ def load_model(spec: str | os.PathLike | None = None, *, sample_rate: int | None
             loaded.card = replace(loaded.card, **changes)
         except CheckpointError as error:  # the values given do not fit the model: theirs to change, not the file
             given = " and ".join(f"{key} {value}" for key, value in changes.items())
-            raise ConfigError(f"{path}: the {given} given do not fit this model "
+            raise ConfigError(f"{path}: the {given} given {'does' if len(changes) == 1 else 'do'} not fit this model "
                               f"({str(error).removeprefix('model card: ')})") from None
     log.debug("loaded %s from %s: %d parameters, %d Hz, window %d", loaded.name, loaded.source,
               loaded.num_parameters, loaded.sample_rate, loaded.window)
@@ -226,10 +226,22 @@ def _unpickle_weights(path: Path) -> object:
             raise CheckpointError(f"{path}: cannot read: {one_line(error) or 'file is empty or truncated'}") \
                 from None
         except Exception as error:  # torch raises assorted types for garbage bytes
-            if "central directory" in str(error):  # a zip checkpoint whose end is missing: torch's text runs on
-                raise CheckpointError(f"{path}: truncated or damaged (its zip archive ends without a central "
-                                      "directory: a download or copy cut short?)") from None
+            if CUT_ZIP in str(error):
+                raise CheckpointError(f"{path}: {load_failure(error)}") from None
             raise CheckpointError(f"{path}: not a PyTorch checkpoint ({described(error)})") from None
+
+
+CUT_ZIP = "central directory"  # in torch's error for a zip checkpoint whose end is missing
+
+
+def load_failure(error: BaseException) -> str:
+    """Why torch.load failed, in a few words and one line (a model file's, a training run's state.pt): a zip cut
+    short said so (torch's own text runs on about it), else torch's reason without its advice to load with
+    weights_only=False, which would run the code."""
+    text = str(error)
+    if CUT_ZIP in text:
+        return "truncated or damaged: its zip archive ends without a central directory (a download or copy cut short?)"
+    return _unpickling_reason(text) if text.strip() else "empty or cut short"
 
 
 def _unpickling_reason(text: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from bridge import files, pictures
+from bridge import constants, files, pictures
 from bridge.constants import DEFAULT_SAMPLE_RATE
 from bridge.engine.audio import Clip, write_audio
 from bridge.engine.checkpoints import LoadedModel, load_model, read_safetensors, save_model
@@ -320,7 +320,8 @@ def place_data(run_dir, settings: TrainingSettings, previous: TrainingSettings |
         if outside:  # its data: edited by hand in run.yaml
             raise ConfigError(f"{path}: its held-out files lie outside its data (e.g. {outside[0]}); continue it "
                               "once with the data where it lay when the run started")
-        return replace(settings, data=place, held_out_files=held, data_files=now)
+        digest = {"held_out": held_out_digest(held, roots)} if held else {}  # a new run's: once they are chosen
+        return replace(settings, data=place, held_out_files=held, data_files={**now, **digest})
     stored = previous.data_files
     if not isinstance(stored, dict) or not isinstance(stored.get("sha256"), str):
         raise ConfigError(f"{path}: data_files must be a mapping with files, bytes and sha256 (as this version "
@@ -339,9 +340,34 @@ def place_data(run_dir, settings: TrainingSettings, previous: TrainingSettings |
         log.info("the data in %s changed since the last session (%s): training on the files there now; the "
                  "held-out ones stay held out", ", ".join(place), differs)
     elif previous.data != place:
+        # Names and sizes alike, but which folder is which: two folders of fixed-length renders given in another
+        # order look the same by them, and the held-out names would then point at the other folder's files, while
+        # the ones held out were trained on. Their first bytes tell.
+        if stored.get("held_out") and held_out_digest(settings.held_out_files, roots) != stored["held_out"]:
+            raise ConfigError(f"{run_dir}: its held-out files are not the ones in {', '.join(place)} (the same names "
+                              "and sizes, other sounds: the folders in another order?); pass the data folders in "
+                              f"the order the run started with ({', '.join(Path(d).name for d in previous.data)})")
         log.info("the data moved: %s now (the same %d files as in %s)", ", ".join(place), len(entries),
                  ", ".join(previous.data))
-    return replace(settings, data=place, data_files=now)
+    digest = {"held_out": held_out_digest(settings.held_out_files, roots)} if settings.held_out_files else {}
+    return replace(settings, data=place, data_files={**now, **digest})
+
+
+HELD_OUT_BYTES = 1 << 20  # of each held-out file: enough to tell two sounds apart, little to read for a long one
+
+
+def held_out_digest(held: list[str], roots: list[Path]) -> str:
+    """A digest of the held-out files' names and first bytes (N/NAME under roots[N]; one missing counts as such)."""
+    digest = hashlib.sha256()
+    for name in sorted(map(str, held)):
+        number, _, rest = name.partition("/")
+        digest.update(name.encode() + b"\0")
+        try:
+            with open(roots[int(number)] / rest, "rb") as file:
+                digest.update(file.read(HELD_OUT_BYTES))
+        except (OSError, ValueError, IndexError):
+            digest.update(b"\0missing")
+    return digest.hexdigest()
 
 
 def _write_listing(run_dir: Path, settings: TrainingSettings, entries: list[tuple[str, int]]) -> None:
@@ -406,6 +432,8 @@ def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", 
     if not settings.held_out_files:
         _, held = data.split_held_out(found, settings.held_out, settings.seed)
         settings.held_out_files = [listing[path][0] for path in held]
+        settings.data_files = {**(settings.data_files or {}), "held_out": held_out_digest(settings.held_out_files,
+                                                                                         roots)}
         if group.main:
             write_settings(run_dir, settings)
     held = set(held_out_paths(settings))
@@ -420,7 +448,7 @@ def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", 
              else "")
     if not pictures.available():  # said once here; each save then skips the pictures quietly
         log.info("matplotlib is not installed: training goes on without loss.png and demo spectrograms "
-                 "(pip install 'dd-bridge[%s]' for them)", pictures.EXTRA)
+                 "(%s for them)", constants.install_command(pictures.EXTRA))
     bar = LossBar()
     try:
         fit(run, shots.windows, on_step=bar, on_save=after_save, should_stop=should_stop)
@@ -572,7 +600,7 @@ def _replace_export(run: Run, name: str, loaded: LoadedModel, paths: tuple[Path,
     files the next session knows as the run's own."""
     record = _exported(run.dir)
     before = record.get(name, {})
-    with tempfile.TemporaryDirectory(dir=run.dir, prefix=files.TEMPORARY_PREFIX) as folder:
+    with tempfile.TemporaryDirectory(dir=run.dir, prefix=files.TEMPORARY_FOLDER_PREFIX) as folder:
         written = save_model(loaded, Path(folder) / paths[0].stem)
         hashes = [_sha256(path) for path in written]
         record[name] = {"step": before.get("step"), "sha256": sorted({*(before.get("sha256") or []), *hashes})}

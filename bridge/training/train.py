@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from bridge import files
 from bridge.constants import MAX_COUNT
-from bridge.engine.checkpoints import _unpickling_reason, check_finite, check_shapes
+from bridge.engine.checkpoints import check_finite, check_shapes, load_failure
 from bridge.engine.schedules import alpha_sigma, crash_schedule
 from bridge.engine.unet import DanceDiffusionUNet, UNetConfig
 from bridge.errors import BridgeError, CheckpointError, ConfigError, one_line
@@ -117,6 +117,9 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+SEED_LIMIT = 2**42
+
+
 def _whole(low: int, high: int | None = None):
     return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high)
 
@@ -134,7 +137,9 @@ LIMITS = {
     "onset_shift_ms": (lambda v: _number(v) and 0 <= v <= 50, "0 to 50 ms"),
     "pitch_semitones": (lambda v: _number(v) and 0 <= v <= 12, "0 to 12 semitones"),
     "ema_decay": (lambda v: _number(v) and 0 <= v < 1, "in [0, 1)"),
-    "seed": (_whole(0, 2**63 - 1), "a whole number >= 0"),
+    # Negative seeds were always taken (older runs store them); the batch order seeds torch with seed x 1,000,003
+    # plus the epoch, which must stay inside torch's 64-bit seeds: 2^42 leaves room.
+    "seed": (_whole(-SEED_LIMIT, SEED_LIMIT), "a whole number between -2^42 and 2^42"),
     "warmup": (_whole(0), "a whole number of steps >= 0"),
     "grad_clip": (lambda v: _number(v) and v > 0, "a positive number (the largest gradient norm)"),
     "weight_decay": (lambda v: _number(v) and 0 <= v < math.inf, "a number >= 0"),
@@ -300,13 +305,10 @@ class Run:
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except pickle.UnpicklingError as error:  # torch's reason, without its advice to turn weights_only off
-            raise BridgeError(f"{path}: cannot resume from this run state (refused: "
-                              f"{_unpickling_reason(str(error))})") from None
+            raise BridgeError(f"{path}: cannot resume from this run state (refused: {load_failure(error)})") \
+                from None
         except Exception as error:
-            reason = "truncated or damaged: its zip archive ends without a central directory (a copy cut short?)" \
-                if "central directory" in str(error) else \
-                _unpickling_reason(str(error)) if str(error).strip() else "empty or cut short"
-            raise BridgeError(f"{path}: cannot resume from this run state ({reason})") from None
+            raise BridgeError(f"{path}: cannot resume from this run state ({load_failure(error)})") from None
         if not isinstance(state, dict) or not {"model", "ema", "optimizer", "step"} <= state.keys():
             raise BridgeError(f"{path}: cannot resume from this run state (not a state.pt written by dd-bridge train)")
         try:
@@ -330,7 +332,11 @@ class Run:
             self.model.load_state_dict(state["model"])
             self.ema.load_state_dict(state["ema"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.scaler.load_state_dict(state.get("scaler", {}))
+            scaler = state.get("scaler") or {}
+            if scaler or not self.scaler.is_enabled():
+                self.scaler.load_state_dict(scaler)
+            else:  # saved where no scaler ran (fp32 on a CPU, bf16 on an A100/H100), continued in fp16 (a T4, a V100)
+                log.info("%s was saved without fp16 loss scaling: it starts afresh here", path.name)
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
             self.generator.set_state(state["generator"].cpu())
@@ -534,19 +540,24 @@ def open_run(run_dir, settings: TrainingSettings, model: DanceDiffusionUNet | No
 
 
 class _StopAtStepEnd:
-    """SIGINT (Ctrl-C) and SIGTERM (a closed terminal, a service manager) while fit trains: the first one asks the
-    loop to stop when the step under way ends, then the run is saved there. A save in the middle of a step would hold
-    a generator already past the step counter, or weights that include a step not counted, and the run would not
-    continue with the same batches; the wait is one step at most. A second one stops at once without saving (the
-    state.pt there stays). Installed in the main thread only (the one Python runs handlers in), and the handlers
-    there before are put back afterwards."""
+    """SIGINT (Ctrl-C), SIGTERM (a service manager, torchrun stopping its workers) and SIGHUP (the terminal closed)
+    while fit trains: the first one asks the loop to stop when the step under way ends, then the run is saved there.
+    A save in the middle of a step would hold a generator already past the step counter, or weights that include a
+    step not counted, and the run would not continue with the same batches; the wait is one step (and the demos of a
+    save then due) at most. A second one, REPEAT_SECONDS or more after the first, stops at once without saving (the
+    state.pt there stays); sooner, it is the same stop said twice (systemd signals a whole cgroup, and torchrun
+    passes the same signal on to its workers a few ms later). torchrun kills its workers 30 s after passing a
+    signal on: a step longer than that is cut without its save. Installed in the main thread only (the one Python
+    runs handlers in), and the handlers there before are put back afterwards."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+    REPEAT_SECONDS = 1.0
 
     def __init__(self):
         self.requested = False
         self.forced = False
         self.before = {}
+        self._first = 0.0  # when the first signal came (time.monotonic)
 
     def __enter__(self) -> "_StopAtStepEnd":
         if threading.current_thread() is threading.main_thread():
@@ -556,9 +567,11 @@ class _StopAtStepEnd:
 
     def handle(self, number, frame) -> None:
         if self.requested:
+            if time.monotonic() - self._first < self.REPEAT_SECONDS:
+                return  # the same stop, passed on twice
             self.forced = True
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self._first = True, time.monotonic()
         log.warning("%s: stopping when this step ends, to save the run (again to stop at once, without saving)",
                     signal.Signals(number).name)
 

@@ -404,6 +404,37 @@ def test_a_moved_run_given_other_data_is_refused_in_one_line_saying_what_differs
     assert main(["train", str(tmp_path / "same"), "--out", str(run), "--steps", "2", "--demo-every", "0"]) == 0
 
 
+def test_two_folders_alike_by_name_and_size_given_in_another_order_are_refused(tmp_path, drumkits, capsys):
+    """Review s41 diff #4: two folders of renders alike by names and sizes (two kits rendered the same way) given in
+    the other order matched the run's fingerprint and were taken for "the data moved"; the held-out name "0/..."
+    then pointed at the other folder's file, and the file held out before was trained on."""
+    import numpy as np
+    import soundfile
+
+    sources = sorted((drumkits / "rumpf_kit_z01_h2").glob("*.flac"))[:8]
+    for kit, offset in (("kitA", 0), ("kitB", 4)):  # the same four names and lengths, other sounds
+        (tmp_path / kit).mkdir()
+        for index in range(4):
+            audio, rate = soundfile.read(sources[index + offset], frames=4800, always_2d=True)
+            stereo = np.zeros((4800, 2))
+            stereo[:len(audio)] = audio[:, :2] if audio.shape[1] > 1 else audio
+            soundfile.write(tmp_path / kit / f"hit {index}.wav", stereo, 48000, subtype="PCM_16")
+    run = tmp_path / "run"
+    common = ["--out", str(run), "--window", "512", "--batch-size", "2", "--held-out", "0.25", "--size", "tiny",
+              "--demo-every", "0"]
+    assert main(["train", str(tmp_path / "kitA"), str(tmp_path / "kitB"), *common, "--steps", "1"]) == 0
+    capsys.readouterr()
+    rows = loss_rows(run)
+    assert main(["train", str(tmp_path / "kitB"), str(tmp_path / "kitA"), *common, "--steps", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its held-out files are not the ones in" in err[0], err
+    assert "in the order the run started with (kitA, kitB)" in err[0] and loss_rows(run) == rows
+    moved = tmp_path / "moved"  # the same folders moved, in their order: taken
+    shutil.copytree(tmp_path / "kitA", moved / "kitA")
+    shutil.copytree(tmp_path / "kitB", moved / "kitB")
+    assert main(["train", str(moved / "kitA"), str(moved / "kitB"), *common, "--steps", "2"]) == 0
+
+
 def test_a_fine_tune_continues_without_its_base_and_a_base_named_again_is_compared_by_its_weights(
         tmp_path, kit, capsys, monkeypatch):
     assert train(kit, tmp_path / "base-run", "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
@@ -490,7 +521,7 @@ def killed(file):
 if what == "save":
     files.replace_file(run / "state.pt", killed)
 else:
-    folder = tempfile.mkdtemp(dir=run, prefix=files.TEMPORARY_PREFIX)  # as session.export's
+    folder = tempfile.mkdtemp(dir=run, prefix=files.TEMPORARY_FOLDER_PREFIX)  # as session.export's
     files.replace_file(Path(folder) / "run-step9.safetensors", killed)
 """
 
@@ -515,8 +546,13 @@ def test_what_a_save_killed_mid_write_leaves_is_removed_when_the_run_continues(t
     (run / "demos").mkdir(exist_ok=True)
     below = run / "demos" / f"{files.TEMPORARY_PREFIX}x{files.TEMPORARY_MARK}.wav"
     below.write_bytes(b"not in the run folder itself")
+    staging = run / ".dd-bridge-staging"  # the service's, where --out is its sample folder: a press heard, not kept
+    staging.mkdir()
+    (staging / "held.wav").write_bytes(b"a variation heard and not kept yet")
     assert train(kit, run, "--size", "tiny", "--steps", "2", "--demo-every", "0") == 0
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(files.TEMPORARY_PREFIX)) == [link.name]
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(files.TEMPORARY_PREFIX)) == \
+        [link.name, staging.name]
+    assert (staging / "held.wav").exists()
     assert victim.read_bytes() == b"a file of the user's" and link.is_symlink() and below.exists()
     assert "removed what an interrupted save left in" in caplog.text
 

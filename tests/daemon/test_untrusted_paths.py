@@ -273,7 +273,7 @@ def test_a_write_to_a_share_that_stops_answering_shows_in_status_and_the_stop_st
                 app.stop(timeout=0.5)
             stopped = True
             took = time.monotonic() - began
-            assert took < 0.5 + 0.5 + 0.5 + 2.0, f"the stop took {took:.1f} s"  # render, write, staging bounds
+            assert took < 6.0, f"the stop took {took:.1f} s"  # three 0.5 s bounds, not "never"
             asked.join(5)
             [reply] = answers
             assert reply is not None and reply.address == "/dd/error" and "stopping" in reply.args[1], reply

@@ -152,7 +152,7 @@ def test_lightning_checkpoint_takes_sample_rate_and_window_when_given(tmp_path, 
     assert (loaded.sample_rate, loaded.window) == (22050, 32768)
     with pytest.raises(ConfigError) as excinfo:  # the value given is wrong, not the file
         load_model(path, window=1001)
-    assert_one_line_error(excinfo, "custom.ckpt: the window 1001 given do not fit", "multiple of 8 samples")
+    assert_one_line_error(excinfo, "custom.ckpt: the window 1001 given does not fit", "multiple of 8 samples")
 
 
 @pytest.mark.parametrize("architecture", [UNetConfig(channels=(16, 32, 32), n_attn_layers=0),

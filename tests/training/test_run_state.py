@@ -112,6 +112,18 @@ def test_under_fp16_the_scaler_skips_a_step_whose_loss_overflows_but_a_run_that_
     assert not (run.dir / "state.pt").exists()
 
 
+def test_a_run_saved_without_loss_scaling_continues_where_fp16_is_chosen(tmp_path, tiny_config, windows, caplog):
+    """Review s41 diff #1: a run saved in fp32 (a CPU) or bf16 (an A100, an H100) stores an empty GradScaler state;
+    carried to a GPU where fp16 is chosen (a T4, a V100) it was refused: "The source state dict is empty"."""
+    caplog.set_level(logging.INFO)
+    settings = settings_for(tiny_config, 2)
+    fit(open_run(tmp_path / "run", settings, precision="fp32"), windows)
+    run = open_run(tmp_path / "run", settings_for(tiny_config, 3), precision="fp16")
+    assert run.step == 2 and run.scaler.is_enabled() and "starts afresh here" in caplog.text
+    fit(run, windows)
+    assert state_at(run.dir)["step"] == 3 and finite(state_at(run.dir))
+
+
 # -- Ctrl-C and SIGTERM -----------------------------------------------------------------------------------------
 
 def signal_during_step(model, number: int, step: int, times: int = 1):
@@ -170,8 +182,28 @@ def test_a_signal_mid_step_saves_when_the_step_ends_and_the_run_continues_exactl
     assert loss_steps(resumed.dir) == [1, 2, 3, 4, 5, 6]
 
 
-def test_a_second_signal_stops_at_once_and_keeps_the_last_save(tmp_path, tiny_config, windows, caplog):
+def test_the_same_signal_passed_on_twice_at_once_is_one_stop_saved_at_the_steps_end(tmp_path, tiny_config, windows):
+    """Review s41 diff #8: systemd signals the whole cgroup and torchrun passes the signal on to its workers too: a
+    worker got SIGTERM twice within milliseconds, took the second for "stop at once" and never saved."""
+    run = open_run(tmp_path / "run", settings_for(tiny_config, 4))
+    signal_during_step(run.model, signal.SIGTERM, step=3, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(run, windows)
+    assert state_at(run.dir)["step"] == 3  # saved when step 3 ended
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows")
+def test_a_closed_terminal_saves_at_the_steps_end(tmp_path, tiny_config, windows):
+    run = open_run(tmp_path / "run", settings_for(tiny_config, 4))
+    signal_during_step(run.model, signal.SIGHUP, step=2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(run, windows)
+    assert state_at(run.dir)["step"] == 2
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_save(tmp_path, tiny_config, windows, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
+    monkeypatch.setattr(train._StopAtStepEnd, "REPEAT_SECONDS", 0.0)  # a second Ctrl-C a moment later
     straight = open_run(tmp_path / "straight", settings_for(tiny_config, 4))
     fit(straight, windows)
 

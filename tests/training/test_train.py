@@ -145,7 +145,17 @@ def test_a_stored_value_out_of_range_is_named_before_anything_is_written(tmp_pat
     assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize("key, value, allowed", [("seed", "x", "a whole number >= 0"),
+def test_a_negative_seed_as_older_runs_stored_still_trains(tmp_path, tiny_config, windows):
+    """Review s41 diff #7: --seed took any int before run.yaml's limits; a stored -1 was then refused, and changing
+    it would change the batches (a resume no longer exact)."""
+    settings = settings_for(tiny_config, 2)
+    settings.seed = -1
+    fit(open_run(tmp_path / "run", settings), windows)
+    assert open_run(tmp_path / "run", settings_for(tiny_config, 2)).step == 2
+
+
+@pytest.mark.parametrize("key, value, allowed", [("seed", "x", "a whole number between -2\\^42 and 2\\^42"),
+                                                ("seed", 10**16, "a whole number between -2\\^42 and 2\\^42"),
                                                  ("weight_decay", "abc", "a number >= 0"),
                                                  ("warmup", -5, "a whole number of steps >= 0"),
                                                  ("grad_clip", 0, "a positive number")])

@@ -20,7 +20,7 @@ import numpy as np
 import platformdirs
 import torch
 
-from bridge import files
+from bridge import constants, files
 from bridge.constants import MIN_LENGTH_MULTIPLES
 from bridge.engine.checkpoints import LoadedModel
 from bridge.errors import BridgeError, CheckpointError, ConfigError, described
@@ -132,8 +132,8 @@ class OnnxModel:
         try:
             import onnxruntime
         except ImportError:
-            raise ConfigError("the onnx backend needs onnxruntime: pip install 'dd-bridge[cpu]' "
-                              "(or [gpu]), or use --backend torch") from None
+            raise ConfigError(f"the onnx backend needs onnxruntime: {constants.install_command('cpu')} (or "
+                              "'.[gpu]' on a CUDA machine), or use --backend torch") from None
         self.path = Path(path)
         self.device = torch.device(device)
         options = onnxruntime.SessionOptions()
