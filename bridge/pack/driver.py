@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from bridge import constants, files, pictures
 from bridge.engine.audio import read_audio
 from bridge.errors import AudioError
@@ -213,6 +215,9 @@ def _write_licence(folder: files.Folder, model: dict) -> None:
               f"Provenance: {model['provenance']}"]
     if model.get("training_data"):
         credit += ["", "Trained on:", json.dumps(model["training_data"], indent=1, ensure_ascii=False)]
+    if model.get("notices"):  # the "copied below" of the sets' licence_source: the notices their licences ask for
+        credit += ["", "Notices (from the model's card: the licences of what it learnt from ask that they travel "
+                   "with copies):", yaml.safe_dump(model["notices"], allow_unicode=True, sort_keys=False, width=100)]
     for name, text in ((LICENCE_NAME, model["licence"] + "\n"), (ATTRIBUTION_NAME, "\n".join(credit) + "\n")):
         folder.replace(name, text.encode("utf-8"))
 

@@ -73,6 +73,7 @@ class TaskRenderer:
         card = self.engine.card
         return {"name": card.name, "model_hash": self.engine.model_hash, "licence": card.licence,
                 "provenance": card.provenance, "training_data": card.extra.get("training_data"),
+                "notices": card.extra.get("notices"),  # what the licences of its training data ask to travel
                 "device": str(self.engine.device), "threads": torch.get_num_threads()}
 
     def render(self, task: Task, source: Clip, path: str, region: Region | None) -> Rendered:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
+from bridge import constants
 from bridge.constants import MAX_SEED
 from bridge.engine.regions import Region
 from bridge.engine.seeds import series
@@ -160,3 +161,20 @@ def test_without_matplotlib_the_pack_is_made_and_the_sheets_are_said_to_be_skipp
     assert stdout.splitlines() == [str(out)]
     assert "contact sheets skipped" in stderr and "pip install -e '.[plots]'" in stderr
     assert not list(out.rglob("*.png")) and manifest.validate(out) == []
+
+
+def test_the_attribution_carries_the_notices_the_training_datas_licences_ask_for(tmp_path):
+    """Review s41 F13: the bundled model's training sets say "copied below" (their MIT notices, in the card's
+    notices), and ATTRIBUTION.txt copied nothing below."""
+    from bridge import files
+    from bridge.engine.modelcard import read_card
+    from bridge.pack.driver import ATTRIBUTION_NAME, _write_licence
+
+    card = read_card(constants.REPO_DIR / "models" / "dd-drums-small.yaml")
+    model = {"name": card.name, "model_hash": "0" * 64, "licence": card.licence, "provenance": card.provenance,
+             "training_data": card.extra.get("training_data"), "notices": card.extra.get("notices")}
+    with files.Folder(tmp_path) as folder:
+        _write_licence(folder, model)
+    text = (tmp_path / ATTRIBUTION_NAME).read_text()
+    assert "copied below" in text and text.index("copied below") < text.index("Notices")
+    assert "Copyright (c) 2000-2002, 2008 Frank Wen" in text and "Permission is hereby granted" in text
