@@ -258,12 +258,15 @@ class Output:
                 self.stats.note_render("vary", path, variation.seed, variation.seconds, was_prefetched)
             waiter.reply("/dd/done", job.kind, *map(str, paths))
 
-    def _hear(self, job: VaryJob, variations: list[Variation], waiter: Waiter, waiting: Awaiting) -> None:
+    def _hear(self, job: VaryJob, variations: list[Variation], waiter: Waiter,
+              waiting: Awaiting | None = None) -> None:
         """Audition: each played and held back, written ahead into the staging folder (if it is not there yet)
         so that a keep press only names it. One after another: the first cuts what plays, the others follow it.
         The waiter is answered "heard N" once they are all with the audio output, or told that they could not be
         played (held back all the same: a keep writes them); by ``waiting``'s claim, so not after a stop that gave
         up on a staging write and told it so."""
+        waiting = waiting or Awaiting(waiter.error)
+
         def heard(count: int) -> None:
             if waiting.claim():
                 waiter.reply("/dd/ack", job.kind, "heard", count)
