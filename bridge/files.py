@@ -356,15 +356,16 @@ def replace_file(path: str | os.PathLike, content: Content, *, sync: bool = True
         return folder.replace(path.name, content, sync=sync)
 
 
-def remove_leftovers(path: str | os.PathLike) -> list[tuple[str, int]]:
-    """What writers killed mid-write left in the folder ``path`` itself, removed: the hidden temporaries of
-    ``write_temporary`` (``.dd-bridge-<random>.partial...``, regular files only) and hidden temporary folders named
-    with TEMPORARY_FOLDER_PREFIX (tempfile.TemporaryDirectory's, emptied of their files first; one holding a folder
-    is left; the service's staging folder is never one). Nothing below is searched and no link is followed: a link under such a name is left alone. Only for a
-    folder that one writer uses at a time (a training run's), so everything of ours there is a leftover.
+def remove_leftovers(where: str | os.PathLike | Folder) -> list[tuple[str, int]]:
+    """What writers killed mid-write left in the folder ``where`` (a path, or a Folder open already, left open)
+    itself, removed: the hidden temporaries of ``write_temporary`` (``.dd-bridge-<random>.partial...``, regular files
+    only) and hidden temporary folders named with TEMPORARY_FOLDER_PREFIX (tempfile.TemporaryDirectory's, emptied of
+    their files first; one holding a folder is left; the service's staging folder is never one). Nothing below is
+    searched and no link is followed: a link under such a name is left alone. Only for a folder that one writer uses
+    at a time (a training run's, a pack's under its lock), so everything of ours there is a leftover.
     [(name, bytes)] of what was removed."""
     removed = []
-    with Folder(path) as folder:
+    with contextlib.nullcontext(where) if isinstance(where, Folder) else Folder(where) as folder:
         for name in folder.names():
             if not name.startswith(TEMPORARY_PREFIX):
                 continue

@@ -27,7 +27,7 @@ Threads and what each owns:
   port) opens and closes that port after start, as the controller comes and goes; ``App.stop`` stops it and
   closes the port itself;
 - ``Service.stop`` runs on whichever thread stops the service (the main thread of `dd-bridge serve`, on a signal);
-  it clears the staging folder on a short-lived "clear-staging" thread, waited for at most 3 s.
+  it clears the staging folder through ``files.answered`` (a "disk-look" thread, waited for at most 3 s).
 
 Locks:
 - ``State.lock`` (a condition on a re-entrant lock; the render thread waits on it for work) guards every field of

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -117,22 +116,20 @@ class Service:
         self.audition.close()  # what was heard and not kept goes with the staging folder
 
         def clear() -> None:
-            try:
-                for variation in staged:
-                    discard(variation.staged)
-                self.folders.clear_staging()
-            except Exception as error:  # a share come back broken (EIO): said in one line, not a thread's traceback
-                log.warning("the staging folder %s was not cleared (%s); the next start clears it",
-                            self.folders.staging, one_line(error) or type(error).__name__)
+            for variation in staged:
+                discard(variation.staged)
+            self.folders.clear_staging()
 
-        # On a thread of its own, waited for a bounded time: the staging folder's disk may be a share that stopped
-        # answering (the stop must still end); what is left there the next start clears.
-        clearing = threading.Thread(target=clear, name="clear-staging", daemon=True)
-        clearing.start()
-        clearing.join(files.DISK_ANSWER_SECONDS)
-        if clearing.is_alive():
+        # Waited for as any look at a disk is (files.answered): the staging folder's disk may be a share that stopped
+        # answering, and the stop must still end; what is left there the next start clears.
+        try:
+            files.answered(clear, self.folders.staging, BridgeError)
+        except BridgeError:
             log.warning("the staging folder %s has not answered in %g s; its files are left for the next start "
                         "to clear", self.folders.staging, files.DISK_ANSWER_SECONDS)
+        except Exception as error:  # a share come back broken (EIO): said in one line, not a traceback
+            log.warning("the staging folder %s was not cleared (%s); the next start clears it",
+                        self.folders.staging, one_line(error) or type(error).__name__)
 
     @property
     def still_rendering(self) -> bool:

@@ -203,9 +203,7 @@ def _remove_leftovers(folder: files.Folder, plan: Plan) -> None:
         if name is not None and not folder.exists(name):
             continue
         with (folder.subfolder(name) if name is not None else files.Folder(folder.path)) as here:
-            for leftover in here.names():
-                if leftover.startswith(files.TEMPORARY_PREFIX) and files.TEMPORARY_MARK in leftover:
-                    here.remove(leftover)
+            files.remove_leftovers(here)  # the pack's lock makes every temporary there a leftover
 
 
 def _write_licence(folder: files.Folder, model: dict) -> None:
