@@ -580,6 +580,24 @@ class _StopAtStepEnd:
             signal.signal(number, signal.SIG_DFL if before is None else before)
 
 
+def _save_together(run: Run, on_save=None) -> None:
+    """run.save() and on_save (rank 0's demos) as one decision all ranks take: when rank 0 cannot save (a full
+    disk) or its demos fail, every rank stops at once with rank 0's reason, instead of the others waiting at the
+    next collective for DD_DDP_TIMEOUT_S (10 minutes by default) while rank 0 has already gone. The vote is also the barrier
+    the others wait at while rank 0 writes."""
+    failure = None
+    try:
+        run.save()
+        if on_save and run.group.main:
+            on_save(run)
+    except Exception as error:  # noqa: BLE001 - re-raised below, on every rank, after the vote
+        failure = error
+    if run.group.any(failure is not None, run.device):
+        if failure is not None:
+            raise failure
+        raise BridgeError("stopped: rank 0 could not save the run (its message says why)")
+
+
 def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_stop=lambda: False) -> Run:
     """Train until settings.steps, saving every save_every steps and when interrupted.
 
@@ -613,16 +631,18 @@ def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_s
                     if on_step:
                         on_step(run, loss)
                 if run.step % settings.save_every == 0 or run.step == settings.steps:
-                    run.save()
-                    if on_save and group.main:
-                        on_save(run)
-                    group.barrier()  # the others wait while rank 0 writes
+                    _save_together(run, on_save)
             interrupted = group.any(interrupt.requested, run.device)
             if run.step != (run.saved_step or 0) and (interrupted or run.step < settings.steps):
-                run.save()  # stopped between two saves (should_stop, a signal)
+                _save_together(run)  # stopped between two saves (should_stop, a signal)
             if (interrupted or run.step < settings.steps) and run.step == run.saved_step:
                 log.info("%s: saved %s at step %d; the same command continues",
                          "interrupted" if interrupted else "stopped", run.dir, run.step)
+            if interrupted and run.step >= settings.steps:
+                # The stop came in the last step: the run is finished and saved, and exporting it is what the
+                # run was for (a rerun would only export). The export is written atomically like every save.
+                log.info("the stop came as the last step ended: exporting the finished run")
+                interrupted = False
         except KeyboardInterrupt:  # at once: a second signal, or raised by on_step or on_save
             if between_steps and run.step == run.saved_step:
                 log.info("interrupted: saved %s at step %d; the same command continues", run.dir, run.step)

@@ -5,6 +5,7 @@ any number of processes."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -126,6 +127,26 @@ def test_a_rank_that_hangs_takes_the_run_down_and_the_last_save_continues(tmp_pa
     assert saved >= 1 and [s for s, _ in losses(run)][:saved] == list(range(1, saved + 1))
     assert main(arguments(kit, run, saved + 1)) == 0  # one process continues from the last save
     assert weights(run)["step"] == saved + 1
+
+
+def test_a_save_that_fails_on_rank_0_stops_every_rank_at_once_with_its_line(tmp_path, kit):
+    """Review s41: rank 0's save failing (a full disk) left the other ranks at the barrier after it, or ending on a
+    connection reset as "unexpected error". A file size limit (RLIMIT_FSIZE) makes state.pt's write fail as a full
+    disk would; the vote after the save ends both ranks with rank 0's reason."""
+    limit = 1 << 20  # state.pt of the tiny network is about 14 MB; everything else written is far smaller
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    run = tmp_path / "run"
+    started = time.monotonic()
+    process = torchrun(*arguments(kit, run, 3), preexec_fn=small_files)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode != 0 and time.monotonic() - started < 100
+    ours = sorted(line for line in err.splitlines() if line.startswith("dd-bridge train:"))  # torchrun's are its own
+    assert ours == [f"dd-bridge train: error: {run / 'state.pt'}: cannot save (File too large); nothing was saved",
+                    "dd-bridge train: error: stopped: rank 0 could not save the run (its message says why)"], err[-3000:]
+    assert not (run / "state.pt").exists() and [s for s, _ in losses(run)] == [1]
 
 
 def running(pid: int) -> bool:

@@ -201,6 +201,27 @@ def test_a_closed_terminal_saves_at_the_steps_end(tmp_path, tiny_config, windows
     assert state_at(run.dir)["step"] == 2
 
 
+def test_a_signal_in_the_last_step_still_exports_the_finished_run(tmp_path, kit, monkeypatch, caplog):
+    """Review s41: Ctrl-C during the last step saved the finished run and exported nothing (the command said
+    "interrupted", and only a rerun exported it)."""
+    caplog.set_level(logging.INFO)
+    step = train.Run.train_step
+    calls = [0]
+
+    def train_step(self, reals):
+        calls[0] += 1
+        if calls[0] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return step(self, reals)
+
+    monkeypatch.setattr(train.Run, "train_step", train_step)
+    run = tmp_path / "run"
+    assert train_command(kit, run, "--steps", "3") == 0
+    assert state_at(run)["step"] == 3 and calls[0] == 3
+    assert (run / "run-step3.safetensors").exists() and (run / "run-step3.yaml").exists()
+    assert "exporting the finished run" in caplog.text
+
+
 def test_a_second_signal_stops_at_once_and_keeps_the_last_save(tmp_path, tiny_config, windows, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(train._StopAtStepEnd, "REPEAT_SECONDS", 0.0)  # a second Ctrl-C a moment later
