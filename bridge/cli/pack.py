@@ -90,8 +90,12 @@ def run_pack(args) -> int:
             seed = args.seed if args.seed is not None else stored_seed
             if seed is None:
                 seed = random.SystemRandom().randrange(RANDOM_SEEDS)
-            if args.threads is None:  # a rerun renders the rest as the pack's files were: the same bytes
+            if args.threads is None and stored_threads is not None:
+                # A rerun renders the rest as the pack's files were (the same bytes), said since the count may be
+                # another machine's (a pack begun on 16 cores, resumed on a laptop or a cluster).
                 args.threads = stored_threads
+                log.info("resuming with the pack's --threads %d, as its files were rendered (give --threads to "
+                         "change it)", stored_threads)
             plan = make_plan(sources, per_source=args.per_source, noises=args.noise, seed=seed,
                              settings=_settings(args))
             with Bar(f"pack {args.out.name}", unit="var") as progress:
@@ -120,6 +124,9 @@ def run_check(args) -> int:
 
 def _sources(paths: list[Path], out: Path) -> list[Path]:
     """The source files, the pack's own folder left out (--out inside a SOURCE folder: its files are no sources)."""
+    for path in paths:
+        if path.is_dir() and path.resolve() == out.resolve():  # the scan leaves --out out: nothing would be left
+            raise ConfigError(f"--out {out} is the source folder {path} itself: give the pack a folder of its own")
     found = list(dict.fromkeys(path.resolve() for path in scan(paths, out_dir=out)))
     if not found:
         raise ConfigError(f"no audio files in {', '.join(map(str, paths))}")

@@ -63,6 +63,16 @@ class PackActor:
         return os.getpid()
 
 
+def _largest_node_cpus(ray) -> int | None:
+    """The CPUs of the cluster's largest live node (an actor's CPUs are on one node), None if Ray does not say."""
+    try:
+        cpus = [node.get("Resources", {}).get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+    except Exception as error:  # noqa: BLE001 - only a check before placing: Ray places (or waits) as before
+        log.debug("Ray: listing the nodes: %s", error)
+        return None
+    return int(max(cpus)) if cpus else None
+
+
 class RayWorkers:
     """Actors on the cluster at ``address`` (a Ray already started in this process is used as it is): one per GPU
     or per ``threads`` CPUs, at most ``actors``."""
@@ -85,8 +95,14 @@ class RayWorkers:
             threads = threads or 1
             count, options = int(resources.get("CPU", 0)) // threads, {"num_cpus": threads}
             where = Where("cpu" if device == "auto" else device, threads=threads)
+            largest = _largest_node_cpus(ray)
+            if count >= 1 and largest is not None and largest < threads:
+                # Enough CPUs in all but none on one node: Ray would wait for good to place an actor.
+                raise ClusterError(f"no node of the Ray cluster has {threads} CPUs for one actor (the largest has "
+                                   f"{largest}): give --threads {largest} or fewer")
         if count < 1:
-            raise ClusterError(f"the Ray cluster has no GPU and fewer than {threads} CPUs for one actor")
+            raise ClusterError(f"the Ray cluster has no GPU and fewer than {threads} CPUs for one actor (give "
+                               "--threads to ask for fewer)")
         count = count if actors is None else min(count, actors)
         actor = ray.remote(PackActor).options(max_restarts=RESTARTS, max_task_retries=RESTARTS, **options)
         self.actors = [actor.remote(settings, where) for _ in range(count)]

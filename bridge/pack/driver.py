@@ -78,7 +78,11 @@ def _lock(folder: files.Folder) -> int | None:
     """The open, locked LOCK_NAME (its descriptor), or None where the folder's file system takes no locks."""
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     while True:
-        fd = os.open(folder._at(LOCK_NAME), flags, 0o666, dir_fd=folder.fd)
+        try:
+            fd = os.open(folder._at(LOCK_NAME), flags, 0o666, dir_fd=folder.fd)
+        except OSError as error:  # a read-only folder or disk, a link put in its place
+            raise PackError(f"{folder.path / LOCK_NAME}: cannot open the pack's lock file ({files.reason(error)}); "
+                            "the pack folder must be writable") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -87,6 +91,8 @@ def _lock(folder: files.Folder) -> int | None:
                 raise PackError(f"{folder.path}: another dd-bridge pack is writing this folder; wait for it to "
                                 "finish") from None
             log.debug("%s: not locked (%s)", folder.path, files.reason(error))  # a share without locks: go on
+            with contextlib.suppress(OSError):
+                folder.remove(LOCK_NAME)  # a lock that locks nothing: not left in the pack as a stray hidden file
             return None
         try:
             same = os.fstat(fd).st_ino == folder.stat(LOCK_NAME).st_ino
@@ -106,7 +112,9 @@ def make_pack(plan: Plan, out: Path, open_workers: Callable[[], object], *, prog
         _remove_leftovers(folder, plan)
         todo = [task for task in plan.tasks if not pack.verified(task.file)]
         rendered = 0
-        if todo or pack.model is None:
+        # The model described anew where the pack does not say it all: a pack made before its card's notices
+        # were recorded gets them in ATTRIBUTION.txt (a complete pack otherwise never opens a worker again).
+        if todo or pack.model is None or "notices" not in pack.model:
             workers = open_workers()
             try:
                 model = workers.describe()

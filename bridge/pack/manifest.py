@@ -91,6 +91,10 @@ class Manifest:
                                 "give another --out, or the same arguments to resume it")
             self.entries = {entry["file"]: entry for entry in data["files"]
                             if isinstance(entry, dict) and isinstance(entry.get("file"), str)}
+            stored = data.get("model") if isinstance(data.get("model"), dict) else {}
+            for entry in self.entries.values():  # an older pack's entries: made how its model says, once and for all
+                for key in ("device", "threads"):  # (a resume replaces the model with its own run's)
+                    entry.setdefault(key, stored.get(key))
             self.sheets = _strings(data.get("sheets"))
             self.shown = _strings(data.get("sheet_files"))
             self.model = self.model or data.get("model")

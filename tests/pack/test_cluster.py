@@ -63,6 +63,24 @@ def test_an_address_where_no_cluster_answers_is_one_line(ray_instance, tmp_path,
                                        "(Connection refused)\n")
 
 
+def test_threads_no_node_has_are_one_line_not_a_wait_for_ever(ray_instance, tmp_path, tiny_model_path, drumkits,
+                                                                capsys, monkeypatch):
+    """Review s41: a pack resumed with --ray takes its stored --threads; on a CPU cluster whose nodes are each
+    smaller than that (though all together larger), Ray waited for good to place the first actor. The local
+    instance is one node of 2 CPUs: it is asked, and then said to be two nodes of 1."""
+    assert cluster._largest_node_cpus(ray_instance) == 2
+    monkeypatch.setattr(cluster, "_largest_node_cpus", lambda ray: 1)
+    args = pack_args(tiny_model_path, tmp_path / "pack", drumkits, "--per-source", 1)
+    at = args.index("--threads")
+    del args[at:at + 2]
+    assert run_pack(*args, "--threads", 2, "--ray", "auto") == 1
+    assert capsys.readouterr().err == ("dd-bridge pack: error: no node of the Ray cluster has 2 CPUs for one actor "
+                                       "(the largest has 1): give --threads 1 or fewer\n")
+    assert run_pack(*args, "--threads", 3, "--ray", "auto") == 1
+    assert capsys.readouterr().err == ("dd-bridge pack: error: the Ray cluster has no GPU and fewer than 3 CPUs for "
+                                       "one actor (give --threads to ask for fewer)\n")
+
+
 def test_without_ray_installed_ray_is_one_line_and_nothing_else_imports_it(tmp_path, tiny_model_path, drumkits):
     missing = start(*pack_args(tiny_model_path, tmp_path / "pack", drumkits, "--per-source", 1, "--ray", "auto"),
                     prelude="import sys; sys.modules['ray'] = None")

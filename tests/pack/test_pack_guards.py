@@ -245,6 +245,7 @@ def test_a_model_or_device_that_workers_cannot_open_is_one_line(tmp_path, tiny_m
 
 def test_a_resume_records_each_files_threads_and_redraws_the_sheet_showing_it(reference, tmp_path, tiny_model_path,
                                                                              drumkits, caplog):
+    caplog.set_level("INFO")
     out = tmp_path / "pack"
     shutil.copytree(reference, out)
     assert {(entry["device"], entry["threads"]) for entry in _entries(out).values()} == {("cpu", 1)}
@@ -255,6 +256,7 @@ def test_a_resume_records_each_files_threads_and_redraws_the_sheet_showing_it(re
     # without --threads (whose default shares out the cores: 2 here and on most machines): the pack's own 1
     assert run_pack(*_command(tiny_model_path, out, *sources(drumkits), *REFERENCE)) == 0
     assert contents(out) == contents(reference)
+    assert "resuming with the pack's --threads 1" in caplog.text  # said: it may be another machine's count
 
     gone.unlink()
     caplog.clear()
@@ -393,3 +395,64 @@ def test_pack_help_gives_the_threads_default_with_ray_too(capsys):
     listed = text.index("options:")
     threads = text[text.index("--threads T", listed):text.index("--sample-rate", listed)]
     assert "1 per actor with --ray" in threads and "the pack's own when resuming" in threads, threads
+
+
+# -- review s41 (diff): older packs, --out as the source, a lock file that cannot be opened ------------------------
+
+def test_an_older_pack_gets_its_model_described_once_and_keeps_how_its_files_were_made(reference, tmp_path,
+                                                                                       tiny_model_path, drumkits):
+    """A pack from before the card's notices and each file's device/threads were recorded: a rerun (complete, no
+    worker needed otherwise) describes the model once, so ATTRIBUTION.txt gets the notices; the files made before
+    keep the device and threads their pack said, not the resuming run's."""
+    out = tmp_path / "pack"
+    shutil.copytree(reference, out)
+    data = json.loads((out / manifest.JSON_NAME).read_text())
+    data["model"].pop("notices")
+    for entry in data["files"]:
+        del entry["device"], entry["threads"]
+    (out / manifest.JSON_NAME).write_text(json.dumps(data, indent=1))
+    assert run_pack(*_command(tiny_model_path, out, *sources(drumkits), *REFERENCE)) == 0
+    assert contents(out) == contents(reference)  # notices back in the model; each entry's device and threads too
+
+    for entry in data["files"]:  # again, with one file to render on 2 threads
+        entry.pop("device", None), entry.pop("threads", None)
+    data["model"].pop("notices", None)
+    (out / manifest.JSON_NAME).write_text(json.dumps(data, indent=1))
+    gone = out / "BD_01/BD_01 noise 0.3 var 001.wav"
+    gone.unlink()
+    assert run_pack(*_command(tiny_model_path, out, *sources(drumkits), *REFERENCE, "--threads", 2)) == 0
+    made = {name: (entry["device"], entry["threads"]) for name, entry in _entries(out).items()}
+    assert made.pop(str(gone.relative_to(out))) == ("cpu", 2)
+    assert set(made.values()) == {("cpu", 1)}  # before: the resuming run's ("cpu", 2) for all
+
+
+def test_the_source_folder_as_out_and_a_lock_file_that_cannot_be_opened_are_one_line(tmp_path, tiny_model_path,
+                                                                                       drumkits, capsys):
+    folder = tmp_path / "Kicks"
+    _copy(sources(drumkits)[0], folder, "kick.aiff")
+    one = ("--threads", 1, "--per-source", 1, "--noise", "0.5")
+    assert run_pack(*_command(tiny_model_path, folder, folder, *one)) == 1
+    assert capsys.readouterr().err == (f"dd-bridge pack: error: --out {folder} is the source folder {folder} itself: "
+                                       "give the pack a folder of its own\n")  # before: "no audio files in Kicks"
+
+    out = tmp_path / "pack"
+    out.mkdir()
+    (out / driver.LOCK_NAME).symlink_to(tmp_path / "elsewhere")  # never followed: a lock is not written through it
+    assert run_pack(*_command(tiny_model_path, out, folder, *one)) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"dd-bridge pack: error: {out / driver.LOCK_NAME}: cannot open the pack's lock file (")
+    assert error.endswith("the pack folder must be writable\n") and error.count("\n") == 1, error
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_on_a_file_system_without_locks_the_lock_file_is_not_left_in_the_pack(tmp_path, tiny_model_path, drumkits,
+                                                                             monkeypatch):
+    """macOS smbfs refuses flock (ENOTSUP): the pack is made unlocked, and the file opened for the lock is removed."""
+    def refused(fd, operation):
+        raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP))
+
+    monkeypatch.setattr(driver.fcntl, "flock", refused)
+    out = tmp_path / "pack"
+    assert run_pack(*_command(tiny_model_path, out, sources(drumkits)[0], "--threads", 1, "--per-source", 1,
+                              "--noise", "0.5")) == 0
+    assert not (out / driver.LOCK_NAME).exists() and manifest.validate(out) == []
