@@ -273,6 +273,17 @@ def _read_listing(run_dir: Path, stored: dict) -> dict[str, int] | None:
     return None
 
 
+def _without_hidden(run_dir: Path, stored: dict) -> str | None:
+    """The sha256 of the stored listing with its hidden files left out, where it has any: a run begun before they
+    were passed over (macOS's ._kick.wav beside each sound on an exFAT or SMB disk; unreadable, never trained on)
+    listed them, and the same data, moved, must still be the same. None where there are none (or no listing)."""
+    before = _read_listing(run_dir, stored)
+    if before is None:
+        return None
+    kept = [(name, size) for name, size in before.items() if not name.rpartition("/")[2].startswith(".")]
+    return fingerprint(kept)["sha256"] if len(kept) < len(before) else None
+
+
 def _shown(name: str, roots: int) -> str:
     number, _, rest = name.partition("/")
     return rest if roots == 1 else f"{rest} (DATA_DIR {int(number) + 1})"
@@ -331,7 +342,7 @@ def place_data(run_dir, settings: TrainingSettings, previous: TrainingSettings |
     if bad:
         raise ConfigError(f"{path}: held_out_files names {files.shown(bad[0])}, not a file of its data "
                           f"(N/NAME, N from 0 to {len(previous.data) - 1})")
-    if now["sha256"] != stored["sha256"]:
+    if now["sha256"] != stored["sha256"] and now["sha256"] != _without_hidden(run_dir, stored):
         differs = _differences(run_dir, stored, dict(entries), len(roots))
         if previous.data != place:
             raise ConfigError(f"{run_dir} was trained on other files than those in {', '.join(place)} ({differs}); "

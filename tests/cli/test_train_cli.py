@@ -404,6 +404,34 @@ def test_a_moved_run_given_other_data_is_refused_in_one_line_saying_what_differs
     assert main(["train", str(tmp_path / "same"), "--out", str(run), "--steps", "2", "--demo-every", "0"]) == 0
 
 
+def test_a_run_whose_listing_holds_macos_dot_underscore_files_still_takes_its_data_moved(tmp_path, kit, capsys):
+    """Review s41: hidden files are passed over since session 41; a run begun before listed macOS's ._NAME files (an
+    exFAT or SMB disk) in its data-files.json, and the same data, moved, was refused as "other files"."""
+    import json
+
+    from bridge.training import session
+
+    run = tmp_path / "run"
+    assert train(kit, run, "--size", "tiny", "--steps", "1", "--demo-every", "0") == 0
+    capsys.readouterr()
+    listing = json.loads((run / session.DATA_FILES).read_text())
+    first = listing[0][0]
+    dotted = f"{first.rpartition('/')[0]}/._{first.rpartition('/')[2]}".replace("/./", "/")
+    listing.append([dotted, 4096])  # as the version before wrote it
+    (run / session.DATA_FILES).write_text(json.dumps(listing))
+    stored = yaml.safe_load((run / "run.yaml").read_text())
+    stored["data_files"].update(session.fingerprint([(name, size) for name, size in listing]))
+    (run / "run.yaml").write_text(yaml.safe_dump(stored))
+
+    moved = copy_data(kit, tmp_path / "moved")
+    (moved / dotted.partition("/")[2]).write_bytes(b"\0" * 4096)  # still there, still passed over
+    assert main(["train", str(moved), "--out", str(run), "--steps", "2", "--demo-every", "0"]) == 0, \
+        capsys.readouterr().err
+    (moved / dotted.partition("/")[2]).unlink()  # or gone: the same
+    assert main(["train", str(moved), "--out", str(run), "--steps", "3", "--demo-every", "0"]) == 0, \
+        capsys.readouterr().err
+
+
 def test_two_folders_alike_by_name_and_size_given_in_another_order_are_refused(tmp_path, drumkits, capsys):
     """Review s41 diff #4: two folders of renders alike by names and sizes (two kits rendered the same way) given in
     the other order matched the run's fingerprint and were taken for "the data moved"; the held-out name "0/..."
