@@ -56,6 +56,9 @@ FAILURES_BEFORE_RETRY = 5
 STOP_WAIT_SECONDS = 1.0  # close() waits this long at most for a watcher inside a backend call (a daemon thread)
 # The client that lists the ports, as a patchbay (JACK) or `aconnect -l` (ALSA) shows it for the service's life.
 LISTING_CLIENT_NAME = "DD Bridge (ports)"
+# The client that asks a JACK server, every RETRY_SECONDS while the controller's port is open, whether the service's
+# own port is still there (PortList.inputs): opened and deleted at once, so a patchbay shows it only for that moment.
+CHECK_CLIENT_NAME = "DD Bridge (check)"
 RTMIDI_BACKEND = "mido.backends.rtmidi"  # mido's python-rtmidi backend, the one whose client PortList keeps
 
 
@@ -228,6 +231,28 @@ class PortList:
             self.close()
             raise
 
+    def inputs(self) -> set[str] | None:
+        """The JACK server's MIDI input ports now (what a MidiOut lists), from a client opened for this look and
+        deleted at once; None where the kept client is not a JACK one. Raises while no server answers.
+
+        A server restarted since the kept client opened has lost every client of the old one, the service's own
+        input port among them, which MidiInput looks for. Opening this client frees the dead server's clients in
+        libjack: the kept one must then be ``abandon``ed, never deleted (the probe itself is the live server's)."""
+        if not self._jack:
+            return None
+        import rtmidi
+        probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=CHECK_CLIENT_NAME)
+        try:
+            return set(probe.get_ports())
+        finally:
+            probe.delete()
+
+    def abandon(self) -> None:
+        """Drop the kept client without deleting it: its server died and another client has opened since, so libjack
+        has freed it, and deleting it would use freed memory (seen to crash the process). python-rtmidi deletes a
+        client on ``delete`` only, never when the object is collected: dropping it is safe."""
+        self._client, self._jack = None, False
+
     def close(self) -> None:
         """Delete the client (python-rtmidi closes it on ``delete`` only, never when the object is collected)."""
         client, self._client, self._jack = self._client, None, False
@@ -287,9 +312,13 @@ class MidiInput:
     loop (a known rtmidi/midir limitation; rtmidi's CoreMIDI client is one per process, kept whoever lists), so a
     late controller may still need a restart; on Windows (WinMM) a removed device may stay listed, so its loss may
     not be seen. ALSA and JACK list what is there, from the kept client too (JACK verified in the tests). A JACK
-    server restarted while the controller's port is open is not seen (the port's client and the listing client
-    still list the ports of the server they had, and rtmidi gives no sign): the service needs a restart then; one
-    restarted while waiting for the controller is seen within ``retry`` s (PortList).
+    server that dies or restarts gives no sign through rtmidi: the port's client and the listing client still list
+    the ports of the server they had, and the port hears nothing. So on JACK the port's own name on the server is
+    taken when it opens (the input port that came with it, ``_own``), and every ``retry`` s while it is open a
+    client made for the look asks the server for it (PortList.inputs): gone, or no server answering, the port is
+    abandoned with the listing client (never closed: libjack has freed them; `_abandon`), said once, and the controller waited
+    for and opened again as after an unplug. One restarted while waiting for the controller is seen within
+    ``retry`` s too (PortList).
 
     ``close`` (App.stop) stops the watcher at once (it waits on an Event, not a sleep) and closes the port; it never
     waits more than STOP_WAIT_SECONDS for a watcher inside a backend call. The watcher deletes the listing client on
@@ -311,6 +340,8 @@ class MidiInput:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._refused: str | None = None  # a port that is listed but would not open (said once)
+        self._own: str | None = None  # on JACK: the open port's own name on the server, None where not known
+        self._checked = 0.0  # when the server was last asked for it (time.monotonic())
         # The listing client. Owned by the thread that runs start() until it starts the watcher, then by the watcher
         # thread alone, which lists with it and deletes it (close() never touches it: the watcher may be listing).
         self._ports = PortList(renew=self.retry)
@@ -401,6 +432,9 @@ class MidiInput:
                     continue
                 failures = 0
                 try:
+                    if self._own is not None and time.monotonic() - self._checked >= self.retry \
+                            and self._check_server():
+                        continue  # what was listed came from the dead server's client: look again with a new one
                     self._follow(available)
                 except Exception:  # never let a surprise end the watching: the controller would be deaf for good
                     log.exception("MIDI: watching %r failed; trying again", self.wanted)
@@ -423,7 +457,36 @@ class MidiInput:
         if found is not None and not self._stop.is_set():
             self._open(found)
 
+    def _check_server(self) -> bool:
+        """On JACK, with the port open: abandon it if its server has lost it (restarted) or does not answer (see the
+        class), and say whether it did. The next look then waits for the controller as after an unplug."""
+        self._checked = time.monotonic()
+        try:
+            inputs = self._ports.inputs()
+            why = "the JACK server restarted"
+        except Exception as error:  # no server answering: it died (and may come back)
+            inputs, why = set(), f"the JACK server is gone ({one_line(error) or type(error).__name__})"
+        if inputs is None or self._own in inputs:
+            return False
+        with self._lock:
+            port, self._port = self._port, None
+        self._own = None
+        self._ports.abandon()
+        if port is not None:  # (None: closed meanwhile)
+            _abandon(port)
+            log.warning("MIDI: %r stopped hearing: %s; waiting for it", port.name, why)
+        return True
+
+    def _own_inputs(self) -> set[str] | None:
+        """PortList.inputs, None where it cannot tell (not JACK, or no answer)."""
+        try:
+            return self._ports.inputs()
+        except Exception as error:
+            log.debug("MIDI: asking the JACK server for its inputs: %s", one_line(error))
+            return None
+
     def _open(self, found: str) -> None:
+        before = self._own_inputs()  # on JACK: the port's own name is the input that comes with it
         try:
             port = mido.open_input(found, callback=self.triggers.on_message)
         except Exception as error:  # gone again since it was listed; on Windows, another program holds it
@@ -433,6 +496,10 @@ class MidiInput:
                 self._refused = found
             return
         self._refused = None
+        after = self._own_inputs() if before is not None else None
+        came = after - before if after is not None else set()
+        self._own = next(iter(came)) if len(came) == 1 else None  # two at once: another program's too, can't tell
+        self._checked = time.monotonic()
         with self._lock:
             kept = not self._closed
             if kept:
@@ -448,6 +515,12 @@ class MidiInput:
         log.info("MIDI: listening on %r (%s)", port.name,
                  channel + ", ".join(f"note {n} {a}" for n, a in triggers.notes.items()) + "".join(
                      f", CC {c} {t}" for c, t in triggers.cc.items()))
+
+
+def _abandon(port) -> None:
+    """Drop a port whose JACK server died without closing it (see PortList.abandon): marked closed, so neither a
+    later close nor mido's __del__ deletes its client."""
+    port.closed = True
 
 
 def _close(port) -> None:

@@ -4,9 +4,12 @@ named controller's port, watched as it comes and goes, on JACK MIDI (the jack_mi
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import mido
 import pytest
@@ -19,6 +22,7 @@ from bridge.transports import midi
 from bridge.transports.midi import MIN_KNOB_NOISE, MidiInput, MidiTriggers
 from tests.support.service import Listener, running_service, service_config
 
+ROOT = Path(__file__).resolve().parents[2]
 NOTES, CC = {36: "vary", 37: "generate"}, {1: "noise"}
 FAST = 0.02  # the watcher's poll in these tests (the service's: midi.POLL_SECONDS)
 
@@ -439,7 +443,8 @@ def test_stopping_the_service_stops_the_watcher_at_once(jack_midi, tmp_path, ren
 def test_the_ports_are_listed_by_one_client_kept_open(jack_midi, monkeypatch):
     """mido.get_input_names() opens a client per call: a patchbay showed an "RtMidiIn Client" and an "RtMidiOut
     Client" come and go at every look, every second for the service's whole life. Seen from the JACK server itself:
-    one listing client, "DD Bridge (ports)", for the watcher's life, that sees a controller plugged in late."""
+    one listing client, "DD Bridge (ports)", for the watcher's life, that sees a controller plugged in late; and
+    "DD Bridge (check)" for a moment, before and after the port opens (the port's own name on the server)."""
     import jack
     clients = []  # (name, registered) as the server tells every client
     observer = jack.Client("dd-test-observer", no_start_server=True)
@@ -462,8 +467,10 @@ def test_the_ports_are_listed_by_one_client_kept_open(jack_midi, monkeypatch):
             _until(lambda: len(looks) >= seen + 10)  # and with the port open
         keys.close()
         _until(lambda: ("Test Keys", False) in clients)
+        # The listing's, the controller, its port, and the two looks that take the port's own name as it opens
+        # (no more: the server is asked for it again every RETRY_SECONDS, 30 s)
         assert Counter(name for name, registered in clients if registered) == {
-            "DD Bridge (ports)": 1, "Test Keys": 1, "RtMidiIn Client": 1}  # the listing's, the controller, its port
+            "DD Bridge (ports)": 1, "Test Keys": 1, "RtMidiIn Client": 1, midi.CHECK_CLIENT_NAME: 2}
         _until(lambda: ("DD Bridge (ports)", False) in clients)  # and closed with the watcher
     finally:
         if keys is not None:
@@ -499,6 +506,71 @@ def test_a_jack_server_restarted_while_waiting_is_followed(caplog):
     finally:
         if keys is not None:
             keys.close()
+        server.stop()
+        mido.set_backend(backend)
+
+
+# The JACK server restarted by another program, with the controller's port on it: a process of its own, as
+# QjackCtl's restart and a hardware port are. (In this process, the test opening JACK clients while the watcher
+# opens its own right after a restart races in libjack, which frees the dead server's clients at the first open.)
+RESTARTED_SERVER = """
+import sys, mido
+sys.path.insert(0, sys.argv[1])
+from tests.playback.jack import JackServer
+server = JackServer()
+server.name = sys.argv[2]  # the name of the server that died
+server.start()
+mido.set_backend("mido.backends.rtmidi/UNIX_JACK")
+keys = mido.open_output("Test Keys", client_name="Test Keys")
+print("ready", flush=True)
+for line in sys.stdin:
+    keys.send(mido.Message("note_on", note=36, velocity=int(line)))
+keys.close()
+server.stop()
+"""
+
+
+@pytest.mark.parametrize("away", [0.0, 1.0], ids=["restarted at once", "down a while"])
+def test_a_jack_server_restarted_under_an_open_controller_is_followed(caplog, away):
+    """Review s40/s41: a JACK server restarted while the controller's port was open left the port deaf for good and
+    the status saying "connected": rtmidi gives no sign, and the kept clients list the dead server's ports. The
+    port's own name on the server is taken when it opens, and asked for every ``retry`` s: gone, the port is
+    abandoned (never closed: libjack has freed it), and the controller on the new server opened and heard."""
+    from tests.playback.jack import JackServer
+    backend = mido.backend
+    server = JackServer().start()
+    mido.set_backend("mido.backends.rtmidi/UNIX_JACK")
+    handled = []
+    triggers = MidiTriggers(lambda request, reply: handled.append(request), None, NOTES, CC)
+    keys, again = _controller(), None
+    try:
+        with caplog.at_level(logging.INFO, logger="bridge.transports.midi"), \
+                MidiInput(triggers, "Test Keys", poll=FAST, retry=0.2) as watched:
+            assert watched.connected and watched._own is not None
+            keys.send(mido.Message("note_on", note=36, velocity=90))
+            _until(lambda: handled == [rq.Vary(velocity=90)])
+            server.process.terminate()  # the server gone, and (after `away` s) back, the controller with it
+            server.process.wait()
+            keys.closed, keys = True, None  # the test's controller is the dead server's too: dropped, never closed
+            time.sleep(away)
+            again = subprocess.Popen([sys.executable, "-c", RESTARTED_SERVER, str(ROOT), server.name], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            assert again.stdout.readline() == "ready\n"
+            _until(lambda: watched.connected and watched._own is not None, timeout=20)
+            again.stdin.write("91\n")
+            again.stdin.flush()
+            _until(lambda: handled == [rq.Vary(velocity=90), rq.Vary(velocity=91)])
+            assert watched.status() == {"port": "Test Keys:Test Keys", "connected": True}
+        said = [r.getMessage() for r in caplog.records if r.name == "bridge.transports.midi"]
+        stopped = [line for line in said if "stopped hearing" in line]
+        assert len(stopped) == 1 and stopped[0].startswith("MIDI: 'Test Keys:Test Keys' stopped hearing: the JACK "
+                                                           "server "), said
+        assert len([line for line in said if line.startswith("MIDI: listening on 'Test Keys:Test Keys'")]) == 2
+        assert not [line for line in said if "would not open" in line], said  # never opened from a dead listing
+    finally:
+        if again is not None:
+            again.stdin.close()
+            again.wait(timeout=30)
         server.stop()
         mido.set_backend(backend)
 
