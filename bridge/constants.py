@@ -44,7 +44,7 @@ DEFAULT_PREFETCH = 4  # variations rendered ahead of a key press for the selecte
 MAX_COUNT = 64
 MAX_STEPS = 1000
 MIN_SECONDS = 0.01  # generate's length
-MAX_SECONDS = 600.0  # generate's length and a region's tail
+MAX_SECONDS = 600.0  # generate's length, a region's tail, any length in bars (tempo.Bars)
 MAX_POSITION = 24 * 3600.0  # a region's start or end, in seconds of the source file
 MAX_CLASSIFIER_MEMBERS = 16  # a class guide's ensemble: a few are worth averaging; thousands mean a broken card
 

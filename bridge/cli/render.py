@@ -95,7 +95,8 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
     model_options(parser)
     if seed:
         parser.add_argument("--seed", type=setting("seed"), default=None, metavar="K",
-                            help="makes the render repeatable (default: a fresh seed, stored in each file)")
+                            help="makes the render repeatable: 0 or more (default, or random or -1: a fresh seed, "
+                                 "stored in each file)")
     parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                         help="folder for the results (default: the current folder)")
     parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
@@ -157,6 +158,9 @@ def loop_length(args) -> Bars | None:
         raise ConfigError("generate --shape is for one-shots (a loop holds every drum class), not --loop")
     if args.finish == "off":
         raise ConfigError("--finish off does not go with --loop (a loop is finished as it is played)")
+    region = Region.of(getattr(args, "start", None), getattr(args, "end", None), getattr(args, "tail", None))
+    if region is not None:
+        region.check_loop(True, "--tail")
     return bars
 
 

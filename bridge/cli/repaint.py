@@ -15,7 +15,7 @@ from bridge.cli.render import (Steering, _common_options, _engine, _playing, _re
                                _write_all, guide_requests, loop_options, region_options, resample_named, resample_option,
                                setting)
 from bridge.engine import clips
-from bridge.engine.regions import Region, clip_options, named
+from bridge.engine.regions import Region, clip_options, named, repaint_end
 from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
 from bridge.progress import Bar
@@ -56,7 +56,7 @@ def run_repaint(args) -> int:
     source, region = _read(args.input, Region.of(args.clip_start, args.clip_end))
     if region is None:  # the range against the file first, so a range past its end is named so
         Region(args.start, args.end).frames(source.frames, source.sample_rate, args.input.name)
-    end = min(args.end, source.seconds if region is None else region.end)
+    end = repaint_end(args.end, source.seconds, region)
     start_in, end_in = (args.start, end) if region is None else region.inside(args.start, end)
     Region(start_in, end_in).frames(source.frames, source.sample_rate, args.input.name)  # checked before loading
     requests = guide_requests(args)

@@ -167,6 +167,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def run_send(args) -> int:
+    from bridge.transports.osc import protocol
     from bridge.transports.osc.client import OscClient
 
     arguments = osc_arguments(args.address, args.args)
@@ -180,11 +181,21 @@ def run_send(args) -> int:
             except OSError:  # best effort: on Windows a REAPER poll holding the file open refuses the replace,
                 pass         # and a lost percentage must not lose the answer the script is waiting for
 
+    renders = args.address in protocol.RENDERS
     with OscClient(args.host, args.port, token=args.token) as client:
-        reply = client.request(args.address, arguments, timeout=args.timeout, on_progress=on_progress)
+        try:
+            reply = client.request(args.address, arguments, timeout=args.timeout, on_progress=on_progress)
+        except KeyboardInterrupt:  # Ctrl-C: the render is given up, not left to hold the queue for no one
+            if renders:
+                client.cancel()
+            raise
+        cancelled = renders and reply is None and client.cancel()
     if reply is None:  # REAPER's Follow selection reads "no reply" as the service gone (tests/cli: kept as it is)
         message = (f"no reply from the service at {args.host}:{args.port} within {args.timeout:g} s "
                    "(is `dd-bridge serve` running?)")
+        if cancelled:  # it is running, but the request waited that long (behind another) or rendered silently
+            message = (f"no answer from the service at {args.host}:{args.port} within {args.timeout:g} s; the "
+                       "request is cancelled (a longer --timeout waits for it)")
         lines, code = ["error", message], EXIT_NO_REPLY
         print(f"dd-bridge send: {message}", file=sys.stderr)
     elif not reply.ok:

@@ -62,7 +62,9 @@ class Options:
     velocity: int | None = None  # the request's `velocity` (Vary, Play) when given
 
     def __post_init__(self):
-        Region.of(self.start, self.end, self.tail)  # a region that cannot be (start >= end) is refused on arrival
+        region = Region.of(self.start, self.end, self.tail)  # one that cannot be (start >= end): refused on arrival
+        if region is not None:
+            region.check_loop(bool(self.loop))
         Region.of(self.b_start, self.b_end)
         Region.of(self.clip_start, self.clip_end)
         Bars.of(self.bars, self.bpm)  # both or neither
@@ -148,6 +150,10 @@ class Select(Request):
     loop: bool = False  # the clip is a loop: key presses without loop= make loops of it, and prefetch renders them
     bars: Bars | None = None  # its length in bars at a tempo (None: the clip's own length)
     address = "/dd/select"
+
+    def __post_init__(self):
+        if self.region is not None:
+            self.region.check_loop(self.loop)
 
 
 @dataclass(frozen=True, kw_only=True)

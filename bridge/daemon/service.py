@@ -34,9 +34,9 @@ from bridge.daemon.state import State, first
 from bridge.daemon.stats import Stats
 from bridge.daemon.worker import Worker
 from bridge.daemon.writer import SampleFolder, discard
-from bridge.engine.audio import resolve_region
+from bridge.engine.audio import read_header
 from bridge.engine.guides import recipes
-from bridge.engine.regions import Region
+from bridge.engine.regions import Region, repaint_end
 from bridge.engine.tempo import Bars
 from bridge.errors import AudioError, BridgeError, ConfigError, one_line
 
@@ -232,6 +232,8 @@ class Service:
             count = first(request.count, options.count, state.settings.count)
             # A press of the selected clip without loop= makes what the selection said it is: loops of a loop.
             selection = state.selected_loop if not request.path else (False, None)
+            if options.region is not None:  # a press's own region of a clip selected as a loop
+                options.region.check_loop(looping(options, selection)[0])
             kind = constants.vary_kind(looping(options, selection)[0])
             key = looped(state.render_key(noise, options.steps, options.sampler, guides, kind=kind), options,
                          selection=selection)
@@ -321,12 +323,14 @@ class Service:
         options, state = request.options, self.state
         source = open_source(request.path, options.clip_region)  # a clip of a region: only it is rendered and written
         part = Region(options.start, options.end)  # the range must lie in the file
-        files.answered(lambda: resolve_region(source.path, part), source.path, AudioError)
+        _, header = files.answered(lambda: read_header(source.path), source.path, AudioError)
+        header.region(part, source.name)
+        end = repaint_end(options.end, header.frames / header.sample_rate, source.region)
         if source.region is not None:
-            source.region.inside(options.start, options.end)
+            source.region.inside(options.start, end)
         count, key, fmt = self._render_settings(request, self._guidance(options))
         job = RepaintJob(waiters=[Waiter(reply, request, count)], source=source, key=key, start=options.start,
-                         end=options.end, noise=first(options.noise, 1.0), seed=options.seed,
+                         end=end, noise=first(options.noise, 1.0), seed=options.seed,
                          folder=self._folder(options), format=fmt)
         with state.lock:
             state.enqueue(job)

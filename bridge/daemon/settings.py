@@ -80,7 +80,10 @@ def as_seed(key: str, value) -> int | None:
         return None
     if as_number(key, value) == -1:
         return None
-    return as_int(key, value, 0, constants.MAX_SEED)
+    try:
+        return as_int(key, value, 0, constants.MAX_SEED)
+    except ConfigError as error:  # the range said with the words that mean "a fresh one each time"
+        raise ConfigError(f"{error}; or random (-1) for a fresh seed each render") from None
 
 
 def as_choice(key: str, value, choices: tuple[str, ...]) -> str:

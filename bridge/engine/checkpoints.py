@@ -54,6 +54,7 @@ class LoadedModel:
     card: ModelCard
     state_dict: dict[str, torch.Tensor]
     source: Path
+    rate_said: bool = True  # its files say its sample rate (False: a plain .ckpt, a config.json without one)
 
     @classmethod
     def from_network(cls, network: DanceDiffusionUNet, *, name: str, sample_rate: int, window: int,
@@ -123,6 +124,10 @@ def load_model(spec: str | os.PathLike | None = None, *, sample_rate: int | None
     else:
         raise CheckpointError(f"{path}: not a model file (expected a .ckpt, a .safetensors with its .yaml card, "
                               "or a diffusers model folder)")
+    if sample_rate is not None and loaded.rate_said and sample_rate != loaded.sample_rate:
+        # Its audio would be written at the rate given: 6 times too slow at 8000 for a 48 kHz model, pitched down.
+        raise ConfigError(f"{path}: a {loaded.sample_rate} Hz model, as its files say; a sample rate is given only "
+                          f"for a .ckpt that does not say its own (got {sample_rate})")
     changes = {key: value for key, value in (("sample_rate", sample_rate), ("window", window)) if value is not None}
     if changes:
         try:
@@ -205,7 +210,8 @@ def _load_training_checkpoint(path: Path, told_rate: bool = False) -> LoadedMode
             log.info("%s is not one of the released models: assuming %d Hz and a %d-sample window unless given",
                      path.name, sample_rate, window)
     card = _card(path.stem, sample_rate, window, config, provenance)
-    return LoadedModel(card=card, state_dict=ema, source=path)
+    return LoadedModel(card=card, state_dict=ema, source=path,
+                       rate_said=bool(released) and config == RELEASED_ARCHITECTURE)
 
 
 def _unpickle_weights(path: Path) -> object:
@@ -313,7 +319,7 @@ def _load_diffusers(folder: Path) -> LoadedModel:
     except CheckpointError as error:  # said of the file the values came from, in its own words
         reason = str(error).removeprefix("model card: ").replace("window must", "sample_size (the window) must", 1)
         raise CheckpointError(f"{config_path}: {reason}") from None
-    return LoadedModel(card=card, state_dict=native, source=folder)
+    return LoadedModel(card=card, state_dict=native, source=folder, rate_said=bool(config.get("sample_rate")))
 
 
 def _check_diffusers_config(config: dict, path: Path) -> None:

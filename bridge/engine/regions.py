@@ -42,6 +42,13 @@ class Region:
             return None
         return cls(float(start or 0.0), None if end is None else float(end), float(tail or 0.0))
 
+    def check_loop(self, loop: bool, said: str = "tail=") -> None:
+        """A loop is exactly as long as its region (or its bars): a tail, which lets a one-shot ring past its end,
+        would make it longer than the clip it is named after, and drift against the grid every cycle."""
+        if loop and self.tail:
+            raise ConfigError(f"{said} goes with one-shots, not loops: a loop is exactly as long as its region "
+                              "(or its bars)")
+
     def frames(self, total: int, sample_rate: int, name: str) -> tuple[int, int]:
         """(first frame, frame after the last, tail included) in a file of ``total`` frames; ConfigError if the
         region lies outside it."""
@@ -92,3 +99,10 @@ def clip_options(region: Region | None) -> dict[str, float]:
 def named(stem: str, region: Region | None) -> str:
     """A file-name stem with the region it came from: "kick" -> "kick 1.000-1.200s"."""
     return f"{stem} {region.label}" if region is not None else stem
+
+
+def repaint_end(end: float, file_seconds: float, clip: Region | None) -> float:
+    """A repaint's end as both front ends take it: one past the clip's end (or the file's, for a whole file) is that
+    end, as a DAW's time selection may run a little past the item (the CLI's and the service's alike, and so their
+    file names)."""
+    return min(end, file_seconds if clip is None or clip.end is None else clip.end)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bridge.constants import MAX_SECONDS
 from bridge.errors import ConfigError
 
 BEATS_PER_BAR = 4
@@ -31,6 +32,9 @@ class Bars:
             raise ConfigError(f"bars must be in {MIN_BARS:g}..{MAX_BARS:g}, got {self.bars:g}")
         if not (math.isfinite(self.bpm) and MIN_BPM <= self.bpm <= MAX_BPM):
             raise ConfigError(f"bpm must be in {MIN_BPM:g}..{MAX_BPM:g}, got {self.bpm:g}")
+        if self.seconds > MAX_SECONDS:  # the limit a length in seconds has (64 bars at 20 BPM is 768 s)
+            raise ConfigError(f"{self.label} lasts {self.seconds:g} s: at most {MAX_SECONDS:g} s (fewer bars or a "
+                              "faster tempo)")
 
     @classmethod
     def of(cls, bars: float | None, bpm: float | None) -> Bars | None:

@@ -165,6 +165,12 @@ def test_vary_and_generate_loops_are_exactly_their_bars_long(tmp_path, tiny_mode
     (["repaint", "{loop}", "--clip-start", "0.5", "--clip-end", "1", "--start", "0.2", "--end", "0.7"],
      "must lie inside the clip's part of the file"),
     (["repaint", "{loop}", "--start", "0.5", "--end", "1", "--resample", "0"], "resample must be in 1..10"),
+    # review s42 F1: a loop with a tail was the region plus the tail long, named the region
+    (["vary", "{loop}", "--loop", "--start", "0.5", "--end", "1.0", "--tail", "0.2"],
+     "--tail goes with one-shots, not loops"),
+    # review s42 F2: 64 bars at 20 BPM is 768 s, past the 600 s that --seconds stops at
+    (["extend", "{loop}", "--bars", "64", "--bpm", "20"], "64 bars 20 bpm lasts 768 s: at most 600 s"),
+    (["vary", "{loop}", "--seed", "-2"], "seed must be in 0..9223372036854775807, not -2; or random (-1)"),
 ])
 def test_bad_loop_options_are_one_line(tmp_path, tiny_model_path, loop_file, args, words):
     args = [str(loop_file) if a == "{loop}" else a for a in args]

@@ -54,6 +54,39 @@ def test_send_prints_the_reply_and_exits_by_its_kind(tmp_path, renderer, drum, c
         assert code == 0 and json.loads(out)["model"] == "micro"
 
 
+def test_a_render_send_gives_up_on_is_cancelled_not_left_to_hold_the_queue(tmp_path, renderer, drum, capsys):
+    """Review s42 F2: `dd-bridge send` timed out (or Ctrl-C'd) left its render queued or rendering; /dd/cancel is per
+    client and every send is a new one, so nothing from the command line could reach it, and every later request
+    waited behind it. Now the send that gives up cancels its own request from its own socket."""
+    holder = Listener()  # another client's long render, ahead in the queue
+    try:
+        with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+            holder.send(svc.port, "/dd/vary", "#long", str(drum), 16, "steps=1000")  # minutes
+            svc.wait_for(lambda s: s["running"] and s["running"]["kind"] == "vary", what="the long render")
+
+            code, out, err = send(capsys, svc.port, "/dd/vary", str(drum), "1", "seed=3", timeout="0.5")
+            assert (code, out) == (3, "") and err == (
+                f"dd-bridge send: no answer from the service at 127.0.0.1:{svc.port} within 0.5 s; the request is "
+                "cancelled (a longer --timeout waits for it)\n")
+            assert svc.status()["queue"] == 0 and svc.status()["running"]["kind"] == "vary"
+
+            code = "import sys; from bridge.cli import main; sys.exit(main())"
+            process = subprocess.Popen(
+                [sys.executable, "-c", code, "send", "--port", str(svc.port), "--timeout", "600", "/dd/vary",
+                 str(drum), "1", "seed=4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=dict(os.environ, PYTHONPATH=str(constants.REPO_DIR)))
+            svc.wait_for(lambda s: s["queue"] == 1, what="the queued press")
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+            process.communicate(timeout=30)
+            assert process.returncode == 130
+            svc.wait_for(lambda s: s["queue"] == 0, what="the press cancelled")
+            assert not [m for m in holder.messages if m[0] == "/dd/error"]  # the other client's render goes on
+            holder.send(svc.port, "/dd/cancel", "#c")
+            holder.wait_for(lambda m: m[0] == "/dd/error" and m[1][0] == "#long")
+    finally:
+        holder.close()
+
+
 def test_send_result_file_for_callers_without_a_pipe(tmp_path, renderer, drum, capsys):
     result = tmp_path / "result.txt"
     progress_seen = []

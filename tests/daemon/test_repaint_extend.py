@@ -65,6 +65,16 @@ def test_repaint_and_extend_over_osc(tmp_path, renderer, loop):
         assert out.frames == 44100 and np.array_equal(out.samples[:11025], clip[:11025])
         assert np.array_equal(out.samples[22050:], clip[22050:])
         assert "--clip-start 0.5 --clip-end 1.5 " in read_metadata(path)["command"]
+
+        # A time selection running past the file's or the clip's end (review s42 F3): that end, named as the CLI
+        # names it (it was "0.500-5.000s" on a 2 s file, and refused past a clip's end)
+        (path,) = svc.ask("/dd/repaint", str(loop), 1, "start=1.5", "end=5").args[1:]
+        assert os.path.basename(path) == "beat repaint 1.500-2.000s 001.wav"
+        assert read_metadata(path)["end"] == 2.0 and np.array_equal(read_audio(path).samples[:66150],
+                                                                    source.samples[:66150])
+        (path,) = svc.ask("/dd/repaint", str(loop), 1, "start=1.0", "end=1.6", "clip_start=0.5",
+                          "clip_end=1.5").args[1:]
+        assert os.path.basename(path) == "beat 0.500-1.500s repaint 1.000-1.500s 001.wav"
     assert read_metadata(paths[1])["command"].startswith("dd-bridge repaint ")  # recreated: tests/cli
 
 
@@ -98,6 +108,9 @@ def test_bad_repaint_and_extend_requests_are_one_line(tmp_path, renderer, loop):
             (("/dd/vary", str(loop), 1, "loop=maybe"), "loop must be on or off"),
             (("/dd/vary", str(loop), 1, "loop=on", "bars=4", "bpm=120"), "select the whole loop"),
             (("/dd/generate", 1, "loop=on"), "bars= and bpm="),
+            (("/dd/vary", str(loop), 1, "loop=on", "tail=0.2"), "tail= goes with one-shots, not loops"),
+            (("/dd/select", str(loop), "loop=on", "end=1", "tail=0.2"), "tail= goes with one-shots, not loops"),
+            (("/dd/extend", str(loop), 1, "bars=64", "bpm=20"), "lasts 768 s: at most 600 s"),
         ]
         for (address, *args), expected in cases:
             reply = svc.ask(address, *args)

@@ -155,6 +155,19 @@ def test_lightning_checkpoint_takes_sample_rate_and_window_when_given(tmp_path, 
     assert_one_line_error(excinfo, "custom.ckpt: the window 1001 given does not fit", "multiple of 8 samples")
 
 
+def test_a_sample_rate_given_for_a_model_that_says_its_own_is_refused(tmp_path, tiny_config):
+    """Review s42 F4: --sample-rate 8000 on the bundled 48 kHz model wrote its sounds as 8 kHz files, six times too
+    slow. A rate is taken only where the files say none (a plain .ckpt, a config.json without one)."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_model(None, sample_rate=8000)
+    assert_one_line_error(excinfo, "a 48000 Hz model, as its files say; a sample rate is given only for a .ckpt "
+                                   "that does not say its own (got 8000)")
+    assert load_model(None, sample_rate=48000).sample_rate == 48000  # the same: nothing changes
+    named = write_lightning_checkpoint(tmp_path / "jmann-small-190k.ckpt", random_native_state(UNetConfig()))
+    with pytest.raises(ConfigError):  # named like a release, of its architecture: its rate is the release's
+        load_model(named, sample_rate=44100)
+
+
 @pytest.mark.parametrize("architecture", [UNetConfig(channels=(16, 32, 32), n_attn_layers=0),
                                           UNetConfig(channels=(32, 32, 64, 64, 64), n_attn_layers=2)])
 def test_architecture_is_read_from_the_weights(tmp_path, architecture):

@@ -50,6 +50,12 @@ class OscClient:
     def send(self, address: str, *args) -> None:
         self.socket.sendto(build_message(address, args), self.server)
 
+    def cancel(self, timeout: float = 2.0) -> bool:
+        """/dd/cancel from this client's socket: the requests it sent fail, queued or rendering (the cancel is per
+        client, so only its own socket reaches them). Whether the service acknowledged it."""
+        reply = self.request("/dd/cancel", timeout=timeout)
+        return reply is not None and reply.ok
+
     def request(self, address: str, args=(), timeout: float = 30.0,
                 on_progress: Callable[[float], None] | None = None) -> Answer | None:
         """The final reply, or None when nothing came for ``timeout`` seconds (each progress restarts the wait)."""

@@ -23,6 +23,9 @@ MAX_ERROR = 300  # characters of an error message about a request
 TOKEN = "token="  # the shared secret, on any request, anywhere after the request id (docs/osc.md)
 
 # Replies that end a request: a client waiting for one request stops at the first of these.
+# The requests that render: minutes of work that a client giving up on them (`dd-bridge send` timed out or
+# interrupted) cancels, so that no one's queue waits behind work whose answer no one will read.
+RENDERS = ("/dd/vary", "/dd/generate", "/dd/interpolate", "/dd/repaint", "/dd/extend")
 FINAL_REPLIES = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/status", "/dd/hello", "/dd/recipes", "/dd/error")
 # Addresses only the service sends. /dd/status, /dd/hello and /dd/recipes are requests too: see is_reply.
 REPLY_ONLY = ("/dd/done", "/dd/ack", "/dd/pong", "/dd/error", "/dd/progress")
