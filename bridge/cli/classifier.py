@@ -87,7 +87,7 @@ def run_train_classifier(args) -> int:
     import torch
 
     from bridge.engine.classifier import Features, save_classifier
-    from bridge.engine.guides.classes import class_ceilings
+    from bridge.engine.guides.classes import class_ceilings, class_name_problem
     from bridge.training import classify, labels
 
     weights = args.out if args.out.suffix.lower() == ".safetensors" else args.out.with_name(
@@ -95,11 +95,27 @@ def run_train_classifier(args) -> int:
     for path in (weights, weights.with_suffix(".yaml")):  # before any work: a taken name costs nothing
         files.check_new(path, CheckpointError)
     items = labels.labelled(args.data)
+    for item in items:  # a class the guide could not name would cost its training for nothing
+        problem = class_name_problem(item.label)
+        if problem:
+            raise BridgeError(f"{item.path.parent}: a class named {item.label!r} could not be asked for "
+                              f"(class=1:FILE#NAME): {problem}; rename the folder")
     held = set(args.held_out_kits)
     unknown = held - {item.kit for item in items}
     if unknown:
         raise BridgeError(f"--held-out-kits: no kit named {', '.join(sorted(unknown))} in the data "
                           f"(kits: {', '.join(sorted({item.kit for item in items})) or 'none'})")
+    taught = {item.label for item in items if item.kit not in held}
+    untaught = sorted({item.label for item in items} - taught)
+    if untaught:  # in the held-out kits only: a class with nothing to learn it from, and a test it can only fail
+        log.warning("left out: %s, only in the held-out kits (nothing to train %s on)", ", ".join(untaught),
+                    "it" if len(untaught) == 1 else "them")
+        items = [item for item in items if item.label in taught]
+        emptied = held - {item.kit for item in items}
+        if emptied:  # nothing of it is left to test on
+            log.warning("held-out kit %s: none of its sounds is of a trained class; no held-out test on it",
+                        ", ".join(sorted(emptied)))
+            held -= emptied
     if set(args.chosen_on) - held:
         raise BridgeError(f"--chosen-on: {', '.join(sorted(set(args.chosen_on) - held))} not among --held-out-kits")
     data = classify.ClassSet.load(items, Features(), args.cache)
@@ -156,7 +172,7 @@ def _with_ceilings(args, weights: Path, data, training: list[int]) -> int:
     import torch
 
     from bridge.engine.classifier import load_classifier, save_classifier
-    from bridge.engine.guides.classes import class_ceilings
+    from bridge.engine.guides.classes import class_ceilings, class_name_problem
 
     model, card = load_classifier(args.weights_from)
     unknown = sorted(set(data.classes) - set(model.classes))

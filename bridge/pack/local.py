@@ -106,6 +106,12 @@ class LocalPool:
         arrived = [future.result() for future in self.waiting
                    if future.done() and not future.cancelled() and future.exception() is None]
         self.waiting.clear()
+        # Python before 3.11.5 (gh-94777): the executor, seeing its workers killed, joins its call queue's feeder
+        # thread, which may be stuck writing jobs into a pipe no worker reads any more; the process then never
+        # exited after Ctrl-C ("interrupted", and waiting for good). The jobs are given up anyway: not joined.
+        calls = getattr(self.pool, "_call_queue", None)
+        if calls is not None:
+            calls.cancel_join_thread()
         processes = list((getattr(self.pool, "_processes", None) or {}).values())
         for process in processes:
             if process.is_alive():

@@ -101,8 +101,9 @@ def audio_under(folder: Path, *, leave_out=None) -> list[Path]:
     """The audio files under ``folder``, sorted, through symbolic links to folders too: a producer's library is
     often a folder of links ("kick" -> the kits' kicks), which a plain recursive glob passed over without a word.
     A folder reached twice (a link back up the tree, or two links to one place) is read once, the first in order.
-    A folder for which ``leave_out(path, (st_dev, st_ino), is_top)`` is true is not entered. Hidden files (".name")
-    are passed over (see scan)."""
+    A folder for which ``leave_out(path, (st_dev, st_ino), is_top)`` is true is not entered. Hidden files and
+    folders (".name": macOS's ._kick.wav and .Spotlight-V100, a USB stick's .Trash-1000, a producer's .stash) are
+    passed over (see scan); the folder given itself is read, hidden or not."""
     found, seen = [], set()
     for root, folders, names in os.walk(folder, followlinks=True):
         here = os.stat(root)
@@ -111,7 +112,7 @@ def audio_under(folder: Path, *, leave_out=None) -> list[Path]:
             folders[:] = []
             continue
         seen.add(identity)
-        folders.sort()
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
         found.extend(Path(root) / name for name in names
                      if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
                      and (Path(root) / name).is_file())

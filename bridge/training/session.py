@@ -274,13 +274,14 @@ def _read_listing(run_dir: Path, stored: dict) -> dict[str, int] | None:
 
 
 def _without_hidden(run_dir: Path, stored: dict) -> str | None:
-    """The sha256 of the stored listing with its hidden files left out, where it has any: a run begun before they
-    were passed over (macOS's ._kick.wav beside each sound on an exFAT or SMB disk; unreadable, never trained on)
+    """The sha256 of the stored listing with its hidden files and folders left out, where it has any: a run begun
+    before they were passed over (macOS's ._kick.wav beside each sound on an exFAT or SMB disk, a .Trash folder)
     listed them, and the same data, moved, must still be the same. None where there are none (or no listing)."""
     before = _read_listing(run_dir, stored)
     if before is None:
         return None
-    kept = [(name, size) for name, size in before.items() if not name.rpartition("/")[2].startswith(".")]
+    kept = [(name, size) for name, size in before.items()  # N/dir/name: hidden below the data folder N
+            if not any(part.startswith(".") for part in name.split("/")[1:])]
     return fingerprint(kept)["sha256"] if len(kept) < len(before) else None
 
 

@@ -177,3 +177,40 @@ def test_a_classifier_carries_its_classes_ceilings_and_an_older_one_can_be_given
                  str(tmp_path / "two.safetensors")]) == 1
     assert "it has no class clap, cymbal, perc, snare, tom (its classes: kick, hat)" in capsys.readouterr().err
     assert not (tmp_path / "no.safetensors").exists()
+
+
+def test_a_producers_folder_names_are_classes_a_guide_can_ask_for(tmp_path, drumkits, capsys, caplog):
+    """Review s42 M5, L6, L7: folders "808" and "hi hat" trained into classes that class=1:FILE#808 could not name
+    (the error listed the very class it refused); a hidden .stash folder became a class; a class only in the
+    held-out kits went into the classifier untrained, and a guide toward it ran without a word."""
+    from bridge.engine.guides.classes import parse
+
+    kit = drumkits / "Millo-Drums_v.1"
+    data = tmp_path / "mine"
+    for label, names in {"808": ["bd1.flac", "tom2_1.flac"], "hi hat": ["closehihat3.flac", "openhat2.flac"],
+                         ".stash": ["snare1.flac"]}.items():
+        (data / label).mkdir(parents=True)
+        for name in names:
+            (data / label / name).symlink_to(kit / name)
+    other = tmp_path / "other" / "claps"  # a held-out kit with a class no training kit has
+    other.mkdir(parents=True)
+    (other / "clap.flac").symlink_to(drumkits / "Audiophob" / sorted(p.name for p in (drumkits / "Audiophob").glob(
+        "*.wav"))[0])
+    out = tmp_path / "own.safetensors"
+    assert main(["train-classifier", str(data), str(tmp_path / "other"), "--out", str(out), "--steps", "2",
+                 "--held-out-kits", "other"]) == 0
+    model, _ = load_classifier(out)
+    assert model.classes == ("808", "hi hat")  # no ".stash", no "claps"
+    assert "left out: claps, only in the held-out kits" in caplog.text
+    assert parse(f"{out}#808").mix == {"808": 1.0}
+    assert parse(f"{out}#Hi Hat*3+808").mix == {"hi hat": 0.75, "808": 0.25}
+
+    bad = tmp_path / "bad"
+    for label in ("kick+snare", "snare"):
+        (bad / label).mkdir(parents=True)
+        (bad / label / "a.flac").symlink_to(kit / "bd1.flac")
+    capsys.readouterr()
+    assert main(["train-classifier", str(bad), "--out", str(tmp_path / "b"), "--steps", "1"]) == 1
+    assert capsys.readouterr().err == (
+        f"dd-bridge train-classifier: error: {bad / 'kick+snare'}: a class named 'kick+snare' could not be asked "
+        "for (class=1:FILE#NAME): it holds +, which a class=1:... target uses (+*#;@=); rename the folder\n")

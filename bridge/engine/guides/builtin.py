@@ -348,20 +348,41 @@ def _decibels(name: str):
     return parse
 
 
+def _midi(hertz: float) -> float:
+    return 69 + 12 * math.log2(hertz / 440)
+
+
+def _note_name(midi: float) -> str:
+    """The nearest note's name: 15.5 -> "E0" (sharps, as NOTE_NAMES reads them back)."""
+    number = round(midi)
+    return f"{['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'][number % 12]}{number // 12 - 1}"
+
+
 def _note(text: str, context: GuideContext) -> float:
-    """A note name (A1, C#2, Eb0), a MIDI number (33), a frequency (55Hz), or semitones from the source (+2, -3)."""
+    """A note name (A1, C#2, Eb0), a MIDI number (33), a frequency (55Hz), or semitones from the source (+2, -3):
+    in every form a note the tuning measure can read (PITCH_LOW_HZ..PITCH_HIGH_HZ), so a target is never one the
+    guide cannot reach while the file says it was tuned there (C6 was taken, and the sound stopped at F4)."""
+    if text.strip().lower().endswith("hz"):  # said in the measure's own units: its range, in them
+        return _midi(_number("tuning", text, {"hz": 1}, PITCH_LOW_HZ, PITCH_HIGH_HZ))
     spoken = re.fullmatch(r"\s*([a-gA-G])([#b]?)(-?\d)\s*", text)
     if spoken:
         letter, accidental, octave = spoken.groups()
-        return 12 * (int(octave) + 1) + NOTE_NAMES[letter.lower()] + {"#": 1, "b": -1, "": 0}[accidental]
-    if text.strip().startswith(("+", "-")):
+        note = 12 * (int(octave) + 1) + NOTE_NAMES[letter.lower()] + {"#": 1, "b": -1, "": 0}[accidental]
+        said = repr(text)
+    elif text.strip().startswith(("+", "-")):
         if context.source is None:
             raise ConfigError(f"tuning: {text!r} is relative to a source; name a note (A1) to generate")
         shift = _number("tuning", text, {"": 1, "st": 1}, -24, 24)
-        return float(tuning(context.source[None].float(), context.sample_rate)[0]) + shift
-    if text.strip().lower().endswith("hz"):
-        return 69 + 12 * math.log2(_number("tuning", text, {"hz": 1}, PITCH_LOW_HZ, PITCH_HIGH_HZ) / 440)
-    return _number("tuning", text, {"": 1}, 0, 127)
+        note = float(tuning(context.source[None].float(), context.sample_rate)[0]) + shift
+        said = f"{text!r} (the source's note {note - shift:.1f} {'+' if shift >= 0 else '-'} {abs(shift):g})"
+    else:
+        note, said = _number("tuning", text, {"": 1}, 0, 127), repr(text)
+    low, high = _midi(PITCH_LOW_HZ), _midi(PITCH_HIGH_HZ)
+    if not low <= note <= high:
+        raise ConfigError(f"tuning: the target {said} is outside {_note_name(math.ceil(low))}.."
+                          f"{_note_name(math.floor(high))} (MIDI {low:.1f}..{high:.1f}, {PITCH_LOW_HZ:g}.."
+                          f"{PITCH_HIGH_HZ:g} Hz): the fundamentals of kicks, toms and 808s it tunes")
+    return note
 
 
 # Guides ------------------------------------------------------------------------------------------------------------

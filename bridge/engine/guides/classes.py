@@ -35,7 +35,10 @@ from bridge.files import shown
 
 log = logging.getLogger(__name__)
 
-_PART = re.compile(r"\s*([A-Za-z][\w-]*)\s*(?:\*\s*(\d+(?:\.\d+)?))?\s*")
+_SHARE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*")
+# What a class=1:... target uses to say a mix (+, *), a classifier file (#), the next guide (;, the service's list)
+# and a noise range (@): a class name holding one could not be asked for (class_name_problem).
+RESERVED = "+*#;@="
 
 
 class EnvelopeGuide(LossGuide):
@@ -379,16 +382,29 @@ def parse(target: str | None) -> Asked:
         raise ConfigError(f"class: no classifier {shown(str(classifier))}") from None
     mix: dict[str, float] = {}
     for part in text.split("+"):
-        match = _PART.fullmatch(part)
-        if match is None or match.group(1).lower() not in model.classes:
+        # Any name the classifier has (a producer's folders: "808", "hi hat", "präzise"), then *SHARE
+        name, star, share = part.partition("*")
+        name = name.strip().lower()
+        if name not in model.classes or (star and _SHARE.fullmatch(share) is None):
             raise ConfigError(f"class: cannot read {shown(part.strip())} in {shown(target)}: a class of "
                               f"{', '.join(model.classes)}, optionally *WEIGHT (kick*0.7+snare*0.3)")
-        name, share = match.group(1).lower(), float(match.group(2) or 1)
-        mix[name] = mix.get(name, 0.0) + share
+        mix[name] = mix.get(name, 0.0) + (float(share) if star else 1.0)
     total = sum(mix.values())
     if not total > 0 or not math.isfinite(total):
         raise ConfigError(f"class: the mix {shown(text)} has no weight")
     return Asked(classifier, {name: share / total for name, share in mix.items()})
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why a class of that name (a folder's, lowercased) could not be asked for in class=1:FILE#NAME, or None."""
+    if not name.strip():
+        return "it is empty"
+    if name != name.strip():
+        return "it starts or ends with a space"
+    reserved = sorted(set(name) & set(RESERVED))
+    if reserved:
+        return f"it holds {' '.join(reserved)}, which a class=1:... target uses ({RESERVED})"
+    return None
 
 
 @functools.lru_cache(maxsize=4)
