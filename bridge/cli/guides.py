@@ -26,7 +26,7 @@ def register(subparsers) -> None:
                                  description="Save the guides as a recipe NAME in the recipes folder, for --recipe "
                                              "NAME here, recipe=NAME in the service and the DAWs' Recipe menus. A "
                                              "recipe of that name there is never replaced.")
-    save.add_argument("name", metavar="NAME", help="the recipe's name (letters, digits, ' .-_')")
+    save.add_argument("name", metavar="NAME", help="the recipe's name, without .yaml (letters, digits, ' .-_')")
     save.add_argument("--guide", action="append", type=guide_request, default=[], metavar="NAME=WEIGHT[:TARGET]",
                       help="a guide of the recipe, repeatable, as generate and vary take it")
     save.add_argument("--recipe", default=None, metavar="NAME|FILE",

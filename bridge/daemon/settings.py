@@ -155,7 +155,10 @@ def as_recipe(key: str, value) -> str | None:
 
 
 def as_name(key: str, value) -> str:
-    """A name, such as a recipe's: a name of digits (808) comes as a number from Max and `dd-bridge send`."""
+    """A name, such as a recipe's: a name of digits (808) comes as a number from Max and `dd-bridge send`, and as a
+    float (808.0) from Pure Data and Max's float boxes, which send every number so: a whole one is its digits."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     return as_text(key, value)

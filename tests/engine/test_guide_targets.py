@@ -40,3 +40,10 @@ def test_a_shift_off_the_measures_range_is_refused_naming_the_sources_note():
     assert _note("+2", GuideContext(RATE, source=source)) == pytest.approx(71, abs=0.3)
     with pytest.raises(ConfigError, match=r"the target '\+5' \(the source's note 69\.\d \+ 5\) is outside E0\.\.B4"):
         _note("+5", GuideContext(RATE, source=source))
+
+
+def test_a_shift_of_a_source_without_a_readable_note_is_taken_as_before():
+    """The service and the CLI check a guide on a short silence before the render: its "note" is far below any
+    (MIDI -36), and +2 of it must not be refused (review s42: every relative tuning was)."""
+    silence = torch.zeros(2, RATE // 10)
+    assert _note("+2", GuideContext(RATE, source=silence)) < 0

@@ -373,8 +373,13 @@ def _note(text: str, context: GuideContext) -> float:
         if context.source is None:
             raise ConfigError(f"tuning: {text!r} is relative to a source; name a note (A1) to generate")
         shift = _number("tuning", text, {"": 1, "st": 1}, -24, 24)
-        note = float(tuning(context.source[None].float(), context.sample_rate)[0]) + shift
-        said = f"{text!r} (the source's note {note - shift:.1f} {'+' if shift >= 0 else '-'} {abs(shift):g})"
+        base = float(tuning(context.source[None].float(), context.sample_rate)[0])
+        note = base + shift
+        said = f"{text!r} (the source's note {base:.1f} {'+' if shift >= 0 else '-'} {abs(shift):g})"
+        if not _midi(PITCH_LOW_HZ) <= base <= _midi(PITCH_HIGH_HZ):
+            # No note the measure reads in the source (the silence a guide is checked on before the render, a
+            # hat): only a shift that leads out of a readable note is known to miss.
+            return note
     else:
         note, said = _number("tuning", text, {"": 1}, 0, 127), repr(text)
     low, high = _midi(PITCH_LOW_HZ), _midi(PITCH_HIGH_HZ)

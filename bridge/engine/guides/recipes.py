@@ -7,27 +7,36 @@ guides:
   - {guide: decay, weight: 1, target: 0.3s, range: [0.2, 1.0]}
 ```
 
-A recipe is named by its file (``--recipe FILE``) or by its name, a file ``NAME.yaml`` in the recipes folder
-(``<user config dir>/dd-bridge/recipes``, beside config.yaml), else one of the recipes that ship (``BUILT_IN``).
-Files are read through bridge.files' YAML reader: regular files only, bounded, no aliases; every problem is one
-line naming the file. ``save_recipe`` writes a new one (from the CLI's `dd-bridge save-recipe`, the service's
-``/dd/save_recipe``: what a producer dialled in, saved by name) and never replaces a file that is there.
+A recipe is named by its file (``--recipe FILE``: a path, or a name ending in .yaml/.yml; ``names_a_file``) or by
+its name, a file ``NAME.yaml`` in the recipes folder (``<user config dir>/dd-bridge/recipes``, beside config.yaml),
+else one of the recipes that ship (``BUILT_IN``). A file named in a recipe's guides (``match=1:ref.flac``,
+``class=1:mine.safetensors#boom``) is taken from the recipe file's own folder when relative, so a recipe shared with
+its clip beside it matches that clip from wherever it is used. Files are read through bridge.files' YAML reader:
+regular files only, bounded, no aliases; every problem is one line naming the file. ``save_recipe`` writes a new
+one (from the CLI's `dd-bridge save-recipe`, the service's ``/dd/save_recipe``: what a producer dialled in, saved
+by name) and never replaces a file that is there.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
+from bridge import files
+from bridge.engine.guides import registry
 from bridge.engine.guides.registry import GuideRequest, parse_request
 from bridge.errors import ConfigError
 from bridge.files import create_new, read_yaml, reason, shown
 
 SUFFIXES = (".yaml", ".yml")
 _NAME = re.compile(r"[\w][\w .-]{0,99}")
+# A name is its file's name with ".yaml" added, and file systems take 255 bytes (not letters) for a name: 100 letters
+# of a script that takes 3 bytes each (鼓) would not fit.
+MAX_NAME_BYTES = 255 - len(".yaml")
 _KEYS = {"guide", "weight", "target", "range"}
 
 
@@ -63,21 +72,79 @@ BUILT_IN = {
 }
 
 
+def names_a_file(spec: str) -> bool:
+    """Whether ``spec`` asks for a recipe by its file: it has a folder separator or ends in .yaml/.yml. Anything else
+    is a name, looked up only among the recipes: never in the working folder, where an output folder named after the
+    recipe (or a sample folder's "kick") would hide it."""
+    return any(sep in spec for sep in (os.sep, os.altsep) if sep) or Path(spec).suffix.lower() in SUFFIXES
+
+
 def load_recipe(spec: str, folder: Path) -> Recipe:
-    """The recipe ``spec`` names: a file (a path, or a name ending in .yaml/.yml), else NAME.yaml in ``folder``."""
-    path = Path(spec).expanduser()
-    if path.suffix.lower() not in SUFFIXES and not path.exists():
-        if not _NAME.fullmatch(spec):
-            raise ConfigError(f"no recipe {shown(spec)}: a recipe is a name (letters, digits, ' .-_') or a file")
+    """The recipe ``spec`` names: a file (``names_a_file``), else NAME.yaml (or .yml) in ``folder``, else a
+    built-in."""
+    if names_a_file(spec):
+        return _from_file(Path(spec).expanduser(), folder)
+    problem = _name_problem(spec)
+    if problem:
+        raise ConfigError(f"no recipe {shown(spec)}: {problem}")
+    try:
         path = next((folder / f"{spec}{suffix}" for suffix in SUFFIXES if (folder / f"{spec}{suffix}").exists()),
                     None)
-        if path is None and spec in BUILT_IN:
-            return built_in(spec)
-        if path is None:
-            known = ", ".join(recipe_names(folder)) or "none"
-            raise ConfigError(f"no recipe named {shown(spec)} in {folder} (there: {known}; built in: "
-                              f"{', '.join(sorted(BUILT_IN))})")
-    return parse_recipe(read_yaml(path, ConfigError), path)
+    except OSError as error:  # Path.exists raises on a few errors (permission denied on the folder, for one)
+        raise ConfigError(f"{folder}: cannot look for the recipe {shown(spec)} there ({reason(error)})") from None
+    if path is not None:
+        return _from_file(path, folder)
+    if spec in BUILT_IN:
+        return built_in(spec)
+    known = ", ".join(recipe_names(folder)) or "none"
+    raise ConfigError(f"no recipe named {shown(spec)} in {folder} (there: {known}; built in: "
+                      f"{', '.join(sorted(BUILT_IN))})")
+
+
+def _from_file(path: Path, folder: Path) -> Recipe:
+    """The recipe in the file ``path``, its guides' relative files taken from the file's own folder; ``folder``:
+    the recipes folder, named when the file is not there."""
+    try:
+        data = yaml.load(files.read_regular(path, files.YAML_BYTES).decode("utf-8"), Loader=_TargetsAsWritten)
+    except FileNotFoundError:
+        stem = Path(path.name).stem
+        hint = (f"the recipe named {shown(stem)} is asked for by its name, without {path.suffix}"
+                if path.name == str(path) and stem in names(folder) else
+                f"a recipe is a name in {folder} or a YAML file")
+        raise ConfigError(f"{path}: no such file ({hint})") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        read_yaml(path, ConfigError)  # the same failure again, said as every YAML file's is (one line)
+        raise ConfigError(f"{path}: changed while it was read; try again") from None
+    # Where the file really is (a link in the recipes folder to a shared recipe: beside the shared one, its clip).
+    return _beside(parse_recipe(data, path), path.resolve().parent)
+
+
+class _TargetsAsWritten(files._NoAliasLoader):  # bridge.files' loader (no aliases: bounded) for a shared file
+    """A guide's ``target`` kept as written: YAML reads ``+2`` as the number 2, a MIDI note, where tuning=1:+2 in the
+    --guide form is two semitones above the source (and ``-3``, ``2``, ``3000`` each mean what they mean there)."""
+
+    def construct_mapping(self, node, deep=False):
+        mapping = super().construct_mapping(node, deep=deep)
+        for key, value in node.value:
+            if (isinstance(key, yaml.ScalarNode) and key.value == "target" and isinstance(value, yaml.ScalarNode)
+                    and value.style is None and mapping.get("target") is not None):  # plain, not null
+                mapping["target"] = value.value
+        return mapping
+
+
+def _beside(recipe: Recipe, here: Path) -> Recipe:
+    """``recipe`` with each relative file its guides name taken from ``here``: a recipe shared with its clip beside
+    it matches that clip from any working folder, never another clip of the same name there. A target names a file
+    where the registry would make it absolute (with_file_targets_resolved: match's clip, class's classifier); the
+    file leads the target (FILE, FILE#CLASS), so it is joined onto ``here`` and the registry makes it whole later."""
+    known = registry.available()
+    guides = []
+    for request in recipe.guides:
+        if request.target is not None and request.name in known and \
+                registry.with_file_targets_resolved([request])[0].target != request.target:
+            request = replace(request, target=os.path.join(here, os.path.expanduser(request.target)))
+        guides.append(request)
+    return replace(recipe, guides=tuple(guides))
 
 
 def built_in(name: str) -> Recipe:
@@ -110,6 +177,8 @@ def _guide(item: object) -> GuideRequest:
         raise ConfigError(f"each guide is NAME=WEIGHT[:TARGET] or a mapping of {', '.join(sorted(_KEYS))} "
                           f"with 'guide' and 'weight', got {shown(item)}")
     weight, target, span = item.get("weight"), item.get("target"), item.get("range", [0.0, 1.0])
+    if isinstance(target, (list, dict)):
+        raise ConfigError(f"{item['guide']}: target must be one value (e.g. 0.3s, A1, +2), got {shown(target)}")
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         raise ConfigError(f"{item['guide']}: weight must be a number, got {shown(weight)}")
     if not (isinstance(span, list) and len(span) == 2
@@ -125,11 +194,20 @@ def save_recipe(name: str, guides: tuple[GuideRequest, ...] | list[GuideRequest]
     ``load_recipe(name)`` reads back as the same guides. A recipe of that name there already is never replaced (a
     producer's file is theirs: delete it, or pick another name); a built-in's name is taken, and the file is then
     the one used (as an edit of a built-in is). ConfigError, one line, for anything else."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.strip() != name:
-        raise ConfigError(f"a recipe's name is a short text (letters, digits, ' .-_'), got {shown(name)}")
+    problem = _name_problem(name)
+    if problem or name.strip() != name:
+        why = problem or "a recipe's name ends in no space"
+        raise ConfigError(f"{why}, got {shown(name)}")
+    ending = Path(name).suffix
+    if ending.lower() in SUFFIXES:  # NAME.yaml is the file; asked for as bright2.yaml it would be read as a file
+        raise ConfigError(f"a recipe's name has no {ending} (the recipe {Path(name).stem} is saved as "
+                          f"{Path(name).stem}.yaml), got {shown(name)}")
     if not guides:
         raise ConfigError(f"recipe {shown(name)}: no guides to save (a recipe is one guide or more)")
-    there = [folder / f"{name}{suffix}" for suffix in SUFFIXES if (folder / f"{name}{suffix}").exists()]
+    try:
+        there = [folder / f"{name}{suffix}" for suffix in SUFFIXES if (folder / f"{name}{suffix}").exists()]
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot save a recipe there ({reason(error)})") from None
     if there:
         raise ConfigError(f"a recipe named {shown(name)} is already saved ({there[0]}); not replacing it: pick "
                           "another name, or delete that file first")
@@ -145,14 +223,28 @@ def save_recipe(name: str, guides: tuple[GuideRequest, ...] | list[GuideRequest]
 
 
 def names(folder: Path) -> list[str]:
-    """Every recipe a render takes by name: the ones saved in ``folder`` and the built-ins, each once, sorted (a file
-    whose name could not be asked for, `a!b.yaml`, is left out: it is reached as a file)."""
-    saved = {name for name in recipe_names(folder) if _NAME.fullmatch(name)}
-    return sorted(saved | set(BUILT_IN), key=str.lower)
+    """Every recipe a render takes by name: the ones saved in ``folder`` and the built-ins, each once, sorted."""
+    return sorted(set(recipe_names(folder)) | set(BUILT_IN), key=str.lower)
 
 
 def recipe_names(folder: Path) -> list[str]:
-    """The recipes saved in ``folder``, by name."""
+    """The recipes saved in ``folder`` that can be asked for by name (a file whose name could not, `a!b.yaml` or
+    `x.yaml.yaml`, is reached as a file)."""
     if not folder.is_dir():
         return []
-    return sorted(path.stem for path in folder.iterdir() if path.suffix.lower() in SUFFIXES and path.is_file())
+    try:
+        return sorted(path.stem for path in folder.iterdir() if path.suffix.lower() in SUFFIXES and path.is_file()
+                      and not _name_problem(path.stem) and not names_a_file(path.stem))
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot list the recipes there ({reason(error)})") from None
+
+
+def _name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a recipe's (it is its file's name, with .yaml), or None."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        return "a recipe's name is a short text (at most 100 letters, digits, ' .-_')"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return (f"a recipe's name is too long for a file name ({size} bytes, at most {MAX_NAME_BYTES}: a letter "
+                "such as é takes 2, 鼓 3)")
+    return None
