@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from bridge import __version__
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dd-bridge {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dd-bridge guides | head`: the reader has what it wanted, and nothing is wrong
+        # Python would complain again while flushing stdout at exit: point it at nothing (what CPython's docs do).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # a bug or the machine (out of memory): still one line unless --debug
         if args.debug:
             raise

@@ -298,12 +298,19 @@ def run_interpolate(args) -> int:
 
 
 def guide_requests(args) -> list[registry.GuideRequest]:
-    """The recipe's guides and each --guide in the order they act (registry.in_order); file targets made absolute
-    (the recreating command names them)."""
+    """The recipe's guides and each --guide in the order they act (registry.in_order: weight 0 is none); file
+    targets made absolute (the recreating command names them). Each is built once on a second of silence first, as
+    the service checks them at its door (steering.checked): a target its guide refuses, or a plug-in that cannot
+    make its guide, is one line before the model loads. No guide asked for: no plug-in is loaded."""
+    from bridge.daemon import steering  # the service's check, only where there is a guide to check
+
     requests = []
     if args.recipe is not None:
         requests += recipes.load_recipe(args.recipe, recipes_folder()).guides
-    return registry.with_file_targets_resolved(registry.in_order(requests + list(args.guide)))
+    requests = registry.with_file_targets_resolved(registry.in_order(requests + list(args.guide)))
+    if not requests:
+        return []
+    return list(steering.checked(tuple(requests), constants.DEFAULT_SAMPLE_RATE, True))
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,8 @@ def guidance_value(key: str, value: str) -> str:
 
 
 def _looks_like_file(text: str) -> bool:
-    return os.sep in text or Path(text).suffix.lower() in FILE_SUFFIXES
+    """recipes.names_a_file's rule (not imported: send starts without torch), for guide targets' files too."""
+    return any(sep in text for sep in (os.sep, os.altsep) if sep) or Path(text).suffix.lower() in FILE_SUFFIXES
 
 
 def _absolute(text: str) -> str:

@@ -12,7 +12,6 @@ key press with the same guide= costs a dictionary look-up.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import torch
@@ -49,7 +48,7 @@ def _recipe(recipe: str) -> recipes.Recipe:
 def _recipe_spec(recipe: str) -> str:
     """A recipe's name, or its file as a full path: the service does not share the sender's working folder."""
     path = Path(recipe).expanduser()
-    if (path.suffix.lower() in recipes.SUFFIXES or os.sep in recipe) and not path.is_absolute():
+    if recipes.names_a_file(recipe) and not path.is_absolute():
         raise ConfigError(f"recipe {shown(recipe)}: give a name in {recipes_folder()} or the file's full path")
     return recipe
 

@@ -58,8 +58,9 @@ class Guided:
         self.differentiable = differentiable
         self.length, self.start = length, start
         # A loss's edits jump from call to call: a multistep sampler ends on the last estimate
-        # (bridge.engine.samplers.sample_v_iplms). The closed-form edits (a loop's wrap) keep its order 4.
-        self.edits_estimates = any(isinstance(guide, LossGuide) for guide in self.guides)
+        # (bridge.engine.samplers.sample_v_iplms). The closed-form edits (a loop's wrap) keep its order 4, and so
+        # does a loss of weight 0, which never acts ("0 is off": the unguided render to the bit).
+        self.edits_estimates = any(isinstance(guide, LossGuide) and guide.weight != 0 for guide in self.guides)
         if differentiable is None and any(getattr(guide, "full", False) for guide in self.guides):
             raise ConfigError("full guidance needs the network in torch (--backend torch); use the cheap mode")
 
@@ -148,6 +149,10 @@ class LossGuide:
     def step(self, denoised: torch.Tensor, sigma: float, *, wrt: torch.Tensor) -> torch.Tensor:
         """The edit of ``denoised`` (a graph from ``wrt``): [B, C, L], detached."""
         loss = self.loss(denoised)
+        if not bool(torch.isfinite(loss.detach()).all()):
+            # Its gradient would be NaN, zeroed below: the guide would do nothing while the file says it guided.
+            what = "NaN" if bool(torch.isnan(loss.detach()).any()) else "inf"
+            raise ConfigError(f"guide {self.name}: its measure is not finite on this sound ({what})")
         (gradient,) = torch.autograd.grad(loss.sum(), wrt, retain_graph=True)
         gradient = torch.nan_to_num(gradient)
         spread = _rms(gradient).clamp(min=1e-30)

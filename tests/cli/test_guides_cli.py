@@ -241,3 +241,80 @@ def test_eval_guides_judges_a_class_guide_against_real_sounds_of_its_class(tmp_p
         assert "; MMD^2 to the real sounds " in lines[guide] and "asked class's real sounds" not in lines[guide]
     for line in lines.values():  # a class guide is judged by its class, not by a measure's range
         assert "; MMD^2 to the real sounds of " not in line
+
+
+def _rendered(args, out: Path) -> list[Path]:
+    """The files one in-process run of the command wrote into the new folder ``out``, in order."""
+    from bridge.cli import main
+
+    assert main([*map(str, args), "--out", str(out)]) == 0
+    return sorted(out.glob("*.wav"))
+
+
+@pytest.mark.parametrize("command", [
+    ["generate", "--sampler", "v-iplms", "--seconds", 0.1, "--count", 1, "--seed", 5],
+    ["generate", "--seconds", 0.1, "--count", 1, "--seed", 5],  # generate's own sampler, an SDE
+    ["interpolate", "VariBreaks/VP Kick 1.flac", "VariBreaks/VP Hat 1 Cl.flac", "--count", 3],  # v-iplms, its default
+    ["vary", "VariBreaks/VP Kick 1.flac", "--count", 1, "--seed", 5],
+], ids=["generate-v-iplms", "generate", "interpolate", "vary"])
+def test_a_guide_of_weight_0_is_off_to_the_bit_and_its_file_says_unguided(tmp_path, tiny_model_path, drumkits,
+                                                                         monkeypatch, command):
+    """"0 is off" (review s42 M6): with --guide and a recipe of weight-0 guides the render is the unguided one to
+    the bit on every sampler (a guide that never acted made v-iplms end on its last estimate: -8.8 dB of
+    difference), its file and recreating command name no guide, and that command makes it again to the bit."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "config" / "dd-bridge" / "recipes").mkdir(parents=True)
+    (tmp_path / "config" / "dd-bridge" / "recipes" / "zero.yaml").write_text("guides: [decay=0:0.3s, class=0:kick]\n")
+    monkeypatch.chdir(drumkits)
+    common = [*command, "--model", tiny_model_path, "--threads", 1, *FAST]
+    plain = _rendered(common, tmp_path / "plain")
+    off = _rendered([*common, "--guide", "brightness=0", "--guide", "punch=0@0.2-1", "--recipe", "zero"],
+                    tmp_path / "off")
+    assert len(plain) == len(off) == int(command[command.index("--count") + 1])
+    for a, b in zip(plain, off):
+        assert np.array_equal(read_audio(a).samples, read_audio(b).samples), b.name
+        assert "guide" not in read_metadata(b) and "--guide" not in read_metadata(b)["command"]
+    again = _rendered(shlex.split(read_metadata(off[-1])["command"])[1:], tmp_path / "again")
+    assert np.array_equal(read_audio(again[-1]).samples, read_audio(off[-1]).samples)
+
+
+def test_a_broken_plug_in_never_stops_an_unguided_render_and_a_failing_one_is_named_before_the_model_loads(
+        tmp_path, tiny_model_path, drumkits):
+    """A plug-in that exits at import (argparse at module level) stopped every command with "unrecognized
+    arguments" (review s42 H1): an unguided render does not load plug-ins, a guided one reports it in one line and
+    goes on. A plug-in whose make() fails is one line naming the guide and its package, before the model loads
+    (L5)."""
+    from tests.engine.test_guide_registry import make_package
+    from tests.engine.test_guides_plugins import ENTRIES, EXITS, MISBEHAVING
+
+    make_package(tmp_path, "exits_at_import", EXITS, {"exiter": "exits_at_import:G"})
+    make_package(tmp_path, "misbehaving", MISBEHAVING, ENTRIES)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]), OMP_NUM_THREADS="1",
+               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    kick = drumkits / "VariBreaks/VP Kick 1.flac"
+
+    def vary(*args):
+        return subprocess.run([sys.executable, "-m", "bridge", "vary", str(kick), "--model", str(tiny_model_path),
+                               "--count", "1", "--out", str(tmp_path / "out"), *FAST, *args], capture_output=True,
+                              text=True, env=env, timeout=600)
+
+    plain = vary()
+    written(plain, 1)
+    assert "exiter" not in plain.stderr and "unrecognized" not in plain.stderr and "misbehaving" not in plain.stderr
+    refused = vary("--guide", "brightness=1", "--guide", "oldmake=1")
+    assert refused.returncode == 1 and refused.stdout == "" and "Traceback" not in refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert lines[-1] == ("dd-bridge vary: error: guide oldmake (plug-in misbehaving): TypeError: OldMake.make() got "
+                         "an unexpected keyword argument 't_min'"), refused.stderr
+    assert sum("'exiter'" in line and "plug-in exits_at_import" in line for line in lines) == 1, refused.stderr
+    assert not any("tiny-test" in line for line in lines), refused.stderr  # before the model loads
+
+
+def test_guides_read_through_a_pipe_that_closes_early_end_quietly(tmp_path):
+    """`dd-bridge guides | head -1` (review s42): the reader closes the pipe after one line, and the command ended
+    with "unexpected error: BrokenPipeError"."""
+    # `true` reads nothing and is gone before Python has started: every line written meets a closed pipe
+    command = f"{shlex.quote(sys.executable)} -m bridge guides | true"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO), XDG_CONFIG_HOME=str(tmp_path)), timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr

@@ -5,6 +5,7 @@ and recreate command (docs/osc.md, docs/guidance.md)."""
 from __future__ import annotations
 
 import shlex
+import sys
 
 import numpy as np
 import pytest
@@ -231,3 +232,36 @@ def test_what_is_dialled_in_is_saved_as_a_recipe_listed_and_rendered_by_name(tmp
         by_name = svc.ask("/dd/vary", str(drum), 1, "seed=3", "recipe=My short kick").args[1]
         assert svc.ask("/dd/recipes", "token=x").address == "/dd/recipes"  # a token is not an argument
     assert read_metadata(by_name)["guide"] == ["class=1:kick", "brightness=-0.5", "decay=-1@0.2-1"]
+
+
+def test_a_guide_of_weight_0_is_off_and_a_failing_plug_in_is_one_error_line(tmp_path, renderer, drum, monkeypatch):
+    """Review s42: the service starts with a plug-in that exits at import on the path and renders unguided without
+    loading it (H1); a weight-0 guide, sticky or on a request, is the unguided render to the bit on v-iplms and its
+    file names no guide (M6); a plug-in whose measure raises or is NaN is one /dd/error line naming the guide, not
+    "internal error" (L5, M7), and the service goes on."""
+    from tests.engine.test_guide_registry import make_package
+    from tests.engine.test_guides_plugins import ENTRIES, EXITS, MISBEHAVING
+
+    plug_ins = tmp_path / "plug-ins"
+    plug_ins.mkdir()
+    make_package(plug_ins, "exits_at_import", EXITS, {"exiter": "exits_at_import:G"})
+    make_package(plug_ins, "misbehaving", MISBEHAVING, ENTRIES)
+    monkeypatch.syspath_prepend(str(plug_ins))
+    asked = ("/dd/vary", str(drum), 1, 0.6, "seed=7", "sampler=v-iplms")
+    with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
+        plain = svc.ask(*asked).args[1]
+        assert "exits_at_import" not in sys.modules
+        assert svc.ask("/dd/set", "guide", "brightness=0").address == "/dd/ack"
+        assert svc.status()["guides"] == []
+        sticky = svc.ask(*asked).args[1]
+        assert svc.ask("/dd/set", "guide", "off").address == "/dd/ack"
+        own = svc.ask(*asked, "guide=punch=0@0.2-1;decay=0:0.3s").args[1]
+        for request, words in (
+                ("guide=raiser=1", "guide raiser (plug-in misbehaving): RuntimeError: plug-in bug: boom"),
+                ("guide=nanny=1", "guide nanny: its measure is not finite on this sound (NaN)")):
+            reply = svc.ask(*asked, request)
+            assert reply.address == "/dd/error" and reply.args[1] == words, reply.args
+        assert svc.ask(*asked, "guide=loud=1").address == "/dd/done"
+    for path in (sticky, own):
+        assert np.array_equal(soundfile.read(path)[0], soundfile.read(plain)[0])
+        assert "guide" not in read_metadata(path) and "--guide" not in read_metadata(path)["command"]

@@ -265,7 +265,7 @@ def test_a_write_to_a_share_that_stops_answering_shows_in_status_and_the_stop_st
             asked.start()
             assert blocked.wait(30), "the variation was never written"
             time.sleep(DOOR_HELD + 0.1)
-            status = json.loads(client.request("/dd/status", timeout=2).args[0])
+            status = json.loads(client.request("/dd/status", timeout=10).args[0])
             assert status["writing"].startswith(str(share)) and status["writing_seconds"] >= DOOR_HELD, status
             assert f"writing    to {status['writing']} for" in describe_status(status)
             began = time.monotonic()

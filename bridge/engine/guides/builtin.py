@@ -266,7 +266,8 @@ def punch(audio: torch.Tensor, rate: int) -> torch.Tensor:
     offset = torch.arange(energy.shape[-1], device=audio.device)[None] - onset
     attack = (offset >= 0) & (offset < ATTACK_FRAMES)
     body = (offset >= ATTACK_FRAMES) & (offset < ATTACK_FRAMES + BODY_FRAMES)
-    floor = FLOOR * energy.amax(-1)
+    # (+ 1e-30: digital silence reads 0 dB, not 0/0; under any sound's floor by far, so nothing else moves)
+    floor = FLOOR * energy.amax(-1) + 1e-30
     attack_mean = (energy * attack).sum(-1) / attack.sum(-1).clamp(min=1)
     body_mean = (energy * body).sum(-1) / body.sum(-1).clamp(min=1)
     return 10 * torch.log10((attack_mean + floor) / (body_mean + floor))
