@@ -15,7 +15,21 @@ LIMIT=$((64 * 1024 * 1024))
 TIMEOUT_S=${DD_GPU_TIMEOUT_S:-540}   # one call; leaves 6 of the 15 device minutes for the start, and a rerun after an early failure
 # The model card's training kits (CC0, CC-BY-3.0) and any extra permissive folders (DD_GPU_EXTRA_DATA, space-separated)
 DATA_CARD=$("$PY" -c "import yaml; print(' '.join(yaml.safe_load(open('models/dd-drums-small.yaml'))['training']['data']))")
-DATA=$DATA_CARD
+# The card names its data where it lay when trained: its make-drums sets (GM, Sonic Pi) lay in a session's scratch
+# folder then (/work/s34/gm-drums) and are made again below at their fixed paths; a kit of the card that is missing
+# here is said before anything is built (a carry half built would train on less, and eval on its training audio).
+DATA=
+for dir in $DATA_CARD; do
+  if [ -d "$dir" ]; then
+    DATA="$DATA $dir"
+  else
+    case "$(basename "$dir")" in
+      gm-drums|sonic-pi) echo "prepare: the card's $dir (a make-drums set, made again below) is not here: left out" >&2 ;;
+      *) echo "prepare: the card's training kit $dir is not here (apt-get install hydrogen-drumkits?)" >&2; exit 1 ;;
+    esac
+  fi
+done
+if [ -n "${DD_GPU_PRINT_CARD_DATA:-}" ]; then echo $DATA; exit 0; fi  # the tests' look at the line above
 # Training sets made as WAV in DIR-wav travel as FLAC copies in DIR (lossless, the same samples; about 40 % of the
 # size: what travels is near its 64 MiB limit). Made at fixed paths, so a later session carries the same files.
 flac_copies() {
@@ -89,17 +103,19 @@ mirror() {
   local list=$CARRY/$1 what=$2 dir; shift 2
   : > "$list"
   for dir in "$@"; do
-    dir=$(realpath "$dir")
     [ -d "$dir" ] || { echo "prepare: no $what at $dir" >&2; exit 1; }
+    dir=$(realpath "$dir")
     mkdir -p "$CARRY/data$(dirname "$dir")"
     cp -r "$dir" "$CARRY/data$dir"
     echo "$dir" >> "$list"
   done
 }
-rm -rf "$CARRY/data" && mkdir -p "$CARRY/data"
-mirror data.txt "training data" $DATA
+rm -rf "$CARRY/data" "$CARRY/data.txt" "$CARRY/eval-data.txt" && mkdir -p "$CARRY/data"
+# Listed last, after everything is copied: a carry that stopped half built has no lists, and session.sh refuses it
+mirror data.txt.part "training data" $DATA
 # the held-out kits travel the same way but are listed apart: eval's reference, never trained on
-mirror eval-data.txt "held-out kit" $EVAL_DATA
+mirror eval-data.txt.part "held-out kit" $EVAL_DATA
+mv "$CARRY/data.txt.part" "$CARRY/data.txt" && mv "$CARRY/eval-data.txt.part" "$CARRY/eval-data.txt"
 
 # What travels: tracked files, untracked files git does not ignore, and the carried folder.
 travels() {

@@ -157,7 +157,9 @@ fi
 #    bench-compiled.json when asked for, and 4 parts).
 if [ -f "$RUN/run.yaml" ]; then
   USED=$(find "$OUT" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
-  stage pack "$(min "$PACK_S" $(( $(left) + 15 )))" "$PY" gpu/handover.py pack "$RUN" "$OUT" \
+  # The margin's 5 s more at most: with the stage's 15 s kill grace it still ends before the call's limit
+  # (budget + 25 s): a pack cut by the tool would bring back broken parts.
+  stage pack "$(min "$PACK_S" $(( $(left) + 5 )))" "$PY" gpu/handover.py pack "$RUN" "$OUT" \
     --budget $(( 62 * 1024 * 1024 - USED )) --parts 4
 fi
 

@@ -466,15 +466,25 @@ def train(data_dirs, run_dir, *, device: str = "auto", precision: str = "auto", 
         fit(run, shots.windows, on_step=bar, on_save=after_save, should_stop=should_stop)
     finally:
         bar.close()
+        if group.main:  # the steps since the last periodic save too (a --time-limit stop, Ctrl-C): loss.png whole
+            try:
+                plot_losses(run)
+            except Exception as error:  # noqa: BLE001 - a picture: never in place of what ended the run
+                log.debug("loss.png not drawn: %s", error)
     return run
+
+
+def plot_losses(run: Run) -> None:
+    """loss.png from loss.csv (nothing without matplotlib: said once at the start)."""
+    losses = read_losses(run.dir) if pictures.available() else []
+    if losses:
+        pictures.loss_curve(run.dir / "loss.png", [r[0] for r in losses], [r[1] for r in losses],
+                            title=f"{run.dir.name}: training loss")
 
 
 def after_save(run: Run) -> None:
     """The loss plot after every save; demo renders every demo_every steps."""
-    if pictures.available():
-        losses = read_losses(run.dir)
-        pictures.loss_curve(run.dir / "loss.png", [r[0] for r in losses], [r[1] for r in losses],
-                            title=f"{run.dir.name}: training loss")
+    plot_losses(run)
     every = run.settings.demo_every
     if every and run.settings.demo_count and run.step % every < run.settings.save_every:
         render_demos(run)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from bridge import constants
+from bridge import constants, pictures
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
 from bridge.pictures import SheetLayout
@@ -104,6 +104,8 @@ def test_time_limit_stops_saves_and_exports_and_the_same_command_continues(tmp_p
     reached = load_model(exported[0]).card.extra["training"]["steps"]
     assert 0 < reached < 1000 and exported[0].endswith(f"run-step{reached}.safetensors")
     assert f"stopped: saved {run} at step {reached}" in caplog.text
+    if pictures.available():  # drawn at the stop too, not only at the periodic saves (review s42: a GPU run's none)
+        assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["train", str(kit), "--out", str(run), "--size", "tiny", "--window", "512", "--batch-size", "2",
                  "--steps", str(reached + 1), "--save-every", "1000", "--demo-every", "0"]) == 0
     assert f"resuming {run} at step {reached}" in caplog.text

@@ -108,7 +108,9 @@ def test_a_guided_sound_is_made_again_in_another_process(tmp_path, tiny_model_pa
                                  "--guide", "class=1:tom", "--guide", "decay=1:0.1s", "--out", str(out)],
                                 capture_output=True, text=True, timeout=300,
                                 # eager: a compile costs minutes on a lent GPU (gpu/README.md); cuDNN still chooses
-                                env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]),
+                                # the path kept: on the lent GPU the carried wheels lie on it (/tmp/dd-site)
+                                env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
+                                    str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH")])),
                                          TORCH_COMPILE_DISABLE="1"))
         assert result.returncode == 0, result.stderr
         renders.append(sorted(out.glob("*.wav")))
