@@ -111,7 +111,8 @@ mirror() {
   done
 }
 rm -rf "$CARRY/data" "$CARRY/data.txt" "$CARRY/eval-data.txt" && mkdir -p "$CARRY/data"
-# Listed last, after everything is copied: a carry that stopped half built has no lists, and session.sh refuses it
+# Listed last, after everything is copied: a carry that stopped half built has no lists, and session.sh then
+# trains nothing (it says so) rather than on part of the data
 mirror data.txt.part "training data" $DATA
 # the held-out kits travel the same way but are listed apart: eval's reference, never trained on
 mirror eval-data.txt.part "held-out kit" $EVAL_DATA

@@ -133,7 +133,9 @@ if [ "$GPUS" -gt 1 ]; then
 else
   TRAIN_CMD=("$PY" -m bridge)
 fi
-if [ "$TRAIN_S" -gt 10 ]; then
+if [ -z "$(echo $DATA)" ]; then  # no gpu/carry/data.txt (prepare.sh not run, or stopped): tests and bench only
+  STATUS+=("train: skipped, no training data (gpu/carry/data.txt: run gpu/prepare.sh)")
+elif [ "$TRAIN_S" -gt 10 ]; then
   stage train $((TRAIN_S + 20)) "${TRAIN_CMD[@]}" train $DATA --out "$RUN" ${START_FROM[@]+"${START_FROM[@]}"} --steps 10000000 \
     --time-limit "$TRAIN_S" --batch-size "${DD_GPU_BATCH:-16}" --lr "${DD_GPU_LR:-2e-4}" --save-every 250 \
     --demo-every 0 $RECIPE ${DD_GPU_TRAIN_ARGS:-}

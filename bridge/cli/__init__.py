@@ -50,6 +50,21 @@ def build_parser(modules: list[str] = COMMAND_MODULES) -> argparse.ArgumentParse
     return parser
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout's reader has gone (a pipe closed early): the pipe's write end then polls as an error. Where
+    poll is missing (Windows) a broken pipe is taken to be stdout's, as it nearly always is there."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):  # no stdout, or not a file
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((word for word in argv if not word.startswith("-")), None)
@@ -70,8 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dd-bridge {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `dd-bridge guides | head`: the reader has what it wanted, and nothing is wrong
-        # Python would complain again while flushing stdout at exit: point it at nothing (what CPython's docs do).
+    except BrokenPipeError as error:
+        if args.debug or not _stdout_closed():  # a socket's or a child's pipe: a failure like any other
+            if args.debug:
+                raise
+            print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {one_line(error)} "
+                  "(run with --debug for the traceback)", file=sys.stderr)
+            return 1
+        # `dd-bridge guides | head`: the reader has what it wanted, and nothing is wrong. Python would complain
+        # again while flushing stdout at exit: point it at nothing (what CPython's docs do).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as error:  # a bug or the machine (out of memory): still one line unless --debug

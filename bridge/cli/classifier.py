@@ -105,6 +105,8 @@ def run_train_classifier(args) -> int:
     if unknown:
         raise BridgeError(f"--held-out-kits: no kit named {', '.join(sorted(unknown))} in the data "
                           f"(kits: {', '.join(sorted({item.kit for item in items})) or 'none'})")
+    if set(args.chosen_on) - held:
+        raise BridgeError(f"--chosen-on: {', '.join(sorted(set(args.chosen_on) - held))} not among --held-out-kits")
     taught = {item.label for item in items if item.kit not in held}
     untaught = sorted({item.label for item in items} - taught)
     if untaught:  # in the held-out kits only: a class with nothing to learn it from, and a test it can only fail
@@ -116,8 +118,9 @@ def run_train_classifier(args) -> int:
             log.warning("held-out kit %s: none of its sounds is of a trained class; no held-out test on it",
                         ", ".join(sorted(emptied)))
             held -= emptied
-    if set(args.chosen_on) - held:
-        raise BridgeError(f"--chosen-on: {', '.join(sorted(set(args.chosen_on) - held))} not among --held-out-kits")
+            if set(args.chosen_on) & emptied:
+                raise BridgeError(f"--chosen-on: {', '.join(sorted(set(args.chosen_on) & emptied))} has no sound of "
+                                  "a trained class left to test on")
     data = classify.ClassSet.load(items, Features(), args.cache)
     training = data.indices(held, inside=False)
     if len({int(data.labels[i]) for i in training}) < 2:
@@ -172,7 +175,7 @@ def _with_ceilings(args, weights: Path, data, training: list[int]) -> int:
     import torch
 
     from bridge.engine.classifier import load_classifier, save_classifier
-    from bridge.engine.guides.classes import class_ceilings, class_name_problem
+    from bridge.engine.guides.classes import class_ceilings
 
     model, card = load_classifier(args.weights_from)
     unknown = sorted(set(data.classes) - set(model.classes))

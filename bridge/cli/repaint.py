@@ -56,7 +56,7 @@ def run_repaint(args) -> int:
     source, region = _read(args.input, Region.of(args.clip_start, args.clip_end))
     if region is None:  # the range against the file first, so a range past its end is named so
         Region(args.start, args.end).frames(source.frames, source.sample_rate, args.input.name)
-    end = repaint_end(args.end, source.seconds, region)
+    end = repaint_end(args.start, args.end, source.seconds, region)
     start_in, end_in = (args.start, end) if region is None else region.inside(args.start, end)
     Region(start_in, end_in).frames(source.frames, source.sample_rate, args.input.name)  # checked before loading
     requests = guide_requests(args)

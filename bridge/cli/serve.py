@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
 FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
                  ".yaml", ".yml")  # words with these endings are files even before they exist
+RECIPE_SUFFIXES = (".yaml", ".yml")  # recipes.SUFFIXES: a recipe= word is its file only with these (or a folder)
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 DOOR_HELD_S = 2.0  # a request (or a write) in hand this long is waiting on something (a disk): `status` says so
 GUIDANCE = ("guide", "recipe")  # options and /dd/set keys whose values may name files (docs/osc.md, Guidance)
@@ -143,7 +144,7 @@ def guidance_value(key: str, value: str) -> str:
     left as it is. Only words that look like files (a folder in them, an audio or YAML ending) are paths here: a
     recipe's name, a note (A1) or a time (0.3s) is never taken for one."""
     if key == "recipe":
-        return _absolute(value) if _looks_like_file(value) else value
+        return _absolute(value) if _looks_like_file(value, RECIPE_SUFFIXES) else value
     guides = []
     for guide in value.split(GUIDE_SEPARATOR):
         parts = GUIDE_TARGET.fullmatch(guide)
@@ -153,9 +154,10 @@ def guidance_value(key: str, value: str) -> str:
     return GUIDE_SEPARATOR.join(guides)
 
 
-def _looks_like_file(text: str) -> bool:
-    """recipes.names_a_file's rule (not imported: send starts without torch), for guide targets' files too."""
-    return any(sep in text for sep in (os.sep, os.altsep) if sep) or Path(text).suffix.lower() in FILE_SUFFIXES
+def _looks_like_file(text: str, suffixes=FILE_SUFFIXES) -> bool:
+    """A folder in it, or one of ``suffixes``: a guide target's file (audio, a classifier); for a recipe, exactly
+    recipes.names_a_file's rule (RECIPE_SUFFIXES; not imported: send starts without torch)."""
+    return any(sep in text for sep in (os.sep, os.altsep) if sep) or Path(text).suffix.lower() in suffixes
 
 
 def _absolute(text: str) -> str:
@@ -187,10 +189,10 @@ def run_send(args) -> int:
         try:
             reply = client.request(args.address, arguments, timeout=args.timeout, on_progress=on_progress)
         except KeyboardInterrupt:  # Ctrl-C: the render is given up, not left to hold the queue for no one
-            if renders:
-                client.cancel()
+            if renders and client.last_request_id:
+                client.cancel(client.last_request_id)
             raise
-        cancelled = renders and reply is None and client.cancel()
+        cancelled = renders and reply is None and client.cancel(client.last_request_id)
     if reply is None:  # REAPER's Follow selection reads "no reply" as the service gone (tests/cli: kept as it is)
         message = (f"no reply from the service at {args.host}:{args.port} within {args.timeout:g} s "
                    "(is `dd-bridge serve` running?)")

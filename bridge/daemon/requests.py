@@ -140,6 +140,7 @@ class SaveRecipe(Request):
 
 @dataclass(frozen=True, kw_only=True)
 class Cancel(Request):
+    only: str | None = None  # request=#ID: that one request of the sender's, nothing else (None: all of its own)
     address = "/dd/cancel"
 
 

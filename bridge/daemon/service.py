@@ -232,8 +232,8 @@ class Service:
             count = first(request.count, options.count, state.settings.count)
             # A press of the selected clip without loop= makes what the selection said it is: loops of a loop.
             selection = state.selected_loop if not request.path else (False, None)
-            if options.region is not None:  # a press's own region of a clip selected as a loop
-                options.region.check_loop(looping(options, selection)[0])
+            if source.region is not None:  # the region rendered: the press's own, or the selection's
+                source.region.check_loop(looping(options, selection)[0])
             kind = constants.vary_kind(looping(options, selection)[0])
             key = looped(state.render_key(noise, options.steps, options.sampler, guides, kind=kind), options,
                          selection=selection)
@@ -325,7 +325,7 @@ class Service:
         part = Region(options.start, options.end)  # the range must lie in the file
         _, header = files.answered(lambda: read_header(source.path), source.path, AudioError)
         header.region(part, source.name)
-        end = repaint_end(options.end, header.frames / header.sample_rate, source.region)
+        end = repaint_end(options.start, options.end, header.frames / header.sample_rate, source.region)
         if source.region is not None:
             source.region.inside(options.start, end)
         count, key, fmt = self._render_settings(request, self._guidance(options))
@@ -401,13 +401,16 @@ class Service:
 
     def _on_cancel(self, request: rq.Cancel, reply: Reply):
         """Drops the sender's own requests (and MIDI's, which have no sender), queued or rendering; other clients'
-        work goes on. The prefetch is no one's request: any /dd/cancel drops it and pauses it."""
+        work goes on. The prefetch is no one's request: any /dd/cancel drops it and pauses it. With request=#ID,
+        only that request of the sender's: a client giving up on one request (`dd-bridge send` timed out) leaves
+        the producer's key presses and the prefetch as they are."""
         state = self.state
         with state.lock:
-            cancelled = state.detach(client_of(reply))
-            state.cancel_prefetch()
-            state.cache.drop_variations()
-            state.prefetch_paused = True  # until the next /dd/select or /dd/set
+            cancelled = state.detach(client_of(reply), only=request.only)
+            if request.only is None:
+                state.cancel_prefetch()
+                state.cache.drop_variations()
+                state.prefetch_paused = True  # until the next /dd/select or /dd/set
         for waiter in cancelled:
             self.note_error(waiter.request.address, "cancelled by /dd/cancel")
             waiter.error("cancelled by /dd/cancel")

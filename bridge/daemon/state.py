@@ -97,10 +97,13 @@ class State:
             self.cache.dropped.extend(returned)  # stale by now: their staged files are discarded
         self._stats.count("prefetch_hits", -count)
 
-    def detach(self, client: object) -> list[Waiter]:
-        """Take ``client``'s requests (and MIDI's) out of the queued and running jobs (/dd/cancel). A job left with
-        no one waiting is dropped, or stopped between steps; a shared one goes on for the others."""
+    def detach(self, client: object, only: str | None = None) -> list[Waiter]:
+        """Take ``client``'s requests (and MIDI's) out of the queued and running jobs (/dd/cancel); ``only``: just
+        its request of that id (MIDI's left alone). A job left with no one waiting is dropped, or stopped between
+        steps; a shared one goes on for the others."""
         def theirs(waiter: Waiter) -> bool:
+            if only is not None:
+                return waiter.client == client and waiter.request.request_id == only
             return waiter.client is None or waiter.client == client
 
         detached, left = self.queue.detach(theirs)

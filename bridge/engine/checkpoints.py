@@ -54,7 +54,7 @@ class LoadedModel:
     card: ModelCard
     state_dict: dict[str, torch.Tensor]
     source: Path
-    rate_said: bool = True  # its files say its sample rate (False: a plain .ckpt, a config.json without one)
+    rate_said: bool = True  # its files say its sample rate (False: a .ckpt, a config.json without one)
 
     @classmethod
     def from_network(cls, network: DanceDiffusionUNet, *, name: str, sample_rate: int, window: int,
@@ -124,6 +124,10 @@ def load_model(spec: str | os.PathLike | None = None, *, sample_rate: int | None
     else:
         raise CheckpointError(f"{path}: not a model file (expected a .ckpt, a .safetensors with its .yaml card, "
                               "or a diffusers model folder)")
+    if sample_rate is not None and not loaded.rate_said and sample_rate != loaded.sample_rate \
+            and "named like Harmonai's release" in loaded.card.provenance:
+        log.info("%s: named like a release of %d Hz; taking the %d Hz given", path.name, loaded.sample_rate,
+                 sample_rate)
     if sample_rate is not None and loaded.rate_said and sample_rate != loaded.sample_rate:
         # Its audio would be written at the rate given: 6 times too slow at 8000 for a 48 kHz model, pitched down.
         raise ConfigError(f"{path}: a {loaded.sample_rate} Hz model, as its files say; a sample rate is given only "
@@ -210,8 +214,9 @@ def _load_training_checkpoint(path: Path, told_rate: bool = False) -> LoadedMode
             log.info("%s is not one of the released models: assuming %d Hz and a %d-sample window unless given",
                      path.name, sample_rate, window)
     card = _card(path.stem, sample_rate, window, config, provenance)
-    return LoadedModel(card=card, state_dict=ema, source=path,
-                       rate_said=bool(released) and config == RELEASED_ARCHITECTURE)
+    # Its rate is guessed from its name, not said by the file: a fine-tune named after its release
+    # (maestro-uncond-150k-ft-22k.ckpt) may be at another rate, which --sample-rate then gives.
+    return LoadedModel(card=card, state_dict=ema, source=path, rate_said=False)
 
 
 def _unpickle_weights(path: Path) -> object:

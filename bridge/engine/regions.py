@@ -101,8 +101,13 @@ def named(stem: str, region: Region | None) -> str:
     return f"{stem} {region.label}" if region is not None else stem
 
 
-def repaint_end(end: float, file_seconds: float, clip: Region | None) -> float:
+def repaint_end(start: float, end: float, file_seconds: float, clip: Region | None) -> float:
     """A repaint's end as both front ends take it: one past the clip's end (or the file's, for a whole file) is that
     end, as a DAW's time selection may run a little past the item (the CLI's and the service's alike, and so their
-    file names)."""
-    return min(end, file_seconds if clip is None or clip.end is None else clip.end)
+    file names). A range that then holds nothing (it starts at or past that end) is refused in the file's seconds,
+    as the producer gave them."""
+    last = file_seconds if clip is None or clip.end is None else clip.end
+    if start >= last:
+        where = "the file's end" if clip is None else f"the end of the clip's part of the file ({clip.label})"
+        raise ConfigError(f"the range {start:g}-{end:g} s starts at or past {where}: nothing to repaint")
+    return min(end, last)

@@ -118,9 +118,15 @@ def make_pack(plan: Plan, out: Path, open_workers: Callable[[], object], *, prog
             workers = open_workers()
             try:
                 model = workers.describe()
-                _check_model(pack, model, set(pack.entries) - {task.file for task in todo})
-                pack.model = model
-                rendered = _render(plan, folder, pack, workers, todo, progress)
+                if todo or pack.model is None:
+                    _check_model(pack, model, set(pack.entries) - {task.file for task in todo})
+                    pack.model = model
+                    rendered = _render(plan, folder, pack, workers, todo, progress)
+                elif model.get("model_hash") == pack.model.get("model_hash"):  # complete: only the notices
+                    pack.model = {**pack.model, "notices": model.get("notices")}
+                else:  # complete, and its model has changed since (a newer bundled model): nothing to finish
+                    log.info("%s: complete; its model's weights changed since it was made, so its attribution "
+                             "is left as it was", out)
             except BaseException:
                 workers.stop()  # an error or Ctrl-C: the workers end now, not after the renders in flight
                 raise

@@ -86,6 +86,7 @@ class Manifest:
         self._saved = 0.0
         data = read(folder.path)
         if data is not None:
+            _as_planned_now(data["plan"])
             if data["plan"] != plan.identity():
                 raise PackError(f"{folder.path} holds another pack ({differences(data['plan'], plan.identity())}): "
                                 "give another --out, or the same arguments to resume it")
@@ -124,6 +125,23 @@ class Manifest:
                 "sheets": self.sheets, "sheet_files": self.shown}
         self.folder.replace(JSON_NAME, json.dumps(data, indent=1).encode("utf-8"), sync=force)
         self._saved = now
+
+
+def _as_planned_now(plan: dict) -> None:
+    """An older pack's plan as this version plans the same command: guides of weight 0 are left out of a plan since
+    2026-12-06 (they never acted: "0 is off", docs/guidance.md), so `--guide brightness=0` resumes the pack it made
+    before, whose manifest still lists it. The guide's text is the NAME=WEIGHT[:...] form (registry.parse_request)."""
+    settings = plan.get("settings") if isinstance(plan, dict) else None
+    guides = settings.get("guide") if isinstance(settings, dict) else None
+    if isinstance(guides, list):
+        settings["guide"] = [text for text in guides if not _weighs_nothing(text)]
+
+
+def _weighs_nothing(text: object) -> bool:
+    try:
+        return float(str(text).partition("=")[2].partition(":")[0].partition("@")[0]) == 0
+    except ValueError:
+        return False
 
 
 def differences(before: dict, now: dict) -> str:

@@ -343,7 +343,11 @@ def place_data(run_dir, settings: TrainingSettings, previous: TrainingSettings |
     if bad:
         raise ConfigError(f"{path}: held_out_files names {files.shown(bad[0])}, not a file of its data "
                           f"(N/NAME, N from 0 to {len(previous.data) - 1})")
-    if now["sha256"] != stored["sha256"] and now["sha256"] != _without_hidden(run_dir, stored):
+    hidden_only = now["sha256"] != stored["sha256"] and now["sha256"] == _without_hidden(run_dir, stored)
+    if hidden_only:
+        log.info("the hidden files and folders among the data the run began on (.name: macOS's ._ files, a .stash) "
+                 "are passed over now: training on the others")
+    if now["sha256"] != stored["sha256"] and not hidden_only:
         differs = _differences(run_dir, stored, dict(entries), len(roots))
         if previous.data != place:
             raise ConfigError(f"{run_dir} was trained on other files than those in {', '.join(place)} ({differs}); "

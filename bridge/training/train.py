@@ -635,14 +635,14 @@ def fit(run: Run, windows: torch.Tensor, *, on_step=None, on_save=None, should_s
             interrupted = group.any(interrupt.requested, run.device)
             if run.step != (run.saved_step or 0) and (interrupted or run.step < settings.steps):
                 _save_together(run)  # stopped between two saves (should_stop, a signal)
-            if (interrupted or run.step < settings.steps) and run.step == run.saved_step:
-                log.info("%s: saved %s at step %d; the same command continues",
-                         "interrupted" if interrupted else "stopped", run.dir, run.step)
             if interrupted and run.step >= settings.steps:
                 # The stop came in the last step: the run is finished and saved, and exporting it is what the
                 # run was for (a rerun would only export). The export is written atomically like every save.
                 log.info("the stop came as the last step ended: exporting the finished run")
                 interrupted = False
+            elif (interrupted or run.step < settings.steps) and run.step == run.saved_step:
+                log.info("%s: saved %s at step %d; the same command continues",
+                         "interrupted" if interrupted else "stopped", run.dir, run.step)
         except KeyboardInterrupt:  # at once: a second signal, or raised by on_step or on_save
             if between_steps and run.step == run.saved_step:
                 log.info("interrupted: saved %s at step %d; the same command continues", run.dir, run.step)

@@ -318,3 +318,15 @@ def test_guides_read_through_a_pipe_that_closes_early_end_quietly(tmp_path):
     result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=str(REPO), XDG_CONFIG_HOME=str(tmp_path)), timeout=120)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_a_failure(monkeypatch, capsys):
+    """Review s42 diff L8: only stdout's reader going away is a quiet end; a pipe to a worker that died is not."""
+    from bridge.cli import guides, main
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(guides, "run_guides", broken)
+    assert main(["guides"]) == 1
+    assert "unexpected error: BrokenPipeError" in capsys.readouterr().err

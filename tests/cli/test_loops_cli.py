@@ -171,6 +171,8 @@ def test_vary_and_generate_loops_are_exactly_their_bars_long(tmp_path, tiny_mode
     # review s42 F2: 64 bars at 20 BPM is 768 s, past the 600 s that --seconds stops at
     (["extend", "{loop}", "--bars", "64", "--bpm", "20"], "64 bars 20 bpm lasts 768 s: at most 600 s"),
     (["vary", "{loop}", "--seed", "-2"], "seed must be in 0..9223372036854775807, not -2; or random (-1)"),
+    (["repaint", "{loop}", "--start", "1.6", "--end", "1.7", "--clip-start", "0.5", "--clip-end", "1.5"],
+     "the range 1.6-1.7 s starts at or past the end of the clip's part of the file (0.500-1.500s)"),
 ])
 def test_bad_loop_options_are_one_line(tmp_path, tiny_model_path, loop_file, args, words):
     args = [str(loop_file) if a == "{loop}" else a for a in args]

@@ -87,6 +87,26 @@ def test_a_render_send_gives_up_on_is_cancelled_not_left_to_hold_the_queue(tmp_p
         holder.close()
 
 
+def test_a_send_that_gives_up_cancels_only_its_own_request(tmp_path, renderer, drum, capsys):
+    """Review s42 diff M2: the give-up sent a plain /dd/cancel, which also failed the producer's MIDI presses and
+    emptied and paused the DAW's prefetch. It now names its own request (/dd/cancel request=#ID)."""
+    daw = Listener()  # the Live device or REAPER: a clip selected, its variations prefetched
+    other = tmp_path / "in" / "other.wav"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(drum.read_bytes())
+    try:
+        with running_service(service_config(tmp_path, render={"prefetch": 2, "steps": 2}), renderer) as svc:
+            daw.send(svc.port, "/dd/select", "#s", str(drum))
+            svc.wait_for(lambda s: s["prefetched"].get(str(drum)) == 2, what="the prefetch")
+            code, _, err = send(capsys, svc.port, "/dd/vary", str(other), "32", "steps=1000", timeout="0.2")  # 5 % is 50 steps of 32
+            assert code == 3 and "the request is cancelled" in err, err
+            svc.wait_for(lambda s: s["running"] is None and s["queue"] == 0, what="the given-up render stopped")
+            assert svc.status()["prefetched"].get(str(drum)) == 2  # the DAW's presses are still instant
+            assert len(svc.ask("/dd/vary").args) == 2  # and a press is answered from it
+    finally:
+        daw.close()
+
+
 def test_send_result_file_for_callers_without_a_pipe(tmp_path, renderer, drum, capsys):
     result = tmp_path / "result.txt"
     progress_seen = []

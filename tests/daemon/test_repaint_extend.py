@@ -111,11 +111,17 @@ def test_bad_repaint_and_extend_requests_are_one_line(tmp_path, renderer, loop):
             (("/dd/vary", str(loop), 1, "loop=on", "tail=0.2"), "tail= goes with one-shots, not loops"),
             (("/dd/select", str(loop), "loop=on", "end=1", "tail=0.2"), "tail= goes with one-shots, not loops"),
             (("/dd/extend", str(loop), 1, "bars=64", "bpm=20"), "lasts 768 s: at most 600 s"),
+            (("/dd/repaint", str(loop), "start=1.6", "end=1.7", "clip_start=0.5", "clip_end=1.5"),
+             "the range 1.6-1.7 s starts at or past the end of the clip's part of the file (0.500-1.500s)"),
         ]
         for (address, *args), expected in cases:
             reply = svc.ask(address, *args)
             assert reply.address == "/dd/error", (address, args, reply)
             assert reply.args[0] == address and expected in reply.args[1], (address, args, reply.args)
+        # A one-shot selected with a tail, pressed as a loop (review s42 diff M1): the region rendered is checked
+        assert svc.ask("/dd/select", str(loop), "start=0.5", "end=1.0", "tail=0.2").address == "/dd/ack"
+        reply = svc.ask("/dd/vary", "", 1, "loop=on")
+        assert reply.address == "/dd/error" and "tail= goes with one-shots, not loops" in reply.args[1], reply
         assert svc.ask("/dd/ping").address == "/dd/pong"
 
 

@@ -73,10 +73,13 @@ def test_a_mapping_s_target_means_what_the_guide_form_s_does(tmp_path):
                     "  - {guide: tuning, weight: 1, target: '+2'}\n"
                     "  - {guide: brightness, weight: 1, target: 3000}\n"
                     "  - {guide: decay, weight: 1, target: 0.30, range: [0.2, 1]}\n"
-                    "  - {guide: brightness, weight: 1, target: null}\n")
+                    "  - {guide: brightness, weight: 1, target: null}\n"
+                    "  - {guide: decay, weight: 1, target: .5}\n"  # YAML's numbers as before (review s42 diff L2)
+                    "  - {guide: brightness, weight: 1, target: 1_000}\n")
     got = recipes.load_recipe(str(path), tmp_path).guides
     assert got == tuple(map(parse_request, ("tuning=1:+2", "tuning=1:-3", "tuning=1:2", "tuning=1:+2",
-                                            "brightness=1:3000", "decay=1:0.30@0.2-1", "brightness=1")))
+                                            "brightness=1:3000", "decay=1:0.3@0.2-1", "brightness=1",
+                                            "decay=1:0.5", "brightness=1:1000")))
     path.write_text("guides:\n  - {guide: tuning, weight: 1, target: [1, 2]}\n")
     with pytest.raises(ConfigError, match="target must be one value") as error:
         recipes.load_recipe(str(path), tmp_path)

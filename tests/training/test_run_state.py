@@ -219,7 +219,7 @@ def test_a_signal_in_the_last_step_still_exports_the_finished_run(tmp_path, kit,
     assert train_command(kit, run, "--steps", "3") == 0
     assert state_at(run)["step"] == 3 and calls[0] == 3
     assert (run / "run-step3.safetensors").exists() and (run / "run-step3.yaml").exists()
-    assert "exporting the finished run" in caplog.text
+    assert "exporting the finished run" in caplog.text and "the same command continues" not in caplog.text
 
 
 def test_a_second_signal_stops_at_once_and_keeps_the_last_save(tmp_path, tiny_config, windows, caplog, monkeypatch):

@@ -120,14 +120,15 @@ def _from_file(path: Path, folder: Path) -> Recipe:
 
 
 class _TargetsAsWritten(files._NoAliasLoader):  # bridge.files' loader (no aliases: bounded) for a shared file
-    """A guide's ``target`` kept as written: YAML reads ``+2`` as the number 2, a MIDI note, where tuning=1:+2 in the
-    --guide form is two semitones above the source (and ``-3``, ``2``, ``3000`` each mean what they mean there)."""
+    """A guide's ``target`` written with a sign kept as written: YAML reads ``+2`` as the number 2, a MIDI note,
+    where tuning=1:+2 in the --guide form is two semitones above the source. Only the plus sign is lost that way
+    (``-3``, ``2``, ``3000``, and ``.5`` or ``1_000``, which YAML reads as 0.5 and 1000, keep their meaning)."""
 
     def construct_mapping(self, node, deep=False):
         mapping = super().construct_mapping(node, deep=deep)
         for key, value in node.value:
             if (isinstance(key, yaml.ScalarNode) and key.value == "target" and isinstance(value, yaml.ScalarNode)
-                    and value.style is None and mapping.get("target") is not None):  # plain, not null
+                    and value.style is None and value.value.startswith("+")):  # plain, signed
                 mapping["target"] = value.value
         return mapping
 

@@ -35,6 +35,7 @@ class OscClient:
     def __init__(self, host: str = "127.0.0.1", port: int = 9000, token: str | None = None):
         self.server = (host, port)
         self.token = token  # sent as token=... with every request (needed by another user's or machine's service)
+        self.last_request_id: str | None = None  # the id the last request went out with (to cancel it)
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.bind(("127.0.0.1" if host in ("127.0.0.1", "localhost") else "0.0.0.0", 0))
 
@@ -50,16 +51,17 @@ class OscClient:
     def send(self, address: str, *args) -> None:
         self.socket.sendto(build_message(address, args), self.server)
 
-    def cancel(self, timeout: float = 2.0) -> bool:
-        """/dd/cancel from this client's socket: the requests it sent fail, queued or rendering (the cancel is per
-        client, so only its own socket reaches them). Whether the service acknowledged it."""
-        reply = self.request("/dd/cancel", timeout=timeout)
+    def cancel(self, request_id: str, timeout: float = 1.0) -> bool:
+        """/dd/cancel request=ID from this client's socket: that request of its own fails, queued or rendering (a
+        cancel reaches only its sender's requests, so it must come from this socket); nothing else is touched.
+        Whether the service acknowledged it."""
+        reply = self.request("/dd/cancel", [f"request={request_id}"], timeout=timeout)
         return reply is not None and reply.ok
 
     def request(self, address: str, args=(), timeout: float = 30.0,
                 on_progress: Callable[[float], None] | None = None) -> Answer | None:
         """The final reply, or None when nothing came for ``timeout`` seconds (each progress restarts the wait)."""
-        request_id = new_request_id()
+        request_id = self.last_request_id = new_request_id()
         self.send(address, request_id, *args, *([protocol.TOKEN + self.token] if self.token else []))
         deadline = time.monotonic() + timeout
         while True:

@@ -121,6 +121,17 @@ def _bare(kind: type[rq.Request]) -> Callable[[list, rq.Options, str | None], rq
     return parse_bare
 
 
+def _cancel(args: list, options: rq.Options, request_id: str | None) -> rq.Cancel:
+    """/dd/cancel: all the sender's work (and MIDI's, and the prefetch); request=#ID: only that request of its own."""
+    _arity(args, 0, 1)
+    if not args:
+        return rq.Cancel(request_id=request_id)
+    text = args[0]
+    if not (isinstance(text, str) and text.startswith("request=") and REQUEST_ID.match(text[len("request="):])):
+        raise _Misused(f"cannot read {excerpt(str(text))}: request=#ID, the id of a request of yours")
+    return rq.Cancel(request_id=request_id, only=text[len("request="):])
+
+
 def _hello(args: list, options: rq.Options, request_id: str | None) -> rq.Hello:
     _arity(args, 0, 1)
     port = as_int("port", args[0], 1, constants.MAX_PORT) if args else None
@@ -219,7 +230,7 @@ ADDRESSES = {
     "/dd/ping": Address("/dd/ping", _bare(rq.Ping)),
     "/dd/hello": Address("/dd/hello [port]", _hello),
     "/dd/status": Address("/dd/status", _bare(rq.Status)),
-    "/dd/cancel": Address("/dd/cancel", _bare(rq.Cancel)),
+    "/dd/cancel": Address("/dd/cancel [request=#ID]", _cancel, options=False),
     "/dd/select": Address("/dd/select <path> [start=S] [end=E] [tail=T] [loop=on [bars=N bpm=B]]", _select),
     "/dd/vary": Address("/dd/vary [path] [count] [noise] [key=value ...]", _vary),
     "/dd/generate": Address("/dd/generate [count] [seconds] [key=value ...]", _generate),

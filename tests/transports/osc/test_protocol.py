@@ -58,6 +58,7 @@ def test_recorded_datagrams():
      rq.Interpolate(a="/a.wav", b="/b.wav", options=rq.Options(start=0.5, b_start=1.0, b_end=1.5))),
     ("/dd/status", [], rq.Status()),
     ("/dd/cancel", [], rq.Cancel()),
+    ("/dd/cancel", ["#c", "request=#r17"], rq.Cancel(request_id="#c", only="#r17")),  # one request of the sender's
     # Audition's level, as a MIDI note's velocity (Max sends numbers in options as text).
     ("/dd/vary", ["velocity=64"], rq.Vary(velocity=64, options=rq.Options(velocity=64))),
     ("/dd/play", ["/a.wav", "velocity=100.0"], rq.Play(path="/a.wav", velocity=100)),
@@ -80,6 +81,7 @@ def test_requests(address, args, expected):
     ("/dd/select", [], "usage: /dd/select <path>"),
     ("/dd/select", [1.0], "must be a file path"),
     ("/dd/ping", ["extra"], "takes 0 arguments"),
+    ("/dd/cancel", ["#r17"], "request=#ID, the id of a request of yours"),
     ("/dd/set", ["noise"], "takes 2 arguments"),
     ("/dd/set", ["loudness", 1], "unknown key 'loudness'"),
     ("/dd/set", ["folder", 3], "must be a name or path"),
