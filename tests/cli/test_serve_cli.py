@@ -403,6 +403,11 @@ def test_send_names_guide_files_and_recipes_from_the_callers_folder(tmp_path, re
                                                        "punch=1", "tuning=1:A1"]
         code, out, err = send(capsys, svc.port, "/dd/set", "guide", "match=0.5:other.wav")
         assert code == 0 and out == f"set guide match=0.5:{drum.parent / 'other.wav'}\n", err
+    # A recipe word is a file by the recipes' own rule (a folder, or .yaml/.yml): a recipe saved as "kick.wav" is
+    # a name (review s42 diff L6: it went out as a path, as an audio word does in a guide's target)
+    from bridge.cli.serve import osc_arguments
+    assert osc_arguments("/dd/set", ["recipe", "kick.wav"]) == ["recipe", "kick.wav"]
+    assert osc_arguments("/dd/set", ["recipe", "mine.yaml"]) == ["recipe", str(drum.parent / "mine.yaml")]
 
 
 def test_status_says_when_requests_wait_at_the_door():
