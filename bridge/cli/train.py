@@ -175,15 +175,20 @@ def register_measures(subparsers) -> None:
         description="Render --count sounds per sampler/steps setting and print their distance (MMD^2 over log-mel "
                     "statistics, envelope and level) to the real one-shots in --data, beside the floor (real vs "
                     "real), noise bursts with drum envelopes and the untrained network. For a model trained here, "
-                    "the files it held out are the reference and the rest of --data the floor's training files.")
+                    "the files it held out are the reference and the rest of --data the floor's training files; "
+                    "else all of --data with --train-data or --no-baselines, else a seeded half of it (said). A "
+                    "file of --data that --train-data names or that the --model's or --against's card says it "
+                    "trained on is left out of the reference, with a line saying how many and whose.")
     evaluate.add_argument("--train-data", nargs="+", type=Path, default=None, metavar="DIR",
-                          help="the model's training files, for the floor (default: from the model card or --data)")
+                          help="the model's training files, for the floor (default: from the model card or --data); "
+                               "any also in --data are left out of the reference")
     evaluate.add_argument("--sampler", default=None,
                           help="sampler, or several separated by commas (default: generate's, "
                                f"{constants.NEW_SOUND_SAMPLER})")
     evaluate.add_argument("--steps", default=None, help="steps, or several separated by commas")
     evaluate.add_argument("--no-baselines", action="store_true", help="only the model's rows")
-    evaluate.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON")
+    evaluate.add_argument("--json", type=Path, default=None, metavar="PATH",
+                          help="also write the rows as JSON to this new file (never replacing one)")
     evaluate.add_argument("--against", default=None, metavar="M",
                           help="another model (a name or path) rendered from the same seeds with the same settings; "
                                "each row's change is then from it: is a new model better than the one it replaces?")
@@ -197,14 +202,15 @@ def register_measures(subparsers) -> None:
                     "noise and shape setting, and print: the level of each variation's last quarter against its "
                     "source's (median, dB), MMD^2 to real drums of the variations beside the sources' own (a "
                     "seeded half of --data is the reference, never a source), the largest DC offset, samples "
-                    "at full scale and the clicks a variation adds to its source's decay.")
+                    "at full scale and the clicks a variation adds to its source's decay. Files the --model's or "
+                    "--against's card says it trained on, and silent sources, are left out with a line.")
     variations.add_argument("--noise", default=None, help="noise level, or several separated by commas")
     variations.add_argument("--shape", default=None, help="shape (0..1), or several separated by commas")
     variations.add_argument("--steps", type=positive_int, default=None)
     variations.add_argument("--sampler", default=None,
                             help="sampler, or several separated by commas, each on the same sources and seeds "
                                  f"(default: vary's, {constants.VARIATION_SAMPLER})")
-    variations.add_argument("--max-seconds", type=float, default=1.5, metavar="S",
+    variations.add_argument("--max-seconds", type=_seconds, default=1.5, metavar="S",
                             help="longest source file (default: 1.5)")
     variations.add_argument("--by-noise-level", action="store_true",
                             help="first, the network's denoising error on the sources at each noise level")
@@ -226,8 +232,10 @@ def register_measures(subparsers) -> None:
         subparsers, "check-memorization", data="the model's training files", count=16,
         help="does a model copy its training files?",
         description="Render --count sounds and find each one's nearest file in --data (a distance that ignores "
-                    "gain, polarity and shifts up to 25 ms). Renders closer to a training file than distinct "
-                    "training files are to each other are flagged as likely copies; the exit status is then 1.")
+                    "gain, polarity and shifts up to 25 ms, rounded to whole 5.3 ms frames: 27 ms at 48 kHz). "
+                    "Renders closer to a training file than distinct training files are to each other, and at "
+                    "most half as far from it as from white noise (hiss is no copy), are flagged as likely copies; "
+                    "the exit status is then 1. The card's held-out files in --data are left out.")
     memorization.add_argument("--steps", type=positive_int, default=None)
     memorization.add_argument("--sampler", default=None, help="sampler (default: generate's, "
                               f"{constants.NEW_SOUND_SAMPLER})")
@@ -257,113 +265,175 @@ def _against(args, engine):
     return against, names
 
 
-def _load(files, engine):
+def _load(files, engine, what: str = "the reference (--data)", least: int = 2):
     from bridge.errors import BridgeError
     from bridge.training.data import OneShots
 
     shots = OneShots.load(files, engine.sample_rate, engine.window)
-    if len(shots) < 2:
-        raise BridgeError(f"need at least 2 readable audio files, found {len(shots)}")
+    if len(shots) < least:
+        raise BridgeError(f"{what} needs at least {least} readable audio files, found {len(shots)}")
     return shots
 
 
-def reference_and_training(engine, data, train_data=None) -> tuple[list[Path], list[Path]]:
-    """(reference, training) files: held-out files named by the card are the reference when --data has them."""
+def _trained(engine, against=None, names=("", "")) -> list[tuple[str, set[Path]]]:
+    """[(who, the files it trained on, resolved)] of the model and --against's, as their cards name them."""
+    from bridge.training.evaluate import trained_on
+
+    return [(f"{name}, {role}", trained_on(model.card))
+            for model, name, role in ((engine, names[0] or engine.card.name, "the --model"),
+                                      (against, names[1], "the --against model")) if model is not None]
+
+
+def reference_and_training(engine, data, train_data=None, *, trained=(), floor: bool = True
+                           ) -> tuple[list[Path], list[Path]]:
+    """(reference, training) files. The reference: held-out files named by the card when --data has them, else
+    all of --data with --train-data or without a floor (``floor`` False), else a seeded half of --data (the other
+    half the floor's, said in a line). Files of --data in --train-data or in ``trained`` ([(who, files resolved)]:
+    the models' own training files) are left out of the reference, each overlap said. Paths are compared as the
+    files they name (evaluate.resolved), never as typed."""
     import random
 
     from bridge.training.data import scan
+    from bridge.training.evaluate import held_out, leave_out_trained, resolved, trained_on
 
     files = scan(data, leave_out_runs=True)  # as training read them: a run folder's demos are not drums
-    held = set(engine.card.held_out_files)
+    held = held_out(engine.card)
+    training: list[Path] = []
     if train_data:
+        training = scan(train_data, leave_out_runs=True)
+        named = {resolved(f) for f in training}
+        reference = leave_out_trained(files, [(f"{engine.card.name}, as --train-data says", named)],
+                                      "left out of the reference")
+    elif any(resolved(f) in held for f in files):
+        reference = [f for f in files if resolved(f) in held]
+        training = [f for f in files if resolved(f) not in held]
+        if len(training) < 2 and floor:
+            training = sorted(trained_on(engine.card))
+    elif not floor:
         reference = files
-        training = [f for f in scan(train_data, leave_out_runs=True) if f not in set(files)]
-    elif held & set(files):
-        reference = [f for f in files if f in held]
-        training = [f for f in files if f not in held]
-        if len(training) < 2:
-            card_data = (engine.card.extra.get("training") or {}).get("data") or []
-            training = [f for f in scan([d for d in card_data if Path(d).exists()], leave_out_runs=True)
-                        if f not in held]
     else:
         shuffled = files[:]
         random.Random(0).shuffle(shuffled)
         half = len(shuffled) // 2
         reference, training = sorted(shuffled[:half]), sorted(shuffled[half:])
-    return reference, training
+        log.warning("no held-out files of %s's card in --data and no --train-data: a seeded half of --data (%d "
+                    "files) is the reference, the other half (%d) the floor's training files", engine.card.name,
+                    len(reference), len(training))
+    reference = leave_out_trained(reference, list(trained), "left out of the reference")
+    taken = {resolved(f) for f in reference}
+    return reference, [f for f in training if resolved(f) not in taken]
 
 
-def _list(text, kind, default):
+def _list(text, parse, default, option: str):
+    """The values of a comma-separated option, each read by ``parse`` (a ValueError or argparse's error refuses it),
+    at least one; [default] when not given."""
+    from bridge.errors import ConfigError
+
     if text is None:
         return [default]
     try:
-        return [kind(part) for part in str(text).split(",") if part.strip()]
+        values = [parse(part.strip()) for part in str(text).split(",") if part.strip()]
+    except argparse.ArgumentTypeError as error:  # its own words: "shape must be in 0..1, not 5"
+        raise ConfigError(f"{option}: {error}") from None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
+        raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{option}: expected at least one value, got {text!r}")
+    return values
+
+
+def _json_path(path: Path | None) -> Path | None:
+    """--json's path, refused before any render when a file is there (landing evidence is never overwritten) or
+    its folder is missing or not writable."""
+    from bridge import files
+    from bridge.errors import ConfigError
+
+    if path is None:
+        return None
+    files.check_new(path, ConfigError)
+    try:
+        files.check_writable(path.parent)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot write here ({files.reason(error)})") from None
+    return path
 
 
 def run_eval(args: argparse.Namespace) -> int:
     import json
 
+    from bridge import files
     from bridge.constants import DEFAULT_STEPS, NEW_SOUND, sampler_for
     from bridge.errors import ConfigError
     from bridge.training import evaluate
 
     if args.count < 3:
         raise ConfigError(f"--count must be at least 3 (the error estimate leaves one sound out), got {args.count}")
+    # New sounds, scored as `generate` makes them: its sampler unless asked for others
+    samplers = _list(args.sampler, str, sampler_for(None, kind=NEW_SOUND), "--sampler")
+    steps = _list(args.steps, _positive, DEFAULT_STEPS, "--steps")
+    json_path = _json_path(args.json)
     engine = _engine(args)
-    reference_files, training_files = reference_and_training(engine, args.data, args.train_data)
-    reference = _load(reference_files, engine)
-    log.info("reference: %d real files; floor: %d training files", len(reference), len(training_files))
-    try:
-        # New sounds, scored as `generate` makes them: its sampler unless asked for others
-        samplers = _list(args.sampler, str, sampler_for(None, kind=NEW_SOUND))
-        steps = _list(args.steps, int, DEFAULT_STEPS)
-    except argparse.ArgumentTypeError as error:
-        raise ConfigError(str(error)) from None
     against, names = _against(args, engine)
+    reference_files, training_files = reference_and_training(
+        engine, args.data, args.train_data, trained=_trained(engine, against, names), floor=not args.no_baselines)
+    reference = _load(reference_files, engine)
+    # The floor's files read before any render: a failure here cost the model's rows after minutes of rendering
+    training = None if args.no_baselines else _load(
+        training_files, engine, "the floor (--train-data, or the card's training data)", least=3)
+    log.info("reference: %d real files%s", len(reference),
+             f"; floor: {len(training)} training files" if training is not None else "")
     judge = evaluate.Judge(reference.windows, engine.sample_rate)
     rows = evaluate.quality_table(engine, judge, [(s, n) for s in samplers for n in steps], count=args.count,
                                   seed=args.seed, against=against, names=names)
-    if not args.no_baselines:
-        training = _load(training_files, engine)
+    if training is not None:
         rows += evaluate.baselines(judge, engine, training.windows, sampler=samplers[0], steps=steps[0],
                                    count=args.count, seed=args.seed)
     print(evaluate.format_table(rows, change_from=f"{names[1]}'s row of the same setting"
                                 if against is not None else None))
-    if args.json:
-        from bridge import files
-        files.replace_file(args.json, json.dumps([row.__dict__ for row in rows], indent=2).encode())
+    if json_path is not None:
+        files.create_new(json_path, json.dumps([row.__dict__ for row in rows], indent=2).encode(), ConfigError)
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(value)
+    return value
+
+
 def run_eval_vary(args: argparse.Namespace) -> int:
+    from bridge.cli.render import setting  # vary's own checks of --noise and --shape
     from bridge.constants import DEFAULT_NOISE, DEFAULT_SHAPE, DEFAULT_STEPS, sampler_for, vary_kind
     from bridge.engine.samplers import SAMPLERS
     from bridge.errors import ConfigError
     from bridge.training import vary_eval
     from bridge.training.data import scan
-    from bridge.training.evaluate import Judge
+    from bridge.training.evaluate import Judge, leave_out_trained
 
-    try:
-        noises = _list(args.noise, float, DEFAULT_NOISE)
-        shapes = _list(args.shape, float, DEFAULT_SHAPE)
-        samplers = _list(args.sampler, str, sampler_for(None, kind=vary_kind(args.loops)))
-    except argparse.ArgumentTypeError as error:
-        raise ConfigError(str(error)) from None
+    noises = _list(args.noise, setting("noise"), DEFAULT_NOISE, "--noise")
+    shapes = _list(args.shape, setting("shape"), DEFAULT_SHAPE, "--shape")
+    samplers = _list(args.sampler, str, sampler_for(None, kind=vary_kind(args.loops)), "--sampler")
     unknown = [name for name in samplers if name not in SAMPLERS]
     if unknown:
         raise ConfigError(f"unknown sampler {unknown[0]!r} (choose from {', '.join(SAMPLERS)})")
     if args.loops and args.by_noise_level:
         raise ConfigError("--by-noise-level measures one-shots; leave out --loops for it")
+    if not args.loops and args.count < 3:
+        raise ConfigError(f"--count must be at least 3 (the error estimate leaves one source out), got {args.count}")
     keep = _keeper(args.keep)
     engine = _engine(args)
     against, names = _against(args, engine)
     models = [(engine, names[0])] + ([(against, names[1])] if against is not None else [])
     steps = args.steps or DEFAULT_STEPS
+    trained = _trained(engine, against, names)
     if args.loops:
+        # loop_eval builds the beats from the kits' named hits; a trained kit is said, not left out
+        leave_out_trained(scan(args.data), trained, "not left out: the beats may be built from them")
         return _eval_vary_loops(args, models, itertools.product(noises, shapes, samplers), steps, keep)
-    reference_files, sources = vary_eval.split(scan(args.data), args.max_seconds, args.count, args.seed)
+    # A source or reference file a model trained on measures its recall: left out before the seeded split
+    pool = leave_out_trained(scan(args.data), trained, "left out of the reference and sources")
+    reference_files, sources = vary_eval.split(pool, args.max_seconds, args.count, args.seed)
     if len(sources) < 3:
         raise ConfigError(f"need at least 3 source files of at most {args.max_seconds:g} s in --data, "
                           f"found {len(sources)}")
@@ -442,8 +512,9 @@ def run_check_memorization(args: argparse.Namespace) -> int:
     from bridge.training.data import scan
 
     engine = _engine(args)
-    held = set(engine.card.held_out_files)
-    shots = _load([f for f in scan(args.data, leave_out_runs=True) if f not in held], engine)  # no demos
+    held = evaluate.held_out(engine.card)  # as files, not as typed: a relative --data names the same ones
+    shots = _load([f for f in scan(args.data, leave_out_runs=True) if evaluate.resolved(f) not in held], engine,
+                  "--data less the card's held-out files")  # no demos
     renders, _ = evaluate.render(engine, args.count, sampler=sampler_for(args.sampler, kind=NEW_SOUND),
                                  steps=args.steps or DEFAULT_STEPS, seed=args.seed)
     report = memorization.check(renders, shots.windows, shots.files, engine.sample_rate)

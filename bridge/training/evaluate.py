@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -161,6 +162,49 @@ class Judge:
         if len(keep) < 2:
             return None
         return self.paired(self.features(clips), self.features(baseline), ours_to=self.reference[keep])
+
+
+# -- which files may judge a model ------------------------------------------------------------------------------
+# A reference a model trained on measures recall, not sound: it favours the model that memorizes. Every command
+# that judges a model against real files (eval, eval-vary, check-memorization) asks these, never a path's text: a
+# card names files by absolute paths, a maintainer types relative ones, and a library reaches files through links.
+
+
+def resolved(path) -> Path:
+    """The file ``path`` names (Path.resolve: relative paths, '..' and links followed): one file written two ways
+    is one file."""
+    return Path(path).resolve()
+
+
+def held_out(card) -> set[Path]:
+    """The files a model card says its model kept out of training, resolved."""
+    return {resolved(path) for path in card.held_out_files}
+
+
+def trained_on(card) -> set[Path]:
+    """The files the card's model trained on, resolved: those under its ``training.data`` (the folders that are on
+    this machine) less its held-out files. Empty for a card that names no training data (a third party's model:
+    nothing to check)."""
+    from bridge.training.data import scan
+
+    folders = [folder for folder in (card.extra.get("training") or {}).get("data") or [] if Path(folder).exists()]
+    return {resolved(path) for path in scan(folders, leave_out_runs=True)} - held_out(card)
+
+
+def leave_out_trained(files: list[Path], trained: list[tuple[str, set[Path]]], use: str) -> list[Path]:
+    """``files`` (of --data) less those in any set of ``trained`` ([(who trained on them, their files resolved)]),
+    each overlap said in one warning line naming how many files, their kits and who trained on them, then ``use``
+    (what is done with them: "left out of the reference")."""
+    kept = list(files)
+    for who, theirs in trained:
+        overlap = [path for path in kept if resolved(path) in theirs]
+        if overlap:
+            kits = sorted({path.parent.name for path in overlap})
+            named = ", ".join(kits[:4]) + (f" and {len(kits) - 4} more" if len(kits) > 4 else "")
+            log.warning("%d files of --data (%s %s) were trained on by %s: %s", len(overlap),
+                        "kit" if len(kits) == 1 else "kits", named, who, use)
+            kept = [path for path in kept if resolved(path) not in theirs]
+    return kept
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:

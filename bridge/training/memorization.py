@@ -10,6 +10,12 @@ render closer to a training file than LOW_QUANTILE of the training files are to 
 likely copy. A training file that is itself a copy of another (the same sound saved twice, or at another gain: a
 sample folder often holds one; a GM soundfont's kits share samples) is compared only with the files it is not a
 copy of: counted as its copy's nearest neighbour, it made the threshold 0 and the check blind.
+
+A render is flagged only when it also lies at most NOISE_SHARE as far from its nearest file as from plain white
+noise. Gain-free spectral cosine cannot tell hiss from a noise-like training file (a long crunchy hat): white noise
+lay 0.008 from Audiophob's ss-ht-crunchtime.wav against a threshold of 0.024, so a hissy render read as its copy;
+white noise of another seed lies as far from that noise (0.008), so "nearer than the noise" alone is a coin toss. A
+copy of such a file (0.000 to 0.001 at another gain, polarity or shift) is still flagged.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ import torch
 from bridge.errors import BridgeError
 from bridge.training.features import HOP, mel_magnitudes
 
-MAX_SHIFT_SECONDS = 0.025
+MAX_SHIFT_SECONDS = 0.025  # rounded to whole HOP frames: 5 frames, +-27 ms, at 48 kHz
 COMPRESSION = 0.3
 LOW_QUANTILE = 0.05
+NOISE_SHARE = 0.5  # see the module's docstring
 SAME_SOUND = 1e-5  # under this two training files are one sound (float rounding of a gain change apart)
 
 
@@ -37,6 +44,7 @@ class NearestFile:
     file: Path
     distance: float
     shift_seconds: float
+    to_noise: float = float("inf")  # the render's distance to white noise: a copy lies nearer its file than that
 
 
 @dataclass
@@ -46,9 +54,12 @@ class Report:
     training_distances: torch.Tensor  # each training file's distance to its nearest file that is not its copy
     copies: int = 0  # training files that are copies of another one
 
+    def copies_file(self, match: NearestFile) -> bool:
+        return match.distance < self.threshold and match.distance < NOISE_SHARE * match.to_noise
+
     @property
     def flagged(self) -> list[NearestFile]:
-        return [m for m in self.matches if m.distance < self.threshold]
+        return [m for m in self.matches if self.copies_file(m)]
 
     def summary(self, top: int = 5) -> str:
         d = self.training_distances
@@ -58,7 +69,8 @@ class Report:
                     "rest" if self.copies else ""),
                  f"{len(self.flagged)} of {len(self.matches)} renders flagged as likely copies"]
         for m in self.matches[:top]:
-            flag = "  LIKELY COPY" if m.distance < self.threshold else ""
+            flag = "  LIKELY COPY" if self.copies_file(m) else f"  (white noise lies {m.to_noise:.4f} from it: hiss, " \
+                "not a copy)" if m.distance < self.threshold else ""
             lines.append(f"  render {m.render + 1}: {m.distance:.4f} to {m.file} "
                          f"(shifted {m.shift_seconds * 1000:+.0f} ms){flag}")
         return "\n".join(lines)
@@ -113,7 +125,9 @@ def check(renders: torch.Tensor, training: torch.Tensor, files: list[Path], samp
     threshold, nearest, copies = calibrate(theirs, max_shift)
     d, shift = distances(ours, theirs, max_shift)
     closest = d.min(dim=1)
-    matches = [NearestFile(i, files[int(j)], float(closest.values[i]), int(shift[i, j]) * HOP / sample_rate)
-               for i, j in enumerate(closest.indices)]
+    noise = torch.randn((1, 2, length), generator=torch.Generator("cpu").manual_seed(0))  # seeded: the same verdicts
+    to_noise = distances(ours, fingerprints(noise, sample_rate), max_shift)[0][:, 0]
+    matches = [NearestFile(i, files[int(j)], float(closest.values[i]), int(shift[i, j]) * HOP / sample_rate,
+                           float(to_noise[i])) for i, j in enumerate(closest.indices)]
     matches.sort(key=lambda m: m.distance)
     return Report(matches, threshold, nearest, copies)

@@ -32,7 +32,7 @@ import torch
 
 from bridge.engine.audio import Clip, read_audio, to_model
 from bridge.engine.clips import vary_clip
-from bridge.training.data import to_window
+from bridge.training.data import SILENCE, to_window
 from bridge.training.evaluate import Judge, standard_error
 from bridge.training.features import clicks
 
@@ -109,7 +109,10 @@ class VaryFigures:
 
 def split(files: list[Path], max_seconds: float, count: int, seed: int = 0) -> tuple[list[Path], list[Path]]:
     """(reference, sources): a seeded half of ``files`` as the reference; up to ``count`` of the others that last
-    at most ``max_seconds`` as sources, taken across folders in turn so every kit is represented."""
+    at most ``max_seconds`` as sources, taken across folders in turn so every kit is represented. A silent file
+    (peak under data.SILENCE, as OneShots leaves it out of a reference: a Hydrogen kit's emptySample.flac) is no
+    source: its variations are silence for every model, and each such pair pulled the paired figures toward 0
+    while counting in n. Those left out are said in one line."""
     import soundfile
 
     shuffled = sorted(files)
@@ -124,11 +127,19 @@ def split(files: list[Path], max_seconds: float, count: int, seed: int = 0) -> t
             continue
         if 0 < info.frames / info.samplerate <= max_seconds:
             by_folder.setdefault(path.parent, []).append(path)
-    sources, queues = [], [queue for _folder, queue in sorted(by_folder.items())]
+    sources, silent, queues = [], [], [queue for _folder, queue in sorted(by_folder.items())]
     while len(sources) < count and any(queues):
         for queue in queues:
             if queue and len(sources) < count:
-                sources.append(queue.pop(0))
+                path = queue.pop(0)
+                try:
+                    samples = read_audio(path).samples
+                except Exception:  # unreadable after all: as above
+                    continue
+                (silent if samples.size == 0 or np.abs(samples).max() < SILENCE else sources).append(path)
+    if silent:
+        log.warning("left out %d silent source%s (peak under %g): %s", len(silent), "s" * (len(silent) > 1),
+                    SILENCE, ", ".join(str(path) for path in silent))
     return reference, sources
 
 

@@ -85,6 +85,16 @@ ENTRIES = {"Loud": "misbehaving:LOUD", "raiser": "misbehaving:RAISER", "nanny": 
            "noguide": "misbehaving:NOGUIDE", "Brightness": "misbehaving:LOUD"}
 
 
+@pytest.fixture(autouse=True)
+def reported_afresh(monkeypatch):
+    """Each test hears the registry's once-a-process lines itself: another suite in the same run (the service's
+    guidance tests) may have loaded the same plug-in names first."""
+    monkeypatch.setattr(registry, "_reported", set())
+    registry.reload()
+    yield
+    registry.reload()
+
+
 @pytest.fixture
 def misbehaving(tmp_path, monkeypatch):
     make_package(tmp_path, "misbehaving", MISBEHAVING, ENTRIES)
