@@ -247,6 +247,8 @@ def test_a_guide_of_weight_0_is_off_and_a_failing_plug_in_is_one_error_line(tmp_
     make_package(plug_ins, "exits_at_import", EXITS, {"exiter": "exits_at_import:G"})
     make_package(plug_ins, "misbehaving", MISBEHAVING, ENTRIES)
     monkeypatch.syspath_prepend(str(plug_ins))
+    monkeypatch.setattr(sys, "argv", ["dd-bridge", "serve"])  # what the plug-in's argparse reads, and refuses
+    monkeypatch.delitem(sys.modules, "exits_at_import", raising=False)
     asked = ("/dd/vary", str(drum), 1, 0.6, "seed=7", "sampler=v-iplms")
     with running_service(service_config(tmp_path, render={"prefetch": 0}), renderer) as svc:
         plain = svc.ask(*asked).args[1]

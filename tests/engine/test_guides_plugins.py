@@ -87,9 +87,13 @@ ENTRIES = {"Loud": "misbehaving:LOUD", "raiser": "misbehaving:RAISER", "nanny": 
 
 @pytest.fixture(autouse=True)
 def reported_afresh(monkeypatch):
-    """Each test hears the registry's once-a-process lines itself: another suite in the same run (the service's
-    guidance tests) may have loaded the same plug-in names first."""
+    """Each test hears the registry's once-a-process lines itself and imports its plug-ins itself: another suite in
+    the same run (the service's guidance tests) may have loaded the same names first, and a module imported once is
+    never imported again (under a bare `python -m pytest`, with no arguments for it to refuse, the exiting plug-in's
+    argparse even succeeds)."""
     monkeypatch.setattr(registry, "_reported", set())
+    for name in ("exits_at_import", "misbehaving", "fine_guides", "marks_import"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
     registry.reload()
     yield
     registry.reload()
