@@ -18,6 +18,7 @@ from pathlib import Path
 from bridge import constants, files
 from bridge.daemon.config import add_flags, config_path, load_config
 from bridge.daemon.settings import GUIDE_SEPARATOR
+from bridge.engine.guides import grammar
 from bridge.errors import BridgeError
 from bridge.logs import RepeatedLines
 
@@ -26,12 +27,9 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_NO_REPLY = 0, 1, 3
 FILE_SUFFIXES = (".wav", ".wave", ".aif", ".aiff", ".flac", ".ogg", ".mp3", ".ckpt", ".pt", ".pth", ".safetensors",
                  ".yaml", ".yml")  # words with these endings are files even before they exist
-RECIPE_SUFFIXES = (".yaml", ".yml")  # recipes.SUFFIXES: a recipe= word is its file only with these (or a folder)
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 DOOR_HELD_S = 2.0  # a request (or a write) in hand this long is waiting on something (a disk): `status` says so
 GUIDANCE = ("guide", "recipe")  # options and /dd/set keys whose values may name files (docs/osc.md, Guidance)
-# NAME=WEIGHT:TARGET[@FROM-TO] (bridge.engine.guides.registry): the target, where a file is named.
-GUIDE_TARGET = re.compile(r"(?P<head>[^:]*:)(?P<target>.*?)(?P<range>@\d+(?:\.\d+)?-\d+(?:\.\d+)?)?")
 
 
 def register(subparsers) -> None:
@@ -144,20 +142,19 @@ def guidance_value(key: str, value: str) -> str:
     left as it is. Only words that look like files (a folder in them, an audio or YAML ending) are paths here: a
     recipe's name, a note (A1) or a time (0.3s) is never taken for one."""
     if key == "recipe":
-        return _absolute(value) if _looks_like_file(value, RECIPE_SUFFIXES) else value
+        return _absolute(value) if grammar.names_a_file(value) else value
     guides = []
     for guide in value.split(GUIDE_SEPARATOR):
-        parts = GUIDE_TARGET.fullmatch(guide)
-        if parts and _looks_like_file(parts["target"]):
-            guide = parts["head"] + _absolute(parts["target"]) + (parts["range"] or "")
+        span = grammar.target_span(guide)
+        if span and _looks_like_file(guide[span[0]:span[1]]):
+            guide = guide[:span[0]] + _absolute(guide[span[0]:span[1]]) + guide[span[1]:]
         guides.append(guide)
     return GUIDE_SEPARATOR.join(guides)
 
 
-def _looks_like_file(text: str, suffixes=FILE_SUFFIXES) -> bool:
-    """A folder in it, or one of ``suffixes``: a guide target's file (audio, a classifier); for a recipe, exactly
-    recipes.names_a_file's rule (RECIPE_SUFFIXES; not imported: send starts without torch)."""
-    return any(sep in text for sep in (os.sep, os.altsep) if sep) or Path(text).suffix.lower() in suffixes
+def _looks_like_file(text: str) -> bool:
+    """A folder in it, or an ending of a file a guide's target names (audio, a classifier)."""
+    return any(sep in text for sep in (os.sep, os.altsep) if sep) or Path(text).suffix.lower() in FILE_SUFFIXES
 
 
 def _absolute(text: str) -> str:

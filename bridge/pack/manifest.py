@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bridge import __version__, files
+from bridge.engine.guides import grammar
 from bridge.errors import BridgeError
 from bridge.pack.plan import Plan, Source
 from bridge.pack.render import Rendered
@@ -130,18 +131,11 @@ class Manifest:
 def _as_planned_now(plan: dict) -> None:
     """An older pack's plan as this version plans the same command: guides of weight 0 are left out of a plan since
     2026-12-06 (they never acted: "0 is off", docs/guidance.md), so `--guide brightness=0` resumes the pack it made
-    before, whose manifest still lists it. The guide's text is the NAME=WEIGHT[:...] form (registry.parse_request)."""
+    before, whose manifest still lists it."""
     settings = plan.get("settings") if isinstance(plan, dict) else None
     guides = settings.get("guide") if isinstance(settings, dict) else None
     if isinstance(guides, list):
-        settings["guide"] = [text for text in guides if not _weighs_nothing(text)]
-
-
-def _weighs_nothing(text: object) -> bool:
-    try:
-        return float(str(text).partition("=")[2].partition(":")[0].partition("@")[0]) == 0
-    except ValueError:
-        return False
+        settings["guide"] = [text for text in guides if grammar.weight_of(text) != 0]
 
 
 def differences(before: dict, now: dict) -> str:

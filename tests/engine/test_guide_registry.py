@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 import tomllib
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 import torch
 
 from bridge.engine.guidance import LossGuide
-from bridge.engine.guides import recipes, registry
+from bridge.engine.guides import grammar, recipes, registry
 from bridge.engine.guides.builtin import GuideContext
 from bridge.engine.guides.registry import GuideRequest, parse_request
 from bridge.errors import ConfigError
@@ -80,6 +82,19 @@ def test_a_user_s_plug_in_is_found_the_same_way_and_a_broken_one_is_left_out(tmp
 def test_requests_are_read_and_written_back(text, request_):
     assert parse_request(text) == request_
     assert parse_request(request_.text) == request_
+    # the readers without torch (`dd-bridge send`'s file targets, a pack's weight-0 guides) read the same words
+    assert grammar.weight_of(text) == request_.weight
+    span = grammar.target_span(text)
+    assert (text[span[0]:span[1]] if span else None) == request_.target
+
+
+def test_the_words_are_read_without_torch():
+    """`dd-bridge send` reads guides and recipes by this one rule and starts without torch (REAPER runs it at
+    every key press)."""
+    code = "import sys; import bridge.engine.guides.grammar; sys.exit(99 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert grammar.weight_of("brightness") is None and grammar.target_span("brightness=1") is None
+    assert registry.parse_request is grammar.parse_request and recipes.names_a_file is grammar.names_a_file
 
 
 @pytest.mark.parametrize("text, words", [("brightness", "NAME=WEIGHT"), ("=1", "NAME=WEIGHT"),

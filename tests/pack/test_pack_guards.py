@@ -456,3 +456,11 @@ def test_on_a_file_system_without_locks_the_lock_file_is_not_left_in_the_pack(tm
     assert run_pack(*_command(tiny_model_path, out, sources(drumkits)[0], "--threads", 1, "--per-source", 1,
                               "--noise", "0.5")) == 0
     assert not (out / driver.LOCK_NAME).exists() and manifest.validate(out) == []
+
+
+def test_an_older_plan_is_read_without_its_weight_0_guides():
+    """Weight-0 guides are left out of a plan since 2026-12-06 ("0 is off"): an older manifest that lists them
+    compares as this version plans the same command, by the guide grammar's own reading of a weight."""
+    planned = {"settings": {"guide": ["brightness=0", "decay=1:0.3s", "width=-0.0@0.2-1", "punch=0.5", "odd"]}}
+    manifest._as_planned_now(planned)
+    assert planned["settings"]["guide"] == ["decay=1:0.3s", "punch=0.5", "odd"]

@@ -28,11 +28,10 @@ import yaml
 
 from bridge import files
 from bridge.engine.guides import registry
-from bridge.engine.guides.registry import GuideRequest, parse_request
+from bridge.engine.guides.grammar import RECIPE_SUFFIXES, GuideRequest, names_a_file, parse_request
 from bridge.errors import ConfigError
 from bridge.files import create_new, read_yaml, reason, shown
 
-SUFFIXES = (".yaml", ".yml")
 _NAME = re.compile(r"[\w][\w .-]{0,99}")
 # A name is its file's name with ".yaml" added, and file systems take 255 bytes (not letters) for a name: 100 letters
 # of a script that takes 3 bytes each (鼓) would not fit.
@@ -72,13 +71,6 @@ BUILT_IN = {
 }
 
 
-def names_a_file(spec: str) -> bool:
-    """Whether ``spec`` asks for a recipe by its file: it has a folder separator or ends in .yaml/.yml. Anything else
-    is a name, looked up only among the recipes: never in the working folder, where an output folder named after the
-    recipe (or a sample folder's "kick") would hide it."""
-    return any(sep in spec for sep in (os.sep, os.altsep) if sep) or Path(spec).suffix.lower() in SUFFIXES
-
-
 def load_recipe(spec: str, folder: Path) -> Recipe:
     """The recipe ``spec`` names: a file (``names_a_file``), else NAME.yaml (or .yml) in ``folder``, else a
     built-in."""
@@ -88,7 +80,7 @@ def load_recipe(spec: str, folder: Path) -> Recipe:
     if problem:
         raise ConfigError(f"no recipe {shown(spec)}: {problem}")
     try:
-        path = next((folder / f"{spec}{suffix}" for suffix in SUFFIXES if (folder / f"{spec}{suffix}").exists()),
+        path = next((folder / f"{spec}{suffix}" for suffix in RECIPE_SUFFIXES if (folder / f"{spec}{suffix}").exists()),
                     None)
     except OSError as error:  # Path.exists raises on a few errors (permission denied on the folder, for one)
         raise ConfigError(f"{folder}: cannot look for the recipe {shown(spec)} there ({reason(error)})") from None
@@ -200,13 +192,13 @@ def save_recipe(name: str, guides: tuple[GuideRequest, ...] | list[GuideRequest]
         why = problem or "a recipe's name ends in no space"
         raise ConfigError(f"{why}, got {shown(name)}")
     ending = Path(name).suffix
-    if ending.lower() in SUFFIXES:  # NAME.yaml is the file; asked for as bright2.yaml it would be read as a file
+    if ending.lower() in RECIPE_SUFFIXES:  # NAME.yaml is the file; asked for as bright2.yaml it would be read as a file
         raise ConfigError(f"a recipe's name has no {ending} (the recipe {Path(name).stem} is saved as "
                           f"{Path(name).stem}.yaml), got {shown(name)}")
     if not guides:
         raise ConfigError(f"recipe {shown(name)}: no guides to save (a recipe is one guide or more)")
     try:
-        there = [folder / f"{name}{suffix}" for suffix in SUFFIXES if (folder / f"{name}{suffix}").exists()]
+        there = [folder / f"{name}{suffix}" for suffix in RECIPE_SUFFIXES if (folder / f"{name}{suffix}").exists()]
     except OSError as error:
         raise ConfigError(f"{folder}: cannot save a recipe there ({reason(error)})") from None
     if there:
@@ -234,7 +226,7 @@ def recipe_names(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     try:
-        return sorted(path.stem for path in folder.iterdir() if path.suffix.lower() in SUFFIXES and path.is_file()
+        return sorted(path.stem for path in folder.iterdir() if path.suffix.lower() in RECIPE_SUFFIXES and path.is_file()
                       and not _name_problem(path.stem) and not names_a_file(path.stem))
     except OSError as error:
         raise ConfigError(f"{folder}: cannot list the recipes there ({reason(error)})") from None

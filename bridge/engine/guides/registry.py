@@ -1,4 +1,5 @@
-"""The guides a render can name, and a request for one: ``NAME=WEIGHT[:TARGET][@TMIN-TMAX]``.
+"""The guides a render can name, and what a request for one (``NAME=WEIGHT[:TARGET][@TMIN-TMAX]``, read by
+``grammar``) makes of them.
 
 Guides are found through the ``dd_bridge.guides`` entry-point group: the built-ins are declared there in
 pyproject.toml, and a user's package declares its own the same way (docs/guidance.md, "Your own guide"), so a
@@ -17,10 +18,8 @@ import contextlib
 import io
 import logging
 import math
-import re
 import sys
 import threading
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 
 from bridge.engine.guidance import LossGuide
 from bridge.engine.guides.builtin import SHAPE, GuideContext
+from bridge.engine.guides.grammar import GuideRequest, parse_request  # noqa: F401 (registry.parse_request)
 from bridge.errors import BridgeError, Cancelled, ConfigError, described, one_line
 from bridge.files import shown
 
@@ -35,50 +35,11 @@ log = logging.getLogger(__name__)
 
 GROUP = "dd_bridge.guides"
 PACKAGE = "dd-bridge"  # the distribution whose entry points are the built-ins
-MAX_WEIGHT = 10.0  # beyond this a step is many times the sound's own level: noise, not guidance
 MODES = ("auto", "cheap", "full")
-_REQUEST = re.compile(r"\s*([A-Za-z][\w-]*)\s*=\s*([-+]?\d+(?:\.\d+)?)(?::(.*?))?(?:@(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?))?\s*")
 _reported: set[str] = set()
 # (sys.path, the guides found along it, the distribution of each plug-in among them)
 _found: tuple[tuple[str, ...], dict[str, object], dict[str, str]] | None = None
 _finding = threading.Lock()
-
-
-@dataclass(frozen=True)
-class GuideRequest:
-    """One guide as a producer asks for it: its name, weight, target (None: a direction) and range of t."""
-
-    name: str
-    weight: float
-    target: str | None = None
-    t_min: float = 0.0
-    t_max: float = 1.0
-
-    def __post_init__(self):
-        if not math.isfinite(self.weight) or abs(self.weight) > MAX_WEIGHT:
-            raise ConfigError(f"{self.name}: the weight must be in -{MAX_WEIGHT:g}..{MAX_WEIGHT:g}, got {self.weight}")
-        if not 0 <= self.t_min < self.t_max <= 1:
-            raise ConfigError(f"{self.name}: the range must be 0 <= from < to <= 1, got {self.t_min}-{self.t_max}")
-
-    @property
-    def text(self) -> str:
-        """The request as --guide takes it: parse_request(request.text) == request."""
-        text = f"{self.name}={self.weight:g}"
-        if self.target is not None:
-            text += f":{self.target}"
-        if (self.t_min, self.t_max) != (0.0, 1.0):
-            text += f"@{self.t_min:g}-{self.t_max:g}"
-        return text
-
-
-def parse_request(text: str) -> GuideRequest:
-    """``NAME=WEIGHT[:TARGET][@TMIN-TMAX]``: brightness=1, decay=1:0.3s, tuning=1:A1, width=-0.5@0.2-1."""
-    match = _REQUEST.fullmatch(text)
-    if match is None:
-        raise ConfigError(f"cannot read the guide {shown(text)}: NAME=WEIGHT, NAME=WEIGHT:TARGET, or either "
-                          "followed by @FROM-TO (noise levels), e.g. brightness=1 or decay=1:0.3s")
-    name, weight, target, t_min, t_max = match.groups()
-    return GuideRequest(name.lower(), float(weight), target or None, float(t_min or 0), float(t_max or 1))
 
 
 def available() -> dict[str, object]:
