@@ -71,14 +71,20 @@ def open_source(path: str, region: Region | None = None) -> Source:
     the file's place would hold every request after it); the source is the file that header was read from. Waited
     for at most files.DISK_ANSWER_SECONDS (files.answered): a file on a network share that stopped answering is
     refused after that, where it held the service's requests until the share came back."""
+    return probe_source(path, region)[0]
+
+
+def probe_source(path: str, region: Region | None = None) -> tuple[Source, AudioHeader]:
+    """open_source, and the header it read (a repaint's range is checked against the file's length): the file
+    opened once, so the length is the very file's the source names."""
     _full(path)
     return files.answered(lambda: _probed(path, region), path, AudioError)
 
 
-def _probed(path: str, region: Region | None) -> Source:
+def _probed(path: str, region: Region | None) -> tuple[Source, AudioHeader]:
     stat, header = read_header(path)
     source = Source.of(path, stat)
-    return replace(source, region=header.region(region, source.name))
+    return replace(source, region=header.region(region, source.name)), header
 
 
 @dataclass(frozen=True)

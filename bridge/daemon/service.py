@@ -27,14 +27,13 @@ from bridge.daemon.config import Config, recipes_folder
 from bridge.daemon.jobs import (Busy, ExtendJob, GenerateJob, InterpolateJob, ModelJob, PrefetchJob, RepaintJob,
                                 Reply, VaryJob, Waiter, client_of)
 from bridge.daemon.output import Output
-from bridge.daemon.prefetch import RenderKey, Source, open_source
+from bridge.daemon.prefetch import RenderKey, Source, open_source, probe_source
 from bridge.daemon.renderer import Renderer
 from bridge.daemon.settings import GUIDE_SEPARATOR
 from bridge.daemon.state import State, first
 from bridge.daemon.stats import Stats
 from bridge.daemon.worker import Worker
 from bridge.daemon.writer import SampleFolder, discard
-from bridge.engine.audio import read_header
 from bridge.engine.guides import recipes
 from bridge.engine.regions import Region, repaint_end
 from bridge.engine.tempo import Bars
@@ -321,10 +320,9 @@ class Service:
 
     def _on_repaint(self, request: rq.Repaint, reply: Reply):
         options, state = request.options, self.state
-        source = open_source(request.path, options.clip_region)  # a clip of a region: only it is rendered and written
-        part = Region(options.start, options.end)  # the range must lie in the file
-        _, header = files.answered(lambda: read_header(source.path), source.path, AudioError)
-        header.region(part, source.name)
+        # a clip of a region: only it is rendered and written; the range must lie in the file
+        source, header = probe_source(request.path, options.clip_region)
+        header.region(Region(options.start, options.end), source.name)
         end = repaint_end(options.start, options.end, header.frames / header.sample_rate, source.region)
         if source.region is not None:
             source.region.inside(options.start, end)
