@@ -63,16 +63,33 @@ class ModelCard:
         training = self.extra.get("training")
         if training is not None and not isinstance(training, dict):
             raise CheckpointError(f"{where}: training must be a mapping, got {files.shown(training)}")
-        for key in ("held_out_files", "data"):
-            listed = (training or {}).get(key)
-            if listed is not None and not (isinstance(listed, list) and all(isinstance(x, str) for x in listed)):
-                raise CheckpointError(f"{where}: training.{key} must be a list of paths, got {files.shown(listed)}")
+        bases = (training or {}).get("base_training")
+        if bases is not None and not (isinstance(bases, list) and all(isinstance(x, dict) for x in bases)):
+            raise CheckpointError(f"{where}: training.base_training must be a list of mappings, "
+                                  f"got {files.shown(bases)}")
+        for at, record in [("training", training or {})] + [(f"training.base_training[{i}]", record)
+                                                             for i, record in enumerate(bases or [])]:
+            for key in ("held_out_files", "data"):
+                listed = record.get(key)
+                if listed is not None and not (isinstance(listed, list) and all(isinstance(x, str) for x in listed)):
+                    raise CheckpointError(f"{where}: {at}.{key} must be a list of paths, got {files.shown(listed)}")
 
     @property
     def held_out_files(self) -> list[Path]:
         """The files a model trained here kept out of training (``training.held_out_files``), for eval."""
         training = self.extra.get("training") or {}
         return [Path(name) for name in training.get("held_out_files") or []]
+
+    @property
+    def lineage(self) -> list[dict]:
+        """What the model trained on here, as {data: folders, held_out_files: files}: its own training, then its
+        base's and the base's bases' (``training.base_training``, which a fine-tune's run copies from its base's
+        card), so a judge leaves out of a reference every file the weights learnt from. Empty for a model whose
+        card names no training data (a third party's)."""
+        training = self.extra.get("training") or {}
+        records = [training, *(training.get("base_training") or [])]
+        return [{"data": list(record.get("data") or []), "held_out_files": list(record.get("held_out_files") or [])}
+                for record in records if record.get("data")]
 
     @property
     def weights_path(self) -> Path:

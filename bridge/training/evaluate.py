@@ -182,13 +182,17 @@ def held_out(card) -> set[Path]:
 
 
 def trained_on(card) -> set[Path]:
-    """The files the card's model trained on, resolved: those under its ``training.data`` (the folders that are on
-    this machine) less its held-out files. Empty for a card that names no training data (a third party's model:
-    nothing to check)."""
+    """The files the card's model trained on, resolved: for its own training and each base's it was fine-tuned from
+    (ModelCard.lineage), the files under its data folders (those on this machine) less its held-out files. Empty
+    for a card that names no training data (a third party's model: nothing to check)."""
     from bridge.training.data import scan
 
-    folders = [folder for folder in (card.extra.get("training") or {}).get("data") or [] if Path(folder).exists()]
-    return {resolved(path) for path in scan(folders, leave_out_runs=True)} - held_out(card)
+    trained: set[Path] = set()
+    for record in card.lineage:
+        folders = [folder for folder in record["data"] if Path(folder).exists()]
+        held = {resolved(path) for path in record["held_out_files"]}
+        trained |= {resolved(path) for path in scan(folders, leave_out_runs=True)} - held
+    return trained
 
 
 def leave_out_trained(files: list[Path], trained: list[tuple[str, set[Path]]], use: str) -> list[Path]:

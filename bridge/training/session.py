@@ -24,7 +24,7 @@ from bridge.engine.modelcard import CARD_SUFFIX, WEIGHTS_SUFFIX, find_model, win
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import BridgeError, CheckpointError, ConfigError
 from bridge.progress import Bar
-from bridge.training import data, distributed, recipe
+from bridge.training import data, distributed, evaluate, recipe
 from bridge.training.train import (SETTINGS_FILE, SIZES, STATE_FILE, TAKEN_ON_RESUME, TRAIN_WINDOW, Run,
                                    TrainingSettings, check_stored, fit, open_run, out_of_range, read_losses,
                                    read_settings, write_settings)
@@ -63,15 +63,16 @@ def prepare(data_dirs, *, size: str | None = "small", base_model: str | None = N
         sample_rate = sample_rate or loaded.sample_rate
         window = window or loaded.window
         options.setdefault("lr", 4e-5)  # the original fine-tuning rate: keep what the model knows
-        base_held = loaded.card.held_out_files
+        if loaded.card.lineage:  # what the base learnt from, and its bases: eval leaves it out of a reference
+            options.setdefault("base_training", loaded.card.lineage)
+        base_held = evaluate.held_out(loaded.card)
         if base_held and not options.get("held_out_files"):  # a base trained here: eval stays comparable
-            base_data = (loaded.card.extra.get("training") or {}).get("data") or []
-            trained = [f for f in data.scan([d for d in base_data if Path(d).exists()], leave_out_runs=True)
-                       if f not in set(base_held)]
-            files = data.scan([Path(d).resolve() for d in data_dirs], run_dir=run_dir)
-            held = data.split_after_base(files, options.get("held_out", 0.1), options.get("seed", 0), base_held,
-                                         trained)[1]
-            options["held_out_files"] = [str(p) for p in held]
+            # compared as the files they are (the base's card names them as they lay then), kept as scanned here
+            files = {evaluate.resolved(f): f for f in data.scan([Path(d).resolve() for d in data_dirs],
+                                                                run_dir=run_dir)}
+            held = data.split_after_base(list(files), options.get("held_out", 0.1), options.get("seed", 0),
+                                         base_held, evaluate.trained_on(loaded.card))[1]
+            options["held_out_files"] = [str(files[p]) for p in held]
     else:
         config = _size(size or "small")
     sample_rate = int(sample_rate or DEFAULT_SAMPLE_RATE)
@@ -549,6 +550,8 @@ def export(run: Run, dst=None, *, name: str | None = None, licence: str = "unkno
         "pre_emphasis": settings.pre_emphasis,
         "t_sampling": settings.t_sampling,
     }
+    if settings.base_training:
+        training["base_training"] = settings.base_training
     if named:
         done = check_export_name(run.dir, name)
         if _exported(run.dir).get(name, {}).get("step") == run.step and all(path.exists() for path in done):

@@ -107,6 +107,9 @@ class TrainingSettings:
     base_sha256: str | None = None
     base_licence: str | None = None
     data_files: dict | None = None
+    # What the base and its own bases trained on (ModelCard.lineage: [{data, held_out_files}]), copied into the
+    # export's card so eval leaves those files out of a reference too; absent from older run.yaml files
+    base_training: list | None = None
 
     @property
     def config(self) -> UNetConfig:

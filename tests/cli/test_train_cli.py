@@ -15,6 +15,7 @@ from PIL import Image
 from bridge import constants, pictures
 from bridge.cli import main
 from bridge.engine.checkpoints import load_model
+from bridge.training.evaluate import trained_on
 from bridge.pictures import SheetLayout
 
 
@@ -88,10 +89,23 @@ def test_fine_tuning_keeps_the_base_models_held_out_files_out_and_splits_only_ne
     assert main(["train", str(kit), str(more), "--out", str(tmp_path / "tuned"), "--from",
                  str(base.card.weights_path), "--steps", "1", "--batch-size", "2", "--held-out", "0.25",
                  "--demo-every", "0"]) == 0
-    held = {str(p) for p in load_model(capsys.readouterr().out.split()[0]).card.held_out_files}
+    tuned = load_model(capsys.readouterr().out.split()[0]).card
+    held = {str(p) for p in tuned.held_out_files}
     assert len(base_held) == 2 and base_held <= held  # eval compares both on files neither learned
     assert not held & base_trained  # what the base learned stays in training
     assert len(held - base_held) == 2 and all(p.startswith(str(more)) for p in held - base_held)  # 25 % of 8 new
+    # The fine-tune's card carries what its base learnt from, so a judge leaves those files out of a reference too
+    # (before, only the fine-tune's own new data: the base's kit was a "held-out" reference for the fine-tune)
+    assert tuned.lineage[1:] == base.card.lineage
+    learnt, files = trained_on(tuned), lambda names: {Path(name).resolve() for name in names}  # as the files they are
+    assert files(base_trained) <= learnt and not learnt & files(held)
+    assert files(more.iterdir()) - files(held) <= learnt
+
+    # and a fine-tune of the fine-tune carries both
+    assert main(["train", str(more), "--out", str(tmp_path / "again"), "--from", str(tuned.weights_path),
+                 "--steps", "1", "--batch-size", "2", "--demo-every", "0"]) == 0
+    again = load_model(capsys.readouterr().out.split()[0]).card
+    assert again.lineage[1:] == tuned.lineage and files(base_trained) <= trained_on(again)
 
 
 def test_time_limit_stops_saves_and_exports_and_the_same_command_continues(tmp_path, kit, capsys, caplog):

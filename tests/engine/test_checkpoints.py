@@ -392,7 +392,10 @@ def test_a_cut_zip_checkpoint_and_bad_diffusers_and_card_fields_each_give_one_li
     text = card.read_text()
     for training, fragment in (("training: abc\n", "training must be a mapping"),
                                ("training:\n  held_out_files: 5\n", "training.held_out_files must be a list"),
-                               ("training:\n  data: [1, 2]\n", "training.data must be a list of paths")):
+                               ("training:\n  data: [1, 2]\n", "training.data must be a list of paths"),
+                               ("training:\n  base_training: x\n", "training.base_training must be a list of map"),
+                               ("training:\n  base_training: [{data: a}]\n",
+                                "training.base_training[0].data must be a list of paths")):
         card.write_text(text + training)
         with pytest.raises(CheckpointError) as excinfo:
             load_model(card)
