@@ -409,7 +409,7 @@ def run_eval_vary(args: argparse.Namespace) -> int:
     from bridge.errors import ConfigError
     from bridge.training import vary_eval
     from bridge.training.data import scan
-    from bridge.training.evaluate import Judge, leave_out_trained
+    from bridge.training.evaluate import Judge, leave_out_trained, resolved
 
     noises = _list(args.noise, setting("noise"), DEFAULT_NOISE, "--noise")
     shapes = _list(args.shape, setting("shape"), DEFAULT_SHAPE, "--shape")
@@ -427,12 +427,13 @@ def run_eval_vary(args: argparse.Namespace) -> int:
     models = [(engine, names[0])] + ([(against, names[1])] if against is not None else [])
     steps = args.steps or DEFAULT_STEPS
     trained = _trained(engine, against, names)
+    # A source, a beat's hit or a reference file a model trained on measures its recall: left out before anything
+    # is drawn from --data
+    pool = leave_out_trained(scan(args.data), trained,
+                             "left out of the beats" if args.loops else "left out of the reference and sources")
     if args.loops:
-        # loop_eval builds the beats from the kits' named hits; a trained kit is said, not left out
-        leave_out_trained(scan(args.data), trained, "not left out: the beats may be built from them")
-        return _eval_vary_loops(args, models, itertools.product(noises, shapes, samplers), steps, keep)
-    # A source or reference file a model trained on measures its recall: left out before the seeded split
-    pool = leave_out_trained(scan(args.data), trained, "left out of the reference and sources")
+        return _eval_vary_loops(args, models, itertools.product(noises, shapes, samplers), steps, keep,
+                                {resolved(path) for path in pool})
     reference_files, sources = vary_eval.split(pool, args.max_seconds, args.count, args.seed)
     if len(sources) < 3:
         raise ConfigError(f"need at least 3 source files of at most {args.max_seconds:g} s in --data, "
@@ -487,16 +488,17 @@ def _keeper(folder: Path | None):
     return lambda name, clip: write_numbered(folder, files.safe_name(name), clip)
 
 
-def _eval_vary_loops(args: argparse.Namespace, models, settings, steps: int, keep) -> int:
-    """eval-vary --loops for [(engine, name)]: the model, and --against's beside it when given."""
+def _eval_vary_loops(args: argparse.Namespace, models, settings, steps: int, keep, pool: set) -> int:
+    """eval-vary --loops for [(engine, name)]: the model, and --against's beside it when given; beats from the files
+    of ``pool`` (resolved: --data less what the models trained on)."""
     from bridge.errors import ConfigError
     from bridge.training import loop_eval
 
     engine = models[0][0]
-    beats = loop_eval.beats(args.data, args.count, sample_rate=engine.sample_rate, seed=args.seed)
+    beats = loop_eval.beats(args.data, args.count, sample_rate=engine.sample_rate, seed=args.seed, only=pool)
     if not beats:
         raise ConfigError("no kit in --data has a kick, a snare and a hat named as such (a Hydrogen kit, or "
-                          "sub-folders kick/ snare/ hat/)")
+                          "sub-folders kick/ snare/ hat/) that the judged models did not train on")
     log.info("beats: %s", "; ".join(beat.name for beat in beats))
     for number, beat in enumerate(beats if keep is not None else (), start=1):
         keep(f"beat {number:02d} source {beat.name}", beat.clip)

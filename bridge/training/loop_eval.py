@@ -26,6 +26,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -113,12 +114,14 @@ class LoopFigures:
                 f"{hits:+.1f} ± {hits_se:.1f} dB, clicks {spikes:+.1f} ± {spikes_se:.1f}{in_gaps}")
 
 
-def beats(folders, count: int, *, bpm: float = 120.0, sample_rate: int = 48000, seed: int = 0) -> list[Beat]:
+def beats(folders, count: int, *, bpm: float = 120.0, sample_rate: int = 48000, seed: int = 0,
+          only: set[Path] | None = None) -> list[Beat]:
     """Up to ``count`` one-bar stereo beats at ``bpm``, taken from the kits in ``folders`` in turn (each kit that has
-    a kick, a snare and a hat), patterns in turn, hits drawn with ``seed``."""
+    a kick, a snare and a hat), patterns in turn, hits drawn with ``seed``; with ``only`` (files, resolved), from
+    those files alone (eval-vary leaves out what a judged model trained on)."""
     kits: dict[str, dict[str, list]] = {}
     for item in labelled(folders):
-        if item.label in LEVELS_DB:
+        if item.label in LEVELS_DB and (only is None or Path(item.path).resolve() in only):
             kits.setdefault(item.kit, {}).setdefault(item.label, []).append(item.path)
     usable = sorted(kit for kit, found in kits.items() if len(found) == len(LEVELS_DB))
     made: list[Beat] = []

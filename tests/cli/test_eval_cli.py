@@ -228,3 +228,21 @@ def test_white_noise_is_not_a_copy_of_a_noise_like_training_file_but_a_copy_of_i
     copy = -0.5 * torch.roll(shots.windows[hat:hat + 1], 240, dims=-1)
     caught = memorization.check(copy, shots.windows, shots.files, 48000)
     assert [m.file for m in caught.flagged] == [shots.files[hat]], caught.summary()
+
+
+def test_eval_vary_loops_builds_no_beat_from_a_kit_the_model_trained_on(tmp_path, drumkits, capsys, caplog):
+    """The beats were built from every kit of --data, a trained one too ("said, not left out"): its hits are now
+    left out of the beats, as its files are of a one-shot's sources."""
+    caplog.set_level(logging.INFO)
+    model = carded(tmp_path, "trained-hardelectro", data=[drumkits / "HardElectro1"])
+    assert main(["eval-vary", "--loops", "--model", model, "--data", str(drumkits / "HardElectro1"),
+                 str(drumkits / "Millo-Drums_v.1"), "--count", "2", "--steps", "1", "--noise", "0.3"]) == 0
+    assert re.search(r"^\d+ files of --data \(kit HardElectro1\) were trained on by trained-hardelectro, the --model: "
+                     r"left out of the beats$", _said(caplog), re.M), _said(caplog)
+    (built,) = re.findall(r"^beats: (.*)$", _said(caplog), re.M)
+    assert built.count("Millo-Drums_v.1") == 2 and "HardElectro1" not in built
+    assert ": 2 variations of 2 one-bar beats" in capsys.readouterr().out
+    # a model that trained on every kit given leaves no beat: one line
+    assert main(["eval-vary", "--loops", "--model", model, "--data", str(drumkits / "HardElectro1"), "--count", "2",
+                 "--steps", "1"]) == 1
+    assert "that the judged models did not train on" in capsys.readouterr().err
