@@ -50,14 +50,22 @@ fi
 
 if command -v nvidia-smi >/dev/null 2>&1; then extra=gpu; else extra=cpu; fi
 [ "$mode" = test ] && extra="$extra,test"
-# Installed once per pyproject.toml and set of extras: a second start needs no network (pip would fetch its build
-# tools again, and fail offline, before the service could start).
-stamp="$("$py" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest()[:16])') $extra"
+# Installed once per pyproject.toml, with every set of extras asked for so far: a second start needs no network (pip
+# would fetch its build tools again, and fail offline, before the service could start), and `serve` after `test`
+# (whose extras include serve's) installs nothing. The stamp is "HASH EXTRA,EXTRA"; a changed pyproject.toml installs
+# again with what was installed before and what is asked now.
+hash="$("$py" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest()[:16])')"
+read -r stamped_hash stamped_extras 2>/dev/null < .venv/.dd-bridge-installed || true
+missing=""
+for one in ${extra//,/ }; do
+  case ",${stamped_extras:-}," in *",$one,"*) ;; *) missing="$missing,$one" ;; esac
+done
 # (Installed, not importable: python -c finds the package in this folder whether it is installed or not.)
-if [ "$(cat .venv/.dd-bridge-installed 2>/dev/null)" != "$stamp" ] || [ ! -x .venv/bin/dd-bridge ]; then
+if [ "${stamped_hash:-}" != "$hash" ] || [ -n "$missing" ] || [ ! -x .venv/bin/dd-bridge ]; then
+  extra="$(printf '%s' "${stamped_extras:-},$extra" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
   log "installing dd-bridge [$extra]"
   "$py" -m pip install -q -e ".[$extra]"
-  printf '%s\n' "$stamp" > .venv/.dd-bridge-installed
+  printf '%s %s\n' "$hash" "$extra" > .venv/.dd-bridge-installed
 fi
 
 # Debian packages through apt-get (as root, or through sudo). Returns non-zero when they cannot be installed.
@@ -74,8 +82,16 @@ portaudio_missing() { [ "$(uname -s)" = Linux ] && ! "$py" -c "import sounddevic
 
 case "$mode" in
   serve)
+    # Tried once: where it cannot be installed (no apt, or sudo asks a password nobody types) every later start
+    # would ask again before the service could start.
+    tried=.venv/.dd-bridge-no-portaudio
     if portaudio_missing; then
-      apt_install libportaudio2 || log "no PortAudio (libportaudio2): the service runs without playback"
+      if [ -e "$tried" ]; then
+        log "no PortAudio (libportaudio2): the service runs without playback (apt is tried again once $tried is removed)"
+      elif ! apt_install libportaudio2; then
+        : > "$tried"
+        log "no PortAudio (libportaudio2): the service runs without playback"
+      fi
     fi
     exec .venv/bin/dd-bridge serve "$@"
     ;;
