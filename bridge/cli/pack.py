@@ -19,7 +19,7 @@ from bridge.constants import RANDOM_SEEDS
 from bridge.engine.audio import resolve_region
 from bridge.engine.regions import Region
 from bridge.errors import ConfigError
-from bridge.pack import manifest
+from bridge.pack import manifest, plan
 from bridge.pack.driver import locked, make_pack
 from bridge.pack.plan import make_plan
 from bridge.progress import Bar
@@ -82,6 +82,10 @@ def run_pack(args) -> int:
     render.loop_length(args)  # the loop options' own checks, before anything else
     region = Region.of(args.start, args.end, args.tail)
     sources = [(path, resolve_region(path, region or Region())) for path in _sources(args.sources, args.out)]
+    # What can be checked without rendering is checked before --out is made: a refused command leaves no folder.
+    plan.check(len(sources), per_source=args.per_source, noises=args.noise)
+    settings = _settings(args)  # the recipe and guides read and built on silence
+    open_workers = _workers(args, begun=args.out.exists())
     render.prepare_out(args.out)
     before = signal.signal(signal.SIGTERM, _interrupted)  # a kill ends like Ctrl-C: the manifest saved
     try:
@@ -96,10 +100,11 @@ def run_pack(args) -> int:
                 args.threads = stored_threads
                 log.info("resuming with the pack's --threads %d, as its files were rendered (give --threads to "
                          "change it)", stored_threads)
-            plan = make_plan(sources, per_source=args.per_source, noises=args.noise, seed=seed,
-                             settings=_settings(args))
+            planned = make_plan(sources, per_source=args.per_source, noises=args.noise, seed=seed,
+                                settings=settings)
             with Bar(f"pack {args.out.name}", unit="var") as progress:
-                summary = make_pack(plan, args.out, _workers(args, plan.settings), progress=progress)
+                summary = make_pack(planned, args.out, lambda: open_workers(planned.settings, args.threads),
+                                    progress=progress)
     except Exception as error:
         if files.disk_full(error):  # the pack is consistent (each file and the manifest written atomically)
             raise manifest.PackError(f"{args.out}: no space left on device; free some and run the same command "
@@ -146,16 +151,25 @@ def _settings(args) -> dict:
             "resample": args.resample}
 
 
-def _workers(args, settings: dict):
-    """How the plan is rendered: Ray actors (cluster.py, imported only here), or this machine's workers."""
+def _workers(args, *, begun: bool):
+    """How the plan is rendered, (settings, threads) -> workers: Ray actors (cluster.py, imported only here), or
+    this machine's workers. Asked before --out is made, so Ray missing is said first; a pack not yet begun has its
+    model and device checked too (a complete pack's rerun opens no worker and needs neither; a Ray actor finds
+    the model on its own machine)."""
     if args.ray is not None:
         from bridge.pack import cluster
         cluster.require()
-        return lambda: cluster.RayWorkers(settings, address=args.ray, device=args.device, threads=args.threads,
-                                          actors=args.workers)
+        return lambda settings, threads: cluster.RayWorkers(settings, address=args.ray, device=args.device,
+                                                            threads=threads, actors=args.workers)
+    from bridge.engine.devices import pick_device
+    from bridge.engine.modelcard import find_model
     from bridge.pack import local
-    where = local.plan_workers(args.device, args.workers, args.threads)
-    return lambda: local.open_workers(settings, where)
+    if not begun:
+        find_model(args.model or constants.DEFAULT_MODEL)
+        pick_device(args.device)
+    # threads: the pack's own when resuming, known only once the pack is locked and read (run_pack)
+    return lambda settings, threads: local.open_workers(settings, local.plan_workers(args.device, args.workers,
+                                                                                     threads))
 
 
 def _interrupted(signum, frame):

@@ -69,13 +69,7 @@ class Plan:
 def make_plan(sources: list[tuple[Path, Region | None]], *, per_source: int, noises: list[float], seed: int,
               settings: dict) -> Plan:
     """The plan for sources (absolute paths with their resolved regions, in order) x noises x per_source."""
-    total = len(sources) * len(noises) * per_source
-    if total > MAX_FILES:
-        raise ConfigError(f"{total} files is more than a pack holds ({MAX_FILES}): fewer sources, noise levels or "
-                          "--per-source")
-    labels = [f"{noise:g}" for noise in noises]  # as the files name them: 0.1234501 and 0.1234502 are one name
-    if len(set(labels)) != len(labels):
-        raise ConfigError(f"--noise lists a level twice: {','.join(labels)} (levels are named to 6 digits)")
+    check(len(sources), per_source=per_source, noises=noises)
     digits = max(files.NUMBER_DIGITS, len(str(per_source)))
     looped = " loop" if settings.get("loop") else ""
     planned, tasks, taken = [], [], set()
@@ -91,6 +85,18 @@ def make_plan(sources: list[tuple[Path, Region | None]], *, per_source: int, noi
     _check_distinct(tasks)
     settings = {**settings, "seed": seed, "per_source": per_source, "noise": list(noises)}
     return Plan(tuple(planned), tuple(tasks), settings)
+
+
+def check(sources: int, *, per_source: int, noises: list[float]) -> None:
+    """ConfigError for a plan that cannot be made: asked before the pack's folder is (bridge.cli.pack), so a refused
+    command leaves nothing behind, and again by make_plan."""
+    total = sources * len(noises) * per_source
+    if total > MAX_FILES:
+        raise ConfigError(f"{total} files is more than a pack holds ({MAX_FILES}): fewer sources, noise levels or "
+                          "--per-source")
+    labels = [f"{noise:g}" for noise in noises]  # as the files name them: 0.1234501 and 0.1234502 are one name
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"--noise lists a level twice: {','.join(labels)} (levels are named to 6 digits)")
 
 
 def _fitted(stem: str, tail: str) -> str:

@@ -464,3 +464,23 @@ def test_an_older_plan_is_read_without_its_weight_0_guides():
     planned = {"settings": {"guide": ["brightness=0", "decay=1:0.3s", "width=-0.0@0.2-1", "punch=0.5", "odd"]}}
     manifest._as_planned_now(planned)
     assert planned["settings"]["guide"] == ["decay=1:0.3s", "punch=0.5", "odd"]
+
+
+# -- review s43 (docs) F1: a refused command leaves no --out behind -------------------------------------------------
+
+@pytest.mark.parametrize("options, said", [
+    (["--recipe", "punchy"], "no recipe named 'punchy'"),  # README's example had it, and left an empty folder
+    (["--guide", "match=1:/nonexistent/kick.wav"], "/nonexistent/kick.wav: no such file"),
+    (["--noise", "0.1234501,0.1234502"], "--noise lists a level twice"),
+    (["--per-source", 100_000, "--noise", ",".join(f"0.{n}" for n in range(1, 7))], "more than a pack holds"),
+    (["--model", "nosuch"], "no model named 'nosuch'"),
+])
+def test_a_command_refused_for_its_guides_recipe_plan_or_model_makes_no_out_folder(tmp_path, tiny_model_path,
+                                                                                 drumkits, capsys, options, said):
+    out = tmp_path / "packs" / "Loop Pack"
+    capsys.readouterr()
+    assert run_pack("pack", *sources(drumkits), "--out", out, "--model", tiny_model_path, "--per-source", 8,
+                    *options) == 1  # the options last: their --model, --per-source are the ones taken
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("dd-bridge pack: error: ") and said in error, error
+    assert not (tmp_path / "packs").exists()
