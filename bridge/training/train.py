@@ -161,9 +161,14 @@ def out_of_range(values) -> list[tuple[str, object, str]]:
 def v_loss(model, reals: torch.Tensor, u: torch.Tensor, noise: torch.Tensor,
            loss_recipe: recipe.Recipe | None = None) -> torch.Tensor:
     """MSE between the predicted and the true v at the crash-schedule times of uniform u (weighted as the recipe
-    says; the original recipe is this plain MSE)."""
-    t = crash_schedule(u).to(reals.dtype)
-    alpha, sigma = (w.to(reals.dtype)[:, None, None] for w in alpha_sigma(t))
+    says; the original recipe is this plain MSE).
+
+    The schedule is float64 maths (bridge.engine.schedules): it runs on the CPU, and only its results, in the
+    batch's dtype, go to the batch's device. MPS has no float64 at all (a Mac's `dd-bridge train` failed at its
+    first step), and on the CPU the values are the same bits as computing it where the batch is."""
+    t = crash_schedule(u.detach().cpu()).to(reals.dtype)
+    alpha, sigma = (w.to(reals.dtype).to(reals.device)[:, None, None] for w in alpha_sigma(t))
+    t = t.to(reals.device)
     noised = reals * alpha + noise * sigma
     target = noise * alpha - reals * sigma
     if loss_recipe is None or loss_recipe.is_original:
@@ -379,7 +384,7 @@ class Run:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         with autocast(self.device, self.precision):
-            loss = v_loss(self.network, reals.to(self.device), u.to(self.device), noise.to(self.device),
+            loss = v_loss(self.network, reals.to(self.device), u, noise.to(self.device),  # u: v_loss's CPU maths
                           self.recipe)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

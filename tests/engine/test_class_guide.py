@@ -24,7 +24,8 @@ from bridge.engine.engine import Engine
 from bridge.engine.guides import classes as classes_module
 from bridge.engine.guides.classes import (CEILING_PERCENTILE, CEILING_RELEASE_DB_PER_S, CEILING_SILENT_DB, CLASS,
                                           HEARD_T_MAX, EnvelopeGuide, HeardCeiling, after_the_first_hit, band_centres,
-                                          class_ceilings, heard_ceiling, logits, on_grid, parse, regrid)
+                                          class_ceilings, heard_ceiling, logits, on_device, on_grid, parse,
+                                          regrid)
 from bridge.engine.samplers import SAMPLERS
 from bridge.engine.schedules import step_grid
 from bridge.errors import BridgeError, CheckpointError, ConfigError
@@ -446,6 +447,42 @@ def test_what_is_cached_while_sampling_can_still_be_differentiated_through():
     guide = CLASS.make(1.0, "kick", GuideContext(RATE))
     audio = torch.randn(1, 2, 4096, generator=torch.Generator().manual_seed(1)) * 0.1
     assert torch.isfinite(guide(audio, 0.5)).all()
+
+
+def test_the_shared_classifier_is_copied_to_another_device_never_moved(monkeypatch):
+    """On a GPU or a Mac the first call on the device may come from a new sound's heard class's ceiling, inside the
+    engine's inference mode: the shared classifier moved there then had inference tensors for weights, and every
+    class guide after it failed ("Inference tensors cannot be saved for backward") until the service restarted.
+    Each device gets its own copy, made once, outside inference mode; the shared one stays where it is, as it is.
+    `meta` stands in for the GPU: a real move, without values (the heard ceiling's edit of the audio, an inverse
+    STFT, has no meta kernel: left out, it does not touch the classifier)."""
+    classes_module._loaded.cache_clear()
+    try:
+        heard = heard_ceiling(RATE)
+        shared = heard.model
+        before = {name: value.clone() for name, value in shared.state_dict().items()}
+        monkeypatch.setattr(classes_module, "with_band_gains", lambda spec, gains, matrix, audio: audio)
+        with torch.inference_mode():  # generate's default shape: the first call on the device
+            heard(torch.zeros(2, 2, 4096, device="meta"), 0.5)
+            heard(torch.zeros(2, 2, 4096, device="meta"), 0.4)
+        monkeypatch.undo()
+        # then a class guide's gradient on that device ...
+        guide = CLASS.make(1.0, "kick", GuideContext(RATE))
+        audio = torch.zeros(1, 2, 4096, device="meta", requires_grad=True)
+        (gradient,) = torch.autograd.grad(guide.loss(audio).sum(), audio)
+        assert gradient.shape == audio.shape and gradient.device.type == "meta"
+        assert all(p.device.type == "cpu" and not p.is_inference() for p in shared.parameters())
+        assert all(torch.equal(before[name], value) for name, value in shared.state_dict().items())
+        there = on_device(shared, torch.device("meta"))
+        assert there is not shared and on_device(shared, "meta") is there and on_device(shared, "cpu") is shared
+        assert all(p.device.type == "meta" and not p.is_inference() and not p.requires_grad
+                   for p in there.parameters())
+        # ... and on the CPU, with values, the same as the shared classifier's own (no copy for the CPU)
+        audio = torch.randn(1, 2, 4096, generator=torch.Generator().manual_seed(1)) * 0.1
+        assert torch.isfinite(guide(audio, 0.5)).all()
+        assert shared.features.sample_rate == RATE and torch.equal(logits(shared, audio, RATE), shared(audio))
+    finally:
+        classes_module._loaded.cache_clear()  # a classifier spoilt here would spoil the tests after
 
 
 def test_a_sound_already_heard_as_the_asked_class_is_left_as_it_is(drumkits):

@@ -13,11 +13,14 @@ classes the shipped classifier hears in it (``HeardCeiling``, generate's --shape
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import math
 import os
 import re
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -411,7 +414,8 @@ def class_name_problem(name: str) -> str | None:
 def _loaded(path: str, _mtime: int) -> DrumClassifier:
     """One loaded copy per file and version, shared by every render (a guide step only reads it); loaded outside
     inference mode whatever the caller's, so that a copy first loaded while sampling (the heard class's ceiling)
-    can still be differentiated through by the class guide later."""
+    can still be differentiated through by the class guide later. It stays on the CPU: another device gets a copy
+    (``on_device``)."""
     with torch.inference_mode(False):
         model, _card = load_classifier(path)
     for parameter in model.parameters():
@@ -426,10 +430,35 @@ def _classes_of(path: Path) -> str:
         return f"no classifier at {path}"
 
 
+def on_device(model: DrumClassifier, device: torch.device) -> DrumClassifier:
+    """``model`` where it is, or its own copy on ``device``: one per classifier and device, made once, outside
+    inference mode and autograd, and kept as long as the classifier is.
+
+    The classifier is shared (``_loaded``) and is never moved in place. Moved under the engine's inference mode
+    (a new sound's heard class's ceiling is the first to call it on a GPU or a Mac), its parameters became
+    inference tensors, and every class guide after it failed ("Inference tensors cannot be saved for backward")
+    until the process ended; and renders on a GPU and eval-guides' measures on the CPU moved it back and forth.
+    A copy is the classifier as it was when copied: a shared classifier is only read (its parameters need no
+    gradient)."""
+    device = torch.device(device)
+    if next(model.parameters()).device == device:
+        return model
+    with _COPIES_LOCK:
+        copies = _COPIES.setdefault(model, {})
+        if device not in copies:
+            with torch.inference_mode(False), torch.no_grad():
+                copies[device] = copy.deepcopy(model).to(device)
+        return copies[device]
+
+
+# classifier -> {device: its copy there}; a classifier the cache (``_loaded``) lets go takes its copies with it
+_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_COPIES_LOCK = threading.Lock()  # the service's render thread and its front end may both ask at once
+
+
 def logits(model: DrumClassifier, audio: torch.Tensor, rate: int) -> torch.Tensor:
-    """The classifier's logits of [B, C, L] audio at ``rate``, on the audio's device."""
-    if next(model.parameters()).device != audio.device:
-        model.to(audio.device)
+    """The classifier's logits of [B, C, L] audio at ``rate``, on the audio's device (``on_device``)."""
+    model = on_device(model, audio.device)
     own = model.features.sample_rate
     if rate != own:
         audio = F.interpolate(audio.float(), scale_factor=own / rate, mode="linear", align_corners=False)
