@@ -96,7 +96,10 @@ class Engine:
 
     @property
     def precision(self) -> str:
-        return self._precision
+        """The precision the network runs at: the one asked for, unless its backend could not (the onnx
+        backend's fp16 and bf16 without TensorRT run fp32: OnnxModel.precision), so what files record is true."""
+        used = getattr(self.network, "precision", None)
+        return used if isinstance(used, str) else self._precision
 
     @property
     def backend(self) -> str:
@@ -114,44 +117,58 @@ class Engine:
         """The length the network runs at (UNetConfig.padded_length)."""
         return self._loaded.architecture.padded_length(length)
 
-    def batch_size(self, length: int) -> int:
-        """How many outputs run together: ``max_batch`` if given, else ``batch_size(device, padded length)``."""
+    def batch_size(self, length: int, *, full: bool = False) -> int:
+        """How many outputs run together: ``max_batch`` if given, else ``batch_size(device, padded length)``.
+        ``full``: with a guide in the full mode, whose backward pass through the network takes several times the
+        memory per output (memory.bytes_per_sample): the batch shrinks by as much (to 1 at least), so that it
+        holds what an unguided batch holds."""
+        share = self._full_share() if full else 1.0
         if self._max_batch is not None:
-            return self._max_batch
-        return batch_size(self._device, self.padded_length(length))
+            return max(1, int(self._max_batch * share))
+        return batch_size(self._device, self.padded_length(length), share=share)
+
+    def _full_share(self) -> float:
+        """An unguided render's memory per output over a full-mode guided one's."""
+        channels = self._loaded.architecture.channels
+        return memory.bytes_per_sample(channels) / memory.bytes_per_sample(channels, full=True)
 
     # How long a render can be
 
-    def memory_needed(self, length: int, count: int = 1) -> tuple[int, int]:
+    def memory_needed(self, length: int, count: int = 1, *, full: bool = False) -> tuple[int, int]:
         """Estimated peak bytes of a render of ``count`` outputs of ``length`` samples: (on the device, on the
-        host); the same pool when the device is the CPU."""
+        host); the same pool when the device is the CPU. ``full``: guided in the full mode (full_guidance)."""
         padded = self.padded_length(length)
-        batch = min(count, self.batch_size(length))
-        device = batch * padded * memory.bytes_per_sample(self._loaded.architecture.channels)
+        batch = min(count, self.batch_size(length, full=full))
+        device = batch * padded * memory.bytes_per_sample(self._loaded.architecture.channels, full=full)
         host = count * padded * memory.OUTPUT_BYTES
         return int(device), int(host)
 
-    def longest_length(self, count: int = 1) -> int:
+    def longest_length(self, count: int = 1, *, full: bool = False) -> int:
         """The longest render of ``count`` outputs, in samples at the model's rate, that the memory free now
-        allows."""
+        allows; ``full``: guided in the full mode."""
         reference = self.length_multiple * 1024  # long enough that padding and batching no longer matter
-        device, host = (need / reference for need in self.memory_needed(reference, count))
+        device, host = (need / reference for need in self.memory_needed(reference, count, full=full))
         if self._device.type == "cpu":
             return int(memory.USABLE_FRACTION * memory.host_free_bytes() / (device + host))
         return int(memory.USABLE_FRACTION * min(memory.free_bytes(self._device) / device,
                                                 memory.host_free_bytes() / host))
 
-    def check_length(self, length: int, count: int = 1) -> None:
+    def check_length(self, length: int, count: int = 1, *, full: bool = False) -> None:
         """ConfigError, naming the limit, for a render longer than the memory here allows: asked before any work
-        (the service would otherwise be killed for memory in the middle of it, with no reply)."""
-        longest = self.longest_length(count)
+        (the service would otherwise be killed for memory in the middle of it, with no reply). ``full``: guided
+        in the full mode (full_guidance), whose backward pass through the network takes several times the memory
+        (a GPU would run out in the middle of the render); the error names the mode and the cheap one's limit."""
+        longest = self.longest_length(count, full=full)
         if self.padded_length(length) > longest:
             rate = self.sample_rate
             outputs = f" for {count} outputs" if count > 1 and self._device.type == "cpu" else ""
+            mode = " in the full guide mode (a backward pass through the network at every guided step)" if full else ""
+            cheap = (f" (--guide-mode cheap: up to {max(self.longest_length(count), 0) / rate:.1f} s)"
+                     if full else "")
             raise ConfigError(f"{length / rate:.1f} s at {rate} Hz is longer than {self.card.name} can render "
-                              f"on {self._device.type} with the memory free now "
+                              f"on {self._device.type}{mode} with the memory free now "
                               f"({memory.gib(memory.free_bytes(self._device))}): the longest is "
-                              f"{max(longest, 0) / rate:.1f} s{outputs}")
+                              f"{max(longest, 0) / rate:.1f} s{outputs}{cheap}")
 
     # Operations
 
@@ -166,7 +183,7 @@ class Engine:
         _check_margin("margin", margin)
         _check_margin("lead_in", lead_in)
         seeds = self._seeds(count, seed)
-        self.check_length(lead_in + length + margin, count)
+        self.check_length(lead_in + length + margin, count, full=full_guidance(guides))
         padded = self.padded_length(lead_in + length + margin)
         x = seeding.starting_noise(count, padded, seeds)
         ts = grid(sampler, _steps(steps), 1.0)
@@ -198,7 +215,7 @@ class Engine:
         length = audio.shape[-1]
         _check_margin("margin", margin)
         _check_margin("lead_in", lead_in)
-        self.check_length(lead_in + length + margin, count)
+        self.check_length(lead_in + length + margin, count, full=full_guidance(guides))
         if noise == 0:
             out = audio.expand(count, -1, -1).clone()
             return out.clamp(-1, 1) if clamp else out
@@ -231,10 +248,11 @@ class Engine:
             raise ConfigError(f"steps must be an integer >= 2 for an interpolation, got {steps!r}")
         ts = grid(sampler, steps, 1.0)[1:]
         length = a.shape[-1]
-        self.check_length(length, count)
+        self.check_length(length, count, full=full_guidance(guides))
         pair = F.pad(torch.stack([a, b]), (0, self.padded_length(length) - length))
         batch = self.batch_size(length)
-        tracker = _Tracker(len(ts) - 1, len(_batches(2, batch)) + len(_batches(count, batch)), progress, cancel)
+        guided = self.batch_size(length, full=full_guidance(guides))  # the way back's: _sample's
+        tracker = _Tracker(len(ts) - 1, len(_batches(2, batch)) + len(_batches(count, guided)), progress, cancel)
         ends = torch.cat([self._run(SAMPLERS["v-iplms"], pair[rows], ts.flip(0), None, tracker, {})
                           for rows in _batches(2, batch)])
         latents = torch.stack([_slerp(ends[0], ends[1], w) for w in interpolation_weights(count)])
@@ -255,7 +273,7 @@ class Engine:
         if set(options) - known:
             raise ConfigError(f"{sampler} takes the options {', '.join(sorted(known)) or '(none)'}, "
                               f"got {', '.join(sorted(options))}")
-        batches = _batches(x.shape[0], self.batch_size(x.shape[-1]))
+        batches = _batches(x.shape[0], self.batch_size(x.shape[-1], full=full_guidance(guides)))
         resample = resample or Resampling()
         tracker = tracker or _Tracker(resample.steps(ts), len(batches), progress, cancel)
         return torch.cat([self._run(SAMPLERS[sampler], x[rows], ts, seeding.noise_seeds(seeds, rows), tracker, options,
@@ -314,12 +332,20 @@ def _check_margin(name: str, margin: int) -> None:
         raise ConfigError(f"{name} must be an integer >= 0, got {margin!r}")
 
 
-def batch_size(device: torch.device, padded_length: int) -> int:
+def batch_size(device: torch.device, padded_length: int, *, share: float = 1.0) -> int:
     """How many outputs of ``padded_length`` samples run together: one on a CPU, where batching makes each item
-    slower, more on a GPU (GPU_BATCH_SAMPLES)."""
+    slower, more on a GPU (GPU_BATCH_SAMPLES, times ``share``: less where each output takes more memory, the
+    full guide mode's backward pass)."""
     if device.type == "cpu":
         return 1
-    return max(1, GPU_BATCH_SAMPLES // padded_length)
+    return max(1, int(GPU_BATCH_SAMPLES * share) // padded_length)
+
+
+def full_guidance(guides: Sequence) -> bool:
+    """Whether any of ``guides`` takes its gradient through the network (the full mode, guidance.Guided): a
+    backward pass at every step it acts, whose memory the plan must hold (memory.bytes_per_sample). A weight of 0
+    never acts."""
+    return any(getattr(guide, "full", False) and getattr(guide, "weight", 1) != 0 for guide in guides)
 
 
 class _Tracker:

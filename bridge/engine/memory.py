@@ -12,6 +12,26 @@ measured on the CPU with `python -m bridge.bench.memory MODEL SECONDS`:
 padded length and per output in a batch. Measured peaks (bytes per sample, 5 to 40 s clips): the bundled
 dd-drums-small 450 to 1240, against 1250 estimated; the service's stand-in 540 against 1270; the full 221
 M-parameter model 2400 against 3140. Only USABLE_FRACTION of the free memory is planned for, the rest is margin.
+
+The full guide mode (bridge.engine.guidance: a loss's gradient taken back through the U-Net at every guided step,
+what ``--guide-mode auto`` picks on CUDA with the torch backend) keeps every layer's activations for the backward
+pass, so the activation term grows from ACTIVATION_FACTOR to FULL_ACTIVATION_FACTOR (``bytes_per_sample(...,
+full=True)``): 7.5 times the inference estimate for the bundled model, 25 times for the full one. Measured as the
+peak resident memory of one such call on the CPU (one process per model and length L, a multiple of 8192)::
+
+    OMP_NUM_THREADS=1 python - <<'EOF'
+    import resource, torch; from bridge.engine.checkpoints import load_model; from bridge.engine.unet import *
+    torch.set_num_threads(1); L = 8192 * 48
+    m = load_model("dd-drums-small").build().eval()  # or DanceDiffusionUNet(UNetConfig()) for the full model
+    x = (0.3 * torch.randn(1, 2, L)).requires_grad_(True); peak = lambda: resource.getrusage(0).ru_maxrss * 1024
+    before = peak(); v = m(x, torch.full((1,), 0.5))
+    torch.autograd.grad(((0.9 * x - 0.4 * v) ** 2).sum(), x); print((peak() - before) / L, "bytes/sample")
+    EOF
+
+The bundled model at 131072 / 393216 / 786432 samples: 7117 / 7391 / 7917 bytes per sample (one forward under
+``torch.inference_mode()`` instead: 538 / 606 / 822); the full 221 M-parameter model at 131072 / 262144: 60693 /
+60038 (4485 / 3224). That is 42 to 47 bytes per weighted channel and sample: FULL_ACTIVATION_FACTOR 56 estimates
+9309 and 79858 bytes per sample, 18 and 32 % above the peaks.
 """
 
 from __future__ import annotations
@@ -32,14 +52,16 @@ if TYPE_CHECKING:
 FLOAT_BYTES = 4
 FIXED_CHANNELS = 256  # level-one inputs (audio + 16 timestep features), the sampler's history, the noise
 ACTIVATION_FACTOR = 1.5  # live activations per channel and sample of each level, skips included
+FULL_ACTIVATION_FACTOR = 56.0  # the same, for the full guide mode: every layer's activations kept for the backward
 OUTPUT_BYTES = 16  # per output and sample, on the host: the result at the model's rate and back at the clip's
 USABLE_FRACTION = 0.8  # of what is free: allocator slack, the resampler, other threads
 
 
-def bytes_per_sample(channels: tuple[int, ...]) -> float:
-    """Estimated peak memory of one output's render per sample of its padded length."""
+def bytes_per_sample(channels: tuple[int, ...], *, full: bool = False) -> float:
+    """Estimated peak memory of one output's render per sample of its padded length; ``full``: with a guide in
+    the full mode, whose backward pass through the network keeps every activation."""
     weighted = sum(c / 2 ** level for level, c in enumerate(channels))
-    return FLOAT_BYTES * (FIXED_CHANNELS + ACTIVATION_FACTOR * weighted)
+    return FLOAT_BYTES * (FIXED_CHANNELS + (FULL_ACTIVATION_FACTOR if full else ACTIVATION_FACTOR) * weighted)
 
 
 def free_bytes(device: "torch.device") -> int:

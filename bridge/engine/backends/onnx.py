@@ -4,7 +4,10 @@
 The export has a dynamic batch and a dynamic length (any multiple of the architecture's length multiple), and
 carries the weights' SHA-256 in its metadata, so a cached export is only ever used with the weights it came from.
 On CUDA the session takes TensorRT where onnxruntime-gpu has it, else the CUDA provider, and binds torch's own
-device buffers (I/O binding): no copy through the host between steps.
+device buffers (I/O binding): no copy through the host between steps. onnxruntime-gpu lists both providers even
+where their libraries are missing (no TensorRT, a cuDNN of another major version) and then falls back, printing
+its own banner on stdout: the session is made with stdout sent to the log, and the providers it really got are
+checked (OnnxModel.precision: fp16 and bf16 only where TensorRT runs; a CUDA session the CPU took over is refused).
 """
 
 from __future__ import annotations
@@ -72,7 +75,6 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, *, model: torch.nn
 @contextlib.contextmanager
 def _quiet_exporter():
     """The exporter prints its progress on stdout, where the CLI keeps only result paths: send it to the log."""
-    printed = io.StringIO()
     # Its optimizer logs every initializer it merges, its registry every torchvision op it skips: nothing a
     # producer can act on.
     loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
@@ -80,13 +82,25 @@ def _quiet_exporter():
     for logger in loggers:
         logger.setLevel(max(logging.ERROR, logger.getEffectiveLevel()))
     try:
-        with contextlib.redirect_stdout(printed):
+        with _printed_to_log(logging.DEBUG):
             yield
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _printed_to_log(level: int):
+    """What is printed on stdout meanwhile goes to the log at ``level`` instead, line by line (the CLI's stdout
+    carries the written files' paths and nothing else); lines of decoration alone (ORT's asterisks) are left out."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
         for line in printed.getvalue().splitlines():
-            log.debug("%s", line)
+            if line.strip(" *"):
+                log.log(level, "%s", line.strip())
 
 
 def cached_export(loaded: LoadedModel, model: torch.nn.Module | None = None) -> Path:
@@ -121,6 +135,24 @@ def _providers(device: torch.device, precision: str, available: list[str], cache
     return providers
 
 
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _precision_used(device: torch.device, precision: str, used: list[str]) -> str:
+    """The precision a session with the providers ``used`` (its get_providers(), after any fallback) runs at:
+    ``precision`` where TensorRT runs it, else fp32 (only TensorRT is given the half flags; the CUDA and CPU
+    providers run the float32 export as it is), said in one log line. ConfigError where a CUDA session got no
+    GPU provider at all: the CPU would run it, slowly, with torch's CUDA buffers bound to it."""
+    if device.type == "cuda" and not any(provider in used for provider in GPU_PROVIDERS):
+        raise ConfigError(f"onnxruntime could not start its CUDA provider (a missing or mismatched CUDA or cuDNN "
+                          f"library; the session fell back to {', '.join(used) or 'nothing'}): use --backend torch")
+    if precision != "fp32" and "TensorrtExecutionProvider" not in used:
+        where = "TensorRT, which onnxruntime could not use here" if device.type == "cuda" else "TensorRT on a GPU"
+        log.warning("%s on the onnx backend needs %s: running fp32", precision, where)
+        return "fp32"
+    return precision
+
+
 class OnnxModel:
     """An ONNX Runtime session with the network's call: ``model(x, t) -> v``, torch tensors in and out.
 
@@ -143,7 +175,9 @@ class OnnxModel:
             options.intra_op_num_threads = torch.get_num_threads()
         providers = _providers(self.device, precision, onnxruntime.get_available_providers(), self.path.parent)
         try:
-            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
+            # A provider that fails to start is printed on stdout ("EP Error ... Falling back"): to the log.
+            with _printed_to_log(logging.WARNING):
+                self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types, one per failure kind
             raise CheckpointError(f"{self.path}: not a usable ONNX model ({described(error)})") from None
         metadata = self.session.get_modelmeta().custom_metadata_map
@@ -152,7 +186,8 @@ class OnnxModel:
         inputs = [arg.name for arg in self.session.get_inputs()]
         if inputs != ["x", "t"]:
             raise CheckpointError(f"{self.path}: inputs {inputs}, expected a DD Bridge export with inputs x, t")
-        self.providers = self.session.get_providers()
+        self.providers = self.session.get_providers()  # what it runs with, after any fallback
+        self.precision = _precision_used(self.device, precision, self.providers)  # Engine.precision: the file's
         self._binding = self.session.io_binding() if self.device.type == "cuda" else None
         log.debug("onnxruntime session on %s with %s", self.device, ", ".join(self.providers))
 

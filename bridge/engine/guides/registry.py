@@ -249,7 +249,8 @@ def with_file_targets_resolved(requests) -> list[GuideRequest]:
 
 def resolve_mode(mode: str, device_type: str, backend: str) -> str:
     """cheap or full: ``auto`` is full on a CUDA GPU with the torch backend (a backward pass per step is cheap
-    there), cheap elsewhere."""
+    there), cheap elsewhere. The full mode's backward pass takes several times the memory per output; the
+    engine's plan counts it (memory.bytes_per_sample, Engine.check_length and batch_size with ``full``)."""
     if mode not in MODES:
         raise ConfigError(f"the guide mode must be one of {', '.join(MODES)}, got {shown(mode)}")
     if mode == "auto":
