@@ -246,6 +246,25 @@ def test_extend_keeps_the_source_and_adds_exactly_what_was_asked(tiny, drum_samp
     assert np.abs(out.samples[source.frames:]).max() > 1e-2  # and something was added
 
 
+def test_a_long_files_extension_carries_and_finishes_only_its_end(tiny, monkeypatch):
+    """Extending a 2-minute bounce by half a second took 76 s and 6 GB (review s43 r2): the whole file was
+    finished. Now only its last second or so is: the result is the source to the bit, then exactly what extending
+    that last stretch alone gives, and the finish sees as much audio whatever the file's length."""
+    loop = beat_loop(1, 120, 48000, offset=0.25)
+    source = Clip(np.tile(loop.samples, (12, 1))[:1_000_000], 48000)  # 20.8 s
+    finished = []
+    real_finish = clips.finish
+    monkeypatch.setattr(clips, "finish", lambda renders, *a, **k: finished.append(renders.shape[-1])
+                        or real_finish(renders, *a, **k))
+    (out,) = clips.extend_clip(tiny, source, 1, 0.2, steps=2, seed=4)
+    assert out.frames == source.frames + 9600 and np.array_equal(out.samples[:source.frames], source.samples)
+    assert finished == [1_000_000 + 9600 - 952_000]  # the tail: from one second (48,000 samples) before the end
+    (alone,) = clips.extend_clip(tiny, Clip(source.samples[952_000:], 48000), 1, 0.2, steps=2, seed=4)
+    assert np.array_equal(out.samples[952_000:], alone.samples)
+    # at 44.1 kHz the tail starts where both rates meet on a whole sample (147 frames = 160 model samples)
+    assert clips._tail_start(1_000_100, 48000, 44100) == (1_000_000, 918_750)
+
+
 def test_extend_windows_cover_the_length_with_half_a_window_of_context():
     plan = clips._windows(known=3000, target=20000, window=8192, context=4096)
     assert plan[0] == (3000, 5192) and all(known == 4096 for known, _ in plan[1:])
