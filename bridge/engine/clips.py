@@ -91,8 +91,8 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
     shaped = source_shape(x, engine.sample_rate, shape)
     outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=shaped + steered, clamp=False, margin=EDGE_MARGIN, lead_in=LEAD_IN)
-    return [_fitted(from_model(_finished(y, engine.sample_rate, x, shaped), clip, sample_rate=engine.sample_rate))
-            for y in outputs]
+    return [_fitted(from_model(_finished(y, engine.sample_rate, x, shaped), clip, sample_rate=engine.sample_rate),
+                    clip) for y in outputs]
 
 
 def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
@@ -145,7 +145,7 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
     outputs = engine.interpolate(xa, xb, count, steps=steps, sampler=sampler, progress=progress, cancel=cancel,
                                  guides=_guides(engine, guides, guide_mode, source=xa), clamp=False)
     mixes = [torch.lerp(xa, xb, float(w)) for w in interpolation_weights(count)]
-    return [_fitted(from_model(_finished(y, engine.sample_rate, mix), a, sample_rate=engine.sample_rate))
+    return [_fitted(from_model(_finished(y, engine.sample_rate, mix), a, sample_rate=engine.sample_rate), a, b)
             for y, mix in zip(outputs, mixes)]
 
 
@@ -250,7 +250,7 @@ def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise
     x = to_model(cycle, engine.sample_rate, loop=True)
     renders = _render_loop(engine, x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, shape=shape,
                            guides=guides, guide_mode=guide_mode, resample=resample, progress=progress, cancel=cancel)
-    return [_fitted(from_model(y, cycle, sample_rate=engine.sample_rate, loop=True)) for y in renders]
+    return [_fitted(from_model(y, cycle, sample_rate=engine.sample_rate, loop=True), cycle) for y in renders]
 
 
 def generate_loops(engine, count: int, bars: Bars, *, steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER,
@@ -352,8 +352,10 @@ def _finished(render, sample_rate: int, source=None, guides=()):
     return finish(render, sample_rate, source, ceilings=guides)[0]
 
 
-def _fitted(clip: Clip) -> Clip:
-    return Clip(fit_level(clip.samples), clip.sample_rate)
+def _fitted(clip: Clip, *sources: Clip) -> Clip:
+    """The render under full scale, or under its sources' own peak where that is over it (finish.fit_level)."""
+    ceiling = max((float(np.abs(source.samples).max()) for source in sources if source.samples.size), default=0.0)
+    return Clip(fit_level(clip.samples, ceiling), clip.sample_rate)
 
 
 def _note_length(engine, length: int) -> None:

@@ -110,9 +110,12 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     if not level:
         return out
     # Only the model's part is turned down, so the source's own offset and sub stay as they were: a gain g with
-    # g * peak(model) + peak(kept) <= full scale (a bound, so it may turn down a little more than needed).
-    over = out.abs().amax(dim=(-2, -1), keepdim=True) > FULL_SCALE
-    room = (FULL_SCALE - kept.abs().amax(dim=(-2, -1), keepdim=True)).clamp(min=0)
+    # g * peak(model) + peak(kept) <= the ceiling (a bound, so it may turn down a little more than needed). The
+    # ceiling is full scale, or the source's own peak where that is over it: a variation keeps a hot float
+    # bounce's level (a PCM file that cannot hold it is turned down when written, with a line: audio.encode_wav).
+    ceiling = source.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=FULL_SCALE)
+    over = out.abs().amax(dim=(-2, -1), keepdim=True) > ceiling
+    room = (ceiling - kept.abs().amax(dim=(-2, -1), keepdim=True)).clamp(min=0)
     gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)
     return torch.where(over, _centred(model * gain + kept, source.mean(-1, keepdim=True), where), out)
 
@@ -190,11 +193,12 @@ def silences(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(gates).to(source.dtype).to(source.device).reshape(*source.shape[:-2], 1, source.shape[-1])
 
 
-def fit_level(samples: np.ndarray) -> np.ndarray:
-    """[frames, channels] at the file's rate, turned down to just under full scale if over it: resampling back
-    from the model's rate can overshoot a peak that sat just under full scale there."""
+def fit_level(samples: np.ndarray, ceiling: float = FULL_SCALE) -> np.ndarray:
+    """[frames, channels] at the file's rate, turned down to ``ceiling`` if over it (full scale, or a hot source's
+    own peak: finish): resampling back from the model's rate can overshoot a peak that sat just under it there."""
+    ceiling = max(ceiling, FULL_SCALE)
     peak = float(np.abs(samples).max()) if samples.size else 0.0
-    return (samples * (FULL_SCALE / peak)).astype(samples.dtype) if peak > FULL_SCALE else samples
+    return (samples * (ceiling / peak)).astype(samples.dtype) if peak > ceiling else samples
 
 
 def fit_new_level(kept: np.ndarray, new: np.ndarray) -> np.ndarray:

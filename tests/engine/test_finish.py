@@ -12,7 +12,7 @@ from bridge.engine import clips
 from bridge.engine.audio import read_audio
 from bridge.engine.engine import Engine
 from bridge.engine.finish import (FULL_SCALE, GATE_RAMP_S, NEW_SOUND_MAX_LIFT_DB, NEW_SOUND_PEAK_DB, SILENT_S,
-                                  finish, levelled, low_band, silences, sounding)
+                                  finish, fit_level, levelled, low_band, silences, sounding)
 
 RATE = 48000
 
@@ -49,6 +49,23 @@ def test_overs_are_turned_down_never_up():
     assert math.isclose(float(out[0].abs().max()), FULL_SCALE, rel_tol=1e-4)
     assert float(out.abs().max()) < 1.0
     assert torch.allclose(out[1], quiet, atol=2e-3)  # a quiet render keeps its level
+
+
+def test_a_variation_of_a_hot_source_keeps_its_level_and_one_of_a_quiet_source_stays_under_full_scale():
+    """A float bounce peaking at +4 dBFS: its variation kept its source's level only up to full scale (3.5 dB
+    quieter at +2.9 dBFS, and silently: review s43 r2). The ceiling is the source's own peak where that is over
+    full scale; --format float keeps it, a PCM file is turned down when written, with a line (encode_wav)."""
+    hot = tone(300, level=1.6)
+    (out,) = finish(tone(300, level=1.55)[None], RATE, hot)
+    assert math.isclose(float(out.abs().max()), 1.55, rel_tol=2e-3)  # as rendered: under the source's 1.6
+    (out,) = finish(tone(300, level=1.8)[None], RATE, hot)
+    assert float(out.abs().max()) <= 1.6 * (1 + 1e-4)  # over the source's peak: down to it, not to full scale
+    (out,) = finish(tone(300, level=1.6)[None], RATE, tone(300, level=0.5))
+    assert math.isclose(float(out.abs().max()), FULL_SCALE, rel_tol=1e-3)  # a source under it: full scale bounds
+    samples = np.full((8, 2), 1.5, np.float32)
+    assert np.array_equal(fit_level(samples, 1.7), samples)
+    assert math.isclose(float(fit_level(samples).max()), FULL_SCALE, rel_tol=1e-6)
+    assert math.isclose(float(fit_level(samples, 1.2).max()), 1.2, rel_tol=1e-6)
 
 
 def test_a_new_one_shot_comes_at_a_sample_packs_peak_and_a_faint_tick_is_not_blown_up():
