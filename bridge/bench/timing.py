@@ -19,8 +19,12 @@ log = logging.getLogger(__name__)
 
 
 def _sync(device: torch.device) -> None:
+    """Waits for the work queued on ``device``: CUDA and MPS run asynchronously, so a time taken without this
+    measures the launches, not the work."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def _rss_kib(field_name: str) -> int | None:
@@ -63,6 +67,7 @@ def time_side_by_side(candidates: dict[str, Callable[[], object]], repeats: int,
         _sync(device)
         started = time.perf_counter()
         outputs[name], peaks[name] = measure_peak(run, device)
+        _sync(device)  # measure_peak waits on CUDA only
         best[name] = math.inf if warm_up else time.perf_counter() - started
     if not warm_up:
         repeats -= 1

@@ -55,6 +55,9 @@ class App:
 
     def start(self) -> "App":
         self.service.start()
+        # The model's warm-up runs on the render thread (CUDA graphs belong to the thread that records them); the
+        # service says it is ready once it is over, as when the warm-up ran while loading.
+        self.service.worker.warmed.wait()
         self.door.start()
         self.server.start()
         config = self.config

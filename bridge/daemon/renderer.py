@@ -72,6 +72,21 @@ def model_stamp(spec: str | None) -> tuple | None:
         return None
 
 
+def press_length(length: int) -> int:
+    """The samples the engine runs a finished render of ``length`` samples on, before its padding to the network's
+    multiple: a new sound's or a variation's silence before and after it (clips.vary_clip, clips.generate_clips)."""
+    return clips.LEAD_IN + length + clips.EDGE_MARGIN
+
+
+def warm_shapes(engine: Engine) -> list[tuple[int, int]]:
+    """The (batch, length) shapes the network runs a default press at, each at the engine's batch for it: a new
+    sound of the model's window (generate's default) and a variation of a clip up to that long, and a variation of
+    a short one-shot (up to the network's shortest length: the bundled model's 0.5 s). A shorter batch is padded to
+    these; every other length runs eagerly. Lengths are not bucketed: padding changes the sound."""
+    lengths = sorted({engine.padded_length(press_length(1)), engine.padded_length(press_length(engine.window))})
+    return [(engine.batch_size(length), length) for length in lengths]
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -114,9 +129,6 @@ class Renderer:
         self.stamp: tuple | None = None  # the files' model_stamp when load() read them; None: always load again
         kwargs = {} if precision == "auto" else {"precision": precision}
         self.engine = Engine(loaded, device=device, backend=backend, max_batch=max_batch, **kwargs)
-        warm_up = getattr(self.engine.network, "warm_up", None)
-        if warm_up is not None:  # CUDA: compile for the service's window now, not on the first key press
-            warm_up([(self.engine.batch_size(self.engine.window), self.engine.padded_length(self.engine.window))])
         self.guide_mode = resolve_mode("auto", self.engine.device.type, backend)  # the CLI's default, likewise
         self.info = ModelInfo(
             name=loaded.name, reference=reference, hash=self.engine.model_hash, device=str(self.engine.device),
@@ -145,10 +157,20 @@ class Renderer:
             return False
         return reference == self.info.reference and model_stamp(spec) == self.stamp
 
+    def warm_up(self) -> None:
+        """CUDA: compile the network for the shapes of a default press (warm_shapes) now, not on a key press; other
+        shapes run eagerly (bridge.engine.backends.cuda). On the render thread: the CUDA graphs recorded here belong
+        to the thread that records them (the worker calls this before its first job, and for a new model before
+        it takes it). Nothing to do on other devices."""
+        warm_up = getattr(self.engine.network, "warm_up", None)
+        if warm_up is not None:
+            warm_up(warm_shapes(self.engine))
+
     @property
     def batch_size(self) -> int:
-        """Outputs the device renders at once (one on a CPU, where batching makes each slower)."""
-        return self.engine.batch_size(self.engine.window)
+        """Outputs the device renders at once (one on a CPU, where batching makes each slower): the engine's batch
+        for a window-long press, as it runs (clips.LEAD_IN and clips.EDGE_MARGIN around it)."""
+        return self.engine.batch_size(press_length(self.engine.window))
 
     @property
     def samplers(self) -> tuple[str, ...]:

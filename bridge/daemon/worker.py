@@ -29,7 +29,7 @@ from bridge.daemon.state import State
 from bridge.daemon.stats import Stats
 from bridge.daemon.writer import discard
 from bridge.engine.audio import AudioHeader, Clip, Fits, model_length, read_audio
-from bridge.errors import BridgeError, Cancelled
+from bridge.errors import BridgeError, Cancelled, one_line
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Worker:
     def __init__(self, config: Config, state: State, output: Output, stats: Stats):
         self.config, self.state, self.output, self.stats = config, state, output, stats
         self._thread = threading.Thread(target=self._work, name="render", daemon=True)
+        self.warmed = threading.Event()  # set once the render thread's warm-up is over (App.start waits for it)
         self._runs: dict[type, Callable[..., None]] = {
             VaryJob: self._run_vary, GenerateJob: self._run_generate, InterpolateJob: self._run_interpolate,
             PrefetchJob: self._run_prefetch, ModelJob: self._run_model, RepaintJob: self._run_spliced,
@@ -64,6 +65,10 @@ class Worker:
     # -- the loop ----------------------------------------------------------------------------------------------
     def _work(self) -> None:
         state = self.state
+        try:
+            self._warm_up(state.renderer)
+        finally:
+            self.warmed.set()
         while True:
             with state.lock:
                 job = self._next_job()
@@ -87,6 +92,17 @@ class Worker:
                     state.running = None
                     state.lock.notify_all()
                 state.discard_dropped()
+
+    @staticmethod
+    def _warm_up(renderer: Renderer) -> None:
+        """The model's warm-up (CUDA: its compile and CUDA graphs) on this thread, the one that replays them: a
+        graph recorded on another thread is recorded again at the first press. One that fails is said, and the
+        service renders without it."""
+        try:
+            renderer.warm_up()
+        except Exception as error:
+            log.warning("the warm-up failed (%s: %s): renders run without it", type(error).__name__,
+                        one_line(error))
 
     def _next_job(self) -> Job | None:
         state = self.state
@@ -340,6 +356,7 @@ class Worker:
         renderer = state.renderer
         if not renderer.is_loaded(job.model):  # else queued behind another's load of it: nothing to load
             renderer = Renderer.load(job.model, config.device, config.precision, config.backend)
+            self._warm_up(renderer)  # here, on the render thread, before it takes any press
             with state.lock:
                 state.renderer = renderer
                 state.cache.drop_variations()

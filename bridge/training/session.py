@@ -506,6 +506,8 @@ def render_demos(run: Run) -> list[Path]:
     if picture.exists() or (last_sound.exists() and not pictures.available()):  # made before an interruption
         return []
     started = time.monotonic()
+    # Eager on a GPU too: a network never warmed up never compiles (bridge.engine.backends.cuda), so no minutes of
+    # torch.compile, no CUDA graph pool taken from training, and no backend flags changed for the run around it.
     engine = Engine.from_module(run.ema, settings.sample_rate, settings.window, name=run.dir.name)
     with torch.no_grad():
         audio = engine.generate(settings.demo_count, steps=settings.demo_steps, seed=list(range(settings.demo_count)))
