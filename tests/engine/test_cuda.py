@@ -54,8 +54,12 @@ def cpu_reference(unet):
 
 @pytest.fixture(scope="module")
 def cuda_fp32(unet):
-    """One compiled engine for the fp32 tests: each compile (inductor, CUDA graphs) costs tens of seconds."""
-    return Engine.from_module(_copy(unet), RATE, WINDOW, device="cuda", precision="fp32")
+    """One compiled engine for the fp32 tests: each compile (inductor, CUDA graphs) costs tens of seconds. Warmed
+    for the window, as the service warms its shapes (an engine never warmed runs eagerly: backends/cuda.py), so
+    these tests check the compiled graph; other shapes (vary's) run eagerly beside it."""
+    engine = Engine.from_module(_copy(unet), RATE, WINDOW, device="cuda", precision="fp32")
+    engine.network.warm_up([(engine.batch_size(WINDOW), engine.padded_length(WINDOW))])
+    return engine
 
 
 # fp32 is the engine's default; fp16 the half-precision twin. bf16 is left to the training test: each precision
