@@ -122,10 +122,49 @@ def source_stems(*names: str) -> list[str]:
     return [safe_name(Path(name).stem, limit=STEM_BYTES // len(names)) for name in names]
 
 
+def fitted_stem(compose: Callable[..., str], *stems: str, suffix: str = ".wav") -> str:
+    """``compose(*stems)``: a result's stem made of source stems (source_stems, a model's name) and the labels
+    ``compose`` adds around them (a region, "loop 1 bar 120 bpm", "var"), with the source stems cut, never the
+    labels, so that "<stem> NNNNNN<suffix>" fits NAME_BYTES whatever the number: a long source name keeps its
+    labels, and numbered_name never has to cut the stem. Labels too long on their own are left to numbered_name."""
+    room = NAME_BYTES - _bytes(f" {MAX_NUMBER}{suffix}")
+    stems = list(stems)
+    stem = compose(*stems)
+    while _bytes(stem) > room:
+        share = -(-(_bytes(stem) - room) // len(stems))  # what each source gives up, rounded up
+        cut = [fit_name(part, max(1, _bytes(part) - share)).rstrip() or part[:1] for part in stems]
+        if cut == stems:  # nothing left to take from the sources
+            break
+        stems = cut
+        stem = compose(*stems)
+    return stem
+
+
 def numbered_name(stem: str, number: int, suffix: str) -> str:
     """"<stem> 001<suffix>", the stem cut so that the whole name fits in NAME_BYTES."""
     tail = f" {number:0{NUMBER_DIGITS}d}{suffix}"
-    return fit_name(stem, NAME_BYTES - len(tail.encode())).rstrip() + tail
+    return _written_stem(stem, tail) + tail
+
+
+def _written_stem(stem: str, tail: str) -> str:
+    """stem as numbered_name writes it before ``tail``: cut to fit."""
+    return fit_name(stem, NAME_BYTES - _bytes(tail)).rstrip()
+
+
+def _bytes(text: str) -> int:
+    """text's length in a file name, in bytes (surrogateescape: the undecodable bytes of a name stay one byte)."""
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: str | os.PathLike) -> str:
+    """A path (or any text) as a message shows it: each control character written as its escape (a newline as
+    "\\n"), so that a message naming a file called "bad<newline>name.wav" is still one line. Every message that
+    names a file (check_input, read_audio, ...) shows it through this; the CLI prints its errors through it too."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class Folder:
@@ -257,8 +296,7 @@ class Folder:
         """"<stem> 001<suffix>", or one above the highest number already here, so new files sort after old ones.
         Numbers past MAX_NUMBER are ignored: a planted "kick var 999...9.wav" must not push ours past the longest
         name there is."""
-        pattern = re.compile(re.escape(stem) + r" (\d+)" + re.escape(suffix), re.IGNORECASE)
-        taken = [int(match.group(1)) for name in self.names() if (match := pattern.fullmatch(name))]
+        taken = [number for name in self.names() if (number := _number_of(name, stem, suffix)) is not None]
         number = max((n for n in taken if n <= MAX_NUMBER), default=0) + 1
         while self.exists(name := numbered_name(stem, number, suffix)):
             number += 1
@@ -305,6 +343,21 @@ class Folder:
     def remove_folder(self, name: str) -> None:
         """The empty folder ``name`` removed; OSError if it is not empty."""
         os.rmdir(self._at(name), dir_fd=self.fd)
+
+
+_NUMBERED = re.compile(r"(.*) ([0-9]+)", re.DOTALL)
+
+
+def _number_of(name: str, stem: str, suffix: str) -> int | None:
+    """N when ``name`` is "<stem> N<suffix>" as numbered_name writes it (the stem cut to fit beside that N), compared
+    as case-blind file systems do; else None."""
+    if not name.lower().endswith(suffix.lower()):
+        return None
+    found = _NUMBERED.fullmatch(name[: len(name) - len(suffix)])
+    if found is None:
+        return None
+    written = _written_stem(stem, f" {found.group(2)}{suffix}")
+    return int(found.group(2)) if found.group(1).lower() == written.lower() else None
 
 
 def _suffix(name: str) -> str:
@@ -425,7 +478,7 @@ def open_folder(path: str | os.PathLike, refuse: Refusal) -> Folder:
     except (FileNotFoundError, NotADirectoryError):
         raise refuse(_no_folder(path)) from None
     except OSError as error:
-        raise refuse(f"{path}: cannot write here ({reason(error)})") from None
+        raise refuse(f"{printable(path)}: cannot write here ({reason(error)})") from None
 
 
 def create_new(path: str | os.PathLike, content: Content, refuse: Refusal) -> Path:
@@ -439,11 +492,11 @@ def create_new(path: str | os.PathLike, content: Content, refuse: Refusal) -> Pa
 
 
 def _taken(path: Path) -> str:
-    return f"{path}: already exists; not overwriting it"
+    return f"{printable(path)}: already exists; not overwriting it"
 
 
 def _no_folder(path: str | os.PathLike) -> str:
-    return f"{path}: no such folder"
+    return f"{printable(path)}: no such folder"
 
 
 def check_input(path: str | os.PathLike, refuse: Refusal, what: str = "an audio file") -> os.stat_result:
@@ -452,15 +505,15 @@ def check_input(path: str | os.PathLike, refuse: Refusal, what: str = "an audio 
     try:
         info = os.stat(path)
     except (FileNotFoundError, ValueError):  # ValueError: a NUL in the name, which no file has
-        raise refuse(f"{path}: no such file") from None
+        raise refuse(f"{printable(path)}: no such file") from None
     except OSError as error:
-        raise refuse(f"{path}: cannot read ({reason(error)})") from None
+        raise refuse(f"{printable(path)}: cannot read ({reason(error)})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise refuse(f"{path}: is a folder, not {what}")
+        raise refuse(f"{printable(path)}: is a folder, not {what}")
     if info.st_size == 0:
-        raise refuse(f"{path}: empty file (0 bytes)")
+        raise refuse(f"{printable(path)}: empty file (0 bytes)")
     if not os.access(path, os.R_OK):
-        raise refuse(f"{path}: permission denied")
+        raise refuse(f"{printable(path)}: permission denied")
     return info
 
 
@@ -531,7 +584,7 @@ def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, se
         same_disk, too_many = place in _hung, sum(_hung.values()) >= MAX_UNANSWERED
     if same_disk or too_many:
         earlier = f"an earlier look at {place} is" if same_disk else f"{MAX_UNANSWERED} earlier looks are"
-        raise refuse(f"{what}: not looked at: {earlier} still waiting for an answer (a network share not "
+        raise refuse(f"{printable(what)}: not looked at: {earlier} still waiting for an answer (a network share not "
                      "responding?); try again once it is back")
     outcome: list = []
     done = threading.Event()
@@ -558,8 +611,8 @@ def answered(look: Callable[[], T], what: str | os.PathLike, refuse: Refusal, se
                 given_up[0] = True
                 _hung[place] = _hung.get(place, 0) + 1
         if given_up[0]:
-            raise refuse(f"{what}: its disk has not answered in {seconds:g} s (a network share not responding, "
-                         "or a disk asleep?); try again once it is back")
+            raise refuse(f"{printable(what)}: its disk has not answered in {seconds:g} s (a network share not "
+                         "responding, or a disk asleep?); try again once it is back")
     ok, value = outcome[0]
     if not ok:
         raise value
@@ -653,16 +706,16 @@ def read_yaml(path: str | os.PathLike, refuse: Refusal, limit: int = YAML_BYTES)
     try:
         return load_yaml(path, limit)
     except FileNotFoundError:
-        raise refuse(f"{path}: no such file") from None
+        raise refuse(f"{printable(path)}: no such file") from None
     except OSError as error:
-        raise refuse(f"{path}: cannot read ({reason(error)})") from None
+        raise refuse(f"{printable(path)}: cannot read ({reason(error)})") from None
     except UnicodeDecodeError:
-        raise refuse(f"{path}: not UTF-8 text") from None
+        raise refuse(f"{printable(path)}: not UTF-8 text") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         what = f": {error.args[0]}" if isinstance(error, AliasError) else ""
-        raise refuse(f"{path}: not valid YAML{at}{what}") from None
+        raise refuse(f"{printable(path)}: not valid YAML{at}{what}") from None
 
 
 def shown(value: object, limit: int = 60) -> str:

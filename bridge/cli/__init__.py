@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from bridge import __version__
 from bridge.errors import BridgeError, one_line
+from bridge.files import printable
 
 # Each module defines register(subparsers), adding its commands with set_defaults(run=function(args) -> int).
 COMMAND_MODULES = [
@@ -50,6 +54,34 @@ def build_parser(modules: list[str] = COMMAND_MODULES) -> argparse.ArgumentParse
     return parser
 
 
+TERMINATING = ("SIGTERM", "SIGHUP")  # a service manager or `timeout` stopping us; the terminal closed (not on Windows)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_on_terminate():
+    """Within it SIGTERM and SIGHUP stop the command as Ctrl-C does: a KeyboardInterrupt, so every cleanup on the way
+    out runs (a file being written leaves no hidden temporary behind, bridge.files) and the command ends with main's
+    one line "interrupted" and status 130, instead of being killed mid-write. The handlers before are put back after.
+    In the main thread only (the one Python delivers signals to)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {}
+    for name in TERMINATING:
+        if hasattr(signal, name):
+            number = getattr(signal, name)
+            before[number] = signal.signal(number, _interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+
+
 def _stdout_closed() -> bool:
     """Whether stdout's reader has gone (a pipe closed early): the pipe's write end then polls as an error. Where
     poll is missing (Windows) a broken pipe is taken to be stdout's, as it nearly always is there."""
@@ -80,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     except BridgeError as error:
         if args.debug:
             raise
-        print(f"dd-bridge {args.command}: error: {error}", file=sys.stderr)
+        # printable: one line, whatever a path in it holds (a newline in a file's name)
+        print(f"dd-bridge {args.command}: error: {printable(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"dd-bridge {args.command}: interrupted", file=sys.stderr)
@@ -89,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug or not _stdout_closed():  # a socket's or a child's pipe: a failure like any other
             if args.debug:
                 raise
-            print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {one_line(error)} "
+            print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {printable(one_line(error))} "
                   "(run with --debug for the traceback)", file=sys.stderr)
             return 1
         # `dd-bridge guides | head`: the reader has what it wanted, and nothing is wrong. Python would complain
@@ -99,6 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug or the machine (out of memory): still one line unless --debug
         if args.debug:
             raise
-        print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {one_line(error)} "
+        print(f"dd-bridge {args.command}: unexpected error: {type(error).__name__}: {printable(one_line(error))} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from bridge import constants, files
+from bridge.cli import stop_on_terminate
 from bridge.cli.arguments import bounded_int
 from bridge.cli.play import hear, open_player, output_options
 from bridge.daemon.config import recipes_folder
@@ -108,14 +109,16 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
 
 def _playing(run):
     """--play: the audio output is opened before anything renders (no device: one line, nothing rendered) and
-    each written file is played to its end before the next is written."""
+    each written file is played to its end before the next is written. SIGTERM and SIGHUP stop a render command as
+    Ctrl-C does (bridge.cli.stop_on_terminate): a file being written into --out leaves no hidden temporary."""
     @functools.wraps(run)
     def wrapped(args) -> int:
-        if not args.play:
-            args.player = None
-            return run(args)
-        with open_player(args) as args.player:
-            return run(args)
+        with stop_on_terminate():
+            if not args.play:
+                args.player = None
+                return run(args)
+            with open_player(args) as args.player:
+                return run(args)
     return wrapped
 
 
@@ -263,21 +266,25 @@ def run_generate(args) -> int:
     options = {"seconds": args.seconds, "count": args.count, "seed": args.seed, **_settings(args),
                "shape": None if args.shape == constants.DEFAULT_SHAPE else args.shape,
                "finish": _finish_named(args), **_loop_named(args, bars), **steering.options}
-    stem = " ".join(filter(None, (safe_name(engine.card.name, "model"), loop_label(args.loop, bars))))
+    stem = files.fitted_stem(lambda name: " ".join(filter(None, (name, loop_label(args.loop, bars)))),
+                             safe_name(engine.card.name, "model"))
     return _write_all(args, outputs, engine, model, "generate", stem, [], options)
 
 
 def run_vary(args) -> int:
     bars = loop_length(args)
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
+    if args.shape > 0 and source.silent:  # said before the model loads: the render is not worth waiting for
+        log.warning("the source is digital silence: its variations are silent too; --shape 0 lets the model make "
+                    "its own")
     requests = guide_requests(args)
     engine, model = _engine(args, kind=constants.vary_kind(args.loop))
     steering = Steering.of(requests, args, engine)
-    outputs = _render(engine, f"vary {args.input.name}", args, steering, clip=source, bars=bars)
+    outputs = _render(engine, f"vary {files.printable(args.input.name)}", args, steering, clip=source, bars=bars)
     options = {"noise": args.noise, "shape": args.shape, "count": args.count, "seed": args.seed, **_settings(args),
                "finish": _finish_named(args), **_loop_named(args, bars), **steering.options}
-    stem = " ".join(filter(None, (named(files.source_stems(args.input.name)[0], region), loop_label(args.loop, bars),
-                                  "var")))
+    stem = files.fitted_stem(lambda name: " ".join(filter(None, (named(name, region), loop_label(args.loop, bars),
+                                                                 "var"))), *files.source_stems(args.input.name))
     return _write_all(args, outputs, engine, model, "vary", stem, [args.input], options, [region])
 
 
@@ -290,10 +297,11 @@ def run_interpolate(args) -> int:
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)
-    outputs = _render(engine, f"interpolate {args.a.name} to {args.b.name}", args, steering, clip=a, clip_b=b)
+    outputs = _render(engine, f"interpolate {files.printable(args.a.name)} to {files.printable(args.b.name)}", args,
+                      steering, clip=a, clip_b=b)
     options = {"count": args.count, **_settings(args), **steering.options}
-    a_stem, b_stem = files.source_stems(args.a.name, args.b.name)
-    stem = f"{named(a_stem, regions[0])} to {named(b_stem, regions[1])}"
+    stem = files.fitted_stem(lambda a_stem, b_stem: f"{named(a_stem, regions[0])} to {named(b_stem, regions[1])}",
+                             *files.source_stems(args.a.name, args.b.name))
     return _write_all(args, outputs, engine, model, "interpolate", stem, [args.a, args.b], options, regions)
 
 
@@ -372,16 +380,17 @@ def model_reference(spec: str | None, name: str) -> str:
 
 def prepare_out(folder: Path) -> None:
     """--out exists and takes new files, checked before the render rather than found out after it."""
+    shown = files.printable(folder)
     if folder.exists() and not folder.is_dir():
-        raise AudioError(f"--out {folder}: is a file, not a folder")
+        raise AudioError(f"--out {shown}: is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise AudioError(f"--out {folder}: cannot create it ({files.reason(error)})") from None
+        raise AudioError(f"--out {shown}: cannot create it ({files.reason(error)})") from None
     try:
         files.check_writable(folder)
     except OSError as error:
-        raise AudioError(f"--out {folder}: cannot write files there ({files.reason(error)})") from None
+        raise AudioError(f"--out {shown}: cannot write files there ({files.reason(error)})") from None
 
 
 def _finish_named(args) -> str | None:

@@ -62,13 +62,14 @@ def run_repaint(args) -> int:
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)
-    with Bar(f"repaint {args.input.name}", unit="step") as progress:
+    with Bar(f"repaint {files.printable(args.input.name)}", unit="step") as progress:
         outputs = clips.repaint_clip(engine, source, args.count, start_in, end_in, noise=args.noise, seed=args.seed,
                                      steps=args.steps, sampler=args.sampler, progress=progress,
                                      **resample_named(args), **steering.arguments)
     options = {"start": args.start, "end": end, "noise": args.noise, "count": args.count, "seed": args.seed,
                **clip_options(region), **resample_named(args), **_settings(args), **steering.options}
-    stem = f"{named(files.source_stems(args.input.name)[0], region)} repaint {args.start:.3f}-{end:.3f}s"
+    stem = files.fitted_stem(lambda name: f"{named(name, region)} repaint {args.start:.3f}-{end:.3f}s",
+                             *files.source_stems(args.input.name))
     return _write_all(args, outputs, engine, model, "repaint", stem, [args.input], options)
 
 
@@ -81,7 +82,7 @@ def run_extend(args) -> int:
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)
-    with Bar(f"extend {args.input.name}", unit="step") as progress:
+    with Bar(f"extend {files.printable(args.input.name)}", unit="step") as progress:
         outputs = clips.extend_clip(engine, source, args.count, seconds, seed=args.seed, steps=args.steps,
                                     sampler=args.sampler, progress=progress, **resample_named(args),
                                     **steering.arguments)
@@ -89,5 +90,5 @@ def run_extend(args) -> int:
     options = {**length, "count": args.count, "seed": args.seed, **resample_named(args), **_settings(args),
                **steering.options}
     added = bars.label if bars is not None else f"{args.seconds:.3f}s"
-    stem = f"{named(files.source_stems(args.input.name)[0], region)} ext {added}"
+    stem = files.fitted_stem(lambda name: f"{named(name, region)} ext {added}", *files.source_stems(args.input.name))
     return _write_all(args, outputs, engine, model, "extend", stem, [args.input], options, [region])

@@ -110,16 +110,23 @@ class SampleFolder:
         interpolate: "interpolated/<a> to <b> NNN.wav"; repaint, extend: "<source>/<source> <label> NNN.wav";
         a loop's label (bridge.engine.tempo.loop_label) goes before "var" or after the model: "<source> loop 1 bar
         120 bpm var NNN.wav", as the CLI names it. A region shows after its source's stem: "<source>/<source>
-        1.000-1.200s var NNN.wav". Names too long for the file system are cut to fit."""
+        1.000-1.200s var NNN.wav". Names too long for the file system are cut to fit: the sources' stems, never the
+        labels (bridge.files.fitted_stem); the subfolder keeps the source's stem as source_stems gives it."""
         names = files.source_stems(*sources)
-        stems = [named(name, region) for name, region in zip(names, (*regions, None, None))]
+        located = (*regions, None, None)
+
+        def stem(compose):  # the sources' stems with their regions, composed; the sources cut to fit, never a label
+            return files.fitted_stem(lambda *parts: compose(*(named(part, region)
+                                                              for part, region in zip(parts, located))), *names)
+
         if operation == "vary":
-            return self._subfolder(folder, names[0]), " ".join(filter(None, (stems[0], label, "var")))
+            return self._subfolder(folder, names[0]), stem(lambda a: " ".join(filter(None, (a, label, "var"))))
         if operation in ("repaint", "extend"):
-            return self._subfolder(folder, names[0]), f"{stems[0]} {label}"
+            return self._subfolder(folder, names[0]), stem(lambda a: f"{a} {label}")
         if operation == "generate":
-            return self._subfolder(folder, "generated"), " ".join(filter(None, (safe_name(model, "model"), label)))
-        return self._subfolder(folder, "interpolated"), f"{stems[0]} to {stems[1]}"
+            return self._subfolder(folder, "generated"), files.fitted_stem(
+                lambda name: " ".join(filter(None, (name, label))), safe_name(model, "model"))
+        return self._subfolder(folder, "interpolated"), stem(lambda a, b: f"{a} to {b}")
 
     def write(self, folder: Path, clip: Clip, fmt: str, metadata: dict, *, operation: str,
               sources: tuple[str, ...] = (), model: str = "model", regions: tuple[Region | None, ...] = (),

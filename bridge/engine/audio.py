@@ -5,8 +5,15 @@ WAV only, clamped to [-1, 1] and never normalised, through ``bridge.files``: com
 replacing a file.
 
 A file cut short is refused, not read as the shorter sound it still holds: WAV and AIFF by their chunk sizes,
-FLAC, MP3 and the rest by the frame count in their header. An Ogg file carries no total length, so a cut one
-reads as what is left (or, where libsndfile finds it malformed, is refused).
+RF64 and W64 by their data chunk's 64-bit size against the file's (which libsndfile does not compare), FLAC, MP3
+and the rest by the frame count in their header. An Ogg file carries no total length: a cut one is refused where
+libsndfile finds no frames and its end-of-stream mark missing (a file cut well inside), else (a stream captured
+without its end mark, which reads whole) it reads as what is left. A WAV
+whose data chunk says 0 bytes with audio after it (a recorder that crashed) is said to be so, not just empty.
+
+A whole file is read up to 4 GiB; a region of a larger one (RF64, W64, CAF, FLAC: a live set's recording) is read
+alone, weighed by what it decodes to. Paths in messages show control characters escaped (bridge.files.printable):
+one line, whatever a file is named.
 
 Channels meet the model's stereo as L/R pairs: channels (1, 2), (3, 4), ... are pairs and an unpaired last
 channel (all of a mono file) is centred. The model hears the average of the pairs' lefts (plus the centre) on
@@ -50,8 +57,14 @@ PCM_PEAK = 10 ** (-0.1 / 20)  # -0.1 dBFS: where audio over full scale is turned
 LOSSY_FORMATS = {"MP3", "OGG"}  # their header frame counts are estimates: allow 1 % slack
 # libsndfile logs a chunk whose declared size runs past the end of the file as "data : 288000 (should be 143978)".
 _SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
-_PLACEHOLDER_SIZES = {0xFFFFFFFF, 0x7FFFFFFF}  # streaming writers leave these until they know the size
-MAX_AUDIO_FILE_BYTES = 4 << 30  # the WAV format's own limit; a longer clip could not be rendered anyway
+_PLACEHOLDER_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF, 2**64 - 1}  # streaming writers leave these until they know the size
+# libsndfile's words for an Ogg stream cut off ("File ended unexpectedly without an End-Of-Stream flag set.")
+_NO_END_OF_STREAM = re.compile(r"without an End-Of-Stream flag|lacks an end-of-stream", re.IGNORECASE)
+# A whole file is read only up to the WAV format's own limit: a longer clip could not be rendered anyway. A header,
+# or a region of a file (only its frames are decoded, weighed by fits and _check_memory), is read from a file of any
+# size up to a sanity bound: RF64, W64, CAF and FLAC exist to go past 4 GiB (a live set's recording).
+MAX_AUDIO_FILE_BYTES = 4 << 30
+MAX_AUDIO_REGION_FILE_BYTES = 1 << 40
 # Decodes up to this size are not weighed against the memory free: any machine this runs on holds them. About 3
 # minutes of 48 kHz stereo as float32 (bridge.engine.memory weighs the rest without loading torch).
 UNCHECKED_DECODE_BYTES = 64 << 20
@@ -92,6 +105,11 @@ class Clip:
     def nbytes(self) -> int:
         return self.samples.nbytes
 
+    @property
+    def silent(self) -> bool:
+        """Every sample 0: digital silence, whose variations keeping its envelope (a --shape over 0) are silent too."""
+        return not self.samples.any()
+
 
 @dataclass(frozen=True)
 class AudioHeader:
@@ -127,12 +145,12 @@ def read_header(path: str | os.PathLike) -> tuple[os.stat_result, AudioHeader]:
     path = Path(path)
     files.check_input(path, AudioError)
     try:
-        with files.open_regular(path, MAX_AUDIO_FILE_BYTES) as opened, soundfile.SoundFile(opened) as file:
+        with files.open_regular(path, MAX_AUDIO_REGION_FILE_BYTES) as opened, soundfile.SoundFile(opened) as file:
             return os.fstat(opened.fileno()), AudioHeader(file.frames, file.samplerate, file.channels)
     except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
+        raise AudioError(f"{files.printable(path)}: not an audio file this can read ({_reason(error)})") from None
     except OSError as error:  # a FIFO or device named .wav, or a file past the size limit
-        raise AudioError(f"{path}: cannot read ({files.reason(error)})") from None
+        raise AudioError(f"{files.printable(path)}: cannot read ({files.reason(error)})") from None
 
 
 def read_audio(path: str | os.PathLike, region: Region | None = None, *, fits: Fits | None = None) -> Clip:
@@ -143,39 +161,49 @@ def read_audio(path: str | os.PathLike, region: Region | None = None, *, fits: F
     of decoding."""
     path = Path(path)
     files.check_input(path, AudioError)
+    shown = files.printable(path)
+    limit = MAX_AUDIO_FILE_BYTES if region is None else MAX_AUDIO_REGION_FILE_BYTES
     try:
-        with files.open_regular(path, MAX_AUDIO_FILE_BYTES) as opened, soundfile.SoundFile(opened) as file:
-            declared = file.frames
-            log_text = file.extra_info
-            kind = file.format
-            sample_rate = file.samplerate
-            if region is not None:  # a cut file is refused as such, not as a region outside what is left of it
-                _check_complete(path, declared, declared, log_text, kind)
-            first, stop = region.frames(declared, sample_rate, path.name) if region else (0, declared)
-            wanted = AudioHeader(stop - first, sample_rate, file.channels)
-            if fits is not None:
-                fits(wanted)
-            _check_memory(path, wanted)
-            try:
-                if first:
-                    file.seek(first)
-                samples = file.read(stop - first if region else -1, dtype="float32", always_2d=True)
-            except (soundfile.LibsndfileError, RuntimeError) as error:
-                raise AudioError(f"{path}: damaged or truncated audio ({_reason(error)})") from None
+        with files.open_regular(path, limit) as opened:
+            data = _data_chunk(opened)  # before libsndfile reads the file: it reads on from where this leaves it
+            with soundfile.SoundFile(opened) as file:
+                declared = file.frames
+                log_text = file.extra_info
+                kind = file.format
+                sample_rate = file.samplerate
+                if region is not None:  # a cut file is refused as such, not as a region outside what is left of it
+                    _check_complete(shown, declared, declared, log_text, kind, data)
+                first, stop = region.frames(declared, sample_rate, path.name) if region else (0, declared)
+                wanted = AudioHeader(stop - first, sample_rate, file.channels)
+                if fits is not None:
+                    fits(wanted)
+                _check_memory(shown, wanted)
+                try:
+                    if first:
+                        file.seek(first)
+                    samples = file.read(stop - first if region else -1, dtype="float32", always_2d=True)
+                except (soundfile.LibsndfileError, RuntimeError) as error:
+                    raise AudioError(f"{shown}: damaged or truncated audio ({_reason(error)})") from None
     except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"{path}: not an audio file this can read ({_reason(error)})") from None
-    except OSError as error:  # a FIFO or device named .wav, or a file past the size limit
-        raise AudioError(f"{path}: cannot read ({files.reason(error)})") from None
+        raise AudioError(f"{shown}: not an audio file this can read ({_reason(error)})") from None
+    except files.TooLarge as error:  # only a whole file is held to the limit
+        raise AudioError(f"{shown}: cannot read the whole file ({files.reason(error)}); a region of it (a start and "
+                         "an end) can be read") from None
+    except OSError as error:  # a FIFO or device named .wav
+        raise AudioError(f"{shown}: cannot read ({files.reason(error)})") from None
     # A region is complete when all its frames came: the frames around it are not read, so count them as there.
-    _check_complete(path, first + samples.shape[0] + (declared - stop), declared, log_text, kind)
+    _check_complete(shown, first + samples.shape[0] + (declared - stop), declared, log_text, kind, data)
     if samples.shape[0] == 0:
-        raise AudioError(f"{path}: holds no audio (0 frames)")
+        if data is not None and data.declared == 0 and data.following:
+            raise AudioError(f"{shown}: holds no audio by its header: the data chunk's size is 0, yet "
+                             f"{data.present} bytes follow it (a recording cut off?)")
+        raise AudioError(f"{shown}: holds no audio (0 frames)")
     if not np.isfinite(samples).all():
-        raise AudioError(f"{path}: contains NaN or infinite samples")
+        raise AudioError(f"{shown}: contains NaN or infinite samples")
     return Clip(samples, sample_rate)
 
 
-def _check_memory(path: Path, wanted: AudioHeader) -> None:
+def _check_memory(path: str, wanted: AudioHeader) -> None:
     """Refuse a decode larger than the memory free allows (the service would be killed in the middle of it, and
     maybe the DAW with it), with the margin the engine plans with (bridge.engine.memory)."""
     if wanted.nbytes <= UNCHECKED_DECODE_BYTES:
@@ -204,30 +232,114 @@ def _reason(error: Exception) -> str:
     return lines[-1].rsplit(": ", 1)[-1].strip().rstrip(".") if lines else type(error).__name__
 
 
-def _check_complete(path: Path, frames_read: int, frames_declared: int, log_text: str, kind: str) -> None:
-    """Refuse a file cut short: libsndfile reads what is there without complaint, so compare with the header."""
-    for declared, present in _SHORT_CHUNK.findall(log_text):
-        declared, present = int(declared), int(present)
+def _check_complete(path: str, frames_read: int, frames_declared: int, log_text: str, kind: str,
+                    data: "_DataChunk | None" = None) -> None:
+    """Refuse a file cut short: libsndfile reads what is there without complaint, so compare with the header: WAV
+    and AIFF by the chunk sizes libsndfile logs, RF64 and W64 by their data chunk's 64-bit size against the file's
+    (_data_chunk: libsndfile takes the file's length for it without a word), Ogg by its missing end-of-stream."""
+    sizes = [(int(declared), int(present)) for declared, present in _SHORT_CHUNK.findall(log_text)]
+    if data is not None and data.wide:
+        sizes.append((data.declared, data.present))
+    for declared, present in sizes:
         if declared not in _PLACEHOLDER_SIZES and declared - present > _TOLERATED_MISSING_BYTES:
             raise AudioError(f"{path}: truncated: the header announces {declared} bytes of audio, "
                              f"the file holds {present}")
+    if kind == "OGG" and frames_declared == 0 and _NO_END_OF_STREAM.search(log_text):  # not an empty stream: cut
+        raise AudioError(f"{path}: truncated: the Ogg stream stops before its end (no end-of-stream mark)")
     slack = frames_declared // 100 if kind in LOSSY_FORMATS else 0
     if frames_read < frames_declared - slack:
         raise AudioError(f"{path}: truncated: the header announces {frames_declared} frames, "
                          f"the file holds {frames_read}")
 
 
+@dataclass(frozen=True)
+class _DataChunk:
+    """Where a RIFF-like file's audio is, as its own chunks say: the bytes its data chunk declares (RF64's and BW64's
+    from their ds64 chunk), the bytes the file holds from the data's start on, and whether what follows a data chunk
+    of size 0 is audio rather than the next chunk (``following``)."""
+
+    declared: int
+    present: int
+    wide: bool  # RF64, BW64 or W64: sizes of 64 bits, which libsndfile does not check against the file's
+    following: bool = False
+
+
+_W64_RIFF = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"
+_W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+_MAX_CHUNKS = 1000  # chunks looked through for the data chunk; a file with more is not judged here
+
+
+def _data_chunk(opened: io.BufferedReader) -> _DataChunk | None:
+    """The data chunk of a WAV, RF64, BW64 or W64 file, found by walking its chunk headers (a few small reads,
+    seeking over the chunks' bodies); None for another kind of file, or one whose chunks make no sense (libsndfile
+    then says what is wrong). Leaves the file at its start."""
+    try:
+        size = os.fstat(opened.fileno()).st_size
+        head = opened.read(40)
+        if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+            return _riff_data(opened, size, wide=head[:4] != b"RIFF")
+        if head[:16] == _W64_RIFF and len(head) == 40:
+            return _w64_data(opened, size)
+        return None
+    except (OSError, struct.error):
+        return None
+    finally:
+        opened.seek(0)
+
+
+def _riff_data(opened: io.BufferedReader, size: int, *, wide: bool) -> _DataChunk | None:
+    offset, wide_size = 12, None
+    for _ in range(_MAX_CHUNKS):
+        opened.seek(offset)
+        header = opened.read(8)
+        if len(header) < 8:
+            return None
+        chunk_id, chunk_size = struct.unpack("<4sI", header)
+        if chunk_id == b"ds64" and wide:
+            wide_size = struct.unpack("<QQ", opened.read(16))[1]  # RIFF's size, then data's
+        elif chunk_id == b"data":
+            start = offset + 8
+            declared = wide_size if wide and chunk_size == 0xFFFFFFFF and wide_size is not None else chunk_size
+            following = False
+            if declared == 0 and size > start:  # audio after an empty data chunk, or just the next chunk?
+                after = opened.read(4)
+                following = not (len(after) == 4 and all(32 <= byte < 127 for byte in after))
+            return _DataChunk(declared, size - start, wide, following)
+        offset += 8 + chunk_size + (chunk_size & 1)
+        if offset >= size:
+            return None
+    return None
+
+
+def _w64_data(opened: io.BufferedReader, size: int) -> _DataChunk | None:
+    offset = 40  # riff GUID and size, wave GUID
+    for _ in range(_MAX_CHUNKS):
+        opened.seek(offset)
+        header = opened.read(24)
+        if len(header) < 24:
+            return None
+        chunk_size = struct.unpack_from("<Q", header, 16)[0]  # counts its own 24-byte header
+        if header[:16] == _W64_DATA:
+            return _DataChunk(max(0, chunk_size - 24), size - offset - 24, True)
+        if chunk_size < 24:
+            return None
+        offset += (chunk_size + 7) // 8 * 8
+        if offset >= size:
+            return None
+    return None
+
+
 def write_audio(path: str | os.PathLike, clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> Path:
     """Write a new WAV file at path, complete or not at all; an existing path is refused, never replaced."""
     path = Path(path)
     if path.suffix.lower() != ".wav":
-        raise AudioError(f"{path}: output files are WAV, the name must end in .wav")
+        raise AudioError(f"{files.printable(path)}: output files are WAV, the name must end in .wav")
     files.check_new(path, AudioError)  # before the encoding, as before a render
     data = encode_wav(clip, fmt, metadata)
     try:
         return files.create_new(path, data, AudioError)
     except OSError as error:
-        raise AudioError(f"{path.parent}: could not write audio ({files.reason(error)})") from None
+        raise AudioError(f"{files.printable(path.parent)}: could not write audio ({files.reason(error)})") from None
 
 
 def write_numbered(folder: str | os.PathLike | files.Folder, stem: str, clip: Clip, fmt: str = "pcm24",
@@ -241,8 +353,8 @@ def write_numbered(folder: str | os.PathLike | files.Folder, stem: str, clip: Cl
         with files.open_folder(folder, AudioError) as opened:
             return opened.create_numbered(stem, ".wav", data)
     except OSError as error:
-        raise AudioError(f"{folder.path if isinstance(folder, files.Folder) else folder}: could not write audio "
-                         f"({files.reason(error)})") from None
+        where = folder.path if isinstance(folder, files.Folder) else folder
+        raise AudioError(f"{files.printable(where)}: could not write audio ({files.reason(error)})") from None
 
 
 def next_free_path(folder: str | os.PathLike, stem: str) -> Path:
@@ -294,7 +406,7 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise AudioError(f"{path}: cannot read ({files.reason(error)})") from None
+        raise AudioError(f"{files.printable(path)}: cannot read ({files.reason(error)})") from None
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return None
     for chunk_id, body in _chunks(data, 12):
