@@ -274,9 +274,6 @@ def run_generate(args) -> int:
 def run_vary(args) -> int:
     bars = loop_length(args)
     source, region = _read(args.input, Region.of(args.start, args.end, args.tail))
-    if args.shape > 0 and source.silent:  # said before the model loads: the render is not worth waiting for
-        log.warning("the source is digital silence: its variations are silent too; --shape 0 lets the model make "
-                    "its own")
     requests = guide_requests(args)
     engine, model = _engine(args, kind=constants.vary_kind(args.loop))
     steering = Steering.of(requests, args, engine)
@@ -421,6 +418,8 @@ def _write_all(args, outputs: list[Clip], engine, model: str, operation: str, st
     seeds = _seeds(engine, options["seed"], len(outputs)) if "seed" in options else None
     for index, clip in enumerate(outputs):
         recipe = {**options, **made_on(engine.device)}  # the device and threads it ran on: the same bytes again
+        if "precision" in recipe:  # as it ran: the onnx backend's fp16 without TensorRT runs fp32 (Engine.precision)
+            recipe["precision"] = engine.precision
         if seeds is not None:  # drawn per output: each file is recreated alone with its own seed
             recipe.update(seed=seeds[index], count=1)
         metadata = clips.render_metadata(operation, model=model, model_hash=engine.model_hash, sources=sources,

@@ -81,6 +81,7 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
     "auto": the one measured best for variations of one-shots (constants.vary_kind)."""
     sampler = sampler_for(sampler, kind=vary_kind(loop=False))
     engine.check_length(model_length(clip, engine.sample_rate), count)  # before resampling: it takes memory too
+    _say_if_silent(clip, shape if finish else 0)
     x = to_model(clip, engine.sample_rate)
     _note_length(engine, x.shape[-1])
     steered = _guides(engine, guides, guide_mode, source=x)
@@ -247,6 +248,7 @@ def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise
     sampler = sampler_for(sampler, kind=vary_kind(loop=True))
     frames = clip.frames if bars is None else bars.frames(clip.sample_rate)
     cycle = _one_cycle(clip, frames, bars)
+    _say_if_silent(cycle, shape)
     x = to_model(cycle, engine.sample_rate, loop=True)
     renders = _render_loop(engine, x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, shape=shape,
                            guides=guides, guide_mode=guide_mode, resample=resample, progress=progress, cancel=cancel)
@@ -350,6 +352,14 @@ def _finished(render, sample_rate: int, source=None, guides=()):
     for guide in guides:
         render = guide.settle(render)
     return finish(render, sample_rate, source, ceilings=guides)[0]
+
+
+def _say_if_silent(clip: Clip, shape: float) -> None:
+    """One line where a variation keeping the source's envelope (``shape`` over 0) can only be silent: the CLI's and
+    the service's renders alike."""
+    if shape > 0 and clip.silent:
+        log.warning("the source is digital silence: its variations are silent too; --shape 0 lets the model make "
+                    "its own")
 
 
 def _fitted(clip: Clip, *sources: Clip) -> Clip:

@@ -59,3 +59,8 @@ def test_variations_of_digital_silence_say_so_once(tmp_path, tiny_model_path):
                        tmp_path / "out", *FAST)
     written(result, 1)
     assert "digital silence" not in result.stderr
+    # said by the clip operations themselves (clips.vary_clip, vary_loop), so the service's presses say it too
+    result = dd_bridge("vary", source, "--loop", "--count", 1, "--model", tiny_model_path, "--out", tmp_path / "out",
+                       *FAST)
+    written(result, 1)
+    assert result.stderr.count(warning) == 1, result.stderr

@@ -140,3 +140,15 @@ def test_the_engine_reports_the_precision_the_session_runs(exported, monkeypatch
     assert Engine(loaded, device="cpu", precision="fp16", backend="onnx").precision == "fp32"
     assert Engine(loaded, device="cpu", precision="fp32", backend="onnx").precision == "fp32"
     assert Engine(loaded, device="cpu", precision="bf16", backend="torch").precision == "bf16"
+
+
+def test_a_files_recipe_and_command_say_the_precision_it_ran_at(tiny_model_path, tmp_path, capsys):
+    """`generate --backend onnx --precision fp16` where onnxruntime cannot run fp16 (no TensorRT; the CPU here): the
+    file says fp32, so its recreating command makes these bytes again."""
+    from bridge.cli import main
+    from bridge.engine.audio import read_metadata
+
+    assert main(["generate", "--model", str(tiny_model_path), "--backend", "onnx", "--precision", "fp16",
+                 "--device", "cpu", "--steps", "2", "--seconds", "0.1", "--count", "1", "--out", str(tmp_path)]) == 0
+    metadata = read_metadata(capsys.readouterr().out.strip())
+    assert metadata["precision"] == "fp32" and "--precision fp32" in metadata["command"]
