@@ -90,7 +90,8 @@ def finish_option(parser: argparse.ArgumentParser) -> None:
                              "clamped, and no --shape (default: %(default)s)")
 
 
-def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int = constants.DEFAULT_COUNT) -> None:
+def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int = constants.DEFAULT_COUNT,
+                    keeps_input: bool = False) -> None:
     parser.add_argument("--count", type=setting("count"), default=count, metavar="N",
                         help="how many outputs (default: %(default)s)")
     model_options(parser)
@@ -100,8 +101,13 @@ def _common_options(parser: argparse.ArgumentParser, *, seed: bool, count: int =
                                  "stored in each file)")
     parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                         help="folder for the results (default: the current folder)")
-    parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
-                        metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
+    if keeps_input:  # what is kept of INPUT stays as it is: audio.kept_format
+        parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=None, metavar="F",
+                            help=f"WAV sample format: pcm16, pcm24 or float (default: {constants.DEFAULT_OUTPUT_FORMAT}, "
+                                 "or float for a 32-bit or float INPUT, so what is kept of it stays as it is)")
+    else:
+        parser.add_argument("--format", choices=constants.OUTPUT_FORMATS, default=constants.DEFAULT_OUTPUT_FORMAT,
+                            metavar="F", help="WAV sample format: pcm16, pcm24 or float (default: %(default)s)")
     guide_options(parser)
     parser.add_argument("--play", action="store_true", help="play each result as it is written")
     output_options(parser)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge import files
+from bridge import constants, files
 from bridge.cli.render import (Steering, _common_options, _engine, _playing, _read, _settings,
                                _write_all, guide_requests, loop_options, region_options, resample_named, resample_option,
                                setting)
 from bridge.engine import clips
+from bridge.engine.audio import kept_format, read_header
 from bridge.engine.regions import Region, clip_options, named, repaint_end
 from bridge.engine.tempo import Bars
 from bridge.errors import ConfigError
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
                          help="1: new material; lower: a variation of what is there (default: %(default)s)")
     resample_option(repaint)
     region_options(repaint, "INPUT's clip (the part of INPUT written, with the range new in it)", prefix="clip_")
-    _common_options(repaint, seed=True)
+    _common_options(repaint, seed=True, keeps_input=True)
     repaint.set_defaults(run=_playing(run_repaint))
 
     extend = subparsers.add_parser(
@@ -48,12 +49,20 @@ def register(subparsers) -> None:
                         help="how much to add, in seconds")
     loop_options(extend)
     region_options(extend, "INPUT")
-    _common_options(extend, seed=True)
+    _common_options(extend, seed=True, keeps_input=True)
     extend.set_defaults(run=_playing(run_extend))
+
+
+def _keeping(args) -> None:
+    """--format, where not given: the default, or wider where INPUT holds more (audio.kept_format)."""
+    if args.format is None:
+        args.format = kept_format(read_header(args.input)[1], constants.DEFAULT_OUTPUT_FORMAT,
+                                  files.printable(args.input.name))
 
 
 def run_repaint(args) -> int:
     source, region = _read(args.input, Region.of(args.clip_start, args.clip_end))
+    _keeping(args)
     if region is None:  # the range against the file first, so a range past its end is named so
         Region(args.start, args.end).frames(source.frames, source.sample_rate, args.input.name)
     end = repaint_end(args.start, args.end, source.seconds, region)
@@ -79,6 +88,7 @@ def run_extend(args) -> int:
         raise ConfigError("give how much to add: --seconds T, or --bars N with --bpm B")
     seconds = bars.seconds if bars is not None else args.seconds
     source, region = _read(args.input, Region.of(args.start, args.end))
+    _keeping(args)
     requests = guide_requests(args)
     engine, model = _engine(args)
     steering = Steering.of(requests, args, engine)

@@ -34,6 +34,7 @@ from bridge.daemon.state import State, first
 from bridge.daemon.stats import Stats
 from bridge.daemon.worker import Worker
 from bridge.daemon.writer import SampleFolder, discard
+from bridge.engine.audio import kept_format
 from bridge.engine.guides import recipes
 from bridge.engine.regions import Region, repaint_end
 from bridge.engine.tempo import Bars
@@ -282,14 +283,19 @@ class Service:
         log.info("%s changed on disk since it was selected: its variations start afresh", source.path)
         return source
 
-    def _render_settings(self, request, guides, count: int | None = None):
-        """(count, render key, file format) of a request: its own options over the settings, read in one look."""
+    def _render_settings(self, request, guides, count: int | None = None, keeps: tuple | None = None):
+        """(count, render key, file format) of a request: its own options over the settings, read in one look.
+        ``keeps``: (header, name) of the source a repaint or an extension keeps outside what it renders: the
+        settings' format widened where the source holds more (audio.kept_format); a request's format= as it is."""
         options, state = request.options, self.state
         with state.lock:
             if count is None:
                 count = first(request.count, options.count, state.settings.count)
             key = state.render_key(None, options.steps, options.sampler, guides)
-            return count, replace(key, resample=options.resample), options.format or state.settings.format
+            fmt = options.format or state.settings.format
+        if keeps is not None and options.format is None:
+            fmt = kept_format(keeps[0], fmt, keeps[1])
+        return count, replace(key, resample=options.resample), fmt
 
     def _on_generate(self, request: rq.Generate, reply: Reply):
         options, state = request.options, self.state
@@ -326,7 +332,7 @@ class Service:
         end = repaint_end(options.start, options.end, header.frames / header.sample_rate, source.region)
         if source.region is not None:
             source.region.inside(options.start, end)
-        count, key, fmt = self._render_settings(request, self._guidance(options))
+        count, key, fmt = self._render_settings(request, self._guidance(options), keeps=(header, source.name))
         job = RepaintJob(waiters=[Waiter(reply, request, count)], source=source, key=key, start=options.start,
                          end=end, noise=first(options.noise, 1.0), seed=options.seed,
                          folder=self._folder(options), format=fmt)
@@ -335,10 +341,10 @@ class Service:
 
     def _on_extend(self, request: rq.Extend, reply: Reply):
         options, state = request.options, self.state
-        source = open_source(request.path, options.region)  # a region of the file: continued from its end
+        source, header = probe_source(request.path, options.region)  # a region of the file: continued from its end
         bars = Bars.of(options.bars, options.bpm)
         length = {"seconds": request.seconds} if bars is None else {"bars": bars.bars, "bpm": bars.bpm}
-        count, key, fmt = self._render_settings(request, self._guidance(options))
+        count, key, fmt = self._render_settings(request, self._guidance(options), keeps=(header, source.name))
         job = ExtendJob(waiters=[Waiter(reply, request, count)], source=source, key=key, seed=options.seed,
                         seconds=request.seconds if bars is None else bars.seconds, length=length,
                         folder=self._folder(options), format=fmt)

@@ -120,6 +120,7 @@ class AudioHeader:
     frames: int
     sample_rate: int
     channels: int
+    subtype: str = ""  # libsndfile's sample format (PCM_24, FLOAT, ...): how much a sample holds (kept_format)
 
     @property
     def seconds(self) -> float:
@@ -146,7 +147,7 @@ def read_header(path: str | os.PathLike) -> tuple[os.stat_result, AudioHeader]:
     files.check_input(path, AudioError)
     try:
         with files.open_regular(path, MAX_AUDIO_REGION_FILE_BYTES) as opened, soundfile.SoundFile(opened) as file:
-            return os.fstat(opened.fileno()), AudioHeader(file.frames, file.samplerate, file.channels)
+            return os.fstat(opened.fileno()), AudioHeader(file.frames, file.samplerate, file.channels, file.subtype)
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{files.printable(path)}: not an audio file this can read ({_reason(error)})") from None
     except OSError as error:  # a FIFO or device named .wav, or a file past the size limit
@@ -364,6 +365,27 @@ def next_free_path(folder: str | os.PathLike, stem: str) -> Path:
         return folder / files.numbered_name(stem, 1, ".wav")
     with files.Folder(folder) as opened:
         return folder / opened.next_free_name(stem, ".wav")
+
+
+# The bits a source's samples hold, by libsndfile's subtype (those over 24, and floats, are float's to keep); a lossy
+# or unknown one is held as pcm24 holds it (what it decodes to has no exact depth to keep).
+_SOURCE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "ALAC_16": 16, "DWVW_16": 16, "ALAC_20": 24, "PCM_24": 24,
+                "ALAC_24": 24, "DWVW_24": 24, "PCM_32": 32, "ALAC_32": 32, "FLOAT": 32, "DOUBLE": 64}
+_FORMAT_BITS = {"pcm16": 16, "pcm24": 24, "float": 32}
+
+
+def kept_format(source: AudioHeader, asked: str, name: str = "the source") -> str:
+    """The output format of a repaint or an extension, which keep their source outside what they render: ``asked``,
+    or a wider one where the source holds more than ``asked`` can (a 32-bit float bounce written as pcm24 lost its
+    lowest bits and, over full scale, its level; a 24-bit take written as pcm16, its lowest 8 bits), said in a line.
+    For a format asked for by name (the CLI's --format, a request's format=), not this: the asked one is written."""
+    bits = _SOURCE_BITS.get(source.subtype, 24)
+    if bits <= _FORMAT_BITS[asked]:
+        return asked
+    wider = next(fmt for fmt in OUTPUT_FORMATS if _FORMAT_BITS[fmt] >= bits or fmt == "float")
+    log.info("%s holds %s samples: written as %s, so that what is kept stays as it is (--format or format= to "
+             "choose)", name, source.subtype, wider)
+    return wider
 
 
 def encode_wav(clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> bytes:

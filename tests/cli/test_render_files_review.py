@@ -64,3 +64,29 @@ def test_variations_of_digital_silence_say_so_once(tmp_path, tiny_model_path):
                        *FAST)
     written(result, 1)
     assert result.stderr.count(warning) == 1, result.stderr
+
+
+def test_a_repaint_of_a_32_bit_or_float_source_keeps_it_as_it_is(tmp_path, tiny_model_path, drum_loop):
+    """repaint and extend keep INPUT outside what they render: without --format, a 32-bit or float INPUT is written
+    as float (it was pcm24: its lowest bits lost, and a hot float bounce turned down as a whole), a 24-bit one as
+    pcm24; --format is written as asked."""
+    from bridge.engine.audio import AudioHeader, kept_format, read_audio
+
+    data, rate = soundfile.read(drum_loop, dtype="float32")
+    hot = tmp_path / "hot.wav"
+    soundfile.write(hot, data * 1.8, rate, subtype="FLOAT")
+    source = read_audio(hot)
+    for command in (["repaint", hot, "--start", 0.1, "--end", 0.2], ["extend", hot, "--seconds", 0.1]):
+        result = dd_bridge(*command, "--count", 1, "--model", tiny_model_path, "--out", tmp_path / "out", *FAST)
+        [path] = written(result, 1)
+        assert soundfile.info(path).subtype == "FLOAT", command[0]
+        kept = read_audio(path).samples[: round(0.1 * rate)]
+        assert np.array_equal(kept, source.samples[: len(kept)])  # to the bit, over full scale too
+        assert "hot.wav holds FLOAT samples: written as float" in result.stderr
+    result = dd_bridge("repaint", hot, "--start", 0.1, "--end", 0.2, "--format", "pcm24", "--count", 1, "--model",
+                       tiny_model_path, "--out", tmp_path / "out", *FAST)
+    assert soundfile.info(written(result, 1)[0]).subtype == "PCM_24"
+    header = lambda subtype: AudioHeader(1, 48000, 2, subtype)  # noqa: E731
+    assert [kept_format(header(s), "pcm24") for s in ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "VORBIS")] == \
+        ["pcm24", "pcm24", "float", "float", "float", "pcm24"]
+    assert [kept_format(header(s), "pcm16") for s in ("PCM_16", "PCM_24", "FLOAT")] == ["pcm16", "pcm24", "float"]

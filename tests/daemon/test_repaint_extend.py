@@ -179,3 +179,23 @@ def test_resample_over_osc_reaches_the_render_and_its_command(tmp_path, renderer
             reply = svc.ask(*args)
             assert reply.address == "/dd/error" and expected in reply.args[1], (args, reply.args)
         assert svc.ask("/dd/ping").address == "/dd/pong"
+
+
+def test_a_float_source_is_repainted_and_extended_as_float_unless_asked(tmp_path, renderer):
+    """A repaint keeps its source outside what it renders: a 32-bit float bounce over full scale came back as
+    pcm24, its lowest bits gone and the whole file turned down (review s43 r2). The settings' format is widened
+    where the source holds more; a request's format= is written as asked."""
+    path = tmp_path / "in" / "hot.wav"
+    path.parent.mkdir()
+    beat = beat_loop(1, 120, 48000, offset=0.25).samples * 2.5  # peaks over full scale: only float holds it
+    soundfile.write(path, beat, 48000, subtype="FLOAT")
+    source = read_audio(path)
+    with running_service(service_config(tmp_path, render={"prefetch": 0, "steps": 2}), renderer) as svc:
+        (repainted,) = svc.ask("/dd/repaint", str(path), 1, "start=0.5", "end=0.75", "seed=3").args[1:]
+        (extended,) = svc.ask("/dd/extend", str(path), 1, 0.25).args[1:]
+        (asked,) = svc.ask("/dd/repaint", str(path), 1, "start=0.5", "end=0.75", "format=pcm24").args[1:]
+    for written in (repainted, extended):
+        assert soundfile.info(written).subtype == "FLOAT"
+        assert np.array_equal(read_audio(written).samples[:24000], source.samples[:24000])  # to the bit, over 1.0
+        assert read_metadata(written)["format"] == "float"
+    assert soundfile.info(asked).subtype == "PCM_24"
