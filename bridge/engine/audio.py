@@ -45,6 +45,7 @@ import soxr
 
 from bridge import files
 from bridge.constants import OUTPUT_FORMATS
+from bridge.engine.tempo import BEATS_PER_BAR
 from bridge.engine.regions import Region
 from bridge.errors import AudioError
 
@@ -416,7 +417,35 @@ def encode_wav(clip: Clip, fmt: str = "pcm24", metadata: dict | None = None) -> 
         raise AudioError(f"could not write audio ({files.reason(error)})") from None
     except RuntimeError as error:
         raise AudioError(f"could not write audio ({_reason(error)})") from None
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    extra = _loop_chunks(clip.frames, clip.sample_rate, metadata)
+    if not extra:
+        return data
+    return data[:4] + struct.pack("<I", len(data) - 8 + len(extra)) + data[8:] + extra
+
+
+def _loop_chunks(frames: int, rate: int, metadata: dict | None) -> bytes:
+    """A loop's file says it is one (the recipe's "loop", with its "bars" and "bpm" when asked in bars): a ``smpl``
+    chunk with one forward loop over the whole file, which samplers loop by, and, in bars, an ``acid`` chunk with
+    its beats and tempo, which DAWs that read ACID loops (REAPER among them) stretch by. Dropped into a sampler or
+    a project from the browser it loops and sits at its tempo, as in the set the DAW sides place it."""
+    if not metadata or metadata.get("loop") is not True or frames < 1:
+        return b""
+    period = round(1e9 / rate)  # nanoseconds a sample
+    chunks = _chunk(b"smpl", struct.pack("<9I", 0, 0, period, 60, 0, 0, 0, 1, 0)
+                    + struct.pack("<6I", 0, 0, 0, frames - 1, 0, 0))  # cue 0, forward, the whole file
+    bars, bpm = metadata.get("bars"), metadata.get("bpm")
+    beats = round(bars * BEATS_PER_BAR) if isinstance(bars, (int, float)) else 0
+    if beats >= 1 and isinstance(bpm, (int, float)) and bpm > 0:
+        # flags 0x04: a loop to stretch (not a one-shot, no root note: drums); then root note, two fields ACID
+        # leaves as these, the beats, the meter (4/4: bridge.engine.tempo) and the tempo
+        chunks += _chunk(b"acid", struct.pack("<IHHfIHHf", 0x04, 60, 0x8000, 0.0, beats, 4, BEATS_PER_BAR,
+                                              float(bpm)))
+    return chunks
+
+
+def _chunk(chunk_id: bytes, body: bytes) -> bytes:
+    return chunk_id + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:
