@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import random
-import signal
 from pathlib import Path
 
 from bridge import constants, files
-from bridge.cli import render
+from bridge.cli import render, stop_on_terminate
 from bridge.cli.arguments import bounded_int
 from bridge.constants import RANDOM_SEEDS
 from bridge.engine.audio import resolve_region
@@ -87,9 +86,10 @@ def run_pack(args) -> int:
     settings = _settings(args)  # the recipe and guides read and built on silence
     open_workers = _workers(args, begun=args.out.exists())
     render.prepare_out(args.out)
-    before = signal.signal(signal.SIGTERM, _interrupted)  # a kill ends like Ctrl-C: the manifest saved
     try:
-        with locked(args.out):  # from here on no other run writes the pack, nor reads it half-written
+        # a kill ends like Ctrl-C (the manifest saved); from here on no other run writes the pack, nor reads it
+        # half-written
+        with stop_on_terminate(), locked(args.out):
             stored_seed, stored_threads = manifest.stored_run(args.out)
             seed = args.seed if args.seed is not None else stored_seed
             if seed is None:
@@ -110,8 +110,6 @@ def run_pack(args) -> int:
             raise manifest.PackError(f"{args.out}: no space left on device; free some and run the same command "
                                      "again (finished files are kept)") from None
         raise
-    finally:
-        signal.signal(signal.SIGTERM, before)
     log.info("pack: %d files (%d rendered now), %d contact sheets, in %.0f s; seed %d", summary.files,
              summary.rendered, summary.sheets, summary.seconds, seed)
     print(args.out.resolve(), flush=True)
@@ -171,6 +169,3 @@ def _workers(args, *, begun: bool):
     return lambda settings, threads: local.open_workers(settings, local.plan_workers(args.device, args.workers,
                                                                                      threads))
 
-
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt

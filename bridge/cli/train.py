@@ -6,11 +6,11 @@ import argparse
 import itertools
 import logging
 import math
-import signal
 import time
 from pathlib import Path
 
 from bridge import constants
+from bridge.cli import stop_on_terminate
 from bridge.cli.arguments import positive_int
 from bridge.training.train import LIMITS, SIZES, TRAIN_WINDOW
 
@@ -111,25 +111,24 @@ def register(subparsers) -> None:
     register_measures(subparsers)
 
 
-def _stop_on_terminate() -> None:
-    """SIGTERM (a service manager) and SIGHUP (the terminal closed) stop the command like Ctrl-C does. While steps are
-    trained each only asks the loop to stop when the step under way ends and save the run there
-    (bridge.training.train.fit puts its own handlers in for that time), so it continues exactly; before (finding
-    the data) nothing is saved yet, and after it the export is written completely or not at all."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    for name in ("SIGTERM", "SIGHUP"):  # no SIGHUP on Windows
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
-
-
 def run_train(args: argparse.Namespace) -> int:
     from bridge.training import distributed, session
 
     if args.name:  # a name taken by a file this run did not export: said now, not after hours of training
         session.check_export_name(args.out, args.name)
-    _stop_on_terminate()
+    # SIGTERM (a service manager) and SIGHUP (the terminal closed) stop it as Ctrl-C does. While steps are trained
+    # each only asks the loop to stop when the step under way ends and save the run there (bridge.training.train.fit
+    # puts its own handlers in for that time), so it continues exactly; before (finding the data) nothing is saved
+    # yet, and after it the export is written completely or not at all. Once done, the handlers before are back:
+    # nothing left to save, torchrun's SIGTERM just ends us.
+    try:
+        with stop_on_terminate():
+            return _train(args, session)
+    finally:
+        distributed.leave()
+
+
+def _train(args: argparse.Namespace, session) -> int:
     # Only what was typed: unset, a new run gets session.prepare's defaults and a continued one run.yaml's
     # (session.resume says each typed value that differs, and whether it is taken or ignored)
     options = {key: getattr(args, key) for key in (
@@ -141,19 +140,15 @@ def run_train(args: argparse.Namespace) -> int:
     def should_stop() -> bool:
         return deadline is not None and time.monotonic() > deadline
 
-    try:
-        run = session.train(args.data, args.out, size=args.size, base_model=args.base_model,
-                            sample_rate=args.sample_rate, window=args.window, device=args.device,
-                            precision=args.precision, should_stop=should_stop, **options)
-        if not run.group.main:  # under torchrun, rank 0 exports
-            return 0
-        licence = args.licence if args.licence is not None else session.base_licence(run.settings, args.base_model)
-        for path in session.export(run, name=args.name, licence=licence or "unknown"):
-            print(path)
+    run = session.train(args.data, args.out, size=args.size, base_model=args.base_model,
+                        sample_rate=args.sample_rate, window=args.window, device=args.device,
+                        precision=args.precision, should_stop=should_stop, **options)
+    if not run.group.main:  # under torchrun, rank 0 exports
         return 0
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to save: torchrun's SIGTERM just ends us
-        distributed.leave()
+    licence = args.licence if args.licence is not None else session.base_licence(run.settings, args.base_model)
+    for path in session.export(run, name=args.name, licence=licence or "unknown"):
+        print(path)
+    return 0
 
 
 def _measure(subparsers, name: str, *, data: str, count: int, count_help: str | None = None,

@@ -11,8 +11,7 @@ import signal
 import pytest
 import torch
 
-from bridge.cli import main
-from bridge.cli.train import _stop_on_terminate
+from bridge.cli import main, stop_on_terminate
 from bridge.engine.unet import DanceDiffusionUNet
 from bridge.training import train
 from bridge.training.train import Diverged, fit, open_run, read_losses
@@ -144,10 +143,8 @@ def signal_during_step(model, number: int, step: int, times: int = 1):
 @pytest.fixture
 def terminate_as_the_command_does():
     """SIGTERM handled as `dd-bridge train` handles it outside the loop; the handler before put back after."""
-    before = signal.getsignal(signal.SIGTERM)
-    _stop_on_terminate()
-    yield
-    signal.signal(signal.SIGTERM, before)
+    with stop_on_terminate():
+        yield
 
 
 def assert_same_state(a: dict, b: dict):
