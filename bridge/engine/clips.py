@@ -30,7 +30,7 @@ from bridge.constants import (DEFAULT_NOISE, DEFAULT_SAMPLER, DEFAULT_SHAPE, DEF
 from bridge.engine import seeds
 from bridge.engine.audio import Clip, from_model, model_length, read_audio, to_model
 from bridge.engine.engine import interpolation_weights
-from bridge.engine.finish import finish, fit_level, levelled
+from bridge.engine.finish import finish, fit_level, levelled, over_full_scale
 from bridge.engine.guidance import source_shape
 from bridge.engine.guides import registry
 from bridge.engine.guides.builtin import GuideContext
@@ -364,8 +364,8 @@ def _say_if_silent(clip: Clip, shape: float) -> None:
 
 def _fitted(clip: Clip, *sources: Clip) -> Clip:
     """The render under full scale, or under its sources' own peak where that is over it (finish.fit_level)."""
-    ceiling = max((float(np.abs(source.samples).max()) for source in sources if source.samples.size), default=0.0)
-    return Clip(fit_level(clip.samples, ceiling), clip.sample_rate)
+    peak = max((float(np.abs(source.samples).max()) for source in sources if source.samples.size), default=0.0)
+    return Clip(fit_level(clip.samples, over_full_scale(peak)), clip.sample_rate)
 
 
 def _note_length(engine, length: int) -> None:

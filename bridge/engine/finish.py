@@ -111,9 +111,10 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
         return out
     # Only the model's part is turned down, so the source's own offset and sub stay as they were: a gain g with
     # g * peak(model) + peak(kept) <= the ceiling (a bound, so it may turn down a little more than needed). The
-    # ceiling is full scale, or the source's own peak where that is over it: a variation keeps a hot float
-    # bounce's level (a PCM file that cannot hold it is turned down when written, with a line: audio.encode_wav).
-    ceiling = source.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=FULL_SCALE)
+    # ceiling is FULL_SCALE, or the source's own peak where that is over full scale (only float holds it): a
+    # variation keeps a hot float bounce's level (a PCM file that cannot hold it is turned down when written, with
+    # a line: audio.encode_wav); a source normalised to 0 dBFS still gets FULL_SCALE, which PCM holds.
+    ceiling = over_full_scale(source.abs().amax(dim=(-2, -1), keepdim=True))
     over = out.abs().amax(dim=(-2, -1), keepdim=True) > ceiling
     room = (ceiling - kept.abs().amax(dim=(-2, -1), keepdim=True)).clamp(min=0)
     gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)
@@ -191,6 +192,13 @@ def silences(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
             if stop < len(row):  # and the sound after it fades in
                 gate[stop - ramp:stop] = fade[::-1]
     return torch.from_numpy(gates).to(source.dtype).to(source.device).reshape(*source.shape[:-2], 1, source.shape[-1])
+
+
+def over_full_scale(peak):
+    """The level a render is held under: FULL_SCALE, or a source's ``peak`` where that is over full scale."""
+    if isinstance(peak, torch.Tensor):
+        return torch.where(peak > 1.0, peak, torch.full_like(peak, FULL_SCALE))
+    return peak if peak > 1.0 else FULL_SCALE
 
 
 def fit_level(samples: np.ndarray, ceiling: float = FULL_SCALE) -> np.ndarray:

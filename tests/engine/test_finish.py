@@ -62,6 +62,10 @@ def test_a_variation_of_a_hot_source_keeps_its_level_and_one_of_a_quiet_source_s
     assert float(out.abs().max()) <= 1.6 * (1 + 1e-4)  # over the source's peak: down to it, not to full scale
     (out,) = finish(tone(300, level=1.6)[None], RATE, tone(300, level=0.5))
     assert math.isclose(float(out.abs().max()), FULL_SCALE, rel_tol=1e-3)  # a source under it: full scale bounds
+    normalised = tone(300, level=1.0)
+    normalised = normalised / normalised.abs().max()  # a sample normalised to 0 dBFS: PCM holds it, and FULL_SCALE
+    (out,) = finish(tone(300, level=1.2)[None], RATE, normalised)
+    assert math.isclose(float(out.abs().max()), FULL_SCALE, rel_tol=1e-3)
     samples = np.full((8, 2), 1.5, np.float32)
     assert np.array_equal(fit_level(samples, 1.7), samples)
     assert math.isclose(float(fit_level(samples).max()), FULL_SCALE, rel_tol=1e-6)
