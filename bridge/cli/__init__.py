@@ -65,15 +65,16 @@ def _interrupt(signum, frame):
 def stop_on_terminate():
     """Within it SIGTERM and SIGHUP stop the command as Ctrl-C does: a KeyboardInterrupt, so every cleanup on the way
     out runs (a file being written leaves no hidden temporary behind, bridge.files) and the command ends with main's
-    one line "interrupted" and status 130, instead of being killed mid-write. The handlers before are put back after.
-    In the main thread only (the one Python delivers signals to)."""
+    one line "interrupted" and status 130, instead of being killed mid-write. The handlers before are put back after;
+    a signal ignored (nohup) stays ignored. In the main thread only (the one Python delivers signals to)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     before = {}
     for name in TERMINATING:
-        if hasattr(signal, name):
-            number = getattr(signal, name)
+        number = getattr(signal, name, None)
+        # One ignored stays ignored: `nohup dd-bridge pack ...` must go on when the terminal closes
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
             before[number] = signal.signal(number, _interrupt)
     try:
         yield

@@ -54,10 +54,19 @@ class App:
         self.midi = None
 
     def start(self) -> "App":
+        """The service (its warm-up over), then its door, OSC and MIDI."""
+        self._start(None)
+        return self
+
+    def _start(self, stopping: threading.Event | None) -> bool:
+        """start; False where ``stopping`` was set first (Ctrl-C or a service manager's SIGTERM during the warm-up,
+        which takes minutes a shape on a GPU), with nothing past the service started: ``stop`` then ends it."""
         self.service.start()
         # The model's warm-up runs on the render thread (CUDA graphs belong to the thread that records them); the
         # service says it is ready once it is over, as when the warm-up ran while loading.
-        self.service.worker.warmed.wait()
+        while not self.service.worker.warmed.wait(0.2):
+            if stopping is not None and stopping.is_set():
+                return False
         self.door.start()
         self.server.start()
         config = self.config
@@ -69,7 +78,7 @@ class App:
         self.service.status_extras["midi"] = lambda: {
             **midi.status(), "channel": triggers.channel if triggers.channel is not None else "all",
             "received": triggers.received, "other_channel": triggers.other_channel}
-        return self
+        return True
 
     def stop(self, timeout: float | None = STOP_GRACE_S) -> None:
         """MIDI closed, the door closed (what waits there answered), the service stopped (the file being written
@@ -89,11 +98,11 @@ class App:
         # The start-up's objects (torch, the model: some 200k) out of the collector's sight: a full collection of them
         # holds every thread, the OSC one included, for a few hundred ms (340 ms measured on 2 busy cores).
         gc.freeze()
-        self.start()
         try:
-            ready()
-            while not stop.wait(0.5):
-                pass
+            if self._start(stop):
+                ready()
+                while not stop.wait(0.5):
+                    pass
         finally:
             log.info("stopping: finishing the file being written ...")
             self.stop()

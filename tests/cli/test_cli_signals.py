@@ -64,3 +64,17 @@ def test_a_render_stopped_while_it_writes_leaves_no_partial_file(tmp_path, tiny_
     assert stderr.strip().splitlines()[-1] == "dd-bridge vary: interrupted", stderr
     assert "Traceback" not in stderr and stdout == ""
     assert sorted(os.listdir(out)) == []  # no temporary, and no half-named file
+
+
+def test_a_signal_ignored_stays_ignored_and_the_others_are_put_back():
+    """`nohup dd-bridge pack ...`: SIGHUP ignored before the command, so the closed terminal must not stop it."""
+    from bridge.cli import stop_on_terminate
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_on_terminate():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # stops as Ctrl-C does
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

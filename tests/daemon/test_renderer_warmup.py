@@ -93,3 +93,21 @@ def test_a_failed_warm_up_is_said_and_the_service_renders(tmp_path, renderer, mo
         reply = svc.ask("/dd/generate", 1, 0.25, "seed=3")
         assert reply.address != "/dd/error", reply.args
     assert any("warm-up failed" in r.getMessage() and "long story" not in r.getMessage() for r in caplog.records)
+
+
+def test_a_stop_during_the_warm_up_ends_the_service_without_waiting_for_it(tmp_path, renderer, monkeypatch):
+    """Ctrl-C or a service manager's SIGTERM while the render thread compiles (minutes a shape on a GPU): the
+    service stops, never says it is ready, and opens no port to requests (before: the stop waited for the whole
+    warm-up, then the service said it was ready, then it stopped)."""
+    from bridge.daemon.app import App
+
+    release = threading.Event()
+    monkeypatch.setattr(Renderer, "warm_up", lambda self: release.wait(30))
+    app = App(service_config(tmp_path), renderer)
+    stopping = threading.Event()
+    threading.Timer(0.3, stopping.set).start()
+    started = time.monotonic()
+    assert app._start(stopping) is False
+    assert time.monotonic() - started < 5 and app.door._thread is None  # no requests taken
+    release.set()
+    app.stop()
