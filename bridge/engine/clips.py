@@ -92,8 +92,8 @@ def vary_clip(engine, clip: Clip, count: int, *, noise: float = DEFAULT_NOISE, s
     shaped = source_shape(x, engine.sample_rate, shape)
     outputs = engine.vary(x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, progress=progress,
                           cancel=cancel, guides=shaped + steered, clamp=False, margin=EDGE_MARGIN, lead_in=LEAD_IN)
-    return [_fitted(from_model(_finished(y, engine.sample_rate, x, shaped), clip, sample_rate=engine.sample_rate),
-                    clip) for y in outputs]
+    return [_fitted(from_model(_finished(y, engine.sample_rate, x, shaped, _peak(clip)), clip,
+                               sample_rate=engine.sample_rate), clip) for y in outputs]
 
 
 def generate_clips(engine, count: int, seconds: float | None = None, *, steps: int = DEFAULT_STEPS,
@@ -146,8 +146,8 @@ def interpolate_clips(engine, a: Clip, b: Clip, count: int, *, steps: int = DEFA
     outputs = engine.interpolate(xa, xb, count, steps=steps, sampler=sampler, progress=progress, cancel=cancel,
                                  guides=_guides(engine, guides, guide_mode, source=xa), clamp=False)
     mixes = [torch.lerp(xa, xb, float(w)) for w in interpolation_weights(count)]
-    return [_fitted(from_model(_finished(y, engine.sample_rate, mix), a, sample_rate=engine.sample_rate), a, b)
-            for y, mix in zip(outputs, mixes)]
+    return [_fitted(from_model(_finished(y, engine.sample_rate, mix, peak=_peak(a, b)), a,
+                               sample_rate=engine.sample_rate), a, b) for y, mix in zip(outputs, mixes)]
 
 
 def repaint_clip(engine, clip: Clip, count: int, start: float, end: float, *, noise: float = 1.0,
@@ -251,7 +251,8 @@ def vary_loop(engine, clip: Clip, count: int, bars: Bars | None = None, *, noise
     _say_if_silent(cycle, shape)
     x = to_model(cycle, engine.sample_rate, loop=True)
     renders = _render_loop(engine, x, count, noise=noise, steps=steps, sampler=sampler, seed=seed, shape=shape,
-                           guides=guides, guide_mode=guide_mode, resample=resample, progress=progress, cancel=cancel)
+                           guides=guides, guide_mode=guide_mode, resample=resample, progress=progress, cancel=cancel,
+                           peak=_peak(cycle))
     return [_fitted(from_model(y, cycle, sample_rate=engine.sample_rate, loop=True), cycle) for y in renders]
 
 
@@ -269,7 +270,7 @@ def generate_loops(engine, count: int, bars: Bars, *, steps: int = DEFAULT_STEPS
 
 def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: int, sampler: str, seed: Seed,
                  shape: float, guides: Guides, guide_mode: str, resample: int, progress: Progress, cancel: Cancel,
-                 source: bool = True) -> list[torch.Tensor]:
+                 source: bool = True, peak: float | None = None) -> list[torch.Tensor]:
     """Loops [2, M] made from x [2, M] (one cycle at the model's rate) laid out circularly, each finished as it
     will be played: settled and finished over three cycles in a row, the middle one kept, so every step of
     finish.py sees the loop's own end before its start and its start after its end."""
@@ -287,7 +288,7 @@ def _render_loop(engine, x: torch.Tensor, count: int, *, noise: float, steps: in
     settle = source_shape(three, engine.sample_rate, shape)
     fade = round(FADE_SECONDS * engine.sample_rate)
     return [_finished(layout.seamless(y, fade).repeat(1, 3), engine.sample_rate, three if source else None,
-                      settle)[:, period:2 * period] for y in outputs]
+                      settle, peak)[:, period:2 * period] for y in outputs]
 
 
 def _one_cycle(clip: Clip, frames: int, bars: Bars | None) -> Clip:
@@ -345,13 +346,14 @@ def _guides(engine, requests: Guides, mode: str, source=None) -> list:
     return registry.build(requests, context, full=mode == "full")
 
 
-def _finished(render, sample_rate: int, source=None, guides=()):
+def _finished(render, sample_rate: int, source=None, guides=(), peak: float | None = None):
     """One render [2, L] settled by its guides and finished (under their ceiling once more), alone: an output
-    recreated with --count 1 is the same to the bit as in its batch (batched FFTs may round differently)."""
+    recreated with --count 1 is the same to the bit as in its batch (batched FFTs may round differently). ``peak``:
+    the source's in its file (finish's source_peak)."""
     render = render[None]
     for guide in guides:
         render = guide.settle(render)
-    return finish(render, sample_rate, source, ceilings=guides)[0]
+    return finish(render, sample_rate, source, ceilings=guides, source_peak=peak)[0]
 
 
 def _say_if_silent(clip: Clip, shape: float) -> None:
@@ -364,8 +366,12 @@ def _say_if_silent(clip: Clip, shape: float) -> None:
 
 def _fitted(clip: Clip, *sources: Clip) -> Clip:
     """The render under full scale, or under its sources' own peak where that is over it (finish.fit_level)."""
-    peak = max((float(np.abs(source.samples).max()) for source in sources if source.samples.size), default=0.0)
-    return Clip(fit_level(clip.samples, over_full_scale(peak)), clip.sample_rate)
+    return Clip(fit_level(clip.samples, over_full_scale(_peak(*sources))), clip.sample_rate)
+
+
+def _peak(*sources: Clip) -> float:
+    """The loudest sample of the sources as their files hold them."""
+    return max((float(np.abs(source.samples).max()) for source in sources if source.samples.size), default=0.0)
 
 
 def _note_length(engine, length: int) -> None:

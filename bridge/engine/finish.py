@@ -72,7 +72,8 @@ def low_band(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
 
 def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None = None, *,
-           level: bool = True, ceilings: Sequence = (), declick: bool = True) -> torch.Tensor:
+           level: bool = True, ceilings: Sequence = (), declick: bool = True,
+           source_peak: float | None = None) -> torch.Tensor:
     """[B, 2, L] renders at the model's rate, ready to write: the source's sub-20 Hz band (or none), and every
     render whose peak is over full scale turned down to just under it. ``level=False`` leaves the level alone:
     a repaint or an extension turns down only its new part, after the splice (``fit_new_level``).
@@ -86,7 +87,11 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     ``declick``: mend the clicks the render has where ``source`` has none (bridge.engine.declick). Only where the
     source is what the render varies: an extension's new material (its source there is padding) and a repaint at
     noise 1 (new where the old was) have no reference to tell their own transients from spikes, as a new sound has
-    none."""
+    none.
+
+    ``source_peak``: the source's peak in its file (not at the model's rate, where resampling lifts a sample
+    normalised to 0 dBFS over it): over full scale, a float bounce's, it is the level the render is held under
+    (over_full_scale); else FULL_SCALE."""
     if source is not None and declick:
         renders = declicked(renders.float(), source.float()[..., :renders.shape[-1]], sample_rate)
     high = renders.float() - low_band(renders.float(), sample_rate)
@@ -114,7 +119,7 @@ def finish(renders: torch.Tensor, sample_rate: int, source: torch.Tensor | None 
     # ceiling is FULL_SCALE, or the source's own peak where that is over full scale (only float holds it): a
     # variation keeps a hot float bounce's level (a PCM file that cannot hold it is turned down when written, with
     # a line: audio.encode_wav); a source normalised to 0 dBFS still gets FULL_SCALE, which PCM holds.
-    ceiling = over_full_scale(source.abs().amax(dim=(-2, -1), keepdim=True))
+    ceiling = over_full_scale(source_peak or 0.0)
     over = out.abs().amax(dim=(-2, -1), keepdim=True) > ceiling
     room = (ceiling - kept.abs().amax(dim=(-2, -1), keepdim=True)).clamp(min=0)
     gain = (room / model.abs().amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)).clamp(max=1)

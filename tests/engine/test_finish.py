@@ -53,23 +53,31 @@ def test_overs_are_turned_down_never_up():
 
 def test_a_variation_of_a_hot_source_keeps_its_level_and_one_of_a_quiet_source_stays_under_full_scale():
     """A float bounce peaking at +4 dBFS: its variation kept its source's level only up to full scale (3.5 dB
-    quieter at +2.9 dBFS, and silently: review s43 r2). The ceiling is the source's own peak where that is over
-    full scale; --format float keeps it, a PCM file is turned down when written, with a line (encode_wav)."""
+    quieter at +2.9 dBFS, and silently: review s43 r2). The ceiling is the source's own peak in its file where that
+    is over full scale; --format float keeps it, a PCM file is turned down when written, with a line
+    (encode_wav)."""
     hot = tone(300, level=1.6)
-    (out,) = finish(tone(300, level=1.55)[None], RATE, hot)
+    (out,) = finish(tone(300, level=1.55)[None], RATE, hot, source_peak=1.6)
     assert math.isclose(float(out.abs().max()), 1.55, rel_tol=2e-3)  # as rendered: under the source's 1.6
-    (out,) = finish(tone(300, level=1.8)[None], RATE, hot)
+    (out,) = finish(tone(300, level=1.8)[None], RATE, hot, source_peak=1.6)
     assert float(out.abs().max()) <= 1.6 * (1 + 1e-4)  # over the source's peak: down to it, not to full scale
-    (out,) = finish(tone(300, level=1.6)[None], RATE, tone(300, level=0.5))
+    (out,) = finish(tone(300, level=1.6)[None], RATE, tone(300, level=0.5), source_peak=0.5)
     assert math.isclose(float(out.abs().max()), FULL_SCALE, rel_tol=1e-3)  # a source under it: full scale bounds
-    normalised = tone(300, level=1.0)
-    normalised = normalised / normalised.abs().max()  # a sample normalised to 0 dBFS: PCM holds it, and FULL_SCALE
-    (out,) = finish(tone(300, level=1.2)[None], RATE, normalised)
-    assert math.isclose(float(out.abs().max()), FULL_SCALE, rel_tol=1e-3)
     samples = np.full((8, 2), 1.5, np.float32)
     assert np.array_equal(fit_level(samples, 1.7), samples)
     assert math.isclose(float(fit_level(samples).max()), FULL_SCALE, rel_tol=1e-6)
     assert math.isclose(float(fit_level(samples, 1.2).max()), 1.2, rel_tol=1e-6)
+
+
+def test_a_sample_normalised_to_0_dbfs_is_finished_as_before_whatever_resampling_made_of_its_peak():
+    """A hard-limited 16-bit kick at 44.1 kHz peaks at 1.002-1.007 once resampled to the model's rate: judged
+    there, its variation was held under that instead of -0.1 dBFS (review s43 r6). Its file's peak decides."""
+    normalised = tone(300, level=1.0)
+    lifted = normalised * 1.005  # what resampling made of it
+    render = tone(300, level=1.2)[None]
+    before = finish(render, RATE, lifted)  # no peak given: FULL_SCALE, as before the hot-source rule
+    assert torch.equal(finish(render, RATE, lifted, source_peak=1.0), before)
+    assert math.isclose(float(before.abs().max()), FULL_SCALE, rel_tol=1e-3)
 
 
 def test_a_new_one_shot_comes_at_a_sample_packs_peak_and_a_faint_tick_is_not_blown_up():
