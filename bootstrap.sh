@@ -62,7 +62,9 @@ for one in ${extra//,/ }; do
 done
 # (Installed, not importable: python -c finds the package in this folder whether it is installed or not.)
 if [ "${stamped_hash:-}" != "$hash" ] || [ -n "$missing" ] || [ ! -x .venv/bin/dd-bridge ]; then
-  extra="$(printf '%s' "${stamped_extras:-},$extra" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
+  # cpu and gpu exclude each other (onnxruntime beside onnxruntime-gpu breaks the CUDA provider): only this run's
+  extra="$(printf '%s' "${stamped_extras:-},$extra" | tr ',' '\n' | sed '/^$/d' | { grep -v -x -e cpu -e gpu || true; } |
+    { cat; [ "${extra%%,*}" ] && printf '%s\n' "${extra%%,*}"; } | sort -u | paste -sd, -)"
   log "installing dd-bridge [$extra]"
   "$py" -m pip install -q -e ".[$extra]"
   printf '%s %s\n' "$hash" "$extra" > .venv/.dd-bridge-installed

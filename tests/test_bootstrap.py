@@ -79,6 +79,13 @@ def test_a_start_after_the_tests_installs_nothing_and_a_changed_project_installs
     assert calls[0] == f"pip -m pip install -q -e .[{','.join(sorted([extra, 'test']))}]", said
     assert stamp.read_text() == f"{_hash(copy)} {','.join(sorted([extra, 'test']))}\n"
 
+    # cpu and gpu exclude each other (onnxruntime beside onnxruntime-gpu breaks the CUDA provider): a machine that
+    # was set up the other way installs this run's alone, with what else it had
+    other = "gpu" if extra == "cpu" else "cpu"
+    stamp.write_text(f"{_hash(copy)} {other},test\n")
+    calls, said = _run(copy)
+    assert calls[0] == f"pip -m pip install -q -e .[{','.join(sorted([extra, 'test']))}]", said
+
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PortAudio comes from apt on Linux only")
 def test_portaudio_that_cannot_be_installed_is_tried_once(copy):

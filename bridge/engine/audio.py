@@ -369,7 +369,7 @@ def next_free_path(folder: str | os.PathLike, stem: str) -> Path:
 
 
 # The bits a source's samples hold, by libsndfile's subtype (those over 24, and floats, are float's to keep); a lossy
-# or unknown one is held as pcm24 holds it (what it decodes to has no exact depth to keep).
+# or unknown one (MP3, Vorbis, Opus) widens nothing: what it decodes to has no exact depth to keep.
 _SOURCE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "ALAC_16": 16, "DWVW_16": 16, "ALAC_20": 24, "PCM_24": 24,
                 "ALAC_24": 24, "DWVW_24": 24, "PCM_32": 32, "ALAC_32": 32, "FLOAT": 32, "DOUBLE": 64}
 _FORMAT_BITS = {"pcm16": 16, "pcm24": 24, "float": 32}
@@ -380,7 +380,7 @@ def kept_format(source: AudioHeader, asked: str, name: str = "the source") -> st
     or a wider one where the source holds more than ``asked`` can (a 32-bit float bounce written as pcm24 lost its
     lowest bits and, over full scale, its level; a 24-bit take written as pcm16, its lowest 8 bits), said in a line.
     For a format asked for by name (the CLI's --format, a request's format=), not this: the asked one is written."""
-    bits = _SOURCE_BITS.get(source.subtype, 24)
+    bits = _SOURCE_BITS.get(source.subtype, 0)
     if bits <= _FORMAT_BITS[asked]:
         return asked
     wider = next(fmt for fmt in OUTPUT_FORMATS if _FORMAT_BITS[fmt] >= bits or fmt == "float")

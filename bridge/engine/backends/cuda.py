@@ -101,6 +101,8 @@ class CompiledCudaNetwork:
         try:
             torch.compiler.cudagraph_mark_step_begin()
             v = self.compiled(x, t)[:batch]
+        except torch.cuda.OutOfMemoryError:  # this render's, not the graph's: the fast path stays for the next
+            raise
         except Exception as error:  # inductor, dynamo's recompile limit, a CUDA graph that could not be recorded
             log.warning("torch.compile failed for batch %d x %d samples (%s: %s): the network runs eagerly from "
                         "now on", padded, x.shape[2], type(error).__name__, one_line(error))

@@ -115,6 +115,19 @@ def test_a_compile_error_falls_back_to_eager_with_one_log_line(monkeypatch, capl
     assert len(lines) == 1 and "eagerly" in lines[0].getMessage() and "more lines" not in lines[0].getMessage()
 
 
+def test_running_out_of_memory_is_the_renders_error_and_the_graph_stays(monkeypatch):
+    """Out of GPU memory in one replay (another program took it) fails that render, as it would eagerly; the
+    compiled graph is not given up for the rest of the service's life as a failed compile is (review s43 r6)."""
+    _fake_cuda(monkeypatch)
+    network = cuda.CompiledCudaNetwork(_small(), torch.float32, compile=False)
+    network.warm_up([(4, 64)])
+    graph = _Graph(network.module, torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    network.compiled = graph
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        network(torch.randn(4, 2, 64), torch.rand(4))
+    assert network.compiled is graph and network.warmed == {(4, 64)} and not network.failed
+
+
 @torch.inference_mode()
 def test_backend_flags_hold_for_the_call_only(monkeypatch):
     """TF32 for fp32 work and cuDNN's benchmark are set around each call and restored after: building an fp16
