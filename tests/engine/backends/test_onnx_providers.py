@@ -15,11 +15,8 @@ import pytest
 import torch
 
 from bridge.engine.backends import onnx as onnx_backend
-from bridge.engine.checkpoints import LoadedModel
 from bridge.engine.engine import Engine
-from bridge.engine.unet import DanceDiffusionUNet
 from bridge.errors import ConfigError
-from tests.conftest import TINY
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
@@ -33,18 +30,6 @@ BANNER = ("*************** EP Error ***************\n"
           "'CUDAExecutionProvider', 'CPUExecutionProvider']\n"
           "Falling back to ['CUDAExecutionProvider', 'CPUExecutionProvider'] and retrying.\n"
           "****************************************")
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    torch.manual_seed(3)
-    network = DanceDiffusionUNet(TINY).eval()
-    loaded = LoadedModel.from_network(network, name="tiny", sample_rate=48000, window=64)
-    folder = tmp_path_factory.mktemp("onnx-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(onnx_backend, "cache_dir", lambda: folder)
-        path = onnx_backend.cached_export(loaded, model=network)
-    return loaded, path
 
 
 @pytest.fixture
@@ -72,7 +57,7 @@ def falling_back(monkeypatch, providers: list[str] | None, banner: str | None = 
 
 
 def test_a_cuda_session_the_cpu_took_over_is_refused_in_one_line(exported, gpu_runtime, monkeypatch, capsys):
-    loaded, path = exported
+    loaded, _, path = exported
     falling_back(monkeypatch, None, banner=None)  # this build: CPU only, what a cuDNN mismatch leaves
     with pytest.raises(ConfigError) as caught:
         onnx_backend.OnnxModel(path, device="cuda", precision="fp16", weights_sha256=loaded.sha256)
@@ -85,7 +70,7 @@ def test_a_cuda_session_the_cpu_took_over_is_refused_in_one_line(exported, gpu_r
 
 def test_the_fallback_banner_goes_to_the_log_not_stdout(exported, gpu_runtime, monkeypatch, capsys, caplog):
     """TensorRT missing, CUDA there: the session runs, its banner is in the log, stdout stays empty."""
-    loaded, path = exported
+    loaded, _, path = exported
     falling_back(monkeypatch, ["CUDAExecutionProvider", "CPUExecutionProvider"])
     with caplog.at_level(logging.WARNING, logger=onnx_backend.__name__):
         model = onnx_backend.OnnxModel(path, device="cuda", precision="fp32", weights_sha256=loaded.sha256)
@@ -99,7 +84,7 @@ def test_the_fallback_banner_goes_to_the_log_not_stdout(exported, gpu_runtime, m
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_half_precision_without_tensorrt_says_so_and_records_fp32(exported, gpu_runtime, monkeypatch, capsys,
                                                                   caplog, precision):
-    loaded, path = exported
+    loaded, _, path = exported
     falling_back(monkeypatch, ["CUDAExecutionProvider", "CPUExecutionProvider"])
     with caplog.at_level(logging.WARNING, logger=onnx_backend.__name__):
         model = onnx_backend.OnnxModel(path, device="cuda", precision=precision, weights_sha256=loaded.sha256)
@@ -111,7 +96,7 @@ def test_half_precision_without_tensorrt_says_so_and_records_fp32(exported, gpu_
 
 
 def test_tensorrt_in_use_keeps_the_precision_asked(exported, gpu_runtime, monkeypatch, caplog):
-    loaded, path = exported
+    loaded, _, path = exported
     falling_back(monkeypatch, ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
                  banner=None)
     with caplog.at_level(logging.WARNING, logger=onnx_backend.__name__):
@@ -135,7 +120,7 @@ def test_the_precision_rule():
 def test_the_engine_reports_the_precision_the_session_runs(exported, monkeypatch):
     """What a file's metadata and status take from Engine.precision: fp16 asked of the onnx backend on the CPU
     runs (and so is recorded as) fp32; the torch backend's is the one asked."""
-    loaded, path = exported
+    loaded, _, path = exported
     monkeypatch.setattr(onnx_backend, "cache_dir", lambda: path.parent)
     assert Engine(loaded, device="cpu", precision="fp16", backend="onnx").precision == "fp32"
     assert Engine(loaded, device="cpu", precision="fp32", backend="onnx").precision == "fp32"
