@@ -556,7 +556,7 @@ class _StopAtStepEnd:
     state.pt there stays); sooner, it is the same stop said twice (systemd signals a whole cgroup, and torchrun
     passes the same signal on to its workers a few ms later). torchrun kills its workers 30 s after passing a
     signal on: a step longer than that is cut without its save. Installed in the main thread only (the one Python
-    runs handlers in), and the handlers there before are put back afterwards."""
+    runs handlers in), not for a signal ignored (nohup), and the handlers there before are put back afterwards."""
 
     SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
     REPEAT_SECONDS = 1.0
@@ -570,7 +570,8 @@ class _StopAtStepEnd:
     def __enter__(self) -> "_StopAtStepEnd":
         if threading.current_thread() is threading.main_thread():
             for number in self.SIGNALS:
-                self.before[number] = signal.signal(number, self.handle)
+                if signal.getsignal(number) is not signal.SIG_IGN:  # `nohup dd-bridge train`: the terminal may close
+                    self.before[number] = signal.signal(number, self.handle)
         return self
 
     def handle(self, number, frame) -> None:

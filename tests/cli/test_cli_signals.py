@@ -47,7 +47,10 @@ def test_a_render_stopped_while_it_writes_leaves_no_partial_file(tmp_path, tiny_
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     command = [sys.executable, "-c", CHILD, str(marker), which, "vary", str(drum_samples["wav"]), "--model",
                str(tiny_model_path), "--count", "1", "--steps", "2", "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # started as from a terminal: a run under nohup (a CI job's) would hand its ignored SIGHUP on, and an ignored
+    # signal stays ignored (test_a_signal_ignored_stays_ignored_and_the_others_are_put_back)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=_as_from_a_terminal)
     try:
         deadline = time.monotonic() + 300
         while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -64,6 +67,11 @@ def test_a_render_stopped_while_it_writes_leaves_no_partial_file(tmp_path, tiny_
     assert stderr.strip().splitlines()[-1] == "dd-bridge vary: interrupted", stderr
     assert "Traceback" not in stderr and stdout == ""
     assert sorted(os.listdir(out)) == []  # no temporary, and no half-named file
+
+
+def _as_from_a_terminal() -> None:
+    for number in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def test_a_signal_ignored_stays_ignored_and_the_others_are_put_back():

@@ -189,13 +189,32 @@ def test_the_same_signal_passed_on_twice_at_once_is_one_stop_saved_at_the_steps_
     assert state_at(run.dir)["step"] == 3  # saved when step 3 ended
 
 
+@pytest.fixture
+def hangup_default():
+    """SIGHUP as from a terminal (a test run under nohup, a CI job's, inherits it ignored)."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, before)
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows")
-def test_a_closed_terminal_saves_at_the_steps_end(tmp_path, tiny_config, windows):
+def test_a_closed_terminal_saves_at_the_steps_end(tmp_path, tiny_config, windows, hangup_default):
     run = open_run(tmp_path / "run", settings_for(tiny_config, 4))
     signal_during_step(run.model, signal.SIGHUP, step=2)
     with pytest.raises(KeyboardInterrupt):
         fit(run, windows)
     assert state_at(run.dir)["step"] == 2
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows")
+def test_under_nohup_a_closed_terminal_does_not_stop_training(tmp_path, tiny_config, windows, hangup_default):
+    """`nohup dd-bridge train ... &`: SIGHUP ignored before the command stays ignored while steps are trained (fit
+    put its own handler in for every signal, and the closed terminal stopped the run at the next step's end)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    run = open_run(tmp_path / "run", settings_for(tiny_config, 4))
+    signal_during_step(run.model, signal.SIGHUP, step=2)
+    fit(run, windows)
+    assert state_at(run.dir)["step"] == 4 and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
 
 
 def test_a_signal_in_the_last_step_still_exports_the_finished_run(tmp_path, kit, monkeypatch, caplog):
