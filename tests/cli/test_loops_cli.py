@@ -54,8 +54,8 @@ def test_repaint_writes_new_material_only_in_the_range_and_is_recreated(tmp_path
 
 def test_a_hot_float_source_is_never_clipped(tmp_path, tiny_model_path, loop_file):
     """A float bounce peaking over 0 dBFS (common from a DAW): repaint with --format float keeps the rest of it to
-    the bit, over full scale included; in 24-bit, which cannot hold that, the whole file is turned down, never
-    clipped (the kept part is the source times one gain), and a line says so."""
+    the bit, over full scale included (as without --format); asked for 24-bit, which cannot hold that, the whole file
+    is turned down, never clipped (the kept part is the source times one gain), and a line says so."""
     source = read_audio(loop_file)
     hot = tmp_path / "hot.wav"
     soundfile.write(hot, source.samples * 4.0, 44100, subtype="FLOAT")  # peaks near +6 dBFS
@@ -66,7 +66,8 @@ def test_a_hot_float_source_is_never_clipped(tmp_path, tiny_model_path, loop_fil
     (path,) = written(result, 1)
     out = soundfile.read(path, dtype="float32")[0]
     assert np.abs(out).max() > 1.5 and np.array_equal(out[kept], (source.samples * np.float32(4.0))[kept])
-    result = dd_bridge("repaint", hot, "--start", 0.5, "--end", 1.25, "--model", tiny_model_path,
+    # (without --format a float source is written as float: tests/cli/test_render_files_review.py)
+    result = dd_bridge("repaint", hot, "--start", 0.5, "--end", 1.25, "--format", "pcm24", "--model", tiny_model_path,
                        "--out", tmp_path / "pcm", *FAST)
     (path,) = written(result, 1)
     out = read_audio(path).samples
