@@ -199,10 +199,9 @@ def silences(source: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(gates).to(source.dtype).to(source.device).reshape(*source.shape[:-2], 1, source.shape[-1])
 
 
-def over_full_scale(peak):
-    """The level a render is held under: FULL_SCALE, or a source's ``peak`` where that is over full scale."""
-    if isinstance(peak, torch.Tensor):
-        return torch.where(peak > 1.0, peak, torch.full_like(peak, FULL_SCALE))
+def over_full_scale(peak: float) -> float:
+    """The level a render is held under: FULL_SCALE, or a source's ``peak`` (in its file) where that is over full
+    scale."""
     return peak if peak > 1.0 else FULL_SCALE
 
 
